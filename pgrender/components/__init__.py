@@ -1,0 +1,36 @@
+"""BUILDERS, in one ordered tuple, and build(plan) -> list of Kubernetes objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pgrender.components.certificates import certificates
+from pgrender.components.disruption_budgets import disruption_budgets
+from pgrender.components.patroni import patroni
+from pgrender.components.rbac import rbac
+from pgrender.components.reconcile import reconcile
+from pgrender.components.services import services
+from pgrender.components.statefulsets import statefulsets
+from pgrender.components.user_secrets import user_secrets
+from pgrender.components.volumes import volumes
+from pgrender.plan import ClusterPlan
+from pgrender.pod import Manifest
+
+Builder = Callable[[ClusterPlan], list[Manifest]]
+
+BUILDERS: tuple[Builder, ...] = (
+    rbac,
+    patroni,
+    certificates,
+    user_secrets,
+    services,
+    volumes,
+    statefulsets,
+    disruption_budgets,
+    reconcile,
+)
+
+
+def build(plan: ClusterPlan) -> list[Manifest]:
+    """Run every builder on the plan; the order here does not decide the output order (emit does)."""
+    return [manifest for builder in BUILDERS for manifest in builder(plan)]

@@ -1,0 +1,110 @@
+"""ConfigMap <c>-config holding patroni.yaml, and Secret <c>-patroni for its REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pgrender import emit
+from pgrender.plan import ClusterPlan, defaults, labels
+from pgrender.pod import Manifest, object_meta
+from pgrender.secrets import Material, SecretInput, secret_text
+
+RESTAPI_USER = "patroni"
+RESTAPI_SUBJECT = "patroni-restapi"
+
+
+def patroni(plan: ClusterPlan) -> list[Manifest]:
+    """Return the ConfigMap with the complete patroni.yaml and the REST API credentials."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": object_meta(plan, plan.names.config_map, plan.database_labels),
+            "data": {defaults.PATRONI_CONFIG_FILE: emit.dump(patroni_yaml(plan))},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": object_meta(plan, plan.names.patroni_secret, plan.database_labels),
+            "type": "Opaque",
+            "data": {
+                "username": secret_text(RESTAPI_USER),
+                "password": secret_text(SecretInput(Material.PASSWORD, RESTAPI_SUBJECT)),
+            },
+        },
+    ]
+
+
+def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
+    """patroni.yaml; what differs per pod (name, addresses, data dir) comes from the environment."""
+    pg = plan.patroni
+    tls = defaults.TLS_DIR
+    replication = {
+        "username": plan.replication_user,
+        # verify-ca: members reach each other by pod address, and the client certificate is what
+        # authenticates; every other client connection uses verify-full.
+        "sslmode": "verify-ca",
+        "sslcert": f"{defaults.REPLICATION_TLS_DIR}/tls.crt",
+        "sslkey": f"{defaults.REPLICATION_TLS_DIR}/tls.key",
+        "sslrootcert": f"{tls}/ca.crt",
+    }
+    initdb: list[Any] = ["data-checksums", {"encoding": "UTF8"}]
+    basebackup: list[Any] = [{"checkpoint": "fast"}]
+    if plan.wal_dir:
+        initdb.append({"waldir": plan.wal_dir})
+        basebackup.append({"waldir": plan.wal_dir})
+    return {
+        "scope": pg.scope,
+        "bootstrap": {
+            "dcs": {
+                "ttl": pg.ttl,
+                "loop_wait": pg.loop_wait,
+                "retry_timeout": pg.retry_timeout,
+                "synchronous_mode": pg.synchronous_mode,
+                "synchronous_mode_strict": pg.synchronous_mode_strict,
+                "postgresql": {
+                    "use_pg_rewind": True,
+                    "use_slots": True,
+                    "parameters": dict(pg.dcs_parameters),
+                },
+            },
+            "initdb": initdb,
+        },
+        "kubernetes": {
+            "namespace": plan.namespace,
+            "use_endpoints": False,
+            "labels": dict(pg.labels),
+            "scope_label": pg.scope_label,
+            "role_label": pg.role_label,
+            "leader_label_value": labels.ROLE_PRIMARY,
+            "standby_leader_label_value": labels.ROLE_PRIMARY,
+            "follower_label_value": labels.ROLE_REPLICA,
+        },
+        "postgresql": {
+            "bin_dir": plan.bin_dir,
+            "use_unix_socket": True,
+            "authentication": {
+                "superuser": {"username": plan.superuser},
+                "replication": replication,
+                "rewind": dict(replication),
+            },
+            "basebackup": basebackup,
+            "parameters": dict(pg.local_parameters),
+            "pg_hba": list(pg.pg_hba),
+        },
+        "restapi": {
+            "certfile": f"{tls}/tls.crt",
+            "keyfile": f"{tls}/tls.key",
+            "cafile": f"{tls}/ca.crt",
+            # Kubelet's HTTPS probes present no client certificate, so "required" would fail them;
+            # unsafe endpoints are protected by the REST API password instead.
+            "verify_client": "optional",
+        },
+        "ctl": {
+            "cacert": f"{tls}/ca.crt",
+            "certfile": f"{tls}/tls.crt",
+            "keyfile": f"{tls}/tls.key",
+            "insecure": False,
+        },
+        "watchdog": {"mode": "off"},
+    }

@@ -1,0 +1,131 @@
+"""StatefulSet <c>-<set>-<n> per instance: replicas 1, no volumeClaimTemplates, Patroni inside."""
+
+from __future__ import annotations
+
+from pgrender.plan import ClusterPlan, InstancePlan, defaults
+from pgrender.pod import (
+    DEFAULT_CONTAINER,
+    SYNC_WAVE,
+    TLS_ITEMS,
+    Manifest,
+    container_security_context,
+    empty_dir,
+    object_meta,
+    pod_security_context,
+    secret_volume,
+)
+
+CONTAINER = "database"
+
+
+def statefulsets(plan: ClusterPlan) -> list[Manifest]:
+    """Return one StatefulSet per instance, each in its own Argo CD sync wave."""
+    return [_statefulset(plan, instance) for instance in plan.instances]
+
+
+def _statefulset(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_meta(plan, instance.name, instance.labels, {SYNC_WAVE: str(instance.sync_wave)}),
+        "spec": {
+            "replicas": 1,
+            "serviceName": plan.names.pods_service,
+            "selector": {"matchLabels": dict(instance.selector)},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {
+                    "labels": plan.labels_for({**plan.pod_labels, **instance.labels}),
+                    "annotations": {**plan.user_annotations, DEFAULT_CONTAINER: CONTAINER},
+                },
+                "spec": _pod(plan, instance),
+            },
+        },
+    }
+
+
+def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
+    names = plan.names
+    volumes = [
+        {"name": "pgdata", "persistentVolumeClaim": {"claimName": instance.data_volume.name}},
+        {"name": "patroni-config", "configMap": {"name": names.config_map}},
+        secret_volume(
+            "tls",
+            [
+                (names.cluster_cert, TLS_ITEMS),
+                (names.replication_cert, [(k, f"replication/{p}") for k, p in TLS_ITEMS[:2]]),
+            ],
+        ),
+        empty_dir("tmp", size_limit="64Mi"),
+        empty_dir("dshm", medium="Memory"),
+    ]
+    mounts = [
+        {"name": "pgdata", "mountPath": defaults.PGDATA_MOUNT},
+        {"name": "patroni-config", "mountPath": defaults.PATRONI_CONFIG_DIR, "readOnly": True},
+        {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+    ]
+    if instance.wal_volume:
+        volumes.insert(1, {"name": "pgwal", "persistentVolumeClaim": {"claimName": instance.wal_volume.name}})
+        mounts.insert(1, {"name": "pgwal", "mountPath": defaults.PGWAL_MOUNT})
+    pg = plan.patroni
+    probe_timing = {
+        "periodSeconds": pg.loop_wait,
+        "timeoutSeconds": max(1, pg.loop_wait // 2),
+        "failureThreshold": max(1, pg.ttl // pg.loop_wait),
+    }
+    container = {
+        "name": CONTAINER,
+        "image": plan.image,
+        "command": [plan.patroni_command, f"{defaults.PATRONI_CONFIG_DIR}/{defaults.PATRONI_CONFIG_FILE}"],
+        "env": _env(plan),
+        "ports": [
+            {"name": "postgres", "containerPort": plan.port, "protocol": "TCP"},
+            {"name": "patroni", "containerPort": plan.patroni_port, "protocol": "TCP"},
+        ],
+        "readinessProbe": {
+            "httpGet": {"path": "/readiness", "port": "patroni", "scheme": "HTTPS"},
+            **probe_timing,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/liveness", "port": "patroni", "scheme": "HTTPS"},
+            "initialDelaySeconds": 3,
+            **probe_timing,
+        },
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+    if instance.resources:
+        container["resources"] = instance.resources
+    return {
+        "serviceAccountName": names.instance_rbac,
+        "automountServiceAccountToken": True,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(plan),
+        "terminationGracePeriodSeconds": 60,
+        "containers": [container],
+        "volumes": volumes,
+    }
+
+
+def _env(plan: ClusterPlan) -> list[Manifest]:
+    """Pod-specific Patroni settings; $(PATRONI_NAME) is expanded by the kubelet."""
+    headless = plan.names.pods_service
+    return [
+        {"name": "PATRONI_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "PATRONI_KUBERNETES_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "PATRONI_POSTGRESQL_DATA_DIR", "value": plan.data_dir},
+        {"name": "PATRONI_POSTGRESQL_PGPASS", "value": defaults.PGPASS_FILE},
+        {"name": "PATRONI_POSTGRESQL_LISTEN", "value": f"*:{plan.port}"},
+        {"name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": f"$(PATRONI_NAME).{headless}:{plan.port}"},
+        {"name": "PATRONI_RESTAPI_LISTEN", "value": f"*:{plan.patroni_port}"},
+        {"name": "PATRONI_RESTAPI_CONNECT_ADDRESS", "value": f"$(PATRONI_NAME).{headless}:{plan.patroni_port}"},
+        _secret_env("PATRONI_RESTAPI_USERNAME", plan.names.patroni_secret, "username"),
+        _secret_env("PATRONI_RESTAPI_PASSWORD", plan.names.patroni_secret, "password"),
+        {"name": "PATRONICTL_CONFIG_FILE", "value": f"{defaults.PATRONI_CONFIG_DIR}/{defaults.PATRONI_CONFIG_FILE}"},
+    ]
+
+
+def _secret_env(name: str, secret: str, key: str) -> Manifest:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}

@@ -1,0 +1,38 @@
+"""PersistentVolumeClaims <c>-<set>-<n>-pgdata and -pgwal: own objects, so size grows in git."""
+
+from __future__ import annotations
+
+from pgrender.plan import ClusterPlan, VolumePlan, labels
+from pgrender.pod import Manifest, object_meta
+
+# Removing a cluster from git must never delete its data: both GitOps tools skip these objects
+# when pruning.
+PRUNE_PROTECTION = {
+    "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+    "kustomize.toolkit.fluxcd.io/prune": "disabled",
+}
+
+
+def volumes(plan: ClusterPlan) -> list[Manifest]:
+    """Return the data and WAL claims of every instance."""
+    out = []
+    for instance in plan.instances:
+        out.append(_claim(plan, instance.data_volume, {**instance.labels, labels.DATA_LABEL: "pgdata"}))
+        if instance.wal_volume:
+            out.append(_claim(plan, instance.wal_volume, {**instance.labels, labels.DATA_LABEL: "pgwal"}))
+    return out
+
+
+def _claim(plan: ClusterPlan, volume: VolumePlan, claim_labels: dict[str, str]) -> Manifest:
+    spec: Manifest = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": volume.size}},
+    }
+    if volume.storage_class:
+        spec["storageClassName"] = volume.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": object_meta(plan, volume.name, claim_labels, PRUNE_PROTECTION),
+        "spec": spec,
+    }

@@ -1,0 +1,184 @@
+"""Objects to stable YAML: kind order, fixed key order, duplicate-id check, one trailing newline."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pgrender.errors import PgrenderError
+
+Manifest = dict[str, Any]
+
+# kustomize's default order (SortOrderTransformer), extended with the kinds pgrender writes.
+KIND_ORDER = (
+    "Namespace",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ConfigMap",
+    "Secret",
+    "SealedSecret",
+    "ExternalSecret",
+    "Issuer",
+    "Certificate",
+    "Service",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "Job",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+)
+KEY_ORDER = ("apiVersion", "kind", "metadata", "name", "namespace")
+
+# A plain scalar is only written when YAML 1.1 and 1.2 both read it back as the same string.
+_PLAIN = re.compile(
+    r"^[A-Za-z0-9_/.$][A-Za-z0-9_./$()=,+@:-]*$"  # no blanks: ':' is safe, it is never followed by one
+    r"|^[A-Za-z0-9_/.$][A-Za-z0-9_./$()=,+@ -]*[A-Za-z0-9_./$()]$"  # blanks, but then no ':'
+)
+_NOT_PLAIN = re.compile(
+    r"^[0-9:._+-]+$"  # YAML 1.1 sexagesimal numbers, versions that a reader could take for numbers
+    r"|^\d{4}-\d\d?-\d\d?"  # timestamps
+    r"|.*:$"
+)
+_AMBIGUOUS = {
+    "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ".inf", ".nan", "=", "<<",
+}  # fmt: skip
+
+
+def sort_key(manifest: Manifest) -> tuple[int, str, str]:
+    kind = manifest.get("kind", "")
+    rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    meta = manifest.get("metadata", {})
+    return (rank, meta.get("namespace", ""), meta.get("name", ""))
+
+
+def object_id(manifest: Manifest) -> tuple[str, str, str, str]:
+    meta = manifest.get("metadata", {})
+    return (manifest.get("apiVersion", ""), manifest.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
+
+
+def order(manifests: list[Manifest]) -> list[Manifest]:
+    """Sort objects by kind, namespace and name; refuse two objects with one identity."""
+    seen: set[tuple[str, str, str, str]] = set()
+    for m in manifests:
+        ident = object_id(m)
+        if ident in seen:
+            raise PgrenderError(f"two objects with the same identity {'/'.join(ident)}: a bug in pgrender")
+        seen.add(ident)
+    return sorted(manifests, key=sort_key)
+
+
+def dump(value: Any) -> str:
+    """Return one YAML document (no '---'), with keys in KEY_ORDER then alphabetical."""
+    lines: list[str] = []
+    _node(value, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def stream(manifests: list[Manifest]) -> str:
+    """Return a multi-document YAML stream."""
+    return "".join(f"---\n{dump(m)}" for m in manifests)
+
+
+def _keys(mapping: dict[str, Any]) -> list[str]:
+    first = [k for k in KEY_ORDER if k in mapping]
+    return first + sorted(k for k in mapping if k not in KEY_ORDER)
+
+
+def _node(value: Any, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            lines.append(pad + "{}")
+        for key in _keys(value):
+            _entry(pad, _scalar(str(key)), value[key], indent, lines)
+    elif isinstance(value, list):
+        if not value:
+            lines.append(pad + "[]")
+        for item in value:
+            _item(pad, item, indent, lines)
+    else:
+        lines.append(pad + _inline(value, indent))
+
+
+def _entry(pad: str, key: str, value: Any, indent: int, lines: list[str]) -> None:
+    if isinstance(value, dict) and value:
+        lines.append(f"{pad}{key}:")
+        _node(value, indent + 2, lines)
+    elif isinstance(value, list) and value:
+        lines.append(f"{pad}{key}:")
+        _node(value, indent, lines)  # kubectl style: list items at the key's indentation
+    else:
+        lines.append(f"{pad}{key}: {_inline(value, indent + 2)}")
+
+
+def _item(pad: str, item: Any, indent: int, lines: list[str]) -> None:
+    if isinstance(item, dict) and item:
+        sub: list[str] = []
+        _node(item, indent + 2, sub)
+        lines.append(f"{pad}- {sub[0][indent + 2:]}")
+        lines.extend(sub[1:])
+    elif isinstance(item, list) and item:
+        sub = []
+        _node(item, indent + 2, sub)
+        lines.append(f"{pad}- {sub[0][indent + 2:]}")
+        lines.extend(sub[1:])
+    else:
+        lines.append(f"{pad}- {_inline(item, indent + 2)}")
+
+
+def _inline(value: Any, indent: int) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    if isinstance(value, str):
+        if "\n" in value and _block_safe(value):
+            return _block(value, indent)
+        return _scalar(value)
+    raise PgrenderError(f"cannot write a {type(value).__name__} to YAML: a bug in pgrender")
+
+
+def _scalar(text: str) -> str:
+    if _PLAIN.match(text) and not _NOT_PLAIN.match(text) and text.lower() not in _AMBIGUOUS and not _numeric(text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace("_", ""))
+    except ValueError:
+        return bool(re.match(r"^(0[xob]|[-+]?\.(inf|nan))", text, re.IGNORECASE))
+    return True
+
+
+def _block_safe(text: str) -> bool:
+    # A literal block keeps text as is, except trailing blanks (editors strip them), a first line
+    # starting with a blank (it would need an indentation indicator) and control characters.
+    lines = text.split("\n")
+    return (
+        lines[0] != ""
+        and not lines[0].startswith((" ", "\t"))
+        and all(line == line.rstrip(" \t") for line in lines)
+        and all(ch == "\n" or ch >= " " for ch in text)
+    )
+
+
+def _block(text: str, indent: int) -> str:
+    if text.endswith("\n\n"):
+        return json.dumps(text, ensure_ascii=False)
+    chomp = "" if text.endswith("\n") else "-"
+    body = text[:-1] if text.endswith("\n") else text
+    pad = " " * indent
+    return f"|{chomp}\n" + "\n".join(pad + line if line else "" for line in body.split("\n"))

@@ -1,0 +1,36 @@
+"""Exceptions: PgrenderError, and SpecError carrying every Problem found in the input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PgrenderError(Exception):
+    """A failure a user can act on; the CLI prints it without a traceback and exits 2."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the input; line and column are 1-based, 0 when unknown."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+
+class SpecError(PgrenderError):
+    """Every problem found in the input, collected before anything is written."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+        self.problems = tuple(sorted(set(problems)))
+        super().__init__(f"{len(self.problems)} problem(s) in the input")
+
+
+class RootKeyError(PgrenderError):
+    """The root key needed to derive secrets is missing or malformed."""
+
+
+class OutputError(PgrenderError):
+    """The output location cannot be written safely."""

@@ -1,0 +1,89 @@
+"""Data tables: images per PostgreSQL version, paths, ports, parameters pgrender owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Spilo images carry Patroni and Debian's PostgreSQL layout (/usr/lib/postgresql/<v>/bin) and run
+# as the "postgres" user (uid 101, gid 103), which is what ImageContractSpec defaults to.
+IMAGES: dict[int, str] = {
+    14: "ghcr.io/zalando/spilo-16:3.3-p3",
+    15: "ghcr.io/zalando/spilo-16:3.3-p3",
+    16: "ghcr.io/zalando/spilo-16:3.3-p3",
+    17: "ghcr.io/zalando/spilo-17:4.0-p2",
+}
+BIN_DIR = "/usr/lib/postgresql/{version}/bin"
+
+PATRONI_PORT = 8008
+SUPERUSER = "postgres"
+REPLICATION_USER = "_pgrender_repl"
+RESERVED_ROLE_PREFIX = "_pgrender"
+
+# Mount points inside the pods.
+PGDATA_MOUNT = "/pgdata"
+PGWAL_MOUNT = "/pgwal"
+PATRONI_CONFIG_DIR = "/etc/patroni"
+PATRONI_CONFIG_FILE = "patroni.yaml"
+TLS_DIR = "/pgconf/tls"
+REPLICATION_TLS_DIR = "/pgconf/tls/replication"
+RECONCILE_DIR = "/etc/pgrender"
+SOCKET_DIR = "/tmp"
+PGPASS_FILE = "/tmp/pgpass"
+# Secret files are owned by root, group fsGroup; 0640 is what PostgreSQL (server) and libpq 14+
+# (client) accept for a root-owned key, and what kubelet produces with an fsGroup anyway.
+SECRET_FILE_MODE = 0o640
+
+# Restricted Pod Security Standard, on every container (kept as data, not branches).
+RESTRICTED_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+# Parameters pgrender sets itself; a user value would break TLS, Patroni or the probes.
+MANAGED_PARAMETERS: frozenset[str] = frozenset(
+    {
+        "archive_mode",
+        "config_file",
+        "data_directory",
+        "hba_file",
+        "hot_standby",
+        "ident_file",
+        "listen_addresses",
+        "port",
+        "ssl",
+        "ssl_ca_file",
+        "ssl_cert_file",
+        "ssl_crl_file",
+        "ssl_key_file",
+        "unix_socket_directories",
+        "wal_level",
+        "password_encryption",
+    }
+)
+
+# Parameters Patroni reads from the DCS only (its "cluster-wide" list); local values are ignored.
+DCS_PARAMETERS: frozenset[str] = frozenset(
+    {
+        "max_connections",
+        "max_locks_per_transaction",
+        "max_prepared_transactions",
+        "max_replication_slots",
+        "max_wal_senders",
+        "max_worker_processes",
+        "track_commit_timestamp",
+        "wal_keep_size",
+        "wal_level",
+        "wal_log_hints",
+    }
+)
+
+# Defaults a user may override.
+DEFAULT_PARAMETERS: dict[str, str] = {
+    "jit": "off",
+    "log_min_duration_statement": "-1",
+    "ssl_min_protocol_version": "TLSv1.2",
+}

@@ -1,0 +1,42 @@
+"""Label keys and values, selectors, and which labels go on which objects."""
+
+from __future__ import annotations
+
+PREFIX = "pgrender.io/"
+CLUSTER_LABEL = "pgrender.io/cluster"
+INSTANCE_SET_LABEL = "pgrender.io/instance-set"
+INSTANCE_LABEL = "pgrender.io/instance"
+# Patroni writes ROLE_LABEL on each database pod and SCOPE_LABEL selects its members.
+ROLE_LABEL = "pgrender.io/role"
+SCOPE_LABEL = "pgrender.io/patroni"
+DATA_LABEL = "pgrender.io/data"
+PGUSER_LABEL = "pgrender.io/pguser"
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+# Patroni 3.0 writes "master"; later versions honour leader_label_value, so pinning "master"
+# keeps the Services' selectors right across Patroni versions (PGO does the same).
+ROLE_PRIMARY = "master"
+ROLE_REPLICA = "replica"
+
+COMPONENT_DATABASE = "database"
+COMPONENT_RECONCILE = "reconcile"
+
+# Keys users may not set through metadata.labels: selectors and Patroni depend on them.
+RESERVED_KEYS = (PREFIX, NAME_LABEL, COMPONENT_LABEL, MANAGED_BY_LABEL)
+
+
+def is_reserved(key: str) -> bool:
+    """Return whether a user-supplied label key would collide with labels pgrender relies on."""
+    return key.startswith(PREFIX) or key in RESERVED_KEYS
+
+
+def common(cluster: str, component: str) -> dict[str, str]:
+    """Labels every object of a component carries."""
+    return {
+        CLUSTER_LABEL: cluster,
+        NAME_LABEL: "postgresql",
+        COMPONENT_LABEL: component,
+        MANAGED_BY_LABEL: "pgrender",
+    }

@@ -1,0 +1,75 @@
+"""render(request) -> Rendering: the whole pipeline, load to ordered objects, in one function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgrender import emit, load, rollout
+from pgrender.errors import Problem, SpecError
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to render: spec files and where the root key comes from."""
+
+    specs: tuple[str, ...]
+    key_file: str | None = None
+    environ: dict[str, str] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ClusterOutput:
+    name: str
+    namespace: str
+    manifests: tuple[Manifest, ...]
+
+
+@dataclass(frozen=True)
+class Rendering:
+    clusters: tuple[ClusterOutput, ...]
+
+
+def validate(specs: tuple[str, ...]) -> list[Any]:
+    """Load, validate and resolve every spec; return the plans or raise one SpecError."""
+    from pgrender import spec
+    from pgrender.plan import resolve
+
+    documents = list(load.iter_documents(list(specs)))
+    sourced = spec.validate(documents)
+    problems: list[Problem] = []
+    plans = []
+    seen: dict[tuple[str, str], str] = {}
+    for s in sourced:
+        meta = s.cluster.metadata
+        ident = (meta.namespace, meta.name)
+        if ident in seen:
+            problems.append(s.problem(("metadata", "name"), f"cluster {meta.namespace}/{meta.name} is also defined in {seen[ident]}"))
+        seen[ident] = s.document.file
+        try:
+            plans.append(resolve(s))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SpecError(problems)
+    return plans
+
+
+def render(request: Request) -> Rendering:
+    """spec → plan → objects → secrets → digests → ordered objects, for every cluster."""
+    from pgrender.components import build
+    from pgrender.secrets import keys
+    from pgrender.secrets.derived import DerivedProvider
+    from pgrender.secrets.materialize import materialize
+
+    plans = validate(request.specs)
+    root_key = keys.load(request.key_file, request.environ)
+    clusters = []
+    for plan in plans:
+        manifests = build(plan)
+        manifests = materialize(manifests, DerivedProvider(root_key, plan))
+        manifests = rollout.annotate(manifests)
+        clusters.append(ClusterOutput(plan.name, plan.namespace, tuple(emit.order(manifests))))
+    return Rendering(tuple(clusters))

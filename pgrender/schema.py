@@ -1,0 +1,33 @@
+"""JSON Schema of the spec, exported from the pydantic models and checked in under schemas/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SCHEMA_FILE = "postgrescluster-v1alpha1.json"
+
+
+def cluster_schema() -> dict[str, Any]:
+    from pgrender.spec import PostgresCluster
+
+    schema = PostgresCluster.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "pgrender PostgresCluster (pgrender.io/v1alpha1)"
+    return schema
+
+
+def schema_texts() -> dict[str, str]:
+    """File name → content, byte-stable."""
+    return {SCHEMA_FILE: json.dumps(cluster_schema(), indent=2, sort_keys=True) + "\n"}
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in schema_texts().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

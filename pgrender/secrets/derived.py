@@ -1,0 +1,116 @@
+"""Provider `derived`: every password and key is HKDF-SHA256 of the root key, never random."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from functools import cached_property
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from pgrender.secrets import Material, SecretInput
+
+if TYPE_CHECKING:
+    from pgrender.plan import CertificatePlan, ClusterPlan
+
+SALT = b"pgrender/v1"
+PASSWORD_LENGTH = 32
+PASSWORD_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+SCRAM_ITERATIONS = 4096
+
+
+def hkdf(key: bytes, info: str, length: int) -> bytes:
+    """HKDF-SHA256 (RFC 5869) with pgrender's fixed salt."""
+    prk = hmac.new(SALT, key, hashlib.sha256).digest()
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info.encode() + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def password_from(material: bytes) -> str:
+    """Map derived bytes to an alphanumeric password by rejection sampling (no modulo bias)."""
+    limit = 256 - 256 % len(PASSWORD_ALPHABET)
+    chars = [PASSWORD_ALPHABET[b % len(PASSWORD_ALPHABET)] for b in material if b < limit]
+    if len(chars) < PASSWORD_LENGTH:  # needs ~36 of 64 bytes; cannot fail with 64 bytes in practice
+        raise ValueError("not enough derived material for a password")
+    return "".join(chars[:PASSWORD_LENGTH])
+
+
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores; PostgreSQL accepts it as a password as is."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = base64.b64encode
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
+
+
+class DerivedProvider:
+    """Fills SecretInputs for one cluster from the root key; the CA key never leaves this object."""
+
+    def __init__(self, root_key: bytes, plan: ClusterPlan) -> None:
+        self._key = root_key
+        self._plan = plan
+        self._values: dict[tuple[Material, str, int], str] = {}
+
+    def _derive(self, purpose: str, rotation: int, length: int) -> bytes:
+        info = f"{self._plan.namespace}|{self._plan.name}|{purpose}|{rotation}"
+        return hkdf(self._key, info, length)
+
+    def value(self, item: SecretInput) -> str:
+        """Return the text of one secret input, percent-encoded when it goes into a URI."""
+        key = (item.material, item.subject, item.rotation)
+        if key not in self._values:
+            self._values[key] = self._compute(item)
+        text = self._values[key]
+        return quote(text, safe="") if item.uri_quoted else text
+
+    def _compute(self, item: SecretInput) -> str:
+        if item.material is Material.PASSWORD:
+            return password_from(self._derive(f"password:{item.subject}", item.rotation, 64))
+        if item.material is Material.VERIFIER:
+            password = self.value(SecretInput(Material.PASSWORD, item.subject, item.rotation))
+            salt = self._derive(f"scram-salt:{item.subject}", item.rotation, 16)
+            return scram_verifier(password, salt)
+        if item.material is Material.CA_CERT:
+            return self._tls["ca"]
+        return self._tls[f"{item.subject}/{item.material.value}"]
+
+    @cached_property
+    def _tls(self) -> dict[str, str]:
+        from pgrender.secrets import x509
+
+        tls = self._plan.tls
+        rotation = tls.rotation
+
+        def serial(purpose: str) -> int:
+            return int.from_bytes(self._derive(f"tls-serial:{purpose}", rotation, 16), "big") >> 1 | 1
+
+        ca_key = x509.private_key(self._derive("tls-key:ca", rotation, 48))
+        ca = x509.certificate_authority(
+            ca_key, tls.ca_common_name, x509.Validity(tls.not_before, tls.ca_validity_days), serial("ca")
+        )
+        out = {"ca": x509.cert_pem(ca)}
+        leaf_validity = x509.Validity(tls.not_before, tls.validity_days)
+        leaves: tuple[CertificatePlan, ...] = (tls.server, tls.replication, tls.superuser)
+        for leaf in leaves:
+            key = x509.private_key(self._derive(f"tls-key:{leaf.subject}", rotation, 48))
+            cert = x509.leaf(
+                key,
+                leaf.common_name,
+                leaf.dns_names,
+                server=leaf.server,
+                client=leaf.client,
+                ca=ca,
+                ca_key=ca_key,
+                validity=leaf_validity,
+                serial=serial(leaf.subject),
+            )
+            out[f"{leaf.subject}/{Material.CERT.value}"] = x509.cert_pem(cert)
+            out[f"{leaf.subject}/{Material.KEY.value}"] = x509.key_pem(key)
+        return out

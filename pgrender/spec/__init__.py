@@ -1,0 +1,159 @@
+"""The PostgresCluster spec (apiVersion pgrender.io/v1alpha1): models and validate()."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from pgrender.errors import Problem, SpecError
+from pgrender.load import Document, format_path
+from pgrender.spec.base import DNSLabel, StrictModel
+from pgrender.spec.instances import InstanceSetSpec
+from pgrender.spec.patroni import PatroniSpec
+from pgrender.spec.services import ReplicaServiceSpec, ServiceSpec
+from pgrender.spec.tls import TLSSpec
+from pgrender.spec.users import DatabaseSpec, UserSpec
+
+API_VERSION = "pgrender.io/v1alpha1"
+KIND = "PostgresCluster"
+SUPPORTED_POSTGRES_VERSIONS = (14, 15, 16, 17)
+
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+class ObjectMeta(StrictModel):
+    """Identity of the cluster; labels and annotations go on every object pgrender writes."""
+
+    name: DNSLabel
+    namespace: DNSLabel
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+            if not _LABEL_VALUE.match(val):
+                raise ValueError(f"label {key!r} has value {val!r}, not a valid label value (63 chars)")
+        return value
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"annotation key {key!r} is not a valid Kubernetes annotation key")
+        return value
+
+
+class ImageContractSpec(StrictModel):
+    """Where the image keeps its programs and which user runs them (see README, "Image contract")."""
+
+    bin_dir: str | None = Field(default=None, description="PostgreSQL binaries; {version} is substituted.")
+    patroni: str = Field(default="patroni", description="The patroni executable, on PATH or absolute.")
+    run_as_user: int = Field(default=101, ge=1)
+    run_as_group: int = Field(default=103, ge=1)
+    fs_group: int = Field(default=103, ge=1)
+
+
+class ClusterSpec(StrictModel):
+    """What the user asks for; everything not given is decided in plan.resolve()."""
+
+    postgres_version: Literal[14, 15, 16, 17]
+    image: str | None = None
+    image_contract: ImageContractSpec = Field(default_factory=ImageContractSpec)
+    port: int = Field(default=5432, ge=1024, le=65535)
+    cluster_domain: str = "cluster.local"
+    instances: list[InstanceSetSpec] = Field(min_length=1)
+    users: list[UserSpec] = Field(default_factory=list)
+    databases: list[DatabaseSpec] = Field(default_factory=list)
+    patroni: PatroniSpec = Field(default_factory=PatroniSpec)
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+    replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
+    tls: TLSSpec = Field(default_factory=TLSSpec)
+
+
+class PostgresCluster(StrictModel):
+    """One cluster document."""
+
+    api_version: Literal["pgrender.io/v1alpha1"]
+    kind: Literal["PostgresCluster"]
+    metadata: ObjectMeta
+    spec: ClusterSpec
+
+
+@dataclass(frozen=True)
+class SourcedCluster:
+    """A validated cluster and the document it came from, for positions in later errors."""
+
+    cluster: PostgresCluster
+    document: Document
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
+        line, col = self.document.position(path)
+        return Problem(self.document.file, line, col, format_path(path), message)
+
+
+def validate(documents: list[Document]) -> list[SourcedCluster]:
+    """Validate every document; raise one SpecError listing all problems of all documents."""
+    problems: list[Problem] = []
+    out: list[SourcedCluster] = []
+    for doc in documents:
+        if not isinstance(doc.data, dict):
+            line, col = doc.position(())
+            problems.append(
+                Problem(doc.file, line, col, "", f"expected a mapping ({KIND} document), found {_kind(doc.data)}")
+            )
+            continue
+        try:
+            cluster = PostgresCluster.model_validate(doc.data)
+        except ValidationError as exc:
+            problems.extend(_problems(doc, exc))
+            continue
+        out.append(SourcedCluster(cluster, doc))
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+def _problems(doc: Document, exc: ValidationError) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(part for part in err["loc"] if not _is_union_tag(part))
+        line, col = doc.position(loc)
+        out.append(Problem(doc.file, line, col, format_path(loc), _message(err, loc)))
+    return out
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic adds the member type of a union to loc ("str", "int", "function-after[...]").
+    return isinstance(part, str) and (part in {"str", "int", "float", "bool"} or "[" in part)
+
+
+def _message(err: Any, loc: tuple[str | int, ...]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown field {loc[-1]!r} (check the spelling; see schemas/ for the allowed fields)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"expected one of {expected}"
+    if kind == "enum":
+        return f"expected one of {err.get('ctx', {}).get('expected', '')}"
+    msg: str = err["msg"]
+    return msg.removeprefix("Value error, ")

@@ -1,0 +1,71 @@
+"""Shared pieces of the spec models: strict camelCase base model and Kubernetes quantities."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic.alias_generators import to_camel
+
+# Kubernetes resource.Quantity, as apimachinery parses it (suffixes: binary, decimal, exponent).
+_QUANTITY = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+class StrictModel(BaseModel):
+    """Spec base: camelCase keys as in Kubernetes, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+
+def _quantity_text(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _check_quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes quantity; expected a number with an optional suffix "
+            "such as 500m, 1, 512Mi, 10Gi"
+        )
+    return value
+
+
+def _check_dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name; expected lower-case letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit"
+        )
+    return value
+
+
+Quantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_quantity)]
+DNSLabel = Annotated[str, AfterValidator(_check_dns_label)]
+
+
+def quantity_bytes(value: str) -> float:
+    """Return a quantity as a number of base units (bytes for storage)."""
+    match = _QUANTITY.match(value)
+    if match is None:
+        raise ValueError(value)
+    number = float(match.group(1))
+    suffix = match.group(3) or ""
+    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+    decimal = {"m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+    if suffix in binary:
+        return number * binary[suffix]
+    if suffix in decimal:
+        return number * decimal[suffix]
+    return number * 10 ** int(suffix[1:])

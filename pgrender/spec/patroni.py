@@ -1,0 +1,30 @@
+"""Spec of Patroni and PostgreSQL settings: spec.patroni."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from pgrender.spec.base import StrictModel
+
+ParameterValue = str | int | float | bool
+
+
+class PatroniSpec(StrictModel):
+    """Replication behaviour, PostgreSQL parameters and extra pg_hba rules."""
+
+    synchronous_mode: bool = False
+    synchronous_mode_strict: bool = False
+    leader_lease_duration_seconds: int = Field(default=30, ge=5, le=3600)
+    sync_period_seconds: int = Field(default=10, ge=1, le=600)
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    pg_hba: list[str] = Field(default_factory=list, alias="pgHBA")
+
+    @model_validator(mode="after")
+    def _timing(self) -> PatroniSpec:
+        # Patroni's rule is ttl >= loop_wait + 2 * retry_timeout; retry_timeout is derived from both.
+        if self.leader_lease_duration_seconds < self.sync_period_seconds + 2:
+            raise ValueError(
+                "leaderLeaseDurationSeconds must exceed syncPeriodSeconds by at least 2 seconds, "
+                "or the leader loses its lease between two loops"
+            )
+        return self

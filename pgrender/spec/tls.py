@@ -1,0 +1,45 @@
+"""Spec of TLS material: spec.tls."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import Field, field_validator
+
+from pgrender.spec.base import StrictModel
+
+DEFAULT_NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+class TLSProvider(StrEnum):
+    DERIVED = "derived"
+
+
+class TLSSpec(StrictModel):
+    """Certificates for the cluster; validity comes from these fields, never from the clock."""
+
+    provider: TLSProvider = TLSProvider.DERIVED
+    extra_sans: list[str] = Field(default_factory=list, alias="extraSANs")
+    not_before: dt.datetime = DEFAULT_NOT_BEFORE
+    ca_validity_days: int = Field(default=3650, ge=1, le=36500)
+    validity_days: int = Field(default=730, ge=1, le=36500)
+    rotation: int = Field(default=0, ge=0, description="Bump to derive new keys and certificates.")
+
+    @field_validator("not_before")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+    @field_validator("extra_sans")
+    @classmethod
+    def _dns_names(cls, values: list[str]) -> list[str]:
+        for value in values:
+            labels = value.removeprefix("*.").split(".")
+            if not value or len(value) > 253 or not all(
+                label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
+            ):
+                raise ValueError(f"{value!r} is not a DNS name")
+        return values
