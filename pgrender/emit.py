@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -56,7 +55,12 @@ def sort_key(manifest: Manifest) -> tuple[int, str, str]:
 
 def object_id(manifest: Manifest) -> tuple[str, str, str, str]:
     meta = manifest.get("metadata", {})
-    return (manifest.get("apiVersion", ""), manifest.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
+    return (
+        manifest.get("apiVersion", ""),
+        manifest.get("kind", ""),
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+    )
 
 
 def order(manifests: list[Manifest]) -> list[Manifest]:
@@ -118,12 +122,12 @@ def _item(pad: str, item: Any, indent: int, lines: list[str]) -> None:
     if isinstance(item, dict) and item:
         sub: list[str] = []
         _node(item, indent + 2, sub)
-        lines.append(f"{pad}- {sub[0][indent + 2:]}")
+        lines.append(f"{pad}- {sub[0][indent + 2 :]}")
         lines.extend(sub[1:])
     elif isinstance(item, list) and item:
         sub = []
         _node(item, indent + 2, sub)
-        lines.append(f"{pad}- {sub[0][indent + 2:]}")
+        lines.append(f"{pad}- {sub[0][indent + 2 :]}")
         lines.extend(sub[1:])
     else:
         lines.append(f"{pad}- {_inline(item, indent + 2)}")
@@ -137,7 +141,8 @@ def _inline(value: Any, indent: int) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return json.dumps(value)
+        text = repr(value)  # YAML 1.1 reads an exponent as a float only after a dot: 1.0e+18
+        return text.replace("e", ".0e") if "e" in text and "." not in text else text
     if isinstance(value, dict):
         return "{}"
     if isinstance(value, list):
@@ -152,7 +157,32 @@ def _inline(value: Any, indent: int) -> str:
 def _scalar(text: str) -> str:
     if _PLAIN.match(text) and not _NOT_PLAIN.match(text) and text.lower() not in _AMBIGUOUS and not _numeric(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return _quoted(text)
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _printable(code: int) -> bool:
+    """YAML's printable set (spec 5.1) minus what YAML 1.1 readers take for line breaks."""
+    if code in (0x85, 0x2028, 0x2029, 0xFEFF):
+        return False
+    return 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000
+
+
+def _quoted(text: str) -> str:
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif _printable(code):
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return '"' + "".join(out) + '"'
 
 
 def _numeric(text: str) -> bool:
@@ -171,13 +201,13 @@ def _block_safe(text: str) -> bool:
         lines[0] != ""
         and not lines[0].startswith((" ", "\t"))
         and all(line == line.rstrip(" \t") for line in lines)
-        and all(ch == "\n" or ch >= " " for ch in text)
+        and all(ch == "\n" or _printable(ord(ch)) for ch in text)
     )
 
 
 def _block(text: str, indent: int) -> str:
     if text.endswith("\n\n"):
-        return json.dumps(text, ensure_ascii=False)
+        return _quoted(text)
     chomp = "" if text.endswith("\n") else "-"
     body = text[:-1] if text.endswith("\n") else text
     pad = " " * indent

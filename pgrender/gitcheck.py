@@ -18,12 +18,18 @@ def refuse_plaintext_in_git(output: Path) -> None:
     while not probe.exists():
         probe = probe.parent
     inside = subprocess.run(
-        [git, "-C", str(probe), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True, check=False
+        [git, "-C", str(probe), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if inside.returncode != 0 or inside.stdout.strip() != "true":
         return
+    # The trailing slash lets directory-only patterns ("/rendered/") match a directory not yet made.
     ignored = subprocess.run(
-        [git, "-C", str(probe), "check-ignore", "-q", str(output.resolve())], capture_output=True, check=False
+        [git, "-C", str(probe), "check-ignore", "-q", f"{output.resolve()}/"],
+        capture_output=True,
+        check=False,
     )
     if ignored.returncode == 0:
         return

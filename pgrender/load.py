@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +98,9 @@ def load_text(text: str, name: str) -> list[Document]:
 
 def _yaml_message(exc: Any) -> str:
     problem = (exc.problem or "invalid YAML").strip()
-    if "duplicate key" in problem:
-        return problem.split("\n")[0] + " (each key may appear once per mapping)"
+    duplicate = re.match(r'found duplicate key "(.*?)" with value', problem)
+    if duplicate:  # ruamel's text quotes both values; they may be secrets, so only the key is kept
+        return f"duplicate key {duplicate.group(1)!r}: each key may appear once per mapping"
     context = (exc.context or "").strip()
     return f"invalid YAML: {context + ', ' if context else ''}{problem}"
 

@@ -46,7 +46,12 @@ def validate(specs: tuple[str, ...]) -> list[Any]:
         meta = s.cluster.metadata
         ident = (meta.namespace, meta.name)
         if ident in seen:
-            problems.append(s.problem(("metadata", "name"), f"cluster {meta.namespace}/{meta.name} is also defined in {seen[ident]}"))
+            problems.append(
+                s.problem(
+                    ("metadata", "name"),
+                    f"cluster {meta.namespace}/{meta.name} is also defined in {seen[ident]}",
+                )
+            )
         seen[ident] = s.document.file
         try:
             plans.append(resolve(s))

@@ -92,8 +92,7 @@ def write(directory: str | Path, content: dict[str, str]) -> None:
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise OutputError(
-                f"{target}: holds files pgrender did not write ({shown}); "
-                "move them or choose another output directory"
+                f"{target}: holds files pgrender did not write ({shown}); move them or choose another output directory"
             )
     parent = target.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)

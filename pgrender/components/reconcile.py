@@ -54,7 +54,10 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": object_meta(
-            plan, plan.names.reconcile_job(digest), plan.reconcile_labels, {SYNC_WAVE: str(plan.reconcile_wave)}
+            plan,
+            plan.names.reconcile_job(digest),
+            plan.reconcile_labels,
+            {SYNC_WAVE: str(plan.reconcile_wave)},
         ),
         "spec": {"backoffLimit": 10, "template": template},
     }
@@ -71,9 +74,7 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
 
 def reconcile_script(plan: ClusterPlan) -> str:
     """The Job's shell script: wait for the primary, then run the SQL with psql."""
-    variables = "".join(
-        f' \\\n  --set={_verifier_variable(i)}="$PGRENDER_VERIFIER_{i}"' for i, _ in _login_users(plan)
-    )
+    variables = "".join(f' \\\n  --set={_verifier_variable(i)}="$PGRENDER_VERIFIER_{i}"' for i, _ in _login_users(plan))
     return (
         "#!/bin/sh\n"
         "# Create roles and databases as the spec states; safe to run any number of times.\n"
@@ -113,8 +114,10 @@ def _role_sql(user: UserPlan, verifier: str | None) -> list[str]:
     columns = ", ".join(col for col, *_ in ROLE_ATTRIBUTES)
     wanted = ", ".join("true" if getattr(user.options, attr) else "false" for *_, attr in ROLE_ATTRIBUTES)
     password = f":'{verifier}'" if verifier else "NULL"
-    password_sql = f"format('ALTER ROLE %I PASSWORD %L', {name}, {password})" if verifier else (
-        f"format('ALTER ROLE %I PASSWORD NULL', {name})"
+    password_sql = (
+        f"format('ALTER ROLE %I PASSWORD %L', {name}, {password})"
+        if verifier
+        else (f"format('ALTER ROLE %I PASSWORD NULL', {name})")
     )
     return [
         f"-- role {user.name}",

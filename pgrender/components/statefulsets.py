@@ -120,10 +120,16 @@ def _env(plan: ClusterPlan) -> list[Manifest]:
         {"name": "PATRONI_POSTGRESQL_LISTEN", "value": f"*:{plan.port}"},
         {"name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": f"$(PATRONI_NAME).{headless}:{plan.port}"},
         {"name": "PATRONI_RESTAPI_LISTEN", "value": f"*:{plan.patroni_port}"},
-        {"name": "PATRONI_RESTAPI_CONNECT_ADDRESS", "value": f"$(PATRONI_NAME).{headless}:{plan.patroni_port}"},
+        {
+            "name": "PATRONI_RESTAPI_CONNECT_ADDRESS",
+            "value": f"$(PATRONI_NAME).{headless}:{plan.patroni_port}",
+        },
         _secret_env("PATRONI_RESTAPI_USERNAME", plan.names.patroni_secret, "username"),
         _secret_env("PATRONI_RESTAPI_PASSWORD", plan.names.patroni_secret, "password"),
-        {"name": "PATRONICTL_CONFIG_FILE", "value": f"{defaults.PATRONI_CONFIG_DIR}/{defaults.PATRONI_CONFIG_FILE}"},
+        {
+            "name": "PATRONICTL_CONFIG_FILE",
+            "value": f"{defaults.PATRONI_CONFIG_DIR}/{defaults.PATRONI_CONFIG_FILE}",
+        },
     ]
 
 

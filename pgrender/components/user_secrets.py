@@ -32,9 +32,7 @@ def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
         "port": secret_text(str(port)),
         "ca.crt": secret_text(SecretInput(Material.CA_CERT, "ca", plan.tls.rotation)),
         # verify-full: every name in host is in the server certificate; ca.crt is the root to trust.
-        "uri": secret_text(
-            f"postgresql://{user.name}:", quoted, f"@{host}:{port}/{dbname or ''}?sslmode=verify-full"
-        ),
+        "uri": secret_text(f"postgresql://{user.name}:", quoted, f"@{host}:{port}/{dbname or ''}?sslmode=verify-full"),
         "jdbc-uri": secret_text(
             f"jdbc:postgresql://{host}:{port}/{dbname or ''}?password=",
             quoted,

@@ -171,12 +171,13 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     ns = meta.namespace
     domain = spec.cluster_domain
 
-    for path, mapping in ((("metadata", "labels"), meta.labels), (("metadata", "annotations"), meta.annotations)):
+    for path, mapping in (
+        (("metadata", "labels"), meta.labels),
+        (("metadata", "annotations"), meta.annotations),
+    ):
         for key in mapping:
             if labels.is_reserved(key):
-                problems.append(
-                    sourced.problem((*path, key), f"{key!r} is set by pgrender (selectors depend on it)")
-                )
+                problems.append(sourced.problem((*path, key), f"{key!r} is set by pgrender (selectors depend on it)"))
 
     _check_names(sourced, names, problems)
 
@@ -194,30 +195,31 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         seen_sets.add(s.name)
         for vol_field, vol in (("dataVolume", s.data_volume), ("walVolume", s.wal_volume)):
             if vol is not None and quantity_bytes(vol.size) < 2**20:
-                problems.append(
-                    sourced.problem(("spec", "instances", i, vol_field, "size"), "expected at least 1Mi")
-                )
+                problems.append(sourced.problem(("spec", "instances", i, vol_field, "size"), "expected at least 1Mi"))
         set_labels = {**db_labels, labels.INSTANCE_SET_LABEL: s.name}
         set_selector = {**pod_selector, labels.INSTANCE_SET_LABEL: s.name}
+        longest = names.instance(s.name, s.replicas - 1)
+        if len(longest) > MAX_STATEFULSET_NAME:
+            problems.append(
+                sourced.problem(
+                    ("spec", "instances", i, "name"),
+                    f"instance name {longest!r} is {len(longest)} characters; Kubernetes allows "
+                    f"{MAX_STATEFULSET_NAME} for a StatefulSet (its pods' revision label adds 11); "
+                    "shorten metadata.name or the set name",
+                )
+            )
         members = []
         for ordinal in range(s.replicas):
             name = names.instance(s.name, ordinal)
-            if len(name) > MAX_STATEFULSET_NAME:
-                problems.append(
-                    sourced.problem(
-                        ("spec", "instances", i, "name"),
-                        f"instance name {name!r} is {len(name)} characters; Kubernetes allows "
-                        f"{MAX_STATEFULSET_NAME} for a StatefulSet (its pods' revision label adds 11); "
-                        "shorten metadata.name or the set name",
-                    )
-                )
             members.append(
                 InstancePlan(
                     set_name=s.name,
                     ordinal=ordinal,
                     name=name,
                     pod=names.pod(name),
-                    data_volume=VolumePlan(names.data_volume(name), s.data_volume.size, s.data_volume.storage_class_name),
+                    data_volume=VolumePlan(
+                        names.data_volume(name), s.data_volume.size, s.data_volume.storage_class_name
+                    ),
                     wal_volume=(
                         VolumePlan(names.wal_volume(name), s.wal_volume.size, s.wal_volume.storage_class_name)
                         if s.wal_volume
@@ -245,9 +247,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     if spec.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "port"), f"port {defaults.PATRONI_PORT} is Patroni's REST API port"))
     if spec.patroni.synchronous_mode_strict and not spec.patroni.synchronous_mode:
-        problems.append(
-            sourced.problem(("spec", "patroni", "synchronousModeStrict"), "requires synchronousMode: true")
-        )
+        problems.append(sourced.problem(("spec", "patroni", "synchronousModeStrict"), "requires synchronousMode: true"))
     if problems:
         raise SpecError(problems)
 
@@ -337,6 +337,7 @@ def _users_and_databases(
             problems.append(
                 sourced.problem(path, f"{u.name!r} is reserved: pgrender manages the superuser and replication roles")
             )
+            continue
         if len(set(u.databases)) != len(u.databases):
             problems.append(sourced.problem(("spec", "users", i, "databases"), "a database is listed twice"))
         seen.add(u.name)
@@ -359,11 +360,12 @@ def _users_and_databases(
                 )
             )
         owners[d.name] = d.owner
-    for u in users:
-        for db in u.databases:
-            owners.setdefault(db, u.name)
+    for user in users:
+        for db in user.databases:
+            owners.setdefault(db, user.name)
     databases = tuple(
-        DatabasePlan(db, owner, tuple(u.name for u in users if db in u.databases)) for db, owner in owners.items()
+        DatabasePlan(db, owner, tuple(user.name for user in users if db in user.databases))
+        for db, owner in owners.items()
     )
     return tuple(users), databases
 
@@ -470,8 +472,6 @@ def _tls(sourced: SourcedCluster, names: Names, sets: list[InstanceSetPlan]) -> 
         validity_days=t.validity_days,
         rotation=t.rotation,
         server=CertificatePlan("server", dns[0], tuple(dns), server=True, client=True),
-        replication=CertificatePlan(
-            "replication", defaults.REPLICATION_USER, (), server=False, client=True
-        ),
+        replication=CertificatePlan("replication", defaults.REPLICATION_USER, (), server=False, client=True),
         superuser=CertificatePlan("superuser", defaults.SUPERUSER, (), server=False, client=True),
     )

@@ -68,4 +68,4 @@ def quantity_bytes(value: str) -> float:
         return number * binary[suffix]
     if suffix in decimal:
         return number * decimal[suffix]
-    return number * 10 ** int(suffix[1:])
+    return number * float(10 ** int(suffix[1:]))

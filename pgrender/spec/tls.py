@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from pgrender.spec.base import StrictModel
 
+
+def _check_dns_name(value: str) -> str:
+    labels = value.removeprefix("*.").split(".")
+    if len(value) > 253 or not all(
+        label and len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii() for label in labels
+    ):
+        raise ValueError(f"{value!r} is not a DNS name (wildcards only as a first '*.' label)")
+    return value
+
+
+DNSName = Annotated[str, AfterValidator(_check_dns_name)]
 DEFAULT_NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
@@ -20,7 +32,7 @@ class TLSSpec(StrictModel):
     """Certificates for the cluster; validity comes from these fields, never from the clock."""
 
     provider: TLSProvider = TLSProvider.DERIVED
-    extra_sans: list[str] = Field(default_factory=list, alias="extraSANs")
+    extra_sans: list[DNSName] = Field(default_factory=list, alias="extraSANs")
     not_before: dt.datetime = DEFAULT_NOT_BEFORE
     ca_validity_days: int = Field(default=3650, ge=1, le=36500)
     validity_days: int = Field(default=730, ge=1, le=36500)
@@ -32,14 +44,3 @@ class TLSSpec(StrictModel):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
-
-    @field_validator("extra_sans")
-    @classmethod
-    def _dns_names(cls, values: list[str]) -> list[str]:
-        for value in values:
-            labels = value.removeprefix("*.").split(".")
-            if not value or len(value) > 253 or not all(
-                label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
-            ):
-                raise ValueError(f"{value!r} is not a DNS name")
-        return values

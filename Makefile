@@ -1,0 +1,53 @@
+# pgrender: `make demo` renders the bundled example, `make test` runs every check.
+# Both create their own virtualenv in .venv; `make test` also installs the Debian packages the
+# real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KEY := tests/golden.key
+
+.PHONY: demo test lint unit golden schema bench clean system
+
+$(STAMP): pyproject.toml
+	./scripts/setup-system.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+system:
+	./scripts/setup-system.sh --runtime
+
+# Renders examples/hippo.yaml with the published test key into out/ (git-ignored).
+demo: $(STAMP)
+	$(BIN)/pgrender validate examples/hippo.yaml
+	$(BIN)/pgrender render examples/hippo.yaml -o out/hippo --key-file $(KEY)
+	@ls -1 out/hippo
+	@if command -v kubectl >/dev/null 2>&1; then \
+		kubectl kustomize out/hippo >/dev/null && echo "kubectl kustomize out/hippo: builds"; fi
+
+test: system $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check pgrender tests benchmarks
+	$(BIN)/ruff format --check pgrender tests benchmarks
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q --ignore=tests/runtime
+
+# Rewrites golden/*/expected from the examples and golden/*/spec.yaml; review the diff.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden_cases --update
+
+schema: $(STAMP)
+	$(BIN)/pgrender schema -o schemas
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/render_bench.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install the Debian packages pgrender's tests run for real (PostgreSQL, pgBouncer, Patroni, etcd),
+# plus python3-venv when the interpreter cannot make a virtualenv. Does nothing when all are there.
+# Usage: scripts/setup-system.sh [--runtime]   (without --runtime: only what a virtualenv needs)
+set -eu
+
+packages=""
+if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+    packages="python3-venv"
+fi
+if [ "${1:-}" = "--runtime" ]; then
+    command -v patroni >/dev/null 2>&1 || packages="$packages patroni"
+    command -v etcd >/dev/null 2>&1 || packages="$packages etcd-server"
+    command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || packages="$packages pgbouncer"
+    ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || packages="$packages postgresql"
+    command -v git >/dev/null 2>&1 || packages="$packages git"
+fi
+[ -z "$packages" ] && exit 0
+
+if [ "$(id -u)" = "0" ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "setup-system: need root (or sudo) to install:$packages" >&2
+    exit 1
+fi
+echo "setup-system: installing$packages" >&2
+$sudo apt-get update
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $packages
+# Debian starts a cluster-wide postgresql and etcd service; the tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then
+    $sudo systemctl disable --now etcd postgresql >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,81 @@
+"""Shared fixtures: the published test key, spec files in tmp_path, rendering and the CLI."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from pgrender.cli import cli
+from pgrender.plan import ClusterPlan
+from pgrender.render import Request, render, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN_KEY = ROOT / "tests" / "golden.key"
+EXAMPLES = ROOT / "examples"
+
+# The smallest valid spec; tests deep-copy it and change what they test (Patroni's validator style).
+BASE_SPEC: dict[str, Any] = {
+    "apiVersion": "pgrender.io/v1alpha1",
+    "kind": "PostgresCluster",
+    "metadata": {"name": "hippo", "namespace": "db"},
+    "spec": {
+        "postgresVersion": 16,
+        "instances": [{"name": "instance1", "replicas": 2, "dataVolume": {"size": "1Gi"}}],
+    },
+}
+
+
+def base_spec() -> dict[str, Any]:
+    return copy.deepcopy(BASE_SPEC)
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., Path]:
+    """Write a spec (mapping or raw text) to tmp_path and return its path."""
+    counter = iter(range(1000))
+
+    def _write(spec: dict[str, Any] | str, name: str | None = None) -> Path:
+        path = tmp_path / (name or f"spec{next(counter)}.yaml")
+        path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec, sort_keys=False))
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def plan_of(write_spec: Callable[..., Path]) -> Callable[[dict[str, Any]], ClusterPlan]:
+    def _plan(spec: dict[str, Any]) -> ClusterPlan:
+        plans = validate((str(write_spec(spec)),))
+        assert len(plans) == 1
+        plan: ClusterPlan = plans[0]
+        return plan
+
+    return _plan
+
+
+@pytest.fixture
+def objects_of(write_spec: Callable[..., Path]) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
+    """Render a spec with the test key; return the finished objects (Secrets base64-encoded)."""
+
+    def _objects(spec: dict[str, Any]) -> list[dict[str, Any]]:
+        rendering = render(Request((str(write_spec(spec)),), key_file=str(GOLDEN_KEY)))
+        return [m for c in rendering.clusters for m in c.manifests]
+
+    return _objects
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    for obj in objects:
+        if obj["kind"] == kind and obj["metadata"]["name"] == name:
+            return obj
+    raise AssertionError(f"no {kind} {name} in {[(o['kind'], o['metadata']['name']) for o in objects]}")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)

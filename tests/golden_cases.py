@@ -1,0 +1,94 @@
+"""Golden cases: render each example and each golden/<case>/spec.yaml; `make golden` rewrites them.
+
+Run as `python -m tests.golden_cases --update` to rewrite golden/*/expected and expected.err.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pgrender.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "golden"
+KEY = "tests/golden.key"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    spec: str  # relative to ROOT, as it appears in error messages
+
+    @property
+    def directory(self) -> Path:
+        return GOLDEN / self.name
+
+    @property
+    def is_error(self) -> bool:
+        return self.name.startswith("error-")
+
+
+def cases() -> list[Case]:
+    """One case per golden directory; its spec is examples/<case>.yaml or golden/<case>/spec.yaml."""
+    out = []
+    for directory in sorted(p for p in GOLDEN.iterdir() if p.is_dir()):
+        own = directory / "spec.yaml"
+        example = ROOT / "examples" / f"{directory.name}.yaml"
+        spec = own if own.exists() else example
+        out.append(Case(directory.name, str(spec.relative_to(ROOT))))
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    stderr: str
+    files: dict[str, bytes]
+
+
+def run(case: Case, output: Path) -> Outcome:
+    """Render one case into ``output`` through the CLI, from the repository root."""
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        result = CliRunner().invoke(cli, ["render", case.spec, "-o", str(output), "--key-file", KEY])
+    finally:
+        os.chdir(cwd)
+    files = (
+        {str(p.relative_to(output)): p.read_bytes() for p in sorted(output.rglob("*")) if p.is_file()}
+        if output.exists()
+        else {}
+    )
+    return Outcome(result.exit_code, result.stderr, files)
+
+
+def update() -> None:
+    for case in cases():
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = run(case, Path(tmp) / "out")
+        if case.is_error:
+            (case.directory / "expected.err").write_text(outcome.stderr)
+            print(f"{case.name}: exit {outcome.exit_code}, expected.err rewritten")
+            continue
+        if outcome.exit_code != 0:
+            sys.exit(f"{case.name}: render failed:\n{outcome.stderr}")
+        expected = case.directory / "expected"
+        shutil.rmtree(expected, ignore_errors=True)
+        for rel, content in outcome.files.items():
+            path = expected / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        print(f"{case.name}: {len(outcome.files)} files rewritten")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--update"]:
+        sys.exit("usage: python -m tests.golden_cases --update")
+    update()

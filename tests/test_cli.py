@@ -1,0 +1,109 @@
+"""cli: exit codes 0/1/2, nothing written on error, secrets never in messages, output formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
+
+
+def test_render_writes_a_base(tmp_path: Path) -> None:
+    result = run_cli("render", str(EXAMPLES / "hippo.yaml"), "-o", str(tmp_path / "o"), "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 0, result.stderr
+    resources = yaml.safe_load((tmp_path / "o" / "kustomization.yaml").read_text())["resources"]
+    assert resources == sorted(p.name for p in (tmp_path / "o").iterdir() if p.name != "kustomization.yaml")
+
+
+def test_stdout_is_one_stream_without_kustomization() -> None:
+    result = run_cli("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 0
+    kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout)]
+    assert "Kustomization" not in kinds and kinds[0] == "ServiceAccount" and len(kinds) == 19
+
+
+def test_no_key_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    result = run_cli("render", str(EXAMPLES / "hippo.yaml"), "-o", str(tmp_path / "o"), env={"PGRENDER_KEY": ""})
+    assert result.exit_code == 2
+    assert "no root key" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_key_from_environment(tmp_path: Path) -> None:
+    key = GOLDEN_KEY.read_text().strip()
+    result = run_cli("render", str(EXAMPLES / "minimal.yaml"), "--stdout", env={"PGRENDER_KEY": key})
+    assert result.exit_code == 0
+
+
+def test_failed_render_leaves_previous_output(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert run_cli("render", str(EXAMPLES / "hippo.yaml"), "-o", str(out), "--key-file", str(GOLDEN_KEY)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXAMPLES / "hippo.yaml").read_text().replace("size: 1Gi", "size: lots"))
+    result = run_cli("render", str(bad), "-o", str(out), "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_validate_formats(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXAMPLES / "hippo.yaml").read_text().replace("replicas: 2", "replicas: 2\n      colour: red"))
+    text = run_cli("validate", str(bad))
+    assert text.exit_code == 2
+    assert text.stderr == f"{bad}:13:7: spec.instances[0].colour: unknown field 'colour' " + (
+        "(check the spelling; see schemas/ for the allowed fields)\n"
+    )
+    github = run_cli("validate", "--format", "github", str(bad))
+    assert github.stderr.startswith(f"::error file={bad},line=13,col=7::spec.instances[0].colour: ")
+    as_json = json.loads(run_cli("validate", "--format", "json", str(bad)).stderr)
+    assert as_json == [
+        {
+            "file": str(bad),
+            "line": 13,
+            "column": 7,
+            "path": "spec.instances[0].colour",
+            "message": "unknown field 'colour' (check the spelling; see schemas/ for the allowed fields)",
+        }
+    ]
+    assert run_cli("validate", str(EXAMPLES / "hippo.yaml")).exit_code == 0
+
+
+def test_problem_list_is_capped(tmp_path: Path) -> None:
+    users = "".join(f"    - name: User{i}\n" for i in range(60))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXAMPLES / "minimal.yaml").read_text() + "  users:\n" + users)
+    result = run_cli("validate", str(bad))
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2 and len(lines) == 51 and lines[-1] == "... and 10 more"
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run_cli("render", str(EXAMPLES / "hippo.yaml")).exit_code == 2
+    assert run_cli("frobnicate").exit_code == 2
+
+
+def test_keygen(tmp_path: Path) -> None:
+    path = tmp_path / "root.key"
+    assert run_cli("keygen", "-o", str(path)).exit_code == 0
+    assert len(path.read_text().strip()) == 64 and path.stat().st_mode & 0o777 == 0o600
+    again = run_cli("keygen", "-o", str(path))
+    assert again.exit_code == 2 and "never overwritten" in again.stderr
+
+
+def test_refuses_plaintext_secrets_in_a_git_work_tree(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    args = ["render", str(EXAMPLES / "minimal.yaml"), "--key-file", str(GOLDEN_KEY), "-o"]
+    refused = run_cli(*args, str(tmp_path / "deploy"))
+    assert refused.exit_code == 2 and "git-ignore" in refused.stderr
+    assert not (tmp_path / "deploy").exists()
+    (tmp_path / ".gitignore").write_text("/rendered/\n")
+    assert run_cli(*args, str(tmp_path / "rendered")).exit_code == 0
+
+
+def test_schema_command(tmp_path: Path) -> None:
+    assert run_cli("schema", "-o", str(tmp_path)).exit_code == 0
+    assert json.loads((tmp_path / "postgrescluster-v1alpha1.json").read_text())["title"].startswith("pgrender")

@@ -1,0 +1,74 @@
+"""emit: YAML that reads back exactly, in kind order, keys in a fixed order, no duplicate ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from pgrender import emit
+from pgrender.errors import PgrenderError
+
+scalars = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["yes", "no", "on", "off", "null", "~", "1e3", "0x1f", "017", "1:20", "2026-01-01",
+                     "a: b", "- x", "#c", "*a", "&a", "!t", "%x", "@x", "`x", "|", ">", "'", '"', "  ", "a\n b"]),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False),
+)  # fmt: skip
+documents = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text(min_size=1, max_size=10), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=10), documents, max_size=5))
+def test_dump_reads_back_identically(value: dict[str, Any]) -> None:
+    text = emit.dump(value)
+    assert yaml.safe_load(text) == value  # YAML 1.1 reader (kubectl, Argo CD, Flux)
+    assert YAML(typ="safe", pure=True).load(text) == value  # YAML 1.2 reader
+    assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+def test_key_order_and_block_scalars() -> None:
+    text = emit.dump({"spec": {"b": 1, "a": 2}, "kind": "K", "metadata": {"x": 1, "name": "nm"}, "apiVersion": "v1",
+                      "data": {"f": "line1\nline2\n"}})  # fmt: skip
+    assert text == (
+        "apiVersion: v1\nkind: K\nmetadata:\n  name: nm\n  x: 1\ndata:\n  f: |\n    line1\n    line2\n"
+        "spec:\n  a: 2\n  b: 1\n"
+    )
+
+
+def obj(kind: str, name: str, namespace: str = "ns") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+
+
+def test_order_by_kind_then_name() -> None:
+    ordered = emit.order([obj("StatefulSet", "a"), obj("Service", "b"), obj("Secret", "z"), obj("Secret", "a")])
+    assert [(o["kind"], o["metadata"]["name"]) for o in ordered] == [
+        ("Secret", "a"),
+        ("Secret", "z"),
+        ("Service", "b"),
+        ("StatefulSet", "a"),
+    ]
+
+
+def test_duplicate_identity_is_refused() -> None:
+    with pytest.raises(PgrenderError, match="same identity"):
+        emit.order([obj("Secret", "a"), obj("Secret", "a")])
+
+
+def test_stream_has_no_kustomization() -> None:
+    text = emit.stream([obj("Secret", "a"), obj("Service", "b")])
+    assert [d["kind"] for d in yaml.safe_load_all(text)] == ["Secret", "Service"]

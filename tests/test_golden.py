@@ -1,0 +1,37 @@
+"""Golden tests: every case renders byte for byte as committed; error cases fail exactly as committed."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+from tests.golden_cases import Case, cases, run
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
+def test_golden(case: Case, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    outcome = run(case, output)
+    if case.is_error:
+        assert outcome.exit_code == 2, outcome.stderr
+        assert outcome.stderr == (case.directory / "expected.err").read_text()
+        assert not output.exists(), "an error case must write nothing"
+        return
+    assert outcome.exit_code == 0, outcome.stderr
+    expected_dir = case.directory / "expected"
+    expected = {str(p.relative_to(expected_dir)): p.read_bytes() for p in expected_dir.rglob("*") if p.is_file()}
+    assert sorted(outcome.files) == sorted(expected), "file names differ (run `make golden` and review)"
+    diffs = []
+    for name, content in sorted(expected.items()):
+        if outcome.files[name] != content:
+            diffs.extend(
+                difflib.unified_diff(
+                    content.decode().splitlines(keepends=True),
+                    outcome.files[name].decode().splitlines(keepends=True),
+                    f"expected/{name}",
+                    f"actual/{name}",
+                )
+            )
+    assert not diffs, "".join(diffs)

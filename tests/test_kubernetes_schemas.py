@@ -1,0 +1,48 @@
+"""Every rendered object passes kubernetes-validate (strict) and the base builds with kubectl kustomize."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
+
+VERSIONS = ("1.28", kubernetes_validate.latest_version())
+
+
+def rendered(example: Path) -> list[dict[str, Any]]:
+    result = run_cli("render", str(example), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_strict_schema(example: Path, version: str) -> None:
+    failures = []
+    for obj in rendered(example):
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            failures.append(f"{obj['kind']}/{obj['metadata']['name']}: {'.'.join(map(str, exc.path))}: {exc.message}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_kustomize_build(example: Path, tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("kubectl is expected in CI")
+        pytest.skip("kubectl not installed")
+    out = tmp_path / "base"
+    assert run_cli("render", str(example), "-o", str(out), "--key-file", str(GOLDEN_KEY)).exit_code == 0
+    built = subprocess.run([kubectl, "kustomize", str(out)], check=True, capture_output=True, text=True).stdout
+    assert len([d for d in yaml.safe_load_all(built) if d]) == len(rendered(example))

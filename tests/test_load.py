@@ -1,0 +1,86 @@
+"""load.py: YAML to plain data with positions; every unreadable input is one clear Problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgrender.errors import SpecError
+from pgrender.load import format_path, load_file, load_text
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        load_text(text, "s.yaml")
+    return [f"{p.line}:{p.column}: {p.message}" for p in info.value.problems]
+
+
+def test_positions_point_at_keys_and_items() -> None:
+    (doc,) = load_text("a:\n  b:\n    - x\n    - y: 1\n", "s.yaml")
+    assert doc.data == {"a": {"b": ["x", {"y": 1}]}}
+    assert doc.position(("a", "b")) == (2, 3)
+    assert doc.position(("a", "b", 1, "y")) == (4, 7)
+    assert doc.position(("a", "b", 1, "missing")) == (4, 7)  # nearest existing ancestor
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: 1\na: 2\n", "2:1: duplicate key 'a': each key may appear once per mapping"),
+        ("a: [1\n", "invalid YAML"),
+        ("# only a comment\n", "no YAML document found"),
+        ("a: &x [1]\nb: *y\n", "invalid YAML"),
+    ],
+    ids=["duplicate-key", "unclosed-flow", "empty", "unknown-alias"],
+)
+def test_bad_yaml_is_one_clear_problem(text: str, expected: str) -> None:
+    (message,) = problems_of(text)
+    assert expected in message
+
+
+def test_duplicate_key_message_never_repeats_values() -> None:
+    (message,) = problems_of("password: hunter2\npassword: swordfish\n")
+    assert "hunter2" not in message and "swordfish" not in message
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]")
+    (message,) = problems_of("\n".join(lines) + "\n")
+    assert "alias bomb" in message
+
+
+def test_several_documents_keep_their_index() -> None:
+    docs = load_text("a: 1\n---\n---\nb: 2\n", "s.yaml")
+    assert [(d.index, d.data) for d in docs] == [(0, {"a": 1}), (2, {"b": 2})]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "file not found"), (b"\xff\xfe\x00", "not UTF-8 text")],
+    ids=["missing", "binary"],
+)
+def test_unreadable_files(tmp_path: Path, content: bytes | None, expected: str) -> None:
+    path = tmp_path / "spec.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SpecError) as info:
+        load_file(path)
+    (problem,) = info.value.problems
+    assert problem.file == str(path) and expected in problem.message
+
+
+def test_directory_is_not_a_spec(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="problem"):
+        load_file(tmp_path)
+
+
+def test_timestamps_become_utc() -> None:
+    (doc,) = load_text("t: 2026-01-01T02:00:00+02:00\n", "s.yaml")
+    assert doc.data["t"].isoformat() == "2026-01-01T00:00:00+00:00"
+
+
+def test_format_path_uses_yaml_spelling() -> None:
+    assert format_path(("spec", "instances", 0, "dataVolume", "size")) == "spec.instances[0].dataVolume.size"

@@ -1,0 +1,66 @@
+"""reconcile: guarded SQL for roles and databases, a Job whose name follows its content."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pgrender.components.reconcile import reconcile
+from pgrender.plan import ClusterPlan
+from tests.conftest import base_spec
+
+
+def spec_with_users() -> dict[str, Any]:
+    spec = base_spec()
+    spec["spec"]["users"] = [
+        {"name": "rhino", "databases": ["zoo"], "options": {"createdb": True, "inherit": False}},
+        {"name": "keeper", "databases": ["zoo"]},
+        {"name": "auditor", "options": {"login": False}},
+    ]
+    spec["spec"]["databases"] = [{"name": "zoo", "owner": "rhino"}]
+    return spec
+
+
+def test_sql_states_every_option(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    config_map, _ = reconcile(plan_of(spec_with_users()))
+    sql = config_map["data"]["reconcile.sql"]
+    assert "ALTER ROLE %I WITH NOSUPERUSER CREATEDB NOCREATEROLE NOINHERIT LOGIN NOREPLICATION NOBYPASSRLS" in sql
+    assert "ALTER ROLE %I WITH NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOLOGIN NOREPLICATION NOBYPASSRLS" in sql
+    assert "format('ALTER ROLE %I PASSWORD %L', 'rhino', :'verifier_0')" in sql
+    assert "format('ALTER ROLE %I PASSWORD NULL', 'auditor')" in sql
+    assert "CREATE DATABASE %I OWNER %I', 'zoo', 'rhino'" in sql
+    assert "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %I TO %I', 'zoo', 'keeper'" in sql
+    assert "SET log_statement = 'none';" in sql, "verifiers must not reach the server log"
+    # Every statement that changes something is produced by a guarded SELECT and run by \gexec.
+    assert sql.splitlines().count("\\gexec") == sql.count("SELECT format(")
+
+
+def test_script_passes_verifiers_from_env(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    config_map, job = reconcile(plan_of(spec_with_users()))
+    script = config_map["data"]["reconcile.sh"]
+    assert '--set=verifier_0="$PGRENDER_VERIFIER_0"' in script
+    assert '--set=verifier_1="$PGRENDER_VERIFIER_1"' in script
+    assert "verifier_2" not in script
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PGRENDER_VERIFIER_0"]["valueFrom"] == {
+        "secretKeyRef": {"name": "hippo-pguser-rhino", "key": "verifier"}
+    }
+    assert env["PGSSLMODE"]["value"] == "verify-full"
+    assert env["PGHOST"]["value"] == "hippo-primary.db.svc"
+
+
+def test_job_name_follows_content(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = spec_with_users()
+    name = reconcile(plan_of(spec))[1]["metadata"]["name"]
+    assert name == reconcile(plan_of(spec))[1]["metadata"]["name"]
+    spec["spec"]["users"][0]["passwordRotation"] = 2
+    assert reconcile(plan_of(spec))[1]["metadata"]["name"] != name, "a rotation must run the Job again"
+    spec["spec"]["users"][0]["options"]["createdb"] = False
+    assert reconcile(plan_of(spec))[1]["metadata"]["name"] != name
+    assert len(name) <= 63 and name.startswith("hippo-reconcile-")
+
+
+def test_job_runs_last(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    job = reconcile(plan_of(base_spec()))[1]
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "3"
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"

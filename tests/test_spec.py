@@ -1,0 +1,107 @@
+"""spec: the models and the rules that span fields; the failing path is the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgrender.errors import SpecError
+from pgrender.render import validate
+from tests.conftest import base_spec
+
+
+def failing_paths(write_spec: Callable[..., Path], change: Callable[[dict[str, Any]], None]) -> list[str]:
+    spec = base_spec()
+    change(spec)
+    with pytest.raises(SpecError) as info:
+        validate((str(write_spec(spec)),))
+    return sorted(p.path for p in info.value.problems)
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(spec: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = spec
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+        node[last] = value
+
+    return change
+
+
+CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
+    ("unknown-field", _set("spec.instances.0.replica", 2), ["spec.instances[0].replica"]),
+    ("missing-version", lambda s: s["spec"].pop("postgresVersion"), ["spec.postgresVersion"]),
+    ("bad-version", _set("spec.postgresVersion", 13), ["spec.postgresVersion"]),
+    ("bad-quantity", _set("spec.instances.0.dataVolume.size", "1GB"), ["spec.instances[0].dataVolume.size"]),
+    ("tiny-volume", _set("spec.instances.0.dataVolume.size", "100Ki"), ["spec.instances[0].dataVolume.size"]),
+    ("bad-cpu", _set("spec.instances.0.resources", {"requests": {"cpu": "lots"}}),
+     ["spec.instances[0].resources.requests.cpu"]),
+    ("no-instances", _set("spec.instances", []), ["spec.instances"]),
+    ("uppercase-name", _set("metadata.name", "Hippo"), ["metadata.name"]),
+    ("long-name", _set("metadata.name", "h" * 45), ["metadata.name", "spec.instances[0].name"]),
+    ("long-set", _set("spec.instances.0.name", "s" * 45), ["spec.instances[0].name"]),
+    ("duplicate-set", lambda s: s["spec"]["instances"].append(dict(s["spec"]["instances"][0])),
+     ["spec.instances[1].name"]),
+    ("unknown-owner", _set("spec.databases", [{"name": "zoo", "owner": "nobody"}]), ["spec.databases[0].owner"]),
+    ("reserved-user", _set("spec.users", [{"name": "postgres"}]), ["spec.users[0].name"]),
+    ("pg-prefix-user", _set("spec.users", [{"name": "pg_monitor"}]), ["spec.users[0].name"]),
+    ("repl-user", _set("spec.users", [{"name": "_pgrender_repl"}]), ["spec.users[0].name"]),
+    ("managed-parameter", _set("spec.patroni.parameters", {"wal_level": "minimal", "shared_buffers": "1GB"}),
+     ["spec.patroni.parameters.wal_level"]),
+    ("plaintext-hba", _set("spec.patroni.pgHBA", ["hostnossl all all all scram-sha-256"]), ["spec.patroni.pgHBA[0]"]),
+    ("trust-hba", _set("spec.patroni.pgHBA", ["hostssl all all all trust"]), ["spec.patroni.pgHBA[0]"]),
+    ("short-hba", _set("spec.patroni.pgHBA", ["hostssl all all"]), ["spec.patroni.pgHBA[0]"]),
+    ("strict-without-sync", _set("spec.patroni.synchronousModeStrict", True), ["spec.patroni.synchronousModeStrict"]),
+    ("ttl-too-short", _set("spec.patroni.leaderLeaseDurationSeconds", 10), ["spec.patroni"]),
+    ("patroni-port", _set("spec.port", 8008), ["spec.port"]),
+    ("reserved-label", _set("metadata.labels", {"app.kubernetes.io/name": "x"}),
+     ["metadata.labels.app.kubernetes.io/name"]),
+    ("bad-label-value", _set("metadata.labels", {"team": "a b"}), ["metadata.labels"]),
+    ("bad-san", _set("spec.tls.extraSANs", ["ok.example.com", "bad_name!"]), ["spec.tls.extraSANs[1]"]),
+    ("wrong-kind", _set("kind", "Cluster"), ["kind"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_failing_paths(
+    write_spec: Callable[..., Path], change: Callable[[dict[str, Any]], None], expected: list[str]
+) -> None:
+    assert failing_paths(write_spec, change) == expected
+
+
+def test_every_problem_is_reported_at_once(write_spec: Callable[..., Path]) -> None:
+    def change(spec: dict[str, Any]) -> None:
+        spec["spec"]["postgresVersion"] = 9
+        spec["spec"]["instances"][0]["replicas"] = 0
+        spec["spec"]["colour"] = "blue"
+
+    assert failing_paths(write_spec, change) == [
+        "spec.colour",
+        "spec.instances[0].replicas",
+        "spec.postgresVersion",
+    ]
+
+
+def test_problems_carry_file_line_and_column(write_spec: Callable[..., Path]) -> None:
+    path = write_spec(
+        "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\nmetadata: {name: a, namespace: b}\n"
+        "spec:\n  postgresVersion: 16\n  instances:\n  - name: x\n    dataVolume: {size: lots}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        validate((str(path),))
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.column) == (str(path), 8, 18)
+    assert problem.path == "spec.instances[0].dataVolume.size"
+
+
+def test_same_cluster_twice_is_an_error(write_spec: Callable[..., Path]) -> None:
+    spec = base_spec()
+    first, second = write_spec(spec), write_spec(spec)
+    with pytest.raises(SpecError) as info:
+        validate((str(first), str(second)))
+    assert [p.path for p in info.value.problems] == ["metadata.name"]
+    assert str(first) in info.value.problems[0].message
