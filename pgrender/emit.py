@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -41,6 +42,7 @@ _NOT_PLAIN = re.compile(
     r"|^\d{4}-\d\d?-\d\d?"  # timestamps
     r"|.*:$"
 )
+_NUMBER_PREFIX = re.compile(r"^(0[xob]|[-+]?\.(inf|nan))", re.IGNORECASE)
 _AMBIGUOUS = {
     "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ".inf", ".nan", "=", "<<",
 }  # fmt: skip
@@ -154,6 +156,7 @@ def _inline(value: Any, indent: int) -> str:
     raise PgrenderError(f"cannot write a {type(value).__name__} to YAML: a bug in pgrender")
 
 
+@functools.lru_cache(maxsize=8192)
 def _scalar(text: str) -> str:
     if _PLAIN.match(text) and not _NOT_PLAIN.match(text) and text.lower() not in _AMBIGUOUS and not _numeric(text):
         return text
@@ -161,36 +164,34 @@ def _scalar(text: str) -> str:
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _printable(code: int) -> bool:
-    """YAML's printable set (spec 5.1) minus what YAML 1.1 readers take for line breaks."""
-    if code in (0x85, 0x2028, 0x2029, 0xFEFF):
-        return False
-    return 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000
-
-
-def _quoted(text: str) -> str:
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif _printable(code):
-            out.append(ch)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(f"\\u{code:04x}")
-    return '"' + "".join(out) + '"'
+# Characters a double-quoted scalar must escape: YAML's non-printable set (spec 5.1), what YAML 1.1
+# readers take for line breaks (NEL, LS, PS), the byte order mark, and the escapes above.
+_PRINTABLE = "\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+_NEEDS_ESCAPE = re.compile(f'[^{_PRINTABLE}]|["\\\\]')
+_UNPRINTABLE = re.compile(f"[^\n{_PRINTABLE}]")
 
 
 def _numeric(text: str) -> bool:
+    """Whether a YAML reader could take the text for a number."""
+    if text[0] not in "0123456789+-.":
+        return text.lower() in ("inf", "nan", "infinity")
     try:
         float(text.replace("_", ""))
     except ValueError:
-        return bool(re.match(r"^(0[xob]|[-+]?\.(inf|nan))", text, re.IGNORECASE))
+        return bool(_NUMBER_PREFIX.match(text))
     return True
+
+
+def _quoted(text: str) -> str:
+    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _block_safe(text: str) -> bool:
@@ -201,7 +202,7 @@ def _block_safe(text: str) -> bool:
         lines[0] != ""
         and not lines[0].startswith((" ", "\t"))
         and all(line == line.rstrip(" \t") for line in lines)
-        and all(ch == "\n" or _printable(ord(ch)) for ch in text)
+        and not _UNPRINTABLE.search(text)
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,6 @@ from pgrender.errors import Problem, SpecError
 Path_ = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
-# Aliases are shared references: a "billion laughs" document is small on disk and huge once
-# expanded. Counting nodes as they are visited stops it long before memory or time run out.
 MAX_NODES = 200_000
 
 
@@ -69,26 +66,26 @@ def load_file(path: str | Path) -> list[Document]:
 
 
 def load_text(text: str, name: str) -> list[Document]:
-    """Parse YAML text holding one or more documents."""
+    """Parse YAML text holding one or more documents (YAML 1.2: `yes` and `on` are strings)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+    # Composing nodes and building plain values here is faster than ruamel's round-trip loader
+    # and keeps every node's position.
+    yaml = YAML(typ="safe", pure=True)
+    walker = _Walker(name, yaml.constructor)
     docs: list[Document] = []
     try:
-        for index, node in enumerate(yaml.load_all(text)):
-            if node is None:
+        for index, node in enumerate(yaml.compose_all(text)):
+            if node is None or (node.tag == "tag:yaml.org,2002:null" and not node.value):
                 continue
-            positions: dict[Path_, tuple[int, int]] = {}
-            budget = _Budget()
-            data = _plain(node, (), positions, budget, name)
-            docs.append(Document(name, index, data, positions))
+            positions: dict[Path_, tuple[int, int]] = {(): _mark(node)}
+            walker.budget = MAX_NODES
+            docs.append(Document(name, index, walker.plain(node, (), positions), positions))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        message = _yaml_message(exc)
-        raise SpecError([Problem(name, line, col, "", message)]) from None
+        raise SpecError([Problem(name, line, col, "", _yaml_message(exc))]) from None
     except YAMLError as exc:
         raise SpecError([Problem(name, 0, 0, "", f"invalid YAML: {exc}")]) from None
     if not docs:
@@ -98,66 +95,58 @@ def load_text(text: str, name: str) -> list[Document]:
 
 def _yaml_message(exc: Any) -> str:
     problem = (exc.problem or "invalid YAML").strip()
-    duplicate = re.match(r'found duplicate key "(.*?)" with value', problem)
-    if duplicate:  # ruamel's text quotes both values; they may be secrets, so only the key is kept
-        return f"duplicate key {duplicate.group(1)!r}: each key may appear once per mapping"
     context = (exc.context or "").strip()
     return f"invalid YAML: {context + ', ' if context else ''}{problem}"
 
 
-class _Budget:
-    def __init__(self) -> None:
-        self.left = MAX_NODES
-
-    def spend(self, name: str) -> None:
-        self.left -= 1
-        if self.left < 0:
-            raise SpecError(
-                [
-                    Problem(
-                        name,
-                        0,
-                        0,
-                        "",
-                        f"document expands to more than {MAX_NODES} nodes "
-                        "(anchors and aliases are expanded; is this an alias bomb?)",
-                    )
-                ]
-            )
+def _mark(node: Any) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _plain(node: Any, path: Path_, positions: dict[Path_, tuple[int, int]], budget: _Budget, name: str) -> Any:
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+class _Walker:
+    """Turns composed nodes into plain values, recording positions and refusing what YAML allows
+    but a spec must not hold: duplicate keys, non-scalar keys, merge keys, alias bombs."""
 
-    budget.spend(name)
-    if isinstance(node, CommentedMap):
-        if path == ():
-            positions[path] = (node.lc.line + 1, node.lc.col + 1)
-        out: dict[Any, Any] = {}
-        for key in node:
-            key_plain = _scalar(key)
-            if isinstance(key, (CommentedMap, CommentedSeq)) or not isinstance(key_plain, (str, int, bool)):
-                line, col = node.lc.key(key)
-                raise SpecError([Problem(name, line + 1, col + 1, format_path(path), "keys must be scalars")])
-            child = (*path, str(key_plain))
-            line, col = node.lc.key(key)
-            positions[child] = (line + 1, col + 1)
-            out[str(key_plain)] = _plain(node[key], child, positions, budget, name)
-        return out
-    if isinstance(node, CommentedSeq):
-        if path == ():
-            positions[path] = (node.lc.line + 1, node.lc.col + 1)
-        items = []
-        for i, item in enumerate(node):
-            child = (*path, i)
-            try:
-                line, col = node.lc.item(i)
-                positions[child] = (line + 1, col + 1)
-            except (KeyError, IndexError, TypeError):
-                pass
-            items.append(_plain(item, child, positions, budget, name))
-        return items
-    return _scalar(node)
+    def __init__(self, name: str, constructor: Any) -> None:
+        self.name = name
+        self.constructor = constructor
+        self.budget = MAX_NODES
+
+    def _problem(self, node: Any, path: Path_, message: str) -> SpecError:
+        line, col = _mark(node)
+        return SpecError([Problem(self.name, line, col, format_path(path), message)])
+
+    def plain(self, node: Any, path: Path_, positions: dict[Path_, tuple[int, int]]) -> Any:
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+        # Aliases are shared references: a "billion laughs" document is small on disk and huge
+        # once expanded. Counting nodes as they are visited stops it early.
+        self.budget -= 1
+        if self.budget < 0:
+            message = f"document expands to more than {MAX_NODES} nodes (aliases are expanded; an alias bomb?)"
+            raise SpecError([Problem(self.name, 0, 0, "", message)])
+        if isinstance(node, MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise self._problem(key_node, path, "merge keys (<<) are not supported; write the fields out")
+                if not isinstance(key_node, ScalarNode):
+                    raise self._problem(key_node, path, "keys must be scalars")
+                key = str(_scalar(self.constructor.construct_object(key_node)))
+                child = (*path, key)
+                if key in out:
+                    raise self._problem(key_node, child, "duplicate key: each key may appear once per mapping")
+                positions[child] = _mark(key_node)
+                out[key] = self.plain(value_node, child, positions)
+            return out
+        if isinstance(node, SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                child = (*path, i)
+                positions[child] = _mark(item)
+                items.append(self.plain(item, child, positions))
+            return items
+        return _scalar(self.constructor.construct_object(node))
 
 
 def _scalar(value: Any) -> Any:

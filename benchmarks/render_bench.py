@@ -1,0 +1,91 @@
+"""Render benchmarks: cold start of one process, and per-cluster time and peak memory in a batch.
+
+Prints figures; asserts nothing (targets: cold <= 150 ms, <= 3 ms per cluster, <= 150 MB for 500).
+Usage: python benchmarks/render_bench.py [--runs N] [--clusters N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = ROOT / "tests" / "golden.key"
+
+BATCH = textwrap.dedent(
+    """
+    import resource, sys, time
+    t0 = time.perf_counter()
+    from pgrender.render import Request, render
+    from pgrender import write
+    t1 = time.perf_counter()
+    rendering = render(Request((sys.argv[1],), key_file=sys.argv[2]))
+    text = write.stream(rendering)
+    t2 = time.perf_counter()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(len(rendering.clusters), t1 - t0, t2 - t1, peak_kb, len(text))
+    """
+)
+
+
+def cold(runs: int) -> list[float]:
+    """Wall time of whole `pgrender render hippo --stdout` processes."""
+    cmd = [sys.executable, "-m", "pgrender", "render", str(ROOT / "examples" / "hippo.yaml"), "--stdout"]
+    cmd += ["--key-file", str(KEY)]
+    subprocess.run(cmd, check=True, capture_output=True)  # warm the page cache and .pyc files
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def spec(i: int) -> str:
+    users = "".join(f"    - name: user{u}\n      databases: [db{u}]\n" for u in range(1 + i % 3))
+    return (
+        "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\n"
+        f"metadata:\n  name: c{i:04d}\n  namespace: team{i % 17}\n"
+        f"spec:\n  postgresVersion: {14 + i % 4}\n  instances:\n    - name: main\n      replicas: {1 + i % 3}\n"
+        "      dataVolume:\n        size: 10Gi\n"
+        f"  users:\n{users}"
+    )
+
+
+def batch(clusters: int) -> tuple[int, float, float, int, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clusters.yaml"
+        path.write_text("---\n".join(spec(i) for i in range(clusters)))
+        out = subprocess.run(
+            [sys.executable, "-c", BATCH, str(path), str(KEY)], check=True, capture_output=True, text=True, cwd=ROOT
+        ).stdout.split()
+    return int(out[0]), float(out[1]), float(out[2]), int(out[3]), int(out[4])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--clusters", type=int, default=500)
+    args = parser.parse_args()
+
+    times = cold(args.runs)
+    print(
+        f"cold render (hippo, whole process, {args.runs} runs): "
+        f"min {min(times) * 1000:.0f} ms, median {statistics.median(times) * 1000:.0f} ms  [target <= 150 ms]"
+    )
+    n, imports, work, peak_kb, size = batch(args.clusters)
+    print(
+        f"batch of {n} clusters in one process: {work * 1000 / n:.2f} ms per cluster "
+        f"({work:.2f} s, imports {imports * 1000:.0f} ms, {size / 1e6:.1f} MB of YAML)  [target <= 3 ms]"
+    )
+    print(f"peak memory (max RSS) for {n} clusters: {peak_kb / 1024:.0f} MB  [target <= 150 MB]")
+
+
+if __name__ == "__main__":
+    main()
