@@ -1,4 +1,4 @@
-"""Pod parts shared by several builders: object metadata, security contexts, secret volumes."""
+"""Pod parts shared by several builders: metadata, scheduling, security contexts, secret volumes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pgrender.plan import defaults
 
 if TYPE_CHECKING:
-    from pgrender.plan import ClusterPlan
+    from pgrender.plan import ClusterPlan, ComponentMeta, SchedulingPlan
 
 Manifest = dict[str, Any]
 
@@ -16,26 +16,68 @@ DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 
 
 def object_meta(
-    plan: ClusterPlan, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+    plan: ClusterPlan,
+    name: str,
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
+    component: ComponentMeta | None = None,
 ) -> Manifest:
-    """metadata of a namespaced object: the cluster's labels and annotations under pgrender's own."""
-    meta: Manifest = {"name": name, "namespace": plan.namespace, "labels": plan.labels_for(labels)}
-    merged = {**plan.user_annotations, **(annotations or {})}
+    """metadata of a namespaced object: cluster, then component, then pgrender's labels."""
+    meta: Manifest = {"name": name, "namespace": plan.namespace, "labels": plan.labels_for(labels, component)}
+    merged = plan.annotations_for(annotations or {}, component)
     if merged:
         meta["annotations"] = merged
     return meta
 
 
-def pod_security_context(plan: ClusterPlan) -> Manifest:
+def scheduling_fields(scheduling: SchedulingPlan) -> Manifest:
+    """The pod spec fields that decide placement; absent fields stay absent."""
+    from pgrender.spec.scheduling import AntiAffinity
+
+    fields: Manifest = {}
+    affinity: Manifest = {}
+    term = {
+        "labelSelector": {"matchLabels": dict(scheduling.anti_affinity_selector)},
+        "topologyKey": scheduling.anti_affinity_key,
+    }
+    if scheduling.anti_affinity == AntiAffinity.PREFERRED:
+        affinity["podAntiAffinity"] = {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": scheduling.anti_affinity_weight, "podAffinityTerm": term}
+            ]
+        }
+    elif scheduling.anti_affinity == AntiAffinity.REQUIRED:
+        affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    if scheduling.node_affinity:
+        affinity["nodeAffinity"] = scheduling.node_affinity
+    if affinity:
+        fields["affinity"] = affinity
+    if scheduling.tolerations:
+        fields["tolerations"] = [dict(t) for t in scheduling.tolerations]
+    if scheduling.node_selector:
+        fields["nodeSelector"] = dict(scheduling.node_selector)
+    if scheduling.topology_spread:
+        fields["topologySpreadConstraints"] = [dict(c) for c in scheduling.topology_spread]
+    if scheduling.priority_class:
+        fields["priorityClassName"] = scheduling.priority_class
+    return fields
+
+
+def pod_security_context_for(run_as_user: int, run_as_group: int, fs_group: int) -> Manifest:
     """Pod-level half of the restricted profile; fsGroup makes mounted Secrets group-readable."""
     return {
-        "fsGroup": plan.fs_group,
+        "fsGroup": fs_group,
         "fsGroupChangePolicy": "OnRootMismatch",
-        "runAsGroup": plan.run_as_group,
+        "runAsGroup": run_as_group,
         "runAsNonRoot": True,
-        "runAsUser": plan.run_as_user,
+        "runAsUser": run_as_user,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def pod_security_context(plan: ClusterPlan) -> Manifest:
+    """The database image's user (image contract)."""
+    return pod_security_context_for(plan.run_as_user, plan.run_as_group, plan.fs_group)
 
 
 def container_security_context() -> Manifest:

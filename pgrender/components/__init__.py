@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.patroni import patroni
+from pgrender.components.pgbouncer import pgbouncer
 from pgrender.components.rbac import rbac
 from pgrender.components.reconcile import reconcile
 from pgrender.components.services import services
@@ -28,6 +29,7 @@ BUILDERS: tuple[Builder, ...] = (
     statefulsets,
     disruption_budgets,
     reconcile,
+    pgbouncer,
 )
 
 

@@ -15,7 +15,7 @@ def disruption_budgets(plan: ClusterPlan) -> list[Manifest]:
         {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
-            "metadata": object_meta(plan, s.disruption_budget, s.labels),
+            "metadata": object_meta(plan, s.disruption_budget, s.labels, component=s.metadata),
             "spec": {"minAvailable": 1, "selector": {"matchLabels": dict(s.selector)}},
         }
         for s in plan.instance_sets

@@ -22,6 +22,7 @@ from pgrender.pod import (
     pod_security_context,
     secret_volume,
 )
+from pgrender.spec.users import RoleOptions
 
 SCRIPT = "reconcile.sh"
 SQL = "reconcile.sql"
@@ -64,6 +65,27 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
     return [config_map, job]
 
 
+PGBOUNCER_VERIFIER = "verifier_pgbouncer"
+GET_AUTH = """\
+CREATE SCHEMA IF NOT EXISTS pgbouncer;
+REVOKE ALL ON SCHEMA pgbouncer FROM PUBLIC;
+GRANT USAGE ON SCHEMA pgbouncer TO {user};
+CREATE OR REPLACE FUNCTION pgbouncer.get_auth(p_username text)
+RETURNS TABLE (username text, password text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT rolname::text, rolpassword::text
+    FROM pg_catalog.pg_authid
+   WHERE rolname = p_username
+     AND rolcanlogin
+     AND NOT rolsuper
+     AND NOT rolreplication
+     AND rolname <> {literal}
+     AND (rolvaliduntil IS NULL OR rolvaliduntil >= CURRENT_TIMESTAMP)
+$$;
+REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO {user};"""
+
+
 def _verifier_variable(index: int) -> str:
     return f"verifier_{index}"
 
@@ -75,6 +97,8 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
 def reconcile_script(plan: ClusterPlan) -> str:
     """The Job's shell script: wait for the primary, then run the SQL with psql."""
     variables = "".join(f' \\\n  --set={_verifier_variable(i)}="$PGRENDER_VERIFIER_{i}"' for i, _ in _login_users(plan))
+    if plan.pgbouncer:
+        variables += f' \\\n  --set={PGBOUNCER_VERIFIER}="$PGRENDER_PGBOUNCER_VERIFIER"'
     return (
         "#!/bin/sh\n"
         "# Create roles and databases as the spec states; safe to run any number of times.\n"
@@ -102,17 +126,30 @@ def reconcile_sql(plan: ClusterPlan) -> str:
     ]
     verifiers = {u.name: _verifier_variable(i) for i, u in _login_users(plan)}
     for user in plan.users:
-        out += _role_sql(user, verifiers.get(user.name))
+        out += _role_sql(user.name, user.options, verifiers.get(user.name))
+    if plan.pgbouncer:
+        out += _role_sql(plan.pgbouncer.auth_user, RoleOptions(), PGBOUNCER_VERIFIER)
     for database in plan.databases:
         out += _database_sql(database)
+    if plan.pgbouncer:
+        out += _get_auth_sql(plan.pgbouncer.auth_user, ["postgres", *(d.name for d in plan.databases)])
     return "\n".join(out)
 
 
-def _role_sql(user: UserPlan, verifier: str | None) -> list[str]:
-    name = _literal(user.name)
-    keywords = " ".join(on if getattr(user.options, attr) else off for _, on, off, attr in ROLE_ATTRIBUTES)
+def _get_auth_sql(auth_user: str, databases: list[str]) -> list[str]:
+    """pgBouncer runs its auth_query in the database a client asks for: the function is in each."""
+    body = GET_AUTH.format(user=f'"{auth_user}"', literal=_literal(auth_user))
+    out = ["-- pgBouncer's password lookup; never returns superusers, replication roles or itself"]
+    for database in databases:
+        out += [f"\\connect {database}", body, ""]
+    return out
+
+
+def _role_sql(role: str, options: RoleOptions, verifier: str | None) -> list[str]:
+    name = _literal(role)
+    keywords = " ".join(on if getattr(options, attr) else off for _, on, off, attr in ROLE_ATTRIBUTES)
     columns = ", ".join(col for col, *_ in ROLE_ATTRIBUTES)
-    wanted = ", ".join("true" if getattr(user.options, attr) else "false" for *_, attr in ROLE_ATTRIBUTES)
+    wanted = ", ".join("true" if getattr(options, attr) else "false" for *_, attr in ROLE_ATTRIBUTES)
     password = f":'{verifier}'" if verifier else "NULL"
     password_sql = (
         f"format('ALTER ROLE %I PASSWORD %L', {name}, {password})"
@@ -120,7 +157,7 @@ def _role_sql(user: UserPlan, verifier: str | None) -> list[str]:
         else (f"format('ALTER ROLE %I PASSWORD NULL', {name})")
     )
     return [
-        f"-- role {user.name}",
+        f"-- role {role}",
         f"SELECT format('CREATE ROLE %I', {name})",
         f" WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {name})",
         "\\gexec",
@@ -182,6 +219,13 @@ def _pod_template(plan: ClusterPlan) -> Manifest:
             }
         )
         rotations.append(f"{user_subject(user.name)}={user.password_rotation}")
+    if plan.pgbouncer:
+        env.append(
+            {
+                "name": "PGRENDER_PGBOUNCER_VERIFIER",
+                "valueFrom": {"secretKeyRef": {"name": plan.pgbouncer.name, "key": "verifier"}},
+            }
+        )
     container = {
         "name": "reconcile",
         "image": plan.image,

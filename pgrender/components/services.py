@@ -4,27 +4,36 @@ from __future__ import annotations
 
 from pgrender.plan import ClusterPlan, ServicePlan
 from pgrender.pod import Manifest, object_meta
+from pgrender.spec.services import ServiceType
 
 
 def services(plan: ClusterPlan) -> list[Manifest]:
     """Return the cluster's Services; the replica Service only when the plan asks for it."""
-    out = [_role_service(plan, plan.primary_service)]
+    out = [client_service(plan, plan.primary_service)]
     if plan.replicas_service:
-        out.append(_role_service(plan, plan.replicas_service))
+        out.append(client_service(plan, plan.replicas_service))
     out.append(_pods_service(plan))
     return out
 
 
-def _role_service(plan: ClusterPlan, service: ServicePlan) -> Manifest:
+def client_service(plan: ClusterPlan, service: ServicePlan) -> Manifest:
+    """A Service clients connect to; also serves pgBouncer's."""
+    port = {"name": service.port_name, "port": service.port, "protocol": "TCP", "targetPort": service.port_name}
+    if service.node_port is not None:
+        port["nodePort"] = service.node_port
+    spec: Manifest = {"type": service.type.value, "selector": dict(service.selector), "ports": [port]}
+    if service.type == ServiceType.LOAD_BALANCER:
+        if service.load_balancer_class:
+            spec["loadBalancerClass"] = service.load_balancer_class
+        if service.load_balancer_source_ranges:
+            spec["loadBalancerSourceRanges"] = list(service.load_balancer_source_ranges)
+    if service.external_traffic_policy:
+        spec["externalTrafficPolicy"] = service.external_traffic_policy
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": object_meta(plan, service.name, service.labels),
-        "spec": {
-            "type": service.type.value,
-            "selector": dict(service.selector),
-            "ports": [{"name": "postgres", "port": plan.port, "protocol": "TCP", "targetPort": "postgres"}],
-        },
+        "metadata": object_meta(plan, service.name, service.labels, component=service.metadata),
+        "spec": spec,
     }
 
 

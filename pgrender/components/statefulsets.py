@@ -12,6 +12,7 @@ from pgrender.pod import (
     empty_dir,
     object_meta,
     pod_security_context,
+    scheduling_fields,
     secret_volume,
 )
 
@@ -27,7 +28,9 @@ def _statefulset(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": object_meta(plan, instance.name, instance.labels, {SYNC_WAVE: str(instance.sync_wave)}),
+        "metadata": object_meta(
+            plan, instance.name, instance.labels, {SYNC_WAVE: str(instance.sync_wave)}, instance.metadata
+        ),
         "spec": {
             "replicas": 1,
             "serviceName": plan.names.pods_service,
@@ -35,8 +38,8 @@ def _statefulset(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
             "updateStrategy": {"type": "RollingUpdate"},
             "template": {
                 "metadata": {
-                    "labels": plan.labels_for({**plan.pod_labels, **instance.labels}),
-                    "annotations": {**plan.user_annotations, DEFAULT_CONTAINER: CONTAINER},
+                    "labels": plan.labels_for({**plan.pod_labels, **instance.labels}, instance.metadata),
+                    "annotations": plan.annotations_for({DEFAULT_CONTAINER: CONTAINER}, instance.metadata),
                 },
                 "spec": _pod(plan, instance),
             },
@@ -106,6 +109,7 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
         "terminationGracePeriodSeconds": 60,
         "containers": [container],
         "volumes": volumes,
+        **scheduling_fields(instance.scheduling),
     }
 
 

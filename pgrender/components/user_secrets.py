@@ -41,6 +41,21 @@ def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
     }
     if dbname:
         data["dbname"] = secret_text(dbname)
+    pgb = plan.pgbouncer
+    if pgb:
+        jdbc_extra = "".join(f"&{p}" for p in pgb.jdbc_parameters)
+        data |= {
+            "pgbouncer-host": secret_text(pgb.host),
+            "pgbouncer-port": secret_text(str(pgb.port)),
+            "pgbouncer-uri": secret_text(
+                f"postgresql://{user.name}:", quoted, f"@{pgb.host}:{pgb.port}/{dbname or ''}?sslmode=verify-full"
+            ),
+            "pgbouncer-jdbc-uri": secret_text(
+                f"jdbc:postgresql://{pgb.host}:{pgb.port}/{dbname or ''}?password=",
+                quoted,
+                f"{jdbc_extra}&sslmode=verify-full&user={user.name}",
+            ),
+        }
     return {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, VolumePlan, labels
+from pgrender.plan import ClusterPlan, InstancePlan, VolumePlan, labels
 from pgrender.pod import Manifest, object_meta
 
 # Removing a cluster from git must never delete its data: both GitOps tools skip these objects
@@ -17,13 +17,13 @@ def volumes(plan: ClusterPlan) -> list[Manifest]:
     """Return the data and WAL claims of every instance."""
     out = []
     for instance in plan.instances:
-        out.append(_claim(plan, instance.data_volume, {**instance.labels, labels.DATA_LABEL: "pgdata"}))
+        out.append(_claim(plan, instance, instance.data_volume, "pgdata"))
         if instance.wal_volume:
-            out.append(_claim(plan, instance.wal_volume, {**instance.labels, labels.DATA_LABEL: "pgwal"}))
+            out.append(_claim(plan, instance, instance.wal_volume, "pgwal"))
     return out
 
 
-def _claim(plan: ClusterPlan, volume: VolumePlan, claim_labels: dict[str, str]) -> Manifest:
+def _claim(plan: ClusterPlan, instance: InstancePlan, volume: VolumePlan, data: str) -> Manifest:
     spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": volume.size}},
@@ -33,6 +33,8 @@ def _claim(plan: ClusterPlan, volume: VolumePlan, claim_labels: dict[str, str]) 
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": object_meta(plan, volume.name, claim_labels, PRUNE_PROTECTION),
+        "metadata": object_meta(
+            plan, volume.name, {**instance.labels, labels.DATA_LABEL: data}, PRUNE_PROTECTION, instance.metadata
+        ),
         "spec": spec,
     }

@@ -8,11 +8,33 @@ from typing import Any
 
 from pgrender.errors import Problem, SpecError
 from pgrender.plan import defaults, hosts, labels
+from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
+from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
+from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
+from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.spec import SourcedCluster
 from pgrender.spec.base import quantity_bytes
-from pgrender.spec.services import ServiceType
+from pgrender.spec.presets import PRESETS
+from pgrender.spec.scheduling import HOSTNAME_KEY, AntiAffinity, AntiAffinityScope
 from pgrender.spec.users import RoleOptions
+
+__all__ = [
+    "CertificatePlan",
+    "ClusterPlan",
+    "ComponentMeta",
+    "DatabasePlan",
+    "InstancePlan",
+    "InstanceSetPlan",
+    "PatroniPlan",
+    "PgBouncerPlan",
+    "SchedulingPlan",
+    "ServicePlan",
+    "TLSPlan",
+    "UserPlan",
+    "VolumePlan",
+    "resolve",
+]
 
 MAX_STATEFULSET_NAME = 52  # StatefulSet pods carry controller-revision-hash=<name>-<10 chars>, max 63
 MAX_DNS_LABEL = 63
@@ -39,6 +61,8 @@ class InstancePlan:
     sync_wave: int
     labels: dict[str, str]
     selector: dict[str, str]
+    metadata: ComponentMeta
+    scheduling: SchedulingPlan
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,7 @@ class InstanceSetPlan:
     disruption_budget: str | None
     selector: dict[str, str]
     labels: dict[str, str]
+    metadata: ComponentMeta
 
 
 @dataclass(frozen=True)
@@ -106,14 +131,13 @@ class TLSPlan:
     server: CertificatePlan
     replication: CertificatePlan
     superuser: CertificatePlan
+    pgbouncer: CertificatePlan | None
 
-
-@dataclass(frozen=True)
-class ServicePlan:
-    name: str
-    type: ServiceType
-    selector: dict[str, str]
-    labels: dict[str, str]
+    @property
+    def leaves(self) -> tuple[CertificatePlan, ...]:
+        """Every leaf certificate the CA signs."""
+        optional = (self.pgbouncer,) if self.pgbouncer else ()
+        return (self.server, self.replication, self.superuser, *optional)
 
 
 @dataclass(frozen=True)
@@ -152,14 +176,19 @@ class ClusterPlan:
     replication_user: str
     reconcile_wave: int
     reconcile_labels: dict[str, str]
+    pgbouncer: PgBouncerPlan | None
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
         return tuple(i for s in self.instance_sets for i in s.instances)
 
-    def labels_for(self, component_labels: dict[str, str]) -> dict[str, str]:
-        """User labels under pgrender's labels; resolve() already refused reserved user keys."""
-        return {**self.user_labels, **component_labels}
+    def labels_for(self, own: dict[str, str], component: ComponentMeta | None = None) -> dict[str, str]:
+        """Cluster labels, then the component's, then pgrender's (resolve() refused overlaps)."""
+        return {**self.user_labels, **(component.labels if component else {}), **own}
+
+    def annotations_for(self, own: dict[str, str], component: ComponentMeta | None = None) -> dict[str, str]:
+        """Cluster annotations, then the component's, then pgrender's."""
+        return {**self.user_annotations, **(component.annotations if component else {}), **own}
 
 
 def resolve(sourced: SourcedCluster) -> ClusterPlan:
@@ -186,10 +215,33 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     pod_selector = {labels.CLUSTER_LABEL: meta.name, labels.SCOPE_LABEL: scope}
     pod_labels = {**db_labels, labels.SCOPE_LABEL: scope}
 
+    preset = PRESETS[spec.preset] if spec.preset else None
     sets: list[InstanceSetPlan] = []
     seen_sets: set[str] = set()
     wave = 1
     for i, s in enumerate(spec.instances):
+        replicas = preset.replicas if preset and "replicas" not in s.model_fields_set else s.replicas
+        anti = s.scheduling.pod_anti_affinity
+        anti_type = (
+            preset.anti_affinity
+            if preset and ("scheduling" not in s.model_fields_set or "type" not in anti.model_fields_set)
+            else anti.type
+        )
+        if (
+            anti_type == AntiAffinity.REQUIRED
+            and anti.topology_key == HOSTNAME_KEY
+            and spec.node_count is not None
+            and replicas > spec.node_count
+        ):
+            problems.append(
+                sourced.problem(
+                    ("spec", "instances", i, "replicas"),
+                    f"{replicas} instances with required anti-affinity on {HOSTNAME_KEY} need {replicas} nodes, "
+                    f"but spec.nodeCount is {spec.node_count}: the extra pods would never schedule; use "
+                    "preferred anti-affinity or fewer replicas",
+                )
+            )
+        set_meta = resolve_metadata(sourced, ("spec", "instances", i, "metadata"), s.metadata, problems)
         if s.name in seen_sets:
             problems.append(sourced.problem(("spec", "instances", i, "name"), f"duplicate instance set {s.name!r}"))
         seen_sets.add(s.name)
@@ -198,7 +250,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
                 problems.append(sourced.problem(("spec", "instances", i, vol_field, "size"), "expected at least 1Mi"))
         set_labels = {**db_labels, labels.INSTANCE_SET_LABEL: s.name}
         set_selector = {**pod_selector, labels.INSTANCE_SET_LABEL: s.name}
-        longest = names.instance(s.name, s.replicas - 1)
+        longest = names.instance(s.name, replicas - 1)
         if len(longest) > MAX_STATEFULSET_NAME:
             problems.append(
                 sourced.problem(
@@ -208,8 +260,14 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
                     "shorten metadata.name or the set name",
                 )
             )
+        scheduling = resolve_scheduling(
+            s.scheduling,
+            anti_affinity=anti_type,
+            anti_affinity_selector=set_selector if anti.scope == AntiAffinityScope.INSTANCE_SET else pod_selector,
+            spread_selector=set_selector,
+        )
         members = []
-        for ordinal in range(s.replicas):
+        for ordinal in range(replicas):
             name = names.instance(s.name, ordinal)
             members.append(
                 InstancePlan(
@@ -229,6 +287,8 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
                     sync_wave=wave,
                     labels={**set_labels, labels.INSTANCE_LABEL: name},
                     selector={**set_selector, labels.INSTANCE_LABEL: name},
+                    metadata=set_meta,
+                    scheduling=scheduling,
                 )
             )
             wave += 1
@@ -236,32 +296,75 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
             InstanceSetPlan(
                 name=s.name,
                 instances=tuple(members),
-                disruption_budget=names.instance_set(s.name) if s.replicas > 1 else None,
+                disruption_budget=names.instance_set(s.name) if replicas > 1 else None,
                 selector=set_selector,
                 labels=set_labels,
+                metadata=set_meta,
             )
         )
 
     users, databases = _users_and_databases(sourced, names, problems)
-    pg = _patroni(sourced, names, problems)
+    synchronous = (
+        preset.synchronous_mode
+        if preset and "synchronous_mode" not in spec.patroni.model_fields_set
+        else spec.patroni.synchronous_mode
+    )
+    pg = _patroni(sourced, names, synchronous, problems)
     if spec.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "port"), f"port {defaults.PATRONI_PORT} is Patroni's REST API port"))
-    if spec.patroni.synchronous_mode_strict and not spec.patroni.synchronous_mode:
+    if spec.patroni.synchronous_mode_strict and not synchronous:
         problems.append(sourced.problem(("spec", "patroni", "synchronousModeStrict"), "requires synchronousMode: true"))
+    if spec.patroni.synchronous_mode_strict and sum(len(s.instances) for s in sets) == 1:
+        problems.append(
+            sourced.problem(
+                ("spec", "patroni", "synchronousModeStrict"),
+                "strict synchronous mode with a single instance blocks every write: no replica can confirm "
+                "a commit; add an instance or turn it off",
+            )
+        )
+    primary_selector = {**pod_selector, labels.ROLE_LABEL: labels.ROLE_PRIMARY}
+    replica_selector = {**pod_selector, labels.ROLE_LABEL: labels.ROLE_REPLICA}
+    primary = resolve_service(
+        sourced,
+        ("spec", "service"),
+        spec.service,
+        name=names.primary_service,
+        port_name="postgres",
+        port=spec.port,
+        selector=primary_selector,
+        labels=db_labels,
+        problems=problems,
+    )
+    replicas_service = (
+        resolve_service(
+            sourced,
+            ("spec", "replicaService"),
+            spec.replica_service,
+            name=names.replicas_service,
+            port_name="postgres",
+            port=spec.port,
+            selector=replica_selector,
+            labels=db_labels,
+            problems=problems,
+        )
+        if spec.replica_service.enabled
+        else None
+    )
+    pgbouncer = (
+        resolve_pgbouncer(
+            sourced, spec.proxy.pg_bouncer, names, server_port=spec.port, sync_wave=wave + 1, problems=problems
+        )
+        if spec.proxy.pg_bouncer
+        else None
+    )
+    if pgbouncer and pgbouncer.port == defaults.PATRONI_PORT:
+        problems.append(sourced.problem(("spec", "proxy", "pgBouncer", "port"), "port 8008 is Patroni's REST API port"))
     if problems:
         raise SpecError(problems)
 
     version = spec.postgres_version
     contract = spec.image_contract
     wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
-    primary_selector = {**pod_selector, labels.ROLE_LABEL: labels.ROLE_PRIMARY}
-    replica_selector = {**pod_selector, labels.ROLE_LABEL: labels.ROLE_REPLICA}
-    primary = ServicePlan(names.primary_service, spec.service.type, primary_selector, db_labels)
-    replicas = (
-        ServicePlan(names.replicas_service, spec.replica_service.type, replica_selector, db_labels)
-        if spec.replica_service.enabled
-        else None
-    )
     return ClusterPlan(
         name=meta.name,
         namespace=ns,
@@ -287,14 +390,15 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         databases=databases,
         patroni=pg,
         primary_service=primary,
-        replicas_service=replicas,
+        replicas_service=replicas_service,
         pods_selector=pod_selector,
         primary_host=hosts.service_host(names.primary_service, ns),
-        tls=_tls(sourced, names, sets),
+        tls=_tls(sourced, names, sets, pgbouncer),
         superuser=defaults.SUPERUSER,
         replication_user=defaults.REPLICATION_USER,
         reconcile_wave=wave,
         reconcile_labels=labels.common(meta.name, labels.COMPONENT_RECONCILE),
+        pgbouncer=pgbouncer,
     )
 
 
@@ -376,7 +480,7 @@ def _parameter_text(value: object) -> str:
     return str(value)
 
 
-def _patroni(sourced: SourcedCluster, names: Names, problems: list[Problem]) -> PatroniPlan:
+def _patroni(sourced: SourcedCluster, names: Names, synchronous: bool, problems: list[Problem]) -> PatroniPlan:
     spec = sourced.cluster.spec
     p = spec.patroni
     for key in p.parameters:
@@ -423,7 +527,7 @@ def _patroni(sourced: SourcedCluster, names: Names, problems: list[Problem]) -> 
         ttl=ttl,
         loop_wait=loop_wait,
         retry_timeout=max(1, min(10, (ttl - loop_wait) // 2)),
-        synchronous_mode=p.synchronous_mode,
+        synchronous_mode=synchronous,
         synchronous_mode_strict=p.synchronous_mode_strict,
         local_parameters=tuple(sorted(local.items())),
         dcs_parameters=tuple(sorted(dcs.items())),
@@ -454,7 +558,9 @@ def _check_hba_rule(rule: str) -> str | None:
     return None
 
 
-def _tls(sourced: SourcedCluster, names: Names, sets: list[InstanceSetPlan]) -> TLSPlan:
+def _tls(
+    sourced: SourcedCluster, names: Names, sets: list[InstanceSetPlan], pgbouncer: PgBouncerPlan | None
+) -> TLSPlan:
     spec = sourced.cluster.spec
     ns, domain = sourced.cluster.metadata.namespace, spec.cluster_domain
     dns: list[str] = [*hosts.dns_forms(names.primary_service, ns, domain)]
@@ -464,6 +570,7 @@ def _tls(sourced: SourcedCluster, names: Names, sets: list[InstanceSetPlan]) -> 
         for inst in s.instances:
             dns += hosts.pod_dns_forms(inst.pod, names.pods_service, ns, domain)
     dns += [n for n in spec.tls.extra_sans if n not in dns]
+    pgbouncer_dns = hosts.dns_forms(names.pgbouncer, ns, domain)
     t = spec.tls
     return TLSPlan(
         ca_common_name=f"{names.cluster}.{ns} pgrender CA",
@@ -474,4 +581,9 @@ def _tls(sourced: SourcedCluster, names: Names, sets: list[InstanceSetPlan]) -> 
         server=CertificatePlan("server", dns[0], tuple(dns), server=True, client=True),
         replication=CertificatePlan("replication", defaults.REPLICATION_USER, (), server=False, client=True),
         superuser=CertificatePlan("superuser", defaults.SUPERUSER, (), server=False, client=True),
+        pgbouncer=(
+            CertificatePlan("pgbouncer", f"{pgbouncer.host}.{domain}", pgbouncer_dns, server=True, client=False)
+            if pgbouncer
+            else None
+        ),
     )

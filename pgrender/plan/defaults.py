@@ -13,10 +13,15 @@ IMAGES: dict[int, str] = {
     17: "ghcr.io/zalando/spilo-17:4.0-p2",
 }
 BIN_DIR = "/usr/lib/postgresql/{version}/bin"
+# CloudNativePG's pgBouncer image: pgbouncer on PATH, user 998, group 996.
+PGBOUNCER_IMAGE = "ghcr.io/cloudnative-pg/pgbouncer:1.24.1"
+PGBOUNCER_CONFIG_DIR = "/etc/pgbouncer"
+PGBOUNCER_SECRET_DIR = "/etc/pgbouncer/secret"
 
 PATRONI_PORT = 8008
 SUPERUSER = "postgres"
 REPLICATION_USER = "_pgrender_repl"
+PGBOUNCER_USER = "_pgrender_pgbouncer"
 RESERVED_ROLE_PREFIX = "_pgrender"
 
 # Mount points inside the pods.

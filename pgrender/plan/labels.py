@@ -22,6 +22,7 @@ ROLE_REPLICA = "replica"
 
 COMPONENT_DATABASE = "database"
 COMPONENT_RECONCILE = "reconcile"
+COMPONENT_PGBOUNCER = "pgbouncer"
 
 # Keys users may not set through metadata.labels: selectors and Patroni depend on them.
 RESERVED_KEYS = (PREFIX, NAME_LABEL, COMPONENT_LABEL, MANAGED_BY_LABEL)

@@ -45,6 +45,11 @@ class Names:
         return f"{self.cluster}-pods"
 
     @property
+    def pgbouncer(self) -> str:
+        """Deployment, Service, ConfigMap, Secret and PodDisruptionBudget of pgBouncer."""
+        return f"{self.cluster}-pgbouncer"
+
+    @property
     def cluster_cert(self) -> str:
         return f"{self.cluster}-cluster-cert"
 

@@ -97,7 +97,7 @@ class DerivedProvider:
         )
         out = {"ca": x509.cert_pem(ca)}
         leaf_validity = x509.Validity(tls.not_before, tls.validity_days)
-        leaves: tuple[CertificatePlan, ...] = (tls.server, tls.replication, tls.superuser)
+        leaves: tuple[CertificatePlan, ...] = tls.leaves
         for leaf in leaves:
             key = x509.private_key(self._derive(f"tls-key:{leaf.subject}", rotation, 48))
             cert = x509.leaf(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, format_path
 from pgrender.spec.base import DNSLabel, StrictModel
 from pgrender.spec.instances import InstanceSetSpec
+from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.patroni import PatroniSpec
+from pgrender.spec.pgbouncer import ProxySpec
+from pgrender.spec.presets import Preset
 from pgrender.spec.services import ReplicaServiceSpec, ServiceSpec
 from pgrender.spec.tls import TLSSpec
 from pgrender.spec.users import DatabaseSpec, UserSpec
@@ -21,35 +23,12 @@ API_VERSION = "pgrender.io/v1alpha1"
 KIND = "PostgresCluster"
 SUPPORTED_POSTGRES_VERSIONS = (14, 15, 16, 17)
 
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
-
-class ObjectMeta(StrictModel):
+class ObjectMeta(MetadataSpec):
     """Identity of the cluster; labels and annotations go on every object pgrender writes."""
 
     name: DNSLabel
     namespace: DNSLabel
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not _LABEL_KEY.match(key):
-                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
-            if not _LABEL_VALUE.match(val):
-                raise ValueError(f"label {key!r} has value {val!r}, not a valid label value (63 chars)")
-        return value
-
-    @field_validator("annotations")
-    @classmethod
-    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not _LABEL_KEY.match(key):
-                raise ValueError(f"annotation key {key!r} is not a valid Kubernetes annotation key")
-        return value
 
 
 class ImageContractSpec(StrictModel):
@@ -66,6 +45,10 @@ class ClusterSpec(StrictModel):
     """What the user asks for; everything not given is decided in plan.resolve()."""
 
     postgres_version: Literal[14, 15, 16, 17]
+    preset: Preset | None = None
+    node_count: int | None = Field(
+        default=None, ge=1, description="Nodes the cluster may run on; checked against required anti-affinity."
+    )
     image: str | None = None
     image_contract: ImageContractSpec = Field(default_factory=ImageContractSpec)
     port: int = Field(default=5432, ge=1024, le=65535)
@@ -77,6 +60,7 @@ class ClusterSpec(StrictModel):
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
     tls: TLSSpec = Field(default_factory=TLSSpec)
+    proxy: ProxySpec = Field(default_factory=ProxySpec)
 
 
 class PostgresCluster(StrictModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from pgrender.spec.base import DNSLabel, Quantity, StrictModel
+from pgrender.spec.metadata import MetadataSpec
+from pgrender.spec.scheduling import SchedulingSpec
 
 
 class ResourceList(StrictModel):
@@ -33,7 +35,9 @@ class InstanceSetSpec(StrictModel):
     """A set of identical Postgres instances; each instance is one StatefulSet with one pod."""
 
     name: DNSLabel
-    replicas: int = Field(default=1, ge=1, le=99)
+    replicas: int = Field(default=1, ge=1, le=99, description="Default 1, or the preset's count.")
     resources: ResourcesSpec | None = None
     data_volume: VolumeSpec
     wal_volume: VolumeSpec | None = None
+    scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
+    metadata: MetadataSpec = Field(default_factory=MetadataSpec)

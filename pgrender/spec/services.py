@@ -1,10 +1,13 @@
-"""Spec of the client Services: spec.service (primary) and spec.replicaService."""
+"""Spec of the client Services: spec.service, spec.replicaService, spec.proxy.pgBouncer.service."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import Field, model_validator
+
 from pgrender.spec.base import StrictModel
+from pgrender.spec.metadata import MetadataSpec
 
 
 class ServiceType(StrEnum):
@@ -14,9 +17,24 @@ class ServiceType(StrEnum):
 
 
 class ServiceSpec(StrictModel):
-    """How the primary Service is exposed."""
+    """How a Service is exposed, with its own labels and annotations."""
 
     type: ServiceType = ServiceType.CLUSTER_IP
+    node_port: int | None = Field(default=None, ge=30000, le=32767)
+    load_balancer_class: str | None = None
+    load_balancer_source_ranges: list[str] = Field(default_factory=list)
+    external_traffic_policy: str | None = Field(default=None, pattern="^(Cluster|Local)$")
+    metadata: MetadataSpec = Field(default_factory=MetadataSpec)
+
+    @model_validator(mode="after")
+    def _fields_fit_type(self) -> ServiceSpec:
+        if self.node_port is not None and self.type == ServiceType.CLUSTER_IP:
+            raise ValueError("nodePort needs type NodePort or LoadBalancer; a ClusterIP Service has no node port")
+        if self.type != ServiceType.LOAD_BALANCER and (self.load_balancer_class or self.load_balancer_source_ranges):
+            raise ValueError("loadBalancerClass and loadBalancerSourceRanges need type LoadBalancer")
+        if self.external_traffic_policy and self.type == ServiceType.CLUSTER_IP:
+            raise ValueError("externalTrafficPolicy needs type NodePort or LoadBalancer")
+        return self
 
 
 class ReplicaServiceSpec(ServiceSpec):

@@ -1,0 +1,108 @@
+"""The pgBouncer plan: names, selectors, settings, scheduling, its Service and its auth user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pgrender.errors import Problem
+from pgrender.plan import defaults, hosts, labels
+from pgrender.plan.metadata import ComponentMeta, resolve_metadata
+from pgrender.plan.names import Names
+from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
+from pgrender.plan.services import ServicePlan, resolve_service
+from pgrender.spec import SourcedCluster
+from pgrender.spec.pgbouncer import PgBouncerSpec, PoolMode
+
+PATH = ("spec", "proxy", "pgBouncer")
+
+
+@dataclass(frozen=True)
+class PgBouncerPlan:
+    name: str
+    replicas: int
+    image: str
+    run_as_user: int
+    run_as_group: int
+    pool_mode: PoolMode
+    max_client_connections: int
+    default_pool_size: int
+    port: int
+    settings: tuple[tuple[str, str], ...]
+    resources: dict[str, Any]
+    scheduling: SchedulingPlan
+    service: ServicePlan
+    metadata: ComponentMeta
+    labels: dict[str, str]
+    selector: dict[str, str]
+    host: str
+    server_host: str
+    server_port: int
+    auth_user: str
+    disruption_budget: str | None
+    sync_wave: int
+
+    @property
+    def jdbc_parameters(self) -> tuple[str, ...]:
+        """Server-side prepared statements do not survive transaction or statement pooling in pgJDBC."""
+        return ("prepareThreshold=0",) if self.pool_mode != PoolMode.SESSION else ()
+
+
+def _setting_text(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def resolve_pgbouncer(
+    sourced: SourcedCluster,
+    spec: PgBouncerSpec,
+    names: Names,
+    *,
+    server_port: int,
+    sync_wave: int,
+    problems: list[Problem],
+) -> PgBouncerPlan:
+    cluster = sourced.cluster.metadata
+    pgbouncer_labels = labels.common(cluster.name, labels.COMPONENT_PGBOUNCER)
+    selector = {labels.CLUSTER_LABEL: cluster.name, labels.COMPONENT_LABEL: labels.COMPONENT_PGBOUNCER}
+    name = names.pgbouncer
+    return PgBouncerPlan(
+        name=name,
+        replicas=spec.replicas,
+        image=spec.image or defaults.PGBOUNCER_IMAGE,
+        run_as_user=spec.run_as_user,
+        run_as_group=spec.run_as_group,
+        pool_mode=spec.pool_mode,
+        max_client_connections=spec.max_client_connections,
+        default_pool_size=spec.default_pool_size,
+        port=spec.port,
+        settings=tuple(sorted((k, _setting_text(v)) for k, v in spec.config.global_.items())),
+        resources=spec.resources.model_dump(by_alias=True, exclude_none=True) if spec.resources else {},
+        scheduling=resolve_scheduling(
+            spec.scheduling,
+            anti_affinity=spec.scheduling.pod_anti_affinity.type,
+            anti_affinity_selector=selector,
+            spread_selector=selector,
+        ),
+        service=resolve_service(
+            sourced,
+            (*PATH, "service"),
+            spec.service,
+            name=name,
+            port_name="pgbouncer",
+            port=spec.port,
+            selector=selector,
+            labels=pgbouncer_labels,
+            problems=problems,
+        ),
+        metadata=resolve_metadata(sourced, (*PATH, "metadata"), spec.metadata, problems),
+        labels=pgbouncer_labels,
+        selector=selector,
+        host=hosts.service_host(name, cluster.namespace),
+        server_host=hosts.service_host(names.primary_service, cluster.namespace),
+        server_port=server_port,
+        auth_user=defaults.PGBOUNCER_USER,
+        disruption_budget=name if spec.replicas > 1 else None,
+        sync_wave=sync_wave,
+    )

@@ -1,0 +1,37 @@
+"""Labels and annotations a user adds: cluster-wide (metadata) or per component (…metadata)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from pgrender.spec.base import StrictModel
+
+_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+class MetadataSpec(StrictModel):
+    """Extra labels and annotations; pgrender's own keys cannot be set here."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not _KEY.match(key):
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+            if not _VALUE.match(val):
+                raise ValueError(f"label {key!r} has value {val!r}, not a valid label value (63 chars)")
+        return value
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _KEY.match(key):
+                raise ValueError(f"annotation key {key!r} is not a valid Kubernetes annotation key")
+        return value

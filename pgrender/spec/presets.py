@@ -1,0 +1,26 @@
+"""Presets: named starting points whose values explicit fields override."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pgrender.spec.scheduling import AntiAffinity
+
+
+class Preset(StrEnum):
+    STANDARD = "standard"
+    PREMIUM = "premium"
+
+
+@dataclass(frozen=True)
+class PresetValues:
+    replicas: int
+    anti_affinity: AntiAffinity
+    synchronous_mode: bool
+
+
+PRESETS: dict[Preset, PresetValues] = {
+    Preset.STANDARD: PresetValues(replicas=2, anti_affinity=AntiAffinity.PREFERRED, synchronous_mode=False),
+    Preset.PREMIUM: PresetValues(replicas=3, anti_affinity=AntiAffinity.REQUIRED, synchronous_mode=True),
+}

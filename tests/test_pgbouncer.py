@@ -1,0 +1,112 @@
+"""pgbouncer: objects, pgbouncer.ini, TLS on both sides, user Secret keys, the auth function."""
+
+from __future__ import annotations
+
+import base64
+import configparser
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from pgrender.components.pgbouncer import pgbouncer
+from pgrender.components.reconcile import reconcile
+from pgrender.plan import ClusterPlan
+from tests.conftest import base_spec, find
+
+
+def pooled(**pgbouncer_spec: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["spec"]["proxy"] = {"pgBouncer": pgbouncer_spec}
+    return spec
+
+
+def ini(plan: ClusterPlan) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(find(pgbouncer(plan), "ConfigMap", "hippo-pgbouncer")["data"]["pgbouncer.ini"])
+    return parser
+
+
+def test_off_by_default(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    assert pgbouncer(plan_of(base_spec())) == []
+
+
+def test_objects(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    objects = pgbouncer(plan_of(pooled(replicas=2)))
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == [
+        ("ConfigMap", "hippo-pgbouncer"),
+        ("Deployment", "hippo-pgbouncer"),
+        ("PodDisruptionBudget", "hippo-pgbouncer"),
+        ("Secret", "hippo-pgbouncer"),
+        ("Service", "hippo-pgbouncer"),
+    ]
+    deployment = find(objects, "Deployment", "hippo-pgbouncer")
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "pgbouncer"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert not [o for o in pgbouncer(plan_of(pooled())) if o["kind"] == "PodDisruptionBudget"]
+
+
+def test_ini(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    cfg = ini(plan_of(pooled(poolMode="transaction", config={"global": {"server_idle_timeout": 60}})))
+    assert cfg["databases"]["*"] == "host=hippo-primary.db.svc port=5432"
+    main = cfg["pgbouncer"]
+    assert (main["pool_mode"], main["client_tls_sslmode"], main["server_tls_sslmode"]) == (
+        "transaction",
+        "require",
+        "verify-full",
+    )
+    assert main["auth_user"] == "_pgrender_pgbouncer"
+    assert main["auth_query"] == "SELECT username, password FROM pgbouncer.get_auth($1)"
+    assert main["server_idle_timeout"] == "60"
+    assert ini(plan_of(pooled()))["pgbouncer"]["pool_mode"] == "session"
+
+
+def test_frontend_certificate(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    data = find(objects_of(pooled()), "Secret", "hippo-pgbouncer")["data"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert names == [
+        "hippo-pgbouncer.db.svc.cluster.local",
+        "hippo-pgbouncer.db.svc",
+        "hippo-pgbouncer.db",
+        "hippo-pgbouncer",
+    ]
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(base64.b64decode(data["ca.crt"])))
+    users = base64.b64decode(data["users.txt"]).decode()
+    password = base64.b64decode(data["password"]).decode()
+    assert users == f'"_pgrender_pgbouncer" "{password}"\n'
+
+
+@pytest.mark.parametrize(("mode", "prepare"), [("transaction", True), ("statement", True), ("session", False)])
+def test_user_secret_keys(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], mode: str, prepare: bool
+) -> None:
+    data = find(objects_of(pooled(poolMode=mode)), "Secret", "hippo-pguser-hippo")["data"]
+    text = {k: base64.b64decode(v).decode() for k, v in data.items()}
+    assert text["pgbouncer-host"] == "hippo-pgbouncer.db.svc" and text["pgbouncer-port"] == "5432"
+    assert text["pgbouncer-uri"].endswith("@hippo-pgbouncer.db.svc:5432/hippo?sslmode=verify-full")
+    assert ("prepareThreshold=0" in text["pgbouncer-jdbc-uri"]) is prepare
+    assert "prepareThreshold" not in text["jdbc-uri"]
+
+
+def test_reconcile_creates_auth_user_and_function(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    config_map, job = reconcile(plan_of(pooled()))
+    sql = config_map["data"]["reconcile.sql"]
+    assert "-- role _pgrender_pgbouncer" in sql
+    assert "ALTER ROLE %I WITH NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN" in sql
+    assert [line for line in sql.splitlines() if line.startswith("\\connect")] == [
+        "\\connect postgres",
+        "\\connect hippo",
+    ]
+    assert sql.count("SECURITY DEFINER") == 2 and "AND NOT rolsuper" in sql and "AND NOT rolreplication" in sql
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PGRENDER_PGBOUNCER_VERIFIER"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hippo-pgbouncer",
+        "key": "verifier",
+    }
+    assert '--set=verifier_pgbouncer="$PGRENDER_PGBOUNCER_VERIFIER"' in config_map["data"]["reconcile.sh"]
