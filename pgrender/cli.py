@@ -63,7 +63,6 @@ option_key_file = click.option(
     type=click.Path(dir_okay=False),
     help="Root key for the derived secrets (else the PGRENDER_KEY environment variable).",
 )
-arg_specs = click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,62 +71,254 @@ def cli() -> None:
     """Compile PostgresCluster specs into plain, kustomize-ready Kubernetes YAML."""
 
 
+option_config = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Repository config (default: ./pgrender.yaml when present).",
+)
+option_provider = click.option(
+    "--secrets-provider",
+    type=click.Choice(["derived", "existing"]),
+    help="derived: Secrets in the output; existing: left out, created by other means.",
+)
+
+
+def _inputs(specs: tuple[str, ...], config_path: str | None) -> tuple[tuple[str, ...], Any]:
+    """Spec files from the arguments, else from the repository config; and that config."""
+    from pgrender.config import find_config
+
+    config = find_config(config_path)
+    if specs:
+        return specs, config
+    if config is None:
+        raise click.UsageError("give SPEC files, or run where a pgrender.yaml is (or pass --config)")
+    return tuple(config.spec_files()), config
+
+
+def _request(specs: tuple[str, ...], config: Any, key_file: str | None, provider: str | None, **extra: Any) -> Any:
+    from pgrender.config import SecretsProvider
+    from pgrender.render import Request
+
+    chosen = SecretsProvider(provider) if provider else (config.config.secrets.provider if config else None)
+    return Request(
+        specs,
+        key_file or (config.key_file() if config else None),
+        provider=chosen or SecretsProvider.DERIVED,
+        **extra,
+    )
+
+
 @cli.command("render")
-@arg_specs
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Write a kustomize base here.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Write one YAML stream to standard output.")
+@click.option("--write", "write_config", is_flag=True, help="Rewrite the output directory of pgrender.yaml.")
+@click.option("--only-secrets", is_flag=True, help="Only the Secrets (with --stdout), e.g. for kubeseal.")
 @click.option(
     "--allow-secrets-in-git",
     is_flag=True,
     help="Write derived (plaintext) Secrets into a git work tree anyway; for published test keys only.",
 )
 @option_key_file
+@option_provider
+@option_config
 @option_format
 def render_command(
     specs: tuple[str, ...],
     output: str | None,
     to_stdout: bool,
+    write_config: bool,
+    only_secrets: bool,
     allow_secrets_in_git: bool,
     key_file: str | None,
+    secrets_provider: str | None,
+    config_path: str | None,
     fmt: str,
 ) -> None:
-    """Render SPECS into a kustomize base (-o DIR) or a YAML stream (--stdout)."""
+    """Render SPECS into a kustomize base (-o DIR, --write) or a YAML stream (--stdout)."""
     from pgrender import write
+    from pgrender.config import SecretsProvider
     from pgrender.gitcheck import refuse_plaintext_in_git
-    from pgrender.render import Request, render
+    from pgrender.render import render
 
-    if bool(output) == to_stdout:
-        raise click.UsageError("give exactly one of -o/--output DIR or --stdout")
+    if sum(map(bool, (output, to_stdout, write_config))) != 1:
+        raise click.UsageError("give exactly one of -o/--output DIR, --write or --stdout")
+    if only_secrets and not to_stdout:
+        raise click.UsageError("--only-secrets writes to --stdout only: Secrets never go to a directory")
     try:
-        if output and not allow_secrets_in_git:
-            refuse_plaintext_in_git(Path(output))
-        rendering = render(Request(tuple(specs), key_file))
+        spec_files, config = _inputs(specs, config_path)
+        request = _request(spec_files, config, key_file, secrets_provider, only_secrets=only_secrets)
+        target = output
+        if write_config:
+            if config is None:
+                raise click.UsageError("--write needs a pgrender.yaml (or --config)")
+            target = str(config.output)
+        if target and request.provider == SecretsProvider.DERIVED and not allow_secrets_in_git:
+            refuse_plaintext_in_git(Path(target))
+        rendering = render(request)
         if to_stdout:
             sys.stdout.write(write.stream(rendering))
             return
-        assert output is not None
+        assert target is not None
         content = write.files(rendering)
-        write.write(output, content)
+        write.write(target, content)
     except PgrenderError as exc:
         _fail(exc, fmt)
-    click.echo(f"wrote {len(content)} files to {output}", err=True)
+    click.echo(f"wrote {len(content)} files to {target}", err=True)
 
 
 @cli.command("validate")
-@arg_specs
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@option_config
 @option_format
-def validate_command(specs: tuple[str, ...], fmt: str) -> None:
-    """Check SPECS without rendering; needs no key."""
+def validate_command(specs: tuple[str, ...], config_path: str | None, fmt: str) -> None:
+    """Check SPECS (or the specs of pgrender.yaml) without rendering; needs no key."""
     from pgrender.render import validate
 
     try:
-        plans = validate(tuple(specs))
+        plans = validate(_inputs(specs, config_path)[0])
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":
         click.echo("[]")
     elif fmt == "text":
         click.echo(f"{len(plans)} cluster(s) valid", err=True)
+
+
+@cli.command("check")
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="The rendered directory to compare.")
+@option_key_file
+@option_provider
+@option_config
+@option_format
+def check_command(
+    specs: tuple[str, ...],
+    output: str | None,
+    key_file: str | None,
+    secrets_provider: str | None,
+    config_path: str | None,
+    fmt: str,
+) -> None:
+    """Re-render in memory and compare with the output directory; exit 1 with a diff when stale."""
+    from pgrender import write
+    from pgrender.check import compare
+    from pgrender.render import render
+
+    try:
+        spec_files, config = _inputs(specs, config_path)
+        if not output and config is None:
+            raise click.UsageError("give -o/--output DIR or a pgrender.yaml")
+        directory: Path = Path(output) if output else config.output
+        staleness = compare(write.files(render(_request(spec_files, config, key_file, secrets_provider))), directory)
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "directory": str(directory),
+                    "stale": staleness.stale,
+                    "changed": list(staleness.changed),
+                    "missing": list(staleness.missing),
+                    "obsolete": list(staleness.obsolete),
+                },
+                indent=2,
+            )
+        )
+    else:
+        sys.stdout.write(staleness.diff)
+        if fmt == "github":
+            for name in (*staleness.changed, *staleness.missing, *staleness.obsolete):
+                click.echo(f"::error file={directory / name}::rendered output is stale; run pgrender render --write")
+        click.echo(staleness.summary(directory), err=True)
+    sys.exit(1 if staleness.stale else 0)
+
+
+@cli.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--kubernetes-version", help="Kubernetes minor to validate against (default: pgrender.yaml, or 1.30).")
+@click.option("--kubeconform", "use_kubeconform", is_flag=True, help="Also run a kubeconform binary from PATH.")
+@option_config
+@option_format
+def lint_command(
+    paths: tuple[str, ...], kubernetes_version: str | None, use_kubeconform: bool, config_path: str | None, fmt: str
+) -> None:
+    """Validate rendered YAML (PATHS, or the output of pgrender.yaml) against Kubernetes schemas."""
+    from pgrender.config import DEFAULT_KUBERNETES_VERSION, RepositoryConfig, find_config
+    from pgrender.lint import kubeconform, lint
+
+    try:
+        config = find_config(config_path)
+        targets = [Path(p) for p in paths] or ([config.output] if config else [])
+        if not targets:
+            raise click.UsageError("give PATHS, or run where a pgrender.yaml is")
+        version = kubernetes_version or (config.config.kubernetes_version if config else DEFAULT_KUBERNETES_VERSION)
+        version = RepositoryConfig(kubernetes_version=version).kubernetes_version
+        result = lint(targets, version)
+        external = kubeconform(targets, version) if use_kubeconform else None
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    except ValueError as exc:
+        _fail(PgrenderError(f"--kubernetes-version: {exc}"), fmt)
+    if result.problems:
+        click.echo(format_problems(result.problems, fmt), err=fmt != "json", nl=False)
+    elif fmt == "json":
+        click.echo("[]")
+    if external is not None:
+        sys.stderr.write(external.stdout + external.stderr)
+    click.echo(
+        f"{result.objects} objects in {result.files} files, {len(result.problems)} problems "
+        f"(Kubernetes {version}, strict)",
+        err=True,
+    )
+    sys.exit(1 if result.problems or (external is not None and external.returncode != 0) else 0)
+
+
+@cli.group("cmp")
+def cmp_group() -> None:
+    """Argo CD Config Management Plugin entry points."""
+
+
+@cmp_group.command("generate")
+def cmp_generate_command() -> None:
+    """Print the rendered objects of the app directory for Argo CD; logs go to stderr."""
+    import os
+
+    from pgrender import cmp, write
+    from pgrender.config import default_config, find_config
+    from pgrender.render import render
+
+    try:
+        env = dict(os.environ)
+        found = cmp.settings(env)
+        config = find_config(None) or default_config(Path("."))
+        spec_files = tuple(config.spec_files())
+        request = _request(
+            spec_files,
+            config,
+            found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
+            found.provider.value if found.provider else None,
+            default_namespace=found.namespace,
+        )
+        text = write.stream(render(request))
+        if not text.strip():
+            raise PgrenderError("nothing rendered; refusing to hand Argo CD an empty manifest set")
+    except PgrenderError as exc:
+        _fail(exc, "text")
+    except click.UsageError as exc:
+        _fail(PgrenderError(exc.message), "text")
+    sys.stdout.write(text)
+    click.echo(f"pgrender: rendered {len(spec_files)} spec file(s)", err=True)
+
+
+@cmp_group.command("parameters")
+def cmp_parameters_command() -> None:
+    """Print the parameter announcements (JSON) for plugin.yaml's parameters.dynamic."""
+    from pgrender import cmp
+
+    click.echo(json.dumps(list(cmp.PARAMETERS), indent=2))
 
 
 @cli.command("schema")

@@ -34,13 +34,13 @@ KEY_ORDER = ("apiVersion", "kind", "metadata", "name", "namespace")
 
 # A plain scalar is only written when YAML 1.1 and 1.2 both read it back as the same string.
 _PLAIN = re.compile(
-    r"^[A-Za-z0-9_/.$][A-Za-z0-9_./$()=,+@:-]*$"  # no blanks: ':' is safe, it is never followed by one
-    r"|^[A-Za-z0-9_/.$][A-Za-z0-9_./$()=,+@ -]*[A-Za-z0-9_./$()]$"  # blanks, but then no ':'
+    r"^[A-Za-z0-9_/.$][A-Za-z0-9_./$()=,+@:-]*\Z"  # no blanks: ':' is safe, it is never followed by one
+    r"|^[A-Za-z0-9_/.$][A-Za-z0-9_./$()=,+@ -]*[A-Za-z0-9_./$()]\Z"  # blanks, but then no ':'
 )
 _NOT_PLAIN = re.compile(
-    r"^[0-9:._+-]+$"  # YAML 1.1 sexagesimal numbers, versions that a reader could take for numbers
+    r"^[0-9:._+-]+\Z"  # YAML 1.1 sexagesimal numbers, versions that a reader could take for numbers
     r"|^\d{4}-\d\d?-\d\d?"  # timestamps
-    r"|.*:$"
+    r"|.*:\Z"
 )
 _NUMBER_PREFIX = re.compile(r"^(0[xob]|[-+]?\.(inf|nan))", re.IGNORECASE)
 _AMBIGUOUS = {

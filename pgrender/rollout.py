@@ -22,8 +22,19 @@ def annotate(manifests: list[Manifest]) -> list[Manifest]:
     or a changed patroni.yaml changes the template and the pods restart to load it. A digest of
     key material reveals nothing about it.
     """
-    index = {(m["kind"], m["metadata"]["name"]): m for m in manifests if m["kind"] in ("ConfigMap", "Secret")}
+    index = {
+        (m["kind"], m["metadata"]["name"]): m
+        for m in manifests
+        if m["kind"] in ("ConfigMap", "Secret") and not _templated(m)
+    }
     return [_annotated(m, index) if m["kind"] in WORKLOADS else m for m in manifests]
+
+
+def _templated(manifest: Manifest) -> bool:
+    """A Secret whose values another tool provides (provider `existing`) has no content to digest."""
+    from pgrender.secrets import SecretText
+
+    return any(isinstance(v, SecretText) for v in manifest.get("data", {}).values())
 
 
 def _annotated(workload: Manifest, index: dict[tuple[str, str], Manifest]) -> Manifest:

@@ -11,7 +11,7 @@ from pgrender.errors import RootKeyError
 
 ENV_VAR = "PGRENDER_KEY"
 KEY_BYTES = 32
-_HEX = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def generate() -> str:

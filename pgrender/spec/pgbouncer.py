@@ -28,7 +28,7 @@ PASSTHROUGH_SETTINGS = frozenset(
         "tcp_keepidle", "tcp_keepintvl", "track_extra_parameters", "verbose",
     }
 )  # fmt: skip
-_VALUE = re.compile(r"^[^\n\r;#]*$")
+_VALUE = re.compile(r"^[^\n\r;#]*\Z")
 
 
 class PoolMode(StrEnum):

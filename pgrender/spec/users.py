@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field
 
 from pgrender.spec.base import StrictModel
 
-_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}\Z")
 
 
 def _check_role_name(value: str) -> str:

@@ -1,0 +1,69 @@
+"""Argo CD Config Management Plugin: parameters and environment of `pgrender cmp generate`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pgrender.config import SecretsProvider
+from pgrender.errors import PgrenderError
+
+DEFAULT_KEY_FILE = "/var/run/pgrender/root.key"
+
+# Announced to the Argo CD UI (plugin.yaml, parameters.static); Argo CD never sends defaults,
+# so generate() applies these itself.
+PARAMETERS = (
+    {
+        "name": "secrets-provider",
+        "title": "Secrets provider",
+        "tooltip": "derived: Secrets in the output; existing: leave them out",
+        "string": SecretsProvider.DERIVED.value,
+    },
+    {
+        "name": "key-file",
+        "title": "Root key file in the sidecar",
+        "tooltip": "Mounted from a Kubernetes Secret",
+        "string": DEFAULT_KEY_FILE,
+    },
+)
+
+
+@dataclass(frozen=True)
+class CmpSettings:
+    namespace: str | None
+    provider: SecretsProvider | None
+    key_file: str | None
+
+
+def _env_name(name: str) -> str:
+    return re.sub(r"[^A-Z0-9_]", "_", name.upper())
+
+
+def parameter(environ: Mapping[str, str], name: str) -> str | None:
+    """A string parameter: ARGOCD_APP_PARAMETERS first (exactly as set), then PARAM_<NAME>."""
+    raw = environ.get("ARGOCD_APP_PARAMETERS")
+    if raw:
+        try:
+            entries = json.loads(raw)
+        except json.JSONDecodeError:
+            raise PgrenderError("ARGOCD_APP_PARAMETERS is not valid JSON") from None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("name") == name and isinstance(entry.get("string"), str):
+                return str(entry["string"])
+    return environ.get(f"PARAM_{_env_name(name)}")
+
+
+def settings(environ: Mapping[str, str]) -> CmpSettings:
+    """Parameters win over the Application's plugin env (ARGOCD_ENV_*), which wins over pgrender.yaml."""
+    provider_text = parameter(environ, "secrets-provider") or environ.get("ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER")
+    provider = None
+    if provider_text:
+        try:
+            provider = SecretsProvider(provider_text)
+        except ValueError:
+            choices = ", ".join(p.value for p in SecretsProvider)
+            raise PgrenderError(f"parameter secrets-provider: expected one of {choices}") from None
+    key_file = parameter(environ, "key-file") or environ.get("ARGOCD_ENV_PGRENDER_KEY_FILE")
+    return CmpSettings(environ.get("ARGOCD_APP_NAMESPACE") or None, provider, key_file)

@@ -1,0 +1,117 @@
+"""The repository config, pgrender.yaml: where specs are, where output goes, how to validate."""
+
+from __future__ import annotations
+
+import glob
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+
+from pgrender.errors import Problem, SpecError
+from pgrender.load import format_path, load_file
+from pgrender.spec.base import StrictModel
+
+CONFIG_FILE = "pgrender.yaml"
+DEFAULT_KUBERNETES_VERSION = "1.30"
+
+
+class SecretsProvider(StrEnum):
+    """derived: Secrets in the output (plaintext; never in git). existing: Secrets are left out and
+    created by other means (`pgrender render --only-secrets --stdout | kubeseal ...`)."""
+
+    DERIVED = "derived"
+    EXISTING = "existing"
+
+
+class SecretsConfig(StrictModel):
+    provider: SecretsProvider = SecretsProvider.DERIVED
+    key_file: str | None = Field(default=None, description="Root key file; else PGRENDER_KEY.")
+
+
+class RepositoryConfig(StrictModel):
+    """pgrender.yaml at a repository or Argo CD application root."""
+
+    api_version: str = Field(default="pgrender.io/v1alpha1", pattern=r"^pgrender\.io/v1alpha1$")
+    kind: str = Field(default="RenderConfig", pattern="^RenderConfig$")
+    specs: list[str] = Field(default_factory=lambda: ["*.pgcluster.yaml"], min_length=1)
+    output: str = "rendered"
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        parts = value.removeprefix("v").split(".")
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts) or parts[0] != "1":
+            raise ValueError(f"{value!r} is not a Kubernetes version; expected 1.MINOR such as 1.30")
+        return ".".join(parts[:2])
+
+
+class LoadedConfig:
+    """A repository config and the directory its relative paths start from."""
+
+    def __init__(self, config: RepositoryConfig, root: Path) -> None:
+        self.config = config
+        self.root = root
+
+    @property
+    def output(self) -> Path:
+        return self.root / self.config.output
+
+    def spec_files(self) -> list[str]:
+        """Spec files matching the globs, sorted, relative to the working directory when possible."""
+        found: set[str] = set()
+        for pattern in self.config.specs:
+            for match in glob.glob(str(self.root / pattern), recursive=True):
+                path = Path(match)
+                if path.is_file():
+                    found.add(_relative(path))
+        if not found:
+            raise SpecError(
+                [Problem(str(self.root / CONFIG_FILE), 0, 0, "specs", f"no file matches {self.config.specs}")]
+            )
+        return sorted(found)
+
+    def key_file(self) -> str | None:
+        key = self.config.secrets.key_file
+        return str(Path(key).expanduser()) if key else None
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def default_config(root: Path) -> LoadedConfig:
+    return LoadedConfig(RepositoryConfig(), root)
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and validate a pgrender.yaml; problems carry file, line and field path."""
+    (document, *rest) = load_file(path)
+    if rest:
+        raise SpecError([Problem(str(path), 0, 0, "", "expected one YAML document")])
+    if not isinstance(document.data, dict):
+        raise SpecError([Problem(str(path), 1, 1, "", "expected a mapping (RenderConfig)")])
+    try:
+        config = RepositoryConfig.model_validate(document.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = tuple(err["loc"])
+            line, col = document.position(loc)
+            message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            problems.append(Problem(str(path), line, col, format_path(loc), message))
+        raise SpecError(problems) from None
+    return LoadedConfig(config, Path(path).parent)
+
+
+def find_config(explicit: str | None) -> LoadedConfig | None:
+    """--config PATH, else ./pgrender.yaml when it exists."""
+    if explicit:
+        return load_config(explicit)
+    candidate = Path(CONFIG_FILE)
+    return load_config(candidate) if candidate.is_file() else None
