@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_FILE = "postgrescluster-v1alpha1.json"
+CONFIG_SCHEMA_FILE = "pgrender-config-v1alpha1.json"
 
 
 def cluster_schema() -> dict[str, Any]:
@@ -18,9 +19,21 @@ def cluster_schema() -> dict[str, Any]:
     return schema
 
 
+def config_schema() -> dict[str, Any]:
+    from pgrender.config import RepositoryConfig
+
+    schema = RepositoryConfig.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "pgrender repository config, pgrender.yaml (RenderConfig)"
+    return schema
+
+
 def schema_texts() -> dict[str, str]:
     """File name → content, byte-stable."""
-    return {SCHEMA_FILE: json.dumps(cluster_schema(), indent=2, sort_keys=True) + "\n"}
+    return {
+        SCHEMA_FILE: json.dumps(cluster_schema(), indent=2, sort_keys=True) + "\n",
+        CONFIG_SCHEMA_FILE: json.dumps(config_schema(), indent=2, sort_keys=True) + "\n",
+    }
 
 
 def write_schemas(directory: Path) -> list[Path]:

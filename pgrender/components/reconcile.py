@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 
 from pgrender import emit
-from pgrender.components.user_secrets import user_subject
 from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults
 from pgrender.pod import (
     SYNC_WAVE,
@@ -218,7 +217,7 @@ def _pod_template(plan: ClusterPlan) -> Manifest:
                 "valueFrom": {"secretKeyRef": {"name": user.secret, "key": "verifier"}},
             }
         )
-        rotations.append(f"{user_subject(user.name)}={user.password_rotation}")
+        rotations.append(f"{user.name}={user.password_rotation}")
     if plan.pgbouncer:
         env.append(
             {

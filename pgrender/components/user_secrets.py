@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pgrender.plan import ClusterPlan, UserPlan
 from pgrender.pod import Manifest, object_meta
-from pgrender.secrets import Material, SecretInput, SecretText, secret_text
-
-
-def user_subject(user: str) -> str:
-    """The SecretInput subject of a user's password; shared with the reconcile Job's reader."""
-    return f"user:{user}"
+from pgrender.secrets import Material, SecretInput, SecretText, secret_text, user_password, user_verifier
 
 
 def user_secrets(plan: ClusterPlan) -> list[Manifest]:
@@ -19,15 +14,14 @@ def user_secrets(plan: ClusterPlan) -> list[Manifest]:
 
 def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
     assert user.secret is not None
-    subject = user_subject(user.name)
-    password = SecretInput(Material.PASSWORD, subject, user.password_rotation)
-    quoted = SecretInput(Material.PASSWORD, subject, user.password_rotation, uri_quoted=True)
+    password = user_password(user.name, user.password_rotation)
+    quoted = user_password(user.name, user.password_rotation, uri_quoted=True)
     dbname = user.databases[0] if user.databases else None
     host, port = plan.primary_host, plan.port
     data: dict[str, SecretText] = {
         "user": secret_text(user.name),
         "password": secret_text(password),
-        "verifier": secret_text(SecretInput(Material.VERIFIER, subject, user.password_rotation)),
+        "verifier": secret_text(user_verifier(user.name, user.password_rotation)),
         "host": secret_text(host),
         "port": secret_text(str(port)),
         "ca.crt": secret_text(SecretInput(Material.CA_CERT, "ca", plan.tls.rotation)),

@@ -50,3 +50,12 @@ def secret_text(*parts: str | SecretInput) -> SecretText:
         elif part != "":
             merged.append(part)
     return SecretText(tuple(merged))
+
+
+def user_password(user: str, rotation: int, *, uri_quoted: bool = False) -> SecretInput:
+    """A user's password; the verifier of the same subject and rotation belongs to it."""
+    return SecretInput(Material.PASSWORD, f"user:{user}", rotation, uri_quoted)
+
+
+def user_verifier(user: str, rotation: int) -> SecretInput:
+    return SecretInput(Material.VERIFIER, f"user:{user}", rotation)
