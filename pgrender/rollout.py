@@ -27,7 +27,12 @@ def annotate(manifests: list[Manifest]) -> list[Manifest]:
         for m in manifests
         if m["kind"] in ("ConfigMap", "Secret") and not _templated(m)
     }
-    return [_annotated(m, index) if m["kind"] in WORKLOADS else m for m in manifests]
+    digests = {ref: _digest(obj) for ref, obj in index.items()}
+    return [_annotated(m, digests) if m["kind"] in WORKLOADS else m for m in manifests]
+
+
+def _digest(obj: Manifest) -> bytes:
+    return hashlib.sha256(emit.dump({"name": obj["metadata"]["name"], "data": obj.get("data", {})}).encode()).digest()
 
 
 def _templated(manifest: Manifest) -> bool:
@@ -37,17 +42,14 @@ def _templated(manifest: Manifest) -> bool:
     return any(isinstance(v, SecretText) for v in manifest.get("data", {}).values())
 
 
-def _annotated(workload: Manifest, index: dict[tuple[str, str], Manifest]) -> Manifest:
+def _annotated(workload: Manifest, digests: dict[tuple[str, str], bytes]) -> Manifest:
     template = workload["spec"]["template"]
     refs = sorted(set(_references(template["spec"])))
     annotations = dict(template["metadata"].get("annotations", {}))
     for kind, key in (("ConfigMap", CONFIG_DIGEST), ("Secret", SECRETS_DIGEST)):
-        found = [index[(k, name)] for k, name in refs if k == kind and (k, name) in index]
+        found = [digests[(k, name)] for k, name in refs if k == kind and (k, name) in digests]
         if found:
-            digest = hashlib.sha256()
-            for obj in found:
-                digest.update(emit.dump({"name": obj["metadata"]["name"], "data": obj.get("data", {})}).encode())
-            annotations[key] = digest.hexdigest()[:16]
+            annotations[key] = hashlib.sha256(b"".join(found)).hexdigest()[:16]
     new_template = {**template, "metadata": {**template["metadata"], "annotations": annotations}}
     return {**workload, "spec": {**workload["spec"], "template": new_template}}
 
