@@ -183,7 +183,31 @@ def validate_command(specs: tuple[str, ...], config_path: str | None, fmt: str) 
     if fmt == "json":
         click.echo("[]")
     elif fmt == "text":
+        for warning in _expiry_warnings(plans):
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"{len(plans)} cluster(s) valid", err=True)
+
+
+EXPIRY_WARNING_DAYS = 60
+
+
+def _expiry_warnings(plans: list[Any]) -> list[str]:
+    """Certificates near or past their end; validate may read the clock, rendering never does."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for plan in plans:
+        tls = plan.tls
+        for what, days in (("leaf certificates", tls.validity_days), ("CA", tls.ca_validity_days)):
+            end = tls.not_before + dt.timedelta(days=days)
+            if end - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+                state = "expired" if end <= now else "expire"
+                out.append(
+                    f"{plan.namespace}/{plan.name}: {what} {state} on {end:%Y-%m-%d}; set spec.tls.notBefore "
+                    "to today and bump spec.tls.rotation"
+                )
+    return out
 
 
 @cli.command("check")

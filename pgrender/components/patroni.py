@@ -96,8 +96,9 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
             "certfile": f"{tls}/tls.crt",
             "keyfile": f"{tls}/tls.key",
             "cafile": f"{tls}/ca.crt",
-            # Kubelet's HTTPS probes present no client certificate, so "required" would fail them;
-            # unsafe endpoints are protected by the REST API password instead.
+            # Kubelet's HTTPS probes present no client certificate, so "required" would fail them.
+            # With "optional", Patroni still refuses unsafe requests (POST, PATCH, ...) without a
+            # certificate from the cluster CA (ctl.certfile), and then checks the REST API password.
             "verify_client": "optional",
         },
         "ctl": {

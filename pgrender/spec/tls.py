@@ -34,8 +34,10 @@ class TLSSpec(StrictModel):
     provider: TLSProvider = TLSProvider.DERIVED
     extra_sans: list[DNSName] = Field(default_factory=list, alias="extraSANs")
     not_before: dt.datetime = DEFAULT_NOT_BEFORE
-    ca_validity_days: int = Field(default=3650, ge=1, le=36500)
-    validity_days: int = Field(default=730, ge=1, le=36500)
+    # Long defaults: nothing renews these at runtime, and an expired certificate is an outage.
+    # `pgrender validate` warns 60 days before expiry; rotation is a commit (rotation, notBefore).
+    ca_validity_days: int = Field(default=7300, ge=1, le=36500)
+    validity_days: int = Field(default=3650, ge=1, le=36500)
     rotation: int = Field(default=0, ge=0, description="Bump to derive new keys and certificates.")
 
     @field_validator("not_before")

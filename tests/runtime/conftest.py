@@ -1,0 +1,87 @@
+"""Fixtures of the real-process tests: rendered examples brought up as local Patroni clusters.
+
+Each example cluster (hippo: two instances, trio: three with synchronous replication) is rendered
+and started once per session with its own etcd, because bootstrapping is the slow part; tests that
+change the cluster (failover, role changes) leave it healthy and as specified when they finish,
+and every test first waits for a healthy cluster, so the order of tests does not matter.
+
+These tests must not silently disappear in CI: when something they need is missing they fail if
+``CI=true`` and are skipped only otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from .harness import ACTIVE, LocalCluster, local_spec, missing_requirements, render_spec, running_cluster, temp_root
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "runtime: starts real etcd/Patroni/PostgreSQL processes from rendered output (tests/runtime)"
+    )
+
+
+def require_runtime() -> None:
+    """Fail (in CI) or skip (elsewhere) when this machine cannot run the real processes."""
+    missing = missing_requirements()
+    if not missing:
+        return
+    message = "runtime tests need: " + "; ".join(missing) + " (scripts/setup-system.sh --runtime installs them)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def runtime_root() -> Iterator[Path]:
+    """One temporary directory for the whole session, removed at the end."""
+    require_runtime()
+    root = temp_root()
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _cluster(example: str, root: Path) -> Iterator[LocalCluster]:
+    rendered = render_spec(local_spec(example), root / "specs" / example)
+    with running_cluster(rendered, root / example) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def hippo(runtime_root: Path) -> Iterator[LocalCluster]:
+    """examples/hippo.yaml (two instances), up and replicating."""
+    yield from _cluster("hippo", runtime_root)
+
+
+@pytest.fixture(scope="session")
+def trio(runtime_root: Path) -> Iterator[LocalCluster]:
+    """examples/trio.yaml (three instances, synchronous mode, roles and databases), up and replicating."""
+    yield from _cluster("trio", runtime_root)
+
+
+@pytest.fixture(params=["hippo", "trio"])
+def cluster(request: pytest.FixtureRequest) -> LocalCluster:
+    """Each example cluster in turn, healthy (one leader, everyone else streaming)."""
+    local: LocalCluster = request.getfixturevalue(request.param)
+    local.wait_healthy()
+    return local
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On failure, attach the tail of every running member's Patroni/PostgreSQL log."""
+    report = yield
+    if report.failed:
+        for local in ACTIVE:
+            report.sections.append((f"logs of {local.rendered.name}", local.log_tails()))
+    return report

@@ -1,0 +1,1051 @@
+"""Run a rendered pgrender base as local processes: one etcd, one Patroni (and PostgreSQL) per pod.
+
+The point of these tests is to run *the rendered configuration*, not a hand-written look-alike. So
+this module rebuilds what Kubernetes would hand each container from the rendered objects themselves:
+
+* the files of every mounted volume, written from the rendered Secret and ConfigMap objects with the
+  ownership and mode a pod sees (owner root, group fsGroup, the projected volume's defaultMode);
+* the environment, resolved like kubelet does (literal values, ``fieldRef``, ``secretKeyRef``,
+  ``$(VAR)`` references);
+* the command of the container.
+
+Only what cannot exist outside Kubernetes is changed, and all of it is changed in one function,
+:func:`localize` (read its docstring for the complete list). :func:`config_differences` states the
+same list as a check, and ``test_replication.py`` asserts that the Patroni configuration a member
+runs differs from the rendered one in nothing else.
+
+Mapping of the pod's identity to this machine: the pod's ``runAsUser``/``fsGroup`` (the image's
+``postgres`` user and group) become the local ``postgres`` user and group; PostgreSQL refuses to
+run as root, and the Secret files are root-owned with group ``postgres``, as kubelet writes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import datetime
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from pgrender.render import Request, render
+
+REPO = Path(__file__).resolve().parents[2]
+KEY_FILE = REPO / "tests" / "golden.key"
+EXAMPLES = REPO / "examples"
+PG_ROOT = Path("/usr/lib/postgresql")
+OS_USER = "postgres"
+
+# The pod's network address as the harness provides it: every member, and etcd, on loopback.
+LOCAL_POD_IP = "127.0.0.1"
+
+# In-pod paths that the harness places under a per-pod directory. Mount points of volumes (Secrets,
+# ConfigMaps, PVCs) are moved as a whole; /tmp stays the host's /tmp (PostgreSQL's rendered
+# unix_socket_directories; sockets of different members differ by port), except for the one file
+# Patroni keeps there per pod.
+MOVED_MOUNTS = (
+    "/pgconf/tls",
+    "/pgdata",
+    "/pgwal",
+    "/etc/patroni",
+    "/etc/pgrender",
+    "/etc/pgbouncer",
+    "/etc/pgbouncer/secret",
+)
+MOVED_FILES = ("/tmp/pgpass",)
+SHARED_MOUNTS = ("/tmp", "/dev/shm")
+
+T = TypeVar("T")
+
+
+class HarnessError(AssertionError):
+    """Something the local run needs did not happen; the message says what and shows logs."""
+
+
+class ProcessDied(HarnessError):
+    """A process the harness started and still wants running has exited: no point waiting."""
+
+
+# --------------------------------------------------------------------------------------------
+# The machine: binaries and the OS user
+# --------------------------------------------------------------------------------------------
+
+
+def installed_pg_major() -> int | None:
+    """Highest PostgreSQL major version with a server in /usr/lib/postgresql/<major>/bin."""
+    majors = [int(p.parent.parent.name) for p in PG_ROOT.glob("*/bin/postgres") if p.parent.parent.name.isdigit()]
+    return max(majors) if majors else None
+
+
+def pg_bin(name: str) -> str:
+    """Absolute path of a PostgreSQL client or server program of the installed major version."""
+    major = installed_pg_major()
+    if major is None:
+        raise HarnessError("no PostgreSQL server under /usr/lib/postgresql/*/bin")
+    return str(PG_ROOT / str(major) / "bin" / name)
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks to run the real-process tests (empty when all is there)."""
+    missing: list[str] = []
+    major = installed_pg_major()
+    if major is None:
+        missing.append("PostgreSQL server (Debian package postgresql)")
+    else:
+        for tool in ("postgres", "initdb", "pg_ctl", "psql", "pg_basebackup", "pg_rewind", "pg_isready"):
+            if not (PG_ROOT / str(major) / "bin" / tool).exists():
+                missing.append(f"{PG_ROOT}/{major}/bin/{tool}")
+    for tool, package in (("patroni", "patroni"), ("etcd", "etcd-server"), ("pgbouncer", "pgbouncer")):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            missing.append(f"{tool} (Debian package {package})")
+    for tool in ("unshare", "setpriv"):
+        if shutil.which(tool) is None:
+            missing.append(f"{tool} (Debian package util-linux)")
+    try:
+        pwd.getpwnam(OS_USER)
+    except KeyError:
+        missing.append(f"OS user {OS_USER!r}")
+    if os.geteuid() != 0:
+        missing.append("root (Secret files are root-owned and PostgreSQL runs as another user)")
+    return missing
+
+
+def os_ids() -> tuple[int, int]:
+    """uid and gid of the local ``postgres`` user: what the pod's runAsUser and fsGroup become."""
+    entry = pwd.getpwnam(OS_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports that are free on 127.0.0.1 right now (all held until all found)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def wait_until(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.25) -> T:
+    """Call ``probe`` until it returns something truthy, and return that; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+        except ProcessDied:
+            raise
+        except Exception as exc:  # probes talk to processes that may not be up yet
+            last_error = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def make_dir(path: Path, mode: int = 0o750) -> Path:
+    """Create a directory owned by root with group postgres, so the postgres user can enter it."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, 0, os_ids()[1])
+    path.chmod(mode)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Specs and rendering
+# --------------------------------------------------------------------------------------------
+
+
+def local_spec(example: str, *, lease_seconds: int = 10, sync_period_seconds: int = 2) -> dict[str, Any]:
+    """The example spec ``examples/<example>.yaml`` with the changes a local run needs.
+
+    These are *spec* changes, rendered like any other spec, not harness overrides:
+
+    * ``spec.postgresVersion`` becomes the PostgreSQL major version installed here (only one is),
+      which moves ``bin_dir``, the data directory name and the scripts' paths accordingly;
+    * ``spec.tls.notBefore`` becomes yesterday, so certificates are valid whenever the tests run;
+    * ``spec.patroni.leaderLeaseDurationSeconds``/``syncPeriodSeconds`` become 10/2 so that
+      bootstrap and failover take seconds instead of half a minute.
+    """
+    major = installed_pg_major()
+    if major is None:
+        raise HarnessError("no PostgreSQL server installed")
+    spec: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
+    spec["spec"]["postgresVersion"] = major
+    # Certificates valid from yesterday: the run must not depend on the default's fixed date.
+    yesterday = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=1)
+    spec["spec"].setdefault("tls", {})["notBefore"] = f"{yesterday.isoformat()}T00:00:00Z"
+    patroni = spec["spec"].setdefault("patroni", {})
+    patroni["leaderLeaseDurationSeconds"] = lease_seconds
+    patroni["syncPeriodSeconds"] = sync_period_seconds
+    return spec
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The objects pgrender rendered for one cluster, with look-ups by kind and name."""
+
+    name: str
+    namespace: str
+    spec: dict[str, Any]
+    objects: tuple[dict[str, Any], ...]
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        for obj in self.all(kind):
+            if obj["metadata"]["name"] == name:
+                return obj
+        raise HarnessError(f"no {kind} {name} rendered; have {[o['metadata']['name'] for o in self.all(kind)]}")
+
+    def secret(self, name: str) -> dict[str, bytes]:
+        """A Secret's data, base64-decoded."""
+        return {k: base64.b64decode(v) for k, v in self.get("Secret", name).get("data", {}).items()}
+
+    def config_map(self, name: str) -> dict[str, str]:
+        return dict(self.get("ConfigMap", name).get("data", {}))
+
+    @property
+    def patroni_yaml(self) -> str:
+        return self.config_map(f"{self.name}-config")["patroni.yaml"]
+
+
+def render_spec(spec: Mapping[str, Any], directory: Path, filename: str = "spec.yaml") -> Rendered:
+    """Write ``spec`` to ``directory`` and render it with the published test key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / filename
+    path.write_text(yaml.safe_dump(dict(spec), sort_keys=False))
+    rendering = render(Request((str(path),), key_file=str(KEY_FILE)))
+    assert len(rendering.clusters) == 1, "one spec, one cluster"
+    out = rendering.clusters[0]
+    return Rendered(out.name, out.namespace, copy.deepcopy(dict(spec)), tuple(out.manifests))
+
+
+# --------------------------------------------------------------------------------------------
+# What kubelet would do: volumes and environment of a container
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What the API server knows about a pod and passes through ``fieldRef``."""
+
+    name: str
+    namespace: str
+    ip: str = LOCAL_POD_IP
+
+
+def _write_file(path: Path, content: bytes, mode: int, gid: int) -> None:
+    make_dir(path.parent)
+    path.write_bytes(content)
+    os.chown(path, 0, gid)
+    path.chmod(mode)
+
+
+def _volume_files(volume: Mapping[str, Any], rendered: Rendered) -> list[tuple[str, bytes, int]]:
+    """(relative path, content, mode) of every file a Secret, ConfigMap or projected volume holds."""
+
+    def source_files(kind: str, source: Mapping[str, Any], default_mode: int) -> list[tuple[str, bytes, int]]:
+        name = source["name"] if kind == "configMap" else source.get("secretName", source.get("name"))
+        data: dict[str, bytes] = (
+            {k: v.encode() for k, v in rendered.config_map(name).items()}
+            if kind == "configMap"
+            else rendered.secret(name)
+        )
+        items = source.get("items") or [{"key": k, "path": k} for k in data]
+        return [(i["path"], data[i["key"]], i.get("mode", default_mode)) for i in items]
+
+    if "projected" in volume:
+        default = volume["projected"].get("defaultMode", 0o644)
+        files = []
+        for src in volume["projected"]["sources"]:
+            for kind in ("secret", "configMap"):
+                if kind in src:
+                    files += source_files(kind, src[kind], default)
+        return files
+    for kind in ("secret", "configMap"):
+        if kind in volume:
+            return source_files(kind, volume[kind], volume[kind].get("defaultMode", 0o644))
+    return []
+
+
+def materialize_volumes(
+    pod_spec: Mapping[str, Any], container: Mapping[str, Any], rendered: Rendered, root: Path
+) -> dict[str, Path]:
+    """Write the container's volumes under ``root``; return in-pod path -> local path.
+
+    Files of Secret/ConfigMap/projected volumes: owner root, group fsGroup (the local postgres
+    group), the volume's (default)mode, as kubelet writes them with an fsGroup. PVCs and
+    emptyDirs: empty directories, group-owned and group-writable with the setgid bit (fsGroup).
+    """
+    gid = os_ids()[1]
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    paths: dict[str, Path] = {}
+    for mount in container.get("volumeMounts", []):
+        mount_path: str = mount["mountPath"]
+        volume = volumes[mount["name"]]
+        if mount_path in SHARED_MOUNTS:
+            if mount_path == "/tmp":
+                tmp = make_dir(root / "tmp", 0o2770)
+                paths.update({f: tmp / f.removeprefix("/tmp/") for f in MOVED_FILES if f.startswith("/tmp/")})
+            continue
+        if mount_path not in MOVED_MOUNTS:
+            raise HarnessError(f"mount {mount_path} is new to the harness: decide where it goes (MOVED_MOUNTS)")
+        local = root / mount_path.lstrip("/")
+        if "persistentVolumeClaim" in volume or "emptyDir" in volume:
+            make_dir(local, 0o2770)
+        else:
+            make_dir(local)
+            for relative, content, mode in _volume_files(volume, rendered):
+                _write_file(local / relative, content, mode, gid)
+        paths[mount_path] = local
+    return paths
+
+
+def resolve_env(container: Mapping[str, Any], pod: PodFacts, rendered: Rendered) -> dict[str, str]:
+    """The container's environment as kubelet builds it, including ``$(VAR)`` expansion."""
+    env: dict[str, str] = {}
+    fields = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "status.podIP": pod.ip}
+    for entry in container.get("env", []):
+        name = entry["name"]
+        if "value" in entry:
+            value = str(entry["value"])
+            for ref, ref_value in env.items():
+                value = value.replace(f"$({ref})", ref_value)
+        elif "fieldRef" in entry["valueFrom"]:
+            value = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+        elif "secretKeyRef" in entry["valueFrom"]:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            value = rendered.secret(ref["name"])[ref["key"]].decode()
+        elif "configMapKeyRef" in entry["valueFrom"]:
+            ref = entry["valueFrom"]["configMapKeyRef"]
+            value = rendered.config_map(ref["name"])[ref["key"]]
+        else:
+            raise HarnessError(f"env {name}: unsupported source {entry['valueFrom']}")
+        env[name] = value
+    return env
+
+
+def image_environment(home: Path) -> dict[str, str]:
+    """What the container image itself contributes to the environment (PATH, HOME, locale)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+# --------------------------------------------------------------------------------------------
+# THE override: everything the local run changes relative to what Kubernetes would run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one pod lives on this machine."""
+
+    paths: Mapping[str, Path]  # in-pod path -> local path (volume mount points and MOVED_FILES)
+    postgres_port: int  # a member's own port, or for a client the port of the server it reaches
+    api_port: int | None = None  # a member's Patroni REST API port
+    etcd_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """A container as started here: command, environment and (for members) Patroni's config."""
+
+    command: tuple[str, ...]
+    env: dict[str, str]
+    patroni_config: dict[str, Any] | None = None
+
+
+def _local_path(value: str, paths: Mapping[str, Path]) -> str:
+    for pod_path, local in sorted(paths.items(), key=lambda item: -len(item[0])):
+        if value == pod_path or value.startswith(pod_path + "/"):
+            return str(local) + value[len(pod_path) :]
+    return value
+
+
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [_map_strings(v, change) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_strings(v, change) for k, v in value.items()}
+    return value
+
+
+def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str | None, where: Placement) -> LocalRun:
+    """Turn a container as Kubernetes would run it into one that runs on this machine.
+
+    This is the ONLY place where the harness departs from the rendered output. It changes:
+
+    1. The DCS: Patroni's ``kubernetes:`` section is replaced by ``etcd3: {hosts: [...]}`` for a
+       local etcd, and ``PATRONI_KUBERNETES_POD_IP`` is dropped (Patroni would otherwise build a
+       ``kubernetes`` section from it again).
+    2. Addresses: a pod has its own IP and the fixed ports 5432/8008; here all members share
+       127.0.0.1, so ``PATRONI_POSTGRESQL_LISTEN``/``_CONNECT_ADDRESS`` and
+       ``PATRONI_RESTAPI_LISTEN``/``_CONNECT_ADDRESS`` become ``127.0.0.1:<free port>``. A client
+       container (the reconcile Job) keeps ``PGHOST`` (the name verify-full checks) and gets
+       ``PGHOSTADDR=127.0.0.1`` and ``PGPORT=<port of the primary>`` to reach it. The pod IP a
+       ``fieldRef: status.podIP`` yields is 127.0.0.1 (:data:`LOCAL_POD_IP`), and client URIs
+       taken from user Secrets get the same treatment in :func:`loopback_uri`.
+    3. Paths of mounted volumes (:data:`MOVED_MOUNTS`) and :data:`MOVED_FILES`, wherever they occur
+       (Patroni config, environment, command), point into the pod's local directory.
+
+    The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
+    pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
+    returned parsed; it is written back as YAML, so it equals the rendered one value for value
+    (:func:`config_differences`), not byte for byte.
+    """
+    local_env = {k: _local_path(v, where.paths) for k, v in env.items()}
+    local_command = tuple(_local_path(arg, where.paths) for arg in command)
+    config: dict[str, Any] | None = None
+    if patroni_yaml is not None:
+        config = _map_strings(yaml.safe_load(patroni_yaml), lambda s: _local_path(s, where.paths))
+        assert config is not None
+        if "kubernetes" not in config:
+            raise HarnessError("rendered patroni.yaml has no kubernetes section to replace")
+        del config["kubernetes"]
+        config["etcd3"] = {"hosts": list(where.etcd_hosts)}
+        local_env.pop("PATRONI_KUBERNETES_POD_IP", None)
+        assert where.api_port is not None
+        for key, port in (
+            ("PATRONI_POSTGRESQL_LISTEN", where.postgres_port),
+            ("PATRONI_POSTGRESQL_CONNECT_ADDRESS", where.postgres_port),
+            ("PATRONI_RESTAPI_LISTEN", where.api_port),
+            ("PATRONI_RESTAPI_CONNECT_ADDRESS", where.api_port),
+        ):
+            if key not in local_env:
+                raise HarnessError(f"the rendered StatefulSet no longer sets {key}")
+            local_env[key] = f"{LOCAL_POD_IP}:{port}"
+    elif "PGHOST" in local_env:
+        local_env["PGHOSTADDR"] = LOCAL_POD_IP
+        local_env["PGPORT"] = str(where.postgres_port)
+    return LocalRun(local_command, local_env, config)
+
+
+def pod_path(value: str, where: Placement) -> str:
+    """The in-pod path a localized path stands for (``value`` itself when it is no moved path)."""
+    return _local_path(value, {str(local): Path(pod) for pod, local in where.paths.items()})
+
+
+def config_differences(rendered_yaml: str, local: Mapping[str, Any], where: Placement) -> list[str]:
+    """Keys where the config a member runs differs from the rendered one beyond :func:`localize`.
+
+    Paths are mapped back to the in-pod paths and the DCS section is set aside; whatever still
+    differs is an unexplained override (the tests expect none).
+    """
+    restored = _map_strings(copy.deepcopy(dict(local)), lambda s: pod_path(s, where))
+    rendered = yaml.safe_load(rendered_yaml)
+    rendered.pop("kubernetes", None)
+    restored.pop("etcd3", None)
+    return [key for key in sorted(set(rendered) | set(restored)) if rendered.get(key) != restored.get(key)]
+
+
+def loopback_uri(uri: str, port: int) -> str:
+    """A client URI from a Secret, reaching the server on 127.0.0.1:``port``.
+
+    Same user, password, database, ``sslmode`` and host name (verify-full checks the certificate
+    against it); only the port changes and ``hostaddr`` says where to connect.
+    """
+    parts = urllib.parse.urlsplit(uri)
+    credentials, _, hostport = parts.netloc.rpartition("@")
+    host = hostport.rsplit(":", 1)[0]
+    query = "&".join(q for q in (parts.query, f"hostaddr={LOCAL_POD_IP}") if q)
+    return urllib.parse.urlunsplit((parts.scheme, f"{credentials}@{host}:{port}", parts.path, query, ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _stop_pid(pid: int, sig: int, timeout: float) -> None:
+    """Send ``sig`` to ``pid`` and wait; SIGKILL if it is still there after ``timeout`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+
+
+def _stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Etcd:
+    """A single-member etcd on free loopback ports, with its data dir under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = make_dir(root)
+        self.client_port, self.peer_port = free_ports(2)
+        self.log = root / "etcd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    def start(self) -> None:
+        client, peer = f"http://{self.host}", f"http://127.0.0.1:{self.peer_port}"
+        command = [
+            shutil.which("etcd") or "etcd",
+            "--name=local",
+            f"--data-dir={self.root / 'data'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=local={peer}",
+            "--enable-v2=false",
+        ]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+
+        def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise ProcessDied(f"etcd exited with {self.proc.returncode}:\n{_tail(self.log, 30)}")
+            with urllib.request.urlopen(f"{client}/health", timeout=2) as response:
+                return bool(json.load(response).get("health") == "true")
+
+        wait_until("etcd to be healthy", healthy, timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGTERM, 10)
+
+
+@dataclass
+class Member:
+    """One instance: a StatefulSet's single pod, run as a local Patroni process."""
+
+    name: str  # the pod name, <statefulset>-0, which is also Patroni's member name
+    statefulset: str
+    root: Path
+    rendered_yaml: str
+    placement: Placement
+    run: LocalRun
+    uid: int
+    gid: int
+    # The pod's name under the StatefulSet's headless Service (<pod>.<c>-pods): the host of the
+    # connect addresses in Kubernetes, and a name the server certificate carries.
+    pod_dns_name: str
+    proc: subprocess.Popen[bytes] | None = None
+    wanted: bool = False  # True from start() until stop()/crash(): an exit in between is a failure
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.root / "patroni.log"
+
+    @property
+    def pg_port(self) -> int:
+        return self.placement.postgres_port
+
+    @property
+    def api_port(self) -> int:
+        assert self.placement.api_port is not None
+        return self.placement.api_port
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.run.env["PATRONI_POSTGRESQL_DATA_DIR"])
+
+    @property
+    def tls_dir(self) -> Path:
+        return Path(self.placement.paths["/pgconf/tls"])
+
+    def start(self) -> None:
+        """Start Patroni as the pod would: its command, its environment, as the postgres user."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise HarnessError(f"{self.name} is already running")
+        env = image_environment(self.root / "tmp") | self.run.env
+        self.wanted = True
+        with self.log.open("ab") as log:
+            log.write(f"\n===== harness: starting {self.name} at {time.strftime('%H:%M:%S')} =====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                list(self.run.command),
+                env=env,
+                cwd=self.root / "tmp",
+                user=self.uid,
+                group=self.gid,
+                extra_groups=[self.gid],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def postmaster_pid(self) -> int | None:
+        """PID of this member's postmaster if one is running (from postmaster.pid)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError, PermissionError):
+            return None
+        return pid if _alive(pid) else None
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM Patroni (it stops PostgreSQL) and wait; then make sure no postmaster is left."""
+        self.wanted = False
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGTERM, timeout)
+        pid = self.postmaster_pid()
+        if pid is not None:
+            _stop_pid(pid, signal.SIGQUIT, 10)
+
+    def crash(self) -> None:
+        """What losing the pod looks like: Patroni SIGKILLed, PostgreSQL stopped without shutdown.
+
+        In a pod, Patroni is the container's main process and PostgreSQL dies with the container;
+        locally the postmaster lives in its own session, so it is stopped explicitly (SIGQUIT:
+        immediate shutdown, no checkpoint — the data directory needs crash recovery afterwards).
+        """
+        self.wanted = False
+        postmaster = self.postmaster_pid()
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGKILL, 5)
+        if postmaster is not None:
+            _stop_pid(postmaster, signal.SIGQUIT, 10)
+
+    def psql(self, sql: str, database: str = "postgres") -> list[list[str]]:
+        """Run SQL as the ``postgres`` superuser over the rendered unix socket directory (peer auth)."""
+        assert self.run.patroni_config is not None
+        socket_dir = str(self.run.patroni_config["postgresql"]["parameters"]["unix_socket_directories"]).split(",")[0]
+        connection = ["-h", socket_dir, "-p", str(self.pg_port), "-U", "postgres", "-d", database]
+        result = subprocess.run(
+            [pg_bin("psql"), "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", *connection, "-c", sql],
+            env=image_environment(self.root / "tmp"),
+            user=self.uid,
+            group=self.gid,
+            extra_groups=[self.gid],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise HarnessError(f"psql on {self.name} failed: {result.stderr.strip()}\nSQL: {sql}")
+        return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+    def api_response(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        client_cert: tuple[Path, Path] | None = None,
+        server_name: str | None = None,
+        timeout: float = 5,
+    ) -> tuple[int, Any]:
+        """Call Patroni's REST API over HTTPS, verifying the server certificate; return (status, body).
+
+        The certificate is checked against the rendered ca.crt and against ``server_name`` (by
+        default this pod's name under the ``<c>-pods`` service, the address its Patroni peers
+        use in Kubernetes), while the TCP connection goes to 127.0.0.1. The body is JSON when it
+        parses as JSON, else text.
+        """
+        context = ssl.create_default_context(cafile=str(self.tls_dir / "ca.crt"))
+        if client_cert is not None:
+            context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+        name = server_name or self.pod_dns_name
+        lines = [f"{method} {path} HTTP/1.0", f"Host: {name}", "Content-Length: 0"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        chunks = []
+        with (
+            socket.create_connection((LOCAL_POD_IP, self.api_port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            while chunk := tls.recv(65536):
+                chunks.append(chunk)
+        head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            parsed = body.decode(errors="replace")
+        return int(head.split(b" ", 2)[1]), parsed
+
+    def api(self, path: str, *, server_name: str | None = None) -> Any:
+        """The JSON of a REST API endpoint that is expected to answer 200."""
+        status, body = self.api_response(path, server_name=server_name)
+        if status != 200:
+            raise HarnessError(f"GET {path} on {self.name}: HTTP {status}: {body}")
+        return body
+
+    def log_tail(self, lines: int = 60) -> str:
+        return _tail(self.log, lines)
+
+
+class LocalCluster:
+    """All members of one rendered cluster plus its own etcd, under one temporary directory."""
+
+    def __init__(self, rendered: Rendered, root: Path) -> None:
+        self.rendered = rendered
+        self.root = make_dir(root)
+        self.etcd = Etcd(root / "etcd")
+        uid, gid = os_ids()
+        statefulsets = sorted(rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"])
+        ports = free_ports(2 * len(statefulsets))
+        self.members: list[Member] = []
+        self.bootstrap_seconds: float | None = None
+        for index, sts in enumerate(statefulsets):
+            pod_spec = sts["spec"]["template"]["spec"]
+            container = next(c for c in pod_spec["containers"] if c["name"] == "database")
+            pod = PodFacts(f"{sts['metadata']['name']}-0", rendered.namespace)
+            member_root = make_dir(root / pod.name)
+            paths = materialize_volumes(pod_spec, container, rendered, member_root)
+            where = Placement(paths, ports[2 * index], ports[2 * index + 1], (self.etcd.host,))
+            run = localize(container["command"], resolve_env(container, pod, rendered), rendered.patroni_yaml, where)
+            assert run.patroni_config is not None
+            config_file = Path(run.command[-1])
+            config_file.write_text(yaml.safe_dump(run.patroni_config, sort_keys=False))
+            config_file.chmod(0o644)
+            pods_host = f"{pod.name}.{sts['spec']['serviceName']}"
+            self.members.append(
+                Member(
+                    pod.name,
+                    sts["metadata"]["name"],
+                    member_root,
+                    rendered.patroni_yaml,
+                    where,
+                    run,
+                    uid,
+                    gid,
+                    pods_host,
+                )
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 90) -> None:
+        """Start etcd and every member; wait until one leads and all others stream from it."""
+        self.etcd.start()
+        started = time.monotonic()
+        for member in self.members:
+            member.start()
+        self.wait_healthy(timeout)
+        self.bootstrap_seconds = time.monotonic() - started
+
+    def stop(self) -> list[int]:
+        """Stop every process this cluster started, by PID; return stragglers that had to be killed.
+
+        Patroni stops its PostgreSQL; a postmaster still running afterwards is stopped by the PID in
+        its postmaster.pid. Anything else still mentioning this cluster's directory is a straggler.
+        """
+        for member in self.members:
+            member.wanted = False
+            if member.proc is not None and member.proc.poll() is None:
+                member.proc.send_signal(signal.SIGTERM)
+        for member in self.members:
+            member.stop()
+        self.etcd.stop()
+        stragglers = self.leftover_pids()
+        for pid in stragglers:
+            _stop_pid(pid, signal.SIGKILL, 5)
+        return stragglers
+
+    def leftover_pids(self) -> list[int]:
+        """Processes whose command line mentions this cluster's directory (postgres, tools)."""
+        found = []
+        needle = str(self.root).encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                if needle in (proc / "cmdline").read_bytes() and _alive(int(proc.name)):
+                    found.append(int(proc.name))
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+        return found
+
+    # -- state -------------------------------------------------------------------------------
+
+    def member(self, name: str) -> Member:
+        return next(m for m in self.members if m.name == name)
+
+    def cluster_state(self) -> dict[str, Any]:
+        """Patroni's GET /cluster from the first member whose REST API answers."""
+        errors = []
+        for member in self.members:
+            if not member.running():
+                continue
+            try:
+                state: dict[str, Any] = member.api("/cluster")
+                return state
+            except (OSError, HarnessError, ValueError) as exc:
+                errors.append(f"{member.name}: {exc!r}")
+        raise HarnessError(f"no REST API answers: {errors}")
+
+    def leader(self) -> Member | None:
+        leaders = [m["name"] for m in self.cluster_state().get("members", []) if m.get("role") == "leader"]
+        return self.member(leaders[0]) if len(leaders) == 1 else None
+
+    def streaming(self, leader: Member) -> dict[str, dict[str, str]]:
+        """pg_stat_replication on ``leader`` joined with pg_stat_ssl, by application_name."""
+        rows = leader.psql(
+            "SELECT r.application_name, r.usename, r.state, r.sync_state, s.ssl, coalesce(s.client_dn, '')"
+            " FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
+        )
+        keys = ("usename", "state", "sync_state", "ssl", "client_dn")
+        return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
+
+    def wait_healthy(self, timeout: float = 60) -> Member:
+        """Wait until one member leads and every other running member streams from it; return it."""
+
+        def healthy() -> Member | None:
+            for member in self.members:
+                if member.wanted and not member.running():
+                    raise ProcessDied(f"Patroni of {member.name} exited:\n{member.log_tail()}")
+            leader = self.leader()
+            if leader is None:
+                return None
+            others = {m.name for m in self.members if m is not leader and m.running()}
+            rows = self.streaming(leader)
+            if all(rows.get(name, {}).get("state") == "streaming" for name in others):
+                return leader
+            return None
+
+        try:
+            return wait_until("one leader with every other member streaming", healthy, timeout)
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}\n{self.log_tails()}") from None
+
+    def log_tails(self, lines: int = 40) -> str:
+        parts = [f"----- {m.name} ({m.log}) -----\n{m.log_tail(lines)}" for m in self.members]
+        parts.append(f"----- etcd ({self.etcd.log}) -----\n{_tail(self.etcd.log, 10)}")
+        return "\n".join(parts)
+
+
+# Clusters currently up; conftest prints their logs when a test fails.
+ACTIVE: list[LocalCluster] = []
+
+
+@contextlib.contextmanager
+def running_cluster(rendered: Rendered, root: Path) -> Iterator[LocalCluster]:
+    """Bring ``rendered`` up under ``root``; stop every process and check for leftovers on exit."""
+    cluster = LocalCluster(rendered, root)
+    ACTIVE.append(cluster)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        ACTIVE.remove(cluster)
+        stragglers = cluster.stop()
+        if stragglers:
+            raise HarnessError(f"processes of {rendered.name} outlived their Patroni and were killed: {stragglers}")
+
+
+def temp_root(prefix: str = "pgrender-rt-") -> Path:
+    """A fresh temporary directory the postgres user can enter (removed by the caller)."""
+    return make_dir(Path(tempfile.mkdtemp(prefix=prefix)))
+
+
+# --------------------------------------------------------------------------------------------
+# Clients
+# --------------------------------------------------------------------------------------------
+
+
+def write_secret(rendered: Rendered, name: str, directory: Path) -> Path:
+    """Write every key of Secret ``name`` as a file in ``directory`` (owner root, group postgres, 0640)."""
+    gid = os_ids()[1]
+    make_dir(directory)
+    for key, content in rendered.secret(name).items():
+        _write_file(directory / key, content, 0o640, gid)
+    return directory
+
+
+def client_psql(conninfo: str, sql: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run psql as a client would (as root, with a clean environment plus ``env``); no check."""
+    return subprocess.run(
+        [pg_bin("psql"), "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql],
+        env=image_environment(Path("/nonexistent")) | dict(env or {}) | {"PGCONNECT_TIMEOUT": "5"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The reconcile Job
+# --------------------------------------------------------------------------------------------
+
+
+def run_job(rendered: Rendered, root: Path, primary_port: int, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the rendered reconcile Job's container against the primary on 127.0.0.1:``primary_port``.
+
+    Its volumes (reconcile.sh/.sql from the ConfigMap, the superuser certificate from its Secret)
+    and environment are built from the rendered Job exactly like for the members, localized by
+    :func:`localize`, and the command runs as the local postgres user (the Job's runAsUser).
+    """
+    job = rendered.all("Job")
+    assert len(job) == 1, f"expected one Job, got {[j['metadata']['name'] for j in job]}"
+    pod_spec = job[0]["spec"]["template"]["spec"]
+    container = pod_spec["containers"][0]
+    shutil.rmtree(root, ignore_errors=True)
+    make_dir(root)
+    paths = materialize_volumes(pod_spec, container, rendered, root)
+    pod = PodFacts(f"{job[0]['metadata']['name']}-local", rendered.namespace)
+    run = localize(container["command"], resolve_env(container, pod, rendered), None, Placement(paths, primary_port))
+    uid, gid = os_ids()
+    return subprocess.run(
+        list(run.command),
+        env=image_environment(root / "tmp") | run.env,
+        cwd=root / "tmp",
+        user=uid,
+        group=gid,
+        extra_groups=[gid],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# pgBouncer
+# --------------------------------------------------------------------------------------------
+
+
+def localize_pgbouncer_ini(ini: str, where: Placement, listen_port: int) -> str:
+    """The pgBouncer half of :func:`localize`: the same kinds of change, nothing else.
+
+    * Addresses: ``listen_port`` becomes a free port, and the ``[databases]`` entry keeps the
+      primary Service's name (pgBouncer verifies it: verify-full) with the port of the local
+      leader. The name resolves to 127.0.0.1 through a private ``/etc/hosts`` (see
+      :class:`PgBouncer`), standing in for the cluster's DNS.
+    * Paths of mounted volumes point into the pod's local directory.
+    """
+    out = []
+    for line in ini.splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep and key == "listen_port":
+            line = f"{key} = {listen_port}"
+        elif sep and key == "*" and "port=" in value:
+            line = f"{key} = " + " ".join(
+                f"port={where.postgres_port}" if part.startswith("port=") else part for part in value.split()
+            )
+        elif sep:
+            line = f"{key} = {_local_path(value, where.paths)}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+class PgBouncer:
+    """The rendered pgBouncer Deployment's container, run as the local postgres user.
+
+    It runs in a private mount namespace whose /etc/hosts maps the primary Service's host name to
+    127.0.0.1, so that ``server_tls_sslmode = verify-full`` checks the real name against the
+    rendered certificate (root is needed for the namespace; the program itself drops to postgres).
+    """
+
+    def __init__(self, rendered: Rendered, root: Path, primary_port: int) -> None:
+        deployment = rendered.get("Deployment", f"{rendered.name}-pgbouncer")
+        pod_spec = deployment["spec"]["template"]["spec"]
+        container = pod_spec["containers"][0]
+        self.root = make_dir(root)
+        self.port = free_ports(1)[0]
+        paths = materialize_volumes(pod_spec, container, rendered, self.root)
+        where = Placement(paths, primary_port)
+        config_dir = paths["/etc/pgbouncer"]
+        ini = config_dir / "pgbouncer.ini"
+        rendered_ini = rendered.config_map(f"{rendered.name}-pgbouncer")["pgbouncer.ini"]
+        _write_file(ini, localize_pgbouncer_ini(rendered_ini, where, self.port).encode(), 0o644, os_ids()[1])
+        self.command = [_local_path(arg, paths) for arg in container["command"]]
+        server_host = next(
+            line.split("host=")[1].split()[0] for line in rendered_ini.splitlines() if line.startswith("* = ")
+        )
+        self.hosts = self.root / "hosts"
+        self.hosts.write_text(Path("/etc/hosts").read_text() + f"\n127.0.0.1 {server_host}\n")
+        self.log = self.root / "pgbouncer.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        program = shutil.which(self.command[0]) or f"/usr/sbin/{self.command[0]}"
+        script = (
+            f"mount --bind {self.hosts} /etc/hosts && exec setpriv --reuid={OS_USER} --regid={OS_USER} "
+            f"--init-groups {program} {' '.join(self.command[1:])}"
+        )
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+        def listening() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise ProcessDied(f"pgbouncer exited with {self.proc.returncode}:\n{_tail(self.log, 30)}")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+
+        wait_until("pgbouncer to listen", listening, timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGTERM, 10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log, lines)

@@ -1,0 +1,105 @@
+"""pgBouncer as rendered, in front of the real cluster: TLS both ways, auth_query, no superusers.
+
+The cluster is examples/pooled.yaml (transaction pooling) plus a superuser role, brought up like
+the other examples; the reconcile Job creates pgBouncer's auth user and pgbouncer.get_auth().
+Clients use the rendered ``pgbouncer-uri`` of their Secret, localized only for address and port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from .harness import (
+    LocalCluster,
+    PgBouncer,
+    client_psql,
+    local_spec,
+    loopback_uri,
+    render_spec,
+    run_job,
+    running_cluster,
+    write_secret,
+)
+
+pytestmark = pytest.mark.runtime
+
+
+@pytest.fixture(scope="module")
+def pooled(runtime_root: Path) -> Iterator[tuple[LocalCluster, PgBouncer]]:
+    spec = local_spec("pooled")
+    spec["spec"]["users"].append({"name": "admin", "databases": ["shop"], "options": {"superuser": True}})
+    rendered = render_spec(spec, runtime_root / "specs" / "pooled")
+    with running_cluster(rendered, runtime_root / "pooled") as cluster:
+        leader = cluster.wait_healthy()
+        job = run_job(rendered, runtime_root / "pooled-job", leader.pg_port)
+        assert job.returncode == 0, job.stderr
+        bouncer = PgBouncer(rendered, runtime_root / "pooled-pgbouncer", leader.pg_port)
+        try:
+            bouncer.start()
+            yield cluster, bouncer
+        finally:
+            bouncer.stop()
+
+
+def user_uri(cluster: LocalCluster, bouncer: PgBouncer, user: str, tmp: Path) -> tuple[str, dict[str, str]]:
+    """The user's rendered pgbouncer-uri, reaching the local pgBouncer, and the CA to verify it."""
+    secret = cluster.rendered.secret(f"{cluster.rendered.name}-pguser-{user}")
+    files = write_secret(cluster.rendered, f"{cluster.rendered.name}-pguser-{user}", tmp / user)
+    return loopback_uri(secret["pgbouncer-uri"].decode(), bouncer.port), {"PGSSLROOTCERT": str(files / "ca.crt")}
+
+
+def test_user_logs_in_through_pgbouncer_over_tls(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:
+    cluster, bouncer = pooled
+    uri, env = user_uri(cluster, bouncer, "shop", tmp_path)
+    assert "sslmode=verify-full" in uri and urlsplit(uri).hostname == "pooled-pgbouncer.apps.svc"
+    # The query runs on the server: its backend's TLS status is pgBouncer's connection to PostgreSQL.
+    result = client_psql(uri, "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", env)
+    assert result.returncode == 0, result.stderr + bouncer.log_tail()
+    assert result.stdout.strip() == "shop\tt"
+
+
+def test_plaintext_clients_are_refused(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:
+    cluster, bouncer = pooled
+    uri, env = user_uri(cluster, bouncer, "shop", tmp_path)
+    result = client_psql(uri.replace("sslmode=verify-full", "sslmode=disable"), "SELECT 1", env)
+    assert result.returncode != 0
+    assert "SSL required" in result.stderr or "ssl" in result.stderr.lower()
+
+
+def test_superuser_cannot_log_in_through_pgbouncer(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:
+    cluster, bouncer = pooled
+    uri, env = user_uri(cluster, bouncer, "admin", tmp_path)
+    result = client_psql(uri, "SELECT 1", env)
+    assert result.returncode != 0
+    # pgbouncer.get_auth() returns no row for a superuser, so pgBouncer knows no such user.
+    assert "no such user" in result.stderr or "authentication failed" in result.stderr
+    # The same password works directly against PostgreSQL: only pgBouncer's lookup refuses it.
+    direct = cluster.rendered.secret("pooled-pguser-admin")["uri"].decode()
+    leader = cluster.leader()
+    assert leader is not None
+    assert client_psql(loopback_uri(direct, leader.pg_port), "SELECT 1", env).returncode == 0
+
+
+def test_pool_mode_is_what_the_spec_says(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:
+    cluster, bouncer = pooled
+    uri, env = user_uri(cluster, bouncer, "shop", tmp_path)
+    assert client_psql(uri, "SELECT 1", env).returncode == 0  # makes the shop pool exist
+    secret = cluster.rendered.secret("pooled-pgbouncer")
+    console = (
+        "host=pooled-pgbouncer.apps.svc hostaddr=127.0.0.1 "
+        f"port={bouncer.port} dbname=pgbouncer user=_pgrender_pgbouncer sslmode=verify-full"
+    )
+    console_env = env | {"PGPASSWORD": secret["password"].decode()}
+    config = client_psql(console, "SHOW CONFIG", console_env)
+    assert config.returncode == 0, config.stderr + bouncer.log_tail()
+    settings = {row.split("\t")[0]: row.split("\t")[1] for row in config.stdout.splitlines() if "\t" in row}
+    assert settings["pool_mode"] == "transaction"
+    assert settings["server_tls_sslmode"] == "verify-full" and settings["client_tls_sslmode"] == "require"
+    pools = client_psql(console, "SHOW POOLS", console_env)
+    assert pools.returncode == 0, pools.stderr
+    shop = [row.split("\t") for row in pools.stdout.splitlines() if row.startswith("shop\t")]
+    assert shop and shop[0][-1] == "transaction"

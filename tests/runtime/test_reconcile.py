@@ -1,0 +1,170 @@
+"""The reconcile Job's script, run as the Job would run it, against the leader.
+
+The Job's files (reconcile.sh/.sql from the ConfigMap, the superuser certificate from its Secret)
+and environment (PG* variables, one SCRAM verifier per user from the user Secrets) come from the
+rendered Job; only the address is localized (``PGHOSTADDR``/``PGPORT``, see ``harness.localize``).
+
+Expected state is written from the spec's documented meaning, not from the renderer's plan: role
+options default to LOGIN INHERIT and nothing else; a database in ``spec.databases`` is owned by its
+``owner``, any other database a user lists by the first user listing it; without ``spec.users``
+there is one user and one database named after the cluster (PGO's default).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .harness import LocalCluster, Member, Rendered, client_psql, loopback_uri, render_spec, run_job, write_secret
+
+pytestmark = pytest.mark.runtime
+
+ROLE_DEFAULTS = {
+    "superuser": False,
+    "createdb": False,
+    "createrole": False,
+    "login": True,
+    "replication": False,
+    "bypassrls": False,
+    "inherit": True,
+}
+ROLE_COLUMNS = {
+    "superuser": "rolsuper",
+    "createdb": "rolcreatedb",
+    "createrole": "rolcreaterole",
+    "login": "rolcanlogin",
+    "replication": "rolreplication",
+    "bypassrls": "rolbypassrls",
+    "inherit": "rolinherit",
+}
+SNAPSHOT = (
+    "SELECT xmin, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,"
+    " rolbypassrls, rolconnlimit, rolvaliduntil, rolpassword FROM pg_authid ORDER BY rolname;"
+    " SELECT xmin, datname, pg_get_userbyid(datdba), datacl FROM pg_database ORDER BY datname"
+)
+
+
+def spec_users(rendered: Rendered) -> list[dict[str, Any]]:
+    users: list[dict[str, Any]] = rendered.spec["spec"].get("users") or [
+        {"name": rendered.name, "databases": [rendered.name]}
+    ]
+    return users
+
+
+def expected_options(user: dict[str, Any]) -> dict[str, bool]:
+    options: dict[str, bool] = user.get("options", {})
+    return ROLE_DEFAULTS | options
+
+
+def expected_owners(rendered: Rendered) -> dict[str, str]:
+    owners = {d["name"]: d["owner"] for d in rendered.spec["spec"].get("databases", [])}
+    for user in spec_users(rendered):
+        for database in user.get("databases", []):
+            owners.setdefault(database, user["name"])
+    return owners
+
+
+def reconcile(cluster: LocalCluster, rendered: Rendered, leader: Member) -> str:
+    """Run the rendered Job's command against ``leader``; fail with its output unless it exits 0."""
+    result = run_job(rendered, cluster.root / "job", leader.pg_port)
+    assert result.returncode == 0, f"reconcile failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def login(rendered: Rendered, user: str, port: int, workdir: Path) -> tuple[int, str]:
+    """Log in with the ``uri`` of ``<c>-pguser-<user>``; return (exit code, output or error)."""
+    secret = f"{rendered.name}-pguser-{user}"
+    files = write_secret(rendered, secret, workdir / secret)
+    uri = loopback_uri(rendered.secret(secret)["uri"].decode(), port)
+    result = client_psql(
+        uri,
+        "SELECT current_user, current_database(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        {"PGSSLROOTCERT": str(files / "ca.crt")},
+    )
+    return result.returncode, (result.stdout if result.returncode == 0 else result.stderr).strip()
+
+
+def test_reconcile_is_idempotent(cluster: LocalCluster) -> None:
+    """Run twice: the second run leaves pg_authid and pg_database untouched (not even rewritten)."""
+    leader = cluster.wait_healthy()
+    reconcile(cluster, cluster.rendered, leader)
+    before = leader.psql(SNAPSHOT)
+    reconcile(cluster, cluster.rendered, leader)
+    assert leader.psql(SNAPSHOT) == before
+
+
+def test_spec_users_log_in_with_their_secret_and_have_what_the_spec_says(cluster: LocalCluster) -> None:
+    """Every login user logs in with its Secret's uri; options, ownership and grants match the spec."""
+    leader = cluster.wait_healthy()
+    reconcile(cluster, cluster.rendered, leader)
+    rendered = cluster.rendered
+    for user in spec_users(rendered):
+        name, options = user["name"], expected_options(user)
+        flags = leader.psql(
+            f"SELECT {', '.join(ROLE_COLUMNS[o] for o in ROLE_DEFAULTS)} FROM pg_roles WHERE rolname = '{name}'"
+        )
+        assert flags == [["t" if options[o] else "f" for o in ROLE_DEFAULTS]], name
+        if options["login"]:
+            code, output = login(rendered, name, leader.pg_port, cluster.root / "logins")
+            database = (user.get("databases") or [name])[0]
+            assert (code, output) == (0, f"{name}\t{database}\tt"), name
+        else:
+            assert not any(o["metadata"]["name"] == f"{rendered.name}-pguser-{name}" for o in rendered.all("Secret"))
+        for database in user.get("databases", []):
+            assert leader.psql(
+                f"SELECT has_database_privilege('{name}', '{database}', 'CONNECT, CREATE, TEMPORARY')"
+            ) == [["t"]]
+    owners = {row[0]: row[1] for row in leader.psql("SELECT datname, pg_get_userbyid(datdba) FROM pg_database")}
+    for database, owner in expected_owners(rendered).items():
+        assert owners.get(database) == owner, database
+
+
+@pytest.fixture
+def rerender(trio: LocalCluster) -> Iterator[Callable[[Callable[[dict[str, Any]], None]], Rendered]]:
+    """Render a changed copy of trio's spec; afterwards, reconcile with the original spec again."""
+    counter = iter(range(100))
+
+    def _rerender(change: Callable[[dict[str, Any]], None]) -> Rendered:
+        spec = copy.deepcopy(trio.rendered.spec)
+        change(spec)
+        return render_spec(spec, trio.root / f"respec-{next(counter)}")
+
+    yield _rerender
+    reconcile(trio, trio.rendered, trio.wait_healthy())
+
+
+def _user(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    user: dict[str, Any] = next(u for u in spec["spec"]["users"] if u["name"] == name)
+    return user
+
+
+def test_password_rotation_updates_the_role(trio: LocalCluster, rerender: Callable[..., Rendered]) -> None:
+    """passwordRotation: 1, re-render, re-run: the new uri logs in, the old password fails."""
+    leader = trio.wait_healthy()
+    reconcile(trio, trio.rendered, leader)
+    rotated = rerender(lambda spec: _user(spec, "app").update(passwordRotation=1))
+    old_uri = trio.rendered.secret("trio-pguser-app")["uri"]
+    assert rotated.secret("trio-pguser-app")["uri"] != old_uri
+    reconcile(trio, rotated, leader)
+    workdir = trio.root / "rotation"
+    assert login(rotated, "app", leader.pg_port, workdir)[0] == 0
+    code, error = login(trio.rendered, "app", leader.pg_port, workdir)
+    assert code != 0
+    assert 'password authentication failed for user "app"' in error
+    # Other users are untouched by app's rotation.
+    assert login(rotated, "reporting", leader.pg_port, workdir)[0] == 0
+
+
+def test_removing_an_option_revokes_it(trio: LocalCluster, rerender: Callable[..., Rendered]) -> None:
+    """migrator without ``createrole: true``, re-rendered and re-run: NOCREATEROLE, CREATEDB kept."""
+    leader = trio.wait_healthy()
+    reconcile(trio, trio.rendered, leader)
+    query = "SELECT rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'migrator'"
+    assert leader.psql(query) == [["t", "t"]]
+    reduced = rerender(lambda spec: _user(spec, "migrator")["options"].pop("createrole"))
+    reconcile(trio, reduced, leader)
+    assert leader.psql(query) == [["f", "t"]]
