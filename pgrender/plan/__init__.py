@@ -17,6 +17,7 @@ from pgrender.spec import SourcedCluster
 from pgrender.spec.base import quantity_bytes
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.scheduling import HOSTNAME_KEY, AntiAffinity, AntiAffinityScope
+from pgrender.spec.services import ServiceSpec
 from pgrender.spec.users import RoleOptions
 
 __all__ = [
@@ -322,31 +323,25 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
                 "a commit; add an instance or turn it off",
             )
         )
-    primary_selector = {**pod_selector, labels.ROLE_LABEL: labels.ROLE_PRIMARY}
-    replica_selector = {**pod_selector, labels.ROLE_LABEL: labels.ROLE_REPLICA}
-    primary = resolve_service(
-        sourced,
-        ("spec", "service"),
-        spec.service,
-        name=names.primary_service,
-        port_name="postgres",
-        port=spec.port,
-        selector=primary_selector,
-        labels=db_labels,
-        problems=problems,
-    )
-    replicas_service = (
-        resolve_service(
+
+    def role_service(field: str, service_spec: ServiceSpec, name: str, role: str) -> ServicePlan:
+        """A client Service selecting the pods Patroni labels with ``role``."""
+        selector = {**pod_selector, labels.ROLE_LABEL: role}
+        return resolve_service(
             sourced,
-            ("spec", "replicaService"),
-            spec.replica_service,
-            name=names.replicas_service,
+            ("spec", field),
+            service_spec,
+            name=name,
             port_name="postgres",
             port=spec.port,
-            selector=replica_selector,
+            selector=selector,
             labels=db_labels,
             problems=problems,
         )
+
+    primary = role_service("service", spec.service, names.primary_service, labels.ROLE_PRIMARY)
+    replicas_service = (
+        role_service("replicaService", spec.replica_service, names.replicas_service, labels.ROLE_REPLICA)
         if spec.replica_service.enabled
         else None
     )
