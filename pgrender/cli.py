@@ -116,6 +116,11 @@ def _request(specs: tuple[str, ...], config: Any, key_file: str | None, provider
 @click.option("--write", "write_config", is_flag=True, help="Rewrite the output directory of pgrender.yaml.")
 @click.option("--only-secrets", is_flag=True, help="Only the Secrets (with --stdout), e.g. for kubeseal.")
 @click.option(
+    "--exit-code",
+    is_flag=True,
+    help="With -o/--write: exit 1 when the output changed (files created, changed or removed), as hooks need.",
+)
+@click.option(
     "--allow-secrets-in-git",
     is_flag=True,
     help="Write derived (plaintext) Secrets into a git work tree anyway; for published test keys only.",
@@ -130,6 +135,7 @@ def render_command(
     to_stdout: bool,
     write_config: bool,
     only_secrets: bool,
+    exit_code: bool,
     allow_secrets_in_git: bool,
     key_file: str | None,
     secrets_provider: str | None,
@@ -138,6 +144,7 @@ def render_command(
 ) -> None:
     """Render SPECS into a kustomize base (-o DIR, --write) or a YAML stream (--stdout)."""
     from pgrender import write
+    from pgrender.check import compare
     from pgrender.config import SecretsProvider
     from pgrender.gitcheck import refuse_plaintext_in_git
     from pgrender.render import render
@@ -146,6 +153,8 @@ def render_command(
         raise click.UsageError("give exactly one of -o/--output DIR, --write or --stdout")
     if only_secrets and not to_stdout:
         raise click.UsageError("--only-secrets writes to --stdout only: Secrets never go to a directory")
+    if exit_code and to_stdout:
+        raise click.UsageError("--exit-code compares with an output directory: use it with -o or --write")
     try:
         spec_files, config = _inputs(specs, config_path)
         request = _request(spec_files, config, key_file, secrets_provider, only_secrets=only_secrets)
@@ -162,10 +171,12 @@ def render_command(
             return
         assert target is not None
         content = write.files(rendering)
+        changed = compare(content, Path(target)).stale if exit_code else False
         write.write(target, content)
     except PgrenderError as exc:
         _fail(exc, fmt)
-    click.echo(f"wrote {len(content)} files to {target}", err=True)
+    click.echo(f"wrote {len(content)} files to {target}" + (" (changed)" if changed else ""), err=True)
+    sys.exit(1 if changed else 0)
 
 
 @cli.command("validate")
@@ -270,8 +281,8 @@ def lint_command(
     paths: tuple[str, ...], kubernetes_version: str | None, use_kubeconform: bool, config_path: str | None, fmt: str
 ) -> None:
     """Validate rendered YAML (PATHS, or the output of pgrender.yaml) against Kubernetes schemas."""
-    from pgrender.config import DEFAULT_KUBERNETES_VERSION, RepositoryConfig, find_config
-    from pgrender.lint import kubeconform, lint
+    from pgrender.config import DEFAULT_KUBERNETES_VERSION, find_config
+    from pgrender.lint import kubeconform, lint, parse_kubernetes_version
 
     try:
         config = find_config(config_path)
@@ -279,13 +290,11 @@ def lint_command(
         if not targets:
             raise click.UsageError("give PATHS, or run where a pgrender.yaml is")
         version = kubernetes_version or (config.config.kubernetes_version if config else DEFAULT_KUBERNETES_VERSION)
-        version = RepositoryConfig(kubernetes_version=version).kubernetes_version
+        version = parse_kubernetes_version(version)
         result = lint(targets, version)
         external = kubeconform(targets, version) if use_kubeconform else None
     except PgrenderError as exc:
         _fail(exc, fmt)
-    except ValueError as exc:
-        _fail(PgrenderError(f"--kubernetes-version: {exc}"), fmt)
     if result.problems:
         click.echo(format_problems(result.problems, fmt), err=fmt != "json", nl=False)
     elif fmt == "json":

@@ -55,8 +55,27 @@ def parameter(environ: Mapping[str, str], name: str) -> str | None:
     return environ.get(f"PARAM_{_env_name(name)}")
 
 
+def _check_names(environ: Mapping[str, str]) -> None:
+    """A misspelt parameter must not silently fall back to a default (say, plaintext Secrets)."""
+    known = sorted(str(p["name"]) for p in PARAMETERS)
+    raw = environ.get("ARGOCD_APP_PARAMETERS")
+    if raw:
+        try:
+            entries = json.loads(raw)
+        except json.JSONDecodeError:
+            raise PgrenderError("ARGOCD_APP_PARAMETERS is not valid JSON") from None
+        given = [str(e.get("name")) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        unknown = [name for name in given if name not in known]
+    else:
+        announced = {f"PARAM_{_env_name(name)}" for name in known}
+        unknown = sorted(k for k in environ if k.startswith("PARAM_") and k not in announced)
+    if unknown:
+        raise PgrenderError(f"unknown plugin parameter(s) {', '.join(unknown)}; pgrender knows {', '.join(known)}")
+
+
 def settings(environ: Mapping[str, str]) -> CmpSettings:
     """Parameters win over the Application's plugin env (ARGOCD_ENV_*), which wins over pgrender.yaml."""
+    _check_names(environ)
     provider_text = parameter(environ, "secrets-provider") or environ.get("ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER")
     provider = None
     if provider_text:

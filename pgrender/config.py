@@ -36,7 +36,10 @@ class RepositoryConfig(StrictModel):
     kind: str = Field(default="RenderConfig", pattern="^RenderConfig$")
     specs: list[str] = Field(default_factory=lambda: ["*.pgcluster.yaml"], min_length=1)
     output: str = "rendered"
-    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    # The pattern is for editors (JSON Schema); the validator gives the message people read.
+    kubernetes_version: str = Field(
+        default=DEFAULT_KUBERNETES_VERSION, json_schema_extra={"pattern": r"^v?1\.[0-9]+(\.[0-9]+)?$"}
+    )
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
 
     @field_validator("kubernetes_version")
@@ -51,9 +54,10 @@ class RepositoryConfig(StrictModel):
 class LoadedConfig:
     """A repository config and the directory its relative paths start from."""
 
-    def __init__(self, config: RepositoryConfig, root: Path) -> None:
+    def __init__(self, config: RepositoryConfig, root: Path, path: Path | None = None) -> None:
         self.config = config
         self.root = root
+        self.path = path or root / CONFIG_FILE
 
     @property
     def output(self) -> Path:
@@ -68,14 +72,13 @@ class LoadedConfig:
                 if path.is_file():
                     found.add(_relative(path))
         if not found:
-            raise SpecError(
-                [Problem(str(self.root / CONFIG_FILE), 0, 0, "specs", f"no file matches {self.config.specs}")]
-            )
+            raise SpecError([Problem(str(self.path), 0, 0, "specs", f"no file matches {self.config.specs}")])
         return sorted(found)
 
     def key_file(self) -> str | None:
+        """Relative to the config file, like specs and output."""
         key = self.config.secrets.key_file
-        return str(Path(key).expanduser()) if key else None
+        return str(self.root / Path(key).expanduser()) if key else None
 
 
 def _relative(path: Path) -> str:
@@ -106,7 +109,7 @@ def load_config(path: str | Path) -> LoadedConfig:
             message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             problems.append(Problem(str(path), line, col, format_path(loc), message))
         raise SpecError(problems) from None
-    return LoadedConfig(config, Path(path).parent)
+    return LoadedConfig(config, Path(path).parent, Path(path))
 
 
 def find_config(explicit: str | None) -> LoadedConfig | None:

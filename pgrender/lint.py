@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pgrender.errors import PgrenderError, Problem
+from pgrender.errors import PgrenderError, Problem, SpecError
 
 SKIPPED_KINDS = frozenset({"Kustomization"})
+OLDEST_MINOR = 25  # the oldest schemas kubernetes-validate ships
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,28 @@ class LintResult:
     problems: tuple[Problem, ...]
 
 
+def parse_kubernetes_version(text: str) -> str:
+    """1.MINOR[.PATCH] within what kubernetes-validate bundles; PgrenderError (exit 2) otherwise."""
+    import kubernetes_validate
+
+    parts = text.removeprefix("v").split(".")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts) or parts[0] != "1":
+        raise PgrenderError(
+            f"--kubernetes-version: {text!r} is not a Kubernetes version; expected 1.MINOR such as 1.30"
+        )
+    minor = int(parts[1])
+    newest = int(kubernetes_validate.latest_version().split(".")[1])
+    if not OLDEST_MINOR <= minor <= newest:
+        raise PgrenderError(f"--kubernetes-version {text}: schemas are bundled for 1.{OLDEST_MINOR} to 1.{newest} only")
+    return f"1.{minor}"
+
+
 def yaml_files(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if str(path) == "-":
+            out.append(path)
+        elif path.is_dir():
             out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
         elif path.is_file():
             out.append(path)
@@ -35,14 +54,12 @@ def yaml_files(paths: list[Path]) -> list[Path]:
 def lint(paths: list[Path], version: str) -> LintResult:
     """Validate every object strictly (unknown fields are errors) against ``version``'s schemas."""
     import kubernetes_validate
-    from ruamel.yaml import YAML
 
-    yaml = YAML(typ="safe", pure=True)
     problems: list[Problem] = []
     files = yaml_files(paths)
     count = 0
     for path in files:
-        for index, obj in enumerate(yaml.load_all(path.read_text(encoding="utf-8"))):
+        for index, obj in enumerate(_documents(path)):
             if not isinstance(obj, dict) or obj.get("kind") in SKIPPED_KINDS:
                 continue
             count += 1
@@ -57,6 +74,24 @@ def lint(paths: list[Path], version: str) -> LintResult:
     return LintResult(len(files), count, tuple(problems))
 
 
+def _documents(path: Path) -> list[Any]:
+    """The YAML documents of a rendered file ("-": standard input); bad YAML is a SpecError."""
+    import sys
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        return list(YAML(typ="safe").load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        raise SpecError([Problem(str(path), line, col, "", f"invalid YAML: {exc.problem}")]) from None
+    except (YAMLError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(str(path), 0, 0, "", f"invalid YAML: {exc}")]) from None
+
+
 def _ident(obj: dict[str, Any], index: int) -> str:
     name = (obj.get("metadata") or {}).get("name", f"document {index}")
     return f"{obj.get('kind', '?')}/{name}"
@@ -68,6 +103,8 @@ def kubeconform(paths: list[Path], version: str) -> subprocess.CompletedProcess[
     if binary is None:
         raise PgrenderError("--kubeconform: no kubeconform binary on PATH (see README, 'Lint')")
     files = [str(p) for p in yaml_files(paths) if p.name != "kustomization.yaml"]
+    if "-" in files:
+        raise PgrenderError("--kubeconform reads files, not standard input")
     return subprocess.run(
         [binary, "-strict", "-summary", "-kubernetes-version", f"{version}.0", *files],
         capture_output=True,

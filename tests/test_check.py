@@ -1,0 +1,323 @@
+"""check: re-renders in memory and compares with the output directory; exit 1 with a unified diff (a patch
+`git apply` can apply) for changed, missing and no longer rendered files, 0 when current, never writes; json and
+github formats. And the CI samples in integrations/ci, which run validate, check and lint: their scripts pass on a
+current repository and fail on a stale one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT, run_cli
+
+CONFIG = "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\nsecrets: {provider: existing}\n"
+SPEC = "minimal.pgcluster.yaml"
+PVC = "persistentvolumeclaim-minimal-instance1-0-pgdata.yaml"
+SERVICE = "service-minimal-pods.yaml"
+CI = ROOT / "integrations" / "ci"
+
+Snapshot = dict[str, tuple[bytes, int]]
+
+
+def snapshot(directory: Path) -> Snapshot:
+    return {
+        str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A repository root (the working directory): pgrender.yaml with provider existing and one spec."""
+    (tmp_path / "pgrender.yaml").write_text(CONFIG)
+    shutil.copyfile(EXAMPLES / "minimal.yaml", tmp_path / SPEC)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture
+def current(repo: Path) -> Path:
+    """The repository with its output rendered."""
+    result = run_cli("render", "--write")
+    assert result.exit_code == 0, result.stderr
+    return repo
+
+
+def test_current_output_exits_0(current: Path) -> None:
+    result = run_cli("check")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "rendered: up to date\n"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def add_obsolete_object(rendered: Path) -> None:
+    """What an earlier rendering leaves behind when a spec no longer produces an object: a file it still lists."""
+    (rendered / "configmap-old.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n")
+    edit(rendered / "kustomization.yaml", "resources:\n", "resources:\n- configmap-old.yaml\n")
+
+
+STALENESS: list[tuple[str, Callable[[Path], None], dict[str, list[str]]]] = [
+    (
+        "spec-changed",
+        lambda r: edit(r / SPEC, "size: 1Gi", "size: 2Gi"),
+        {"changed": [PVC], "missing": [], "obsolete": []},
+    ),
+    (
+        "file-edited",
+        lambda r: edit(r / "rendered" / SERVICE, "clusterIP: None", "clusterIP: 10.0.0.1"),
+        {"changed": [SERVICE], "missing": [], "obsolete": []},
+    ),
+    (
+        "file-deleted",
+        lambda r: (r / "rendered" / SERVICE).unlink(),
+        {"changed": [], "missing": [SERVICE], "obsolete": []},
+    ),
+    (
+        "no-longer-rendered",
+        lambda r: add_obsolete_object(r / "rendered"),
+        {"changed": ["kustomization.yaml"], "missing": [], "obsolete": ["configmap-old.yaml"]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), [s[1:] for s in STALENESS], ids=[s[0] for s in STALENESS])
+def test_stale_output_exits_1_and_writes_nothing(
+    current: Path, change: Callable[[Path], None], expected: dict[str, list[str]]
+) -> None:
+    change(current)
+    before = snapshot(current)
+    result = run_cli("check", "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"directory": "rendered", "stale": True, **expected}
+    assert snapshot(current) == before
+
+
+@pytest.mark.parametrize(("change", "expected"), [s[1:] for s in STALENESS], ids=[s[0] for s in STALENESS])
+def test_text_summary_counts(current: Path, change: Callable[[Path], None], expected: dict[str, list[str]]) -> None:
+    change(current)
+    result = run_cli("check")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"rendered: stale: {len(expected['changed'])} changed, {len(expected['missing'])} missing, "
+        f"{len(expected['obsolete'])} no longer rendered; run `pgrender render --write`\n"
+    )
+
+
+def test_nothing_rendered_yet_is_all_missing(repo: Path) -> None:
+    result = run_cli("check", "--format", "json")
+    assert result.exit_code == 1
+    assert len(json.loads(result.stdout)["missing"]) == 12
+    assert not (repo / "rendered").exists()
+
+
+@pytest.mark.parametrize(("change", "expected"), [s[1:] for s in STALENESS], ids=[s[0] for s in STALENESS])
+def test_the_diff_is_a_patch_that_brings_the_output_up_to_date(
+    current: Path, change: Callable[[Path], None], expected: dict[str, list[str]]
+) -> None:
+    change(current)
+    diff = run_cli("check").stdout
+    for name in (*expected["changed"], *expected["missing"]):
+        assert f"+++ b/rendered/{name}\n" in diff
+    for name in expected["obsolete"]:
+        assert f"--- a/rendered/{name}\n+++ /dev/null\n" in diff
+    (current / "fix.patch").write_text(diff)
+    subprocess.run(["git", "apply", "fix.patch"], cwd=current, check=True, capture_output=True)
+    (current / "fix.patch").unlink()
+    assert run_cli("check").exit_code == 0
+
+
+def test_github_format_annotates_every_stale_file(current: Path) -> None:
+    edit(current / SPEC, "size: 1Gi", "size: 2Gi")
+    (current / "rendered" / SERVICE).unlink()
+    result = run_cli("check", "--format", "github")
+    assert result.exit_code == 1
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert annotations == [
+        f"::error file=rendered/{name}::rendered output is stale; run pgrender render --write"
+        for name in (PVC, SERVICE)
+    ]
+
+
+def test_json_format_when_current(current: Path) -> None:
+    result = run_cli("check", "--format", "json")
+    assert json.loads(result.stdout) == {
+        "directory": "rendered",
+        "stale": False,
+        "changed": [],
+        "missing": [],
+        "obsolete": [],
+    }
+
+
+def test_explicit_specs_and_output_without_a_config(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = (str(EXAMPLES / "hippo.yaml"), "--key-file", str(GOLDEN_KEY))
+    assert run_cli("check", *args, "-o", str(out)).exit_code == 1
+    assert run_cli("render", *args, "-o", str(out)).exit_code == 0
+    assert run_cli("check", *args, "-o", str(out)).exit_code == 0
+
+
+def test_golden_bases_are_current() -> None:
+    """check against the committed golden output: the same comparison CI makes on a user's repository."""
+    for name in ("hippo", "pooled"):
+        result = run_cli(
+            "check",
+            str(EXAMPLES / f"{name}.yaml"),
+            "-o",
+            str(ROOT / "golden" / name / "expected"),
+            "--key-file",
+            str(GOLDEN_KEY),
+        )
+        assert result.exit_code == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give SPEC files, or run where a pgrender.yaml is"),
+        ((str(EXAMPLES / "hippo.yaml"),), "give -o/--output DIR or a pgrender.yaml"),
+    ],
+)
+def test_usage_errors_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("check", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_derived_provider_needs_the_key(current: Path) -> None:
+    result = run_cli("check", "--secrets-provider", "derived", env={"PGRENDER_KEY": ""})
+    assert result.exit_code == 2
+    assert "no root key" in result.stderr
+
+
+def test_a_bad_spec_exits_2(current: Path) -> None:
+    edit(current / SPEC, "size: 1Gi", "size: lots")
+    result = run_cli("check")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{SPEC}:13:9: spec.instances[0].dataVolume.size: 'lots'")
+
+
+def test_foreign_files_in_the_output_are_reported(current: Path) -> None:
+    (current / "rendered" / "NOTES.md").write_text("hand-written\n")
+    assert run_cli("render", "--write").exit_code == 2
+    assert run_cli("check").exit_code != 0
+
+
+# The CI samples ------------------------------------------------------------------------------------------------
+
+WORKFLOW: dict[Any, Any] = yaml.safe_load((CI / "github-actions.yml").read_text())
+GITLAB: dict[str, Any] = yaml.safe_load((CI / "gitlab-ci.yml").read_text())
+PGRENDER_COMMAND = re.compile(r"(?<![\w-])pgrender\s+[a-z][^;&|\n]*")
+
+
+def workflow_steps() -> list[dict[str, Any]]:
+    (job,) = WORKFLOW["jobs"].values()
+    steps: list[dict[str, Any]] = job["steps"]
+    return steps
+
+
+def gitlab_script() -> list[str]:
+    (job,) = GITLAB.values()
+    script: list[str] = job["script"]
+    return script
+
+
+def commands(scripts: list[str]) -> list[str]:
+    return [c.strip() for script in scripts for c in PGRENDER_COMMAND.findall(script)]
+
+
+def test_github_workflow_triggers_and_setup() -> None:
+    """PyYAML reads the key `on` as True (YAML 1.1); GitHub reads it as "on"."""
+    assert set(WORKFLOW[True]) == {"pull_request", "push"}
+    uses = [s["uses"].split("@")[0] for s in workflow_steps() if "uses" in s]
+    assert uses == ["actions/checkout", "actions/setup-python"]
+    installs = [i for i, s in enumerate(workflow_steps()) if "pip install" in s.get("run", "")]
+    runs = [i for i, s in enumerate(workflow_steps()) if PGRENDER_COMMAND.search(s.get("run", ""))]
+    assert len(installs) == 1 and installs[0] < min(runs)
+
+
+def test_github_workflow_runs_validate_check_and_lint_as_annotations() -> None:
+    assert commands([s.get("run", "") for s in workflow_steps()]) == [
+        "pgrender validate --format github",
+        "pgrender check --format github",
+        "pgrender lint --format github",
+        "pgrender lint --kubeconform --format github",
+    ]
+
+
+def test_gitlab_job_runs_validate_check_and_lint() -> None:
+    assert commands(gitlab_script()) == [
+        "pgrender validate",
+        "pgrender check",
+        "pgrender lint",
+        "pgrender lint --kubeconform",
+    ]
+
+
+@pytest.mark.parametrize(
+    "scripts",
+    [
+        [s["run"] for s in workflow_steps() if "--kubeconform" in s.get("run", "")],
+        [s for s in gitlab_script() if "--kubeconform" in s],
+    ],
+    ids=["github", "gitlab"],
+)
+def test_kubeconform_runs_only_when_the_binary_is_present(scripts: list[str]) -> None:
+    (script,) = scripts
+    assert script.index("command -v kubeconform") < script.index("pgrender lint --kubeconform")
+
+
+def ci_shell_scripts(which: str) -> list[str]:
+    """The sample's scripts that run pgrender (not the install step), each as the CI runs it."""
+    if which == "github":
+        return [s["run"] for s in workflow_steps() if PGRENDER_COMMAND.search(s.get("run", ""))]
+    return [s for s in gitlab_script() if PGRENDER_COMMAND.search(s)]
+
+
+def run_ci_scripts(which: str, repo: Path, without_kubeconform: bool = True) -> list[subprocess.CompletedProcess[str]]:
+    """bash -e per script (GitHub's default shell), with this interpreter's pgrender first on PATH."""
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "pgrender").is_file(), "pgrender's console script is expected beside the interpreter"
+    path = [str(bin_dir)] + [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    if without_kubeconform:
+        path = [p for p in path if not (Path(p) / "kubeconform").exists()]
+    env = {**os.environ, "PATH": os.pathsep.join(path)}
+    return [
+        subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True, text=True, check=False)
+        for script in ci_shell_scripts(which)
+    ]
+
+
+@pytest.mark.parametrize("which", ["github", "gitlab"])
+def test_ci_scripts_pass_on_a_current_repository(current: Path, which: str) -> None:
+    results = run_ci_scripts(which, current)
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    assert "kubeconform" in results[-1].stdout + results[-1].stderr
+
+
+@pytest.mark.parametrize("which", ["github", "gitlab"])
+def test_ci_scripts_fail_on_a_stale_repository(current: Path, which: str) -> None:
+    edit(current / SPEC, "size: 1Gi", "size: 2Gi")
+    results = run_ci_scripts(which, current)
+    assert [r.returncode for r in results] == [0, 1, 0, 0]
+    assert f"+++ b/rendered/{PVC}" in results[1].stdout

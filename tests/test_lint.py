@@ -1,0 +1,256 @@
+"""lint: strict kubernetes-validate of rendered YAML; exit 1 with file, Kind/name, path and message per problem,
+0 for the golden bases; text, json and github formats; the Kubernetes version from the flag or pgrender.yaml;
+kubeconform (an optional binary) called with the flags its contract needs; exit 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT, run_cli
+
+GOLDEN_BASES = sorted(p for p in (ROOT / "golden").glob("*/expected") if p.is_dir())
+VERSIONS = ("1.28", kubernetes_validate.latest_version().rsplit(".", 1)[0])
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx}]
+"""
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {mode: fast}\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("base", GOLDEN_BASES, ids=lambda p: p.parent.name)
+def test_golden_bases_pass(base: Path, version: str) -> None:
+    result = run_cli("lint", str(base), "--kubernetes-version", version)
+    assert result.exit_code == 0, result.stderr
+    files = len(list(base.glob("*.yaml")))
+    assert result.stderr == f"{files - 1} objects in {files} files, 0 problems (Kubernetes {version}, strict)\n"
+
+
+INVALID = [
+    (
+        "unknown-field",
+        DEPLOYMENT.replace("  replicas: 1\n", "  replicas: 1\n  colour: red\n"),
+        "Deployment/web.spec: Additional properties are not allowed ('colour' was unexpected)",
+    ),
+    (
+        "unknown-container-field",
+        DEPLOYMENT.replace("image: nginx}", "image: nginx, imagePolicy: Always}"),
+        "Deployment/web.spec.template.spec.containers.0: Additional properties are not allowed "
+        "('imagePolicy' was unexpected)",
+    ),
+    (
+        "wrong-type",
+        DEPLOYMENT.replace("replicas: 1", "replicas: one"),
+        "Deployment/web.spec.replicas: 'one' is not of type 'integer', 'null'",
+    ),
+    ("missing-required", DEPLOYMENT.replace("  selector: {matchLabels: {app: web}}\n", ""), "Deployment/web.spec: "),
+    ("not-a-string", CONFIG_MAP.replace("fast", "1"), "ConfigMap/settings.data.mode: 1 is not of type 'string'"),
+    (
+        "custom-resource",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+        "Widget/w: no schema for this kind in Kubernetes 1.30",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_object_exits_1_naming_file_kind_and_name(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path / "manifests" / "object.yaml", text)
+    result = run_cli("lint", str(tmp_path / "manifests"))
+    assert result.exit_code == 1
+    (problem, summary) = result.stderr.splitlines()
+    assert problem.startswith(f"{path}: {message}")
+    assert summary == "1 objects in 1 files, 1 problems (Kubernetes 1.30, strict)"
+
+
+def test_the_bad_object_in_a_stream_is_the_one_reported(tmp_path: Path) -> None:
+    bad = DEPLOYMENT.replace("name: web,", "name: api,").replace("replicas: 1", "replicas: -1.5")
+    path = write(tmp_path / "all.yaml", "---\n".join([CONFIG_MAP, DEPLOYMENT, bad]))
+    result = run_cli("lint", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].startswith(f"{path}: Deployment/api.spec.replicas: ")
+    assert result.stderr.splitlines()[1] == "3 objects in 1 files, 1 problems (Kubernetes 1.30, strict)"
+
+
+def test_github_format(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", DEPLOYMENT.replace("  replicas: 1\n", "  replicas: 1\n  colour: red\n"))
+    result = run_cli("lint", str(path), "--format", "github")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"::error file={path}::Deployment/web.spec: Additional properties are not allowed ('colour' was unexpected)"
+    )
+
+
+def test_json_format(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", DEPLOYMENT.replace("  replicas: 1\n", "  replicas: 1\n  colour: red\n"))
+    result = run_cli("lint", str(path), "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == [
+        {
+            "file": str(path),
+            "line": 0,
+            "column": 0,
+            "path": "Deployment/web.spec",
+            "message": "Additional properties are not allowed ('colour' was unexpected)",
+        }
+    ]
+
+
+def test_json_format_when_clean(tmp_path: Path) -> None:
+    result = run_cli("lint", str(write(tmp_path / "d.yaml", DEPLOYMENT)), "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+
+
+def test_kustomization_files_are_not_objects(tmp_path: Path) -> None:
+    write(tmp_path / "kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
+    write(tmp_path / "d.yaml", DEPLOYMENT)
+    result = run_cli("lint", str(tmp_path))
+    assert result.exit_code == 0
+    assert result.stderr == "1 objects in 2 files, 0 problems (Kubernetes 1.30, strict)\n"
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [("1.28", "1.28"), ("1.28.3", "1.28"), ("v1.29", "1.29")],
+)
+def test_kubernetes_version_flag(tmp_path: Path, given: str, used: str) -> None:
+    result = run_cli("lint", str(write(tmp_path / "d.yaml", DEPLOYMENT)), "--kubernetes-version", given)
+    assert result.exit_code == 0
+    assert result.stderr.endswith(f"(Kubernetes {used}, strict)\n")
+
+
+def test_version_dependent_schema(tmp_path: Path) -> None:
+    """A field the newer schema knows and the older one does not (Pod-level resources, Kubernetes 1.32)."""
+    pod_resources = DEPLOYMENT.replace("    spec:\n", "    spec:\n      resources: {limits: {cpu: '1'}}\n")
+    path = write(tmp_path / "d.yaml", pod_resources)
+    assert run_cli("lint", str(path), "--kubernetes-version", "1.28").exit_code == 1
+    assert run_cli("lint", str(path), "--kubernetes-version", VERSIONS[1]).exit_code == 0
+
+
+def test_output_and_version_from_pgrender_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "pgrender.yaml", 'output: deploy\nkubernetesVersion: "1.29"\n')
+    write(tmp_path / "deploy" / "d.yaml", DEPLOYMENT)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("lint")
+    assert result.exit_code == 0
+    assert result.stderr == "1 objects in 1 files, 0 problems (Kubernetes 1.29, strict)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("does-not-exist",), "pgrender: does-not-exist: no such file or directory"),
+        ((), "give PATHS, or run where a pgrender.yaml is"),
+        ((str(EXAMPLES), "--kubernetes-version", "2.0"), "'2.0' is not a Kubernetes version"),
+    ],
+)
+def test_bad_input_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("lint", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def lint_process(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pgrender", "lint", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("--kubernetes-version", "1.20"), "1.20", id="version-too-old"),
+        pytest.param(("--kubernetes-version", "1.99"), "1.99", id="version-too-new"),
+        pytest.param(("--kubernetes-version", "2.0"), "'2.0' is not a Kubernetes version", id="version-not-1.x"),
+    ],
+)
+def test_unsupported_kubernetes_version_is_one_line_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = lint_process(str(write(tmp_path / "d.yaml", DEPLOYMENT)), *args)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert message in result.stderr
+
+
+def test_broken_yaml_is_reported_with_its_position(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.yaml", "apiVersion: v1\nkind: ConfigMap\ndata: [\n")
+    result = lint_process(str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{path}:")
+    assert "Traceback" not in result.stderr
+
+
+# kubeconform: an optional binary, never installed by pgrender --------------------------------------------------
+
+FAKE_KUBECONFORM = """\
+#!/bin/sh
+printf '%s\\n' "$@" > "$(dirname "$0")/args"
+echo "Summary: fake"
+exit "${FAKE_EXIT:-0}"
+"""
+
+
+@pytest.fixture
+def fake_kubeconform(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    script = write(bin_dir / "kubeconform", FAKE_KUBECONFORM)
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return bin_dir
+
+
+def test_kubeconform_gets_strict_summary_and_a_full_version(tmp_path: Path, fake_kubeconform: Path) -> None:
+    """kubeconform rejects -kubernetes-version 1.29: it wants x.y.z; kustomization.yaml is no object."""
+    base = tmp_path / "base"
+    write(base / "d.yaml", DEPLOYMENT)
+    write(base / "kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
+    env = {"PATH": f"{fake_kubeconform}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = run_cli("lint", str(base), "--kubeconform", "--kubernetes-version", "1.29", env=env)
+    assert result.exit_code == 0
+    assert (fake_kubeconform / "args").read_text().splitlines() == [
+        "-strict",
+        "-summary",
+        "-kubernetes-version",
+        "1.29.0",
+        str(base / "d.yaml"),
+    ]
+    assert "Summary: fake" in result.stderr
+
+
+def test_kubeconform_failure_fails_lint(tmp_path: Path, fake_kubeconform: Path) -> None:
+    env = {"PATH": f"{fake_kubeconform}{os.pathsep}{os.environ.get('PATH', '')}", "FAKE_EXIT": "1"}
+    result = run_cli("lint", str(write(tmp_path / "d.yaml", DEPLOYMENT)), "--kubeconform", env=env)
+    assert result.exit_code == 1
+
+
+def test_kubeconform_missing_exits_2(tmp_path: Path) -> None:
+    result = run_cli("lint", str(write(tmp_path / "d.yaml", DEPLOYMENT)), "--kubeconform", env={"PATH": str(tmp_path)})
+    assert result.exit_code == 2
+    assert "no kubeconform binary on PATH" in result.stderr
