@@ -12,6 +12,7 @@ from cryptography import x509
 
 from pgrender.components.pgbouncer import pgbouncer
 from pgrender.components.reconcile import reconcile
+from pgrender.components.services import services
 from pgrender.plan import ClusterPlan
 from tests.conftest import base_spec, find
 
@@ -33,14 +34,17 @@ def test_off_by_default(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> Non
 
 
 def test_objects(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
-    objects = pgbouncer(plan_of(pooled(replicas=2)))
+    plan = plan_of(pooled(replicas=2))
+    objects = pgbouncer(plan)
     assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == [
         ("ConfigMap", "hippo-pgbouncer"),
         ("Deployment", "hippo-pgbouncer"),
         ("PodDisruptionBudget", "hippo-pgbouncer"),
         ("Secret", "hippo-pgbouncer"),
-        ("Service", "hippo-pgbouncer"),
     ]
+    service = find(services(plan), "Service", "hippo-pgbouncer")
+    assert service["spec"]["selector"] == {"pgrender.io/cluster": "hippo", "app.kubernetes.io/component": "pgbouncer"}
+    assert service["spec"]["ports"] == [{"name": "pgbouncer", "port": 5432, "protocol": "TCP", "targetPort": "pgbouncer"}]
     deployment = find(objects, "Deployment", "hippo-pgbouncer")
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deployment["spec"]["template"]["spec"]

@@ -1,4 +1,6 @@
-"""pgBouncer <c>-pgbouncer: Deployment, ConfigMap (pgbouncer.ini), Secret, Service, PodDisruptionBudget.
+"""pgBouncer <c>-pgbouncer: Deployment, ConfigMap (pgbouncer.ini), Secret, PodDisruptionBudget.
+
+Its Service is built with the other client Services (services.py).
 
 Clients must use TLS (client_tls_sslmode=require); pgBouncer verifies the primary's certificate
 (server_tls_sslmode=verify-full) and looks up passwords through pgbouncer.get_auth(), which the
@@ -7,7 +9,6 @@ reconcile Job creates in every database and which never returns superusers or re
 
 from __future__ import annotations
 
-from pgrender.components.services import client_service
 from pgrender.plan import ClusterPlan, PgBouncerPlan, defaults
 from pgrender.pod import (
     SYNC_WAVE,
@@ -31,7 +32,7 @@ def pgbouncer(plan: ClusterPlan) -> list[Manifest]:
     pgb = plan.pgbouncer
     if pgb is None:
         return []
-    out = [_config_map(plan, pgb), _secret(plan, pgb), _deployment(plan, pgb), client_service(plan, pgb.service)]
+    out = [_config_map(plan, pgb), _secret(plan, pgb), _deployment(plan, pgb)]
     if pgb.disruption_budget:
         out.append(
             {

@@ -1,4 +1,4 @@
-"""Services <c>-primary, <c>-replicas and <c>-pods; selectors follow Patroni's role label."""
+"""Services <c>-primary, -replicas, -pods and -pgbouncer; database Services select on Patroni's role label."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from pgrender.spec.services import ServiceType
 
 
 def services(plan: ClusterPlan) -> list[Manifest]:
-    """Return the cluster's Services; the replica Service only when the plan asks for it."""
+    """Return the cluster's Services; the replica and pgBouncer Services only when the plan has them."""
     out = [client_service(plan, plan.primary_service)]
     if plan.replicas_service:
         out.append(client_service(plan, plan.replicas_service))
     out.append(_pods_service(plan))
+    if plan.pgbouncer:
+        out.append(client_service(plan, plan.pgbouncer.service))
     return out
 
 
 def client_service(plan: ClusterPlan, service: ServicePlan) -> Manifest:
-    """A Service clients connect to; also serves pgBouncer's."""
+    """A Service clients connect to: the primary, the replicas or pgBouncer."""
     port = {"name": service.port_name, "port": service.port, "protocol": "TCP", "targetPort": service.port_name}
     if service.node_port is not None:
         port["nodePort"] = service.node_port

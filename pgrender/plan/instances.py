@@ -1,0 +1,156 @@
+"""Instance plans: one StatefulSet, pod and set of claims per instance, grouped by instance set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pgrender.errors import Problem
+from pgrender.plan import labels
+from pgrender.plan.metadata import ComponentMeta, resolve_metadata
+from pgrender.plan.names import Names
+from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
+from pgrender.spec import SourcedCluster
+from pgrender.spec.base import quantity_bytes
+from pgrender.spec.presets import PresetValues
+from pgrender.spec.scheduling import HOSTNAME_KEY, AntiAffinity, AntiAffinityScope
+
+MAX_STATEFULSET_NAME = 52  # StatefulSet pods carry controller-revision-hash=<name>-<10 chars>, max 63
+
+
+@dataclass(frozen=True)
+class VolumePlan:
+    name: str
+    size: str
+    storage_class: str | None
+
+
+@dataclass(frozen=True)
+class InstancePlan:
+    """One Postgres instance: a StatefulSet with one pod and its own PVCs."""
+
+    set_name: str
+    ordinal: int
+    name: str
+    pod: str
+    data_volume: VolumePlan
+    wal_volume: VolumePlan | None
+    resources: dict[str, Any]
+    sync_wave: int
+    labels: dict[str, str]
+    selector: dict[str, str]
+    metadata: ComponentMeta
+    scheduling: SchedulingPlan
+
+
+@dataclass(frozen=True)
+class InstanceSetPlan:
+    name: str
+    instances: tuple[InstancePlan, ...]
+    disruption_budget: str | None
+    selector: dict[str, str]
+    labels: dict[str, str]
+    metadata: ComponentMeta
+
+
+def resolve_instances(
+    sourced: SourcedCluster,
+    names: Names,
+    preset: PresetValues | None,
+    db_labels: dict[str, str],
+    pod_selector: dict[str, str],
+    problems: list[Problem],
+) -> tuple[list[InstanceSetPlan], int]:
+    """Every instance set and instance, in spec order; also the next free Argo CD sync wave.
+
+    Each instance gets its own wave, so a pod-template change restarts one instance at a time.
+    """
+    spec = sourced.cluster.spec
+    sets: list[InstanceSetPlan] = []
+    seen_sets: set[str] = set()
+    wave = 1
+    for i, s in enumerate(spec.instances):
+        replicas = preset.replicas if preset and "replicas" not in s.model_fields_set else s.replicas
+        anti = s.scheduling.pod_anti_affinity
+        anti_type = (
+            preset.anti_affinity
+            if preset and ("scheduling" not in s.model_fields_set or "type" not in anti.model_fields_set)
+            else anti.type
+        )
+        if (
+            anti_type == AntiAffinity.REQUIRED
+            and anti.topology_key == HOSTNAME_KEY
+            and spec.node_count is not None
+            and replicas > spec.node_count
+        ):
+            problems.append(
+                sourced.problem(
+                    ("spec", "instances", i, "replicas"),
+                    f"{replicas} instances with required anti-affinity on {HOSTNAME_KEY} need {replicas} nodes, "
+                    f"but spec.nodeCount is {spec.node_count}: the extra pods would never schedule; use "
+                    "preferred anti-affinity or fewer replicas",
+                )
+            )
+        set_meta = resolve_metadata(sourced, ("spec", "instances", i, "metadata"), s.metadata, problems)
+        if s.name in seen_sets:
+            problems.append(sourced.problem(("spec", "instances", i, "name"), f"duplicate instance set {s.name!r}"))
+        seen_sets.add(s.name)
+        for vol_field, vol in (("dataVolume", s.data_volume), ("walVolume", s.wal_volume)):
+            if vol is not None and quantity_bytes(vol.size) < 2**20:
+                problems.append(sourced.problem(("spec", "instances", i, vol_field, "size"), "expected at least 1Mi"))
+        set_labels = {**db_labels, labels.INSTANCE_SET_LABEL: s.name}
+        set_selector = {**pod_selector, labels.INSTANCE_SET_LABEL: s.name}
+        longest = names.instance(s.name, replicas - 1)
+        if len(longest) > MAX_STATEFULSET_NAME:
+            problems.append(
+                sourced.problem(
+                    ("spec", "instances", i, "name"),
+                    f"instance name {longest!r} is {len(longest)} characters; Kubernetes allows "
+                    f"{MAX_STATEFULSET_NAME} for a StatefulSet (its pods' revision label adds 11); "
+                    "shorten metadata.name or the set name",
+                )
+            )
+        scheduling = resolve_scheduling(
+            s.scheduling,
+            anti_affinity=anti_type,
+            anti_affinity_selector=set_selector if anti.scope == AntiAffinityScope.INSTANCE_SET else pod_selector,
+            spread_selector=set_selector,
+        )
+        members = []
+        for ordinal in range(replicas):
+            name = names.instance(s.name, ordinal)
+            members.append(
+                InstancePlan(
+                    set_name=s.name,
+                    ordinal=ordinal,
+                    name=name,
+                    pod=names.pod(name),
+                    data_volume=VolumePlan(
+                        names.data_volume(name), s.data_volume.size, s.data_volume.storage_class_name
+                    ),
+                    wal_volume=(
+                        VolumePlan(names.wal_volume(name), s.wal_volume.size, s.wal_volume.storage_class_name)
+                        if s.wal_volume
+                        else None
+                    ),
+                    resources=s.resources.model_dump(by_alias=True, exclude_none=True) if s.resources else {},
+                    sync_wave=wave,
+                    labels={**set_labels, labels.INSTANCE_LABEL: name},
+                    selector={**set_selector, labels.INSTANCE_LABEL: name},
+                    metadata=set_meta,
+                    scheduling=scheduling,
+                )
+            )
+            wave += 1
+        sets.append(
+            InstanceSetPlan(
+                name=s.name,
+                instances=tuple(members),
+                disruption_budget=names.instance_set(s.name) if replicas > 1 else None,
+                selector=set_selector,
+                labels=set_labels,
+                metadata=set_meta,
+            )
+        )
+
+    return sets, wave

@@ -1,0 +1,73 @@
+"""TLS plans: the cluster CA and its leaf certificates, with the exact names each must carry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pgrender.plan import defaults, hosts
+from pgrender.plan.instances import InstanceSetPlan
+from pgrender.plan.names import Names
+from pgrender.plan.pgbouncer import PgBouncerPlan
+from pgrender.spec import SourcedCluster
+
+
+@dataclass(frozen=True)
+class CertificatePlan:
+    """A leaf certificate signed by the cluster CA."""
+
+    subject: str  # the SecretInput subject naming this certificate
+    common_name: str
+    dns_names: tuple[str, ...]
+    server: bool
+    client: bool
+
+
+@dataclass(frozen=True)
+class TLSPlan:
+    ca_common_name: str
+    not_before: dt.datetime
+    ca_validity_days: int
+    validity_days: int
+    rotation: int
+    server: CertificatePlan
+    replication: CertificatePlan
+    superuser: CertificatePlan
+    pgbouncer: CertificatePlan | None
+
+    @property
+    def leaves(self) -> tuple[CertificatePlan, ...]:
+        """Every leaf certificate the CA signs."""
+        optional = (self.pgbouncer,) if self.pgbouncer else ()
+        return (self.server, self.replication, self.superuser, *optional)
+
+
+def resolve_tls(
+    sourced: SourcedCluster, names: Names, sets: list[InstanceSetPlan], pgbouncer: PgBouncerPlan | None
+) -> TLSPlan:
+    spec = sourced.cluster.spec
+    ns, domain = sourced.cluster.metadata.namespace, spec.cluster_domain
+    dns: list[str] = [*hosts.dns_forms(names.primary_service, ns, domain)]
+    if spec.replica_service.enabled:
+        dns += hosts.dns_forms(names.replicas_service, ns, domain)
+    for s in sets:
+        for inst in s.instances:
+            dns += hosts.pod_dns_forms(inst.pod, names.pods_service, ns, domain)
+    dns += [n for n in spec.tls.extra_sans if n not in dns]
+    pgbouncer_dns = hosts.dns_forms(names.pgbouncer, ns, domain)
+    t = spec.tls
+    return TLSPlan(
+        ca_common_name=f"{names.cluster}.{ns} pgrender CA",
+        not_before=t.not_before,
+        ca_validity_days=t.ca_validity_days,
+        validity_days=t.validity_days,
+        rotation=t.rotation,
+        server=CertificatePlan("server", dns[0], tuple(dns), server=True, client=True),
+        replication=CertificatePlan("replication", defaults.REPLICATION_USER, (), server=False, client=True),
+        superuser=CertificatePlan("superuser", defaults.SUPERUSER, (), server=False, client=True),
+        pgbouncer=(
+            CertificatePlan("pgbouncer", f"{pgbouncer.host}.{domain}", pgbouncer_dns, server=True, client=False)
+            if pgbouncer
+            else None
+        ),
+    )

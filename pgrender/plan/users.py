@@ -1,0 +1,82 @@
+"""Role and database plans; without spec.users, one user and one database named after the cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgrender.errors import Problem
+from pgrender.plan import defaults, labels
+from pgrender.plan.names import Names
+from pgrender.spec import SourcedCluster
+from pgrender.spec.users import RoleOptions, UserSpec
+
+
+@dataclass(frozen=True)
+class UserPlan:
+    """A role; login roles get a credentials Secret."""
+
+    name: str
+    databases: tuple[str, ...]
+    options: RoleOptions
+    password_rotation: int
+    secret: str | None
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DatabasePlan:
+    name: str
+    owner: str
+    grantees: tuple[str, ...]
+
+
+def resolve_users(
+    sourced: SourcedCluster, names: Names, problems: list[Problem]
+) -> tuple[tuple[UserPlan, ...], tuple[DatabasePlan, ...]]:
+    spec = sourced.cluster.spec
+    cluster = sourced.cluster.metadata.name
+    specs = list(spec.users)
+    if not specs:
+        # PGO's default: one user and one database named after the cluster.
+        specs = [UserSpec(name=cluster, databases=[cluster])]
+    seen: set[str] = set()
+    users = []
+    for i, u in enumerate(specs):
+        path = ("spec", "users", i, "name")
+        if u.name in seen:
+            problems.append(sourced.problem(path, f"duplicate user {u.name!r}"))
+        if u.name == defaults.SUPERUSER or u.name.startswith(defaults.RESERVED_ROLE_PREFIX):
+            problems.append(
+                sourced.problem(path, f"{u.name!r} is reserved: pgrender manages the superuser and replication roles")
+            )
+            continue
+        if len(set(u.databases)) != len(u.databases):
+            problems.append(sourced.problem(("spec", "users", i, "databases"), "a database is listed twice"))
+        seen.add(u.name)
+        secret = names.pguser_secret(u.name) if u.options.login else None
+        user_labels = {
+            **labels.common(cluster, labels.COMPONENT_DATABASE),
+            labels.PGUSER_LABEL: u.name,
+        }
+        users.append(UserPlan(u.name, tuple(u.databases), u.options, u.password_rotation, secret, user_labels))
+
+    owners: dict[str, str] = {}
+    for i, d in enumerate(spec.databases):
+        if d.name in owners:
+            problems.append(sourced.problem(("spec", "databases", i, "name"), f"duplicate database {d.name!r}"))
+        if d.owner not in seen:
+            problems.append(
+                sourced.problem(
+                    ("spec", "databases", i, "owner"),
+                    f"owner {d.owner!r} is not one of spec.users ({', '.join(sorted(seen)) or 'none'})",
+                )
+            )
+        owners[d.name] = d.owner
+    for user in users:
+        for db in user.databases:
+            owners.setdefault(db, user.name)
+    databases = tuple(
+        DatabasePlan(db, owner, tuple(user.name for user in users if db in user.databases))
+        for db, owner in owners.items()
+    )
+    return tuple(users), databases
