@@ -97,8 +97,8 @@ def _inputs(specs: tuple[str, ...], config_path: str | None) -> tuple[tuple[str,
 
 
 def _request(specs: tuple[str, ...], config: Any, key_file: str | None, provider: str | None, **extra: Any) -> Any:
-    from pgrender.config import SecretsProvider
     from pgrender.render import Request
+    from pgrender.secrets import SecretsProvider
 
     chosen = SecretsProvider(provider) if provider else (config.config.secrets.provider if config else None)
     return Request(
@@ -145,9 +145,9 @@ def render_command(
     """Render SPECS into a kustomize base (-o DIR, --write) or a YAML stream (--stdout)."""
     from pgrender import write
     from pgrender.check import compare
-    from pgrender.config import SecretsProvider
     from pgrender.gitcheck import refuse_plaintext_in_git
     from pgrender.render import render
+    from pgrender.secrets import SecretsProvider
 
     if sum(map(bool, (output, to_stdout, write_config))) != 1:
         raise click.UsageError("give exactly one of -o/--output DIR, --write or --stdout")

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pgrender.config import SecretsProvider
 from pgrender.errors import PgrenderError
+from pgrender.secrets import SecretsProvider
 
 DEFAULT_KEY_FILE = "/var/run/pgrender/root.key"
 

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import glob
-from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import format_path, load_file
+from pgrender.secrets import SecretsProvider
 from pgrender.spec.base import StrictModel
 
 CONFIG_FILE = "pgrender.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.30"
-
-
-class SecretsProvider(StrEnum):
-    """derived: Secrets in the output (plaintext; never in git). existing: Secrets are left out and
-    created by other means (`pgrender render --only-secrets --stdout | kubeseal ...`)."""
-
-    DERIVED = "derived"
-    EXISTING = "existing"
 
 
 class SecretsConfig(StrictModel):

@@ -164,11 +164,6 @@ def _scalar(text: str) -> str:
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-# Characters a double-quoted scalar must escape: YAML's non-printable set (spec 5.1), what YAML 1.1
-# readers take for line breaks (NEL, LS, PS), the byte order mark, and the escapes above.
-_PRINTABLE = "\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
-_NEEDS_ESCAPE = re.compile(f'[^{_PRINTABLE}]|["\\\\]')
-_UNPRINTABLE = re.compile(f"[^\n{_PRINTABLE}]")
 
 
 def _numeric(text: str) -> bool:
@@ -183,15 +178,22 @@ def _numeric(text: str) -> bool:
 
 
 def _quoted(text: str) -> str:
-    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
+    """A double-quoted scalar. Python's printable set lies inside YAML's and leaves out what YAML 1.1
+    readers take for line breaks (NEL, LS, PS) and the byte order mark; all else is escaped."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return '"' + "".join(_escape(ch) for ch in text) + '"'
 
 
-def _escape(match: re.Match[str]) -> str:
-    ch = match.group()
+def _escape(ch: str) -> str:
     if ch in _ESCAPES:
         return _ESCAPES[ch]
+    if ch.isprintable():
+        return ch
     code = ord(ch)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _block_safe(text: str) -> bool:
@@ -202,7 +204,7 @@ def _block_safe(text: str) -> bool:
         lines[0] != ""
         and not lines[0].startswith((" ", "\t"))
         and all(line == line.rstrip(" \t") for line in lines)
-        and not _UNPRINTABLE.search(text)
+        and all(line.isprintable() for line in lines)
     )
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgrender import emit, flux, load, rollout
-from pgrender.config import SecretsProvider
 from pgrender.errors import Problem, SpecError
+from pgrender.secrets import SecretsProvider
 
 Manifest = dict[str, Any]
 

@@ -44,7 +44,9 @@ def test_objects(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
     ]
     service = find(services(plan), "Service", "hippo-pgbouncer")
     assert service["spec"]["selector"] == {"pgrender.io/cluster": "hippo", "app.kubernetes.io/component": "pgbouncer"}
-    assert service["spec"]["ports"] == [{"name": "pgbouncer", "port": 5432, "protocol": "TCP", "targetPort": "pgbouncer"}]
+    assert service["spec"]["ports"] == [
+        {"name": "pgbouncer", "port": 5432, "protocol": "TCP", "targetPort": "pgbouncer"}
+    ]
     deployment = find(objects, "Deployment", "hippo-pgbouncer")
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deployment["spec"]["template"]["spec"]

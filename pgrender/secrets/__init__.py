@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class SecretsProvider(StrEnum):
+    """derived: Secrets in the output (plaintext; never in git). existing: Secrets are left out and
+    created by other means (`pgrender render --only-secrets --stdout | kubeseal ...`)."""
+
+    DERIVED = "derived"
+    EXISTING = "existing"
+
+
 class Material(StrEnum):
     """Kinds of secret material a provider can produce."""
 
