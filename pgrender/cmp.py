@@ -41,31 +41,32 @@ def _env_name(name: str) -> str:
     return re.sub(r"[^A-Z0-9_]", "_", name.upper())
 
 
-def parameter(environ: Mapping[str, str], name: str) -> str | None:
-    """A string parameter: ARGOCD_APP_PARAMETERS first (exactly as set), then PARAM_<NAME>."""
+def _app_parameters(environ: Mapping[str, str]) -> list[dict[str, object]] | None:
+    """ARGOCD_APP_PARAMETERS, the parameters exactly as the Application sets them (None: not sent)."""
     raw = environ.get("ARGOCD_APP_PARAMETERS")
-    if raw:
-        try:
-            entries = json.loads(raw)
-        except json.JSONDecodeError:
-            raise PgrenderError("ARGOCD_APP_PARAMETERS is not valid JSON") from None
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("name") == name and isinstance(entry.get("string"), str):
-                return str(entry["string"])
+    if not raw:
+        return None
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError:
+        raise PgrenderError("ARGOCD_APP_PARAMETERS is not valid JSON") from None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def parameter(environ: Mapping[str, str], name: str) -> str | None:
+    """A string parameter: ARGOCD_APP_PARAMETERS first, then PARAM_<NAME>."""
+    for entry in _app_parameters(environ) or []:
+        if entry.get("name") == name and isinstance(entry.get("string"), str):
+            return str(entry["string"])
     return environ.get(f"PARAM_{_env_name(name)}")
 
 
 def _check_names(environ: Mapping[str, str]) -> None:
     """A misspelt parameter must not silently fall back to a default (say, plaintext Secrets)."""
     known = sorted(str(p["name"]) for p in PARAMETERS)
-    raw = environ.get("ARGOCD_APP_PARAMETERS")
-    if raw:
-        try:
-            entries = json.loads(raw)
-        except json.JSONDecodeError:
-            raise PgrenderError("ARGOCD_APP_PARAMETERS is not valid JSON") from None
-        given = [str(e.get("name")) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-        unknown = [name for name in given if name not in known]
+    entries = _app_parameters(environ)
+    if entries is not None:
+        unknown = [str(e.get("name")) for e in entries if e.get("name") not in known]
     else:
         announced = {f"PARAM_{_env_name(name)}" for name in known}
         unknown = sorted(k for k in environ if k.startswith("PARAM_") and k not in announced)

@@ -115,19 +115,15 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
 
 def _env(plan: ClusterPlan) -> list[Manifest]:
     """Pod-specific Patroni settings; $(PATRONI_NAME) is expanded by the kubelet."""
-    headless = plan.names.pods_service
     return [
         {"name": "PATRONI_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "PATRONI_KUBERNETES_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "PATRONI_POSTGRESQL_DATA_DIR", "value": plan.data_dir},
         {"name": "PATRONI_POSTGRESQL_PGPASS", "value": defaults.PGPASS_FILE},
         {"name": "PATRONI_POSTGRESQL_LISTEN", "value": f"*:{plan.port}"},
-        {"name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": f"$(PATRONI_NAME).{headless}:{plan.port}"},
+        {"name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": plan.postgres_address},
         {"name": "PATRONI_RESTAPI_LISTEN", "value": f"*:{plan.patroni_port}"},
-        {
-            "name": "PATRONI_RESTAPI_CONNECT_ADDRESS",
-            "value": f"$(PATRONI_NAME).{headless}:{plan.patroni_port}",
-        },
+        {"name": "PATRONI_RESTAPI_CONNECT_ADDRESS", "value": plan.api_address},
         _secret_env("PATRONI_RESTAPI_USERNAME", plan.names.patroni_secret, "username"),
         _secret_env("PATRONI_RESTAPI_PASSWORD", plan.names.patroni_secret, "password"),
         {

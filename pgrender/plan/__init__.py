@@ -56,6 +56,8 @@ class ClusterPlan:
     fs_group: int
     port: int
     patroni_port: int
+    postgres_address: str  # what members advertise: PATRONI_POSTGRESQL_CONNECT_ADDRESS
+    api_address: str  # PATRONI_RESTAPI_CONNECT_ADDRESS
     data_dir: str
     wal_dir: str | None
     user_labels: dict[str, str]
@@ -186,6 +188,8 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         fs_group=contract.fs_group,
         port=spec.port,
         patroni_port=defaults.PATRONI_PORT,
+        postgres_address=hosts.member_address(names.pods_service, spec.port),
+        api_address=hosts.member_address(names.pods_service, defaults.PATRONI_PORT),
         data_dir=f"{defaults.PGDATA_MOUNT}/pg{version}",
         wal_dir=wal_dir,
         user_labels=dict(meta.labels),

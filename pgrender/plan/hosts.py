@@ -21,3 +21,11 @@ def pod_dns_forms(pod: str, headless: str, namespace: str, domain: str) -> tuple
 def service_host(service: str, namespace: str) -> str:
     """The host written into credentials: <svc>.<ns>.svc, without the cluster domain (as PGO)."""
     return f"{service}.{namespace}.svc"
+
+
+def member_address(headless: str, port: int) -> str:
+    """A Patroni member's own address: its pod name under the headless Service.
+
+    $(PATRONI_NAME) is expanded by the kubelet from the pod's environment.
+    """
+    return f"$(PATRONI_NAME).{headless}:{port}"
