@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import yaml
+
+from pgrender.components.patroni import patroni
 from pgrender.components.reconcile import reconcile
 from pgrender.plan import ClusterPlan
 from tests.conftest import base_spec
@@ -64,3 +68,21 @@ def test_job_runs_last(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None
     job = reconcile(plan_of(base_spec()))[1]
     assert job["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "3"
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_patroni_dynamic_configuration_matches_bootstrap(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    """The Job writes Patroni's dynamic configuration to what patroni.yaml bootstraps with."""
+    spec = base_spec()
+    spec["spec"]["patroni"] = {"synchronousMode": True, "parameters": {"max_connections": 300}}
+    plan = plan_of(spec)
+    config_map, job = reconcile(plan)
+    data = config_map["data"]
+    compile(data["patroni_config.py"], "patroni_config.py", "exec")
+    patroni_yaml = yaml.safe_load(patroni(plan)[0]["data"]["patroni.yaml"])
+    assert json.loads(data["patroni-dynamic.json"]) == patroni_yaml["bootstrap"]["dcs"]
+    assert 'exec python3 "$here/patroni_config.py" "$here/patroni-dynamic.json"' in data["reconcile.sh"]
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    members = env["PGRENDER_PATRONI_MEMBERS"]["value"].split()
+    assert members == ["hippo-instance1-0-0.hippo-pods.db.svc:8008", "hippo-instance1-1-0.hippo-pods.db.svc:8008"]
+    assert all(m.rpartition(":")[0] in plan.tls.server.dns_names for m in members), "names the certificate carries"
+    assert env["PGRENDER_PATRONI_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "hippo-patroni", "key": "password"}

@@ -56,18 +56,7 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
     return {
         "scope": pg.scope,
         "bootstrap": {
-            "dcs": {
-                "ttl": pg.ttl,
-                "loop_wait": pg.loop_wait,
-                "retry_timeout": pg.retry_timeout,
-                "synchronous_mode": pg.synchronous_mode,
-                "synchronous_mode_strict": pg.synchronous_mode_strict,
-                "postgresql": {
-                    "use_pg_rewind": True,
-                    "use_slots": True,
-                    "parameters": dict(pg.dcs_parameters),
-                },
-            },
+            "dcs": pg.dynamic_configuration,
             "initdb": initdb,
         },
         "kubernetes": {

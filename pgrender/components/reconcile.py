@@ -8,6 +8,7 @@ their owners. Every statement is guarded, so a second run changes nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from pgrender import emit
 from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults
@@ -25,6 +26,53 @@ from pgrender.spec.users import RoleOptions
 
 SCRIPT = "reconcile.sh"
 SQL = "reconcile.sql"
+DCS_SCRIPT = "patroni_config.py"
+DCS_CONFIG = "patroni-dynamic.json"
+
+# Patroni reads bootstrap.dcs once, when the cluster is created; afterwards this makes its dynamic
+# configuration what the spec says (PUT /config replaces it whole), and does nothing when it is.
+# Unsafe REST calls need a client certificate from the cluster CA and the REST API password.
+PATRONI_CONFIG_SCRIPT = """\
+\"\"\"Make Patroni's dynamic configuration equal to the JSON file given; print what was done.\"\"\"
+import base64
+import json
+import os
+import ssl
+import sys
+import time
+import urllib.request
+
+desired = json.load(open(sys.argv[1], encoding="utf-8"))
+context = ssl.create_default_context(cafile=os.environ["PGSSLROOTCERT"])
+context.load_cert_chain(os.environ["PGSSLCERT"], os.environ["PGSSLKEY"])
+credentials = os.environ["PGRENDER_PATRONI_USERNAME"] + ":" + os.environ["PGRENDER_PATRONI_PASSWORD"]
+headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+def call(method, member, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"https://{member}/config", data, {**headers}, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        return json.load(response)
+
+
+error = None
+for attempt in range(60):
+    for member in os.environ["PGRENDER_PATRONI_MEMBERS"].split():
+        try:
+            if call("GET", member) == desired:
+                print("patroni dynamic configuration: unchanged")
+            else:
+                call("PUT", member, desired)
+                print("patroni dynamic configuration: updated")
+            sys.exit(0)
+        except OSError as exc:
+            error = exc
+    time.sleep(5)
+sys.exit(f"no Patroni member answered: {error}")
+"""
 ROTATIONS_ANNOTATION = "pgrender.io/password-rotations"
 
 # (pg_authid column, keyword when true, keyword when false, RoleOptions attribute)
@@ -41,7 +89,12 @@ ROLE_ATTRIBUTES = (
 
 def reconcile(plan: ClusterPlan) -> list[Manifest]:
     """Return the reconcile ConfigMap and the Job that runs it after every instance is up."""
-    data = {SCRIPT: reconcile_script(plan), SQL: reconcile_sql(plan)}
+    data = {
+        SCRIPT: reconcile_script(plan),
+        SQL: reconcile_sql(plan),
+        DCS_SCRIPT: PATRONI_CONFIG_SCRIPT,
+        DCS_CONFIG: json.dumps(plan.patroni.dynamic_configuration, indent=2, sort_keys=True) + "\n",
+    }
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -94,7 +147,8 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
 
 
 def reconcile_script(plan: ClusterPlan) -> str:
-    """The Job's shell script: wait for the primary, then run the SQL with psql."""
+    """The Job's shell script: wait for the primary, run the SQL with psql, then set Patroni's
+    dynamic configuration."""
     variables = "".join(f' \\\n  --set={_verifier_variable(i)}="$PGRENDER_VERIFIER_{i}"' for i, _ in _login_users(plan))
     if plan.pgbouncer:
         variables += f' \\\n  --set={PGBOUNCER_VERIFIER}="$PGRENDER_PGBOUNCER_VERIFIER"'
@@ -105,8 +159,9 @@ def reconcile_script(plan: ClusterPlan) -> str:
         "set -eu\n"
         'here="$(dirname "$0")"\n'
         f"until {plan.bin_dir}/pg_isready --quiet; do sleep 2; done\n"
-        f"exec {plan.bin_dir}/psql --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
+        f"{plan.bin_dir}/psql --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
         f'  --file="$here/{SQL}"\n'
+        f'exec python3 "$here/{DCS_SCRIPT}" "$here/{DCS_CONFIG}"\n'
     )
 
 
@@ -207,6 +262,17 @@ def _pod_template(plan: ClusterPlan) -> Manifest:
         {"name": "PGSSLCERT", "value": f"{defaults.TLS_DIR}/tls.crt"},
         {"name": "PGSSLKEY", "value": f"{defaults.TLS_DIR}/tls.key"},
         {"name": "PGCONNECT_TIMEOUT", "value": "5"},
+    ]
+    env += [
+        {"name": "PGRENDER_PATRONI_MEMBERS", "value": " ".join(plan.patroni.member_api_hosts)},
+        {
+            "name": "PGRENDER_PATRONI_USERNAME",
+            "valueFrom": {"secretKeyRef": {"name": names.patroni_secret, "key": "username"}},
+        },
+        {
+            "name": "PGRENDER_PATRONI_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": names.patroni_secret, "key": "password"}},
+        },
     ]
     rotations = []
     for i, user in _login_users(plan):

@@ -124,7 +124,12 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         if preset and "synchronous_mode" not in spec.patroni.model_fields_set
         else spec.patroni.synchronous_mode
     )
-    pg = resolve_patroni(sourced, names, synchronous, problems)
+    api_hosts = tuple(
+        f"{hosts.pod_dns_forms(i.pod, names.pods_service, ns, domain)[1]}:{defaults.PATRONI_PORT}"
+        for s in sets
+        for i in s.instances
+    )
+    pg = resolve_patroni(sourced, names, synchronous, api_hosts, problems)
     if spec.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "port"), f"port {defaults.PATRONI_PORT} is Patroni's REST API port"))
     if spec.patroni.synchronous_mode_strict and not synchronous:

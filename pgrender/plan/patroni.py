@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
@@ -24,6 +25,24 @@ class PatroniPlan:
     labels: dict[str, str]
     role_label: str
     scope_label: str
+    member_api_hosts: tuple[str, ...]  # host:port of every member's REST API, as its certificate names it
+
+    @property
+    def dynamic_configuration(self) -> dict[str, Any]:
+        """Patroni's dynamic (DCS) configuration: bootstrap.dcs in patroni.yaml, and what the
+        reconcile Job writes with PUT /config afterwards, since Patroni reads bootstrap.dcs once."""
+        return {
+            "ttl": self.ttl,
+            "loop_wait": self.loop_wait,
+            "retry_timeout": self.retry_timeout,
+            "synchronous_mode": self.synchronous_mode,
+            "synchronous_mode_strict": self.synchronous_mode_strict,
+            "postgresql": {
+                "use_pg_rewind": True,
+                "use_slots": True,
+                "parameters": dict(self.dcs_parameters),
+            },
+        }
 
 
 def _parameter_text(value: object) -> str:
@@ -32,7 +51,9 @@ def _parameter_text(value: object) -> str:
     return str(value)
 
 
-def resolve_patroni(sourced: SourcedCluster, names: Names, synchronous: bool, problems: list[Problem]) -> PatroniPlan:
+def resolve_patroni(
+    sourced: SourcedCluster, names: Names, synchronous: bool, member_api_hosts: tuple[str, ...], problems: list[Problem]
+) -> PatroniPlan:
     spec = sourced.cluster.spec
     p = spec.patroni
     for key in p.parameters:
@@ -87,6 +108,7 @@ def resolve_patroni(sourced: SourcedCluster, names: Names, synchronous: bool, pr
         labels={labels.CLUSTER_LABEL: sourced.cluster.metadata.name},
         role_label=labels.ROLE_LABEL,
         scope_label=labels.SCOPE_LABEL,
+        member_api_hosts=member_api_hosts,
     )
 
 

@@ -367,6 +367,8 @@ class Placement:
     postgres_port: int  # a member's own port, or for a client the port of the server it reaches
     api_port: int | None = None  # a member's Patroni REST API port
     etcd_hosts: tuple[str, ...] = ()
+    # For a client of the members' REST APIs (the reconcile Job): pod name -> local REST API port.
+    member_api_ports: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -407,7 +409,9 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        127.0.0.1, so ``PATRONI_POSTGRESQL_LISTEN``/``_CONNECT_ADDRESS`` and
        ``PATRONI_RESTAPI_LISTEN``/``_CONNECT_ADDRESS`` become ``127.0.0.1:<free port>``. A client
        container (the reconcile Job) keeps ``PGHOST`` (the name verify-full checks) and gets
-       ``PGHOSTADDR=127.0.0.1`` and ``PGPORT=<port of the primary>`` to reach it. The pod IP a
+       ``PGHOSTADDR=127.0.0.1`` and ``PGPORT=<port of the primary>`` to reach it; its list of
+       members' REST APIs (``PGRENDER_PATRONI_MEMBERS``) keeps the names and gets each member's
+       local port, the names resolving to 127.0.0.1 (:func:`run_job`). The pod IP a
        ``fieldRef: status.podIP`` yields is 127.0.0.1 (:data:`LOCAL_POD_IP`), and client URIs
        taken from user Secrets get the same treatment in :func:`loopback_uri`.
     3. Paths of mounted volumes (:data:`MOVED_MOUNTS`) and :data:`MOVED_FILES`, wherever they occur
@@ -442,6 +446,11 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
     elif "PGHOST" in local_env:
         local_env["PGHOSTADDR"] = LOCAL_POD_IP
         local_env["PGPORT"] = str(where.postgres_port)
+        if "PGRENDER_PATRONI_MEMBERS" in local_env:
+            local_env["PGRENDER_PATRONI_MEMBERS"] = " ".join(
+                f"{host}:{where.member_api_ports[host.split('.')[0]]}"
+                for host, _, _ in (m.rpartition(":") for m in local_env["PGRENDER_PATRONI_MEMBERS"].split())
+            )
     return LocalRun(local_command, local_env, config)
 
 
@@ -930,12 +939,16 @@ def client_psql(conninfo: str, sql: str, env: Mapping[str, str] | None = None) -
 # --------------------------------------------------------------------------------------------
 
 
-def run_job(rendered: Rendered, root: Path, primary_port: int, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_job(
+    rendered: Rendered, root: Path, primary_port: int, members: Sequence[Member], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     """Run the rendered reconcile Job's container against the primary on 127.0.0.1:``primary_port``.
 
     Its volumes (reconcile.sh/.sql from the ConfigMap, the superuser certificate from its Secret)
     and environment are built from the rendered Job exactly like for the members, localized by
-    :func:`localize`, and the command runs as the local postgres user (the Job's runAsUser).
+    :func:`localize`, and the command runs as the local postgres user (the Job's runAsUser). It
+    runs in a private mount namespace whose /etc/hosts maps the members' pod names to 127.0.0.1,
+    standing in for cluster DNS, so the REST API calls verify the names in the certificate.
     """
     job = rendered.all("Job")
     assert len(job) == 1, f"expected one Job, got {[j['metadata']['name'] for j in job]}"
@@ -945,15 +958,20 @@ def run_job(rendered: Rendered, root: Path, primary_port: int, timeout: float = 
     make_dir(root)
     paths = materialize_volumes(pod_spec, container, rendered, root)
     pod = PodFacts(f"{job[0]['metadata']['name']}-local", rendered.namespace)
-    run = localize(container["command"], resolve_env(container, pod, rendered), None, Placement(paths, primary_port))
-    uid, gid = os_ids()
+    ports = {m.name: m.api_port for m in members}
+    where = Placement(paths, primary_port, member_api_ports=ports)
+    run = localize(container["command"], resolve_env(container, pod, rendered), None, where)
+    names = [m.rpartition(":")[0] for m in run.env.get("PGRENDER_PATRONI_MEMBERS", "").split()]
+    hosts = root / "hosts"
+    hosts.write_text(Path("/etc/hosts").read_text() + "".join(f"\n127.0.0.1 {name}" for name in names) + "\n")
+    command = " ".join(f"'{arg}'" for arg in run.command)
+    script = (
+        f"mount --bind {hosts} /etc/hosts && exec setpriv --reuid={OS_USER} --regid={OS_USER} --init-groups {command}"
+    )
     return subprocess.run(
-        list(run.command),
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
         env=image_environment(root / "tmp") | run.env,
         cwd=root / "tmp",
-        user=uid,
-        group=gid,
-        extra_groups=[gid],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -35,7 +35,7 @@ def pooled(runtime_root: Path) -> Iterator[tuple[LocalCluster, PgBouncer]]:
     rendered = render_spec(spec, runtime_root / "specs" / "pooled")
     with running_cluster(rendered, runtime_root / "pooled") as cluster:
         leader = cluster.wait_healthy()
-        job = run_job(rendered, runtime_root / "pooled-job", leader.pg_port)
+        job = run_job(rendered, runtime_root / "pooled-job", leader.pg_port, cluster.members)
         assert job.returncode == 0, job.stderr
         bouncer = PgBouncer(rendered, runtime_root / "pooled-pgbouncer", leader.pg_port)
         try:

@@ -19,7 +19,17 @@ from typing import Any
 
 import pytest
 
-from .harness import LocalCluster, Member, Rendered, client_psql, loopback_uri, render_spec, run_job, write_secret
+from .harness import (
+    LocalCluster,
+    Member,
+    Rendered,
+    client_psql,
+    loopback_uri,
+    render_spec,
+    run_job,
+    wait_until,
+    write_secret,
+)
 
 pytestmark = pytest.mark.runtime
 
@@ -70,7 +80,7 @@ def expected_owners(rendered: Rendered) -> dict[str, str]:
 
 def reconcile(cluster: LocalCluster, rendered: Rendered, leader: Member) -> str:
     """Run the rendered Job's command against ``leader``; fail with its output unless it exits 0."""
-    result = run_job(rendered, cluster.root / "job", leader.pg_port)
+    result = run_job(rendered, cluster.root / "job", leader.pg_port, cluster.members)
     assert result.returncode == 0, f"reconcile failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -168,3 +178,27 @@ def test_removing_an_option_revokes_it(trio: LocalCluster, rerender: Callable[..
     reduced = rerender(lambda spec: _user(spec, "migrator")["options"].pop("createrole"))
     reconcile(trio, reduced, leader)
     assert leader.psql(query) == [["f", "t"]]
+
+
+def test_patroni_dynamic_configuration_follows_the_spec(trio: LocalCluster, rerender: Callable[..., Rendered]) -> None:
+    """Patroni reads bootstrap.dcs once; the Job makes later spec changes reach Patroni (PUT /config)."""
+    leader = trio.wait_healthy()
+    assert "patroni dynamic configuration" in reconcile(trio, trio.rendered, leader)
+    assert leader.api("/config")["synchronous_mode"] is True
+
+    def relax(spec: dict[str, Any]) -> None:
+        spec["spec"]["patroni"]["synchronousMode"] = False
+        spec["spec"]["patroni"]["parameters"]["max_connections"] = 250
+
+    relaxed = rerender(relax)
+    assert "patroni dynamic configuration: updated" in reconcile(trio, relaxed, leader)
+    config = leader.api("/config")
+    assert config["synchronous_mode"] is False
+    assert config["postgresql"]["parameters"]["max_connections"] == "250"
+    assert "patroni dynamic configuration: unchanged" in reconcile(trio, relaxed, leader)
+    # Patroni applies it: no member is a synchronous standby any more.
+    wait_until(
+        "no sync_standby",
+        lambda: all(m.get("role") != "sync_standby" for m in trio.cluster_state()["members"]),
+        timeout=30,
+    )
