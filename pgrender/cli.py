@@ -86,9 +86,12 @@ option_provider = click.option(
 
 def _inputs(specs: tuple[str, ...], config_path: str | None) -> tuple[tuple[str, ...], Any]:
     """Spec files from the arguments, else from the repository config; and that config."""
-    from pgrender.config import find_config
+    # The config model is only imported when there is a config: plain `render SPEC` starts faster.
+    config = None
+    if config_path or Path("pgrender.yaml").is_file():
+        from pgrender.config import find_config
 
-    config = find_config(config_path)
+        config = find_config(config_path)
     if specs:
         return specs, config
     if config is None:
