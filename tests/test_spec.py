@@ -105,3 +105,25 @@ def test_same_cluster_twice_is_an_error(write_spec: Callable[..., Path]) -> None
         validate((str(first), str(second)))
     assert [p.path for p in info.value.problems] == ["metadata.name"]
     assert str(first) in info.value.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_set("metadata", None), "expected a mapping"),
+        (_set("spec.instances", "instance1"), "expected a list"),
+        (_set("metadata.name", 123), "expected a string"),
+        (_set("spec.instances.0.replicas", "two"), "expected a whole number"),
+        (_set("spec.replicaService.enabled", "perhaps"), "expected true or false"),
+        (_set("spec.tls.notBefore", "soon"), "expected a timestamp such as 2026-01-01T00:00:00Z"),
+    ],
+    ids=["mapping", "list", "string", "integer", "boolean", "timestamp"],
+)
+def test_type_errors_speak_yaml(
+    write_spec: Callable[..., Path], change: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    spec = base_spec()
+    change(spec)
+    with pytest.raises(SpecError) as info:
+        validate((str(write_spec(spec)),))
+    assert [p.message for p in info.value.problems] == [expected]

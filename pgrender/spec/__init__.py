@@ -128,6 +128,24 @@ def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and (part in {"str", "int", "float", "bool"} or "[" in part)
 
 
+# pydantic's wording names Python types ("instance of ObjectMeta"); people wrote YAML.
+_EXPECTED = {
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "dict_type": "expected a mapping",
+    "list_type": "expected a list",
+    "string_type": "expected a string",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "datetime_type": "expected a timestamp such as 2026-01-01T00:00:00Z",
+    "datetime_parsing": "expected a timestamp such as 2026-01-01T00:00:00Z",
+    "datetime_from_date_parsing": "expected a timestamp such as 2026-01-01T00:00:00Z",
+}
+
+
 def _message(err: Any, loc: tuple[str | int, ...]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -139,5 +157,7 @@ def _message(err: Any, loc: tuple[str | int, ...]) -> str:
         return f"expected one of {expected}"
     if kind == "enum":
         return f"expected one of {err.get('ctx', {}).get('expected', '')}"
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
     msg: str = err["msg"]
     return msg.removeprefix("Value error, ")
