@@ -145,6 +145,12 @@ def rerender(trio: LocalCluster) -> Iterator[Callable[[Callable[[dict[str, Any]]
 
     yield _rerender
     reconcile(trio, trio.rendered, trio.wait_healthy())
+    wanted = trio.rendered.spec["spec"]["patroni"]["synchronousMode"]
+    wait_until(
+        "every member to see the spec's dynamic configuration again",
+        lambda: all(m.api("/config")["synchronous_mode"] is wanted for m in trio.members if m.running()),
+        timeout=30,
+    )
 
 
 def _user(spec: dict[str, Any], name: str) -> dict[str, Any]:
@@ -192,9 +198,13 @@ def test_patroni_dynamic_configuration_follows_the_spec(trio: LocalCluster, rere
 
     relaxed = rerender(relax)
     assert "patroni dynamic configuration: updated" in reconcile(trio, relaxed, leader)
-    config = leader.api("/config")
-    assert config["synchronous_mode"] is False
-    assert config["postgresql"]["parameters"]["max_connections"] == "250"
+    # Each member answers /config from its view of the DCS, refreshed within a loop.
+    wait_until(
+        "every member to see the new dynamic configuration",
+        lambda: all(m.api("/config")["synchronous_mode"] is False for m in trio.members if m.running()),
+        timeout=30,
+    )
+    assert leader.api("/config")["postgresql"]["parameters"]["max_connections"] == "250"
     assert "patroni dynamic configuration: unchanged" in reconcile(trio, relaxed, leader)
     # Patroni applies it: no member is a synchronous standby any more.
     wait_until(
