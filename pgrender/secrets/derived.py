@@ -91,7 +91,7 @@ class DerivedProvider:
         def serial(purpose: str) -> int:
             return int.from_bytes(self._derive(f"tls-serial:{purpose}", rotation, 16), "big") >> 1 | 1
 
-        ca_key = x509.private_key(self._derive("tls-key:ca", rotation, 48))
+        ca_key = x509.key_pair(self._derive("tls-key:ca", rotation, 48))
         ca = x509.certificate_authority(
             ca_key, tls.ca_common_name, x509.Validity(tls.not_before, tls.ca_validity_days), serial("ca")
         )
@@ -99,14 +99,14 @@ class DerivedProvider:
         leaf_validity = x509.Validity(tls.not_before, tls.validity_days)
         leaves: tuple[CertificatePlan, ...] = tls.leaves
         for leaf in leaves:
-            key = x509.private_key(self._derive(f"tls-key:{leaf.subject}", rotation, 48))
+            key = x509.key_pair(self._derive(f"tls-key:{leaf.subject}", rotation, 48))
             cert = x509.leaf(
                 key,
                 leaf.common_name,
                 leaf.dns_names,
                 server=leaf.server,
                 client=leaf.client,
-                ca=ca,
+                issuer_name=tls.ca_common_name,
                 ca_key=ca_key,
                 validity=leaf_validity,
                 serial=serial(leaf.subject),
