@@ -73,6 +73,20 @@ def test_client_certificates(objects_of: Callable[[dict[str, Any]], list[dict[st
         assert list(usages) == [ExtendedKeyUsageOID.CLIENT_AUTH]
 
 
+def test_common_names_fit_rfc5280_with_long_names(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    spec = base_spec()
+    spec["metadata"]["name"] = "a" * 40
+    spec["metadata"]["namespace"] = "n" * 63
+    objects = objects_of(spec)
+    cert, ca, _ = material(objects, f"{'a' * 40}-cluster-cert")
+    cert.verify_directly_issued_by(ca)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == f"{'a' * 40}-primary"
+    assert ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == f"{'a' * 40} pgrender CA"
+    assert sans(cert)[0] == f"{'a' * 40}-primary.{'n' * 63}.svc.cluster.local"
+
+
 def test_one_ca_per_cluster_and_rotation(
     objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:

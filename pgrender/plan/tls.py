@@ -12,6 +12,15 @@ from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.spec import SourcedCluster
 
 
+# RFC 5280 ub-common-name. Clients check the SANs, so a shorter form of the name serves as well.
+COMMON_NAME_LIMIT = 64
+
+
+def common_name(*candidates: str) -> str:
+    """The first candidate that fits in a certificate's common name."""
+    return next(c for c in candidates if len(c.encode()) <= COMMON_NAME_LIMIT)
+
+
 @dataclass(frozen=True)
 class CertificatePlan:
     """A leaf certificate signed by the cluster CA."""
@@ -57,16 +66,16 @@ def resolve_tls(
     pgbouncer_dns = hosts.dns_forms(names.pgbouncer, ns, domain)
     t = spec.tls
     return TLSPlan(
-        ca_common_name=f"{names.cluster}.{ns} pgrender CA",
+        ca_common_name=common_name(f"{names.cluster}.{ns} pgrender CA", f"{names.cluster} pgrender CA", names.cluster),
         not_before=t.not_before,
         ca_validity_days=t.ca_validity_days,
         validity_days=t.validity_days,
         rotation=t.rotation,
-        server=CertificatePlan("server", dns[0], tuple(dns), server=True, client=True),
+        server=CertificatePlan("server", common_name(*dns[:4]), tuple(dns), server=True, client=True),
         replication=CertificatePlan("replication", defaults.REPLICATION_USER, (), server=False, client=True),
         superuser=CertificatePlan("superuser", defaults.SUPERUSER, (), server=False, client=True),
         pgbouncer=(
-            CertificatePlan("pgbouncer", f"{pgbouncer.host}.{domain}", pgbouncer_dns, server=True, client=False)
+            CertificatePlan("pgbouncer", common_name(*pgbouncer_dns), pgbouncer_dns, server=True, client=False)
             if pgbouncer
             else None
         ),
