@@ -54,8 +54,8 @@ class ClusterSpec(StrictModel):
     port: int = Field(default=5432, ge=1024, le=65535)
     cluster_domain: str = "cluster.local"
     instances: list[InstanceSetSpec] = Field(min_length=1)
-    users: list[UserSpec] = Field(default_factory=list)
-    databases: list[DatabaseSpec] = Field(default_factory=list)
+    users: list[UserSpec] = Field(default=[])
+    databases: list[DatabaseSpec] = Field(default=[])
     patroni: PatroniSpec = Field(default_factory=PatroniSpec)
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)

@@ -15,8 +15,8 @@ _VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?\Z")
 class MetadataSpec(StrictModel):
     """Extra labels and annotations; pgrender's own keys cannot be set here."""
 
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default={})
+    annotations: dict[str, str] = Field(default={})
 
     @field_validator("labels")
     @classmethod

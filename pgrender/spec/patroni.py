@@ -16,8 +16,8 @@ class PatroniSpec(StrictModel):
     synchronous_mode_strict: bool = False
     leader_lease_duration_seconds: int = Field(default=30, ge=5, le=3600)
     sync_period_seconds: int = Field(default=10, ge=1, le=600)
-    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
-    pg_hba: list[str] = Field(default_factory=list, alias="pgHBA")
+    parameters: dict[str, ParameterValue] = Field(default={})
+    pg_hba: list[str] = Field(default=[], alias="pgHBA")
 
     @model_validator(mode="after")
     def _timing(self) -> PatroniSpec:

@@ -40,7 +40,7 @@ class PoolMode(StrEnum):
 class PgBouncerConfigSpec(StrictModel):
     """Other pgbouncer.ini settings, checked against the settings pgBouncer has."""
 
-    global_: dict[str, str | int | bool] = Field(default_factory=dict, alias="global")
+    global_: dict[str, str | int | bool] = Field(default={}, alias="global")
 
     @field_validator("global_")
     @classmethod

@@ -37,12 +37,12 @@ class PodAntiAffinitySpec(StrictModel):
 class NodeSelectorRequirement(StrictModel):
     key: str
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
-    values: list[str] = Field(default_factory=list)
+    values: list[str] = Field(default=[])
 
 
 class NodeSelectorTerm(StrictModel):
-    match_expressions: list[NodeSelectorRequirement] = Field(default_factory=list)
-    match_fields: list[NodeSelectorRequirement] = Field(default_factory=list)
+    match_expressions: list[NodeSelectorRequirement] = Field(default=[])
+    match_fields: list[NodeSelectorRequirement] = Field(default=[])
 
 
 class NodeSelector(StrictModel):
@@ -56,7 +56,7 @@ class PreferredSchedulingTerm(StrictModel):
 
 class NodeAffinity(StrictModel):
     required_during_scheduling_ignored_during_execution: NodeSelector | None = None
-    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] = Field(default_factory=list)
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] = Field(default=[])
 
 
 class Toleration(StrictModel):
@@ -70,12 +70,12 @@ class Toleration(StrictModel):
 class LabelSelectorRequirement(StrictModel):
     key: str
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] = Field(default_factory=list)
+    values: list[str] = Field(default=[])
 
 
 class LabelSelector(StrictModel):
-    match_labels: dict[str, str] = Field(default_factory=dict)
-    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+    match_labels: dict[str, str] = Field(default={})
+    match_expressions: list[LabelSelectorRequirement] = Field(default=[])
 
 
 class TopologySpreadConstraint(StrictModel):
@@ -88,7 +88,7 @@ class TopologySpreadConstraint(StrictModel):
     min_domains: int | None = Field(default=None, ge=1)
     node_affinity_policy: Literal["Honor", "Ignore"] | None = None
     node_taints_policy: Literal["Honor", "Ignore"] | None = None
-    match_label_keys: list[str] = Field(default_factory=list)
+    match_label_keys: list[str] = Field(default=[])
 
 
 class SchedulingSpec(StrictModel):
@@ -97,8 +97,8 @@ class SchedulingSpec(StrictModel):
 
     pod_anti_affinity: PodAntiAffinitySpec = Field(default_factory=PodAntiAffinitySpec)
     node_affinity: NodeAffinity | None = None
-    tolerations: list[Toleration] = Field(default_factory=list)
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)
+    tolerations: list[Toleration] = Field(default=[])
+    node_selector: dict[str, str] = Field(default={})
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default=[])
     default_topology_spread: bool = True
     priority_class_name: str | None = None

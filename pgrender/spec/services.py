@@ -22,7 +22,7 @@ class ServiceSpec(StrictModel):
     type: ServiceType = ServiceType.CLUSTER_IP
     node_port: int | None = Field(default=None, ge=30000, le=32767)
     load_balancer_class: str | None = None
-    load_balancer_source_ranges: list[str] = Field(default_factory=list)
+    load_balancer_source_ranges: list[str] = Field(default=[])
     external_traffic_policy: str | None = Field(default=None, pattern="^(Cluster|Local)$")
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)
 

@@ -32,7 +32,7 @@ class TLSSpec(StrictModel):
     """Certificates for the cluster; validity comes from these fields, never from the clock."""
 
     provider: TLSProvider = TLSProvider.DERIVED
-    extra_sans: list[DNSName] = Field(default_factory=list, alias="extraSANs")
+    extra_sans: list[DNSName] = Field(default=[], alias="extraSANs")
     not_before: dt.datetime = DEFAULT_NOT_BEFORE
     # Long defaults: nothing renews these at runtime, and an expired certificate is an outage.
     # `pgrender validate` warns 60 days before expiry; rotation is a commit (rotation, notBefore).

@@ -53,7 +53,7 @@ class UserSpec(StrictModel):
     """A role; with login, it gets a <c>-pguser-<name> Secret and access to its databases."""
 
     name: RoleName
-    databases: list[DatabaseName] = Field(default_factory=list)
+    databases: list[DatabaseName] = Field(default=[])
     options: RoleOptions = Field(default_factory=RoleOptions)
     password_rotation: int = Field(default=0, ge=0, description="Bump to derive a new password.")
 
