@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pgrender.errors import PgrenderError
@@ -48,6 +49,14 @@ _AMBIGUOUS = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Document:
+    """One object and its YAML text."""
+
+    manifest: Manifest
+    text: str
+
+
 def sort_key(manifest: Manifest) -> tuple[int, str, str]:
     kind = manifest.get("kind", "")
     rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
@@ -79,63 +88,65 @@ def order(manifests: list[Manifest]) -> list[Manifest]:
 def dump(value: Any) -> str:
     """Return one YAML document (no '---'), with keys in KEY_ORDER then alphabetical."""
     lines: list[str] = []
-    _node(value, 0, lines)
+    if isinstance(value, dict) and value:
+        _mapping(value, "", "", lines)
+    elif isinstance(value, list) and value:
+        _sequence(value, "", "", lines)
+    else:
+        lines.append(_inline(value, 0))
     return "\n".join(lines) + "\n"
 
 
-def stream(manifests: list[Manifest]) -> str:
-    """Return a multi-document YAML stream."""
-    return "".join(f"---\n{dump(m)}" for m in manifests)
+_KEY_FIRST = frozenset(KEY_ORDER)
 
 
 def _keys(mapping: dict[str, Any]) -> list[str]:
-    first = [k for k in KEY_ORDER if k in mapping]
-    return first + sorted(k for k in mapping if k not in KEY_ORDER)
+    keys = sorted(mapping)
+    if _KEY_FIRST.isdisjoint(mapping):
+        return keys
+    return [k for k in KEY_ORDER if k in mapping] + [k for k in keys if k not in _KEY_FIRST]
 
 
-def _node(value: Any, indent: int, lines: list[str]) -> None:
-    pad = " " * indent
-    if isinstance(value, dict):
-        if not value:
-            lines.append(pad + "{}")
-        for key in _keys(value):
-            _entry(pad, _scalar(str(key)), value[key], indent, lines)
-    elif isinstance(value, list):
-        if not value:
-            lines.append(pad + "[]")
-        for item in value:
-            _item(pad, item, indent, lines)
-    else:
-        lines.append(pad + _inline(value, indent))
+# Writers of a non-empty mapping or sequence whose lines are indented by `pad`; the first line
+# starts with `first` instead, which is how a mapping or sequence nests inside a "- " item.
 
 
-def _entry(pad: str, key: str, value: Any, indent: int, lines: list[str]) -> None:
-    if isinstance(value, dict) and value:
-        lines.append(f"{pad}{key}:")
-        _node(value, indent + 2, lines)
-    elif isinstance(value, list) and value:
-        lines.append(f"{pad}{key}:")
-        _node(value, indent, lines)  # kubectl style: list items at the key's indentation
-    else:
-        lines.append(f"{pad}{key}: {_inline(value, indent + 2)}")
+def _mapping(mapping: dict[str, Any], pad: str, first: str, lines: list[str]) -> None:
+    inner = pad + "  "
+    for key in _keys(mapping):
+        value = mapping[key]
+        kind = type(value)
+        if kind is str and "\n" not in value:  # most values: skip _inline
+            lines.append(f"{first}{_scalar(str(key))}: {_scalar(value)}")
+        elif kind is dict and value:
+            lines.append(f"{first}{_scalar(str(key))}:")
+            _mapping(value, inner, inner, lines)
+        elif kind is list and value:
+            lines.append(f"{first}{_scalar(str(key))}:")
+            _sequence(value, pad, pad, lines)  # kubectl style: list items at the key's indentation
+        else:
+            lines.append(f"{first}{_scalar(str(key))}: {_inline(value, len(inner))}")
+        first = pad
 
 
-def _item(pad: str, item: Any, indent: int, lines: list[str]) -> None:
-    if isinstance(item, dict) and item:
-        sub: list[str] = []
-        _node(item, indent + 2, sub)
-        lines.append(f"{pad}- {sub[0][indent + 2 :]}")
-        lines.extend(sub[1:])
-    elif isinstance(item, list) and item:
-        sub = []
-        _node(item, indent + 2, sub)
-        lines.append(f"{pad}- {sub[0][indent + 2 :]}")
-        lines.extend(sub[1:])
-    else:
-        lines.append(f"{pad}- {_inline(item, indent + 2)}")
+def _sequence(items: list[Any], pad: str, first: str, lines: list[str]) -> None:
+    inner = pad + "  "
+    for item in items:
+        kind = type(item)
+        if kind is dict and item:
+            _mapping(item, inner, f"{first}- ", lines)
+        elif kind is list and item:
+            _sequence(item, inner, f"{first}- ", lines)
+        else:
+            lines.append(f"{first}- {_inline(item, len(inner))}")
+        first = pad
 
 
 def _inline(value: Any, indent: int) -> str:
+    if type(value) is str:
+        if "\n" in value and _block_safe(value):
+            return _block(value, indent)
+        return _scalar(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -150,9 +161,7 @@ def _inline(value: Any, indent: int) -> str:
     if isinstance(value, list):
         return "[]"
     if isinstance(value, str):
-        if "\n" in value and _block_safe(value):
-            return _block(value, indent)
-        return _scalar(value)
+        return _inline(str(value), indent)
     raise PgrenderError(f"cannot write a {type(value).__name__} to YAML: a bug in pgrender")
 
 

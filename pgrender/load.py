@@ -47,6 +47,17 @@ def format_path(path: Path_) -> str:
 
 def load_file(path: str | Path) -> list[Document]:
     """Return the non-empty documents of one spec file; raise SpecError for unreadable YAML."""
+    return list(iter_file(path))
+
+
+def load_text(text: str, name: str) -> list[Document]:
+    """Parse YAML text holding one or more documents (YAML 1.2: `yes` and `on` are strings)."""
+    return list(iter_text(text, name))
+
+
+def iter_file(path: str | Path) -> Iterator[Document]:
+    """Yield the non-empty documents of one spec file as they are parsed; raise SpecError at the
+    first thing that cannot be read."""
     name = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -62,11 +73,11 @@ def load_file(path: str | Path) -> list[Document]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError([Problem(name, 0, 0, "", f"not UTF-8 text (byte {exc.start})")]) from None
-    return load_text(text, name)
+    yield from iter_text(text, name)
 
 
-def load_text(text: str, name: str) -> list[Document]:
-    """Parse YAML text holding one or more documents (YAML 1.2: `yes` and `on` are strings)."""
+def iter_text(text: str, name: str) -> Iterator[Document]:
+    """Yield the non-empty documents of YAML text as they are parsed."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -74,23 +85,23 @@ def load_text(text: str, name: str) -> list[Document]:
     # here is several times faster than ruamel's round-trip loader and keeps every position.
     yaml = YAML(typ="safe")
     walker = _Walker(name, yaml.constructor)
-    docs: list[Document] = []
+    found = False
     try:
         for index, node in enumerate(yaml.compose_all(text)):
             if node is None or (node.tag == "tag:yaml.org,2002:null" and not node.value):
                 continue
             positions: dict[Path_, tuple[int, int]] = {(): _mark(node)}
             walker.budget = MAX_NODES
-            docs.append(Document(name, index, walker.plain(node, (), positions), positions))
+            found = True
+            yield Document(name, index, walker.plain(node, (), positions), positions)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
         raise SpecError([Problem(name, line, col, "", _yaml_message(exc))]) from None
     except YAMLError as exc:
         raise SpecError([Problem(name, 0, 0, "", f"invalid YAML: {exc}")]) from None
-    if not docs:
+    if not found:
         raise SpecError([Problem(name, 0, 0, "", "no YAML document found")])
-    return docs
 
 
 def _yaml_message(exc: Any) -> str:
@@ -170,15 +181,11 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def iter_documents(paths: list[str]) -> Iterator[Document]:
-    """Load every file; collect the problems of all files before raising."""
-    problems: list[Problem] = []
-    docs: list[Document] = []
-    for p in paths:
+def iter_documents(paths: list[str], problems: list[Problem]) -> Iterator[Document]:
+    """Yield the documents of every file as they are parsed. What cannot be read is appended to
+    ``problems`` and loading goes on with the next file."""
+    for path in paths:
         try:
-            docs.extend(load_file(p))
+            yield from iter_file(path)
         except SpecError as exc:
             problems.extend(exc.problems)
-    if problems:
-        raise SpecError(problems)
-    yield from docs

@@ -1,13 +1,23 @@
-"""render(request) -> Rendering: the whole pipeline, load to ordered objects, in one function."""
+"""render(request) -> Rendering: the whole pipeline, load to YAML documents, in one function."""
 
 from __future__ import annotations
 
+import gc
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, flux, load, rollout
 from pgrender.errors import Problem, SpecError
 from pgrender.secrets import SecretsProvider
+
+if TYPE_CHECKING:  # the plan and secrets modules are imported when a render needs them (start-up time)
+    from pgrender.plan import ClusterPlan
+    from pgrender.secrets.derived import DerivedProvider
 
 Manifest = dict[str, Any]
 
@@ -28,7 +38,11 @@ class Request:
 class ClusterOutput:
     name: str
     namespace: str
-    manifests: tuple[Manifest, ...]
+    documents: tuple[emit.Document, ...]  # in kind order
+
+    @property
+    def manifests(self) -> tuple[Manifest, ...]:
+        return tuple(d.manifest for d in self.documents)
 
 
 @dataclass(frozen=True)
@@ -36,61 +50,130 @@ class Rendering:
     clusters: tuple[ClusterOutput, ...]
 
 
-def validate(specs: tuple[str, ...], default_namespace: str | None = None) -> list[Any]:
+def validate(specs: tuple[str, ...], default_namespace: str | None = None) -> list[ClusterPlan]:
     """Load, validate and resolve every spec; return the plans or raise one SpecError."""
+    return list(plans(specs, default_namespace))
+
+
+def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Iterator[ClusterPlan]:
+    """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
+    it is resolved, while no problem has been found.
+
+    At the end, one SpecError carries the problems of the earliest stage that had any: YAML that
+    cannot be read, then the schema, then the rules across fields and clusters.
+    """
     from pgrender import spec
     from pgrender.plan import resolve
 
-    documents = list(load.iter_documents(list(specs)))
-    if default_namespace:
-        for doc in documents:
-            meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
-            if isinstance(meta, dict) and "namespace" not in meta:
-                meta["namespace"] = default_namespace
-    sourced = spec.validate(documents)
-    problems: list[Problem] = []
-    plans = []
+    unreadable: list[Problem] = []
+    invalid: list[Problem] = []
+    unresolved: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
-    for s in sourced:
-        meta = s.cluster.metadata
-        ident = (meta.namespace, meta.name)
-        if ident in seen:
-            problems.append(
-                s.problem(
-                    ("metadata", "name"),
-                    f"cluster {meta.namespace}/{meta.name} is also defined in {seen[ident]}",
-                )
-            )
-        seen[ident] = s.document.file
+    for doc in load.iter_documents(list(specs), unreadable):
+        meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+        if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
+            meta["namespace"] = default_namespace
         try:
-            plans.append(resolve(s))
+            sourced = spec.validate(doc)
         except SpecError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise SpecError(problems)
-    return plans
+            invalid.extend(exc.problems)
+            continue
+        ident = (sourced.cluster.metadata.namespace, sourced.cluster.metadata.name)
+        if ident in seen:
+            message = f"cluster {ident[0]}/{ident[1]} is also defined in {seen[ident]}"
+            unresolved.append(sourced.problem(("metadata", "name"), message))
+        seen[ident] = doc.file
+        try:
+            plan = resolve(sourced)
+        except SpecError as exc:
+            unresolved.extend(exc.problems)
+            continue
+        if not (unreadable or invalid or unresolved):
+            yield plan
+    for problems in (unreadable, invalid, unresolved):
+        if problems:
+            raise SpecError(problems)
 
 
 def render(request: Request) -> Rendering:
-    """spec → plan → objects → secrets → digests → ordered objects, for every cluster."""
+    """spec → plan → objects → secrets → digests → YAML documents, for every cluster.
+
+    Each cluster is built as soon as its plan is resolved, and its SCRAM verifiers start on a
+    thread pool, so they compute while the next clusters are loaded and built. A missing root
+    key is reported after the specs' own problems, as those come first.
+    """
+    from pgrender.errors import RootKeyError
+    from pgrender.secrets import keys
+
+    needs_key = request.provider == SecretsProvider.DERIVED or request.only_secrets
+    try:
+        root_key = keys.load(request.key_file, request.environ) if needs_key else None
+        key_error = None
+    except RootKeyError as exc:
+        root_key, key_error = None, exc
+    with _tuned_interpreter():
+        pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1) - 1), "pgrender-scram")
+        try:
+            started = [_start(plan, root_key, pool) for plan in plans(request.specs, request.default_namespace)]
+            if key_error:
+                raise key_error
+            started.reverse()
+            clusters = []
+            while started:  # popping frees each cluster's unfinished objects as soon as it is done
+                clusters.append(_finish(request, *started.pop()))
+        finally:
+            pool.shutdown(cancel_futures=True)
+    return Rendering(tuple(clusters))
+
+
+Started = tuple["ClusterPlan", list[Manifest], "DerivedProvider | None"]
+
+
+def _start(plan: ClusterPlan, root_key: bytes | None, pool: ThreadPoolExecutor) -> Started:
+    """Build a cluster's objects and start the slow part of its secrets."""
     from pgrender.components import build
-    from pgrender.secrets import existing, keys
     from pgrender.secrets.derived import DerivedProvider
+    from pgrender.secrets.materialize import inputs
+
+    manifests = build(plan)
+    provider = DerivedProvider(root_key, plan, pool) if root_key is not None else None
+    if provider:
+        provider.prepare(inputs(manifests))
+    return plan, manifests, provider
+
+
+def _finish(
+    request: Request, plan: ClusterPlan, manifests: list[Manifest], provider: DerivedProvider | None
+) -> ClusterOutput:
+    """Fill in secrets, add rollout digests, keep the Secrets the provider asks for, emit."""
+    from pgrender.secrets import existing
     from pgrender.secrets.materialize import materialize
 
-    plans = validate(request.specs, request.default_namespace)
-    needs_key = request.provider == SecretsProvider.DERIVED or request.only_secrets
-    root_key = keys.load(request.key_file, request.environ) if needs_key else b""
-    clusters = []
-    for plan in plans:
-        manifests = build(plan)
-        if needs_key:
-            manifests = materialize(manifests, DerivedProvider(root_key, plan))
-        manifests = rollout.annotate(manifests)
-        if request.only_secrets:
-            manifests = existing.only(manifests)
-        elif request.provider == SecretsProvider.EXISTING:
-            manifests = existing.omit(manifests)
-        manifests = flux.protect_substitution(manifests)
-        clusters.append(ClusterOutput(plan.name, plan.namespace, tuple(emit.order(manifests))))
-    return Rendering(tuple(clusters))
+    if provider:
+        manifests = materialize(manifests, provider)
+    manifests = rollout.annotate(manifests)
+    if request.only_secrets:
+        manifests = existing.only(manifests)
+    elif request.provider == SecretsProvider.EXISTING:
+        manifests = existing.omit(manifests)
+    documents = tuple(flux.emit_protected(m) for m in emit.order(manifests))
+    return ClusterOutput(plan.name, plan.namespace, documents)
+
+
+@contextmanager
+def _tuned_interpreter() -> Iterator[None]:
+    """Interpreter settings for the length of a render, restored afterwards.
+
+    - Collect cycles rarely, as mypy does: the objects built are trees of dicts, freed by
+      reference counting, and the collector would walk them again and again.
+    - Switch threads every 0.5 ms: a SCRAM thread needs the GIL back after each PBKDF2 and
+      would otherwise wait out 5 ms, longer than the PBKDF2 itself takes.
+    """
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.set_threshold(100_000, *threshold[1:])
+    sys.setswitchinterval(0.0001)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)

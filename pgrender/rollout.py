@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
-
-from pgrender import emit
 
 Manifest = dict[str, Any]
 
@@ -32,7 +31,8 @@ def annotate(manifests: list[Manifest]) -> list[Manifest]:
 
 
 def _digest(obj: Manifest) -> bytes:
-    return hashlib.sha256(emit.dump({"name": obj["metadata"]["name"], "data": obj.get("data", {})}).encode()).digest()
+    content = json.dumps([obj["metadata"]["name"], obj.get("data", {})], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(content.encode()).digest()
 
 
 def _templated(manifest: Manifest) -> bool:

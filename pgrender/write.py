@@ -30,7 +30,7 @@ def kustomization(resources: list[str]) -> str:
 
 
 def cluster_files(cluster: ClusterOutput) -> dict[str, str]:
-    files = {file_name(m): emit.dump(m) for m in cluster.manifests}
+    files = {file_name(d.manifest): d.text for d in cluster.documents}
     files[KUSTOMIZATION] = kustomization(list(files))
     return files
 
@@ -53,7 +53,7 @@ def files(rendering: Rendering) -> dict[str, str]:
 
 def stream(rendering: Rendering) -> str:
     """All objects of all clusters as one YAML stream, without a kustomization object."""
-    return "".join(emit.stream(list(c.manifests)) for c in rendering.clusters)
+    return "".join(part for c in rendering.clusters for d in c.documents for part in ("---\n", d.text))
 
 
 def owned_files(directory: Path) -> set[str]:

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from pgrender import emit
+from pgrender import emit, write
 from pgrender.errors import PgrenderError
+from pgrender.render import ClusterOutput, Rendering
 
 scalars = st.one_of(
     st.text(max_size=30),
@@ -70,5 +71,6 @@ def test_duplicate_identity_is_refused() -> None:
 
 
 def test_stream_has_no_kustomization() -> None:
-    text = emit.stream([obj("Secret", "a"), obj("Service", "b")])
+    documents = tuple(emit.Document(m, emit.dump(m)) for m in (obj("Secret", "a"), obj("Service", "b")))
+    text = write.stream(Rendering((ClusterOutput("c", "ns", documents),)))
     assert [d["kind"] for d in yaml.safe_load_all(text)] == ["Secret", "Service"]

@@ -11,7 +11,6 @@ from pgrender.plan.names import Names
 from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.spec import SourcedCluster
 
-
 # RFC 5280 ub-common-name. Clients check the SANs, so a shorter form of the name serves as well.
 COMMON_NAME_LIMIT = 64
 

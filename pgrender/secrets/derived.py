@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterable
+from concurrent.futures import Executor, Future
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -51,12 +53,18 @@ def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATION
 
 
 class DerivedProvider:
-    """Fills SecretInputs for one cluster from the root key; the CA key never leaves this object."""
+    """Fills SecretInputs for one cluster from the root key; the CA key never leaves this object.
 
-    def __init__(self, root_key: bytes, plan: ClusterPlan) -> None:
+    With an executor, `prepare` starts the SCRAM verifiers (PBKDF2, which runs without the GIL
+    and is most of a render's time) on it, so they overlap with building other clusters.
+    """
+
+    def __init__(self, root_key: bytes, plan: ClusterPlan, executor: Executor | None = None) -> None:
         self._key = root_key
         self._plan = plan
+        self._executor = executor
         self._values: dict[tuple[Material, str, int], str] = {}
+        self._verifiers: dict[tuple[str, int], Future[str]] = {}
 
     def _derive(self, purpose: str, rotation: int, length: int) -> bytes:
         info = f"{self._plan.namespace}|{self._plan.name}|{purpose}|{rotation}"
@@ -70,13 +78,25 @@ class DerivedProvider:
         text = self._values[key]
         return quote(text, safe="") if item.uri_quoted else text
 
+    def prepare(self, inputs: Iterable[SecretInput]) -> None:
+        """Start computing the verifiers among ``inputs`` on the executor, if there is one."""
+        if self._executor is None:
+            return
+        for item in inputs:
+            key = (item.subject, item.rotation)
+            if item.material is Material.VERIFIER and key not in self._verifiers:
+                self._verifiers[key] = self._executor.submit(scram_verifier, *self._scram_input(item))
+
+    def _scram_input(self, item: SecretInput) -> tuple[str, bytes]:
+        password = self.value(SecretInput(Material.PASSWORD, item.subject, item.rotation))
+        return password, self._derive(f"scram-salt:{item.subject}", item.rotation, 16)
+
     def _compute(self, item: SecretInput) -> str:
         if item.material is Material.PASSWORD:
             return password_from(self._derive(f"password:{item.subject}", item.rotation, 64))
         if item.material is Material.VERIFIER:
-            password = self.value(SecretInput(Material.PASSWORD, item.subject, item.rotation))
-            salt = self._derive(f"scram-salt:{item.subject}", item.rotation, 16)
-            return scram_verifier(password, salt)
+            started = self._verifiers.get((item.subject, item.rotation))
+            return started.result() if started else scram_verifier(*self._scram_input(item))
         if item.material is Material.CA_CERT:
             return self._tls["ca"]
         return self._tls[f"{item.subject}/{item.material.value}"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from pgrender.secrets import SecretInput, SecretText
@@ -12,6 +13,15 @@ Manifest = dict[str, Any]
 
 class Provider(Protocol):
     def value(self, item: SecretInput) -> str: ...
+
+
+def inputs(manifests: list[Manifest]) -> Iterator[SecretInput]:
+    """Every secret input the Secrets among ``manifests`` refer to."""
+    for manifest in manifests:
+        if manifest.get("kind") == "Secret":
+            for value in manifest.get("data", {}).values():
+                if isinstance(value, SecretText):
+                    yield from value.inputs
 
 
 def materialize(manifests: list[Manifest], provider: Provider) -> list[Manifest]:

@@ -84,26 +84,17 @@ class SourcedCluster:
         return Problem(self.document.file, line, col, format_path(path), message)
 
 
-def validate(documents: list[Document]) -> list[SourcedCluster]:
-    """Validate every document; raise one SpecError listing all problems of all documents."""
-    problems: list[Problem] = []
-    out: list[SourcedCluster] = []
-    for doc in documents:
-        if not isinstance(doc.data, dict):
-            line, col = doc.position(())
-            problems.append(
-                Problem(doc.file, line, col, "", f"expected a mapping ({KIND} document), found {_kind(doc.data)}")
-            )
-            continue
-        try:
-            cluster = PostgresCluster.model_validate(doc.data)
-        except ValidationError as exc:
-            problems.extend(_problems(doc, exc))
-            continue
-        out.append(SourcedCluster(cluster, doc))
-    if problems:
-        raise SpecError(problems)
-    return out
+def validate(doc: Document) -> SourcedCluster:
+    """Validate one document against the PostgresCluster schema; raise SpecError with its problems."""
+    if not isinstance(doc.data, dict):
+        line, col = doc.position(())
+        raise SpecError(
+            [Problem(doc.file, line, col, "", f"expected a mapping ({KIND} document), found {_kind(doc.data)}")]
+        )
+    try:
+        return SourcedCluster(PostgresCluster.model_validate(doc.data), doc)
+    except ValidationError as exc:
+        raise SpecError(_problems(doc, exc)) from None
 
 
 def _kind(value: Any) -> str:
