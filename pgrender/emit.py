@@ -205,15 +205,16 @@ def _escape(ch: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
+_TRAILING_BLANK = re.compile(r"[ \t](?:\n|\Z)")
+
+
 def _block_safe(text: str) -> bool:
     # A literal block keeps text as is, except trailing blanks (editors strip them), a first line
     # starting with a blank (it would need an indentation indicator) and control characters.
-    lines = text.split("\n")
     return (
-        lines[0] != ""
-        and not lines[0].startswith((" ", "\t"))
-        and all(line == line.rstrip(" \t") for line in lines)
-        and all(line.isprintable() for line in lines)
+        text[:1] not in ("", "\n", " ", "\t")
+        and _TRAILING_BLANK.search(text) is None
+        and text.replace("\n", "").isprintable()
     )
 
 
@@ -223,4 +224,4 @@ def _block(text: str, indent: int) -> str:
     chomp = "" if text.endswith("\n") else "-"
     body = text[:-1] if text.endswith("\n") else text
     pad = " " * indent
-    return f"|{chomp}\n" + "\n".join(pad + line if line else "" for line in body.split("\n"))
+    return f"|{chomp}\n" + "\n".join([pad + line if line else "" for line in body.split("\n")])

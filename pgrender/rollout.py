@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from typing import Any
+
+from pgrender.digest import digest
 
 Manifest = dict[str, Any]
 
@@ -31,8 +32,7 @@ def annotate(manifests: list[Manifest]) -> list[Manifest]:
 
 
 def _digest(obj: Manifest) -> bytes:
-    content = json.dumps([obj["metadata"]["name"], obj.get("data", {})], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(content.encode()).digest()
+    return digest([obj["metadata"]["name"], obj.get("data", {})])
 
 
 def _templated(manifest: Manifest) -> bool:

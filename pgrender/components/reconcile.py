@@ -7,10 +7,9 @@ their owners. Every statement is guarded, so a second run changes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from pgrender import emit
+from pgrender.digest import digest
 from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults
 from pgrender.pod import (
     SYNC_WAVE,
@@ -102,13 +101,13 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
         "data": data,
     }
     template = _pod_template(plan)
-    digest = hashlib.sha256(emit.dump({"data": data, "template": template}).encode()).hexdigest()[:10]
+    content = digest({"data": data, "template": template}).hex()[:10]
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": object_meta(
             plan,
-            plan.names.reconcile_job(digest),
+            plan.names.reconcile_job(content),
             plan.reconcile_labels,
             {SYNC_WAVE: str(plan.reconcile_wave)},
         ),

@@ -24,10 +24,10 @@ SCRAM_ITERATIONS = 4096
 
 def hkdf(key: bytes, info: str, length: int) -> bytes:
     """HKDF-SHA256 (RFC 5869) with pgrender's fixed salt."""
-    prk = hmac.new(SALT, key, hashlib.sha256).digest()
+    prk = hmac.digest(SALT, key, "sha256")
     out, block, counter = b"", b"", 1
     while len(out) < length:
-        block = hmac.new(prk, block + info.encode() + bytes([counter]), hashlib.sha256).digest()
+        block = hmac.digest(prk, block + info.encode() + bytes([counter]), "sha256")
         out += block
         counter += 1
     return out[:length]
@@ -45,9 +45,9 @@ def password_from(material: bytes) -> str:
 def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores; PostgreSQL accepts it as a password as is."""
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
     stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
     b64 = base64.b64encode
     return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
 
