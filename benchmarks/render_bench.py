@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ROOT / "tests" / "golden.key"
 
+# The first render in a process also imports what rendering needs and warms pydantic and
+# ruamel up; it is timed on its own, so the batch figure is the cost of one more cluster.
 BATCH = textwrap.dedent(
     """
     import resource, sys, time
@@ -26,11 +28,13 @@ BATCH = textwrap.dedent(
     from pgrender.render import Request, render
     from pgrender import write
     t1 = time.perf_counter()
+    write.stream(render(Request((sys.argv[3],), key_file=sys.argv[2])))
+    t2 = time.perf_counter()
     rendering = render(Request((sys.argv[1],), key_file=sys.argv[2]))
     text = write.stream(rendering)
-    t2 = time.perf_counter()
+    t3 = time.perf_counter()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(len(rendering.clusters), t1 - t0, t2 - t1, peak_kb, len(text))
+    print(len(rendering.clusters), t1 - t0, t2 - t1, t3 - t2, peak_kb, len(text))
     """
 )
 
@@ -68,19 +72,19 @@ def spec(i: int) -> str:
     )
 
 
-def batch(clusters: int) -> tuple[int, float, float, int, int]:
+def batch(clusters: int) -> tuple[int, float, float, float, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "clusters.yaml"
         path.write_text("---\n".join(spec(i) for i in range(clusters)))
         out = subprocess.run(
-            [sys.executable, "-c", BATCH, str(path), str(KEY)],
+            [sys.executable, "-c", BATCH, str(path), str(KEY), str(ROOT / "examples" / "hippo.yaml")],
             check=True,
             capture_output=True,
             text=True,
             cwd=ROOT,
             env=ENV,
         ).stdout.split()
-    return int(out[0]), float(out[1]), float(out[2]), int(out[3]), int(out[4])
+    return int(out[0]), float(out[1]), float(out[2]), float(out[3]), int(out[4]), int(out[5])
 
 
 def main() -> None:
@@ -96,11 +100,12 @@ def main() -> None:
     )
     floor = timed([sys.executable, "-c", LIBRARIES], args.runs)
     print(f"  of which importing click, pydantic, ruamel.yaml and cryptography alone: {min(floor) * 1000:.0f} ms")
-    n, imports, work, peak_kb, size = batch(args.clusters)
+    n, imports, first, work, peak_kb, size = batch(args.clusters)
     print(
         f"batch of {n} clusters in one process: {work * 1000 / n:.2f} ms per cluster "
-        f"({work:.2f} s, imports {imports * 1000:.0f} ms, {size / 1e6:.1f} MB of YAML)  [target <= 3 ms]"
+        f"({work:.2f} s, {size / 1e6:.1f} MB of YAML)  [target <= 3 ms]"
     )
+    print(f"  before it: imports {imports * 1000:.0f} ms, then a first render (hippo) {first * 1000:.0f} ms")
     print(f"peak memory (max RSS) for {n} clusters: {peak_kb / 1024:.0f} MB  [target <= 150 MB]")
 
 

@@ -84,3 +84,10 @@ def test_timestamps_become_utc() -> None:
 
 def test_format_path_uses_yaml_spelling() -> None:
     assert format_path(("spec", "instances", 0, "dataVolume", "size")) == "spec.instances[0].dataVolume.size"
+
+
+def test_specs_are_yaml_1_2_even_under_a_1_1_directive() -> None:
+    (doc,) = load_text("a: yes\nb: on\nc: 0o17\nd: 017\n", "s.yaml")
+    assert doc.data == {"a": "yes", "b": "on", "c": 15, "d": 17}
+    (old,) = load_text("%YAML 1.1\n---\na: yes\nb: on\n", "s.yaml")
+    assert old.data == {"a": "yes", "b": "on"}

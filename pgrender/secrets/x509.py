@@ -85,8 +85,8 @@ def cert_pem(certificate: bytes) -> str:
 def certificate_authority(key: KeyPair, common_name: str, validity: Validity, serial: int) -> bytes:
     """A self-signed CA that may sign leaf certificates only (path length 0), DER-encoded."""
     extensions = (
-        _extension(_BASIC_CONSTRAINTS, der.sequence(der.boolean(True), der.integer(0)), critical=True),
-        _extension(_KEY_USAGE, der.named_bits((_KEY_CERT_SIGN, _CRL_SIGN)), critical=True),
+        _CA_CONSTRAINTS,
+        _CA_KEY_USAGE,
         _extension(_SUBJECT_KEY_IDENTIFIER, der.octet_string(key.key_identifier)),
     )
     return _certificate(common_name, common_name, key, serial, validity, extensions, signer=key)
@@ -107,8 +107,8 @@ def leaf(
     """A leaf certificate signed by the CA named ``issuer_name``; CN and SANs as the plan lists them."""
     usages = ([_SERVER_AUTH] if server else []) + ([_CLIENT_AUTH] if client else [])
     extensions = [
-        _extension(_BASIC_CONSTRAINTS, der.sequence(), critical=True),
-        _extension(_KEY_USAGE, der.named_bits((_DIGITAL_SIGNATURE,)), critical=True),
+        _LEAF_CONSTRAINTS,
+        _LEAF_KEY_USAGE,
         _extension(_EXTENDED_KEY_USAGE, der.sequence(*usages)),
         _extension(_SUBJECT_KEY_IDENTIFIER, der.octet_string(key.key_identifier)),
         _extension(_AUTHORITY_KEY_IDENTIFIER, der.sequence(der.implicit(0, ca_key.key_identifier))),
@@ -126,6 +126,12 @@ def _name(common_name: str) -> bytes:
 def _extension(extension_id: bytes, value: bytes, *, critical: bool = False) -> bytes:
     flag = der.boolean(True) if critical else b""  # DER leaves out the default (FALSE)
     return der.sequence(extension_id, flag, der.octet_string(value))
+
+
+_CA_CONSTRAINTS = _extension(_BASIC_CONSTRAINTS, der.sequence(der.boolean(True), der.integer(0)), critical=True)
+_CA_KEY_USAGE = _extension(_KEY_USAGE, der.named_bits((_KEY_CERT_SIGN, _CRL_SIGN)), critical=True)
+_LEAF_CONSTRAINTS = _extension(_BASIC_CONSTRAINTS, der.sequence(), critical=True)
+_LEAF_KEY_USAGE = _extension(_KEY_USAGE, der.named_bits((_DIGITAL_SIGNATURE,)), critical=True)
 
 
 def _certificate(
