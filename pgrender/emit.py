@@ -100,11 +100,15 @@ def dump(value: Any) -> str:
 _KEY_FIRST = frozenset(KEY_ORDER)
 
 
-def _keys(mapping: dict[str, Any]) -> list[str]:
-    keys = sorted(mapping)
-    if _KEY_FIRST.isdisjoint(mapping):
-        return keys
-    return [k for k in KEY_ORDER if k in mapping] + [k for k in keys if k not in _KEY_FIRST]
+def _keys(mapping: dict[str, Any]) -> tuple[str, ...]:
+    return _key_order(tuple(mapping))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_order(keys: tuple[str, ...]) -> tuple[str, ...]:
+    # Builders make the same shapes over and over: the order of a set of keys is worked out once.
+    ordered = sorted(keys)
+    return (*(k for k in KEY_ORDER if k in keys), *(k for k in ordered if k not in _KEY_FIRST))
 
 
 # Writers of a non-empty mapping or sequence whose lines are indented by `pad`; the first line

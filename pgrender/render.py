@@ -166,12 +166,12 @@ def _tuned_interpreter() -> Iterator[None]:
 
     - Collect cycles rarely, as mypy does: the objects built are trees of dicts, freed by
       reference counting, and the collector would walk them again and again.
-    - Switch threads every 0.5 ms: a SCRAM thread needs the GIL back after each PBKDF2 and
-      would otherwise wait out 5 ms, longer than the PBKDF2 itself takes.
+    - Switch threads every 0.2 ms: a SCRAM thread needs the GIL back after each PBKDF2 (about
+      1 ms) and would otherwise wait out the default 5 ms.
     """
     threshold, interval = gc.get_threshold(), sys.getswitchinterval()
     gc.set_threshold(100_000, *threshold[1:])
-    sys.setswitchinterval(0.0001)
+    sys.setswitchinterval(0.0002)
     try:
         yield
     finally:

@@ -76,9 +76,10 @@ def utf8_string(text: str) -> bytes:
 def time(moment: dt.datetime) -> bytes:
     """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; UTC, whole seconds."""
     utc = moment.astimezone(dt.UTC)
+    rest = f"{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z"
     if utc.year < 2050:
-        return tlv(0x17, utc.strftime("%y%m%d%H%M%SZ").encode())
-    return tlv(0x18, f"{utc.year:04d}{utc.strftime('%m%d%H%M%S')}Z".encode())
+        return tlv(0x17, f"{utc.year % 100:02d}{rest}".encode())
+    return tlv(0x18, f"{utc.year:04d}{rest}".encode())
 
 
 def explicit(number: int, content: bytes) -> bytes:
