@@ -32,6 +32,31 @@ def test_no_key_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_spec_problems_come_before_a_missing_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXAMPLES / "hippo.yaml").read_text().replace("postgresVersion: 16", "postgresVersion: 9"))
+    result = run_cli("render", str(bad), "--stdout", env={"PGRENDER_KEY": ""})
+    assert result.exit_code == 2
+    assert "spec.postgresVersion" in result.stderr and "no root key" not in result.stderr
+
+
+def test_problems_are_reported_by_stage_across_files(tmp_path: Path) -> None:
+    """Unreadable YAML anywhere is reported alone; schema problems of every document come next."""
+    hippo = (EXAMPLES / "hippo.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(hippo.replace("postgresVersion: 16", "postgresVersion: 9"))
+    (tmp_path / "b.yaml").write_text("a: [\n")
+    (tmp_path / "c.yaml").write_text(hippo.replace("replicas: 2", "replicas: many"))
+    files = [str(tmp_path / n) for n in ("a.yaml", "b.yaml", "c.yaml")]
+    unreadable = run_cli("render", *files, "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert unreadable.exit_code == 2 and unreadable.stdout == ""
+    assert "b.yaml" in unreadable.stderr and "a.yaml" not in unreadable.stderr and "c.yaml" not in unreadable.stderr
+    (tmp_path / "b.yaml").write_text(hippo.replace("name: hippo", "name: other", 1))
+    invalid = run_cli("render", *files, "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert invalid.exit_code == 2 and invalid.stdout == ""
+    problem_files = [line.split(":")[0] for line in invalid.stderr.splitlines() if ".yaml:" in line]
+    assert problem_files == [files[0], files[2]]
+
+
 def test_key_from_environment(tmp_path: Path) -> None:
     key = GOLDEN_KEY.read_text().strip()
     result = run_cli("render", str(EXAMPLES / "minimal.yaml"), "--stdout", env={"PGRENDER_KEY": key})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT
 
@@ -25,3 +26,20 @@ def test_two_processes_two_hash_seeds() -> None:
     first, second = render_in_process("1"), render_in_process("4242")
     assert first == second
     assert first.count(b"\nkind: StatefulSet\n") >= len(list(EXAMPLES.glob("*.yaml")))
+
+
+def test_a_batch_renders_each_cluster_as_it_would_alone(tmp_path: Path) -> None:
+    """Verifiers computed on the thread pool land in their own cluster's Secrets."""
+    from pgrender import write
+    from pgrender.render import Rendering, Request, render
+
+    hippo = (EXAMPLES / "hippo.yaml").read_text()
+    specs = []
+    for i in range(8):
+        path = tmp_path / f"c{i}.yaml"
+        users = "".join(f"    - name: user{u}\n      databases: [db{u}]\n" for u in range(1 + i % 3))
+        path.write_text(hippo.replace("name: hippo", f"name: c{i}", 1) + f"  users:\n{users}")
+        specs.append(str(path))
+    together = render(Request(tuple(specs), key_file=str(GOLDEN_KEY)))
+    alone = [render(Request((spec,), key_file=str(GOLDEN_KEY))).clusters[0] for spec in specs]
+    assert write.stream(together) == "".join(write.stream(Rendering((c,))) for c in alone)
