@@ -147,8 +147,6 @@ def render_command(
 ) -> None:
     """Render SPECS into a kustomize base (-o DIR, --write) or a YAML stream (--stdout)."""
     from pgrender import write
-    from pgrender.check import compare
-    from pgrender.gitcheck import refuse_plaintext_in_git
     from pgrender.render import render
     from pgrender.secrets import SecretsProvider
 
@@ -167,6 +165,8 @@ def render_command(
                 raise click.UsageError("--write needs a pgrender.yaml (or --config)")
             target = str(config.output)
         if target and request.provider == SecretsProvider.DERIVED and not allow_secrets_in_git:
+            from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
+
             refuse_plaintext_in_git(Path(target))
         rendering = render(request)
         if to_stdout:
@@ -174,7 +174,11 @@ def render_command(
             return
         assert target is not None
         content = write.files(rendering)
-        changed = compare(content, Path(target)).stale if exit_code else False
+        changed = False
+        if exit_code:
+            from pgrender.check import compare
+
+            changed = compare(content, Path(target)).stale
         write.write(target, content)
     except PgrenderError as exc:
         _fail(exc, fmt)
