@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -132,3 +133,22 @@ def test_refuses_plaintext_secrets_in_a_git_work_tree(tmp_path: Path) -> None:
 def test_schema_command(tmp_path: Path) -> None:
     assert run_cli("schema", "-o", str(tmp_path)).exit_code == 0
     assert json.loads((tmp_path / "postgrescluster-v1alpha1.json").read_text())["title"].startswith("pgrender")
+
+
+def test_console_entry_point_flushes_and_keeps_exit_codes(tmp_path: Path) -> None:
+    """main() leaves with os._exit: output must be complete and exit codes unchanged."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pgrender", *args], capture_output=True, text=True, check=False)
+
+    ok = run("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert ok.returncode == 0 and len(list(yaml.safe_load_all(ok.stdout))) == 19
+    missing = run("render", str(tmp_path / "missing.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert missing.returncode == 2 and "file not found" in missing.stderr
+    usage = run("render", str(EXAMPLES / "hippo.yaml"))
+    assert usage.returncode == 2 and "give exactly one of" in usage.stderr
+    out = tmp_path / "o"
+    assert run("render", str(EXAMPLES / "hippo.yaml"), "-o", str(out), "--key-file", str(GOLDEN_KEY)).returncode == 0
+    (out / "service-hippo-primary.yaml").write_text("changed\n")
+    stale = run("check", str(EXAMPLES / "hippo.yaml"), "--output", str(out), "--key-file", str(GOLDEN_KEY))
+    assert stale.returncode == 1, stale.stderr
