@@ -6,7 +6,6 @@ import gc
 import os
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,8 @@ from pgrender.errors import Problem, SpecError
 from pgrender.secrets import SecretsProvider
 
 if TYPE_CHECKING:  # the plan and secrets modules are imported when a render needs them (start-up time)
+    from concurrent.futures import Executor
+
     from pgrender.plan import ClusterPlan
     from pgrender.secrets.derived import DerivedProvider
 
@@ -98,9 +99,9 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
 def render(request: Request) -> Rendering:
     """spec → plan → objects → secrets → digests → YAML documents, for every cluster.
 
-    Each cluster is built as soon as its plan is resolved, and its SCRAM verifiers start on a
-    thread pool, so they compute while the next clusters are loaded and built. A missing root
-    key is reported after the specs' own problems, as those come first.
+    Each cluster is built as soon as its plan is resolved; from the second cluster on, its SCRAM
+    verifiers start on a thread pool, so they compute while the next clusters are loaded and
+    built. A missing root key is reported after the specs' own problems, as those come first.
     """
     from pgrender.errors import RootKeyError
     from pgrender.secrets import keys
@@ -111,8 +112,8 @@ def render(request: Request) -> Rendering:
         key_error = None
     except RootKeyError as exc:
         root_key, key_error = None, exc
+    pool = _SecondClusterPool()
     with _tuned_interpreter():
-        pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1) - 1), "pgrender-scram")
         try:
             started = [_start(plan, root_key, pool) for plan in plans(request.specs, request.default_namespace)]
             if key_error:
@@ -122,24 +123,46 @@ def render(request: Request) -> Rendering:
             while started:  # popping frees each cluster's unfinished objects as soon as it is done
                 clusters.append(_finish(request, *started.pop()))
         finally:
-            pool.shutdown(cancel_futures=True)
+            pool.shutdown()
     return Rendering(tuple(clusters))
 
 
 Started = tuple["ClusterPlan", list[Manifest], "DerivedProvider | None"]
 
 
-def _start(plan: ClusterPlan, root_key: bytes | None, pool: ThreadPoolExecutor) -> Started:
+def _start(plan: ClusterPlan, root_key: bytes | None, pool: _SecondClusterPool) -> Started:
     """Build a cluster's objects and start the slow part of its secrets."""
     from pgrender.components import build
     from pgrender.secrets.derived import DerivedProvider
     from pgrender.secrets.materialize import inputs
 
     manifests = build(plan)
-    provider = DerivedProvider(root_key, plan, pool) if root_key is not None else None
-    if provider:
-        provider.prepare(inputs(manifests))
+    if root_key is None:
+        return plan, manifests, None
+    provider = DerivedProvider(root_key, plan, pool.next_cluster())
+    provider.prepare(inputs(manifests))
     return plan, manifests, provider
+
+
+class _SecondClusterPool:
+    """The SCRAM thread pool, made when a second cluster arrives: importing concurrent.futures
+    costs a one-cluster render more (about 10 ms) than computing its verifiers inline."""
+
+    def __init__(self) -> None:
+        self._clusters = 0
+        self._pool: Executor | None = None
+
+    def next_cluster(self) -> Executor | None:
+        self._clusters += 1
+        if self._clusters == 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1) - 1), "pgrender-scram")
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool:
+            self._pool.shutdown(cancel_futures=True)
 
 
 def _finish(

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from concurrent.futures import Executor, Future
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -14,6 +13,8 @@ from urllib.parse import quote
 from pgrender.secrets import Material, SecretInput
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
     from pgrender.plan import CertificatePlan, ClusterPlan
 
 SALT = b"pgrender/v1"
