@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from pgrender import emit
@@ -83,6 +81,9 @@ def write(directory: str | Path, content: dict[str, str]) -> None:
     failed run leaves the previous output untouched. A directory holding files pgrender did not
     write is refused rather than overwritten.
     """
+    import shutil  # here, not at the top: `render --stdout` starts faster without them
+    import tempfile
+
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a directory")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets as _random
 from pathlib import Path
 
 from pgrender.errors import RootKeyError
@@ -16,7 +15,9 @@ _HEX = re.compile(r"^[0-9a-f]{64}\Z")
 
 def generate() -> str:
     """Return a new root key as 64 hex characters (the only randomness pgrender uses)."""
-    return _random.token_hex(KEY_BYTES)
+    import secrets  # only keygen needs it
+
+    return secrets.token_hex(KEY_BYTES)
 
 
 def parse(text: str, source: str) -> bytes:
