@@ -63,7 +63,15 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("bad-label-value", _set("metadata.labels", {"team": "a b"}), ["metadata.labels"]),
     ("bad-san", _set("spec.tls.extraSANs", ["ok.example.com", "bad_name!"]), ["spec.tls.extraSANs[1]"]),
     ("wrong-kind", _set("kind", "Cluster"), ["kind"]),
+    ("expiry-after-9999", _set("spec.tls", {"notBefore": "9999-01-01T00:00:00Z", "validityDays": 365}), ["spec.tls"]),
 ]  # fmt: skip
+
+
+def test_certificates_may_expire_in_9999(write_spec: Callable[..., Path]) -> None:
+    spec = base_spec()
+    spec["spec"]["tls"] = {"notBefore": "9998-12-01T00:00:00Z", "validityDays": 365, "caValidityDays": 365}
+    (plan,) = validate((str(write_spec(spec)),))
+    assert plan.tls.not_before.year == 9998
 
 
 @pytest.mark.parametrize(("change", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from pgrender.spec.base import StrictModel
 
@@ -46,3 +46,14 @@ class TLSSpec(StrictModel):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+    @model_validator(mode="after")
+    def _expiry_fits(self) -> TLSSpec:
+        # X.509 times end with the year 9999 (RFC 5280 4.1.2.5), as do Python's.
+        days = max(self.ca_validity_days, self.validity_days)
+        if (dt.datetime.max.replace(tzinfo=dt.UTC) - self.not_before).days < days:
+            raise ValueError(
+                f"notBefore plus {days} days of validity runs past the year 9999; "
+                "choose an earlier notBefore or fewer validity days"
+            )
+        return self
