@@ -115,8 +115,9 @@ def render(request: Request) -> Rendering:
     pool = _SecondClusterPool()
     with _tuned_interpreter():
         try:
-            started = [_start(plan, root_key, pool) for plan in plans(request.specs, request.default_namespace)]
-            if key_error:
+            every_plan = plans(request.specs, request.default_namespace)
+            started = [_start(plan, root_key, pool) for plan in every_plan if key_error is None]
+            if key_error:  # the specs were still read through, for their problems come first
                 raise key_error
             started.reverse()
             clusters = []
