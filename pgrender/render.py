@@ -147,7 +147,14 @@ def _start(plan: ClusterPlan, root_key: bytes | None, pool: _SecondClusterPool) 
 
 class _SecondClusterPool:
     """The SCRAM thread pool, made when a second cluster arrives: importing concurrent.futures
-    costs a one-cluster render more (about 10 ms) than computing its verifiers inline."""
+    costs a one-cluster render more (about 10 ms) than computing its verifiers inline.
+
+    One cluster's verifiers take about as long on one core as the rest of its render takes on
+    the main thread, so two threads keep ahead; more would only contend for the GIL. They leave
+    a CPU to the main thread (CPU affinity counts, as in a container with a cpuset).
+    """
+
+    WORKERS = 2
 
     def __init__(self) -> None:
         self._clusters = 0
@@ -158,7 +165,8 @@ class _SecondClusterPool:
         if self._clusters == 2:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1) - 1), "pgrender-scram")
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            self._pool = ThreadPoolExecutor(max(1, min(self.WORKERS, cpus - 1)), "pgrender-scram")
         return self._pool
 
     def shutdown(self) -> None:
