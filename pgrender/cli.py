@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from pgrender.errors import PgrenderError, Problem, SpecError
+from pgrender.providers import SECRETS_PROVIDERS
 
 MAX_PROBLEMS = 50
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +67,30 @@ option_key_file = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EX_SOFTWARE = 70  # sysexits.h: an internal software error
+
+
+class _Commands(click.Group):
+    """The command group; an exception that is not a user's mistake is reported as a bug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (PgrenderError, click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
+            click.echo(
+                "pgrender: internal error: this is a bug in pgrender, not a problem with your input; "
+                "please report it with the traceback above",
+                err=True,
+            )
+            sys.exit(EX_SOFTWARE)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pgrender")
 def cli() -> None:
     """Compile PostgresCluster specs into plain, kustomize-ready Kubernetes YAML."""
@@ -78,10 +102,30 @@ option_config = click.option(
     type=click.Path(dir_okay=False),
     help="Repository config (default: ./pgrender.yaml when present).",
 )
+
+
+class RegisteredName(click.ParamType[str]):
+    """A name from a provider registry, looked up when used (providers.py is the one list)."""
+
+    name = "provider"
+
+    def __init__(self, registry: dict[str, str]) -> None:
+        self.registry = registry
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(self.registry) + "]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value not in self.registry:
+            self.fail(f"{value!r} is not one of {', '.join(self.registry)}", param, ctx)
+        return str(value)
+
+
 option_provider = click.option(
     "--secrets-provider",
-    type=click.Choice(["derived", "existing"]),
-    help="derived: Secrets in the output; existing: left out, created by other means.",
+    type=RegisteredName(SECRETS_PROVIDERS),
+    help="How Secrets reach the cluster (default: pgrender.yaml, else derived): derived writes them "
+    "in plaintext, existing leaves them out for other means.",
 )
 
 
@@ -102,15 +146,11 @@ def _inputs(specs: tuple[str, ...], config_path: str | None) -> tuple[tuple[str,
 
 def _request(specs: tuple[str, ...], config: Any, key_file: str | None, provider: str | None, **extra: Any) -> Any:
     from pgrender.render import Request
-    from pgrender.secrets import SecretsProvider
 
-    chosen = SecretsProvider(provider) if provider else (config.config.secrets.provider if config else None)
-    return Request(
-        specs,
-        key_file or (config.key_file() if config else None),
-        provider=chosen or SecretsProvider.DERIVED,
-        **extra,
-    )
+    chosen = provider or (config.config.secrets.provider if config else None)
+    if chosen:
+        extra["provider"] = chosen
+    return Request(specs, key_file or (config.key_file() if config else None), **extra)
 
 
 @cli.command("render")
@@ -147,9 +187,8 @@ def render_command(
     fmt: str,
 ) -> None:
     """Render SPECS into a kustomize base (-o DIR, --write) or a YAML stream (--stdout)."""
-    from pgrender import write
+    from pgrender import providers, write
     from pgrender.render import render
-    from pgrender.secrets import SecretsProvider
 
     if sum(map(bool, (output, to_stdout, write_config))) != 1:
         raise click.UsageError("give exactly one of -o/--output DIR, --write or --stdout")
@@ -165,7 +204,7 @@ def render_command(
             if config is None:
                 raise click.UsageError("--write needs a pgrender.yaml (or --config)")
             target = str(config.output)
-        if target and request.provider == SecretsProvider.DERIVED and not allow_secrets_in_git:
+        if target and providers.secrets_provider(request.provider).writes_plaintext and not allow_secrets_in_git:
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
             refuse_plaintext_in_git(Path(target))
@@ -340,7 +379,7 @@ def cmp_generate_command() -> None:
             spec_files,
             config,
             found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
-            found.provider.value if found.provider else None,
+            found.provider,
             default_namespace=found.namespace,
         )
         text = write.stream(render(request))

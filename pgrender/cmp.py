@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pgrender.errors import PgrenderError
-from pgrender.secrets import SecretsProvider
+from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS, unknown
 
 DEFAULT_KEY_FILE = "/var/run/pgrender/root.key"
 
@@ -18,8 +18,8 @@ PARAMETERS = (
     {
         "name": "secrets-provider",
         "title": "Secrets provider",
-        "tooltip": "derived: Secrets in the output; existing: leave them out",
-        "string": SecretsProvider.DERIVED.value,
+        "tooltip": "One of " + ", ".join(SECRETS_PROVIDERS) + " (see the README)",
+        "string": DEFAULT_SECRETS_PROVIDER,
     },
     {
         "name": "key-file",
@@ -33,7 +33,7 @@ PARAMETERS = (
 @dataclass(frozen=True)
 class CmpSettings:
     namespace: str | None
-    provider: SecretsProvider | None
+    provider: str | None  # a name in providers.SECRETS_PROVIDERS
     key_file: str | None
 
 
@@ -78,12 +78,7 @@ def settings(environ: Mapping[str, str]) -> CmpSettings:
     """Parameters win over the Application's plugin env (ARGOCD_ENV_*), which wins over pgrender.yaml."""
     _check_names(environ)
     provider_text = parameter(environ, "secrets-provider") or environ.get("ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER")
-    provider = None
-    if provider_text:
-        try:
-            provider = SecretsProvider(provider_text)
-        except ValueError:
-            choices = ", ".join(p.value for p in SecretsProvider)
-            raise PgrenderError(f"parameter secrets-provider: expected one of {choices}") from None
+    if provider_text and provider_text not in SECRETS_PROVIDERS:
+        raise PgrenderError(f"parameter secrets-provider: {unknown('secrets', provider_text, SECRETS_PROVIDERS)}")
     key_file = parameter(environ, "key-file") or environ.get("ARGOCD_ENV_PGRENDER_KEY_FILE")
-    return CmpSettings(environ.get("ARGOCD_APP_NAMESPACE") or None, provider, key_file)
+    return CmpSettings(environ.get("ARGOCD_APP_NAMESPACE") or None, provider_text or None, key_file)

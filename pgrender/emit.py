@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pgrender.errors import PgrenderError
+from pgrender.errors import InternalError
 
 Manifest = dict[str, Any]
 
@@ -80,9 +80,14 @@ def order(manifests: list[Manifest]) -> list[Manifest]:
     for m in manifests:
         ident = object_id(m)
         if ident in seen:
-            raise PgrenderError(f"two objects with the same identity {'/'.join(ident)}: a bug in pgrender")
+            raise InternalError(f"two objects with the same identity {'/'.join(ident)}")
         seen.add(ident)
     return sorted(manifests, key=sort_key)
+
+
+def documents(manifests: list[Manifest]) -> tuple[Document, ...]:
+    """The objects in output order, each with its YAML text."""
+    return tuple(Document(m, dump(m)) for m in order(manifests))
 
 
 def dump(value: Any) -> str:
@@ -166,7 +171,7 @@ def _inline(value: Any, indent: int) -> str:
         return "[]"
     if isinstance(value, str):
         return _inline(str(value), indent)
-    raise PgrenderError(f"cannot write a {type(value).__name__} to YAML: a bug in pgrender")
+    raise InternalError(f"cannot write a {type(value).__name__} to YAML")
 
 
 @functools.lru_cache(maxsize=8192)

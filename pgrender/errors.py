@@ -1,4 +1,5 @@
-"""Exceptions: PgrenderError, and SpecError carrying every Problem found in the input."""
+"""Exceptions: PgrenderError for what users can act on (SpecError carries every Problem found in
+the input), and InternalError for pgrender's own inconsistencies."""
 
 from __future__ import annotations
 
@@ -34,3 +35,11 @@ class RootKeyError(PgrenderError):
 
 class OutputError(PgrenderError):
     """The output location cannot be written safely."""
+
+
+class InternalError(Exception):
+    """pgrender contradicted itself (two objects with one identity, a value it cannot write): a bug.
+
+    Not a PgrenderError: the CLI prints a traceback and exits 70 (EX_SOFTWARE), never the exit 2
+    and one-line message that belong to users' mistakes.
+    """

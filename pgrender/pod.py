@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgrender.plan import defaults
@@ -112,3 +113,37 @@ def empty_dir(volume: str, medium: str | None = None, size_limit: str | None = N
 
 
 TLS_ITEMS = [("tls.crt", "tls.crt"), ("tls.key", "tls.key"), ("ca.crt", "ca.crt")]
+
+
+@dataclass(frozen=True)
+class PodPart:
+    """What one concern adds to a pod; mounts and env go to the pod's main container."""
+
+    volumes: tuple[Manifest, ...] = ()
+    mounts: tuple[Manifest, ...] = ()
+    env: tuple[Manifest, ...] = ()
+    containers: tuple[Manifest, ...] = ()  # sidecars, after the main container
+    init_containers: tuple[Manifest, ...] = ()
+
+
+def assemble(parts: list[PodPart]) -> PodPart:
+    """All parts joined, in registration order."""
+    return PodPart(
+        volumes=tuple(v for p in parts for v in p.volumes),
+        mounts=tuple(m for p in parts for m in p.mounts),
+        env=tuple(e for p in parts for e in p.env),
+        containers=tuple(c for p in parts for c in p.containers),
+        init_containers=tuple(c for p in parts for c in p.init_containers),
+    )
+
+
+def apply(pod: Manifest, part: PodPart) -> Manifest:
+    """A pod spec whose first container is the main one, with ``part`` added."""
+    main, *others = pod["containers"]
+    main = {**main, "volumeMounts": [*main.get("volumeMounts", []), *part.mounts]}
+    if part.env:
+        main["env"] = [*main.get("env", []), *part.env]
+    out = {**pod, "containers": [main, *others, *part.containers], "volumes": [*pod.get("volumes", []), *part.volumes]}
+    if part.init_containers:
+        out["initContainers"] = [*pod.get("initContainers", []), *part.init_containers]
+    return out

@@ -264,17 +264,17 @@ FAILURES: list[tuple[str, Callable[[Sandbox], tuple[dict[str, str] | None, dict[
     (
         "unknown-provider-parameter",
         lambda s: (None, s.env(ARGOCD_APP_PARAMETERS=json.dumps([{"name": "secrets-provider", "string": "vault"}]))),
-        "parameter secrets-provider: expected one of derived, existing",
+        "parameter secrets-provider: unknown secrets provider",
     ),
     (
         "unknown-provider-param-env",
         lambda s: (None, s.env(PARAM_SECRETS_PROVIDER="vault")),
-        "parameter secrets-provider: expected one of derived, existing",
+        "parameter secrets-provider: unknown secrets provider",
     ),
     (
         "unknown-provider-plugin-env",
         lambda s: (None, s.env(ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER="sealed")),
-        "parameter secrets-provider: expected one of derived, existing",
+        "parameter secrets-provider: unknown secrets provider",
     ),
     (
         "parameters-not-json",

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from pgrender.config import RepositoryConfig, SecretsProvider, load_config
+from pgrender.config import RepositoryConfig, load_config
 from pgrender.errors import SpecError
 from pgrender.schema import config_schema
 from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT, run_cli
@@ -60,7 +60,7 @@ def test_configs_match_the_json_schema(text: str) -> None:
 
 @pytest.mark.parametrize("text", DOCUMENTED)
 def test_documented_configs_load(text: str) -> None:
-    assert RepositoryConfig.model_validate(yaml.safe_load(text)).secrets.provider == SecretsProvider.EXISTING
+    assert RepositoryConfig.model_validate(yaml.safe_load(text)).secrets.provider == "existing"
 
 
 def test_json_schema_is_the_models() -> None:
@@ -97,7 +97,7 @@ def test_defaults() -> None:
     assert config.specs == ["*.pgcluster.yaml"]
     assert config.output == "rendered"
     assert config.kubernetes_version == "1.30"
-    assert config.secrets.provider == SecretsProvider.DERIVED
+    assert config.secrets.provider == "derived"
     assert config.secrets.key_file is None
 
 
@@ -113,7 +113,7 @@ ERRORS = [
     (
         "bad-provider",
         "secrets:\n  provider: vault\n",
-        ["pgrender.yaml:2:3: secrets.provider: Input should be 'derived' or 'existing'"],
+        ["pgrender.yaml:2:3: secrets.provider: unknown secrets provider 'vault'; expected one of derived, existing"],
     ),
     (
         "bad-version",
@@ -145,7 +145,7 @@ ERRORS = [
         "colour: red\nsecrets: {provider: vault}\n",
         [
             "pgrender.yaml:1:1: colour: unknown field",
-            "pgrender.yaml:2:11: secrets.provider: Input should be 'derived' or 'existing'",
+            "pgrender.yaml:2:11: secrets.provider: unknown secrets provider 'vault'; expected one of derived, existing",
         ],
     ),
     ("not-a-mapping", "- specs\n", ["pgrender.yaml:1:1: expected a mapping (RenderConfig)"]),

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pgrender.errors import RootKeyError
 from pgrender.plan import ClusterPlan
 from pgrender.secrets import Material, SecretInput, keys
-from pgrender.secrets.derived import SALT, DerivedProvider, hkdf, password_from, scram_verifier
+from pgrender.secrets.derived import SALT, DerivedValues, hkdf, password_from, scram_verifier
 from tests.conftest import base_spec
 
 KEY = bytes(range(32))
@@ -52,16 +52,16 @@ def test_values_depend_on_namespace_cluster_purpose_rotation(
     plan = plan_of(base_spec())
     other_ns = base_spec()
     other_ns["metadata"]["namespace"] = "other"
-    value = DerivedProvider(KEY, plan).value
+    value = DerivedValues(KEY, plan).value
     seen = {
         value(SecretInput(Material.PASSWORD, "user:a")),
         value(SecretInput(Material.PASSWORD, "user:b")),
         value(SecretInput(Material.PASSWORD, "user:a", rotation=1)),
-        DerivedProvider(KEY, plan_of(other_ns)).value(SecretInput(Material.PASSWORD, "user:a")),
-        DerivedProvider(bytes(32), plan).value(SecretInput(Material.PASSWORD, "user:a")),
+        DerivedValues(KEY, plan_of(other_ns)).value(SecretInput(Material.PASSWORD, "user:a")),
+        DerivedValues(bytes(32), plan).value(SecretInput(Material.PASSWORD, "user:a")),
     }
     assert len(seen) == 5
-    assert value(SecretInput(Material.PASSWORD, "user:a")) == DerivedProvider(KEY, plan).value(
+    assert value(SecretInput(Material.PASSWORD, "user:a")) == DerivedValues(KEY, plan).value(
         SecretInput(Material.PASSWORD, "user:a")
     )
 

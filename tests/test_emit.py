@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from pgrender import emit, write
-from pgrender.errors import PgrenderError
+from pgrender.errors import InternalError
 from pgrender.render import ClusterOutput, Rendering
 
 scalars = st.one_of(
@@ -66,7 +66,7 @@ def test_order_by_kind_then_name() -> None:
 
 
 def test_duplicate_identity_is_refused() -> None:
-    with pytest.raises(PgrenderError, match="same identity"):
+    with pytest.raises(InternalError, match="same identity"):
         emit.order([obj("Secret", "a"), obj("Secret", "a")])
 
 

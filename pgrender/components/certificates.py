@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pgrender.plan import CertificatePlan, ClusterPlan
 from pgrender.pod import Manifest, object_meta
-from pgrender.secrets import Material, SecretInput, secret_text
+from pgrender.secrets import certificate_data
 
 
 def certificates(plan: ClusterPlan) -> list[Manifest]:
@@ -18,15 +18,10 @@ def certificates(plan: ClusterPlan) -> list[Manifest]:
 
 
 def _tls_secret(plan: ClusterPlan, name: str, cert: CertificatePlan) -> Manifest:
-    rotation = plan.tls.rotation
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": object_meta(plan, name, plan.database_labels),
         "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": secret_text(SecretInput(Material.CERT, cert.subject, rotation)),
-            "tls.key": secret_text(SecretInput(Material.KEY, cert.subject, rotation)),
-            "ca.crt": secret_text(SecretInput(Material.CA_CERT, "ca", rotation)),
-        },
+        "data": certificate_data(plan.tls, cert),
     }

@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pgrender import emit
-from pgrender.plan import ClusterPlan, defaults, labels
+from pgrender.plan import ClusterPlan, defaults, secret_keys
 from pgrender.pod import Manifest, object_meta
 from pgrender.secrets import Material, SecretInput, secret_text
-
-RESTAPI_USER = "patroni"
-RESTAPI_SUBJECT = "patroni-restapi"
 
 
 def patroni(plan: ClusterPlan) -> list[Manifest]:
@@ -28,8 +25,10 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
             "metadata": object_meta(plan, plan.names.patroni_secret, plan.database_labels),
             "type": "Opaque",
             "data": {
-                "username": secret_text(RESTAPI_USER),
-                "password": secret_text(SecretInput(Material.PASSWORD, RESTAPI_SUBJECT)),
+                secret_keys.USERNAME: secret_text(plan.patroni.restapi_user),
+                secret_keys.PASSWORD: secret_text(
+                    SecretInput(Material.PASSWORD, plan.patroni.restapi_password_subject)
+                ),
             },
         },
     ]
@@ -38,15 +37,15 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
 def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
     """patroni.yaml; what differs per pod (name, addresses, data dir) comes from the environment."""
     pg = plan.patroni
-    tls = defaults.TLS_DIR
+    server, client = plan.tls.server_files, plan.tls.replication_files
     replication = {
         "username": plan.replication_user,
         # verify-ca: members reach each other by pod address, and the client certificate is what
         # authenticates; every other client connection uses verify-full.
         "sslmode": "verify-ca",
-        "sslcert": f"{defaults.REPLICATION_TLS_DIR}/tls.crt",
-        "sslkey": f"{defaults.REPLICATION_TLS_DIR}/tls.key",
-        "sslrootcert": f"{tls}/ca.crt",
+        "sslcert": client.cert,
+        "sslkey": client.key,
+        "sslrootcert": client.ca,
     }
     initdb: list[Any] = ["data-checksums", {"encoding": "UTF8"}]
     basebackup: list[Any] = [{"checkpoint": "fast"}]
@@ -65,9 +64,9 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
             "labels": dict(pg.labels),
             "scope_label": pg.scope_label,
             "role_label": pg.role_label,
-            "leader_label_value": labels.ROLE_PRIMARY,
-            "standby_leader_label_value": labels.ROLE_PRIMARY,
-            "follower_label_value": labels.ROLE_REPLICA,
+            "leader_label_value": pg.leader_label_value,
+            "standby_leader_label_value": pg.leader_label_value,
+            "follower_label_value": pg.follower_label_value,
         },
         "postgresql": {
             "bin_dir": plan.bin_dir,
@@ -82,18 +81,18 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
             "pg_hba": list(pg.pg_hba),
         },
         "restapi": {
-            "certfile": f"{tls}/tls.crt",
-            "keyfile": f"{tls}/tls.key",
-            "cafile": f"{tls}/ca.crt",
+            "certfile": server.cert,
+            "keyfile": server.key,
+            "cafile": server.ca,
             # Kubelet's HTTPS probes present no client certificate, so "required" would fail them.
             # With "optional", Patroni still refuses unsafe requests (POST, PATCH, ...) without a
             # certificate from the cluster CA (ctl.certfile), and then checks the REST API password.
             "verify_client": "optional",
         },
         "ctl": {
-            "cacert": f"{tls}/ca.crt",
-            "certfile": f"{tls}/tls.crt",
-            "keyfile": f"{tls}/tls.key",
+            "cacert": server.ca,
+            "certfile": server.cert,
+            "keyfile": server.key,
             "insecure": False,
         },
         "watchdog": {"mode": "off"},

@@ -9,7 +9,7 @@ reconcile Job creates in every database and which never returns superusers or re
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, PgBouncerPlan, defaults
+from pgrender.plan import ClusterPlan, PgBouncerPlan, TLSFiles, defaults, secret_keys
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
@@ -20,11 +20,9 @@ from pgrender.pod import (
     scheduling_fields,
     secret_volume,
 )
-from pgrender.secrets import Material, SecretInput, secret_text
+from pgrender.secrets import Material, SecretInput, certificate_data, secret_text
 
 CONFIG_FILE = "pgbouncer.ini"
-AUTH_FILE = "users.txt"
-AUTH_SUBJECT = "pgbouncer-auth"
 
 
 def pgbouncer(plan: ClusterPlan) -> list[Manifest]:
@@ -45,17 +43,16 @@ def pgbouncer(plan: ClusterPlan) -> list[Manifest]:
     return out
 
 
-def pgbouncer_ini(pgb: PgBouncerPlan) -> str:
+def pgbouncer_ini(pgb: PgBouncerPlan, tls: TLSFiles) -> str:
     """pgbouncer.ini; managed settings first, then the passthrough ones, each section sorted."""
-    secret = defaults.PGBOUNCER_SECRET_DIR
     managed = {
-        "auth_file": f"{secret}/{AUTH_FILE}",
+        "auth_file": pgb.auth_file,
         "auth_query": "SELECT username, password FROM pgbouncer.get_auth($1)",
         "auth_type": "scram-sha-256",
         "auth_user": pgb.auth_user,
-        "client_tls_ca_file": f"{secret}/ca.crt",
-        "client_tls_cert_file": f"{secret}/tls.crt",
-        "client_tls_key_file": f"{secret}/tls.key",
+        "client_tls_ca_file": tls.ca,
+        "client_tls_cert_file": tls.cert,
+        "client_tls_key_file": tls.key,
         "client_tls_sslmode": "require",
         "default_pool_size": str(pgb.default_pool_size),
         "ignore_startup_parameters": "extra_float_digits",
@@ -63,7 +60,7 @@ def pgbouncer_ini(pgb: PgBouncerPlan) -> str:
         "listen_port": str(pgb.port),
         "max_client_conn": str(pgb.max_client_connections),
         "pool_mode": pgb.pool_mode.value,
-        "server_tls_ca_file": f"{secret}/ca.crt",
+        "server_tls_ca_file": tls.ca,
         "server_tls_sslmode": "verify-full",
         "stats_users": pgb.auth_user,
         "unix_socket_dir": "",
@@ -85,26 +82,25 @@ def _config_map(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": object_meta(plan, pgb.name, pgb.labels, component=pgb.metadata),
-        "data": {CONFIG_FILE: pgbouncer_ini(pgb)},
+        "data": {CONFIG_FILE: pgbouncer_ini(pgb, plan.tls.pgbouncer_files)},
     }
 
 
 def _secret(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
     """The auth user's password (plaintext: pgBouncer needs it for SCRAM to the server) and TLS."""
-    password = SecretInput(Material.PASSWORD, AUTH_SUBJECT)
-    rotation = plan.tls.rotation
+    password = SecretInput(Material.PASSWORD, pgb.auth_password_subject)
+    tls = plan.tls
+    assert tls.pgbouncer is not None  # the plan makes pgBouncer's certificate with pgBouncer
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": object_meta(plan, pgb.name, pgb.labels, component=pgb.metadata),
         "type": "Opaque",
         "data": {
-            AUTH_FILE: secret_text(f'"{pgb.auth_user}" "', password, '"\n'),
-            "password": secret_text(password),
-            "verifier": secret_text(SecretInput(Material.VERIFIER, AUTH_SUBJECT)),
-            "tls.crt": secret_text(SecretInput(Material.CERT, "pgbouncer", rotation)),
-            "tls.key": secret_text(SecretInput(Material.KEY, "pgbouncer", rotation)),
-            "ca.crt": secret_text(SecretInput(Material.CA_CERT, "ca", rotation)),
+            secret_keys.PGBOUNCER_AUTH_FILE: secret_text(f'"{pgb.auth_user}" "', password, '"\n'),
+            secret_keys.PASSWORD: secret_text(password),
+            secret_keys.VERIFIER: secret_text(SecretInput(Material.VERIFIER, pgb.auth_password_subject)),
+            **certificate_data(tls, tls.pgbouncer),
         },
     }
 
@@ -127,7 +123,7 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
     }
     if pgb.resources:
         container["resources"] = pgb.resources
-    items = [(AUTH_FILE, AUTH_FILE), ("tls.crt", "tls.crt"), ("tls.key", "tls.key"), ("ca.crt", "ca.crt")]
+    items = [(key, key) for key in (secret_keys.PGBOUNCER_AUTH_FILE, *secret_keys.TLS_FILES)]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

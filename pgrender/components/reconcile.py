@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 
 from pgrender.digest import digest
-from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults
+from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults, secret_keys
 from pgrender.pod import (
     SYNC_WAVE,
-    TLS_ITEMS,
     Manifest,
+    apply,
     container_security_context,
-    empty_dir,
     object_meta,
     pod_security_context,
-    secret_volume,
 )
+from pgrender.pod_parts import job_pod
 from pgrender.spec.users import RoleOptions
 
 SCRIPT = "reconcile.sh"
@@ -250,27 +249,27 @@ def _database_sql(database: DatabasePlan) -> list[str]:
 
 
 def _pod_template(plan: ClusterPlan) -> Manifest:
-    names = plan.names
+    names, client = plan.names, plan.tls.client_files
     env: list[Manifest] = [
         {"name": "PGHOST", "value": plan.primary_host},
         {"name": "PGPORT", "value": str(plan.port)},
         {"name": "PGUSER", "value": plan.superuser},
         {"name": "PGDATABASE", "value": "postgres"},
         {"name": "PGSSLMODE", "value": "verify-full"},
-        {"name": "PGSSLROOTCERT", "value": f"{defaults.TLS_DIR}/ca.crt"},
-        {"name": "PGSSLCERT", "value": f"{defaults.TLS_DIR}/tls.crt"},
-        {"name": "PGSSLKEY", "value": f"{defaults.TLS_DIR}/tls.key"},
+        {"name": "PGSSLROOTCERT", "value": client.ca},
+        {"name": "PGSSLCERT", "value": client.cert},
+        {"name": "PGSSLKEY", "value": client.key},
         {"name": "PGCONNECT_TIMEOUT", "value": "5"},
     ]
     env += [
         {"name": "PGRENDER_PATRONI_MEMBERS", "value": " ".join(plan.patroni.member_api_hosts)},
         {
             "name": "PGRENDER_PATRONI_USERNAME",
-            "valueFrom": {"secretKeyRef": {"name": names.patroni_secret, "key": "username"}},
+            "valueFrom": {"secretKeyRef": {"name": names.patroni_secret, "key": secret_keys.USERNAME}},
         },
         {
             "name": "PGRENDER_PATRONI_PASSWORD",
-            "valueFrom": {"secretKeyRef": {"name": names.patroni_secret, "key": "password"}},
+            "valueFrom": {"secretKeyRef": {"name": names.patroni_secret, "key": secret_keys.PASSWORD}},
         },
     ]
     rotations = []
@@ -279,7 +278,7 @@ def _pod_template(plan: ClusterPlan) -> Manifest:
         env.append(
             {
                 "name": f"PGRENDER_VERIFIER_{i}",
-                "valueFrom": {"secretKeyRef": {"name": user.secret, "key": "verifier"}},
+                "valueFrom": {"secretKeyRef": {"name": user.secret, "key": secret_keys.VERIFIER}},
             }
         )
         rotations.append(f"{user.name}={user.password_rotation}")
@@ -287,7 +286,7 @@ def _pod_template(plan: ClusterPlan) -> Manifest:
         env.append(
             {
                 "name": "PGRENDER_PGBOUNCER_VERIFIER",
-                "valueFrom": {"secretKeyRef": {"name": plan.pgbouncer.name, "key": "verifier"}},
+                "valueFrom": {"secretKeyRef": {"name": plan.pgbouncer.name, "key": secret_keys.VERIFIER}},
             }
         )
     container = {
@@ -296,11 +295,7 @@ def _pod_template(plan: ClusterPlan) -> Manifest:
         "command": ["sh", f"{defaults.RECONCILE_DIR}/{SCRIPT}"],
         "env": env,
         "securityContext": container_security_context(),
-        "volumeMounts": [
-            {"name": "reconcile", "mountPath": defaults.RECONCILE_DIR, "readOnly": True},
-            {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": [{"name": "reconcile", "mountPath": defaults.RECONCILE_DIR, "readOnly": True}],
     }
     return {
         "metadata": {
@@ -308,16 +303,15 @@ def _pod_template(plan: ClusterPlan) -> Manifest:
             # A new password (rotation) changes the template, hence the Job name, so the Job runs again.
             "annotations": {**plan.user_annotations, ROTATIONS_ANNOTATION: " ".join(rotations)},
         },
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "securityContext": pod_security_context(plan),
-            "containers": [container],
-            "volumes": [
-                {"name": "reconcile", "configMap": {"name": names.reconcile_config_map}},
-                secret_volume("tls", [(names.superuser_cert, TLS_ITEMS)]),
-                empty_dir("tmp", size_limit="16Mi"),
-            ],
-        },
+        "spec": apply(
+            {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(plan),
+                "containers": [container],
+                "volumes": [{"name": "reconcile", "configMap": {"name": names.reconcile_config_map}}],
+            },
+            job_pod(plan),
+        ),
     }

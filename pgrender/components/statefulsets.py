@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, InstancePlan, defaults
+from pgrender.plan import ClusterPlan, InstancePlan, defaults, secret_keys
 from pgrender.pod import (
     DEFAULT_CONTAINER,
     SYNC_WAVE,
-    TLS_ITEMS,
     Manifest,
+    apply,
     container_security_context,
-    empty_dir,
     object_meta,
     pod_security_context,
     scheduling_fields,
-    secret_volume,
 )
+from pgrender.pod_parts import database_pod
 
 CONTAINER = "database"
 
@@ -48,35 +47,12 @@ def _statefulset(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
 
 
 def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
-    names = plan.names
-    volumes = [
-        {"name": "pgdata", "persistentVolumeClaim": {"claimName": instance.data_volume.name}},
-        {"name": "patroni-config", "configMap": {"name": names.config_map}},
-        secret_volume(
-            "tls",
-            [
-                (names.cluster_cert, TLS_ITEMS),
-                (names.replication_cert, [(k, f"replication/{p}") for k, p in TLS_ITEMS[:2]]),
-            ],
-        ),
-        empty_dir("tmp", size_limit="64Mi"),
-        empty_dir("dshm", medium="Memory"),
-    ]
-    mounts = [
-        {"name": "pgdata", "mountPath": defaults.PGDATA_MOUNT},
-        {"name": "patroni-config", "mountPath": defaults.PATRONI_CONFIG_DIR, "readOnly": True},
-        {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
-        {"name": "tmp", "mountPath": "/tmp"},
-        {"name": "dshm", "mountPath": "/dev/shm"},
-    ]
-    if instance.wal_volume:
-        volumes.insert(1, {"name": "pgwal", "persistentVolumeClaim": {"claimName": instance.wal_volume.name}})
-        mounts.insert(1, {"name": "pgwal", "mountPath": defaults.PGWAL_MOUNT})
-    pg = plan.patroni
+    """Patroni's container; volumes, mounts and sidecars come from the registered pod parts."""
+    probe = plan.patroni.probe
     probe_timing = {
-        "periodSeconds": pg.loop_wait,
-        "timeoutSeconds": max(1, pg.loop_wait // 2),
-        "failureThreshold": max(1, pg.ttl // pg.loop_wait),
+        "periodSeconds": probe.period_seconds,
+        "timeoutSeconds": probe.timeout_seconds,
+        "failureThreshold": probe.failure_threshold,
     }
     container = {
         "name": CONTAINER,
@@ -97,20 +73,19 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
             **probe_timing,
         },
         "securityContext": container_security_context(),
-        "volumeMounts": mounts,
     }
     if instance.resources:
         container["resources"] = instance.resources
-    return {
-        "serviceAccountName": names.instance_rbac,
+    pod = {
+        "serviceAccountName": plan.names.instance_rbac,
         "automountServiceAccountToken": True,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(plan),
         "terminationGracePeriodSeconds": 60,
         "containers": [container],
-        "volumes": volumes,
         **scheduling_fields(instance.scheduling),
     }
+    return apply(pod, database_pod(plan, instance))
 
 
 def _env(plan: ClusterPlan) -> list[Manifest]:
@@ -124,8 +99,8 @@ def _env(plan: ClusterPlan) -> list[Manifest]:
         {"name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": plan.postgres_address},
         {"name": "PATRONI_RESTAPI_LISTEN", "value": f"*:{plan.patroni_port}"},
         {"name": "PATRONI_RESTAPI_CONNECT_ADDRESS", "value": plan.api_address},
-        _secret_env("PATRONI_RESTAPI_USERNAME", plan.names.patroni_secret, "username"),
-        _secret_env("PATRONI_RESTAPI_PASSWORD", plan.names.patroni_secret, "password"),
+        _secret_env("PATRONI_RESTAPI_USERNAME", plan.names.patroni_secret, secret_keys.USERNAME),
+        _secret_env("PATRONI_RESTAPI_PASSWORD", plan.names.patroni_secret, secret_keys.PASSWORD),
         {
             "name": "PATRONICTL_CONFIG_FILE",
             "value": f"{defaults.PATRONI_CONFIG_DIR}/{defaults.PATRONI_CONFIG_FILE}",

@@ -13,7 +13,7 @@ from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
-from pgrender.plan.tls import CertificatePlan, TLSPlan, resolve_tls
+from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, resolve_tls
 from pgrender.plan.users import DatabasePlan, UserPlan, resolve_users
 from pgrender.spec import SourcedCluster
 from pgrender.spec.presets import PRESETS
@@ -30,6 +30,7 @@ __all__ = [
     "PgBouncerPlan",
     "SchedulingPlan",
     "ServicePlan",
+    "TLSFiles",
     "TLSPlan",
     "UserPlan",
     "VolumePlan",
@@ -145,7 +146,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
 
     def role_service(field: str, service_spec: ServiceSpec, name: str, role: str) -> ServicePlan:
         """A client Service selecting the pods Patroni labels with ``role``."""
-        selector = {**pod_selector, labels.ROLE_LABEL: role}
+        selector = {**pod_selector, pg.role_label: role}
         return resolve_service(
             sourced,
             ("spec", field),
@@ -158,9 +159,9 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
             problems=problems,
         )
 
-    primary = role_service("service", spec.service, names.primary_service, labels.ROLE_PRIMARY)
+    primary = role_service("service", spec.service, names.primary_service, pg.leader_label_value)
     replicas_service = (
-        role_service("replicaService", spec.replica_service, names.replicas_service, labels.ROLE_REPLICA)
+        role_service("replicaService", spec.replica_service, names.replicas_service, pg.follower_label_value)
         if spec.replica_service.enabled
         else None
     )

@@ -19,6 +19,7 @@ PGBOUNCER_CONFIG_DIR = "/etc/pgbouncer"
 PGBOUNCER_SECRET_DIR = "/etc/pgbouncer/secret"
 
 PATRONI_PORT = 8008
+PATRONI_RESTAPI_USER = "patroni"
 SUPERUSER = "postgres"
 REPLICATION_USER = "_pgrender_repl"
 PGBOUNCER_USER = "_pgrender_pgbouncer"
@@ -30,7 +31,8 @@ PGWAL_MOUNT = "/pgwal"
 PATRONI_CONFIG_DIR = "/etc/patroni"
 PATRONI_CONFIG_FILE = "patroni.yaml"
 TLS_DIR = "/pgconf/tls"
-REPLICATION_TLS_DIR = "/pgconf/tls/replication"
+REPLICATION_TLS_SUBDIR = "replication"  # the replication client certificate, inside TLS_DIR
+REPLICATION_TLS_DIR = f"{TLS_DIR}/{REPLICATION_TLS_SUBDIR}"
 RECONCILE_DIR = "/etc/pgrender"
 SOCKET_DIR = "/tmp"
 PGPASS_FILE = "/tmp/pgpass"

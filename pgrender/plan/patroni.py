@@ -8,7 +8,17 @@ from typing import Any
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
 from pgrender.plan.names import Names
+from pgrender.plan.tls import SERVER_FILES
 from pgrender.spec import SourcedCluster
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """Kubelet probe timing for the Patroni REST API, from Patroni's own loop and lease."""
+
+    period_seconds: int
+    timeout_seconds: int
+    failure_threshold: int
 
 
 @dataclass(frozen=True)
@@ -24,7 +34,12 @@ class PatroniPlan:
     pg_hba: tuple[str, ...]
     labels: dict[str, str]
     role_label: str
+    leader_label_value: str  # Patroni writes these on pods; the Services select on them
+    follower_label_value: str
     scope_label: str
+    restapi_user: str
+    restapi_password_subject: str  # the SecretInput subject of the REST API password
+    probe: ProbePlan
     member_api_hosts: tuple[str, ...]  # host:port of every member's REST API, as its certificate names it
 
     @property
@@ -68,9 +83,9 @@ def resolve_patroni(
     managed = {
         "password_encryption": "scram-sha-256",
         "ssl": "on",
-        "ssl_ca_file": f"{defaults.TLS_DIR}/ca.crt",
-        "ssl_cert_file": f"{defaults.TLS_DIR}/tls.crt",
-        "ssl_key_file": f"{defaults.TLS_DIR}/tls.key",
+        "ssl_ca_file": SERVER_FILES.ca,
+        "ssl_cert_file": SERVER_FILES.cert,
+        "ssl_key_file": SERVER_FILES.key,
         "unix_socket_directories": defaults.SOCKET_DIR,
     }
     local = {k: v for k, v in {**merged, **managed}.items() if k not in defaults.DCS_PARAMETERS}
@@ -107,7 +122,13 @@ def resolve_patroni(
         pg_hba=hba,
         labels={labels.CLUSTER_LABEL: sourced.cluster.metadata.name},
         role_label=labels.ROLE_LABEL,
+        leader_label_value=labels.ROLE_PRIMARY,
+        follower_label_value=labels.ROLE_REPLICA,
         scope_label=labels.SCOPE_LABEL,
+        restapi_user=defaults.PATRONI_RESTAPI_USER,
+        restapi_password_subject="patroni-restapi",
+        # A member that misses its lease for `ttl` is no longer ready; a probe every loop.
+        probe=ProbePlan(loop_wait, max(1, loop_wait // 2), max(1, ttl // loop_wait)),
         member_api_hosts=member_api_hosts,
     )
 

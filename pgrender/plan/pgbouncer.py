@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgrender.errors import Problem
-from pgrender.plan import defaults, hosts, labels
+from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
@@ -39,6 +39,8 @@ class PgBouncerPlan:
     server_host: str
     server_port: int
     auth_user: str
+    auth_password_subject: str  # the SecretInput subject of the auth user's password
+    auth_file: str  # pgBouncer's auth_file, in its mounted Secret
     disruption_budget: str | None
     sync_wave: int
 
@@ -103,6 +105,8 @@ def resolve_pgbouncer(
         server_host=hosts.service_host(names.primary_service, cluster.namespace),
         server_port=server_port,
         auth_user=defaults.PGBOUNCER_USER,
+        auth_password_subject="pgbouncer-auth",
+        auth_file=f"{defaults.PGBOUNCER_SECRET_DIR}/{secret_keys.PGBOUNCER_AUTH_FILE}",
         disruption_budget=name if spec.replicas > 1 else None,
         sync_wave=sync_wave,
     )

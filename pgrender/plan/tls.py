@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pgrender.plan import defaults, hosts
+from pgrender.plan import defaults, hosts, secret_keys
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names
 from pgrender.plan.pgbouncer import PgBouncerPlan
@@ -21,10 +21,34 @@ def common_name(*candidates: str) -> str:
 
 
 @dataclass(frozen=True)
+class TLSFiles:
+    """Where a pod finds a certificate, its key and the CA that signed it."""
+
+    directory: str
+    ca: str
+
+    @property
+    def cert(self) -> str:
+        return f"{self.directory}/{secret_keys.TLS_CERT}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.directory}/{secret_keys.TLS_KEY}"
+
+
+# The database pod mounts the server certificate and CA at TLS_DIR, the replication client
+# certificate below it; Job pods mount the superuser's client certificate at TLS_DIR.
+SERVER_FILES = TLSFiles(defaults.TLS_DIR, f"{defaults.TLS_DIR}/{secret_keys.CA_CERT}")
+REPLICATION_FILES = TLSFiles(defaults.REPLICATION_TLS_DIR, SERVER_FILES.ca)
+CLIENT_FILES = SERVER_FILES
+PGBOUNCER_FILES = TLSFiles(defaults.PGBOUNCER_SECRET_DIR, f"{defaults.PGBOUNCER_SECRET_DIR}/{secret_keys.CA_CERT}")
+
+
+@dataclass(frozen=True)
 class CertificatePlan:
     """A leaf certificate signed by the cluster CA."""
 
-    subject: str  # the SecretInput subject naming this certificate
+    subject: str  # the SecretInput subject naming this certificate (and its key)
     common_name: str
     dns_names: tuple[str, ...]
     server: bool
@@ -33,11 +57,17 @@ class CertificatePlan:
 
 @dataclass(frozen=True)
 class TLSPlan:
+    provider: str  # a name in providers.TLS_PROVIDERS
     ca_common_name: str
     not_before: dt.datetime
     ca_validity_days: int
     validity_days: int
     rotation: int
+    ca_subject: str  # the SecretInput subject naming the CA certificate
+    server_files: TLSFiles
+    replication_files: TLSFiles
+    client_files: TLSFiles
+    pgbouncer_files: TLSFiles
     server: CertificatePlan
     replication: CertificatePlan
     superuser: CertificatePlan
@@ -65,11 +95,17 @@ def resolve_tls(
     pgbouncer_dns = hosts.dns_forms(names.pgbouncer, ns, domain)
     t = spec.tls
     return TLSPlan(
+        provider=t.provider,
         ca_common_name=common_name(f"{names.cluster}.{ns} pgrender CA", f"{names.cluster} pgrender CA", names.cluster),
         not_before=t.not_before,
         ca_validity_days=t.ca_validity_days,
         validity_days=t.validity_days,
         rotation=t.rotation,
+        ca_subject="ca",
+        server_files=SERVER_FILES,
+        replication_files=REPLICATION_FILES,
+        client_files=CLIENT_FILES,
+        pgbouncer_files=PGBOUNCER_FILES,
         server=CertificatePlan("server", common_name(*dns[:4]), tuple(dns), server=True, client=True),
         replication=CertificatePlan("replication", defaults.REPLICATION_USER, (), server=False, client=True),
         superuser=CertificatePlan("superuser", defaults.SUPERUSER, (), server=False, client=True),

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
+from pgrender.plan import secret_keys
 
-class SecretsProvider(StrEnum):
-    """derived: Secrets in the output (plaintext; never in git). existing: Secrets are left out and
-    created by other means (`pgrender render --only-secrets --stdout | kubeseal ...`)."""
-
-    DERIVED = "derived"
-    EXISTING = "existing"
+if TYPE_CHECKING:
+    from pgrender.plan import CertificatePlan, TLSPlan
 
 
 class Material(StrEnum):
@@ -19,9 +18,9 @@ class Material(StrEnum):
 
     PASSWORD = "password"
     VERIFIER = "verifier"  # SCRAM-SHA-256 verifier of PASSWORD with the same subject
-    CA_CERT = "ca.crt"
-    CERT = "tls.crt"
-    KEY = "tls.key"
+    CA_CERT = secret_keys.CA_CERT
+    CERT = secret_keys.TLS_CERT
+    KEY = secret_keys.TLS_KEY
 
 
 @dataclass(frozen=True)
@@ -67,3 +66,26 @@ def user_password(user: str, rotation: int, *, uri_quoted: bool = False) -> Secr
 
 def user_verifier(user: str, rotation: int) -> SecretInput:
     return SecretInput(Material.VERIFIER, f"user:{user}", rotation)
+
+
+def secret_inputs(manifests: list[dict[str, Any]]) -> Iterator[SecretInput]:
+    """Every secret input the Secrets among ``manifests`` refer to."""
+    for manifest in manifests:
+        if manifest["kind"] == "Secret":
+            for value in manifest.get("data", {}).values():
+                if isinstance(value, SecretText):
+                    yield from value.inputs
+
+
+def ca_certificate(tls: TLSPlan) -> SecretText:
+    """The cluster CA's certificate, the root that clients and members trust."""
+    return secret_text(SecretInput(Material.CA_CERT, tls.ca_subject, tls.rotation))
+
+
+def certificate_data(tls: TLSPlan, cert: CertificatePlan) -> dict[str, SecretText]:
+    """The data of a kubernetes.io/tls Secret holding ``cert``, its key and the CA."""
+    return {
+        secret_keys.TLS_CERT: secret_text(SecretInput(Material.CERT, cert.subject, tls.rotation)),
+        secret_keys.TLS_KEY: secret_text(SecretInput(Material.KEY, cert.subject, tls.rotation)),
+        secret_keys.CA_CERT: ca_certificate(tls),
+    }

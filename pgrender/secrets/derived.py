@@ -1,4 +1,4 @@
-"""Provider `derived`: every password and key is HKDF-SHA256 of the root key, never random."""
+"""Secrets provider `derived`: every password and key is HKDF-SHA256 of the root key, never random."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pgrender.secrets import Material, SecretInput
+
+Manifest = dict[str, Any]
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -53,7 +55,7 @@ def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATION
     return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
 
 
-class DerivedProvider:
+class DerivedValues:
     """Fills SecretInputs for one cluster from the root key; the CA key never leaves this object.
 
     With an executor, `prepare` starts the SCRAM verifiers (PBKDF2, which runs without the GIL
@@ -135,3 +137,22 @@ class DerivedProvider:
             out[f"{leaf.subject}/{Material.CERT.value}"] = x509.cert_pem(cert)
             out[f"{leaf.subject}/{Material.KEY.value}"] = x509.key_pem(key)
         return out
+
+
+class _Derived:
+    """Secrets in the output, in plaintext: for Argo CD's plugin and --stdout, or a git-ignored
+    directory. Values are filled in before ``finish`` (transforms.materialize_secrets)."""
+
+    name = "derived"
+    summary = "Secrets in the output, derived from the root key (plaintext; never into git)"
+    needs_root_key = True
+    writes_plaintext = True
+
+    def owns(self, manifest: Manifest) -> bool:
+        return bool(manifest["kind"] == "Secret")
+
+    def finish(self, owned: list[Manifest]) -> list[Manifest]:
+        return owned
+
+
+PROVIDER = _Derived()

@@ -1,4 +1,9 @@
-"""Provider `existing`: Secrets are created outside pgrender; the output only references them."""
+"""Secrets provider `existing`: Secrets are created outside pgrender; the output only references them.
+
+Workloads keep their references by name; `pgrender render --only-secrets --stdout` prints what
+they must hold (e.g. to pipe into kubeseal). Pods still roll when a rotation counter changes:
+the rollout digest of a Secret pgrender does not write covers the inputs that name its values.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,17 @@ from typing import Any
 Manifest = dict[str, Any]
 
 
-def omit(manifests: list[Manifest]) -> list[Manifest]:
-    """Drop every Secret; workloads keep referring to them by name."""
-    return [m for m in manifests if m["kind"] != "Secret"]
+class _Existing:
+    name = "existing"
+    summary = "Secrets left out of the output, created by other means"
+    needs_root_key = False
+    writes_plaintext = False
+
+    def owns(self, manifest: Manifest) -> bool:
+        return bool(manifest["kind"] == "Secret")
+
+    def finish(self, owned: list[Manifest]) -> list[Manifest]:
+        return []
 
 
-def only(manifests: list[Manifest]) -> list[Manifest]:
-    """Keep only the Secrets, e.g. to pipe into kubeseal or kubectl."""
-    return [m for m in manifests if m["kind"] == "Secret"]
+PROVIDER = _Existing()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from pgrender.providers import DEFAULT_TLS_PROVIDER, TLS_PROVIDERS, unknown
 from pgrender.spec.base import StrictModel
 
 
@@ -24,14 +24,14 @@ DNSName = Annotated[str, AfterValidator(_check_dns_name)]
 DEFAULT_NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-class TLSProvider(StrEnum):
-    DERIVED = "derived"
-
-
 class TLSSpec(StrictModel):
     """Certificates for the cluster; validity comes from these fields, never from the clock."""
 
-    provider: TLSProvider = TLSProvider.DERIVED
+    provider: str = Field(
+        default=DEFAULT_TLS_PROVIDER,
+        description="Where certificates come from.",
+        json_schema_extra=lambda schema: schema.update(enum=list(TLS_PROVIDERS)),
+    )
     extra_sans: list[DNSName] = Field(default=[], alias="extraSANs")
     not_before: dt.datetime = DEFAULT_NOT_BEFORE
     # Long defaults: nothing renews these at runtime, and an expired certificate is an outage.
@@ -39,6 +39,13 @@ class TLSSpec(StrictModel):
     ca_validity_days: int = Field(default=7300, ge=1, le=36500)
     validity_days: int = Field(default=3650, ge=1, le=36500)
     rotation: int = Field(default=0, ge=0, description="Bump to derive new keys and certificates.")
+
+    @field_validator("provider")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in TLS_PROVIDERS:
+            raise ValueError(unknown("TLS", value, TLS_PROVIDERS))
+        return value
 
     @field_validator("not_before")
     @classmethod

@@ -1,0 +1,22 @@
+"""Key names inside the Secrets pgrender writes: decided here, read by whoever writes or mounts them."""
+
+from __future__ import annotations
+
+# kubernetes.io/tls Secrets, and the CA beside every certificate
+TLS_CERT = "tls.crt"
+TLS_KEY = "tls.key"
+CA_CERT = "ca.crt"
+TLS_FILES = (TLS_CERT, TLS_KEY, CA_CERT)
+
+# credentials
+USERNAME = "username"  # Patroni's REST API
+USER = "user"
+PASSWORD = "password"
+VERIFIER = "verifier"  # the SCRAM-SHA-256 verifier of PASSWORD, which the reconcile Job sets
+HOST = "host"
+PORT = "port"
+DBNAME = "dbname"
+URI = "uri"
+JDBC_URI = "jdbc-uri"
+PGBOUNCER_PREFIX = "pgbouncer-"  # pgbouncer-host, pgbouncer-uri, ...: the same keys through pgBouncer
+PGBOUNCER_AUTH_FILE = "users.txt"  # pgBouncer's auth_file: the auth user and its password

@@ -1,0 +1,83 @@
+"""Secrets and TLS providers, registered by name, as Patroni picks a DCS backend.
+
+A provider module defines ``PROVIDER``, an object of the ``SecretsProvider`` or ``TLSProvider``
+shape. The command line,
+the Argo CD plugin, pgrender.yaml and the JSON Schema read the names from these tables;
+nothing else branches on a provider's name. Adding a provider is a new module plus one line here.
+Modules are imported when chosen, so a render loads only the providers it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pgrender.secrets import SecretInput
+
+Manifest = dict[str, Any]
+
+# name → module defining PROVIDER.
+SECRETS_PROVIDERS: dict[str, str] = {
+    "derived": "pgrender.secrets.derived",
+    "existing": "pgrender.secrets.existing",
+}
+TLS_PROVIDERS: dict[str, str] = {
+    "derived": "pgrender.tls.derived",
+}
+DEFAULT_SECRETS_PROVIDER = "derived"
+DEFAULT_TLS_PROVIDER = "derived"
+
+
+class Values(Protocol):
+    """The source of secret values a render uses (the root key, for `derived`)."""
+
+    def value(self, item: SecretInput) -> str: ...
+
+
+class TLSProvider(Protocol):
+    """Where the cluster's certificates come from.
+
+    ``owns`` picks the certificate objects the builders made; ``finish`` returns what stands in
+    the output in their place (the objects as they are, other objects, or nothing). It runs before
+    secret values are filled in, so objects it keeps are delivered by the secrets provider.
+    """
+
+    name: str
+    summary: str
+
+    def owns(self, manifest: Manifest) -> bool: ...
+
+    def finish(self, owned: list[Manifest]) -> list[Manifest]: ...
+
+
+class SecretsProvider(TLSProvider, Protocol):
+    """How Secrets reach the cluster: ``finish`` runs on every Secret still in the output, after
+    values are filled in (when ``needs_root_key``) and rollout digests are taken."""
+
+    needs_root_key: bool  # values are derived from the root key and written into the output
+    writes_plaintext: bool  # its output holds secret material in the clear (never into git)
+
+
+def secrets_provider(name: str) -> SecretsProvider:
+    """The registered secrets provider ``name`` (a KeyError is a bug: names are validated first)."""
+    provider: SecretsProvider = importlib.import_module(SECRETS_PROVIDERS[name]).PROVIDER
+    return provider
+
+
+def tls_provider(name: str) -> TLSProvider:
+    provider: TLSProvider = importlib.import_module(TLS_PROVIDERS[name]).PROVIDER
+    return provider
+
+
+def unknown(kind: str, name: str, registry: dict[str, str]) -> str:
+    """The message for a provider name that is not registered."""
+    return f"unknown {kind} provider {name!r}; expected one of {', '.join(registry)}"
+
+
+def hand_over(provider: TLSProvider, manifests: list[Manifest]) -> list[Manifest]:
+    """Replace the objects ``provider`` owns with what its ``finish`` returns (emit sorts later)."""
+    owned = [m for m in manifests if provider.owns(m)]
+    if not owned:
+        return manifests
+    return [m for m in manifests if not provider.owns(m)] + provider.finish(owned)

@@ -1,0 +1,32 @@
+"""Secret values filled in: each SecretText template becomes base64 text from the provider's values."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from pgrender.secrets import SecretText
+
+if TYPE_CHECKING:
+    from pgrender.providers import Values
+    from pgrender.transforms import Context
+
+Manifest = dict[str, Any]
+
+
+def materialize_secrets(context: Context, manifests: list[Manifest]) -> list[Manifest]:
+    """Fill in every Secret's templated data, when the secrets provider writes values."""
+    values = context.values
+    if values is None:
+        return manifests
+    return [_filled(m, values) if m["kind"] == "Secret" else m for m in manifests]
+
+
+def _filled(manifest: Manifest, values: Values) -> Manifest:
+    filled = {}
+    for key, value in manifest.get("data", {}).items():
+        if isinstance(value, SecretText):
+            text = "".join(p if isinstance(p, str) else values.value(p) for p in value.parts)
+            value = base64.b64encode(text.encode()).decode()
+        filled[key] = value
+    return {**manifest, "data": filled}

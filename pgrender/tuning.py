@@ -1,0 +1,65 @@
+"""Performance settings of a render, kept apart from the pipeline: interpreter tuning and the
+thread pool that computes SCRAM verifiers while later clusters are built."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+
+class ScramPool:
+    """The SCRAM thread pool, made when a second cluster arrives: importing concurrent.futures
+    costs a one-cluster render more (about 10 ms) than computing its verifiers inline.
+
+    One cluster's verifiers take about as long on one core as the rest of its render takes on
+    the main thread, so two threads keep ahead; more would only contend for the GIL. They leave
+    a CPU to the main thread (CPU affinity counts, as in a container with a cpuset).
+    """
+
+    WORKERS = 2
+
+    def __init__(self) -> None:
+        self._clusters = 0
+        self._pool: Executor | None = None
+
+    def next_cluster(self) -> Executor | None:
+        """The executor for the next cluster's verifiers; None: compute them inline."""
+        self._clusters += 1
+        if self._clusters == 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            self._pool = ThreadPoolExecutor(max(1, min(self.WORKERS, cpus - 1)), "pgrender-scram")
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool:
+            self._pool.shutdown(cancel_futures=True)
+
+
+@contextmanager
+def tuned() -> Iterator[ScramPool]:
+    """Interpreter settings for the length of a render, restored afterwards, and the SCRAM pool.
+
+    - Collect cycles rarely, as mypy does: the objects built are trees of dicts, freed by
+      reference counting, and the collector would walk them again and again.
+    - Switch threads every 0.2 ms: a SCRAM thread needs the GIL back after each PBKDF2 (about
+      1 ms) and would otherwise wait out the default 5 ms.
+    """
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.set_threshold(100_000, *threshold[1:])
+    sys.setswitchinterval(0.0002)
+    pool = ScramPool()
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)
