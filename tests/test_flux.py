@@ -78,6 +78,81 @@ def test_without_variables_nothing_is_annotated(objects_of: Callable[[dict[str, 
     assert not any(substitution_disabled(o) for o in objects_of(base_spec()))
 
 
+# Flux's substitution rules, as documented (kustomize-controller post-build, strict since v1.9):
+# "${var}" and "${var:=default}" are replaced, an undefined variable without a default fails the
+# reconciliation, "$$" becomes "$" (so "$${var}" stays "${var}"), and "$var" without braces is left.
+FLUX_VARIABLE = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
+
+
+def flux_substitute(text: str, variables: dict[str, str]) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            end = text.index("}", i)
+            name, _, default = text[i + 2 : end].partition(":=")
+            assert FLUX_VARIABLE.fullmatch(name), f"Flux cannot parse ${{{name}}}"
+            if name not in variables and not default:
+                raise KeyError(f"variable {name} is not defined (strict substitution fails)")
+            out.append(variables.get(name, default))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain $HOME text", "plain $HOME text"),
+        ("cost $$5", "cost $5"),
+        ("AS $$ SELECT 1 $$;", "AS $ SELECT 1 $;"),
+        ("env ${env}", "env prod"),
+        ("keep $${env}", "keep ${env}"),
+        ("size ${size:=1Gi}", "size 1Gi"),
+    ],
+)
+def test_flux_substitution_model(text: str, expected: str) -> None:
+    assert flux_substitute(text, {"env": "prod"}) == expected
+
+
+SPECS_TO_SUBSTITUTE = [*EXAMPLE_SPECS, *sorted((ROOT / "golden").glob("*/spec.yaml"))]
+
+
+@pytest.mark.parametrize("spec", SPECS_TO_SUBSTITUTE, ids=lambda p: p.stem if p.stem != "spec" else p.parent.name)
+def test_flux_substitution_leaves_every_unprotected_object_as_written(spec: Path, tmp_path: Path) -> None:
+    """Substitution with a variable defined (so Flux substitutes at all) changes no object that is not
+    annotated; the objects it would change are exactly the annotated ones."""
+    if spec.parent.name.startswith("error-"):
+        pytest.skip("an error case renders nothing")
+    out = tmp_path / "rendered"
+    assert run_cli("render", str(spec), "-o", str(out), "--key-file", str(GOLDEN_KEY)).exit_code == 0
+    would_change, protected = [], []
+    for path in sorted(out.glob("*.yaml")):
+        text = path.read_text()
+        try:
+            survives = flux_substitute(text, {"env": "prod"}) == text
+        except KeyError:
+            survives = False
+        if not survives:
+            would_change.append(path.name)
+        if path.name != "kustomization.yaml" and substitution_disabled(yaml.safe_load(text)):
+            protected.append(path.name)
+    assert would_change == protected
+
+
+def test_sql_with_dollar_quotes_is_protected(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    """pgBouncer's auth function is $$-quoted SQL: unprotected, Flux would write "AS $" and break it."""
+    spec = base_spec()
+    spec["spec"]["proxy"] = {"pgBouncer": {}}
+    config = find(objects_of(spec), "ConfigMap", "hippo-reconcile")
+    assert "$$" in json.dumps(config)
+    assert substitution_disabled(config)
+
+
 # The rendered base directory --------------------------------------------------------------------------------
 
 
