@@ -412,7 +412,12 @@ def schema_command(output: str) -> None:
 
 
 @cli.command("keygen")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the key to this new file (mode 0600).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the key to this new file (mode 0600; missing directories are made 0700).",
+)
 def keygen_command(output: str | None) -> None:
     """Make a new root key for the derived secrets provider."""
     from pgrender.secrets import keys
@@ -421,15 +426,10 @@ def keygen_command(output: str | None) -> None:
     if output is None:
         click.echo(key)
         return
-    path = Path(output)
     try:
-        fd = path.open("x", encoding="utf-8")
-    except FileExistsError:
-        click.echo(f"pgrender: {output}: exists; a root key is never overwritten", err=True)
-        sys.exit(2)
-    with fd:
-        path.chmod(0o600)
-        fd.write(key + "\n")
+        keys.write_new(Path(output), key)
+    except PgrenderError as exc:
+        _fail(exc, "text")
     click.echo(f"wrote a new root key to {output}; keep it out of git", err=True)
 
 

@@ -12,6 +12,7 @@ from pgrender.errors import PgrenderError, Problem, SpecError
 
 SKIPPED_KINDS = frozenset({"Kustomization"})
 OLDEST_MINOR = 25  # the oldest schemas kubernetes-validate ships
+LINT_EXTRA = "pip install 'pgrender[lint]'"
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,23 @@ class LintResult:
     problems: tuple[Problem, ...]
 
 
+def _kubernetes_validate() -> Any:
+    """The kubernetes_validate module; PgrenderError (exit 2) naming the extra to install when it is missing.
+
+    It comes with the `lint` extra only: its bundled schemas are large, and no other command needs them.
+    """
+    try:
+        import kubernetes_validate
+    except ImportError as exc:
+        raise PgrenderError(
+            f"lint needs kubernetes-validate (the lint extra): {exc}; install it: {LINT_EXTRA}"
+        ) from None
+    return kubernetes_validate
+
+
 def parse_kubernetes_version(text: str) -> str:
     """1.MINOR[.PATCH] within what kubernetes-validate bundles; PgrenderError (exit 2) otherwise."""
-    import kubernetes_validate
-
+    kubernetes_validate = _kubernetes_validate()
     parts = text.removeprefix("v").split(".")
     if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts) or parts[0] != "1":
         raise PgrenderError(
@@ -53,8 +67,7 @@ def yaml_files(paths: list[Path]) -> list[Path]:
 
 def lint(paths: list[Path], version: str) -> LintResult:
     """Validate every object strictly (unknown fields are errors) against ``version``'s schemas."""
-    import kubernetes_validate
-
+    kubernetes_validate = _kubernetes_validate()
     problems: list[Problem] = []
     files = yaml_files(paths)
     count = 0

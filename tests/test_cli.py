@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +120,48 @@ def test_keygen(tmp_path: Path) -> None:
     assert len(path.read_text().strip()) == 64 and path.stat().st_mode & 0o777 == 0o600
     again = run_cli("keygen", "-o", str(path))
     assert again.exit_code == 2 and "never overwritten" in again.stderr
+
+
+def test_keygen_creates_missing_directories_private(tmp_path: Path) -> None:
+    """The README's first usage line writes into ~/.config/pgrender, which a fresh account lacks."""
+    tmp_path.chmod(0o755)
+    path = tmp_path / "config" / "pgrender" / "root.key"
+    result = run_cli("keygen", "-o", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert re.fullmatch(r"[0-9a-f]{64}\n", path.read_text())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [stat.S_IMODE(d.stat().st_mode) for d in (path.parent.parent, path.parent)] == [0o700, 0o700]
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755  # directories that existed keep their mode
+
+
+def keygen(output: Path) -> subprocess.CompletedProcess[str]:
+    """The console script as a user runs it: any traceback would be on stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "pgrender", "keygen", "-o", str(output)], capture_output=True, text=True, check=False
+    )
+
+
+def test_keygen_reports_a_parent_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "config").write_text("not a directory\n")
+    for output in (tmp_path / "config" / "root.key", tmp_path / "config" / "pgrender" / "root.key"):
+        result = keygen(output)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"pgrender: {output}: ") and result.stderr.count("\n") == 1
+        assert "Not a directory" in result.stderr and "Traceback" not in result.stderr
+        assert result.stdout == ""  # a key that was not saved is not printed either
+    assert (tmp_path / "config").read_text() == "not a directory\n"
+
+
+def test_keygen_never_touches_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "root.key"
+    path.write_text("the key in use\n")
+    path.chmod(0o640)
+    before = path.stat()
+    result = keygen(path)
+    assert result.returncode == 2 and "never overwritten" in result.stderr and "Traceback" not in result.stderr
+    assert path.read_text() == "the key in use\n"
+    after = path.stat()
+    assert (after.st_mode, after.st_mtime_ns, after.st_ino) == (before.st_mode, before.st_mtime_ns, before.st_ino)
 
 
 def test_refuses_plaintext_secrets_in_a_git_work_tree(tmp_path: Path) -> None:

@@ -254,3 +254,24 @@ def test_kubeconform_missing_exits_2(tmp_path: Path) -> None:
     result = run_cli("lint", str(write(tmp_path / "d.yaml", DEPLOYMENT)), "--kubeconform", env={"PATH": str(tmp_path)})
     assert result.exit_code == 2
     assert "no kubeconform binary on PATH" in result.stderr
+
+
+def test_without_the_lint_extra_exits_2_naming_it(tmp_path: Path) -> None:
+    """kubernetes-validate comes with the lint extra only: a plain install gets a message, not a traceback."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "kubernetes_validate.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'kubernetes_validate'\", name='kubernetes_validate')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")]))}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, *args]
+        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+    assert "No module named 'kubernetes_validate'" in run("-c", "import kubernetes_validate").stderr
+    for fmt in ("text", "github"):
+        result = run("-m", "pgrender", "lint", str(GOLDEN_BASES[0]), "--format", fmt)
+        assert result.returncode == 2, result.stderr
+        assert "pip install 'pgrender[lint]'" in result.stderr and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1 and result.stdout == ""

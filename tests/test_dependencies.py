@@ -1,0 +1,65 @@
+"""Packaging: the runtime dependencies are exactly what pgrender imports at runtime; lint's one extra import
+(kubernetes-validate) is the `lint` extra, which the `test` extra includes."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+
+from tests.conftest import ROOT
+
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
+
+# Top-level import name -> distribution name, where the two differ.
+DISTRIBUTION = {"ruamel": "ruamel.yaml", "kubernetes_validate": "kubernetes-validate", "yaml": "pyyaml"}
+# Runtime dependencies pgrender never imports itself: ruamel.yaml uses its C extension when present.
+NOT_IMPORTED = {"ruamel-yaml-clib"}
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def names(requirements: list[str]) -> set[str]:
+    """Distribution names of requirement strings (version and markers dropped)."""
+    out = set()
+    for requirement in requirements:
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+        assert match, requirement
+        out.add(normalize(match.group()))
+    return out
+
+
+def imported_distributions() -> set[str]:
+    """Every absolute import in pgrender/, lazy ones inside functions included, that is neither stdlib nor
+    pgrender, as a distribution name."""
+    found = set()
+    for path in sorted((ROOT / "pgrender").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "pgrender":
+                    found.add(normalize(DISTRIBUTION.get(top, top)))
+    return found
+
+
+def test_every_runtime_import_is_a_dependency_or_the_lint_extra() -> None:
+    assert imported_distributions() - names(PROJECT["dependencies"]) == names(EXTRAS["lint"])
+    assert names(EXTRAS["lint"]) == {"kubernetes-validate"}
+
+
+def test_every_runtime_dependency_is_imported() -> None:
+    assert names(PROJECT["dependencies"]) - NOT_IMPORTED <= imported_distributions()
+
+
+def test_the_test_extra_includes_the_lint_extra() -> None:
+    assert set(EXTRAS["lint"]) <= set(EXTRAS["test"])
