@@ -45,7 +45,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 # used (pydantic imports much of itself only then); then those plus pgrender's spec models.
 LIBRARIES = (
     "import click, ruamel.yaml; from pydantic import BaseModel; "
-    "from cryptography.hazmat.primitives.asymmetric import ec; from cryptography.hazmat.primitives import hashes\n"
+    "from cryptography import x509; from cryptography.hazmat.primitives.asymmetric import ec\n"
     "class One(BaseModel):\n    x: int\n"
     "One(x=1)"
 )

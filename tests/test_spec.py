@@ -62,6 +62,10 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
      ["metadata.labels.app.kubernetes.io/name"]),
     ("bad-label-value", _set("metadata.labels", {"team": "a b"}), ["metadata.labels"]),
     ("bad-san", _set("spec.tls.extraSANs", ["ok.example.com", "bad_name!"]), ["spec.tls.extraSANs[1]"]),
+    ("bad-ipv4-san", _set("spec.tls.extraSANs", ["10.0.0.5", "10.0.0.256", "010.0.0.5"]),
+     ["spec.tls.extraSANs[1]", "spec.tls.extraSANs[2]"]),
+    ("bad-ipv6-san", _set("spec.tls.extraSANs", ["2001:db8::1", "2001:db8::g", "fe80::1%eth0"]),
+     ["spec.tls.extraSANs[1]", "spec.tls.extraSANs[2]"]),
     ("wrong-kind", _set("kind", "Cluster"), ["kind"]),
     ("expiry-after-9999", _set("spec.tls", {"notBefore": "9999-01-01T00:00:00Z", "validityDays": 365}), ["spec.tls"]),
 ]  # fmt: skip

@@ -1,182 +1,170 @@
-"""secrets.der and secrets.x509: byte for byte what cryptography's builder and serializer write."""
+"""secrets.x509: certificates parse, verify against the CA, carry the fields given, and are deterministic."""
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 
 from cryptography import x509 as cx509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgrender.secrets import der, x509
+from pgrender.secrets import x509
 
 NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+CA_NAME = "hippo.db pgrender CA"
+SEEDS = st.binary(min_size=48, max_size=48)
+SERIALS = st.integers(min_value=1, max_value=2**159 - 1)
+DNS_NAMES = st.from_regex(r"\A[a-z]([a-z0-9-]{0,30}[a-z0-9])?(\.[a-z0-9]{1,20}){0,4}\Z")
+IP_ADDRESSES = st.ip_addresses(v=4) | st.ip_addresses(v=6)
 
 
-def _name(common_name: str) -> cx509.Name:
-    return cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _key_usage(*, cert_sign: bool) -> cx509.KeyUsage:
-    return cx509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def reference_ca(key: x509.KeyPair, common_name: str, validity: x509.Validity, serial: int) -> bytes:
-    public = key.private.public_key()
-    builder = (
-        cx509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(public)
-        .serial_number(serial)
-        .not_valid_before(validity.not_before)
-        .not_valid_after(validity.not_after)
-        .add_extension(cx509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(cx509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-    )
-    cert = builder.sign(key.private, hashes.SHA256(), ecdsa_deterministic=True)
+def _der(cert: cx509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def reference_leaf(
-    key: x509.KeyPair,
-    common_name: str,
-    dns_names: tuple[str, ...],
-    server: bool,
-    client: bool,
-    ca_name: str,
-    ca_key: x509.KeyPair,
-    validity: x509.Validity,
-    serial: int,
-) -> bytes:
-    public = key.private.public_key()
-    usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
-    usages += [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
-    builder = (
-        cx509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(ca_name))
-        .public_key(public)
-        .serial_number(serial)
-        .not_valid_before(validity.not_before)
-        .not_valid_after(validity.not_after)
-        .add_extension(cx509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(cx509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(cx509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(cx509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.private.public_key()), critical=False)
+def _common_name(name: cx509.Name) -> str | bytes:
+    return name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+def _leaf(
+    seed: bytes,
+    ca_seed: bytes,
+    dns_names: tuple[str, ...] = (),
+    ip_addresses: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = (),
+    *,
+    server: bool = True,
+    client: bool = True,
+    serial: int = 7,
+    days: int = 365,
+) -> cx509.Certificate:
+    return x509.leaf(
+        x509.key_pair(seed),
+        "hippo-primary.db.svc.cluster.local",
+        dns_names,
+        ip_addresses,
+        server=server,
+        client=client,
+        issuer_name=CA_NAME,
+        ca_key=x509.key_pair(ca_seed),
+        validity=x509.Validity(NOT_BEFORE, days),
+        serial=serial,
     )
-    if dns_names:
-        builder = builder.add_extension(
-            cx509.SubjectAlternativeName([cx509.DNSName(n) for n in dns_names]), critical=False
-        )
-    cert = builder.sign(ca_key.private, hashes.SHA256(), ecdsa_deterministic=True)
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
-def test_lengths_use_the_short_and_long_forms() -> None:
-    assert der.tlv(0x04, b"x" * 127)[:2] == b"\x04\x7f"
-    assert der.tlv(0x04, b"x" * 128)[:3] == b"\x04\x81\x80"
-    assert der.tlv(0x04, b"x" * 256)[:4] == b"\x04\x82\x01\x00"
-
-
-def test_integers_oids_and_named_bits() -> None:
-    assert der.integer(0) == b"\x02\x01\x00"
-    assert der.integer(127) == b"\x02\x01\x7f"
-    assert der.integer(128) == b"\x02\x02\x00\x80"
-    assert der.integer(256) == b"\x02\x02\x01\x00"
-    assert der.oid("1.2.840.10045.2.1") == bytes.fromhex("06072a8648ce3d0201")
-    assert der.named_bits((0,)) == b"\x03\x02\x07\x80"
-    assert der.named_bits((5, 6)) == b"\x03\x02\x01\x06"
-    assert der.named_bits((0, 8)) == b"\x03\x03\x07\x80\x80"
-
-
-def test_times_switch_to_generalized_time_in_2050() -> None:
-    assert der.time(dt.datetime(2049, 12, 31, 23, 59, 59, tzinfo=dt.UTC)) == b"\x17\x0d491231235959Z"
-    assert der.time(dt.datetime(2050, 1, 1, tzinfo=dt.UTC)) == b"\x18\x0f20500101000000Z"
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    seed=st.binary(min_size=48, max_size=48),
-    serial=st.integers(min_value=1, max_value=2**159 - 1),
+    seed=SEEDS,
+    serial=SERIALS,
     common_name=st.text(st.characters(codec="utf-8"), min_size=1).filter(lambda cn: len(cn.encode()) <= 64),
     days=st.integers(min_value=1, max_value=36500),
     seconds=st.integers(min_value=0, max_value=86399),
 )
-def test_ca_matches_cryptography(seed: bytes, serial: int, common_name: str, days: int, seconds: int) -> None:
+def test_ca_is_self_signed_with_the_given_fields(
+    seed: bytes, serial: int, common_name: str, days: int, seconds: int
+) -> None:
     key = x509.key_pair(seed)
     validity = x509.Validity(NOT_BEFORE + dt.timedelta(seconds=seconds), days)
-    assert x509.certificate_authority(key, common_name, validity, serial) == reference_ca(
-        key, common_name, validity, serial
-    )
+    ca = x509.certificate_authority(key, common_name, validity, serial)
+    parsed = cx509.load_der_x509_certificate(_der(ca))
+    parsed.verify_directly_issued_by(parsed)
+    assert _common_name(parsed.subject) == _common_name(parsed.issuer) == common_name
+    assert parsed.serial_number == serial
+    assert (parsed.not_valid_before_utc, parsed.not_valid_after_utc) == (validity.not_before, validity.not_after)
+    constraints = parsed.extensions.get_extension_for_class(cx509.BasicConstraints)
+    assert constraints.critical and constraints.value.ca and constraints.value.path_length == 0
+    usage = parsed.extensions.get_extension_for_class(cx509.KeyUsage)
+    assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign
+    assert not usage.value.digital_signature
+    assert _der(x509.certificate_authority(key, common_name, validity, serial)) == _der(ca), "deterministic"
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    seed=st.binary(min_size=48, max_size=48),
-    ca_seed=st.binary(min_size=48, max_size=48),
-    serial=st.integers(min_value=1, max_value=2**159 - 1),
-    dns_names=st.lists(st.from_regex(r"\A[a-z]([a-z0-9-]{0,30}[a-z0-9])?(\.[a-z0-9]{1,20}){0,4}\Z"), max_size=40),
+    seed=SEEDS,
+    ca_seed=SEEDS,
+    serial=SERIALS,
+    dns_names=st.lists(DNS_NAMES, max_size=40),
+    ip_addresses=st.lists(IP_ADDRESSES, max_size=5),
     usage=st.sampled_from([(True, False), (False, True), (True, True)]),
     days=st.integers(min_value=1, max_value=36500),
 )
-def test_leaf_matches_cryptography(
-    seed: bytes, ca_seed: bytes, serial: int, dns_names: list[str], usage: tuple[bool, bool], days: int
+def test_leaf_verifies_against_its_ca_and_carries_the_plan(
+    seed: bytes,
+    ca_seed: bytes,
+    serial: int,
+    dns_names: list[str],
+    ip_addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    usage: tuple[bool, bool],
+    days: int,
 ) -> None:
-    key, ca_key = x509.key_pair(seed), x509.key_pair(ca_seed)
-    validity = x509.Validity(NOT_BEFORE, days)
     server, client = usage
-    ours = x509.leaf(
-        key,
-        "hippo-primary.db.svc.cluster.local",
-        tuple(dns_names),
-        server=server,
-        client=client,
-        issuer_name="hippo.db pgrender CA",
-        ca_key=ca_key,
-        validity=validity,
-        serial=serial,
+    cert = _leaf(
+        seed, ca_seed, tuple(dns_names), tuple(ip_addresses), server=server, client=client, serial=serial, days=days
     )
-    theirs = reference_leaf(
-        key,
-        "hippo-primary.db.svc.cluster.local",
-        tuple(dns_names),
-        server,
-        client,
-        "hippo.db pgrender CA",
-        ca_key,
-        validity,
-        serial,
+    ca_key = x509.key_pair(ca_seed)
+    ca = x509.certificate_authority(ca_key, CA_NAME, x509.Validity(NOT_BEFORE, days), 1)
+    parsed = cx509.load_der_x509_certificate(_der(cert))
+    parsed.verify_directly_issued_by(ca)
+    assert parsed.serial_number == serial
+    assert [e.oid for e in parsed.extensions][:5] == [
+        cx509.BasicConstraints.oid,
+        cx509.KeyUsage.oid,
+        cx509.ExtendedKeyUsage.oid,
+        cx509.SubjectKeyIdentifier.oid,
+        cx509.AuthorityKeyIdentifier.oid,
+    ]
+    expected_usages = [ExtendedKeyUsageOID.SERVER_AUTH] * server + [ExtendedKeyUsageOID.CLIENT_AUTH] * client
+    assert list(parsed.extensions.get_extension_for_class(cx509.ExtendedKeyUsage).value) == expected_usages
+    authority = parsed.extensions.get_extension_for_class(cx509.AuthorityKeyIdentifier).value
+    ca_ski = ca.extensions.get_extension_for_class(cx509.SubjectKeyIdentifier).value
+    assert authority.key_identifier == ca_ski.digest
+    assert authority.authority_cert_issuer is None and authority.authority_cert_serial_number is None
+    if dns_names or ip_addresses:
+        sans = parsed.extensions.get_extension_for_class(cx509.SubjectAlternativeName)
+        assert not sans.critical
+        assert list(sans.value) == [cx509.DNSName(n) for n in dns_names] + [cx509.IPAddress(a) for a in ip_addresses]
+    else:
+        assert cx509.SubjectAlternativeName.oid not in [e.oid for e in parsed.extensions]
+    again = _leaf(
+        seed, ca_seed, tuple(dns_names), tuple(ip_addresses), server=server, client=client, serial=serial, days=days
     )
-    assert ours == theirs
-    cx509.load_der_x509_certificate(ours).verify_directly_issued_by(
-        cx509.load_der_x509_certificate(reference_ca(ca_key, "hippo.db pgrender CA", validity, 1))
-    )
+    assert _der(again) == _der(cert), "deterministic"
+
+
+def test_times_switch_to_generalized_time_in_2050() -> None:
+    """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050."""
+    key = x509.key_pair(bytes(48))
+    last_utc = dt.datetime(2049, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    ca = x509.certificate_authority(key, CA_NAME, x509.Validity(last_utc - dt.timedelta(days=1), 1), 1)
+    assert b"\x17\x0d491231235959Z" in _der(ca)
+    ca = x509.certificate_authority(key, CA_NAME, x509.Validity(last_utc, 1), 1)
+    assert b"\x17\x0d491231235959Z\x18\x0f20500101235959Z" in _der(ca)
+
+
+def test_ip_addresses_are_ip_address_entries() -> None:
+    addresses = (ipaddress.ip_address("10.0.0.5"), ipaddress.ip_address("2001:db8::1"))
+    cert = _leaf(bytes(48), bytes(range(48)), ("db.example.com",), addresses)
+    sans = cert.extensions.get_extension_for_class(cx509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(cx509.DNSName) == ["db.example.com"]
+    assert sans.get_values_for_type(cx509.IPAddress) == list(addresses)
+    # iPAddress is [7] IMPLICIT OCTET STRING of 4 or 16 octets, never text
+    assert b"\x87\x04\x0a\x00\x00\x05" in _der(cert)
+    assert b"\x87\x10" + addresses[1].packed in _der(cert)
+    assert b"10.0.0.5" not in _der(cert)
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.binary(min_size=48, max_size=48))
-def test_private_key_pem_matches_pkcs8_serializer(seed: bytes) -> None:
+@given(seed=SEEDS)
+def test_private_key_pem_is_pkcs8_of_the_derived_key(seed: bytes) -> None:
     key = x509.key_pair(seed)
-    expected = key.private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    assert x509.key_pem(key) == expected.decode()
-    loaded = serialization.load_pem_private_key(expected, None)
+    text = x509.key_pem(key)
+    assert text.startswith("-----BEGIN PRIVATE KEY-----\n") and text.endswith("-----END PRIVATE KEY-----\n")
+    loaded = serialization.load_pem_private_key(text.encode(), None)
     assert isinstance(loaded, ec.EllipticCurvePrivateKey)
-    assert loaded.private_numbers().private_value == key.scalar
+    assert loaded.curve.name == "secp256r1"
+    assert loaded.private_numbers() == key.private_numbers()
+    assert x509.key_pem(x509.key_pair(seed)) == text, "deterministic"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 
 from pgrender.plan import defaults, hosts, secret_keys
@@ -53,6 +54,7 @@ class CertificatePlan:
     dns_names: tuple[str, ...]
     server: bool
     client: bool
+    ip_addresses: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,13 @@ def resolve_tls(
     for s in sets:
         for inst in s.instances:
             dns += hosts.pod_dns_forms(inst.pod, names.pods_service, ns, domain)
-    dns += [n for n in spec.tls.extra_sans if n not in dns]
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for san in spec.tls.extra_sans:
+        address = _ip_address(san)
+        if address is None and san not in dns:
+            dns.append(san)
+        elif address is not None and address not in ips:  # compared as addresses: "::1" is "0::1"
+            ips.append(address)
     pgbouncer_dns = hosts.dns_forms(names.pgbouncer, ns, domain)
     t = spec.tls
     return TLSPlan(
@@ -106,7 +114,9 @@ def resolve_tls(
         replication_files=REPLICATION_FILES,
         client_files=CLIENT_FILES,
         pgbouncer_files=PGBOUNCER_FILES,
-        server=CertificatePlan("server", common_name(*dns[:4]), tuple(dns), server=True, client=True),
+        server=CertificatePlan(
+            "server", common_name(*dns[:4]), tuple(dns), server=True, client=True, ip_addresses=tuple(ips)
+        ),
         replication=CertificatePlan("replication", defaults.REPLICATION_USER, (), server=False, client=True),
         superuser=CertificatePlan("superuser", defaults.SUPERUSER, (), server=False, client=True),
         pgbouncer=(
@@ -115,3 +125,11 @@ def resolve_tls(
             else None
         ),
     )
+
+
+def _ip_address(san: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address an extra SAN names, or None for a DNS name (the spec accepted it as one or the other)."""
+    try:
+        return ipaddress.ip_address(san)
+    except ValueError:
+        return None

@@ -127,6 +127,7 @@ class DerivedValues:
                 key,
                 leaf.common_name,
                 leaf.dns_names,
+                leaf.ip_addresses,
                 server=leaf.server,
                 client=leaf.client,
                 issuer_name=tls.ca_common_name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -20,7 +21,25 @@ def _check_dns_name(value: str) -> str:
     return value
 
 
-DNSName = Annotated[str, AfterValidator(_check_dns_name)]
+def _check_san(value: str) -> str:
+    """A DNS name or an IPv4 or IPv6 address; the plan tells them apart again."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            raise ValueError(f"{value!r} has an IPv6 zone ('%...'), which a certificate cannot carry")
+        return value
+    if ":" in value:
+        raise ValueError(f"{value!r} is not an IPv6 address")
+    if value.rpartition(".")[2].isdigit():
+        # RFC 3696 2: no top-level label is all digits, so clients would take such a name for an address.
+        raise ValueError(f"{value!r} is not an IPv4 address, and a DNS name cannot end in a numeric label")
+    return _check_dns_name(value)
+
+
+SubjectAltName = Annotated[str, AfterValidator(_check_san)]
 DEFAULT_NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
@@ -32,7 +51,11 @@ class TLSSpec(StrictModel):
         description="Where certificates come from.",
         json_schema_extra=lambda schema: schema.update(enum=list(TLS_PROVIDERS)),
     )
-    extra_sans: list[DNSName] = Field(default=[], alias="extraSANs")
+    extra_sans: list[SubjectAltName] = Field(
+        default=[],
+        alias="extraSANs",
+        description="DNS names and IPv4 or IPv6 addresses the server certificate adds to the Service and pod names.",
+    )
     not_before: dt.datetime = DEFAULT_NOT_BEFORE
     # Long defaults: nothing renews these at runtime, and an expired certificate is an outage.
     # `pgrender validate` warns 60 days before expiry; rotation is a commit (rotation, notBefore).
