@@ -9,6 +9,8 @@ from pgrender.components.volumes import volumes
 from pgrender.plan import ClusterPlan
 from tests.conftest import base_spec
 
+WAVE = "argocd.argoproj.io/sync-wave"
+
 
 def test_claims(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
     spec = base_spec()
@@ -27,3 +29,29 @@ def test_claims(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
         annotations = claim["metadata"]["annotations"]
         assert annotations["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false"
         assert annotations["kustomize.toolkit.fluxcd.io/prune"] == "disabled"
+
+
+def test_each_claim_is_in_the_sync_wave_of_the_statefulset_whose_pod_binds_it(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """WaitForFirstConsumer: a claim binds only once its pod exists, so Argo CD must apply both in one wave
+    (an earlier wave waits forever for the claim; a later one, for the pod). Adding an instance adds both
+    in a new wave of their own."""
+    spec = base_spec()
+    spec["spec"]["instances"][0]["walVolume"] = {"size": "2Gi"}
+    spec["spec"]["instances"].append({"name": "b", "replicas": 1, "dataVolume": {"size": "1Gi"}})
+    objects = objects_of(spec)
+    wave = {(o["kind"], o["metadata"]["name"]): o["metadata"].get("annotations", {}).get(WAVE) for o in objects}
+    claims = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    binders = {
+        volume["persistentVolumeClaim"]["claimName"]: sts["metadata"]["name"]
+        for sts in objects
+        if sts["kind"] == "StatefulSet"
+        for volume in sts["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in volume
+    }
+    assert sorted(binders) == sorted(c["metadata"]["name"] for c in claims)
+    for claim in claims:
+        name = claim["metadata"]["name"]
+        assert wave[("PersistentVolumeClaim", name)] == wave[("StatefulSet", binders[name])], name
+    assert sorted({wave[("StatefulSet", s)] for s in binders.values()}) == ["1", "2", "3"]

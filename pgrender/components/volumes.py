@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pgrender.plan import ClusterPlan, InstancePlan, VolumePlan, labels
-from pgrender.pod import Manifest, object_meta
+from pgrender.pod import SYNC_WAVE, Manifest, object_meta
 
 # Removing a cluster from git must never delete its data: both GitOps tools skip these objects
 # when pruning.
@@ -30,11 +30,15 @@ def _claim(plan: ClusterPlan, instance: InstancePlan, volume: VolumePlan, data: 
     }
     if volume.storage_class:
         spec["storageClassName"] = volume.storage_class
+    # A claim sits in its instance's sync wave: with volumeBindingMode WaitForFirstConsumer (EKS,
+    # GKE, AKS, kind and k3s defaults) it stays Pending until the pod exists, and Argo CD would wait
+    # for it forever in an earlier wave than the StatefulSet that makes the pod.
+    annotations = {**PRUNE_PROTECTION, SYNC_WAVE: str(instance.sync_wave)}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": object_meta(
-            plan, volume.name, {**instance.labels, labels.DATA_LABEL: data}, PRUNE_PROTECTION, instance.metadata
+            plan, volume.name, {**instance.labels, labels.DATA_LABEL: data}, annotations, instance.metadata
         ),
         "spec": spec,
     }
