@@ -121,6 +121,11 @@ class RegisteredName(click.ParamType[str]):
         return str(value)
 
 
+option_namespace = click.option(
+    "--namespace",
+    "namespace",
+    help="Namespace for specs without metadata.namespace (default: `namespace` in pgrender.yaml).",
+)
 option_provider = click.option(
     "--secrets-provider",
     type=RegisteredName(SECRETS_PROVIDERS),
@@ -144,13 +149,21 @@ def _inputs(specs: tuple[str, ...], config_path: str | None) -> tuple[tuple[str,
     return tuple(config.spec_files()), config
 
 
-def _request(specs: tuple[str, ...], config: Any, key_file: str | None, provider: str | None, **extra: Any) -> Any:
+def _request(
+    specs: tuple[str, ...], config: Any, key_file: str | None, provider: str | None, namespace: str | None, **extra: Any
+) -> Any:
     from pgrender.render import Request
 
     chosen = provider or (config.config.secrets.provider if config else None)
     if chosen:
         extra["provider"] = chosen
-    return Request(specs, key_file or (config.key_file() if config else None), **extra)
+    key = key_file or (config.key_file() if config else None)
+    return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
+
+
+def _namespace(namespace: str | None, config: Any) -> str | None:
+    """One rule for specs without metadata.namespace: --namespace, else pgrender.yaml's."""
+    return namespace or (config.config.namespace if config else None)
 
 
 @cli.command("render")
@@ -171,6 +184,7 @@ def _request(specs: tuple[str, ...], config: Any, key_file: str | None, provider
 )
 @option_key_file
 @option_provider
+@option_namespace
 @option_config
 @option_format
 def render_command(
@@ -183,6 +197,7 @@ def render_command(
     allow_secrets_in_git: bool,
     key_file: str | None,
     secrets_provider: str | None,
+    namespace: str | None,
     config_path: str | None,
     fmt: str,
 ) -> None:
@@ -198,7 +213,7 @@ def render_command(
         raise click.UsageError("--exit-code compares with an output directory: use it with -o or --write")
     try:
         spec_files, config = _inputs(specs, config_path)
-        request = _request(spec_files, config, key_file, secrets_provider, only_secrets=only_secrets)
+        request = _request(spec_files, config, key_file, secrets_provider, namespace, only_secrets=only_secrets)
         target = output
         if write_config:
             if config is None:
@@ -228,14 +243,16 @@ def render_command(
 
 @cli.command("validate")
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@option_namespace
 @option_config
 @option_format
-def validate_command(specs: tuple[str, ...], config_path: str | None, fmt: str) -> None:
+def validate_command(specs: tuple[str, ...], namespace: str | None, config_path: str | None, fmt: str) -> None:
     """Check SPECS (or the specs of pgrender.yaml) without rendering; needs no key."""
     from pgrender.render import validate
 
     try:
-        plans = validate(_inputs(specs, config_path)[0])
+        spec_files, config = _inputs(specs, config_path)
+        plans = validate(spec_files, _namespace(namespace, config))
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":
@@ -273,6 +290,7 @@ def _expiry_warnings(plans: list[Any]) -> list[str]:
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="The rendered directory to compare.")
 @option_key_file
 @option_provider
+@option_namespace
 @option_config
 @option_format
 def check_command(
@@ -280,6 +298,7 @@ def check_command(
     output: str | None,
     key_file: str | None,
     secrets_provider: str | None,
+    namespace: str | None,
     config_path: str | None,
     fmt: str,
 ) -> None:
@@ -293,7 +312,7 @@ def check_command(
         if not output and config is None:
             raise click.UsageError("give -o/--output DIR or a pgrender.yaml")
         directory: Path = Path(output) if output else config.output
-        staleness = compare(write.files(render(_request(spec_files, config, key_file, secrets_provider))), directory)
+        staleness = compare(write.files(render(_request(spec_files, config, key_file, secrets_provider, namespace))), directory)
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":
@@ -380,7 +399,7 @@ def cmp_generate_command() -> None:
             config,
             found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
             found.provider,
-            default_namespace=found.namespace,
+            found.namespace,  # Argo CD's destination, else pgrender.yaml's
         )
         text = write.stream(render(request))
         if not text.strip():

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pgrender.errors import Problem, SpecError
 from pgrender.load import format_path, load_file
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS, unknown
-from pgrender.spec.base import StrictModel
+from pgrender.spec.base import DNSLabel, StrictModel
 
 CONFIG_FILE = "pgrender.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.30"
@@ -39,6 +39,7 @@ class RepositoryConfig(StrictModel):
     kind: str = Field(default="RenderConfig", pattern="^RenderConfig$")
     specs: list[str] = Field(default_factory=lambda: ["*.pgcluster.yaml"], min_length=1)
     output: str = "rendered"
+    namespace: DNSLabel | None = Field(default=None, description="For specs without metadata.namespace.")
     # The pattern is for editors (JSON Schema); the validator gives the message people read.
     kubernetes_version: str = Field(
         default=DEFAULT_KUBERNETES_VERSION, json_schema_extra={"pattern": r"^v?1\.[0-9]+(\.[0-9]+)?$"}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
@@ -196,3 +197,60 @@ def test_console_entry_point_flushes_and_keeps_exit_codes(tmp_path: Path) -> Non
     (out / "service-hippo-primary.yaml").write_text("changed\n")
     stale = run("check", str(EXAMPLES / "hippo.yaml"), "--output", str(out), "--key-file", str(GOLDEN_KEY))
     assert stale.returncode == 1, stale.stderr
+
+
+# One rule for specs without metadata.namespace, at every door: --namespace, else pgrender.yaml's
+# `namespace`, else a positioned error (Argo CD's plugin uses the destination: tests/test_cmp.py).
+NAMESPACELESS = "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\nmetadata:\n  name: hippo\nspec:\n  postgresVersion: 16\n  instances: [{name: a, replicas: 1, dataVolume: {size: 1Gi}}]\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "config", "spec_namespace", "expected"),
+    [
+        ("from-flag", None, None, "from-flag"),
+        (None, "from-config", None, "from-config"),
+        ("from-flag", "from-config", None, "from-flag"),
+        ("from-flag", "from-config", "own", "own"),
+    ],
+)
+@pytest.mark.parametrize("door", ["validate", "render", "check"])
+def test_default_namespace(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    door: str,
+    flag: str | None,
+    config: str | None,
+    spec_namespace: str | None,
+    expected: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (
+        NAMESPACELESS.replace("  name: hippo\n", f"  name: hippo\n  namespace: {spec_namespace}\n")
+        if spec_namespace
+        else NAMESPACELESS
+    )
+    Path("hippo.pgcluster.yaml").write_text(text)
+    Path("pgrender.yaml").write_text("output: rendered\n" + (f"namespace: {config}\n" if config else ""))
+    Path(".gitignore").write_text("rendered/\n")
+    args = ["--namespace", flag] if flag else []
+    key = ["--key-file", str(GOLDEN_KEY)]
+    if door == "validate":
+        result = run_cli("validate", *args)
+        assert result.exit_code == 0, result.stderr
+        return
+    assert run_cli("render", "--write", *args, *key).exit_code == 0
+    namespaces = {yaml.safe_load(p.read_text())["metadata"].get("namespace") for p in Path("rendered").glob("*-*.yaml")}
+    assert namespaces == {expected}
+    if door == "check":
+        result = run_cli("check", *args, *key)
+        assert result.exit_code == 0, result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("door", [["validate"], ["render", "--stdout", "--key-file", str(GOLDEN_KEY)]])
+def test_no_namespace_anywhere_is_a_positioned_error(tmp_path: Path, door: list[str]) -> None:
+    spec = tmp_path / "hippo.yaml"
+    spec.write_text(NAMESPACELESS)
+    result = run_cli(*door, str(spec))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{spec}:3:1: metadata.namespace: required field is missing: set it here, or ")
+    assert "namespace:` in pgrender.yaml or --namespace" in result.stderr

@@ -22,13 +22,25 @@ from pgrender.spec.users import DatabaseSpec, UserSpec
 API_VERSION = "pgrender.io/v1alpha1"
 KIND = "PostgresCluster"
 SUPPORTED_POSTGRES_VERSIONS = (14, 15, 16, 17)
+NO_NAMESPACE = (
+    "required field is missing: set it here, or a default with `namespace:` in pgrender.yaml or "
+    "--namespace (Argo CD's plugin uses the Application's destination namespace)"
+)
 
 
-class ObjectMeta(MetadataSpec):
+def _namespace_optional_for_editors(schema: dict[str, Any]) -> None:
+    # The namespace may come from a default (pgrender.yaml, --namespace, Argo CD's destination),
+    # which an editor cannot see; pgrender itself reports it missing when no default applies.
+    schema["required"] = [field for field in schema.get("required", []) if field != "namespace"]
+
+
+class ObjectMeta(MetadataSpec, json_schema_extra=_namespace_optional_for_editors):
     """Identity of the cluster; labels and annotations go on every object pgrender writes."""
 
     name: DNSLabel
-    namespace: DNSLabel
+    namespace: DNSLabel = Field(
+        description="Defaults to `namespace` in pgrender.yaml, `--namespace`, or Argo CD's destination namespace."
+    )
 
 
 class ImageContractSpec(StrictModel):
@@ -141,6 +153,8 @@ def _message(err: Any, loc: tuple[str | int, ...]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return f"unknown field {loc[-1]!r} (check the spelling; see schemas/ for the allowed fields)"
+    if kind == "missing" and loc == ("metadata", "namespace"):
+        return NO_NAMESPACE
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error":
