@@ -15,8 +15,6 @@ from pgrender.spec.base import quantity_bytes
 from pgrender.spec.presets import PresetValues
 from pgrender.spec.scheduling import HOSTNAME_KEY, AntiAffinity, AntiAffinityScope
 
-MAX_STATEFULSET_NAME = 52  # StatefulSet pods carry controller-revision-hash=<name>-<10 chars>, max 63
-
 
 @dataclass(frozen=True)
 class VolumePlan:
@@ -100,16 +98,6 @@ def resolve_instances(
                 problems.append(sourced.problem(("spec", "instances", i, vol_field, "size"), "expected at least 1Mi"))
         set_labels = {**db_labels, labels.INSTANCE_SET_LABEL: s.name}
         set_selector = {**pod_selector, labels.INSTANCE_SET_LABEL: s.name}
-        longest = names.instance(s.name, replicas - 1)
-        if len(longest) > MAX_STATEFULSET_NAME:
-            problems.append(
-                sourced.problem(
-                    ("spec", "instances", i, "name"),
-                    f"instance name {longest!r} is {len(longest)} characters; Kubernetes allows "
-                    f"{MAX_STATEFULSET_NAME} for a StatefulSet (its pods' revision label adds 11); "
-                    "shorten metadata.name or the set name",
-                )
-            )
         scheduling = resolve_scheduling(
             s.scheduling,
             anti_affinity=anti_type,

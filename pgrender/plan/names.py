@@ -1,8 +1,99 @@
-"""Every Kubernetes object, Secret and volume name a cluster uses (PGO naming profile)."""
+"""Every object, Secret and volume name a cluster uses (PGO naming profile); the rule Kubernetes holds each kind to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+
+# reconcile.py names its Job after the first 10 hex digits of the Job's content digest.
+CONTENT_HASH_LENGTH = 10
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """What Kubernetes accepts as one kind of name: a form (its syntax) and a length limit."""
+
+    form: str  # "a DNS-1123 subdomain", for messages
+    expected: str  # the characters the form allows, for messages
+    pattern: re.Pattern[str]
+    max_length: int
+    why: str = ""  # why max_length is below the form's own limit, when it is
+
+    def problem(self, kind: str, name: str, what: str | None = None) -> str | None:
+        """Why ``name`` is refused for a ``kind``, or None; ``what`` starts the message ("instance name")."""
+        what = what or f"{kind} name"
+        article = "an" if kind[:1] in "AEIOU" else "a"
+        if not self.pattern.fullmatch(name):
+            return f"{what} {name!r} is not valid for {article} {kind}: expected {self.form}, {self.expected}"
+        if len(name) > self.max_length:
+            why = f" ({self.why})" if self.why else ""
+            limit = f"Kubernetes allows {self.max_length} for {article} {kind}{why}"
+            return f"{what} {name!r} is {len(name)} characters; {limit}"
+        return None
+
+
+# The API server's own checks (apimachinery validation IsDNS1123Subdomain, IsDNS1123Label, IsDNS1035Label).
+DNS1123_SUBDOMAIN = NameRule(
+    "a DNS-1123 subdomain",
+    "lower-case letters, digits, '-' and '.', each '.'-separated part starting and ending with a letter or digit",
+    re.compile(rf"{_LABEL}(\.{_LABEL})*"),
+    253,
+)
+DNS1123_LABEL = NameRule(
+    "a DNS-1123 label",
+    "lower-case letters, digits and '-', starting and ending with a letter or digit",
+    re.compile(_LABEL),
+    63,
+)
+DNS1035_LABEL = NameRule(
+    "a DNS-1035 label",
+    "lower-case letters, digits and '-', starting with a letter and ending with a letter or digit",
+    re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?"),
+    63,
+)
+LABEL_VALUE = NameRule(
+    "a label value",
+    "letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"),
+    63,
+)
+
+# Kind -> rule, for every kind pgrender emits. Kinds not listed (custom resources such as SealedSecret)
+# are held to DNS-1123 subdomain, as the API server does by default.
+NAME_RULES: dict[str, NameRule] = {
+    "Namespace": DNS1123_LABEL,
+    "ServiceAccount": DNS1123_SUBDOMAIN,
+    "Role": DNS1123_SUBDOMAIN,
+    "RoleBinding": DNS1123_SUBDOMAIN,
+    "ConfigMap": DNS1123_SUBDOMAIN,
+    "Secret": DNS1123_SUBDOMAIN,
+    "PersistentVolumeClaim": DNS1123_SUBDOMAIN,
+    "PodDisruptionBudget": DNS1123_SUBDOMAIN,
+    "Deployment": DNS1123_SUBDOMAIN,
+    # Services get DNS records <name>.<namespace>.svc, so the stricter DNS-1035 label.
+    "Service": DNS1035_LABEL,
+    # The API server puts the Job's name into its pods' job-name label, whose values stop at 63.
+    "Job": replace(DNS1123_SUBDOMAIN, max_length=63, why="its pods' job-name label carries it"),
+    # Its pod <name>-0 is the instance's hostname (a DNS-1123 label), and the pods carry
+    # controller-revision-hash=<name>-<10 characters>, a label value of at most 63.
+    "StatefulSet": replace(DNS1123_LABEL, max_length=52, why="its pods' revision label adds 11"),
+}
+
+
+def name_rule(kind: str) -> NameRule:
+    """The rule Kubernetes holds names of ``kind`` to."""
+    return NAME_RULES.get(kind, DNS1123_SUBDOMAIN)
+
+
+def kubernetes_name_problem(kind: str, name: str) -> str | None:
+    """Why the API server would refuse an object of ``kind`` named ``name``, or None if it accepts it.
+
+    resolve() checks every name it decides with these rules; emit may call this on every object as
+    a safety net, where a problem means a bug in pgrender, not in the spec.
+    """
+    return name_rule(kind).problem(kind, name)
 
 
 @dataclass(frozen=True)
@@ -67,7 +158,7 @@ class Names:
 
     def reconcile_job(self, content_hash: str) -> str:
         """The Job carries a content hash: a changed Job is a new Job, as Jobs are immutable."""
-        return f"{self.cluster}-reconcile-{content_hash}"
+        return f"{self.cluster}-reconcile-{content_hash[:CONTENT_HASH_LENGTH]}"
 
     def pguser_secret(self, user: str) -> str:
         return f"{self.cluster}-pguser-{user}"

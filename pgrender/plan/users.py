@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
 from pgrender.plan.names import Names
@@ -30,28 +32,52 @@ class DatabasePlan:
     grantees: tuple[str, ...]
 
 
+# Said before a problem with the default user, which has no field of its own in the spec.
+_DEFAULT_USER = "without spec.users, the cluster's user and database are named after it: "
+
+
+def _default_user(sourced: SourcedCluster, problems: list[Problem]) -> UserSpec | None:
+    """PGO's default: one user and one database named after the cluster; None if the name cannot be one.
+
+    A cluster name is a DNS label, which need not be a valid role or database name (64 characters,
+    template1): the spec validators refuse those, and their error belongs at metadata.name.
+    """
+    cluster = sourced.cluster.metadata.name
+    try:
+        return UserSpec(name=cluster, databases=[cluster])
+    except ValidationError as exc:
+        # The first error is enough: a name too long for a role is too long for a database too.
+        message = exc.errors(include_url=False, include_input=False)[0]["msg"].removeprefix("Value error, ")
+        problems.append(sourced.problem(("metadata", "name"), _DEFAULT_USER + message))
+        return None
+
+
 def resolve_users(
     sourced: SourcedCluster, names: Names, problems: list[Problem]
 ) -> tuple[tuple[UserPlan, ...], tuple[DatabasePlan, ...]]:
     spec = sourced.cluster.spec
     cluster = sourced.cluster.metadata.name
-    specs = list(spec.users)
-    if not specs:
-        # PGO's default: one user and one database named after the cluster.
-        specs = [UserSpec(name=cluster, databases=[cluster])]
+    entries: list[tuple[tuple[str | int, ...], str, UserSpec]] = [
+        (("spec", "users", i), "", u) for i, u in enumerate(spec.users)
+    ]
+    if not spec.users:
+        default = _default_user(sourced, problems)
+        entries = [(("metadata",), _DEFAULT_USER, default)] if default else []
     seen: set[str] = set()
     users = []
-    for i, u in enumerate(specs):
-        path = ("spec", "users", i, "name")
+    for where, why, u in entries:
+        path = (*where, "name")
         if u.name in seen:
             problems.append(sourced.problem(path, f"duplicate user {u.name!r}"))
         if u.name == defaults.SUPERUSER or u.name.startswith(defaults.RESERVED_ROLE_PREFIX):
             problems.append(
-                sourced.problem(path, f"{u.name!r} is reserved: pgrender manages the superuser and replication roles")
+                sourced.problem(
+                    path, f"{why}{u.name!r} is reserved: pgrender manages the superuser and replication roles"
+                )
             )
             continue
         if len(set(u.databases)) != len(u.databases):
-            problems.append(sourced.problem(("spec", "users", i, "databases"), "a database is listed twice"))
+            problems.append(sourced.problem((*where, "databases"), "a database is listed twice"))
         seen.add(u.name)
         secret = names.pguser_secret(u.name) if u.options.login else None
         user_labels = {
