@@ -312,7 +312,8 @@ def check_command(
         if not output and config is None:
             raise click.UsageError("give -o/--output DIR or a pgrender.yaml")
         directory: Path = Path(output) if output else config.output
-        staleness = compare(write.files(render(_request(spec_files, config, key_file, secrets_provider, namespace))), directory)
+        request = _request(spec_files, config, key_file, secrets_provider, namespace)
+        staleness = compare(write.files(render(request)), directory)
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":

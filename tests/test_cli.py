@@ -201,7 +201,15 @@ def test_console_entry_point_flushes_and_keeps_exit_codes(tmp_path: Path) -> Non
 
 # One rule for specs without metadata.namespace, at every door: --namespace, else pgrender.yaml's
 # `namespace`, else a positioned error (Argo CD's plugin uses the destination: tests/test_cmp.py).
-NAMESPACELESS = "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\nmetadata:\n  name: hippo\nspec:\n  postgresVersion: 16\n  instances: [{name: a, replicas: 1, dataVolume: {size: 1Gi}}]\n"
+NAMESPACELESS = """\
+apiVersion: pgrender.io/v1alpha1
+kind: PostgresCluster
+metadata:
+  name: hippo
+spec:
+  postgresVersion: 16
+  instances: [{name: a, replicas: 1, dataVolume: {size: 1Gi}}]
+"""
 
 
 @pytest.mark.parametrize(
