@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgrender.errors import InternalError
+from pgrender.plan.names import kubernetes_name_problem
 
 Manifest = dict[str, Any]
 
@@ -28,8 +29,12 @@ KIND_ORDER = (
     "Deployment",
     "StatefulSet",
     "Job",
+    "CronJob",
     "PodDisruptionBudget",
     "NetworkPolicy",
+    "PodMonitor",
+    "ServiceMonitor",
+    "PrometheusRule",
 )
 KEY_ORDER = ("apiVersion", "kind", "metadata", "name", "namespace")
 
@@ -75,13 +80,17 @@ def object_id(manifest: Manifest) -> tuple[str, str, str, str]:
 
 
 def order(manifests: list[Manifest]) -> list[Manifest]:
-    """Sort objects by kind, namespace and name; refuse two objects with one identity."""
+    """Sort objects by kind, namespace and name; refuse two objects with one identity, and a name
+    the API server would refuse (the plan checks every name it decides, so either is a bug)."""
     seen: set[tuple[str, str, str, str]] = set()
     for m in manifests:
         ident = object_id(m)
         if ident in seen:
             raise InternalError(f"two objects with the same identity {'/'.join(ident)}")
         seen.add(ident)
+        problem = kubernetes_name_problem(ident[1], ident[3])
+        if problem:
+            raise InternalError(f"{ident[1]} {ident[3]!r}: {problem}")
     return sorted(manifests, key=sort_key)
 
 

@@ -262,3 +262,16 @@ def test_no_namespace_anywhere_is_a_positioned_error(tmp_path: Path, door: list[
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{spec}:3:1: metadata.namespace: required field is missing: set it here, or ")
     assert "namespace:` in pgrender.yaml or --namespace" in result.stderr
+
+
+def test_an_internal_inconsistency_is_reported_as_a_bug_with_exit_70(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two builders claiming one object is pgrender's fault, not the user's: a traceback and exit 70."""
+    from pgrender import components
+
+    monkeypatch.setattr(components, "BUILDERS", (*components.BUILDERS, components.BUILDERS[0]))
+    result = run_cli("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 70
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "InternalError: two objects with the same identity" in result.stderr
+    assert "this is a bug in pgrender, not a problem with your input" in result.stderr
+    assert result.stdout == ""

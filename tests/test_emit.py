@@ -74,3 +74,20 @@ def test_stream_has_no_kustomization() -> None:
     documents = tuple(emit.Document(m, emit.dump(m)) for m in (obj("Secret", "a"), obj("Service", "b")))
     text = write.stream(Rendering((ClusterOutput("c", "ns", documents),)))
     assert [d["kind"] for d in yaml.safe_load_all(text)] == ["Secret", "Service"]
+
+
+def test_a_name_the_api_server_refuses_is_a_bug() -> None:
+    with pytest.raises(InternalError, match="Secret 'a_b'"):
+        emit.order([obj("Secret", "a_b")])
+
+
+@pytest.mark.parametrize(
+    ("kinds", "expected"),
+    [
+        (["CronJob", "StatefulSet", "Job"], ["StatefulSet", "Job", "CronJob"]),
+        (["PrometheusRule", "NetworkPolicy", "PodMonitor"], ["NetworkPolicy", "PodMonitor", "PrometheusRule"]),
+        (["Unknown", "ConfigMap"], ["ConfigMap", "Unknown"]),
+    ],
+)
+def test_kind_order(kinds: list[str], expected: list[str]) -> None:
+    assert [m["kind"] for m in emit.order([obj(k, "a") for k in kinds])] == expected
