@@ -10,6 +10,7 @@ from pgrender import emit, load, spec, tuning
 from pgrender.components import build
 from pgrender.errors import Problem, RootKeyError, SpecError
 from pgrender.plan import ClusterPlan, resolve
+from pgrender.plan.claims import ClaimRegistry
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, secrets_provider, tls_provider
 from pgrender.secrets import keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
@@ -63,6 +64,7 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
+    claimed = ClaimRegistry()
     for doc in load.iter_documents(list(specs), unreadable):
         meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
         if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
@@ -73,7 +75,8 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
             invalid.extend(exc.problems)
             continue
         ident = (sourced.cluster.metadata.namespace, sourced.cluster.metadata.name)
-        if ident in seen:
+        twice = ident in seen
+        if twice:
             message = f"cluster {ident[0]}/{ident[1]} is also defined in {seen[ident]}"
             unresolved.append(sourced.problem(("metadata", "name"), message))
         seen[ident] = doc.file
@@ -82,8 +85,11 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
         except SpecError as exc:
             unresolved.extend(exc.problems)
             continue
+        if not twice:  # a cluster defined twice claims everything twice; once is enough to say
+            unresolved += claimed.add(sourced, plan)
         if not (unreadable or invalid or unresolved):
             yield plan
+    unresolved += claimed.directory_problems()
     for problems in (unreadable, invalid, unresolved):
         if problems:
             raise SpecError(problems)

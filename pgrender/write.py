@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pgrender import emit
 from pgrender.errors import OutputError
+from pgrender.plan.names import cluster_directories
 from pgrender.render import ClusterOutput, Rendering
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -45,11 +46,8 @@ def files(rendering: Rendering) -> dict[str, str]:
     if len(rendering.clusters) == 1:
         return cluster_files(rendering.clusters[0])
     out: dict[str, str] = {}
-    dirs = []
-    names = [c.name for c in rendering.clusters]
-    for cluster in rendering.clusters:
-        directory = cluster.name if names.count(cluster.name) == 1 else f"{cluster.namespace}-{cluster.name}"
-        dirs.append(directory)
+    dirs = cluster_directories([(c.namespace, c.name) for c in rendering.clusters])
+    for cluster, directory in zip(rendering.clusters, dirs, strict=True):
         for name, text in cluster_files(cluster).items():
             out[f"{directory}/{name}"] = text
     out[KUSTOMIZATION] = kustomization(dirs)

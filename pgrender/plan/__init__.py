@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgrender.errors import Problem, SpecError
-from pgrender.load import format_path
 from pgrender.plan import defaults, hosts, labels
+from pgrender.plan.claims import check_names, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
-from pgrender.plan.names import CONTENT_HASH_LENGTH, LABEL_VALUE, NameRule, Names, name_rule
+from pgrender.plan.names import Names
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.scheduling import SchedulingPlan
@@ -173,7 +173,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     if pgbouncer and pgbouncer.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "proxy", "pgBouncer", "port"), "port 8008 is Patroni's REST API port"))
-    _check_names(sourced, names, sets, users, (primary, replicas_service, pgbouncer), problems)
+    check_names(sourced, claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer)), problems)
     if problems:
         raise SpecError(problems)
 
@@ -217,89 +217,3 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         reconcile_labels=labels.common(meta.name, labels.COMPONENT_RECONCILE),
         pgbouncer=pgbouncer,
     )
-
-
-# A name the plan made: the spec field it comes from, its rule, its kind, the name, how a message calls it.
-_Made = tuple[FieldPath, NameRule, str, str, str | None]
-
-
-def _obj(path: FieldPath, kind: str, name: str, what: str | None = None) -> _Made:
-    return (path, name_rule(kind), kind, name, what)
-
-
-def _label(path: FieldPath, key: str, value: str) -> _Made:
-    return (path, LABEL_VALUE, "label value", value, f"{key} label value")
-
-
-def _check_names(
-    sourced: SourcedCluster,
-    names: Names,
-    sets: list[InstanceSetPlan],
-    users: tuple[UserPlan, ...],
-    parts: tuple[ServicePlan, ServicePlan | None, PgBouncerPlan | None],
-    problems: list[Problem],
-) -> None:
-    """Hold every name the plan decides to the rule Kubernetes has for its kind (names.NAME_RULES),
-    and the label values made from them; the API server would otherwise refuse the object at apply.
-
-    A refused name is reported at the spec field it is made from, once per field: the first is
-    enough to say what to change.
-    """
-    meta, spec = sourced.cluster.metadata, sourced.cluster.spec
-    primary, replicas_service, pgbouncer = parts
-    cluster: FieldPath = ("metadata", "name")
-    made: list[_Made] = [
-        _obj(("metadata", "namespace"), "Namespace", meta.namespace),
-        # The Job first: it has the longest name a cluster name makes, so its message says how short to go.
-        _obj(cluster, "Job", names.reconcile_job("0" * CONTENT_HASH_LENGTH)),
-        *(_obj(cluster, kind, names.instance_rbac) for kind in ("ServiceAccount", "Role", "RoleBinding")),
-        _obj(cluster, "ConfigMap", names.config_map),
-        _obj(cluster, "ConfigMap", names.reconcile_config_map),
-        *(
-            _obj(cluster, "Secret", name)
-            for name in (names.patroni_secret, names.cluster_cert, names.replication_cert, names.superuser_cert)
-        ),
-        *(_obj(cluster, "Service", s.name) for s in (primary, replicas_service) if s),
-        _obj(cluster, "Service", names.pods_service),
-        _label(cluster, labels.CLUSTER_LABEL, meta.name),
-        _label(cluster, labels.SCOPE_LABEL, names.patroni_scope),
-    ]
-    if pgbouncer:
-        made += [_obj(cluster, kind, pgbouncer.name) for kind in ("Deployment", "ConfigMap", "Secret")]
-        made.append(_obj(cluster, "Service", pgbouncer.service.name))
-        if pgbouncer.disruption_budget:
-            made.append(_obj(cluster, "PodDisruptionBudget", pgbouncer.disruption_budget))
-    set_paths: dict[str, FieldPath] = {}
-    for i, set_spec in enumerate(spec.instances):
-        set_paths.setdefault(set_spec.name, ("spec", "instances", i, "name"))
-    for s in sets:
-        path = set_paths[s.name]
-        for inst in reversed(s.instances):  # the last instance has the longest names
-            made.append(_obj(path, "StatefulSet", inst.name, "instance name"))
-            made += [_obj(path, "PersistentVolumeClaim", v.name) for v in (inst.data_volume, inst.wal_volume) if v]
-            made.append(_label(path, labels.INSTANCE_LABEL, inst.name))
-        if s.disruption_budget:
-            made.append(_obj(path, "PodDisruptionBudget", s.disruption_budget))
-        made.append(_label(path, labels.INSTANCE_SET_LABEL, s.name))
-    user_paths: dict[str, FieldPath] = {}
-    for i, user_spec in enumerate(spec.users):
-        user_paths.setdefault(user_spec.name, ("spec", "users", i, "name"))
-    for user in users:
-        if user.secret:  # without spec.users, the one user is named after the cluster
-            path = user_paths.get(user.name, cluster)
-            made += [_obj(path, "Secret", user.secret), _label(path, labels.PGUSER_LABEL, user.name)]
-
-    reported: set[FieldPath] = set()
-    for path, rule, kind, name, what in made:
-        problem = None if path in reported else rule.problem(kind, name, what)
-        if problem:
-            reported.add(path)
-            if path == cluster and len(name) > rule.max_length:
-                fix = f"shorten metadata.name to at most {rule.max_length - len(name) + len(meta.name)} characters"
-            elif path[:2] == ("spec", "instances"):
-                fix = "shorten metadata.name or the set name"
-            elif path[:2] == ("spec", "users"):
-                fix = "a login role's name is part of its Secret's name: rename the role, or set options.login: false"
-            else:
-                fix = f"shorten {format_path(path)}"
-            problems.append(sourced.problem(path, f"{problem}; {fix}"))

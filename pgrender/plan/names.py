@@ -183,3 +183,12 @@ class Names:
     @staticmethod
     def wal_volume(instance: str) -> str:
         return f"{instance}-pgwal"
+
+
+def cluster_directories(clusters: list[tuple[str, str]]) -> list[str]:
+    """The output sub-directory of each (namespace, name) of a several-cluster render: the cluster's
+    name, or <namespace>-<name> where two clusters share a name (the claims check they differ)."""
+    from collections import Counter
+
+    counts = Counter(name for _, name in clusters)
+    return [name if counts[name] == 1 else f"{namespace}-{name}" for namespace, name in clusters]

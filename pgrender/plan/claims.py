@@ -1,0 +1,197 @@
+"""Claims: every object name, label value and node port a cluster makes, with the spec field it
+comes from. Names are held to Kubernetes' rule for their kind; across everything one run renders,
+no two clusters may claim one object, one node port or one output directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from pgrender.errors import Problem
+from pgrender.load import format_path
+from pgrender.plan import labels
+from pgrender.plan.instances import InstanceSetPlan
+from pgrender.plan.names import CONTENT_HASH_LENGTH, LABEL_VALUE, NameRule, Names, cluster_directories, name_rule
+from pgrender.plan.pgbouncer import PgBouncerPlan
+from pgrender.plan.services import ServicePlan
+from pgrender.plan.users import UserPlan
+from pgrender.spec import SourcedCluster
+
+if TYPE_CHECKING:
+    from pgrender.plan import ClusterPlan
+
+FieldPath = tuple[str | int, ...]
+NODE_PORT = "node port"  # the kind of a node port claim: node ports are cluster-wide
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A name the plan made: the spec field it comes from, its rule, its kind, the name, and how a
+    message calls it."""
+
+    path: FieldPath
+    rule: NameRule
+    kind: str
+    name: str
+    what: str | None = None
+
+    @property
+    def is_object(self) -> bool:
+        return self.rule is not LABEL_VALUE
+
+
+def _obj(path: FieldPath, kind: str, name: str, what: str | None = None) -> Claim:
+    return Claim(path, name_rule(kind), kind, name, what)
+
+
+def _label(path: FieldPath, key: str, value: str) -> Claim:
+    return Claim(path, LABEL_VALUE, "label value", value, f"{key} label value")
+
+
+def claims(
+    sourced: SourcedCluster,
+    names: Names,
+    sets: list[InstanceSetPlan] | tuple[InstanceSetPlan, ...],
+    users: tuple[UserPlan, ...],
+    parts: tuple[ServicePlan, ServicePlan | None, PgBouncerPlan | None],
+) -> list[Claim]:
+    """Every object name and label value the plan decides, at the spec field it is made from."""
+    meta, spec = sourced.cluster.metadata, sourced.cluster.spec
+    primary, replicas_service, pgbouncer = parts
+    cluster: FieldPath = ("metadata", "name")
+    made: list[Claim] = [
+        _obj(("metadata", "namespace"), "Namespace", meta.namespace),
+        # The Job first: it has the longest name a cluster name makes, so its message says how short to go.
+        _obj(cluster, "Job", names.reconcile_job("0" * CONTENT_HASH_LENGTH)),
+        *(_obj(cluster, kind, names.instance_rbac) for kind in ("ServiceAccount", "Role", "RoleBinding")),
+        _obj(cluster, "ConfigMap", names.config_map),
+        _obj(cluster, "ConfigMap", names.reconcile_config_map),
+        *(
+            _obj(cluster, "Secret", name)
+            for name in (names.patroni_secret, names.cluster_cert, names.replication_cert, names.superuser_cert)
+        ),
+        *(_obj(cluster, "Service", s.name) for s in (primary, replicas_service) if s),
+        _obj(cluster, "Service", names.pods_service),
+        _label(cluster, labels.CLUSTER_LABEL, meta.name),
+        _label(cluster, labels.SCOPE_LABEL, names.patroni_scope),
+    ]
+    if pgbouncer:
+        made += [_obj(cluster, kind, pgbouncer.name) for kind in ("Deployment", "ConfigMap", "Secret")]
+        made.append(_obj(cluster, "Service", pgbouncer.service.name))
+        if pgbouncer.disruption_budget:
+            made.append(_obj(cluster, "PodDisruptionBudget", pgbouncer.disruption_budget))
+    set_paths: dict[str, FieldPath] = {}
+    for i, set_spec in enumerate(spec.instances):
+        set_paths.setdefault(set_spec.name, ("spec", "instances", i, "name"))
+    for s in sets:
+        path = set_paths[s.name]
+        for inst in reversed(s.instances):  # the last instance has the longest names
+            made.append(_obj(path, "StatefulSet", inst.name, "instance name"))
+            made += [_obj(path, "PersistentVolumeClaim", v.name) for v in (inst.data_volume, inst.wal_volume) if v]
+            made.append(_label(path, labels.INSTANCE_LABEL, inst.name))
+        if s.disruption_budget:
+            made.append(_obj(path, "PodDisruptionBudget", s.disruption_budget))
+        made.append(_label(path, labels.INSTANCE_SET_LABEL, s.name))
+    user_paths: dict[str, FieldPath] = {}
+    for i, user_spec in enumerate(spec.users):
+        user_paths.setdefault(user_spec.name, ("spec", "users", i, "name"))
+    for user in users:
+        if user.secret:  # without spec.users, the one user is named after the cluster
+            path = user_paths.get(user.name, cluster)
+            made += [_obj(path, "Secret", user.secret), _label(path, labels.PGUSER_LABEL, user.name)]
+    return made
+
+
+def check_names(sourced: SourcedCluster, made: list[Claim], problems: list[Problem]) -> None:
+    """Hold every name the plan decides to the rule Kubernetes has for its kind (names.NAME_RULES),
+    and the label values made from them; the API server would otherwise refuse the object at apply.
+
+    A refused name is reported at the spec field it is made from, once per field: the first is
+    enough to say what to change.
+    """
+    meta = sourced.cluster.metadata
+    cluster: FieldPath = ("metadata", "name")
+    reported: set[FieldPath] = set()
+    for claim in made:
+        path, rule, name = claim.path, claim.rule, claim.name
+        problem = None if path in reported else rule.problem(claim.kind, name, claim.what)
+        if problem:
+            reported.add(path)
+            if path == cluster and len(name) > rule.max_length:
+                fix = f"shorten metadata.name to at most {rule.max_length - len(name) + len(meta.name)} characters"
+            elif path[:2] == ("spec", "instances"):
+                fix = "shorten metadata.name or the set name"
+            elif path[:2] == ("spec", "users"):
+                fix = "a login role's name is part of its Secret's name: rename the role, or set options.login: false"
+            else:
+                fix = f"shorten {format_path(path)}"
+            problems.append(sourced.problem(path, f"{problem}; {fix}"))
+
+
+def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
+    """The objects and node ports a resolved cluster claims; Jobs are named by their content."""
+    made = claims(
+        sourced,
+        plan.names,
+        plan.instance_sets,
+        plan.users,
+        (plan.primary_service, plan.replicas_service, plan.pgbouncer),
+    )
+    out = [c for c in made if c.is_object and c.kind not in ("Job", "Namespace")]
+    exposed: list[tuple[FieldPath, ServicePlan | None]] = [
+        (("spec", "service"), plan.primary_service),
+        (("spec", "replicaService"), plan.replicas_service),
+        (("spec", "proxy", "pgBouncer", "service"), plan.pgbouncer.service if plan.pgbouncer else None),
+    ]
+    for path, service in exposed:
+        if service and service.node_port is not None:
+            out.append(Claim((*path, "nodePort"), LABEL_VALUE, NODE_PORT, str(service.node_port)))
+    return out
+
+
+@dataclass
+class ClaimRegistry:
+    """What every cluster of one run claims: two clusters (or two fields of one) claiming one object,
+    one node port or one output directory is reported at both places."""
+
+    _owners: dict[tuple[str, str, str], tuple[SourcedCluster, FieldPath]] = field(default_factory=dict)
+    _clusters: list[tuple[SourcedCluster, str, str]] = field(default_factory=list)
+
+    def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> list[Problem]:
+        problems: list[Problem] = []
+        self._clusters.append((sourced, plan.namespace, plan.name))
+        for claim in plan_claims(sourced, plan):
+            namespace = "" if claim.kind == NODE_PORT else plan.namespace
+            key = (claim.kind, namespace, claim.name)
+            owner = self._owners.setdefault(key, (sourced, claim.path))
+            if owner != (sourced, claim.path):
+                what = f"{claim.kind} {claim.name}" if not namespace else f"{claim.kind} {namespace}/{claim.name}"
+                problems += _both(what, (sourced, claim.path), owner)
+        return problems
+
+    def directory_problems(self) -> list[Problem]:
+        """Output directories of a several-cluster render (names.cluster_directories) must differ."""
+        directories = cluster_directories([(namespace, name) for _, namespace, name in self._clusters])
+        problems: list[Problem] = []
+        first: dict[str, SourcedCluster] = {}
+        for (sourced, _, _), directory in zip(self._clusters, directories, strict=True):
+            owner = first.setdefault(directory, sourced)
+            if owner is not sourced:
+                problems += _both(
+                    f"output directory {directory}/", (sourced, ("metadata", "name")), (owner, ("metadata", "name"))
+                )
+        return problems
+
+
+def _both(what: str, here: tuple[SourcedCluster, FieldPath], there: tuple[SourcedCluster, FieldPath]) -> list[Problem]:
+    a, b = here[0].problem(here[1], ""), there[0].problem(there[1], "")
+    return [
+        replace(a, message=f"{what} is also made by {_where(b)}"),
+        replace(b, message=f"{what} is also made by {_where(a)}"),
+    ]
+
+
+def _where(problem: Problem) -> str:
+    position = f"{problem.file}:{problem.line}:{problem.column}" if problem.line else problem.file
+    return f"{position} ({problem.path})"

@@ -1,0 +1,107 @@
+"""claims: no two clusters of one run (nor two fields of one cluster) make one object, node port or
+output directory; each collision is reported at both places."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import base_spec, run_cli
+
+
+def cluster(name: str, namespace: str = "db", **spec: Any) -> dict[str, Any]:
+    doc = base_spec()
+    doc["metadata"] = {"name": name, "namespace": namespace}
+    doc["spec"].update(spec)
+    return doc
+
+
+def instances(set_name: str, replicas: int = 1) -> list[dict[str, Any]]:
+    return [{"name": set_name, "replicas": replicas, "dataVolume": {"size": "1Gi"}}]
+
+
+def node_port(port: int) -> dict[str, Any]:
+    return {"type": "NodePort", "nodePort": port}
+
+
+# (case, clusters, [(file index, path, message start)] of every problem)
+CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
+    (
+        "statefulset-across-clusters",
+        [cluster("a-b", instances=instances("c")), cluster("a", instances=instances("b-c"))],
+        [
+            (0, "spec.instances[0].name", "PersistentVolumeClaim db/a-b-c-0-pgdata is also made by "),
+            (0, "spec.instances[0].name", "StatefulSet db/a-b-c-0 is also made by "),
+            (1, "spec.instances[0].name", "PersistentVolumeClaim db/a-b-c-0-pgdata is also made by "),
+            (1, "spec.instances[0].name", "StatefulSet db/a-b-c-0 is also made by "),
+        ],
+    ),
+    (
+        "user-secret-across-clusters",
+        [cluster("a-b", users=[{"name": "patroni"}]), cluster("a-b-pguser")],
+        [
+            (0, "spec.users[0].name", "Secret db/a-b-pguser-patroni is also made by "),
+            (1, "metadata.name", "Secret db/a-b-pguser-patroni is also made by "),
+        ],
+    ),
+    (
+        "other-namespace-is-fine",
+        [cluster("a-b", instances=instances("c")), cluster("a", "other", instances=instances("b-c"))],
+        [],
+    ),
+    (
+        "output-directories",
+        [cluster("b", "a"), cluster("b", "c"), cluster("a-b", "x")],
+        [
+            (0, "metadata.name", "output directory a-b/ is also made by "),
+            (2, "metadata.name", "output directory a-b/ is also made by "),
+        ],
+    ),
+    (
+        "node-port-across-clusters",
+        [cluster("a", service=node_port(30001)), cluster("b", "other", service=node_port(30001))],
+        [
+            (0, "spec.service.nodePort", "node port 30001 is also made by "),
+            (1, "spec.service.nodePort", "node port 30001 is also made by "),
+        ],
+    ),
+    (
+        "node-port-within-a-cluster",
+        [cluster("a", service=node_port(30002), replicaService=node_port(30002))],
+        [
+            (0, "spec.replicaService.nodePort", "node port 30002 is also made by "),
+            (0, "spec.service.nodePort", "node port 30002 is also made by "),
+        ],
+    ),
+    (
+        "pod-disruption-budget-within-a-cluster",
+        [cluster("a", instances=instances("pgbouncer", 2), proxy={"pgBouncer": {"replicas": 2}})],
+        [
+            (0, "metadata.name", "PodDisruptionBudget db/a-pgbouncer is also made by "),
+            (0, "spec.instances[0].name", "PodDisruptionBudget db/a-pgbouncer is also made by "),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("clusters", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_collisions(
+    write_spec: Callable[..., Path], clusters: list[dict[str, Any]], expected: list[tuple[int, str, str]]
+) -> None:
+    files = [write_spec(c, f"c{i}.yaml") for i, c in enumerate(clusters)]
+    result = run_cli("validate", "--format", "json", *map(str, files))
+    if not expected:
+        assert result.exit_code == 0, result.stderr
+        return
+    assert result.exit_code == 2
+    problems = json.loads(result.stderr)
+    found = sorted((files.index(Path(p["file"])), p["path"], p["message"]) for p in problems)
+    assert [(i, path, message.split(" is also made by ")[0] + " is also made by ") for i, path, message in found] == (
+        sorted(expected)
+    )
+    for _, _, message in found:  # each names the other place: file:line:col (path)
+        assert message.split(" is also made by ")[1].startswith(str(files[0].parent))
