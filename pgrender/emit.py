@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pgrender.errors import InternalError
+from pgrender.errors import InternalError, PgrenderError
 from pgrender.plan.names import kubernetes_name_problem
+from pgrender.spec.limits import MAX_OBJECT_BYTES
 
 Manifest = dict[str, Any]
 
@@ -95,8 +96,18 @@ def order(manifests: list[Manifest]) -> list[Manifest]:
 
 
 def documents(manifests: list[Manifest]) -> tuple[Document, ...]:
-    """The objects in output order, each with its YAML text."""
-    return tuple(Document(m, dump(m)) for m in order(manifests))
+    """The objects in output order, each with its YAML text; one Kubernetes would refuse for its size
+    is the spec's doing (spec.limits keeps the usual ones small), and is named."""
+    out = tuple(Document(m, dump(m)) for m in order(manifests))
+    for document in out:
+        size = len(document.text.encode())
+        if size > MAX_OBJECT_BYTES:
+            kind, meta = document.manifest["kind"], document.manifest["metadata"]
+            raise PgrenderError(
+                f"{kind} {meta.get('namespace', '')}/{meta['name']} would be {size} bytes; Kubernetes stores at "
+                f"most {MAX_OBJECT_BYTES} in one object: make what fills it smaller (parameters, pg_hba, labels)"
+            )
+    return out
 
 
 def dump(value: Any) -> str:

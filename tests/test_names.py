@@ -132,8 +132,8 @@ def test_problem_carries_the_line_of_the_field(write_spec: Callable[..., Path]) 
     [
         ("h" * 64, "is not a valid role name"),
         ("h" * 70, "is not a valid role name"),
-        ("template1", "'template1' is a template database"),
-        ("postgres", "'postgres' is reserved"),
+        ("template1", "'template1' is PostgreSQL's own database"),
+        ("postgres", "'postgres' is PostgreSQL's own database"),
     ],
 )
 def test_default_user_problems_point_at_the_cluster_name(

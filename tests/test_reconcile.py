@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from pgrender import emit
 from pgrender.components.patroni import patroni
 from pgrender.components.reconcile import reconcile
 from pgrender.plan import ClusterPlan
@@ -86,3 +87,25 @@ def test_patroni_dynamic_configuration_matches_bootstrap(plan_of: Callable[[dict
     assert members == ["hippo-instance1-0-0.hippo-pods.db.svc:8008", "hippo-instance1-1-0.hippo-pods.db.svc:8008"]
     assert all(m.rpartition(":")[0] in plan.tls.server.dns_names for m in members), "names the certificate carries"
     assert env["PGRENDER_PATRONI_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "hippo-patroni", "key": "password"}
+
+
+def test_a_thousand_users_fit_in_objects_kubernetes_stores(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """1,000 users (the limit) with long names and their own databases, behind pgBouncer: the SQL is
+    spread over several ConfigMaps, each under 1 MiB, and the Job mounts every one of them."""
+    spec = base_spec()
+    spec["spec"]["users"] = [
+        {"name": f"u{i:04d}-{'x' * 50}", "databases": [f"d{i:04d}-{'y' * 50}"]} for i in range(1000)
+    ]
+    spec["spec"]["proxy"] = {"pgBouncer": {}}
+    objects = objects_of(spec)
+    texts = {f"{o['kind']}/{o['metadata']['name']}": emit.dump(o) for o in objects}
+    assert max(len(t.encode()) for t in texts.values()) < 1024 * 1024
+    parts = sorted(n for n in texts if n.startswith("ConfigMap/hippo-reconcile"))
+    assert parts[0] == "ConfigMap/hippo-reconcile" and len(parts) >= 3
+    (job,) = [o for o in objects if o["kind"] == "Job"]
+    (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "reconcile"]
+    assert sorted(f"ConfigMap/{s['configMap']['name']}" for s in volume["projected"]["sources"]) == parts
+    script = next(o for o in objects if o["metadata"]["name"] == "hippo-reconcile")["data"]["reconcile.sh"]
+    assert script.count("--file=") == len(parts)

@@ -68,6 +68,44 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
      ["spec.tls.extraSANs[1]", "spec.tls.extraSANs[2]"]),
     ("wrong-kind", _set("kind", "Cluster"), ["kind"]),
     ("expiry-after-9999", _set("spec.tls", {"notBefore": "9999-01-01T00:00:00Z", "validityDays": 365}), ["spec.tls"]),
+    # Reserved names: refused by PostgreSQL, or a trap where it takes them quoted.
+    *((f"reserved-role-{n}", _set("spec.users", [{"name": n}]), ["spec.users[0].name"])
+      for n in ("public", "none", "current_user", "session_user", "current_role")),
+    ("postgres-database", _set("spec.users", [{"name": "app", "databases": ["postgres"]}]),
+     ["spec.users[0].databases[0]"]),
+    ("postgres-database-owned", _set("spec.databases", [{"name": "postgres", "owner": "hippo"}]),
+     ["spec.databases[0].name"]),
+    # What the API server would refuse, refused when the spec is validated.
+    ("cidr", _set("spec.service", {"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8", "10.0.0.0/33",
+     "example.com", "10.1.2.3"]}), [f"spec.service.loadBalancerSourceRanges[{i}]" for i in (1, 2, 3)]),
+    ("run-as-user-range", _set("spec.imageContract", {"runAsUser": 2**31}), ["spec.imageContract.runAsUser"]),
+    ("pgbouncer-run-as-group", _set("spec.proxy", {"pgBouncer": {"runAsGroup": 2**32}}),
+     ["spec.proxy.pgBouncer.runAsGroup"]),
+    ("blank-storage-class", _set("spec.instances.0.dataVolume.storageClassName", ""),
+     ["spec.instances[0].dataVolume.storageClassName"]),
+    ("bad-storage-class", _set("spec.instances.0.dataVolume.storageClassName", "Fast SSD"),
+     ["spec.instances[0].dataVolume.storageClassName"]),
+    ("request-above-limit", _set("spec.instances.0.resources", {"requests": {"memory": "2Gi"},
+     "limits": {"memory": "1Gi"}}), ["spec.instances[0].resources"]),
+    ("non-ascii-digits", _set("spec.instances.0.dataVolume.size", "\u0661Gi"), ["spec.instances[0].dataVolume.size"]),
+    ("cluster-domain", _set("spec.clusterDomain", "clüster.local"), ["spec.clusterDomain"]),
+    ("cluster-domain-blank", _set("spec.clusterDomain", "a..b"), ["spec.clusterDomain"]),
+    ("pgbouncer-global-typed", _set("spec.proxy", {"pgBouncer": {"config": {"global": {"default_pool_size": 5}}}}),
+     ["spec.proxy.pgBouncer.config.global"]),
+    ("pgbouncer-pool-above-clients", _set("spec.proxy", {"pgBouncer": {"maxClientConnections": 10,
+     "defaultPoolSize": 20}}), ["spec.proxy.pgBouncer"]),
+    ("big-annotations", _set("metadata.annotations", {"a": "x" * (256 * 1024)}), ["metadata.annotations"]),
+    # Size limits (spec/limits.py), each before anything is made for them.
+    ("instance-sets", _set("spec.instances", [{"name": f"s{i}", "dataVolume": {"size": "1Gi"}} for i in range(17)]),
+     ["spec.instances"]),
+    ("instances", _set("spec.instances", [{"name": f"s{i}", "replicas": 9, "dataVolume": {"size": "1Gi"}}
+     for i in range(8)]), ["spec.instances"]),
+    ("users", _set("spec.users", [{"name": f"u{i}"} for i in range(1001)]), ["spec.users"]),
+    ("databases-per-user", _set("spec.users", [{"name": "a", "databases": [f"d{i}" for i in range(101)]}]),
+     ["spec.users[0].databases"]),
+    ("grants", _set("spec.users", [{"name": f"u{i}", "databases": [f"d{j}" for j in range(100)]} for i in range(101)]),
+     ["spec.users"]),
+    ("extra-sans", _set("spec.tls.extraSANs", [f"h{i}.example.com" for i in range(101)]), ["spec.tls.extraSANs"]),
 ]  # fmt: skip
 
 

@@ -12,6 +12,8 @@ from pgrender.plan.names import Names
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
 from pgrender.spec import SourcedCluster
 from pgrender.spec.base import quantity_bytes
+from pgrender.spec.instances import InstanceSetSpec
+from pgrender.spec.limits import MAX_INSTANCES
 from pgrender.spec.presets import PresetValues
 from pgrender.spec.scheduling import HOSTNAME_KEY, AntiAffinity, AntiAffinityScope
 
@@ -67,8 +69,20 @@ def resolve_instances(
     sets: list[InstanceSetPlan] = []
     seen_sets: set[str] = set()
     wave = 1
+
+    def replicas_of(s: InstanceSetSpec) -> int:
+        return preset.replicas if preset and "replicas" not in s.model_fields_set else s.replicas
+
+    total = sum(replicas_of(s) for s in spec.instances)
+    if total > MAX_INSTANCES:  # checked before anything is made for them
+        problems.append(
+            sourced.problem(
+                ("spec", "instances"), f"{total} instances in all; pgrender makes at most {MAX_INSTANCES} for a cluster"
+            )
+        )
+        return [], wave
     for i, s in enumerate(spec.instances):
-        replicas = preset.replicas if preset and "replicas" not in s.model_fields_set else s.replicas
+        replicas = replicas_of(s)
         anti = s.scheduling.pod_anti_affinity
         anti_type = (
             preset.anti_affinity

@@ -156,6 +156,10 @@ class Names:
     def reconcile_config_map(self) -> str:
         return f"{self.cluster}-reconcile"
 
+    def reconcile_sql_config_map(self, part: int) -> str:
+        """A further part of the reconcile SQL, when one ConfigMap cannot hold it all."""
+        return f"{self.cluster}-reconcile-sql-{part}"
+
     def reconcile_job(self, content_hash: str) -> str:
         """The Job carries a content hash: a changed Job is a new Job, as Jobs are immutable."""
         return f"{self.cluster}-reconcile-{content_hash[:CONTENT_HASH_LENGTH]}"

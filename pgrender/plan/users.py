@@ -10,6 +10,7 @@ from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
 from pgrender.plan.names import Names
 from pgrender.spec import SourcedCluster
+from pgrender.spec.limits import MAX_DATABASES, MAX_GRANTS
 from pgrender.spec.users import RoleOptions, UserSpec
 
 
@@ -101,6 +102,13 @@ def resolve_users(
     for user in users:
         for db in user.databases:
             owners.setdefault(db, user.name)
+    grants = sum(len(user.databases) for user in users)
+    for count, limit, what in ((len(owners), MAX_DATABASES, "databases"), (grants, MAX_GRANTS, "grants")):
+        if count > limit:
+            problems.append(
+                sourced.problem(("spec", "users"), f"{count} {what} in all; pgrender manages at most {limit}")
+            )
+            return tuple(users), ()
     databases = tuple(
         DatabasePlan(db, owner, tuple(user.name for user in users if db in user.databases))
         for db, owner in owners.items()

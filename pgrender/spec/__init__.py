@@ -9,7 +9,8 @@ from pydantic import Field, ValidationError
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, format_path
-from pgrender.spec.base import DNSLabel, StrictModel
+from pgrender.spec import limits
+from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.patroni import PatroniSpec
@@ -48,9 +49,9 @@ class ImageContractSpec(StrictModel):
 
     bin_dir: str | None = Field(default=None, description="PostgreSQL binaries; {version} is substituted.")
     patroni: str = Field(default="patroni", description="The patroni executable, on PATH or absolute.")
-    run_as_user: int = Field(default=101, ge=1)
-    run_as_group: int = Field(default=103, ge=1)
-    fs_group: int = Field(default=103, ge=1)
+    run_as_user: int = Field(default=101, ge=1, le=UID_MAX)
+    run_as_group: int = Field(default=103, ge=1, le=UID_MAX)
+    fs_group: int = Field(default=103, ge=1, le=UID_MAX)
 
 
 class ClusterSpec(StrictModel):
@@ -64,10 +65,10 @@ class ClusterSpec(StrictModel):
     image: str | None = None
     image_contract: ImageContractSpec = Field(default_factory=ImageContractSpec)
     port: int = Field(default=5432, ge=1024, le=65535)
-    cluster_domain: str = "cluster.local"
-    instances: list[InstanceSetSpec] = Field(min_length=1)
-    users: list[UserSpec] = Field(default=[])
-    databases: list[DatabaseSpec] = Field(default=[])
+    cluster_domain: DNSSubdomain = "cluster.local"
+    instances: list[InstanceSetSpec] = Field(min_length=1, max_length=limits.MAX_INSTANCE_SETS)
+    users: list[UserSpec] = Field(default=[], max_length=limits.MAX_USERS)
+    databases: list[DatabaseSpec] = Field(default=[], max_length=limits.MAX_DATABASES)
     patroni: PatroniSpec = Field(default_factory=PatroniSpec)
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)

@@ -9,8 +9,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 
 # Kubernetes resource.Quantity, as apimachinery parses it (suffixes: binary, decimal, exponent).
-_QUANTITY = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?\Z")
+# ASCII digits only: Python's \d also matches other scripts' digits, which Kubernetes refuses.
+_QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?\Z")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+_DNS_SUBDOMAIN_PART = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
 class StrictModel(BaseModel):
@@ -51,8 +53,20 @@ def _check_dns_label(value: str) -> str:
     return value
 
 
+def _check_dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not all(_DNS_SUBDOMAIN_PART.match(part) for part in value.split(".")):
+        raise ValueError(
+            f"{value!r} is not a DNS name; expected dot-separated parts of lower-case letters, digits and '-' "
+            "(at most 253 characters)"
+        )
+    return value
+
+
 Quantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_quantity)]
 DNSLabel = Annotated[str, AfterValidator(_check_dns_label)]
+DNSSubdomain = Annotated[str, AfterValidator(_check_dns_subdomain)]
+# Kubernetes user and group ids are int32; the restricted profile refuses root (0).
+UID_MAX = 2**31 - 1
 
 
 def quantity_bytes(value: str) -> float:

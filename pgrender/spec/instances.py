@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from pgrender.spec.base import DNSLabel, Quantity, StrictModel
+from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel, quantity_bytes
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.scheduling import SchedulingSpec
 
@@ -23,12 +23,25 @@ class ResourcesSpec(StrictModel):
     requests: ResourceList | None = None
     limits: ResourceList | None = None
 
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> ResourcesSpec:
+        # The API server refuses a container whose request exceeds its limit.
+        if self.requests and self.limits:
+            for name in ResourceList.model_fields:
+                request, limit = getattr(self.requests, name), getattr(self.limits, name)
+                if request is not None and limit is not None and quantity_bytes(request) > quantity_bytes(limit):
+                    alias = ResourceList.model_fields[name].alias or name
+                    raise ValueError(f"requests.{alias} {request} is more than limits.{alias} {limit}")
+        return self
+
 
 class VolumeSpec(StrictModel):
     """A PersistentVolumeClaim pgrender writes as its own object, so its size can grow in git."""
 
     size: Quantity
-    storage_class_name: str | None = None
+    storage_class_name: DNSSubdomain | None = Field(
+        default=None, description="A StorageClass name; leave it out for the cluster's default class."
+    )
 
 
 class InstanceSetSpec(StrictModel):

@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator
 
 from pgrender.spec.base import StrictModel
+from pgrender.spec.limits import MAX_ANNOTATION_BYTES
 
 _KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
 _VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?\Z")
@@ -34,4 +35,7 @@ class MetadataSpec(StrictModel):
         for key in value:
             if not _KEY.match(key):
                 raise ValueError(f"annotation key {key!r} is not a valid Kubernetes annotation key")
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+        if size > MAX_ANNOTATION_BYTES:
+            raise ValueError(f"annotations take {size} bytes; Kubernetes allows {MAX_ANNOTATION_BYTES} on one object")
         return value

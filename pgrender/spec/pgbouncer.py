@@ -5,20 +5,21 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from pgrender.spec.base import StrictModel
+from pgrender.spec.base import UID_MAX, StrictModel
 from pgrender.spec.instances import ResourcesSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.scheduling import SchedulingSpec
 from pgrender.spec.services import ServiceSpec
 
-# pgbouncer.ini [pgbouncer] settings a user may set through config.global (PgBouncer 1.18+).
+# pgbouncer.ini [pgbouncer] settings a user may set through config.global (PgBouncer 1.18+); none of
+# them is one pgrender writes itself (components/pgbouncer.py), nor one with its own field.
 PASSTHROUGH_SETTINGS = frozenset(
     {
         "application_name_add_host", "autodb_idle_timeout", "client_idle_timeout", "client_login_timeout",
-        "client_tls_ciphers", "client_tls_protocols", "default_pool_size", "disable_pqexec", "dns_max_ttl",
-        "dns_nxdomain_ttl", "idle_transaction_timeout", "ignore_startup_parameters", "log_connections",
+        "client_tls_ciphers", "client_tls_protocols", "disable_pqexec", "dns_max_ttl",
+        "dns_nxdomain_ttl", "idle_transaction_timeout", "log_connections",
         "log_disconnections", "log_pooler_errors", "log_stats", "max_db_connections", "max_packet_size",
         "max_prepared_statements", "max_user_connections", "min_pool_size", "query_timeout", "query_wait_timeout",
         "reserve_pool_size", "reserve_pool_timeout", "server_check_delay", "server_check_query",
@@ -75,8 +76,17 @@ class PgBouncerSpec(StrictModel):
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)
     config: PgBouncerConfigSpec = Field(default_factory=PgBouncerConfigSpec)
-    run_as_user: int = Field(default=998, ge=1)
-    run_as_group: int = Field(default=996, ge=1)
+    run_as_user: int = Field(default=998, ge=1, le=UID_MAX)
+    run_as_group: int = Field(default=996, ge=1, le=UID_MAX)
+
+    @model_validator(mode="after")
+    def _pool_fits(self) -> PgBouncerSpec:
+        if self.max_client_connections < self.default_pool_size:
+            raise ValueError(
+                f"maxClientConnections {self.max_client_connections} is below defaultPoolSize "
+                f"{self.default_pool_size}: the pool could never fill"
+            )
+        return self
 
 
 class ProxySpec(StrictModel):

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from pgrender.spec.base import StrictModel
 from pgrender.spec.metadata import MetadataSpec
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)  # the API server accepts host bits, as Go's ParseCIDR
+    except ValueError:
+        raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32") from None
+    if "/" not in value:
+        raise ValueError(f"{value!r} has no prefix length; expected a CIDR such as 10.0.0.0/8") from None
+    return value
 
 
 class ServiceType(StrEnum):
@@ -22,7 +34,7 @@ class ServiceSpec(StrictModel):
     type: ServiceType = ServiceType.CLUSTER_IP
     node_port: int | None = Field(default=None, ge=30000, le=32767)
     load_balancer_class: str | None = None
-    load_balancer_source_ranges: list[str] = Field(default=[])
+    load_balancer_source_ranges: list[Annotated[str, AfterValidator(_check_cidr)]] = Field(default=[])
     external_traffic_policy: str | None = Field(default=None, pattern="^(Cluster|Local)$")
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)
 

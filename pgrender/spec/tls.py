@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from pgrender.providers import DEFAULT_TLS_PROVIDER, TLS_PROVIDERS, unknown
 from pgrender.spec.base import StrictModel
+from pgrender.spec.limits import MAX_EXTRA_SANS
 
 
 def _check_dns_name(value: str) -> str:
@@ -53,6 +54,7 @@ class TLSSpec(StrictModel):
     )
     extra_sans: list[SubjectAltName] = Field(
         default=[],
+        max_length=MAX_EXTRA_SANS,
         alias="extraSANs",
         description="DNS names and IPv4 or IPv6 addresses the server certificate adds to the Service and pod names.",
     )

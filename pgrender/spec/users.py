@@ -8,8 +8,14 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from pgrender.spec.base import StrictModel
+from pgrender.spec.limits import MAX_DATABASES_PER_USER
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}\Z")
+# CREATE ROLE refuses "public" and "none"; the others name the current role in GRANT, ALTER ROLE
+# and pg_hba, so a role spelt that way would be a trap even where the server takes it quoted.
+RESERVED_ROLES = frozenset({"public", "none", "current_user", "session_user", "current_role", "user", "all"})
+# The maintenance database the Jobs connect to, owned by the superuser, and the templates.
+RESERVED_DATABASES = frozenset({"postgres", "template0", "template1"})
 
 
 def _check_role_name(value: str) -> str:
@@ -20,6 +26,8 @@ def _check_role_name(value: str) -> str:
         )
     if value.startswith("pg_"):
         raise ValueError(f"{value!r} starts with 'pg_', which PostgreSQL reserves for its own roles")
+    if value in RESERVED_ROLES:
+        raise ValueError(f"{value!r} is a reserved role name in PostgreSQL; choose another name")
     return value
 
 
@@ -28,8 +36,11 @@ def _check_database_name(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a valid database name; expected 1-63 lower-case letters, digits, '_' or '-'"
         )
-    if value in ("template0", "template1"):
-        raise ValueError(f"{value!r} is a template database and cannot be managed")
+    if value in RESERVED_DATABASES:
+        raise ValueError(
+            f"{value!r} is PostgreSQL's own database (the maintenance database or a template), owned by the "
+            "superuser; pgrender does not hand it to an application role"
+        )
     return value
 
 
@@ -53,7 +64,7 @@ class UserSpec(StrictModel):
     """A role; with login, it gets a <c>-pguser-<name> Secret and access to its databases."""
 
     name: RoleName
-    databases: list[DatabaseName] = Field(default=[])
+    databases: list[DatabaseName] = Field(default=[], max_length=MAX_DATABASES_PER_USER)
     options: RoleOptions = Field(default_factory=RoleOptions)
     password_rotation: int = Field(default=0, ge=0, description="Bump to derive a new password.")
 

@@ -68,7 +68,8 @@ def _digest(obj: Manifest) -> bytes:
     data = obj.get("data", {})
     if any(isinstance(v, SecretText) for v in data.values()):
         data = {key: _template(value) for key, value in data.items()}
-    return digest([obj["metadata"]["name"], data])
+    other = {field: obj[field] for field in ("binaryData", "stringData") if field in obj}
+    return digest([obj["metadata"]["name"], data, other] if other else [obj["metadata"]["name"], data])
 
 
 def _template(value: Any) -> Any:

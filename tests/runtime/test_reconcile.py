@@ -13,6 +13,7 @@ there is one user and one database named after the cluster (PGO's default).
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,25 @@ def test_patroni_dynamic_configuration_follows_the_spec(trio: LocalCluster, rere
         lambda: all(m.get("role") != "sync_standby" for m in trio.cluster_state()["members"]),
         timeout=30,
     )
+
+
+def test_sql_split_over_several_config_maps_runs_in_one_session(
+    trio: LocalCluster, rerender: Callable[..., Rendered], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster whose SQL outgrows one ConfigMap (1 MiB) spreads it over <c>-reconcile-sql-<n>; the Job
+    mounts them all and psql runs the files in order in one session. The part size is lowered here so
+    trio's own SQL splits; every role and database is then as the spec says."""
+    builder = sys.modules["pgrender.components.reconcile"]  # the package exports the function by that name
+    monkeypatch.setattr(builder, "SQL_PART_BYTES", 1500)
+    leader = trio.wait_healthy()
+    split = rerender(lambda spec: _user(spec, "app").update(passwordRotation=2))
+    parts = [m for m in split.all("ConfigMap") if "-reconcile-sql-" in m["metadata"]["name"]]
+    assert len(parts) >= 2
+    output = reconcile(trio, split, leader)
+    assert "patroni dynamic configuration" in output
+    for user in spec_users(split):
+        row = leader.psql(f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{user['name']}'")
+        assert row == [["t" if expected_options(user)["login"] else "f"]], user["name"]
+    owners = leader.psql("SELECT datname, pg_get_userbyid(datdba) FROM pg_database")
+    assert {d: o for d, o in owners if d in expected_owners(split)} == expected_owners(split)
+    assert login(split, "app", leader.pg_port, trio.root / "split")[0] == 0
