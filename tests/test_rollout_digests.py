@@ -214,3 +214,17 @@ def test_cluster_digest_changes_with_the_patroni_config(plan_of: PlanOf) -> None
     ):
         assert config_before != config_after
         assert secrets_before == secrets_after
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "pod"),
+    [
+        ("ConfigMap", "binaryData", {"volumes": [{"name": "v", "configMap": {"name": "target"}}]}),
+        ("Secret", "stringData", {"volumes": [{"name": "v", "secret": {"secretName": "target"}}]}),
+    ],
+)
+def test_digest_covers_every_data_field(context: Context, kind: str, field: str, pod: Manifest) -> None:
+    def obj(value: str) -> Manifest:
+        return {"apiVersion": "v1", "kind": kind, "metadata": {"name": "target"}, field: {"k": value}}
+
+    assert digests(context, pod, obj("b25l")) != digests(context, pod, obj("dHdv"))
