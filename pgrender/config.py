@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import format_path, load_file
-from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS, unknown
-from pgrender.spec.base import DNSLabel, StrictModel
+from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS
+from pgrender.spec.base import DNSLabel, ProviderName, StrictModel
 
 CONFIG_FILE = "pgrender.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.30"
 
 
 class SecretsConfig(StrictModel):
-    provider: str = Field(
-        default=DEFAULT_SECRETS_PROVIDER,
-        description="How Secrets reach the cluster.",
-        json_schema_extra=lambda schema: schema.update(enum=list(SECRETS_PROVIDERS)),
+    provider: Annotated[str, ProviderName("secrets", SECRETS_PROVIDERS)] = Field(
+        default=DEFAULT_SECRETS_PROVIDER, description="How Secrets reach the cluster."
     )
     key_file: str | None = Field(default=None, description="Root key file; else PGRENDER_KEY.")
-
-    @field_validator("provider")
-    @classmethod
-    def _registered(cls, value: str) -> str:
-        if value not in SECRETS_PROVIDERS:
-            raise ValueError(unknown("secrets", value, SECRETS_PROVIDERS))
-        return value
 
 
 class RepositoryConfig(StrictModel):

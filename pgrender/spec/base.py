@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.alias_generators import to_camel
+from pydantic_core import CoreSchema, core_schema
+
+from pgrender.providers import unknown
 
 # Kubernetes resource.Quantity, as apimachinery parses it (suffixes: binary, decimal, exponent).
 # ASCII digits only: Python's \d also matches other scripts' digits, which Kubernetes refuses.
@@ -60,6 +64,28 @@ def _check_dns_subdomain(value: str) -> str:
             "(at most 253 characters)"
         )
     return value
+
+
+@dataclass(frozen=True)
+class ProviderName:
+    """Annotated metadata of a field naming a provider of ``registry`` (providers.py): the check
+    reads the registry when it runs, the JSON Schema lists the names registered when generated."""
+
+    kind: str
+    registry: dict[str, str]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._registered, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(schema)
+        out["enum"] = list(self.registry)
+        return out
+
+    def _registered(self, value: str) -> str:
+        if value not in self.registry:
+            raise ValueError(unknown(self.kind, value, self.registry))
+        return value
 
 
 Quantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_quantity)]

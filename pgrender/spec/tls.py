@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from pgrender.providers import DEFAULT_TLS_PROVIDER, TLS_PROVIDERS, unknown
-from pgrender.spec.base import StrictModel
+from pgrender.providers import DEFAULT_TLS_PROVIDER, TLS_PROVIDERS
+from pgrender.spec.base import ProviderName, StrictModel
 from pgrender.spec.limits import MAX_EXTRA_SANS
 
 
@@ -47,10 +47,8 @@ DEFAULT_NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 class TLSSpec(StrictModel):
     """Certificates for the cluster; validity comes from these fields, never from the clock."""
 
-    provider: str = Field(
-        default=DEFAULT_TLS_PROVIDER,
-        description="Where certificates come from.",
-        json_schema_extra=lambda schema: schema.update(enum=list(TLS_PROVIDERS)),
+    provider: Annotated[str, ProviderName("TLS", TLS_PROVIDERS)] = Field(
+        default=DEFAULT_TLS_PROVIDER, description="Where certificates come from."
     )
     extra_sans: list[SubjectAltName] = Field(
         default=[],
@@ -64,13 +62,6 @@ class TLSSpec(StrictModel):
     ca_validity_days: int = Field(default=7300, ge=1, le=36500)
     validity_days: int = Field(default=3650, ge=1, le=36500)
     rotation: int = Field(default=0, ge=0, description="Bump to derive new keys and certificates.")
-
-    @field_validator("provider")
-    @classmethod
-    def _registered(cls, value: str) -> str:
-        if value not in TLS_PROVIDERS:
-            raise ValueError(unknown("TLS", value, TLS_PROVIDERS))
-        return value
 
     @field_validator("not_before")
     @classmethod
