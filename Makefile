@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KEY := tests/golden.key
 
-.PHONY: demo test lint unit golden schema bench clean system
+.PHONY: demo test lint unit golden schema bench fuzz clean system
 
 $(STAMP): pyproject.toml
 	./scripts/setup-system.sh
@@ -45,6 +45,11 @@ golden: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/pgrender schema -o schemas
+
+# The seeded mutation fuzzer with thousands of seeds (make test runs a few hundred):
+# PGRENDER_FUZZ_CASES and PGRENDER_FUZZ_FIRST choose how many and from which seed.
+fuzz: $(STAMP)
+	PGRENDER_FUZZ_CASES=$${PGRENDER_FUZZ_CASES:-5000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/render_bench.py
