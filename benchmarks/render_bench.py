@@ -39,8 +39,9 @@ BATCH = textwrap.dedent(
 )
 
 
-# As on a user's machine: bytecode is cached (some CI images set PYTHONDONTWRITEBYTECODE).
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+# As on a user's machine: bytecode is cached (some CI images set PYTHONDONTWRITEBYTECODE). The
+# published test key is refused unless PGRENDER_ALLOW_TEST_KEY=1 says it is meant.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PGRENDER_ALLOW_TEST_KEY": "1"}
 # What a render cannot start without: the libraries it uses, with one pydantic model defined and
 # used (pydantic imports much of itself only then); then those plus pgrender's spec models.
 LIBRARIES = (

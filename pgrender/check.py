@@ -1,12 +1,25 @@
-"""Compare a rendering with what is on disk: unified diffs, missing files, files no longer wanted."""
+"""Compare a rendering with what is on disk: unified diffs, missing files, files no longer wanted.
+
+A file that holds a Secret is never diffed: the diff goes to CI logs, and a Secret's lines are its
+passwords, URIs and private keys. For such a file the diff carries one line per Secret naming the
+keys that changed, were added or were removed, and no value in any form.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pgrender.write import owned_files
+
+SECRET_FIELDS = ("data", "stringData")
+# How a Secret is recognised in a file that is not valid YAML (hand-edited, truncated): its kind line.
+_SECRET_KIND_LINE = re.compile(r"^\s*kind\s*:\s*[\"']?Secret[\"']?\s*(#.*)?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -47,19 +60,124 @@ def compare(expected: dict[str, str], directory: Path) -> Staleness:
     chunks: list[str] = []
     for rel in sorted(expected):
         path = directory / rel
-        new = expected[rel].splitlines(keepends=True)
         if not path.is_file():
             missing.append(rel)
-            old: list[str] = []
+            old_text: str | None = None
         else:
-            old = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-            if old == new:
+            old_text = path.read_text(encoding="utf-8", errors="replace")
+            if old_text == expected[rel]:
                 continue
             changed.append(rel)
-        chunks.extend(difflib.unified_diff(old, new, f"a/{directory}/{rel}", f"b/{directory}/{rel}"))
+        chunks.extend(_file_diff(f"{directory}/{rel}", old_text, expected[rel]))
     obsolete = sorted(present - set(expected))
     for rel in obsolete:
-        old = (directory / rel).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        chunks.extend(difflib.unified_diff(old, [], f"a/{directory}/{rel}", "/dev/null"))
+        old_text = (directory / rel).read_text(encoding="utf-8", errors="replace")
+        chunks.extend(_file_diff(f"{directory}/{rel}", old_text, None))
     text = "".join(c if c.endswith("\n") else c + "\n\\ No newline at end of file\n" for c in chunks)
     return Staleness(tuple(changed), tuple(missing), tuple(obsolete), foreign, text)
+
+
+def _file_diff(name: str, old: str | None, new: str | None) -> list[str]:
+    """A unified diff from ``old`` to ``new`` (None: no such file); for a Secret, a summary instead."""
+    old_documents, new_documents = _documents(old), _documents(new)
+    if _holds_secret(old, old_documents) or _holds_secret(new, new_documents):
+        return [_secret_summary(name, old_documents, new_documents)]
+    old_lines = old.splitlines(keepends=True) if old is not None else []
+    new_lines = new.splitlines(keepends=True) if new is not None else []
+    to = f"b/{name}" if new is not None else "/dev/null"
+    return list(difflib.unified_diff(old_lines, new_lines, f"a/{name}", to))
+
+
+def _documents(text: str | None) -> list[Any] | None:
+    """The YAML documents of ``text`` (no file: none); None when it is not valid YAML."""
+    if text is None:
+        return []
+    from ruamel.yaml import YAML
+
+    try:
+        return list(YAML(typ="safe").load_all(text))
+    except Exception:  # the loader raises ValueError, KeyError and more besides YAMLError: all mean unreadable
+        return None
+
+
+def _holds_secret(text: str | None, documents: list[Any] | None) -> bool:
+    if documents is None:
+        return bool(_SECRET_KIND_LINE.search(text or ""))
+    return any(_is_secret(d) for d in documents)
+
+
+def _is_secret(document: Any) -> bool:
+    return isinstance(document, dict) and document.get("kind") == "Secret"
+
+
+def _secret_summary(name: str, old: list[Any] | None, new: list[Any] | None) -> str:
+    """One line per Secret in the file: which keys changed, were added or removed; never a value.
+
+    Not a digest of one either: a digest of a single password can be brute-forced from the log.
+    """
+    if old is None or new is None:
+        return f"{name}: not valid YAML and holds a Secret, so no diff is shown; run `pgrender render --write`\n"
+    old_secrets, new_secrets = _secrets(old), _secrets(new)
+    lines = []
+    for ident in sorted(set(old_secrets) | set(new_secrets)):
+        what = f"{name}: Secret {ident}"
+        if ident not in old_secrets:
+            lines.append(f"{what}: added, keys: {_names(new_secrets[ident][0])}")
+        elif ident not in new_secrets:
+            lines.append(f"{what}: no longer rendered, keys: {_names(old_secrets[ident][0])}")
+        else:
+            lines.append(f"{what}: {_changes(old_secrets[ident], new_secrets[ident])}")
+    return "".join(f"{line} (values are not shown)\n" for line in lines)
+
+
+Values = dict[str, bytes | str]
+SecretParts = tuple[Values, dict[str, Any]]  # the effective data, and every other field
+
+
+def _secrets(documents: list[Any]) -> dict[str, SecretParts]:
+    """namespace/name → Secret parts, for the Secrets among ``documents``."""
+    out: dict[str, SecretParts] = {}
+    for index, document in enumerate(documents):
+        if not _is_secret(document):
+            continue
+        meta = document.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        ident = f"{meta.get('namespace', '')}/{meta.get('name', f'(document {index})')}".lstrip("/")
+        # data or stringData that is not a mapping compares as a whole, with the other fields.
+        rest = {k: v for k, v in document.items() if k not in SECRET_FIELDS or not isinstance(v, dict)}
+        out[ident] = (_effective_data(document), rest)
+    return out
+
+
+def _effective_data(secret: dict[str, Any]) -> Values:
+    """What the API server would store: data decoded, with stringData over it. A malformed value is
+    kept as it is, so that it still compares (and is still never printed)."""
+    out: Values = {}
+    data, string_data = secret.get("data"), secret.get("stringData")
+    for key, value in data.items() if isinstance(data, dict) else ():
+        try:
+            out[str(key)] = base64.b64decode(value, validate=True) if isinstance(value, str) else repr(value)
+        except (binascii.Error, ValueError):
+            out[str(key)] = repr(value)
+    for key, value in string_data.items() if isinstance(string_data, dict) else ():
+        out[str(key)] = value.encode() if isinstance(value, str) else repr(value)
+    return out
+
+
+def _changes(old: SecretParts, new: SecretParts) -> str:
+    (old_data, old_rest), (new_data, new_rest) = old, new
+    parts = []
+    changed = sorted(k for k in old_data.keys() & new_data.keys() if old_data[k] != new_data[k])
+    added = sorted(new_data.keys() - old_data.keys())
+    removed = sorted(old_data.keys() - new_data.keys())
+    for label, keys in (("keys changed", changed), ("added", added), ("removed", removed)):
+        if keys:
+            parts.append(f"{label}: {', '.join(keys)}")
+    others = sorted(k for k in old_rest.keys() | new_rest.keys() if old_rest.get(k) != new_rest.get(k))
+    if others:
+        parts.append(f"other fields changed: {', '.join(others)}")
+    return "; ".join(parts) if parts else "only the formatting of its file changed"
+
+
+def _names(values: Values) -> str:
+    return ", ".join(sorted(values)) or "none"

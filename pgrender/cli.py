@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -453,12 +454,26 @@ def keygen_command(output: str | None) -> None:
     click.echo(f"wrote a new root key to {output}; keep it out of git", err=True)
 
 
+def _utf8_streams() -> None:
+    """Write UTF-8 whatever the locale says.
+
+    Rendered YAML and diffs are bytes that other tools compare and apply: under LC_ALL=C Python's
+    streams are ASCII (the first non-ASCII annotation fails the render), under an EUC-JP locale they
+    write other bytes. Output keeps surrogateescape, so a file name that is not UTF-8 comes out as
+    the bytes it was read as; messages use backslashreplace, so reporting a problem never fails.
+    """
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8", errors=errors)
+
+
 def main() -> None:
     """The console script: run the command, then leave without tearing the interpreter down.
 
     Freeing every module and pydantic schema at exit takes longer than rendering a cluster
     (about 15 ms); mypy leaves the same way. Output is flushed first.
     """
+    _utf8_streams()
     try:
         cli()
     except SystemExit as exc:

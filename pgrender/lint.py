@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -81,32 +82,113 @@ def lint(paths: list[Path], version: str) -> LintResult:
                 kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.ValidationError as exc:
                 where = ".".join(str(p) for p in exc.path)
-                problems.append(Problem(str(path), 0, 0, f"{ident}{'.' + where if where else ''}", exc.message))
+                message = _value_free(exc) if _may_show_secret_data(obj, tuple(exc.path)) else exc.message
+                problems.append(Problem(str(path), 0, 0, f"{ident}{'.' + where if where else ''}", message))
             except kubernetes_validate.SchemaNotFoundError:
                 problems.append(Problem(str(path), 0, 0, ident, f"no schema for this kind in Kubernetes {version}"))
     return LintResult(len(files), count, tuple(problems))
 
 
+# jsonschema's messages start with the offending value ("{'x': 'hunter2'} is not of type 'string'");
+# these validators name only keys of the object, never a value.
+_KEYS_ONLY_VALIDATORS = frozenset({"required", "additionalProperties"})
+SECRET_FIELDS = ("data", "stringData")
+
+
+def _may_show_secret_data(obj: dict[str, Any], path: tuple[Any, ...]) -> bool:
+    """Whether an error at ``path`` of ``obj`` may hold a Secret's data: inside data or stringData, or
+    at the Secret itself (whose value includes them)."""
+    if obj.get("kind") != "Secret":
+        return False
+    return not path or path[0] in SECRET_FIELDS
+
+
+def _value_free(exc: Any) -> str:
+    """The schema error without the value that failed it: what was expected and what kind of thing was found."""
+    if exc.validator in _KEYS_ONLY_VALIDATORS:
+        return str(exc.message)
+    found = _kind(exc.instance)
+    if exc.validator == "type":
+        expected = exc.validator_value if isinstance(exc.validator_value, list) else [exc.validator_value]
+        return f"expected {' or '.join(map(str, expected))}, found {found} (Secret data is not shown)"
+    return f"{found} that fails the schema's {exc.validator!r} rule (Secret data is not shown)"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return "a string"
+
+
 def _documents(path: Path) -> list[Any]:
-    """The YAML documents of a rendered file ("-": standard input); bad YAML is a SpecError."""
+    """The YAML documents of a rendered file ("-": standard input); bad YAML is a SpecError.
+
+    Its message never quotes the file: the file may be a Secret, and ruamel's messages hold values
+    (a duplicate key's two values, a timestamp that failed, the characters around a bad escape).
+    """
     import sys
 
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.reader import ReaderError
 
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        # Bytes, decoded here: sys.stdin's encoding follows the locale, and rendered YAML is UTF-8.
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(str(path), 0, 0, "", f"not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(str(path), 0, 0, "", f"cannot read file: {exc.strerror}")]) from None
+    try:
         return list(YAML(typ="safe").load_all(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise SpecError([Problem(str(path), line, col, "", f"invalid YAML: {exc.problem}")]) from None
-    except (YAMLError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(str(path), 0, 0, "", f"invalid YAML: {exc}")]) from None
+        raise SpecError([Problem(str(path), line, col, "", f"invalid YAML: {_yaml_problem(exc.problem)}")]) from None
+    except ReaderError as exc:
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        message = f"invalid YAML: character #x{code:04x} at offset {exc.position}: {exc.reason}"
+        raise SpecError([Problem(str(path), 0, 0, "", message)]) from None
+    except Exception:  # the loader also raises ValueError, KeyError, ... for a bad !!int or !!bool
+        raise SpecError([Problem(str(path), 0, 0, "", "invalid YAML: a value does not match its tag")]) from None
+
+
+_DUPLICATE_KEY = re.compile(r'found duplicate key "(?P<key>[^"\n]*)" with value')
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')  # Python reprs and "..." in ruamel's text
+
+
+def _yaml_problem(problem: str | None) -> str:
+    """ruamel's problem text without anything it quotes from the file; a duplicate key keeps its key."""
+    text = problem or "cannot be read"
+    duplicate = _DUPLICATE_KEY.match(text)
+    if duplicate:
+        # The key is what precedes the first quote: part of the key, never its values.
+        return f'duplicate key "{duplicate["key"]}"'
+    return _QUOTED.sub(_syntax_only, text)
+
+
+# What a quoted part may show: a token's name ('<stream end>') or one YAML indicator (','): syntax
+# that ruamel expected or found, not text of a value.
+_SYNTAX = re.compile(r"^<[a-z ]+>$|^[-?:,\[\]{}#&*!|>'\"%@`]$")
+
+
+def _syntax_only(quoted: re.Match[str]) -> str:
+    inner = quoted[0][1:-1]
+    return quoted[0] if _SYNTAX.match(inner) else "…"
 
 
 def _ident(obj: dict[str, Any], index: int) -> str:
-    name = (obj.get("metadata") or {}).get("name", f"document {index}")
+    meta = obj.get("metadata")
+    name = meta.get("name", f"document {index}") if isinstance(meta, dict) else f"document {index}"
     return f"{obj.get('kind', '?')}/{name}"
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from pgrender.render import Request, render, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_KEY = ROOT / "tests" / "golden.key"
+# pgrender refuses the published test key unless asked; the suite renders with it throughout, and
+# its subprocesses inherit this. Tests of the refusal remove it.
+ALLOW_TEST_KEY = "PGRENDER_ALLOW_TEST_KEY"
+os.environ[ALLOW_TEST_KEY] = "1"
 EXAMPLES = ROOT / "examples"
 
 # The smallest valid spec; tests deep-copy it and change what they test (Patroni's validator style).
@@ -77,5 +82,5 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     raise AssertionError(f"no {kind} {name} in {[(o['kind'], o['metadata']['name']) for o in objects]}")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
+def run_cli(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)

@@ -1,6 +1,6 @@
 """Golden cases: render each example and each golden/<case>/spec.yaml; `make golden` rewrites them.
 
-Run as `python -m tests.golden_cases --update` to rewrite golden/*/expected and expected.err.
+Run as `python -m tests.golden_cases --update` (`make golden`) to rewrite golden/*/expected and expected.err.
 """
 
 from __future__ import annotations
@@ -91,4 +91,6 @@ def update() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         sys.exit("usage: python -m tests.golden_cases --update")
+    # The golden files are rendered with the published test key, which pgrender refuses unless told.
+    os.environ["PGRENDER_ALLOW_TEST_KEY"] = "1"
     update()

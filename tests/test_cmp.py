@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pgrender.cmp import DEFAULT_KEY_FILE
-from tests.conftest import GOLDEN_KEY, ROOT, find, run_cli
+from tests.conftest import ALLOW_TEST_KEY, GOLDEN_KEY, ROOT, find, run_cli
 from tests.test_overlays import kustomize_build
 
 ARGOCD = ROOT / "integrations" / "argocd"
@@ -88,6 +88,8 @@ class Sandbox:
             "KUBE_VERSION": "1.30.4",
             "KUBE_API_VERSIONS": "v1,apps/v1,batch/v1,policy/v1,rbac.authorization.k8s.io/v1",
             "ARGOCD_APP_PARAMETERS": json.dumps([{"name": "key-file", "string": str(self.key_file)}]),
+            # The sandbox's key is the published test key, which pgrender refuses unless told.
+            ALLOW_TEST_KEY: "1",
         }
         for name, value in extra.items():
             if value is None:

@@ -8,6 +8,7 @@ their owners. Every statement is guarded, so a second run changes nothing.
 from __future__ import annotations
 
 import json
+import shlex
 
 from pgrender.digest import digest
 from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults, secret_keys
@@ -185,7 +186,13 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
 
 def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
     """The Job's shell script: wait for the primary, run the SQL files with psql in one session,
-    then set Patroni's dynamic configuration."""
+    then set Patroni's dynamic configuration.
+
+    Every word that comes from the spec is shell-quoted (binDir is validated as a plain path too,
+    so quoting leaves it as it is); the rest are this module's constants.
+    """
+    pg_isready = shlex.quote(f"{plan.bin_dir}/pg_isready")
+    psql = shlex.quote(f"{plan.bin_dir}/psql")
     variables = "".join(f' \\\n  --set={_verifier_variable(i)}="$PGRENDER_VERIFIER_{i}"' for i, _ in _login_users(plan))
     if plan.pgbouncer:
         variables += f' \\\n  --set={PGBOUNCER_VERIFIER}="$PGRENDER_PGBOUNCER_VERIFIER"'
@@ -196,8 +203,8 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
         "# Connection settings come from PG* variables; passwords from PGRENDER_VERIFIER_<n>.\n"
         "set -eu\n"
         'here="$(dirname "$0")"\n'
-        f"until {plan.bin_dir}/pg_isready --quiet; do sleep 2; done\n"
-        f"{plan.bin_dir}/psql --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
+        f"until {pg_isready} --quiet; do sleep 2; done\n"
+        f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
         f"  {files}\n"
         f'exec python3 "$here/{DCS_SCRIPT}" "$here/{DCS_CONFIG}"\n'
     )

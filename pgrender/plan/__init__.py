@@ -16,7 +16,7 @@ from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, resolve_tls
 from pgrender.plan.users import DatabasePlan, UserPlan, resolve_users
-from pgrender.spec import SourcedCluster
+from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.services import ServiceSpec
 
@@ -187,7 +187,8 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         domain=domain,
         postgres_version=version,
         image=spec.image or defaults.IMAGES[version],
-        bin_dir=(contract.bin_dir or defaults.BIN_DIR).format(version=version),
+        # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
+        bin_dir=(contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(version)),
         patroni_command=contract.patroni,
         run_as_user=contract.run_as_user,
         run_as_group=contract.run_as_group,

