@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pgrender.components.reconcile import reconcile_script
+from pgrender.components.reconcile import SQL, reconcile_script
 from pgrender.plan import ClusterPlan
 from tests.conftest import base_spec, run_cli
 
@@ -95,7 +95,7 @@ def test_bin_dir_substitutes_version_only(
         spec["spec"]["imageContract"] = {"binDir": bin_dir}
     plan = plan_of(spec)
     assert plan.bin_dir == resolved
-    script = reconcile_script(plan)
+    script = reconcile_script(plan, [SQL])
     assert f"until {resolved}/pg_isready --quiet; do sleep 2; done\n" in script
     assert f"\n{resolved}/psql --no-psqlrc" in script
 
@@ -103,7 +103,7 @@ def test_bin_dir_substitutes_version_only(
 def test_the_script_has_the_words_it_should(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
     spec = base_spec()
     spec["spec"]["imageContract"] = {"binDir": "/usr/pgsql-{version}/bin"}
-    script = reconcile_script(plan_of(spec))
+    script = reconcile_script(plan_of(spec), [SQL])
     lines = script.replace("\\\n", " ").splitlines()
     (wait,) = [shlex.split(line) for line in lines if line.startswith("until ")]
     assert wait == ["until", "/usr/pgsql-16/bin/pg_isready", "--quiet;", "do", "sleep", "2;", "done"]

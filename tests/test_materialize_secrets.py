@@ -86,7 +86,7 @@ def test_every_secret_of_a_cluster_is_filled_from_the_root_key(
     plan_of: Callable[[dict[str, Any]], ClusterPlan],
 ) -> None:
     plan = plan_of(base_spec())
-    values = DerivedValues(keys.load(str(GOLDEN_KEY), {}), plan)
+    values = DerivedValues(keys.load(str(GOLDEN_KEY), {"PGRENDER_ALLOW_TEST_KEY": "1"}), plan)
     manifests = build(plan)
     filled = materialize_secrets(context(plan, values), manifests)
     assert [(m["kind"], m["metadata"]["name"]) for m in filled] == [
