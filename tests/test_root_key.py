@@ -54,9 +54,22 @@ def render(*args: str, env: dict[str, str | None] | None = None) -> subprocess.C
     )
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
-def test_a_key_file_others_can_read_is_warned_about(tmp_path: Path, mode: int) -> None:
-    path = key_file(tmp_path, mode=mode)
+NOT_ROOT = 65534  # nobody
+
+
+def owned_by(path: Path, uid: int) -> Path:
+    """``path`` owned by ``uid`` (as root); without root, a file is owned by the non-root user anyway."""
+    if os.geteuid() == 0:
+        os.chown(path, uid, -1)
+    elif uid == 0:
+        pytest.skip("needs root to make a root-owned file (CI runs as root)")
+    return path
+
+
+# libpq's rule for keys: a root-owned file may be group-readable (a Secret mounted for a pod's fsGroup).
+@pytest.mark.parametrize(("mode", "uid"), [(0o644, NOT_ROOT), (0o640, NOT_ROOT), (0o604, NOT_ROOT), (0o644, 0)])
+def test_a_key_file_others_can_read_is_warned_about(tmp_path: Path, mode: int, uid: int) -> None:
+    path = owned_by(key_file(tmp_path, mode=mode), uid)
     result = run_cli("render", MINIMAL, "--stdout", "--key-file", str(path), env={"PGRENDER_KEY": ""})
     assert result.exit_code == 0
     (warning,) = [line for line in result.stderr.splitlines() if line.startswith("pgrender: warning: ")]
@@ -65,8 +78,10 @@ def test_a_key_file_others_can_read_is_warned_about(tmp_path: Path, mode: int) -
     assert OWN_KEY not in result.stderr and OWN_KEY not in result.stdout
 
 
-def test_a_private_key_file_is_not_warned_about(tmp_path: Path) -> None:
-    result = run_cli("render", MINIMAL, "--stdout", "--key-file", str(key_file(tmp_path)), env={"PGRENDER_KEY": ""})
+@pytest.mark.parametrize(("mode", "uid"), [(0o600, NOT_ROOT), (0o400, NOT_ROOT), (0o640, 0), (0o440, 0)])
+def test_a_private_key_file_is_not_warned_about(tmp_path: Path, mode: int, uid: int) -> None:
+    path = owned_by(key_file(tmp_path, mode=mode), uid)
+    result = run_cli("render", MINIMAL, "--stdout", "--key-file", str(path), env={"PGRENDER_KEY": ""})
     assert result.exit_code == 0
     assert "warning" not in result.stderr
 

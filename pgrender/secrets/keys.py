@@ -173,7 +173,10 @@ def _read_key_file(path: str) -> _KeyFile:
     key = parse(text, path)
     if not stat.S_ISREG(st.st_mode):
         return _KeyFile(path, key, 0, "")
-    readers = [who for who, bit in (("its group", stat.S_IRGRP), ("others", stat.S_IROTH)) if st.st_mode & bit]
+    # libpq's rule for a client key: a file owned by root may be group-readable (how kubelet mounts a
+    # Secret for a pod's fsGroup); any other only by its owner. Others reading it is never right.
+    bits = (("others", stat.S_IROTH),) if st.st_uid == 0 else (("its group", stat.S_IRGRP), ("others", stat.S_IROTH))
+    readers = [who for who, bit in bits if st.st_mode & bit]
     return _KeyFile(path, key, stat.S_IMODE(st.st_mode), " and ".join(readers))
 
 
