@@ -1,14 +1,22 @@
-"""patroni: patroni.yaml with Kubernetes ConfigMap DCS, TLS-only pg_hba and parameters in the right place."""
+"""patroni: patroni.yaml with Kubernetes ConfigMap DCS, TLS-only pg_hba and parameters in the right place.
+
+The checks of pg_hba rules and parameter values themselves are in test_pg_hba.py and
+test_parameters.py; here, that resolve applies them where they belong.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from pgrender.components.patroni import patroni
+from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
+from pgrender.render import validate
 from tests.conftest import base_spec
 
 
@@ -91,3 +99,61 @@ def test_restapi_secret(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> Non
     secret = patroni(plan_of(base_spec()))[1]
     assert secret["metadata"]["name"] == "hippo-patroni"
     assert sorted(secret["data"]) == ["password", "username"]
+
+
+def _problems(write_spec: Callable[..., Path], patroni: dict[str, Any]) -> list[tuple[str, str]]:
+    spec = base_spec()
+    spec["spec"]["patroni"] = patroni
+    with pytest.raises(SpecError) as info:
+        validate((str(write_spec(spec)),))
+    return [(p.path, p.message) for p in info.value.problems]
+
+
+def test_pg_hba_bypasses_are_refused_where_they_stand(write_spec: Callable[..., Path]) -> None:
+    rules = [
+        "hostssl zoo rhino 10.0.0.0/8 scram-sha-256\nhost all all 0.0.0.0/0 trust",
+        "hostssl all all 0.0.0.0 0.0.0.0 trust",
+        'hostssl all all 10.0.0.0/8 "trust"',
+    ]
+    problems = _problems(write_spec, {"pgHBA": rules})
+    assert [path for path, _ in problems] == [f"spec.patroni.pgHBA[{i}]" for i in range(3)]
+    assert "control character U+000A" in problems[0][1]
+    assert all("'trust'" in message for _, message in problems[1:])
+
+
+def test_managed_parameters_whatever_their_case(write_spec: Callable[..., Path]) -> None:
+    problems = _problems(write_spec, {"parameters": {"HBA_FILE": "/etc/passwd", "SSL": False, "Port": 5433}})
+    assert problems == [
+        (
+            f"spec.patroni.parameters.{key}",
+            f"{key!r} is managed by pgrender (TLS, ports, paths and replication depend on it)",
+        )
+        for key in ("HBA_FILE", "SSL", "Port")
+    ]
+
+
+def test_parameters_checked_against_the_catalogue(write_spec: Callable[..., Path]) -> None:
+    problems = _problems(
+        write_spec,
+        {"parameters": {"max_connections": "lots", "work_mem": "8MB", "Work_Mem": "16MB", "wrk_mem": "1MB"}},
+    )
+    assert problems == [
+        ("spec.patroni.parameters.max_connections", "expected a whole number between 1 and 262143; found 'lots'"),
+        (
+            "spec.patroni.parameters.Work_Mem",
+            "'Work_Mem' and 'work_mem' name one parameter (names are case-insensitive)",
+        ),
+        ("spec.patroni.parameters.wrk_mem", "unknown parameter 'wrk_mem' for PostgreSQL 16; did you mean 'work_mem'?"),
+    ]
+
+
+def test_parameters_are_written_as_postgres_spells_them(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = base_spec()
+    spec["spec"]["patroni"] = {
+        "parameters": {"MAX_CONNECTIONS": 300, "JIT": True, "datestyle": "ISO, DMY", "pg_stat_statements.track": "all"}
+    }
+    cfg = config(plan_of(spec))
+    local, dcs = cfg["postgresql"]["parameters"], cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]
+    assert dcs["max_connections"] == "300" and "MAX_CONNECTIONS" not in local
+    assert local["jit"] == "on" and "JIT" not in local  # the user's value replaces the default
+    assert local["DateStyle"] == "ISO, DMY" and local["pg_stat_statements.track"] == "all"

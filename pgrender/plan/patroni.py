@@ -8,6 +8,8 @@ from typing import Any
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
 from pgrender.plan.names import Names
+from pgrender.plan.parameters import check_value, parameter_name
+from pgrender.plan.pg_hba import check_rule
 from pgrender.plan.tls import SERVER_FILES
 from pgrender.spec import SourcedCluster
 
@@ -71,15 +73,7 @@ def resolve_patroni(
 ) -> PatroniPlan:
     spec = sourced.cluster.spec
     p = spec.patroni
-    for key in p.parameters:
-        if key in defaults.MANAGED_PARAMETERS:
-            problems.append(
-                sourced.problem(
-                    ("spec", "patroni", "parameters", key),
-                    f"{key!r} is managed by pgrender (TLS, ports, paths and replication depend on it)",
-                )
-            )
-    merged = {**defaults.DEFAULT_PARAMETERS, **{k: _parameter_text(v) for k, v in p.parameters.items()}}
+    merged = {**defaults.DEFAULT_PARAMETERS, **_user_parameters(sourced, problems)}
     managed = {
         "password_encryption": "scram-sha-256",
         "ssl": "on",
@@ -92,8 +86,9 @@ def resolve_patroni(
     dcs = {k: v for k, v in merged.items() if k in defaults.DCS_PARAMETERS}
     dcs["wal_level"] = "logical"
 
+    reserved = (defaults.SUPERUSER, defaults.REPLICATION_USER)
     for i, rule in enumerate(p.pg_hba):
-        message = _check_hba_rule(rule)
+        message = check_rule(rule, reserved)
         if message:
             problems.append(sourced.problem(("spec", "patroni", "pgHBA", i), message))
 
@@ -133,21 +128,27 @@ def resolve_patroni(
     )
 
 
-_HBA_TYPES = ("local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
+def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[str, str]:
+    """spec.patroni.parameters checked against the catalogue of spec.postgresVersion, by PostgreSQL's spelling.
 
-
-def _check_hba_rule(rule: str) -> str | None:
-    fields = rule.split()
-    if not fields or fields[0] not in _HBA_TYPES:
-        return f"expected a pg_hba rule starting with one of {', '.join(_HBA_TYPES)}"
-    if len(fields) < (4 if fields[0] == "local" else 5):
-        return "expected TYPE DATABASE USER [ADDRESS] METHOD"
-    users = fields[2].split(",")
-    if any(u in (defaults.SUPERUSER, defaults.REPLICATION_USER) for u in users):
-        return "rules for the superuser and replication roles are managed by pgrender"
-    method = fields[3] if fields[0] == "local" else fields[4]
-    if fields[0] in ("host", "hostnossl", "hostnogssenc") and method != "reject":
-        return f"{fields[0]!r} would allow connections without TLS; use hostssl (or method reject)"
-    if method in ("password", "md5", "trust") and fields[0] != "local":
-        return f"method {method!r} is weaker than scram-sha-256, which pgrender's passwords use"
-    return None
+    Names are case-insensitive to PostgreSQL, so they are compared and written in its spelling: a
+    managed parameter stays managed however it is written, and max_connections goes to the DCS.
+    """
+    spec = sourced.cluster.spec
+    out: dict[str, str] = {}
+    written: dict[str, str] = {}  # PostgreSQL's spelling -> the key as written, for duplicates
+    for key, value in spec.patroni.parameters.items():
+        path = ("spec", "patroni", "parameters", key)
+        name, message = parameter_name(spec.postgres_version, key)
+        if name.lower() in defaults.MANAGED_PARAMETERS:
+            message = f"{key!r} is managed by pgrender (TLS, ports, paths and replication depend on it)"
+        elif name.lower() in written:
+            message = f"{key!r} and {written[name.lower()]!r} name one parameter (names are case-insensitive)"
+        text = _parameter_text(value)
+        message = message or check_value(spec.postgres_version, name, text)
+        written.setdefault(name.lower(), key)
+        if message:
+            problems.append(sourced.problem(path, message))
+        else:
+            out[name] = text
+    return out

@@ -18,7 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from .harness import ACTIVE, LocalCluster, local_spec, missing_requirements, render_spec, running_cluster, temp_root
+from .harness import (
+    ACTIVE,
+    LocalCluster,
+    PlainServer,
+    local_spec,
+    missing_requirements,
+    missing_server_requirements,
+    plain_server,
+    render_spec,
+    running_cluster,
+    temp_root,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,9 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def require_runtime() -> None:
+def require_runtime(missing: list[str] | None = None) -> None:
     """Fail (in CI) or skip (elsewhere) when this machine cannot run the real processes."""
-    missing = missing_requirements()
+    missing = missing_requirements() if missing is None else missing
     if not missing:
         return
     message = "runtime tests need: " + "; ".join(missing) + " (scripts/setup-system.sh --runtime installs them)"
@@ -45,6 +56,19 @@ def runtime_root() -> Iterator[Path]:
     root = temp_root()
     try:
         yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[PlainServer]:
+    """A bare PostgreSQL server of the installed version (TLS on), for what the server makes of
+    pgrender's pg_hba rules and parameter values; one per session, in its own directory."""
+    require_runtime(missing_server_requirements())
+    root = temp_root("pgrender-server-")
+    try:
+        with plain_server(root) as started:
+            yield started
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

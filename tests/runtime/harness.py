@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -1067,3 +1068,163 @@ class PgBouncer:
 
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.log, lines)
+
+
+# --------------------------------------------------------------------------------------------
+# A bare server: what PostgreSQL itself makes of pgrender's pg_hba rules and parameter values
+# --------------------------------------------------------------------------------------------
+
+
+def missing_server_requirements() -> list[str]:
+    """What this machine lacks to run a bare PostgreSQL server (a subset of missing_requirements)."""
+    missing: list[str] = []
+    major = installed_pg_major()
+    if major is None:
+        missing.append("PostgreSQL server (Debian package postgresql)")
+    else:
+        missing += [
+            f"{PG_ROOT}/{major}/bin/{t}" for t in SERVER_TOOLS if not (PG_ROOT / str(major) / "bin" / t).exists()
+        ]
+    try:
+        pwd.getpwnam(OS_USER)
+    except KeyError:
+        missing.append(f"OS user {OS_USER!r}")
+    if os.geteuid() != 0:
+        missing.append("root (PostgreSQL runs as the postgres user)")
+    return missing
+
+
+SERVER_TOOLS = ("postgres", "initdb", "pg_ctl", "psql")
+
+
+def _self_signed(directory: Path, uid: int, gid: int) -> None:
+    """server.crt/server.key for ssl = on (hostssl rules are refused by a server without TLS)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    files = {
+        "server.crt": cert.public_bytes(serialization.Encoding.PEM),
+        "server.key": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    }
+    for filename, content in files.items():
+        path = directory / filename
+        path.write_bytes(content)
+        os.chown(path, uid, gid)
+        path.chmod(0o600)
+
+
+def _patroni_escape(value: str) -> str:
+    """Patroni's ConfigWriter.escape: single quotes and backslashes doubled."""
+    return re.sub(r"(['\\])", r"\1\1", value)
+
+
+class PlainServer:
+    """One PostgreSQL server of the installed version without Patroni, as the local postgres user.
+
+    Its data directory and Unix socket live under ``root``; it listens on no TCP port at all. TLS
+    is on, with a throwaway self-signed certificate, because a server without it refuses every
+    hostssl rule. Queries run as the superuser over the socket (the initdb default: trust).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.log = root / "postgres.log"
+        self.uid, self.gid = os_ids()
+        self.started = False
+
+    def _run(self, command: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            list(command),
+            env=image_environment(self.root),
+            user=self.uid,
+            group=self.gid,
+            extra_groups=[self.gid],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise HarnessError(f"{command[0]} failed: {result.stderr.strip()}\n{_tail(self.log, 20)}")
+        return result
+
+    def start(self) -> None:
+        os.chown(self.root, self.uid, self.gid)
+        self._run([pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"])
+        _self_signed(self.data, self.uid, self.gid)
+        options = f"-c listen_addresses='' -c unix_socket_directories='{self.root}' -c ssl=on"
+        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, "start"])
+        self.started = True
+
+    def stop(self) -> None:
+        if self.started:
+            self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], check=False)
+            self.started = False
+
+    def psql(self, sql: str, *, stop_on_error: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``sql`` as the superuser; no check (callers look at returncode and stderr)."""
+        connection = ["-h", str(self.root), "-U", "postgres", "-d", "postgres"]
+        stop = ["-v", "ON_ERROR_STOP=1"] if stop_on_error else []
+        return self._run([pg_bin("psql"), "-X", "-A", "-t", *stop, *connection, "-c", sql], False)
+
+    def json(self, query: str) -> list[dict[str, Any]]:
+        """The rows of ``query`` as dicts, through json_agg (no escaping questions)."""
+        result = self.psql(f"SELECT coalesce(json_agg(q), '[]') FROM ({query}) q")
+        if result.returncode != 0:
+            raise HarnessError(f"psql failed: {result.stderr.strip()}\nSQL: {query}")
+        rows: list[dict[str, Any]] = json.loads(result.stdout)
+        return rows
+
+    def takes_settings(self, settings: Sequence[tuple[str, str]]) -> bool:
+        """Whether the server would start with ``settings`` added to its postgresql.conf.
+
+        Each is written as Patroni's ConfigWriter writes a parameter (``name = 'value'``, quotes and
+        backslashes doubled), and ``postgres -C`` reads the file as the postmaster does at start,
+        exiting non-zero on any error. The running server is not touched: the file is put back.
+        """
+        conf = self.data / "postgresql.conf"
+        original = conf.read_text()
+        lines = [f"{name} = '{_patroni_escape(value)}'" for name, value in settings]
+        try:
+            self.write_data_file("postgresql.conf", original + "\n" + "\n".join(lines) + "\n")
+            return (
+                self._run([pg_bin("postgres"), "-D", str(self.data), "-C", "block_size"], check=False).returncode == 0
+            )
+        finally:
+            self.write_data_file("postgresql.conf", original)
+
+    def write_data_file(self, name: str, content: str) -> None:
+        """Write a file of the data directory (pg_hba.conf) as the server's own user would."""
+        path = self.data / name
+        path.write_bytes(content.encode())
+        os.chown(path, self.uid, self.gid)
+        path.chmod(0o600)
+
+
+@contextlib.contextmanager
+def plain_server(root: Path) -> Iterator[PlainServer]:
+    """A started :class:`PlainServer` under ``root``, stopped on exit."""
+    server = PlainServer(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
