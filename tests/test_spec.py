@@ -106,6 +106,9 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("grants", _set("spec.users", [{"name": f"u{i}", "databases": [f"d{j}" for j in range(100)]} for i in range(101)]),
      ["spec.users"]),
     ("extra-sans", _set("spec.tls.extraSANs", [f"h{i}.example.com" for i in range(101)]), ["spec.tls.extraSANs"]),
+    ("hba-rules", _set("spec.patroni.pgHBA", ["hostssl all all 10.0.0.0/8 scram-sha-256"] * 501),
+     ["spec.patroni.pgHBA"]),
+    ("parameters", _set("spec.patroni.parameters", {f"x.p{i}": "1" for i in range(501)}), ["spec.patroni.parameters"]),
 ]  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from pgrender.spec.base import StrictModel
+from pgrender.spec.limits import MAX_HBA_RULES, MAX_PARAMETERS
 
 ParameterValue = str | int | float | bool
 
@@ -16,8 +17,8 @@ class PatroniSpec(StrictModel):
     synchronous_mode_strict: bool = False
     leader_lease_duration_seconds: int = Field(default=30, ge=5, le=3600)
     sync_period_seconds: int = Field(default=10, ge=1, le=600)
-    parameters: dict[str, ParameterValue] = Field(default={})
-    pg_hba: list[str] = Field(default=[], alias="pgHBA")
+    parameters: dict[str, ParameterValue] = Field(default={}, max_length=MAX_PARAMETERS)
+    pg_hba: list[str] = Field(default=[], alias="pgHBA", max_length=MAX_HBA_RULES)
 
     @model_validator(mode="after")
     def _timing(self) -> PatroniSpec:
