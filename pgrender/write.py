@@ -2,12 +2,44 @@
 
 Unchanged files are never rewritten: a run that changes nothing touches nothing, and a run that
 changes some files hard-links the others into the new tree, so inodes and mtimes say what changed.
+
+How a write survives being killed, failing, or racing another render:
+
+- Lock. A run holds an exclusive flock(2) on the output's parent directory for the whole write, so
+  renders into one directory take turns; one that waits longer than LOCK_TIMEOUT stops with an error.
+  Locking the directory rather than a lock file leaves nothing behind to clean up or git-ignore. On a
+  file system without flock (NFS can refuse it on a directory) the write goes on unlocked.
+- Work directory. The new tree is built in ``.<name>.pgrender-XXXXXXXX/new`` beside the output. The
+  output's own ignore rule (``/rendered/``) does not cover a sibling, so the work directory gets a
+  ``.gitignore`` holding ``*`` before anything else, and loses it last: git never offers a rendered
+  file in it for a commit, whenever a run dies (killed between creating that .gitignore and writing
+  its one line, a run leaves the empty file for git to see, and nothing else). mkdtemp makes it 0700.
+- Swap. renameat2(RENAME_EXCHANGE) (Linux 3.15, glibc 2.28) exchanges ``new`` and the output in one
+  step, so the output name always holds a complete tree, old or new; the old tree ends up in the work
+  directory, which is then deleted. Where exchange is missing (macOS, musl, some file systems) the
+  output is renamed to ``<work>/old`` and ``new`` into its place: a crash between those two renames
+  leaves no output, and the next run puts ``old`` back.
+- Recovery. Each run, under the lock and before anything else, renames a leftover ``<work>/old`` back
+  when the output is missing, then deletes every work directory earlier runs left (including the
+  ``.<name>.XXXXXXXX`` staging and ``.<name>.old.XXXXXXXX`` directories of earlier pgrender versions).
+- Modes. Directories are 0700 and Secret files 0600, as the derived provider's Secrets hold keys in
+  the clear; other files are 0644. A file is created with its final mode, never readable by others
+  even for a moment.
+- Symlinks. An output path that is a symlink to a directory is written where it points and the link
+  stays: replacing it would move the Secrets to where the link is, which the git check never saw.
+- Errors. An OSError (disk full, read-only file system, permissions) becomes an OutputError naming
+  the cause and the file, and the output is left as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import stat
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pgrender import emit
@@ -17,7 +49,18 @@ from pgrender.render import ClusterOutput, Rendering
 
 KUSTOMIZATION = "kustomization.yaml"
 FILE_MODE = 0o644
-DIR_MODE = 0o755
+SECRET_FILE_MODE = 0o600
+DIR_MODE = 0o700
+LOCK_TIMEOUT = 60.0  # seconds a render waits for another one writing beside it
+LOCK_POLL = 0.05
+WORK_MARK = "pgrender-"
+WORK_IGNORE = b"# pgrender's work directory: never commit it\n*\n"
+RENAME_EXCHANGE = 2  # linux/fs.h
+AT_FDCWD = -100  # linux/fcntl.h
+# errnos of a file system that has no flock (NFS may refuse it on a directory): the write goes on unlocked.
+NO_LOCKS = frozenset({errno.ENOLCK, errno.EBADF, errno.EOPNOTSUPP, errno.EINVAL})
+# errnos of renameat2 where the kernel or the file system cannot exchange: two renames instead.
+NO_EXCHANGE = frozenset({errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
 
 
 def file_name(manifest: emit.Manifest) -> str:
@@ -79,63 +122,217 @@ def owned_files(directory: Path) -> set[str]:
     return {str(Path(p)) for p in owned}
 
 
+def file_mode(rel: str) -> int:
+    """0600 for a Secret, else 0644. file_name starts a Secret's file with ``secret-`` and no other
+    kind's: a kind never holds a hyphen (SealedSecret is ``sealedsecret-``)."""
+    return SECRET_FILE_MODE if Path(rel).name.startswith("secret-") else FILE_MODE
+
+
 def write(directory: str | Path, content: dict[str, str]) -> None:
     """Replace ``directory`` with exactly ``content``, atomically, leaving unchanged files alone.
 
     When the directory already holds exactly ``content`` (same owned paths, bytes and modes), nothing
-    is touched. Otherwise the new tree is built in a temporary sibling directory and swapped into
-    place by rename, so the directory is always either the old complete tree or the new one and a
-    failed run leaves the previous output untouched. A file whose bytes did not change is hard-linked
-    into the new tree, so it keeps its inode and mtime and editors do not reload it (the link count
-    change moves its ctime, so git re-reads it once and finds it unchanged). A directory holding files
-    pgrender did not write is refused rather than overwritten.
+    is touched. Otherwise the new tree is built in a work directory beside it and exchanged into
+    place (see the module docstring), so the directory is always either the old complete tree or the
+    new one and a failed run leaves the previous output untouched. A file whose bytes did not change
+    is hard-linked into the new tree, so it keeps its inode and mtime and editors do not reload it
+    (the link count change moves its ctime, so git re-reads it once and finds it unchanged). A
+    directory holding files pgrender did not write is refused rather than overwritten.
     """
-    import shutil  # here, not at the top: `render --stdout` starts faster without them
-    import tempfile
-
-    target = Path(directory)
+    shown = Path(directory)
+    target = Path(os.path.realpath(shown))
     wanted = {str(Path(rel)): text.encode("utf-8") for rel, text in content.items()}
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(target.parent, shown):
+            _recover(target)
+            _replace(target, shown, wanted)
+    except OSError as exc:
+        raise OutputError(f"{shown}: cannot write: {_cause(exc)}; the output directory is as it was") from exc
+
+
+def _cause(exc: OSError) -> str:
+    """``strerror (path)``: what failed, and on which file."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{exc.strerror or exc}" + (f" ({' -> '.join(paths)})" if paths else "")
+
+
+@contextlib.contextmanager
+def _locked(parent: Path, shown: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``parent`` (closing the descriptor releases it)."""
+    import fcntl
+
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OutputError(
+                        f"{shown}: another pgrender run has been writing into {parent} for {LOCK_TIMEOUT:g} s "
+                        "(it holds a lock on the directory); wait for it to finish, or stop it"
+                    ) from None
+                time.sleep(LOCK_POLL)
+            except OSError as exc:
+                if exc.errno not in NO_LOCKS:
+                    raise
+                break
+        yield
+    finally:
+        os.close(fd)
+
+
+def _leftovers(target: Path) -> list[tuple[Path, Path | None]]:
+    """Work directories earlier runs left beside ``target``, each with the old tree it may hold.
+
+    Only names mkdtemp made are matched (eight characters from its alphabet), and only directories.
+    """
+    name = re.escape(target.name)
+    pattern = re.compile(rf"\.{name}\.(?:(?P<work>{WORK_MARK})|(?P<old>old\.))?[a-z0-9_]{{8}}")
+    out: list[tuple[Path, Path | None]] = []
+    with os.scandir(target.parent) as entries:
+        for entry in entries:
+            match = pattern.fullmatch(entry.name)
+            if match and entry.is_dir(follow_symlinks=False):
+                path = Path(entry.path)
+                # This version retires into <work>/old; earlier ones into .<name>.old.XXXXXXXX/out.
+                retired = path / "old" if match["work"] else path / "out" if match["old"] else None
+                out.append((path, retired if retired is not None and retired.is_dir() else None))
+    return sorted(out)
+
+
+def _recover(target: Path) -> None:
+    """Put back an output a crash left between two renames, then delete earlier runs' work directories."""
+    leftovers = _leftovers(target)
+    for _, retired in leftovers:
+        if retired is not None and not os.path.lexists(target):
+            os.rename(retired, target)
+    for work, _ in leftovers:
+        _discard(work, target)
+
+
+def _discard(work: Path, target: Path) -> None:
+    """Delete a work directory, unless it holds the only copy of the output (after a failed swap)."""
+    import shutil
+
+    if (work / "old").is_dir() and not os.path.lexists(target):
+        return
+    # The trees first, the .gitignore covering them last: a run killed halfway leaves no Secret unignored.
+    for tree in ("new", "old"):
+        shutil.rmtree(work / tree, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _replace(target: Path, shown: Path, wanted: dict[str, bytes]) -> None:
+    import tempfile  # here, not at the top: `render --stdout` starts faster without it
+
     owned: set[str] = set()
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"{target}: exists and is not a directory")
+    if os.path.lexists(target) and not target.is_dir():
+        raise OutputError(f"{shown}: exists and is not a directory")
     if target.is_dir():
         owned = owned_files(target)
         present = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
         foreign = sorted(present - owned)
         if foreign:
-            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise OutputError(
-                f"{target}: holds files pgrender did not write ({shown}); move them or choose another output directory"
+                f"{shown}: holds files pgrender did not write ({listed}); move them or choose another output directory"
             )
-        if (
-            owned == set(wanted)
-            and stat.S_IMODE(target.stat().st_mode) == DIR_MODE
-            and all(_holds(target / rel, data, FILE_MODE) for rel, data in wanted.items())
-        ):
+        if owned == set(wanted) and _up_to_date(target, wanted):
             return
-    parent = target.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.{WORK_MARK}", dir=target.parent))
     try:
+        _create(work / ".gitignore", WORK_IGNORE, FILE_MODE)  # first: before any Secret is in there
+        staging = work / "new"
+        _mkdir(staging)
         for rel, data in sorted(wanted.items()):
             path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _stage(target / rel if rel in owned else None, path, data, FILE_MODE)
-        os.chmod(staging, DIR_MODE)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
-            os.rename(target, retired / "out")
-            try:
-                os.rename(staging, target)
-            except OSError:
-                os.rename(retired / "out", target)
-                raise
-            shutil.rmtree(retired, ignore_errors=True)
+            for parent in reversed(path.relative_to(staging).parents[:-1]):
+                if not (staging / parent).is_dir():
+                    _mkdir(staging / parent)
+            _stage(target / rel if rel in owned else None, path, data, file_mode(rel))
+        if os.path.lexists(target):
+            _swap(staging, target, work, shown)
         else:
             os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        _discard(work, target)
+
+
+def _up_to_date(target: Path, wanted: dict[str, bytes]) -> bool:
+    """Whether every wanted file and directory below ``target`` is there with its bytes and mode."""
+    directories = {target} | {target / parent for rel in wanted for parent in Path(rel).parents}
+    return all(_is_dir_with_mode(d, DIR_MODE) for d in directories) and all(
+        _holds(target / rel, data, file_mode(rel)) for rel, data in wanted.items()
+    )
+
+
+def _is_dir_with_mode(path: Path, mode: int) -> bool:
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == mode
+
+
+def _swap(staging: Path, target: Path, work: Path, shown: Path) -> None:
+    """Put ``staging`` at ``target`` and the old tree into ``work``: in one step where the system can."""
+    if _exchange(staging, target):
+        return
+    retired = work / "old"
+    os.rename(target, retired)
+    try:
+        os.rename(staging, target)
+    except OSError as exc:
+        try:
+            os.rename(retired, target)
+        except OSError:
+            raise OutputError(
+                f"{shown}: cannot write: {_cause(exc)}, and the previous output could not be put back; "
+                f"it is in {retired}, and the next render puts it back"
+            ) from exc
         raise
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` with renameat2(RENAME_EXCHANGE); False where the system cannot."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False  # no renameat2 in the C library
+    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    renameat2.restype = ctypes.c_int
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in NO_EXCHANGE:
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _mkdir(path: Path) -> None:
+    os.mkdir(path, DIR_MODE)
+    os.chmod(path, DIR_MODE)  # exactly DIR_MODE, whatever the umask took away
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    """A new file holding ``data``, created with ``mode`` (the umask can only take bits away)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask took away
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)  # os.write knows only the descriptor; say which file was full
+        raise
+    finally:
+        os.close(fd)
 
 
 def _holds(path: Path, data: bytes, mode: int) -> bool:
@@ -164,5 +361,4 @@ def _stage(old: Path | None, new: Path, data: bytes, mode: int) -> None:
             if _holds(new, data, mode):
                 return
             new.unlink()  # only the staging name goes: the old tree keeps the file
-    new.write_bytes(data)
-    os.chmod(new, mode)
+    _create(new, data, mode)

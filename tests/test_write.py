@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import re
+import resource
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+import pgrender.write
 from pgrender.errors import OutputError
-from pgrender.write import kustomization, owned_files, write
+from pgrender.render import Request, render
+from pgrender.write import file_mode, files, kustomization, owned_files, write
 from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
 
 
@@ -144,25 +156,76 @@ def test_a_failure_midway_leaves_the_previous_tree(
     out = tmp_path / "base"
     write(out, content)
     before, ids = tree(out), identity(out)
-    real = os.chmod
-    calls = []
-
-    def fail_on_the_second(path: str | Path, mode: int) -> None:
-        """os.chmod follows every fresh file write: fail while staging the second changed file."""
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, mode)
-
-    monkeypatch.setattr(os, "chmod", fail_on_the_second)
+    calls = fail_at(monkeypatch, "write", 3, errno.ENOSPC)  # the work directory's .gitignore, then two files
     changed = {
         rel: text if Path(rel).name == "kustomization.yaml" else text + "# changed\n" for rel, text in content.items()
     }
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match=r"cannot write: No space left on device .*; the output directory is as"):
         write(out, changed)
-    assert len(calls) == 2
+    assert len(calls) == 3
     assert tree(out) == before and identity(out) == ids
     assert [p.name for p in tmp_path.iterdir()] == ["base"], "no staging or retired directory is left"
+
+
+def fail_at(monkeypatch: pytest.MonkeyPatch, name: str, n: int, code: int) -> list[object]:
+    """Make the ``n``-th call of ``os.<name>`` fail with ``code``; returns the calls seen."""
+    real = getattr(os, name)
+    calls: list[object] = []
+
+    def failing(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        if len(calls) == n:
+            raise OSError(code, os.strerror(code), str(args[0]) if name != "write" else None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, name, failing)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "code", "message"),
+    [
+        ("write", 2, errno.ENOSPC, "No space left on device"),
+        ("write", 2, errno.EDQUOT, "Disk quota exceeded"),
+        ("mkdir", 2, errno.EROFS, "Read-only file system"),  # the work directory (1: the parent, which exists)
+        ("open", 1, errno.EACCES, "Permission denied"),  # the parent directory, for the lock
+        ("fchmod", 1, errno.EPERM, "Operation not permitted"),
+    ],
+)
+def test_file_system_errors_are_output_errors_and_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, n: int, code: int, message: str
+) -> None:
+    """Disk full, quota, read-only: a clear error (exit 2 in the CLI), never a traceback; nothing changes."""
+    out = tmp_path / "base"
+    write(out, base("a.yaml"))
+    before, ids = tree(out), identity(out)
+    fail_at(monkeypatch, name, n, code)
+    with pytest.raises(OutputError, match=rf"^{re.escape(str(out))}: cannot write: {message}"):
+        write(out, base("a.yaml", "b.yaml"))
+    monkeypatch.undo()
+    assert tree(out) == before and identity(out) == ids
+    assert [p.name for p in tmp_path.iterdir()] == ["base"]
+
+
+def test_a_full_disk_in_the_cli_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A real EFBIG from the kernel (RLIMIT_FSIZE; Python ignores SIGXFSZ), through the console script."""
+    out = tmp_path / "out"
+    render = [sys.executable, "-m", "pgrender", "render", "-o", str(out), "--key-file", str(GOLDEN_KEY)]
+    subprocess.run([*render, str(EXAMPLES / "minimal.yaml")], check=True, capture_output=True)
+    before = tree(out)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+    result = subprocess.run(
+        [*render, str(EXAMPLES / "hippo.yaml")], capture_output=True, text=True, preexec_fn=small_files, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr.startswith(f"pgrender: {out}: cannot write: File too large (") and result.stderr.count("\n") == 1
+    )
+    assert tree(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_falls_back_to_copies_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,13 +240,48 @@ def test_falls_back_to_copies_without_hard_links(tmp_path: Path, monkeypatch: py
     assert [p.name for p in tmp_path.iterdir()] == ["base"]
 
 
+def modes(directory: Path) -> dict[str, int]:
+    return {str(p.relative_to(directory)): stat.S_IMODE(p.lstat().st_mode) for p in [directory, *directory.rglob("*")]}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o077])
+def test_secrets_are_0600_and_directories_0700_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    content = {**nested("one"), "one/secret-one-pguser-app.yaml": "# secret\n", "secret-x.yaml": "# secret\n"}
+    content["kustomization.yaml"] = kustomization(["one", "secret-x.yaml"])
+    old = os.umask(umask)
+    try:
+        write(tmp_path / "base", content)
+    finally:
+        os.umask(old)
+    assert modes(tmp_path / "base") == {
+        ".": 0o700,
+        "kustomization.yaml": 0o644,
+        "secret-x.yaml": 0o600,
+        "one": 0o700,
+        "one/kustomization.yaml": 0o644,
+        "one/a.yaml": 0o644,
+        "one/b.yaml": 0o644,
+        "one/secret-one-pguser-app.yaml": 0o600,
+    }
+
+
+def test_file_modes_follow_the_kind() -> None:
+    assert file_mode("secret-hippo-pguser-hippo.yaml") == file_mode("one/secret-x.yaml") == 0o600
+    assert file_mode("sealedsecret-hippo.yaml") == file_mode("configmap-secret-x.yaml") == 0o644
+
+
 def test_modes_are_restored_even_when_bytes_are_unchanged(tmp_path: Path) -> None:
     out = tmp_path / "base"
-    write(out, nested("one"))
+    content = {**nested("one"), "one/secret-x.yaml": "# secret\n"}
+    content["one/kustomization.yaml"] = kustomization(["a.yaml", "b.yaml", "secret-x.yaml"])
+    write(out, content)
     (out / "one" / "a.yaml").chmod(0o600)
-    out.chmod(0o700)
-    write(out, nested("one"))
-    assert (out / "one" / "a.yaml").stat().st_mode & 0o777 == 0o644 and out.stat().st_mode & 0o777 == 0o755
+    (out / "one" / "secret-x.yaml").chmod(0o644)  # as earlier versions wrote Secrets
+    (out / "one").chmod(0o755)
+    out.chmod(0o755)
+    write(out, content)
+    assert modes(out)["one/a.yaml"] == 0o644 and modes(out)["one/secret-x.yaml"] == 0o600
+    assert modes(out)["."] == modes(out)["one"] == 0o700
     linked = (out / "one" / "b.yaml").stat()
     assert linked.st_mode & 0o777 == 0o644 and linked.st_nlink == 1, "the retired tree is gone"
 
@@ -200,3 +298,177 @@ def test_a_symlink_is_replaced_by_a_file(tmp_path: Path) -> None:
     write(out, content)
     assert not (out / "a.yaml").is_symlink() and (out / "a.yaml").read_text() == content["a.yaml"]
     assert outside.stat().st_nlink == 1
+
+
+def test_a_symlinked_output_is_written_where_it_points_and_the_link_stays(tmp_path: Path) -> None:
+    """Replacing the link with a directory would put the Secrets where the link is, which nobody checked."""
+    real = tmp_path / "elsewhere" / "base"
+    link = tmp_path / "repo" / "rendered"
+    link.parent.mkdir()
+    real.parent.mkdir()
+    link.symlink_to(real)
+    write(link, base("a.yaml"))
+    write(link, base("b.yaml"))
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert tree(real) == {k: v.encode() for k, v in base("b.yaml").items()}
+    assert os.listdir(link.parent) == ["rendered"] and os.listdir(real.parent) == ["base"]
+
+
+def test_a_symlink_to_another_file_system_is_written_there(tmp_path: Path) -> None:
+    """The reported traceback: staging beside the link's target, then renaming the link across devices."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a file system other than the temporary directory's")
+    other = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        link = tmp_path / "rendered"
+        link.symlink_to(other / "base")
+        write(link, base("a.yaml"))
+        write(link, base("a.yaml", "b.yaml"))
+        assert link.is_symlink() and tree(other / "base") == {
+            k: v.encode() for k, v in base("a.yaml", "b.yaml").items()
+        }
+        assert os.listdir(tmp_path) == ["rendered"] and os.listdir(other) == ["base"]
+    finally:
+        shutil.rmtree(other)
+
+
+def test_without_renameat2_exchange_two_renames_swap_the_trees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgrender.write, "_exchange", lambda a, b: False)
+    out = tmp_path / "base"
+    write(out, base("a.yaml"))
+    write(out, base("b.yaml"))
+    assert tree(out) == {k: v.encode() for k, v in base("b.yaml").items()}
+    assert os.listdir(tmp_path) == ["base"]
+
+
+def test_a_failed_second_rename_puts_the_old_tree_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgrender.write, "_exchange", lambda a, b: False)
+    out = tmp_path / "base"
+    write(out, base("a.yaml"))
+    before = tree(out)
+    fail_at(monkeypatch, "rename", 2, errno.EIO)
+    with pytest.raises(OutputError, match="Input/output error"):
+        write(out, base("b.yaml"))
+    assert tree(out) == before and os.listdir(tmp_path) == ["base"]
+
+
+def test_when_the_old_tree_cannot_be_put_back_the_next_run_does_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pgrender.write, "_exchange", lambda a, b: False)
+    out = tmp_path / "base"
+    write(out, base("a.yaml"))
+    before = tree(out)
+    real = os.rename
+    calls = []
+
+    def second_and_third_fail(src: str | Path, dst: str | Path) -> None:
+        calls.append(src)
+        if len(calls) in (2, 3):
+            raise OSError(errno.EIO, "Input/output error", str(src))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", second_and_third_fail)
+    with pytest.raises(OutputError, match=r"could not be put back; it is in .*/\.base\.pgrender-\w{8}/old"):
+        write(out, base("b.yaml"))
+    assert not out.exists()
+    monkeypatch.setattr(os, "rename", real)
+    write(out, base("a.yaml"))  # what was there before: the next run puts it back and has nothing to do
+    assert tree(out) == before and os.listdir(tmp_path) == ["base"]
+
+
+def leave(parent: Path, name: str, files: dict[str, str]) -> Path:
+    """A directory a killed run left behind."""
+    for rel, text in files.items():
+        (parent / name / rel).parent.mkdir(parents=True, exist_ok=True)
+        (parent / name / rel).write_text(text)
+    return parent / name
+
+
+@pytest.mark.parametrize("output_exists", [True, False], ids=["output", "no-output"])
+def test_the_next_run_removes_what_killed_runs_left(tmp_path: Path, output_exists: bool) -> None:
+    out = tmp_path / "base"
+    if output_exists:
+        write(out, base("a.yaml"))
+    leave(tmp_path, ".base.pgrender-abcd1234", {".gitignore": "*\n", "new/secret-x.yaml": "key"})
+    leave(tmp_path, ".base.pgrender-efgh5678", {})
+    leave(tmp_path, ".base.x1y2z3_4", {"secret-x.yaml": "key"})  # earlier versions' staging
+    leave(tmp_path, ".base.old.abcdefgh", {})  # and their retired tree, killed before the first rename
+    kept = [
+        leave(tmp_path, name, {"notes": "mine"})
+        for name in (".base.notes", ".base.pgrender-short", ".other.pgrender-abcd1234", "base.pgrender-abcd1234")
+    ]
+    write(out, base("b.yaml"))
+    assert tree(out) == {k: v.encode() for k, v in base("b.yaml").items()}
+    assert sorted(os.listdir(tmp_path)) == sorted(["base", *(p.name for p in kept)])
+
+
+@pytest.mark.parametrize(
+    "retired", [".base.pgrender-abcd1234/old", ".base.old.abcd1234/out"], ids=["this-version", "earlier-versions"]
+)
+def test_an_output_lost_between_two_renames_is_put_back(tmp_path: Path, retired: str) -> None:
+    """A kill between `rename(out, retired)` and `rename(staging, out)` left no output at all."""
+    out = tmp_path / "base"
+    write(out, base("a.yaml"))
+    before, ids = tree(out), identity(out)
+    (tmp_path / retired).parent.mkdir()
+    out.rename(tmp_path / retired)
+    leave(tmp_path, ".base.pgrender-abcd1234" if "old." in retired else ".base.abcd1234", {"new/b.yaml": "x"})
+    write(out, base("a.yaml"))
+    assert tree(out) == before and identity(out) == ids, "put back, and nothing else to do"
+    assert os.listdir(tmp_path) == ["base"]
+
+
+def hold_lock(directory: Path) -> int:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_a_render_waits_for_another_one_writing_beside_it(tmp_path: Path) -> None:
+    fd = hold_lock(tmp_path)
+    threading.Timer(0.3, os.close, (fd,)).start()
+    started = time.monotonic()
+    write(tmp_path / "base", base("a.yaml"))
+    assert time.monotonic() - started >= 0.25
+    assert tree(tmp_path / "base") == {k: v.encode() for k, v in base("a.yaml").items()}
+
+
+def test_a_render_gives_up_when_the_lock_is_held_too_long(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgrender.write, "LOCK_TIMEOUT", 0.2)
+    out = tmp_path / "base"
+    write(out, base("a.yaml"))
+    before = tree(out)
+    fd = hold_lock(tmp_path)
+    try:
+        with pytest.raises(OutputError, match=r"another pgrender run has been writing into .* for 0\.2 s"):
+            write(out, base("b.yaml"))
+    finally:
+        os.close(fd)
+    assert tree(out) == before
+
+
+def test_concurrent_renders_into_one_directory_take_turns(tmp_path: Path) -> None:
+    """Four console scripts started together, two specs: all succeed, and one complete tree is left."""
+    out = tmp_path / "out"
+    specs = [EXAMPLES / "hippo.yaml", EXAMPLES / "minimal.yaml"]
+    expected = []
+    for spec in specs:
+        write(tmp_path / "expected" / spec.stem, files(render(Request((str(spec),), key_file=str(GOLDEN_KEY)))))
+        expected.append(tree(tmp_path / "expected" / spec.stem))
+    for _ in range(2):
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "pgrender", "render", str(spec), "-o", str(out), "--key-file", str(GOLDEN_KEY)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for spec in specs * 2
+        ]
+        for run in runs:
+            _, stderr = run.communicate()
+            assert run.returncode == 0, stderr
+        assert tree(out) in expected
+        assert sorted(os.listdir(tmp_path)) == ["expected", "out"]
