@@ -57,15 +57,15 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
     """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
     it is resolved, while no problem has been found.
 
-    At the end, one SpecError carries the problems of the earliest stage that had any: YAML that
-    cannot be read, then the schema, then the rules across fields and clusters.
+    At the end, one SpecError carries the problems of the earliest stage that had any: documents
+    that cannot be read or do not fit the schema (each document on its own, so one that cannot be
+    read hides nothing in the others), then the rules across fields and clusters.
     """
-    unreadable: list[Problem] = []
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
     claimed = ClaimRegistry()
-    for doc in load.iter_documents(list(specs), unreadable):
+    for doc in load.iter_documents(list(specs), invalid):
         meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
         if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
             meta["namespace"] = default_namespace
@@ -87,10 +87,10 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
             continue
         if not twice:  # a cluster defined twice claims everything twice; once is enough to say
             unresolved += claimed.add(sourced, plan)
-        if not (unreadable or invalid or unresolved):
+        if not (invalid or unresolved):
             yield plan
     unresolved += claimed.directory_problems()
-    for problems in (unreadable, invalid, unresolved):
+    for problems in (invalid, unresolved):
         if problems:
             raise SpecError(problems)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pgrender.errors import SpecError
-from pgrender.load import format_path, load_file, load_text
+from pgrender.load import format_path, iter_text, load_file, load_text
 
 
 def problems_of(text: str) -> list[str]:
@@ -91,3 +91,36 @@ def test_specs_are_yaml_1_2_even_under_a_1_1_directive() -> None:
     assert doc.data == {"a": "yes", "b": "on", "c": 15, "d": 17}
     (old,) = load_text("%YAML 1.1\n---\na: yes\nb: on\n", "s.yaml")
     assert old.data == {"a": "yes", "b": "on"}
+
+
+def test_aliases_are_copies_with_the_anchors_positions() -> None:
+    (doc,) = load_text("a: &x {b: [1]}\nc: *x\n", "s.yaml")
+    assert doc.data == {"a": {"b": [1]}, "c": {"b": [1]}}
+    assert doc.data["a"]["b"] is not doc.data["c"]["b"]  # changing one leaves the other alone
+    assert doc.position(("c",)) == (2, 1)
+    assert doc.position(("c", "b", 0)) == (1, 12)  # where the value is written
+
+
+def test_reading_goes_on_after_a_document_that_cannot_be_parsed() -> None:
+    docs = []
+    with pytest.raises(SpecError) as info:
+        for doc in iter_text("a: 1\n---\nb: [\n---\nc: 3\n", "s.yaml"):
+            docs.append(doc)
+    assert [(d.index, d.data) for d in docs] == [(0, {"a": 1}), (2, {"c": 3})]
+    assert docs[1].position(("c",)) == (5, 1)
+    assert [(p.line, p.column) for p in info.value.problems] == [(4, 1)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: ._\nb: 0x_\nc: 2001-13-45\nd: -_\n", {"a": "._", "b": "0x_", "c": "2001-13-45", "d": "-_"}),
+        ("a: <<\nb: =\n", {"a": "<<", "b": "="}),
+        ("a: !!str 1\nb: !!float 1\nd: !!int '7'\n", {"a": "1", "b": 1.0, "d": 7}),
+    ],
+    ids=["looks-like-a-number", "merge-and-value-as-values", "core-tags"],
+)
+def test_scalars_read_by_yaml_1_2_core_schema(text: str, expected: dict[str, object]) -> None:
+    """What ruamel's patterns take for a number but cannot build is a string, as in the core schema."""
+    (doc,) = load_text(text, "s.yaml")
+    assert doc.data == expected
