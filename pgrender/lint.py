@@ -131,35 +131,19 @@ def _kind(value: Any) -> str:
 def _documents(path: Path) -> list[Any]:
     """The YAML documents of a rendered file ("-": standard input); bad YAML is a SpecError.
 
-    Its message never quotes the file: the file may be a Secret, and ruamel's messages hold values
-    (a duplicate key's two values, a timestamp that failed, the characters around a bad escape).
+    Read with the spec loader (load.py), which bounds depth and alias expansion, refuses bad bytes
+    with a position, and never quotes a value in its messages: the file may be a Secret.
     """
     import sys
 
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
-    from ruamel.yaml.reader import ReaderError
+    from pgrender import load
 
     try:
         # Bytes, decoded here: sys.stdin's encoding follows the locale, and rendered YAML is UTF-8.
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError([Problem(str(path), 0, 0, "", f"not UTF-8 text (byte {exc.start})")]) from None
     except OSError as exc:
         raise SpecError([Problem(str(path), 0, 0, "", f"cannot read file: {exc.strerror}")]) from None
-    try:
-        return list(YAML(typ="safe").load_all(text))
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise SpecError([Problem(str(path), line, col, "", f"invalid YAML: {_yaml_problem(exc.problem)}")]) from None
-    except ReaderError as exc:
-        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
-        message = f"invalid YAML: character #x{code:04x} at offset {exc.position}: {exc.reason}"
-        raise SpecError([Problem(str(path), 0, 0, "", message)]) from None
-    except Exception:  # the loader also raises ValueError, KeyError, ... for a bad !!int or !!bool
-        raise SpecError([Problem(str(path), 0, 0, "", "invalid YAML: a value does not match its tag")]) from None
+    return [document.data for document in load.load_bytes(data, str(path))]
 
 
 _DUPLICATE_KEY = re.compile(r'found duplicate key "(?P<key>[^"\n]*)" with value')

@@ -159,6 +159,20 @@ def _file_documents(path: str | Path, problems: list[Problem]) -> Iterator[Docum
     except OSError as exc:
         problems.append(Problem(name, 0, 0, "", f"cannot read file: {exc.strerror}"))
         return
+    yield from _bytes_documents(raw, name, problems)
+
+
+def load_bytes(raw: bytes, name: str) -> list[Document]:
+    """The documents of a file's bytes (UTF-8 YAML, as rendered output is); SpecError with every
+    problem found."""
+    problems: list[Problem] = []
+    documents = list(_bytes_documents(raw, name, problems))
+    if problems:
+        raise SpecError(problems)
+    return documents
+
+
+def _bytes_documents(raw: bytes, name: str, problems: list[Problem]) -> Iterator[Document]:
     if len(raw) > MAX_FILE_BYTES:
         problems.append(Problem(name, 0, 0, "", f"file is larger than {MAX_FILE_BYTES} bytes"))
         return
@@ -527,7 +541,9 @@ class _Builder:
 
     @staticmethod
     def bad_tag(tag: str, mark: tuple[int, int], path: Path_, what: str) -> _Refused:
-        message = f"tag {shorten(_short_tag(tag))} on {what} is not supported; a spec may use {_SUPPORTED_TAGS}"
+        # YAML's own tags are named; a local tag is not repeated, as the file may be a Secret.
+        named = f"tag {_short_tag(tag)}" if tag.startswith("tag:yaml.org,2002:") else "a local tag"
+        message = f"{named} on {what} is not supported; a spec may use {_SUPPORTED_TAGS}"
         return _Refused(*mark, path, message)
 
     def anchor(self, name: str, path: Path_, mark: tuple[int, int], anchors: dict[str, _Anchor]) -> _Anchor:

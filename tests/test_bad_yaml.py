@@ -155,7 +155,7 @@ REFUSED = [
     # Tags outside the core schema were built (bytes, sets) or silently ignored.
     ("binary", spec("  image: !!binary aGVsbG8=\n"), "12:10: spec.image: tag !!binary on a scalar is not supported"),
     ("set", spec("  image: !!set {a: null}\n"), "12:10: spec.image: tag !!set on a mapping is not supported"),
-    ("local-tag", spec("  instances2: !mine [1]\n"), "12:15: spec.instances2: tag !mine on a list is not supported"),
+    ("local-tag", spec("  instances2: !mine [1]\n"), "12:15: spec.instances2: a local tag on a list is not supported"),
     # Plain scalars that ruamel's patterns take for numbers or dates, and its constructors refuse.
     ("plain-dot-underscore", spec("  nodeCount: ._\n"), "12:3: spec.nodeCount: expected a whole number"),
     ("plain-hex-underscore", spec("  nodeCount: 0x_\n"), "12:3: spec.nodeCount: expected a whole number"),
@@ -208,7 +208,11 @@ REFUSED = [
         spec("  image: *" + "y" * 5000 + "\n"),
         "12:10: spec.image: invalid YAML: found undefined alias 'yyy",
     ),
-    ("long-tag", spec("  image: !" + "t" * 5000 + " a\n"), "12:10: spec.image: tag !" + "t" * 78 + "… on a scalar"),
+    (
+        "long-tag",
+        spec("  image: !" + "t" * 5000 + " a\n"),
+        "12:10: spec.image: a local tag on a scalar is not supported",
+    ),
 ]
 
 

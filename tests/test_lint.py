@@ -275,3 +275,24 @@ def test_without_the_lint_extra_exits_2_naming_it(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert "pip install 'pgrender[lint]'" in result.stderr and "Traceback" not in result.stderr
         assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'lol'}]\n" for i in range(10))
+
+
+@pytest.mark.parametrize(
+    ("case", "text", "expected"),
+    [
+        ("deep", "a: " + "[" * 100_000 + "]" * 100_000 + "\n", ":1:"),
+        ("billion-laughs", LAUGHS, ":"),
+    ],
+)
+def test_hostile_yaml_is_a_positioned_problem(tmp_path: Path, case: str, text: str, expected: str) -> None:
+    """lint reads with the spec loader: bounded depth and alias expansion, in a subprocess in case it crashes."""
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "pgrender", "lint", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2, result.stderr[-500:]
+    assert result.stderr.startswith(f"{path}{expected}") and "Traceback" not in result.stderr

@@ -188,19 +188,18 @@ def test_lint_still_says_what_is_wrong(tmp_path: Path) -> None:
         path.write_text(files[case])
         messages[case] = run_cli("lint", str(path)).stderr.splitlines()[0].split(": ", 1)[1]
     assert messages == {
-        "duplicate-data-key": 'invalid YAML: duplicate key "password"',
+        "duplicate-data-key": "data.password: duplicate key: each key may appear once per mapping",
         "data-value-a-mapping": "Secret/crafted.data.password: expected string or null, found a mapping "
         "(Secret data is not shown)",
         "data-a-list": "Secret/crafted.data: expected object or null, found a list (Secret data is not shown)",
-        "bad-int": "invalid YAML: a value does not match its tag",
+        "bad-int": "stringData.password: the value does not fit its tag !!int: expected a whole number",
     }
-    assert messages["duplicate-data-key"].startswith("invalid YAML")
 
 
 def test_lint_duplicate_key_is_positioned(tmp_path: Path) -> None:
     path = tmp_path / "dup.yaml"
     path.write_text(crafted("hunter2-hunter2")["duplicate-data-key"])
-    assert run_cli("lint", str(path)).stderr.startswith(f"{path}:6:3: invalid YAML: duplicate key")
+    assert run_cli("lint", str(path)).stderr.startswith(f"{path}:6:3: data.password: duplicate key")
 
 
 def test_lint_shows_values_of_objects_that_are_not_secrets(tmp_path: Path) -> None:
