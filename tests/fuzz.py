@@ -62,12 +62,24 @@ class Case:
 
 
 def make_case(seed: int) -> Case:
-    """The input of one seed: same seed, same text, on every machine."""
+    """The input of one seed: same seed, same text, on every machine.
+
+    Half the seeds make plausible changes to a valid spec (most of them still render, so secrets,
+    emit and write run); the other half make hostile ones (most are refused, so errors run).
+    """
     rng = random.Random(seed)
-    source = rng.choice(SOURCES)
-    data = yaml.safe_load(source.read_text())
     done: list[str] = []
-    for _ in range(rng.randint(1, 3)):
+    if rng.random() < 0.5:
+        source = rng.choice(VALID_SOURCES)
+        data = yaml.safe_load(source.read_text())
+        for _ in range(rng.randint(1, 4)):
+            edit = rng.choice(PLAUSIBLE)
+            edit(rng, data["spec"] if edit is not _rename else data)
+            done.append(edit.__name__.strip("_"))
+    else:
+        source = rng.choice(SOURCES)
+        data = yaml.safe_load(source.read_text())
+    for _ in range(0 if done else rng.randint(1, 3)):
         data, what = _mutate_data(rng, data)
         done.append(what)
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10**6)
@@ -75,6 +87,96 @@ def make_case(seed: int) -> Case:
         text, what = _mutate_text(rng, text)
         done.append(what)
     return Case(seed, source, text, tuple(done))
+
+
+# Plausible edits of a valid spec, with values near the limits that matter.
+def _name(rng: random.Random, longest: int, alphabet: str = "abcdefghijklmnopqrstuvwxyz0123456789-") -> str:
+    size = rng.choice((1, 2, 8, longest - 1, longest, rng.randint(1, longest)))
+    return rng.choice("abcdefghijklmnopqrstuvwxyz") + "".join(rng.choice(alphabet) for _ in range(size - 1))
+
+
+def _rename(rng: random.Random, doc: dict[str, Any]) -> None:
+    doc["metadata"]["name"] = _name(rng, 44).rstrip("-") or "x"
+
+
+def _users(rng: random.Random, spec: dict[str, Any]) -> None:
+    names = sorted(
+        {_name(rng, 30, "abcdefghijklmnopqrstuvwxyz0123456789_-").rstrip("-_") or "u" for _ in range(rng.randint(1, 6))}
+    )
+    spec["users"] = [
+        {
+            "name": name,
+            "databases": [f"db{rng.randint(0, 3)}"] if rng.random() < 0.7 else [],
+            "options": {k: rng.random() < 0.5 for k in rng.sample(["createdb", "login", "bypassrls", "inherit"], 2)},
+            "passwordRotation": rng.randint(0, 3),
+        }
+        for name in names
+    ]
+
+
+def _replicas(rng: random.Random, spec: dict[str, Any]) -> None:
+    spec["instances"][0]["replicas"] = rng.randint(1, 5)
+
+
+def _instance_set(rng: random.Random, spec: dict[str, Any]) -> None:
+    spec["instances"].append({"name": _name(rng, 12).rstrip("-") or "s", "replicas": rng.randint(1, 3),
+                              "dataVolume": {"size": rng.choice(("1Gi", "10Gi", "512Mi", "1Ti"))},
+                              "walVolume": {"size": "2Gi", "storageClassName": "fast"}})  # fmt: skip
+
+
+def _metadata(rng: random.Random, spec: dict[str, Any]) -> None:
+    target = rng.choice(spec["instances"])
+    target["metadata"] = {
+        "labels": {rng.choice(("team", "example.com/tier", "a")): rng.choice(("x", "a-b.c", "v1", "0"))},
+        "annotations": {rng.choice(("note", "example.com/x")): rng.choice(("${x}", "$$", "ü ✓", "a\nb", "", "yes"))},
+    }
+
+
+def _pg_hba(rng: random.Random, spec: dict[str, Any]) -> None:
+    rules = ("hostssl all all 10.0.0.0/8 scram-sha-256", "hostssl app app 192.168.0.0/16 scram-sha-256 # ${x}",
+             "host all all 0.0.0.0/0 reject", "hostssl all all 10.0.0.0 255.0.0.0 scram-sha-256",
+             'hostssl "all" all ::1/128 cert', "hostssl all all 10.0.0.0/8 trust", "local all all peer")  # fmt: skip
+    spec.setdefault("patroni", {})["pgHBA"] = rng.sample(rules, rng.randint(1, 3))
+
+
+def _parameters(rng: random.Random, spec: dict[str, Any]) -> None:
+    pool = {"work_mem": ("4MB", "64kB", 1024, "1TB"), "max_connections": (100, 1, 262143, "lots"),
+            "log_min_duration_statement": (250, "1s", -1), "shared_buffers": ("128MB", "1GB"),
+            "synchronous_commit": ("on", "remote_apply", "maybe"), "Work_Mem": ("8MB",), "jit": (True, False),
+            "application_name": ("${app}", "$$", "ü")}  # fmt: skip
+    chosen = rng.sample(sorted(pool), rng.randint(1, 3))
+    spec.setdefault("patroni", {})["parameters"] = {k: rng.choice(pool[k]) for k in chosen}
+
+
+def _pgbouncer(rng: random.Random, spec: dict[str, Any]) -> None:
+    spec["proxy"] = {"pgBouncer": {"replicas": rng.randint(1, 3), "poolMode": rng.choice(("session", "transaction")),
+                                   "defaultPoolSize": rng.choice((1, 20, 100))}}  # fmt: skip
+
+
+def _service(rng: random.Random, spec: dict[str, Any]) -> None:
+    kind = rng.choice(("NodePort", "LoadBalancer", "ClusterIP"))
+    service: dict[str, Any] = {"type": kind}
+    if kind == "NodePort":
+        service["nodePort"] = rng.choice((30000, 32767, rng.randint(30000, 32767)))
+    if kind == "LoadBalancer":
+        service["loadBalancerSourceRanges"] = rng.sample(["10.0.0.0/8", "2001:db8::/32", "192.168.1.1/32"], 2)
+    spec[rng.choice(("service", "replicaService"))] = service
+
+
+def _tls(rng: random.Random, spec: dict[str, Any]) -> None:
+    spec["tls"] = {"extraSANs": rng.sample(["db.example.com", "10.0.0.5", "2001:db8::1", "*.example.com"], 2),
+                   "rotation": rng.randint(0, 5), "validityDays": rng.choice((1, 365, 36500))}  # fmt: skip
+
+
+def _patroni(rng: random.Random, spec: dict[str, Any]) -> None:
+    patroni = spec.setdefault("patroni", {})
+    patroni["synchronousMode"] = rng.random() < 0.5
+    patroni["leaderLeaseDurationSeconds"] = rng.choice((12, 30, 3600))
+
+
+PLAUSIBLE = (_rename, _users, _replicas, _instance_set, _metadata, _pg_hba, _parameters, _pgbouncer, _service, _tls,
+             _patroni)  # fmt: skip
+VALID_SOURCES = [p for p in SOURCES if not p.parent.name.startswith("error-")]
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
