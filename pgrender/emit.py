@@ -95,10 +95,29 @@ def order(manifests: list[Manifest]) -> list[Manifest]:
     return sorted(manifests, key=sort_key)
 
 
+# Texts already written for objects of the render under way (transforms.flux_protection reads the
+# text Flux will read): object id -> (the object, its text). Holding the object keeps its id from
+# being reused; documents() empties it. A miss only costs writing the text again.
+_written: dict[int, tuple[Manifest, str]] = {}
+
+
+def text(manifest: Manifest) -> str:
+    """The YAML text of ``manifest``, written once for the objects of the render under way."""
+    hit = _written.get(id(manifest))
+    if hit is not None and hit[0] is manifest:
+        return hit[1]
+    written = dump(manifest)
+    _written[id(manifest)] = (manifest, written)
+    return written
+
+
 def documents(manifests: list[Manifest]) -> tuple[Document, ...]:
     """The objects in output order, each with its YAML text; one Kubernetes would refuse for its size
     is the spec's doing (spec.limits keeps the usual ones small), and is named."""
-    out = tuple(Document(m, dump(m)) for m in order(manifests))
+    try:
+        out = tuple(Document(m, text(m)) for m in order(manifests))
+    finally:
+        _written.clear()
     for document in out:
         size = len(document.text.encode())
         if size > MAX_OBJECT_BYTES:

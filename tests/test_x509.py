@@ -41,6 +41,7 @@ def _leaf(
     serial: int = 7,
     days: int = 365,
 ) -> cx509.Certificate:
+    ca_key = x509.key_pair(ca_seed)
     return x509.leaf(
         x509.key_pair(seed),
         "hippo-primary.db.svc.cluster.local",
@@ -49,7 +50,8 @@ def _leaf(
         server=server,
         client=client,
         issuer_name=CA_NAME,
-        ca_key=x509.key_pair(ca_seed),
+        ca_key=ca_key,
+        ca_key_identifier=x509.authority_key_identifier(ca_key),
         validity=x509.Validity(NOT_BEFORE, days),
         serial=serial,
     )

@@ -121,6 +121,7 @@ class DerivedValues:
         out = {"ca": x509.cert_pem(ca)}
         leaf_validity = x509.Validity(tls.not_before, tls.validity_days)
         leaves: tuple[CertificatePlan, ...] = tls.leaves
+        ca_key_identifier = x509.authority_key_identifier(ca_key)
         for leaf in leaves:
             key = x509.key_pair(self._derive(f"tls-key:{leaf.subject}", rotation, 48))
             cert = x509.leaf(
@@ -132,6 +133,7 @@ class DerivedValues:
                 client=leaf.client,
                 issuer_name=tls.ca_common_name,
                 ca_key=ca_key,
+                ca_key_identifier=ca_key_identifier,
                 validity=leaf_validity,
                 serial=serial(leaf.subject),
             )

@@ -46,11 +46,12 @@ def certificate_authority(
     key: ec.EllipticCurvePrivateKey, common_name: str, validity: Validity, serial: int
 ) -> x509.Certificate:
     """A self-signed CA that may sign leaf certificates only (path length 0)."""
+    public = key.public_key()
     builder = (
-        _builder(common_name, common_name, key, serial, validity)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        _builder(common_name, common_name, public, serial, validity)
+        .add_extension(_CA_CONSTRAINTS, critical=True)
+        .add_extension(_CA_KEY_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
     )
     return _sign(builder, key)
 
@@ -65,6 +66,7 @@ def leaf(
     client: bool,
     issuer_name: str,
     ca_key: ec.EllipticCurvePrivateKey,
+    ca_key_identifier: x509.AuthorityKeyIdentifier,
     validity: Validity,
     serial: int,
 ) -> x509.Certificate:
@@ -75,14 +77,14 @@ def leaf(
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
         [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
     )
+    public = key.public_key()
     builder = (
-        _builder(common_name, issuer_name, key, serial, validity)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
+        _builder(common_name, issuer_name, public, serial, validity)
+        .add_extension(_LEAF_CONSTRAINTS, critical=True)
+        .add_extension(_LEAF_KEY_USAGE, critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        # keyIdentifier only: issuer name and serial would tie the leaf to one CA certificate.
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(ca_key_identifier, critical=False)
     )
     names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
     names += [x509.IPAddress(address) for address in ip_addresses]
@@ -91,14 +93,20 @@ def leaf(
     return _sign(builder, ca_key)
 
 
+def authority_key_identifier(ca_key: ec.EllipticCurvePrivateKey) -> x509.AuthorityKeyIdentifier:
+    """What a leaf names its CA by: keyIdentifier only, as issuer name and serial would tie the leaf
+    to one CA certificate. Made once per CA, not per leaf."""
+    return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+
+
 def _builder(
-    subject: str, issuer: str, key: ec.EllipticCurvePrivateKey, serial: int, validity: Validity
+    subject: str, issuer: str, public: ec.EllipticCurvePublicKey, serial: int, validity: Validity
 ) -> x509.CertificateBuilder:
     return (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
         .issuer_name(_name(issuer))
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(serial)
         .not_valid_before(validity.not_before)
         .not_valid_after(validity.not_after)
@@ -126,3 +134,10 @@ def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
+
+
+# The same for every certificate, made once.
+_CA_CONSTRAINTS = x509.BasicConstraints(ca=True, path_length=0)
+_LEAF_CONSTRAINTS = x509.BasicConstraints(ca=False, path_length=None)
+_CA_KEY_USAGE = _key_usage(cert_sign=True)
+_LEAF_KEY_USAGE = _key_usage(cert_sign=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pgrender import emit
+
 if TYPE_CHECKING:
     from pgrender.transforms import Context
 
@@ -17,22 +19,15 @@ MARKERS = ("${", "$$")
 
 
 def flux_protection(context: Context, manifests: list[Manifest]) -> list[Manifest]:
-    """Annotate every object whose text holds "${" or "$$" so Flux leaves it as written.
-
-    Strings are checked one by one: YAML never joins two strings into one run of text, so a
-    marker in the written file is a marker in one of the object's keys or values.
-    """
+    """Annotate every object whose text holds "${" or "$$" so Flux leaves it as written; the last
+    step before emit, so the text it reads is the text written (emit.text keeps it)."""
     return [_protected(m) if _marked(m) else m for m in manifests]
 
 
-def _marked(node: Any) -> bool:
-    if isinstance(node, str):
-        return any(marker in node for marker in MARKERS)
-    if isinstance(node, dict):
-        return any(_marked(k) or _marked(v) for k, v in node.items())
-    if isinstance(node, list):
-        return any(_marked(item) for item in node)
-    return False
+def _marked(manifest: Manifest) -> bool:
+    """Whether the written text holds a marker: that is what Flux reads (emit keeps the text)."""
+    written = emit.text(manifest)
+    return any(marker in written for marker in MARKERS)
 
 
 def _protected(manifest: Manifest) -> Manifest:
