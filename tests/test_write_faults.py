@@ -34,6 +34,7 @@ import yaml
 from pgrender import write
 from pgrender.render import Request, render
 from tests.conftest import GOLDEN_KEY, base_spec
+from tests.runtime.conftest import require_runtime
 
 STRACE = shutil.which("strace")
 GIT = shutil.which("git")
@@ -200,10 +201,11 @@ def content(spec: dict[str, object], path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     if STRACE is None or GIT is None:
-        pytest.skip("needs strace and git (scripts/setup-system.sh --runtime installs them)")
+        require_runtime(["strace and git"])
+    assert STRACE is not None
     probe = subprocess.run([STRACE, "-qq", "-o", os.devnull, "true"], capture_output=True, check=False)
     if probe.returncode != 0:
-        pytest.skip(f"strace cannot trace here: {probe.stderr.decode().strip()}")
+        require_runtime([f"strace able to trace here ({probe.stderr.decode().strip()})"])
     root = tmp_path_factory.mktemp("faults")
     new = base_spec()
     new["spec"]["instances"][0]["replicas"] = 1  # two files fewer
