@@ -104,26 +104,13 @@ def pg_bin(name: str) -> str:
 
 def missing_requirements() -> list[str]:
     """What this machine lacks to run the real-process tests (empty when all is there)."""
-    missing: list[str] = []
-    major = installed_pg_major()
-    if major is None:
-        missing.append("PostgreSQL server (Debian package postgresql)")
-    else:
-        for tool in ("postgres", "initdb", "pg_ctl", "psql", "pg_basebackup", "pg_rewind", "pg_isready"):
-            if not (PG_ROOT / str(major) / "bin" / tool).exists():
-                missing.append(f"{PG_ROOT}/{major}/bin/{tool}")
+    missing = missing_server_requirements(("pg_basebackup", "pg_rewind", "pg_isready"))
     for tool, package in (("patroni", "patroni"), ("etcd", "etcd-server"), ("pgbouncer", "pgbouncer")):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             missing.append(f"{tool} (Debian package {package})")
     for tool in ("unshare", "setpriv"):
         if shutil.which(tool) is None:
             missing.append(f"{tool} (Debian package util-linux)")
-    try:
-        pwd.getpwnam(OS_USER)
-    except KeyError:
-        missing.append(f"OS user {OS_USER!r}")
-    if os.geteuid() != 0:
-        missing.append("root (Secret files are root-owned and PostgreSQL runs as another user)")
     return missing
 
 
@@ -1075,22 +1062,21 @@ class PgBouncer:
 # --------------------------------------------------------------------------------------------
 
 
-def missing_server_requirements() -> list[str]:
-    """What this machine lacks to run a bare PostgreSQL server (a subset of missing_requirements)."""
+def missing_server_requirements(more_tools: tuple[str, ...] = ()) -> list[str]:
+    """What this machine lacks to run a bare PostgreSQL server (and ``more_tools`` of its bin)."""
     missing: list[str] = []
     major = installed_pg_major()
     if major is None:
         missing.append("PostgreSQL server (Debian package postgresql)")
     else:
-        missing += [
-            f"{PG_ROOT}/{major}/bin/{t}" for t in SERVER_TOOLS if not (PG_ROOT / str(major) / "bin" / t).exists()
-        ]
+        tools = (*SERVER_TOOLS, *more_tools)
+        missing += [f"{PG_ROOT}/{major}/bin/{t}" for t in tools if not (PG_ROOT / str(major) / "bin" / t).exists()]
     try:
         pwd.getpwnam(OS_USER)
     except KeyError:
         missing.append(f"OS user {OS_USER!r}")
     if os.geteuid() != 0:
-        missing.append("root (PostgreSQL runs as the postgres user)")
+        missing.append("root (Secret files are root-owned and PostgreSQL runs as the postgres user)")
     return missing
 
 
