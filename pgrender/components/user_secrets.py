@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pgrender.plan import ClusterPlan, UserPlan
+from pgrender.plan import secret_keys as keys
+from pgrender.plan.hosts import Connection
 from pgrender.pod import Manifest, object_meta
-from pgrender.secrets import Material, SecretInput, SecretText, secret_text, user_password, user_verifier
+from pgrender.secrets import SecretInput, SecretText, ca_certificate, secret_text, user_password, user_verifier
 
 
 def user_secrets(plan: ClusterPlan) -> list[Manifest]:
@@ -13,47 +15,35 @@ def user_secrets(plan: ClusterPlan) -> list[Manifest]:
 
 
 def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
-    assert user.secret is not None
+    assert user.secret is not None and user.primary is not None  # resolve() connects every login role
     password = user_password(user.name, user.password_rotation)
     quoted = user_password(user.name, user.password_rotation, uri_quoted=True)
-    dbname = user.databases[0] if user.databases else None
-    host, port = plan.primary_host, plan.port
     data: dict[str, SecretText] = {
-        "user": secret_text(user.name),
-        "password": secret_text(password),
-        "verifier": secret_text(user_verifier(user.name, user.password_rotation)),
-        "host": secret_text(host),
-        "port": secret_text(str(port)),
-        "ca.crt": secret_text(SecretInput(Material.CA_CERT, "ca", plan.tls.rotation)),
-        # verify-full: every name in host is in the server certificate; ca.crt is the root to trust.
-        "uri": secret_text(f"postgresql://{user.name}:", quoted, f"@{host}:{port}/{dbname or ''}?sslmode=verify-full"),
-        "jdbc-uri": secret_text(
-            f"jdbc:postgresql://{host}:{port}/{dbname or ''}?password=",
-            quoted,
-            f"&sslmode=verify-full&user={user.name}",
-        ),
+        keys.USER: secret_text(user.name),
+        keys.PASSWORD: secret_text(password),
+        keys.VERIFIER: secret_text(user_verifier(user.name, user.password_rotation)),
+        # ca.crt is the root to trust for the verify-full URIs.
+        keys.CA_CERT: ca_certificate(plan.tls),
+        **_endpoint("", user.primary, quoted),
     }
-    if dbname:
-        data["dbname"] = secret_text(dbname)
-    pgb = plan.pgbouncer
-    if pgb:
-        jdbc_extra = "".join(f"&{p}" for p in pgb.jdbc_parameters)
-        data |= {
-            "pgbouncer-host": secret_text(pgb.host),
-            "pgbouncer-port": secret_text(str(pgb.port)),
-            "pgbouncer-uri": secret_text(
-                f"postgresql://{user.name}:", quoted, f"@{pgb.host}:{pgb.port}/{dbname or ''}?sslmode=verify-full"
-            ),
-            "pgbouncer-jdbc-uri": secret_text(
-                f"jdbc:postgresql://{pgb.host}:{pgb.port}/{dbname or ''}?password=",
-                quoted,
-                f"{jdbc_extra}&sslmode=verify-full&user={user.name}",
-            ),
-        }
+    if user.default_database:
+        data[keys.DBNAME] = secret_text(user.default_database)
+    if user.pgbouncer:
+        data |= _endpoint(keys.PGBOUNCER_PREFIX, user.pgbouncer, quoted)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": object_meta(plan, user.secret, user.labels),
         "type": "Opaque",
         "data": dict(data),
+    }
+
+
+def _endpoint(prefix: str, connection: Connection, password: SecretInput) -> dict[str, SecretText]:
+    """host, port, uri and jdbc-uri of one endpoint, under ``prefix``."""
+    return {
+        f"{prefix}{keys.HOST}": secret_text(connection.host),
+        f"{prefix}{keys.PORT}": secret_text(str(connection.port)),
+        f"{prefix}{keys.URI}": secret_text(connection.uri[0], password, connection.uri[1]),
+        f"{prefix}{keys.JDBC_URI}": secret_text(connection.jdbc_uri[0], password, connection.jdbc_uri[1]),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pgrender.errors import Problem, SpecError
 from pgrender.plan import defaults, hosts, labels
@@ -177,6 +177,21 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     if problems:
         raise SpecError(problems)
 
+    primary_host = hosts.service_host(names.primary_service, ns)
+    users = tuple(
+        replace(
+            u,
+            primary=hosts.connection(u.name, primary_host, spec.port, u.default_database),
+            pgbouncer=(
+                hosts.connection(u.name, pgbouncer.host, pgbouncer.port, u.default_database, pgbouncer.jdbc_parameters)
+                if pgbouncer
+                else None
+            ),
+        )
+        if u.secret
+        else u
+        for u in users
+    )
     version = spec.postgres_version
     contract = spec.image_contract
     wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
@@ -210,7 +225,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         primary_service=primary,
         replicas_service=replicas_service,
         pods_selector=pod_selector,
-        primary_host=hosts.service_host(names.primary_service, ns),
+        primary_host=primary_host,
         tls=resolve_tls(sourced, names, sets, pgbouncer),
         superuser=defaults.SUPERUSER,
         replication_user=defaults.REPLICATION_USER,

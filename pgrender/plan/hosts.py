@@ -1,6 +1,8 @@
-"""Service DNS names and certificate SAN lists."""
+"""Service DNS names, certificate SAN lists, and the connections (host, port, URIs) users get."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 def dns_forms(service: str, namespace: str, domain: str) -> tuple[str, ...]:
@@ -29,3 +31,30 @@ def member_address(headless: str, port: int) -> str:
     $(PATRONI_NAME) is expanded by the kubelet from the pod's environment.
     """
     return f"$(PATRONI_NAME).{headless}:{port}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How a user reaches its default database through one endpoint. A URI is the text around
+    the password (the provider fills the password in, percent-encoded)."""
+
+    host: str
+    port: int
+    dbname: str | None
+    uri: tuple[str, str]
+    jdbc_uri: tuple[str, str]
+
+
+def connection(
+    user: str, host: str, port: int, dbname: str | None, jdbc_parameters: tuple[str, ...] = ()
+) -> Connection:
+    """The connection of ``user``; verify-full: every name in host is in the server certificate."""
+    database = dbname or ""
+    extra = "".join(f"&{p}" for p in jdbc_parameters)
+    return Connection(
+        host=host,
+        port=port,
+        dbname=dbname,
+        uri=(f"postgresql://{user}:", f"@{host}:{port}/{database}?sslmode=verify-full"),
+        jdbc_uri=(f"jdbc:postgresql://{host}:{port}/{database}?password=", f"{extra}&sslmode=verify-full&user={user}"),
+    )

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
+from pgrender.plan.hosts import Connection
 from pgrender.plan.names import Names
 from pgrender.spec import SourcedCluster
 from pgrender.spec.limits import MAX_DATABASES, MAX_GRANTS
@@ -24,6 +25,13 @@ class UserPlan:
     password_rotation: int
     secret: str | None
     labels: dict[str, str]
+    primary: Connection | None = None  # decided by resolve(), once the endpoints are known
+    pgbouncer: Connection | None = None
+
+    @property
+    def default_database(self) -> str | None:
+        """The database its Secret names: the first one it lists (PGO's rule)."""
+        return self.databases[0] if self.databases else None
 
 
 @dataclass(frozen=True)
