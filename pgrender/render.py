@@ -105,8 +105,9 @@ def render(request: Request) -> Rendering:
     secrets = secrets_provider(DEFAULT_SECRETS_PROVIDER if request.only_secrets else request.provider)
     root_key, key_error = _root_key(request, secrets.needs_root_key)
     with tuning.tuned() as pool:
-        built = [_build(plan, root_key, pool) for plan in plans(request.specs, request.default_namespace)]
-        if key_error:
+        every_plan = plans(request.specs, request.default_namespace)
+        built = [_build(plan, root_key, pool) for plan in every_plan if key_error is None]
+        if key_error:  # the specs were still read through: their problems come first
             raise key_error
         built.reverse()
         clusters = []
@@ -129,9 +130,9 @@ def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyErro
 
 def _build(plan: ClusterPlan, root_key: bytes | None, pool: tuning.ScramPool) -> Built:
     """The cluster's objects, and the values that will fill its Secrets (their slow part started)."""
-    if root_key is None:
-        return plan, build(plan), None
     manifests = build(plan)
+    if root_key is None:
+        return plan, manifests, None
     values = DerivedValues(root_key, plan, pool.next_cluster())
     values.prepare(secret_inputs(manifests))
     return plan, manifests, values
