@@ -112,9 +112,6 @@ def empty_dir(volume: str, medium: str | None = None, size_limit: str | None = N
     return {"name": volume, "emptyDir": spec}
 
 
-TLS_ITEMS = [("tls.crt", "tls.crt"), ("tls.key", "tls.key"), ("ca.crt", "ca.crt")]
-
-
 @dataclass(frozen=True)
 class PodPart:
     """What one concern adds to a pod; mounts and env go to the pod's main container."""
