@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.patroni import patroni
+from pgrender.components.pgbackrest import pgbackrest
 from pgrender.components.pgbouncer import pgbouncer
 from pgrender.components.rbac import rbac
 from pgrender.components.reconcile import reconcile
+from pgrender.components.repo_host import repo_host
 from pgrender.components.services import services
 from pgrender.components.statefulsets import statefulsets
 from pgrender.components.user_secrets import user_secrets
@@ -30,6 +33,9 @@ BUILDERS: tuple[Builder, ...] = (
     disruption_budgets,
     reconcile,
     pgbouncer,
+    pgbackrest,
+    repo_host,
+    backup_jobs,
 )
 
 

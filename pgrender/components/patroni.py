@@ -6,6 +6,7 @@ from typing import Any
 
 from pgrender import emit
 from pgrender.plan import ClusterPlan, defaults, secret_keys
+from pgrender.plan.backups import restore_command_line
 from pgrender.pod import Manifest, object_meta
 from pgrender.secrets import Material, SecretInput, secret_text
 
@@ -52,12 +53,34 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
     if plan.wal_dir:
         initdb.append({"waldir": plan.wal_dir})
         basebackup.append({"waldir": plan.wal_dir})
+    bootstrap: dict[str, Any] = {"dcs": pg.dynamic_configuration, "initdb": initdb}
+    postgresql: dict[str, Any] = {}
+    backups = plan.backups
+    if backups and backups.replica_command:
+        # New replicas restore from the repository and catch up from there; without a backup yet
+        # (a new cluster) that fails at once and pg_basebackup from the leader runs instead.
+        postgresql["create_replica_methods"] = ["pgbackrest", "basebackup"]
+        postgresql["pgbackrest"] = {
+            "command": backups.replica_command,
+            "keep_data": True,
+            "no_leader": True,
+            "no_params": True,
+        }
+    if backups and backups.source and not backups.source.standby:
+        # Restore or clone: Patroni runs pgBackRest's restore instead of initdb, once, on the
+        # member that initializes the cluster; recovery to the target then promotes it.
+        bootstrap = {
+            "dcs": pg.dynamic_configuration,
+            "method": "pgbackrest",
+            "pgbackrest": {
+                "command": restore_command_line(backups.source, backups.program),
+                "keep_existing_recovery_conf": True,
+                "no_params": True,
+            },
+        }
     return {
         "scope": pg.scope,
-        "bootstrap": {
-            "dcs": pg.dynamic_configuration,
-            "initdb": initdb,
-        },
+        "bootstrap": bootstrap,
         "kubernetes": {
             "namespace": plan.namespace,
             "use_endpoints": False,
@@ -77,6 +100,7 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
                 "rewind": dict(replication),
             },
             "basebackup": basebackup,
+            **postgresql,
             "parameters": dict(pg.local_parameters),
             "pg_hba": list(pg.pg_hba),
         },

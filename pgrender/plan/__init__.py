@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from pgrender.errors import Problem, SpecError
 from pgrender.plan import defaults, hosts, labels
+from pgrender.plan.backups import BackupsPlan, resolve_backups
 from pgrender.plan.claims import check_names, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
@@ -21,6 +22,7 @@ from pgrender.spec.presets import PRESETS
 from pgrender.spec.services import ServiceSpec
 
 __all__ = [
+    "BackupsPlan",
     "CertificatePlan",
     "ClusterPlan",
     "ComponentMeta",
@@ -80,6 +82,7 @@ class ClusterPlan:
     reconcile_wave: int
     reconcile_labels: dict[str, str]
     pgbouncer: PgBouncerPlan | None
+    backups: BackupsPlan | None = None
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -129,7 +132,8 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         for s in sets
         for i in s.instances
     )
-    pg = resolve_patroni(sourced, names, synchronous, api_hosts, problems)
+    backups = resolve_backups(sourced, names, sets, preset, problems)
+    pg = resolve_patroni(sourced, names, synchronous, api_hosts, backups, problems)
     if spec.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "port"), f"port {defaults.PATRONI_PORT} is Patroni's REST API port"))
     if spec.patroni.synchronous_mode_strict and not synchronous:
@@ -173,7 +177,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     if pgbouncer and pgbouncer.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "proxy", "pgBouncer", "port"), "port 8008 is Patroni's REST API port"))
-    check_names(sourced, claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer)), problems)
+    check_names(sourced, claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups), problems)
     if problems:
         raise SpecError(problems)
 
@@ -226,10 +230,17 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         replicas_service=replicas_service,
         pods_selector=pod_selector,
         primary_host=primary_host,
-        tls=resolve_tls(sourced, names, sets, pgbouncer),
+        tls=resolve_tls(
+            sourced,
+            names,
+            sets,
+            pgbouncer,
+            None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
+        ),
         superuser=defaults.SUPERUSER,
         replication_user=defaults.REPLICATION_USER,
         reconcile_wave=wave,
         reconcile_labels=labels.common(meta.name, labels.COMPONENT_RECONCILE),
         pgbouncer=pgbouncer,
+        backups=backups,
     )

@@ -20,6 +20,7 @@ from pgrender.spec import SourcedCluster
 
 if TYPE_CHECKING:
     from pgrender.plan import ClusterPlan
+    from pgrender.plan.backups import BackupsPlan
 
 FieldPath = tuple[str | int, ...]
 NODE_PORT = "node port"  # the kind of a node port claim: node ports are cluster-wide
@@ -55,6 +56,7 @@ def claims(
     sets: list[InstanceSetPlan] | tuple[InstanceSetPlan, ...],
     users: tuple[UserPlan, ...],
     parts: tuple[ServicePlan, ServicePlan | None, PgBouncerPlan | None],
+    backups: BackupsPlan | None = None,
 ) -> list[Claim]:
     """Every object name and label value the plan decides, at the spec field it is made from."""
     meta, spec = sourced.cluster.metadata, sourced.cluster.spec
@@ -81,6 +83,8 @@ def claims(
         made.append(_obj(cluster, "Service", pgbouncer.service.name))
         if pgbouncer.disruption_budget:
             made.append(_obj(cluster, "PodDisruptionBudget", pgbouncer.disruption_budget))
+    if backups:
+        made += _backup_claims(backups, names)
     set_paths: dict[str, FieldPath] = {}
     for i, set_spec in enumerate(spec.instances):
         set_paths.setdefault(set_spec.name, ("spec", "instances", i, "name"))
@@ -100,6 +104,27 @@ def claims(
         if user.secret:  # without spec.users, the one user is named after the cluster
             path = user_paths.get(user.name, cluster)
             made += [_obj(path, "Secret", user.secret), _label(path, labels.PGUSER_LABEL, user.name)]
+    return made
+
+
+def _backup_claims(backups: BackupsPlan, names: Names) -> list[Claim]:
+    repos: FieldPath = ("spec", "backups", "repos")
+    made = [
+        _obj(("spec", "backups"), "ConfigMap", backups.config_map),
+        *(_obj(("spec", "backups"), "Secret", name) for name in (backups.secret, backups.cert_secret)),
+    ]
+    for i, repo in enumerate(backups.repos):
+        path = (*repos, i, "name")
+        made.append(_obj(path, "Job", names.initial_backup_job(repo.name, "0" * CONTENT_HASH_LENGTH)))
+        if repo.volume:
+            made.append(_obj(path, "PersistentVolumeClaim", repo.volume.claim))
+    made += [_obj(("spec", "backups", "repos"), "CronJob", job.name) for job in backups.cron_jobs]
+    if backups.manual:
+        made.append(_obj(("spec", "backups", "manual", "run"), "Job", backups.manual.name))
+    if backups.logical:
+        made.append(_obj(("spec", "backups", "logical"), "CronJob", backups.logical.name))
+    if backups.repo_host:
+        made += [_obj(("spec", "backups"), kind, backups.repo_host.name) for kind in ("StatefulSet", "Service")]
     return made
 
 
@@ -137,8 +162,11 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
         plan.instance_sets,
         plan.users,
         (plan.primary_service, plan.replicas_service, plan.pgbouncer),
+        plan.backups,
     )
-    out = [c for c in made if c.is_object and c.kind not in ("Job", "Namespace")]
+    # Jobs named by their content are not claimed; a manual backup Job has a fixed name.
+    manual = plan.backups.manual.name if plan.backups and plan.backups.manual else None
+    out = [c for c in made if c.is_object and c.kind != "Namespace" and (c.kind != "Job" or c.name == manual)]
     exposed: list[tuple[FieldPath, ServicePlan | None]] = [
         (("spec", "service"), plan.primary_service),
         (("spec", "replicaService"), plan.replicas_service),

@@ -50,10 +50,11 @@ RESTRICTED_SECURITY_CONTEXT: dict[str, Any] = {
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
+# WAL archiving and recovery go through pgBackRest (spec.backups), in every member alike.
+BACKUP_PARAMETERS: frozenset[str] = frozenset({"archive_mode", "archive_command", "archive_timeout", "restore_command"})
 # Parameters pgrender sets itself; a user value would break TLS, Patroni or the probes.
-MANAGED_PARAMETERS: frozenset[str] = frozenset(
+MANAGED_PARAMETERS: frozenset[str] = BACKUP_PARAMETERS | frozenset(
     {
-        "archive_mode",
         "config_file",
         "data_directory",
         "hba_file",

@@ -23,6 +23,10 @@ ROLE_REPLICA = "replica"
 COMPONENT_DATABASE = "database"
 COMPONENT_RECONCILE = "reconcile"
 COMPONENT_PGBOUNCER = "pgbouncer"
+COMPONENT_BACKUP = "backup"
+COMPONENT_REPO_HOST = "repo-host"
+BACKUP_TYPE_LABEL = "pgrender.io/backup-type"
+REPO_LABEL = "pgrender.io/repo"
 
 # Keys users may not set through metadata.labels: selectors and Patroni depend on them.
 RESERVED_KEYS = (PREFIX, NAME_LABEL, COMPONENT_LABEL, MANAGED_BY_LABEL)

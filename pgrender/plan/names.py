@@ -76,6 +76,8 @@ NAME_RULES: dict[str, NameRule] = {
     "Service": DNS1035_LABEL,
     # The API server puts the Job's name into its pods' job-name label, whose values stop at 63.
     "Job": replace(DNS1123_SUBDOMAIN, max_length=63, why="its pods' job-name label carries it"),
+    # The controller names each Job <cronjob>-<minutes since the epoch, 8+ digits>, which must fit 63.
+    "CronJob": replace(DNS1123_SUBDOMAIN, max_length=52, why="its Jobs' names add 11"),
     # Its pod <name>-0 is the instance's hostname (a DNS-1123 label), and the pods carry
     # controller-revision-hash=<name>-<10 characters>, a label value of at most 63.
     "StatefulSet": replace(DNS1123_LABEL, max_length=52, why="its pods' revision label adds 11"),
@@ -163,6 +165,45 @@ class Names:
     def reconcile_job(self, content_hash: str) -> str:
         """The Job carries a content hash: a changed Job is a new Job, as Jobs are immutable."""
         return f"{self.cluster}-reconcile-{content_hash[:CONTENT_HASH_LENGTH]}"
+
+    @property
+    def pgbackrest_config(self) -> str:
+        """ConfigMap of pgBackRest's configuration files and backup scripts."""
+        return f"{self.cluster}-pgbackrest-config"
+
+    @property
+    def pgbackrest_secret(self) -> str:
+        """Secret of the repositories' passphrases."""
+        return f"{self.cluster}-pgbackrest"
+
+    @property
+    def pgbackrest_cert(self) -> str:
+        """pgBackRest's client certificate (and the repository host's server certificate)."""
+        return f"{self.cluster}-pgbackrest-cert"
+
+    @property
+    def repo_host(self) -> str:
+        """StatefulSet and headless Service of the repository host (volume repositories)."""
+        return f"{self.cluster}-repo-host"
+
+    def repo_volume(self, repo: str) -> str:
+        return f"{self.cluster}-{repo}"
+
+    def backup_cron_job(self, repo: str, backup_type: str) -> str:
+        """CronJob of one backup type of one repository (PGO: <c>-repo1-full)."""
+        return f"{self.cluster}-{repo}-{backup_type}"
+
+    def manual_backup_job(self, repo: str, run: int) -> str:
+        return f"{self.cluster}-{repo}-manual-{run}"
+
+    def initial_backup_job(self, repo: str, content_hash: str) -> str:
+        """stanza-create and a first full backup, again whenever the pgBackRest configuration changes."""
+        return f"{self.cluster}-{repo}-init-{content_hash[:CONTENT_HASH_LENGTH]}"
+
+    @property
+    def logical_backup(self) -> str:
+        """CronJob of pg_dumpall."""
+        return f"{self.cluster}-logical-backup"
 
     def pguser_secret(self, user: str) -> str:
         return f"{self.cluster}-pguser-{user}"

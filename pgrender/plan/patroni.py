@@ -7,6 +7,7 @@ from typing import Any
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
+from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
 from pgrender.plan.parameters import check_value, parameter_name
 from pgrender.plan.pg_hba import check_rule
@@ -43,12 +44,14 @@ class PatroniPlan:
     restapi_password_subject: str  # the SecretInput subject of the REST API password
     probe: ProbePlan
     member_api_hosts: tuple[str, ...]  # host:port of every member's REST API, as its certificate names it
+    # A standby cluster's standby_cluster section; removing it from the dynamic configuration promotes.
+    standby_cluster: dict[str, Any] | None = None
 
     @property
     def dynamic_configuration(self) -> dict[str, Any]:
         """Patroni's dynamic (DCS) configuration: bootstrap.dcs in patroni.yaml, and what the
         reconcile Job writes with PUT /config afterwards, since Patroni reads bootstrap.dcs once."""
-        return {
+        out: dict[str, Any] = {
             "ttl": self.ttl,
             "loop_wait": self.loop_wait,
             "retry_timeout": self.retry_timeout,
@@ -60,6 +63,9 @@ class PatroniPlan:
                 "parameters": dict(self.dcs_parameters),
             },
         }
+        if self.standby_cluster:
+            out["standby_cluster"] = dict(self.standby_cluster)
+        return out
 
 
 def _parameter_text(value: object) -> str:
@@ -69,7 +75,12 @@ def _parameter_text(value: object) -> str:
 
 
 def resolve_patroni(
-    sourced: SourcedCluster, names: Names, synchronous: bool, member_api_hosts: tuple[str, ...], problems: list[Problem]
+    sourced: SourcedCluster,
+    names: Names,
+    synchronous: bool,
+    member_api_hosts: tuple[str, ...],
+    backups: BackupsPlan | None,
+    problems: list[Problem],
 ) -> PatroniPlan:
     spec = sourced.cluster.spec
     p = spec.patroni
@@ -82,6 +93,14 @@ def resolve_patroni(
         "ssl_key_file": SERVER_FILES.key,
         "unix_socket_directories": defaults.SOCKET_DIR,
     }
+    if backups and backups.repos:
+        # Whichever member is primary archives every WAL segment to every repository.
+        managed |= {
+            "archive_mode": "on",
+            "archive_command": backups.archive_command,
+            "archive_timeout": f"{backups.archive_timeout}s",
+            "restore_command": backups.restore_command,
+        }
     local = {k: v for k, v in {**merged, **managed}.items() if k not in defaults.DCS_PARAMETERS}
     dcs = {k: v for k, v in merged.items() if k in defaults.DCS_PARAMETERS}
     dcs["wal_level"] = "logical"
@@ -125,7 +144,16 @@ def resolve_patroni(
         # A member that misses its lease for `ttl` is no longer ready; a probe every loop.
         probe=ProbePlan(loop_wait, max(1, loop_wait // 2), max(1, ttl // loop_wait)),
         member_api_hosts=member_api_hosts,
+        standby_cluster=_standby_cluster(backups),
     )
+
+
+def _standby_cluster(backups: BackupsPlan | None) -> dict[str, Any] | None:
+    """Patroni's standby_cluster: the standby leader is restored from the source's repository and
+    replays its archive (restore_command); its own replicas stream from it."""
+    if backups is None or backups.source is None or not backups.source.standby:
+        return None
+    return {"create_replica_methods": ["pgbackrest"], "restore_command": backups.source.restore_command}
 
 
 def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[str, str]:
@@ -142,6 +170,8 @@ def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[s
         name, message = parameter_name(spec.postgres_version, key)
         if name.lower() in defaults.MANAGED_PARAMETERS:
             message = f"{key!r} is managed by pgrender (TLS, ports, paths and replication depend on it)"
+            if name.lower() in defaults.BACKUP_PARAMETERS:
+                message = f"{key!r} is managed by pgrender: set spec.backups (archiveTimeout for archive_timeout)"
         elif name.lower() in written:
             message = f"{key!r} and {written[name.lower()]!r} name one parameter (names are case-insensitive)"
         text = _parameter_text(value)

@@ -14,6 +14,8 @@ from pgrender.spec import SourcedCluster
 
 # RFC 5280 ub-common-name. Clients check the SANs, so a shorter form of the name serves as well.
 COMMON_NAME_LIMIT = 64
+# pgBackRest's TLS servers (members, repository host) admit clients by this common name.
+PGBACKREST_COMMON_NAME = "pgbackrest"
 
 
 def common_name(*candidates: str) -> str:
@@ -74,17 +76,24 @@ class TLSPlan:
     replication: CertificatePlan
     superuser: CertificatePlan
     pgbouncer: CertificatePlan | None
+    pgbackrest: CertificatePlan | None = None
 
     @property
     def leaves(self) -> tuple[CertificatePlan, ...]:
         """Every leaf certificate the CA signs."""
-        optional = (self.pgbouncer,) if self.pgbouncer else ()
+        optional = tuple(c for c in (self.pgbouncer, self.pgbackrest) if c)
         return (self.server, self.replication, self.superuser, *optional)
 
 
 def resolve_tls(
-    sourced: SourcedCluster, names: Names, sets: list[InstanceSetPlan], pgbouncer: PgBouncerPlan | None
+    sourced: SourcedCluster,
+    names: Names,
+    sets: list[InstanceSetPlan],
+    pgbouncer: PgBouncerPlan | None,
+    pgbackrest_dns: tuple[str, ...] | None = None,
 ) -> TLSPlan:
+    """``pgbackrest_dns``: None without backups, else the names the pgBackRest certificate serves
+    (the repository host's, when there is one; none when it is only a client certificate)."""
     spec = sourced.cluster.spec
     ns, domain = sourced.cluster.metadata.namespace, spec.cluster_domain
     dns: list[str] = [*hosts.dns_forms(names.primary_service, ns, domain)]
@@ -122,6 +131,17 @@ def resolve_tls(
         pgbouncer=(
             CertificatePlan("pgbouncer", common_name(*pgbouncer_dns), pgbouncer_dns, server=True, client=False)
             if pgbouncer
+            else None
+        ),
+        pgbackrest=(
+            CertificatePlan(
+                "pgbackrest",
+                PGBACKREST_COMMON_NAME,
+                pgbackrest_dns,
+                server=bool(pgbackrest_dns),
+                client=True,
+            )
+            if pgbackrest_dns is not None
             else None
         ),
     )

@@ -14,6 +14,7 @@ from pgrender.pod import PodPart, assemble
 from pgrender.pod_parts.client_tls import client_tls
 from pgrender.pod_parts.data_volumes import data_volumes
 from pgrender.pod_parts.patroni_config import patroni_config
+from pgrender.pod_parts.pgbackrest import database_pgbackrest
 from pgrender.pod_parts.scratch import database_scratch, job_scratch
 from pgrender.pod_parts.server_tls import server_tls
 
@@ -26,6 +27,7 @@ DATABASE_POD_PARTS: tuple[DatabasePart, ...] = (
     patroni_config,
     server_tls,
     database_scratch,
+    database_pgbackrest,
 )
 # Parts of every Job pod pgrender writes (after the Job's own), in order.
 JOB_POD_PARTS: tuple[JobPart, ...] = (

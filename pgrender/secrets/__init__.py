@@ -28,13 +28,15 @@ class SecretInput:
     """One secret value, named by what it is; never holds the value itself.
 
     ``subject`` is a user name for passwords, or a certificate name (see plan.tls) for TLS.
-    ``uri_quoted`` asks for percent-encoding, for values placed inside a URI.
+    ``uri_quoted`` asks for percent-encoding, for values placed inside a URI. ``owner`` (namespace,
+    cluster) derives the value for another cluster: a clone reads its source's repository passphrase.
     """
 
     material: Material
     subject: str
     rotation: int = 0
     uri_quoted: bool = False
+    owner: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -66,16 +66,16 @@ class DerivedValues:
         self._key = root_key
         self._plan = plan
         self._executor = executor
-        self._values: dict[tuple[Material, str, int], str] = {}
+        self._values: dict[tuple[Material, str, int, tuple[str, str] | None], str] = {}
         self._verifiers: dict[tuple[str, int], Future[str]] = {}
 
-    def _derive(self, purpose: str, rotation: int, length: int) -> bytes:
-        info = f"{self._plan.namespace}|{self._plan.name}|{purpose}|{rotation}"
-        return hkdf(self._key, info, length)
+    def _derive(self, purpose: str, rotation: int, length: int, owner: tuple[str, str] | None = None) -> bytes:
+        namespace, name = owner or (self._plan.namespace, self._plan.name)
+        return hkdf(self._key, f"{namespace}|{name}|{purpose}|{rotation}", length)
 
     def value(self, item: SecretInput) -> str:
         """Return the text of one secret input, percent-encoded when it goes into a URI."""
-        key = (item.material, item.subject, item.rotation)
+        key = (item.material, item.subject, item.rotation, item.owner)
         if key not in self._values:
             self._values[key] = self._compute(item)
         text = self._values[key]
@@ -96,7 +96,7 @@ class DerivedValues:
 
     def _compute(self, item: SecretInput) -> str:
         if item.material is Material.PASSWORD:
-            return password_from(self._derive(f"password:{item.subject}", item.rotation, 64))
+            return password_from(self._derive(f"password:{item.subject}", item.rotation, 64, item.owner))
         if item.material is Material.VERIFIER:
             started = self._verifiers.get((item.subject, item.rotation))
             return started.result() if started else scram_verifier(*self._scram_input(item))

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, ValidationError
 from pgrender.errors import Problem, SpecError
 from pgrender.load import MAX_SHOWN, Document, format_path, shorten
 from pgrender.spec import limits
+from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
 from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
@@ -93,6 +94,9 @@ class ImageContractSpec(StrictModel):
     patroni: Annotated[str, AfterValidator(_check_program)] = Field(
         default="patroni", description="The patroni executable, on PATH or absolute."
     )
+    pgbackrest: Annotated[str, AfterValidator(_check_program)] = Field(
+        default="pgbackrest", description="The pgbackrest executable (backups), on PATH or absolute."
+    )
     run_as_user: int = Field(default=101, ge=1, le=UID_MAX)
     run_as_group: int = Field(default=103, ge=1, le=UID_MAX)
     fs_group: int = Field(default=103, ge=1, le=UID_MAX)
@@ -118,6 +122,13 @@ class ClusterSpec(StrictModel):
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
     tls: TLSSpec = Field(default_factory=TLSSpec)
     proxy: ProxySpec = Field(default_factory=ProxySpec)
+    backups: BackupsSpec | None = Field(default=None, description="pgBackRest backups and WAL archiving.")
+    bootstrap: BootstrapSpec = Field(
+        default_factory=BootstrapSpec, description="Where a new cluster's data comes from (default: initdb)."
+    )
+    standby: StandbySpec | None = Field(
+        default=None, description="Follow another cluster's repository as a standby cluster."
+    )
 
 
 class PostgresCluster(StrictModel):

@@ -1,0 +1,147 @@
+"""Backups as Kubernetes runs them: CronJob <c>-<repo>-<full|diff|incr> per schedule, Job
+<c>-<repo>-init-<hash> (stanza-create and a first full backup), Job <c>-<repo>-manual-<run>.
+
+Each pod runs pgBackRest with the configuration of its one repository, that repository's
+credentials and passphrase, and pgBackRest's client certificate: nothing else (no service account
+token, no database password). pgBackRest reaches every member's TLS server and finds the primary.
+"""
+
+from __future__ import annotations
+
+from pgrender.components.pgbackrest import backup_script, job_config
+from pgrender.digest import digest
+from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
+from pgrender.plan.backups import (
+    BACKUP_SCRIPT_KEY,
+    CONFIG,
+    CONFIG_DIR,
+    TLS_SUBDIR,
+    BackupJobPlan,
+    BackupsPlan,
+    RepoPlan,
+    job_config_key,
+)
+from pgrender.pod import (
+    SYNC_WAVE,
+    Manifest,
+    container_security_context,
+    empty_dir,
+    object_meta,
+    pod_security_context,
+    secret_volume,
+)
+from pgrender.pod_parts.pgbackrest import config_mount, config_volume, environment
+
+CONTAINER = "pgbackrest"
+# A missed start (controller down at the scheduled minute) still runs within the hour.
+STARTING_DEADLINE_SECONDS = 3600
+HISTORY_LIMIT = 3
+# Retries after a failed pod: the first backup after a failover, an object store's bad minute.
+BACKOFF_LIMIT = 2
+
+
+def backup_jobs(plan: ClusterPlan) -> list[Manifest]:
+    """Return every backup CronJob and Job of the cluster."""
+    backups = plan.backups
+    if backups is None:
+        return []
+    out = [_cron_job(plan, backups, job) for job in backups.cron_jobs]
+    if backups.init_repo:
+        out.append(_initial_job(plan, backups, backups.init_repo))
+    if backups.manual and not backups.suspended:
+        out.append(_job(plan, backups, backups.manual, {SYNC_WAVE: str(plan.reconcile_wave)}))
+    return out
+
+
+def _labels(backups: BackupsPlan, job: BackupJobPlan) -> dict[str, str]:
+    return {**backups.labels, labels.REPO_LABEL: job.repo, labels.BACKUP_TYPE_LABEL: job.type}
+
+
+def _cron_job(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Manifest:
+    assert job.schedule is not None
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": object_meta(plan, job.name, _labels(backups, job)),
+        "spec": {
+            "schedule": job.schedule,
+            "timeZone": backups.time_zone,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": HISTORY_LIMIT,
+            "failedJobsHistoryLimit": HISTORY_LIMIT,
+            # A standby cluster cannot back up: every member is in recovery. Promoting it resumes them.
+            "suspend": backups.suspended,
+            "jobTemplate": {
+                "metadata": {"labels": plan.labels_for(_labels(backups, job))},
+                "spec": _job_spec(plan, backups, job),
+            },
+        },
+    }
+
+
+def _job(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan, annotations: dict[str, str]) -> Manifest:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": object_meta(plan, job.name, _labels(backups, job), annotations),
+        "spec": _job_spec(plan, backups, job),
+    }
+
+
+def _initial_job(plan: ClusterPlan, backups: BackupsPlan, repo: RepoPlan) -> Manifest:
+    """Named by what it runs, like the reconcile Job: a changed configuration runs it again, which
+    creates the stanza in a new repository and backs up a repository that has no backup."""
+    template = _job_spec(plan, backups, BackupJobPlan("", repo.name, "init"))
+    content = digest({"config": job_config(plan, backups, repo), "script": backup_script(backups), "job": template})
+    job = BackupJobPlan(plan.names.initial_backup_job(repo.name, content.hex()), repo.name, "init")
+    return _job(plan, backups, job, {SYNC_WAVE: str(plan.reconcile_wave)})
+
+
+def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Manifest:
+    repo = backups.repo(job.repo)
+    tls_items = [(key, f"{TLS_SUBDIR}/{key}") for key in (secret_keys.TLS_CERT, secret_keys.TLS_KEY)]
+    tls_items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
+    files = [(job_config_key(repo.name), CONFIG.rpartition("/")[2]), (BACKUP_SCRIPT_KEY, BACKUP_SCRIPT_KEY)]
+    volumes = [
+        config_volume(backups, files, [repo]),
+        secret_volume("tls", [(backups.cert_secret, tls_items)]),
+        empty_dir("tmp", size_limit="64Mi"),
+    ]
+    mounts = [
+        config_mount(),
+        {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    pod: Manifest = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(plan),
+    }
+    if repo.volume:
+        # The repository's volume is ReadWriteOnce: the Job runs beside the repository host.
+        assert backups.repo_host is not None
+        volumes.append({"name": "repo", "persistentVolumeClaim": {"claimName": repo.volume.claim}})
+        mounts.append({"name": "repo", "mountPath": repo.volume.mount_path})
+        term = {
+            "labelSelector": {"matchLabels": dict(backups.repo_host.selector)},
+            "topologyKey": "kubernetes.io/hostname",
+        }
+        pod["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    container = {
+        "name": CONTAINER,
+        "image": plan.image,
+        "command": ["sh", f"{CONFIG_DIR}/{BACKUP_SCRIPT_KEY}", job.type],
+        "env": environment([repo]),
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+    return {
+        "backoffLimit": BACKOFF_LIMIT,
+        "activeDeadlineSeconds": backups.job_deadline_seconds,
+        "template": {
+            "metadata": {"labels": plan.labels_for(_labels(backups, job))},
+            "spec": {**pod, "containers": [container], "volumes": volumes},
+        },
+    }

@@ -1,0 +1,112 @@
+"""The repository host of volume repositories: StatefulSet and headless Service <c>-repo-host, and a
+PersistentVolumeClaim <c>-<repo> per volume repository. It runs pgBackRest's TLS server, which the
+members archive WAL to; backup Jobs of these repositories mount the claim beside it."""
+
+from __future__ import annotations
+
+from pgrender.components.volumes import PRUNE_PROTECTION
+from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
+from pgrender.plan.backups import CONFIG, REPO_HOST_CONFIG_KEY, TLS_SUBDIR, BackupsPlan, RepoHostPlan
+from pgrender.pod import (
+    DEFAULT_CONTAINER,
+    SYNC_WAVE,
+    Manifest,
+    container_security_context,
+    empty_dir,
+    object_meta,
+    pod_security_context,
+    secret_volume,
+)
+from pgrender.pod_parts.pgbackrest import config_mount, config_volume, environment
+
+CONTAINER = "pgbackrest"
+
+
+def repo_host(plan: ClusterPlan) -> list[Manifest]:
+    backups = plan.backups
+    if backups is None or backups.repo_host is None:
+        return []
+    host = backups.repo_host
+    # Before the instances (wave 0): members archive to it from their first WAL segment.
+    wave = {SYNC_WAVE: "-1"}
+    claims = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": object_meta(
+                plan, repo.volume.claim, {**host.labels, labels.REPO_LABEL: repo.name}, {**PRUNE_PROTECTION, **wave}
+            ),
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": repo.volume.size}},
+                **({"storageClassName": repo.volume.storage_class} if repo.volume.storage_class else {}),
+            },
+        }
+        for repo in backups.repos
+        if repo.volume
+    ]
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(plan, host.name, host.labels),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": dict(host.selector),
+            "ports": [{"name": "pgbackrest", "port": backups.server_port, "targetPort": "pgbackrest"}],
+        },
+    }
+    return [*claims, service, _statefulset(plan, backups, host)]
+
+
+def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan) -> Manifest:
+    tls_items = [(key, f"{TLS_SUBDIR}/{key}") for key in (secret_keys.TLS_CERT, secret_keys.TLS_KEY)]
+    tls_items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
+    repos = [r for r in backups.repos if r.volume]
+    volumes = [
+        config_volume(backups, [(REPO_HOST_CONFIG_KEY, CONFIG.rpartition("/")[2])], repos),
+        secret_volume("tls", [(backups.cert_secret, tls_items)]),
+        empty_dir("tmp", size_limit="64Mi"),
+        *({"name": r.name, "persistentVolumeClaim": {"claimName": r.volume.claim}} for r in repos if r.volume),
+    ]
+    mounts = [
+        config_mount(),
+        {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+        *({"name": r.name, "mountPath": r.volume.mount_path} for r in repos if r.volume),
+    ]
+    probe = {"exec": {"command": [backups.program, "server-ping"]}, "periodSeconds": 30, "timeoutSeconds": 10}
+    container = {
+        "name": CONTAINER,
+        "image": plan.image,
+        "command": [backups.program, "server"],
+        "env": environment(repos),
+        "ports": [{"name": "pgbackrest", "containerPort": backups.server_port, "protocol": "TCP"}],
+        "livenessProbe": probe,
+        "readinessProbe": probe,
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_meta(plan, host.name, host.labels, {SYNC_WAVE: "-1"}),
+        "spec": {
+            "replicas": 1,
+            "serviceName": host.name,
+            "selector": {"matchLabels": dict(host.selector)},
+            "template": {
+                "metadata": {
+                    "labels": plan.labels_for(host.labels),
+                    "annotations": plan.annotations_for({DEFAULT_CONTAINER: CONTAINER}),
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(plan),
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }

@@ -1,0 +1,601 @@
+"""The pgBackRest plan: repositories and their options, schedules, retention, the commands Patroni
+runs (archive, restore, replica creation, bootstrap from another cluster's backups), and the names
+of every object backups add. Everything a builder writes about backups is decided here.
+
+pgBackRest reads one configuration file per pod, always at CONFIG (PGBACKREST_CONFIG in the
+environment, so that archive_command and restore_command need no --config): database pods get
+INSTANCE_CONFIG there, a backup Job the configuration of its one repository, the repository host
+its own. Secure options (passphrases, storage keys) never go into a file: they reach pgBackRest as
+PGBACKREST_REPO<n>_* variables from Secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import math
+import shlex
+import zoneinfo
+from dataclasses import dataclass, replace
+
+from pgrender.errors import Problem
+from pgrender.plan import defaults, hosts, labels
+from pgrender.plan.instances import InstanceSetPlan
+from pgrender.plan.names import Names
+from pgrender.spec import SourcedCluster, cron
+from pgrender.spec.backups import (
+    BackupSourceSpec,
+    Cipher,
+    RepoLocationSpec,
+    RestoreSourceSpec,
+    RetentionSpec,
+    UriStyle,
+)
+from pgrender.spec.presets import PresetValues
+
+FieldPath = tuple[str | int, ...]
+
+STANZA = "db"  # PGO's stanza name; one stanza per repository path
+CONFIG_DIR = "/etc/pgbackrest"
+CONFIG = f"{CONFIG_DIR}/pgbackrest.conf"
+SOURCE_CONFIG = f"{CONFIG_DIR}/source.conf"
+# Keys of the ConfigMap <c>-pgbackrest-config
+INSTANCE_CONFIG_KEY = "instance.conf"
+SOURCE_CONFIG_KEY = "source.conf"
+REPO_HOST_CONFIG_KEY = "repo-host.conf"
+BACKUP_SCRIPT_KEY = "backup.sh"
+REPO_MOUNT = "/pgbackrest"
+TLS_SUBDIR = "pgbackrest"  # the pgBackRest client certificate, inside TLS_DIR
+TLS_DIR = f"{defaults.TLS_DIR}/{TLS_SUBDIR}"
+SERVER_PORT = 8432  # pgBackRest's own default for its TLS server
+# The source repository of a restore or standby reads its secure options from PGBACKREST_REPO9_*:
+# an index no repository of this cluster has (they are 1 to 4), so the variables of one never
+# reach the other; variables of secure options alone do not make pgBackRest see a repository.
+SOURCE_INDEX = 9
+BACKUP_TYPES = {"full": "full", "differential": "diff", "incremental": "incr"}
+# Presets: one full backup a day starting inside 00:00-06:00 CET, leaving an hour to finish by 06:00.
+PRESET_TIME_ZONE = "CET"
+PRESET_WINDOW_MINUTES = (0, 5 * 60)
+PRESET_RETENTION_DAYS = 30
+PRESET_POINT_IN_TIME_DAYS = 7
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """An environment variable a container takes from a Secret key."""
+
+    name: str
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A file a pgBackRest container reads from a Secret key, inside CONFIG_DIR."""
+
+    secret: str
+    key: str
+    path: str  # file name inside CONFIG_DIR
+
+
+@dataclass(frozen=True)
+class RepoVolumePlan:
+    claim: str
+    size: str
+    storage_class: str | None
+    mount_path: str
+
+
+@dataclass(frozen=True)
+class RepoPlan:
+    """One repository and how every pod reaches it."""
+
+    name: str
+    index: int
+    kind: str  # s3, gcs, azure or volume
+    path: str
+    store_options: tuple[tuple[str, str], ...]  # repo<n>-* options of the store, path and cipher included
+    retention_options: tuple[tuple[str, str], ...]
+    env: tuple[SecretEnv, ...]  # storage credentials and the passphrase
+    files: tuple[SecretFile, ...]  # storage CA, GCS key file
+    volume: RepoVolumePlan | None
+    cipher_key: str | None  # key of the passphrase in the pgBackRest Secret
+    cipher_subject: str | None  # SecretInput subject of the passphrase
+    cipher_owner: tuple[str, str] | None = None  # (namespace, cluster) it is derived for, when not this one
+
+    def option(self, name: str) -> str:
+        return f"repo{self.index}-{name}"
+
+
+@dataclass(frozen=True)
+class BackupJobPlan:
+    """A scheduled (CronJob), manual or initial backup (Job) of one repository."""
+
+    name: str
+    repo: str
+    type: str  # full, diff, incr, or init (stanza-create and a first full backup when none exists)
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberHost:
+    """A database pod as a backup Job reaches its pgBackRest server."""
+
+    host: str  # the pod's DNS name, which its server certificate carries
+    port: int  # PostgreSQL's port in the pod
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """The other cluster's repository a restore or a standby reads."""
+
+    cluster: str
+    namespace: str
+    repo: RepoPlan
+    target: dt.datetime | None  # None: the end of the archive
+    standby: bool
+    restore_command: str  # PostgreSQL's restore_command for the standby's archive replay
+
+
+@dataclass(frozen=True)
+class RepoHostPlan:
+    name: str  # StatefulSet and its headless Service
+    pod: str
+    host: str
+    dns_names: tuple[str, ...]
+    labels: dict[str, str]
+    selector: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BackupsPlan:
+    """pgBackRest for one cluster: its own repositories (maybe none: a restore may keep no backups)
+    and the source it restores from or follows (maybe none)."""
+
+    stanza: str
+    program: str  # the pgbackrest executable (image contract), shell-quoted
+    server_port: int
+    config_map: str
+    secret: str
+    cert_secret: str
+    labels: dict[str, str]
+    repos: tuple[RepoPlan, ...]
+    members: tuple[MemberHost, ...]
+    time_zone: str
+    archive_timeout: int
+    job_deadline_seconds: int
+    cron_jobs: tuple[BackupJobPlan, ...]
+    manual: BackupJobPlan | None
+    logical: BackupJobPlan | None
+    suspended: bool  # a standby cluster cannot take backups: every member is in recovery
+    repo_host: RepoHostPlan | None
+    source: SourcePlan | None
+    archive_command: str
+    restore_command: str
+    replica_command: str | None  # Patroni's pgbackrest replica method, None without a repository to read
+
+    @property
+    def init_repo(self) -> RepoPlan | None:
+        """The repository the initial Job creates the stanza in and takes the first full backup to."""
+        return self.repos[0] if self.repos and not self.suspended else None
+
+    def repo(self, name: str) -> RepoPlan:
+        return next(r for r in self.repos if r.name == name)
+
+
+def resolve_backups(
+    sourced: SourcedCluster,
+    names: Names,
+    sets: list[InstanceSetPlan],
+    preset: PresetValues | None,
+    problems: list[Problem],
+) -> BackupsPlan | None:
+    spec = sourced.cluster.spec
+    meta = sourced.cluster.metadata
+    backups = spec.backups
+    restore = spec.bootstrap.from_backup
+    standby = spec.standby if spec.standby and spec.standby.enabled else None
+    if backups is None and restore is None and standby is None:
+        return None
+    ns, domain = meta.namespace, spec.cluster_domain
+    repo_host = _repo_host(names, ns, domain) if backups and any(r.volume for r in backups.repos) else None
+    secret = names.pgbackrest_secret
+    repos: list[RepoPlan] = []
+    cron_jobs: list[BackupJobPlan] = []
+    time_zone = "UTC"
+    if backups:
+        time_zone = backups.time_zone
+        if preset and "time_zone" not in backups.model_fields_set:
+            time_zone = PRESET_TIME_ZONE
+        for i, repo_spec in enumerate(backups.repos):
+            path: FieldPath = ("spec", "backups", "repos", i)
+            repo = _repo(repo_spec, ns, meta.name, names, secret, repo_host)
+            schedules = dict(repo_spec.schedules)
+            if preset and schedules["full"] is None:
+                schedules["full"] = preset_full_schedule(ns, meta.name, repo_spec.name, time_zone)
+            retention = _retention(sourced, path, repo_spec.retention, schedules["full"], preset, problems)
+            repos.append(_with_retention(repo, retention))
+            for field, kind in BACKUP_TYPES.items():
+                if schedules[field]:
+                    cron_jobs.append(
+                        BackupJobPlan(
+                            names.backup_cron_job(repo_spec.name, kind), repo_spec.name, kind, schedules[field]
+                        )
+                    )
+    source_spec = restore or (standby.from_backup if standby else None)
+    source = _source(sourced, source_spec, standby is not None, secret, problems)
+    members = tuple(
+        MemberHost(hosts.pod_dns_forms(i.pod, names.pods_service, ns, domain)[0], spec.port)
+        for s in sets
+        for i in s.instances
+    )
+    manual = logical = None
+    if backups and backups.manual:
+        m = backups.manual
+        if m.repo not in {r.name for r in repos}:
+            problems.append(sourced.problem(("spec", "backups", "manual", "repo"), _no_repo(m.repo, repos)))
+        manual = BackupJobPlan(names.manual_backup_job(m.repo, m.run), m.repo, m.type)
+    if backups and backups.logical:
+        lg = backups.logical
+        target = next((r for r in repos if r.name == lg.repo), None)
+        if target is None or target.kind == "volume":
+            why = _no_repo(lg.repo, repos) if target is None else "logical backups go to an object store, not a volume"
+            problems.append(sourced.problem(("spec", "backups", "logical", "repo"), why))
+        logical = BackupJobPlan(names.logical_backup, lg.repo, "logical", lg.schedule)
+    # Replicas are restored from this cluster's first repository (or, for a standby, the source's),
+    # then stream; when that fails (no backup yet), Patroni falls back to pg_basebackup.
+    program = shlex.quote(spec.image_contract.pgbackrest)
+    own = f"{program} --stanza={STANZA}"
+    from_source = f"{program} --config={SOURCE_CONFIG} --stanza={STANZA}"
+    replica_command = None
+    if standby and source:
+        replica_command = f"{from_source} --delta --type=standby restore"
+    elif repos:
+        replica_command = f"{own} --repo={repos[0].index} --delta --type=standby restore"
+    return BackupsPlan(
+        stanza=STANZA,
+        program=program,
+        server_port=SERVER_PORT,
+        config_map=names.pgbackrest_config,
+        secret=secret,
+        cert_secret=names.pgbackrest_cert,
+        labels=labels.common(meta.name, labels.COMPONENT_BACKUP),
+        repos=tuple(repos),
+        members=members,
+        time_zone=time_zone,
+        archive_timeout=backups.archive_timeout if backups else 60,
+        job_deadline_seconds=backups.job_deadline_seconds if backups else 21600,
+        cron_jobs=tuple(cron_jobs),
+        manual=manual,
+        logical=logical,
+        suspended=standby is not None,
+        repo_host=repo_host,
+        source=source,
+        archive_command=f'{own} archive-push "%p"',
+        restore_command=f'{own} archive-get %f "%p"',
+        replica_command=replica_command,
+    )
+
+
+def _no_repo(name: str, repos: list[RepoPlan]) -> str:
+    have = ", ".join(r.name for r in repos)
+    return f"{name!r} is not a repository of spec.backups.repos (have {have})"
+
+
+def _repo_host(names: Names, ns: str, domain: str) -> RepoHostPlan:
+    pod = names.pod(names.repo_host)
+    dns = hosts.pod_dns_forms(pod, names.repo_host, ns, domain)
+    cluster = names.cluster
+    selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_REPO_HOST}
+    return RepoHostPlan(names.repo_host, pod, dns[0], dns, labels.common(cluster, labels.COMPONENT_REPO_HOST), selector)
+
+
+def _repo(
+    spec: RepoLocationSpec,
+    ns: str,
+    cluster: str,
+    names: Names | None,
+    secret: str,
+    repo_host: RepoHostPlan | None,
+    index: int | None = None,
+    owner: tuple[str, str] | None = None,
+) -> RepoPlan:
+    """The options of one repository. ``names`` is None for another cluster's (the source's)."""
+    index = index or int(spec.name.removeprefix("repo"))
+    env_prefix = f"PGBACKREST_REPO{index}_"
+    options: list[tuple[str, str]] = []
+    env: list[SecretEnv] = []
+    files: list[SecretFile] = []
+    credentials = spec.credentials.secret_name if spec.credentials else None
+    volume = None
+
+    def opt(name: str, value: str) -> None:
+        options.append((f"repo{index}-{name}", value))
+
+    if spec.s3:
+        s3 = spec.s3
+        opt("type", "s3")
+        opt("s3-bucket", s3.bucket)
+        opt("s3-endpoint", s3.endpoint)
+        opt("s3-region", s3.region)
+        if s3.uri_style is UriStyle.PATH:
+            opt("s3-uri-style", "path")
+        if s3.key_type != "shared":
+            opt("s3-key-type", s3.key_type)
+        elif credentials:
+            env += [
+                SecretEnv(f"{env_prefix}S3_KEY", credentials, "key"),
+                SecretEnv(f"{env_prefix}S3_KEY_SECRET", credentials, "key-secret"),
+            ]
+        if s3.port:
+            opt("storage-port", str(s3.port))
+    elif spec.gcs:
+        gcs = spec.gcs
+        opt("type", "gcs")
+        opt("gcs-bucket", gcs.bucket)
+        if gcs.endpoint:
+            opt("gcs-endpoint", f"{gcs.endpoint}:{gcs.port}" if gcs.port else gcs.endpoint)
+        opt("gcs-key-type", gcs.key_type)
+        if gcs.key_type == "service" and credentials:
+            key_file = f"{spec.name}-gcs-key.json" if owner is None else "source-gcs-key.json"
+            files.append(SecretFile(credentials, "key", key_file))
+            opt("gcs-key", f"{CONFIG_DIR}/{key_file}")
+        elif gcs.key_type == "token" and credentials:
+            env.append(SecretEnv(f"{env_prefix}GCS_KEY", credentials, "key"))
+    elif spec.azure:
+        az = spec.azure
+        opt("type", "azure")
+        opt("azure-container", az.container)
+        if az.key_type != "shared":
+            opt("azure-key-type", az.key_type)
+        if az.uri_style is UriStyle.PATH:
+            opt("azure-uri-style", "path")
+        if az.endpoint:
+            opt("storage-host", az.endpoint)
+        if az.port:
+            opt("storage-port", str(az.port))
+        if credentials:
+            env += [
+                SecretEnv(f"{env_prefix}AZURE_ACCOUNT", credentials, "account"),
+                SecretEnv(f"{env_prefix}AZURE_KEY", credentials, "key"),
+            ]
+    if spec.storage_ca:
+        ca_file = f"{spec.name}-storage-ca.crt" if owner is None else "source-storage-ca.crt"
+        files.append(SecretFile(spec.storage_ca.secret_name, spec.storage_ca.key, ca_file))
+        opt("storage-ca-file", f"{CONFIG_DIR}/{ca_file}")
+    if spec.volume:
+        assert names is not None
+        path = f"{REPO_MOUNT}/{spec.name}"
+        volume = RepoVolumePlan(
+            names.repo_volume(spec.name), spec.volume.size, spec.volume.storage_class_name, f"{REPO_MOUNT}/{spec.name}"
+        )
+    else:
+        path = spec.path or f"{REPO_MOUNT}/{ns}/{cluster}/{spec.name}"
+    opt("path", path)
+    cipher_key = cipher_subject = None
+    if spec.cipher is Cipher.AES_256_CBC:
+        opt("cipher-type", spec.cipher.value)
+        cipher_key = f"{spec.name}-cipher-pass" if owner is None else "source-cipher-pass"
+        cipher_subject = f"pgbackrest-cipher:{spec.name}"
+        env.append(SecretEnv(f"{env_prefix}CIPHER_PASS", secret, cipher_key))
+    return RepoPlan(
+        name=spec.name,
+        index=index,
+        kind=spec.kind,
+        path=path,
+        store_options=tuple(options),
+        retention_options=(),
+        env=tuple(env),
+        files=tuple(files),
+        volume=volume,
+        cipher_key=cipher_key,
+        cipher_subject=cipher_subject,
+        cipher_owner=owner,
+    )
+
+
+def job_config_key(repo: str) -> str:
+    """The ConfigMap key of the configuration a backup Job of ``repo`` reads."""
+    return f"job-{repo}.conf"
+
+
+def repo_host_options(repo: RepoPlan, repo_host: RepoHostPlan) -> tuple[tuple[str, str], ...]:
+    """How a database pod reaches a volume repository: the repository host's TLS server."""
+    return (
+        (repo.option("host"), repo_host.host),
+        (repo.option("host-type"), "tls"),
+        (repo.option("host-port"), str(SERVER_PORT)),
+        (repo.option("host-cert-file"), f"{TLS_DIR}/tls.crt"),
+        (repo.option("host-key-file"), f"{TLS_DIR}/tls.key"),
+        (repo.option("host-ca-file"), f"{defaults.TLS_DIR}/ca.crt"),
+    )
+
+
+def _with_retention(repo: RepoPlan, retention: tuple[tuple[str, str], ...]) -> RepoPlan:
+    return replace(repo, retention_options=tuple((repo.option(k), v) for k, v in retention))
+
+
+def _retention(
+    sourced: SourcedCluster,
+    path: FieldPath,
+    spec: RetentionSpec,
+    full_schedule: str | None,
+    preset: PresetValues | None,
+    problems: list[Problem],
+) -> tuple[tuple[str, str], ...]:
+    """pgBackRest's retention options; refuses retention that keeps less PITR than pointInTimeDays."""
+    given = spec.model_fields_set
+    full, full_type = spec.full, spec.full_type
+    days = spec.point_in_time_days
+    if preset:
+        if "full" not in given:
+            full, full_type = PRESET_RETENTION_DAYS, "time"
+        if "point_in_time_days" not in given:
+            days = PRESET_POINT_IN_TIME_DAYS
+    archive = spec.archive
+    here = (*path, "retention")
+    if days is not None:
+        needed = _fulls_for(sourced, here, days, full_schedule, problems)
+        if needed is not None:
+            if spec.archive_type != "full":
+                problems.append(
+                    sourced.problem(
+                        (*here, "archiveType"), "pointInTimeDays counts full backups; leave archiveType as full"
+                    )
+                )
+            elif archive is None:
+                archive = needed
+            elif archive < needed:
+                problems.append(
+                    sourced.problem(
+                        (*here, "archive"),
+                        f"archive {archive} keeps WAL from the {archive}th newest full backup, which with "
+                        f"schedule {full_schedule!r} reaches less than the {days} days pointInTimeDays asks; "
+                        f"at least {needed} is needed",
+                    )
+                )
+            if full is not None and full_type == "count" and full < needed:
+                problems.append(
+                    sourced.problem(
+                        (*here, "full"),
+                        f"keeping {full} full backups expires the WAL point-in-time recovery needs for "
+                        f"{days} days; keep at least {needed}",
+                    )
+                )
+            if full is not None and full_type == "time" and full <= days:
+                problems.append(
+                    sourced.problem(
+                        (*here, "full"),
+                        f"keeping full backups for {full} days cannot give {days} days of point-in-time "
+                        f"recovery; keep them at least {days + 1} days",
+                    )
+                )
+    out: list[tuple[str, str]] = []
+    if full is not None:
+        out += [("retention-full", str(full)), ("retention-full-type", full_type)]
+    if spec.differential is not None:
+        out.append(("retention-diff", str(spec.differential)))
+    if archive is not None:
+        out += [("retention-archive", str(archive)), ("retention-archive-type", spec.archive_type)]
+    return tuple(out)
+
+
+def _fulls_for(
+    sourced: SourcedCluster, path: FieldPath, days: int, schedule: str | None, problems: list[Problem]
+) -> int | None:
+    """How many full backups' WAL keeps ``days`` of point-in-time recovery at every moment: the
+    most full backups any ``days``-long stretch can hold, plus the one before it."""
+    if schedule is None:
+        problems.append(
+            sourced.problem((*path, "pointInTimeDays"), "needs schedules.full: PITR reaches back to a full backup")
+        )
+        return None
+    parsed = cron.parse(schedule)
+    if not parsed.weekly:
+        problems.append(
+            sourced.problem(
+                (*path, "pointInTimeDays"),
+                f"the full schedule {schedule!r} does not repeat weekly (day of month or month is set), so "
+                "pgrender cannot count its backups; set retention.archive yourself",
+            )
+        )
+        return None
+    return parsed.most_in(days * 24 * 60) + 1
+
+
+def _source(
+    sourced: SourcedCluster, spec: BackupSourceSpec | None, standby: bool, secret: str, problems: list[Problem]
+) -> SourcePlan | None:
+    if spec is None:
+        return None
+    meta = sourced.cluster.metadata
+    namespace = spec.namespace or meta.namespace
+    field = ("spec", "standby", "fromBackup") if standby else ("spec", "bootstrap", "fromBackup")
+    if (namespace, spec.cluster) == (meta.namespace, meta.name):
+        problems.append(sourced.problem((*field, "cluster"), "a cluster cannot restore from or follow itself"))
+    if standby and sourced.cluster.spec.bootstrap.from_backup is not None:
+        problems.append(
+            sourced.problem(
+                ("spec", "bootstrap", "fromBackup"), "a standby cluster starts from standby.fromBackup; remove one"
+            )
+        )
+    program = shlex.quote(sourced.cluster.spec.image_contract.pgbackrest)
+    repo = _repo(
+        spec.repo, namespace, spec.cluster, None, secret, None, index=SOURCE_INDEX, owner=(namespace, spec.cluster)
+    )
+    target = spec.target if isinstance(spec, RestoreSourceSpec) and isinstance(spec.target, dt.datetime) else None
+    return SourcePlan(
+        cluster=spec.cluster,
+        namespace=namespace,
+        repo=repo,
+        target=target,
+        standby=standby,
+        restore_command=f'{program} --config={SOURCE_CONFIG} --stanza={STANZA} archive-get %f "%p"',
+    )
+
+
+def restore_command_line(source: SourcePlan, program: str) -> str:
+    """pgbackrest restore into an empty data directory, as Patroni's custom bootstrap runs it.
+
+    --target-action=promote: with keep_existing_recovery_conf Patroni turns hot_standby off, and
+    pgBackRest's default action (pause) would then shut the server down.
+    """
+    words = [program, f"--config={SOURCE_CONFIG}", f"--stanza={STANZA}", "--delta"]
+    if source.target is not None:
+        target = source.target.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+        words += ["--type=time", f"--target={target}", "--target-action=promote"]
+    words.append("restore")
+    return shlex.join(words)
+
+
+def preset_full_schedule(namespace: str, cluster: str, repo: str, time_zone: str) -> str:
+    """A daily full backup at a minute inside the preset's window, spread by the cluster's identity
+    (SHA-256, never Python's hash) so that a fleet does not start together, and outside every local
+    hour a daylight-saving change skips or repeats in ``time_zone``."""
+    start, end = PRESET_WINDOW_MINUTES
+    unsafe = dst_minutes(time_zone)
+    slots = [m for m in range(start, end) if m not in unsafe]
+    digest = hashlib.sha256(f"{namespace}/{cluster}/{repo}/full".encode()).digest()
+    minute = slots[int.from_bytes(digest[:8], "big") % len(slots)]
+    return f"{minute % 60} {minute // 60} * * *"
+
+
+@functools.lru_cache(maxsize=64)
+def dst_minutes(time_zone: str) -> frozenset[int]:
+    """Minutes of the local day that a UTC-offset change in ``time_zone`` skips or repeats in
+    2026-2045, each widened to its whole hour (a CronJob started in them runs never or twice)."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    out: set[int] = set()
+    day = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    end = dt.datetime(2046, 1, 1, tzinfo=dt.UTC)
+    step = dt.timedelta(days=1)
+    while day < end:
+        before, after = day.astimezone(zone).utcoffset(), (day + step).astimezone(zone).utcoffset()
+        if before != after:
+            assert before is not None and after is not None
+            low, high = day, day + step
+            while high - low > dt.timedelta(minutes=1):  # the instant of the change
+                mid = low + (high - low) / 2
+                if mid.astimezone(zone).utcoffset() == before:
+                    low = mid
+                else:
+                    high = mid
+            local = (high + min(before, after)).replace(tzinfo=None)
+            first = local.hour * 60 + local.minute
+            last = first + math.ceil(abs((after - before).total_seconds()) / 60)
+            out.update(range(first // 60 * 60, math.ceil(last / 60) * 60))
+        day += step
+    return frozenset(m % (24 * 60) for m in out)
+
+
+__all__ = [
+    "BACKUP_TYPES",
+    "CONFIG",
+    "SOURCE_CONFIG",
+    "STANZA",
+    "BackupJobPlan",
+    "BackupsPlan",
+    "RepoPlan",
+    "SourcePlan",
+]

@@ -1,0 +1,355 @@
+"""Spec of disaster recovery: spec.backups (pgBackRest repositories, schedules, retention),
+spec.bootstrap.fromBackup (restore and clone) and spec.standby (a cluster that follows another)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from pgrender.spec import cron
+from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel
+
+REPO_NAMES = ("repo1", "repo2", "repo3", "repo4")  # pgBackRest numbers repositories 1 to 4 (PGO's names)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_AZURE_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z")
+_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+_REPO_PATH = re.compile(r"^(/[A-Za-z0-9._-]+)+\Z")
+
+
+def _check_schedule(value: str) -> str:
+    cron.parse(value)
+    return value
+
+
+def _check_time_zone(value: str) -> str:
+    if value.startswith(("/", ".")) or ".." in value:
+        raise ValueError(f"{value!r} is not a time zone name")
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone of the IANA database; expected a name such as Europe/Stockholm, CET or UTC"
+        ) from None
+    return value
+
+
+def _check_repo_path(value: str) -> str:
+    if not _REPO_PATH.match(value) or ".." in value.split("/"):
+        raise ValueError(
+            f"{value!r} is not a repository path; expected an absolute path of letters, digits, '.', '_' and '-'"
+        )
+    return value
+
+
+CronSchedule = Annotated[str, AfterValidator(_check_schedule)]
+TimeZone = Annotated[str, AfterValidator(_check_time_zone)]
+RepoPath = Annotated[str, AfterValidator(_check_repo_path)]
+RepoName = Literal["repo1", "repo2", "repo3", "repo4"]
+
+
+class UriStyle(StrEnum):
+    HOST = "host"
+    PATH = "path"
+
+
+class S3RepoSpec(StrictModel):
+    """An S3 (or S3-compatible) bucket. pgBackRest always speaks HTTPS to it."""
+
+    bucket: str = Field(description="Bucket name; path-style URIs are needed when it contains dots.")
+    endpoint: DNSSubdomain = Field(description="Host name of the S3 endpoint, e.g. s3.eu-north-1.amazonaws.com.")
+    region: str = Field(description="Region the bucket is in, e.g. eu-north-1 (us-east-1 for most emulators).")
+    port: int | None = Field(default=None, ge=1, le=65535, description="HTTPS port of the endpoint; default 443.")
+    uri_style: UriStyle = Field(
+        default=UriStyle.HOST, description="host: bucket.endpoint (AWS); path: endpoint/bucket (MinIO, Ceph)."
+    )
+    key_type: Literal["shared", "auto", "web-id"] = Field(
+        default="shared",
+        description="shared: access key and secret from credentials.secretName; auto: the node's instance role; "
+        "web-id: the pod's web identity token (IRSA).",
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET.match(value):
+            raise ValueError(f"{value!r} is not an S3 bucket name; expected 3-63 lower-case letters, digits, '.', '-'")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"{value!r} is not a region name; expected lower-case letters, digits and '-'")
+        return value
+
+
+class GCSRepoSpec(StrictModel):
+    """A Google Cloud Storage bucket."""
+
+    bucket: str = Field(description="Bucket name.")
+    endpoint: DNSSubdomain | None = Field(default=None, description="Endpoint host; default storage.googleapis.com.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="HTTPS port of the endpoint; default 443.")
+    key_type: Literal["service", "token", "auto"] = Field(
+        default="service",
+        description="service: a service account key (JSON) from credentials.secretName; token: an access token "
+        "from it; auto: the pod's workload identity.",
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET.match(value):
+            raise ValueError(f"{value!r} is not a bucket name; expected 3-63 lower-case letters, digits, '.', '-'")
+        return value
+
+
+class AzureRepoSpec(StrictModel):
+    """An Azure Blob Storage container."""
+
+    container: str = Field(description="Blob container name.")
+    endpoint: DNSSubdomain | None = Field(default=None, description="Endpoint host; default blob.core.windows.net.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="HTTPS port of the endpoint; default 443.")
+    uri_style: UriStyle = Field(default=UriStyle.HOST, description="host: account.endpoint; path: endpoint/account.")
+    key_type: Literal["shared", "sas"] = Field(
+        default="shared", description="shared: the account key; sas: a shared access signature."
+    )
+
+    @field_validator("container")
+    @classmethod
+    def _container(cls, value: str) -> str:
+        if not _AZURE_CONTAINER.match(value):
+            raise ValueError(f"{value!r} is not a container name; expected 3-63 lower-case letters, digits and '-'")
+        return value
+
+
+class VolumeRepoSpec(StrictModel):
+    """A PersistentVolumeClaim on a dedicated repository host (StatefulSet <cluster>-repo-host)."""
+
+    size: Quantity = Field(description="Size of the repository volume, e.g. 100Gi.")
+    storage_class_name: DNSSubdomain | None = Field(
+        default=None, description="A StorageClass name; leave it out for the cluster's default class."
+    )
+
+
+class CredentialsSpec(StrictModel):
+    """A Secret in the cluster's namespace that the user provides (pgrender never writes it).
+
+    Keys: s3 `key` and `key-secret`; azure `account` and `key`; gcs `key` (the JSON key file or token).
+    """
+
+    secret_name: DNSSubdomain = Field(description="Name of the Secret holding the storage credentials.")
+
+
+class StorageCASpec(StrictModel):
+    """A CA certificate to trust for the object store, for endpoints with a private CA."""
+
+    secret_name: DNSSubdomain = Field(description="Name of a Secret in the cluster's namespace.")
+    key: str = Field(default="ca.crt", pattern=r"^[-._a-zA-Z0-9]+$", description="Key of the CA file in that Secret.")
+
+
+class Cipher(StrEnum):
+    AES_256_CBC = "aes-256-cbc"
+    NONE = "none"
+
+
+class RepoLocationSpec(StrictModel):
+    """Where a pgBackRest repository is and how to read it: exactly one of s3, gcs, azure, volume."""
+
+    name: RepoName = Field(description="pgBackRest's repository name, repo1 to repo4.")
+    s3: S3RepoSpec | None = Field(default=None, description="An S3 or S3-compatible bucket.")
+    gcs: GCSRepoSpec | None = Field(default=None, description="A Google Cloud Storage bucket.")
+    azure: AzureRepoSpec | None = Field(default=None, description="An Azure Blob Storage container.")
+    volume: VolumeRepoSpec | None = Field(default=None, description="A volume on a dedicated repository host.")
+    path: RepoPath | None = Field(
+        default=None,
+        description="Path inside the bucket; default /pgbackrest/<namespace>/<cluster>/<repo>, so that clusters "
+        "sharing a bucket never share a repository.",
+    )
+    credentials: CredentialsSpec | None = Field(default=None, description="Storage credentials (object stores).")
+    storage_ca: StorageCASpec | None = Field(default=None, alias="storageCA", description="A private CA to trust.")
+    cipher: Cipher = Field(
+        default=Cipher.AES_256_CBC,
+        description="Repository encryption; the passphrase is derived from the root key, like every secret. "
+        "Changing it on a repository that holds backups makes them unreadable: start a new repository instead.",
+    )
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("s3", "gcs", "azure", "volume") if getattr(self, k) is not None)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RepoLocationSpec:
+        given = [k for k in ("s3", "gcs", "azure", "volume") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a repository is exactly one of s3, gcs, azure or volume; found {', '.join(given) or 'none'}"
+            )
+        needs_credentials = {
+            "s3": self.s3 is not None and self.s3.key_type == "shared",
+            "azure": True,
+            "gcs": self.gcs is not None and self.gcs.key_type != "auto",
+            "volume": False,
+        }[given[0]]
+        if needs_credentials and self.credentials is None:
+            raise ValueError(f"a {given[0]} repository needs credentials.secretName (or a keyType that needs none)")
+        if given[0] == "volume" and (self.credentials or self.storage_ca or self.path):
+            raise ValueError("a volume repository takes no credentials, storageCA or path")
+        return self
+
+
+class SchedulesSpec(StrictModel):
+    """CronJob schedules (five fields, in backups.timeZone) for each backup type."""
+
+    full: CronSchedule | None = Field(default=None, description="Full backups, e.g. '30 1 * * *'.")
+    differential: CronSchedule | None = Field(default=None, description="Differential backups (since the last full).")
+    incremental: CronSchedule | None = Field(default=None, description="Incremental backups (since the last backup).")
+
+
+class RetentionSpec(StrictModel):
+    """What `expire` keeps (it runs after every backup)."""
+
+    full: int | None = Field(
+        default=None, ge=1, le=9999999, description="Full backups to keep (or days, see fullType)."
+    )
+    full_type: Literal["count", "time"] = Field(
+        default="count", description="count: keep `full` full backups; time: keep them for `full` days."
+    )
+    differential: int | None = Field(default=None, ge=1, le=9999999, description="Differential backups to keep.")
+    archive: int | None = Field(
+        default=None,
+        ge=1,
+        le=9999999,
+        description="Backups (of archiveType) whose WAL is kept for point-in-time recovery.",
+    )
+    archive_type: Literal["full", "diff", "incr"] = Field(default="full", description="What `archive` counts.")
+    point_in_time_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Days back that point-in-time recovery must reach; pgrender computes `archive` from the full "
+        "schedule, and refuses retention that would keep less.",
+    )
+
+
+class RepoSpec(RepoLocationSpec):
+    """A repository of this cluster: where it is, when it is backed up, what it keeps."""
+
+    schedules: SchedulesSpec = Field(default_factory=SchedulesSpec, description="When backups run.")
+    retention: RetentionSpec = Field(default_factory=RetentionSpec, description="What expire keeps.")
+
+
+class ManualBackupSpec(StrictModel):
+    """A one-off backup: bump `run` to render a new Job <cluster>-<repo>-manual-<run>."""
+
+    repo: RepoName = Field(description="The repository to back up to.")
+    type: Literal["full", "diff", "incr"] = Field(default="full", description="pgBackRest backup type.")
+    run: int = Field(ge=1, le=999999, description="Bump to take another backup; the Job name carries it.")
+
+
+class LogicalBackupSpec(StrictModel):
+    """pg_dumpall on a schedule, written next to the physical backups in an object-store repository."""
+
+    repo: RepoName = Field(description="An object-store repository; the dumps go below its path, in logical/.")
+    schedule: CronSchedule = Field(description="When to dump, e.g. '30 0 * * *'.")
+
+
+class BackupsSpec(StrictModel):
+    """pgBackRest backups: WAL archiving from the primary to every repository, scheduled backups as CronJobs."""
+
+    repos: list[RepoSpec] = Field(min_length=1, max_length=4, description="One to four repositories.")
+    time_zone: TimeZone = Field(
+        default="UTC", description="Time zone of the schedules (the CronJobs' timeZone), e.g. Europe/Stockholm."
+    )
+    archive_timeout: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Seconds after which PostgreSQL switches to a new WAL segment when there was activity, so it "
+        "is archived: the recovery point objective is this plus the time to upload a segment.",
+    )
+    job_deadline_seconds: int = Field(
+        default=21600, ge=60, le=604800, description="activeDeadlineSeconds of every backup Job."
+    )
+    manual: ManualBackupSpec | None = Field(default=None, description="A one-off backup Job.")
+    logical: LogicalBackupSpec | None = Field(default=None, description="Scheduled pg_dumpall to object storage.")
+
+    @field_validator("repos")
+    @classmethod
+    def _distinct(cls, repos: list[RepoSpec]) -> list[RepoSpec]:
+        names = [r.name for r in repos]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"repository names must differ; {', '.join(repeated)} appears more than once")
+        return repos
+
+
+class BackupSourceSpec(StrictModel):
+    """Another cluster's pgBackRest repository (an object store), as that cluster's spec describes it."""
+
+    cluster: DNSLabel = Field(description="Name of the cluster whose backups are read.")
+    namespace: DNSLabel | None = Field(default=None, description="Its namespace; default this cluster's.")
+    repo: RepoLocationSpec = Field(
+        description="The repository as in that cluster's spec.backups.repos (name, store, path, cipher); its "
+        "passphrase is derived for that cluster, so both must be rendered with the same root key."
+    )
+
+    @field_validator("repo")
+    @classmethod
+    def _object_store(cls, repo: RepoLocationSpec) -> RepoLocationSpec:
+        if repo.volume is not None:
+            raise ValueError(
+                "a volume repository lives on its cluster's repository host; restore, clone and standby read "
+                "object stores (s3, gcs, azure)"
+            )
+        return repo
+
+
+def _check_target(value: str | dt.datetime) -> str | dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if value != "latest":
+        raise ValueError(f"{value!r}: expected latest or a timestamp such as 2026-11-29T10:15:00Z")
+    return value
+
+
+class RestoreSourceSpec(BackupSourceSpec):
+    """Restore (clone) from another cluster's backups."""
+
+    target: Annotated[dt.datetime | Literal["latest"], AfterValidator(_check_target)] = Field(
+        default="latest",
+        description="latest: replay every archived WAL segment; a timestamp: recover to that point in time "
+        "(it must be after the end of a backup in the repository).",
+    )
+
+
+class BootstrapSpec(StrictModel):
+    """How a new cluster's data begins; read once, when the cluster is created."""
+
+    from_backup: RestoreSourceSpec | None = Field(
+        default=None, description="Start from another cluster's backups instead of an empty database."
+    )
+
+
+class StandbySpec(StrictModel):
+    """Follow another cluster through its repository; set enabled: false (or remove it) to promote."""
+
+    enabled: bool = Field(default=True, description="false promotes the standby cluster to a primary cluster.")
+    from_backup: BackupSourceSpec = Field(description="The repository the standby replays WAL from.")
+
+
+__all__ = [
+    "REPO_NAMES",
+    "BackupSourceSpec",
+    "BackupsSpec",
+    "BootstrapSpec",
+    "ManualBackupSpec",
+    "RepoLocationSpec",
+    "RepoSpec",
+    "RestoreSourceSpec",
+    "StandbySpec",
+]
