@@ -105,8 +105,9 @@ def test_the_script_has_the_words_it_should(plan_of: Callable[[dict[str, Any]], 
     spec["spec"]["imageContract"] = {"binDir": "/usr/pgsql-{version}/bin"}
     script = reconcile_script(plan_of(spec), [SQL])
     lines = script.replace("\\\n", " ").splitlines()
-    (wait,) = [shlex.split(line) for line in lines if line.startswith("until ")]
-    assert wait == ["until", "/usr/pgsql-16/bin/pg_isready", "--quiet;", "do", "sleep", "2;", "done"]
-    (psql,) = [shlex.split(line) for line in lines if "psql" in line]
-    assert psql[0] == "/usr/pgsql-16/bin/psql"
+    wait, recovery = [line for line in lines if line.startswith("until ")]
+    assert shlex.split(wait) == ["until", "/usr/pgsql-16/bin/pg_isready", "--quiet;", "do", "sleep", "2;", "done"]
+    assert recovery.startswith('until [ "$(/usr/pgsql-16/bin/psql --no-psqlrc ')
+    (psql,) = [shlex.split(line) for line in lines if line.startswith("/usr/pgsql-16/bin/psql")]
+    assert psql[:3] == ["/usr/pgsql-16/bin/psql", "--no-psqlrc", "--set=ON_ERROR_STOP=1"]
     assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0

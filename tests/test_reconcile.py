@@ -81,7 +81,7 @@ def test_patroni_dynamic_configuration_matches_bootstrap(plan_of: Callable[[dict
     compile(data["patroni_config.py"], "patroni_config.py", "exec")
     patroni_yaml = yaml.safe_load(patroni(plan)[0]["data"]["patroni.yaml"])
     assert json.loads(data["patroni-dynamic.json"]) == patroni_yaml["bootstrap"]["dcs"]
-    assert 'exec python3 "$here/patroni_config.py" "$here/patroni-dynamic.json"' in data["reconcile.sh"]
+    assert '\npython3 "$here/patroni_config.py" "$here/patroni-dynamic.json"\n' in data["reconcile.sh"]
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     members = env["PGRENDER_PATRONI_MEMBERS"]["value"].split()
     assert members == ["hippo-instance1-0-0.hippo-pods.db.svc:8008", "hippo-instance1-1-0.hippo-pods.db.svc:8008"]

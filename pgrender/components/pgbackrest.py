@@ -35,7 +35,7 @@ def pgbackrest(plan: ClusterPlan) -> list[Manifest]:
         return []
     data = {INSTANCE_CONFIG_KEY: instance_config(plan, backups)}
     if backups.source:
-        data[SOURCE_CONFIG_KEY] = ini([("global", list(backups.source.repo.store_options))])
+        data[SOURCE_CONFIG_KEY] = source_config(plan, backups)
     for repo in backups.repos:
         data[job_config_key(repo.name)] = job_config(plan, backups, repo)
     if backups.repos:
@@ -102,8 +102,6 @@ def instance_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
         ("spool-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/spool"),
         ("log-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/log"),
         ("lock-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/lock"),
-        ("log-level-console", "info"),
-        ("log-level-stderr", "off"),
     ]
     for repo in backups.repos:
         options += _repo_options(backups, repo, via_host=True)
@@ -121,6 +119,20 @@ def instance_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
             (STANZA, _local_member(plan)),
         ]
     )
+
+
+def source_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
+    """The other cluster's repository, for the restore that bootstraps this cluster and for a
+    standby's archive replay; only these commands read it (--config), so this cluster's own
+    archiving never reaches that repository."""
+    assert backups.source is not None
+    options: Options = [
+        ("log-level-console", "info"),
+        ("log-level-file", "off"),
+        ("lock-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/lock"),
+        *backups.source.repo.store_options,
+    ]
+    return ini([("global", options), (STANZA, _local_member(plan))])
 
 
 def _local_member(plan: ClusterPlan) -> Options:

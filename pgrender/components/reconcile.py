@@ -185,8 +185,9 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
 
 
 def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
-    """The Job's shell script: wait for the primary, run the SQL files with psql in one session,
-    then set Patroni's dynamic configuration.
+    """The Job's shell script: wait for the primary, set Patroni's dynamic configuration, then
+    (unless the cluster is a standby, whose roles come from its source) run the SQL files with psql
+    in one session once the primary accepts writes.
 
     Every word that comes from the spec is shell-quoted (binDir is validated as a plain path too,
     so quoting leaves it as it is); the rest are this module's constants.
@@ -197,16 +198,27 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
     if plan.pgbouncer:
         variables += f' \\\n  --set={PGBOUNCER_VERIFIER}="$PGRENDER_PGBOUNCER_VERIFIER"'
     files = " ".join(f'--file="$here/{name}"' for name in sql_files)
-    return (
+    script = (
         "#!/bin/sh\n"
         "# Create roles and databases as the spec states; safe to run any number of times.\n"
         "# Connection settings come from PG* variables; passwords from PGRENDER_VERIFIER_<n>.\n"
         "set -eu\n"
         'here="$(dirname "$0")"\n'
         f"until {pg_isready} --quiet; do sleep 2; done\n"
+        "# Patroni's dynamic configuration first: for a standby cluster that is being promoted, removing\n"
+        "# standby_cluster from it is what makes the standby leader a primary.\n"
+        f'python3 "$here/{DCS_SCRIPT}" "$here/{DCS_CONFIG}"\n'
+    )
+    if plan.patroni.standby_cluster:
+        return script + 'echo "standby cluster: roles and databases come with the source cluster\'s data"\n'
+    return script + (
+        f'until [ "$({psql} --no-psqlrc --tuples-only --no-align '
+        "--command='SELECT pg_catalog.pg_is_in_recovery()')\" = f ]; do\n"
+        '    echo "waiting for the primary to leave recovery"\n'
+        "    sleep 2\n"
+        "done\n"
         f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
         f"  {files}\n"
-        f'exec python3 "$here/{DCS_SCRIPT}" "$here/{DCS_CONFIG}"\n'
     )
 
 

@@ -113,12 +113,13 @@ def _backup_claims(backups: BackupsPlan, names: Names) -> list[Claim]:
         _obj(("spec", "backups"), "ConfigMap", backups.config_map),
         *(_obj(("spec", "backups"), "Secret", name) for name in (backups.secret, backups.cert_secret)),
     ]
+    # Repository names are short and fixed (repo1..repo4): a name too long is the cluster's.
+    cluster: FieldPath = ("metadata", "name")
+    made += [_obj(cluster, "CronJob", job.name) for job in backups.cron_jobs]
     for i, repo in enumerate(backups.repos):
-        path = (*repos, i, "name")
-        made.append(_obj(path, "Job", names.initial_backup_job(repo.name, "0" * CONTENT_HASH_LENGTH)))
+        made.append(_obj(cluster, "Job", names.initial_backup_job(repo.name, "0" * CONTENT_HASH_LENGTH)))
         if repo.volume:
-            made.append(_obj(path, "PersistentVolumeClaim", repo.volume.claim))
-    made += [_obj(("spec", "backups", "repos"), "CronJob", job.name) for job in backups.cron_jobs]
+            made.append(_obj((*repos, i, "name"), "PersistentVolumeClaim", repo.volume.claim))
     if backups.manual:
         made.append(_obj(("spec", "backups", "manual", "run"), "Job", backups.manual.name))
     if backups.logical:

@@ -1,0 +1,619 @@
+"""Backups: schedules, retention for PITR, repository options, restore and standby, what each pod gets."""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pgrender.errors import SpecError
+from pgrender.plan import ClusterPlan
+from pgrender.plan.backups import dst_minutes, preset_full_schedule
+from pgrender.spec import cron
+from tests.conftest import base_spec, find
+
+S3 = {"bucket": "hippo-backups", "endpoint": "s3.eu-north-1.amazonaws.com", "region": "eu-north-1"}
+CREDENTIALS = {"secretName": "hippo-s3"}
+
+
+def s3_repo(name: str = "repo1", **more: Any) -> dict[str, Any]:
+    return {"name": name, "s3": dict(S3), "credentials": dict(CREDENTIALS), **more}
+
+
+def with_backups(*repos: dict[str, Any], **more: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["spec"]["backups"] = {"repos": list(repos or [s3_repo()]), **more}
+    return spec
+
+
+def messages(plan_of: Callable[[dict[str, Any]], ClusterPlan], spec: dict[str, Any]) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        plan_of(spec)
+    return [f"{p.path}: {p.message}" for p in info.value.problems]
+
+
+def conf(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.read_string(text)
+    return parser
+
+
+# --- schedules -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schedule", "minutes", "hours", "weekdays"),
+    [
+        ("30 1 * * *", {30}, {1}, set(range(7))),
+        ("*/15 0-2 * * 1-5", {0, 15, 30, 45}, {0, 1, 2}, {1, 2, 3, 4, 5}),
+        ("0 3 * * sun,wed", {0}, {3}, {0, 3}),
+        ("5/20 4 ? * *", {5, 25, 45}, {4}, set(range(7))),
+        ("@daily", {0}, {0}, set(range(7))),
+        ("@weekly", {0}, {0}, {0}),
+    ],
+)
+def test_schedule_parses(schedule: str, minutes: set[int], hours: set[int], weekdays: set[int]) -> None:
+    parsed = cron.parse(schedule)
+    assert (parsed.minutes, parsed.hours, parsed.days_of_week) == (minutes, hours, weekdays)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("30 1 * *", "has 4 fields"),
+        ("0 30 1 * * *", "has 6 fields"),
+        ("61 1 * * *", "61 in the minute field is outside 0-59"),
+        ("0 1 * * 7", "7 in the day of week field is outside 0-6"),
+        ("0 1 L * *", "'L' in the day of month field is not a number"),
+        ("0 5-1 * * *", "runs backwards"),
+        ("*/0 1 * * *", "step after '/' must be a positive number"),
+        ("@every 1h", "is not a schedule Kubernetes accepts"),
+        ("CRON_TZ=UTC 0 1 * * *", "use timeZone instead"),
+    ],
+)
+def test_schedule_refused(schedule: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        cron.parse(schedule)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "days", "most"),
+    [
+        ("0 1 * * *", 7, 7),  # daily: a 7-day stretch holds 7 fulls
+        ("0 1 * * 0", 14, 2),  # weekly
+        ("0 */12 * * *", 1, 2),
+        ("0 1 * * 1,2", 7, 2),
+        ("0 1 * * 1,2", 2, 2),
+    ],
+)
+def test_most_in_window(schedule: str, days: int, most: int) -> None:
+    assert cron.parse(schedule).most_in(days * 24 * 60) == most
+
+
+def test_schedule_refused_in_spec_with_position(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = with_backups(s3_repo(schedules={"full": "0 25 * * *"}))
+    assert messages(plan_of, spec) == ["spec.backups.repos[0].schedules.full: 25 in the hour field is outside 0-23"]
+
+
+def test_time_zone_checked(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    (message,) = messages(plan_of, with_backups(timeZone="Europe/Stockholmm"))
+    assert message.startswith("spec.backups.timeZone: 'Europe/Stockholmm' is not a time zone of the IANA database")
+
+
+# --- retention and point-in-time recovery ----------------------------------------------------
+
+
+def retention_of(plan: ClusterPlan, repo: int = 0) -> dict[str, str]:
+    assert plan.backups is not None
+    return {k.split("-", 1)[1]: v for k, v in plan.backups.repos[repo].retention_options}
+
+
+@pytest.mark.parametrize(
+    ("schedules", "retention", "expected"),
+    [
+        ({"full": "0 1 * * *"}, {"pointInTimeDays": 7}, {"retention-archive": "8", "retention-archive-type": "full"}),
+        ({"full": "0 1 * * 0"}, {"pointInTimeDays": 14}, {"retention-archive": "3", "retention-archive-type": "full"}),
+        (
+            {"full": "0 1 * * *"},
+            {"full": 30, "fullType": "time"},
+            {"retention-full": "30", "retention-full-type": "time"},
+        ),
+        ({}, {"differential": 3}, {"retention-diff": "3"}),
+        ({}, {}, {}),
+    ],
+)
+def test_retention_options(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan],
+    schedules: dict[str, str],
+    retention: dict[str, Any],
+    expected: dict[str, str],
+) -> None:
+    assert retention_of(plan_of(with_backups(s3_repo(schedules=schedules, retention=retention)))) == expected
+
+
+@pytest.mark.parametrize(
+    ("schedules", "retention", "message"),
+    [
+        (
+            {"full": "0 1 * * *"},
+            {"pointInTimeDays": 7, "archive": 7},
+            "retention.archive: archive 7 keeps WAL from the 7th newest full backup, which with schedule "
+            "'0 1 * * *' reaches less than the 7 days pointInTimeDays asks; at least 8 is needed",
+        ),
+        (
+            {"full": "0 1 * * *"},
+            {"pointInTimeDays": 7, "full": 5},
+            "retention.full: keeping 5 full backups expires the WAL point-in-time recovery needs for 7 days; "
+            "keep at least 8",
+        ),
+        (
+            {"full": "0 1 * * *"},
+            {"pointInTimeDays": 7, "full": 7, "fullType": "time"},
+            "retention.full: keeping full backups for 7 days cannot give 7 days of point-in-time recovery; "
+            "keep them at least 8 days",
+        ),
+        ({}, {"pointInTimeDays": 7}, "retention.pointInTimeDays: needs schedules.full"),
+        (
+            {"full": "0 1 1 * *"},
+            {"pointInTimeDays": 7},
+            "retention.pointInTimeDays: the full schedule '0 1 1 * *' does not repeat weekly",
+        ),
+        (
+            {"full": "0 1 * * *"},
+            {"pointInTimeDays": 7, "archiveType": "incr"},
+            "retention.archiveType: pointInTimeDays counts full backups",
+        ),
+    ],
+)
+def test_retention_refused_when_pitr_would_be_shorter(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan],
+    schedules: dict[str, str],
+    retention: dict[str, Any],
+    message: str,
+) -> None:
+    (problem,) = messages(plan_of, with_backups(s3_repo(schedules=schedules, retention=retention)))
+    assert problem.startswith(f"spec.backups.repos[0].{message}")
+
+
+# --- presets: the managed offering's promises ------------------------------------------------
+
+
+def test_preset_promises(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = with_backups()
+    spec["spec"]["preset"] = "standard"
+    backups = plan_of(spec).backups
+    assert backups is not None
+    (job,) = backups.cron_jobs
+    assert (backups.time_zone, job.type, backups.archive_timeout) == ("CET", "full", 60)
+    assert job.schedule == preset_full_schedule("db", "hippo", "repo1", "CET")
+    assert retention_of(plan_of(spec)) == {
+        "retention-full": "30",
+        "retention-full-type": "time",
+        "retention-archive": "8",
+        "retention-archive-type": "full",
+    }
+
+
+def test_preset_start_spread_inside_the_window_outside_dst_hours() -> None:
+    starts = [cron.parse(preset_full_schedule("db", f"cluster{i}", "repo1", "CET")) for i in range(300)]
+    minutes = [min(s.hours) * 60 + min(s.minutes) for s in starts]
+    assert all(0 <= m < 5 * 60 and not 2 * 60 <= m < 3 * 60 for m in minutes)
+    assert len(set(minutes)) > 150  # a fleet does not start together
+    assert preset_full_schedule("db", "cluster1", "repo1", "CET") == preset_full_schedule(
+        "db", "cluster1", "repo1", "CET"
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "hours"),
+    [("CET", {2}), ("Europe/Stockholm", {2}), ("America/New_York", {1, 2}), ("UTC", set()), ("Asia/Tokyo", set())],
+)
+def test_dst_hours(zone: str, hours: set[int]) -> None:
+    assert {m // 60 for m in dst_minutes(zone)} == hours
+
+
+def test_explicit_values_beat_the_preset(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = with_backups(s3_repo(schedules={"full": "0 22 * * *"}, retention={"full": 10}), timeZone="UTC")
+    spec["spec"]["preset"] = "standard"
+    plan = plan_of(spec)
+    assert plan.backups is not None
+    assert [(j.schedule, plan.backups.time_zone) for j in plan.backups.cron_jobs] == [("0 22 * * *", "UTC")]
+    assert retention_of(plan)["retention-full"] == "10"
+    # The preset's 7 days of point-in-time recovery still hold: fewer full backups are refused.
+    spec["spec"]["backups"]["repos"][0]["retention"]["full"] = 3
+    assert messages(plan_of, spec) == [
+        "spec.backups.repos[0].retention.full: keeping 3 full backups expires the WAL point-in-time recovery "
+        "needs for 7 days; keep at least 8"
+    ]
+
+
+# --- repositories ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("repo", "options"),
+    [
+        (
+            s3_repo(),
+            {
+                "repo1-type": "s3",
+                "repo1-s3-bucket": "hippo-backups",
+                "repo1-s3-endpoint": "s3.eu-north-1.amazonaws.com",
+                "repo1-s3-region": "eu-north-1",
+                "repo1-path": "/pgbackrest/db/hippo/repo1",
+                "repo1-cipher-type": "aes-256-cbc",
+            },
+        ),
+        (
+            {
+                "name": "repo2",
+                "s3": {**S3, "uriStyle": "path", "port": 9000, "keyType": "web-id"},
+                "path": "/backups/hippo",
+                "cipher": "none",
+                "storageCA": {"secretName": "minio-ca"},
+            },
+            {
+                "repo2-type": "s3",
+                "repo2-s3-bucket": "hippo-backups",
+                "repo2-s3-endpoint": "s3.eu-north-1.amazonaws.com",
+                "repo2-s3-region": "eu-north-1",
+                "repo2-s3-uri-style": "path",
+                "repo2-s3-key-type": "web-id",
+                "repo2-storage-port": "9000",
+                "repo2-storage-ca-file": "/etc/pgbackrest/repo2-storage-ca.crt",
+                "repo2-path": "/backups/hippo",
+            },
+        ),
+        (
+            {"name": "repo3", "gcs": {"bucket": "hippo-gcs"}, "credentials": CREDENTIALS},
+            {
+                "repo3-type": "gcs",
+                "repo3-gcs-bucket": "hippo-gcs",
+                "repo3-gcs-key-type": "service",
+                "repo3-gcs-key": "/etc/pgbackrest/repo3-gcs-key.json",
+                "repo3-path": "/pgbackrest/db/hippo/repo3",
+                "repo3-cipher-type": "aes-256-cbc",
+            },
+        ),
+        (
+            {
+                "name": "repo4",
+                "azure": {"container": "hippo", "endpoint": "localhost", "port": 10000, "uriStyle": "path"},
+                "credentials": CREDENTIALS,
+            },
+            {
+                "repo4-type": "azure",
+                "repo4-azure-container": "hippo",
+                "repo4-azure-uri-style": "path",
+                "repo4-storage-host": "localhost",
+                "repo4-storage-port": "10000",
+                "repo4-path": "/pgbackrest/db/hippo/repo4",
+                "repo4-cipher-type": "aes-256-cbc",
+            },
+        ),
+        (
+            {"name": "repo1", "volume": {"size": "10Gi"}},
+            {"repo1-path": "/pgbackrest/repo1", "repo1-cipher-type": "aes-256-cbc"},
+        ),
+    ],
+)
+def test_repository_options(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], repo: dict[str, Any], options: dict[str, str]
+) -> None:
+    backups = plan_of(with_backups(repo)).backups
+    assert backups is not None
+    assert dict(backups.repos[0].store_options) == options
+
+
+@pytest.mark.parametrize(
+    ("repo", "message"),
+    [
+        ({"name": "repo1"}, "a repository is exactly one of s3, gcs, azure or volume; found none"),
+        (
+            {"name": "repo1", "s3": S3, "volume": {"size": "1Gi"}},
+            "a repository is exactly one of s3, gcs, azure or volume; found s3, volume",
+        ),
+        ({"name": "repo1", "s3": S3}, "a s3 repository needs credentials.secretName"),
+        ({"name": "repo1", "volume": {}}, "volume.size: required field is missing"),
+        ({"name": "repo5", "volume": {"size": "1Gi"}}, "name: expected one of 'repo1', 'repo2', 'repo3' or 'repo4'"),
+        ({"name": "repo1", "s3": {**S3, "bucket": "Hippo_Backups"}, "credentials": CREDENTIALS}, "not an S3 bucket"),
+        ({"name": "repo1", "volume": {"size": "1Gi"}, "path": "/x"}, "a volume repository takes no credentials"),
+    ],
+)
+def test_repository_refused(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], repo: dict[str, Any], message: str
+) -> None:
+    assert any(message in m for m in messages(plan_of, with_backups(repo))), messages(plan_of, with_backups(repo))
+
+
+def test_repository_names_differ(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    (message,) = messages(plan_of, with_backups(s3_repo(), s3_repo()))
+    assert message == "spec.backups.repos: repository names must differ; repo1 appears more than once"
+
+
+def test_archiving_is_managed(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = with_backups()
+    spec["spec"]["patroni"] = {"parameters": {"archive_command": "/bin/true"}}
+    assert messages(plan_of, spec) == [
+        "spec.patroni.parameters.archive_command: 'archive_command' is managed by pgrender: set spec.backups "
+        "(archiveTimeout for archive_timeout)"
+    ]
+
+
+def test_archiving_parameters(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    parameters = dict(plan_of(with_backups(archiveTimeout=120)).patroni.local_parameters)
+    assert {k: v for k, v in parameters.items() if k.startswith(("archive", "restore"))} == {
+        "archive_mode": "on",
+        "archive_command": 'pgbackrest --stanza=db archive-push "%p"',
+        "archive_timeout": "120s",
+        "restore_command": 'pgbackrest --stanza=db archive-get %f "%p"',
+    }
+    assert "archive_mode" not in dict(plan_of(base_spec()).patroni.local_parameters)
+
+
+# --- objects ---------------------------------------------------------------------------------
+
+
+def kinds(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return sorted((o["kind"], o["metadata"]["name"]) for o in objects)
+
+
+BACKUP_KINDS = ("CronJob", "Job", "ConfigMap", "Secret", "StatefulSet", "Service", "PersistentVolumeClaim")
+
+
+def test_objects(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    repos = (
+        s3_repo(schedules={"full": "0 1 * * 0", "incremental": "0 1 * * 1-6"}),
+        {"name": "repo2", "volume": {"size": "10Gi"}, "schedules": {"differential": "0 3 * * *"}},
+    )
+    objects = objects_of(with_backups(*repos, manual={"repo": "repo2", "run": 3}))
+    made = [
+        (kind, name)
+        for kind, name in kinds(objects)
+        if "pgbackrest" in name or "repo" in name or kind in ("CronJob",) or (kind == "Job" and "reconcile" not in name)
+    ]
+    init = next(name for kind, name in made if kind == "Job" and "-init-" in name)
+    assert made == [
+        ("ConfigMap", "hippo-pgbackrest-config"),
+        ("CronJob", "hippo-repo1-full"),
+        ("CronJob", "hippo-repo1-incr"),
+        ("CronJob", "hippo-repo2-diff"),
+        ("Job", init),
+        ("Job", "hippo-repo2-manual-3"),
+        ("PersistentVolumeClaim", "hippo-repo2"),
+        ("Secret", "hippo-pgbackrest"),
+        ("Secret", "hippo-pgbackrest-cert"),
+        ("Service", "hippo-repo-host"),
+        ("StatefulSet", "hippo-repo-host"),
+    ]
+    assert init.startswith("hippo-repo1-init-")
+
+
+def test_no_backup_objects_without_backups(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    assert not [n for _, n in kinds(objects_of(base_spec())) if "pgbackrest" in n or "repo" in n]
+
+
+def test_cron_job(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    spec = with_backups(s3_repo(schedules={"full": "30 1 * * *"}), timeZone="Europe/Stockholm")
+    cron_job = find(objects_of(spec), "CronJob", "hippo-repo1-full")["spec"]
+    assert {k: v for k, v in cron_job.items() if k != "jobTemplate"} == {
+        "schedule": "30 1 * * *",
+        "timeZone": "Europe/Stockholm",
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": 3600,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        "suspend": False,
+    }
+    job = cron_job["jobTemplate"]["spec"]
+    assert (job["backoffLimit"], job["activeDeadlineSeconds"]) == (2, 21600)
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["sh", "/etc/pgbackrest/backup.sh", "full"]
+    # Only what a backup needs: its repository's credentials and passphrase, pgBackRest's certificate.
+    assert [(e["name"], e.get("valueFrom", {}).get("secretKeyRef", {}).get("name")) for e in container["env"]] == [
+        ("PGBACKREST_CONFIG", None),
+        ("PGBACKREST_REPO1_S3_KEY", "hippo-s3"),
+        ("PGBACKREST_REPO1_S3_KEY_SECRET", "hippo-s3"),
+        ("PGBACKREST_REPO1_CIPHER_PASS", "hippo-pgbackrest"),
+    ]
+    secrets = {
+        s["secret"]["name"]
+        for v in pod["volumes"]
+        if "projected" in v
+        for s in v["projected"]["sources"]
+        if "secret" in s
+    }
+    assert secrets == {"hippo-pgbackrest-cert"}
+    assert pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_job_configuration_lists_every_member(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    data = find(objects_of(with_backups()), "ConfigMap", "hippo-pgbackrest-config")["data"]
+    job = conf(data["job-repo1.conf"])
+    assert [job["db"][f"pg{n}-host"] for n in (1, 2)] == [
+        "hippo-instance1-0-0.hippo-pods.db.svc.cluster.local",
+        "hippo-instance1-1-0.hippo-pods.db.svc.cluster.local",
+    ]
+    assert job["db"]["pg1-host-type"] == "tls"
+    assert job["db"]["pg1-host-cert-file"] == "/pgconf/tls/pgbackrest/tls.crt"
+    instance = conf(data["instance.conf"])
+    assert instance["global"]["tls-server-auth"] == "pgbackrest=db"
+    assert instance["global"]["archive-async"] == "y"
+    assert instance["db"]["pg1-path"] == "/pgdata/pg16"
+    assert not [k for k in instance["global"] if "cipher-pass" in k or "s3-key" in k]  # secure options: env only
+
+
+def test_database_pod(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    pod = find(objects_of(with_backups()), "StatefulSet", "hippo-instance1-0")["spec"]["template"]["spec"]
+    database, sidecar = pod["containers"]
+    assert sidecar["name"] == "pgbackrest"
+    assert sidecar["command"] == ["pgbackrest", "server"]
+    assert sidecar["ports"] == [{"name": "pgbackrest", "containerPort": 8432, "protocol": "TCP"}]
+    assert {m["mountPath"] for m in sidecar["volumeMounts"]} == {"/pgdata", "/pgconf/tls", "/etc/pgbackrest", "/tmp"}
+    assert [e["name"] for e in sidecar["env"]] == ["PGBACKREST_CONFIG"]
+    assert {"PGBACKREST_CONFIG", "PGBACKREST_REPO1_CIPHER_PASS", "PGBACKREST_REPO1_S3_KEY"} <= {
+        e["name"] for e in database["env"]
+    }
+
+
+def test_passphrase_is_derived_and_stable(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    first = find(objects_of(with_backups()), "Secret", "hippo-pgbackrest")["data"]["repo1-cipher-pass"]
+    again = find(objects_of(with_backups()), "Secret", "hippo-pgbackrest")["data"]["repo1-cipher-pass"]
+    assert first == again and len(base64.b64decode(first)) == 32
+
+
+def test_manual_backup_names_a_repository(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    assert messages(plan_of, with_backups(manual={"repo": "repo2", "run": 1})) == [
+        "spec.backups.manual.repo: 'repo2' is not a repository of spec.backups.repos (have repo1)"
+    ]
+
+
+def test_cron_job_names_fit(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = with_backups(s3_repo(schedules={"full": "0 1 * * *"}))
+    spec["metadata"]["name"] = "h" * 42  # fits the reconcile Job's 63, not the CronJob's 52
+    spec["spec"]["instances"][0]["name"] = "a"
+    assert messages(plan_of, spec) == [
+        f"metadata.name: CronJob name '{'h' * 42}-repo1-full' is 53 characters; Kubernetes allows 52 for a "
+        "CronJob (its Jobs' names add 11); shorten metadata.name to at most 41 characters"
+    ]
+
+
+# --- restore, clone and standby --------------------------------------------------------------
+
+
+def restore_spec(target: str | None = "2026-11-28T10:15:00Z", **more: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["metadata"]["name"] = "hippo-clone"
+    source: dict[str, Any] = {"cluster": "hippo", "repo": s3_repo(), **more}
+    if target:
+        source["target"] = target
+    spec["spec"]["bootstrap"] = {"fromBackup": source}
+    return spec
+
+
+def patroni_yaml(objects: list[dict[str, Any]], cluster: str) -> dict[str, Any]:
+    import yaml
+
+    loaded: dict[str, Any] = yaml.safe_load(find(objects, "ConfigMap", f"{cluster}-config")["data"]["patroni.yaml"])
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("target", "command"),
+    [
+        (
+            "2026-11-28T10:15:00Z",
+            "pgbackrest --config=/etc/pgbackrest/source.conf --stanza=db --delta --type=time "
+            "'--target=2026-11-28 10:15:00.000000+00' --target-action=promote restore",
+        ),
+        (
+            "2026-11-28T11:15:00.5+01:00",
+            "pgbackrest --config=/etc/pgbackrest/source.conf --stanza=db --delta --type=time "
+            "'--target=2026-11-28 10:15:00.500000+00' --target-action=promote restore",
+        ),
+        (None, "pgbackrest --config=/etc/pgbackrest/source.conf --stanza=db --delta restore"),
+    ],
+)
+def test_restore_bootstrap(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], target: str | None, command: str
+) -> None:
+    objects = objects_of(restore_spec(target))
+    bootstrap = patroni_yaml(objects, "hippo-clone")["bootstrap"]
+    assert bootstrap["method"] == "pgbackrest"
+    assert bootstrap["pgbackrest"] == {"command": command, "keep_existing_recovery_conf": True, "no_params": True}
+    source = conf(find(objects, "ConfigMap", "hippo-clone-pgbackrest-config")["data"]["source.conf"])
+    assert source["global"]["repo9-path"] == "/pgbackrest/db/hippo/repo1"  # the source's repository
+    assert source["db"]["pg1-path"] == "/pgdata/pg16"
+
+
+def test_clone_reads_the_sources_passphrase(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    """The clone's copy of the source passphrase is the source cluster's own, derived for it."""
+    source = find(objects_of(with_backups()), "Secret", "hippo-pgbackrest")["data"]["repo1-cipher-pass"]
+    clone = objects_of(restore_spec())
+    assert find(clone, "Secret", "hippo-clone-pgbackrest")["data"] == {"source-cipher-pass": source}
+    env = find(clone, "StatefulSet", "hippo-clone-instance1-0")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "PGBACKREST_REPO9_CIPHER_PASS",
+        "valueFrom": {"secretKeyRef": {"name": "hippo-clone-pgbackrest", "key": "source-cipher-pass"}},
+    } in env
+
+
+def test_clone_archives_to_its_own_repository(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    spec = restore_spec()
+    spec["spec"]["backups"] = {"repos": [s3_repo()]}
+    data = find(objects_of(spec), "ConfigMap", "hippo-clone-pgbackrest-config")["data"]
+    assert conf(data["instance.conf"])["global"]["repo1-path"] == "/pgbackrest/db/hippo-clone/repo1"
+    assert "repo9-path" not in conf(data["instance.conf"])["global"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda s: s["spec"]["bootstrap"]["fromBackup"].update(repo={"name": "repo1", "volume": {"size": "1Gi"}}),
+            "spec.bootstrap.fromBackup.repo: a volume repository lives on its cluster's repository host",
+        ),
+        (
+            lambda s: s["metadata"].update(name="hippo"),
+            "spec.bootstrap.fromBackup.cluster: a cluster cannot restore from or follow itself",
+        ),
+        (
+            lambda s: s["spec"]["bootstrap"]["fromBackup"].update(target="yesterday"),
+            "spec.bootstrap.fromBackup.target",
+        ),
+    ],
+)
+def test_restore_refused(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    spec = restore_spec()
+    change(spec)
+    assert any(m.startswith(message) for m in messages(plan_of, spec)), messages(plan_of, spec)
+
+
+def standby_spec(enabled: bool = True) -> dict[str, Any]:
+    spec = with_backups(s3_repo(schedules={"full": "0 1 * * *"}))
+    spec["metadata"]["name"] = "hippo-standby"
+    spec["spec"]["standby"] = {"enabled": enabled, "fromBackup": {"cluster": "hippo", "repo": s3_repo()}}
+    return spec
+
+
+def test_standby(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    objects = objects_of(standby_spec())
+    config = patroni_yaml(objects, "hippo-standby")
+    assert config["bootstrap"]["dcs"]["standby_cluster"] == {
+        "create_replica_methods": ["pgbackrest"],
+        "restore_command": 'pgbackrest --config=/etc/pgbackrest/source.conf --stanza=db archive-get %f "%p"',
+    }
+    assert "method" not in config["bootstrap"]
+    assert config["postgresql"]["pgbackrest"]["command"] == (
+        "pgbackrest --config=/etc/pgbackrest/source.conf --stanza=db --delta --type=standby restore"
+    )
+    assert find(objects, "CronJob", "hippo-standby-repo1-full")["spec"]["suspend"] is True
+    assert not [o for o in objects if o["kind"] == "Job" and "-init-" in o["metadata"]["name"]]
+    script = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "hippo-standby-reconcile")
+    assert "roles and databases come with the source cluster's data" in script["data"]["reconcile.sh"]
+
+
+def test_promoting_a_standby_is_a_spec_change(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    objects = objects_of(standby_spec(enabled=False))
+    config = patroni_yaml(objects, "hippo-standby")
+    assert "standby_cluster" not in config["bootstrap"]["dcs"]
+    reconcile = find(objects, "ConfigMap", "hippo-standby-reconcile")["data"]
+    assert "standby_cluster" not in reconcile["patroni-dynamic.json"]
+    assert find(objects, "CronJob", "hippo-standby-repo1-full")["spec"]["suspend"] is False
+    assert [o for o in objects if o["kind"] == "Job" and "-init-" in o["metadata"]["name"]]
+
+
+def test_standby_and_restore_exclude_each_other(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = standby_spec()
+    spec["spec"]["bootstrap"] = copy.deepcopy(restore_spec()["spec"]["bootstrap"])
+    assert "spec.bootstrap.fromBackup: a standby cluster starts from standby.fromBackup; remove one" in messages(
+        plan_of, spec
+    )
