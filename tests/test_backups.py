@@ -617,3 +617,43 @@ def test_standby_and_restore_exclude_each_other(plan_of: Callable[[dict[str, Any
     assert "spec.bootstrap.fromBackup: a standby cluster starts from standby.fromBackup; remove one" in messages(
         plan_of, spec
     )
+
+
+# --- logical backups -------------------------------------------------------------------------
+
+
+def test_logical_backup(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    spec = with_backups(
+        s3_repo(s3={**S3, "uriStyle": "path", "port": 9000}, storageCA={"secretName": "minio-ca"}),
+        logical={"repo": "repo1", "schedule": "0 23 * * *"},
+    )
+    objects = objects_of(spec)
+    cron_job = find(objects, "CronJob", "hippo-logical-backup")["spec"]
+    assert cron_job["schedule"] == "0 23 * * *"
+    pod = cron_job["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/zalando/postgres-operator/logical-backup:v2.0.1"
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["PGRENDER_LOGICAL_TARGET"] == "s3://hippo-backups/pgbackrest/db/hippo/repo1/logical"
+    assert env["PGRENDER_S3_ENDPOINT"] == "https://s3.eu-north-1.amazonaws.com:9000"
+    assert env["AWS_CA_BUNDLE"] == "/etc/pgbackrest/repo1-storage-ca.crt"
+    assert env["AWS_ACCESS_KEY_ID"] == {"secretKeyRef": {"name": "hippo-s3", "key": "key"}}
+    assert env["PGSSLMODE"] == "verify-full"
+    assert not [name for name in env if name.startswith("PGBACKREST")]  # no repository passphrase
+    data = find(objects, "ConfigMap", "hippo-pgbackrest-config")["data"]
+    assert "--no-role-passwords" in data["logical-backup.sh"]
+    assert data["aws.conf"] == "[default]\nregion = eu-north-1\ns3 =\n    addressing_style = path\n"
+
+
+@pytest.mark.parametrize(
+    ("repo", "message"),
+    [
+        ({"name": "repo1", "volume": {"size": "1Gi"}}, "logical backups are written with the AWS CLI: repo1 must be"),
+        (s3_repo(name="repo2"), "'repo1' is not a repository of spec.backups.repos (have repo2)"),
+    ],
+)
+def test_logical_backup_refused(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], repo: dict[str, Any], message: str
+) -> None:
+    (problem,) = messages(plan_of, with_backups(repo, logical={"repo": "repo1", "schedule": "0 23 * * *"}))
+    assert problem.startswith(f"spec.backups.logical.repo: {message}")

@@ -18,6 +18,7 @@ from pgrender.plan.backups import (
     TLS_SUBDIR,
     BackupJobPlan,
     BackupsPlan,
+    LogicalPlan,
     RepoPlan,
     job_config_key,
 )
@@ -30,7 +31,8 @@ from pgrender.pod import (
     pod_security_context,
     secret_volume,
 )
-from pgrender.pod_parts.pgbackrest import config_mount, config_volume, environment
+from pgrender.pod_parts.client_tls import client_tls, superuser_libpq_env
+from pgrender.pod_parts.pgbackrest import config_mount, config_volume, environment, secret_env
 
 CONTAINER = "pgbackrest"
 # A missed start (controller down at the scheduled minute) still runs within the hour.
@@ -50,7 +52,76 @@ def backup_jobs(plan: ClusterPlan) -> list[Manifest]:
         out.append(_initial_job(plan, backups, backups.init_repo))
     if backups.manual and not backups.suspended:
         out.append(_job(plan, backups, backups.manual, {SYNC_WAVE: str(plan.reconcile_wave)}))
+    if backups.logical:
+        out.append(_logical_cron_job(plan, backups, backups.logical))
     return out
+
+
+def _cron_job_spec(backups: BackupsPlan, schedule: str, job_labels: dict[str, str], job: Manifest) -> Manifest:
+    return {
+        "schedule": schedule,
+        "timeZone": backups.time_zone,
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+        "successfulJobsHistoryLimit": HISTORY_LIMIT,
+        "failedJobsHistoryLimit": HISTORY_LIMIT,
+        # A standby cluster cannot back up: every member is in recovery. Promoting it resumes them.
+        "suspend": backups.suspended,
+        "jobTemplate": {"metadata": {"labels": job_labels}, "spec": job},
+    }
+
+
+def _logical_cron_job(plan: ClusterPlan, backups: BackupsPlan, logical: LogicalPlan) -> Manifest:
+    """pg_dumpall as the superuser (its client certificate, verify-full to the primary Service),
+    with the bucket's keys; no pgBackRest material."""
+    own = {**backups.labels, labels.REPO_LABEL: logical.repo, labels.BACKUP_TYPE_LABEL: "logical"}
+    files = [(logical.script_key, logical.script_key), (logical.aws_config_key, logical.aws_config_key)]
+    volume = config_volume(backups, files, [])
+    if logical.ca_file:
+        ca = logical.ca_file
+        volume["projected"]["sources"].append(
+            {"secret": {"name": ca.secret, "items": [{"key": ca.key, "path": ca.path}]}}
+        )
+    env: list[Manifest] = [
+        *superuser_libpq_env(plan),
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "AWS_CONFIG_FILE", "value": f"{CONFIG_DIR}/{logical.aws_config_key}"},
+        {"name": "PGRENDER_LOGICAL_TARGET", "value": logical.target},
+        {"name": "PGRENDER_S3_ENDPOINT", "value": logical.endpoint_url},
+        *(secret_env(e) for e in logical.env),
+    ]
+    if logical.ca_file:
+        env.append({"name": "AWS_CA_BUNDLE", "value": f"{CONFIG_DIR}/{logical.ca_file.path}"})
+    client = client_tls(plan)
+    container = {
+        "name": "logical-backup",
+        "image": logical.image,
+        "command": ["sh", f"{CONFIG_DIR}/{logical.script_key}"],
+        "env": env,
+        "securityContext": container_security_context(),
+        "volumeMounts": [config_mount(), *client.mounts, {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    job = {
+        "backoffLimit": BACKOFF_LIMIT,
+        "activeDeadlineSeconds": backups.job_deadline_seconds,
+        "template": {
+            "metadata": {"labels": plan.labels_for(own)},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(plan),
+                "containers": [container],
+                "volumes": [volume, *client.volumes, empty_dir("tmp", size_limit="64Mi")],
+            },
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": object_meta(plan, logical.name, own),
+        "spec": _cron_job_spec(backups, logical.schedule, plan.labels_for(own), job),
+    }
 
 
 def _labels(backups: BackupsPlan, job: BackupJobPlan) -> dict[str, str]:
@@ -63,20 +134,9 @@ def _cron_job(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         "metadata": object_meta(plan, job.name, _labels(backups, job)),
-        "spec": {
-            "schedule": job.schedule,
-            "timeZone": backups.time_zone,
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
-            "successfulJobsHistoryLimit": HISTORY_LIMIT,
-            "failedJobsHistoryLimit": HISTORY_LIMIT,
-            # A standby cluster cannot back up: every member is in recovery. Promoting it resumes them.
-            "suspend": backups.suspended,
-            "jobTemplate": {
-                "metadata": {"labels": plan.labels_for(_labels(backups, job))},
-                "spec": _job_spec(plan, backups, job),
-            },
-        },
+        "spec": _cron_job_spec(
+            backups, job.schedule, plan.labels_for(_labels(backups, job)), _job_spec(plan, backups, job)
+        ),
     }
 
 

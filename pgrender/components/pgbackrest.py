@@ -3,6 +3,8 @@ Secret <c>-pgbackrest (repository passphrases) and Secret <c>-pgbackrest-cert (i
 
 from __future__ import annotations
 
+import shlex
+
 from pgrender.plan import ClusterPlan, defaults, secret_keys
 from pgrender.plan.backups import (
     BACKUP_SCRIPT_KEY,
@@ -12,6 +14,7 @@ from pgrender.plan.backups import (
     STANZA,
     TLS_DIR,
     BackupsPlan,
+    LogicalPlan,
     RepoPlan,
     job_config_key,
     repo_host_options,
@@ -42,6 +45,9 @@ def pgbackrest(plan: ClusterPlan) -> list[Manifest]:
         data[BACKUP_SCRIPT_KEY] = backup_script(backups)
     if backups.repo_host:
         data[REPO_HOST_CONFIG_KEY] = _repo_host_config(backups)
+    if backups.logical:
+        data[backups.logical.script_key] = logical_script(plan, backups.logical)
+        data[backups.logical.aws_config_key] = _aws_config(backups.logical)
     certificate = plan.tls.pgbackrest
     assert certificate is not None  # resolve() plans it whenever there are backups
     passphrases: dict[str, SecretText] = {}
@@ -214,3 +220,34 @@ run backup --type="$type" || {{
 run expire
 run info
 """
+
+
+def logical_script(plan: ClusterPlan, logical: LogicalPlan) -> str:
+    """pg_dumpall of the whole cluster from the primary, gzip-compressed, streamed into the bucket.
+
+    Roles are dumped without their passwords (--no-role-passwords): the dump never carries a
+    verifier, and a cluster restored from it gets its passwords from its reconcile Job.
+    """
+    pg_dumpall = shlex.quote(f"{plan.bin_dir}/pg_dumpall")
+    return f"""#!/bin/sh
+# A logical backup: pg_dumpall of every database and role (without passwords) from the primary, to
+# {logical.target}/<UTC time>.sql.gz with the AWS CLI.
+set -eu
+name="$PGRENDER_LOGICAL_TARGET/$(date -u +%Y%m%dT%H%M%SZ).sql.gz"
+status=/tmp/pg_dumpall.status
+rm -f "$status"
+{{ {pg_dumpall} --no-role-passwords --clean --if-exists; echo "$?" > "$status"; }} \\
+    | gzip \\
+    | aws s3 cp --only-show-errors --endpoint-url "$PGRENDER_S3_ENDPOINT" - "$name"
+if [ "$(cat "$status" 2>/dev/null)" != 0 ]; then
+    echo "pg_dumpall failed; removing the partial dump $name" >&2
+    aws s3 rm --only-show-errors --endpoint-url "$PGRENDER_S3_ENDPOINT" "$name" || true
+    exit 1
+fi
+echo "wrote $name"
+"""
+
+
+def _aws_config(logical: LogicalPlan) -> str:
+    style = "path" if logical.path_style else "virtual"
+    return f"[default]\nregion = {logical.region}\ns3 =\n    addressing_style = {style}\n"

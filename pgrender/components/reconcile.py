@@ -21,6 +21,7 @@ from pgrender.pod import (
     pod_security_context,
 )
 from pgrender.pod_parts import job_pod
+from pgrender.pod_parts.client_tls import superuser_libpq_env
 from pgrender.spec.users import RoleOptions
 
 SCRIPT = "reconcile.sh"
@@ -313,18 +314,8 @@ def _database_sql(database: DatabasePlan) -> list[str]:
 
 
 def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
-    names, client = plan.names, plan.tls.client_files
-    env: list[Manifest] = [
-        {"name": "PGHOST", "value": plan.primary_host},
-        {"name": "PGPORT", "value": str(plan.port)},
-        {"name": "PGUSER", "value": plan.superuser},
-        {"name": "PGDATABASE", "value": "postgres"},
-        {"name": "PGSSLMODE", "value": "verify-full"},
-        {"name": "PGSSLROOTCERT", "value": client.ca},
-        {"name": "PGSSLCERT", "value": client.cert},
-        {"name": "PGSSLKEY", "value": client.key},
-        {"name": "PGCONNECT_TIMEOUT", "value": "5"},
-    ]
+    names = plan.names
+    env = superuser_libpq_env(plan)
     env += [
         {"name": "PGRENDER_PATRONI_MEMBERS", "value": " ".join(plan.patroni.member_api_hosts)},
         {

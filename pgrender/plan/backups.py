@@ -27,6 +27,7 @@ from pgrender.spec import SourcedCluster, cron
 from pgrender.spec.backups import (
     BackupSourceSpec,
     Cipher,
+    LogicalBackupSpec,
     RepoLocationSpec,
     RestoreSourceSpec,
     RetentionSpec,
@@ -119,6 +120,24 @@ class BackupJobPlan:
 
 
 @dataclass(frozen=True)
+class LogicalPlan:
+    """pg_dumpall on a schedule into an S3 repository's bucket, with the AWS CLI."""
+
+    name: str  # the CronJob
+    repo: str
+    schedule: str
+    image: str
+    target: str  # s3://<bucket><repo path>/logical
+    endpoint_url: str
+    region: str
+    path_style: bool
+    env: tuple[SecretEnv, ...]  # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    ca_file: SecretFile | None
+    script_key: str = "logical-backup.sh"
+    aws_config_key: str = "aws.conf"
+
+
+@dataclass(frozen=True)
 class MemberHost:
     """A database pod as a backup Job reaches its pgBackRest server."""
 
@@ -167,7 +186,7 @@ class BackupsPlan:
     job_deadline_seconds: int
     cron_jobs: tuple[BackupJobPlan, ...]
     manual: BackupJobPlan | None
-    logical: BackupJobPlan | None
+    logical: LogicalPlan | None
     suspended: bool  # a standby cluster cannot take backups: every member is in recovery
     repo_host: RepoHostPlan | None
     source: SourcePlan | None
@@ -237,12 +256,7 @@ def resolve_backups(
             problems.append(sourced.problem(("spec", "backups", "manual", "repo"), _no_repo(m.repo, repos)))
         manual = BackupJobPlan(names.manual_backup_job(m.repo, m.run), m.repo, m.type)
     if backups and backups.logical:
-        lg = backups.logical
-        target = next((r for r in repos if r.name == lg.repo), None)
-        if target is None or target.kind == "volume":
-            why = _no_repo(lg.repo, repos) if target is None else "logical backups go to an object store, not a volume"
-            problems.append(sourced.problem(("spec", "backups", "logical", "repo"), why))
-        logical = BackupJobPlan(names.logical_backup, lg.repo, "logical", lg.schedule)
+        logical = _logical(sourced, names, backups.logical, repos, problems)
     # Replicas are restored from this cluster's first repository (or, for a standby, the source's),
     # then stream; when that fails (no backup yet), Patroni falls back to pg_basebackup.
     program = shlex.quote(spec.image_contract.pgbackrest)
@@ -275,6 +289,43 @@ def resolve_backups(
         archive_command=f'{own} archive-push "%p"',
         restore_command=f'{own} archive-get %f "%p"',
         replica_command=replica_command,
+    )
+
+
+def _logical(
+    sourced: SourcedCluster, names: Names, spec: LogicalBackupSpec, repos: list[RepoPlan], problems: list[Problem]
+) -> LogicalPlan | None:
+    backups = sourced.cluster.spec.backups
+    assert backups is not None
+    repo_spec = next((r for r in backups.repos if r.name == spec.repo), None)
+    repo = next((r for r in repos if r.name == spec.repo), None)
+    if repo_spec is None or repo is None:
+        problems.append(sourced.problem(("spec", "backups", "logical", "repo"), _no_repo(spec.repo, repos)))
+        return None
+    s3 = repo_spec.s3
+    if s3 is None or s3.key_type != "shared":
+        problems.append(
+            sourced.problem(
+                ("spec", "backups", "logical", "repo"),
+                f"logical backups are written with the AWS CLI: {spec.repo} must be an s3 repository with "
+                "keyType shared",
+            )
+        )
+        return None
+    assert repo_spec.credentials is not None  # shared keys need them (RepoLocationSpec)
+    secret = repo_spec.credentials.secret_name
+    ca = next((f for f in repo.files if f.path == storage_ca_file(repo.name)), None)
+    return LogicalPlan(
+        name=names.logical_backup,
+        repo=spec.repo,
+        schedule=spec.schedule,
+        image=spec.image or defaults.LOGICAL_BACKUP_IMAGE,
+        target=f"s3://{s3.bucket}{repo.path}/logical",
+        endpoint_url=f"https://{s3.endpoint}" + (f":{s3.port}" if s3.port else ""),
+        region=s3.region,
+        path_style=s3.uri_style is UriStyle.PATH,
+        env=(SecretEnv("AWS_ACCESS_KEY_ID", secret, "key"), SecretEnv("AWS_SECRET_ACCESS_KEY", secret, "key-secret")),
+        ca_file=ca,
     )
 
 
@@ -361,7 +412,7 @@ def _repo(
                 SecretEnv(f"{env_prefix}AZURE_KEY", credentials, "key"),
             ]
     if spec.storage_ca:
-        ca_file = f"{spec.name}-storage-ca.crt" if owner is None else "source-storage-ca.crt"
+        ca_file = storage_ca_file(spec.name) if owner is None else "source-storage-ca.crt"
         files.append(SecretFile(spec.storage_ca.secret_name, spec.storage_ca.key, ca_file))
         opt("storage-ca-file", f"{CONFIG_DIR}/{ca_file}")
     if spec.volume:
@@ -393,6 +444,11 @@ def _repo(
         cipher_subject=cipher_subject,
         cipher_owner=owner,
     )
+
+
+def storage_ca_file(repo: str) -> str:
+    """The file name, in CONFIG_DIR, of the CA a repository's object store is verified with."""
+    return f"{repo}-storage-ca.crt"
 
 
 def job_config_key(repo: str) -> str:

@@ -15,6 +15,9 @@ IMAGES: dict[int, str] = {
 BIN_DIR = "/usr/lib/postgresql/{version}/bin"
 # CloudNativePG's pgBouncer image: pgbouncer on PATH, user 998, group 996.
 PGBOUNCER_IMAGE = "ghcr.io/cloudnative-pg/pgbouncer:1.24.1"
+# Zalando's logical backup image (postgres-operator's logical_backup_docker_image default): PGDG
+# clients under /usr/lib/postgresql/<v>/bin, gzip and the AWS CLI.
+LOGICAL_BACKUP_IMAGE = "ghcr.io/zalando/postgres-operator/logical-backup:v2.0.1"
 PGBOUNCER_CONFIG_DIR = "/etc/pgbouncer"
 PGBOUNCER_SECRET_DIR = "/etc/pgbouncer/secret"
 

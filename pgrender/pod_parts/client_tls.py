@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pgrender.plan import ClusterPlan, defaults, secret_keys
-from pgrender.pod import PodPart, secret_volume
+from pgrender.pod import Manifest, PodPart, secret_volume
 
 
 def client_tls(plan: ClusterPlan) -> PodPart:
@@ -11,3 +11,20 @@ def client_tls(plan: ClusterPlan) -> PodPart:
         volumes=(secret_volume("tls", [(plan.names.superuser_cert, [(key, key) for key in secret_keys.TLS_FILES])]),),
         mounts=({"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},),
     )
+
+
+def superuser_libpq_env(plan: ClusterPlan) -> list[Manifest]:
+    """libpq's environment for a Job that connects to the primary as the superuser, with the
+    client certificate above and verify-full against the primary Service's name."""
+    client = plan.tls.client_files
+    return [
+        {"name": "PGHOST", "value": plan.primary_host},
+        {"name": "PGPORT", "value": str(plan.port)},
+        {"name": "PGUSER", "value": plan.superuser},
+        {"name": "PGDATABASE", "value": "postgres"},
+        {"name": "PGSSLMODE", "value": "verify-full"},
+        {"name": "PGSSLROOTCERT", "value": client.ca},
+        {"name": "PGSSLCERT", "value": client.cert},
+        {"name": "PGSSLKEY", "value": client.key},
+        {"name": "PGCONNECT_TIMEOUT", "value": "5"},
+    ]

@@ -254,8 +254,13 @@ class ManualBackupSpec(StrictModel):
 class LogicalBackupSpec(StrictModel):
     """pg_dumpall on a schedule, written next to the physical backups in an object-store repository."""
 
-    repo: RepoName = Field(description="An object-store repository; the dumps go below its path, in logical/.")
+    repo: RepoName = Field(description="An s3 repository; the dumps go below its path, in logical/.")
     schedule: CronSchedule = Field(description="When to dump, e.g. '30 0 * * *'.")
+    image: str | None = Field(
+        default=None,
+        description="An image with pg_dumpall (at imageContract.binDir), gzip and the AWS CLI (aws); default "
+        "Zalando's logical-backup image.",
+    )
 
 
 class BackupsSpec(StrictModel):
