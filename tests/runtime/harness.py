@@ -9,6 +9,9 @@ this module rebuilds what Kubernetes would hand each container from the rendered
   ``$(VAR)`` references);
 * the command of the container.
 
+Any container of a rendered pod (a member's Patroni, a sidecar, a Job's or a CronJob's container,
+the pgBackRest repo host) is brought up the same way, by :func:`prepare_container`.
+
 Only what cannot exist outside Kubernetes is changed, and all of it is changed in one function,
 :func:`localize` (read its docstring for the complete list). :func:`config_differences` states the
 same list as a check, and ``test_replication.py`` asserts that the Patroni configuration a member
@@ -29,6 +32,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -39,7 +43,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,7 +63,8 @@ LOCAL_POD_IP = "127.0.0.1"
 # In-pod paths that the harness places under a per-pod directory. Mount points of volumes (Secrets,
 # ConfigMaps, PVCs) are moved as a whole; /tmp stays the host's /tmp (PostgreSQL's rendered
 # unix_socket_directories; sockets of different members differ by port), except for the one file
-# Patroni keeps there per pod.
+# Patroni keeps there per pod and pgBackRest's lock directory (its default lock-path: locks are
+# per stanza, and every cluster's stanza is "db", so pods must not share it).
 MOVED_MOUNTS = (
     "/pgconf/tls",
     "/pgdata",
@@ -68,8 +73,14 @@ MOVED_MOUNTS = (
     "/etc/pgrender",
     "/etc/pgbouncer",
     "/etc/pgbouncer/secret",
+    "/etc/pgbackrest",
+    # The volume of a pgBackRest repository of type volume (the repo host, or a backup Job of it).
+    "/pgbackrest/repo1",
+    "/pgbackrest/repo2",
+    "/pgbackrest/repo3",
+    "/pgbackrest/repo4",
 )
-MOVED_FILES = ("/tmp/pgpass",)
+MOVED_FILES = ("/tmp/pgpass", "/tmp/pgbackrest")
 SHARED_MOUNTS = ("/tmp", "/dev/shm")
 
 T = TypeVar("T")
@@ -108,6 +119,17 @@ def missing_requirements() -> list[str]:
     for tool, package in (("patroni", "patroni"), ("etcd", "etcd-server"), ("pgbouncer", "pgbouncer")):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             missing.append(f"{tool} (Debian package {package})")
+    for tool in ("unshare", "setpriv"):
+        if shutil.which(tool) is None:
+            missing.append(f"{tool} (Debian package util-linux)")
+    return missing
+
+
+def missing_pgbackrest_requirements() -> list[str]:
+    """What this machine lacks to run pgBackRest against a bare server in a local pod."""
+    missing = missing_server_requirements()
+    if shutil.which("pgbackrest") is None:
+        missing.append("pgbackrest (Debian package pgbackrest)")
     for tool in ("unshare", "setpriv"):
         if shutil.which(tool) is None:
             missing.append(f"{tool} (Debian package util-linux)")
@@ -247,10 +269,14 @@ class PodFacts:
 
 
 def _write_file(path: Path, content: bytes, mode: int, gid: int) -> None:
+    """Write ``path`` (owner root, group ``gid``, ``mode``) by renaming a complete file into place,
+    so that a process reading it meanwhile sees the old or the new file, never a partial one."""
     make_dir(path.parent)
-    path.write_bytes(content)
-    os.chown(path, 0, gid)
-    path.chmod(mode)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(content)
+    os.chown(partial, 0, gid)
+    partial.chmod(mode)
+    partial.replace(path)
 
 
 def _volume_files(volume: Mapping[str, Any], rendered: Rendered) -> list[tuple[str, bytes, int]]:
@@ -280,6 +306,23 @@ def _volume_files(volume: Mapping[str, Any], rendered: Rendered) -> list[tuple[s
     return []
 
 
+def mount_paths(container: Mapping[str, Any], root: Path) -> dict[str, Path]:
+    """In-pod path -> local path of the container's mounts under the pod directory ``root``
+    (what :func:`materialize_volumes` writes), without writing anything."""
+    paths: dict[str, Path] = {}
+    for mount in container.get("volumeMounts", []):
+        mount_path: str = mount["mountPath"]
+        if mount_path == "/tmp":
+            paths.update({f: root / "tmp" / f.removeprefix("/tmp/") for f in MOVED_FILES if f.startswith("/tmp/")})
+        elif mount_path in SHARED_MOUNTS:
+            continue
+        elif mount_path in MOVED_MOUNTS:
+            paths[mount_path] = root / mount_path.lstrip("/")
+        else:
+            raise HarnessError(f"mount {mount_path} is new to the harness: decide where it goes (MOVED_MOUNTS)")
+    return paths
+
+
 def materialize_volumes(
     pod_spec: Mapping[str, Any], container: Mapping[str, Any], rendered: Rendered, root: Path
 ) -> dict[str, Path]:
@@ -288,28 +331,30 @@ def materialize_volumes(
     Files of Secret/ConfigMap/projected volumes: owner root, group fsGroup (the local postgres
     group), the volume's (default)mode, as kubelet writes them with an fsGroup. PVCs and
     emptyDirs: empty directories, group-owned and group-writable with the setgid bit (fsGroup).
+
+    ``root`` is the pod's directory, shared by its containers: a mount point that is there already
+    belongs to a volume made for another container of the pod (and possibly localized or written
+    to since) and is left as it is, like kubelet makes a pod's volume once for all its containers.
     """
     gid = os_ids()[1]
     volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
-    paths: dict[str, Path] = {}
+    paths = mount_paths(container, root)
     for mount in container.get("volumeMounts", []):
         mount_path: str = mount["mountPath"]
         volume = volumes[mount["name"]]
+        if mount_path == "/tmp":
+            make_dir(root / "tmp", 0o2770)
         if mount_path in SHARED_MOUNTS:
-            if mount_path == "/tmp":
-                tmp = make_dir(root / "tmp", 0o2770)
-                paths.update({f: tmp / f.removeprefix("/tmp/") for f in MOVED_FILES if f.startswith("/tmp/")})
             continue
-        if mount_path not in MOVED_MOUNTS:
-            raise HarnessError(f"mount {mount_path} is new to the harness: decide where it goes (MOVED_MOUNTS)")
-        local = root / mount_path.lstrip("/")
+        local = paths[mount_path]
+        if local.exists():
+            continue
         if "persistentVolumeClaim" in volume or "emptyDir" in volume:
             make_dir(local, 0o2770)
         else:
             make_dir(local)
             for relative, content, mode in _volume_files(volume, rendered):
                 _write_file(local / relative, content, mode, gid)
-        paths[mount_path] = local
     return paths
 
 
@@ -348,6 +393,19 @@ def image_environment(home: Path) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Peer:
+    """Another pod as a pgBackRest client reaches it: the local paths and ports of that pod.
+
+    pgBackRest sends a remote the options of its ``pgN-``/``repoN-`` entry (``pgN-path``,
+    ``pgN-port``, ``repoN-path``), so a client's config names paths of the *remote* pod.
+    """
+
+    paths: Mapping[str, Path]  # the pod's in-pod path -> local path
+    postgres_port: int | None = None  # a member's PostgreSQL port
+    pgbackrest_port: int | None = None  # the port of the pod's pgBackRest TLS server
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where one pod lives on this machine."""
 
@@ -357,6 +415,10 @@ class Placement:
     etcd_hosts: tuple[str, ...] = ()
     # For a client of the members' REST APIs (the reconcile Job): pod name -> local REST API port.
     member_api_ports: Mapping[str, int] = field(default_factory=dict)
+    # The port of this pod's own pgBackRest TLS server (``pgbackrest server``), if it runs one.
+    pgbackrest_port: int | None = None
+    # The pods a pgBackRest client here reaches (``pgN-host``/``repoN-host``): pod name -> Peer.
+    peers: Mapping[str, Peer] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -369,10 +431,27 @@ class LocalRun:
 
 
 def _local_path(value: str, paths: Mapping[str, Path]) -> str:
+    """``value`` mapped when it *is* a path under a moved mount (the whole value)."""
     for pod_path, local in sorted(paths.items(), key=lambda item: -len(item[0])):
         if value == pod_path or value.startswith(pod_path + "/"):
             return str(local) + value[len(pod_path) :]
     return value
+
+
+def _local_paths_in(value: str, paths: Mapping[str, Path]) -> str:
+    """``value`` with every path under a moved mount mapped, also where it is part of a longer
+    string (a command line in Patroni's config, ``--config=/etc/pgbackrest/x.conf``).
+
+    A mount path counts where it stands at a word boundary: at the start of the string or after
+    whitespace, ``=`` or a quote, and followed by ``/``, the end, whitespace or a quote. The
+    longest mount path wins (``/etc/pgbouncer/secret`` before ``/etc/pgbouncer``). For a whole
+    value this is exactly :func:`_local_path`.
+    """
+    if not paths:
+        return value
+    alternatives = "|".join(re.escape(p) for p in sorted(paths, key=len, reverse=True))
+    pattern = re.compile(rf"(?:^|(?<=[\s='\"]))({alternatives})(?=/|$|[\s'\"])")
+    return pattern.sub(lambda match: str(paths[match.group(1)]), value)
 
 
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
@@ -401,20 +480,30 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        members' REST APIs (``PGRENDER_PATRONI_MEMBERS``) keeps the names and gets each member's
        local port, the names resolving to 127.0.0.1 (:func:`run_job`). The pod IP a
        ``fieldRef: status.podIP`` yields is 127.0.0.1 (:data:`LOCAL_POD_IP`), and client URIs
-       taken from user Secrets get the same treatment in :func:`loopback_uri`.
+       taken from user Secrets get the same treatment in :func:`loopback_uri`. Any other name a
+       container connects to keeps its name, which resolves to 127.0.0.1 in the container's
+       private /etc/hosts (:func:`prepare_container`), standing in for cluster DNS.
     3. Paths of mounted volumes (:data:`MOVED_MOUNTS`) and :data:`MOVED_FILES`, wherever they occur
-       (Patroni config, environment, command), point into the pod's local directory.
+       (Patroni config, environment, command), point into the pod's local directory: a whole
+       value, and a path inside a longer string at a word boundary (a bootstrap
+       ``command: sh /etc/pgbackrest/restore.sh``, ``--config=/etc/pgbackrest/source.conf``;
+       :func:`_local_paths_in`).
+    4. pgBackRest's configuration files (``*.conf`` in the ``/etc/pgbackrest`` volume), in
+       :func:`localize_pgbackrest_conf`, the same kinds of change and nothing else: paths (3.)
+       and ports and listen address (2.).
+    5. pgBouncer's ``pgbouncer.ini``, in :func:`localize_pgbouncer_ini`, likewise.
 
     The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
     pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
     returned parsed; it is written back as YAML, so it equals the rendered one value for value
-    (:func:`config_differences`), not byte for byte.
+    (:func:`config_differences`), not byte for byte. Files other than the configuration files
+    of 4. and 5. (scripts such as ``reconcile.sh``) are run as rendered.
     """
-    local_env = {k: _local_path(v, where.paths) for k, v in env.items()}
-    local_command = tuple(_local_path(arg, where.paths) for arg in command)
+    local_env = {k: _local_paths_in(v, where.paths) for k, v in env.items()}
+    local_command = tuple(_local_paths_in(arg, where.paths) for arg in command)
     config: dict[str, Any] | None = None
     if patroni_yaml is not None:
-        config = _map_strings(yaml.safe_load(patroni_yaml), lambda s: _local_path(s, where.paths))
+        config = _map_strings(yaml.safe_load(patroni_yaml), lambda s: _local_paths_in(s, where.paths))
         assert config is not None
         if "kubernetes" not in config:
             raise HarnessError("rendered patroni.yaml has no kubernetes section to replace")
@@ -443,8 +532,9 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
 
 
 def pod_path(value: str, where: Placement) -> str:
-    """The in-pod path a localized path stands for (``value`` itself when it is no moved path)."""
-    return _local_path(value, {str(local): Path(pod) for pod, local in where.paths.items()})
+    """``value`` with the localized paths in it mapped back to the in-pod paths they stand for
+    (the inverse of the path mapping of :func:`localize`)."""
+    return _local_paths_in(value, {str(local): Path(pod) for pod, local in where.paths.items()})
 
 
 def config_differences(rendered_yaml: str, local: Mapping[str, Any], where: Placement) -> list[str]:
@@ -471,6 +561,116 @@ def loopback_uri(uri: str, port: int) -> str:
     host = hostport.rsplit(":", 1)[0]
     query = "&".join(q for q in (parts.query, f"hostaddr={LOCAL_POD_IP}") if q)
     return urllib.parse.urlunsplit((parts.scheme, f"{credentials}@{host}:{port}", parts.path, query, ""))
+
+
+# pgBackRest repository types whose repoN-path is a path in a bucket or container, not a file system.
+OBJECT_STORE_REPO_TYPES = frozenset({"s3", "gcs", "azure"})
+# Options of a pgN-host/repoN-host entry that name files of the client (its certificate), not of the remote.
+_CLIENT_HOST_OPTIONS = frozenset({"host-cert-file", "host-key-file", "host-ca-file", "host-ca-path"})
+_INDEXED_OPTION = re.compile(r"(pg|repo)(\d+)-(.+)")
+
+
+def _pgbackrest_options(conf: str) -> dict[str, str]:
+    """key -> value of every ``key=value`` line of a pgBackRest config file, whatever the section."""
+    options = {}
+    for line in conf.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("#", ";", "[")):
+            continue
+        key, sep, value = stripped.partition("=")
+        if sep:
+            options[key.strip()] = value.strip()
+    return options
+
+
+def pgbackrest_host_names(conf: str) -> list[str]:
+    """The host names a pgBackRest config connects to by name (``pgN-host``, ``repoN-host``)."""
+    options = _pgbackrest_options(conf)
+    return sorted({v for k, v in options.items() if (m := _INDEXED_OPTION.fullmatch(k)) and m.group(3) == "host"})
+
+
+def localize_pgbackrest_conf(conf: str, where: Placement) -> str:
+    """The pgBackRest half of :func:`localize`: the same kinds of change, nothing else.
+
+    ``conf`` is a rendered pgBackRest config (INI: ``[global]``, ``[db]``, ``key=value``).
+
+    * Paths: values of ``*-path``, ``*-file`` and ``*-config`` options that are paths under a
+      moved mount point into a local directory: the options of a ``pgN-host``/``repoN-host``
+      entry into the directory of *that* pod (:attr:`Placement.peers`, found by the host's first
+      label, the pod name; pgBackRest passes them to the remote), except the entry's own client
+      files (``pgN-host-cert-file``, ...), which are this pod's. ``repoN-path`` of an object store
+      repository (:data:`OBJECT_STORE_REPO_TYPES`) is a path in the bucket and stays.
+    * Addresses: ``tls-server-address`` becomes 127.0.0.1 and ``tls-server-port`` this pod's
+      :attr:`Placement.pgbackrest_port`; ``pgN-host-port``/``repoN-host-port`` the port of that
+      pod's pgBackRest server, and ``pgN-port`` the PostgreSQL port of that pod (of this pod,
+      :attr:`Placement.postgres_port`, when ``pgN`` is local). One left out because the
+      default (8432, 5432) was meant is added after the ``pgN-host``/``repoN-host``/``pgN-path``
+      or first ``tls-server-*`` line. Host names stay: they resolve to 127.0.0.1 in the pod's
+      private /etc/hosts (:func:`prepare_container`).
+    """
+    options = _pgbackrest_options(conf)
+
+    def peer(kind: str, index: str) -> Peer | None:
+        host = options.get(f"{kind}{index}-host")
+        if host is None:
+            return None
+        found = where.peers.get(host) or where.peers.get(host.split(".")[0])
+        if found is None:
+            raise HarnessError(f"pgBackRest {kind}{index}-host={host}: no such pod here (peers: {sorted(where.peers)})")
+        return found
+
+    def port(what: str, value: int | None) -> str:
+        if value is None:
+            raise HarnessError(f"pgBackRest option {what}: the placement has no local port for it")
+        return str(value)
+
+    def local_value(key: str, value: str) -> str:
+        if key == "tls-server-address":
+            return LOCAL_POD_IP
+        if key == "tls-server-port":
+            return port(key, where.pgbackrest_port)
+        match = _INDEXED_OPTION.fullmatch(key)
+        remote = None
+        if match:
+            kind, index, option = match.groups()
+            remote = peer(kind, index)
+            if option == "host-port":
+                return port(key, remote.pgbackrest_port if remote else None)
+            if kind == "pg" and option == "port":
+                return port(key, remote.postgres_port if remote else where.postgres_port)
+            if kind == "repo" and option == "path" and options.get(f"repo{index}-type") in OBJECT_STORE_REPO_TYPES:
+                return value
+            if option in _CLIENT_HOST_OPTIONS:
+                remote = None
+        if key.endswith(("-path", "-file", "-config")):
+            return _local_path(value, remote.paths if remote else where.paths)
+        return value
+
+    def added_after(key: str) -> list[str]:
+        """Options pgBackRest would take at their default, which the local run must set."""
+        match = _INDEXED_OPTION.fullmatch(key)
+        if match and match.group(3) == "host" and f"{match.group(1)}{match.group(2)}-host-port" not in options:
+            name = f"{match.group(1)}{match.group(2)}-host-port"
+            return [name]
+        if match and match.group(1) == "pg" and match.group(3) == "path" and f"pg{match.group(2)}-port" not in options:
+            return [f"pg{match.group(2)}-port"]
+        if key.startswith("tls-server-") and "tls-server-port" not in options:
+            options["tls-server-port"] = "(added)"  # once
+            return ["tls-server-port"]
+        return []
+
+    out = []
+    for line in conf.splitlines():
+        stripped = line.strip()
+        key, sep, value = line.partition("=")
+        if not sep or stripped.startswith(("#", ";", "[")):
+            out.append(line)
+            continue
+        key, value = key.strip(), value.strip()
+        new = local_value(key, value)
+        out.append(line if new == value else f"{line[: line.index('=') + 1]}{new}")
+        out += [f"{name}={local_value(name, '')}" for name in added_after(key)]
+    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,6 +723,226 @@ def _stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> No
             proc.wait()
 
 
+# --------------------------------------------------------------------------------------------
+# Any container of a rendered pod, run here
+# --------------------------------------------------------------------------------------------
+
+
+def pod_spec_of(workload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod template's spec of a rendered workload (a CronJob's is in its jobTemplate)."""
+    kind = workload["kind"]
+    if kind == "CronJob":
+        spec: Mapping[str, Any] = workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    elif kind in ("Job", "StatefulSet", "Deployment", "DaemonSet"):
+        spec = workload["spec"]["template"]["spec"]
+    elif kind == "Pod":
+        spec = workload["spec"]
+    else:
+        raise HarnessError(f"{kind} {workload['metadata']['name']} has no pod template")
+    return spec
+
+
+def default_pod_name(workload: Mapping[str, Any]) -> str:
+    """A StatefulSet's pod is ``<name>-0`` (pgrender renders one replica per StatefulSet); any
+    other pod is ``<name>-local``."""
+    name: str = workload["metadata"]["name"]
+    return f"{name}-0" if workload["kind"] == "StatefulSet" else f"{name}-local"
+
+
+def _expand(value: str, env: Mapping[str, str]) -> str:
+    """kubelet's ``$(VAR)`` expansion of command and args (``$$`` escapes; unknown names stay)."""
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+        lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+        value,
+    )
+
+
+@dataclass(frozen=True)
+class PodContainer:
+    """One container of a rendered pod, with its volumes written and its command localized.
+
+    It runs as the local postgres user (the pod's runAsUser) in a private mount namespace whose
+    /etc/hosts maps :attr:`hosts` to 127.0.0.1, standing in for cluster DNS (root is needed for
+    the namespace; the program itself runs as postgres).
+    """
+
+    name: str  # the container's name
+    pod: PodFacts
+    root: Path  # the pod's local directory, shared by its containers
+    placement: Placement
+    run: LocalRun
+    hosts: tuple[str, ...]  # names that resolve to 127.0.0.1
+
+    @property
+    def hosts_file(self) -> Path:
+        return self.root / f"hosts.{self.name}"
+
+    @property
+    def workdir(self) -> Path:
+        """The working directory and HOME: the pod's /tmp."""
+        return self.root / "tmp"
+
+    def environment(self) -> dict[str, str]:
+        return image_environment(self.workdir) | self.run.env
+
+    def argv(self) -> list[str]:
+        """The command line that runs the container here (``unshare`` ... ``setpriv`` ... command)."""
+        program = self.run.command[0]
+        path = self.environment()["PATH"]
+        if "/" not in program and shutil.which(program, path=path) is None and Path("/usr/sbin", program).exists():
+            program = f"/usr/sbin/{program}"  # pgbouncer: on the image's PATH, in /usr/sbin here
+        run_as = ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", "--"]
+        script = f"mount --bind {shlex.quote(str(self.hosts_file))} /etc/hosts && exec " + shlex.join(
+            [*run_as, program, *self.run.command[1:]]
+        )
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+
+    def run_once(self, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """Run it to completion (a Job's container); its output is captured, no check."""
+        return subprocess.run(
+            self.argv(),
+            env=self.environment(),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def popen(self, log: Path) -> subprocess.Popen[bytes]:
+        """Start it in its own session, stdout and stderr appended to ``log``."""
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                self.argv(),
+                env=self.environment(),
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+
+def prepare_container(
+    rendered: Rendered,
+    workload: Mapping[str, Any],
+    container: str,
+    root: Path,
+    where: Placement,
+    *,
+    pod: PodFacts | None = None,
+    hosts: Sequence[str] = (),
+    patroni_yaml: str | None = None,
+) -> PodContainer:
+    """Make container ``container`` of the rendered ``workload`` (a Job, a CronJob's jobTemplate,
+    a StatefulSet, a Deployment) ready to run here, in the pod directory ``root``.
+
+    What kubelet would do: its volumes are written under ``root`` (:func:`materialize_volumes`;
+    containers of one pod share ``root`` and so their volumes), its environment is resolved
+    (:func:`resolve_env`) and ``$(VAR)`` in its command and args expanded. Then :func:`localize`
+    with ``where`` (whose ``paths`` are replaced by the container's mounts) and ``patroni_yaml``,
+    and, when the pod's ``/etc/pgbackrest`` volume is written here for the first time, every
+    ``*.conf`` in it through :func:`localize_pgbackrest_conf`.
+
+    The private /etc/hosts maps ``hosts`` and every ``pgN-host``/``repoN-host`` of the pod's
+    pgBackRest configs to 127.0.0.1. ``pod`` defaults to :func:`default_pod_name` in the
+    rendered namespace, with the local pod IP.
+    """
+    pod_spec = pod_spec_of(workload)
+    by_name = {c["name"]: c for c in pod_spec["containers"]}
+    if container not in by_name:
+        raise HarnessError(f"{workload['metadata']['name']} has no container {container!r}; has {sorted(by_name)}")
+    spec = by_name[container]
+    pod = pod or PodFacts(default_pod_name(workload), rendered.namespace)
+    make_dir(root)
+    pgbackrest_dir = mount_paths(spec, root).get("/etc/pgbackrest")
+    fresh_pgbackrest = pgbackrest_dir is not None and not pgbackrest_dir.exists()
+    paths = materialize_volumes(pod_spec, spec, rendered, root)
+    if not (root / "tmp").exists():
+        make_dir(root / "tmp", 0o2770)
+    where = replace(where, paths=paths)
+    names = list(hosts)
+    if pgbackrest_dir is not None:
+        gid = os_ids()[1]
+        for conf in sorted(pgbackrest_dir.rglob("*.conf")):
+            text = conf.read_text()
+            if fresh_pgbackrest:
+                text = localize_pgbackrest_conf(text, where)
+                _write_file(conf, text.encode(), conf.stat().st_mode & 0o7777, gid)
+            names += pgbackrest_host_names(text)
+    env = resolve_env(spec, pod, rendered)
+    command = [_expand(str(arg), env) for arg in [*spec.get("command", []), *spec.get("args", [])]]
+    if not command:
+        workload_name = workload["metadata"]["name"]
+        raise HarnessError(f"container {container} of {workload_name} has no command (the image's default is unknown)")
+    run = localize(command, env, patroni_yaml, where)
+    hosts_file = root / f"hosts.{container}"
+    unique = list(dict.fromkeys(names))
+    hosts_file.write_text(Path("/etc/hosts").read_text() + "".join(f"\n{LOCAL_POD_IP} {n}" for n in unique) + "\n")
+    hosts_file.chmod(0o644)
+    return PodContainer(container, pod, root, where, run, tuple(unique))
+
+
+class ContainerProcess:
+    """A long-running container (a pgBackRest server, a sidecar): started in its own session,
+    stopped with SIGTERM, and its whole process group killed after that."""
+
+    def __init__(self, container: PodContainer, log: Path | None = None) -> None:
+        self.container = container
+        self.log = log or container.root / f"{container.name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.running():
+            raise HarnessError(f"container {self.container.name} of {self.container.pod.name} is already running")
+        self.proc = self.container.popen(self.log)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_running(self) -> None:
+        """Raise :class:`ProcessDied` (with the log) if it has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ProcessDied(
+                f"container {self.container.name} of {self.container.pod.name} exited with "
+                f"{self.proc.returncode}:\n{self.log_tail()}"
+            )
+
+    def wait_listening(self, port: int, timeout: float = 20) -> None:
+        """Wait until something accepts TCP connections on 127.0.0.1:``port``, failing if it dies."""
+
+        def listening() -> bool:
+            self.check_running()
+            with socket.create_connection((LOCAL_POD_IP, port), timeout=1):
+                return True
+
+        wait_until(f"{self.container.name} of {self.container.pod.name} to listen on {port}", listening, timeout)
+
+    def stop(self, timeout: float = 10) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        _stop_process(proc, signal.SIGTERM, timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log, lines)
+
+
+@contextlib.contextmanager
+def running_container(container: PodContainer, log: Path | None = None) -> Iterator[ContainerProcess]:
+    """``container`` started as a long-running process, stopped (its process group killed) on exit."""
+    process = ContainerProcess(container, log)
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+
+
 class Etcd:
     """A single-member etcd on free loopback ports, with its data dir under ``root``."""
 
@@ -570,14 +990,14 @@ class Etcd:
 
 @dataclass
 class Member:
-    """One instance: a StatefulSet's single pod, run as a local Patroni process."""
+    """One instance: a StatefulSet's single pod, its ``database`` container run as a local Patroni
+    process (:class:`PodContainer`)."""
 
     name: str  # the pod name, <statefulset>-0, which is also Patroni's member name
     statefulset: str
     root: Path
     rendered_yaml: str
-    placement: Placement
-    run: LocalRun
+    container: PodContainer
     uid: int
     gid: int
     # The pod's name under the StatefulSet's headless Service (<pod>.<c>-pods): the host of the
@@ -589,6 +1009,14 @@ class Member:
 
     def __post_init__(self) -> None:
         self.log = self.root / "patroni.log"
+
+    @property
+    def placement(self) -> Placement:
+        return self.container.placement
+
+    @property
+    def run(self) -> LocalRun:
+        return self.container.run
 
     @property
     def pg_port(self) -> int:
@@ -611,23 +1039,10 @@ class Member:
         """Start Patroni as the pod would: its command, its environment, as the postgres user."""
         if self.proc is not None and self.proc.poll() is None:
             raise HarnessError(f"{self.name} is already running")
-        env = image_environment(self.root / "tmp") | self.run.env
         self.wanted = True
         with self.log.open("ab") as log:
             log.write(f"\n===== harness: starting {self.name} at {time.strftime('%H:%M:%S')} =====\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                list(self.run.command),
-                env=env,
-                cwd=self.root / "tmp",
-                user=self.uid,
-                group=self.gid,
-                extra_groups=[self.gid],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.proc = self.container.popen(self.log)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -732,8 +1147,18 @@ class Member:
         return _tail(self.log, lines)
 
 
+def _is_member(statefulset: Mapping[str, Any]) -> bool:
+    return any(c["name"] == "database" for c in pod_spec_of(statefulset)["containers"])
+
+
 class LocalCluster:
-    """All members of one rendered cluster plus its own etcd, under one temporary directory."""
+    """All members of one rendered cluster plus its own etcd, under one temporary directory.
+
+    Every pod of a StatefulSet (the members, and the pgBackRest repo host if there is one) has its
+    directory ``<root>/<pod>`` and a local port for a pgBackRest server (:attr:`peers`); members
+    also a PostgreSQL and a REST API port. Only the members are started here; any other container
+    of these pods, or of a Job, runs through :meth:`pod_container`.
+    """
 
     def __init__(self, rendered: Rendered, root: Path) -> None:
         self.rendered = rendered
@@ -741,20 +1166,38 @@ class LocalCluster:
         self.etcd = Etcd(root / "etcd")
         uid, gid = os_ids()
         statefulsets = sorted(rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"])
-        ports = free_ports(2 * len(statefulsets))
+        members = [sts for sts in statefulsets if _is_member(sts)]
+        ports = iter(free_ports(2 * len(members) + len(statefulsets)))
+        # Every StatefulSet pod as a pgBackRest client elsewhere reaches it.
+        self.peers: dict[str, Peer] = {}
+        for sts in statefulsets:
+            pod_root = root / default_pod_name(sts)
+            paths: dict[str, Path] = {}
+            for container in pod_spec_of(sts)["containers"]:
+                paths |= mount_paths(container, pod_root)
+            postgres_port = next(ports) if _is_member(sts) else None
+            self.peers[default_pod_name(sts)] = Peer(paths, postgres_port, next(ports))
         self.members: list[Member] = []
         self.bootstrap_seconds: float | None = None
-        for index, sts in enumerate(statefulsets):
-            pod_spec = sts["spec"]["template"]["spec"]
-            container = next(c for c in pod_spec["containers"] if c["name"] == "database")
-            pod = PodFacts(f"{sts['metadata']['name']}-0", rendered.namespace)
+        for sts in members:
+            pod = PodFacts(default_pod_name(sts), rendered.namespace)
+            peer = self.peers[pod.name]
+            assert peer.postgres_port is not None
+            where = Placement(
+                {},
+                peer.postgres_port,
+                next(ports),
+                (self.etcd.host,),
+                pgbackrest_port=peer.pgbackrest_port,
+                peers=self.peers,
+            )
             member_root = make_dir(root / pod.name)
-            paths = materialize_volumes(pod_spec, container, rendered, member_root)
-            where = Placement(paths, ports[2 * index], ports[2 * index + 1], (self.etcd.host,))
-            run = localize(container["command"], resolve_env(container, pod, rendered), rendered.patroni_yaml, where)
-            assert run.patroni_config is not None
-            config_file = Path(run.command[-1])
-            config_file.write_text(yaml.safe_dump(run.patroni_config, sort_keys=False))
+            container = prepare_container(
+                rendered, sts, "database", member_root, where, pod=pod, patroni_yaml=rendered.patroni_yaml
+            )
+            assert container.run.patroni_config is not None
+            config_file = Path(container.run.command[-1])
+            config_file.write_text(yaml.safe_dump(container.run.patroni_config, sort_keys=False))
             config_file.chmod(0o644)
             pods_host = f"{pod.name}.{sts['spec']['serviceName']}"
             self.members.append(
@@ -763,13 +1206,47 @@ class LocalCluster:
                     sts["metadata"]["name"],
                     member_root,
                     rendered.patroni_yaml,
-                    where,
-                    run,
+                    container,
                     uid,
                     gid,
                     pods_host,
                 )
             )
+
+    def pod_container(
+        self,
+        workload: Mapping[str, Any],
+        container: str,
+        *,
+        root: Path | None = None,
+        postgres_port: int = 0,
+        hosts: Sequence[str] = (),
+    ) -> PodContainer:
+        """Container ``container`` of a rendered ``workload``, placed among this cluster's pods.
+
+        A container of a StatefulSet pod (a member's sidecar, the repo host) gets that pod's
+        directory and placement, so it shares the volumes of the pod's other containers and its
+        ports. Any other pod (a Job, a CronJob's Job) gets ``root`` (default
+        ``<cluster root>/<pod>``) and reaches the members through :attr:`peers` (pgBackRest) and
+        the REST API ports; ``postgres_port`` is the server it reaches as a PostgreSQL client (0:
+        none directly). See :func:`prepare_container` for ``hosts``.
+        """
+        name = default_pod_name(workload)
+        pod = PodFacts(name, self.rendered.namespace)
+        api_ports = {m.name: m.api_port for m in self.members}
+        if workload["kind"] == "StatefulSet" and name in self.peers:
+            peer = self.peers[name]
+            member = next((m for m in self.members if m.name == name), None)
+            where = (
+                member.placement
+                if member is not None
+                else Placement({}, 0, pgbackrest_port=peer.pgbackrest_port, peers=self.peers)
+            )
+            pod_root = self.root / name
+        else:
+            where = Placement({}, postgres_port, member_api_ports=api_ports, peers=self.peers)
+            pod_root = root or self.root / name
+        return prepare_container(self.rendered, workload, container, pod_root, where, pod=pod, hosts=hosts)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -934,37 +1411,21 @@ def run_job(
 
     Its volumes (reconcile.sh/.sql from the ConfigMap, the superuser certificate from its Secret)
     and environment are built from the rendered Job exactly like for the members, localized by
-    :func:`localize`, and the command runs as the local postgres user (the Job's runAsUser). It
-    runs in a private mount namespace whose /etc/hosts maps the members' pod names to 127.0.0.1,
-    standing in for cluster DNS, so the REST API calls verify the names in the certificate.
+    :func:`localize`, and the command runs as the local postgres user (the Job's runAsUser), all
+    by :func:`prepare_container`, in a fresh ``root``. Its private /etc/hosts maps the members'
+    pod names to 127.0.0.1, standing in for cluster DNS, so the REST API calls verify the names
+    in the certificate.
     """
-    job = rendered.all("Job")
-    assert len(job) == 1, f"expected one Job, got {[j['metadata']['name'] for j in job]}"
-    pod_spec = job[0]["spec"]["template"]["spec"]
-    container = pod_spec["containers"][0]
+    jobs = [j for j in rendered.all("Job") if j["metadata"]["name"].startswith(f"{rendered.name}-reconcile-")]
+    assert len(jobs) == 1, f"expected one reconcile Job, got {[j['metadata']['name'] for j in rendered.all('Job')]}"
+    job = jobs[0]
+    container = pod_spec_of(job)["containers"][0]
+    pod = PodFacts(default_pod_name(job), rendered.namespace)
+    members_env = resolve_env(container, pod, rendered).get("PGRENDER_PATRONI_MEMBERS", "")
+    names = [member.rpartition(":")[0] for member in members_env.split()]
     shutil.rmtree(root, ignore_errors=True)
-    make_dir(root)
-    paths = materialize_volumes(pod_spec, container, rendered, root)
-    pod = PodFacts(f"{job[0]['metadata']['name']}-local", rendered.namespace)
-    ports = {m.name: m.api_port for m in members}
-    where = Placement(paths, primary_port, member_api_ports=ports)
-    run = localize(container["command"], resolve_env(container, pod, rendered), None, where)
-    names = [m.rpartition(":")[0] for m in run.env.get("PGRENDER_PATRONI_MEMBERS", "").split()]
-    hosts = root / "hosts"
-    hosts.write_text(Path("/etc/hosts").read_text() + "".join(f"\n127.0.0.1 {name}" for name in names) + "\n")
-    command = " ".join(f"'{arg}'" for arg in run.command)
-    script = (
-        f"mount --bind {hosts} /etc/hosts && exec setpriv --reuid={OS_USER} --regid={OS_USER} --init-groups {command}"
-    )
-    return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-        env=image_environment(root / "tmp") | run.env,
-        cwd=root / "tmp",
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    where = Placement({}, primary_port, member_api_ports={m.name: m.api_port for m in members})
+    return prepare_container(rendered, job, container["name"], root, where, pod=pod, hosts=names).run_once(timeout)
 
 
 # --------------------------------------------------------------------------------------------
