@@ -1,6 +1,6 @@
 # pgrender: `make demo` renders the bundled example, `make test` runs every check.
 # Both create their own virtualenv in .venv; `make test` also installs the Debian packages the
-# real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd, pgBackRest).
+# real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd, pgBackRest, the AWS CLI).
 
 PYTHON ?= python3
 VENV ?= .venv

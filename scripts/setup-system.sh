@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages pgrender's tests run for real (PostgreSQL, pgBouncer, Patroni, etcd,
-# pgBackRest, git, and strace, which kills and fails renders in tests/test_write_faults.py), plus
-# python3-venv when the interpreter cannot make a virtualenv. Does nothing when all are there.
+# pgBackRest, the AWS CLI of the logical backups, git, and strace, which kills and fails renders in
+# tests/test_write_faults.py), plus python3-venv when the interpreter cannot make a virtualenv.
+# Does nothing when all are there.
 # Usage: scripts/setup-system.sh [--runtime]   (without --runtime: only what a virtualenv needs)
 set -eu
 
@@ -14,6 +15,7 @@ if [ "${1:-}" = "--runtime" ]; then
     command -v etcd >/dev/null 2>&1 || packages="$packages etcd-server"
     command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || packages="$packages pgbouncer"
     command -v pgbackrest >/dev/null 2>&1 || packages="$packages pgbackrest"
+    command -v aws >/dev/null 2>&1 || packages="$packages awscli"
     ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || packages="$packages postgresql"
     command -v git >/dev/null 2>&1 || packages="$packages git"
     command -v strace >/dev/null 2>&1 || packages="$packages strace"

@@ -456,7 +456,7 @@ def test_database_pod(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]
     assert sidecar["command"] == ["pgbackrest", "server"]
     assert sidecar["ports"] == [{"name": "pgbackrest", "containerPort": 8432, "protocol": "TCP"}]
     assert {m["mountPath"] for m in sidecar["volumeMounts"]} == {"/pgdata", "/pgconf/tls", "/etc/pgbackrest", "/tmp"}
-    assert [e["name"] for e in sidecar["env"]] == ["PGBACKREST_CONFIG"]
+    assert [e["name"] for e in sidecar["env"]] == [e["name"] for e in database["env"] if "PGBACKREST" in e["name"]]
     assert {"PGBACKREST_CONFIG", "PGBACKREST_REPO1_CIPHER_PASS", "PGBACKREST_REPO1_S3_KEY"} <= {
         e["name"] for e in database["env"]
     }

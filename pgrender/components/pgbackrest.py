@@ -106,7 +106,8 @@ def instance_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
         # Archiving never waits on one segment at a time: two processes push ahead from a spool.
         ("archive-async", "y"),
         ("spool-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/spool"),
-        ("log-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/log"),
+        # pgBackRest does not create its log directory; its messages go to the containers' output.
+        ("log-level-file", "off"),
         ("lock-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/lock"),
     ]
     for repo in backups.repos:

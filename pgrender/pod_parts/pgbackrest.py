@@ -67,7 +67,8 @@ def database_pgbackrest(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
     sidecars: tuple[Manifest, ...] = ()
     if backups.repos:
         # The sidecar serves backups of this member's data: the data volumes, the server certificate
-        # (which names this pod) and the configuration; no storage credentials.
+        # (which names this pod) and the configuration. pgBackRest checks a command's options on the
+        # remote side too, so it needs the repositories' passphrases and keys like the database.
         scratch = [m for m in database_scratch(plan, instance).mounts if m["mountPath"] == "/tmp"]
         mounts = [*data_volumes(plan, instance).mounts, *server_tls(plan, instance).mounts, config_mount(), *scratch]
         probe = {"exec": {"command": [backups.program, "server-ping"]}}
@@ -76,7 +77,7 @@ def database_pgbackrest(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
                 "name": SIDECAR,
                 "image": plan.image,
                 "command": [backups.program, "server"],
-                "env": environment([]),
+                "env": environment(list(backups.repos)),
                 "ports": [{"name": "pgbackrest", "containerPort": backups.server_port, "protocol": "TCP"}],
                 "livenessProbe": {**probe, "periodSeconds": 30, "timeoutSeconds": 10},
                 "securityContext": container_security_context(),

@@ -225,6 +225,11 @@ class Rendered:
     def all(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects if o["kind"] == kind]
 
+    def with_objects(self, *objects: dict[str, Any]) -> Rendered:
+        """These objects beside the rendered ones: what the user keeps in the namespace for the
+        cluster (a storage credentials Secret), which Kubernetes would hand the pods too."""
+        return replace(self, objects=(*self.objects, *objects))
+
     def get(self, kind: str, name: str) -> dict[str, Any]:
         for obj in self.all(kind):
             if obj["metadata"]["name"] == name:
@@ -330,7 +335,9 @@ def materialize_volumes(
 
     Files of Secret/ConfigMap/projected volumes: owner root, group fsGroup (the local postgres
     group), the volume's (default)mode, as kubelet writes them with an fsGroup. PVCs and
-    emptyDirs: empty directories, group-owned and group-writable with the setgid bit (fsGroup).
+    emptyDirs: empty directories, group-owned and group-writable with the setgid bit (fsGroup); a
+    PVC's is ``<root>/../claims/<claim>``, linked from the mount point, so every pod that mounts the
+    claim sees the same files.
 
     ``root`` is the pod's directory, shared by its containers: a mount point that is there already
     belongs to a volume made for another container of the pod (and possibly localized or written
@@ -349,7 +356,14 @@ def materialize_volumes(
         local = paths[mount_path]
         if local.exists():
             continue
-        if "persistentVolumeClaim" in volume or "emptyDir" in volume:
+        if "persistentVolumeClaim" in volume:
+            # One claim is one disk wherever it is mounted (a volume repository's claim in the
+            # repository host and in its backup Jobs): pods' mount points link to it, in the
+            # directory beside the pods' own.
+            claim = make_dir(root.parent / "claims" / volume["persistentVolumeClaim"]["claimName"], 0o2770)
+            make_dir(local.parent)
+            local.symlink_to(claim, target_is_directory=True)
+        elif "emptyDir" in volume:
             make_dir(local, 0o2770)
         else:
             make_dir(local)
@@ -1178,6 +1192,7 @@ class LocalCluster:
             postgres_port = next(ports) if _is_member(sts) else None
             self.peers[default_pod_name(sts)] = Peer(paths, postgres_port, next(ports))
         self.members: list[Member] = []
+        self.containers: list[ContainerProcess] = []  # the pods' other containers, once started
         self.bootstrap_seconds: float | None = None
         for sts in members:
             pod = PodFacts(default_pod_name(sts), rendered.namespace)
@@ -1251,13 +1266,28 @@ class LocalCluster:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 90) -> None:
-        """Start etcd and every member; wait until one leads and all others stream from it."""
+        """Start etcd, every other container of the StatefulSet pods (pgBackRest's sidecars and
+        repository host), then every member; wait until one leads and all others stream from it."""
         self.etcd.start()
+        self.start_containers()
         started = time.monotonic()
         for member in self.members:
             member.start()
         self.wait_healthy(timeout)
         self.bootstrap_seconds = time.monotonic() - started
+
+    def start_containers(self) -> None:
+        """Every container of the StatefulSets' pods but the members' Patroni, as long-running
+        processes (they run as rendered, like the members); wait for those with a pgBackRest port."""
+        for sts in sorted(self.rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"]):
+            for spec in pod_spec_of(sts)["containers"]:
+                if _is_member(sts) and spec["name"] == "database":
+                    continue
+                process = ContainerProcess(self.pod_container(sts, spec["name"]))
+                process.start()
+                self.containers.append(process)
+                if any(port.get("name") == "pgbackrest" for port in spec.get("ports", [])):
+                    process.wait_listening(self.peers[default_pod_name(sts)].pgbackrest_port)
 
     def stop(self) -> list[int]:
         """Stop every process this cluster started, by PID; return stragglers that had to be killed.
@@ -1271,6 +1301,8 @@ class LocalCluster:
                 member.proc.send_signal(signal.SIGTERM)
         for member in self.members:
             member.stop()
+        for process in self.containers:
+            process.stop()
         self.etcd.stop()
         stragglers = self.leftover_pids()
         for pid in stragglers:
@@ -1310,7 +1342,9 @@ class LocalCluster:
         raise HarnessError(f"no REST API answers: {errors}")
 
     def leader(self) -> Member | None:
-        leaders = [m["name"] for m in self.cluster_state().get("members", []) if m.get("role") == "leader"]
+        # A standby cluster's leader is its "standby_leader": it leads its own members all the same.
+        members = self.cluster_state().get("members", [])
+        leaders = [m["name"] for m in members if m.get("role") in ("leader", "standby_leader")]
         return self.member(leaders[0]) if len(leaders) == 1 else None
 
     def streaming(self, leader: Member) -> dict[str, dict[str, str]]:
@@ -1329,6 +1363,8 @@ class LocalCluster:
             for member in self.members:
                 if member.wanted and not member.running():
                     raise ProcessDied(f"Patroni of {member.name} exited:\n{member.log_tail()}")
+            for process in self.containers:
+                process.check_running()
             leader = self.leader()
             if leader is None:
                 return None
@@ -1345,6 +1381,10 @@ class LocalCluster:
 
     def log_tails(self, lines: int = 40) -> str:
         parts = [f"----- {m.name} ({m.log}) -----\n{m.log_tail(lines)}" for m in self.members]
+        parts += [
+            f"----- {p.container.pod.name}/{p.container.name} ({p.log}) -----\n{p.log_tail(lines)}"
+            for p in self.containers
+        ]
         parts.append(f"----- etcd ({self.etcd.log}) -----\n{_tail(self.etcd.log, 10)}")
         return "\n".join(parts)
 

@@ -189,10 +189,13 @@ class S3Server:
             f"127.0.0.1:{self.port}",
             "--worker-class",
             "gthread",
+            # pgBackRest keeps its connections open between requests and takes a server's close
+            # of an idle one for a TLS error ("unexpected eof"): idle connections stay open for
+            # longer than any test runs, and there are threads for every client holding one.
             "--threads",
-            "8",
+            "64",
             "--keep-alive",
-            "30",
+            "3600",
             "--certfile",
             str(cert_file),
             "--keyfile",

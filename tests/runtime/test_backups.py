@@ -1,0 +1,374 @@
+"""Backups and disaster recovery, run as rendered: Debian's pgBackRest, an S3 object store on
+loopback over HTTPS (moto under gunicorn), a volume repository on its repository host, and the
+real cluster of the harness.
+
+The source cluster is examples/backups.yaml with spec changes only: its S3 repository points at
+the local object store (endpoint, port, path-style URIs, the store's CA as ``storageCA``) and keeps
+two full backups (to see ``expire`` work). The storage credentials and the CA are Secrets the user
+keeps in the namespace (:meth:`Rendered.with_objects`). Every Job and CronJob runs its rendered
+container through the harness (localized in paths, hosts and ports in ``harness.localize`` only).
+
+The tests run in order and build on each other, as the story of one cluster: a first backup, an
+incremental, the volume repository, a failover, a point-in-time clone, a standby and its
+promotion, expiry, encryption, and a logical dump.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import gzip
+import itertools
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import require_runtime
+from .harness import (
+    ACTIVE,
+    LocalCluster,
+    Member,
+    PodContainer,
+    Rendered,
+    client_psql,
+    local_spec,
+    loopback_uri,
+    missing_pgbackrest_requirements,
+    missing_requirements,
+    render_spec,
+    run_job,
+    running_cluster,
+    temp_root,
+    wait_until,
+)
+from .object_store import S3Server, missing_object_store_requirements
+
+pytestmark = pytest.mark.runtime
+
+BUCKET = "hippo-backups"
+SOURCE_PATH = "pgbackrest/postgres-dr/hippo/repo1"
+CLONE_PATH = "pgbackrest/postgres-dr/hippo-clone/repo1"
+
+
+def missing() -> list[str]:
+    out = missing_requirements() + missing_pgbackrest_requirements() + missing_object_store_requirements()
+    if shutil.which("aws") is None:
+        out.append("aws (Debian package awscli)")
+    return sorted(set(out))
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[Path]:
+    require_runtime(missing())
+    directory = temp_root("pgrender-dr-")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def s3(root: Path) -> Iterator[S3Server]:
+    with S3Server(root / "s3") as server:
+        server.create_bucket(BUCKET)
+        yield server
+
+
+def local_repo(s3: S3Server) -> dict[str, Any]:
+    """The S3 repository as the specs here write it: the local store, trusted through its CA."""
+    return {
+        "name": "repo1",
+        "s3": {"bucket": BUCKET, "endpoint": s3.endpoint, "region": s3.region, "uriStyle": "path", "port": s3.port},
+        "credentials": {"secretName": "hippo-s3"},
+        "storageCA": {"secretName": "s3-ca"},
+    }
+
+
+def with_user_secrets(rendered: Rendered, s3: S3Server) -> Rendered:
+    def secret(name: str, data: dict[str, bytes]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": rendered.namespace},
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        }
+
+    return rendered.with_objects(
+        secret("hippo-s3", {"key": s3.access_key.encode(), "key-secret": s3.secret_key.encode()}),
+        secret("s3-ca", {"ca.crt": s3.ca_file.read_bytes()}),
+    )
+
+
+def source_spec(s3: S3Server) -> dict[str, Any]:
+    spec = local_spec("backups")
+    repos = spec["spec"]["backups"]["repos"]
+    repos[0] = {**local_repo(s3), "schedules": repos[0]["schedules"], "retention": {"full": 2}}
+    return spec
+
+
+@pytest.fixture(scope="module")
+def source(root: Path, s3: S3Server) -> Iterator[LocalCluster]:
+    rendered = with_user_secrets(render_spec(source_spec(s3), root / "specs" / "hippo"), s3)
+    with running_cluster(rendered, root / "hippo") as cluster:
+        yield cluster
+
+
+# --------------------------------------------------------------------------------------------
+# Running the rendered Jobs
+# --------------------------------------------------------------------------------------------
+
+_runs = itertools.count()
+
+
+def workload(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
+    if kind == "Job" and name.endswith("-init-"):
+        (job,) = [j for j in rendered.all("Job") if j["metadata"]["name"].startswith(name)]
+        return job
+    return rendered.get(kind, name)
+
+
+def run_backup(
+    cluster: LocalCluster, kind: str, name: str, command: tuple[str, ...] | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the container of a rendered backup Job or CronJob (or, with ``command``, another command
+    in its pod, to look at the repository with the same configuration and credentials)."""
+    job = workload(cluster.rendered, kind, name)
+    container = job_container(cluster, job)
+    if command is not None or env:
+        run = container.run
+        environment = {k: v for k, v in run.env.items() if k not in env or env[k] != ""}
+        environment |= {k: v for k, v in env.items() if v}
+        container = replace(container, run=replace(run, command=command or run.command, env=environment))
+    return container.run_once(timeout=300)
+
+
+def job_container(cluster: LocalCluster, job: dict[str, Any]) -> PodContainer:
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"] if job["kind"] == "CronJob" else None
+    name = (pod or job["spec"]["template"]["spec"])["containers"][0]["name"]
+    leader = cluster.wait_healthy()
+    return cluster.pod_container(job, name, root=cluster.root / f"job-{next(_runs)}", postgres_port=leader.pg_port)
+
+
+def succeeded(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def info(cluster: LocalCluster, cron_job: str) -> dict[str, Any]:
+    """pgbackrest info of the repository of ``cron_job``, from its Job's pod."""
+    out = succeeded(run_backup(cluster, "CronJob", cron_job, ("pgbackrest", "--stanza=db", "--output=json", "info")))
+    (stanza,) = json.loads(out)
+    assert stanza["status"]["message"] == "ok", stanza["status"]
+    return dict(stanza)
+
+
+def backups_of(stanza: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(b["type"], b["label"]) for b in stanza["backup"]]
+
+
+def switch_and_wait_archived(cluster: LocalCluster, leader: Member, cron_job: str = "hippo-repo1-full") -> str:
+    """Switch to a new WAL segment and wait until the last one written is in the repository."""
+    (segment,) = leader.psql("SELECT pg_walfile_name(pg_current_wal_lsn())")[0]
+    leader.psql("SELECT pg_switch_wal()")
+
+    def archived() -> bool:
+        return any(a["max"] and a["max"] >= segment for a in info(cluster, cron_job)["archive"])
+
+    wait_until(f"WAL segment {segment} in the repository", archived, timeout=90, interval=2)
+    return segment
+
+
+def rows(member: Member, table: str = "events") -> list[str]:
+    return [r[0] for r in member.psql(f"SELECT what FROM {table} ORDER BY id")]
+
+
+# --------------------------------------------------------------------------------------------
+# The story
+# --------------------------------------------------------------------------------------------
+
+
+def test_initial_job_creates_the_stanza_and_a_full_backup(source: LocalCluster) -> None:
+    out = succeeded(run_backup(source, "Job", "hippo-repo1-init-"))
+    assert "+ pgbackrest stanza-create" in out
+    assert [t for t, _ in backups_of(info(source, "hippo-repo1-full"))] == ["full"]
+    # Run again (a changed configuration renders a new init Job): the backup is there, nothing to do.
+    assert "the repository holds a backup already" in succeeded(run_backup(source, "Job", "hippo-repo1-init-"))
+
+
+def test_scheduled_incremental_backup(source: LocalCluster) -> None:
+    leader = source.wait_healthy()
+    leader.psql("CREATE TABLE events (id serial PRIMARY KEY, what text NOT NULL)")
+    leader.psql("INSERT INTO events (what) VALUES ('first')")
+    succeeded(run_backup(source, "CronJob", "hippo-repo1-incr"))
+    (full, incremental) = info(source, "hippo-repo1-full")["backup"]
+    assert (full["type"], incremental["type"]) == ("full", "incr")
+    assert incremental["prior"] == full["label"]
+
+
+def test_volume_repository_on_its_repository_host(source: LocalCluster) -> None:
+    # The members archive to repo2 through the repository host's TLS server; the backup Job mounts
+    # the repository's claim (the same disk) and reaches the members' servers.
+    out = succeeded(run_backup(source, "CronJob", "hippo-repo2-full"))
+    assert "backup command end: completed successfully" in out
+    stanza = info(source, "hippo-repo2-full")
+    assert [t for t, _ in backups_of(stanza)] == ["full"]
+    leader = source.wait_healthy()
+    segment = switch_and_wait_archived(source, leader, "hippo-repo2-full")
+    claim = source.root / "claims" / "hippo-repo2" / "archive" / "db"
+    assert any(p.name.startswith(segment) for p in claim.rglob("*")), "the segment reached the repository's claim"
+
+
+def test_archiving_survives_a_failover_and_the_first_backup_after_it(source: LocalCluster) -> None:
+    old = source.wait_healthy()
+    old.psql("INSERT INTO events (what) VALUES ('before failover')")
+    switch_and_wait_archived(source, old)
+    old.crash()
+    new = wait_until("a new leader", lambda: (m := source.leader()) is not None and m is not old and m, timeout=60)
+    wait_until("the new leader to accept writes", lambda: new.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
+    new.psql("INSERT INTO events (what) VALUES ('after failover')")
+    segment = switch_and_wait_archived(source, new)
+    assert segment.startswith("00000002"), "the new primary archives its new timeline"
+    # The old primary is still down: pgBackRest warns about it and backs up the new primary; the
+    # first backup on the new timeline may fail once (error 058), and backup.sh retries it.
+    out = succeeded(run_backup(source, "CronJob", "hippo-repo1-full"))
+    assert "backup command end: completed successfully" in out
+    last = info(source, "hippo-repo1-full")["backup"][-1]
+    assert (last["type"], last["archive"]["start"][:8]) == ("full", "00000002")
+    # Every segment from the first backup on is in the archive, across the timeline switch.
+    verify = succeeded(run_backup(source, "CronJob", "hippo-repo1-full", ("pgbackrest", "--stanza=db", "verify")))
+    assert "completed successfully" in verify, verify
+    old.start()
+    source.wait_healthy(90)
+
+
+@pytest.fixture(scope="module")
+def target(source: LocalCluster) -> str:
+    """A point in time: rows written before it, more after it, all archived."""
+    leader = source.wait_healthy()
+    leader.psql("INSERT INTO events (what) VALUES ('before target')")
+    time.sleep(1.5)
+    (stamp,) = leader.psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")[0]
+    time.sleep(1.5)
+    leader.psql("INSERT INTO events (what) VALUES ('after target')")
+    switch_and_wait_archived(source, leader)
+    return str(stamp)
+
+
+def test_point_in_time_restore_into_a_new_cluster(root: Path, s3: S3Server, source: LocalCluster, target: str) -> None:
+    spec = local_spec("restore")
+    spec["spec"]["bootstrap"]["fromBackup"] |= {"target": target, "repo": local_repo(s3)}
+    spec["spec"]["backups"]["repos"][0] = {**local_repo(s3), "schedules": {"full": "45 2 * * *"}}
+    rendered = with_user_secrets(render_spec(spec, root / "specs" / "clone"), s3)
+    with running_cluster(rendered, root / "clone") as clone:
+        leader = clone.wait_healthy()
+        assert rows(leader) == ["first", "before failover", "after failover", "before target"]
+        # Its own roles and passwords, from its own spec and Secrets.
+        succeeded(run_job(rendered, root / "clone-reconcile", leader.pg_port, clone.members))
+        user = rendered.secret("hippo-clone-pguser-hippo-clone")
+        login = client_psql(loopback_uri(user["uri"].decode(), leader.pg_port), "SELECT current_user")
+        assert (login.returncode, login.stdout.strip()) == (0, "hippo-clone"), login.stderr
+        # Running, it never reads the source's repository: recovery settings are gone, and what
+        # it archives goes to its own repository (its init Job makes the stanza and a backup).
+        auto_conf = (leader.data_dir / "postgresql.auto.conf").read_text()
+        assert "source.conf" not in auto_conf, auto_conf
+        (restore_command,) = leader.psql("SHOW restore_command")[0]
+        assert "source.conf" not in restore_command
+        succeeded(run_backup(clone, "Job", "hippo-clone-repo1-init-"))
+        (timeline,) = leader.psql("SELECT timeline_id FROM pg_control_checkpoint()")[0]
+        history = f"{int(timeline):08X}.history"
+        clone_segment = switch_and_wait_archived(clone, leader, "hippo-clone-repo1-full")
+        clone_keys = s3.list_keys(BUCKET, f"{CLONE_PATH}/archive/")
+        source_keys = s3.list_keys(BUCKET, f"{SOURCE_PATH}/archive/")
+        assert any(k.endswith(history) for k in clone_keys)
+        assert not [k for k in source_keys if k.endswith(history) or clone_segment in k]
+
+
+def test_a_target_before_every_backup_is_explained(root: Path, s3: S3Server, source: LocalCluster) -> None:
+    """pgBackRest refuses to restore to a time no backup reaches, and says so in Patroni's log."""
+    spec = local_spec("restore")
+    spec["metadata"]["name"] = "hippo-early"
+    spec["spec"].pop("backups")
+    spec["spec"]["bootstrap"]["fromBackup"] |= {"target": "2001-01-01T00:00:00Z", "repo": local_repo(s3)}
+    rendered = with_user_secrets(render_spec(spec, root / "specs" / "early"), s3)
+    cluster = LocalCluster(rendered, root / "early")
+    ACTIVE.append(cluster)
+    try:
+        cluster.etcd.start()
+        cluster.start_containers()
+        (member,) = cluster.members
+        member.start()
+        wait_until(
+            "pgBackRest to refuse the target",
+            lambda: "unable to find backup set with stop time less than" in member.log_tail(200),
+            timeout=60,
+        )
+    finally:
+        ACTIVE.remove(cluster)
+        cluster.stop()
+
+
+def test_standby_cluster_follows_and_is_promoted_by_a_spec_change(
+    root: Path, s3: S3Server, source: LocalCluster
+) -> None:
+    spec = local_spec("standby")
+    spec["spec"]["instances"][0]["replicas"] = 1
+    spec["spec"]["standby"]["fromBackup"]["repo"] = local_repo(s3)
+    spec["spec"]["backups"]["repos"][0] = {**local_repo(s3), "schedules": {"full": "0 4 * * *"}}
+    rendered = with_user_secrets(render_spec(spec, root / "specs" / "standby"), s3)
+    with running_cluster(rendered, root / "standby") as standby:
+        follower = standby.wait_healthy(120)
+        assert follower.api("/patroni")["role"] == "standby_leader"
+        leader = source.wait_healthy()
+        leader.psql("INSERT INTO events (what) VALUES ('for the standby')")
+        switch_and_wait_archived(source, leader)
+        wait_until("the standby to replay the source's archive", lambda: "for the standby" in rows(follower), 90, 1)
+        # Promote: the spec without the standby; its reconcile Job changes Patroni's configuration.
+        spec["spec"]["standby"]["enabled"] = False
+        promoted = with_user_secrets(render_spec(spec, root / "specs" / "promoted"), s3)
+        succeeded(run_job(promoted, root / "promote", follower.pg_port, standby.members, timeout=180))
+        assert follower.api("/patroni")["role"] in ("master", "primary")
+        follower.psql("INSERT INTO events (what) VALUES ('written on the promoted standby')")
+        assert rows(follower)[-1] == "written on the promoted standby"
+
+
+def test_expire_keeps_what_the_retention_says(source: LocalCluster) -> None:
+    before = [label for kind, label in backups_of(info(source, "hippo-repo1-full")) if kind == "full"]
+    assert len(before) == 2  # the initial full backup and the one after the failover
+    succeeded(run_backup(source, "CronJob", "hippo-repo1-full"))
+    after = backups_of(info(source, "hippo-repo1-full"))
+    # retention.full: 2 - the oldest full backup went, and the incremental that depended on it.
+    assert [kind for kind, _ in after] == ["full", "full"]
+    assert after[0][1] == before[1]
+
+
+def test_encrypted_repository_cannot_be_read_without_its_passphrase(source: LocalCluster, s3: S3Server) -> None:
+    (key,) = [k for k in s3.list_keys(BUCKET, SOURCE_PATH) if k.endswith("/backup.info")]
+    assert s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read().startswith(b"Salted__")
+    command = ("pgbackrest", "--stanza=db", "--output=json", "info")
+    wrong = run_backup(source, "CronJob", "hippo-repo1-full", command, PGBACKREST_REPO1_CIPHER_PASS="not-the-one")
+    (stanza,) = json.loads(wrong.stdout)
+    assert stanza["status"]["code"] != 0 and stanza["backup"] == []
+    none = run_backup(source, "CronJob", "hippo-repo1-full", command, PGBACKREST_REPO1_CIPHER_PASS="")
+    assert none.returncode != 0 or json.loads(none.stdout)[0]["status"]["code"] != 0
+
+
+def test_logical_backup_to_the_bucket(source: LocalCluster, s3: S3Server) -> None:
+    out = succeeded(run_backup(source, "CronJob", "hippo-logical-backup"))
+    (key,) = s3.list_keys(BUCKET, f"{SOURCE_PATH}/logical/")
+    assert out.strip() == f"wrote s3://{BUCKET}/{key}"
+    dump = gzip.decompress(s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()).decode()
+    assert "CREATE TABLE public.events" in dump
+    assert "before target" in dump
+    assert "SCRAM-SHA-256$" not in dump, "roles are dumped without their passwords"
+    stamp = key.rsplit("/", 1)[1].removesuffix(".sql.gz")
+    assert (
+        abs(datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC).timestamp() - time.time())
+        < 600
+    )
