@@ -47,6 +47,7 @@ from .harness import (
     running_cluster,
     temp_root,
     wait_until,
+    write_secret,
 )
 from .object_store import S3Server, missing_object_store_requirements
 
@@ -271,14 +272,16 @@ def test_point_in_time_restore_into_a_new_cluster(root: Path, s3: S3Server, sour
         assert rows(leader) == ["first", "before failover", "after failover", "before target"]
         # Its own roles and passwords, from its own spec and Secrets.
         succeeded(run_job(rendered, root / "clone-reconcile", leader.pg_port, clone.members))
-        user = rendered.secret("hippo-clone-pguser-hippo-clone")
-        login = client_psql(loopback_uri(user["uri"].decode(), leader.pg_port), "SELECT current_user")
+        secret = "hippo-clone-pguser-hippo-clone"
+        files = write_secret(rendered, secret, root / "clone-user")
+        uri = loopback_uri(rendered.secret(secret)["uri"].decode(), leader.pg_port)
+        login = client_psql(uri, "SELECT current_user", {"PGSSLROOTCERT": str(files / "ca.crt")})
         assert (login.returncode, login.stdout.strip()) == (0, "hippo-clone"), login.stderr
         # Running, it never reads the source's repository: recovery settings are gone, and what
         # it archives goes to its own repository (its init Job makes the stanza and a backup).
         auto_conf = (leader.data_dir / "postgresql.auto.conf").read_text()
         assert "source.conf" not in auto_conf, auto_conf
-        (restore_command,) = leader.psql("SHOW restore_command")[0]
+        ((restore_command,),) = leader.psql("SELECT 'restore_command=' || current_setting('restore_command')")
         assert "source.conf" not in restore_command
         succeeded(run_backup(clone, "Job", "hippo-clone-repo1-init-"))
         (timeline,) = leader.psql("SELECT timeline_id FROM pg_control_checkpoint()")[0]
