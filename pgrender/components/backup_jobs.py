@@ -192,7 +192,8 @@ def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
     container = {
         "name": CONTAINER,
         "image": plan.image,
-        "command": ["sh", f"{CONFIG_DIR}/{BACKUP_SCRIPT_KEY}", job.type],
+        # Scheduled backups wait for the next regular checkpoint; one someone waits for does not.
+        "command": ["sh", f"{CONFIG_DIR}/{BACKUP_SCRIPT_KEY}", job.type, *(["fast"] if job.schedule is None else [])],
         "env": environment([repo]),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,

@@ -185,7 +185,7 @@ def _repo_host_config(backups: BackupsPlan) -> str:
 
 def backup_script(backups: BackupsPlan) -> str:
     """The command of every backup CronJob and Job: wait for a primary, create the stanza (a no-op
-    when it exists), back up, expire. Its argument is the backup type, or init."""
+    when it exists), back up, expire. Its arguments: the backup type, or init; then fast or not."""
     program = backups.program
     return f"""#!/bin/sh
 # A backup of one repository (the only one in $PGBACKREST_CONFIG): pgBackRest reaches every member's
@@ -193,6 +193,10 @@ def backup_script(backups: BackupsPlan) -> str:
 # backup only when the repository holds none (a new cluster, or a new repository).
 set -eu
 type="$1"
+# "fast": a backup someone waits for (the first one, a manual one) starts with an immediate
+# checkpoint instead of the next regular one, which can be minutes away.
+start=""
+[ "${{2:-}}" != fast ] || start=--start-fast
 run() {{
     echo "+ pgbackrest $*"
     {program} --stanza={STANZA} "$@"
@@ -213,10 +217,10 @@ if [ "$type" = init ]; then
 fi
 # The first backup after a failover can fail once on the new timeline (pgBackRest error 058), and
 # pgBackRest's hint says a retry is normal; a second failure fails the Job, which retries it.
-run backup --type="$type" || {{
+run backup --type="$type" $start || {{
     echo "backup failed; retrying once in 10 seconds" >&2
     sleep 10
-    run backup --type="$type"
+    run backup --type="$type" $start
 }}
 run expire
 run info

@@ -820,6 +820,7 @@ class PodContainer:
             cwd=self.workdir,
             capture_output=True,
             text=True,
+            errors="backslashreplace",  # a program may print bytes it read (a wrongly decrypted file)
             timeout=timeout,
             check=False,
             stdin=subprocess.DEVNULL,
