@@ -196,7 +196,7 @@ type="$1"
 # "fast": a backup someone waits for (the first one, a manual one) starts with an immediate
 # checkpoint instead of the next regular one, which can be minutes away.
 start=""
-[ "${{2:-}}" != fast ] || start=--start-fast
+if [ "$#" -ge 2 ] && [ "$2" = fast ]; then start=--start-fast; fi
 run() {{
     echo "+ pgbackrest $*"
     {program} --stanza={STANZA} "$@"
