@@ -657,3 +657,18 @@ def test_logical_backup_refused(
 ) -> None:
     (problem,) = messages(plan_of, with_backups(repo, logical={"repo": "repo1", "schedule": "0 23 * * *"}))
     assert problem.startswith(f"spec.backups.logical.repo: {message}")
+
+
+@pytest.mark.parametrize(
+    ("repo", "path"),
+    [
+        (s3_repo(credentials={"secretName": "hippo-pgbackrest"}), "spec.backups.repos[0].credentials.secretName"),
+        (s3_repo(storageCA={"secretName": "hippo-cluster-cert"}), "spec.backups.repos[0].storageCA.secretName"),
+        (s3_repo(credentials={"secretName": "hippo-pguser-hippo"}), "spec.backups.repos[0].credentials.secretName"),
+    ],
+)
+def test_user_secrets_are_not_ones_pgrender_writes(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], repo: dict[str, Any], path: str
+) -> None:
+    (message,) = messages(plan_of, with_backups(repo))
+    assert message.startswith(f"{path}: pgrender writes the Secret ")

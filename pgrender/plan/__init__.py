@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pgrender.errors import Problem, SpecError
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.backups import BackupsPlan, resolve_backups
-from pgrender.plan.claims import check_names, claims
+from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
 from pgrender.plan.names import Names
@@ -177,7 +177,9 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     if pgbouncer and pgbouncer.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "proxy", "pgBouncer", "port"), "port 8008 is Patroni's REST API port"))
-    check_names(sourced, claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups), problems)
+    made = claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups)
+    check_names(sourced, made, problems)
+    check_user_secrets(sourced, made, problems)
     if problems:
         raise SpecError(problems)
 

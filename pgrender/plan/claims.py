@@ -17,6 +17,7 @@ from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.plan.services import ServicePlan
 from pgrender.plan.users import UserPlan
 from pgrender.spec import SourcedCluster
+from pgrender.spec.backups import RepoLocationSpec
 
 if TYPE_CHECKING:
     from pgrender.plan import ClusterPlan
@@ -127,6 +128,30 @@ def _backup_claims(backups: BackupsPlan, names: Names) -> list[Claim]:
     if backups.repo_host:
         made += [_obj(("spec", "backups"), kind, backups.repo_host.name) for kind in ("StatefulSet", "Service")]
     return made
+
+
+def check_user_secrets(sourced: SourcedCluster, made: list[Claim], problems: list[Problem]) -> None:
+    """Secrets the spec names for the user to provide (storage credentials, a storage CA) must not
+    be ones pgrender writes: the next render would replace the user's keys with its own."""
+    ours = {c.name for c in made if c.kind == "Secret"}
+    spec = sourced.cluster.spec
+    repos: list[tuple[FieldPath, RepoLocationSpec]] = []
+    if spec.backups:
+        repos += [(("spec", "backups", "repos", i), repo) for i, repo in enumerate(spec.backups.repos)]
+    if spec.bootstrap.from_backup:
+        repos.append((("spec", "bootstrap", "fromBackup", "repo"), spec.bootstrap.from_backup.repo))
+    if spec.standby:
+        repos.append((("spec", "standby", "fromBackup", "repo"), spec.standby.from_backup.repo))
+    for path, repo in repos:
+        for key, named in (("credentials", repo.credentials), ("storageCA", repo.storage_ca)):
+            if named and named.secret_name in ours:
+                problems.append(
+                    sourced.problem(
+                        (*path, key, "secretName"),
+                        f"pgrender writes the Secret {named.secret_name!r} itself; name a Secret you create "
+                        "(pgrender never writes storage credentials)",
+                    )
+                )
 
 
 def check_names(sourced: SourcedCluster, made: list[Claim], problems: list[Problem]) -> None:

@@ -9,7 +9,7 @@ import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel
@@ -314,18 +314,22 @@ class BackupSourceSpec(StrictModel):
         return repo
 
 
-def _check_target(value: str | dt.datetime) -> str | dt.datetime:
+def _parse_target(value: object) -> object:
+    """latest, or a timestamp (UTC unless it says otherwise), with one message for anything else."""
+    if isinstance(value, str) and value != "latest":
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{value!r}: expected latest or a timestamp such as 2026-11-29T10:15:00Z") from None
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if value != "latest":
-        raise ValueError(f"{value!r}: expected latest or a timestamp such as 2026-11-29T10:15:00Z")
     return value
 
 
 class RestoreSourceSpec(BackupSourceSpec):
     """Restore (clone) from another cluster's backups."""
 
-    target: Annotated[dt.datetime | Literal["latest"], AfterValidator(_check_target)] = Field(
+    target: Annotated[dt.datetime | Literal["latest"], BeforeValidator(_parse_target)] = Field(
         default="latest",
         description="latest: replay every archived WAL segment; a timestamp: recover to that point in time "
         "(it must be after the end of a backup in the repository).",
