@@ -672,3 +672,55 @@ def test_user_secrets_are_not_ones_pgrender_writes(
 ) -> None:
     (message,) = messages(plan_of, with_backups(repo))
     assert message.startswith(f"{path}: pgrender writes the Secret ")
+
+
+# --- streaming standby -----------------------------------------------------------------------
+
+
+def stream_spec(**stream: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["metadata"]["name"] = "hippo-stream"
+    spec["spec"]["standby"] = {"fromCluster": {"cluster": "hippo", **stream}}
+    return spec
+
+
+def test_streaming_standby(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    objects = objects_of(stream_spec(namespace="prod", port=5433))
+    config = patroni_yaml(objects, "hippo-stream")
+    assert config["bootstrap"]["dcs"]["standby_cluster"] == {
+        "create_replica_methods": ["basebackup"],
+        "host": "hippo-primary.prod.svc",
+        "port": 5433,
+    }
+    assert not [o for o in objects if "pgbackrest" in o["metadata"]["name"]]
+
+
+@pytest.mark.parametrize(
+    ("stream", "source_tls", "same"),
+    [
+        ({}, {}, True),
+        ({"tls": {"rotation": 2}}, {"rotation": 2}, True),
+        ({"tls": {"notBefore": "2026-06-01T00:00:00Z"}}, {"notBefore": "2026-06-01T00:00:00Z"}, True),
+        ({}, {"rotation": 1}, False),  # the standby must state the source's CA settings
+    ],
+)
+def test_streaming_standby_shares_the_sources_ca(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    stream: dict[str, Any],
+    source_tls: dict[str, Any],
+    same: bool,
+) -> None:
+    source = base_spec()
+    source["spec"]["tls"] = source_tls
+    source_ca = find(objects_of(source), "Secret", "hippo-cluster-cert")["data"]["ca.crt"]
+    standby = objects_of(stream_spec(**stream))
+    assert (find(standby, "Secret", "hippo-stream-cluster-cert")["data"]["ca.crt"] == source_ca) is same
+
+
+def test_standby_needs_a_source(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = base_spec()
+    spec["spec"]["standby"] = {"enabled": True}
+    assert messages(plan_of, spec) == ["spec.standby: a standby follows fromBackup, fromCluster or both; found neither"]
+    assert messages(plan_of, stream_spec(cluster="hippo-stream")) == [
+        "spec.standby.fromCluster.cluster: a cluster cannot follow itself"
+    ]

@@ -215,7 +215,7 @@ def resolve_backups(
     backups = spec.backups
     restore = spec.bootstrap.from_backup
     standby = spec.standby if spec.standby and spec.standby.enabled else None
-    if backups is None and restore is None and standby is None:
+    if backups is None and restore is None and (standby is None or standby.from_backup is None):
         return None
     ns, domain = meta.namespace, spec.cluster_domain
     repo_host = _repo_host(names, ns, domain) if backups and any(r.volume for r in backups.repos) else None
@@ -244,6 +244,7 @@ def resolve_backups(
                     )
     source_spec = restore or (standby.from_backup if standby else None)
     source = _source(sourced, source_spec, standby is not None, secret, problems)
+
     members = tuple(
         MemberHost(hosts.pod_dns_forms(i.pod, names.pods_service, ns, domain)[0], spec.port)
         for s in sets

@@ -140,7 +140,7 @@ def check_user_secrets(sourced: SourcedCluster, made: list[Claim], problems: lis
         repos += [(("spec", "backups", "repos", i), repo) for i, repo in enumerate(spec.backups.repos)]
     if spec.bootstrap.from_backup:
         repos.append((("spec", "bootstrap", "fromBackup", "repo"), spec.bootstrap.from_backup.repo))
-    if spec.standby:
+    if spec.standby and spec.standby.from_backup:
         repos.append((("spec", "standby", "fromBackup", "repo"), spec.standby.from_backup.repo))
     for path, repo in repos:
         for key, named in (("credentials", repo.credentials), ("storageCA", repo.storage_ca)):

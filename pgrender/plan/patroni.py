@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgrender.errors import Problem
-from pgrender.plan import defaults, labels
+from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
 from pgrender.plan.parameters import check_value, parameter_name
@@ -144,16 +144,37 @@ def resolve_patroni(
         # A member that misses its lease for `ttl` is no longer ready; a probe every loop.
         probe=ProbePlan(loop_wait, max(1, loop_wait // 2), max(1, ttl // loop_wait)),
         member_api_hosts=member_api_hosts,
-        standby_cluster=_standby_cluster(backups),
+        standby_cluster=_standby_cluster(sourced, backups, problems),
     )
 
 
-def _standby_cluster(backups: BackupsPlan | None) -> dict[str, Any] | None:
-    """Patroni's standby_cluster: the standby leader is restored from the source's repository and
-    replays its archive (restore_command); its own replicas stream from it."""
-    if backups is None or backups.source is None or not backups.source.standby:
+def _standby_cluster(
+    sourced: SourcedCluster, backups: BackupsPlan | None, problems: list[Problem]
+) -> dict[str, Any] | None:
+    """Patroni's standby_cluster: the standby leader is restored from the source's repository
+    and replays its archive (restore_command), and/or copies and streams from the source's primary
+    Service (host, port; no replication slot, which the source would have to keep); its own
+    replicas stream from it."""
+    standby = sourced.cluster.spec.standby
+    if standby is None or not standby.enabled:
         return None
-    return {"create_replica_methods": ["pgbackrest"], "restore_command": backups.source.restore_command}
+    out: dict[str, Any] = {}
+    methods = []
+    if backups and backups.source and backups.source.standby:
+        methods.append("pgbackrest")
+        out["restore_command"] = backups.source.restore_command
+    if standby.from_cluster:
+        stream = standby.from_cluster
+        meta = sourced.cluster.metadata
+        namespace = stream.namespace or meta.namespace
+        if (namespace, stream.cluster) == (meta.namespace, meta.name):
+            problems.append(
+                sourced.problem(("spec", "standby", "fromCluster", "cluster"), "a cluster cannot follow itself")
+            )
+        out["host"] = hosts.service_host(Names(stream.cluster).primary_service, namespace)
+        out["port"] = stream.port
+        methods.append("basebackup")
+    return {"create_replica_methods": methods, **out}
 
 
 def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[str, str]:

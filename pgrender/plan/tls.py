@@ -68,6 +68,9 @@ class TLSPlan:
     validity_days: int
     rotation: int
     ca_subject: str  # the SecretInput subject naming the CA certificate
+    ca_not_before: dt.datetime
+    ca_rotation: int
+    ca_owner: tuple[str, str] | None  # (namespace, cluster) the CA is derived for, when not this one
     server_files: TLSFiles
     replication_files: TLSFiles
     client_files: TLSFiles
@@ -111,14 +114,21 @@ def resolve_tls(
             ips.append(address)
     pgbouncer_dns = hosts.dns_forms(names.pgbouncer, ns, domain)
     t = spec.tls
+    # A streaming standby's certificates come from its source's CA (derived for the source).
+    stream = spec.standby.from_cluster if spec.standby else None
+    ca_ns, ca_cluster = (stream.namespace or ns, stream.cluster) if stream else (ns, names.cluster)
+    ca_tls = stream.tls if stream else t
     return TLSPlan(
         provider=t.provider,
-        ca_common_name=common_name(f"{names.cluster}.{ns} pgrender CA", f"{names.cluster} pgrender CA", names.cluster),
+        ca_common_name=common_name(f"{ca_cluster}.{ca_ns} pgrender CA", f"{ca_cluster} pgrender CA", ca_cluster),
         not_before=t.not_before,
-        ca_validity_days=t.ca_validity_days,
+        ca_validity_days=ca_tls.ca_validity_days,
         validity_days=t.validity_days,
         rotation=t.rotation,
         ca_subject="ca",
+        ca_not_before=ca_tls.not_before,
+        ca_rotation=ca_tls.rotation,
+        ca_owner=(ca_ns, ca_cluster) if stream else None,
         server_files=SERVER_FILES,
         replication_files=REPLICATION_FILES,
         client_files=CLIENT_FILES,

@@ -111,12 +111,16 @@ class DerivedValues:
         tls = self._plan.tls
         rotation = tls.rotation
 
-        def serial(purpose: str) -> int:
-            return int.from_bytes(self._derive(f"tls-serial:{purpose}", rotation, 16), "big") >> 1 | 1
+        def serial(purpose: str, rotation: int = rotation, owner: tuple[str, str] | None = None) -> int:
+            return int.from_bytes(self._derive(f"tls-serial:{purpose}", rotation, 16, owner), "big") >> 1 | 1
 
-        ca_key = x509.key_pair(self._derive("tls-key:ca", rotation, 48))
+        # The CA is this cluster's, or (a streaming standby) its source's: the same certificate.
+        ca_key = x509.key_pair(self._derive("tls-key:ca", tls.ca_rotation, 48, tls.ca_owner))
         ca = x509.certificate_authority(
-            ca_key, tls.ca_common_name, x509.Validity(tls.not_before, tls.ca_validity_days), serial("ca")
+            ca_key,
+            tls.ca_common_name,
+            x509.Validity(tls.ca_not_before, tls.ca_validity_days),
+            serial("ca", tls.ca_rotation, tls.ca_owner),
         )
         out = {"ca": x509.cert_pem(ca)}
         leaf_validity = x509.Validity(tls.not_before, tls.validity_days)

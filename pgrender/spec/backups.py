@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel
+from pgrender.spec.tls import DEFAULT_NOT_BEFORE
 
 REPO_NAMES = ("repo1", "repo2", "repo3", "repo4")  # pgBackRest numbers repositories 1 to 4 (PGO's names)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
@@ -344,11 +345,48 @@ class BootstrapSpec(StrictModel):
     )
 
 
+class SourceTLSSpec(StrictModel):
+    """The source cluster's spec.tls values its CA is made from (leave out what it leaves out)."""
+
+    not_before: dt.datetime = Field(default=DEFAULT_NOT_BEFORE, description="The source's spec.tls.notBefore.")
+    ca_validity_days: int = Field(default=7300, ge=1, le=36500, description="The source's spec.tls.caValidityDays.")
+    rotation: int = Field(default=0, ge=0, description="The source's spec.tls.rotation.")
+
+    @field_validator("not_before")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class StreamSourceSpec(StrictModel):
+    """Another cluster's primary to stream from, through its primary Service.
+
+    Streaming needs trust both ways, so the standby's certificates are signed by the source's CA
+    (derived for the source from the same root key, as PGO requires the same certificates): the
+    two clusters then trust each other's certificates, as the one database they are.
+    """
+
+    cluster: DNSLabel = Field(description="Name of the cluster to follow.")
+    namespace: DNSLabel | None = Field(default=None, description="Its namespace; default this cluster's.")
+    port: int = Field(default=5432, ge=1024, le=65535, description="Its spec.port.")
+    tls: SourceTLSSpec = Field(default_factory=SourceTLSSpec, description="Its CA's settings, from its spec.tls.")
+
+
 class StandbySpec(StrictModel):
-    """Follow another cluster through its repository; set enabled: false (or remove it) to promote."""
+    """Follow another cluster through its repository, by streaming from its primary, or both (the
+    archive fills what streaming missed); set enabled: false (or remove it) to promote."""
 
     enabled: bool = Field(default=True, description="false promotes the standby cluster to a primary cluster.")
-    from_backup: BackupSourceSpec = Field(description="The repository the standby replays WAL from.")
+    from_backup: BackupSourceSpec | None = Field(
+        default=None, description="The repository the standby restores from and replays WAL from."
+    )
+    from_cluster: StreamSourceSpec | None = Field(default=None, description="The primary the standby streams from.")
+
+    @model_validator(mode="after")
+    def _a_source(self) -> StandbySpec:
+        if self.from_backup is None and self.from_cluster is None:
+            raise ValueError("a standby follows fromBackup, fromCluster or both; found neither")
+        return self
 
 
 __all__ = [
@@ -361,4 +399,5 @@ __all__ = [
     "RepoSpec",
     "RestoreSourceSpec",
     "StandbySpec",
+    "StreamSourceSpec",
 ]

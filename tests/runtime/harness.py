@@ -433,6 +433,8 @@ class Placement:
     pgbackrest_port: int | None = None
     # The pods a pgBackRest client here reaches (``pgN-host``/``repoN-host``): pod name -> Peer.
     peers: Mapping[str, Peer] = field(default_factory=dict)
+    # Another cluster's Services a member streams from (a standby's source): host -> local port.
+    remote_services: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -496,7 +498,10 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        ``fieldRef: status.podIP`` yields is 127.0.0.1 (:data:`LOCAL_POD_IP`), and client URIs
        taken from user Secrets get the same treatment in :func:`loopback_uri`. Any other name a
        container connects to keeps its name, which resolves to 127.0.0.1 in the container's
-       private /etc/hosts (:func:`prepare_container`), standing in for cluster DNS.
+       private /etc/hosts (:func:`prepare_container`), standing in for cluster DNS. A standby
+       cluster's ``bootstrap.dcs.standby_cluster`` names its source's primary Service and port:
+       they become 127.0.0.1 and the local port of the source's leader
+       (``Placement.remote_services``; the connection is verify-ca, which checks no name).
     3. Paths of mounted volumes (:data:`MOVED_MOUNTS`) and :data:`MOVED_FILES`, wherever they occur
        (Patroni config, environment, command), point into the pod's local directory: a whole
        value, and a path inside a longer string at a word boundary (a bootstrap
@@ -523,6 +528,12 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
             raise HarnessError("rendered patroni.yaml has no kubernetes section to replace")
         del config["kubernetes"]
         config["etcd3"] = {"hosts": list(where.etcd_hosts)}
+        standby = config["bootstrap"]["dcs"].get("standby_cluster", {})
+        if "host" in standby:
+            if standby["host"] not in where.remote_services:
+                raise HarnessError(f"standby_cluster.host {standby['host']}: where is it here? (remote_services)")
+            standby["port"] = where.remote_services[standby["host"]]
+            standby["host"] = LOCAL_POD_IP
         local_env.pop("PATRONI_KUBERNETES_POD_IP", None)
         assert where.api_port is not None
         for key, port in (
@@ -1175,7 +1186,7 @@ class LocalCluster:
     of these pods, or of a Job, runs through :meth:`pod_container`.
     """
 
-    def __init__(self, rendered: Rendered, root: Path) -> None:
+    def __init__(self, rendered: Rendered, root: Path, remote_services: Mapping[str, int] | None = None) -> None:
         self.rendered = rendered
         self.root = make_dir(root)
         self.etcd = Etcd(root / "etcd")
@@ -1206,6 +1217,7 @@ class LocalCluster:
                 (self.etcd.host,),
                 pgbackrest_port=peer.pgbackrest_port,
                 peers=self.peers,
+                remote_services=dict(remote_services or {}),
             )
             member_root = make_dir(root / pod.name)
             container = prepare_container(
@@ -1395,9 +1407,11 @@ ACTIVE: list[LocalCluster] = []
 
 
 @contextlib.contextmanager
-def running_cluster(rendered: Rendered, root: Path) -> Iterator[LocalCluster]:
+def running_cluster(
+    rendered: Rendered, root: Path, remote_services: Mapping[str, int] | None = None
+) -> Iterator[LocalCluster]:
     """Bring ``rendered`` up under ``root``; stop every process and check for leftovers on exit."""
-    cluster = LocalCluster(rendered, root)
+    cluster = LocalCluster(rendered, root, remote_services)
     ACTIVE.append(cluster)
     try:
         cluster.start()

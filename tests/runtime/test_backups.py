@@ -342,6 +342,34 @@ def test_standby_cluster_follows_and_is_promoted_by_a_spec_change(
         assert rows(follower)[-1] == "written on the promoted standby"
 
 
+def test_streaming_standby_cluster_shares_the_sources_ca_and_is_promoted(root: Path, source: LocalCluster) -> None:
+    """standby.fromCluster: copied with pg_basebackup from the source's primary Service and
+    streaming from it (no repository at all), its certificates signed by the source's CA."""
+    leader = source.wait_healthy()
+    spec = local_spec("standby")
+    spec["metadata"]["name"] = "hippo-stream"
+    spec["spec"]["instances"][0]["replicas"] = 1
+    spec["spec"].pop("backups")
+    source_tls = source.rendered.spec["spec"]["tls"]
+    spec["spec"]["standby"] = {"fromCluster": {"cluster": "hippo", "tls": {"notBefore": source_tls["notBefore"]}}}
+    rendered = render_spec(spec, root / "specs" / "stream")
+    assert (
+        rendered.secret("hippo-stream-cluster-cert")["ca.crt"] == source.rendered.secret("hippo-cluster-cert")["ca.crt"]
+    )
+    remote = {"hippo-primary.postgres-dr.svc": leader.pg_port}
+    with running_cluster(rendered, root / "stream", remote) as standby:
+        follower = standby.wait_healthy(120)
+        assert follower.api("/patroni")["role"] == "standby_leader"
+        assert follower.psql("SELECT status FROM pg_stat_wal_receiver") == [["streaming"]]
+        leader.psql("INSERT INTO events (what) VALUES ('streamed')")  # no WAL switch: streaming, not the archive
+        wait_until("the standby to stream the source's write", lambda: "streamed" in rows(follower), 30, 0.5)
+        spec["spec"]["standby"]["enabled"] = False
+        promoted = render_spec(spec, root / "specs" / "stream-promoted")
+        succeeded(run_job(promoted, root / "stream-promote", follower.pg_port, standby.members, timeout=180))
+        follower.psql("INSERT INTO events (what) VALUES ('written on the promoted stream')")
+        assert rows(follower)[-1] == "written on the promoted stream"
+
+
 def test_expire_keeps_what_the_retention_says(source: LocalCluster) -> None:
     before = [label for kind, label in backups_of(info(source, "hippo-repo1-full")) if kind == "full"]
     assert len(before) == 2  # the initial full backup and the one after the failover
