@@ -318,11 +318,12 @@ def test_a_target_before_every_backup_is_explained(root: Path, s3: S3Server, sou
         cluster.stop()
 
 
-def test_standby_cluster_follows_and_is_promoted_by_a_spec_change(
+def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(
     root: Path, s3: S3Server, source: LocalCluster
 ) -> None:
     spec = local_spec("standby")
     spec["spec"]["instances"][0]["replicas"] = 1
+    del spec["spec"]["standby"]["fromCluster"]  # through the repository alone (streaming: below)
     spec["spec"]["standby"]["fromBackup"]["repo"] = local_repo(s3)
     spec["spec"]["backups"]["repos"][0] = {**local_repo(s3), "schedules": {"full": "0 4 * * *"}}
     rendered = with_user_secrets(render_spec(spec, root / "specs" / "standby"), s3)
