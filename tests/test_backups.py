@@ -724,3 +724,20 @@ def test_standby_needs_a_source(plan_of: Callable[[dict[str, Any]], ClusterPlan]
     assert messages(plan_of, stream_spec(cluster="hippo-stream")) == [
         "spec.standby.fromCluster.cluster: a cluster cannot follow itself"
     ]
+
+
+def test_argo_cd_waves(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    """The repository host comes up with its Secrets (wave 0), before the instances that archive to
+    it; the backup Jobs after the instances, with the reconcile Job."""
+    repos = (s3_repo(), {"name": "repo2", "volume": {"size": "1Gi"}})
+    objects = objects_of(with_backups(*repos, manual={"repo": "repo1", "run": 1}))
+
+    def wave(kind: str, name: str) -> str:
+        obj = next(o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(name))
+        return str(obj["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
+
+    assert [wave("StatefulSet", "hippo-repo-host"), wave("PersistentVolumeClaim", "hippo-repo2")] == ["0", "0"]
+    assert [wave("Secret", "hippo-pgbackrest-cert"), wave("ConfigMap", "hippo-pgbackrest-config")] == ["0", "0"]
+    assert wave("StatefulSet", "hippo-instance1-0") == "1"
+    reconcile = wave("Job", "hippo-reconcile-")
+    assert [wave("Job", "hippo-repo1-init-"), wave("Job", "hippo-repo1-manual-1")] == [reconcile, reconcile]

@@ -27,8 +27,10 @@ def repo_host(plan: ClusterPlan) -> list[Manifest]:
     if backups is None or backups.repo_host is None:
         return []
     host = backups.repo_host
-    # Before the instances (wave 0): members archive to it from their first WAL segment.
-    wave = {SYNC_WAVE: "-1"}
+    # In wave 0 with the Secrets and ConfigMaps it mounts (an earlier wave would wait for its pod,
+    # which waits for them), before the instances (waves 1 and on), which archive to it from their
+    # first WAL segment.
+    wave = {SYNC_WAVE: "0"}
     claims = [
         {
             "apiVersion": "v1",
@@ -56,10 +58,10 @@ def repo_host(plan: ClusterPlan) -> list[Manifest]:
             "ports": [{"name": "pgbackrest", "port": backups.server_port, "targetPort": "pgbackrest"}],
         },
     }
-    return [*claims, service, _statefulset(plan, backups, host)]
+    return [*claims, service, _statefulset(plan, backups, host, wave)]
 
 
-def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan) -> Manifest:
+def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wave: dict[str, str]) -> Manifest:
     tls_items = [(key, f"{TLS_SUBDIR}/{key}") for key in (secret_keys.TLS_CERT, secret_keys.TLS_KEY)]
     tls_items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
     repos = [r for r in backups.repos if r.volume]
@@ -90,7 +92,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan) ->
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": object_meta(plan, host.name, host.labels, {SYNC_WAVE: "-1"}),
+        "metadata": object_meta(plan, host.name, host.labels, wave),
         "spec": {
             "replicas": 1,
             "serviceName": host.name,
