@@ -379,6 +379,7 @@ def test_objects(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -
     init = next(name for kind, name in made if kind == "Job" and "-init-" in name)
     assert made == [
         ("ConfigMap", "hippo-pgbackrest-config"),
+        ("ConfigMap", "hippo-pgbackrest-jobs"),
         ("CronJob", "hippo-repo1-full"),
         ("CronJob", "hippo-repo1-incr"),
         ("CronJob", "hippo-repo2-diff"),
@@ -434,8 +435,11 @@ def test_cron_job(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) 
 
 
 def test_job_configuration_lists_every_member(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
-    data = find(objects_of(with_backups()), "ConfigMap", "hippo-pgbackrest-config")["data"]
-    job = conf(data["job-repo1.conf"])
+    objects = objects_of(with_backups(s3_repo(retention={"full": 3})))
+    data = find(objects, "ConfigMap", "hippo-pgbackrest-config")["data"]
+    jobs = find(objects, "ConfigMap", "hippo-pgbackrest-jobs")["data"]
+    job = conf(jobs["job-repo1.conf"])
+    assert job["global"]["repo1-retention-full"] == "3"
     assert [job["db"][f"pg{n}-host"] for n in (1, 2)] == [
         "hippo-instance1-0-0.hippo-pods.db.svc.cluster.local",
         "hippo-instance1-1-0.hippo-pods.db.svc.cluster.local",
@@ -447,6 +451,7 @@ def test_job_configuration_lists_every_member(objects_of: Callable[[dict[str, An
     assert instance["global"]["archive-async"] == "y"
     assert instance["db"]["pg1-path"] == "/pgdata/pg16"
     assert not [k for k in instance["global"] if "cipher-pass" in k or "s3-key" in k]  # secure options: env only
+    assert not [k for k in instance["global"] if "retention" in k]  # only expire reads it: no restart for it
 
 
 def test_database_pod(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
@@ -640,7 +645,7 @@ def test_logical_backup(objects_of: Callable[[dict[str, Any]], list[dict[str, An
     assert env["AWS_ACCESS_KEY_ID"] == {"secretKeyRef": {"name": "hippo-s3", "key": "key"}}
     assert env["PGSSLMODE"] == "verify-full"
     assert not [name for name in env if name.startswith("PGBACKREST")]  # no repository passphrase
-    data = find(objects, "ConfigMap", "hippo-pgbackrest-config")["data"]
+    data = find(objects, "ConfigMap", "hippo-pgbackrest-jobs")["data"]
     assert "--no-role-passwords" in data["logical-backup.sh"]
     assert data["aws.conf"] == "[default]\nregion = eu-north-1\ns3 =\n    addressing_style = path\n"
 
@@ -741,3 +746,14 @@ def test_argo_cd_waves(objects_of: Callable[[dict[str, Any]], list[dict[str, Any
     assert wave("StatefulSet", "hippo-instance1-0") == "1"
     reconcile = wave("Job", "hippo-reconcile-")
     assert [wave("Job", "hippo-repo1-init-"), wave("Job", "hippo-repo1-manual-1")] == [reconcile, reconcile]
+
+
+def test_what_only_jobs_read_restarts_nothing(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    """A new retention or backup script changes the Jobs' ConfigMap, not the members' pod template."""
+
+    def template(spec: dict[str, Any]) -> dict[str, Any]:
+        return dict(find(objects_of(spec), "StatefulSet", "hippo-instance1-0")["spec"]["template"])
+
+    kept = template(with_backups(s3_repo(retention={"full": 3})))
+    assert template(with_backups(s3_repo(retention={"full": 5}, schedules={"full": "0 2 * * *"}))) == kept
+    assert template(with_backups(s3_repo(cipher="none"))) != kept  # the repository itself: members read it

@@ -76,7 +76,7 @@ def _logical_cron_job(plan: ClusterPlan, backups: BackupsPlan, logical: LogicalP
     with the bucket's keys; no pgBackRest material."""
     own = {**backups.labels, labels.REPO_LABEL: logical.repo, labels.BACKUP_TYPE_LABEL: "logical"}
     files = [(logical.script_key, logical.script_key), (logical.aws_config_key, logical.aws_config_key)]
-    volume = config_volume(backups, files, [])
+    volume = config_volume(backups.jobs_config_map, files, [])
     if logical.ca_file:
         ca = logical.ca_file
         volume["projected"]["sources"].append(
@@ -164,7 +164,7 @@ def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
     tls_items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
     files = [(job_config_key(repo.name), CONFIG.rpartition("/")[2]), (BACKUP_SCRIPT_KEY, BACKUP_SCRIPT_KEY)]
     volumes = [
-        config_volume(backups, files, [repo]),
+        config_volume(backups.jobs_config_map, files, [repo]),
         secret_volume("tls", [(backups.cert_secret, tls_items)]),
         empty_dir("tmp", size_limit="64Mi"),
     ]

@@ -36,18 +36,21 @@ def pgbackrest(plan: ClusterPlan) -> list[Manifest]:
     backups = plan.backups
     if backups is None:
         return []
+    # Two ConfigMaps: what the pods that run all the time read (a change rolls them), and what
+    # only Jobs read (retention, scripts: a change there restarts nothing).
     data = {INSTANCE_CONFIG_KEY: instance_config(plan, backups)}
     if backups.source:
         data[SOURCE_CONFIG_KEY] = source_config(plan, backups)
-    for repo in backups.repos:
-        data[job_config_key(repo.name)] = job_config(plan, backups, repo)
-    if backups.repos:
-        data[BACKUP_SCRIPT_KEY] = backup_script(backups)
     if backups.repo_host:
         data[REPO_HOST_CONFIG_KEY] = _repo_host_config(backups)
+    jobs: dict[str, str] = {}
+    for repo in backups.repos:
+        jobs[job_config_key(repo.name)] = job_config(plan, backups, repo)
+    if backups.repos:
+        jobs[BACKUP_SCRIPT_KEY] = backup_script(backups)
     if backups.logical:
-        data[backups.logical.script_key] = logical_script(plan, backups.logical)
-        data[backups.logical.aws_config_key] = _aws_config(backups.logical)
+        jobs[backups.logical.script_key] = logical_script(plan, backups.logical)
+        jobs[backups.logical.aws_config_key] = _aws_config(backups.logical)
     certificate = plan.tls.pgbackrest
     assert certificate is not None  # resolve() plans it whenever there are backups
     passphrases: dict[str, SecretText] = {}
@@ -60,9 +63,13 @@ def pgbackrest(plan: ClusterPlan) -> list[Manifest]:
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": object_meta(plan, backups.config_map, backups.labels),
-            "data": data,
-        },
+            "metadata": object_meta(plan, name, backups.labels),
+            "data": content,
+        }
+        for name, content in ((backups.config_map, data), (backups.jobs_config_map, jobs))
+        if content
+    ]
+    out += [
         {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -90,9 +97,12 @@ def ini(sections: list[tuple[str, Options]]) -> str:
     return HEADER + "\n" + "\n".join(blocks)
 
 
-def _repo_options(backups: BackupsPlan, repo: RepoPlan, *, via_host: bool) -> Options:
-    """A repository's options; a volume repository through the repository host when ``via_host``."""
-    options = list(repo.store_options) + list(repo.retention_options)
+def _repo_options(backups: BackupsPlan, repo: RepoPlan, *, via_host: bool = False, expires: bool = False) -> Options:
+    """A repository's options; a volume repository through the repository host when ``via_host``;
+    retention only where ``expire`` runs (the backup Jobs)."""
+    options = list(repo.store_options)
+    if expires:
+        options += repo.retention_options
     if via_host and repo.volume and backups.repo_host:
         options += repo_host_options(repo, backups.repo_host)
     return options
@@ -163,7 +173,7 @@ def job_config(plan: ClusterPlan, backups: BackupsPlan, repo: RepoPlan) -> str:
             (f"pg{n}-socket-path", defaults.SOCKET_DIR),
         ]
     options: Options = [("log-level-console", "info"), ("log-level-file", "off")]
-    options += _repo_options(backups, repo, via_host=False)
+    options += _repo_options(backups, repo, expires=True)
     return ini([("global", options), (STANZA, members)])
 
 
@@ -172,7 +182,7 @@ def _repo_host_config(backups: BackupsPlan) -> str:
     options: Options = [("log-level-console", "info"), ("log-level-file", "off")]
     for repo in backups.repos:
         if repo.volume:
-            options += _repo_options(backups, repo, via_host=False)
+            options += _repo_options(backups, repo)
     options += [
         ("tls-server-address", "0.0.0.0"),
         ("tls-server-auth", f"{PGBACKREST_COMMON_NAME}={STANZA}"),

@@ -66,7 +66,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
     tls_items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
     repos = [r for r in backups.repos if r.volume]
     volumes = [
-        config_volume(backups, [(REPO_HOST_CONFIG_KEY, CONFIG.rpartition("/")[2])], repos),
+        config_volume(backups.config_map, [(REPO_HOST_CONFIG_KEY, CONFIG.rpartition("/")[2])], repos),
         secret_volume("tls", [(backups.cert_secret, tls_items)]),
         empty_dir("tmp", size_limit="64Mi"),
         *({"name": r.name, "persistentVolumeClaim": {"claimName": r.volume.claim}} for r in repos if r.volume),

@@ -41,7 +41,8 @@ STANZA = "db"  # PGO's stanza name; one stanza per repository path
 CONFIG_DIR = "/etc/pgbackrest"
 CONFIG = f"{CONFIG_DIR}/pgbackrest.conf"
 SOURCE_CONFIG = f"{CONFIG_DIR}/source.conf"
-# Keys of the ConfigMap <c>-pgbackrest-config
+# Keys of the ConfigMaps <c>-pgbackrest-config (instance, source, repository host) and
+# <c>-pgbackrest-jobs (a backup Job's configuration, the scripts)
 INSTANCE_CONFIG_KEY = "instance.conf"
 SOURCE_CONFIG_KEY = "source.conf"
 REPO_HOST_CONFIG_KEY = "repo-host.conf"
@@ -175,7 +176,8 @@ class BackupsPlan:
     stanza: str
     program: str  # the pgbackrest executable (image contract), shell-quoted
     server_port: int
-    config_map: str
+    config_map: str  # what database pods and the repository host read
+    jobs_config_map: str  # what only Jobs read
     secret: str
     cert_secret: str
     labels: dict[str, str]
@@ -273,6 +275,7 @@ def resolve_backups(
         program=program,
         server_port=SERVER_PORT,
         config_map=names.pgbackrest_config,
+        jobs_config_map=names.pgbackrest_jobs,
         secret=secret,
         cert_secret=names.pgbackrest_cert,
         labels=labels.common(meta.name, labels.COMPONENT_BACKUP),

@@ -111,7 +111,7 @@ def claims(
 def _backup_claims(backups: BackupsPlan, names: Names) -> list[Claim]:
     repos: FieldPath = ("spec", "backups", "repos")
     made = [
-        _obj(("spec", "backups"), "ConfigMap", backups.config_map),
+        *(_obj(("spec", "backups"), "ConfigMap", name) for name in (backups.config_map, backups.jobs_config_map)),
         *(_obj(("spec", "backups"), "Secret", name) for name in (backups.secret, backups.cert_secret)),
     ]
     # Repository names are short and fixed (repo1..repo4): a name too long is the cluster's.

@@ -168,8 +168,13 @@ class Names:
 
     @property
     def pgbackrest_config(self) -> str:
-        """ConfigMap of pgBackRest's configuration files and backup scripts."""
+        """ConfigMap of pgBackRest's configuration for database pods and the repository host."""
         return f"{self.cluster}-pgbackrest-config"
+
+    @property
+    def pgbackrest_jobs(self) -> str:
+        """ConfigMap of what only backup Jobs read: their configuration and scripts."""
+        return f"{self.cluster}-pgbackrest-jobs"
 
     @property
     def pgbackrest_secret(self) -> str:

@@ -11,7 +11,6 @@ from pgrender.plan.backups import (
     INSTANCE_CONFIG_KEY,
     SOURCE_CONFIG,
     SOURCE_CONFIG_KEY,
-    BackupsPlan,
     RepoPlan,
     SecretEnv,
     SecretFile,
@@ -25,12 +24,10 @@ VOLUME = "pgbackrest-config"
 SIDECAR = "pgbackrest"
 
 
-def config_volume(backups: BackupsPlan, files: list[tuple[str, str]], repos: list[RepoPlan]) -> Manifest:
-    """/etc/pgbackrest: ConfigMap keys at their file names, and the repositories' secret files
-    (storage CA, GCS key), in one projected volume."""
-    sources: list[Manifest] = [
-        {"configMap": {"name": backups.config_map, "items": [{"key": k, "path": p} for k, p in files]}}
-    ]
+def config_volume(config_map: str, files: list[tuple[str, str]], repos: list[RepoPlan]) -> Manifest:
+    """/etc/pgbackrest: keys of ``config_map`` at their file names, and the repositories' secret
+    files (storage CA, GCS key), in one projected volume."""
+    sources: list[Manifest] = [{"configMap": {"name": config_map, "items": [{"key": k, "path": p} for k, p in files]}}]
     by_secret: dict[str, list[SecretFile]] = {}
     for repo in repos:
         for f in repo.files:
@@ -85,7 +82,7 @@ def database_pgbackrest(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
             },
         )
     return PodPart(
-        volumes=(config_volume(backups, files, repos),),
+        volumes=(config_volume(backups.config_map, files, repos),),
         mounts=(config_mount(),),
         env=tuple(env),
         containers=sidecars,
