@@ -528,7 +528,7 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
             raise HarnessError("rendered patroni.yaml has no kubernetes section to replace")
         del config["kubernetes"]
         config["etcd3"] = {"hosts": list(where.etcd_hosts)}
-        standby = config["bootstrap"]["dcs"].get("standby_cluster", {})
+        standby = config.get("bootstrap", {}).get("dcs", {}).get("standby_cluster", {})
         if "host" in standby:
             if standby["host"] not in where.remote_services:
                 raise HarnessError(f"standby_cluster.host {standby['host']}: where is it here? (remote_services)")

@@ -249,6 +249,19 @@ def test_archiving_survives_a_failover_and_the_first_backup_after_it(source: Loc
     source.wait_healthy(90)
 
 
+def test_a_lost_replica_is_rebuilt_from_the_repository(source: LocalCluster) -> None:
+    """create_replica_methods: [pgbackrest, basebackup] - with a backup in repo1, a replica whose
+    data is gone is restored from the repository (then streams), not copied from the leader."""
+    leader = source.wait_healthy()
+    replica = next(m for m in source.members if m is not leader)
+    replica.stop()
+    shutil.rmtree(replica.data_dir)
+    replica.start()
+    source.wait_healthy(120)
+    assert "replica has been created using pgbackrest" in replica.log_tail(400)
+    assert rows(replica) == rows(leader)
+
+
 @pytest.fixture(scope="module")
 def target(source: LocalCluster) -> str:
     """A point in time: rows written before it, more after it, all archived."""
