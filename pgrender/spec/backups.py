@@ -15,7 +15,6 @@ from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel
 from pgrender.spec.tls import DEFAULT_NOT_BEFORE
 
-REPO_NAMES = ("repo1", "repo2", "repo3", "repo4")  # pgBackRest numbers repositories 1 to 4 (PGO's names)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _AZURE_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z")
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -50,6 +49,7 @@ def _check_repo_path(value: str) -> str:
 CronSchedule = Annotated[str, AfterValidator(_check_schedule)]
 TimeZone = Annotated[str, AfterValidator(_check_time_zone)]
 RepoPath = Annotated[str, AfterValidator(_check_repo_path)]
+# pgBackRest numbers repositories; PGO's names are repo1 to repo4.
 RepoName = Literal["repo1", "repo2", "repo3", "repo4"]
 
 
@@ -390,7 +390,6 @@ class StandbySpec(StrictModel):
 
 
 __all__ = [
-    "REPO_NAMES",
     "BackupSourceSpec",
     "BackupsSpec",
     "BootstrapSpec",
