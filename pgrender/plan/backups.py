@@ -26,6 +26,7 @@ from pgrender.plan.names import Names
 from pgrender.spec import SourcedCluster, cron
 from pgrender.spec.backups import (
     BackupSourceSpec,
+    BackupsSpec,
     Cipher,
     LogicalBackupSpec,
     RepoLocationSpec,
@@ -231,7 +232,7 @@ def resolve_backups(
             time_zone = PRESET_TIME_ZONE
         for i, repo_spec in enumerate(backups.repos):
             path: FieldPath = ("spec", "backups", "repos", i)
-            repo = _repo(repo_spec, ns, meta.name, names, secret, repo_host)
+            repo = _repo(repo_spec, ns, meta.name, names, secret)
             schedules = dict(repo_spec.schedules)
             if preset and schedules["full"] is None:
                 schedules["full"] = preset_full_schedule(ns, meta.name, repo_spec.name, time_zone)
@@ -282,8 +283,9 @@ def resolve_backups(
         repos=tuple(repos),
         members=members,
         time_zone=time_zone,
-        archive_timeout=backups.archive_timeout if backups else 60,
-        job_deadline_seconds=backups.job_deadline_seconds if backups else 21600,
+        # Without spec.backups (a restore that keeps no backups) neither is used: the fields' defaults.
+        archive_timeout=(backups or _DEFAULTS).archive_timeout,
+        job_deadline_seconds=(backups or _DEFAULTS).job_deadline_seconds,
         cron_jobs=tuple(cron_jobs),
         manual=manual,
         logical=logical,
@@ -294,6 +296,9 @@ def resolve_backups(
         restore_command=f'{own} archive-get %f "%p"',
         replica_command=replica_command,
     )
+
+
+_DEFAULTS = BackupsSpec.model_construct(repos=[])  # the fields' defaults, unvalidated
 
 
 def _logical(
@@ -352,7 +357,6 @@ def _repo(
     cluster: str,
     names: Names | None,
     secret: str,
-    repo_host: RepoHostPlan | None,
     index: int | None = None,
     owner: tuple[str, str] | None = None,
 ) -> RepoPlan:
@@ -581,9 +585,7 @@ def _source(
             )
         )
     program = shlex.quote(sourced.cluster.spec.image_contract.pgbackrest)
-    repo = _repo(
-        spec.repo, namespace, spec.cluster, None, secret, None, index=SOURCE_INDEX, owner=(namespace, spec.cluster)
-    )
+    repo = _repo(spec.repo, namespace, spec.cluster, None, secret, index=SOURCE_INDEX, owner=(namespace, spec.cluster))
     target = spec.target if isinstance(spec, RestoreSourceSpec) and isinstance(spec.target, dt.datetime) else None
     return SourcePlan(
         cluster=spec.cluster,
