@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pgrender.components.pgbackrest import backup_script, job_config
 from pgrender.digest import digest
-from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
+from pgrender.plan import ClusterPlan, labels
 from pgrender.plan.backups import (
     BACKUP_SCRIPT_KEY,
     CONFIG,
     CONFIG_DIR,
-    TLS_SUBDIR,
     BackupJobPlan,
     BackupsPlan,
     LogicalPlan,
@@ -29,10 +28,15 @@ from pgrender.pod import (
     empty_dir,
     object_meta,
     pod_security_context,
-    secret_volume,
 )
 from pgrender.pod_parts.client_tls import client_tls, superuser_libpq_env
-from pgrender.pod_parts.pgbackrest import config_mount, config_volume, environment, secret_env
+from pgrender.pod_parts.pgbackrest import (
+    client_certificate,
+    config_mount,
+    config_volume,
+    environment,
+    secret_env,
+)
 
 CONTAINER = "pgbackrest"
 # A missed start (controller down at the scheduled minute) still runs within the hour.
@@ -160,19 +164,10 @@ def _initial_job(plan: ClusterPlan, backups: BackupsPlan, repo: RepoPlan) -> Man
 
 def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Manifest:
     repo = backups.repo(job.repo)
-    tls_items = [(key, f"{TLS_SUBDIR}/{key}") for key in (secret_keys.TLS_CERT, secret_keys.TLS_KEY)]
-    tls_items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
     files = [(job_config_key(repo.name), CONFIG.rpartition("/")[2]), (BACKUP_SCRIPT_KEY, BACKUP_SCRIPT_KEY)]
-    volumes = [
-        config_volume(backups.jobs_config_map, files, [repo]),
-        secret_volume("tls", [(backups.cert_secret, tls_items)]),
-        empty_dir("tmp", size_limit="64Mi"),
-    ]
-    mounts = [
-        config_mount(),
-        {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
-        {"name": "tmp", "mountPath": "/tmp"},
-    ]
+    client = client_certificate(backups)
+    volumes = [config_volume(backups.jobs_config_map, files, [repo]), *client.volumes]
+    mounts = [config_mount(), *client.mounts]
     pod: Manifest = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,

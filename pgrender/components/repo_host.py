@@ -5,19 +5,17 @@ members archive WAL to; backup Jobs of these repositories mount the claim beside
 from __future__ import annotations
 
 from pgrender.components.volumes import PRUNE_PROTECTION
-from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
-from pgrender.plan.backups import CONFIG, REPO_HOST_CONFIG_KEY, TLS_SUBDIR, BackupsPlan, RepoHostPlan
+from pgrender.plan import ClusterPlan, labels
+from pgrender.plan.backups import CONFIG, REPO_HOST_CONFIG_KEY, BackupsPlan, RepoHostPlan
 from pgrender.pod import (
     DEFAULT_CONTAINER,
     SYNC_WAVE,
     Manifest,
     container_security_context,
-    empty_dir,
     object_meta,
     pod_security_context,
-    secret_volume,
 )
-from pgrender.pod_parts.pgbackrest import config_mount, config_volume, environment
+from pgrender.pod_parts.pgbackrest import client_certificate, config_mount, config_volume, environment
 
 CONTAINER = "pgbackrest"
 
@@ -62,19 +60,16 @@ def repo_host(plan: ClusterPlan) -> list[Manifest]:
 
 
 def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wave: dict[str, str]) -> Manifest:
-    tls_items = [(key, f"{TLS_SUBDIR}/{key}") for key in (secret_keys.TLS_CERT, secret_keys.TLS_KEY)]
-    tls_items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
     repos = [r for r in backups.repos if r.volume]
+    client = client_certificate(backups)  # its server certificate too: it carries the host's names
     volumes = [
         config_volume(backups.config_map, [(REPO_HOST_CONFIG_KEY, CONFIG.rpartition("/")[2])], repos),
-        secret_volume("tls", [(backups.cert_secret, tls_items)]),
-        empty_dir("tmp", size_limit="64Mi"),
+        *client.volumes,
         *({"name": r.name, "persistentVolumeClaim": {"claimName": r.volume.claim}} for r in repos if r.volume),
     ]
     mounts = [
         config_mount(),
-        {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
-        {"name": "tmp", "mountPath": "/tmp"},
+        *client.mounts,
         *({"name": r.name, "mountPath": r.volume.mount_path} for r in repos if r.volume),
     ]
     probe = {"exec": {"command": [backups.program, "server-ping"]}, "periodSeconds": 30, "timeoutSeconds": 10}

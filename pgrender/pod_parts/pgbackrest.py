@@ -4,18 +4,20 @@ that backup Jobs reach this member's data through."""
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, InstancePlan, defaults
+from pgrender.plan import ClusterPlan, InstancePlan, defaults, secret_keys
 from pgrender.plan.backups import (
     CONFIG,
     CONFIG_DIR,
     INSTANCE_CONFIG_KEY,
     SOURCE_CONFIG,
     SOURCE_CONFIG_KEY,
+    TLS_SUBDIR,
+    BackupsPlan,
     RepoPlan,
     SecretEnv,
     SecretFile,
 )
-from pgrender.pod import Manifest, PodPart, container_security_context
+from pgrender.pod import Manifest, PodPart, container_security_context, empty_dir, secret_volume
 from pgrender.pod_parts.data_volumes import data_volumes
 from pgrender.pod_parts.scratch import database_scratch
 from pgrender.pod_parts.server_tls import server_tls
@@ -86,4 +88,19 @@ def database_pgbackrest(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
         mounts=(config_mount(),),
         env=tuple(env),
         containers=sidecars,
+    )
+
+
+def client_certificate(backups: BackupsPlan) -> PodPart:
+    """pgBackRest's certificate under /pgconf/tls/pgbackrest/ with the CA at /pgconf/tls/ca.crt
+    (the paths the database pods use too, so every configuration names the same files), and a
+    writable /tmp for its locks: what a backup Job and the repository host run with."""
+    items = [(key, f"{TLS_SUBDIR}/{key}") for key in (secret_keys.TLS_CERT, secret_keys.TLS_KEY)]
+    items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
+    return PodPart(
+        volumes=(secret_volume("tls", [(backups.cert_secret, items)]), empty_dir("tmp", size_limit="64Mi")),
+        mounts=(
+            {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ),
     )
