@@ -81,6 +81,17 @@ def pod_security_context(plan: ClusterPlan) -> Manifest:
     return pod_security_context_for(plan.run_as_user, plan.run_as_group, plan.fs_group)
 
 
+def job_pod_fields(plan: ClusterPlan) -> Manifest:
+    """What every Job pod pgrender writes has: run once (a failed pod is a new pod, which mounts the
+    newest configuration), no service account token, no service links, the image's user."""
+    return {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(plan),
+    }
+
+
 def container_security_context() -> Manifest:
     """Container-level half of the restricted profile (a fresh copy per container)."""
     ctx = dict(defaults.RESTRICTED_SECURITY_CONTEXT)

@@ -26,8 +26,8 @@ from pgrender.pod import (
     Manifest,
     container_security_context,
     empty_dir,
+    job_pod_fields,
     object_meta,
-    pod_security_context,
 )
 from pgrender.pod_parts.client_tls import client_tls, superuser_libpq_env
 from pgrender.pod_parts.pgbackrest import (
@@ -111,10 +111,7 @@ def _logical_cron_job(plan: ClusterPlan, backups: BackupsPlan, logical: LogicalP
         "template": {
             "metadata": {"labels": plan.labels_for(own)},
             "spec": {
-                "restartPolicy": "Never",
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
-                "securityContext": pod_security_context(plan),
+                **job_pod_fields(plan),
                 "containers": [container],
                 "volumes": [volume, *client.volumes, empty_dir("tmp", size_limit="64Mi")],
             },
@@ -168,12 +165,7 @@ def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
     client = client_certificate(backups)
     volumes = [config_volume(backups.jobs_config_map, files, [repo]), *client.volumes]
     mounts = [config_mount(), *client.mounts]
-    pod: Manifest = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": pod_security_context(plan),
-    }
+    pod = job_pod_fields(plan)
     if repo.volume:
         # The repository's volume is ReadWriteOnce: the Job runs beside the repository host.
         assert backups.repo_host is not None

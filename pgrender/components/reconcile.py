@@ -17,8 +17,8 @@ from pgrender.pod import (
     Manifest,
     apply,
     container_security_context,
+    job_pod_fields,
     object_meta,
-    pod_security_context,
 )
 from pgrender.pod_parts import job_pod
 from pgrender.pod_parts.client_tls import superuser_libpq_env
@@ -360,10 +360,7 @@ def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
         },
         "spec": apply(
             {
-                "restartPolicy": "Never",
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
-                "securityContext": pod_security_context(plan),
+                **job_pod_fields(plan),
                 "containers": [container],
                 "volumes": [_scripts_volume(config_maps)],
             },
