@@ -345,14 +345,14 @@ def test_archiving_is_managed(plan_of: Callable[[dict[str, Any]], ClusterPlan]) 
 
 
 def test_archiving_parameters(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
-    parameters = dict(plan_of(with_backups(archiveTimeout=120)).patroni.local_parameters)
+    parameters = dict(plan_of(with_backups(archiveTimeout=120)).patroni.parameters)
     assert {k: v for k, v in parameters.items() if k.startswith(("archive", "restore"))} == {
         "archive_mode": "on",
         "archive_command": 'pgbackrest --stanza=db archive-push "%p"',
         "archive_timeout": "120s",
         "restore_command": 'pgbackrest --stanza=db archive-get %f "%p"',
     }
-    assert "archive_mode" not in dict(plan_of(base_spec()).patroni.local_parameters)
+    assert "archive_mode" not in dict(plan_of(base_spec()).patroni.parameters)
 
 
 # --- objects ---------------------------------------------------------------------------------
@@ -503,9 +503,13 @@ def restore_spec(target: str | None = "2026-11-28T10:15:00Z", **more: Any) -> di
 
 
 def patroni_yaml(objects: list[dict[str, Any]], cluster: str) -> dict[str, Any]:
+    """Patroni's configuration directory (patroni.yaml, bootstrap.yaml) as Patroni merges it."""
     import yaml
 
-    loaded: dict[str, Any] = yaml.safe_load(find(objects, "ConfigMap", f"{cluster}-config")["data"]["patroni.yaml"])
+    data = find(objects, "ConfigMap", f"{cluster}-config")["data"]
+    loaded: dict[str, Any] = {}
+    for name in sorted(data):
+        loaded |= yaml.safe_load(data[name])
     return loaded
 
 

@@ -69,8 +69,10 @@ def test_a_variable_in_the_patroni_config_disables_substitution_on_its_config_ma
     config = find(objects, "ConfigMap", "hippo-config")
     assert holds_variable(config)
     assert substitution_disabled(config)
+    # The dynamic configuration is in both: bootstrap.yaml, and the reconcile Job's patroni-dynamic.json.
     assert [f"{o['kind']}/{o['metadata']['name']}" for o in objects if substitution_disabled(o)] == [
-        "ConfigMap/hippo-config"
+        "ConfigMap/hippo-config",
+        "ConfigMap/hippo-reconcile",
     ]
 
 

@@ -1,4 +1,5 @@
-"""patroni: patroni.yaml with Kubernetes ConfigMap DCS, TLS-only pg_hba and parameters in the right place.
+"""patroni: patroni.yaml with Kubernetes ConfigMap DCS, and bootstrap.yaml whose dynamic configuration
+holds TLS-only pg_hba and every parameter (what may change on a running cluster).
 
 The checks of pg_hba rules and parameter values themselves are in test_pg_hba.py and
 test_parameters.py; here, that resolve applies them where they belong.
@@ -21,9 +22,25 @@ from tests.conftest import base_spec
 
 
 def config(plan: ClusterPlan) -> dict[str, Any]:
-    config_map = patroni(plan)[0]
-    loaded: dict[str, Any] = yaml.safe_load(config_map["data"]["patroni.yaml"])
+    """Patroni's configuration directory as Patroni reads it: each file, in name order, merged."""
+    data = patroni(plan)[0]["data"]
+    assert sorted(data) == ["bootstrap.yaml", "patroni.yaml"]
+    loaded: dict[str, Any] = {}
+    for name in sorted(data):
+        loaded |= yaml.safe_load(data[name])  # the two files share no top-level key
     return loaded
+
+
+def dynamic(plan: ClusterPlan) -> dict[str, Any]:
+    result: dict[str, Any] = config(plan)["bootstrap"]["dcs"]
+    assert result == plan.patroni.dynamic_configuration
+    return result
+
+
+def test_bootstrap_is_its_own_file(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    data = patroni(plan_of(base_spec()))[0]["data"]
+    assert list(yaml.safe_load(data["bootstrap.yaml"])) == ["bootstrap"]
+    assert "bootstrap" not in yaml.safe_load(data["patroni.yaml"])
 
 
 def test_kubernetes_dcs(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
@@ -45,7 +62,7 @@ def test_kubernetes_dcs(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> Non
 def test_pg_hba_is_tls_only(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
     spec = base_spec()
     spec["spec"]["patroni"] = {"pgHBA": ["hostssl app app 10.0.0.0/8 scram-sha-256"]}
-    hba = config(plan_of(spec))["postgresql"]["pg_hba"]
+    hba = dynamic(plan_of(spec))["postgresql"]["pg_hba"]
     assert hba == [
         "local all postgres peer",
         "hostssl replication _pgrender_repl all cert",
@@ -59,20 +76,22 @@ def test_pg_hba_is_tls_only(plan_of: Callable[[dict[str, Any]], ClusterPlan]) ->
     ]
 
 
-def test_parameters_local_and_dcs(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+def test_parameters_are_all_dynamic(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    """Every parameter is in the dynamic configuration, none in patroni.yaml: a change reaches the
+    members through Patroni (reload, or a restart the reconcile Job does), not through new pods."""
     spec = base_spec()
     spec["spec"]["patroni"] = {
         "synchronousMode": True,
         "parameters": {"max_connections": 300, "work_mem": "8MB", "log_connections": True, "jit": "on"},
     }
-    cfg = config(plan_of(spec))
-    local = cfg["postgresql"]["parameters"]
-    dcs = cfg["bootstrap"]["dcs"]
-    assert local["work_mem"] == "8MB" and local["log_connections"] == "on" and local["jit"] == "on"
-    assert local["ssl"] == "on" and local["ssl_cert_file"] == "/pgconf/tls/tls.crt"
-    assert "max_connections" not in local, "Patroni ignores it locally; it must be in the DCS section"
-    assert dcs["postgresql"]["parameters"] == {"max_connections": "300", "wal_level": "logical"}
-    assert dcs["synchronous_mode"] is True
+    plan = plan_of(spec)
+    parameters = dynamic(plan)["postgresql"]["parameters"]
+    assert parameters["work_mem"] == "8MB" and parameters["log_connections"] == "on" and parameters["jit"] == "on"
+    assert parameters["ssl"] == "on" and parameters["ssl_cert_file"] == "/pgconf/tls/tls.crt"
+    assert parameters["max_connections"] == "300" and parameters["wal_level"] == "logical"
+    assert dynamic(plan)["synchronous_mode"] is True
+    node = yaml.safe_load(patroni(plan)[0]["data"]["patroni.yaml"])["postgresql"]
+    assert "parameters" not in node and "pg_hba" not in node
 
 
 def test_replication_uses_certificates(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
@@ -152,8 +171,7 @@ def test_parameters_are_written_as_postgres_spells_them(plan_of: Callable[[dict[
     spec["spec"]["patroni"] = {
         "parameters": {"MAX_CONNECTIONS": 300, "JIT": True, "datestyle": "ISO, DMY", "pg_stat_statements.track": "all"}
     }
-    cfg = config(plan_of(spec))
-    local, dcs = cfg["postgresql"]["parameters"], cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]
-    assert dcs["max_connections"] == "300" and "MAX_CONNECTIONS" not in local
-    assert local["jit"] == "on" and "JIT" not in local  # the user's value replaces the default
-    assert local["DateStyle"] == "ISO, DMY" and local["pg_stat_statements.track"] == "all"
+    parameters = dynamic(plan_of(spec))["postgresql"]["parameters"]
+    assert parameters["max_connections"] == "300" and "MAX_CONNECTIONS" not in parameters
+    assert parameters["jit"] == "on" and "JIT" not in parameters  # the user's value replaces the default
+    assert parameters["DateStyle"] == "ISO, DMY" and parameters["pg_stat_statements.track"] == "all"

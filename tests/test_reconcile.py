@@ -12,7 +12,7 @@ from pgrender import emit
 from pgrender.components.patroni import patroni
 from pgrender.components.reconcile import reconcile
 from pgrender.plan import ClusterPlan
-from tests.conftest import base_spec
+from tests.conftest import base_spec, find
 
 
 def spec_with_users() -> dict[str, Any]:
@@ -72,16 +72,19 @@ def test_job_runs_last(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None
 
 
 def test_patroni_dynamic_configuration_matches_bootstrap(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
-    """The Job writes Patroni's dynamic configuration to what patroni.yaml bootstraps with."""
+    """The Job writes Patroni's dynamic configuration to what bootstrap.yaml bootstraps with, then
+    rolls the members with the plan's bounds."""
     spec = base_spec()
     spec["spec"]["patroni"] = {"synchronousMode": True, "parameters": {"max_connections": 300}}
     plan = plan_of(spec)
     config_map, job = reconcile(plan)
     data = config_map["data"]
-    compile(data["patroni_config.py"], "patroni_config.py", "exec")
-    patroni_yaml = yaml.safe_load(patroni(plan)[0]["data"]["patroni.yaml"])
-    assert json.loads(data["patroni-dynamic.json"]) == patroni_yaml["bootstrap"]["dcs"]
-    assert '\npython3 "$here/patroni_config.py" "$here/patroni-dynamic.json"\n' in data["reconcile.sh"]
+    compile(data["members.py"], "members.py", "exec")
+    bootstrap = yaml.safe_load(patroni(plan)[0]["data"]["bootstrap.yaml"])
+    assert json.loads(data["patroni-dynamic.json"]) == bootstrap["bootstrap"]["dcs"]
+    assert '\npython3 "$here/members.py" configure "$here/patroni-dynamic.json"\n' in data["reconcile.sh"]
+    roll = 'python3 "$here/members.py" roll --loop-wait=10 --max-lag-bytes=1048576 --step-timeout=900\n'
+    assert data["reconcile.sh"].endswith(roll)
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     members = env["PGRENDER_PATRONI_MEMBERS"]["value"].split()
     assert members == ["hippo-instance1-0-0.hippo-pods.db.svc:8008", "hippo-instance1-1-0.hippo-pods.db.svc:8008"]
@@ -107,5 +110,5 @@ def test_a_thousand_users_fit_in_objects_kubernetes_stores(
     (job,) = [o for o in objects if o["kind"] == "Job"]
     (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "reconcile"]
     assert sorted(f"ConfigMap/{s['configMap']['name']}" for s in volume["projected"]["sources"]) == parts
-    script = next(o for o in objects if o["metadata"]["name"] == "hippo-reconcile")["data"]["reconcile.sh"]
+    script = find(objects, "ConfigMap", "hippo-reconcile")["data"]["reconcile.sh"]
     assert script.count("--file=") == len(parts)

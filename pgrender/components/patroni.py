@@ -1,4 +1,11 @@
-"""ConfigMap <c>-config holding patroni.yaml, and Secret <c>-patroni for its REST API."""
+"""ConfigMap <c>-config (patroni.yaml, bootstrap.yaml: Patroni's configuration directory), and
+Secret <c>-patroni for its REST API.
+
+patroni.yaml is what each member's Patroni needs to run (DCS, paths, authentication, REST API);
+changing it replaces the pods, one at a time. bootstrap.yaml is read only when the cluster is
+created; what it holds that can change (parameters, pg_hba, timing) lives in Patroni's dynamic
+configuration, which the reconcile Job keeps equal to the spec, so changing it replaces no pod.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +19,16 @@ from pgrender.secrets import Material, SecretInput, secret_text
 
 
 def patroni(plan: ClusterPlan) -> list[Manifest]:
-    """Return the ConfigMap with the complete patroni.yaml and the REST API credentials."""
+    """Return the ConfigMap with Patroni's configuration files and the REST API credentials."""
     return [
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": object_meta(plan, plan.names.config_map, plan.database_labels),
-            "data": {defaults.PATRONI_CONFIG_FILE: emit.dump(patroni_yaml(plan))},
+            "data": {
+                defaults.PATRONI_BOOTSTRAP_FILE: emit.dump({"bootstrap": bootstrap(plan)}),
+                defaults.PATRONI_CONFIG_FILE: emit.dump(patroni_yaml(plan)),
+            },
         },
         {
             "apiVersion": "v1",
@@ -35,6 +45,29 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
     ]
 
 
+def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
+    """Patroni's bootstrap section: the dynamic configuration the cluster starts with, and how the
+    first member's data directory is made (initdb, or pgBackRest's restore for a restore or clone)."""
+    dcs = plan.patroni.dynamic_configuration
+    backups = plan.backups
+    if backups and backups.source and not backups.source.standby:
+        # Restore or clone: Patroni runs pgBackRest's restore instead of initdb, once, on the
+        # member that initializes the cluster; recovery to the target then promotes it.
+        return {
+            "dcs": dcs,
+            "method": "pgbackrest",
+            "pgbackrest": {
+                "command": restore_command_line(backups.source, backups.program),
+                "keep_existing_recovery_conf": True,
+                "no_params": True,
+            },
+        }
+    initdb: list[Any] = ["data-checksums", {"encoding": "UTF8"}]
+    if plan.wal_dir:
+        initdb.append({"waldir": plan.wal_dir})
+    return {"dcs": dcs, "initdb": initdb}
+
+
 def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
     """patroni.yaml; what differs per pod (name, addresses, data dir) comes from the environment."""
     pg = plan.patroni
@@ -48,12 +81,9 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
         "sslkey": client.key,
         "sslrootcert": client.ca,
     }
-    initdb: list[Any] = ["data-checksums", {"encoding": "UTF8"}]
     basebackup: list[Any] = [{"checkpoint": "fast"}]
     if plan.wal_dir:
-        initdb.append({"waldir": plan.wal_dir})
         basebackup.append({"waldir": plan.wal_dir})
-    bootstrap: dict[str, Any] = {"dcs": pg.dynamic_configuration, "initdb": initdb}
     postgresql: dict[str, Any] = {}
     backups = plan.backups
     if backups and backups.replica_command:
@@ -66,21 +96,8 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
             "no_leader": True,
             "no_params": True,
         }
-    if backups and backups.source and not backups.source.standby:
-        # Restore or clone: Patroni runs pgBackRest's restore instead of initdb, once, on the
-        # member that initializes the cluster; recovery to the target then promotes it.
-        bootstrap = {
-            "dcs": pg.dynamic_configuration,
-            "method": "pgbackrest",
-            "pgbackrest": {
-                "command": restore_command_line(backups.source, backups.program),
-                "keep_existing_recovery_conf": True,
-                "no_params": True,
-            },
-        }
     return {
         "scope": pg.scope,
-        "bootstrap": bootstrap,
         "kubernetes": {
             "namespace": plan.namespace,
             "use_endpoints": False,
@@ -101,8 +118,6 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
             },
             "basebackup": basebackup,
             **postgresql,
-            "parameters": dict(pg.local_parameters),
-            "pg_hba": list(pg.pg_hba),
         },
         "restapi": {
             "certfile": server.cert,

@@ -1,6 +1,9 @@
-"""ServiceAccount, Role and RoleBinding <c>-instance: what Patroni needs in ConfigMap mode."""
+"""ServiceAccount, Role and RoleBinding <c>-instance (what Patroni needs in ConfigMap mode) and
+<c>-reconcile (what the reconcile Job needs to replace member pods one at a time)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pgrender.plan import ClusterPlan
 from pgrender.pod import Manifest, object_meta
@@ -9,7 +12,7 @@ from pgrender.pod import Manifest, object_meta
 # in ConfigMaps <scope>-* (POST, PATCH, GET, list and watch; never PUT) and patches its role label
 # onto its own pod. delete and deletecollection serve `patronictl remove`. No endpoints or
 # services verbs: those exist for the Endpoints mode only.
-RULES = [
+INSTANCE_RULES = [
     {
         "apiGroups": [""],
         "resources": ["configmaps"],
@@ -19,10 +22,34 @@ RULES = [
 ]
 
 
+def reconcile_rules(plan: ClusterPlan) -> list[dict[str, Any]]:
+    """The reconcile Job reads the member StatefulSets (has the new template been applied?) and
+    reads and deletes the member pods, by name: nothing else, no list, no other pod."""
+    return [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["statefulsets"],
+            "resourceNames": [i.name for i in plan.instances],
+            "verbs": ["get"],
+        },
+        {
+            "apiGroups": [""],
+            "resources": ["pods"],
+            "resourceNames": [i.pod for i in plan.instances],
+            "verbs": ["delete", "get"],
+        },
+    ]
+
+
 def rbac(plan: ClusterPlan) -> list[Manifest]:
-    """Return the ServiceAccount, Role and RoleBinding the database pods run with."""
-    name = plan.names.instance_rbac
-    labels = plan.database_labels
+    """Return the ServiceAccounts, Roles and RoleBindings of the database pods and the reconcile Job."""
+    return [
+        *_account(plan, plan.names.instance_rbac, plan.database_labels, INSTANCE_RULES),
+        *_account(plan, plan.names.reconcile_rbac, plan.reconcile_labels, reconcile_rules(plan)),
+    ]
+
+
+def _account(plan: ClusterPlan, name: str, labels: dict[str, str], rules: list[dict[str, Any]]) -> list[Manifest]:
     return [
         {
             "apiVersion": "v1",
@@ -34,7 +61,7 @@ def rbac(plan: ClusterPlan) -> list[Manifest]:
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
             "metadata": object_meta(plan, name, labels),
-            "rules": [dict(rule) for rule in RULES],
+            "rules": [dict(rule) for rule in rules],
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

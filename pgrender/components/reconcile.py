@@ -7,8 +7,10 @@ their owners. Every statement is guarded, so a second run changes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
+from importlib import resources
 
 from pgrender.digest import digest
 from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults, secret_keys
@@ -26,53 +28,15 @@ from pgrender.spec.users import RoleOptions
 
 SCRIPT = "reconcile.sh"
 SQL = "reconcile.sql"
-DCS_SCRIPT = "patroni_config.py"
+MEMBERS_SCRIPT = "members.py"  # pgrender/job_scripts/members.py: Patroni's configuration, the rollout
 DCS_CONFIG = "patroni-dynamic.json"
 
-# Patroni reads bootstrap.dcs once, when the cluster is created; afterwards this makes its dynamic
-# configuration what the spec says (PUT /config replaces it whole), and does nothing when it is.
-# Unsafe REST calls need a client certificate from the cluster CA and the REST API password.
-PATRONI_CONFIG_SCRIPT = """\
-\"\"\"Make Patroni's dynamic configuration equal to the JSON file given; print what was done.\"\"\"
-import base64
-import json
-import os
-import ssl
-import sys
-import time
-import urllib.request
 
-desired = json.load(open(sys.argv[1], encoding="utf-8"))
-context = ssl.create_default_context(cafile=os.environ["PGSSLROOTCERT"])
-context.load_cert_chain(os.environ["PGSSLCERT"], os.environ["PGSSLKEY"])
-credentials = os.environ["PGRENDER_PATRONI_USERNAME"] + ":" + os.environ["PGRENDER_PATRONI_PASSWORD"]
-headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+@functools.cache
+def members_script() -> str:
+    return resources.files("pgrender.job_scripts").joinpath(MEMBERS_SCRIPT).read_text(encoding="utf-8")
 
 
-def call(method, member, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"https://{member}/config", data, {**headers}, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, context=context, timeout=10) as response:
-        return json.load(response)
-
-
-error = None
-for attempt in range(60):
-    for member in os.environ["PGRENDER_PATRONI_MEMBERS"].split():
-        try:
-            if call("GET", member) == desired:
-                print("patroni dynamic configuration: unchanged")
-            else:
-                call("PUT", member, desired)
-                print("patroni dynamic configuration: updated")
-            sys.exit(0)
-        except OSError as exc:
-            error = exc
-    time.sleep(5)
-sys.exit(f"no Patroni member answered: {error}")
-"""
 ROTATIONS_ANNOTATION = "pgrender.io/password-rotations"
 
 # (pg_authid column, keyword when true, keyword when false, RoleOptions attribute)
@@ -99,7 +63,7 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
     data = {
         SCRIPT: reconcile_script(plan, files),
         SQL: parts[0],
-        DCS_SCRIPT: PATRONI_CONFIG_SCRIPT,
+        MEMBERS_SCRIPT: members_script(),
         DCS_CONFIG: json.dumps(plan.patroni.dynamic_configuration, indent=2, sort_keys=True) + "\n",
     }
     maps = [(plan.names.reconcile_config_map, data)]
@@ -186,12 +150,12 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
 
 
 def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
-    """The Job's shell script: wait for the primary, set Patroni's dynamic configuration, then
-    (unless the cluster is a standby, whose roles come from its source) run the SQL files with psql
-    in one session once the primary accepts writes.
+    """The Job's shell script: wait for the primary, set Patroni's dynamic configuration, run the
+    SQL files with psql in one session once the primary accepts writes (unless the cluster is a
+    standby, whose roles come from its source), then roll the members that need it, one at a time.
 
     Every word that comes from the spec is shell-quoted (binDir is validated as a plain path too,
-    so quoting leaves it as it is); the rest are this module's constants.
+    so quoting leaves it as it is); the rest are this module's constants and the plan's numbers.
     """
     pg_isready = shlex.quote(f"{plan.bin_dir}/pg_isready")
     psql = shlex.quote(f"{plan.bin_dir}/psql")
@@ -201,25 +165,32 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
     files = " ".join(f'--file="$here/{name}"' for name in sql_files)
     script = (
         "#!/bin/sh\n"
-        "# Create roles and databases as the spec states; safe to run any number of times.\n"
+        "# Create roles and databases as the spec states, and bring the members to the rendered pod\n"
+        "# templates and settings; safe to run any number of times.\n"
         "# Connection settings come from PG* variables; passwords from PGRENDER_VERIFIER_<n>.\n"
         "set -eu\n"
         'here="$(dirname "$0")"\n'
         f"until {pg_isready} --quiet; do sleep 2; done\n"
         "# Patroni's dynamic configuration first: for a standby cluster that is being promoted, removing\n"
         "# standby_cluster from it is what makes the standby leader a primary.\n"
-        f'python3 "$here/{DCS_SCRIPT}" "$here/{DCS_CONFIG}"\n'
+        f'python3 "$here/{MEMBERS_SCRIPT}" configure "$here/{DCS_CONFIG}"\n'
     )
     if plan.patroni.standby_cluster:
-        return script + 'echo "standby cluster: roles and databases come with the source cluster\'s data"\n'
+        script += 'echo "standby cluster: roles and databases come with the source cluster\'s data"\n'
+    else:
+        script += (
+            f'until [ "$({psql} --no-psqlrc --tuples-only --no-align '
+            "--command='SELECT pg_catalog.pg_is_in_recovery()')\" = f ]; do\n"
+            '    echo "waiting for the primary to leave recovery"\n'
+            "    sleep 2\n"
+            "done\n"
+            f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
+            f"  {files}\n"
+        )
+    rollout = plan.rollout
     return script + (
-        f'until [ "$({psql} --no-psqlrc --tuples-only --no-align '
-        "--command='SELECT pg_catalog.pg_is_in_recovery()')\" = f ]; do\n"
-        '    echo "waiting for the primary to leave recovery"\n'
-        "    sleep 2\n"
-        "done\n"
-        f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
-        f"  {files}\n"
+        f'python3 "$here/{MEMBERS_SCRIPT}" roll --loop-wait={plan.patroni.loop_wait} '
+        f"--max-lag-bytes={rollout.max_lag_bytes} --step-timeout={rollout.step_timeout_seconds}\n"
     )
 
 
@@ -361,6 +332,9 @@ def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
         "spec": apply(
             {
                 **job_pod_fields(plan),
+                # The token is what the rollout deletes member pods with (Role <c>-reconcile).
+                "serviceAccountName": plan.names.reconcile_rbac,
+                "automountServiceAccountToken": True,
                 "containers": [container],
                 "volumes": [_scripts_volume(config_maps)],
             },

@@ -1,4 +1,9 @@
-"""StatefulSet <c>-<set>-<n> per instance: replicas 1, no volumeClaimTemplates, Patroni inside."""
+"""StatefulSet <c>-<set>-<n> per instance: replicas 1, no volumeClaimTemplates, Patroni inside.
+
+updateStrategy OnDelete: applying a changed pod template replaces no pod by itself (with one
+replica per StatefulSet, RollingUpdate would replace every member at the same moment). The
+reconcile Job replaces them, replicas first, then a switchover, then the old primary.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ def _statefulset(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
             "replicas": 1,
             "serviceName": plan.names.pods_service,
             "selector": {"matchLabels": dict(instance.selector)},
-            "updateStrategy": {"type": "RollingUpdate"},
+            "updateStrategy": {"type": "OnDelete"},
             "template": {
                 "metadata": {
                     "labels": plan.labels_for({**plan.pod_labels, **instance.labels}, instance.metadata),
@@ -57,7 +62,8 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
     container = {
         "name": CONTAINER,
         "image": plan.image,
-        "command": [plan.patroni_command, f"{defaults.PATRONI_CONFIG_DIR}/{defaults.PATRONI_CONFIG_FILE}"],
+        # The directory: Patroni merges the YAML files in it (patroni.yaml, bootstrap.yaml).
+        "command": [plan.patroni_command, defaults.PATRONI_CONFIG_DIR],
         "env": _env(plan),
         "ports": [
             {"name": "postgres", "containerPort": plan.port, "protocol": "TCP"},
@@ -101,10 +107,7 @@ def _env(plan: ClusterPlan) -> list[Manifest]:
         {"name": "PATRONI_RESTAPI_CONNECT_ADDRESS", "value": plan.api_address},
         _secret_env("PATRONI_RESTAPI_USERNAME", plan.names.patroni_secret, secret_keys.USERNAME),
         _secret_env("PATRONI_RESTAPI_PASSWORD", plan.names.patroni_secret, secret_keys.PASSWORD),
-        {
-            "name": "PATRONICTL_CONFIG_FILE",
-            "value": f"{defaults.PATRONI_CONFIG_DIR}/{defaults.PATRONI_CONFIG_FILE}",
-        },
+        {"name": "PATRONICTL_CONFIG_FILE", "value": defaults.PATRONI_CONFIG_DIR},
     ]
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "InstanceSetPlan",
     "PatroniPlan",
     "PgBouncerPlan",
+    "RolloutPlan",
     "SchedulingPlan",
     "ServicePlan",
     "TLSFiles",
@@ -41,6 +42,18 @@ __all__ = [
 ]
 
 FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """How the reconcile Job replaces or restarts members, one at a time."""
+
+    # A replica counts as caught up when it is at most this far behind the leader: Patroni's own
+    # bound for a failover candidate (maximum_lag_on_failover, 1 MiB by default).
+    max_lag_bytes: int = 1024 * 1024
+    # How long one step (a member back and streaming, a switchover) may take before the rollout
+    # stops: a new pod may wait for its node, its image and crash recovery.
+    step_timeout_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -83,10 +96,18 @@ class ClusterPlan:
     reconcile_labels: dict[str, str]
     pgbouncer: PgBouncerPlan | None
     backups: BackupsPlan | None = None
+    rollout: RolloutPlan = RolloutPlan()
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
         return tuple(i for s in self.instance_sets for i in s.instances)
+
+    @property
+    def applied_live(self) -> frozenset[tuple[str, str]]:
+        """(ConfigMap, key) pairs the pods mount whose changes need no new pods: Patroni reads
+        bootstrap.yaml only when it creates the cluster, and the reconcile Job brings what it
+        holds to the running cluster through Patroni. The rollout digests leave them out."""
+        return frozenset({(self.names.config_map, defaults.PATRONI_BOOTSTRAP_FILE)})
 
     def labels_for(self, own: dict[str, str], component: ComponentMeta | None = None) -> dict[str, str]:
         """Cluster labels, then the component's, then pgrender's (resolve() refused overlaps)."""

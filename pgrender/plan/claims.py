@@ -68,6 +68,7 @@ def claims(
         # The Job first: it has the longest name a cluster name makes, so its message says how short to go.
         _obj(cluster, "Job", names.reconcile_job("0" * CONTENT_HASH_LENGTH)),
         *(_obj(cluster, kind, names.instance_rbac) for kind in ("ServiceAccount", "Role", "RoleBinding")),
+        *(_obj(cluster, kind, names.reconcile_rbac) for kind in ("ServiceAccount", "Role", "RoleBinding")),
         _obj(cluster, "ConfigMap", names.config_map),
         _obj(cluster, "ConfigMap", names.reconcile_config_map),
         *(

@@ -33,6 +33,8 @@ PGDATA_MOUNT = "/pgdata"
 PGWAL_MOUNT = "/pgwal"
 PATRONI_CONFIG_DIR = "/etc/patroni"
 PATRONI_CONFIG_FILE = "patroni.yaml"
+# Read by Patroni only when it creates the cluster; the reconcile Job keeps the running one equal.
+PATRONI_BOOTSTRAP_FILE = "bootstrap.yaml"
 TLS_DIR = "/pgconf/tls"
 REPLICATION_TLS_SUBDIR = "replication"  # the replication client certificate, inside TLS_DIR
 REPLICATION_TLS_DIR = f"{TLS_DIR}/{REPLICATION_TLS_SUBDIR}"
@@ -73,22 +75,6 @@ MANAGED_PARAMETERS: frozenset[str] = BACKUP_PARAMETERS | frozenset(
         "unix_socket_directories",
         "wal_level",
         "password_encryption",
-    }
-)
-
-# Parameters Patroni reads from the DCS only (its "cluster-wide" list); local values are ignored.
-DCS_PARAMETERS: frozenset[str] = frozenset(
-    {
-        "max_connections",
-        "max_locks_per_transaction",
-        "max_prepared_transactions",
-        "max_replication_slots",
-        "max_wal_senders",
-        "max_worker_processes",
-        "track_commit_timestamp",
-        "wal_keep_size",
-        "wal_level",
-        "wal_log_hints",
     }
 )
 

@@ -63,7 +63,8 @@ def resolve_instances(
 ) -> tuple[list[InstanceSetPlan], int]:
     """Every instance set and instance, in spec order; also the next free Argo CD sync wave.
 
-    Each instance gets its own wave, so a pod-template change restarts one instance at a time.
+    Each instance gets its own wave, so Argo CD creates a new cluster's members one after another
+    (changes to running members are the reconcile Job's: the StatefulSets are OnDelete).
     """
     spec = sourced.cluster.spec
     sets: list[InstanceSetPlan] = []

@@ -166,6 +166,16 @@ class Names:
         """The Job carries a content hash: a changed Job is a new Job, as Jobs are immutable."""
         return f"{self.cluster}-reconcile-{content_hash[:CONTENT_HASH_LENGTH]}"
 
+    def is_reconcile_job(self, name: str) -> bool:
+        """Whether ``name`` is one of reconcile_job's names (any content hash)."""
+        prefix = self.reconcile_job("")
+        return name.startswith(prefix) and len(name) == len(prefix) + CONTENT_HASH_LENGTH
+
+    @property
+    def reconcile_rbac(self) -> str:
+        """ServiceAccount, Role and RoleBinding of the reconcile Job, which replaces member pods."""
+        return f"{self.cluster}-reconcile"
+
     @property
     def pgbackrest_config(self) -> str:
         """ConfigMap of pgBackRest's configuration for database pods and the repository host."""

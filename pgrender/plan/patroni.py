@@ -32,8 +32,9 @@ class PatroniPlan:
     retry_timeout: int
     synchronous_mode: bool
     synchronous_mode_strict: bool
-    local_parameters: tuple[tuple[str, str], ...]
-    dcs_parameters: tuple[tuple[str, str], ...]
+    # Every PostgreSQL parameter, in the dynamic configuration: Patroni reloads or flags a restart
+    # on each member when one changes, so no pod needs replacing for a parameter.
+    parameters: tuple[tuple[str, str], ...]
     pg_hba: tuple[str, ...]
     labels: dict[str, str]
     role_label: str
@@ -49,8 +50,11 @@ class PatroniPlan:
 
     @property
     def dynamic_configuration(self) -> dict[str, Any]:
-        """Patroni's dynamic (DCS) configuration: bootstrap.dcs in patroni.yaml, and what the
-        reconcile Job writes with PUT /config afterwards, since Patroni reads bootstrap.dcs once."""
+        """Patroni's dynamic (DCS) configuration: bootstrap.dcs in bootstrap.yaml, and what the
+        reconcile Job writes with PUT /config afterwards, since Patroni reads bootstrap.dcs once.
+
+        It holds everything members share that may change on a running cluster (parameters, pg_hba,
+        timing), so such a change reaches the members through Patroni, not through new pods."""
         out: dict[str, Any] = {
             "ttl": self.ttl,
             "loop_wait": self.loop_wait,
@@ -60,7 +64,8 @@ class PatroniPlan:
             "postgresql": {
                 "use_pg_rewind": True,
                 "use_slots": True,
-                "parameters": dict(self.dcs_parameters),
+                "parameters": dict(self.parameters),
+                "pg_hba": list(self.pg_hba),
             },
         }
         if self.standby_cluster:
@@ -101,9 +106,7 @@ def resolve_patroni(
             "archive_timeout": f"{backups.archive_timeout}s",
             "restore_command": backups.restore_command,
         }
-    local = {k: v for k, v in {**merged, **managed}.items() if k not in defaults.DCS_PARAMETERS}
-    dcs = {k: v for k, v in merged.items() if k in defaults.DCS_PARAMETERS}
-    dcs["wal_level"] = "logical"
+    parameters = {**merged, **managed, "wal_level": "logical"}
 
     reserved = (defaults.SUPERUSER, defaults.REPLICATION_USER)
     for i, rule in enumerate(p.pg_hba):
@@ -131,8 +134,7 @@ def resolve_patroni(
         retry_timeout=max(1, min(10, (ttl - loop_wait) // 2)),
         synchronous_mode=synchronous,
         synchronous_mode_strict=p.synchronous_mode_strict,
-        local_parameters=tuple(sorted(local.items())),
-        dcs_parameters=tuple(sorted(dcs.items())),
+        parameters=tuple(sorted(parameters.items())),
         pg_hba=hba,
         labels={labels.CLUSTER_LABEL: sourced.cluster.metadata.name},
         role_label=labels.ROLE_LABEL,
@@ -181,7 +183,7 @@ def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[s
     """spec.patroni.parameters checked against the catalogue of spec.postgresVersion, by PostgreSQL's spelling.
 
     Names are case-insensitive to PostgreSQL, so they are compared and written in its spelling: a
-    managed parameter stays managed however it is written, and max_connections goes to the DCS.
+    managed parameter stays managed however it is written.
     """
     spec = sourced.cluster.spec
     out: dict[str, str] = {}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgrender.transforms.flux_protection import flux_protection
 from pgrender.transforms.materialize_secrets import materialize_secrets
+from pgrender.transforms.member_revisions import member_revisions
 from pgrender.transforms.only_secrets import only_secrets
 from pgrender.transforms.rollout_digests import rollout_digests
 from pgrender.transforms.secret_objects import secret_objects
@@ -41,6 +42,7 @@ TRANSFORMS: tuple[Transform, ...] = (
     tls_objects,  # the TLS provider's objects in place of the certificate Secrets
     materialize_secrets,  # secret values filled in (root key)
     rollout_digests,  # pod templates carry digests of what they mount: changes roll the pods
+    member_revisions,  # members' templates carry their digest; the reconcile Job replaces older pods
     secret_objects,  # the secrets provider's objects in place of the Secrets
     only_secrets,  # --only-secrets
     flux_protection,  # Flux post-build substitution kept off text that looks like a variable

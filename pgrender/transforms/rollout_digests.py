@@ -57,19 +57,24 @@ def rollout_digests(context: Context, manifests: list[Manifest]) -> list[Manifes
     changed patroni.yaml changes the template and the pods restart to load it. A Secret whose
     values pgrender does not write (provider `existing`) is digested by the inputs that name its
     values, so bumping a rotation counter still rolls the pods. A digest reveals nothing of a key.
+    ConfigMap keys the plan applies live (``ClusterPlan.applied_live``) are left out.
     """
+    live = context.plan.applied_live
     digests = {
-        (m["kind"], m["metadata"]["name"]): _digest(m) for m in manifests if m["kind"] in ("ConfigMap", "Secret")
+        (m["kind"], m["metadata"]["name"]): _digest(m, live) for m in manifests if m["kind"] in ("ConfigMap", "Secret")
     }
     return [_annotated(m, POD_TEMPLATES[m["kind"]], digests) if m["kind"] in POD_TEMPLATES else m for m in manifests]
 
 
-def _digest(obj: Manifest) -> bytes:
+def _digest(obj: Manifest, live: frozenset[tuple[str, str]]) -> bytes:
+    name = obj["metadata"]["name"]
     data = obj.get("data", {})
+    if obj["kind"] == "ConfigMap" and any((name, key) in live for key in data):
+        data = {key: value for key, value in data.items() if (name, key) not in live}
     if any(isinstance(v, SecretText) for v in data.values()):
         data = {key: _template(value) for key, value in data.items()}
     other = {field: obj[field] for field in ("binaryData", "stringData") if field in obj}
-    return digest([obj["metadata"]["name"], data, other] if other else [obj["metadata"]["name"], data])
+    return digest([name, data, other] if other else [name, data])
 
 
 def _template(value: Any) -> Any:
