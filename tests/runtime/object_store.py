@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import ipaddress
 import os
 import signal
 import socket
@@ -93,11 +94,18 @@ class ThrowawayCA:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
     def issue(
-        self, common_name: str, dns_names: Sequence[str] = (), *, server: bool = True, client: bool = False
+        self,
+        common_name: str,
+        dns_names: Sequence[str] = (),
+        *,
+        ip_addresses: Sequence[str] = (),
+        server: bool = True,
+        client: bool = False,
     ) -> tuple[bytes, bytes]:
         """A leaf certificate and its unencrypted PKCS#8 key, both PEM.
 
-        ``server``/``client`` select the serverAuth/clientAuth extended key usages.
+        ``dns_names`` and ``ip_addresses`` make its subjectAltName; ``server``/``client`` select the
+        serverAuth/clientAuth extended key usages.
         """
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -118,10 +126,10 @@ class ThrowawayCA:
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
         )
-        if dns_names:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]), critical=False
-            )
+        alt_names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+        alt_names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
+        if alt_names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         cert = builder.sign(self._key, hashes.SHA256())
         return (
             cert.public_bytes(serialization.Encoding.PEM),
