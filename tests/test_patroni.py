@@ -87,11 +87,18 @@ def test_parameters_are_all_dynamic(plan_of: Callable[[dict[str, Any]], ClusterP
     plan = plan_of(spec)
     parameters = dynamic(plan)["postgresql"]["parameters"]
     assert parameters["work_mem"] == "8MB" and parameters["log_connections"] == "on" and parameters["jit"] == "on"
-    assert parameters["ssl"] == "on" and parameters["ssl_cert_file"] == "/pgconf/tls/tls.crt"
-    assert parameters["max_connections"] == "300" and parameters["wal_level"] == "logical"
+    assert parameters["ssl"] == "on" and parameters["max_connections"] == "300" and parameters["wal_level"] == "logical"
     assert dynamic(plan)["synchronous_mode"] is True
     node = yaml.safe_load(patroni(plan)[0]["data"]["patroni.yaml"])["postgresql"]
-    assert "parameters" not in node and "pg_hba" not in node
+    assert "pg_hba" not in node
+    # Only what names files in the pod is the pod's own (each pod's Patroni reads its patroni.yaml).
+    assert node["parameters"] == {
+        "ssl_ca_file": "/pgconf/tls/ca.crt",
+        "ssl_cert_file": "/pgconf/tls/tls.crt",
+        "ssl_key_file": "/pgconf/tls/tls.key",
+        "unix_socket_directories": "/tmp",
+    }
+    assert not node["parameters"].keys() & parameters.keys()
 
 
 def test_replication_uses_certificates(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:

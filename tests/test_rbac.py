@@ -30,7 +30,10 @@ def test_the_reconcile_job_may_read_and_delete_the_member_pods_and_nothing_else(
 ) -> None:
     spec = base_spec()
     volume = {"size": "1Gi"}
-    spec["spec"]["instances"] = [{"name": "a", "replicas": 2, "dataVolume": volume}, {"name": "b", "dataVolume": volume}]
+    spec["spec"]["instances"] = [
+        {"name": "a", "replicas": 2, "dataVolume": volume},
+        {"name": "b", "dataVolume": volume},
+    ]
     *_, account, role, binding = rbac(plan_of(spec))
     assert account["metadata"]["name"] == role["metadata"]["name"] == binding["roleRef"]["name"] == "hippo-reconcile"
     assert role["rules"] == [

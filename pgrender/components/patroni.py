@@ -118,6 +118,7 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
             },
             "basebackup": basebackup,
             **postgresql,
+            "parameters": dict(pg.pod_parameters),
         },
         "restapi": {
             "certfile": server.cert,

@@ -232,6 +232,7 @@ class Rollout:
         self.max_lag = int(args.max_lag_bytes)
         self.timeout = float(args.step_timeout)
         self.loop_wait = float(args.loop_wait)
+        self.restarted: set[str] = set()  # members restarted through Patroni by this run
 
     def wait(self, what: str, probe: Any, timeout: float | None = None) -> Any:
         """Poll ``probe`` until it returns something true; Stop with ``what`` and its last word."""
@@ -285,11 +286,12 @@ class Rollout:
 
         self.wait(f"before taking {target} down, every other member up and streaming", probe)
 
-    def back(self, name: str, leader_wanted: bool = False) -> None:
-        """Wait until ``name`` runs its current template, is up, and (a replica) streams within the bound."""
+    def back(self, name: str, leader_wanted: bool = False, replaced: bool = True) -> None:
+        """Wait until ``name`` is up and (a replica) streams within the bound, and, when it was
+        ``replaced``, runs its current template."""
 
         def probe() -> tuple[bool, str]:
-            if self.outdated(name):
+            if replaced and self.outdated(name):
                 return False, f"pod {name} is not yet made from the new template"
             cluster = self.patroni.cluster()
             leader = self.leader(cluster)
@@ -314,10 +316,19 @@ class Rollout:
 
     def restart(self, pod: str, leader_wanted: bool = False) -> None:
         log(f"{pod}: restarting PostgreSQL through Patroni (a setting needs a restart)")
-        status, answer = self.patroni.call(pod, "POST", "/restart", {}, timeout=self.timeout)
-        if status != 200:
-            raise Stop(f"{pod}: POST /restart answered HTTP {status}: {answer}")
-        self.back(pod, leader_wanted)
+
+        def restarted() -> tuple[bool, str]:
+            status, answer = self.patroni.call(pod, "POST", "/restart", {}, timeout=self.timeout)
+            # 503 while Patroni is busy with the member (a demotion finishing): ask again.
+            if status == 503:
+                return False, f"HTTP 503: {answer}"
+            if status != 200:
+                raise Stop(f"{pod}: POST /restart answered HTTP {status}: {answer}")
+            return True, ""
+
+        self.wait(f"{pod} restarted by Patroni", restarted)
+        self.restarted.add(pod)
+        self.back(pod, leader_wanted, replaced=False)
 
     def update(self, pod: str, cluster: dict[str, dict[str, Any]], leader_wanted: bool = False) -> bool:
         """Replace or restart ``pod`` if it needs it; whether it did."""
@@ -387,8 +398,27 @@ class Rollout:
         if not replicas:
             log(f"{leader}: the only member; restarting it takes the cluster down until it is back")
             return self.update(leader, self.patroni.cluster(), leader_wanted=True) or done
+        if not self.outdated(leader):
+            # A standby must run max_connections, max_worker_processes, max_wal_senders,
+            # max_prepared_transactions and max_locks_per_transaction at least as high as its
+            # primary, so Patroni keeps a lowered value off the replicas until the primary runs it:
+            # replicas restarted by this run that still need a restart say so. No switchover helps
+            # (the new primary would run the old value too): the primary restarts in place.
+            time.sleep(self.loop_wait + 1)
+            cluster = self.patroni.cluster()
+            if any(cluster.get(n, {}).get("pending_restart") and n in self.restarted for n in replicas):
+                log(
+                    f"{leader}: a lowered setting replicas can take only after the primary: restarting the "
+                    "primary in place (writes wait while PostgreSQL restarts), then the replicas"
+                )
+                self.restart(leader, leader_wanted=True)
+                return True
         self.others_healthy(leader)
         self.switchover(leader)
+        # The old leader comes back as a replica (Patroni restarted it to demote it, so it may no
+        # longer need a restart); its Patroni reports its new state within a loop.
+        self.back(leader, replaced=False)
+        time.sleep(self.loop_wait + 1)
         self.others_healthy(leader)
         self.update(leader, self.patroni.cluster())
         return True

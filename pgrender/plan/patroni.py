@@ -32,9 +32,12 @@ class PatroniPlan:
     retry_timeout: int
     synchronous_mode: bool
     synchronous_mode_strict: bool
-    # Every PostgreSQL parameter, in the dynamic configuration: Patroni reloads or flags a restart
-    # on each member when one changes, so no pod needs replacing for a parameter.
+    # Every PostgreSQL parameter but those below, in the dynamic configuration: Patroni reloads or
+    # flags a restart on each member when one changes, so no pod needs replacing for a parameter.
     parameters: tuple[tuple[str, str], ...]
+    # Parameters that name files in the pod (pgrender's own, never the spec's): in patroni.yaml,
+    # which each pod's Patroni reads for itself.
+    pod_parameters: tuple[tuple[str, str], ...]
     pg_hba: tuple[str, ...]
     labels: dict[str, str]
     role_label: str
@@ -90,14 +93,13 @@ def resolve_patroni(
     spec = sourced.cluster.spec
     p = spec.patroni
     merged = {**defaults.DEFAULT_PARAMETERS, **_user_parameters(sourced, problems)}
-    managed = {
-        "password_encryption": "scram-sha-256",
-        "ssl": "on",
+    pod_parameters = {
         "ssl_ca_file": SERVER_FILES.ca,
         "ssl_cert_file": SERVER_FILES.cert,
         "ssl_key_file": SERVER_FILES.key,
         "unix_socket_directories": defaults.SOCKET_DIR,
     }
+    managed = {"password_encryption": "scram-sha-256", "ssl": "on"}
     if backups and backups.repos:
         # Whichever member is primary archives every WAL segment to every repository.
         managed |= {
@@ -135,6 +137,7 @@ def resolve_patroni(
         synchronous_mode=synchronous,
         synchronous_mode_strict=p.synchronous_mode_strict,
         parameters=tuple(sorted(parameters.items())),
+        pod_parameters=tuple(sorted(pod_parameters.items())),
         pg_hba=hba,
         labels={labels.CLUSTER_LABEL: sourced.cluster.metadata.name},
         role_label=labels.ROLE_LABEL,

@@ -81,6 +81,8 @@ MOVED_MOUNTS = (
     "/pgbackrest/repo4",
 )
 MOVED_FILES = ("/tmp/pgpass", "/tmp/pgbackrest")
+# Where Kubernetes mounts the service account token, CA and namespace into a pod.
+SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SHARED_MOUNTS = ("/tmp", "/dev/shm")
 
 T = TypeVar("T")
@@ -245,7 +247,14 @@ class Rendered:
 
     @property
     def patroni_yaml(self) -> str:
-        return self.config_map(f"{self.name}-config")["patroni.yaml"]
+        """Patroni's configuration as Patroni reads its configuration directory (the ConfigMap
+        mounted at /etc/patroni): every YAML file, in name order, merged (they share no top-level key)."""
+        files = self.config_map(f"{self.name}-config")
+        merged: dict[str, Any] = {}
+        for name in sorted(files):
+            if name.endswith((".yaml", ".yml")):
+                merged |= yaml.safe_load(files[name])
+        return yaml.safe_dump(merged, sort_keys=False)
 
 
 def render_spec(spec: Mapping[str, Any], directory: Path, filename: str = "spec.yaml") -> Rendered:
@@ -438,6 +447,15 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class ServiceAccount:
+    """What a pod that automounts its service account token gets from Kubernetes, pointing at the
+    harness's Kubernetes API stand-in (tests/runtime/kube_api.py)."""
+
+    directory: Path  # token, ca.crt, namespace: bind-mounted at SERVICE_ACCOUNT_PATH
+    env: Mapping[str, str]  # KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT
+
+
+@dataclass(frozen=True)
 class LocalRun:
     """A container as started here: command, environment and (for members) Patroni's config."""
 
@@ -511,6 +529,18 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        :func:`localize_pgbackrest_conf`, the same kinds of change and nothing else: paths (3.)
        and ports and listen address (2.).
     5. pgBouncer's ``pgbouncer.ini``, in :func:`localize_pgbouncer_ini`, likewise.
+    6. Patroni's configuration directory (the ConfigMap at /etc/patroni: ``patroni.yaml`` and
+       ``bootstrap.yaml``) is handed over as one file: its files merged as Patroni merges them
+       (:attr:`Rendered.patroni_yaml`), localized as in 1.-3., written as the directory's
+       ``patroni.yaml`` with the other file removed (:meth:`LocalCluster.start_member`).
+    7. Kubernetes itself, for a pod that talks to its API (the reconcile Job, which replaces member
+       pods): the API server is the stand-in of ``tests/runtime/kube_api.py``, which serves the
+       rendered StatefulSets and the pods as the harness runs them, enforces the rendered Role and
+       RoleBinding, and stands in for the StatefulSet controller and kubelet when a pod is
+       deleted: it stops that member's processes and starts them again from the StatefulSet's
+       current template (:meth:`LocalCluster.create_pod`). The pod gets what Kubernetes gives it
+       (:class:`ServiceAccount`): the token, CA and namespace files bind-mounted at their in-pod
+       path in the container's private mount namespace, and ``KUBERNETES_SERVICE_HOST``/``_PORT``.
 
     The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
     pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
@@ -798,6 +828,9 @@ class PodContainer:
     placement: Placement
     run: LocalRun
     hosts: tuple[str, ...]  # names that resolve to 127.0.0.1
+    # (local directory, in-pod path) bind-mounted in the container's mount namespace: the service
+    # account directory Kubernetes mounts into a pod that automounts its token.
+    binds: tuple[tuple[Path, str], ...] = ()
 
     @property
     def hosts_file(self) -> Path:
@@ -818,9 +851,9 @@ class PodContainer:
         if "/" not in program and shutil.which(program, path=path) is None and Path("/usr/sbin", program).exists():
             program = f"/usr/sbin/{program}"  # pgbouncer: on the image's PATH, in /usr/sbin here
         run_as = ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", "--"]
-        script = f"mount --bind {shlex.quote(str(self.hosts_file))} /etc/hosts && exec " + shlex.join(
-            [*run_as, program, *self.run.command[1:]]
-        )
+        mounts = [(self.hosts_file, "/etc/hosts"), *self.binds]
+        script = "".join(f"mount --bind {shlex.quote(str(local))} {shlex.quote(at)} && " for local, at in mounts)
+        script += "exec " + shlex.join([*run_as, program, *self.run.command[1:]])
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
 
     def run_once(self, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -861,6 +894,7 @@ def prepare_container(
     pod: PodFacts | None = None,
     hosts: Sequence[str] = (),
     patroni_yaml: str | None = None,
+    service_account: ServiceAccount | None = None,
 ) -> PodContainer:
     """Make container ``container`` of the rendered ``workload`` (a Job, a CronJob's jobTemplate,
     a StatefulSet, a Deployment) ready to run here, in the pod directory ``root``.
@@ -874,7 +908,8 @@ def prepare_container(
 
     The private /etc/hosts maps ``hosts`` and every ``pgN-host``/``repoN-host`` of the pod's
     pgBackRest configs to 127.0.0.1. ``pod`` defaults to :func:`default_pod_name` in the
-    rendered namespace, with the local pod IP.
+    rendered namespace, with the local pod IP. ``service_account``: the Kubernetes API stand-in
+    the pod reaches, when its pod spec automounts a service account token (:func:`localize`, 6.).
     """
     pod_spec = pod_spec_of(workload)
     by_name = {c["name"]: c for c in pod_spec["containers"]}
@@ -904,11 +939,16 @@ def prepare_container(
         workload_name = workload["metadata"]["name"]
         raise HarnessError(f"container {container} of {workload_name} has no command (the image's default is unknown)")
     run = localize(command, env, patroni_yaml, where)
+    binds: tuple[tuple[Path, str], ...] = ()
+    if service_account is not None and pod_spec.get("automountServiceAccountToken"):
+        Path(SERVICE_ACCOUNT_PATH).mkdir(parents=True, exist_ok=True)  # the mount point; stays empty
+        binds = ((service_account.directory, SERVICE_ACCOUNT_PATH),)
+        run = replace(run, env=run.env | dict(service_account.env))
     hosts_file = root / f"hosts.{container}"
     unique = list(dict.fromkeys(names))
     hosts_file.write_text(Path("/etc/hosts").read_text() + "".join(f"\n{LOCAL_POD_IP} {n}" for n in unique) + "\n")
     hosts_file.chmod(0o644)
-    return PodContainer(container, pod, root, where, run, tuple(unique))
+    return PodContainer(container, pod, root, where, run, tuple(unique), binds)
 
 
 class ContainerProcess:
@@ -1190,7 +1230,6 @@ class LocalCluster:
         self.rendered = rendered
         self.root = make_dir(root)
         self.etcd = Etcd(root / "etcd")
-        uid, gid = os_ids()
         statefulsets = sorted(rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"])
         members = [sts for sts in statefulsets if _is_member(sts)]
         ports = iter(free_ports(2 * len(members) + len(statefulsets)))
@@ -1206,40 +1245,43 @@ class LocalCluster:
         self.members: list[Member] = []
         self.containers: list[ContainerProcess] = []  # the pods' other containers, once started
         self.bootstrap_seconds: float | None = None
+        self.remote_services = dict(remote_services or {})
+        self.member_ports: dict[str, int] = {}  # pod -> REST API port
         for sts in members:
-            pod = PodFacts(default_pod_name(sts), rendered.namespace)
-            peer = self.peers[pod.name]
-            assert peer.postgres_port is not None
-            where = Placement(
-                {},
-                peer.postgres_port,
-                next(ports),
-                (self.etcd.host,),
-                pgbackrest_port=peer.pgbackrest_port,
-                peers=self.peers,
-                remote_services=dict(remote_services or {}),
-            )
-            member_root = make_dir(root / pod.name)
-            container = prepare_container(
-                rendered, sts, "database", member_root, where, pod=pod, patroni_yaml=rendered.patroni_yaml
-            )
-            assert container.run.patroni_config is not None
-            config_file = Path(container.run.command[-1])
-            config_file.write_text(yaml.safe_dump(container.run.patroni_config, sort_keys=False))
-            config_file.chmod(0o644)
-            pods_host = f"{pod.name}.{sts['spec']['serviceName']}"
-            self.members.append(
-                Member(
-                    pod.name,
-                    sts["metadata"]["name"],
-                    member_root,
-                    rendered.patroni_yaml,
-                    container,
-                    uid,
-                    gid,
-                    pods_host,
-                )
-            )
+            self.member_ports[default_pod_name(sts)] = next(ports)
+            self.members.append(self._member(sts))
+        self.kube: Any = None  # the Kubernetes API stand-in, from start()
+
+    def _member(self, sts: Mapping[str, Any]) -> Member:
+        """The member of StatefulSet ``sts`` as its pod would run now: its database container
+        prepared from the current rendering, with Patroni's configuration directory as one file."""
+        pod = PodFacts(default_pod_name(sts), self.rendered.namespace)
+        peer = self.peers[pod.name]
+        assert peer.postgres_port is not None
+        where = Placement(
+            {},
+            peer.postgres_port,
+            self.member_ports[pod.name],
+            (self.etcd.host,),
+            pgbackrest_port=peer.pgbackrest_port,
+            peers=self.peers,
+            remote_services=self.remote_services,
+        )
+        member_root = make_dir(self.root / pod.name)
+        rendered_yaml = self.rendered.patroni_yaml
+        container = prepare_container(
+            self.rendered, sts, "database", member_root, where, pod=pod, patroni_yaml=rendered_yaml
+        )
+        assert container.run.patroni_config is not None
+        config_dir = Path(container.run.command[-1])
+        for other in config_dir.glob("*.y*ml"):
+            other.unlink()
+        config_file = config_dir / "patroni.yaml"
+        config_file.write_text(yaml.safe_dump(container.run.patroni_config, sort_keys=False))
+        config_file.chmod(0o644)
+        uid, gid = os_ids()
+        pods_host = f"{pod.name}.{sts['spec']['serviceName']}"
+        return Member(pod.name, sts["metadata"]["name"], member_root, rendered_yaml, container, uid, gid, pods_host)
 
     def pod_container(
         self,
@@ -1279,9 +1321,11 @@ class LocalCluster:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 90) -> None:
-        """Start etcd, every other container of the StatefulSet pods (pgBackRest's sidecars and
-        repository host), then every member; wait until one leads and all others stream from it."""
+        """Start etcd, the Kubernetes API stand-in, every other container of the StatefulSet pods
+        (pgBackRest's sidecars and repository host), then every member; wait until one leads and
+        all others stream from it."""
         self.etcd.start()
+        self._start_kube()
         self.start_containers()
         started = time.monotonic()
         for member in self.members:
@@ -1289,10 +1333,31 @@ class LocalCluster:
         self.wait_healthy(timeout)
         self.bootstrap_seconds = time.monotonic() - started
 
-    def start_containers(self) -> None:
-        """Every container of the StatefulSets' pods but the members' Patroni, as long-running
-        processes (they run as rendered, like the members); wait for those with a pgBackRest port."""
+    def _start_kube(self) -> None:
+        from tests.runtime.kube_api import KubeAPI  # it imports this module
+
+        job = self._reconcile_job()
+        self.kube = KubeAPI(
+            self.root / "kube-api",
+            self.rendered.namespace,
+            pod_spec_of(job)["serviceAccountName"],
+            self.rendered.objects,
+            delete_pod=self.delete_pod,
+            create_pod=self.create_pod,
+            ready=self.pod_ready,
+        )
+        self.kube.start()
+        self.kube.apply(self.rendered.objects)
+        for member in self.members:
+            self.kube.add_pod(member.statefulset)
+
+    def start_containers(self, pod: str | None = None) -> None:
+        """Every container of the StatefulSets' pods (of ``pod`` only, when given) but the members'
+        Patroni, as long-running processes (they run as rendered, like the members); wait for
+        those with a pgBackRest port."""
         for sts in sorted(self.rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"]):
+            if pod is not None and default_pod_name(sts) != pod:
+                continue
             for spec in pod_spec_of(sts)["containers"]:
                 if _is_member(sts) and spec["name"] == "database":
                     continue
@@ -1301,6 +1366,79 @@ class LocalCluster:
                 self.containers.append(process)
                 if any(port.get("name") == "pgbackrest" for port in spec.get("ports", [])):
                     process.wait_listening(self.peers[default_pod_name(sts)].pgbackrest_port)
+
+    # -- what Kubernetes does: apply, and replace a deleted pod ---------------------------------
+
+    def apply(self, rendered: Rendered) -> None:
+        """``kubectl apply`` of a new rendering of this cluster: the Kubernetes API stores its
+        StatefulSets (OnDelete: no pod changes) and RBAC; pods made from now on use its objects."""
+        if (rendered.name, rendered.namespace) != (self.rendered.name, self.rendered.namespace):
+            raise HarnessError(f"{rendered.name} is another cluster than {self.rendered.name}")
+        self.rendered = rendered
+        self.kube.set_rbac(rendered.objects)
+        self.kube.apply(rendered.objects)
+
+    def delete_pod(self, name: str) -> None:
+        """A member pod deleted: its containers stop (Patroni first, as kubelet sends SIGTERM)."""
+        self.member(name).stop()
+        for process in [p for p in self.containers if p.container.pod.name == name]:
+            process.stop()
+            self.containers.remove(process)
+
+    def create_pod(self, name: str, statefulset: Mapping[str, Any]) -> None:
+        """The StatefulSet made the pod anew from ``statefulset`` (as stored): a new pod directory
+        (the old one is kept beside it, for its logs), the same claims and ports, and its
+        containers started."""
+        index = self.members.index(self.member(name))
+        old = self.root / name
+        old.rename(self.root / f"{name}.{int(time.time() * 1000)}")
+        self.members[index] = member = self._member(statefulset)
+        self.start_containers(name)
+        member.start()
+
+    def pod_ready(self, name: str) -> bool:
+        """The pod's readiness probe: Patroni's GET /readiness answers 200."""
+        member = self.member(name)
+        if not member.running():
+            return False
+        try:
+            return member.api_response("/readiness")[0] == 200
+        except (OSError, ValueError):
+            return False
+
+    def _reconcile_job(self) -> dict[str, Any]:
+        jobs = [
+            j for j in self.rendered.all("Job") if j["metadata"]["name"].startswith(f"{self.rendered.name}-reconcile-")
+        ]
+        if len(jobs) != 1:
+            raise HarnessError(
+                f"expected one reconcile Job, got {[j['metadata']['name'] for j in self.rendered.all('Job')]}"
+            )
+        return jobs[0]
+
+    def run_job(self, root: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run the current rendering's reconcile Job, as Kubernetes would once it is applied.
+
+        Its volumes (reconcile.sh, members.py, the SQL from the ConfigMap, the superuser certificate
+        from its Secret) and environment are built from the rendered Job exactly like for the
+        members, localized by :func:`localize`, in a fresh ``root``; the primary Service reaches the
+        current leader; its private /etc/hosts maps the members' pod names to 127.0.0.1, standing
+        in for cluster DNS, so the REST API calls verify the names in the certificate; its service
+        account reaches the Kubernetes API stand-in.
+        """
+        job = self._reconcile_job()
+        container = pod_spec_of(job)["containers"][0]
+        pod = PodFacts(default_pod_name(job), self.rendered.namespace)
+        members_env = resolve_env(container, pod, self.rendered).get("PGRENDER_PATRONI_MEMBERS", "")
+        names = [member.rpartition(":")[0] for member in members_env.split()]
+        leader = self.wait_healthy()
+        shutil.rmtree(root, ignore_errors=True)
+        where = Placement({}, leader.pg_port, member_api_ports=dict(self.member_ports))
+        account = ServiceAccount(self.kube.service_account_dir, self.kube.env)
+        prepared = prepare_container(
+            self.rendered, job, container["name"], root, where, pod=pod, hosts=names, service_account=account
+        )
+        return prepared.run_once(timeout)
 
     def stop(self) -> list[int]:
         """Stop every process this cluster started, by PID; return stragglers that had to be killed.
@@ -1316,6 +1454,8 @@ class LocalCluster:
             member.stop()
         for process in self.containers:
             process.stop()
+        if self.kube is not None:
+            self.kube.stop()
         self.etcd.stop()
         stragglers = self.leftover_pids()
         for pid in stragglers:
@@ -1452,35 +1592,6 @@ def client_psql(conninfo: str, sql: str, env: Mapping[str, str] | None = None) -
         timeout=30,
         check=False,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# The reconcile Job
-# --------------------------------------------------------------------------------------------
-
-
-def run_job(
-    rendered: Rendered, root: Path, primary_port: int, members: Sequence[Member], timeout: float = 90
-) -> subprocess.CompletedProcess[str]:
-    """Run the rendered reconcile Job's container against the primary on 127.0.0.1:``primary_port``.
-
-    Its volumes (reconcile.sh/.sql from the ConfigMap, the superuser certificate from its Secret)
-    and environment are built from the rendered Job exactly like for the members, localized by
-    :func:`localize`, and the command runs as the local postgres user (the Job's runAsUser), all
-    by :func:`prepare_container`, in a fresh ``root``. Its private /etc/hosts maps the members'
-    pod names to 127.0.0.1, standing in for cluster DNS, so the REST API calls verify the names
-    in the certificate.
-    """
-    jobs = [j for j in rendered.all("Job") if j["metadata"]["name"].startswith(f"{rendered.name}-reconcile-")]
-    assert len(jobs) == 1, f"expected one reconcile Job, got {[j['metadata']['name'] for j in rendered.all('Job')]}"
-    job = jobs[0]
-    container = pod_spec_of(job)["containers"][0]
-    pod = PodFacts(default_pod_name(job), rendered.namespace)
-    members_env = resolve_env(container, pod, rendered).get("PGRENDER_PATRONI_MEMBERS", "")
-    names = [member.rpartition(":")[0] for member in members_env.split()]
-    shutil.rmtree(root, ignore_errors=True)
-    where = Placement({}, primary_port, member_api_ports={m.name: m.api_port for m in members})
-    return prepare_container(rendered, job, container["name"], root, where, pod=pod, hosts=names).run_once(timeout)
 
 
 # --------------------------------------------------------------------------------------------

@@ -205,6 +205,11 @@ class KubeAPI:
 
     # -- what exists -------------------------------------------------------------------------
 
+    def set_rbac(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the RBAC objects (of ``objects``; other kinds are ignored), as an apply would."""
+        with self._lock:
+            self._rbac = [copy.deepcopy(dict(obj)) for obj in objects if obj.get("kind") in RBAC_KINDS]
+
     def apply(self, objects: Sequence[Mapping[str, Any]]) -> None:
         """Store the StatefulSets among ``objects`` as ``kubectl apply`` would (other kinds are ignored).
 

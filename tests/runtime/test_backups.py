@@ -43,7 +43,6 @@ from .harness import (
     missing_pgbackrest_requirements,
     missing_requirements,
     render_spec,
-    run_job,
     running_cluster,
     temp_root,
     wait_until,
@@ -285,7 +284,8 @@ def test_point_in_time_restore_into_a_new_cluster(root: Path, s3: S3Server, sour
 
         assert rows(leader) == ["first", "before failover", "after failover", "before target"]
         # Its own roles and passwords, from its own spec and Secrets.
-        succeeded(run_job(rendered, root / "clone-reconcile", leader.pg_port, clone.members))
+        clone.apply(rendered)
+        succeeded(clone.run_job(root / "clone-reconcile"))
         secret = "hippo-clone-pguser-hippo-clone"
         files = write_secret(rendered, secret, root / "clone-user")
         uri = loopback_uri(rendered.secret(secret)["uri"].decode(), leader.pg_port)
@@ -350,7 +350,8 @@ def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(
         # Promote: the spec without the standby; its reconcile Job changes Patroni's configuration.
         spec["spec"]["standby"]["enabled"] = False
         promoted = with_user_secrets(render_spec(spec, root / "specs" / "promoted"), s3)
-        succeeded(run_job(promoted, root / "promote", follower.pg_port, standby.members, timeout=180))
+        standby.apply(promoted)
+        succeeded(standby.run_job(root / "promote", timeout=180))
         assert follower.api("/patroni")["role"] in ("master", "primary")
         follower.psql("INSERT INTO events (what) VALUES ('written on the promoted standby')")
         assert rows(follower)[-1] == "written on the promoted standby"
@@ -379,7 +380,8 @@ def test_streaming_standby_cluster_shares_the_sources_ca_and_is_promoted(root: P
         wait_until("the standby to stream the source's write", lambda: "streamed" in rows(follower), 30, 0.5)
         spec["spec"]["standby"]["enabled"] = False
         promoted = render_spec(spec, root / "specs" / "stream-promoted")
-        succeeded(run_job(promoted, root / "stream-promote", follower.pg_port, standby.members, timeout=180))
+        standby.apply(promoted)
+        succeeded(standby.run_job(root / "stream-promote", timeout=180))
         follower.psql("INSERT INTO events (what) VALUES ('written on the promoted stream')")
         assert rows(follower)[-1] == "written on the promoted stream"
 

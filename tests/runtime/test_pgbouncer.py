@@ -20,7 +20,6 @@ from .harness import (
     local_spec,
     loopback_uri,
     render_spec,
-    run_job,
     running_cluster,
     write_secret,
 )
@@ -35,7 +34,7 @@ def pooled(runtime_root: Path) -> Iterator[tuple[LocalCluster, PgBouncer]]:
     rendered = render_spec(spec, runtime_root / "specs" / "pooled")
     with running_cluster(rendered, runtime_root / "pooled") as cluster:
         leader = cluster.wait_healthy()
-        job = run_job(rendered, runtime_root / "pooled-job", leader.pg_port, cluster.members)
+        job = cluster.run_job(runtime_root / "pooled-job")
         assert job.returncode == 0, job.stderr
         bouncer = PgBouncer(rendered, runtime_root / "pooled-pgbouncer", leader.pg_port)
         try:

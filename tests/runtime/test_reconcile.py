@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ from .harness import (
     client_psql,
     loopback_uri,
     render_spec,
-    run_job,
     wait_until,
     write_secret,
 )
@@ -81,7 +81,10 @@ def expected_owners(rendered: Rendered) -> dict[str, str]:
 
 def reconcile(cluster: LocalCluster, rendered: Rendered, leader: Member) -> str:
     """Run the rendered Job's command against ``leader``; fail with its output unless it exits 0."""
-    result = run_job(rendered, cluster.root / "job", leader.pg_port, cluster.members)
+    cluster.apply(rendered)
+    started = time.monotonic()
+    result = cluster.run_job(cluster.root / "job")
+    print(f"reconcile Job: {time.monotonic() - started:.1f}s\n{result.stdout}")
     assert result.returncode == 0, f"reconcile failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -136,17 +139,18 @@ def test_spec_users_log_in_with_their_secret_and_have_what_the_spec_says(cluster
 
 @pytest.fixture
 def rerender(trio: LocalCluster) -> Iterator[Callable[[Callable[[dict[str, Any]], None]], Rendered]]:
-    """Render a changed copy of trio's spec; afterwards, reconcile with the original spec again."""
+    """Render a changed copy of trio's spec; afterwards, apply and reconcile the original spec again."""
     counter = iter(range(100))
+    original = trio.rendered
 
     def _rerender(change: Callable[[dict[str, Any]], None]) -> Rendered:
-        spec = copy.deepcopy(trio.rendered.spec)
+        spec = copy.deepcopy(original.spec)
         change(spec)
         return render_spec(spec, trio.root / f"respec-{next(counter)}")
 
     yield _rerender
-    reconcile(trio, trio.rendered, trio.wait_healthy())
-    wanted = trio.rendered.spec["spec"]["patroni"]["synchronousMode"]
+    reconcile(trio, original, trio.wait_healthy())
+    wanted = original.spec["spec"]["patroni"]["synchronousMode"]
     wait_until(
         "every member to see the spec's dynamic configuration again",
         lambda: all(m.api("/config")["synchronous_mode"] is wanted for m in trio.members if m.running()),
@@ -162,14 +166,15 @@ def _user(spec: dict[str, Any], name: str) -> dict[str, Any]:
 def test_password_rotation_updates_the_role(trio: LocalCluster, rerender: Callable[..., Rendered]) -> None:
     """passwordRotation: 1, re-render, re-run: the new uri logs in, the old password fails."""
     leader = trio.wait_healthy()
-    reconcile(trio, trio.rendered, leader)
+    original = trio.rendered
+    reconcile(trio, original, leader)
     rotated = rerender(lambda spec: _user(spec, "app").update(passwordRotation=1))
-    old_uri = trio.rendered.secret("trio-pguser-app")["uri"]
+    old_uri = original.secret("trio-pguser-app")["uri"]
     assert rotated.secret("trio-pguser-app")["uri"] != old_uri
     reconcile(trio, rotated, leader)
     workdir = trio.root / "rotation"
     assert login(rotated, "app", leader.pg_port, workdir)[0] == 0
-    code, error = login(trio.rendered, "app", leader.pg_port, workdir)
+    code, error = login(original, "app", leader.pg_port, workdir)
     assert code != 0
     assert 'password authentication failed for user "app"' in error
     # Other users are untouched by app's rotation.

@@ -108,10 +108,9 @@ def test_the_statefulset_probes_pass_on_every_member(cluster: LocalCluster) -> N
 
 
 def test_rendered_and_spec_parameters_are_in_effect_on_every_member(cluster: LocalCluster) -> None:
-    """Every parameter of patroni.yaml (local and bootstrap.dcs) is what PostgreSQL reports.
-
-    Patroni ignores some parameters outside the DCS (max_connections, wal_level, ...), so a value
-    in the wrong section would be silently dropped; spec.patroni.parameters must arrive too.
+    """Every parameter of patroni.yaml (those naming files in the pod) and of the dynamic
+    configuration (bootstrap.dcs: all others) is what PostgreSQL reports; spec.patroni.parameters
+    must arrive too.
     """
     cluster.wait_healthy()
     spec_parameters = cluster.rendered.spec["spec"].get("patroni", {}).get("parameters", {})
