@@ -48,6 +48,17 @@ class Staleness:
         )
 
 
+def read_output(directory: Path) -> dict[str, str]:
+    """What a previous run wrote into ``directory`` (relative path → text); empty when it holds none."""
+    if not directory.is_dir():
+        return {}
+    return {
+        rel: (directory / rel).read_text(encoding="utf-8", errors="replace")
+        for rel in sorted(owned_files(directory))
+        if (directory / rel).is_file()
+    }
+
+
 def compare(expected: dict[str, str], directory: Path) -> Staleness:
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only."""
     present = owned_files(directory) if directory.is_dir() else set()

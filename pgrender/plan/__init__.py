@@ -83,6 +83,7 @@ class ClusterPlan:
     reconcile_labels: dict[str, str]
     pgbouncer: PgBouncerPlan | None
     backups: BackupsPlan | None = None
+    acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -245,4 +246,5 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         reconcile_labels=labels.common(meta.name, labels.COMPONENT_RECONCILE),
         pgbouncer=pgbouncer,
         backups=backups,
+        acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
     )
