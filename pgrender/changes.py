@@ -24,7 +24,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
-from pgrender.errors import ChangeRefusedError, PgrenderError
+from pgrender.errors import ChangeRefusedError
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
     CLUSTER_LABEL,
@@ -166,8 +166,14 @@ class Obj:
         return data if isinstance(data, dict) else {}
 
 
-def parse(files: Mapping[str, str], only: Iterable[str] | None = None) -> list[Obj]:
-    """The objects in ``files`` (those named in ``only``, when given); kustomization files are skipped."""
+def parse(
+    files: Mapping[str, str], only: Iterable[str] | None = None, unreadable: list[str] | None = None
+) -> list[Obj]:
+    """The objects in ``files`` (those named in ``only``, when given); kustomization files are skipped.
+
+    A file that is not valid YAML (hand-edited, a duplicate key) adds no object; its path goes to
+    ``unreadable``, its text nowhere (it may hold a Secret).
+    """
     from ruamel.yaml import YAML
 
     loader = YAML(typ="safe")
@@ -177,8 +183,10 @@ def parse(files: Mapping[str, str], only: Iterable[str] | None = None) -> list[O
             continue
         try:
             documents = list(loader.load_all(files[rel]))
-        except Exception:  # the loader raises more than YAMLError; the text may hold a Secret: never echo it
-            raise PgrenderError(f"{rel}: not valid YAML, so it cannot be compared") from None
+        except Exception:  # the loader raises more than YAMLError
+            if unreadable is not None:
+                unreadable.append(rel)
+            continue
         out += [Obj(d, rel) for d in documents if isinstance(d, dict) and d.get("kind")]
     return out
 
@@ -555,6 +563,7 @@ PROTECTED_CLAIM = (
     "kept (protected from pruning); delete it on purpose with kubectl delete pvc -n {namespace} {name} "
     "when its data is no longer needed"
 )
+UNREADABLE = "not valid YAML, so its change cannot be classified (its text is not shown); look at it, or re-render"
 PRUNE_PROTECTED = ("argocd.argoproj.io/sync-options", "Prune=false")
 
 _JOB_FAMILY = re.compile(r"^(?P<family>.+)-(?:[0-9a-f]{10}|[0-9]+)\Z")  # <c>-reconcile-<hash>, <c>-<repo>-manual-<run>
@@ -625,9 +634,13 @@ def changes(old_files: Mapping[str, str], new_files: Mapping[str, str], acknowle
     pgrender.io/acknowledged-changes of the new rendering (for the cluster that carries it).
     """
     differing = {p for p in old_files.keys() | new_files.keys() if old_files.get(p) != new_files.get(p)}
-    old_objs = parse(old_files, (p for p in differing if p in old_files))
-    new_objs = parse(new_files, (p for p in differing if p in new_files))
+    unreadable: list[str] = []
+    old_objs = parse(old_files, (p for p in differing if p in old_files), unreadable)
+    new_objs = parse(new_files, (p for p in differing if p in new_files), unreadable)
     findings = _kustomizations(old_files, new_files, differing)
+    findings += [
+        Finding(ChangeClass.MANUAL, "File", "", rel, "", UNREADABLE, file=rel) for rel in sorted(set(unreadable))
+    ]
     findings += _compare(old_files, new_files, differing, old_objs, new_objs)
     return Changes(tuple(sorted(_acknowledged(findings, new_files, acknowledge), key=_order)))
 

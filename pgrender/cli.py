@@ -316,7 +316,7 @@ def check_command(
         directory: Path = Path(output) if output else config.output
         request = _request(spec_files, config, key_file, secrets_provider, namespace)
         expected = write.files(render(request))
-        previous = _guard(directory, expected)
+        previous = _guard(directory, expected, "cannot check")
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
     except PgrenderError as exc:
@@ -347,12 +347,12 @@ def check_command(
     sys.exit(1 if staleness.stale else 0)
 
 
-def _guard(directory: Path, content: dict[str, str]) -> dict[str, str]:
+def _guard(directory: Path, content: dict[str, str], failure: str = "cannot write") -> dict[str, str]:
     """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held."""
     from pgrender.changes import guard
     from pgrender.check import read_output
 
-    previous = read_output(directory)
+    previous = read_output(directory, failure)
     if previous:
         guard(previous, content)
     return previous
