@@ -1,4 +1,4 @@
-"""Render benchmarks: cold start of one process, and per-cluster time and peak memory in a batch.
+"""Render benchmarks: cold start of one process, per-cluster time and peak memory in a batch, and diff.
 
 Prints figures; asserts nothing (targets: cold <= 150 ms, <= 3 ms per cluster, <= 150 MB for 500).
 Usage: python benchmarks/render_bench.py [--runs N] [--clusters N] [--batch-runs N]
@@ -106,6 +106,37 @@ def batch(clusters: int, backups: bool = False) -> tuple[int, float, float, floa
     return int(out[0]), float(out[1]), float(out[2]), float(out[3]), int(out[4]), int(out[5])
 
 
+DIFF_CLUSTERS = 20
+
+
+def diff_repository(tmp: Path) -> tuple[Path, Path]:
+    """DIFF_CLUSTERS clusters rendered twice, the second time with one parameter changed in each."""
+    dirs = []
+    for run, connections in (("a", 100), ("b", 200)):
+        text = "---\n".join(
+            spec(i) + f"  patroni:\n    parameters:\n      max_connections: {connections}\n"
+            for i in range(DIFF_CLUSTERS)
+        )
+        path = tmp / f"{run}.yaml"
+        path.write_text(text)
+        out = tmp / run
+        cmd = [sys.executable, "-m", "pgrender", "render", str(path), "-o", str(out), "--key-file", str(KEY)]
+        subprocess.run(cmd, check=True, capture_output=True, env=ENV)
+        dirs.append(out)
+    return dirs[0], dirs[1]
+
+
+def diff_times(runs: int) -> tuple[list[float], list[float], list[float]]:
+    """`pgrender diff A B` (exit 0: a parameter change blocks nothing), and two baselines timed in
+    the same run: starting Python, and `diff -r` over the same directories."""
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = diff_repository(Path(tmp))
+        ours = timed([sys.executable, "-m", "pgrender", "diff", str(a), str(b)], runs)
+        python = timed([sys.executable, "-c", "pass"], runs)
+        plain = timed(["sh", "-c", f"diff -r {a} {b} > /dev/null; true"], runs)
+    return ours, python, plain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -141,6 +172,12 @@ def main() -> None:
     peak = max(b[4] for b in batches)
     print(f"peak memory (max RSS) for {n} clusters: {peak / 1024:.0f} MB  [target <= 150 MB]")
     print(f"  with backups: {max(b[4] for b in with_backups) / 1024:.0f} MB")
+    ours, python, plain = (statistics.median(t) for t in diff_times(args.runs))
+    print(
+        f"pgrender diff of {DIFF_CLUSTERS} clusters, one parameter changed in each (whole process, {args.runs} runs): "
+        f"median {ours * 1000:.0f} ms = {ours / python:.1f}x `python3 -c pass` ({python * 1000:.0f} ms), "
+        f"{ours / plain:.1f}x `diff -r` ({plain * 1000:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,28 @@ class Staleness:
         )
 
 
+def read_output(directory: Path, failure: str = "cannot read") -> dict[str, str]:
+    """What a previous run wrote into ``directory`` (relative path → text); empty when it holds none.
+
+    An OSError becomes an OutputError saying ``failure`` (render says it cannot write) and why.
+    """
+    from pgrender.errors import OutputError
+    from pgrender.write import describe_os_error
+
+    try:
+        if not directory.is_dir():
+            return {}
+        return {
+            rel: (directory / rel).read_text(encoding="utf-8", errors="replace")
+            for rel in sorted(owned_files(directory))
+            if (directory / rel).is_file()
+        }
+    except OSError as exc:
+        raise OutputError(
+            f"{directory}: {failure}: {describe_os_error(exc)} (reading the previous output); nothing was changed"
+        ) from exc
+
+
 def compare(expected: dict[str, str], directory: Path) -> Staleness:
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only."""
     present = owned_files(directory) if directory.is_dir() else set()

@@ -230,6 +230,7 @@ def render_command(
             return
         assert target is not None
         content = write.files(rendering)
+        _guard(Path(target), content)
         changed = False
         if exit_code:
             from pgrender.check import compare
@@ -314,7 +315,10 @@ def check_command(
             raise click.UsageError("give -o/--output DIR or a pgrender.yaml")
         directory: Path = Path(output) if output else config.output
         request = _request(spec_files, config, key_file, secrets_provider, namespace)
-        staleness = compare(write.files(render(request)), directory)
+        expected = write.files(render(request))
+        previous = _guard(directory, expected, "cannot check")
+        staleness = compare(expected, directory)
+        found = _changes(previous, expected) if staleness.stale and previous else None
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":
@@ -326,6 +330,7 @@ def check_command(
                     "changed": list(staleness.changed),
                     "missing": list(staleness.missing),
                     "obsolete": list(staleness.obsolete),
+                    "changes": [f.as_json() for f in found.findings] if found else [],
                 },
                 indent=2,
             )
@@ -335,8 +340,182 @@ def check_command(
         if fmt == "github":
             for name in (*staleness.changed, *staleness.missing, *staleness.obsolete):
                 click.echo(f"::error file={directory / name}::rendered output is stale; run pgrender render --write")
+        if found:
+            # What the stale output means for the running cluster: after the diff, on the same stream.
+            sys.stdout.write(format_changes(found.findings, fmt, {"": directory}))
         click.echo(staleness.summary(directory), err=True)
     sys.exit(1 if staleness.stale else 0)
+
+
+def _guard(directory: Path, content: dict[str, str], failure: str = "cannot write") -> dict[str, str]:
+    """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held."""
+    from pgrender.changes import guard
+    from pgrender.check import read_output
+
+    previous = read_output(directory, failure)
+    if previous:
+        guard(previous, content)
+    return previous
+
+
+def _changes(old: dict[str, str], new: dict[str, str], acknowledge: tuple[str, ...] = ()) -> Any:
+    from pgrender.changes import changes
+
+    return changes(old, new, acknowledge)
+
+
+def format_changes(findings: tuple[Any, ...], fmt: str, bases: dict[str, Path]) -> str:
+    """Findings as text (in class order, so grouped by class) or GitHub annotations, one a line.
+
+    ``bases[""]`` is the directory the findings' files are named in (GitHub's file=).
+    """
+    lines = []
+    for f in findings:
+        what = f"{f.object} {f.path}".rstrip()
+        tag = f" [{f.id}{', acknowledged' if f.acknowledged else ''}]" if f.id else ""
+        if fmt == "github":
+            level = (
+                "error"
+                if f.blocking
+                else "warning"
+                if f.change.value in ("restart", "manual", "refused", "risk")
+                else "notice"
+            )
+            where = f" file={_github_property(str(bases.get('', Path('.')) / f.file))}" if f.file else ""
+            title = f"title={_github_property(f.change.value + (': ' + f.id if f.id else ''))}"
+            lines.append(f"::{level}{where},{title}::{_github_escape(f'{what}: {f.message}{tag}')}")
+        else:
+            lines.append(f"{f.change.value}: {what}: {f.message}{tag}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _github_property(text: str) -> str:
+    return _github_escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _summary(findings: tuple[Any, ...]) -> str:
+    from pgrender.changes import CLASS_ORDER
+
+    if not findings:
+        return "no changes"
+    counts = [f"{sum(1 for f in findings if f.change == c)} {c.value}" for c in CLASS_ORDER]
+    blocking = sum(1 for f in findings if f.blocking)
+    text = f"{len(findings)} change(s): " + ", ".join(c for c in counts if not c.startswith("0 "))
+    if blocking:
+        text += (
+            f"; {blocking} refused or risky and not acknowledged: add each id to spec.acknowledgedChanges "
+            "(or pass --acknowledge ID) once you mean it"
+        )
+    return text
+
+
+@cli.command("diff")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--rev",
+    "revs",
+    multiple=True,
+    metavar="REV",
+    help="Compare the output directory as committed at REV (give two for REV_A REV_B; one: against the work tree).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(file_okay=False), help="The rendered directory (default: pgrender.yaml's)."
+)
+@click.option(
+    "--acknowledge",
+    "acknowledge",
+    multiple=True,
+    metavar="ID",
+    help="Accept a refused or risky change by its id (repeatable); for clusters whose spec is gone.",
+)
+@option_key_file
+@option_provider
+@option_namespace
+@option_config
+@option_format
+def diff_command(
+    paths: tuple[str, ...],
+    revs: tuple[str, ...],
+    output: str | None,
+    acknowledge: tuple[str, ...],
+    key_file: str | None,
+    secrets_provider: str | None,
+    namespace: str | None,
+    config_path: str | None,
+    fmt: str,
+) -> None:
+    """Classify what changes for the running clusters: OLD NEW directories, --rev, or a fresh render.
+
+    Each change is no-op, live, restart, job, manual, refused or risk; exit 1 while a refused or
+    risky change is not acknowledged (spec.acknowledgedChanges, or --acknowledge ID).
+    """
+    from pgrender.check import read_output
+
+    try:
+        if revs:
+            old, new, bases = _revisions(paths, revs, output, config_path)
+        elif len(paths) == 2 and all(Path(p).is_dir() for p in paths):
+            old, new = _rendered(Path(paths[0])), _rendered(Path(paths[1]))
+            bases = {"": Path(paths[1])}
+        else:
+            if any(Path(p).is_dir() for p in paths):
+                missing = [p for p in paths if not Path(p).is_dir()]
+                if len(paths) == 2:
+                    raise PgrenderError(f"{missing[0]}: no such directory (OLD and NEW are rendered directories)")
+                raise click.UsageError("give two rendered directories OLD NEW, or spec files (with -o DIR)")
+            from pgrender import write
+            from pgrender.render import render
+
+            spec_files, config = _inputs(paths, config_path)
+            if not output and config is None:
+                raise click.UsageError("give -o/--output DIR or a pgrender.yaml")
+            directory: Path = Path(output) if output else config.output
+            old = read_output(directory)
+            if not old:
+                raise PgrenderError(f"{directory}: holds no rendered output to compare with; run pgrender render first")
+            new = write.files(render(_request(spec_files, config, key_file, secrets_provider, namespace)))
+            bases = {"": directory}
+        found = _changes(old, new, acknowledge)
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if fmt == "json":
+        click.echo(json.dumps({"findings": [f.as_json() for f in found.findings], "exit": found.exit_code}, indent=2))
+    else:
+        sys.stdout.write(format_changes(found.findings, fmt, bases))
+        click.echo(_summary(found.findings), err=True)
+    sys.exit(found.exit_code)
+
+
+def _rendered(directory: Path) -> dict[str, str]:
+    from pgrender.check import read_output
+
+    files = read_output(directory)
+    if not files:
+        raise PgrenderError(f"{directory}: holds no rendered output (no kustomization.yaml listing files)")
+    return files
+
+
+def _revisions(
+    paths: tuple[str, ...], revs: tuple[str, ...], output: str | None, config_path: str | None
+) -> tuple[dict[str, str], dict[str, str], dict[str, Path]]:
+    """The output directory at the first revision, and at the second or in the work tree."""
+    from pgrender.config import find_config
+    from pgrender.revisions import read_revision
+
+    if paths:
+        raise click.UsageError("--rev compares the output directory at revisions; give no OLD NEW or SPEC")
+    if len(revs) > 2:
+        raise click.UsageError("give --rev once (against the work tree) or twice")
+    if output:
+        directory = Path(output)
+    else:
+        config = find_config(config_path)
+        if config is None:
+            raise click.UsageError("--rev needs -o/--output DIR or a pgrender.yaml naming the output directory")
+        directory = config.output
+    old = read_revision(directory, revs[0])
+    new = read_revision(directory, revs[1]) if len(revs) == 2 else _rendered(directory)
+    return old, new, {"": directory}
 
 
 @cli.command("lint")

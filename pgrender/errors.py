@@ -37,6 +37,11 @@ class OutputError(PgrenderError):
     """The output location cannot be written safely."""
 
 
+class ChangeRefusedError(PgrenderError):
+    """The new output changes a running cluster in a way Kubernetes or PostgreSQL refuses (a claim
+    shrinking or changing its storage class, a major version bump); nothing is written."""
+
+
 class InternalError(Exception):
     """pgrender contradicted itself (two objects with one identity, a value it cannot write): a bug.
 

@@ -148,10 +148,12 @@ def write(directory: str | Path, content: dict[str, str]) -> None:
             _recover(target)
             _replace(target, shown, wanted)
     except OSError as exc:
-        raise OutputError(f"{shown}: cannot write: {_cause(exc)}; the output directory is as it was") from exc
+        raise OutputError(
+            f"{shown}: cannot write: {describe_os_error(exc)}; the output directory is as it was"
+        ) from exc
 
 
-def _cause(exc: OSError) -> str:
+def describe_os_error(exc: OSError) -> str:
     """``strerror (path)``: what failed, and on which file."""
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
     return f"{exc.strerror or exc}" + (f" ({' -> '.join(paths)})" if paths else "")
@@ -291,7 +293,7 @@ def _swap(staging: Path, target: Path, work: Path, shown: Path) -> None:
             os.rename(retired, target)
         except OSError:
             raise OutputError(
-                f"{shown}: cannot write: {_cause(exc)}, and the previous output could not be put back; "
+                f"{shown}: cannot write: {describe_os_error(exc)}, and the previous output could not be put back; "
                 f"it is in {retired}, and the next render puts it back"
             ) from exc
         raise

@@ -105,8 +105,32 @@ def test_stale_output_exits_1_and_writes_nothing(
     before = snapshot(current)
     result = run_cli("check", "--format", "json")
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"directory": "rendered", "stale": True, **expected}
+    report = json.loads(result.stdout)
+    assert report.pop("changes")  # what the change means for the cluster: test_check_classifies_the_changes
+    assert report == {"directory": "rendered", "stale": True, **expected}
     assert snapshot(current) == before
+
+
+# What `check` says each stale output means for the running cluster (pgrender.changes): (class, name, path).
+CLASSIFIED = {
+    "spec-changed": [("live", "minimal-instance1-0-pgdata", "spec.resources.requests.storage")],
+    "file-edited": [("refused", "minimal-pods", "spec.clusterIP")],
+    "file-deleted": [("live", "minimal-pods", "")],
+    "no-longer-rendered": [("no-op", "kustomization.yaml", ""), ("live", "old", "")],
+}
+
+
+@pytest.mark.parametrize(("change", "expected"), [s[1:] for s in STALENESS], ids=[s[0] for s in STALENESS])
+def test_check_classifies_the_changes(
+    current: Path, change: Callable[[Path], None], expected: dict[str, list[str]], request: pytest.FixtureRequest
+) -> None:
+    change(current)
+    case = request.node.callspec.id
+    report = json.loads(run_cli("check", "--format", "json").stdout)
+    assert [(c["class"], c["name"], c["path"]) for c in report["changes"]] == CLASSIFIED[case]
+    text = run_cli("check").stdout
+    for cls, name, _ in CLASSIFIED[case]:
+        assert re.search(rf"^{cls}: \S+ (\S+/)?{re.escape(name)}\b", text, re.MULTILINE), text
 
 
 @pytest.mark.parametrize(("change", "expected"), [s[1:] for s in STALENESS], ids=[s[0] for s in STALENESS])
@@ -150,8 +174,14 @@ def test_github_format_annotates_every_stale_file(current: Path) -> None:
     assert result.exit_code == 1
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::")]
     assert annotations == [
-        f"::error file=rendered/{name}::rendered output is stale; run pgrender render --write"
-        for name in (PVC, SERVICE)
+        *(
+            f"::error file=rendered/{name}::rendered output is stale; run pgrender render --write"
+            for name in (PVC, SERVICE)
+        ),
+        f"::notice file=rendered/{SERVICE},title=live::Service default/minimal-pods: created",
+        f"::notice file=rendered/{PVC},title=live::PersistentVolumeClaim default/minimal-instance1-0-pgdata "
+        "spec.resources.requests.storage: the volume grows from 1Gi to 2Gi online; needs a storage class with "
+        "allowVolumeExpansion: true (else Kubernetes refuses it)",
     ]
 
 
@@ -163,6 +193,7 @@ def test_json_format_when_current(current: Path) -> None:
         "changed": [],
         "missing": [],
         "obsolete": [],
+        "changes": [],
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import stat
@@ -281,3 +282,203 @@ def test_an_internal_inconsistency_is_reported_as_a_bug_with_exit_70(monkeypatch
     assert "InternalError: two objects with the same identity" in result.stderr
     assert "this is a bug in pgrender, not a problem with your input" in result.stderr
     assert result.stdout == ""
+
+
+# --- pgrender diff ----------------------------------------------------------------------------
+
+TRIO = (EXAMPLES / "trio.yaml").read_text()
+NO_AUDITORS = TRIO.replace("    - name: auditors\n      options: {login: false}\n", "")
+
+
+def render_to(tmp_path: Path, name: str, text: str) -> Path:
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(text)
+    out = tmp_path / name
+    result = run_cli("render", str(spec), "-o", str(out), "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+@pytest.mark.parametrize(
+    ("new_text", "args", "code", "line"),
+    [
+        (NO_AUDITORS, (), 1, "risk: ConfigMap databases/trio-reconcile data[reconcile.sql]: user auditors removed"),
+        (NO_AUDITORS, ("--acknowledge", "remove-user:auditors"), 0, "[remove-user:auditors, acknowledged]"),
+        (
+            NO_AUDITORS.replace("  patroni:\n", '  acknowledgedChanges: ["remove-user:auditors"]\n  patroni:\n'),
+            (),
+            0,
+            "[remove-user:auditors, acknowledged]",
+        ),
+        (
+            TRIO.replace("max_connections: 200", "max_connections: 300"),
+            (),
+            0,
+            "restart: ConfigMap databases/trio-reconcile",
+        ),
+        (TRIO, (), 0, ""),
+    ],
+    ids=[
+        "user-removed",
+        "acknowledged-on-the-command-line",
+        "acknowledged-in-the-spec",
+        "postmaster-parameter",
+        "same",
+    ],
+)
+def test_diff_two_directories(tmp_path: Path, new_text: str, args: tuple[str, ...], code: int, line: str) -> None:
+    old, new = render_to(tmp_path, "old", TRIO), render_to(tmp_path, "new", new_text)
+    result = run_cli("diff", str(old), str(new), *args)
+    assert result.exit_code == code, result.output
+    assert line in result.stdout
+    if not line:
+        assert result.stdout == "" and result.stderr == "no changes\n"
+
+
+def test_diff_text_groups_by_class_in_order(tmp_path: Path) -> None:
+    new_text = NO_AUDITORS.replace("max_connections: 200", "max_connections: 300")
+    result = run_cli("diff", str(render_to(tmp_path, "old", TRIO)), str(render_to(tmp_path, "new", new_text)))
+    classes = [line.split(":", 1)[0] for line in result.stdout.splitlines()]
+    order = ["no-op", "live", "restart", "job", "manual", "refused", "risk"]
+    assert classes == sorted(classes, key=order.index)
+    assert {"no-op", "restart", "job", "risk"} <= set(classes)
+
+
+def test_diff_json_and_github(tmp_path: Path) -> None:
+    old, new = render_to(tmp_path, "old", TRIO), render_to(tmp_path, "new", NO_AUDITORS)
+    report = json.loads(run_cli("diff", str(old), str(new), "--format", "json").stdout)
+    assert report["exit"] == 1
+    [risk] = [f for f in report["findings"] if f["class"] == "risk"]
+    assert risk == {
+        "class": "risk",
+        "kind": "ConfigMap",
+        "namespace": "databases",
+        "name": "trio-reconcile",
+        "path": "data[reconcile.sql]",
+        "message": risk["message"],
+        "id": "remove-user:auditors",
+        "acknowledged": False,
+    }
+    github = run_cli("diff", str(old), str(new), "--format", "github")
+    assert github.exit_code == 1
+    assert f"::error file={new}/configmap-trio-reconcile.yaml,title=risk%3A remove-user%3Aauditors::" in github.stdout
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in github.stdout.splitlines())
+
+
+def test_diff_never_prints_a_secret_value(tmp_path: Path) -> None:
+    rotated = TRIO.replace("    - name: app\n", "    - name: app\n      passwordRotation: 1\n")
+    old, new = render_to(tmp_path, "old", TRIO), render_to(tmp_path, "new", rotated)
+    values = []
+    for directory in (old, new):
+        secret = yaml.safe_load((directory / "secret-trio-pguser-app.yaml").read_text())
+        values += [base64.b64decode(v) for v in secret["data"].values() if len(v) > 8]
+        values += [v.encode() for v in secret["data"].values() if len(v) > 8]
+    for fmt in ("text", "json", "github"):
+        result = run_cli("diff", str(old), str(new), "--format", fmt)
+        assert "Secret databases/trio-pguser-app" in result.stdout or "trio-pguser-app" in result.stdout
+        output = (result.stdout + result.stderr).encode()
+        leaked = [v for v in values if v in output]
+        assert not leaked
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("{old}", "{tmp}/nowhere"), "nowhere: no such directory"),
+        (("{tmp}",), "give two rendered directories OLD NEW"),
+        (("{tmp}", "{old}"), "holds no rendered output"),
+        (("--rev", "HEAD", "{old}"), "give no OLD NEW"),
+    ],
+)
+def test_diff_user_errors_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    old = render_to(tmp_path, "old", TRIO)
+    result = run_cli("diff", *(a.format(old=old, tmp=tmp_path) for a in args))
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+GIT_CONFIG = "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\nsecrets: {provider: existing}\n"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=repo, check=True, capture_output=True
+    )
+
+
+@pytest.fixture
+def history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository with two commits of rendered output: trio, then trio without the user auditors."""
+    monkeypatch.chdir(tmp_path)
+    git(tmp_path, "init", "-q")
+    (tmp_path / "pgrender.yaml").write_text(GIT_CONFIG)
+    for text in (TRIO, NO_AUDITORS):
+        (tmp_path / "trio.pgcluster.yaml").write_text(text)
+        assert run_cli("render", "--write").exit_code == 0
+        git(tmp_path, "add", "-A")
+        git(tmp_path, "commit", "-qm", "render")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (("--rev", "HEAD~1", "--rev", "HEAD"), 1, "[remove-user:auditors]"),
+        (("--rev", "HEAD~1"), 1, "[remove-user:auditors]"),  # against the work tree
+        (("--rev", "HEAD"), 0, ""),
+        (("--rev", "no-such-rev"), 2, "'no-such-rev' is not a commit git knows"),
+        (("--rev", "HEAD", "-o", "elsewhere"), 2, "elsewhere is not tracked at HEAD"),
+    ],
+)
+def test_diff_revisions(history: Path, args: tuple[str, ...], code: int, expected: str) -> None:
+    result = run_cli("diff", *args)
+    assert result.exit_code == code, result.output
+    assert expected in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_diff_against_a_fresh_render(history: Path) -> None:
+    (history / "trio.pgcluster.yaml").write_text(NO_AUDITORS.replace("max_connections: 200", "max_connections: 300"))
+    result = run_cli("diff")
+    assert result.exit_code == 0, result.output
+    assert (
+        "restart: ConfigMap databases/trio-reconcile data[patroni-dynamic.json].postgresql.parameters" in result.stdout
+    )
+    assert run_cli("check").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message", "ident"),
+    [
+        ("size: 20Gi", "size: 10Gi", "shrink-volume:trio-main-0-pgdata", "shrink-volume:trio-main-0-pgdata"),
+        (
+            "storageClassName: fast-ssd\n      walVolume",
+            "storageClassName: slow\n      walVolume",
+            "storage-class:trio-main-0-pgdata",
+            "storage-class:trio-main-0-pgdata",
+        ),
+        (
+            "postgresVersion: 17",
+            "postgresVersion: 16",
+            "spec.bootstrap.fromBackup; see README 'Major version upgrades'",
+            "major-version:17-16",
+        ),
+    ],
+    ids=["shrink", "storage-class", "major-version"],
+)
+def test_guards_refuse_and_write_nothing(history: Path, old: str, new: str, message: str, ident: str) -> None:
+    from tests.test_check import snapshot
+
+    before = snapshot(history / "rendered")
+    (history / "trio.pgcluster.yaml").write_text(NO_AUDITORS.replace(old, new))
+    for args in (("render", "--write"), ("render", "trio.pgcluster.yaml", "-o", "rendered"), ("check",)):
+        result = run_cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr and "nothing was written" in result.stderr
+    assert snapshot(history / "rendered") == before
+    # The guard is not acknowledgeable: Kubernetes or PostgreSQL would fail anyway.
+    (history / "trio.pgcluster.yaml").write_text(
+        NO_AUDITORS.replace(old, new).replace("  patroni:\n", f'  acknowledgedChanges: ["{ident}"]\n  patroni:\n')
+    )
+    result = run_cli("render", "--write")
+    assert result.exit_code == 2 and ident in result.stderr

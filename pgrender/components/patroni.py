@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgrender import emit
-from pgrender.plan import ClusterPlan, defaults, secret_keys
+from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
 from pgrender.pod import Manifest, object_meta
 from pgrender.secrets import Material, SecretInput, secret_text
@@ -24,7 +24,7 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": object_meta(plan, plan.names.config_map, plan.database_labels),
+            "metadata": object_meta(plan, plan.names.config_map, plan.database_labels, _acknowledged(plan)),
             "data": {
                 defaults.PATRONI_BOOTSTRAP_FILE: emit.dump({"bootstrap": bootstrap(plan)}),
                 defaults.PATRONI_CONFIG_FILE: emit.dump(patroni_yaml(plan)),
@@ -66,6 +66,13 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
     if plan.wal_dir:
         initdb.append({"waldir": plan.wal_dir})
     return {"dcs": dcs, "initdb": initdb}
+
+
+def _acknowledged(plan: ClusterPlan) -> dict[str, str] | None:
+    """spec.acknowledgedChanges for `pgrender diff`, which reads them from the new rendering; none: no annotation."""
+    if not plan.acknowledged_changes:
+        return None
+    return {labels.ACKNOWLEDGED_CHANGES_ANNOTATION: " ".join(plan.acknowledged_changes)}
 
 
 def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:

@@ -38,6 +38,11 @@ def members_script() -> str:
 
 
 ROTATIONS_ANNOTATION = "pgrender.io/password-rotations"
+# The first line of each role's and each database's section of reconcile.sql (_role_sql and
+# _database_sql write them). `pgrender diff` (changes.py) reads them back to tell which users and
+# databases a spec dropped: change a format here and both sides follow.
+ROLE_MARKER = "-- role {}"
+DATABASE_MARKER = "-- database {}"
 
 # (pg_authid column, keyword when true, keyword when false, RoleOptions attribute)
 ROLE_ATTRIBUTES = (
@@ -245,7 +250,7 @@ def _role_sql(role: str, options: RoleOptions, verifier: str | None) -> list[str
         else (f"format('ALTER ROLE %I PASSWORD NULL', {name})")
     )
     return [
-        f"-- role {role}",
+        ROLE_MARKER.format(role),
         f"SELECT format('CREATE ROLE %I', {name})",
         f" WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {name})",
         "\\gexec",
@@ -263,7 +268,7 @@ def _role_sql(role: str, options: RoleOptions, verifier: str | None) -> list[str
 def _database_sql(database: DatabasePlan) -> list[str]:
     name, owner = _literal(database.name), _literal(database.owner)
     out = [
-        f"-- database {database.name}",
+        DATABASE_MARKER.format(database.name),
         f"SELECT format('CREATE DATABASE %I OWNER %I', {name}, {owner})",
         f" WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = {name})",
         "\\gexec",

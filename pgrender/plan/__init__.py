@@ -97,6 +97,7 @@ class ClusterPlan:
     pgbouncer: PgBouncerPlan | None
     backups: BackupsPlan | None = None
     rollout: RolloutPlan = RolloutPlan()
+    acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -266,4 +267,5 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         reconcile_labels=labels.common(meta.name, labels.COMPONENT_RECONCILE),
         pgbouncer=pgbouncer,
         backups=backups,
+        acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
     )

@@ -11,6 +11,8 @@ ROLE_LABEL = "pgrender.io/role"
 SCOPE_LABEL = "pgrender.io/patroni"
 DATA_LABEL = "pgrender.io/data"
 PGUSER_LABEL = "pgrender.io/pguser"
+# On <c>-config: spec.acknowledgedChanges, sorted and space-separated, for `pgrender diff`.
+ACKNOWLEDGED_CHANGES_ANNOTATION = "pgrender.io/acknowledged-changes"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

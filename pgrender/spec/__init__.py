@@ -102,6 +102,21 @@ class ImageContractSpec(StrictModel):
     fs_group: int = Field(default=103, ge=1, le=UID_MAX)
 
 
+# An id `pgrender diff` gives a change it holds back (remove-instance:hippo-a-0, major-version:15-16).
+_CHANGE_ID = re.compile(r"^[a-z][a-z-]*:[^\s]+\Z")
+
+
+def _check_change_id(value: str) -> str:
+    if len(value) > 253 or not _CHANGE_ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a change id; expected what `pgrender diff` prints, such as remove-instance:hippo-a-0"
+        )
+    return value
+
+
+ChangeId = Annotated[str, AfterValidator(_check_change_id)]
+
+
 class ClusterSpec(StrictModel):
     """What the user asks for; everything not given is decided in plan.resolve()."""
 
@@ -128,6 +143,13 @@ class ClusterSpec(StrictModel):
     )
     standby: StandbySpec | None = Field(
         default=None, description="Follow another cluster's repository as a standby cluster."
+    )
+    acknowledged_changes: list[ChangeId] = Field(
+        default=[],
+        max_length=100,
+        description="Ids of risky or refused changes `pgrender diff` reported and you mean to make "
+        "(remove-instance:hippo-a-0, remove-user:alice, ...); written as the annotation "
+        "pgrender.io/acknowledged-changes of the <cluster>-config ConfigMap. Remove them once applied.",
     )
 
 

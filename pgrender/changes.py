@@ -1,0 +1,984 @@
+"""What a change of rendered output means for a running cluster: `pgrender diff`'s classes, and the guards.
+
+Two renderings ({relative path: YAML text}) are matched object by object, by (apiVersion, kind,
+namespace, name). Each field that differs is classified by the first rule of its kind's table whose
+pattern its path starts with (KIND_RULES, then COMMON_RULES, then DEFAULT_RULE): a new kind or field
+is one line. What only a whole cluster shows is found across objects: a major version change, users
+and databases dropped from reconcile.sql, a cluster renamed or moved.
+
+Only files whose text differs are parsed (and the few others a cluster-wide rule needs), so a diff of
+a large repository costs what changed. Pure: no I/O; the CLI reads directories and git revisions.
+
+Secrets: no message ever holds a value, or a digest of one (diffs go to CI logs); only key names.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
+from pgrender.errors import ChangeRefusedError
+from pgrender.plan.labels import (
+    ACKNOWLEDGED_CHANGES_ANNOTATION,
+    CLUSTER_LABEL,
+    COMPONENT_DATABASE,
+    COMPONENT_LABEL,
+)
+
+Manifest = dict[str, Any]
+FieldPath = tuple[str, ...]  # map keys as they are; list items keyed by name as "[name]"
+KUSTOMIZATION = "kustomization.yaml"
+
+
+class ChangeClass(enum.StrEnum):
+    """What a change means for the running cluster, from harmless to dangerous (the report's order)."""
+
+    NO_OP = "no-op"
+    LIVE = "live"
+    RESTART = "restart"
+    JOB = "job"
+    MANUAL = "manual"
+    REFUSED = "refused"
+    RISK = "risk"
+
+
+CLASS_ORDER = tuple(ChangeClass)
+BLOCKING = frozenset({ChangeClass.REFUSED, ChangeClass.RISK})
+# Ids (the part before ':') that render --write and check refuse whatever is acknowledged: Kubernetes
+# or PostgreSQL would fail anyway. Each with what to do instead.
+GUARDED: dict[str, str] = {
+    "shrink-volume": "a claim cannot shrink (Kubernetes refuses it); keep the size at least as large as it is",
+    "storage-class": (
+        "an existing claim's storage class cannot change (Kubernetes refuses it); to move to another class, "
+        "add an instance set on the new class, let its members join, then remove the old set"
+    ),
+    "major-version": (
+        "a running cluster cannot change its PostgreSQL major version in place (the data directory is "
+        "for the old version); create a new cluster at the new version restored or cloned from this one's "
+        "backups (spec.bootstrap.fromBackup; see README 'Major version upgrades'), then move the applications"
+    ),
+}
+ROLLING = (
+    "rolling restart with switchover: replicas first, then a switchover, then the old primary; run by the reconcile Job"
+)
+IMMUTABLE = "immutable: Kubernetes refuses the update (delete and re-create the object on purpose, or revert)"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One classified change of one object (or of a whole cluster, kind "PostgresCluster")."""
+
+    change: ChangeClass
+    kind: str
+    namespace: str
+    name: str
+    path: str  # "" for the whole object
+    message: str
+    id: str | None = None  # refused and risk findings: what acknowledges them
+    file: str = ""  # the output file of the object (relative), for annotations
+    acknowledged: bool = False
+    scope: tuple[str, str] | None = field(default=None, compare=False)  # the cluster whose spec acknowledges it
+
+    @property
+    def blocking(self) -> bool:
+        return self.change in BLOCKING and not self.acknowledged
+
+    @property
+    def object(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "class": self.change.value,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "path": self.path,
+            "message": self.message,
+            "id": self.id,
+            "acknowledged": self.acknowledged,
+        }
+
+
+@dataclass(frozen=True)
+class Changes:
+    findings: tuple[Finding, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a refused or risky change is not acknowledged, else 0."""
+        return 1 if any(f.blocking for f in self.findings) else 0
+
+
+# --- Objects -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Obj:
+    manifest: Manifest
+    file: str
+
+    @property
+    def ident(self) -> tuple[str, str, str, str]:
+        return (str(self.manifest.get("apiVersion", "")), self.kind, self.namespace, self.name)
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", ""))
+
+    @property
+    def meta(self) -> Manifest:
+        meta = self.manifest.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.meta.get("namespace", ""))
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        labels = self.meta.get("labels")
+        return labels if isinstance(labels, dict) else {}
+
+    @property
+    def cluster(self) -> tuple[str, str] | None:
+        name = self.labels.get(CLUSTER_LABEL)
+        return (self.namespace, str(name)) if name else None
+
+    @property
+    def member(self) -> bool:
+        """A StatefulSet that runs a database member (not the repository host)."""
+        return self.kind == "StatefulSet" and self.labels.get(COMPONENT_LABEL) == COMPONENT_DATABASE
+
+    def data(self) -> dict[str, Any]:
+        data = self.manifest.get("data")
+        return data if isinstance(data, dict) else {}
+
+
+def parse(
+    files: Mapping[str, str], only: Iterable[str] | None = None, unreadable: list[str] | None = None
+) -> list[Obj]:
+    """The objects in ``files`` (those named in ``only``, when given); kustomization files are skipped.
+
+    A file that is not valid YAML (hand-edited, a duplicate key) adds no object; its path goes to
+    ``unreadable``, its text nowhere (it may hold a Secret).
+    """
+    from ruamel.yaml import YAML
+
+    loader = YAML(typ="safe")
+    out = []
+    for rel in sorted(files if only is None else only):
+        if PurePosixPath(rel).name == KUSTOMIZATION or not rel.endswith((".yaml", ".yml")):
+            continue
+        try:
+            documents = list(loader.load_all(files[rel]))
+        except Exception:  # the loader raises more than YAMLError
+            if unreadable is not None:
+                unreadable.append(rel)
+            continue
+        out += [Obj(d, rel) for d in documents if isinstance(d, dict) and d.get("kind")]
+    return out
+
+
+# --- Field paths -------------------------------------------------------------------------------
+
+_MISSING: Any = object()
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+# Maps whose keys are data, not field names: written in brackets (metadata.labels[team]).
+_KEYED = frozenset({"labels", "annotations", "data", "stringData", "binaryData", "encryptedData", "matchLabels"})
+_PATTERN_PART = re.compile(r"\[([^\]]*)\]|([^.\[\]]+)")
+
+
+def format_path(path: FieldPath) -> str:
+    """spec.template.spec.containers[database].image; metadata.annotations[pgrender.io/config-digest]."""
+    out = ""
+    for i, part in enumerate(path):
+        if part.startswith("["):
+            out += part
+        elif _IDENTIFIER.match(part) and not (i and path[i - 1] in _KEYED):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part}]"
+    return out
+
+
+def _pattern(text: str) -> FieldPath:
+    """A rule's pattern, written as a path ("data[patroni.yaml]", "spec.template"); '*' is a wildcard."""
+    return tuple(m[1] if m[1] is not None else m[2] for m in _PATTERN_PART.finditer(text))
+
+
+def _matches(pattern: FieldPath, path: FieldPath) -> bool:
+    if len(pattern) > len(path):
+        return False
+    return all(
+        fnmatch.fnmatchcase(part.removeprefix("[").removesuffix("]"), p)
+        for p, part in zip(pattern, path[: len(pattern)], strict=True)
+    )
+
+
+def _named(items: list[Any]) -> dict[str, Any] | None:
+    """A list of mappings with distinct names (containers, env, volumes) as name → item; else None."""
+    if not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
+        return None
+    named = {i["name"]: i for i in items}
+    return named if len(named) == len(items) else None
+
+
+def leaves(old: Any, new: Any, path: FieldPath = ()) -> Iterator[tuple[FieldPath, Any, Any]]:
+    """Every place where ``old`` and ``new`` differ, as deep as both are mappings or named lists."""
+    if path and path[-1] in _KEYED and {type(old), type(new)} == {dict, type(_MISSING)}:
+        # A whole map of keys appears or goes (the first annotation): each key is its own change.
+        old, new = ({} if old is _MISSING else old), ({} if new is _MISSING else new)
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys(), key=str):
+            a, b = old.get(key, _MISSING), new.get(key, _MISSING)
+            if a is _MISSING or b is _MISSING or a != b:
+                yield from leaves(a, b, (*path, str(key)))
+        return
+    if isinstance(old, list) and isinstance(new, list) and old != new:
+        a_named, b_named = _named(old), _named(new)
+        if a_named is not None and b_named is not None:
+            for name in [*a_named, *(n for n in b_named if n not in a_named)]:
+                a, b = a_named.get(name, _MISSING), b_named.get(name, _MISSING)
+                if a is _MISSING or b is _MISSING or a != b:
+                    yield from leaves(a, b, (*path, f"[{name}]"))
+            return
+    if old is _MISSING or new is _MISSING or old != new:
+        yield path, old, new
+
+
+# --- Rules -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One leaf that differs, with what a handler may read."""
+
+    obj: Obj  # the new object (the old one for a removal)
+    path: FieldPath
+    old: Any  # _MISSING when absent
+    new: Any
+    cluster: ClusterFacts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    change: ChangeClass
+    message: str
+    id: str | None = None
+    subpath: FieldPath = ()  # below the leaf (a key inside a JSON document held in a ConfigMap)
+
+
+Handler = Callable[[Change], list[Verdict]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Paths starting with ``pattern`` get ``change`` and ``message`` (or what ``handler`` says).
+
+    ``id`` is formatted with kind, name and path. A summary rule (a digest of the whole pod template)
+    is reported only when nothing else of its object is.
+    """
+
+    pattern: str
+    change: ChangeClass | Handler
+    message: str = ""
+    id: str | None = None
+    summary: bool = False
+
+    def verdicts(self, change: Change) -> list[Verdict]:
+        if callable(self.change):
+            return self.change(change)
+        ident = self.id and self.id.format(
+            kind=change.obj.kind.lower(), name=change.obj.name, path=format_path(change.path)
+        )
+        return [Verdict(self.change, self.message, ident)]
+
+
+_IMMUTABLE_ID = "immutable:{kind}/{name}:{path}"
+
+
+def _immutable(pattern: str) -> Rule:
+    return Rule(pattern, ChangeClass.REFUSED, IMMUTABLE, _IMMUTABLE_ID)
+
+
+def _storage(change: Change) -> list[Verdict]:
+    from pgrender.spec.base import quantity_bytes
+
+    try:
+        old, new = quantity_bytes(str(change.old)), quantity_bytes(str(change.new))
+    except ValueError:
+        return [Verdict(ChangeClass.REFUSED, "the size is not a quantity pgrender can compare", None)]
+    if change.old is _MISSING or change.new is _MISSING or new < old:
+        return [
+            Verdict(
+                ChangeClass.REFUSED,
+                f"the claim would shrink from {change.old} to {change.new}: Kubernetes refuses it",
+                f"shrink-volume:{change.obj.name}",
+            )
+        ]
+    return [
+        Verdict(
+            ChangeClass.LIVE,
+            f"the volume grows from {change.old} to {change.new} online; needs a storage class with "
+            "allowVolumeExpansion: true (else Kubernetes refuses it)",
+        )
+    ]
+
+
+def _cluster_ip(change: Change) -> list[Verdict]:
+    """clusterIP, clusterIPs and ipFamilies cannot change once set; when neither side sets them, nothing does."""
+    if change.old is _MISSING:
+        return [Verdict(ChangeClass.LIVE, "set where it was left to Kubernetes: it must match what was allocated")]
+    return [
+        Verdict(
+            ChangeClass.REFUSED,
+            IMMUTABLE,
+            _IMMUTABLE_ID.format(kind="service", name=change.obj.name, path=format_path(change.path)),
+        )
+    ]
+
+
+def _secret_value(change: Change) -> list[Verdict]:
+    key = change.path[-1] if len(change.path) > 1 else "(all keys)"
+    what = "added" if change.old is _MISSING else "removed" if change.new is _MISSING else "changed"
+    return [
+        Verdict(
+            ChangeClass.LIVE,
+            f"key {key} {what} (values are not shown): a user's new password is set by the reconcile Job; "
+            "pods that mount the Secret restart through their template digest (listed there)",
+        )
+    ]
+
+
+def _dynamic_configuration(change: Change) -> list[Verdict]:
+    """Patroni's dynamic configuration (patroni-dynamic.json): PUT by the reconcile Job, applied live,
+    except parameters PostgreSQL reads only at start (context postmaster) and standby_cluster."""
+    try:
+        old = json.loads(change.old) if isinstance(change.old, str) else {}
+        new = json.loads(change.new) if isinstance(change.new, str) else {}
+    except ValueError:
+        return [Verdict(ChangeClass.RESTART, "not JSON pgrender can read; counted as a restart to be safe")]
+    out = []
+    for path, a, b in leaves(old, new):
+        verdict = _dynamic_value(change, path, a, b)
+        out.append(replace(verdict, subpath=path))
+    return out
+
+
+def _dynamic_value(change: Change, path: FieldPath, old: Any, new: Any) -> Verdict:
+    if path[:2] == ("postgresql", "parameters") and len(path) > 2:
+        return _parameter(change.cluster.major_version, path[2])
+    if path[:1] == ("postgresql",) and path[1:2] == ("pg_hba",):
+        return Verdict(
+            ChangeClass.LIVE, "pg_hba lines: Patroni rewrites pg_hba.conf and reloads; new connections follow them"
+        )
+    if path[:1] == ("standby_cluster",) and new is _MISSING and len(path) == 1:
+        return Verdict(
+            ChangeClass.LIVE,
+            "promotion: without standby_cluster the standby leader becomes a primary (the reconcile Job applies it), "
+            "takes writes on a new timeline and stops following its source",
+        )
+    if path[:1] == ("standby_cluster",) and old is _MISSING and len(path) == 1:
+        return Verdict(
+            ChangeClass.RISK,
+            "a running cluster becomes a standby: its primary is demoted and follows another cluster; writes "
+            "it took that the source lacks are lost",
+            f"make-standby:{change.obj.cluster[1] if change.obj.cluster else change.obj.name}",
+        )
+    return Verdict(ChangeClass.LIVE, "Patroni dynamic configuration: applied live by the reconcile Job (no restart)")
+
+
+def _parameter(version: int | None, name: str) -> Verdict:
+    from pgrender.plan.parameters import catalogue
+
+    versions = _catalogue_versions()
+    setting = catalogue(version if version in versions else versions[-1]).get(name.lower())
+    if setting is None:
+        return Verdict(
+            ChangeClass.RESTART, f"parameter {name} is not in the catalogue; counted as a restart to be safe: {ROLLING}"
+        )
+    if setting.context == "postmaster":
+        return Verdict(
+            ChangeClass.RESTART, f"parameter {name} (context postmaster) takes effect only at start: {ROLLING}"
+        )
+    return Verdict(
+        ChangeClass.LIVE, f"parameter {name} (context {setting.context}): applied live by a reload, no restart"
+    )
+
+
+def _catalogue_versions() -> tuple[int, ...]:
+    from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
+
+    return SUPPORTED_POSTGRES_VERSIONS
+
+
+_STATEFULSET_IMMUTABLE = tuple(
+    _immutable(p)
+    for p in ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy")
+)
+_DIGESTS = (
+    ("pgrender.io/config-digest", "a ConfigMap the pods mount changed (patroni.yaml, pgBackRest, ...)"),
+    ("pgrender.io/secrets-digest", "a Secret the pods mount changed (certificates, credentials)"),
+)
+MEMBER = "StatefulSet (member)"  # a StatefulSet running PostgreSQL: KIND_RULES key
+
+# kind → rules, first match wins; then COMMON_RULES, then DEFAULT_RULE.
+KIND_RULES: dict[str, tuple[Rule, ...]] = {
+    MEMBER: (
+        *_STATEFULSET_IMMUTABLE,
+        Rule(
+            "spec.updateStrategy", ChangeClass.LIVE, "how pods are replaced; takes effect at the next template change"
+        ),
+        Rule("spec.replicas", ChangeClass.LIVE, "scaled in place"),
+        Rule(
+            "spec.template.metadata.annotations[pgrender.io/template-digest]",
+            ChangeClass.RESTART,
+            ROLLING,
+            summary=True,
+        ),
+        *(
+            Rule(f"spec.template.metadata.annotations[{key}]", ChangeClass.RESTART, f"{what}: {ROLLING}")
+            for key, what in _DIGESTS
+        ),
+        Rule("spec.template", ChangeClass.RESTART, ROLLING),
+    ),
+    "StatefulSet": (
+        *_STATEFULSET_IMMUTABLE,
+        Rule(
+            "spec.template", ChangeClass.LIVE, "its pod is replaced (not a database member: PostgreSQL keeps running)"
+        ),
+    ),
+    "Deployment": (
+        _immutable("spec.selector"),
+        Rule(
+            "spec.template",
+            ChangeClass.LIVE,
+            "pods replaced one at a time by its RollingUpdate (clients of a replaced pgBouncer reconnect); "
+            "no database restart",
+        ),
+    ),
+    "PersistentVolumeClaim": (
+        Rule("spec.resources.requests.storage", _storage),
+        Rule("spec.storageClassName", ChangeClass.REFUSED, IMMUTABLE, "storage-class:{name}"),
+        Rule(
+            "spec",
+            ChangeClass.REFUSED,
+            "only resources.requests of a claim may change (and only grow): " + IMMUTABLE,
+            _IMMUTABLE_ID,
+        ),
+    ),
+    "Job": (
+        _immutable("spec.template"),
+        _immutable("spec.selector"),
+    ),
+    "RoleBinding": (_immutable("roleRef"),),
+    "Service": (
+        Rule("spec.clusterIP", _cluster_ip),
+        Rule("spec.clusterIPs", _cluster_ip),
+        Rule("spec.ipFamilies", _cluster_ip),
+        Rule("spec.selector", ChangeClass.LIVE, "updated in place: the Service reaches other pods from now on"),
+    ),
+    "Secret": (
+        Rule("data", _secret_value),
+        Rule("stringData", _secret_value),
+        _immutable("type"),
+    ),
+    "SealedSecret": (Rule("spec.encryptedData", _secret_value),),
+    "ConfigMap": (
+        Rule("data[patroni-dynamic.json]", _dynamic_configuration),
+        Rule(
+            "data[bootstrap.yaml]",
+            ChangeClass.NO_OP,
+            "read only when the cluster is created; the reconcile Job applies the same values to a running cluster",
+        ),
+        Rule(
+            "data[patroni.yaml]",
+            ChangeClass.NO_OP,
+            "reaches the members through their pod template digest: see the restart findings of their StatefulSets",
+        ),
+        Rule(
+            "data[reconcile*.sql]",
+            ChangeClass.NO_OP,
+            "run by the reconcile Job (see its job finding); users and databases dropped are listed on their own",
+        ),
+        Rule(
+            "data",
+            ChangeClass.NO_OP,
+            "read by what mounts it: a workload restarts through its template digest, a Job by its new name "
+            "(each listed on its own)",
+        ),
+    ),
+    "CronJob": (Rule("spec", ChangeClass.LIVE, "applied in place; the next scheduled run uses it"),),
+}
+COMMON_RULES: tuple[Rule, ...] = (
+    Rule(
+        f"metadata.annotations[{ACKNOWLEDGED_CHANGES_ANNOTATION}]",
+        ChangeClass.NO_OP,
+        "acknowledgements for pgrender diff; nothing in the cluster reads them",
+    ),
+    Rule(
+        "metadata.annotations[argocd.argoproj.io/sync-wave]",
+        ChangeClass.NO_OP,
+        "only the order Argo CD applies objects in",
+    ),
+    Rule("metadata.labels", ChangeClass.LIVE, "labels of the object: applied in place"),
+    Rule("metadata.annotations", ChangeClass.LIVE, "annotations of the object: applied in place"),
+)
+DEFAULT_RULE = Rule("", ChangeClass.LIVE, "applied in place")
+
+# Objects that appear or disappear, by kind (MEMBER for database StatefulSets); else the defaults below.
+ADDED: dict[str, tuple[ChangeClass, str]] = {
+    MEMBER: (ChangeClass.LIVE, "a new member joins: it copies the data from the repository or the primary"),
+    "PersistentVolumeClaim": (ChangeClass.LIVE, "a new claim: provisioned when its pod starts"),
+    "Job": (ChangeClass.JOB, "runs once"),
+}
+ADDED_DEFAULT = (ChangeClass.LIVE, "created")
+REMOVED: dict[str, tuple[ChangeClass, str, str | None]] = {
+    MEMBER: (
+        ChangeClass.RISK,
+        "the member is stopped and deleted when pruned; if it is the primary, Patroni fails over first",
+        "remove-instance:{name}",
+    ),
+    "Job": (ChangeClass.NO_OP, "a finished Job no longer rendered: deleted when pruned", None),
+    "Secret": (
+        ChangeClass.LIVE,
+        "deleted when pruned: whatever reads it (an application's credentials) loses it",
+        None,
+    ),
+}
+REMOVED_DEFAULT = (ChangeClass.LIVE, "deleted when the GitOps tool prunes", None)
+PROTECTED_CLAIM = (
+    "kept (protected from pruning); delete it on purpose with kubectl delete pvc -n {namespace} {name} "
+    "when its data is no longer needed"
+)
+UNREADABLE = "not valid YAML, so its change cannot be classified (its text is not shown); look at it, or re-render"
+PRUNE_PROTECTED = ("argocd.argoproj.io/sync-options", "Prune=false")
+
+_JOB_FAMILY = re.compile(r"^(?P<family>.+)-(?:[0-9a-f]{10}|[0-9]+)\Z")  # <c>-reconcile-<hash>, <c>-<repo>-manual-<run>
+_DATA_DIR_ENV = "PATRONI_POSTGRESQL_DATA_DIR"
+_VERSION_IN_DIR = re.compile(r"/pg(\d+)(?:_wal)?/?\Z")
+_VERSION_IN_IMAGE = re.compile(r"(?:spilo|postgres(?:ql)?)[-:](\d+)")
+_DATA_DIR_TEXT = re.compile(rf"name: {_DATA_DIR_ENV}\s*\n\s*value: \"?[^\s\"]*/pg(\d+)")
+_ROLE_LINE = re.compile("^" + re.escape(ROLE_MARKER).replace(r"\{\}", r"(\S+)") + r"\s*$", re.MULTILINE)
+_DATABASE_LINE = re.compile("^" + re.escape(DATABASE_MARKER).replace(r"\{\}", r"(\S+)") + r"\s*$", re.MULTILINE)
+_RECONCILE_SQL = re.compile(r"^reconcile(-\d+)?\.sql\Z")
+
+
+# --- Clusters ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What rules need to know about the cluster an object belongs to."""
+
+    major_version: int | None = None
+
+
+def _rule_key(obj: Obj) -> str:
+    return MEMBER if obj.member else obj.kind
+
+
+def _major_version(members: Iterable[Obj]) -> int | None:
+    """The PostgreSQL major of member StatefulSets: the data directory /pgdata/pgNN, else the image."""
+    for obj in members:
+        template = obj.manifest.get("spec", {}).get("template", {}).get("spec", {})
+        for container in template.get("containers", []) if isinstance(template, dict) else []:
+            for env in container.get("env", []) if isinstance(container, dict) else []:
+                if isinstance(env, dict) and env.get("name") == _DATA_DIR_ENV:
+                    match = _VERSION_IN_DIR.search(str(env.get("value", "")))
+                    if match:
+                        return int(match[1])
+            match = _VERSION_IN_IMAGE.search(str(container.get("image", "")))
+            if match and container.get("name") == "database":
+                return int(match[1])
+    return None
+
+
+def _markers(objs: Iterable[Obj]) -> tuple[dict[str, Obj], dict[str, Obj]]:
+    """Roles and databases reconcile.sql (and its parts) creates, each with the ConfigMap saying so."""
+    roles: dict[str, Obj] = {}
+    databases: dict[str, Obj] = {}
+    for obj in objs:
+        if obj.kind != "ConfigMap":
+            continue
+        for key, text in obj.data().items():
+            if _RECONCILE_SQL.match(str(key)) and isinstance(text, str):
+                roles.update((m, obj) for m in _ROLE_LINE.findall(text))
+                databases.update((m, obj) for m in _DATABASE_LINE.findall(text))
+    return roles, databases
+
+
+def _holds_reconcile_sql(text: str) -> bool:
+    return "reconcile" in text and (ROLE_MARKER.format("") in text or DATABASE_MARKER.format("") in text)
+
+
+# --- The comparison ----------------------------------------------------------------------------
+
+
+def changes(old_files: Mapping[str, str], new_files: Mapping[str, str], acknowledge: Iterable[str] = ()) -> Changes:
+    """Every change from ``old_files`` to ``new_files`` (relative path → YAML text), classified.
+
+    Acknowledgements come from ``acknowledge`` (for every cluster) and from the annotation
+    pgrender.io/acknowledged-changes of the new rendering (for the cluster that carries it).
+    """
+    differing = {p for p in old_files.keys() | new_files.keys() if old_files.get(p) != new_files.get(p)}
+    unreadable: list[str] = []
+    old_objs = parse(old_files, (p for p in differing if p in old_files), unreadable)
+    new_objs = parse(new_files, (p for p in differing if p in new_files), unreadable)
+    findings = _kustomizations(old_files, new_files, differing)
+    findings += [
+        Finding(ChangeClass.MANUAL, "File", "", rel, "", UNREADABLE, file=rel) for rel in sorted(set(unreadable))
+    ]
+    findings += _compare(old_files, new_files, differing, old_objs, new_objs)
+    return Changes(tuple(sorted(_acknowledged(findings, new_files, acknowledge), key=_order)))
+
+
+def _order(f: Finding) -> tuple[Any, ...]:
+    from pgrender.emit import KIND_ORDER
+
+    rank = KIND_ORDER.index(f.kind) if f.kind in KIND_ORDER else len(KIND_ORDER)
+    return (CLASS_ORDER.index(f.change), rank, f.namespace, f.name, f.path, f.message)
+
+
+def _kustomizations(old: Mapping[str, str], new: Mapping[str, str], differing: set[str]) -> list[Finding]:
+    out = []
+    for rel in sorted(differing):
+        if PurePosixPath(rel).name != KUSTOMIZATION:
+            continue
+        before, after = _resources(old.get(rel)), _resources(new.get(rel))
+        message = (
+            "only the order of its resources changed"
+            if sorted(before) == sorted(after)
+            else "lists the files; what they hold is reported per object"
+        )
+        out.append(Finding(ChangeClass.NO_OP, "Kustomization", "", rel, "", message, file=rel))
+    return out
+
+
+def _resources(text: str | None) -> list[str]:
+    return [line[2:].strip() for line in (text or "").splitlines() if line.startswith("- ")]
+
+
+def _compare(
+    old_files: Mapping[str, str],
+    new_files: Mapping[str, str],
+    differing: set[str],
+    old_objs: list[Obj],
+    new_objs: list[Obj],
+) -> list[Finding]:
+    old_by_id = {o.ident: o for o in old_objs}
+    new_by_id = {o.ident: o for o in new_objs}
+    findings: list[Finding] = []
+
+    # Clusters that vanish entirely, and clusters that appear: a rename or move is one finding.
+    old_clusters = {o.cluster for o in old_objs if o.cluster}
+    new_clusters = {o.cluster for o in new_objs if o.cluster}
+    unchanged = [new_files[p] for p in new_files if p not in differing]
+    gone = sorted(c for c in old_clusters - new_clusters if not _still_there(c, unchanged))
+    appeared = sorted(
+        c
+        for c in new_clusters - old_clusters
+        if not _still_there(c, [old_files[p] for p in old_files if p not in differing])
+    )
+    whole = set(gone) | set(appeared)
+    findings += _whole_clusters(gone, appeared, old_objs, new_objs)
+
+    facts = _facts(new_files, differing, new_objs)
+    removed_statefulsets = {o.name for i, o in old_by_id.items() if i not in new_by_id and o.kind == "StatefulSet"}
+    claim_owners = _claim_owners(old_objs)
+    added_jobs = {ident: o for ident, o in new_by_id.items() if ident not in old_by_id and o.kind == "Job"}
+    removed_jobs = {ident: o for ident, o in old_by_id.items() if ident not in new_by_id and o.kind == "Job"}
+    families = {_job_family(o): o for o in removed_jobs.values()}
+
+    for ident, obj in sorted(new_by_id.items()):
+        if obj.cluster in whole:
+            continue
+        before = old_by_id.get(ident)
+        cluster = facts.get(obj.cluster, ClusterFacts())
+        if before is None:
+            findings.append(_added(obj, families))
+        elif before.manifest != obj.manifest:
+            findings += _changed(before, obj, cluster)
+    for ident, obj in sorted(old_by_id.items()):
+        if ident in new_by_id or obj.cluster in whole:
+            continue
+        if ident in removed_jobs and any(_job_family(o) == _job_family(obj) for o in added_jobs.values()):
+            findings.append(
+                _finding(
+                    obj,
+                    ChangeClass.NO_OP,
+                    "",
+                    "a finished Job, replaced by a new one (listed as job): deleted when pruned",
+                )
+            )
+        elif obj.kind == "PersistentVolumeClaim":
+            findings.append(_removed_claim(obj, claim_owners, removed_statefulsets))
+        else:
+            findings.append(_removed(obj))
+    findings += _cluster_wide(old_files, new_files, differing, old_objs, new_objs, whole)
+    return findings
+
+
+def _still_there(cluster: tuple[str, str], texts: list[str]) -> bool:
+    """Whether an unparsed (unchanged) file belongs to ``cluster``: its label and namespace lines."""
+    namespace, name = cluster
+    label = f"{CLUSTER_LABEL}: {name}\n"
+    return any(label in t and f"namespace: {namespace}\n" in t for t in texts)
+
+
+def _whole_clusters(
+    gone: list[tuple[str, str]], appeared: list[tuple[str, str]], old_objs: list[Obj], new_objs: list[Obj]
+) -> list[Finding]:
+    out = []
+    pending = list(appeared)
+    pairs: list[tuple[tuple[str, str], tuple[str, str] | None]] = []
+    for cluster in gone:  # same name first (moved), then in order (renamed)
+        match = next((c for c in pending if c[1] == cluster[1]), None) or (pending[0] if pending else None)
+        if match is not None:
+            pending.remove(match)
+        pairs.append((cluster, match))
+    for (namespace, name), to in pairs:
+        files = sorted(o.file for o in (new_objs if to else old_objs) if o.cluster == (to or (namespace, name)))
+        if to is None:
+            message = (
+                "the cluster is no longer rendered: its members stop and are deleted when pruned; its claims are "
+                "kept (protected from pruning)"
+            )
+            out.append(
+                Finding(
+                    ChangeClass.RISK,
+                    "PostgresCluster",
+                    namespace,
+                    name,
+                    "",
+                    message,
+                    f"remove-cluster:{name}",
+                    files[0] if files else "",
+                    scope=(namespace, name),
+                )
+            )
+            continue
+        message = (
+            f"cluster renamed/moved to {to[0]}/{to[1]}: the new one starts empty (new claims, a new Patroni "
+            "cluster, bootstrapped as its spec says); the old one's claims are kept (protected from pruning) "
+            "and its members are deleted when pruned"
+        )
+        out.append(
+            Finding(
+                ChangeClass.RISK,
+                "PostgresCluster",
+                namespace,
+                name,
+                "",
+                message,
+                f"rename-cluster:{name}",
+                files[0] if files else "",
+                scope=to,
+            )
+        )
+    for namespace, name in pending:
+        count = sum(1 for o in new_objs if o.cluster == (namespace, name))
+        files = sorted(o.file for o in new_objs if o.cluster == (namespace, name))
+        out.append(
+            Finding(
+                ChangeClass.LIVE,
+                "PostgresCluster",
+                namespace,
+                name,
+                "",
+                f"a new cluster ({count} objects): created empty, as its spec bootstraps it",
+                file=files[0] if files else "",
+            )
+        )
+    return out
+
+
+def _facts(
+    new_files: Mapping[str, str], differing: set[str], new_objs: list[Obj]
+) -> dict[tuple[str, str] | None, ClusterFacts]:
+    """Each cluster's major version, from its member StatefulSets (parsed, else read from the text of
+    the StatefulSet files beside its objects: one directory per cluster)."""
+    out: dict[tuple[str, str] | None, ClusterFacts] = {}
+    for cluster in {o.cluster for o in new_objs if o.cluster}:
+        objs = [o for o in new_objs if o.cluster == cluster]
+        version = _major_version(o for o in objs if o.member)
+        if version is None:
+            directories = {str(PurePosixPath(o.file).parent) for o in objs}
+            for rel in sorted(new_files):
+                if str(PurePosixPath(rel).parent) in directories and PurePosixPath(rel).name.startswith("statefulset-"):
+                    match = _DATA_DIR_TEXT.search(new_files[rel])
+                    if match:
+                        version = int(match[1])
+                        break
+        out[cluster] = ClusterFacts(version)
+    return out
+
+
+def _claim_owners(objs: list[Obj]) -> dict[tuple[str, str], set[str]]:
+    """(namespace, claim) → the StatefulSets whose pods mount it."""
+    owners: dict[tuple[str, str], set[str]] = {}
+    for obj in objs:
+        if obj.kind != "StatefulSet":
+            continue
+        pod = obj.manifest.get("spec", {}).get("template", {}).get("spec", {})
+        for volume in pod.get("volumes", []) if isinstance(pod, dict) else []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName") if isinstance(volume, dict) else None
+            if claim:
+                owners.setdefault((obj.namespace, str(claim)), set()).add(obj.name)
+    return owners
+
+
+def _job_family(obj: Obj) -> str:
+    match = _JOB_FAMILY.match(obj.name)
+    return f"{obj.namespace}/{match['family'] if match else obj.name}"
+
+
+def _finding(obj: Obj, change: ChangeClass, path: str, message: str, ident: str | None = None) -> Finding:
+    return Finding(change, obj.kind, obj.namespace, obj.name, path, message, ident, obj.file, scope=obj.cluster)
+
+
+def _added(obj: Obj, removed_families: dict[str, Obj]) -> Finding:
+    if obj.kind == "Job":
+        before = removed_families.get(_job_family(obj))
+        if before is not None:
+            return _finding(obj, ChangeClass.JOB, "", f"runs once: its content changed, so it replaces {before.name}")
+    change, message = ADDED.get(_rule_key(obj), ADDED_DEFAULT)
+    return _finding(obj, change, "", message)
+
+
+def _removed(obj: Obj) -> Finding:
+    change, message, ident = REMOVED.get(_rule_key(obj), REMOVED_DEFAULT)
+    return _finding(obj, change, "", message, ident.format(name=obj.name) if ident else None)
+
+
+def _removed_claim(obj: Obj, owners: dict[tuple[str, str], set[str]], removed_statefulsets: set[str]) -> Finding:
+    """Kept and left for a person when nothing mounts it any more; a risk when its pods stay without it."""
+    mounted_by = owners.get((obj.namespace, obj.name), set())
+    annotations = obj.meta.get("annotations") or {}
+    protected = PRUNE_PROTECTED[1] in str(annotations.get(PRUNE_PROTECTED[0], ""))
+    if protected and mounted_by <= removed_statefulsets:
+        return _finding(obj, ChangeClass.MANUAL, "", PROTECTED_CLAIM.format(namespace=obj.namespace, name=obj.name))
+    message = (
+        "kept (protected from pruning), but the pods that mount it stay and lose it at their next start"
+        if protected
+        else "the claim, and the data on it, is deleted when pruned"
+    )
+    return _finding(obj, ChangeClass.RISK, "", message, f"remove-volume:{obj.name}")
+
+
+def _changed(before: Obj, after: Obj, cluster: ClusterFacts) -> list[Finding]:
+    rules = (*KIND_RULES.get(_rule_key(after), ()), *COMMON_RULES, DEFAULT_RULE)
+    found: list[tuple[Rule, Finding]] = []
+    for path, old, new in leaves(before.manifest, after.manifest):
+        rule = next(r for r in rules if _matches(_pattern(r.pattern), path))
+        for verdict in rule.verdicts(Change(after, path, old, new, cluster)):
+            where = format_path((*path, *verdict.subpath))
+            found.append((rule, _finding(after, verdict.change, where, verdict.message, verdict.id)))
+    if any(not rule.summary for rule, _ in found):
+        found = [(rule, f) for rule, f in found if not rule.summary]
+    return [f for _, f in found]
+
+
+def _cluster_wide(
+    old_files: Mapping[str, str],
+    new_files: Mapping[str, str],
+    differing: set[str],
+    old_objs: list[Obj],
+    new_objs: list[Obj],
+    whole: set[tuple[str, str]],
+) -> list[Finding]:
+    """Major version changes, and users and databases dropped or added (reconcile.sql's markers)."""
+    out: list[Finding] = []
+    for cluster in sorted({o.cluster for o in new_objs if o.cluster} - whole):
+        old_members = [o for o in old_objs if o.cluster == cluster and o.member]
+        new_members = [o for o in new_objs if o.cluster == cluster and o.member]
+        before, after = _major_version(old_members), _major_version(new_members)
+        if before is not None and after is not None and before != after:
+            member = new_members[0]
+            out.append(
+                _finding(
+                    member,
+                    ChangeClass.RISK,
+                    f"spec.template.spec.containers[database].env[{_DATA_DIR_ENV}]",
+                    f"PostgreSQL {before} → {after}: {GUARDED['major-version']}",
+                    f"major-version:{before}-{after}",
+                )
+            )
+    if any(_holds_reconcile_sql(old_files.get(p, "") + new_files.get(p, "")) for p in differing):
+        # The SQL may be spread over several ConfigMaps: the unchanged ones count on both sides.
+        extra_old = [p for p in old_files if p not in differing and _holds_reconcile_sql(old_files[p])]
+        extra_new = [p for p in new_files if p not in differing and _holds_reconcile_sql(new_files[p])]
+        every_old = [*old_objs, *parse(old_files, extra_old)]
+        every_new = [*new_objs, *parse(new_files, extra_new)]
+        for cluster in sorted({o.cluster for o in every_old + every_new if o.cluster} - whole):
+            old_roles, old_databases = _markers(o for o in every_old if o.cluster == cluster)
+            new_roles, new_databases = _markers(o for o in every_new if o.cluster == cluster)
+            out += _roster("user", "role", old_roles, new_roles)
+            out += _roster("database", "database", old_databases, new_databases)
+    return out
+
+
+def _roster(what: str, sql_word: str, old: dict[str, Obj], new: dict[str, Obj]) -> list[Finding]:
+    out = []
+    for name in sorted(old.keys() - new.keys()):
+        message = (
+            f"{what} {name} removed from the spec: the {sql_word} stays in the database (pgrender never drops "
+            f"roles or databases); "
+            + (
+                "its Secret is deleted when pruned, so applications using it lose their credentials; "
+                if what == "user"
+                else ""
+            )
+            + f"drop it by hand (DROP {sql_word.upper()} {name}) once nothing uses it"
+        )
+        out.append(_finding(old[name], ChangeClass.RISK, "data[reconcile.sql]", message, f"remove-{what}:{name}"))
+    for name in sorted(new.keys() - old.keys()):
+        out.append(
+            _finding(
+                new[name], ChangeClass.LIVE, "data[reconcile.sql]", f"new {what} {name}: created by the reconcile Job"
+            )
+        )
+    return out
+
+
+def _acknowledged(findings: list[Finding], new_files: Mapping[str, str], acknowledge: Iterable[str]) -> list[Finding]:
+    everywhere = set(acknowledge)
+    per_cluster: dict[tuple[str, str] | None, set[str]] = {}
+    if any(f.change in BLOCKING for f in findings):
+        holders = [p for p, text in new_files.items() if ACKNOWLEDGED_CHANGES_ANNOTATION in text]
+        for obj in parse(new_files, holders):
+            annotations = obj.meta.get("annotations") or {}
+            ids = str(annotations.get(ACKNOWLEDGED_CHANGES_ANNOTATION, "")).split()
+            per_cluster.setdefault(obj.cluster, set()).update(ids)
+    return [
+        replace(f, acknowledged=True)
+        if f.change in BLOCKING and f.id and (f.id in everywhere or f.id in per_cluster.get(f.scope, set()))
+        else f
+        for f in findings
+    ]
+
+
+# --- Guards ------------------------------------------------------------------------------------
+
+
+def guard(old_files: Mapping[str, str], new_files: Mapping[str, str]) -> None:
+    """Raise ChangeRefusedError for changes no acknowledgement makes possible (GUARDED)."""
+    refused = [f for f in changes(old_files, new_files).findings if f.id and f.id.split(":")[0] in GUARDED]
+    if not refused:
+        return
+    lines = [f"{f.object}: {f.id}: {GUARDED[f.id.split(':')[0]]}" for f in refused if f.id]
+    raise ChangeRefusedError(
+        "refusing a change Kubernetes or PostgreSQL would refuse; nothing was written:\n  " + "\n  ".join(lines)
+    )

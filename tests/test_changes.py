@@ -1,0 +1,662 @@
+"""changes: each change of rendered output gets one class (no-op, live, restart, job, manual, refused, risk)
+and, when refused or risky, a stable id that acknowledges it; cluster-wide changes are found once; the
+guards refuse what no acknowledgement makes possible. Small hand-written objects first, then the examples."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pgrender import write
+from pgrender.changes import Changes, changes, format_path, guard
+from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
+from pgrender.errors import ChangeRefusedError
+from pgrender.render import Request, render
+from tests.conftest import EXAMPLES, GOLDEN_KEY
+
+NS = "db"
+Obj = dict[str, Any]
+
+
+def meta(name: str, cluster: str = "hippo", namespace: str = NS, **extra: Any) -> Obj:
+    return {"name": name, "namespace": namespace, "labels": {"pgrender.io/cluster": cluster}, **extra}
+
+
+def member(name: str = "hippo-a-0", version: int = 16, image: str = "postgres:16", cluster: str = "hippo") -> Obj:
+    labels = {"pgrender.io/cluster": cluster, "app.kubernetes.io/component": "database"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"pgrender.io/instance": name}},
+            "serviceName": f"{cluster}-pods",
+            "updateStrategy": {"type": "OnDelete"},
+            "template": {
+                "metadata": {"annotations": {"pgrender.io/config-digest": "1", "pgrender.io/template-digest": "a"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "database",
+                            "image": image,
+                            "env": [{"name": "PATRONI_POSTGRESQL_DATA_DIR", "value": f"/pgdata/pg{version}"}],
+                        }
+                    ],
+                    "volumes": [{"name": "pgdata", "persistentVolumeClaim": {"claimName": f"{name}-pgdata"}}],
+                },
+            },
+        },
+    }
+
+
+def claim(name: str = "hippo-a-0-pgdata", size: str = "1Gi", storage_class: str | None = None) -> Obj:
+    spec: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    protection = {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false"}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": meta(name, annotations=protection),
+        "spec": spec,
+    }
+
+
+def config_map(name: str, data: dict[str, str], cluster: str = "hippo", **annotations: str) -> Obj:
+    extra = {"annotations": annotations} if annotations else {}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(name, cluster, **extra), "data": data}
+
+
+def dynamic(**config: Any) -> Obj:
+    document = {"ttl": 30, "postgresql": {"parameters": {"max_connections": "100"}}}
+    for key, value in config.items():
+        target = document["postgresql"] if key in ("parameters", "pg_hba") else document
+        target[key] = value  # type: ignore[index]
+    return config_map("hippo-reconcile", {"patroni-dynamic.json": json.dumps(document, indent=2, sort_keys=True)})
+
+
+def sql(roles: tuple[str, ...] = ("alice",), databases: tuple[str, ...] = ("app",)) -> Obj:
+    lines = [ROLE_MARKER.format(r) for r in roles] + [DATABASE_MARKER.format(d) for d in databases]
+    return config_map("hippo-reconcile", {"reconcile.sql": "\n".join(["SET x;", *lines]) + "\n"})
+
+
+def secret(name: str, **values: str) -> Obj:
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta(name), "type": "Opaque", "data": data}
+
+
+def job(name: str, image: str = "postgres:16") -> Obj:
+    template = {"spec": {"containers": [{"name": "reconcile", "image": image}], "restartPolicy": "Never"}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(name), "spec": {"template": template}}
+
+
+def service(name: str = "hippo-primary", **spec: Any) -> Obj:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name), "spec": {"ports": [{"port": 5432}], **spec}}
+
+
+def simple(kind: str, name: str, api: str = "v1", **fields: Any) -> Obj:
+    return {"apiVersion": api, "kind": kind, "metadata": meta(name), **fields}
+
+
+def deployment(image: str = "pgbouncer:1", selector: str = "a") -> Obj:
+    return simple(
+        "Deployment",
+        "hippo-pgbouncer",
+        "apps/v1",
+        spec={
+            "selector": {"matchLabels": {"x": selector}},
+            "template": {"spec": {"containers": [{"name": "pgbouncer", "image": image}]}},
+        },
+    )
+
+
+def edited(obj: Obj, path: str, value: Any) -> Obj:
+    """A copy of ``obj`` with the field at dotted ``path`` set (None: removed)."""
+    out = copy.deepcopy(obj)
+    *parents, last = path.split(".")
+    node = out
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if value is None:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return out
+
+
+def files(objects: list[Obj]) -> dict[str, str]:
+    out = {f"{o['kind'].lower()}-{o['metadata']['name']}.yaml": yaml.safe_dump(o) for o in objects}
+    out["kustomization.yaml"] = "resources:\n" + "".join(f"- {name}\n" for name in sorted(out))
+    return out
+
+
+def classify(old: list[Obj], new: list[Obj], acknowledge: tuple[str, ...] = ()) -> Changes:
+    return changes(files(old), files(new), acknowledge)
+
+
+def summary(result: Changes) -> list[tuple[str, str, str, str | None]]:
+    """(class, name, path, id) of every finding but the kustomization's."""
+    return [(f.change.value, f.name, f.path, f.id) for f in result.findings if f.kind != "Kustomization"]
+
+
+M = member()
+SQL_PATH = "data[reconcile.sql]"
+DYNAMIC = "data[patroni-dynamic.json]"
+IMAGE = "spec.template.spec.containers[database].image"
+DATA_DIR = "spec.template.spec.containers[database].env[PATRONI_POSTGRESQL_DATA_DIR]"
+Case = tuple[str, list[Obj], list[Obj], list[tuple[str, str, str, str | None]]]
+
+CASES: list[Case] = [
+    ("unchanged", [M, claim()], [M, claim()], []),
+    # no-op
+    (
+        "bootstrap-yaml",
+        [config_map("hippo-config", {"bootstrap.yaml": "a"})],
+        [config_map("hippo-config", {"bootstrap.yaml": "b"})],
+        [("no-op", "hippo-config", "data[bootstrap.yaml]", None)],
+    ),
+    (
+        "patroni-yaml-points-at-the-restart",
+        [config_map("hippo-config", {"patroni.yaml": "a"})],
+        [config_map("hippo-config", {"patroni.yaml": "b"})],
+        [("no-op", "hippo-config", "data[patroni.yaml]", None)],
+    ),
+    (
+        "acknowledgements-annotation",
+        [config_map("hippo-config", {})],
+        [config_map("hippo-config", {}, **{"pgrender.io/acknowledged-changes": "remove-user:x"})],
+        [("no-op", "hippo-config", "metadata.annotations[pgrender.io/acknowledged-changes]", None)],
+    ),
+    (
+        "job-replaced-by-its-new-content",
+        [job("hippo-reconcile-0123456789")],
+        [job("hippo-reconcile-abcdefabcd", "postgres:17")],
+        [("no-op", "hippo-reconcile-0123456789", "", None), ("job", "hippo-reconcile-abcdefabcd", "", None)],
+    ),
+    # live
+    ("dynamic-ttl", [dynamic()], [dynamic(ttl=40)], [("live", "hippo-reconcile", f"{DYNAMIC}.ttl", None)]),
+    (
+        "dynamic-synchronous-mode",
+        [dynamic()],
+        [dynamic(synchronous_mode=True)],
+        [("live", "hippo-reconcile", f"{DYNAMIC}.synchronous_mode", None)],
+    ),
+    (
+        "parameter-sighup",
+        [dynamic()],
+        [dynamic(parameters={"max_connections": "100", "work_mem": "8MB"})],
+        [("live", "hippo-reconcile", f"{DYNAMIC}.postgresql.parameters.work_mem", None)],
+    ),
+    (
+        "pg-hba-lines",
+        [dynamic(pg_hba=["a"])],
+        [dynamic(pg_hba=["a", "b"])],
+        [("live", "hippo-reconcile", f"{DYNAMIC}.postgresql.pg_hba", None)],
+    ),
+    (
+        "standby-promoted",
+        [dynamic(standby_cluster={"host": "x"})],
+        [dynamic()],
+        [("live", "hippo-reconcile", f"{DYNAMIC}.standby_cluster", None)],
+    ),
+    (
+        "labels",
+        [service()],
+        [edited(service(), "metadata.labels", {"pgrender.io/cluster": "hippo", "team": "a"})],
+        [("live", "hippo-primary", "metadata.labels[team]", None)],
+    ),
+    (
+        "service-type",
+        [service()],
+        [service(type="LoadBalancer")],
+        [("live", "hippo-primary", "spec.type", None)],
+    ),
+    (
+        "password-changed",
+        [secret("hippo-pguser-alice", password="old")],
+        [secret("hippo-pguser-alice", password="new")],
+        [("live", "hippo-pguser-alice", "data[password]", None)],
+    ),
+    (
+        "pgbouncer-template",
+        [deployment()],
+        [deployment("pgbouncer:2")],
+        [("live", "hippo-pgbouncer", "spec.template.spec.containers[pgbouncer].image", None)],
+    ),
+    (
+        "volume-grows",
+        [claim()],
+        [claim(size="2Gi")],
+        [("live", "hippo-a-0-pgdata", "spec.resources.requests.storage", None)],
+    ),
+    (
+        "update-strategy",
+        [M],
+        [edited(M, "spec.updateStrategy", {"type": "RollingUpdate"})],
+        [("live", "hippo-a-0", "spec.updateStrategy.type", None)],
+    ),
+    (
+        "rbac-pdb-cronjob",
+        [
+            simple("Role", "r", rules=[1]),
+            simple("PodDisruptionBudget", "p", spec={"m": 1}),
+            simple("CronJob", "c", spec={"s": "1"}),
+        ],
+        [
+            simple("Role", "r", rules=[2]),
+            simple("PodDisruptionBudget", "p", spec={"m": 2}),
+            simple("CronJob", "c", spec={"s": "2"}),
+        ],
+        [("live", "r", "rules", None), ("live", "c", "spec.s", None), ("live", "p", "spec.m", None)],
+    ),
+    ("new-member", [M], [M, member("hippo-b-0")], [("live", "hippo-b-0", "", None)]),
+    (
+        "new-user",
+        [sql()],
+        [sql(("alice", "bob"))],
+        [("no-op", "hippo-reconcile", SQL_PATH, None), ("live", "hippo-reconcile", SQL_PATH, None)],
+    ),
+    # restart
+    (
+        "parameter-postmaster",
+        [dynamic()],
+        [dynamic(parameters={"max_connections": "200"})],
+        [("restart", "hippo-reconcile", f"{DYNAMIC}.postgresql.parameters.max_connections", None)],
+    ),
+    (
+        "unknown-parameter",
+        [dynamic()],
+        [dynamic(parameters={"max_connections": "100", "pg_stat_statements.max": "1"})],
+        [("restart", "hippo-reconcile", f"{DYNAMIC}.postgresql.parameters[pg_stat_statements.max]", None)],
+    ),
+    ("image", [M], [member(image="postgres:16.5")], [("restart", "hippo-a-0", IMAGE, None)]),
+    (
+        "mounted-configmap-digest",
+        [M],
+        [
+            edited(
+                M,
+                "spec.template.metadata.annotations",
+                {"pgrender.io/config-digest": "2", "pgrender.io/template-digest": "b"},
+            )
+        ],
+        [("restart", "hippo-a-0", "spec.template.metadata.annotations[pgrender.io/config-digest]", None)],
+    ),
+    (
+        "template-digest-alone",
+        [M],
+        [
+            edited(
+                M,
+                "spec.template.metadata.annotations",
+                {"pgrender.io/config-digest": "1", "pgrender.io/template-digest": "b"},
+            )
+        ],
+        [("restart", "hippo-a-0", "spec.template.metadata.annotations[pgrender.io/template-digest]", None)],
+    ),
+    # job
+    ("new-job", [M], [M, job("hippo-repo1-manual-1")], [("job", "hippo-repo1-manual-1", "", None)]),
+    # manual + risk
+    (
+        "instance-set-removed",
+        [M, claim(), member("hippo-b-0"), claim("hippo-b-0-pgdata")],
+        [M, claim()],
+        [("manual", "hippo-b-0-pgdata", "", None), ("risk", "hippo-b-0", "", "remove-instance:hippo-b-0")],
+    ),
+    # refused
+    *(
+        (
+            f"statefulset-{field}",
+            [M],
+            [edited(M, f"spec.{field}", value)],
+            [("refused", "hippo-a-0", f"spec.{path}", f"immutable:statefulset/hippo-a-0:spec.{path}")],
+        )
+        for field, value, path in (
+            ("selector", {"matchLabels": {"pgrender.io/instance": "y"}}, "selector.matchLabels[pgrender.io/instance]"),
+            ("serviceName", "other", "serviceName"),
+            ("volumeClaimTemplates", [{"metadata": {"name": "x"}}], "volumeClaimTemplates"),
+            ("podManagementPolicy", "Parallel", "podManagementPolicy"),
+        )
+    ),
+    (
+        "volume-shrinks",
+        [claim(size="2Gi")],
+        [claim(size="1Gi")],
+        [("refused", "hippo-a-0-pgdata", "spec.resources.requests.storage", "shrink-volume:hippo-a-0-pgdata")],
+    ),
+    (
+        "storage-class",
+        [claim(storage_class="a")],
+        [claim(storage_class="b")],
+        [("refused", "hippo-a-0-pgdata", "spec.storageClassName", "storage-class:hippo-a-0-pgdata")],
+    ),
+    (
+        "access-modes",
+        [claim()],
+        [edited(claim(), "spec.accessModes", ["ReadWriteMany"])],
+        [
+            (
+                "refused",
+                "hippo-a-0-pgdata",
+                "spec.accessModes",
+                "immutable:persistentvolumeclaim/hippo-a-0-pgdata:spec.accessModes",
+            )
+        ],
+    ),
+    (
+        "job-template-same-name",
+        [job("hippo-reconcile-0123456789")],
+        [job("hippo-reconcile-0123456789", "postgres:17")],
+        [
+            (
+                "refused",
+                "hippo-reconcile-0123456789",
+                "spec.template.spec.containers[reconcile].image",
+                "immutable:job/hippo-reconcile-0123456789:spec.template.spec.containers[reconcile].image",
+            )
+        ],
+    ),
+    (
+        "role-binding-role-ref",
+        [simple("RoleBinding", "b", "rbac.authorization.k8s.io/v1", roleRef={"name": "a"})],
+        [simple("RoleBinding", "b", "rbac.authorization.k8s.io/v1", roleRef={"name": "c"})],
+        [("refused", "b", "roleRef.name", "immutable:rolebinding/b:roleRef.name")],
+    ),
+    (
+        "service-cluster-ip",
+        [service(clusterIP="10.0.0.1")],
+        [service(clusterIP="10.0.0.2")],
+        [("refused", "hippo-primary", "spec.clusterIP", "immutable:service/hippo-primary:spec.clusterIP")],
+    ),
+    (
+        "service-cluster-ip-first-set",
+        [service()],
+        [service(clusterIP="None")],
+        [("live", "hippo-primary", "spec.clusterIP", None)],
+    ),
+    (
+        "deployment-selector",
+        [deployment()],
+        [deployment(selector="b")],
+        [
+            (
+                "refused",
+                "hippo-pgbouncer",
+                "spec.selector.matchLabels[x]",
+                "immutable:deployment/hippo-pgbouncer:spec.selector.matchLabels[x]",
+            )
+        ],
+    ),
+    # risk
+    (
+        "claim-removed-while-its-pod-stays",
+        [M, claim()],
+        [
+            edited(M, "spec.template.spec.volumes", []),
+        ],
+        [
+            ("restart", "hippo-a-0", "spec.template.spec.volumes[pgdata]", None),
+            ("risk", "hippo-a-0-pgdata", "", "remove-volume:hippo-a-0-pgdata"),
+        ],
+    ),
+    (
+        "major-version",
+        [member(version=15, image="postgres:15")],
+        [member(version=16, image="postgres:16")],
+        [
+            ("restart", "hippo-a-0", DATA_DIR + ".value", None),
+            ("restart", "hippo-a-0", IMAGE, None),
+            ("risk", "hippo-a-0", DATA_DIR, "major-version:15-16"),
+        ],
+    ),
+    (
+        "user-removed",
+        [sql(("alice", "bob"))],
+        [sql()],
+        [("no-op", "hippo-reconcile", SQL_PATH, None), ("risk", "hippo-reconcile", SQL_PATH, "remove-user:bob")],
+    ),
+    (
+        "database-removed",
+        [sql()],
+        [sql(databases=())],
+        [("no-op", "hippo-reconcile", SQL_PATH, None), ("risk", "hippo-reconcile", SQL_PATH, "remove-database:app")],
+    ),
+    (
+        "make-standby",
+        [dynamic()],
+        [dynamic(standby_cluster={"host": "x"})],
+        [("risk", "hippo-reconcile", f"{DYNAMIC}.standby_cluster", "make-standby:hippo")],
+    ),
+    (
+        "cluster-renamed",
+        [M, claim(), sql(), service()],
+        [member("zebra-a-0", cluster="zebra"), config_map("zebra-reconcile", {}, "zebra")],
+        [("risk", "hippo", "", "rename-cluster:hippo")],
+    ),
+    ("cluster-removed", [M, claim()], [], [("risk", "hippo", "", "remove-cluster:hippo")]),
+    ("cluster-added", [], [M, claim()], [("live", "hippo", "", None)]),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_classes(old: list[Obj], new: list[Obj], expected: list[tuple[str, str, str, str | None]]) -> None:
+    assert summary(classify(old, new)) == expected
+
+
+def test_kustomization_reordered_is_a_no_op() -> None:
+    before = files([M, claim()])
+    listed = sorted((n for n in before if n != "kustomization.yaml"), reverse=True)
+    after = {**before, "kustomization.yaml": "resources:\n" + "".join(f"- {n}\n" for n in listed)}
+    [finding] = changes(before, after).findings
+    assert (finding.change.value, finding.message) == ("no-op", "only the order of its resources changed")
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        (
+            ("spec", "template", "spec", "containers", "[database]", "image"),
+            "spec.template.spec.containers[database].image",
+        ),
+        (("metadata", "annotations", "pgrender.io/config-digest"), "metadata.annotations[pgrender.io/config-digest]"),
+        (("data", "patroni.yaml"), "data[patroni.yaml]"),
+        (("metadata", "labels", "team"), "metadata.labels[team]"),
+        (("spec", "accessModes"), "spec.accessModes"),
+    ],
+)
+def test_field_paths(path: tuple[str, ...], text: str) -> None:
+    assert format_path(path) == text
+
+
+SHRINK = ([claim(size="2Gi"), member(version=15)], [claim(size="1Gi"), member(version=15)])
+
+
+def test_refused_and_risk_exit_1_unless_acknowledged() -> None:
+    assert classify(*SHRINK).exit_code == 1
+    result = classify(*SHRINK, acknowledge=("shrink-volume:hippo-a-0-pgdata",))
+    assert [(f.id, f.acknowledged) for f in result.findings] == [("shrink-volume:hippo-a-0-pgdata", True)]
+    assert result.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("cluster", "acknowledged"),
+    [("hippo", True), ("zebra", False)],  # the annotation acknowledges its own cluster's changes only
+)
+def test_acknowledged_by_the_new_renderings_annotation(cluster: str, acknowledged: bool) -> None:
+    note = config_map(
+        f"{cluster}-config", {}, cluster, **{"pgrender.io/acknowledged-changes": "a:b shrink-volume:hippo-a-0-pgdata"}
+    )
+    old, new = SHRINK
+    result = classify([*old, note], [*new, note])
+    assert [f.acknowledged for f in result.findings] == [acknowledged]
+    assert result.exit_code == (0 if acknowledged else 1)
+
+
+def test_secret_values_never_appear_in_findings() -> None:
+    old, new = (
+        secret("s", password="hunter2-old"),
+        secret("s", password="hunter2-new", uri="postgres://x:hunter2-new@h"),
+    )
+    text = repr(classify([old], [new]).findings)
+    for value in ("hunter2", base64.b64encode(b"hunter2-new").decode()[:8]):
+        assert value not in text
+
+
+def test_a_file_that_is_not_yaml_is_left_to_a_person_without_its_text() -> None:
+    [finding] = changes({"secret-s.yaml": "password: [unclosed hunter2"}, {}).findings
+    assert (finding.change.value, finding.name) == ("manual", "secret-s.yaml")
+    assert "hunter2" not in repr(finding)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "refused"),
+    [
+        ([claim(size="2Gi")], [claim(size="1Gi")], "shrink-volume:hippo-a-0-pgdata"),
+        ([claim(storage_class="a")], [claim(storage_class="b")], "storage-class:hippo-a-0-pgdata"),
+        ([member(version=15)], [member(version=16)], "major-version:15-16"),
+        ([claim()], [claim(size="2Gi")], None),
+        ([M], [], None),  # risky, but acknowledgeable: not a guard's business
+    ],
+)
+def test_guard(old: list[Obj], new: list[Obj], refused: str | None) -> None:
+    if refused is None:
+        guard(files(old), files(new))
+        return
+    with pytest.raises(ChangeRefusedError, match=re.escape(refused)):
+        guard(files(old), files(new))
+
+
+# --- End to end: the examples rendered, then rendered again with one edit ---------------------
+
+
+def rendered(tmp_path: Path, text: str, name: str) -> dict[str, str]:
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(text)
+    return write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY))))
+
+
+SECOND_SET = "    - name: instance2\n      dataVolume:\n        size: 1Gi\n"
+Edit = Callable[[str], str]
+
+
+def swap(old: str, new: str) -> Edit:
+    def _edit(text: str) -> str:
+        assert old in text
+        return text.replace(old, new)
+
+    return _edit
+
+
+E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
+    # (case, example, edit of the old spec, edit of the new spec, expected (class, id) among the findings)
+    (
+        "instance-set-removed",
+        "hippo",
+        swap("        size: 1Gi\n", "        size: 1Gi\n" + SECOND_SET),
+        lambda t: t,
+        [("manual", None), ("risk", "remove-instance:hippo-instance2-0")],
+    ),
+    (
+        "volume-shrinks",
+        "hippo",
+        swap("size: 1Gi", "size: 2Gi"),
+        lambda t: t,
+        [("refused", "shrink-volume:hippo-instance1-0-pgdata")],
+    ),
+    (
+        "storage-class",
+        "trio",
+        lambda t: t,
+        swap("storageClassName: fast-ssd\n      walVolume", "storageClassName: slow\n      walVolume"),
+        [("refused", "storage-class:trio-main-0-pgdata")],
+    ),
+    (
+        "major-version",
+        "hippo",
+        swap("postgresVersion: 16", "postgresVersion: 15"),
+        lambda t: t,
+        [("risk", "major-version:15-16")],
+    ),
+    (
+        "user-removed",
+        "trio",
+        lambda t: t,
+        swap("    - name: auditors\n      options: {login: false}\n", ""),
+        [("risk", "remove-user:auditors")],
+    ),
+    (
+        "database-removed",
+        "trio",
+        lambda t: t,
+        lambda t: t.replace("[payments, ledger]", "[payments]").replace(
+            "    - name: ledger\n      owner: migrator\n", ""
+        ),
+        [("risk", "remove-database:ledger")],
+    ),
+    (
+        "cluster-renamed",
+        "hippo",
+        lambda t: t,
+        swap("name: hippo\n", "name: hippo2\n"),
+        [("risk", "rename-cluster:hippo")],
+    ),
+    ("max-connections", "trio", lambda t: t, swap("max_connections: 200", "max_connections: 300"), [("restart", None)]),
+]
+
+
+@pytest.mark.parametrize(("example", "old_edit", "new_edit", "expected"), [c[1:] for c in E2E], ids=[c[0] for c in E2E])
+def test_examples(
+    tmp_path: Path, example: str, old_edit: Edit, new_edit: Edit, expected: list[tuple[str, str | None]]
+) -> None:
+    text = (EXAMPLES / f"{example}.yaml").read_text()
+    result = changes(rendered(tmp_path, old_edit(text), "old"), rendered(tmp_path, new_edit(text), "new"))
+    found = [(f.change.value, f.id) for f in result.findings]
+    for item in expected:
+        assert item in found, found
+    blocking = [f.id for f in result.findings if f.blocking]
+    assert result.exit_code == (1 if blocking else 0)
+
+
+def test_renamed_cluster_is_one_finding(tmp_path: Path) -> None:
+    text = (EXAMPLES / "hippo.yaml").read_text()
+    result = changes(
+        rendered(tmp_path, text, "old"), rendered(tmp_path, text.replace("name: hippo\n", "name: hippo2\n"), "new")
+    )
+    assert [(f.kind, f.id) for f in result.findings] == [
+        ("Kustomization", None),
+        ("PostgresCluster", "rename-cluster:hippo"),
+    ]
+    assert "the new one starts empty" in result.findings[1].message
+
+
+def test_max_connections_is_a_postmaster_parameter(tmp_path: Path) -> None:
+    text = (EXAMPLES / "trio.yaml").read_text()
+    result = changes(
+        rendered(tmp_path, text, "old"),
+        rendered(tmp_path, text.replace("max_connections: 200", "max_connections: 300"), "new"),
+    )
+    [parameter] = [f for f in result.findings if f.path.endswith("max_connections")]
+    assert (parameter.change.value, parameter.path) == ("restart", f"{DYNAMIC}.postgresql.parameters.max_connections")
+    assert "replicas first, then a switchover, then the old primary" in parameter.message
+
+
+def test_acknowledged_in_the_spec(tmp_path: Path) -> None:
+    text = (EXAMPLES / "trio.yaml").read_text()
+    dropped = text.replace("    - name: auditors\n      options: {login: false}\n", "")
+    acknowledged = dropped.replace("  patroni:\n", '  acknowledgedChanges: ["remove-user:auditors"]\n  patroni:\n')
+    old = rendered(tmp_path, text, "old")
+    assert changes(old, rendered(tmp_path, dropped, "new")).exit_code == 1
+    result = changes(old, rendered(tmp_path, acknowledged, "acked"))
+    assert [(f.id, f.acknowledged) for f in result.findings if f.id] == [("remove-user:auditors", True)]
+    assert result.exit_code == 0
