@@ -205,6 +205,11 @@ class KubeAPI:
 
     # -- what exists -------------------------------------------------------------------------
 
+    def pod(self, name: str) -> Manifest | None:
+        """Pod ``name`` as stored (a copy), or None: for tests to check what the API serves."""
+        with self._lock:
+            return copy.deepcopy(self._pods.get(name))
+
     def set_rbac(self, objects: Sequence[Mapping[str, Any]]) -> None:
         """Replace the RBAC objects (of ``objects``; other kinds are ignored), as an apply would."""
         with self._lock:
