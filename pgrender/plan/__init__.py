@@ -46,14 +46,10 @@ FieldPath = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class RolloutPlan:
-    """How the reconcile Job replaces or restarts members, one at a time."""
+    """How the reconcile Job replaces or restarts members, one at a time (spec.rollout)."""
 
-    # A replica counts as caught up when it is at most this far behind the leader: Patroni's own
-    # bound for a failover candidate (maximum_lag_on_failover, 1 MiB by default).
-    max_lag_bytes: int = 1024 * 1024
-    # How long one step (a member back and streaming, a switchover) may take before the rollout
-    # stops: a new pod may wait for its node, its image and crash recovery.
-    step_timeout_seconds: int = 900
+    max_lag_bytes: int  # a replica counts as caught up when at most this far behind the leader
+    step_timeout_seconds: int  # one step longer than this stops the rollout
 
 
 @dataclass(frozen=True)
@@ -94,9 +90,9 @@ class ClusterPlan:
     replication_user: str
     reconcile_wave: int
     reconcile_labels: dict[str, str]
+    rollout: RolloutPlan
     pgbouncer: PgBouncerPlan | None
     backups: BackupsPlan | None = None
-    rollout: RolloutPlan = RolloutPlan()
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
 
     @property
@@ -267,5 +263,6 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         reconcile_labels=labels.common(meta.name, labels.COMPONENT_RECONCILE),
         pgbouncer=pgbouncer,
         backups=backups,
+        rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
     )

@@ -117,6 +117,25 @@ def _check_change_id(value: str) -> str:
 ChangeId = Annotated[str, AfterValidator(_check_change_id)]
 
 
+class RolloutSpec(StrictModel):
+    """How the reconcile Job restarts or replaces members, one at a time (README, "Changing a running cluster")."""
+
+    step_timeout_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=86400,
+        description="How long one step (a member back and streaming, a switchover) may take before the "
+        "rollout stops and the Job fails; a new pod may wait for a node, its image and crash recovery.",
+    )
+    max_lag_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        le=2**40,
+        description="A restarted replica counts as caught up when it is at most this far behind the leader "
+        "(Patroni's maximum_lag_on_failover default); the next member waits until then.",
+    )
+
+
 class ClusterSpec(StrictModel):
     """What the user asks for; everything not given is decided in plan.resolve()."""
 
@@ -144,6 +163,7 @@ class ClusterSpec(StrictModel):
     standby: StandbySpec | None = Field(
         default=None, description="Follow another cluster's repository as a standby cluster."
     )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
     acknowledged_changes: list[ChangeId] = Field(
         default=[],
         max_length=100,

@@ -1431,7 +1431,8 @@ class LocalCluster:
         pod = PodFacts(default_pod_name(job), self.rendered.namespace)
         members_env = resolve_env(container, pod, self.rendered).get("PGRENDER_PATRONI_MEMBERS", "")
         names = [member.rpartition(":")[0] for member in members_env.split()]
-        leader = self.wait_healthy()
+        # The primary Service reaches whichever member leads (others may be down: a stopped rollout).
+        leader = wait_until("a leader", self.leader, 60)
         shutil.rmtree(root, ignore_errors=True)
         where = Placement({}, leader.pg_port, member_api_ports=dict(self.member_ports))
         account = ServiceAccount(self.kube.service_account_dir, self.kube.env)

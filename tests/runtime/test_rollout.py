@@ -40,6 +40,7 @@ from .harness import (
     render_spec,
     running_cluster,
     temp_root,
+    wait_until,
     write_secret,
 )
 
@@ -186,16 +187,17 @@ def postmasters(cluster: LocalCluster) -> dict[str, int | None]:
     return {m.name: m.postmaster_pid() for m in cluster.members}
 
 
-def roll(cluster: LocalCluster, rendered: Rendered, name: str) -> tuple[Observation, str, float]:
+def roll(cluster: LocalCluster, rendered: Rendered, name: str, exit_code: int = 0) -> tuple[Observation, str, float]:
     """Apply ``rendered`` and run its reconcile Job while writing; what was seen, the Job's output,
     and the longest time without a successful write."""
-    first = int(cluster.wait_healthy().psql("SELECT coalesce(max(id), 0) + 1 FROM writes", "payments")[0][0])
+    leader = wait_until("a leader", cluster.leader, 60)
+    first = int(leader.psql("SELECT coalesce(max(id), 0) + 1 FROM writes", "payments")[0][0])
     with Watch(cluster, cluster.root.parent / f"{name}-client", first) as watch:
         cluster.apply(rendered)
         job = cluster.run_job(cluster.root.parent / f"{name}-job", timeout=600)
     output = job.stdout + job.stderr
     print(f"--- reconcile Job ({name}) ---\n{output}")
-    assert job.returncode == 0, output
+    assert job.returncode == exit_code, output
     seen = watch.seen
     gap = seen.longest_gap(watch.started, watch.ended)
     print(
@@ -203,7 +205,7 @@ def roll(cluster: LocalCluster, rendered: Rendered, name: str) -> tuple[Observat
         f"longest time without a write {gap:.1f}s, members down at once at most {seen.down_at_once}, "
         f"leaders {seen.leaders}"
     )
-    leader = cluster.wait_healthy()
+    leader = wait_until("a leader", cluster.leader, 60)
     stored = {int(row[0]) for row in leader.psql("SELECT id FROM writes", "payments")}
     assert set(seen.committed) <= stored, f"lost committed rows: {sorted(set(seen.committed) - stored)}"
     assert seen.committed, "the writer never committed"
@@ -272,3 +274,34 @@ def test_a_pod_template_change_replaces_one_pod_at_a_time_replicas_first(cluster
     for member in cluster.members:
         pod = cluster.kube.pod(member.name)
         assert pod is not None and pod["metadata"]["annotations"][TEMPLATE_DIGEST] == wanted[member.statefulset]
+
+
+def test_a_failed_step_stops_the_rollout_and_fixing_it_in_git_heals_it(cluster: LocalCluster) -> None:
+    """A template whose pods cannot start (the image's patroni is not where the spec says): the
+    first replica replaced does not come back, the Job fails saying which member and which step,
+    and the two other members keep serving. Applying a good template again heals it."""
+    good = cluster.rendered
+    old_leader = cluster.wait_healthy().name
+
+    def broken(spec: dict[str, Any]) -> None:
+        spec["spec"].setdefault("imageContract", {})["patroni"] = "/nonexistent/patroni"
+        spec["spec"]["rollout"] = {"stepTimeoutSeconds": 20}
+
+    seen, output, _ = roll(cluster, changed(cluster, "broken", broken), "broken", exit_code=1)
+    (stopped,) = [line for line in output.splitlines() if line.startswith("roll stopped:")]
+    (replaced,) = [path.rsplit("/", 1)[-1] for method, path, _ in cluster.kube.requests[-200:] if method == "DELETE"][
+        -1:
+    ]
+    assert replaced != old_leader
+    assert f"{replaced} back, running and streaming: not so after 20s" in stopped, stopped
+    assert "the cluster keeps serving" in output
+    # Serving: the same leader, the other replica streaming from it.
+    leader = cluster.leader()
+    assert leader is not None and leader.name == old_leader
+    others = {m.name for m in cluster.members} - {old_leader, replaced}
+    assert all(cluster.streaming(leader)[name]["state"] == "streaming" for name in others)
+    assert seen.down_at_once == 1
+
+    _, healed, _ = roll(cluster, good, "healed")
+    assert f"{replaced}: down and older than its template" in healed
+    cluster.wait_healthy()
