@@ -13,6 +13,7 @@ from pgrender.plan import ClusterPlan
 from pgrender.providers import secrets_provider, tls_provider
 from pgrender.secrets import secret_text, user_password
 from pgrender.transforms import Context
+from pgrender.transforms.member_revisions import TEMPLATE_DIGEST
 from pgrender.transforms.rollout_digests import CONFIG_DIGEST, POD_TEMPLATES, SECRETS_DIGEST, rollout_digests
 from tests.conftest import base_spec
 
@@ -228,3 +229,60 @@ def test_digest_covers_every_data_field(context: Context, kind: str, field: str,
         return {"apiVersion": "v1", "kind": kind, "metadata": {"name": "target"}, field: {"k": value}}
 
     assert digests(context, pod, obj("b25l")) != digests(context, pod, obj("dHdv"))
+
+
+# --- what a spec change rolls: the pods, or only the reconcile Job ---------------------------------------
+
+
+def set_parameter(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda spec: spec["spec"].setdefault("patroni", {}).setdefault("parameters", {}).update({name: value})
+
+
+def set_hba(spec: dict[str, Any]) -> None:
+    spec["spec"]["patroni"] = {"pgHBA": ["hostssl all all 10.0.0.0/8 scram-sha-256"]}
+
+
+def set_image(spec: dict[str, Any]) -> None:
+    spec["spec"]["image"] = "pgrender-test/postgres:16.9"
+
+
+def set_resources(spec: dict[str, Any]) -> None:
+    spec["spec"]["instances"][0]["resources"] = {"requests": {"cpu": "500m", "memory": "1Gi"}}
+
+
+def rendered_rollout(objects: list[Manifest]) -> tuple[dict[str, dict[str, str]], str]:
+    """Each StatefulSet's template annotations and the reconcile Job's name."""
+    templates = {o["metadata"]["name"]: template_annotations(o) for o in objects if o["kind"] == "StatefulSet"}
+    (job,) = [o["metadata"]["name"] for o in objects if o["kind"] == "Job" and "-reconcile-" in o["metadata"]["name"]]
+    return templates, job
+
+
+@pytest.mark.parametrize(
+    ("change", "rolls_pods"),
+    [
+        pytest.param(set_parameter("work_mem", "64MB"), False, id="work_mem"),
+        pytest.param(set_parameter("max_connections", 300), False, id="max_connections"),
+        pytest.param(set_parameter("shared_buffers", "256MB"), False, id="shared_buffers"),
+        pytest.param(set_hba, False, id="pg_hba"),
+        pytest.param(set_image, True, id="image"),
+        pytest.param(set_resources, True, id="resources"),
+    ],
+)
+def test_a_spec_change_rolls_the_pods_or_only_runs_the_job(
+    objects_of: Callable[[dict[str, Any]], list[Manifest]], change: Callable[[dict[str, Any]], None], rolls_pods: bool
+) -> None:
+    """Settings Patroni applies itself (bootstrap.yaml's dynamic configuration, which the reconcile
+    Job PUTs) change no member template: a new Job brings them to the running members, restarting
+    only what Patroni flags. What the pod itself runs changes the templates, and the Job replaces them."""
+    spec = base_spec()
+    before_templates, before_job = rendered_rollout(objects_of(copy.deepcopy(spec)))
+    change(spec)
+    after_templates, after_job = rendered_rollout(objects_of(spec))
+    assert after_job != before_job, "a new reconcile Job runs"
+    assert set(after_templates) == set(before_templates)
+    for name, before in before_templates.items():
+        after = after_templates[name]
+        assert (after[TEMPLATE_DIGEST] != before[TEMPLATE_DIGEST]) is rolls_pods, name
+        if not rolls_pods:
+            assert after == before, name
+            assert after[CONFIG_DIGEST] == before[CONFIG_DIGEST], name

@@ -293,7 +293,12 @@ class Rollout:
         def probe() -> tuple[bool, str]:
             if replaced and self.outdated(name):
                 return False, f"pod {name} is not yet made from the new template"
-            cluster = self.patroni.cluster()
+            try:
+                cluster = self.patroni.cluster()
+            except Stop as stop:
+                # The only member's new pod runs before its Patroni answers: no member answers
+                # for a while, which is what this waits for, not a reason to stop.
+                return False, str(stop)
             leader = self.leader(cluster)
             if leader is None:
                 return False, "no leader"
@@ -375,7 +380,15 @@ class Rollout:
     def one_pass(self) -> bool:
         """Update every member that needs it, leader last; whether anything was done."""
         done = False
-        cluster = self.patroni.cluster()
+        try:
+            cluster = self.patroni.cluster()
+        except Stop:
+            if len(self.pods) > 1:
+                raise
+            # The only member's Patroni does not answer (its pod crashes with an older template,
+            # say): it is down, and replacing it is the way out. With more members, no answer at
+            # all may be the Job's own network: it stops rather than take down members that run.
+            cluster = {}
         # Down and older than their template: replacing them takes nothing down that is up.
         for pod in sorted(self.pods):
             if self.outdated(pod) and cluster.get(pod, {}).get("state") != "running":
