@@ -60,9 +60,10 @@ GUARDED: dict[str, str] = {
         "add an instance set on the new class, let its members join, then remove the old set"
     ),
     "major-version": (
-        "a running cluster cannot change its PostgreSQL major version in place (the data directory is "
-        "for the old version); create a new cluster at the new version restored or cloned from this one's "
-        "backups (spec.bootstrap.fromBackup; see README 'Major version upgrades'), then move the applications"
+        "PostgreSQL cannot change a data directory's major version in place, and a restore or clone is a "
+        "physical copy at the old version; create a new cluster (a new name) at the new postgresVersion, load "
+        "this one's data logically (psql with a spec.backups.logical dump, or logical replication), move the "
+        "applications to it, then remove this one (README 'Major version upgrades')"
     ),
 }
 ROLLING = (

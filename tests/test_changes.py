@@ -537,6 +537,21 @@ def test_guard(old: list[Obj], new: list[Obj], refused: str | None) -> None:
         guard(files(old), files(new))
 
 
+def test_major_version_guidance_moves_the_data_logically() -> None:
+    """A restore or clone is a physical copy at the old version: the way is a new cluster, loaded logically."""
+    with pytest.raises(ChangeRefusedError) as caught:
+        guard(files([member(version=15)]), files([member(version=16)]))
+    text = str(caught.value)
+    for fragment in (
+        "a restore or clone is a physical copy at the old version",
+        "create a new cluster (a new name) at the new postgresVersion",
+        "psql with a spec.backups.logical dump, or logical replication",
+        "README 'Major version upgrades'",
+    ):
+        assert fragment in text
+    assert "fromBackup" not in text
+
+
 # --- End to end: the examples rendered, then rendered again with one edit ---------------------
 
 

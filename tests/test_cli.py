@@ -460,7 +460,7 @@ def test_diff_against_a_fresh_render(history: Path) -> None:
         (
             "postgresVersion: 17",
             "postgresVersion: 16",
-            "spec.bootstrap.fromBackup; see README 'Major version upgrades'",
+            "create a new cluster (a new name) at the new postgresVersion",
             "major-version:17-16",
         ),
     ],
