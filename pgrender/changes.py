@@ -84,6 +84,7 @@ class Finding:
     message: str
     id: str | None = None  # refused and risk findings: what acknowledges them
     file: str = ""  # the output file of the object (relative), for annotations
+    old_file: bool = False  # ``file`` is in the old rendering only (a removed object)
     acknowledged: bool = False
     scope: tuple[str, str] | None = field(default=None, compare=False)  # the cluster whose spec acknowledges it
 
@@ -643,6 +644,7 @@ def changes(old_files: Mapping[str, str], new_files: Mapping[str, str], acknowle
         Finding(ChangeClass.MANUAL, "File", "", rel, "", UNREADABLE, file=rel) for rel in sorted(set(unreadable))
     ]
     findings += _compare(old_files, new_files, differing, old_objs, new_objs)
+    findings = [replace(f, old_file=True) if f.file and f.file not in new_files else f for f in findings]
     return Changes(tuple(sorted(_acknowledged(findings, new_files, acknowledge), key=_order)))
 
 
