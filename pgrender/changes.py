@@ -60,13 +60,31 @@ GUARDED: dict[str, str] = {
         "add an instance set on the new class, let its members join, then remove the old set"
     ),
     "major-version": (
-        "a running cluster cannot change its PostgreSQL major version in place (the data directory is "
-        "for the old version); create a new cluster at the new version restored or cloned from this one's "
-        "backups (spec.bootstrap.fromBackup; see README 'Major version upgrades'), then move the applications"
+        "PostgreSQL cannot change a data directory's major version in place, and a restore or clone is a "
+        "physical copy at the old version; create a new cluster (a new name) at the new postgresVersion, load "
+        "this one's data logically (psql with a spec.backups.logical dump, or logical replication), move the "
+        "applications to it, then remove this one (README 'Major version upgrades')"
     ),
 }
 ROLLING = (
-    "rolling restart with switchover: replicas first, then a switchover, then the old primary; run by the reconcile Job"
+    "a rolling restart with switchover by the reconcile Job (replicas first, then a switchover, then the old primary)"
+)
+# Settings a replica cannot run lower than its primary: PostgreSQL refuses to start a standby with a
+# smaller value than the primary's (its WAL may need the room), so Patroni keeps a lowered value off
+# the replicas until the primary runs it. A switchover does not help (the new primary would still run
+# the old value): lowering one, the reconcile Job restarts the primary in place first, then the replicas.
+PRIMARY_FIRST_WHEN_LOWERED = frozenset(
+    {
+        "max_connections",
+        "max_worker_processes",
+        "max_wal_senders",
+        "max_prepared_transactions",
+        "max_locks_per_transaction",
+    }
+)
+PRIMARY_FIRST = (
+    "a replica cannot run a lower value than its primary, so the reconcile Job restarts the primary in place first "
+    "(a short write outage while PostgreSQL restarts; no switchover), then the replicas"
 )
 IMMUTABLE = "immutable: Kubernetes refuses the update (delete and re-create the object on purpose, or revert)"
 
@@ -83,6 +101,7 @@ class Finding:
     message: str
     id: str | None = None  # refused and risk findings: what acknowledges them
     file: str = ""  # the output file of the object (relative), for annotations
+    old_file: bool = False  # ``file`` is in the old rendering only (a removed object)
     acknowledged: bool = False
     scope: tuple[str, str] | None = field(default=None, compare=False)  # the cluster whose spec acknowledges it
 
@@ -371,18 +390,25 @@ def _dynamic_configuration(change: Change) -> list[Verdict]:
     except ValueError:
         return [Verdict(ChangeClass.RESTART, "not JSON pgrender can read; counted as a restart to be safe")]
     out = []
+    lowered = []
     for path, a, b in leaves(old, new):
         verdict = _dynamic_value(change, path, a, b)
         out.append(replace(verdict, subpath=path))
+        if path[:2] == ("postgresql", "parameters") and len(path) == 3 and _lowered(path[2], a, b) is True:
+            lowered.append(path[2])
+    if lowered:
+        # One Job run restarts the members once for all of them: as the lowered setting needs.
+        together = f"restarted together with the lowered {', '.join(lowered)} (the primary in place, no switchover)"
+        out = [replace(v, message=v.message.replace(ROLLING, together)) for v in out]
     return out
 
 
 def _dynamic_value(change: Change, path: FieldPath, old: Any, new: Any) -> Verdict:
     if path[:2] == ("postgresql", "parameters") and len(path) > 2:
-        return _parameter(change.cluster.major_version, path[2])
+        return _parameter(change.cluster.major_version, path[2], old, new)
     if path[:1] == ("postgresql",) and path[1:2] == ("pg_hba",):
         return Verdict(
-            ChangeClass.LIVE, "pg_hba lines: Patroni rewrites pg_hba.conf and reloads; new connections follow them"
+            ChangeClass.LIVE, f"{_hba_lines(old, new)}: Patroni rewrites pg_hba.conf and reloads (no restart)"
         )
     if path[:1] == ("standby_cluster",) and new is _MISSING and len(path) == 1:
         return Verdict(
@@ -397,25 +423,87 @@ def _dynamic_value(change: Change, path: FieldPath, old: Any, new: Any) -> Verdi
             "it took that the source lacks are lost",
             f"make-standby:{change.obj.cluster[1] if change.obj.cluster else change.obj.name}",
         )
-    return Verdict(ChangeClass.LIVE, "Patroni dynamic configuration: applied live by the reconcile Job (no restart)")
+    return Verdict(
+        ChangeClass.LIVE,
+        f"{_values(old, new)}; Patroni's dynamic configuration, applied live by the reconcile Job (no restart)",
+    )
 
 
-def _parameter(version: int | None, name: str) -> Verdict:
+def _parameter(version: int | None, name: str, old: Any, new: Any) -> Verdict:
+    """A PostgreSQL parameter in the dynamic configuration: its values, and how the members take it."""
     from pgrender.plan.parameters import catalogue
 
     versions = _catalogue_versions()
-    setting = catalogue(version if version in versions else versions[-1]).get(name.lower())
+    known = version if version in versions else versions[-1]
+    setting = catalogue(known).get(name.lower())
+    values = _values(old, new)
     if setting is None:
         return Verdict(
-            ChangeClass.RESTART, f"parameter {name} is not in the catalogue; counted as a restart to be safe: {ROLLING}"
+            ChangeClass.RESTART,
+            f"{values}; not a parameter of PostgreSQL {known} pgrender knows, so counted as a restart: {ROLLING}",
         )
-    if setting.context == "postmaster":
+    if setting.context != "postmaster":
+        return Verdict(ChangeClass.LIVE, f"{values}; applied by a reload (context {setting.context}), no restart")
+    restart = f"{values}; read only at server start (context postmaster)"
+    lowered = _lowered(name, old, new)
+    if lowered is None:  # set or reset: the default may be lower
+        return Verdict(ChangeClass.RESTART, f"{restart}: {ROLLING}; if this lowers it, {PRIMARY_FIRST}")
+    if lowered:
         return Verdict(
-            ChangeClass.RESTART, f"parameter {name} (context postmaster) takes effect only at start: {ROLLING}"
+            ChangeClass.RESTART,
+            f"{values}, lowered; read only at server start (context postmaster), and {PRIMARY_FIRST}",
         )
-    return Verdict(
-        ChangeClass.LIVE, f"parameter {name} (context {setting.context}): applied live by a reload, no restart"
+    return Verdict(ChangeClass.RESTART, f"{restart}: {ROLLING}")
+
+
+def _lowered(name: str, old: Any, new: Any) -> bool | None:
+    """Whether a setting of PRIMARY_FIRST_WHEN_LOWERED is lowered (False for any other parameter);
+    None when either side is not a number (not set: the default applies)."""
+    from pgrender.plan.parameters import parse_number
+
+    if name.lower() not in PRIMARY_FIRST_WHEN_LOWERED:
+        return False
+    before, after = (parse_number(str(v), None, integer=True) if isinstance(v, str | int) else None for v in (old, new))
+    return None if before is None or after is None else after < before
+
+
+def _values(old: Any, new: Any) -> str:
+    """old → new, for a reviewer: values of ConfigMaps and pod specs, never of a Secret."""
+    return f"{_value(old)} → {_value(new)}"
+
+
+def _value(value: Any, limit: int = 60) -> str:
+    if value is _MISSING:
+        return "(not set)"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _hba_lines(old: Any, new: Any, shown: int = 3) -> str:
+    """The pg_hba lines added and removed (Patroni writes them in order: the first that matches wins)."""
+    before = [str(line) for line in old] if isinstance(old, list) else []
+    after = [str(line) for line in new] if isinstance(new, list) else []
+    parts = []
+    for what, lines in (
+        ("added", [x for x in after if x not in before]),
+        ("removed", [x for x in before if x not in after]),
+    ):
+        if lines:
+            listed = ", ".join(f'"{_value(x, 100)}"' for x in lines[:shown])
+            more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
+            parts.append(f"pg_hba {what} {listed}{more}")
+    return "; ".join(parts) or "pg_hba lines reordered (the first line that matches a connection wins)"
+
+
+def _member_template(change: Change) -> list[Verdict]:
+    """A member's pod template: its pods are replaced one at a time (OnDelete, by the reconcile Job).
+
+    A value of the pod's spec (an image, a resource) is shown; the template's annotations (digests, of
+    Secrets too) never are."""
+    shown = change.path[:3] == ("spec", "template", "spec") and all(
+        v is _MISSING or isinstance(v, str | int | float | bool) for v in (change.old, change.new)
     )
+    return [Verdict(ChangeClass.RESTART, f"{_values(change.old, change.new)}; {ROLLING}" if shown else ROLLING)]
 
 
 def _catalogue_versions() -> tuple[int, ...]:
@@ -452,7 +540,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
             Rule(f"spec.template.metadata.annotations[{key}]", ChangeClass.RESTART, f"{what}: {ROLLING}")
             for key, what in _DIGESTS
         ),
-        Rule("spec.template", ChangeClass.RESTART, ROLLING),
+        Rule("spec.template", _member_template),
     ),
     "StatefulSet": (
         *_STATEFULSET_IMMUTABLE,
@@ -501,7 +589,8 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         Rule(
             "data[bootstrap.yaml]",
             ChangeClass.NO_OP,
-            "read only when the cluster is created; the reconcile Job applies the same values to a running cluster",
+            "read only when the cluster is created; a running cluster gets the same settings from the reconcile "
+            "Job (patroni-dynamic.json: each change listed there, once)",
         ),
         Rule(
             "data[patroni.yaml]",
@@ -642,6 +731,7 @@ def changes(old_files: Mapping[str, str], new_files: Mapping[str, str], acknowle
         Finding(ChangeClass.MANUAL, "File", "", rel, "", UNREADABLE, file=rel) for rel in sorted(set(unreadable))
     ]
     findings += _compare(old_files, new_files, differing, old_objs, new_objs)
+    findings = [replace(f, old_file=True) if f.file and f.file not in new_files else f for f in findings]
     return Changes(tuple(sorted(_acknowledged(findings, new_files, acknowledge), key=_order)))
 
 

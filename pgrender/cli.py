@@ -367,7 +367,8 @@ def _changes(old: dict[str, str], new: dict[str, str], acknowledge: tuple[str, .
 def format_changes(findings: tuple[Any, ...], fmt: str, bases: dict[str, Path]) -> str:
     """Findings as text (in class order, so grouped by class) or GitHub annotations, one a line.
 
-    ``bases[""]`` is the directory the findings' files are named in (GitHub's file=).
+    ``bases[""]`` is the directory the findings' files are named in (GitHub's file=); ``bases["old"]``
+    the old rendering's, for an object no longer rendered (else ``bases[""]``: the same directory).
     """
     lines = []
     for f in findings:
@@ -381,7 +382,8 @@ def format_changes(findings: tuple[Any, ...], fmt: str, bases: dict[str, Path]) 
                 if f.change.value in ("restart", "manual", "refused", "risk")
                 else "notice"
             )
-            where = f" file={_github_property(str(bases.get('', Path('.')) / f.file))}" if f.file else ""
+            base = bases.get("old", bases.get("", Path("."))) if f.old_file else bases.get("", Path("."))
+            where = f" file={_github_property(str(base / f.file))}" if f.file else ""
             title = f"title={_github_property(f.change.value + (': ' + f.id if f.id else ''))}"
             lines.append(f"::{level}{where},{title}::{_github_escape(f'{what}: {f.message}{tag}')}")
         else:
@@ -456,7 +458,7 @@ def diff_command(
             old, new, bases = _revisions(paths, revs, output, config_path)
         elif len(paths) == 2 and all(Path(p).is_dir() for p in paths):
             old, new = _rendered(Path(paths[0])), _rendered(Path(paths[1]))
-            bases = {"": Path(paths[1])}
+            bases = {"": Path(paths[1]), "old": Path(paths[0])}
         else:
             if any(Path(p).is_dir() for p in paths):
                 missing = [p for p in paths if not Path(p).is_dir()]

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from pgrender import write
-from pgrender.changes import Changes, changes, format_path, guard
+from pgrender.changes import PRIMARY_FIRST_WHEN_LOWERED, Changes, changes, format_path, guard
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.render import Request, render
-from tests.conftest import EXAMPLES, GOLDEN_KEY
+from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec
 
 NS = "db"
 Obj = dict[str, Any]
@@ -537,6 +537,21 @@ def test_guard(old: list[Obj], new: list[Obj], refused: str | None) -> None:
         guard(files(old), files(new))
 
 
+def test_major_version_guidance_moves_the_data_logically() -> None:
+    """A restore or clone is a physical copy at the old version: the way is a new cluster, loaded logically."""
+    with pytest.raises(ChangeRefusedError) as caught:
+        guard(files([member(version=15)]), files([member(version=16)]))
+    text = str(caught.value)
+    for fragment in (
+        "a restore or clone is a physical copy at the old version",
+        "create a new cluster (a new name) at the new postgresVersion",
+        "psql with a spec.backups.logical dump, or logical replication",
+        "README 'Major version upgrades'",
+    ):
+        assert fragment in text
+    assert "fromBackup" not in text
+
+
 # --- End to end: the examples rendered, then rendered again with one edit ---------------------
 
 
@@ -660,3 +675,160 @@ def test_acknowledged_in_the_spec(tmp_path: Path) -> None:
     result = changes(old, rendered(tmp_path, acknowledged, "acked"))
     assert [(f.id, f.acknowledged) for f in result.findings if f.id] == [("remove-user:auditors", True)]
     assert result.exit_code == 0
+
+
+# --- End to end: a spec rendered twice, one edit per case --------------------------------------
+
+PARAMETERS = f"{DYNAMIC}.postgresql.parameters."
+ROLL = "a rolling restart with switchover by the reconcile Job (replicas first, then a switchover"
+IN_PLACE = "restarts the primary in place first (a short write outage while PostgreSQL restarts"
+MEMBERS = ("hippo-instance1-0", "hippo-instance1-1")
+
+
+def two_members() -> dict[str, Any]:
+    """tests.conftest.base_spec (two members) with a user, parameters and a pg_hba rule to change."""
+    spec = base_spec()
+    spec["spec"]["users"] = [{"name": "app", "databases": ["app"]}]
+    spec["spec"]["patroni"] = {
+        "parameters": {"work_mem": "4MB", "shared_buffers": "128MB", "max_connections": 100},
+        "pgHBA": ["hostssl app app 10.0.0.0/8 scram-sha-256"],
+    }
+    return spec
+
+
+def parameter(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda spec: spec["spec"]["patroni"]["parameters"].__setitem__(name, value)
+
+
+def spec_field(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda spec: spec["spec"].__setitem__(name, value)
+
+
+def hba(spec: dict[str, Any]) -> None:
+    spec["spec"]["patroni"]["pgHBA"].append(HBA)
+
+
+def p(name: str) -> str:
+    return PARAMETERS + name
+
+
+RC = "hippo-reconcile"
+HBA = "hostssl all app 192.168.0.0/16 scram-sha-256"
+NEW_IMAGE = "registry.example/postgres:16.9"
+BOB = [{"name": "app", "databases": ["app"]}, {"name": "bob"}]
+BOB_SECRET = "hippo-pguser-bob"
+POSTMASTER = "read only at server start (context postmaster)"
+LOWERED = (
+    f"100 → 50, lowered; {POSTMASTER}, and a replica cannot run a lower value than its primary, "
+    f"so the reconcile Job {IN_PLACE}; no switchover), then the replicas"
+)
+Expected = list[tuple[str, str, str, tuple[str, ...]]]  # (class, name, path, message fragments)
+
+# Each edit of two_members(), and every finding but the no-ops and the new reconcile Job (one each).
+SPEC_CASES: list[tuple[str, Callable[[dict[str, Any]], None], Expected]] = [
+    ("unchanged", lambda spec: None, []),
+    ("work-mem", parameter("work_mem", "8MB"), [("live", RC, p("work_mem"), ("4MB → 8MB; applied by a reload",))]),
+    ("shared-buffers", parameter("shared_buffers", "1GB"), [("restart", RC, p("shared_buffers"), (POSTMASTER, ROLL))]),
+    ("max-connections-up", parameter("max_connections", 200), [("restart", RC, p("max_connections"), ("200", ROLL))]),
+    ("max-connections-down", parameter("max_connections", 50), [("restart", RC, p("max_connections"), (LOWERED,))]),
+    ("pg-hba", hba, [("live", RC, f"{DYNAMIC}.postgresql.pg_hba", (f'added "{HBA}"', "reloads (no restart)"))]),
+    ("image", spec_field("image", NEW_IMAGE), [("restart", m, IMAGE, (f"→ {NEW_IMAGE}", ROLL)) for m in MEMBERS]),
+    ("new-user", spec_field("users", BOB), [("live", RC, SQL_PATH, ("new user bob",)), ("live", BOB_SECRET, "", ())]),
+]
+
+
+def rendered_spec(tmp_path: Path, spec: dict[str, Any], name: str) -> dict[str, str]:
+    return rendered(tmp_path, yaml.safe_dump(spec, sort_keys=False), name)
+
+
+def spec_changes(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Changes:
+    new = two_members()
+    edit(new)
+    return changes(rendered_spec(tmp_path, two_members(), "old"), rendered_spec(tmp_path, new, "new"))
+
+
+@pytest.mark.parametrize(("edit", "expected"), [c[1:] for c in SPEC_CASES], ids=[c[0] for c in SPEC_CASES])
+def test_spec_changes(tmp_path: Path, edit: Callable[[dict[str, Any]], None], expected: Expected) -> None:
+    result = spec_changes(tmp_path, edit)
+    found = [(f.change.value, f.name, f.path, f.message) for f in result.findings if f.change.value != "no-op"]
+    jobs = [f for f in found if f[0] == "job"]
+    assert len(jobs) == (1 if expected else 0), found
+    assert [f[:3] for f in found if f[0] != "job"] == [e[:3] for e in expected]
+    for (*_, message), (*_, fragments) in zip([f for f in found if f[0] != "job"], expected, strict=True):
+        assert all(fragment in message for fragment in fragments), (message, fragments)
+    # bootstrap.yaml (read only when a cluster is created) is one no-op, whatever changed in it.
+    config = [(f.change.value, f.path) for f in result.findings if f.name == "hippo-config"]
+    assert config in ([], [("no-op", "data[bootstrap.yaml]")])
+    assert result.exit_code == 0
+
+
+def test_an_unchanged_rerender_has_no_findings(tmp_path: Path) -> None:
+    assert spec_changes(tmp_path, lambda spec: None).findings == ()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [parameter("work_mem", "8MB"), parameter("shared_buffers", "256MB"), parameter("max_connections", 50), hba],
+    ids=["work-mem", "shared-buffers", "max-connections-lowered", "pg-hba"],
+)
+def test_settings_of_the_dynamic_configuration_restart_no_pod_template(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    """The reconcile Job applies them (and restarts through Patroni): the StatefulSets do not change."""
+    result = spec_changes(tmp_path, edit)
+    assert [f for f in result.findings if f.kind == "StatefulSet"] == []
+
+
+@pytest.mark.parametrize("name", ["work_mem", "shared_buffers", "max_connections"])
+def test_a_parameter_change_is_reported_once(tmp_path: Path, name: str) -> None:
+    """bootstrap.yaml holds the same parameters as patroni-dynamic.json: only the latter lists them."""
+    result = spec_changes(tmp_path, parameter(name, {"work_mem": "8MB", "shared_buffers": "256MB"}.get(name, 200)))
+    assert [f.path for f in result.findings if name in f.path or name in f.message] == [PARAMETERS + name]
+    [bootstrap] = [f for f in result.findings if f.path == "data[bootstrap.yaml]"]
+    assert bootstrap.change.value == "no-op" and "patroni-dynamic.json" in bootstrap.message
+
+
+def test_bootstrap_yaml_alone_is_a_no_op(tmp_path: Path) -> None:
+    """A change only Patroni's bootstrap reads (initdb options, here by hand) restarts nothing."""
+    old = rendered_spec(tmp_path, two_members(), "old")
+    new = dict(old)
+    assert "      - data-checksums\n" in new["configmap-hippo-config.yaml"]
+    new["configmap-hippo-config.yaml"] = new["configmap-hippo-config.yaml"].replace(
+        "      - data-checksums\n", "      - data-checksums\n      - locale: C.UTF-8\n"
+    )
+    assert summary(changes(old, new)) == [("no-op", "hippo-config", "data[bootstrap.yaml]", None)]
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "fragment"),
+    [
+        *((name, "100", "50", IN_PLACE) for name in sorted(PRIMARY_FIRST_WHEN_LOWERED)),
+        ("max_connections", "100", "200", ROLL),
+        ("max_connections", "100", None, "then the old primary); if this lowers it, a replica cannot"),
+        ("max_wal_senders", None, "5", "if this lowers it"),
+        ("shared_buffers", "256MB", "128MB", ROLL),  # lowering it is an ordinary restart
+    ],
+)
+def test_lowering_a_setting_replicas_need_restarts_the_primary_first(
+    name: str, old: str | None, new: str | None, fragment: str
+) -> None:
+    def parameters(value: str | None) -> dict[str, str]:
+        return {"work_mem": "4MB"} | ({name: value} if value is not None else {})
+
+    [finding] = classify([dynamic(parameters=parameters(old))], [dynamic(parameters=parameters(new))]).findings
+    assert (finding.change.value, finding.path) == ("restart", PARAMETERS + name)
+    assert fragment in finding.message
+    assert ("lowered" in finding.message) == (fragment == IN_PLACE)
+
+
+def test_a_restart_beside_a_lowered_setting_goes_the_lowered_settings_way() -> None:
+    """One Job run restarts each member once for all settings: no switchover when one is lowered."""
+    old = dynamic(parameters={"max_connections": "100", "shared_buffers": "128MB"})
+    new = dynamic(parameters={"max_connections": "50", "shared_buffers": "256MB"})
+    lowered, other = classify([old], [new]).findings
+    assert (lowered.path, other.path) == (p("max_connections"), p("shared_buffers"))
+    assert IN_PLACE in lowered.message
+    assert other.message == (
+        "128MB → 256MB; read only at server start (context postmaster): restarted together with the lowered "
+        "max_connections (the primary in place, no switchover)"
+    )

@@ -365,6 +365,19 @@ def test_diff_json_and_github(tmp_path: Path) -> None:
     assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in github.stdout.splitlines())
 
 
+def test_diff_github_points_a_removed_object_at_the_old_directory(tmp_path: Path) -> None:
+    reporting = "    - name: reporting\n      databases: [payments]\n      options: {login: true, createdb: false}\n"
+    assert reporting in TRIO
+    old, new = render_to(tmp_path, "old", TRIO), render_to(tmp_path, "new", TRIO.replace(reporting, ""))
+    removed = "secret-trio-pguser-reporting.yaml"
+    assert (old / removed).is_file() and not (new / removed).exists()
+    github = run_cli("diff", str(old), str(new), "--format", "github").stdout
+    [secret] = [line for line in github.splitlines() if "Secret databases/trio-pguser-reporting:" in line]
+    assert secret.startswith(f"::notice file={old}/{removed},title=live::")
+    # What is still rendered is annotated where it is now.
+    assert f"::error file={new}/configmap-trio-reconcile.yaml,title=risk%3A remove-user%3Areporting::" in github
+
+
 def test_diff_never_prints_a_secret_value(tmp_path: Path) -> None:
     rotated = TRIO.replace("    - name: app\n", "    - name: app\n      passwordRotation: 1\n")
     old, new = render_to(tmp_path, "old", TRIO), render_to(tmp_path, "new", rotated)
@@ -460,7 +473,7 @@ def test_diff_against_a_fresh_render(history: Path) -> None:
         (
             "postgresVersion: 17",
             "postgresVersion: 16",
-            "spec.bootstrap.fromBackup; see README 'Major version upgrades'",
+            "create a new cluster (a new name) at the new postgresVersion",
             "major-version:17-16",
         ),
     ],
