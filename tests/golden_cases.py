@@ -1,6 +1,10 @@
 """Golden cases: render each example and each golden/<case>/spec.yaml; `make golden` rewrites them.
 
-Run as `python -m tests.golden_cases --update` (`make golden`) to rewrite golden/*/expected and expected.err.
+Diff cases (golden/diff-<case>/): old.yaml and new.yaml are rendered each into its own directory,
+and `pgrender diff old new` must print exactly expected.txt (its exit status first).
+
+Run as `python -m tests.golden_cases --update` (`make golden`) to rewrite golden/*/expected,
+expected.err and expected.txt.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Case:
 def cases() -> list[Case]:
     """One case per golden directory; its spec is examples/<case>.yaml or golden/<case>/spec.yaml."""
     out = []
-    for directory in sorted(p for p in GOLDEN.iterdir() if p.is_dir()):
+    for directory in sorted(p for p in GOLDEN.iterdir() if p.is_dir() and not p.name.startswith(DIFF_PREFIX)):
         own = directory / "spec.yaml"
         example = ROOT / "examples" / f"{directory.name}.yaml"
         spec = own if own.exists() else example
@@ -69,7 +73,38 @@ def run(case: Case, output: Path) -> Outcome:
     return Outcome(result.exit_code, result.stderr, files)
 
 
+DIFF_PREFIX = "diff-"
+
+
+def diff_cases() -> list[Path]:
+    """golden/diff-<case>/ directories: old.yaml and new.yaml, and the expected.txt of their diff."""
+    return sorted(p for p in GOLDEN.iterdir() if p.is_dir() and p.name.startswith(DIFF_PREFIX))
+
+
+def run_diff(case: Path, work: Path) -> str:
+    """Render old.yaml and new.yaml into work/old and work/new; `pgrender diff old new` from work:
+    its exit status, then what it printed."""
+    runner = CliRunner()
+    cwd = os.getcwd()
+    try:
+        for side in ("old", "new"):
+            os.chdir(ROOT)
+            spec = str((case / f"{side}.yaml").relative_to(ROOT))
+            rendered = runner.invoke(cli, ["render", spec, "-o", str(work / side), "--key-file", KEY])
+            if rendered.exit_code != 0:
+                raise AssertionError(f"{case.name}: rendering {side}.yaml failed:\n{rendered.stderr}")
+        os.chdir(work)
+        result = runner.invoke(cli, ["diff", "old", "new"])
+    finally:
+        os.chdir(cwd)
+    return f"exit {result.exit_code}\n{result.stdout}{result.stderr}"
+
+
 def update() -> None:
+    for directory in diff_cases():
+        with tempfile.TemporaryDirectory() as tmp:
+            (directory / "expected.txt").write_text(run_diff(directory, Path(tmp)))
+        print(f"{directory.name}: expected.txt rewritten")
     for case in cases():
         with tempfile.TemporaryDirectory() as tmp:
             outcome = run(case, Path(tmp) / "out")

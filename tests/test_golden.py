@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.golden_cases import Case, cases, run
+from tests.golden_cases import Case, cases, diff_cases, run, run_diff
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
@@ -35,3 +35,9 @@ def test_golden(case: Case, tmp_path: Path) -> None:
                 )
             )
     assert not diffs, "".join(diffs)
+
+
+@pytest.mark.parametrize("case", diff_cases(), ids=lambda c: c.name)
+def test_golden_diff(case: Path, tmp_path: Path) -> None:
+    """`pgrender diff` between the renderings of old.yaml and new.yaml prints exactly expected.txt."""
+    assert run_diff(case, tmp_path) == (case / "expected.txt").read_text()
