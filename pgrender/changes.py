@@ -375,8 +375,9 @@ def _secret_value(change: Change) -> list[Verdict]:
     return [
         Verdict(
             ChangeClass.LIVE,
-            f"key {key} {what} (values are not shown): a user's new password is set by the reconcile Job; "
-            "pods that mount the Secret restart through their template digest (listed there)",
+            f"key {key} {what} (values are not shown): what reads the Secret gets the new value; a user's "
+            "password is set in the database by the reconcile Job, and pods that mount the Secret are "
+            "replaced one at a time through their template digest (listed there)",
         )
     ]
 
