@@ -847,37 +847,17 @@ def _whole_clusters(
                 "the cluster is no longer rendered: its members stop and are deleted when pruned; its claims are "
                 "kept (protected from pruning)"
             )
-            out.append(
-                Finding(
-                    ChangeClass.RISK,
-                    "PostgresCluster",
-                    namespace,
-                    name,
-                    "",
-                    message,
-                    f"remove-cluster:{name}",
-                    files[0] if files else "",
-                    scope=(namespace, name),
-                )
+            ident, scope = f"remove-cluster:{name}", (namespace, name)
+        else:
+            message = (
+                f"cluster renamed/moved to {to[0]}/{to[1]}: the new one starts empty (new claims, a new Patroni "
+                "cluster, bootstrapped as its spec says); the old one's claims are kept (protected from pruning) "
+                "and its members are deleted when pruned"
             )
-            continue
-        message = (
-            f"cluster renamed/moved to {to[0]}/{to[1]}: the new one starts empty (new claims, a new Patroni "
-            "cluster, bootstrapped as its spec says); the old one's claims are kept (protected from pruning) "
-            "and its members are deleted when pruned"
-        )
+            ident, scope = f"rename-cluster:{name}", to
+        first = files[0] if files else ""
         out.append(
-            Finding(
-                ChangeClass.RISK,
-                "PostgresCluster",
-                namespace,
-                name,
-                "",
-                message,
-                f"rename-cluster:{name}",
-                files[0] if files else "",
-                scope=to,
-            )
+            Finding(ChangeClass.RISK, "PostgresCluster", namespace, name, "", message, ident, first, scope=scope)
         )
     for namespace, name in pending:
         count = sum(1 for o in new_objs if o.cluster == (namespace, name))
