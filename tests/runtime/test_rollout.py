@@ -291,7 +291,7 @@ def test_a_failed_step_stops_the_rollout_and_fixing_it_in_git_heals_it(cluster: 
 
     def broken(spec: dict[str, Any]) -> None:
         spec["spec"].setdefault("imageContract", {})["patroni"] = "/nonexistent/patroni"
-        spec["spec"]["rollout"] = {"stepTimeoutSeconds": 20}
+        spec["spec"]["rollout"] = {"stepTimeoutSeconds": 10}
 
     seen, output, _ = roll(cluster, changed(cluster, "broken", broken), "broken", exit_code=1)
     (stopped,) = [line for line in output.splitlines() if line.startswith("roll stopped:")]
@@ -299,7 +299,7 @@ def test_a_failed_step_stops_the_rollout_and_fixing_it_in_git_heals_it(cluster: 
         -1:
     ]
     assert replaced != old_leader
-    assert f"{replaced} back, running and streaming: not so after 20s" in stopped, stopped
+    assert f"{replaced} back, running and streaming: not so after 10s" in stopped, stopped
     assert "the cluster keeps serving" in output
     # Serving: the same leader, the other replica streaming from it.
     leader = cluster.leader()
