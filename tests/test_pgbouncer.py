@@ -95,7 +95,9 @@ def test_user_secret_keys(
     data = find(objects_of(pooled(poolMode=mode)), "Secret", "hippo-pguser-hippo")["data"]
     text = {k: base64.b64decode(v).decode() for k, v in data.items()}
     assert text["pgbouncer-host"] == "hippo-pgbouncer.db.svc" and text["pgbouncer-port"] == "5432"
-    assert text["pgbouncer-uri"].endswith("@hippo-pgbouncer.db.svc:5432/hippo?sslmode=verify-full")
+    assert text["pgbouncer-uri"].endswith(
+        "@hippo-pgbouncer.db.svc:5432/hippo?sslmode=verify-full&sslrootcert=/etc/pgrender/hippo/ca.crt"
+    )
     assert ("prepareThreshold=0" in text["pgbouncer-jdbc-uri"]) is prepare
     assert "prepareThreshold" not in text["jdbc-uri"]
 

@@ -39,11 +39,12 @@ def test_default_user_is_the_cluster(objects_of: Callable[[dict[str, Any]], list
         "hippo-primary.db.svc",
         5432,
         "/hippo",
-        "sslmode=verify-full",
+        "sslmode=verify-full&sslrootcert=/etc/pgrender/hippo/ca.crt",
     )
     assert unquote(uri.password or "") == data["password"]
     assert data["jdbc-uri"] == (
-        f"jdbc:postgresql://hippo-primary.db.svc:5432/hippo?password={data['password']}&sslmode=verify-full&user=hippo"
+        f"jdbc:postgresql://hippo-primary.db.svc:5432/hippo?password={data['password']}"
+        "&sslmode=verify-full&sslrootcert=/etc/pgrender/hippo/ca.crt&user=hippo"
     )
     assert data["verifier"].startswith("SCRAM-SHA-256$4096:")
     assert data["ca.crt"].startswith("-----BEGIN CERTIFICATE-----")

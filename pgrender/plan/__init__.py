@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from pgrender.errors import Problem, SpecError
-from pgrender.plan import defaults, hosts, labels
+from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.backups import BackupsPlan, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
@@ -85,6 +85,7 @@ class ClusterPlan:
     replicas_service: ServicePlan | None
     pods_selector: dict[str, str]
     primary_host: str
+    secret_mount_path: str  # where applications mount a user Secret; the URIs name its ca.crt
     tls: TLSPlan
     superuser: str
     replication_user: str
@@ -202,12 +203,16 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         raise SpecError(problems)
 
     primary_host = hosts.service_host(names.primary_service, ns)
+    secret_mount_path = spec.connectivity.secret_mount_path or f"{defaults.SECRET_MOUNT_ROOT}/{meta.name}"
+    ca_file = f"{secret_mount_path}/{secret_keys.CA_CERT}"
     users = tuple(
         replace(
             u,
-            primary=hosts.connection(u.name, primary_host, spec.port, u.default_database),
+            primary=hosts.connection(u.name, primary_host, spec.port, u.default_database, ca_file),
             pgbouncer=(
-                hosts.connection(u.name, pgbouncer.host, pgbouncer.port, u.default_database, pgbouncer.jdbc_parameters)
+                hosts.connection(
+                    u.name, pgbouncer.host, pgbouncer.port, u.default_database, ca_file, pgbouncer.jdbc_parameters
+                )
                 if pgbouncer
                 else None
             ),
@@ -250,6 +255,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         replicas_service=replicas_service,
         pods_selector=pod_selector,
         primary_host=primary_host,
+        secret_mount_path=secret_mount_path,
         tls=resolve_tls(
             sourced,
             names,

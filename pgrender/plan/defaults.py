@@ -36,6 +36,8 @@ PATRONI_CONFIG_FILE = "patroni.yaml"
 # Read by Patroni only when it creates the cluster; the reconcile Job keeps the running one equal.
 PATRONI_BOOTSTRAP_FILE = "bootstrap.yaml"
 TLS_DIR = "/pgconf/tls"
+# Applications mount a user Secret at <SECRET_MOUNT_ROOT>/<cluster> unless spec.connectivity says where.
+SECRET_MOUNT_ROOT = "/etc/pgrender"
 REPLICATION_TLS_SUBDIR = "replication"  # the replication client certificate, inside TLS_DIR
 REPLICATION_TLS_DIR = f"{TLS_DIR}/{REPLICATION_TLS_SUBDIR}"
 RECONCILE_DIR = "/etc/pgrender"

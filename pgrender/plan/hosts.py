@@ -46,15 +46,21 @@ class Connection:
 
 
 def connection(
-    user: str, host: str, port: int, dbname: str | None, jdbc_parameters: tuple[str, ...] = ()
+    user: str, host: str, port: int, dbname: str | None, ca_file: str, jdbc_parameters: tuple[str, ...] = ()
 ) -> Connection:
-    """The connection of ``user``; verify-full: every name in host is in the server certificate."""
+    """The connection of ``user``; verify-full: every name in host is in the server certificate.
+
+    ``ca_file`` is where the application finds ca.crt (spec.connectivity.secretMountPath): libpq,
+    pgJDBC and node-postgres all read sslrootcert from the URI, and without it each looks elsewhere
+    (~/.postgresql/root.crt, the JVM's trust store, Node's CA bundle) and refuses our CA.
+    """
     database = dbname or ""
     extra = "".join(f"&{p}" for p in jdbc_parameters)
+    tls = f"sslmode=verify-full&sslrootcert={ca_file}"
     return Connection(
         host=host,
         port=port,
         dbname=dbname,
-        uri=(f"postgresql://{user}:", f"@{host}:{port}/{database}?sslmode=verify-full"),
-        jdbc_uri=(f"jdbc:postgresql://{host}:{port}/{database}?password=", f"{extra}&sslmode=verify-full&user={user}"),
+        uri=(f"postgresql://{user}:", f"@{host}:{port}/{database}?{tls}"),
+        jdbc_uri=(f"jdbc:postgresql://{host}:{port}/{database}?password=", f"{extra}&{tls}&user={user}"),
     )

@@ -14,6 +14,7 @@ from pgrender.load import MAX_SHOWN, Document, format_path, shorten
 from pgrender.spec import limits
 from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
 from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
+from pgrender.spec.connectivity import ConnectivitySpec, Naming
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.patroni import PatroniSpec
@@ -164,6 +165,13 @@ class ClusterSpec(StrictModel):
         default=None, description="Follow another cluster's repository as a standby cluster."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    naming: Naming = Field(
+        default=Naming.PGO,
+        description="Whose Secret names and keys, Service names and labels the output uses: pgo "
+        "(Crunchy PGO v5), zalando (Zalando postgres-operator), cnpg (CloudNativePG) or pgd (EDB PGD), "
+        "so applications written against that operator keep working unchanged.",
+    )
+    connectivity: ConnectivitySpec = Field(default_factory=ConnectivitySpec)
     acknowledged_changes: list[ChangeId] = Field(
         default=[],
         max_length=100,

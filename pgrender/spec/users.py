@@ -67,6 +67,12 @@ class UserSpec(StrictModel):
     databases: list[DatabaseName] = Field(default=[], max_length=MAX_DATABASES_PER_USER)
     options: RoleOptions = Field(default_factory=RoleOptions)
     password_rotation: int = Field(default=0, ge=0, description="Bump to derive a new password.")
+    access_secret: bool = Field(
+        default=False,
+        description="Also write <cluster>-pgaccess-<name>: the libpq environment (PGHOST, PGPORT, PGUSER, "
+        "PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT) and USER_ACCESS, the Service to port-forward "
+        "to, for envFrom or a shell.",
+    )
 
 
 class DatabaseSpec(StrictModel):
