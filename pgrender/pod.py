@@ -132,6 +132,7 @@ class PodPart:
     env: tuple[Manifest, ...] = ()
     containers: tuple[Manifest, ...] = ()  # sidecars, after the main container
     init_containers: tuple[Manifest, ...] = ()
+    pod_fields: tuple[tuple[str, Any], ...] = ()  # fields of the pod spec itself (shareProcessNamespace)
 
 
 def assemble(parts: list[PodPart]) -> PodPart:
@@ -142,6 +143,7 @@ def assemble(parts: list[PodPart]) -> PodPart:
         env=tuple(e for p in parts for e in p.env),
         containers=tuple(c for p in parts for c in p.containers),
         init_containers=tuple(c for p in parts for c in p.init_containers),
+        pod_fields=tuple(f for p in parts for f in p.pod_fields),
     )
 
 
@@ -154,4 +156,5 @@ def apply(pod: Manifest, part: PodPart) -> Manifest:
     out = {**pod, "containers": [main, *others, *part.containers], "volumes": [*pod.get("volumes", []), *part.volumes]}
     if part.init_containers:
         out["initContainers"] = [*pod.get("initContainers", []), *part.init_containers]
+    out.update(part.pod_fields)
     return out

@@ -24,6 +24,8 @@ SECRETS_PROVIDERS: dict[str, str] = {
 }
 TLS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.tls.derived",
+    "cert-manager": "pgrender.tls.cert_manager",
+    "existing": "pgrender.tls.existing",
 }
 DEFAULT_SECRETS_PROVIDER = "derived"
 DEFAULT_TLS_PROVIDER = "derived"

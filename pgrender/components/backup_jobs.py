@@ -162,7 +162,7 @@ def _initial_job(plan: ClusterPlan, backups: BackupsPlan, repo: RepoPlan) -> Man
 def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Manifest:
     repo = backups.repo(job.repo)
     files = [(job_config_key(repo.name), CONFIG.rpartition("/")[2]), (BACKUP_SCRIPT_KEY, BACKUP_SCRIPT_KEY)]
-    client = client_certificate(backups)
+    client = client_certificate(backups, plan.tls)
     volumes = [config_volume(backups.jobs_config_map, files, [repo]), *client.volumes]
     mounts = [config_mount(), *client.mounts]
     pod = job_pod_fields(plan)

@@ -1,4 +1,10 @@
-"""Secrets <c>-cluster-cert, <c>-replication-cert and <c>-superuser-cert (tls.crt, tls.key, ca.crt)."""
+"""Secrets <c>-cluster-cert, <c>-replication-cert and <c>-superuser-cert (tls.crt, tls.key, ca.crt),
+and pgBouncer's certificate when it has a Secret of its own (issued in the cluster).
+
+Each Secret is named where the plan says the pods find the certificate; the TLS provider
+(transforms.tls_objects) keeps them (derived), puts cert-manager Certificates for them in their
+place, or drops them (existing: the Secrets are the user's).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,15 @@ from pgrender.secrets import certificate_data
 
 def certificates(plan: ClusterPlan) -> list[Manifest]:
     """Return the server certificate and the two client certificates, each with the CA."""
-    names, tls = plan.names, plan.tls
-    return [
-        _tls_secret(plan, names.cluster_cert, tls.server),
-        _tls_secret(plan, names.replication_cert, tls.replication),
-        _tls_secret(plan, names.superuser_cert, tls.superuser),
-    ]
+    tls = plan.tls
+    leaves = [tls.server, tls.replication, tls.superuser]
+    if tls.pgbouncer and plan.pgbouncer and tls.pgbouncer.secret and tls.pgbouncer.secret.name != plan.pgbouncer.name:
+        leaves.append(tls.pgbouncer)
+    out: dict[str, Manifest] = {}
+    for cert in leaves:
+        assert cert.secret is not None  # resolve_tls names every certificate's Secret
+        out.setdefault(cert.secret.name, _tls_secret(plan, cert.secret.name, cert))  # one Secret may serve two
+    return list(out.values())
 
 
 def _tls_secret(plan: ClusterPlan, name: str, cert: CertificatePlan) -> Manifest:

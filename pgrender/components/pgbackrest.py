@@ -73,7 +73,10 @@ def pgbackrest(plan: ClusterPlan) -> list[Manifest]:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": object_meta(plan, backups.cert_secret, backups.labels),
+            # Where the pods find it: pgrender's name, or with provider existing the user's (dropped then).
+            "metadata": object_meta(
+                plan, certificate.secret.name if certificate.secret else backups.cert_secret, backups.labels
+            ),
             "type": "kubernetes.io/tls",
             "data": certificate_data(plan.tls, certificate),
         },

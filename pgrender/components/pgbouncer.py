@@ -9,7 +9,7 @@ reconcile Job creates in every database and which never returns superusers or re
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, PgBouncerPlan, TLSFiles, defaults, secret_keys
+from pgrender.plan import ClusterPlan, PgBouncerPlan, TLSFiles, TLSSecret, defaults, secret_keys
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
@@ -20,6 +20,7 @@ from pgrender.pod import (
     scheduling_fields,
     secret_volume,
 )
+from pgrender.pod_parts.tls_reload import program_name, reloader
 from pgrender.secrets import Material, SecretInput, certificate_data, secret_text
 
 CONFIG_FILE = "pgbouncer.ini"
@@ -91,6 +92,8 @@ def _secret(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
     password = SecretInput(Material.PASSWORD, pgb.auth_password_subject)
     tls = plan.tls
     assert tls.pgbouncer is not None  # the plan makes pgBouncer's certificate with pgBouncer
+    # pgrender's own certificate is kept here; one issued in the cluster has its own Secret.
+    certificate = certificate_data(tls, tls.pgbouncer) if _tls_secret(plan, pgb).name == pgb.name else {}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -100,9 +103,25 @@ def _secret(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
             secret_keys.PGBOUNCER_AUTH_FILE: secret_text(f'"{pgb.auth_user}" "', password, '"\n'),
             secret_keys.PASSWORD: secret_text(password),
             secret_keys.VERIFIER: secret_text(SecretInput(Material.VERIFIER, pgb.auth_password_subject)),
-            **certificate_data(tls, tls.pgbouncer),
+            **certificate,
         },
     }
+
+
+def _tls_secret(plan: ClusterPlan, pgb: PgBouncerPlan) -> TLSSecret:
+    """The Secret pgBouncer's certificate, its key and the CA are mounted from."""
+    secret = plan.tls.pgbouncer.secret if plan.tls.pgbouncer else None
+    return secret or TLSSecret(pgb.name)
+
+
+def secret_sources(plan: ClusterPlan, pgb: PgBouncerPlan) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The Secret keys pgBouncer's pod mounts at PGBOUNCER_SECRET_DIR: the auth file, the certificate,
+    its key and the CA (from one Secret, or two when the certificate has its own)."""
+    tls = _tls_secret(plan, pgb)
+    auth = (secret_keys.PGBOUNCER_AUTH_FILE, secret_keys.PGBOUNCER_AUTH_FILE)
+    if tls.name == pgb.name:
+        return [(pgb.name, [auth, *tls.items()])]
+    return [(pgb.name, [auth]), (tls.name, tls.items())]
 
 
 def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
@@ -123,7 +142,24 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
     }
     if pgb.resources:
         container["resources"] = pgb.resources
-    items = [(key, key) for key in (secret_keys.PGBOUNCER_AUTH_FILE, *secret_keys.TLS_FILES)]
+    pod: Manifest = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context_for(pgb.run_as_user, pgb.run_as_group, pgb.run_as_group),
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": pgb.name}},
+            secret_volume("secret", secret_sources(plan, pgb)),
+            empty_dir("tmp", size_limit="16Mi"),
+        ],
+        **scheduling_fields(pgb.scheduling),
+    }
+    if plan.tls.reload:
+        # Certificates renewed in the cluster: pgBouncer reloads them on SIGHUP (pod_parts/tls_reload.py).
+        mounts = [m for m in container["volumeMounts"] if m["name"] in ("config", "secret")]
+        target = [program_name(container["command"][0]), *container["command"][1:]]
+        pod["containers"] = [container, reloader(plan.image, mounts, [defaults.PGBOUNCER_SECRET_DIR], [target])]
+        pod["shareProcessNamespace"] = True
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -139,18 +175,7 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
                     "labels": plan.labels_for(pgb.labels, pgb.metadata),
                     "annotations": plan.annotations_for({}, pgb.metadata),
                 },
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context_for(pgb.run_as_user, pgb.run_as_group, pgb.run_as_group),
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": pgb.name}},
-                        secret_volume("secret", [(pgb.name, items)]),
-                        empty_dir("tmp", size_limit="16Mi"),
-                    ],
-                    **scheduling_fields(pgb.scheduling),
-                },
+                "spec": pod,
             },
         },
     }

@@ -61,7 +61,7 @@ def repo_host(plan: ClusterPlan) -> list[Manifest]:
 
 def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wave: dict[str, str]) -> Manifest:
     repos = [r for r in backups.repos if r.volume]
-    client = client_certificate(backups)  # its server certificate too: it carries the host's names
+    client = client_certificate(backups, plan.tls)  # its server certificate too: it carries the host's names
     volumes = [
         config_volume(backups.config_map, [(REPO_HOST_CONFIG_KEY, CONFIG.rpartition("/")[2])], repos),
         *client.volumes,

@@ -16,7 +16,7 @@ from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.profiles import PROFILES
 from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
-from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, resolve_tls
+from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
 from pgrender.plan.users import DatabasePlan, UserPlan, resolve_users
 from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster
 from pgrender.spec.presets import PRESETS
@@ -37,6 +37,7 @@ __all__ = [
     "ServicePlan",
     "TLSFiles",
     "TLSPlan",
+    "TLSSecret",
     "UserPlan",
     "VolumePlan",
     "resolve",

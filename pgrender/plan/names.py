@@ -176,6 +176,16 @@ class Names:
         return self._service(self.profile.pgbouncer)
 
     @property
+    def pgbouncer_cert(self) -> str:
+        """pgBouncer's certificate when it is issued in the cluster (cert-manager), not by pgrender."""
+        return f"{self.pgbouncer}-cert"
+
+    @property
+    def ca_issuer(self) -> str:
+        """The cert-manager CA Issuer pgrender writes from spec.tls.certManager.caSecretName."""
+        return f"{self.cluster}-ca-issuer"
+
+    @property
     def cluster_cert(self) -> str:
         return f"{self.cluster}-cluster-cert"
 

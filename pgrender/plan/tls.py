@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 
+from pgrender import tls as tls_providers
 from pgrender.plan import defaults, hosts, secret_keys
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names
@@ -49,6 +50,24 @@ PGBOUNCER_FILES = TLSFiles(defaults.PGBOUNCER_SECRET_DIR, f"{defaults.PGBOUNCER_
 
 
 @dataclass(frozen=True)
+class TLSSecret:
+    """The Secret a pod mounts a certificate from, and the keys that hold the certificate, its key
+    and the CA there (pods see them as tls.crt, tls.key and ca.crt whatever the keys)."""
+
+    name: str
+    cert: str = secret_keys.TLS_CERT
+    key: str = secret_keys.TLS_KEY
+    ca: str = secret_keys.CA_CERT
+
+    def items(self, directory: str = "", ca: bool = True) -> list[tuple[str, str]]:
+        """(key, path) of the certificate and its key in ``directory`` of the mount, and of the CA
+        beside them when ``ca``."""
+        below = f"{directory}/" if directory else ""
+        items = [(self.cert, f"{below}{secret_keys.TLS_CERT}"), (self.key, f"{below}{secret_keys.TLS_KEY}")]
+        return [*items, (self.ca, f"{below}{secret_keys.CA_CERT}")] if ca else items
+
+
+@dataclass(frozen=True)
 class CertificatePlan:
     """A leaf certificate signed by the cluster CA."""
 
@@ -58,6 +77,24 @@ class CertificatePlan:
     server: bool
     client: bool
     ip_addresses: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = ()
+    secret: TLSSecret | None = None  # where pods find it; None: not decided by resolve_tls (tests)
+
+
+@dataclass(frozen=True)
+class IssuerRefPlan:
+    name: str
+    kind: str
+    group: str
+
+
+@dataclass(frozen=True)
+class CertManagerPlan:
+    """What cert-manager's Certificates say beside the names: who signs, for how long."""
+
+    issuer: IssuerRefPlan
+    ca_issuer_secret: str | None  # a CA Issuer pgrender writes (issuer.name), signing with this Secret
+    duration: str | None
+    renew_before: str | None
 
 
 @dataclass(frozen=True)
@@ -81,6 +118,15 @@ class TLSPlan:
     superuser: CertificatePlan
     pgbouncer: CertificatePlan | None
     pgbackrest: CertificatePlan | None = None
+    # The CA's certificate (PEM) when the CA is not pgrender's: ca.crt of what pgrender writes.
+    ca_pem: str | None = None
+    # Certificates change in the cluster (cert-manager renews, a person replaces a Secret): the pods
+    # that mount them run a watcher that reloads them (pod_parts/tls_reload.py).
+    reload: bool = False
+    cert_manager: CertManagerPlan | None = None
+    # The replication client certificate's common name, when it is not the replication user's:
+    # pg_ident maps it (spec.tls.replicationCommonName).
+    replication_common_name: str | None = None
 
     @property
     def leaves(self) -> tuple[CertificatePlan, ...]:
@@ -124,6 +170,7 @@ def resolve_tls(
     if fqdn:
         pgbouncer_dns = (*pgbouncer_dns, f"{names.pgbouncer_service}.{fqdn.domain}")
     t = spec.tls
+    secrets = _secrets(sourced, names)
     # A streaming standby's certificates come from its source's CA (derived for the source).
     stream = spec.standby.from_cluster if spec.standby else None
     ca_ns, ca_cluster = (stream.namespace or ns, stream.cluster) if stream else (ns, names.cluster)
@@ -144,12 +191,34 @@ def resolve_tls(
         client_files=CLIENT_FILES,
         pgbouncer_files=PGBOUNCER_FILES,
         server=CertificatePlan(
-            "server", common_name(*dns[:4]), tuple(dns), server=True, client=True, ip_addresses=tuple(ips)
+            "server",
+            common_name(*dns[:4]),
+            tuple(dns),
+            server=True,
+            client=True,
+            ip_addresses=tuple(ips),
+            secret=secrets["server"],
         ),
-        replication=CertificatePlan("replication", defaults.REPLICATION_USER, (), server=False, client=True),
-        superuser=CertificatePlan("superuser", defaults.SUPERUSER, (), server=False, client=True),
+        replication=CertificatePlan(
+            "replication",
+            t.replication_common_name or defaults.REPLICATION_USER,
+            (),
+            server=False,
+            client=True,
+            secret=secrets["replication"],
+        ),
+        superuser=CertificatePlan(
+            "superuser", defaults.SUPERUSER, (), server=False, client=True, secret=secrets["superuser"]
+        ),
         pgbouncer=(
-            CertificatePlan("pgbouncer", common_name(*pgbouncer_dns), pgbouncer_dns, server=True, client=False)
+            CertificatePlan(
+                "pgbouncer",
+                common_name(*pgbouncer_dns),
+                pgbouncer_dns,
+                server=True,
+                client=False,
+                secret=secrets["pgbouncer"],
+            )
             if pgbouncer
             else None
         ),
@@ -160,11 +229,61 @@ def resolve_tls(
                 pgbackrest_dns,
                 server=bool(pgbackrest_dns),
                 client=True,
+                secret=secrets["pgbackrest"],
             )
             if pgbackrest_dns is not None
             else None
         ),
+        ca_pem=t.ca_certificate,
+        reload=tls_providers.in_cluster(t.provider),
+        cert_manager=_cert_manager(sourced, names),
+        replication_common_name=(
+            t.replication_common_name if t.replication_common_name != defaults.REPLICATION_USER else None
+        ),
     )
+
+
+def _secrets(sourced: SourcedCluster, names: Names) -> dict[str, TLSSecret]:
+    """Where the pods find each certificate: Secrets pgrender (or cert-manager) writes under pgrender's
+    names, or with provider existing the Secrets the spec names, at the keys it names."""
+    t = sourced.cluster.spec.tls
+    if t.existing is not None:
+        e, items = t.existing, t.existing.items
+
+        def named(secret: str) -> TLSSecret:
+            return TLSSecret(secret, items.certificate, items.private_key, items.ca)
+
+        server = named(e.server_secret_name)
+        return {
+            "server": server,
+            "replication": named(e.replication_secret_name),
+            "superuser": named(e.superuser_secret_name),
+            "pgbouncer": named(e.pg_bouncer_secret_name) if e.pg_bouncer_secret_name else server,
+            # resolve() refuses backups without pgBackRestSecretName; the name is then never mounted.
+            "pgbackrest": named(e.pg_back_rest_secret_name or e.server_secret_name),
+        }
+    return {
+        "server": TLSSecret(names.cluster_cert),
+        "replication": TLSSecret(names.replication_cert),
+        "superuser": TLSSecret(names.superuser_cert),
+        # pgrender's own certificate lives in pgBouncer's Secret; one issued in the cluster has a
+        # Secret of its own (cert-manager writes kubernetes.io/tls Secrets, and would own the keys).
+        "pgbouncer": TLSSecret(names.pgbouncer_cert if tls_providers.in_cluster(t.provider) else names.pgbouncer),
+        "pgbackrest": TLSSecret(names.pgbackrest_cert),
+    }
+
+
+def _cert_manager(sourced: SourcedCluster, names: Names) -> CertManagerPlan | None:
+    settings = sourced.cluster.spec.tls.cert_manager
+    if settings is None:
+        return None
+    ref = settings.issuer_ref
+    issuer = (
+        IssuerRefPlan(ref.name, ref.kind, ref.group)
+        if ref is not None
+        else IssuerRefPlan(names.ca_issuer, "Issuer", "cert-manager.io")
+    )
+    return CertManagerPlan(issuer, settings.ca_secret_name, settings.duration, settings.renew_before)
 
 
 def _ip_address(san: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

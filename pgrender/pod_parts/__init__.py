@@ -17,6 +17,7 @@ from pgrender.pod_parts.patroni_config import patroni_config
 from pgrender.pod_parts.pgbackrest import database_pgbackrest
 from pgrender.pod_parts.scratch import database_scratch, job_scratch
 from pgrender.pod_parts.server_tls import server_tls
+from pgrender.pod_parts.tls_reload import database_tls_reload
 
 DatabasePart = Callable[[ClusterPlan, InstancePlan], PodPart]
 JobPart = Callable[[ClusterPlan], PodPart]
@@ -28,6 +29,7 @@ DATABASE_POD_PARTS: tuple[DatabasePart, ...] = (
     server_tls,
     database_scratch,
     database_pgbackrest,
+    database_tls_reload,
 )
 # Parts of every Job pod pgrender writes (after the Job's own), in order.
 JOB_POD_PARTS: tuple[JobPart, ...] = (

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, defaults, secret_keys
+from pgrender.plan import ClusterPlan, defaults
 from pgrender.pod import Manifest, PodPart, secret_volume
 
 
 def client_tls(plan: ClusterPlan) -> PodPart:
+    secret = plan.tls.superuser.secret
+    assert secret is not None  # resolve_tls names every certificate's Secret
     return PodPart(
-        volumes=(secret_volume("tls", [(plan.names.superuser_cert, [(key, key) for key in secret_keys.TLS_FILES])]),),
+        volumes=(secret_volume("tls", [(secret.name, secret.items())]),),
         mounts=({"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},),
     )
 

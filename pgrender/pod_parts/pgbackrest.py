@@ -4,7 +4,7 @@ that backup Jobs reach this member's data through."""
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, InstancePlan, defaults, secret_keys
+from pgrender.plan import ClusterPlan, InstancePlan, TLSPlan, defaults, secret_keys
 from pgrender.plan.backups import (
     CONFIG,
     CONFIG_DIR,
@@ -91,14 +91,15 @@ def database_pgbackrest(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
     )
 
 
-def client_certificate(backups: BackupsPlan) -> PodPart:
+def client_certificate(backups: BackupsPlan, tls: TLSPlan) -> PodPart:
     """pgBackRest's certificate under /pgconf/tls/pgbackrest/ with the CA at /pgconf/tls/ca.crt
     (the paths the database pods use too, so every configuration names the same files), and a
     writable /tmp for its locks: what a backup Job and the repository host run with."""
-    items = [(key, f"{TLS_SUBDIR}/{key}") for key in (secret_keys.TLS_CERT, secret_keys.TLS_KEY)]
-    items.append((secret_keys.CA_CERT, secret_keys.CA_CERT))
+    secret = tls.pgbackrest.secret if tls.pgbackrest else None
+    assert secret is not None  # resolve_tls names every certificate's Secret
+    items = [*secret.items(TLS_SUBDIR, ca=False), (secret.ca, secret_keys.CA_CERT)]
     return PodPart(
-        volumes=(secret_volume("tls", [(backups.cert_secret, items)]), empty_dir("tmp", size_limit="64Mi")),
+        volumes=(secret_volume("tls", [(secret.name, items)]), empty_dir("tmp", size_limit="64Mi")),
         mounts=(
             {"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},

@@ -80,7 +80,10 @@ def secret_inputs(manifests: list[dict[str, Any]]) -> Iterator[SecretInput]:
 
 
 def ca_certificate(tls: TLSPlan) -> SecretText:
-    """The cluster CA's certificate, the root that clients and members trust."""
+    """The cluster CA's certificate, the root that clients and members trust: pgrender's own CA, or
+    the one spec.tls.caCertificate gives (public: literal text)."""
+    if tls.ca_pem is not None:
+        return secret_text(tls.ca_pem)
     return secret_text(SecretInput(Material.CA_CERT, tls.ca_subject, tls.rotation))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pgrender.providers import hand_over
+from pgrender.tls import bound
 
 if TYPE_CHECKING:
     from pgrender.transforms import Context
@@ -13,5 +14,6 @@ Manifest = dict[str, Any]
 
 
 def tls_objects(context: Context, manifests: list[Manifest]) -> list[Manifest]:
-    """Hand the objects the TLS provider owns to it; what it returns takes their place."""
-    return hand_over(context.tls, manifests)
+    """Hand the objects the TLS provider owns to it (bound to the cluster's plan, when its objects
+    need the plan); what it returns takes their place."""
+    return hand_over(bound(context.tls, context.plan), manifests)
