@@ -5,7 +5,7 @@ members archive WAL to; backup Jobs of these repositories mount the claim beside
 from __future__ import annotations
 
 from pgrender.components.volumes import PRUNE_PROTECTION
-from pgrender.plan import ClusterPlan, labels
+from pgrender.plan import ClusterPlan, defaults, labels
 from pgrender.plan.backups import CONFIG, REPO_HOST_CONFIG_KEY, BackupsPlan, RepoHostPlan
 from pgrender.pod import (
     DEFAULT_CONTAINER,
@@ -16,6 +16,7 @@ from pgrender.pod import (
     pod_security_context,
 )
 from pgrender.pod_parts.pgbackrest import client_certificate, config_mount, config_volume, environment
+from pgrender.pod_parts.tls_reload import program_name, reloader
 
 CONTAINER = "pgbackrest"
 
@@ -84,6 +85,18 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
+    pod: Manifest = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(plan),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if plan.tls.reload:
+        # Its certificate is renewed in the cluster: pgBackRest's server reloads it on SIGHUP.
+        target = [program_name(backups.program), "server"]
+        pod["containers"] = [container, reloader(plan.image, list(client.mounts[:1]), [defaults.TLS_DIR], [target])]
+        pod["shareProcessNamespace"] = True
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -97,13 +110,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
                     "labels": plan.labels_for(host.labels),
                     "annotations": plan.annotations_for({DEFAULT_CONTAINER: CONTAINER}),
                 },
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(plan),
-                    "containers": [container],
-                    "volumes": volumes,
-                },
+                "spec": pod,
             },
         },
     }

@@ -210,6 +210,15 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     if pgbouncer and pgbouncer.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "proxy", "pgBouncer", "port"), "port 8008 is Patroni's REST API port"))
+    existing = spec.tls.existing
+    if existing and backups and not existing.pg_back_rest_secret_name:
+        problems.append(
+            sourced.problem(
+                ("spec", "tls", "existing"),
+                "with spec.backups, name pgBackRestSecretName: pgBackRest's certificate (common name pgbackrest) "
+                "from the same CA",
+            )
+        )
     made = claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups, extra_services)
     check_names(sourced, made, problems)
     check_user_secrets(sourced, made, problems)

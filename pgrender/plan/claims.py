@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from pgrender import tls as tls_providers
 from pgrender.errors import Problem
 from pgrender.load import format_path
 from pgrender.plan import labels
@@ -72,10 +73,7 @@ def claims(
         *(_obj(cluster, kind, names.reconcile_rbac) for kind in ("ServiceAccount", "Role", "RoleBinding")),
         _obj(cluster, "ConfigMap", names.config_map),
         _obj(cluster, "ConfigMap", names.reconcile_config_map),
-        *(
-            _obj(cluster, "Secret", name)
-            for name in (names.patroni_secret, names.cluster_cert, names.replication_cert, names.superuser_cert)
-        ),
+        _obj(cluster, "Secret", names.patroni_secret),
         *(_obj(cluster, "Service", s.name) for s in (primary, replicas_service) if s),
         *(_obj(("spec", "naming"), "Service", s.name) for s in extra_services),
         _obj(cluster, "Service", names.pods_service),
@@ -84,6 +82,7 @@ def claims(
         _label(cluster, labels.CLUSTER_LABEL, meta.name),
         _label(cluster, labels.SCOPE_LABEL, names.patroni_scope),
     ]
+    made += _tls_claims(sourced, names, pgbouncer, backups)
     if names.ca_secret:
         made.append(_obj(("spec", "naming"), "Secret", names.ca_secret))
     if pgbouncer:
@@ -115,11 +114,36 @@ def claims(
     return made
 
 
+def _tls_claims(
+    sourced: SourcedCluster, names: Names, pgbouncer: PgBouncerPlan | None, backups: BackupsPlan | None
+) -> list[Claim]:
+    """The certificate Secrets pgrender or cert-manager writes (none with provider existing: the
+    user's), the Certificates that ask for them, and the CA Issuer pgrender may write."""
+    tls = sourced.cluster.spec.tls
+    if tls.existing is not None:
+        return []
+    cluster: FieldPath = ("metadata", "name")
+    secrets = [names.cluster_cert, names.replication_cert, names.superuser_cert]
+    own = [_obj(cluster, "Secret", name) for name in secrets]
+    if pgbouncer and tls_providers.in_cluster(tls.provider):
+        secrets.append(names.pgbouncer_cert)
+        own.append(_obj(cluster, "Secret", names.pgbouncer_cert))
+    if backups:
+        secrets.append(backups.cert_secret)
+        own.append(_obj(("spec", "backups"), "Secret", backups.cert_secret))
+    if tls.cert_manager is None:
+        return own
+    own += [_obj(cluster, "Certificate", name) for name in secrets]
+    if tls.cert_manager.ca_secret_name:
+        own.append(_obj(("spec", "tls", "certManager", "caSecretName"), "Issuer", names.ca_issuer))
+    return own
+
+
 def _backup_claims(backups: BackupsPlan, names: Names) -> list[Claim]:
     repos: FieldPath = ("spec", "backups", "repos")
     made = [
         *(_obj(("spec", "backups"), "ConfigMap", name) for name in (backups.config_map, backups.jobs_config_map)),
-        *(_obj(("spec", "backups"), "Secret", name) for name in (backups.secret, backups.cert_secret)),
+        _obj(("spec", "backups"), "Secret", backups.secret),
     ]
     # Repository names are short and fixed (repo1..repo4): a name too long is the cluster's.
     cluster: FieldPath = ("metadata", "name")
@@ -159,6 +183,20 @@ def check_user_secrets(sourced: SourcedCluster, made: list[Claim], problems: lis
                         "(pgrender never writes storage credentials)",
                     )
                 )
+    tls: list[tuple[FieldPath, str | None]] = []
+    if spec.tls.cert_manager:
+        tls.append((("spec", "tls", "certManager", "caSecretName"), spec.tls.cert_manager.ca_secret_name))
+    if spec.tls.existing:
+        existing = spec.tls.existing
+        for key in type(existing).model_fields:
+            if key.endswith("_secret_name"):
+                alias = type(existing).model_fields[key].alias or key
+                tls.append((("spec", "tls", "existing", alias), getattr(existing, key)))
+    for path, name in tls:
+        if name and name in ours:
+            problems.append(
+                sourced.problem(path, f"pgrender writes the Secret {name!r} itself; name a Secret you create")
+            )
 
 
 def check_names(sourced: SourcedCluster, made: list[Claim], problems: list[Problem]) -> None:

@@ -15,6 +15,9 @@ from pgrender.plan.profiles import PROFILES
 from pgrender.plan.tls import SERVER_FILES
 from pgrender.spec import SourcedCluster
 
+# The pg_ident map of the replication certificate's common name to the replication user.
+REPLICATION_MAP = "pgrender-replication"
+
 
 @dataclass(frozen=True)
 class ProbePlan:
@@ -55,6 +58,8 @@ class PatroniPlan:
     replication_sslmode: str
     # A standby cluster's standby_cluster section; removing it from the dynamic configuration promotes.
     standby_cluster: dict[str, Any] | None = None
+    # pg_ident.conf lines (map system-name role), in the dynamic configuration when there are any.
+    pg_ident: tuple[str, ...] = ()
 
     @property
     def dynamic_configuration(self) -> dict[str, Any]:
@@ -76,6 +81,8 @@ class PatroniPlan:
                 "pg_hba": list(self.pg_hba),
             },
         }
+        if self.pg_ident:
+            out["postgresql"]["pg_ident"] = list(self.pg_ident)
         if self.standby_cluster:
             out["standby_cluster"] = dict(self.standby_cluster)
         return out
@@ -122,10 +129,15 @@ def resolve_patroni(
             problems.append(sourced.problem(("spec", "patroni", "pgHBA", i), message))
 
     su, repl = defaults.SUPERUSER, defaults.REPLICATION_USER
+    # A replication certificate with another common name (EDB PGD's streaming_replica) is mapped to
+    # the replication user; without a map, cert authentication needs the role's own name.
+    common_name = spec.tls.replication_common_name
+    ident = (f"{REPLICATION_MAP} {common_name} {repl}",) if common_name and common_name != repl else ()
+    cert = f"cert map={REPLICATION_MAP}" if ident else "cert"
     hba = (
         f"local all {su} peer",
-        f"hostssl replication {repl} all cert",
-        f"hostssl postgres {repl} all cert",
+        f"hostssl replication {repl} all {cert}",
+        f"hostssl postgres {repl} all {cert}",
         f"host all {repl} all reject",
         f"hostssl all {su} all cert",
         f"host all {su} all reject",
@@ -156,6 +168,7 @@ def resolve_patroni(
         member_api_hosts=member_api_hosts,
         replication_sslmode=sourced.cluster.spec.connectivity.replication_ssl_mode.value,
         standby_cluster=_standby_cluster(sourced, backups, problems),
+        pg_ident=ident,
     )
 
 

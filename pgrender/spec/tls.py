@@ -266,6 +266,15 @@ class TLSSpec(StrictModel):
                 raise ValueError(f"provider {self.provider} needs its settings: set spec.tls.{alias}")
             if field != wanted and getattr(self, field) is not None:
                 raise ValueError(f"{alias} is read only with provider {name}")
+        if not tls.own_ca(self.provider):
+            for field in ("not_before", "ca_validity_days", "validity_days", "rotation"):
+                if field in self.model_fields_set:
+                    alias = type(self).model_fields[field].alias or field
+                    raise ValueError(
+                        f"{alias} is read only by provider {DEFAULT_TLS_PROVIDER}, which makes the certificates"
+                    )
+        if not tls.decides_names(self.provider) and self.extra_sans:
+            raise ValueError(f"extraSANs: provider {self.provider}'s certificates are yours; put the names in them")
         if tls.own_ca(self.provider) and self.ca_certificate is not None:
             raise ValueError(f"caCertificate: provider {self.provider} makes the CA itself; remove it")
         if not tls.own_ca(self.provider) and self.ca_certificate is None:

@@ -5,6 +5,8 @@ Beyond providers.TLSProvider (owns, finish), a TLS provider's PROVIDER says, as 
 - ``settings``: the spec.tls field holding its settings (``certManager``, ``existing``), or None;
 - ``own_ca``: pgrender makes the CA (``derived``). Otherwise the CA is someone else's, and
   spec.tls.caCertificate gives its certificate, which pgrender writes as ca.crt for applications;
+- ``decides_names``: the certificates carry the names pgrender decides (and spec.tls.extraSANs);
+  False when they are the user's (existing);
 - ``in_cluster``: certificates are issued or replaced in the cluster, after the render (cert-manager
   renews them, a person replaces an existing Secret). The pods that mount them then run a watcher
   that reloads PostgreSQL, Patroni, pgBouncer and pgBackRest when the mounted files change
@@ -41,6 +43,11 @@ def settings_field(name: str) -> str | None:
 def own_ca(name: str) -> bool:
     """Whether TLS provider ``name`` makes the cluster's CA itself."""
     return bool(getattr(tls_provider(name), "own_ca", False))
+
+
+def decides_names(name: str) -> bool:
+    """Whether TLS provider ``name``'s certificates carry the names pgrender decides."""
+    return bool(getattr(tls_provider(name), "decides_names", False))
 
 
 def in_cluster(name: str) -> bool:

@@ -33,6 +33,7 @@ class _CertManager:
     name = "cert-manager"
     summary = "cert-manager Certificates (and a CA Issuer from your CA's Secret); renewed in the cluster"
     settings = "cert_manager"
+    decides_names = True
     own_ca = False
     in_cluster = True
 

@@ -18,6 +18,7 @@ class _DerivedTLS:
     name = "derived"
     summary = "pgrender's own CA, keys and certificates, derived from the root key"
     settings = None
+    decides_names = True
     own_ca = True
     in_cluster = False
 

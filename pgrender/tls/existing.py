@@ -21,6 +21,7 @@ class _Existing:
     name = "existing"
     summary = "your own certificates, in Secrets spec.tls.existing names; reloaded when you replace them"
     settings = "existing"
+    decides_names = False
     own_ca = False
     in_cluster = True
 

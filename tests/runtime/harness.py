@@ -1594,6 +1594,18 @@ def write_secret(rendered: Rendered, name: str, directory: Path) -> Path:
     return directory
 
 
+def update_mounted_secret(directory: Path, files: Mapping[str, bytes]) -> None:
+    """What kubelet does when a mounted Secret changes: the files of its volume (``directory``, a
+    mount point written by :func:`materialize_volumes`) get the new content in place, with the
+    volume's ownership and mode. Kubelet swaps all of a volume's files at once (its ``..data``
+    symlink); here each file is replaced whole by a rename, the key first, so a reader may for a
+    moment see a new key beside the old certificate, as with a Secret someone edits key by key."""
+    gid = os_ids()[1]
+    for name in sorted(files, key=lambda n: (not n.endswith(".key"), n)):
+        path = directory / name
+        _write_file(path, files[name], path.stat().st_mode & 0o7777, gid)
+
+
 def client_psql(conninfo: str, sql: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run psql as a client would (as root, with a clean environment plus ``env``); no check."""
     return subprocess.run(
