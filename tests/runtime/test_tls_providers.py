@@ -170,3 +170,120 @@ def test_a_renewed_certificate_is_served_without_a_restart(managed: Managed) -> 
     assert result.returncode == 0, result.stderr
     logs = "".join(p.log.read_text() for p in cluster.containers) + managed.bouncer_reloader.log.read_text()
     assert "sent SIGHUP to patroni" in logs and "sent SIGHUP to pgbouncer" in logs, logs[-3000:]
+
+
+# --- Provider existing: your own PKI's Secrets, with foreign key names -------------------------
+
+
+def dns_forms(name: str, namespace: str) -> list[str]:
+    return [f"{name}.{namespace}.svc.cluster.local", f"{name}.{namespace}.svc", f"{name}.{namespace}", name]
+
+
+def foreign(secret: dict[str, Any], name: str, keys: dict[str, str]) -> dict[str, Any]:
+    """An issued Secret as another PKI keeps it: its own name, type Opaque, its own key names."""
+    data = {keys[k]: v for k, v in secret["data"].items()}
+    meta = {"name": name, "namespace": secret["metadata"]["namespace"]}
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta, "data": data}
+
+
+KEYS = {"tls.crt": "server.crt", "tls.key": "server.key", "ca.crt": "root.crt"}  # Zalando-style file names
+
+
+@dataclass
+class Own:
+    cluster: LocalCluster
+    ca: IssuingCA
+    server: dict[str, Any]  # what the server certificate was issued from (a Certificate's shape)
+    serial: int
+
+
+@pytest.fixture(scope="module")
+def own(runtime_root: Path) -> Iterator[Own]:
+    """hippo with TLS provider existing: Secrets named in the spec, keys server.crt/server.key/root.crt,
+    and a pre-provisioned replication certificate for EDB PGD's streaming_replica."""
+    ca = IssuingCA("corp root CA")
+    spec = local_spec("hippo")
+    tls = spec["spec"]["tls"]
+    del tls["notBefore"]
+    tls.update(
+        provider="existing",
+        caCertificate=ca.pem,
+        replicationCommonName="streaming_replica",
+        existing={
+            "serverSecretName": "corp-db-server",
+            "replicationSecretName": "corp-streaming-replica",
+            "superuserSecretName": "corp-db-postgres",
+            "items": {"certificate": "server.crt", "privateKey": "server.key", "ca": "root.crt"},
+        },
+    )
+    rendered = render_spec(spec, runtime_root / "specs" / "existing")
+    assert not rendered.all("Certificate") and not [
+        s for s in rendered.all("Secret") if "cert" in s["metadata"]["name"]
+    ]
+    namespace = rendered.namespace
+    pods = [f"{s['metadata']['name']}-0.hippo-pods" for s in rendered.all("StatefulSet")]
+    names = [*dns_forms("hippo-primary", namespace), *dns_forms("hippo-replicas", namespace)]
+    names += [n for pod in pods for n in dns_forms(pod, namespace)]
+
+    def shape(secret: str, common_name: str, usages: list[str], dns: list[str]) -> dict[str, Any]:
+        key = {"algorithm": "ECDSA", "size": 256, "encoding": "PKCS8"}
+        spec = {"secretName": secret, "commonName": common_name, "usages": usages, "privateKey": key}
+        return {"metadata": {"namespace": namespace}, "spec": {**spec, **({"dnsNames": dns} if dns else {})}}
+
+    server = shape("server", names[0], ["digital signature", "server auth", "client auth"], names)
+    issued_server, serial = ca.issue(server)
+    issued_replication, _ = ca.issue(
+        shape("replication", "streaming_replica", ["digital signature", "client auth"], [])
+    )
+    issued_superuser, _ = ca.issue(shape("superuser", "postgres", ["digital signature", "client auth"], []))
+    secrets = [
+        foreign(issued_server, "corp-db-server", KEYS),
+        foreign(issued_replication, "corp-streaming-replica", KEYS),
+        foreign(issued_superuser, "corp-db-postgres", KEYS),
+    ]
+    rendered = rendered.with_objects(*secrets)
+    with running_cluster(rendered, runtime_root / "existing") as cluster:
+        cluster.wait_healthy()
+        yield Own(cluster, ca, server, serial)
+
+
+def test_a_streaming_replica_certificate_replicates_through_the_ident_map(own: Own) -> None:
+    """The replication certificate's common name is streaming_replica, not the replication user:
+    pg_ident (pgrender-replication) maps it, and the replicas stream over TLS with it."""
+    cluster = own.cluster
+    leader = cluster.wait_healthy()
+    rows = cluster.streaming(leader)
+    assert set(rows) == {m.name for m in cluster.members if m is not leader}
+    assert all(row["state"] == "streaming" and row["ssl"] == "t" for row in rows.values()), rows
+    ((ident,),) = leader.psql(
+        "SELECT string_agg(map_name || ' ' || sys_name || ' ' || pg_username, ',') FROM pg_ident_file_mappings"
+    )
+    assert ident == "pgrender-replication streaming_replica _pgrender_repl"
+
+
+def test_the_reconcile_job_runs_with_the_users_superuser_certificate(own: Own) -> None:
+    """The Jobs mount the superuser Secret the spec names, at its own keys, and reach PostgreSQL and
+    Patroni's REST API with it."""
+    job = own.cluster.run_job(own.cluster.root.parent / "existing-job")
+    assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
+
+
+def test_a_replaced_server_certificate_is_served_without_a_restart(own: Own) -> None:
+    cluster = own.cluster
+    cluster.wait_healthy()
+    for member in cluster.members:
+        assert served_serial(member.pg_port, postgres=True) == own.serial
+    pids = {m.name: (m.proc.pid if m.proc else None, m.postmaster_pid()) for m in cluster.members}
+    replaced, serial = own.ca.issue(own.server)
+    files = {KEYS[k]: base64.b64decode(v) for k, v in replaced["data"].items()}
+    for member in cluster.members:
+        # The pods see the Secret's keys under the names the items mapping gives them.
+        update_mounted_secret(member.tls_dir, {k: files[KEYS[k]] for k in KEYS})
+
+    def served() -> set[int]:
+        return {served_serial(m.pg_port, postgres=True) for m in cluster.members} | {
+            served_serial(m.api_port, postgres=False) for m in cluster.members
+        }
+
+    wait_until("the replaced certificate to be served", lambda: served() == {serial}, timeout=90, interval=1)
+    assert {m.name: (m.proc.pid if m.proc else None, m.postmaster_pid()) for m in cluster.members} == pids
