@@ -514,6 +514,13 @@ def _catalogue_versions() -> tuple[int, ...]:
     return SUPPORTED_POSTGRES_VERSIONS
 
 
+# cert-manager (TLS provider cert-manager): what a changed Certificate means for the running cluster.
+RELOADED = "the pods' tls-reload sidecars make PostgreSQL, Patroni, pgBouncer and pgBackRest load it (no restart)"
+REISSUED = f"cert-manager issues a new certificate (and key) into the same Secret; {RELOADED}"
+NEW_CA = (
+    "certificates from another CA are served as soon as they are issued, while applications verify with "
+    "spec.tls.caCertificate (their Secrets' ca.crt): give both CAs there until every certificate is reissued"
+)
 _STATEFULSET_IMMUTABLE = tuple(
     _immutable(p)
     for p in ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy")
@@ -612,6 +619,19 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         ),
     ),
     "CronJob": (Rule("spec", ChangeClass.LIVE, "applied in place; the next scheduled run uses it"),),
+    "Certificate": (
+        Rule(
+            "spec.issuerRef",
+            ChangeClass.LIVE,
+            "another issuer signs from the next issuance, which cert-manager starts at once: " + NEW_CA,
+        ),
+        Rule("spec.secretTemplate", ChangeClass.LIVE, "labels and annotations cert-manager copies to the Secret"),
+        Rule("spec", ChangeClass.LIVE, REISSUED),
+    ),
+    "Issuer": (
+        Rule("spec.ca.secretName", ChangeClass.LIVE, "the CA Issuer signs with another CA's key: " + NEW_CA),
+        Rule("spec", ChangeClass.LIVE, "applied in place; cert-manager uses it for the next issuance"),
+    ),
 }
 COMMON_RULES: tuple[Rule, ...] = (
     Rule(
@@ -635,6 +655,7 @@ ADDED: dict[str, tuple[ChangeClass, str]] = {
     "PersistentVolumeClaim": (ChangeClass.LIVE, "a new claim: provisioned when its pod starts"),
     "Job": (ChangeClass.JOB, "runs once"),
 }
+ADDED["Certificate"] = (ChangeClass.LIVE, "cert-manager issues it into its spec.secretName, a Secret the pods mount")
 ADDED_DEFAULT = (ChangeClass.LIVE, "created")
 REMOVED: dict[str, tuple[ChangeClass, str, str | None]] = {
     MEMBER: (
@@ -657,6 +678,12 @@ REMOVED: dict[str, tuple[ChangeClass, str, str | None]] = {
         "remove-service:{name}",
     ),
 }
+REMOVED["Certificate"] = (
+    ChangeClass.LIVE,
+    "deleted when pruned: cert-manager stops renewing it; the Secret it wrote stays until deleted, valid until "
+    "it expires",
+    None,
+)
 REMOVED_DEFAULT = (ChangeClass.LIVE, "deleted when the GitOps tool prunes", None)
 PROTECTED_CLAIM = (
     "kept (protected from pruning); delete it on purpose with kubectl delete pvc -n {namespace} {name} "
@@ -825,6 +852,8 @@ def _compare(
             )
         elif obj.kind == "PersistentVolumeClaim":
             findings.append(_removed_claim(obj, claim_owners, removed_statefulsets))
+        elif obj.kind == "Secret" and obj.manifest.get("type") == TLS_SECRET_TYPE:
+            findings.append(_removed_certificate_secret(obj, new_objs))
         elif _renamed_credentials(obj, new_by_id.values()):
             findings.append(
                 _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}"),
@@ -960,6 +989,56 @@ def _renamed_credentials(obj: Obj, new: Iterable[Obj]) -> bool:
     )
 
 
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+
+
+def _removed_certificate_secret(obj: Obj, new: list[Obj]) -> Finding:
+    """A certificate Secret pgrender no longer writes: another TLS provider writes it (cert-manager,
+    through a Certificate naming it), a workload mounts it as the user's (existing), or nothing needs it."""
+    same = [o for o in new if o.namespace == obj.namespace]
+    if any(o.kind == "Certificate" and (o.manifest.get("spec") or {}).get("secretName") == obj.name for o in same):
+        return _finding(
+            obj,
+            ChangeClass.LIVE,
+            "",
+            "cert-manager writes this Secret from now on (a Certificate names it): a new key and certificate from "
+            "its issuer; if the GitOps tool prunes it first, cert-manager writes it again and the pods wait for it",
+        )
+    if any(obj.name in _mounted_secrets(o) for o in same):
+        return _finding(
+            obj,
+            ChangeClass.RISK,
+            "",
+            "deleted when pruned, yet the new pods mount it (spec.tls.existing names it): they cannot start "
+            "without it; exclude it from pruning (argocd.argoproj.io/sync-options: Prune=false, or Flux's "
+            "kustomize.toolkit.fluxcd.io/prune: disabled) or name a Secret pgrender never wrote",
+            f"remove-secret:{obj.name}",
+        )
+    return _finding(
+        obj,
+        ChangeClass.LIVE,
+        "",
+        "a certificate Secret pgrender no longer writes (another TLS provider): deleted when pruned; the pods "
+        "mount the provider's Secrets from their new template",
+    )
+
+
+def _mounted_secrets(obj: Obj) -> set[str]:
+    """The Secrets a workload's pod template mounts (projected or secret volumes)."""
+    template = obj.manifest.get("spec", {}).get("template", {}) if obj.kind in ("StatefulSet", "Deployment") else {}
+    pod = template.get("spec", {}) if isinstance(template, dict) else {}
+    out: set[str] = set()
+    for volume in pod.get("volumes", []) if isinstance(pod, dict) else []:
+        if not isinstance(volume, dict):
+            continue
+        if isinstance(volume.get("secret"), dict):
+            out.add(str(volume["secret"].get("secretName", "")))
+        for source in (volume.get("projected") or {}).get("sources", []):
+            if isinstance(source, dict) and isinstance(source.get("secret"), dict):
+                out.add(str(source["secret"].get("name", "")))
+    return out
+
+
 def _removed(obj: Obj) -> Finding:
     change, message, ident = REMOVED.get(_rule_key(obj), REMOVED_DEFAULT)
     return _finding(obj, change, "", message, ident.format(name=obj.name) if ident else None)
@@ -1001,11 +1080,13 @@ def _cluster_wide(
     new_objs: list[Obj],
     whole: set[tuple[str, str]],
 ) -> list[Finding]:
-    """Major version changes, and users and databases dropped or added (reconcile.sql's markers)."""
+    """Major version changes, TLS provider changes, and users and databases dropped or added
+    (reconcile.sql's markers)."""
     out: list[Finding] = []
     for cluster in sorted({o.cluster for o in new_objs if o.cluster} - whole):
         old_members = [o for o in old_objs if o.cluster == cluster and o.member]
         new_members = [o for o in new_objs if o.cluster == cluster and o.member]
+        out += _tls_provider_change(cluster, old_members, new_members)
         before, after = _major_version(old_members), _major_version(new_members)
         if before is not None and after is not None and before != after:
             member = new_members[0]
@@ -1030,6 +1111,66 @@ def _cluster_wide(
             out += _roster("user", "role", old_roles, new_roles)
             out += _roster("database", "database", old_databases, new_databases)
     return out
+
+
+TLS_PROVIDER_CHANGES = {
+    "cert-manager": (
+        "cert-manager issues the certificates into the Secrets pgrender wrote (your issuer's CA from now on)"
+    ),
+    "existing": "the pods mount your Secrets (spec.tls.existing) instead of pgrender's",
+    "derived": "pgrender writes its own certificates again, from the root key; renewing them is a render",
+}
+
+
+def _tls_provider(member: Obj) -> str | None:
+    """The TLS provider a member's pod template shows: no tls-reload sidecar is derived; with one, the
+    server certificate mounted from <cluster>-cluster-cert is cert-manager's, any other Secret the user's."""
+    from pgrender.pod_parts.tls_reload import CONTAINER
+
+    pod = member.manifest.get("spec", {}).get("template", {}).get("spec", {})
+    if not isinstance(pod, dict) or member.cluster is None:
+        return None
+    if not any(isinstance(c, dict) and c.get("name") == CONTAINER for c in pod.get("containers", [])):
+        return "derived"
+    return "cert-manager" if f"{member.cluster[1]}-cluster-cert" in _mounted_secrets(member) else "existing"
+
+
+def _tls_provider_change(cluster: tuple[str, str], old: list[Obj], new: list[Obj]) -> list[Finding]:
+    """One finding for a cluster whose TLS provider changed, read from a member present on both sides."""
+    old_by_name = {o.name: o for o in old}
+    pairs = [(old_by_name[o.name], o) for o in new if o.name in old_by_name]
+    if not pairs:
+        return []
+    before, after = (_tls_provider(o) for o in pairs[0])
+    if before is None or after is None or before == after:
+        return []
+    message = (
+        f"TLS provider {before} → {after}: {TLS_PROVIDER_CHANGES[after]}; the members and pgBouncer are replaced "
+        "once (their templates change), one at a time by the reconcile Job"
+    )
+    if after != "derived":
+        message += "; from then on renewed or replaced certificates are reloaded without restarts"
+    if after != "existing":
+        message += (
+            ". Applications' Secrets get the new CA as ca.crt at once, while members still serve certificates of "
+            "the old one until they are replaced: put both CAs in spec.tls.caCertificate for the switch"
+            if after == "cert-manager"
+            else ". Applications' Secrets get pgrender's CA as ca.crt at once: clients verify against it as soon "
+            "as they read it"
+        )
+    member = pairs[0][1]
+    return [
+        Finding(
+            ChangeClass.RESTART,
+            "PostgresCluster",
+            cluster[0],
+            cluster[1],
+            "spec.tls.provider",
+            message,
+            file=member.file,
+            scope=cluster,
+        )
+    ]
 
 
 def _roster(what: str, sql_word: str, old: dict[str, Obj], new: dict[str, Obj]) -> list[Finding]:
