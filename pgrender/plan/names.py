@@ -85,6 +85,10 @@ NAME_RULES: dict[str, NameRule] = {
     # Its pod <name>-0 is the instance's hostname (a DNS-1123 label), and the pods carry
     # controller-revision-hash=<name>-<10 characters>, a label value of at most 63.
     "StatefulSet": replace(DNS1123_LABEL, max_length=52, why="its pods' revision label adds 11"),
+    # cert-manager's own kinds: subdomains, as for every custom resource (its CertificateRequests
+    # take the Certificate's name and a suffix, shortened with a hash when too long).
+    "Certificate": DNS1123_SUBDOMAIN,
+    "Issuer": DNS1123_SUBDOMAIN,
 }
 
 
