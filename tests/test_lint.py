@@ -32,6 +32,19 @@ spec:
       containers: [{name: web, image: nginx}]
 """
 CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {mode: fast}\n"
+# cert-manager's kinds: validated against the CRD schemas pgrender bundles (pgrender/crds).
+CERTIFICATE = """\
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: shop}
+spec:
+  secretName: web-tls
+  dnsNames: [web.shop.svc]
+  usages: [digital signature, server auth]
+  privateKey: {algorithm: ECDSA, size: 256}
+  issuerRef: {name: corp, kind: ClusterIssuer}
+"""
+ISSUER = "apiVersion: cert-manager.io/v1\nkind: Issuer\nmetadata: {name: ca, namespace: shop}\nspec: {ca: {secretName: ca}}\n"
 
 
 def write(path: Path, text: str) -> Path:
@@ -73,7 +86,50 @@ INVALID = [
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
         "Widget/w: no schema for this kind in Kubernetes 1.30",
     ),
+    (
+        "certificate-unknown-field",
+        CERTIFICATE.replace("  dnsNames:", "  dnsName: [x]\n  dnsNames:"),
+        "Certificate/web.spec: Additional properties are not allowed ('dnsName' was unexpected)",
+    ),
+    (
+        "certificate-usage",
+        CERTIFICATE.replace("server auth", "server-auth"),
+        "Certificate/web.spec.usages.1: 'server-auth' is not one of ",
+    ),
+    (
+        "certificate-issuer",
+        CERTIFICATE.replace("  issuerRef: {name: corp, kind: ClusterIssuer}\n", ""),
+        "Certificate/web.spec: 'issuerRef' is a required property",
+    ),
+    (
+        "certificate-key",
+        CERTIFICATE.replace("ECDSA", "DSA"),
+        "Certificate/web.spec.privateKey.algorithm: 'DSA' is not one of",
+    ),
+    (
+        "issuer-ca",
+        ISSUER.replace("{secretName: ca}", "{}"),
+        "Issuer/ca.spec.ca: 'secretName' is a required property",
+    ),
+    (
+        "issuer-spec",
+        ISSUER.replace("spec: {ca: {secretName: ca}}", "spec: {ca: {secretName: ca}, kind: x}"),
+        "Issuer/ca.spec: Additional properties are not allowed ('kind' was unexpected)",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [CERTIFICATE, ISSUER, ISSUER.replace("{ca: {secretName: ca}}", "{acme: {server: x, solvers: [{http01: {}}]}}")],
+    ids=["certificate", "ca-issuer", "acme-issuer"],
+)
+def test_cert_manager_kinds_pass(tmp_path: Path, text: str) -> None:
+    result = run_cli("lint", str(write(tmp_path / "object.yaml", text)))
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        0,
+        "1 objects in 1 files, 0 problems (Kubernetes 1.30, strict)",
+    )
 
 
 @pytest.mark.parametrize(("text", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
