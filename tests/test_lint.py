@@ -44,7 +44,12 @@ spec:
   privateKey: {algorithm: ECDSA, size: 256}
   issuerRef: {name: corp, kind: ClusterIssuer}
 """
-ISSUER = "apiVersion: cert-manager.io/v1\nkind: Issuer\nmetadata: {name: ca, namespace: shop}\nspec: {ca: {secretName: ca}}\n"
+ISSUER = """\
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: ca, namespace: shop}
+spec: {ca: {secretName: ca}}
+"""
 
 
 def write(path: Path, text: str) -> Path:
