@@ -219,7 +219,9 @@ class Source:
     # Notes and problems -----------------------------------------------------------------------
 
     def note(self, path: Path_, kind: NoteKind, message: str) -> None:
-        self.consumed.add(path)
+        """A note on ``path``; left out or ignored, the field is dealt with (a changed one was taken)."""
+        if kind is not NoteKind.CHANGED:
+            self.consumed.add(path)
         line, column = self.doc.position(path)
         self.notes.append(Note(self.file, line, column, format_path(path), kind, message))
 

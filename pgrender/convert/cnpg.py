@@ -18,8 +18,8 @@ from pgrender.convert.base import ANY, Output, Path_, Reason, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
     NEXT_POSTGRES_VERSION,
+    append_hba_rule,
     claim,
-    hba_rule,
     metadata,
     own_selector,
     postgres_version,
@@ -354,11 +354,7 @@ class _Build:
                 src.at((*POSTGRESQL, "shared_preload_libraries")),
             )
         for _, path, line in src.elements((*POSTGRESQL, "pg_hba")):
-            src.take(path)
-            if not isinstance(line, str):
-                src.expected(path, "a string")
-                continue
-            out.append(("spec", "patroni", "pgHBA"), hba_rule(src, path, line), src.at(path))
+            append_hba_rule(src, path, line, out)
         self.synchronous()
 
     def synchronous(self) -> None:

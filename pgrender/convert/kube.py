@@ -233,6 +233,19 @@ def hba_rule(source: Source, path: Path_, line: str) -> str:
     return text
 
 
+def append_hba_rule(source: Source, path: Path_, line: Any, out: Output) -> None:
+    """One pg_hba rule, rewritten by ``hba_rule``, appended to spec.patroni.pgHBA unless already there."""
+    if not isinstance(line, str):
+        source.expected(path, "a string")
+        return
+    source.take(path)
+    rule = hba_rule(source, path, line)
+    if rule in (out.get(("spec", "patroni", "pgHBA")) or []):
+        source.left_out(path, f"the same rule as an earlier one: {rule}")
+        return
+    out.append(("spec", "patroni", "pgHBA"), rule, source.at(path))
+
+
 # Hosts -------------------------------------------------------------------------------------------
 
 _HOST = re.compile(

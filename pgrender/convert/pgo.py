@@ -18,8 +18,8 @@ from typing import Any
 from pgrender.convert import Inputs
 from pgrender.convert.base import ANY, NoteKind, Output, Path_, Reason, Ref, Source, ignored, left_out
 from pgrender.convert.kube import (
+    append_hba_rule,
     claim,
-    hba_rule,
     metadata,
     own_selector,
     postgres_version,
@@ -431,13 +431,9 @@ class _Build:
         for _, path, rule in src.elements(("spec", "authentication", "rules")):
             line = self.hba_line(path, rule)
             if line is not None:
-                out.append(("spec", "patroni", "pgHBA"), hba_rule(src, path, line), src.at(path))
+                append_hba_rule(src, path, line, out)
         for _, path, line in src.elements((*dynamic, "postgresql", "pg_hba")):
-            src.take(path)
-            if not isinstance(line, str):
-                src.expected(path, "a string")
-                continue
-            out.append(("spec", "patroni", "pgHBA"), hba_rule(src, path, line), src.at(path))
+            append_hba_rule(src, path, line, out)
 
     def hba_line(self, path: Path_, rule: Any) -> str | None:
         """One of PGO's spec.authentication.rules as a pg_hba line (PGO's rules match any address)."""
@@ -450,7 +446,8 @@ class _Build:
             return str(rule["hba"])
 
         def names(values: Any) -> str:
-            return ",".join(f'"{v}"' for v in values) if values else "all"
+            plain = re.compile(r"[a-z_][a-z0-9_]*")
+            return ",".join(v if plain.fullmatch(str(v)) else f'"{v}"' for v in values) if values else "all"
 
         options = " ".join(f'{k}="{v}"' for k, v in (rule.get("options") or {}).items())
         fields = [
@@ -559,13 +556,10 @@ class _Build:
             src.problem((*repo, "name"), "required field is missing")
             return
         to: Path_ = ("spec", "bootstrap", "fromBackup")
-        if not out.set(to, {"cluster": self.name}, src.at(path)):
+        source_name = f"{self.name}-source"
+        if not out.set(to, {"cluster": source_name}, src.at(path)):
             return
-        src.changed(
-            path,
-            f"PGO does not name the cluster whose backups these are; pgrender's fromBackup.cluster says "
-            f"{self.name}: set it to the source's name (pgrender derives the source's passphrase from it)",
-        )
+        src.changed(path, _unnamed_source(source_name))
         stanza = src.take_str((*path, "stanza"))
         if stanza not in (None, "db"):
             src.left_out((*path, "stanza"), "pgrender's stanza is db")
@@ -653,10 +647,11 @@ class _Build:
         repo_name = src.take_str((*path, "repoName"))
         host = src.take_str((*path, "host"))
         port = src.take_int((*path, "port"))
+        found = service_host(host) if host else None
         if repo_name:
-            self.standby_repo(path, repo_name, to)
+            followed = found[0].removesuffix("-primary") if found and found[0].endswith("-primary") else None
+            self.standby_repo(path, repo_name, to, followed)
         if host:
-            found = service_host(host)
             if found is None or not found[0].endswith("-primary"):
                 src.left_out(
                     (*path, "host"),
@@ -679,22 +674,29 @@ class _Build:
         if out.get(to) and enabled is not None:
             out.set((*to, "enabled"), enabled, src.at((*path, "enabled")))
 
-    def standby_repo(self, path: Path_, repo_name: str, to: Path_) -> None:
+    def standby_repo(self, path: Path_, repo_name: str, to: Path_, followed: str | None) -> None:
+        """The standby's repository; its cluster is the one it streams from, when it names one."""
         src, out = self.src, self.out
         for _, repo_path, repo in src.elements((*PGBACKREST, "repos")):
             if isinstance(repo, dict) and repo.get("name") == repo_name:
-                if not out.set((*to, "fromBackup"), {"cluster": self.name}, src.at((*path, "repoName"))):
+                source_name = followed if followed and followed != self.name else f"{self.name}-source"
+                if not out.set((*to, "fromBackup"), {"cluster": source_name}, src.at((*path, "repoName"))):
                     return
-                src.changed(
-                    (*path, "repoName"),
-                    f"PGO does not name the cluster whose repository this is; pgrender's fromBackup.cluster says "
-                    f"{self.name}: set it to the source's name (pgrender derives the source's passphrase from it)",
-                )
+                if source_name != followed:
+                    src.changed((*path, "repoName"), _unnamed_source(source_name))
                 out.set((*to, "fromBackup", "repo"), {"name": repo_name}, src.at((*path, "repoName")))
                 quiet = _Repos(src, PGBACKREST, lambda *_: None, lambda _: src.at((*path, "repoName")), self.name)
                 quiet.location(repo_path, repo_name, out, (*to, "fromBackup", "repo"), own=False)
                 return
         src.left_out((*path, "repoName"), f"no repository {repo_name} in spec.backups.pgbackrest.repos")
+
+
+def _unnamed_source(name: str) -> str:
+    return (
+        f"PGO does not name the cluster whose repository this is; pgrender's spec does, and says {name}: set it "
+        "to the source's name (with cipher none it only names the source; an encrypted source's passphrase is "
+        "derived from it)"
+    )
 
 
 def _term_labels(term: Any) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from pgrender.convert import Inputs
 from pgrender.convert.base import ANY, Output, Path_, Reason, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
-    hba_rule,
+    append_hba_rule,
     own_selector,
     postgres_version,
     put_label,
@@ -176,7 +176,8 @@ class _Build:
         count_path = ("spec", "numberOfInstances")
         count = src.take_int(count_path)
         if count is None:
-            src.problem(count_path, "required field is missing")
+            if not src.has(count_path):
+                src.problem(count_path, "required field is missing")
             return
         to: Path_ = ("spec", "instances", 0)
         out.set(("spec", "instances"), [{"name": INSTANCE_SET}], src.at(count_path))
@@ -292,11 +293,7 @@ class _Build:
             src.take(path)
             out.set(("spec", "patroni", "parameters", key), value, src.at(path))
         for _, path, line in src.elements((*base, "pg_hba")):
-            src.take(path)
-            if not isinstance(line, str):
-                src.expected(path, "a string")
-                continue
-            out.append(("spec", "patroni", "pgHBA"), hba_rule(src, path, line), src.at(path))
+            append_hba_rule(src, path, line, out)
 
     def services(self) -> None:
         src, out = self.src, self.out
