@@ -426,7 +426,7 @@ def convert_checked(
             s.sweep()
         problems = check(out.data)
         if not problems:
-            return Converted(out.data, tuple(sorted({n for s in sources for n in s.notes})), doc)
+            return Converted(out.data, _settled_notes(sources), doc)
         stuck: list[Problem] = []
         progress = False
         for problem in problems:
@@ -441,6 +441,13 @@ def convert_checked(
             raise SpecError([_unconvertible(source, out, p) for p in stuck])
     line, column = doc.position(())
     raise SpecError([Problem(doc.file, line, column, "", "cannot convert: pgrender kept refusing the result")])
+
+
+def _settled_notes(sources: list[Source]) -> tuple[Note, ...]:
+    """The notes of every source; a field left out in the end is not also noted as changed."""
+    notes = {n for s in sources for n in s.notes}
+    left = {(n.file, n.path) for n in notes if n.kind is NoteKind.LEFT_OUT}
+    return tuple(sorted(n for n in notes if n.kind is not NoteKind.CHANGED or (n.file, n.path) not in left))
 
 
 def _unconvertible(source: Source, out: Output, problem: Problem) -> Problem:

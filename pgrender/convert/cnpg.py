@@ -230,7 +230,7 @@ class _Build:
                 return
             postgres_version(src, ("spec", "imageName"), found.group(), out, named=" in the tag")
         else:
-            out.set(("spec", "postgresVersion"), DEFAULT_MAJOR, src.at(("spec",)))
+            out.set(("spec", "postgresVersion"), DEFAULT_MAJOR, src.at(("spec", "imageName")))
             src.changed(
                 ("spec",),
                 f"no imageName: CloudNativePG 1.28 runs its default image, PostgreSQL {DEFAULT_MAJOR}; "
@@ -241,7 +241,7 @@ class _Build:
         src, out = self.src, self.out
         count_path = ("spec", "instances")
         count = src.take_int(count_path)
-        origin = src.at(count_path) if count is not None else src.at(("spec",))
+        origin = src.at(count_path)
         to: Path_ = ("spec", "instances", 0)
         out.set(("spec", "instances"), [{"name": INSTANCE_SET}], origin)
         out.set((*to, "replicas"), count or 1, origin)
@@ -307,7 +307,7 @@ class _Build:
         if isinstance(src.get(initdb), dict) or not other_bootstrap:
             database = src.take_str((*initdb, "database")) or APP
             owner = src.take_str((*initdb, "owner")) or database
-            origin = src.at(initdb) if src.has(initdb) else src.at(("spec",))
+            origin = src.at(initdb) if src.has(initdb) else src.at(("spec", "bootstrap"))
             out.append(("spec", "users"), {"name": owner, "databases": [database]}, origin)
             out.append(("spec", "databases"), {"name": database, "owner": owner}, origin)
         for _, path, role in src.elements(("spec", "managed", "roles")):

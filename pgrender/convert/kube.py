@@ -241,7 +241,7 @@ def append_hba_rule(source: Source, path: Path_, line: Any, out: Output) -> None
     source.take(path)
     rule = hba_rule(source, path, line)
     if rule in (out.get(("spec", "patroni", "pgHBA")) or []):
-        source.left_out(path, f"the same rule as an earlier one: {rule}")
+        source.left_out(path, f"as pgrender takes it, {rule!r}, the same rule as an earlier one")
         return
     out.append(("spec", "patroni", "pgHBA"), rule, source.at(path))
 
