@@ -3,8 +3,10 @@ exit codes 0/1/2, and every converted golden spec renders."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -401,3 +403,39 @@ def test_converted_golden_specs_pass_the_validate_command() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert f"{len(_converted(case))} cluster(s) valid" in result.stderr
+
+
+# No traceback for any input ------------------------------------------------------------------
+
+_MUTATIONS: list[Any] = [None, 0, -5, 2.5, True, "", "x", "1 Gi", [], {}, [1], {"a": 1}, "host all all all trust"]
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path] if path else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found += _paths(item, (*path, key))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_mutated_golden_inputs_convert_or_fail_with_problems(seed: int) -> None:
+    """Each golden input with one to three fields replaced or removed: converted, or bad input (SpecError)."""
+    rnd = random.Random(seed)
+    case = rnd.choice(convert_cases())
+    docs = list(yaml.safe_load_all((case / "input.yaml").read_text()))
+    for _ in range(rnd.randint(1, 3)):
+        doc = rnd.choice(docs)
+        path = rnd.choice(_paths(doc))
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if rnd.random() < 0.3:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rnd.choice(_MUTATIONS))
+    text = "---\n".join(yaml.safe_dump(d) for d in docs)
+    try:
+        convert(load_text(text, "in.yaml"), case.name.split("-")[1])
+    except SpecError as exc:
+        assert exc.problems

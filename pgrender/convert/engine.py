@@ -151,10 +151,14 @@ def _classify(doc: Document, conv: Converter, problems: list[Problem], notes: li
         )
         return None
     meta = data.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+    if not isinstance(meta, dict) or meta.get("name") is None:
         path = ("metadata", "name") if isinstance(meta, dict) else ("metadata",)
         problems.append(_problem(doc, path, "required field is missing: a custom resource has a name"))
         return None
+    for key in ("name", "namespace"):
+        if key in meta and not isinstance(meta[key], str):
+            problems.append(_problem(doc, ("metadata", key), f"expected a string, found {_what(meta[key])}"))
+            return None
     return "cluster" if kind == conv.cluster_kind else "companion"
 
 

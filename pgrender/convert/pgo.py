@@ -293,6 +293,8 @@ class _Build:
             return
         preferred = rules.get("preferredDuringSchedulingIgnoredDuringExecution") or []
         required = rules.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        if not isinstance(preferred, list) or not isinstance(required, list):
+            preferred = required = []  # not a rule pgrender knows: left out below
         term: Any = None
         kind = weight = None
         if set(rules) <= {
@@ -444,6 +446,11 @@ class _Build:
         src.take(path)
         if "hba" in rule:
             return str(rule["hba"])
+
+        for field, kind in (("databases", list), ("users", list), ("options", dict)):
+            if rule.get(field) is not None and not isinstance(rule[field], kind):
+                src.expected((*path, field), "a list" if kind is list else "a mapping")
+                return None
 
         def names(values: Any) -> str:
             plain = re.compile(r"[a-z_][a-z0-9_]*")
