@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgrender.components.backup_jobs import backup_jobs
+from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.patroni import patroni
@@ -26,6 +27,7 @@ BUILDERS: tuple[Builder, ...] = (
     rbac,
     patroni,
     certificates,
+    ca_secret,
     user_secrets,
     services,
     volumes,
