@@ -24,7 +24,6 @@ from pgrender.convert.base import NoteKind
 from pgrender.convert.engine import Result, convert
 from pgrender.errors import SpecError
 from pgrender.load import load_text
-from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
 from tests.conftest import GOLDEN_KEY, ROOT, run_cli
 from tests.golden_cases import convert_cases
 
@@ -373,16 +372,9 @@ def _converted(case: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all((case / "expected.yaml").read_text()) if d]
 
 
-def _runs_today(case: Path) -> bool:
-    """Whether pgrender runs every PostgreSQL version the case's specs say (18 lands with issue 13)."""
-    return all(d["spec"]["postgresVersion"] in SUPPORTED_POSTGRES_VERSIONS for d in _converted(case))
-
-
 @pytest.mark.parametrize("case", convert_cases(), ids=lambda c: c.name)
 def test_converted_golden_specs_render(case: Path) -> None:
     assert _converted(case), "a convert case converts at least one cluster"
-    if not _runs_today(case):
-        pytest.skip("PostgreSQL 18 is written through; it renders once pgrender runs 18")
     spec = case / "expected.yaml"
     result = run_cli("render", str(spec), "--stdout", "--key-file", str(GOLDEN_KEY), "--namespace", "converted")
     assert result.exit_code == 0, result.stderr
@@ -390,13 +382,11 @@ def test_converted_golden_specs_render(case: Path) -> None:
 
 
 def test_converted_golden_specs_pass_the_validate_command() -> None:
-    """`pgrender validate` (the installed command) on each converted spec pgrender runs today (one run
-    per case: the seed's manifests are all clusters named hippo)."""
+    """`pgrender validate` (the installed command) on each converted spec (one run per case: the seed's
+    manifests are all clusters named hippo)."""
     command = Path(sys.executable).with_name("pgrender")
     argv = [str(command)] if command.exists() else [sys.executable, "-m", "pgrender"]
     for case in convert_cases():
-        if not _runs_today(case):
-            continue
         spec = str((case / "expected.yaml").relative_to(ROOT))
         result = subprocess.run(
             [*argv, "validate", "--namespace", "converted", spec], capture_output=True, text=True, cwd=ROOT

@@ -17,7 +17,6 @@ from pgrender.convert import Inputs
 from pgrender.convert.base import ANY, Output, Path_, Reason, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
-    NEXT_POSTGRES_VERSION,
     append_hba_rule,
     claim,
     metadata,
@@ -29,13 +28,15 @@ from pgrender.convert.kube import (
     topology_spread,
 )
 from pgrender.load import Document
+from pgrender.plan.profiles import PROFILES
+from pgrender.spec.connectivity import Naming
 from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
 
 GROUP = "postgresql.cnpg.io"
 SPEC = ("spec",)
 POSTGRESQL = ("spec", "postgresql")
 # What CloudNativePG 1.28 runs without imageName (pkg/versions: DefaultImageName, PostgreSQL 18).
-DEFAULT_MAJOR = NEXT_POSTGRES_VERSION
+DEFAULT_MAJOR = 18
 # bootstrap.initdb's defaults: the application database and its owner.
 APP = "app"
 _ROLE_ATTRIBUTES = ("superuser", "createdb", "createrole", "replication", "bypassrls")
@@ -430,11 +431,13 @@ class _Build:
         if not out.set(to, {}, pooler.at(("spec",))):
             return
         name = pooler.take_str(("metadata", "name"))
-        pooler.changed(
-            ("metadata", "name"),
-            f"pgrender names pgBouncer's Service by spec.naming, not after the Pooler ({name}): "
-            "point its clients there",
-        )
+        service_name = PROFILES[Naming.CNPG].pgbouncer.format(cluster=self.name)
+        if name != service_name:
+            pooler.changed(
+                ("metadata", "name"),
+                f"pgBouncer's Service is {service_name} (spec.naming: cnpg), not named after the Pooler: "
+                "point its clients there",
+            )
         instances = pooler.take_int(("spec", "instances"))
         if instances is not None:
             out.set((*to, "replicas"), instances, pooler.at(("spec", "instances")))

@@ -212,22 +212,13 @@ CHECKED_FILE = "<converted>"
 
 def check(data: dict[str, Any]) -> tuple[Problem, ...]:
     """What `pgrender validate` finds in the converted spec: its schema, then its plan."""
-    from pgrender.convert.kube import NEXT_POSTGRES_VERSION
     from pgrender.plan import resolve
-    from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS, validate
+    from pgrender.spec import validate
 
     trial = copy.deepcopy(data)
     meta = trial.setdefault("metadata", {})
     if isinstance(meta, dict):
         meta.setdefault("namespace", "default")  # a spec without one takes a default when rendered
-    spec = trial.get("spec")
-    if (
-        isinstance(spec, dict)
-        and spec.get("postgresVersion") == NEXT_POSTGRES_VERSION
-        and NEXT_POSTGRES_VERSION not in SUPPORTED_POSTGRES_VERSIONS
-    ):
-        # Written through, checked as the newest release until pgrender runs it (issue 13).
-        spec["postgresVersion"] = max(SUPPORTED_POSTGRES_VERSIONS)
     try:
         resolve(validate(Document(CHECKED_FILE, 0, trial, {})))
     except SpecError as exc:

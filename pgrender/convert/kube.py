@@ -15,9 +15,7 @@ from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
 from pgrender.spec.base import quantity_bytes
 from pgrender.spec.metadata import MetadataSpec
 
-# The release being added: written through, and checked as the newest one pgrender has until it lands.
-NEXT_POSTGRES_VERSION = 18
-CARRIED_VERSIONS = tuple(sorted({*SUPPORTED_POSTGRES_VERSIONS, NEXT_POSTGRES_VERSION}))
+CARRIED_VERSIONS = SUPPORTED_POSTGRES_VERSIONS
 RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 SINGLE_NODE_ACCESS = ("ReadWriteOnce", "ReadWriteOncePod")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
