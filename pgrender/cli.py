@@ -577,7 +577,7 @@ def lint_command(
 )
 @click.option("--namespace", "namespace", help="metadata.namespace for resources without one.")
 @click.option("--force", is_flag=True, help="Replace files that exist.")
-@click.option("--strict", is_flag=True, help="Write nothing and exit 1 when a field would be left out or changed.")
+@click.option("--strict", is_flag=True, help="Write nothing (exit 2) when a field would be left out or changed.")
 @option_format
 def convert_command(
     files: tuple[str, ...],
