@@ -179,7 +179,6 @@ class _Cnpg:
         return (name, namespace) if isinstance(name, str) else None
 
     def build(self, source: Source, companions: list[Source], out: Output, inputs: Inputs) -> None:
-        del inputs
         _Build(source, out).run(companions)
 
 

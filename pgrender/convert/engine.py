@@ -49,7 +49,8 @@ def convert(documents: Iterable[Document], operator: str, namespace: str | None 
             meta = doc.data.setdefault("metadata", {})
             if isinstance(meta, dict) and "namespace" not in meta:
                 meta["namespace"] = namespace
-    inputs = Inputs(tuple(d for d in docs if d in clusters or d in companions))
+    theirs = {id(d) for d in (*clusters, *companions)}
+    inputs = Inputs(tuple(d for d in docs if id(d) in theirs))
     belongs: dict[int, list[Document]] = {id(d): [] for d in clusters}
     for doc in companions:
         owner = conv.companion_of(doc)
@@ -141,7 +142,7 @@ def _classify(doc: Document, conv: Converter, problems: list[Problem], notes: li
     if kind in conv.other_kinds:
         notes.append(_note(doc, ("kind",), NoteKind.IGNORED, f"{conv.title}'s {kind}: {conv.other_kinds[kind]}"))
         return None
-    if kind == conv.cluster_kind and version not in conv.versions:
+    if version not in conv.versions:
         problems.append(
             _problem(
                 doc,

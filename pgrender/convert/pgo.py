@@ -150,11 +150,6 @@ REASONS: tuple[Reason, ...] = (
 )
 
 
-def _reasons(doc: Document) -> tuple[Reason, ...]:
-    del doc
-    return REASONS
-
-
 @dataclass(frozen=True)
 class _Pgo:
     name: str = "pgo"
@@ -173,14 +168,12 @@ class _Pgo:
     naming: str = "pgo"
 
     def reasons(self, doc: Document) -> tuple[Reason, ...]:
-        return _reasons(doc)
+        return REASONS
 
     def companion_of(self, doc: Document) -> tuple[str, str | None] | None:
-        del doc
         return None
 
     def build(self, source: Source, companions: list[Source], out: Output, inputs: Inputs) -> None:
-        del companions
         _Build(source, out, inputs).run()
 
 

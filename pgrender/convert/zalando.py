@@ -117,15 +117,12 @@ class _Zalando:
     naming: str = "zalando"
 
     def reasons(self, doc: Document) -> tuple[Reason, ...]:
-        del doc
         return REASONS
 
     def companion_of(self, doc: Document) -> tuple[str, str | None] | None:
-        del doc
         return None
 
     def build(self, source: Source, companions: list[Source], out: Output, inputs: Inputs) -> None:
-        del companions, inputs
         _Build(source, out).run()
 
 
