@@ -129,6 +129,10 @@ CARRIED = [
      {"type": "NodePort", "nodePort": 30432}),
     ("pgo", "spec: {proxy: {pgBouncer: {replicas: 2, config: {global: {pool_mode: transaction}}}}}",
      "spec.proxy.pgBouncer", {"replicas": 2, "poolMode": "transaction"}),
+    ("pgo", "spec: {proxy: {pgBouncer: {affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
+     "[{weight: 50, podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: "
+     "{postgres-operator.crunchydata.com/cluster: hippo, postgres-operator.crunchydata.com/role: pgbouncer}}}}]}}}}}",
+     "spec.proxy.pgBouncer.scheduling.podAntiAffinity", {"type": "preferred", "topologyKey": "zone", "weight": 50}),
     (
         "pgo",
         "spec: {backups: {pgbackrest: {global: {repo1-retention-full: '7', repo1-s3-key-type: auto}, "

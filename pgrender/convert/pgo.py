@@ -278,8 +278,9 @@ class _Build:
         if priority:
             out.set((*to, "priorityClassName"), priority, src.at((*path, "priorityClassName")))
 
-    def anti_affinity(self, path: Path_, to: Path_, set_name: str) -> None:
-        """PGO's examples' podAntiAffinity (one term on the cluster's or the set's labels) as pgrender's."""
+    def anti_affinity(self, path: Path_, to: Path_, set_name: str | None) -> None:
+        """PGO's examples' podAntiAffinity (one term on the cluster's or the set's labels) as pgrender's;
+        ``set_name`` None: pgBouncer's (a term on its cluster and role labels)."""
         src, out = self.src, self.out
         rules = src.get(path)
         if not isinstance(rules, dict) or not rules:
@@ -302,27 +303,34 @@ class _Build:
             elif len(required) == 1 and not preferred:
                 kind, term = "required", required[0]
         labels = _term_labels(term)
-        own = {CLUSTER_LABEL: self.name, SET_LABEL: set_name, DATA_LABEL: "postgres"}
+        own: dict[str, str | None] = (
+            {CLUSTER_LABEL: self.name, SET_LABEL: set_name, DATA_LABEL: "postgres"}
+            if set_name is not None
+            else {CLUSTER_LABEL: self.name, ROLE_LABEL: "pgbouncer"}
+        )
+        needed = {CLUSTER_LABEL} if set_name is not None else {CLUSTER_LABEL, ROLE_LABEL}
         if (
             labels is None
-            or CLUSTER_LABEL not in labels
-            or not own_selector({"matchLabels": labels}, dict(own))
+            or not needed <= set(labels)
+            or not own_selector({"matchLabels": labels}, own)
             or not isinstance(term.get("topologyKey"), str)
         ):
+            whose = "the cluster's (or the set's) database pods" if set_name is not None else "pgBouncer's pods"
             src.left_out(
                 path,
-                "pgrender writes anti-affinity among the cluster's (or the set's) database pods, from "
-                "scheduling.podAntiAffinity {type, topologyKey, weight, scope}; this rule is not one of those: "
-                "pgrender's default (preferred, per host) is used",
+                f"pgrender writes anti-affinity among {whose}, from scheduling.podAntiAffinity {{type, "
+                "topologyKey, weight, scope}; this rule is not one of those: pgrender's default (preferred, "
+                "per host) is used",
             )
             return
         src.take(path)
         value: dict[str, Any] = {"type": kind, "topologyKey": term["topologyKey"]}
         if kind == "preferred" and isinstance(weight, int):
             value["weight"] = weight
-        value["scope"] = "instanceSet" if SET_LABEL in labels else "cluster"
+        if set_name is not None:
+            value["scope"] = "instanceSet" if SET_LABEL in labels else "cluster"
         out.set(to, value, src.at(path))
-        if SET_LABEL not in labels and DATA_LABEL not in labels:
+        if set_name is not None and SET_LABEL not in labels and DATA_LABEL not in labels:
             src.changed(
                 path,
                 "PGO's rule also counted the cluster's pgBouncer and repository host pods (they carry its "
@@ -493,6 +501,7 @@ class _Build:
         node_affinity = src.take((*path, "affinity", "nodeAffinity"))
         if node_affinity:
             out.set((*sched, "nodeAffinity"), node_affinity, src.at((*path, "affinity", "nodeAffinity")))
+        self.anti_affinity((*path, "affinity", "podAntiAffinity"), (*sched, "podAntiAffinity"), None)
         for field in ("tolerations", "priorityClassName"):
             value = src.take((*path, field))
             if value:
