@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgrender.convert import CONVERTERS
 from pgrender.errors import PgrenderError, Problem, SpecError
 from pgrender.providers import SECRETS_PROVIDERS
 
@@ -131,7 +132,13 @@ option_provider = click.option(
     "--secrets-provider",
     type=RegisteredName(SECRETS_PROVIDERS),
     help="How Secrets reach the cluster (default: pgrender.yaml, else derived): derived writes them "
-    "in plaintext, existing leaves them out for other means.",
+    "in plaintext, existing leaves them out for other means, sealed writes SealedSecrets.",
+)
+option_sealing_certificate = click.option(
+    "--sealing-certificate",
+    type=click.Path(dir_okay=False),
+    help="The sealed-secrets controller's certificate (PEM; default: secrets.sealed.certificate in pgrender.yaml), "
+    "for --secrets-provider sealed. Never fetched: `kubeseal --fetch-cert > FILE` once.",
 )
 
 
@@ -158,6 +165,9 @@ def _request(
     chosen = provider or (config.config.secrets.provider if config else None)
     if chosen:
         extra["provider"] = chosen
+    certificate = extra.pop("sealing_certificate", None) or (config.sealing_certificate() if config else None)
+    if certificate:
+        extra["sealing_certificate"] = certificate
     key = key_file or (config.key_file() if config else None)
     return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
 
@@ -183,8 +193,16 @@ def _namespace(namespace: str | None, config: Any) -> str | None:
     is_flag=True,
     help="Write derived (plaintext) Secrets into a git work tree anyway; for published test keys only.",
 )
+@click.option(
+    "--previous",
+    "previous_dir",
+    type=click.Path(file_okay=False),
+    help="Earlier output whose SealedSecret ciphertexts are kept while their values are unchanged "
+    "(default: the output directory; with --stdout, none).",
+)
 @option_key_file
 @option_provider
+@option_sealing_certificate
 @option_namespace
 @option_config
 @option_format
@@ -196,8 +214,10 @@ def render_command(
     only_secrets: bool,
     exit_code: bool,
     allow_secrets_in_git: bool,
+    previous_dir: str | None,
     key_file: str | None,
     secrets_provider: str | None,
+    sealing_certificate: str | None,
     namespace: str | None,
     config_path: str | None,
     fmt: str,
@@ -214,12 +234,23 @@ def render_command(
         raise click.UsageError("--exit-code compares with an output directory: use it with -o or --write")
     try:
         spec_files, config = _inputs(specs, config_path)
-        request = _request(spec_files, config, key_file, secrets_provider, namespace, only_secrets=only_secrets)
         target = output
         if write_config:
             if config is None:
                 raise click.UsageError("--write needs a pgrender.yaml (or --config)")
             target = str(config.output)
+        earlier = _read_output(Path(target), "cannot write") if target else {}
+        previous = _previous(Path(previous_dir)) if previous_dir else earlier
+        request = _request(
+            spec_files,
+            config,
+            key_file,
+            secrets_provider,
+            namespace,
+            only_secrets=only_secrets,
+            sealing_certificate=sealing_certificate,
+            previous=previous,
+        )
         if target and providers.secrets_provider(request.provider).writes_plaintext and not allow_secrets_in_git:
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
@@ -230,7 +261,7 @@ def render_command(
             return
         assert target is not None
         content = write.files(rendering)
-        _guard(Path(target), content)
+        _guard(Path(target), content, previous=earlier)
         changed = False
         if exit_code:
             from pgrender.check import compare
@@ -292,6 +323,7 @@ def _expiry_warnings(plans: list[Any]) -> list[str]:
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="The rendered directory to compare.")
 @option_key_file
 @option_provider
+@option_sealing_certificate
 @option_namespace
 @option_config
 @option_format
@@ -300,6 +332,7 @@ def check_command(
     output: str | None,
     key_file: str | None,
     secrets_provider: str | None,
+    sealing_certificate: str | None,
     namespace: str | None,
     config_path: str | None,
     fmt: str,
@@ -314,9 +347,18 @@ def check_command(
         if not output and config is None:
             raise click.UsageError("give -o/--output DIR or a pgrender.yaml")
         directory: Path = Path(output) if output else config.output
-        request = _request(spec_files, config, key_file, secrets_provider, namespace)
+        earlier = _read_output(directory, "cannot check")
+        request = _request(
+            spec_files,
+            config,
+            key_file,
+            secrets_provider,
+            namespace,
+            sealing_certificate=sealing_certificate,
+            previous=earlier,
+        )
         expected = write.files(render(request))
-        previous = _guard(directory, expected, "cannot check")
+        previous = _guard(directory, expected, "cannot check", previous=earlier)
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
     except PgrenderError as exc:
@@ -347,15 +389,32 @@ def check_command(
     sys.exit(1 if staleness.stale else 0)
 
 
-def _guard(directory: Path, content: dict[str, str], failure: str = "cannot write") -> dict[str, str]:
-    """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held."""
+def _guard(
+    directory: Path, content: dict[str, str], failure: str = "cannot write", previous: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held
+    (``previous``, when it was read already)."""
     from pgrender.changes import guard
-    from pgrender.check import read_output
 
-    previous = read_output(directory, failure)
+    if previous is None:
+        previous = _read_output(directory, failure)
     if previous:
         guard(previous, content)
     return previous
+
+
+def _read_output(directory: Path, failure: str) -> dict[str, str]:
+    from pgrender.check import read_output
+
+    return read_output(directory, failure)
+
+
+def _previous(directory: Path) -> dict[str, str]:
+    """--previous DIR: earlier output to keep ciphertexts from; it must hold some."""
+    files = _read_output(directory, "cannot read")
+    if not files:
+        raise PgrenderError(f"--previous {directory}: holds no rendered output (no kustomization.yaml listing files)")
+    return files
 
 
 def _changes(old: dict[str, str], new: dict[str, str], acknowledge: tuple[str, ...] = ()) -> Any:
@@ -432,6 +491,7 @@ def _summary(findings: tuple[Any, ...]) -> str:
 )
 @option_key_file
 @option_provider
+@option_sealing_certificate
 @option_namespace
 @option_config
 @option_format
@@ -442,6 +502,7 @@ def diff_command(
     acknowledge: tuple[str, ...],
     key_file: str | None,
     secrets_provider: str | None,
+    sealing_certificate: str | None,
     namespace: str | None,
     config_path: str | None,
     fmt: str,
@@ -475,7 +536,16 @@ def diff_command(
             old = read_output(directory)
             if not old:
                 raise PgrenderError(f"{directory}: holds no rendered output to compare with; run pgrender render first")
-            new = write.files(render(_request(spec_files, config, key_file, secrets_provider, namespace)))
+            request = _request(
+                spec_files,
+                config,
+                key_file,
+                secrets_provider,
+                namespace,
+                sealing_certificate=sealing_certificate,
+                previous=old,
+            )
+            new = write.files(render(request))
             bases = {"": directory}
         found = _changes(old, new, acknowledge)
     except PgrenderError as exc:
@@ -558,6 +628,119 @@ def lint_command(
     sys.exit(1 if result.problems or (external is not None and external.returncode != 0) else 0)
 
 
+@cli.command("convert")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--from",
+    "operator",
+    required=True,
+    type=RegisteredName(CONVERTERS),
+    help="The operator whose custom resources FILES hold.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    help="Write the specs into this file, or one file per cluster into this directory (an existing "
+    "directory, or a path ending in /). Default: standard output.",
+)
+@click.option("--namespace", "namespace", help="metadata.namespace for resources without one.")
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+@click.option("--strict", is_flag=True, help="Write nothing (exit 2) when a field would be left out or changed.")
+@option_format
+def convert_command(
+    files: tuple[str, ...],
+    operator: str,
+    output: str | None,
+    namespace: str | None,
+    force: bool,
+    strict: bool,
+    fmt: str,
+) -> None:
+    """Convert an operator's custom resources (FILES, - for standard input) into pgrender specs.
+
+    Writes one PostgresCluster per custom resource, with spec.naming keeping the Secret and Service
+    names applications use, and prints a note for every field it left out or changed. Exit 0 when
+    everything was carried over, 1 when a note says a field was left out or changed, 2 on bad input.
+    """
+    from pgrender import load
+    from pgrender.convert import converter, engine
+
+    try:
+        documents: list[load.Document] = []
+        problems: list[Problem] = []
+        for name in files:
+            if name == "-":
+                documents += _stdin_documents(problems)
+            else:
+                documents += load.iter_documents([name], problems)
+        if problems:
+            raise SpecError(problems)
+        result = engine.convert(documents, operator, namespace)
+        _print_notes(result.notes, fmt)
+        if not result.clusters:
+            kind = converter(operator).cluster_kind
+            raise PgrenderError(f"no {kind} in {', '.join(files)}: nothing to convert (--from {operator})")
+        changed = sum(1 for n in result.notes if n.counts)
+        if strict and changed:
+            raise PgrenderError(
+                f"--strict: nothing written, as {changed} field(s) would be left out or changed (above)"
+            )
+        where = "standard output"
+        if output is None:
+            sys.stdout.write(engine.stream(result, operator))
+        else:
+            targets = _convert_targets(Path(output), output.endswith("/"), result, operator)
+            engine.write_files(targets, force)
+            where = ", ".join(str(p) for p in targets)
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if fmt == "text":
+        summary = f"{changed} field(s) left out or changed, listed above" if changed else "every field carried over"
+        click.echo(f"converted {len(result.clusters)} cluster(s) to {where}: {summary}", err=True)
+    sys.exit(result.exit_code)
+
+
+def _stdin_documents(problems: list[Problem]) -> list[Any]:
+    from pgrender import load
+
+    try:
+        raw = sys.stdin.buffer.read()
+    except OSError as exc:
+        problems.append(Problem("-", 0, 0, "", f"cannot read standard input: {exc.strerror}"))
+        return []
+    try:
+        return load.load_bytes(raw, "-")
+    except SpecError as exc:
+        problems.extend(exc.problems)
+        return []
+
+
+def _convert_targets(output: Path, as_directory: bool, result: Any, operator: str) -> dict[Path, str]:
+    from pgrender.convert import engine
+
+    if as_directory or output.is_dir():
+        return {
+            output / name: engine.to_yaml(c, operator)
+            for name, c in zip(engine.file_names(result), result.clusters, strict=True)
+        }
+    return {output: engine.stream(result, operator)}
+
+
+def _print_notes(notes: tuple[Any, ...], fmt: str) -> None:
+    """What happened to each field: text and GitHub annotations one a line, JSON as one list."""
+    if fmt == "json":
+        click.echo(json.dumps([n.as_json() for n in notes], indent=2), err=True)
+        return
+    for n in notes:
+        if fmt == "github":
+            level = "warning" if n.counts else "notice"
+            loc = f"file={n.file}" + (f",line={n.line},col={n.column}" if n.line else "")
+            click.echo(f"::{level} {loc}::{_github_escape(f'{n.path}: {n.kind}: {n.message}')}", err=True)
+        else:
+            click.echo(format_problems((n.as_problem(),), "text"), err=True, nl=False)
+
+
 @cli.group("cmp")
 def cmp_group() -> None:
     """Argo CD Config Management Plugin entry points."""
@@ -583,6 +766,8 @@ def cmp_generate_command() -> None:
             found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
             found.provider,
             found.namespace,  # Argo CD's destination, else pgrender.yaml's
+            # sealed keeps the ciphertexts of the committed output, when the repository holds it
+            previous=_read_output(config.output, "cannot read"),
         )
         text = write.stream(render(request))
         if not text.strip():

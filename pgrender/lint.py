@@ -68,7 +68,7 @@ def yaml_files(paths: list[Path]) -> list[Path]:
 
 def lint(paths: list[Path], version: str) -> LintResult:
     """Validate every object strictly (unknown fields are errors) against ``version``'s schemas."""
-    _kubernetes_validate()  # without the lint extra, say so before reading anything
+    kubernetes_validate = _kubernetes_validate()
     problems: list[Problem] = []
     files = yaml_files(paths)
     count = 0
@@ -78,31 +78,41 @@ def lint(paths: list[Path], version: str) -> LintResult:
                 continue
             count += 1
             ident = _ident(obj, index)
-            for where, message in object_problems(obj, version):
+            try:
+                validate_object(obj, version)
+            except kubernetes_validate.ValidationError as exc:
+                where = ".".join(str(p) for p in exc.path)
+                message = _value_free(exc) if _may_show_secret_data(obj, tuple(exc.path)) else exc.message
                 problems.append(Problem(str(path), 0, 0, f"{ident}{'.' + where if where else ''}", message))
+            except kubernetes_validate.SchemaNotFoundError:
+                problems.append(Problem(str(path), 0, 0, ident, f"no schema for this kind in Kubernetes {version}"))
     return LintResult(len(files), count, tuple(problems))
 
 
-def object_problems(obj: dict[str, Any], version: str) -> list[tuple[str, str]]:
-    """(field path, message) of each way ``obj`` fails its strict schema: Kubernetes' own kinds from
-    kubernetes-validate for ``version``, the custom resources pgrender writes from the CRD schemas it
-    bundles (pgrender/crds)."""
+def validate_object(obj: dict[str, Any], version: str) -> None:
+    """Validate one object strictly: Kubernetes' own kinds by kubernetes-validate, the custom kinds pgrender
+    writes by their bundled CRD schemas (pgrender.crds); kubernetes-validate's errors either way."""
     from pgrender import crds
 
     kubernetes_validate = _kubernetes_validate()
-    if crds.known(obj):
-        return [
-            (".".join(str(p) for p in where), _value_free(error) if _may_show_secret_data(obj, where) else message)
-            for where, message, error in crds.problems(obj)
-        ]
-    try:
+
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    custom = (
+        crds.validator(api_version, kind, version) if isinstance(api_version, str) and isinstance(kind, str) else None
+    )
+    if custom is None:
         kubernetes_validate.validate(obj, version, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path)
-        return [(where, _value_free(exc) if _may_show_secret_data(obj, tuple(exc.path)) else exc.message)]
-    except kubernetes_validate.SchemaNotFoundError:
-        return [("", f"no schema for this kind in Kubernetes {version}")]
-    return []
+        return
+    error = _first_error(custom, obj)
+    if error is not None:
+        raise kubernetes_validate.ValidationError(error, version)
+
+
+def _first_error(validator: Any, obj: dict[str, Any]) -> Any:
+    """The error jsonschema's validate() would raise (its best_match), or None."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(validator.iter_errors(obj))
 
 
 # jsonschema's messages start with the offending value ("{'x': 'hunter2'} is not of type 'string'");
@@ -202,9 +212,9 @@ def kubeconform(paths: list[Path], version: str) -> subprocess.CompletedProcess[
         raise PgrenderError("--kubeconform reads files, not standard input")
     from pgrender import crds
 
-    # Custom resources pgrender writes are checked by `lint` against the CRD schemas it bundles;
-    # kubeconform knows Kubernetes' own kinds only, and would fail them as missing schemas.
-    bundled = ",".join(sorted(f"{api_version}/{kind}" for api_version, kind in crds.SCHEMAS))
+    # The custom kinds pgrender writes are checked by `lint` itself against their bundled CRD schemas;
+    # kubeconform knows Kubernetes' own kinds only and would fail them as missing schemas.
+    bundled = ",".join(sorted(f"{api_version}/{kind}" for api_version, kind in crds.custom_kinds()))
     return subprocess.run(
         [binary, "-strict", "-summary", "-skip", bundled, "-kubernetes-version", f"{version}.0", *files],
         capture_output=True,

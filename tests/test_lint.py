@@ -87,6 +87,12 @@ INVALID = [
     ("missing-required", DEPLOYMENT.replace("  selector: {matchLabels: {app: web}}\n", ""), "Deployment/web.spec: "),
     ("not-a-string", CONFIG_MAP.replace("fast", "1"), "ConfigMap/settings.data.mode: 1 is not of type 'string'"),
     (
+        "sealed-secret-unknown-field",
+        "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: s, namespace: n}\n"
+        "spec: {encryptedData: {}, extra: 1}\n",
+        "SealedSecret/s.spec: Additional properties are not allowed ('extra' was unexpected)",
+    ),
+    (
         "custom-resource",
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
         "Widget/w: no schema for this kind in Kubernetes 1.30",
@@ -300,7 +306,7 @@ def test_kubeconform_gets_strict_summary_and_a_full_version(tmp_path: Path, fake
         "-strict",
         "-summary",
         "-skip",
-        "cert-manager.io/v1/Certificate,cert-manager.io/v1/Issuer",
+        "bitnami.com/v1alpha1/SealedSecret,cert-manager.io/v1/Certificate,cert-manager.io/v1/Issuer",
         "-kubernetes-version",
         "1.29.0",
         str(base / "d.yaml"),
