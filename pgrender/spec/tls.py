@@ -75,7 +75,7 @@ def _check_ca_pem(value: str) -> str:
     if len(value.encode()) > MAX_CA_PEM_BYTES:
         raise ValueError(f"holds more than {MAX_CA_PEM_BYTES // 1024} KiB; expected one or a few CA certificates")
     if "-----BEGIN CERTIFICATE-----" not in value:
-        raise ValueError("expected PEM certificates (-----BEGIN CERTIFICATE-----), found none")
+        raise ValueError("expected PEM certificates (BEGIN CERTIFICATE blocks), found none")
     if "PRIVATE KEY" in value:
         raise ValueError("holds a private key: give only the CA's certificate (it goes into Secrets applications read)")
     try:
