@@ -307,6 +307,9 @@ def _expiry_warnings(plans: list[Any]) -> list[str]:
     out = []
     for plan in plans:
         tls = plan.tls
+        if tls.ca_pem is not None:  # cert-manager or your own PKI: only the CA given is pgrender's to read
+            out += _given_ca_warnings(plan, now)
+            continue
         for what, days in (("leaf certificates", tls.validity_days), ("CA", tls.ca_validity_days)):
             end = tls.not_before + dt.timedelta(days=days)
             if end - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
@@ -315,6 +318,25 @@ def _expiry_warnings(plans: list[Any]) -> list[str]:
                     f"{plan.namespace}/{plan.name}: {what} {state} on {end:%Y-%m-%d}; set spec.tls.notBefore "
                     "to today and bump spec.tls.rotation"
                 )
+    return out
+
+
+def _given_ca_warnings(plan: Any, now: Any) -> list[str]:
+    """spec.tls.caCertificate's certificates near or past their end (applications verify with them)."""
+    import datetime as dt
+
+    from cryptography import x509
+
+    out = []
+    for certificate in x509.load_pem_x509_certificates(plan.tls.ca_pem.encode()):
+        end = certificate.not_valid_after_utc
+        if end - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+            state = "expired" if end <= now else "expires"
+            subject = certificate.subject.rfc4514_string()
+            out.append(
+                f"{plan.namespace}/{plan.name}: spec.tls.caCertificate: the CA {subject} {state} on {end:%Y-%m-%d}; "
+                "add its successor to caCertificate, then move the issuer to it (README 'TLS providers')"
+            )
     return out
 
 

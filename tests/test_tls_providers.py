@@ -21,7 +21,7 @@ from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.pod_parts.tls_reload import CONTAINER as RELOADER
 from pgrender.render import validate
-from tests.conftest import base_spec, find
+from tests.conftest import base_spec, find, run_cli
 
 Objects = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
@@ -386,3 +386,36 @@ def test_reloader_where_certificates_change_in_the_cluster(
         assert all(m["readOnly"] for m in container["volumeMounts"])
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert {m["mountPath"] for m in member["volumeMounts"]} == {"/pgconf/tls", "/etc/patroni"}
+
+
+@pytest.mark.parametrize(("days", "warned"), [(10, "expires on"), (-1, "expired on"), (400, None)])
+def test_validate_warns_when_the_given_ca_is_near_its_end(
+    write_spec: Callable[..., Path], days: int, warned: str | None
+) -> None:
+    """validate (never render) reads the clock: a CA of caCertificate ending within 60 days is named."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Ending CA")])
+    now = dt.datetime.now(dt.UTC)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+    result = run_cli("validate", str(write_spec(with_tls({**CERT_MANAGER, "caCertificate": ROOT + pem}))))
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    if warned is None:
+        assert warnings == []
+    else:
+        assert (
+            len(warnings) == 1
+            and "spec.tls.caCertificate: the CA CN=Ending CA" in warnings[0]
+            and warned in warnings[0]
+        )
