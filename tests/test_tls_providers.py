@@ -21,7 +21,7 @@ from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.pod_parts.tls_reload import CONTAINER as RELOADER
 from pgrender.render import validate
-from tests.conftest import base_spec, find, run_cli
+from tests.conftest import GOLDEN_KEY, base_spec, find, run_cli
 
 Objects = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
@@ -419,3 +419,63 @@ def test_validate_warns_when_the_given_ca_is_near_its_end(
             and "spec.tls.caCertificate: the CA CN=Ending CA" in warnings[0]
             and warned in warnings[0]
         )
+
+
+# --- pgrender diff ------------------------------------------------------------------------------------------
+
+
+def diff(
+    write_spec: Callable[..., Path], tmp_path: Path, old: dict[str, Any], new: dict[str, Any]
+) -> list[dict[str, Any]]:
+    import json
+
+    for name, spec in (("old", old), ("new", new)):
+        result = run_cli("render", str(write_spec(spec)), "-o", str(tmp_path / name), "--key-file", str(GOLDEN_KEY))
+        assert result.exit_code == 0, result.stderr
+    result = run_cli("diff", str(tmp_path / "old"), str(tmp_path / "new"), "--format", "json")
+    findings: list[dict[str, Any]] = json.loads(result.stdout)["findings"]
+    return findings
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ({}, CERT_MANAGER, "TLS provider derived → cert-manager: cert-manager issues the certificates"),
+        ({}, EXISTING, "TLS provider derived → existing: the pods mount your Secrets"),
+        (CERT_MANAGER, {}, "TLS provider cert-manager → derived: pgrender writes its own certificates again"),
+        (CERT_MANAGER, EXISTING, "TLS provider cert-manager → existing"),
+    ],
+)
+def test_diff_says_what_a_provider_change_does(
+    write_spec: Callable[..., Path], tmp_path: Path, old: dict[str, Any], new: dict[str, Any], said: str
+) -> None:
+    findings = diff(write_spec, tmp_path, with_tls(old), with_tls(new))
+    (provider,) = [f for f in findings if f["path"] == "spec.tls.provider"]
+    assert provider["class"] == "restart" and provider["message"].startswith(said), provider
+    if new.get("provider") == "cert-manager":
+        taken = [f for f in findings if f["kind"] == "Secret" and "cert-manager writes this Secret" in f["message"]]
+        assert {f["name"] for f in taken} == {"hippo-cluster-cert", "hippo-replication-cert", "hippo-superuser-cert"}
+
+
+def test_diff_risks_a_pruned_secret_the_new_pods_mount(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    """Moving to existing with the Secret pgrender wrote: pruning would delete what the pods mount."""
+    tls = {**EXISTING, "existing": {**EXISTING_SETTINGS, "serverSecretName": "hippo-cluster-cert"}}
+    findings = diff(write_spec, tmp_path, with_tls({}), with_tls(tls))
+    risks = [f for f in findings if f["class"] == "risk"]
+    assert [(f["name"], f["id"]) for f in risks] == [("hippo-cluster-cert", "remove-secret:hippo-cluster-cert")]
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"certManager": {"issuerRef": {"name": "other"}}}, "another issuer signs from the next issuance"),
+        ({"extraSANs": ["db.example.com"]}, "cert-manager issues a new certificate (and key) into the same Secret"),
+    ],
+)
+def test_diff_of_a_certificate(
+    write_spec: Callable[..., Path], tmp_path: Path, change: dict[str, Any], said: str
+) -> None:
+    findings = diff(write_spec, tmp_path, with_tls(CERT_MANAGER), with_tls({**CERT_MANAGER, **change}))
+    certificates = [f for f in findings if f["kind"] == "Certificate"]
+    assert certificates and all(said in f["message"] and f["class"] == "live" for f in certificates), findings
+    assert not [f for f in findings if f["kind"] == "StatefulSet"]  # nothing restarts

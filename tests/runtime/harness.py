@@ -546,6 +546,11 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        (:class:`ServiceAccount`): the token, CA and namespace files bind-mounted at their in-pod
        path in the container's private mount namespace, and ``KUBERNETES_SERVICE_HOST``/``_PORT``.
 
+    8. Process namespaces: a pod with ``shareProcessNamespace: true`` (the ``tls-reload`` sidecar's)
+       sees its own containers' processes in Kubernetes; here every process of the machine. Nothing is
+       changed for it: the sidecar tells its pod's processes by their command lines, which name the
+       pod's own localized paths (3.), as in the pod they name the pod's (``patroni /etc/patroni``).
+
     The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
     pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
     returned parsed; it is written back as YAML, so it equals the rendered one value for value
