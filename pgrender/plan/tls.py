@@ -77,7 +77,7 @@ class CertificatePlan:
     server: bool
     client: bool
     ip_addresses: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = ()
-    secret: TLSSecret | None = None  # where pods find it; None: not decided by resolve_tls (tests)
+    secret: TLSSecret | None = None  # where pods find it (resolve_tls decides it for every certificate)
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,6 @@ class TLSPlan:
     # that mount them run a watcher that reloads them (pod_parts/tls_reload.py).
     reload: bool = False
     cert_manager: CertManagerPlan | None = None
-    # The replication client certificate's common name, when it is not the replication user's:
-    # pg_ident maps it (spec.tls.replicationCommonName).
-    replication_common_name: str | None = None
 
     @property
     def leaves(self) -> tuple[CertificatePlan, ...]:
@@ -237,9 +234,6 @@ def resolve_tls(
         ca_pem=t.ca_certificate,
         reload=tls_providers.in_cluster(t.provider),
         cert_manager=_cert_manager(sourced, names),
-        replication_common_name=(
-            t.replication_common_name if t.replication_common_name != defaults.REPLICATION_USER else None
-        ),
     )
 
 
