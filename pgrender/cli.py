@@ -131,7 +131,8 @@ option_provider = click.option(
     "--secrets-provider",
     type=RegisteredName(SECRETS_PROVIDERS),
     help="How Secrets reach the cluster (default: pgrender.yaml, else derived): derived writes them "
-    "in plaintext, existing leaves them out for other means.",
+    "in plaintext, existing leaves them out for other means, external writes ExternalSecrets that read "
+    "them from a store (secrets.external in pgrender.yaml).",
 )
 
 
@@ -159,6 +160,8 @@ def _request(
     if chosen:
         extra["provider"] = chosen
     key = key_file or (config.key_file() if config else None)
+    if config:
+        extra["secrets_settings"] = config.config.secrets
     return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
 
 

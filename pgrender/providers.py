@@ -13,6 +13,8 @@ import importlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pgrender.config import SecretsConfig
+    from pgrender.plan import ClusterPlan, RuntimePasswords
     from pgrender.secrets import SecretInput
 
 Manifest = dict[str, Any]
@@ -21,6 +23,7 @@ Manifest = dict[str, Any]
 SECRETS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.secrets.derived",
     "existing": "pgrender.secrets.existing",
+    "external": "pgrender.secrets.external",
 }
 TLS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.tls.derived",
@@ -53,7 +56,14 @@ class TLSProvider(Protocol):
 
 class SecretsProvider(TLSProvider, Protocol):
     """How Secrets reach the cluster: ``finish`` runs on every Secret still in the output, after
-    values are filled in (when ``needs_root_key``) and rollout digests are taken."""
+    values are filled in (when ``needs_root_key``) and rollout digests are taken.
+
+    Two members are optional (see ``bind`` and ``runtime_passwords`` below): a provider with
+    settings or per-cluster state has ``bind(plan, settings) -> SecretsProvider``, which gets one
+    cluster's plan and pgrender.yaml's ``secrets`` (None without a pgrender.yaml) before that
+    cluster is built; and one whose passwords are known only in the cluster has
+    ``runtime_passwords`` (plan.RuntimePasswords), so the reconcile Job computes the verifiers.
+    """
 
     needs_root_key: bool  # values are derived from the root key and written into the output
     writes_plaintext: bool  # its output holds secret material in the clear (never into git)
@@ -63,6 +73,19 @@ def secrets_provider(name: str) -> SecretsProvider:
     """The registered secrets provider ``name`` (a KeyError is a bug: names are validated first)."""
     provider: SecretsProvider = importlib.import_module(SECRETS_PROVIDERS[name]).PROVIDER
     return provider
+
+
+def bind(provider: SecretsProvider, plan: ClusterPlan, settings: SecretsConfig | None) -> SecretsProvider:
+    """The provider as one cluster uses it: what its ``bind`` returns, or itself without one."""
+    binder = getattr(provider, "bind", None)
+    bound: SecretsProvider = binder(plan, settings) if binder else provider
+    return bound
+
+
+def runtime_passwords(provider: SecretsProvider) -> RuntimePasswords | None:
+    """Set when the provider's passwords are known only in the cluster (no verifier at render time)."""
+    found: RuntimePasswords | None = getattr(provider, "runtime_passwords", None)
+    return found
 
 
 def tls_provider(name: str) -> TLSProvider:

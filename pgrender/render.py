@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, load, spec, tuning
 from pgrender.components import build
 from pgrender.errors import Problem, RootKeyError, SpecError
 from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
-from pgrender.providers import DEFAULT_SECRETS_PROVIDER, secrets_provider, tls_provider
+from pgrender.providers import (
+    DEFAULT_SECRETS_PROVIDER,
+    SecretsProvider,
+    bind,
+    runtime_passwords,
+    secrets_provider,
+    tls_provider,
+)
 from pgrender.secrets import keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
 from pgrender.transforms import Context, transform
 
+if TYPE_CHECKING:
+    from pgrender.config import SecretsConfig
+
 Manifest = dict[str, Any]
-Built = tuple[ClusterPlan, list[Manifest], DerivedValues | None]
+Built = tuple[ClusterPlan, list[Manifest], DerivedValues | None, SecretsProvider]
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,7 @@ class Request:
     provider: str = DEFAULT_SECRETS_PROVIDER  # a name in providers.SECRETS_PROVIDERS
     only_secrets: bool = False
     default_namespace: str | None = None  # for specs without metadata.namespace (Argo CD's destination)
+    secrets_settings: SecretsConfig | None = None  # pgrender.yaml's `secrets`, for the providers
 
 
 @dataclass(frozen=True)
@@ -106,14 +117,15 @@ def render(request: Request) -> Rendering:
     root_key, key_error = _root_key(request, secrets.needs_root_key)
     with tuning.tuned() as pool:
         every_plan = plans(request.specs, request.default_namespace)
-        built = [_build(plan, root_key, pool) for plan in every_plan if key_error is None]
+        settings = request.secrets_settings
+        built = [_build(plan, bind(secrets, plan, settings), root_key, pool) for plan in every_plan if key_error is None]
         if key_error:  # the specs were still read through: their problems come first
             raise key_error
         built.reverse()
         clusters = []
         while built:  # popping frees each cluster's unfinished objects as soon as it is done
-            plan, manifests, values = built.pop()
-            context = Context(plan, secrets, tls_provider(plan.tls.provider), values, request.only_secrets)
+            plan, manifests, values, bound = built.pop()
+            context = Context(plan, bound, tls_provider(plan.tls.provider), values, request.only_secrets)
             documents = emit.documents(transform(context, manifests))
             clusters.append(ClusterOutput(plan.name, plan.namespace, documents))
     return Rendering(tuple(clusters))
@@ -128,11 +140,17 @@ def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyErro
         return None, exc
 
 
-def _build(plan: ClusterPlan, root_key: bytes | None, pool: tuning.ScramPool) -> Built:
-    """The cluster's objects, and the values that will fill its Secrets (their slow part started)."""
+def _build(plan: ClusterPlan, secrets: SecretsProvider, root_key: bytes | None, pool: tuning.ScramPool) -> Built:
+    """The cluster's objects, and the values that will fill its Secrets (their slow part started).
+
+    A provider whose passwords are known only in the cluster puts that in the plan first, so the
+    reconcile Job computes the verifiers (plan.RuntimePasswords)."""
+    runtime = runtime_passwords(secrets)
+    if runtime is not None:
+        plan = replace(plan, runtime_passwords=runtime)
     manifests = build(plan)
     if root_key is None:
-        return plan, manifests, None
+        return plan, manifests, None, secrets
     values = DerivedValues(root_key, plan, pool.next_cluster())
     values.prepare(secret_inputs(manifests))
-    return plan, manifests, values
+    return plan, manifests, values, secrets
