@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +69,50 @@ def yaml_files(paths: list[Path]) -> list[Path]:
     return out
 
 
+# Custom resources pgrender writes: each CRD's openAPIV3Schema per version, bundled from the
+# project's repository (pgrender/crd_schemas/*.json name their source and commit).
+CRD_SCHEMAS = "crd_schemas"
+
+
+@functools.cache
+def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> the strict JSON Schema of a custom resource pgrender can write."""
+    out = {}
+    for entry in resources.files("pgrender").joinpath(CRD_SCHEMAS).iterdir():
+        if entry.name.endswith(".json"):
+            doc = json.loads(entry.read_text(encoding="utf-8"))
+            out[(f"{doc['group']}/{doc['version']}", doc["kind"])] = _strict(doc["openAPIV3Schema"])
+    return out
+
+
+def _strict(schema: Any) -> Any:
+    """Unknown fields refused wherever the schema lists the fields (kubectl --validate=strict)."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k in ("enum", "default") else _strict(v)) for k, v in schema.items()}
+    open_ended = "additionalProperties" in schema or schema.get("x-kubernetes-preserve-unknown-fields")
+    if "properties" in schema and not open_ended:
+        out["additionalProperties"] = False
+    return out
+
+
+def custom_resource_problems(obj: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]] | None:
+    """(path, message) of each way ``obj`` fails its bundled CRD schema; None: not such a kind."""
+    schema = crd_schemas().get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+    if schema is None:
+        return None
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
+    return [(tuple(e.absolute_path), e.message) for e in errors]
+
+
 def lint(paths: list[Path], version: str) -> LintResult:
-    """Validate every object strictly (unknown fields are errors) against ``version``'s schemas."""
+    """Validate every object strictly (unknown fields are errors) against ``version``'s schemas, and
+    custom resources against their bundled CRD schemas."""
     kubernetes_validate = _kubernetes_validate()
     problems: list[Problem] = []
     files = yaml_files(paths)
@@ -78,6 +123,12 @@ def lint(paths: list[Path], version: str) -> LintResult:
                 continue
             count += 1
             ident = _ident(obj, index)
+            custom = custom_resource_problems(obj)
+            if custom is not None:
+                for found_at, message in custom:
+                    at = ".".join(str(p) for p in found_at)
+                    problems.append(Problem(str(path), 0, 0, f"{ident}{'.' + at if at else ''}", message))
+                continue
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.ValidationError as exc:

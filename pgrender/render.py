@@ -118,7 +118,9 @@ def render(request: Request) -> Rendering:
     with tuning.tuned() as pool:
         every_plan = plans(request.specs, request.default_namespace)
         settings = request.secrets_settings
-        built = [_build(plan, bind(secrets, plan, settings), root_key, pool) for plan in every_plan if key_error is None]
+        built = [
+            _build(plan, bind(secrets, plan, settings), root_key, pool) for plan in every_plan if key_error is None
+        ]
         if key_error:  # the specs were still read through: their problems come first
             raise key_error
         built.reverse()

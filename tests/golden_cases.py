@@ -1,5 +1,8 @@
 """Golden cases: render each example and each golden/<case>/spec.yaml; `make golden` rewrites them.
 
+A case with a golden/<case>/pgrender.yaml is rendered with it (--config): its `secrets` settings
+choose the provider (the `external` cases).
+
 Diff cases (golden/diff-<case>/): old.yaml and new.yaml are rendered each into its own directory,
 and `pgrender diff old new` must print exactly expected.txt (its exit status first).
 
@@ -38,6 +41,12 @@ class Case:
     def is_error(self) -> bool:
         return self.name.startswith("error-")
 
+    @property
+    def args(self) -> list[str]:
+        """The case's own pgrender.yaml, when it has one (relative to ROOT)."""
+        config = self.directory / "pgrender.yaml"
+        return ["--config", str(config.relative_to(ROOT))] if config.exists() else []
+
 
 def cases() -> list[Case]:
     """One case per golden directory; its spec is examples/<case>.yaml or golden/<case>/spec.yaml."""
@@ -62,7 +71,7 @@ def run(case: Case, output: Path) -> Outcome:
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        result = CliRunner().invoke(cli, ["render", case.spec, "-o", str(output), "--key-file", KEY])
+        result = CliRunner().invoke(cli, ["render", case.spec, "-o", str(output), "--key-file", KEY, *case.args])
     finally:
         os.chdir(cwd)
     files = (

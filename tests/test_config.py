@@ -113,7 +113,10 @@ ERRORS = [
     (
         "bad-provider",
         "secrets:\n  provider: vault\n",
-        ["pgrender.yaml:2:3: secrets.provider: unknown secrets provider 'vault'; expected one of derived, existing, external"],
+        [
+            "pgrender.yaml:2:3: secrets.provider: unknown secrets provider 'vault'; "
+            "expected one of derived, existing, external"
+        ],
     ),
     (
         "bad-version",
@@ -145,7 +148,8 @@ ERRORS = [
         "colour: red\nsecrets: {provider: vault}\n",
         [
             "pgrender.yaml:1:1: colour: unknown field",
-            "pgrender.yaml:2:11: secrets.provider: unknown secrets provider 'vault'; expected one of derived, existing, external",
+            "pgrender.yaml:2:11: secrets.provider: unknown secrets provider 'vault'; "
+            "expected one of derived, existing, external",
         ],
     ),
     ("not-a-mapping", "- specs\n", ["pgrender.yaml:1:1: expected a mapping (RenderConfig)"]),

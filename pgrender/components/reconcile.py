@@ -238,13 +238,12 @@ def password_sync_script(plan: ClusterPlan) -> str:
         "# changes nothing (its stored verifier matches). Connection settings come from PG* variables.\n"
         "set -eu\n"
         'here="$(dirname "$0")"\n'
-        f"recovery=\"$({psql} --no-psqlrc --tuples-only --no-align --command='SELECT pg_catalog.pg_is_in_recovery()')\"\n"
+        f'recovery="$({psql} --no-psqlrc --tuples-only --no-align \\\n'
+        "  --command='SELECT pg_catalog.pg_is_in_recovery()')\"\n"
         'if [ "$recovery" != f ]; then\n'
         '    echo "the primary is in recovery (a failover or a standby); the next run sets the passwords"\n'
         "    exit 0\n"
-        "fi\n"
-        + _compute_verifiers(plan)
-        + f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{_psql_variables(plan)} \\\n"
+        "fi\n" + _compute_verifiers(plan) + f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{_psql_variables(plan)} \\\n"
         f'  --file="$here/{PASSWORDS_SQL}"\n'
     )
 

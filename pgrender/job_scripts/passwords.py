@@ -74,9 +74,7 @@ def saslprep(password: bytes) -> bytes:
         text = password.decode("utf-8")
     except UnicodeDecodeError:
         return password
-    mapped = "".join(
-        " " if stringprep.in_table_c12(c) else "" if stringprep.in_table_b1(c) else c for c in text
-    )
+    mapped = "".join(" " if stringprep.in_table_c12(c) else "" if stringprep.in_table_b1(c) else c for c in text)
     if not mapped or any(_prohibited(c) for c in mapped):
         return password
     if any(stringprep.in_table_d1(c) for c in mapped) and (

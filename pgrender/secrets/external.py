@@ -49,7 +49,7 @@ ENGINE_VERSION = "v2"
 # On the ExternalSecret: the rotation counters of its values. A bump changes the annotation, and ESO
 # refreshes an ExternalSecret whose labels or annotations changed at once (not at refreshInterval).
 ROTATIONS_ANNOTATION = "pgrender.io/rotations"
-INTERNAL_PREFIX = "_pgrender_"  # names of the values only pgrender's pods read (no role starts so)
+INTERNAL_PREFIX = "_pgrender_"  # names of the values only pgrender's pods read (spec roles may not start so)
 
 # How a value is written into its template (Sprig's replace takes old, new, then the text).
 # URI: Go's urlquery is url.QueryEscape, which leaves exactly RFC 3986's unreserved characters and
@@ -162,7 +162,7 @@ class External:
                             f"secrets.external: {_describe(other)} and {_describe(_identity(item))} of cluster "
                             f"{plan.namespace}/{plan.name} would both be read from key {ref.key!r} property "
                             f"{ref.property!r}; make remoteKey or property of pgrender.yaml tell them apart "
-                            "(a user named like pgrender's own values, _pgrender_*, needs another name)"
+                            "(with {name} and {property})"
                         )
             out.append(_external_secret(secret, refs, settings) if refs else _literal_secret(secret))
         return out
@@ -173,7 +173,9 @@ def _describe(identity: tuple[Material, str, tuple[str, str] | None]) -> str:
     return f"{material.value} of {subject}" + (f" (cluster {owner[0]}/{owner[1]})" if owner else "")
 
 
-def _external_secret(secret: Manifest, refs: dict[SecretInput, RemoteRef], settings: ExternalSecretsSettings) -> Manifest:
+def _external_secret(
+    secret: Manifest, refs: dict[SecretInput, RemoteRef], settings: ExternalSecretsSettings
+) -> Manifest:
     """The ExternalSecret whose template makes ``secret`` (its verifier keys left out)."""
     meta = secret["metadata"]
     variables: dict[RemoteRef, str] = {}
