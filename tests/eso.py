@@ -21,7 +21,10 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pgrender.config import ExternalSecretsSettings
 
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STRING = r'"(?:[^"\\]|\\.)*"'
@@ -111,6 +114,32 @@ def execute(template: str, data: Mapping[str, str]) -> str:
 
 
 Store = Mapping[tuple[str, str], str]  # (key, property) -> value
+
+
+def derived_store(spec: str, key_file: str, settings: ExternalSecretsSettings) -> dict[tuple[str, str], str]:
+    """A store holding the derived provider's value of every secret input of ``spec`` (one cluster)
+    under the remote key convention of ``settings``: what moving that cluster to a store means."""
+    from dataclasses import replace
+
+    from pgrender.components import build
+    from pgrender.plan import RuntimePasswords
+    from pgrender.render import validate
+    from pgrender.secrets import Material, Quoting, SecretText
+    from pgrender.secrets import keys as root_keys
+    from pgrender.secrets.derived import DerivedValues
+    from pgrender.secrets.external import remote_ref
+
+    (plan,) = validate((spec,))
+    plan = replace(plan, runtime_passwords=RuntimePasswords(None))
+    values = DerivedValues(root_keys.load(key_file, None), plan)
+    store = {}
+    for manifest in build(plan):
+        for value in manifest.get("data", {}).values() if manifest["kind"] == "Secret" else ():
+            for item in value.inputs if isinstance(value, SecretText) else ():
+                if item.material is not Material.VERIFIER:
+                    ref = remote_ref(item, plan, settings)
+                    store[(ref.key, ref.property)] = values.value(replace(item, quoting=Quoting.NONE))
+    return store
 
 
 def secret_of(external_secret: Mapping[str, Any], store: Store) -> dict[str, Any]:

@@ -11,22 +11,17 @@ from __future__ import annotations
 import base64
 import copy
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pgrender.components import build
 from pgrender.config import ExternalSecretsSettings, SecretsConfig
 from pgrender.errors import PgrenderError
-from pgrender.plan import RuntimePasswords
 from pgrender.render import Request, render, validate
-from pgrender.secrets import Material, Quoting, SecretInput, SecretText, secret_text, user_password
-from pgrender.secrets import keys as root_keys
-from pgrender.secrets.derived import DerivedValues
-from pgrender.secrets.external import PROVIDER, RemoteRef, go_template, remote_name, remote_ref
+from pgrender.secrets import Material, Quoting, SecretInput, secret_text, user_password
+from pgrender.secrets.external import PROVIDER, RemoteRef, go_template, remote_name
 from tests import eso
 from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY, base_spec, run_cli
 
@@ -50,18 +45,7 @@ def rendering(spec: Path, provider: str, settings: SecretsConfig | None = None) 
 
 
 def derived_store(spec: Path, settings: ExternalSecretsSettings) -> dict[tuple[str, str], str]:
-    """What the store must hold for ``spec``: the derived value of every secret input, by its ref."""
-    (plan,) = validate((str(spec),))
-    plan = replace(plan, runtime_passwords=RuntimePasswords(None))
-    values = DerivedValues(root_keys.load(str(GOLDEN_KEY), None), plan)
-    store = {}
-    for manifest in build(plan):
-        for value in manifest.get("data", {}).values() if manifest["kind"] == "Secret" else ():
-            for item in value.inputs if isinstance(value, SecretText) else ():
-                if item.material is not Material.VERIFIER:
-                    ref = remote_ref(item, plan, settings)
-                    store[(ref.key, ref.property)] = values.value(replace(item, quoting=Quoting.NONE))
-    return store
+    return eso.derived_store(str(spec), str(GOLDEN_KEY), settings)
 
 
 def decoded(secret: dict[str, Any]) -> dict[str, str]:
