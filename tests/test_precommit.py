@@ -262,3 +262,19 @@ def test_validate_hook_reports_the_spec_problem_then_passes(hook_repo: Path, use
     assert f"{SPEC}:13:9: spec.instances[0].dataVolume.size: '1 Gi' is not a Kubernetes quantity" in bad.stdout
     spec.write_text(good)
     assert verdict(try_repo(hook_repo, user_repo, "pgrender-validate"), "pgrender-validate") == "Passed"
+
+
+def test_external_output_is_written_checked_and_committed_through_the_hooks(hook_repo: Path, user_repo: Path) -> None:
+    """With `secrets: {provider: external}` the render hook writes ExternalSecrets into the work tree (no
+    root key, no refusal), the check hook then passes, and the output commits."""
+    (user_repo / "pgrender.yaml").write_text(CONFIG.replace("{provider: existing}", "{provider: external}"))
+    git(user_repo, "add", "-A")
+    first = try_repo(hook_repo, user_repo, "pgrender-render")
+    assert verdict(first, "pgrender-render") == "Failed"  # it created files
+    rendered = sorted(p.name for p in (user_repo / "rendered").iterdir())
+    assert "externalsecret-minimal-pguser-minimal.yaml" in rendered
+    assert not [name for name in rendered if name.startswith("secret-")]
+    git(user_repo, "add", "-A")
+    assert verdict(try_repo(hook_repo, user_repo, "pgrender-render"), "pgrender-render") == "Passed"
+    assert verdict(try_repo(hook_repo, user_repo, "pgrender-check"), "pgrender-check") == "Passed"
+    git(user_repo, "commit", "-q", "-m", "rendered with ExternalSecrets")
