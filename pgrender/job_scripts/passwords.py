@@ -93,7 +93,9 @@ def verifier(password: bytes, salt: bytes, iterations: int = ITERATIONS) -> str:
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.digest(salted, b"Server Key", "sha256")
     b64 = base64.b64encode
-    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
+    # Joined, not one f-string: "$" before "{" would read as a variable to Flux's substitution.
+    proof = f"{b64(stored_key).decode()}:{b64(server_key).decode()}"
+    return "SCRAM-SHA-256$" + f"{iterations}:{b64(salt).decode()}" + "$" + proof
 
 
 def matches(stored: str | None, password: bytes) -> bool:
