@@ -35,14 +35,18 @@ class SecretStoreRef(StrictModel):
 def _remote_key_template(value: str) -> str:
     """A template of str.format fields among REMOTE_KEY_FIELDS (e.g. "{namespace}/{cluster}/{name}")."""
     try:
-        fields = [name for _, name, spec, conversion in string.Formatter().parse(value) if name is not None]
-        bad = [name for name in fields if name not in REMOTE_KEY_FIELDS]
+        parsed = list(string.Formatter().parse(value))
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a template: {exc}") from None
-    if bad or any(spec or conversion for _, name, spec, conversion in string.Formatter().parse(value) if name):
+    bad = [
+        "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        for _, name, spec, conversion in parsed
+        if name is not None and (name not in REMOTE_KEY_FIELDS or spec or conversion)
+    ]
+    if bad or not value:
         raise ValueError(
-            f"{value!r} names {', '.join(repr(b) for b in bad) or 'a field with a format'}; "
-            f"expected plain fields among {', '.join('{' + f + '}' for f in REMOTE_KEY_FIELDS)}"
+            f"{value!r} has {', '.join(bad) if bad else 'nothing'}; expected text and the plain fields "
+            f"{', '.join('{' + f + '}' for f in REMOTE_KEY_FIELDS)}"
         )
     return value
 

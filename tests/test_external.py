@@ -184,6 +184,7 @@ def test_defaults_without_pgrender_yaml() -> None:
     assert secret["apiVersion"] == "external-secrets.io/v1"
     assert secret["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "pgrender"}
     assert secret["spec"]["refreshInterval"] == "1h"
+    assert secret["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "-1"  # before the pods
     assert secret["spec"]["data"][0]["remoteRef"] == {"key": "postgres-operator/hippo/hippo", "property": "password"}
     (cron_job,) = [m for m in objects if m["kind"] == "CronJob"]
     assert (cron_job["metadata"]["name"], cron_job["spec"]["schedule"]) == ("hippo-passwords", "*/5 * * * *")

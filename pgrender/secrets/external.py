@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgrender.errors import PgrenderError
 from pgrender.plan import RuntimePasswords
+from pgrender.pod import SYNC_WAVE
 from pgrender.secrets import Material, Quoting, SecretInput, SecretText
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ ENGINE_VERSION = "v2"
 # On the ExternalSecret: the rotation counters of its values. A bump changes the annotation, and ESO
 # refreshes an ExternalSecret whose labels or annotations changed at once (not at refreshInterval).
 ROTATIONS_ANNOTATION = "pgrender.io/rotations"
+# Before every other object: Argo CD waits for the ExternalSecrets to be Ready (its health check),
+# so the Secrets exist when the pods that read them start (the repository host is in wave 0).
+SYNC_WAVE_VALUE = "-1"
 INTERNAL_PREFIX = "_pgrender_"  # names of the values only pgrender's pods read (spec roles may not start so)
 
 # How a value is written into its template (Sprig's replace takes old, new, then the text).
@@ -198,7 +202,11 @@ def _external_secret(
         "kind": KIND,
         "metadata": {
             **meta,
-            "annotations": {**meta.get("annotations", {}), ROTATIONS_ANNOTATION: " ".join(rotations)},
+            "annotations": {
+                SYNC_WAVE: SYNC_WAVE_VALUE,
+                **meta.get("annotations", {}),
+                ROTATIONS_ANNOTATION: " ".join(rotations),
+            },
         },
         "spec": {
             "secretStoreRef": {"kind": settings.store.kind, "name": settings.store.name},
