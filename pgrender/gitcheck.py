@@ -19,19 +19,21 @@ from pathlib import Path
 
 from pgrender.errors import OutputError
 
+WHAT_TO_DO = (
+    "git-ignore the directory, render with --stdout for Argo CD, {committable}, "
+    "or pass --allow-secrets-in-git for a published test key"
+)
+
 
 def what_to_do() -> str:
-    """The ways out, first the pgrender.yaml setting that makes the output committable: every
-    registered secrets provider that writes no plaintext, named from the registry."""
+    """The ways out, naming the pgrender.yaml setting of every provider whose output can be committed."""
     from pgrender.providers import SECRETS_PROVIDERS, secrets_provider
 
-    committable = [name for name in SECRETS_PROVIDERS if not secrets_provider(name).writes_plaintext]
-    example = "external" if "external" in committable else committable[0]
-    return (
-        f"to commit the output, set secrets.provider in pgrender.yaml to {' or '.join(committable)} "
-        f'(e.g. `secrets: {{provider: {example}}}`; README, "Secrets in git") or pass --secrets-provider; '
-        "else git-ignore the directory, render with --stdout for Argo CD, "
-        "or pass --allow-secrets-in-git for a published test key"
+    committable = [secrets_provider(name) for name in SECRETS_PROVIDERS]
+    choices = "; ".join(f"`{p.name}`: {p.summary}" for p in committable if not p.writes_plaintext)
+    return WHAT_TO_DO.format(
+        committable=f"or commit the output without plaintext: set `secrets.provider` in pgrender.yaml to one of "
+        f"these ({choices})"
     )
 
 

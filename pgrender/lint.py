@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -69,50 +66,8 @@ def yaml_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-# Custom resources pgrender writes: each CRD's openAPIV3Schema per version, bundled from the
-# project's repository (pgrender/crd_schemas/*.json name their source and commit).
-CRD_SCHEMAS = "crd_schemas"
-
-
-@functools.cache
-def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> the strict JSON Schema of a custom resource pgrender can write."""
-    out = {}
-    for entry in resources.files("pgrender").joinpath(CRD_SCHEMAS).iterdir():
-        if entry.name.endswith(".json"):
-            doc = json.loads(entry.read_text(encoding="utf-8"))
-            out[(f"{doc['group']}/{doc['version']}", doc["kind"])] = _strict(doc["openAPIV3Schema"])
-    return out
-
-
-def _strict(schema: Any) -> Any:
-    """Unknown fields refused wherever the schema lists the fields (kubectl --validate=strict)."""
-    if isinstance(schema, list):
-        return [_strict(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: (v if k in ("enum", "default") else _strict(v)) for k, v in schema.items()}
-    open_ended = "additionalProperties" in schema or schema.get("x-kubernetes-preserve-unknown-fields")
-    if "properties" in schema and not open_ended:
-        out["additionalProperties"] = False
-    return out
-
-
-def custom_resource_problems(obj: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]] | None:
-    """(path, message) of each way ``obj`` fails its bundled CRD schema; None: not such a kind."""
-    schema = crd_schemas().get((str(obj.get("apiVersion")), str(obj.get("kind"))))
-    if schema is None:
-        return None
-    import jsonschema
-
-    validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
-    return [(tuple(e.absolute_path), e.message) for e in errors]
-
-
 def lint(paths: list[Path], version: str) -> LintResult:
-    """Validate every object strictly (unknown fields are errors) against ``version``'s schemas, and
-    custom resources against their bundled CRD schemas."""
+    """Validate every object strictly (unknown fields are errors) against ``version``'s schemas."""
     kubernetes_validate = _kubernetes_validate()
     problems: list[Problem] = []
     files = yaml_files(paths)
@@ -123,14 +78,8 @@ def lint(paths: list[Path], version: str) -> LintResult:
                 continue
             count += 1
             ident = _ident(obj, index)
-            custom = custom_resource_problems(obj)
-            if custom is not None:
-                for found_at, message in custom:
-                    at = ".".join(str(p) for p in found_at)
-                    problems.append(Problem(str(path), 0, 0, f"{ident}{'.' + at if at else ''}", message))
-                continue
             try:
-                kubernetes_validate.validate(obj, version, strict=True)
+                validate_object(obj, version)
             except kubernetes_validate.ValidationError as exc:
                 where = ".".join(str(p) for p in exc.path)
                 message = _value_free(exc) if _may_show_secret_data(obj, tuple(exc.path)) else exc.message
@@ -138,6 +87,32 @@ def lint(paths: list[Path], version: str) -> LintResult:
             except kubernetes_validate.SchemaNotFoundError:
                 problems.append(Problem(str(path), 0, 0, ident, f"no schema for this kind in Kubernetes {version}"))
     return LintResult(len(files), count, tuple(problems))
+
+
+def validate_object(obj: dict[str, Any], version: str) -> None:
+    """Validate one object strictly: Kubernetes' own kinds by kubernetes-validate, the custom kinds pgrender
+    writes by their bundled CRD schemas (pgrender.crds); kubernetes-validate's errors either way."""
+    from pgrender import crds
+
+    kubernetes_validate = _kubernetes_validate()
+
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    custom = (
+        crds.validator(api_version, kind, version) if isinstance(api_version, str) and isinstance(kind, str) else None
+    )
+    if custom is None:
+        kubernetes_validate.validate(obj, version, strict=True)
+        return
+    error = _first_error(custom, obj)
+    if error is not None:
+        raise kubernetes_validate.ValidationError(error, version)
+
+
+def _first_error(validator: Any, obj: dict[str, Any]) -> Any:
+    """The error jsonschema's validate() would raise (its best_match), or None."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(validator.iter_errors(obj))
 
 
 # jsonschema's messages start with the offending value ("{'x': 'hunter2'} is not of type 'string'");

@@ -10,11 +10,11 @@ Modules are imported when chosen, so a render loads only the providers it uses.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from pgrender.config import SecretsConfig
-    from pgrender.plan import ClusterPlan, RuntimePasswords
+    from pgrender.plan import RuntimePasswords
+    from pgrender.render import Request
     from pgrender.secrets import SecretInput
 
 Manifest = dict[str, Any]
@@ -23,6 +23,7 @@ Manifest = dict[str, Any]
 SECRETS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.secrets.derived",
     "existing": "pgrender.secrets.existing",
+    "sealed": "pgrender.secrets.sealed",
     "external": "pgrender.secrets.external",
 }
 TLS_PROVIDERS: dict[str, str] = {
@@ -36,6 +37,11 @@ class Values(Protocol):
     """The source of secret values a render uses (the root key, for `derived`)."""
 
     def value(self, item: SecretInput) -> str: ...
+
+    def keyed_digest(self, data: bytes) -> bytes:
+        """A digest of secret values that says nothing of them without the root key (rollout digests
+        of Secrets that are committed sealed)."""
+        ...
 
 
 class TLSProvider(Protocol):
@@ -58,28 +64,28 @@ class SecretsProvider(TLSProvider, Protocol):
     """How Secrets reach the cluster: ``finish`` runs on every Secret still in the output, after
     values are filled in (when ``needs_root_key``) and rollout digests are taken.
 
-    Two members are optional (see ``bind`` and ``runtime_passwords`` below): a provider with
-    settings or per-cluster state has ``bind(plan, settings) -> SecretsProvider``, which gets one
-    cluster's plan and pgrender.yaml's ``secrets`` (None without a pgrender.yaml) before that
-    cluster is built; and one whose passwords are known only in the cluster has
-    ``runtime_passwords`` (plan.RuntimePasswords), so the reconcile Job computes the verifiers.
+    A provider whose passwords are known only in the cluster (external: a store) also has
+    ``runtime_passwords`` (plan.RuntimePasswords, read by ``runtime_passwords`` below): the
+    reconcile Job then computes the SCRAM verifiers, as no Secret carries one.
     """
 
     needs_root_key: bool  # values are derived from the root key and written into the output
     writes_plaintext: bool  # its output holds secret material in the clear (never into git)
 
 
+@runtime_checkable
+class Configurable(Protocol):
+    """A secrets provider that needs the render's settings (sealed: the certificate and the previous
+    output); render() calls ``configure`` once and uses the provider it returns. A PgrenderError from
+    it is reported after the specs' problems, as a missing root key is."""
+
+    def configure(self, request: Request, root_key: bytes | None) -> SecretsProvider: ...
+
+
 def secrets_provider(name: str) -> SecretsProvider:
     """The registered secrets provider ``name`` (a KeyError is a bug: names are validated first)."""
     provider: SecretsProvider = importlib.import_module(SECRETS_PROVIDERS[name]).PROVIDER
     return provider
-
-
-def bind(provider: SecretsProvider, plan: ClusterPlan, settings: SecretsConfig | None) -> SecretsProvider:
-    """The provider as one cluster uses it: what its ``bind`` returns, or itself without one."""
-    binder = getattr(provider, "bind", None)
-    bound: SecretsProvider = binder(plan, settings) if binder else provider
-    return bound
 
 
 def runtime_passwords(provider: SecretsProvider) -> RuntimePasswords | None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, load, spec, tuning
 from pgrender.components import build
-from pgrender.errors import Problem, RootKeyError, SpecError
-from pgrender.plan import ClusterPlan, resolve
+from pgrender.errors import PgrenderError, Problem, RootKeyError, SpecError
+from pgrender.plan import ClusterPlan, RuntimePasswords, resolve
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.providers import (
     DEFAULT_SECRETS_PROVIDER,
+    Configurable,
     SecretsProvider,
-    bind,
     runtime_passwords,
     secrets_provider,
     tls_provider,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pgrender.config import SecretsConfig
 
 Manifest = dict[str, Any]
-Built = tuple[ClusterPlan, list[Manifest], DerivedValues | None, SecretsProvider]
+Built = tuple[ClusterPlan, list[Manifest], DerivedValues | None]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,10 @@ class Request:
     provider: str = DEFAULT_SECRETS_PROVIDER  # a name in providers.SECRETS_PROVIDERS
     only_secrets: bool = False
     default_namespace: str | None = None  # for specs without metadata.namespace (Argo CD's destination)
-    secrets_settings: SecretsConfig | None = None  # pgrender.yaml's `secrets`, for the providers
+    sealing_certificate: str | None = None  # provider `sealed`: the controller's certificate (PEM file)
+    # The previous output (relative path → text): provider `sealed` keeps the ciphertexts of unchanged values.
+    previous: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    secrets_settings: SecretsConfig | None = None  # pgrender.yaml's `secrets` (provider `external`: its settings)
 
 
 @dataclass(frozen=True)
@@ -115,19 +118,18 @@ def render(request: Request) -> Rendering:
     """
     secrets = secrets_provider(DEFAULT_SECRETS_PROVIDER if request.only_secrets else request.provider)
     root_key, key_error = _root_key(request, secrets.needs_root_key)
+    secrets, setup_error = _configured(secrets, request, root_key) if key_error is None else (secrets, key_error)
     with tuning.tuned() as pool:
         every_plan = plans(request.specs, request.default_namespace)
-        settings = request.secrets_settings
-        built = [
-            _build(plan, bind(secrets, plan, settings), root_key, pool) for plan in every_plan if key_error is None
-        ]
-        if key_error:  # the specs were still read through: their problems come first
-            raise key_error
+        runtime = runtime_passwords(secrets)
+        built = [_build(plan, runtime, root_key, pool) for plan in every_plan if setup_error is None]
+        if setup_error:  # the specs were still read through: their problems come first
+            raise setup_error
         built.reverse()
         clusters = []
         while built:  # popping frees each cluster's unfinished objects as soon as it is done
-            plan, manifests, values, bound = built.pop()
-            context = Context(plan, bound, tls_provider(plan.tls.provider), values, request.only_secrets)
+            plan, manifests, values = built.pop()
+            context = Context(plan, secrets, tls_provider(plan.tls.provider), values, request.only_secrets)
             documents = emit.documents(transform(context, manifests))
             clusters.append(ClusterOutput(plan.name, plan.namespace, documents))
     return Rendering(tuple(clusters))
@@ -142,17 +144,30 @@ def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyErro
         return None, exc
 
 
-def _build(plan: ClusterPlan, secrets: SecretsProvider, root_key: bytes | None, pool: tuning.ScramPool) -> Built:
+def _configured(
+    secrets: SecretsProvider, request: Request, root_key: bytes | None
+) -> tuple[SecretsProvider, PgrenderError | None]:
+    """The provider set up for this request (sealed: its certificate), or the error that stops the render."""
+    if not isinstance(secrets, Configurable):
+        return secrets, None
+    try:
+        return secrets.configure(request, root_key), None
+    except PgrenderError as exc:
+        return secrets, exc
+
+
+def _build(
+    plan: ClusterPlan, runtime: RuntimePasswords | None, root_key: bytes | None, pool: tuning.ScramPool
+) -> Built:
     """The cluster's objects, and the values that will fill its Secrets (their slow part started).
 
     A provider whose passwords are known only in the cluster puts that in the plan first, so the
     reconcile Job computes the verifiers (plan.RuntimePasswords)."""
-    runtime = runtime_passwords(secrets)
     if runtime is not None:
         plan = replace(plan, runtime_passwords=runtime)
     manifests = build(plan)
     if root_key is None:
-        return plan, manifests, None, secrets
+        return plan, manifests, None
     values = DerivedValues(root_key, plan, pool.next_cluster())
     values.prepare(secret_inputs(manifests))
-    return plan, manifests, values, secrets
+    return plan, manifests, values

@@ -137,7 +137,7 @@ def derived_store(spec: str, key_file: str, settings: ExternalSecretsSettings) -
         for value in manifest.get("data", {}).values() if manifest["kind"] == "Secret" else ():
             for item in value.inputs if isinstance(value, SecretText) else ():
                 if item.material is not Material.VERIFIER:
-                    ref = remote_ref(item, plan, settings)
+                    ref = remote_ref(item, plan.namespace, plan.name, settings)
                     store[(ref.key, ref.property)] = values.value(replace(item, quoting=Quoting.NONE))
     return store
 

@@ -1,14 +1,15 @@
 """Golden cases: render each example and each golden/<case>/spec.yaml; `make golden` rewrites them.
 
-A case with a golden/<case>/pgrender.yaml is rendered with it (--config): its `secrets` settings
-choose the provider (the `external` cases).
-
 Diff cases (golden/diff-<case>/): old.yaml and new.yaml are rendered each into its own directory,
 and `pgrender diff old new` must print exactly expected.txt (its exit status first).
 
 Convert cases (golden/convert-<operator>-<case>/): `pgrender convert --from <operator> input.yaml`
 must print exactly expected.yaml (the converted specs) and expected.err (its exit status, then the
 notes).
+
+A case may hold its own pgrender.yaml (a secrets provider and its settings); every case renders
+against its committed output (--previous), which only the sealed provider reads: it keeps the
+committed ciphertexts while their values are unchanged, so `make golden` rewrites only what changed.
 
 Run as `python -m tests.golden_cases --update` (`make golden`) to rewrite golden/*/expected,
 expected.err, expected.txt and expected.yaml.
@@ -45,12 +46,6 @@ class Case:
     def is_error(self) -> bool:
         return self.name.startswith("error-")
 
-    @property
-    def args(self) -> list[str]:
-        """The case's own pgrender.yaml, when it has one (relative to ROOT)."""
-        config = self.directory / "pgrender.yaml"
-        return ["--config", str(config.relative_to(ROOT))] if config.exists() else []
-
 
 def cases() -> list[Case]:
     """One case per golden directory; its spec is examples/<case>.yaml or golden/<case>/spec.yaml."""
@@ -72,12 +67,28 @@ class Outcome:
     files: dict[str, bytes]
 
 
+def render_args(case: Case) -> list[str]:
+    """The case's own pgrender.yaml (golden/<case>/pgrender.yaml: a secrets provider, the sealing
+    certificate), and its committed output as the previous output: the sealed provider keeps the
+    committed ciphertexts of unchanged values, as a repository's render keeps its committed directory's,
+    so the case is deterministic although sealing is random (secrets/sealed.py)."""
+    args = []
+    config = case.directory / "pgrender.yaml"
+    if config.is_file():
+        args += ["--config", str(config.relative_to(ROOT))]
+    expected = case.directory / "expected"
+    if (expected / "kustomization.yaml").is_file():
+        args += ["--previous", str(expected.relative_to(ROOT))]
+    return args
+
+
 def run(case: Case, output: Path) -> Outcome:
     """Render one case into ``output`` through the CLI, from the repository root."""
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        result = CliRunner().invoke(cli, ["render", case.spec, "-o", str(output), "--key-file", KEY, *case.args])
+        args = ["render", case.spec, "-o", str(output), "--key-file", KEY, *render_args(case)]
+        result = CliRunner().invoke(cli, args)
     finally:
         os.chdir(cwd)
     files = (

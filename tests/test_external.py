@@ -306,8 +306,9 @@ def test_the_plaintext_refusal_names_the_settings_that_fix_it(repo: Path) -> Non
     (repo / "pgrender.yaml").write_text("secrets:\n  provider: derived\n")
     result = run_cli("render", "--write", "--key-file", str(GOLDEN_KEY))
     assert result.exit_code == 2
-    assert "set secrets.provider in pgrender.yaml to existing or external" in result.stderr
-    assert "`secrets: {provider: external}`" in result.stderr
+    assert "set `secrets.provider` in pgrender.yaml to one of these" in result.stderr
+    assert "`external`: External Secrets Operator ExternalSecrets" in result.stderr
+    assert "`sealed`: " in result.stderr and "`existing`: " in result.stderr
     assert not (repo / "rendered").exists()
 
 
@@ -323,12 +324,16 @@ def test_lint_knows_external_secrets(tmp_path: Path) -> None:
     assert run_cli("lint", str(out)).exit_code == 0
     path = out / "externalsecret-pooled-pguser-shop.yaml"
     doc = yaml.safe_load(path.read_text())
-    doc["spec"]["target"]["template"]["engineVersion"] = "v1"
     doc["spec"]["bogus"] = True
     path.write_text(yaml.safe_dump(doc))
     result = run_cli("lint", str(out))
     assert result.exit_code == 1
     assert "ExternalSecret/pooled-pguser-shop.spec: Additional properties are not allowed ('bogus'" in result.stderr
+    del doc["spec"]["bogus"]
+    doc["spec"]["target"]["template"]["engineVersion"] = "v1"
+    path.write_text(yaml.safe_dump(doc))
+    result = run_cli("lint", str(out))
+    assert result.exit_code == 1
     assert "ExternalSecret/pooled-pguser-shop.spec.target.template.engineVersion: 'v1' is not one of" in result.stderr
 
 

@@ -79,6 +79,11 @@ class DerivedValues:
             self._values[key] = self._compute(item)
         return item.quote(self._values[key])
 
+    def keyed_digest(self, data: bytes) -> bytes:
+        """HMAC-SHA256 of ``data`` under a key derived for this cluster: without the root key it tells
+        nothing of the values it covers, even guessable ones (a committed digest must be this)."""
+        return hmac.digest(self._derive("digest-key", 0, 32), data, "sha256")
+
     def prepare(self, inputs: Iterable[SecretInput]) -> None:
         """Start computing the verifiers among ``inputs`` on the executor, if there is one."""
         if self._executor is None:

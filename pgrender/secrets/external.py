@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 from pgrender.errors import PgrenderError
 from pgrender.plan import RuntimePasswords
+from pgrender.plan.labels import CLUSTER_LABEL
 from pgrender.pod import SYNC_WAVE
 from pgrender.secrets import Material, Quoting, SecretInput, SecretText
 
 if TYPE_CHECKING:
-    from pgrender.config import ExternalSecretsSettings, SecretsConfig
-    from pgrender.plan import ClusterPlan
+    from pgrender.config import ExternalSecretsSettings
+    from pgrender.render import Request
 
 Manifest = dict[str, Any]
 
@@ -90,9 +91,10 @@ def remote_name(item: SecretInput) -> tuple[str, str]:
     return f"{INTERNAL_PREFIX}{name}", arg or "password"
 
 
-def remote_ref(item: SecretInput, plan: ClusterPlan, settings: ExternalSecretsSettings) -> RemoteRef:
-    """The store's key and property of ``item`` by the templates of pgrender.yaml."""
-    namespace, cluster = item.owner or (plan.namespace, plan.name)
+def remote_ref(item: SecretInput, namespace: str, cluster: str, settings: ExternalSecretsSettings) -> RemoteRef:
+    """The store's key and property of ``item`` of cluster ``namespace``/``cluster`` by the templates
+    of pgrender.yaml (an input of another cluster, a clone's source passphrase, is under that one's)."""
+    namespace, cluster = item.owner or (namespace, cluster)
     name, prop = remote_name(item)
     fields = {"namespace": namespace, "cluster": cluster, "name": name, "property": prop}
     return RemoteRef(settings.remote_key.format(**fields), settings.property.format(**fields))
@@ -128,43 +130,48 @@ def _identity(item: SecretInput) -> tuple[Material, str, tuple[str, str] | None]
 
 
 class External:
-    """The provider; ``bind`` gives it a cluster's plan and pgrender.yaml's settings."""
+    """The provider; ``configure`` gives it pgrender.yaml's settings (providers.Configurable). The
+    cluster of each Secret is its namespace and pgrender's cluster label, which every object has."""
 
     name = "external"
-    summary = "External Secrets Operator ExternalSecrets reading every value from a store (no secret in the output)"
+    summary = (
+        "External Secrets Operator ExternalSecrets reading every value from a store (the store and the keys: "
+        "secrets.external in pgrender.yaml); no secret in the output"
+    )
     needs_root_key = False
     writes_plaintext = False
 
-    def __init__(self, plan: ClusterPlan | None = None, settings: ExternalSecretsSettings | None = None) -> None:
-        self._plan = plan
+    def __init__(self, settings: ExternalSecretsSettings | None = None) -> None:
         self._settings = settings
         self.runtime_passwords = RuntimePasswords(settings.password_sync if settings else None)
 
-    def bind(self, plan: ClusterPlan, settings: SecretsConfig | None) -> External:
+    def configure(self, request: Request, root_key: bytes | None) -> External:
         from pgrender.config import ExternalSecretsSettings
 
-        return External(plan, settings.external if settings else ExternalSecretsSettings())
+        settings = request.secrets_settings
+        return External(settings.external if settings else ExternalSecretsSettings())
 
     def owns(self, manifest: Manifest) -> bool:
         return bool(manifest["kind"] == "Secret")
 
     def finish(self, owned: list[Manifest]) -> list[Manifest]:
-        plan, settings = self._plan, self._settings
-        assert plan is not None and settings is not None, "bind() first"
+        settings = self._settings
+        assert settings is not None, "configure() first"
         seen: dict[RemoteRef, tuple[Material, str, tuple[str, str] | None]] = {}
         out = []
         for secret in owned:
+            namespace, cluster = secret["metadata"]["namespace"], secret["metadata"]["labels"][CLUSTER_LABEL]
             refs = {}
             for value in secret.get("data", {}).values():
                 for item in value.inputs if isinstance(value, SecretText) else ():
                     if item.material is Material.VERIFIER:
                         continue
-                    ref = refs[item] = remote_ref(item, plan, settings)
+                    ref = refs[item] = remote_ref(item, namespace, cluster, settings)
                     other = seen.setdefault(ref, _identity(item))
                     if other != _identity(item):
                         raise PgrenderError(
                             f"secrets.external: {_describe(other)} and {_describe(_identity(item))} of cluster "
-                            f"{plan.namespace}/{plan.name} would both be read from key {ref.key!r} property "
+                            f"{namespace}/{cluster} would both be read from key {ref.key!r} property "
                             f"{ref.property!r}; make remoteKey or property of pgrender.yaml tell them apart "
                             "(with {name} and {property})"
                         )
