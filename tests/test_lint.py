@@ -14,6 +14,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
+from pgrender import crds
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
 GOLDEN_BASES = sorted(p for p in (ROOT / "golden").glob("*/expected") if p.is_dir())
@@ -295,7 +296,8 @@ def fake_kubeconform(tmp_path: Path) -> Path:
 
 def test_kubeconform_gets_strict_summary_and_a_full_version(tmp_path: Path, fake_kubeconform: Path) -> None:
     """kubeconform rejects -kubernetes-version 1.29: it wants x.y.z; kustomization.yaml is no object; the
-    custom resources pgrender checks with its bundled CRD schemas are skipped (kubeconform has none)."""
+    custom kinds pgrender checks with its bundled CRD schemas (SealedSecret, ExternalSecret, Certificate,
+    Issuer) are skipped: kubeconform has no schema for them."""
     base = tmp_path / "base"
     write(base / "d.yaml", DEPLOYMENT)
     write(base / "kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
@@ -306,7 +308,7 @@ def test_kubeconform_gets_strict_summary_and_a_full_version(tmp_path: Path, fake
         "-strict",
         "-summary",
         "-skip",
-        "bitnami.com/v1alpha1/SealedSecret,cert-manager.io/v1/Certificate,cert-manager.io/v1/Issuer",
+        ",".join(sorted(f"{api_version}/{kind}" for api_version, kind in crds.custom_kinds())),
         "-kubernetes-version",
         "1.29.0",
         str(base / "d.yaml"),
