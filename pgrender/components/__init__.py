@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pgrender.components.access_secrets import access_secrets
 from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
@@ -27,6 +28,7 @@ BUILDERS: tuple[Builder, ...] = (
     patroni,
     certificates,
     user_secrets,
+    access_secrets,
     services,
     volumes,
     statefulsets,

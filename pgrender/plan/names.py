@@ -223,6 +223,10 @@ class Names:
     def pguser_secret(self, user: str) -> str:
         return f"{self.cluster}-pguser-{user}"
 
+    def pgaccess_secret(self, user: str) -> str:
+        """The libpq environment of a user (users[].accessSecret), for envFrom or a shell."""
+        return f"{self.cluster}-pgaccess-{user}"
+
     def instance_set(self, set_name: str) -> str:
         """PodDisruptionBudget of an instance set."""
         return f"{self.cluster}-{set_name}"
