@@ -358,6 +358,28 @@ def access_container(*, extra_env: Mapping[str, str] | None = None) -> dict[str,
     }
 
 
+# Clients given only the access Secret's environment (envFrom, no connection string): libpq reads
+# PGSSLROOTCERT; node-postgres does not (PGSSLMODE=verify-full makes it check against Node's own CA
+# list) unless NODE_EXTRA_CA_CERTS names the CA.
+ACCESS_ROWS = [
+    # client    extra environment                           expected
+    ("psycopg", {},                                          "ok"),
+    ("node",    {},                                          r"self[- ]signed certificate"),
+    ("node",    {"NODE_EXTRA_CA_CERTS": f"{MOUNT}/ca.crt"},  "ok"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("client", "extra", "expected"),
+    [pytest.param(*row, id=f"{row[0]}-{'-'.join(row[1]) or 'as-is'}") for row in ACCESS_ROWS],
+)
+def test_access_secret_environment(shop: Shop, client: str, extra: dict[str, str], expected: str) -> None:
+    volumes = [{"name": "access", "secret": {"secretName": ACCESS_SECRET}}]
+    app = access_container(extra_env=extra)
+    result = run_app(shop, [*COMMANDS[client], "none", "identity"], container=app, volumes=volumes)
+    check(result, expected, "identity")
+
+
 def psql(sql: str) -> list[str]:
     return [pg_bin("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
 

@@ -1,7 +1,8 @@
 // An application using node-postgres (npm pg) with a connection string as it receives it.
 //
 // Usage: node pg_client.mjs SOURCE WORKLOAD
-//   SOURCE    file:PATH (a key of the mounted Secret) or env:NAME (an environment variable), used as is
+//   SOURCE    file:PATH (a key of the mounted Secret) or env:NAME (an environment variable), used as is;
+//             none: no connection string, node-postgres reads PGHOST, PGUSER, ... (and PGSSLMODE)
 //   WORKLOAD  identity: one connection, who and where it is;
 //             prepared: three connections taking turns, 8 executions each of one named query (node-postgres
 //                       prepares a named query on a connection once: a server-side prepared statement);
@@ -16,6 +17,7 @@ const IDENTITY =
   'coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS server_ssl'
 
 function connectionString(source) {
+  if (source === 'none') return undefined
   const at = source.indexOf(':')
   const [kind, name] = [source.slice(0, at), source.slice(at + 1)]
   return kind === 'file' ? fs.readFileSync(name, 'utf8') : process.env[name]

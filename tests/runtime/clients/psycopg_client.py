@@ -1,7 +1,8 @@
 """An application using psycopg 3 (libpq) with a connection string as it receives it.
 
 Usage: psycopg_client.py SOURCE WORKLOAD
-  SOURCE    file:PATH (a key of the mounted Secret) or env:NAME (an environment variable), used as is
+  SOURCE    file:PATH (a key of the mounted Secret) or env:NAME (an environment variable), used as is;
+            none: an empty connection string, libpq's environment (PGHOST, ...) says it all
   WORKLOAD  identity: one connection, who and where it is;
             prepared: three connections taking turns, 8 executions each of one query, which psycopg
                       prepares after 5 (prepare_threshold, its default);
@@ -25,6 +26,8 @@ IDENTITY = (
 
 
 def connection_string(source: str) -> str:
+    if source == "none":
+        return ""
     kind, _, name = source.partition(":")
     if kind == "file":
         with open(name, encoding="utf-8") as f:
