@@ -85,7 +85,7 @@ def spec(i: int, backups: bool = False) -> str:
     return (
         "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\n"
         f"metadata:\n  name: c{i:04d}\n  namespace: team{i % 17}\n"
-        f"spec:\n  postgresVersion: {14 + i % 4}\n  instances:\n    - name: main\n      replicas: {1 + i % 3}\n"
+        f"spec:\n  postgresVersion: {14 + i % 5}\n  instances:\n    - name: main\n      replicas: {1 + i % 3}\n"
         "      dataVolume:\n        size: 10Gi\n"
         f"  users:\n{users}" + (BACKUPS if backups else "")
     )

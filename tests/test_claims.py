@@ -49,6 +49,30 @@ CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
         ],
     ),
     (
+        "patroni-runtime-config-map",  # Patroni of cluster x writes ConfigMap x-ha-config
+        [cluster("x"), cluster("x-ha")],
+        [
+            (0, "metadata.name", "ConfigMap db/x-ha-config is also made by "),
+            (1, "metadata.name", "ConfigMap db/x-ha-config is also made by "),
+        ],
+    ),
+    (
+        "zalando-replica-service",
+        [cluster("a", naming="zalando"), cluster("a-repl", naming="zalando")],
+        [
+            (0, "metadata.name", "Service db/a-repl is also made by "),
+            (1, "metadata.name", "Service db/a-repl is also made by "),
+        ],
+    ),
+    (
+        "pgd-node-service",
+        [cluster("a", naming="pgd", instances=instances("b")), cluster("a-b-0", naming="pgd")],
+        [
+            (0, "spec.naming", "Service db/a-b-0 is also made by "),
+            (1, "metadata.name", "Service db/a-b-0 is also made by "),
+        ],
+    ),
+    (
         "other-namespace-is-fine",
         [cluster("a-b", instances=instances("c")), cluster("a", "other", instances=instances("b-c"))],
         [],

@@ -476,8 +476,14 @@ def test_diff_against_a_fresh_render(history: Path) -> None:
             "create a new cluster (a new name) at the new postgresVersion",
             "major-version:17-16",
         ),
+        (
+            "postgresVersion: 17",
+            "postgresVersion: 18",
+            "create a new cluster (a new name) at the new postgresVersion",
+            "major-version:17-18",
+        ),
     ],
-    ids=["shrink", "storage-class", "major-version"],
+    ids=["shrink", "storage-class", "major-version", "major-version-18"],
 )
 def test_guards_refuse_and_write_nothing(history: Path, old: str, new: str, message: str, ident: str) -> None:
     from tests.test_check import snapshot

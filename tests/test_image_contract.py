@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from pgrender.components.reconcile import SQL, reconcile_script
-from pgrender.plan import ClusterPlan
+from pgrender.plan import ClusterPlan, defaults
+from pgrender.plan.parameters import catalogue
+from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
 from tests.conftest import base_spec, run_cli
 
 SPEC_TEXT = """\
@@ -111,3 +113,19 @@ def test_the_script_has_the_words_it_should(plan_of: Callable[[dict[str, Any]], 
     (psql,) = [shlex.split(line) for line in lines if line.startswith("/usr/pgsql-16/bin/psql")]
     assert psql[:3] == ["/usr/pgsql-16/bin/psql", "--no-psqlrc", "--set=ON_ERROR_STOP=1"]
     assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
+
+
+def test_every_supported_version_has_a_default_image_and_a_catalogue() -> None:
+    assert sorted(defaults.IMAGES) == sorted(SUPPORTED_POSTGRES_VERSIONS)
+    for version in SUPPORTED_POSTGRES_VERSIONS:
+        assert len(catalogue(version)) > 300
+
+
+def test_postgres_18_takes_spilo_18_and_the_default_contract(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = base_spec()
+    spec["spec"]["postgresVersion"] = 18
+    plan = plan_of(spec)
+    # Zalando's postgres-operator v2 default: PGDG's 18 in Debian's layout, Patroni 4.1, postgres 101:103.
+    assert plan.image == "ghcr.io/zalando/spilo-18:4.1-p2"
+    assert plan.bin_dir == "/usr/lib/postgresql/18/bin" and plan.data_dir == "/pgdata/pg18"
+    assert (plan.run_as_user, plan.run_as_group, plan.fs_group) == (101, 103, 103)

@@ -12,9 +12,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
+from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY, run_cli
 
 VERSIONS = ("1.28", kubernetes_validate.latest_version())
+# Every example and every golden case with its own spec (the naming profiles among them).
+SPECS = sorted(EXAMPLES.glob("*.yaml")) + sorted(
+    p for p in GOLDEN.glob("*/spec.yaml") if not p.parent.name.startswith("error-")
+)
+
+
+def case_id(path: Path) -> str:
+    return path.stem if path.parent == EXAMPLES else path.parent.name
 
 
 def rendered(example: Path) -> list[dict[str, Any]]:
@@ -24,7 +32,7 @@ def rendered(example: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", SPECS, ids=case_id)
 def test_strict_schema(example: Path, version: str) -> None:
     failures = []
     for obj in rendered(example):
@@ -35,7 +43,7 @@ def test_strict_schema(example: Path, version: str) -> None:
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", SPECS, ids=case_id)
 def test_kustomize_build(example: Path, tmp_path: Path) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:

@@ -1,4 +1,4 @@
-"""parameters: names and values held to PostgreSQL's catalogue (pg_settings of 14 to 17), as guc.c reads them.
+"""parameters: names and values held to PostgreSQL's catalogue (pg_settings of 14 to 18), as guc.c reads them.
 
 tests/runtime/test_parameters.py checks the same verdicts against a running server.
 """
@@ -10,9 +10,10 @@ import math
 import pytest
 
 from pgrender.plan.parameters import catalogue, check_value, parameter_name, parse_bool, parse_number
+from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
 
 
-@pytest.mark.parametrize("version", [14, 15, 16, 17])
+@pytest.mark.parametrize("version", SUPPORTED_POSTGRES_VERSIONS)
 def test_a_catalogue_per_supported_version(version: int) -> None:
     table = catalogue(version)
     assert len(table) > 300
@@ -54,6 +55,39 @@ def test_version_specific_names() -> None:
     assert parameter_name(16, "debug_parallel_query")[1] is None
     assert parameter_name(17, "transaction_timeout")[1] is None
     assert parameter_name(14, "pg_stat_statements.track") == ("pg_stat_statements.track", None)
+
+
+def test_the_catalogue_of_18() -> None:
+    table = catalogue(18)
+    assert str(table["server_version_num"].min_val).startswith("18")  # read from an 18 server
+    # New in 18: asynchronous I/O, autovacuum's worker slots; not known to 17.
+    for name in ("io_method", "io_workers", "autovacuum_worker_slots", "ssl_groups", "md5_password_warnings"):
+        assert parameter_name(18, name) == (name, None)
+        assert str(parameter_name(17, name)[1]).startswith(f"unknown parameter {name!r} for PostgreSQL 17")
+    assert check_value(18, "io_method", "worker") is None and check_value(18, "io_method", "SYNC") is None
+    assert check_value(18, "io_workers", "4") is None
+    assert check_value(18, "io_workers", "33") == "expected a whole number between 1 and 32; found '33'"
+    # 18 turned log_connections from a bool into a list of aspects ("on" still means the old set).
+    assert table["log_connections"].vartype == "string" and catalogue(17)["log_connections"].vartype == "bool"
+    assert check_value(18, "log_connections", "receipt,authentication") is None
+    assert check_value(17, "log_connections", "receipt") is not None
+    # autovacuum_max_workers no longer needs a restart: 18 reserves autovacuum_worker_slots instead.
+    assert table["autovacuum_max_workers"].context == "sighup"
+    assert catalogue(17)["autovacuum_max_workers"].context == "postmaster"
+
+
+def test_a_name_18_renamed_is_refused_with_the_new_name() -> None:
+    # ssl_ecdh_curve is only an alias in 18, which Patroni drops from the configuration as unknown.
+    assert parameter_name(17, "ssl_ecdh_curve") == ("ssl_ecdh_curve", None)
+    assert parameter_name(18, "SSL_ECDH_Curve")[1] == (
+        "'SSL_ECDH_Curve' was renamed 'ssl_groups' in PostgreSQL 18; write 'ssl_groups'"
+    )
+
+
+def test_io_uring_is_refused_with_the_reason() -> None:
+    message = check_value(18, "io_method", "IO_URING")
+    assert message is not None and message.startswith("'IO_URING' is refused: io_uring's system calls are blocked")
+    assert "RuntimeDefault seccomp profile" in message and "'worker'" in message
 
 
 @pytest.mark.parametrize(

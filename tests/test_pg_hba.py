@@ -88,6 +88,7 @@ def test_address_forms(line: str, address: str, netmask: str | None) -> None:
         ("hostssl all all 10.0.0.0/8 SCRAM-SHA-256", "expected an authentication method"),
         ("hostssl all all 10.0.0.0/8 scram-sha-256,cert", "one authentication method"),
         ("hostssl all all 10.0.0.0/8 sspi", "only in PostgreSQL built for Windows"),
+        ("hostssl all all 10.0.0.0/8 oauth issuer=https://idp scope=db", "method 'oauth' (PostgreSQL 18) needs"),
         ("hostssl all all 10.0.0.0/8 peer", "only supported on the local socket"),
         ("hostgssenc all all 10.0.0.0/8 cert", "only supported on hostssl"),
         ("local all all gss", "not supported on the local socket"),

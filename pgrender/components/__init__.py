@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from pgrender.components.access_secrets import access_secrets
 from pgrender.components.backup_jobs import backup_jobs
+from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.patroni import patroni
@@ -27,6 +28,7 @@ BUILDERS: tuple[Builder, ...] = (
     rbac,
     patroni,
     certificates,
+    ca_secret,
     user_secrets,
     access_secrets,
     services,

@@ -81,9 +81,7 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
     server, client = plan.tls.server_files, plan.tls.replication_files
     replication = {
         "username": plan.replication_user,
-        # verify-ca: members reach each other by pod address, and the client certificate is what
-        # authenticates; every other client connection uses verify-full.
-        "sslmode": "verify-ca",
+        "sslmode": pg.replication_sslmode,
         "sslcert": client.cert,
         "sslkey": client.key,
         "sslrootcert": client.ca,

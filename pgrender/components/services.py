@@ -1,4 +1,5 @@
-"""Services <c>-primary, -replicas, -pods and -pgbouncer; database Services select on Patroni's role label."""
+"""Services <c>-primary, -replicas, -pods and -pgbouncer (names per naming profile, which may add
+more); database Services select on Patroni's role label."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ def services(plan: ClusterPlan) -> list[Manifest]:
     out = [client_service(plan, plan.primary_service)]
     if plan.replicas_service:
         out.append(client_service(plan, plan.replicas_service))
+    out += [client_service(plan, service) for service in plan.extra_services]
     out.append(_pods_service(plan))
     if plan.pgbouncer:
         out.append(client_service(plan, plan.pgbouncer.service))

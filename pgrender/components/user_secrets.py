@@ -1,4 +1,5 @@
-"""Secret <c>-pguser-<user> per login role: user, password, verifier, dbname, host, port, URIs."""
+"""Secret <c>-pguser-<user> per login role (named per naming profile): user, password, verifier,
+dbname, host, port, URIs, and the keys the profile's applications read (username, pgpass, fqdn-*)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,21 @@ def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
         data[keys.DBNAME] = secret_text(user.default_database)
     if user.pgbouncer:
         data |= _endpoint(keys.PGBOUNCER_PREFIX, user.pgbouncer, quoted)
+    profile = plan.names.profile
+    if profile.username_key:
+        data[keys.USERNAME] = secret_text(user.name)
+    if user.fqdn:  # CloudNativePG's <c>-app
+        fqdn = _endpoint(keys.FQDN_PREFIX, user.fqdn, quoted)
+        data |= {k: fqdn[k] for k in (f"{keys.FQDN_PREFIX}{keys.URI}", f"{keys.FQDN_PREFIX}{keys.JDBC_URI}")}
+        primary = user.primary
+        data[keys.PGPASS] = secret_text(
+            f"{primary.host}:{primary.port}:{primary.dbname or '*'}:{user.name}:", password, "\n"
+        )
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": object_meta(plan, user.secret, user.labels),
-        "type": "Opaque",
+        "type": profile.secret_type,
         "data": dict(data),
     }
 

@@ -13,6 +13,7 @@ from pgrender.plan.metadata import ComponentMeta
 from pgrender.plan.names import Names
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
+from pgrender.plan.profiles import PROFILES
 from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, resolve_tls
@@ -94,6 +95,9 @@ class ClusterPlan:
     reconcile_labels: dict[str, str]
     rollout: RolloutPlan
     pgbouncer: PgBouncerPlan | None
+    profile_labels: dict[str, str]  # the naming profile's labels, on every object
+    # Services a naming profile adds: one over every member, one per member (plan/profiles.py).
+    extra_services: tuple[ServicePlan, ...]
     backups: BackupsPlan | None = None
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
 
@@ -109,8 +113,9 @@ class ClusterPlan:
         return frozenset({(self.names.config_map, defaults.PATRONI_BOOTSTRAP_FILE)})
 
     def labels_for(self, own: dict[str, str], component: ComponentMeta | None = None) -> dict[str, str]:
-        """Cluster labels, then the component's, then pgrender's (resolve() refused overlaps)."""
-        return {**self.user_labels, **(component.labels if component else {}), **own}
+        """Cluster labels, the naming profile's, then the component's, then pgrender's (resolve()
+        refused overlaps)."""
+        return {**self.user_labels, **self.profile_labels, **(component.labels if component else {}), **own}
 
     def annotations_for(self, own: dict[str, str], component: ComponentMeta | None = None) -> dict[str, str]:
         """Cluster annotations, then the component's, then pgrender's."""
@@ -122,9 +127,12 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     problems: list[Problem] = []
     meta = sourced.cluster.metadata
     spec = sourced.cluster.spec
-    names = Names(meta.name)
+    dns = spec.connectivity.dns
+    profile = PROFILES[spec.naming]
+    names = Names(meta.name, profile, dns.host_suffix if dns else "")
     ns = meta.namespace
     domain = spec.cluster_domain
+    profile_labels = profile.cluster_labels(meta.name)
 
     for path, mapping in (
         (("metadata", "labels"), meta.labels),
@@ -133,6 +141,10 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         for key in mapping:
             if labels.is_reserved(key):
                 problems.append(sourced.problem((*path, key), f"{key!r} is set by pgrender (selectors depend on it)"))
+            elif key in profile_labels or key == profile.role_label:
+                problems.append(
+                    sourced.problem((*path, key), f"{key!r} is set by pgrender under naming: {spec.naming.value}")
+                )
 
     db_labels = labels.common(meta.name, labels.COMPONENT_DATABASE)
     scope = names.patroni_scope
@@ -188,6 +200,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         if spec.replica_service.enabled
         else None
     )
+    extra_services = _extra_services(sourced, names, sets, pod_selector, db_labels, problems)
     pgbouncer = (
         resolve_pgbouncer(
             sourced, spec.proxy.pg_bouncer, names, server_port=spec.port, sync_wave=wave + 1, problems=problems
@@ -197,7 +210,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     if pgbouncer and pgbouncer.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "proxy", "pgBouncer", "port"), "port 8008 is Patroni's REST API port"))
-    made = claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups)
+    made = claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups, extra_services)
     check_names(sourced, made, problems)
     check_user_secrets(sourced, made, problems)
     if problems:
@@ -206,10 +219,20 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     primary_host = hosts.service_host(names.primary_service, ns)
     secret_mount_path = spec.connectivity.secret_mount_path or f"{defaults.SECRET_MOUNT_ROOT}/{meta.name}"
     ca_file = f"{secret_mount_path}/{secret_keys.CA_CERT}"
+    # CloudNativePG's <c>-app: host <c>-rw, URIs <c>-rw.<ns>, and fqdn-* with the cluster domain.
+    app_host, uri_host = (
+        (names.primary_service, f"{names.primary_service}.{ns}")
+        if profile.cnpg_keys and not dns
+        else (hosts.client_host(names.primary_service, ns, dns), None)
+    )
+    fqdn = hosts.dns_forms(names.primary_service, ns, domain)[0]
     users = tuple(
         replace(
             u,
-            primary=hosts.connection(u.name, primary_host, spec.port, u.default_database, ca_file),
+            primary=hosts.connection(u.name, app_host, spec.port, u.default_database, ca_file, uri_host=uri_host),
+            fqdn=(
+                hosts.connection(u.name, fqdn, spec.port, u.default_database, ca_file) if profile.cnpg_keys else None
+            ),
             pgbouncer=(
                 hosts.connection(
                     u.name, pgbouncer.host, pgbouncer.port, u.default_database, ca_file, pgbouncer.jdbc_parameters
@@ -263,6 +286,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
             names,
             sets,
             pgbouncer,
+            extra_services,
             None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
         ),
         superuser=defaults.SUPERUSER,
@@ -270,7 +294,44 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         reconcile_wave=wave,
         reconcile_labels=labels.common(meta.name, labels.COMPONENT_RECONCILE),
         pgbouncer=pgbouncer,
+        profile_labels=profile_labels,
+        extra_services=extra_services,
         backups=backups,
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
+    )
+
+
+def _extra_services(
+    sourced: SourcedCluster,
+    names: Names,
+    sets: list[InstanceSetPlan],
+    pod_selector: dict[str, str],
+    service_labels: dict[str, str],
+    problems: list[Problem],
+) -> tuple[ServicePlan, ...]:
+    """The naming profile's further Services (ClusterIP, spec.service's metadata): one over every
+    member (CloudNativePG's -r, PGD's group service) and one per member (PGD's node services)."""
+    spec = sourced.cluster.spec
+    wanted: list[tuple[str, dict[str, str]]] = []
+    if names.any_service:
+        wanted.append((names.any_service, pod_selector))
+    for s in sets:
+        for inst in s.instances:
+            member = names.member_service(inst.name)
+            if member:
+                wanted.append((member, {**pod_selector, labels.INSTANCE_LABEL: inst.name}))
+    return tuple(
+        resolve_service(
+            sourced,
+            ("spec", "naming"),
+            ServiceSpec(metadata=spec.service.metadata),
+            name=name,
+            port_name="postgres",
+            port=spec.port,
+            selector=selector,
+            labels=service_labels,
+            problems=problems,
+        )
+        for name, selector in wanted
     )

@@ -58,6 +58,7 @@ def claims(
     users: tuple[UserPlan, ...],
     parts: tuple[ServicePlan, ServicePlan | None, PgBouncerPlan | None],
     backups: BackupsPlan | None = None,
+    extra_services: tuple[ServicePlan, ...] = (),
 ) -> list[Claim]:
     """Every object name and label value the plan decides, at the spec field it is made from."""
     meta, spec = sourced.cluster.metadata, sourced.cluster.spec
@@ -76,10 +77,15 @@ def claims(
             for name in (names.patroni_secret, names.cluster_cert, names.replication_cert, names.superuser_cert)
         ),
         *(_obj(cluster, "Service", s.name) for s in (primary, replicas_service) if s),
+        *(_obj(("spec", "naming"), "Service", s.name) for s in extra_services),
         _obj(cluster, "Service", names.pods_service),
+        # Patroni writes these at runtime: no cluster of the namespace may name an object so.
+        *(_obj(cluster, "ConfigMap", n, "Patroni's runtime ConfigMap") for n in names.patroni_runtime_config_maps),
         _label(cluster, labels.CLUSTER_LABEL, meta.name),
         _label(cluster, labels.SCOPE_LABEL, names.patroni_scope),
     ]
+    if names.ca_secret:
+        made.append(_obj(("spec", "naming"), "Secret", names.ca_secret))
     if pgbouncer:
         made += [_obj(cluster, kind, pgbouncer.name) for kind in ("Deployment", "ConfigMap", "Secret")]
         made.append(_obj(cluster, "Service", pgbouncer.service.name))
@@ -192,6 +198,7 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
         plan.users,
         (plan.primary_service, plan.replicas_service, plan.pgbouncer),
         plan.backups,
+        plan.extra_services,
     )
     # Jobs named by their content are not claimed; a manual backup Job has a fixed name.
     manual = plan.backups.manual.name if plan.backups and plan.backups.manual else None

@@ -6,11 +6,15 @@ from typing import Any
 
 # Spilo images carry Patroni and Debian's PostgreSQL layout (/usr/lib/postgresql/<v>/bin) and run
 # as the "postgres" user (uid 101, gid 103), which is what ImageContractSpec defaults to.
+# spilo-18:4.1-p2 is Zalando's postgres-operator v2 default (Ubuntu 22.04, PGDG's 14 to 18,
+# Patroni 4.1). It carries 17 as well; 17 stays on spilo-17 here, since a new default image
+# rolls every running member of a version.
 IMAGES: dict[int, str] = {
     14: "ghcr.io/zalando/spilo-16:3.3-p3",
     15: "ghcr.io/zalando/spilo-16:3.3-p3",
     16: "ghcr.io/zalando/spilo-16:3.3-p3",
     17: "ghcr.io/zalando/spilo-17:4.0-p2",
+    18: "ghcr.io/zalando/spilo-18:4.1-p2",
 }
 BIN_DIR = "/usr/lib/postgresql/{version}/bin"
 # CloudNativePG's pgBouncer image: pgbouncer on PATH, user 998, group 996.

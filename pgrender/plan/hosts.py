@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pgrender.spec.connectivity import DNSSpec
+
 # How every client connection pgrender hands out checks the server: the CA signed it, and it names the host.
 CLIENT_SSLMODE = "verify-full"
 
@@ -28,6 +30,11 @@ def service_host(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc"
 
 
+def client_host(service: str, namespace: str, dns: DNSSpec | None) -> str:
+    """The host an application is given: <svc>.<domain> with spec.connectivity.dns, else service_host."""
+    return f"{service}.{dns.domain}" if dns else service_host(service, namespace)
+
+
 def member_address(headless: str, port: int) -> str:
     """A Patroni member's own address: its pod name under the headless Service.
 
@@ -49,21 +56,29 @@ class Connection:
 
 
 def connection(
-    user: str, host: str, port: int, dbname: str | None, ca_file: str, jdbc_parameters: tuple[str, ...] = ()
+    user: str,
+    host: str,
+    port: int,
+    dbname: str | None,
+    ca_file: str,
+    jdbc_parameters: tuple[str, ...] = (),
+    uri_host: str | None = None,
 ) -> Connection:
     """The connection of ``user``; verify-full: every name in host is in the server certificate.
 
     ``ca_file`` is where the application finds ca.crt (spec.connectivity.secretMountPath): libpq,
     pgJDBC and node-postgres all read sslrootcert from the URI, and without it each looks elsewhere
     (~/.postgresql/root.crt, the JVM's trust store, Node's CA bundle) and refuses our CA.
+    ``uri_host``: the URIs' host where it differs from the host key (CloudNativePG's <c>-app).
     """
     database = dbname or ""
     extra = "".join(f"&{p}" for p in jdbc_parameters)
     tls = f"sslmode={CLIENT_SSLMODE}&sslrootcert={ca_file}"
+    at = uri_host or host
     return Connection(
         host=host,
         port=port,
         dbname=dbname,
-        uri=(f"postgresql://{user}:", f"@{host}:{port}/{database}?{tls}"),
-        jdbc_uri=(f"jdbc:postgresql://{host}:{port}/{database}?password=", f"{extra}&{tls}&user={user}"),
+        uri=(f"postgresql://{user}:", f"@{at}:{port}/{database}?{tls}"),
+        jdbc_uri=(f"jdbc:postgresql://{at}:{port}/{database}?password=", f"{extra}&{tls}&user={user}"),
     )

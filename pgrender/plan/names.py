@@ -1,9 +1,13 @@
-"""Every object, Secret and volume name a cluster uses (PGO naming profile); the rule Kubernetes holds each kind to."""
+"""Every object, Secret and volume name a cluster uses (its naming profile, plan/profiles.py); the rule
+Kubernetes holds each kind to."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from pgrender.plan.profiles import PROFILES, NamingProfile
+from pgrender.spec.connectivity import Naming
 
 # reconcile.py names its Job after the first 10 hex digits of the Job's content digest.
 CONTENT_HASH_LENGTH = 10
@@ -103,6 +107,11 @@ class Names:
     """Object names of one cluster; builders read these and never format names themselves."""
 
     cluster: str
+    profile: NamingProfile = field(default=PROFILES[Naming.PGO])
+    host_suffix: str = ""  # spec.connectivity.dns.hostSuffix: ends every client Service's name
+
+    def _service(self, template: str) -> str:
+        return template.format(cluster=self.cluster) + self.host_suffix
 
     @property
     def instance_rbac(self) -> str:
@@ -125,12 +134,32 @@ class Names:
         return f"{self.cluster}-ha"
 
     @property
+    def patroni_runtime_config_maps(self) -> tuple[str, ...]:
+        """ConfigMaps Patroni writes at runtime (its Kubernetes DCS, use_endpoints false): pgrender
+        never names an object so, in any cluster of the namespace."""
+        return tuple(f"{self.patroni_scope}-{part}" for part in ("leader", "config", "failover", "sync"))
+
+    @property
     def primary_service(self) -> str:
-        return f"{self.cluster}-primary"
+        return self._service(self.profile.primary_service)
 
     @property
     def replicas_service(self) -> str:
-        return f"{self.cluster}-replicas"
+        return self._service(self.profile.replicas_service)
+
+    @property
+    def any_service(self) -> str | None:
+        """A Service over every member, where the profile has one (CloudNativePG -r, PGD group)."""
+        return self._service(self.profile.any_service) if self.profile.any_service else None
+
+    def member_service(self, instance: str) -> str | None:
+        """A Service of one member, where the profile has them (EDB PGD's node services)."""
+        return f"{instance}{self.host_suffix}" if self.profile.member_services else None
+
+    @property
+    def ca_secret(self) -> str | None:
+        """A Secret with only the cluster CA's certificate, where the profile's apps expect one."""
+        return self.profile.ca_secret.format(cluster=self.cluster) if self.profile.ca_secret else None
 
     @property
     def pods_service(self) -> str:
@@ -139,8 +168,12 @@ class Names:
 
     @property
     def pgbouncer(self) -> str:
-        """Deployment, Service, ConfigMap, Secret and PodDisruptionBudget of pgBouncer."""
-        return f"{self.cluster}-pgbouncer"
+        """Deployment, ConfigMap, Secret and PodDisruptionBudget of pgBouncer."""
+        return self.profile.pgbouncer.format(cluster=self.cluster)
+
+    @property
+    def pgbouncer_service(self) -> str:
+        return self._service(self.profile.pgbouncer)
 
     @property
     def cluster_cert(self) -> str:
@@ -220,8 +253,9 @@ class Names:
         """CronJob of pg_dumpall."""
         return f"{self.cluster}-logical-backup"
 
-    def pguser_secret(self, user: str) -> str:
-        return f"{self.cluster}-pguser-{user}"
+    def pguser_secret(self, user: str, first: bool = False) -> str:
+        """A login role's Secret; ``first``: the first login role, which some profiles name <c>-app."""
+        return self.profile.user_secret_name(self.cluster, user, first)
 
     def pgaccess_secret(self, user: str) -> str:
         """The libpq environment of a user (users[].accessSecret), for envFrom or a shell."""

@@ -1,17 +1,17 @@
 """PostgreSQL parameters of spec.patroni.parameters: names and values held to the server's own catalogue.
 
-The catalogue (postgres_parameters/<major>.json, beside this module) is pg_settings as PostgreSQL 14, 15,
-16 and 17 report it: each parameter's vartype, unit, min_val, max_val, enumvals and context, plus
+The catalogue (postgres_parameters/<major>.json, beside this module) is pg_settings as PostgreSQL 14 to
+18 report it: each parameter's vartype, unit, min_val, max_val, enumvals and context, plus
 the enum spellings pg_settings hides (``synchronous_commit = true``). scripts/postgres-parameters.py
 reads it from running servers; its docstring says which builds were read for which version (15
-is Debian's; 14, 16 and 17 are builds of the PostgreSQL sources without Debian's patches, so they
-lack the Debian-only extension_destdir).
+is Debian's; 14, 16, 17 and 18 are builds of the PostgreSQL sources without Debian's patches, so
+they lack the Debian-only extension_destdir).
 
 Why a hand-written parser for the values: PostgreSQL turns a setting's text into a value in guc.c
 (``parse_bool``, ``parse_int``, ``parse_real``, ``convert_to_base_unit``,
 ``config_enum_lookup_by_name``), and no Python library implements those rules; pgtoolkit.conf
 reads postgresql.conf's syntax but knows no parameter's type, unit or range. This module follows
-guc.c, which 14 to 17 share: names compare case-insensitively; a bool is a case-insensitive prefix
+guc.c, which 14 to 18 share: names compare case-insensitively; a bool is a case-insensitive prefix
 of true/false/yes/no (at least two letters of on/off) or 1/0; a number is C's strtol (base 0:
 ``0x1f``, ``010``) or strtod, then an optional unit (kB, MB, GB, TB, B; us, ms, s, min, h, d,
 case-sensitive) converted to the parameter's own unit, rounded to a whole number for integers, and
@@ -34,6 +34,20 @@ from importlib import resources
 from typing import Any
 
 CATALOGUE_DIR = "postgres_parameters"
+# Parameters renamed in a major release: name -> (the release, the new name). From that release on
+# the old name is only an alias the server maps (guc.c's map_old_guc_names), which neither
+# pg_settings nor ``postgres --describe-config`` lists, so Patroni drops it from the configuration
+# as unknown ("Removing unexpected parameter"): refused, naming the new one.
+RENAMED: dict[str, tuple[int, str]] = {"ssl_ecdh_curve": (18, "ssl_groups")}
+# Values the catalogue lacks on purpose, with the reason the refusal gives.
+# io_method=io_uring: the build read has no liburing, and every pgrender container runs under the
+# RuntimeDefault seccomp profile, which blocks io_uring's system calls (containerd 2.0, Docker 25),
+# so a server set to it cannot start its I/O.
+WITHHELD_VALUES: dict[tuple[str, str], str] = {
+    ("io_method", "io_uring"): "io_uring's system calls are blocked by the RuntimeDefault seccomp profile the "
+    "pods run under (containerd 2.0, Docker 25 and later), so the server could not start; use 'worker' "
+    "(PostgreSQL's default) or 'sync'",
+}
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 DBL_MAX = 1.7976931348623157e308
 # pg_settings prints real bounds with %g: DBL_MAX shows as 1.79769e+308, a little below it.
@@ -139,6 +153,9 @@ def parameter_name(version: int, name: str) -> tuple[str, str | None]:
         if _custom_name(name):
             return name, None  # an extension's setting (pg_stat_statements.track): the extension checks it
         return name, "expected an extension setting written prefix.name: two identifiers joined by one dot"
+    renamed = RENAMED.get(_ascii_lower(name))
+    if renamed is not None and version >= renamed[0]:
+        return name, f"{name!r} was renamed {renamed[1]!r} in PostgreSQL {renamed[0]}; write {renamed[1]!r}"
     import difflib  # only for this message: a render without it stays off tests/test_startup.py's list
 
     close = difflib.get_close_matches(_ascii_lower(name), catalogue(version), n=1)
@@ -160,6 +177,9 @@ def check_value(version: int, name: str, value: str) -> str | None:
     if setting.vartype == "bool":
         ok = parse_bool(value) is not None
     elif setting.vartype == "enum":
+        withheld = WITHHELD_VALUES.get((_ascii_lower(setting.name), _ascii_lower(value)))
+        if withheld:
+            return f"{value!r} is refused: {withheld}"
         ok = _ascii_lower(value) in {_ascii_lower(v) for v in (*setting.enumvals, *setting.aliases)}
     else:
         number = parse_number(value, setting.unit, integer=setting.vartype == "integer")

@@ -11,6 +11,7 @@ from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
 from pgrender.plan.parameters import check_value, parameter_name
 from pgrender.plan.pg_hba import check_rule
+from pgrender.plan.profiles import PROFILES
 from pgrender.plan.tls import SERVER_FILES
 from pgrender.spec import SourcedCluster
 
@@ -48,6 +49,10 @@ class PatroniPlan:
     restapi_password_subject: str  # the SecretInput subject of the REST API password
     probe: ProbePlan
     member_api_hosts: tuple[str, ...]  # host:port of every member's REST API, as its certificate names it
+    # How a replica checks the member it streams from (spec.connectivity.replicationSSLMode): the
+    # client certificate authenticates it; members reach each other as <pod>.<c>-pods, a name the
+    # server certificate carries, so verify-full holds too.
+    replication_sslmode: str
     # A standby cluster's standby_cluster section; removing it from the dynamic configuration promotes.
     standby_cluster: dict[str, Any] | None = None
 
@@ -140,7 +145,7 @@ def resolve_patroni(
         pod_parameters=tuple(sorted(pod_parameters.items())),
         pg_hba=hba,
         labels={labels.CLUSTER_LABEL: sourced.cluster.metadata.name},
-        role_label=labels.ROLE_LABEL,
+        role_label=names.profile.role_label or labels.ROLE_LABEL,
         leader_label_value=labels.ROLE_PRIMARY,
         follower_label_value=labels.ROLE_REPLICA,
         scope_label=labels.SCOPE_LABEL,
@@ -149,6 +154,7 @@ def resolve_patroni(
         # A member that misses its lease for `ttl` is no longer ready; a probe every loop.
         probe=ProbePlan(loop_wait, max(1, loop_wait // 2), max(1, ttl // loop_wait)),
         member_api_hosts=member_api_hosts,
+        replication_sslmode=sourced.cluster.spec.connectivity.replication_ssl_mode.value,
         standby_cluster=_standby_cluster(sourced, backups, problems),
     )
 
@@ -176,7 +182,9 @@ def _standby_cluster(
             problems.append(
                 sourced.problem(("spec", "standby", "fromCluster", "cluster"), "a cluster cannot follow itself")
             )
-        out["host"] = hosts.service_host(Names(stream.cluster).primary_service, namespace)
+        # The source is taken to use this cluster's naming profile (and no host suffix).
+        source = Names(stream.cluster, PROFILES[sourced.cluster.spec.naming])
+        out["host"] = hosts.service_host(source.primary_service, namespace)
         out["port"] = stream.port
         methods.append("basebackup")
     return {"create_replica_methods": methods, **out}

@@ -5,7 +5,7 @@ looks harmless here becomes a different rule there (a quoted ``"trust"`` is the 
 numeric address takes the next field as its netmask, a newline starts a second rule). No Python
 library reads pg_hba.conf like the server does; pgtoolkit.hba, the one that exists, splits on
 whitespace, keeps the quotes of ``"trust"`` and reads ``a, b`` as two fields where PostgreSQL reads
-one list. So this module follows PostgreSQL's own hba.c (14 to 17 agree on every rule here):
+one list. So this module follows PostgreSQL's own hba.c (14 to 18 agree on every rule here):
 
 * ``tokenize_auth_file``: a line ending in a backslash continues on the next line;
 * ``next_token``: tokens are separated by blanks (space, tab, CR) and commas; double quotes group
@@ -39,6 +39,12 @@ METHODS = frozenset(
 WEAK_NETWORK_METHODS = frozenset({"trust", "password", "md5", "ident"})
 # Methods PostgreSQL builds for Linux do not have.
 UNSUPPORTED_METHODS = {"sspi": "Windows", "bsd": "BSD"}
+# Methods of some versions that pgrender does not write, with why (PostgreSQL 18's oauth: its
+# validator module, issuer and scope are nothing pgrender sets up or can check).
+REFUSED_METHODS = {
+    "oauth": "method 'oauth' (PostgreSQL 18) needs an OAuth validator module in oauth_validator_libraries and an "
+    "identity provider; pgrender does not support it: use scram-sha-256 or cert"
+}
 # Options and the methods they belong to (None: any method), from parse_hba_auth_opt.
 OPTION_METHODS: dict[str, frozenset[str] | None] = {
     "map": frozenset({"ident", "peer", "gss", "sspi", "cert"}),
@@ -256,6 +262,8 @@ def _method(connection_type: str, field: list[Token]) -> str:
     if len(field) != 1:
         raise HbaError("expected one authentication method, found a list")
     method = field[0].text  # PostgreSQL compares the text: a quoted "trust" is trust
+    if method in REFUSED_METHODS:
+        raise HbaError(REFUSED_METHODS[method])
     if method not in METHODS:
         raise HbaError(f"expected an authentication method ({', '.join(sorted(METHODS - set(UNSUPPORTED_METHODS)))})")
     if method in UNSUPPORTED_METHODS:

@@ -10,6 +10,7 @@ from pgrender.plan import defaults, hosts, secret_keys
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names
 from pgrender.plan.pgbouncer import PgBouncerPlan
+from pgrender.plan.services import ServicePlan
 from pgrender.spec import SourcedCluster
 
 # RFC 5280 ub-common-name. Clients check the SANs, so a shorter form of the name serves as well.
@@ -93,18 +94,25 @@ def resolve_tls(
     names: Names,
     sets: list[InstanceSetPlan],
     pgbouncer: PgBouncerPlan | None,
+    extra_services: tuple[ServicePlan, ...] = (),
     pgbackrest_dns: tuple[str, ...] | None = None,
 ) -> TLSPlan:
     """``pgbackrest_dns``: None without backups, else the names the pgBackRest certificate serves
     (the repository host's, when there is one; none when it is only a client certificate)."""
     spec = sourced.cluster.spec
     ns, domain = sourced.cluster.metadata.namespace, spec.cluster_domain
-    dns: list[str] = [*hosts.dns_forms(names.primary_service, ns, domain)]
+    client_services = [names.primary_service]
     if spec.replica_service.enabled:
-        dns += hosts.dns_forms(names.replicas_service, ns, domain)
+        client_services.append(names.replicas_service)
+    client_services += [s.name for s in extra_services]
+    dns: list[str] = [name for service in client_services for name in hosts.dns_forms(service, ns, domain)]
     for s in sets:
         for inst in s.instances:
             dns += hosts.pod_dns_forms(inst.pod, names.pods_service, ns, domain)
+    # spec.connectivity.dns: every Service is also <service>.<domain> (EDB PGD: $node$hostSuffix.$domain
+    # and $group$hostSuffix.$domain are the member and proxy Services' names).
+    fqdn = spec.connectivity.dns
+    dns += [f"{service}.{fqdn.domain}" for service in client_services] if fqdn else []
     ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
     for san in spec.tls.extra_sans:
         address = _ip_address(san)
@@ -112,7 +120,9 @@ def resolve_tls(
             dns.append(san)
         elif address is not None and address not in ips:  # compared as addresses: "::1" is "0::1"
             ips.append(address)
-    pgbouncer_dns = hosts.dns_forms(names.pgbouncer, ns, domain)
+    pgbouncer_dns = hosts.dns_forms(names.pgbouncer_service, ns, domain)
+    if fqdn:
+        pgbouncer_dns = (*pgbouncer_dns, f"{names.pgbouncer_service}.{fqdn.domain}")
     t = spec.tls
     # A streaming standby's certificates come from its source's CA (derived for the source).
     stream = spec.standby.from_cluster if spec.standby else None

@@ -10,6 +10,7 @@ from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
 from pgrender.plan.hosts import Connection
 from pgrender.plan.names import Names
+from pgrender.plan.profiles import PROFILES
 from pgrender.spec import SourcedCluster
 from pgrender.spec.limits import MAX_DATABASES, MAX_GRANTS
 from pgrender.spec.users import RoleOptions, UserSpec
@@ -28,6 +29,7 @@ class UserPlan:
     access_secret: str | None = None  # <c>-pgaccess-<user>, with users[].accessSecret
     primary: Connection | None = None  # decided by resolve(), once the endpoints are known
     pgbouncer: Connection | None = None
+    fqdn: Connection | None = None  # CloudNativePG's fqdn-uri and fqdn-jdbc-uri
 
     @property
     def default_database(self) -> str | None:
@@ -47,14 +49,16 @@ _DEFAULT_USER = "without spec.users, the cluster's user and database are named a
 
 
 def _default_user(sourced: SourcedCluster, problems: list[Problem]) -> UserSpec | None:
-    """PGO's default: one user and one database named after the cluster; None if the name cannot be one.
+    """PGO's default: one user and one database named after the cluster (CloudNativePG and PGD: "app");
+    None if the name cannot be one.
 
     A cluster name is a DNS label, which need not be a valid role or database name (64 characters,
     template1): the spec validators refuse those, and their error belongs at metadata.name.
     """
     cluster = sourced.cluster.metadata.name
+    name = PROFILES[sourced.cluster.spec.naming].default_user or cluster
     try:
-        return UserSpec(name=cluster, databases=[cluster])
+        return UserSpec(name=name, databases=[name])
     except ValidationError as exc:
         # The first error is enough: a name too long for a role is too long for a database too.
         message = exc.errors(include_url=False, include_input=False)[0]["msg"].removeprefix("Value error, ")
@@ -74,7 +78,7 @@ def resolve_users(
         default = _default_user(sourced, problems)
         entries = [(("metadata",), _DEFAULT_USER, default)] if default else []
     seen: set[str] = set()
-    users = []
+    users: list[UserPlan] = []
     for where, why, u in entries:
         path = (*where, "name")
         if u.name in seen:
@@ -89,7 +93,7 @@ def resolve_users(
         if len(set(u.databases)) != len(u.databases):
             problems.append(sourced.problem((*where, "databases"), "a database is listed twice"))
         seen.add(u.name)
-        secret = names.pguser_secret(u.name) if u.options.login else None
+        secret = names.pguser_secret(u.name, first=not any(x.secret for x in users)) if u.options.login else None
         if u.access_secret and not u.options.login:
             problems.append(
                 sourced.problem(

@@ -26,7 +26,7 @@ from pgrender.spec.users import DatabaseSpec, UserSpec
 
 API_VERSION = "pgrender.io/v1alpha1"
 KIND = "PostgresCluster"
-SUPPORTED_POSTGRES_VERSIONS = (14, 15, 16, 17)
+SUPPORTED_POSTGRES_VERSIONS = (14, 15, 16, 17, 18)
 NO_NAMESPACE = (
     "required field is missing: set it here, or a default with `namespace:` in pgrender.yaml or "
     "--namespace (Argo CD's plugin uses the Application's destination namespace)"
@@ -140,7 +140,7 @@ class RolloutSpec(StrictModel):
 class ClusterSpec(StrictModel):
     """What the user asks for; everything not given is decided in plan.resolve()."""
 
-    postgres_version: Literal[14, 15, 16, 17]
+    postgres_version: Literal[14, 15, 16, 17, 18]
     preset: Preset | None = None
     node_count: int | None = Field(
         default=None, ge=1, description="Nodes the cluster may run on; checked against required anti-affinity."

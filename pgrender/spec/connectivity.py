@@ -81,6 +81,7 @@ class ConnectivitySpec(StrictModel):
     dns: DNSSpec | None = Field(default=None, description="Fully qualified Service names (EDB PGD style).")
     replication_ssl_mode: ReplicationSSLMode = Field(
         default=ReplicationSSLMode.VERIFY_CA,
+        alias="replicationSSLMode",
         description="How replicas check the certificate of the member they stream from: verify-ca (the "
         "cluster CA signed it), verify-full (and it names the member), require (encrypted, unchecked).",
     )

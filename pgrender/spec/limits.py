@@ -16,6 +16,6 @@ MAX_DATABASES_PER_USER = 100
 MAX_GRANTS = 10_000  # (user, database) pairs: each is a guarded GRANT in the reconcile SQL
 MAX_EXTRA_SANS = 100
 MAX_HBA_RULES = 500
-MAX_PARAMETERS = 500  # PostgreSQL 17 has about 360, and extensions add some
+MAX_PARAMETERS = 500  # PostgreSQL 18 has about 400, and extensions add some
 MAX_ANNOTATION_BYTES = 256 * 1024  # Kubernetes' limit on all annotations of one object
 MAX_OBJECT_BYTES = 1024 * 1024  # what Kubernetes stores in one ConfigMap or Secret

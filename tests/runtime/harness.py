@@ -540,8 +540,12 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        local etcd, and ``PATRONI_KUBERNETES_POD_IP`` is dropped (Patroni would otherwise build a
        ``kubernetes`` section from it again).
     2. Addresses: a pod has its own IP and the fixed ports 5432/8008; here all members share
-       127.0.0.1, so ``PATRONI_POSTGRESQL_LISTEN``/``_CONNECT_ADDRESS`` and
-       ``PATRONI_RESTAPI_LISTEN``/``_CONNECT_ADDRESS`` become ``127.0.0.1:<free port>``. A client
+       127.0.0.1, so ``PATRONI_POSTGRESQL_LISTEN`` and ``PATRONI_RESTAPI_LISTEN`` become
+       ``127.0.0.1:<free port>``, and ``PATRONI_POSTGRESQL_CONNECT_ADDRESS``/``PATRONI_RESTAPI_
+       CONNECT_ADDRESS`` keep their host, the pod's name under the headless Service, with that
+       port: the name resolves to 127.0.0.1 in every member's private /etc/hosts, so replicas
+       stream from, and members call, the name the certificates must carry (what
+       ``replicationSSLMode: verify-full`` checks). A client
        container (the reconcile Job) keeps ``PGHOST`` (the name verify-full checks) and gets
        ``PGHOSTADDR=127.0.0.1`` and ``PGPORT=<port of the primary>`` to reach it; its list of
        members' REST APIs (``PGRENDER_PATRONI_MEMBERS``) keeps the names and gets each member's
@@ -612,15 +616,16 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
             standby["host"] = LOCAL_POD_IP
         local_env.pop("PATRONI_KUBERNETES_POD_IP", None)
         assert where.api_port is not None
-        for key, port in (
-            ("PATRONI_POSTGRESQL_LISTEN", where.postgres_port),
-            ("PATRONI_POSTGRESQL_CONNECT_ADDRESS", where.postgres_port),
-            ("PATRONI_RESTAPI_LISTEN", where.api_port),
-            ("PATRONI_RESTAPI_CONNECT_ADDRESS", where.api_port),
+        for key, port, keep_host in (
+            ("PATRONI_POSTGRESQL_LISTEN", where.postgres_port, False),
+            ("PATRONI_POSTGRESQL_CONNECT_ADDRESS", where.postgres_port, True),
+            ("PATRONI_RESTAPI_LISTEN", where.api_port, False),
+            ("PATRONI_RESTAPI_CONNECT_ADDRESS", where.api_port, True),
         ):
             if key not in local_env:
                 raise HarnessError(f"the rendered StatefulSet no longer sets {key}")
-            local_env[key] = f"{LOCAL_POD_IP}:{port}"
+            host = local_env[key].rpartition(":")[0] if keep_host else LOCAL_POD_IP
+            local_env[key] = f"{host}:{port}"
     elif "PGHOST" in local_env and not where.services:
         local_env["PGHOSTADDR"] = LOCAL_POD_IP
         local_env["PGPORT"] = str(where.postgres_port)
@@ -1326,8 +1331,14 @@ class LocalCluster:
         )
         member_root = make_dir(self.root / pod.name)
         rendered_yaml = self.rendered.patroni_yaml
+        # Every member reaches the others by the names they advertise (<pod>.<headless Service>).
+        member_hosts = [
+            f"{default_pod_name(s)}.{s['spec']['serviceName']}"
+            for s in self.rendered.all("StatefulSet")
+            if _is_member(s)
+        ]
         container = prepare_container(
-            self.rendered, sts, "database", member_root, where, pod=pod, patroni_yaml=rendered_yaml
+            self.rendered, sts, "database", member_root, where, pod=pod, patroni_yaml=rendered_yaml, hosts=member_hosts
         )
         assert container.run.patroni_config is not None
         config_dir = Path(container.run.command[-1])

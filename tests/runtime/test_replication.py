@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import LOCAL_POD_IP, LocalCluster, Member, PodFacts, config_differences, pod_path, resolve_env, wait_until
+from .harness import LocalCluster, Member, PodFacts, config_differences, pod_path, resolve_env, wait_until
 
 pytestmark = pytest.mark.runtime
 
@@ -72,8 +72,13 @@ def test_one_leader_and_every_replica_streams_over_tls_with_cert_auth(cluster: L
     assert leader.psql(
         f"SELECT rolreplication, rolpassword IS NULL FROM pg_authid WHERE rolname = '{REPLICATION_USER}'"
     ) == [["t", "t"]]
-    # Replicas connect to the leader's connect address.
-    assert all(m.run.env["PATRONI_POSTGRESQL_CONNECT_ADDRESS"].startswith(LOCAL_POD_IP) for m in cluster.members)
+    # Replicas connect to the leader's connect address: its pod name, as in Kubernetes (localize, 2.).
+    assert all(
+        m.run.env["PATRONI_POSTGRESQL_CONNECT_ADDRESS"] == f"{m.pod_dns_name}:{m.pg_port}" for m in cluster.members
+    )
+    for replica in (m for m in cluster.members if m is not leader):
+        ((conninfo,),) = replica.psql("SELECT conninfo FROM pg_stat_wal_receiver")
+        assert f"host={leader.pod_dns_name} " in conninfo and "sslmode=verify-ca" in conninfo, conninfo
 
 
 def test_writes_on_the_leader_reach_every_replica(cluster: LocalCluster) -> None:
