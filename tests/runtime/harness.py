@@ -551,7 +551,8 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        members' REST APIs (``PGRENDER_PATRONI_MEMBERS``) keeps the names and gets each member's
        local port, the names resolving to 127.0.0.1 (:func:`run_job`). The pod IP a
        ``fieldRef: status.podIP`` yields is 127.0.0.1 (:data:`LOCAL_POD_IP`), and client URIs
-       taken from user Secrets get the same treatment in :func:`loopback_uri`. Any other name a
+       taken from user Secrets get the same treatment in :func:`loopback_uri` (whose
+       ``sslrootcert`` may also name where the test wrote the Secret, the mount moved as in 3.). Any other name a
        container connects to keeps its name, which resolves to 127.0.0.1 in the container's
        private /etc/hosts (:func:`prepare_container`), standing in for cluster DNS. A standby
        cluster's ``bootstrap.dcs.standby_cluster`` names its source's primary Service and port:
@@ -578,7 +579,6 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        current template (:meth:`LocalCluster.create_pod`). The pod gets what Kubernetes gives it
        (:class:`ServiceAccount`): the token, CA and namespace files bind-mounted at their in-pod
        path in the container's private mount namespace, and ``KUBERNETES_SERVICE_HOST``/``_PORT``.
-
     8. An application's pod (``examples/apps/``, run by ``test_clients.py``: a client program is
        its command), which must use the user and access Secrets exactly as rendered: nothing in its
        command or environment changes (not even ``PGHOST``/``PGPORT``, unlike the Job's in 2.).
@@ -656,16 +656,24 @@ def config_differences(rendered_yaml: str, local: Mapping[str, Any], where: Plac
     return [key for key in sorted(set(rendered) | set(restored)) if rendered.get(key) != restored.get(key)]
 
 
-def loopback_uri(uri: str, port: int) -> str:
+def loopback_uri(uri: str, port: int, ca_file: Path | None = None) -> str:
     """A client URI from a Secret, reaching the server on 127.0.0.1:``port``.
 
     Same user, password, database, ``sslmode`` and host name (verify-full checks the certificate
-    against it); only the port changes and ``hostaddr`` says where to connect.
+    against it); only the port changes and ``hostaddr`` says where to connect. With ``ca_file``,
+    its ``sslrootcert`` (``<secretMountPath>/ca.crt``, the Secret as an application mounts it)
+    names that file instead: where the test wrote the Secret (:func:`write_secret`), the mount
+    moved as in :func:`localize` 3. (An application pod keeps the URI whole: :func:`localize` 8.)
     """
     parts = urllib.parse.urlsplit(uri)
     credentials, _, hostport = parts.netloc.rpartition("@")
     host = hostport.rsplit(":", 1)[0]
-    query = "&".join(q for q in (parts.query, f"hostaddr={LOCAL_POD_IP}") if q)
+    params = parts.query.split("&") if parts.query else []
+    if ca_file is not None:
+        if not any(p.startswith("sslrootcert=") for p in params):
+            raise HarnessError(f"the URI names no sslrootcert to move: {parts.query}")
+        params = [f"sslrootcert={ca_file}" if p.startswith("sslrootcert=") else p for p in params]
+    query = "&".join([*params, f"hostaddr={LOCAL_POD_IP}"])
     return urllib.parse.urlunsplit((parts.scheme, f"{credentials}@{host}:{port}", parts.path, query, ""))
 
 
