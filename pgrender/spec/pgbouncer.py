@@ -81,8 +81,9 @@ class PgBouncerSpec(StrictModel):
         "protocol-level prepared statements of clients pgBouncer keeps per server connection, so that "
         "psycopg's automatic prepares, pgJDBC's server-side statements and node-postgres' named queries "
         "work through the pool. Needs pgBouncer 1.21 or later (the default image has it); 0 leaves the "
-        "setting out, as pgBouncer before 1.21 requires (it refuses the setting), and pgbouncer-jdbc-uri "
-        "then carries prepareThreshold=0 (other clients must turn prepares off themselves: README).",
+        "setting out, as pgBouncer before 1.21 requires (it refuses the setting; 1.24 and later then "
+        "use their own default, 200), and pgbouncer-jdbc-uri carries prepareThreshold=0 (other clients "
+        "must turn prepares off themselves: README).",
     )
     resources: ResourcesSpec | None = None
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
