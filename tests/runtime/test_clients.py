@@ -168,10 +168,10 @@ def shop(runtime_root: Path) -> Iterator[Shop]:
     renderings = {}
     for variant in ("0", "200"):
         spec = copy.deepcopy(base)
-        bouncer = spec["spec"]["proxy"]["pgBouncer"]
-        bouncer.pop("maxPreparedStatements", None)
+        pgbouncer_spec = spec["spec"]["proxy"]["pgBouncer"]
+        pgbouncer_spec.pop("maxPreparedStatements", None)  # local_spec's 0 for an older pgBouncer
         if variant == "0":
-            bouncer["maxPreparedStatements"] = 0
+            pgbouncer_spec["maxPreparedStatements"] = 0
         renderings[variant] = render_spec(spec, runtime_root / "specs" / f"clients-{variant}")
     root = make_dir(runtime_root / "clients")
     rendered = renderings["0"]
