@@ -52,7 +52,8 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q --ignore=tests/runtime
 
-# Rewrites golden/*/expected from the examples and golden/*/spec.yaml; review the diff.
+# Rewrites golden/*/expected from the examples and golden/*/spec.yaml, and golden/convert-*/expected.*
+# from their input.yaml; review the diff.
 golden: $(STAMP)
 	$(ALLOW_TEST_KEY) $(BIN)/python -m tests.golden_cases --update
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgrender.convert import CONVERTERS
 from pgrender.errors import PgrenderError, Problem, SpecError
 from pgrender.providers import SECRETS_PROVIDERS
 
@@ -556,6 +557,119 @@ def lint_command(
         err=True,
     )
     sys.exit(1 if result.problems or (external is not None and external.returncode != 0) else 0)
+
+
+@cli.command("convert")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--from",
+    "operator",
+    required=True,
+    type=RegisteredName(CONVERTERS),
+    help="The operator whose custom resources FILES hold.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    help="Write the specs into this file, or one file per cluster into this directory (an existing "
+    "directory, or a path ending in /). Default: standard output.",
+)
+@click.option("--namespace", "namespace", help="metadata.namespace for resources without one.")
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+@click.option("--strict", is_flag=True, help="Write nothing (exit 2) when a field would be left out or changed.")
+@option_format
+def convert_command(
+    files: tuple[str, ...],
+    operator: str,
+    output: str | None,
+    namespace: str | None,
+    force: bool,
+    strict: bool,
+    fmt: str,
+) -> None:
+    """Convert an operator's custom resources (FILES, - for standard input) into pgrender specs.
+
+    Writes one PostgresCluster per custom resource, with spec.naming keeping the Secret and Service
+    names applications use, and prints a note for every field it left out or changed. Exit 0 when
+    everything was carried over, 1 when a note says a field was left out or changed, 2 on bad input.
+    """
+    from pgrender import load
+    from pgrender.convert import converter, engine
+
+    try:
+        documents: list[load.Document] = []
+        problems: list[Problem] = []
+        for name in files:
+            if name == "-":
+                documents += _stdin_documents(problems)
+            else:
+                documents += load.iter_documents([name], problems)
+        if problems:
+            raise SpecError(problems)
+        result = engine.convert(documents, operator, namespace)
+        _print_notes(result.notes, fmt)
+        if not result.clusters:
+            kind = converter(operator).cluster_kind
+            raise PgrenderError(f"no {kind} in {', '.join(files)}: nothing to convert (--from {operator})")
+        changed = sum(1 for n in result.notes if n.counts)
+        if strict and changed:
+            raise PgrenderError(
+                f"--strict: nothing written, as {changed} field(s) would be left out or changed (above)"
+            )
+        where = "standard output"
+        if output is None:
+            sys.stdout.write(engine.stream(result, operator))
+        else:
+            targets = _convert_targets(Path(output), output.endswith("/"), result, operator)
+            engine.write_files(targets, force)
+            where = ", ".join(str(p) for p in targets)
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if fmt == "text":
+        summary = f"{changed} field(s) left out or changed, listed above" if changed else "every field carried over"
+        click.echo(f"converted {len(result.clusters)} cluster(s) to {where}: {summary}", err=True)
+    sys.exit(result.exit_code)
+
+
+def _stdin_documents(problems: list[Problem]) -> list[Any]:
+    from pgrender import load
+
+    try:
+        raw = sys.stdin.buffer.read()
+    except OSError as exc:
+        problems.append(Problem("-", 0, 0, "", f"cannot read standard input: {exc.strerror}"))
+        return []
+    try:
+        return load.load_bytes(raw, "-")
+    except SpecError as exc:
+        problems.extend(exc.problems)
+        return []
+
+
+def _convert_targets(output: Path, as_directory: bool, result: Any, operator: str) -> dict[Path, str]:
+    from pgrender.convert import engine
+
+    if as_directory or output.is_dir():
+        return {
+            output / name: engine.to_yaml(c, operator)
+            for name, c in zip(engine.file_names(result), result.clusters, strict=True)
+        }
+    return {output: engine.stream(result, operator)}
+
+
+def _print_notes(notes: tuple[Any, ...], fmt: str) -> None:
+    """What happened to each field: text and GitHub annotations one a line, JSON as one list."""
+    if fmt == "json":
+        click.echo(json.dumps([n.as_json() for n in notes], indent=2), err=True)
+        return
+    for n in notes:
+        if fmt == "github":
+            level = "warning" if n.counts else "notice"
+            loc = f"file={n.file}" + (f",line={n.line},col={n.column}" if n.line else "")
+            click.echo(f"::{level} {loc}::{_github_escape(f'{n.path}: {n.kind}: {n.message}')}", err=True)
+        else:
+            click.echo(format_problems((n.as_problem(),), "text"), err=True, nl=False)
 
 
 @cli.group("cmp")

@@ -3,8 +3,12 @@
 Diff cases (golden/diff-<case>/): old.yaml and new.yaml are rendered each into its own directory,
 and `pgrender diff old new` must print exactly expected.txt (its exit status first).
 
+Convert cases (golden/convert-<operator>-<case>/): `pgrender convert --from <operator> input.yaml`
+must print exactly expected.yaml (the converted specs) and expected.err (its exit status, then the
+notes).
+
 Run as `python -m tests.golden_cases --update` (`make golden`) to rewrite golden/*/expected,
-expected.err and expected.txt.
+expected.err, expected.txt and expected.yaml.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ class Case:
 def cases() -> list[Case]:
     """One case per golden directory; its spec is examples/<case>.yaml or golden/<case>/spec.yaml."""
     out = []
-    for directory in sorted(p for p in GOLDEN.iterdir() if p.is_dir() and not p.name.startswith(DIFF_PREFIX)):
+    for directory in sorted(
+        p for p in GOLDEN.iterdir() if p.is_dir() and not p.name.startswith((DIFF_PREFIX, CONVERT_PREFIX))
+    ):
         own = directory / "spec.yaml"
         example = ROOT / "examples" / f"{directory.name}.yaml"
         spec = own if own.exists() else example
@@ -100,7 +106,36 @@ def run_diff(case: Path, work: Path) -> str:
     return f"exit {result.exit_code}\n{result.stdout}{result.stderr}"
 
 
+CONVERT_PREFIX = "convert-"
+
+
+def convert_cases() -> list[Path]:
+    """golden/convert-<operator>-<case>/: input.yaml, and what `convert --from <operator>` prints for it."""
+    return sorted(p for p in GOLDEN.iterdir() if p.is_dir() and p.name.startswith(CONVERT_PREFIX))
+
+
+def convert_operator(case: Path) -> str:
+    return case.name.removeprefix(CONVERT_PREFIX).split("-", 1)[0]
+
+
+def run_convert(case: Path) -> tuple[str, str]:
+    """(stdout, "exit N" and stderr) of `pgrender convert --from <operator> input.yaml`, from the root."""
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        spec = str((case / "input.yaml").relative_to(ROOT))
+        result = CliRunner().invoke(cli, ["convert", "--from", convert_operator(case), spec])
+    finally:
+        os.chdir(cwd)
+    return result.stdout, f"exit {result.exit_code}\n{result.stderr}"
+
+
 def update() -> None:
+    for directory in convert_cases():
+        stdout, stderr = run_convert(directory)
+        (directory / "expected.yaml").write_text(stdout)
+        (directory / "expected.err").write_text(stderr)
+        print(f"{directory.name}: {stderr.splitlines()[0]}, expected.yaml and expected.err rewritten")
     for directory in diff_cases():
         with tempfile.TemporaryDirectory() as tmp:
             (directory / "expected.txt").write_text(run_diff(directory, Path(tmp)))

@@ -1,7 +1,8 @@
-"""Extensions: a secrets provider, a component and a pod part are each one new module plus one registration line.
+"""Extensions: a secrets provider, a component, a pod part and a converter are each one new module plus one
+registration line.
 
 The modules are in tests/fixtures/; the registration line is the monkeypatch line of each test, standing for
-the line a user adds to providers.py, components/__init__.py or pod_parts/__init__.py.
+the line a user adds to providers.py, components/__init__.py, pod_parts/__init__.py or convert/__init__.py.
 """
 
 from __future__ import annotations
@@ -184,3 +185,23 @@ def test_pod_part_is_absent_unless_registered(plan_of: PlanOf) -> None:
     for m in components.build(plan_of(base_spec())):
         if m["kind"] == "StatefulSet":
             assert [c["name"] for c in m["spec"]["template"]["spec"]["containers"]] == ["database"]
+
+
+# d. Converter: tests/fixtures/demo_converter.py ---------------------------------------------------------------------
+
+
+def test_registered_converter_converts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pgrender import convert
+
+    source = tmp_path / "demo.yaml"
+    source.write_text(
+        "apiVersion: demo.example.com/v1\nkind: PgCluster\nmetadata: {name: hippo, namespace: db}\n"
+        "spec: {version: 16, replicas: 2, size: 1Gi, dashboard: true}\n"
+    )
+    assert run_cli("convert", "--from", "demo", str(source)).exit_code == 2  # not registered yet
+    monkeypatch.setitem(convert.CONVERTERS, "demo", "tests.fixtures.demo_converter")
+    result = run_cli("convert", "--from", "demo", str(source))
+    assert result.exit_code == 1, result.stderr
+    spec = next(d for d in yaml.safe_load_all(result.stdout) if d)
+    assert spec["spec"]["instances"] == [{"name": "instance1", "replicas": 2, "dataVolume": {"size": "1Gi"}}]
+    assert f"{source}:4:45: spec.dashboard: left out: pgrender renders no dashboard" in result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.golden_cases import Case, cases, diff_cases, run, run_diff
+from tests.golden_cases import Case, cases, convert_cases, diff_cases, run, run_convert, run_diff
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
@@ -41,3 +41,11 @@ def test_golden(case: Case, tmp_path: Path) -> None:
 def test_golden_diff(case: Path, tmp_path: Path) -> None:
     """`pgrender diff` between the renderings of old.yaml and new.yaml prints exactly expected.txt."""
     assert run_diff(case, tmp_path) == (case / "expected.txt").read_text()
+
+
+@pytest.mark.parametrize("case", convert_cases(), ids=lambda c: c.name)
+def test_golden_convert(case: Path) -> None:
+    """`pgrender convert` of input.yaml prints exactly expected.yaml, and expected.err on stderr."""
+    stdout, stderr = run_convert(case)
+    assert stderr == (case / "expected.err").read_text()
+    assert stdout == (case / "expected.yaml").read_text()

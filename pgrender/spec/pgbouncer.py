@@ -29,6 +29,12 @@ PASSTHROUGH_SETTINGS = frozenset(
         "tcp_keepidle", "tcp_keepintvl", "track_extra_parameters", "verbose",
     }
 )  # fmt: skip
+# pgbouncer.ini settings with a field of their own (numbers): setting -> field of spec.proxy.pgBouncer.
+FIELD_SETTINGS = {
+    "max_client_conn": "maxClientConnections",
+    "default_pool_size": "defaultPoolSize",
+    "max_prepared_statements": "maxPreparedStatements",
+}
 # Zalando's default; pgBouncer 1.24 made 200 its own default too.
 DEFAULT_MAX_PREPARED_STATEMENTS = 200
 _VALUE = re.compile(r"^[^\n\r;#]*\Z")

@@ -1,0 +1,482 @@
+"""CloudNativePG's Cluster (postgresql.cnpg.io/v1) to a pgrender spec, with the Poolers and Databases
+given beside it.
+
+CloudNativePG runs no Patroni and backs up with Barman, so its image and backups do not carry over;
+spec.naming: cnpg keeps the <cluster>-rw, -ro and -r Services and the <cluster>-app Secret of the
+application owner (bootstrap.initdb's, app by default) that applications use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pgrender.convert import Inputs
+from pgrender.convert.base import ANY, Output, Path_, Reason, Source, left_out
+from pgrender.convert.kube import (
+    INSTANCE_SET,
+    append_hba_rule,
+    claim,
+    metadata,
+    own_selector,
+    postgres_version,
+    quantity,
+    resources,
+    scheduling_lists,
+    topology_spread,
+)
+from pgrender.load import Document
+from pgrender.plan.profiles import PROFILES
+from pgrender.spec.connectivity import Naming
+from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
+from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
+
+GROUP = "postgresql.cnpg.io"
+SPEC = ("spec",)
+POSTGRESQL = ("spec", "postgresql")
+# What CloudNativePG 1.28 runs without imageName (pkg/versions: DefaultImageName, PostgreSQL 18).
+DEFAULT_MAJOR = 18
+# bootstrap.initdb's defaults: the application database and its owner.
+APP = "app"
+_ROLE_ATTRIBUTES = ("superuser", "createdb", "createrole", "replication", "bypassrls")
+_BARMAN = (
+    "CloudNativePG backs up with Barman (or a plugin); pgrender backs up with pgBackRest: add "
+    "spec.backups.repos (a new repository: the formats differ)"
+)
+_PROBES = "pgrender's pods are probed through Patroni's REST API"
+_SHUTDOWN = "Patroni stops PostgreSQL in pgrender's pods"
+
+REASONS: tuple[Reason, ...] = (
+    left_out(
+        *SPEC,
+        "imageName",
+        why="CloudNativePG's images have no Patroni: the default Spilo image of the PostgreSQL version is used",
+    ),
+    left_out(
+        *SPEC,
+        "imageCatalogRef",
+        why="pgrender picks the image per PostgreSQL version itself (spec.image to choose one)",
+    ),
+    left_out(*SPEC, "imagePullPolicy", why="pgrender writes no imagePullPolicy (the cluster's default)"),
+    left_out(*SPEC, "imagePullSecrets", why="pgrender's pods pull without image pull secrets"),
+    left_out(*SPEC, "description", why="a pgrender spec has no description: keep it as a YAML comment"),
+    left_out(*SPEC, "schedulerName", why="pgrender's pods use the default scheduler"),
+    left_out(*SPEC, "postgresUID", why="the image contract says which user runs PostgreSQL (spec.imageContract)"),
+    left_out(*SPEC, "postgresGID", why="the image contract says which group runs PostgreSQL (spec.imageContract)"),
+    left_out(*SPEC, "replicationSlots", why="Patroni keeps the replication slots of pgrender's members"),
+    left_out(*SPEC, "replica", why="pgrender's standby follows a pgBackRest repository or another pgrender cluster"),
+    left_out(*SPEC, "externalClusters", why="pgrender's standby and restore name other pgrender clusters"),
+    left_out(*SPEC, "superuserSecret", why="pgrender's superuser authenticates with a client certificate, no password"),
+    left_out(*SPEC, "enableSuperuserAccess", why="pgrender's superuser authenticates with a client certificate"),
+    left_out(*SPEC, "serviceAccountTemplate", why="pgrender writes its own service accounts"),
+    left_out(*SPEC, "ephemeralVolumeSource", why="pgrender's pods use an emptyDir for temporary files"),
+    left_out(*SPEC, "ephemeralVolumesSizeLimit", why="pgrender sets no size limit on its temporary volumes"),
+    left_out(*SPEC, "startDelay", why=_PROBES),
+    left_out(*SPEC, "livenessProbeTimeout", why=_PROBES),
+    left_out(*SPEC, "probes", why=_PROBES),
+    left_out(*SPEC, "stopDelay", why=_SHUTDOWN),
+    left_out(*SPEC, "smartShutdownTimeout", why=_SHUTDOWN),
+    left_out(
+        *SPEC, "switchoverDelay", why="pgrender's reconcile Job waits rollout.stepTimeoutSeconds for a switchover"
+    ),
+    left_out(
+        *SPEC,
+        "failoverDelay",
+        why="Patroni fails over once the leader's lease ends (patroni.leaderLeaseDurationSeconds)",
+    ),
+    left_out(*SPEC, "primaryUpdateStrategy", why="pgrender's reconcile Job rolls the primary last, without waiting"),
+    left_out(*SPEC, "backup", why=_BARMAN),
+    left_out(*SPEC, "plugins", why=_BARMAN),
+    left_out(*SPEC, "nodeMaintenanceWindow", why="pgrender's budgets let one pod of a set go at a time"),
+    left_out(*SPEC, "monitoring", why="pgrender renders no exporter"),
+    left_out(*SPEC, "logLevel", why="the instance manager's log level: pgrender's pods run Patroni instead"),
+    left_out(*SPEC, "projectedVolumeTemplate", why="pgrender mounts no extra volumes"),
+    left_out(*SPEC, "env", why="pgrender's pods take no extra environment variables"),
+    left_out(*SPEC, "envFrom", why="pgrender's pods take no extra environment variables"),
+    left_out(*SPEC, "seccompProfile", why="pgrender's pods run with the RuntimeDefault seccomp profile"),
+    left_out(*SPEC, "podSecurityContext", why="pgrender's pods run with the restricted security context"),
+    left_out(*SPEC, "securityContext", why="pgrender's containers run with the restricted security context"),
+    left_out(*SPEC, "tablespaces", why="pgrender has no tablespace volumes"),
+    left_out(*SPEC, "enablePDB", why="pgrender always writes budgets for sets of two instances or more"),
+    left_out(*SPEC, "storage", "resizeInUseVolumes", why="pgrender grows a claim by its size in the spec"),
+    left_out(*SPEC, "storage", "pvcTemplate", ANY, why="pgrender's volumes have a size and a class"),
+    left_out(*SPEC, "walStorage", "resizeInUseVolumes", why="pgrender grows a claim by its size in the spec"),
+    left_out(*SPEC, "walStorage", "pvcTemplate", ANY, why="pgrender's volumes have a size and a class"),
+    left_out(*SPEC, "affinity", "additionalPodAntiAffinity", why="pgrender writes its own anti-affinity rule"),
+    left_out(*SPEC, "affinity", "additionalPodAffinity", why="pgrender writes no pod affinity for database pods"),
+    left_out(*POSTGRESQL, "pg_ident", why="pgrender writes pg_ident.conf itself"),
+    left_out(*POSTGRESQL, "ldap", why="write the ldap rules into patroni.pgHBA"),
+    left_out(*POSTGRESQL, "promotionTimeout", why="Patroni promotes pgrender's standby leaders"),
+    left_out(*POSTGRESQL, "enableAlterSystem", why="pgrender's parameters are in the spec: ALTER SYSTEM stays off"),
+    left_out(*POSTGRESQL, "syncReplicaElectionConstraint", why="pgrender chooses no synchronous standbys by labels"),
+    left_out(*POSTGRESQL, "extensions", why="extensions come with the image (spec.image)"),
+    left_out(*POSTGRESQL, "synchronous", ANY, why="pgrender keeps one synchronous standby, as Patroni does"),
+    left_out(*SPEC, "bootstrap", "initdb", "secret", why="pgrender derives the owner's password from the root key"),
+    left_out(*SPEC, "bootstrap", "initdb", ANY, why="pgrender runs initdb with its own options"),
+    left_out(*SPEC, "bootstrap", "recovery", why=_BARMAN),
+    left_out(*SPEC, "bootstrap", "pg_basebackup", why="pgrender's clusters start from initdb or a pgBackRest restore"),
+    left_out(*SPEC, "managed", "services", "additional", why="pgrender writes the Services of its naming profile"),
+    left_out(*SPEC, "managed", "roles", ANY, "comment", why="pgrender writes no comments on roles"),
+    left_out(*SPEC, "managed", "roles", ANY, "validUntil", why="pgrender's passwords do not expire"),
+    left_out(*SPEC, "managed", "roles", ANY, "inRoles", why="pgrender grants no role memberships"),
+    left_out(*SPEC, "managed", "roles", ANY, "connectionLimit", why="pgrender sets no connection limits"),
+    left_out(*SPEC, "managed", "roles", ANY, "disablePassword", why="pgrender gives every login role a password"),
+    left_out(*SPEC, "certificates", ANY, why="pgrender makes the certificates (spec.tls.provider)"),
+)
+POOLER_REASONS: tuple[Reason, ...] = (
+    left_out(*SPEC, "monitoring", why="pgrender renders no exporter"),
+    left_out(*SPEC, "deploymentStrategy", why="pgrender's pgBouncer rolls one pod at a time"),
+    left_out(*SPEC, "serviceAccountName", why="pgrender's pgBouncer runs without a service account token"),
+    left_out(*SPEC, "pgbouncer", "pg_hba", why="pgrender's pgBouncer admits TLS clients with SCRAM passwords"),
+    left_out(*SPEC, "pgbouncer", "authQuery", why="pgrender's pgBouncer looks users up with its own function"),
+    left_out(*SPEC, "pgbouncer", "authQuerySecret", why="pgrender's pgBouncer authenticates as its own role"),
+    left_out(*SPEC, "pgbouncer", "paused", why="nothing operates a rendered pgBouncer: PAUSE it yourself"),
+    left_out(
+        *SPEC, "pgbouncer", "parameters", ANY, why="a pgBouncer setting pgrender manages or does not pass through"
+    ),
+    *(
+        left_out(*SPEC, "pgbouncer", secret, why="pgrender makes pgBouncer's certificates (spec.tls.provider)")
+        for secret in ("serverTLSSecret", "serverCASecret", "clientCASecret", "clientTLSSecret")
+    ),
+)
+DATABASE_REASONS: tuple[Reason, ...] = (
+    left_out(*SPEC, ANY, why="pgrender creates a database with an owner and its defaults"),
+)
+
+
+@dataclass(frozen=True)
+class _Cnpg:
+    name: str = "cnpg"
+    title: str = "CloudNativePG"
+    group: str = GROUP
+    versions: tuple[str, ...] = ("v1",)
+    cluster_kind: str = "Cluster"
+    companion_kinds: tuple[str, ...] = ("Pooler", "Database")
+    other_kinds: dict[str, str] = dataclasses.field(
+        default_factory=lambda: {
+            "Backup": _BARMAN,
+            "ScheduledBackup": "pgrender schedules pgBackRest backups in spec.backups.repos[].schedules",
+            "ImageCatalog": "pgrender picks the image per PostgreSQL version itself",
+            "ClusterImageCatalog": "pgrender picks the image per PostgreSQL version itself",
+            "Publication": "pgrender manages no logical replication",
+            "Subscription": "pgrender manages no logical replication",
+            "FailoverQuorum": "written by the operator",
+        }
+    )
+    naming: str = "cnpg"
+
+    def reasons(self, doc: Document) -> tuple[Reason, ...]:
+        kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+        return {"Pooler": POOLER_REASONS, "Database": DATABASE_REASONS}.get(str(kind), REASONS)
+
+    def companion_of(self, doc: Document) -> tuple[str, str | None] | None:
+        spec = doc.data.get("spec")
+        cluster = spec.get("cluster") if isinstance(spec, dict) else None
+        name = cluster.get("name") if isinstance(cluster, dict) else None
+        meta = doc.data.get("metadata")
+        namespace = meta.get("namespace") if isinstance(meta, dict) else None
+        return (name, namespace) if isinstance(name, str) else None
+
+    def build(self, source: Source, companions: list[Source], out: Output, inputs: Inputs) -> None:
+        _Build(source, out).run(companions)
+
+
+CONVERTER = _Cnpg()
+
+
+class _Build:
+    def __init__(self, source: Source, out: Output) -> None:
+        self.src = source
+        self.out = out
+        self.name = str(source.get(("metadata", "name")))
+
+    def run(self, companions: list[Source]) -> None:
+        src, out = self.src, self.out
+        out.set(("metadata", "name"), src.take_str(("metadata", "name")), src.at(("metadata", "name")))
+        if src.has(("metadata", "namespace")):
+            namespace = src.take_str(("metadata", "namespace"))
+            out.set(("metadata", "namespace"), namespace, src.at(("metadata", "namespace")))
+        metadata(src, ("spec", "inheritedMetadata"), out, ("metadata",))
+        self.version()
+        self.instances()
+        self.users()
+        self.postgresql()
+        self.services()
+        self.certificates()
+        self.settled()
+        poolers = [c for c in companions if c.get(("kind",)) == "Pooler"]
+        for pooler in poolers:
+            self.pooler(pooler, first=pooler is poolers[0])
+        for database in (c for c in companions if c.get(("kind",)) == "Database"):
+            self.database(database)
+
+    def version(self) -> None:
+        src, out = self.src, self.out
+        image = src.get(("spec", "imageName"))
+        major = src.get(("spec", "imageCatalogRef", "major"))
+        if major is not None:
+            src.take(("spec", "imageCatalogRef", "major"))
+            postgres_version(src, ("spec", "imageCatalogRef", "major"), major, out)
+        elif isinstance(image, str):
+            tag = image.split("@", 1)[0].rpartition("/")[2].partition(":")[2]
+            found = re.match(r"\d+", tag)
+            if found is None:
+                src.problem(
+                    ("spec", "imageName"),
+                    "expected an image tagged with its PostgreSQL version (such as postgresql:17.6), "
+                    "from which pgrender takes postgresVersion",
+                )
+                return
+            postgres_version(src, ("spec", "imageName"), found.group(), out, named=" in the tag")
+        else:
+            out.set(("spec", "postgresVersion"), DEFAULT_MAJOR, src.at(("spec", "imageName")))
+            src.changed(
+                ("spec",),
+                f"no imageName: CloudNativePG 1.28 runs its default image, PostgreSQL {DEFAULT_MAJOR}; "
+                f"the spec says {DEFAULT_MAJOR}",
+            )
+
+    def instances(self) -> None:
+        src, out = self.src, self.out
+        count_path = ("spec", "instances")
+        count = src.take_int(count_path)
+        origin = src.at(count_path)
+        to: Path_ = ("spec", "instances", 0)
+        out.set(("spec", "instances"), [{"name": INSTANCE_SET}], origin)
+        out.set((*to, "replicas"), count or 1, origin)
+        resources(src, ("spec", "resources"), out, (*to, "resources"))
+        self.storage(("spec", "storage"), (*to, "dataVolume"), required=True)
+        self.storage(("spec", "walStorage"), (*to, "walVolume"), required=False)
+        self.scheduling((*to, "scheduling"))
+        priority = src.take_str(("spec", "priorityClassName"))
+        if priority:
+            out.set((*to, "scheduling", "priorityClassName"), priority, src.at(("spec", "priorityClassName")))
+
+    def storage(self, path: Path_, to: Path_, *, required: bool) -> None:
+        src, out = self.src, self.out
+        if not isinstance(src.get(path), dict):
+            if required:
+                src.problem(path, "required field is missing: pgrender needs the volume's size")
+            return
+        if src.has((*path, "size")):
+            if out.set(to, {}, src.at(path)):
+                out.set((*to, "size"), quantity(src, (*path, "size")), src.at((*path, "size")))
+                storage_class = src.take_str((*path, "storageClass"))
+                if storage_class:
+                    out.set((*to, "storageClassName"), storage_class, src.at((*path, "storageClass")))
+            return
+        if not claim(src, (*path, "pvcTemplate"), out, to, required=required):
+            return
+        storage_class = src.take_str((*path, "storageClass"))
+        if storage_class:
+            out.set((*to, "storageClassName"), storage_class, src.at((*path, "storageClass")))
+
+    def scheduling(self, to: Path_) -> None:
+        src, out = self.src, self.out
+        affinity = ("spec", "affinity")
+        scheduling_lists(src, affinity, out, to)
+        enabled = src.take_bool((*affinity, "enablePodAntiAffinity"))
+        kind = src.take_str((*affinity, "podAntiAffinityType"))
+        key = src.take_str((*affinity, "topologyKey"))
+        if enabled is False:
+            out.set((*to, "podAntiAffinity"), {"type": "none"}, src.at((*affinity, "enablePodAntiAffinity")))
+        elif kind or key:
+            value: dict[str, Any] = {}
+            if kind:
+                value["type"] = kind
+            if key:
+                value["topologyKey"] = key
+            field_path = (*affinity, "podAntiAffinityType") if kind else (*affinity, "topologyKey")
+            out.set((*to, "podAntiAffinity"), value, src.at(field_path))
+        own = {"cnpg.io/cluster": self.name, "cnpg.io/podRole": "instance"}
+        topology_spread(
+            src,
+            ("spec", "topologySpreadConstraints"),
+            out,
+            (*to, "topologySpreadConstraints"),
+            lambda selector: own_selector(selector, dict(own)),
+        )
+
+    def users(self) -> None:
+        """The application owner and database of bootstrap.initdb (app by default), then managed.roles."""
+        src, out = self.src, self.out
+        initdb = ("spec", "bootstrap", "initdb")
+        other_bootstrap = any(src.has(("spec", "bootstrap", k)) for k in ("recovery", "pg_basebackup"))
+        owner = database = None
+        if isinstance(src.get(initdb), dict) or not other_bootstrap:
+            database = src.take_str((*initdb, "database")) or APP
+            owner = src.take_str((*initdb, "owner")) or database
+            origin = src.at(initdb) if src.has(initdb) else src.at(("spec", "bootstrap"))
+            out.append(("spec", "users"), {"name": owner, "databases": [database]}, origin)
+            out.append(("spec", "databases"), {"name": database, "owner": owner}, origin)
+        for _, path, role in src.elements(("spec", "managed", "roles")):
+            if not isinstance(role, dict):
+                src.expected(path, "a mapping")
+                continue
+            name = src.take_str((*path, "name"))
+            if name is None:
+                src.problem((*path, "name"), "required field is missing")
+                continue
+            if src.take_str((*path, "ensure")) == "absent":
+                src.take(path)
+                src.left_out(path, "pgrender never drops a role: drop it yourself (DROP ROLE)")
+                continue
+            options: dict[str, bool] = {"login": bool(src.take_bool((*path, "login")))}
+            for attribute in _ROLE_ATTRIBUTES:
+                if src.take_bool((*path, attribute)):
+                    options[attribute] = True
+            if src.take_bool((*path, "inherit")) is False:
+                options["inherit"] = False
+            if src.has((*path, "passwordSecret")):
+                src.take((*path, "passwordSecret"))
+                src.changed(
+                    (*path, "passwordSecret"),
+                    "pgrender derives the password from the root key and writes the role's Secret itself",
+                )
+            users = out.get(("spec", "users")) or []
+            same = next((i for i, user in enumerate(users) if user.get("name") == name), None)
+            if same is not None:
+                out.set(("spec", "users", same, "options"), options, src.at(path))
+            else:
+                out.append(("spec", "users"), {"name": name, "options": options}, src.at(path))
+
+    def postgresql(self) -> None:
+        src, out = self.src, self.out
+        for key, path, value in src.items((*POSTGRESQL, "parameters")):
+            src.take(path)
+            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+        libraries = src.take_list((*POSTGRESQL, "shared_preload_libraries"))
+        if libraries:
+            out.set(
+                ("spec", "patroni", "parameters", "shared_preload_libraries"),
+                ",".join(str(lib) for lib in libraries),
+                src.at((*POSTGRESQL, "shared_preload_libraries")),
+            )
+        for _, path, line in src.elements((*POSTGRESQL, "pg_hba")):
+            append_hba_rule(src, path, line, out)
+        self.synchronous()
+
+    def synchronous(self) -> None:
+        src, out = self.src, self.out
+        sync = (*POSTGRESQL, "synchronous")
+        if isinstance(src.get(sync), dict):
+            src.take((*sync, "method"))
+            number = src.take_int((*sync, "number"))
+            durability = src.take_str((*sync, "dataDurability"))
+            out.set(("spec", "patroni", "synchronousMode"), True, src.at(sync))
+            out.set(("spec", "patroni", "synchronousModeStrict"), durability != "preferred", src.at(sync))
+            if number is not None and number > 1:
+                src.changed(
+                    (*sync, "number"), "pgrender keeps one synchronous standby (Patroni's synchronous_node_count 1)"
+                )
+            return
+        most = src.take_int(("spec", "maxSyncReplicas"))
+        least = src.take_int(("spec", "minSyncReplicas"))
+        if most:
+            out.set(("spec", "patroni", "synchronousMode"), True, src.at(("spec", "maxSyncReplicas")))
+            if least:
+                out.set(("spec", "patroni", "synchronousModeStrict"), True, src.at(("spec", "minSyncReplicas")))
+            if most > 1 or (least or 0) > 1:
+                src.changed(("spec", "maxSyncReplicas"), "pgrender keeps one synchronous standby")
+        elif least:
+            src.left_out(("spec", "minSyncReplicas"), "without maxSyncReplicas, replication is not synchronous")
+
+    def services(self) -> None:
+        src, out = self.src, self.out
+        for _, path, name in src.elements(("spec", "managed", "services", "disabledDefaultServices")):
+            src.take(path)
+            if name == "ro":
+                out.set(("spec", "replicaService", "enabled"), False, src.at(path))
+            else:
+                src.left_out(path, f"pgrender's {name!r} Service is part of its naming profile, and stays")
+
+    def certificates(self) -> None:
+        src, out = self.src, self.out
+        names = ("spec", "certificates", "serverAltDNSNames")
+        values = src.take_list(names)
+        if values:
+            out.set(("spec", "tls", "extraSANs"), [str(v) for v in values], src.at(names))
+
+    def settled(self) -> None:
+        """Fields whose value is what pgrender does anyway: taken without a note."""
+        src = self.src
+        for path, value in (
+            (("spec", "enablePDB"), True),
+            (("spec", "primaryUpdateMethod"), "switchover"),
+            (("spec", "primaryUpdateStrategy"), "unsupervised"),
+            (("spec", "logLevel"), "info"),
+        ):
+            if src.get(path) == value:
+                src.take(path)
+
+    # Companions ----------------------------------------------------------------------------------
+
+    def pooler(self, pooler: Source, *, first: bool) -> None:
+        out = self.out
+        pooler.take(("spec", "cluster"))
+        pooler.take(("metadata", "namespace"))
+        kind = pooler.take_str(("spec", "type")) or "rw"
+        if kind != "rw" or not first:
+            pooler.take(("spec",))
+            why = (
+                "pgrender runs one pgBouncer per cluster"
+                if kind == "rw"
+                else f"a {kind!r} pooler: pgrender's pgBouncer serves the primary only"
+            )
+            pooler.left_out(("spec",), why)
+            return
+        to: Path_ = ("spec", "proxy", "pgBouncer")
+        if not out.set(to, {}, pooler.at(("spec",))):
+            return
+        name = pooler.take_str(("metadata", "name"))
+        service_name = PROFILES[Naming.CNPG].pgbouncer.format(cluster=self.name)
+        if name != service_name:
+            pooler.changed(
+                ("metadata", "name"),
+                f"pgBouncer's Service is {service_name} (spec.naming: cnpg), not named after the Pooler: "
+                "point its clients there",
+            )
+        instances = pooler.take_int(("spec", "instances"))
+        if instances is not None:
+            out.set((*to, "replicas"), instances, pooler.at(("spec", "instances")))
+        settings = ("spec", "pgbouncer")
+        mode = pooler.take_str((*settings, "poolMode"))
+        if mode:
+            out.set((*to, "poolMode"), mode, pooler.at((*settings, "poolMode")))
+        for key, key_path, value in pooler.items((*settings, "parameters")):
+            text = str(value)
+            if key in BOUNCER_FIELDS and text.isdigit():
+                pooler.take(key_path)
+                out.set((*to, BOUNCER_FIELDS[key]), int(text), pooler.at(key_path))
+            elif key in PASSTHROUGH_SETTINGS:
+                pooler.take(key_path)
+                out.set((*to, "config", "global", key), int(text) if text.isdigit() else text, pooler.at(key_path))
+        for _, path, container in pooler.elements(("spec", "template", "spec", "containers")):
+            if isinstance(container, dict) and container.get("name") == "pgbouncer":
+                pooler.take((*path, "name"))
+                resources(pooler, (*path, "resources"), out, (*to, "resources"))
+        service = ("spec", "serviceTemplate")
+        kind_path = (*service, "spec", "type")
+        service_type = pooler.take_str(kind_path)
+        if service_type:
+            out.set((*to, "service", "type"), service_type, pooler.at(kind_path))
+        metadata(pooler, (*service, "metadata"), out, (*to, "service", "metadata"))
+        metadata(pooler, ("spec", "template", "metadata"), out, (*to, "metadata"))
+
+    def database(self, database: Source) -> None:
+        out = self.out
+        database.take(("spec", "cluster"))
+        database.take(("metadata", "namespace"))
+        if database.take_str(("spec", "ensure")) == "absent":
+            database.take(("spec",))
+            database.left_out(("spec",), "pgrender never drops a database: drop it yourself (DROP DATABASE)")
+            return
+        name = database.take_str(("spec", "name"))
+        owner = database.take_str(("spec", "owner"))
+        if name is None or owner is None:
+            database.problem(("spec", "name" if name is None else "owner"), "required field is missing")
+            return
+        database.take(("metadata", "name"))
+        out.append(("spec", "databases"), {"name": name, "owner": owner}, database.at(("spec",)))

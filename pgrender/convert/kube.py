@@ -1,0 +1,259 @@
+"""Fields the operators share with Kubernetes or with each other, read into pgrender's spec the same way
+by every converter: quantities, resources, volume claims, scheduling, Services, pg_hba rules, versions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from pgrender.convert.base import Output, Path_, Source
+from pgrender.plan.pg_hba import HbaError, parse_rule
+from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
+from pgrender.spec.base import quantity_bytes
+from pgrender.spec.metadata import MetadataSpec
+
+CARRIED_VERSIONS = SUPPORTED_POSTGRES_VERSIONS
+RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+SINGLE_NODE_ACCESS = ("ReadWriteOnce", "ReadWriteOncePod")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+INSTANCE_SET = "instance1"  # the set of operators without instance sets, as PGO's examples name theirs
+
+
+def quantity(source: Source, path: Path_) -> str | None:
+    """A Kubernetes quantity as text (YAML may have read ``2`` or ``2.0`` as a number)."""
+    value = source.take(path)
+    if value is None:
+        return None
+    text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    if isinstance(text, str):
+        try:
+            quantity_bytes(text)
+        except ValueError:
+            pass
+        else:
+            return text
+    source.expected(path, "a Kubernetes quantity such as 500m, 1 or 4Gi")
+    return None
+
+
+def resources(source: Source, path: Path_, out: Output, to: Path_) -> None:
+    """Container resources (requests and limits of cpu, memory, ephemeral-storage)."""
+    if not isinstance(source.get(path), dict):
+        if source.has(path):
+            source.expected(path, "a mapping")
+        return
+    if not any(isinstance(source.get((*path, kind)), dict) for kind in ("requests", "limits")):
+        return
+    if not out.set(to, {}, source.at(path)):
+        return
+    for kind in ("requests", "limits"):
+        for name in RESOURCE_NAMES:
+            amount = quantity(source, (*path, kind, name))
+            if amount is not None:
+                out.set((*to, kind, name), amount, source.at((*path, kind, name)))
+
+
+def claim(source: Source, path: Path_, out: Output, to: Path_, *, required: bool = True) -> bool:
+    """A PersistentVolumeClaim spec (PGO, CloudNativePG's pvcTemplate) as a pgrender volume {size, storageClassName}."""
+    if not isinstance(source.get(path), dict):
+        if source.has(path):
+            source.expected(path, "a mapping")
+        elif required:
+            source.problem(path, "required field is missing")
+        return False
+    size_path = (*path, "resources", "requests", "storage")
+    if not source.has(size_path):
+        if required:
+            source.problem(size_path, "required field is missing: pgrender needs the volume's size")
+        return False
+    access_modes(source, (*path, "accessModes"))
+    if not out.set(to, {}, source.at(path)):
+        return False
+    out.set((*to, "size"), quantity(source, size_path), source.at(size_path))
+    storage_class = source.take_str((*path, "storageClassName"))
+    if storage_class is not None:
+        out.set((*to, "storageClassName"), storage_class, source.at((*path, "storageClassName")))
+    return True
+
+
+def access_modes(source: Source, path: Path_) -> None:
+    modes = source.take_list(path)
+    if modes and any(mode not in SINGLE_NODE_ACCESS for mode in modes):
+        source.changed(path, "pgrender's claims are ReadWriteOnce: each volume belongs to one database pod")
+
+
+def postgres_version(source: Source, path: Path_, value: Any, out: Output, *, named: str = "") -> None:
+    """spec.postgresVersion from the operator's major version; the nearest pgrender runs when it runs not that one."""
+    text = str(value).strip() if value is not None else ""
+    match = re.fullmatch(r"(\d+)(\.\d+)*", text)
+    if match is None:
+        source.problem(path, f"expected a PostgreSQL major version such as 17{named}")
+        return
+    major = int(match.group(1))
+    if major in CARRIED_VERSIONS:
+        out.set(("spec", "postgresVersion"), major, source.at(path))
+        return
+    nearest = min(CARRIED_VERSIONS, key=lambda v: abs(v - major))
+    out.set(("spec", "postgresVersion"), nearest, source.at(path))
+    runs = f"{CARRIED_VERSIONS[0]} to {CARRIED_VERSIONS[-1]}"
+    source.changed(
+        path,
+        f"pgrender runs PostgreSQL {runs}, not {major}: the spec says {nearest}; move the data with pg_dump "
+        "and pg_restore (or pg_upgrade) into the new cluster",
+    )
+
+
+def scheduling_lists(source: Source, path: Path_, out: Output, to: Path_) -> None:
+    """tolerations, nodeSelector, nodeAffinity and priorityClassName, as in a pod spec, from ``path``."""
+    for field, target in (
+        ("tolerations", "tolerations"),
+        ("nodeSelector", "nodeSelector"),
+        ("nodeAffinity", "nodeAffinity"),
+        ("priorityClassName", "priorityClassName"),
+    ):
+        value = source.take((*path, field))
+        if value not in (None, [], {}):
+            out.set((*to, target), value, source.at((*path, field)))
+
+
+def topology_spread(
+    source: Source,
+    path: Path_,
+    out: Output,
+    to: Path_,
+    own_labels: Callable[[dict[str, Any]], bool],
+    sets: int = 1,
+) -> None:
+    """topologySpreadConstraints; a selector that only names the operator's own labels for these pods is
+    left out, as pgrender selects the set's pods when there is none."""
+    for _, item_path, item in source.elements(path):
+        if not isinstance(item, dict):
+            source.expected(item_path, "a mapping")
+            continue
+        selector = item.get("labelSelector")
+        constraint = {k: v for k, v in item.items() if k != "labelSelector"}
+        if isinstance(selector, dict) and selector and own_labels(selector):
+            source.take((*item_path, "labelSelector"))
+            if sets > 1:
+                source.changed(
+                    (*item_path, "labelSelector"),
+                    "selected the operator's labels: pgrender selects the pods of this instance set instead",
+                )
+        elif selector is not None:
+            constraint["labelSelector"] = selector
+        for key in constraint:
+            source.take((*item_path, key))
+        out.append(to, constraint, source.at(item_path))
+
+
+def own_selector(selector: dict[str, Any], allowed: dict[str, str | None]) -> bool:
+    """Whether a label selector only names ``allowed`` labels (value None: any value) by matchLabels."""
+    labels = selector.get("matchLabels")
+    if set(selector) - {"matchLabels"} or not isinstance(labels, dict) or not labels:
+        return False
+    return all(key in allowed and (allowed[key] is None or allowed[key] == value) for key, value in labels.items())
+
+
+def service(source: Source, path: Path_, out: Output, to: Path_) -> None:
+    """A Service's type, node port, traffic policy, load balancer settings and metadata."""
+    if not isinstance(source.get(path), dict):
+        if source.has(path):
+            source.expected(path, "a mapping")
+        return
+    for field in ("type", "nodePort", "externalTrafficPolicy", "loadBalancerClass", "loadBalancerSourceRanges"):
+        value = source.take((*path, field))
+        if value is not None:
+            out.set((*to, field), value, source.at((*path, field)))
+    metadata(source, (*path, "metadata"), out, (*to, "metadata"))
+
+
+def metadata(source: Source, path: Path_, out: Output, to: Path_) -> None:
+    """labels and annotations, each key its own value: one pgrender refuses is left out on its own."""
+    for kind in ("labels", "annotations"):
+        for key, key_path, value in source.items((*path, kind)):
+            source.take(key_path)
+            text = value if isinstance(value, str) else "" if value is None else str(value)
+            problem = _metadata_problem(kind, key, text)
+            if problem:
+                source.left_out(key_path, f"pgrender refuses it: {problem}")
+                continue
+            out.set((*to, kind, key), text, source.at(key_path))
+
+
+def put_label(source: Source, path: Path_, out: Output, to: Path_, key: str, value: str, kind: str = "labels") -> None:
+    """One label (or annotation: ``kind``) into the metadata at ``to``, or a note when pgrender refuses it."""
+    problem = _metadata_problem(kind, key, value)
+    if problem:
+        source.left_out(path, f"pgrender refuses it: {problem}")
+        return
+    out.set((*to, kind, key), value, source.at(path))
+
+
+def _metadata_problem(kind: str, key: str, value: str) -> str | None:
+    try:
+        MetadataSpec.model_validate({kind: {key: value}})
+    except ValidationError as exc:
+        return str(exc.errors(include_url=False, include_input=False)[0]["msg"]).removeprefix("Value error, ")
+    return None
+
+
+# pg_hba ------------------------------------------------------------------------------------------
+
+_WEAK_PASSWORD_METHODS = ("md5", "password")
+
+
+def hba_rule(source: Source, path: Path_, line: str) -> str:
+    """A pg_hba rule as pgrender takes it: ``host`` becomes ``hostssl`` (pgrender refuses connections
+    without TLS anyway) and ``md5``/``password`` become ``scram-sha-256`` (what pgrender's passwords are,
+    and what PostgreSQL checks for md5 once passwords are SCRAM verifiers). Anything else pgrender
+    refuses is left out when the spec is checked."""
+    try:
+        rule = parse_rule(line)
+    except HbaError:
+        return line
+    changes = []
+    text = line
+    if rule.connection_type == "host" and rule.method != "reject":
+        text = re.sub(r"^(\s*)host(?=\s)", r"\1hostssl", text, count=1)
+        changes.append("host became hostssl (pgrender admits connections over TLS only)")
+    if rule.method in _WEAK_PASSWORD_METHODS and rule.connection_type != "local":
+        words = text.split()
+        hits = [i for i, word in enumerate(words) if word == rule.method and i >= 3]
+        if len(hits) == 1:
+            words[hits[0]] = "scram-sha-256"
+            text = " ".join(words)
+            changes.append(f"{rule.method} became scram-sha-256 (pgrender's passwords are SCRAM verifiers)")
+    if changes:
+        source.changed(path, "; ".join(changes))
+    return text
+
+
+def append_hba_rule(source: Source, path: Path_, line: Any, out: Output) -> None:
+    """One pg_hba rule, rewritten by ``hba_rule``, appended to spec.patroni.pgHBA unless already there."""
+    if not isinstance(line, str):
+        source.expected(path, "a string")
+        return
+    source.take(path)
+    rule = hba_rule(source, path, line)
+    if rule in (out.get(("spec", "patroni", "pgHBA")) or []):
+        source.left_out(path, f"as pgrender takes it, {rule!r}, the same rule as an earlier one")
+        return
+    out.append(("spec", "patroni", "pgHBA"), rule, source.at(path))
+
+
+# Hosts -------------------------------------------------------------------------------------------
+
+_HOST = re.compile(
+    r"^(?P<service>[a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?))?(\.svc(\.[a-z0-9.-]+)?)?\.?\Z"
+)
+
+
+def service_host(host: str) -> tuple[str, str | None] | None:
+    """(service, namespace) of a Service's DNS name (``name``, ``name.ns``, ``name.ns.svc[.domain]``)."""
+    match = _HOST.match(host)
+    if match is None:
+        return None
+    return match["service"], match["namespace"]

@@ -1,0 +1,873 @@
+"""Crunchy PGO's PostgresCluster (postgres-operator.crunchydata.com v1beta1 and v1) to a pgrender spec.
+
+pgrender's spec follows PGO's own shape (instance sets, users, proxy.pgBouncer, pgBackRest repositories),
+so most fields carry over one to one; spec.naming: pgo keeps the <cluster>-pguser-<user> Secrets and
+the <cluster>-primary, -replicas and -pgbouncer Services that applications use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pgrender.convert import Inputs
+from pgrender.convert.base import ANY, NoteKind, Output, Path_, Reason, Ref, Source, ignored, left_out
+from pgrender.convert.kube import (
+    append_hba_rule,
+    claim,
+    metadata,
+    own_selector,
+    postgres_version,
+    resources,
+    service,
+    service_host,
+    topology_spread,
+)
+from pgrender.load import Document, format_path
+from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
+from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
+
+GROUP = "postgres-operator.crunchydata.com"
+LABEL = f"{GROUP}/"
+CLUSTER_LABEL = LABEL + "cluster"
+SET_LABEL = LABEL + "instance-set"
+DATA_LABEL = LABEL + "data"
+ROLE_LABEL = LABEL + "role"
+# PGO's repository path when repoN-path is not set (pgBackRest's own default is /var/lib/pgbackrest).
+DEFAULT_REPO_PATH = "/pgbackrest/{repo}"
+
+SPEC = ("spec",)
+SET = ("spec", "instances", ANY)
+BOUNCER = ("spec", "proxy", "pgBouncer")
+PGBACKREST = ("spec", "backups", "pgbackrest")
+
+_ROLE_ATTRIBUTES = ("superuser", "createdb", "createrole", "login", "replication", "bypassrls", "inherit")
+_IMAGE = (
+    'pgrender runs an image with Patroni and Debian\'s PostgreSQL layout (README, "Image contract"); '
+    "crunchy-postgres keeps PostgreSQL elsewhere: the default Spilo image is used"
+)
+_SIDECARS = "pgrender runs only its own containers"
+
+REASONS: tuple[Reason, ...] = (
+    left_out(*SPEC, "image", why=_IMAGE),
+    left_out(*SPEC, "imagePullPolicy", why="pgrender writes no imagePullPolicy (the cluster's default)"),
+    left_out(*SPEC, "imagePullSecrets", why="pgrender's pods pull without image pull secrets"),
+    left_out(*SPEC, "postGISVersion", why="PostGIS comes with the image: choose one with spec.image"),
+    left_out(*SPEC, "openshift", why="pgrender writes the same objects everywhere (restricted security context)"),
+    left_out(*SPEC, "paused", why="nothing reconciles a rendered cluster: stop applying its output instead"),
+    left_out(*SPEC, "shutdown", why="pgrender has no shutdown: scale it down outside the spec, or remove it"),
+    left_out(*SPEC, "supplementalGroups", why="pgrender's pods run with the image contract's user and groups"),
+    left_out(*SPEC, "databaseInitSQL", why="pgrender runs no init SQL; run it once yourself, or as a Job"),
+    left_out(
+        *SPEC,
+        "customTLSSecret",
+        why="pgrender makes the certificates (spec.tls.provider); your own certificates are not used",
+    ),
+    left_out(
+        *SPEC,
+        "customReplicationTLSSecret",
+        why="pgrender makes the replication client certificate (spec.tls.provider)",
+    ),
+    left_out(*SPEC, "monitoring", why="pgrender renders no exporter sidecar"),
+    left_out(*SPEC, "instrumentation", why="pgrender renders no OpenTelemetry collector"),
+    left_out(*SPEC, "userInterface", why="pgrender renders no pgAdmin"),
+    left_out(*SPEC, "config", "files", why="pgrender mounts no files into /etc/postgres"),
+    left_out(*SET, "minAvailable", why="pgrender writes the budget itself: one pod may go when a set has two or more"),
+    left_out(*SET, "containers", why=_SIDECARS),
+    left_out(*SET, "sidecars", why=_SIDECARS),
+    left_out(*SET, "tablespaceVolumes", why="pgrender has no tablespace volumes"),
+    left_out(*SET, "volumes", why="pgrender mounts no extra volumes"),
+    left_out(*SET, "affinity", "podAffinity", why="pgrender writes no pod affinity for database pods"),
+    left_out(*SET, "dataVolumeClaimSpec", "resources", "limits", why="a claim's size is its request"),
+    left_out(*SPEC, "patroni", "port", why="Patroni's REST API listens on 8008 in pgrender's pods"),
+    left_out(*SPEC, "patroni", "switchover", why="pgrender switches over from its reconcile Job during a rollout"),
+    left_out(*SPEC, "patroni", "logging", why="Patroni logs to the container's output"),
+    ignored(
+        *SPEC,
+        "patroni",
+        "dynamicConfiguration",
+        "ttl",
+        why="PGO sets ttl from leaderLeaseDurationSeconds, as pgrender does",
+    ),
+    ignored(
+        *SPEC,
+        "patroni",
+        "dynamicConfiguration",
+        "loop_wait",
+        why="PGO sets loop_wait from syncPeriodSeconds, as pgrender does",
+    ),
+    left_out(*SPEC, "patroni", "dynamicConfiguration", ANY, why="a Patroni setting pgrender does not pass through"),
+    left_out(*BOUNCER, "image", why="pgrender runs its own pgBouncer image (proxy.pgBouncer.image, run as 998:996)"),
+    left_out(*BOUNCER, "customTLSSecret", why="pgrender makes pgBouncer's certificate (spec.tls.provider)"),
+    left_out(
+        *BOUNCER, "minAvailable", why="pgrender writes pgBouncer's budget itself when it has two replicas or more"
+    ),
+    left_out(*BOUNCER, "sidecars", why=_SIDECARS),
+    left_out(*BOUNCER, "containers", why=_SIDECARS),
+    left_out(*BOUNCER, "volumes", why="pgrender mounts no extra volumes"),
+    left_out(*BOUNCER, "exposeSuperusers", why="pgrender's pgBouncer never admits superusers"),
+    left_out(*BOUNCER, "config", "databases", why="pgrender's pgBouncer serves every database of the cluster"),
+    left_out(*BOUNCER, "config", "users", why="pgrender's pgBouncer looks users up in the database"),
+    left_out(*BOUNCER, "config", "files", why="pgrender mounts no extra pgBouncer files"),
+    left_out(*BOUNCER, "config", "global", ANY, why="a pgBouncer setting pgrender manages or does not pass through"),
+    left_out(*PGBACKREST, "image", why="pgBackRest runs in pgrender's database image (imageContract.pgbackrest)"),
+    left_out(*PGBACKREST, "metadata", why="pgrender labels backup objects with the cluster's metadata"),
+    left_out(*PGBACKREST, "jobs", why="pgrender's backup Jobs take their settings from spec.backups"),
+    left_out(*PGBACKREST, "sidecars", why="pgrender's pgBackRest sidecar takes no settings"),
+    left_out(
+        *PGBACKREST,
+        "repoHost",
+        why="pgrender's repository host takes no scheduling or resource settings",
+    ),
+    left_out(
+        *PGBACKREST,
+        "manual",
+        why="PGO backs up when the cluster is annotated; pgrender when backups.manual.run changes: add "
+        "backups.manual {repo, type, run: 1} for a backup now",
+    ),
+    left_out(
+        *PGBACKREST,
+        "restore",
+        why='pgrender never restores a running cluster in place (README, "Restore to a point in time")',
+    ),
+    left_out(*PGBACKREST, "global", ANY, why="a pgBackRest option pgrender does not pass through"),
+    left_out(*PGBACKREST, "configuration", ANY, why="pgrender projects no pgBackRest configuration files"),
+    left_out(
+        *PGBACKREST,
+        "repos",
+        ANY,
+        "volume",
+        "volumeClaimSpec",
+        ANY,
+        why="pgrender's repository volume has a size and a class",
+    ),
+    left_out("spec", "backups", "snapshots", why="pgrender takes no volume snapshots"),
+    left_out("spec", "dataSource", "volumes", why="pgrender makes its own claims; it cannot adopt existing volumes"),
+)
+
+
+@dataclass(frozen=True)
+class _Pgo:
+    name: str = "pgo"
+    title: str = "Crunchy PGO"
+    group: str = GROUP
+    versions: tuple[str, ...] = ("v1beta1", "v1")
+    cluster_kind: str = "PostgresCluster"
+    companion_kinds: tuple[str, ...] = ()
+    other_kinds: dict[str, str] = dataclasses.field(
+        default_factory=lambda: {
+            "PGUpgrade": "pgrender upgrades no major version in place: move the data into a new cluster",
+            "PGAdmin": "pgrender renders no pgAdmin",
+            "CrunchyBridgeCluster": "a cluster of Crunchy Bridge, not of Kubernetes",
+        }
+    )
+    naming: str = "pgo"
+
+    def reasons(self, doc: Document) -> tuple[Reason, ...]:
+        return REASONS
+
+    def companion_of(self, doc: Document) -> tuple[str, str | None] | None:
+        return None
+
+    def build(self, source: Source, companions: list[Source], out: Output, inputs: Inputs) -> None:
+        _Build(source, out, inputs).run()
+
+
+CONVERTER = _Pgo()
+
+
+class _Build:
+    def __init__(self, source: Source, out: Output, inputs: Inputs) -> None:
+        self.src = source
+        self.out = out
+        self.inputs = inputs
+        self.name = str(source.get(("metadata", "name")))
+        self.namespace: str | None = source.get(("metadata", "namespace"))
+
+    def run(self) -> None:
+        src, out = self.src, self.out
+        out.set(("metadata", "name"), src.take_str(("metadata", "name")), src.at(("metadata", "name")))
+        if self.namespace is not None:
+            out.set(
+                ("metadata", "namespace"), src.take_str(("metadata", "namespace")), src.at(("metadata", "namespace"))
+            )
+        metadata(src, ("spec", "metadata"), out, ("metadata",))
+        if not src.has(("spec", "postgresVersion")):
+            src.problem(("spec", "postgresVersion"), "required field is missing")
+        else:
+            postgres_version(src, ("spec", "postgresVersion"), src.take(("spec", "postgresVersion")), out)
+        port = src.take_int(("spec", "port"))
+        if port is not None:
+            out.set(("spec", "port"), port, src.at(("spec", "port")))
+        self.instances()
+        self.users()
+        self.patroni()
+        service(src, ("spec", "service"), out, ("spec", "service"))
+        service(src, ("spec", "replicaService"), out, ("spec", "replicaService"))
+        self.pgbouncer()
+        self.backups()
+        self.data_source()
+        self.standby()
+
+    # Instances -----------------------------------------------------------------------------------
+
+    def instances(self) -> None:
+        src, out = self.src, self.out
+        sets = src.get(("spec", "instances"))
+        if not isinstance(sets, list) or not sets:
+            src.problem(("spec", "instances"), "required field is missing: expected a list of instance sets")
+            return
+        no_default_spread = src.take_bool(("spec", "disableDefaultPodScheduling"))
+        for i, path, item in src.elements(("spec", "instances")):
+            if not isinstance(item, dict):
+                src.expected(path, "a mapping")
+                continue
+            set_name = self.set_name(i, path)
+            index = out.append(("spec", "instances"), {"name": set_name}, src.at(path))
+            if index is None:
+                continue
+            to: Path_ = ("spec", "instances", index)
+            replicas = src.take_int((*path, "replicas"))
+            if replicas is not None:
+                out.set((*to, "replicas"), replicas, src.at((*path, "replicas")))
+            resources(src, (*path, "resources"), out, (*to, "resources"))
+            claim(src, (*path, "dataVolumeClaimSpec"), out, (*to, "dataVolume"))
+            claim(src, (*path, "walVolumeClaimSpec"), out, (*to, "walVolume"), required=False)
+            self.scheduling(path, (*to, "scheduling"), set_name, len(sets))
+            if no_default_spread:
+                out.set(
+                    (*to, "scheduling", "defaultTopologySpread"), False, src.at(("spec", "disableDefaultPodScheduling"))
+                )
+            metadata(src, (*path, "metadata"), out, (*to, "metadata"))
+
+    def set_name(self, i: int, path: Path_) -> str:
+        src = self.src
+        given = src.take_str((*path, "name")) or ""
+        if re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", given):
+            return given
+        name = f"instance{i + 1}" if not given else f"set-{given}"
+        where = (*path, "name") if given else path
+        was = f"named {given!r}" if given else f"unnamed (PGO calls it {i:02d})"
+        src.changed(where, f"the instance set was {was}; pgrender's set names start with a letter: {name}")
+        return name
+
+    def scheduling(self, path: Path_, to: Path_, set_name: str, sets: int) -> None:
+        src, out = self.src, self.out
+        affinity = (*path, "affinity")
+        node_affinity = src.take((*affinity, "nodeAffinity"))
+        if node_affinity:
+            out.set((*to, "nodeAffinity"), node_affinity, src.at((*affinity, "nodeAffinity")))
+        self.anti_affinity((*affinity, "podAntiAffinity"), (*to, "podAntiAffinity"), set_name)
+        tolerations = src.take((*path, "tolerations"))
+        if tolerations:
+            out.set((*to, "tolerations"), tolerations, src.at((*path, "tolerations")))
+        own = {CLUSTER_LABEL: self.name, SET_LABEL: set_name, DATA_LABEL: "postgres"}
+        topology_spread(
+            src,
+            (*path, "topologySpreadConstraints"),
+            out,
+            (*to, "topologySpreadConstraints"),
+            lambda selector: own_selector(selector, dict(own)),
+            sets,
+        )
+        priority = src.take_str((*path, "priorityClassName"))
+        if priority:
+            out.set((*to, "priorityClassName"), priority, src.at((*path, "priorityClassName")))
+
+    def anti_affinity(self, path: Path_, to: Path_, set_name: str | None) -> None:
+        """PGO's examples' podAntiAffinity (one term on the cluster's or the set's labels) as pgrender's;
+        ``set_name`` None: pgBouncer's (a term on its cluster and role labels)."""
+        src, out = self.src, self.out
+        rules = src.get(path)
+        if not isinstance(rules, dict) or not rules:
+            return
+        preferred = rules.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+        required = rules.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        if not isinstance(preferred, list) or not isinstance(required, list):
+            preferred = required = []  # not a rule pgrender knows: left out below
+        term: Any = None
+        kind = weight = None
+        if set(rules) <= {
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        }:
+            if len(preferred) == 1 and not required and isinstance(preferred[0], dict):
+                kind, weight = "preferred", preferred[0].get("weight")
+                term = (
+                    preferred[0].get("podAffinityTerm") if set(preferred[0]) == {"weight", "podAffinityTerm"} else None
+                )
+            elif len(required) == 1 and not preferred:
+                kind, term = "required", required[0]
+        labels = _term_labels(term)
+        own: dict[str, str | None] = (
+            {CLUSTER_LABEL: self.name, SET_LABEL: set_name, DATA_LABEL: "postgres"}
+            if set_name is not None
+            else {CLUSTER_LABEL: self.name, ROLE_LABEL: "pgbouncer"}
+        )
+        needed = {CLUSTER_LABEL} if set_name is not None else {CLUSTER_LABEL, ROLE_LABEL}
+        if (
+            labels is None
+            or not needed <= set(labels)
+            or not own_selector({"matchLabels": labels}, own)
+            or not isinstance(term.get("topologyKey"), str)
+        ):
+            whose = "the cluster's (or the set's) database pods" if set_name is not None else "pgBouncer's pods"
+            src.left_out(
+                path,
+                f"pgrender writes anti-affinity among {whose}, from scheduling.podAntiAffinity {{type, "
+                "topologyKey, weight, scope}; this rule is not one of those: pgrender's default (preferred, "
+                "per host) is used",
+            )
+            return
+        src.take(path)
+        value: dict[str, Any] = {"type": kind, "topologyKey": term["topologyKey"]}
+        if kind == "preferred" and isinstance(weight, int):
+            value["weight"] = weight
+        if set_name is not None:
+            value["scope"] = "instanceSet" if SET_LABEL in labels else "cluster"
+        out.set(to, value, src.at(path))
+        if set_name is not None and SET_LABEL not in labels and DATA_LABEL not in labels:
+            src.changed(
+                path,
+                "PGO's rule also counted the cluster's pgBouncer and repository host pods (they carry its "
+                "cluster label); pgrender's counts its database pods",
+            )
+
+    # Users -----------------------------------------------------------------------------------------
+
+    def users(self) -> None:
+        src, out = self.src, self.out
+        users = src.get(("spec", "users"))
+        if users == []:
+            src.take(("spec", "users"))
+            src.changed(
+                ("spec", "users"),
+                "PGO creates no user for an empty list; pgrender creates one named after the cluster when "
+                "spec.users is empty",
+            )
+            return
+        for _, path, item in src.elements(("spec", "users")):
+            if not isinstance(item, dict):
+                src.expected(path, "a mapping")
+                continue
+            name = src.take_str((*path, "name"))
+            if name is None:
+                src.problem((*path, "name"), "required field is missing")
+                continue
+            if name == "postgres":
+                src.take(path)
+                src.left_out(
+                    path,
+                    "PGO's postgres user puts the superuser's password in <cluster>-pguser-postgres; pgrender's "
+                    "superuser has no password: it authenticates with the client certificate <cluster>-superuser-cert",
+                )
+                continue
+            index = out.append(("spec", "users"), {"name": name}, src.at(path))
+            if index is None:
+                continue
+            to: Path_ = ("spec", "users", index)
+            databases = src.take_list((*path, "databases"))
+            if databases:
+                out.set((*to, "databases"), [str(d) for d in databases], src.at((*path, "databases")))
+            options = src.take_str((*path, "options"))
+            if options:
+                self.role_options((*path, "options"), options, to)
+            if src.has((*path, "password")):
+                src.left_out(
+                    (*path, "password"),
+                    "pgrender derives each password from the root key (bump passwordRotation for a new one)",
+                )
+
+    def role_options(self, path: Path_, text: str, to: Path_) -> None:
+        src, out = self.src, self.out
+        options: dict[str, bool] = {}
+        rest: list[str] = []
+        for word in text.split():
+            key = word.lower()
+            if key in _ROLE_ATTRIBUTES:
+                options[key] = True
+            elif key.startswith("no") and key[2:] in _ROLE_ATTRIBUTES:
+                options[key[2:]] = False
+            else:
+                rest.append(word)
+        if options:
+            out.set((*to, "options"), options, src.at(path))
+        if rest:
+            src.left_out(
+                path,
+                f"{' '.join(rest)!r}: pgrender sets the role attributes {', '.join(_ROLE_ATTRIBUTES).upper()} "
+                "and no other ALTER ROLE option",
+            )
+
+    # Patroni and PostgreSQL ----------------------------------------------------------------------
+
+    def patroni(self) -> None:
+        src, out = self.src, self.out
+        patroni = ("spec", "patroni")
+        for field in ("leaderLeaseDurationSeconds", "syncPeriodSeconds"):
+            value = src.take_int((*patroni, field))
+            if value is not None:
+                out.set(("spec", "patroni", field), value, src.at((*patroni, field)))
+        dynamic = (*patroni, "dynamicConfiguration")
+        for field, target in (
+            ("synchronous_mode", "synchronousMode"),
+            ("synchronous_mode_strict", "synchronousModeStrict"),
+        ):
+            value = src.take_bool((*dynamic, field))
+            if value is not None:
+                out.set(("spec", "patroni", target), value, src.at((*dynamic, field)))
+        config = set()
+        for key, path, value in src.items(("spec", "config", "parameters")):
+            src.take(path)
+            config.add(key)
+            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+        for key, path, value in src.items((*dynamic, "postgresql", "parameters")):
+            src.take(path)
+            if key in config:
+                src.changed(path, "also set in spec.config.parameters, which pgrender takes")
+                continue
+            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+        for _, path, rule in src.elements(("spec", "authentication", "rules")):
+            line = self.hba_line(path, rule)
+            if line is not None:
+                append_hba_rule(src, path, line, out)
+        for _, path, line in src.elements((*dynamic, "postgresql", "pg_hba")):
+            append_hba_rule(src, path, line, out)
+
+    def hba_line(self, path: Path_, rule: Any) -> str | None:
+        """One of PGO's spec.authentication.rules as a pg_hba line (PGO's rules match any address)."""
+        src = self.src
+        if not isinstance(rule, dict):
+            src.expected(path, "a mapping")
+            return None
+        src.take(path)
+        if "hba" in rule:
+            return str(rule["hba"])
+
+        for field, kind in (("databases", list), ("users", list), ("options", dict)):
+            if rule.get(field) is not None and not isinstance(rule[field], kind):
+                src.expected((*path, field), "a list" if kind is list else "a mapping")
+                return None
+
+        def names(values: Any) -> str:
+            plain = re.compile(r"[a-z_][a-z0-9_]*")
+            return ",".join(v if plain.fullmatch(str(v)) else f'"{v}"' for v in values) if values else "all"
+
+        options = " ".join(f'{k}="{v}"' for k, v in (rule.get("options") or {}).items())
+        fields = [
+            str(rule.get("connection", "")),
+            names(rule.get("databases")),
+            names(rule.get("users")),
+            "all",
+            str(rule.get("method", "")),
+        ]
+        return " ".join(fields) + (f" {options}" if options else "")
+
+    # pgBouncer -----------------------------------------------------------------------------------
+
+    def pgbouncer(self) -> None:
+        src, out = self.src, self.out
+        path = BOUNCER
+        if not isinstance(src.get(path), dict):
+            if src.has(path):
+                src.expected(path, "a mapping")
+            return
+        if not out.set(("spec", "proxy", "pgBouncer"), {}, src.at(path)):
+            return
+        to: Path_ = ("spec", "proxy", "pgBouncer")
+        for field in ("replicas", "port"):
+            value = src.take_int((*path, field))
+            if value is not None:
+                out.set((*to, field), value, src.at((*path, field)))
+        resources(src, (*path, "resources"), out, (*to, "resources"))
+        settings = (*path, "config", "global")
+        for key, key_path, value in src.items(settings):
+            text = str(value)
+            if key == "pool_mode":
+                src.take(key_path)
+                out.set((*to, "poolMode"), text, src.at(key_path))
+            elif key in BOUNCER_FIELDS and text.isdigit():
+                src.take(key_path)
+                out.set((*to, BOUNCER_FIELDS[key]), int(text), src.at(key_path))
+            elif key in PASSTHROUGH_SETTINGS:
+                src.take(key_path)
+                out.set((*to, "config", "global", key), int(text) if text.isdigit() else text, src.at(key_path))
+        sched: Path_ = (*to, "scheduling")
+        node_affinity = src.take((*path, "affinity", "nodeAffinity"))
+        if node_affinity:
+            out.set((*sched, "nodeAffinity"), node_affinity, src.at((*path, "affinity", "nodeAffinity")))
+        self.anti_affinity((*path, "affinity", "podAntiAffinity"), (*sched, "podAntiAffinity"), None)
+        for field in ("tolerations", "priorityClassName"):
+            value = src.take((*path, field))
+            if value:
+                out.set((*sched, field), value, src.at((*path, field)))
+        own = {CLUSTER_LABEL: self.name, ROLE_LABEL: "pgbouncer"}
+        topology_spread(
+            src,
+            (*path, "topologySpreadConstraints"),
+            out,
+            (*sched, "topologySpreadConstraints"),
+            lambda selector: own_selector(selector, dict(own)),
+        )
+        service(src, (*path, "service"), out, (*to, "service"))
+        metadata(src, (*path, "metadata"), out, (*to, "metadata"))
+
+    # Backups -------------------------------------------------------------------------------------
+
+    def repos(self, base: Path_ = PGBACKREST) -> _Repos:
+        """This document's repositories (``base``: where its pgBackRest section is)."""
+        src = self.src
+        return _Repos(src, base, lambda kind, path, message: src.note(path, kind, message), src.at, self.name)
+
+    def backups(self) -> None:
+        src, out = self.src, self.out
+        repos = (*PGBACKREST, "repos")
+        if not src.has(repos):
+            return
+        reader = self.repos()
+        for _, path, repo in src.elements(repos):
+            if not isinstance(repo, dict):
+                src.expected(path, "a mapping")
+                continue
+            name = src.take_str((*path, "name"))
+            index = out.append(("spec", "backups", "repos"), {"name": name}, src.at(path))
+            if index is None or name is None:
+                continue
+            to: Path_ = ("spec", "backups", "repos", index)
+            reader.location(path, name, out, to, own=True)
+            for kind in ("full", "differential", "incremental"):
+                schedule = src.take_str((*path, "schedules", kind))
+                if schedule:
+                    out.set((*to, "schedules", kind), schedule, src.at((*path, "schedules", kind)))
+            reader.retention(name, out, (*to, "retention"))
+
+    # Bootstrap and standby -----------------------------------------------------------------------
+
+    def data_source(self) -> None:
+        src = self.src
+        cloud = ("spec", "dataSource", "pgbackrest")
+        if isinstance(src.get(cloud), dict):
+            self.restore_from_cloud(cloud)
+        clone = ("spec", "dataSource", "postgresCluster")
+        if isinstance(src.get(clone), dict):
+            self.clone(clone)
+
+    def restore_from_cloud(self, path: Path_) -> None:
+        src, out = self.src, self.out
+        repo = (*path, "repo")
+        name = src.take_str((*repo, "name"))
+        if name is None:
+            src.problem((*repo, "name"), "required field is missing")
+            return
+        to: Path_ = ("spec", "bootstrap", "fromBackup")
+        source_name = f"{self.name}-source"
+        if not out.set(to, {"cluster": source_name}, src.at(path)):
+            return
+        src.changed(path, _unnamed_source(source_name))
+        stanza = src.take_str((*path, "stanza"))
+        if stanza not in (None, "db"):
+            src.left_out((*path, "stanza"), "pgrender's stanza is db")
+        out.set((*to, "repo"), {"name": name}, src.at(repo))
+        self.repos(path).location(repo, name, out, (*to, "repo"), own=False)
+        self.target((*path, "options"), to)
+
+    def clone(self, path: Path_) -> None:
+        """dataSource.postgresCluster: the source's repository, read from its document among the inputs."""
+        src, out = self.src, self.out
+        cluster = src.take_str((*path, "clusterName")) or self.name
+        namespace = src.take_str((*path, "clusterNamespace"))
+        repo_name = src.take_str((*path, "repoName"))
+        source_doc = self.inputs.find("PostgresCluster", cluster, namespace or self.namespace)
+        repo_path: Path_ | None = None
+        reader = Source(source_doc, ()) if source_doc is not None else None
+        if reader is not None and repo_name:
+            for _, candidate, repo in reader.elements((*PGBACKREST, "repos")):
+                if isinstance(repo, dict) and repo.get("name") == repo_name:
+                    repo_path = candidate
+        if reader is None or repo_path is None or repo_name is None:
+            src.left_out(
+                path,
+                f"pgrender restores from the source's repository as its spec describes it: give PostgresCluster "
+                f"{cluster} in the same run (another FILE) to carry this clone, or write spec.bootstrap.fromBackup",
+            )
+            return
+        to: Path_ = ("spec", "bootstrap", "fromBackup")
+        value: dict[str, Any] = {"cluster": cluster}
+        if namespace:
+            value["namespace"] = namespace
+        if not out.set(to, value, src.at(path)):
+            return
+        out.set((*to, "repo"), {"name": repo_name}, src.at((*path, "repoName")))
+
+        def report(kind: NoteKind, field: Path_, message: str) -> None:
+            src.note(path, kind, f"{cluster}'s {format_path(field)}: {message}")
+
+        repos = _Repos(reader, PGBACKREST, report, lambda _: src.at(path), cluster)
+        repos.location(repo_path, repo_name, out, (*to, "repo"), own=False)
+        self.target((*path, "options"), to)
+
+    def target(self, path: Path_, to: Path_) -> None:
+        """--type=time --target=... of PGO's restore options as fromBackup.target."""
+        src, out = self.src, self.out
+        options = src.take_list(path)
+        if not options:
+            return
+        words: list[str] = []
+        for option in options:
+            try:
+                words += shlex.split(str(option))
+            except ValueError:
+                words.append(str(option))
+        kind = target = None
+        rest = []
+        for word in words:
+            key, _, value = word.partition("=")
+            if key == "--type":
+                kind = value
+            elif key == "--target":
+                target = value
+            else:
+                rest.append(word)
+        when = _timestamp(target) if target else None
+        if kind == "time" and when is not None:
+            out.set((*to, "target"), when, src.at(path))
+        elif kind is not None or target is not None:
+            src.left_out(
+                path,
+                "pgrender restores to a point in time (--type=time and a --target timestamp) or to the end of "
+                "the archive",
+            )
+            return
+        if rest:
+            src.left_out(path, f"{' '.join(rest)}: pgrender passes no other restore options")
+
+    def standby(self) -> None:
+        src, out = self.src, self.out
+        path = ("spec", "standby")
+        if not isinstance(src.get(path), dict):
+            return
+        enabled = src.take_bool((*path, "enabled"))
+        to: Path_ = ("spec", "standby")
+        repo_name = src.take_str((*path, "repoName"))
+        host = src.take_str((*path, "host"))
+        port = src.take_int((*path, "port"))
+        found = service_host(host) if host else None
+        if repo_name:
+            followed = found[0].removesuffix("-primary") if found and found[0].endswith("-primary") else None
+            self.standby_repo(path, repo_name, to, followed)
+        if host:
+            if found is None or not found[0].endswith("-primary"):
+                src.left_out(
+                    (*path, "host"),
+                    "pgrender streams from another pgrender cluster's <cluster>-primary Service; this host is not one",
+                )
+            else:
+                value: dict[str, Any] = {"cluster": found[0].removesuffix("-primary")}
+                if found[1]:
+                    value["namespace"] = found[1]
+                if port is not None:
+                    value["port"] = port
+                if out.set((*to, "fromCluster"), value, src.at((*path, "host"))):
+                    src.changed(
+                        (*path, "host"),
+                        "pgrender streams over TLS with certificates of the source's CA: the source must be "
+                        "rendered by pgrender with the same root key",
+                    )
+        elif port is not None:
+            src.left_out((*path, "port"), "a port without a host: nothing to stream from")
+        if out.get(to) and enabled is not None:
+            out.set((*to, "enabled"), enabled, src.at((*path, "enabled")))
+
+    def standby_repo(self, path: Path_, repo_name: str, to: Path_, followed: str | None) -> None:
+        """The standby's repository; its cluster is the one it streams from, when it names one."""
+        src, out = self.src, self.out
+        for _, repo_path, repo in src.elements((*PGBACKREST, "repos")):
+            if isinstance(repo, dict) and repo.get("name") == repo_name:
+                source_name = followed if followed and followed != self.name else f"{self.name}-source"
+                if not out.set((*to, "fromBackup"), {"cluster": source_name}, src.at((*path, "repoName"))):
+                    return
+                if source_name != followed:
+                    src.changed((*path, "repoName"), _unnamed_source(source_name))
+                out.set((*to, "fromBackup", "repo"), {"name": repo_name}, src.at((*path, "repoName")))
+                quiet = _Repos(src, PGBACKREST, lambda *_: None, lambda _: src.at((*path, "repoName")), self.name)
+                quiet.location(repo_path, repo_name, out, (*to, "fromBackup", "repo"), own=False)
+                return
+        src.left_out((*path, "repoName"), f"no repository {repo_name} in spec.backups.pgbackrest.repos")
+
+
+def _unnamed_source(name: str) -> str:
+    return (
+        f"PGO does not name the cluster whose repository this is; pgrender's spec does, and says {name}: set it "
+        "to the source's name (with cipher none it only names the source; an encrypted source's passphrase is "
+        "derived from it)"
+    )
+
+
+def _term_labels(term: Any) -> dict[str, Any] | None:
+    if not isinstance(term, dict) or set(term) - {"topologyKey", "labelSelector"}:
+        return None
+    selector = term.get("labelSelector")
+    if not isinstance(selector, dict) or set(selector) != {"matchLabels"}:
+        return None
+    labels = selector["matchLabels"]
+    return labels if isinstance(labels, dict) else None
+
+
+def _timestamp(text: str) -> str | None:
+    """A restore target PGO passes to pgBackRest ("2021-06-09 14:15:11-04") as UTC ISO 8601."""
+    cleaned = text.strip().strip("\"'")
+    cleaned = re.sub(r"([+-]\d\d)$", r"\1:00", cleaned)
+    try:
+        when = dt.datetime.fromisoformat(cleaned.replace(" ", "T", 1))
+    except ValueError:
+        return None
+    when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Report = Callable[[NoteKind, Path_, str], None]
+
+
+class _Repos:
+    """Repositories of a PGO spec with their pgBackRest options (repoN-* of ``global``), read into pgrender's.
+
+    ``reader`` holds them; ``report`` says what happened to a field, and ``ref`` names the field a value
+    comes from: the repository's own fields, or the field that points at another document's (a clone's).
+    """
+
+    _PATTERN = re.compile(r"^repo([1-4])-(.+)$")
+
+    def __init__(self, reader: Source, base: Path_, report: Report, ref: Callable[[Path_], Ref], cluster: str) -> None:
+        self.src = reader
+        self.base = base
+        self.report = report
+        self.ref = ref
+        self.cluster = cluster
+        self.by_repo: dict[str, dict[str, Path_]] = {}
+        for key, path, _ in reader.items((*base, "global")):
+            match = self._PATTERN.match(key)
+            if match:
+                self.by_repo.setdefault(f"repo{match[1]}", {})[match[2]] = path
+
+    def _take(self, repo: str, option: str) -> tuple[str | None, Path_]:
+        path = self.by_repo.get(repo, {}).get(option, ())
+        value = self.src.take(path) if path else None
+        return (None if value is None else str(value)), path
+
+    def location(self, path: Path_, name: str, out: Output, to: Path_, *, own: bool) -> bool:
+        """A repository's store, path, credentials and cipher.
+
+        ``own``: a repository of this cluster. pgrender's cluster is a new PostgreSQL system, which
+        pgBackRest does not let into another system's stanza, so it keeps its own default path; a
+        source's repository (restore, clone, standby) keeps the path its backups are at.
+        """
+        src = self.src
+        for store in ("s3", "gcs", "azure"):
+            store_path = (*path, store)
+            if not isinstance(src.get(store_path), dict):
+                continue
+            value = {k: src.take_str((*store_path, k)) for k in ("bucket", "endpoint", "region", "container")}
+            value = {k: v for k, v in value.items() if v is not None}
+            endpoint = value.get("endpoint")
+            port = None
+            if endpoint and re.fullmatch(r".+:\d+", endpoint):
+                host, _, port_text = endpoint.rpartition(":")
+                value["endpoint"], port = host, int(port_text)
+            if not out.set((*to, store), value, self.ref(store_path)):
+                return False
+            if port is not None:
+                out.set((*to, store, "port"), port, self.ref((*store_path, "endpoint")))
+            self._options(path, name, store, out, to, own=own)
+            return True
+        volume = (*path, "volume", "volumeClaimSpec")
+        if src.has(volume):
+            if own:
+                return claim(src, volume, out, (*to, "volume"))
+            self.report(
+                NoteKind.LEFT_OUT,
+                (*path, "volume"),
+                "a volume repository lives on its cluster's repository host; pgrender restores and follows "
+                "object stores (s3, gcs, azure) only",
+            )
+            return False
+        src.problem(path, "expected one of s3, gcs, azure or volume")
+        return False
+
+    def _options(self, path: Path_, repo: str, store: str, out: Output, to: Path_, *, own: bool) -> None:
+        repo_path, where = self._take(repo, "path")
+        if repo_path is not None:
+            if own:
+                self.report(
+                    NoteKind.LEFT_OUT,
+                    where,
+                    "pgrender's cluster is a new PostgreSQL system, and pgBackRest keeps one system per "
+                    "repository: it backs up to a path of its own (/pgbackrest/<namespace>/<cluster>/<repo>); "
+                    "restores and standbys read this one",
+                )
+            else:
+                out.set((*to, "path"), repo_path, self.ref(where))
+        elif not own:
+            out.set((*to, "path"), DEFAULT_REPO_PATH.format(repo=repo), self.ref(path))
+        for option, field in (("s3-uri-style", "uriStyle"), (f"{store}-key-type", "keyType"), ("storage-port", "port")):
+            value, where = self._take(repo, option)
+            if value is not None:
+                out.set(
+                    (*to, store, field), int(value) if field == "port" and value.isdigit() else value, self.ref(where)
+                )
+        cipher, where = self._take(repo, "cipher-type")
+        if cipher is not None:
+            out.set((*to, "cipher"), cipher, self.ref(where))
+            if not own and cipher != "none":
+                self.report(
+                    NoteKind.CHANGED,
+                    where,
+                    "pgrender derives the passphrase from the root key: it cannot read a repository encrypted "
+                    "with PGO's repoN-cipher-pass",
+                )
+        elif not own:
+            out.set((*to, "cipher"), "none", self.ref(path))  # PGO encrypts a repository only when asked
+        self._credentials(path, repo, store, out, to)
+
+    def _credentials(self, path: Path_, repo: str, store: str, out: Output, to: Path_) -> None:
+        src = self.src
+        key_type = out.get((*to, store, "keyType"))
+        if (store == "s3" and key_type in ("auto", "web-id")) or (store == "gcs" and key_type == "auto"):
+            return
+        keys = {"s3": "key and key-secret", "gcs": "key", "azure": "account and key"}[store]
+        for _, item_path, item in src.elements((*self.base, "configuration")):
+            secret = item.get("secret") if isinstance(item, dict) else None
+            if isinstance(secret, dict) and isinstance(secret.get("name"), str):
+                src.take(item_path)
+                out.set((*to, "credentials", "secretName"), secret["name"], self.ref(item_path))
+                self.report(
+                    NoteKind.CHANGED,
+                    item_path,
+                    f"pgrender reads {repo}'s credentials from the keys {keys} of Secret {secret['name']}; PGO "
+                    "reads pgBackRest options from the files it holds: add those keys",
+                )
+                return
+        name = f"{self.cluster}-pgbackrest-{repo}"
+        out.set((*to, "credentials", "secretName"), name, self.ref(path))
+        self.report(
+            NoteKind.CHANGED,
+            path,
+            f"no Secret in the pgBackRest configuration holds {repo}'s credentials; pgrender reads them from "
+            f"the keys {keys} of Secret {name}: create it",
+        )
+
+    def retention(self, repo: str, out: Output, to: Path_) -> None:
+        for option, field in (
+            ("retention-full", "full"),
+            ("retention-full-type", "fullType"),
+            ("retention-diff", "differential"),
+            ("retention-archive", "archive"),
+            ("retention-archive-type", "archiveType"),
+        ):
+            value, where = self._take(repo, option)
+            if value is not None:
+                out.set((*to, field), int(value) if value.isdigit() else value, self.ref(where))

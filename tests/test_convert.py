@@ -1,0 +1,437 @@
+"""pgrender convert: operators' custom resources to specs, a note for every field not carried over,
+exit codes 0/1/2, and every converted golden spec renders."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from click.testing import Result as ClickResult
+
+from pgrender.cli import cli
+from pgrender.convert import CONVERTERS, converter
+from pgrender.convert.base import NoteKind
+from pgrender.convert.engine import Result, convert
+from pgrender.errors import SpecError
+from pgrender.load import load_text
+from tests.conftest import GOLDEN_KEY, ROOT, run_cli
+from tests.golden_cases import convert_cases
+
+PGO = "apiVersion: postgres-operator.crunchydata.com/v1beta1\nkind: PostgresCluster\n"
+ZALANDO = "apiVersion: acid.zalan.do/v1\nkind: postgresql\n"
+CNPG = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\n"
+PGO_BASE = """
+metadata: {name: hippo, namespace: db}
+spec:
+  postgresVersion: 16
+  instances:
+    - name: instance1
+      dataVolumeClaimSpec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+ZALANDO_BASE = """
+metadata: {name: acid-hippo, namespace: db}
+spec:
+  teamId: acid
+  numberOfInstances: 2
+  volume: {size: 1Gi}
+  postgresql: {version: "16"}
+  users: {app: []}
+"""
+CNPG_BASE = """
+metadata: {name: hippo, namespace: db}
+spec:
+  instances: 3
+  imageName: ghcr.io/cloudnative-pg/postgresql:16.4
+  storage: {size: 1Gi}
+"""
+BASES = {"pgo": PGO + PGO_BASE, "zalando": ZALANDO + ZALANDO_BASE, "cnpg": CNPG + CNPG_BASE}
+
+
+def convert_cli(cwd: Path, *args: str, stdin: str | None = None) -> ClickResult:
+    """`pgrender convert ARGS` run in ``cwd``, so messages name files as given."""
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(cli, ["convert", *args], input=stdin, catch_exceptions=False)
+    finally:
+        os.chdir(before)
+
+
+def run(operator: str, text: str) -> Result:
+    return convert(load_text(textwrap.dedent(text), "in.yaml"), operator)
+
+
+def merged(operator: str, extra: str) -> str:
+    """The base document of ``operator`` with ``extra`` (YAML) merged into it, key by key."""
+    base = yaml.safe_load(BASES[operator])
+    _merge(base, yaml.safe_load(textwrap.dedent(extra)) or {})
+    return yaml.safe_dump(base, sort_keys=False)
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def at(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data
+
+
+# Input fragment → what the spec holds (dotted path, value).
+CARRIED = [
+    ("pgo", "spec: {port: 5433}", "spec.port", 5433),
+    ("pgo", "spec: {postgresVersion: 12}", "spec.postgresVersion", 14),
+    ("pgo", "spec: {metadata: {labels: {team: db}}}", "metadata.labels", {"team": "db"}),
+    (
+        "pgo",
+        "spec: {instances: [{name: a, replicas: 3, dataVolumeClaimSpec: {storageClassName: ssd, "
+        "resources: {requests: {storage: 5Gi}}}, walVolumeClaimSpec: {resources: {requests: {storage: 1Gi}}}}]}",
+        "spec.instances.0",
+        {
+            "name": "a",
+            "replicas": 3,
+            "dataVolume": {"size": "5Gi", "storageClassName": "ssd"},
+            "walVolume": {"size": "1Gi"},
+        },
+    ),
+    (
+        "pgo",
+        "spec: {instances: [{name: a, dataVolumeClaimSpec: {resources: {requests: {storage: 1Gi}}}, "
+        "affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: zone, "
+        "labelSelector: {matchLabels: {postgres-operator.crunchydata.com/cluster: hippo}}}]}}}]}",
+        "spec.instances.0.scheduling.podAntiAffinity",
+        {"type": "required", "topologyKey": "zone", "scope": "cluster"},
+    ),
+    ("pgo", "spec: {users: [{name: rhino, databases: [zoo], options: 'SUPERUSER NOLOGIN'}]}", "spec.users.0",
+     {"name": "rhino", "databases": ["zoo"], "options": {"superuser": True, "login": False}}),
+    ("pgo", "spec: {patroni: {dynamicConfiguration: {synchronous_mode: true}}}", "spec.patroni.synchronousMode", True),
+    ("pgo", "spec: {patroni: {dynamicConfiguration: {postgresql: {pg_hba: ['host all all 0.0.0.0/0 md5']}}}}",
+     "spec.patroni.pgHBA", ["hostssl all all 0.0.0.0/0 scram-sha-256"]),
+    ("pgo", "spec: {config: {parameters: {work_mem: 4MB}}}", "spec.patroni.parameters", {"work_mem": "4MB"}),
+    ("pgo", "spec: {authentication: {rules: [{connection: hostssl, method: scram-sha-256, users: [app]}]}}",
+     "spec.patroni.pgHBA", ["hostssl all app all scram-sha-256"]),
+    ("pgo", "spec: {service: {type: NodePort, nodePort: 30432}}", "spec.service",
+     {"type": "NodePort", "nodePort": 30432}),
+    ("pgo", "spec: {proxy: {pgBouncer: {replicas: 2, config: {global: {pool_mode: transaction}}}}}",
+     "spec.proxy.pgBouncer", {"replicas": 2, "poolMode": "transaction"}),
+    ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_prepared_statements: '0', pool_mode: transaction}}}}}",
+     "spec.proxy.pgBouncer", {"poolMode": "transaction", "maxPreparedStatements": 0}),
+    ("pgo", "spec: {proxy: {pgBouncer: {affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
+     "[{weight: 50, podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: "
+     "{postgres-operator.crunchydata.com/cluster: hippo, postgres-operator.crunchydata.com/role: pgbouncer}}}}]}}}}}",
+     "spec.proxy.pgBouncer.scheduling.podAntiAffinity", {"type": "preferred", "topologyKey": "zone", "weight": 50}),
+    (
+        "pgo",
+        "spec: {backups: {pgbackrest: {global: {repo1-retention-full: '7', repo1-s3-key-type: auto}, "
+        "repos: [{name: repo1, s3: {bucket: b-1, endpoint: minio.local:9000, region: us-east-1}, "
+        "schedules: {full: '0 1 * * *'}}]}}}",
+        "spec.backups.repos.0",
+        {
+            "name": "repo1",
+            "s3": {"bucket": "b-1", "endpoint": "minio.local", "region": "us-east-1", "port": 9000, "keyType": "auto"},
+            "schedules": {"full": "0 1 * * *"},
+            "retention": {"full": 7},
+        },
+    ),
+    ("pgo", "spec: {standby: {enabled: true, host: other-primary.db.svc, port: 5432}}", "spec.standby",
+     {"fromCluster": {"cluster": "other", "namespace": "db", "port": 5432}, "enabled": True}),
+    ("zalando", "{}", "metadata.labels", {"team": "acid"}),
+    ("zalando", "spec: {users: {app: [createdb, nologin]}, databases: {shop: app}}", "spec.users",
+     [{"name": "app", "databases": ["shop"], "options": {"createdb": True, "login": False}}]),
+    ("zalando", "spec: {enableMasterLoadBalancer: true}", "spec.service",
+     {"type": "LoadBalancer", "loadBalancerSourceRanges": ["127.0.0.1/32"]}),
+    ("zalando", "spec: {enableConnectionPooler: true}", "spec.proxy.pgBouncer",
+     {"replicas": 2, "poolMode": "transaction", "maxClientConnections": 10000}),
+    ("zalando", "spec: {patroni: {ttl: 40, loop_wait: 15, synchronous_mode: true}}", "spec.patroni",
+     {"leaderLeaseDurationSeconds": 40, "syncPeriodSeconds": 15, "synchronousMode": True}),
+    ("zalando", "spec: {dockerImage: 'ghcr.io/zalando/spilo-16:3.3-p3', spiloFSGroup: 103}", "spec.imageContract",
+     {"fsGroup": 103}),
+    ("zalando", "spec: {standby: {standby_host: acid-source.db, standby_port: '5433'}}", "spec.standby.fromCluster",
+     {"cluster": "acid-source", "namespace": "db", "port": 5433}),
+    ("cnpg", "{}", "spec.users", [{"name": "app", "databases": ["app"]}]),
+    ("cnpg", "spec: {bootstrap: {initdb: {database: shop, owner: shopper}}}", "spec.databases",
+     [{"name": "shop", "owner": "shopper"}]),
+    ("cnpg", "spec: {imageCatalogRef: {apiGroup: postgresql.cnpg.io, kind: ImageCatalog, name: pg, major: 15}}",
+     "spec.postgresVersion", 15),
+    ("cnpg", "spec: {managed: {roles: [{name: app, superuser: true, login: true}]}}", "spec.users.0.options",
+     {"login": True, "superuser": True}),
+    ("cnpg", "spec: {affinity: {enablePodAntiAffinity: false}}", "spec.instances.0.scheduling.podAntiAffinity",
+     {"type": "none"}),
+    ("cnpg", "spec: {postgresql: {synchronous: {method: any, number: 1}}}", "spec.patroni",
+     {"synchronousMode": True, "synchronousModeStrict": True}),
+    ("cnpg", "spec: {certificates: {serverAltDNSNames: [db.example.com]}}", "spec.tls.extraSANs", ["db.example.com"]),
+    ("cnpg", "spec: {managed: {services: {disabledDefaultServices: [ro]}}}", "spec.replicaService", {"enabled": False}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("operator", "extra", "path", "expected"), CARRIED)
+def test_carried(operator: str, extra: str, path: str, expected: Any) -> None:
+    result = run(operator, merged(operator, extra))
+    assert at(result.clusters[0].spec, path) == expected
+
+
+# Input fragment → the note it gets: (path, kind, words in the message).
+NOTED = [
+    ("pgo", "spec: {image: crunchy-postgres:16}", "spec.image", NoteKind.LEFT_OUT, "Image contract"),
+    ("pgo", "spec: {postgresVersion: 12}", "spec.postgresVersion", NoteKind.CHANGED, "not 12"),
+    ("pgo", "spec: {someNewField: 1}", "spec.someNewField", NoteKind.LEFT_OUT, "no pgrender equivalent"),
+    ("pgo", "spec: {users: [{name: app, options: 'VALID UNTIL 2030'}]}", "spec.users[0].options", NoteKind.LEFT_OUT,
+     "'VALID UNTIL 2030'"),
+    ("pgo", "spec: {users: [{name: postgres}]}", "spec.users[0]", NoteKind.LEFT_OUT, "client certificate"),
+    ("pgo", "spec: {patroni: {dynamicConfiguration: {postgresql: {parameters: {ssl: 'off'}}}}}",
+     "spec.patroni.dynamicConfiguration.postgresql.parameters.ssl", NoteKind.LEFT_OUT, "pgrender refuses it"),
+    ("pgo", "spec: {patroni: {dynamicConfiguration: {postgresql: {pg_hba: ['local all all trust']}}}}",
+     "spec.patroni.dynamicConfiguration.postgresql.pg_hba[0]", NoteKind.LEFT_OUT, "trust"),
+    ("pgo", "spec: {dataSource: {postgresCluster: {clusterName: gone, repoName: repo1}}}",
+     "spec.dataSource.postgresCluster", NoteKind.LEFT_OUT, "same run"),
+    ("pgo", "spec: {backups: {pgbackrest: {manual: {repoName: repo1}, repos: [{name: repo1, volume: {volumeClaimSpec: "
+     "{resources: {requests: {storage: 1Gi}}}}}]}}}", "spec.backups.pgbackrest.manual", NoteKind.LEFT_OUT, "annotated"),
+    ("pgo", "metadata: {uid: 1234}", "metadata.uid", NoteKind.IGNORED, "API server"),
+    ("pgo", "status: {postgresVersion: 16}", "status", NoteKind.IGNORED, "operator"),
+    ("zalando", "spec: {users: {ns.app: []}}", "spec.users.ns.app", NoteKind.LEFT_OUT, "another namespace"),
+    ("zalando", "spec: {enableLogicalBackup: true}", "spec.enableLogicalBackup", NoteKind.LEFT_OUT,
+     "backups.logical"),
+    ("zalando", "spec: {clone: {cluster: acid-source}}", "spec.clone", NoteKind.LEFT_OUT, "WAL-G"),
+    ("zalando", "spec: {numberOfInstances: 0}", "spec.numberOfInstances", NoteKind.CHANGED, "at least one"),
+    ("zalando", "spec: {users: null}", "spec", NoteKind.CHANGED, "named after the cluster"),
+    ("cnpg", "spec: {backup: {retentionPolicy: 30d}}", "spec.backup", NoteKind.LEFT_OUT, "Barman"),
+    ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
+     "never drops"),
+    ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("operator", "extra", "path", "kind", "words"), NOTED)
+def test_noted(operator: str, extra: str, path: str, kind: NoteKind, words: str) -> None:
+    result = run(operator, merged(operator, extra))
+    found = [n for n in result.notes if n.path == path]
+    assert found, [f"{n.path}: {n.kind}: {n.message}" for n in result.notes]
+    assert found[0].kind is kind and words in found[0].message, found[0]
+    assert found[0].line > 0 and found[0].file == "in.yaml"
+
+
+def test_naming_profile_keeps_the_apps_names() -> None:
+    for operator in CONVERTERS:
+        assert run(operator, BASES[operator]).clusters[0].spec["spec"]["naming"] == operator
+
+
+def test_a_complete_conversion_has_no_notes_and_exits_0() -> None:
+    result = run("pgo", BASES["pgo"])
+    assert result.notes == () and result.exit_code == 0
+
+
+def test_ignored_notes_do_not_count() -> None:
+    result = run("pgo", BASES["pgo"] + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    assert [n.kind for n in result.notes] == [NoteKind.IGNORED] and result.exit_code == 0
+
+
+def test_every_field_of_the_input_is_carried_or_noted() -> None:
+    """A field no converter knows, anywhere, is noted: nothing is dropped silently."""
+    for operator, path in (
+        ("pgo", "spec.instances[0].dataVolumeClaimSpec.volumeMode"),
+        ("zalando", "spec.volume.volumeMode"),
+        ("cnpg", "spec.storage.volumeMode"),
+    ):
+        extra = {
+            "pgo": "spec: {instances: [{name: instance1, dataVolumeClaimSpec: {volumeMode: Block, "
+            "resources: {requests: {storage: 1Gi}}}}]}",
+            "zalando": "spec: {volume: {size: 1Gi, volumeMode: Block}}",
+            "cnpg": "spec: {storage: {size: 1Gi, volumeMode: Block}}",
+        }[operator]
+        before = {n.path for n in run(operator, BASES[operator]).notes}
+        notes = run(operator, merged(operator, extra)).notes
+        assert [n.path for n in notes if n.path not in before] == [path], notes
+
+
+def test_companions_join_their_cluster() -> None:
+    pooler = """
+apiVersion: postgresql.cnpg.io/v1
+kind: Pooler
+metadata: {name: hippo-pooler, namespace: db}
+spec: {cluster: {name: hippo}, instances: 3, pgbouncer: {poolMode: transaction}}
+"""
+    result = run("cnpg", BASES["cnpg"] + "---" + pooler)
+    assert result.clusters[0].spec["spec"]["proxy"]["pgBouncer"] == {"replicas": 3, "poolMode": "transaction"}
+    alone = run("cnpg", BASES["cnpg"] + "---" + pooler.replace("name: hippo}", "name: other}"))
+    assert "proxy" not in alone.clusters[0].spec["spec"]
+    assert any("not among the inputs" in n.message for n in alone.notes)
+
+
+def test_registry_lists_every_converter() -> None:
+    for name in CONVERTERS:
+        conv = converter(name)
+        assert conv.name == name and conv.naming in ("pgo", "zalando", "cnpg")
+        assert conv.versions and conv.cluster_kind and conv.group
+
+
+# Bad input: exit 2, a positioned message, nothing written -------------------------------------
+
+BAD = [
+    ("pgo", "- apiVersion: x\n", "in.yaml:1:1: expected a mapping (a PostgresCluster document), found a list"),
+    ("pgo", PGO.replace("PostgresCluster", "PostgresClustr") + PGO_BASE,
+     "in.yaml:2:1: kind: 'PostgresClustr' is not a kind of postgres-operator.crunchydata.com"),
+    ("pgo", PGO.replace("v1beta1", "v2") + PGO_BASE,
+     "in.yaml:1:1: apiVersion: postgres-operator.crunchydata.com/v2: expected "
+     "postgres-operator.crunchydata.com/v1beta1 or postgres-operator.crunchydata.com/v1 for a PostgresCluster"),
+    ("pgo", ZALANDO + ZALANDO_BASE,
+     "in.yaml:1:1: apiVersion: acid.zalan.do/v1 is Zalando postgres-operator's, not Crunchy PGO's: convert it with "
+     "--from zalando"),
+    ("cnpg", PGO + PGO_BASE, "in.yaml:1:1: apiVersion: postgres-operator.crunchydata.com/v1beta1 is Crunchy PGO's"),
+    ("pgo", "kind: PostgresCluster\nmetadata: {name: x}\n", "in.yaml:1:1: apiVersion: required field is missing"),
+    ("pgo", PGO + "metadata: {name: hippo}\nspec: {postgresVersion: 16}\n",
+     "in.yaml:4:1: spec.instances: required field is missing"),
+    ("pgo", PGO + PGO_BASE.replace("storage: 1Gi", "storage: 1 Gi"),
+     "in.yaml:9:82: spec.instances[0].dataVolumeClaimSpec.resources.requests.storage: expected a Kubernetes quantity"),
+    ("zalando", ZALANDO + ZALANDO_BASE.replace("numberOfInstances: 2", "numberOfInstances: two"),
+     "in.yaml:7:3: spec.numberOfInstances: expected a whole number, found a string\n"),
+    ("pgo", PGO + PGO_BASE + "---\n" + PGO + PGO_BASE,
+     "in.yaml:14:12: metadata.name: cluster db/hippo is also defined at in.yaml:4"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("operator", "text", "message"), BAD)
+def test_bad_input_exits_2_with_a_position(operator: str, text: str, message: str, tmp_path: Path) -> None:
+    source = tmp_path / "in.yaml"
+    source.write_text(text)
+    result = convert_cli(tmp_path, "--from", operator, "in.yaml", "-o", str(tmp_path / "out.yaml"))
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_bad_input_is_a_spec_error() -> None:
+    with pytest.raises(SpecError):
+        run("pgo", "- a\n")
+
+
+def test_no_cluster_in_the_input_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "in.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    result = convert_cli(tmp_path, "--from", "pgo", "in.yaml")
+    assert result.exit_code == 2 and "no PostgresCluster in in.yaml" in result.stderr
+
+
+# The command: outputs, stdin, --force, --strict, formats ------------------------------------
+
+
+def test_output_directory_gets_one_file_per_cluster(tmp_path: Path) -> None:
+    (tmp_path / "in.yaml").write_text(PGO + PGO_BASE + "---\n" + PGO + PGO_BASE.replace("hippo", "rhino"))
+    result = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "-o", "specs/")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "specs").iterdir()) == ["hippo.yaml", "rhino.yaml"]
+    spec = yaml.safe_load((tmp_path / "specs" / "rhino.yaml").read_text())
+    assert spec["metadata"] == {"name": "rhino", "namespace": "db"}
+    again = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "-o", "specs")
+    assert again.exit_code == 2 and "exists" in again.stderr
+    assert convert_cli(tmp_path, "--from", "pgo", "in.yaml", "-o", "specs", "--force").exit_code == 0
+
+
+def test_output_file_and_stdin(tmp_path: Path) -> None:
+    result = convert_cli(tmp_path, "--from", "pgo", "-", "-o", "hippo.yaml", stdin=PGO + PGO_BASE)
+    assert result.exit_code == 0, result.stderr
+    written = (tmp_path / "hippo.yaml").read_text()
+    assert written.startswith("---\n# pgrender convert --from pgo: -, document 1")
+    assert yaml.safe_load(written.split("\n", 1)[1])["kind"] == "PostgresCluster"
+
+
+def test_strict_writes_nothing_when_a_field_is_left_out(tmp_path: Path) -> None:
+    (tmp_path / "in.yaml").write_text(PGO + PGO_BASE + "  image: crunchy-postgres:16\n")
+    result = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "--strict", "-o", "out.yaml")
+    assert result.exit_code == 2 and "--strict" in result.stderr and "spec.image: left out" in result.stderr
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_notes_as_json_and_github(tmp_path: Path) -> None:
+    (tmp_path / "in.yaml").write_text(PGO + PGO_BASE + "  image: crunchy-postgres:16\n")
+    as_json = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "--format", "json")
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stderr)[0]["path"] == "spec.image"
+    github = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "--format", "github")
+    assert github.stderr.startswith("::warning file=in.yaml,line=10,col=3::spec.image: left out:")
+
+
+def test_namespace_option_fills_in_a_missing_namespace(tmp_path: Path) -> None:
+    text = PGO + PGO_BASE.replace("{name: hippo, namespace: db}", "{name: hippo}")
+    (tmp_path / "in.yaml").write_text(text)
+    result = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "--namespace", "apps")
+    assert yaml.safe_load(result.stdout.split("\n", 1)[1])["metadata"] == {"name": "hippo", "namespace": "apps"}
+
+
+# Every converted golden spec renders --------------------------------------------------------
+
+
+def _converted(case: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((case / "expected.yaml").read_text()) if d]
+
+
+@pytest.mark.parametrize("case", convert_cases(), ids=lambda c: c.name)
+def test_converted_golden_specs_render(case: Path) -> None:
+    assert _converted(case), "a convert case converts at least one cluster"
+    spec = case / "expected.yaml"
+    result = run_cli("render", str(spec), "--stdout", "--key-file", str(GOLDEN_KEY), "--namespace", "converted")
+    assert result.exit_code == 0, result.stderr
+    assert "kind: StatefulSet" in result.stdout
+
+
+def test_converted_golden_specs_pass_the_validate_command() -> None:
+    """`pgrender validate` (the installed command) on each converted spec (one run per case: the seed's
+    manifests are all clusters named hippo)."""
+    command = Path(sys.executable).with_name("pgrender")
+    argv = [str(command)] if command.exists() else [sys.executable, "-m", "pgrender"]
+    for case in convert_cases():
+        spec = str((case / "expected.yaml").relative_to(ROOT))
+        result = subprocess.run(
+            [*argv, "validate", "--namespace", "converted", spec], capture_output=True, text=True, cwd=ROOT
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"{len(_converted(case))} cluster(s) valid" in result.stderr
+
+
+# No traceback for any input ------------------------------------------------------------------
+
+_MUTATIONS: list[Any] = [None, 0, -5, 2.5, True, "", "x", "1 Gi", [], {}, [1], {"a": 1}, "host all all all trust"]
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path] if path else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found += _paths(item, (*path, key))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_mutated_golden_inputs_convert_or_fail_with_problems(seed: int) -> None:
+    """Each golden input with one to three fields replaced or removed: converted, or bad input (SpecError)."""
+    rnd = random.Random(seed)
+    case = rnd.choice(convert_cases())
+    docs = list(yaml.safe_load_all((case / "input.yaml").read_text()))
+    for _ in range(rnd.randint(1, 3)):
+        doc = rnd.choice(docs)
+        path = rnd.choice(_paths(doc))
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if rnd.random() < 0.3:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rnd.choice(_MUTATIONS))
+    text = "---\n".join(yaml.safe_dump(d) for d in docs)
+    try:
+        convert(load_text(text, "in.yaml"), case.name.split("-")[1])
+    except SpecError as exc:
+        assert exc.problems
