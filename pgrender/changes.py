@@ -585,7 +585,15 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         Rule("stringData", _secret_value),
         _immutable("type"),
     ),
-    "SealedSecret": (Rule("spec.encryptedData", _secret_value),),
+    "SealedSecret": (
+        Rule("spec.encryptedData", _secret_value),
+        Rule(
+            "metadata.annotations[pgrender.io/sealed-digests]",
+            ChangeClass.NO_OP,
+            "pgrender's keyed digests of the sealed values (secrets/sealed.py): they change with the ciphertexts, "
+            "which are listed on their own",
+        ),
+    ),
     "ConfigMap": (
         Rule("data[patroni-dynamic.json]", _dynamic_configuration),
         Rule(

@@ -132,7 +132,13 @@ option_provider = click.option(
     "--secrets-provider",
     type=RegisteredName(SECRETS_PROVIDERS),
     help="How Secrets reach the cluster (default: pgrender.yaml, else derived): derived writes them "
-    "in plaintext, existing leaves them out for other means.",
+    "in plaintext, existing leaves them out for other means, sealed writes SealedSecrets.",
+)
+option_sealing_certificate = click.option(
+    "--sealing-certificate",
+    type=click.Path(dir_okay=False),
+    help="The sealed-secrets controller's certificate (PEM; default: secrets.sealed.certificate in pgrender.yaml), "
+    "for --secrets-provider sealed. Never fetched: `kubeseal --fetch-cert > FILE` once.",
 )
 
 
@@ -159,6 +165,9 @@ def _request(
     chosen = provider or (config.config.secrets.provider if config else None)
     if chosen:
         extra["provider"] = chosen
+    certificate = extra.pop("sealing_certificate", None) or (config.sealing_certificate() if config else None)
+    if certificate:
+        extra["sealing_certificate"] = certificate
     key = key_file or (config.key_file() if config else None)
     return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
 
@@ -184,8 +193,16 @@ def _namespace(namespace: str | None, config: Any) -> str | None:
     is_flag=True,
     help="Write derived (plaintext) Secrets into a git work tree anyway; for published test keys only.",
 )
+@click.option(
+    "--previous",
+    "previous_dir",
+    type=click.Path(file_okay=False),
+    help="Earlier output whose SealedSecret ciphertexts are kept while their values are unchanged "
+    "(default: the output directory; with --stdout, none).",
+)
 @option_key_file
 @option_provider
+@option_sealing_certificate
 @option_namespace
 @option_config
 @option_format
@@ -197,8 +214,10 @@ def render_command(
     only_secrets: bool,
     exit_code: bool,
     allow_secrets_in_git: bool,
+    previous_dir: str | None,
     key_file: str | None,
     secrets_provider: str | None,
+    sealing_certificate: str | None,
     namespace: str | None,
     config_path: str | None,
     fmt: str,
@@ -215,12 +234,23 @@ def render_command(
         raise click.UsageError("--exit-code compares with an output directory: use it with -o or --write")
     try:
         spec_files, config = _inputs(specs, config_path)
-        request = _request(spec_files, config, key_file, secrets_provider, namespace, only_secrets=only_secrets)
         target = output
         if write_config:
             if config is None:
                 raise click.UsageError("--write needs a pgrender.yaml (or --config)")
             target = str(config.output)
+        earlier = _read_output(Path(target), "cannot write") if target else {}
+        previous = _previous(Path(previous_dir)) if previous_dir else earlier
+        request = _request(
+            spec_files,
+            config,
+            key_file,
+            secrets_provider,
+            namespace,
+            only_secrets=only_secrets,
+            sealing_certificate=sealing_certificate,
+            previous=previous,
+        )
         if target and providers.secrets_provider(request.provider).writes_plaintext and not allow_secrets_in_git:
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
@@ -231,7 +261,7 @@ def render_command(
             return
         assert target is not None
         content = write.files(rendering)
-        _guard(Path(target), content)
+        _guard(Path(target), content, previous=earlier)
         changed = False
         if exit_code:
             from pgrender.check import compare
@@ -293,6 +323,7 @@ def _expiry_warnings(plans: list[Any]) -> list[str]:
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="The rendered directory to compare.")
 @option_key_file
 @option_provider
+@option_sealing_certificate
 @option_namespace
 @option_config
 @option_format
@@ -301,6 +332,7 @@ def check_command(
     output: str | None,
     key_file: str | None,
     secrets_provider: str | None,
+    sealing_certificate: str | None,
     namespace: str | None,
     config_path: str | None,
     fmt: str,
@@ -315,9 +347,18 @@ def check_command(
         if not output and config is None:
             raise click.UsageError("give -o/--output DIR or a pgrender.yaml")
         directory: Path = Path(output) if output else config.output
-        request = _request(spec_files, config, key_file, secrets_provider, namespace)
+        earlier = _read_output(directory, "cannot check")
+        request = _request(
+            spec_files,
+            config,
+            key_file,
+            secrets_provider,
+            namespace,
+            sealing_certificate=sealing_certificate,
+            previous=earlier,
+        )
         expected = write.files(render(request))
-        previous = _guard(directory, expected, "cannot check")
+        previous = _guard(directory, expected, "cannot check", previous=earlier)
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
     except PgrenderError as exc:
@@ -348,15 +389,32 @@ def check_command(
     sys.exit(1 if staleness.stale else 0)
 
 
-def _guard(directory: Path, content: dict[str, str], failure: str = "cannot write") -> dict[str, str]:
-    """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held."""
+def _guard(
+    directory: Path, content: dict[str, str], failure: str = "cannot write", previous: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held
+    (``previous``, when it was read already)."""
     from pgrender.changes import guard
-    from pgrender.check import read_output
 
-    previous = read_output(directory, failure)
+    if previous is None:
+        previous = _read_output(directory, failure)
     if previous:
         guard(previous, content)
     return previous
+
+
+def _read_output(directory: Path, failure: str) -> dict[str, str]:
+    from pgrender.check import read_output
+
+    return read_output(directory, failure)
+
+
+def _previous(directory: Path) -> dict[str, str]:
+    """--previous DIR: earlier output to keep ciphertexts from; it must hold some."""
+    files = _read_output(directory, "cannot read")
+    if not files:
+        raise PgrenderError(f"--previous {directory}: holds no rendered output (no kustomization.yaml listing files)")
+    return files
 
 
 def _changes(old: dict[str, str], new: dict[str, str], acknowledge: tuple[str, ...] = ()) -> Any:
@@ -433,6 +491,7 @@ def _summary(findings: tuple[Any, ...]) -> str:
 )
 @option_key_file
 @option_provider
+@option_sealing_certificate
 @option_namespace
 @option_config
 @option_format
@@ -443,6 +502,7 @@ def diff_command(
     acknowledge: tuple[str, ...],
     key_file: str | None,
     secrets_provider: str | None,
+    sealing_certificate: str | None,
     namespace: str | None,
     config_path: str | None,
     fmt: str,
@@ -476,7 +536,16 @@ def diff_command(
             old = read_output(directory)
             if not old:
                 raise PgrenderError(f"{directory}: holds no rendered output to compare with; run pgrender render first")
-            new = write.files(render(_request(spec_files, config, key_file, secrets_provider, namespace)))
+            request = _request(
+                spec_files,
+                config,
+                key_file,
+                secrets_provider,
+                namespace,
+                sealing_certificate=sealing_certificate,
+                previous=old,
+            )
+            new = write.files(render(request))
             bases = {"": directory}
         found = _changes(old, new, acknowledge)
     except PgrenderError as exc:
@@ -697,6 +766,8 @@ def cmp_generate_command() -> None:
             found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
             found.provider,
             found.namespace,  # Argo CD's destination, else pgrender.yaml's
+            # sealed keeps the ciphertexts of the committed output, when the repository holds it
+            previous=_read_output(config.output, "cannot read"),
         )
         text = write.stream(render(request))
         if not text.strip():

@@ -17,11 +17,20 @@ CONFIG_FILE = "pgrender.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.30"
 
 
+class SealedConfig(StrictModel):
+    certificate: str = Field(
+        description="The sealed-secrets controller's certificate (PEM, from `kubeseal --fetch-cert`), relative "
+        "to this file; never fetched.",
+        min_length=1,
+    )
+
+
 class SecretsConfig(StrictModel):
     provider: Annotated[str, ProviderName("secrets", SECRETS_PROVIDERS)] = Field(
         default=DEFAULT_SECRETS_PROVIDER, description="How Secrets reach the cluster."
     )
     key_file: str | None = Field(default=None, description="Root key file; else PGRENDER_KEY.")
+    sealed: SealedConfig | None = Field(default=None, description="For provider sealed.")
 
 
 class RepositoryConfig(StrictModel):
@@ -75,6 +84,11 @@ class LoadedConfig:
         """Relative to the config file, like specs and output."""
         key = self.config.secrets.key_file
         return str(self.root / Path(key).expanduser()) if key else None
+
+    def sealing_certificate(self) -> str | None:
+        """secrets.sealed.certificate, relative to the config file."""
+        sealed = self.config.secrets.sealed
+        return str(self.root / Path(sealed.certificate).expanduser()) if sealed else None
 
 
 def _relative(path: Path) -> str:

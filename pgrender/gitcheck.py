@@ -20,9 +20,23 @@ from pathlib import Path
 from pgrender.errors import OutputError
 
 WHAT_TO_DO = (
-    "git-ignore the directory, render with --stdout for Argo CD, "
+    "git-ignore the directory, render with --stdout for Argo CD, {committable}, "
     "or pass --allow-secrets-in-git for a published test key"
 )
+
+
+def what_to_do() -> str:
+    """The ways out, naming the pgrender.yaml setting of every provider whose output can be committed."""
+    from pgrender.providers import SECRETS_PROVIDERS, secrets_provider
+
+    committable = [secrets_provider(name) for name in SECRETS_PROVIDERS]
+    choices = "; ".join(f"`{p.name}`: {p.summary}" for p in committable if not p.writes_plaintext)
+    return WHAT_TO_DO.format(
+        committable=f"or commit the output without plaintext: set `secrets.provider` in pgrender.yaml to one of "
+        f"these ({choices})"
+    )
+
+
 # Variables that point git at another repository than the one found here.
 GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE")
 
@@ -48,7 +62,7 @@ def refuse_plaintext_in_git(output: Path) -> None:
     if git is None:
         raise OutputError(
             f"{where}, git is not on PATH to say whether it is git-ignored, and the derived provider writes "
-            f"plaintext Secrets; install git, or {WHAT_TO_DO}"
+            f"plaintext Secrets; install git, or {what_to_do()}"
         )
     rel = real.relative_to(root).as_posix()
     # The trailing slash lets directory-only patterns ("/rendered/") match a directory not yet made.
@@ -65,10 +79,10 @@ def refuse_plaintext_in_git(output: Path) -> None:
     if answer.returncode == 1:
         raise OutputError(
             f"{where} and is not git-ignored (or git tracks files in it), and the derived provider writes "
-            f"plaintext Secrets; {WHAT_TO_DO}"
+            f"plaintext Secrets; {what_to_do()}"
         )
     said = next((line for line in answer.stderr.splitlines() if line.strip()), f"exit {answer.returncode}")
     raise OutputError(
         f"{where}, git could not say whether it is git-ignored ({said.removeprefix('fatal: ')}), and the "
-        f"derived provider writes plaintext Secrets; fix what git reports, or {WHAT_TO_DO}"
+        f"derived provider writes plaintext Secrets; fix what git reports, or {what_to_do()}"
     )

@@ -79,7 +79,7 @@ def lint(paths: list[Path], version: str) -> LintResult:
             count += 1
             ident = _ident(obj, index)
             try:
-                kubernetes_validate.validate(obj, version, strict=True)
+                validate_object(obj, version)
             except kubernetes_validate.ValidationError as exc:
                 where = ".".join(str(p) for p in exc.path)
                 message = _value_free(exc) if _may_show_secret_data(obj, tuple(exc.path)) else exc.message
@@ -87,6 +87,32 @@ def lint(paths: list[Path], version: str) -> LintResult:
             except kubernetes_validate.SchemaNotFoundError:
                 problems.append(Problem(str(path), 0, 0, ident, f"no schema for this kind in Kubernetes {version}"))
     return LintResult(len(files), count, tuple(problems))
+
+
+def validate_object(obj: dict[str, Any], version: str) -> None:
+    """Validate one object strictly: Kubernetes' own kinds by kubernetes-validate, the custom kinds pgrender
+    writes by their bundled CRD schemas (pgrender.crds); kubernetes-validate's errors either way."""
+    from pgrender import crds
+
+    kubernetes_validate = _kubernetes_validate()
+
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    custom = (
+        crds.validator(api_version, kind, version) if isinstance(api_version, str) and isinstance(kind, str) else None
+    )
+    if custom is None:
+        kubernetes_validate.validate(obj, version, strict=True)
+        return
+    error = _first_error(custom, obj)
+    if error is not None:
+        raise kubernetes_validate.ValidationError(error, version)
+
+
+def _first_error(validator: Any, obj: dict[str, Any]) -> Any:
+    """The error jsonschema's validate() would raise (its best_match), or None."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(validator.iter_errors(obj))
 
 
 # jsonschema's messages start with the offending value ("{'x': 'hunter2'} is not of type 'string'");

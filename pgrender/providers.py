@@ -10,9 +10,10 @@ Modules are imported when chosen, so a render loads only the providers it uses.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pgrender.render import Request
     from pgrender.secrets import SecretInput
 
 Manifest = dict[str, Any]
@@ -21,6 +22,7 @@ Manifest = dict[str, Any]
 SECRETS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.secrets.derived",
     "existing": "pgrender.secrets.existing",
+    "sealed": "pgrender.secrets.sealed",
 }
 TLS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.tls.derived",
@@ -33,6 +35,11 @@ class Values(Protocol):
     """The source of secret values a render uses (the root key, for `derived`)."""
 
     def value(self, item: SecretInput) -> str: ...
+
+    def keyed_digest(self, data: bytes) -> bytes:
+        """A digest of secret values that says nothing of them without the root key (rollout digests
+        of Secrets that are committed sealed)."""
+        ...
 
 
 class TLSProvider(Protocol):
@@ -57,6 +64,15 @@ class SecretsProvider(TLSProvider, Protocol):
 
     needs_root_key: bool  # values are derived from the root key and written into the output
     writes_plaintext: bool  # its output holds secret material in the clear (never into git)
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """A secrets provider that needs the render's settings (sealed: the certificate and the previous
+    output); render() calls ``configure`` once and uses the provider it returns. A PgrenderError from
+    it is reported after the specs' problems, as a missing root key is."""
+
+    def configure(self, request: Request, root_key: bytes | None) -> SecretsProvider: ...
 
 
 def secrets_provider(name: str) -> SecretsProvider:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pgrender import emit, load, spec, tuning
 from pgrender.components import build
-from pgrender.errors import Problem, RootKeyError, SpecError
+from pgrender.errors import PgrenderError, Problem, RootKeyError, SpecError
 from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
-from pgrender.providers import DEFAULT_SECRETS_PROVIDER, secrets_provider, tls_provider
+from pgrender.providers import (
+    DEFAULT_SECRETS_PROVIDER,
+    Configurable,
+    SecretsProvider,
+    secrets_provider,
+    tls_provider,
+)
 from pgrender.secrets import keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
 from pgrender.transforms import Context, transform
@@ -30,6 +36,9 @@ class Request:
     provider: str = DEFAULT_SECRETS_PROVIDER  # a name in providers.SECRETS_PROVIDERS
     only_secrets: bool = False
     default_namespace: str | None = None  # for specs without metadata.namespace (Argo CD's destination)
+    sealing_certificate: str | None = None  # provider `sealed`: the controller's certificate (PEM file)
+    # The previous output (relative path → text): provider `sealed` keeps the ciphertexts of unchanged values.
+    previous: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -104,11 +113,12 @@ def render(request: Request) -> Rendering:
     """
     secrets = secrets_provider(DEFAULT_SECRETS_PROVIDER if request.only_secrets else request.provider)
     root_key, key_error = _root_key(request, secrets.needs_root_key)
+    secrets, setup_error = _configured(secrets, request, root_key) if key_error is None else (secrets, key_error)
     with tuning.tuned() as pool:
         every_plan = plans(request.specs, request.default_namespace)
-        built = [_build(plan, root_key, pool) for plan in every_plan if key_error is None]
-        if key_error:  # the specs were still read through: their problems come first
-            raise key_error
+        built = [_build(plan, root_key, pool) for plan in every_plan if setup_error is None]
+        if setup_error:  # the specs were still read through: their problems come first
+            raise setup_error
         built.reverse()
         clusters = []
         while built:  # popping frees each cluster's unfinished objects as soon as it is done
@@ -126,6 +136,18 @@ def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyErro
         return keys.load(request.key_file, request.environ), None
     except RootKeyError as exc:
         return None, exc
+
+
+def _configured(
+    secrets: SecretsProvider, request: Request, root_key: bytes | None
+) -> tuple[SecretsProvider, PgrenderError | None]:
+    """The provider set up for this request (sealed: its certificate), or the error that stops the render."""
+    if not isinstance(secrets, Configurable):
+        return secrets, None
+    try:
+        return secrets.configure(request, root_key), None
+    except PgrenderError as exc:
+        return secrets, exc
 
 
 def _build(plan: ClusterPlan, root_key: bytes | None, pool: tuning.ScramPool) -> Built:

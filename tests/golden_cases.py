@@ -7,6 +7,10 @@ Convert cases (golden/convert-<operator>-<case>/): `pgrender convert --from <ope
 must print exactly expected.yaml (the converted specs) and expected.err (its exit status, then the
 notes).
 
+A case may hold its own pgrender.yaml (a secrets provider and its settings); every case renders
+against its committed output (--previous), which only the sealed provider reads: it keeps the
+committed ciphertexts while their values are unchanged, so `make golden` rewrites only what changed.
+
 Run as `python -m tests.golden_cases --update` (`make golden`) to rewrite golden/*/expected,
 expected.err, expected.txt and expected.yaml.
 """
@@ -63,12 +67,28 @@ class Outcome:
     files: dict[str, bytes]
 
 
+def render_args(case: Case) -> list[str]:
+    """The case's own pgrender.yaml (golden/<case>/pgrender.yaml: a secrets provider, the sealing
+    certificate), and its committed output as the previous output: the sealed provider keeps the
+    committed ciphertexts of unchanged values, as a repository's render keeps its committed directory's,
+    so the case is deterministic although sealing is random (secrets/sealed.py)."""
+    args = []
+    config = case.directory / "pgrender.yaml"
+    if config.is_file():
+        args += ["--config", str(config.relative_to(ROOT))]
+    expected = case.directory / "expected"
+    if (expected / "kustomization.yaml").is_file():
+        args += ["--previous", str(expected.relative_to(ROOT))]
+    return args
+
+
 def run(case: Case, output: Path) -> Outcome:
     """Render one case into ``output`` through the CLI, from the repository root."""
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        result = CliRunner().invoke(cli, ["render", case.spec, "-o", str(output), "--key-file", KEY])
+        args = ["render", case.spec, "-o", str(output), "--key-file", KEY, *render_args(case)]
+        result = CliRunner().invoke(cli, args)
     finally:
         os.chdir(cwd)
     files = (

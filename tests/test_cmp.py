@@ -275,7 +275,7 @@ FAILURES: list[tuple[str, Callable[[Sandbox], tuple[dict[str, str] | None, dict[
     ),
     (
         "unknown-provider-plugin-env",
-        lambda s: (None, s.env(ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER="sealed")),
+        lambda s: (None, s.env(ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER="vault")),
         "parameter secrets-provider: unknown secrets provider",
     ),
     (

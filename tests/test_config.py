@@ -16,10 +16,12 @@ from pydantic import ValidationError
 
 from pgrender.config import RepositoryConfig, load_config
 from pgrender.errors import SpecError
+from pgrender.providers import SECRETS_PROVIDERS
 from pgrender.schema import config_schema
 from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT, run_cli
 
 SCHEMA_FILE = ROOT / "schemas" / "pgrender-config-v1alpha1.json"
+REGISTERED = ", ".join(SECRETS_PROVIDERS)  # every registered secrets provider, as errors list them
 SHIPPED = sorted(p for p in ROOT.glob("integrations/**/pgrender.yaml"))
 
 
@@ -113,7 +115,7 @@ ERRORS = [
     (
         "bad-provider",
         "secrets:\n  provider: vault\n",
-        ["pgrender.yaml:2:3: secrets.provider: unknown secrets provider 'vault'; expected one of derived, existing"],
+        [f"pgrender.yaml:2:3: secrets.provider: unknown secrets provider 'vault'; expected one of {REGISTERED}"],
     ),
     (
         "bad-version",
@@ -145,7 +147,7 @@ ERRORS = [
         "colour: red\nsecrets: {provider: vault}\n",
         [
             "pgrender.yaml:1:1: colour: unknown field",
-            "pgrender.yaml:2:11: secrets.provider: unknown secrets provider 'vault'; expected one of derived, existing",
+            f"pgrender.yaml:2:11: secrets.provider: unknown secrets provider 'vault'; expected one of {REGISTERED}",
         ],
     ),
     ("not-a-mapping", "- specs\n", ["pgrender.yaml:1:1: expected a mapping (RenderConfig)"]),

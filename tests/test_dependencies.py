@@ -1,5 +1,6 @@
-"""Packaging: the runtime dependencies are exactly what pgrender imports at runtime; lint's one extra import
-(kubernetes-validate) is the `lint` extra, which the `test` extra includes."""
+"""Packaging: the runtime dependencies are exactly what pgrender imports at runtime; lint's extra imports
+(kubernetes-validate, and jsonschema and referencing for the bundled CRD schemas) are the `lint` extra, which the
+`test` extra includes."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def imported_distributions() -> set[str]:
 
 def test_every_runtime_import_is_a_dependency_or_the_lint_extra() -> None:
     assert imported_distributions() - names(PROJECT["dependencies"]) == names(EXTRAS["lint"])
-    assert names(EXTRAS["lint"]) == {"kubernetes-validate"}
+    assert names(EXTRAS["lint"]) == {"kubernetes-validate", "jsonschema", "referencing"}
 
 
 def test_every_runtime_dependency_is_imported() -> None:

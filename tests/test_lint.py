@@ -69,6 +69,12 @@ INVALID = [
     ("missing-required", DEPLOYMENT.replace("  selector: {matchLabels: {app: web}}\n", ""), "Deployment/web.spec: "),
     ("not-a-string", CONFIG_MAP.replace("fast", "1"), "ConfigMap/settings.data.mode: 1 is not of type 'string'"),
     (
+        "sealed-secret-unknown-field",
+        "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: s, namespace: n}\n"
+        "spec: {encryptedData: {}, extra: 1}\n",
+        "SealedSecret/s.spec: Additional properties are not allowed ('extra' was unexpected)",
+    ),
+    (
         "custom-resource",
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
         "Widget/w: no schema for this kind in Kubernetes 1.30",

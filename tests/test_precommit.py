@@ -262,3 +262,28 @@ def test_validate_hook_reports_the_spec_problem_then_passes(hook_repo: Path, use
     assert f"{SPEC}:13:9: spec.instances[0].dataVolume.size: '1 Gi' is not a Kubernetes quantity" in bad.stdout
     spec.write_text(good)
     assert verdict(try_repo(hook_repo, user_repo, "pgrender-validate"), "pgrender-validate") == "Passed"
+
+
+def test_render_hook_commits_sealed_secrets_and_keeps_their_ciphertexts(hook_repo: Path, tmp_path: Path) -> None:
+    """Provider sealed: the render hook writes SealedSecrets into the work tree (no plaintext, not git-ignored);
+    once committed, the next run changes nothing (the ciphertexts are kept), and check passes."""
+    repo = tmp_path / "sealed"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    shutil.copyfile(ROOT / "tests" / "fixtures" / "sealed_secrets" / "controller.crt", repo / "sealed-secrets.pem")
+    shutil.copyfile(EXAMPLES / "minimal.yaml", repo / SPEC)
+    (repo / "pgrender.yaml").write_text(
+        "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\n"
+        f"secrets: {{provider: sealed, keyFile: {ROOT / 'tests' / 'golden.key'}, "
+        "sealed: {certificate: sealed-secrets.pem}}\n"
+    )
+    git(repo, "add", "-A")
+    first = try_repo(hook_repo, repo, "pgrender-render")
+    assert verdict(first, "pgrender-render") == "Failed", first.stdout + first.stderr
+    rendered = {p.name for p in (repo / "rendered").iterdir()}
+    assert "sealedsecret-minimal-patroni.yaml" in rendered and not [n for n in rendered if n.startswith("secret-")]
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "rendered")
+    second = try_repo(hook_repo, repo, "pgrender-render")
+    assert verdict(second, "pgrender-render") == "Passed", second.stdout + second.stderr
+    assert verdict(try_repo(hook_repo, repo, "pgrender-check"), "pgrender-check") == "Passed"

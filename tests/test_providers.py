@@ -44,6 +44,7 @@ def test_every_tls_provider_has_the_declared_attributes(name: str) -> None:
     [
         ("derived", True, True),
         ("existing", False, False),
+        ("sealed", True, False),
     ],
 )
 def test_builtin_secrets_providers(name: str, needs_root_key: bool, writes_plaintext: bool) -> None:

@@ -286,3 +286,40 @@ def test_a_spec_change_rolls_the_pods_or_only_runs_the_job(
         if not rolls_pods:
             assert after == before, name
             assert after[CONFIG_DIGEST] == before[CONFIG_DIGEST], name
+
+
+class KeyedValues:
+    """Values whose keyed digest is an HMAC under ``key`` (DerivedValues derives it from the root key)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def value(self, item: Any) -> str:
+        raise AssertionError("the values are filled in already")
+
+    def keyed_digest(self, data: bytes) -> bytes:
+        import hmac
+
+        return hmac.digest(self.key, data, "sha256")
+
+
+@pytest.mark.parametrize(
+    ("provider", "keyed"),
+    [
+        ("derived", False),  # plaintext Secrets in the output: a digest hides nothing more
+        ("sealed", True),  # committed: a Secret's digest is keyed, and says nothing without the root key
+    ],
+)
+def test_secret_digests_are_keyed_when_the_output_is_committed(plan_of: PlanOf, provider: str, keyed: bool) -> None:
+    plan = plan_of(base_spec())
+    pod = {"volumes": [{"name": "v", "secret": {"secretName": "sec"}}, {"name": "c", "configMap": {"name": "cfg"}}]}
+
+    def with_key(key: bytes, value: str = "dg==") -> dict[str, str]:
+        context = Context(plan, secrets_provider(provider), tls_provider("derived"), KeyedValues(key))
+        return digests(context, pod, secret("sec", value), config_map("cfg"))
+
+    a, b = with_key(b"a"), with_key(b"b")
+    assert (a[SECRETS_DIGEST] != b[SECRETS_DIGEST]) is keyed
+    assert a[CONFIG_DIGEST] == b[CONFIG_DIGEST]  # ConfigMaps are committed in any case: never keyed
+    assert with_key(b"a") == a  # a pure function of the values and the key
+    assert with_key(b"a", "dw==")[SECRETS_DIGEST] != a[SECRETS_DIGEST]  # a new value rolls the pods either way

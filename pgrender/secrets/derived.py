@@ -81,6 +81,11 @@ class DerivedValues:
         text = self._values[key]
         return quote(text, safe="") if item.uri_quoted else text
 
+    def keyed_digest(self, data: bytes) -> bytes:
+        """HMAC-SHA256 of ``data`` under a key derived for this cluster: without the root key it tells
+        nothing of the values it covers, even guessable ones (a committed digest must be this)."""
+        return hmac.digest(self._derive("digest-key", 0, 32), data, "sha256")
+
     def prepare(self, inputs: Iterable[SecretInput]) -> None:
         """Start computing the verifiers among ``inputs`` on the executor, if there is one."""
         if self._executor is None:

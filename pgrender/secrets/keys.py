@@ -25,7 +25,7 @@ _HEX = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def generate() -> str:
-    """Return a new root key as 64 hex characters (the only randomness pgrender uses)."""
+    """Return a new root key as 64 hex characters (randomness; the other use is sealing, secrets/sealed.py)."""
     import secrets  # only keygen needs it
 
     return secrets.token_hex(KEY_BYTES)

@@ -8,7 +8,7 @@ line. Jobs are left out: a Job's template is immutable, so pgrender names Jobs b
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pgrender.digest import digest
@@ -57,16 +57,22 @@ def rollout_digests(context: Context, manifests: list[Manifest]) -> list[Manifes
     changed patroni.yaml changes the template and the pods restart to load it. A Secret whose
     values pgrender does not write (provider `existing`) is digested by the inputs that name its
     values, so bumping a rotation counter still rolls the pods. A digest reveals nothing of a key.
-    ConfigMap keys the plan applies live (``ClusterPlan.applied_live``) are left out.
+    ConfigMap keys the plan applies live (``ClusterPlan.applied_live``) are left out. When the values
+    are written but not in plaintext (provider `sealed`: the output is committed), a Secret's digest is
+    keyed by the root key (``Values.keyed_digest``), so it tells nothing of them.
     """
     live = context.plan.applied_live
+    values = context.values
+    keyed = values.keyed_digest if values is not None and not context.secrets.writes_plaintext else None
     digests = {
-        (m["kind"], m["metadata"]["name"]): _digest(m, live) for m in manifests if m["kind"] in ("ConfigMap", "Secret")
+        (m["kind"], m["metadata"]["name"]): _digest(m, live, keyed)
+        for m in manifests
+        if m["kind"] in ("ConfigMap", "Secret")
     }
     return [_annotated(m, POD_TEMPLATES[m["kind"]], digests) if m["kind"] in POD_TEMPLATES else m for m in manifests]
 
 
-def _digest(obj: Manifest, live: frozenset[tuple[str, str]]) -> bytes:
+def _digest(obj: Manifest, live: frozenset[tuple[str, str]], keyed: Callable[[bytes], bytes] | None = None) -> bytes:
     name = obj["metadata"]["name"]
     data = obj.get("data", {})
     if obj["kind"] == "ConfigMap" and any((name, key) in live for key in data):
@@ -74,7 +80,8 @@ def _digest(obj: Manifest, live: frozenset[tuple[str, str]]) -> bytes:
     if any(isinstance(v, SecretText) for v in data.values()):
         data = {key: _template(value) for key, value in data.items()}
     other = {field: obj[field] for field in ("binaryData", "stringData") if field in obj}
-    return digest([name, data, other] if other else [name, data])
+    out = digest([name, data, other] if other else [name, data])
+    return keyed(out) if keyed is not None and obj["kind"] == "Secret" else out
 
 
 def _template(value: Any) -> Any:
