@@ -32,6 +32,7 @@ from pgrender.plan.labels import (
     COMPONENT_LABEL,
     PGUSER_LABEL,
 )
+from pgrender.secrets.external import ROTATIONS_ANNOTATION as EXTERNAL_ROTATIONS
 
 Manifest = dict[str, Any]
 FieldPath = tuple[str, ...]  # map keys as they are; list items keyed by name as "[name]"
@@ -383,6 +384,19 @@ def _secret_value(change: Change) -> list[Verdict]:
     ]
 
 
+def _external_template(change: Change) -> list[Verdict]:
+    """A key of the Secret an ExternalSecret makes (its template: text, never a value)."""
+    key = change.path[4] if len(change.path) > 4 else "(all keys)"
+    what = "added" if change.old is _MISSING else "removed" if change.new is _MISSING else "changed"
+    return [
+        Verdict(
+            ChangeClass.LIVE,
+            f"key {key} of the Secret External Secrets Operator makes {what}: it rewrites the Secret at once "
+            "(the ExternalSecret changed); what reads the Secret gets the new value",
+        )
+    ]
+
+
 def _dynamic_configuration(change: Change) -> list[Verdict]:
     """Patroni's dynamic configuration (patroni-dynamic.json): PUT by the reconcile Job, applied live,
     except parameters PostgreSQL reads only at start (context postmaster) and standby_cluster."""
@@ -592,6 +606,21 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
             ChangeClass.NO_OP,
             "pgrender's keyed digests of the sealed values (secrets/sealed.py): they change with the ciphertexts, "
             "which are listed on their own",
+        ),
+    ),
+    "ExternalSecret": (
+        Rule(
+            f"metadata.annotations[{EXTERNAL_ROTATIONS}]",
+            ChangeClass.LIVE,
+            "a rotation counter changed: External Secrets Operator reads the store again at once; put the new "
+            "value in the store first. A user's new password reaches the database through the reconcile Job "
+            "(its new name runs it), pods that mount the Secret are replaced through their template digest",
+        ),
+        Rule("spec.target.template.data", _external_template),
+        Rule(
+            "spec.data",
+            ChangeClass.LIVE,
+            "where a value is read from the store changed: the store must hold it there before this is applied",
         ),
     ),
     "ConfigMap": (

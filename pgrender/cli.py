@@ -132,7 +132,8 @@ option_provider = click.option(
     "--secrets-provider",
     type=RegisteredName(SECRETS_PROVIDERS),
     help="How Secrets reach the cluster (default: pgrender.yaml, else derived): derived writes them "
-    "in plaintext, existing leaves them out for other means, sealed writes SealedSecrets.",
+    "in plaintext, existing leaves them out for other means, sealed writes SealedSecrets, external writes "
+    "ExternalSecrets that read them from a store (secrets.external in pgrender.yaml).",
 )
 option_sealing_certificate = click.option(
     "--sealing-certificate",
@@ -169,6 +170,8 @@ def _request(
     if certificate:
         extra["sealing_certificate"] = certificate
     key = key_file or (config.key_file() if config else None)
+    if config:
+        extra["secrets_settings"] = config.config.secrets
     return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
 
 

@@ -3,18 +3,93 @@
 from __future__ import annotations
 
 import glob
+import re
+import string
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import format_path, load_file
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS
-from pgrender.spec.base import DNSLabel, ProviderName, StrictModel
+from pgrender.spec import cron
+from pgrender.spec.base import DNSLabel, DNSSubdomain, ProviderName, StrictModel
 
 CONFIG_FILE = "pgrender.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.30"
+
+
+# A Go duration as ExternalSecret's refreshInterval takes it ("0": fetch once).
+_GO_DURATION = re.compile(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\Z")
+REMOTE_KEY_FIELDS = ("namespace", "cluster", "name", "property")
+
+
+class SecretStoreRef(StrictModel):
+    """The SecretStore or ClusterSecretStore every ExternalSecret reads from."""
+
+    kind: Literal["ClusterSecretStore", "SecretStore"] = "ClusterSecretStore"
+    name: DNSSubdomain = "pgrender"
+
+
+def _remote_key_template(value: str) -> str:
+    """A template of str.format fields among REMOTE_KEY_FIELDS (e.g. "{namespace}/{cluster}/{name}")."""
+    try:
+        parsed = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a template: {exc}") from None
+    bad = [
+        "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        for _, name, spec, conversion in parsed
+        if name is not None and (name not in REMOTE_KEY_FIELDS or spec or conversion)
+    ]
+    if bad or not value:
+        raise ValueError(
+            f"{value!r} has {', '.join(bad) if bad else 'nothing'}; expected text and the plain fields "
+            f"{', '.join('{' + f + '}' for f in REMOTE_KEY_FIELDS)}"
+        )
+    return value
+
+
+def _refresh_interval(value: str) -> str:
+    if not _GO_DURATION.match(value):
+        raise ValueError(f"{value!r} is not a duration; expected a Go duration such as 1h, 15m or 1h30m, or 0")
+    return value
+
+
+def _schedule(value: str | None) -> str | None:
+    if value is not None:
+        cron.parse(value)
+    return value
+
+
+RemoteKeyTemplate = Annotated[str, AfterValidator(_remote_key_template)]
+
+
+class ExternalSecretsSettings(StrictModel):
+    """secrets.external: the ExternalSecrets of the `external` provider (External Secrets Operator)."""
+
+    store: SecretStoreRef = Field(default_factory=SecretStoreRef, description="Where the values are read from.")
+    api_version: Literal["external-secrets.io/v1", "external-secrets.io/v1beta1"] = Field(
+        default="external-secrets.io/v1",
+        description="external-secrets.io/v1 (ESO 0.16.2 and later; 0.17 serves nothing else), or v1beta1 before.",
+    )
+    refresh_interval: Annotated[str, AfterValidator(_refresh_interval)] = Field(
+        default="1h", description="How often ESO reads the store again (a Go duration)."
+    )
+    remote_key: RemoteKeyTemplate = Field(
+        default="{namespace}/{cluster}/{name}",
+        description="The store's key of each value: {namespace}, {cluster}, {name} (a user, or _pgrender_*), "
+        "{property}.",
+    )
+    property: RemoteKeyTemplate = Field(
+        default="{property}", description="The property within the key (password, ca.crt, ...); same fields."
+    )
+    password_sync: Annotated[str | None, AfterValidator(_schedule)] = Field(
+        default="*/5 * * * *",
+        description="Schedule of the CronJob that sets passwords changed in the store; null: none "
+        "(bump a user's passwordRotation instead).",
+    )
 
 
 class SealedConfig(StrictModel):
@@ -31,6 +106,9 @@ class SecretsConfig(StrictModel):
     )
     key_file: str | None = Field(default=None, description="Root key file; else PGRENDER_KEY.")
     sealed: SealedConfig | None = Field(default=None, description="For provider sealed.")
+    external: ExternalSecretsSettings = Field(
+        default_factory=ExternalSecretsSettings, description="For provider external."
+    )
 
 
 class RepositoryConfig(StrictModel):

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pgrender.plan import RuntimePasswords
     from pgrender.render import Request
     from pgrender.secrets import SecretInput
 
@@ -23,6 +24,7 @@ SECRETS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.secrets.derived",
     "existing": "pgrender.secrets.existing",
     "sealed": "pgrender.secrets.sealed",
+    "external": "pgrender.secrets.external",
 }
 TLS_PROVIDERS: dict[str, str] = {
     "derived": "pgrender.tls.derived",
@@ -60,7 +62,12 @@ class TLSProvider(Protocol):
 
 class SecretsProvider(TLSProvider, Protocol):
     """How Secrets reach the cluster: ``finish`` runs on every Secret still in the output, after
-    values are filled in (when ``needs_root_key``) and rollout digests are taken."""
+    values are filled in (when ``needs_root_key``) and rollout digests are taken.
+
+    A provider whose passwords are known only in the cluster (external: a store) also has
+    ``runtime_passwords`` (plan.RuntimePasswords, read by ``runtime_passwords`` below): the
+    reconcile Job then computes the SCRAM verifiers, as no Secret carries one.
+    """
 
     needs_root_key: bool  # values are derived from the root key and written into the output
     writes_plaintext: bool  # its output holds secret material in the clear (never into git)
@@ -79,6 +86,12 @@ def secrets_provider(name: str) -> SecretsProvider:
     """The registered secrets provider ``name`` (a KeyError is a bug: names are validated first)."""
     provider: SecretsProvider = importlib.import_module(SECRETS_PROVIDERS[name]).PROVIDER
     return provider
+
+
+def runtime_passwords(provider: SecretsProvider) -> RuntimePasswords | None:
+    """Set when the provider's passwords are known only in the cluster (no verifier at render time)."""
+    found: RuntimePasswords | None = getattr(provider, "runtime_passwords", None)
+    return found
 
 
 def tls_provider(name: str) -> TLSProvider:

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, load, spec, tuning
 from pgrender.components import build
 from pgrender.errors import PgrenderError, Problem, RootKeyError, SpecError
-from pgrender.plan import ClusterPlan, resolve
+from pgrender.plan import ClusterPlan, RuntimePasswords, resolve
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.providers import (
     DEFAULT_SECRETS_PROVIDER,
     Configurable,
     SecretsProvider,
+    runtime_passwords,
     secrets_provider,
     tls_provider,
 )
 from pgrender.secrets import keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
 from pgrender.transforms import Context, transform
+
+if TYPE_CHECKING:
+    from pgrender.config import SecretsConfig
 
 Manifest = dict[str, Any]
 Built = tuple[ClusterPlan, list[Manifest], DerivedValues | None]
@@ -39,6 +43,7 @@ class Request:
     sealing_certificate: str | None = None  # provider `sealed`: the controller's certificate (PEM file)
     # The previous output (relative path → text): provider `sealed` keeps the ciphertexts of unchanged values.
     previous: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    secrets_settings: SecretsConfig | None = None  # pgrender.yaml's `secrets` (provider `external`: its settings)
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,8 @@ def render(request: Request) -> Rendering:
     secrets, setup_error = _configured(secrets, request, root_key) if key_error is None else (secrets, key_error)
     with tuning.tuned() as pool:
         every_plan = plans(request.specs, request.default_namespace)
-        built = [_build(plan, root_key, pool) for plan in every_plan if setup_error is None]
+        runtime = runtime_passwords(secrets)
+        built = [_build(plan, runtime, root_key, pool) for plan in every_plan if setup_error is None]
         if setup_error:  # the specs were still read through: their problems come first
             raise setup_error
         built.reverse()
@@ -150,8 +156,15 @@ def _configured(
         return secrets, exc
 
 
-def _build(plan: ClusterPlan, root_key: bytes | None, pool: tuning.ScramPool) -> Built:
-    """The cluster's objects, and the values that will fill its Secrets (their slow part started)."""
+def _build(
+    plan: ClusterPlan, runtime: RuntimePasswords | None, root_key: bytes | None, pool: tuning.ScramPool
+) -> Built:
+    """The cluster's objects, and the values that will fill its Secrets (their slow part started).
+
+    A provider whose passwords are known only in the cluster puts that in the plan first, so the
+    reconcile Job computes the verifiers (plan.RuntimePasswords)."""
+    if runtime is not None:
+        plan = replace(plan, runtime_passwords=runtime)
     manifests = build(plan)
     if root_key is None:
         return plan, manifests, None

@@ -150,6 +150,23 @@ ERRORS = [
             f"pgrender.yaml:2:11: secrets.provider: unknown secrets provider 'vault'; expected one of {REGISTERED}",
         ],
     ),
+    (
+        "external-settings",
+        "secrets:\n  external:\n    remoteKey: '{namespace}/{user}'\n    property: '{name!r}'\n"
+        "    refreshInterval: 1 hour\n    passwordSync: daily\n    store: {kind: Vault}\n",
+        [
+            "pgrender.yaml:3:5: secrets.external.remoteKey: '{namespace}/{user}' has {user}; expected text and "
+            "the plain fields {namespace}, {cluster}, {name}, {property}",
+            "pgrender.yaml:4:5: secrets.external.property: '{name!r}' has {name!r}; expected text and "
+            "the plain fields {namespace}, {cluster}, {name}, {property}",
+            "pgrender.yaml:5:5: secrets.external.refreshInterval: '1 hour' is not a duration; expected a Go "
+            "duration such as 1h, 15m or 1h30m, or 0",
+            "pgrender.yaml:6:5: secrets.external.passwordSync: 'daily' has 1 fields; expected five fields "
+            "(minute hour day-of-month month day-of-week) such as '30 1 * * *', or @daily, @hourly, @weekly, "
+            "@monthly, @yearly",
+            "pgrender.yaml:7:13: secrets.external.store.kind: Input should be 'ClusterSecretStore' or 'SecretStore'",
+        ],
+    ),
     ("not-a-mapping", "- specs\n", ["pgrender.yaml:1:1: expected a mapping (RenderConfig)"]),
     ("two-documents", "output: a\n---\noutput: b\n", ["pgrender.yaml: expected one YAML document"]),
     ("empty-file", "", ["pgrender.yaml: no YAML document found"]),

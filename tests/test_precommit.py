@@ -264,6 +264,22 @@ def test_validate_hook_reports_the_spec_problem_then_passes(hook_repo: Path, use
     assert verdict(try_repo(hook_repo, user_repo, "pgrender-validate"), "pgrender-validate") == "Passed"
 
 
+def test_external_output_is_written_checked_and_committed_through_the_hooks(hook_repo: Path, user_repo: Path) -> None:
+    """With `secrets: {provider: external}` the render hook writes ExternalSecrets into the work tree (no
+    root key, no refusal), the check hook then passes, and the output commits."""
+    (user_repo / "pgrender.yaml").write_text(CONFIG.replace("{provider: existing}", "{provider: external}"))
+    git(user_repo, "add", "-A")
+    first = try_repo(hook_repo, user_repo, "pgrender-render")
+    assert verdict(first, "pgrender-render") == "Failed"  # it created files
+    rendered = sorted(p.name for p in (user_repo / "rendered").iterdir())
+    assert "externalsecret-minimal-pguser-minimal.yaml" in rendered
+    assert not [name for name in rendered if name.startswith("secret-")]
+    git(user_repo, "add", "-A")
+    assert verdict(try_repo(hook_repo, user_repo, "pgrender-render"), "pgrender-render") == "Passed"
+    assert verdict(try_repo(hook_repo, user_repo, "pgrender-check"), "pgrender-check") == "Passed"
+    git(user_repo, "commit", "-q", "-m", "rendered with ExternalSecrets")
+
+
 def test_render_hook_commits_sealed_secrets_and_keeps_their_ciphertexts(hook_repo: Path, tmp_path: Path) -> None:
     """Provider sealed: the render hook writes SealedSecrets into the work tree (no plaintext, not git-ignored);
     once committed, the next run changes nothing (the ciphertexts are kept), and check passes."""

@@ -9,6 +9,8 @@ reconcile Job creates in every database and which never returns superusers or re
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pgrender.plan import ClusterPlan, PgBouncerPlan, TLSFiles, defaults, secret_keys
 from pgrender.pod import (
     SYNC_WAVE,
@@ -20,7 +22,7 @@ from pgrender.pod import (
     scheduling_fields,
     secret_volume,
 )
-from pgrender.secrets import Material, SecretInput, certificate_data, secret_text
+from pgrender.secrets import Material, Quoting, SecretInput, certificate_data, secret_text
 from pgrender.spec.pgbouncer import PoolMode
 
 CONFIG_FILE = "pgbouncer.ini"
@@ -101,7 +103,9 @@ def _secret(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
         "metadata": object_meta(plan, pgb.name, pgb.labels, component=pgb.metadata),
         "type": "Opaque",
         "data": {
-            secret_keys.PGBOUNCER_AUTH_FILE: secret_text(f'"{pgb.auth_user}" "', password, '"\n'),
+            secret_keys.PGBOUNCER_AUTH_FILE: secret_text(
+                f'"{pgb.auth_user}" "', replace(password, quoting=Quoting.AUTH_FILE), '"\n'
+            ),
             secret_keys.PASSWORD: secret_text(password),
             secret_keys.VERIFIER: secret_text(SecretInput(Material.VERIFIER, pgb.auth_password_subject)),
             **certificate_data(tls, tls.pgbouncer),

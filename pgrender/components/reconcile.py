@@ -3,6 +3,11 @@
 The SQL creates roles with exactly the options the spec states, sets their passwords from the
 SCRAM verifiers in the user Secrets (read by the Job at run time), and creates databases with
 their owners. Every statement is guarded, so a second run changes nothing.
+
+When the passwords are known only in the cluster (plan.runtime_passwords: a store, through the
+secrets provider `external`), the Secrets hold no verifiers: the Job reads each password and
+computes its verifier (passwords.py), and CronJob <c>-passwords does the same on a schedule for
+passwords changed in the store since (password-sync.sh, passwords.sql).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import shlex
+from dataclasses import dataclass
 from importlib import resources
 
 from pgrender.digest import digest
@@ -29,12 +35,19 @@ from pgrender.spec.users import RoleOptions
 SCRIPT = "reconcile.sh"
 SQL = "reconcile.sql"
 MEMBERS_SCRIPT = "members.py"  # pgrender/job_scripts/members.py: Patroni's configuration, the rollout
+PASSWORDS_SCRIPT = "passwords.py"  # pgrender/job_scripts/passwords.py: verifiers from passwords, at run time
+PASSWORDS_SQL = "passwords.sql"  # only the statements that set passwords (CronJob <c>-passwords)
+PASSWORD_SYNC_SCRIPT = "password-sync.sh"
 DCS_CONFIG = "patroni-dynamic.json"
 
 
 @functools.cache
+def job_script(name: str) -> str:
+    return resources.files("pgrender.job_scripts").joinpath(name).read_text(encoding="utf-8")
+
+
 def members_script() -> str:
-    return resources.files("pgrender.job_scripts").joinpath(MEMBERS_SCRIPT).read_text(encoding="utf-8")
+    return job_script(MEMBERS_SCRIPT)
 
 
 ROTATIONS_ANNOTATION = "pgrender.io/password-rotations"
@@ -71,6 +84,12 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
         MEMBERS_SCRIPT: members_script(),
         DCS_CONFIG: json.dumps(plan.patroni.dynamic_configuration, indent=2, sort_keys=True) + "\n",
     }
+    sync = _password_sync_schedule(plan)
+    if plan.runtime_passwords:
+        data[PASSWORDS_SCRIPT] = job_script(PASSWORDS_SCRIPT)
+    if sync:
+        data[PASSWORD_SYNC_SCRIPT] = password_sync_script(plan)
+        data[PASSWORDS_SQL] = passwords_sql(plan)
     maps = [(plan.names.reconcile_config_map, data)]
     maps += [(plan.names.reconcile_sql_config_map(i), {files[i]: parts[i]}) for i in range(1, len(parts))]
     config_maps = [
@@ -96,7 +115,7 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
         ),
         "spec": {"backoffLimit": 10, "template": template},
     }
-    return [*config_maps, job]
+    return [*config_maps, job, *([_password_sync(plan, sync)] if sync else [])]
 
 
 def _scripts_volume(config_maps: list[str]) -> Manifest:
@@ -154,6 +173,94 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
     return [(i, u) for i, u in enumerate(plan.users) if u.secret]
 
 
+@dataclass(frozen=True)
+class _Password:
+    """A role whose password the Job sets: from which Secret, through which variables."""
+
+    role: str
+    secret: str
+    psql_variable: str  # :'verifier_0' in the SQL
+    verifier_env: str  # the Job's environment (from the Secret, or computed by passwords.py)
+    password_env: str  # the Job's environment when the verifier is computed at run time
+
+
+def _passwords(plan: ClusterPlan) -> list[_Password]:
+    """Every login user, then pgBouncer's auth user, in the order of the Job's environment."""
+    out = []
+    for i, user in _login_users(plan):
+        assert user.secret is not None
+        out.append(
+            _Password(user.name, user.secret, _verifier_variable(i), f"PGRENDER_VERIFIER_{i}", f"PGRENDER_PASSWORD_{i}")
+        )
+    if plan.pgbouncer:
+        out.append(
+            _Password(
+                plan.pgbouncer.auth_user,
+                plan.pgbouncer.name,
+                PGBOUNCER_VERIFIER,
+                "PGRENDER_PGBOUNCER_VERIFIER",
+                "PGRENDER_PGBOUNCER_PASSWORD",
+            )
+        )
+    return out
+
+
+def _psql_variables(plan: ClusterPlan) -> str:
+    return "".join(f' \\\n  --set={p.psql_variable}="${p.verifier_env}"' for p in _passwords(plan))
+
+
+def _compute_verifiers(plan: ClusterPlan) -> str:
+    """Shell lines that set each verifier variable from its password (plan.runtime_passwords)."""
+    psql = shlex.quote(f"{plan.bin_dir}/psql")
+    triples = " ".join(shlex.quote(f"{p.verifier_env}:{p.password_env}:{p.role}") for p in _passwords(plan))
+    return (
+        "# The passwords come from the Secrets (a store); passwords.py computes their SCRAM verifiers,\n"
+        "# keeping a role's stored verifier while it matches, and never prints a password.\n"
+        f'verifiers="$(python3 "$here/{PASSWORDS_SCRIPT}" --psql={psql} {triples})"\n'
+        'eval "$verifiers"\n'
+    )
+
+
+def _password_sync_schedule(plan: ClusterPlan) -> str | None:
+    """The CronJob's schedule; none for a standby cluster, whose roles come from its source."""
+    runtime = plan.runtime_passwords
+    if runtime is None or runtime.schedule is None or plan.patroni.standby_cluster:
+        return None
+    return runtime.schedule
+
+
+def password_sync_script(plan: ClusterPlan) -> str:
+    """CronJob <c>-passwords: on the primary, set the passwords whose store value changed."""
+    psql = shlex.quote(f"{plan.bin_dir}/psql")
+    return (
+        "#!/bin/sh\n"
+        "# Set again every password the store changed since the last run; an unchanged password\n"
+        "# changes nothing (its stored verifier matches). Connection settings come from PG* variables.\n"
+        "set -eu\n"
+        'here="$(dirname "$0")"\n'
+        f'recovery="$({psql} --no-psqlrc --tuples-only --no-align \\\n'
+        "  --command='SELECT pg_catalog.pg_is_in_recovery()')\"\n"
+        'if [ "$recovery" != f ]; then\n'
+        '    echo "the primary is in recovery (a failover or a standby); the next run sets the passwords"\n'
+        "    exit 0\n"
+        "fi\n" + _compute_verifiers(plan) + f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{_psql_variables(plan)} \\\n"
+        f'  --file="$here/{PASSWORDS_SQL}"\n'
+    )
+
+
+def passwords_sql(plan: ClusterPlan) -> str:
+    """Only the guarded statements that set passwords, for every role the reconcile Job sets."""
+    lines = [
+        "-- Generated by pgrender: each role's password from its verifier, where they differ.",
+        "SET log_statement = 'none';",
+        "SET log_min_duration_statement = -1;",
+        "",
+    ]
+    for password in _passwords(plan):
+        lines += _password_sql(_literal(password.role), f":'{password.psql_variable}'")
+    return "\n".join(lines) + "\n"
+
+
 def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
     """The Job's shell script: wait for the primary, set Patroni's dynamic configuration, run the
     SQL files with psql in one session once the primary accepts writes (unless the cluster is a
@@ -164,9 +271,7 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
     """
     pg_isready = shlex.quote(f"{plan.bin_dir}/pg_isready")
     psql = shlex.quote(f"{plan.bin_dir}/psql")
-    variables = "".join(f' \\\n  --set={_verifier_variable(i)}="$PGRENDER_VERIFIER_{i}"' for i, _ in _login_users(plan))
-    if plan.pgbouncer:
-        variables += f' \\\n  --set={PGBOUNCER_VERIFIER}="$PGRENDER_PGBOUNCER_VERIFIER"'
+    variables = _psql_variables(plan)
     files = " ".join(f'--file="$here/{name}"' for name in sql_files)
     script = (
         "#!/bin/sh\n"
@@ -189,7 +294,8 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
             '    echo "waiting for the primary to leave recovery"\n'
             "    sleep 2\n"
             "done\n"
-            f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
+            + (_compute_verifiers(plan) if plan.runtime_passwords else "")
+            + f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
             f"  {files}\n"
         )
     rollout = plan.rollout
@@ -244,11 +350,6 @@ def _role_sql(role: str, options: RoleOptions, verifier: str | None) -> list[str
     columns = ", ".join(col for col, *_ in ROLE_ATTRIBUTES)
     wanted = ", ".join("true" if getattr(options, attr) else "false" for *_, attr in ROLE_ATTRIBUTES)
     password = f":'{verifier}'" if verifier else "NULL"
-    password_sql = (
-        f"format('ALTER ROLE %I PASSWORD %L', {name}, {password})"
-        if verifier
-        else (f"format('ALTER ROLE %I PASSWORD NULL', {name})")
-    )
     return [
         ROLE_MARKER.format(role),
         f"SELECT format('CREATE ROLE %I', {name})",
@@ -258,10 +359,22 @@ def _role_sql(role: str, options: RoleOptions, verifier: str | None) -> list[str
         f"  FROM pg_catalog.pg_roles WHERE rolname = {name}",
         f"   AND ({columns}) IS DISTINCT FROM ({wanted})",
         "\\gexec",
+        *_password_sql(name, password),
+        "",
+    ]
+
+
+def _password_sql(name: str, password: str) -> list[str]:
+    """Set role ``name``'s password to ``password`` (a verifier variable, or NULL) unless it is."""
+    password_sql = (
+        f"format('ALTER ROLE %I PASSWORD NULL', {name})"
+        if password == "NULL"
+        else f"format('ALTER ROLE %I PASSWORD %L', {name}, {password})"
+    )
+    return [
         f"SELECT {password_sql}",
         f"  FROM pg_catalog.pg_authid WHERE rolname = {name} AND rolpassword IS DISTINCT FROM {password}",
         "\\gexec",
-        "",
     ]
 
 
@@ -289,6 +402,67 @@ def _database_sql(database: DatabasePlan) -> list[str]:
     return [*out, ""]
 
 
+def _password_env(plan: ClusterPlan) -> list[Manifest]:
+    """Each role's verifier from its Secret, or (plan.runtime_passwords) its password."""
+    runtime = plan.runtime_passwords is not None
+    return [
+        {
+            "name": p.password_env if runtime else p.verifier_env,
+            "valueFrom": {
+                "secretKeyRef": {"name": p.secret, "key": secret_keys.PASSWORD if runtime else secret_keys.VERIFIER}
+            },
+        }
+        for p in _passwords(plan)
+    ]
+
+
+# CronJob <c>-passwords: a missed run is not made up (the next one does the same); one at a time.
+PASSWORD_SYNC_DEADLINE_SECONDS = 300
+
+
+def _password_sync(plan: ClusterPlan, schedule: str) -> Manifest:
+    """CronJob <c>-passwords: password-sync.sh with the superuser's client certificate and every
+    role's password; no service account token, no Patroni credentials."""
+    container = {
+        "name": "passwords",
+        "image": plan.image,
+        "command": ["sh", f"{defaults.RECONCILE_DIR}/{PASSWORD_SYNC_SCRIPT}"],
+        "env": [*superuser_libpq_env(plan), *_password_env(plan)],
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "reconcile", "mountPath": defaults.RECONCILE_DIR, "readOnly": True}],
+    }
+    labels = plan.labels_for(plan.reconcile_labels)
+    pod = apply(
+        {
+            **job_pod_fields(plan),
+            "containers": [container],
+            "volumes": [_scripts_volume([plan.names.reconcile_config_map])],
+        },
+        job_pod(plan),
+    )
+    metadata: Manifest = {"labels": labels}
+    if plan.user_annotations:
+        metadata["annotations"] = dict(plan.user_annotations)
+    job = {
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": PASSWORD_SYNC_DEADLINE_SECONDS,
+        "template": {"metadata": metadata, "spec": pod},
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": object_meta(plan, plan.names.password_sync, plan.reconcile_labels),
+        "spec": {
+            "schedule": schedule,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": PASSWORD_SYNC_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"metadata": {"labels": labels}, "spec": job},
+        },
+    }
+
+
 def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
     names = plan.names
     env = superuser_libpq_env(plan)
@@ -303,23 +477,8 @@ def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
             "valueFrom": {"secretKeyRef": {"name": names.patroni_secret, "key": secret_keys.PASSWORD}},
         },
     ]
-    rotations = []
-    for i, user in _login_users(plan):
-        assert user.secret is not None
-        env.append(
-            {
-                "name": f"PGRENDER_VERIFIER_{i}",
-                "valueFrom": {"secretKeyRef": {"name": user.secret, "key": secret_keys.VERIFIER}},
-            }
-        )
-        rotations.append(f"{user.name}={user.password_rotation}")
-    if plan.pgbouncer:
-        env.append(
-            {
-                "name": "PGRENDER_PGBOUNCER_VERIFIER",
-                "valueFrom": {"secretKeyRef": {"name": plan.pgbouncer.name, "key": secret_keys.VERIFIER}},
-            }
-        )
+    env += _password_env(plan)
+    rotations = [f"{user.name}={user.password_rotation}" for _, user in _login_users(plan)]
     container = {
         "name": "reconcile",
         "image": plan.image,

@@ -7,7 +7,15 @@ from pgrender.plan import ClusterPlan, UserPlan
 from pgrender.plan import secret_keys as keys
 from pgrender.plan.hosts import Connection
 from pgrender.pod import Manifest, object_meta
-from pgrender.secrets import SecretInput, SecretText, ca_certificate, secret_text, user_password, user_verifier
+from pgrender.secrets import (
+    Quoting,
+    SecretInput,
+    SecretText,
+    ca_certificate,
+    secret_text,
+    user_password,
+    user_verifier,
+)
 
 
 def user_secrets(plan: ClusterPlan) -> list[Manifest]:
@@ -39,7 +47,9 @@ def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
         data |= {k: fqdn[k] for k in (f"{keys.FQDN_PREFIX}{keys.URI}", f"{keys.FQDN_PREFIX}{keys.JDBC_URI}")}
         primary = user.primary
         data[keys.PGPASS] = secret_text(
-            f"{primary.host}:{primary.port}:{primary.dbname or '*'}:{user.name}:", password, "\n"
+            f"{primary.host}:{primary.port}:{primary.dbname or '*'}:{user.name}:",
+            user_password(user.name, user.password_rotation, quoting=Quoting.PGPASS),
+            "\n",
         )
     return {
         "apiVersion": "v1",

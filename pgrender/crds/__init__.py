@@ -2,7 +2,8 @@
 
 Each kind is one JSON file here, ``<kind>.<group>.json`` in lower case, holding ``apiVersion``,
 ``kind``, the CRD version's ``openAPIV3Schema`` unchanged, and ``source``: the repository, path and
-commit it was copied from. Adding a kind is adding its file.
+commit it was copied from. Adding a kind is adding its file; a kind also served in an older version
+has a file for it too, ``<kind>.<group>.<version>.json`` (ExternalSecret's v1beta1).
 
 ``validator`` turns a CRD schema into the strict JSON Schema that `lint` applies, as the API server
 reads it with field validation ``Strict`` (kubectl's default): an object schema that lists

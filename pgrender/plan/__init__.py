@@ -33,6 +33,7 @@ __all__ = [
     "PatroniPlan",
     "PgBouncerPlan",
     "RolloutPlan",
+    "RuntimePasswords",
     "SchedulingPlan",
     "ServicePlan",
     "TLSFiles",
@@ -51,6 +52,16 @@ class RolloutPlan:
 
     max_lag_bytes: int  # a replica counts as caught up when at most this far behind the leader
     step_timeout_seconds: int  # one step longer than this stops the rollout
+
+
+@dataclass(frozen=True)
+class RuntimePasswords:
+    """The passwords are known only in the cluster (read from a store by the secrets provider's
+    objects), so no SCRAM verifier is derived at render time: the reconcile Job computes each
+    from its Secret's password, and a CronJob on ``schedule`` (None: none) sets again every
+    password changed in the store since."""
+
+    schedule: str | None
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,7 @@ class ClusterPlan:
     extra_services: tuple[ServicePlan, ...]
     backups: BackupsPlan | None = None
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
+    runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:

@@ -205,6 +205,12 @@ class Names:
         return name.startswith(prefix) and len(name) == len(prefix) + CONTENT_HASH_LENGTH
 
     @property
+    def password_sync(self) -> str:
+        """CronJob that sets passwords changed in a store since (secrets provider external); its
+        name is shorter than the reconcile Job's, which bounds the cluster name."""
+        return f"{self.cluster}-passwords"
+
+    @property
     def reconcile_rbac(self) -> str:
         """ServiceAccount, Role and RoleBinding of the reconcile Job, which replaces member pods."""
         return f"{self.cluster}-reconcile"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -11,6 +12,16 @@ from pgrender.plan import secret_keys
 
 if TYPE_CHECKING:
     from pgrender.plan import CertificatePlan, TLSPlan
+
+
+class Quoting(StrEnum):
+    """How a value is written into the text around it (derived passwords need none of it, but a
+    password from a store may hold any character)."""
+
+    NONE = ""
+    URI = "uri"  # percent-encoded: every byte but RFC 3986's unreserved characters
+    PGPASS = "pgpass"  # a .pgpass field: backslash and colon escaped with a backslash
+    AUTH_FILE = "auth-file"  # inside double quotes of pgBouncer's auth_file: a double quote doubled
 
 
 class Material(StrEnum):
@@ -28,15 +39,30 @@ class SecretInput:
     """One secret value, named by what it is; never holds the value itself.
 
     ``subject`` is a user name for passwords, or a certificate name (see plan.tls) for TLS.
-    ``uri_quoted`` asks for percent-encoding, for values placed inside a URI. ``owner`` (namespace,
-    cluster) derives the value for another cluster: a clone reads its source's repository passphrase.
+    ``quoting`` says how the value is written into the text around it (percent-encoded inside a
+    URI, ...). ``owner`` (namespace, cluster) derives the value for another cluster: a clone reads
+    its source's repository passphrase.
     """
 
     material: Material
     subject: str
     rotation: int = 0
-    uri_quoted: bool = False
+    quoting: Quoting = Quoting.NONE
     owner: tuple[str, str] | None = None
+
+    @property
+    def uri_quoted(self) -> bool:
+        return self.quoting is Quoting.URI
+
+    def quote(self, text: str) -> str:
+        """``text`` (this input's value) written as ``quoting`` says."""
+        if self.quoting is Quoting.URI:
+            return urllib.parse.quote(text, safe="")
+        if self.quoting is Quoting.PGPASS:
+            return text.replace("\\", "\\\\").replace(":", "\\:")
+        if self.quoting is Quoting.AUTH_FILE:
+            return text.replace('"', '""')
+        return text
 
 
 @dataclass(frozen=True)
@@ -61,9 +87,11 @@ def secret_text(*parts: str | SecretInput) -> SecretText:
     return SecretText(tuple(merged))
 
 
-def user_password(user: str, rotation: int, *, uri_quoted: bool = False) -> SecretInput:
+def user_password(
+    user: str, rotation: int, *, uri_quoted: bool = False, quoting: Quoting = Quoting.NONE
+) -> SecretInput:
     """A user's password; the verifier of the same subject and rotation belongs to it."""
-    return SecretInput(Material.PASSWORD, f"user:{user}", rotation, uri_quoted)
+    return SecretInput(Material.PASSWORD, f"user:{user}", rotation, Quoting.URI if uri_quoted else quoting)
 
 
 def user_verifier(user: str, rotation: int) -> SecretInput:

@@ -8,7 +8,6 @@ import hmac
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from pgrender.secrets import Material, SecretInput
 
@@ -78,8 +77,7 @@ class DerivedValues:
         key = (item.material, item.subject, item.rotation, item.owner)
         if key not in self._values:
             self._values[key] = self._compute(item)
-        text = self._values[key]
-        return quote(text, safe="") if item.uri_quoted else text
+        return item.quote(self._values[key])
 
     def keyed_digest(self, data: bytes) -> bytes:
         """HMAC-SHA256 of ``data`` under a key derived for this cluster: without the root key it tells

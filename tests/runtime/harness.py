@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from pgrender.config import SecretsConfig
 from pgrender.render import Request, render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -264,15 +265,30 @@ class Rendered:
         return yaml.safe_dump(merged, sort_keys=False)
 
 
-def render_spec(spec: Mapping[str, Any], directory: Path, filename: str = "spec.yaml") -> Rendered:
-    """Write ``spec`` to ``directory`` and render it with the published test key."""
+def render_spec(
+    spec: Mapping[str, Any], directory: Path, filename: str = "spec.yaml", secrets: SecretsConfig | None = None
+) -> Rendered:
+    """Write ``spec`` to ``directory`` and render it with the published test key (and the
+    ``secrets`` settings of a pgrender.yaml, when given: their provider)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / filename
     path.write_text(yaml.safe_dump(dict(spec), sort_keys=False))
-    rendering = render(Request((str(path),), key_file=str(KEY_FILE)))
+    provider = {"provider": secrets.provider} if secrets else {}
+    rendering = render(Request((str(path),), key_file=str(KEY_FILE), secrets_settings=secrets, **provider))
     assert len(rendering.clusters) == 1, "one spec, one cluster"
     out = rendering.clusters[0]
     return Rendered(out.name, out.namespace, copy.deepcopy(dict(spec)), tuple(out.manifests))
+
+
+def external_secrets(rendered: Rendered, store: Mapping[tuple[str, str], str]) -> Rendered:
+    """``rendered`` with the Secrets External Secrets Operator would make of its ExternalSecrets from
+    ``store`` ((key, property) -> value), in place of any made before (:func:`localize`, 8.)."""
+    from tests.eso import secret_of
+
+    made = [secret_of(external, store) for external in rendered.all("ExternalSecret")]
+    names = {secret["metadata"]["name"] for secret in made}
+    kept = tuple(o for o in rendered.objects if not (o["kind"] == "Secret" and o["metadata"]["name"] in names))
+    return replace(rendered, objects=(*kept, *made))
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,6 +607,12 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        URIs' ``sslrootcert`` points) is written under the pod's directory and bind-mounted at that
        very path in the container's private mount namespace (``bound`` of
        :func:`prepare_container`; the mount point is created, empty, on this machine).
+
+    8. External Secrets Operator, for a cluster rendered with the ``external`` secrets provider:
+       the Secrets its ExternalSecrets describe are made by :func:`external_secrets` from a store
+       the test holds (a dict), each template evaluated by the evaluator of ``tests/eso.py``
+       (exactly the Go template subset pgrender writes, tested on its own); the ExternalSecrets
+       stay as rendered, and every container reads those Secrets as it would from Kubernetes.
 
     The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
     pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
