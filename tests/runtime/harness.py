@@ -282,7 +282,7 @@ def render_spec(
 
 def external_secrets(rendered: Rendered, store: Mapping[tuple[str, str], str]) -> Rendered:
     """``rendered`` with the Secrets External Secrets Operator would make of its ExternalSecrets from
-    ``store`` ((key, property) -> value), in place of any made before (:func:`localize`, 8.)."""
+    ``store`` ((key, property) -> value), in place of any made before (:func:`localize`, 9.)."""
     from tests.eso import secret_of
 
     made = [secret_of(external, store) for external in rendered.all("ExternalSecret")]
@@ -608,7 +608,7 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        very path in the container's private mount namespace (``bound`` of
        :func:`prepare_container`; the mount point is created, empty, on this machine).
 
-    8. External Secrets Operator, for a cluster rendered with the ``external`` secrets provider:
+    9. External Secrets Operator, for a cluster rendered with the ``external`` secrets provider:
        the Secrets its ExternalSecrets describe are made by :func:`external_secrets` from a store
        the test holds (a dict), each template evaluated by the evaluator of ``tests/eso.py``
        (exactly the Go template subset pgrender writes, tested on its own); the ExternalSecrets
