@@ -1,6 +1,7 @@
 # pgrender: `make demo` renders the bundled example, `make test` runs every check.
 # Both create their own virtualenv in .venv; `make test` also installs the Debian packages the
-# real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd, pgBackRest, the AWS CLI).
+# real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd, pgBackRest, the AWS CLI, and the
+# clients' runtimes: a JRE with pgJDBC, Node.js with npm) and node-postgres (`make clients`).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,10 @@ KEY := tests/golden.key
 # pgrender refuses the published test key unless this is set: demos and golden files use it on purpose.
 ALLOW_TEST_KEY := PGRENDER_ALLOW_TEST_KEY=1
 
-.PHONY: demo test lint unit golden schema bench fuzz clean system
+CLIENTS := tests/runtime/clients
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
+
+.PHONY: demo test lint unit golden schema bench fuzz clean system clients
 
 $(STAMP): pyproject.toml
 	./scripts/setup-system.sh
@@ -22,6 +26,13 @@ $(STAMP): pyproject.toml
 system:
 	./scripts/setup-system.sh --runtime
 
+# node-postgres for tests/runtime/test_clients.py, exactly as package-lock.json pins it (git-ignored).
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	npm ci --prefix $(CLIENTS) --no-audit --no-fund
+	touch $@
+
+clients: $(CLIENTS_STAMP)
+
 # Renders examples/hippo.yaml with the published test key into out/ (git-ignored).
 demo: $(STAMP)
 	$(BIN)/pgrender validate examples/hippo.yaml
@@ -30,7 +41,7 @@ demo: $(STAMP)
 	@if command -v kubectl >/dev/null 2>&1; then \
 		kubectl kustomize out/hippo >/dev/null && echo "kubectl kustomize out/hippo: builds"; fi
 
-test: system $(STAMP) lint
+test: system $(STAMP) clients lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -58,4 +69,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/render_bench.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache $(CLIENTS)/node_modules

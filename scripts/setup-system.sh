@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages pgrender's tests run for real (PostgreSQL, pgBouncer, Patroni, etcd,
-# pgBackRest, the AWS CLI of the logical backups, git, and strace, which kills and fails renders in
-# tests/test_write_faults.py), plus python3-venv when the interpreter cannot make a virtualenv.
+# pgBackRest, the AWS CLI of the logical backups, git, strace, which kills and fails renders in
+# tests/test_write_faults.py, and the runtimes of the real clients: a JRE with pgJDBC, Node.js and
+# npm), plus python3-venv when the interpreter cannot make a virtualenv.
 # Does nothing when all are there.
 # Usage: scripts/setup-system.sh [--runtime]   (without --runtime: only what a virtualenv needs)
 set -eu
@@ -19,6 +20,13 @@ if [ "${1:-}" = "--runtime" ]; then
     ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || packages="$packages postgresql"
     command -v git >/dev/null 2>&1 || packages="$packages git"
     command -v strace >/dev/null 2>&1 || packages="$packages strace"
+    # tests/runtime/test_clients.py: pgJDBC on a JRE (`java File.java` compiles in memory with the
+    # jdk.compiler module, which Debian's JRE ships: no JDK needed), and Node.js with npm for
+    # node-postgres (`make clients`).
+    command -v java >/dev/null 2>&1 || packages="$packages default-jre-headless"
+    [ -f /usr/share/java/postgresql.jar ] || packages="$packages libpostgresql-jdbc-java"
+    command -v node >/dev/null 2>&1 || packages="$packages nodejs"
+    command -v npm >/dev/null 2>&1 || packages="$packages npm"
 fi
 [ -z "$packages" ] && exit 0
 

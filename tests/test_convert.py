@@ -129,6 +129,8 @@ CARRIED = [
      {"type": "NodePort", "nodePort": 30432}),
     ("pgo", "spec: {proxy: {pgBouncer: {replicas: 2, config: {global: {pool_mode: transaction}}}}}",
      "spec.proxy.pgBouncer", {"replicas": 2, "poolMode": "transaction"}),
+    ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_prepared_statements: '0', pool_mode: transaction}}}}}",
+     "spec.proxy.pgBouncer", {"poolMode": "transaction", "maxPreparedStatements": 0}),
     ("pgo", "spec: {proxy: {pgBouncer: {affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
      "[{weight: 50, podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: "
      "{postgres-operator.crunchydata.com/cluster: hippo, postgres-operator.crunchydata.com/role: pgbouncer}}}}]}}}}}",

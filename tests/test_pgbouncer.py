@@ -13,7 +13,9 @@ from cryptography import x509
 from pgrender.components.pgbouncer import pgbouncer
 from pgrender.components.reconcile import reconcile
 from pgrender.components.services import services
+from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
+from pgrender.render import validate
 from tests.conftest import base_spec, find
 
 
@@ -88,18 +90,50 @@ def test_frontend_certificate(objects_of: Callable[[dict[str, Any]], list[dict[s
     assert users == f'"_pgrender_pgbouncer" "{password}"\n'
 
 
-@pytest.mark.parametrize(("mode", "prepare"), [("transaction", True), ("statement", True), ("session", False)])
-def test_user_secret_keys(
-    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], mode: str, prepare: bool
+# (pool mode, maxPreparedStatements or None for the default) -> (max_prepared_statements in the ini,
+# prepareThreshold=0 in pgbouncer-jdbc-uri)
+PREPARED = [
+    ("transaction", None, "200", False),
+    ("statement", None, "200", False),
+    ("transaction", 50, "50", False),
+    ("transaction", 0, None, True),  # pgBouncer before 1.21: the setting left out, pgJDBC's workaround
+    ("statement", 0, None, True),
+    ("session", None, None, False),  # a session pool keeps a client on one server connection
+    ("session", 0, None, False),
+]
+
+
+@pytest.mark.parametrize(("mode", "limit", "setting", "workaround"), PREPARED)
+def test_prepared_statements(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    mode: str,
+    limit: int | None,
+    setting: str | None,
+    workaround: bool,
 ) -> None:
-    data = find(objects_of(pooled(poolMode=mode)), "Secret", "hippo-pguser-hippo")["data"]
+    spec = pooled(poolMode=mode) if limit is None else pooled(poolMode=mode, maxPreparedStatements=limit)
+    objects = objects_of(spec)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(find(objects, "ConfigMap", "hippo-pgbouncer")["data"]["pgbouncer.ini"])
+    assert parser["pgbouncer"].get("max_prepared_statements") == setting
+    data = find(objects, "Secret", "hippo-pguser-hippo")["data"]
     text = {k: base64.b64decode(v).decode() for k, v in data.items()}
     assert text["pgbouncer-host"] == "hippo-pgbouncer.db.svc" and text["pgbouncer-port"] == "5432"
     assert text["pgbouncer-uri"].endswith(
         "@hippo-pgbouncer.db.svc:5432/hippo?sslmode=verify-full&sslrootcert=/etc/pgrender/hippo/ca.crt"
     )
-    assert ("prepareThreshold=0" in text["pgbouncer-jdbc-uri"]) is prepare
+    assert ("prepareThreshold=0" in text["pgbouncer-jdbc-uri"]) is workaround
     assert "prepareThreshold" not in text["jdbc-uri"]
+
+
+def test_max_prepared_statements_has_its_own_field(write_spec: Callable[..., Any]) -> None:
+    with pytest.raises(SpecError) as exc:
+        validate((str(write_spec(pooled(config={"global": {"max_prepared_statements": 10}}))),))
+    (problem,) = exc.value.problems
+    assert problem.path == "spec.proxy.pgBouncer.config.global"
+    assert "'max_prepared_statements'" in problem.message
+    with pytest.raises(SpecError):
+        validate((str(write_spec(pooled(maxPreparedStatements=-1))),))
 
 
 def test_reconcile_creates_auth_user_and_function(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:

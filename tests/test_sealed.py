@@ -305,13 +305,14 @@ def break_yaml(out: Path) -> None:
 
 USER_SECRET = "pooled-pguser-shop"
 PASSWORD_KEYS = {"password", "verifier", "uri", "jdbc-uri", "pgbouncer-uri", "pgbouncer-jdbc-uri"}
+ACCESS_SECRET = "pooled-pgaccess-shop"  # examples/pooled.yaml's shop has accessSecret: true
 
 
 @pytest.mark.parametrize(
     ("change", "args", "resealed"),
     [
         ("nothing", [], {}),
-        ("user-rotation", [], {USER_SECRET: PASSWORD_KEYS}),
+        ("user-rotation", [], {USER_SECRET: PASSWORD_KEYS, ACCESS_SECRET: {"PGPASSWORD"}}),
         ("swapped-ciphertexts", [], {USER_SECRET: {"password", "uri"}}),
         ("tampered-record", [], {USER_SECRET: {"password"}}),
         ("no-records", [], "all"),
@@ -556,9 +557,14 @@ ALL_PODS = {"StatefulSet/pooled-db-0", "StatefulSet/pooled-db-1", "Deployment/po
                 "pooled-superuser-cert": {"ca.crt", "tls.crt", "tls.key"},
                 "pooled-pgbouncer": {"ca.crt", "tls.crt", "tls.key"},
                 "pooled-pguser-shop": {"ca.crt"},
+                ACCESS_SECRET: {"ca.crt"},
             },
         ),
-        ("    - name: shop\n      passwordRotation: 1\n", set(), {"pooled-pguser-shop": PASSWORD_KEYS}),
+        (
+            "    - name: shop\n      passwordRotation: 1\n",
+            set(),
+            {"pooled-pguser-shop": PASSWORD_KEYS, ACCESS_SECRET: {"PGPASSWORD"}},
+        ),
     ],
     ids=["unchanged", "tls-rotation", "password-rotation"],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pgrender.components.access_secrets import access_secrets
 from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
@@ -29,6 +30,7 @@ BUILDERS: tuple[Builder, ...] = (
     certificates,
     ca_secret,
     user_secrets,
+    access_secrets,
     services,
     volumes,
     statefulsets,

@@ -30,6 +30,7 @@ from pgrender.convert.kube import (
 from pgrender.load import Document
 from pgrender.plan.profiles import PROFILES
 from pgrender.spec.connectivity import Naming
+from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
 
 GROUP = "postgresql.cnpg.io"
@@ -446,10 +447,9 @@ class _Build:
             out.set((*to, "poolMode"), mode, pooler.at((*settings, "poolMode")))
         for key, key_path, value in pooler.items((*settings, "parameters")):
             text = str(value)
-            if key in ("max_client_conn", "default_pool_size") and text.isdigit():
+            if key in BOUNCER_FIELDS and text.isdigit():
                 pooler.take(key_path)
-                target = "maxClientConnections" if key == "max_client_conn" else "defaultPoolSize"
-                out.set((*to, target), int(text), pooler.at(key_path))
+                out.set((*to, BOUNCER_FIELDS[key]), int(text), pooler.at(key_path))
             elif key in PASSTHROUGH_SETTINGS:
                 pooler.take(key_path)
                 out.set((*to, "config", "global", key), int(text) if text.isdigit() else text, pooler.at(key_path))

@@ -29,6 +29,7 @@ from pgrender.convert.kube import (
     topology_spread,
 )
 from pgrender.load import Document, format_path
+from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
 
 GROUP = "postgres-operator.crunchydata.com"
@@ -490,10 +491,9 @@ class _Build:
             if key == "pool_mode":
                 src.take(key_path)
                 out.set((*to, "poolMode"), text, src.at(key_path))
-            elif key in ("max_client_conn", "default_pool_size") and text.isdigit():
+            elif key in BOUNCER_FIELDS and text.isdigit():
                 src.take(key_path)
-                target = "maxClientConnections" if key == "max_client_conn" else "defaultPoolSize"
-                out.set((*to, target), int(text), src.at(key_path))
+                out.set((*to, BOUNCER_FIELDS[key]), int(text), src.at(key_path))
             elif key in PASSTHROUGH_SETTINGS:
                 src.take(key_path)
                 out.set((*to, "config", "global", key), int(text) if text.isdigit() else text, src.at(key_path))

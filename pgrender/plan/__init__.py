@@ -99,6 +99,7 @@ class ClusterPlan:
     pods_selector: dict[str, str]
     primary_host: str
     secret_mount_path: str  # where applications mount a user Secret; the URIs name its ca.crt
+    ca_file: str  # <secret_mount_path>/ca.crt: sslrootcert of the URIs, PGSSLROOTCERT of access Secrets
     tls: TLSPlan
     superuser: str
     replication_user: str
@@ -301,6 +302,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         pods_selector=pod_selector,
         primary_host=primary_host,
         secret_mount_path=secret_mount_path,
+        ca_file=ca_file,
         tls=resolve_tls(
             sourced,
             names,

@@ -111,6 +111,8 @@ def claims(
         if user.secret:  # without spec.users, the one user is named after the cluster
             path = user_paths.get(user.name, cluster)
             made += [_obj(path, "Secret", user.secret), _label(path, labels.PGUSER_LABEL, user.name)]
+        if user.access_secret:
+            made.append(_obj(user_paths.get(user.name, cluster), "Secret", user.access_secret))
     return made
 
 

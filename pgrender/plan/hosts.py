@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from pgrender.spec.connectivity import DNSSpec
 
+# How every client connection pgrender hands out checks the server: the CA signed it, and it names the host.
+CLIENT_SSLMODE = "verify-full"
+
 
 def dns_forms(service: str, namespace: str, domain: str) -> tuple[str, ...]:
     """The four names a Service answers to, longest first (PGO's order)."""
@@ -70,7 +73,7 @@ def connection(
     """
     database = dbname or ""
     extra = "".join(f"&{p}" for p in jdbc_parameters)
-    tls = f"sslmode=verify-full&sslrootcert={ca_file}"
+    tls = f"sslmode={CLIENT_SSLMODE}&sslrootcert={ca_file}"
     at = uri_host or host
     return Connection(
         host=host,

@@ -277,6 +277,10 @@ class Names:
         """A login role's Secret; ``first``: the first login role, which some profiles name <c>-app."""
         return self.profile.user_secret_name(self.cluster, user, first)
 
+    def pgaccess_secret(self, user: str) -> str:
+        """The libpq environment of a user (users[].accessSecret), for envFrom or a shell."""
+        return f"{self.cluster}-pgaccess-{user}"
+
     def instance_set(self, set_name: str) -> str:
         """PodDisruptionBudget of an instance set."""
         return f"{self.cluster}-{set_name}"

@@ -27,6 +27,8 @@ class PgBouncerPlan:
     pool_mode: PoolMode
     max_client_connections: int
     default_pool_size: int
+    # pgBouncer's max_prepared_statements, rendered for transaction and statement pools when not 0
+    max_prepared_statements: int
     port: int
     settings: tuple[tuple[str, str], ...]
     resources: dict[str, Any]
@@ -45,9 +47,17 @@ class PgBouncerPlan:
     sync_wave: int
 
     @property
+    def tracks_prepared_statements(self) -> bool:
+        """Whether clients' protocol-level prepared statements work through the pool as on the server:
+        a session pool keeps a client on one server connection; a transaction or statement pool does
+        when pgBouncer tracks them (max_prepared_statements, pgBouncer 1.21+)."""
+        return self.pool_mode == PoolMode.SESSION or self.max_prepared_statements > 0
+
+    @property
     def jdbc_parameters(self) -> tuple[str, ...]:
-        """Server-side prepared statements do not survive transaction or statement pooling in pgJDBC."""
-        return ("prepareThreshold=0",) if self.pool_mode != PoolMode.SESSION else ()
+        """pgJDBC's server-side statements (after prepareThreshold executions, 5) break a transaction
+        or statement pool that does not track them: prepareThreshold=0 keeps them unnamed."""
+        return () if self.tracks_prepared_statements else ("prepareThreshold=0",)
 
 
 def _setting_text(value: str | int | bool) -> str:
@@ -78,6 +88,7 @@ def resolve_pgbouncer(
         pool_mode=spec.pool_mode,
         max_client_connections=spec.max_client_connections,
         default_pool_size=spec.default_pool_size,
+        max_prepared_statements=spec.max_prepared_statements,
         port=spec.port,
         settings=tuple(sorted((k, _setting_text(v)) for k, v in spec.config.global_.items())),
         resources=spec.resources.model_dump(by_alias=True, exclude_none=True) if spec.resources else {},

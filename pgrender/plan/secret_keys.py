@@ -22,3 +22,13 @@ FQDN_PREFIX = "fqdn-"  # CloudNativePG's fqdn-uri and fqdn-jdbc-uri: the URIs wi
 PGPASS = "pgpass"  # a .pgpass line: host:port:dbname:user:password
 PGBOUNCER_PREFIX = "pgbouncer-"  # pgbouncer-host, pgbouncer-uri, ...: the same keys through pgBouncer
 PGBOUNCER_AUTH_FILE = "users.txt"  # pgBouncer's auth_file: the auth user and its password
+
+# access Secrets (users[].accessSecret): libpq's environment variables, and the Service to port-forward to
+PGHOST = "PGHOST"
+PGPORT = "PGPORT"
+PGUSER = "PGUSER"
+PGPASSWORD = "PGPASSWORD"
+PGDATABASE = "PGDATABASE"
+PGSSLMODE = "PGSSLMODE"
+PGSSLROOTCERT = "PGSSLROOTCERT"
+USER_ACCESS = "USER_ACCESS"

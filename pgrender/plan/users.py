@@ -26,6 +26,7 @@ class UserPlan:
     password_rotation: int
     secret: str | None
     labels: dict[str, str]
+    access_secret: str | None = None  # <c>-pgaccess-<user>, with users[].accessSecret
     primary: Connection | None = None  # decided by resolve(), once the endpoints are known
     pgbouncer: Connection | None = None
     fqdn: Connection | None = None  # CloudNativePG's fqdn-uri and fqdn-jdbc-uri
@@ -93,11 +94,18 @@ def resolve_users(
             problems.append(sourced.problem((*where, "databases"), "a database is listed twice"))
         seen.add(u.name)
         secret = names.pguser_secret(u.name, first=not any(x.secret for x in users)) if u.options.login else None
+        if u.access_secret and not u.options.login:
+            problems.append(
+                sourced.problem(
+                    (*where, "accessSecret"), "a role that cannot log in has no credentials to give; set options.login"
+                )
+            )
+        access = names.pgaccess_secret(u.name) if u.access_secret and u.options.login else None
         user_labels = {
             **labels.common(cluster, labels.COMPONENT_DATABASE),
             labels.PGUSER_LABEL: u.name,
         }
-        users.append(UserPlan(u.name, tuple(u.databases), u.options, u.password_rotation, secret, user_labels))
+        users.append(UserPlan(u.name, tuple(u.databases), u.options, u.password_rotation, secret, user_labels, access))
 
     owners: dict[str, str] = {}
     for i, d in enumerate(spec.databases):

@@ -21,7 +21,7 @@ PASSTHROUGH_SETTINGS = frozenset(
         "client_tls_ciphers", "client_tls_protocols", "disable_pqexec", "dns_max_ttl",
         "dns_nxdomain_ttl", "idle_transaction_timeout", "log_connections",
         "log_disconnections", "log_pooler_errors", "log_stats", "max_db_connections", "max_packet_size",
-        "max_prepared_statements", "max_user_connections", "min_pool_size", "query_timeout", "query_wait_timeout",
+        "max_user_connections", "min_pool_size", "query_timeout", "query_wait_timeout",
         "reserve_pool_size", "reserve_pool_timeout", "server_check_delay", "server_check_query",
         "server_connect_timeout", "server_fast_close", "server_idle_timeout", "server_lifetime",
         "server_login_retry", "server_reset_query", "server_reset_query_always", "server_round_robin",
@@ -29,6 +29,14 @@ PASSTHROUGH_SETTINGS = frozenset(
         "tcp_keepidle", "tcp_keepintvl", "track_extra_parameters", "verbose",
     }
 )  # fmt: skip
+# pgbouncer.ini settings with a field of their own (numbers): setting -> field of spec.proxy.pgBouncer.
+FIELD_SETTINGS = {
+    "max_client_conn": "maxClientConnections",
+    "default_pool_size": "defaultPoolSize",
+    "max_prepared_statements": "maxPreparedStatements",
+}
+# Zalando's default; pgBouncer 1.24 made 200 its own default too.
+DEFAULT_MAX_PREPARED_STATEMENTS = 200
 _VALUE = re.compile(r"^[^\n\r;#]*\Z")
 
 
@@ -71,6 +79,18 @@ class PgBouncerSpec(StrictModel):
     max_client_connections: int = Field(default=1000, ge=1, le=1_000_000)
     default_pool_size: int = Field(default=20, ge=1, le=10_000)
     port: int = Field(default=5432, ge=1024, le=65535)
+    max_prepared_statements: int = Field(
+        default=DEFAULT_MAX_PREPARED_STATEMENTS,
+        ge=0,
+        le=1_000_000,
+        description="pgBouncer's max_prepared_statements for transaction and statement pools: how many "
+        "protocol-level prepared statements of clients pgBouncer keeps per server connection, so that "
+        "psycopg's automatic prepares, pgJDBC's server-side statements and node-postgres' named queries "
+        "work through the pool. Needs pgBouncer 1.21 or later (the default image has it); 0 leaves the "
+        "setting out, as pgBouncer before 1.21 requires (it refuses the setting; 1.24 and later then "
+        "use their own default, 200), and pgbouncer-jdbc-uri carries prepareThreshold=0 (other clients "
+        "must turn prepares off themselves: README).",
+    )
     resources: ResourcesSpec | None = None
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
     service: ServiceSpec = Field(default_factory=ServiceSpec)

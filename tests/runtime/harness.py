@@ -39,10 +39,11 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -200,7 +201,10 @@ def local_spec(example: str, *, lease_seconds: int = 10, sync_period_seconds: in
       which moves ``bin_dir``, the data directory name and the scripts' paths accordingly;
     * ``spec.tls.notBefore`` becomes yesterday, so certificates are valid whenever the tests run;
     * ``spec.patroni.leaderLeaseDurationSeconds``/``syncPeriodSeconds`` become 10/2 so that
-      bootstrap and failover take seconds instead of half a minute.
+      bootstrap and failover take seconds instead of half a minute;
+    * with pgBouncer, ``spec.proxy.pgBouncer.maxPreparedStatements`` becomes 0 when the pgBouncer
+      installed here is older than 1.21 (:data:`PREPARED_STATEMENTS_SINCE`), which refuses the
+      setting, as the README tells users of such a pgBouncer image to do.
     """
     major = installed_pg_major()
     if major is None:
@@ -213,6 +217,9 @@ def local_spec(example: str, *, lease_seconds: int = 10, sync_period_seconds: in
     patroni = spec["spec"].setdefault("patroni", {})
     patroni["leaderLeaseDurationSeconds"] = lease_seconds
     patroni["syncPeriodSeconds"] = sync_period_seconds
+    bouncer = spec["spec"].get("proxy", {}).get("pgBouncer")
+    if bouncer is not None and pgbouncer_version() < PREPARED_STATEMENTS_SINCE:
+        bouncer["maxPreparedStatements"] = 0
     return spec
 
 
@@ -275,7 +282,7 @@ def render_spec(
 
 def external_secrets(rendered: Rendered, store: Mapping[tuple[str, str], str]) -> Rendered:
     """``rendered`` with the Secrets External Secrets Operator would make of its ExternalSecrets from
-    ``store`` ((key, property) -> value), in place of any made before (:func:`localize`, 8.)."""
+    ``store`` ((key, property) -> value), in place of any made before (:func:`localize`, 9.)."""
     from tests.eso import secret_of
 
     made = [secret_of(external, store) for external in rendered.all("ExternalSecret")]
@@ -336,13 +343,16 @@ def _volume_files(volume: Mapping[str, Any], rendered: Rendered) -> list[tuple[s
     return []
 
 
-def mount_paths(container: Mapping[str, Any], root: Path) -> dict[str, Path]:
+def mount_paths(container: Mapping[str, Any], root: Path, bound: Collection[str] = ()) -> dict[str, Path]:
     """In-pod path -> local path of the container's mounts under the pod directory ``root``
-    (what :func:`materialize_volumes` writes), without writing anything."""
+    (what :func:`materialize_volumes` writes), without writing anything. A mount path in ``bound``
+    (an application's Secret volume, :func:`localize` 8.) is written under ``<root>/bound``."""
     paths: dict[str, Path] = {}
     for mount in container.get("volumeMounts", []):
         mount_path: str = mount["mountPath"]
-        if mount_path == "/tmp":
+        if mount_path in bound:
+            paths[mount_path] = root / "bound" / mount_path.lstrip("/")
+        elif mount_path == "/tmp":
             paths.update({f: root / "tmp" / f.removeprefix("/tmp/") for f in MOVED_FILES if f.startswith("/tmp/")})
         elif mount_path in SHARED_MOUNTS:
             continue
@@ -354,7 +364,11 @@ def mount_paths(container: Mapping[str, Any], root: Path) -> dict[str, Path]:
 
 
 def materialize_volumes(
-    pod_spec: Mapping[str, Any], container: Mapping[str, Any], rendered: Rendered, root: Path
+    pod_spec: Mapping[str, Any],
+    container: Mapping[str, Any],
+    rendered: Rendered,
+    root: Path,
+    bound: Collection[str] = (),
 ) -> dict[str, Path]:
     """Write the container's volumes under ``root``; return in-pod path -> local path.
 
@@ -370,7 +384,7 @@ def materialize_volumes(
     """
     gid = os_ids()[1]
     volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
-    paths = mount_paths(container, root)
+    paths = mount_paths(container, root, bound)
     for mount in container.get("volumeMounts", []):
         mount_path: str = mount["mountPath"]
         volume = volumes[mount["name"]]
@@ -397,9 +411,25 @@ def materialize_volumes(
     return paths
 
 
+# What the API server accepts as an environment variable name (apimachinery IsEnvVarName): kubelet
+# skips the keys of an envFrom source that are not (Kubernetes 1.34 accepts any printable name).
+_ENV_VAR_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+
 def resolve_env(container: Mapping[str, Any], pod: PodFacts, rendered: Rendered) -> dict[str, str]:
-    """The container's environment as kubelet builds it, including ``$(VAR)`` expansion."""
+    """The container's environment as kubelet builds it: ``envFrom`` first (each key of the Secret or
+    ConfigMap, after its ``prefix``; keys that are no variable name skipped), then ``env`` (which
+    wins), including ``$(VAR)`` expansion."""
     env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        prefix = source.get("prefix", "")
+        if "secretRef" in source:
+            data = {k: v.decode() for k, v in rendered.secret(source["secretRef"]["name"]).items()}
+        elif "configMapRef" in source:
+            data = rendered.config_map(source["configMapRef"]["name"])
+        else:
+            raise HarnessError(f"envFrom: unsupported source {source}")
+        env |= {prefix + k: v for k, v in data.items() if _ENV_VAR_NAME.fullmatch(prefix + k)}
     fields = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "status.podIP": pod.ip}
     for entry in container.get("env", []):
         name = entry["name"]
@@ -460,6 +490,9 @@ class Placement:
     peers: Mapping[str, Peer] = field(default_factory=dict)
     # Another cluster's Services a member streams from (a standby's source): host -> local port.
     remote_services: Mapping[str, int] = field(default_factory=dict)
+    # For an application's pod: Service host name -> the address of its stand-in (ServiceStandIn),
+    # which listens on the Service's own port (localize, 8.).
+    services: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -534,7 +567,8 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        members' REST APIs (``PGRENDER_PATRONI_MEMBERS``) keeps the names and gets each member's
        local port, the names resolving to 127.0.0.1 (:func:`run_job`). The pod IP a
        ``fieldRef: status.podIP`` yields is 127.0.0.1 (:data:`LOCAL_POD_IP`), and client URIs
-       taken from user Secrets get the same treatment in :func:`loopback_uri`. Any other name a
+       taken from user Secrets get the same treatment in :func:`loopback_uri` (whose
+       ``sslrootcert`` may also name where the test wrote the Secret, the mount moved as in 3.). Any other name a
        container connects to keeps its name, which resolves to 127.0.0.1 in the container's
        private /etc/hosts (:func:`prepare_container`), standing in for cluster DNS. A standby
        cluster's ``bootstrap.dcs.standby_cluster`` names its source's primary Service and port:
@@ -561,19 +595,31 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        current template (:meth:`LocalCluster.create_pod`). The pod gets what Kubernetes gives it
        (:class:`ServiceAccount`): the token, CA and namespace files bind-mounted at their in-pod
        path in the container's private mount namespace, and ``KUBERNETES_SERVICE_HOST``/``_PORT``.
+    8. An application's pod (``examples/apps/``, run by ``test_clients.py``: a client program is
+       its command), which must use the user and access Secrets exactly as rendered: nothing in its
+       command or environment changes (not even ``PGHOST``/``PGPORT``, unlike the Job's in 2.).
+       Instead, each Service it connects to has a stand-in (:class:`ServiceStandIn`, as kube-proxy
+       for a cluster IP): a loopback address of its own, listening on the Service's port, which
+       forwards every connection to the local port of the pod the Service selects (the current
+       leader for the primary Service, the local pgBouncer for pgBouncer's); the Service's DNS
+       names resolve to that address in the container's private /etc/hosts
+       (``Placement.services``). Its Secret volume at the cluster's ``secretMountPath`` (where the
+       URIs' ``sslrootcert`` points) is written under the pod's directory and bind-mounted at that
+       very path in the container's private mount namespace (``bound`` of
+       :func:`prepare_container`; the mount point is created, empty, on this machine).
 
-    8. External Secrets Operator, for a cluster rendered with the ``external`` secrets provider:
+    9. External Secrets Operator, for a cluster rendered with the ``external`` secrets provider:
        the Secrets its ExternalSecrets describe are made by :func:`external_secrets` from a store
        the test holds (a dict), each template evaluated by the evaluator of ``tests/eso.py``
        (exactly the Go template subset pgrender writes, tested on its own); the ExternalSecrets
        stay as rendered, and every container reads those Secrets as it would from Kubernetes.
 
-    9. Process namespaces: a pod with ``shareProcessNamespace: true`` (the ``tls-reload`` sidecar's)
-       sees its own containers' processes in Kubernetes; here every process of the machine. Nothing is
-       changed for it: the sidecar tells its pod's processes by their command lines, which name the
-       pod's own localized paths (3.), as in the pod they name the pod's (``patroni /etc/patroni``).
+    10. Process namespaces: a pod with ``shareProcessNamespace: true`` (the ``tls-reload`` sidecar's)
+        sees its own containers' processes in Kubernetes; here every process of the machine. Nothing is
+        changed for it: the sidecar tells its pod's processes by their command lines, which name the
+        pod's own localized paths (3.), as in the pod they name the pod's (``patroni /etc/patroni``).
 
-    10. cert-manager, for a cluster rendered with TLS provider ``cert-manager``: the Secrets its
+    11. cert-manager, for a cluster rendered with TLS provider ``cert-manager``: the Secrets its
         Certificates ask for are issued by the CA of ``tests/runtime/cert_manager.py`` from what each
         Certificate says, and handed over beside the rendered objects (:meth:`Rendered.with_objects`);
         the Certificates stay as rendered. A renewal is :func:`update_mounted_secret`, what kubelet
@@ -613,7 +659,7 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 raise HarnessError(f"the rendered StatefulSet no longer sets {key}")
             host = local_env[key].rpartition(":")[0] if keep_host else LOCAL_POD_IP
             local_env[key] = f"{host}:{port}"
-    elif "PGHOST" in local_env:
+    elif "PGHOST" in local_env and not where.services:
         local_env["PGHOSTADDR"] = LOCAL_POD_IP
         local_env["PGPORT"] = str(where.postgres_port)
         if "PGRENDER_PATRONI_MEMBERS" in local_env:
@@ -643,16 +689,24 @@ def config_differences(rendered_yaml: str, local: Mapping[str, Any], where: Plac
     return [key for key in sorted(set(rendered) | set(restored)) if rendered.get(key) != restored.get(key)]
 
 
-def loopback_uri(uri: str, port: int) -> str:
+def loopback_uri(uri: str, port: int, ca_file: Path | None = None) -> str:
     """A client URI from a Secret, reaching the server on 127.0.0.1:``port``.
 
     Same user, password, database, ``sslmode`` and host name (verify-full checks the certificate
-    against it); only the port changes and ``hostaddr`` says where to connect.
+    against it); only the port changes and ``hostaddr`` says where to connect. With ``ca_file``,
+    its ``sslrootcert`` (``<secretMountPath>/ca.crt``, the Secret as an application mounts it)
+    names that file instead: where the test wrote the Secret (:func:`write_secret`), the mount
+    moved as in :func:`localize` 3. (An application pod keeps the URI whole: :func:`localize` 8.)
     """
     parts = urllib.parse.urlsplit(uri)
     credentials, _, hostport = parts.netloc.rpartition("@")
     host = hostport.rsplit(":", 1)[0]
-    query = "&".join(q for q in (parts.query, f"hostaddr={LOCAL_POD_IP}") if q)
+    params = parts.query.split("&") if parts.query else []
+    if ca_file is not None:
+        if not any(p.startswith("sslrootcert=") for p in params):
+            raise HarnessError(f"the URI names no sslrootcert to move: {parts.query}")
+        params = [f"sslrootcert={ca_file}" if p.startswith("sslrootcert=") else p for p in params]
+    query = "&".join([*params, f"hostaddr={LOCAL_POD_IP}"])
     return urllib.parse.urlunsplit((parts.scheme, f"{credentials}@{host}:{port}", parts.path, query, ""))
 
 
@@ -892,7 +946,9 @@ class PodContainer:
         mounts = [(self.hosts_file, "/etc/hosts"), *self.binds]
         script = "".join(f"mount --bind {shlex.quote(str(local))} {shlex.quote(at)} && " for local, at in mounts)
         script += "exec " + shlex.join([*run_as, program, *self.run.command[1:]])
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        # bash, not sh: dash drops environment variables whose names are no shell identifiers
+        # (jdbc-uri from an envFrom), which kubelet hands the container's process all the same.
+        return ["unshare", "--mount", "--propagation", "private", "bash", "-c", script]
 
     def run_once(self, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         """Run it to completion (a Job's container); its output is captured, no check."""
@@ -933,6 +989,7 @@ def prepare_container(
     hosts: Sequence[str] = (),
     patroni_yaml: str | None = None,
     service_account: ServiceAccount | None = None,
+    bound: Collection[str] = (),
 ) -> PodContainer:
     """Make container ``container`` of the rendered ``workload`` (a Job, a CronJob's jobTemplate,
     a StatefulSet, a Deployment) ready to run here, in the pod directory ``root``.
@@ -948,6 +1005,10 @@ def prepare_container(
     pgBackRest configs to 127.0.0.1. ``pod`` defaults to :func:`default_pod_name` in the
     rendered namespace, with the local pod IP. ``service_account``: the Kubernetes API stand-in
     the pod reaches, when its pod spec automounts a service account token (:func:`localize`, 6.).
+
+    An application's pod (:func:`localize`, 8.): ``where.services`` maps the Service names it
+    connects to to their stand-ins' addresses (:class:`ServiceStandIn`) in its /etc/hosts, and the
+    volumes mounted at a path in ``bound`` are bind-mounted at that very path.
     """
     pod_spec = pod_spec_of(workload)
     by_name = {c["name"]: c for c in pod_spec["containers"]}
@@ -956,11 +1017,12 @@ def prepare_container(
     spec = by_name[container]
     pod = pod or PodFacts(default_pod_name(workload), rendered.namespace)
     make_dir(root)
-    pgbackrest_dir = mount_paths(spec, root).get("/etc/pgbackrest")
+    pgbackrest_dir = mount_paths(spec, root, bound).get("/etc/pgbackrest")
     fresh_pgbackrest = pgbackrest_dir is not None and not pgbackrest_dir.exists()
-    paths = materialize_volumes(pod_spec, spec, rendered, root)
+    paths = materialize_volumes(pod_spec, spec, rendered, root, bound)
     if not (root / "tmp").exists():
         make_dir(root / "tmp", 0o2770)
+    bind_mounts = tuple((paths.pop(at), at) for at in bound if at in paths)
     where = replace(where, paths=paths)
     names = list(hosts)
     if pgbackrest_dir is not None:
@@ -977,14 +1039,17 @@ def prepare_container(
         workload_name = workload["metadata"]["name"]
         raise HarnessError(f"container {container} of {workload_name} has no command (the image's default is unknown)")
     run = localize(command, env, patroni_yaml, where)
-    binds: tuple[tuple[Path, str], ...] = ()
+    binds: tuple[tuple[Path, str], ...] = bind_mounts
+    for _, at in bind_mounts:
+        Path(at).mkdir(parents=True, exist_ok=True)  # the mount point; stays empty
     if service_account is not None and pod_spec.get("automountServiceAccountToken"):
         Path(SERVICE_ACCOUNT_PATH).mkdir(parents=True, exist_ok=True)  # the mount point; stays empty
-        binds = ((service_account.directory, SERVICE_ACCOUNT_PATH),)
+        binds += ((service_account.directory, SERVICE_ACCOUNT_PATH),)
         run = replace(run, env=run.env | dict(service_account.env))
     hosts_file = root / f"hosts.{container}"
     unique = list(dict.fromkeys(names))
-    hosts_file.write_text(Path("/etc/hosts").read_text() + "".join(f"\n{LOCAL_POD_IP} {n}" for n in unique) + "\n")
+    lines = [f"{LOCAL_POD_IP} {n}" for n in unique] + [f"{ip} {n}" for n, ip in where.services.items()]
+    hosts_file.write_text(Path("/etc/hosts").read_text() + "".join(f"\n{line}" for line in lines) + "\n")
     hosts_file.chmod(0o644)
     return PodContainer(container, pod, root, where, run, tuple(unique), binds)
 
@@ -1651,6 +1716,92 @@ def client_psql(conninfo: str, sql: str, env: Mapping[str, str] | None = None) -
     )
 
 
+class ServiceStandIn:
+    """A Service as kube-proxy makes it, for an application's pod (:func:`localize`, 8.): an address
+    of its own on loopback (its "cluster IP", 127.77.0.N) listening on the Service's own ``port``,
+    each connection forwarded byte for byte to 127.0.0.1:``target()``, the local port of the pod
+    the Service selects at that moment. TLS passes through untouched: the client negotiates it with
+    the server behind, against the Service's name."""
+
+    _next = 1
+
+    def __init__(self, name: str, port: int, target: Callable[[], int]) -> None:
+        self.name, self.port, self.target = name, port, target
+        self.listener = self._bind()
+        self.address: str = self.listener.getsockname()[0]
+        self.connections: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, name=f"service {name}", daemon=True)
+
+    def _bind(self) -> socket.socket:
+        errors = []
+        for _ in range(50):
+            address = f"127.77.0.{ServiceStandIn._next}"
+            ServiceStandIn._next = ServiceStandIn._next % 250 + 1
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind((address, self.port))
+            except OSError as exc:
+                listener.close()
+                errors.append(f"{address}: {exc}")
+                continue
+            listener.listen(64)
+            return listener
+        raise HarnessError(f"no loopback address free for Service {self.name} on port {self.port}: {errors[-3:]}")
+
+    def start(self) -> ServiceStandIn:
+        self.thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed by stop()
+            try:
+                upstream = socket.create_connection((LOCAL_POD_IP, self.target()), timeout=5)
+            except Exception:
+                client.close()  # as a Service without ready endpoints: the connection is refused
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.connections += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(5)
+        with self.lock:
+            for connection in self.connections:
+                connection.close()
+            self.connections.clear()
+
+
+@contextlib.contextmanager
+def service_stand_in(name: str, port: int, target: Callable[[], int]) -> Iterator[ServiceStandIn]:
+    """A started :class:`ServiceStandIn`, stopped on exit."""
+    stand_in = ServiceStandIn(name, port, target).start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
 # --------------------------------------------------------------------------------------------
 # pgBouncer
 # --------------------------------------------------------------------------------------------
@@ -1678,6 +1829,20 @@ def localize_pgbouncer_ini(ini: str, where: Placement, listen_port: int) -> str:
             line = f"{key} = {_local_path(value, where.paths)}"
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def pgbouncer_version() -> tuple[int, int]:
+    """(major, minor) of the pgBouncer installed here (``pgbouncer --version``: "PgBouncer 1.18.0")."""
+    program = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
+    found = re.search(r"PgBouncer (\d+)\.(\d+)", out)
+    if found is None:
+        raise HarnessError(f"cannot tell pgBouncer's version from {out!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+# pgBouncer 1.21 added max_prepared_statements; older ones refuse to start with it.
+PREPARED_STATEMENTS_SINCE = (1, 21)
 
 
 class PgBouncer:

@@ -288,7 +288,7 @@ def test_point_in_time_restore_into_a_new_cluster(root: Path, s3: S3Server, sour
         succeeded(clone.run_job(root / "clone-reconcile"))
         secret = "hippo-clone-pguser-hippo-clone"
         files = write_secret(rendered, secret, root / "clone-user")
-        uri = loopback_uri(rendered.secret(secret)["uri"].decode(), leader.pg_port)
+        uri = loopback_uri(rendered.secret(secret)["uri"].decode(), leader.pg_port, files / "ca.crt")
         login = client_psql(uri, "SELECT current_user", {"PGSSLROOTCERT": str(files / "ca.crt")})
         assert (login.returncode, login.stdout.strip()) == (0, "hippo-clone"), login.stderr
         # Running, it never reads the source's repository: recovery settings are gone, and what

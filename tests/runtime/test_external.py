@@ -4,7 +4,7 @@ examples/hippo.yaml with two users is rendered with ``secrets.provider: external
 dict: every value the derived provider would make (certificates, Patroni's password), under the
 remote key convention, except the users' passwords, which this test chooses: one full of what a
 URI must percent-encode, one that SASLprep changes. External Secrets Operator is the harness's
-stand-in (``harness.external_secrets``: ``localize``, 8.), which evaluates each ExternalSecret's
+stand-in (``harness.external_secrets``: ``localize``, 9.), which evaluates each ExternalSecret's
 template; the cluster, the reconcile Job and CronJob <c>-passwords run as rendered. The Job computes
 each verifier from the Secret's password; a client logs in with the ``uri`` of the Secret, mounted
 where ``connectivity.secretMountPath`` says (the URI names ``sslrootcert`` there).

@@ -6,6 +6,7 @@ they leave alone), since every real-process test relies on "the rendered config,
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,16 @@ from .harness import (
     HarnessError,
     Peer,
     Placement,
+    PodFacts,
+    Rendered,
     _local_path,
     _local_paths_in,
     localize,
     localize_pgbackrest_conf,
+    loopback_uri,
     pgbackrest_host_names,
     pod_path,
+    resolve_env,
 )
 
 POD = Path("/L/c-db-0")
@@ -121,6 +126,60 @@ postgresql:
     assert run.env["PGBACKREST_CONFIG"] == "/L/c-db-0/etc/pgbackrest/pgbackrest.conf"
     assert run.env["OTHER"] == "--path=/L/c-db-0/pgdata/x"
     assert run.command == ("patroni", "/L/c-db-0/etc/pgbackrest/x.yaml")
+
+
+def test_a_job_reaches_the_primary_by_address_but_an_application_through_its_services() -> None:
+    env = {"PGHOST": "c-primary.ns.svc", "PGPORT": "5432", "URI": "postgresql://u@c-primary.ns.svc/db"}
+    job = localize(["psql"], env, None, Placement(PATHS, 15432))
+    assert (job.env["PGHOST"], job.env["PGHOSTADDR"], job.env["PGPORT"]) == ("c-primary.ns.svc", "127.0.0.1", "15432")
+    # An application pod (localize 8.): the Service's name resolves to its stand-in; nothing changes.
+    app = localize(["psql"], env, None, Placement({}, 0, services={"c-primary.ns.svc": "127.77.0.1"}))
+    assert app.env == env and app.command == ("psql",)
+
+
+def test_loopback_uri_changes_the_port_the_address_and_with_a_file_the_root_certificate() -> None:
+    uri = "postgresql://u:p@c-primary.ns.svc:5432/db?sslmode=verify-full&sslrootcert=/etc/pgrender/c/ca.crt"
+    assert loopback_uri(uri, 15432) == (
+        "postgresql://u:p@c-primary.ns.svc:15432/db?sslmode=verify-full&sslrootcert=/etc/pgrender/c/ca.crt"
+        "&hostaddr=127.0.0.1"
+    )
+    assert loopback_uri(uri, 15432, Path("/w/ca.crt")) == (
+        "postgresql://u:p@c-primary.ns.svc:15432/db?sslmode=verify-full&sslrootcert=/w/ca.crt&hostaddr=127.0.0.1"
+    )
+    with pytest.raises(HarnessError):
+        loopback_uri("postgresql://u:p@h:5432/db?sslmode=verify-full", 1, Path("/w/ca.crt"))
+
+
+def test_env_from_as_kubelet_builds_it() -> None:
+    secret = {"uri": "u", "jdbc-uri": "j", "ca.crt": "c", "1x": "skipped", "a b": "skipped", "PGHOST": "h"}
+    rendered = Rendered(
+        "c",
+        "ns",
+        {},
+        (
+            {
+                "kind": "Secret",
+                "metadata": {"name": "s"},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in secret.items()},
+            },
+        ),
+    )
+    container = {
+        "envFrom": [{"secretRef": {"name": "s"}}, {"secretRef": {"name": "s"}, "prefix": "X_"}],
+        "env": [{"name": "PGHOST", "value": "wins"}],
+    }
+    env = resolve_env(container, PodFacts("p", "ns"), rendered)
+    assert env == {
+        "uri": "u",
+        "jdbc-uri": "j",
+        "ca.crt": "c",
+        "PGHOST": "wins",
+        "X_uri": "u",
+        "X_jdbc-uri": "j",
+        "X_ca.crt": "c",
+        "X_1x": "skipped",  # the prefix makes it a name
+        "X_PGHOST": "h",
+    }
 
 
 # --------------------------------------------------------------------------------------------

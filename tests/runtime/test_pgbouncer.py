@@ -48,7 +48,8 @@ def user_uri(cluster: LocalCluster, bouncer: PgBouncer, user: str, tmp: Path) ->
     """The user's rendered pgbouncer-uri, reaching the local pgBouncer, and the CA to verify it."""
     secret = cluster.rendered.secret(f"{cluster.rendered.name}-pguser-{user}")
     files = write_secret(cluster.rendered, f"{cluster.rendered.name}-pguser-{user}", tmp / user)
-    return loopback_uri(secret["pgbouncer-uri"].decode(), bouncer.port), {"PGSSLROOTCERT": str(files / "ca.crt")}
+    ca = files / "ca.crt"
+    return loopback_uri(secret["pgbouncer-uri"].decode(), bouncer.port, ca), {"PGSSLROOTCERT": str(ca)}
 
 
 def test_user_logs_in_through_pgbouncer_over_tls(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:
@@ -80,7 +81,9 @@ def test_superuser_cannot_log_in_through_pgbouncer(pooled: tuple[LocalCluster, P
     direct = cluster.rendered.secret("pooled-pguser-admin")["uri"].decode()
     leader = cluster.leader()
     assert leader is not None
-    assert client_psql(loopback_uri(direct, leader.pg_port), "SELECT 1", env).returncode == 0
+    assert (
+        client_psql(loopback_uri(direct, leader.pg_port, Path(env["PGSSLROOTCERT"])), "SELECT 1", env).returncode == 0
+    )
 
 
 def test_pool_mode_is_what_the_spec_says(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def login(rendered: Rendered, user: str, port: int, workdir: Path) -> tuple[int,
     """Log in with the ``uri`` of ``<c>-pguser-<user>``; return (exit code, output or error)."""
     secret = f"{rendered.name}-pguser-{user}"
     files = write_secret(rendered, secret, workdir / secret)
-    uri = loopback_uri(rendered.secret(secret)["uri"].decode(), port)
+    uri = loopback_uri(rendered.secret(secret)["uri"].decode(), port, files / "ca.crt")
     result = client_psql(
         uri,
         "SELECT current_user, current_database(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
