@@ -26,6 +26,9 @@ PGBOUNCER_CONFIG_DIR = "/etc/pgbouncer"
 PGBOUNCER_SECRET_DIR = "/etc/pgbouncer/secret"
 
 PATRONI_PORT = 8008
+# postgres_exporter's port on every member (CloudNativePG and pgMonitor use 9187 too), container port "metrics".
+EXPORTER_PORT = 9187
+EXPORTER_PORT_NAME = "metrics"
 PATRONI_RESTAPI_USER = "patroni"
 SUPERUSER = "postgres"
 REPLICATION_USER = "_pgrender_repl"
