@@ -20,19 +20,22 @@ MAX_PROBLEMS = 50
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def format_problems(problems: tuple[Problem, ...], fmt: str) -> str:
-    """Text is `file:line:col: path: message`, sorted and capped; json and github for machines."""
+def format_problems(problems: tuple[Problem, ...], fmt: str, level: str = "error") -> str:
+    """Text is `file:line:col: path: message`, sorted and capped; json and github for machines.
+    Warnings (``level`` "warning") say so: a `warning: ` prefix, a "level" key, ::warning."""
     if fmt == "json":
-        return json.dumps([p.__dict__ for p in problems], indent=2, sort_keys=True) + "\n"
+        extra = {"level": level} if level != "error" else {}
+        return json.dumps([{**p.__dict__, **extra} for p in problems], indent=2, sort_keys=True) + "\n"
     lines = []
+    prefix = f"{level}: " if level != "error" else ""
     for p in problems[:MAX_PROBLEMS]:
         where = p.file + (f":{p.line}:{p.column}" if p.line else "")
         what = f"{p.path}: {p.message}" if p.path else p.message
         if fmt == "github":
             loc = f"file={p.file}" + (f",line={p.line},col={p.column}" if p.line else "")
-            lines.append(f"::error {loc}::{_github_escape(what)}")
+            lines.append(f"::{level} {loc}::{_github_escape(what)}")
         else:
-            lines.append(f"{where}: {what}")
+            lines.append(f"{prefix}{where}: {what}")
     if len(problems) > MAX_PROBLEMS:
         lines.append(f"... and {len(problems) - MAX_PROBLEMS} more")
     return "\n".join(lines) + "\n"
@@ -40,6 +43,12 @@ def format_problems(problems: tuple[Problem, ...], fmt: str) -> str:
 
 def _github_escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _warn(warnings: tuple[Problem, ...], fmt: str) -> None:
+    """Print what the plans flagged but rendering allows (plan.warnings), on standard error."""
+    if warnings:
+        click.echo(format_problems(warnings, fmt, "warning"), err=True, nl=False)
 
 
 def _fail(exc: PgrenderError, fmt: str) -> None:
@@ -259,6 +268,7 @@ def render_command(
 
             refuse_plaintext_in_git(Path(target))
         rendering = render(request)
+        _warn(rendering.warnings, fmt)
         if to_stdout:
             sys.stdout.write(write.stream(rendering))
             return
@@ -291,6 +301,7 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
         plans = validate(spec_files, _namespace(namespace, config))
     except PgrenderError as exc:
         _fail(exc, fmt)
+    _warn(tuple(sorted(w for plan in plans for w in plan.warnings)), fmt)
     if fmt == "json":
         click.echo("[]")
     elif fmt == "text":

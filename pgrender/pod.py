@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pgrender.plan import defaults
 
 if TYPE_CHECKING:
-    from pgrender.plan import ClusterPlan, ComponentMeta, SchedulingPlan
+    from pgrender.plan import ClusterPlan, ComponentMeta, ResourcesPlan, SchedulingPlan
 
 Manifest = dict[str, Any]
 
@@ -98,6 +98,19 @@ def container_security_context() -> Manifest:
     ctx["capabilities"] = {"drop": ["ALL"]}
     ctx["seccompProfile"] = {"type": "RuntimeDefault"}
     return ctx
+
+
+def container_resources(resources: ResourcesPlan) -> Manifest:
+    """A container's ``resources``, as the plan decided them (plan/resources.py): every container's."""
+    requests = {"cpu": resources.cpu, "memory": resources.memory}
+    limits = {"memory": resources.memory_limit}
+    if resources.cpu_limit:
+        limits["cpu"] = resources.cpu_limit
+    if resources.ephemeral_storage:
+        requests["ephemeral-storage"] = resources.ephemeral_storage
+    if resources.ephemeral_storage_limit:
+        limits["ephemeral-storage"] = resources.ephemeral_storage_limit
+    return {"requests": requests, "limits": limits}
 
 
 def secret_volume(volume: str, sources: list[tuple[str, list[tuple[str, str]]]]) -> Manifest:

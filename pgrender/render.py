@@ -60,6 +60,7 @@ class ClusterOutput:
 @dataclass(frozen=True)
 class Rendering:
     clusters: tuple[ClusterOutput, ...]
+    warnings: tuple[Problem, ...] = ()  # every cluster's plan.warnings: printed, not fatal
 
 
 def validate(specs: tuple[str, ...], default_namespace: str | None = None) -> list[ClusterPlan]:
@@ -126,13 +127,14 @@ def render(request: Request) -> Rendering:
         if setup_error:  # the specs were still read through: their problems come first
             raise setup_error
         built.reverse()
+        warnings = tuple(w for plan, _, _ in built for w in plan.warnings)
         clusters = []
         while built:  # popping frees each cluster's unfinished objects as soon as it is done
             plan, manifests, values = built.pop()
             context = Context(plan, secrets, tls_provider(plan.tls.provider), values, request.only_secrets)
             documents = emit.documents(transform(context, manifests))
             clusters.append(ClusterOutput(plan.name, plan.namespace, documents))
-    return Rendering(tuple(clusters))
+    return Rendering(tuple(clusters), tuple(sorted(warnings)))
 
 
 def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyError | None]:

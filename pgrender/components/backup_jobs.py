@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pgrender.components.pgbackrest import backup_script, job_config
 from pgrender.digest import digest
-from pgrender.plan import ClusterPlan, labels
+from pgrender.plan import ClusterPlan, ContainerKind, labels
 from pgrender.plan.backups import (
     BACKUP_SCRIPT_KEY,
     CONFIG,
@@ -24,6 +24,7 @@ from pgrender.plan.backups import (
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
+    container_resources,
     container_security_context,
     empty_dir,
     job_pod_fields,
@@ -102,6 +103,7 @@ def _logical_cron_job(plan: ClusterPlan, backups: BackupsPlan, logical: LogicalP
         "image": logical.image,
         "command": ["sh", f"{CONFIG_DIR}/{logical.script_key}"],
         "env": env,
+        "resources": container_resources(plan.resources[ContainerKind.LOGICAL_BACKUP]),
         "securityContext": container_security_context(),
         "volumeMounts": [config_mount(), *client.mounts, {"name": "tmp", "mountPath": "/tmp"}],
     }
@@ -182,6 +184,7 @@ def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
         # Scheduled backups wait for the next regular checkpoint; one someone waits for does not.
         "command": ["sh", f"{CONFIG_DIR}/{BACKUP_SCRIPT_KEY}", job.type, *(["fast"] if job.schedule is None else [])],
         "env": environment([repo]),
+        "resources": container_resources(plan.resources[ContainerKind.BACKUP]),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }

@@ -15,6 +15,7 @@ from pgrender.plan import ClusterPlan, PgBouncerPlan, TLSFiles, TLSSecret, defau
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
+    container_resources,
     container_security_context,
     empty_dir,
     object_meta,
@@ -141,6 +142,7 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
         "ports": [{"name": "pgbouncer", "containerPort": pgb.port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "failureThreshold": 3},
         "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 5},
+        "resources": container_resources(pgb.resources),
         "securityContext": container_security_context(),
         "volumeMounts": [
             {"name": "config", "mountPath": defaults.PGBOUNCER_CONFIG_DIR, "readOnly": True},
@@ -148,8 +150,6 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    if pgb.resources:
-        container["resources"] = pgb.resources
     pod: Manifest = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -166,7 +166,7 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
         # Certificates renewed in the cluster: pgBouncer reloads them on SIGHUP (pod_parts/tls_reload.py).
         mounts = [m for m in container["volumeMounts"] if m["name"] in ("config", "secret")]
         target = [program_name(container["command"][0]), *container["command"][1:]]
-        pod["containers"] = [container, reloader(plan.image, mounts, [defaults.PGBOUNCER_SECRET_DIR], [target])]
+        pod["containers"] = [container, reloader(plan, mounts, [defaults.PGBOUNCER_SECRET_DIR], [target])]
         pod["shareProcessNamespace"] = True
     return {
         "apiVersion": "apps/v1",

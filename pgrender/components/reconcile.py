@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from importlib import resources
 
 from pgrender.digest import digest
-from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults, secret_keys
+from pgrender.plan import ClusterPlan, ContainerKind, DatabasePlan, UserPlan, defaults, secret_keys
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
     apply,
+    container_resources,
     container_security_context,
     job_pod_fields,
     object_meta,
@@ -428,6 +429,7 @@ def _password_sync(plan: ClusterPlan, schedule: str) -> Manifest:
         "image": plan.image,
         "command": ["sh", f"{defaults.RECONCILE_DIR}/{PASSWORD_SYNC_SCRIPT}"],
         "env": [*superuser_libpq_env(plan), *_password_env(plan)],
+        "resources": container_resources(plan.resources[ContainerKind.RECONCILE]),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "reconcile", "mountPath": defaults.RECONCILE_DIR, "readOnly": True}],
     }
@@ -484,6 +486,7 @@ def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
         "image": plan.image,
         "command": ["sh", f"{defaults.RECONCILE_DIR}/{SCRIPT}"],
         "env": env,
+        "resources": container_resources(plan.resources[ContainerKind.RECONCILE]),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "reconcile", "mountPath": defaults.RECONCILE_DIR, "readOnly": True}],
     }

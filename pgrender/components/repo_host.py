@@ -5,12 +5,13 @@ members archive WAL to; backup Jobs of these repositories mount the claim beside
 from __future__ import annotations
 
 from pgrender.components.volumes import PRUNE_PROTECTION
-from pgrender.plan import ClusterPlan, defaults, labels
+from pgrender.plan import ClusterPlan, ContainerKind, defaults, labels
 from pgrender.plan.backups import CONFIG, REPO_HOST_CONFIG_KEY, BackupsPlan, RepoHostPlan
 from pgrender.pod import (
     DEFAULT_CONTAINER,
     SYNC_WAVE,
     Manifest,
+    container_resources,
     container_security_context,
     object_meta,
     pod_security_context,
@@ -82,6 +83,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
         "ports": [{"name": "pgbackrest", "containerPort": backups.server_port, "protocol": "TCP"}],
         "livenessProbe": probe,
         "readinessProbe": probe,
+        "resources": container_resources(plan.resources[ContainerKind.REPO_HOST]),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
@@ -95,7 +97,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
     if plan.tls.reload:
         # Its certificate is renewed in the cluster: pgBackRest's server reloads it on SIGHUP.
         target = [program_name(backups.program), "server"]
-        pod["containers"] = [container, reloader(plan.image, list(client.mounts[:1]), [defaults.TLS_DIR], [target])]
+        pod["containers"] = [container, reloader(plan, list(client.mounts[:1]), [defaults.TLS_DIR], [target])]
         pod["shareProcessNamespace"] = True
     return {
         "apiVersion": "apps/v1",

@@ -13,6 +13,7 @@ from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
     apply,
+    container_resources,
     container_security_context,
     object_meta,
     pod_security_context,
@@ -78,10 +79,9 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
             "initialDelaySeconds": 3,
             **probe_timing,
         },
+        "resources": container_resources(instance.resources),
         "securityContext": container_security_context(),
     }
-    if instance.resources:
-        container["resources"] = instance.resources
     pod = {
         "serviceAccountName": plan.names.instance_rbac,
         "automountServiceAccountToken": True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pgrender.errors import Problem, SpecError
 from pgrender.plan import defaults, hosts, labels, secret_keys
@@ -14,6 +14,7 @@ from pgrender.plan.names import Names
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.profiles import PROFILES
+from pgrender.plan.resources import ContainerKind, ResourcesPlan, memory_estimate, memory_warning, resolve_resources
 from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
@@ -27,11 +28,13 @@ __all__ = [
     "CertificatePlan",
     "ClusterPlan",
     "ComponentMeta",
+    "ContainerKind",
     "DatabasePlan",
     "InstancePlan",
     "InstanceSetPlan",
     "PatroniPlan",
     "PgBouncerPlan",
+    "ResourcesPlan",
     "RolloutPlan",
     "RuntimePasswords",
     "SchedulingPlan",
@@ -113,6 +116,12 @@ class ClusterPlan:
     backups: BackupsPlan | None = None
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
+    # Resources of the containers every pod kind shares (sidecars, Jobs); the database's are the
+    # instances', pgBouncer's its plan's (plan/resources.py).
+    resources: dict[ContainerKind, ResourcesPlan] = field(default_factory=dict)
+    # What deserves a look but renders anyway (a memory limit PostgreSQL's settings cannot fit):
+    # validate and render print them.
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -165,6 +174,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     pod_labels = {**db_labels, labels.SCOPE_LABEL: scope}
 
     preset = PRESETS[spec.preset] if spec.preset else None
+    guaranteed_memory = bool(preset and preset.guaranteed_memory)
     sets, wave = resolve_instances(sourced, names, preset, db_labels, pod_selector, problems)
     users, databases = resolve_users(sourced, names, problems)
     synchronous = (
@@ -216,7 +226,13 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     extra_services = _extra_services(sourced, names, sets, pod_selector, db_labels, problems)
     pgbouncer = (
         resolve_pgbouncer(
-            sourced, spec.proxy.pg_bouncer, names, server_port=spec.port, sync_wave=wave + 1, problems=problems
+            sourced,
+            spec.proxy.pg_bouncer,
+            names,
+            server_port=spec.port,
+            sync_wave=wave + 1,
+            guaranteed_memory=guaranteed_memory,
+            problems=problems,
         )
         if spec.proxy.pg_bouncer
         else None
@@ -321,7 +337,21 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         backups=backups,
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
+        resources=resolve_resources(spec, guaranteed_memory),
+        warnings=_memory_warnings(sourced, sets, pg),
     )
+
+
+def _memory_warnings(sourced: SourcedCluster, sets: list[InstanceSetPlan], pg: PatroniPlan) -> tuple[Problem, ...]:
+    """A warning for each instance set whose database memory limit PostgreSQL's settings cannot fit."""
+    spec = sourced.cluster.spec
+    estimate = memory_estimate(spec.postgres_version, dict(pg.parameters))
+    out = []
+    for i, (s, plan) in enumerate(zip(spec.instances, sets, strict=True)):
+        message = memory_warning(estimate, plan.instances[0].resources, s.resources)
+        if message:
+            out.append(sourced.problem(("spec", "instances", i, "resources", "limits", "memory"), message))
+    return tuple(out)
 
 
 def _extra_services(

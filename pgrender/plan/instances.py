@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pgrender.errors import Problem
 from pgrender.plan import labels
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
+from pgrender.plan.resources import ContainerKind, ResourcesPlan, decide
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
 from pgrender.spec import SourcedCluster
 from pgrender.spec.base import quantity_bytes
@@ -35,7 +35,7 @@ class InstancePlan:
     pod: str
     data_volume: VolumePlan
     wal_volume: VolumePlan | None
-    resources: dict[str, Any]
+    resources: ResourcesPlan  # the database container's
     sync_wave: int
     labels: dict[str, str]
     selector: dict[str, str]
@@ -119,6 +119,7 @@ def resolve_instances(
             anti_affinity_selector=set_selector if anti.scope == AntiAffinityScope.INSTANCE_SET else pod_selector,
             spread_selector=set_selector,
         )
+        resources = decide(ContainerKind.DATABASE, bool(preset and preset.guaranteed_memory), s.resources)
         members = []
         for ordinal in range(replicas):
             name = names.instance(s.name, ordinal)
@@ -136,7 +137,7 @@ def resolve_instances(
                         if s.wal_volume
                         else None
                     ),
-                    resources=s.resources.model_dump(by_alias=True, exclude_none=True) if s.resources else {},
+                    resources=resources,
                     sync_wave=wave,
                     labels={**set_labels, labels.INSTANCE_LABEL: name},
                     selector={**set_selector, labels.INSTANCE_LABEL: name},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
+from pgrender.plan.resources import ContainerKind, ResourcesPlan, decide
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.spec import SourcedCluster
@@ -31,7 +31,7 @@ class PgBouncerPlan:
     max_prepared_statements: int
     port: int
     settings: tuple[tuple[str, str], ...]
-    resources: dict[str, Any]
+    resources: ResourcesPlan
     scheduling: SchedulingPlan
     service: ServicePlan
     metadata: ComponentMeta
@@ -73,6 +73,7 @@ def resolve_pgbouncer(
     *,
     server_port: int,
     sync_wave: int,
+    guaranteed_memory: bool,
     problems: list[Problem],
 ) -> PgBouncerPlan:
     cluster = sourced.cluster.metadata
@@ -91,7 +92,7 @@ def resolve_pgbouncer(
         max_prepared_statements=spec.max_prepared_statements,
         port=spec.port,
         settings=tuple(sorted((k, _setting_text(v)) for k, v in spec.config.global_.items())),
-        resources=spec.resources.model_dump(by_alias=True, exclude_none=True) if spec.resources else {},
+        resources=decide(ContainerKind.PGBOUNCER, guaranteed_memory, spec.resources),
         scheduling=resolve_scheduling(
             spec.scheduling,
             anti_affinity=spec.scheduling.pod_anti_affinity.type,

@@ -4,7 +4,7 @@ that backup Jobs reach this member's data through."""
 
 from __future__ import annotations
 
-from pgrender.plan import ClusterPlan, InstancePlan, TLSPlan, defaults, secret_keys
+from pgrender.plan import ClusterPlan, ContainerKind, InstancePlan, TLSPlan, defaults, secret_keys
 from pgrender.plan.backups import (
     CONFIG,
     CONFIG_DIR,
@@ -17,7 +17,14 @@ from pgrender.plan.backups import (
     SecretEnv,
     SecretFile,
 )
-from pgrender.pod import Manifest, PodPart, container_security_context, empty_dir, secret_volume
+from pgrender.pod import (
+    Manifest,
+    PodPart,
+    container_resources,
+    container_security_context,
+    empty_dir,
+    secret_volume,
+)
 from pgrender.pod_parts.data_volumes import data_volumes
 from pgrender.pod_parts.scratch import database_scratch
 from pgrender.pod_parts.server_tls import server_tls
@@ -79,6 +86,7 @@ def database_pgbackrest(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
                 "env": environment(list(backups.repos)),
                 "ports": [{"name": "pgbackrest", "containerPort": backups.server_port, "protocol": "TCP"}],
                 "livenessProbe": {**probe, "periodSeconds": 30, "timeoutSeconds": 10},
+                "resources": container_resources(plan.resources[ContainerKind.PGBACKREST]),
                 "securityContext": container_security_context(),
                 "volumeMounts": mounts,
             },

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import posixpath
 
-from pgrender.plan import ClusterPlan, InstancePlan, defaults
-from pgrender.pod import Manifest, PodPart, container_security_context
+from pgrender.plan import ClusterPlan, ContainerKind, InstancePlan, defaults
+from pgrender.pod import Manifest, PodPart, container_resources, container_security_context
 
 CONTAINER = "tls-reload"
 EVERY_SECONDS = 10
 SHARE_PROCESS_NAMESPACE = ("shareProcessNamespace", True)
-RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
 
 # The watcher, run as `python3 -c SCRIPT EVERY DIR... -- PROGRAM ARG... [-- PROGRAM ARG...]`.
 # Paths only come as arguments: the text holds none of the pod's mount points.
@@ -149,17 +148,17 @@ main(sys.argv[1:])
 """
 
 
-def reloader(image: str, mounts: list[Manifest], watched: list[str], targets: list[list[str]]) -> Manifest:
-    """The sidecar: it watches ``watched`` (mount points of ``mounts``) and signals each target, a
-    program's name and the arguments its command line ends with."""
+def reloader(plan: ClusterPlan, mounts: list[Manifest], watched: list[str], targets: list[list[str]]) -> Manifest:
+    """The sidecar, in spec.image (its python3): it watches ``watched`` (mount points of ``mounts``)
+    and signals each target, a program's name and the arguments its command line ends with."""
     command = ["python3", "-c", SCRIPT, str(EVERY_SECONDS), *watched]
     for target in targets:
         command += ["--", *target]
     return {
         "name": CONTAINER,
-        "image": image,
+        "image": plan.image,
         "command": command,
-        "resources": RESOURCES,
+        "resources": container_resources(plan.resources[ContainerKind.TLS_RELOAD]),
         "securityContext": container_security_context(),
         "volumeMounts": [{**m, "readOnly": True} for m in mounts],
     }
@@ -182,6 +181,6 @@ def database_tls_reload(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
     if plan.backups and plan.backups.repos:
         targets.append([program_name(plan.backups.program), "server"])
     return PodPart(
-        containers=(reloader(plan.image, mounts, [defaults.TLS_DIR], targets),),
+        containers=(reloader(plan, mounts, [defaults.TLS_DIR], targets),),
         pod_fields=(SHARE_PROCESS_NAMESPACE,),
     )

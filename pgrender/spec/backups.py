@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel
+from pgrender.spec.instances import ResourcesSpec
 from pgrender.spec.tls import DEFAULT_NOT_BEFORE
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
@@ -262,6 +263,11 @@ class LogicalBackupSpec(StrictModel):
         description="An image with pg_dumpall (at imageContract.binDir), gzip and the AWS CLI (aws); default "
         "Zalando's logical-backup image.",
     )
+    resources: ResourcesSpec | None = Field(
+        default=None,
+        description="The logical-backup container's requests and limits; what is left out comes from the "
+        "preset's defaults (README, Resources).",
+    )
 
 
 class BackupsSpec(StrictModel):
@@ -280,6 +286,12 @@ class BackupsSpec(StrictModel):
     )
     job_deadline_seconds: int = Field(
         default=21600, ge=60, le=604800, description="activeDeadlineSeconds of every backup Job."
+    )
+    resources: ResourcesSpec | None = Field(
+        default=None,
+        description="Requests and limits of every pgBackRest container: the backup Jobs, the repository host "
+        "and the sidecar beside each member (a change restarts the members); what is left out comes from "
+        "the preset's defaults (README, Resources).",
     )
     manual: ManualBackupSpec | None = Field(default=None, description="A one-off backup Job.")
     logical: LogicalBackupSpec | None = Field(default=None, description="Scheduled pg_dumpall to object storage.")

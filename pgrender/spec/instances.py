@@ -49,7 +49,11 @@ class InstanceSetSpec(StrictModel):
 
     name: DNSLabel
     replicas: int = Field(default=1, ge=1, le=99, description="Default 1, or the preset's count.")
-    resources: ResourcesSpec | None = None
+    resources: ResourcesSpec | None = Field(
+        default=None,
+        description="The database container's requests and limits; what is left out comes from the preset's "
+        "defaults (README, Resources). A CPU limit is written only when given.",
+    )
     data_volume: VolumeSpec
     wal_volume: VolumeSpec | None = None
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)

@@ -91,7 +91,11 @@ class PgBouncerSpec(StrictModel):
         "use their own default, 200), and pgbouncer-jdbc-uri carries prepareThreshold=0 (other clients "
         "must turn prepares off themselves: README).",
     )
-    resources: ResourcesSpec | None = None
+    resources: ResourcesSpec | None = Field(
+        default=None,
+        description="pgBouncer's requests and limits; what is left out comes from the preset's defaults "
+        "(README, Resources).",
+    )
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)

@@ -18,9 +18,15 @@ class PresetValues:
     replicas: int
     anti_affinity: AntiAffinity
     synchronous_mode: bool
+    # Every container's memory request equals its limit (plan/resources.py says why).
+    guaranteed_memory: bool
 
 
 PRESETS: dict[Preset, PresetValues] = {
-    Preset.STANDARD: PresetValues(replicas=2, anti_affinity=AntiAffinity.PREFERRED, synchronous_mode=False),
-    Preset.PREMIUM: PresetValues(replicas=3, anti_affinity=AntiAffinity.REQUIRED, synchronous_mode=True),
+    Preset.STANDARD: PresetValues(
+        replicas=2, anti_affinity=AntiAffinity.PREFERRED, synchronous_mode=False, guaranteed_memory=False
+    ),
+    Preset.PREMIUM: PresetValues(
+        replicas=3, anti_affinity=AntiAffinity.REQUIRED, synchronous_mode=True, guaranteed_memory=True
+    ),
 }
