@@ -149,9 +149,10 @@ def resolve_resources(spec: ClusterSpec, guaranteed_memory: bool) -> dict[Contai
 # spec.patroni.parameters leaves them out: pgrender sets none of the three.
 POSTGRES_DEFAULTS = {"shared_buffers": "128MB", "max_connections": "100", "work_mem": "4MB"}
 # A backend's own memory besides work_mem: "less than 2MiB" measured accurately (Andres Freund,
-# "Measuring the Memory Overhead of a Postgres Connection", 2020). With one work_mem per
-# connection it makes a low estimate: a query may use several work_mem at once, and autovacuum,
-# maintenance_work_mem and Patroni itself come on top, so an estimate over the limit surely is.
+# "Measuring the Memory Overhead of a Postgres Connection", 2020). The estimate is every
+# connection busy with one sort or hash at once: rarely all of them are, but one query may use
+# several work_mem, and autovacuum (maintenance_work_mem) and Patroni come on top. Hence a
+# warning, not an error: the settings can fit only while the load stays below that.
 BACKEND_BYTES = 2 * 2**20
 
 
