@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from pgrender.spec import ClusterSpec
     from pgrender.spec.instances import ResourcesSpec
 
-FieldPath = tuple[str | int, ...]
-
 
 class ContainerKind(StrEnum):
     """Every kind of container pgrender writes; each has one row in DEFAULTS."""
