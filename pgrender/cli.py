@@ -181,7 +181,7 @@ def _namespace(namespace: str | None, config: Any) -> str | None:
 
 
 @cli.command("render")
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Write a kustomize base here.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Write one YAML stream to standard output.")
 @click.option("--write", "write_config", is_flag=True, help="Rewrite the output directory of pgrender.yaml.")
@@ -278,7 +278,7 @@ def render_command(
 
 
 @cli.command("validate")
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @option_namespace
 @option_config
 @option_format
@@ -344,7 +344,7 @@ def _given_ca_warnings(plan: Any, now: Any) -> list[str]:
 
 
 @cli.command("check")
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="The rendered directory to compare.")
 @option_key_file
 @option_provider
@@ -694,11 +694,7 @@ def convert_command(
     try:
         documents: list[load.Document] = []
         problems: list[Problem] = []
-        for name in files:
-            if name == "-":
-                documents += _stdin_documents(problems)
-            else:
-                documents += load.iter_documents([name], problems)
+        documents += load.iter_documents(list(files), problems)
         if problems:
             raise SpecError(problems)
         result = engine.convert(documents, operator, namespace)
@@ -724,21 +720,6 @@ def convert_command(
         summary = f"{changed} field(s) left out or changed, listed above" if changed else "every field carried over"
         click.echo(f"converted {len(result.clusters)} cluster(s) to {where}: {summary}", err=True)
     sys.exit(result.exit_code)
-
-
-def _stdin_documents(problems: list[Problem]) -> list[Any]:
-    from pgrender import load
-
-    try:
-        raw = sys.stdin.buffer.read()
-    except OSError as exc:
-        problems.append(Problem("-", 0, 0, "", f"cannot read standard input: {exc.strerror}"))
-        return []
-    try:
-        return load.load_bytes(raw, "-")
-    except SpecError as exc:
-        problems.extend(exc.problems)
-        return []
 
 
 def _convert_targets(output: Path, as_directory: bool, result: Any, operator: str) -> dict[Path, str]:

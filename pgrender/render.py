@@ -90,10 +90,12 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
             continue
         ident = (sourced.cluster.metadata.namespace, sourced.cluster.metadata.name)
         twice = ident in seen
+        line, col = doc.position(("metadata", "name"))
         if twice:
-            message = f"cluster {ident[0]}/{ident[1]} is also defined in {seen[ident]}"
+            message = f"cluster {ident[0]}/{ident[1]} is defined twice: here and at {seen[ident]}"
             unresolved.append(sourced.problem(("metadata", "name"), message))
-        seen[ident] = doc.file
+        else:
+            seen[ident] = f"{doc.file}:{line}:{col}"
         try:
             plan = resolve(sourced)
         except SpecError as exc:

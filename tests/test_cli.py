@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from pgrender.cli import cli
 from pgrender.spec.instances import InstanceSetSpec
 from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
 
@@ -504,3 +506,29 @@ def test_guards_refuse_and_write_nothing(history: Path, old: str, new: str, mess
     )
     result = run_cli("render", "--write")
     assert result.exit_code == 2 and ident in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "spec", "exit_code", "stderr"),
+    [
+        ("validate", "hippo", 0, "1 cluster(s) valid\n"),
+        ("validate", "replicas-0", 2, "-:12:7: spec.instances[0].replicas: expected a number of at least 1; found 0\n"),
+        ("validate", "empty", 2, "-: no YAML document found\n"),
+    ],
+    ids=["valid", "invalid", "empty"],
+)
+def test_standard_input_is_a_spec_file(command: str, spec: str, exit_code: int, stderr: str) -> None:
+    hippo = (EXAMPLES / "hippo.yaml").read_text()
+    text = {"hippo": hippo, "replicas-0": hippo.replace("replicas: 2", "replicas: 0"), "empty": ""}[spec]
+    result = CliRunner().invoke(cli, [command, "-"], input=text.encode())
+    assert (result.exit_code, result.stderr) == (exit_code, stderr)
+
+
+def test_render_reads_a_spec_from_standard_input() -> None:
+    hippo = (EXAMPLES / "hippo.yaml").read_text()
+    env = {"PGRENDER_ALLOW_TEST_KEY": "1"}
+    args = ["render", "--stdout", "--key-file", str(GOLDEN_KEY)]
+    from_stdin = CliRunner().invoke(cli, [*args, "-"], input=hippo.encode(), env=env)
+    from_file = CliRunner().invoke(cli, [*args, str(EXAMPLES / "hippo.yaml")], env=env)
+    assert from_stdin.exit_code == 0, from_stdin.stderr
+    assert from_stdin.stdout == from_file.stdout

@@ -131,7 +131,8 @@ ERRORS = [
         "unquoted-version-is-a-float",
         "kubernetesVersion: 1.30\n",
         [
-            "pgrender.yaml:1:1: kubernetesVersion: expected a string; found the number 1.3 (YAML reads it as a number: put it in quotes)"
+            "pgrender.yaml:1:1: kubernetesVersion: expected a string; found the number 1.3 "
+            "(YAML reads it as a number: put it in quotes)"
         ],
     ),
     (

@@ -156,8 +156,10 @@ def test_same_cluster_twice_is_an_error(write_spec: Callable[..., Path]) -> None
     first, second = write_spec(spec), write_spec(spec)
     with pytest.raises(SpecError) as info:
         validate((str(first), str(second)))
-    assert [p.path for p in info.value.problems] == ["metadata.name"]
-    assert str(first) in info.value.problems[0].message
+    (problem,) = info.value.problems
+    assert (problem.file, problem.path) == (str(second), "metadata.name")
+    # Both positions: the problem's own (the second file) and the first definition's.
+    assert problem.message.endswith(f"is defined twice: here and at {first}:{problem.line}:{problem.column}")
 
 
 @pytest.mark.parametrize(
