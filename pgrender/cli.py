@@ -259,6 +259,7 @@ def render_command(
 
             refuse_plaintext_in_git(Path(target))
         rendering = render(request)
+        _warn_validity(rendering.clusters)
         if to_stdout:
             sys.stdout.write(write.stream(rendering))
             return
@@ -294,53 +295,17 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
     if fmt == "json":
         click.echo("[]")
     elif fmt == "text":
-        for warning in _expiry_warnings(plans):
-            click.echo(f"warning: {warning}", err=True)
+        _warn_validity(plans)
         click.echo(f"{len(plans)} cluster(s) valid", err=True)
 
 
-EXPIRY_WARNING_DAYS = 60
+def _warn_validity(clusters: Any) -> None:
+    """Certificates expired, not yet valid or near their end: the same warnings in every command.
+    Only the warnings read the clock; what is rendered never does."""
+    from pgrender.validity import certificate_warnings
 
-
-def _expiry_warnings(plans: list[Any]) -> list[str]:
-    """Certificates near or past their end; validate may read the clock, rendering never does."""
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC)
-    out = []
-    for plan in plans:
-        tls = plan.tls
-        if tls.ca_pem is not None:  # cert-manager or your own PKI: only the CA given is pgrender's to read
-            out += _given_ca_warnings(plan, now)
-            continue
-        for what, days in (("leaf certificates", tls.validity_days), ("CA", tls.ca_validity_days)):
-            end = tls.not_before + dt.timedelta(days=days)
-            if end - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-                state = "expired" if end <= now else "expire"
-                out.append(
-                    f"{plan.namespace}/{plan.name}: {what} {state} on {end:%Y-%m-%d}; set spec.tls.notBefore "
-                    "to today and bump spec.tls.rotation"
-                )
-    return out
-
-
-def _given_ca_warnings(plan: Any, now: Any) -> list[str]:
-    """spec.tls.caCertificate's certificates near or past their end (applications verify with them)."""
-    import datetime as dt
-
-    from cryptography import x509
-
-    out = []
-    for certificate in x509.load_pem_x509_certificates(plan.tls.ca_pem.encode()):
-        end = certificate.not_valid_after_utc
-        if end - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-            state = "expired" if end <= now else "expires"
-            subject = certificate.subject.rfc4514_string()
-            out.append(
-                f"{plan.namespace}/{plan.name}: spec.tls.caCertificate: the CA {subject} {state} on {end:%Y-%m-%d}; "
-                "add its successor to caCertificate, then move the issuer to it (README 'TLS providers')"
-            )
-    return out
+    for warning in certificate_warnings(clusters):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command("check")
@@ -382,7 +347,9 @@ def check_command(
             sealing_certificate=sealing_certificate,
             previous=earlier,
         )
-        expected = write.files(render(request))
+        rendering = render(request)
+        _warn_validity(rendering.clusters)
+        expected = write.files(rendering)
         previous = _guard(directory, expected, "cannot check", previous=earlier)
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
@@ -775,7 +742,9 @@ def cmp_generate_command() -> None:
             # sealed keeps the ciphertexts of the committed output, when the repository holds it
             previous=_read_output(config.output, "cannot read"),
         )
-        text = write.stream(render(request))
+        rendering = render(request)
+        _warn_validity(rendering.clusters)
+        text = write.stream(rendering)
         if not text.strip():
             raise PgrenderError("nothing rendered; refusing to hand Argo CD an empty manifest set")
     except PgrenderError as exc:
