@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgrender.cmp import DEFAULT_KEY_FILE
 from pgrender.convert import CONVERTERS
 from pgrender.errors import PgrenderError, Problem, SpecError
 from pgrender.providers import SECRETS_PROVIDERS
@@ -180,7 +181,55 @@ def _namespace(namespace: str | None, config: Any) -> str | None:
     return namespace or (config.config.namespace if config else None)
 
 
-@cli.command("render")
+# What each command reads besides its options: files and environment, listed under its --help.
+# "\b" keeps click from re-wrapping the lines.
+_CONFIG_READ = "  pgrender.yaml     ./pgrender.yaml or --config: specs, output, namespace, secrets"
+_SPECS_READ = "  SPECS             spec files, '-' for standard input (default: pgrender.yaml's specs)"
+_KEY_READ = (
+    "  the root key      --key-file, secrets.keyFile of pgrender.yaml, or PGRENDER_KEY\n"
+    "  PGRENDER_KEY      the root key itself (what `pgrender keygen` prints)\n"
+    "  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)"
+)
+RENDER_READS = f"""\b
+Reads:
+{_SPECS_READ}
+{_CONFIG_READ}
+{_KEY_READ}
+  the output dir    what is there now: refused changes, kept SealedSecret ciphertexts
+"""
+VALIDATE_READS = f"""\b
+Reads:
+{_SPECS_READ}
+{_CONFIG_READ}
+Needs no key. Warns (standard error) about certificates not yet valid, expired or ending soon.
+"""
+DIFF_READS = f"""\b
+Reads:
+  PATHS             two rendered directories, or one compared with git (--rev)
+{_CONFIG_READ}
+  git               the output directory as committed (--rev), through the git program
+"""
+LINT_READS = f"""\b
+Reads:
+  PATHS             rendered files or directories, '-' for standard input
+{_CONFIG_READ}
+  kubeconform       with --kubeconform, from PATH
+"""
+CMP_GENERATE_READS = """\b
+Runs in the app directory Argo CD checked out. Reads:
+  pgrender.yaml     in that directory: specs, output, namespace, secrets
+  ARGOCD_APP_NAMESPACE  the Application's destination namespace (specs without one)
+  ARGOCD_APP_PARAMETERS the plugin parameters (JSON); else PARAM_SECRETS_PROVIDER, PARAM_KEY_FILE
+  ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER, ARGOCD_ENV_PGRENDER_KEY_FILE  the Application's plugin env
+  the root key      the key-file parameter, ARGOCD_ENV_PGRENDER_KEY_FILE, secrets.keyFile,
+                    PGRENDER_KEY, else {default_key} (mounted from a Secret)
+  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)
+  the output dir    pgrender.yaml's output, when committed: kept SealedSecret ciphertexts
+Parameters win over ARGOCD_ENV_*, which win over pgrender.yaml.
+"""
+
+
+@cli.command("render", epilog=RENDER_READS)
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Write a kustomize base here.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Write one YAML stream to standard output.")
@@ -278,7 +327,7 @@ def render_command(
     sys.exit(1 if changed else 0)
 
 
-@cli.command("validate")
+@cli.command("validate", epilog=VALIDATE_READS)
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @option_namespace
 @option_config
@@ -308,7 +357,7 @@ def _warn_validity(clusters: Any) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-@cli.command("check")
+@cli.command("check", epilog=RENDER_READS)
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="The rendered directory to compare.")
 @option_key_file
@@ -462,7 +511,7 @@ def _summary(findings: tuple[Any, ...]) -> str:
     return text
 
 
-@cli.command("diff")
+@cli.command("diff", epilog=DIFF_READS)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--rev",
@@ -582,7 +631,7 @@ def _revisions(
     return old, new, {"": directory}
 
 
-@cli.command("lint")
+@cli.command("lint", epilog=LINT_READS)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--kubernetes-version", help="Kubernetes minor to validate against (default: pgrender.yaml, or 1.30).")
 @click.option("--kubeconform", "use_kubeconform", is_flag=True, help="Also run a kubeconform binary from PATH.")
@@ -719,7 +768,7 @@ def cmp_group() -> None:
     """Argo CD Config Management Plugin entry points."""
 
 
-@cmp_group.command("generate")
+@cmp_group.command("generate", epilog=CMP_GENERATE_READS.format(default_key=DEFAULT_KEY_FILE))
 def cmp_generate_command() -> None:
     """Print the rendered objects of the app directory for Argo CD; logs go to stderr."""
     import os

@@ -14,7 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from pgrender import cmp
 from pgrender.cli import cli
+from pgrender.secrets import keys
 from pgrender.spec.instances import InstanceSetSpec
 from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
 
@@ -532,3 +534,43 @@ def test_render_reads_a_spec_from_standard_input() -> None:
     from_file = CliRunner().invoke(cli, [*args, str(EXAMPLES / "hippo.yaml")], env=env)
     assert from_stdin.exit_code == 0, from_stdin.stderr
     assert from_stdin.stdout == from_file.stdout
+
+
+# command → what its --help must name: every file and environment variable it reads
+READS = [
+    ("render", ["SPECS", "'-'", "pgrender.yaml", "PGRENDER_KEY", "PGRENDER_ALLOW_TEST_KEY", "secrets.keyFile"]),
+    ("check", ["SPECS", "pgrender.yaml", "PGRENDER_KEY", "PGRENDER_ALLOW_TEST_KEY"]),
+    ("validate", ["SPECS", "'-'", "pgrender.yaml", "Needs no key"]),
+    ("diff", ["PATHS", "pgrender.yaml", "git"]),
+    ("lint", ["PATHS", "'-'", "pgrender.yaml", "kubeconform"]),
+    (
+        "cmp generate",
+        [
+            "ARGOCD_APP_NAMESPACE",
+            "ARGOCD_APP_PARAMETERS",
+            "PARAM_SECRETS_PROVIDER",
+            "PARAM_KEY_FILE",
+            "ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER",
+            "ARGOCD_ENV_PGRENDER_KEY_FILE",
+            "PGRENDER_KEY",
+            "PGRENDER_ALLOW_TEST_KEY",
+            "/var/run/pgrender/root.key",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "names"), READS, ids=[r[0] for r in READS])
+def test_help_lists_what_each_command_reads(command: str, names: list[str]) -> None:
+    result = run_cli(*command.split(), "--help")
+    assert result.exit_code == 0
+    missing = [name for name in names if name not in result.stdout]
+    assert missing == []
+
+
+def test_the_plugin_help_names_every_variable_the_plugin_reads() -> None:
+    """Every environment variable name in cmp.py and the key module appears in `cmp generate --help`."""
+    sources = (Path(cmp.__file__).read_text(), Path(keys.__file__).read_text())
+    names = {n for text in sources for n in re.findall(r'"((?:ARGOCD|PGRENDER)_[A-Z_]+)"', text)}
+    help_text = run_cli("cmp", "generate", "--help").stdout
+    assert names and sorted(n for n in names if n not in help_text) == []
