@@ -8,7 +8,6 @@ come from the same models that validate, never from a second list.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import itertools
 import re
@@ -211,6 +210,8 @@ def _nearest(given: Any, allowed: list[str]) -> str:
     """'; did you mean …?' for the allowed name closest to ``given`` (spelling, case), or ''."""
     if not isinstance(given, str) or not allowed:
         return ""
+    import difflib  # only a spec with a problem pays for it (tests/test_startup.py)
+
     by_case = [a for a in allowed if a.lower() == given.lower()]
     close = by_case or difflib.get_close_matches(given, allowed, n=1, cutoff=0.8)
     return f"; did you mean {close[0]!r}?" if close else ""
