@@ -125,6 +125,11 @@ class RegisteredName(click.ParamType[str]):
             self.fail(f"{value!r} is not one of {', '.join(self.registry)}", param, ctx)
         return str(value)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.registry if name.startswith(incomplete)]
+
 
 option_namespace = click.option(
     "--namespace",
