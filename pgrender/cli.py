@@ -322,15 +322,24 @@ def render_command(
         assert target is not None
         content = write.files(rendering)
         _guard(Path(target), content, previous=earlier)
-        changed = False
+        staleness = None
         if exit_code:
             from pgrender.check import compare
 
-            changed = compare(content, Path(target)).stale
+            staleness = compare(content, Path(target))
         write.write(target, content)
     except PgrenderError as exc:
         _fail(exc, fmt)
+    changed = staleness is not None and staleness.stale
     click.echo(f"wrote {len(content)} files to {target}" + (" (changed)" if changed else ""), err=True)
+    if staleness is not None and changed:
+        # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
+        # must be added before the commit can pass.
+        click.echo(
+            f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} changed, "
+            f"{len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), and commit again",
+            err=True,
+        )
     sys.exit(1 if changed else 0)
 
 
@@ -817,6 +826,21 @@ def cmp_parameters_command() -> None:
     from pgrender import cmp
 
     click.echo(json.dumps(list(cmp.PARAMETERS), indent=2))
+
+
+@cli.command("explain")
+@click.argument("field", default="", metavar="[FIELD.PATH]")
+@click.option("--config", "of_config", is_flag=True, help="A field of pgrender.yaml instead of the spec.")
+def explain_command(field: str, of_config: bool) -> None:
+    """Describe a spec field (spec.proxy.pgBouncer.poolMode; list items need no index): its type,
+    default, allowed values, description, sub-fields, and the objects it ends up in."""
+    from pgrender.explain import explain
+
+    try:
+        text = explain(field, config=of_config)
+    except PgrenderError as exc:
+        _fail(exc, "text")
+    sys.stdout.write(text)
 
 
 @cli.command("schema")
