@@ -17,7 +17,7 @@ from pgrender.plan.profiles import PROFILES
 from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
-from pgrender.plan.users import DatabasePlan, UserPlan, resolve_users
+from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users
 from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.services import ServiceSpec
@@ -28,6 +28,7 @@ __all__ = [
     "ClusterPlan",
     "ComponentMeta",
     "DatabasePlan",
+    "InitSQLPlan",
     "InstancePlan",
     "InstanceSetPlan",
     "PatroniPlan",
@@ -113,6 +114,7 @@ class ClusterPlan:
     backups: BackupsPlan | None = None
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
+    init_sql: InitSQLPlan | None = None  # spec.databaseInitSQL, run once by the reconcile Job
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -321,6 +323,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         backups=backups,
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
+        init_sql=resolve_init_sql(sourced),
     )
 
 

@@ -48,6 +48,7 @@ SECRET_MOUNT_ROOT = "/etc/pgrender"
 REPLICATION_TLS_SUBDIR = "replication"  # the replication client certificate, inside TLS_DIR
 REPLICATION_TLS_DIR = f"{TLS_DIR}/{REPLICATION_TLS_SUBDIR}"
 RECONCILE_DIR = "/etc/pgrender"
+INIT_SQL_DIR = "/etc/pgrender-init"  # the reconcile Job mounts spec.databaseInitSQL's ConfigMap here
 SOCKET_DIR = "/tmp"
 PGPASS_FILE = "/tmp/pgpass"
 # Secret files are owned by root, group fsGroup; 0640 is what PostgreSQL (server) and libpq 14+

@@ -11,6 +11,7 @@ from pgrender.plan import defaults, labels
 from pgrender.plan.hosts import Connection
 from pgrender.plan.names import Names
 from pgrender.plan.profiles import PROFILES
+from pgrender.plan.roles import RoleSetting, memberships, role_settings
 from pgrender.spec import SourcedCluster
 from pgrender.spec.limits import MAX_DATABASES, MAX_GRANTS
 from pgrender.spec.users import RoleOptions, UserSpec
@@ -30,11 +31,27 @@ class UserPlan:
     primary: Connection | None = None  # decided by resolve(), once the endpoints are known
     pgbouncer: Connection | None = None
     fqdn: Connection | None = None  # CloudNativePG's fqdn-uri and fqdn-jdbc-uri
+    in_roles: tuple[str, ...] = ()  # GRANT each TO this role; memberships not listed are revoked
+    settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE ... SET; settings not listed are reset
 
     @property
     def default_database(self) -> str | None:
         """The database its Secret names: the first one it lists (PGO's rule)."""
         return self.databases[0] if self.databases else None
+
+
+@dataclass(frozen=True)
+class InitSQLPlan:
+    """spec.databaseInitSQL: the user's ConfigMap key, or the SQL to ship in the reconcile ConfigMap."""
+
+    config_map: str | None
+    key: str | None
+    inline: str | None
+
+
+def resolve_init_sql(sourced: SourcedCluster) -> InitSQLPlan | None:
+    init = sourced.cluster.spec.database_init_sql
+    return InitSQLPlan(init.name, init.key, init.sql) if init else None
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,7 @@ def resolve_users(
         entries = [(("metadata",), _DEFAULT_USER, default)] if default else []
     seen: set[str] = set()
     users: list[UserPlan] = []
+    paths: list[tuple[str | int, ...]] = []  # each user's place in the spec
     for where, why, u in entries:
         path = (*where, "name")
         if u.name in seen:
@@ -105,7 +123,31 @@ def resolve_users(
             **labels.common(cluster, labels.COMPONENT_DATABASE),
             labels.PGUSER_LABEL: u.name,
         }
-        users.append(UserPlan(u.name, tuple(u.databases), u.options, u.password_rotation, secret, user_labels, access))
+
+        def setting_problem(rest: tuple[str | int, ...], message: str, at: tuple[str | int, ...] = where) -> None:
+            problems.append(sourced.problem((*at, *rest), message))
+
+        settings = role_settings(spec.postgres_version, u.parameters, setting_problem)
+        users.append(
+            UserPlan(
+                u.name,
+                tuple(u.databases),
+                u.options,
+                u.password_rotation,
+                secret,
+                user_labels,
+                access,
+                in_roles=tuple(u.in_roles),
+                settings=settings,
+            )
+        )
+        paths.append(where)
+
+    def membership_problem(role: int, index: int | None, message: str) -> None:
+        at = (*paths[role], "inRoles", *(() if index is None else (index,)))
+        problems.append(sourced.problem(at, message))
+
+    memberships(spec.postgres_version, [(u.name, u.in_roles) for u in users], membership_problem)
 
     owners: dict[str, str] = {}
     for i, d in enumerate(spec.databases):

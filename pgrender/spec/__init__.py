@@ -15,6 +15,7 @@ from pgrender.spec import limits
 from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
 from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
 from pgrender.spec.connectivity import ConnectivitySpec, Naming
+from pgrender.spec.init_sql import InitSQLSpec
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.patroni import PatroniSpec
@@ -152,6 +153,12 @@ class ClusterSpec(StrictModel):
     instances: list[InstanceSetSpec] = Field(min_length=1, max_length=limits.MAX_INSTANCE_SETS)
     users: list[UserSpec] = Field(default=[], max_length=limits.MAX_USERS)
     databases: list[DatabaseSpec] = Field(default=[], max_length=limits.MAX_DATABASES)
+    database_init_sql: InitSQLSpec | None = Field(
+        default=None,
+        alias="databaseInitSQL",
+        description="SQL the reconcile Job runs once, as the superuser in database postgres, after the roles "
+        "and databases exist; recorded so it never runs again (changing it later does not rerun it).",
+    )
     patroni: PatroniSpec = Field(default_factory=PatroniSpec)
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)

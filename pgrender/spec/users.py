@@ -8,7 +8,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from pgrender.spec.base import StrictModel
-from pgrender.spec.limits import MAX_DATABASES_PER_USER
+from pgrender.spec.limits import MAX_DATABASES_PER_USER, MAX_PARAMETERS, MAX_ROLE_MEMBERSHIPS
+from pgrender.spec.patroni import ParameterValue
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}\Z")
 # CREATE ROLE refuses "public" and "none"; the others name the current role in GRANT, ALTER ROLE
@@ -44,7 +45,15 @@ def _check_database_name(value: str) -> str:
     return value
 
 
+def _check_member_of(value: str) -> str:
+    """A role of the spec, or one of PostgreSQL's predefined pg_* roles (resolve() checks which exist)."""
+    if value.startswith("pg_") and _ROLE_NAME.match(value):
+        return value
+    return _check_role_name(value)
+
+
 RoleName = Annotated[str, AfterValidator(_check_role_name)]
+MembershipTarget = Annotated[str, AfterValidator(_check_member_of)]
 DatabaseName = Annotated[str, AfterValidator(_check_database_name)]
 
 
@@ -60,12 +69,30 @@ class RoleOptions(StrictModel):
     inherit: bool = True
 
 
-class UserSpec(StrictModel):
-    """A role; with login, it gets a <c>-pguser-<name> Secret and access to its databases."""
+class RoleSpec(StrictModel):
+    """What a role is, wherever it is declared (spec.users, pgrender.yaml's infrastructureRoles)."""
 
     name: RoleName
-    databases: list[DatabaseName] = Field(default=[], max_length=MAX_DATABASES_PER_USER)
     options: RoleOptions = Field(default_factory=RoleOptions)
+    in_roles: list[MembershipTarget] = Field(
+        default=[],
+        max_length=MAX_ROLE_MEMBERSHIPS,
+        description="Roles this role is a member of (GRANT role TO this): other roles of the spec (a role "
+        "without login works as a group) or PostgreSQL's predefined roles (pg_read_all_data, pg_monitor, ...). "
+        "Exactly these: a membership pgrender granted earlier and no longer listed is revoked.",
+    )
+    parameters: dict[str, ParameterValue] = Field(
+        default={},
+        max_length=MAX_PARAMETERS,
+        description="Settings applied when this role logs in (ALTER ROLE ... SET), checked like "
+        "spec.patroni.parameters; exactly these: a setting no longer listed is reset.",
+    )
+
+
+class UserSpec(RoleSpec):
+    """A role; with login, it gets a <c>-pguser-<name> Secret and access to its databases."""
+
+    databases: list[DatabaseName] = Field(default=[], max_length=MAX_DATABASES_PER_USER)
     password_rotation: int = Field(default=0, ge=0, description="Bump to derive a new password.")
     access_secret: bool = Field(
         default=False,

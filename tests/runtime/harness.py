@@ -73,6 +73,7 @@ MOVED_MOUNTS = (
     "/pgwal",
     "/etc/patroni",
     "/etc/pgrender",
+    "/etc/pgrender-init",  # the reconcile Job's spec.databaseInitSQL ConfigMap
     "/etc/pgbouncer",
     "/etc/pgbouncer/secret",
     "/etc/pgbackrest",
