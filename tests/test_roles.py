@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pgrender.components.reconcile import reconcile
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.plan.roles import RoleSetting, predefined_roles
-from tests.conftest import base_spec
+from tests.conftest import GOLDEN_KEY, base_spec, run_cli
 
 PlanOf = Callable[[dict[str, Any]], ClusterPlan]
 
@@ -178,3 +182,122 @@ def test_memberships_sql_revokes_first_then_grants(plan_of: PlanOf) -> None:
     assert "a.grantor = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)" in sql
     # Every role's section comes before the grants that name it.
     assert sql.index("-- role readers") < revoke
+
+
+# --- infrastructure roles (pgrender.yaml) ----------------------------------------------------
+
+INFRA_CONFIG = """\
+specs: ["*.pgcluster.yaml"]
+infrastructureRoles:
+  - name: monitor
+    inRoles: [pg_monitor]
+    parameters: {statement_timeout: 30s}
+  - name: dba_group
+    options: {login: false}
+"""
+
+
+def _repository(tmp_path: Path, config: str, *specs: dict[str, Any]) -> Path:
+    (tmp_path / "pgrender.yaml").write_text(config)
+    for spec in specs:
+        (tmp_path / f"{spec['metadata']['name']}.pgcluster.yaml").write_text(yaml.safe_dump(spec))
+    return tmp_path / "pgrender.yaml"
+
+
+def _cluster(name: str, namespace: str, *users: dict[str, Any]) -> dict[str, Any]:
+    spec = base_spec()
+    spec["metadata"] = {"name": name, "namespace": namespace}
+    if users:
+        spec["spec"]["users"] = list(users)
+    return spec
+
+
+def _render(config: Path, *extra: str) -> list[dict[str, Any]]:
+    result = run_cli("render", "--config", str(config), "--stdout", "--key-file", str(GOLDEN_KEY), *extra)
+    assert result.exit_code == 0, result.output
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_infrastructure_roles_share_one_password_in_every_cluster(tmp_path: Path) -> None:
+    config = _repository(
+        tmp_path,
+        INFRA_CONFIG,
+        _cluster("one", "a", {"name": "app", "inRoles": ["dba_group"]}),
+        _cluster("two", "b"),
+    )
+    objects = _render(config)
+    secrets = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): {
+            k: base64.b64decode(v).decode() for k, v in o["data"].items()
+        }
+        for o in objects
+        if o["kind"] == "Secret"
+    }
+    one, two = secrets[("a", "one-pguser-monitor")], secrets[("b", "two-pguser-monitor")]
+    assert one["password"] == two["password"]
+    assert one["password"] != secrets[("a", "one-pguser-app")]["password"]
+    assert one["verifier"] != two["verifier"], "each cluster salts its verifier"
+    assert ("a", "one-pguser-dba_group") not in secrets, "a role without login has no Secret"
+    sql = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "one-reconcile")
+    text = sql["data"]["reconcile.sql"]
+    assert "-- role monitor" in text and "-- role dba_group" in text
+    assert "format('GRANT %I TO %I', 'pg_monitor', 'monitor')" in text
+    assert "format('GRANT %I TO %I', 'dba_group', 'app')" in text
+    assert "'statement_timeout=30s' = ANY (s.setconfig)" in text
+
+
+@pytest.mark.parametrize(
+    ("provider", "expected"),
+    [
+        ("existing", set()),  # referenced only: the reconcile Job reads its verifier from the Secret you make
+        ("external", {("ExternalSecret", "one-pguser-monitor")}),
+    ],
+)
+def test_infrastructure_roles_through_providers(tmp_path: Path, provider: str, expected: set[tuple[str, str]]) -> None:
+    config = _repository(tmp_path, INFRA_CONFIG, _cluster("one", "a"))
+    objects = _render(config, "--secrets-provider", provider)
+    made = {(o["kind"], o["metadata"]["name"]) for o in objects if "pguser-monitor" in o["metadata"]["name"]}
+    assert made == expected
+    job = next(o for o in objects if o["kind"] == "Job")
+    refs = json.dumps(job["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert '"name": "one-pguser-monitor"' in refs
+    if provider == "external":
+        external = next(o for o in objects if o["kind"] == "ExternalSecret" and "monitor" in o["metadata"]["name"])
+        keys = {d["remoteRef"]["key"] for d in external["spec"]["data"]}
+        # The password from one store entry for every cluster; the CA is the cluster's own.
+        assert keys == {"_pgrender/infrastructure/monitor", "a/one/_pgrender_tls"}
+
+
+@pytest.mark.parametrize(
+    ("config", "users", "expected"),
+    [
+        (
+            INFRA_CONFIG,
+            [{"name": "monitor"}],
+            "one.pgcluster.yaml:{line}:{col}: spec.users[0].name: 'monitor' is an infrastructure role of "
+            "{config}:3:5 (infrastructureRoles[0]), made in every cluster; rename one of them",
+        ),
+        (
+            "infrastructureRoles:\n  - name: tool\n    inRoles: [pg_maintain]\n",
+            [],
+            "{config}:3:15: infrastructureRoles[0].inRoles[0]: 'pg_maintain' is not a predefined role of PostgreSQL 16",
+        ),
+        (
+            "infrastructureRoles:\n  - name: tool\n    inRoles: [app]\n  - name: tool\n",
+            [],
+            "{config}:1:1: infrastructureRoles: 'tool' listed more than once",
+        ),
+        (
+            "infrastructureRoles:\n  - name: postgres\n",
+            [],
+            "{config}:1:1: infrastructureRoles: 'postgres' is reserved",
+        ),
+    ],
+)
+def test_infrastructure_roles_refused(tmp_path: Path, config: str, users: list[dict[str, Any]], expected: str) -> None:
+    path = _repository(tmp_path, config, _cluster("one", "a", *users))
+    result = run_cli("validate", "--config", str(path))
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    wanted = expected.format(config=path, line="{line}", col="{col}").split("{line}:{col}")
+    assert any(all(part in line for part in wanted) for line in lines), result.output

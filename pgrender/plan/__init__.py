@@ -21,6 +21,7 @@ from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_ini
 from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.services import ServiceSpec
+from pgrender.spec.users import InfrastructureRole
 
 __all__ = [
     "BackupsPlan",
@@ -137,8 +138,9 @@ class ClusterPlan:
         return {**self.user_annotations, **(component.annotations if component else {}), **own}
 
 
-def resolve(sourced: SourcedCluster) -> ClusterPlan:
-    """Decide everything about one cluster; raise SpecError with every cross-field problem."""
+def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, ...] = ()) -> ClusterPlan:
+    """Decide everything about one cluster (with pgrender.yaml's infrastructure roles); raise
+    SpecError with every cross-field problem."""
     problems: list[Problem] = []
     meta = sourced.cluster.metadata
     spec = sourced.cluster.spec
@@ -168,7 +170,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
 
     preset = PRESETS[spec.preset] if spec.preset else None
     sets, wave = resolve_instances(sourced, names, preset, db_labels, pod_selector, problems)
-    users, databases = resolve_users(sourced, names, problems)
+    users, databases = resolve_users(sourced, names, problems, infrastructure)
     synchronous = (
         preset.synchronous_mode
         if preset and "synchronous_mode" not in spec.patroni.model_fields_set

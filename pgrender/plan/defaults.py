@@ -31,6 +31,7 @@ EXPORTER_PORT = 9187
 EXPORTER_PORT_NAME = "metrics"
 PATRONI_RESTAPI_USER = "patroni"
 SUPERUSER = "postgres"
+MAINTENANCE_DATABASE = "postgres"  # what the Jobs and infrastructure roles connect to
 REPLICATION_USER = "_pgrender_repl"
 PGBOUNCER_USER = "_pgrender_pgbouncer"
 RESERVED_ROLE_PREFIX = "_pgrender"

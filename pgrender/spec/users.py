@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from pgrender.errors import Problem
+from pgrender.load import format_path
 from pgrender.spec.base import StrictModel
 from pgrender.spec.limits import MAX_DATABASES_PER_USER, MAX_PARAMETERS, MAX_ROLE_MEMBERSHIPS
 from pgrender.spec.patroni import ParameterValue
@@ -107,3 +110,43 @@ class DatabaseSpec(StrictModel):
 
     name: DatabaseName
     owner: RoleName
+
+
+class InfrastructureRoleSpec(RoleSpec):
+    """pgrender.yaml's infrastructureRoles[]: a role made in every cluster rendered with that file,
+    with the same password everywhere (derived without the cluster's name), so one tool (monitoring,
+    backups, an admin) logs into all of them; its Secret is <c>-pguser-<name> in each cluster."""
+
+    password_rotation: int = Field(default=0, ge=0, description="Bump to derive a new password (every cluster).")
+
+
+@dataclass(frozen=True)
+class InfrastructureRole:
+    """An infrastructure role and where pgrender.yaml states it, for problems found per cluster."""
+
+    spec: InfrastructureRoleSpec
+    index: int
+    file: str
+    positions: tuple[tuple[tuple[str | int, ...], tuple[int, int]], ...]  # (path, (line, column))
+
+    @property
+    def path(self) -> tuple[str | int, ...]:
+        return ("infrastructureRoles", self.index)
+
+    @property
+    def where(self) -> str:
+        """file:line:col and field path, for messages that point at both places."""
+        line, col = self.position(self.path)
+        return f"{self.file}:{line}:{col} ({format_path(self.path)})"
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[int, int]:
+        known = dict(self.positions)
+        for end in range(len(path), -1, -1):
+            if path[:end] in known:
+                return known[path[:end]]
+        return (1, 1)
+
+    def problem(self, rest: tuple[str | int, ...], message: str) -> Problem:
+        path = (*self.path, *rest)
+        line, col = self.position(path)
+        return Problem(self.file, line, col, format_path(path), message)

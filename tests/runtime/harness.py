@@ -52,6 +52,7 @@ import yaml
 
 from pgrender.config import SecretsConfig
 from pgrender.render import Request, render
+from pgrender.spec.users import InfrastructureRole
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_FILE = REPO / "tests" / "golden.key"
@@ -267,15 +268,27 @@ class Rendered:
 
 
 def render_spec(
-    spec: Mapping[str, Any], directory: Path, filename: str = "spec.yaml", secrets: SecretsConfig | None = None
+    spec: Mapping[str, Any],
+    directory: Path,
+    filename: str = "spec.yaml",
+    secrets: SecretsConfig | None = None,
+    infrastructure_roles: tuple[InfrastructureRole, ...] = (),
 ) -> Rendered:
     """Write ``spec`` to ``directory`` and render it with the published test key (and the
-    ``secrets`` settings of a pgrender.yaml, when given: their provider)."""
+    ``secrets`` settings and ``infrastructure_roles`` of a pgrender.yaml, when given)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / filename
     path.write_text(yaml.safe_dump(dict(spec), sort_keys=False))
     provider = {"provider": secrets.provider} if secrets else {}
-    rendering = render(Request((str(path),), key_file=str(KEY_FILE), secrets_settings=secrets, **provider))
+    rendering = render(
+        Request(
+            (str(path),),
+            key_file=str(KEY_FILE),
+            secrets_settings=secrets,
+            infrastructure_roles=infrastructure_roles,
+            **provider,
+        )
+    )
     assert len(rendering.clusters) == 1, "one spec, one cluster"
     out = rendering.clusters[0]
     return Rendered(out.name, out.namespace, copy.deepcopy(dict(spec)), tuple(out.manifests))

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from pgrender.spec.users import InfrastructureRole, InfrastructureRoleSpec
+
 from .harness import (
     LocalCluster,
     Member,
@@ -368,3 +370,31 @@ def test_init_sql_runs_once_and_a_failure_is_not_recorded(
         assert leader.psql(INIT_RECORDED) == [["f"]]
     finally:
         leader.psql("DROP TABLE IF EXISTS init_marker; DROP SCHEMA IF EXISTS pgrender CASCADE")
+
+
+def test_infrastructure_role_logs_in_with_the_password_every_cluster_shares(trio: LocalCluster) -> None:
+    """An infrastructure role of pgrender.yaml is made in the cluster with its membership and
+    settings, and logs in with its Secret; a second run changes nothing."""
+    monitor = InfrastructureRoleSpec.model_validate(
+        {"name": "monitor", "inRoles": ["pg_monitor"], "parameters": {"statement_timeout": "30s"}}
+    )
+    roles = (InfrastructureRole(monitor, 0, "pgrender.yaml", ()),)
+    leader = trio.wait_healthy()
+    rendered = render_spec(trio.rendered.spec, trio.root / "infrastructure", infrastructure_roles=roles)
+    other = copy.deepcopy(trio.rendered.spec)
+    other["metadata"].update(name="elsewhere", namespace="other")
+    elsewhere = render_spec(other, trio.root / "infrastructure-other", infrastructure_roles=roles)
+    assert (
+        rendered.secret("trio-pguser-monitor")["password"] == elsewhere.secret("elsewhere-pguser-monitor")["password"]
+    )
+    try:
+        reconcile(trio, rendered, leader)
+        workdir = trio.root / "infrastructure-login"
+        assert _show(rendered, "monitor", leader.pg_port, workdir, "statement_timeout") == "30s"
+        assert leader.psql("SELECT pg_has_role('monitor', 'pg_monitor', 'MEMBER')") == [["t"]]
+        before = leader.psql(ROLE_SNAPSHOT)
+        reconcile(trio, rendered, leader)
+        assert leader.psql(ROLE_SNAPSHOT) == before
+    finally:
+        reconcile(trio, trio.rendered, leader)
+        leader.psql("DROP ROLE IF EXISTS monitor")
