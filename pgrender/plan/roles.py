@@ -187,27 +187,25 @@ def memberships(
 
 
 def _cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """One cycle of the graph (its roles in order, the first repeated at the end), or None."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in edges.get(node, ()):
-            if state.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
+    """One cycle of the graph (its roles in order, the first repeated at the end), or None; a
+    depth-first walk with its own stack, so a long chain of roles needs no deep recursion."""
+    done: set[str] = set()
     for start in edges:
-        if start not in state:
-            found = visit(start)
-            if found:
-                return found
+        if start in done:
+            continue
+        path = [start]
+        on_path = {start}
+        stack = [iter(edges.get(start, ()))]
+        while stack:
+            node = next(stack[-1], None)
+            if node is None:
+                stack.pop()
+                done.add(path[-1])
+                on_path.discard(path.pop())
+            elif node in on_path:
+                return [*path[path.index(node) :], node]
+            elif node not in done:
+                path.append(node)
+                on_path.add(node)
+                stack.append(iter(edges.get(node, ())))
     return None
