@@ -76,7 +76,7 @@ def test_standby_cluster_does_not_run_it(plan_of: PlanOf) -> None:
     [
         ({"name": "hippo-init"}, "spec.databaseInitSQL: expected name and key"),
         ({"sql": "SELECT 1", "name": "x", "key": "y"}, "spec.databaseInitSQL: give either sql"),
-        ({"sql": ""}, "spec.databaseInitSQL.sql: String should have at least 1 character"),
+        ({"sql": ""}, "spec.databaseInitSQL.sql: expected at least 1 character(s); found 0"),
         ({"name": "hippo-init", "key": "a/b"}, "spec.databaseInitSQL.key: 'a/b' is not a Secret key"),
         (
             {"name": "hippo-reconcile", "key": "init.sql"},
