@@ -42,6 +42,9 @@ ROLE_SETTING_CONTEXTS = frozenset({"user", "superuser"})
 LIST_SETTINGS = frozenset({"search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries"})
 
 
+MAX_LISTED = 20  # roles named in a message; a spec may have a thousand
+
+
 def predefined_roles(version: int) -> tuple[str, ...]:
     return tuple(name for since, name in PREDEFINED_ROLES if since <= version)
 
@@ -171,11 +174,9 @@ def memberships(
                     f"expected one of {', '.join(predefined)}",
                 )
             elif not target.startswith("pg_") and target not in known:
+                listed = ", ".join(sorted(known)[:MAX_LISTED]) + (", ..." if len(known) > MAX_LISTED else "")
                 report(
-                    i,
-                    j,
-                    f"unknown role {target!r}; expected a role of the spec ({', '.join(sorted(known))}) or a "
-                    "predefined pg_* role",
+                    i, j, f"unknown role {target!r}; expected a role of the spec ({listed}) or a predefined pg_* role"
                 )
             else:
                 edges.setdefault(name, []).append(target)
