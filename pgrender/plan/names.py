@@ -225,6 +225,12 @@ class Names:
         return f"{self.cluster}-passwords"
 
     @property
+    def monitoring(self) -> str:
+        """spec.monitoring: the exporter's Secret (its role's password) and ConfigMap (its queries),
+        the PodMonitor and the PrometheusRule (PGO's Secret is <c>-monitoring too)."""
+        return f"{self.cluster}-monitoring"
+
+    @property
     def reconcile_rbac(self) -> str:
         """ServiceAccount, Role and RoleBinding of the reconcile Job, which replaces member pods."""
         return f"{self.cluster}-reconcile"
