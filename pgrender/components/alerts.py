@@ -196,7 +196,7 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
         out.append(
             _rule(
                 "PostgresCertificateExpiring",
-                f"{end} - time() < {window}",
+                f"vector({end} - time()) < {window}",
                 "0s",
                 "warning",
                 "pgrender",
