@@ -252,10 +252,16 @@ CASES: list[tuple[str, str, list[dict[str, str]], int, list[dict[str, str]]]] = 
         "PostgresVolumeFull",
         [
             series(
-                "kubelet_volume_stats_available_bytes", "5x10", namespace=NS, persistentvolumeclaim="hippo-instance1-0-pgdata"
+                "kubelet_volume_stats_available_bytes",
+                "5x10",
+                namespace=NS,
+                persistentvolumeclaim="hippo-instance1-0-pgdata",
             ),
             series(
-                "kubelet_volume_stats_capacity_bytes", "100x10", namespace=NS, persistentvolumeclaim="hippo-instance1-0-pgdata"
+                "kubelet_volume_stats_capacity_bytes",
+                "100x10",
+                namespace=NS,
+                persistentvolumeclaim="hippo-instance1-0-pgdata",
             ),
         ],
         7,
@@ -264,7 +270,9 @@ CASES: list[tuple[str, str, list[dict[str, str]], int, list[dict[str, str]]]] = 
 ]
 
 
-@pytest.mark.parametrize(("alert", "input_series", "minutes", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("alert", "input_series", "minutes", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_promtool_fires_the_alert_on_its_series(
     backups_plan: ClusterPlan,
     tmp_path: Path,
@@ -273,7 +281,9 @@ def test_promtool_fires_the_alert_on_its_series(
     minutes: int,
     expected: list[dict[str, str]],
 ) -> None:
-    run_rule_test(groups_file(backups_plan, tmp_path, annotations=False), tmp_path, alert, input_series, minutes, expected)
+    run_rule_test(
+        groups_file(backups_plan, tmp_path, annotations=False), tmp_path, alert, input_series, minutes, expected
+    )
 
 
 def run_rule_test(

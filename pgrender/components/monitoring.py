@@ -9,9 +9,8 @@ monitoring role (pg_monitor), and returns nothing rather than fail where a fact 
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-import yaml
 
 from pgrender.plan import ClusterPlan, MonitoringPlan, defaults, secret_keys
 from pgrender.pod import Manifest, object_meta
@@ -76,7 +75,9 @@ QUERIES: dict[str, Any] = {
 
 
 def queries_yaml() -> str:
-    return yaml.safe_dump(QUERIES, sort_keys=False, width=1000)
+    """The queries file. Written as JSON, which is YAML too (the exporter reads it with a YAML parser),
+    so that pgrender needs no YAML writer of its own for it."""
+    return json.dumps(QUERIES, indent=2) + "\n"
 
 
 def monitoring(plan: ClusterPlan) -> list[Manifest]:

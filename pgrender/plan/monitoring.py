@@ -11,8 +11,7 @@ from pgrender.plan import defaults, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
 from pgrender.plan.tls import TLSPlan
-from pgrender.spec import SourcedCluster
-from pgrender.spec import cron
+from pgrender.spec import SourcedCluster, cron
 
 # An hour beyond the longest gap between a repository's scheduled backups and the Job's deadline:
 # a backup that ran late but within its deadline is no alert.

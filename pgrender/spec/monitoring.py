@@ -34,9 +34,7 @@ class AlertsSpec(StrictModel):
     connections_percent: int = Field(
         default=90, ge=1, le=100, description="Client connections, in percent of max_connections."
     )
-    volume_free_percent: int = Field(
-        default=10, ge=1, le=99, description="Free space left on a data or WAL volume."
-    )
+    volume_free_percent: int = Field(default=10, ge=1, le=99, description="Free space left on a data or WAL volume.")
     backup_max_age_hours: int | None = Field(
         default=None,
         ge=1,

@@ -78,7 +78,6 @@ def scraped_up(cluster: LocalCluster, member: Member) -> list[Sample]:
     """A scrape in which the exporter reached PostgreSQL as the monitoring role (the role exists
     once the reconcile Job ran; the exporter tries again at every scrape)."""
 
-
     def up() -> list[Sample] | None:
         samples = scrape(cluster, member)
         return samples if values(samples, "pg_up") == [1.0] else None
