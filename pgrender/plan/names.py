@@ -89,6 +89,9 @@ NAME_RULES: dict[str, NameRule] = {
     # take the Certificate's name and a suffix, shortened with a hash when too long).
     "Certificate": DNS1123_SUBDOMAIN,
     "Issuer": DNS1123_SUBDOMAIN,
+    # The Prometheus Operator's kinds (spec.monitoring): subdomains, as every custom resource.
+    "PodMonitor": DNS1123_SUBDOMAIN,
+    "PrometheusRule": DNS1123_SUBDOMAIN,
 }
 
 
