@@ -118,7 +118,7 @@ def test_exporter_image_and_resources(
     ("monitoring", "message"),
     [
         ({"exporter": {"image": ""}}, "at least 1 character"),
-        ({"alerts": {"connectionsPercent": 150}}, "less than or equal to 100"),
+        ({"alerts": {"connectionsPercent": 150}}, "at most 100"),
         ({"exporter": {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "128Mi"}}}}, "more than"),
         ({"podmonitor": False}, "unknown field 'podmonitor'"),
     ],
