@@ -82,9 +82,10 @@ def plans(
     """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
     it is resolved, while no problem has been found.
 
-    At the end, one SpecError carries the problems of the earliest stage that had any: documents
-    that cannot be read or do not fit the schema (each document on its own, so one that cannot be
-    read hides nothing in the others), then the rules across fields and clusters.
+    At the end, one SpecError carries the problems of the earliest stage that had any: each
+    document's own (YAML that cannot be read, the schema, the rules across its fields: one
+    document's problems hide nothing in the others), then the rules across clusters (a cluster
+    defined twice, names two clusters claim), which need every document valid.
     """
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
@@ -110,7 +111,7 @@ def plans(
         try:
             plan = resolve(sourced, infrastructure)
         except SpecError as exc:
-            unresolved.extend(exc.problems)
+            invalid.extend(exc.problems)  # the document's own rules: reported with every document's
             continue
         if not twice:  # a cluster defined twice claims everything twice; once is enough to say
             unresolved += claimed.add(sourced, plan)
@@ -146,6 +147,14 @@ def render(request: Request) -> Rendering:
             documents = emit.documents(transform(context, manifests))
             clusters.append(ClusterOutput(plan.name, plan.namespace, documents, plan.tls))
     return Rendering(tuple(clusters))
+
+
+def cluster_objects(plan: ClusterPlan, root_key: bytes, pool: tuning.ScramPool) -> list[Manifest]:
+    """One cluster's finished objects, Secrets derived from ``root_key`` (`pgrender explain`
+    compares them); render() does the same for every cluster, then emits them."""
+    plan, manifests, values = _build(plan, None, root_key, pool)
+    context = Context(plan, secrets_provider(DEFAULT_SECRETS_PROVIDER), tls_provider(plan.tls.provider), values, False)
+    return transform(context, manifests)
 
 
 def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyError | None]:

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field
 
 from pgrender.errors import Problem
 from pgrender.load import format_path
-from pgrender.spec.base import StrictModel
+from pgrender.spec.base import ForEditors, StrictModel
 from pgrender.spec.limits import MAX_DATABASES_PER_USER, MAX_PARAMETERS, MAX_ROLE_MEMBERSHIPS
 from pgrender.spec.patroni import ParameterValue
 
@@ -55,9 +55,20 @@ def _check_member_of(value: str) -> str:
     return _check_role_name(value)
 
 
-RoleName = Annotated[str, AfterValidator(_check_role_name)]
+# For editors: the name pattern, without pg_ and the reserved names (which the checks name).
+_RESERVED_LOOKAHEAD = "(?!pg_)(?!(" + "|".join(sorted(RESERVED_ROLES)) + ")$)"
+_DATABASE_LOOKAHEAD = "(?!(" + "|".join(sorted(RESERVED_DATABASES)) + ")$)"
+RoleName = Annotated[
+    str,
+    AfterValidator(_check_role_name),
+    ForEditors("^" + _RESERVED_LOOKAHEAD + _ROLE_NAME.pattern[1:].replace("\\Z", "$"), ("app", "reporting")),
+]
+DatabaseName = Annotated[
+    str,
+    AfterValidator(_check_database_name),
+    ForEditors("^" + _DATABASE_LOOKAHEAD + _ROLE_NAME.pattern[1:].replace("\\Z", "$"), ("app",)),
+]
 MembershipTarget = Annotated[str, AfterValidator(_check_member_of)]
-DatabaseName = Annotated[str, AfterValidator(_check_database_name)]
 
 
 class RoleOptions(StrictModel):
