@@ -189,6 +189,7 @@ def _request(
     key = key_file or (config.key_file() if config else None)
     if config:
         extra["secrets_settings"] = config.config.secrets
+        extra["infrastructure_roles"] = config.infrastructure_roles()
     return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
 
 
@@ -364,7 +365,7 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
 
     try:
         spec_files, config = _inputs(specs, config_path)
-        plans = validate(spec_files, _namespace(namespace, config))
+        plans = validate(spec_files, _namespace(namespace, config), config.infrastructure_roles() if config else ())
     except PgrenderError as exc:
         _fail(exc, fmt)
     _warn(tuple(sorted(w for plan in plans for w in plan.warnings)), fmt)

@@ -13,6 +13,7 @@ from pgrender.plan import ClusterPlan, InstancePlan
 from pgrender.pod import PodPart, assemble
 from pgrender.pod_parts.client_tls import client_tls
 from pgrender.pod_parts.data_volumes import data_volumes
+from pgrender.pod_parts.exporter import database_exporter
 from pgrender.pod_parts.patroni_config import patroni_config
 from pgrender.pod_parts.pgbackrest import database_pgbackrest
 from pgrender.pod_parts.scratch import database_scratch, job_scratch
@@ -30,6 +31,7 @@ DATABASE_POD_PARTS: tuple[DatabasePart, ...] = (
     database_scratch,
     database_pgbackrest,
     database_tls_reload,
+    database_exporter,
 )
 # Parts of every Job pod pgrender writes (after the Job's own), in order.
 JOB_POD_PARTS: tuple[JobPart, ...] = (

@@ -14,8 +14,10 @@ from pgrender.spec import limits
 from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
 from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
 from pgrender.spec.connectivity import ConnectivitySpec, Naming
+from pgrender.spec.init_sql import InitSQLSpec
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
+from pgrender.spec.monitoring import MonitoringSpec
 from pgrender.spec.patroni import PatroniSpec
 from pgrender.spec.pgbouncer import ProxySpec
 from pgrender.spec.presets import Preset
@@ -152,6 +154,12 @@ class ClusterSpec(StrictModel):
     instances: list[InstanceSetSpec] = Field(min_length=1, max_length=limits.MAX_INSTANCE_SETS)
     users: list[UserSpec] = Field(default=[], max_length=limits.MAX_USERS)
     databases: list[DatabaseSpec] = Field(default=[], max_length=limits.MAX_DATABASES)
+    database_init_sql: InitSQLSpec | None = Field(
+        default=None,
+        alias="databaseInitSQL",
+        description="SQL the reconcile Job runs once, as the superuser in database postgres, after the roles "
+        "and databases exist; recorded so it never runs again (changing it later does not rerun it).",
+    )
     patroni: PatroniSpec = Field(default_factory=PatroniSpec)
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
@@ -165,6 +173,11 @@ class ClusterSpec(StrictModel):
         default=None, description="Follow another cluster's repository as a standby cluster."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    monitoring: MonitoringSpec | None = Field(
+        default=None,
+        description="postgres_exporter on every member, a PodMonitor and a PrometheusRule (off unless set; "
+        "the two need the Prometheus Operator's CRDs).",
+    )
     naming: Naming = Field(
         default=Naming.PGO,
         description="Whose Secret names and keys, Service names and labels the output uses: pgo "
