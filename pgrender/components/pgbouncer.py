@@ -15,6 +15,7 @@ from pgrender.plan import ClusterPlan, PgBouncerPlan, TLSFiles, TLSSecret, defau
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
+    apply,
     container_security_context,
     empty_dir,
     object_meta,
@@ -22,6 +23,7 @@ from pgrender.pod import (
     scheduling_fields,
     secret_volume,
 )
+from pgrender.pod_parts import pgbouncer_pod
 from pgrender.pod_parts.tls_reload import program_name, reloader
 from pgrender.secrets import Material, Quoting, SecretInput, certificate_data, secret_text
 from pgrender.spec.pgbouncer import PoolMode
@@ -168,6 +170,7 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
         target = [program_name(container["command"][0]), *container["command"][1:]]
         pod["containers"] = [container, reloader(plan.image, mounts, [defaults.PGBOUNCER_SECRET_DIR], [target])]
         pod["shareProcessNamespace"] = True
+    pod = apply(pod, pgbouncer_pod(plan, pgb))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, hosts, labels, secret_keys
+from pgrender.plan.containers import UserContainersPlan, resolve_containers
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
@@ -45,6 +46,7 @@ class PgBouncerPlan:
     auth_file: str  # pgBouncer's auth_file, in its mounted Secret
     disruption_budget: str | None
     sync_wave: int
+    containers: UserContainersPlan = field(default_factory=UserContainersPlan)
 
     @property
     def tracks_prepared_statements(self) -> bool:
@@ -120,4 +122,13 @@ def resolve_pgbouncer(
         auth_file=f"{defaults.PGBOUNCER_SECRET_DIR}/{secret_keys.PGBOUNCER_AUTH_FILE}",
         disruption_budget=name if spec.replicas > 1 else None,
         sync_wave=sync_wave,
+        containers=resolve_containers(
+            sourced,
+            PATH,
+            spec.sidecars,
+            spec.init_containers,
+            own=defaults.PGBOUNCER_CONTAINERS,
+            volumes=frozenset(),
+            problems=problems,
+        ),
     )
