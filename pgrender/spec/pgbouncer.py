@@ -51,6 +51,18 @@ class PgBouncerConfigSpec(StrictModel):
     """Other pgbouncer.ini settings, checked against the settings pgBouncer has."""
 
     global_: dict[str, str | int | bool] = Field(default={}, alias="global")
+    databases: dict[str, str] = Field(
+        default={},
+        max_length=1000,
+        description="pgbouncer.ini [databases] entries before pgrender's wildcard, as in PGO: name -> "
+        "'dbname=shop pool_size=10 pool_mode=session'; each reaches this cluster's primary (pgrender writes "
+        "host and port).",
+    )
+    users: dict[str, str] = Field(
+        default={},
+        max_length=1000,
+        description="pgbouncer.ini [users] entries: role -> 'pool_mode=transaction max_user_connections=50'.",
+    )
 
     @field_validator("global_")
     @classmethod
