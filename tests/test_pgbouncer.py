@@ -211,7 +211,8 @@ def test_databases_and_users_sections(plan_of: Callable[[dict[str, Any]], Cluste
         ("databases", "a", "pool_mode=pooled", "pool_mode=pooled: expected one of session, transaction, statement"),
         ("databases", "a", "dbname='shop'", "dbname: expected one word"),
         ("databases", "a", "dbname=shop dbname=app", "dbname is given twice"),
-        ("databases", "a", "poolsize=3", "'poolsize=3': expected key=value with a key of dbname, pool_size"),
+        ("databases", "a", "poolsize=3", "'poolsize': expected key=value with a key of dbname, pool_size"),
+        ("databases", "a", "passwd=hunter2", "'passwd': expected key=value"),
         ("databases", "a", "dbname", "'dbname': expected key=value"),
         ("databases", "a", "dbname=x;y", "dbname: expected one word"),
         ("databases", "a", "dbname=x\n[pgbouncer]", "'[pgbouncer]': expected key=value"),
@@ -238,3 +239,4 @@ def test_databases_and_users_refused(
     (problem,) = exc.value.problems
     assert problem.path == f"spec.proxy.pgBouncer.config.{section}.{name}"
     assert says in problem.message
+    assert "hunter2" not in problem.message

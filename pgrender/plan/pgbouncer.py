@@ -208,7 +208,8 @@ def _entries(
             if key in refused:
                 messages.append(f"{key}: not allowed ({refused[key]})")
             elif rule is None or not sep:
-                messages.append(f"{item!r}: expected key=value with a key of {', '.join(known)}")
+                # The key only: a mistyped key may carry a value that should not be echoed (a password).
+                messages.append(f"{key!r}: expected key=value with a key of {', '.join(known)}")
             elif key in seen:
                 messages.append(f"{key} is given twice")
             elif isinstance(rule, tuple) and value not in rule:
