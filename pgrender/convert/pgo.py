@@ -32,6 +32,7 @@ from pgrender.convert.kube import (
 from pgrender.load import Document, format_path
 from pgrender.plan.patroni import PASSTHROUGH as PATRONI_PASSTHROUGH
 from pgrender.plan.patroni import PASSTHROUGH_POSTGRESQL as PATRONI_PASSTHROUGH_POSTGRESQL
+from pgrender.plan.pgbouncer import REFUSED_DATABASE_SETTINGS
 from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
 
@@ -540,14 +541,35 @@ class _Build:
         service(src, (*path, "service"), out, (*to, "service"))
         metadata(src, (*path, "metadata"), out, (*to, "metadata"))
         containers(src, (*path, "containers"), out, (*to, "sidecars"))
-        for section in ("databases", "users"):
-            for key, key_path, value in src.items((*path, "config", section)):
-                src.take(key_path)
-                words = str(value).split()
-                kept = [w for w in words if w.partition("=")[0] not in ("host", "port")]
-                if section == "databases" and kept != words:
-                    src.changed(key_path, "host and port left out: pgrender's entries reach this cluster's primary")
-                out.set((*to, "config", section, str(key)), " ".join(kept), src.at(key_path))
+        self.pgbouncer_entries(path, to)
+
+    def pgbouncer_entries(self, path: Path_, to: Path_) -> None:
+        """PGO's config.databases and config.users: entries pgrender takes as they are, host and port left
+        out (pgrender's reach this cluster's primary); one it refuses is left out whole."""
+        src, out = self.src, self.out
+        pooled = {
+            u.get("name")
+            for u in out.get(("spec", "users")) or []
+            if not {"superuser", "replication"} & {k for k, v in u.get("options", {}).items() if v}
+            and u.get("options", {}).get("login", True)
+        }
+        for key, key_path, value in src.items((*path, "config", "databases")):
+            words = str(value).split()
+            kept = [w for w in words if w.partition("=")[0] not in ("host", "port")]
+            refused = sorted({w.partition("=")[0] for w in kept} & set(REFUSED_DATABASE_SETTINGS))
+            if refused:
+                src.left_out(key_path, f"pgrender refuses {', '.join(refused)} in a [databases] entry")
+                continue
+            src.take(key_path)
+            if kept != words:
+                src.changed(key_path, "host and port left out: pgrender's entries reach this cluster's primary")
+            out.set((*to, "config", "databases", str(key)), " ".join(kept), src.at(key_path))
+        for key, key_path, value in src.items((*path, "config", "users")):
+            if key not in pooled:
+                src.left_out(key_path, "not a user of spec.users that pgBouncer lets in (login, no superuser)")
+                continue
+            src.take(key_path)
+            out.set((*to, "config", "users", str(key)), str(value), src.at(key_path))
 
     # Backups -------------------------------------------------------------------------------------
 
