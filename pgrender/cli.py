@@ -315,15 +315,24 @@ def render_command(
         assert target is not None
         content = write.files(rendering)
         _guard(Path(target), content, previous=earlier)
-        changed = False
+        staleness = None
         if exit_code:
             from pgrender.check import compare
 
-            changed = compare(content, Path(target)).stale
+            staleness = compare(content, Path(target))
         write.write(target, content)
     except PgrenderError as exc:
         _fail(exc, fmt)
+    changed = staleness is not None and staleness.stale
     click.echo(f"wrote {len(content)} files to {target}" + (" (changed)" if changed else ""), err=True)
+    if staleness is not None and changed:
+        # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
+        # must be added before the commit can pass.
+        click.echo(
+            f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} changed, "
+            f"{len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), and commit again",
+            err=True,
+        )
     sys.exit(1 if changed else 0)
 
 
