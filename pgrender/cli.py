@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgrender import __version__
 from pgrender.cmp import DEFAULT_KEY_FILE
 from pgrender.convert import CONVERTERS
 from pgrender.errors import PgrenderError, Problem, SpecError
@@ -94,7 +95,8 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pgrender")
+# pgrender.__version__ is the one place the version is written (pyproject.toml reads it too).
+@click.version_option(version=__version__, prog_name="pgrender")
 def cli() -> None:
     """Compile PostgresCluster specs into plain, kustomize-ready Kubernetes YAML."""
 
@@ -122,6 +124,11 @@ class RegisteredName(click.ParamType[str]):
         if value not in self.registry:
             self.fail(f"{value!r} is not one of {', '.join(self.registry)}", param, ctx)
         return str(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.registry if name.startswith(incomplete)]
 
 
 option_namespace = click.option(

@@ -55,6 +55,13 @@ def failing(write_spec: Callable[..., Path], spec: dict[str, Any]) -> list[tuple
     [
         (spec_with({"sidecars": [SIDECAR]}), "StatefulSet", "hippo-instance1-0", ["database", "log-shipper"], []),
         (
+            spec_with({"sidecars": [SIDECAR]}, monitoring={}),
+            "StatefulSet",
+            "hippo-instance1-0",
+            ["database", "exporter", "log-shipper"],
+            [],
+        ),
+        (
             with_backups(spec_with({"sidecars": [SIDECAR], "initContainers": [{"name": "warm", "image": "busybox"}]})),
             "StatefulSet",
             "hippo-instance1-0",
@@ -71,7 +78,14 @@ def failing(write_spec: Callable[..., Path], spec: dict[str, Any]) -> list[tuple
         (spec_with(pgbouncer={}), "Deployment", "hippo-pgbouncer", ["pgbouncer"], []),
         (spec_with(), "StatefulSet", "hippo-instance1-0", ["database"], []),
     ],
-    ids=["database", "database-after-pgbackrest", "pgbouncer", "pgbouncer-none", "database-none"],
+    ids=[
+        "database",
+        "database-after-exporter",
+        "database-after-pgbackrest",
+        "pgbouncer",
+        "pgbouncer-none",
+        "database-none",
+    ],
 )
 def test_order_main_then_pgrenders_then_yours(
     objects_of: Objects,
@@ -233,7 +247,7 @@ def test_refused(write_spec: Callable[..., Path], spec: dict[str, Any], path: st
 
 def test_reserved_names_cover_pgrenders_containers(objects_of: Objects) -> None:
     """The names resolve() keeps free are those pgrender gives its containers (the reloader's too)."""
-    objects = objects_of(with_backups(spec_with(pgbouncer={})))
+    objects = objects_of(with_backups(spec_with(pgbouncer={}, monitoring={})))
     database = pod(find(objects, "StatefulSet", "hippo-instance1-0"))
     pooler = pod(find(objects, "Deployment", "hippo-pgbouncer"))
     assert {c["name"] for c in database["containers"]} | {tls_reload.CONTAINER} <= defaults.DATABASE_CONTAINERS

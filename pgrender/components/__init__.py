@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgrender.components.access_secrets import access_secrets
+from pgrender.components.alerts import alerts
 from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
+from pgrender.components.monitoring import monitoring
 from pgrender.components.patroni import patroni
 from pgrender.components.pgbackrest import pgbackrest
 from pgrender.components.pgbouncer import pgbouncer
@@ -40,6 +42,8 @@ BUILDERS: tuple[Builder, ...] = (
     pgbackrest,
     repo_host,
     backup_jobs,
+    monitoring,
+    alerts,
 )
 
 

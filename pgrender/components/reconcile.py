@@ -145,6 +145,10 @@ def _sql_parts(sections: list[list[str]]) -> list[str]:
 
 
 PGBOUNCER_VERIFIER = "verifier_pgbouncer"
+MONITORING_VERIFIER = "verifier_monitoring"
+# The exporter's role reads statistics and settings (pg_monitor: pg_read_all_settings,
+# pg_read_all_stats, pg_stat_scan_tables) and nothing of the data.
+MONITORING_ROLE = "pg_monitor"
 GET_AUTH = """\
 CREATE SCHEMA IF NOT EXISTS pgbouncer;
 REVOKE ALL ON SCHEMA pgbouncer FROM PUBLIC;
@@ -200,6 +204,16 @@ def _passwords(plan: ClusterPlan) -> list[_Password]:
                 PGBOUNCER_VERIFIER,
                 "PGRENDER_PGBOUNCER_VERIFIER",
                 "PGRENDER_PGBOUNCER_PASSWORD",
+            )
+        )
+    if plan.monitoring:
+        out.append(
+            _Password(
+                plan.monitoring.user,
+                plan.monitoring.name,
+                MONITORING_VERIFIER,
+                "PGRENDER_MONITORING_VERIFIER",
+                "PGRENDER_MONITORING_PASSWORD",
             )
         )
     return out
@@ -330,10 +344,24 @@ def reconcile_sql_sections(plan: ClusterPlan) -> list[list[str]]:
         sections.append(_role_sql(user.name, user.options, verifiers.get(user.name)))
     if plan.pgbouncer:
         sections.append(_role_sql(plan.pgbouncer.auth_user, RoleOptions(), PGBOUNCER_VERIFIER))
+    if plan.monitoring:
+        sections.append(_monitoring_sql(plan.monitoring.user))
     sections += [_database_sql(database) for database in plan.databases]
     if plan.pgbouncer:
         sections += _get_auth_sql(plan.pgbouncer.auth_user, ["postgres", *(d.name for d in plan.databases)])
     return sections
+
+
+def _monitoring_sql(user: str) -> list[str]:
+    """The exporter's role: a login role with pg_monitor, and its password (spec.monitoring)."""
+    name = _literal(user)
+    role = _role_sql(user, RoleOptions(), MONITORING_VERIFIER)
+    grant = [
+        f"SELECT format('GRANT {MONITORING_ROLE} TO %I', {name})",
+        f" WHERE NOT pg_catalog.pg_has_role({name}, {_literal(MONITORING_ROLE)}, 'MEMBER')",
+        "\\gexec",
+    ]
+    return [*role[:-1], *grant, ""]
 
 
 def _get_auth_sql(auth_user: str, databases: list[str]) -> list[list[str]]:

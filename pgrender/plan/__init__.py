@@ -10,6 +10,7 @@ from pgrender.plan.backups import BackupsPlan, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
+from pgrender.plan.monitoring import MonitoringPlan, resolve_monitoring
 from pgrender.plan.names import Names
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
@@ -30,6 +31,7 @@ __all__ = [
     "DatabasePlan",
     "InstancePlan",
     "InstanceSetPlan",
+    "MonitoringPlan",
     "PatroniPlan",
     "PgBouncerPlan",
     "RolloutPlan",
@@ -114,6 +116,7 @@ class ClusterPlan:
     image_pull_secrets: tuple[str, ...] = ()  # Secret names, in every pod pgrender writes
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
+    monitoring: MonitoringPlan | None = None
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -270,6 +273,14 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     version = spec.postgres_version
     contract = spec.image_contract
+    tls = resolve_tls(
+        sourced,
+        names,
+        sets,
+        pgbouncer,
+        extra_services,
+        None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
+    )
     wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
     return ClusterPlan(
         name=meta.name,
@@ -304,14 +315,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         primary_host=primary_host,
         secret_mount_path=secret_mount_path,
         ca_file=ca_file,
-        tls=resolve_tls(
-            sourced,
-            names,
-            sets,
-            pgbouncer,
-            extra_services,
-            None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
-        ),
+        tls=tls,
         superuser=defaults.SUPERUSER,
         replication_user=defaults.REPLICATION_USER,
         reconcile_wave=wave,
@@ -323,6 +327,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         image_pull_secrets=tuple(spec.image_pull_secrets),
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
+        monitoring=resolve_monitoring(sourced, names, tls, backups),
     )
 
 

@@ -92,6 +92,11 @@ def claims(
             made.append(_obj(cluster, "PodDisruptionBudget", pgbouncer.disruption_budget))
     if backups:
         made += _backup_claims(backups, names)
+    if spec.monitoring:
+        kinds = ["Secret", "ConfigMap"]
+        kinds += ["PodMonitor"] if spec.monitoring.pod_monitor else []
+        kinds += ["PrometheusRule"] if spec.monitoring.prometheus_rule else []
+        made += [_obj(("spec", "monitoring"), kind, names.monitoring) for kind in kinds]
     set_paths: dict[str, FieldPath] = {}
     for i, set_spec in enumerate(spec.instances):
         set_paths.setdefault(set_spec.name, ("spec", "instances", i, "name"))

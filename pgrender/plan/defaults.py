@@ -39,7 +39,7 @@ RESERVED_ROLE_PREFIX = "_pgrender"
 DATA_VOLUME = "pgdata"
 WAL_VOLUME = "pgwal"
 # pgrender's container names in each pod a user's containers go into (their names must differ).
-DATABASE_CONTAINERS = frozenset({"database", "pgbackrest", "tls-reload"})
+DATABASE_CONTAINERS = frozenset({"database", "pgbackrest", "tls-reload", "exporter"})
 PGBOUNCER_CONTAINERS = frozenset({"pgbouncer", "tls-reload"})
 
 # Mount points inside the pods.
@@ -100,3 +100,13 @@ DEFAULT_PARAMETERS: dict[str, str] = {
     "log_min_duration_statement": "-1",
     "ssl_min_protocol_version": "TLSv1.2",
 }
+
+# postgres_exporter (spec.monitoring): the Prometheus community's image, whose entrypoint is
+# /bin/postgres_exporter. 0.20.1 still reads --extend.query-path (deprecated since 0.13, as are
+# DATA_SOURCE_*), which Debian 12's 0.11.1 reads too, so both run the same arguments.
+EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+EXPORTER_PROGRAM = "/bin/postgres_exporter"
+EXPORTER_RESOURCES: dict[str, Any] = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
+MONITORING_USER = "_pgrender_monitor"
+# The exporter's projected volume: the CA, its password and the queries file.
+EXPORTER_DIR = "/etc/postgres-exporter"

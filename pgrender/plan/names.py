@@ -89,6 +89,9 @@ NAME_RULES: dict[str, NameRule] = {
     # take the Certificate's name and a suffix, shortened with a hash when too long).
     "Certificate": DNS1123_SUBDOMAIN,
     "Issuer": DNS1123_SUBDOMAIN,
+    # The Prometheus Operator's kinds (spec.monitoring): subdomains, as every custom resource.
+    "PodMonitor": DNS1123_SUBDOMAIN,
+    "PrometheusRule": DNS1123_SUBDOMAIN,
 }
 
 
@@ -223,6 +226,12 @@ class Names:
         """CronJob that sets passwords changed in a store since (secrets provider external); its
         name is shorter than the reconcile Job's, which bounds the cluster name."""
         return f"{self.cluster}-passwords"
+
+    @property
+    def monitoring(self) -> str:
+        """spec.monitoring: the exporter's Secret (its role's password) and ConfigMap (its queries),
+        the PodMonitor and the PrometheusRule (PGO's Secret is <c>-monitoring too)."""
+        return f"{self.cluster}-monitoring"
 
     @property
     def reconcile_rbac(self) -> str:

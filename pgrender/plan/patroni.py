@@ -178,6 +178,7 @@ def resolve_patroni(
         f"host all {repl} all reject",
         f"hostssl all {su} all cert",
         f"host all {su} all reject",
+        *_monitoring_hba(sourced),
         *p.pg_hba,
         "hostssl all all all scram-sha-256",
         "host all all all reject",
@@ -208,6 +209,16 @@ def resolve_patroni(
         pg_ident=ident,
         passthrough=_passthrough(sourced, synchronous, problems),
     )
+
+
+def _monitoring_hba(sourced: SourcedCluster) -> tuple[str, ...]:
+    """The exporter's role logs in only from its own pod: ``samehost`` is any address of the pod's
+    own interfaces (loopback and the pod IP, which the pod's name resolves to in its /etc/hosts),
+    over TLS, to the postgres database; anywhere else it is refused before the spec's rules."""
+    if sourced.cluster.spec.monitoring is None:
+        return ()
+    user = defaults.MONITORING_USER
+    return (f"hostssl postgres {user} samehost scram-sha-256", f"host all {user} all reject")
 
 
 def _standby_cluster(

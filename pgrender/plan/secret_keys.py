@@ -32,3 +32,4 @@ PGDATABASE = "PGDATABASE"
 PGSSLMODE = "PGSSLMODE"
 PGSSLROOTCERT = "PGSSLROOTCERT"
 USER_ACCESS = "USER_ACCESS"
+EXPORTER_QUERIES = "queries.yaml"  # the monitoring ConfigMap's postgres_exporter queries (--extend.query-path)

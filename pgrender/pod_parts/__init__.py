@@ -13,6 +13,7 @@ from pgrender.plan import ClusterPlan, InstancePlan, PgBouncerPlan
 from pgrender.pod import PodPart, assemble, pull_secrets
 from pgrender.pod_parts.client_tls import client_tls
 from pgrender.pod_parts.data_volumes import data_volumes
+from pgrender.pod_parts.exporter import database_exporter
 from pgrender.pod_parts.patroni_config import patroni_config
 from pgrender.pod_parts.pgbackrest import database_pgbackrest
 from pgrender.pod_parts.scratch import database_scratch, job_scratch
@@ -41,6 +42,7 @@ DATABASE_POD_PARTS: tuple[DatabasePart, ...] = (
     database_scratch,
     database_pgbackrest,
     database_tls_reload,
+    database_exporter,
     database_pull_secrets,
     # Last: a user's containers come after pgrender's (main container, then pgrender's sidecars).
     database_user_containers,

@@ -16,6 +16,7 @@ from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, Image, StrictMod
 from pgrender.spec.connectivity import ConnectivitySpec, Naming
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
+from pgrender.spec.monitoring import MonitoringSpec
 from pgrender.spec.patroni import PatroniSpec
 from pgrender.spec.pgbouncer import ProxySpec
 from pgrender.spec.presets import Preset
@@ -171,6 +172,11 @@ class ClusterSpec(StrictModel):
         default=None, description="Follow another cluster's repository as a standby cluster."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    monitoring: MonitoringSpec | None = Field(
+        default=None,
+        description="postgres_exporter on every member, a PodMonitor and a PrometheusRule (off unless set; "
+        "the two need the Prometheus Operator's CRDs).",
+    )
     naming: Naming = Field(
         default=Naming.PGO,
         description="Whose Secret names and keys, Service names and labels the output uses: pgo "

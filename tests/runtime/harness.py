@@ -81,8 +81,12 @@ MOVED_MOUNTS = (
     "/pgbackrest/repo2",
     "/pgbackrest/repo3",
     "/pgbackrest/repo4",
+    "/etc/postgres-exporter",
 )
 MOVED_FILES = ("/tmp/pgpass", "/tmp/pgbackrest")
+# Debian's postgres_exporter (package prometheus-postgres-exporter), standing in for the image's
+# /bin/postgres_exporter (localize, 12.).
+LOCAL_EXPORTER = Path("/usr/bin/prometheus-postgres-exporter")
 # Where Kubernetes mounts the service account token, CA and namespace into a pod.
 SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SHARED_MOUNTS = ("/tmp", "/dev/shm")
@@ -493,6 +497,8 @@ class Placement:
     # For an application's pod: Service host name -> the address of its stand-in (ServiceStandIn),
     # which listens on the Service's own port (localize, 8.).
     services: Mapping[str, str] = field(default_factory=dict)
+    # A member's exporter sidecar: the local port it serves /metrics on (localize, 12.).
+    exporter_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -625,6 +631,15 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
         the Certificates stay as rendered. A renewal is :func:`update_mounted_secret`, what kubelet
         does with a changed Secret.
 
+    12. postgres_exporter, a member's ``exporter`` sidecar (spec.monitoring): the image's
+        ``/bin/postgres_exporter`` is Debian's :data:`LOCAL_EXPORTER` (0.11.1, which reads the same
+        ``DATA_SOURCE_*`` variables and flags), ``--web.listen-address=:9187`` becomes
+        ``127.0.0.1:<free port>`` (``Placement.exporter_port``: members share the address), and the
+        port of ``DATA_SOURCE_URI`` the member's local PostgreSQL port. Its host, the pod's own name,
+        stays (verify-full checks it) and resolves to 127.0.0.1 in the container's private
+        /etc/hosts, as the pod's /etc/hosts maps it to the pod's own address; the paths of its
+        volume move as in 3.
+
     The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
     pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
     returned parsed; it is written back as YAML, so it equals the rendered one value for value
@@ -659,6 +674,8 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 raise HarnessError(f"the rendered StatefulSet no longer sets {key}")
             host = local_env[key].rpartition(":")[0] if keep_host else LOCAL_POD_IP
             local_env[key] = f"{host}:{port}"
+    elif "DATA_SOURCE_URI" in local_env:
+        local_command, local_env = _localize_exporter(local_command, local_env, where)
     elif "PGHOST" in local_env and not where.services:
         local_env["PGHOSTADDR"] = LOCAL_POD_IP
         local_env["PGPORT"] = str(where.postgres_port)
@@ -668,6 +685,24 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 for host, _, _ in (m.rpartition(":") for m in local_env["PGRENDER_PATRONI_MEMBERS"].split())
             )
     return LocalRun(local_command, local_env, config)
+
+
+def exporter_host(env: Mapping[str, str]) -> str:
+    """The host of postgres_exporter's DATA_SOURCE_URI (host:port/database?options)."""
+    return env["DATA_SOURCE_URI"].partition("/")[0].rpartition(":")[0]
+
+
+def _localize_exporter(
+    command: tuple[str, ...], env: dict[str, str], where: Placement
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The exporter half of :func:`localize` (12.)."""
+    if where.exporter_port is None:
+        raise HarnessError("an exporter sidecar, but the placement has no exporter port")
+    rest = env["DATA_SOURCE_URI"].partition("/")[2]
+    env = {**env, "DATA_SOURCE_URI": f"{exporter_host(env)}:{where.postgres_port}/{rest}"}
+    listen = "--web.listen-address="
+    args = tuple(f"{listen}{LOCAL_POD_IP}:{where.exporter_port}" if a.startswith(listen) else a for a in command[1:])
+    return (str(LOCAL_EXPORTER), *args), env
 
 
 def pod_path(value: str, where: Placement) -> str:
@@ -1038,6 +1073,8 @@ def prepare_container(
     if not command:
         workload_name = workload["metadata"]["name"]
         raise HarnessError(f"container {container} of {workload_name} has no command (the image's default is unknown)")
+    if "DATA_SOURCE_URI" in env:
+        names.append(exporter_host(env))
     run = localize(command, env, patroni_yaml, where)
     binds: tuple[tuple[Path, str], ...] = bind_mounts
     for _, at in bind_mounts:
@@ -1335,7 +1372,7 @@ class LocalCluster:
         self.etcd = Etcd(root / "etcd")
         statefulsets = sorted(rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"])
         members = [sts for sts in statefulsets if _is_member(sts)]
-        ports = iter(free_ports(2 * len(members) + len(statefulsets)))
+        ports = iter(free_ports(3 * len(members) + len(statefulsets)))
         # Every StatefulSet pod as a pgBackRest client elsewhere reaches it.
         self.peers: dict[str, Peer] = {}
         for sts in statefulsets:
@@ -1350,8 +1387,10 @@ class LocalCluster:
         self.bootstrap_seconds: float | None = None
         self.remote_services = dict(remote_services or {})
         self.member_ports: dict[str, int] = {}  # pod -> REST API port
+        self.exporter_ports: dict[str, int] = {}  # pod -> its exporter sidecar's port (localize, 12.)
         for sts in members:
             self.member_ports[default_pod_name(sts)] = next(ports)
+            self.exporter_ports[default_pod_name(sts)] = next(ports)
             self.members.append(self._member(sts))
         self.kube: Any = None  # the Kubernetes API stand-in, from start()
 
@@ -1369,6 +1408,7 @@ class LocalCluster:
             pgbackrest_port=peer.pgbackrest_port,
             peers=self.peers,
             remote_services=self.remote_services,
+            exporter_port=self.exporter_ports[pod.name],
         )
         member_root = make_dir(self.root / pod.name)
         rendered_yaml = self.rendered.patroni_yaml
