@@ -118,6 +118,7 @@ class ClusterPlan:
     # Services a naming profile adds: one over every member, one per member (plan/profiles.py).
     extra_services: tuple[ServicePlan, ...]
     backups: BackupsPlan | None = None
+    image_pull_secrets: tuple[str, ...] = ()  # Secret names, in every pod pgrender writes
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
     # Resources of the containers every pod kind shares (sidecars, Jobs); the database's are the
@@ -343,6 +344,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         profile_labels=profile_labels,
         extra_services=extra_services,
         backups=backups,
+        image_pull_secrets=tuple(spec.image_pull_secrets),
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
         resources=resolve_resources(spec, guaranteed_memory),

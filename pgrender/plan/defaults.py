@@ -36,6 +36,13 @@ REPLICATION_USER = "_pgrender_repl"
 PGBOUNCER_USER = "_pgrender_pgbouncer"
 RESERVED_ROLE_PREFIX = "_pgrender"
 
+# The database pod's data volumes, which a user's sidecars and init containers may mount by name.
+DATA_VOLUME = "pgdata"
+WAL_VOLUME = "pgwal"
+# pgrender's container names in each pod a user's containers go into (their names must differ).
+DATABASE_CONTAINERS = frozenset({"database", "pgbackrest", "tls-reload", "exporter"})
+PGBOUNCER_CONTAINERS = frozenset({"pgbouncer", "tls-reload"})
+
 # Mount points inside the pods.
 PGDATA_MOUNT = "/pgdata"
 PGWAL_MOUNT = "/pgwal"

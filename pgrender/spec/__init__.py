@@ -6,13 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, format_path
 from pgrender.spec import limits
 from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
-from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
+from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, Image, StrictModel
 from pgrender.spec.connectivity import ConnectivitySpec, Naming
 from pgrender.spec.init_sql import InitSQLSpec
 from pgrender.spec.instances import InstanceSetSpec
@@ -147,9 +147,15 @@ class ClusterSpec(StrictModel):
     node_count: int | None = Field(
         default=None, ge=1, description="Nodes the cluster may run on; checked against required anti-affinity."
     )
-    image: str | None = None
+    image: Image | None = None
     image_contract: ImageContractSpec = Field(default_factory=ImageContractSpec)
     port: int = Field(default=5432, ge=1024, le=65535)
+    image_pull_secrets: list[DNSSubdomain] = Field(
+        default=[],
+        max_length=20,
+        description="Names of Secrets (kubernetes.io/dockerconfigjson) that every pod pgrender writes "
+        "pulls its images with.",
+    )
     cluster_domain: DNSSubdomain = "cluster.local"
     instances: list[InstanceSetSpec] = Field(min_length=1, max_length=limits.MAX_INSTANCE_SETS)
     users: list[UserSpec] = Field(default=[], max_length=limits.MAX_USERS)
@@ -185,6 +191,15 @@ class ClusterSpec(StrictModel):
         "so applications written against that operator keep working unchanged.",
     )
     connectivity: ConnectivitySpec = Field(default_factory=ConnectivitySpec)
+
+    @field_validator("image_pull_secrets")
+    @classmethod
+    def _pull_secrets_once(cls, value: list[str]) -> list[str]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} named more than once")
+        return value
+
     acknowledged_changes: list[ChangeId] = Field(
         default=[],
         max_length=100,

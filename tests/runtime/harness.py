@@ -1864,18 +1864,21 @@ def service_stand_in(name: str, port: int, target: Callable[[], int]) -> Iterato
 def localize_pgbouncer_ini(ini: str, where: Placement, listen_port: int) -> str:
     """The pgBouncer half of :func:`localize`: the same kinds of change, nothing else.
 
-    * Addresses: ``listen_port`` becomes a free port, and the ``[databases]`` entry keeps the
+    * Addresses: ``listen_port`` becomes a free port, and each ``[databases]`` entry keeps the
       primary Service's name (pgBouncer verifies it: verify-full) with the port of the local
       leader. The name resolves to 127.0.0.1 through a private ``/etc/hosts`` (see
       :class:`PgBouncer`), standing in for the cluster's DNS.
     * Paths of mounted volumes point into the pod's local directory.
     """
     out = []
+    section = ""
     for line in ini.splitlines():
         key, sep, value = line.partition(" = ")
+        if line.startswith("["):
+            section = line
         if sep and key == "listen_port":
             line = f"{key} = {listen_port}"
-        elif sep and key == "*" and "port=" in value:
+        elif sep and section == "[databases]" and "port=" in value:
             line = f"{key} = " + " ".join(
                 f"port={where.postgres_port}" if part.startswith("port=") else part for part in value.split()
             )

@@ -398,3 +398,38 @@ def test_infrastructure_role_logs_in_with_the_password_every_cluster_shares(trio
     finally:
         reconcile(trio, trio.rendered, leader)
         leader.psql("DROP ROLE IF EXISTS monitor")
+
+
+def test_dynamic_configuration_passthrough_reaches_patroni(
+    trio: LocalCluster, rerender: Callable[..., Rendered]
+) -> None:
+    """spec.patroni.dynamicConfiguration, through the Job's PUT /config: Patroni shows and applies it."""
+    leader = trio.wait_healthy()
+    reconcile(trio, trio.rendered, leader)
+    assert "synchronous_node_count" not in leader.api("/config")
+
+    def passthrough(spec: dict[str, Any]) -> None:
+        spec["spec"]["patroni"]["dynamicConfiguration"] = {
+            "synchronous_node_count": 2,
+            "maximum_lag_on_failover": 2097152,
+            "max_timelines_history": 10,
+            "postgresql": {"parameters": {"log_lock_waits": True}},
+        }
+
+    changed = rerender(passthrough)
+    assert "patroni dynamic configuration: updated" in reconcile(trio, changed, leader)
+    config = leader.api("/config")
+    assert (config["synchronous_node_count"], config["maximum_lag_on_failover"], config["max_timelines_history"]) == (
+        2,
+        2097152,
+        10,
+    )
+    assert config["postgresql"]["parameters"]["log_lock_waits"] == "on"
+    assert config["synchronous_mode"] is True and config["postgresql"]["use_slots"] is True  # pgrender's stay
+    # Patroni applies them: both replicas become synchronous standbys, the server takes the parameter.
+    wait_until(
+        "two synchronous standbys",
+        lambda: sum(m.get("role") == "sync_standby" for m in trio.cluster_state()["members"]) == 2,
+        timeout=60,
+    )
+    wait_until("log_lock_waits on the leader", lambda: leader.psql("SHOW log_lock_waits") == [["on"]], timeout=30)
