@@ -14,6 +14,8 @@ from pgrender.components.alerts import rules
 from pgrender.components.reconcile import reconcile_sql
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan, defaults
+from pgrender.plan.resources import ContainerKind
+from pgrender.pod import container_resources
 from pgrender.render import Request, render
 from pgrender.secrets import Material, SecretInput
 from pgrender.secrets.external import remote_name
@@ -96,22 +98,26 @@ def test_exporter_sidecar(objects_of: Objects) -> None:
 @pytest.mark.parametrize(
     ("exporter", "image", "resources"),
     [
-        ({"image": "example.org/exporter@sha256:" + "a" * 64}, "example.org/exporter@sha256:" + "a" * 64, None),
+        (
+            {"image": "example.org/exporter@sha256:" + "a" * 64},
+            "example.org/exporter@sha256:" + "a" * 64,
+            {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        ),
         (
             {"resources": {"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}}},
             defaults.EXPORTER_IMAGE,
-            {"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}},
+            {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}},
         ),
     ],
     ids=["digest", "resources"],
 )
 def test_exporter_image_and_resources(
-    plan_of: Plan, exporter: dict[str, Any], image: str, resources: dict[str, Any] | None
+    plan_of: Plan, exporter: dict[str, Any], image: str, resources: dict[str, Any]
 ) -> None:
     plan = plan_of(monitored(exporter=exporter))
     assert plan.monitoring is not None
     assert plan.monitoring.image == image
-    assert plan.monitoring.resources == (resources or defaults.EXPORTER_RESOURCES)
+    assert container_resources(plan.resources[ContainerKind.EXPORTER]) == resources
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ def full_spec(preset: str | None = None) -> dict[str, Any]:
         spec["spec"]["preset"] = preset
     s3 = {"bucket": "hippo-backups", "endpoint": "s3.example.com", "region": "eu-north-1"}
     spec["spec"]["proxy"] = {"pgBouncer": {}}
+    spec["spec"]["monitoring"] = {}
     spec["spec"]["tls"] = {
         "provider": "cert-manager",
         "certManager": {"issuerRef": {"name": "pki", "kind": "ClusterIssuer"}},
@@ -74,6 +75,7 @@ BURSTABLE = {
     ("database", "database"): r("250m", "512Mi", "1Gi"),
     ("database", "pgbackrest"): r("50m", "64Mi", "256Mi"),
     ("database", "tls-reload"): r("10m", "32Mi", "64Mi"),
+    ("database", "exporter"): r("10m", "32Mi", "128Mi"),
     ("pgbouncer", "pgbouncer"): r("50m", "32Mi", "128Mi"),
     ("pgbouncer", "tls-reload"): r("10m", "32Mi", "64Mi"),
     ("repo-host", "pgbackrest"): r("50m", "64Mi", "256Mi"),
@@ -88,6 +90,7 @@ PREMIUM = {
     ("database", "database"): r("1", "2Gi", "2Gi"),
     ("database", "pgbackrest"): r("100m", "256Mi", "256Mi"),
     ("database", "tls-reload"): r("10m", "64Mi", "64Mi"),
+    ("database", "exporter"): r("10m", "128Mi", "128Mi"),
     ("pgbouncer", "pgbouncer"): r("100m", "128Mi", "128Mi"),
     ("pgbouncer", "tls-reload"): r("10m", "64Mi", "64Mi"),
     ("repo-host", "pgbackrest"): r("100m", "256Mi", "256Mi"),
@@ -370,3 +373,28 @@ def test_validate_json_lists_the_warning_with_its_level(write_spec: Callable[...
     assert result.exit_code == 0 and result.stdout == "[]\n"
     (warning,) = yaml.safe_load(result.stderr)
     assert (warning["level"], warning["path"]) == ("warning", "spec.instances[0].resources.limits.memory")
+
+
+# A user's container: its own resources are kept; one without gets the user-container defaults.
+@pytest.mark.parametrize(
+    ("preset", "given", "expected"),
+    [
+        (None, None, r("10m", "64Mi", "256Mi")),
+        ("premium", None, r("10m", "256Mi", "256Mi")),
+        (None, {"requests": {"cpu": "1"}}, {"requests": {"cpu": "1"}}),
+    ],
+    ids=["default", "premium", "own"],
+)
+def test_user_containers_never_run_without_resources(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], preset: str | None, given: Manifest | None, expected: Manifest
+) -> None:
+    spec = full_spec(preset)
+    sidecar: Manifest = {"name": "shipper", "image": "example.org/shipper:1.0"}
+    if given:
+        sidecar["resources"] = given
+    spec["spec"]["instances"][0]["sidecars"] = [sidecar]
+    spec["spec"]["instances"][0]["initContainers"] = [{**sidecar, "name": "prepare"}]
+    spec["spec"]["proxy"]["pgBouncer"]["sidecars"] = [sidecar]
+    found = containers(plan_of(spec))
+    assert found[("database", "shipper")] == found[("database", "prepare")] == expected
+    assert found[("pgbouncer", "shipper")] == expected

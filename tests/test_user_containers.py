@@ -22,6 +22,8 @@ POD_ENV = [
     {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
 ]
+# What a container without resources of its own gets (plan/resources.py, user-container).
+DEFAULT_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 
 
 def spec_with(instance: dict[str, Any] | None = None, pgbouncer: dict[str, Any] | None = None, **spec: Any) -> Any:
@@ -103,14 +105,14 @@ def test_order_main_then_pgrenders_then_yours(
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ({**SIDECAR}, {**SIDECAR, "env": POD_ENV}),
+        ({**SIDECAR}, {**SIDECAR, "env": POD_ENV, "resources": DEFAULT_RESOURCES}),
         (
             {**SIDECAR, "env": [{"name": "LEVEL", "value": "info"}]},
-            {**SIDECAR, "env": [*POD_ENV, {"name": "LEVEL", "value": "info"}]},
+            {**SIDECAR, "env": [*POD_ENV, {"name": "LEVEL", "value": "info"}], "resources": DEFAULT_RESOURCES},
         ),
         (
             {**SIDECAR, "env": [{"name": "POD_NAME", "value": "mine"}]},
-            {**SIDECAR, "env": [POD_ENV[1], {"name": "POD_NAME", "value": "mine"}]},
+            {**SIDECAR, "env": [POD_ENV[1], {"name": "POD_NAME", "value": "mine"}], "resources": DEFAULT_RESOURCES},
         ),
         (
             {
@@ -123,6 +125,7 @@ def test_order_main_then_pgrenders_then_yours(
                 "env": POD_ENV,
                 "volumeMounts": [{"name": "pgdata", "mountPath": "/data", "readOnly": True}],
                 "imagePullPolicy": "Always",
+                "resources": DEFAULT_RESOURCES,
             },
         ),
         (
@@ -152,7 +155,7 @@ def test_containers_as_given_with_pod_environment(
 def test_native_sidecar_init_container(objects_of: Objects) -> None:
     init = {"name": "proxy", "image": "envoyproxy/envoy:v1.30", "restartPolicy": "Always"}
     pod_spec = pod(find(objects_of(spec_with({"initContainers": [init]})), "StatefulSet", "hippo-instance1-0"))
-    assert pod_spec["initContainers"] == [{**init, "env": POD_ENV}]
+    assert pod_spec["initContainers"] == [{**init, "env": POD_ENV, "resources": DEFAULT_RESOURCES}]
 
 
 def test_wal_volume_may_be_mounted(objects_of: Objects) -> None:

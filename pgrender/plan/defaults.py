@@ -108,7 +108,6 @@ DEFAULT_PARAMETERS: dict[str, str] = {
 # DATA_SOURCE_*), which Debian 12's 0.11.1 reads too, so both run the same arguments.
 EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
 EXPORTER_PROGRAM = "/bin/postgres_exporter"
-EXPORTER_RESOURCES: dict[str, Any] = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
 MONITORING_USER = "_pgrender_monitor"
 # The exporter's projected volume: the CA, its password and the queries file.
 EXPORTER_DIR = "/etc/postgres-exporter"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from pgrender import tls as tls_providers
 from pgrender.plan import defaults, labels
@@ -36,7 +35,6 @@ class MonitoringPlan:
     user: str  # the exporter's role: pg_monitor, logs in only from its own pod
     password_subject: str  # the SecretInput subject of its password
     image: str
-    resources: dict[str, Any]
     pod_monitor: bool
     prometheus_rule: bool
     labels: dict[str, str]
@@ -62,11 +60,6 @@ def resolve_monitoring(
     if spec is None:
         return None
     exporter, alerts = spec.exporter, spec.alerts
-    resources = (
-        exporter.resources.model_dump(by_alias=True, exclude_none=True)
-        if exporter.resources
-        else {kind: dict(amounts) for kind, amounts in defaults.EXPORTER_RESOURCES.items()}
-    )
     end = None
     if tls_providers.own_ca(tls.provider):
         end = min(
@@ -80,7 +73,6 @@ def resolve_monitoring(
         user=defaults.MONITORING_USER,
         password_subject="monitoring",
         image=exporter.image or defaults.EXPORTER_IMAGE,
-        resources=resources,
         pod_monitor=spec.pod_monitor,
         prometheus_rule=spec.prometheus_rule,
         labels=labels.common(names.cluster, labels.COMPONENT_MONITORING),

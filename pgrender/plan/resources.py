@@ -48,6 +48,9 @@ class ContainerKind(StrEnum):
     BACKUP = "backup"  # pgBackRest in the backup Jobs and CronJobs (spec.backups.resources)
     LOGICAL_BACKUP = "logical-backup"  # pg_dumpall, gzip and the AWS CLI (spec.backups.logical.resources)
     RECONCILE = "reconcile"  # psql and short scripts: the reconcile Job, the password CronJob
+    EXPORTER = "exporter"  # postgres_exporter beside each member (spec.monitoring.exporter.resources)
+    # A user's sidecar or init container that states no resources of its own (one that does keeps them).
+    USER_CONTAINER = "user-container"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ DEFAULTS: dict[ContainerKind, tuple[Sizing, Sizing]] = {
     ContainerKind.BACKUP: (Sizing("100m", "128Mi", "512Mi"), Sizing("250m", "512Mi", "512Mi")),
     ContainerKind.LOGICAL_BACKUP: (Sizing("100m", "128Mi", "512Mi"), Sizing("250m", "512Mi", "512Mi")),
     ContainerKind.RECONCILE: (Sizing("50m", "64Mi", "256Mi"), Sizing("50m", "256Mi", "256Mi")),
+    ContainerKind.EXPORTER: (Sizing("10m", "32Mi", "128Mi"), Sizing("10m", "128Mi", "128Mi")),
+    ContainerKind.USER_CONTAINER: (Sizing("10m", "64Mi", "256Mi"), Sizing("10m", "256Mi", "256Mi")),
 }
 
 
@@ -135,6 +140,8 @@ def given_resources(spec: ClusterSpec) -> dict[ContainerKind, ResourcesSpec | No
         ContainerKind.BACKUP: pgbackrest,
         ContainerKind.LOGICAL_BACKUP: backups.logical.resources if backups and backups.logical else None,
         ContainerKind.RECONCILE: None,
+        ContainerKind.EXPORTER: spec.monitoring.exporter.resources if spec.monitoring else None,
+        ContainerKind.USER_CONTAINER: None,
     }
 
 

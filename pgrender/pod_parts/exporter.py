@@ -11,7 +11,8 @@ current releases (where the last is deprecated, not gone).
 from __future__ import annotations
 
 from pgrender.plan import ClusterPlan, InstancePlan, defaults, hosts, secret_keys
-from pgrender.pod import Manifest, PodPart, container_security_context
+from pgrender.plan.resources import ContainerKind
+from pgrender.pod import Manifest, PodPart, container_resources, container_security_context
 
 CONTAINER = "exporter"
 VOLUME = "exporter"
@@ -69,7 +70,7 @@ def exporter_container(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
             {"name": "DATA_SOURCE_PASS_FILE", "value": f"{monitoring.directory}/{PASSWORD_FILE}"},
         ],
         "ports": [{"containerPort": defaults.EXPORTER_PORT, "name": defaults.EXPORTER_PORT_NAME, "protocol": "TCP"}],
-        "resources": monitoring.resources,
+        "resources": container_resources(plan.resources[ContainerKind.EXPORTER]),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": VOLUME, "mountPath": monitoring.directory, "readOnly": True}],
     }

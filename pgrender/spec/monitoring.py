@@ -18,7 +18,9 @@ class ExporterSpec(StrictModel):
         "quay.io/prometheuscommunity/postgres-exporter:v0.20.1.",
     )
     resources: ResourcesSpec | None = Field(
-        default=None, description="Default: requests cpu 10m, memory 32Mi; limit memory 128Mi."
+        default=None,
+        description="Default: requests cpu 10m, memory 32Mi, limit memory 128Mi (premium: 128Mi requested); "
+        "README 'Resources'.",
     )
 
 
