@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pgrender.schema import SCHEMA_FILE, schema_texts
+from pgrender.schema import CONFIG_SCHEMA_FILE, SCHEMA_FILE, schema_texts
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
 
@@ -90,3 +91,66 @@ def test_editors_flag_what_pgrender_refuses(tmp_path: Path, path: str, value: An
     schema = json.loads((ROOT / "schemas" / SCHEMA_FILE).read_text())
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(spec))
     assert errors, "the schema accepts it: editors would not flag it"
+
+
+def _schemas() -> list[tuple[str, dict[str, Any]]]:
+    return [(name, json.loads((ROOT / "schemas" / name).read_text())) for name in (SCHEMA_FILE, CONFIG_SCHEMA_FILE)]
+
+
+def _properties(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(where, property, the $defs), for every property of the schema and of its $defs."""
+    defs: dict[str, Any] = schema.get("$defs", {})
+    models = [("", schema), *defs.items()]
+    return [
+        (f"{model}.{key}", prop, defs) for model, node in models for key, prop in node.get("properties", {}).items()
+    ]
+
+
+def _resolved(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = defs[node["$ref"].split("/")[-1]]
+    return node
+
+
+def _described(prop: dict[str, Any], defs: dict[str, Any]) -> bool:
+    """Its own description, or that of the model or enum it refers to (what an editor shows on hover)."""
+    return bool(prop.get("description")) or any(
+        "$ref" in member and _resolved(member, defs).get("description") for member in [prop, *prop.get("anyOf", [])]
+    )
+
+
+@pytest.mark.parametrize(("name", "schema"), _schemas(), ids=[SCHEMA_FILE, CONFIG_SCHEMA_FILE])
+def test_every_property_has_a_description(name: str, schema: dict[str, Any]) -> None:
+    """Editors show it on hover and `pgrender explain FIELD` prints it."""
+    missing = [where for where, prop, defs in _properties(schema) if not _described(prop, defs)]
+    assert not missing, f"{name}: properties without a description: {', '.join(missing)}"
+
+
+def _names_each(description: str, values: list[Any]) -> list[Any]:
+    """The values the description does not name as a word of their own."""
+    return [v for v in values if not re.search(rf"(?<![\w-]){re.escape(str(v))}(?![\w-])", description)]
+
+
+def _enums(schema: dict[str, Any]) -> list[tuple[str, list[Any], str]]:
+    """(where, values, the description that must explain them): enum $defs and inline enums of properties."""
+    found = [
+        (f"$defs.{name}", node["enum"], node.get("description", ""))
+        for name, node in schema.get("$defs", {}).items()
+        if "enum" in node
+    ]
+    for where, prop, _ in _properties(schema):
+        items = prop.get("items", {})
+        for node in [prop, *prop.get("anyOf", []), items, *items.get("anyOf", [])]:
+            if "enum" in node and len(node["enum"]) > 1:
+                found.append((where, node["enum"], f"{prop.get('description', '')} {node.get('description', '')}"))
+    return found
+
+
+@pytest.mark.parametrize(("name", "schema"), _schemas(), ids=[SCHEMA_FILE, CONFIG_SCHEMA_FILE])
+def test_every_enum_explains_each_value(name: str, schema: dict[str, Any]) -> None:
+    unexplained = [
+        f"{where} ({', '.join(map(str, missing))})"
+        for where, values, description in _enums(schema)
+        if (missing := _names_each(description, values))
+    ]
+    assert not unexplained, f"{name}: enums whose description does not name each value: {'; '.join(unexplained)}"

@@ -45,6 +45,7 @@ class ObjectMeta(MetadataSpec, json_schema_extra=_namespace_optional_for_editors
     """Identity of the cluster; labels and annotations go on every object pgrender writes."""
 
     name: DNSLabel
+    """The cluster's name; every object pgrender writes is named after it (<name>-pguser-<user>, ...)."""
     namespace: DNSLabel = Field(
         description="Defaults to `namespace` in pgrender.yaml, `--namespace`, or Argo CD's destination namespace."
     )
@@ -101,8 +102,12 @@ class ImageContractSpec(StrictModel):
         default="pgbackrest", description="The pgbackrest executable (backups), on PATH or absolute."
     )
     run_as_user: int = Field(default=101, ge=1, le=UID_MAX)
+    """User id the database pod's containers run as (securityContext.runAsUser); Spilo's postgres is 101."""
     run_as_group: int = Field(default=103, ge=1, le=UID_MAX)
+    """Group id the database pod's containers run as (securityContext.runAsGroup); Spilo's postgres is 103."""
     fs_group: int = Field(default=103, ge=1, le=UID_MAX)
+    """Group that owns the pod's volumes and mounted Secret files (securityContext.fsGroup), so PostgreSQL
+    can read its keys (mode 0640)."""
 
 
 # An id `pgrender diff` gives a change it holds back (remove-instance:hippo-a-0, major-version:15-16).
@@ -143,13 +148,20 @@ class ClusterSpec(StrictModel):
     """What the user asks for; everything not given is decided in plan.resolve()."""
 
     postgres_version: Literal[14, 15, 16, 17, 18]
+    """PostgreSQL major version: 14, 15, 16, 17 or 18. It picks the default image and the binaries'
+    directory, and parameters are checked against that version's settings. Changing it is a major
+    upgrade, which `pgrender diff` holds back until acknowledged."""
     preset: Preset | None = None
     node_count: int | None = Field(
         default=None, ge=1, description="Nodes the cluster may run on; checked against required anti-affinity."
     )
-    image: Image | None = None
+    image: Image | None = Field(default=None, examples=["ghcr.io/zalando/spilo-17:4.0-p2"])
+    """The database image (PostgreSQL, Patroni, pgBackRest); default: Zalando's Spilo image for
+    postgresVersion. Another image must meet imageContract."""
     image_contract: ImageContractSpec = Field(default_factory=ImageContractSpec)
     port: int = Field(default=5432, ge=1024, le=65535)
+    """The port PostgreSQL listens on, and the port of the primary and replica Services; not 8008
+    (Patroni's REST API)."""
     image_pull_secrets: list[DNSSubdomain] = Field(
         default=[],
         max_length=20,
@@ -157,9 +169,16 @@ class ClusterSpec(StrictModel):
         "pulls its images with.",
     )
     cluster_domain: DNSSubdomain = "cluster.local"
+    """The Kubernetes cluster's DNS domain; Service and pod host names (<service>.<namespace>.svc.<domain>)
+    in certificates, URIs and Patroni's member addresses end with it."""
     instances: list[InstanceSetSpec] = Field(min_length=1, max_length=limits.MAX_INSTANCE_SETS)
+    """Sets of PostgreSQL instances (members of one Patroni cluster); at least one."""
     users: list[UserSpec] = Field(default=[], max_length=limits.MAX_USERS)
+    """Roles the reconcile Job creates and keeps as stated; default: one user and one database named
+    after the cluster (app under naming cnpg or pgd)."""
     databases: list[DatabaseSpec] = Field(default=[], max_length=limits.MAX_DATABASES)
+    """Databases with a chosen owner; a database listed only in users[].databases is created too, owned by
+    the first user that lists it."""
     database_init_sql: InitSQLSpec | None = Field(
         default=None,
         alias="databaseInitSQL",
@@ -167,10 +186,12 @@ class ClusterSpec(StrictModel):
         "and databases exist; recorded so it never runs again (changing it later does not rerun it).",
     )
     patroni: PatroniSpec = Field(default_factory=PatroniSpec)
+    """Patroni's replication settings, PostgreSQL parameters and pg_hba rules."""
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
     tls: TLSSpec = Field(default_factory=TLSSpec)
     proxy: ProxySpec = Field(default_factory=ProxySpec)
+    """A connection pooler in front of the primary (pgBouncer); none by default."""
     backups: BackupsSpec | None = Field(default=None, description="pgBackRest backups and WAL archiving.")
     bootstrap: BootstrapSpec = Field(
         default_factory=BootstrapSpec, description="Where a new cluster's data comes from (default: initdb)."
@@ -213,7 +234,9 @@ class PostgresCluster(StrictModel):
     """One cluster document."""
 
     api_version: Literal["pgrender.io/v1alpha1"]
+    """pgrender.io/v1alpha1, the version of this spec format."""
     kind: Literal["PostgresCluster"]
+    """PostgresCluster."""
     metadata: ObjectMeta
     spec: ClusterSpec
 

@@ -59,6 +59,9 @@ RepoName = Literal["repo1", "repo2", "repo3", "repo4"]
 
 
 class UriStyle(StrEnum):
+    """How the bucket is addressed: host (the bucket or account in the host name, bucket.endpoint) or path
+    (in the path, endpoint/bucket, as MinIO and Ceph need)."""
+
     HOST = "host"
     PATH = "path"
 
@@ -159,6 +162,9 @@ class StorageCASpec(StrictModel):
 
 
 class Cipher(StrEnum):
+    """pgBackRest's repository encryption: aes-256-cbc (encrypted with a passphrase derived from the root
+    key) or none (stored in the clear)."""
+
     AES_256_CBC = "aes-256-cbc"
     NONE = "none"
 
@@ -166,7 +172,9 @@ class Cipher(StrEnum):
 class RepoLocationSpec(StrictModel):
     """Where a pgBackRest repository is and how to read it: exactly one of s3, gcs, azure, volume."""
 
-    name: RepoName = Field(description="pgBackRest's repository name, repo1 to repo4.")
+    name: RepoName = Field(
+        description="pgBackRest's repository name: repo1, repo2, repo3 or repo4 (its number is pgBackRest's repo<n>)."
+    )
     s3: S3RepoSpec | None = Field(default=None, description="An S3 or S3-compatible bucket.")
     gcs: GCSRepoSpec | None = Field(default=None, description="A Google Cloud Storage bucket.")
     azure: AzureRepoSpec | None = Field(default=None, description="An Azure Blob Storage container.")
@@ -232,7 +240,9 @@ class RetentionSpec(StrictModel):
         le=9999999,
         description="Backups (of archiveType) whose WAL is kept for point-in-time recovery.",
     )
-    archive_type: Literal["full", "diff", "incr"] = Field(default="full", description="What `archive` counts.")
+    archive_type: Literal["full", "diff", "incr"] = Field(
+        default="full", description="What `archive` counts: full, diff (differential) or incr (incremental) backups."
+    )
     point_in_time_days: int | None = Field(
         default=None,
         ge=1,
@@ -252,15 +262,24 @@ class RepoSpec(RepoLocationSpec):
 class ManualBackupSpec(StrictModel):
     """A one-off backup: bump `run` to render a new Job <cluster>-<repo>-manual-<run>."""
 
-    repo: RepoName = Field(description="The repository to back up to.")
-    type: Literal["full", "diff", "incr"] = Field(default="full", description="pgBackRest backup type.")
+    repo: RepoName = Field(
+        description="The repository to back up to: repo1, repo2, repo3 or repo4, one of spec.backups.repos."
+    )
+    type: Literal["full", "diff", "incr"] = Field(
+        default="full",
+        description="pgBackRest backup type: full (everything), diff (changes since the last full) or incr "
+        "(changes since the last backup of any type).",
+    )
     run: int = Field(ge=1, le=999999, description="Bump to take another backup; the Job name carries it.")
 
 
 class LogicalBackupSpec(StrictModel):
     """pg_dumpall on a schedule, written next to the physical backups in an object-store repository."""
 
-    repo: RepoName = Field(description="An s3 repository; the dumps go below its path, in logical/.")
+    repo: RepoName = Field(
+        description="repo1, repo2, repo3 or repo4: an s3 repository of spec.backups.repos; the dumps go below "
+        "its path, in logical/."
+    )
     schedule: CronSchedule = Field(description="When to dump, e.g. '30 0 * * *'.")
     image: Image | None = Field(
         default=None,

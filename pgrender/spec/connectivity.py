@@ -14,7 +14,8 @@ from pgrender.spec.base import DNSSubdomain, ForEditors, StrictModel
 
 class Naming(StrEnum):
     """Whose names, Secret keys and labels the output uses, so applications written against that
-    operator keep working unchanged (README, "Naming profiles")."""
+    operator keep working unchanged (README, "Naming profiles"): pgo (Crunchy PGO v5), zalando (Zalando
+    postgres-operator), cnpg (CloudNativePG) or pgd (EDB PGD)."""
 
     PGO = "pgo"
     ZALANDO = "zalando"
@@ -23,7 +24,9 @@ class Naming(StrEnum):
 
 
 class ReplicationSSLMode(StrEnum):
-    """How a replica checks the server certificate of the member it streams from (libpq sslmode)."""
+    """How a replica checks the server certificate of the member it streams from (libpq sslmode):
+    verify-full (the cluster CA signed it and it names the member), verify-ca (the cluster CA signed it),
+    require (encrypted, not checked)."""
 
     VERIFY_FULL = "verify-full"
     VERIFY_CA = "verify-ca"

@@ -14,8 +14,11 @@ class ResourceList(StrictModel):
     """Kubernetes resource amounts (cpu, memory, ephemeral-storage)."""
 
     cpu: Quantity | None = None
+    """CPU in cores: 1, 0.5 or 500m (millicores)."""
     memory: Quantity | None = None
+    """Memory in bytes with a suffix: 512Mi, 4Gi."""
     ephemeral_storage: Quantity | None = Field(default=None, alias="ephemeral-storage")
+    """Node-local scratch disk (logs, emptyDir volumes), such as 1Gi."""
 
 
 class ResourcesSpec(StrictModel):
@@ -40,6 +43,8 @@ class VolumeSpec(StrictModel):
     """A PersistentVolumeClaim pgrender writes as its own object, so its size can grow in git."""
 
     size: Quantity
+    """The claim's requested size, such as 10Gi; raising it grows the claim in place (the StorageClass
+    needs allowVolumeExpansion: true), at least 1Mi."""
     storage_class_name: DNSSubdomain | None = Field(
         default=None, description="A StorageClass name; leave it out for the cluster's default class."
     )
@@ -49,6 +54,7 @@ class InstanceSetSpec(StrictModel):
     """A set of identical Postgres instances; each instance is one StatefulSet with one pod."""
 
     name: DNSLabel
+    """The set's name; its instances are the StatefulSets <cluster>-<name>-0, -1, ..."""
     replicas: int = Field(default=1, ge=1, le=99, description="Default 1, or the preset's count.")
     resources: ResourcesSpec | None = Field(
         default=None,
@@ -56,9 +62,13 @@ class InstanceSetSpec(StrictModel):
         "defaults (README, Resources). A CPU limit is written only when given.",
     )
     data_volume: VolumeSpec
+    """Each instance's data directory claim (volume pgdata, mounted at /pgdata)."""
     wal_volume: VolumeSpec | None = None
+    """A separate claim for the write-ahead log (volume pgwal, at /pgwal); default: WAL stays on the data volume."""
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
+    """Where the set's pods may run: anti-affinity, node affinity, tolerations, spread."""
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)
+    """Labels and annotations of the set's StatefulSets, pods and claims."""
     sidecars: list[ContainerSpec] = Field(
         default=[],
         max_length=MAX_CONTAINERS,

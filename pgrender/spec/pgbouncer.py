@@ -42,6 +42,11 @@ _VALUE = re.compile(r"^[^\n\r;#]*\Z")
 
 
 class PoolMode(StrEnum):
+    """pgbouncer.ini pool_mode, when pgBouncer hands a server connection back to the pool: session
+    (when the client disconnects; everything works), transaction (after each transaction; SET, advisory
+    locks, LISTEN and SQL PREPARE break), statement (after each statement; multi-statement transactions
+    are refused)."""
+
     SESSION = "session"
     TRANSACTION = "transaction"
     STATEMENT = "statement"
@@ -50,7 +55,11 @@ class PoolMode(StrEnum):
 class PgBouncerConfigSpec(StrictModel):
     """Other pgbouncer.ini settings, checked against the settings pgBouncer has."""
 
-    global_: dict[str, str | int | bool] = Field(default={}, alias="global")
+    global_: dict[str, str | int | bool] = Field(
+        default={}, alias="global", examples=[{"server_idle_timeout": 300, "log_connections": 0}]
+    )
+    """More [pgbouncer] settings of pgbouncer.ini, such as server_idle_timeout; only the ones pgrender
+    neither writes nor gives a field of their own (listen, auth, TLS, pool mode and limits are refused)."""
     databases: dict[str, str] = Field(
         default={},
         max_length=1000,
@@ -87,11 +96,16 @@ class PgBouncerSpec(StrictModel):
     """
 
     replicas: int = Field(default=1, ge=1, le=100)
-    image: Image | None = None
+    """pgBouncer pods of the Deployment; more than one also gets a PodDisruptionBudget."""
+    image: Image | None = Field(default=None, examples=["ghcr.io/cloudnative-pg/pgbouncer:1.24.1"])
+    """The pgBouncer image (pgbouncer on PATH); default CloudNativePG's, ghcr.io/cloudnative-pg/pgbouncer:1.24.1."""
     pool_mode: PoolMode = PoolMode.SESSION
     max_client_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    """pgbouncer.ini max_client_conn: client connections each pgBouncer pod accepts."""
     default_pool_size: int = Field(default=20, ge=1, le=10_000)
+    """pgbouncer.ini default_pool_size: server connections per database and user, per pgBouncer pod."""
     port: int = Field(default=5432, ge=1024, le=65535)
+    """The port pgBouncer listens on and its Service's port; not 8008."""
     max_prepared_statements: int = Field(
         default=DEFAULT_MAX_PREPARED_STATEMENTS,
         ge=0,
@@ -113,8 +127,11 @@ class PgBouncerSpec(StrictModel):
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)
     config: PgBouncerConfigSpec = Field(default_factory=PgBouncerConfigSpec)
+    """Other pgbouncer.ini settings and [databases] and [users] entries."""
     run_as_user: int = Field(default=998, ge=1, le=UID_MAX)
+    """User id the pgBouncer containers run as; 998 is the default image's pgbouncer user."""
     run_as_group: int = Field(default=996, ge=1, le=UID_MAX)
+    """Group id the pgBouncer containers run as; 996 is the default image's group."""
     sidecars: list[ContainerSpec] = Field(
         default=[],
         max_length=MAX_CONTAINERS,
@@ -140,4 +157,7 @@ class PgBouncerSpec(StrictModel):
 
 
 class ProxySpec(StrictModel):
+    """A connection pooler in front of the primary."""
+
     pg_bouncer: PgBouncerSpec | None = Field(default=None, alias="pgBouncer")
+    """A pgBouncer Deployment and its Service (<cluster>-pgbouncer under naming pgo); none unless set."""

@@ -9,6 +9,11 @@ from pgrender.spec.scheduling import AntiAffinity
 
 
 class Preset(StrEnum):
+    """Named defaults that explicit fields override: standard (2 instances, preferred anti-affinity,
+    asynchronous replication, memory requests below limits) or premium (3 instances, required
+    anti-affinity, synchronous replication, memory requests equal to limits). Either also brings the
+    managed backup promises to a repository without schedules.full (README, "Plans"). None by default."""
+
     STANDARD = "standard"
     PREMIUM = "premium"
 

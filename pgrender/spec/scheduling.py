@@ -99,7 +99,8 @@ class Toleration(StrictModel):
     value: str | None = None
     """The taint's value, for Equal."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    """The taint effect tolerated; empty: every effect."""
+    """The taint effect tolerated: NoSchedule (no new pods), PreferNoSchedule (new pods avoid the node),
+    NoExecute (running pods are evicted too); empty: every effect."""
     toleration_seconds: int | None = None
     """For NoExecute: how long a pod stays on a node after the taint appears; empty: for ever."""
 
@@ -138,9 +139,11 @@ class TopologySpreadConstraint(StrictModel):
     min_domains: int | None = Field(default=None, ge=1)
     """With DoNotSchedule: count this many domains even when fewer have nodes yet."""
     node_affinity_policy: Literal["Honor", "Ignore"] | None = None
-    """Whether nodes the pod's node affinity excludes count as domains (Honor: they do not)."""
+    """Whether nodes the pod's node affinity excludes count as domains: Honor (they do not, the default) or
+    Ignore (every node counts)."""
     node_taints_policy: Literal["Honor", "Ignore"] | None = None
-    """Whether nodes with taints the pod does not tolerate count as domains (Honor: they do not)."""
+    """Whether nodes with taints the pod does not tolerate count as domains: Honor (they do not) or Ignore
+    (they do, the default)."""
     match_label_keys: list[str] = Field(default=[])
     """Pod label keys whose values the counted pods must share with the pod placed."""
 

@@ -75,18 +75,26 @@ class RoleOptions(StrictModel):
     """Role attributes of CREATE ROLE; pgrender states every one, so removing an option revokes it."""
 
     superuser: bool = False
+    """SUPERUSER: bypasses every permission check."""
     createdb: bool = False
+    """CREATEDB: may create databases."""
     createrole: bool = False
+    """CREATEROLE: may create, alter and drop other roles."""
     login: bool = True
+    """LOGIN: may connect; with it a user gets its Secret. false makes a group role."""
     replication: bool = False
+    """REPLICATION: may start streaming replication and make base backups."""
     bypassrls: bool = False
+    """BYPASSRLS: row-level security policies do not apply to it."""
     inherit: bool = True
+    """INHERIT: uses the privileges of the roles it is a member of without SET ROLE."""
 
 
 class RoleSpec(StrictModel):
     """What a role is, wherever it is declared (spec.users, pgrender.yaml's infrastructureRoles)."""
 
     name: RoleName
+    """The role's name: lower-case letters, digits, '_' and '-'; not pg_*, postgres or _pgrender*."""
     options: RoleOptions = Field(default_factory=RoleOptions)
     in_roles: list[MembershipTarget] = Field(
         default=[],
@@ -107,6 +115,8 @@ class UserSpec(RoleSpec):
     """A role; with login, it gets a <c>-pguser-<name> Secret and access to its databases."""
 
     databases: list[DatabaseName] = Field(default=[], max_length=MAX_DATABASES_PER_USER)
+    """Databases this user may use (GRANT CONNECT, CREATE, TEMPORARY); one not in spec.databases is created,
+    owned by the first user that lists it. The first is the database of the user's connection URIs."""
     password_rotation: int = Field(default=0, ge=0, description="Bump to derive a new password.")
     access_secret: bool = Field(
         default=False,
@@ -120,7 +130,9 @@ class DatabaseSpec(StrictModel):
     """A database and its owner; the owner must be one of spec.users."""
 
     name: DatabaseName
+    """The database's name; not postgres, template0 or template1."""
     owner: RoleName
+    """The owning role, one of spec.users."""
 
 
 class InfrastructureRoleSpec(RoleSpec):
