@@ -9,6 +9,7 @@ from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
+from pgrender.components.network_policies import network_policies
 from pgrender.components.patroni import patroni
 from pgrender.components.pgbackrest import pgbackrest
 from pgrender.components.pgbouncer import pgbouncer
@@ -40,6 +41,7 @@ BUILDERS: tuple[Builder, ...] = (
     pgbackrest,
     repo_host,
     backup_jobs,
+    network_policies,
 )
 
 

@@ -11,6 +11,7 @@ from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
 from pgrender.plan.names import Names
+from pgrender.plan.network_policies import PolicyPlan, RulePlan, resolve_network_policies
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.profiles import PROFILES
@@ -32,7 +33,9 @@ __all__ = [
     "InstanceSetPlan",
     "PatroniPlan",
     "PgBouncerPlan",
+    "PolicyPlan",
     "RolloutPlan",
+    "RulePlan",
     "RuntimePasswords",
     "SchedulingPlan",
     "ServicePlan",
@@ -77,9 +80,10 @@ class ClusterPlan:
     image: str
     bin_dir: str
     patroni_command: str
-    run_as_user: int
-    run_as_group: int
-    fs_group: int
+    # None (spec.openshift): left to OpenShift's SCC, which assigns them from the namespace's ranges.
+    run_as_user: int | None
+    run_as_group: int | None
+    fs_group: int | None
     port: int
     patroni_port: int
     postgres_address: str  # what members advertise: PATRONI_POSTGRESQL_CONNECT_ADDRESS
@@ -113,6 +117,7 @@ class ClusterPlan:
     backups: BackupsPlan | None = None
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
+    network_policies: tuple[PolicyPlan, ...] = ()  # none when spec.networkPolicy.enabled is false
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -232,7 +237,21 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
                 "from the same CA",
             )
         )
-    made = claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups, extra_services)
+    if pgbouncer and spec.openshift:
+        pgbouncer = replace(pgbouncer, run_as_user=None, run_as_group=None)
+    policies = resolve_network_policies(
+        sourced, names, members=pod_selector, port=spec.port, pgbouncer=pgbouncer, backups=backups
+    )
+    made = claims(
+        sourced,
+        names,
+        sets,
+        users,
+        (primary, replicas_service, pgbouncer),
+        backups,
+        extra_services,
+        tuple(p.name for p in policies),
+    )
     check_names(sourced, made, problems)
     check_user_secrets(sourced, made, problems)
     if problems:
@@ -280,9 +299,9 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
         bin_dir=(contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(version)),
         patroni_command=contract.patroni,
-        run_as_user=contract.run_as_user,
-        run_as_group=contract.run_as_group,
-        fs_group=contract.fs_group,
+        run_as_user=None if spec.openshift else contract.run_as_user,
+        run_as_group=None if spec.openshift else contract.run_as_group,
+        fs_group=None if spec.openshift else contract.fs_group,
         port=spec.port,
         patroni_port=defaults.PATRONI_PORT,
         postgres_address=hosts.member_address(names.pods_service, spec.port),
@@ -321,6 +340,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         backups=backups,
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
+        network_policies=policies,
     )
 
 
