@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pgrender.render import Request, render
+from pgrender.errors import SpecError
+from pgrender.render import Request, render, validate
 from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY, base_spec
 from tests.netpol import Endpoint, Network, selector_matches
 
@@ -280,3 +281,49 @@ def test_rendered_policies(
 ) -> None:
     network, pods = _rendered(case)
     assert network.allowed(_endpoint(pods, source), _endpoint(pods, destination), port, protocol) is allowed
+
+
+# Spec problems: (spec.networkPolicy, failing path, what the message says).
+@pytest.mark.parametrize(
+    ("network_policy", "path", "message"),
+    [
+        (
+            {"applications": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]},
+            "spec.networkPolicy.applications[0]",
+            "either ipBlock or podSelector/namespaceSelector",
+        ),
+        ({"applications": [{}]}, "spec.networkPolicy.applications[0]", "needs podSelector"),
+        (
+            {"applications": [{"ipBlock": {"cidr": "10.0.0.1/8"}}]},
+            "spec.networkPolicy.applications[0].ipBlock.cidr",
+            "not a CIDR",
+        ),
+        (
+            {"applications": [{"ipBlock": {"cidr": "10.0.0.1"}}]},
+            "spec.networkPolicy.applications[0].ipBlock.cidr",
+            "no prefix length",
+        ),
+        (
+            {"kubernetesAPI": {"to": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.1.0.0/24"]}}]}},
+            "spec.networkPolicy.kubernetesAPI.to[0].ipBlock",
+            "not inside cidr",
+        ),
+        ({"kubernetesAPI": {"ports": [443, 443]}}, "spec.networkPolicy.kubernetesAPI.ports", "more than once"),
+        ({"dns": {"ports": [0]}}, "spec.networkPolicy.dns.ports[0]", "greater than or equal to 1"),
+        ({"dns": {"to": []}}, "spec.networkPolicy.dns.to", "at least 1"),
+        (
+            {"applications": [{"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}]},
+            "spec.networkPolicy.applications[0].podSelector.matchExpressions[0]",
+            "needs values",
+        ),
+        ({"objectStore": {}}, "spec.networkPolicy.objectStore", "unknown field"),
+    ],
+)
+def test_spec_problems(network_policy: Manifest, path: str, message: str, tmp_path: Path) -> None:
+    spec = base_spec()
+    spec["spec"]["networkPolicy"] = network_policy
+    written = tmp_path / "spec.yaml"
+    written.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError) as info:
+        validate((str(written),))
+    assert [(p.path, message in p.message) for p in info.value.problems] == [(path, True)]

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from pgrender.config import SecretsConfig
-from pgrender.render import Request, render
-from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY
+from pgrender.errors import SpecError
+from pgrender.render import Request, render, validate
+from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY, base_spec
 
 Manifest = dict[str, Any]
 IDS = ("runAsUser", "runAsGroup", "fsGroup")
@@ -86,3 +87,22 @@ def test_without_openshift_every_pod_has_its_ids(name: str, tmp_path: Path) -> N
 def test_ids_without_openshift(where: str, expected: dict[str, int], tmp_path: Path) -> None:
     context = _pods("pooled", False, tmp_path)[where]["securityContext"]
     assert {k: context[k] for k in IDS} == expected
+
+
+# Ids given with spec.openshift would be dropped: the spec says so instead.
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"imageContract": {"runAsUser": 26}}, "spec.imageContract.runAsUser"),
+        ({"imageContract": {"fsGroup": 26}}, "spec.imageContract.fsGroup"),
+        ({"proxy": {"pgBouncer": {"runAsGroup": 70}}}, "spec.proxy.pgBouncer.runAsGroup"),
+    ],
+)
+def test_ids_with_openshift_are_refused(change: Manifest, path: str, tmp_path: Path) -> None:
+    spec = base_spec()
+    spec["spec"] |= {"openshift": True, **change}
+    written = tmp_path / "spec.yaml"
+    written.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError) as info:
+        validate((str(written),))
+    assert [(p.path, "SCC assigns" in p.message) for p in info.value.problems] == [(path, True)]

@@ -184,6 +184,8 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     backups = resolve_backups(sourced, names, sets, preset, problems)
     pg = resolve_patroni(sourced, names, synchronous, api_hosts, backups, problems)
+    if spec.openshift:
+        problems += _openshift_ids(sourced)
     if spec.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "port"), f"port {defaults.PATRONI_PORT} is Patroni's REST API port"))
     if spec.patroni.synchronous_mode_strict and not synchronous:
@@ -342,6 +344,23 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
         network_policies=policies,
     )
+
+
+def _openshift_ids(sourced: SourcedCluster) -> list[Problem]:
+    """User and group ids given with spec.openshift: the SCC assigns its own, so they would be dropped."""
+    spec = sourced.cluster.spec
+    given: list[tuple[FieldPath, set[str]]] = [(("spec", "imageContract"), spec.image_contract.model_fields_set)]
+    if spec.proxy.pg_bouncer:
+        given.append((("spec", "proxy", "pgBouncer"), spec.proxy.pg_bouncer.model_fields_set))
+    return [
+        sourced.problem(
+            (*path, alias),
+            f"with spec.openshift: true OpenShift's SCC assigns {alias} from the namespace's range; remove it",
+        )
+        for path, fields in given
+        for field, alias in (("run_as_user", "runAsUser"), ("run_as_group", "runAsGroup"), ("fs_group", "fsGroup"))
+        if field in fields
+    ]
 
 
 def _extra_services(
