@@ -327,3 +327,24 @@ def test_spec_problems(network_policy: Manifest, path: str, message: str, tmp_pa
     with pytest.raises(SpecError) as info:
         validate((str(written),))
     assert [(p.path, message in p.message) for p in info.value.problems] == [(path, True)]
+
+
+def test_readme_snippet_renders(tmp_path: Path) -> None:
+    """README "Network policy": its spec snippet is valid and does what the section says."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme.split("\n## Network policy\n", 1)[1]
+    snippet = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    spec = base_spec()
+    spec["spec"] |= snippet["spec"]
+    written = tmp_path / "spec.yaml"
+    written.write_text(yaml.safe_dump(spec))
+    objects = [m for c in render(Request((str(written),), key_file=str(GOLDEN_KEY))).clusters for m in c.manifests]
+    network = Network([o for o in objects if o["kind"] == "NetworkPolicy"], {"reporting": {}})
+    member = Endpoint("member", "10.244.0.1", "db", {"pgrender.io/cluster": "hippo", "pgrender.io/patroni": "hippo-ha"})
+    metabase = Endpoint("metabase", "10.244.1.1", "reporting", {"app": "metabase"})
+    other = Endpoint("other", "10.244.1.2", "reporting", {"app": "other"})
+    assert network.allowed(metabase, member, 5432)
+    assert not network.allowed(other, member, 5432)
+    assert network.allowed(Endpoint("client", "192.0.2.7"), member, 5432)
+    assert network.allowed(member, Endpoint("api", "10.0.0.10"), 6443)
+    assert not network.allowed(member, Endpoint("api", "10.0.0.11"), 6443)
