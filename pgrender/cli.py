@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgrender.cmp import DEFAULT_KEY_FILE
 from pgrender.convert import CONVERTERS
 from pgrender.errors import PgrenderError, Problem, SpecError
 from pgrender.providers import SECRETS_PROVIDERS
@@ -180,8 +181,56 @@ def _namespace(namespace: str | None, config: Any) -> str | None:
     return namespace or (config.config.namespace if config else None)
 
 
-@cli.command("render")
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+# What each command reads besides its options: files and environment, listed under its --help.
+# "\b" keeps click from re-wrapping the lines.
+_CONFIG_READ = "  pgrender.yaml     ./pgrender.yaml or --config: specs, output, namespace, secrets"
+_SPECS_READ = "  SPECS             spec files, '-' for standard input (default: pgrender.yaml's specs)"
+_KEY_READ = (
+    "  the root key      --key-file, secrets.keyFile of pgrender.yaml, or PGRENDER_KEY\n"
+    "  PGRENDER_KEY      the root key itself (what `pgrender keygen` prints)\n"
+    "  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)"
+)
+RENDER_READS = f"""\b
+Reads:
+{_SPECS_READ}
+{_CONFIG_READ}
+{_KEY_READ}
+  the output dir    what is there now: refused changes, kept SealedSecret ciphertexts
+"""
+VALIDATE_READS = f"""\b
+Reads:
+{_SPECS_READ}
+{_CONFIG_READ}
+Needs no key. Warns (standard error) about certificates not yet valid, expired or ending soon.
+"""
+DIFF_READS = f"""\b
+Reads:
+  PATHS             two rendered directories, or one compared with git (--rev)
+{_CONFIG_READ}
+  git               the output directory as committed (--rev), through the git program
+"""
+LINT_READS = f"""\b
+Reads:
+  PATHS             rendered files or directories, '-' for standard input
+{_CONFIG_READ}
+  kubeconform       with --kubeconform, from PATH
+"""
+CMP_GENERATE_READS = """\b
+Runs in the app directory Argo CD checked out. Reads:
+  pgrender.yaml     in that directory: specs, output, namespace, secrets
+  ARGOCD_APP_NAMESPACE  the Application's destination namespace (specs without one)
+  ARGOCD_APP_PARAMETERS the plugin parameters (JSON); else PARAM_SECRETS_PROVIDER, PARAM_KEY_FILE
+  ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER, ARGOCD_ENV_PGRENDER_KEY_FILE  the Application's plugin env
+  the root key      the key-file parameter, ARGOCD_ENV_PGRENDER_KEY_FILE, secrets.keyFile,
+                    PGRENDER_KEY, else {default_key} (mounted from a Secret)
+  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)
+  the output dir    pgrender.yaml's output, when committed: kept SealedSecret ciphertexts
+Parameters win over ARGOCD_ENV_*, which win over pgrender.yaml.
+"""
+
+
+@cli.command("render", epilog=RENDER_READS)
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Write a kustomize base here.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Write one YAML stream to standard output.")
 @click.option("--write", "write_config", is_flag=True, help="Rewrite the output directory of pgrender.yaml.")
@@ -259,6 +308,7 @@ def render_command(
 
             refuse_plaintext_in_git(Path(target))
         rendering = render(request)
+        _warn_validity(rendering.clusters)
         if to_stdout:
             sys.stdout.write(write.stream(rendering))
             return
@@ -277,8 +327,8 @@ def render_command(
     sys.exit(1 if changed else 0)
 
 
-@cli.command("validate")
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@cli.command("validate", epilog=VALIDATE_READS)
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @option_namespace
 @option_config
 @option_format
@@ -294,57 +344,21 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
     if fmt == "json":
         click.echo("[]")
     elif fmt == "text":
-        for warning in _expiry_warnings(plans):
-            click.echo(f"warning: {warning}", err=True)
+        _warn_validity(plans)
         click.echo(f"{len(plans)} cluster(s) valid", err=True)
 
 
-EXPIRY_WARNING_DAYS = 60
+def _warn_validity(clusters: Any) -> None:
+    """Certificates expired, not yet valid or near their end: the same warnings in every command.
+    Only the warnings read the clock; what is rendered never does."""
+    from pgrender.validity import certificate_warnings
+
+    for warning in certificate_warnings(clusters):
+        click.echo(f"warning: {warning}", err=True)
 
 
-def _expiry_warnings(plans: list[Any]) -> list[str]:
-    """Certificates near or past their end; validate may read the clock, rendering never does."""
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC)
-    out = []
-    for plan in plans:
-        tls = plan.tls
-        if tls.ca_pem is not None:  # cert-manager or your own PKI: only the CA given is pgrender's to read
-            out += _given_ca_warnings(plan, now)
-            continue
-        for what, days in (("leaf certificates", tls.validity_days), ("CA", tls.ca_validity_days)):
-            end = tls.not_before + dt.timedelta(days=days)
-            if end - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-                state = "expired" if end <= now else "expire"
-                out.append(
-                    f"{plan.namespace}/{plan.name}: {what} {state} on {end:%Y-%m-%d}; set spec.tls.notBefore "
-                    "to today and bump spec.tls.rotation"
-                )
-    return out
-
-
-def _given_ca_warnings(plan: Any, now: Any) -> list[str]:
-    """spec.tls.caCertificate's certificates near or past their end (applications verify with them)."""
-    import datetime as dt
-
-    from cryptography import x509
-
-    out = []
-    for certificate in x509.load_pem_x509_certificates(plan.tls.ca_pem.encode()):
-        end = certificate.not_valid_after_utc
-        if end - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-            state = "expired" if end <= now else "expires"
-            subject = certificate.subject.rfc4514_string()
-            out.append(
-                f"{plan.namespace}/{plan.name}: spec.tls.caCertificate: the CA {subject} {state} on {end:%Y-%m-%d}; "
-                "add its successor to caCertificate, then move the issuer to it (README 'TLS providers')"
-            )
-    return out
-
-
-@cli.command("check")
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@cli.command("check", epilog=RENDER_READS)
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="The rendered directory to compare.")
 @option_key_file
 @option_provider
@@ -382,7 +396,9 @@ def check_command(
             sealing_certificate=sealing_certificate,
             previous=earlier,
         )
-        expected = write.files(render(request))
+        rendering = render(request)
+        _warn_validity(rendering.clusters)
+        expected = write.files(rendering)
         previous = _guard(directory, expected, "cannot check", previous=earlier)
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
@@ -495,7 +511,7 @@ def _summary(findings: tuple[Any, ...]) -> str:
     return text
 
 
-@cli.command("diff")
+@cli.command("diff", epilog=DIFF_READS)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--rev",
@@ -615,7 +631,7 @@ def _revisions(
     return old, new, {"": directory}
 
 
-@cli.command("lint")
+@cli.command("lint", epilog=LINT_READS)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--kubernetes-version", help="Kubernetes minor to validate against (default: pgrender.yaml, or 1.30).")
 @click.option("--kubeconform", "use_kubeconform", is_flag=True, help="Also run a kubeconform binary from PATH.")
@@ -694,11 +710,7 @@ def convert_command(
     try:
         documents: list[load.Document] = []
         problems: list[Problem] = []
-        for name in files:
-            if name == "-":
-                documents += _stdin_documents(problems)
-            else:
-                documents += load.iter_documents([name], problems)
+        documents += load.iter_documents(list(files), problems)
         if problems:
             raise SpecError(problems)
         result = engine.convert(documents, operator, namespace)
@@ -724,21 +736,6 @@ def convert_command(
         summary = f"{changed} field(s) left out or changed, listed above" if changed else "every field carried over"
         click.echo(f"converted {len(result.clusters)} cluster(s) to {where}: {summary}", err=True)
     sys.exit(result.exit_code)
-
-
-def _stdin_documents(problems: list[Problem]) -> list[Any]:
-    from pgrender import load
-
-    try:
-        raw = sys.stdin.buffer.read()
-    except OSError as exc:
-        problems.append(Problem("-", 0, 0, "", f"cannot read standard input: {exc.strerror}"))
-        return []
-    try:
-        return load.load_bytes(raw, "-")
-    except SpecError as exc:
-        problems.extend(exc.problems)
-        return []
 
 
 def _convert_targets(output: Path, as_directory: bool, result: Any, operator: str) -> dict[Path, str]:
@@ -771,7 +768,7 @@ def cmp_group() -> None:
     """Argo CD Config Management Plugin entry points."""
 
 
-@cmp_group.command("generate")
+@cmp_group.command("generate", epilog=CMP_GENERATE_READS.format(default_key=DEFAULT_KEY_FILE))
 def cmp_generate_command() -> None:
     """Print the rendered objects of the app directory for Argo CD; logs go to stderr."""
     import os
@@ -794,7 +791,9 @@ def cmp_generate_command() -> None:
             # sealed keeps the ciphertexts of the committed output, when the repository holds it
             previous=_read_output(config.output, "cannot read"),
         )
-        text = write.stream(render(request))
+        rendering = render(request)
+        _warn_validity(rendering.clusters)
+        text = write.stream(rendering)
         if not text.strip():
             raise PgrenderError("nothing rendered; refusing to hand Argo CD an empty manifest set")
     except PgrenderError as exc:

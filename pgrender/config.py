@@ -11,10 +11,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from pgrender.errors import Problem, SpecError
-from pgrender.load import format_path, load_file
+from pgrender.load import load_file
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS
 from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, ProviderName, StrictModel
+from pgrender.spec.problems import problems_of
 
 CONFIG_FILE = "pgrender.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.30"
@@ -190,13 +191,7 @@ def load_config(path: str | Path) -> LoadedConfig:
     try:
         config = RepositoryConfig.model_validate(document.data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_input=False, include_url=False):
-            loc = tuple(err["loc"])
-            line, col = document.position(loc)
-            message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(str(path), line, col, format_path(loc), message))
-        raise SpecError(problems) from None
+        raise SpecError(problems_of(document, exc, RepositoryConfig)) from None
     return LoadedConfig(config, Path(path).parent, Path(path))
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgrender import overlay_guard
 from pgrender.errors import PgrenderError, Problem, SpecError
 
 SKIPPED_KINDS = frozenset({"Kustomization"})
@@ -67,17 +68,20 @@ def yaml_files(paths: list[Path]) -> list[Path]:
 
 
 def lint(paths: list[Path], version: str) -> LintResult:
-    """Validate every object strictly (unknown fields are errors) against ``version``'s schemas."""
+    """Validate every object strictly (unknown fields are errors) against ``version``'s schemas, and
+    refuse output an overlay renamed or moved (overlay_guard)."""
     kubernetes_validate = _kubernetes_validate()
     problems: list[Problem] = []
     files = yaml_files(paths)
     count = 0
+    seen: list[tuple[str, str, dict[str, Any]]] = []
     for path in files:
         for index, obj in enumerate(_documents(path)):
             if not isinstance(obj, dict) or obj.get("kind") in SKIPPED_KINDS:
                 continue
             count += 1
             ident = _ident(obj, index)
+            seen.append((str(path), ident, obj))
             try:
                 validate_object(obj, version)
             except kubernetes_validate.ValidationError as exc:
@@ -86,6 +90,7 @@ def lint(paths: list[Path], version: str) -> LintResult:
                 problems.append(Problem(str(path), 0, 0, f"{ident}{'.' + where if where else ''}", message))
             except kubernetes_validate.SchemaNotFoundError:
                 problems.append(Problem(str(path), 0, 0, ident, f"no schema for this kind in Kubernetes {version}"))
+    problems += overlay_guard.renamed(seen)
     return LintResult(len(files), count, tuple(problems))
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import io
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ MAX_NODES = 200_000
 MAX_ALIAS_NODES = 100_000
 # Messages quote at most this many characters of a value, key or tag.
 MAX_SHOWN = 80
+STDIN = "-"  # as a file name: standard input
 # Runs of bytes that are not UTF-8, and characters YAML does not allow, reported one by one up to
 # this many of each per file.
 MAX_BAD_SHOWN = 10
@@ -147,9 +149,10 @@ def iter_documents(paths: list[str], problems: list[Problem]) -> Iterator[Docume
 
 
 def _file_documents(path: str | Path, problems: list[Problem]) -> Iterator[Document]:
+    """The documents of one file; "-" is standard input."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = sys.stdin.buffer.read() if name == STDIN else Path(path).read_bytes()
     except FileNotFoundError:
         problems.append(Problem(name, 0, 0, "", "file not found"))
         return
@@ -157,7 +160,8 @@ def _file_documents(path: str | Path, problems: list[Problem]) -> Iterator[Docum
         problems.append(Problem(name, 0, 0, "", "is a directory, expected a YAML file"))
         return
     except OSError as exc:
-        problems.append(Problem(name, 0, 0, "", f"cannot read file: {exc.strerror}"))
+        what = "standard input" if name == STDIN else "file"
+        problems.append(Problem(name, 0, 0, "", f"cannot read {what}: {exc.strerror}"))
         return
     yield from _bytes_documents(raw, name, problems)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pgrender import emit, load, spec, tuning
 from pgrender.components import build
 from pgrender.errors import PgrenderError, Problem, RootKeyError, SpecError
-from pgrender.plan import ClusterPlan, RuntimePasswords, resolve
+from pgrender.plan import ClusterPlan, RuntimePasswords, TLSPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.providers import (
     DEFAULT_SECRETS_PROVIDER,
@@ -51,6 +51,7 @@ class ClusterOutput:
     name: str
     namespace: str
     documents: tuple[emit.Document, ...]  # in kind order
+    tls: TLSPlan | None = field(default=None, repr=False, compare=False)  # for the certificate validity warnings
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
@@ -90,10 +91,12 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
             continue
         ident = (sourced.cluster.metadata.namespace, sourced.cluster.metadata.name)
         twice = ident in seen
+        line, col = doc.position(("metadata", "name"))
         if twice:
-            message = f"cluster {ident[0]}/{ident[1]} is also defined in {seen[ident]}"
+            message = f"cluster {ident[0]}/{ident[1]} is defined twice: here and at {seen[ident]}"
             unresolved.append(sourced.problem(("metadata", "name"), message))
-        seen[ident] = doc.file
+        else:
+            seen[ident] = f"{doc.file}:{line}:{col}"
         try:
             plan = resolve(sourced)
         except SpecError as exc:
@@ -131,7 +134,7 @@ def render(request: Request) -> Rendering:
             plan, manifests, values = built.pop()
             context = Context(plan, secrets, tls_provider(plan.tls.provider), values, request.only_secrets)
             documents = emit.documents(transform(context, manifests))
-            clusters.append(ClusterOutput(plan.name, plan.namespace, documents))
+            clusters.append(ClusterOutput(plan.name, plan.namespace, documents, plan.tls))
     return Rendering(tuple(clusters))
 
 

@@ -105,12 +105,17 @@ def test_defaults() -> None:
 
 # Errors: file:line:col: path: message ----------------------------------------------------------------------
 
+TOP_LEVEL = "apiVersion, kind, specs, output, namespace, kubernetesVersion, secrets"
 ERRORS = [
-    ("unknown-key", "output: rendered\ncolour: red\n", ["pgrender.yaml:2:1: colour: unknown field"]),
+    (
+        "unknown-key",
+        "output: rendered\ncolour: red\n",
+        ["pgrender.yaml:2:1: colour: unknown field 'colour'; expected one of " + TOP_LEVEL],
+    ),
     (
         "unknown-nested-key",
         "secrets:\n  provider: existing\n  keyfile: root.key\n",
-        ["pgrender.yaml:3:3: secrets.keyfile: unknown field"],
+        ["pgrender.yaml:3:3: secrets.keyfile: unknown field 'keyfile'; did you mean 'keyFile'?"],
     ),
     (
         "bad-provider",
@@ -125,28 +130,31 @@ ERRORS = [
     (
         "unquoted-version-is-a-float",
         "kubernetesVersion: 1.30\n",
-        ["pgrender.yaml:1:1: kubernetesVersion: Input should be a valid string"],
+        [
+            "pgrender.yaml:1:1: kubernetesVersion: expected a string; found the number 1.3 "
+            "(YAML reads it as a number: put it in quotes)"
+        ],
     ),
     (
         "empty-specs",
         "specs: []\n",
-        ["pgrender.yaml:1:1: specs: List should have at least 1 item after validation, not 0"],
+        ["pgrender.yaml:1:1: specs: expected at least 1 item(s); found 0"],
     ),
     (
         "wrong-api-version",
         "apiVersion: pgrender.io/v1\n",
-        [r"pgrender.yaml:1:1: apiVersion: String should match pattern '^pgrender\.io/v1alpha1$'"],
+        ["pgrender.yaml:1:1: apiVersion: expected 'pgrender.io/v1alpha1'; found 'pgrender.io/v1'"],
     ),
     (
         "wrong-kind",
         "kind: PostgresCluster\n",
-        ["pgrender.yaml:1:1: kind: String should match pattern '^RenderConfig$'"],
+        ["pgrender.yaml:1:1: kind: expected 'RenderConfig'; found 'PostgresCluster'"],
     ),
     (
         "several-problems",
         "colour: red\nsecrets: {provider: vault}\n",
         [
-            "pgrender.yaml:1:1: colour: unknown field",
+            "pgrender.yaml:1:1: colour: unknown field 'colour'; expected one of " + TOP_LEVEL,
             f"pgrender.yaml:2:11: secrets.provider: unknown secrets provider 'vault'; expected one of {REGISTERED}",
         ],
     ),
@@ -164,7 +172,8 @@ ERRORS = [
             "pgrender.yaml:6:5: secrets.external.passwordSync: 'daily' has 1 fields; expected five fields "
             "(minute hour day-of-month month day-of-week) such as '30 1 * * *', or @daily, @hourly, @weekly, "
             "@monthly, @yearly",
-            "pgrender.yaml:7:13: secrets.external.store.kind: Input should be 'ClusterSecretStore' or 'SecretStore'",
+            "pgrender.yaml:7:13: secrets.external.store.kind: expected one of 'ClusterSecretStore' or 'SecretStore'; "
+            "found 'Vault'",
         ],
     ),
     ("not-a-mapping", "- specs\n", ["pgrender.yaml:1:1: expected a mapping (RenderConfig)"]),

@@ -156,19 +156,78 @@ def test_same_cluster_twice_is_an_error(write_spec: Callable[..., Path]) -> None
     first, second = write_spec(spec), write_spec(spec)
     with pytest.raises(SpecError) as info:
         validate((str(first), str(second)))
-    assert [p.path for p in info.value.problems] == ["metadata.name"]
-    assert str(first) in info.value.problems[0].message
+    (problem,) = info.value.problems
+    assert (problem.file, problem.path) == (str(second), "metadata.name")
+    # Both positions: the problem's own (the second file) and the first definition's.
+    assert problem.message.endswith(f"is defined twice: here and at {first}:{problem.line}:{problem.column}")
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (_set("metadata", None), "expected a mapping"),
-        (_set("spec.instances", "instance1"), "expected a list"),
-        (_set("metadata.name", 123), "expected a string"),
-        (_set("spec.instances.0.replicas", "two"), "expected a whole number"),
-        (_set("spec.replicaService.enabled", "perhaps"), "expected true or false"),
-        (_set("spec.tls.notBefore", "soon"), "expected a timestamp such as 2026-01-01T00:00:00Z"),
+        (_set("spec.instances.0.replicas", 0), "expected a number of at least 1; found 0"),
+        (_set("spec.instances.0.replicas", 100), "expected a number of at most 99; found 100"),
+        (_set("spec.port", 80), "expected a number of at least 1024; found 80"),
+        (_set("spec.instances", []), "expected at least 1 item(s); found 0"),
+        (
+            _set("kind", "PostgresClusters"),
+            "expected one of 'PostgresCluster'; found 'PostgresClusters'; did you mean 'PostgresCluster'?",
+        ),
+        (
+            _set("spec.naming", "Zalando"),
+            "expected one of 'pgo', 'zalando', 'cnpg' or 'pgd'; found 'Zalando'; did you mean 'zalando'?",
+        ),
+        (
+            _set("spec.proxy.pgBouncer.poolMode", "transacton"),
+            "expected one of 'session', 'transaction' or 'statement'; found 'transacton'; did you mean 'transaction'?",
+        ),
+        (_set("spec.postgresVersoin", 16), "unknown field 'postgresVersoin'; did you mean 'postgresVersion'?"),
+        (
+            _set("spec.instances.0.dataVolume.storageclassname", "x"),
+            "unknown field 'storageclassname'; did you mean 'storageClassName'?",
+        ),
+        (
+            _set("spec.instances.0.dataVolume.colour", "x"),
+            "unknown field 'colour'; expected one of size, storageClassName",
+        ),
+        (_set("spec.colour", "x"), "unknown field 'colour' (check the spelling; see schemas/ for the allowed fields)"),
+    ],
+    ids=[
+        "at-least",
+        "at-most",
+        "port",
+        "too-few",
+        "kind",
+        "enum-case",
+        "enum-spelling",
+        "field-spelling",
+        "field-case",
+        "field-list",
+        "field-too-many-to-list",
+    ],
+)
+def test_messages_say_what_was_expected_and_found(
+    write_spec: Callable[..., Path], change: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    spec = base_spec()
+    change(spec)
+    with pytest.raises(SpecError) as info:
+        validate((str(write_spec(spec)),))
+    assert [p.message for p in info.value.problems if p.path != "spec.postgresVersion"] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_set("metadata", None), "expected a mapping; found nothing (null)"),
+        (_set("spec.instances", "instance1"), "expected a list; found 'instance1'"),
+        (
+            _set("metadata.name", 123),
+            "expected a string; found the number 123 (YAML reads it as a number: put it in quotes)",
+        ),
+        (_set("spec.instances.0.replicas", "two"), "expected a whole number; found 'two'"),
+        (_set("spec.replicaService.enabled", "perhaps"), "expected true or false; found 'perhaps'"),
+        (_set("spec.tls.notBefore", "soon"), "expected a timestamp such as 2026-01-01T00:00:00Z; found 'soon'"),
     ],
     ids=["mapping", "list", "string", "integer", "boolean", "timestamp"],
 )

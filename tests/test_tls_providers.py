@@ -392,7 +392,7 @@ def test_reloader_where_certificates_change_in_the_cluster(
 def test_validate_warns_when_the_given_ca_is_near_its_end(
     write_spec: Callable[..., Path], days: int, warned: str | None
 ) -> None:
-    """validate (never render) reads the clock: a CA of caCertificate ending within 60 days is named."""
+    """validate reads the clock (for warnings only): a CA of caCertificate ending within 60 days is named."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Ending CA")])
     now = dt.datetime.now(dt.UTC)

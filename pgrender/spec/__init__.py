@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -10,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError
 
 from pgrender.errors import Problem, SpecError
-from pgrender.load import MAX_SHOWN, Document, format_path, shorten
+from pgrender.load import Document, format_path
 from pgrender.spec import limits
 from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
 from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
@@ -21,6 +20,7 @@ from pgrender.spec.network_policy import NetworkPolicySpec
 from pgrender.spec.patroni import PatroniSpec
 from pgrender.spec.pgbouncer import ProxySpec
 from pgrender.spec.presets import Preset
+from pgrender.spec.problems import cut_echoes, kind_of, problems_of
 from pgrender.spec.services import ReplicaServiceSpec, ServiceSpec
 from pgrender.spec.tls import TLSSpec
 from pgrender.spec.users import DatabaseSpec, UserSpec
@@ -209,8 +209,7 @@ class SourcedCluster:
 
     def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
         line, col = self.document.position(path)
-        message = _cut_echoes(message, path, _walk(self.document.data, path, frozenset())[2])
-        return Problem(self.document.file, line, col, format_path(path), message)
+        return Problem(self.document.file, line, col, format_path(path), cut_echoes(message, path, self.document))
 
 
 def validate(doc: Document) -> SourcedCluster:
@@ -218,138 +217,9 @@ def validate(doc: Document) -> SourcedCluster:
     if not isinstance(doc.data, dict):
         line, col = doc.position(())
         raise SpecError(
-            [Problem(doc.file, line, col, "", f"expected a mapping ({KIND} document), found {_kind(doc.data)}")]
+            [Problem(doc.file, line, col, "", f"expected a mapping ({KIND} document), found {kind_of(doc.data)}")]
         )
     try:
         return SourcedCluster(PostgresCluster.model_validate(doc.data), doc)
     except ValidationError as exc:
-        raise SpecError(_problems(doc, exc)) from None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    return type(value).__name__
-
-
-def _problems(doc: Document, exc: ValidationError) -> list[Problem]:
-    out = []
-    # The input is read to place each error in the document, never shown.
-    for err in exc.errors(include_url=False):
-        loc, reached = _data_path(doc.data, err["loc"], err.get("input", _NO_INPUT))
-        line, col = doc.position(loc)
-        message = _cut_echoes(_message(err, loc), loc, reached)
-        out.append(Problem(doc.file, line, col, format_path(loc), message))
-    return out
-
-
-_NO_INPUT = object()
-_Loc = tuple[str | int, ...]
-
-
-def _data_path(data: Any, loc: _Loc, given: Any) -> tuple[_Loc, Any]:
-    """The path in the document that pydantic's ``loc`` points at, and the data there.
-
-    pydantic adds the member of a union to ``loc`` ("str", "int", "function-after[...]"), which
-    a key in the document may also be called. A part is a key when the data has it at that point;
-    one that looks like a union member and is also a key is settled by the error's input, which is
-    the data the path ends at.
-    """
-    path, ambiguous, reached = _walk(data, loc, frozenset())
-    if not ambiguous or given is _NO_INPUT or reached is given:
-        return path, reached
-    for size in range(1, len(ambiguous) + 1):
-        for members in itertools.combinations(ambiguous, size):
-            other, _, other_reached = _walk(data, loc, frozenset(members))
-            if other_reached is given:
-                return other, other_reached
-    return path, reached
-
-
-def _walk(data: Any, loc: _Loc, members: frozenset[int]) -> tuple[_Loc, list[int], Any]:
-    """Follow ``loc`` through ``data``, dropping union members (and the parts at ``members``).
-    Return the path, the parts that could be either, and the data the path reaches."""
-    path: list[str | int] = []
-    ambiguous = []
-    here = data
-    found = True  # so far the path is in the data; past a missing field, nothing is
-    for i, part in enumerate(loc):
-        looks_like_member = isinstance(part, str) and (part in _MEMBER_NAMES or "[" in part)
-        if i in members:
-            continue
-        if found and isinstance(here, dict) and part in here:
-            if looks_like_member:
-                ambiguous.append(i)
-            path.append(part)
-            here = here[part]
-        elif found and isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
-            path.append(part)
-            here = here[part]
-        elif not looks_like_member:
-            path.append(part)  # a required field that is missing
-            found = False
-    return tuple(path), ambiguous, here
-
-
-_MEMBER_NAMES = frozenset({"str", "int", "float", "bool"})
-
-
-# pydantic's wording names Python types ("instance of ObjectMeta"); people wrote YAML.
-_EXPECTED = {
-    "model_type": "expected a mapping",
-    "model_attributes_type": "expected a mapping",
-    "dict_type": "expected a mapping",
-    "list_type": "expected a list",
-    "string_type": "expected a string",
-    "int_type": "expected a whole number",
-    "int_parsing": "expected a whole number",
-    "int_from_float": "expected a whole number",
-    "bool_type": "expected true or false",
-    "bool_parsing": "expected true or false",
-    "datetime_type": "expected a timestamp such as 2026-01-01T00:00:00Z",
-    "datetime_parsing": "expected a timestamp such as 2026-01-01T00:00:00Z",
-    "datetime_from_date_parsing": "expected a timestamp such as 2026-01-01T00:00:00Z",
-}
-
-
-def _message(err: Any, loc: tuple[str | int, ...]) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"unknown field {loc[-1]!r} (check the spelling; see schemas/ for the allowed fields)"
-    if kind == "missing" and loc == ("metadata", "namespace"):
-        return NO_NAMESPACE
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        return f"expected one of {expected}"
-    if kind == "enum":
-        return f"expected one of {err.get('ctx', {}).get('expected', '')}"
-    if kind in _EXPECTED:
-        return _EXPECTED[kind]
-    msg: str = err["msg"]
-    return msg.removeprefix("Value error, ")
-
-
-# A quoted word too long to show: a name, or one made from a name ("hippo-reconcile-1a2b3c").
-# Without whitespace inside, it cannot be the text between two quotes of a message.
-_LONG_WORD = re.compile(f"'[^'\\s]{{{MAX_SHOWN + 1},}}'|\"[^\"\\s]{{{MAX_SHOWN + 1},}}\"")
-
-
-def _cut_echoes(message: str, path: _Loc, here: Any) -> str:
-    """``message`` with the long values it quotes cut. The checks quote what they refuse with
-    repr(): the value at ``path``, its last key, the keys and values of a mapping there (labels,
-    settings), or a name made from them; a spec may hold one thousands of characters long."""
-    echoed: list[Any] = [path[-1]] if path else []
-    if isinstance(here, dict):
-        echoed += [*here, *here.values()]
-    elif isinstance(here, list):
-        echoed += here
-    else:
-        echoed.append(here)
-    for text in echoed:
-        if isinstance(text, str) and len(text) > MAX_SHOWN:
-            message = message.replace(repr(text), repr(shorten(text)))
-    return _LONG_WORD.sub(lambda m: m[0][0] + shorten(m[0][1:-1]) + m[0][0], message)
+        raise SpecError(problems_of(doc, exc, PostgresCluster, {("metadata", "namespace"): NO_NAMESPACE})) from None
