@@ -309,7 +309,7 @@ def test_rendered_policies(
             "not inside cidr",
         ),
         ({"kubernetesAPI": {"ports": [443, 443]}}, "spec.networkPolicy.kubernetesAPI.ports", "more than once"),
-        ({"dns": {"ports": [0]}}, "spec.networkPolicy.dns.ports[0]", "greater than or equal to 1"),
+        ({"dns": {"ports": [0]}}, "spec.networkPolicy.dns.ports[0]", "at least 1"),
         ({"dns": {"to": []}}, "spec.networkPolicy.dns.to", "at least 1"),
         (
             {"applications": [{"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}]},
