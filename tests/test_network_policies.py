@@ -125,12 +125,14 @@ NARROW_API = {
         },
     },
 }
+OPENSHIFT = {**base_spec(), "spec": {**base_spec()["spec"], "openshift": True}}
 OFF = {**base_spec(), "spec": {**base_spec()["spec"], "networkPolicy": {"enabled": False}}}
 CASES: dict[str, tuple[Path | dict[str, Any], ...]] = {
     "pooled": (EXAMPLES / "pooled.yaml",),
     "dr": (EXAMPLES / "backups.yaml", EXAMPLES / "standby.yaml", EXAMPLES / "restore.yaml"),
     "zalando": (GOLDEN / "naming-zalando" / "spec.yaml",),
     "narrow": (NARROW_API,),
+    "openshift": (OPENSHIFT,),
     "off": (OFF,),
 }
 # What is not a rendered pod: named endpoints every case has.
@@ -261,6 +263,11 @@ TABLE = [
     ("narrow", "StatefulSet/hippo-instance1-0", "internet", 6443, T, False),
     ("narrow", "StatefulSet/hippo-instance1-0", "openshift-dns", 5353, U, True),
     ("narrow", "StatefulSet/hippo-instance1-0", "kube-dns", 53, U, False),
+    # openshift: its DNS by default (every pod of openshift-dns, port 5353).
+    ("openshift", "StatefulSet/hippo-instance1-0", "openshift-dns", 5353, U, True),
+    ("openshift", "StatefulSet/hippo-instance1-0", "openshift-dns", 5353, T, True),
+    ("openshift", "StatefulSet/hippo-instance1-0", "kube-dns", 53, U, False),
+    ("openshift", "Job/hippo-reconcile-*", "openshift-dns", 5353, U, True),
     # off: no policy, nothing isolated.
     ("off", "other-app/db", "StatefulSet/hippo-instance1-0", 5432, T, True),
     ("off", "StatefulSet/hippo-instance1-0", "internet", 5432, T, True),

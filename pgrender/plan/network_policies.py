@@ -16,7 +16,7 @@ from pgrender.plan.names import Names
 from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.spec import SourcedCluster
 from pgrender.spec.backups import RepoLocationSpec
-from pgrender.spec.network_policy import NAMESPACE_NAME_LABEL, PeerSpec
+from pgrender.spec.network_policy import NAMESPACE_NAME_LABEL, OPENSHIFT_DNS, PeerSpec
 
 Manifest = dict[str, Any]
 TCP, UDP = "TCP", "UDP"
@@ -82,7 +82,10 @@ def resolve_network_policies(
     reconcile_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_RECONCILE}
     backup_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_BACKUP}
     apps = tuple(peer(p) for p in np.applications)
-    dns = RulePlan(tuple(peer(p) for p in np.dns.to), tuple((proto, p) for p in np.dns.ports for proto in (UDP, TCP)))
+    dns_spec = OPENSHIFT_DNS if spec.openshift and "dns" not in np.model_fields_set else np.dns
+    dns = RulePlan(
+        tuple(peer(p) for p in dns_spec.to), tuple((proto, p) for p in dns_spec.ports for proto in (UDP, TCP))
+    )
     api = RulePlan(tuple(peer(p) for p in np.kubernetes_api.to), _tcp(*np.kubernetes_api.ports))
     stores = tuple(peer(p) for p in np.object_stores.to)
 

@@ -118,15 +118,24 @@ class DNSEgressSpec(StrictModel):
         ],
         min_length=1,
         max_length=20,
-        description="Default: pods labelled k8s-app: kube-dns (kube-dns or CoreDNS) in kube-system.",
+        description="Default: pods labelled k8s-app: kube-dns (kube-dns or CoreDNS) in kube-system; with "
+        "spec.openshift, every pod of openshift-dns.",
     )
     ports: Ports = Field(
         default=[53],
         min_length=1,
         max_length=10,
         description="Ports the DNS pods listen on, each allowed for UDP and TCP; NetworkPolicy sees the "
-        "pod's port, not the Service's.",
+        "pod's port, not the Service's (default 53; with spec.openshift 5353).",
     )
+
+
+# OpenShift's DNS operator runs CoreDNS as a DaemonSet in openshift-dns, listening on 5353 behind
+# its Service's 53 (openshift/cluster-dns-operator, assets/dns/daemonset.yaml): the default there.
+OPENSHIFT_DNS = DNSEgressSpec(
+    to=[PeerSpec(namespace_selector=LabelSelectorSpec(match_labels={NAMESPACE_NAME_LABEL: "openshift-dns"}))],
+    ports=[5353],
+)
 
 
 class KubernetesAPIEgressSpec(StrictModel):
@@ -178,6 +187,7 @@ class NetworkPolicySpec(StrictModel):
 
 __all__ = [
     "NAMESPACE_NAME_LABEL",
+    "OPENSHIFT_DNS",
     "IPBlockSpec",
     "LabelSelectorSpec",
     "NetworkPolicySpec",
