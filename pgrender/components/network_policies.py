@@ -4,6 +4,8 @@ lists (plan/network_policies.py)."""
 
 from __future__ import annotations
 
+import copy
+
 from pgrender.plan import ClusterPlan, PolicyPlan, RulePlan
 from pgrender.pod import Manifest, object_meta
 
@@ -19,7 +21,8 @@ def _policy(plan: ClusterPlan, policy: PolicyPlan) -> Manifest:
         "kind": "NetworkPolicy",
         "metadata": object_meta(plan, policy.name, policy.labels),
         "spec": {
-            "podSelector": policy.pod_selector,
+            # Copies: the plan's selectors stay the plan's, whatever later steps do with the output.
+            "podSelector": copy.deepcopy(policy.pod_selector),
             # Both, always: a direction left out would stay open to everything.
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [_rule(rule, "from") for rule in policy.ingress],
@@ -30,6 +33,6 @@ def _policy(plan: ClusterPlan, policy: PolicyPlan) -> Manifest:
 
 def _rule(rule: RulePlan, direction: str) -> Manifest:
     return {
-        direction: [dict(peer) for peer in rule.peers],
+        direction: [copy.deepcopy(peer) for peer in rule.peers],
         "ports": [{"protocol": protocol, "port": port} for protocol, port in rule.ports],
     }
