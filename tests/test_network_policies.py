@@ -355,3 +355,33 @@ def test_readme_snippet_renders(tmp_path: Path) -> None:
     assert network.allowed(Endpoint("client", "192.0.2.7"), member, 5432)
     assert network.allowed(member, Endpoint("api", "10.0.0.10"), 6443)
     assert not network.allowed(member, Endpoint("api", "10.0.0.11"), 6443)
+
+
+@pytest.mark.parametrize(
+    "specs",
+    [*((p,) for p in sorted(EXAMPLES.glob("*.yaml"))), CASES["dr"]],
+    ids=[*(p.name for p in sorted(EXAMPLES.glob("*.yaml"))), "three clusters in one namespace"],
+)
+def test_every_pod_is_isolated_by_exactly_one_policy(specs: tuple[Path, ...]) -> None:
+    """Each pod the output runs is selected by one policy, for both directions: a new kind of pod
+    without its own policy would fail here (or one that two policies open up between them), as
+    would a policy reaching into another cluster of the namespace."""
+    rendering = render(Request(tuple(str(p) for p in specs), key_file=str(GOLDEN_KEY)))
+    objects = [m for c in rendering.clusters for m in c.manifests]
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    ours = {
+        k: pod
+        for k, pod in _pods(objects).items()
+        if k.split("/")[0] in ("StatefulSet", "Deployment", "Job", "CronJob")
+    }
+    assert ours
+    for where, pod in ours.items():
+        selecting = [
+            p
+            for p in policies
+            if p["metadata"]["namespace"] == pod.namespace and selector_matches(p["spec"]["podSelector"], pod.labels)
+        ]
+        assert [p["metadata"]["labels"]["pgrender.io/cluster"] for p in selecting] == [
+            pod.labels["pgrender.io/cluster"]
+        ], where
+        assert selecting[0]["spec"]["policyTypes"] == ["Ingress", "Egress"], where
