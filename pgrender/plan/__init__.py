@@ -252,7 +252,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         (primary, replicas_service, pgbouncer),
         backups,
         extra_services,
-        tuple(p.name for p in policies),
+        tuple((p.path, p.name) for p in policies),
     )
     check_names(sourced, made, problems)
     check_user_secrets(sourced, made, problems)

@@ -33,9 +33,13 @@ class RulePlan:
     ports: tuple[tuple[str, int], ...]
 
 
+FieldPath = tuple[str | int, ...]
+
+
 @dataclass(frozen=True)
 class PolicyPlan:
     name: str
+    path: FieldPath  # the spec field its pods come from, where a clash of its name is reported
     labels: dict[str, str]  # the object's own labels (its component's)
     pod_selector: Manifest  # a LabelSelector
     ingress: tuple[RulePlan, ...]  # empty: nothing may connect to these pods
@@ -125,13 +129,19 @@ def resolve_network_policies(
             "podSelector": {"matchLabels": {labels.CLUSTER_LABEL: stream.cluster}},
         }
         egress.append(RulePlan((source_members,), _tcp(stream.port)))
-    out = [_policy(names, labels.COMPONENT_DATABASE, cluster, {"matchLabels": dict(members)}, ingress, egress)]
+    cluster_path: FieldPath = ("metadata", "name")
+    out = [
+        _policy(
+            names, labels.COMPONENT_DATABASE, cluster_path, cluster, {"matchLabels": dict(members)}, ingress, egress
+        )
+    ]
 
     if pgbouncer:
         out.append(
             _policy(
                 names,
                 labels.COMPONENT_PGBOUNCER,
+                ("spec", "proxy", "pgBouncer"),
                 cluster,
                 {"matchLabels": dict(pgbouncer.selector)},
                 [RulePlan(apps, _tcp(pgbouncer.port))] if apps else [],
@@ -143,6 +153,7 @@ def resolve_network_policies(
         _policy(
             names,
             labels.COMPONENT_RECONCILE,
+            cluster_path,
             cluster,
             {"matchLabels": reconcile_selector},
             [],
@@ -158,6 +169,7 @@ def resolve_network_policies(
             _policy(
                 names,
                 labels.COMPONENT_BACKUP,
+                ("spec", "backups"),
                 cluster,
                 _pods_expression(backup_selector)["podSelector"],
                 [],
@@ -170,6 +182,7 @@ def resolve_network_policies(
             _policy(
                 names,
                 COMPONENT_LOGICAL_BACKUP,
+                ("spec", "backups", "logical"),
                 cluster,
                 {"matchLabels": _logical_selector(backup_selector)},
                 [],
@@ -182,6 +195,7 @@ def resolve_network_policies(
             _policy(
                 names,
                 labels.COMPONENT_REPO_HOST,
+                ("spec", "backups"),
                 cluster,
                 {"matchLabels": dict(repo_host.selector)},
                 [RulePlan((member_peer,), _tcp(server_port))],
@@ -204,11 +218,17 @@ def _pods_expression(backup_selector: dict[str, str]) -> Manifest:
 def _policy(
     names: Names,
     component: str,
+    path: FieldPath,
     cluster: str,
     selector: Manifest,
     ingress: list[RulePlan],
     egress: list[RulePlan],
 ) -> PolicyPlan:
     return PolicyPlan(
-        names.network_policy(component), labels.common(cluster, component), selector, tuple(ingress), tuple(egress)
+        names.network_policy(component),
+        path,
+        labels.common(cluster, component),
+        selector,
+        tuple(ingress),
+        tuple(egress),
     )
