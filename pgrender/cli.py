@@ -812,6 +812,21 @@ def cmp_parameters_command() -> None:
     click.echo(json.dumps(list(cmp.PARAMETERS), indent=2))
 
 
+@cli.command("explain")
+@click.argument("field", default="", metavar="[FIELD.PATH]")
+@click.option("--config", "of_config", is_flag=True, help="A field of pgrender.yaml instead of the spec.")
+def explain_command(field: str, of_config: bool) -> None:
+    """Describe a spec field (spec.proxy.pgBouncer.poolMode; list items need no index): its type,
+    default, allowed values, description, sub-fields, and the objects it ends up in."""
+    from pgrender.explain import explain
+
+    try:
+        text = explain(field, config=of_config)
+    except PgrenderError as exc:
+        _fail(exc, "text")
+    sys.stdout.write(text)
+
+
 @cli.command("schema")
 @click.option("-o", "--output", default="schemas", show_default=True, type=click.Path(file_okay=False))
 def schema_command(output: str) -> None:

@@ -138,6 +138,14 @@ def render(request: Request) -> Rendering:
     return Rendering(tuple(clusters))
 
 
+def cluster_objects(plan: ClusterPlan, root_key: bytes, pool: tuning.ScramPool) -> list[Manifest]:
+    """One cluster's finished objects, Secrets derived from ``root_key`` (`pgrender explain`
+    compares them); render() does the same for every cluster, then emits them."""
+    plan, manifests, values = _build(plan, None, root_key, pool)
+    context = Context(plan, secrets_provider(DEFAULT_SECRETS_PROVIDER), tls_provider(plan.tls.provider), values, False)
+    return transform(context, manifests)
+
+
 def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyError | None]:
     if not needed:
         return None, None

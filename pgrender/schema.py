@@ -8,6 +8,8 @@ from typing import Any
 
 SCHEMA_FILE = "postgrescluster-v1alpha1.json"
 CONFIG_SCHEMA_FILE = "pgrender-config-v1alpha1.json"
+# The schemas' identity (JSON Schema $id): the API group's domain and the file name.
+SCHEMA_ID_ROOT = "https://pgrender.io/schemas/"
 
 
 def cluster_schema() -> dict[str, Any]:
@@ -15,6 +17,7 @@ def cluster_schema() -> dict[str, Any]:
 
     schema = PostgresCluster.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID_ROOT + SCHEMA_FILE
     schema["title"] = "pgrender PostgresCluster (pgrender.io/v1alpha1)"
     return schema
 
@@ -24,6 +27,7 @@ def config_schema() -> dict[str, Any]:
 
     schema = RepositoryConfig.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID_ROOT + CONFIG_SCHEMA_FILE
     schema["title"] = "pgrender repository config, pgrender.yaml (RenderConfig)"
     return schema
 

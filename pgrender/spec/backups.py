@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from pgrender.spec import cron
-from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel
+from pgrender.spec.base import DNSLabel, DNSSubdomain, ForEditors, Quantity, StrictModel
 from pgrender.spec.tls import DEFAULT_NOT_BEFORE
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
@@ -46,9 +46,13 @@ def _check_repo_path(value: str) -> str:
     return value
 
 
-CronSchedule = Annotated[str, AfterValidator(_check_schedule)]
-TimeZone = Annotated[str, AfterValidator(_check_time_zone)]
-RepoPath = Annotated[str, AfterValidator(_check_repo_path)]
+CronSchedule = Annotated[str, AfterValidator(_check_schedule), ForEditors(examples=("30 1 * * 0", "@daily"))]
+TimeZone = Annotated[
+    str,
+    AfterValidator(_check_time_zone),
+    ForEditors("^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", ("Europe/Stockholm", "UTC")),
+]
+RepoPath = Annotated[str, AfterValidator(_check_repo_path), ForEditors.matching(_REPO_PATH, "/pgbackrest/hippo")]
 # pgBackRest numbers repositories; PGO's names are repo1 to repo4.
 RepoName = Literal["repo1", "repo2", "repo3", "repo4"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -27,6 +27,8 @@ class StrictModel(BaseModel):
         extra="forbid",
         frozen=True,
         validate_default=True,
+        # A string under a field is its description in the JSON Schema (editors' hover, `explain`).
+        use_attribute_docstrings=True,
     )
 
 
@@ -87,9 +89,51 @@ class ProviderName:
         return value
 
 
-Quantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_quantity)]
-DNSLabel = Annotated[str, AfterValidator(_check_dns_label)]
-DNSSubdomain = Annotated[str, AfterValidator(_check_dns_subdomain)]
+@dataclass(frozen=True)
+class ForEditors:
+    """What the JSON Schema tells editors about a checked type, so that they flag a value while it
+    is typed: the pattern of the check's own regex, examples, a length bound. Annotated metadata,
+    read only when the schema is made; the check beside it keeps deciding, with its message."""
+
+    pattern: str | None = None
+    examples: tuple[Any, ...] = ()
+    max_length: int | None = None
+    number_too: bool = False  # quantities: YAML numbers (size: 1) are taken too
+
+    @classmethod
+    def matching(cls, regex: re.Pattern[str], *examples: Any, max_length: int | None = None) -> ForEditors:
+        """The hints of a check made by ``regex``: its pattern, as JSON Schema (ECMA 262) writes the end."""
+        return cls(regex.pattern.replace("\\Z", "$"), examples, max_length)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(schema)
+        if self.pattern:
+            out["pattern"] = self.pattern
+        if self.max_length:
+            out["maxLength"] = self.max_length
+        if self.examples:
+            out["examples"] = list(self.examples)
+        if self.number_too:
+            out["type"] = ["string", "number"]
+        return out
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_text),
+    AfterValidator(_check_quantity),
+    replace(ForEditors.matching(_QUANTITY, "10Gi", "500m", "1"), number_too=True),
+]
+DNSLabel = Annotated[str, AfterValidator(_check_dns_label), ForEditors.matching(_DNS_LABEL, "hippo", max_length=63)]
+DNSSubdomain = Annotated[
+    str,
+    AfterValidator(_check_dns_subdomain),
+    ForEditors(
+        "^" + _DNS_SUBDOMAIN_PART.pattern[1:-2] + "(\\." + _DNS_SUBDOMAIN_PART.pattern[1:-2] + ")*$",
+        ("cluster.local",),
+        253,
+    ),
+]
 # Kubernetes user and group ids are int32; the restricted profile refuses root (0).
 UID_MAX = 2**31 - 1
 

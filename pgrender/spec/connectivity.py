@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from pgrender.spec.base import DNSSubdomain, StrictModel
+from pgrender.spec.base import DNSSubdomain, ForEditors, StrictModel
 
 
 class Naming(StrEnum):
@@ -50,8 +50,10 @@ def _check_mount_path(value: str) -> str:
     return value
 
 
-HostSuffix = Annotated[str, AfterValidator(_check_host_suffix)]
-MountPath = Annotated[str, AfterValidator(_check_mount_path)]
+HostSuffix = Annotated[str, AfterValidator(_check_host_suffix), ForEditors.matching(_HOST_SUFFIX, "-prod")]
+MountPath = Annotated[
+    str, AfterValidator(_check_mount_path), ForEditors("^/[^?&#%= \t\n:]+$", ("/etc/pgrender/hippo",))
+]
 
 
 class DNSSpec(StrictModel):

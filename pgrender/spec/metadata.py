@@ -16,8 +16,10 @@ _VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?\Z")
 class MetadataSpec(StrictModel):
     """Extra labels and annotations; pgrender's own keys cannot be set here."""
 
-    labels: dict[str, str] = Field(default={})
+    labels: dict[str, str] = Field(default={}, examples=[{"team": "payments"}])
+    """Labels added to the objects (keys and values as Kubernetes allows them)."""
     annotations: dict[str, str] = Field(default={})
+    """Annotations added to the objects (256 KiB in all, Kubernetes' limit)."""
 
     @field_validator("labels")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from pgrender.spec.base import StrictModel
+from pgrender.spec.base import ForEditors, StrictModel
 from pgrender.spec.metadata import MetadataSpec
 
 
@@ -23,6 +23,9 @@ def _check_cidr(value: str) -> str:
 
 
 class ServiceType(StrEnum):
+    """How a Service is reached: ClusterIP (inside the cluster only), NodePort (also on a port of every
+    node), LoadBalancer (also through the cloud's load balancer)."""
+
     CLUSTER_IP = "ClusterIP"
     NODE_PORT = "NodePort"
     LOAD_BALANCER = "LoadBalancer"
@@ -32,11 +35,19 @@ class ServiceSpec(StrictModel):
     """How a Service is exposed, with its own labels and annotations."""
 
     type: ServiceType = ServiceType.CLUSTER_IP
+    """ClusterIP, NodePort or LoadBalancer."""
     node_port: int | None = Field(default=None, ge=30000, le=32767)
+    """The node port (NodePort, LoadBalancer); default: Kubernetes picks one."""
     load_balancer_class: str | None = None
-    load_balancer_source_ranges: list[Annotated[str, AfterValidator(_check_cidr)]] = Field(default=[])
+    """Which load balancer implementation serves it (LoadBalancer)."""
+    load_balancer_source_ranges: list[
+        Annotated[str, AfterValidator(_check_cidr), ForEditors(examples=("10.0.0.0/8",))]
+    ] = Field(default=[])
+    """Client networks (CIDRs) the load balancer admits (LoadBalancer); default: any."""
     external_traffic_policy: str | None = Field(default=None, pattern="^(Cluster|Local)$")
+    """Cluster or Local (NodePort, LoadBalancer): Local keeps clients' source addresses, for pg_hba rules."""
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)
+    """Labels and annotations of the Service (e.g. a cloud load balancer's annotations)."""
 
     @model_validator(mode="after")
     def _fields_fit_type(self) -> ServiceSpec:
@@ -53,3 +64,4 @@ class ReplicaServiceSpec(ServiceSpec):
     """How the replica Service is exposed; it can be switched off."""
 
     enabled: bool = True
+    """false: no replica Service."""

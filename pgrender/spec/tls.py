@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from pgrender import tls
 from pgrender.providers import DEFAULT_TLS_PROVIDER, TLS_PROVIDERS
-from pgrender.spec.base import DNSSubdomain, ProviderName, StrictModel
+from pgrender.spec.base import DNSSubdomain, ForEditors, ProviderName, StrictModel
 from pgrender.spec.limits import MAX_EXTRA_SANS
 
 
@@ -42,7 +42,9 @@ def _check_san(value: str) -> str:
     return _check_dns_name(value)
 
 
-SubjectAltName = Annotated[str, AfterValidator(_check_san)]
+SubjectAltName = Annotated[
+    str, AfterValidator(_check_san), ForEditors("^[^\\s]+$", ("db.example.com", "*.db.example.com", "10.0.0.5"))
+]
 DEFAULT_NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 # Go's time.ParseDuration, which cert-manager reads duration and renewBefore with.
@@ -64,7 +66,7 @@ def _check_go_duration(value: str) -> str:
     return value
 
 
-GoDuration = Annotated[str, AfterValidator(_check_go_duration)]
+GoDuration = Annotated[str, AfterValidator(_check_go_duration), ForEditors.matching(_GO_DURATION, "2160h", "90m")]
 
 
 def _check_ca_pem(value: str) -> str:
@@ -99,7 +101,9 @@ def _check_ca_pem(value: str) -> str:
     return value
 
 
-CACertificatePEM = Annotated[str, AfterValidator(_check_ca_pem)]
+CACertificatePEM = Annotated[
+    str, AfterValidator(_check_ca_pem), ForEditors("-----BEGIN CERTIFICATE-----", max_length=MAX_CA_PEM_BYTES)
+]
 # A Secret's key (Kubernetes: letters, digits, '-', '_' and '.'); a file name in the pods.
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}\Z")
 
@@ -110,7 +114,7 @@ def _check_secret_key(value: str) -> str:
     return value
 
 
-SecretKey = Annotated[str, AfterValidator(_check_secret_key)]
+SecretKey = Annotated[str, AfterValidator(_check_secret_key), ForEditors.matching(_SECRET_KEY, "tls.crt")]
 # What a common name may be where pgrender writes it into pg_ident.conf: no blanks, quotes or '#'.
 _COMMON_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
 
@@ -124,15 +128,18 @@ def _check_common_name(value: str) -> str:
     return value
 
 
-CommonName = Annotated[str, AfterValidator(_check_common_name)]
+CommonName = Annotated[str, AfterValidator(_check_common_name), ForEditors.matching(_COMMON_NAME, "_pgrender_repl")]
 
 
 class IssuerRefSpec(StrictModel):
     """A cert-manager Issuer (in the cluster's namespace) or ClusterIssuer that signs the certificates."""
 
     name: DNSSubdomain
+    """The Issuer's or ClusterIssuer's name."""
     kind: Literal["Issuer", "ClusterIssuer"] = "Issuer"
+    """Issuer (in the cluster's namespace) or ClusterIssuer."""
     group: DNSSubdomain = "cert-manager.io"
+    """The issuer's API group: cert-manager.io, or an external issuer's."""
 
 
 class CertManagerSpec(StrictModel):
@@ -173,8 +180,11 @@ class SecretItemsSpec(StrictModel):
     Zalando's certificateFile, privateKeyFile and caFile); pods see them as tls.crt, tls.key and ca.crt."""
 
     certificate: SecretKey = "tls.crt"
+    """The key holding the certificate (PEM)."""
     private_key: SecretKey = "tls.key"
+    """The key holding its private key (PEM)."""
     ca: SecretKey = "ca.crt"
+    """The key holding the CA certificate (PEM)."""
 
     @model_validator(mode="after")
     def _distinct(self) -> SecretItemsSpec:
@@ -209,13 +219,17 @@ class ExistingTLSSpec(StrictModel):
         "host, also its server certificate).",
     )
     items: SecretItemsSpec = Field(default_factory=SecretItemsSpec)
+    """The keys of those Secrets, when not tls.crt, tls.key and ca.crt."""
 
 
 class TLSSpec(StrictModel):
     """Certificates for the cluster; validity comes from these fields, never from the clock."""
 
     provider: Annotated[str, ProviderName("TLS", TLS_PROVIDERS)] = Field(
-        default=DEFAULT_TLS_PROVIDER, description="Where certificates come from."
+        default=DEFAULT_TLS_PROVIDER,
+        description="Where certificates come from: derived (pgrender makes a CA and every certificate from the "
+        "root key, valid from notBefore), cert-manager (cert-manager issues and renews them: certManager), "
+        "existing (Secrets you make from your own PKI: existing).",
     )
     extra_sans: list[SubjectAltName] = Field(
         default=[],
@@ -223,11 +237,16 @@ class TLSSpec(StrictModel):
         alias="extraSANs",
         description="DNS names and IPv4 or IPv6 addresses the server certificate adds to the Service and pod names.",
     )
-    not_before: dt.datetime = DEFAULT_NOT_BEFORE
+    not_before: dt.datetime = Field(default=DEFAULT_NOT_BEFORE, examples=["2026-11-01T00:00:00Z"])
+    """When the derived certificates start to be valid (provider derived): a date in the spec, never the
+    clock, so that the same spec renders the same certificates."""
     # Long defaults: nothing renews these at runtime, and an expired certificate is an outage.
     # `pgrender validate` warns 60 days before expiry; rotation is a commit (rotation, notBefore).
     ca_validity_days: int = Field(default=7300, ge=1, le=36500)
+    """Days the derived CA is valid from notBefore (provider derived); validate and render warn 60 days
+    before the end."""
     validity_days: int = Field(default=3650, ge=1, le=36500)
+    """Days the derived server and client certificates are valid from notBefore (provider derived)."""
     rotation: int = Field(default=0, ge=0, description="Bump to derive new keys and certificates.")
     ca_certificate: CACertificatePEM | None = Field(
         default=None,

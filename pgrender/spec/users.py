@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from pgrender.spec.base import StrictModel
+from pgrender.spec.base import ForEditors, StrictModel
 from pgrender.spec.limits import MAX_DATABASES_PER_USER
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}\Z")
@@ -44,8 +44,19 @@ def _check_database_name(value: str) -> str:
     return value
 
 
-RoleName = Annotated[str, AfterValidator(_check_role_name)]
-DatabaseName = Annotated[str, AfterValidator(_check_database_name)]
+# For editors: the name pattern, without pg_ and the reserved names (which the checks name).
+_RESERVED_LOOKAHEAD = "(?!pg_)(?!(" + "|".join(sorted(RESERVED_ROLES)) + ")$)"
+_DATABASE_LOOKAHEAD = "(?!(" + "|".join(sorted(RESERVED_DATABASES)) + ")$)"
+RoleName = Annotated[
+    str,
+    AfterValidator(_check_role_name),
+    ForEditors("^" + _RESERVED_LOOKAHEAD + _ROLE_NAME.pattern[1:].replace("\\Z", "$"), ("app", "reporting")),
+]
+DatabaseName = Annotated[
+    str,
+    AfterValidator(_check_database_name),
+    ForEditors("^" + _DATABASE_LOOKAHEAD + _ROLE_NAME.pattern[1:].replace("\\Z", "$"), ("app",)),
+]
 
 
 class RoleOptions(StrictModel):
