@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pgrender import __version__
 from pgrender.cmp import DEFAULT_KEY_FILE
 from pgrender.convert import CONVERTERS
 from pgrender.errors import PgrenderError, Problem, SpecError
@@ -94,7 +95,8 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pgrender")
+# pgrender.__version__ is the one place the version is written (pyproject.toml reads it too).
+@click.version_option(version=__version__, prog_name="pgrender")
 def cli() -> None:
     """Compile PostgresCluster specs into plain, kustomize-ready Kubernetes YAML."""
 
@@ -122,6 +124,11 @@ class RegisteredName(click.ParamType[str]):
         if value not in self.registry:
             self.fail(f"{value!r} is not one of {', '.join(self.registry)}", param, ctx)
         return str(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.registry if name.startswith(incomplete)]
 
 
 option_namespace = click.option(
@@ -315,15 +322,24 @@ def render_command(
         assert target is not None
         content = write.files(rendering)
         _guard(Path(target), content, previous=earlier)
-        changed = False
+        staleness = None
         if exit_code:
             from pgrender.check import compare
 
-            changed = compare(content, Path(target)).stale
+            staleness = compare(content, Path(target))
         write.write(target, content)
     except PgrenderError as exc:
         _fail(exc, fmt)
+    changed = staleness is not None and staleness.stale
     click.echo(f"wrote {len(content)} files to {target}" + (" (changed)" if changed else ""), err=True)
+    if staleness is not None and changed:
+        # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
+        # must be added before the commit can pass.
+        click.echo(
+            f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} changed, "
+            f"{len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), and commit again",
+            err=True,
+        )
     sys.exit(1 if changed else 0)
 
 

@@ -6,12 +6,13 @@ import glob
 import re
 import string
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
+from pgrender import __version__
 from pgrender.errors import Problem, SpecError
-from pgrender.load import load_file
+from pgrender.load import Document, load_file
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS
 from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, ProviderName, StrictModel
@@ -125,6 +126,18 @@ class RepositoryConfig(StrictModel):
         default=DEFAULT_KUBERNETES_VERSION, json_schema_extra={"pattern": r"^v?1\.[0-9]+(\.[0-9]+)?$"}
     )
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    required_version: str | None = Field(
+        default=None,
+        description="The pgrender releases this repository is rendered with, a PEP 440 specifier such as ==0.1.0 "
+        "or ~=0.1.0: every command refuses to run as another version.",
+    )
+
+    @field_validator("required_version")
+    @classmethod
+    def _specifier(cls, value: str | None) -> str | None:
+        if value is not None:
+            _specifier_set(value)
+        return value
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -177,6 +190,41 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def _specifier_set(text: str) -> Any:
+    """requiredVersion as a packaging SpecifierSet. packaging is imported here only: a config without
+    requiredVersion, like every render without a config, starts without it."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        specifiers = SpecifierSet(text)
+    except InvalidSpecifier:
+        specifiers = None
+    if not specifiers:  # unparsable, or empty (which would allow any version)
+        raise ValueError(
+            f"{text!r} is not a version specifier; expected a PEP 440 specifier such as =={__version__} or "
+            f"~={__version__}"
+        )
+    return specifiers
+
+
+def _require_version(document: Document, required: str) -> None:
+    """Refuse to go on as a pgrender version the repository does not pin: output differs between versions."""
+    specifiers = _specifier_set(required)
+    if specifiers.contains(__version__, prereleases=True):
+        return
+    (only, *others) = list(specifiers)
+    exact = only.version if not others and only.operator in ("==", "===") and "*" not in only.version else None
+    wanted = exact or "X.Y.Z"
+    line, column = document.position(("requiredVersion",))
+    message = (
+        f"this is pgrender {__version__}, and this repository requires pgrender{required}; install "
+        f"{f'pgrender {exact}' if exact else 'a release that matches'} (pip install "
+        f'"pgrender[lint] @ git+<your mirror of pgrender>@v{wanted}", pre-commit rev: v{wanted}, image '
+        f'pgrender-cmp:{wanted}; README, "Installing a release") or change requiredVersion'
+    )
+    raise SpecError([Problem(document.file, line, column, "requiredVersion", message)])
+
+
 def default_config(root: Path) -> LoadedConfig:
     return LoadedConfig(RepositoryConfig(), root)
 
@@ -192,6 +240,8 @@ def load_config(path: str | Path) -> LoadedConfig:
         config = RepositoryConfig.model_validate(document.data)
     except ValidationError as exc:
         raise SpecError(problems_of(document, exc, RepositoryConfig)) from None
+    if config.required_version is not None:
+        _require_version(document, config.required_version)
     return LoadedConfig(config, Path(path).parent, Path(path))
 
 

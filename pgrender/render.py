@@ -72,9 +72,10 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
     """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
     it is resolved, while no problem has been found.
 
-    At the end, one SpecError carries the problems of the earliest stage that had any: documents
-    that cannot be read or do not fit the schema (each document on its own, so one that cannot be
-    read hides nothing in the others), then the rules across fields and clusters.
+    At the end, one SpecError carries the problems of the earliest stage that had any: each
+    document's own (YAML that cannot be read, the schema, the rules across its fields: one
+    document's problems hide nothing in the others), then the rules across clusters (a cluster
+    defined twice, names two clusters claim), which need every document valid.
     """
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
@@ -100,7 +101,7 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
         try:
             plan = resolve(sourced)
         except SpecError as exc:
-            unresolved.extend(exc.problems)
+            invalid.extend(exc.problems)  # the document's own rules: reported with every document's
             continue
         if not twice:  # a cluster defined twice claims everything twice; once is enough to say
             unresolved += claimed.add(sourced, plan)

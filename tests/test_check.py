@@ -291,7 +291,7 @@ def test_ci_samples_install_the_lint_extra_that_lint_needs() -> None:
     (job,) = GITLAB.values()
     installs = [s["run"] for s in workflow_steps() if "pip install" in s.get("run", "")]
     installs += [s for s in job["before_script"] if "pip install" in s]
-    assert len(installs) == 2 and all('"pgrender[lint]==' in s for s in installs)
+    assert len(installs) == 2 and all('"pgrender[lint] @ git+' in s for s in installs)
 
 
 def test_github_workflow_runs_validate_check_and_lint_as_annotations() -> None:

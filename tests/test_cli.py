@@ -51,8 +51,8 @@ def test_spec_problems_come_before_a_missing_key(tmp_path: Path) -> None:
 
 
 def test_problems_are_reported_by_stage_across_files(tmp_path: Path) -> None:
-    """Each document's own problems, unreadable YAML or the schema, are reported together across
-    files (YAML that cannot be read hides nothing in the other documents); the rules across
+    """Each document's own problems, unreadable YAML, the schema or the rules across its fields, are
+    reported together across files (one document hides nothing in the others); the rules across
     clusters come once every document is valid."""
     hippo = (EXAMPLES / "hippo.yaml").read_text()
     (tmp_path / "a.yaml").write_text(hippo.replace("postgresVersion: 16", "postgresVersion: 9"))
@@ -66,6 +66,14 @@ def test_problems_are_reported_by_stage_across_files(tmp_path: Path) -> None:
         return [line.split(":")[0] for line in result.stderr.splitlines() if ".yaml:" in line]
 
     assert problem_files() == files
+    # a rule across the fields of one document (strict synchronous mode needs two members)
+    (tmp_path / "c.yaml").write_text(
+        hippo.replace("replicas: 2", "replicas: 1").replace(
+            "spec:\n", "spec:\n  patroni: {synchronousMode: true, synchronousModeStrict: true}\n", 1
+        )
+    )
+    assert problem_files() == files
+    (tmp_path / "c.yaml").write_text(hippo.replace("replicas: 2", "replicas: many"))
     (tmp_path / "b.yaml").write_text(hippo.replace("name: hippo", "name: other", 1))
     assert problem_files() == [files[0], files[2]]
     (tmp_path / "a.yaml").write_text(hippo)

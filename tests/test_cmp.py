@@ -519,18 +519,21 @@ def test_dockerfile_env(name: str, value: str) -> None:
 
 
 def test_dockerfile_base_user_and_install() -> None:
+    """The base pinned by digest; the dependencies from the lock file by hash, then pgrender alone."""
     instructions = dockerfile_instructions()
-    assert re.fullmatch(r"python:3\.1[1-9]-slim", instructions[0][1])
+    assert re.fullmatch(r"python:3\.1[1-9](\.[0-9]+)?-slim(-[a-z]+)?@sha256:[0-9a-f]{64}", instructions[0][1])
     assert [args for instruction, args in instructions if instruction == "USER"] == ["999"]
     assert instructions[-1] == ("WORKDIR", "/tmp")
-    assert ("RUN", "pip install /src && rm -rf /src && pgrender --version") in instructions
+    runs = [args for instruction, args in instructions if instruction == "RUN"]
+    assert runs[0] == "pip install --no-deps --require-hashes -r /src/requirements.lock"
+    assert runs[1].startswith("pip install --no-deps --no-build-isolation /src && rm -rf /src")
 
 
 def test_dockerfile_copies_what_pip_install_needs() -> None:
     """pyproject.toml names README.md as the readme: the build fails without it."""
     copied = [args.split()[:-1] for instruction, args in dockerfile_instructions() if instruction == "COPY"]
     sources = {s for group in copied for s in group}
-    assert sources == {"pyproject.toml", "README.md", "pgrender"}
+    assert sources == {"integrations/argocd/requirements.lock", "pyproject.toml", "README.md", "pgrender"}
     assert all((ROOT / s).exists() for s in sources)
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"] == "README.md"
 

@@ -105,7 +105,7 @@ def test_defaults() -> None:
 
 # Errors: file:line:col: path: message ----------------------------------------------------------------------
 
-TOP_LEVEL = "apiVersion, kind, specs, output, namespace, kubernetesVersion, secrets"
+TOP_LEVEL = "apiVersion, kind, specs, output, namespace, kubernetesVersion, secrets, requiredVersion"
 ERRORS = [
     (
         "unknown-key",

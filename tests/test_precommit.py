@@ -250,6 +250,8 @@ def test_render_hook_fails_when_it_creates_files(hook_repo: Path, user_repo: Pat
     result = try_repo(hook_repo, user_repo, "pgrender-render")
     assert (user_repo / "rendered" / "kustomization.yaml").is_file()
     assert verdict(result, "pgrender-render") == "Failed"
+    # The failure says what to do: new files are untracked until added.
+    assert "`git add rendered` (new files too), and commit again" in result.stdout
 
 
 def test_validate_hook_reports_the_spec_problem_then_passes(hook_repo: Path, user_repo: Path) -> None:
