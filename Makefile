@@ -1,7 +1,8 @@
 # pgrender: `make demo` renders the bundled example, `make test` runs every check.
 # Both create their own virtualenv in .venv; `make test` also installs the Debian packages the
-# real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd, pgBackRest, the AWS CLI, and the
-# clients' runtimes: a JRE with pgJDBC, Node.js with npm) and node-postgres (`make clients`).
+# real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd, pgBackRest, the AWS CLI, the
+# clients' runtimes: a JRE with pgJDBC, Node.js with npm, and Prometheus' promtool and
+# postgres_exporter for monitoring) and node-postgres (`make clients`).
 
 PYTHON ?= python3
 VENV ?= .venv

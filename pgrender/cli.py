@@ -180,6 +180,7 @@ def _request(
     key = key_file or (config.key_file() if config else None)
     if config:
         extra["secrets_settings"] = config.config.secrets
+        extra["infrastructure_roles"] = config.infrastructure_roles()
     return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
 
 
@@ -354,7 +355,7 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
 
     try:
         spec_files, config = _inputs(specs, config_path)
-        plans = validate(spec_files, _namespace(namespace, config))
+        plans = validate(spec_files, _namespace(namespace, config), config.infrastructure_roles() if config else ())
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":

@@ -13,10 +13,13 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pgrender import __version__
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, load_file
+from pgrender.plan.defaults import RESERVED_ROLE_PREFIX, SUPERUSER
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS
 from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, ProviderName, StrictModel
+from pgrender.spec.limits import MAX_USERS
 from pgrender.spec.problems import problems_of
+from pgrender.spec.users import InfrastructureRole, InfrastructureRoleSpec
 
 CONFIG_FILE = "pgrender.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.30"
@@ -139,6 +142,25 @@ class RepositoryConfig(StrictModel):
             _specifier_set(value)
         return value
 
+    infrastructure_roles: list[InfrastructureRoleSpec] = Field(
+        default=[],
+        max_length=MAX_USERS,
+        description="Roles made in every cluster rendered with this file (monitoring, backup tools, admins), "
+        "each with its Secret <cluster>-pguser-<name> and the same password in every cluster.",
+    )
+
+    @field_validator("infrastructure_roles")
+    @classmethod
+    def _distinct(cls, roles: list[InfrastructureRoleSpec]) -> list[InfrastructureRoleSpec]:
+        names = [role.name for role in roles]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} listed more than once")
+        reserved = [n for n in names if n == SUPERUSER or n.startswith(RESERVED_ROLE_PREFIX)]
+        if reserved:
+            raise ValueError(f"{reserved[0]!r} is reserved: pgrender manages the superuser and replication roles")
+        return roles
+
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, value: str) -> str:
@@ -151,10 +173,29 @@ class RepositoryConfig(StrictModel):
 class LoadedConfig:
     """A repository config and the directory its relative paths start from."""
 
-    def __init__(self, config: RepositoryConfig, root: Path, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: RepositoryConfig,
+        root: Path,
+        path: Path | None = None,
+        positions: dict[tuple[str | int, ...], tuple[int, int]] | None = None,
+    ) -> None:
         self.config = config
         self.root = root
         self.path = path or root / CONFIG_FILE
+        self._positions = positions or {}
+
+    def infrastructure_roles(self) -> tuple[InfrastructureRole, ...]:
+        """infrastructureRoles, each with the positions of its fields in this file."""
+        return tuple(
+            InfrastructureRole(
+                role,
+                i,
+                str(self.path),
+                tuple((p, at) for p, at in self._positions.items() if p[:2] == ("infrastructureRoles", i)),
+            )
+            for i, role in enumerate(self.config.infrastructure_roles)
+        )
 
     @property
     def output(self) -> Path:
@@ -242,7 +283,7 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise SpecError(problems_of(document, exc, RepositoryConfig)) from None
     if config.required_version is not None:
         _require_version(document, config.required_version)
-    return LoadedConfig(config, Path(path).parent, Path(path))
+    return LoadedConfig(config, Path(path).parent, Path(path), document.positions)
 
 
 def find_config(explicit: str | None) -> LoadedConfig | None:

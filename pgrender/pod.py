@@ -81,6 +81,13 @@ def pod_security_context(plan: ClusterPlan) -> Manifest:
     return pod_security_context_for(plan.run_as_user, plan.run_as_group, plan.fs_group)
 
 
+def pull_secrets(plan: ClusterPlan) -> Manifest:
+    """spec.imagePullSecrets, for every pod pgrender writes; without any, the field is left out."""
+    if not plan.image_pull_secrets:
+        return {}
+    return {"imagePullSecrets": [{"name": name} for name in plan.image_pull_secrets]}
+
+
 def job_pod_fields(plan: ClusterPlan) -> Manifest:
     """What every Job pod pgrender writes has: run once (a failed pod is a new pod, which mounts the
     newest configuration), no service account token, no service links, the image's user."""
@@ -89,6 +96,7 @@ def job_pod_fields(plan: ClusterPlan) -> Manifest:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(plan),
+        **pull_secrets(plan),
     }
 
 

@@ -21,6 +21,7 @@ from pgrender.providers import (
 )
 from pgrender.secrets import keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
+from pgrender.spec.users import InfrastructureRole
 from pgrender.transforms import Context, transform
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Request:
     # The previous output (relative path → text): provider `sealed` keeps the ciphertexts of unchanged values.
     previous: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     secrets_settings: SecretsConfig | None = None  # pgrender.yaml's `secrets` (provider `external`: its settings)
+    infrastructure_roles: tuple[InfrastructureRole, ...] = ()  # pgrender.yaml's, made in every cluster
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,20 @@ class Rendering:
     clusters: tuple[ClusterOutput, ...]
 
 
-def validate(specs: tuple[str, ...], default_namespace: str | None = None) -> list[ClusterPlan]:
+def validate(
+    specs: tuple[str, ...],
+    default_namespace: str | None = None,
+    infrastructure: tuple[InfrastructureRole, ...] = (),
+) -> list[ClusterPlan]:
     """Load, validate and resolve every spec; return the plans or raise one SpecError."""
-    return list(plans(specs, default_namespace))
+    return list(plans(specs, default_namespace, infrastructure))
 
 
-def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Iterator[ClusterPlan]:
+def plans(
+    specs: tuple[str, ...],
+    default_namespace: str | None = None,
+    infrastructure: tuple[InfrastructureRole, ...] = (),
+) -> Iterator[ClusterPlan]:
     """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
     it is resolved, while no problem has been found.
 
@@ -99,7 +109,7 @@ def plans(specs: tuple[str, ...], default_namespace: str | None = None) -> Itera
         else:
             seen[ident] = f"{doc.file}:{line}:{col}"
         try:
-            plan = resolve(sourced)
+            plan = resolve(sourced, infrastructure)
         except SpecError as exc:
             invalid.extend(exc.problems)  # the document's own rules: reported with every document's
             continue
@@ -124,7 +134,7 @@ def render(request: Request) -> Rendering:
     root_key, key_error = _root_key(request, secrets.needs_root_key)
     secrets, setup_error = _configured(secrets, request, root_key) if key_error is None else (secrets, key_error)
     with tuning.tuned() as pool:
-        every_plan = plans(request.specs, request.default_namespace)
+        every_plan = plans(request.specs, request.default_namespace, request.infrastructure_roles)
         runtime = runtime_passwords(secrets)
         built = [_build(plan, runtime, root_key, pool) for plan in every_plan if setup_error is None]
         if setup_error:  # the specs were still read through: their problems come first

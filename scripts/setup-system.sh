@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install the Debian packages pgrender's tests run for real (PostgreSQL, pgBouncer, Patroni, etcd,
 # pgBackRest, the AWS CLI of the logical backups, git, strace, which kills and fails renders in
-# tests/test_write_faults.py, and the runtimes of the real clients: a JRE with pgJDBC, Node.js and
-# npm), plus python3-venv when the interpreter cannot make a virtualenv.
+# tests/test_write_faults.py, the runtimes of the real clients: a JRE with pgJDBC, Node.js and
+# npm, and monitoring's postgres_exporter and promtool), plus python3-venv when the interpreter
+# cannot make a virtualenv.
 # Does nothing when all are there.
 # Usage: scripts/setup-system.sh [--runtime]   (without --runtime: only what a virtualenv needs)
 set -eu
@@ -27,6 +28,11 @@ if [ "${1:-}" = "--runtime" ]; then
     [ -f /usr/share/java/postgresql.jar ] || packages="$packages libpostgresql-jdbc-java"
     command -v node >/dev/null 2>&1 || packages="$packages nodejs"
     command -v npm >/dev/null 2>&1 || packages="$packages npm"
+    # spec.monitoring: tests/test_alerts.py checks and tests the rendered alerts with promtool, and
+    # tests/runtime/test_monitoring.py runs Debian's postgres_exporter as the exporter sidecar.
+    command -v promtool >/dev/null 2>&1 || packages="$packages prometheus"
+    command -v prometheus-postgres-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-postgres-exporter ] ||
+        packages="$packages prometheus-postgres-exporter"
 fi
 [ -z "$packages" ] && exit 0
 
@@ -42,7 +48,8 @@ echo "setup-system: installing$packages" >&2
 $sudo apt-get update
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $packages
-# Debian starts a cluster-wide postgresql and etcd service; the tests start their own on free ports.
+# Debian starts cluster-wide postgresql, etcd, prometheus and exporter services; the tests start
+# their own on free ports.
 if command -v systemctl >/dev/null 2>&1; then
-    $sudo systemctl disable --now etcd postgresql >/dev/null 2>&1 || true
+    $sudo systemctl disable --now etcd postgresql prometheus prometheus-postgres-exporter >/dev/null 2>&1 || true
 fi

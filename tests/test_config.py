@@ -105,7 +105,9 @@ def test_defaults() -> None:
 
 # Errors: file:line:col: path: message ----------------------------------------------------------------------
 
-TOP_LEVEL = "apiVersion, kind, specs, output, namespace, kubernetesVersion, secrets, requiredVersion"
+TOP_LEVEL = (
+    "apiVersion, kind, specs, output, namespace, kubernetesVersion, secrets, requiredVersion, infrastructureRoles"
+)
 ERRORS = [
     (
         "unknown-key",

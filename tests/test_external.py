@@ -33,6 +33,7 @@ SPECS = [
     GOLDEN / "naming-cnpg" / "spec.yaml",  # username, pgpass, fqdn-*, the CA Secret
     GOLDEN / "naming-zalando" / "spec.yaml",
     GOLDEN / "naming-pgd" / "spec.yaml",
+    GOLDEN / "monitoring" / "spec.yaml",  # the monitoring role's password
 ]
 # Passwords a store may hold: what every quoting must carry through a URI, .pgpass and auth_file.
 AWKWARD = ["plain", "p@ss w:rd/?#&=+%", 'quote"back\\slash', "ünïcödé Ⅸ", "~-._", "{{ .password }}", "100%"]

@@ -182,3 +182,76 @@ def test_parameters_are_written_as_postgres_spells_them(plan_of: Callable[[dict[
     assert parameters["max_connections"] == "300" and "MAX_CONNECTIONS" not in parameters
     assert parameters["jit"] == "on" and "JIT" not in parameters  # the user's value replaces the default
     assert parameters["DateStyle"] == "ISO, DMY" and parameters["pg_stat_statements.track"] == "all"
+
+
+def test_dynamic_configuration_passed_through(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = base_spec()
+    spec["spec"]["patroni"] = {
+        "synchronousMode": True,
+        "parameters": {"work_mem": "8MB"},
+        "dynamicConfiguration": {
+            "synchronous_node_count": 2,
+            "maximum_lag_on_failover": 1048576,
+            "failsafe_mode": True,
+            "slots": {"debezium": {"type": "logical", "database": "app", "plugin": "pgoutput"}},
+            "postgresql": {"use_slots": False, "parameters": {"max_connections": 300, "log_lock_waits": True}},
+        },
+    }
+    dcs = dynamic(plan_of(spec))
+    assert dcs["synchronous_node_count"] == 2 and dcs["maximum_lag_on_failover"] == 1048576
+    assert dcs["failsafe_mode"] is True and dcs["slots"]["debezium"]["plugin"] == "pgoutput"
+    assert dcs["synchronous_mode"] is True and dcs["ttl"] == 30  # pgrender's own settings stay
+    assert dcs["postgresql"]["use_slots"] is False and dcs["postgresql"]["use_pg_rewind"] is True
+    parameters = dcs["postgresql"]["parameters"]
+    assert (parameters["max_connections"], parameters["log_lock_waits"], parameters["work_mem"]) == ("300", "on", "8MB")
+    assert parameters["ssl"] == "on" and dcs["postgresql"]["pg_hba"][0].startswith("local all postgres")
+
+
+DYNAMIC = "spec.patroni.dynamicConfiguration"
+
+
+@pytest.mark.parametrize(
+    ("given", "path", "says"),
+    [
+        ({"ttl": 20}, "ttl", "managed by pgrender: set spec.patroni.leaderLeaseDurationSeconds"),
+        ({"loop_wait": 5}, "loop_wait", "managed by pgrender: set spec.patroni.syncPeriodSeconds"),
+        ({"retry_timeout": 5}, "retry_timeout", "pgrender derives it from both"),
+        ({"synchronous_mode": True}, "synchronous_mode", "managed by pgrender: set spec.patroni.synchronousMode"),
+        ({"synchronous_mode_strict": True}, "synchronous_mode_strict", "set spec.patroni.synchronousModeStrict"),
+        ({"standby_cluster": {"host": "x"}}, "standby_cluster", "managed by pgrender: set spec.standby"),
+        ({"postgresql": {"pg_hba": ["host all all all trust"]}}, "postgresql.pg_hba", "set spec.patroni.pgHBA"),
+        ({"postgresql": {"pg_ident": []}}, "postgresql.pg_ident", "set spec.tls.replicationCommonName"),
+        ({"postgresql": {"recovery_conf": {}}}, "postgresql.recovery_conf", "set spec.standby or spec.bootstrap"),
+        ({"postgresql": {"parameters": {"ssl": "off"}}}, "postgresql.parameters.ssl", "'ssl' is managed by pgrender"),
+        (
+            {"postgresql": {"parameters": {"max_connections": "lots"}}},
+            "postgresql.parameters.max_connections",
+            "expected a whole number between 1 and 262143; found 'lots'",
+        ),
+        (
+            {"postgresql": {"parameters": {"Work_Mem": "1MB"}}},
+            "postgresql.parameters.Work_Mem",
+            "'Work_Mem' is set in spec.patroni.parameters too: set each parameter in one place",
+        ),
+        ({"postgresql": {"parameters": ["work_mem=1MB"]}}, "postgresql.parameters", "expected a mapping of parameters"),
+        ({"postgresql": {"use_slots": "yes"}}, "postgresql.use_slots", "expected true or false"),
+        ({"postgresql": True}, "postgresql", "expected a mapping (use_slots, parameters, ...)"),
+        ({"maximum_lag_on_failover": True}, "maximum_lag_on_failover", "expected a whole number"),
+        ({"maximum_lag_on_failover": -1}, "maximum_lag_on_failover", "expected a number of 0 or more"),
+        ({"member_slots_ttl": []}, "member_slots_ttl", "expected a whole number or text"),
+        ({"synchronous_node_count": 2}, "synchronous_node_count", "set spec.patroni.synchronousMode too"),
+        ({"maximum_lag_on_failure": 1}, "maximum_lag_on_failure", "not a Patroni setting pgrender passes through"),
+    ],
+    ids=[
+        "ttl", "loop_wait", "retry_timeout", "synchronous_mode", "synchronous_mode_strict", "standby_cluster",
+        "pg_hba", "pg_ident", "recovery_conf", "managed-parameter", "bad-parameter-value", "parameter-in-both-places",
+        "parameters-not-a-mapping", "use_slots-not-bool", "postgresql-not-a-mapping", "bool-for-number", "negative",
+        "ttl-kind", "sync-count-without-sync", "typo",
+    ],
+)  # fmt: skip
+def test_dynamic_configuration_refused(
+    write_spec: Callable[..., Path], given: dict[str, Any], path: str, says: str
+) -> None:
+    ((where, message),) = _problems(write_spec, {"parameters": {"work_mem": "8MB"}, "dynamicConfiguration": given})
+    assert where == f"{DYNAMIC}.{path}"
+    assert says in message

@@ -16,6 +16,7 @@ from pgrender.components.services import services
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.render import validate
+from pgrender.secrets import Material, Quoting, SecretInput, user_password
 from tests.conftest import base_spec, find
 
 
@@ -152,3 +153,90 @@ def test_reconcile_creates_auth_user_and_function(plan_of: Callable[[dict[str, A
         "key": "verifier",
     }
     assert '--set=verifier_pgbouncer="$PGRENDER_PGBOUNCER_VERIFIER"' in config_map["data"]["reconcile.sh"]
+
+
+def ini_text(plan: ClusterPlan) -> str:
+    text: str = find(pgbouncer(plan), "ConfigMap", "hippo-pgbouncer")["data"]["pgbouncer.ini"]
+    return text
+
+
+USERS = [
+    {"name": "app"},
+    {"name": "reports", "passwordRotation": 2},
+    {"name": "admin", "options": {"superuser": True}},
+    {"name": "repl", "options": {"replication": True}},
+    {"name": "group", "options": {"login": False}},
+]
+
+
+def test_databases_and_users_sections(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    config = {
+        "databases": {"shop_ro": "dbname=shop  pool_size=5 pool_mode=session", "b.alias": "", "a": "timezone=UTC"},
+        "users": {"reports": "pool_mode=session max_user_connections=10"},
+    }
+    spec = pooled(config=config)
+    spec["spec"]["users"] = USERS
+    plan = plan_of(spec)
+    text = ini_text(plan)
+    server = "host=hippo-primary.db.svc port=5432"
+    databases = text.split("[databases]\n")[1].split("\n\n")[0].splitlines()
+    assert databases == [
+        f"a = {server} timezone=UTC",
+        f"b.alias = {server}",
+        f"shop_ro = {server} dbname=shop pool_size=5 pool_mode=session",
+        f"* = {server}",  # the wildcard last: pgBouncer takes an exact name first anyway, readers too
+    ]
+    assert text.endswith("\n[users]\nreports = pool_mode=session max_user_connections=10\n")
+    assert ini(plan)["users"]["reports"] == "pool_mode=session max_user_connections=10"
+    assert "[users]" not in ini_text(plan_of(pooled()))
+    # pgBouncer takes the password of a user in [users] from its auth file: the user's own (same rotation).
+    auth_file = find(pgbouncer(plan), "Secret", "hippo-pgbouncer")["data"]["users.txt"]
+    assert [p for p in auth_file.parts if not isinstance(p, str)] == [
+        SecretInput(Material.PASSWORD, "pgbouncer-auth", quoting=Quoting.AUTH_FILE),
+        user_password("reports", 2, quoting=Quoting.AUTH_FILE),
+    ]
+    assert "".join(p for p in auth_file.parts if isinstance(p, str)) == '"_pgrender_pgbouncer" ""\n"reports" ""\n'
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "says"),
+    [
+        ("databases", "ext", "host=other.example.com", "host: not allowed (an entry reaches this cluster's primary"),
+        ("databases", "ext", "port=6432", "port: not allowed"),
+        ("databases", "forced", "user=app", "user: not allowed"),
+        ("databases", "pw", "password=secret", "password: not allowed (a password does not belong in a ConfigMap"),
+        ("databases", "a", "auth_user=x", "auth_user: not allowed"),
+        ("databases", "a", "connect_query=SELECT", "connect_query: not allowed"),
+        ("databases", "a", "pool_size=lots", "pool_size=lots: expected a number"),
+        ("databases", "a", "pool_mode=pooled", "pool_mode=pooled: expected one of session, transaction, statement"),
+        ("databases", "a", "dbname='shop'", "dbname: expected one word"),
+        ("databases", "a", "dbname=shop dbname=app", "dbname is given twice"),
+        ("databases", "a", "poolsize=3", "'poolsize': expected key=value with a key of dbname, pool_size"),
+        ("databases", "a", "passwd=hunter2", "'passwd': expected key=value"),
+        ("databases", "a", "dbname", "'dbname': expected key=value"),
+        ("databases", "a", "dbname=x;y", "dbname: expected one word"),
+        ("databases", "a", "dbname=x\n[pgbouncer]", "'[pgbouncer]': expected key=value"),
+        ("databases", "pgbouncer", "dbname=x", "'pgbouncer' cannot name a pgBouncer database here"),
+        ("databases", "*", "dbname=x", "'*' cannot name a pgBouncer database here"),
+        ("databases", "a b", "dbname=x", "'a b' cannot name a pgBouncer database here"),
+        ("users", "app", "pool_size=3", "expected key=value with a key of pool_mode, max_user_connections"),
+        ("users", "app", "", "expected settings"),
+        ("users", "_pgrender_pgbouncer", "pool_mode=session", "not one of spec.users: pgBouncer takes the password"),
+        ("users", "nobody", "pool_mode=session", "not one of spec.users"),
+        ("users", "admin", "pool_mode=session", "not a user pgBouncer lets in"),
+        ("users", "repl", "pool_mode=session", "not a user pgBouncer lets in"),
+        ("users", "group", "pool_mode=session", "not a user pgBouncer lets in"),
+        ("users", "app", "max_user_connections=-1", "max_user_connections=-1: expected a number"),
+    ],
+)  # fmt: skip
+def test_databases_and_users_refused(
+    write_spec: Callable[..., Any], section: str, name: str, value: str, says: str
+) -> None:
+    spec = pooled(config={section: {name: value}})
+    spec["spec"]["users"] = USERS
+    with pytest.raises(SpecError) as exc:
+        validate((str(write_spec(spec)),))
+    (problem,) = exc.value.problems
+    assert problem.path == f"spec.proxy.pgBouncer.config.{section}.{name}"
+    assert says in problem.message
+    assert "hunter2" not in problem.message

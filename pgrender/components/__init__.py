@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgrender.components.access_secrets import access_secrets
+from pgrender.components.alerts import alerts
 from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
+from pgrender.components.monitoring import monitoring
 from pgrender.components.network_policies import network_policies
 from pgrender.components.patroni import patroni
 from pgrender.components.pgbackrest import pgbackrest
@@ -42,6 +44,8 @@ BUILDERS: tuple[Builder, ...] = (
     repo_host,
     backup_jobs,
     network_policies,
+    monitoring,
+    alerts,
 )
 
 

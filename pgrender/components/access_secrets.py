@@ -25,7 +25,7 @@ def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
         keys.PGHOST: secret_text(user.primary.host),
         keys.PGPORT: secret_text(str(user.primary.port)),
         keys.PGUSER: secret_text(user.name),
-        keys.PGPASSWORD: secret_text(user_password(user.name, user.password_rotation)),
+        keys.PGPASSWORD: secret_text(user_password(user.name, user.password_rotation, owner=user.password_owner)),
         keys.PGSSLMODE: secret_text(CLIENT_SSLMODE),
         # The Secret's own ca.crt when it is mounted at secretMountPath, as the user Secret's is.
         keys.PGSSLROOTCERT: secret_text(plan.ca_file),

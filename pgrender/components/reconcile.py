@@ -15,11 +15,15 @@ from __future__ import annotations
 import functools
 import json
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from pgrender.components.role_sql import literal as _literal
+from pgrender.components.role_sql import memberships_sql, role_settings_sql
 from pgrender.digest import digest
 from pgrender.plan import ClusterPlan, DatabasePlan, UserPlan, defaults, secret_keys
+from pgrender.plan.roles import RoleSetting
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
@@ -39,6 +43,18 @@ PASSWORDS_SCRIPT = "passwords.py"  # pgrender/job_scripts/passwords.py: verifier
 PASSWORDS_SQL = "passwords.sql"  # only the statements that set passwords (CronJob <c>-passwords)
 PASSWORD_SYNC_SCRIPT = "password-sync.sh"
 DCS_CONFIG = "patroni-dynamic.json"
+INIT_SQL = "init.sql"  # spec.databaseInitSQL: inline in the reconcile ConfigMap, or the user's ConfigMap's key
+INIT_RECORD_SQL = "init-record.sql"
+INIT_SQL_VOLUME = "init-sql"
+# Run in the same transaction as the init SQL: the table's existence is the record that it ran, so
+# a failed run leaves no record and a second Job running at the same time fails on CREATE TABLE.
+INIT_RECORD = """\
+-- spec.databaseInitSQL ran: the reconcile Job never runs it again while this table exists.
+-- To run it again: DROP TABLE pgrender.init_sql; then run the reconcile Job again.
+CREATE SCHEMA IF NOT EXISTS pgrender;
+CREATE TABLE pgrender.init_sql (ran_at timestamptz NOT NULL DEFAULT pg_catalog.now());
+INSERT INTO pgrender.init_sql DEFAULT VALUES;
+"""
 
 
 @functools.cache
@@ -87,6 +103,10 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
     sync = _password_sync_schedule(plan)
     if plan.runtime_passwords:
         data[PASSWORDS_SCRIPT] = job_script(PASSWORDS_SCRIPT)
+    if plan.init_sql:
+        data[INIT_RECORD_SQL] = INIT_RECORD
+        if plan.init_sql.inline is not None:
+            data[INIT_SQL] = plan.init_sql.inline
     if sync:
         data[PASSWORD_SYNC_SCRIPT] = password_sync_script(plan)
         data[PASSWORDS_SQL] = passwords_sql(plan)
@@ -145,6 +165,10 @@ def _sql_parts(sections: list[list[str]]) -> list[str]:
 
 
 PGBOUNCER_VERIFIER = "verifier_pgbouncer"
+MONITORING_VERIFIER = "verifier_monitoring"
+# The exporter's role reads statistics and settings (pg_monitor: pg_read_all_settings,
+# pg_read_all_stats, pg_stat_scan_tables) and nothing of the data.
+MONITORING_ROLE = "pg_monitor"
 GET_AUTH = """\
 CREATE SCHEMA IF NOT EXISTS pgbouncer;
 REVOKE ALL ON SCHEMA pgbouncer FROM PUBLIC;
@@ -200,6 +224,16 @@ def _passwords(plan: ClusterPlan) -> list[_Password]:
                 PGBOUNCER_VERIFIER,
                 "PGRENDER_PGBOUNCER_VERIFIER",
                 "PGRENDER_PGBOUNCER_PASSWORD",
+            )
+        )
+    if plan.monitoring:
+        out.append(
+            _Password(
+                plan.monitoring.user,
+                plan.monitoring.name,
+                MONITORING_VERIFIER,
+                "PGRENDER_MONITORING_VERIFIER",
+                "PGRENDER_MONITORING_PASSWORD",
             )
         )
     return out
@@ -296,7 +330,7 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
             "done\n"
             + (_compute_verifiers(plan) if plan.runtime_passwords else "")
             + f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1{variables} \\\n"
-            f"  {files}\n"
+            f"  {files}\n" + (_init_sql_script(plan) if plan.init_sql else "")
         )
     rollout = plan.rollout
     return script + (
@@ -305,8 +339,22 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
     )
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _init_sql_script(plan: ClusterPlan) -> str:
+    """Run spec.databaseInitSQL once: in database postgres, as the superuser, in one transaction
+    with its record; a failure rolls both back and fails the Job, whose next pod tries again."""
+    assert plan.init_sql is not None
+    psql = shlex.quote(f"{plan.bin_dir}/psql")
+    return (
+        f'if [ "$({psql} --no-psqlrc --tuples-only --no-align --dbname=postgres '
+        '--command="SELECT pg_catalog.to_regclass(\'pgrender.init_sql\') IS NOT NULL")" = t ]; then\n'
+        '    echo "init SQL: ran before (table pgrender.init_sql in database postgres); not run again"\n'
+        "else\n"
+        '    echo "init SQL: running"\n'
+        f"    {psql} --no-psqlrc --set=ON_ERROR_STOP=1 --single-transaction --dbname=postgres \\\n"
+        f'      --file="$PGRENDER_INIT_SQL" --file="$here/{INIT_RECORD_SQL}"\n'
+        '    echo "init SQL: done"\n'
+        "fi\n"
+    )
 
 
 def reconcile_sql(plan: ClusterPlan) -> str:
@@ -327,13 +375,30 @@ def reconcile_sql_sections(plan: ClusterPlan) -> list[list[str]]:
     ]
     verifiers = {u.name: _verifier_variable(i) for i, u in _login_users(plan)}
     for user in plan.users:
-        sections.append(_role_sql(user.name, user.options, verifiers.get(user.name)))
+        sections.append(_role_sql(user.name, user.options, verifiers.get(user.name), user.settings))
+    roles = [(user.name, user.in_roles) for user in plan.users]
     if plan.pgbouncer:
-        sections.append(_role_sql(plan.pgbouncer.auth_user, RoleOptions(), PGBOUNCER_VERIFIER))
+        sections.append(_role_sql(plan.pgbouncer.auth_user, RoleOptions(), PGBOUNCER_VERIFIER, ()))
+        roles.append((plan.pgbouncer.auth_user, ()))
+    if plan.monitoring:
+        sections.append(_monitoring_sql(plan.monitoring.user))
+    sections += memberships_sql(roles)
     sections += [_database_sql(database) for database in plan.databases]
     if plan.pgbouncer:
         sections += _get_auth_sql(plan.pgbouncer.auth_user, ["postgres", *(d.name for d in plan.databases)])
     return sections
+
+
+def _monitoring_sql(user: str) -> list[str]:
+    """The exporter's role: a login role with pg_monitor, and its password (spec.monitoring)."""
+    name = _literal(user)
+    role = _role_sql(user, RoleOptions(), MONITORING_VERIFIER, ())
+    grant = [
+        f"SELECT format('GRANT {MONITORING_ROLE} TO %I', {name})",
+        f" WHERE NOT pg_catalog.pg_has_role({name}, {_literal(MONITORING_ROLE)}, 'MEMBER')",
+        "\\gexec",
+    ]
+    return [*role[:-1], *grant, ""]
 
 
 def _get_auth_sql(auth_user: str, databases: list[str]) -> list[list[str]]:
@@ -344,7 +409,7 @@ def _get_auth_sql(auth_user: str, databases: list[str]) -> list[list[str]]:
     return sections
 
 
-def _role_sql(role: str, options: RoleOptions, verifier: str | None) -> list[str]:
+def _role_sql(role: str, options: RoleOptions, verifier: str | None, settings: Sequence[RoleSetting]) -> list[str]:
     name = _literal(role)
     keywords = " ".join(on if getattr(options, attr) else off for _, on, off, attr in ROLE_ATTRIBUTES)
     columns = ", ".join(col for col, *_ in ROLE_ATTRIBUTES)
@@ -360,6 +425,7 @@ def _role_sql(role: str, options: RoleOptions, verifier: str | None) -> list[str
         f"   AND ({columns}) IS DISTINCT FROM ({wanted})",
         "\\gexec",
         *_password_sql(name, password),
+        *role_settings_sql(role, settings),
         "",
     ]
 
@@ -479,14 +545,34 @@ def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
     ]
     env += _password_env(plan)
     rotations = [f"{user.name}={user.password_rotation}" for _, user in _login_users(plan)]
+    mounts: list[Manifest] = [{"name": "reconcile", "mountPath": defaults.RECONCILE_DIR, "readOnly": True}]
     container = {
         "name": "reconcile",
         "image": plan.image,
         "command": ["sh", f"{defaults.RECONCILE_DIR}/{SCRIPT}"],
         "env": env,
         "securityContext": container_security_context(),
-        "volumeMounts": [{"name": "reconcile", "mountPath": defaults.RECONCILE_DIR, "readOnly": True}],
+        "volumeMounts": mounts,
     }
+    volumes = [_scripts_volume(config_maps)]
+    init = plan.init_sql
+    if init:
+        where = defaults.RECONCILE_DIR if init.inline is not None else defaults.INIT_SQL_DIR
+        env.append({"name": "PGRENDER_INIT_SQL", "value": f"{where}/{INIT_SQL}"})
+    if init and init.config_map:
+        # The user's ConfigMap, as it is when the Job runs; a missing ConfigMap or key keeps the pod
+        # from starting (optional: false), rather than the SQL silently not running.
+        volumes.append(
+            {
+                "name": INIT_SQL_VOLUME,
+                "configMap": {
+                    "name": init.config_map,
+                    "items": [{"key": init.key, "path": INIT_SQL}],
+                    "optional": False,
+                },
+            }
+        )
+        mounts.append({"name": INIT_SQL_VOLUME, "mountPath": defaults.INIT_SQL_DIR, "readOnly": True})
     return {
         "metadata": {
             "labels": plan.labels_for(plan.reconcile_labels),
@@ -500,7 +586,7 @@ def _pod_template(plan: ClusterPlan, config_maps: list[str]) -> Manifest:
                 "serviceAccountName": plan.names.reconcile_rbac,
                 "automountServiceAccountToken": True,
                 "containers": [container],
-                "volumes": [_scripts_volume(config_maps)],
+                "volumes": volumes,
             },
             job_pod(plan),
         ),

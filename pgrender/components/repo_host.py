@@ -14,6 +14,7 @@ from pgrender.pod import (
     container_security_context,
     object_meta,
     pod_security_context,
+    pull_secrets,
 )
 from pgrender.pod_parts.pgbackrest import client_certificate, config_mount, config_volume, environment
 from pgrender.pod_parts.tls_reload import program_name, reloader
@@ -89,6 +90,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(plan),
+        **pull_secrets(plan),
         "containers": [container],
         "volumes": volumes,
     }

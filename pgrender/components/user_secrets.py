@@ -25,12 +25,13 @@ def user_secrets(plan: ClusterPlan) -> list[Manifest]:
 
 def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
     assert user.secret is not None and user.primary is not None  # resolve() connects every login role
-    password = user_password(user.name, user.password_rotation)
-    quoted = user_password(user.name, user.password_rotation, uri_quoted=True)
+    owner = user.password_owner
+    password = user_password(user.name, user.password_rotation, owner=owner)
+    quoted = user_password(user.name, user.password_rotation, uri_quoted=True, owner=owner)
     data: dict[str, SecretText] = {
         keys.USER: secret_text(user.name),
         keys.PASSWORD: secret_text(password),
-        keys.VERIFIER: secret_text(user_verifier(user.name, user.password_rotation)),
+        keys.VERIFIER: secret_text(user_verifier(user.name, user.password_rotation, owner)),
         # ca.crt is the root to trust for the verify-full URIs.
         keys.CA_CERT: ca_certificate(plan.tls),
         **_endpoint("", user.primary, quoted),
@@ -48,7 +49,7 @@ def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:
         primary = user.primary
         data[keys.PGPASS] = secret_text(
             f"{primary.host}:{primary.port}:{primary.dbname or '*'}:{user.name}:",
-            user_password(user.name, user.password_rotation, quoting=Quoting.PGPASS),
+            user_password(user.name, user.password_rotation, quoting=Quoting.PGPASS, owner=owner),
             "\n",
         )
     return {

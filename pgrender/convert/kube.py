@@ -170,6 +170,13 @@ def service(source: Source, path: Path_, out: Output, to: Path_) -> None:
     metadata(source, (*path, "metadata"), out, (*to, "metadata"))
 
 
+def containers(source: Source, path: Path_, out: Output, to: Path_) -> None:
+    """Kubernetes containers of the user's, carried as they are: the spec checks each (name, image, mounts)."""
+    value = source.take_list(path)
+    if value:
+        out.set(to, value, source.at(path))
+
+
 def metadata(source: Source, path: Path_, out: Output, to: Path_) -> None:
     """labels and annotations, each key its own value: one pgrender refuses is left out on its own."""
     for kind in ("labels", "annotations"):

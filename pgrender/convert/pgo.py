@@ -20,6 +20,7 @@ from pgrender.convert.base import ANY, NoteKind, Output, Path_, Reason, Ref, Sou
 from pgrender.convert.kube import (
     append_hba_rule,
     claim,
+    containers,
     metadata,
     own_selector,
     postgres_version,
@@ -29,6 +30,9 @@ from pgrender.convert.kube import (
     topology_spread,
 )
 from pgrender.load import Document, format_path
+from pgrender.plan.patroni import PASSTHROUGH as PATRONI_PASSTHROUGH
+from pgrender.plan.patroni import PASSTHROUGH_POSTGRESQL as PATRONI_PASSTHROUGH_POSTGRESQL
+from pgrender.plan.pgbouncer import REFUSED_DATABASE_SETTINGS
 from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
 
@@ -51,12 +55,11 @@ _IMAGE = (
     'pgrender runs an image with Patroni and Debian\'s PostgreSQL layout (README, "Image contract"); '
     "crunchy-postgres keeps PostgreSQL elsewhere: the default Spilo image is used"
 )
-_SIDECARS = "pgrender runs only its own containers"
+_SIDECARS = "PGO's settings of its own sidecars; pgrender runs its own (a container of yours: containers)"
 
 REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "image", why=_IMAGE),
     left_out(*SPEC, "imagePullPolicy", why="pgrender writes no imagePullPolicy (the cluster's default)"),
-    left_out(*SPEC, "imagePullSecrets", why="pgrender's pods pull without image pull secrets"),
     left_out(*SPEC, "postGISVersion", why="PostGIS comes with the image: choose one with spec.image"),
     left_out(*SPEC, "paused", why="nothing reconciles a rendered cluster: stop applying its output instead"),
     left_out(*SPEC, "shutdown", why="pgrender has no shutdown: scale it down outside the spec, or remove it"),
@@ -77,7 +80,6 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "userInterface", why="pgrender renders no pgAdmin"),
     left_out(*SPEC, "config", "files", why="pgrender mounts no files into /etc/postgres"),
     left_out(*SET, "minAvailable", why="pgrender writes the budget itself: one pod may go when a set has two or more"),
-    left_out(*SET, "containers", why=_SIDECARS),
     left_out(*SET, "sidecars", why=_SIDECARS),
     left_out(*SET, "tablespaceVolumes", why="pgrender has no tablespace volumes"),
     left_out(*SET, "volumes", why="pgrender mounts no extra volumes"),
@@ -100,18 +102,21 @@ REASONS: tuple[Reason, ...] = (
         "loop_wait",
         why="PGO sets loop_wait from syncPeriodSeconds, as pgrender does",
     ),
-    left_out(*SPEC, "patroni", "dynamicConfiguration", ANY, why="a Patroni setting pgrender does not pass through"),
+    left_out(
+        *SPEC,
+        "patroni",
+        "dynamicConfiguration",
+        ANY,
+        why='a Patroni setting pgrender manages or does not pass through (README, "Patroni dynamic configuration")',
+    ),
     left_out(*BOUNCER, "image", why="pgrender runs its own pgBouncer image (proxy.pgBouncer.image, run as 998:996)"),
     left_out(*BOUNCER, "customTLSSecret", why="pgrender makes pgBouncer's certificate (spec.tls.provider)"),
     left_out(
         *BOUNCER, "minAvailable", why="pgrender writes pgBouncer's budget itself when it has two replicas or more"
     ),
     left_out(*BOUNCER, "sidecars", why=_SIDECARS),
-    left_out(*BOUNCER, "containers", why=_SIDECARS),
     left_out(*BOUNCER, "volumes", why="pgrender mounts no extra volumes"),
     left_out(*BOUNCER, "exposeSuperusers", why="pgrender's pgBouncer never admits superusers"),
-    left_out(*BOUNCER, "config", "databases", why="pgrender's pgBouncer serves every database of the cluster"),
-    left_out(*BOUNCER, "config", "users", why="pgrender's pgBouncer looks users up in the database"),
     left_out(*BOUNCER, "config", "files", why="pgrender mounts no extra pgBouncer files"),
     left_out(*BOUNCER, "config", "global", ANY, why="a pgBouncer setting pgrender manages or does not pass through"),
     left_out(*PGBACKREST, "image", why="pgBackRest runs in pgrender's database image (imageContract.pgbackrest)"),
@@ -188,6 +193,17 @@ class _Build:
         self.name = str(source.get(("metadata", "name")))
         self.namespace: str | None = source.get(("metadata", "namespace"))
 
+    def image_pull_secrets(self) -> None:
+        """PGO's imagePullSecrets (LocalObjectReferences) as Secret names."""
+        src, out = self.src, self.out
+        for _, path, item in src.elements(("spec", "imagePullSecrets")):
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str):
+                src.take(path)
+                out.append(("spec", "imagePullSecrets"), name, src.at(path))
+            else:
+                src.expected(path, "a mapping with a name")
+
     def run(self) -> None:
         src, out = self.src, self.out
         out.set(("metadata", "name"), src.take_str(("metadata", "name")), src.at(("metadata", "name")))
@@ -213,6 +229,7 @@ class _Build:
         service(src, ("spec", "service"), out, ("spec", "service"))
         service(src, ("spec", "replicaService"), out, ("spec", "replicaService"))
         self.pgbouncer()
+        self.image_pull_secrets()
         self.backups()
         self.data_source()
         self.standby()
@@ -247,6 +264,7 @@ class _Build:
                     (*to, "scheduling", "defaultTopologySpread"), False, src.at(("spec", "disableDefaultPodScheduling"))
                 )
             metadata(src, (*path, "metadata"), out, (*to, "metadata"))
+            containers(src, (*path, "containers"), out, (*to, "sidecars"))
 
     def set_name(self, i: int, path: Path_) -> str:
         src = self.src
@@ -424,6 +442,12 @@ class _Build:
             value = src.take_bool((*dynamic, field))
             if value is not None:
                 out.set(("spec", "patroni", target), value, src.at((*dynamic, field)))
+        for key, path, _ in src.items(dynamic):
+            if key in PATRONI_PASSTHROUGH:
+                out.set(("spec", "patroni", "dynamicConfiguration", key), src.take(path), src.at(path))
+        for key, path, _ in src.items((*dynamic, "postgresql")):
+            if key in PATRONI_PASSTHROUGH_POSTGRESQL:
+                out.set(("spec", "patroni", "dynamicConfiguration", "postgresql", key), src.take(path), src.at(path))
         config = set()
         for key, path, value in src.items(("spec", "config", "parameters")):
             src.take(path)
@@ -519,6 +543,36 @@ class _Build:
         )
         service(src, (*path, "service"), out, (*to, "service"))
         metadata(src, (*path, "metadata"), out, (*to, "metadata"))
+        containers(src, (*path, "containers"), out, (*to, "sidecars"))
+        self.pgbouncer_entries(path, to)
+
+    def pgbouncer_entries(self, path: Path_, to: Path_) -> None:
+        """PGO's config.databases and config.users: entries pgrender takes as they are, host and port left
+        out (pgrender's reach this cluster's primary); one it refuses is left out whole."""
+        src, out = self.src, self.out
+        pooled = {
+            u.get("name")
+            for u in out.get(("spec", "users")) or []
+            if not {"superuser", "replication"} & {k for k, v in u.get("options", {}).items() if v}
+            and u.get("options", {}).get("login", True)
+        }
+        for key, key_path, value in src.items((*path, "config", "databases")):
+            words = str(value).split()
+            kept = [w for w in words if w.partition("=")[0] not in ("host", "port")]
+            refused = sorted({w.partition("=")[0] for w in kept} & set(REFUSED_DATABASE_SETTINGS))
+            if refused:
+                src.left_out(key_path, f"pgrender refuses {', '.join(refused)} in a [databases] entry")
+                continue
+            src.take(key_path)
+            if kept != words:
+                src.changed(key_path, "host and port left out: pgrender's entries reach this cluster's primary")
+            out.set((*to, "config", "databases", str(key)), " ".join(kept), src.at(key_path))
+        for key, key_path, value in src.items((*path, "config", "users")):
+            if key not in pooled:
+                src.left_out(key_path, "not a user of spec.users that pgBouncer lets in (login, no superuser)")
+                continue
+            src.take(key_path)
+            out.set((*to, "config", "users", str(key)), str(value), src.at(key_path))
 
     # Backups -------------------------------------------------------------------------------------
 

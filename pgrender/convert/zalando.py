@@ -18,6 +18,7 @@ from pgrender.convert.base import ANY, Output, Path_, Reason, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
     append_hba_rule,
+    containers,
     own_selector,
     postgres_version,
     put_label,
@@ -37,15 +38,13 @@ POOLER_MAX_CLIENT_CONNECTIONS = 10000
 # With a load balancer and no allowedSourceRanges, Zalando's admits 127.0.0.1/32 only.
 LOAD_BALANCER_DEFAULT_RANGES = ["127.0.0.1/32"]
 _ROLE_FLAGS = ("superuser", "createdb", "createrole", "login", "replication", "bypassrls", "inherit")
-_SIDECARS = "pgrender runs only its own containers"
+_SIDECARS = "the old spelling; write initContainers"
 _WAL_ARCHIVE = (
     "Zalando's WAL-E/WAL-G archive has no pgrender equivalent: pgrender restores and follows pgBackRest "
     "repositories (spec.bootstrap.fromBackup, spec.standby.fromBackup)"
 )
 
 REASONS: tuple[Reason, ...] = (
-    left_out(*SPEC, "sidecars", why=_SIDECARS),
-    left_out(*SPEC, "initContainers", why=_SIDECARS),
     left_out(*SPEC, "init_containers", why=_SIDECARS),
     left_out(*SPEC, "additionalVolumes", why="pgrender mounts no extra volumes"),
     left_out(*SPEC, "env", why="pgrender's pods take no extra environment variables"),
@@ -80,11 +79,7 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "volume", "throughput", why="set throughput in the StorageClass (volume.storageClassName)"),
     left_out(*SPEC, "volume", "type", why="choose the volume type with the StorageClass (volume.storageClassName)"),
     left_out(*SPEC, "patroni", "initdb", why="pgrender runs initdb with its own options"),
-    left_out(*SPEC, "patroni", "slots", why="pgrender keeps no permanent replication slots"),
     left_out(*SPEC, "patroni", "retry_timeout", why="pgrender derives retry_timeout from the lease and the loop"),
-    left_out(*SPEC, "patroni", "maximum_lag_on_failover", why="pgrender keeps Patroni's default (1 MiB)"),
-    left_out(*SPEC, "patroni", "failsafe_mode", why="pgrender runs Patroni without failsafe mode"),
-    left_out(*SPEC, "patroni", "synchronous_node_count", why="pgrender keeps one synchronous standby"),
     left_out(*SPEC, "resources", ANY, ANY, why="pgrender sets cpu, memory and ephemeral-storage"),
     left_out(*POOLER, "schema", why="pgrender's pgBouncer looks users up in its own schema"),
     left_out(*POOLER, "user", why="pgrender's pgBouncer authenticates as its own role"),
@@ -193,6 +188,8 @@ class _Build:
                 out.set(
                     (*to, "dataVolume", "storageClassName"), storage_class, src.at(("spec", "volume", "storageClass"))
                 )
+        containers(src, ("spec", "sidecars"), out, (*to, "sidecars"))
+        containers(src, ("spec", "initContainers"), out, (*to, "initContainers"))
         sched: Path_ = (*to, "scheduling")
         for field, target in (("tolerations", "tolerations"), ("nodeAffinity", "nodeAffinity")):
             value = src.take(("spec", field))
@@ -286,6 +283,10 @@ class _Build:
             flag = src.take_bool((*base, field))
             if flag is not None:
                 out.set(("spec", "patroni", target), flag, src.at((*base, field)))
+        for field in ("maximum_lag_on_failover", "synchronous_node_count", "failsafe_mode", "slots"):
+            value = src.take((*base, field))
+            if value is not None:
+                out.set(("spec", "patroni", "dynamicConfiguration", field), value, src.at((*base, field)))
         for key, path, value in src.items(("spec", "postgresql", "parameters")):
             src.take(path)
             out.set(("spec", "patroni", "parameters", key), value, src.at(path))

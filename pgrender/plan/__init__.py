@@ -10,6 +10,7 @@ from pgrender.plan.backups import BackupsPlan, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
+from pgrender.plan.monitoring import MonitoringPlan, resolve_monitoring
 from pgrender.plan.names import Names
 from pgrender.plan.network_policies import PolicyPlan, RulePlan, resolve_network_policies
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
@@ -18,10 +19,11 @@ from pgrender.plan.profiles import PROFILES
 from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
-from pgrender.plan.users import DatabasePlan, UserPlan, resolve_users
+from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users
 from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.services import ServiceSpec
+from pgrender.spec.users import InfrastructureRole
 
 __all__ = [
     "BackupsPlan",
@@ -29,8 +31,10 @@ __all__ = [
     "ClusterPlan",
     "ComponentMeta",
     "DatabasePlan",
+    "InitSQLPlan",
     "InstancePlan",
     "InstanceSetPlan",
+    "MonitoringPlan",
     "PatroniPlan",
     "PgBouncerPlan",
     "PolicyPlan",
@@ -115,9 +119,12 @@ class ClusterPlan:
     # Services a naming profile adds: one over every member, one per member (plan/profiles.py).
     extra_services: tuple[ServicePlan, ...]
     backups: BackupsPlan | None = None
+    image_pull_secrets: tuple[str, ...] = ()  # Secret names, in every pod pgrender writes
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
     network_policies: tuple[PolicyPlan, ...] = ()  # none when spec.networkPolicy.enabled is false
+    monitoring: MonitoringPlan | None = None
+    init_sql: InitSQLPlan | None = None  # spec.databaseInitSQL, run once by the reconcile Job
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
@@ -140,8 +147,9 @@ class ClusterPlan:
         return {**self.user_annotations, **(component.annotations if component else {}), **own}
 
 
-def resolve(sourced: SourcedCluster) -> ClusterPlan:
-    """Decide everything about one cluster; raise SpecError with every cross-field problem."""
+def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, ...] = ()) -> ClusterPlan:
+    """Decide everything about one cluster (with pgrender.yaml's infrastructure roles); raise
+    SpecError with every cross-field problem."""
     problems: list[Problem] = []
     meta = sourced.cluster.metadata
     spec = sourced.cluster.spec
@@ -171,7 +179,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
 
     preset = PRESETS[spec.preset] if spec.preset else None
     sets, wave = resolve_instances(sourced, names, preset, db_labels, pod_selector, problems)
-    users, databases = resolve_users(sourced, names, problems)
+    users, databases = resolve_users(sourced, names, problems, infrastructure)
     synchronous = (
         preset.synchronous_mode
         if preset and "synchronous_mode" not in spec.patroni.model_fields_set
@@ -290,6 +298,14 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
     )
     version = spec.postgres_version
     contract = spec.image_contract
+    tls = resolve_tls(
+        sourced,
+        names,
+        sets,
+        pgbouncer,
+        extra_services,
+        None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
+    )
     wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
     return ClusterPlan(
         name=meta.name,
@@ -324,14 +340,7 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         primary_host=primary_host,
         secret_mount_path=secret_mount_path,
         ca_file=ca_file,
-        tls=resolve_tls(
-            sourced,
-            names,
-            sets,
-            pgbouncer,
-            extra_services,
-            None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
-        ),
+        tls=tls,
         superuser=defaults.SUPERUSER,
         replication_user=defaults.REPLICATION_USER,
         reconcile_wave=wave,
@@ -340,9 +349,12 @@ def resolve(sourced: SourcedCluster) -> ClusterPlan:
         profile_labels=profile_labels,
         extra_services=extra_services,
         backups=backups,
+        image_pull_secrets=tuple(spec.image_pull_secrets),
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
         network_policies=policies,
+        monitoring=resolve_monitoring(sourced, names, tls, backups),
+        init_sql=resolve_init_sql(sourced),
     )
 
 

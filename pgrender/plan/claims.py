@@ -94,6 +94,11 @@ def claims(
     if backups:
         made += _backup_claims(backups, names)
     made += [_obj(path, "NetworkPolicy", name) for path, name in network_policies]
+    if spec.monitoring:
+        kinds = ["Secret", "ConfigMap"]
+        kinds += ["PodMonitor"] if spec.monitoring.pod_monitor else []
+        kinds += ["PrometheusRule"] if spec.monitoring.prometheus_rule else []
+        made += [_obj(("spec", "monitoring"), kind, names.monitoring) for kind in kinds]
     set_paths: dict[str, FieldPath] = {}
     for i, set_spec in enumerate(spec.instances):
         set_paths.setdefault(set_spec.name, ("spec", "instances", i, "name"))
@@ -166,8 +171,9 @@ def _backup_claims(backups: BackupsPlan, names: Names) -> list[Claim]:
 
 
 def check_user_secrets(sourced: SourcedCluster, made: list[Claim], problems: list[Problem]) -> None:
-    """Secrets the spec names for the user to provide (storage credentials, a storage CA) must not
-    be ones pgrender writes: the next render would replace the user's keys with its own."""
+    """Secrets and ConfigMaps the spec names for the user to provide (storage credentials, a storage
+    CA, the init SQL) must not be ones pgrender writes: the next render would replace the user's
+    keys with its own."""
     ours = {c.name for c in made if c.kind == "Secret"}
     spec = sourced.cluster.spec
     repos: list[tuple[FieldPath, RepoLocationSpec]] = []
@@ -201,6 +207,14 @@ def check_user_secrets(sourced: SourcedCluster, made: list[Claim], problems: lis
             problems.append(
                 sourced.problem(path, f"pgrender writes the Secret {name!r} itself; name a Secret you create")
             )
+    init = spec.database_init_sql
+    if init and init.name in {c.name for c in made if c.kind == "ConfigMap"}:
+        problems.append(
+            sourced.problem(
+                ("spec", "databaseInitSQL", "name"),
+                f"pgrender writes (or Patroni keeps) the ConfigMap {init.name!r} itself; name a ConfigMap you create",
+            )
+        )
 
 
 def check_names(sourced: SourcedCluster, made: list[Claim], problems: list[Problem]) -> None:

@@ -31,9 +31,17 @@ EXPORTER_PORT = 9187
 EXPORTER_PORT_NAME = "metrics"
 PATRONI_RESTAPI_USER = "patroni"
 SUPERUSER = "postgres"
+MAINTENANCE_DATABASE = "postgres"  # what the Jobs and infrastructure roles connect to
 REPLICATION_USER = "_pgrender_repl"
 PGBOUNCER_USER = "_pgrender_pgbouncer"
 RESERVED_ROLE_PREFIX = "_pgrender"
+
+# The database pod's data volumes, which a user's sidecars and init containers may mount by name.
+DATA_VOLUME = "pgdata"
+WAL_VOLUME = "pgwal"
+# pgrender's container names in each pod a user's containers go into (their names must differ).
+DATABASE_CONTAINERS = frozenset({"database", "pgbackrest", "tls-reload", "exporter"})
+PGBOUNCER_CONTAINERS = frozenset({"pgbouncer", "tls-reload"})
 
 # Mount points inside the pods.
 PGDATA_MOUNT = "/pgdata"
@@ -48,6 +56,7 @@ SECRET_MOUNT_ROOT = "/etc/pgrender"
 REPLICATION_TLS_SUBDIR = "replication"  # the replication client certificate, inside TLS_DIR
 REPLICATION_TLS_DIR = f"{TLS_DIR}/{REPLICATION_TLS_SUBDIR}"
 RECONCILE_DIR = "/etc/pgrender"
+INIT_SQL_DIR = "/etc/pgrender-init"  # the reconcile Job mounts spec.databaseInitSQL's ConfigMap here
 SOCKET_DIR = "/tmp"
 PGPASS_FILE = "/tmp/pgpass"
 # Secret files are owned by root, group fsGroup; 0640 is what PostgreSQL (server) and libpq 14+
@@ -93,3 +102,13 @@ DEFAULT_PARAMETERS: dict[str, str] = {
     "log_min_duration_statement": "-1",
     "ssl_min_protocol_version": "TLSv1.2",
 }
+
+# postgres_exporter (spec.monitoring): the Prometheus community's image, whose entrypoint is
+# /bin/postgres_exporter. 0.20.1 still reads --extend.query-path (deprecated since 0.13, as are
+# DATA_SOURCE_*), which Debian 12's 0.11.1 reads too, so both run the same arguments.
+EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+EXPORTER_PROGRAM = "/bin/postgres_exporter"
+EXPORTER_RESOURCES: dict[str, Any] = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
+MONITORING_USER = "_pgrender_monitor"
+# The exporter's projected volume: the CA, its password and the queries file.
+EXPORTER_DIR = "/etc/postgres-exporter"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pgrender.errors import Problem
-from pgrender.plan import labels
+from pgrender.plan import defaults, labels
+from pgrender.plan.containers import UserContainersPlan, resolve_containers
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
@@ -41,6 +42,7 @@ class InstancePlan:
     selector: dict[str, str]
     metadata: ComponentMeta
     scheduling: SchedulingPlan
+    containers: UserContainersPlan = field(default_factory=UserContainersPlan)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,15 @@ def resolve_instances(
             anti_affinity_selector=set_selector if anti.scope == AntiAffinityScope.INSTANCE_SET else pod_selector,
             spread_selector=set_selector,
         )
+        containers = resolve_containers(
+            sourced,
+            ("spec", "instances", i),
+            s.sidecars,
+            s.init_containers,
+            own=defaults.DATABASE_CONTAINERS,
+            volumes=frozenset({defaults.DATA_VOLUME, *([defaults.WAL_VOLUME] if s.wal_volume else [])}),
+            problems=problems,
+        )
         members = []
         for ordinal in range(replicas):
             name = names.instance(s.name, ordinal)
@@ -142,6 +153,7 @@ def resolve_instances(
                     selector={**set_selector, labels.INSTANCE_LABEL: name},
                     metadata=set_meta,
                     scheduling=scheduling,
+                    containers=containers,
                 )
             )
             wave += 1

@@ -27,6 +27,7 @@ COMPONENT_RECONCILE = "reconcile"
 COMPONENT_PGBOUNCER = "pgbouncer"
 COMPONENT_BACKUP = "backup"
 COMPONENT_REPO_HOST = "repo-host"
+COMPONENT_MONITORING = "monitoring"
 BACKUP_TYPE_LABEL = "pgrender.io/backup-type"
 REPO_LABEL = "pgrender.io/repo"
 

@@ -90,6 +90,9 @@ NAME_RULES: dict[str, NameRule] = {
     "NetworkPolicy": DNS1123_SUBDOMAIN,
     "Certificate": DNS1123_SUBDOMAIN,
     "Issuer": DNS1123_SUBDOMAIN,
+    # The Prometheus Operator's kinds (spec.monitoring): subdomains, as every custom resource.
+    "PodMonitor": DNS1123_SUBDOMAIN,
+    "PrometheusRule": DNS1123_SUBDOMAIN,
 }
 
 
@@ -224,6 +227,12 @@ class Names:
         """CronJob that sets passwords changed in a store since (secrets provider external); its
         name is shorter than the reconcile Job's, which bounds the cluster name."""
         return f"{self.cluster}-passwords"
+
+    @property
+    def monitoring(self) -> str:
+        """spec.monitoring: the exporter's Secret (its role's password) and ConfigMap (its queries),
+        the PodMonitor and the PrometheusRule (PGO's Secret is <c>-monitoring too)."""
+        return f"{self.cluster}-monitoring"
 
     @property
     def reconcile_rbac(self) -> str:

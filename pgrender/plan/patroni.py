@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pgrender.errors import Problem
@@ -17,6 +17,37 @@ from pgrender.spec import SourcedCluster
 
 # The pg_ident map of the replication certificate's common name to the replication user.
 REPLICATION_MAP = "pgrender-replication"
+
+# spec.patroni.dynamicConfiguration: the settings of Patroni's dynamic configuration passed through,
+# by the kind of value Patroni takes (Patroni 3 and 4, "Dynamic Configuration Settings").
+PASSTHROUGH: dict[str, type | tuple[type, ...]] = {
+    "maximum_lag_on_failover": int,
+    "maximum_lag_on_syncnode": int,
+    "max_timelines_history": int,
+    "primary_start_timeout": int,
+    "primary_stop_timeout": int,
+    "synchronous_node_count": int,
+    "failsafe_mode": bool,
+    "check_timeline": bool,
+    "member_slots_ttl": (int, str),
+    "slots": dict,
+    "ignore_slots": list,
+}
+PASSTHROUGH_POSTGRESQL: dict[str, type | tuple[type, ...]] = {"use_slots": bool, "use_pg_rewind": bool}
+# Settings pgrender writes itself: where to set them instead.
+MANAGED = {
+    "ttl": "spec.patroni.leaderLeaseDurationSeconds",
+    "loop_wait": "spec.patroni.syncPeriodSeconds (the probes' timing follows it)",
+    "retry_timeout": "spec.patroni.leaderLeaseDurationSeconds and syncPeriodSeconds (pgrender derives it from both)",
+    "synchronous_mode": "spec.patroni.synchronousMode",
+    "synchronous_mode_strict": "spec.patroni.synchronousModeStrict",
+    "standby_cluster": "spec.standby",
+}
+MANAGED_POSTGRESQL = {
+    "pg_hba": "spec.patroni.pgHBA (pgrender's own rules come first)",
+    "pg_ident": "spec.tls.replicationCommonName (pgrender maps it to the replication user)",
+    "recovery_conf": "spec.standby or spec.bootstrap (pgrender writes the recovery settings)",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +91,9 @@ class PatroniPlan:
     standby_cluster: dict[str, Any] | None = None
     # pg_ident.conf lines (map system-name role), in the dynamic configuration when there are any.
     pg_ident: tuple[str, ...] = ()
+    # spec.patroni.dynamicConfiguration as checked, without its parameters (those are in
+    # ``parameters``): top-level settings, and postgresql's in "postgresql".
+    passthrough: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dynamic_configuration(self) -> dict[str, Any]:
@@ -68,15 +102,18 @@ class PatroniPlan:
 
         It holds everything members share that may change on a running cluster (parameters, pg_hba,
         timing), so such a change reaches the members through Patroni, not through new pods."""
+        passthrough = dict(self.passthrough)
         out: dict[str, Any] = {
             "ttl": self.ttl,
             "loop_wait": self.loop_wait,
             "retry_timeout": self.retry_timeout,
             "synchronous_mode": self.synchronous_mode,
             "synchronous_mode_strict": self.synchronous_mode_strict,
+            **passthrough,
             "postgresql": {
                 "use_pg_rewind": True,
                 "use_slots": True,
+                **passthrough.get("postgresql", {}),
                 "parameters": dict(self.parameters),
                 "pg_hba": list(self.pg_hba),
             },
@@ -141,6 +178,7 @@ def resolve_patroni(
         f"host all {repl} all reject",
         f"hostssl all {su} all cert",
         f"host all {su} all reject",
+        *_monitoring_hba(sourced),
         *p.pg_hba,
         "hostssl all all all scram-sha-256",
         "host all all all reject",
@@ -169,7 +207,18 @@ def resolve_patroni(
         replication_sslmode=sourced.cluster.spec.connectivity.replication_ssl_mode.value,
         standby_cluster=_standby_cluster(sourced, backups, problems),
         pg_ident=ident,
+        passthrough=_passthrough(sourced, synchronous, problems),
     )
+
+
+def _monitoring_hba(sourced: SourcedCluster) -> tuple[str, ...]:
+    """The exporter's role logs in only from its own pod: ``samehost`` is any address of the pod's
+    own interfaces (loopback and the pod IP, which the pod's name resolves to in its /etc/hosts),
+    over TLS, to the postgres database; anywhere else it is refused before the spec's rules."""
+    if sourced.cluster.spec.monitoring is None:
+        return ()
+    user = defaults.MONITORING_USER
+    return (f"hostssl postgres {user} samehost scram-sha-256", f"host all {user} all reject")
 
 
 def _standby_cluster(
@@ -203,27 +252,112 @@ def _standby_cluster(
     return {"create_replica_methods": methods, **out}
 
 
+DYNAMIC = ("spec", "patroni", "dynamicConfiguration")
+
+
+def _passthrough(sourced: SourcedCluster, synchronous: bool, problems: list[Problem]) -> dict[str, Any]:
+    """spec.patroni.dynamicConfiguration without its parameters, each setting checked: one Patroni passes
+    on, of the kind of value it takes, and none that pgrender writes itself (refused with its field)."""
+    given = sourced.cluster.spec.patroni.dynamic_configuration
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if key == "postgresql" and isinstance(value, dict):
+            postgresql = {
+                k: v
+                for k, v in value.items()
+                if k != "parameters"
+                and _setting_ok(sourced, (*DYNAMIC, key, k), k, v, PASSTHROUGH_POSTGRESQL, MANAGED_POSTGRESQL, problems)
+            }
+            if not isinstance(value.get("parameters", {}), dict):
+                problems.append(sourced.problem((*DYNAMIC, key, "parameters"), "expected a mapping of parameters"))
+            if postgresql:
+                out[key] = postgresql
+        elif key == "postgresql":
+            problems.append(sourced.problem((*DYNAMIC, key), "expected a mapping (use_slots, parameters, ...)"))
+        elif _setting_ok(sourced, (*DYNAMIC, key), key, value, PASSTHROUGH, MANAGED, problems):
+            out[key] = value
+    if "synchronous_node_count" in out and not synchronous:
+        problems.append(
+            sourced.problem(
+                (*DYNAMIC, "synchronous_node_count"),
+                "has no effect without synchronous replication: set spec.patroni.synchronousMode too",
+            )
+        )
+    return out
+
+
+def _setting_ok(
+    sourced: SourcedCluster,
+    path: tuple[str | int, ...],
+    key: str,
+    value: Any,
+    kinds: dict[str, type | tuple[type, ...]],
+    managed: dict[str, str],
+    problems: list[Problem],
+) -> bool:
+    message = None
+    if key in managed:
+        message = f"{key!r} is managed by pgrender: set {managed[key]}"
+    elif key not in kinds:
+        message = (
+            f"{key!r} is not a Patroni setting pgrender passes through; expected one of {', '.join(sorted(kinds))}"
+        )
+    elif not any(_is(value, kind) for kind in _kinds(kinds[key])):
+        message = f"expected {' or '.join(KIND_NAMES[kind] for kind in _kinds(kinds[key]))}"
+    elif isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        message = "expected a number of 0 or more"
+    if message:
+        problems.append(sourced.problem(path, message))
+    return message is None
+
+
+KIND_NAMES = {int: "a whole number", bool: "true or false", dict: "a mapping", list: "a list", str: "text"}
+
+
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _is(value: Any, kind: type) -> bool:
+    """isinstance, with YAML's true/false not taken for numbers."""
+    return isinstance(value, bool) if kind is bool else isinstance(value, kind) and not isinstance(value, bool)
+
+
 def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[str, str]:
-    """spec.patroni.parameters checked against the catalogue of spec.postgresVersion, by PostgreSQL's spelling.
+    """spec.patroni.parameters, and dynamicConfiguration.postgresql.parameters, checked against the
+    catalogue of spec.postgresVersion, by PostgreSQL's spelling.
 
     Names are case-insensitive to PostgreSQL, so they are compared and written in its spelling: a
-    managed parameter stays managed however it is written.
+    managed parameter stays managed however it is written, and one parameter set in both places is
+    refused (which one would win is nothing a reader of the spec should have to know).
     """
     spec = sourced.cluster.spec
     out: dict[str, str] = {}
-    written: dict[str, str] = {}  # PostgreSQL's spelling -> the key as written, for duplicates
-    for key, value in spec.patroni.parameters.items():
-        path = ("spec", "patroni", "parameters", key)
+    written: dict[str, tuple[str, tuple[str | int, ...]]] = {}  # PostgreSQL's spelling -> first (key, path)
+    dynamic = spec.patroni.dynamic_configuration.get("postgresql")
+    dynamic_parameters = dynamic.get("parameters") if isinstance(dynamic, dict) else None
+    given: list[tuple[tuple[str | int, ...], Any, Any]] = [
+        (("spec", "patroni", "parameters", key), key, value) for key, value in spec.patroni.parameters.items()
+    ]
+    if isinstance(dynamic_parameters, dict):
+        given += [((*DYNAMIC, "postgresql", "parameters", k), k, v) for k, v in dynamic_parameters.items()]
+    for path, key, value in given:
+        if not isinstance(value, str | int | float | bool) or not isinstance(key, str):
+            problems.append(sourced.problem(path, "expected text, a number or true/false"))
+            continue
         name, message = parameter_name(spec.postgres_version, key)
         if name.lower() in defaults.MANAGED_PARAMETERS:
             message = f"{key!r} is managed by pgrender (TLS, ports, paths and replication depend on it)"
             if name.lower() in defaults.BACKUP_PARAMETERS:
                 message = f"{key!r} is managed by pgrender: set spec.backups (archiveTimeout for archive_timeout)"
         elif name.lower() in written:
-            message = f"{key!r} and {written[name.lower()]!r} name one parameter (names are case-insensitive)"
+            first, where = written[name.lower()]
+            message = f"{key!r} and {first!r} name one parameter (names are case-insensitive)"
+            if where[:3] != path[:3]:
+                message = f"{key!r} is set in spec.patroni.parameters too: set each parameter in one place"
         text = _parameter_text(value)
         message = message or check_value(spec.postgres_version, name, text)
-        written.setdefault(name.lower(), key)
+        written.setdefault(name.lower(), (key, path))
         if message:
             problems.append(sourced.problem(path, message))
         else:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, hosts, labels, secret_keys
+from pgrender.plan.containers import UserContainersPlan, resolve_containers
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
@@ -15,6 +17,39 @@ from pgrender.spec import SourcedCluster
 from pgrender.spec.pgbouncer import PgBouncerSpec, PoolMode
 
 PATH = ("spec", "proxy", "pgBouncer")
+CONFIG = (*PATH, "config")
+
+# pgbouncer.ini [databases] and [users] settings passed through, by the values they take (the ones
+# pgBouncer 1.18 and later know). Values are single words: no quoting, spaces, ';', '#' or '='.
+_WORD = re.compile(r"^[A-Za-z0-9_./:+,-]+\Z")
+_COUNT = re.compile(r"^[0-9]{1,9}\Z")
+_POOL_MODES = tuple(m.value for m in PoolMode)
+DATABASE_SETTINGS: dict[str, re.Pattern[str] | tuple[str, ...]] = {
+    "dbname": _WORD,
+    "pool_size": _COUNT,
+    "min_pool_size": _COUNT,
+    "reserve_pool": _COUNT,
+    "max_db_connections": _COUNT,
+    "pool_mode": _POOL_MODES,
+    "client_encoding": _WORD,
+    "datestyle": _WORD,
+    "timezone": _WORD,
+}
+USER_SETTINGS: dict[str, re.Pattern[str] | tuple[str, ...]] = {
+    "pool_mode": _POOL_MODES,
+    "max_user_connections": _COUNT,
+}
+# Connection settings pgrender writes itself, or that would break pgBouncer's authentication.
+REFUSED_DATABASE_SETTINGS = {
+    "host": "an entry reaches this cluster's primary, whose host and port pgrender writes",
+    "port": "an entry reaches this cluster's primary, whose host and port pgrender writes",
+    "user": "clients log in as themselves (a forced user needs its password in pgBouncer's files)",
+    "password": "a password does not belong in a ConfigMap; clients log in as themselves",
+    "auth_user": "pgrender's auth user looks up every password (auth_query)",
+    "connect_query": "SQL needs quoting that pgrender cannot check in pgbouncer.ini",
+}
+# pgbouncer.ini names outside quotes: pgBouncer's own rule for database names.
+_ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}\Z")
 
 
 @dataclass(frozen=True)
@@ -45,6 +80,13 @@ class PgBouncerPlan:
     auth_file: str  # pgBouncer's auth_file, in its mounted Secret
     disruption_budget: str | None
     sync_wave: int
+    # [databases] entries before the wildcard (name, settings after host and port), and [users] entries.
+    databases: tuple[tuple[str, str], ...] = ()
+    users: tuple[tuple[str, str], ...] = ()
+    # (user, passwordRotation) of each [users] entry: pgBouncer does not look up the password of a user
+    # listed there with auth_query (it knows the user already), so its auth file holds theirs too.
+    auth_file_users: tuple[tuple[str, int], ...] = ()
+    containers: UserContainersPlan = field(default_factory=UserContainersPlan)
 
     @property
     def tracks_prepared_statements(self) -> bool:
@@ -79,6 +121,8 @@ def resolve_pgbouncer(
     pgbouncer_labels = labels.common(cluster.name, labels.COMPONENT_PGBOUNCER)
     selector = {labels.CLUSTER_LABEL: cluster.name, labels.COMPONENT_LABEL: labels.COMPONENT_PGBOUNCER}
     name = names.pgbouncer
+    users = _entries(sourced, "users", spec.config.users, USER_SETTINGS, {}, problems)
+    rotations = _pooled_users(sourced, [user for user, _ in users], problems)
     return PgBouncerPlan(
         name=name,
         replicas=spec.replicas,
@@ -120,4 +164,83 @@ def resolve_pgbouncer(
         auth_file=f"{defaults.PGBOUNCER_SECRET_DIR}/{secret_keys.PGBOUNCER_AUTH_FILE}",
         disruption_budget=name if spec.replicas > 1 else None,
         sync_wave=sync_wave,
+        databases=tuple(
+            _entries(
+                sourced, "databases", spec.config.databases, DATABASE_SETTINGS, REFUSED_DATABASE_SETTINGS, problems
+            )
+        ),
+        users=tuple(users),
+        auth_file_users=tuple((name, rotations[name]) for name, _ in users if name in rotations),
+        containers=resolve_containers(
+            sourced,
+            PATH,
+            spec.sidecars,
+            spec.init_containers,
+            own=defaults.PGBOUNCER_CONTAINERS,
+            volumes=frozenset(),
+            problems=problems,
+        ),
     )
+
+
+def _entries(
+    sourced: SourcedCluster,
+    section: str,
+    given: dict[str, str],
+    known: dict[str, re.Pattern[str] | tuple[str, ...]],
+    refused: dict[str, str],
+    problems: list[Problem],
+) -> list[tuple[str, str]]:
+    """[databases] or [users] entries as pgBouncer reads them, sorted by name; each name and setting checked."""
+    out = []
+    for name, text in sorted(given.items()):
+        path = (*CONFIG, section, name)
+        messages = []
+        if not _ENTRY_NAME.match(name) or name in ("*", "pgbouncer"):
+            messages.append(
+                f"{name!r} cannot name a pgBouncer {section[:-1]} here; expected 1-63 letters, digits, '_', '.' or '-' "
+                "(not pgbouncer, its admin console)"
+            )
+        seen = set()
+        for item in text.split():
+            key, sep, value = item.partition("=")
+            rule = known.get(key)
+            if key in refused:
+                messages.append(f"{key}: not allowed ({refused[key]})")
+            elif rule is None or not sep:
+                # The key only: a mistyped key may carry a value that should not be echoed (a password).
+                messages.append(f"{key!r}: expected key=value with a key of {', '.join(known)}")
+            elif key in seen:
+                messages.append(f"{key} is given twice")
+            elif isinstance(rule, tuple) and value not in rule:
+                messages.append(f"{key}={value}: expected one of {', '.join(rule)}")
+            elif isinstance(rule, re.Pattern) and not rule.match(value):
+                messages.append(f"{key}={value}: expected a number" if rule is _COUNT else f"{key}: expected one word")
+            seen.add(key)
+        if not text.split() and section == "users":
+            messages.append("expected settings, e.g. pool_mode=transaction")
+        if messages:
+            problems.append(sourced.problem(path, "; ".join(messages)))
+        else:
+            out.append((name, " ".join(text.split())))
+    return out
+
+
+def _pooled_users(sourced: SourcedCluster, names: list[str], problems: list[Problem]) -> dict[str, int]:
+    """The passwordRotation of each user with a [users] entry, which must be a user of spec.users that
+    pgBouncer lets in (it logs in, and is neither a superuser nor a replication role, like get_auth())."""
+    spec = {u.name: u for u in sourced.cluster.spec.users}
+    out = {}
+    for name in names:
+        user = spec.get(name)
+        why = None
+        if user is None:
+            why = "not one of spec.users: pgBouncer takes the password of a user in [users] from its auth file"
+        elif not user.options.login or user.options.superuser or user.options.replication:
+            why = "not a user pgBouncer lets in (it logs in, and is neither a superuser nor a replication role)"
+        if why:
+            problems.append(sourced.problem((*CONFIG, "users", name), f"{name!r} is {why}"))
+        else:
+            assert user is not None
+            out[name] = user.password_rotation
+    return out

@@ -21,7 +21,7 @@ JDBC_URI = "jdbc-uri"
 FQDN_PREFIX = "fqdn-"  # CloudNativePG's fqdn-uri and fqdn-jdbc-uri: the URIs with the cluster domain
 PGPASS = "pgpass"  # a .pgpass line: host:port:dbname:user:password
 PGBOUNCER_PREFIX = "pgbouncer-"  # pgbouncer-host, pgbouncer-uri, ...: the same keys through pgBouncer
-PGBOUNCER_AUTH_FILE = "users.txt"  # pgBouncer's auth_file: the auth user and its password
+PGBOUNCER_AUTH_FILE = "users.txt"  # pgBouncer's auth_file: the auth user, and users with a [users] entry
 
 # access Secrets (users[].accessSecret): libpq's environment variables, and the Service to port-forward to
 PGHOST = "PGHOST"
@@ -32,3 +32,4 @@ PGDATABASE = "PGDATABASE"
 PGSSLMODE = "PGSSLMODE"
 PGSSLROOTCERT = "PGSSLROOTCERT"
 USER_ACCESS = "USER_ACCESS"
+EXPORTER_QUERIES = "queries.yaml"  # the monitoring ConfigMap's postgres_exporter queries (--extend.query-path)

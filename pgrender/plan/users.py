@@ -11,9 +11,10 @@ from pgrender.plan import defaults, labels
 from pgrender.plan.hosts import Connection
 from pgrender.plan.names import Names
 from pgrender.plan.profiles import PROFILES
+from pgrender.plan.roles import Report, RoleSetting, memberships, role_settings
 from pgrender.spec import SourcedCluster
 from pgrender.spec.limits import MAX_DATABASES, MAX_GRANTS
-from pgrender.spec.users import RoleOptions, UserSpec
+from pgrender.spec.users import InfrastructureRole, RoleOptions, UserSpec
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,70 @@ class UserPlan:
     primary: Connection | None = None  # decided by resolve(), once the endpoints are known
     pgbouncer: Connection | None = None
     fqdn: Connection | None = None  # CloudNativePG's fqdn-uri and fqdn-jdbc-uri
+    in_roles: tuple[str, ...] = ()  # GRANT each TO this role; memberships not listed are revoked
+    settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE ... SET; settings not listed are reset
+    # Whose password it is, for deriving it: None, this cluster's; an infrastructure role's is shared.
+    password_owner: tuple[str, str] | None = None
+
+    # The database its Secret names when it lists none (an infrastructure role: postgres, which
+    # every role may connect to); None leaves it out, and libpq takes the user's name.
+    connect_database: str | None = None
 
     @property
     def default_database(self) -> str | None:
         """The database its Secret names: the first one it lists (PGO's rule)."""
-        return self.databases[0] if self.databases else None
+        return self.databases[0] if self.databases else self.connect_database
+
+
+# How the passwords of infrastructure roles are derived: as if of one cluster of its own, whose
+# namespace no Kubernetes namespace can be (a '_'), so no cluster's own values are the same.
+INFRASTRUCTURE_OWNER = ("_pgrender", "infrastructure")
+
+
+def _infrastructure_report(sourced: SourcedCluster, role: InfrastructureRole, problems: list[Problem]) -> Report:
+    meta = sourced.cluster.metadata
+    context = f" (cluster {meta.namespace}/{meta.name}, PostgreSQL {sourced.cluster.spec.postgres_version})"
+
+    def report(rest: tuple[str | int, ...], message: str) -> None:
+        problems.append(role.problem(rest, message + context))
+
+    return report
+
+
+def _infrastructure_user(
+    sourced: SourcedCluster, names: Names, role: InfrastructureRole, problems: list[Problem]
+) -> UserPlan:
+    """An infrastructure role in this cluster: no database of its own, its password shared by every cluster."""
+    r = role.spec
+    settings = role_settings(
+        sourced.cluster.spec.postgres_version, r.parameters, _infrastructure_report(sourced, role, problems)
+    )
+    return UserPlan(
+        r.name,
+        (),
+        r.options,
+        r.password_rotation,
+        names.pguser_secret(r.name) if r.options.login else None,
+        {**labels.common(sourced.cluster.metadata.name, labels.COMPONENT_DATABASE), labels.PGUSER_LABEL: r.name},
+        in_roles=tuple(r.in_roles),
+        settings=settings,
+        password_owner=INFRASTRUCTURE_OWNER,
+        connect_database=defaults.MAINTENANCE_DATABASE,
+    )
+
+
+@dataclass(frozen=True)
+class InitSQLPlan:
+    """spec.databaseInitSQL: the user's ConfigMap key, or the SQL to ship in the reconcile ConfigMap."""
+
+    config_map: str | None
+    key: str | None
+    inline: str | None
+
+
+def resolve_init_sql(sourced: SourcedCluster) -> InitSQLPlan | None:
+    init = sourced.cluster.spec.database_init_sql
+    return InitSQLPlan(init.name, init.key, init.sql) if init else None
 
 
 @dataclass(frozen=True)
@@ -67,7 +127,10 @@ def _default_user(sourced: SourcedCluster, problems: list[Problem]) -> UserSpec 
 
 
 def resolve_users(
-    sourced: SourcedCluster, names: Names, problems: list[Problem]
+    sourced: SourcedCluster,
+    names: Names,
+    problems: list[Problem],
+    infrastructure: tuple[InfrastructureRole, ...] = (),
 ) -> tuple[tuple[UserPlan, ...], tuple[DatabasePlan, ...]]:
     spec = sourced.cluster.spec
     cluster = sourced.cluster.metadata.name
@@ -79,6 +142,8 @@ def resolve_users(
         entries = [(("metadata",), _DEFAULT_USER, default)] if default else []
     seen: set[str] = set()
     users: list[UserPlan] = []
+    reporters: list[Report] = []  # where each user's problems go: its place in the spec or in pgrender.yaml
+    shared = {role.spec.name: role for role in infrastructure}
     for where, why, u in entries:
         path = (*where, "name")
         if u.name in seen:
@@ -87,6 +152,15 @@ def resolve_users(
             problems.append(
                 sourced.problem(
                     path, f"{why}{u.name!r} is reserved: pgrender manages the superuser and replication roles"
+                )
+            )
+            continue
+        if u.name in shared:
+            problems.append(
+                sourced.problem(
+                    path,
+                    f"{why}{u.name!r} is an infrastructure role of {shared[u.name].where}, made in every cluster; "
+                    "rename one of them",
                 )
             )
             continue
@@ -105,7 +179,33 @@ def resolve_users(
             **labels.common(cluster, labels.COMPONENT_DATABASE),
             labels.PGUSER_LABEL: u.name,
         }
-        users.append(UserPlan(u.name, tuple(u.databases), u.options, u.password_rotation, secret, user_labels, access))
+
+        def report(rest: tuple[str | int, ...], message: str, at: tuple[str | int, ...] = where) -> None:
+            problems.append(sourced.problem((*at, *rest), message))
+
+        settings = role_settings(spec.postgres_version, u.parameters, report)
+        users.append(
+            UserPlan(
+                u.name,
+                tuple(u.databases),
+                u.options,
+                u.password_rotation,
+                secret,
+                user_labels,
+                access,
+                in_roles=tuple(u.in_roles),
+                settings=settings,
+            )
+        )
+        reporters.append(report)
+    for role in infrastructure:
+        users.append(_infrastructure_user(sourced, names, role, problems))
+        reporters.append(_infrastructure_report(sourced, role, problems))
+
+    def membership_problem(role: int, index: int | None, message: str) -> None:
+        reporters[role](("inRoles", *(() if index is None else (index,))), message)
+
+    memberships(spec.postgres_version, [(u.name, u.in_roles) for u in users], membership_problem)
 
     owners: dict[str, str] = {}
     for i, d in enumerate(spec.databases):

@@ -88,14 +88,20 @@ def secret_text(*parts: str | SecretInput) -> SecretText:
 
 
 def user_password(
-    user: str, rotation: int, *, uri_quoted: bool = False, quoting: Quoting = Quoting.NONE
+    user: str,
+    rotation: int,
+    *,
+    uri_quoted: bool = False,
+    quoting: Quoting = Quoting.NONE,
+    owner: tuple[str, str] | None = None,
 ) -> SecretInput:
-    """A user's password; the verifier of the same subject and rotation belongs to it."""
-    return SecretInput(Material.PASSWORD, f"user:{user}", rotation, Quoting.URI if uri_quoted else quoting)
+    """A user's password; the verifier of the same subject, rotation and owner belongs to it.
+    ``owner``: derived as another cluster's (an infrastructure role's, shared by every cluster)."""
+    return SecretInput(Material.PASSWORD, f"user:{user}", rotation, Quoting.URI if uri_quoted else quoting, owner)
 
 
-def user_verifier(user: str, rotation: int) -> SecretInput:
-    return SecretInput(Material.VERIFIER, f"user:{user}", rotation)
+def user_verifier(user: str, rotation: int, owner: tuple[str, str] | None = None) -> SecretInput:
+    return SecretInput(Material.VERIFIER, f"user:{user}", rotation, owner=owner)
 
 
 def secret_inputs(manifests: list[dict[str, Any]]) -> Iterator[SecretInput]:

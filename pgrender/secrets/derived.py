@@ -66,7 +66,7 @@ class DerivedValues:
         self._plan = plan
         self._executor = executor
         self._values: dict[tuple[Material, str, int, tuple[str, str] | None], str] = {}
-        self._verifiers: dict[tuple[str, int], Future[str]] = {}
+        self._verifiers: dict[tuple[str, int, tuple[str, str] | None], Future[str]] = {}
 
     def _derive(self, purpose: str, rotation: int, length: int, owner: tuple[str, str] | None = None) -> bytes:
         namespace, name = owner or (self._plan.namespace, self._plan.name)
@@ -89,19 +89,19 @@ class DerivedValues:
         if self._executor is None:
             return
         for item in inputs:
-            key = (item.subject, item.rotation)
+            key = (item.subject, item.rotation, item.owner)
             if item.material is Material.VERIFIER and key not in self._verifiers:
                 self._verifiers[key] = self._executor.submit(scram_verifier, *self._scram_input(item))
 
     def _scram_input(self, item: SecretInput) -> tuple[str, bytes]:
-        password = self.value(SecretInput(Material.PASSWORD, item.subject, item.rotation))
+        password = self.value(SecretInput(Material.PASSWORD, item.subject, item.rotation, owner=item.owner))
         return password, self._derive(f"scram-salt:{item.subject}", item.rotation, 16)
 
     def _compute(self, item: SecretInput) -> str:
         if item.material is Material.PASSWORD:
             return password_from(self._derive(f"password:{item.subject}", item.rotation, 64, item.owner))
         if item.material is Material.VERIFIER:
-            started = self._verifiers.get((item.subject, item.rotation))
+            started = self._verifiers.get((item.subject, item.rotation, item.owner))
             return started.result() if started else scram_verifier(*self._scram_input(item))
         if item.material is Material.CA_CERT:
             return self._tls["ca"]

@@ -17,6 +17,7 @@ Where each value lives in the store (the remote key convention, ``remote_ref``):
     <user>                  password         the user's password
     _pgrender_pgbouncer     password         pgBouncer's auth user's password
     _pgrender_patroni       password         Patroni's REST API password
+    _pgrender_monitor       password         the exporter's monitoring role's password (spec.monitoring)
     _pgrender_pgbackrest    <repo>           the repository's cipher passphrase
     _pgrender_tls           ca.crt           the CA certificate (TLS provider derived)
     _pgrender_tls           <cert>.crt/.key  server, replication, superuser, pgbouncer, pgbackrest
@@ -86,7 +87,12 @@ def remote_name(item: SecretInput) -> tuple[str, str]:
         raise ValueError(f"{item.material} has no place in a store")  # verifiers are computed in the cluster
     if kind == "user":
         return arg, "password"
-    internal = {"pgbouncer-auth": "pgbouncer", "patroni-restapi": "patroni", "pgbackrest-cipher": "pgbackrest"}
+    internal = {
+        "pgbouncer-auth": "pgbouncer",
+        "patroni-restapi": "patroni",
+        "pgbackrest-cipher": "pgbackrest",
+        "monitoring": "monitor",
+    }
     name = internal.get(kind, re.sub(r"[^a-z0-9]+", "_", kind))
     return f"{INTERNAL_PREFIX}{name}", arg or "password"
 

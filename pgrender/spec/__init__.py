@@ -6,16 +6,18 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, format_path
 from pgrender.spec import limits
 from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
-from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, StrictModel
+from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, Image, StrictModel
 from pgrender.spec.connectivity import ConnectivitySpec, Naming
+from pgrender.spec.init_sql import InitSQLSpec
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
+from pgrender.spec.monitoring import MonitoringSpec
 from pgrender.spec.network_policy import NetworkPolicySpec
 from pgrender.spec.patroni import PatroniSpec
 from pgrender.spec.pgbouncer import ProxySpec
@@ -146,13 +148,25 @@ class ClusterSpec(StrictModel):
     node_count: int | None = Field(
         default=None, ge=1, description="Nodes the cluster may run on; checked against required anti-affinity."
     )
-    image: str | None = None
+    image: Image | None = None
     image_contract: ImageContractSpec = Field(default_factory=ImageContractSpec)
     port: int = Field(default=5432, ge=1024, le=65535)
+    image_pull_secrets: list[DNSSubdomain] = Field(
+        default=[],
+        max_length=20,
+        description="Names of Secrets (kubernetes.io/dockerconfigjson) that every pod pgrender writes "
+        "pulls its images with.",
+    )
     cluster_domain: DNSSubdomain = "cluster.local"
     instances: list[InstanceSetSpec] = Field(min_length=1, max_length=limits.MAX_INSTANCE_SETS)
     users: list[UserSpec] = Field(default=[], max_length=limits.MAX_USERS)
     databases: list[DatabaseSpec] = Field(default=[], max_length=limits.MAX_DATABASES)
+    database_init_sql: InitSQLSpec | None = Field(
+        default=None,
+        alias="databaseInitSQL",
+        description="SQL the reconcile Job runs once, as the superuser in database postgres, after the roles "
+        "and databases exist; recorded so it never runs again (changing it later does not rerun it).",
+    )
     patroni: PatroniSpec = Field(default_factory=PatroniSpec)
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
@@ -166,6 +180,11 @@ class ClusterSpec(StrictModel):
         default=None, description="Follow another cluster's repository as a standby cluster."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    monitoring: MonitoringSpec | None = Field(
+        default=None,
+        description="postgres_exporter on every member, a PodMonitor and a PrometheusRule (off unless set; "
+        "the two need the Prometheus Operator's CRDs).",
+    )
     naming: Naming = Field(
         default=Naming.PGO,
         description="Whose Secret names and keys, Service names and labels the output uses: pgo "
@@ -182,6 +201,15 @@ class ClusterSpec(StrictModel):
         description="true: no runAsUser, runAsGroup or fsGroup in any pod, so that OpenShift's restricted-v2 "
         "SCC assigns them from the namespace's ranges (PGO's spec.openshift).",
     )
+
+    @field_validator("image_pull_secrets")
+    @classmethod
+    def _pull_secrets_once(cls, value: list[str]) -> list[str]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} named more than once")
+        return value
+
     acknowledged_changes: list[ChangeId] = Field(
         default=[],
         max_length=100,

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from pgrender.spec import cron
-from pgrender.spec.base import DNSLabel, DNSSubdomain, ForEditors, Quantity, StrictModel
+from pgrender.spec.base import DNSLabel, DNSSubdomain, ForEditors, Image, Quantity, StrictModel
 from pgrender.spec.tls import DEFAULT_NOT_BEFORE
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
@@ -261,7 +261,7 @@ class LogicalBackupSpec(StrictModel):
 
     repo: RepoName = Field(description="An s3 repository; the dumps go below its path, in logical/.")
     schedule: CronSchedule = Field(description="When to dump, e.g. '30 0 * * *'.")
-    image: str | None = Field(
+    image: Image | None = Field(
         default=None,
         description="An image with pg_dumpall (at imageContract.binDir), gzip and the AWS CLI (aws); default "
         "Zalando's logical-backup image.",

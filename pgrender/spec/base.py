@@ -16,6 +16,15 @@ from pgrender.providers import unknown
 _QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?\Z")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
 _DNS_SUBDOMAIN_PART = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+# An image reference as the container runtimes parse it (the distribution reference grammar):
+# [registry[:port]/]path[:tag][@digest]. A digest pins the image's content: sha256 (64 hex digits)
+# or sha512 (128), lower case as registries write them.
+_REGISTRY_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"^(?:{_REGISTRY_PART}(?:\.{_REGISTRY_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}))?\Z"
+)
 
 
 class StrictModel(BaseModel):
@@ -54,6 +63,15 @@ def _check_dns_label(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a valid name; expected lower-case letters, digits and '-', "
             "starting with a letter and ending with a letter or digit"
+        )
+    return value
+
+
+def _check_image(value: str) -> str:
+    if len(value) > 512 or not _IMAGE.match(value):
+        raise ValueError(
+            f"{value!r} is not an image reference; expected [registry/]name[:tag][@sha256:<64 hex digits>], "
+            "such as ghcr.io/zalando/spilo-16:3.3-p3 or repo/name@sha256:..."
         )
     return value
 
@@ -125,6 +143,11 @@ Quantity = Annotated[
     replace(ForEditors.matching(_QUANTITY, "10Gi", "500m", "1"), number_too=True),
 ]
 DNSLabel = Annotated[str, AfterValidator(_check_dns_label), ForEditors.matching(_DNS_LABEL, "hippo", max_length=63)]
+Image = Annotated[
+    str,
+    AfterValidator(_check_image),
+    ForEditors.matching(_IMAGE, "ghcr.io/zalando/spilo-16:3.3-p3", max_length=512),
+]
 DNSSubdomain = Annotated[
     str,
     AfterValidator(_check_dns_subdomain),

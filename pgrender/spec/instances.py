@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel, quantity_bytes
+from pgrender.spec.containers import MAX_CONTAINERS, ContainerSpec, InitContainerSpec, unique_names
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.scheduling import SchedulingSpec
 
@@ -54,3 +55,17 @@ class InstanceSetSpec(StrictModel):
     wal_volume: VolumeSpec | None = None
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
     metadata: MetadataSpec = Field(default_factory=MetadataSpec)
+    sidecars: list[ContainerSpec] = Field(
+        default=[],
+        max_length=MAX_CONTAINERS,
+        description="Containers of your own in each database pod, after pgrender's "
+        '(README, "Sidecars and init containers").',
+    )
+    init_containers: list[InitContainerSpec] = Field(
+        default=[], max_length=MAX_CONTAINERS, description="Init containers of your own in each database pod."
+    )
+
+    @model_validator(mode="after")
+    def _unique_containers(self) -> InstanceSetSpec:
+        unique_names(self.sidecars, self.init_containers)
+        return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from pgrender.spec.base import StrictModel
@@ -19,6 +21,12 @@ class PatroniSpec(StrictModel):
     sync_period_seconds: int = Field(default=10, ge=1, le=600)
     parameters: dict[str, ParameterValue] = Field(default={}, max_length=MAX_PARAMETERS)
     pg_hba: list[str] = Field(default=[], alias="pgHBA", max_length=MAX_HBA_RULES)
+    dynamic_configuration: dict[str, Any] = Field(
+        default={},
+        description="More of Patroni's dynamic configuration (maximum_lag_on_failover, synchronous_node_count, "
+        "postgresql.use_slots, postgresql.parameters, ...), merged into what pgrender writes; settings with "
+        'a field of their own are refused (README, "Patroni dynamic configuration").',
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> PatroniSpec:

@@ -7,7 +7,8 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from pgrender.spec.base import UID_MAX, StrictModel
+from pgrender.spec.base import UID_MAX, Image, StrictModel
+from pgrender.spec.containers import MAX_CONTAINERS, ContainerSpec, InitContainerSpec, unique_names
 from pgrender.spec.instances import ResourcesSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.scheduling import SchedulingSpec
@@ -50,6 +51,18 @@ class PgBouncerConfigSpec(StrictModel):
     """Other pgbouncer.ini settings, checked against the settings pgBouncer has."""
 
     global_: dict[str, str | int | bool] = Field(default={}, alias="global")
+    databases: dict[str, str] = Field(
+        default={},
+        max_length=1000,
+        description="pgbouncer.ini [databases] entries before pgrender's wildcard, as in PGO: name -> "
+        "'dbname=shop pool_size=10 pool_mode=session'; each reaches this cluster's primary (pgrender writes "
+        "host and port).",
+    )
+    users: dict[str, str] = Field(
+        default={},
+        max_length=1000,
+        description="pgbouncer.ini [users] entries: role -> 'pool_mode=transaction max_user_connections=50'.",
+    )
 
     @field_validator("global_")
     @classmethod
@@ -74,7 +87,7 @@ class PgBouncerSpec(StrictModel):
     """
 
     replicas: int = Field(default=1, ge=1, le=100)
-    image: str | None = None
+    image: Image | None = None
     pool_mode: PoolMode = PoolMode.SESSION
     max_client_connections: int = Field(default=1000, ge=1, le=1_000_000)
     default_pool_size: int = Field(default=20, ge=1, le=10_000)
@@ -98,6 +111,19 @@ class PgBouncerSpec(StrictModel):
     config: PgBouncerConfigSpec = Field(default_factory=PgBouncerConfigSpec)
     run_as_user: int = Field(default=998, ge=1, le=UID_MAX)
     run_as_group: int = Field(default=996, ge=1, le=UID_MAX)
+    sidecars: list[ContainerSpec] = Field(
+        default=[],
+        max_length=MAX_CONTAINERS,
+        description="Containers of your own in each pgBouncer pod, after pgrender's.",
+    )
+    init_containers: list[InitContainerSpec] = Field(
+        default=[], max_length=MAX_CONTAINERS, description="Init containers of your own in each pgBouncer pod."
+    )
+
+    @model_validator(mode="after")
+    def _unique_containers(self) -> PgBouncerSpec:
+        unique_names(self.sidecars, self.init_containers)
+        return self
 
     @model_validator(mode="after")
     def _pool_fits(self) -> PgBouncerSpec:

@@ -52,6 +52,7 @@ import yaml
 
 from pgrender.config import SecretsConfig
 from pgrender.render import Request, render
+from pgrender.spec.users import InfrastructureRole
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_FILE = REPO / "tests" / "golden.key"
@@ -73,6 +74,7 @@ MOVED_MOUNTS = (
     "/pgwal",
     "/etc/patroni",
     "/etc/pgrender",
+    "/etc/pgrender-init",  # the reconcile Job's spec.databaseInitSQL ConfigMap
     "/etc/pgbouncer",
     "/etc/pgbouncer/secret",
     "/etc/pgbackrest",
@@ -81,8 +83,12 @@ MOVED_MOUNTS = (
     "/pgbackrest/repo2",
     "/pgbackrest/repo3",
     "/pgbackrest/repo4",
+    "/etc/postgres-exporter",
 )
 MOVED_FILES = ("/tmp/pgpass", "/tmp/pgbackrest")
+# Debian's postgres_exporter (package prometheus-postgres-exporter), standing in for the image's
+# /bin/postgres_exporter (localize, 12.).
+LOCAL_EXPORTER = Path("/usr/bin/prometheus-postgres-exporter")
 # Where Kubernetes mounts the service account token, CA and namespace into a pod.
 SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SHARED_MOUNTS = ("/tmp", "/dev/shm")
@@ -266,15 +272,27 @@ class Rendered:
 
 
 def render_spec(
-    spec: Mapping[str, Any], directory: Path, filename: str = "spec.yaml", secrets: SecretsConfig | None = None
+    spec: Mapping[str, Any],
+    directory: Path,
+    filename: str = "spec.yaml",
+    secrets: SecretsConfig | None = None,
+    infrastructure_roles: tuple[InfrastructureRole, ...] = (),
 ) -> Rendered:
     """Write ``spec`` to ``directory`` and render it with the published test key (and the
-    ``secrets`` settings of a pgrender.yaml, when given: their provider)."""
+    ``secrets`` settings and ``infrastructure_roles`` of a pgrender.yaml, when given)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / filename
     path.write_text(yaml.safe_dump(dict(spec), sort_keys=False))
     provider = {"provider": secrets.provider} if secrets else {}
-    rendering = render(Request((str(path),), key_file=str(KEY_FILE), secrets_settings=secrets, **provider))
+    rendering = render(
+        Request(
+            (str(path),),
+            key_file=str(KEY_FILE),
+            secrets_settings=secrets,
+            infrastructure_roles=infrastructure_roles,
+            **provider,
+        )
+    )
     assert len(rendering.clusters) == 1, "one spec, one cluster"
     out = rendering.clusters[0]
     return Rendered(out.name, out.namespace, copy.deepcopy(dict(spec)), tuple(out.manifests))
@@ -493,6 +511,8 @@ class Placement:
     # For an application's pod: Service host name -> the address of its stand-in (ServiceStandIn),
     # which listens on the Service's own port (localize, 8.).
     services: Mapping[str, str] = field(default_factory=dict)
+    # A member's exporter sidecar: the local port it serves /metrics on (localize, 12.).
+    exporter_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -625,7 +645,16 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
         the Certificates stay as rendered. A renewal is :func:`update_mounted_secret`, what kubelet
         does with a changed Secret.
 
-    12. NetworkPolicies: nothing enforces them here (every process reaches every loopback port), and
+    12. postgres_exporter, a member's ``exporter`` sidecar (spec.monitoring): the image's
+        ``/bin/postgres_exporter`` is Debian's :data:`LOCAL_EXPORTER` (0.11.1, which reads the same
+        ``DATA_SOURCE_*`` variables and flags), ``--web.listen-address=:9187`` becomes
+        ``127.0.0.1:<free port>`` (``Placement.exporter_port``: members share the address), and the
+        port of ``DATA_SOURCE_URI`` the member's local PostgreSQL port. Its host, the pod's own name,
+        stays (verify-full checks it) and resolves to 127.0.0.1 in the container's private
+        /etc/hosts, as the pod's /etc/hosts maps it to the pod's own address; the paths of its
+        volume move as in 3.
+
+    13. NetworkPolicies: nothing enforces them here (every process reaches every loopback port), and
         nothing is changed for them. What they allow and refuse is checked on the rendered objects
         by the evaluator of ``tests/netpol.py`` (``tests/test_network_policies.py``).
 
@@ -663,6 +692,8 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 raise HarnessError(f"the rendered StatefulSet no longer sets {key}")
             host = local_env[key].rpartition(":")[0] if keep_host else LOCAL_POD_IP
             local_env[key] = f"{host}:{port}"
+    elif "DATA_SOURCE_URI" in local_env:
+        local_command, local_env = _localize_exporter(local_command, local_env, where)
     elif "PGHOST" in local_env and not where.services:
         local_env["PGHOSTADDR"] = LOCAL_POD_IP
         local_env["PGPORT"] = str(where.postgres_port)
@@ -672,6 +703,24 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 for host, _, _ in (m.rpartition(":") for m in local_env["PGRENDER_PATRONI_MEMBERS"].split())
             )
     return LocalRun(local_command, local_env, config)
+
+
+def exporter_host(env: Mapping[str, str]) -> str:
+    """The host of postgres_exporter's DATA_SOURCE_URI (host:port/database?options)."""
+    return env["DATA_SOURCE_URI"].partition("/")[0].rpartition(":")[0]
+
+
+def _localize_exporter(
+    command: tuple[str, ...], env: dict[str, str], where: Placement
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The exporter half of :func:`localize` (12.)."""
+    if where.exporter_port is None:
+        raise HarnessError("an exporter sidecar, but the placement has no exporter port")
+    rest = env["DATA_SOURCE_URI"].partition("/")[2]
+    env = {**env, "DATA_SOURCE_URI": f"{exporter_host(env)}:{where.postgres_port}/{rest}"}
+    listen = "--web.listen-address="
+    args = tuple(f"{listen}{LOCAL_POD_IP}:{where.exporter_port}" if a.startswith(listen) else a for a in command[1:])
+    return (str(LOCAL_EXPORTER), *args), env
 
 
 def pod_path(value: str, where: Placement) -> str:
@@ -1042,6 +1091,8 @@ def prepare_container(
     if not command:
         workload_name = workload["metadata"]["name"]
         raise HarnessError(f"container {container} of {workload_name} has no command (the image's default is unknown)")
+    if "DATA_SOURCE_URI" in env:
+        names.append(exporter_host(env))
     run = localize(command, env, patroni_yaml, where)
     binds: tuple[tuple[Path, str], ...] = bind_mounts
     for _, at in bind_mounts:
@@ -1339,7 +1390,7 @@ class LocalCluster:
         self.etcd = Etcd(root / "etcd")
         statefulsets = sorted(rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"])
         members = [sts for sts in statefulsets if _is_member(sts)]
-        ports = iter(free_ports(2 * len(members) + len(statefulsets)))
+        ports = iter(free_ports(3 * len(members) + len(statefulsets)))
         # Every StatefulSet pod as a pgBackRest client elsewhere reaches it.
         self.peers: dict[str, Peer] = {}
         for sts in statefulsets:
@@ -1354,8 +1405,10 @@ class LocalCluster:
         self.bootstrap_seconds: float | None = None
         self.remote_services = dict(remote_services or {})
         self.member_ports: dict[str, int] = {}  # pod -> REST API port
+        self.exporter_ports: dict[str, int] = {}  # pod -> its exporter sidecar's port (localize, 12.)
         for sts in members:
             self.member_ports[default_pod_name(sts)] = next(ports)
+            self.exporter_ports[default_pod_name(sts)] = next(ports)
             self.members.append(self._member(sts))
         self.kube: Any = None  # the Kubernetes API stand-in, from start()
 
@@ -1373,6 +1426,7 @@ class LocalCluster:
             pgbackrest_port=peer.pgbackrest_port,
             peers=self.peers,
             remote_services=self.remote_services,
+            exporter_port=self.exporter_ports[pod.name],
         )
         member_root = make_dir(self.root / pod.name)
         rendered_yaml = self.rendered.patroni_yaml
@@ -1814,18 +1868,21 @@ def service_stand_in(name: str, port: int, target: Callable[[], int]) -> Iterato
 def localize_pgbouncer_ini(ini: str, where: Placement, listen_port: int) -> str:
     """The pgBouncer half of :func:`localize`: the same kinds of change, nothing else.
 
-    * Addresses: ``listen_port`` becomes a free port, and the ``[databases]`` entry keeps the
+    * Addresses: ``listen_port`` becomes a free port, and each ``[databases]`` entry keeps the
       primary Service's name (pgBouncer verifies it: verify-full) with the port of the local
       leader. The name resolves to 127.0.0.1 through a private ``/etc/hosts`` (see
       :class:`PgBouncer`), standing in for the cluster's DNS.
     * Paths of mounted volumes point into the pod's local directory.
     """
     out = []
+    section = ""
     for line in ini.splitlines():
         key, sep, value = line.partition(" = ")
+        if line.startswith("["):
+            section = line
         if sep and key == "listen_port":
             line = f"{key} = {listen_port}"
-        elif sep and key == "*" and "port=" in value:
+        elif sep and section == "[databases]" and "port=" in value:
             line = f"{key} = " + " ".join(
                 f"port={where.postgres_port}" if part.startswith("port=") else part for part in value.split()
             )

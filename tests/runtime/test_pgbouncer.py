@@ -31,6 +31,11 @@ pytestmark = pytest.mark.runtime
 def pooled(runtime_root: Path) -> Iterator[tuple[LocalCluster, PgBouncer]]:
     spec = local_spec("pooled")
     spec["spec"]["users"].append({"name": "admin", "databases": ["shop"], "options": {"superuser": True}})
+    # [databases] and [users] entries: an alias of shop with its own pool size, a user in session mode.
+    spec["spec"]["users"].append({"name": "reports", "databases": ["shop"]})
+    config = spec["spec"]["proxy"]["pgBouncer"]["config"]
+    config["databases"] = {"shop_reports": "dbname=shop pool_size=3"}
+    config["users"] = {"reports": "pool_mode=session"}
     rendered = render_spec(spec, runtime_root / "specs" / "pooled")
     with running_cluster(rendered, runtime_root / "pooled") as cluster:
         leader = cluster.wait_healthy()
@@ -105,3 +110,39 @@ def test_pool_mode_is_what_the_spec_says(pooled: tuple[LocalCluster, PgBouncer],
     assert pools.returncode == 0, pools.stderr
     shop = [row.split("\t") for row in pools.stdout.splitlines() if row.startswith("shop\t")]
     assert shop and shop[0][-1] == "transaction"
+
+
+def console(bouncer: PgBouncer, cluster: LocalCluster, env: dict[str, str], command: str) -> list[list[str]]:
+    """Rows of a command on pgBouncer's admin console, as its auth user (a stats user)."""
+    secret = cluster.rendered.secret("pooled-pgbouncer")
+    target = (
+        "host=pooled-pgbouncer.apps.svc hostaddr=127.0.0.1 "
+        f"port={bouncer.port} dbname=pgbouncer user=_pgrender_pgbouncer sslmode=verify-full"
+    )
+    result = client_psql(target, command, env | {"PGPASSWORD": secret["password"].decode()})
+    assert result.returncode == 0, result.stderr + bouncer.log_tail()
+    return [row.split("\t") for row in result.stdout.splitlines()]
+
+
+def test_database_alias_reaches_its_database(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:
+    cluster, bouncer = pooled
+    uri, env = user_uri(cluster, bouncer, "shop", tmp_path)
+    alias = uri.replace("/shop?", "/shop_reports?")
+    assert alias != uri
+    result = client_psql(alias, "SELECT current_user, current_database()", env)
+    assert result.returncode == 0, result.stderr + bouncer.log_tail()
+    assert result.stdout.strip() == "shop\tshop"
+    # SHOW DATABASES: name, host, port, database, force_user, pool_size, ...
+    (entry,) = [row for row in console(bouncer, cluster, env, "SHOW DATABASES") if row[0] == "shop_reports"]
+    assert (entry[1], entry[3], entry[5]) == ("pooled-primary.apps.svc", "shop", "3")
+
+
+def test_users_section_sets_a_users_pool_mode(pooled: tuple[LocalCluster, PgBouncer], tmp_path: Path) -> None:
+    cluster, bouncer = pooled
+    for user in ("reports", "shop"):
+        uri, env = user_uri(cluster, bouncer, user, tmp_path)
+        result = client_psql(uri, "SELECT 1", env)
+        assert result.returncode == 0, result.stderr + bouncer.log_tail()
+    # SHOW POOLS: database, user, ..., pool_mode last. reports is in session mode, shop keeps the spec's.
+    modes = {row[1]: row[-1] for row in console(bouncer, cluster, env, "SHOW POOLS") if row[0] == "shop"}
+    assert (modes["reports"], modes["shop"]) == ("session", "transaction")

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from pgrender.spec.users import InfrastructureRole, InfrastructureRoleSpec
+
 from .harness import (
     LocalCluster,
     Member,
@@ -240,3 +242,194 @@ def test_sql_split_over_several_config_maps_runs_in_one_session(
     owners = leader.psql("SELECT datname, pg_get_userbyid(datdba) FROM pg_database")
     assert {d: o for d, o in owners if d in expected_owners(split)} == expected_owners(split)
     assert login(split, "app", leader.pg_port, trio.root / "split")[0] == 0
+
+
+MEMBERSHIPS = (
+    "SELECT m.rolname, g.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid"
+    " JOIN pg_roles m ON m.oid = a.member WHERE m.rolname IN ('reporting', 'auditors') ORDER BY 1, 2"
+)
+ROLE_SETTINGS = (
+    "SELECT unnest(setconfig) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
+    " WHERE r.rolname = 'reporting' AND setdatabase = 0 ORDER BY 1"
+)
+ROLE_SNAPSHOT = (
+    "SELECT xmin, roleid, member, grantor FROM pg_auth_members ORDER BY 2, 3;"
+    " SELECT xmin, setdatabase, setrole, setconfig FROM pg_db_role_setting ORDER BY 2, 3"
+)
+
+
+def _show(rendered: Rendered, user: str, port: int, workdir: Path, setting: str) -> str:
+    """SHOW ``setting`` in a session of ``user``, logged in with its Secret's uri."""
+    secret = f"{rendered.name}-pguser-{user}"
+    files = write_secret(rendered, secret, workdir / secret)
+    uri = loopback_uri(rendered.secret(secret)["uri"].decode(), port, files / "ca.crt")
+    result = client_psql(uri, f"SHOW {setting}", {"PGSSLROOTCERT": str(files / "ca.crt")})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_memberships_and_role_settings_are_exactly_the_specs(
+    trio: LocalCluster, rerender: Callable[..., Rendered]
+) -> None:
+    """inRoles and parameters are granted and set; a second run changes nothing; removed from the
+    spec, they are revoked and reset, while a membership in a role pgrender does not manage stays."""
+    leader = trio.wait_healthy()
+
+    def grant(spec: dict[str, Any]) -> None:
+        _user(spec, "reporting").update(
+            inRoles=["pg_read_all_data", "auditors"],
+            parameters={"work_mem": "64MB", "search_path": '"$user", public, "Audit Log"', "log_statement": "all"},
+        )
+        _user(spec, "auditors")["inRoles"] = ["pg_monitor"]
+
+    granted = rerender(grant)
+    reconcile(trio, granted, leader)
+    assert leader.psql(MEMBERSHIPS) == [
+        ["auditors", "pg_monitor"],
+        ["reporting", "auditors"],
+        ["reporting", "pg_read_all_data"],
+    ]
+    assert leader.psql(ROLE_SETTINGS) == [
+        ["log_statement=all"],
+        ['search_path="$user", public, "Audit Log"'],
+        ["work_mem=64MB"],
+    ]
+    workdir = trio.root / "role-settings"
+    assert _show(granted, "reporting", leader.pg_port, workdir, "work_mem") == "64MB"
+    assert _show(granted, "reporting", leader.pg_port, workdir, "search_path") == '"$user", public, "Audit Log"'
+    before = leader.psql(ROLE_SNAPSHOT)
+    reconcile(trio, granted, leader)
+    assert leader.psql(ROLE_SNAPSHOT) == before
+
+    leader.psql("CREATE ROLE outsider NOLOGIN; GRANT outsider TO reporting")
+    try:
+
+        def reduce(spec: dict[str, Any]) -> None:
+            grant(spec)
+            _user(spec, "reporting").update(inRoles=["auditors"], parameters={"log_statement": "all"})
+
+        reconcile(trio, rerender(reduce), leader)
+        assert leader.psql(MEMBERSHIPS) == [
+            ["auditors", "pg_monitor"],
+            ["reporting", "auditors"],
+            ["reporting", "outsider"],
+        ]
+        assert leader.psql(ROLE_SETTINGS) == [["log_statement=all"]]
+    finally:
+        leader.psql("DROP ROLE outsider")
+
+
+INIT_MARKER = "SELECT count(*) FROM init_marker"
+INIT_RECORDED = "SELECT to_regclass('pgrender.init_sql') IS NOT NULL"
+
+
+def _with_init_sql(rendered: Rendered, sql: str) -> Rendered:
+    """``rendered`` with the ConfigMap its databaseInitSQL names, as the user would apply it."""
+    init = rendered.spec["spec"]["databaseInitSQL"]
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": init["name"], "namespace": rendered.namespace},
+        "data": {init["key"]: sql},
+    }
+    return rendered.with_objects(config_map)
+
+
+def test_init_sql_runs_once_and_a_failure_is_not_recorded(
+    trio: LocalCluster, rerender: Callable[..., Rendered]
+) -> None:
+    """databaseInitSQL from a ConfigMap runs once (its row is inserted once over two Job runs); after
+    the record is dropped (how to run it again), a failing inline SQL fails the Job and leaves
+    neither its changes nor a record."""
+    leader = trio.wait_healthy()
+    assert leader.psql(INIT_RECORDED) == [["f"]]
+    try:
+        from_config_map = rerender(
+            lambda spec: spec["spec"].update(databaseInitSQL={"name": "trio-init", "key": "setup.sql"})
+        )
+        rendered = _with_init_sql(
+            from_config_map, "CREATE TABLE init_marker (n int);\nINSERT INTO init_marker VALUES (1);\n"
+        )
+        assert "init SQL: done" in reconcile(trio, rendered, leader)
+        assert leader.psql(INIT_MARKER) == [["1"]]
+        assert leader.psql(INIT_RECORDED) == [["t"]]
+        assert "init SQL: ran before" in reconcile(trio, rendered, leader)
+        assert leader.psql(INIT_MARKER) == [["1"]]
+
+        leader.psql("DROP TABLE pgrender.init_sql")
+        failing = rerender(
+            lambda spec: spec["spec"].update(
+                databaseInitSQL={"sql": "INSERT INTO init_marker VALUES (2);\nSELECT 1/0;\n"}
+            )
+        )
+        trio.apply(failing)
+        result = trio.run_job(trio.root / "job")
+        assert result.returncode != 0, result.stdout
+        assert "division by zero" in result.stdout + result.stderr
+        assert leader.psql(INIT_MARKER) == [["1"]]
+        assert leader.psql(INIT_RECORDED) == [["f"]]
+    finally:
+        leader.psql("DROP TABLE IF EXISTS init_marker; DROP SCHEMA IF EXISTS pgrender CASCADE")
+
+
+def test_infrastructure_role_logs_in_with_the_password_every_cluster_shares(trio: LocalCluster) -> None:
+    """An infrastructure role of pgrender.yaml is made in the cluster with its membership and
+    settings, and logs in with its Secret; a second run changes nothing."""
+    monitor = InfrastructureRoleSpec.model_validate(
+        {"name": "monitor", "inRoles": ["pg_monitor"], "parameters": {"statement_timeout": "30s"}}
+    )
+    roles = (InfrastructureRole(monitor, 0, "pgrender.yaml", ()),)
+    leader = trio.wait_healthy()
+    rendered = render_spec(trio.rendered.spec, trio.root / "infrastructure", infrastructure_roles=roles)
+    other = copy.deepcopy(trio.rendered.spec)
+    other["metadata"].update(name="elsewhere", namespace="other")
+    elsewhere = render_spec(other, trio.root / "infrastructure-other", infrastructure_roles=roles)
+    assert (
+        rendered.secret("trio-pguser-monitor")["password"] == elsewhere.secret("elsewhere-pguser-monitor")["password"]
+    )
+    try:
+        reconcile(trio, rendered, leader)
+        workdir = trio.root / "infrastructure-login"
+        assert _show(rendered, "monitor", leader.pg_port, workdir, "statement_timeout") == "30s"
+        assert leader.psql("SELECT pg_has_role('monitor', 'pg_monitor', 'MEMBER')") == [["t"]]
+        before = leader.psql(ROLE_SNAPSHOT)
+        reconcile(trio, rendered, leader)
+        assert leader.psql(ROLE_SNAPSHOT) == before
+    finally:
+        reconcile(trio, trio.rendered, leader)
+        leader.psql("DROP ROLE IF EXISTS monitor")
+
+
+def test_dynamic_configuration_passthrough_reaches_patroni(
+    trio: LocalCluster, rerender: Callable[..., Rendered]
+) -> None:
+    """spec.patroni.dynamicConfiguration, through the Job's PUT /config: Patroni shows and applies it."""
+    leader = trio.wait_healthy()
+    reconcile(trio, trio.rendered, leader)
+    assert "synchronous_node_count" not in leader.api("/config")
+
+    def passthrough(spec: dict[str, Any]) -> None:
+        spec["spec"]["patroni"]["dynamicConfiguration"] = {
+            "synchronous_node_count": 2,
+            "maximum_lag_on_failover": 2097152,
+            "max_timelines_history": 10,
+            "postgresql": {"parameters": {"log_lock_waits": True}},
+        }
+
+    changed = rerender(passthrough)
+    assert "patroni dynamic configuration: updated" in reconcile(trio, changed, leader)
+    config = leader.api("/config")
+    assert (config["synchronous_node_count"], config["maximum_lag_on_failover"], config["max_timelines_history"]) == (
+        2,
+        2097152,
+        10,
+    )
+    assert config["postgresql"]["parameters"]["log_lock_waits"] == "on"
+    assert config["synchronous_mode"] is True and config["postgresql"]["use_slots"] is True  # pgrender's stay
+    # Patroni applies them: both replicas become synchronous standbys, the server takes the parameter.
+    wait_until(
+        "two synchronous standbys",
+        lambda: sum(m.get("role") == "sync_standby" for m in trio.cluster_state()["members"]) == 2,
+        timeout=60,
+    )
+    wait_until("log_lock_waits on the leader", lambda: leader.psql("SHOW log_lock_waits") == [["on"]], timeout=30)
