@@ -64,14 +64,14 @@ def scheduling_fields(scheduling: SchedulingPlan) -> Manifest:
     return fields
 
 
-def pod_security_context_for(run_as_user: int, run_as_group: int, fs_group: int) -> Manifest:
-    """Pod-level half of the restricted profile; fsGroup makes mounted Secrets group-readable."""
+def pod_security_context_for(run_as_user: int | None, run_as_group: int | None, fs_group: int | None) -> Manifest:
+    """Pod-level half of the restricted profile; fsGroup makes mounted Secrets group-readable. An id
+    that is None (spec.openshift) is left out, for OpenShift's SCC to assign."""
+    ids = {"fsGroup": fs_group, "runAsGroup": run_as_group, "runAsUser": run_as_user}
     return {
-        "fsGroup": fs_group,
+        **{key: value for key, value in ids.items() if value is not None},
         "fsGroupChangePolicy": "OnRootMismatch",
-        "runAsGroup": run_as_group,
         "runAsNonRoot": True,
-        "runAsUser": run_as_user,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 

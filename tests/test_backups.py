@@ -385,6 +385,7 @@ def test_objects(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -
         ("CronJob", "hippo-repo2-diff"),
         ("Job", init),
         ("Job", "hippo-repo2-manual-3"),
+        ("NetworkPolicy", "hippo-repo-host"),
         ("PersistentVolumeClaim", "hippo-repo2"),
         ("Secret", "hippo-pgbackrest"),
         ("Secret", "hippo-pgbackrest-cert"),

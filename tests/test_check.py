@@ -147,7 +147,7 @@ def test_text_summary_counts(current: Path, change: Callable[[Path], None], expe
 def test_nothing_rendered_yet_is_all_missing(repo: Path) -> None:
     result = run_cli("check", "--format", "json")
     assert result.exit_code == 1
-    assert len(json.loads(result.stdout)["missing"]) == 15
+    assert len(json.loads(result.stdout)["missing"]) == 17
     assert not (repo / "rendered").exists()
 
 

@@ -24,6 +24,14 @@ def instances(set_name: str, replicas: int = 1) -> list[dict[str, Any]]:
     return [{"name": set_name, "replicas": replicas, "dataVolume": {"size": "1Gi"}}]
 
 
+S3_REPO = {
+    "name": "repo1",
+    "s3": {"bucket": "backups", "endpoint": "s3.example.com", "region": "eu-north-1"},
+    "credentials": {"secretName": "s3"},
+    "schedules": {"full": "0 1 * * *"},
+}
+
+
 def node_port(port: int) -> dict[str, Any]:
     return {"type": "NodePort", "nodePort": port}
 
@@ -108,6 +116,25 @@ CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
             (0, "metadata.name", "PodDisruptionBudget db/a-pgbouncer is also made by "),
             (0, "spec.instances[0].name", "PodDisruptionBudget db/a-pgbouncer is also made by "),
         ],
+    ),
+    (
+        "network-policy-across-clusters",
+        [
+            cluster("x", backups={"repos": [S3_REPO], "logical": {"repo": "repo1", "schedule": "0 2 * * *"}}),
+            cluster("x-logical", backups={"repos": [S3_REPO]}),
+        ],
+        [
+            (0, "spec.backups.logical", "NetworkPolicy db/x-logical-backup is also made by "),
+            (1, "spec.backups", "NetworkPolicy db/x-logical-backup is also made by "),
+        ],
+    ),
+    (
+        "network-policies-off-no-clash",
+        [
+            cluster("x", backups={"repos": [S3_REPO], "logical": {"repo": "repo1", "schedule": "0 2 * * *"}}),
+            cluster("x-logical", backups={"repos": [S3_REPO]}, networkPolicy={"enabled": False}),
+        ],
+        [],
     ),
 ]
 

@@ -32,7 +32,7 @@ def test_stdout_is_one_stream_without_kustomization() -> None:
     result = run_cli("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
     assert result.exit_code == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout)]
-    assert "Kustomization" not in kinds and kinds[0] == "ServiceAccount" and len(kinds) == 22
+    assert "Kustomization" not in kinds and kinds[0] == "ServiceAccount" and len(kinds) == 24
 
 
 def test_no_key_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_console_entry_point_flushes_and_keeps_exit_codes(tmp_path: Path) -> Non
         return subprocess.run([sys.executable, "-m", "pgrender", *args], capture_output=True, text=True, check=False)
 
     ok = run("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
-    assert ok.returncode == 0 and len(list(yaml.safe_load_all(ok.stdout))) == 22
+    assert ok.returncode == 0 and len(list(yaml.safe_load_all(ok.stdout))) == 24
     missing = run("render", str(tmp_path / "missing.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
     assert missing.returncode == 2 and "file not found" in missing.stderr
     usage = run("render", str(EXAMPLES / "hippo.yaml"))

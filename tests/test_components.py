@@ -35,6 +35,8 @@ def test_hippo_object_inventory(plan_of: Callable[[dict[str, Any]], ClusterPlan]
             ("StatefulSet", "hippo-instance1-0"),
             ("StatefulSet", "hippo-instance1-1"),
             ("PodDisruptionBudget", "hippo-instance1"),
+            ("NetworkPolicy", "hippo-database"),
+            ("NetworkPolicy", "hippo-reconcile"),
         ]
     )
     (job,) = [o for o in objects if o["kind"] == "Job"]

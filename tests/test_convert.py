@@ -148,6 +148,7 @@ CARRIED = [
             "retention": {"full": 7},
         },
     ),
+    ("pgo", "spec: {openshift: true}", "spec.openshift", True),
     ("pgo", "spec: {standby: {enabled: true, host: other-primary.db.svc, port: 5432}}", "spec.standby",
      {"fromCluster": {"cluster": "other", "namespace": "db", "port": 5432}, "enabled": True}),
     ("zalando", "{}", "metadata.labels", {"team": "acid"}),

@@ -11,6 +11,7 @@ from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
 from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.monitoring import monitoring
+from pgrender.components.network_policies import network_policies
 from pgrender.components.patroni import patroni
 from pgrender.components.pgbackrest import pgbackrest
 from pgrender.components.pgbouncer import pgbouncer
@@ -42,6 +43,7 @@ BUILDERS: tuple[Builder, ...] = (
     pgbackrest,
     repo_host,
     backup_jobs,
+    network_policies,
     monitoring,
     alerts,
 )

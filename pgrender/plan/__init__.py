@@ -12,6 +12,7 @@ from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, r
 from pgrender.plan.metadata import ComponentMeta
 from pgrender.plan.monitoring import MonitoringPlan, resolve_monitoring
 from pgrender.plan.names import Names
+from pgrender.plan.network_policies import PolicyPlan, RulePlan, resolve_network_policies
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.profiles import PROFILES
@@ -38,8 +39,10 @@ __all__ = [
     "MonitoringPlan",
     "PatroniPlan",
     "PgBouncerPlan",
+    "PolicyPlan",
     "ResourcesPlan",
     "RolloutPlan",
+    "RulePlan",
     "RuntimePasswords",
     "SchedulingPlan",
     "ServicePlan",
@@ -84,9 +87,10 @@ class ClusterPlan:
     image: str
     bin_dir: str
     patroni_command: str
-    run_as_user: int
-    run_as_group: int
-    fs_group: int
+    # None (spec.openshift): left to OpenShift's SCC, which assigns them from the namespace's ranges.
+    run_as_user: int | None
+    run_as_group: int | None
+    fs_group: int | None
     port: int
     patroni_port: int
     postgres_address: str  # what members advertise: PATRONI_POSTGRESQL_CONNECT_ADDRESS
@@ -127,6 +131,7 @@ class ClusterPlan:
     # What deserves a look but renders anyway (a memory limit PostgreSQL's settings cannot fit):
     # validate and render print them.
     warnings: tuple[Problem, ...] = ()
+    network_policies: tuple[PolicyPlan, ...] = ()  # none when spec.networkPolicy.enabled is false
     monitoring: MonitoringPlan | None = None
     init_sql: InitSQLPlan | None = None  # spec.databaseInitSQL, run once by the reconcile Job
 
@@ -197,6 +202,8 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
     )
     backups = resolve_backups(sourced, names, sets, preset, problems)
     pg = resolve_patroni(sourced, names, synchronous, api_hosts, backups, problems)
+    if spec.openshift:
+        problems += _openshift_ids(sourced)
     if spec.port == defaults.PATRONI_PORT:
         problems.append(sourced.problem(("spec", "port"), f"port {defaults.PATRONI_PORT} is Patroni's REST API port"))
     if spec.patroni.synchronous_mode_strict and not synchronous:
@@ -256,7 +263,21 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
                 "from the same CA",
             )
         )
-    made = claims(sourced, names, sets, users, (primary, replicas_service, pgbouncer), backups, extra_services)
+    if pgbouncer and spec.openshift:
+        pgbouncer = replace(pgbouncer, run_as_user=None, run_as_group=None)
+    policies = resolve_network_policies(
+        sourced, names, members=pod_selector, port=spec.port, pgbouncer=pgbouncer, backups=backups
+    )
+    made = claims(
+        sourced,
+        names,
+        sets,
+        users,
+        (primary, replicas_service, pgbouncer),
+        backups,
+        extra_services,
+        tuple((p.path, p.name) for p in policies),
+    )
     check_names(sourced, made, problems)
     check_user_secrets(sourced, made, problems)
     if problems:
@@ -312,9 +333,9 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
         bin_dir=(contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(version)),
         patroni_command=contract.patroni,
-        run_as_user=contract.run_as_user,
-        run_as_group=contract.run_as_group,
-        fs_group=contract.fs_group,
+        run_as_user=None if spec.openshift else contract.run_as_user,
+        run_as_group=None if spec.openshift else contract.run_as_group,
+        fs_group=None if spec.openshift else contract.fs_group,
         port=spec.port,
         patroni_port=defaults.PATRONI_PORT,
         postgres_address=hosts.member_address(names.pods_service, spec.port),
@@ -349,6 +370,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
         resources=resolve_resources(spec, guaranteed_memory),
         warnings=_memory_warnings(sourced, sets, pg),
+        network_policies=policies,
         monitoring=resolve_monitoring(sourced, names, tls, backups),
         init_sql=resolve_init_sql(sourced),
     )
@@ -364,6 +386,23 @@ def _memory_warnings(sourced: SourcedCluster, sets: list[InstanceSetPlan], pg: P
         if message:
             out.append(sourced.problem(("spec", "instances", i, "resources", "limits", "memory"), message))
     return tuple(out)
+
+
+def _openshift_ids(sourced: SourcedCluster) -> list[Problem]:
+    """User and group ids given with spec.openshift: the SCC assigns its own, so they would be dropped."""
+    spec = sourced.cluster.spec
+    given: list[tuple[FieldPath, set[str]]] = [(("spec", "imageContract"), spec.image_contract.model_fields_set)]
+    if spec.proxy.pg_bouncer:
+        given.append((("spec", "proxy", "pgBouncer"), spec.proxy.pg_bouncer.model_fields_set))
+    return [
+        sourced.problem(
+            (*path, alias),
+            f"with spec.openshift: true OpenShift's SCC assigns {alias} from the namespace's range; remove it",
+        )
+        for path, fields in given
+        for field, alias in (("run_as_user", "runAsUser"), ("run_as_group", "runAsGroup"), ("fs_group", "fsGroup"))
+        if field in fields
+    ]
 
 
 def _extra_services(

@@ -60,6 +60,7 @@ def claims(
     parts: tuple[ServicePlan, ServicePlan | None, PgBouncerPlan | None],
     backups: BackupsPlan | None = None,
     extra_services: tuple[ServicePlan, ...] = (),
+    network_policies: tuple[tuple[FieldPath, str], ...] = (),
 ) -> list[Claim]:
     """Every object name and label value the plan decides, at the spec field it is made from."""
     meta, spec = sourced.cluster.metadata, sourced.cluster.spec
@@ -92,6 +93,7 @@ def claims(
             made.append(_obj(cluster, "PodDisruptionBudget", pgbouncer.disruption_budget))
     if backups:
         made += _backup_claims(backups, names)
+    made += [_obj(path, "NetworkPolicy", name) for path, name in network_policies]
     if spec.monitoring:
         kinds = ["Secret", "ConfigMap"]
         kinds += ["PodMonitor"] if spec.monitoring.pod_monitor else []
@@ -251,6 +253,7 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
         (plan.primary_service, plan.replicas_service, plan.pgbouncer),
         plan.backups,
         plan.extra_services,
+        tuple((p.path, p.name) for p in plan.network_policies),
     )
     # Jobs named by their content are not claimed; a manual backup Job has a fixed name.
     manual = plan.backups.manual.name if plan.backups and plan.backups.manual else None

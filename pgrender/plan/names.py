@@ -87,6 +87,7 @@ NAME_RULES: dict[str, NameRule] = {
     "StatefulSet": replace(DNS1123_LABEL, max_length=52, why="its pods' revision label adds 11"),
     # cert-manager's own kinds: subdomains, as for every custom resource (its CertificateRequests
     # take the Certificate's name and a suffix, shortened with a hash when too long).
+    "NetworkPolicy": DNS1123_SUBDOMAIN,
     "Certificate": DNS1123_SUBDOMAIN,
     "Issuer": DNS1123_SUBDOMAIN,
     # The Prometheus Operator's kinds (spec.monitoring): subdomains, as every custom resource.
@@ -281,6 +282,10 @@ class Names:
     def logical_backup(self) -> str:
         """CronJob of pg_dumpall."""
         return f"{self.cluster}-logical-backup"
+
+    def network_policy(self, component: str) -> str:
+        """NetworkPolicy around one component's pods (database, pgbouncer, reconcile, backup, ...)."""
+        return f"{self.cluster}-{component}"
 
     def pguser_secret(self, user: str, first: bool = False) -> str:
         """A login role's Secret; ``first``: the first login role, which some profiles name <c>-app."""

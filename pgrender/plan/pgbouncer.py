@@ -57,8 +57,8 @@ class PgBouncerPlan:
     name: str
     replicas: int
     image: str
-    run_as_user: int
-    run_as_group: int
+    run_as_user: int | None  # None (spec.openshift): the SCC assigns them
+    run_as_group: int | None
     pool_mode: PoolMode
     max_client_connections: int
     default_pool_size: int

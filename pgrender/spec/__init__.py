@@ -18,6 +18,7 @@ from pgrender.spec.init_sql import InitSQLSpec
 from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.monitoring import MonitoringSpec
+from pgrender.spec.network_policy import NetworkPolicySpec
 from pgrender.spec.patroni import PatroniSpec
 from pgrender.spec.pgbouncer import ProxySpec
 from pgrender.spec.presets import Preset
@@ -212,6 +213,15 @@ class ClusterSpec(StrictModel):
         "so applications written against that operator keep working unchanged.",
     )
     connectivity: ConnectivitySpec = Field(default_factory=ConnectivitySpec)
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="NetworkPolicies around every pod of the cluster (on by default; needs a CNI that enforces them).",
+    )
+    openshift: bool = Field(
+        default=False,
+        description="true: no runAsUser, runAsGroup or fsGroup in any pod, so that OpenShift's restricted-v2 "
+        "SCC assigns them from the namespace's ranges (PGO's spec.openshift).",
+    )
 
     @field_validator("image_pull_secrets")
     @classmethod

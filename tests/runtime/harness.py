@@ -654,6 +654,10 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
         /etc/hosts, as the pod's /etc/hosts maps it to the pod's own address; the paths of its
         volume move as in 3.
 
+    13. NetworkPolicies: nothing enforces them here (every process reaches every loopback port), and
+        nothing is changed for them. What they allow and refuse is checked on the rendered objects
+        by the evaluator of ``tests/netpol.py`` (``tests/test_network_policies.py``).
+
     The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
     pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
     returned parsed; it is written back as YAML, so it equals the rendered one value for value

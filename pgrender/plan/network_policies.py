@@ -1,0 +1,234 @@
+"""The network policy plan: one NetworkPolicy per kind of pod the cluster runs, each allowing exactly
+the connections that pod makes and receives (reference: backups-and-operations.md §9).
+
+Every policy isolates its pods both ways (policyTypes Ingress and Egress); what is not listed here
+is refused. Selectors are the ones the workloads are written with, read from the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pgrender.plan import defaults, labels
+from pgrender.plan.backups import BackupsPlan
+from pgrender.plan.names import Names
+from pgrender.plan.pgbouncer import PgBouncerPlan
+from pgrender.spec import SourcedCluster
+from pgrender.spec.backups import RepoLocationSpec
+from pgrender.spec.network_policy import NAMESPACE_NAME_LABEL, OPENSHIFT_DNS, PeerSpec
+
+Manifest = dict[str, Any]
+TCP, UDP = "TCP", "UDP"
+HTTPS_PORT = 443  # an object store's port unless its repository names one
+LOGICAL_BACKUP_TYPE = "logical"  # BACKUP_TYPE_LABEL of the pg_dumpall CronJob's pods
+COMPONENT_LOGICAL_BACKUP = "logical-backup"  # names its policy; its pods are component backup
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """One ingress or egress rule: any of ``peers`` on any of ``ports`` ((protocol, port))."""
+
+    peers: tuple[Manifest, ...]  # NetworkPolicyPeer objects
+    ports: tuple[tuple[str, int], ...]
+
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    name: str
+    path: FieldPath  # the spec field its pods come from, where a clash of its name is reported
+    labels: dict[str, str]  # the object's own labels (its component's)
+    pod_selector: Manifest  # a LabelSelector
+    ingress: tuple[RulePlan, ...]  # empty: nothing may connect to these pods
+    egress: tuple[RulePlan, ...]  # empty: these pods connect nowhere
+
+
+def _tcp(*ports: int) -> tuple[tuple[str, int], ...]:
+    return tuple((TCP, p) for p in ports)
+
+
+def _pods(selector: dict[str, str]) -> Manifest:
+    """Pods of the policy's own namespace."""
+    return {"podSelector": {"matchLabels": dict(selector)}}
+
+
+def peer(spec: PeerSpec) -> Manifest:
+    """A NetworkPolicyPeer as Kubernetes spells it (empty selectors stay ``{}``: everything)."""
+    out: Manifest = spec.model_dump(by_alias=True, exclude_defaults=True)
+    return out
+
+
+def store_port(repo: RepoLocationSpec) -> int | None:
+    """The port an object-store repository is reached on; None for a volume repository."""
+    store = repo.s3 or repo.gcs or repo.azure
+    return None if store is None else store.port or HTTPS_PORT
+
+
+def resolve_network_policies(
+    sourced: SourcedCluster,
+    names: Names,
+    *,
+    members: dict[str, str],
+    port: int,
+    pgbouncer: PgBouncerPlan | None,
+    backups: BackupsPlan | None,
+) -> tuple[PolicyPlan, ...]:
+    """Every policy of the cluster, or none when spec.networkPolicy.enabled is false."""
+    spec = sourced.cluster.spec
+    np = spec.network_policy
+    if not np.enabled:
+        return ()
+    cluster = sourced.cluster.metadata.name
+    member_peer = _pods(members)
+    reconcile_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_RECONCILE}
+    backup_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_BACKUP}
+    apps = tuple(peer(p) for p in np.applications)
+    dns_spec = OPENSHIFT_DNS if spec.openshift and "dns" not in np.model_fields_set else np.dns
+    dns = RulePlan(
+        tuple(peer(p) for p in dns_spec.to), tuple((proto, p) for p in dns_spec.ports for proto in (UDP, TCP))
+    )
+    api = RulePlan(tuple(peer(p) for p in np.kubernetes_api.to), _tcp(*np.kubernetes_api.ports))
+    stores = tuple(peer(p) for p in np.object_stores.to)
+
+    own_repos = spec.backups.repos if spec.backups else []
+    own_store_ports = sorted({p for r in own_repos if (p := store_port(r)) is not None})
+    standby = spec.standby if spec.standby and spec.standby.enabled else None
+    source = spec.bootstrap.from_backup or (standby.from_backup if standby else None)
+    member_store_ports = sorted({*own_store_ports, *([store_port(source.repo) or HTTPS_PORT] if source else [])})
+    server_port = backups.server_port if backups else 0
+    pgbackrest_jobs = bool(backups and backups.repos)
+    logical = backups.logical if backups else None
+    repo_host = backups.repo_host if backups else None
+
+    # Members: each other (replication, pg_rewind, Patroni's leader race), the cluster's own
+    # clients, the applications; out to DNS, the API (Patroni's DCS), the repositories.
+    ingress = [
+        RulePlan((member_peer, _pods(reconcile_selector)), _tcp(port, defaults.PATRONI_PORT)),
+    ]
+    if pgbouncer:
+        ingress.append(RulePlan((_pods(pgbouncer.selector),), _tcp(port)))
+    if logical:
+        ingress.append(RulePlan((_pods(_logical_selector(backup_selector)),), _tcp(port)))
+    if pgbackrest_jobs:
+        ingress.append(RulePlan((_pods_expression(backup_selector),), _tcp(server_port)))
+    if apps:
+        ingress.append(RulePlan(apps, _tcp(port)))
+    egress = [dns, api, RulePlan((member_peer,), _tcp(port, defaults.PATRONI_PORT))]
+    if repo_host:
+        egress.append(RulePlan((_pods(repo_host.selector),), _tcp(server_port)))
+    if member_store_ports:
+        egress.append(RulePlan(stores, _tcp(*member_store_ports)))
+    if standby and standby.from_cluster:
+        stream = standby.from_cluster
+        namespace = stream.namespace or sourced.cluster.metadata.namespace
+        source_members = {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
+            "podSelector": {"matchLabels": {labels.CLUSTER_LABEL: stream.cluster}},
+        }
+        egress.append(RulePlan((source_members,), _tcp(stream.port)))
+    cluster_path: FieldPath = ("metadata", "name")
+    out = [
+        _policy(
+            names, labels.COMPONENT_DATABASE, cluster_path, cluster, {"matchLabels": dict(members)}, ingress, egress
+        )
+    ]
+
+    if pgbouncer:
+        out.append(
+            _policy(
+                names,
+                labels.COMPONENT_PGBOUNCER,
+                ("spec", "proxy", "pgBouncer"),
+                cluster,
+                {"matchLabels": dict(pgbouncer.selector)},
+                [RulePlan(apps, _tcp(pgbouncer.port))] if apps else [],
+                [dns, RulePlan((member_peer,), _tcp(pgbouncer.server_port))],
+            )
+        )
+    # The reconcile Job (roles, Patroni's configuration, the rollout) and the password CronJob.
+    out.append(
+        _policy(
+            names,
+            labels.COMPONENT_RECONCILE,
+            cluster_path,
+            cluster,
+            {"matchLabels": reconcile_selector},
+            [],
+            [dns, api, RulePlan((member_peer,), _tcp(port, defaults.PATRONI_PORT))],
+        )
+    )
+    if pgbackrest_jobs:
+        # pgBackRest in the Job reaches every member's TLS server and finds the primary itself.
+        jobs_egress = [dns, RulePlan((member_peer,), _tcp(server_port))]
+        if own_store_ports:
+            jobs_egress.append(RulePlan(stores, _tcp(*own_store_ports)))
+        out.append(
+            _policy(
+                names,
+                labels.COMPONENT_BACKUP,
+                ("spec", "backups"),
+                cluster,
+                _pods_expression(backup_selector)["podSelector"],
+                [],
+                jobs_egress,
+            )
+        )
+    if logical and spec.backups:
+        repo = next(r for r in spec.backups.repos if r.name == logical.repo)
+        out.append(
+            _policy(
+                names,
+                COMPONENT_LOGICAL_BACKUP,
+                ("spec", "backups", "logical"),
+                cluster,
+                {"matchLabels": _logical_selector(backup_selector)},
+                [],
+                [dns, RulePlan((member_peer,), _tcp(port)), RulePlan(stores, _tcp(store_port(repo) or HTTPS_PORT))],
+            )
+        )
+    if repo_host:
+        # Members archive to it and fetch from it; it connects nowhere.
+        out.append(
+            _policy(
+                names,
+                labels.COMPONENT_REPO_HOST,
+                ("spec", "backups"),
+                cluster,
+                {"matchLabels": dict(repo_host.selector)},
+                [RulePlan((member_peer,), _tcp(server_port))],
+                [],
+            )
+        )
+    return tuple(out)
+
+
+def _logical_selector(backup_selector: dict[str, str]) -> dict[str, str]:
+    return {**backup_selector, labels.BACKUP_TYPE_LABEL: LOGICAL_BACKUP_TYPE}
+
+
+def _pods_expression(backup_selector: dict[str, str]) -> Manifest:
+    """pgBackRest's backup Jobs: the cluster's backup pods that are not the pg_dumpall CronJob's."""
+    not_logical = {"key": labels.BACKUP_TYPE_LABEL, "operator": "NotIn", "values": [LOGICAL_BACKUP_TYPE]}
+    return {"podSelector": {"matchLabels": dict(backup_selector), "matchExpressions": [not_logical]}}
+
+
+def _policy(
+    names: Names,
+    component: str,
+    path: FieldPath,
+    cluster: str,
+    selector: Manifest,
+    ingress: list[RulePlan],
+    egress: list[RulePlan],
+) -> PolicyPlan:
+    return PolicyPlan(
+        names.network_policy(component),
+        path,
+        labels.common(cluster, component),
+        selector,
+        tuple(ingress),
+        tuple(egress),
+    )
