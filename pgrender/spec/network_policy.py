@@ -19,8 +19,11 @@ class LabelSelectorRequirementSpec(StrictModel):
     """One matchExpressions term of a Kubernetes label selector."""
 
     key: str = Field(min_length=1, max_length=317)
+    """The label tested."""
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """In, NotIn: the label's value is (not) among values; Exists, DoesNotExist: the label is (not) set."""
     values: list[str] = Field(default=[], max_length=100)
+    """The values In and NotIn compare with; empty for Exists and DoesNotExist."""
 
     @model_validator(mode="after")
     def _values_fit_operator(self) -> LabelSelectorRequirementSpec:
@@ -34,15 +37,19 @@ class LabelSelectorRequirementSpec(StrictModel):
 class LabelSelectorSpec(StrictModel):
     """A Kubernetes label selector; {} selects everything (every pod, every namespace)."""
 
-    match_labels: dict[str, str] = Field(default={}, max_length=50)
+    match_labels: dict[str, str] = Field(default={}, max_length=50, examples=[{"app": "shop"}])
+    """Labels the pod or namespace must have, with these values."""
     match_expressions: list[LabelSelectorRequirementSpec] = Field(default=[], max_length=50)
+    """Further label tests that must all hold."""
 
 
 class IPBlockSpec(StrictModel):
     """Addresses outside the cluster, as a CIDR with optional holes."""
 
-    cidr: str
+    cidr: str = Field(examples=["10.0.0.0/8", "fd00::/8"])
+    """The addresses, as a network (no host bits set), such as 10.0.0.0/8."""
     except_: list[str] = Field(default=[], alias="except", max_length=50)
+    """Networks inside cidr that are left out."""
 
     @field_validator("cidr")
     @classmethod
