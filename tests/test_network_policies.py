@@ -127,6 +127,7 @@ NARROW_API = {
 }
 OPENSHIFT = {**base_spec(), "spec": {**base_spec()["spec"], "openshift": True}}
 OFF = {**base_spec(), "spec": {**base_spec()["spec"], "networkPolicy": {"enabled": False}}}
+MONITORED = {**base_spec(), "spec": {**base_spec()["spec"], "monitoring": {}}}
 CASES: dict[str, tuple[Path | dict[str, Any], ...]] = {
     "pooled": (EXAMPLES / "pooled.yaml",),
     "dr": (EXAMPLES / "backups.yaml", EXAMPLES / "standby.yaml", EXAMPLES / "restore.yaml"),
@@ -134,6 +135,7 @@ CASES: dict[str, tuple[Path | dict[str, Any], ...]] = {
     "narrow": (NARROW_API,),
     "openshift": (OPENSHIFT,),
     "off": (OFF,),
+    "monitored": (MONITORED,),
 }
 # What is not a rendered pod: named endpoints every case has.
 OUTSIDE_PODS = {
@@ -143,6 +145,8 @@ OUTSIDE_PODS = {
     ),
     "api-server": Endpoint("api-server", "172.18.0.2"),  # a control-plane node's address
     "internet": Endpoint("internet", "203.0.113.10"),
+    # The Prometheus Operator's Prometheus pod, in its own namespace.
+    "prometheus": Endpoint("prometheus-k8s-0", "10.244.9.12", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
 }
 
 
@@ -268,6 +272,11 @@ TABLE = [
     ("openshift", "StatefulSet/hippo-instance1-0", "openshift-dns", 5353, T, True),
     ("openshift", "StatefulSet/hippo-instance1-0", "kube-dns", 53, U, False),
     ("openshift", "Job/hippo-reconcile-*", "openshift-dns", 5353, U, True),
+    # monitored: Prometheus scrapes the exporter's port only; nobody else reaches it.
+    ("monitored", "prometheus", "StatefulSet/hippo-instance1-0", 9187, T, True),
+    ("monitored", "prometheus", "StatefulSet/hippo-instance1-0", 5432, T, False),
+    ("monitored", "other-app/db", "StatefulSet/hippo-instance1-0", 9187, T, False),
+    ("pooled", "prometheus", "StatefulSet/pooled-db-0", 9187, T, False),  # no monitoring: no port
     # off: no policy, nothing isolated.
     ("off", "other-app/db", "StatefulSet/hippo-instance1-0", 5432, T, True),
     ("off", "StatefulSet/hippo-instance1-0", "internet", 5432, T, True),

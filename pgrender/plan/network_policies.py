@@ -116,6 +116,8 @@ def resolve_network_policies(
         ingress.append(RulePlan((_pods_expression(backup_selector),), _tcp(server_port)))
     if apps:
         ingress.append(RulePlan(apps, _tcp(port)))
+    if spec.monitoring:  # the exporter sidecar's port, for Prometheus
+        ingress.append(RulePlan(tuple(peer(p) for p in np.monitoring), _tcp(defaults.EXPORTER_PORT)))
     egress = [dns, api, RulePlan((member_peer,), _tcp(port, defaults.PATRONI_PORT))]
     if repo_host:
         egress.append(RulePlan((_pods(repo_host.selector),), _tcp(server_port)))

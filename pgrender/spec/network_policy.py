@@ -9,6 +9,8 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from pgrender.spec.base import StrictModel
 
+# The label the Prometheus Operator gives the pods of every Prometheus it runs: the default scraper.
+PROMETHEUS_NAME_LABEL = "app.kubernetes.io/name"
 # Kubernetes' own label on every namespace (1.22+): how a peer names a namespace.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 ANY_IPV4 = "0.0.0.0/0"
@@ -186,6 +188,18 @@ class NetworkPolicySpec(StrictModel):
         max_length=50,
         description="Who may connect to PostgreSQL (every member's port) and to pgBouncer; {podSelector: {}} "
         "is every pod of the cluster's namespace. Empty: only the cluster's own pods.",
+    )
+    monitoring: list[PeerSpec] = Field(
+        default_factory=lambda: [
+            PeerSpec(
+                namespace_selector=LabelSelectorSpec(),
+                pod_selector=LabelSelectorSpec(match_labels={PROMETHEUS_NAME_LABEL: "prometheus"}),
+            )
+        ],
+        max_length=50,
+        description="With spec.monitoring: who may scrape the exporter (port 9187). Default: pods labelled "
+        "app.kubernetes.io/name: prometheus in any namespace (what the Prometheus Operator labels its "
+        "Prometheus pods); name your Prometheus (namespaceSelector) to narrow it.",
     )
     dns: DNSEgressSpec = Field(default_factory=DNSEgressSpec)
     kubernetes_api: KubernetesAPIEgressSpec = Field(default_factory=KubernetesAPIEgressSpec, alias="kubernetesAPI")
