@@ -859,10 +859,19 @@ def explain_command(field: str, of_config: bool) -> None:
 
 @cli.command("schema")
 @click.option("-o", "--output", default="schemas", show_default=True, type=click.Path(file_okay=False))
-def schema_command(output: str) -> None:
-    """Write the JSON Schema of the spec (for editors: # yaml-language-server: $schema=...)."""
-    from pgrender.schema import write_schemas
+@click.option(
+    "--print-path",
+    is_flag=True,
+    help="Print the directory of the schemas installed with pgrender (for an editor's settings); write nothing.",
+)
+def schema_command(output: str, print_path: bool) -> None:
+    """Write the JSON Schemas of the spec and of pgrender.yaml (for editors: # yaml-language-server:
+    $schema=..., or an association of *.pgcluster.yaml in the editor's settings)."""
+    from pgrender.schema import PACKAGED, write_schemas
 
+    if print_path:
+        click.echo(str(PACKAGED))
+        return
     for path in write_schemas(Path(output)):
         click.echo(f"wrote {path}", err=True)
 

@@ -1,4 +1,5 @@
-"""JSON Schema of the spec, exported from the pydantic models and checked in under schemas/."""
+"""JSON Schema of the spec and of pgrender.yaml, exported from the pydantic models, checked in and
+shipped inside the package (pgrender/schemas/; the repository's schemas/ links there)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 SCHEMA_FILE = "postgrescluster-v1alpha1.json"
 CONFIG_SCHEMA_FILE = "pgrender-config-v1alpha1.json"
 # The schemas' identity (JSON Schema $id): the API group's domain and the file name.
+PACKAGED = Path(__file__).parent / "schemas"  # the copies shipped in the package
 SCHEMA_ID_ROOT = "https://pgrender.io/schemas/"
 
 

@@ -154,3 +154,13 @@ def test_every_enum_explains_each_value(name: str, schema: dict[str, Any]) -> No
         if (missing := _names_each(description, values))
     ]
     assert not unexplained, f"{name}: enums whose description does not name each value: {'; '.join(unexplained)}"
+
+
+def test_the_package_ships_the_schemas() -> None:
+    """`pgrender schema --print-path` names the installed copies, which are the current schemas."""
+    result = run_cli("schema", "--print-path")
+    directory = Path(result.stdout.strip())
+    assert result.exit_code == 0 and directory.name == "schemas" and directory.parent.name == "pgrender"
+    for name, text in schema_texts().items():
+        assert (directory / name).read_text() == text
+        assert json.loads(text)["$id"] == f"https://pgrender.io/schemas/{name}"
