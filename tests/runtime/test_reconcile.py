@@ -200,9 +200,10 @@ def test_patroni_dynamic_configuration_follows_the_spec(trio: LocalCluster, rere
     assert "patroni dynamic configuration" in reconcile(trio, trio.rendered, leader)
     assert leader.api("/config")["synchronous_mode"] is True
 
+    # A parameter taken on reload: restarts (a raised and a lowered max_connections) are test_rollout's.
     def relax(spec: dict[str, Any]) -> None:
         spec["spec"]["patroni"]["synchronousMode"] = False
-        spec["spec"]["patroni"]["parameters"]["max_connections"] = 250
+        spec["spec"]["patroni"]["parameters"]["log_min_duration_statement"] = 250
 
     relaxed = rerender(relax)
     assert "patroni dynamic configuration: updated" in reconcile(trio, relaxed, leader)
@@ -212,7 +213,7 @@ def test_patroni_dynamic_configuration_follows_the_spec(trio: LocalCluster, rere
         lambda: all(m.api("/config")["synchronous_mode"] is False for m in trio.members if m.running()),
         timeout=30,
     )
-    assert leader.api("/config")["postgresql"]["parameters"]["max_connections"] == "250"
+    assert leader.api("/config")["postgresql"]["parameters"]["log_min_duration_statement"] == "250"
     assert "patroni dynamic configuration: unchanged" in reconcile(trio, relaxed, leader)
     # Patroni applies it: no member is a synchronous standby any more.
     wait_until(

@@ -10,7 +10,8 @@ whether it accepts connections, four times a second.
 For every change: never more than one member down at a time; no row the writer saw committed is
 lost; the longest time without a successful write is printed (and held to a bound). For changes
 that need a restart: the replicas go down before the primary, and the primary changes once, by
-the Job's switchover. For a reload-only change: no member goes down at all, no PostgreSQL restarts.
+the Job's switchover. For a reload-only change: no member goes down at all, no PostgreSQL restarts. For a lowered
+setting a standby cannot run below its primary: the primary restarts in place, no switchover.
 """
 
 from __future__ import annotations
@@ -257,6 +258,23 @@ def test_a_restart_parameter_restarts_one_member_at_a_time_replicas_first(cluste
     assert "deleting the pod" not in output  # restarted through Patroni, the pods stay
     for member in cluster.members:
         assert member.psql("SHOW shared_buffers") == [["160MB"]], member.name
+    assert not any(m.get("pending_restart") for m in cluster.cluster_state()["members"])
+
+
+def test_a_lowered_setting_restarts_the_primary_in_place_then_the_replicas(cluster: LocalCluster) -> None:
+    """A standby cannot run a lower max_connections than its primary, so Patroni keeps a lowered value
+    pending on the replicas until the primary runs it: the Job restarts the primary in place (no
+    switchover would help, the new primary would run the old value), then the replicas again."""
+    leader = cluster.wait_healthy().name
+    lowered = int(cluster.rendered.spec["spec"]["patroni"]["parameters"]["max_connections"]) - 50
+    rendered = changed(
+        cluster, "max-connections", lambda s: s["spec"]["patroni"]["parameters"].update(max_connections=lowered)
+    )
+    seen, output, _ = roll(cluster, rendered, "max-connections")
+    assert f"{leader}: a lowered setting replicas can take only after the primary" in output
+    assert "switchover" not in output and seen.leaders == [leader], seen.leaders
+    for member in cluster.members:
+        assert member.psql("SHOW max_connections") == [[str(lowered)]], member.name
     assert not any(m.get("pending_restart") for m in cluster.cluster_state()["members"])
 
 
