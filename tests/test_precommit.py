@@ -1,16 +1,20 @@
 """pre-commit: .pre-commit-hooks.yaml is a valid manifest, and its hooks behave as promised when the real
-`pre-commit try-repo` runs them in a throwaway git repository (pgrender.yaml with provider existing and a spec):
+`pre-commit run` runs them in a throwaway git repository (pgrender.yaml with provider existing and a spec):
 check fails on stale output and passes after a render; render fails because it modified files, then passes;
 validate fails on a bad spec with file:line:col.
 
-Offline by construction: try-repo builds a fresh hook virtualenv and runs `pip install .` in it. pip gets no index
+The configuration names the hook repository at its commit, as a user's .pre-commit-config.yaml does, and
+all the tests share one pre-commit store (PRE_COMMIT_HOME): the hook virtualenv is built once, as on a
+user's machine, instead of once per run as `pre-commit try-repo` (a fresh store each time) did.
+
+Offline by construction: pre-commit builds the hook virtualenv and runs `pip install .` in it. pip gets no index
 (PIP_NO_INDEX, no config files) and finds links only in virtualenv's bundled wheels (setuptools for the isolated
 build); pgrender's dependencies resolve as already installed because PYTHONPATH holds this interpreter's
 site-packages (VIRTUALENV_SYSTEM_SITE_PACKAGES would not do: it exposes the base interpreter's packages, not this
 virtualenv's). Proxies point at a closed local port, so any download attempt would fail the test, not pass it.
 
-try-repo clones the hook repository's HEAD (plus tracked changes only), so the hook repository is a committed
-copy of exactly what `pip install .` needs and the manifest; that works in a fresh clone and in a work tree with
+pre-commit clones the hook repository at the configured commit, so the hook repository is a committed copy of
+exactly what `pip install .` needs and the manifest; that works in a fresh clone and in a work tree with
 uncommitted or untracked files alike."""
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +70,12 @@ def bundled_wheels() -> Path:
     return folder
 
 
-def offline_env(work: Path) -> dict[str, str]:
+def offline_env(work: Path, home: Path) -> dict[str, str]:
+    """No index, no proxy, this interpreter's packages on PYTHONPATH; ``home`` is pre-commit's store."""
     prefixes = ("PIP_", "VIRTUALENV_", "PRE_COMMIT", "PYTHON")
     env = {k: v for k, v in git_env().items() if not k.startswith(prefixes) and k.lower() not in PROXIES}
     paths = sysconfig.get_paths()
-    for name in ("tmp", "pre-commit", "virtualenv-data"):
+    for name in ("tmp", "virtualenv-data"):
         (work / name).mkdir(exist_ok=True)
     return {
         **env,
@@ -80,15 +86,24 @@ def offline_env(work: Path) -> dict[str, str]:
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "VIRTUALENV_NO_PERIODIC_UPDATE": "1",
         "VIRTUALENV_OVERRIDE_APP_DATA": str(work / "virtualenv-data"),
-        "PRE_COMMIT_HOME": str(work / "pre-commit"),
+        "PRE_COMMIT_HOME": str(home),
         "TMPDIR": str(work / "tmp"),
         **dict.fromkeys(("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"), "http://127.0.0.1:9"),
     }
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """The hook repository (a committed copy of the files `pip install .` needs, and the manifest), a
+    configuration naming it at its commit with every hook, and the pre-commit store the tests share."""
+
+    repo: Path
+    config: Path
+    home: Path
+
+
 @pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A committed copy of the files `pip install .` needs, and the manifest."""
+def hooks(tmp_path_factory: pytest.TempPathFactory) -> Hooks:
     repo = tmp_path_factory.mktemp("hook-repo")
     for name in PACKAGE_FILES:
         shutil.copy2(ROOT / name, repo / name)
@@ -96,7 +111,13 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(repo, "init", "-q")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "pgrender hooks under test")
-    return repo
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, env=git_env(), check=True, capture_output=True)
+    entries = [{"id": hook_id} for hook_id in HOOKS]
+    config = tmp_path_factory.mktemp("hook-config") / ".pre-commit-config.yaml"
+    config.write_text(
+        yaml.safe_dump({"repos": [{"repo": str(repo), "rev": head.stdout.decode().strip(), "hooks": entries}]})
+    )
+    return Hooks(repo, config, tmp_path_factory.mktemp("pre-commit-home"))
 
 
 @pytest.fixture
@@ -111,13 +132,15 @@ def user_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def try_repo(
-    hook_repo: Path, repo: Path, hook_id: str, env: dict[str, str] | None = None
+def run_hook(
+    hooks: Hooks, repo: Path, hook_id: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`pre-commit run <hook_id> --all-files` in ``repo``, with the hook repository's configuration."""
+    command = ["run", "--config", str(hooks.config), hook_id, "--all-files", "--color", "never"]
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), hook_id, "--all-files", "--color", "never"],
+        [sys.executable, "-m", "pre_commit", *command],
         cwd=repo,
-        env=env or offline_env(repo.parent),
+        env=env or offline_env(repo.parent, hooks.home),
         capture_output=True,
         text=True,
         timeout=180,
@@ -208,81 +231,81 @@ def test_readme_configures_only_hooks_that_exist() -> None:
 # The hooks, run by pre-commit --------------------------------------------------------------------------------
 
 
-def test_the_hook_environment_never_downloads(hook_repo: Path, user_repo: Path) -> None:
-    """Control: without this interpreter's packages on PYTHONPATH the same install fails for want of a dependency,
-    so the passing runs below install from what is here and from nowhere else."""
-    env = offline_env(user_repo.parent)
+def test_the_hook_environment_never_downloads(hooks: Hooks, user_repo: Path) -> None:
+    """Control: without this interpreter's packages on PYTHONPATH the same install (in a store of its own)
+    fails for want of a dependency, so the passing runs below install from what is here and from nowhere else."""
+    env = offline_env(user_repo.parent, user_repo.parent / "pre-commit")
     del env["PYTHONPATH"]
-    result = try_repo(hook_repo, user_repo, "pgrender-validate", env)
+    result = run_hook(hooks, user_repo, "pgrender-validate", env)
     assert result.returncode != 0
     assert "No matching distribution found for" in result.stdout + result.stderr
 
 
-def test_check_hook_fails_on_stale_output_then_passes_after_render(hook_repo: Path, user_repo: Path) -> None:
-    stale = try_repo(hook_repo, user_repo, "pgrender-check")
+def test_check_hook_fails_on_stale_output_then_passes_after_render(hooks: Hooks, user_repo: Path) -> None:
+    stale = run_hook(hooks, user_repo, "pgrender-check")
     assert verdict(stale, "pgrender-check") == "Failed"
     assert "- exit code: 1" in stale.stdout
     assert "+++ b/rendered/statefulset-minimal-instance1-0.yaml" in stale.stdout
     assert not (user_repo / "rendered").exists()
     render_write(user_repo)
-    current = try_repo(hook_repo, user_repo, "pgrender-check")
+    current = run_hook(hooks, user_repo, "pgrender-check")
     assert verdict(current, "pgrender-check") == "Passed"
 
 
-def test_render_hook_fails_because_files_changed_then_passes(hook_repo: Path, user_repo: Path) -> None:
+def test_render_hook_fails_because_files_changed_then_passes(hooks: Hooks, user_repo: Path) -> None:
     render_write(user_repo)
     git(user_repo, "add", "-A")
     spec = user_repo / SPEC
     spec.write_text(spec.read_text().replace("size: 1Gi", "size: 2Gi"))
     git(user_repo, "add", SPEC)
-    first = try_repo(hook_repo, user_repo, "pgrender-render")
+    first = run_hook(hooks, user_repo, "pgrender-render")
     assert verdict(first, "pgrender-render") == "Failed"
     assert "- files were modified by this hook" in first.stdout
     assert (
         "storage: 2Gi" in (user_repo / "rendered" / "persistentvolumeclaim-minimal-instance1-0-pgdata.yaml").read_text()
     )
     git(user_repo, "add", "-A")
-    second = try_repo(hook_repo, user_repo, "pgrender-render")
+    second = run_hook(hooks, user_repo, "pgrender-render")
     assert verdict(second, "pgrender-render") == "Passed"
 
 
-def test_render_hook_fails_when_it_creates_files(hook_repo: Path, user_repo: Path) -> None:
-    result = try_repo(hook_repo, user_repo, "pgrender-render")
+def test_render_hook_fails_when_it_creates_files(hooks: Hooks, user_repo: Path) -> None:
+    result = run_hook(hooks, user_repo, "pgrender-render")
     assert (user_repo / "rendered" / "kustomization.yaml").is_file()
     assert verdict(result, "pgrender-render") == "Failed"
     # The failure says what to do: new files are untracked until added.
     assert "`git add rendered` (new files too), and commit again" in result.stdout
 
 
-def test_validate_hook_reports_the_spec_problem_then_passes(hook_repo: Path, user_repo: Path) -> None:
+def test_validate_hook_reports_the_spec_problem_then_passes(hooks: Hooks, user_repo: Path) -> None:
     spec = user_repo / SPEC
     good = spec.read_text()
     spec.write_text(good.replace("size: 1Gi", "size: 1 Gi"))
-    bad = try_repo(hook_repo, user_repo, "pgrender-validate")
+    bad = run_hook(hooks, user_repo, "pgrender-validate")
     assert verdict(bad, "pgrender-validate") == "Failed"
     assert "- exit code: 2" in bad.stdout
     assert f"{SPEC}:13:9: spec.instances[0].dataVolume.size: '1 Gi' is not a Kubernetes quantity" in bad.stdout
     spec.write_text(good)
-    assert verdict(try_repo(hook_repo, user_repo, "pgrender-validate"), "pgrender-validate") == "Passed"
+    assert verdict(run_hook(hooks, user_repo, "pgrender-validate"), "pgrender-validate") == "Passed"
 
 
-def test_external_output_is_written_checked_and_committed_through_the_hooks(hook_repo: Path, user_repo: Path) -> None:
+def test_external_output_is_written_checked_and_committed_through_the_hooks(hooks: Hooks, user_repo: Path) -> None:
     """With `secrets: {provider: external}` the render hook writes ExternalSecrets into the work tree (no
     root key, no refusal), the check hook then passes, and the output commits."""
     (user_repo / "pgrender.yaml").write_text(CONFIG.replace("{provider: existing}", "{provider: external}"))
     git(user_repo, "add", "-A")
-    first = try_repo(hook_repo, user_repo, "pgrender-render")
+    first = run_hook(hooks, user_repo, "pgrender-render")
     assert verdict(first, "pgrender-render") == "Failed"  # it created files
     rendered = sorted(p.name for p in (user_repo / "rendered").iterdir())
     assert "externalsecret-minimal-pguser-minimal.yaml" in rendered
     assert not [name for name in rendered if name.startswith("secret-")]
     git(user_repo, "add", "-A")
-    assert verdict(try_repo(hook_repo, user_repo, "pgrender-render"), "pgrender-render") == "Passed"
-    assert verdict(try_repo(hook_repo, user_repo, "pgrender-check"), "pgrender-check") == "Passed"
+    assert verdict(run_hook(hooks, user_repo, "pgrender-render"), "pgrender-render") == "Passed"
+    assert verdict(run_hook(hooks, user_repo, "pgrender-check"), "pgrender-check") == "Passed"
     git(user_repo, "commit", "-q", "-m", "rendered with ExternalSecrets")
 
 
-def test_render_hook_commits_sealed_secrets_and_keeps_their_ciphertexts(hook_repo: Path, tmp_path: Path) -> None:
+def test_render_hook_commits_sealed_secrets_and_keeps_their_ciphertexts(hooks: Hooks, tmp_path: Path) -> None:
     """Provider sealed: the render hook writes SealedSecrets into the work tree (no plaintext, not git-ignored);
     once committed, the next run changes nothing (the ciphertexts are kept), and check passes."""
     repo = tmp_path / "sealed"
@@ -296,12 +319,12 @@ def test_render_hook_commits_sealed_secrets_and_keeps_their_ciphertexts(hook_rep
         "sealed: {certificate: sealed-secrets.pem}}\n"
     )
     git(repo, "add", "-A")
-    first = try_repo(hook_repo, repo, "pgrender-render")
+    first = run_hook(hooks, repo, "pgrender-render")
     assert verdict(first, "pgrender-render") == "Failed", first.stdout + first.stderr
     rendered = {p.name for p in (repo / "rendered").iterdir()}
     assert "sealedsecret-minimal-patroni.yaml" in rendered and not [n for n in rendered if n.startswith("secret-")]
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "rendered")
-    second = try_repo(hook_repo, repo, "pgrender-render")
+    second = run_hook(hooks, repo, "pgrender-render")
     assert verdict(second, "pgrender-render") == "Passed", second.stdout + second.stderr
-    assert verdict(try_repo(hook_repo, repo, "pgrender-check"), "pgrender-check") == "Passed"
+    assert verdict(run_hook(hooks, repo, "pgrender-check"), "pgrender-check") == "Passed"
