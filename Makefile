@@ -42,8 +42,11 @@ demo: $(STAMP)
 	@if command -v kubectl >/dev/null 2>&1; then \
 		kubectl kustomize out/hippo >/dev/null && echo "kubectl kustomize out/hippo: builds"; fi
 
+# The unit tests in two processes (pytest-xdist; a file's tests stay together, so a module's fixture is
+# made once), then the runtime tests alone: their clusters' timing bounds want the machine to themselves.
 test: system $(STAMP) clients lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/runtime
+	$(BIN)/python -m pytest -q -p no:xdist tests/runtime
 
 lint: $(STAMP)
 	$(BIN)/ruff check pgrender tests benchmarks
@@ -51,7 +54,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q --ignore=tests/runtime
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/runtime
 
 # Rewrites golden/*/expected from the examples and golden/*/spec.yaml, and golden/convert-*/expected.*
 # from their input.yaml; review the diff.
