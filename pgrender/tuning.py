@@ -15,28 +15,34 @@ if TYPE_CHECKING:
 
 
 class ScramPool:
-    """The SCRAM thread pool, made when a second cluster arrives: importing concurrent.futures
-    costs a one-cluster render more (about 10 ms) than computing its verifiers inline.
+    """The SCRAM thread pool, made when a second cluster arrives, or a cluster with MANY verifiers:
+    importing concurrent.futures costs a one-cluster render more (about 10 ms) than computing a
+    few verifiers inline.
 
-    One cluster's verifiers take about as long on one core as the rest of its render takes on
-    the main thread, so two threads keep ahead; more would only contend for the GIL. They leave
-    a CPU to the main thread (CPU affinity counts, as in a container with a cpuset).
+    hashlib.pbkdf2_hmac releases the GIL (measured: 200 verifiers take half the wall time on two
+    threads as on one), so threads suffice. In a batch, one cluster's verifiers take about as long
+    on one core as the rest of its render takes on the main thread, so two threads keep ahead; they
+    leave a CPU to the main thread (CPU affinity counts, as in a container with a cpuset). A cluster
+    with many users waits for its own verifiers: they get every CPU.
     """
 
     WORKERS = 2
+    MANY = 16  # verifiers in one cluster worth a pool of their own (about 16 ms inline)
+    AHEAD = 2  # clusters built while an earlier one is finished: their verifiers compute meanwhile
 
     def __init__(self) -> None:
         self._clusters = 0
         self._pool: Executor | None = None
 
-    def next_cluster(self) -> Executor | None:
-        """The executor for the next cluster's verifiers; None: compute them inline."""
+    def next_cluster(self, verifiers: int = 0) -> Executor | None:
+        """The executor for the next cluster's ``verifiers``; None: compute them inline."""
         self._clusters += 1
-        if self._clusters == 2:
+        if self._pool is None and (self._clusters >= 2 or verifiers >= self.MANY):
             from concurrent.futures import ThreadPoolExecutor
 
             cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            self._pool = ThreadPoolExecutor(max(1, min(self.WORKERS, cpus - 1)), "pgrender-scram")
+            workers = cpus if verifiers >= self.MANY else min(self.WORKERS, cpus - 1)
+            self._pool = ThreadPoolExecutor(max(1, workers), "pgrender-scram")
         return self._pool
 
     def shutdown(self) -> None:
@@ -63,3 +69,9 @@ def tuned() -> Iterator[ScramPool]:
         pool.shutdown()
         gc.set_threshold(*threshold)
         sys.setswitchinterval(interval)
+
+
+def worker() -> None:
+    """A fleet worker process's interpreter settings, for its whole life (see tuned())."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(100_000, *threshold[1:])
