@@ -13,7 +13,6 @@ break-even rows). Where fork is not offered, the batch is finished in one proces
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -44,14 +43,19 @@ def cpus() -> int:
 def enough(plans: Iterator[ClusterPlan]) -> tuple[Iterator[ClusterPlan], bool]:
     """``plans`` unchanged, and whether they are a batch worth worker processes: more than
     PROCESSES_FROM of them (read ahead and held until they are used), and more than one CPU."""
-    if cpus() < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return plans, False
     first = list(islice(plans, PROCESSES_FROM + 1))
-    return chain(first, plans), len(first) > PROCESSES_FROM
+    if len(first) <= PROCESSES_FROM or cpus() < 2:
+        return chain(first, plans), False
+    # Imported only for a batch: a render of a few clusters starts faster without it.
+    import multiprocessing
+
+    return chain(first, plans), "fork" in multiprocessing.get_all_start_methods()
 
 
 def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Problem]) -> Iterator[ClusterOutput]:
     """Each plan's output, finished in worker processes, yielded in the order of ``plans``."""
+    import multiprocessing
+
     global _finisher
     _finisher = finisher
     workers = cpus()

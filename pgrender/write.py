@@ -125,21 +125,22 @@ def spool(clusters: Iterable[ClusterOutput]) -> tuple[IO[str], list[ClusterOutpu
     succeeded (bad input writes nothing), returned at its start for copy(); and the clusters
     without their documents, as collect() returns them.
 
-    Up to SPOOL_IN_MEMORY characters stay in memory (a few clusters: `render --stdout` of one
-    starts faster without importing tempfile); past that they go to an anonymous temporary file,
-    as each cluster arrives, so memory stays flat. The file has no name (O_TMPFILE where the system
+    Up to SPOOL_IN_MEMORY characters (about a hundred clusters) stay in memory: most renders need
+    no file. Past that they go to an anonymous temporary file as each cluster arrives, so memory
+    stays flat. The file has no name (O_TMPFILE where the system
     has it, else unlinked at once) and mode 0600: the derived Secrets in it are no one else's to
     read, and nothing is left behind.
     """
-    out: IO[str] = io.StringIO()
-    size = 0
+    memory = io.StringIO()
+    out: IO[str] = memory
+    size, spilled = 0, False
     done: list[ClusterOutput] = []
     try:
         for cluster in clusters:
             text = "".join(part for d in cluster.documents for part in ("---\n", d.text))
             size += len(text)
-            if size > SPOOL_IN_MEMORY and isinstance(out, io.StringIO):
-                out = _spool_file(out.getvalue())
+            if size > SPOOL_IN_MEMORY and not spilled:
+                out, spilled = _spool_file(memory), True
             out.write(text)
             done.append(replace(cluster, documents=()))
         out.seek(0)
@@ -149,12 +150,18 @@ def spool(clusters: Iterable[ClusterOutput]) -> tuple[IO[str], list[ClusterOutpu
     return out, done
 
 
-def _spool_file(start: str) -> IO[str]:
+def _spool_file(spooled: io.StringIO) -> IO[str]:
+    """A temporary file holding what ``spooled`` held; ``spooled`` itself where none can be made
+    (a read-only /tmp, as in some Argo CD plugin sidecars): the render goes on, in memory."""
     import tempfile
 
-    # Returned open: spool()'s caller closes it.
-    out = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape", prefix="pgrender-")  # noqa: SIM115
-    out.write(start)
+    try:
+        # Returned open: spool()'s caller closes it.
+        out = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape", prefix="pgrender-")  # noqa: SIM115
+    except OSError:
+        return spooled
+    out.write(spooled.getvalue())
+    spooled.close()
     return out
 
 

@@ -97,6 +97,22 @@ def test_stdout_is_the_whole_stream_or_nothing(
     assert "spec.instances[0].replicas" in bad.stderr
 
 
+def test_without_a_temporary_file_the_stream_stays_in_memory(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only /tmp (some Argo CD plugin sidecars) costs memory, not the render."""
+    import tempfile
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 0)
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    spooled, done = write.spool(render.stream(request(batch(3)), [], parallel=False))
+    assert spooled.read() == write.stream(render.render(request(batch(3))))
+    assert [c.name for c in done] == ["c000", "c001", "c002"]
+
+
 # Worker processes -----------------------------------------------------------------------------------------------------
 
 
