@@ -16,6 +16,7 @@ Usage: python benchmarks/fleet_bench.py [--quick]
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -157,16 +158,22 @@ def cpu_vs_floor(clusters: int, runs: int) -> list[Row]:
     ]
 
 
+@functools.cache
+def batch(clusters: int) -> dict[str, float]:
+    """A batch in one process, rendered once for both its memory and its scaling rows."""
+    return rendered([spec(i) for i in range(clusters)])
+
+
 def memory(sizes: tuple[int, ...]) -> list[Row]:
     """Peak RSS of a one-process render (stdout) of each batch size, against one cluster's."""
-    peaks = {n: rendered([spec(i) for i in range(n)])["peak_mb"] for n in sizes}
+    peaks = {n: batch(n)["peak_mb"] for n in sizes}
     return [_row(f"peak RSS, {n} clusters (MB; baseline 1 cluster)", peaks[n], peaks[sizes[0]]) for n in sizes]
 
 
-def _per_unit(name: str, make: Callable[[int], list[str]], low: int, mid: int, high: int) -> Row:
+def _per_unit(name: str, run: Callable[[int], dict[str, float]], low: int, mid: int, high: int) -> Row:
     """Cost of one more unit between ``low`` and ``high``, against the same between ``low`` and ``mid``:
     about 1 when the work is linear in the unit."""
-    cpu = {n: rendered(make(n))["cpu"] for n in (low, mid, high)}
+    cpu = {n: run(n)["cpu"] for n in (low, mid, high)}
     late = (cpu[high] - cpu[low]) / (high - low)
     early = (cpu[mid] - cpu[low]) / (mid - low)
     return _row(
@@ -177,10 +184,10 @@ def _per_unit(name: str, make: Callable[[int], list[str]], low: int, mid: int, h
 def scaling(quick: bool) -> list[Row]:
     clusters = 300 if quick else 3000
     return [
-        _per_unit("clusters", lambda n: [spec(i) for i in range(n)], 1, clusters // 10, clusters),
-        # 64 instances is what one spec may ask for (spec.limits.MAX_INSTANCES).
-        _per_unit("instances", lambda n: [spec(0, replicas=n)], 1, 16, 64),
-        _per_unit("users", lambda n: [spec(0, users=n)], 1, 100, 300 if quick else 1000),
+        _per_unit("clusters", batch, 1, clusters // 10, clusters),
+        # 64 instances is what one spec may ask for (spec.limits.MAX_INSTANCES), not 99.
+        _per_unit("instances", lambda n: rendered([spec(0, replicas=n)]), 1, 16, 64),
+        _per_unit("users", lambda n: rendered([spec(0, users=n)]), 1, 100, 300 if quick else 1000),
     ]
 
 
