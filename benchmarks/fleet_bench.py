@@ -38,12 +38,12 @@ Row = tuple[str, float, float, float]
 RENDER = textwrap.dedent(
     """
     import json, os, resource, sys, time
-    from pgrender import fleet, render, write
+    from pgrender import render, tuning, write
     from pgrender.secrets import derived, x509
     spec, key, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     parallel = mode != "one"
     if mode == "processes":  # whatever the batch size, to find the break-even
-        fleet.PROCESSES_FROM = 0
+        tuning.PROCESSES_FROM = 0
     counts = {"pbkdf2": 0, "keys": 0, "signatures": 0}
     def counted(module, name, what):
         original = getattr(module, name)
@@ -129,7 +129,7 @@ def _child(script: str, *args: str) -> dict[str, float]:
 
 
 def rendered(texts: list[str], mode: str = "one") -> dict[str, float]:
-    """``mode``: one (process), auto (processes past fleet.PROCESSES_FROM), processes (always)."""
+    """``mode``: one (process), auto (processes past tuning.PROCESSES_FROM), processes (always)."""
     with specs(texts) as path:
         return _child(RENDER, str(path), str(KEY), mode, str(ROOT / "examples" / "hippo.yaml"))
 

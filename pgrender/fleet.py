@@ -6,18 +6,16 @@ across clusters need them all) and hands each plan to a worker, which builds, de
 the cluster and sends its output back; a bounded window of clusters in flight keeps memory flat.
 
 Workers are forked (they start with every module imported, in a few milliseconds) before any
-thread exists in the main process, and only for a batch of more than PROCESSES_FROM clusters:
-below that, starting them costs more than they save (measured by benchmarks/fleet_bench.py's
-break-even rows). Where fork is not offered, the batch is finished in one process.
+thread exists in the main process, and only for a batch of more than tuning.PROCESSES_FROM
+clusters: below that, starting them costs more than they save. Where fork is not offered, the
+batch is finished in one process.
 """
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
-from itertools import chain, islice
 from typing import TYPE_CHECKING
 
 from pgrender import tuning
@@ -30,26 +28,16 @@ if TYPE_CHECKING:
     from pgrender.plan import ClusterPlan
     from pgrender.render import ClusterOutput, Finisher
 
-PROCESSES_FROM = 24  # clusters; measured break-even on two cores, see the module docstring
 IN_FLIGHT = 4  # clusters per worker handed out ahead of the one being written
 
 _finisher: Finisher | None = None  # the render's, in a worker (set before the fork)
 
 
-def cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def enough(plans: Iterator[ClusterPlan]) -> tuple[Iterator[ClusterPlan], bool]:
-    """``plans`` unchanged, and whether they are a batch worth worker processes: more than
-    PROCESSES_FROM of them (read ahead and held until they are used), and more than one CPU."""
-    first = list(islice(plans, PROCESSES_FROM + 1))
-    if len(first) <= PROCESSES_FROM or cpus() < 2:
-        return chain(first, plans), False
-    # Imported only for a batch: a render of a few clusters starts faster without it.
+def available() -> bool:
+    """Whether worker processes can help: more than one CPU, and fork (see the module docstring)."""
     import multiprocessing
 
-    return chain(first, plans), "fork" in multiprocessing.get_all_start_methods()
+    return tuning.cpus() >= 2 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Problem]) -> Iterator[ClusterOutput]:
@@ -58,7 +46,7 @@ def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Prob
 
     global _finisher
     _finisher = finisher
-    workers = cpus()
+    workers = tuning.cpus()
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=tuning.worker) as pool:
             pending: deque[AsyncResult[ClusterOutput]] = deque()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, load, spec, tuning
@@ -145,7 +146,7 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
     must hold what it was given until the end before anything reaches its destination: every
     spec is read before anything is final, and the specs' problems come before a missing root
     key. Building a cluster starts its SCRAM verifiers (tuning.ScramPool), which compute while
-    the next clusters are built; a large batch (``parallel``, more than fleet.PROCESSES_FROM
+    the next clusters are built; a large batch (``parallel``, more than tuning.PROCESSES_FROM
     clusters) is finished in worker processes instead (pgrender.fleet).
     """
     secrets = secrets_provider(DEFAULT_SECRETS_PROVIDER if request.only_secrets else request.provider)
@@ -158,12 +159,16 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
         raise setup_error
     finisher = Finisher(secrets, root_key, request.only_secrets)
     if parallel:
-        from pgrender import fleet
+        # Read ahead far enough to tell a batch worth worker processes; pgrender.fleet (and
+        # multiprocessing) is imported only then: a render of a few clusters starts faster without.
+        first = list(islice(every_plan, tuning.PROCESSES_FROM + 1))
+        every_plan = chain(first, every_plan)
+        if len(first) > tuning.PROCESSES_FROM:
+            from pgrender import fleet
 
-        every_plan, many = fleet.enough(every_plan)
-        if many:
-            yield from fleet.finish(finisher, every_plan, warnings)
-            return
+            if fleet.available():
+                yield from fleet.finish(finisher, every_plan, warnings)
+                return
     with tuning.tuned() as pool:
         # A few clusters built ahead: their verifiers compute on the pool while this one is finished.
         ahead: deque[Built] = deque()

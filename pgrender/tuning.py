@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
 
+# Clusters in a batch from which worker processes finish them (pgrender.fleet). Measured on two
+# cores: starting and stopping two forked workers takes 12-20 ms, and a worker saves about 3 ms
+# of wall time per cluster on an idle machine (fleet_bench's break-even rows), so they pay from
+# about 8 clusters; three times that leaves a small batch on a busy machine, where the second
+# core is taken and processes only add their overhead, little to lose.
+PROCESSES_FROM = 24
+
+
 class ScramPool:
     """The SCRAM thread pool, made when a second cluster arrives, or a cluster with MANY verifiers:
     importing concurrent.futures costs a one-cluster render more (about 10 ms) than computing a
@@ -40,14 +48,18 @@ class ScramPool:
         if self._pool is None and (self._clusters >= 2 or verifiers >= self.MANY):
             from concurrent.futures import ThreadPoolExecutor
 
-            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            workers = cpus if verifiers >= self.MANY else min(self.WORKERS, cpus - 1)
+            workers = cpus() if verifiers >= self.MANY else min(self.WORKERS, cpus() - 1)
             self._pool = ThreadPoolExecutor(max(1, workers), "pgrender-scram")
         return self._pool
 
     def shutdown(self) -> None:
         if self._pool:
             self._pool.shutdown(cancel_futures=True)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (CPU affinity counts, as in a container with a cpuset)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @contextmanager

@@ -119,8 +119,8 @@ def test_without_a_temporary_file_the_stream_stays_in_memory(
 @pytest.fixture
 def processes_from(monkeypatch: pytest.MonkeyPatch) -> None:
     """Worker processes from a batch of more than two clusters (their break-even is larger)."""
-    monkeypatch.setattr(fleet, "PROCESSES_FROM", 2)
-    monkeypatch.setattr(fleet, "cpus", lambda: 2)
+    monkeypatch.setattr(tuning, "PROCESSES_FROM", 2)
+    monkeypatch.setattr(tuning, "cpus", lambda: 2)
 
 
 @pytest.mark.usefixtures("processes_from")
@@ -144,25 +144,35 @@ def test_workers_report_problems_the_same(batch: Callable[..., Path]) -> None:
     assert problems[0] == problems[1]
 
 
+@pytest.mark.usefixtures("processes_from")
 @pytest.mark.parametrize(
     ("clusters", "processes"),
     [
         (1, False),
-        (fleet.PROCESSES_FROM, False),
-        (fleet.PROCESSES_FROM + 1, True),
+        (2, False),  # PROCESSES_FROM
+        (3, True),
     ],
 )
-def test_workers_only_for_a_large_batch(clusters: int, processes: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fleet, "cpus", lambda: 2)
-    plans: Iterator[Any] = iter(range(clusters))
-    rest, many = fleet.enough(plans)
-    assert many is processes
-    assert list(rest) == list(range(clusters))  # every plan handed on, none lost in the look-ahead
+def test_workers_only_for_a_large_batch(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, clusters: int, processes: bool
+) -> None:
+    used = []
+    finish = fleet.finish
+
+    def spy(*args: Any) -> Iterator[render.ClusterOutput]:
+        used.append(True)
+        return finish(*args)
+
+    monkeypatch.setattr(fleet, "finish", spy)
+    names = [c.name for c in render.stream(request(batch(clusters)), [])]
+    assert names == [f"c{i:03d}" for i in range(clusters)]  # every plan handed on, none lost in the look-ahead
+    assert bool(used) is processes
 
 
-def test_one_cpu_never_starts_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fleet, "cpus", lambda: 1)
-    assert fleet.enough(iter(range(1000)))[1] is False
+@pytest.mark.parametrize(("cpus", "available"), [(1, False), (2, True)])
+def test_workers_need_a_second_cpu(monkeypatch: pytest.MonkeyPatch, cpus: int, available: bool) -> None:
+    monkeypatch.setattr(tuning, "cpus", lambda: cpus)
+    assert fleet.available() is available
 
 
 # SCRAM pool -----------------------------------------------------------------------------------------------------------
