@@ -183,8 +183,8 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
 
 @dataclass(frozen=True)
 class Finisher:
-    """What turns one plan into its output, the same for every cluster of a render (and picklable
-    into a worker process)."""
+    """What turns one plan into its output, the same for every cluster of a render (a forked
+    worker process inherits it: pgrender.fleet)."""
 
     secrets: SecretsProvider
     root_key: bytes | None

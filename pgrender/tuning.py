@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 
 # Clusters in a batch from which worker processes finish them (pgrender.fleet). Measured on two
-# cores: starting and stopping two forked workers takes 12-20 ms, and a worker saves about 3 ms
-# of wall time per cluster on an idle machine (fleet_bench's break-even rows), so they pay from
-# about 8 clusters; three times that leaves a small batch on a busy machine, where the second
-# core is taken and processes only add their overhead, little to lose.
+# cores: starting and stopping two forked workers takes 12-20 ms; from the CPU times of a batch, a
+# second core would save about 3 ms of wall time per cluster, so workers pay from about 8 clusters
+# on an idle machine. Three times that, as on a busy machine (where this was measured: load 4-6 on
+# two cores) the second core is taken and workers only add their overhead (fleet_bench's
+# break-even rows: 1.1-1.3x slower up to 128 clusters there).
 PROCESSES_FROM = 24
 
 
