@@ -3,6 +3,7 @@ verifiers on a pool, and the per-user work linear in the number of users."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from pgrender import fleet, render, tuning, write
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
+from pgrender.spec import SourcedCluster
 from tests.conftest import GOLDEN_KEY, base_spec, run_cli
 
 
@@ -72,6 +74,17 @@ def test_clusters_are_let_go_as_they_finish(batch: Callable[..., Path], monkeypa
     list(outputs)
     held = [events[: i + 1].count("build") - events[: i + 1].count("finish") for i in range(len(events))]
     assert len(events) == 24 and max(held) == tuning.ScramPool.AHEAD + 1
+
+
+def test_the_checks_across_clusters_hold_no_cluster_spec(batch: Callable[..., Path]) -> None:
+    """What the claims across clusters remember is places, not validated specs: reading the fifth
+    spec, only the one being read is alive."""
+    plans = render.plans((str(batch(5)),))
+    for _ in range(5):
+        next(plans)
+    gc.collect()
+    assert sum(isinstance(o, SourcedCluster) for o in gc.get_objects()) == 1
+    assert list(plans) == []
 
 
 def test_a_bad_spec_after_good_ones_is_raised_after_them(batch: Callable[..., Path]) -> None:
