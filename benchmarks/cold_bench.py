@@ -22,11 +22,17 @@ COLD_TARGET = 1.5  # issue 17: within 1.5x kubectl kustomize of the same base
 DIFF_CLUSTERS = 20
 
 
-def rows(runs: int = 15) -> list[Row]:
+def rows(quick: bool = False) -> list[Row]:
+    runs = 5 if quick else 15
     kubectl = shutil.which("kubectl")
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "hippo"
-        subprocess.run([*PGRENDER, "render", str(HIPPO), "-o", str(base), "--key-file", str(KEY)], check=True, env=ENV)
+        subprocess.run(
+            [*PGRENDER, "render", str(HIPPO), "-o", str(base), "--key-file", str(KEY)],
+            check=True,
+            capture_output=True,
+            env=ENV,
+        )
         app = Path(tmp) / "app"
         app.mkdir()
         shutil.copy(HIPPO, app / "hippo.pgcluster.yaml")

@@ -10,7 +10,7 @@ The floor is what no implementation can avoid: the same number of PBKDF2-HMAC-SH
 iterations, one per SCRAM verifier), EC P-256 key derivations and certificate signatures as the
 clusters needed (counted in the render itself), done directly with hashlib and cryptography.
 
-Usage: python benchmarks/fleet_bench.py [--quick]
+Usage: python -m benchmarks.fleet_bench [--quick] (make bench runs it with the other sections)
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-KEY = ROOT / "tests" / "golden.key"
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PGRENDER_ALLOW_TEST_KEY": "1"}
+from benchmarks.common import ENV, KEY, ROOT
+from benchmarks.spec_gen import spec
+
 Row = tuple[str, float, float, float]
 
 # One render in a child process: what `render --stdout` does (stream, spool, copy out), after a
@@ -97,19 +97,6 @@ FLOOR = textwrap.dedent(
     print(json.dumps({"cpu": cpu() - c0}))
     """
 )
-
-
-def spec(i: int, replicas: int | None = None, users: int | None = None) -> str:
-    """render_bench's cluster i (1 to 3 replicas and users); ``replicas``/``users``: that many."""
-    count = 1 + i % 3 if users is None else users
-    listed = "".join(f"    - name: user{u}\n      databases: [db{u % 50}]\n" for u in range(count))
-    return (
-        "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\n"
-        f"metadata:\n  name: c{i:04d}\n  namespace: team{i % 17}\n"
-        f"spec:\n  postgresVersion: {14 + i % 5}\n  instances:\n    - name: main\n"
-        f"      replicas: {1 + i % 3 if replicas is None else replicas}\n"
-        f"      dataVolume:\n        size: 10Gi\n  users:\n{listed}"
-    )
 
 
 @contextmanager

@@ -10,9 +10,12 @@ import argparse
 import importlib
 import time
 
-# name → (module, its rows() arguments: normal, --quick)
-SECTIONS: dict[str, tuple[str, dict[str, int], dict[str, int]]] = {
-    "cold": ("benchmarks.cold_bench", {"runs": 15}, {"runs": 5}),
+from benchmarks.common import Row
+
+# name → the module whose rows(quick) it prints
+SECTIONS = {
+    "cold": "benchmarks.cold_bench",
+    "fleet": "benchmarks.fleet_bench",
 }
 
 
@@ -25,11 +28,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     for name in args.sections or SECTIONS:
-        module, normal, quick = SECTIONS[name]
         start = time.perf_counter()
         print(f"== {name}", flush=True)
-        for row in importlib.import_module(module).rows(**(quick if args.quick else normal)):
-            print(row if isinstance(row, str) else row.line(), flush=True)
+        for row in importlib.import_module(SECTIONS[name]).rows(quick=args.quick):
+            if isinstance(row, Row):
+                print(row.line(), flush=True)
+            else:  # (name, value, baseline, ratio)
+                label, value, baseline, ratio = row
+                print(f"{label}: {value:.3f} against {baseline:.3f} = {ratio:.2f}x", flush=True)
         print(f"   ({time.perf_counter() - start:.0f} s)", flush=True)
 
 

@@ -13,9 +13,10 @@ BACKUPS = (
 
 
 def spec(i: int, backups: bool = False, users: int | None = None, replicas: int | None = None) -> str:
-    """Cluster ``i``: 1-3 users and replicas and PostgreSQL 14-18 by its number, unless given."""
+    """Cluster ``i``: 1-3 users and replicas and PostgreSQL 14-18 by its number, unless given; the
+    users share 50 databases at most (a cluster's limit)."""
     n_users = 1 + i % 3 if users is None else users
-    listed = "".join(f"    - name: user{u}\n      databases: [db{u}]\n" for u in range(n_users))
+    listed = "".join(f"    - name: user{u}\n      databases: [db{u % 50}]\n" for u in range(n_users))
     return (
         "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\n"
         f"metadata:\n  name: c{i:04d}\n  namespace: team{i % 17}\n"
