@@ -69,8 +69,10 @@ schema: $(STAMP)
 fuzz: $(STAMP)
 	PGRENDER_FUZZ_CASES=$${PGRENDER_FUZZ_CASES:-5000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
+# Each figure beside a baseline timed in the same run, and the ratio (issue 17's targets);
+# `make bench BENCH=--quick` for fewer runs, `BENCH=cold` for one section.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/render_bench.py
+	$(BIN)/python -m benchmarks.run $(BENCH)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache $(CLIENTS)/node_modules

@@ -293,7 +293,7 @@ def render_command(
 ) -> None:
     """Render SPECS into a kustomize base (-o DIR, --write) or a YAML stream (--stdout)."""
     from pgrender import providers, write
-    from pgrender.render import render
+    from pgrender.render import stream
 
     if sum(map(bool, (output, to_stdout, write_config))) != 1:
         raise click.UsageError("give exactly one of -o/--output DIR, --write or --stdout")
@@ -324,14 +324,17 @@ def render_command(
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
             refuse_plaintext_in_git(Path(target))
-        rendering = render(request)
-        _warn(rendering.warnings, fmt)
-        _warn_validity(rendering.clusters)
+        warnings: list[Problem] = []
         if to_stdout:
-            sys.stdout.write(write.stream(rendering))
+            spooled, done = write.spool(stream(request, warnings))
+            _warn(tuple(sorted(warnings)), fmt)
+            _warn_validity(done)
+            write.copy(spooled, sys.stdout)
             return
         assert target is not None
-        content = write.files(rendering)
+        content, done = write.collect(stream(request, warnings))
+        _warn(tuple(sorted(warnings)), fmt)
+        _warn_validity(done)
         _guard(Path(target), content, previous=earlier)
         staleness = None
         if exit_code:
@@ -407,7 +410,7 @@ def check_command(
     """Re-render in memory and compare with the output directory; exit 1 with a diff when stale."""
     from pgrender import write
     from pgrender.check import compare
-    from pgrender.render import render
+    from pgrender.render import stream
 
     try:
         spec_files, config = _inputs(specs, config_path)
@@ -424,10 +427,10 @@ def check_command(
             sealing_certificate=sealing_certificate,
             previous=earlier,
         )
-        rendering = render(request)
-        _warn(rendering.warnings, fmt)
-        _warn_validity(rendering.clusters)
-        expected = write.files(rendering)
+        warnings: list[Problem] = []
+        expected, done = write.collect(stream(request, warnings))
+        _warn(tuple(sorted(warnings)), fmt)
+        _warn_validity(done)
         previous = _guard(directory, expected, "cannot check", previous=earlier)
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
@@ -804,7 +807,7 @@ def cmp_generate_command() -> None:
 
     from pgrender import cmp, write
     from pgrender.config import default_config, find_config
-    from pgrender.render import render
+    from pgrender.render import stream
 
     try:
         env = dict(os.environ)
@@ -820,17 +823,18 @@ def cmp_generate_command() -> None:
             # sealed keeps the ciphertexts of the committed output, when the repository holds it
             previous=_read_output(config.output, "cannot read"),
         )
-        rendering = render(request)
-        _warn(rendering.warnings, "text")
-        _warn_validity(rendering.clusters)
-        text = write.stream(rendering)
-        if not text.strip():
+        warnings: list[Problem] = []
+        spooled, done = write.spool(stream(request, warnings))
+        _warn(tuple(sorted(warnings)), "text")
+        _warn_validity(done)
+        if not spooled.read(1):
             raise PgrenderError("nothing rendered; refusing to hand Argo CD an empty manifest set")
+        spooled.seek(0)
     except PgrenderError as exc:
         _fail(exc, "text")
     except click.UsageError as exc:
         _fail(PgrenderError(exc.message), "text")
-    sys.stdout.write(text)
+    write.copy(spooled, sys.stdout)
     click.echo(f"pgrender: rendered {len(spec_files)} spec file(s)", err=True)
 
 

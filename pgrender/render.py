@@ -1,9 +1,12 @@
-"""render(request) -> Rendering: the whole pipeline, load to YAML documents, in one function."""
+"""render(request) -> Rendering: the whole pipeline, load to YAML documents; stream(): the same, one
+cluster at a time."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, load, spec, tuning
@@ -19,7 +22,7 @@ from pgrender.providers import (
     secrets_provider,
     tls_provider,
 )
-from pgrender.secrets import keys, secret_inputs
+from pgrender.secrets import Material, keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
 from pgrender.spec.users import InfrastructureRole
 from pgrender.transforms import Context, transform
@@ -52,7 +55,9 @@ class Request:
 class ClusterOutput:
     name: str
     namespace: str
-    documents: tuple[emit.Document, ...]  # in kind order
+    # In kind order. From a worker process (pgrender.fleet), each manifest holds only the object's
+    # identity (apiVersion, kind, metadata.name and namespace): the text is the object.
+    documents: tuple[emit.Document, ...]
     tls: TLSPlan | None = field(default=None, repr=False, compare=False)  # for the certificate validity warnings
 
     @property
@@ -125,30 +130,73 @@ def plans(
 
 
 def render(request: Request) -> Rendering:
-    """load → validate → resolve → build → transform → emit, for every cluster.
+    """load → validate → resolve → build → transform → emit, for every cluster, all held at once
+    (what tests and `pgrender diff` compare); the commands that write stream() instead."""
+    warnings: list[Problem] = []
+    clusters = tuple(stream(request, warnings, parallel=False))
+    return Rendering(clusters, tuple(sorted(warnings)))
 
-    Every spec is read before anything is finished, so the specs' problems come before a missing
-    root key. Building a cluster starts its SCRAM verifiers (tuning.ScramPool), which compute
-    while the next clusters are loaded and built.
+
+def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> Iterator[ClusterOutput]:
+    """Each cluster's output as soon as it is finished, in the order of the specs; ``warnings``
+    gets every cluster's plan.warnings. Only what is in flight is held, so memory stays flat in
+    the number of clusters.
+
+    A problem in any spec (or a missing root key) is raised after the last cluster, so a caller
+    must hold what it was given until the end before anything reaches its destination: every
+    spec is read before anything is final, and the specs' problems come before a missing root
+    key. Building a cluster starts its SCRAM verifiers (tuning.ScramPool), which compute while
+    the next clusters are built; a large batch (``parallel``, more than tuning.PROCESSES_FROM
+    clusters) is finished in worker processes instead (pgrender.fleet).
     """
     secrets = secrets_provider(DEFAULT_SECRETS_PROVIDER if request.only_secrets else request.provider)
     root_key, key_error = _root_key(request, secrets.needs_root_key)
     secrets, setup_error = _configured(secrets, request, root_key) if key_error is None else (secrets, key_error)
+    every_plan = plans(request.specs, request.default_namespace, request.infrastructure_roles)
+    if setup_error is not None:
+        for _ in every_plan:  # the specs are still read through: their problems come first
+            pass
+        raise setup_error
+    finisher = Finisher(secrets, root_key, request.only_secrets)
+    if parallel:
+        # Read ahead far enough to tell a batch worth worker processes; pgrender.fleet (and
+        # multiprocessing) is imported only then: a render of a few clusters starts faster without.
+        first = list(islice(every_plan, tuning.PROCESSES_FROM + 1))
+        every_plan = chain(first, every_plan)
+        if len(first) > tuning.PROCESSES_FROM:
+            from pgrender import fleet
+
+            if fleet.available():
+                yield from fleet.finish(finisher, every_plan, warnings)
+                return
     with tuning.tuned() as pool:
-        every_plan = plans(request.specs, request.default_namespace, request.infrastructure_roles)
-        runtime = runtime_passwords(secrets)
-        built = [_build(plan, runtime, root_key, pool) for plan in every_plan if setup_error is None]
-        if setup_error:  # the specs were still read through: their problems come first
-            raise setup_error
-        built.reverse()
-        warnings = tuple(w for plan, _, _ in built for w in plan.warnings)
-        clusters = []
-        while built:  # popping frees each cluster's unfinished objects as soon as it is done
-            plan, manifests, values = built.pop()
-            context = Context(plan, secrets, tls_provider(plan.tls.provider), values, request.only_secrets)
-            documents = emit.documents(transform(context, manifests))
-            clusters.append(ClusterOutput(plan.name, plan.namespace, documents, plan.tls))
-    return Rendering(tuple(clusters), tuple(sorted(warnings)))
+        # A few clusters built ahead: their verifiers compute on the pool while this one is finished.
+        ahead: deque[Built] = deque()
+        for plan in every_plan:
+            warnings.extend(plan.warnings)
+            ahead.append(finisher.build(plan, pool))
+            if len(ahead) > tuning.ScramPool.AHEAD:
+                yield finisher.finish(*ahead.popleft())
+        while ahead:
+            yield finisher.finish(*ahead.popleft())
+
+
+@dataclass(frozen=True)
+class Finisher:
+    """What turns one plan into its output, the same for every cluster of a render (a forked
+    worker process inherits it: pgrender.fleet)."""
+
+    secrets: SecretsProvider
+    root_key: bytes | None
+    only_secrets: bool
+
+    def build(self, plan: ClusterPlan, pool: tuning.ScramPool | None) -> Built:
+        return _build(plan, runtime_passwords(self.secrets), self.root_key, pool)
+
+    def finish(self, plan: ClusterPlan, manifests: list[Manifest], values: DerivedValues | None) -> ClusterOutput:
+        context = Context(plan, self.secrets, tls_provider(plan.tls.provider), values, self.only_secrets)
+        documents = emit.documents(transform(context, manifests))
+        return ClusterOutput(plan.name, plan.namespace, documents, plan.tls)
 
 
 def cluster_objects(plan: ClusterPlan, root_key: bytes, pool: tuning.ScramPool) -> list[Manifest]:
@@ -181,7 +229,7 @@ def _configured(
 
 
 def _build(
-    plan: ClusterPlan, runtime: RuntimePasswords | None, root_key: bytes | None, pool: tuning.ScramPool
+    plan: ClusterPlan, runtime: RuntimePasswords | None, root_key: bytes | None, pool: tuning.ScramPool | None
 ) -> Built:
     """The cluster's objects, and the values that will fill its Secrets (their slow part started).
 
@@ -192,6 +240,8 @@ def _build(
     manifests = build(plan)
     if root_key is None:
         return plan, manifests, None
-    values = DerivedValues(root_key, plan, pool.next_cluster())
-    values.prepare(secret_inputs(manifests))
+    inputs = list(secret_inputs(manifests))
+    verifiers = sum(1 for item in inputs if item.material is Material.VERIFIER)
+    values = DerivedValues(root_key, plan, pool.next_cluster(verifiers) if pool else None)
+    values.prepare(inputs)
     return plan, manifests, values

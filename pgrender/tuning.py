@@ -14,34 +14,53 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
 
-class ScramPool:
-    """The SCRAM thread pool, made when a second cluster arrives: importing concurrent.futures
-    costs a one-cluster render more (about 10 ms) than computing its verifiers inline.
+# Clusters in a batch from which worker processes finish them (pgrender.fleet). Measured on two
+# cores: starting and stopping two forked workers takes 12-20 ms; from the CPU times of a batch, a
+# second core would save about 3 ms of wall time per cluster, so workers pay from about 8 clusters
+# on an idle machine. Three times that, as on a busy machine (where this was measured: load 4-6 on
+# two cores) the second core is taken and workers only add their overhead (fleet_bench's
+# break-even rows: 1.1-1.3x slower up to 128 clusters there).
+PROCESSES_FROM = 24
 
-    One cluster's verifiers take about as long on one core as the rest of its render takes on
-    the main thread, so two threads keep ahead; more would only contend for the GIL. They leave
-    a CPU to the main thread (CPU affinity counts, as in a container with a cpuset).
+
+class ScramPool:
+    """The SCRAM thread pool, made when a second cluster arrives, or a cluster with MANY verifiers:
+    importing concurrent.futures costs a one-cluster render more (about 10 ms) than computing a
+    few verifiers inline.
+
+    hashlib.pbkdf2_hmac releases the GIL (measured: 200 verifiers take half the wall time on two
+    threads as on one), so threads suffice. In a batch, one cluster's verifiers take about as long
+    on one core as the rest of its render takes on the main thread, so two threads keep ahead; they
+    leave a CPU to the main thread (CPU affinity counts, as in a container with a cpuset). A cluster
+    with many users waits for its own verifiers: they get every CPU.
     """
 
     WORKERS = 2
+    MANY = 16  # verifiers in one cluster worth a pool of their own (about 16 ms inline)
+    AHEAD = 2  # clusters built while an earlier one is finished: their verifiers compute meanwhile
 
     def __init__(self) -> None:
         self._clusters = 0
         self._pool: Executor | None = None
 
-    def next_cluster(self) -> Executor | None:
-        """The executor for the next cluster's verifiers; None: compute them inline."""
+    def next_cluster(self, verifiers: int = 0) -> Executor | None:
+        """The executor for the next cluster's ``verifiers``; None: compute them inline."""
         self._clusters += 1
-        if self._clusters == 2:
+        if self._pool is None and (self._clusters >= 2 or verifiers >= self.MANY):
             from concurrent.futures import ThreadPoolExecutor
 
-            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            self._pool = ThreadPoolExecutor(max(1, min(self.WORKERS, cpus - 1)), "pgrender-scram")
+            workers = cpus() if verifiers >= self.MANY else min(self.WORKERS, cpus() - 1)
+            self._pool = ThreadPoolExecutor(max(1, workers), "pgrender-scram")
         return self._pool
 
     def shutdown(self) -> None:
         if self._pool:
             self._pool.shutdown(cancel_futures=True)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (CPU affinity counts, as in a container with a cpuset)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @contextmanager
@@ -63,3 +82,9 @@ def tuned() -> Iterator[ScramPool]:
         pool.shutdown()
         gc.set_threshold(*threshold)
         sys.setswitchinterval(interval)
+
+
+def worker() -> None:
+    """A fleet worker process's interpreter settings, for its whole life (see tuned())."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(100_000, *threshold[1:])

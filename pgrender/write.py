@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
 from pgrender import emit
 from pgrender.errors import OutputError
@@ -86,20 +89,87 @@ def cluster_files(cluster: ClusterOutput) -> dict[str, str]:
 
 def files(rendering: Rendering) -> dict[str, str]:
     """Relative path → content. One cluster: a flat base; several: one directory per cluster."""
-    if len(rendering.clusters) == 1:
-        return cluster_files(rendering.clusters[0])
+    return collect(rendering.clusters)[0]
+
+
+def collect(clusters: Iterable[ClusterOutput]) -> tuple[dict[str, str], list[ClusterOutput]]:
+    """files() of clusters taken as they come (render.stream), each one's objects let go once its
+    files are written; and the clusters without their documents (names and TLS plans, for the
+    warnings). A cluster's directory is decided once every cluster's name is known."""
+    texts: list[dict[str, str]] = []
+    done: list[ClusterOutput] = []
+    for cluster in clusters:
+        texts.append(cluster_files(cluster))
+        done.append(replace(cluster, documents=()))
+    if len(texts) == 1:
+        return texts[0], done
     out: dict[str, str] = {}
-    dirs = cluster_directories([(c.namespace, c.name) for c in rendering.clusters])
-    for cluster, directory in zip(rendering.clusters, dirs, strict=True):
-        for name, text in cluster_files(cluster).items():
+    dirs = cluster_directories([(c.namespace, c.name) for c in done])
+    for cluster_texts, directory in zip(texts, dirs, strict=True):
+        for name, text in cluster_texts.items():
             out[f"{directory}/{name}"] = text
     out[KUSTOMIZATION] = kustomization(dirs)
-    return out
+    return out, done
 
 
 def stream(rendering: Rendering) -> str:
     """All objects of all clusters as one YAML stream, without a kustomization object."""
     return "".join(part for c in rendering.clusters for d in c.documents for part in ("---\n", d.text))
+
+
+SPOOL_IN_MEMORY = 8 * 1024 * 1024  # characters of a spooled stream held in memory before a file takes them
+
+
+def spool(clusters: Iterable[ClusterOutput]) -> tuple[IO[str], list[ClusterOutput]]:
+    """stream() of clusters taken as they come (render.stream), held until the render has
+    succeeded (bad input writes nothing), returned at its start for copy(); and the clusters
+    without their documents, as collect() returns them.
+
+    Up to SPOOL_IN_MEMORY characters (about a hundred clusters) stay in memory: most renders need
+    no file. Past that they go to an anonymous temporary file as each cluster arrives, so memory
+    stays flat. The file has no name (O_TMPFILE where the system
+    has it, else unlinked at once) and mode 0600: the derived Secrets in it are no one else's to
+    read, and nothing is left behind.
+    """
+    memory = io.StringIO()
+    out: IO[str] = memory
+    size, spilled = 0, False
+    done: list[ClusterOutput] = []
+    try:
+        for cluster in clusters:
+            text = "".join(part for d in cluster.documents for part in ("---\n", d.text))
+            size += len(text)
+            if size > SPOOL_IN_MEMORY and not spilled:
+                out, spilled = _spool_file(memory), True
+            out.write(text)
+            done.append(replace(cluster, documents=()))
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out, done
+
+
+def _spool_file(spooled: io.StringIO) -> IO[str]:
+    """A temporary file holding what ``spooled`` held; ``spooled`` itself where none can be made
+    (a read-only /tmp, as in some Argo CD plugin sidecars): the render goes on, in memory."""
+    import tempfile
+
+    try:
+        # Returned open: spool()'s caller closes it.
+        out = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape", prefix="pgrender-")  # noqa: SIM115
+    except OSError:
+        return spooled
+    out.write(spooled.getvalue())
+    spooled.close()
+    return out
+
+
+def copy(spooled: IO[str], to: IO[str]) -> None:
+    """Copy what spool() held to ``to`` in pieces, and close it."""
+    with spooled:
+        while piece := spooled.read(1 << 20):
+            to.write(piece)
 
 
 def owned_files(directory: Path) -> set[str]:

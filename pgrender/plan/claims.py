@@ -269,42 +269,63 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where a claim was made: the place, not the spec, so a registry of thousands of clusters
+    holds a few numbers for each claim rather than every cluster's validated spec and document
+    (which grew a batch's memory by about 30 KB a cluster)."""
+
+    cluster: int  # which cluster of the run, in the order added
+    path: FieldPath
+    file: str
+    line: int
+    column: int
+
+    @classmethod
+    def of(cls, cluster: int, sourced: SourcedCluster, path: FieldPath) -> _Place:
+        return cls(cluster, path, sourced.document.file, *sourced.document.position(path))
+
+    def problem(self, message: str) -> Problem:
+        return Problem(self.file, self.line, self.column, format_path(self.path), message)
+
+
 @dataclass
 class ClaimRegistry:
     """What every cluster of one run claims: two clusters (or two fields of one) claiming one object,
     one node port or one output directory is reported at both places."""
 
-    _owners: dict[tuple[str, str, str], tuple[SourcedCluster, FieldPath]] = field(default_factory=dict)
-    _clusters: list[tuple[SourcedCluster, str, str]] = field(default_factory=list)
+    _owners: dict[tuple[str, str, str], _Place] = field(default_factory=dict)
+    _clusters: list[tuple[_Place, str, str]] = field(default_factory=list)
 
     def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> list[Problem]:
         problems: list[Problem] = []
-        self._clusters.append((sourced, plan.namespace, plan.name))
+        cluster = len(self._clusters)
+        self._clusters.append((_Place.of(cluster, sourced, ("metadata", "name")), plan.namespace, plan.name))
         for claim in plan_claims(sourced, plan):
             namespace = "" if claim.kind == NODE_PORT else plan.namespace
             key = (claim.kind, namespace, claim.name)
-            owner = self._owners.setdefault(key, (sourced, claim.path))
-            if owner != (sourced, claim.path):
+            owner = self._owners.get(key)
+            if owner is None:
+                self._owners[key] = _Place.of(cluster, sourced, claim.path)
+            elif (owner.cluster, owner.path) != (cluster, claim.path):
                 what = f"{claim.kind} {claim.name}" if not namespace else f"{claim.kind} {namespace}/{claim.name}"
-                problems += _both(what, (sourced, claim.path), owner)
+                problems += _both(what, _Place.of(cluster, sourced, claim.path), owner)
         return problems
 
     def directory_problems(self) -> list[Problem]:
         """Output directories of a several-cluster render (names.cluster_directories) must differ."""
         directories = cluster_directories([(namespace, name) for _, namespace, name in self._clusters])
         problems: list[Problem] = []
-        first: dict[str, SourcedCluster] = {}
-        for (sourced, _, _), directory in zip(self._clusters, directories, strict=True):
-            owner = first.setdefault(directory, sourced)
-            if owner is not sourced:
-                problems += _both(
-                    f"output directory {directory}/", (sourced, ("metadata", "name")), (owner, ("metadata", "name"))
-                )
+        first: dict[str, _Place] = {}
+        for (place, _, _), directory in zip(self._clusters, directories, strict=True):
+            owner = first.setdefault(directory, place)
+            if owner is not place:
+                problems += _both(f"output directory {directory}/", place, owner)
         return problems
 
 
-def _both(what: str, here: tuple[SourcedCluster, FieldPath], there: tuple[SourcedCluster, FieldPath]) -> list[Problem]:
-    a, b = here[0].problem(here[1], ""), there[0].problem(there[1], "")
+def _both(what: str, here: _Place, there: _Place) -> list[Problem]:
+    a, b = here.problem(""), there.problem("")
     return [
         replace(a, message=f"{what} is also made by {_where(b)}"),
         replace(b, message=f"{what} is also made by {_where(a)}"),

@@ -142,6 +142,7 @@ def resolve_users(
         entries = [(("metadata",), _DEFAULT_USER, default)] if default else []
     seen: set[str] = set()
     users: list[UserPlan] = []
+    first_secret = True  # some profiles name the first login role's Secret apart (Names.pguser_secret)
     reporters: list[Report] = []  # where each user's problems go: its place in the spec or in pgrender.yaml
     shared = {role.spec.name: role for role in infrastructure}
     for where, why, u in entries:
@@ -167,7 +168,8 @@ def resolve_users(
         if len(set(u.databases)) != len(u.databases):
             problems.append(sourced.problem((*where, "databases"), "a database is listed twice"))
         seen.add(u.name)
-        secret = names.pguser_secret(u.name, first=not any(x.secret for x in users)) if u.options.login else None
+        secret = names.pguser_secret(u.name, first=first_secret) if u.options.login else None
+        first_secret = first_secret and secret is None
         if u.access_secret and not u.options.login:
             problems.append(
                 sourced.problem(
@@ -229,8 +231,10 @@ def resolve_users(
                 sourced.problem(("spec", "users"), f"{count} {what} in all; pgrender manages at most {limit}")
             )
             return tuple(users), ()
-    databases = tuple(
-        DatabasePlan(db, owner, tuple(user.name for user in users if db in user.databases))
-        for db, owner in owners.items()
-    )
+    # Each database's grantees in the users' order, in one pass over the users (not a pass per database).
+    grantees: dict[str, list[str]] = {db: [] for db in owners}
+    for user in users:
+        for db in dict.fromkeys(user.databases):
+            grantees[db].append(user.name)
+    databases = tuple(DatabasePlan(db, owner, tuple(grantees[db])) for db, owner in owners.items())
     return tuple(users), databases

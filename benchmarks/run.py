@@ -1,0 +1,43 @@
+"""`make bench`: every benchmark, each figure beside the baseline timed in the same run, and the ratio.
+
+Usage: python -m benchmarks.run [--quick] [SECTION ...]   (sections: cold, noop, fleet)
+Asserts nothing: figures vary by machine, ratios much less. The targets are issue 17's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+from benchmarks.common import Row
+
+# name → the module whose rows(quick) it prints
+SECTIONS = {
+    "cold": "benchmarks.cold_bench",
+    "fleet": "benchmarks.fleet_bench",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and smaller scaling rows")
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=", ".join(SECTIONS))
+    args = parser.parse_args()
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    for name in args.sections or SECTIONS:
+        start = time.perf_counter()
+        print(f"== {name}", flush=True)
+        for row in importlib.import_module(SECTIONS[name]).rows(quick=args.quick):
+            if isinstance(row, Row):
+                print(row.line(), flush=True)
+            else:  # (name, value, baseline, ratio)
+                label, value, baseline, ratio = row
+                print(f"{label}: {value:.3f} against {baseline:.3f} = {ratio:.2f}x", flush=True)
+        print(f"   ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

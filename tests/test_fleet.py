@@ -1,0 +1,252 @@
+"""Fleet: clusters streamed out as they finish, large batches in worker processes, one cluster's many
+verifiers on a pool, and the per-user work linear in the number of users."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from pgrender import fleet, render, tuning, write
+from pgrender.errors import SpecError
+from pgrender.plan import ClusterPlan
+from pgrender.spec import SourcedCluster
+from tests.conftest import GOLDEN_KEY, base_spec, run_cli
+
+
+def fleet_spec(i: int, users: int = 2) -> str:
+    listed = "".join(f"    - name: user{u}\n      databases: [db{u % 3}]\n" for u in range(users))
+    return (
+        "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\n"
+        f"metadata:\n  name: c{i:03d}\n  namespace: team{i % 3}\n"
+        f"spec:\n  postgresVersion: {14 + i % 5}\n  instances:\n    - name: main\n      replicas: {1 + i % 3}\n"
+        f"      dataVolume:\n        size: 10Gi\n  users:\n{listed}"
+    )
+
+
+BROKEN = fleet_spec(99).replace("replicas: 1", "replicas: many")
+
+
+@pytest.fixture
+def batch(tmp_path: Path) -> Callable[..., Path]:
+    def _batch(clusters: int, tail: str = "") -> Path:
+        path = tmp_path / f"batch{clusters}.yaml"
+        path.write_text("---\n".join([*(fleet_spec(i) for i in range(clusters)), *([tail] if tail else [])]))
+        return path
+
+    return _batch
+
+
+def request(path: Path) -> render.Request:
+    return render.Request((str(path),), key_file=str(GOLDEN_KEY))
+
+
+def text(clusters: Any) -> str:
+    return "".join(f"---\n{d.text}" for c in clusters for d in c.documents)
+
+
+# Streaming ------------------------------------------------------------------------------------------------------------
+
+
+def test_clusters_are_let_go_as_they_finish(batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most AHEAD clusters are built and not yet finished, whatever the batch size: memory is flat."""
+    events: list[str] = []
+    build, finish = render.Finisher.build, render.Finisher.finish
+
+    def built(self: render.Finisher, plan: ClusterPlan, pool: tuning.ScramPool | None) -> render.Built:
+        events.append("build")
+        return build(self, plan, pool)
+
+    def finished(self: render.Finisher, *args: Any) -> render.ClusterOutput:
+        events.append("finish")
+        return finish(self, *args)
+
+    monkeypatch.setattr(render.Finisher, "build", built)
+    monkeypatch.setattr(render.Finisher, "finish", finished)
+    outputs = render.stream(request(batch(12)), [], parallel=False)
+    next(outputs)
+    assert events.count("build") == tuning.ScramPool.AHEAD + 1  # the first is out before the rest are built
+    list(outputs)
+    held = [events[: i + 1].count("build") - events[: i + 1].count("finish") for i in range(len(events))]
+    assert len(events) == 24 and max(held) == tuning.ScramPool.AHEAD + 1
+
+
+def test_the_checks_across_clusters_hold_no_cluster_spec(batch: Callable[..., Path]) -> None:
+    """What the claims across clusters remember is places, not validated specs: reading the fifth
+    spec, only the one being read is alive."""
+    plans = render.plans((str(batch(5)),))
+    for _ in range(5):
+        next(plans)
+    gc.collect()
+    assert sum(isinstance(o, SourcedCluster) for o in gc.get_objects()) == 1
+    assert list(plans) == []
+
+
+def test_a_bad_spec_after_good_ones_is_raised_after_them(batch: Callable[..., Path]) -> None:
+    """The clusters before it come out first (all but those built ahead): the caller holds them."""
+    given = []
+    with pytest.raises(SpecError) as info:
+        for cluster in render.stream(request(batch(4, BROKEN)), [], parallel=False):
+            given.append(cluster.name)
+    assert given == ["c000", "c001", "c002", "c003"][: 4 - tuning.ScramPool.AHEAD]
+    assert [p.path for p in info.value.problems] == ["spec.instances[0].replicas"]
+
+
+@pytest.mark.parametrize("in_memory", [write.SPOOL_IN_MEMORY, 0], ids=["memory", "file"])
+def test_stdout_is_the_whole_stream_or_nothing(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, in_memory: int
+) -> None:
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", in_memory)
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    good = run_cli("render", str(batch(3)), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert good.exit_code == 0 and good.stdout == write.stream(render.render(request(batch(3))))
+    bad = run_cli("render", str(batch(3, BROKEN)), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert (bad.exit_code, bad.stdout) == (2, "")
+    assert "spec.instances[0].replicas" in bad.stderr
+
+
+def test_without_a_temporary_file_the_stream_stays_in_memory(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only /tmp (some Argo CD plugin sidecars) costs memory, not the render."""
+    import tempfile
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 0)
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    spooled, done = write.spool(render.stream(request(batch(3)), [], parallel=False))
+    assert spooled.read() == write.stream(render.render(request(batch(3))))
+    assert [c.name for c in done] == ["c000", "c001", "c002"]
+
+
+# Worker processes -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def processes_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes from a batch of more than two clusters (their break-even is larger)."""
+    monkeypatch.setattr(tuning, "PROCESSES_FROM", 2)
+    monkeypatch.setattr(tuning, "cpus", lambda: 2)
+
+
+@pytest.mark.usefixtures("processes_from")
+def test_workers_give_the_same_bytes_in_the_same_order(batch: Callable[..., Path]) -> None:
+    alone = render.render(request(batch(7)))
+    warnings: list[Any] = []
+    together = list(render.stream(request(batch(7)), warnings))
+    assert [c.name for c in together] == [c.name for c in alone.clusters]
+    assert text(together) == text(alone.clusters)
+    assert write.collect(together)[0] == write.files(alone)
+    assert tuple(sorted(warnings)) == alone.warnings
+
+
+@pytest.mark.usefixtures("processes_from")
+def test_workers_report_problems_the_same(batch: Callable[..., Path]) -> None:
+    problems = []
+    for parallel in (False, True):
+        with pytest.raises(SpecError) as info:
+            list(render.stream(request(batch(5, BROKEN)), [], parallel))
+        problems.append(info.value.problems)
+    assert problems[0] == problems[1]
+
+
+@pytest.mark.usefixtures("processes_from")
+@pytest.mark.parametrize(
+    ("clusters", "processes"),
+    [
+        (1, False),
+        (2, False),  # PROCESSES_FROM
+        (3, True),
+    ],
+)
+def test_workers_only_for_a_large_batch(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, clusters: int, processes: bool
+) -> None:
+    used = []
+    finish = fleet.finish
+
+    def spy(*args: Any) -> Iterator[render.ClusterOutput]:
+        used.append(True)
+        return finish(*args)
+
+    monkeypatch.setattr(fleet, "finish", spy)
+    names = [c.name for c in render.stream(request(batch(clusters)), [])]
+    assert names == [f"c{i:03d}" for i in range(clusters)]  # every plan handed on, none lost in the look-ahead
+    assert bool(used) is processes
+
+
+@pytest.mark.parametrize(("cpus", "available"), [(1, False), (2, True)])
+def test_workers_need_a_second_cpu(monkeypatch: pytest.MonkeyPatch, cpus: int, available: bool) -> None:
+    monkeypatch.setattr(tuning, "cpus", lambda: cpus)
+    assert fleet.available() is available
+
+
+# SCRAM pool -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verifiers", "pooled"),
+    [
+        (1, False),
+        (tuning.ScramPool.MANY - 1, False),
+        (tuning.ScramPool.MANY, True),
+    ],
+)
+def test_one_cluster_with_many_users_gets_a_pool(verifiers: int, pooled: bool) -> None:
+    pool = tuning.ScramPool()
+    try:
+        assert (pool.next_cluster(verifiers) is not None) is pooled
+    finally:
+        pool.shutdown()
+
+
+def test_many_users_render_as_inline(write_spec: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = base_spec()
+    spec["spec"]["users"] = [{"name": f"user{u}", "databases": ["app"]} for u in range(tuning.ScramPool.MANY)]
+    path = write_spec(spec)
+    pooled = write.stream(render.render(request(path)))
+    monkeypatch.setattr(tuning.ScramPool, "MANY", 10**6)
+    assert write.stream(render.render(request(path))) == pooled
+
+
+# Linear in the number of users ------------------------------------------------------------------------------------
+
+
+def lines_run(action: Callable[[], object], module: str) -> int:
+    """Lines of ``module`` executed by ``action`` (sys.settrace): a count, the same on every machine."""
+    count = 0
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        count += event == "line"
+        return local
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        return local if frame.f_code.co_filename.endswith(module) else None
+
+    sys.settrace(calls)
+    try:
+        action()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_users_and_their_databases_are_resolved_in_linear_work(plan_of: Callable[[dict[str, Any]], Any]) -> None:
+    """Twice the users (each with its own database) is about twice the lines run in plan/users.py;
+    a pass over the users or the databases for each user would make it four times."""
+
+    def spec(users: int) -> dict[str, Any]:
+        spec = base_spec()
+        spec["spec"]["users"] = [{"name": f"u{u}", "databases": [f"d{u}"]} for u in range(users)]
+        return spec
+
+    small, large = (lines_run(lambda n=n: plan_of(spec(n)), "plan/users.py") for n in (150, 300))
+    assert 1.8 < large / small < 2.5
