@@ -320,10 +320,13 @@ def render_command(
             sealing_certificate=sealing_certificate,
             previous=previous,
         )
-        if target and providers.secrets_provider(request.provider).writes_plaintext and not allow_secrets_in_git:
+        provider = providers.secrets_provider(request.provider)
+        if target and provider.writes_plaintext and not allow_secrets_in_git:
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
             refuse_plaintext_in_git(Path(target))
+        # Read before rendering: an input changing meanwhile leaves the record naming the older one.
+        inputs = _record_inputs(request, config_path, config, target, provider) if target and not previous_dir else None
         rendering = render(request)
         _warn(rendering.warnings, fmt)
         _warn_validity(rendering.clusters)
@@ -338,7 +341,14 @@ def render_command(
             from pgrender.check import compare
 
             staleness = compare(content, Path(target))
-        write.write(target, content)
+        if inputs is None:
+            write.write(target, content)
+        else:
+            from pgrender import record
+
+            recorded = _record(inputs, config, provider, rendering, content)
+            write.write(target, {**content, record.RECORD: recorded})
+            record.remember_written(target)
     except PgrenderError as exc:
         _fail(exc, fmt)
     changed = staleness is not None and staleness.stale
@@ -374,6 +384,54 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
     elif fmt == "text":
         _warn_validity(plans)
         click.echo(f"{len(plans)} cluster(s) valid", err=True)
+
+
+def _record_inputs(request: Any, config_path: str | None, config: Any, target: str, provider: Any) -> Any:
+    """The digests of what this render reads (record.py), or None when they cannot be taken (a spec
+    from standard input, a key from a pipe): then no record is written, and the next run renders."""
+    from pgrender import record
+
+    try:
+        return record.digests(
+            spec_files=request.specs,
+            config_path=(config_path or "pgrender.yaml") if config else None,
+            target=target,
+            provider=request.provider,
+            namespace=request.default_namespace,
+            key_file=request.key_file,
+            certificate=request.sealing_certificate,
+            needs_root_key=provider.needs_root_key,
+            environ=os.environ,
+        )
+    except record.Unanswered:
+        return None
+
+
+def _record(inputs: Any, config: Any, provider: Any, rendering: Any, content: dict[str, str]) -> str:
+    """The record of this render: its inputs, what it printed, and the files it wrote."""
+    from pgrender import record, write
+    from pgrender.validity import certificate_windows
+
+    settings = None
+    if config is not None:
+        settings = {
+            "root": str(config.root),
+            "output": str(config.output),
+            "specs": list(config.config.specs),
+            "provider": config.config.secrets.provider,
+            "key_file": config.key_file(),
+            "certificate": config.sealing_certificate(),
+            "namespace": config.config.namespace,
+        }
+    return record.make(
+        inputs=inputs,
+        config=settings,
+        provider={"needs_root_key": provider.needs_root_key, "writes_plaintext": provider.writes_plaintext},
+        clusters=len(rendering.clusters),
+        warnings=format_problems(rendering.warnings, "text", "warning") if rendering.warnings else "",
+        windows=certificate_windows(rendering.clusters),
+        files={rel: (text, write.file_mode(rel)) for rel, text in content.items()},
+    )
 
 
 def _warn_validity(clusters: Any) -> None:
