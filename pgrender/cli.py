@@ -346,9 +346,10 @@ def render_command(
         else:
             from pgrender import record
 
-            recorded = _record(inputs, config, provider, rendering, content)
+            digests, code = inputs
+            recorded = _record(digests, config, provider, rendering, content)
             write.write(target, {**content, record.RECORD: recorded})
-            record.remember_written(target)
+            record.remember_written(target, code)
     except PgrenderError as exc:
         _fail(exc, fmt)
     changed = staleness is not None and staleness.stale
@@ -387,12 +388,14 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
 
 
 def _record_inputs(request: Any, config_path: str | None, config: Any, target: str, provider: Any) -> Any:
-    """The digests of what this render reads (record.py), or None when they cannot be taken (a spec
-    from standard input, a key from a pipe): then no record is written, and the next run renders."""
+    """The digests of what this render reads (record.py) and the fingerprint of pgrender's code, or
+    None when they cannot be taken (a spec from standard input, a key from a pipe): then no record is
+    written, and the next run renders."""
     from pgrender import record
 
+    code = record.code_fingerprint()
     try:
-        return record.digests(
+        digests = record.digests(
             spec_files=request.specs,
             config_path=(config_path or "pgrender.yaml") if config else None,
             target=target,
@@ -405,6 +408,7 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
         )
     except record.Unanswered:
         return None
+    return digests, code
 
 
 def _record(inputs: Any, config: Any, provider: Any, rendering: Any, content: dict[str, str]) -> str:

@@ -12,24 +12,26 @@ The record, RECORD in the output directory, is written by `render -o DIR`/`--wri
 of the same all-or-nothing write (write.py), so output and record are always of the same run. Its
 first line is SCHEMA and the SHA-256 of the rest (a record edited, truncated or garbled is never
 read); the rest is JSON: a digest of everything that can change the output (``inputs``: pgrender's
-version and a fingerprint of its installed code and of the libraries that shape the output, the
-config's path and bytes, the spec files in order with their bytes, the output path, the secrets
-provider, the default namespace, the sealing certificate's bytes, and a fingerprint of the root key's
-sources, PGRENDER_KEY and PGRENDER_ALLOW_TEST_KEY: a domain-separated hash, never the key), a digest
-of what `validate` reads (``specs``), pgrender.yaml's settings that the command line resolves options
+version, the config's path and bytes, the spec files in order with their bytes, the output path,
+the secrets provider, the default namespace, the sealing certificate's bytes, and a fingerprint of
+the root key and PGRENDER_ALLOW_TEST_KEY: a domain-separated hash, never the key), a digest of what
+`validate` reads (``specs``), pgrender.yaml's settings that the command line resolves options
 against, and every output file's SHA-256 and mode. The inputs are read before rendering: when one
 changes during a render, the record names the older bytes and the next run renders again.
 
-The record is content-addressed: it says "these inputs make these files", which stays true wherever
-it is copied; a record from another directory or config has other inputs, or names files that are
-not there. It guards against accidents, not against someone who edits both output and record (who
-could as well commit edited output without pgrender): `check` in CI reads the record too.
+The record is content-addressed and the same on every machine (it is committed with output that is
+committed): it says "these inputs make these files", which stays true wherever it is copied; a
+record from another directory or config has other inputs, or names files that are not there. It
+guards against accidents, not against someone who edits both output and record (who could as well
+commit edited output without pgrender).
 
-Reading every output file would cost more than the target (500 files, 1.5 MB: 10-30 ms), so a stat
-cache outside the repository ($XDG_CACHE_HOME/pgrender, one file per output directory) holds each
-file's inode, size, mtime and ctime beside the digest of the record they were checked against; a file
-whose stat differs is hashed, and only a digest that differs sends the run to the full path. The
-cache is never in the output directory, where it would change with every checkout.
+What differs between machines is in a cache outside the repository ($XDG_CACHE_HOME/pgrender, one
+file per output directory), bound to the record's digest: the fingerprint of the code that rendered
+or checked the output (pgrender's files: an editable install changes code without a new version;
+Python's version; the libraries that shape the output), and each output file's inode, size, mtime and
+ctime. Reading every output file would cost more than the target (500 files, 1.5 MB: 10-30 ms), so
+only a file whose stat differs is hashed, and only a digest that differs sends the run to the full
+path. Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
 
 Only these forms are answered here (anything else, and every doubt, goes to the full path): `render`
 with exactly one of `-o DIR` and `--write`, and `check`, with `--exit-code` (render),
@@ -148,12 +150,15 @@ def _installed_record(path: str) -> bytes | None:
 
 
 def key_fingerprint(key_file: str | None, environ: Mapping[str, str]) -> str:
-    """A domain-separated hash of where the root key comes from: the key file's bytes, PGRENDER_KEY,
-    and PGRENDER_ALLOW_TEST_KEY. Never the key; a key of 256 random bits cannot be found from it.
+    """A domain-separated hash of the root key as keys.load reads it (the key file's, else
+    PGRENDER_KEY's, as keys.parse normalises it) and of PGRENDER_ALLOW_TEST_KEY=1. Never the key; a key
+    of 256 random bits cannot be found from it. The same key from a file or the environment, on any
+    machine, gives the same fingerprint, so a committed record does not change with who renders.
 
-    Unanswered when a key file is not a regular file (a pipe is read once) or others may read it
-    (keys.load then warns, which only the full path does)."""
-    data = None
+    Unanswered when keys.load would refuse or warn, which only the full path does: a key file that is
+    not a regular file (a pipe is read once), too large, or readable by others; two different keys."""
+    from_env = environ.get(KEY_VAR, "").strip().lower() or None
+    key = from_env
     if key_file:
         try:
             st = os.stat(key_file)
@@ -165,13 +170,11 @@ def key_fingerprint(key_file: str | None, environ: Mapping[str, str]) -> str:
         data = _read(key_file)
         if len(data) > MAX_KEY_FILE_BYTES:
             raise Unanswered(f"{key_file}: too large")
-    sources = [
-        key_file,
-        data.hex() if data is not None else None,
-        environ.get(KEY_VAR),
-        environ.get(ALLOW_TEST_KEY_VAR),
-    ]
-    return _sha(b"pgrender record: root key sources\0" + json.dumps(sources).encode())
+        key = data.decode("utf-8", "replace").strip().lower()
+        if from_env and from_env != key:
+            raise Unanswered(f"{key_file} and {KEY_VAR} differ: keys.load refuses")
+    allowed = environ.get(ALLOW_TEST_KEY_VAR) == "1"
+    return _sha(b"pgrender record: root key\0" + json.dumps([key, allowed]).encode())
 
 
 def digests(
@@ -191,10 +194,9 @@ def digests(
     Unanswered when an input cannot be read as a regular file (standard input, a pipe)."""
     if "-" in spec_files:
         raise Unanswered("standard input")
-    code = code_fingerprint()
     config = [config_path, _sha(_read(config_path))] if config_path else None
     specs = [[name, _sha(_read(name))] for name in spec_files]
-    validated = [SCHEMA, code, config, specs, namespace]
+    validated = [SCHEMA, __version__, config, specs, namespace]
     key = key_fingerprint(key_file, environ) if needs_root_key else None
     sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
     rendered = [*validated, target, provider, key, sealing]
@@ -263,49 +265,55 @@ def _signature(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
-def remember(directory: str, record_digest: str, signatures: dict[str, list[int]]) -> None:
-    """Save the files' stat signatures, checked against the record of digest ``record_digest``.
-    A cache: a failure is no error, and a torn file is only read as no cache."""
+def remember(directory: str, record_digest: str, code: str, signatures: dict[str, list[int]]) -> None:
+    """Save the files' stat signatures, checked against the record of digest ``record_digest`` with
+    pgrender's code of fingerprint ``code``. A cache: a failure is no error, and a torn file is only
+    read as no cache."""
     path = _cache_file(directory)
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         temporary = f"{path}.{os.getpid()}"
         with open(temporary, "w", encoding="utf-8") as file:
-            json.dump({"record": record_digest, "files": signatures}, file)
+            json.dump({"record": record_digest, "code": code, "files": signatures}, file)
         os.replace(temporary, path)
     except OSError:
         pass
 
 
-def remember_written(directory: str) -> None:
-    """After a write: the stat signatures of the output just written, when it holds a record."""
+def remember_written(directory: str, code: str) -> None:
+    """After a write by pgrender's code of fingerprint ``code`` (taken before rendering): the stat
+    signatures of the output just written, when it holds a record."""
     try:
         data = _read(os.path.join(directory, RECORD))
         body = parse(data)
         signatures = {rel: _signature(os.lstat(os.path.join(directory, rel))) for rel in body["files"]}
     except (Unanswered, OSError, KeyError, TypeError):
         return
-    remember(directory, _sha(data), signatures)
+    remember(directory, _sha(data), code, signatures)
 
 
-def _cached(directory: str, record_digest: str) -> dict[str, Any]:
+def cached(directory: str, record_digest: str, code: str) -> dict[str, Any]:
+    """The stat signatures saved for ``directory`` when this code rendered or checked it against this
+    record; Unanswered when there are none: then this code never made the record's output here."""
     try:
         with open(_cache_file(directory), "rb") as file:
             cache = json.loads(file.read())
-        files = cache.get("files") if isinstance(cache, dict) and cache.get("record") == record_digest else None
-        if isinstance(files, dict):
-            return files
     except (OSError, ValueError):
-        pass
-    return {}
+        raise Unanswered("no stat cache") from None
+    if not isinstance(cache, dict) or cache.get("record") != record_digest or cache.get("code") != code:
+        raise Unanswered("the stat cache is of another record, or of another build of pgrender")
+    files = cache.get("files")
+    if not isinstance(files, dict):
+        raise Unanswered("stat cache: not what was written")
+    return files
 
 
-def verify_output(directory: str, body: dict[str, Any], record_digest: str, *, refresh: bool) -> None:
+def verify_output(directory: str, body: dict[str, Any], record_digest: str, code: str, *, refresh: bool) -> None:
     """Unanswered unless ``directory`` holds exactly the record's files (bytes and modes) and nothing
-    else, in directories of mode DIR_MODE, as write.write leaves them. ``refresh``: save the stat
-    signatures when some file had to be read."""
+    else, in directories of mode DIR_MODE, as write.write leaves them, and this code has checked them
+    against this record before. ``refresh``: save the stat signatures when some file had to be read."""
     expected: dict[str, list[Any]] = body["files"]
-    cache = _cached(directory, record_digest)
+    cache = cached(directory, record_digest, code)
     signatures: dict[str, list[int]] = {}
     read = False
     pending = [""]
@@ -336,7 +344,7 @@ def verify_output(directory: str, body: dict[str, Any], record_digest: str, *, r
     if len(signatures) != len(expected):
         raise Unanswered("a file of the record is missing")
     if read and refresh:
-        remember(directory, record_digest, signatures)
+        remember(directory, record_digest, code, signatures)
 
 
 # The fast path ------------------------------------------------------------------------------------------------
@@ -411,8 +419,9 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
             needs_root_key=False,
             environ=environ,
         )
-        if specs != body["specs"]:
-            raise Unanswered("the specs, config or pgrender changed")
+        if specs != body["specs"] or os.path.realpath(located) != os.path.realpath(target):
+            raise Unanswered("the specs, config or pgrender changed, or the record is of another directory")
+        cached(target, _sha(data), code_fingerprint())
         return _printed(body, f"{body['clusters']} cluster(s) valid"), 0
     provider = options.get("--secrets-provider") or config.get("provider") or "derived"
     inputs, _ = digests(
@@ -430,7 +439,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         raise Unanswered("an input changed, or the record is of another directory")
     if command == "render" and body["provider"]["writes_plaintext"] and "--allow-secrets-in-git" not in flags:
         _refuse_plaintext_in_git(target)
-    verify_output(target, body, _sha(data), refresh=command == "render")
+    verify_output(os.path.realpath(target), body, _sha(data), code_fingerprint(), refresh=command == "render")
     if command == "check":
         from pathlib import Path  # check names the directory as the full path does (Path drops a trailing /)
 

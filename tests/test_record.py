@@ -138,7 +138,9 @@ def _another_key(repo: Path, mp: pytest.MonkeyPatch) -> None:
 
 
 def _key_file_option(repo: Path, mp: pytest.MonkeyPatch) -> tuple[str, ...]:
-    shutil.copy2(repo / "root.key", repo / "other.key")
+    """Another key file, holding another key (the same key from another file changes nothing)."""
+    shutil.copy2(repo / "root.key", repo / "other.key")  # with its mode: others may not read it
+    (repo / "other.key").write_text(keys.generate() + "\n")
     return ("--key-file", "other.key")
 
 
@@ -211,7 +213,7 @@ CHANGES: list[tuple[str, Change, str]] = [
     ("spec-removed", lambda r, mp: (r / "b.pgcluster.yaml").unlink(), RENDERS),
     ("config", _append("pgrender.yaml", "namespace: other\n"), RENDERS),
     ("root-key", _another_key, RENDERS),
-    ("PGRENDER_KEY", lambda r, mp: mp.setenv("PGRENDER_KEY", GOLDEN_KEY.read_text().strip()), RENDERS),
+    ("PGRENDER_KEY-another-key", lambda r, mp: mp.setenv("PGRENDER_KEY", keys.generate()), RENDERS),
     ("PGRENDER_ALLOW_TEST_KEY", lambda r, mp: mp.delenv("PGRENDER_ALLOW_TEST_KEY"), RENDERS),
     ("key-file-option", _key_file_option, RENDERS),
     ("key-file-readable-by-others", lambda r, mp: (r / "root.key").chmod(0o644), ALWAYS),  # the full path warns
@@ -262,6 +264,21 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     assert tree(repo / "rendered") == clean
     answered = fast(*RENDER, *args) is not None and fast(*CHECK, *args) is not None
     assert answered is (outcome == RENDERS)  # the new record answers the next run
+
+
+def test_the_record_is_the_same_on_every_machine(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Committed with the output, it must not change with who renders: another build of pgrender (whose
+    fingerprint is in the local cache), the same key from PGRENDER_KEY or from another file."""
+    before = (repo / "rendered" / record.RECORD).read_bytes()
+    monkeypatch.setattr(record, "code_fingerprint", lambda: "another machine's build")
+    assert fast(*RENDER) is None  # this build never checked the output
+    assert run_cli(*RENDER).exit_code == 0
+    assert (repo / "rendered" / record.RECORD).read_bytes() == before
+    assert fast(*RENDER) is not None
+    monkeypatch.setenv("PGRENDER_KEY", GOLDEN_KEY.read_text().strip().upper())
+    assert fast(*RENDER) is not None
+    shutil.copy2(repo / "root.key", repo / "copy.key")
+    assert fast(*RENDER, "--key-file", "copy.key") is not None
 
 
 # The guard against plaintext in git ----------------------------------------------------------------------
