@@ -207,17 +207,23 @@ _KEY_READ = (
     "  PGRENDER_KEY      the root key itself (what `pgrender keygen` prints)\n"
     "  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)"
 )
+_RECORD_READ = (
+    "  the record        .pgrender-record in the output dir: when nothing changed, no render\n"
+    "  XDG_CACHE_HOME    its stat cache: $XDG_CACHE_HOME/pgrender (default ~/.cache/pgrender)"
+)
 RENDER_READS = f"""\b
 Reads:
 {_SPECS_READ}
 {_CONFIG_READ}
 {_KEY_READ}
   the output dir    what is there now: refused changes, kept SealedSecret ciphertexts
+{_RECORD_READ}
 """
 VALIDATE_READS = f"""\b
 Reads:
 {_SPECS_READ}
 {_CONFIG_READ}
+{_RECORD_READ}
 Needs no key. Warns (standard error) about certificates not yet valid, expired or ending soon.
 """
 DIFF_READS = f"""\b

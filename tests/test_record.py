@@ -281,6 +281,15 @@ def test_the_record_is_the_same_on_every_machine(repo: Path, monkeypatch: pytest
     assert fast(*RENDER, "--key-file", "copy.key") is not None
 
 
+def test_diff_and_lint_of_a_directory_pass_the_record_by(repo: Path) -> None:
+    shutil.copytree(repo / "rendered", repo / "copy")
+    (repo / "copy" / record.RECORD).write_text("another record\n")
+    assert run_cli("diff", "rendered", "copy").stderr.strip() == "no changes"
+    linted = run_cli("lint", "rendered")
+    yaml_files = [p for p in (repo / "rendered").rglob("*") if p.is_file() and p.name != record.RECORD]
+    assert linted.exit_code == 0 and f"objects in {len(yaml_files)} files" in linted.stderr
+
+
 # The guard against plaintext in git ----------------------------------------------------------------------
 
 
