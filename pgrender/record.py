@@ -37,7 +37,7 @@ Only these forms are answered here (anything else, and every doubt, goes to the 
 with exactly one of `-o DIR` and `--write`, and `check`, with `--exit-code` (render),
 `--allow-secrets-in-git` (render), `--key-file`, `--secrets-provider`, `--sealing-certificate`,
 `--namespace`, `--config`, `--format text` and spec files; `validate` with `--namespace`,
-`--config` and `--format text`. They print what the full path prints: the plans' warnings (kept in
+`--config`, `--format text` and spec files. They print what the full path prints: the plans' warnings (kept in
 the record), the certificate warnings (their dates kept in the record, compared with the clock now),
 and the summary line. Derived (plaintext) Secrets still meet the git check (gitcheck.py) before a
 render says it wrote them.
