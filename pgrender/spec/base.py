@@ -36,8 +36,8 @@ class StrictModel(BaseModel):
         extra="forbid",
         frozen=True,
         validate_default=True,
-        # A string under a field is its description in the JSON Schema (editors' hover, `explain`).
-        use_attribute_docstrings=True,
+        # A string under a field is its description in the JSON Schema (editors' hover, `explain`):
+        # pgrender.schema reads them when it makes the schema, not here, where every run would pay.
     )
 
 
