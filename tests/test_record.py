@@ -114,6 +114,18 @@ def test_nothing_changed_is_answered_as_the_full_path_answers(
     assert "warning: " in full.stderr and "does not fit" in full.stderr and "expire on" in full.stderr
 
 
+def test_a_run_without_warnings_is_answered_as_the_full_path_answers(repo: Path) -> None:
+    for name in ("a", "b"):
+        (repo / f"{name}.pgcluster.yaml").write_text(
+            (ROOT / "examples" / "hippo.yaml").read_text().replace("hippo", name)
+        )
+    assert run_cli(*RENDER).exit_code == 1
+    for argv in (RENDER, CHECK, ("validate",)):
+        full = run_cli(*argv)
+        assert "warning" not in full.stderr
+        assert fast(*argv) == (full.stderr, full.exit_code)
+
+
 def test_a_file_whose_mtime_alone_changed_is_read_and_the_run_still_answered(repo: Path) -> None:
     some = repo / "rendered" / "a" / "kustomization.yaml"
     os.utime(some, ns=(1, 1))
@@ -288,6 +300,21 @@ def test_diff_and_lint_of_a_directory_pass_the_record_by(repo: Path) -> None:
     linted = run_cli("lint", "rendered")
     yaml_files = [p for p in (repo / "rendered").rglob("*") if p.is_file() and p.name != record.RECORD]
     assert linted.exit_code == 0 and f"objects in {len(yaml_files)} files" in linted.stderr
+
+
+def test_the_fast_paths_restated_constants_are_the_originals() -> None:
+    from pgrender import validity, write
+    from pgrender.secrets.keys import ALLOW_TEST_KEY_VAR, ENV_VAR, MAX_KEY_FILE_BYTES
+
+    assert record.QUIET_SECONDS == validity.EXPIRY_WARNING_DAYS * 86400
+    assert record.DIR_MODE == write.DIR_MODE
+    assert (record.KEY_VAR, record.ALLOW_TEST_KEY_VAR) == (ENV_VAR, ALLOW_TEST_KEY_VAR)
+    assert record.MAX_KEY_FILE_BYTES == MAX_KEY_FILE_BYTES
+
+
+@pytest.mark.parametrize("text", ["rendered", "rendered/", "./rendered", "a//b", "a/./b", "a/.", "/", ".", "/abs/out"])
+def test_check_names_the_directory_as_pathlib_does(text: str) -> None:
+    assert record._as_path(text) == str(Path(text))
 
 
 # The guard against plaintext in git ----------------------------------------------------------------------
