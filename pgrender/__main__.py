@@ -1,5 +1,5 @@
-"""Run the command line as ``python -m pgrender``."""
+"""Run the command line as ``python -m pgrender`` (the console script's entry: record.main)."""
 
-from pgrender.cli import main
+from pgrender.record import main
 
 main()

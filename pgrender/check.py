@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgrender.record import RECORD
 from pgrender.write import owned_files
 
 SECRET_FIELDS = ("data", "stringData")
@@ -74,7 +75,9 @@ def compare(expected: dict[str, str], directory: Path) -> Staleness:
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only."""
     present = owned_files(directory) if directory.is_dir() else set()
     on_disk = (
-        {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()} if directory.is_dir() else set()
+        {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()} - {RECORD}
+        if directory.is_dir()
+        else set()
     )
     foreign = tuple(sorted(on_disk - present - set(expected)))
     changed: list[str] = []

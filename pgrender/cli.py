@@ -207,17 +207,23 @@ _KEY_READ = (
     "  PGRENDER_KEY      the root key itself (what `pgrender keygen` prints)\n"
     "  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)"
 )
+_RECORD_READ = (
+    "  the record        .pgrender-record in the output dir: when nothing changed, no render\n"
+    "  XDG_CACHE_HOME    its stat cache: $XDG_CACHE_HOME/pgrender (default ~/.cache/pgrender)"
+)
 RENDER_READS = f"""\b
 Reads:
 {_SPECS_READ}
 {_CONFIG_READ}
 {_KEY_READ}
   the output dir    what is there now: refused changes, kept SealedSecret ciphertexts
+{_RECORD_READ}
 """
 VALIDATE_READS = f"""\b
 Reads:
 {_SPECS_READ}
 {_CONFIG_READ}
+{_RECORD_READ}
 Needs no key. Warns (standard error) about certificates not yet valid, expired or ending soon.
 """
 DIFF_READS = f"""\b
@@ -320,10 +326,13 @@ def render_command(
             sealing_certificate=sealing_certificate,
             previous=previous,
         )
-        if target and providers.secrets_provider(request.provider).writes_plaintext and not allow_secrets_in_git:
+        provider = providers.secrets_provider(request.provider)
+        if target and provider.writes_plaintext and not allow_secrets_in_git:
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
             refuse_plaintext_in_git(Path(target))
+        # Read before rendering: an input changing meanwhile leaves the record naming the older one.
+        inputs = _record_inputs(request, config_path, config, target, provider) if target and not previous_dir else None
         warnings: list[Problem] = []
         if to_stdout:
             spooled, done = write.spool(stream(request, warnings))
@@ -341,7 +350,15 @@ def render_command(
             from pgrender.check import compare
 
             staleness = compare(content, Path(target))
-        write.write(target, content)
+        if inputs is None:
+            write.write(target, content)
+        else:
+            from pgrender import record
+
+            digests, code = inputs
+            recorded = _record(digests, config, provider, done, tuple(sorted(warnings)), content)
+            write.write(target, {**content, record.RECORD: recorded})
+            record.remember_written(target, code)
     except PgrenderError as exc:
         _fail(exc, fmt)
     changed = staleness is not None and staleness.stale
@@ -377,6 +394,59 @@ def validate_command(specs: tuple[str, ...], namespace: str | None, config_path:
     elif fmt == "text":
         _warn_validity(plans)
         click.echo(f"{len(plans)} cluster(s) valid", err=True)
+
+
+def _record_inputs(request: Any, config_path: str | None, config: Any, target: str, provider: Any) -> Any:
+    """The digests of what this render reads (record.py) and the fingerprint of pgrender's code, or
+    None when they cannot be taken (a spec from standard input, a key from a pipe): then no record is
+    written, and the next run renders."""
+    from pgrender import record
+
+    code = record.code_fingerprint()
+    try:
+        digests = record.digests(
+            spec_files=request.specs,
+            config_path=(config_path or "pgrender.yaml") if config else None,
+            target=target,
+            provider=request.provider,
+            namespace=request.default_namespace,
+            key_file=request.key_file,
+            certificate=request.sealing_certificate,
+            needs_root_key=provider.needs_root_key,
+            environ=os.environ,
+        )
+    except record.Unanswered:
+        return None
+    return digests, code
+
+
+def _record(
+    inputs: Any, config: Any, provider: Any, clusters: Any, warnings: tuple[Problem, ...], content: dict[str, str]
+) -> str:
+    """The record of this render: its inputs, what it printed, and the files it wrote."""
+    from pgrender import record, write
+    from pgrender.validity import certificate_windows
+
+    settings = None
+    if config is not None:
+        settings = {
+            "root": str(config.root),
+            "output": str(config.output),
+            "specs": list(config.config.specs),
+            "provider": config.config.secrets.provider,
+            "key_file": config.key_file(),
+            "certificate": config.sealing_certificate(),
+            "namespace": config.config.namespace,
+        }
+    return record.make(
+        inputs=inputs,
+        config=settings,
+        provider={"needs_root_key": provider.needs_root_key, "writes_plaintext": provider.writes_plaintext},
+        clusters=len(clusters),
+        warnings=format_problems(warnings, "text", "warning") if warnings else "",
+        windows=certificate_windows(clusters),
+        files={rel: (text, write.file_mode(rel)) for rel, text in content.items()},
+    )
 
 
 def _warn_validity(clusters: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import re
 import string
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
-from pgrender import __version__
+from pgrender import __version__, globs
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, load_file
 from pgrender.plan.defaults import RESERVED_ROLE_PREFIX, SUPERUSER
@@ -225,15 +224,10 @@ class LoadedConfig:
 
     def spec_files(self) -> list[str]:
         """Spec files matching the globs, sorted, relative to the working directory when possible."""
-        found: set[str] = set()
-        for pattern in self.config.specs:
-            for match in glob.glob(str(self.root / pattern), recursive=True):
-                path = Path(match)
-                if path.is_file():
-                    found.add(_relative(path))
+        found = globs.spec_files(str(self.root), self.config.specs)
         if not found:
             raise SpecError([Problem(str(self.path), 0, 0, "specs", f"no file matches {self.config.specs}")])
-        return sorted(found)
+        return found
 
     def key_file(self) -> str | None:
         """Relative to the config file, like specs and output."""
@@ -244,13 +238,6 @@ class LoadedConfig:
         """secrets.sealed.certificate, relative to the config file."""
         sealed = self.config.secrets.sealed
         return str(self.root / Path(sealed.certificate).expanduser()) if sealed else None
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _specifier_set(text: str) -> Any:

@@ -8,6 +8,9 @@ cannot hide a work tree. Whether the path is ignored only git can say (.gitignor
 core.excludesFile, info/exclude, the index), so it is asked; when git is missing or refuses to
 answer (exit 128, e.g. "detected dubious ownership"), the path counts as not ignored and the write
 is refused with the reason: failing open here would commit keys.
+
+The verdict (``refusal``) imports no pgrender module: a no-op render (record.py) asks it too, and
+pgrender.errors alone costs 9 ms there (dataclasses).
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-
-from pgrender.errors import OutputError
 
 WHAT_TO_DO = (
     "git-ignore the directory, render with --stdout for Argo CD, {committable}, "
@@ -51,16 +52,25 @@ def work_tree(path: Path) -> Path | None:
 
 def refuse_plaintext_in_git(output: Path) -> None:
     """Raise OutputError unless ``output`` (resolved) lies outside every git work tree or is git-ignored."""
+    reason = refusal(output)
+    if reason is not None:
+        from pgrender.errors import OutputError
+
+        raise OutputError(reason)
+
+
+def refusal(output: Path) -> str | None:
+    """Why plaintext Secrets may not be written to ``output``; None when they may."""
     real = Path(os.path.realpath(output))
     root = work_tree(real)
     if root is None:
-        return
+        return None
     where = f"{output}: lies in the git work tree {root}" + (
         f" (as {real})" if real != Path(os.path.abspath(output)) else ""
     )
     git = shutil.which("git")
     if git is None:
-        raise OutputError(
+        return (
             f"{where}, git is not on PATH to say whether it is git-ignored, and the derived provider writes "
             f"plaintext Secrets; install git, or {what_to_do()}"
         )
@@ -75,14 +85,14 @@ def refuse_plaintext_in_git(output: Path) -> None:
         check=False,
     )
     if answer.returncode == 0:
-        return
+        return None
     if answer.returncode == 1:
-        raise OutputError(
+        return (
             f"{where} and is not git-ignored (or git tracks files in it), and the derived provider writes "
             f"plaintext Secrets; {what_to_do()}"
         )
     said = next((line for line in answer.stderr.splitlines() if line.strip()), f"exit {answer.returncode}")
-    raise OutputError(
+    return (
         f"{where}, git could not say whether it is git-ignored ({said.removeprefix('fatal: ')}), and the "
         f"derived provider writes plaintext Secrets; fix what git reports, or {what_to_do()}"
     )

@@ -48,6 +48,7 @@ from typing import IO
 from pgrender import emit
 from pgrender.errors import OutputError
 from pgrender.plan.names import cluster_directories
+from pgrender.record import RECORD
 from pgrender.render import ClusterOutput, Rendering
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -305,8 +306,8 @@ def _replace(target: Path, shown: Path, wanted: dict[str, bytes]) -> None:
     if os.path.lexists(target) and not target.is_dir():
         raise OutputError(f"{shown}: exists and is not a directory")
     if target.is_dir():
-        owned = owned_files(target)
         present = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+        owned = owned_files(target) | (present & {RECORD})  # the record is written with the files it names
         foreign = sorted(present - owned)
         if foreign:
             listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")

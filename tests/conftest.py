@@ -37,6 +37,12 @@ BASE_SPEC: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _stat_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """record.py's stat cache (of renders here and in subprocesses) in a temporary directory, not ~/.cache."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def base_spec() -> dict[str, Any]:
     return copy.deepcopy(BASE_SPEC)
 

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from pgrender import cmp
 from pgrender.cli import cli
+from pgrender.record import RECORD
 from pgrender.secrets import keys
 from pgrender.spec.instances import InstanceSetSpec
 from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
@@ -25,7 +26,9 @@ def test_render_writes_a_base(tmp_path: Path) -> None:
     result = run_cli("render", str(EXAMPLES / "hippo.yaml"), "-o", str(tmp_path / "o"), "--key-file", str(GOLDEN_KEY))
     assert result.exit_code == 0, result.stderr
     resources = yaml.safe_load((tmp_path / "o" / "kustomization.yaml").read_text())["resources"]
-    assert resources == sorted(p.name for p in (tmp_path / "o").iterdir() if p.name != "kustomization.yaml")
+    assert resources == sorted(
+        p.name for p in (tmp_path / "o").iterdir() if p.name not in ("kustomization.yaml", RECORD)
+    )
 
 
 def test_stdout_is_one_stream_without_kustomization() -> None:

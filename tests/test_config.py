@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pgrender.config import RepositoryConfig, load_config
 from pgrender.errors import SpecError
 from pgrender.providers import SECRETS_PROVIDERS
+from pgrender.record import RECORD
 from pgrender.schema import config_schema
 from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT, run_cli
 
@@ -266,7 +267,12 @@ def test_globs_resolve_relative_to_the_config(nested: Path) -> None:
 def test_output_resolves_relative_to_the_config(nested: Path) -> None:
     result = run_cli("render", "--write", "--config", "deploy/pgrender.yaml")
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in (nested / "deploy" / "out").iterdir()) == ["kustomization.yaml", "minimal", "pooled"]
+    assert sorted(p.name for p in (nested / "deploy" / "out").iterdir()) == [
+        RECORD,
+        "kustomization.yaml",
+        "minimal",
+        "pooled",
+    ]
     assert not (nested / "out").exists()
     assert run_cli("check", "--config", "deploy/pgrender.yaml").exit_code == 0
 

@@ -224,7 +224,7 @@ def test_readme_configures_only_hooks_that_exist() -> None:
     section = (ROOT / "README.md").read_text().split("\n### Door 1: pre-commit\n", 1)[1]
     config = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
     ids = [hook["id"] for repo in config["repos"] for hook in repo["hooks"]]
-    assert ids == ["pgrender-validate", "pgrender-render"]
+    assert ids == ["pgrender-render"]  # it validates: no validate hook beside it
     assert set(ids) <= set(HOOKS)
 
 
@@ -287,6 +287,18 @@ def test_validate_hook_reports_the_spec_problem_then_passes(hooks: Hooks, user_r
     assert f"{SPEC}:13:9: spec.instances[0].dataVolume.size: '1 Gi' is not a Kubernetes quantity" in bad.stdout
     spec.write_text(good)
     assert verdict(run_hook(hooks, user_repo, "pgrender-validate"), "pgrender-validate") == "Passed"
+
+
+@pytest.mark.parametrize("hook_id", ["pgrender-render", "pgrender-check"])
+def test_render_and_check_hooks_validate_the_specs(hooks: Hooks, user_repo: Path, hook_id: str) -> None:
+    """The one hook the README recommends reports a spec problem as the validate hook does, and writes nothing."""
+    spec = user_repo / SPEC
+    spec.write_text(spec.read_text().replace("size: 1Gi", "size: 1 Gi"))
+    bad = run_hook(hooks, user_repo, hook_id)
+    assert verdict(bad, hook_id) == "Failed"
+    assert "- exit code: 2" in bad.stdout
+    assert f"{SPEC}:13:9: spec.instances[0].dataVolume.size: '1 Gi' is not a Kubernetes quantity" in bad.stdout
+    assert not (user_repo / "rendered").exists()
 
 
 def test_external_output_is_written_checked_and_committed_through_the_hooks(hooks: Hooks, user_repo: Path) -> None:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pgrender import changes
+from pgrender.record import RECORD
 from pgrender.secrets import sealed
 from pgrender.secrets.sealed import RECORD_ANNOTATION, Sealer, earlier_seals, load_certificate
 from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY, ROOT, base_spec, run_cli
@@ -242,7 +243,9 @@ def test_same_inputs_and_previous_output_give_the_same_bytes_across_processes(tm
     first = render_in_process(pooled, tmp_path / "out", {"PYTHONHASHSEED": "1", "TZ": "UTC"})
     second = render_in_process(pooled, tmp_path / "out", {"PYTHONHASHSEED": "4242", "TZ": "Pacific/Kiritimati"})
     assert first == second
-    on_disk = [f"---\n{p.read_text()}" for p in (tmp_path / "out").iterdir() if p.name != "kustomization.yaml"]
+    on_disk = [
+        f"---\n{p.read_text()}" for p in (tmp_path / "out").iterdir() if p.name not in ("kustomization.yaml", RECORD)
+    ]
     text = first.decode()
     assert all(document in text for document in on_disk) and len(text) == sum(map(len, on_disk))
 

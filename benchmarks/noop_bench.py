@@ -1,0 +1,105 @@
+"""No-op commit benchmark: a repository of 20 specs with nothing changed, against `python -c pass`.
+
+A pre-commit hook runs `pgrender render --write --exit-code` (or `check`) on every commit; the target
+is a run that finds nothing changed within 2x `python -c pass` of the same interpreter (issue 17,
+target 1). The repository renders with the derived provider (the published test key, the output
+directory git-ignored, so the git check runs as it does for users); the commands are timed
+interleaved, one round after another, and the medians compared. A render with one spec changed shows
+what the record saves.
+
+Usage: python benchmarks/noop_bench.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = ROOT / "tests" / "golden.key"
+SPECS = 20
+CONFIG = "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\nsecrets: {keyFile: root.key}\n"
+Row = tuple[str, float, float, float]  # name, median seconds, baseline median seconds, ratio
+
+
+def repository(where: Path) -> Path:
+    """pgrender.yaml, SPECS copies of examples/hippo.yaml (each its own cluster), a git-ignored output."""
+    repo = where / "databases"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("/rendered/\n")
+    (repo / "pgrender.yaml").write_text(CONFIG)
+    shutil.copyfile(KEY, repo / "root.key")
+    (repo / "root.key").chmod(0o600)  # a key others may read is warned about: only the full path warns
+    hippo = (ROOT / "examples" / "hippo.yaml").read_text()
+    for i in range(SPECS):
+        (repo / f"hippo{i:02}.pgcluster.yaml").write_text(hippo.replace("name: hippo\n", f"name: hippo{i:02}\n"))
+    return repo
+
+
+def environment(cache: Path) -> dict[str, str]:
+    # As on a user's machine: bytecode cached; the test key allowed; the stat cache in a fresh place.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"PGRENDER_ALLOW_TEST_KEY": "1", "XDG_CACHE_HOME": str(cache)}
+
+
+def bench(runs: int = 15) -> list[Row]:
+    pgrender = str(Path(sys.executable).with_name("pgrender"))
+    with tempfile.TemporaryDirectory(prefix="noop-bench-") as tmp:
+        repo = repository(Path(tmp))
+        env = environment(Path(tmp) / "cache")
+        render = [pgrender, "render", "--write", "--exit-code"]
+        subprocess.run(render, cwd=repo, env=env, check=False, capture_output=True)  # the first render
+        changing = repo / "hippo00.pgcluster.yaml"
+        original = changing.read_text()
+        flips = iter(range(10**6))
+
+        def one_changed() -> None:
+            """Each run renders a changed spec: a comment line alternates."""
+            changing.write_text(original + f"# run {next(flips) % 2}\n")
+
+        commands: dict[str, tuple[list[str], Callable[[], None] | None]] = {
+            "python -c pass": ([sys.executable, "-c", "pass"], None),
+            "render --write --exit-code, no-op": (render, None),
+            "check, no-op": ([pgrender, "check"], None),
+            "validate, no-op": ([pgrender, "validate"], None),
+            "render --write --exit-code, one spec changed": (render, one_changed),
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs):
+            for name, (cmd, before) in commands.items():
+                if before:
+                    before()
+                start = time.perf_counter()
+                done = subprocess.run(cmd, cwd=repo, env=env, check=False, capture_output=True)
+                times[name].append(time.perf_counter() - start)
+                if done.returncode != 0 and before is None:
+                    raise SystemExit(f"{' '.join(cmd)}: exit {done.returncode}\n{done.stderr.decode()}")
+            changing.write_text(original)
+            subprocess.run(render, cwd=repo, env=env, check=False, capture_output=True)
+    baseline = statistics.median(times["python -c pass"])
+    return [
+        (name, statistics.median(t), baseline, statistics.median(t) / baseline)
+        for name, t in times.items()
+        if name != "python -c pass"
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    for name, median, baseline, ratio in bench(args.runs):
+        print(f"{name:48} {median * 1e3:8.1f} ms  python -c pass {baseline * 1e3:6.1f} ms  {ratio:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

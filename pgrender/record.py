@@ -1,0 +1,528 @@
+"""The record of a render, and the console script that reads it first: a run with nothing changed
+says so without rendering.
+
+Measured reason (benchmarks/noop_bench.py): a pre-commit hook runs `render --write --exit-code` or
+`check` on every commit, most of which change no spec. Rendering 20 clusters takes seconds, and even
+importing click, pydantic and cryptography takes several times `python -c pass`; the target is a
+no-op run within 2x `python -c pass`. So this module imports only the standard library's light parts
+(os, stat, json, hashlib; validity.py for certificate warnings), and `main` (the console script)
+answers from the record when it can prove the output current, else runs the command line (cli.py).
+
+The record, RECORD in the output directory, is written by `render -o DIR`/`--write` as one more file
+of the same all-or-nothing write (write.py), so output and record are always of the same run. Its
+first line is SCHEMA and the SHA-256 of the rest (a record edited, truncated or garbled is never
+read); the rest is JSON: a digest of everything that can change the output (``inputs``: pgrender's
+version, the config's path and bytes, the spec files in order with their bytes, the output path,
+the secrets provider, the default namespace, the sealing certificate's bytes, and a fingerprint of
+the root key and PGRENDER_ALLOW_TEST_KEY: a domain-separated hash, never the key), a digest of what
+`validate` reads (``specs``), pgrender.yaml's settings that the command line resolves options
+against, and every output file's SHA-256 and mode. The inputs are read before rendering: when one
+changes during a render, the record names the older bytes and the next run renders again.
+
+The record is content-addressed and the same on every machine (it is committed with output that is
+committed): it says "these inputs make these files", which stays true wherever it is copied; a
+record from another directory or config has other inputs, or names files that are not there. It
+guards against accidents, not against someone who edits both output and record (who could as well
+commit edited output without pgrender).
+
+What differs between machines is in a cache outside the repository ($XDG_CACHE_HOME/pgrender, one
+file per output directory), bound to the record's digest: the fingerprint of the code that rendered
+or checked the output (pgrender's files: an editable install changes code without a new version;
+Python's version; the libraries that shape the output), and each output file's inode, size, mtime and
+ctime. Reading every output file would cost more than the target (500 files, 1.5 MB: 10-30 ms), so
+only a file whose stat differs is hashed, and only a digest that differs sends the run to the full
+path. Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
+
+Only these forms are answered here (anything else, and every doubt, goes to the full path): `render`
+with exactly one of `-o DIR` and `--write`, and `check`, with `--exit-code` (render),
+`--allow-secrets-in-git` (render), `--key-file`, `--secrets-provider`, `--sealing-certificate`,
+`--namespace`, `--config`, `--format text` and spec files; `validate` with `--namespace`,
+`--config`, `--format text` and spec files. They print what the full path prints: the plans' warnings (kept in
+the record), the certificate warnings (their dates kept in the record, compared with the clock now),
+and the summary line. Derived (plaintext) Secrets still meet the git check (gitcheck.py) before a
+render says it wrote them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import sys
+
+from pgrender import __version__
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2.6 ms); mypy reads the name the same
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pgrender.validity import Window
+
+RECORD = ".pgrender-record"
+SCHEMA = "pgrender-record/1"
+DIR_MODE = 0o700  # write.DIR_MODE, restated: importing write.py would import the renderer
+KEY_VAR, ALLOW_TEST_KEY_VAR = "PGRENDER_KEY", "PGRENDER_ALLOW_TEST_KEY"  # secrets/keys.py's
+MAX_KEY_FILE_BYTES = 4096  # secrets/keys.py's bound
+QUIET_SECONDS = 60 * 86400  # validity.EXPIRY_WARNING_DAYS: a certificate valid longer than that is not warned about
+# Libraries whose version can change rendered bytes: validation, certificates and their encoding.
+LIBRARIES = ("pydantic-", "pydantic_core-", "cryptography-", "ruamel.yaml-")
+ARGUMENTS_ANSWERED = {  # command → value options, flags it takes here
+    "render": ({"-o", "--output", "--key-file", "--secrets-provider", "--sealing-certificate", "--namespace",
+                "--config", "--format"}, {"--write", "--exit-code", "--allow-secrets-in-git"}),
+    "check": ({"-o", "--output", "--key-file", "--secrets-provider", "--sealing-certificate", "--namespace",
+               "--config", "--format"}, set()),
+    "validate": ({"--namespace", "--config", "--format"}, set()),
+}  # fmt: skip
+
+
+class Unanswered(Exception):
+    """The fast path cannot prove the answer: the full command line runs."""
+
+
+# What sends a run to the full path: Unanswered, and whatever a record that is not what was written
+# (its checksum recomputed over another body) or a file system in the way can raise.
+DOUBTS = (Unanswered, OSError, KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
+# The inputs ---------------------------------------------------------------------------------------------------
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: str) -> bytes:
+    """A regular file's bytes; Unanswered for anything else (a FIFO would be consumed, a device never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        raise Unanswered(f"{path}: cannot read") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Unanswered(f"{path}: not a regular file")
+        with open(fd, "rb", closefd=False) as file:
+            return file.read()
+    finally:
+        os.close(fd)
+
+
+def code_fingerprint() -> str:
+    """pgrender's version and code, Python's version and the versions of LIBRARIES.
+
+    An installed pgrender is named by its RECORD (every file's hash, the same on every machine); an
+    editable one, whose code changes without a new version, by each file's path, size and mtime.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0".encode())
+    parent = os.path.dirname(package)
+    installed = [n for n in _listdir(parent) if n.startswith("pgrender-") and n.endswith(".dist-info")]
+    manifest = _installed_record(os.path.join(parent, installed[0], "RECORD")) if len(installed) == 1 else None
+    digest.update(manifest if manifest is not None else _tree(package))
+    for entry in sys.path:
+        libraries = sorted(n for n in _listdir(entry or ".") if n.endswith(".dist-info") and n.startswith(LIBRARIES))
+        digest.update("\0".join(libraries).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _tree(package: str) -> bytes:
+    """Each file's path, size and mtime below ``package`` but bytecode (scandir: os.walk and stat
+    cost twice as much for pgrender's 150 files)."""
+    lines = []
+    pending = [package]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        pending.append(entry.path)
+                    continue
+                st = entry.stat()
+                lines.append(f"{entry.path[len(package) + 1 :]}\0{st.st_size}\0{st.st_mtime_ns}")
+    return "\n".join(sorted(lines)).encode()
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _installed_record(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError:
+        return None
+    return data if b"pgrender/__init__.py," in data else None
+
+
+def key_fingerprint(key_file: str | None, environ: Mapping[str, str]) -> str:
+    """A domain-separated hash of the root key as keys.load reads it (the key file's, else
+    PGRENDER_KEY's, as keys.parse normalises it) and of PGRENDER_ALLOW_TEST_KEY=1. Never the key; a key
+    of 256 random bits cannot be found from it. The same key from a file or the environment, on any
+    machine, gives the same fingerprint, so a committed record does not change with who renders.
+
+    Unanswered when keys.load would refuse or warn, which only the full path does: a key file that is
+    not a regular file (a pipe is read once), too large, or readable by others; two different keys."""
+    from_env = environ.get(KEY_VAR, "").strip().lower() or None
+    key = from_env
+    if key_file:
+        try:
+            st = os.stat(key_file)
+        except OSError:
+            raise Unanswered(f"{key_file}: cannot read") from None
+        readable = stat.S_IROTH if st.st_uid == 0 else stat.S_IRGRP | stat.S_IROTH  # keys.load's rule
+        if st.st_mode & readable:
+            raise Unanswered(f"{key_file}: readable by others: keys.load warns")
+        data = _read(key_file)
+        if len(data) > MAX_KEY_FILE_BYTES:
+            raise Unanswered(f"{key_file}: too large")
+        key = data.decode("utf-8", "replace").strip().lower()
+        if from_env and from_env != key:
+            raise Unanswered(f"{key_file} and {KEY_VAR} differ: keys.load refuses")
+    allowed = environ.get(ALLOW_TEST_KEY_VAR) == "1"
+    return _sha(b"pgrender record: root key\0" + json.dumps([key, allowed]).encode())
+
+
+def digests(
+    *,
+    spec_files: Sequence[str],
+    config_path: str | None,
+    target: str,
+    provider: str,
+    namespace: str | None,
+    key_file: str | None,
+    certificate: str | None,
+    needs_root_key: bool,
+    environ: Mapping[str, str],
+) -> tuple[str, str]:
+    """(inputs, specs): the digest of everything a render reads, and of what validate reads.
+
+    Unanswered when an input cannot be read as a regular file (standard input, a pipe)."""
+    if "-" in spec_files:
+        raise Unanswered("standard input")
+    config = [config_path, _sha(_read(config_path))] if config_path else None
+    specs = [[name, _sha(_read(name))] for name in spec_files]
+    validated = [SCHEMA, __version__, config, specs, namespace]
+    key = key_fingerprint(key_file, environ) if needs_root_key else None
+    sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
+    rendered = [*validated, target, provider, key, sealing]
+    return _sha(json.dumps(rendered).encode()), _sha(json.dumps(validated).encode())
+
+
+# The record ---------------------------------------------------------------------------------------------------
+
+
+def make(
+    *,
+    inputs: tuple[str, str],
+    config: dict[str, Any] | None,
+    provider: dict[str, bool],
+    clusters: int,
+    warnings: str,
+    windows: list[Window],
+    files: Mapping[str, tuple[str, int]],
+) -> str:
+    """The record's text: SCHEMA and the checksum of the rest, then the JSON body.
+
+    ``config``: pgrender.yaml's settings the command line resolves against (None without one);
+    ``provider``: needs_root_key and writes_plaintext of the provider used; ``warnings``: the plans'
+    warnings as text; ``files``: relative path → (text, mode) of every output file.
+    """
+    body = json.dumps(
+        {
+            "inputs": inputs[0],
+            "specs": inputs[1],
+            "config": config,
+            "provider": provider,
+            "clusters": clusters,
+            "warnings": warnings,
+            "windows": [
+                [where, what, start.timestamp(), end.timestamp(), fix] for where, what, start, end, fix in windows
+            ],
+            "files": {rel: [_sha(text.encode("utf-8")), mode] for rel, (text, mode) in sorted(files.items())},
+        },
+        indent=0,
+        sort_keys=True,
+    )
+    return f"{SCHEMA} {_sha(body.encode())}\n{body}\n"
+
+
+def parse(data: bytes) -> dict[str, Any]:
+    """The body of a record whose checksum holds; Unanswered for anything else."""
+    head, _, body = data.partition(b"\n")
+    if head != f"{SCHEMA} {_sha(body[:-1])}".encode() or not body.endswith(b"\n"):
+        raise Unanswered("record: another schema, or not what was written")
+    try:
+        found: dict[str, Any] = json.loads(body)
+    except ValueError:
+        raise Unanswered("record: not JSON") from None
+    return found
+
+
+# The stat cache -----------------------------------------------------------------------------------------------
+
+
+def _cache_file(directory: str) -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "pgrender", _sha(os.fsencode(os.path.realpath(directory)))[:32] + ".json")
+
+
+def _signature(st: os.stat_result) -> list[int]:
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def remember(directory: str, record_digest: str, code: str, signatures: dict[str, list[int]]) -> None:
+    """Save the files' stat signatures, checked against the record of digest ``record_digest`` with
+    pgrender's code of fingerprint ``code``. A cache: a failure is no error, and a torn file is only
+    read as no cache."""
+    path = _cache_file(directory)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        temporary = f"{path}.{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump({"record": record_digest, "code": code, "files": signatures}, file)
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
+def remember_written(directory: str, code: str) -> None:
+    """After a write by pgrender's code of fingerprint ``code`` (taken before rendering): the stat
+    signatures of the output just written, when it holds a record."""
+    try:
+        data = _read(os.path.join(directory, RECORD))
+        body = parse(data)
+        signatures = {rel: _signature(os.lstat(os.path.join(directory, rel))) for rel in body["files"]}
+    except (Unanswered, OSError, KeyError, TypeError):
+        return
+    remember(directory, _sha(data), code, signatures)
+
+
+def cached(directory: str, record_digest: str, code: str) -> dict[str, Any]:
+    """The stat signatures saved for ``directory`` when this code rendered or checked it against this
+    record; Unanswered when there are none: then this code never made the record's output here."""
+    try:
+        with open(_cache_file(directory), "rb") as file:
+            cache = json.loads(file.read())
+    except (OSError, ValueError):
+        raise Unanswered("no stat cache") from None
+    if not isinstance(cache, dict) or cache.get("record") != record_digest or cache.get("code") != code:
+        raise Unanswered("the stat cache is of another record, or of another build of pgrender")
+    files = cache.get("files")
+    if not isinstance(files, dict):
+        raise Unanswered("stat cache: not what was written")
+    return files
+
+
+def verify_output(directory: str, body: dict[str, Any], record_digest: str, code: str, *, refresh: bool) -> None:
+    """Unanswered unless ``directory`` holds exactly the record's files (bytes and modes) and nothing
+    else, in directories of mode DIR_MODE, as write.write leaves them, and this code has checked them
+    against this record before. ``refresh``: save the stat signatures when some file had to be read."""
+    expected: dict[str, list[Any]] = body["files"]
+    cache = cached(directory, record_digest, code)
+    signatures: dict[str, list[int]] = {}
+    read = False
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        path = os.path.join(directory, rel_dir) if rel_dir else directory
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) != DIR_MODE:
+            raise Unanswered(f"{path}: not a directory of mode {DIR_MODE:o}")
+        with os.scandir(path) as entries:
+            for entry in entries:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(rel)
+                    continue
+                if rel == RECORD:
+                    continue
+                wanted = expected.get(rel)
+                st = entry.stat(follow_symlinks=False)
+                if wanted is None or not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != wanted[1]:
+                    raise Unanswered(f"{rel}: not in the record, not a file, or another mode")
+                signature = _signature(st)
+                if cache.get(rel) != signature:
+                    read = True
+                    if _sha(_read(entry.path)) != wanted[0]:
+                        raise Unanswered(f"{rel}: changed")
+                signatures[rel] = signature
+    if len(signatures) != len(expected):
+        raise Unanswered("a file of the record is missing")
+    if read and refresh:
+        remember(directory, record_digest, code, signatures)
+
+
+# The fast path ------------------------------------------------------------------------------------------------
+
+
+def _arguments(argv: list[str]) -> tuple[str, dict[str, str], set[str], list[str]]:
+    """(command, value options, flags, spec files) of a form this module answers; else Unanswered."""
+    if not argv or argv[0] not in ARGUMENTS_ANSWERED:
+        raise Unanswered("another command")
+    command, rest = argv[0], argv[1:]
+    valued, flagged = ARGUMENTS_ANSWERED[command]
+    options: dict[str, str] = {}
+    flags: set[str] = set()
+    specs: list[str] = []
+    while rest:
+        word = rest.pop(0)
+        name, equals, value = word.partition("=")
+        attached = bool(equals) and word.startswith("--")  # --name=value (click reads -o=x as the value "=x")
+        if name in valued and (attached or (not equals and rest)):
+            name = "--output" if name == "-o" else name
+            if name in options:
+                raise Unanswered("an option given twice")
+            options[name] = value if attached else rest.pop(0)
+        elif word in flagged:
+            flags.add(word)
+        elif not word.startswith("-"):
+            specs.append(word)
+        else:
+            raise Unanswered(f"{word}: not answered here")
+    if options.get("--format", "text") != "text":
+        raise Unanswered("a format for machines")
+    return command, options, flags, specs
+
+
+def _config_output(config_path: str) -> str:
+    """Where the config's record is: `output:` read as a plain line, else the default. Only a guess:
+    the record found there must name this config's bytes and this output path to be believed."""
+    for line in _read(config_path).decode("utf-8", "replace").splitlines():
+        if line.startswith("output:"):
+            return line[len("output:") :].split("#", 1)[0].strip().strip("\"'") or "rendered"
+    return "rendered"
+
+
+def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
+    """What the command prints on standard error, and its exit status, when the record proves the
+    output current; Unanswered otherwise."""
+    command, options, flags, spec_args = _arguments(argv)
+    config_path = options.get("--config") or ("pgrender.yaml" if os.path.isfile("pgrender.yaml") else None)
+    output = options.get("--output")
+    if command == "render" and (output is None) == ("--write" not in flags):
+        raise Unanswered("render needs exactly one of -o and --write")
+    if output is None and config_path is None:
+        raise Unanswered("no output directory")
+    located = output or os.path.join(os.path.dirname(config_path or ""), _config_output(config_path or ""))
+    data = _read(os.path.join(located, RECORD))
+    body = parse(data)
+    config: dict[str, Any] = body["config"] or {}
+    if (config_path is None) != (body["config"] is None):
+        raise Unanswered("a config now and not then, or then and not now")
+    target = output or config["output"]
+    spec_files = spec_args or _spec_files(config)
+    namespace = options.get("--namespace") or config.get("namespace")
+    if command == "validate":
+        _, specs = digests(
+            spec_files=spec_files,
+            config_path=config_path,
+            target=target,
+            provider="",
+            namespace=namespace,
+            key_file=None,
+            certificate=None,
+            needs_root_key=False,
+            environ=environ,
+        )
+        if specs != body["specs"] or os.path.realpath(located) != os.path.realpath(target):
+            raise Unanswered("the specs, config or pgrender changed, or the record is of another directory")
+        cached(target, _sha(data), code_fingerprint())
+        return _printed(body, f"{body['clusters']} cluster(s) valid"), 0
+    provider = options.get("--secrets-provider") or config.get("provider") or "derived"
+    inputs, _ = digests(
+        spec_files=spec_files,
+        config_path=config_path,
+        target=target,
+        provider=provider,
+        namespace=namespace,
+        key_file=options.get("--key-file") or config.get("key_file"),
+        certificate=options.get("--sealing-certificate") or config.get("certificate"),
+        needs_root_key=body["provider"]["needs_root_key"],
+        environ=environ,
+    )
+    if inputs != body["inputs"] or os.path.realpath(located) != os.path.realpath(target):
+        raise Unanswered("an input changed, or the record is of another directory")
+    if command == "render" and body["provider"]["writes_plaintext"] and "--allow-secrets-in-git" not in flags:
+        _refuse_plaintext_in_git(target)
+    verify_output(os.path.realpath(target), body, _sha(data), code_fingerprint(), refresh=command == "render")
+    if command == "check":
+        return _printed(body, f"{_as_path(target)}: up to date"), 0
+    return _printed(body, f"wrote {len(body['files'])} files to {target}"), 0
+
+
+def _as_path(text: str) -> str:
+    """str(Path(text)), as check names the directory; pathlib (3.5 ms) only when there is something
+    to normalise (a trailing /, //, a . component)."""
+    if text and "//" not in text and "/./" not in text and not text.endswith(("/", "/.")) and text[:2] != "./":
+        return text
+    from pathlib import Path
+
+    return str(Path(text))
+
+
+def _spec_files(config: dict[str, Any]) -> list[str]:
+    from pgrender.globs import spec_files
+
+    found = spec_files(config["root"], config["specs"])
+    if not found:
+        raise Unanswered("no spec file: the full path says so")
+    return found
+
+
+def _refuse_plaintext_in_git(target: str) -> None:
+    """The full path's git check, with the same verdict; a refusal is the full path's to report."""
+    from pathlib import Path
+
+    from pgrender.gitcheck import refusal
+
+    if refusal(Path(target)) is not None:
+        raise Unanswered("plaintext Secrets where git would see them: the full path refuses")
+
+
+def _printed(body: dict[str, Any], summary: str) -> str:
+    """The standard error of the full path: the plans' warnings, the certificates', the summary."""
+    warnings = "".join(f"warning: {w}\n" for w in _certificate_warnings(body["windows"]))
+    return f"{body['warnings']}{warnings}{summary}\n"
+
+
+def _certificate_warnings(windows: list[list[Any]]) -> list[str]:
+    """validity's warnings of the recorded windows (start and end in seconds since the epoch). Most
+    runs have none to print, which the clock says without datetime and validity.py (2 ms)."""
+    import time
+
+    now = time.time()
+    if all(start <= now and end - now >= QUIET_SECONDS for _, _, start, end, _ in windows):
+        return []
+    import datetime as dt
+
+    from pgrender.validity import window_warnings
+
+    parsed = [
+        (where, what, dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC), fix)
+        for where, what, start, end, fix in windows
+    ]
+    return window_warnings(parsed)
+
+
+def main() -> None:
+    """The console script: answer from the record when it proves the output current, else run the
+    command line. Any doubt (an option not answered here, a record that does not match, an error
+    reading anything) is the full path's."""
+    try:
+        text, code = answer(sys.argv[1:], os.environ)
+    except DOUBTS:
+        from pgrender.cli import main as full
+
+        full()
+        return
+    stream = sys.stderr
+    if hasattr(stream, "reconfigure"):
+        stream.reconfigure(encoding="utf-8", errors="backslashreplace")  # as cli._utf8_streams
+    stream.write(text)
+    stream.flush()
+    os._exit(code)

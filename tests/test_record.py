@@ -1,0 +1,409 @@
+"""The record of a render (pgrender/record.py): a run with nothing changed is answered from it, printing
+what the full path prints; every change of an input, of the record or of the output is detected, sends
+the run to the full path, and ends in the output a clean render makes (trees compared byte for byte).
+The fast path imports only what it needs (no click, pydantic, cryptography, spec models)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pgrender import record
+from pgrender.secrets import keys
+from tests.conftest import GOLDEN_KEY, ROOT, base_spec, run_cli
+
+RENDER = ("render", "--write", "--exit-code")
+CHECK = ("check",)
+CONFIG = "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\nsecrets: {keyFile: root.key}\n"
+CERTIFICATE = ROOT / "tests" / "fixtures" / "sealed_secrets" / "controller.crt"
+NOW = dt.datetime.now(dt.UTC)
+
+
+def spec(name: str) -> str:
+    """A cluster whose render warns twice: a memory limit PostgreSQL does not fit, certificates ending soon."""
+    data = base_spec()
+    data["metadata"]["name"] = name
+    data["spec"]["instances"][0]["resources"] = {"limits": {"memory": "727Mi"}}
+    not_before = (NOW - dt.timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["spec"]["tls"] = {"notBefore": not_before, "validityDays": 130}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def make_repository(repo: Path) -> None:
+    repo.mkdir()
+    (repo / "pgrender.yaml").write_text(CONFIG)
+    shutil.copyfile(GOLDEN_KEY, repo / "root.key")
+    (repo / "root.key").chmod(0o600)
+    (repo / "a.pgcluster.yaml").write_text(spec("a"))
+    (repo / "b.pgcluster.yaml").write_text(spec("b"))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two specs, pgrender.yaml (derived, the test key in root.key), rendered once; the working directory."""
+    make_repository(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    monkeypatch.delenv("PGRENDER_KEY", raising=False)
+    first = run_cli(*RENDER)
+    assert first.exit_code == 1, first.stderr  # it created the files
+    return tmp_path / "repo"
+
+
+def fast(*argv: str) -> tuple[str, int] | None:
+    """The fast path's answer (standard error, exit status), or None when it leaves the run to the full path."""
+    try:
+        return record.answer(list(argv), os.environ)
+    except record.DOUBTS:
+        return None
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def without_record(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {rel: data for rel, data in files.items() if rel != record.RECORD}
+
+
+def clean_render(repo: Path, args: tuple[str, ...]) -> tuple[int, dict[str, bytes]]:
+    """Exit status and output of a render of the same inputs in a fresh copy of the repository."""
+    clean = repo.parent / "clean"
+    shutil.copytree(repo, clean, ignore=shutil.ignore_patterns("rendered"))
+    os.chdir(clean)
+    try:
+        result = run_cli(*RENDER, *args)
+        return result.exit_code, tree(clean / "rendered") if (clean / "rendered").is_dir() else {}
+    finally:
+        os.chdir(repo)
+
+
+# What the fast path says ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prepare", "fast_args", "full_args"),
+    [
+        ((), RENDER, RENDER),
+        ((), ("render", "-o", "rendered", "--exit-code"), ("render", "-o", "rendered", "--exit-code")),
+        ((), ("render", "--write", "--format", "text"), ("render", "--write")),
+        ((), ("render", "--write", "--key-file=root.key"), ("render", "--write", "--key-file", "root.key")),
+        ((), CHECK, CHECK),
+        (("render", "-o", "rendered/"), ("check", "-o", "rendered/"), ("check", "-o", "rendered/")),
+        ((), ("validate",), ("validate",)),
+    ],
+)
+def test_nothing_changed_is_answered_as_the_full_path_answers(
+    repo: Path, prepare: tuple[str, ...], fast_args: tuple[str, ...], full_args: tuple[str, ...]
+) -> None:
+    if prepare:  # the record of another spelling of the output directory
+        assert run_cli(*prepare).exit_code == 0
+    answered = fast(*fast_args)
+    full = run_cli(*full_args)
+    assert answered is not None
+    assert answered == (full.stderr, full.exit_code)
+    assert "warning: " in full.stderr and "does not fit" in full.stderr and "expire on" in full.stderr
+
+
+def test_a_run_without_warnings_is_answered_as_the_full_path_answers(repo: Path) -> None:
+    for name in ("a", "b"):
+        (repo / f"{name}.pgcluster.yaml").write_text(
+            (ROOT / "examples" / "hippo.yaml").read_text().replace("hippo", name)
+        )
+    assert run_cli(*RENDER).exit_code == 1
+    for argv in (RENDER, CHECK, ("validate",)):
+        full = run_cli(*argv)
+        assert "warning" not in full.stderr
+        assert fast(*argv) == (full.stderr, full.exit_code)
+
+
+def test_a_file_whose_mtime_alone_changed_is_read_and_the_run_still_answered(repo: Path) -> None:
+    some = repo / "rendered" / "a" / "kustomization.yaml"
+    os.utime(some, ns=(1, 1))
+    before = tree(repo / "rendered")
+    assert fast(*RENDER) is not None
+    assert fast(*CHECK) is not None
+    assert tree(repo / "rendered") == before
+
+
+# What sends a run to the full path, and what the full path then makes ------------------------------------
+
+
+Change = Callable[[Path, pytest.MonkeyPatch], object]  # returns a tuple of extra command-line arguments, or else
+
+
+def _append(name: str, text: str) -> Change:
+    return lambda repo, mp: (repo / name).write_text((repo / name).read_text() + text)
+
+
+def _another_key(repo: Path, mp: pytest.MonkeyPatch) -> None:
+    (repo / "root.key").write_text(keys.generate() + "\n")
+
+
+def _key_file_option(repo: Path, mp: pytest.MonkeyPatch) -> tuple[str, ...]:
+    """Another key file, holding another key (the same key from another file changes nothing)."""
+    shutil.copy2(repo / "root.key", repo / "other.key")  # with its mode: others may not read it
+    (repo / "other.key").write_text(keys.generate() + "\n")
+    return ("--key-file", "other.key")
+
+
+def _sealing_certificate(repo: Path, mp: pytest.MonkeyPatch) -> tuple[str, ...]:
+    """A certificate named (derived ignores it, sealed would seal for it), then its bytes changed."""
+    shutil.copyfile(CERTIFICATE, repo / "seal.pem")
+    args = ("--sealing-certificate", "seal.pem")
+    assert run_cli(*RENDER, *args).exit_code == 0
+    assert fast(*RENDER, *args) is not None
+    _append("seal.pem", "a comment outside the PEM block\n")(repo, mp)
+    return args
+
+
+def _record_edited(change: Callable[[bytes], bytes]) -> Change:
+    def edit(repo: Path, mp: pytest.MonkeyPatch) -> None:
+        path = repo / "rendered" / record.RECORD
+        path.write_bytes(change(path.read_bytes()))
+
+    return edit
+
+
+def _resealed(body: object) -> bytes:
+    """A record of ``body`` whose checksum holds."""
+    text = json.dumps(body, indent=0, sort_keys=True)
+    return f"{record.SCHEMA} {record._sha(text.encode())}\n{text}\n".encode()
+
+
+def _digest_tampered(resealed: bool) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        body = json.loads(data.partition(b"\n")[2])
+        digest = body["files"]["a/kustomization.yaml"][0]
+        if not resealed:
+            return data.replace(digest.encode(), b"0" * 64)
+        body["files"]["a/kustomization.yaml"][0] = "0" * 64
+        return _resealed(body)
+
+    return change
+
+
+def _record_of_another_repository(repo: Path, mp: pytest.MonkeyPatch) -> None:
+    other = repo.parent / "other"
+    make_repository(other)
+    (other / "b.pgcluster.yaml").write_text(spec("c"))
+    mp.chdir(other)
+    assert run_cli(*RENDER).exit_code == 1
+    mp.chdir(repo)
+    shutil.copyfile(other / "rendered" / record.RECORD, repo / "rendered" / record.RECORD)
+
+
+def _record_of_another_directory(repo: Path, mp: pytest.MonkeyPatch) -> None:
+    assert run_cli("render", "-o", "elsewhere").exit_code == 0
+    shutil.copyfile(repo / "elsewhere" / record.RECORD, repo / "rendered" / record.RECORD)
+    shutil.rmtree(repo / "elsewhere")
+
+
+def _edited_keeping_size_and_mtime(repo: Path, mp: pytest.MonkeyPatch) -> None:
+    path = repo / "rendered" / "a" / "kustomization.yaml"
+    before = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"resources", b"Resources"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+RENDERS, REFUSES, ALWAYS = "renders", "refuses", "always"
+# id, what changes, and what the full path then does: RENDERS (and the record it writes answers the next run),
+# REFUSES (exit 2) where a clean render would not, or ALWAYS (renders, and the next run is the full path's too)
+CHANGES: list[tuple[str, Change, str]] = [
+    ("spec-byte", _append("b.pgcluster.yaml", "# one more byte\n"), RENDERS),
+    ("spec-changed", lambda r, mp: (r / "b.pgcluster.yaml").write_text(spec("b").replace("727Mi", "2Gi")), RENDERS),
+    ("spec-added", lambda r, mp: (r / "c.pgcluster.yaml").write_text(spec("c")), RENDERS),
+    ("spec-removed", lambda r, mp: (r / "b.pgcluster.yaml").unlink(), RENDERS),
+    ("config", _append("pgrender.yaml", "namespace: other\n"), RENDERS),
+    ("root-key", _another_key, RENDERS),
+    ("PGRENDER_KEY-another-key", lambda r, mp: mp.setenv("PGRENDER_KEY", keys.generate()), RENDERS),
+    ("PGRENDER_ALLOW_TEST_KEY", lambda r, mp: mp.delenv("PGRENDER_ALLOW_TEST_KEY"), RENDERS),
+    ("key-file-option", _key_file_option, RENDERS),
+    ("key-file-readable-by-others", lambda r, mp: (r / "root.key").chmod(0o644), ALWAYS),  # the full path warns
+    ("provider-option", lambda r, mp: ("--secrets-provider", "existing"), RENDERS),
+    ("namespace-option", lambda r, mp: ("--namespace", "other"), RENDERS),
+    ("sealing-certificate", _sealing_certificate, RENDERS),
+    ("pgrender-version", lambda r, mp: mp.setattr(record, "__version__", "99.0.0"), RENDERS),
+    ("code", lambda r, mp: mp.setattr(record, "code_fingerprint", lambda: "another build"), RENDERS),
+    ("record-missing", lambda r, mp: (r / "rendered" / record.RECORD).unlink(), RENDERS),
+    ("record-garbage", _record_edited(lambda data: b"\x00\xffnot a record\n"), RENDERS),
+    ("record-truncated", _record_edited(lambda data: data[: len(data) // 2]), RENDERS),
+    ("record-another-schema", _record_edited(lambda data: data.replace(b"record/1", b"record/0", 1)), RENDERS),
+    ("record-digest-tampered", _record_edited(_digest_tampered(resealed=False)), RENDERS),
+    ("record-digest-tampered-resealed", _record_edited(_digest_tampered(resealed=True)), RENDERS),
+    ("record-body-not-a-record", _record_edited(lambda data: _resealed({"files": 1})), RENDERS),
+    ("record-of-another-repository", _record_of_another_repository, RENDERS),
+    ("record-of-another-directory", _record_of_another_directory, RENDERS),
+    ("output-edited", _append("rendered/a/kustomization.yaml", "# edited\n"), RENDERS),
+    ("output-edited-same-size-and-mtime", _edited_keeping_size_and_mtime, RENDERS),
+    ("output-removed", lambda r, mp: (r / "rendered" / "b" / "configmap-b-config.yaml").unlink(), RENDERS),
+    ("output-mode", lambda r, mp: (r / "rendered" / "a" / "kustomization.yaml").chmod(0o666), RENDERS),
+    ("output-directory-mode", lambda r, mp: (r / "rendered" / "a").chmod(0o755), RENDERS),
+    ("output-file-added", lambda r, mp: (r / "rendered" / "notes.txt").write_text("mine\n"), REFUSES),
+]
+
+
+@pytest.mark.parametrize(("change", "outcome"), [c[1:] for c in CHANGES], ids=[c[0] for c in CHANGES])
+def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, change: Change, outcome: str
+) -> None:
+    returned = change(repo, monkeypatch)
+    args: tuple[str, ...] = returned if isinstance(returned, tuple) else ()
+    assert fast(*RENDER, *args) is None
+    assert fast(*CHECK, *args) is None
+    clean_status, clean = clean_render(repo, args)
+    stale = without_record(tree(repo / "rendered")) != without_record(clean)
+    checked = run_cli(*CHECK, *args)
+    rendered = run_cli(*RENDER, *args)
+    if clean_status == 2:  # the inputs are refused (the test key, no longer allowed): by every path
+        assert (checked.exit_code, rendered.exit_code) == (2, 2)
+        return
+    # check compares for real: stale exactly when the output differs from a clean render's
+    assert checked.exit_code == int(stale), checked.stderr
+    if outcome == REFUSES:  # files pgrender did not write: render refuses them, check reports them
+        assert rendered.exit_code == 2 and "did not write" in rendered.stderr
+        return
+    assert rendered.exit_code == int(stale), rendered.stderr
+    assert tree(repo / "rendered") == clean
+    answered = fast(*RENDER, *args) is not None and fast(*CHECK, *args) is not None
+    assert answered is (outcome == RENDERS)  # the new record answers the next run
+
+
+def test_the_record_is_the_same_on_every_machine(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Committed with the output, it must not change with who renders: another build of pgrender (whose
+    fingerprint is in the local cache), the same key from PGRENDER_KEY or from another file."""
+    before = (repo / "rendered" / record.RECORD).read_bytes()
+    monkeypatch.setattr(record, "code_fingerprint", lambda: "another machine's build")
+    assert fast(*RENDER) is None  # this build never checked the output
+    assert run_cli(*RENDER).exit_code == 0
+    assert (repo / "rendered" / record.RECORD).read_bytes() == before
+    assert fast(*RENDER) is not None
+    monkeypatch.setenv("PGRENDER_KEY", GOLDEN_KEY.read_text().strip().upper())
+    assert fast(*RENDER) is not None
+    shutil.copy2(repo / "root.key", repo / "copy.key")
+    assert fast(*RENDER, "--key-file", "copy.key") is not None
+
+
+def test_diff_and_lint_of_a_directory_pass_the_record_by(repo: Path) -> None:
+    shutil.copytree(repo / "rendered", repo / "copy")
+    (repo / "copy" / record.RECORD).write_text("another record\n")
+    assert run_cli("diff", "rendered", "copy").stderr.strip() == "no changes"
+    linted = run_cli("lint", "rendered")
+    yaml_files = [p for p in (repo / "rendered").rglob("*") if p.is_file() and p.name != record.RECORD]
+    assert linted.exit_code == 0 and f"objects in {len(yaml_files)} files" in linted.stderr
+
+
+def test_the_fast_paths_restated_constants_are_the_originals() -> None:
+    from pgrender import validity, write
+    from pgrender.secrets.keys import ALLOW_TEST_KEY_VAR, ENV_VAR, MAX_KEY_FILE_BYTES
+
+    assert record.QUIET_SECONDS == validity.EXPIRY_WARNING_DAYS * 86400
+    assert record.DIR_MODE == write.DIR_MODE
+    assert (record.KEY_VAR, record.ALLOW_TEST_KEY_VAR) == (ENV_VAR, ALLOW_TEST_KEY_VAR)
+    assert record.MAX_KEY_FILE_BYTES == MAX_KEY_FILE_BYTES
+
+
+@pytest.mark.parametrize("text", ["rendered", "rendered/", "./rendered", "a//b", "a/./b", "a/.", "/", ".", "/abs/out"])
+def test_check_names_the_directory_as_pathlib_does(text: str) -> None:
+    assert record._as_path(text) == str(Path(text))
+
+
+# The guard against plaintext in git ----------------------------------------------------------------------
+
+
+def test_the_git_check_still_holds_on_the_fast_path(repo: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / ".gitignore").write_text("/rendered/\n")
+    assert fast(*RENDER) is not None
+    (repo / ".gitignore").unlink()
+    assert fast(*RENDER) is None
+    refused = run_cli(*RENDER)
+    assert refused.exit_code == 2 and "is not git-ignored" in refused.stderr
+    assert fast(*CHECK) is not None  # check writes nothing: no git check on either path
+    assert fast(*RENDER, "--allow-secrets-in-git") is not None
+
+
+# The code fingerprint ------------------------------------------------------------------------------------
+
+
+def test_an_editable_install_is_fingerprinted_by_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "src" / "pgrender"
+    shutil.copytree(ROOT / "pgrender", package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(record, "__file__", str(package / "record.py"))
+    first = record.code_fingerprint()
+    (package / "__pycache__").mkdir(exist_ok=True)
+    (package / "__pycache__" / "render.cpython.pyc").write_bytes(b"compiled")
+    assert record.code_fingerprint() == first, "bytecode is not code"
+    os.utime(package / "render.py", ns=(1, 1))
+    assert record.code_fingerprint() != first
+
+
+def test_an_installed_release_is_fingerprinted_by_its_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "pgrender", site / "pgrender", ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "pgrender-0.1.0.dist-info").mkdir()
+    (site / "pgrender-0.1.0.dist-info" / "RECORD").write_text("pgrender/__init__.py,sha256=one,3\n")
+    monkeypatch.setattr(record, "__file__", str(site / "pgrender" / "record.py"))
+    first = record.code_fingerprint()
+    os.utime(site / "pgrender" / "render.py", ns=(1, 1))
+    assert record.code_fingerprint() == first, "an install's mtimes differ between machines; its RECORD does not"
+    (site / "pgrender-0.1.0.dist-info" / "RECORD").write_text("pgrender/__init__.py,sha256=two,3\n")
+    assert record.code_fingerprint() != first
+
+
+# What the fast path imports ------------------------------------------------------------------------------
+
+PROBE = """
+import json, os, sys
+from pgrender import record
+text, code = record.answer(sys.argv[1:], os.environ)
+print(json.dumps(sorted(sys.modules)))
+"""
+# Each costs milliseconds the no-op target does not have.
+NOT_ON_THE_FAST_PATH = (
+    "click",
+    "pydantic",
+    "cryptography",
+    "ruamel",
+    "typing",
+    "dataclasses",
+    "pgrender.cli",
+    "pgrender.config",
+    "pgrender.errors",
+    "pgrender.spec",
+    "pgrender.plan",
+    "pgrender.render",
+    "pgrender.write",
+)
+
+
+@pytest.mark.parametrize("argv", [RENDER, CHECK, ("validate",)], ids=" ".join)
+def test_the_fast_path_imports_only_light_modules(repo: Path, argv: tuple[str, ...]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], cwd=repo, capture_output=True, text=True, check=True, env=os.environ
+    )
+    modules = set(json.loads(result.stdout))
+    assert "pgrender.record" in modules
+    assert sorted(m for m in modules if m.split(".")[0] in NOT_ON_THE_FAST_PATH or m in NOT_ON_THE_FAST_PATH) == []
+
+
+def test_the_console_script_answers_without_importing_click(repo: Path) -> None:
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pgrender", *RENDER], cwd=repo, capture_output=True, text=True, check=False, env=env
+    )
+    imported = {
+        line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
+    printed = "".join(f"{line}\n" for line in result.stderr.splitlines() if not line.startswith("import time:"))
+    assert (printed, result.returncode) == fast(*RENDER)
+    assert "pgrender.record" in imported and "click" not in imported
