@@ -381,7 +381,7 @@ def render_command(
 @option_format
 def validate_command(specs: tuple[str, ...], namespace: str | None, config_path: str | None, fmt: str) -> None:
     """Check SPECS (or the specs of pgrender.yaml) without rendering; needs no key."""
-    from pgrender.render import validate
+    from pgrender.plans import validate
 
     try:
         spec_files, config = _inputs(specs, config_path)

@@ -14,7 +14,8 @@ from click.testing import CliRunner, Result
 
 from pgrender.cli import cli
 from pgrender.plan import ClusterPlan
-from pgrender.render import Request, render, validate
+from pgrender.plans import validate
+from pgrender.render import Request, render
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_KEY = ROOT / "tests" / "golden.key"

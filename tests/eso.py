@@ -123,7 +123,7 @@ def derived_store(spec: str, key_file: str, settings: ExternalSecretsSettings) -
 
     from pgrender.components import build
     from pgrender.plan import RuntimePasswords
-    from pgrender.render import validate
+    from pgrender.plans import validate
     from pgrender.secrets import Material, Quoting, SecretText
     from pgrender.secrets import keys as root_keys
     from pgrender.secrets.derived import DerivedValues

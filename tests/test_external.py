@@ -19,7 +19,8 @@ import yaml
 
 from pgrender.config import ExternalSecretsSettings, SecretsConfig
 from pgrender.errors import PgrenderError
-from pgrender.render import Request, render, validate
+from pgrender.plans import validate
+from pgrender.render import Request, render
 from pgrender.secrets import Material, Quoting, SecretInput, secret_text, user_password
 from pgrender.secrets.external import PROVIDER, RemoteRef, go_template, remote_name
 from tests import eso

@@ -15,6 +15,7 @@ import pytest
 from pgrender import fleet, render, tuning, write
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
+from pgrender.plans import plans as read_plans
 from pgrender.spec import SourcedCluster
 from tests.conftest import GOLDEN_KEY, base_spec, run_cli
 
@@ -79,7 +80,7 @@ def test_clusters_are_let_go_as_they_finish(batch: Callable[..., Path], monkeypa
 def test_the_checks_across_clusters_hold_no_cluster_spec(batch: Callable[..., Path]) -> None:
     """What the claims across clusters remember is places, not validated specs: reading the fifth
     spec, only the one being read is alive."""
-    plans = render.plans((str(batch(5)),))
+    plans = read_plans((str(batch(5)),))
     for _ in range(5):
         next(plans)
     gc.collect()

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pgrender.cli import cli
 from pgrender.errors import SpecError
 from pgrender.plan.names import LABEL_VALUE, NAME_RULES, kubernetes_name_problem
-from pgrender.render import Request, render, validate
+from pgrender.plans import validate
+from pgrender.render import Request, render
 from tests.conftest import GOLDEN_KEY, base_spec, run_cli
 from tests.golden_cases import ROOT, Case, cases
 

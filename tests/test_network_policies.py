@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from pgrender.errors import SpecError
-from pgrender.render import Request, render, validate
+from pgrender.plans import validate
+from pgrender.render import Request, render
 from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY, base_spec
 from tests.netpol import Endpoint, Network, selector_matches
 

@@ -12,7 +12,8 @@ import yaml
 
 from pgrender.config import SecretsConfig
 from pgrender.errors import SpecError
-from pgrender.render import Request, render, validate
+from pgrender.plans import validate
+from pgrender.render import Request, render
 from tests.conftest import EXAMPLES, GOLDEN, GOLDEN_KEY, base_spec
 
 Manifest = dict[str, Any]

@@ -17,7 +17,7 @@ import yaml
 from pgrender.components.patroni import patroni
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
-from pgrender.render import validate
+from pgrender.plans import validate
 from tests.conftest import base_spec
 
 

@@ -15,7 +15,7 @@ from pgrender.components.reconcile import reconcile
 from pgrender.components.services import services
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
-from pgrender.render import validate
+from pgrender.plans import validate
 from pgrender.secrets import Material, Quoting, SecretInput, user_password
 from tests.conftest import base_spec, find
 

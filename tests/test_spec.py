@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pgrender.errors import SpecError
-from pgrender.render import validate
+from pgrender.plans import validate
 from tests.conftest import base_spec
 
 

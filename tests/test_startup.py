@@ -1,4 +1,4 @@
-"""Start-up path: what `pgrender render --stdout` of one cluster must not import (cold-start time)."""
+"""Start-up path: what each cold command of one cluster must not import (cold-start time)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT
 
 PROBE = """
 import contextlib, io, json, sys
-sys.argv = ["pgrender", "render", sys.argv[1], "--stdout", "--key-file", sys.argv[2]]
+sys.argv = ["pgrender", *sys.argv[1:]]
 from pgrender import cli
 with contextlib.redirect_stdout(io.StringIO()):
     try:
@@ -34,14 +34,52 @@ NOT_ON_THE_RENDER_PATH = (
 )
 
 
-def test_one_cluster_to_stdout_imports_only_what_it_uses() -> None:
+# What only rendering needs: validate reads and resolves the specs (pgrender.plans) and stops there.
+NOT_ON_THE_VALIDATE_PATH = (
+    *NOT_ON_THE_RENDER_PATH,
+    "cryptography",
+    "pgrender.components",
+    "pgrender.emit",
+    "pgrender.render",
+    "pgrender.secrets.x509",
+    "pgrender.transforms",
+    "pgrender.write",
+)
+
+
+def imported(*argv: str) -> set[str]:
+    """The modules a whole `pgrender ARGV` run has imported at its end."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(EXAMPLES / "hippo.yaml"), str(GOLDEN_KEY)],
+        [sys.executable, "-c", PROBE, *argv],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
     )
-    modules = set(json.loads(result.stdout))
+    return set(json.loads(result.stdout))
+
+
+def test_one_cluster_to_stdout_imports_only_what_it_uses() -> None:
+    modules = imported("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
     assert "pgrender.spec" in modules and "pgrender.secrets.x509" in modules
     assert sorted(m for m in NOT_ON_THE_RENDER_PATH if m in modules) == []
+
+
+def test_validate_imports_no_rendering() -> None:
+    modules = imported("validate", str(EXAMPLES / "hippo.yaml"))
+    assert "pgrender.plans" in modules
+    assert sorted(m for m in NOT_ON_THE_VALIDATE_PATH if m in modules) == []
+
+
+def test_no_model_reads_its_source_while_it_is_built() -> None:
+    """pydantic's use_attribute_docstrings parses each model's source at import (about 55 ms of
+    every run); pgrender.schema reads the field docstrings when it makes the schema instead."""
+    from pgrender.config import RepositoryConfig
+    from pgrender.spec.base import StrictModel
+
+    def models(base: type[StrictModel]) -> list[type[StrictModel]]:
+        return [base, *(m for sub in base.__subclasses__() for m in models(sub))]
+
+    every = models(StrictModel)
+    assert RepositoryConfig in every and len(every) > 50
+    assert [m.__name__ for m in every if m.model_config.get("use_attribute_docstrings")] == []

@@ -19,8 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
+from pgrender.plans import validate
 from pgrender.pod_parts.tls_reload import CONTAINER as RELOADER
-from pgrender.render import validate
 from tests.conftest import GOLDEN_KEY, base_spec, find, run_cli
 
 Objects = Callable[[dict[str, Any]], list[dict[str, Any]]]

@@ -11,8 +11,8 @@ import yaml
 
 from pgrender.errors import SpecError
 from pgrender.plan import defaults
+from pgrender.plans import validate
 from pgrender.pod_parts import pgbackrest, tls_reload
-from pgrender.render import validate
 from tests.conftest import EXAMPLES, base_spec, find
 
 Objects = Callable[[dict[str, Any]], list[dict[str, Any]]]

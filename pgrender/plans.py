@@ -1,0 +1,73 @@
+"""Specs to plans: load, validate and resolve every document, and the rules across clusters.
+
+The front half of the pipeline, apart from render.py: `pgrender validate` needs nothing more, and
+starts without the builders, transforms and certificate code a render imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pgrender import load, spec
+from pgrender.errors import Problem, SpecError
+from pgrender.plan import ClusterPlan, resolve
+from pgrender.plan.claims import ClaimRegistry
+from pgrender.spec.users import InfrastructureRole
+
+
+def validate(
+    specs: tuple[str, ...],
+    default_namespace: str | None = None,
+    infrastructure: tuple[InfrastructureRole, ...] = (),
+) -> list[ClusterPlan]:
+    """Load, validate and resolve every spec; return the plans or raise one SpecError."""
+    return list(plans(specs, default_namespace, infrastructure))
+
+
+def plans(
+    specs: tuple[str, ...],
+    default_namespace: str | None = None,
+    infrastructure: tuple[InfrastructureRole, ...] = (),
+) -> Iterator[ClusterPlan]:
+    """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
+    it is resolved, while no problem has been found.
+
+    At the end, one SpecError carries the problems of the earliest stage that had any: each
+    document's own (YAML that cannot be read, the schema, the rules across its fields: one
+    document's problems hide nothing in the others), then the rules across clusters (a cluster
+    defined twice, names two clusters claim), which need every document valid.
+    """
+    invalid: list[Problem] = []
+    unresolved: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}
+    claimed = ClaimRegistry()
+    for doc in load.iter_documents(list(specs), invalid):
+        meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+        if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
+            meta["namespace"] = default_namespace
+        try:
+            sourced = spec.validate(doc)
+        except SpecError as exc:
+            invalid.extend(exc.problems)
+            continue
+        ident = (sourced.cluster.metadata.namespace, sourced.cluster.metadata.name)
+        twice = ident in seen
+        line, col = doc.position(("metadata", "name"))
+        if twice:
+            message = f"cluster {ident[0]}/{ident[1]} is defined twice: here and at {seen[ident]}"
+            unresolved.append(sourced.problem(("metadata", "name"), message))
+        else:
+            seen[ident] = f"{doc.file}:{line}:{col}"
+        try:
+            plan = resolve(sourced, infrastructure)
+        except SpecError as exc:
+            invalid.extend(exc.problems)  # the document's own rules: reported with every document's
+            continue
+        if not twice:  # a cluster defined twice claims everything twice; once is enough to say
+            unresolved += claimed.add(sourced, plan)
+        if not (invalid or unresolved):
+            yield plan
+    unresolved += claimed.directory_problems()
+    for problems in (invalid, unresolved):
+        if problems:
+            raise SpecError(problems)
