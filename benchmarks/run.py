@@ -15,6 +15,7 @@ from benchmarks.common import Row
 # name → the module whose rows(quick) it prints
 SECTIONS = {
     "cold": "benchmarks.cold_bench",
+    "noop": "benchmarks.noop_bench",
     "fleet": "benchmarks.fleet_bench",
 }
 
