@@ -34,10 +34,11 @@ _finisher: Finisher | None = None  # the render's, in a worker (set before the f
 
 
 def available() -> bool:
-    """Whether worker processes can help: more than one CPU, and fork (see the module docstring)."""
+    """Whether worker processes can help: a CPU the SCRAM threads leave idle (tuning.PROCESSES_CPUS),
+    and fork (see the module docstring)."""
     import multiprocessing
 
-    return tuning.cpus() >= 2 and "fork" in multiprocessing.get_all_start_methods()
+    return tuning.cpus() >= tuning.PROCESSES_CPUS and "fork" in multiprocessing.get_all_start_methods()
 
 
 def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Problem]) -> Iterator[ClusterOutput]:

@@ -100,7 +100,7 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
             pass
         raise setup_error
     finisher = Finisher(secrets, root_key, request.only_secrets)
-    if parallel:
+    if parallel and tuning.cpus() >= tuning.PROCESSES_CPUS:
         # Read ahead far enough to tell a batch worth worker processes; pgrender.fleet (and
         # multiprocessing) is imported only then: a render of a few clusters starts faster without.
         first = list(islice(every_plan, tuning.PROCESSES_FROM + 1))

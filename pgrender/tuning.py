@@ -14,13 +14,14 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
 
-# Clusters in a batch from which worker processes finish them (pgrender.fleet). Measured on two
-# cores: starting and stopping two forked workers takes 12-20 ms; from the CPU times of a batch, a
-# second core would save about 3 ms of wall time per cluster, so workers pay from about 8 clusters
-# on an idle machine. Three times that, as on a busy machine (where this was measured: load 4-6 on
-# two cores) the second core is taken and workers only add their overhead (fleet_bench's
-# break-even rows: 1.1-1.3x slower up to 128 clusters there).
-PROCESSES_FROM = 24
+# Clusters in a batch from which worker processes finish them (pgrender.fleet), and the CPUs they
+# need. Measured on an idle 2-core machine (fleet_bench's break-even and cores rows): one process
+# already keeps 1.75 cores busy, the SCRAM threads using the second core while the main thread
+# builds; workers reach 1.8 cores and the same wall time (1.0x from 64 to 400 clusters), and are
+# slower below that (1.3x at 8 and 24 clusters: starting them takes 12-20 ms). So they wait for a
+# third CPU, which the threads leave idle, and for the batch size at which two cores broke even.
+PROCESSES_FROM = 64
+PROCESSES_CPUS = 3
 
 
 class ScramPool:

@@ -134,7 +134,7 @@ def test_without_a_temporary_file_the_stream_stays_in_memory(
 def processes_from(monkeypatch: pytest.MonkeyPatch) -> None:
     """Worker processes from a batch of more than two clusters (their break-even is larger)."""
     monkeypatch.setattr(tuning, "PROCESSES_FROM", 2)
-    monkeypatch.setattr(tuning, "cpus", lambda: 2)
+    monkeypatch.setattr(tuning, "cpus", lambda: 4)
 
 
 @pytest.mark.usefixtures("processes_from")
@@ -183,8 +183,10 @@ def test_workers_only_for_a_large_batch(
     assert bool(used) is processes
 
 
-@pytest.mark.parametrize(("cpus", "available"), [(1, False), (2, True)])
-def test_workers_need_a_second_cpu(monkeypatch: pytest.MonkeyPatch, cpus: int, available: bool) -> None:
+@pytest.mark.parametrize(("cpus", "available"), [(1, False), (2, False), (3, True), (8, True)])
+def test_workers_need_a_cpu_the_scram_threads_leave_idle(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, available: bool
+) -> None:
     monkeypatch.setattr(tuning, "cpus", lambda: cpus)
     assert fleet.available() is available
 
