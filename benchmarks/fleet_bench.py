@@ -42,8 +42,8 @@ RENDER = textwrap.dedent(
     from pgrender.secrets import derived, x509
     spec, key, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     parallel = mode != "one"
-    if mode == "processes":  # whatever the batch size, to find the break-even
-        tuning.PROCESSES_FROM = 0
+    if mode == "processes":  # whatever the batch size and CPU count, to find the break-even
+        tuning.PROCESSES_FROM, tuning.PROCESSES_CPUS = 0, 2
     counts = {"pbkdf2": 0, "keys": 0, "signatures": 0}
     def counted(module, name, what):
         original = getattr(module, name)
