@@ -26,16 +26,18 @@ from benchmarks.common import ENV, KEY, ROOT, Row
 
 SPECS = 20
 CONFIG = "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\nsecrets: {keyFile: root.key}\n"
+# The same repository whose Secrets are made by other means: no plaintext to keep out of git, so no git check.
+CONFIG_EXISTING = CONFIG.replace("{keyFile: root.key}", "{provider: existing, keyFile: root.key}")
 NOOP_TARGET = 2.0  # issue 17: a no-op run within 2x `python -c pass`
 
 
-def repository(where: Path) -> Path:
+def repository(where: Path, config: str = CONFIG) -> Path:
     """pgrender.yaml, SPECS copies of examples/hippo.yaml (each its own cluster), a git-ignored output."""
-    repo = where / "databases"
+    repo = where
     repo.mkdir()
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / ".gitignore").write_text("/rendered/\n")
-    (repo / "pgrender.yaml").write_text(CONFIG)
+    (repo / "pgrender.yaml").write_text(config)
     shutil.copyfile(KEY, repo / "root.key")
     (repo / "root.key").chmod(0o600)  # a key others may read is warned about: only the full path warns
     hippo = (ROOT / "examples" / "hippo.yaml").read_text()
@@ -49,14 +51,17 @@ def environment(cache: Path) -> dict[str, str]:
     return ENV | {"XDG_CACHE_HOME": str(cache)}
 
 
-def rows(quick: bool = False) -> list[Row]:
+def rows(quick: bool = False, python: str = sys.executable, install: str = "") -> list[Row]:
+    """The no-op runs of the pgrender installed beside ``python``, against ``python -c pass``."""
     runs = 5 if quick else 15
-    pgrender = str(Path(sys.executable).with_name("pgrender"))
+    pgrender = str(Path(python).with_name("pgrender"))
     with tempfile.TemporaryDirectory(prefix="noop-bench-") as tmp:
-        repo = repository(Path(tmp))
+        repo = repository(Path(tmp) / "databases")
+        other = repository(Path(tmp) / "existing", CONFIG_EXISTING)
         env = environment(Path(tmp) / "cache")
         render = [pgrender, "render", "--write", "--exit-code"]
-        subprocess.run(render, cwd=repo, env=env, check=False, capture_output=True)  # the first render
+        for where in (repo, other):  # the first renders
+            subprocess.run(render, cwd=where, env=env, check=False, capture_output=True)
         changing = repo / "hippo00.pgcluster.yaml"
         original = changing.read_text()
         flips = iter(range(10**6))
@@ -65,20 +70,21 @@ def rows(quick: bool = False) -> list[Row]:
             """Each run renders a changed spec: a comment line alternates."""
             changing.write_text(original + f"# run {next(flips) % 2}\n")
 
-        commands: dict[str, tuple[list[str], Callable[[], None] | None]] = {
-            "python -c pass": ([sys.executable, "-c", "pass"], None),
-            "render --write --exit-code, no-op": (render, None),
-            "check, no-op": ([pgrender, "check"], None),
-            "validate, no-op": ([pgrender, "validate"], None),
-            "render --write --exit-code, one spec changed": (render, one_changed),
+        commands: dict[str, tuple[list[str], Callable[[], None] | None, Path]] = {
+            "python -c pass": ([python, "-c", "pass"], None, repo),
+            "render --write --exit-code, no-op": (render, None, repo),
+            "render --write --exit-code, no-op, provider existing (no git check)": (render, None, other),
+            "check, no-op": ([pgrender, "check"], None, repo),
+            "validate, no-op": ([pgrender, "validate"], None, repo),
+            "render --write --exit-code, one spec changed": (render, one_changed, repo),
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(runs):
-            for name, (cmd, before) in commands.items():
+            for name, (cmd, before, where) in commands.items():
                 if before:
                     before()
                 start = time.perf_counter()
-                done = subprocess.run(cmd, cwd=repo, env=env, check=False, capture_output=True)
+                done = subprocess.run(cmd, cwd=where, env=env, check=False, capture_output=True)
                 times[name].append(time.perf_counter() - start)
                 if done.returncode != 0 and before is None:
                     raise SystemExit(f"{' '.join(cmd)}: exit {done.returncode}\n{done.stderr.decode()}")
@@ -87,7 +93,7 @@ def rows(quick: bool = False) -> list[Row]:
     baseline = statistics.median(times["python -c pass"]) * 1000
     return [
         Row(
-            f"{name} ({SPECS} specs)",
+            f"{name} ({SPECS} specs{install})",
             statistics.median(t) * 1000,
             "`python -c pass`",
             baseline,
@@ -96,6 +102,20 @@ def rows(quick: bool = False) -> list[Row]:
         for name, t in times.items()
         if name != "python -c pass"
     ]
+
+
+def plain_rows(quick: bool = False) -> list[Row]:
+    """The same runs in a plain install: the wheel in a fresh virtualenv, whose `python -c pass`
+    imports no editable-install finder (the development virtualenv's imports pathlib and re, which
+    flatters the ratios). Installing the wheel's dependencies takes a minute and the package index."""
+    with tempfile.TemporaryDirectory(prefix="noop-plain-") as tmp:
+        wheels, venv = Path(tmp) / "dist", Path(tmp) / "venv"
+        wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)]
+        subprocess.run(wheel, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *map(str, wheels.glob("*.whl"))]
+        subprocess.run(pip, check=True, capture_output=True)
+        return rows(quick, str(venv / "bin" / "python"), ", plain install")
 
 
 def main() -> None:

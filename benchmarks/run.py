@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each figure beside the baseline timed in the same run, and the ratio.
 
-Usage: python -m benchmarks.run [--quick] [SECTION ...]   (sections: cold, noop, fleet)
-Asserts nothing: figures vary by machine, ratios much less. The targets are issue 17's.
+Usage: python -m benchmarks.run [--quick] [SECTION ...]   (sections: cold, noop, noop-plain, fleet)
+Asserts nothing: figures vary by machine, ratios much less; a row with a target says whether it is met.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import time
 
 from benchmarks.common import Row
 
-# name → the module whose rows(quick) it prints
+# name → the module whose rows(quick) it prints (module:function for another function)
 SECTIONS = {
     "cold": "benchmarks.cold_bench",
     "noop": "benchmarks.noop_bench",
+    "noop-plain": "benchmarks.noop_bench:plain_rows",
     "fleet": "benchmarks.fleet_bench",
 }
 
@@ -31,7 +32,8 @@ def main() -> None:
     for name in args.sections or SECTIONS:
         start = time.perf_counter()
         print(f"== {name}", flush=True)
-        for row in importlib.import_module(SECTIONS[name]).rows(quick=args.quick):
+        module, _, function = SECTIONS[name].partition(":")
+        for row in getattr(importlib.import_module(module), function or "rows")(quick=args.quick):
             if isinstance(row, Row):
                 print(row.line(), flush=True)
             else:  # (name, value, baseline, ratio)
