@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,18 @@ BASE_SPEC: dict[str, Any] = {
 def _stat_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """record.py's stat cache (of renders here and in subprocesses) in a temporary directory, not ~/.cache."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _compiled_agrees_with_pydantic() -> Iterator[None]:
+    """Every spec a test validates is decided by pydantic too (tests/compiled_check.py)."""
+    import pgrender.spec
+    from tests.compiled_check import agreeing
+
+    original = pgrender.spec.validated
+    pgrender.spec.validated = agreeing
+    yield
+    pgrender.spec.validated = original
 
 
 def base_spec() -> dict[str, Any]:

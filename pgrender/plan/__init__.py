@@ -21,7 +21,7 @@ from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
 from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users
-from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster
+from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster, validated
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.services import ServiceSpec
 from pgrender.spec.users import InfrastructureRole
@@ -428,7 +428,7 @@ def _extra_services(
         resolve_service(
             sourced,
             ("spec", "naming"),
-            ServiceSpec(metadata=spec.service.metadata),
+            validated("ServiceSpec", {"metadata": spec.service.metadata}),
             name=name,
             port_name="postgres",
             port=spec.port,

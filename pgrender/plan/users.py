@@ -12,7 +12,7 @@ from pgrender.plan.hosts import Connection
 from pgrender.plan.names import Names
 from pgrender.plan.profiles import PROFILES
 from pgrender.plan.roles import Report, RoleSetting, memberships, role_settings
-from pgrender.spec import SourcedCluster
+from pgrender.spec import SourcedCluster, validated
 from pgrender.spec.limits import MAX_DATABASES, MAX_GRANTS
 from pgrender.spec.users import InfrastructureRole, RoleOptions, UserSpec
 
@@ -118,7 +118,8 @@ def _default_user(sourced: SourcedCluster, problems: list[Problem]) -> UserSpec 
     cluster = sourced.cluster.metadata.name
     name = PROFILES[sourced.cluster.spec.naming].default_user or cluster
     try:
-        return UserSpec(name=name, databases=[name])
+        made: UserSpec = validated("UserSpec", {"name": name, "databases": [name]})
+        return made
     except ValidationError as exc:
         # The first error is enough: a name too long for a role is too long for a database too.
         message = exc.errors(include_url=False, include_input=False)[0]["msg"].removeprefix("Value error, ")

@@ -271,6 +271,18 @@ def validate(doc: Document) -> SourcedCluster:
             [Problem(doc.file, line, col, "", f"expected a mapping ({KIND} document), found {kind_of(doc.data)}")]
         )
     try:
-        return SourcedCluster(PostgresCluster.model_validate(doc.data), doc)
+        return SourcedCluster(validated("PostgresCluster", doc.data), doc)
     except ValidationError as exc:
         raise SpecError(problems_of(doc, exc, PostgresCluster, {("metadata", "namespace"): NO_NAMESPACE})) from None
+
+
+def validated(model: str, data: Any) -> Any:
+    """``data`` made into the spec model named ``model``: Plain objects (spec/plain.py), decided
+    without pydantic within the compiled strict subset; pydantic's ValidationError when invalid."""
+    from pgrender.spec import compiled, plain
+
+    try:
+        return compiled.VALIDATORS[model](data)
+    except Exception:  # plain.Declined, or a check's ValueError: pydantic decides, and says why
+        made = plain.pydantic_model(compiled.MODELS[model]).model_validate(data)
+        return plain.from_model(made, compiled.CLASSES)
