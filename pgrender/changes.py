@@ -335,7 +335,7 @@ def _immutable(pattern: str) -> Rule:
 
 
 def _storage(change: Change) -> list[Verdict]:
-    from pgrender.spec.base import quantity_bytes
+    from pgrender.spec.rules.base import quantity_bytes
 
     try:
         old, new = quantity_bytes(str(change.old)), quantity_bytes(str(change.new))

@@ -12,7 +12,7 @@ from pgrender import load, spec
 from pgrender.errors import Problem, SpecError
 from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
-from pgrender.spec.users import InfrastructureRole
+from pgrender.spec.rules.users import InfrastructureRole
 
 
 def validate(

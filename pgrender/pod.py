@@ -33,7 +33,7 @@ def object_meta(
 
 def scheduling_fields(scheduling: SchedulingPlan) -> Manifest:
     """The pod spec fields that decide placement; absent fields stay absent."""
-    from pgrender.spec.scheduling import AntiAffinity
+    from pgrender.spec.rules.scheduling import AntiAffinity
 
     fields: Manifest = {}
     affinity: Manifest = {}

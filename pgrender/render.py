@@ -24,11 +24,11 @@ from pgrender.providers import (
 )
 from pgrender.secrets import Material, keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
-from pgrender.spec.users import InfrastructureRole
+from pgrender.spec.rules.users import InfrastructureRole
 from pgrender.transforms import Context, transform
 
 if TYPE_CHECKING:
-    from pgrender.config import SecretsConfig
+    from pgrender.spec.repository import SecretsConfig
 
 Manifest = dict[str, Any]
 Built = tuple[ClusterPlan, list[Manifest], DerivedValues | None]

@@ -42,7 +42,7 @@ def cluster_schema() -> dict[str, Any]:
 
 
 def config_schema() -> dict[str, Any]:
-    from pgrender.config import RepositoryConfig
+    from pgrender.spec.repository import RepositoryConfig
 
     schema = RepositoryConfig.model_json_schema(by_alias=True, mode="validation", schema_generator=_Described)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

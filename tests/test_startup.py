@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import subprocess
 import sys
+from typing import Any
+
+import pytest
 
 from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT
 
@@ -74,12 +78,84 @@ def test_validate_imports_no_rendering() -> None:
 def test_no_model_reads_its_source_while_it_is_built() -> None:
     """pydantic's use_attribute_docstrings parses each model's source at import (about 55 ms of
     every run); pgrender.schema reads the field docstrings when it makes the schema instead."""
-    from pgrender.config import RepositoryConfig
+    from pgrender.spec import PostgresCluster
     from pgrender.spec.base import StrictModel
+    from pgrender.spec.repository import RepositoryConfig
 
     def models(base: type[StrictModel]) -> list[type[StrictModel]]:
         return [base, *(m for sub in base.__subclasses__() for m in models(sub))]
 
     every = models(StrictModel)
-    assert RepositoryConfig in every and len(every) > 50
+    assert PostgresCluster in every and RepositoryConfig in every and len(every) > 50
     assert [m.__name__ for m in every if m.model_config.get("use_attribute_docstrings")] == []
+
+
+# The modules of the render path: each imports without pydantic, whose import and model building are
+# most of a cold render; pydantic comes in only to validate (until the compiled validators) and to
+# explain an invalid spec.
+WITHOUT_PYDANTIC = (
+    "pgrender.render",
+    "pgrender.write",
+    "pgrender.plans",
+    "pgrender.plan",
+    "pgrender.components",
+    "pgrender.transforms",
+    "pgrender.emit",
+    "pgrender.config",
+    "pgrender.cli",
+    "pgrender.cmp",
+    "pgrender.record",
+)
+
+
+def _imports(*modules: str) -> set[str]:
+    """The modules a fresh interpreter has imported after importing ``modules``."""
+    probe = f"import json, sys\nimport {', '.join(modules)}\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    return set(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("module", WITHOUT_PYDANTIC)
+def test_render_path_module_imports_without_pydantic(module: str) -> None:
+    assert "pydantic" not in _imports(module)
+
+
+def _referenced(schema: Any, found: set[Any]) -> set[Any]:
+    """What a pydantic core schema calls or takes as given: validator functions, default factories,
+    enums, the types of non-builtin defaults."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("function", "default_factory") and callable(value):
+                found.add(value)
+            elif key == "function" and isinstance(value, dict):
+                found.add(value["function"])
+            elif key == "default" and type(value).__module__ != "builtins":
+                found.add(type(value))
+            elif key == "cls" and isinstance(value, type) and issubclass(value, enum.Enum):
+                found.add(value)
+            else:
+                _referenced(value, found)
+    elif isinstance(schema, list | tuple):
+        for value in schema:
+            _referenced(value, found)
+    return found
+
+
+def test_what_the_models_call_is_top_level_and_imports_without_pydantic() -> None:
+    """The compiled validators (pgrender/spec/compiled.py) import by name what the models call, and
+    must not import pydantic to do it. Model classes as default factories are the models' own."""
+    from pydantic import BaseModel
+
+    from pgrender.spec import PostgresCluster
+    from pgrender.spec.repository import RepositoryConfig
+
+    found = _referenced(PostgresCluster.__pydantic_core_schema__, set())
+    found |= _referenced(RepositoryConfig.__pydantic_core_schema__, set())
+    # A provider name's check is bound to its registry: the class is what must be top level.
+    named = {type(f.__self__) if hasattr(f, "__self__") else f for f in found}
+    named = {n for n in named if not (isinstance(n, type) and issubclass(n, BaseModel))}
+    places = {(n.__module__, n.__qualname__) for n in named}
+    assert len(places) > 50
+    assert sorted(p for p in places if "." in p[1] or "<" in p[1]) == []
+    modules = {m for m, _ in places if m.startswith("pgrender.")}
+    assert "pydantic" not in _imports(*sorted(modules))

@@ -27,7 +27,7 @@ from pgrender.pod import (
 from pgrender.pod_parts import pgbouncer_pod
 from pgrender.pod_parts.tls_reload import program_name, reloader
 from pgrender.secrets import Material, Quoting, SecretInput, certificate_data, secret_text, user_password
-from pgrender.spec.pgbouncer import PoolMode
+from pgrender.spec.rules.pgbouncer import PoolMode
 
 CONFIG_FILE = "pgbouncer.ini"
 

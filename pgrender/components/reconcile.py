@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from pgrender.components.role_sql import literal as _literal
 from pgrender.components.role_sql import memberships_sql, role_settings_sql
@@ -35,7 +36,9 @@ from pgrender.pod import (
 )
 from pgrender.pod_parts import job_pod
 from pgrender.pod_parts.client_tls import superuser_libpq_env
-from pgrender.spec.users import RoleOptions
+
+if TYPE_CHECKING:
+    from pgrender.spec.users import RoleOptions
 
 SCRIPT = "reconcile.sh"
 SQL = "reconcile.sql"
@@ -379,7 +382,7 @@ def reconcile_sql_sections(plan: ClusterPlan) -> list[list[str]]:
         sections.append(_role_sql(user.name, user.options, verifiers.get(user.name), user.settings))
     roles = [(user.name, user.in_roles) for user in plan.users]
     if plan.pgbouncer:
-        sections.append(_role_sql(plan.pgbouncer.auth_user, RoleOptions(), PGBOUNCER_VERIFIER, ()))
+        sections.append(_role_sql(plan.pgbouncer.auth_user, _default_options(), PGBOUNCER_VERIFIER, ()))
         roles.append((plan.pgbouncer.auth_user, ()))
     if plan.monitoring:
         sections.append(_monitoring_sql(plan.monitoring.user))
@@ -390,10 +393,18 @@ def reconcile_sql_sections(plan: ClusterPlan) -> list[list[str]]:
     return sections
 
 
+@functools.cache
+def _default_options() -> RoleOptions:
+    """The role options pgrender's own login roles (pgBouncer's auth user, the exporter's) have."""
+    from pgrender.spec.users import RoleOptions
+
+    return RoleOptions()
+
+
 def _monitoring_sql(user: str) -> list[str]:
     """The exporter's role: a login role with pg_monitor, and its password (spec.monitoring)."""
     name = _literal(user)
-    role = _role_sql(user, RoleOptions(), MONITORING_VERIFIER, ())
+    role = _role_sql(user, _default_options(), MONITORING_VERIFIER, ())
     grant = [
         f"SELECT format('GRANT {MONITORING_ROLE} TO %I', {name})",
         f" WHERE NOT pg_catalog.pg_has_role({name}, {_literal(MONITORING_ROLE)}, 'MEMBER')",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pgrender.plan import ClusterPlan, ServicePlan
 from pgrender.pod import Manifest, object_meta
-from pgrender.spec.services import ServiceType
+from pgrender.spec.rules.services import ServiceType
 
 
 def services(plan: ClusterPlan) -> list[Manifest]:

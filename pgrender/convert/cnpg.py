@@ -29,9 +29,9 @@ from pgrender.convert.kube import (
 )
 from pgrender.load import Document
 from pgrender.plan.profiles import PROFILES
-from pgrender.spec.connectivity import Naming
-from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
-from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
+from pgrender.spec.rules.connectivity import Naming
+from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
+from pgrender.spec.rules.pgbouncer import PASSTHROUGH_SETTINGS
 
 GROUP = "postgresql.cnpg.io"
 SPEC = ("spec",)

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from pgrender.convert.base import Output, Path_, Source
 from pgrender.plan.pg_hba import HbaError, parse_rule
 from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
-from pgrender.spec.base import quantity_bytes
 from pgrender.spec.metadata import MetadataSpec
+from pgrender.spec.rules.base import quantity_bytes
 
 CARRIED_VERSIONS = SUPPORTED_POSTGRES_VERSIONS
 RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")

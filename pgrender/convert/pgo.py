@@ -33,8 +33,8 @@ from pgrender.load import Document, format_path
 from pgrender.plan.patroni import PASSTHROUGH as PATRONI_PASSTHROUGH
 from pgrender.plan.patroni import PASSTHROUGH_POSTGRESQL as PATRONI_PASSTHROUGH_POSTGRESQL
 from pgrender.plan.pgbouncer import REFUSED_DATABASE_SETTINGS
-from pgrender.spec.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
-from pgrender.spec.pgbouncer import PASSTHROUGH_SETTINGS
+from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
+from pgrender.spec.rules.pgbouncer import PASSTHROUGH_SETTINGS
 
 GROUP = "postgres-operator.crunchydata.com"
 LABEL = f"{GROUP}/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem, SpecError
 from pgrender.plan import defaults, hosts, labels, secret_keys
@@ -23,8 +24,10 @@ from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, res
 from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users
 from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster, validated
 from pgrender.spec.presets import PRESETS
-from pgrender.spec.services import ServiceSpec
-from pgrender.spec.users import InfrastructureRole
+from pgrender.spec.rules.users import InfrastructureRole
+
+if TYPE_CHECKING:
+    from pgrender.spec.services import ServiceSpec
 
 __all__ = [
     "BackupsPlan",
@@ -424,6 +427,8 @@ def _extra_services(
             member = names.member_service(inst.name)
             if member:
                 wanted.append((member, {**pod_selector, labels.INSTANCE_LABEL: inst.name}))
+    if not wanted:
+        return ()
     return tuple(
         resolve_service(
             sourced,

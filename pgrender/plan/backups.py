@@ -18,23 +18,24 @@ import math
 import shlex
 import zoneinfo
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names
 from pgrender.spec import SourcedCluster, cron
-from pgrender.spec.backups import (
-    BackupSourceSpec,
-    BackupsSpec,
-    Cipher,
-    LogicalBackupSpec,
-    RepoLocationSpec,
-    RestoreSourceSpec,
-    RetentionSpec,
-    UriStyle,
-)
 from pgrender.spec.presets import PresetValues
+from pgrender.spec.rules.backups import Cipher, UriStyle
+
+if TYPE_CHECKING:
+    from pgrender.spec.backups import (
+        BackupSourceSpec,
+        BackupsSpec,
+        LogicalBackupSpec,
+        RepoLocationSpec,
+        RetentionSpec,
+    )
 
 FieldPath = tuple[str | int, ...]
 
@@ -284,8 +285,8 @@ def resolve_backups(
         members=members,
         time_zone=time_zone,
         # Without spec.backups (a restore that keeps no backups) neither is used: the fields' defaults.
-        archive_timeout=(backups or _DEFAULTS).archive_timeout,
-        job_deadline_seconds=(backups or _DEFAULTS).job_deadline_seconds,
+        archive_timeout=(backups or _defaults()).archive_timeout,
+        job_deadline_seconds=(backups or _defaults()).job_deadline_seconds,
         cron_jobs=tuple(cron_jobs),
         manual=manual,
         logical=logical,
@@ -298,7 +299,13 @@ def resolve_backups(
     )
 
 
-_DEFAULTS = BackupsSpec.model_construct(repos=[])  # the fields' defaults, unvalidated
+@functools.cache
+def _defaults() -> BackupsSpec:
+    """The fields' defaults, unvalidated; the model (and pydantic) is imported only by a cluster that
+    restores without keeping backups."""
+    from pgrender.spec.backups import BackupsSpec
+
+    return BackupsSpec.model_construct(repos=[])
 
 
 def _logical(
@@ -586,7 +593,9 @@ def _source(
         )
     program = shlex.quote(sourced.cluster.spec.image_contract.pgbackrest)
     repo = _repo(spec.repo, namespace, spec.cluster, None, secret, index=SOURCE_INDEX, owner=(namespace, spec.cluster))
-    target = spec.target if isinstance(spec, RestoreSourceSpec) and isinstance(spec.target, dt.datetime) else None
+    # A restore's target (a standby's source has none), told by the field, not the model's class.
+    target = getattr(spec, "target", None)
+    target = target if isinstance(target, dt.datetime) else None
     return SourcePlan(
         cluster=spec.cluster,
         namespace=namespace,

@@ -18,11 +18,12 @@ from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.plan.services import ServicePlan
 from pgrender.plan.users import UserPlan
 from pgrender.spec import SourcedCluster
-from pgrender.spec.backups import RepoLocationSpec
+from pgrender.spec.rules.tls import EXISTING_SECRET_FIELDS
 
 if TYPE_CHECKING:
     from pgrender.plan import ClusterPlan
     from pgrender.plan.backups import BackupsPlan
+    from pgrender.spec.backups import RepoLocationSpec
 
 FieldPath = tuple[str | int, ...]
 NODE_PORT = "node port"  # the kind of a node port claim: node ports are cluster-wide
@@ -198,10 +199,8 @@ def check_user_secrets(sourced: SourcedCluster, made: list[Claim], problems: lis
         tls.append((("spec", "tls", "certManager", "caSecretName"), spec.tls.cert_manager.ca_secret_name))
     if spec.tls.existing:
         existing = spec.tls.existing
-        for key in type(existing).model_fields:
-            if key.endswith("_secret_name"):
-                alias = type(existing).model_fields[key].alias or key
-                tls.append((("spec", "tls", "existing", alias), getattr(existing, key)))
+        for key, alias in EXISTING_SECRET_FIELDS.items():
+            tls.append((("spec", "tls", "existing", alias), getattr(existing, key)))
     for path, name in tls:
         if name and name in ours:
             problems.append(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgrender.errors import Problem
 from pgrender.spec import SourcedCluster
-from pgrender.spec.containers import ContainerSpec, InitContainerSpec
+
+if TYPE_CHECKING:
+    from pgrender.spec.containers import ContainerSpec, InitContainerSpec
 
 Manifest = dict[str, Any]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pgrender.spec.connectivity import DNSSpec
+if TYPE_CHECKING:
+    from pgrender.spec.connectivity import DNSSpec
 
 # How every client connection pgrender hands out checks the server: the CA signed it, and it names the host.
 CLIENT_SSLMODE = "verify-full"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
@@ -12,11 +13,13 @@ from pgrender.plan.names import Names
 from pgrender.plan.resources import ContainerKind, ResourcesPlan, decide
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
 from pgrender.spec import SourcedCluster
-from pgrender.spec.base import quantity_bytes
-from pgrender.spec.instances import InstanceSetSpec
 from pgrender.spec.limits import MAX_INSTANCES
 from pgrender.spec.presets import PresetValues
-from pgrender.spec.scheduling import HOSTNAME_KEY, AntiAffinity, AntiAffinityScope
+from pgrender.spec.rules.base import quantity_bytes
+from pgrender.spec.rules.scheduling import HOSTNAME_KEY, AntiAffinity, AntiAffinityScope
+
+if TYPE_CHECKING:
+    from pgrender.spec.instances import InstanceSetSpec
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.plan import labels
 from pgrender.spec import SourcedCluster
-from pgrender.spec.metadata import MetadataSpec
+
+if TYPE_CHECKING:
+    from pgrender.spec.metadata import MetadataSpec
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from pgrender.plan.profiles import PROFILES, NamingProfile
-from pgrender.spec.connectivity import Naming
+from pgrender.spec.rules.connectivity import Naming
 
 # reconcile.py names its Job after the first 10 hex digits of the Job's content digest.
 CONTENT_HASH_LENGTH = 10

@@ -8,15 +8,18 @@ is refused. Selectors are the ones the workloads are written with, read from the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgrender.plan import defaults, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
 from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.spec import SourcedCluster
-from pgrender.spec.backups import RepoLocationSpec
-from pgrender.spec.network_policy import NAMESPACE_NAME_LABEL, OPENSHIFT_DNS, PeerSpec
+from pgrender.spec.rules.network_policy import NAMESPACE_NAME_LABEL, OPENSHIFT_DNS_PORTS, openshift_dns_peers
+
+if TYPE_CHECKING:
+    from pgrender.spec.backups import RepoLocationSpec
+    from pgrender.spec.network_policy import PeerSpec
 
 Manifest = dict[str, Any]
 TCP, UDP = "TCP", "UDP"
@@ -86,10 +89,11 @@ def resolve_network_policies(
     reconcile_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_RECONCILE}
     backup_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_BACKUP}
     apps = tuple(peer(p) for p in np.applications)
-    dns_spec = OPENSHIFT_DNS if spec.openshift and "dns" not in np.model_fields_set else np.dns
-    dns = RulePlan(
-        tuple(peer(p) for p in dns_spec.to), tuple((proto, p) for p in dns_spec.ports for proto in (UDP, TCP))
-    )
+    if spec.openshift and "dns" not in np.model_fields_set:
+        dns_peers, dns_ports = openshift_dns_peers(), OPENSHIFT_DNS_PORTS
+    else:
+        dns_peers, dns_ports = tuple(peer(p) for p in np.dns.to), tuple(np.dns.ports)
+    dns = RulePlan(dns_peers, tuple((proto, p) for p in dns_ports for proto in (UDP, TCP)))
     api = RulePlan(tuple(peer(p) for p in np.kubernetes_api.to), _tcp(*np.kubernetes_api.ports))
     stores = tuple(peer(p) for p in np.object_stores.to)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, hosts, labels, secret_keys
@@ -14,7 +15,10 @@ from pgrender.plan.resources import ContainerKind, ResourcesPlan, decide
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.spec import SourcedCluster
-from pgrender.spec.pgbouncer import PgBouncerSpec, PoolMode
+from pgrender.spec.rules.pgbouncer import PoolMode
+
+if TYPE_CHECKING:
+    from pgrender.spec.pgbouncer import PgBouncerSpec
 
 PATH = ("spec", "proxy", "pgBouncer")
 CONFIG = (*PATH, "config")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgrender.spec.connectivity import Naming
+from pgrender.spec.rules.connectivity import Naming
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from pgrender.spec.base import quantity_bytes
+from pgrender.spec.rules.base import quantity_bytes
 
 if TYPE_CHECKING:
     from pgrender.spec import ClusterSpec

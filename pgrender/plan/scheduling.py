@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgrender.spec.scheduling import (
-    HOSTNAME_KEY,
-    ZONE_KEY,
-    AntiAffinity,
-    SchedulingSpec,
-)
+from pgrender.spec.rules.scheduling import HOSTNAME_KEY, ZONE_KEY, AntiAffinity
+
+if TYPE_CHECKING:
+    from pgrender.spec.scheduling import SchedulingSpec
 
 DEFAULT_SPREAD_KEYS = (HOSTNAME_KEY, ZONE_KEY)
 

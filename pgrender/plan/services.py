@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.spec import SourcedCluster
-from pgrender.spec.services import ServiceSpec, ServiceType
+from pgrender.spec.rules.services import ServiceType
+
+if TYPE_CHECKING:
+    from pgrender.spec.services import ServiceSpec
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.plan import defaults, labels
@@ -14,7 +13,10 @@ from pgrender.plan.profiles import PROFILES
 from pgrender.plan.roles import Report, RoleSetting, memberships, role_settings
 from pgrender.spec import SourcedCluster, validated
 from pgrender.spec.limits import MAX_DATABASES, MAX_GRANTS
-from pgrender.spec.users import InfrastructureRole, RoleOptions, UserSpec
+from pgrender.spec.rules.users import InfrastructureRole, check_database_name, check_role_name
+
+if TYPE_CHECKING:
+    from pgrender.spec.users import RoleOptions, UserSpec
 
 
 @dataclass(frozen=True)
@@ -118,13 +120,15 @@ def _default_user(sourced: SourcedCluster, problems: list[Problem]) -> UserSpec 
     cluster = sourced.cluster.metadata.name
     name = PROFILES[sourced.cluster.spec.naming].default_user or cluster
     try:
-        made: UserSpec = validated("UserSpec", {"name": name, "databases": [name]})
-        return made
-    except ValidationError as exc:
-        # The first error is enough: a name too long for a role is too long for a database too.
-        message = exc.errors(include_url=False, include_input=False)[0]["msg"].removeprefix("Value error, ")
-        problems.append(sourced.problem(("metadata", "name"), _DEFAULT_USER + message))
+        # The checks of the fields the user would have, in their order; the first error is enough:
+        # a name too long for a role is too long for a database too.
+        check_role_name(name)
+        check_database_name(name)
+    except ValueError as exc:
+        problems.append(sourced.problem(("metadata", "name"), _DEFAULT_USER + str(exc)))
         return None
+    made: UserSpec = validated("UserSpec", {"name": name, "databases": [name]})
+    return made
 
 
 def resolve_users(

@@ -42,8 +42,8 @@ from pgrender.pod import SYNC_WAVE
 from pgrender.secrets import Material, Quoting, SecretInput, SecretText
 
 if TYPE_CHECKING:
-    from pgrender.config import ExternalSecretsSettings
     from pgrender.render import Request
+    from pgrender.spec.repository import ExternalSecretsSettings
 
 Manifest = dict[str, Any]
 
@@ -152,7 +152,7 @@ class External:
         self.runtime_passwords = RuntimePasswords(settings.password_sync if settings else None)
 
     def configure(self, request: Request, root_key: bytes | None) -> External:
-        from pgrender.config import ExternalSecretsSettings
+        from pgrender.spec.repository import ExternalSecretsSettings
 
         settings = request.secrets_settings
         return External(settings.external if settings else ExternalSecretsSettings())

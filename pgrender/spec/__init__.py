@@ -1,31 +1,30 @@
-"""The PostgresCluster spec (apiVersion pgrender.io/v1alpha1): models and validate()."""
+"""The PostgresCluster spec (apiVersion pgrender.io/v1alpha1): constants, SourcedCluster and validate().
+
+The models are in pgrender.spec.cluster and the modules beside it; this module imports none of them
+(nor pydantic), since importing any pgrender.spec module runs it first: the render path uses the
+rules and constants without pydantic. Its model names (PostgresCluster, ClusterSpec, ...) are
+imported on first use (PEP 562).
+"""
 
 from __future__ import annotations
 
-import re
+import importlib
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-
-from pydantic import AfterValidator, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING, Any
 
 from pgrender.errors import Problem, SpecError
 from pgrender.load import Document, format_path
-from pgrender.spec import limits
-from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
-from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, Image, StrictModel
-from pgrender.spec.connectivity import ConnectivitySpec, Naming
-from pgrender.spec.init_sql import InitSQLSpec
-from pgrender.spec.instances import InstanceSetSpec
-from pgrender.spec.metadata import MetadataSpec
-from pgrender.spec.monitoring import MonitoringSpec
-from pgrender.spec.network_policy import NetworkPolicySpec
-from pgrender.spec.patroni import PatroniSpec
-from pgrender.spec.pgbouncer import ProxySpec
-from pgrender.spec.presets import Preset
-from pgrender.spec.problems import cut_echoes, kind_of, problems_of
-from pgrender.spec.services import ReplicaServiceSpec, ServiceSpec
-from pgrender.spec.tls import TLSSpec
-from pgrender.spec.users import DatabaseSpec, UserSpec
+from pgrender.spec.problems import cut_echoes, kind_of
+from pgrender.spec.rules.cluster import VERSION_PLACEHOLDER
+
+if TYPE_CHECKING:
+    from pgrender.spec.cluster import (
+        ClusterSpec,
+        ImageContractSpec,
+        ObjectMeta,
+        PostgresCluster,
+        RolloutSpec,
+    )
 
 API_VERSION = "pgrender.io/v1alpha1"
 KIND = "PostgresCluster"
@@ -34,221 +33,29 @@ NO_NAMESPACE = (
     "required field is missing: set it here, or a default with `namespace:` in pgrender.yaml or "
     "--namespace (Argo CD's plugin uses the Application's destination namespace)"
 )
+_MODELS = frozenset({"ClusterSpec", "ImageContractSpec", "ObjectMeta", "PostgresCluster", "RolloutSpec"})
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "NO_NAMESPACE",
+    "SUPPORTED_POSTGRES_VERSIONS",
+    "VERSION_PLACEHOLDER",
+    "ClusterSpec",
+    "ImageContractSpec",
+    "ObjectMeta",
+    "PostgresCluster",
+    "RolloutSpec",
+    "SourcedCluster",
+    "validate",
+]
 
 
-def _namespace_optional_for_editors(schema: dict[str, Any]) -> None:
-    # The namespace may come from a default (pgrender.yaml, --namespace, Argo CD's destination),
-    # which an editor cannot see; pgrender itself reports it missing when no default applies.
-    schema["required"] = [field for field in schema.get("required", []) if field != "namespace"]
-
-
-class ObjectMeta(MetadataSpec, json_schema_extra=_namespace_optional_for_editors):
-    """Identity of the cluster; labels and annotations go on every object pgrender writes."""
-
-    name: DNSLabel
-    """The cluster's name; every object pgrender writes is named after it (<name>-pguser-<user>, ...)."""
-    namespace: DNSLabel = Field(
-        description="Defaults to `namespace` in pgrender.yaml, `--namespace`, or Argo CD's destination namespace."
-    )
-
-
-VERSION_PLACEHOLDER = "{version}"
-# binDir reaches the reconcile Job's shell script and patroni.yaml; patroni is the pods' command.
-# Both are held to characters no shell or YAML reader treats specially, so that no quoting can be
-# forgotten, and {version} is substituted by plain replacement: never str.format on user text.
-_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]")
-_PROGRAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*\Z")
-_PATH_HINT = "expected an absolute path of letters, digits, '.', '_', '-' and '/'"
-
-
-def _check_absolute_path(value: str, placeholder: str | None) -> None:
-    """ValueError naming what is wrong with ``value`` as an absolute path; ``placeholder`` may appear in it."""
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} is not an absolute path; {_PATH_HINT}")
-    plain = value.replace(placeholder, "") if placeholder else value
-    bad = sorted({ch for ch in plain if not _PATH_CHARACTERS.fullmatch(ch)})
-    if bad:
-        only = f", with {placeholder} as the only placeholder" if placeholder else ""
-        raise ValueError(f"{value!r}: {', '.join(map(repr, bad))} not allowed; {_PATH_HINT}{only}")
-    if ".." in value.split("/"):
-        raise ValueError(f"{value!r}: '..' is not allowed; {_PATH_HINT}")
-
-
-def _check_bin_dir(value: str) -> str:
-    _check_absolute_path(value, VERSION_PLACEHOLDER)
-    return value
-
-
-def _check_program(value: str) -> str:
-    if not value.startswith("/") and not _PROGRAM_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a program name or an absolute path; expected a name of letters, digits, "
-            "'.', '_', '+' and '-' (looked up on PATH), or an absolute path"
-        )
-    if value.startswith("/"):
-        _check_absolute_path(value, None)
-    return value
-
-
-class ImageContractSpec(StrictModel):
-    """Where the image keeps its programs and which user runs them (see README, "Image contract")."""
-
-    bin_dir: Annotated[str, AfterValidator(_check_bin_dir)] | None = Field(
-        default=None, description="PostgreSQL binaries; {version} is substituted."
-    )
-    patroni: Annotated[str, AfterValidator(_check_program)] = Field(
-        default="patroni", description="The patroni executable, on PATH or absolute."
-    )
-    pgbackrest: Annotated[str, AfterValidator(_check_program)] = Field(
-        default="pgbackrest", description="The pgbackrest executable (backups), on PATH or absolute."
-    )
-    run_as_user: int = Field(default=101, ge=1, le=UID_MAX)
-    """User id the database pod's containers run as (securityContext.runAsUser); Spilo's postgres is 101."""
-    run_as_group: int = Field(default=103, ge=1, le=UID_MAX)
-    """Group id the database pod's containers run as (securityContext.runAsGroup); Spilo's postgres is 103."""
-    fs_group: int = Field(default=103, ge=1, le=UID_MAX)
-    """Group that owns the pod's volumes and mounted Secret files (securityContext.fsGroup), so PostgreSQL
-    can read its keys (mode 0640)."""
-
-
-# An id `pgrender diff` gives a change it holds back (remove-instance:hippo-a-0, major-version:15-16).
-_CHANGE_ID = re.compile(r"^[a-z][a-z-]*:[^\s]+\Z")
-
-
-def _check_change_id(value: str) -> str:
-    if len(value) > 253 or not _CHANGE_ID.match(value):
-        raise ValueError(
-            f"{value!r} is not a change id; expected what `pgrender diff` prints, such as remove-instance:hippo-a-0"
-        )
-    return value
-
-
-ChangeId = Annotated[str, AfterValidator(_check_change_id)]
-
-
-class RolloutSpec(StrictModel):
-    """How the reconcile Job restarts or replaces members, one at a time (README, "Changing a running cluster")."""
-
-    step_timeout_seconds: int = Field(
-        default=900,
-        ge=10,
-        le=86400,
-        description="How long one step (a member back and streaming, a switchover) may take before the "
-        "rollout stops and the Job fails; a new pod may wait for a node, its image and crash recovery.",
-    )
-    max_lag_bytes: int = Field(
-        default=1024 * 1024,
-        ge=0,
-        le=2**40,
-        description="A restarted replica counts as caught up when it is at most this far behind the leader "
-        "(Patroni's maximum_lag_on_failover default); the next member waits until then.",
-    )
-
-
-class ClusterSpec(StrictModel):
-    """What the user asks for; everything not given is decided in plan.resolve()."""
-
-    postgres_version: Literal[14, 15, 16, 17, 18]
-    """PostgreSQL major version: 14, 15, 16, 17 or 18. It picks the default image and the binaries'
-    directory, and parameters are checked against that version's settings. Changing it is a major
-    upgrade, which `pgrender diff` holds back until acknowledged."""
-    preset: Preset | None = None
-    node_count: int | None = Field(
-        default=None, ge=1, description="Nodes the cluster may run on; checked against required anti-affinity."
-    )
-    image: Image | None = Field(default=None, examples=["ghcr.io/zalando/spilo-17:4.0-p2"])
-    """The database image (PostgreSQL, Patroni, pgBackRest); default: Zalando's Spilo image for
-    postgresVersion. Another image must meet imageContract."""
-    image_contract: ImageContractSpec = Field(default_factory=ImageContractSpec)
-    port: int = Field(default=5432, ge=1024, le=65535)
-    """The port PostgreSQL listens on, and the port of the primary and replica Services; not 8008
-    (Patroni's REST API)."""
-    image_pull_secrets: list[DNSSubdomain] = Field(
-        default=[],
-        max_length=20,
-        description="Names of Secrets (kubernetes.io/dockerconfigjson) that every pod pgrender writes "
-        "pulls its images with.",
-    )
-    cluster_domain: DNSSubdomain = "cluster.local"
-    """The Kubernetes cluster's DNS domain; Service and pod host names (<service>.<namespace>.svc.<domain>)
-    in certificates, URIs and Patroni's member addresses end with it."""
-    instances: list[InstanceSetSpec] = Field(min_length=1, max_length=limits.MAX_INSTANCE_SETS)
-    """Sets of PostgreSQL instances (members of one Patroni cluster); at least one."""
-    users: list[UserSpec] = Field(default=[], max_length=limits.MAX_USERS)
-    """Roles the reconcile Job creates and keeps as stated; default: one user and one database named
-    after the cluster (app under naming cnpg or pgd)."""
-    databases: list[DatabaseSpec] = Field(default=[], max_length=limits.MAX_DATABASES)
-    """Databases with a chosen owner; a database listed only in users[].databases is created too, owned by
-    the first user that lists it."""
-    database_init_sql: InitSQLSpec | None = Field(
-        default=None,
-        alias="databaseInitSQL",
-        description="SQL the reconcile Job runs once, as the superuser in database postgres, after the roles "
-        "and databases exist; recorded so it never runs again (changing it later does not rerun it).",
-    )
-    patroni: PatroniSpec = Field(default_factory=PatroniSpec)
-    """Patroni's replication settings, PostgreSQL parameters and pg_hba rules."""
-    service: ServiceSpec = Field(default_factory=ServiceSpec)
-    replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
-    tls: TLSSpec = Field(default_factory=TLSSpec)
-    proxy: ProxySpec = Field(default_factory=ProxySpec)
-    """A connection pooler in front of the primary (pgBouncer); none by default."""
-    backups: BackupsSpec | None = Field(default=None, description="pgBackRest backups and WAL archiving.")
-    bootstrap: BootstrapSpec = Field(
-        default_factory=BootstrapSpec, description="Where a new cluster's data comes from (default: initdb)."
-    )
-    standby: StandbySpec | None = Field(
-        default=None, description="Follow another cluster's repository as a standby cluster."
-    )
-    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
-    monitoring: MonitoringSpec | None = Field(
-        default=None,
-        description="postgres_exporter on every member, a PodMonitor and a PrometheusRule (off unless set; "
-        "the two need the Prometheus Operator's CRDs).",
-    )
-    naming: Naming = Field(
-        default=Naming.PGO,
-        description="Whose Secret names and keys, Service names and labels the output uses: pgo "
-        "(Crunchy PGO v5), zalando (Zalando postgres-operator), cnpg (CloudNativePG) or pgd (EDB PGD), "
-        "so applications written against that operator keep working unchanged.",
-    )
-    connectivity: ConnectivitySpec = Field(default_factory=ConnectivitySpec)
-    network_policy: NetworkPolicySpec = Field(
-        default_factory=NetworkPolicySpec,
-        description="NetworkPolicies around every pod of the cluster (on by default; needs a CNI that enforces them).",
-    )
-    openshift: bool = Field(
-        default=False,
-        description="true: no runAsUser, runAsGroup or fsGroup in any pod, so that OpenShift's restricted-v2 "
-        "SCC assigns them from the namespace's ranges (PGO's spec.openshift).",
-    )
-
-    @field_validator("image_pull_secrets")
-    @classmethod
-    def _pull_secrets_once(cls, value: list[str]) -> list[str]:
-        twice = sorted({name for name in value if value.count(name) > 1})
-        if twice:
-            raise ValueError(f"{', '.join(map(repr, twice))} named more than once")
-        return value
-
-    acknowledged_changes: list[ChangeId] = Field(
-        default=[],
-        max_length=100,
-        description="Ids of risky or refused changes `pgrender diff` reported and you mean to make "
-        "(remove-instance:hippo-a-0, remove-user:alice, ...); written as the annotation "
-        "pgrender.io/acknowledged-changes of the <cluster>-config ConfigMap. Remove them once applied.",
-    )
-
-
-class PostgresCluster(StrictModel):
-    """One cluster document."""
-
-    api_version: Literal["pgrender.io/v1alpha1"]
-    """pgrender.io/v1alpha1, the version of this spec format."""
-    kind: Literal["PostgresCluster"]
-    """PostgresCluster."""
-    metadata: ObjectMeta
-    spec: ClusterSpec
+def __getattr__(name: str) -> Any:
+    """The models, imported (with pydantic) when first asked for."""
+    if name in _MODELS:
+        return getattr(importlib.import_module("pgrender.spec.cluster"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -272,7 +79,14 @@ def validate(doc: Document) -> SourcedCluster:
         )
     try:
         return SourcedCluster(validated("PostgresCluster", doc.data), doc)
-    except ValidationError as exc:
+    except Exception as exc:
+        from pydantic import ValidationError  # only for a spec pydantic refused: its problems, in our words
+
+        if not isinstance(exc, ValidationError):
+            raise
+        from pgrender.spec.cluster import PostgresCluster
+        from pgrender.spec.problems import problems_of
+
         raise SpecError(problems_of(doc, exc, PostgresCluster, {("metadata", "namespace"): NO_NAMESPACE})) from None
 
 

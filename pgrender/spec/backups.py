@@ -4,66 +4,41 @@ spec.bootstrap.fromBackup (restore and clone) and spec.standby (a cluster that f
 from __future__ import annotations
 
 import datetime as dt
-import re
-import zoneinfo
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from pgrender.spec import cron
 from pgrender.spec.base import DNSLabel, DNSSubdomain, ForEditors, Image, Quantity, StrictModel
 from pgrender.spec.instances import ResourcesSpec
-from pgrender.spec.tls import DEFAULT_NOT_BEFORE
+from pgrender.spec.rules.backups import (
+    REPO_PATH,
+    Cipher,
+    RepoLocation,
+    UriStyle,
+    check_a_source,
+    check_azure_container,
+    check_distinct_repos,
+    check_gcs_bucket,
+    check_object_store,
+    check_one_repo_kind,
+    check_region,
+    check_repo_path,
+    check_s3_bucket,
+    check_schedule,
+    check_time_zone,
+    parse_target,
+)
+from pgrender.spec.rules.tls import DEFAULT_NOT_BEFORE, to_utc
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
-_AZURE_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z")
-_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
-_REPO_PATH = re.compile(r"^(/[A-Za-z0-9._-]+)+\Z")
-
-
-def _check_schedule(value: str) -> str:
-    cron.parse(value)
-    return value
-
-
-def _check_time_zone(value: str) -> str:
-    if value.startswith(("/", ".")) or ".." in value:
-        raise ValueError(f"{value!r} is not a time zone name")
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{value!r} is not a time zone of the IANA database; expected a name such as Europe/Stockholm, CET or UTC"
-        ) from None
-    return value
-
-
-def _check_repo_path(value: str) -> str:
-    if not _REPO_PATH.match(value) or ".." in value.split("/"):
-        raise ValueError(
-            f"{value!r} is not a repository path; expected an absolute path of letters, digits, '.', '_' and '-'"
-        )
-    return value
-
-
-CronSchedule = Annotated[str, AfterValidator(_check_schedule), ForEditors(examples=("30 1 * * 0", "@daily"))]
+CronSchedule = Annotated[str, AfterValidator(check_schedule), ForEditors(examples=("30 1 * * 0", "@daily"))]
 TimeZone = Annotated[
     str,
-    AfterValidator(_check_time_zone),
+    AfterValidator(check_time_zone),
     ForEditors("^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", ("Europe/Stockholm", "UTC")),
 ]
-RepoPath = Annotated[str, AfterValidator(_check_repo_path), ForEditors.matching(_REPO_PATH, "/pgbackrest/hippo")]
+RepoPath = Annotated[str, AfterValidator(check_repo_path), ForEditors.matching(REPO_PATH, "/pgbackrest/hippo")]
 # pgBackRest numbers repositories; PGO's names are repo1 to repo4.
 RepoName = Literal["repo1", "repo2", "repo3", "repo4"]
-
-
-class UriStyle(StrEnum):
-    """How the bucket is addressed: host (the bucket or account in the host name, bucket.endpoint) or path
-    (in the path, endpoint/bucket, as MinIO and Ceph need)."""
-
-    HOST = "host"
-    PATH = "path"
 
 
 class S3RepoSpec(StrictModel):
@@ -82,19 +57,8 @@ class S3RepoSpec(StrictModel):
         "web-id: the pod's web identity token (IRSA).",
     )
 
-    @field_validator("bucket")
-    @classmethod
-    def _bucket(cls, value: str) -> str:
-        if not _BUCKET.match(value):
-            raise ValueError(f"{value!r} is not an S3 bucket name; expected 3-63 lower-case letters, digits, '.', '-'")
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
-            raise ValueError(f"{value!r} is not a region name; expected lower-case letters, digits and '-'")
-        return value
+    _bucket = field_validator("bucket")(check_s3_bucket)
+    _region = field_validator("region")(check_region)
 
 
 class GCSRepoSpec(StrictModel):
@@ -109,12 +73,7 @@ class GCSRepoSpec(StrictModel):
         "from it; auto: the pod's workload identity.",
     )
 
-    @field_validator("bucket")
-    @classmethod
-    def _bucket(cls, value: str) -> str:
-        if not _BUCKET.match(value):
-            raise ValueError(f"{value!r} is not a bucket name; expected 3-63 lower-case letters, digits, '.', '-'")
-        return value
+    _bucket = field_validator("bucket")(check_gcs_bucket)
 
 
 class AzureRepoSpec(StrictModel):
@@ -128,12 +87,7 @@ class AzureRepoSpec(StrictModel):
         default="shared", description="shared: the account key; sas: a shared access signature."
     )
 
-    @field_validator("container")
-    @classmethod
-    def _container(cls, value: str) -> str:
-        if not _AZURE_CONTAINER.match(value):
-            raise ValueError(f"{value!r} is not a container name; expected 3-63 lower-case letters, digits and '-'")
-        return value
+    _container = field_validator("container")(check_azure_container)
 
 
 class VolumeRepoSpec(StrictModel):
@@ -161,15 +115,7 @@ class StorageCASpec(StrictModel):
     key: str = Field(default="ca.crt", pattern=r"^[-._a-zA-Z0-9]+$", description="Key of the CA file in that Secret.")
 
 
-class Cipher(StrEnum):
-    """pgBackRest's repository encryption: aes-256-cbc (encrypted with a passphrase derived from the root
-    key) or none (stored in the clear)."""
-
-    AES_256_CBC = "aes-256-cbc"
-    NONE = "none"
-
-
-class RepoLocationSpec(StrictModel):
+class RepoLocationSpec(RepoLocation, StrictModel):
     """Where a pgBackRest repository is and how to read it: exactly one of s3, gcs, azure, volume."""
 
     name: RepoName = Field(
@@ -192,28 +138,7 @@ class RepoLocationSpec(StrictModel):
         "Changing it on a repository that holds backups makes them unreadable: start a new repository instead.",
     )
 
-    @property
-    def kind(self) -> str:
-        return next(k for k in ("s3", "gcs", "azure", "volume") if getattr(self, k) is not None)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> RepoLocationSpec:
-        given = [k for k in ("s3", "gcs", "azure", "volume") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"a repository is exactly one of s3, gcs, azure or volume; found {', '.join(given) or 'none'}"
-            )
-        needs_credentials = {
-            "s3": self.s3 is not None and self.s3.key_type == "shared",
-            "azure": True,
-            "gcs": self.gcs is not None and self.gcs.key_type != "auto",
-            "volume": False,
-        }[given[0]]
-        if needs_credentials and self.credentials is None:
-            raise ValueError(f"a {given[0]} repository needs credentials.secretName (or a keyType that needs none)")
-        if given[0] == "volume" and (self.credentials or self.storage_ca or self.path):
-            raise ValueError("a volume repository takes no credentials, storageCA or path")
-        return self
+    _one_kind = model_validator(mode="after")(check_one_repo_kind)
 
 
 class SchedulesSpec(StrictModel):
@@ -319,14 +244,7 @@ class BackupsSpec(StrictModel):
     manual: ManualBackupSpec | None = Field(default=None, description="A one-off backup Job.")
     logical: LogicalBackupSpec | None = Field(default=None, description="Scheduled pg_dumpall to object storage.")
 
-    @field_validator("repos")
-    @classmethod
-    def _distinct(cls, repos: list[RepoSpec]) -> list[RepoSpec]:
-        names = [r.name for r in repos]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"repository names must differ; {', '.join(repeated)} appears more than once")
-        return repos
+    _distinct = field_validator("repos")(check_distinct_repos)
 
 
 class BackupSourceSpec(StrictModel):
@@ -339,33 +257,13 @@ class BackupSourceSpec(StrictModel):
         "passphrase is derived for that cluster, so both must be rendered with the same root key."
     )
 
-    @field_validator("repo")
-    @classmethod
-    def _object_store(cls, repo: RepoLocationSpec) -> RepoLocationSpec:
-        if repo.volume is not None:
-            raise ValueError(
-                "a volume repository lives on its cluster's repository host; restore, clone and standby read "
-                "object stores (s3, gcs, azure)"
-            )
-        return repo
-
-
-def _parse_target(value: object) -> object:
-    """latest, or a timestamp (UTC unless it says otherwise), with one message for anything else."""
-    if isinstance(value, str) and value != "latest":
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{value!r}: expected latest or a timestamp such as 2026-11-29T10:15:00Z") from None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return value
+    _object_store = field_validator("repo")(check_object_store)
 
 
 class RestoreSourceSpec(BackupSourceSpec):
     """Restore (clone) from another cluster's backups."""
 
-    target: Annotated[dt.datetime | Literal["latest"], BeforeValidator(_parse_target)] = Field(
+    target: Annotated[dt.datetime | Literal["latest"], BeforeValidator(parse_target)] = Field(
         default="latest",
         description="latest: replay every archived WAL segment; a timestamp: recover to that point in time "
         "(it must be after the end of a backup in the repository).",
@@ -387,10 +285,7 @@ class SourceTLSSpec(StrictModel):
     ca_validity_days: int = Field(default=7300, ge=1, le=36500, description="The source's spec.tls.caValidityDays.")
     rotation: int = Field(default=0, ge=0, description="The source's spec.tls.rotation.")
 
-    @field_validator("not_before")
-    @classmethod
-    def _utc(cls, value: dt.datetime) -> dt.datetime:
-        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    _utc = field_validator("not_before")(to_utc)
 
 
 class StreamSourceSpec(StrictModel):
@@ -417,21 +312,19 @@ class StandbySpec(StrictModel):
     )
     from_cluster: StreamSourceSpec | None = Field(default=None, description="The primary the standby streams from.")
 
-    @model_validator(mode="after")
-    def _a_source(self) -> StandbySpec:
-        if self.from_backup is None and self.from_cluster is None:
-            raise ValueError("a standby follows fromBackup, fromCluster or both; found neither")
-        return self
+    _a_source = model_validator(mode="after")(check_a_source)
 
 
 __all__ = [
     "BackupSourceSpec",
     "BackupsSpec",
     "BootstrapSpec",
+    "Cipher",
     "ManualBackupSpec",
     "RepoLocationSpec",
     "RepoSpec",
     "RestoreSourceSpec",
     "StandbySpec",
     "StreamSourceSpec",
+    "UriStyle",
 ]

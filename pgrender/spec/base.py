@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from pgrender.providers import unknown
-
-# Kubernetes resource.Quantity, as apimachinery parses it (suffixes: binary, decimal, exponent).
-# ASCII digits only: Python's \d also matches other scripts' digits, which Kubernetes refuses.
-_QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?\Z")
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
-_DNS_SUBDOMAIN_PART = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
-# An image reference as the container runtimes parse it (the distribution reference grammar):
-# [registry[:port]/]path[:tag][@digest]. A digest pins the image's content: sha256 (64 hex digits)
-# or sha512 (128), lower case as registries write them.
-_REGISTRY_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE = re.compile(
-    rf"^(?:{_REGISTRY_PART}(?:\.{_REGISTRY_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}))?\Z"
+from pgrender.spec.rules.base import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN_PART,
+    IMAGE,
+    QUANTITY,
+    UID_MAX,
+    ForEditors,
+    ProviderName,
+    check_dns_label,
+    check_dns_subdomain,
+    check_image,
+    check_quantity,
+    quantity_bytes,
+    quantity_text,
 )
 
 
@@ -41,137 +39,36 @@ class StrictModel(BaseModel):
     )
 
 
-def _quantity_text(value: object) -> object:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return str(value)
-    return value
-
-
-def _check_quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
-        raise ValueError(
-            f"{value!r} is not a Kubernetes quantity; expected a number with an optional suffix "
-            "such as 500m, 1, 512Mi, 10Gi"
-        )
-    return value
-
-
-def _check_dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name; expected lower-case letters, digits and '-', "
-            "starting with a letter and ending with a letter or digit"
-        )
-    return value
-
-
-def _check_image(value: str) -> str:
-    if len(value) > 512 or not _IMAGE.match(value):
-        raise ValueError(
-            f"{value!r} is not an image reference; expected [registry/]name[:tag][@sha256:<64 hex digits>], "
-            "such as ghcr.io/zalando/spilo-16:3.3-p3 or repo/name@sha256:..."
-        )
-    return value
-
-
-def _check_dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not all(_DNS_SUBDOMAIN_PART.match(part) for part in value.split(".")):
-        raise ValueError(
-            f"{value!r} is not a DNS name; expected dot-separated parts of lower-case letters, digits and '-' "
-            "(at most 253 characters)"
-        )
-    return value
-
-
-@dataclass(frozen=True)
-class ProviderName:
-    """Annotated metadata of a field naming a provider of ``registry`` (providers.py): the check
-    reads the registry when it runs, the JSON Schema lists the names registered when generated."""
-
-    kind: str
-    registry: dict[str, str]
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        return AfterValidator(self._registered).__get_pydantic_core_schema__(source, handler)
-
-    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(schema)
-        out["enum"] = list(self.registry)
-        return out
-
-    def _registered(self, value: str) -> str:
-        if value not in self.registry:
-            raise ValueError(unknown(self.kind, value, self.registry))
-        return value
-
-
-@dataclass(frozen=True)
-class ForEditors:
-    """What the JSON Schema tells editors about a checked type, so that they flag a value while it
-    is typed: the pattern of the check's own regex, examples, a length bound. Annotated metadata,
-    read only when the schema is made; the check beside it keeps deciding, with its message."""
-
-    pattern: str | None = None
-    examples: tuple[Any, ...] = ()
-    max_length: int | None = None
-    number_too: bool = False  # quantities: YAML numbers (size: 1) are taken too
-
-    @classmethod
-    def matching(cls, regex: re.Pattern[str], *examples: Any, max_length: int | None = None) -> ForEditors:
-        """The hints of a check made by ``regex``: its pattern, as JSON Schema (ECMA 262) writes the end."""
-        return cls(regex.pattern.replace("\\Z", "$"), examples, max_length)
-
-    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(schema)
-        if self.pattern:
-            out["pattern"] = self.pattern
-        if self.max_length:
-            out["maxLength"] = self.max_length
-        if self.examples:
-            out["examples"] = list(self.examples)
-        if self.number_too:
-            out["type"] = ["string", "number"]
-        return out
-
-
 Quantity = Annotated[
     str,
-    BeforeValidator(_quantity_text),
-    AfterValidator(_check_quantity),
-    replace(ForEditors.matching(_QUANTITY, "10Gi", "500m", "1"), number_too=True),
+    BeforeValidator(quantity_text),
+    AfterValidator(check_quantity),
+    replace(ForEditors.matching(QUANTITY, "10Gi", "500m", "1"), number_too=True),
 ]
-DNSLabel = Annotated[str, AfterValidator(_check_dns_label), ForEditors.matching(_DNS_LABEL, "hippo", max_length=63)]
+DNSLabel = Annotated[str, AfterValidator(check_dns_label), ForEditors.matching(DNS_LABEL, "hippo", max_length=63)]
 Image = Annotated[
     str,
-    AfterValidator(_check_image),
-    ForEditors.matching(_IMAGE, "ghcr.io/zalando/spilo-16:3.3-p3", max_length=512),
+    AfterValidator(check_image),
+    ForEditors.matching(IMAGE, "ghcr.io/zalando/spilo-16:3.3-p3", max_length=512),
 ]
 DNSSubdomain = Annotated[
     str,
-    AfterValidator(_check_dns_subdomain),
+    AfterValidator(check_dns_subdomain),
     ForEditors(
-        "^" + _DNS_SUBDOMAIN_PART.pattern[1:-2] + "(\\." + _DNS_SUBDOMAIN_PART.pattern[1:-2] + ")*$",
+        "^" + DNS_SUBDOMAIN_PART.pattern[1:-2] + "(\\." + DNS_SUBDOMAIN_PART.pattern[1:-2] + ")*$",
         ("cluster.local",),
         253,
     ),
 ]
-# Kubernetes user and group ids are int32; the restricted profile refuses root (0).
-UID_MAX = 2**31 - 1
 
-
-def quantity_bytes(value: str) -> float:
-    """Return a quantity as a number of base units (bytes for storage)."""
-    match = _QUANTITY.match(value)
-    if match is None:
-        raise ValueError(value)
-    number = float(match.group(1))
-    suffix = match.group(3) or ""
-    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-    decimal = {"m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-    if suffix in binary:
-        return number * binary[suffix]
-    if suffix in decimal:
-        return number * decimal[suffix]
-    return number * float(10 ** int(suffix[1:]))
+__all__ = [
+    "UID_MAX",
+    "DNSLabel",
+    "DNSSubdomain",
+    "ForEditors",
+    "Image",
+    "ProviderName",
+    "Quantity",
+    "StrictModel",
+    "quantity_bytes",
+]

@@ -328,7 +328,8 @@ def compile_models(roots: tuple[type, ...]) -> str:
         + "".join(f"    {name!r}: V_{name},\n" for name, _ in models)
         + "}\n# Where each model is defined (module.qualname), for pydantic's verdict.\nMODELS: dict[str, str] = {\n"
         + "".join(f"    {name!r}: {path!r},\n" for name, path in models)
-        + "}\n# The Plain class of each model (module.qualname), for plain.from_model.\nCLASSES: dict[str, type[p.Plain]] = {\n"
+        + "}\n# The Plain class of each model (module.qualname), for plain.from_model.\n"
+        + "CLASSES: dict[str, type[p.Plain]] = {\n"
         + "".join(f"    {path!r}: {name},\n" for name, path in models)
         + "}\n"
     )
@@ -336,9 +337,10 @@ def compile_models(roots: tuple[type, ...]) -> str:
 
 def roots() -> tuple[type, ...]:
     """The models pgrender validates documents and values against."""
-    from pgrender.spec import PostgresCluster
+    from pgrender.spec.cluster import PostgresCluster
+    from pgrender.spec.repository import RepositoryConfig
 
-    return (PostgresCluster,)
+    return (PostgresCluster, RepositoryConfig)
 
 
 def main() -> None:

@@ -6,27 +6,28 @@ from __future__ import annotations
 
 import datetime as m_datetime
 import pgrender.providers as m_providers
-import pgrender.spec as m_spec
-import pgrender.spec.backups as m_spec_backups
-import pgrender.spec.base as m_spec_base
-import pgrender.spec.connectivity as m_spec_connectivity
-import pgrender.spec.containers as m_spec_containers
-import pgrender.spec.init_sql as m_spec_init_sql
-import pgrender.spec.instances as m_spec_instances
-import pgrender.spec.metadata as m_spec_metadata
-import pgrender.spec.network_policy as m_spec_network_policy
-import pgrender.spec.patroni as m_spec_patroni
-import pgrender.spec.pgbouncer as m_spec_pgbouncer
 import pgrender.spec.presets as m_spec_presets
-import pgrender.spec.scheduling as m_spec_scheduling
-import pgrender.spec.services as m_spec_services
-import pgrender.spec.tls as m_spec_tls
-import pgrender.spec.users as m_spec_users
+import pgrender.spec.rules.backups as m_spec_rules_backups
+import pgrender.spec.rules.base as m_spec_rules_base
+import pgrender.spec.rules.cluster as m_spec_rules_cluster
+import pgrender.spec.rules.connectivity as m_spec_rules_connectivity
+import pgrender.spec.rules.containers as m_spec_rules_containers
+import pgrender.spec.rules.init_sql as m_spec_rules_init_sql
+import pgrender.spec.rules.instances as m_spec_rules_instances
+import pgrender.spec.rules.metadata as m_spec_rules_metadata
+import pgrender.spec.rules.network_policy as m_spec_rules_network_policy
+import pgrender.spec.rules.patroni as m_spec_rules_patroni
+import pgrender.spec.rules.pgbouncer as m_spec_rules_pgbouncer
+import pgrender.spec.rules.repository as m_spec_rules_repository
+import pgrender.spec.rules.scheduling as m_spec_rules_scheduling
+import pgrender.spec.rules.services as m_spec_rules_services
+import pgrender.spec.rules.tls as m_spec_rules_tls
+import pgrender.spec.rules.users as m_spec_rules_users
 from pgrender.spec import plain as p
 
-_v1 = p.after(p.mapping(p.string(), p.string()), m_spec_metadata.MetadataSpec._labels)
+_v1 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v2 = p.after(p.mapping(p.string(), p.string()), m_spec_metadata.MetadataSpec._annotations)
+_v2 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class ObjectMeta(p.Plain):
     __slots__ = ('labels', 'annotations', 'name', 'namespace')
@@ -34,21 +35,21 @@ class ObjectMeta(p.Plain):
 V_ObjectMeta = p.Model(ObjectMeta, (
     p.Field('labels', 'labels', _v1, lambda: _v1({})),
     p.Field('annotations', 'annotations', _v2, lambda: _v2({})),
-    p.Field('name', 'name', p.after(p.string(), m_spec_base._check_dns_label), None),
-    p.Field('namespace', 'namespace', p.after(p.string(), m_spec_base._check_dns_label), None),
+    p.Field('name', 'name', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
+    p.Field('namespace', 'namespace', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
 ))
 
 _v3 = p.nullable(p.member(m_spec_presets.Preset))
 
 _v4 = p.nullable(p.integer(ge=1))
 
-_v5 = p.nullable(p.after(p.string(), m_spec_base._check_image))
+_v5 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v6 = p.nullable(p.after(p.string(), m_spec._check_bin_dir))
+_v6 = p.nullable(p.after(p.string(), m_spec_rules_cluster.check_bin_dir))
 
-_v7 = p.after(p.string(), m_spec._check_program)
+_v7 = p.after(p.string(), m_spec_rules_cluster.check_program)
 
-_v8 = p.after(p.string(), m_spec._check_program)
+_v8 = p.after(p.string(), m_spec_rules_cluster.check_program)
 
 _v9 = p.integer(ge=1, le=2147483647)
 
@@ -70,17 +71,17 @@ V_ImageContractSpec = p.Model(ImageContractSpec, (
 
 _v12 = p.integer(ge=1024, le=65535)
 
-_v13 = p.after(p.sequence(p.after(p.string(), m_spec_base._check_dns_subdomain), max_length=20), m_spec.ClusterSpec._pull_secrets_once)
+_v13 = p.after(p.sequence(p.after(p.string(), m_spec_rules_base.check_dns_subdomain), max_length=20), m_spec_rules_cluster.check_pull_secrets_once)
 
-_v14 = p.after(p.string(), m_spec_base._check_dns_subdomain)
+_v14 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 _v15 = p.integer(ge=1, le=99)
 
-_v16 = p.nullable(p.after(p.before(m_spec_base._quantity_text, p.string()), m_spec_base._check_quantity))
+_v16 = p.nullable(p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity))
 
-_v17 = p.nullable(p.after(p.before(m_spec_base._quantity_text, p.string()), m_spec_base._check_quantity))
+_v17 = p.nullable(p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity))
 
-_v18 = p.nullable(p.after(p.before(m_spec_base._quantity_text, p.string()), m_spec_base._check_quantity))
+_v18 = p.nullable(p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity))
 
 class ResourceList(p.Plain):
     __slots__ = ('cpu', 'memory', 'ephemeral_storage')
@@ -101,38 +102,38 @@ class ResourcesSpec(p.Plain):
 V_ResourcesSpec = p.after(p.Model(ResourcesSpec, (
     p.Field('requests', 'requests', _v19, lambda: _v19(None)),
     p.Field('limits', 'limits', _v20, lambda: _v20(None)),
-)), m_spec_instances.ResourcesSpec._requests_within_limits)
+)), m_spec_rules_instances.check_requests_within_limits)
 
 _v21 = p.nullable(V_ResourcesSpec)
 
-_v22 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v22 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 class VolumeSpec(p.Plain):
     __slots__ = ('size', 'storage_class_name')
 
 V_VolumeSpec = p.Model(VolumeSpec, (
-    p.Field('size', 'size', p.after(p.before(m_spec_base._quantity_text, p.string()), m_spec_base._check_quantity), None),
+    p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
     p.Field('storage_class_name', 'storageClassName', _v22, lambda: _v22(None)),
 ))
 
 _v23 = p.nullable(V_VolumeSpec)
 
-_v24 = p.member(m_spec_scheduling.AntiAffinity)
+_v24 = p.member(m_spec_rules_scheduling.AntiAffinity)
 
 _v25 = p.string()
 
 _v26 = p.integer(ge=1, le=100)
 
-_v27 = p.member(m_spec_scheduling.AntiAffinityScope)
+_v27 = p.member(m_spec_rules_scheduling.AntiAffinityScope)
 
 class PodAntiAffinitySpec(p.Plain):
     __slots__ = ('type', 'topology_key', 'weight', 'scope')
 
 V_PodAntiAffinitySpec = p.Model(PodAntiAffinitySpec, (
-    p.Field('type', 'type', _v24, lambda: _v24(m_spec_scheduling.AntiAffinity.PREFERRED)),
+    p.Field('type', 'type', _v24, lambda: _v24(m_spec_rules_scheduling.AntiAffinity.PREFERRED)),
     p.Field('topology_key', 'topologyKey', _v25, lambda: _v25('kubernetes.io/hostname')),
     p.Field('weight', 'weight', _v26, lambda: _v26(100)),
-    p.Field('scope', 'scope', _v27, lambda: _v27(m_spec_scheduling.AntiAffinityScope.CLUSTER)),
+    p.Field('scope', 'scope', _v27, lambda: _v27(m_spec_rules_scheduling.AntiAffinityScope.CLUSTER)),
 ))
 
 _v28 = p.sequence(p.string())
@@ -278,9 +279,9 @@ V_SchedulingSpec = p.Model(SchedulingSpec, (
     p.Field('priority_class_name', 'priorityClassName', _v51, lambda: _v51(None)),
 ))
 
-_v52 = p.after(p.mapping(p.string(), p.string()), m_spec_metadata.MetadataSpec._labels)
+_v52 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v53 = p.after(p.mapping(p.string(), p.string()), m_spec_metadata.MetadataSpec._annotations)
+_v53 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class MetadataSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
@@ -311,7 +312,7 @@ V_EnvVarSpec = p.Model(EnvVarSpec, (
     p.Field('value_from', 'valueFrom', _v59, lambda: _v59(None)),
 ))
 
-_v60 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_containers.ContainerSpec._one_value)
+_v60 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_rules_containers.check_one_value)
 
 _v61 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
@@ -366,12 +367,12 @@ _v79 = p.nullable(p.boolean())
 
 _v80 = p.nullable(p.boolean())
 
-class ContainerSpec(p.Plain):
+class ContainerSpec(m_spec_rules_containers.Container, p.Plain):
     __slots__ = ('name', 'image', 'command', 'args', 'working_dir', 'ports', 'env', 'env_from', 'resources', 'resize_policy', 'volume_mounts', 'liveness_probe', 'readiness_probe', 'startup_probe', 'lifecycle', 'termination_message_path', 'termination_message_policy', 'image_pull_policy', 'security_context', 'stdin', 'stdin_once', 'tty')
 
 V_ContainerSpec = p.Model(ContainerSpec, (
-    p.Field('name', 'name', p.after(p.string(max_length=63), m_spec_base._check_dns_label), None),
-    p.Field('image', 'image', p.after(p.string(), m_spec_base._check_image), None),
+    p.Field('name', 'name', p.after(p.string(max_length=63), m_spec_rules_base.check_dns_label), None),
+    p.Field('image', 'image', p.after(p.string(), m_spec_rules_base.check_image), None),
     p.Field('command', 'command', _v54, lambda: _v54(None)),
     p.Field('args', 'args', _v55, lambda: _v55(None)),
     p.Field('working_dir', 'workingDir', _v56, lambda: _v56(None)),
@@ -404,7 +405,7 @@ _v84 = p.nullable(p.string())
 
 _v85 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
-_v86 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_containers.ContainerSpec._one_value)
+_v86 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_rules_containers.check_one_value)
 
 _v87 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
@@ -438,12 +439,12 @@ _v101 = p.nullable(p.boolean())
 
 _v102 = p.nullable(p.literal('Always'))
 
-class InitContainerSpec(p.Plain):
+class InitContainerSpec(m_spec_rules_containers.Container, p.Plain):
     __slots__ = ('name', 'image', 'command', 'args', 'working_dir', 'ports', 'env', 'env_from', 'resources', 'resize_policy', 'volume_mounts', 'liveness_probe', 'readiness_probe', 'startup_probe', 'lifecycle', 'termination_message_path', 'termination_message_policy', 'image_pull_policy', 'security_context', 'stdin', 'stdin_once', 'tty', 'restart_policy')
 
 V_InitContainerSpec = p.Model(InitContainerSpec, (
-    p.Field('name', 'name', p.after(p.string(max_length=63), m_spec_base._check_dns_label), None),
-    p.Field('image', 'image', p.after(p.string(), m_spec_base._check_image), None),
+    p.Field('name', 'name', p.after(p.string(max_length=63), m_spec_rules_base.check_dns_label), None),
+    p.Field('image', 'image', p.after(p.string(), m_spec_rules_base.check_image), None),
     p.Field('command', 'command', _v82, lambda: _v82(None)),
     p.Field('args', 'args', _v83, lambda: _v83(None)),
     p.Field('working_dir', 'workingDir', _v84, lambda: _v84(None)),
@@ -473,7 +474,7 @@ class InstanceSetSpec(p.Plain):
     __slots__ = ('name', 'replicas', 'resources', 'data_volume', 'wal_volume', 'scheduling', 'metadata', 'sidecars', 'init_containers')
 
 V_InstanceSetSpec = p.after(p.Model(InstanceSetSpec, (
-    p.Field('name', 'name', p.after(p.string(), m_spec_base._check_dns_label), None),
+    p.Field('name', 'name', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
     p.Field('replicas', 'replicas', _v15, lambda: _v15(1)),
     p.Field('resources', 'resources', _v21, lambda: _v21(None)),
     p.Field('data_volume', 'dataVolume', V_VolumeSpec, None),
@@ -482,7 +483,7 @@ V_InstanceSetSpec = p.after(p.Model(InstanceSetSpec, (
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
     p.Field('sidecars', 'sidecars', _v81, lambda: _v81([])),
     p.Field('init_containers', 'initContainers', _v103, lambda: _v103([])),
-)), m_spec_instances.InstanceSetSpec._unique_containers)
+)), m_spec_rules_instances.check_unique_containers)
 
 _v104 = p.boolean()
 
@@ -511,11 +512,11 @@ V_RoleOptions = p.Model(RoleOptions, (
     p.Field('inherit', 'inherit', _v110, lambda: _v110(True)),
 ))
 
-_v111 = p.sequence(p.after(p.string(), m_spec_users._check_member_of), max_length=100)
+_v111 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
 _v112 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v113 = p.sequence(p.after(p.string(), m_spec_users._check_database_name), max_length=100)
+_v113 = p.sequence(p.after(p.string(), m_spec_rules_users.check_database_name), max_length=100)
 
 _v114 = p.integer(ge=0)
 
@@ -525,7 +526,7 @@ class UserSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'databases', 'password_rotation', 'access_secret')
 
 V_UserSpec = p.Model(UserSpec, (
-    p.Field('name', 'name', p.after(p.string(), m_spec_users._check_role_name), None),
+    p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
     p.Field('in_roles', 'inRoles', _v111, lambda: _v111([])),
     p.Field('parameters', 'parameters', _v112, lambda: _v112({})),
@@ -540,15 +541,15 @@ class DatabaseSpec(p.Plain):
     __slots__ = ('name', 'owner')
 
 V_DatabaseSpec = p.Model(DatabaseSpec, (
-    p.Field('name', 'name', p.after(p.string(), m_spec_users._check_database_name), None),
-    p.Field('owner', 'owner', p.after(p.string(), m_spec_users._check_role_name), None),
+    p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_database_name), None),
+    p.Field('owner', 'owner', p.after(p.string(), m_spec_rules_users.check_role_name), None),
 ))
 
 _v117 = p.sequence(V_DatabaseSpec, max_length=1000)
 
-_v118 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v118 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v119 = p.nullable(p.after(p.string(), m_spec_tls._check_secret_key))
+_v119 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_secret_key))
 
 _v120 = p.nullable(p.string(min_length=1, max_length=262144))
 
@@ -559,7 +560,7 @@ V_InitSQLSpec = p.after(p.Model(InitSQLSpec, (
     p.Field('name', 'name', _v118, lambda: _v118(None)),
     p.Field('key', 'key', _v119, lambda: _v119(None)),
     p.Field('sql', 'sql', _v120, lambda: _v120(None)),
-)), m_spec_init_sql.InitSQLSpec._one_source)
+)), m_spec_rules_init_sql.check_one_source)
 
 _v121 = p.nullable(V_InitSQLSpec)
 
@@ -588,15 +589,15 @@ V_PatroniSpec = p.after(p.Model(PatroniSpec, (
     p.Field('parameters', 'parameters', _v126, lambda: _v126({})),
     p.Field('pg_hba', 'pgHBA', _v127, lambda: _v127([])),
     p.Field('dynamic_configuration', 'dynamicConfiguration', _v128, lambda: _v128({})),
-)), m_spec_patroni.PatroniSpec._timing)
+)), m_spec_rules_patroni.check_timing)
 
-_v129 = p.member(m_spec_services.ServiceType)
+_v129 = p.member(m_spec_rules_services.ServiceType)
 
 _v130 = p.nullable(p.integer(ge=30000, le=32767))
 
 _v131 = p.nullable(p.string())
 
-_v132 = p.sequence(p.after(p.string(), m_spec_services._check_cidr))
+_v132 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
 _v133 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
@@ -604,21 +605,21 @@ class ServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata')
 
 V_ServiceSpec = p.after(p.Model(ServiceSpec, (
-    p.Field('type', 'type', _v129, lambda: _v129(m_spec_services.ServiceType.CLUSTER_IP)),
+    p.Field('type', 'type', _v129, lambda: _v129(m_spec_rules_services.ServiceType.CLUSTER_IP)),
     p.Field('node_port', 'nodePort', _v130, lambda: _v130(None)),
     p.Field('load_balancer_class', 'loadBalancerClass', _v131, lambda: _v131(None)),
     p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v132, lambda: _v132([])),
     p.Field('external_traffic_policy', 'externalTrafficPolicy', _v133, lambda: _v133(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-)), m_spec_services.ServiceSpec._fields_fit_type)
+)), m_spec_rules_services.check_fields_fit_type)
 
-_v134 = p.member(m_spec_services.ServiceType)
+_v134 = p.member(m_spec_rules_services.ServiceType)
 
 _v135 = p.nullable(p.integer(ge=30000, le=32767))
 
 _v136 = p.nullable(p.string())
 
-_v137 = p.sequence(p.after(p.string(), m_spec_services._check_cidr))
+_v137 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
 _v138 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
@@ -628,20 +629,20 @@ class ReplicaServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata', 'enabled')
 
 V_ReplicaServiceSpec = p.after(p.Model(ReplicaServiceSpec, (
-    p.Field('type', 'type', _v134, lambda: _v134(m_spec_services.ServiceType.CLUSTER_IP)),
+    p.Field('type', 'type', _v134, lambda: _v134(m_spec_rules_services.ServiceType.CLUSTER_IP)),
     p.Field('node_port', 'nodePort', _v135, lambda: _v135(None)),
     p.Field('load_balancer_class', 'loadBalancerClass', _v136, lambda: _v136(None)),
     p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v137, lambda: _v137([])),
     p.Field('external_traffic_policy', 'externalTrafficPolicy', _v138, lambda: _v138(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
     p.Field('enabled', 'enabled', _v139, lambda: _v139(True)),
-)), m_spec_services.ServiceSpec._fields_fit_type)
+)), m_spec_rules_services.check_fields_fit_type)
 
-_v140 = p.after(p.string(), m_spec_base.ProviderName('TLS', m_providers.TLS_PROVIDERS)._registered)
+_v140 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
 
-_v141 = p.sequence(p.after(p.string(), m_spec_tls._check_san), max_length=100)
+_v141 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
 
-_v142 = p.after(p.timestamp(), m_spec_tls.TLSSpec._utc)
+_v142 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
 _v143 = p.integer(ge=1, le=36500)
 
@@ -649,30 +650,30 @@ _v144 = p.integer(ge=1, le=36500)
 
 _v145 = p.integer(ge=0)
 
-_v146 = p.nullable(p.after(p.string(), m_spec_tls._check_ca_pem))
+_v146 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
 
-_v147 = p.nullable(p.after(p.string(), m_spec_tls._check_common_name))
+_v147 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
 
 _v148 = p.literal('Issuer', 'ClusterIssuer')
 
-_v149 = p.after(p.string(), m_spec_base._check_dns_subdomain)
+_v149 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class IssuerRefSpec(p.Plain):
     __slots__ = ('name', 'kind', 'group')
 
 V_IssuerRefSpec = p.Model(IssuerRefSpec, (
-    p.Field('name', 'name', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
+    p.Field('name', 'name', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('kind', 'kind', _v148, lambda: _v148('Issuer')),
     p.Field('group', 'group', _v149, lambda: _v149('cert-manager.io')),
 ))
 
 _v150 = p.nullable(V_IssuerRefSpec)
 
-_v151 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v151 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v152 = p.nullable(p.after(p.string(), m_spec_tls._check_go_duration))
+_v152 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
-_v153 = p.nullable(p.after(p.string(), m_spec_tls._check_go_duration))
+_v153 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
 class CertManagerSpec(p.Plain):
     __slots__ = ('issuer_ref', 'ca_secret_name', 'duration', 'renew_before')
@@ -682,19 +683,19 @@ V_CertManagerSpec = p.after(p.Model(CertManagerSpec, (
     p.Field('ca_secret_name', 'caSecretName', _v151, lambda: _v151(None)),
     p.Field('duration', 'duration', _v152, lambda: _v152(None)),
     p.Field('renew_before', 'renewBefore', _v153, lambda: _v153(None)),
-)), m_spec_tls.CertManagerSpec._one_issuer)
+)), m_spec_rules_tls.check_one_issuer)
 
 _v154 = p.nullable(V_CertManagerSpec)
 
-_v155 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v155 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v156 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v156 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v157 = p.after(p.string(), m_spec_tls._check_secret_key)
+_v157 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
-_v158 = p.after(p.string(), m_spec_tls._check_secret_key)
+_v158 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
-_v159 = p.after(p.string(), m_spec_tls._check_secret_key)
+_v159 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
 class SecretItemsSpec(p.Plain):
     __slots__ = ('certificate', 'private_key', 'ca')
@@ -703,15 +704,15 @@ V_SecretItemsSpec = p.after(p.Model(SecretItemsSpec, (
     p.Field('certificate', 'certificate', _v157, lambda: _v157('tls.crt')),
     p.Field('private_key', 'privateKey', _v158, lambda: _v158('tls.key')),
     p.Field('ca', 'ca', _v159, lambda: _v159('ca.crt')),
-)), m_spec_tls.SecretItemsSpec._distinct)
+)), m_spec_rules_tls.check_distinct_items)
 
 class ExistingTLSSpec(p.Plain):
     __slots__ = ('server_secret_name', 'replication_secret_name', 'superuser_secret_name', 'pg_bouncer_secret_name', 'pg_back_rest_secret_name', 'items')
 
 V_ExistingTLSSpec = p.Model(ExistingTLSSpec, (
-    p.Field('server_secret_name', 'serverSecretName', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
-    p.Field('replication_secret_name', 'replicationSecretName', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
-    p.Field('superuser_secret_name', 'superuserSecretName', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
+    p.Field('server_secret_name', 'serverSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
+    p.Field('replication_secret_name', 'replicationSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
+    p.Field('superuser_secret_name', 'superuserSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v155, lambda: _v155(None)),
     p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v156, lambda: _v156(None)),
     p.Field('items', 'items', V_SecretItemsSpec, lambda: V_SecretItemsSpec({})),
@@ -733,13 +734,13 @@ V_TLSSpec = p.after(p.after(p.Model(TLSSpec, (
     p.Field('replication_common_name', 'replicationCommonName', _v147, lambda: _v147(None)),
     p.Field('cert_manager', 'certManager', _v154, lambda: _v154(None)),
     p.Field('existing', 'existing', _v160, lambda: _v160(None)),
-)), m_spec_tls.TLSSpec._provider_settings), m_spec_tls.TLSSpec._expiry_fits)
+)), m_spec_rules_tls.check_provider_settings), m_spec_rules_tls.check_expiry_fits)
 
 _v161 = p.integer(ge=1, le=100)
 
-_v162 = p.nullable(p.after(p.string(), m_spec_base._check_image))
+_v162 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v163 = p.member(m_spec_pgbouncer.PoolMode)
+_v163 = p.member(m_spec_rules_pgbouncer.PoolMode)
 
 _v164 = p.integer(ge=1, le=1000000)
 
@@ -751,7 +752,7 @@ _v167 = p.integer(ge=0, le=1000000)
 
 _v168 = p.nullable(V_ResourcesSpec)
 
-_v169 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_pgbouncer.PgBouncerConfigSpec._known)
+_v169 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
 
 _v170 = p.mapping(p.string(), p.string(), max_length=1000)
 
@@ -780,7 +781,7 @@ class PgBouncerSpec(p.Plain):
 V_PgBouncerSpec = p.after(p.after(p.Model(PgBouncerSpec, (
     p.Field('replicas', 'replicas', _v161, lambda: _v161(1)),
     p.Field('image', 'image', _v162, lambda: _v162(None)),
-    p.Field('pool_mode', 'poolMode', _v163, lambda: _v163(m_spec_pgbouncer.PoolMode.SESSION)),
+    p.Field('pool_mode', 'poolMode', _v163, lambda: _v163(m_spec_rules_pgbouncer.PoolMode.SESSION)),
     p.Field('max_client_connections', 'maxClientConnections', _v164, lambda: _v164(1000)),
     p.Field('default_pool_size', 'defaultPoolSize', _v165, lambda: _v165(20)),
     p.Field('port', 'port', _v166, lambda: _v166(5432)),
@@ -794,7 +795,7 @@ V_PgBouncerSpec = p.after(p.after(p.Model(PgBouncerSpec, (
     p.Field('run_as_group', 'runAsGroup', _v173, lambda: _v173(996)),
     p.Field('sidecars', 'sidecars', _v174, lambda: _v174([])),
     p.Field('init_containers', 'initContainers', _v175, lambda: _v175([])),
-)), m_spec_pgbouncer.PgBouncerSpec._unique_containers), m_spec_pgbouncer.PgBouncerSpec._pool_fits)
+)), m_spec_rules_instances.check_unique_containers), m_spec_rules_pgbouncer.check_pool_fits)
 
 _v176 = p.nullable(V_PgBouncerSpec)
 
@@ -807,7 +808,7 @@ V_ProxySpec = p.Model(ProxySpec, (
 
 _v177 = p.nullable(p.integer(ge=1, le=65535))
 
-_v178 = p.member(m_spec_backups.UriStyle)
+_v178 = p.member(m_spec_rules_backups.UriStyle)
 
 _v179 = p.literal('shared', 'auto', 'web-id')
 
@@ -815,17 +816,17 @@ class S3RepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'region', 'port', 'uri_style', 'key_type')
 
 V_S3RepoSpec = p.Model(S3RepoSpec, (
-    p.Field('bucket', 'bucket', p.after(p.string(), m_spec_backups.S3RepoSpec._bucket), None),
-    p.Field('endpoint', 'endpoint', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
-    p.Field('region', 'region', p.after(p.string(), m_spec_backups.S3RepoSpec._region), None),
+    p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_s3_bucket), None),
+    p.Field('endpoint', 'endpoint', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
+    p.Field('region', 'region', p.after(p.string(), m_spec_rules_backups.check_region), None),
     p.Field('port', 'port', _v177, lambda: _v177(None)),
-    p.Field('uri_style', 'uriStyle', _v178, lambda: _v178(m_spec_backups.UriStyle.HOST)),
+    p.Field('uri_style', 'uriStyle', _v178, lambda: _v178(m_spec_rules_backups.UriStyle.HOST)),
     p.Field('key_type', 'keyType', _v179, lambda: _v179('shared')),
 ))
 
 _v180 = p.nullable(V_S3RepoSpec)
 
-_v181 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v181 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 _v182 = p.nullable(p.integer(ge=1, le=65535))
 
@@ -835,7 +836,7 @@ class GCSRepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'port', 'key_type')
 
 V_GCSRepoSpec = p.Model(GCSRepoSpec, (
-    p.Field('bucket', 'bucket', p.after(p.string(), m_spec_backups.GCSRepoSpec._bucket), None),
+    p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_gcs_bucket), None),
     p.Field('endpoint', 'endpoint', _v181, lambda: _v181(None)),
     p.Field('port', 'port', _v182, lambda: _v182(None)),
     p.Field('key_type', 'keyType', _v183, lambda: _v183('service')),
@@ -843,11 +844,11 @@ V_GCSRepoSpec = p.Model(GCSRepoSpec, (
 
 _v184 = p.nullable(V_GCSRepoSpec)
 
-_v185 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v185 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 _v186 = p.nullable(p.integer(ge=1, le=65535))
 
-_v187 = p.member(m_spec_backups.UriStyle)
+_v187 = p.member(m_spec_rules_backups.UriStyle)
 
 _v188 = p.literal('shared', 'sas')
 
@@ -855,34 +856,34 @@ class AzureRepoSpec(p.Plain):
     __slots__ = ('container', 'endpoint', 'port', 'uri_style', 'key_type')
 
 V_AzureRepoSpec = p.Model(AzureRepoSpec, (
-    p.Field('container', 'container', p.after(p.string(), m_spec_backups.AzureRepoSpec._container), None),
+    p.Field('container', 'container', p.after(p.string(), m_spec_rules_backups.check_azure_container), None),
     p.Field('endpoint', 'endpoint', _v185, lambda: _v185(None)),
     p.Field('port', 'port', _v186, lambda: _v186(None)),
-    p.Field('uri_style', 'uriStyle', _v187, lambda: _v187(m_spec_backups.UriStyle.HOST)),
+    p.Field('uri_style', 'uriStyle', _v187, lambda: _v187(m_spec_rules_backups.UriStyle.HOST)),
     p.Field('key_type', 'keyType', _v188, lambda: _v188('shared')),
 ))
 
 _v189 = p.nullable(V_AzureRepoSpec)
 
-_v190 = p.nullable(p.after(p.string(), m_spec_base._check_dns_subdomain))
+_v190 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 class VolumeRepoSpec(p.Plain):
     __slots__ = ('size', 'storage_class_name')
 
 V_VolumeRepoSpec = p.Model(VolumeRepoSpec, (
-    p.Field('size', 'size', p.after(p.before(m_spec_base._quantity_text, p.string()), m_spec_base._check_quantity), None),
+    p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
     p.Field('storage_class_name', 'storageClassName', _v190, lambda: _v190(None)),
 ))
 
 _v191 = p.nullable(V_VolumeRepoSpec)
 
-_v192 = p.nullable(p.after(p.string(), m_spec_backups._check_repo_path))
+_v192 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
 class CredentialsSpec(p.Plain):
     __slots__ = ('secret_name',)
 
 V_CredentialsSpec = p.Model(CredentialsSpec, (
-    p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
+    p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
 ))
 
 _v193 = p.nullable(V_CredentialsSpec)
@@ -893,19 +894,19 @@ class StorageCASpec(p.Plain):
     __slots__ = ('secret_name', 'key')
 
 V_StorageCASpec = p.Model(StorageCASpec, (
-    p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
+    p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('key', 'key', _v194, lambda: _v194('ca.crt')),
 ))
 
 _v195 = p.nullable(V_StorageCASpec)
 
-_v196 = p.member(m_spec_backups.Cipher)
+_v196 = p.member(m_spec_rules_backups.Cipher)
 
-_v197 = p.nullable(p.after(p.string(), m_spec_backups._check_schedule))
+_v197 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
-_v198 = p.nullable(p.after(p.string(), m_spec_backups._check_schedule))
+_v198 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
-_v199 = p.nullable(p.after(p.string(), m_spec_backups._check_schedule))
+_v199 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
 class SchedulesSpec(p.Plain):
     __slots__ = ('full', 'differential', 'incremental')
@@ -940,7 +941,7 @@ V_RetentionSpec = p.Model(RetentionSpec, (
     p.Field('point_in_time_days', 'pointInTimeDays', _v205, lambda: _v205(None)),
 ))
 
-class RepoSpec(p.Plain):
+class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher', 'schedules', 'retention')
 
 V_RepoSpec = p.after(p.Model(RepoSpec, (
@@ -952,12 +953,12 @@ V_RepoSpec = p.after(p.Model(RepoSpec, (
     p.Field('path', 'path', _v192, lambda: _v192(None)),
     p.Field('credentials', 'credentials', _v193, lambda: _v193(None)),
     p.Field('storage_ca', 'storageCA', _v195, lambda: _v195(None)),
-    p.Field('cipher', 'cipher', _v196, lambda: _v196(m_spec_backups.Cipher.AES_256_CBC)),
+    p.Field('cipher', 'cipher', _v196, lambda: _v196(m_spec_rules_backups.Cipher.AES_256_CBC)),
     p.Field('schedules', 'schedules', V_SchedulesSpec, lambda: V_SchedulesSpec({})),
     p.Field('retention', 'retention', V_RetentionSpec, lambda: V_RetentionSpec({})),
-)), m_spec_backups.RepoLocationSpec._one_kind)
+)), m_spec_rules_backups.check_one_repo_kind)
 
-_v206 = p.after(p.string(), m_spec_backups._check_time_zone)
+_v206 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
 
 _v207 = p.integer(ge=1, le=3600)
 
@@ -978,7 +979,7 @@ V_ManualBackupSpec = p.Model(ManualBackupSpec, (
 
 _v211 = p.nullable(V_ManualBackupSpec)
 
-_v212 = p.nullable(p.after(p.string(), m_spec_base._check_image))
+_v212 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
 _v213 = p.nullable(V_ResourcesSpec)
 
@@ -987,7 +988,7 @@ class LogicalBackupSpec(p.Plain):
 
 V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('schedule', 'schedule', p.after(p.string(), m_spec_backups._check_schedule), None),
+    p.Field('schedule', 'schedule', p.after(p.string(), m_spec_rules_backups.check_schedule), None),
     p.Field('image', 'image', _v212, lambda: _v212(None)),
     p.Field('resources', 'resources', _v213, lambda: _v213(None)),
 ))
@@ -998,7 +999,7 @@ class BackupsSpec(p.Plain):
     __slots__ = ('repos', 'time_zone', 'archive_timeout', 'job_deadline_seconds', 'resources', 'manual', 'logical')
 
 V_BackupsSpec = p.Model(BackupsSpec, (
-    p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_backups.BackupsSpec._distinct), None),
+    p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_rules_backups.check_distinct_repos), None),
     p.Field('time_zone', 'timeZone', _v206, lambda: _v206('UTC')),
     p.Field('archive_timeout', 'archiveTimeout', _v207, lambda: _v207(60)),
     p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v208, lambda: _v208(21600)),
@@ -1009,7 +1010,7 @@ V_BackupsSpec = p.Model(BackupsSpec, (
 
 _v215 = p.nullable(V_BackupsSpec)
 
-_v216 = p.nullable(p.after(p.string(), m_spec_base._check_dns_label))
+_v216 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 _v217 = p.nullable(V_S3RepoSpec)
 
@@ -1019,15 +1020,15 @@ _v219 = p.nullable(V_AzureRepoSpec)
 
 _v220 = p.nullable(V_VolumeRepoSpec)
 
-_v221 = p.nullable(p.after(p.string(), m_spec_backups._check_repo_path))
+_v221 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
 _v222 = p.nullable(V_CredentialsSpec)
 
 _v223 = p.nullable(V_StorageCASpec)
 
-_v224 = p.member(m_spec_backups.Cipher)
+_v224 = p.member(m_spec_rules_backups.Cipher)
 
-class RepoLocationSpec(p.Plain):
+class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
@@ -1039,18 +1040,18 @@ V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('path', 'path', _v221, lambda: _v221(None)),
     p.Field('credentials', 'credentials', _v222, lambda: _v222(None)),
     p.Field('storage_ca', 'storageCA', _v223, lambda: _v223(None)),
-    p.Field('cipher', 'cipher', _v224, lambda: _v224(m_spec_backups.Cipher.AES_256_CBC)),
-)), m_spec_backups.RepoLocationSpec._one_kind)
+    p.Field('cipher', 'cipher', _v224, lambda: _v224(m_spec_rules_backups.Cipher.AES_256_CBC)),
+)), m_spec_rules_backups.check_one_repo_kind)
 
-_v225 = p.before(m_spec_backups._parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v225 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target')
 
 V_RestoreSourceSpec = p.Model(RestoreSourceSpec, (
-    p.Field('cluster', 'cluster', p.after(p.string(), m_spec_base._check_dns_label), None),
+    p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
     p.Field('namespace', 'namespace', _v216, lambda: _v216(None)),
-    p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_backups.BackupSourceSpec._object_store), None),
+    p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
     p.Field('target', 'target', _v225, lambda: _v225('latest')),
 ))
 
@@ -1065,24 +1066,24 @@ V_BootstrapSpec = p.Model(BootstrapSpec, (
 
 _v227 = p.boolean()
 
-_v228 = p.nullable(p.after(p.string(), m_spec_base._check_dns_label))
+_v228 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
-    p.Field('cluster', 'cluster', p.after(p.string(), m_spec_base._check_dns_label), None),
+    p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
     p.Field('namespace', 'namespace', _v228, lambda: _v228(None)),
-    p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_backups.BackupSourceSpec._object_store), None),
+    p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
 _v229 = p.nullable(V_BackupSourceSpec)
 
-_v230 = p.nullable(p.after(p.string(), m_spec_base._check_dns_label))
+_v230 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 _v231 = p.integer(ge=1024, le=65535)
 
-_v232 = p.after(p.timestamp(), m_spec_backups.SourceTLSSpec._utc)
+_v232 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
 _v233 = p.integer(ge=1, le=36500)
 
@@ -1101,7 +1102,7 @@ class StreamSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'port', 'tls')
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
-    p.Field('cluster', 'cluster', p.after(p.string(), m_spec_base._check_dns_label), None),
+    p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
     p.Field('namespace', 'namespace', _v230, lambda: _v230(None)),
     p.Field('port', 'port', _v231, lambda: _v231(5432)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
@@ -1116,7 +1117,7 @@ V_StandbySpec = p.after(p.Model(StandbySpec, (
     p.Field('enabled', 'enabled', _v227, lambda: _v227(True)),
     p.Field('from_backup', 'fromBackup', _v229, lambda: _v229(None)),
     p.Field('from_cluster', 'fromCluster', _v235, lambda: _v235(None)),
-)), m_spec_backups.StandbySpec._a_source)
+)), m_spec_rules_backups.check_a_source)
 
 _v236 = p.nullable(V_StandbySpec)
 
@@ -1184,23 +1185,23 @@ V_MonitoringSpec = p.Model(MonitoringSpec, (
 
 _v249 = p.nullable(V_MonitoringSpec)
 
-_v250 = p.member(m_spec_connectivity.Naming)
+_v250 = p.member(m_spec_rules_connectivity.Naming)
 
-_v251 = p.nullable(p.after(p.string(), m_spec_connectivity._check_mount_path))
+_v251 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v252 = p.after(p.string(), m_spec_connectivity._check_host_suffix)
+_v252 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
-    p.Field('domain', 'domain', p.after(p.string(), m_spec_base._check_dns_subdomain), None),
+    p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('host_suffix', 'hostSuffix', _v252, lambda: _v252('')),
 ))
 
 _v253 = p.nullable(V_DNSSpec)
 
-_v254 = p.member(m_spec_connectivity.ReplicationSSLMode)
+_v254 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
@@ -1208,7 +1209,7 @@ class ConnectivitySpec(p.Plain):
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
     p.Field('secret_mount_path', 'secretMountPath', _v251, lambda: _v251(None)),
     p.Field('dns', 'dns', _v253, lambda: _v253(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v254, lambda: _v254(m_spec_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v254, lambda: _v254(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
 _v255 = p.boolean()
@@ -1224,7 +1225,7 @@ V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
     p.Field('values', 'values', _v257, lambda: _v257([])),
-)), m_spec_network_policy.LabelSelectorRequirementSpec._values_fit_operator)
+)), m_spec_rules_network_policy.check_values_fit_operator)
 
 _v258 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
@@ -1246,9 +1247,9 @@ class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
-    p.Field('cidr', 'cidr', p.after(p.string(), m_spec_network_policy.IPBlockSpec._cidr), None),
+    p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
     p.Field('except_', 'except', _v261, lambda: _v261([])),
-)), m_spec_network_policy.IPBlockSpec._holes_inside)
+)), m_spec_rules_network_policy.check_holes_inside)
 
 _v262 = p.nullable(V_IPBlockSpec)
 
@@ -1259,11 +1260,11 @@ V_PeerSpec = p.after(p.Model(PeerSpec, (
     p.Field('pod_selector', 'podSelector', _v259, lambda: _v259(None)),
     p.Field('namespace_selector', 'namespaceSelector', _v260, lambda: _v260(None)),
     p.Field('ip_block', 'ipBlock', _v262, lambda: _v262(None)),
-)), m_spec_network_policy.PeerSpec._one_kind)
+)), m_spec_rules_network_policy.check_one_peer_kind)
 
 _v263 = p.sequence(V_PeerSpec, max_length=50)
 
-_v264 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_network_policy._distinct)
+_v264 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
@@ -1273,7 +1274,7 @@ V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('ports', 'ports', _v264, lambda: _v264([53])),
 ))
 
-_v265 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_network_policy._distinct)
+_v265 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
@@ -1304,7 +1305,7 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
 
 _v266 = p.boolean()
 
-_v267 = p.sequence(p.after(p.string(), m_spec._check_change_id), max_length=100)
+_v267 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1332,7 +1333,7 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('standby', 'standby', _v236, lambda: _v236(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
     p.Field('monitoring', 'monitoring', _v249, lambda: _v249(None)),
-    p.Field('naming', 'naming', _v250, lambda: _v250(m_spec_connectivity.Naming.PGO)),
+    p.Field('naming', 'naming', _v250, lambda: _v250(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
     p.Field('openshift', 'openshift', _v266, lambda: _v266(False)),
@@ -1347,6 +1348,111 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('kind', 'kind', p.literal('PostgresCluster'), None),
     p.Field('metadata', 'metadata', V_ObjectMeta, None),
     p.Field('spec', 'spec', V_ClusterSpec, None),
+))
+
+_v268 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+
+_v269 = p.string(pattern='^RenderConfig\\Z')
+
+_v270 = p.sequence(p.string(), min_length=1)
+
+_v271 = p.string()
+
+_v272 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+
+_v273 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+
+_v274 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+
+_v275 = p.nullable(p.string())
+
+class SealedConfig(p.Plain):
+    __slots__ = ('certificate',)
+
+V_SealedConfig = p.Model(SealedConfig, (
+    p.Field('certificate', 'certificate', p.string(min_length=1), None),
+))
+
+_v276 = p.nullable(V_SealedConfig)
+
+_v277 = p.literal('ClusterSecretStore', 'SecretStore')
+
+_v278 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+
+class SecretStoreRef(p.Plain):
+    __slots__ = ('kind', 'name')
+
+V_SecretStoreRef = p.Model(SecretStoreRef, (
+    p.Field('kind', 'kind', _v277, lambda: _v277('ClusterSecretStore')),
+    p.Field('name', 'name', _v278, lambda: _v278('pgrender')),
+))
+
+_v279 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+
+_v280 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+
+_v281 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v282 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v283 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+
+class ExternalSecretsSettings(p.Plain):
+    __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
+
+V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
+    p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
+    p.Field('api_version', 'apiVersion', _v279, lambda: _v279('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v280, lambda: _v280('1h')),
+    p.Field('remote_key', 'remoteKey', _v281, lambda: _v281('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v282, lambda: _v282('{property}')),
+    p.Field('password_sync', 'passwordSync', _v283, lambda: _v283('*/5 * * * *')),
+))
+
+class SecretsConfig(p.Plain):
+    __slots__ = ('provider', 'key_file', 'sealed', 'external')
+
+V_SecretsConfig = p.Model(SecretsConfig, (
+    p.Field('provider', 'provider', _v274, lambda: _v274('derived')),
+    p.Field('key_file', 'keyFile', _v275, lambda: _v275(None)),
+    p.Field('sealed', 'sealed', _v276, lambda: _v276(None)),
+    p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
+))
+
+_v284 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+
+_v285 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+
+_v286 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+
+_v287 = p.integer(ge=0)
+
+class InfrastructureRoleSpec(p.Plain):
+    __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
+
+V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
+    p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
+    p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
+    p.Field('in_roles', 'inRoles', _v285, lambda: _v285([])),
+    p.Field('parameters', 'parameters', _v286, lambda: _v286({})),
+    p.Field('password_rotation', 'passwordRotation', _v287, lambda: _v287(0)),
+))
+
+_v288 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+
+class RepositoryConfig(p.Plain):
+    __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
+
+V_RepositoryConfig = p.Model(RepositoryConfig, (
+    p.Field('api_version', 'apiVersion', _v268, lambda: _v268('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v269, lambda: _v269('RenderConfig')),
+    p.Field('specs', 'specs', _v270, lambda: _v270(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v271, lambda: _v271('rendered')),
+    p.Field('namespace', 'namespace', _v272, lambda: _v272(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v273, lambda: _v273('1.30')),
+    p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
+    p.Field('required_version', 'requiredVersion', _v284, lambda: _v284(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v288, lambda: _v288([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1367,9 +1473,11 @@ VALIDATORS: dict[str, p.Validator] = {
     'EnvVarSpec': V_EnvVarSpec,
     'ExistingTLSSpec': V_ExistingTLSSpec,
     'ExporterSpec': V_ExporterSpec,
+    'ExternalSecretsSettings': V_ExternalSecretsSettings,
     'GCSRepoSpec': V_GCSRepoSpec,
     'IPBlockSpec': V_IPBlockSpec,
     'ImageContractSpec': V_ImageContractSpec,
+    'InfrastructureRoleSpec': V_InfrastructureRoleSpec,
     'InitContainerSpec': V_InitContainerSpec,
     'InitSQLSpec': V_InitSQLSpec,
     'InstanceSetSpec': V_InstanceSetSpec,
@@ -1401,6 +1509,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'ReplicaServiceSpec': V_ReplicaServiceSpec,
     'RepoLocationSpec': V_RepoLocationSpec,
     'RepoSpec': V_RepoSpec,
+    'RepositoryConfig': V_RepositoryConfig,
     'ResourceList': V_ResourceList,
     'ResourcesSpec': V_ResourcesSpec,
     'RestoreSourceSpec': V_RestoreSourceSpec,
@@ -1410,7 +1519,10 @@ VALIDATORS: dict[str, p.Validator] = {
     'S3RepoSpec': V_S3RepoSpec,
     'SchedulesSpec': V_SchedulesSpec,
     'SchedulingSpec': V_SchedulingSpec,
+    'SealedConfig': V_SealedConfig,
     'SecretItemsSpec': V_SecretItemsSpec,
+    'SecretStoreRef': V_SecretStoreRef,
+    'SecretsConfig': V_SecretsConfig,
     'ServiceSpec': V_ServiceSpec,
     'SourceTLSSpec': V_SourceTLSSpec,
     'StandbySpec': V_StandbySpec,
@@ -1432,7 +1544,7 @@ MODELS: dict[str, str] = {
     'BackupsSpec': 'pgrender.spec.backups.BackupsSpec',
     'BootstrapSpec': 'pgrender.spec.backups.BootstrapSpec',
     'CertManagerSpec': 'pgrender.spec.tls.CertManagerSpec',
-    'ClusterSpec': 'pgrender.spec.ClusterSpec',
+    'ClusterSpec': 'pgrender.spec.cluster.ClusterSpec',
     'ConnectivitySpec': 'pgrender.spec.connectivity.ConnectivitySpec',
     'ContainerSpec': 'pgrender.spec.containers.ContainerSpec',
     'CredentialsSpec': 'pgrender.spec.backups.CredentialsSpec',
@@ -1442,9 +1554,11 @@ MODELS: dict[str, str] = {
     'EnvVarSpec': 'pgrender.spec.containers.EnvVarSpec',
     'ExistingTLSSpec': 'pgrender.spec.tls.ExistingTLSSpec',
     'ExporterSpec': 'pgrender.spec.monitoring.ExporterSpec',
+    'ExternalSecretsSettings': 'pgrender.spec.repository.ExternalSecretsSettings',
     'GCSRepoSpec': 'pgrender.spec.backups.GCSRepoSpec',
     'IPBlockSpec': 'pgrender.spec.network_policy.IPBlockSpec',
-    'ImageContractSpec': 'pgrender.spec.ImageContractSpec',
+    'ImageContractSpec': 'pgrender.spec.cluster.ImageContractSpec',
+    'InfrastructureRoleSpec': 'pgrender.spec.users.InfrastructureRoleSpec',
     'InitContainerSpec': 'pgrender.spec.containers.InitContainerSpec',
     'InitSQLSpec': 'pgrender.spec.init_sql.InitSQLSpec',
     'InstanceSetSpec': 'pgrender.spec.instances.InstanceSetSpec',
@@ -1463,29 +1577,33 @@ MODELS: dict[str, str] = {
     'NodeSelector': 'pgrender.spec.scheduling.NodeSelector',
     'NodeSelectorRequirement': 'pgrender.spec.scheduling.NodeSelectorRequirement',
     'NodeSelectorTerm': 'pgrender.spec.scheduling.NodeSelectorTerm',
-    'ObjectMeta': 'pgrender.spec.ObjectMeta',
+    'ObjectMeta': 'pgrender.spec.cluster.ObjectMeta',
     'ObjectStoreEgressSpec': 'pgrender.spec.network_policy.ObjectStoreEgressSpec',
     'PatroniSpec': 'pgrender.spec.patroni.PatroniSpec',
     'PeerSpec': 'pgrender.spec.network_policy.PeerSpec',
     'PgBouncerConfigSpec': 'pgrender.spec.pgbouncer.PgBouncerConfigSpec',
     'PgBouncerSpec': 'pgrender.spec.pgbouncer.PgBouncerSpec',
     'PodAntiAffinitySpec': 'pgrender.spec.scheduling.PodAntiAffinitySpec',
-    'PostgresCluster': 'pgrender.spec.PostgresCluster',
+    'PostgresCluster': 'pgrender.spec.cluster.PostgresCluster',
     'PreferredSchedulingTerm': 'pgrender.spec.scheduling.PreferredSchedulingTerm',
     'ProxySpec': 'pgrender.spec.pgbouncer.ProxySpec',
     'ReplicaServiceSpec': 'pgrender.spec.services.ReplicaServiceSpec',
     'RepoLocationSpec': 'pgrender.spec.backups.RepoLocationSpec',
     'RepoSpec': 'pgrender.spec.backups.RepoSpec',
+    'RepositoryConfig': 'pgrender.spec.repository.RepositoryConfig',
     'ResourceList': 'pgrender.spec.instances.ResourceList',
     'ResourcesSpec': 'pgrender.spec.instances.ResourcesSpec',
     'RestoreSourceSpec': 'pgrender.spec.backups.RestoreSourceSpec',
     'RetentionSpec': 'pgrender.spec.backups.RetentionSpec',
     'RoleOptions': 'pgrender.spec.users.RoleOptions',
-    'RolloutSpec': 'pgrender.spec.RolloutSpec',
+    'RolloutSpec': 'pgrender.spec.cluster.RolloutSpec',
     'S3RepoSpec': 'pgrender.spec.backups.S3RepoSpec',
     'SchedulesSpec': 'pgrender.spec.backups.SchedulesSpec',
     'SchedulingSpec': 'pgrender.spec.scheduling.SchedulingSpec',
+    'SealedConfig': 'pgrender.spec.repository.SealedConfig',
     'SecretItemsSpec': 'pgrender.spec.tls.SecretItemsSpec',
+    'SecretStoreRef': 'pgrender.spec.repository.SecretStoreRef',
+    'SecretsConfig': 'pgrender.spec.repository.SecretsConfig',
     'ServiceSpec': 'pgrender.spec.services.ServiceSpec',
     'SourceTLSSpec': 'pgrender.spec.backups.SourceTLSSpec',
     'StandbySpec': 'pgrender.spec.backups.StandbySpec',
@@ -1507,7 +1625,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.backups.BackupsSpec': BackupsSpec,
     'pgrender.spec.backups.BootstrapSpec': BootstrapSpec,
     'pgrender.spec.tls.CertManagerSpec': CertManagerSpec,
-    'pgrender.spec.ClusterSpec': ClusterSpec,
+    'pgrender.spec.cluster.ClusterSpec': ClusterSpec,
     'pgrender.spec.connectivity.ConnectivitySpec': ConnectivitySpec,
     'pgrender.spec.containers.ContainerSpec': ContainerSpec,
     'pgrender.spec.backups.CredentialsSpec': CredentialsSpec,
@@ -1517,9 +1635,11 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.containers.EnvVarSpec': EnvVarSpec,
     'pgrender.spec.tls.ExistingTLSSpec': ExistingTLSSpec,
     'pgrender.spec.monitoring.ExporterSpec': ExporterSpec,
+    'pgrender.spec.repository.ExternalSecretsSettings': ExternalSecretsSettings,
     'pgrender.spec.backups.GCSRepoSpec': GCSRepoSpec,
     'pgrender.spec.network_policy.IPBlockSpec': IPBlockSpec,
-    'pgrender.spec.ImageContractSpec': ImageContractSpec,
+    'pgrender.spec.cluster.ImageContractSpec': ImageContractSpec,
+    'pgrender.spec.users.InfrastructureRoleSpec': InfrastructureRoleSpec,
     'pgrender.spec.containers.InitContainerSpec': InitContainerSpec,
     'pgrender.spec.init_sql.InitSQLSpec': InitSQLSpec,
     'pgrender.spec.instances.InstanceSetSpec': InstanceSetSpec,
@@ -1538,29 +1658,33 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.scheduling.NodeSelector': NodeSelector,
     'pgrender.spec.scheduling.NodeSelectorRequirement': NodeSelectorRequirement,
     'pgrender.spec.scheduling.NodeSelectorTerm': NodeSelectorTerm,
-    'pgrender.spec.ObjectMeta': ObjectMeta,
+    'pgrender.spec.cluster.ObjectMeta': ObjectMeta,
     'pgrender.spec.network_policy.ObjectStoreEgressSpec': ObjectStoreEgressSpec,
     'pgrender.spec.patroni.PatroniSpec': PatroniSpec,
     'pgrender.spec.network_policy.PeerSpec': PeerSpec,
     'pgrender.spec.pgbouncer.PgBouncerConfigSpec': PgBouncerConfigSpec,
     'pgrender.spec.pgbouncer.PgBouncerSpec': PgBouncerSpec,
     'pgrender.spec.scheduling.PodAntiAffinitySpec': PodAntiAffinitySpec,
-    'pgrender.spec.PostgresCluster': PostgresCluster,
+    'pgrender.spec.cluster.PostgresCluster': PostgresCluster,
     'pgrender.spec.scheduling.PreferredSchedulingTerm': PreferredSchedulingTerm,
     'pgrender.spec.pgbouncer.ProxySpec': ProxySpec,
     'pgrender.spec.services.ReplicaServiceSpec': ReplicaServiceSpec,
     'pgrender.spec.backups.RepoLocationSpec': RepoLocationSpec,
     'pgrender.spec.backups.RepoSpec': RepoSpec,
+    'pgrender.spec.repository.RepositoryConfig': RepositoryConfig,
     'pgrender.spec.instances.ResourceList': ResourceList,
     'pgrender.spec.instances.ResourcesSpec': ResourcesSpec,
     'pgrender.spec.backups.RestoreSourceSpec': RestoreSourceSpec,
     'pgrender.spec.backups.RetentionSpec': RetentionSpec,
     'pgrender.spec.users.RoleOptions': RoleOptions,
-    'pgrender.spec.RolloutSpec': RolloutSpec,
+    'pgrender.spec.cluster.RolloutSpec': RolloutSpec,
     'pgrender.spec.backups.S3RepoSpec': S3RepoSpec,
     'pgrender.spec.backups.SchedulesSpec': SchedulesSpec,
     'pgrender.spec.scheduling.SchedulingSpec': SchedulingSpec,
+    'pgrender.spec.repository.SealedConfig': SealedConfig,
     'pgrender.spec.tls.SecretItemsSpec': SecretItemsSpec,
+    'pgrender.spec.repository.SecretStoreRef': SecretStoreRef,
+    'pgrender.spec.repository.SecretsConfig': SecretsConfig,
     'pgrender.spec.services.ServiceSpec': ServiceSpec,
     'pgrender.spec.backups.SourceTLSSpec': SourceTLSSpec,
     'pgrender.spec.backups.StandbySpec': StandbySpec,

@@ -13,8 +13,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from pgrender.spec.base import DNSLabel, Image, StrictModel
+from pgrender.spec.rules.containers import MAX_CONTAINERS, Container, check_one_value, unique_names
 
-MAX_CONTAINERS = 20  # of each kind, per pod: well above what a pod carries; keeps the pod spec small
+__all__ = ["MAX_CONTAINERS", "ContainerSpec", "EnvVarSpec", "InitContainerSpec", "VolumeMountSpec", "unique_names"]
 
 
 class EnvVarSpec(StrictModel):
@@ -49,7 +50,7 @@ class VolumeMountSpec(StrictModel):
     Bidirectional (both ways; needs a privileged container)."""
 
 
-class ContainerSpec(StrictModel):
+class ContainerSpec(Container, StrictModel):
     """A container as in a Kubernetes pod spec (the fields of core/v1 Container), checked for what pgrender
     needs: a name of its own in the pod, an image reference, mounts of volumes the pod has."""
 
@@ -101,18 +102,7 @@ class ContainerSpec(StrictModel):
     tty: bool | None = None
     """Allocate a terminal for the container."""
 
-    @field_validator("env")
-    @classmethod
-    def _one_value(cls, value: list[EnvVarSpec] | None) -> list[EnvVarSpec] | None:
-        for var in value or []:
-            if var.value is not None and var.value_from is not None:
-                raise ValueError(f"env {var.name!r}: value and valueFrom cannot both be set")
-        return value
-
-    def manifest(self) -> dict[str, Any]:
-        """The container as given, in Kubernetes' spelling."""
-        out: dict[str, Any] = self.model_dump(by_alias=True, exclude_none=True, mode="json")
-        return out
+    _one_value = field_validator("env")(check_one_value)
 
 
 class InitContainerSpec(ContainerSpec):
@@ -122,11 +112,3 @@ class InitContainerSpec(ContainerSpec):
     restart_policy: Literal["Always"] | None = None
     """Always: a native sidecar that keeps running beside the main containers; leave it out for an init
     container that runs to completion before them."""
-
-
-def unique_names(containers: list[ContainerSpec], init_containers: list[InitContainerSpec]) -> None:
-    """Container names are unique within a pod, init containers included."""
-    names = [c.name for c in [*containers, *init_containers]]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"container names must be unique in the pod: {', '.join(map(repr, twice))} used twice")

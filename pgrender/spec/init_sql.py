@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from pgrender.spec.base import DNSSubdomain, StrictModel
 from pgrender.spec.limits import MAX_INIT_SQL_BYTES
+from pgrender.spec.rules.init_sql import check_one_source
 from pgrender.spec.tls import SecretKey
 
 
@@ -21,10 +22,4 @@ class InitSQLSpec(StrictModel):
         description="The SQL itself, written into the reconcile ConfigMap.",
     )
 
-    @model_validator(mode="after")
-    def _one_source(self) -> InitSQLSpec:
-        if self.sql is not None and (self.name or self.key):
-            raise ValueError("give either sql, or name and key of a ConfigMap; not both")
-        if self.sql is None and not (self.name and self.key):
-            raise ValueError("expected name and key (a ConfigMap's key holding the SQL), or sql")
-        return self
+    _one_source = model_validator(mode="after")(check_one_source)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel, quantity_bytes
-from pgrender.spec.containers import MAX_CONTAINERS, ContainerSpec, InitContainerSpec, unique_names
+from pgrender.spec.base import DNSLabel, DNSSubdomain, Quantity, StrictModel
+from pgrender.spec.containers import MAX_CONTAINERS, ContainerSpec, InitContainerSpec
 from pgrender.spec.metadata import MetadataSpec
+from pgrender.spec.rules.instances import check_requests_within_limits, check_unique_containers
 from pgrender.spec.scheduling import SchedulingSpec
 
 
@@ -27,16 +28,7 @@ class ResourcesSpec(StrictModel):
     requests: ResourceList | None = None
     limits: ResourceList | None = None
 
-    @model_validator(mode="after")
-    def _requests_within_limits(self) -> ResourcesSpec:
-        # The API server refuses a container whose request exceeds its limit.
-        if self.requests and self.limits:
-            for name in ResourceList.model_fields:
-                request, limit = getattr(self.requests, name), getattr(self.limits, name)
-                if request is not None and limit is not None and quantity_bytes(request) > quantity_bytes(limit):
-                    alias = ResourceList.model_fields[name].alias or name
-                    raise ValueError(f"requests.{alias} {request} is more than limits.{alias} {limit}")
-        return self
+    _requests_within_limits = model_validator(mode="after")(check_requests_within_limits)
 
 
 class VolumeSpec(StrictModel):
@@ -79,7 +71,4 @@ class InstanceSetSpec(StrictModel):
         default=[], max_length=MAX_CONTAINERS, description="Init containers of your own in each database pod."
     )
 
-    @model_validator(mode="after")
-    def _unique_containers(self) -> InstanceSetSpec:
-        unique_names(self.sidecars, self.init_containers)
-        return self
+    _unique_containers = model_validator(mode="after")(check_unique_containers)

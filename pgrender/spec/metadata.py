@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
 from pgrender.spec.base import StrictModel
-from pgrender.spec.limits import MAX_ANNOTATION_BYTES
-
-_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
-_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?\Z")
+from pgrender.spec.rules.metadata import check_annotations, check_labels
 
 
 class MetadataSpec(StrictModel):
@@ -21,23 +16,6 @@ class MetadataSpec(StrictModel):
     annotations: dict[str, str] = Field(default={})
     """Annotations added to the objects (256 KiB in all, Kubernetes' limit)."""
 
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not _KEY.match(key):
-                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
-            if not _VALUE.match(val):
-                raise ValueError(f"label {key!r} has value {val!r}, not a valid label value (63 chars)")
-        return value
+    _labels = field_validator("labels")(check_labels)
 
-    @field_validator("annotations")
-    @classmethod
-    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not _KEY.match(key):
-                raise ValueError(f"annotation key {key!r} is not a valid Kubernetes annotation key")
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
-        if size > MAX_ANNOTATION_BYTES:
-            raise ValueError(f"annotations take {size} bytes; Kubernetes allows {MAX_ANNOTATION_BYTES} on one object")
-        return value
+    _annotations = field_validator("annotations")(check_annotations)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from pgrender.spec.base import StrictModel
-
-# The label the Prometheus Operator gives the pods of every Prometheus it runs: the default scraper.
-PROMETHEUS_NAME_LABEL = "app.kubernetes.io/name"
-# Kubernetes' own label on every namespace (1.22+): how a peer names a namespace.
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-ANY_IPV4 = "0.0.0.0/0"
-ANY_IPV6 = "::/0"
+from pgrender.spec.rules.network_policy import (
+    NAMESPACE_NAME_LABEL,
+    anywhere,
+    check_cidr,
+    check_distinct_ports,
+    check_holes_inside,
+    check_one_peer_kind,
+    check_values_fit_operator,
+    kube_dns,
+    prometheus,
+)
 
 
 class LabelSelectorRequirementSpec(StrictModel):
@@ -28,13 +30,7 @@ class LabelSelectorRequirementSpec(StrictModel):
     values: list[str] = Field(default=[], max_length=100)
     """The values In and NotIn compare with; empty for Exists and DoesNotExist."""
 
-    @model_validator(mode="after")
-    def _values_fit_operator(self) -> LabelSelectorRequirementSpec:
-        if self.operator in ("In", "NotIn") and not self.values:
-            raise ValueError(f"operator {self.operator} needs values")
-        if self.operator in ("Exists", "DoesNotExist") and self.values:
-            raise ValueError(f"operator {self.operator} takes no values")
-        return self
+    _values_fit_operator = model_validator(mode="after")(check_values_fit_operator)
 
 
 class LabelSelectorSpec(StrictModel):
@@ -54,36 +50,8 @@ class IPBlockSpec(StrictModel):
     except_: list[str] = Field(default=[], alias="except", max_length=50)
     """Networks inside cidr that are left out."""
 
-    @field_validator("cidr")
-    @classmethod
-    def _cidr(cls, value: str) -> str:
-        return _check_cidr(value)
-
-    @model_validator(mode="after")
-    def _holes_inside(self) -> IPBlockSpec:
-        outer = _network(self.cidr)
-        for hole in self.except_:
-            inner = _network(_check_cidr(hole))
-            if inner.version != outer.version or not inner.subnet_of(outer):  # type: ignore[arg-type]
-                raise ValueError(f"except {hole!r} is not inside cidr {self.cidr!r}")
-        return self
-
-
-@functools.lru_cache(maxsize=256)
-def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """The network ``value`` names; parsed once per text, as every cluster's default policy
-    parses the same two (ipaddress takes longer than the rest of validating a spec's policy)."""
-    return ipaddress.ip_network(value, strict=True)
-
-
-def _check_cidr(value: str) -> str:
-    try:
-        network = _network(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a CIDR; expected a network such as 10.0.0.0/8 or fd00::/8") from None
-    if "/" not in value:
-        raise ValueError(f"{value!r} has no prefix length; expected a network such as {network}")
-    return value
+    _cidr = field_validator("cidr")(check_cidr)
+    _holes_inside = model_validator(mode="after")(check_holes_inside)
 
 
 class PeerSpec(StrictModel):
@@ -97,49 +65,20 @@ class PeerSpec(StrictModel):
     )
     ip_block: IPBlockSpec | None = Field(default=None, description="Addresses outside the cluster.")
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> PeerSpec:
-        selectors = self.pod_selector is not None or self.namespace_selector is not None
-        if self.ip_block is not None and selectors:
-            raise ValueError("a peer is either ipBlock or podSelector/namespaceSelector, not both")
-        if self.ip_block is None and not selectors:
-            raise ValueError("a peer needs podSelector, namespaceSelector (or both) or ipBlock")
-        return self
-
-
-def _anywhere() -> list[PeerSpec]:
-    return list(_anywhere_peers())
-
-
-@functools.cache
-def _anywhere_peers() -> tuple[PeerSpec, ...]:
-    """Made once: the models are frozen, so every spec's default can share them (building them
-    cost a batch render about 3% of its CPU time)."""
-    return (PeerSpec(ip_block=IPBlockSpec(cidr=ANY_IPV4)), PeerSpec(ip_block=IPBlockSpec(cidr=ANY_IPV6)))
+    _one_kind = model_validator(mode="after")(check_one_peer_kind)
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-def _distinct(ports: list[int]) -> list[int]:
-    if len(set(ports)) != len(ports):
-        raise ValueError("a port appears more than once")
-    return ports
-
-
-Ports = Annotated[list[Port], AfterValidator(_distinct)]
+Ports = Annotated[list[Port], AfterValidator(check_distinct_ports)]
 
 
 class DNSEgressSpec(StrictModel):
     """The cluster's DNS servers, which every pod asks for member and Service names."""
 
     to: list[PeerSpec] = Field(
-        default_factory=lambda: [
-            PeerSpec(
-                namespace_selector=LabelSelectorSpec(match_labels={NAMESPACE_NAME_LABEL: "kube-system"}),
-                pod_selector=LabelSelectorSpec(match_labels={"k8s-app": "kube-dns"}),
-            )
-        ],
+        default_factory=kube_dns,
         min_length=1,
         max_length=20,
         description="Default: pods labelled k8s-app: kube-dns (kube-dns or CoreDNS) in kube-system; with "
@@ -154,19 +93,11 @@ class DNSEgressSpec(StrictModel):
     )
 
 
-# OpenShift's DNS operator runs CoreDNS as a DaemonSet in openshift-dns, listening on 5353 behind
-# its Service's 53 (openshift/cluster-dns-operator, assets/dns/daemonset.yaml): the default there.
-OPENSHIFT_DNS = DNSEgressSpec(
-    to=[PeerSpec(namespace_selector=LabelSelectorSpec(match_labels={NAMESPACE_NAME_LABEL: "openshift-dns"}))],
-    ports=[5353],
-)
-
-
 class KubernetesAPIEgressSpec(StrictModel):
     """The Kubernetes API, which Patroni (its DCS) and the reconcile Job (the rollout) talk to."""
 
     to: list[PeerSpec] = Field(
-        default_factory=_anywhere,
+        default_factory=anywhere,
         min_length=1,
         max_length=20,
         description="Default: any address; name the API servers' addresses (ipBlock) to narrow it.",
@@ -185,7 +116,7 @@ class ObjectStoreEgressSpec(StrictModel):
     are the repositories' own (443 unless they name one)."""
 
     to: list[PeerSpec] = Field(
-        default_factory=_anywhere,
+        default_factory=anywhere,
         min_length=1,
         max_length=20,
         description="Default: any address (an endpoint is a host name, which NetworkPolicy cannot name); "
@@ -205,12 +136,7 @@ class NetworkPolicySpec(StrictModel):
         "is every pod of the cluster's namespace. Empty: only the cluster's own pods.",
     )
     monitoring: list[PeerSpec] = Field(
-        default_factory=lambda: [
-            PeerSpec(
-                namespace_selector=LabelSelectorSpec(),
-                pod_selector=LabelSelectorSpec(match_labels={PROMETHEUS_NAME_LABEL: "prometheus"}),
-            )
-        ],
+        default_factory=prometheus,
         max_length=50,
         description="With spec.monitoring: who may scrape the exporter (port 9187). Default: pods labelled "
         "app.kubernetes.io/name: prometheus in any namespace (what the Prometheus Operator labels its "
@@ -223,7 +149,6 @@ class NetworkPolicySpec(StrictModel):
 
 __all__ = [
     "NAMESPACE_NAME_LABEL",
-    "OPENSHIFT_DNS",
     "IPBlockSpec",
     "LabelSelectorSpec",
     "NetworkPolicySpec",

@@ -8,8 +8,9 @@ from pydantic import Field, model_validator
 
 from pgrender.spec.base import StrictModel
 from pgrender.spec.limits import MAX_HBA_RULES, MAX_PARAMETERS
+from pgrender.spec.rules.patroni import ParameterValue, check_timing
 
-ParameterValue = str | int | float | bool
+__all__ = ["ParameterValue", "PatroniSpec"]
 
 
 class PatroniSpec(StrictModel):
@@ -45,12 +46,4 @@ class PatroniSpec(StrictModel):
         'a field of their own are refused (README, "Patroni dynamic configuration").',
     )
 
-    @model_validator(mode="after")
-    def _timing(self) -> PatroniSpec:
-        # Patroni's rule is ttl >= loop_wait + 2 * retry_timeout; retry_timeout is derived from both.
-        if self.leader_lease_duration_seconds < self.sync_period_seconds + 2:
-            raise ValueError(
-                "leaderLeaseDurationSeconds must exceed syncPeriodSeconds by at least 2 seconds, "
-                "or the leader loses its lease between two loops"
-            )
-        return self
+    _timing = model_validator(mode="after")(check_timing)

@@ -2,54 +2,25 @@
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
-
 from pydantic import Field, field_validator, model_validator
 
 from pgrender.spec.base import UID_MAX, Image, StrictModel
-from pgrender.spec.containers import MAX_CONTAINERS, ContainerSpec, InitContainerSpec, unique_names
+from pgrender.spec.containers import MAX_CONTAINERS, ContainerSpec, InitContainerSpec
 from pgrender.spec.instances import ResourcesSpec
 from pgrender.spec.metadata import MetadataSpec
+from pgrender.spec.rules.instances import check_unique_containers
+from pgrender.spec.rules.pgbouncer import (
+    DEFAULT_MAX_PREPARED_STATEMENTS,
+    FIELD_SETTINGS,
+    PASSTHROUGH_SETTINGS,
+    PoolMode,
+    check_known_settings,
+    check_pool_fits,
+)
 from pgrender.spec.scheduling import SchedulingSpec
 from pgrender.spec.services import ServiceSpec
 
-# pgbouncer.ini [pgbouncer] settings a user may set through config.global (PgBouncer 1.18+); none of
-# them is one pgrender writes itself (components/pgbouncer.py), nor one with its own field.
-PASSTHROUGH_SETTINGS = frozenset(
-    {
-        "application_name_add_host", "autodb_idle_timeout", "client_idle_timeout", "client_login_timeout",
-        "client_tls_ciphers", "client_tls_protocols", "disable_pqexec", "dns_max_ttl",
-        "dns_nxdomain_ttl", "idle_transaction_timeout", "log_connections",
-        "log_disconnections", "log_pooler_errors", "log_stats", "max_db_connections", "max_packet_size",
-        "max_user_connections", "min_pool_size", "query_timeout", "query_wait_timeout",
-        "reserve_pool_size", "reserve_pool_timeout", "server_check_delay", "server_check_query",
-        "server_connect_timeout", "server_fast_close", "server_idle_timeout", "server_lifetime",
-        "server_login_retry", "server_reset_query", "server_reset_query_always", "server_round_robin",
-        "server_tls_ciphers", "server_tls_protocols", "stats_period", "tcp_keepalive", "tcp_keepcnt",
-        "tcp_keepidle", "tcp_keepintvl", "track_extra_parameters", "verbose",
-    }
-)  # fmt: skip
-# pgbouncer.ini settings with a field of their own (numbers): setting -> field of spec.proxy.pgBouncer.
-FIELD_SETTINGS = {
-    "max_client_conn": "maxClientConnections",
-    "default_pool_size": "defaultPoolSize",
-    "max_prepared_statements": "maxPreparedStatements",
-}
-# Zalando's default; pgBouncer 1.24 made 200 its own default too.
-DEFAULT_MAX_PREPARED_STATEMENTS = 200
-_VALUE = re.compile(r"^[^\n\r;#]*\Z")
-
-
-class PoolMode(StrEnum):
-    """pgbouncer.ini pool_mode, when pgBouncer hands a server connection back to the pool: session
-    (when the client disconnects; everything works), transaction (after each transaction; SET, advisory
-    locks, LISTEN and SQL PREPARE break), statement (after each statement; multi-statement transactions
-    are refused)."""
-
-    SESSION = "session"
-    TRANSACTION = "transaction"
-    STATEMENT = "statement"
+__all__ = ["FIELD_SETTINGS", "PASSTHROUGH_SETTINGS", "PgBouncerSpec", "PoolMode", "ProxySpec"]
 
 
 class PgBouncerConfigSpec(StrictModel):
@@ -73,19 +44,7 @@ class PgBouncerConfigSpec(StrictModel):
         description="pgbouncer.ini [users] entries: role -> 'pool_mode=transaction max_user_connections=50'.",
     )
 
-    @field_validator("global_")
-    @classmethod
-    def _known(cls, value: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
-        unknown = [key for key in value if key not in PASSTHROUGH_SETTINGS]
-        if unknown:
-            raise ValueError(
-                f"{', '.join(map(repr, unknown))}: not pgBouncer settings pgrender passes through "
-                "(listen, auth, TLS, pool mode and connection limits have their own fields or are managed)"
-            )
-        for key, setting in value.items():
-            if isinstance(setting, str) and not _VALUE.match(setting):
-                raise ValueError(f"the value of {key!r} cannot hold line breaks, ';' or '#'")
-        return value
+    _known = field_validator("global_")(check_known_settings)
 
 
 class PgBouncerSpec(StrictModel):
@@ -141,19 +100,8 @@ class PgBouncerSpec(StrictModel):
         default=[], max_length=MAX_CONTAINERS, description="Init containers of your own in each pgBouncer pod."
     )
 
-    @model_validator(mode="after")
-    def _unique_containers(self) -> PgBouncerSpec:
-        unique_names(self.sidecars, self.init_containers)
-        return self
-
-    @model_validator(mode="after")
-    def _pool_fits(self) -> PgBouncerSpec:
-        if self.max_client_connections < self.default_pool_size:
-            raise ValueError(
-                f"maxClientConnections {self.max_client_connections} is below defaultPoolSize "
-                f"{self.default_pool_size}: the pool could never fill"
-            )
-        return self
+    _unique_containers = model_validator(mode="after")(check_unique_containers)
+    _pool_fits = model_validator(mode="after")(check_pool_fits)
 
 
 class ProxySpec(StrictModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pgrender.spec.scheduling import AntiAffinity
+from pgrender.spec.rules.scheduling import AntiAffinity
 
 
 class Preset(StrEnum):

@@ -3,7 +3,8 @@ and a message that says what was expected, what was found, and the nearest allow
 
 Shared by the spec (PostgresCluster) and the repository configuration (pgrender.yaml). The
 models are walked to know what a place allows, so "did you mean" and the list of allowed fields
-come from the same models that validate, never from a second list.
+come from the same models that validate, never from a second list. pydantic is imported only where
+an error is explained: SourcedCluster.problem cuts echoes on the render path too.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pgrender.errors import Problem
 from pgrender.load import MAX_SHOWN, Document, format_path, shorten
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 Loc = tuple[str | int, ...]
 _NO_INPUT = object()
@@ -247,6 +249,8 @@ def _annotation_at(model: type[BaseModel], loc: Loc) -> Any:
 
 
 def _step(annotation: Any, part: str | int) -> Any:
+    from pydantic import BaseModel  # imported already: this runs for a ValidationError only
+
     for member in _members(annotation):
         origin = typing.get_origin(member)
         if isinstance(member, type) and issubclass(member, BaseModel) and isinstance(part, str):
@@ -270,6 +274,8 @@ def _members(annotation: Any) -> list[Any]:
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
+    from pydantic import BaseModel  # imported already: this runs for a ValidationError only
+
     for member in _members(annotation):
         if isinstance(member, type) and issubclass(member, BaseModel):
             return member
