@@ -68,6 +68,14 @@ def imported(*argv: str, cwd: Path = ROOT) -> set[str]:
     return set(json.loads(result.stdout))
 
 
+def test_every_example_renders_without_pydantic() -> None:
+    """Backups, restores, standbys, pgBouncer, monitoring: every default the plan fills in is compiled."""
+    examples = sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
+    modules = imported("render", *examples, "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert len(examples) > 5 and "pgrender.plan.backups" in modules
+    assert sorted(m for m in modules if m.startswith("pydantic")) == []
+
+
 def test_one_cluster_to_stdout_imports_only_what_it_uses() -> None:
     modules = imported("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
     assert "pgrender.spec" in modules and "pgrender.secrets.x509" in modules

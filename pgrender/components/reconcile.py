@@ -36,6 +36,7 @@ from pgrender.pod import (
 )
 from pgrender.pod_parts import job_pod
 from pgrender.pod_parts.client_tls import superuser_libpq_env
+from pgrender.spec import validated
 
 if TYPE_CHECKING:
     from pgrender.spec.users import RoleOptions
@@ -396,9 +397,8 @@ def reconcile_sql_sections(plan: ClusterPlan) -> list[list[str]]:
 @functools.cache
 def _default_options() -> RoleOptions:
     """The role options pgrender's own login roles (pgBouncer's auth user, the exporter's) have."""
-    from pgrender.spec.users import RoleOptions
-
-    return RoleOptions()
+    made: RoleOptions = validated("RoleOptions", {})
+    return made
 
 
 def _monitoring_sql(user: str) -> list[str]:

@@ -24,14 +24,13 @@ from pgrender.errors import Problem
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names
-from pgrender.spec import SourcedCluster, cron
+from pgrender.spec import SourcedCluster, cron, default
 from pgrender.spec.presets import PresetValues
 from pgrender.spec.rules.backups import Cipher, UriStyle
 
 if TYPE_CHECKING:
     from pgrender.spec.backups import (
         BackupSourceSpec,
-        BackupsSpec,
         LogicalBackupSpec,
         RepoLocationSpec,
         RetentionSpec,
@@ -285,8 +284,10 @@ def resolve_backups(
         members=members,
         time_zone=time_zone,
         # Without spec.backups (a restore that keeps no backups) neither is used: the fields' defaults.
-        archive_timeout=(backups or _defaults()).archive_timeout,
-        job_deadline_seconds=(backups or _defaults()).job_deadline_seconds,
+        archive_timeout=backups.archive_timeout if backups else default("BackupsSpec", "archive_timeout"),
+        job_deadline_seconds=backups.job_deadline_seconds
+        if backups
+        else default("BackupsSpec", "job_deadline_seconds"),
         cron_jobs=tuple(cron_jobs),
         manual=manual,
         logical=logical,
@@ -297,15 +298,6 @@ def resolve_backups(
         restore_command=f'{own} archive-get %f "%p"',
         replica_command=replica_command,
     )
-
-
-@functools.cache
-def _defaults() -> BackupsSpec:
-    """The fields' defaults, unvalidated; the model (and pydantic) is imported only by a cluster that
-    restores without keeping backups."""
-    from pgrender.spec.backups import BackupsSpec
-
-    return BackupsSpec.model_construct(repos=[])
 
 
 def _logical(

@@ -100,3 +100,13 @@ def validated(model: str, data: Any) -> Any:
     except Exception:  # plain.Declined, or a check's ValueError: pydantic decides, and says why
         made = plain.pydantic_model(compiled.MODELS[model]).model_validate(data)
         return plain.from_model(made, compiled.CLASSES)
+
+
+def default(model: str, field: str) -> Any:
+    """The default of a spec model's field, as validation fills it in."""
+    from pgrender.spec import compiled
+
+    made = compiled.CLASSES[compiled.MODELS[model]].model_fields[field].default
+    if made is None:
+        raise KeyError(f"internal error: {model}.{field} has no default")
+    return made()
