@@ -51,6 +51,12 @@ def rows(quick: bool = False) -> list[Row]:
         a, b = _diff_pair(Path(tmp))
         commands["diff"] = Command([*PGRENDER, "diff", str(a), str(b)])
         commands["diff -r"] = Command(["sh", "-c", f"diff -r {a} {b} > /dev/null; true"])
+        # What the compiled spec models (pgrender/spec/plain.py) save every cold command: the pydantic
+        # models' import and building, against the compiled ones'.
+        commands["compiled models"] = Command([sys.executable, "-c", "import pgrender.spec.compiled"])
+        commands["pydantic models"] = Command(
+            [sys.executable, "-c", "import pgrender.spec.cluster, pgrender.spec.repository"]
+        )
         median = interleaved(commands, runs)
     out = []
     if kubectl:
@@ -73,6 +79,14 @@ def rows(quick: bool = False) -> list[Row]:
                 median["python"],
             )
         )
+    out.append(
+        Row(
+            "import the compiled spec models (python -c)",
+            median["compiled models"],
+            "the pydantic models' import",
+            median["pydantic models"],
+        )
+    )
     out.append(Row(f"pgrender diff of {DIFF_CLUSTERS} clusters", median["diff"], "`diff -r`", median["diff -r"]))
     return out
 

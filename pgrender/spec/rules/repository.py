@@ -7,7 +7,6 @@ import string
 from typing import TYPE_CHECKING, Any
 
 from pgrender import __version__
-from pgrender.plan.defaults import RESERVED_ROLE_PREFIX, SUPERUSER
 from pgrender.spec import cron
 
 if TYPE_CHECKING:
@@ -68,6 +67,9 @@ def check_distinct_roles(roles: list[InfrastructureRoleSpec]) -> list[Infrastruc
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ValueError(f"{', '.join(map(repr, twice))} listed more than once")
+    # Here, not at the top: importing pgrender.plan (its package) would put the plan on validate's path.
+    from pgrender.plan.defaults import RESERVED_ROLE_PREFIX, SUPERUSER
+
     reserved = [n for n in names if n == SUPERUSER or n.startswith(RESERVED_ROLE_PREFIX)]
     if reserved:
         raise ValueError(f"{reserved[0]!r} is reserved: pgrender manages the superuser and replication roles")
