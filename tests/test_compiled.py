@@ -97,6 +97,10 @@ class _Multiline(StrictModel):
     s: str = Field(pattern="^a$|^b$")
 
 
+class _Digits(StrictModel):
+    s: str = Field(pattern=r"^\d+$")  # Rust's \d and Python's differ beyond ASCII
+
+
 class _Lambda(StrictModel):
     s: Annotated[str, AfterValidator(lambda v: v)]
 
@@ -118,7 +122,8 @@ class _Fine(StrictModel):
     [
         (_Exclusive, "['gt'] not compiled"),
         (_Stripped, "config"),
-        (_Multiline, "only a trailing $"),
+        (_Multiline, "a trailing $ are compiled"),
+        (_Digits, "only ASCII, punctuation escapes"),
         (_Lambda, "not reachable by name"),
         (_Tuple, "'tuple' is not compiled"),
         (_LeftToRight, "union mode 'left_to_right'"),

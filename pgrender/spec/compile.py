@@ -262,8 +262,14 @@ class Compiler:
         """pydantic searches with Rust's regex, where $ is the end of the text; Python's \\Z is."""
         if pattern is None:
             return ""
-        if re.search(r"(?<!\\)\$(?!$)", pattern) or "(?" in pattern:
-            raise CompileError(f"pattern {pattern!r}: only a trailing $ and no inline flags are compiled")
+        # Where Python's re and Rust's regex agree: ASCII, escapes of punctuation only (no \d, \w, \b,
+        # whose classes differ), no POSIX classes, no inline flags, $ only at the end.
+        if (
+            not pattern.isascii()
+            or re.search(r"\\[A-Za-z0-9]|\[:|\(\?", pattern)
+            or re.search(r"(?<!\\)\$(?!$)", pattern)
+        ):
+            raise CompileError(f"pattern {pattern!r}: only ASCII, punctuation escapes and a trailing $ are compiled")
         python = pattern[:-1] + "\\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
         return f"pattern={python!r}"
 
