@@ -19,12 +19,13 @@ import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
+from pgrender.frozen import frozen
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
     CLUSTER_LABEL,
@@ -91,7 +92,7 @@ PRIMARY_FIRST = (
 IMMUTABLE = "immutable: Kubernetes refuses the update (delete and re-create the object on purpose, or revert)"
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """One classified change of one object (or of a whole cluster, kind "PostgresCluster")."""
 
@@ -128,7 +129,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Changes:
     findings: tuple[Finding, ...]
 
@@ -141,7 +142,7 @@ class Changes:
 # --- Objects -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Obj:
     manifest: Manifest
     file: str
@@ -282,7 +283,7 @@ def leaves(old: Any, new: Any, path: FieldPath = ()) -> Iterator[tuple[FieldPath
 # --- Rules -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Change:
     """One leaf that differs, with what a handler may read."""
 
@@ -293,7 +294,7 @@ class Change:
     cluster: ClusterFacts
 
 
-@dataclass(frozen=True)
+@frozen
 class Verdict:
     change: ChangeClass
     message: str
@@ -304,7 +305,7 @@ class Verdict:
 Handler = Callable[[Change], list[Verdict]]
 
 
-@dataclass(frozen=True)
+@frozen
 class Rule:
     """Paths starting with ``pattern`` get ``change`` and ``message`` (or what ``handler`` says).
 
@@ -742,7 +743,7 @@ _RECONCILE_SQL = re.compile(r"^reconcile(-\d+)?\.sql\Z")
 # --- Clusters ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class ClusterFacts:
     """What rules need to know about the cluster an object belongs to."""
 

@@ -11,10 +11,10 @@ import base64
 import binascii
 import difflib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgrender.frozen import frozen
 from pgrender.record import RECORD
 from pgrender.write import owned_files
 
@@ -23,7 +23,7 @@ SECRET_FIELDS = ("data", "stringData")
 _SECRET_KIND_LINE = re.compile(r"^\s*kind\s*:\s*[\"']?Secret[\"']?\s*(#.*)?$", re.MULTILINE)
 
 
-@dataclass(frozen=True)
+@frozen
 class Staleness:
     changed: tuple[str, ...]
     missing: tuple[str, ...]

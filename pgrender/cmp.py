@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from pgrender.errors import PgrenderError
+from pgrender.frozen import frozen
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS, unknown
 
 DEFAULT_KEY_FILE = "/var/run/pgrender/root.key"
@@ -30,7 +30,7 @@ PARAMETERS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CmpSettings:
     namespace: str | None
     provider: str | None  # a name in providers.SECRETS_PROVIDERS

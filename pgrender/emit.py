@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pgrender.errors import InternalError, PgrenderError
+from pgrender.frozen import frozen
 from pgrender.plan.names import kubernetes_name_problem
 from pgrender.spec.limits import MAX_OBJECT_BYTES
 
@@ -55,7 +55,7 @@ _AMBIGUOUS = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@frozen
 class Document:
     """One object and its YAML text."""
 

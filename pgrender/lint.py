@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pgrender import overlay_guard
 from pgrender.errors import PgrenderError, Problem, SpecError
+from pgrender.frozen import frozen
 
 SKIPPED_KINDS = frozenset({"Kustomization"})
 OLDEST_MINOR = 25  # the oldest schemas kubernetes-validate ships
 LINT_EXTRA = "pip install 'pgrender[lint]'"
 
 
-@dataclass(frozen=True)
+@frozen
 class LintResult:
     files: int
     objects: int

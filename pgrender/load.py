@@ -14,11 +14,12 @@ import io
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from pgrender.errors import Problem, SpecError
+from pgrender.frozen import frozen
 
 Path_ = tuple[str | int, ...]
 
@@ -77,7 +78,7 @@ def _unprintable(found: str) -> str:
     return f"invalid YAML: {kind} U+{char:04X} is not allowed in YAML text (write it as an escape)"
 
 
-@dataclass(frozen=True)
+@frozen
 class Document:
     """One YAML document of a spec file, as plain data with a position for every field."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgrender.frozen import frozen
 from pgrender.plan import defaults
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def empty_dir(volume: str, medium: str | None = None, size_limit: str | None = N
     return {"name": volume, "emptyDir": spec}
 
 
-@dataclass(frozen=True)
+@frozen
 class PodPart:
     """What one concern adds to a pod; mounts and env go to the pod's main container."""
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, tuning
 from pgrender.components import build
 from pgrender.errors import PgrenderError, Problem, RootKeyError
+from pgrender.frozen import frozen
 from pgrender.plan import ClusterPlan, RuntimePasswords, TLSPlan
 from pgrender.plans import plans
 from pgrender.providers import (
@@ -34,7 +35,7 @@ Manifest = dict[str, Any]
 Built = tuple[ClusterPlan, list[Manifest], DerivedValues | None]
 
 
-@dataclass(frozen=True)
+@frozen
 class Request:
     """What to render: spec files and where the root key comes from."""
 
@@ -51,7 +52,7 @@ class Request:
     infrastructure_roles: tuple[InfrastructureRole, ...] = ()  # pgrender.yaml's, made in every cluster
 
 
-@dataclass(frozen=True)
+@frozen
 class ClusterOutput:
     name: str
     namespace: str
@@ -65,7 +66,7 @@ class ClusterOutput:
         return tuple(d.manifest for d in self.documents)
 
 
-@dataclass(frozen=True)
+@frozen
 class Rendering:
     clusters: tuple[ClusterOutput, ...]
     warnings: tuple[Problem, ...] = ()  # every cluster's plan.warnings: printed, not fatal
@@ -123,7 +124,7 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
             yield finisher.finish(*ahead.popleft())
 
 
-@dataclass(frozen=True)
+@frozen
 class Finisher:
     """What turns one plan into its output, the same for every cluster of a render (a forked
     worker process inherits it: pgrender.fleet)."""

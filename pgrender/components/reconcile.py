@@ -16,13 +16,13 @@ import functools
 import json
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from pgrender.components.role_sql import literal as _literal
 from pgrender.components.role_sql import memberships_sql, role_settings_sql
 from pgrender.digest import digest
+from pgrender.frozen import frozen
 from pgrender.plan import ClusterPlan, ContainerKind, DatabasePlan, UserPlan, defaults, secret_keys
 from pgrender.plan.roles import RoleSetting
 from pgrender.pod import (
@@ -202,7 +202,7 @@ def _login_users(plan: ClusterPlan) -> list[tuple[int, UserPlan]]:
     return [(i, u) for i, u in enumerate(plan.users) if u.secret]
 
 
-@dataclass(frozen=True)
+@frozen
 class _Password:
     """A role whose password the Job sets: from which Secret, through which variables."""
 

@@ -12,8 +12,9 @@ the command line imports it to list the names.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from pgrender.frozen import frozen
 
 if TYPE_CHECKING:
     from pgrender.convert.base import Output, Reason, Source
@@ -27,7 +28,7 @@ CONVERTERS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Inputs:
     """Every document of the operator given in one run, for what one document names in another
     (a clone's source cluster, a Pooler's cluster)."""

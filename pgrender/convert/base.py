@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from pgrender.errors import Problem, SpecError
+from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
 
 Path_ = tuple[str | int, ...]
@@ -67,7 +68,7 @@ class Note:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Reason:
     """Why the fields at ``pattern`` are not carried (``*`` matches any key or index)."""
 
@@ -288,7 +289,7 @@ def _kind(value: Any) -> str:
     return "null"
 
 
-@dataclass(frozen=True)
+@frozen
 class Ref:
     """An input field a value of the spec comes from."""
 
@@ -394,7 +395,7 @@ Build = Callable[[Source, list[Source], Output], None]
 ReasonsFor = Callable[[Document], tuple[Reason, ...]]
 
 
-@dataclass(frozen=True)
+@frozen
 class Converted:
     """One converted cluster: the spec, and what happened to the input's fields."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pgrender.convert import Inputs
@@ -27,6 +26,7 @@ from pgrender.convert.kube import (
     scheduling_lists,
     topology_spread,
 )
+from pgrender.frozen import frozen
 from pgrender.load import Document
 from pgrender.plan.profiles import PROFILES
 from pgrender.spec.rules.connectivity import Naming
@@ -146,7 +146,7 @@ DATABASE_REASONS: tuple[Reason, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Cnpg:
     name: str = "cnpg"
     title: str = "CloudNativePG"

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pgrender.convert import CONVERTERS, Converter, Inputs, converter
 from pgrender.convert.base import Converted, Note, NoteKind, Output, Source, convert_checked
 from pgrender.errors import OutputError, Problem, SpecError
+from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
 
 API_VERSION = "pgrender.io/v1alpha1"
 KIND = "PostgresCluster"
 
 
-@dataclass(frozen=True)
+@frozen
 class Result:
     clusters: tuple[Converted, ...]
     notes: tuple[Note, ...]  # of every document, sorted by file and position

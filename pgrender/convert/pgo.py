@@ -12,7 +12,6 @@ import datetime as dt
 import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pgrender.convert import Inputs
@@ -29,6 +28,7 @@ from pgrender.convert.kube import (
     service_host,
     topology_spread,
 )
+from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
 from pgrender.plan.patroni import PASSTHROUGH as PATRONI_PASSTHROUGH
 from pgrender.plan.patroni import PASSTHROUGH_POSTGRESQL as PATRONI_PASSTHROUGH_POSTGRESQL
@@ -155,7 +155,7 @@ REASONS: tuple[Reason, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Pgo:
     name: str = "pgo"
     title: str = "Crunchy PGO"

@@ -10,7 +10,6 @@ is not in the custom resource, so it is not in the converted spec either.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 from pgrender.convert import Inputs
@@ -26,6 +25,7 @@ from pgrender.convert.kube import (
     service_host,
     topology_spread,
 )
+from pgrender.frozen import frozen
 from pgrender.load import Document
 
 GROUP = "acid.zalan.do"
@@ -94,7 +94,7 @@ REASONS: tuple[Reason, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Zalando:
     name: str = "zalando"
     title: str = "Zalando postgres-operator"

@@ -16,18 +16,18 @@ import functools
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from pgrender.errors import PgrenderError
+from pgrender.frozen import frozen
 
 Schema = dict[str, Any]
 Path_ = tuple[str, ...]
 MAX_CHANGES = 60  # settings tried under one field: a whole `spec` would take seconds, for little news
 
 
-@dataclass(frozen=True)
+@frozen
 class Field:
     """A field of the schema, with its reference resolved."""
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem, SpecError
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.backups import BackupsPlan, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims
@@ -60,7 +61,7 @@ __all__ = [
 FieldPath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class RolloutPlan:
     """How the reconcile Job replaces or restarts members, one at a time (spec.rollout)."""
 
@@ -68,7 +69,7 @@ class RolloutPlan:
     step_timeout_seconds: int  # one step longer than this stops the rollout
 
 
-@dataclass(frozen=True)
+@frozen
 class RuntimePasswords:
     """The passwords are known only in the cluster (read from a store by the secrets provider's
     objects), so no SCRAM verifier is derived at render time: the reconcile Job computes each
@@ -78,7 +79,7 @@ class RuntimePasswords:
     schedule: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class ClusterPlan:
     """Everything the builders need, resolved from one PostgresCluster; immutable."""
 

@@ -17,10 +17,11 @@ import hashlib
 import math
 import shlex
 import zoneinfo
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names
@@ -64,7 +65,7 @@ PRESET_RETENTION_DAYS = 30
 PRESET_POINT_IN_TIME_DAYS = 7
 
 
-@dataclass(frozen=True)
+@frozen
 class SecretEnv:
     """An environment variable a container takes from a Secret key."""
 
@@ -73,7 +74,7 @@ class SecretEnv:
     key: str
 
 
-@dataclass(frozen=True)
+@frozen
 class SecretFile:
     """A file a pgBackRest container reads from a Secret key, inside CONFIG_DIR."""
 
@@ -82,7 +83,7 @@ class SecretFile:
     path: str  # file name inside CONFIG_DIR
 
 
-@dataclass(frozen=True)
+@frozen
 class RepoVolumePlan:
     claim: str
     size: str
@@ -90,7 +91,7 @@ class RepoVolumePlan:
     mount_path: str
 
 
-@dataclass(frozen=True)
+@frozen
 class RepoPlan:
     """One repository and how every pod reaches it."""
 
@@ -111,7 +112,7 @@ class RepoPlan:
         return f"repo{self.index}-{name}"
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupJobPlan:
     """A scheduled (CronJob), manual or initial backup (Job) of one repository."""
 
@@ -121,7 +122,7 @@ class BackupJobPlan:
     schedule: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class LogicalPlan:
     """pg_dumpall on a schedule into an S3 repository's bucket, with the AWS CLI."""
 
@@ -139,7 +140,7 @@ class LogicalPlan:
     aws_config_key: str = "aws.conf"
 
 
-@dataclass(frozen=True)
+@frozen
 class MemberHost:
     """A database pod as a backup Job reaches its pgBackRest server."""
 
@@ -147,7 +148,7 @@ class MemberHost:
     port: int  # PostgreSQL's port in the pod
 
 
-@dataclass(frozen=True)
+@frozen
 class SourcePlan:
     """The other cluster's repository a restore or a standby reads."""
 
@@ -159,7 +160,7 @@ class SourcePlan:
     restore_command: str  # PostgreSQL's restore_command for the standby's archive replay
 
 
-@dataclass(frozen=True)
+@frozen
 class RepoHostPlan:
     name: str  # StatefulSet and its headless Service
     pod: str
@@ -169,7 +170,7 @@ class RepoHostPlan:
     selector: dict[str, str]
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupsPlan:
     """pgBackRest for one cluster: its own repositories (maybe none: a restore may keep no backups)
     and the source it restores from or follows (maybe none)."""

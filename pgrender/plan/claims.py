@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pgrender import tls as tls_providers
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.load import format_path
 from pgrender.plan import labels
 from pgrender.plan.instances import InstanceSetPlan
@@ -29,7 +30,7 @@ FieldPath = tuple[str | int, ...]
 NODE_PORT = "node port"  # the kind of a node port claim: node ports are cluster-wide
 
 
-@dataclass(frozen=True)
+@frozen
 class Claim:
     """A name the plan made: the spec field it comes from, its rule, its kind, the name, and how a
     message calls it."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.spec import SourcedCluster
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 Manifest = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class UserContainersPlan:
     """The containers as given (Kubernetes' spelling); pod_parts/user_containers.py adds the environment."""
 

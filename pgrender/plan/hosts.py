@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from pgrender.frozen import frozen
 
 if TYPE_CHECKING:
     from pgrender.spec.connectivity import DNSSpec
@@ -45,7 +46,7 @@ def member_address(headless: str, port: int) -> str:
     return f"$(PATRONI_NAME).{headless}:{port}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Connection:
     """How a user reaches its default database through one endpoint. A URI is the text around
     the password (the provider fills the password in, percent-encoded)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, labels
 from pgrender.plan.containers import UserContainersPlan, resolve_containers
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
@@ -22,14 +23,14 @@ if TYPE_CHECKING:
     from pgrender.spec.instances import InstanceSetSpec
 
 
-@dataclass(frozen=True)
+@frozen
 class VolumePlan:
     name: str
     size: str
     storage_class: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class InstancePlan:
     """One Postgres instance: a StatefulSet with one pod and its own PVCs."""
 
@@ -48,7 +49,7 @@ class InstancePlan:
     containers: UserContainersPlan = field(default_factory=UserContainersPlan)
 
 
-@dataclass(frozen=True)
+@frozen
 class InstanceSetPlan:
     name: str
     instances: tuple[InstancePlan, ...]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.plan import labels
 from pgrender.spec import SourcedCluster
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from pgrender.spec.metadata import MetadataSpec
 
 
-@dataclass(frozen=True)
+@frozen
 class ComponentMeta:
     """Labels and annotations of one component (an instance set, pgBouncer, a Service)."""
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from pgrender import tls as tls_providers
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
@@ -19,7 +19,7 @@ BACKUP_GRACE_SECONDS = 3600
 MONTH_SECONDS = 31 * 24 * 3600
 
 
-@dataclass(frozen=True)
+@frozen
 class BackupAgePlan:
     """A repository's scheduled backups: the alert fires when none of its CronJobs succeeded for
     ``max_age_seconds``."""
@@ -29,7 +29,7 @@ class BackupAgePlan:
     max_age_seconds: int
 
 
-@dataclass(frozen=True)
+@frozen
 class MonitoringPlan:
     name: str  # Secret, ConfigMap, PodMonitor and PrometheusRule (Names.monitoring)
     user: str  # the exporter's role: pg_monitor, logs in only from its own pod

@@ -4,8 +4,9 @@ Kubernetes holds each kind to."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
+from pgrender.frozen import frozen
 from pgrender.plan.profiles import PROFILES, NamingProfile
 from pgrender.spec.rules.connectivity import Naming
 
@@ -15,7 +16,7 @@ CONTENT_HASH_LENGTH = 10
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 
 
-@dataclass(frozen=True)
+@frozen
 class NameRule:
     """What Kubernetes accepts as one kind of name: a form (its syntax) and a length limit."""
 
@@ -110,7 +111,7 @@ def kubernetes_name_problem(kind: str, name: str) -> str | None:
     return name_rule(kind).problem(kind, name)
 
 
-@dataclass(frozen=True)
+@frozen
 class Names:
     """Object names of one cluster; builders read these and never format names themselves."""
 

@@ -7,9 +7,9 @@ is refused. Selectors are the ones the workloads are written with, read from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
@@ -28,7 +28,7 @@ LOGICAL_BACKUP_TYPE = "logical"  # BACKUP_TYPE_LABEL of the pg_dumpall CronJob's
 COMPONENT_LOGICAL_BACKUP = "logical-backup"  # names its policy; its pods are component backup
 
 
-@dataclass(frozen=True)
+@frozen
 class RulePlan:
     """One ingress or egress rule: any of ``peers`` on any of ``ports`` ((protocol, port))."""
 
@@ -39,7 +39,7 @@ class RulePlan:
 FieldPath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyPlan:
     name: str
     path: FieldPath  # the spec field its pods come from, where a clash of its name is reported

@@ -29,9 +29,10 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+
+from pgrender.frozen import frozen
 
 CATALOGUE_DIR = "postgres_parameters"
 # Parameters renamed in a major release: name -> (the release, the new name). From that release on
@@ -108,7 +109,7 @@ def _custom_name(name: str) -> bool:
     return len(parts) == 2 and all(_identifier(part) for part in parts)
 
 
-@dataclass(frozen=True)
+@frozen
 class Setting:
     """One parameter of the catalogue: the pg_settings columns pgrender checks values with."""
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
@@ -50,7 +51,7 @@ MANAGED_POSTGRESQL = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbePlan:
     """Kubelet probe timing for the Patroni REST API, from Patroni's own loop and lease."""
 
@@ -59,7 +60,7 @@ class ProbePlan:
     failure_threshold: int
 
 
-@dataclass(frozen=True)
+@frozen
 class PatroniPlan:
     scope: str
     ttl: int

@@ -26,7 +26,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from dataclasses import dataclass
+
+from pgrender.frozen import frozen
 
 CONNECTION_TYPES = ("local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
 # Types that match connections without TLS: only a reject rule may use them.
@@ -92,7 +93,7 @@ class HbaError(ValueError):
     """The rule is not one that pgrender writes into pg_hba.conf; the message says why."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Token:
     """One token of a field: its text without quotes, and whether it began with a quote."""
 
@@ -103,7 +104,7 @@ class Token:
         return not self.quoted and self.text == keyword
 
 
-@dataclass(frozen=True)
+@frozen
 class HbaRule:
     """One pg_hba.conf rule as PostgreSQL reads it (method after its local ident -> peer rewrite)."""
 

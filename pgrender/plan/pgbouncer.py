@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.containers import UserContainersPlan, resolve_containers
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
@@ -56,7 +57,7 @@ REFUSED_DATABASE_SETTINGS = {
 _ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}\Z")
 
 
-@dataclass(frozen=True)
+@frozen
 class PgBouncerPlan:
     name: str
     replicas: int

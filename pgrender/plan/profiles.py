@@ -9,12 +9,11 @@ headless <c>-pods Service, Job and ConfigMap names) is pgrender's own in every p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from pgrender.frozen import frozen
 from pgrender.spec.rules.connectivity import Naming
 
 
-@dataclass(frozen=True)
+@frozen
 class NamingProfile:
     """Templates take {cluster} (and {user}); a Service name gets spec.connectivity.dns.hostSuffix."""
 

@@ -26,10 +26,10 @@ plan is resolved); its builder writes ``pod.container_resources(plan.resources[k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from pgrender.frozen import frozen
 from pgrender.spec.rules.base import quantity_bytes
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class ContainerKind(StrEnum):
     USER_CONTAINER = "user-container"
 
 
-@dataclass(frozen=True)
+@frozen
 class Sizing:
     """A container kind's default requests and memory limit."""
 
@@ -82,7 +82,7 @@ DEFAULTS: dict[ContainerKind, tuple[Sizing, Sizing]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class ResourcesPlan:
     """One container's resources: requests and a memory limit always, a CPU limit only when asked."""
 
@@ -161,7 +161,7 @@ POSTGRES_DEFAULTS = {"shared_buffers": "128MB", "max_connections": "100", "work_
 BACKEND_BYTES = 2 * 2**20
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryEstimate:
     """shared_buffers + max_connections * (work_mem + BACKEND_BYTES), and the settings it came from."""
 

@@ -8,8 +8,8 @@ resets and revokes the rest; components/role_sql.py says how it knows which).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
+from pgrender.frozen import frozen
 from pgrender.plan.parameters import catalogue, check_value, parameter_name
 
 # PostgreSQL's predefined roles a role may be granted, by the release that added them
@@ -49,7 +49,7 @@ def predefined_roles(version: int) -> tuple[str, ...]:
     return tuple(name for since, name in PREDEFINED_ROLES if since <= version)
 
 
-@dataclass(frozen=True)
+@frozen
 class RoleSetting:
     """One ALTER ROLE ... SET: the name as PostgreSQL spells it, and the value's text, or (a list
     setting) its elements, each an identifier."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgrender.frozen import frozen
 from pgrender.spec.rules.scheduling import HOSTNAME_KEY, ZONE_KEY, AntiAffinity
 
 if TYPE_CHECKING:
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 DEFAULT_SPREAD_KEYS = (HOSTNAME_KEY, ZONE_KEY)
 
 
-@dataclass(frozen=True)
+@frozen
 class SchedulingPlan:
     """Where a workload's pods may run; each field is already in Kubernetes' spelling."""
 

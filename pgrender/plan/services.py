@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.spec import SourcedCluster
 from pgrender.spec.rules.services import ServiceType
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pgrender.spec.services import ServiceSpec
 
 
-@dataclass(frozen=True)
+@frozen
 class ServicePlan:
     name: str
     type: ServiceType

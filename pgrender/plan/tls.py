@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
 
 from pgrender import tls as tls_providers
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, hosts, secret_keys
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names
@@ -25,7 +25,7 @@ def common_name(*candidates: str) -> str:
     return next(c for c in candidates if len(c.encode()) <= COMMON_NAME_LIMIT)
 
 
-@dataclass(frozen=True)
+@frozen
 class TLSFiles:
     """Where a pod finds a certificate, its key and the CA that signed it."""
 
@@ -49,7 +49,7 @@ CLIENT_FILES = SERVER_FILES
 PGBOUNCER_FILES = TLSFiles(defaults.PGBOUNCER_SECRET_DIR, f"{defaults.PGBOUNCER_SECRET_DIR}/{secret_keys.CA_CERT}")
 
 
-@dataclass(frozen=True)
+@frozen
 class TLSSecret:
     """The Secret a pod mounts a certificate from, and the keys that hold the certificate, its key
     and the CA there (pods see them as tls.crt, tls.key and ca.crt whatever the keys)."""
@@ -67,7 +67,7 @@ class TLSSecret:
         return [*items, (self.ca, f"{below}{secret_keys.CA_CERT}")] if ca else items
 
 
-@dataclass(frozen=True)
+@frozen
 class CertificatePlan:
     """A leaf certificate signed by the cluster CA."""
 
@@ -80,14 +80,14 @@ class CertificatePlan:
     secret: TLSSecret | None = None  # where pods find it (resolve_tls decides it for every certificate)
 
 
-@dataclass(frozen=True)
+@frozen
 class IssuerRefPlan:
     name: str
     kind: str
     group: str
 
 
-@dataclass(frozen=True)
+@frozen
 class CertManagerPlan:
     """What cert-manager's Certificates say beside the names: who signs, for how long."""
 
@@ -97,7 +97,7 @@ class CertManagerPlan:
     renew_before: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class TLSPlan:
     provider: str  # a name in providers.TLS_PROVIDERS
     ca_common_name: str

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, labels
 from pgrender.plan.hosts import Connection
 from pgrender.plan.names import Names
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pgrender.spec.users import RoleOptions, UserSpec
 
 
-@dataclass(frozen=True)
+@frozen
 class UserPlan:
     """A role; login roles get a credentials Secret."""
 
@@ -85,7 +85,7 @@ def _infrastructure_user(
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class InitSQLPlan:
     """spec.databaseInitSQL: the user's ConfigMap key, or the SQL to ship in the reconcile ConfigMap."""
 
@@ -99,7 +99,7 @@ def resolve_init_sql(sourced: SourcedCluster) -> InitSQLPlan | None:
     return InitSQLPlan(init.name, init.key, init.sql) if init else None
 
 
-@dataclass(frozen=True)
+@frozen
 class DatabasePlan:
     name: str
     owner: str

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from pgrender.frozen import frozen
 from pgrender.plan import secret_keys
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Material(StrEnum):
     KEY = secret_keys.TLS_KEY
 
 
-@dataclass(frozen=True)
+@frozen
 class SecretInput:
     """One secret value, named by what it is; never holds the value itself.
 
@@ -65,7 +65,7 @@ class SecretInput:
         return text
 
 
-@dataclass(frozen=True)
+@frozen
 class SecretText:
     """A Secret value: literal text and secret inputs, joined by the provider."""
 

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgrender.errors import PgrenderError
+from pgrender.frozen import frozen
 from pgrender.plan import RuntimePasswords
 from pgrender.plan.labels import CLUSTER_LABEL
 from pgrender.pod import SYNC_WAVE
@@ -68,7 +68,7 @@ PIPELINES: dict[Quoting, str] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class RemoteRef:
     """Where one value is in the store."""
 

@@ -9,10 +9,11 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from pgrender.errors import RootKeyError
+from pgrender.frozen import frozen
 
 ENV_VAR = "PGRENDER_KEY"
 ALLOW_TEST_KEY_VAR = "PGRENDER_ALLOW_TEST_KEY"
@@ -131,7 +132,7 @@ def _weak_key(key: bytes) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@frozen
 class _KeyFile:
     path: str
     key: bytes = field(repr=False)

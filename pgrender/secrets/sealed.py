@@ -64,7 +64,6 @@ import hmac
 import os
 import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +71,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from pgrender.errors import InternalError, PgrenderError
+from pgrender.frozen import frozen
 from pgrender.secrets.derived import hkdf
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class CertificateError(PgrenderError):
     """The controller's certificate is missing, unreadable, or not an RSA certificate."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Certificate:
     """The controller's public key, and the SHA-256 of its SubjectPublicKeyInfo (what records bind)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from cryptography import x509
@@ -11,11 +10,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pgrender.frozen import frozen
+
 # Order of the P-256 group; scalars are reduced into [1, n-1].
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
-@dataclass(frozen=True)
+@frozen
 class Validity:
     not_before: dt.datetime
     days: int

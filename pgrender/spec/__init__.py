@@ -9,10 +9,10 @@ imported on first use (PEP 562).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgrender.errors import Problem, SpecError
+from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
 from pgrender.spec.problems import cut_echoes, kind_of
 from pgrender.spec.rules.cluster import VERSION_PLACEHOLDER
@@ -58,7 +58,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
+@frozen
 class SourcedCluster:
     """A validated cluster and the document it came from, for positions in later errors."""
 

@@ -11,7 +11,7 @@ about sixty lines; what a schedule is counted for (fires per week) needs the par
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pgrender.frozen import frozen
 
 _DESCRIPTORS = {
     "@yearly": "0 0 1 1 *",
@@ -40,7 +40,7 @@ EXPECTED = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Schedule:
     """A parsed schedule: the values each field allows, and whether day fields were restricted."""
 

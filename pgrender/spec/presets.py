@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
+from pgrender.frozen import frozen
 from pgrender.spec.rules.scheduling import AntiAffinity
 
 
@@ -18,7 +18,7 @@ class Preset(StrEnum):
     PREMIUM = "premium"
 
 
-@dataclass(frozen=True)
+@frozen
 class PresetValues:
     replicas: int
     anti_affinity: AntiAffinity

@@ -7,9 +7,9 @@ builtin transformers and tanka's pkg/process, it does one thing and has its own 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgrender.frozen import frozen
 from pgrender.transforms.flux_protection import flux_protection
 from pgrender.transforms.materialize_secrets import materialize_secrets
 from pgrender.transforms.member_revisions import member_revisions
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 Manifest = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class Context:
     """What the transforms of one cluster may read."""
 

@@ -4,9 +4,9 @@ and editor hints; pydantic is imported only inside the hooks pydantic itself cal
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgrender.frozen import frozen
 from pgrender.providers import unknown
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def quantity_bytes(value: str) -> float:
     return number * float(10 ** int(suffix[1:]))
 
 
-@dataclass(frozen=True)
+@frozen
 class ProviderName:
     """Annotated metadata of a field naming a provider of ``registry`` (providers.py): the check
     reads the registry when it runs, the JSON Schema lists the names registered when generated."""
@@ -114,7 +114,7 @@ class ProviderName:
         return value
 
 
-@dataclass(frozen=True)
+@frozen
 class ForEditors:
     """What the JSON Schema tells editors about a checked type, so that they flag a value while it
     is typed: the pattern of the check's own regex, examples, a length bound. Annotated metadata,

@@ -4,10 +4,10 @@ an infrastructure role with where pgrender.yaml states it."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
+from pgrender.frozen import frozen
 from pgrender.load import format_path
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def check_member_of(value: str) -> str:
     return check_role_name(value)
 
 
-@dataclass(frozen=True)
+@frozen
 class InfrastructureRole:
     """An infrastructure role and where pgrender.yaml states it, for problems found per cluster."""
 
