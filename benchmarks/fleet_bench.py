@@ -69,6 +69,20 @@ RENDER = textwrap.dedent(
     """
 )
 
+# A render into a directory and a re-render into it (which reads the previous output too), each the
+# whole command line; the peak RSS of the larger, as the kernel counts its children.
+DIRECTORY = textwrap.dedent(
+    """
+    import json, resource, subprocess, sys, tempfile
+    spec, key = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "pgrender", "render", spec, "-o", out + "/base", "--key-file", key]
+        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run([*command, "--exit-code"], check=True, capture_output=True)
+    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+    """
+)
+
 # The floor: the same crypto, directly.
 FLOOR = textwrap.dedent(
     """
@@ -157,6 +171,18 @@ def memory(sizes: tuple[int, ...]) -> list[Row]:
     return [_row(f"peak RSS, {n} clusters (MB; baseline 1 cluster)", peaks[n], peaks[sizes[0]]) for n in sizes]
 
 
+def directory_memory(sizes: tuple[int, ...]) -> list[Row]:
+    """Peak RSS of `render -o` and a re-render into the same directory, against one cluster's."""
+    peaks = {}
+    for n in sizes:
+        with specs([spec(i) for i in range(n)]) as path:
+            peaks[n] = _child(DIRECTORY, str(path), str(KEY))["peak_mb"]
+    return [
+        _row(f"peak RSS, {n} clusters to -o and again (MB; baseline 1 cluster)", peaks[n], peaks[sizes[0]])
+        for n in sizes[1:]
+    ]
+
+
 def _per_unit(name: str, run: Callable[[int], dict[str, float]], low: int, mid: int, high: int) -> Row:
     """Cost of one more unit between ``low`` and ``high``, against the same between ``low`` and ``mid``:
     about 1 when the work is linear in the unit."""
@@ -213,6 +239,7 @@ def rows(quick: bool = False) -> list[Row]:
     return [
         *cpu_vs_floor(100 if quick else 300, 3 if quick else 5),
         *memory((1, 100, 300) if quick else (1, 300, 3000)),
+        *directory_memory((1, 100, 300) if quick else (1, 300, 3000)),
         *scaling(quick),
         *many_users(300 if quick else 1000),
         *cores(200 if quick else 1000),

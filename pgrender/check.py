@@ -11,12 +11,13 @@ import base64
 import binascii
 import difflib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pgrender.frozen import frozen
 from pgrender.record import RECORD
-from pgrender.write import owned_files
+from pgrender.write import SpooledTexts, owned_files
 
 SECRET_FIELDS = ("data", "stringData")
 # How a Secret is recognised in a file that is not valid YAML (hand-edited, truncated): its kind line.
@@ -49,29 +50,30 @@ class Staleness:
         )
 
 
-def read_output(directory: Path, failure: str = "cannot read") -> dict[str, str]:
-    """What a previous run wrote into ``directory`` (relative path → text); empty when it holds none.
+def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
+    """What a previous run wrote into ``directory`` (relative path → text, spooled as a render's own
+    output is: write.SpooledTexts); empty when it holds none.
 
     An OSError becomes an OutputError saying ``failure`` (render says it cannot write) and why.
     """
     from pgrender.errors import OutputError
     from pgrender.write import describe_os_error
 
+    files = SpooledTexts()
     try:
         if not directory.is_dir():
-            return {}
-        return {
-            rel: (directory / rel).read_text(encoding="utf-8", errors="replace")
-            for rel in sorted(owned_files(directory))
-            if (directory / rel).is_file()
-        }
+            return files
+        for rel in sorted(owned_files(directory)):
+            if (directory / rel).is_file():
+                files.add(rel, (directory / rel).read_text(encoding="utf-8", errors="replace"))
+        return files
     except OSError as exc:
         raise OutputError(
             f"{directory}: {failure}: {describe_os_error(exc)} (reading the previous output); nothing was changed"
         ) from exc
 
 
-def compare(expected: dict[str, str], directory: Path) -> Staleness:
+def compare(expected: Mapping[str, str], directory: Path) -> Staleness:
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only."""
     present = owned_files(directory) if directory.is_dir() else set()
     on_disk = (

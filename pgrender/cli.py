@@ -6,7 +6,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -357,7 +357,7 @@ def render_command(
 
             digests, code = inputs
             recorded = _record(digests, config, provider, done, tuple(sorted(warnings)), content)
-            write.write(target, {**content, record.RECORD: recorded})
+            write.write(target, content.plus(record.RECORD, recorded))
             record.remember_written(target, code)
     except PgrenderError as exc:
         _fail(exc, fmt)
@@ -421,7 +421,7 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
 
 
 def _record(
-    inputs: Any, config: Any, provider: Any, clusters: Any, warnings: tuple[Problem, ...], content: dict[str, str]
+    inputs: Any, config: Any, provider: Any, clusters: Any, warnings: tuple[Problem, ...], content: Mapping[str, str]
 ) -> str:
     """The record of this render: its inputs, what it printed, and the files it wrote."""
     from pgrender import record, write
@@ -445,7 +445,8 @@ def _record(
         clusters=len(clusters),
         warnings=format_problems(warnings, "text", "warning") if warnings else "",
         windows=certificate_windows(clusters),
-        files={rel: (text, write.file_mode(rel)) for rel, text in content.items()},
+        files=content,
+        mode=write.file_mode,
     )
 
 
@@ -533,8 +534,11 @@ def check_command(
 
 
 def _guard(
-    directory: Path, content: dict[str, str], failure: str = "cannot write", previous: dict[str, str] | None = None
-) -> dict[str, str]:
+    directory: Path,
+    content: Mapping[str, str],
+    failure: str = "cannot write",
+    previous: Mapping[str, str] | None = None,
+) -> Mapping[str, str]:
     """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held
     (``previous``, when it was read already)."""
     from pgrender.changes import guard
@@ -546,13 +550,13 @@ def _guard(
     return previous
 
 
-def _read_output(directory: Path, failure: str) -> dict[str, str]:
+def _read_output(directory: Path, failure: str) -> Mapping[str, str]:
     from pgrender.check import read_output
 
     return read_output(directory, failure)
 
 
-def _previous(directory: Path) -> dict[str, str]:
+def _previous(directory: Path) -> Mapping[str, str]:
     """--previous DIR: earlier output to keep ciphertexts from; it must hold some."""
     files = _read_output(directory, "cannot read")
     if not files:
@@ -560,7 +564,7 @@ def _previous(directory: Path) -> dict[str, str]:
     return files
 
 
-def _changes(old: dict[str, str], new: dict[str, str], acknowledge: tuple[str, ...] = ()) -> Any:
+def _changes(old: Mapping[str, str], new: Mapping[str, str], acknowledge: tuple[str, ...] = ()) -> Any:
     from pgrender.changes import changes
 
     return changes(old, new, acknowledge)
@@ -701,7 +705,7 @@ def diff_command(
     sys.exit(found.exit_code)
 
 
-def _rendered(directory: Path) -> dict[str, str]:
+def _rendered(directory: Path) -> Mapping[str, str]:
     from pgrender.check import read_output
 
     files = read_output(directory)
@@ -712,7 +716,7 @@ def _rendered(directory: Path) -> dict[str, str]:
 
 def _revisions(
     paths: tuple[str, ...], revs: tuple[str, ...], output: str | None, config_path: str | None
-) -> tuple[dict[str, str], dict[str, str], dict[str, Path]]:
+) -> tuple[Mapping[str, str], Mapping[str, str], dict[str, Path]]:
     """The output directory at the first revision, and at the second or in the work tree."""
     from pgrender.config import find_config
     from pgrender.revisions import read_revision

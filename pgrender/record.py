@@ -55,7 +55,7 @@ from pgrender import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2.6 ms); mypy reads the name the same
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     from pgrender.validity import Window
@@ -224,13 +224,15 @@ def make(
     clusters: int,
     warnings: str,
     windows: list[Window],
-    files: Mapping[str, tuple[str, int]],
+    files: Mapping[str, str],
+    mode: Callable[[str], int],
 ) -> str:
     """The record's text: SCHEMA and the checksum of the rest, then the JSON body.
 
     ``config``: pgrender.yaml's settings the command line resolves against (None without one);
     ``provider``: needs_root_key and writes_plaintext of the provider used; ``warnings``: the plans'
-    warnings as text; ``files``: relative path → (text, mode) of every output file.
+    warnings as text; ``files``: relative path → text of every output file (read one at a time: it
+    may be spooled), ``mode`` its mode.
     """
     body = json.dumps(
         {
@@ -243,7 +245,7 @@ def make(
             "windows": [
                 [where, what, start.timestamp(), end.timestamp(), fix] for where, what, start, end, fix in windows
             ],
-            "files": {rel: [_sha(text.encode("utf-8")), mode] for rel, (text, mode) in sorted(files.items())},
+            "files": {rel: [_sha(files[rel].encode("utf-8")), mode(rel)] for rel in sorted(files)},
         },
         indent=0,
         sort_keys=True,

@@ -40,7 +40,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
@@ -90,27 +90,101 @@ def cluster_files(cluster: ClusterOutput) -> dict[str, str]:
 
 def files(rendering: Rendering) -> dict[str, str]:
     """Relative path → content. One cluster: a flat base; several: one directory per cluster."""
-    return collect(rendering.clusters)[0]
+    return dict(collect(rendering.clusters)[0])
 
 
-def collect(clusters: Iterable[ClusterOutput]) -> tuple[dict[str, str], list[ClusterOutput]]:
-    """files() of clusters taken as they come (render.stream), each one's objects let go once its
-    files are written; and the clusters without their documents (names and TLS plans, for the
-    warnings). A cluster's directory is decided once every cluster's name is known."""
-    texts: list[dict[str, str]] = []
+def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, list[ClusterOutput]]:
+    """files() of clusters taken as they come (render.stream), spooled (SpooledTexts), each one's
+    objects let go once its files are taken; and the clusters without their documents (names and
+    TLS plans, for the warnings). A cluster's directory is decided once every cluster's name is
+    known: until then its files are held under their cluster's number."""
+    spooled = SpooledTexts()
+    names: list[list[str]] = []
     done: list[ClusterOutput] = []
     for cluster in clusters:
-        texts.append(cluster_files(cluster))
+        texts = cluster_files(cluster)
+        for name, text in texts.items():
+            spooled.add(f"{len(done)}/{name}", text)
+        names.append(list(texts))
         done.append(replace(cluster, documents=()))
-    if len(texts) == 1:
-        return texts[0], done
-    out: dict[str, str] = {}
+    if len(done) == 1:
+        return spooled.renamed((f"0/{name}", name) for name in names[0]), done
     dirs = cluster_directories([(c.namespace, c.name) for c in done])
-    for cluster_texts, directory in zip(texts, dirs, strict=True):
-        for name, text in cluster_texts.items():
-            out[f"{directory}/{name}"] = text
-    out[KUSTOMIZATION] = kustomization(dirs)
+    out = spooled.renamed(
+        (f"{n}/{name}", f"{directory}/{name}") for n, directory in enumerate(dirs) for name in names[n]
+    )
+    out.add(KUSTOMIZATION, kustomization(dirs))
     return out, done
+
+
+class SpooledTexts(Mapping[str, str]):
+    """Relative path → text, held in memory up to SPOOL_IN_MEMORY characters and past that in an
+    anonymous temporary file, each text read back when asked for: the files a render to a
+    directory writes, and the ones it replaces, which the refused-changes guard, --exit-code and
+    the record read before the all-or-nothing replacement. Held in memory, they grew by about
+    0.3 MB per cluster; spooled, memory holds the names and where each text is. The file is made
+    as spool()'s is (no name, mode 0600); where none can be made, the texts stay in memory.
+    """
+
+    def __init__(self) -> None:
+        self._where: dict[str, str | tuple[int, int]] = {}  # the text, or (offset, length) in the file
+        self._size = 0
+        self._file: IO[bytes] | None = None
+        self._no_file = False
+
+    def add(self, rel: str, text: str) -> None:
+        self._size += len(text)
+        if self._file is None and self._size > SPOOL_IN_MEMORY and not self._no_file:
+            self._spill()
+        if self._file is None:
+            self._where[rel] = text
+            return
+        data = text.encode("utf-8")
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(data)
+        self._where[rel] = (offset, len(data))
+
+    def _spill(self) -> None:
+        import tempfile
+
+        try:
+            self._file = tempfile.TemporaryFile(prefix="pgrender-")  # noqa: SIM115 - held open while spooled
+        except OSError:  # a read-only /tmp (some Argo CD plugin sidecars): the render goes on, in memory
+            self._no_file = True
+            return
+        for rel, text in self._where.items():
+            assert isinstance(text, str)
+            data = text.encode("utf-8")
+            self._where[rel] = (self._file.tell(), len(data))
+            self._file.write(data)
+
+    def renamed(self, names: Iterable[tuple[str, str]]) -> SpooledTexts:
+        """The same texts (and file) under other names: (old, new) pairs, in the new order."""
+        out = SpooledTexts()
+        out._where = {new: self._where[old] for old, new in names}
+        out._size, out._file, out._no_file = self._size, self._file, self._no_file
+        return out
+
+    def plus(self, rel: str, text: str) -> SpooledTexts:
+        """These texts and one more (the record), leaving these as they are."""
+        out = self.renamed((name, name) for name in self)
+        out.add(rel, text)
+        return out
+
+    def __getitem__(self, rel: str) -> str:
+        where = self._where[rel]
+        if isinstance(where, str):
+            return where
+        assert self._file is not None
+        offset, length = where
+        self._file.seek(offset)
+        return self._file.read(length).decode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
 
 
 def stream(rendering: Rendering) -> str:
@@ -199,7 +273,7 @@ def file_mode(rel: str) -> int:
     return SECRET_FILE_MODE if Path(rel).name.startswith("secret-") else FILE_MODE
 
 
-def write(directory: str | Path, content: dict[str, str]) -> None:
+def write(directory: str | Path, content: Mapping[str, str]) -> None:
     """Replace ``directory`` with exactly ``content``, atomically, leaving unchanged files alone.
 
     When the directory already holds exactly ``content`` (same owned paths, bytes and modes), nothing
@@ -212,7 +286,8 @@ def write(directory: str | Path, content: dict[str, str]) -> None:
     """
     shown = Path(directory)
     target = Path(os.path.realpath(shown))
-    wanted = {str(Path(rel)): text.encode("utf-8") for rel, text in content.items()}
+    # Each file's bytes are made when they are compared or written: ``content`` may be spooled.
+    wanted = Wanted({str(Path(rel)): rel for rel in content}, content)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target.parent, shown):
@@ -222,6 +297,22 @@ def write(directory: str | Path, content: dict[str, str]) -> None:
         raise OutputError(
             f"{shown}: cannot write: {describe_os_error(exc)}; the output directory is as it was"
         ) from exc
+
+
+class Wanted(Mapping[str, bytes]):
+    """write()'s content by normalized path, as bytes made when asked for."""
+
+    def __init__(self, names: dict[str, str], content: Mapping[str, str]) -> None:
+        self._names, self._content = names, content
+
+    def __getitem__(self, rel: str) -> bytes:
+        return self._content[self._names[rel]].encode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -299,7 +390,7 @@ def _discard(work: Path, target: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _replace(target: Path, shown: Path, wanted: dict[str, bytes]) -> None:
+def _replace(target: Path, shown: Path, wanted: Mapping[str, bytes]) -> None:
     import tempfile  # here, not at the top: `render --stdout` starts faster without it
 
     owned: set[str] = set()
@@ -321,7 +412,8 @@ def _replace(target: Path, shown: Path, wanted: dict[str, bytes]) -> None:
         _create(work / ".gitignore", WORK_IGNORE, FILE_MODE)  # first: before any Secret is in there
         staging = work / "new"
         _mkdir(staging)
-        for rel, data in sorted(wanted.items()):
+        for rel in sorted(wanted):
+            data = wanted[rel]
             path = staging / rel
             for parent in reversed(path.relative_to(staging).parents[:-1]):
                 if not (staging / parent).is_dir():
@@ -335,11 +427,11 @@ def _replace(target: Path, shown: Path, wanted: dict[str, bytes]) -> None:
         _discard(work, target)
 
 
-def _up_to_date(target: Path, wanted: dict[str, bytes]) -> bool:
+def _up_to_date(target: Path, wanted: Mapping[str, bytes]) -> bool:
     """Whether every wanted file and directory below ``target`` is there with its bytes and mode."""
     directories = {target} | {target / parent for rel in wanted for parent in Path(rel).parents}
     return all(_is_dir_with_mode(d, DIR_MODE) for d in directories) and all(
-        _holds(target / rel, data, file_mode(rel)) for rel, data in wanted.items()
+        _holds(target / rel, wanted[rel], file_mode(rel)) for rel in wanted
     )
 
 

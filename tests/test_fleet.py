@@ -127,6 +127,55 @@ def test_without_a_temporary_file_the_stream_stays_in_memory(
     assert [c.name for c in done] == ["c000", "c001", "c002"]
 
 
+@pytest.mark.parametrize("in_memory", [write.SPOOL_IN_MEMORY, 0], ids=["memory", "file"])
+def test_a_directory_render_spools_what_it_writes_and_replaces(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, in_memory: int
+) -> None:
+    """-o with the new and the previous output spooled (write.SpooledTexts): the same files, the
+    same --exit-code verdicts as held in memory, and nothing written on bad input."""
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", in_memory)
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    out = tmp_path / "out"
+
+    def rendered(*argv: str) -> tuple[int, dict[str, str]]:
+        result = run_cli("render", *argv, "-o", str(out), "--key-file", str(GOLDEN_KEY))
+        return result.exit_code, {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
+
+    code, files = rendered(str(batch(3)))
+    assert code == 0 and {k: v for k, v in files.items() if k != ".pgrender-record"} == write.files(
+        render.render(request(batch(3)))
+    )
+    assert rendered(str(batch(3)), "--exit-code") == (0, files)  # unchanged: the spooled texts compared
+    code, grown = rendered(str(batch(4)), "--exit-code")
+    assert code == 1 and "c003/kustomization.yaml" in grown
+    assert rendered(str(batch(4, BROKEN))) == (2, grown)
+
+
+def test_spooled_texts_are_read_back_from_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 10)
+    spooled = write.SpooledTexts()
+    texts = {"a.yaml": "short\n", "b/c.yaml": "ünïcode " * 5, "d.yaml": ""}
+    for rel, text in texts.items():
+        spooled.add(rel, text)
+    assert spooled._file is not None and dict(spooled) == texts and list(spooled) == list(texts)
+    moved = spooled.renamed([("b/c.yaml", "c.yaml"), ("a.yaml", "a.yaml")]).plus("e.yaml", "more")
+    assert dict(moved) == {"c.yaml": texts["b/c.yaml"], "a.yaml": "short\n", "e.yaml": "more"}
+    assert dict(spooled) == texts  # plus() leaves the texts it was made from as they were
+
+
+def test_without_a_temporary_file_spooled_texts_stay_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 0)
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    spooled = write.SpooledTexts()
+    spooled.add("a.yaml", "x")
+    assert spooled._file is None and dict(spooled) == {"a.yaml": "x"}
+
+
 # Worker processes -----------------------------------------------------------------------------------------------------
 
 
