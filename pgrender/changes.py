@@ -850,13 +850,8 @@ def _compare(
     # Clusters that vanish entirely, and clusters that appear: a rename or move is one finding.
     old_clusters = {o.cluster for o in old_objs if o.cluster}
     new_clusters = {o.cluster for o in new_objs if o.cluster}
-    unchanged = [new_files[p] for p in new_files if p not in differing]
-    gone = sorted(c for c in old_clusters - new_clusters if not _still_there(c, unchanged))
-    appeared = sorted(
-        c
-        for c in new_clusters - old_clusters
-        if not _still_there(c, [old_files[p] for p in old_files if p not in differing])
-    )
+    gone = sorted(c for c in old_clusters - new_clusters if not _still_there(c, new_files, differing))
+    appeared = sorted(c for c in new_clusters - old_clusters if not _still_there(c, old_files, differing))
     whole = set(gone) | set(appeared)
     findings += _whole_clusters(gone, appeared, old_objs, new_objs)
 
@@ -902,11 +897,12 @@ def _compare(
     return findings
 
 
-def _still_there(cluster: tuple[str, str], texts: list[str]) -> bool:
-    """Whether an unparsed (unchanged) file belongs to ``cluster``: its label and namespace lines."""
+def _still_there(cluster: tuple[str, str], files: Mapping[str, str], differing: set[str]) -> bool:
+    """Whether an unparsed (unchanged) file belongs to ``cluster``: its label and namespace lines.
+    The texts are read one at a time: a large render's are spooled (write.SpooledTexts)."""
     namespace, name = cluster
     label = f"{CLUSTER_LABEL}: {name}\n"
-    return any(label in t and f"namespace: {namespace}\n" in t for t in texts)
+    return any(label in t and f"namespace: {namespace}\n" in t for t in (files[p] for p in files if p not in differing))
 
 
 def _whole_clusters(
