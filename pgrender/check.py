@@ -17,7 +17,7 @@ from typing import Any
 
 from pgrender.frozen import frozen
 from pgrender.record import RECORD
-from pgrender.write import SpooledTexts, owned_files
+from pgrender.write import SpooledTexts, files_below, owned_files
 
 SECRET_FIELDS = ("data", "stringData")
 # How a Secret is recognised in a file that is not valid YAML (hand-edited, truncated): its kind line.
@@ -76,11 +76,7 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
 def compare(expected: Mapping[str, str], directory: Path) -> Staleness:
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only."""
     present = owned_files(directory) if directory.is_dir() else set()
-    on_disk = (
-        {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()} - {RECORD}
-        if directory.is_dir()
-        else set()
-    )
+    on_disk = files_below(directory) - {RECORD} if directory.is_dir() else set()
     foreign = tuple(sorted(on_disk - present - set(expected)))
     changed: list[str] = []
     missing: list[str] = []

@@ -518,6 +518,10 @@ def main() -> None:
     try:
         text, code = answer(sys.argv[1:], os.environ)
     except DOUBTS:
+        text, code = "", -1
+    if code < 0:
+        # Outside the except block: its traceback would keep answer()'s frames, and with them the
+        # record and the stat cache it read, for the whole render.
         from pgrender.cli import main as full
 
         full()

@@ -267,6 +267,28 @@ def owned_files(directory: Path) -> set[str]:
     return {str(Path(p)) for p in owned}
 
 
+def files_below(top: Path) -> set[str]:
+    """The relative paths of the files below ``top``, as ``Path.rglob("*")`` and ``is_file()`` find
+    them (symlinks to files too; no symlinked directory entered; an unreadable one skipped), without
+    a Path object for each: a large render's output has tens of thousands."""
+    found: set[str] = set()
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        try:
+            with os.scandir(os.path.join(top, rel)) as entries:
+                listed = list(entries)
+        except PermissionError:
+            continue
+        for entry in listed:
+            name = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(name)
+            elif entry.is_file():
+                found.add(name)
+    return found
+
+
 def file_mode(rel: str) -> int:
     """0600 for a Secret, else 0644. file_name starts a Secret's file with ``secret-`` and no other
     kind's: a kind never holds a hyphen (SealedSecret is ``sealedsecret-``)."""
@@ -397,7 +419,7 @@ def _replace(target: Path, shown: Path, wanted: Mapping[str, bytes]) -> None:
     if os.path.lexists(target) and not target.is_dir():
         raise OutputError(f"{shown}: exists and is not a directory")
     if target.is_dir():
-        present = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+        present = files_below(target)
         owned = owned_files(target) | (present & {RECORD})  # the record is written with the files it names
         foreign = sorted(present - owned)
         if foreign:

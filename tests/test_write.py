@@ -472,3 +472,16 @@ def test_concurrent_renders_into_one_directory_take_turns(tmp_path: Path) -> Non
             assert run.returncode == 0, stderr
         assert tree(out) in expected
         assert sorted(os.listdir(tmp_path)) == ["expected", "out"]
+
+
+def test_files_below_finds_what_rglob_finds(tmp_path: Path) -> None:
+    """write.files_below (foreign files, stale ones) lists what Path.rglob("*") with is_file() did."""
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "f.yaml").write_text("x")
+    (tmp_path / "a" / ".hidden").write_text("z")
+    (tmp_path / "g").write_text("y")
+    (tmp_path / "link-to-file").symlink_to(tmp_path / "g")
+    (tmp_path / "link-to-dir").symlink_to(tmp_path / "a")  # not entered
+    (tmp_path / "broken").symlink_to(tmp_path / "nowhere")
+    expected = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert pgrender.write.files_below(tmp_path) == expected == {"a/b/f.yaml", "a/.hidden", "g", "link-to-file"}
