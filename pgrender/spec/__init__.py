@@ -47,7 +47,9 @@ __all__ = [
     "PostgresCluster",
     "RolloutSpec",
     "SourcedCluster",
+    "default",
     "validate",
+    "validated",
 ]
 
 
