@@ -16,7 +16,7 @@ import functools
 import json
 import shlex
 from collections.abc import Sequence
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pgrender.components.role_sql import literal as _literal
@@ -64,7 +64,8 @@ INSERT INTO pgrender.init_sql DEFAULT VALUES;
 
 @functools.cache
 def job_script(name: str) -> str:
-    return resources.files("pgrender.job_scripts").joinpath(name).read_text(encoding="utf-8")
+    # package data beside this package, read as a file (pgrender.plan.parameters says why)
+    return (Path(__file__).parents[1] / "job_scripts" / name).read_text(encoding="utf-8")
 
 
 def members_script() -> str:

@@ -16,7 +16,6 @@ import functools
 import hashlib
 import math
 import shlex
-import zoneinfo
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -629,6 +628,8 @@ def preset_full_schedule(namespace: str, cluster: str, repo: str, time_zone: str
 def dst_minutes(time_zone: str) -> frozenset[int]:
     """Minutes of the local day that a UTC-offset change in ``time_zone`` skips or repeats in
     2026-2045, each widened to its whole hour (a CronJob started in them runs never or twice)."""
+    import zoneinfo  # here: only a backup schedule's time zone needs it, and its import reads sysconfig
+
     zone = zoneinfo.ZoneInfo(time_zone)
     out: set[int] = set()
     day = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -29,12 +29,14 @@ import json
 import math
 import re
 import unicodedata
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from pgrender.frozen import frozen
 
-CATALOGUE_DIR = "postgres_parameters"
+# Beside this module in every install (package data); read as a file, as importlib.resources with its
+# tempfile and zipfile imports costs a cold render about 4 ms (issue 17).
+CATALOGUE_DIR = Path(__file__).with_name("postgres_parameters")
 # Parameters renamed in a major release: name -> (the release, the new name). From that release on
 # the old name is only an alias the server maps (guc.c's map_old_guc_names), which neither
 # pg_settings nor ``postgres --describe-config`` lists, so Patroni drops it from the configuration
@@ -126,8 +128,7 @@ class Setting:
 @functools.cache
 def catalogue(version: int) -> dict[str, Setting]:
     """The parameters of PostgreSQL ``version``, by lower-case name (PostgreSQL's names are case-insensitive)."""
-    path = resources.files("pgrender.plan").joinpath(CATALOGUE_DIR, f"{version}.json")
-    raw: dict[str, Any] = json.loads(path.read_text())
+    raw: dict[str, Any] = json.loads((CATALOGUE_DIR / f"{version}.json").read_text())
     return {
         _ascii_lower(name): Setting(
             name,

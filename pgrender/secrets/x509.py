@@ -1,14 +1,30 @@
-"""Deterministic P-256 certificates and keys; their encoding is a security boundary, so cryptography.x509 owns it."""
+"""Deterministic P-256 certificates and keys: DER written here, keys and signatures by cryptography.
+
+Why the encoding is written here. Importing ``cryptography.x509`` and cryptography's serialization
+package took about 40 ms of a 135 ms cold render (issue 17: ``python -c`` importing them beside
+``ec`` and ``hashes``, timed interleaved), more than the whole render of a cluster. pgrender makes
+two certificate templates only: a self-signed CA and a leaf, each with a one-attribute subject
+(commonName) and a fixed list of extensions, plus unencrypted PKCS #8 keys. That is the DER below:
+tag, length and value (X.690), about sixty lines.
+
+What stays with cryptography: the P-256 keys (``ec.derive_private_key``) and the RFC 6979
+deterministic ECDSA signature over the encoded TBSCertificate, so nothing security-critical is
+computed here. What proves the encoding: tests/test_x509.py builds the same certificates with
+cryptography's ``CertificateBuilder`` and keys with its PKCS #8 serializer and requires the same bytes
+(hypothesis: names, serials, times either side of 2050, DNS names and IP addresses), and parses each
+certificate and verifies its signature with cryptography; the golden files did not change; the
+runtime tests connect PostgreSQL, Patroni, pgBouncer and pgBackRest clients through them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from base64 import b64encode
 from ipaddress import IPv4Address, IPv6Address
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pgrender.frozen import frozen
 
@@ -33,28 +49,26 @@ def key_pair(seed: bytes) -> ec.EllipticCurvePrivateKey:
 
 
 def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
-    """PKCS #8 PrivateKeyInfo, unencrypted, as PEM."""
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    """PKCS #8 PrivateKeyInfo, unencrypted, as PEM (RFC 5208; the ECPrivateKey inside, RFC 5915,
+    carries the public key and leaves the curve to the algorithm identifier, as OpenSSL writes it)."""
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    ec_private_key = _seq(_integer(1), _tlv(0x04, private), _tlv(0xA1, _bit_string(_point(key.public_key()))))
+    return _pem("PRIVATE KEY", _seq(_integer(0), _EC_P256, _tlv(0x04, ec_private_key)))
 
 
-def cert_pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+def cert_pem(certificate: bytes) -> str:
+    return _pem("CERTIFICATE", certificate)
 
 
-def certificate_authority(
-    key: ec.EllipticCurvePrivateKey, common_name: str, validity: Validity, serial: int
-) -> x509.Certificate:
-    """A self-signed CA that may sign leaf certificates only (path length 0)."""
-    public = key.public_key()
-    builder = (
-        _builder(common_name, common_name, public, serial, validity)
-        .add_extension(_CA_CONSTRAINTS, critical=True)
-        .add_extension(_CA_KEY_USAGE, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-    )
-    return _sign(builder, key)
+def certificate_authority(key: ec.EllipticCurvePrivateKey, common_name: str, validity: Validity, serial: int) -> bytes:
+    """A self-signed CA that may sign leaf certificates only (path length 0), as DER."""
+    public = _point(key.public_key())
+    extensions = [
+        _extension(_BASIC_CONSTRAINTS, _seq(_TRUE, _integer(0)), critical=True),
+        _extension(_KEY_USAGE, _CA_KEY_USAGE, critical=True),
+        _extension(_SUBJECT_KEY_IDENTIFIER, _tlv(0x04, _key_identifier(public))),
+    ]
+    return _certificate(common_name, common_name, public, serial, validity, extensions, key)
 
 
 def leaf(
@@ -67,78 +81,142 @@ def leaf(
     client: bool,
     issuer_name: str,
     ca_key: ec.EllipticCurvePrivateKey,
-    ca_key_identifier: x509.AuthorityKeyIdentifier,
+    ca_key_identifier: bytes,
     validity: Validity,
     serial: int,
-) -> x509.Certificate:
-    """A leaf certificate signed by the CA named ``issuer_name``; CN and SANs as the plan lists them.
-
-    The SAN extension holds the DNS names, then the IP addresses, each in plan order.
-    """
-    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
-        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
-    )
-    public = key.public_key()
-    builder = (
-        _builder(common_name, issuer_name, public, serial, validity)
-        .add_extension(_LEAF_CONSTRAINTS, critical=True)
-        .add_extension(_LEAF_KEY_USAGE, critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(ca_key_identifier, critical=False)
-    )
-    names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
-    names += [x509.IPAddress(address) for address in ip_addresses]
+) -> bytes:
+    """A leaf certificate signed by the CA named ``issuer_name``, as DER; CN and SANs as the plan
+    lists them. The SAN extension holds the DNS names, then the IP addresses, each in plan order."""
+    usages = ([_SERVER_AUTH] if server else []) + ([_CLIENT_AUTH] if client else [])
+    public = _point(key.public_key())
+    extensions = [
+        _extension(_BASIC_CONSTRAINTS, _seq(), critical=True),
+        _extension(_KEY_USAGE, _LEAF_KEY_USAGE, critical=True),
+        _extension(_EXTENDED_KEY_USAGE, _seq(*usages)),
+        _extension(_SUBJECT_KEY_IDENTIFIER, _tlv(0x04, _key_identifier(public))),
+        # keyIdentifier only: issuer name and serial would tie the leaf to one CA certificate
+        _extension(_AUTHORITY_KEY_IDENTIFIER, _seq(_tlv(0x80, ca_key_identifier))),
+    ]
+    # dNSName is [2] IA5String, iPAddress [7] OCTET STRING of the 4 or 16 address octets.
+    names = [_tlv(0x82, name.encode("ascii")) for name in dns_names]
+    names += [_tlv(0x87, address.packed) for address in ip_addresses]
     if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return _sign(builder, ca_key)
+        extensions.append(_extension(_SUBJECT_ALT_NAME, _seq(*names)))
+    return _certificate(common_name, issuer_name, public, serial, validity, extensions, ca_key)
 
 
-def authority_key_identifier(ca_key: ec.EllipticCurvePrivateKey) -> x509.AuthorityKeyIdentifier:
-    """What a leaf names its CA by: keyIdentifier only, as issuer name and serial would tie the leaf
-    to one CA certificate. Made once per CA, not per leaf."""
-    return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+def authority_key_identifier(ca_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The CA's key identifier, which its leaves name it by. Made once per CA, not per leaf."""
+    return _key_identifier(_point(ca_key.public_key()))
 
 
-def _builder(
-    subject: str, issuer: str, public: ec.EllipticCurvePublicKey, serial: int, validity: Validity
-) -> x509.CertificateBuilder:
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(public)
-        .serial_number(serial)
-        .not_valid_before(validity.not_before)
-        .not_valid_after(validity.not_after)
+def _certificate(
+    subject: str,
+    issuer: str,
+    public: bytes,
+    serial: int,
+    validity: Validity,
+    extensions: list[bytes],
+    signer: ec.EllipticCurvePrivateKey,
+) -> bytes:
+    """Certificate (RFC 5280 4.1): a v3 TBSCertificate, signed ecdsa-with-SHA256."""
+    tbs = _seq(
+        _tlv(0xA0, _integer(2)),  # [0] EXPLICIT version v3
+        _integer(serial),
+        _ECDSA_WITH_SHA256,
+        _name(issuer),
+        _seq(_time(validity.not_before), _time(validity.not_after)),
+        _name(subject),
+        _seq(_EC_P256, _bit_string(public)),  # SubjectPublicKeyInfo
+        _tlv(0xA3, _seq(*extensions)),  # [3] EXPLICIT extensions
     )
-
-
-def _sign(builder: x509.CertificateBuilder, signer: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     # RFC 6979: the same inputs give the same signature, so a render is reproducible.
-    return builder.sign(signer, hashes.SHA256(), ecdsa_deterministic=True)
+    signature = signer.sign(tbs, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return _seq(tbs, _ECDSA_WITH_SHA256, _bit_string(signature))
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])  # UTF8String
+def _name(common_name: str) -> bytes:
+    """A Name of one RDN, commonName as UTF8String."""
+    return _seq(_tlv(0x31, _seq(_COMMON_NAME, _tlv(0x0C, common_name.encode()))))
 
 
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+def _time(moment: dt.datetime) -> bytes:
+    """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; UTC, whole seconds."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    if 1950 <= moment.year < 2050:
+        return _tlv(0x17, moment.strftime("%y%m%d%H%M%SZ").encode())
+    return _tlv(0x18, f"{moment.year:04d}{moment.strftime('%m%d%H%M%S')}Z".encode())
 
 
-# The same for every certificate, made once.
-_CA_CONSTRAINTS = x509.BasicConstraints(ca=True, path_length=0)
-_LEAF_CONSTRAINTS = x509.BasicConstraints(ca=False, path_length=None)
-_CA_KEY_USAGE = _key_usage(cert_sign=True)
-_LEAF_KEY_USAGE = _key_usage(cert_sign=False)
+def _point(public: ec.EllipticCurvePublicKey) -> bytes:
+    """The uncompressed point (SEC 1 2.3.3) that SubjectPublicKeyInfo and ECPrivateKey carry."""
+    numbers = public.public_numbers()
+    return b"\x04" + numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
+
+
+def _key_identifier(point: bytes) -> bytes:
+    """RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits."""
+    return hashlib.sha1(point).digest()
+
+
+def _extension(oid: bytes, value: bytes, *, critical: bool = False) -> bytes:
+    """Extension: critical is DEFAULT FALSE, so DER leaves it out when false."""
+    return _seq(oid, _TRUE, _tlv(0x04, value)) if critical else _seq(oid, _tlv(0x04, value))
+
+
+def _pem(label: str, der: bytes) -> str:
+    text = b64encode(der).decode()
+    lines = "".join(text[i : i + 64] + "\n" for i in range(0, len(text), 64))
+    return f"-----BEGIN {label}-----\n{lines}-----END {label}-----\n"
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    """One DER element: the tag, the definite length (short form below 128), the content."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + content
+
+
+def _seq(*parts: bytes) -> bytes:
+    return _tlv(0x30, b"".join(parts))
+
+
+def _integer(value: int) -> bytes:
+    """A non-negative INTEGER in the fewest octets, with a leading zero when the top bit is set."""
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def _bit_string(octets: bytes) -> bytes:
+    return _tlv(0x03, b"\x00" + octets)  # no unused bits
+
+
+def _oid(dotted: str) -> bytes:
+    """An OBJECT IDENTIFIER: the first two arcs in one subidentifier, each in base 128."""
+    first, second, *rest = (int(arc) for arc in dotted.split("."))
+    body = bytearray()
+    for arc in (40 * first + second, *rest):
+        chunk = [arc & 0x7F]
+        while arc := arc >> 7:
+            chunk.append(0x80 | arc & 0x7F)
+        body += bytes(reversed(chunk))
+    return _tlv(0x06, bytes(body))
+
+
+_TRUE = _tlv(0x01, b"\xff")
+_COMMON_NAME = _oid("2.5.4.3")
+_ECDSA_WITH_SHA256 = _seq(_oid("1.2.840.10045.4.3.2"))  # parameters absent (RFC 5758 3.2)
+_EC_P256 = _seq(_oid("1.2.840.10045.2.1"), _oid("1.2.840.10045.3.1.7"))  # id-ecPublicKey, prime256v1
+_BASIC_CONSTRAINTS = _oid("2.5.29.19")
+_KEY_USAGE = _oid("2.5.29.15")
+_EXTENDED_KEY_USAGE = _oid("2.5.29.37")
+_SUBJECT_KEY_IDENTIFIER = _oid("2.5.29.14")
+_AUTHORITY_KEY_IDENTIFIER = _oid("2.5.29.35")
+_SUBJECT_ALT_NAME = _oid("2.5.29.17")
+_SERVER_AUTH = _oid("1.3.6.1.5.5.7.3.1")
+_CLIENT_AUTH = _oid("1.3.6.1.5.5.7.3.2")
+# KeyUsage is a named BIT STRING: DER drops trailing zero bits and counts them as unused.
+_CA_KEY_USAGE = _tlv(0x03, b"\x01\x06")  # keyCertSign (5), cRLSign (6)
+_LEAF_KEY_USAGE = _tlv(0x03, b"\x07\x80")  # digitalSignature (0)
