@@ -53,7 +53,7 @@ RENDER = textwrap.dedent(
         setattr(module, name, wrapper)
     counted(derived, "scram_verifier", "pbkdf2")
     counted(x509, "key_pair", "keys")
-    counted(x509, "_sign", "signatures")
+    counted(x509, "_certificate", "signatures")  # one signature per certificate
     write.stream(render.render(render.Request((sys.argv[4],), key_file=key)))
     counts = dict.fromkeys(counts, 0)
     def cpu():

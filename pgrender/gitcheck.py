@@ -9,16 +9,20 @@ core.excludesFile, info/exclude, the index), so it is asked; when git is missing
 answer (exit 128, e.g. "detected dubious ownership"), the path counts as not ignored and the write
 is refused with the reason: failing open here would commit keys.
 
-The verdict (``refusal``) imports no pgrender module: a no-op render (record.py) asks it too, and
-pgrender.errors alone costs 9 ms there (dataclasses).
+The verdict (``refusal``) imports no pgrender module, nor subprocess, shutil or pathlib: a no-op
+render (record.py) asks it too. There, importing those three cost about 10 ms, four times what git
+itself takes to answer (issue 17, benchmarks/noop_bench.py in a plain install: a no-op of 20 specs
+38 ms, 25 ms with a provider that needs no git check), so git is found on PATH and started with
+os.posix_spawn, its standard error read from a pipe.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from pathlib import Path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy reads the name the same
+if TYPE_CHECKING:
+    from pathlib import Path
 
 WHAT_TO_DO = (
     "git-ignore the directory, render with --stdout for Argo CD, {committable}, "
@@ -42,12 +46,15 @@ def what_to_do() -> str:
 GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE")
 
 
-def work_tree(path: Path) -> Path | None:
-    """The nearest directory at or above ``path`` holding ``.git``; None outside every work tree."""
-    for candidate in (path, *path.parents):
-        if os.path.lexists(candidate / ".git"):
-            return candidate
-    return None
+def work_tree(path: str) -> str | None:
+    """The nearest directory at or above the absolute ``path`` holding ``.git``; None outside every work tree."""
+    while True:
+        if os.path.lexists(os.path.join(path, ".git")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 def refuse_plaintext_in_git(output: Path) -> None:
@@ -59,40 +66,61 @@ def refuse_plaintext_in_git(output: Path) -> None:
         raise OutputError(reason)
 
 
-def refusal(output: Path) -> str | None:
+def refusal(output: Path | str) -> str | None:
     """Why plaintext Secrets may not be written to ``output``; None when they may."""
-    real = Path(os.path.realpath(output))
+    real = os.path.realpath(output)
     root = work_tree(real)
     if root is None:
         return None
-    where = f"{output}: lies in the git work tree {root}" + (
-        f" (as {real})" if real != Path(os.path.abspath(output)) else ""
-    )
-    git = shutil.which("git")
+    where = f"{output}: lies in the git work tree {root}" + (f" (as {real})" if real != os.path.abspath(output) else "")
+    git = _on_path("git")
     if git is None:
         return (
             f"{where}, git is not on PATH to say whether it is git-ignored, and the derived provider writes "
             f"plaintext Secrets; install git, or {what_to_do()}"
         )
-    rel = real.relative_to(root).as_posix()
     # The trailing slash lets directory-only patterns ("/rendered/") match a directory not yet made.
     # check-ignore also answers "not ignored" for a directory holding tracked files.
-    answer = subprocess.run(
-        [git, "-C", str(root), "check-ignore", "-q", "--", f"{rel}/"],
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k not in GIT_REDIRECTS},
-        check=False,
-    )
-    if answer.returncode == 0:
+    code, stderr = _run([git, "-C", root, "check-ignore", "-q", "--", f"{os.path.relpath(real, root)}/"])
+    if code == 0:
         return None
-    if answer.returncode == 1:
+    if code == 1:
         return (
             f"{where} and is not git-ignored (or git tracks files in it), and the derived provider writes "
             f"plaintext Secrets; {what_to_do()}"
         )
-    said = next((line for line in answer.stderr.splitlines() if line.strip()), f"exit {answer.returncode}")
+    said = next((line for line in stderr.splitlines() if line.strip()), f"exit {code}")
     return (
         f"{where}, git could not say whether it is git-ignored ({said.removeprefix('fatal: ')}), and the "
         f"derived provider writes plaintext Secrets; fix what git reports, or {what_to_do()}"
     )
+
+
+def _on_path(name: str) -> str | None:
+    """The executable ``name`` on PATH, as shutil.which finds it."""
+    for directory in os.get_exec_path():
+        candidate = os.path.join(directory, name)
+        if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _run(argv: list[str]) -> tuple[int, str]:
+    """The exit code and standard error of ``argv``, run without the GIT_* redirects; standard input
+    and output are /dev/null."""
+    env = {k: v for k, v in os.environ.items() if k not in GIT_REDIRECTS}
+    read, write = os.pipe()
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, write, 2)]
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+        os.close(null)
+    with open(read, "rb") as errors:
+        stderr = errors.read()  # to its end: git has exited or closed it
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), stderr.decode(errors="replace")

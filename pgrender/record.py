@@ -478,11 +478,9 @@ def _spec_files(config: dict[str, Any]) -> list[str]:
 
 def _refuse_plaintext_in_git(target: str) -> None:
     """The full path's git check, with the same verdict; a refusal is the full path's to report."""
-    from pathlib import Path
-
     from pgrender.gitcheck import refusal
 
-    if refusal(Path(target)) is not None:
+    if refusal(target) is not None:
         raise Unanswered("plaintext Secrets where git would see them: the full path refuses")
 
 

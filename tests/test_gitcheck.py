@@ -53,16 +53,16 @@ def test_outside_every_work_tree_nothing_is_asked(tmp_path: Path, monkeypatch: p
 
 def test_a_work_tree_is_found_without_git(repo: Path, tmp_path: Path) -> None:
     """.git is a directory in a clone, a file in a linked worktree or a submodule."""
-    assert work_tree(repo / "rendered" / "x") == repo
+    assert work_tree(str(repo / "rendered" / "x")) == str(repo)
     linked = tmp_path / "linked"
     (repo / "README").write_text("x\n")
     git(repo, "add", "README")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "x")
     git(repo, "worktree", "add", "-q", str(linked))
-    assert (linked / ".git").is_file() and work_tree(linked / "deploy") == linked
+    assert (linked / ".git").is_file() and work_tree(str(linked / "deploy")) == str(linked)
     with pytest.raises(OutputError, match=f"lies in the git work tree {linked} and is not git-ignored"):
         refuse_plaintext_in_git(linked / "deploy")
-    assert work_tree(tmp_path / "elsewhere") is None
+    assert work_tree(str(tmp_path / "elsewhere")) is None
 
 
 @pytest.mark.parametrize("output", ["rendered", "deploy"])

@@ -396,6 +396,19 @@ def test_the_fast_path_imports_only_light_modules(repo: Path, argv: tuple[str, .
     assert sorted(m for m in modules if m.split(".")[0] in NOT_ON_THE_FAST_PATH or m in NOT_ON_THE_FAST_PATH) == []
 
 
+def test_the_git_check_of_the_fast_path_starts_git_without_subprocess(repo: Path) -> None:
+    """Output in a work tree, git-ignored: git is asked, and the answer costs no subprocess import."""
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("/rendered/\n")  # the default output directory
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *RENDER], cwd=repo, capture_output=True, text=True, check=True, env=os.environ
+    )
+    modules = set(json.loads(result.stdout))
+    assert "pgrender.gitcheck" in modules and {"subprocess", "shutil"} & modules == set()
+    (repo / ".gitignore").write_text("")
+    assert fast(*RENDER) is None, "not ignored: the full path refuses"
+
+
 def test_the_console_script_answers_without_importing_click(repo: Path) -> None:
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
     result = subprocess.run(

@@ -1,0 +1,14 @@
+"""The benchmark harness counts what it compares against: a render's crypto calls and their floor."""
+
+from __future__ import annotations
+
+from benchmarks import fleet_bench
+from benchmarks.spec_gen import spec
+
+
+def test_a_render_counts_its_crypto_and_the_floor_repeats_it() -> None:
+    result = fleet_bench.rendered([spec(0), spec(1)])
+    assert result["clusters"] == 2 and result["cpu"] > 0
+    # hippo-like clusters: a CA and leaves each, their keys, and the users' SCRAM verifiers
+    assert result["signatures"] >= 2 * 4 and result["keys"] >= result["signatures"] and result["pbkdf2"] >= 2
+    assert fleet_bench.floor(result) > 0
