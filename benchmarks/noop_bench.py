@@ -79,7 +79,7 @@ def rows(quick: bool = False, python: str = sys.executable, install: str = "") -
             "render --write --exit-code, one spec changed": (render, one_changed, repo),
             # What no no-op can skip: the console script pip writes imports re, the record needs json
             # and hashlib. In a plain install these alone come to about 2x `python -c pass`.
-            "the imports every no-op needs (re, json, hashlib)": (
+            "import re, json and hashlib (the floor of a run with nothing to do)": (
                 [python, "-c", "import re, json, hashlib"],
                 None,
                 repo,
