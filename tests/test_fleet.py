@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.spec_gen import spec
 from pgrender import fleet, render, tuning, write
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
@@ -19,25 +20,14 @@ from pgrender.plans import plans as read_plans
 from pgrender.spec import SourcedCluster
 from tests.conftest import GOLDEN_KEY, base_spec, run_cli
 
-
-def fleet_spec(i: int, users: int = 2) -> str:
-    listed = "".join(f"    - name: user{u}\n      databases: [db{u % 3}]\n" for u in range(users))
-    return (
-        "apiVersion: pgrender.io/v1alpha1\nkind: PostgresCluster\n"
-        f"metadata:\n  name: c{i:03d}\n  namespace: team{i % 3}\n"
-        f"spec:\n  postgresVersion: {14 + i % 5}\n  instances:\n    - name: main\n      replicas: {1 + i % 3}\n"
-        f"      dataVolume:\n        size: 10Gi\n  users:\n{listed}"
-    )
-
-
-BROKEN = fleet_spec(99).replace("replicas: 1", "replicas: many")
+BROKEN = spec(99).replace("replicas: 1", "replicas: many")
 
 
 @pytest.fixture
 def batch(tmp_path: Path) -> Callable[..., Path]:
     def _batch(clusters: int, tail: str = "") -> Path:
         path = tmp_path / f"batch{clusters}.yaml"
-        path.write_text("---\n".join([*(fleet_spec(i) for i in range(clusters)), *([tail] if tail else [])]))
+        path.write_text("---\n".join([*(spec(i) for i in range(clusters)), *([tail] if tail else [])]))
         return path
 
     return _batch
@@ -94,7 +84,7 @@ def test_a_bad_spec_after_good_ones_is_raised_after_them(batch: Callable[..., Pa
     with pytest.raises(SpecError) as info:
         for cluster in render.stream(request(batch(4, BROKEN)), [], parallel=False):
             given.append(cluster.name)
-    assert given == ["c000", "c001", "c002", "c003"][: 4 - tuning.ScramPool.AHEAD]
+    assert given == ["c0000", "c0001", "c0002", "c0003"][: 4 - tuning.ScramPool.AHEAD]
     assert [p.path for p in info.value.problems] == ["spec.instances[0].replicas"]
 
 
@@ -124,7 +114,7 @@ def test_without_a_temporary_file_the_stream_stays_in_memory(
     monkeypatch.setattr(tempfile, "TemporaryFile", refused)
     spooled, done = write.spool(render.stream(request(batch(3)), [], parallel=False))
     assert spooled.read() == write.stream(render.render(request(batch(3))))
-    assert [c.name for c in done] == ["c000", "c001", "c002"]
+    assert [c.name for c in done] == ["c0000", "c0001", "c0002"]
 
 
 @pytest.mark.parametrize("in_memory", [write.SPOOL_IN_MEMORY, 0], ids=["memory", "file"])
@@ -147,7 +137,7 @@ def test_a_directory_render_spools_what_it_writes_and_replaces(
     )
     assert rendered(str(batch(3)), "--exit-code") == (0, files)  # unchanged: the spooled texts compared
     code, grown = rendered(str(batch(4)), "--exit-code")
-    assert code == 1 and "c003/kustomization.yaml" in grown
+    assert code == 1 and "c0003/kustomization.yaml" in grown
     assert rendered(str(batch(4, BROKEN))) == (2, grown)
 
 
@@ -228,7 +218,7 @@ def test_workers_only_for_a_large_batch(
 
     monkeypatch.setattr(fleet, "finish", spy)
     names = [c.name for c in render.stream(request(batch(clusters)), [])]
-    assert names == [f"c{i:03d}" for i in range(clusters)]  # every plan handed on, none lost in the look-ahead
+    assert names == [f"c{i:04d}" for i in range(clusters)]  # every plan handed on, none lost in the look-ahead
     assert bool(used) is processes
 
 
@@ -260,9 +250,9 @@ def test_one_cluster_with_many_users_gets_a_pool(verifiers: int, pooled: bool) -
 
 
 def test_many_users_render_as_inline(write_spec: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = base_spec()
-    spec["spec"]["users"] = [{"name": f"user{u}", "databases": ["app"]} for u in range(tuning.ScramPool.MANY)]
-    path = write_spec(spec)
+    cluster = base_spec()
+    cluster["spec"]["users"] = [{"name": f"user{u}", "databases": ["app"]} for u in range(tuning.ScramPool.MANY)]
+    path = write_spec(cluster)
     pooled = write.stream(render.render(request(path)))
     monkeypatch.setattr(tuning.ScramPool, "MANY", 10**6)
     assert write.stream(render.render(request(path))) == pooled
@@ -295,10 +285,10 @@ def test_users_and_their_databases_are_resolved_in_linear_work(plan_of: Callable
     """Twice the users (each with its own database) is about twice the lines run in plan/users.py;
     a pass over the users or the databases for each user would make it four times."""
 
-    def spec(users: int) -> dict[str, Any]:
-        spec = base_spec()
-        spec["spec"]["users"] = [{"name": f"u{u}", "databases": [f"d{u}"]} for u in range(users)]
-        return spec
+    def with_users(users: int) -> dict[str, Any]:
+        cluster = base_spec()
+        cluster["spec"]["users"] = [{"name": f"u{u}", "databases": [f"d{u}"]} for u in range(users)]
+        return cluster
 
-    small, large = (lines_run(lambda n=n: plan_of(spec(n)), "plan/users.py") for n in (150, 300))
+    small, large = (lines_run(lambda n=n: plan_of(with_users(n)), "plan/users.py") for n in (150, 300))
     assert 1.8 < large / small < 2.5
