@@ -879,7 +879,7 @@ def cmp_generate_command() -> None:
     """Print the rendered objects of the app directory for Argo CD; logs go to stderr."""
     import os
 
-    from pgrender import cmp, write
+    from pgrender import cmp, providers, write
     from pgrender.config import default_config, find_config
     from pgrender.render import stream
 
@@ -888,14 +888,18 @@ def cmp_generate_command() -> None:
         found = cmp.settings(env)
         config = find_config(None) or default_config(Path("."))
         spec_files = tuple(config.spec_files())
+        # sealed keeps the ciphertexts of the committed output, when the repository holds it; the
+        # other providers never look at it, so it is not read for them (a large output, each refresh)
+        keeps = providers.reads_previous_output(
+            providers.secrets_provider(found.provider or config.config.secrets.provider)
+        )
         request = _request(
             spec_files,
             config,
             found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
             found.provider,
             found.namespace,  # Argo CD's destination, else pgrender.yaml's
-            # sealed keeps the ciphertexts of the committed output, when the repository holds it
-            previous=_read_output(config.output, "cannot read"),
+            previous=_read_output(config.output, "cannot read") if keeps else None,
         )
         warnings: list[Problem] = []
         spooled, done = write.spool(stream(request, warnings))

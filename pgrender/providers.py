@@ -90,6 +90,13 @@ def secrets_provider(name: str) -> SecretsProvider:
     return provider
 
 
+def reads_previous_output(provider: SecretsProvider) -> bool:
+    """Whether the provider keeps what the previous output holds (sealed: each unchanged value's
+    ciphertext, ``reads_previous_output = True``), so that a render with no directory of its own to
+    replace (``cmp generate``) reads the committed output for it; no other provider looks at it."""
+    return bool(getattr(provider, "reads_previous_output", False))
+
+
 def runtime_passwords(provider: SecretsProvider) -> RuntimePasswords | None:
     """Set when the provider's passwords are known only in the cluster (no verifier at render time)."""
     found: RuntimePasswords | None = getattr(provider, "runtime_passwords", None)

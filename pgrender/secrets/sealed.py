@@ -303,6 +303,7 @@ class _Sealed:
     )
     needs_root_key = True
     writes_plaintext = False
+    reads_previous_output = True  # the ciphertexts of unchanged values are kept (providers.reads_previous_output)
 
     def __init__(self, sealer: Sealer | None = None) -> None:
         self._sealer = sealer
