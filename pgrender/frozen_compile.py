@@ -2,14 +2,13 @@
 
 ``python -m pgrender.frozen_compile`` (``make schema``) imports every pgrender module, reads the shape
 of each class @frozen made (pgrender.frozen.shape) and writes one maker per shape, from the same
-source text @frozen compiles a missing shape from. ``--check`` exits 1 when the file is stale.
+source text @frozen compiles a missing shape from; tests/test_frozen.py checks the file is current.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-import sys
 from pathlib import Path
 
 import pgrender
@@ -59,8 +58,6 @@ def source(wanted: list[str]) -> str:
 
 def main() -> None:
     text = source(shapes())
-    if "--check" in sys.argv[1:]:
-        sys.exit(0 if TARGET.read_text() == text else 1)
     TARGET.write_text(text)
 
 

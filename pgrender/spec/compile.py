@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,8 +350,6 @@ def roots() -> tuple[type, ...]:
 
 def main() -> None:
     text = compile_models(roots())
-    if "--check" in sys.argv[1:]:
-        sys.exit(0 if TARGET.read_text() == text else 1)
     TARGET.write_text(text)
 
 
