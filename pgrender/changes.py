@@ -19,13 +19,12 @@ import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen, replace
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
     CLUSTER_LABEL,

@@ -3,22 +3,34 @@ the input), and InternalError for pgrender's own inconsistencies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from pgrender.frozen import frozen
 
 
 class PgrenderError(Exception):
     """A failure a user can act on; the CLI prints it without a traceback and exits 2."""
 
 
-@dataclass(frozen=True, order=True)
+@frozen
 class Problem:
-    """One thing wrong with the input; line and column are 1-based, 0 when unknown."""
+    """One thing wrong with the input; line and column are 1-based, 0 when unknown. Problems sort
+    by their fields in order (file, line, column, path, message), as the reports list them."""
 
     file: str
     line: int
     column: int
     path: str
     message: str
+
+    def __lt__(self, other: Any) -> Any:  # bool, or NotImplemented for another class
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _ORDER(self) < _ORDER(other)
+
+
+_ORDER = attrgetter("file", "line", "column", "path", "message")
 
 
 class SpecError(PgrenderError):

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pgrender import tuning
 from pgrender.emit import Document, Manifest
+from pgrender.frozen import replace
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult

@@ -1,14 +1,21 @@
-"""``@frozen``: a frozen dataclass that is cheap to define.
+"""``@frozen``: a frozen dataclass that is cheap to define, made without the dataclasses module.
 
 Why. dataclasses compiles each generated method of each class from source when the class is defined:
 ``__init__``, ``__repr__``, ``__eq__``, ``__hash__`` and, frozen, ``__setattr__`` and ``__delattr__``.
 pgrender defines about 90 frozen dataclasses (the plan, the builders' inputs), about 70 of them on
 a render's start-up path. Compiling their methods cost about 26 ms of a 160 ms cold render (issue 17,
-dataclasses' ``_create_fn`` timed), the largest single part of pgrender's own start-up.
+dataclasses' ``_create_fn`` timed). Collecting the fields with dataclasses, without compiling, still
+cost about 5 ms for 72 classes, and importing dataclasses imports inspect (with ast, dis and
+tokenize): together about 7 ms of a 100 ms cold render, measured by leaving each out. So ``@frozen``
+collects the fields itself, and no module on the render path imports dataclasses.
 
-What. ``@frozen`` lets dataclasses collect the fields (``dataclasses.fields``, ``replace`` and
-``is_dataclass`` work as on any dataclass) and compiles nothing at definition:
+What. ``@frozen`` reads the class's annotations (and the fields of @frozen bases) as dataclasses
+does, and compiles nothing at definition:
 
+- ``field(default=..., default_factory=..., compare=..., repr=...)``, ``fields(cls_or_instance)``,
+  ``replace(instance, **changes)`` and ``FrozenInstanceError`` stand in for dataclasses' own, with
+  the same behaviour for what they accept (tests/test_frozen.py defines classes both ways and
+  compares them).
 - ``__eq__``, ``__hash__`` and ``__repr__`` are shared by every class and read the class's fields
   with an attrgetter: equality and hash over the fields compared, in order; ``Name(field=value, ...)``
   over the fields shown.
@@ -22,19 +29,31 @@ What. ``@frozen`` lets dataclasses collect the fields (``dataclasses.fields``, `
   text, so both ways give the same ``__init__``; tests/test_frozen.py checks the file is current.
 
 What it refuses, because the generated ``__init__`` would not do what a dataclass does:
-``__post_init__`` and fields with ``init=False`` or ``kw_only``. (An ``InitVar`` would get no
-parameter, so constructing the class fails.)
+``__post_init__``, ``InitVar`` fields, a required field after one with a default, a mutable
+default (as dataclasses does), and a field made by ``dataclasses.field`` (whose settings this module
+does not read). ``field`` takes no ``init`` or ``kw_only``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any, TypeVar, dataclass_transform, overload
 
 T = TypeVar("T")
 Maker = Callable[[tuple[Any, ...], object], Callable[..., None]]
+
+
+class FrozenInstanceError(AttributeError):
+    """Assigning to or deleting a field of a @frozen instance (dataclasses raises its own, alike)."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 
 
 class _Factory:
@@ -47,25 +66,66 @@ class _Factory:
 FACTORY = _Factory()
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
+class Field:
+    """One field of a @frozen class: what ``field()`` says about it, and its name once collected."""
+
+    __slots__ = ("compare", "default", "default_factory", "name", "repr")
+
+    def __init__(self, default: Any, default_factory: Any, compare: bool, repr: bool) -> None:
+        if default is not MISSING and default_factory is not MISSING:
+            raise ValueError("cannot specify both default and default_factory")
+        self.name = ""
+        self.default = default
+        self.default_factory = default_factory
+        self.compare = compare
+        self.repr = repr
+
+    def named(self, name: str) -> Field:
+        made = Field(self.default, self.default_factory, self.compare, self.repr)
+        made.name = name
+        return made
+
+    def __repr__(self) -> str:
+        return f"Field(name={self.name!r}, default={self.default!r}, default_factory={self.default_factory!r})"
+
+
+@overload
+def field(*, default: T, compare: bool = True, repr: bool = True) -> T: ...
+@overload
+def field(*, default_factory: Callable[[], T], compare: bool = True, repr: bool = True) -> T: ...
+@overload
+def field(*, compare: bool = True, repr: bool = True) -> Any: ...
+def field(
+    *,
+    default: Any = MISSING,
+    default_factory: Any = MISSING,
+    compare: bool = True,
+    repr: bool = True,
+) -> Any:
+    """A field's default or default factory, and whether it is compared and shown (dataclasses.field)."""
+    return Field(default, default_factory, compare, repr)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def frozen(cls: type[T]) -> type[T]:
     if "__post_init__" in vars(cls):
         raise TypeError(f"@frozen {cls.__qualname__}: __post_init__ is not called; use @dataclass")
     if not cls.__doc__:
         cls.__doc__ = cls.__name__  # dataclasses would build one from the signature, with inspect
-    made = dataclasses.dataclass(init=False, eq=False, repr=False)(cls)
-    fields = dataclasses.fields(made)  # type: ignore[arg-type]
+    found = _collect(cls)
     defaults = tuple(
-        f.default if f.default_factory is dataclasses.MISSING else f.default_factory
-        for f in fields
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        f.default if f.default_factory is MISSING else f.default_factory
+        for f in found
+        if f.default is not MISSING or f.default_factory is not MISSING
     )
-    init = maker(shape(made))(defaults, FACTORY)
-    init.__qualname__ = f"{made.__qualname__}.__init__"
+    init = maker(shape(cls, found))(defaults, FACTORY)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
     shared = {
+        "__frozen_fields__": found,
+        "__match_args__": tuple(f.name for f in found),
         "__init__": init,
-        "_frozen_key": staticmethod(_getter(tuple(f.name for f in fields if f.compare))),
-        "_frozen_shown": tuple(f.name for f in fields if f.repr),
+        "_frozen_key": staticmethod(_getter(tuple(f.name for f in found if f.compare))),
+        "_frozen_shown": tuple(f.name for f in found if f.repr),
         "__eq__": _eq,
         "__hash__": _hash,
         "__repr__": _repr,
@@ -73,19 +133,66 @@ def frozen(cls: type[T]) -> type[T]:
         "__delattr__": _refuse_delete,
     }
     for name, value in shared.items():
-        setattr(made, name, value)
-    return made
+        setattr(cls, name, value)
+    return cls
 
 
-def shape(cls: type) -> str:
+def _collect(cls: type) -> tuple[Field, ...]:
+    """The fields of ``cls`` in dataclasses' order: its @frozen bases' (the farthest first), then its
+    own annotations' (a ClassVar is not a field). Sets each class attribute to its default, as
+    dataclasses does, or removes it when there is none."""
+    collected: dict[str, Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        for f in vars(base).get("__frozen_fields__", ()):
+            collected[f.name] = f
+    own = vars(cls).get("__annotations__", {})
+    for name, value in vars(cls).items():
+        if isinstance(value, Field) and name not in own:
+            raise TypeError(f"{name!r} is a field but has no type annotation")
+    for name, annotation in own.items():
+        text = annotation if isinstance(annotation, str) else repr(annotation)
+        if text.startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        if text.startswith(("InitVar", "dataclasses.InitVar")):
+            raise TypeError(f"@frozen {cls.__qualname__}.{name}: InitVar fields are not supported")
+        value = vars(cls).get(name, MISSING)
+        if type(value).__module__ == "dataclasses" and type(value).__name__ == "Field":
+            raise TypeError(f"@frozen {cls.__qualname__}.{name}: use pgrender.frozen.field, not dataclasses.field")
+        made = (value if isinstance(value, Field) else Field(value, MISSING, True, True)).named(name)
+        if made.default is not MISSING and type(made.default).__hash__ is None:
+            raise ValueError(
+                f"mutable default {type(made.default)} for field {name} is not allowed: use default_factory"
+            )
+        if isinstance(value, Field):
+            if made.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, made.default)
+        collected[name] = made  # a field redefined keeps its base's place, as in dataclasses
+    return tuple(collected.values())
+
+
+def fields(obj: Any) -> tuple[Field, ...]:
+    """The fields of a @frozen class or instance, in order (dataclasses.fields)."""
+    found: tuple[Field, ...] | None = getattr(obj, "__frozen_fields__", None)
+    if found is None:
+        raise TypeError("must be called with a @frozen class or instance")
+    return found
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """A copy of a @frozen instance with ``changes`` (dataclasses.replace)."""
+    values = {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in changes}
+    return type(obj)(**values, **changes)
+
+
+def shape(cls: type, found: tuple[Field, ...] | None = None) -> str:
     """The fields in order, each ``name``, ``name=`` (a default) or ``name()`` (a default factory)."""
     parts = []
-    for f in dataclasses.fields(cls):
-        if not f.init or f.kw_only is True:
-            raise TypeError(f"@frozen {cls.__qualname__}.{f.name}: init=False and kw_only fields are not supported")
-        if f.default_factory is not dataclasses.MISSING:
+    for f in fields(cls) if found is None else found:
+        if f.default_factory is not MISSING:
             parts.append(f"{f.name}()")
-        elif f.default is not dataclasses.MISSING:
+        elif f.default is not MISSING:
             parts.append(f"{f.name}=")
         elif parts and parts[-1][-1] in "=)":
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
@@ -164,8 +271,8 @@ def _repr(self: Any) -> str:
 
 
 def _refuse_set(self: Any, name: str, value: Any) -> None:
-    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
 def _refuse_delete(self: Any, name: str) -> None:
-    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+    raise FrozenInstanceError(f"cannot delete field {name!r}")

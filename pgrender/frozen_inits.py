@@ -173,6 +173,16 @@ def _make16(__frozen_defaults__, __frozen_factory__):
 
 
 def _make17(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, file, line, column, path, message):
+        __frozen_set__(__frozen_self__, 'file', file)
+        __frozen_set__(__frozen_self__, 'line', line)
+        __frozen_set__(__frozen_self__, 'column', column)
+        __frozen_set__(__frozen_self__, 'path', path)
+        __frozen_set__(__frozen_self__, 'message', message)
+    return __init__
+
+
+def _make18(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, files, objects, problems):
         __frozen_set__(__frozen_self__, 'files', files)
         __frozen_set__(__frozen_self__, 'objects', objects)
@@ -180,13 +190,13 @@ def _make17(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make18(__frozen_defaults__, __frozen_factory__):
+def _make19(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, findings):
         __frozen_set__(__frozen_self__, 'findings', findings)
     return __init__
 
 
-def _make19(__frozen_defaults__, __frozen_factory__):
+def _make20(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, form, expected, pattern, max_length, why=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'form', form)
@@ -197,14 +207,14 @@ def _make19(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make20(__frozen_defaults__, __frozen_factory__):
+def _make21(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
     return __init__
 
 
-def _make21(__frozen_defaults__, __frozen_factory__):
+def _make22(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port, dbname, uri, jdbc_uri):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
@@ -214,7 +224,7 @@ def _make21(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make22(__frozen_defaults__, __frozen_factory__):
+def _make23(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, issuer, ca_issuer_secret, duration, renew_before):
         __frozen_set__(__frozen_self__, 'issuer', issuer)
         __frozen_set__(__frozen_self__, 'ca_issuer_secret', ca_issuer_secret)
@@ -223,28 +233,28 @@ def _make22(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make23(__frozen_defaults__, __frozen_factory__):
+def _make24(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, fingerprint):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'fingerprint', fingerprint)
     return __init__
 
 
-def _make24(__frozen_defaults__, __frozen_factory__):
+def _make25(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, property):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'property', property)
     return __init__
 
 
-def _make25(__frozen_defaults__, __frozen_factory__):
+def _make26(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, kind, registry):
         __frozen_set__(__frozen_self__, 'kind', kind)
         __frozen_set__(__frozen_self__, 'registry', registry)
     return __init__
 
 
-def _make26(__frozen_defaults__, __frozen_factory__):
+def _make27(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, labels=__frozen_factory__, annotations=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'labels', __frozen_d0__() if labels is __frozen_factory__ else labels)
@@ -252,28 +262,28 @@ def _make26(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make27(__frozen_defaults__, __frozen_factory__):
+def _make28(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, major_version=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'major_version', major_version)
     return __init__
 
 
-def _make28(__frozen_defaults__, __frozen_factory__):
+def _make29(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, file):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'file', file)
     return __init__
 
 
-def _make29(__frozen_defaults__, __frozen_factory__):
+def _make30(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, text):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'text', text)
     return __init__
 
 
-def _make30(__frozen_defaults__, __frozen_factory__):
+def _make31(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, material, subject, rotation=__frozen_d0__, quoting=__frozen_d1__, owner=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'material', material)
@@ -284,14 +294,14 @@ def _make30(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make31(__frozen_defaults__, __frozen_factory__):
+def _make32(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, max_lag_bytes, step_timeout_seconds):
         __frozen_set__(__frozen_self__, 'max_lag_bytes', max_lag_bytes)
         __frozen_set__(__frozen_self__, 'step_timeout_seconds', step_timeout_seconds)
     return __init__
 
 
-def _make32(__frozen_defaults__, __frozen_factory__):
+def _make33(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, cert=__frozen_d0__, key=__frozen_d1__, ca=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -301,7 +311,7 @@ def _make32(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make33(__frozen_defaults__, __frozen_factory__):
+def _make34(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name, databases, options, password_rotation, secret, labels, access_secret=__frozen_d0__, primary=__frozen_d1__, pgbouncer=__frozen_d2__, fqdn=__frozen_d3__, in_roles=__frozen_d4__, settings=__frozen_d5__, password_owner=__frozen_d6__, connect_database=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -321,7 +331,7 @@ def _make33(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make34(__frozen_defaults__, __frozen_factory__):
+def _make35(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, index, kind, path, store_options, retention_options, env, files, volume, cipher_key, cipher_subject, cipher_owner=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -339,7 +349,7 @@ def _make34(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make35(__frozen_defaults__, __frozen_factory__):
+def _make36(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, instances, disruption_budget, selector, labels, metadata):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'instances', instances)
@@ -350,7 +360,7 @@ def _make35(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make36(__frozen_defaults__, __frozen_factory__):
+def _make37(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, kind, group):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -358,7 +368,7 @@ def _make36(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make37(__frozen_defaults__, __frozen_factory__):
+def _make38(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, documents, tls=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -368,7 +378,7 @@ def _make37(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make38(__frozen_defaults__, __frozen_factory__):
+def _make39(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -423,7 +433,7 @@ def _make38(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make39(__frozen_defaults__, __frozen_factory__):
+def _make40(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, owner, grantees):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'owner', owner)
@@ -431,7 +441,7 @@ def _make39(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make40(__frozen_defaults__, __frozen_factory__):
+def _make41(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, path, labels, pod_selector, ingress, egress):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -442,7 +452,7 @@ def _make40(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make41(__frozen_defaults__, __frozen_factory__):
+def _make42(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, pod, host, dns_names, labels, selector):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'pod', pod)
@@ -453,7 +463,7 @@ def _make41(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make42(__frozen_defaults__, __frozen_factory__):
+def _make43(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
     def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -475,7 +485,7 @@ def _make42(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make43(__frozen_defaults__, __frozen_factory__):
+def _make44(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -510,7 +520,7 @@ def _make43(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make44(__frozen_defaults__, __frozen_factory__):
+def _make45(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, script_key=__frozen_d0__, aws_config_key=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -528,7 +538,7 @@ def _make44(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make45(__frozen_defaults__, __frozen_factory__):
+def _make46(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, type, schedule=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -538,7 +548,7 @@ def _make45(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make46(__frozen_defaults__, __frozen_factory__):
+def _make47(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, secret, key):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -546,7 +556,7 @@ def _make46(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make47(__frozen_defaults__, __frozen_factory__):
+def _make48(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, size, storage_class):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'size', size)
@@ -554,7 +564,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make48(__frozen_defaults__, __frozen_factory__):
+def _make49(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, type, port_name, port, selector, labels, metadata, node_port, load_balancer_class, load_balancer_source_ranges, external_traffic_policy):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'type', type)
@@ -570,7 +580,7 @@ def _make48(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make49(__frozen_defaults__, __frozen_factory__):
+def _make50(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, user, password_subject, image, pod_monitor, prometheus_rule, labels, directory, replication_lag_bytes, retained_wal_bytes, connections_percent, volume_free_percent, certificate_expiry_days, backup_ages, leader_expected, archiving, certificates_end, certificates):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'user', user)
@@ -593,7 +603,7 @@ def _make49(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make50(__frozen_defaults__, __frozen_factory__):
+def _make51(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, value, elements=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -602,7 +612,7 @@ def _make50(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make51(__frozen_defaults__, __frozen_factory__):
+def _make52(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, vartype, unit, min_val, max_val, enumvals, aliases, context):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'vartype', vartype)
@@ -615,7 +625,7 @@ def _make51(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make52(__frozen_defaults__, __frozen_factory__):
+def _make53(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name=__frozen_d0__, title=__frozen_d1__, group=__frozen_d2__, versions=__frozen_d3__, cluster_kind=__frozen_d4__, companion_kinds=__frozen_d5__, other_kinds=__frozen_factory__, naming=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -629,7 +639,7 @@ def _make52(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make53(__frozen_defaults__, __frozen_factory__):
+def _make54(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, namespace, provider, key_file):
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -637,14 +647,14 @@ def _make53(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make54(__frozen_defaults__, __frozen_factory__):
+def _make55(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, not_before, days):
         __frozen_set__(__frozen_self__, 'not_before', not_before)
         __frozen_set__(__frozen_self__, 'days', days)
     return __init__
 
 
-def _make55(__frozen_defaults__, __frozen_factory__):
+def _make56(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, obj, path, old, new, cluster):
         __frozen_set__(__frozen_self__, 'obj', obj)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -654,13 +664,13 @@ def _make55(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make56(__frozen_defaults__, __frozen_factory__):
+def _make57(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, parts):
         __frozen_set__(__frozen_self__, 'parts', parts)
     return __init__
 
 
-def _make57(__frozen_defaults__, __frozen_factory__):
+def _make58(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, key, mode, readable_by):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -669,7 +679,7 @@ def _make57(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make58(__frozen_defaults__, __frozen_factory__):
+def _make59(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, node, required, nullable):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'node', node)
@@ -678,7 +688,7 @@ def _make58(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make59(__frozen_defaults__, __frozen_factory__):
+def _make60(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, path, rule, kind, name, what=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'path', path)
@@ -689,7 +699,7 @@ def _make59(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make60(__frozen_defaults__, __frozen_factory__):
+def _make61(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern, change, message=__frozen_d0__, id=__frozen_d1__, summary=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -700,7 +710,7 @@ def _make60(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make61(__frozen_defaults__, __frozen_factory__):
+def _make62(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, pattern, kind, message):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -708,7 +718,7 @@ def _make61(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make62(__frozen_defaults__, __frozen_factory__):
+def _make63(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern=__frozen_d0__, examples=__frozen_d1__, max_length=__frozen_d2__, number_too=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -718,14 +728,14 @@ def _make62(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make63(__frozen_defaults__, __frozen_factory__):
+def _make64(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, peers, ports):
         __frozen_set__(__frozen_self__, 'peers', peers)
         __frozen_set__(__frozen_self__, 'ports', ports)
     return __init__
 
 
-def _make64(__frozen_defaults__, __frozen_factory__):
+def _make65(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, period_seconds, timeout_seconds, failure_threshold):
         __frozen_set__(__frozen_self__, 'period_seconds', period_seconds)
         __frozen_set__(__frozen_self__, 'timeout_seconds', timeout_seconds)
@@ -733,7 +743,7 @@ def _make64(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make65(__frozen_defaults__, __frozen_factory__):
+def _make66(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, plan, secrets, tls, values, only_secrets=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'plan', plan)
@@ -744,7 +754,7 @@ def _make65(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make66(__frozen_defaults__, __frozen_factory__):
+def _make67(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, ca_pem=__frozen_d1__, reload=__frozen_d2__, cert_manager=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -772,7 +782,7 @@ def _make66(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make67(__frozen_defaults__, __frozen_factory__):
+def _make68(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, replicas, anti_affinity, synchronous_mode, guaranteed_memory):
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
@@ -781,7 +791,7 @@ def _make67(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make68(__frozen_defaults__, __frozen_factory__):
+def _make69(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds):
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'cron_jobs', cron_jobs)
@@ -789,7 +799,7 @@ def _make68(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make69(__frozen_defaults__, __frozen_factory__):
+def _make70(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, role, secret, psql_variable, verifier_env, password_env):
         __frozen_set__(__frozen_self__, 'role', role)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -799,13 +809,13 @@ def _make69(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make70(__frozen_defaults__, __frozen_factory__):
+def _make71(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make71(__frozen_defaults__, __frozen_factory__):
+def _make72(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -833,7 +843,7 @@ def _make71(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make72(__frozen_defaults__, __frozen_factory__):
+def _make73(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -841,7 +851,7 @@ def _make72(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make73(__frozen_defaults__, __frozen_factory__):
+def _make74(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secrets, root_key, only_secrets):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
         __frozen_set__(__frozen_self__, 'root_key', root_key)
@@ -849,7 +859,7 @@ def _make73(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make74(__frozen_defaults__, __frozen_factory__):
+def _make75(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -868,7 +878,7 @@ def _make74(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make75(__frozen_defaults__, __frozen_factory__):
+def _make76(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -877,7 +887,7 @@ def _make75(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make76(__frozen_defaults__, __frozen_factory__):
+def _make77(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -885,14 +895,14 @@ def _make76(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -901,7 +911,7 @@ def _make78(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -909,7 +919,7 @@ def _make79(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -925,7 +935,7 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
@@ -952,7 +962,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -965,7 +975,7 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -978,14 +988,14 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1015,73 +1025,74 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'directory,ca': _make14,
     'documents': _make15,
     'file,index,data,positions': _make16,
-    'files,objects,problems': _make17,
-    'findings': _make18,
-    'form,expected,pattern,max_length,why=': _make19,
-    'host,port': _make20,
-    'host,port,dbname,uri,jdbc_uri': _make21,
-    'issuer,ca_issuer_secret,duration,renew_before': _make22,
-    'key,fingerprint': _make23,
-    'key,property': _make24,
-    'kind,registry': _make25,
-    'labels(),annotations()': _make26,
-    'major_version=': _make27,
-    'manifest,file': _make28,
-    'manifest,text': _make29,
-    'material,subject,rotation=,quoting=,owner=': _make30,
-    'max_lag_bytes,step_timeout_seconds': _make31,
-    'name,cert=,key=,ca=': _make32,
-    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make33,
-    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make34,
-    'name,instances,disruption_budget,selector,labels,metadata': _make35,
-    'name,kind,group': _make36,
-    'name,namespace,documents,tls=': _make37,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=': _make38,
-    'name,owner,grantees': _make39,
-    'name,path,labels,pod_selector,ingress,egress': _make40,
-    'name,pod,host,dns_names,labels,selector': _make41,
-    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make42,
-    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make43,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make44,
-    'name,repo,type,schedule=': _make45,
-    'name,secret,key': _make46,
-    'name,size,storage_class': _make47,
-    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make48,
-    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates': _make49,
-    'name,value,elements=': _make50,
-    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make51,
-    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make52,
-    'namespace,provider,key_file': _make53,
-    'not_before,days': _make54,
-    'obj,path,old,new,cluster': _make55,
-    'parts': _make56,
-    'path,key,mode,readable_by': _make57,
-    'path,node,required,nullable': _make58,
-    'path,rule,kind,name,what=': _make59,
-    'pattern,change,message=,id=,summary=': _make60,
-    'pattern,kind,message': _make61,
-    'pattern=,examples=,max_length=,number_too=': _make62,
-    'peers,ports': _make63,
-    'period_seconds,timeout_seconds,failure_threshold': _make64,
-    'plan,secrets,tls,values,only_secrets=': _make65,
-    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make66,
-    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make67,
-    'repo,cron_jobs,max_age_seconds': _make68,
-    'role,secret,psql_variable,verifier_env,password_env': _make69,
-    'schedule': _make70,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make71,
-    'secret,key,path': _make72,
-    'secrets,root_key,only_secrets': _make73,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make74,
-    'shared_buffers,max_connections,work_mem,total': _make75,
-    'sidecars=,init_containers=': _make76,
-    'source,path': _make77,
-    'spec,index,file,positions': _make78,
-    'spec,notes,doc': _make79,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=': _make80,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make81,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make82,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make83,
-    'text,quoted': _make84,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make85,
+    'file,line,column,path,message': _make17,
+    'files,objects,problems': _make18,
+    'findings': _make19,
+    'form,expected,pattern,max_length,why=': _make20,
+    'host,port': _make21,
+    'host,port,dbname,uri,jdbc_uri': _make22,
+    'issuer,ca_issuer_secret,duration,renew_before': _make23,
+    'key,fingerprint': _make24,
+    'key,property': _make25,
+    'kind,registry': _make26,
+    'labels(),annotations()': _make27,
+    'major_version=': _make28,
+    'manifest,file': _make29,
+    'manifest,text': _make30,
+    'material,subject,rotation=,quoting=,owner=': _make31,
+    'max_lag_bytes,step_timeout_seconds': _make32,
+    'name,cert=,key=,ca=': _make33,
+    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make34,
+    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make35,
+    'name,instances,disruption_budget,selector,labels,metadata': _make36,
+    'name,kind,group': _make37,
+    'name,namespace,documents,tls=': _make38,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=': _make39,
+    'name,owner,grantees': _make40,
+    'name,path,labels,pod_selector,ingress,egress': _make41,
+    'name,pod,host,dns_names,labels,selector': _make42,
+    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make43,
+    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make44,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make45,
+    'name,repo,type,schedule=': _make46,
+    'name,secret,key': _make47,
+    'name,size,storage_class': _make48,
+    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make49,
+    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates': _make50,
+    'name,value,elements=': _make51,
+    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make52,
+    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make53,
+    'namespace,provider,key_file': _make54,
+    'not_before,days': _make55,
+    'obj,path,old,new,cluster': _make56,
+    'parts': _make57,
+    'path,key,mode,readable_by': _make58,
+    'path,node,required,nullable': _make59,
+    'path,rule,kind,name,what=': _make60,
+    'pattern,change,message=,id=,summary=': _make61,
+    'pattern,kind,message': _make62,
+    'pattern=,examples=,max_length=,number_too=': _make63,
+    'peers,ports': _make64,
+    'period_seconds,timeout_seconds,failure_threshold': _make65,
+    'plan,secrets,tls,values,only_secrets=': _make66,
+    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make67,
+    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make68,
+    'repo,cron_jobs,max_age_seconds': _make69,
+    'role,secret,psql_variable,verifier_env,password_env': _make70,
+    'schedule': _make71,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make72,
+    'secret,key,path': _make73,
+    'secrets,root_key,only_secrets': _make74,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make75,
+    'shared_buffers,max_connections,work_mem,total': _make76,
+    'sidecars=,init_containers=': _make77,
+    'source,path': _make78,
+    'spec,index,file,positions': _make79,
+    'spec,notes,doc': _make80,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=': _make81,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make82,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make83,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make84,
+    'text,quoted': _make85,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make86,
 }

@@ -14,12 +14,11 @@ import io
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from pgrender.errors import Problem, SpecError
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen
 
 Path_ = tuple[str | int, ...]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import field, replace
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, tuning
 from pgrender.components import build
 from pgrender.errors import PgrenderError, Problem, RootKeyError
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen, replace
 from pgrender.plan import ClusterPlan, RuntimePasswords, TLSPlan
 from pgrender.plans import plans
 from pgrender.providers import (

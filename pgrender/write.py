@@ -41,12 +41,12 @@ import re
 import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 from pgrender import emit
 from pgrender.errors import OutputError
+from pgrender.frozen import replace
 from pgrender.plan.names import cluster_directories
 from pgrender.record import RECORD
 from pgrender.render import ClusterOutput, Rendering

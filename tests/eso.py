@@ -119,9 +119,8 @@ Store = Mapping[tuple[str, str], str]  # (key, property) -> value
 def derived_store(spec: str, key_file: str, settings: ExternalSecretsSettings) -> dict[tuple[str, str], str]:
     """A store holding the derived provider's value of every secret input of ``spec`` (one cluster)
     under the remote key convention of ``settings``: what moving that cluster to a store means."""
-    from dataclasses import replace
-
     from pgrender.components import build
+    from pgrender.frozen import replace
     from pgrender.plan import RuntimePasswords
     from pgrender.plans import validate
     from pgrender.secrets import Material, Quoting, SecretText

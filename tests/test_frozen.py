@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from typing import Any
+from typing import Any, ClassVar  # noqa: F401  (dataclasses finds ClassVar by name here)
 
 import pytest
 
-from pgrender.frozen import frozen
+from pgrender import frozen as frozen_module
+from pgrender.frozen import FrozenInstanceError, field, fields, frozen, replace
 
 
 def _both(body: dict[str, Any], bases: tuple[type, ...] = ()) -> tuple[type, type]:
-    """The same class made by @frozen and by @dataclass(frozen=True)."""
+    """The same class made by @frozen and by @dataclass(frozen=True); a value that is a function is
+    called with the module whose ``field`` it uses (pgrender.frozen's, else dataclasses')."""
     made = []
-    for decorate in (frozen, dataclasses.dataclass(frozen=True)):
-        namespace = {k: (v() if callable(v) else v) for k, v in body.items() if k != "__annotations__"}
+    for decorate, module in ((frozen, frozen_module), (dataclasses.dataclass(frozen=True), dataclasses)):
+        namespace = {k: (v(module) if callable(v) else v) for k, v in body.items() if k != "__annotations__"}
         namespace["__annotations__"] = dict(body["__annotations__"])
         made.append(decorate(type("Example", bases, namespace)))
     return made[0], made[1]
@@ -29,11 +31,17 @@ CASES: list[tuple[str, dict[str, Any], tuple[Any, ...]]] = [
         "a field not compared or shown",
         {
             "__annotations__": {"a": "int", "b": "str"},
-            "b": lambda: dataclasses.field(default="s", compare=False, repr=False),
+            "b": lambda module: module.field(default="s", compare=False, repr=False),
         },
         (1, "y"),
     ),
-    ("a default", {"__annotations__": {"a": "int", "b": "int"}, "b": lambda: 7}, (1,)),
+    ("a default", {"__annotations__": {"a": "int", "b": "int"}, "b": 7}, (1,)),
+    (
+        "a default factory",
+        {"__annotations__": {"a": "int", "b": "tuple[int, ...]"}, "b": lambda m: m.field(default_factory=tuple)},
+        (1,),
+    ),
+    ("a ClassVar is not a field", {"__annotations__": {"a": "int", "b": "ClassVar[int]"}, "b": 3}, (1,)),
 ]
 
 
@@ -43,13 +51,14 @@ def test_frozen_is_a_frozen_dataclass(body: dict[str, Any], args: tuple[Any, ...
     a, b, other = fast(*args), fast(*args), plain(*args)
     assert a == b and hash(a) == hash(b) == hash(other) and repr(a) == repr(other)
     assert (a == other) is False  # another class: NotImplemented both ways, as dataclasses does
-    assert dataclasses.is_dataclass(a) and [f.name for f in dataclasses.fields(a)] == [
-        f.name for f in dataclasses.fields(other)
-    ]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    assert [f.name for f in fields(a)] == [f.name for f in dataclasses.fields(other)]
+    assert [f.name for f in fields(fast)] == [f.name for f in dataclasses.fields(plain)]
+    assert fast.__match_args__ == plain.__match_args__  # type: ignore[attr-defined]
+    assert {k: v for k, v in vars(fast).items() if k in body} == {k: v for k, v in vars(plain).items() if k in body}
+    with pytest.raises(FrozenInstanceError):
         a.a = 2  # type: ignore[attr-defined]
     if args:
-        changed = dataclasses.replace(a, a=args[0] + 1)
+        changed = replace(a, a=args[0] + 1)
         assert changed != a and dataclasses.replace(other, a=args[0] + 1) != other
         assert (changed == a) == (dataclasses.replace(other, a=args[0] + 1) == other)
 
@@ -84,8 +93,8 @@ SHAPES = [
     # (annotations, defaults, shape)
     ({"a": "int"}, {}, "a"),
     ({"a": "int", "b": "int"}, {"b": 7}, "a,b="),
-    ({"a": "int", "b": "dict[str, int]"}, {"b": lambda: dataclasses.field(default_factory=dict)}, "a,b()"),
-    ({"self": "int", "b": "int"}, {"b": lambda: None}, "self,b="),
+    ({"a": "int", "b": "dict[str, int]"}, {"b": lambda module: module.field(default_factory=dict)}, "a,b()"),
+    ({"self": "int", "b": "int"}, {"b": None}, "self,b="),
 ]
 
 
@@ -126,22 +135,60 @@ def test_a_generated_init_and_one_compiled_at_definition_behave_alike() -> None:
 
 
 REFUSED = [
-    # (class body, message)
-    ({"__annotations__": {"a": "int"}, "__post_init__": lambda: lambda self: None}, "__post_init__"),
-    ({"__annotations__": {"a": "int"}, "a": lambda: dataclasses.field(init=False, default=1)}, "init=False"),
-    ({"__annotations__": {"a": "int"}, "a": lambda: dataclasses.field(kw_only=True)}, "kw_only"),
-    ({"__annotations__": {"a": "int", "b": "int"}, "a": lambda: 1}, "non-default argument 'b'"),
+    # (class body, error, message)
+    ({"__annotations__": {"a": "int"}, "__post_init__": lambda self: None}, TypeError, "__post_init__"),
+    ({"__annotations__": {"a": "int", "b": "int"}, "a": 1}, TypeError, "non-default argument 'b'"),
+    ({"__annotations__": {"a": "InitVar[int]"}}, TypeError, "InitVar"),
+    ({"__annotations__": {"a": "int"}, "a": dataclasses.field(default=1)}, TypeError, "not dataclasses.field"),
+    ({"__annotations__": {"a": "list[int]"}, "a": []}, ValueError, "mutable default"),
+    ({"__annotations__": {}, "a": field(default=1)}, TypeError, "no type annotation"),
 ]
 
 
-@pytest.mark.parametrize(("body", "message"), REFUSED, ids=[r[1] for r in REFUSED])
-def test_what_frozen_refuses(body: dict[str, Any], message: str) -> None:
-    namespace = {k: v() for k, v in body.items() if k != "__annotations__"}
-    with pytest.raises(TypeError, match=message):
+@pytest.mark.parametrize(("body", "error", "message"), REFUSED, ids=[r[2] for r in REFUSED])
+def test_what_frozen_refuses(body: dict[str, Any], error: type[Exception], message: str) -> None:
+    namespace = {k: v for k, v in body.items() if k != "__annotations__"}
+    with pytest.raises(error, match=message):
         frozen(type("Example", (), {"__annotations__": dict(body["__annotations__"]), **namespace}))
+
+
+@pytest.mark.parametrize("setting", ["init", "kw_only"])
+def test_field_takes_no_init_or_kw_only(setting: str) -> None:
+    with pytest.raises(TypeError, match=setting):
+        field(**{setting: False})
+
+
+def test_a_field_redefined_keeps_its_place_and_takes_the_new_default() -> None:
+    made = []
+    for decorate in (frozen, dataclasses.dataclass(frozen=True)):
+        base = decorate(type("Base", (), {"__annotations__": {"a": "int", "b": "int"}}))
+        made.append(decorate(type("Sub", (base,), {"__annotations__": {"b": "int", "c": "int"}, "b": 1, "c": 2})))
+    fast, plain = made
+    assert [f.name for f in fields(fast)] == [f.name for f in dataclasses.fields(plain)] == ["a", "b", "c"]
+    assert repr(fast(0)) == repr(plain(0)) == "Sub(a=0, b=1, c=2)"
+    with pytest.raises(TypeError, match="non-default argument 'c'"):
+        frozen(type("Again", (fast,), {"__annotations__": {"c": "int"}}))
 
 
 def test_deleting_a_field_is_refused() -> None:
     cls, _ = _both({"__annotations__": {"a": "int"}})
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         del cls(1).a
+
+
+def test_replace_and_fields_refuse_what_is_not_frozen() -> None:
+    with pytest.raises(TypeError, match="@frozen"):
+        fields(object())
+    cls, _ = _both({"__annotations__": {"a": "int"}})
+    with pytest.raises(TypeError):
+        replace(cls(1), b=2)
+
+
+def test_the_render_path_imports_no_dataclasses() -> None:
+    """What @frozen is for: a render's start-up imports neither dataclasses nor inspect."""
+    import subprocess
+    import sys
+
+    code = "import sys, pgrender.render, pgrender.write; print(sorted({'dataclasses', 'inspect'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

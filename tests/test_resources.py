@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from pgrender.components import build
+from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, ContainerKind, RuntimePasswords
 from pgrender.plan.resources import ResourcesPlan, decide, memory_estimate
 from pgrender.spec.instances import ResourcesSpec

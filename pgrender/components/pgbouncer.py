@@ -9,8 +9,7 @@ reconcile Job creates in every database and which never returns superusers or re
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, PgBouncerPlan, TLSFiles, TLSSecret, defaults, secret_keys
 from pgrender.pod import (
     SYNC_WAVE,

@@ -8,7 +8,6 @@ application owner (bootstrap.initdb's, app by default) that applications use.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -26,6 +25,7 @@ from pgrender.convert.kube import (
     scheduling_lists,
     topology_spread,
 )
+from pgrender.frozen import field as frozen_field
 from pgrender.frozen import frozen
 from pgrender.load import Document
 from pgrender.plan.profiles import PROFILES
@@ -154,7 +154,7 @@ class _Cnpg:
     versions: tuple[str, ...] = ("v1",)
     cluster_kind: str = "Cluster"
     companion_kinds: tuple[str, ...] = ("Pooler", "Database")
-    other_kinds: dict[str, str] = dataclasses.field(
+    other_kinds: dict[str, str] = frozen_field(
         default_factory=lambda: {
             "Backup": _BARMAN,
             "ScheduledBackup": "pgrender schedules pgBackRest backups in spec.backups.repos[].schedules",

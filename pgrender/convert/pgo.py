@@ -7,7 +7,6 @@ the <cluster>-primary, -replicas and -pgbouncer Services that applications use.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import shlex
@@ -28,6 +27,7 @@ from pgrender.convert.kube import (
     service_host,
     topology_spread,
 )
+from pgrender.frozen import field as frozen_field
 from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
 from pgrender.plan.patroni import PASSTHROUGH as PATRONI_PASSTHROUGH
@@ -163,7 +163,7 @@ class _Pgo:
     versions: tuple[str, ...] = ("v1beta1", "v1")
     cluster_kind: str = "PostgresCluster"
     companion_kinds: tuple[str, ...] = ()
-    other_kinds: dict[str, str] = dataclasses.field(
+    other_kinds: dict[str, str] = frozen_field(
         default_factory=lambda: {
             "PGUpgrade": "pgrender upgrades no major version in place: move the data into a new cluster",
             "PGAdmin": "pgrender renders no pgAdmin",

@@ -9,7 +9,6 @@ is not in the custom resource, so it is not in the converted spec either.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from pgrender.convert import Inputs
@@ -25,6 +24,7 @@ from pgrender.convert.kube import (
     service_host,
     topology_spread,
 )
+from pgrender.frozen import field as frozen_field
 from pgrender.frozen import frozen
 from pgrender.load import Document
 
@@ -102,7 +102,7 @@ class _Zalando:
     versions: tuple[str, ...] = ("v1",)
     cluster_kind: str = "postgresql"
     companion_kinds: tuple[str, ...] = ()
-    other_kinds: dict[str, str] = dataclasses.field(
+    other_kinds: dict[str, str] = frozen_field(
         default_factory=lambda: {
             "OperatorConfiguration": "the operator's own settings; what they mean for a cluster is up to its spec",
             "PostgresTeam": "pgrender has no teams: write the roles out in spec.users",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem, SpecError
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen, replace
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.backups import BackupsPlan, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims

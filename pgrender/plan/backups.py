@@ -16,11 +16,10 @@ import functools
 import hashlib
 import math
 import shlex
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
-from pgrender.frozen import frozen
+from pgrender.frozen import frozen, replace
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.instances import InstanceSetPlan
 from pgrender.plan.names import Names

@@ -5,12 +5,11 @@ no two clusters may claim one object, one node port or one output directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pgrender import tls as tls_providers
 from pgrender.errors import Problem
-from pgrender.frozen import frozen
+from pgrender.frozen import frozen, replace
 from pgrender.load import format_path
 from pgrender.plan import labels
 from pgrender.plan.instances import InstanceSetPlan
@@ -269,8 +268,7 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Place:
+class _Place(NamedTuple):
     """Where a claim was made: the place, not the spec, so a registry of thousands of clusters
     holds a few numbers for each claim rather than every cluster's validated spec and document
     (which grew a batch's memory by about 30 KB a cluster)."""
@@ -289,13 +287,13 @@ class _Place:
         return Problem(self.file, self.line, self.column, format_path(self.path), message)
 
 
-@dataclass
 class ClaimRegistry:
     """What every cluster of one run claims: two clusters (or two fields of one) claiming one object,
     one node port or one output directory is reported at both places."""
 
-    _owners: dict[tuple[str, str, str], _Place] = field(default_factory=dict)
-    _clusters: list[tuple[_Place, str, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self._owners: dict[tuple[str, str, str], _Place] = {}
+        self._clusters: list[tuple[_Place, str, str]] = []
 
     def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> list[Problem]:
         problems: list[Problem] = []

@@ -4,9 +4,8 @@ Kubernetes holds each kind to."""
 from __future__ import annotations
 
 import re
-from dataclasses import field, replace
 
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen, replace
 from pgrender.plan.profiles import PROFILES, NamingProfile
 from pgrender.spec.rules.connectivity import Naming
 

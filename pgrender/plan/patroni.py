@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any
 
 from pgrender.errors import Problem
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names

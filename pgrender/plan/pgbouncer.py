@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import field
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.containers import UserContainersPlan, resolve_containers
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata

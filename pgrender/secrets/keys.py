@@ -9,11 +9,10 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import field
 from pathlib import Path
 
 from pgrender.errors import RootKeyError
-from pgrender.frozen import frozen
+from pgrender.frozen import field, frozen
 
 ENV_VAR = "PGRENDER_KEY"
 ALLOW_TEST_KEY_VAR = "PGRENDER_ALLOW_TEST_KEY"

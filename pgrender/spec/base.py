@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from pgrender.frozen import replace
 from pgrender.spec.rules.base import (
     DNS_LABEL,
     DNS_SUBDOMAIN_PART,

@@ -63,12 +63,12 @@ class Compiler:
         return f"{self.module(module)}.{qualname}"
 
     def instance(self, owner: Any) -> str:
-        """A dataclass instance holding a validator (spec.base.ProviderName): rebuilt from its fields."""
-        import dataclasses
+        """A @frozen instance holding a validator (spec.base.ProviderName): rebuilt from its fields."""
+        from pgrender.frozen import fields
 
-        if not dataclasses.is_dataclass(owner):
-            raise CompileError(f"{owner!r}: a validator bound to an object that is not a dataclass")
-        parts = ", ".join(self.value(getattr(owner, f.name)) for f in dataclasses.fields(owner))
+        if not hasattr(owner, "__frozen_fields__"):
+            raise CompileError(f"{owner!r}: a validator bound to an object that is not @frozen")
+        parts = ", ".join(self.value(getattr(owner, f.name)) for f in fields(owner))
         return f"{self.reference(type(owner))}({parts})"
 
     def value(self, obj: Any) -> str:
