@@ -9,6 +9,14 @@ from typing import Any
 from pgrender.frozen import frozen
 
 
+class UsageError(Exception):
+    """A command line that does not make sense: click reports it with the command's usage, exit 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class PgrenderError(Exception):
     """A failure a user can act on; the CLI prints it without a traceback and exits 2."""
 

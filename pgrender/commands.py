@@ -1,0 +1,749 @@
+"""What each command does, without click: cli.py declares the command line (options, help, shell
+completion, usage errors) with click and calls these; pgrender.direct parses the usual command lines
+itself and calls them too, so a render, a validate or an Argo CD refresh does not import click.
+
+Errors become text here and nowhere else: a PgrenderError is printed (text, JSON or GitHub
+annotations) and exits 2; a UsageError (errors.py) is reported with the command's usage by click.
+Each command checks its arguments, and raises its UsageErrors, before it prints or writes anything.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pgrender.errors import PgrenderError, Problem, SpecError, UsageError
+
+MAX_PROBLEMS = 50
+EX_SOFTWARE = 70  # sysexits.h: an internal software error
+
+
+def echo(message: str = "", err: bool = False, nl: bool = True) -> None:
+    """A line on standard output (or error, ``err``), flushed at once (as click.echo writes text)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{message}\n" if nl else message)
+    stream.flush()
+
+
+def format_problems(problems: tuple[Problem, ...], fmt: str, level: str = "error") -> str:
+    """Text is `file:line:col: path: message`, sorted and capped; json and github for machines.
+    Warnings (``level`` "warning") say so: a `warning: ` prefix, a "level" key, ::warning."""
+    if fmt == "json":
+        extra = {"level": level} if level != "error" else {}
+        return json.dumps([{**p.__dict__, **extra} for p in problems], indent=2, sort_keys=True) + "\n"
+    lines = []
+    prefix = f"{level}: " if level != "error" else ""
+    for p in problems[:MAX_PROBLEMS]:
+        where = p.file + (f":{p.line}:{p.column}" if p.line else "")
+        what = f"{p.path}: {p.message}" if p.path else p.message
+        if fmt == "github":
+            loc = f"file={p.file}" + (f",line={p.line},col={p.column}" if p.line else "")
+            lines.append(f"::{level} {loc}::{_github_escape(what)}")
+        else:
+            lines.append(f"{prefix}{where}: {what}")
+    if len(problems) > MAX_PROBLEMS:
+        lines.append(f"... and {len(problems) - MAX_PROBLEMS} more")
+    return "\n".join(lines) + "\n"
+
+
+def _github_escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _warn(warnings: tuple[Problem, ...], fmt: str) -> None:
+    """Print what the plans flagged but rendering allows (plan.warnings), on standard error."""
+    if warnings:
+        echo(format_problems(warnings, fmt, "warning"), err=True, nl=False)
+
+
+def _fail(exc: PgrenderError, fmt: str) -> None:
+    if isinstance(exc, SpecError):
+        echo(format_problems(exc.problems, fmt), err=True, nl=False)
+    elif fmt == "json":
+        echo(json.dumps([{"message": str(exc)}], indent=2), err=True)
+    elif fmt == "github":
+        echo(f"::error::{_github_escape(str(exc))}", err=True)
+    else:
+        echo(f"pgrender: {exc}", err=True)
+    sys.exit(2)
+
+
+def _inputs(specs: tuple[str, ...], config_path: str | None) -> tuple[tuple[str, ...], Any]:
+    """Spec files from the arguments, else from the repository config; and that config."""
+    # The config model is only imported when there is a config: plain `render SPEC` starts faster.
+    config = None
+    if config_path or Path("pgrender.yaml").is_file():
+        from pgrender.config import find_config
+
+        config = find_config(config_path)
+    if specs:
+        return specs, config
+    if config is None:
+        raise UsageError("give SPEC files, or run where a pgrender.yaml is (or pass --config)")
+    return tuple(config.spec_files()), config
+
+
+def _request(
+    specs: tuple[str, ...], config: Any, key_file: str | None, provider: str | None, namespace: str | None, **extra: Any
+) -> Any:
+    from pgrender.render import Request
+
+    chosen = provider or (config.config.secrets.provider if config else None)
+    if chosen:
+        extra["provider"] = chosen
+    certificate = extra.pop("sealing_certificate", None) or (config.sealing_certificate() if config else None)
+    if certificate:
+        extra["sealing_certificate"] = certificate
+    key = key_file or (config.key_file() if config else None)
+    if config:
+        extra["secrets_settings"] = config.config.secrets
+        extra["infrastructure_roles"] = config.infrastructure_roles()
+    return Request(specs, key, default_namespace=_namespace(namespace, config), **extra)
+
+
+def _namespace(namespace: str | None, config: Any) -> str | None:
+    """One rule for specs without metadata.namespace: --namespace, else pgrender.yaml's."""
+    return namespace or (config.config.namespace if config else None)
+
+
+def _record_inputs(request: Any, config_path: str | None, config: Any, target: str, provider: Any) -> Any:
+    """The digests of what this render reads (record.py) and the fingerprint of pgrender's code, or
+    None when they cannot be taken (a spec from standard input, a key from a pipe): then no record is
+    written, and the next run renders."""
+    from pgrender import record
+
+    code = record.code_fingerprint()
+    try:
+        digests = record.digests(
+            spec_files=request.specs,
+            config_path=(config_path or "pgrender.yaml") if config else None,
+            target=target,
+            provider=request.provider,
+            namespace=request.default_namespace,
+            key_file=request.key_file,
+            certificate=request.sealing_certificate,
+            needs_root_key=provider.needs_root_key,
+            environ=os.environ,
+        )
+    except record.Unanswered:
+        return None
+    return digests, code
+
+
+def _record(
+    inputs: Any, config: Any, provider: Any, clusters: Any, warnings: tuple[Problem, ...], content: Mapping[str, str]
+) -> str:
+    """The record of this render: its inputs, what it printed, and the files it wrote."""
+    from pgrender import record, write
+    from pgrender.validity import certificate_windows
+
+    settings = None
+    if config is not None:
+        settings = {
+            "root": str(config.root),
+            "output": str(config.output),
+            "specs": list(config.config.specs),
+            "provider": config.config.secrets.provider,
+            "key_file": config.key_file(),
+            "certificate": config.sealing_certificate(),
+            "namespace": config.config.namespace,
+        }
+    return record.make(
+        inputs=inputs,
+        config=settings,
+        provider={"needs_root_key": provider.needs_root_key, "writes_plaintext": provider.writes_plaintext},
+        clusters=len(clusters),
+        warnings=format_problems(warnings, "text", "warning") if warnings else "",
+        windows=certificate_windows(clusters),
+        files=content,
+        mode=write.file_mode,
+    )
+
+
+def _warn_validity(clusters: Any) -> None:
+    """Certificates expired, not yet valid or near their end: the same warnings in every command.
+    Only the warnings read the clock; what is rendered never does."""
+    from pgrender.validity import certificate_warnings
+
+    for warning in certificate_warnings(clusters):
+        echo(f"warning: {warning}", err=True)
+
+
+def _guard(
+    directory: Path,
+    content: Mapping[str, str],
+    failure: str = "cannot write",
+    previous: Mapping[str, str] | None = None,
+) -> Mapping[str, str]:
+    """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held
+    (``previous``, when it was read already)."""
+    from pgrender.changes import guard
+
+    if previous is None:
+        previous = _read_output(directory, failure)
+    if previous:
+        guard(previous, content)
+    return previous
+
+
+def _read_output(directory: Path, failure: str) -> Mapping[str, str]:
+    from pgrender.check import read_output
+
+    return read_output(directory, failure)
+
+
+def _previous(directory: Path) -> Mapping[str, str]:
+    """--previous DIR: earlier output to keep ciphertexts from; it must hold some."""
+    files = _read_output(directory, "cannot read")
+    if not files:
+        raise PgrenderError(f"--previous {directory}: holds no rendered output (no kustomization.yaml listing files)")
+    return files
+
+
+def _changes(old: Mapping[str, str], new: Mapping[str, str], acknowledge: tuple[str, ...] = ()) -> Any:
+    from pgrender.changes import changes
+
+    return changes(old, new, acknowledge)
+
+
+def format_changes(findings: tuple[Any, ...], fmt: str, bases: dict[str, Path]) -> str:
+    """Findings as text (in class order, so grouped by class) or GitHub annotations, one a line.
+
+    ``bases[""]`` is the directory the findings' files are named in (GitHub's file=); ``bases["old"]``
+    the old rendering's, for an object no longer rendered (else ``bases[""]``: the same directory).
+    """
+    lines = []
+    for f in findings:
+        what = f"{f.object} {f.path}".rstrip()
+        tag = f" [{f.id}{', acknowledged' if f.acknowledged else ''}]" if f.id else ""
+        if fmt == "github":
+            level = (
+                "error"
+                if f.blocking
+                else "warning"
+                if f.change.value in ("restart", "manual", "refused", "risk")
+                else "notice"
+            )
+            base = bases.get("old", bases.get("", Path("."))) if f.old_file else bases.get("", Path("."))
+            where = f" file={_github_property(str(base / f.file))}" if f.file else ""
+            title = f"title={_github_property(f.change.value + (': ' + f.id if f.id else ''))}"
+            lines.append(f"::{level}{where},{title}::{_github_escape(f'{what}: {f.message}{tag}')}")
+        else:
+            lines.append(f"{f.change.value}: {what}: {f.message}{tag}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _github_property(text: str) -> str:
+    return _github_escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _summary(findings: tuple[Any, ...]) -> str:
+    from pgrender.changes import CLASS_ORDER
+
+    if not findings:
+        return "no changes"
+    counts = [f"{sum(1 for f in findings if f.change == c)} {c.value}" for c in CLASS_ORDER]
+    blocking = sum(1 for f in findings if f.blocking)
+    text = f"{len(findings)} change(s): " + ", ".join(c for c in counts if not c.startswith("0 "))
+    if blocking:
+        text += (
+            f"; {blocking} refused or risky and not acknowledged: add each id to spec.acknowledgedChanges "
+            "(or pass --acknowledge ID) once you mean it"
+        )
+    return text
+
+
+def _rendered(directory: Path) -> Mapping[str, str]:
+    from pgrender.check import read_output
+
+    files = read_output(directory)
+    if not files:
+        raise PgrenderError(f"{directory}: holds no rendered output (no kustomization.yaml listing files)")
+    return files
+
+
+def _revisions(
+    paths: tuple[str, ...], revs: tuple[str, ...], output: str | None, config_path: str | None
+) -> tuple[Mapping[str, str], Mapping[str, str], dict[str, Path]]:
+    """The output directory at the first revision, and at the second or in the work tree."""
+    from pgrender.config import find_config
+    from pgrender.revisions import read_revision
+
+    if paths:
+        raise UsageError("--rev compares the output directory at revisions; give no OLD NEW or SPEC")
+    if len(revs) > 2:
+        raise UsageError("give --rev once (against the work tree) or twice")
+    if output:
+        directory = Path(output)
+    else:
+        config = find_config(config_path)
+        if config is None:
+            raise UsageError("--rev needs -o/--output DIR or a pgrender.yaml naming the output directory")
+        directory = config.output
+    old = read_revision(directory, revs[0])
+    new = read_revision(directory, revs[1]) if len(revs) == 2 else _rendered(directory)
+    return old, new, {"": directory}
+
+
+def _convert_targets(output: Path, as_directory: bool, result: Any, operator: str) -> dict[Path, str]:
+    from pgrender.convert import engine
+
+    if as_directory or output.is_dir():
+        return {
+            output / name: engine.to_yaml(c, operator)
+            for name, c in zip(engine.file_names(result), result.clusters, strict=True)
+        }
+    return {output: engine.stream(result, operator)}
+
+
+def _print_notes(notes: tuple[Any, ...], fmt: str) -> None:
+    """What happened to each field: text and GitHub annotations one a line, JSON as one list."""
+    if fmt == "json":
+        echo(json.dumps([n.as_json() for n in notes], indent=2), err=True)
+        return
+    for n in notes:
+        if fmt == "github":
+            level = "warning" if n.counts else "notice"
+            loc = f"file={n.file}" + (f",line={n.line},col={n.column}" if n.line else "")
+            echo(f"::{level} {loc}::{_github_escape(f'{n.path}: {n.kind}: {n.message}')}", err=True)
+        else:
+            echo(format_problems((n.as_problem(),), "text"), err=True, nl=False)
+
+
+def _utf8_streams() -> None:
+    """Write UTF-8 whatever the locale says.
+
+    Rendered YAML and diffs are bytes that other tools compare and apply: under LC_ALL=C Python's
+    streams are ASCII (the first non-ASCII annotation fails the render), under an EUC-JP locale they
+    write other bytes. Output keeps surrogateescape, so a file name that is not UTF-8 comes out as
+    the bytes it was read as; messages use backslashreplace, so reporting a problem never fails.
+    """
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8", errors=errors)
+
+
+def render(
+    specs: tuple[str, ...],
+    output: str | None,
+    to_stdout: bool,
+    write_config: bool,
+    only_secrets: bool,
+    exit_code: bool,
+    allow_secrets_in_git: bool,
+    previous_dir: str | None,
+    key_file: str | None,
+    secrets_provider: str | None,
+    sealing_certificate: str | None,
+    namespace: str | None,
+    config_path: str | None,
+    fmt: str,
+) -> None:
+    from pgrender import providers, write
+    from pgrender.render import stream
+
+    if sum(map(bool, (output, to_stdout, write_config))) != 1:
+        raise UsageError("give exactly one of -o/--output DIR, --write or --stdout")
+    if only_secrets and not to_stdout:
+        raise UsageError("--only-secrets writes to --stdout only: Secrets never go to a directory")
+    if exit_code and to_stdout:
+        raise UsageError("--exit-code compares with an output directory: use it with -o or --write")
+    try:
+        spec_files, config = _inputs(specs, config_path)
+        target = output
+        if write_config:
+            if config is None:
+                raise UsageError("--write needs a pgrender.yaml (or --config)")
+            target = str(config.output)
+        earlier = _read_output(Path(target), "cannot write") if target else {}
+        previous = _previous(Path(previous_dir)) if previous_dir else earlier
+        request = _request(
+            spec_files,
+            config,
+            key_file,
+            secrets_provider,
+            namespace,
+            only_secrets=only_secrets,
+            sealing_certificate=sealing_certificate,
+            previous=previous,
+        )
+        provider = providers.secrets_provider(request.provider)
+        if target and provider.writes_plaintext and not allow_secrets_in_git:
+            from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
+
+            refuse_plaintext_in_git(Path(target))
+        # Read before rendering: an input changing meanwhile leaves the record naming the older one.
+        inputs = _record_inputs(request, config_path, config, target, provider) if target and not previous_dir else None
+        warnings: list[Problem] = []
+        if to_stdout:
+            spooled, done = write.spool(stream(request, warnings))
+            _warn(tuple(sorted(warnings)), fmt)
+            _warn_validity(done)
+            write.copy(spooled, sys.stdout)
+            return
+        assert target is not None
+        content, done = write.collect(stream(request, warnings))
+        _warn(tuple(sorted(warnings)), fmt)
+        _warn_validity(done)
+        _guard(Path(target), content, previous=earlier)
+        staleness = None
+        if exit_code:
+            from pgrender.check import compare
+
+            staleness = compare(content, Path(target))
+        if inputs is None:
+            write.write(target, content)
+        else:
+            from pgrender import record
+
+            digests, code = inputs
+            recorded = _record(digests, config, provider, done, tuple(sorted(warnings)), content)
+            write.write(target, content.plus(record.RECORD, recorded))
+            record.remember_written(target, code)
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    changed = staleness is not None and staleness.stale
+    echo(f"wrote {len(content)} files to {target}" + (" (changed)" if changed else ""), err=True)
+    if staleness is not None and changed:
+        # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
+        # must be added before the commit can pass.
+        echo(
+            f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} changed, "
+            f"{len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), and commit again",
+            err=True,
+        )
+    sys.exit(1 if changed else 0)
+
+
+def validate(specs: tuple[str, ...], namespace: str | None, config_path: str | None, fmt: str) -> None:
+    from pgrender.plans import validate
+
+    try:
+        spec_files, config = _inputs(specs, config_path)
+        plans = validate(spec_files, _namespace(namespace, config), config.infrastructure_roles() if config else ())
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    _warn(tuple(sorted(w for plan in plans for w in plan.warnings)), fmt)
+    if fmt == "json":
+        echo("[]")
+    elif fmt == "text":
+        _warn_validity(plans)
+        echo(f"{len(plans)} cluster(s) valid", err=True)
+
+
+def check(
+    specs: tuple[str, ...],
+    output: str | None,
+    key_file: str | None,
+    secrets_provider: str | None,
+    sealing_certificate: str | None,
+    namespace: str | None,
+    config_path: str | None,
+    fmt: str,
+) -> None:
+    from pgrender import write
+    from pgrender.check import compare
+    from pgrender.render import stream
+
+    try:
+        spec_files, config = _inputs(specs, config_path)
+        if not output and config is None:
+            raise UsageError("give -o/--output DIR or a pgrender.yaml")
+        directory: Path = Path(output) if output else config.output
+        earlier = _read_output(directory, "cannot check")
+        request = _request(
+            spec_files,
+            config,
+            key_file,
+            secrets_provider,
+            namespace,
+            sealing_certificate=sealing_certificate,
+            previous=earlier,
+        )
+        warnings: list[Problem] = []
+        expected, done = write.collect(stream(request, warnings))
+        _warn(tuple(sorted(warnings)), fmt)
+        _warn_validity(done)
+        previous = _guard(directory, expected, "cannot check", previous=earlier)
+        staleness = compare(expected, directory)
+        found = _changes(previous, expected) if staleness.stale and previous else None
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if fmt == "json":
+        echo(
+            json.dumps(
+                {
+                    "directory": str(directory),
+                    "stale": staleness.stale,
+                    "changed": list(staleness.changed),
+                    "missing": list(staleness.missing),
+                    "obsolete": list(staleness.obsolete),
+                    "changes": [f.as_json() for f in found.findings] if found else [],
+                },
+                indent=2,
+            )
+        )
+    else:
+        sys.stdout.write(staleness.diff)
+        if fmt == "github":
+            for name in (*staleness.changed, *staleness.missing, *staleness.obsolete):
+                echo(f"::error file={directory / name}::rendered output is stale; run pgrender render --write")
+        if found:
+            # What the stale output means for the running cluster: after the diff, on the same stream.
+            sys.stdout.write(format_changes(found.findings, fmt, {"": directory}))
+        echo(staleness.summary(directory), err=True)
+    sys.exit(1 if staleness.stale else 0)
+
+
+def diff(
+    paths: tuple[str, ...],
+    revs: tuple[str, ...],
+    output: str | None,
+    acknowledge: tuple[str, ...],
+    key_file: str | None,
+    secrets_provider: str | None,
+    sealing_certificate: str | None,
+    namespace: str | None,
+    config_path: str | None,
+    fmt: str,
+) -> None:
+    from pgrender.check import read_output
+
+    try:
+        if revs:
+            old, new, bases = _revisions(paths, revs, output, config_path)
+        elif len(paths) == 2 and all(Path(p).is_dir() for p in paths):
+            old, new = _rendered(Path(paths[0])), _rendered(Path(paths[1]))
+            bases = {"": Path(paths[1]), "old": Path(paths[0])}
+        else:
+            if any(Path(p).is_dir() for p in paths):
+                missing = [p for p in paths if not Path(p).is_dir()]
+                if len(paths) == 2:
+                    raise PgrenderError(f"{missing[0]}: no such directory (OLD and NEW are rendered directories)")
+                raise UsageError("give two rendered directories OLD NEW, or spec files (with -o DIR)")
+            from pgrender import write
+            from pgrender.render import render
+
+            spec_files, config = _inputs(paths, config_path)
+            if not output and config is None:
+                raise UsageError("give -o/--output DIR or a pgrender.yaml")
+            directory: Path = Path(output) if output else config.output
+            old = read_output(directory)
+            if not old:
+                raise PgrenderError(f"{directory}: holds no rendered output to compare with; run pgrender render first")
+            request = _request(
+                spec_files,
+                config,
+                key_file,
+                secrets_provider,
+                namespace,
+                sealing_certificate=sealing_certificate,
+                previous=old,
+            )
+            new = write.files(render(request))
+            bases = {"": directory}
+        found = _changes(old, new, acknowledge)
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if fmt == "json":
+        echo(json.dumps({"findings": [f.as_json() for f in found.findings], "exit": found.exit_code}, indent=2))
+    else:
+        sys.stdout.write(format_changes(found.findings, fmt, bases))
+        echo(_summary(found.findings), err=True)
+    sys.exit(found.exit_code)
+
+
+def lint(
+    paths: tuple[str, ...], kubernetes_version: str | None, use_kubeconform: bool, config_path: str | None, fmt: str
+) -> None:
+    from pgrender.config import DEFAULT_KUBERNETES_VERSION, find_config
+    from pgrender.lint import kubeconform, lint, parse_kubernetes_version
+
+    try:
+        config = find_config(config_path)
+        targets = [Path(p) for p in paths] or ([config.output] if config else [])
+        if not targets:
+            raise UsageError("give PATHS, or run where a pgrender.yaml is")
+        version = kubernetes_version or (config.config.kubernetes_version if config else DEFAULT_KUBERNETES_VERSION)
+        version = parse_kubernetes_version(version)
+        result = lint(targets, version)
+        external = kubeconform(targets, version) if use_kubeconform else None
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if result.problems:
+        echo(format_problems(result.problems, fmt), err=fmt != "json", nl=False)
+    elif fmt == "json":
+        echo("[]")
+    if external is not None:
+        sys.stderr.write(external.stdout + external.stderr)
+    echo(
+        f"{result.objects} objects in {result.files} files, {len(result.problems)} problems "
+        f"(Kubernetes {version}, strict)",
+        err=True,
+    )
+    sys.exit(1 if result.problems or (external is not None and external.returncode != 0) else 0)
+
+
+def convert(
+    files: tuple[str, ...],
+    operator: str,
+    output: str | None,
+    namespace: str | None,
+    force: bool,
+    strict: bool,
+    fmt: str,
+) -> None:
+    from pgrender import load
+    from pgrender.convert import converter, engine
+
+    try:
+        documents: list[load.Document] = []
+        problems: list[Problem] = []
+        documents += load.iter_documents(list(files), problems)
+        if problems:
+            raise SpecError(problems)
+        result = engine.convert(documents, operator, namespace)
+        _print_notes(result.notes, fmt)
+        if not result.clusters:
+            kind = converter(operator).cluster_kind
+            raise PgrenderError(f"no {kind} in {', '.join(files)}: nothing to convert (--from {operator})")
+        changed = sum(1 for n in result.notes if n.counts)
+        if strict and changed:
+            raise PgrenderError(
+                f"--strict: nothing written, as {changed} field(s) would be left out or changed (above)"
+            )
+        where = "standard output"
+        if output is None:
+            sys.stdout.write(engine.stream(result, operator))
+        else:
+            targets = _convert_targets(Path(output), output.endswith("/"), result, operator)
+            engine.write_files(targets, force)
+            where = ", ".join(str(p) for p in targets)
+    except PgrenderError as exc:
+        _fail(exc, fmt)
+    if fmt == "text":
+        summary = f"{changed} field(s) left out or changed, listed above" if changed else "every field carried over"
+        echo(f"converted {len(result.clusters)} cluster(s) to {where}: {summary}", err=True)
+    sys.exit(result.exit_code)
+
+
+def cmp_generate() -> None:
+    import os
+
+    from pgrender import cmp, providers, write
+    from pgrender.config import default_config, find_config
+    from pgrender.render import stream
+
+    try:
+        env = dict(os.environ)
+        found = cmp.settings(env)
+        config = find_config(None) or default_config(Path("."))
+        spec_files = tuple(config.spec_files())
+        # sealed keeps the ciphertexts of the committed output, when the repository holds it; the
+        # other providers never look at it, so it is not read for them (a large output, each refresh)
+        keeps = providers.reads_previous_output(
+            providers.secrets_provider(found.provider or config.config.secrets.provider)
+        )
+        request = _request(
+            spec_files,
+            config,
+            found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
+            found.provider,
+            found.namespace,  # Argo CD's destination, else pgrender.yaml's
+            previous=_read_output(config.output, "cannot read") if keeps else None,
+        )
+        warnings: list[Problem] = []
+        spooled, done = write.spool(stream(request, warnings))
+        _warn(tuple(sorted(warnings)), "text")
+        _warn_validity(done)
+        if not spooled.read(1):
+            raise PgrenderError("nothing rendered; refusing to hand Argo CD an empty manifest set")
+        spooled.seek(0)
+    except PgrenderError as exc:
+        _fail(exc, "text")
+    except UsageError as exc:
+        _fail(PgrenderError(exc.message), "text")
+    write.copy(spooled, sys.stdout)
+    echo(f"pgrender: rendered {len(spec_files)} spec file(s)", err=True)
+
+
+def cmp_parameters() -> None:
+    from pgrender import cmp
+
+    echo(json.dumps(list(cmp.PARAMETERS), indent=2))
+
+
+def explain(field: str, of_config: bool) -> None:
+    from pgrender.explain import explain
+
+    try:
+        text = explain(field, config=of_config)
+    except PgrenderError as exc:
+        _fail(exc, "text")
+    sys.stdout.write(text)
+
+
+def schema(output: str, print_path: bool) -> None:
+    from pgrender.schema import PACKAGED, write_schemas
+
+    if print_path:
+        echo(str(PACKAGED))
+        return
+    for path in write_schemas(Path(output)):
+        echo(f"wrote {path}", err=True)
+
+
+def keygen(output: str | None) -> None:
+    from pgrender.secrets import keys
+
+    key = keys.generate()
+    if output is None:
+        echo(key)
+        return
+    try:
+        keys.write_new(Path(output), key)
+    except PgrenderError as exc:
+        _fail(exc, "text")
+    echo(f"wrote a new root key to {output}; keep it out of git", err=True)
+
+
+def internal_error() -> NoReturn:
+    """An exception that is not a user's mistake, reported as a bug: its traceback, and exit 70."""
+    import traceback
+
+    traceback.print_exc()
+    echo(
+        "pgrender: internal error: this is a bug in pgrender, not a problem with your input; "
+        "please report it with the traceback above",
+        err=True,
+    )
+    sys.exit(EX_SOFTWARE)
+
+
+def leave(run: Callable[[], object]) -> NoReturn:
+    """Run a command line, then leave without tearing the interpreter down.
+
+    Freeing every module and pydantic schema at exit takes longer than rendering a cluster
+    (about 15 ms); mypy leaves the same way. Output is flushed first.
+    """
+    _utf8_streams()
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(code)  # let the interpreter report a closed pipe its usual way
+    os._exit(code or 0)
