@@ -65,6 +65,7 @@ schema: $(STAMP)
 	$(BIN)/pgrender schema -o schemas
 	$(BIN)/python -m pgrender.spec.compile
 	$(BIN)/python -m pgrender.frozen_compile
+	$(BIN)/python -m pgrender.cli_compile
 
 # The seeded mutation fuzzer with thousands of seeds (make test runs a few hundred):
 # PGRENDER_FUZZ_CASES and PGRENDER_FUZZ_FIRST choose how many and from which seed.

@@ -511,8 +511,8 @@ def _certificate_warnings(windows: list[list[Any]]) -> list[str]:
 
 def main() -> None:
     """The console script: answer from the record when it proves the output current, else run the
-    command line. Any doubt (an option not answered here, a record that does not match, an error
-    reading anything) is the full path's."""
+    command line (pgrender.direct, which hands click what it does not parse). Any doubt (an option
+    not answered here, a record that does not match, an error reading anything) is the full path's."""
     try:
         text, code = answer(sys.argv[1:], os.environ)
     except DOUBTS:
@@ -520,10 +520,9 @@ def main() -> None:
     if code < 0:
         # Outside the except block: its traceback would keep answer()'s frames, and with them the
         # record and the stat cache it read, for the whole render.
-        from pgrender.cli import main as full
+        from pgrender.direct import main as run
 
-        full()
-        return
+        run(sys.argv[1:])
     stream = sys.stderr
     if hasattr(stream, "reconfigure"):
         stream.reconfigure(encoding="utf-8", errors="backslashreplace")  # as cli._utf8_streams
