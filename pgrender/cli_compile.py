@@ -104,6 +104,8 @@ def _entry(command: click.Command) -> dict[str, Any]:
             default = tuple(given) if isinstance(given, (tuple, list)) else ()
         entry["defaults"][name] = default
         entry["types"][name] = ("flag",) if name in entry["flags"] else _type(param)
+    if len(entry["arguments"]) > 1 and any(nargs == -1 for _, nargs in entry["arguments"]):
+        raise Unsupported("an argument of any number beside another")  # direct fills them in order
     for key in ("flags", "multiple", "required", "arguments"):
         entry[key] = tuple(entry[key])
     return entry

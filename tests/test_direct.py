@@ -35,6 +35,34 @@ def test_every_command_is_parsed_directly() -> None:
     assert {" ".join(words) for words in COMMANDS} >= {"render", "validate", "check", "cmp generate", "diff"}
 
 
+UNSUPPORTED = [
+    # (a parameter direct does not parse, so its command is left to click)
+    ("an environment variable", lambda c: c.option("--key", envvar="KEY")),
+    ("a count", lambda c: c.option("-v", count=True)),
+    ("an on/off pair", lambda c: c.option("--color/--no-color")),
+    ("an integer", lambda c: c.option("--n", type=int)),
+    ("a path that must exist", lambda c: c.option("--p", type=c.Path(exists=True))),
+    ("a callback", lambda c: c.option("--x", callback=lambda ctx, param, value: value)),
+]
+
+
+@pytest.mark.parametrize("declare", [u[1] for u in UNSUPPORTED], ids=[u[0] for u in UNSUPPORTED])
+def test_a_parameter_direct_does_not_parse_leaves_its_command_to_click(declare: Any) -> None:
+    import click
+
+    command = click.command("example")(declare(click)(lambda **params: None))
+    with pytest.raises(cli_compile.Unsupported):
+        cli_compile._entry(command)
+
+
+def test_two_arguments_of_which_one_takes_any_number_are_left_to_click() -> None:
+    import click
+
+    command = click.command("example")(click.argument("a", nargs=-1)(click.argument("b")(lambda **params: None)))
+    with pytest.raises(cli_compile.Unsupported, match="any number"):
+        cli_compile._entry(command)
+
+
 # The working directory of the generated command lines: f a file, d a directory, m nothing.
 @pytest.fixture(scope="module")
 def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
