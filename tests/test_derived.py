@@ -22,9 +22,20 @@ from tests.conftest import base_spec
 KEY = bytes(range(32))
 
 
-def test_hkdf_matches_rfc5869_implementation() -> None:
-    expected = HKDF(algorithm=hashes.SHA256(), length=80, salt=SALT, info=b"ns|c|purpose|0").derive(KEY)
-    assert hkdf(KEY, "ns|c|purpose|0", 80) == expected
+@pytest.mark.parametrize(
+    ("key", "info", "length"),
+    [
+        (KEY, "ns|c|purpose|0", 80),
+        (b"another key", "ns|c|purpose|0", 32),  # the expander of each root key is kept apart
+        (KEY, "ns|c|purpose|1", 16),
+        (bytes(64), "", 64),
+        *((bytes([i]) * 32, f"n{i}|c|p|0", 33) for i in range(6)),  # more keys than the cache holds
+        (KEY, "ns|c|purpose|0", 80),
+    ],
+)
+def test_hkdf_matches_rfc5869_implementation(key: bytes, info: str, length: int) -> None:
+    expected = HKDF(algorithm=hashes.SHA256(), length=length, salt=SALT, info=info.encode()).derive(key)
+    assert hkdf(key, info, length) == expected
 
 
 def test_passwords_are_alphanumeric_and_unbiased_by_construction() -> None:
