@@ -209,3 +209,38 @@ def test_a_command_line_gives_what_click_gives(argv: list[str], tmp_path: Path) 
     click_run = subprocess.run([*CLICK, *argv], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert (direct_run.returncode, direct_run.stdout) == (click_run.returncode, click_run.stdout)
     assert direct_run.stderr.replace("python -m pgrender", "pgrender") == click_run.stderr
+
+
+# What happens around a command, through each path: (what the command does, exit status, stderr holds)
+AROUND = [
+    ("raise RuntimeError('boom')", 70, "this is a bug in pgrender, not a problem with your input"),
+    ("raise KeyboardInterrupt", 1, "\nAborted!\n"),
+    ("raise SystemExit(3)", 3, ""),
+    ("print('out')", 0, ""),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "said"), AROUND, ids=[a[0] for a in AROUND])
+def test_around_a_command_direct_does_what_click_does(body: str, status: int, said: str, tmp_path: Path) -> None:
+    patch = f"import pgrender.commands as c\ndef validate(**params):\n    {body}\nc.validate = validate\n"
+    entries = {
+        "direct": "from pgrender.direct import main; main(sys.argv[1:])",
+        "click": "from pgrender.cli import main; main()",
+    }
+    runs = {
+        path: subprocess.run(
+            [sys.executable, "-c", f"import sys; sys.argv[0] = 'pgrender'\n{patch}{entry}", "validate"],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            cwd=tmp_path,
+        )
+        for path, entry in entries.items()
+    }
+    for run in runs.values():
+        assert run.returncode == status and said in run.stderr, run.stderr
+    assert runs["direct"].stdout == runs["click"].stdout
+    if status == 70:
+        assert "RuntimeError: boom" in runs["direct"].stderr and "Traceback" in runs["direct"].stderr
+    else:
+        assert runs["direct"].stderr == runs["click"].stderr
