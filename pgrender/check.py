@@ -76,8 +76,9 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
 def compare(expected: Mapping[str, str], directory: Path) -> Staleness:
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only."""
     present = owned_files(directory) if directory.is_dir() else set()
-    on_disk = files_below(directory) - {RECORD} if directory.is_dir() else set()
-    foreign = tuple(sorted(on_disk - present - set(expected)))
+    on_disk = files_below(directory) if directory.is_dir() else set()
+    foreign = tuple(sorted(on_disk.difference(present, expected, (RECORD,))))
+    del on_disk  # every file's name: megabytes in a large output
     changed: list[str] = []
     missing: list[str] = []
     chunks: list[str] = []
@@ -92,7 +93,7 @@ def compare(expected: Mapping[str, str], directory: Path) -> Staleness:
                 continue
             changed.append(rel)
         chunks.extend(_file_diff(f"{directory}/{rel}", old_text, expected[rel]))
-    obsolete = sorted(present - set(expected))
+    obsolete = sorted(present.difference(expected))
     for rel in obsolete:
         old_text = (directory / rel).read_text(encoding="utf-8", errors="replace")
         chunks.extend(_file_diff(f"{directory}/{rel}", old_text, None))

@@ -263,8 +263,8 @@ def owned_files(directory: Path) -> set[str]:
                 if (directory / rel / entry).is_dir():
                     pending.append(rel / entry)
                 else:
-                    owned.add(str(rel / entry))
-    return {str(Path(p)) for p in owned}
+                    owned.add(str(rel / entry))  # str of a Path: the normalized relative path
+    return owned
 
 
 def files_below(top: Path) -> set[str]:
@@ -329,6 +329,9 @@ class Wanted(Mapping[str, bytes]):
 
     def __getitem__(self, rel: str) -> bytes:
         return self._content[self._names[rel]].encode("utf-8")
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._names  # without making the bytes, as Mapping's own would
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
@@ -419,15 +422,8 @@ def _replace(target: Path, shown: Path, wanted: Mapping[str, bytes]) -> None:
     if os.path.lexists(target) and not target.is_dir():
         raise OutputError(f"{shown}: exists and is not a directory")
     if target.is_dir():
-        present = files_below(target)
-        owned = owned_files(target) | (present & {RECORD})  # the record is written with the files it names
-        foreign = sorted(present - owned)
-        if foreign:
-            listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise OutputError(
-                f"{shown}: holds files pgrender did not write ({listed}); move them or choose another output directory"
-            )
-        if owned == set(wanted) and _up_to_date(target, wanted):
+        owned = _owned(target, shown)
+        if owned == wanted.keys() and _up_to_date(target, wanted):
             return
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.{WORK_MARK}", dir=target.parent))
     try:
@@ -447,6 +443,20 @@ def _replace(target: Path, shown: Path, wanted: Mapping[str, bytes]) -> None:
             os.rename(staging, target)
     finally:
         _discard(work, target)
+
+
+def _owned(target: Path, shown: Path) -> set[str]:
+    """The files of ``target`` a previous run wrote; OutputError when it holds any other. (The set of
+    every file there is let go on return: with tens of thousands, it is megabytes.)"""
+    present = files_below(target)
+    owned = owned_files(target) | (present & {RECORD})  # the record is written with the files it names
+    foreign = sorted(present.difference(owned))
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise OutputError(
+            f"{shown}: holds files pgrender did not write ({listed}); move them or choose another output directory"
+        )
+    return owned
 
 
 def _up_to_date(target: Path, wanted: Mapping[str, bytes]) -> bool:
