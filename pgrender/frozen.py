@@ -145,7 +145,7 @@ def _collect(cls: type) -> tuple[Field, ...]:
     for base in reversed(cls.__mro__[1:]):
         for f in vars(base).get("__frozen_fields__", ()):
             collected[f.name] = f
-    own = vars(cls).get("__annotations__", {})
+    own = cls.__annotations__  # its own only (Python 3.10 and later), not its bases'
     for name, value in vars(cls).items():
         if isinstance(value, Field) and name not in own:
             raise TypeError(f"{name!r} is a field but has no type annotation")

@@ -10,7 +10,7 @@ Modules are imported when chosen, so a render loads only the providers it uses.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 if TYPE_CHECKING:
     from pgrender.plan import RuntimePasswords
@@ -75,13 +75,18 @@ class SecretsProvider(TLSProvider, Protocol):
     writes_plaintext: bool  # its output holds secret material in the clear (never into git)
 
 
-@runtime_checkable
 class Configurable(Protocol):
     """A secrets provider that needs the render's settings (sealed: the certificate and the previous
     output); render() calls ``configure`` once and uses the provider it returns. A PgrenderError from
     it is reported after the specs' problems, as a missing root key is."""
 
     def configure(self, request: Request, root_key: bytes | None) -> SecretsProvider: ...
+
+
+def is_configurable(provider: object) -> TypeGuard[Configurable]:
+    """Whether ``provider`` has ``configure``. (Not isinstance with a runtime-checkable Protocol: from
+    Python 3.12 that imports inspect, several milliseconds of every cold render.)"""
+    return callable(getattr(provider, "configure", None))
 
 
 def secrets_provider(name: str) -> SecretsProvider:

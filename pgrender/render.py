@@ -16,8 +16,8 @@ from pgrender.plan import ClusterPlan, RuntimePasswords, TLSPlan
 from pgrender.plans import plans
 from pgrender.providers import (
     DEFAULT_SECRETS_PROVIDER,
-    Configurable,
     SecretsProvider,
+    is_configurable,
     runtime_passwords,
     secrets_provider,
     tls_provider,
@@ -162,10 +162,11 @@ def _configured(
     secrets: SecretsProvider, request: Request, root_key: bytes | None
 ) -> tuple[SecretsProvider, PgrenderError | None]:
     """The provider set up for this request (sealed: its certificate), or the error that stops the render."""
-    if not isinstance(secrets, Configurable):
+    configurable = secrets  # narrowed below; a failure returns the provider as it was
+    if not is_configurable(configurable):
         return secrets, None
     try:
-        return secrets.configure(request, root_key), None
+        return configurable.configure(request, root_key), None
     except PgrenderError as exc:
         return secrets, exc
 

@@ -99,6 +99,7 @@ def test_a_repository_render_imports_no_pydantic(tmp_path: Path) -> None:
     for argv in (("render", "--write", "--allow-secrets-in-git"), ("cmp", "generate")):
         modules = imported(*argv, cwd=tmp_path)
         assert "pgrender.config" in modules and "pydantic" not in modules, argv
+        assert not {"click", "inspect", "dataclasses"} & modules, argv  # the hook's and Argo CD's runs
     # The output `render --write` left is there; only the sealed provider reads it (its ciphertexts).
     assert "pgrender.check" not in modules
 

@@ -19,7 +19,7 @@ and may have ``for_plan(plan)``, returning the provider bound to one cluster's p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 from pgrender.providers import TLSProvider, tls_provider
 
@@ -27,11 +27,15 @@ if TYPE_CHECKING:
     from pgrender.plan import ClusterPlan
 
 
-@runtime_checkable
 class PlanBound(Protocol):
     """A TLS provider whose ``finish`` needs the cluster's plan."""
 
     def for_plan(self, plan: ClusterPlan) -> TLSProvider: ...
+
+
+def _is_plan_bound(provider: object) -> TypeGuard[PlanBound]:
+    # Not isinstance with a runtime-checkable Protocol: from Python 3.12 that imports inspect.
+    return callable(getattr(provider, "for_plan", None))
 
 
 def settings_field(name: str) -> str | None:
@@ -57,4 +61,4 @@ def in_cluster(name: str) -> bool:
 
 def bound(provider: TLSProvider, plan: ClusterPlan) -> TLSProvider:
     """``provider``, bound to ``plan`` when it needs a plan."""
-    return provider.for_plan(plan) if isinstance(provider, PlanBound) else provider
+    return provider.for_plan(plan) if _is_plan_bound(provider) else provider
