@@ -23,10 +23,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping
-from typing import Any, NoReturn
 
 from pgrender.cli_table import COMMANDS, GROUPS, HELP
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a no-op run (record.py) parses here
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, NoReturn
 
 
 def parse(argv: list[str], environ: Mapping[str, str]) -> tuple[str, dict[str, Any]] | None:

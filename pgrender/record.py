@@ -6,7 +6,8 @@ Measured reason (benchmarks/noop_bench.py): a pre-commit hook runs `render --wri
 importing click, pydantic and cryptography takes several times `python -c pass`; the target is a
 no-op run within 2x `python -c pass`. So this module imports only the standard library's light parts
 (os, stat, json, hashlib; validity.py for certificate warnings), and `main` (the console script)
-answers from the record when it can prove the output current, else runs the command line (cli.py).
+answers from the record when it can prove the output current, else runs the command line
+(pgrender.direct, or click through cli.py).
 
 The record, RECORD in the output directory, is written by `render -o DIR`/`--write` as one more file
 of the same all-or-nothing write (write.py), so output and record are always of the same run. Its
@@ -33,14 +34,15 @@ ctime. Reading every output file would cost more than the target (500 files, 1.5
 only a file whose stat differs is hashed, and only a digest that differs sends the run to the full
 path. Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
 
-Only these forms are answered here (anything else, and every doubt, goes to the full path): `render`
-with exactly one of `-o DIR` and `--write`, and `check`, with `--exit-code` (render),
-`--allow-secrets-in-git` (render), `--key-file`, `--secrets-provider`, `--sealing-certificate`,
-`--namespace`, `--config`, `--format text` and spec files; `validate` with `--namespace`,
-`--config`, `--format text` and spec files. They print what the full path prints: the plans' warnings (kept in
-the record), the certificate warnings (their dates kept in the record, compared with the clock now),
-and the summary line. Derived (plaintext) Secrets still meet the git check (gitcheck.py) before a
-render says it wrote them.
+The command line is read as click reads it (pgrender.direct.parse, from the table generated from
+cli.py). Only these forms are answered here (anything else, and every doubt, goes to the full
+path): `render` with exactly one of `-o DIR` and `--write`, and `check`, with `--exit-code`
+(render), `--allow-secrets-in-git` (render), `--key-file`, `--secrets-provider`,
+`--sealing-certificate`, `--namespace`, `--config`, `--format text` and spec files; `validate` with
+`--namespace`, `--config`, `--format text` and spec files (ANSWERED). They print what the full
+path prints: the plans' warnings (kept in the record), the certificate warnings (their dates kept in
+the record, compared with the clock now), and the summary line. Derived (plaintext) Secrets still
+meet the git check (gitcheck.py) before a render says it wrote them.
 """
 
 from __future__ import annotations
@@ -68,12 +70,13 @@ MAX_KEY_FILE_BYTES = 4096  # secrets/keys.py's bound
 QUIET_SECONDS = 60 * 86400  # validity.EXPIRY_WARNING_DAYS: a certificate valid longer than that is not warned about
 # Libraries whose version can change rendered bytes: validation, certificates and their encoding.
 LIBRARIES = ("pydantic-", "pydantic_core-", "cryptography-", "ruamel.yaml-")
-ARGUMENTS_ANSWERED = {  # command → value options, flags it takes here
-    "render": ({"-o", "--output", "--key-file", "--secrets-provider", "--sealing-certificate", "--namespace",
-                "--config", "--format"}, {"--write", "--exit-code", "--allow-secrets-in-git"}),
-    "check": ({"-o", "--output", "--key-file", "--secrets-provider", "--sealing-certificate", "--namespace",
-               "--config", "--format"}, set()),
-    "validate": ({"--namespace", "--config", "--format"}, set()),
+# What a command line may set here (pgrender.commands' parameters); any other away from its default
+# (--stdout, --only-secrets, --previous, a --format for machines) is the full path's.
+ANSWERED = {
+    "render": {"specs", "output", "write_config", "exit_code", "allow_secrets_in_git", "key_file", "secrets_provider",
+               "sealing_certificate", "namespace", "config_path"},
+    "check": {"specs", "output", "key_file", "secrets_provider", "sealing_certificate", "namespace", "config_path"},
+    "validate": {"specs", "namespace", "config_path"},
 }  # fmt: skip
 
 
@@ -362,33 +365,20 @@ def verify_output(directory: str, body: dict[str, Any], record_digest: str, code
 # The fast path ------------------------------------------------------------------------------------------------
 
 
-def _arguments(argv: list[str]) -> tuple[str, dict[str, str], set[str], list[str]]:
-    """(command, value options, flags, spec files) of a form this module answers; else Unanswered."""
-    if not argv or argv[0] not in ARGUMENTS_ANSWERED:
-        raise Unanswered("another command")
-    command, rest = argv[0], argv[1:]
-    valued, flagged = ARGUMENTS_ANSWERED[command]
-    options: dict[str, str] = {}
-    flags: set[str] = set()
-    specs: list[str] = []
-    while rest:
-        word = rest.pop(0)
-        name, equals, value = word.partition("=")
-        attached = bool(equals) and word.startswith("--")  # --name=value (click reads -o=x as the value "=x")
-        if name in valued and (attached or (not equals and rest)):
-            name = "--output" if name == "-o" else name
-            if name in options:
-                raise Unanswered("an option given twice")
-            options[name] = value if attached else rest.pop(0)
-        elif word in flagged:
-            flags.add(word)
-        elif not word.startswith("-"):
-            specs.append(word)
-        else:
-            raise Unanswered(f"{word}: not answered here")
-    if options.get("--format", "text") != "text":
-        raise Unanswered("a format for machines")
-    return command, options, flags, specs
+def _arguments(argv: list[str], environ: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """The command and its parameters, as click would read them (pgrender.direct), in a form this
+    module answers; else Unanswered."""
+    from pgrender.cli_table import COMMANDS
+    from pgrender.direct import parse
+
+    parsed = parse(argv, environ)
+    if parsed is None or parsed[0] not in ANSWERED:
+        raise Unanswered("another command, or a command line click answers")
+    command, params = parsed
+    defaults = COMMANDS[(command,)]["defaults"]
+    if any(value != defaults[name] for name, value in params.items() if name not in ANSWERED[command]):
+        raise Unanswered("an option not answered here")
+    return command, params
 
 
 def _config_output(config_path: str) -> str:
@@ -403,10 +393,10 @@ def _config_output(config_path: str) -> str:
 def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     """What the command prints on standard error, and its exit status, when the record proves the
     output current; Unanswered otherwise."""
-    command, options, flags, spec_args = _arguments(argv)
-    config_path = options.get("--config") or ("pgrender.yaml" if os.path.isfile("pgrender.yaml") else None)
-    output = options.get("--output")
-    if command == "render" and (output is None) == ("--write" not in flags):
+    command, options = _arguments(argv, environ)
+    config_path = options["config_path"] or ("pgrender.yaml" if os.path.isfile("pgrender.yaml") else None)
+    output = options.get("output")
+    if command == "render" and (output is None) == (not options["write_config"]):
         raise Unanswered("render needs exactly one of -o and --write")
     if output is None and config_path is None:
         raise Unanswered("no output directory")
@@ -417,8 +407,8 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     if (config_path is None) != (body["config"] is None):
         raise Unanswered("a config now and not then, or then and not now")
     target = output or config["output"]
-    spec_files = spec_args or _spec_files(config)
-    namespace = options.get("--namespace") or config.get("namespace")
+    spec_files = list(options["specs"]) or _spec_files(config)
+    namespace = options["namespace"] or config.get("namespace")
     if command == "validate":
         _, specs = digests(
             spec_files=spec_files,
@@ -435,21 +425,21 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
             raise Unanswered("the specs, config or pgrender changed, or the record is of another directory")
         cached(target, _sha(data), code_fingerprint())
         return _printed(body, f"{body['clusters']} cluster(s) valid"), 0
-    provider = options.get("--secrets-provider") or config.get("provider") or "derived"
+    provider = options["secrets_provider"] or config.get("provider") or "derived"
     inputs, _ = digests(
         spec_files=spec_files,
         config_path=config_path,
         target=target,
         provider=provider,
         namespace=namespace,
-        key_file=options.get("--key-file") or config.get("key_file"),
-        certificate=options.get("--sealing-certificate") or config.get("certificate"),
+        key_file=options["key_file"] or config.get("key_file"),
+        certificate=options["sealing_certificate"] or config.get("certificate"),
         needs_root_key=body["provider"]["needs_root_key"],
         environ=environ,
     )
     if inputs != body["inputs"] or os.path.realpath(located) != os.path.realpath(target):
         raise Unanswered("an input changed, or the record is of another directory")
-    if command == "render" and body["provider"]["writes_plaintext"] and "--allow-secrets-in-git" not in flags:
+    if command == "render" and body["provider"]["writes_plaintext"] and not options["allow_secrets_in_git"]:
         _refuse_plaintext_in_git(target)
     verify_output(os.path.realpath(target), body, _sha(data), code_fingerprint(), refresh=command == "render")
     if command == "check":
