@@ -13,11 +13,15 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pgrender.errors import PgrenderError, Problem, SpecError, UsageError
+
+if TYPE_CHECKING:
+    from pgrender.render import ClusterOutput
+    from pgrender.validity import Window
 
 MAX_PROBLEMS = 50
 EX_SOFTWARE = 70  # sysexits.h: an internal software error
@@ -140,7 +144,6 @@ def _record(
 ) -> str:
     """The record of this render: its inputs, what it printed, and the files it wrote."""
     from pgrender import record, write
-    from pgrender.validity import certificate_windows
 
     settings = None
     if config is not None:
@@ -159,18 +162,22 @@ def _record(
         provider={"needs_root_key": provider.needs_root_key, "writes_plaintext": provider.writes_plaintext},
         clusters=len(clusters),
         warnings=format_problems(warnings, "text", "warning") if warnings else "",
-        windows=certificate_windows(clusters),
+        windows=list(_windows(clusters)),
         files=content,
         mode=write.file_mode,
     )
 
 
-def _warn_validity(clusters: Any) -> None:
+def _windows(clusters: Iterable[ClusterOutput]) -> Iterator[Window]:
+    return (w for cluster in clusters for w in cluster.windows)
+
+
+def _warn_validity(windows: Iterable[Window]) -> None:
     """Certificates expired, not yet valid or near their end: the same warnings in every command.
     Only the warnings read the clock; what is rendered never does."""
-    from pgrender.validity import certificate_warnings
+    from pgrender.validity import window_warnings
 
-    for warning in certificate_warnings(clusters):
+    for warning in window_warnings(windows):
         echo(f"warning: {warning}", err=True)
 
 
@@ -383,13 +390,13 @@ def render(
         if to_stdout:
             spooled, done = write.spool(stream(request, warnings))
             _warn(tuple(sorted(warnings)), fmt)
-            _warn_validity(done)
+            _warn_validity(_windows(done))
             write.copy(spooled, sys.stdout)
             return
         assert target is not None
         content, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
-        _warn_validity(done)
+        _warn_validity(_windows(done))
         _guard(Path(target), content, previous=earlier)
         staleness = None
         if exit_code:
@@ -432,7 +439,9 @@ def validate(specs: tuple[str, ...], namespace: str | None, config_path: str | N
     if fmt == "json":
         echo("[]")
     elif fmt == "text":
-        _warn_validity(plans)
+        from pgrender.validity import certificate_windows
+
+        _warn_validity(w for plan in plans for w in certificate_windows(plan))
         echo(f"{len(plans)} cluster(s) valid", err=True)
 
 
@@ -468,7 +477,7 @@ def check(
         warnings: list[Problem] = []
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
-        _warn_validity(done)
+        _warn_validity(_windows(done))
         previous = _guard(directory, expected, "cannot check", previous=earlier)
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
@@ -660,7 +669,7 @@ def cmp_generate() -> None:
         warnings: list[Problem] = []
         spooled, done = write.spool(stream(request, warnings))
         _warn(tuple(sorted(warnings)), "text")
-        _warn_validity(done)
+        _warn_validity(_windows(done))
         if not spooled.read(1):
             raise PgrenderError("nothing rendered; refusing to hand Argo CD an empty manifest set")
         spooled.seek(0)

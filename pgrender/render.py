@@ -12,7 +12,7 @@ from pgrender import emit, tuning
 from pgrender.components import build
 from pgrender.errors import PgrenderError, Problem, RootKeyError
 from pgrender.frozen import field, frozen, replace
-from pgrender.plan import ClusterPlan, RuntimePasswords, TLSPlan
+from pgrender.plan import ClusterPlan, RuntimePasswords
 from pgrender.plans import plans
 from pgrender.providers import (
     DEFAULT_SECRETS_PROVIDER,
@@ -26,6 +26,7 @@ from pgrender.secrets import Material, keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
 from pgrender.spec.rules.users import InfrastructureRole
 from pgrender.transforms import Context, transform
+from pgrender.validity import Window, certificate_windows
 
 if TYPE_CHECKING:
     from pgrender.spec.repository import SecretsConfig
@@ -58,7 +59,9 @@ class ClusterOutput:
     # In kind order. From a worker process (pgrender.fleet), each manifest holds only the object's
     # identity (apiVersion, kind, metadata.name and namespace): the text is the object.
     documents: tuple[emit.Document, ...]
-    tls: TLSPlan | None = field(default=None, repr=False, compare=False)  # for the certificate validity warnings
+    # When its certificates are valid, for the warnings printed once every cluster is done (kept
+    # instead of the plan's TLS part, which is a hundred times larger).
+    windows: tuple[Window, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
@@ -138,7 +141,7 @@ class Finisher:
     def finish(self, plan: ClusterPlan, manifests: list[Manifest], values: DerivedValues | None) -> ClusterOutput:
         context = Context(plan, self.secrets, tls_provider(plan.tls.provider), values, self.only_secrets)
         documents = emit.documents(transform(context, manifests))
-        return ClusterOutput(plan.name, plan.namespace, documents, plan.tls)
+        return ClusterOutput(plan.name, plan.namespace, documents, certificate_windows(plan))
 
 
 def cluster_objects(plan: ClusterPlan, root_key: bytes, pool: tuning.ScramPool) -> list[Manifest]:

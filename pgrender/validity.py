@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pgrender.plan import TLSPlan
 
     class Cluster(Protocol):
-        """A plan, or a rendered cluster: what the warnings need of either."""
+        """What the windows need of a plan."""
 
         @property
         def name(self) -> str: ...
@@ -40,27 +40,19 @@ _DERIVED_LEAVES = "derived"  # the TLS provider whose leaf certificates pgrender
 Window = tuple[str, str, dt.datetime, dt.datetime, str]
 
 
-def certificate_warnings(clusters: Iterable[Cluster], now: dt.datetime | None = None) -> list[str]:
-    """One line per certificate that is not yet valid, expired, or ends soon."""
-    return window_warnings(certificate_windows(clusters), now)
-
-
-def certificate_windows(clusters: Iterable[Cluster]) -> list[Window]:
-    """When each certificate the clusters use is valid (the clock is not read here)."""
-    out: list[Window] = []
-    for cluster in clusters:
-        tls = cluster.tls
-        if tls is None:
-            continue
-        where = f"{cluster.namespace}/{cluster.name}"
-        if tls.ca_pem is not None:  # cert-manager or your own PKI: only the CA given is pgrender's to read
-            out += _given_ca(where, tls.ca_pem)
-            continue
-        windows = [("CA", tls.ca_not_before, tls.ca_validity_days)]
-        if tls.provider == _DERIVED_LEAVES:
-            windows.insert(0, ("leaf certificates", tls.not_before, tls.validity_days))
-        out += [(where, what, start, start + dt.timedelta(days=days), "derived") for what, start, days in windows]
-    return out
+def certificate_windows(cluster: Cluster) -> tuple[Window, ...]:
+    """When each certificate one cluster (its plan) uses is valid (the clock is not read here).
+    A render keeps these, not the plan's TLS part, for every cluster until its warnings are printed."""
+    tls = cluster.tls
+    if tls is None:
+        return ()
+    where = f"{cluster.namespace}/{cluster.name}"
+    if tls.ca_pem is not None:  # cert-manager or your own PKI: only the CA given is pgrender's to read
+        return tuple(_given_ca(where, tls.ca_pem))
+    windows = [("CA", tls.ca_not_before, tls.ca_validity_days)]
+    if tls.provider == _DERIVED_LEAVES:
+        windows.insert(0, ("leaf certificates", tls.not_before, tls.validity_days))
+    return tuple((where, what, start, start + dt.timedelta(days=days), "derived") for what, start, days in windows)
 
 
 def window_warnings(windows: Iterable[Window], now: dt.datetime | None = None) -> list[str]:

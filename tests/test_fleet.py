@@ -15,7 +15,9 @@ import pytest
 from benchmarks.spec_gen import spec
 from pgrender import fleet, render, tuning, write
 from pgrender.errors import SpecError
-from pgrender.plan import ClusterPlan
+from pgrender.frozen import replace
+from pgrender.plan import ClusterPlan, TLSPlan
+from pgrender.plan.claims import _Place
 from pgrender.plans import plans as read_plans
 from pgrender.spec import SourcedCluster
 from tests.conftest import GOLDEN_KEY, base_spec, run_cli
@@ -76,6 +78,27 @@ def test_the_checks_across_clusters_hold_no_cluster_spec(batch: Callable[..., Pa
     gc.collect()
     assert sum(isinstance(o, SourcedCluster) for o in gc.get_objects()) == 1
     assert list(plans) == []
+
+
+def test_the_checks_across_clusters_hold_one_place_per_field(batch: Callable[..., Path]) -> None:
+    """About 28 claims a cluster, from at most 5 fields of spec(i) (metadata.name, the instance set's
+    name, up to 3 users' names) plus the cluster's own place: 6 places a cluster, not one a claim."""
+    plans = read_plans((str(batch(5)),))
+    for _ in range(5):
+        next(plans)
+    gc.collect()
+    assert sum(isinstance(o, _Place) for o in gc.get_objects()) <= 6 * 5
+    assert list(plans) == []
+
+
+def test_a_finished_cluster_keeps_its_certificate_windows_not_its_plan(batch: Callable[..., Path]) -> None:
+    """What a render holds of each cluster until its warnings are printed: names and windows."""
+    done = [replace(c, documents=()) for c in render.stream(request(batch(3)), [], parallel=False)]
+    gc.collect()
+    assert not any(isinstance(o, TLSPlan) for o in gc.get_objects())
+    assert [[(where, what) for where, what, *_ in c.windows] for c in done] == [
+        [(f"team{i}/c000{i}", "leaf certificates"), (f"team{i}/c000{i}", "CA")] for i in range(3)
+    ]
 
 
 def test_a_bad_spec_after_good_ones_is_raised_after_them(batch: Callable[..., Path]) -> None:

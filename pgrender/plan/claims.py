@@ -298,16 +298,20 @@ class ClaimRegistry:
     def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> list[Problem]:
         problems: list[Problem] = []
         cluster = len(self._clusters)
+        # One place per field: most of a cluster's claims come from a few fields (metadata.name
+        # makes most), and a registry of thousands of clusters holds each place once.
+        places: dict[FieldPath, _Place] = {}
         self._clusters.append((_Place.of(cluster, sourced, ("metadata", "name")), plan.namespace, plan.name))
         for claim in plan_claims(sourced, plan):
             namespace = "" if claim.kind == NODE_PORT else plan.namespace
             key = (claim.kind, namespace, claim.name)
-            owner = self._owners.get(key)
-            if owner is None:
-                self._owners[key] = _Place.of(cluster, sourced, claim.path)
-            elif (owner.cluster, owner.path) != (cluster, claim.path):
+            place = places.get(claim.path)
+            if place is None:
+                place = places[claim.path] = _Place.of(cluster, sourced, claim.path)
+            owner = self._owners.setdefault(key, place)
+            if owner is not place and (owner.cluster, owner.path) != (cluster, claim.path):
                 what = f"{claim.kind} {claim.name}" if not namespace else f"{claim.kind} {namespace}/{claim.name}"
-                problems += _both(what, _Place.of(cluster, sourced, claim.path), owner)
+                problems += _both(what, place, owner)
         return problems
 
     def directory_problems(self) -> list[Problem]:
