@@ -398,24 +398,28 @@ def render(
         _warn(tuple(sorted(warnings)), fmt)
         _warn_validity(_windows(done))
         _guard(Path(target), content, previous=earlier)
+        # The previous output's names (and, for provider sealed, the request holding them) are not
+        # needed past the guard: a large output's are megabytes, let go before the write's own.
+        del earlier, previous, request
         staleness = None
         if exit_code:
             from pgrender.check import compare
 
             staleness = compare(content, Path(target))
+        written = len(content)  # the rendered files: the record is not counted
         if inputs is None:
             write.write(target, content)
         else:
             from pgrender import record
 
             digests, code = inputs
-            recorded = _record(digests, config, provider, done, tuple(sorted(warnings)), content)
-            write.write(target, content.plus(record.RECORD, recorded))
+            content.add(record.RECORD, _record(digests, config, provider, done, tuple(sorted(warnings)), content))
+            write.write(target, content)
             record.remember_written(target, code)
     except PgrenderError as exc:
         _fail(exc, fmt)
     changed = staleness is not None and staleness.stale
-    echo(f"wrote {len(content)} files to {target}" + (" (changed)" if changed else ""), err=True)
+    echo(f"wrote {written} files to {target}" + (" (changed)" if changed else ""), err=True)
     if staleness is not None and changed:
         # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
         # must be added before the commit can pass.

@@ -96,25 +96,29 @@ def files(rendering: Rendering) -> dict[str, str]:
 def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, list[ClusterOutput]]:
     """files() of clusters taken as they come (render.stream), spooled (SpooledTexts), each one's
     objects let go once its files are taken; and the clusters without their documents (names and
-    TLS plans, for the warnings). A cluster's directory is decided once every cluster's name is
-    known: until then its files are held under their cluster's number."""
+    certificate windows, for the warnings). A cluster's directory is decided once every cluster's
+    name is known: until then its files are held under their cluster's number."""
     spooled = SpooledTexts()
-    names: list[list[str]] = []
     done: list[ClusterOutput] = []
     for cluster in clusters:
-        texts = cluster_files(cluster)
-        for name, text in texts.items():
+        for name, text in cluster_files(cluster).items():
             spooled.add(f"{len(done)}/{name}", text)
-        names.append(list(texts))
         done.append(replace(cluster, documents=()))
     if len(done) == 1:
-        return spooled.renamed((f"0/{name}", name) for name in names[0]), done
+        spooled.rename(_placed(list(spooled), None))
+        return spooled, done
     dirs = cluster_directories([(c.namespace, c.name) for c in done])
-    out = spooled.renamed(
-        (f"{n}/{name}", f"{directory}/{name}") for n, directory in enumerate(dirs) for name in names[n]
-    )
-    out.add(KUSTOMIZATION, kustomization(dirs))
-    return out, done
+    spooled.rename(_placed(list(spooled), dirs))
+    spooled.add(KUSTOMIZATION, kustomization(dirs))
+    return spooled, done
+
+
+def _placed(held: list[str], directories: list[str] | None) -> Iterator[tuple[str, str]]:
+    """collect()'s names, <cluster number>/<file>, with each file's place in the output: the flat
+    base of one cluster (``directories`` None), else its cluster's directory."""
+    for numbered in held:
+        n, _, name = numbered.partition("/")
+        yield numbered, name if directories is None else f"{directories[int(n)]}/{name}"
 
 
 class SpooledTexts(Mapping[str, str]):
@@ -122,12 +126,14 @@ class SpooledTexts(Mapping[str, str]):
     anonymous temporary file, each text read back when asked for: the files a render to a
     directory writes, and the ones it replaces, which the refused-changes guard, --exit-code and
     the record read before the all-or-nothing replacement. Held in memory, they grew by about
-    0.3 MB per cluster; spooled, memory holds the names and where each text is. The file is made
-    as spool()'s is (no name, mode 0600); where none can be made, the texts stay in memory.
+    0.3 MB per cluster; spooled, memory holds the names and where each text is, one number each
+    (offset and length: a render of 3000 clusters writes 77000 files, and a pair of numbers for
+    each cost 6 MB more). The file is made as spool()'s is (no name, mode 0600); where none can
+    be made, the texts stay in memory.
     """
 
     def __init__(self) -> None:
-        self._where: dict[str, str | tuple[int, int]] = {}  # the text, or (offset, length) in the file
+        self._where: dict[str, str | int] = {}  # the text, or where it is in the file (_at)
         self._size = 0
         self._file: IO[bytes] | None = None
         self._no_file = False
@@ -140,9 +146,8 @@ class SpooledTexts(Mapping[str, str]):
             self._where[rel] = text
             return
         data = text.encode("utf-8")
-        offset = self._file.seek(0, os.SEEK_END)
+        self._where[rel] = _at(self._file.seek(0, os.SEEK_END), len(data))
         self._file.write(data)
-        self._where[rel] = (offset, len(data))
 
     def _spill(self) -> None:
         import tempfile
@@ -155,36 +160,38 @@ class SpooledTexts(Mapping[str, str]):
         for rel, text in self._where.items():
             assert isinstance(text, str)
             data = text.encode("utf-8")
-            self._where[rel] = (self._file.tell(), len(data))
+            self._where[rel] = _at(self._file.tell(), len(data))
             self._file.write(data)
 
-    def renamed(self, names: Iterable[tuple[str, str]]) -> SpooledTexts:
-        """The same texts (and file) under other names: (old, new) pairs, in the new order."""
-        out = SpooledTexts()
-        out._where = {new: self._where[old] for old, new in names}
-        out._size, out._file, out._no_file = self._size, self._file, self._no_file
-        return out
-
-    def plus(self, rel: str, text: str) -> SpooledTexts:
-        """These texts and one more (the record), leaving these as they are."""
-        out = self.renamed((name, name) for name in self)
-        out.add(rel, text)
-        return out
+    def rename(self, names: Iterable[tuple[str, str]]) -> None:
+        """Hold the texts under other names: (old, new) pairs, in the new order; each old name
+        goes as its new one comes, so the names are not held twice."""
+        where = self._where
+        self._where = {new: where.pop(old) for old, new in names}
+        assert not where, "every name is renamed"
 
     def __getitem__(self, rel: str) -> str:
         where = self._where[rel]
         if isinstance(where, str):
             return where
         assert self._file is not None
-        offset, length = where
-        self._file.seek(offset)
-        return self._file.read(length).decode("utf-8")
+        self._file.seek(where >> _LENGTH_BITS)
+        return self._file.read(where & _LENGTH_MASK).decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
 
     def __len__(self) -> int:
         return len(self._where)
+
+
+_LENGTH_BITS = 40  # a text of up to a terabyte
+_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
+
+
+def _at(offset: int, length: int) -> int:
+    """Where a spooled text is, as one number: its offset in the file above its length."""
+    return offset << _LENGTH_BITS | length
 
 
 def stream(rendering: Rendering) -> str:
@@ -312,7 +319,7 @@ def write(directory: str | Path, content: Mapping[str, str]) -> None:
     shown = Path(directory)
     target = Path(os.path.realpath(shown))
     # Each file's bytes are made when they are compared or written: ``content`` may be spooled.
-    wanted = Wanted({str(Path(rel)): rel for rel in content}, content)
+    wanted = Wanted({_normal(rel): rel for rel in content}, content)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target.parent, shown):
@@ -322,6 +329,13 @@ def write(directory: str | Path, content: Mapping[str, str]) -> None:
         raise OutputError(
             f"{shown}: cannot write: {describe_os_error(exc)}; the output directory is as it was"
         ) from exc
+
+
+def _normal(rel: str) -> str:
+    """``rel`` as str(Path(rel)) has it; ``rel`` itself when that is the same, so a large output's
+    names are held once (a render's own are normal already)."""
+    normal = str(Path(rel))
+    return rel if normal == rel else normal
 
 
 class Wanted(Mapping[str, bytes]):

@@ -171,9 +171,12 @@ def test_spooled_texts_are_read_back_from_the_file(monkeypatch: pytest.MonkeyPat
     for rel, text in texts.items():
         spooled.add(rel, text)
     assert spooled._file is not None and dict(spooled) == texts and list(spooled) == list(texts)
-    moved = spooled.renamed([("b/c.yaml", "c.yaml"), ("a.yaml", "a.yaml")]).plus("e.yaml", "more")
-    assert dict(moved) == {"c.yaml": texts["b/c.yaml"], "a.yaml": "short\n", "e.yaml": "more"}
-    assert dict(spooled) == texts  # plus() leaves the texts it was made from as they were
+    spooled.rename([("b/c.yaml", "c.yaml"), ("a.yaml", "a.yaml"), ("d.yaml", "d.yaml")])
+    spooled.add("e.yaml", "more")
+    assert dict(spooled) == {"c.yaml": texts["b/c.yaml"], "a.yaml": "short\n", "d.yaml": "", "e.yaml": "more"}
+    assert list(spooled) == ["c.yaml", "a.yaml", "d.yaml", "e.yaml"]  # the order renamed in
+    with pytest.raises(AssertionError, match="every name is renamed"):
+        spooled.rename([("a.yaml", "a.yaml")])
 
 
 def test_without_a_temporary_file_spooled_texts_stay_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
