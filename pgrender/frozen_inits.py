@@ -370,11 +370,11 @@ def _make37(__frozen_defaults__, __frozen_factory__):
 
 def _make38(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, documents, tls=__frozen_d0__):
+    def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'documents', documents)
-        __frozen_set__(__frozen_self__, 'tls', tls)
+        __frozen_set__(__frozen_self__, 'windows', windows)
     return __init__
 
 
@@ -1046,7 +1046,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make35,
     'name,instances,disruption_budget,selector,labels,metadata': _make36,
     'name,kind,group': _make37,
-    'name,namespace,documents,tls=': _make38,
+    'name,namespace,documents,windows=': _make38,
     'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=': _make39,
     'name,owner,grantees': _make40,
     'name,path,labels,pod_selector,ingress,egress': _make41,
