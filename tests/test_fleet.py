@@ -171,6 +171,7 @@ def test_spooled_texts_are_read_back_from_the_file(monkeypatch: pytest.MonkeyPat
     for rel, text in texts.items():
         spooled.add(rel, text)
     assert spooled._file is not None and dict(spooled) == texts and list(spooled) == list(texts)
+    assert all(type(where) is int for where in spooled._where.values())  # one number a text, in memory
     spooled.rename([("b/c.yaml", "c.yaml"), ("a.yaml", "a.yaml"), ("d.yaml", "d.yaml")])
     spooled.add("e.yaml", "more")
     assert dict(spooled) == {"c.yaml": texts["b/c.yaml"], "a.yaml": "short\n", "d.yaml": "", "e.yaml": "more"}
