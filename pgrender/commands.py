@@ -352,6 +352,7 @@ def render(
     fmt: str,
 ) -> None:
     from pgrender import providers, write
+    from pgrender.frozen import replace
     from pgrender.render import stream
 
     if sum(map(bool, (output, to_stdout, write_config))) != 1:
@@ -367,8 +368,6 @@ def render(
             if config is None:
                 raise UsageError("--write needs a pgrender.yaml (or --config)")
             target = str(config.output)
-        earlier = _read_output(Path(target), "cannot write") if target else {}
-        previous = _previous(Path(previous_dir)) if previous_dir else earlier
         request = _request(
             spec_files,
             config,
@@ -377,9 +376,16 @@ def render(
             namespace,
             only_secrets=only_secrets,
             sealing_certificate=sealing_certificate,
-            previous=previous,
+            previous=_previous(Path(previous_dir)) if previous_dir else None,
         )
         provider = providers.secrets_provider(request.provider)
+        # The output this render replaces: read now when the provider keeps from it (sealed), else
+        # by the guard once the render is done. A large output's index and the render's own state
+        # (the names every cluster claims) are then not held at once.
+        earlier = None
+        if target and not previous_dir and providers.reads_previous_output(provider):
+            earlier = _read_output(Path(target), "cannot write")
+            request = replace(request, previous=earlier)
         if target and provider.writes_plaintext and not allow_secrets_in_git:
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
@@ -400,7 +406,7 @@ def render(
         _guard(Path(target), content, previous=earlier)
         # The previous output's names (and, for provider sealed, the request holding them) are not
         # needed past the guard: a large output's are megabytes, let go before the write's own.
-        del earlier, previous, request
+        del earlier, request
         staleness = None
         if exit_code:
             from pgrender.check import compare
@@ -459,8 +465,9 @@ def check(
     config_path: str | None,
     fmt: str,
 ) -> None:
-    from pgrender import write
+    from pgrender import providers, write
     from pgrender.check import compare
+    from pgrender.frozen import replace
     from pgrender.render import stream
 
     try:
@@ -468,16 +475,14 @@ def check(
         if not output and config is None:
             raise UsageError("give -o/--output DIR or a pgrender.yaml")
         directory: Path = Path(output) if output else config.output
-        earlier = _read_output(directory, "cannot check")
         request = _request(
-            spec_files,
-            config,
-            key_file,
-            secrets_provider,
-            namespace,
-            sealing_certificate=sealing_certificate,
-            previous=earlier,
+            spec_files, config, key_file, secrets_provider, namespace, sealing_certificate=sealing_certificate
         )
+        # As render's: read before the render only for a provider that keeps from it, else by the guard.
+        earlier = None
+        if providers.reads_previous_output(providers.secrets_provider(request.provider)):
+            earlier = _read_output(directory, "cannot check")
+            request = replace(request, previous=earlier)
         warnings: list[Problem] = []
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)

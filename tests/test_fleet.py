@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks.spec_gen import spec
-from pgrender import fleet, render, tuning, write
+from pgrender import check, fleet, render, tuning, write
 from pgrender.errors import SpecError
 from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, TLSPlan
@@ -162,6 +162,32 @@ def test_a_directory_render_spools_what_it_writes_and_replaces(
     code, grown = rendered(str(batch(4)), "--exit-code")
     assert code == 1 and "c0003/kustomization.yaml" in grown
     assert rendered(str(batch(4, BROKEN))) == (2, grown)
+
+
+@pytest.mark.parametrize("command", ["render", "check"])
+def test_the_output_replaced_is_read_once_the_render_is_done(
+    command: str, batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With a provider that keeps nothing from it (derived), the previous output is read by the
+    guard after the last cluster: its index and the render's own are not held at once."""
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    out, specs = tmp_path / "out", str(batch(3))
+    assert run_cli("render", specs, "-o", str(out), "--key-file", str(GOLDEN_KEY)).exit_code == 0
+    events: list[str] = []
+    finish, read = render.Finisher.finish, check.read_output
+
+    def finished(self: render.Finisher, *args: Any) -> render.ClusterOutput:
+        events.append("finish")
+        return finish(self, *args)
+
+    def read_output(*args: Any) -> Any:
+        events.append("read")
+        return read(*args)
+
+    monkeypatch.setattr(render.Finisher, "finish", finished)
+    monkeypatch.setattr(check, "read_output", read_output)
+    assert run_cli(command, specs, "-o", str(out), "--key-file", str(GOLDEN_KEY)).exit_code == 0
+    assert events == ["finish"] * 3 + ["read"]
 
 
 def test_spooled_texts_are_read_back_from_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
