@@ -204,6 +204,20 @@ def _read_output(directory: Path, failure: str) -> Mapping[str, str]:
     return read_output(directory, failure)
 
 
+def _replaced(request: Any, directory: Path | None, failure: str) -> tuple[Any, Mapping[str, str] | None]:
+    """The output ``directory`` holds, which the render replaces (or checks), and the request that
+    carries it, when the provider keeps from it (sealed: its ciphertexts): read before the render.
+    For any other provider, None: the guard reads it once the render is done, so a large output's
+    index and the render's own state (the names every cluster claims) are not held at once."""
+    from pgrender import providers
+    from pgrender.frozen import replace
+
+    if directory is None or not providers.reads_previous_output(providers.secrets_provider(request.provider)):
+        return request, None
+    earlier = _read_output(directory, failure)
+    return replace(request, previous=earlier), earlier
+
+
 def _previous(directory: Path) -> Mapping[str, str]:
     """--previous DIR: earlier output to keep ciphertexts from; it must hold some."""
     files = _read_output(directory, "cannot read")
@@ -352,7 +366,6 @@ def render(
     fmt: str,
 ) -> None:
     from pgrender import providers, write
-    from pgrender.frozen import replace
     from pgrender.render import stream
 
     if sum(map(bool, (output, to_stdout, write_config))) != 1:
@@ -379,13 +392,7 @@ def render(
             previous=_previous(Path(previous_dir)) if previous_dir else None,
         )
         provider = providers.secrets_provider(request.provider)
-        # The output this render replaces: read now when the provider keeps from it (sealed), else
-        # by the guard once the render is done. A large output's index and the render's own state
-        # (the names every cluster claims) are then not held at once.
-        earlier = None
-        if target and not previous_dir and providers.reads_previous_output(provider):
-            earlier = _read_output(Path(target), "cannot write")
-            request = replace(request, previous=earlier)
+        request, earlier = _replaced(request, Path(target) if target and not previous_dir else None, "cannot write")
         if target and provider.writes_plaintext and not allow_secrets_in_git:
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
@@ -465,9 +472,8 @@ def check(
     config_path: str | None,
     fmt: str,
 ) -> None:
-    from pgrender import providers, write
+    from pgrender import write
     from pgrender.check import compare
-    from pgrender.frozen import replace
     from pgrender.render import stream
 
     try:
@@ -478,11 +484,7 @@ def check(
         request = _request(
             spec_files, config, key_file, secrets_provider, namespace, sealing_certificate=sealing_certificate
         )
-        # As render's: read before the render only for a provider that keeps from it, else by the guard.
-        earlier = None
-        if providers.reads_previous_output(providers.secrets_provider(request.provider)):
-            earlier = _read_output(directory, "cannot check")
-            request = replace(request, previous=earlier)
+        request, earlier = _replaced(request, directory, "cannot check")
         warnings: list[Problem] = []
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
