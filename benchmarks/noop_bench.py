@@ -77,13 +77,6 @@ def rows(quick: bool = False, python: str = sys.executable, install: str = "") -
             "check, no-op": ([pgrender, "check"], None, repo),
             "validate, no-op": ([pgrender, "validate"], None, repo),
             "render --write --exit-code, one spec changed": (render, one_changed, repo),
-            # What no no-op can skip: the console script pip writes imports re, the record needs json
-            # and hashlib. In a plain install these alone come to about 2x `python -c pass`.
-            "import re, json and hashlib (the floor of a run with nothing to do)": (
-                [python, "-c", "import re, json, hashlib"],
-                None,
-                repo,
-            ),
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(runs):
@@ -114,12 +107,14 @@ def rows(quick: bool = False, python: str = sys.executable, install: str = "") -
 def plain_rows(quick: bool = False) -> list[Row]:
     """The same runs in a plain install: the wheel in a fresh virtualenv, whose `python -c pass`
     imports no editable-install finder (the development virtualenv's imports pathlib and re, which
-    flatters the ratios). Installing the wheel's dependencies takes a minute and the package index."""
+    flatters the ratios). The virtualenv's pip is brought up to date first, as pre-commit's
+    virtualenvs and `pip install --upgrade pip` have it: the console script an older pip writes
+    imports re (5 to 7 ms). Installing the wheel's dependencies takes a minute and the package index."""
     with tempfile.TemporaryDirectory(prefix="noop-plain-") as tmp:
         wheels, venv = Path(tmp) / "dist", Path(tmp) / "venv"
         wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)]
         subprocess.run(wheel, check=True, capture_output=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(venv)], check=True, capture_output=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *map(str, wheels.glob("*.whl"))]
         subprocess.run(pip, check=True, capture_output=True)
         return rows(quick, str(venv / "bin" / "python"), ", plain install")

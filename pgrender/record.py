@@ -5,9 +5,17 @@ Measured reason (benchmarks/noop_bench.py): a pre-commit hook runs `render --wri
 `check` on every commit, most of which change no spec. Rendering 20 clusters takes seconds, and even
 importing click, pydantic and cryptography takes several times `python -c pass`; the target is a
 no-op run within 2x `python -c pass`. So this module imports only the standard library's light parts
-(os, stat, json, hashlib; validity.py for certificate warnings), and `main` (the console script)
-answers from the record when it can prove the output current, else runs the command line
-(pgrender.direct, or click through cli.py).
+(os, stat, and the C halves of json and SHA-256; validity.py for certificate warnings), and `main`
+(the console script) answers from the record when it can prove the output current, else runs the
+command line (pgrender.direct, or click through cli.py).
+
+Measured reason for not importing json and hashlib here (a plain install, `-X importtime`, 20 specs):
+json's Python layer imports re, and re imports enum: 5 to 7 ms of a 25 ms budget. hashlib loads
+OpenSSL: 3.7 ms. So the record is read with json's own C scanner (_json.make_scanner, which json.loads
+uses), the digests are written by _dumps (json.dumps's bytes for the few shapes they hold, strings
+quoted by _json.encode_basestring_ascii), and SHA-256 is CPython's built-in one until something
+(the full path) has loaded hashlib, which is six times faster on large output. The digests are the
+same either way; tests/test_record.py holds _dumps and _loads to json's.
 
 The record, RECORD in the output directory, is written by `render -o DIR`/`--write` as one more file
 of the same all-or-nothing write (write.py), so output and record are always of the same run. Its
@@ -47,11 +55,19 @@ meet the git check (gitcheck.py) before a render says it wrote them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import stat
 import sys
+
+try:  # CPython's built-in SHA-256, without OpenSSL
+    from _sha2 import sha256 as _builtin_sha256  # type: ignore[import-not-found]  # Python 3.12 and later
+except ImportError:
+    try:
+        from _sha256 import sha256 as _builtin_sha256  # type: ignore[import-not-found,unused-ignore]  # 3.11
+    except ImportError:  # a Python built with OpenSSL's hashes only (as Fedora builds it)
+        from hashlib import sha256 as _builtin_sha256
+from _json import encode_basestring_ascii as _quote
+from _json import make_scanner as _make_scanner
 
 from pgrender import __version__
 
@@ -92,8 +108,59 @@ DOUBTS = (Unanswered, OSError, KeyError, TypeError, ValueError, IndexError, Attr
 # The inputs ---------------------------------------------------------------------------------------------------
 
 
+def _sha256(data: bytes = b"") -> Any:
+    """A SHA-256 hash object: OpenSSL's once hashlib is loaded (the full path's large outputs), else
+    the built-in one (the no-op path, which hashes a few specs and the record)."""
+    hashlib = sys.modules.get("hashlib")
+    return (hashlib.sha256 if hashlib is not None else _builtin_sha256)(data)
+
+
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return str(_sha256(data).hexdigest())
+
+
+class _Decoding:
+    """What _json's scanner reads from a json.JSONDecoder: json.loads's defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity and -Infinity, as json's
+
+
+_scan = _make_scanner(_Decoding())  # type: ignore[arg-type]  # typeshed asks for a scanner; _json reads these attributes
+_WHITESPACE = " \t\n\r"
+
+
+def _loads(data: bytes) -> Any:
+    """json.loads(data); ValueError where it raises one."""
+    text = data.decode("utf-8")
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        value, end = _scan(text, start)
+    except StopIteration:
+        raise ValueError("not JSON: no value") from None
+    if text[end:].strip(_WHITESPACE):
+        raise ValueError("not JSON: more after the value")
+    return value
+
+
+def _dumps(value: object) -> str:
+    """json.dumps(value) for what the digests and the stat cache hold: strings, integers, booleans,
+    None, and lists and dicts (string keys) of them."""
+    if isinstance(value, str):
+        return _quote(value)
+    if value is None or value is True or value is False:
+        return "null" if value is None else "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, list):
+        return f"[{', '.join(map(_dumps, value))}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_quote(k)}: {_dumps(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"_dumps: {type(value).__name__} is not one of the types the record's digests hold")
 
 
 def _read(path: str) -> bytes:
@@ -118,7 +185,7 @@ def code_fingerprint() -> str:
     editable one, whose code changes without a new version, by each file's path, size and mtime.
     """
     package = os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0".encode())
+    digest = _sha256(f"{__version__}\0{sys.version}\0".encode())
     parent = os.path.dirname(package)
     installed = [n for n in _listdir(parent) if n.startswith("pgrender-") and n.endswith(".dist-info")]
     manifest = _installed_record(os.path.join(parent, installed[0], "RECORD")) if len(installed) == 1 else None
@@ -126,7 +193,7 @@ def code_fingerprint() -> str:
     for entry in sys.path:
         libraries = sorted(n for n in _listdir(entry or ".") if n.endswith(".dist-info") and n.startswith(LIBRARIES))
         digest.update("\0".join(libraries).encode() + b"\n")
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def _tree(package: str) -> bytes:
@@ -187,7 +254,7 @@ def key_fingerprint(key_file: str | None, environ: Mapping[str, str]) -> str:
         if from_env and from_env != key:
             raise Unanswered(f"{key_file} and {KEY_VAR} differ: keys.load refuses")
     allowed = environ.get(ALLOW_TEST_KEY_VAR) == "1"
-    return _sha(b"pgrender record: root key\0" + json.dumps([key, allowed]).encode())
+    return _sha(b"pgrender record: root key\0" + _dumps([key, allowed]).encode())
 
 
 def digests(
@@ -213,7 +280,7 @@ def digests(
     key = key_fingerprint(key_file, environ) if needs_root_key else None
     sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
     rendered = [*validated, target, provider, key, sealing]
-    return _sha(json.dumps(rendered).encode()), _sha(json.dumps(validated).encode())
+    return _sha(_dumps(rendered).encode()), _sha(_dumps(validated).encode())
 
 
 # The record ---------------------------------------------------------------------------------------------------
@@ -237,6 +304,8 @@ def make(
     warnings as text; ``files``: relative path → text of every output file (read one at a time: it
     may be spooled), ``mode`` its mode.
     """
+    import json  # the full path's: a record is written after a render
+
     body = json.dumps(
         {
             "inputs": inputs[0],
@@ -262,7 +331,7 @@ def parse(data: bytes) -> dict[str, Any]:
     if head != f"{SCHEMA} {_sha(body[:-1])}".encode() or not body.endswith(b"\n"):
         raise Unanswered("record: another schema, or not what was written")
     try:
-        found: dict[str, Any] = json.loads(body)
+        found: dict[str, Any] = _loads(body)
     except ValueError:
         raise Unanswered("record: not JSON") from None
     return found
@@ -289,7 +358,7 @@ def remember(directory: str, record_digest: str, code: str, signatures: dict[str
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         temporary = f"{path}.{os.getpid()}"
         with open(temporary, "w", encoding="utf-8") as file:
-            json.dump({"record": record_digest, "code": code, "files": signatures}, file)
+            file.write(_dumps({"record": record_digest, "code": code, "files": signatures}))
         os.replace(temporary, path)
     except OSError:
         pass
@@ -312,7 +381,7 @@ def cached(directory: str, record_digest: str, code: str) -> dict[str, Any]:
     record; Unanswered when there are none: then this code never made the record's output here."""
     try:
         with open(_cache_file(directory), "rb") as file:
-            cache = json.loads(file.read())
+            cache = _loads(file.read())
     except (OSError, ValueError):
         raise Unanswered("no stat cache") from None
     if not isinstance(cache, dict) or cache.get("record") != record_digest or cache.get("code") != code:

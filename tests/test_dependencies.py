@@ -34,6 +34,10 @@ def names(requirements: list[str]) -> set[str]:
     return out
 
 
+# The standard library of another Python version: record.py imports 3.12's _sha2, else 3.11's _sha256.
+STDLIB_ELSEWHERE = {"_sha2", "_sha256"}
+
+
 def imported_distributions() -> set[str]:
     """Every absolute import in pgrender/, lazy ones inside functions included, that is neither stdlib nor
     pgrender, as a distribution name."""
@@ -59,7 +63,7 @@ def imported_distributions() -> set[str]:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                if top not in sys.stdlib_module_names and top != "pgrender":
+                if top not in sys.stdlib_module_names and top not in STDLIB_ELSEWHERE and top != "pgrender":
                     found.add(normalize(DISTRIBUTION.get(top, top)))
     return found
 

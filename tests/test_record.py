@@ -362,13 +362,20 @@ def test_an_installed_release_is_fingerprinted_by_its_record(tmp_path: Path, mon
 
 # What the fast path imports ------------------------------------------------------------------------------
 
+# Run without site (-S) and with pgrender from the source tree: a development install's finder
+# imports re and pathlib at start-up, which would hide whether the fast path imports them. The stat
+# cache is written for this interpreter's code fingerprint first (its sys.path differs).
 PROBE = """
-import json, os, sys
+import os, sys
 from pgrender import record
+output = os.path.realpath("rendered")
+record.remember_written(output, record.code_fingerprint())
 text, code = record.answer(sys.argv[1:], os.environ)
-print(json.dumps(sorted(sys.modules)))
+assert code == 0, (text, code)
+print("\\n".join(sorted(sys.modules)))
 """
-# Each costs milliseconds the no-op target does not have.
+# Each costs milliseconds the no-op target does not have (`-X importtime`, a plain install): re with
+# enum 5 to 7 ms (json's Python layer, glob and fnmatch import it), hashlib's OpenSSL 3.7 ms.
 NOT_ON_THE_FAST_PATH = (
     "click",
     "pydantic",
@@ -376,6 +383,15 @@ NOT_ON_THE_FAST_PATH = (
     "ruamel",
     "typing",
     "dataclasses",
+    "pathlib",
+    "re",
+    "enum",
+    "json",
+    "hashlib",
+    "_hashlib",
+    "glob",
+    "fnmatch",
+    "contextlib",
     "pgrender.cli",
     "pgrender.config",
     "pgrender.errors",
@@ -386,24 +402,65 @@ NOT_ON_THE_FAST_PATH = (
 )
 
 
+JSON_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -17,
+    2**70,
+    "",
+    "plain",
+    'quote " backslash \\ slash / tab \t newline \n nul \0',
+    "é ü 中文 🐘",
+    [],
+    {},
+    ["pgrender-record/1", "0.1.0", None, [["a.yaml", "ab" * 32]], "team"],
+    {"record": "f" * 64, "code": "0" * 64, "files": {"a/b.yaml": [1, 2, 1700000000123456789, 3]}},
+    [[["deep"]], {"k": {"l": [True, None]}}],
+]
+
+
+@pytest.mark.parametrize("value", JSON_VALUES, ids=repr)
+def test_the_fast_paths_json_is_jsons(value: object) -> None:
+    """_dumps writes json.dumps's bytes (the digests of both paths hash them); _loads reads as json.loads."""
+    assert record._dumps(value) == json.dumps(value)
+    assert record._loads(json.dumps(value).encode()) == value
+    assert record._loads(json.dumps(value, indent=0, sort_keys=True).encode() + b"\n") == value
+
+
+@pytest.mark.parametrize("text", [b"", b" ", b"{", b"[1] x", b"nul", b'{"a" 1}', b"[1,]", b"\xff"], ids=repr)
+def test_the_fast_paths_json_refuses_what_json_refuses(text: bytes) -> None:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        record._loads(text)
+
+
+def test_the_fast_paths_json_writes_only_what_it_knows() -> None:
+    with pytest.raises(TypeError):
+        record._dumps(1.5)
+
+
+def _modules(*argv: str) -> set[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-S", *argv], capture_output=True, text=True, check=True, env=env)
+    return set(result.stdout.split())
+
+
 @pytest.mark.parametrize("argv", [RENDER, CHECK, ("validate",)], ids=" ".join)
 def test_the_fast_path_imports_only_light_modules(repo: Path, argv: tuple[str, ...]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], cwd=repo, capture_output=True, text=True, check=True, env=os.environ
-    )
-    modules = set(json.loads(result.stdout))
-    assert "pgrender.record" in modules
+    modules = _modules("-c", PROBE, *argv)
+    assert {"pgrender.record", "pgrender.globs"} <= modules
     assert sorted(m for m in modules if m.split(".")[0] in NOT_ON_THE_FAST_PATH or m in NOT_ON_THE_FAST_PATH) == []
+    assert "re" not in _modules("-c", "import sys; print('\\n'.join(sys.modules))"), "Python itself imports re"
 
 
 def test_the_git_check_of_the_fast_path_starts_git_without_subprocess(repo: Path) -> None:
     """Output in a work tree, git-ignored: git is asked, and the answer costs no subprocess import."""
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / ".gitignore").write_text("/rendered/\n")  # the default output directory
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *RENDER], cwd=repo, capture_output=True, text=True, check=True, env=os.environ
-    )
-    modules = set(json.loads(result.stdout))
+    modules = _modules("-c", PROBE, *RENDER)
     assert "pgrender.gitcheck" in modules and {"subprocess", "shutil"} & modules == set()
     (repo / ".gitignore").write_text("")
     assert fast(*RENDER) is None, "not ignored: the full path refuses"
