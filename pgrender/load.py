@@ -149,21 +149,21 @@ def iter_documents(paths: list[str], problems: list[Problem]) -> Iterator[Docume
 
 
 def _file_documents(path: str | Path, problems: list[Problem]) -> Iterator[Document]:
-    """The documents of one file; "-" is standard input."""
+    """The documents of one file; "-" is standard input. (Not a generator itself: the file's bytes
+    are held by _bytes_documents alone, which lets them go once they are decoded.)"""
     name = str(path)
     try:
         raw = sys.stdin.buffer.read() if name == STDIN else Path(path).read_bytes()
     except FileNotFoundError:
         problems.append(Problem(name, 0, 0, "", "file not found"))
-        return
     except IsADirectoryError:
         problems.append(Problem(name, 0, 0, "", "is a directory, expected a YAML file"))
-        return
     except OSError as exc:
         what = "standard input" if name == STDIN else "file"
         problems.append(Problem(name, 0, 0, "", f"cannot read {what}: {exc.strerror}"))
-        return
-    yield from _bytes_documents(raw, name, problems)
+    else:
+        return _bytes_documents(raw, name, problems)
+    return iter(())
 
 
 def load_bytes(raw: bytes, name: str) -> list[Document]:
@@ -191,6 +191,7 @@ def _bytes_documents(raw: bytes, name: str, problems: list[Problem]) -> Iterator
             problems.append(Problem(name, line, column, "", message))
             return
         text = reader.undecodable(raw)
+    del raw  # a large file is held as text from here (and by the parser), not twice more
     yield from reader.documents(text)
 
 

@@ -39,7 +39,6 @@ def plans(
     """
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
-    seen: dict[tuple[str, str], str] = {}
     claimed = ClaimRegistry()
     for doc in load.iter_documents(list(specs), invalid):
         meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
@@ -50,20 +49,17 @@ def plans(
         except SpecError as exc:
             invalid.extend(exc.problems)
             continue
-        ident = (sourced.cluster.metadata.namespace, sourced.cluster.metadata.name)
-        twice = ident in seen
-        line, col = doc.position(("metadata", "name"))
-        if twice:
-            message = f"cluster {ident[0]}/{ident[1]} is defined twice: here and at {seen[ident]}"
+        earlier = claimed.defined(sourced)
+        if earlier is not None:
+            named = sourced.cluster.metadata
+            message = f"cluster {named.namespace}/{named.name} is defined twice: here and at {earlier}"
             unresolved.append(sourced.problem(("metadata", "name"), message))
-        else:
-            seen[ident] = f"{doc.file}:{line}:{col}"
         try:
             plan = resolve(sourced, infrastructure)
         except SpecError as exc:
             invalid.extend(exc.problems)  # the document's own rules: reported with every document's
             continue
-        if not twice:  # a cluster defined twice claims everything twice; once is enough to say
+        if earlier is None:  # a cluster defined twice claims everything twice; once is enough to say
             unresolved += claimed.add(sourced, plan)
         if not (invalid or unresolved):
             yield plan

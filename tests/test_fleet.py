@@ -14,10 +14,11 @@ import pytest
 
 from benchmarks.spec_gen import spec
 from pgrender import check, fleet, render, tuning, write
+from pgrender import plans as plans_module
 from pgrender.errors import SpecError
 from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, TLSPlan
-from pgrender.plan.claims import _Place
+from pgrender.plan.claims import ClaimRegistry
 from pgrender.plans import plans as read_plans
 from pgrender.spec import SourcedCluster
 from tests.conftest import GOLDEN_KEY, base_spec, run_cli
@@ -80,14 +81,37 @@ def test_the_checks_across_clusters_hold_no_cluster_spec(batch: Callable[..., Pa
     assert list(plans) == []
 
 
-def test_the_checks_across_clusters_hold_one_place_per_field(batch: Callable[..., Path]) -> None:
-    """About 28 claims a cluster, from at most 5 fields of spec(i) (metadata.name, the instance set's
-    name, up to 3 users' names) plus the cluster's own place: 6 places a cluster, not one a claim."""
-    plans = read_plans((str(batch(5)),))
-    for _ in range(5):
+def _reachable(top: object) -> int:
+    """How many objects ``top`` holds, directly or not."""
+    seen, pending = {id(top)}, [top]
+    while pending:
+        for inner in gc.get_referents(pending.pop()):
+            if id(inner) not in seen and not isinstance(inner, type):
+                seen.add(id(inner))
+                pending.append(inner)
+    return len(seen)
+
+
+def test_the_checks_across_clusters_hold_one_object_a_cluster(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About 28 claims a cluster, held as digests in arrays, and the places of its fields as numbers:
+    the one object a cluster adds is its namespace and name (for the output directories)."""
+    registries: list[ClaimRegistry] = []
+
+    class Watched(ClaimRegistry):
+        def __init__(self) -> None:
+            super().__init__()
+            registries.append(self)
+
+    monkeypatch.setattr(plans_module, "ClaimRegistry", Watched)
+    plans = read_plans((str(batch(40)),))
+    held = []
+    for read in range(40):
         next(plans)
-    gc.collect()
-    assert sum(isinstance(o, _Place) for o in gc.get_objects()) <= 6 * 5
+        if read in (9, 39):
+            held.append(_reachable(registries[0]))
+    assert held[1] - held[0] == 30, "one object for each of 30 clusters"
     assert list(plans) == []
 
 

@@ -5,7 +5,10 @@ no two clusters may claim one object, one node port or one output directory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from array import array
+from hashlib import blake2b
+from struct import unpack
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pgrender import tls as tls_providers
 from pgrender.errors import Problem
@@ -269,62 +272,151 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
 
 
 class _Place(NamedTuple):
-    """Where a claim was made: the place, not the spec, so a registry of thousands of clusters
-    holds a few numbers for each claim rather than every cluster's validated spec and document
-    (which grew a batch's memory by about 30 KB a cluster)."""
+    """Where a claim was made, for a message: the spec field, its file, line and column."""
 
-    cluster: int  # which cluster of the run, in the order added
     path: FieldPath
     file: str
     line: int
     column: int
 
-    @classmethod
-    def of(cls, cluster: int, sourced: SourcedCluster, path: FieldPath) -> _Place:
-        return cls(cluster, path, sourced.document.file, *sourced.document.position(path))
-
     def problem(self, message: str) -> Problem:
         return Problem(self.file, self.line, self.column, format_path(self.path), message)
 
 
-class ClaimRegistry:
-    """What every cluster of one run claims: two clusters (or two fields of one) claiming one object,
-    one node port or one output directory is reported at both places."""
+class _Places:
+    """Every place of a run, numbered, as four numbers each in arrays: a registry of thousands of
+    clusters holds the places, not the specs (which grew a batch by about 30 KB a cluster) nor an
+    object for each place. Each path and file is held once."""
 
     def __init__(self) -> None:
-        # Keyed by kind, namespace and name in one string (a NUL between: no name holds one): a
-        # tuple of the three and the name held apart cost a third more, a few KB a cluster.
-        self._owners: dict[str, _Place] = {}
-        self._clusters: list[tuple[_Place, str, str]] = []
+        self._columns = tuple(array("I") for _ in range(4))  # path, file, line, column
+        self._paths: list[FieldPath] = []
+        self._files: list[str] = []
+        self._numbers: dict[FieldPath | str, int] = {}  # of each path and file
+
+    def add(self, sourced: SourcedCluster, path: FieldPath) -> int:
+        numbers = (self._number(path, self._paths), self._number(sourced.document.file, self._files))
+        for column, number in zip(self._columns, (*numbers, *sourced.document.position(path)), strict=True):
+            column.append(number)
+        return len(self._columns[0]) - 1
+
+    def _number(self, key: Any, held: list[Any]) -> int:
+        number = self._numbers.get(key)
+        if number is None:
+            number = self._numbers[key] = len(held)
+            held.append(key)
+        return number
+
+    def __getitem__(self, place: int) -> _Place:
+        path, file, line, column = (numbers[place] for numbers in self._columns)
+        return _Place(self._paths[path], self._files[file], line, column)
+
+
+class _Digests:
+    """A map from strings to numbers that holds each string as its 128-bit BLAKE2b digest, in
+    arrays (open addressing, linear probing, at most two thirds full): 30 to 60 bytes a key, where a
+    dict of the strings held about 120 (the claimed names, most of the registry: 28 a cluster).
+
+    Two strings with one digest would read as one: at 2**-128 a pair, not in any run's lifetime;
+    and the registry would then report a clash that is not there (the render stops), never miss
+    one that is.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._high, self._low, self._values = _slots(1 << 10)
+
+    def setdefault(self, key: str, value: int) -> int:
+        """The number held for ``key``; ``value``, held from now on, when there is none."""
+        high, low = unpack("<QQ", blake2b(key.encode(), digest_size=16).digest())
+        high |= 1  # 0 is an empty slot
+        highs, lows = self._high, self._low
+        mask = len(highs) - 1
+        slot = low & mask
+        while (found := highs[slot]) != 0:
+            if found == high and lows[slot] == low:
+                return int(self._values[slot])
+            slot = (slot + 1) & mask
+        highs[slot], lows[slot], self._values[slot] = high, low, value
+        self._count += 1
+        if 3 * self._count > 2 * len(highs):
+            self._grow()
+        return value
+
+    def _grow(self) -> None:
+        """Twice the slots, each key moved one at a time (a list of them all would be the peak)."""
+        highs, lows, values = self._high, self._low, self._values
+        self._high, self._low, self._values = _slots(2 * len(highs))
+        mask = len(self._high) - 1
+        for old, high in enumerate(highs):
+            if high:
+                slot = lows[old] & mask
+                while self._high[slot] != 0:
+                    slot = (slot + 1) & mask
+                self._high[slot], self._low[slot], self._values[slot] = high, lows[old], values[old]
+
+
+def _slots(size: int) -> tuple[array[int], array[int], array[int]]:
+    """Empty slots: two 64-bit halves of a digest and a 32-bit number each."""
+    return array("Q", bytes(8 * size)), array("Q", bytes(8 * size)), array("I", bytes(4 * size))
+
+
+class ClaimRegistry:
+    """What every cluster of one run claims: two clusters (or two fields of one) claiming one object,
+    one node port or one output directory is reported at both places, and so is a cluster defined
+    twice."""
+
+    def __init__(self) -> None:
+        self._places = _Places()
+        # Each claim keyed by kind, namespace and name in one string (a NUL between: no name holds
+        # one), held as its digest; each cluster by "cluster", its namespace and name.
+        self._owners = _Digests()
+        self._clusters: list[str] = []  # namespace NUL name of each cluster added
+        self._cluster_places = array("I")  # the place of each one's metadata.name
+        self._named: int | None = None  # the place of metadata.name of the cluster defined last
+
+    def defined(self, sourced: SourcedCluster) -> str | None:
+        """Where a cluster of the same namespace and name was defined before (file:line:column);
+        None for the first, which is remembered. Called for each cluster read, before add()."""
+        meta = sourced.cluster.metadata
+        place = self._named = self._places.add(sourced, ("metadata", "name"))
+        owner = self._owners.setdefault(f"cluster\0{meta.namespace}\0{meta.name}", place)
+        if owner == place:
+            return None
+        there = self._places[owner]
+        return f"{there.file}:{there.line}:{there.column}"
 
     def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> list[Problem]:
+        """The claims of the cluster defined() last (once only: a cluster defined twice claims
+        everything twice), each reported where it clashes with one made before."""
+        named, self._named = self._named, None
+        assert named is not None, "add() follows defined() of the same cluster"
         problems: list[Problem] = []
-        cluster = len(self._clusters)
         # One place per field: most of a cluster's claims come from a few fields (metadata.name
-        # makes most), and a registry of thousands of clusters holds each place once.
-        places: dict[FieldPath, _Place] = {}
-        self._clusters.append((_Place.of(cluster, sourced, ("metadata", "name")), plan.namespace, plan.name))
+        # makes most).
+        places: dict[FieldPath, int] = {("metadata", "name"): named}
+        self._clusters.append(f"{plan.namespace}\0{plan.name}")
+        self._cluster_places.append(named)
         for claim in plan_claims(sourced, plan):
             namespace = "" if claim.kind == NODE_PORT else plan.namespace
-            key = f"{claim.kind}\0{namespace}\0{claim.name}"
             place = places.get(claim.path)
             if place is None:
-                place = places[claim.path] = _Place.of(cluster, sourced, claim.path)
-            owner = self._owners.setdefault(key, place)
-            if owner is not place and (owner.cluster, owner.path) != (cluster, claim.path):
+                place = places[claim.path] = self._places.add(sourced, claim.path)
+            owner = self._owners.setdefault(f"{claim.kind}\0{namespace}\0{claim.name}", place)
+            if owner != place:
                 what = f"{claim.kind} {claim.name}" if not namespace else f"{claim.kind} {namespace}/{claim.name}"
-                problems += _both(what, place, owner)
+                problems += _both(what, self._places[place], self._places[owner])
         return problems
 
     def directory_problems(self) -> list[Problem]:
         """Output directories of a several-cluster render (names.cluster_directories) must differ."""
-        directories = cluster_directories([(namespace, name) for _, namespace, name in self._clusters])
+        named = [(namespace, name) for namespace, _, name in (c.partition("\0") for c in self._clusters)]
         problems: list[Problem] = []
-        first: dict[str, _Place] = {}
-        for (place, _, _), directory in zip(self._clusters, directories, strict=True):
+        first: dict[str, int] = {}
+        for place, directory in zip(self._cluster_places, cluster_directories(named), strict=True):
             owner = first.setdefault(directory, place)
-            if owner is not place:
-                problems += _both(f"output directory {directory}/", place, owner)
+            if owner != place:
+                problems += _both(f"output directory {directory}/", self._places[place], self._places[owner])
         return problems
 
 
