@@ -165,7 +165,8 @@ def _mapping(mapping: dict[str, Any], pad: str, first: str, lines: list[str]) ->
         value = mapping[key]
         kind = type(value)
         if kind is str and "\n" not in value:  # most values: skip _inline
-            lines.append(f"{first}{_scalar(str(key))}: {_scalar(value)}")
+            text = _scalar(value) if len(value) <= CACHED_SCALAR else _one_line(value)
+            lines.append(f"{first}{_scalar(str(key))}: {text}")
         elif kind is dict and value:
             lines.append(f"{first}{_scalar(str(key))}:")
             _mapping(value, inner, inner, lines)
@@ -194,7 +195,7 @@ def _inline(value: Any, indent: int) -> str:
     if type(value) is str:
         if "\n" in value and _block_safe(value):
             return _block(value, indent)
-        return _scalar(value)
+        return _scalar(value) if len(value) <= CACHED_SCALAR else _one_line(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -213,8 +214,19 @@ def _inline(value: Any, indent: int) -> str:
     raise InternalError(f"cannot write a {type(value).__name__} to YAML")
 
 
+# Scalars up to this long are cached: names, labels and keys recur in every object of a cluster.
+# Longer ones (Secret data in base64, certificates, digests) are each new: cached, they only held
+# 2.5 MB of a fleet's render once the cache was full, and pushed the short ones out.
+CACHED_SCALAR = 80
+
+
 @functools.lru_cache(maxsize=8192)
 def _scalar(text: str) -> str:
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """A one-line scalar as YAML: plain where every YAML reader takes it for this string, else quoted."""
     if _PLAIN.match(text) and not _NOT_PLAIN.match(text) and text.lower() not in _AMBIGUOUS and not _numeric(text):
         return text
     return _quoted(text)

@@ -91,3 +91,13 @@ def test_a_name_the_api_server_refuses_is_a_bug() -> None:
 )
 def test_kind_order(kinds: list[str], expected: list[str]) -> None:
     assert [m["kind"] for m in emit.order([obj(k, "a") for k in kinds])] == expected
+
+
+def test_only_short_scalars_are_cached() -> None:
+    """Names and keys recur and are cached; a long value (Secret data, a certificate) is each new."""
+    emit._scalar.cache_clear()
+    long, short = "x" * (emit.CACHED_SCALAR + 1), "x" * emit.CACHED_SCALAR
+    assert emit.dump({"data": long, "items": [long]}) == f"data: {long}\nitems:\n- {long}\n"
+    assert emit._scalar.cache_info().currsize == 2  # the keys
+    emit.dump({"name": short})
+    assert emit._scalar.cache_info().currsize == 4
