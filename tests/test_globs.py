@@ -39,12 +39,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (top / "b" / "to-a").symlink_to(top / "a")
     (top / "b" / "to-file").symlink_to(top / "x.yaml")
     (top / "ba" / "dangling.yaml").symlink_to(top / "nowhere")
-    before = os.getcwd()
-    os.chdir(top)
-    try:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(top)
         yield top
-    finally:
-        os.chdir(before)
 
 
 # At most two ** in a pattern (each multiplies the directories the next part is matched in), and
