@@ -7,7 +7,10 @@ short interval. (tests/runtime/test_tls_providers.py runs it against Patroni, Po
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,7 +99,9 @@ class Pod:
         script = self.root / "config"
         script.write_text(STAND_IN)
         env = {"COUNT": str(count), "MODE": mode, "PATH": "/usr/bin:/bin"}
-        self.processes.append(subprocess.Popen(["dummy", str(script)], executable=sys.executable, env=env))
+        # Each process a session of its own: a forked stand-in's child goes with it at stop().
+        started = subprocess.Popen(["dummy", str(script)], executable=sys.executable, env=env, start_new_session=True)
+        self.processes.append(started)
         assert eventually(lambda: Path(f"{count}.ready").exists())
         return count
 
@@ -104,13 +109,17 @@ class Pod:
         log = self.root / "watcher.log"
         with log.open("wb") as out:
             command = [sys.executable, "-c", SCRIPT, str(EVERY), str(self.tls), "--", "dummy", self.config]
-            self.processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT))
+            self.processes.append(
+                subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            )
         assert eventually(lambda: "watching" in log.read_text())
         time.sleep(3 * EVERY)  # its first digest
         return log
 
     def stop(self) -> None:
         for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # each leads its own process group
             process.kill()
             process.wait()
 
@@ -181,7 +190,10 @@ def test_other_command_lines_are_left_alone(pod: Pod) -> None:
     write(pod.tls, *pair("renewed"))
     assert eventually(lambda: hups(count) == 1), log.read_text()
     other = subprocess.Popen(  # the same program with another argument: no target
-        ["dummy", str(pod.root / "config"), "extra"], executable=sys.executable, env={"COUNT": str(pod.root / "x")}
+        ["dummy", str(pod.root / "config"), "extra"],
+        executable=sys.executable,
+        env={"COUNT": str(pod.root / "x")},
+        start_new_session=True,
     )
     pod.processes.append(other)
     write(pod.tls, *pair("again"))
