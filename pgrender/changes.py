@@ -796,7 +796,9 @@ def changes(old_files: Mapping[str, str], new_files: Mapping[str, str], acknowle
     Acknowledgements come from ``acknowledge`` (for every cluster) and from the annotation
     pgrender.io/acknowledged-changes of the new rendering (for the cluster that carries it).
     """
-    differing = {p for p in old_files.keys() | new_files.keys() if old_files.get(p) != new_files.get(p)}
+    # Not a set of every name first: a large output's names are megabytes, and few files differ.
+    differing = {p for p in old_files if old_files[p] != new_files.get(p)}
+    differing.update(p for p in new_files if p not in old_files)
     unreadable: list[str] = []
     old_objs = parse(old_files, (p for p in differing if p in old_files), unreadable)
     new_objs = parse(new_files, (p for p in differing if p in new_files), unreadable)

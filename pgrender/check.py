@@ -76,9 +76,8 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
 def compare(expected: Mapping[str, str], directory: Path) -> Staleness:
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only."""
     present = owned_files(directory) if directory.is_dir() else set()
-    on_disk = files_below(directory) if directory.is_dir() else set()
-    foreign = tuple(sorted(on_disk.difference(present, expected, (RECORD,))))
-    del on_disk  # every file's name: megabytes in a large output
+    below = files_below(directory) if directory.is_dir() else ()
+    foreign = tuple(sorted(rel for rel in below if rel not in present and rel not in expected and rel != RECORD))
     changed: list[str] = []
     missing: list[str] = []
     chunks: list[str] = []

@@ -39,6 +39,7 @@ import io
 import os
 import re
 import stat
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -115,10 +116,13 @@ def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, list[Clust
 
 def _placed(held: list[str], directories: list[str] | None) -> Iterator[tuple[str, str]]:
     """collect()'s names, <cluster number>/<file>, with each file's place in the output: the flat
-    base of one cluster (``directories`` None), else its cluster's directory."""
-    for numbered in held:
+    base of one cluster (``directories`` None), else its cluster's directory. The new names are
+    interned, as owned_files() interns the previous output's: held once where they are the same."""
+    held.reverse()
+    while held:  # each name let go as its new one is made: a large output's are megabytes
+        numbered = held.pop()
         n, _, name = numbered.partition("/")
-        yield numbered, name if directories is None else f"{directories[int(n)]}/{name}"
+        yield numbered, sys.intern(name if directories is None else f"{directories[int(n)]}/{name}")
 
 
 class SpooledTexts(Mapping[str, str]):
@@ -177,6 +181,9 @@ class SpooledTexts(Mapping[str, str]):
         assert self._file is not None
         self._file.seek(where >> _LENGTH_BITS)
         return self._file.read(where & _LENGTH_MASK).decode("utf-8")
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._where  # without reading the text, as Mapping's own would
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
@@ -258,7 +265,9 @@ def copy(spooled: IO[str], to: IO[str]) -> None:
 
 
 def owned_files(directory: Path) -> set[str]:
-    """Files a previous run wrote: each kustomization.yaml and the resources it lists."""
+    """Files a previous run wrote: each kustomization.yaml and the resources it lists. The names
+    are interned (sys.intern), as collect() interns a render's own: a large output has tens of
+    thousands, and the previous output's are mostly the new one's, held once."""
     owned: set[str] = set()
     pending = [Path(".")]
     while pending:
@@ -266,22 +275,22 @@ def owned_files(directory: Path) -> set[str]:
         kfile = directory / rel / KUSTOMIZATION
         if not kfile.is_file():
             continue
-        owned.add(str(rel / KUSTOMIZATION))
+        owned.add(sys.intern(str(rel / KUSTOMIZATION)))
         for line in kfile.read_text(encoding="utf-8").splitlines():
             if line.startswith("- "):
                 entry = line[2:].strip().strip('"')
                 if (directory / rel / entry).is_dir():
                     pending.append(rel / entry)
                 else:
-                    owned.add(str(rel / entry))  # str of a Path: the normalized relative path
+                    owned.add(sys.intern(str(rel / entry)))  # str of a Path: the normalized relative path
     return owned
 
 
-def files_below(top: Path) -> set[str]:
+def files_below(top: Path) -> Iterator[str]:
     """The relative paths of the files below ``top``, as ``Path.rglob("*")`` and ``is_file()`` find
-    them (symlinks to files too; no symlinked directory entered; an unreadable one skipped), without
-    a Path object for each: a large render's output has tens of thousands."""
-    found: set[str] = set()
+    them (symlinks to files too; no symlinked directory entered; an unreadable one skipped), one at
+    a time and without a Path object for each: a large render's output has tens of thousands, and
+    a caller that only looks for the few it does not expect need not hold them all."""
     pending = [""]
     while pending:
         rel = pending.pop()
@@ -295,8 +304,7 @@ def files_below(top: Path) -> set[str]:
             if entry.is_dir(follow_symlinks=False):
                 pending.append(name)
             elif entry.is_file():
-                found.add(name)
-    return found
+                yield name
 
 
 def file_mode(rel: str) -> int:
@@ -432,7 +440,7 @@ def _discard(work: Path, target: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _replace(target: Path, shown: Path, wanted: Mapping[str, bytes]) -> None:
+def _replace(target: Path, shown: Path, wanted: Wanted) -> None:
     import tempfile  # here, not at the top: `render --stdout` starts faster without it
 
     owned: set[str] = set()
@@ -463,11 +471,11 @@ def _replace(target: Path, shown: Path, wanted: Mapping[str, bytes]) -> None:
 
 
 def _owned(target: Path, shown: Path) -> set[str]:
-    """The files of ``target`` a previous run wrote; OutputError when it holds any other. (The set of
-    every file there is let go on return: with tens of thousands, it is megabytes.)"""
-    present = files_below(target)
-    owned = owned_files(target) | (present & {RECORD})  # the record is written with the files it names
-    foreign = sorted(present.difference(owned))
+    """The files of ``target`` a previous run wrote; OutputError when it holds any other."""
+    owned = owned_files(target)
+    if (target / RECORD).is_file():
+        owned.add(RECORD)  # the record is written with the files it names
+    foreign = sorted(rel for rel in files_below(target) if rel not in owned)
     if foreign:
         listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise OutputError(

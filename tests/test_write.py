@@ -484,4 +484,18 @@ def test_files_below_finds_what_rglob_finds(tmp_path: Path) -> None:
     (tmp_path / "link-to-dir").symlink_to(tmp_path / "a")  # not entered
     (tmp_path / "broken").symlink_to(tmp_path / "nowhere")
     expected = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
-    assert pgrender.write.files_below(tmp_path) == expected == {"a/b/f.yaml", "a/.hidden", "g", "link-to-file"}
+    assert set(pgrender.write.files_below(tmp_path)) == expected == {"a/b/f.yaml", "a/.hidden", "g", "link-to-file"}
+
+
+def test_a_previous_outputs_names_are_the_renders_own(tmp_path: Path) -> None:
+    """A re-render holds each file's name once: the previous output's (owned_files: the guard,
+    --exit-code, the write) are the very strings collect() holds for the new one."""
+    specs = tuple(str(EXAMPLES / name) for name in ("hippo.yaml", "minimal.yaml"))
+    request = Request(specs, key_file=str(GOLDEN_KEY))
+    content, _ = pgrender.write.collect(render(request).clusters)
+    write(tmp_path / "out", content)
+    again, _ = pgrender.write.collect(render(request).clusters)
+    held = {id(name) for name in again}
+    owned = owned_files(tmp_path / "out")
+    assert len(owned) == len(again) > 20 and "minimal/kustomization.yaml" in owned
+    assert {id(name) for name in owned} == held
