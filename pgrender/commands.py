@@ -141,8 +141,8 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
 
 def _record(
     inputs: Any, config: Any, provider: Any, clusters: Any, warnings: tuple[Problem, ...], content: Mapping[str, str]
-) -> str:
-    """The record of this render: its inputs, what it printed, and the files it wrote."""
+) -> Iterator[str]:
+    """The record of this render (in pieces: record.make): its inputs, what it printed, and the files it wrote."""
     from pgrender import record, write
 
     settings = None

@@ -73,7 +73,7 @@ from pgrender import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2.6 ms); mypy reads the name the same
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from typing import Any
 
     from pgrender.validity import Window
@@ -296,33 +296,51 @@ def make(
     windows: list[Window],
     files: Mapping[str, str],
     mode: Callable[[str], int],
-) -> str:
-    """The record's text: SCHEMA and the checksum of the rest, then the JSON body.
+) -> Iterator[str]:
+    """The record's text, in pieces: SCHEMA and the checksum of the rest, then the JSON body.
 
     ``config``: pgrender.yaml's settings the command line resolves against (None without one);
     ``provider``: needs_root_key and writes_plaintext of the provider used; ``warnings``: the plans'
     warnings as text; ``files``: relative path → text of every output file (read one at a time: it
     may be spooled), ``mode`` its mode.
+
+    The body is json.dumps(body, indent=0, sort_keys=True) byte for byte, with the files written one
+    at a time (tests/test_record.py holds the two equal): a fleet's record lists tens of thousands
+    of files, and the whole body as objects and json's pieces doubled the peak memory of a render.
+    The body is made twice (its checksum comes first), from each file's digest, held as 32 bytes.
     """
     import json  # the full path's: a record is written after a render
 
-    body = json.dumps(
-        {
-            "inputs": inputs[0],
-            "specs": inputs[1],
-            "config": config,
-            "provider": provider,
-            "clusters": clusters,
-            "warnings": warnings,
-            "windows": [
-                [where, what, start.timestamp(), end.timestamp(), fix] for where, what, start, end, fix in windows
-            ],
-            "files": {rel: [_sha(files[rel].encode("utf-8")), mode(rel)] for rel in sorted(files)},
-        },
-        indent=0,
-        sort_keys=True,
-    )
-    return f"{SCHEMA} {_sha(body.encode())}\n{body}\n"
+    names = sorted(files)
+    digests = bytearray()
+    for rel in names:
+        digests += _sha256(files[rel].encode("utf-8")).digest()
+    fields = {
+        "inputs": inputs[0],
+        "specs": inputs[1],
+        "config": config,
+        "provider": provider,
+        "clusters": clusters,
+        "warnings": warnings,
+        "windows": [[where, what, start.timestamp(), end.timestamp(), fix] for where, what, start, end, fix in windows],
+    }
+    # json.dumps of the fields before "files" without its closing "\n}", and of those after without "{\n".
+    head = json.dumps({k: v for k, v in fields.items() if k < "files"}, indent=0, sort_keys=True)[:-2]
+    tail = json.dumps({k: v for k, v in fields.items() if k > "files"}, indent=0, sort_keys=True)[2:]
+
+    def body() -> Iterator[str]:
+        yield f'{head},\n"files": {{' + ("\n" if names else "")
+        for i, rel in enumerate(names):
+            separator = ",\n" if i else ""
+            yield f'{separator}{_quote(rel)}: [\n"{digests[32 * i : 32 * i + 32].hex()}",\n{mode(rel)}\n]'
+        yield ("\n}" if names else "}") + f",\n{tail}"
+
+    checksum = _sha256()
+    for piece in body():
+        checksum.update(piece.encode("utf-8"))
+    yield f"{SCHEMA} {checksum.hexdigest()}\n"
+    yield from body()
+    yield "\n"
 
 
 def parse(data: bytes) -> dict[str, Any]:
@@ -349,16 +367,22 @@ def _signature(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
-def remember(directory: str, record_digest: str, code: str, signatures: dict[str, list[int]]) -> None:
-    """Save the files' stat signatures, checked against the record of digest ``record_digest`` with
-    pgrender's code of fingerprint ``code``. A cache: a failure is no error, and a torn file is only
-    read as no cache."""
+def remember(directory: str, record_digest: str, code: str, signatures: Iterable[tuple[str, list[int]]]) -> None:
+    """Save the files' stat signatures (path and signature pairs), checked against the record of
+    digest ``record_digest`` with pgrender's code of fingerprint ``code``. A cache: a failure is no
+    error, and a torn file is only read as no cache. Written as _dumps writes the dict, a pair at a
+    time: a fleet's output has tens of thousands of files."""
     path = _cache_file(directory)
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         temporary = f"{path}.{os.getpid()}"
         with open(temporary, "w", encoding="utf-8") as file:
-            file.write(_dumps({"record": record_digest, "code": code, "files": signatures}))
+            file.write(f'{{"record": {_quote(record_digest)}, "code": {_quote(code)}, "files": {{')
+            separator = ""
+            for rel, signature in signatures:
+                file.write(f"{separator}{_quote(rel)}: {_dumps(signature)}")
+                separator = ", "
+            file.write("}}")
         os.replace(temporary, path)
     except OSError:
         pass
@@ -366,14 +390,32 @@ def remember(directory: str, record_digest: str, code: str, signatures: dict[str
 
 def remember_written(directory: str, code: str) -> None:
     """After a write by pgrender's code of fingerprint ``code`` (taken before rendering): the stat
-    signatures of the output just written, when it holds a record."""
+    signatures of the output just written, when it holds a record. The files are those below
+    ``directory`` (the record's, as write.write left them), found by walking it rather than by
+    reading the record's list into objects; a file the record does not list could only be one put
+    there since, and verify_output refuses it whatever the cache says."""
     try:
-        data = _read(os.path.join(directory, RECORD))
-        body = parse(data)
-        signatures = {rel: _signature(os.lstat(os.path.join(directory, rel))) for rel in body["files"]}
-    except (Unanswered, OSError, KeyError, TypeError):
+        record_digest = _sha(_read(os.path.join(directory, RECORD)))
+    except Unanswered:
         return
-    remember(directory, _sha(data), code, signatures)
+    remember(directory, record_digest, code, _signatures_below(directory))
+
+
+def _signatures_below(directory: str) -> Iterator[tuple[str, list[int]]]:
+    """Each file below ``directory`` but the record, with its stat signature; none past an OSError."""
+    pending = [""]
+    try:
+        while pending:
+            rel_dir = pending.pop()
+            with os.scandir(os.path.join(directory, rel_dir) if rel_dir else directory) as entries:
+                for entry in entries:
+                    rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(rel)
+                    elif rel != RECORD:
+                        yield rel, _signature(entry.stat(follow_symlinks=False))
+    except OSError:
+        return
 
 
 def cached(directory: str, record_digest: str, code: str) -> dict[str, Any]:
@@ -428,7 +470,7 @@ def verify_output(directory: str, body: dict[str, Any], record_digest: str, code
     if len(signatures) != len(expected):
         raise Unanswered("a file of the record is missing")
     if read and refresh:
-        remember(directory, record_digest, code, signatures)
+        remember(directory, record_digest, code, signatures.items())
 
 
 # The fast path ------------------------------------------------------------------------------------------------

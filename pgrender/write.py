@@ -110,7 +110,7 @@ def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, list[Clust
         return spooled, done
     dirs = cluster_directories([(c.namespace, c.name) for c in done])
     spooled.rename(_placed(list(spooled), dirs))
-    spooled.add(KUSTOMIZATION, kustomization(dirs))
+    spooled.add(sys.intern(KUSTOMIZATION), kustomization(dirs))
     return spooled, done
 
 
@@ -142,7 +142,15 @@ class SpooledTexts(Mapping[str, str]):
         self._file: IO[bytes] | None = None
         self._no_file = False
 
-    def add(self, rel: str, text: str) -> None:
+    def add(self, rel: str, text: str | Iterable[str]) -> None:
+        """Hold ``text`` under ``rel``: a string, or pieces of one (a large text, written to the
+        file as they come once the texts are there)."""
+        if not isinstance(text, str):
+            if self._file is None:
+                text = "".join(text)
+            else:
+                self._add_pieces(rel, text, self._file)
+                return
         self._size += len(text)
         if self._file is None and self._size > SPOOL_IN_MEMORY and not self._no_file:
             self._spill()
@@ -152,6 +160,21 @@ class SpooledTexts(Mapping[str, str]):
         data = text.encode("utf-8")
         self._where[rel] = _at(self._file.seek(0, os.SEEK_END), len(data))
         self._file.write(data)
+
+    def _add_pieces(self, rel: str, pieces: Iterable[str], file: IO[bytes]) -> None:
+        start = file.seek(0, os.SEEK_END)
+        held: list[str] = []
+        size = 0
+        for piece in pieces:  # making a piece may read other texts here, which moves the file's position
+            held.append(piece)
+            size += len(piece)
+            if size >= SPOOL_PIECES:
+                file.seek(0, os.SEEK_END)
+                file.write("".join(held).encode("utf-8"))
+                held, size = [], 0
+        file.seek(0, os.SEEK_END)
+        file.write("".join(held).encode("utf-8"))
+        self._where[rel] = _at(start, file.tell() - start)
 
     def _spill(self) -> None:
         import tempfile
@@ -191,6 +214,8 @@ class SpooledTexts(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._where)
 
+
+SPOOL_PIECES = 1 << 20  # characters of a text given in pieces written to the file at once
 
 _LENGTH_BITS = 40  # a text of up to a terabyte
 _LENGTH_MASK = (1 << _LENGTH_BITS) - 1

@@ -19,6 +19,7 @@ import yaml
 
 from pgrender import record
 from pgrender.secrets import keys
+from pgrender.validity import Window
 from tests.conftest import GOLDEN_KEY, ROOT, base_spec, run_cli
 
 RENDER = ("render", "--write", "--exit-code")
@@ -477,3 +478,73 @@ def test_the_console_script_answers_without_importing_click(repo: Path) -> None:
     printed = "".join(f"{line}\n" for line in result.stderr.splitlines() if not line.startswith("import time:"))
     assert (printed, result.returncode) == fast(*RENDER)
     assert "pgrender.record" in imported and "click" not in imported
+
+
+WINDOW = ("team/hippo", "CA", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC), "derived")
+# (files, config, warnings, windows): what record.make is given, as json.dumps must write it.
+RECORDS = [
+    ({}, None, "", []),
+    ({"kustomization.yaml": "resources: []\n"}, None, "", []),
+    (
+        {"a/x.yaml": "é\n", "a/kustomization.yaml": "k\n", "b-c/y.yaml": "", "kustomization.yaml": "k\n"},
+        {"root": "/r", "specs": ["*.yaml"], "key_file": None},
+        'a.yaml:1:1: warning: spec: "quoted" 中文\n',
+        [WINDOW, WINDOW],
+    ),
+    ({"\u00e9t\u00e9/secret-\u4e2d.yaml": "x", 'a"b\\c.yaml': "y"}, {}, "", [WINDOW]),
+]
+
+
+@pytest.mark.parametrize(("files", "config", "warnings", "windows"), RECORDS)
+def test_the_record_is_json_dumps_byte_for_byte(
+    files: dict[str, str], config: dict[str, object] | None, warnings: str, windows: list[Window]
+) -> None:
+    """record.make writes its body a file at a time; json.dumps(indent=0, sort_keys=True) of it all
+    is what it must write (records written by earlier code read the same)."""
+    mode = {True: 0o600, False: 0o644}
+    made = "".join(
+        record.make(
+            inputs=("i" * 64, "s" * 64),
+            config=config,
+            provider={"needs_root_key": True, "writes_plaintext": True},
+            clusters=3,
+            warnings=warnings,
+            windows=windows,
+            files=files,
+            mode=lambda rel: mode["secret" in rel],
+        )
+    )
+    body = json.dumps(
+        {
+            "inputs": "i" * 64,
+            "specs": "s" * 64,
+            "config": config,
+            "provider": {"needs_root_key": True, "writes_plaintext": True},
+            "clusters": 3,
+            "warnings": warnings,
+            "windows": [[w, what, a.timestamp(), b.timestamp(), fix] for w, what, a, b, fix in windows],
+            "files": {rel: [record._sha(text.encode()), mode["secret" in rel]] for rel, text in sorted(files.items())},
+        },
+        indent=0,
+        sort_keys=True,
+    )
+    assert made == f"{record.SCHEMA} {record._sha(body.encode())}\n{body}\n"
+    assert record.parse(made.encode())["files"].keys() == files.keys()
+
+
+def test_a_record_of_many_files_holds_no_object_a_file() -> None:
+    """Made a piece at a time, a record of 20000 files holds each one's digest (32 bytes) and its
+    place in the sorted names (8), not its entry as objects and json's pieces (about 300 bytes)."""
+    import tracemalloc
+
+    files = {f"c{i // 25:04d}/configmap-c{i // 25:04d}-{i % 25}.yaml": "x" for i in range(20000)}
+    tracemalloc.start()
+    try:
+        for _ in record.make(
+            inputs=("", ""), config=None, provider={}, clusters=800, warnings="", windows=[], files=files, mode=len
+        ):
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 60 * len(files), peak
