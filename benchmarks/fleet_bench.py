@@ -70,12 +70,16 @@ RENDER = textwrap.dedent(
 )
 
 # A render into a directory and a re-render into it (which reads the previous output too), each the
-# whole command line; the peak RSS of the larger, as the kernel counts its children.
+# whole command line; the peak RSS of the larger, as the kernel counts its children. The key is a
+# copy only its owner may read, as a user's is: then the render writes its record (record.py), as
+# pre-commit's and CI's do (with a key others may read, keys.load warns and no record is written).
 DIRECTORY = textwrap.dedent(
     """
-    import json, resource, subprocess, sys, tempfile
+    import json, os, resource, shutil, subprocess, sys, tempfile
     spec, key = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory() as out:
+        key = shutil.copyfile(key, out + "/root.key")
+        os.chmod(key, 0o600)
         command = [sys.executable, "-m", "pgrender", "render", spec, "-o", out + "/base", "--key-file", key]
         subprocess.run(command, check=True, capture_output=True)
         subprocess.run([*command, "--exit-code"], check=True, capture_output=True)

@@ -344,133 +344,304 @@ def make(
 
 
 def parse(data: bytes) -> dict[str, Any]:
-    """The body of a record whose checksum holds; Unanswered for anything else."""
+    """The body of a record whose checksum holds, its "files" a RecordFiles, read only as the files
+    are verified; Unanswered for anything else."""
     head, _, body = data.partition(b"\n")
     if head != f"{SCHEMA} {_sha(body[:-1])}".encode() or not body.endswith(b"\n"):
         raise Unanswered("record: another schema, or not what was written")
     try:
-        found: dict[str, Any] = _loads(body)
-    except ValueError:
-        raise Unanswered("record: not JSON") from None
+        return _body(body.decode("utf-8"))
+    except (ValueError, IndexError):
+        raise Unanswered("record: not JSON, or not a record's") from None
+
+
+def _body(text: str) -> dict[str, Any]:
+    """json.loads(text) for a record's body, but for "files": a fleet's record lists tens of thousands
+    of files, which as objects took more memory than the render that wrote them. Its object is
+    passed over to the first line holding only "}" (no JSON string holds a line break, and its
+    values are lists), and RecordFiles reads it to exactly there, or raises."""
+    found: dict[str, Any] = {}
+    i = _blank(text, _expect(text, _blank(text, 0), "{"))
+    while True:
+        key, i = _value(text, i)
+        i = _blank(text, _expect(text, _blank(text, i), ":"))
+        if key == "files" and text.startswith("{}", i):
+            found[key], i = RecordFiles(text, i, i + 1), i + 2
+        elif key == "files":
+            end = text.find("\n}", i)
+            if text[i] != "{" or end < 0:
+                raise ValueError("record: no files")
+            found[key], i = RecordFiles(text, i, end + 1), end + 2
+        else:
+            found[key], i = _value(text, i)
+        i = _blank(text, i)
+        if text[i] == "}":
+            break
+        i = _blank(text, _expect(text, i, ","))
+    if text[i + 1 :].strip(_WHITESPACE) or not isinstance(key, str):
+        raise ValueError("record: more after the body")
     return found
 
 
+class RecordFiles:
+    """The record's files as (path, [SHA-256, mode]) pairs, in the record's (sorted) order, read one
+    at a time from the body's text as make() writes it (json.dumps with indent=0: a pair to a line
+    and its list over the next ones); ValueError for any other text, which sends the run to the full
+    path, and where the files do not end where parse passed over them."""
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self._text, self._start, self._end = text, start, end  # at "{" and at its "}"
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        text, i = self._text, self._start + 1
+        if i == self._end:  # {}
+            return
+        if text[i] != "\n":
+            raise ValueError("record: not as written")
+        i += 1
+        try:
+            while True:
+                rel, i = _scan(text, i)
+                if not isinstance(rel, str) or not text.startswith(": ", i):
+                    raise ValueError("record: not as written")
+                value, i = _scan(text, i + 2)
+                yield rel, value
+                if not text.startswith(",\n", i):
+                    break
+                i += 2
+        except StopIteration:  # json's scanner found no value (a generator must not let it out)
+            raise ValueError("record: not as written") from None
+        if i + 1 != self._end or text[i] != "\n":
+            raise ValueError("record: the files end elsewhere")
+
+
+def _blank(text: str, i: int) -> int:
+    """The index of the first character from ``i`` on that is not JSON whitespace."""
+    while text[i] in _WHITESPACE:
+        i += 1
+    return i
+
+
+def _expect(text: str, i: int, character: str) -> int:
+    if text[i] != character:
+        raise ValueError(f"record: {character!r} expected")
+    return i + 1
+
+
+def _value(text: str, i: int) -> tuple[Any, int]:
+    """The JSON value at ``i`` and the index past it (json's scanner raises StopIteration for none,
+    which a generator must not let out)."""
+    try:
+        return _scan(text, i)
+    except StopIteration:
+        raise ValueError("record: a value expected") from None
+
+
 # The stat cache -----------------------------------------------------------------------------------------------
+#
+# One file per output directory: a line of JSON naming the record and the code it is of, then a line
+# a file, in the record's order: its path (a JSON string) and its signature (inode, size, mtime and
+# ctime). Read and written a line at a time, beside a walk of the output in the same order.
 
 
 def _cache_file(directory: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "pgrender", _sha(os.fsencode(os.path.realpath(directory)))[:32] + ".json")
+    return os.path.join(base, "pgrender", _sha(os.fsencode(os.path.realpath(directory)))[:32] + ".cache")
 
 
-def _signature(st: os.stat_result) -> list[int]:
-    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+def _signature(st: os.stat_result) -> str:
+    return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
 
-def remember(directory: str, record_digest: str, code: str, signatures: Iterable[tuple[str, list[int]]]) -> None:
-    """Save the files' stat signatures (path and signature pairs), checked against the record of
-    digest ``record_digest`` with pgrender's code of fingerprint ``code``. A cache: a failure is no
-    error, and a torn file is only read as no cache. Written as _dumps writes the dict, a pair at a
-    time: a fleet's output has tens of thousands of files."""
-    path = _cache_file(directory)
+class _CacheWriter:
+    """A new stat cache for ``directory``, written a file at a time beside it (after ``lines``, in
+    the cache's form); in place only once committed. A cache: a failure is no error (the writer
+    stops), and a torn line is read as no signature."""
+
+    def __init__(self, directory: str, record_digest: str, code: str, lines: str = "") -> None:
+        self._path = _cache_file(directory)
+        self._temporary = f"{self._path}.{os.getpid()}"
+        self._file: Any = None
+        try:
+            os.makedirs(os.path.dirname(self._path), mode=0o700, exist_ok=True)
+            self._file = open(self._temporary, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            self._file.write(_dumps({"record": record_digest, "code": code}) + "\n" + lines)
+        except OSError:
+            self.close()
+
+    def add(self, rel: str, signature: str) -> None:
+        if self._file is not None:
+            try:
+                self._file.write(f"{_quote(rel)} {signature}\n")
+            except OSError:
+                self.close()
+
+    def commit(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+                os.replace(self._temporary, self._path)
+            except OSError:
+                pass
+            self._file = None
+
+    def close(self) -> None:
+        """Stop, leaving the cache as it was (after commit: nothing to do)."""
+        if self._file is not None:
+            try:  # noqa: SIM105 - contextlib.suppress: the fast path does not import contextlib
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+        try:  # noqa: SIM105 - as above
+            os.unlink(self._temporary)
+        except OSError:
+            pass
+
+
+def remember(directory: str, record_digest: str, code: str, signatures: Iterable[tuple[str, str]]) -> None:
+    """Save the files' stat signatures (path and signature pairs, in the record's order), checked
+    against the record of digest ``record_digest`` with pgrender's code of fingerprint ``code``."""
+    writer = _CacheWriter(directory, record_digest, code)
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        temporary = f"{path}.{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(f'{{"record": {_quote(record_digest)}, "code": {_quote(code)}, "files": {{')
-            separator = ""
-            for rel, signature in signatures:
-                file.write(f"{separator}{_quote(rel)}: {_dumps(signature)}")
-                separator = ", "
-            file.write("}}")
-        os.replace(temporary, path)
-    except OSError:
-        pass
+        for rel, signature in signatures:
+            writer.add(rel, signature)
+        writer.commit()
+    finally:
+        writer.close()
 
 
 def remember_written(directory: str, code: str) -> None:
     """After a write by pgrender's code of fingerprint ``code`` (taken before rendering): the stat
     signatures of the output just written, when it holds a record. The files are those below
     ``directory`` (the record's, as write.write left them), found by walking it rather than by
-    reading the record's list into objects; a file the record does not list could only be one put
-    there since, and verify_output refuses it whatever the cache says."""
+    reading the record's list; a file the record does not list could only be one put there since,
+    and verify_output refuses it whatever the cache says."""
     try:
         record_digest = _sha(_read(os.path.join(directory, RECORD)))
     except Unanswered:
         return
-    remember(directory, record_digest, code, _signatures_below(directory))
-
-
-def _signatures_below(directory: str) -> Iterator[tuple[str, list[int]]]:
-    """Each file below ``directory`` but the record, with its stat signature; none past an OSError."""
-    pending = [""]
     try:
-        while pending:
-            rel_dir = pending.pop()
-            with os.scandir(os.path.join(directory, rel_dir) if rel_dir else directory) as entries:
-                for entry in entries:
-                    rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(rel)
-                    elif rel != RECORD:
-                        yield rel, _signature(entry.stat(follow_symlinks=False))
-    except OSError:
+        remember(directory, record_digest, code, ((rel, _signature(st)) for rel, _, st in _walk(directory)))
+    except (Unanswered, OSError):
         return
 
 
-def cached(directory: str, record_digest: str, code: str) -> dict[str, Any]:
+def _walk(directory: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Each file below ``directory`` but the record: its path, where it is, and its lstat, in the
+    order sorted() gives the paths (the record's), a directory's entries read at a time; Unanswered
+    for a directory whose mode is not DIR_MODE."""
+    pending = [_entries(directory, "")]  # a stack: the entries of each directory entered and not done
+    while pending:
+        for rel, entry, is_dir in pending[-1]:
+            if is_dir:
+                pending.append(_entries(entry.path, rel))
+                break
+            if rel != RECORD:
+                yield rel, entry.path, entry.stat(follow_symlinks=False)
+        else:
+            pending.pop()
+
+
+def _entries(path: str, rel_dir: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
+    """The entries of a directory of mode DIR_MODE as (path, entry, whether a directory), sorted as
+    sorted() sorts the paths below it: a directory as its name and "/"."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) != DIR_MODE:
+        raise Unanswered(f"{path}: not a directory of mode {DIR_MODE:o}")
+    prefix = f"{rel_dir}/" if rel_dir else ""
+    with os.scandir(path) as scanned:
+        keyed = []
+        for entry in scanned:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            keyed.append((entry.name + "/" if is_dir else entry.name, entry, is_dir))
+    keyed.sort(key=lambda item: item[0])
+    return iter([(prefix + entry.name, entry, is_dir) for _, entry, is_dir in keyed])
+
+
+def cached(directory: str, record_digest: str, code: str) -> _Cache:
     """The stat signatures saved for ``directory`` when this code rendered or checked it against this
     record; Unanswered when there are none: then this code never made the record's output here."""
     try:
         with open(_cache_file(directory), "rb") as file:
-            cache = _loads(file.read())
+            data = file.read().decode("utf-8")
+        first, _, rest = data.partition("\n")
+        header = _loads(first.encode())
     except (OSError, ValueError):
         raise Unanswered("no stat cache") from None
-    if not isinstance(cache, dict) or cache.get("record") != record_digest or cache.get("code") != code:
+    if not isinstance(header, dict) or header.get("record") != record_digest or header.get("code") != code:
         raise Unanswered("the stat cache is of another record, or of another build of pgrender")
-    files = cache.get("files")
-    if not isinstance(files, dict):
-        raise Unanswered("stat cache: not what was written")
-    return files
+    return _Cache(rest)
 
 
-def verify_output(directory: str, body: dict[str, Any], record_digest: str, code: str, *, refresh: bool) -> None:
-    """Unanswered unless ``directory`` holds exactly the record's files (bytes and modes) and nothing
-    else, in directories of mode DIR_MODE, as write.write leaves them, and this code has checked them
-    against this record before. ``refresh``: save the stat signatures when some file had to be read."""
-    expected: dict[str, list[Any]] = body["files"]
+class _Cache:
+    """The stat cache's lines after its first, read forward in the record's order: ``at(rel)`` is
+    the signature saved for ``rel``, asked in that order, or "" where none is."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._line = self._next = 0  # where the line read last starts, and where the next one does
+        self._rel, self._signature = "", ""
+        self._read()
+
+    def _read(self) -> None:
+        text, start = self._text, self._next
+        end = text.find("\n", start)
+        if end < 0:  # the end, or a torn line: read as not cached
+            self._rel = ""
+            return
+        rel, i = _value(text, start)
+        self._rel, self._signature = rel, text[_expect(text, i, " ") : end]
+        self._line, self._next = start, end + 1
+
+    def at(self, rel: str) -> str:
+        while self._rel and self._rel < rel:
+            self._read()
+        return self._signature if self._rel == rel else ""
+
+    def before(self) -> str:
+        """The lines before the one read last: those of the paths asked for so far (and of others
+        the record does not hold, which verify_output never asks for)."""
+        return self._text[: self._line if self._rel else self._next]  # at the end: all whole lines
+
+
+def verify_output(
+    directory: str, files: Iterable[tuple[str, Any]], record_digest: str, code: str, *, refresh: bool
+) -> int:
+    """The number of files, unless ``directory`` holds other than exactly the record's ``files``
+    (bytes and modes), in directories of mode DIR_MODE, as write.write leaves them, or this code has
+    not checked them against this record before: Unanswered. The output, the record's files and the
+    cache are read side by side, in one order, a file at a time.
+
+    ``refresh``: save the stat signatures when some file had to be read. The new cache is written
+    from the first such file on, after the old one's lines up to it: every file before it had its
+    signature there."""
+    expected: Iterator[tuple[str, Any]] = iter(files)
     cache = cached(directory, record_digest, code)
-    signatures: dict[str, list[int]] = {}
-    read = False
-    pending = [""]
-    while pending:
-        rel_dir = pending.pop()
-        path = os.path.join(directory, rel_dir) if rel_dir else directory
-        st = os.lstat(path)
-        if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) != DIR_MODE:
-            raise Unanswered(f"{path}: not a directory of mode {DIR_MODE:o}")
-        with os.scandir(path) as entries:
-            for entry in entries:
-                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(rel)
-                    continue
-                if rel == RECORD:
-                    continue
-                wanted = expected.get(rel)
-                st = entry.stat(follow_symlinks=False)
-                if wanted is None or not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != wanted[1]:
-                    raise Unanswered(f"{rel}: not in the record, not a file, or another mode")
-                signature = _signature(st)
-                if cache.get(rel) != signature:
-                    read = True
-                    if _sha(_read(entry.path)) != wanted[0]:
-                        raise Unanswered(f"{rel}: changed")
-                signatures[rel] = signature
-    if len(signatures) != len(expected):
-        raise Unanswered("a file of the record is missing")
-    if read and refresh:
-        remember(directory, record_digest, code, signatures.items())
+    writer: _CacheWriter | None = None
+    count = 0
+    try:
+        for rel, path, st in _walk(directory):
+            wanted_rel, wanted = next(expected, ("", []))
+            if wanted_rel != rel or not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != wanted[1]:
+                raise Unanswered(f"{rel}: not in the record, not a file, or another mode")
+            signature = _signature(st)
+            if cache.at(rel) != signature:
+                if _sha(_read(path)) != wanted[0]:
+                    raise Unanswered(f"{rel}: changed")
+                if refresh and writer is None:
+                    writer = _CacheWriter(directory, record_digest, code, cache.before())
+            if writer is not None:
+                writer.add(rel, signature)
+            count += 1
+        if next(expected, None) is not None:
+            raise Unanswered("a file of the record is missing")
+        if writer is not None:
+            writer.commit()
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
 
 
 # The fast path ------------------------------------------------------------------------------------------------
@@ -552,10 +723,12 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         raise Unanswered("an input changed, or the record is of another directory")
     if command == "render" and body["provider"]["writes_plaintext"] and not options["allow_secrets_in_git"]:
         _refuse_plaintext_in_git(target)
-    verify_output(os.path.realpath(target), body, _sha(data), code_fingerprint(), refresh=command == "render")
+    count = verify_output(
+        os.path.realpath(target), body["files"], _sha(data), code_fingerprint(), refresh=command == "render"
+    )
     if command == "check":
         return _printed(body, f"{_as_path(target)}: up to date"), 0
-    return _printed(body, f"wrote {len(body['files'])} files to {target}"), 0
+    return _printed(body, f"wrote {count} files to {target}"), 0
 
 
 def _as_path(text: str) -> str:

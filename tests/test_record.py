@@ -529,7 +529,7 @@ def test_the_record_is_json_dumps_byte_for_byte(
         sort_keys=True,
     )
     assert made == f"{record.SCHEMA} {record._sha(body.encode())}\n{body}\n"
-    assert record.parse(made.encode())["files"].keys() == files.keys()
+    assert [rel for rel, _ in record.parse(made.encode())["files"]] == sorted(files)
 
 
 def test_a_record_of_many_files_holds_no_object_a_file() -> None:
@@ -548,3 +548,90 @@ def test_a_record_of_many_files_holds_no_object_a_file() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 60 * len(files), peak
+
+
+def test_the_output_is_walked_in_the_records_order(tmp_path: Path) -> None:
+    """record._walk gives the files in sorted() order of their paths, the order the record lists
+    them in, whatever the names: a directory sorts as its name and "/"."""
+    names = ["a.yaml", "a/x.yaml", "a-b/y.yaml", "a/b/z", "a0", "b", "A/é", "a/.h", "z/kustomization.yaml"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    (tmp_path / record.RECORD).write_text("left out")
+    for directory in [tmp_path, *(p for p in tmp_path.rglob("*") if p.is_dir())]:
+        directory.chmod(0o700)
+    assert [rel for rel, _, _ in record._walk(str(tmp_path))] == sorted(names)
+    (tmp_path / "a" / "b").chmod(0o755)
+    with pytest.raises(record.Unanswered, match="mode 700"):
+        list(record._walk(str(tmp_path)))
+
+
+BODY = {"clusters": 2, "config": {"root": "."}, "files": {"a/b.yaml": ["f" * 64, 420], "k.yaml": ["0" * 64, 384]}}
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        (json.dumps(BODY, indent=0, sort_keys=True), True),  # as written
+        (json.dumps({**BODY, "files": {}}, indent=0, sort_keys=True), True),
+        (json.dumps({**BODY, "files": {"a": {}}}, indent=0, sort_keys=True), True),  # not a record's, read as json
+        (json.dumps(BODY, sort_keys=True), False),  # on one line: its files cannot be passed over
+        (json.dumps(BODY, indent=0, sort_keys=True).replace("\n", "\n  "), False),  # indented: its files end elsewhere
+        (json.dumps({**BODY, "files": {"a": {"x": 1}, "b": ["0", 1]}}, indent=0, sort_keys=True), False),
+        (json.dumps(BODY, indent=0, sort_keys=True)[:-2], False),  # torn
+        (json.dumps(BODY, indent=0, sort_keys=True) + "\n[]", False),
+        (json.dumps([BODY], indent=0), False),
+    ],
+)
+def test_a_record_is_read_as_json_reads_it_or_not_at_all(text: str, read: bool) -> None:
+    """parse passes over the files, and RecordFiles reads them one at a time: what it reads is
+    what json.loads reads, or it refuses (Unanswered, ValueError); it never reads another record."""
+    data = f"{record.SCHEMA} {record._sha(text.encode())}\n{text}\n".encode()
+    try:
+        body = record.parse(data)
+        files = list(body.pop("files"))
+    except (record.Unanswered, ValueError):
+        assert not read
+        return
+    expected = json.loads(text)
+    assert read and files == list(expected.pop("files").items()) and body == expected
+
+
+def test_verifying_a_large_output_holds_no_object_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record's files, the stat cache and the output are read side by side: verifying 4000 files
+    holds the record's text and the cache's (read whole), not an object for each file (the record
+    and the cache as dicts held about 600 bytes a file more)."""
+    import tracemalloc
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    files = {f"c{i // 25:03d}/configmap-c{i // 25:03d}-{i % 25}.yaml": f"{i}\n" for i in range(4000)}
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (out / rel).write_text(text)
+        (out / rel).chmod(0o644)
+    out.chmod(0o700)
+    made = "".join(
+        record.make(
+            inputs=("", ""),
+            config=None,
+            provider={},
+            clusters=160,
+            warnings="",
+            windows=[],
+            files=files,
+            mode=lambda _: 0o644,
+        )
+    )
+    (out / record.RECORD).write_text(made)
+    record.remember_written(str(out), "code")
+    data = (out / record.RECORD).read_bytes()
+    cache_size = len(Path(record._cache_file(str(out))).read_bytes())
+    tracemalloc.start()
+    try:
+        count = record.verify_output(str(out), record.parse(data)["files"], record._sha(data), "code", refresh=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == len(files)
+    assert peak < 2 * len(data) + 2 * cache_size + 100 * len(files), (peak, len(data), cache_size)
