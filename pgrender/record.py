@@ -165,6 +165,28 @@ def _dumps(value: object) -> str:
 
 def _read(path: str) -> bytes:
     """A regular file's bytes; Unanswered for anything else (a FIFO would be consumed, a device never end)."""
+    fd = _open_regular(path)
+    try:
+        with open(fd, "rb", closefd=False) as file:
+            return file.read()
+    finally:
+        os.close(fd)
+
+
+def _file_sha(path: str) -> str:
+    """_sha(_read(path)), read a megabyte at a time: a fleet's record is megabytes."""
+    fd = _open_regular(path)
+    try:
+        checksum = _sha256()
+        while piece := os.read(fd, 1 << 20):
+            checksum.update(piece)
+        return str(checksum.hexdigest())
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: str) -> int:
+    """A descriptor of ``path`` opened for reading; Unanswered unless it is a regular file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
@@ -172,10 +194,10 @@ def _read(path: str) -> bytes:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise Unanswered(f"{path}: not a regular file")
-        with open(fd, "rb", closefd=False) as file:
-            return file.read()
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
 
 
 def code_fingerprint() -> str:
@@ -518,8 +540,8 @@ def remember_written(directory: str, code: str) -> None:
     reading the record's list; a file the record does not list could only be one put there since,
     and verify_output refuses it whatever the cache says."""
     try:
-        record_digest = _sha(_read(os.path.join(directory, RECORD)))
-    except Unanswered:
+        record_digest = _file_sha(os.path.join(directory, RECORD))
+    except (Unanswered, OSError):
         return
     try:
         remember(directory, record_digest, code, ((rel, _signature(st)) for rel, _, st in _walk(directory)))

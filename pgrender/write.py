@@ -199,11 +199,16 @@ class SpooledTexts(Mapping[str, str]):
 
     def __getitem__(self, rel: str) -> str:
         where = self._where[rel]
+        return where if isinstance(where, str) else self.data(rel).decode("utf-8")
+
+    def data(self, rel: str) -> bytes:
+        """The text under ``rel`` in UTF-8, as the file holds it."""
+        where = self._where[rel]
         if isinstance(where, str):
-            return where
+            return where.encode("utf-8")
         assert self._file is not None
         self._file.seek(where >> _LENGTH_BITS)
-        return self._file.read(where & _LENGTH_MASK).decode("utf-8")
+        return self._file.read(where & _LENGTH_MASK)
 
     def __contains__(self, rel: object) -> bool:
         return rel in self._where  # without reading the text, as Mapping's own would
@@ -352,7 +357,7 @@ def write(directory: str | Path, content: Mapping[str, str]) -> None:
     shown = Path(directory)
     target = Path(os.path.realpath(shown))
     # Each file's bytes are made when they are compared or written: ``content`` may be spooled.
-    wanted = Wanted({_normal(rel): rel for rel in content}, content)
+    wanted = Wanted(content)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target.parent, shown):
@@ -372,22 +377,29 @@ def _normal(rel: str) -> str:
 
 
 class Wanted(Mapping[str, bytes]):
-    """write()'s content by normalized path, as bytes made when asked for."""
+    """write()'s content by normalized path, as bytes made when asked for. A render's own names are
+    normal already: then they are not held again (a fleet's are megabytes), and a spooled text's
+    bytes come from its file as they are (SpooledTexts.data), not decoded and encoded again."""
 
-    def __init__(self, names: dict[str, str], content: Mapping[str, str]) -> None:
-        self._names, self._content = names, content
+    def __init__(self, content: Mapping[str, str]) -> None:
+        self._content = content
+        normal = all(_normal(rel) == rel for rel in content)
+        self._names = None if normal else {_normal(rel): rel for rel in content}
 
     def __getitem__(self, rel: str) -> bytes:
-        return self._content[self._names[rel]].encode("utf-8")
+        given = rel if self._names is None else self._names[rel]
+        if isinstance(self._content, SpooledTexts):
+            return self._content.data(given)
+        return self._content[given].encode("utf-8")
 
     def __contains__(self, rel: object) -> bool:
-        return rel in self._names  # without making the bytes, as Mapping's own would
+        return rel in (self._content if self._names is None else self._names)  # without making the bytes
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+        return iter(self._content if self._names is None else self._names)
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._content if self._names is None else self._names)
 
 
 def describe_os_error(exc: OSError) -> str:
