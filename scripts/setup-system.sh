@@ -17,7 +17,9 @@ if [ "${1:-}" = "--runtime" ]; then
     command -v etcd >/dev/null 2>&1 || packages="$packages etcd-server"
     command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || packages="$packages pgbouncer"
     command -v pgbackrest >/dev/null 2>&1 || packages="$packages pgbackrest"
-    command -v aws >/dev/null 2>&1 || packages="$packages awscli"
+    # The logical backup's script runs with the image's PATH (tests/runtime/harness.IMAGE_PATH): an
+    # aws found only elsewhere (a pyenv shim, ~/.local/bin) is not found there.
+    PATH=/usr/local/bin:/usr/bin:/bin command -v aws >/dev/null 2>&1 || packages="$packages awscli"
     ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || packages="$packages postgresql"
     command -v git >/dev/null 2>&1 || packages="$packages git"
     command -v strace >/dev/null 2>&1 || packages="$packages strace"

@@ -469,9 +469,13 @@ def resolve_env(container: Mapping[str, Any], pod: PodFacts, rendered: Rendered)
     return env
 
 
+# The image's PATH: a rendered script finds its programs (aws, psql) there, not on the test's PATH.
+IMAGE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
 def image_environment(home: Path) -> dict[str, str]:
     """What the container image itself contributes to the environment (PATH, HOME, locale)."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+    return {"PATH": IMAGE_PATH, "HOME": str(home), "LANG": "C.UTF-8"}
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import pytest
 from .conftest import require_runtime
 from .harness import (
     ACTIVE,
+    IMAGE_PATH,
     LocalCluster,
     Member,
     PodContainer,
@@ -59,8 +60,8 @@ CLONE_PATH = "pgbackrest/postgres-dr/hippo-clone/repo1"
 
 def missing() -> list[str]:
     out = missing_requirements() + missing_pgbackrest_requirements() + missing_object_store_requirements()
-    if shutil.which("aws") is None:
-        out.append("aws (Debian package awscli)")
+    if shutil.which("aws", path=IMAGE_PATH) is None:  # where the logical backup's script looks
+        out.append("aws on the image's PATH (Debian package awscli)")
     return sorted(set(out))
 
 
