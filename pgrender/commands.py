@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pgrender.errors import PgrenderError, Problem, SpecError, UsageError
 
 if TYPE_CHECKING:
-    from pgrender.render import ClusterOutput
+    from pgrender.render import Finished
     from pgrender.validity import Window
 
 MAX_PROBLEMS = 50
@@ -140,7 +140,12 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
 
 
 def _record(
-    inputs: Any, config: Any, provider: Any, clusters: Any, warnings: tuple[Problem, ...], content: Mapping[str, str]
+    inputs: Any,
+    config: Any,
+    provider: Any,
+    clusters: Finished,
+    warnings: tuple[Problem, ...],
+    content: Mapping[str, str],
 ) -> Iterator[str]:
     """The record of this render (in pieces: record.make): its inputs, what it printed, and the files it wrote."""
     from pgrender import record, write
@@ -162,14 +167,10 @@ def _record(
         provider={"needs_root_key": provider.needs_root_key, "writes_plaintext": provider.writes_plaintext},
         clusters=len(clusters),
         warnings=format_problems(warnings, "text", "warning") if warnings else "",
-        windows=list(_windows(clusters)),
+        windows=list(clusters.windows()),
         files=content,
         mode=write.file_mode,
     )
-
-
-def _windows(clusters: Iterable[ClusterOutput]) -> Iterator[Window]:
-    return (w for cluster in clusters for w in cluster.windows)
 
 
 def _warn_validity(windows: Iterable[Window]) -> None:
@@ -403,13 +404,13 @@ def render(
         if to_stdout:
             spooled, done = write.spool(stream(request, warnings))
             _warn(tuple(sorted(warnings)), fmt)
-            _warn_validity(_windows(done))
+            _warn_validity(done.windows())
             write.copy(spooled, sys.stdout)
             return
         assert target is not None
         content, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
-        _warn_validity(_windows(done))
+        _warn_validity(done.windows())
         _guard(Path(target), content, previous=earlier)
         # The previous output's names (and, for provider sealed, the request holding them) are not
         # needed past the guard: a large output's are megabytes, let go before the write's own.
@@ -488,7 +489,7 @@ def check(
         warnings: list[Problem] = []
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
-        _warn_validity(_windows(done))
+        _warn_validity(done.windows())
         previous = _guard(directory, expected, "cannot check", previous=earlier)
         staleness = compare(expected, directory)
         found = _changes(previous, expected) if staleness.stale and previous else None
@@ -680,7 +681,7 @@ def cmp_generate() -> None:
         warnings: list[Problem] = []
         spooled, done = write.spool(stream(request, warnings))
         _warn(tuple(sorted(warnings)), "text")
-        _warn_validity(_windows(done))
+        _warn_validity(done.windows())
         if not spooled.read(1):
             raise PgrenderError("nothing rendered; refusing to hand Argo CD an empty manifest set")
         spooled.seek(0)

@@ -9,9 +9,9 @@ monitoring role (pg_monitor), and returns nothing rather than fail where a fact 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from pgrender import json_text
 from pgrender.plan import ClusterPlan, MonitoringPlan, defaults, secret_keys
 from pgrender.pod import Manifest, object_meta
 from pgrender.secrets import Material, SecretInput, secret_text
@@ -77,7 +77,7 @@ QUERIES: dict[str, Any] = {
 def queries_yaml() -> str:
     """The queries file. Written as JSON, which is YAML too (the exporter reads it with a YAML parser),
     so that pgrender needs no YAML writer of its own for it."""
-    return json.dumps(QUERIES, indent=2) + "\n"
+    return json_text.indented(QUERIES) + "\n"
 
 
 def monitoring(plan: ClusterPlan) -> list[Manifest]:

@@ -13,12 +13,12 @@ passwords changed in the store since (password-sync.sh, passwords.sql).
 from __future__ import annotations
 
 import functools
-import json
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pgrender import json_text
 from pgrender.components.role_sql import literal as _literal
 from pgrender.components.role_sql import memberships_sql, role_settings_sql
 from pgrender.digest import digest
@@ -104,7 +104,7 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
         SCRIPT: reconcile_script(plan, files),
         SQL: parts[0],
         MEMBERS_SCRIPT: members_script(),
-        DCS_CONFIG: json.dumps(plan.patroni.dynamic_configuration, indent=2, sort_keys=True) + "\n",
+        DCS_CONFIG: json_text.indented(plan.patroni.dynamic_configuration, sort_keys=True) + "\n",
     }
     sync = _password_sync_schedule(plan)
     if plan.runtime_passwords:
