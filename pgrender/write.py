@@ -203,8 +203,17 @@ class SpooledTexts(Mapping[str, str]):
     def data(self, rel: str) -> bytes:
         """The text under ``rel`` in UTF-8, as the file holds it."""
         where = self._where[rel]
-        if isinstance(where, str):
-            return where.encode("utf-8")
+        return where.encode("utf-8") if isinstance(where, str) else self._read(where)
+
+    def chunks(self, rel: str) -> Bytes:
+        """The text under ``rel`` in UTF-8: its bytes, or, for a text larger than SPOOL_PIECES in
+        the file, the bytes read a piece at a time (the record of a fleet's render is megabytes)."""
+        where = self._where[rel]
+        if isinstance(where, str) or (where & _LENGTH_MASK) <= SPOOL_PIECES:
+            return self.data(rel)
+        return _Chunks(self, where)
+
+    def _read(self, where: int) -> bytes:
         assert self._file is not None
         self._file.seek(where >> _LENGTH_BITS)
         return self._file.read(where & _LENGTH_MASK)
@@ -219,7 +228,32 @@ class SpooledTexts(Mapping[str, str]):
         return len(self._where)
 
 
-SPOOL_PIECES = 1 << 20  # characters of a text given in pieces written to the file at once
+SPOOL_PIECES = 1 << 20  # characters of a text given in pieces written to the file at once; bytes read at once
+
+
+class _Chunks:
+    """A large spooled text's bytes, read from the file SPOOL_PIECES at a time whenever iterated."""
+
+    def __init__(self, spooled: SpooledTexts, where: int) -> None:
+        self._spooled, self._where = spooled, where
+
+    def __len__(self) -> int:
+        return self._where & _LENGTH_MASK
+
+    def __iter__(self) -> Iterator[bytes]:
+        offset, end = self._where >> _LENGTH_BITS, (self._where >> _LENGTH_BITS) + len(self)
+        while offset < end:
+            size = min(SPOOL_PIECES, end - offset)
+            yield self._spooled._read(_at(offset, size))
+            offset += size
+
+
+Bytes = bytes | _Chunks  # a file's bytes, whole or in pieces (SpooledTexts.chunks)
+
+
+def _pieces(data: Bytes) -> Iterable[bytes]:
+    return (data,) if isinstance(data, bytes) else data
+
 
 _LENGTH_BITS = 40  # a text of up to a terabyte
 _LENGTH_MASK = (1 << _LENGTH_BITS) - 1
@@ -345,7 +379,7 @@ def files_below(top: Path) -> Iterator[str]:
 def file_mode(rel: str) -> int:
     """0600 for a Secret, else 0644. file_name starts a Secret's file with ``secret-`` and no other
     kind's: a kind never holds a hyphen (SealedSecret is ``sealedsecret-``)."""
-    return SECRET_FILE_MODE if Path(rel).name.startswith("secret-") else FILE_MODE
+    return SECRET_FILE_MODE if rel.rpartition("/")[2].startswith("secret-") else FILE_MODE
 
 
 def write(directory: str | Path, content: Mapping[str, str]) -> None:
@@ -376,25 +410,30 @@ def write(directory: str | Path, content: Mapping[str, str]) -> None:
 
 def _normal(rel: str) -> str:
     """``rel`` as str(Path(rel)) has it; ``rel`` itself when that is the same, so a large output's
-    names are held once (a render's own are normal already)."""
+    names are held once (a render's own are normal already). Those are told without pathlib,
+    which interns each part of a path it makes (see _replace)."""
+    plain = "//" not in rel and "/./" not in rel and not rel.startswith("./") and not rel.endswith(("/", "/."))
+    if plain and rel not in ("", "."):  # what pathlib changes: empty parts, ".", a trailing "/"
+        return rel
     normal = str(Path(rel))
     return rel if normal == rel else normal
 
 
-class Wanted(Mapping[str, bytes]):
+class Wanted(Mapping[str, Bytes]):
     """write()'s content by normalized path, as bytes made when asked for. A render's own names are
     normal already: then they are not held again (a fleet's are megabytes), and a spooled text's
-    bytes come from its file as they are (SpooledTexts.data), not decoded and encoded again."""
+    bytes come from its file as they are (SpooledTexts.chunks), not decoded and encoded again, and
+    a large one's a piece at a time."""
 
     def __init__(self, content: Mapping[str, str]) -> None:
         self._content = content
         normal = all(_normal(rel) == rel for rel in content)
         self._names = None if normal else {_normal(rel): rel for rel in content}
 
-    def __getitem__(self, rel: str) -> bytes:
+    def __getitem__(self, rel: str) -> Bytes:
         given = rel if self._names is None else self._names[rel]
         if isinstance(self._content, SpooledTexts):
-            return self._content.data(given)
+            return self._content.chunks(given)
         return self._content[given].encode("utf-8")
 
     def __contains__(self, rel: object) -> bool:
@@ -497,13 +536,15 @@ def _replace(target: Path, shown: Path, wanted: Wanted) -> None:
         _create(work / ".gitignore", WORK_IGNORE, FILE_MODE)  # first: before any Secret is in there
         staging = work / "new"
         _mkdir(staging)
+        # Paths as strings, not pathlib's: a Path interns each part of its path (sys.intern), and the
+        # interpreter's table of interned strings, grown by a fleet's 77000 file names, held 7.7 MB
+        # past the write (tracemalloc, 3000 clusters).
+        new, old = f"{staging}/", f"{target}/"
+        made = {""}  # the directories below staging made so far
         for rel in sorted(wanted):
             data = wanted[rel]
-            path = staging / rel
-            for parent in reversed(path.relative_to(staging).parents[:-1]):
-                if not (staging / parent).is_dir():
-                    _mkdir(staging / parent)
-            _stage(target / rel if rel in owned else None, path, data, file_mode(rel))
+            _directories(new, rel.rpartition("/")[0], made)
+            _stage(old + rel if rel in owned else None, new + rel, data, file_mode(rel))
         if os.path.lexists(target):
             _swap(staging, target, work, shown)
         else:
@@ -526,17 +567,32 @@ def _owned(target: Path, shown: Path) -> set[str]:
     return owned
 
 
-def _up_to_date(target: Path, wanted: Mapping[str, bytes]) -> bool:
-    """Whether every wanted file and directory below ``target`` is there with its bytes and mode."""
-    directories = {target} | {target / parent for rel in wanted for parent in Path(rel).parents}
-    return all(_is_dir_with_mode(d, DIR_MODE) for d in directories) and all(
-        _holds(target / rel, wanted[rel], file_mode(rel)) for rel in wanted
+def _directories(top: str, rel: str, made: set[str]) -> None:
+    """Make the directory ``rel`` below ``top`` (a path ending in "/") and those above it, unless
+    ``made`` (which gets them) holds them already."""
+    if rel in made:
+        return
+    _directories(top, rel.rpartition("/")[0], made)
+    _mkdir(top + rel)
+    made.add(rel)
+
+
+def _up_to_date(target: Path, wanted: Mapping[str, Bytes]) -> bool:
+    """Whether every wanted file and directory below ``target`` is there with its bytes and mode
+    (paths as strings, as _replace has them)."""
+    top = f"{target}/"
+    directories = {""}
+    for rel in wanted:
+        while (rel := rel.rpartition("/")[0]) and rel not in directories:
+            directories.add(rel)
+    return all(_is_dir_with_mode(top + d, DIR_MODE) for d in directories) and all(
+        _holds(top + rel, wanted[rel], file_mode(rel)) for rel in wanted
     )
 
 
-def _is_dir_with_mode(path: Path, mode: int) -> bool:
+def _is_dir_with_mode(path: str, mode: int) -> bool:
     try:
-        st = path.lstat()
+        st = os.lstat(path)
     except OSError:
         return False
     return stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == mode
@@ -579,19 +635,20 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
-def _mkdir(path: Path) -> None:
+def _mkdir(path: str | Path) -> None:
     os.mkdir(path, DIR_MODE)
     os.chmod(path, DIR_MODE)  # exactly DIR_MODE, whatever the umask took away
 
 
-def _create(path: Path, data: bytes, mode: int) -> None:
+def _create(path: str | Path, data: Bytes, mode: int) -> None:
     """A new file holding ``data``, created with ``mode`` (the umask can only take bits away)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask took away
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in _pieces(data):
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
     except OSError as exc:
         exc.filename = exc.filename or str(path)  # os.write knows only the descriptor; say which file was full
         raise
@@ -599,18 +656,19 @@ def _create(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
-def _holds(path: Path, data: bytes, mode: int) -> bool:
+def _holds(path: str, data: Bytes, mode: int) -> bool:
     """Whether ``path`` is a regular file (not a symlink) with exactly ``data`` and permission bits ``mode``."""
     try:
-        st = path.lstat()
+        st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode or st.st_size != len(data):
             return False
-        return path.read_bytes() == data
+        with open(path, "rb") as file:
+            return all(file.read(len(piece)) == piece for piece in _pieces(data)) and not file.read(1)
     except OSError:
         return False
 
 
-def _stage(old: Path | None, new: Path, data: bytes, mode: int) -> None:
+def _stage(old: str | None, new: str, data: Bytes, mode: int) -> None:
     """Put ``data`` at ``new``: a hard link to ``old`` when that already holds it, else a fresh file.
 
     The link is checked after it is made, through the staging path, so a file replaced between the
@@ -624,5 +682,5 @@ def _stage(old: Path | None, new: Path, data: bytes, mode: int) -> None:
         else:
             if _holds(new, data, mode):
                 return
-            new.unlink()  # only the staging name goes: the old tree keeps the file
+            os.unlink(new)  # only the staging name goes: the old tree keeps the file
     _create(new, data, mode)

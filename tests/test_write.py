@@ -21,7 +21,7 @@ import pytest
 import pgrender.write
 from pgrender.errors import OutputError
 from pgrender.render import Request, render
-from pgrender.write import file_mode, files, kustomization, owned_files, write
+from pgrender.write import KUSTOMIZATION, file_mode, files, kustomization, owned_files, write
 from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
 
 
@@ -499,3 +499,60 @@ def test_a_previous_outputs_names_are_the_renders_own(tmp_path: Path) -> None:
     owned = owned_files(tmp_path / "out")
     assert len(owned) == len(again) > 20 and "minimal/kustomization.yaml" in owned
     assert {id(name) for name in owned} == held
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["a", "a/b.yaml", ".a", "a/.b", "a.", "/a", "a/../b", "..", "../a", "a/..", " a", "a /b", "a\\b",
+     "a//b", "//a", "///a", "./a", "a/./b", "a/", "a/.", "a/b/", "./", ".", ""],
+)  # fmt: skip
+def test_a_name_is_normal_as_pathlib_has_it(rel: str) -> None:
+    assert pgrender.write._normal(rel) == str(Path(rel))
+
+
+def test_a_large_spooled_text_is_written_and_compared_a_piece_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text larger than SPOOL_PIECES (the record of a fleet's render) is never read whole: its
+    bytes are written, and compared with the previous output's file, a piece at a time."""
+    monkeypatch.setattr(pgrender.write, "SPOOL_IN_MEMORY", 0)
+    monkeypatch.setattr(pgrender.write, "SPOOL_PIECES", 1000)
+    large = "".join(f"line {i} ü\n" for i in range(1000))  # 10 KB, not ASCII: pieces cut characters
+    reads: list[int] = []
+    read = pgrender.write.SpooledTexts._read
+    monkeypatch.setattr(
+        pgrender.write.SpooledTexts, "_read", lambda self, where: reads.append(where) or read(self, where)
+    )
+
+    def spooled(text: str) -> pgrender.write.SpooledTexts:
+        content = pgrender.write.SpooledTexts()
+        for rel, held in {**base("small.yaml", "large.yaml"), "large.yaml": text}.items():
+            content.add(rel, held)
+        return content
+
+    out = tmp_path / "base"
+    write(out, spooled(large))
+    assert (out / "large.yaml").read_bytes() == large.encode() and (out / "small.yaml").read_text() == "# small.yaml\n"
+    assert max(where & ((1 << 40) - 1) for where in reads) == 1000
+    before = identity(out)
+    write(out, spooled(large))
+    assert identity(out) == before  # compared a piece at a time, found the same
+    changed = large[:-2] + "!\n"
+    write(out, spooled(changed))
+    assert (out / "large.yaml").read_bytes() == changed.encode()
+    assert identity(out)["large.yaml"] != before["large.yaml"]
+
+
+def test_writing_a_fleet_interns_no_name_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths are strings in the write, not pathlib's, which interns each part of one (sys.intern):
+    the interpreter's table of interned strings grew by every file name of a fleet, and kept its
+    size. (Reading a previous output, owned_files, still makes Paths.)"""
+    content = {f"c{i}/secret-c{i}-x.yaml": "# x\n" for i in range(200)}
+    content |= {f"c{i}/{KUSTOMIZATION}": kustomization([f"secret-c{i}-x.yaml"]) for i in range(200)}
+    content[KUSTOMIZATION] = kustomization([f"c{i}" for i in range(200)])
+    interned: list[str] = []
+    intern = sys.intern
+    monkeypatch.setattr(sys, "intern", lambda name: interned.append(name) or intern(name))
+    write(tmp_path / "out", content)
+    assert not [name for name in interned if name.startswith("secret-")]
+    assert len(list((tmp_path / "out").rglob("secret-*"))) == 200
