@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,9 +64,10 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
     try:
         if not directory.is_dir():
             return files
+        top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
         for rel in sorted(owned_files(directory)):
-            if (directory / rel).is_file():
-                files.add(rel, (directory / rel).read_text(encoding="utf-8", errors="replace"))
+            if os.path.isfile(top + rel):
+                files.add(rel, _read(top + rel))
         return files
     except OSError as exc:
         raise OutputError(
@@ -81,23 +83,27 @@ def compare(expected: Mapping[str, str], directory: Path) -> Staleness:
     changed: list[str] = []
     missing: list[str] = []
     chunks: list[str] = []
+    top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
     for rel in sorted(expected):
-        path = directory / rel
-        if not path.is_file():
+        if not os.path.isfile(top + rel):
             missing.append(rel)
             old_text: str | None = None
         else:
-            old_text = path.read_text(encoding="utf-8", errors="replace")
+            old_text = _read(top + rel)
             if old_text == expected[rel]:
                 continue
             changed.append(rel)
-        chunks.extend(_file_diff(f"{directory}/{rel}", old_text, expected[rel]))
+        chunks.extend(_file_diff(top + rel, old_text, expected[rel]))
     obsolete = sorted(present.difference(expected))
     for rel in obsolete:
-        old_text = (directory / rel).read_text(encoding="utf-8", errors="replace")
-        chunks.extend(_file_diff(f"{directory}/{rel}", old_text, None))
+        chunks.extend(_file_diff(top + rel, _read(top + rel), None))
     text = "".join(c if c.endswith("\n") else c + "\n\\ No newline at end of file\n" for c in chunks)
     return Staleness(tuple(changed), tuple(missing), tuple(obsolete), foreign, text)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as file:
+        return file.read()
 
 
 def _file_diff(name: str, old: str | None, new: str | None) -> list[str]:

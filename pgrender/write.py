@@ -336,22 +336,33 @@ def copy(spooled: IO[str], to: IO[str]) -> None:
 def owned_files(directory: Path) -> set[str]:
     """Files a previous run wrote: each kustomization.yaml and the resources it lists. The names
     are interned (sys.intern), as collect() interns a render's own: a large output has tens of
-    thousands, and the previous output's are mostly the new one's, held once."""
+    thousands, and the previous output's are mostly the new one's, held once.
+
+    Paths are strings, not pathlib's, which interns each part of a path (see _replace). Each
+    directory is read once: a kustomization listing ``.``, a parent or a link to one does not loop."""
     owned: set[str] = set()
-    pending = [Path(".")]
+    top = f"{directory}/"
+    pending = [""]  # directories below ``directory``: "" or "a/b/"
+    seen = {os.path.realpath(top)}
     while pending:
         rel = pending.pop()
-        kfile = directory / rel / KUSTOMIZATION
-        if not kfile.is_file():
+        kfile = f"{top}{rel}{KUSTOMIZATION}"
+        if not os.path.isfile(kfile):
             continue
-        owned.add(sys.intern(str(rel / KUSTOMIZATION)))
-        for line in kfile.read_text(encoding="utf-8").splitlines():
+        owned.add(sys.intern(rel + KUSTOMIZATION))
+        with open(kfile, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+        for line in lines:
             if line.startswith("- "):
                 entry = line[2:].strip().strip('"')
-                if (directory / rel / entry).is_dir():
-                    pending.append(rel / entry)
+                # The path normalized as pathlib's joining has it: an absolute entry replaces ``rel``.
+                name = _normal(entry if entry.startswith("/") else rel + entry)
+                if os.path.isdir(top + name):
+                    if (real := os.path.realpath(top + name)) not in seen:
+                        seen.add(real)
+                        pending.append(name + "/")
                 else:
-                    owned.add(sys.intern(str(rel / entry)))  # str of a Path: the normalized relative path
+                    owned.add(sys.intern(name))
     return owned
 
 

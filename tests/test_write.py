@@ -62,6 +62,25 @@ def test_nested_bases_are_owned(tmp_path: Path) -> None:
     assert owned_files(tmp_path / "out") == {"kustomization.yaml", "one/kustomization.yaml", "one/a.yaml"}
 
 
+@pytest.mark.parametrize(
+    ("entries", "owned"),
+    [
+        (["a.yaml", "one"], {"a.yaml", "one/kustomization.yaml", "one/b.yaml"}),
+        (['"a.yaml"', "./one/", "one//b.yaml"], {"a.yaml", "one/kustomization.yaml", "one/b.yaml"}),
+        (["missing.yaml", "/abs/c.yaml", "../up.yaml"], {"missing.yaml", "/abs/c.yaml", "../up.yaml"}),
+        ([".", "one", "one/..", "loop"], {"one/kustomization.yaml", "one/b.yaml"}),  # each directory read once
+    ],
+)  # fmt: skip
+def test_owned_files_are_the_kustomizations_and_what_they_list(
+    tmp_path: Path, entries: list[str], owned: set[str]
+) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "kustomization.yaml").write_text("resources:\n- b.yaml\n- ..\n")
+    (tmp_path / "loop").symlink_to(".")
+    (tmp_path / "kustomization.yaml").write_text("resources:\n" + "".join(f"- {e}\n" for e in entries))
+    assert owned_files(tmp_path) == {"kustomization.yaml", *owned}
+
+
 def nested(*clusters: str) -> dict[str, str]:
     """The multi-cluster layout: one base per cluster directory and a top-level kustomization listing them."""
     content = {f"{c}/{k}": v.replace("#", f"# {c}") for c in clusters for k, v in base("a.yaml", "b.yaml").items()}
