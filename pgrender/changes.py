@@ -32,6 +32,7 @@ from pgrender.plan.labels import (
     COMPONENT_LABEL,
     PGUSER_LABEL,
 )
+from pgrender.record import in_order
 from pgrender.secrets.external import ROTATIONS_ANNOTATION as EXTERNAL_ROTATIONS
 
 Manifest = dict[str, Any]
@@ -199,7 +200,7 @@ def parse(
 
     loader = YAML(typ="safe")
     out = []
-    for rel in sorted(files if only is None else only):
+    for rel in in_order(files) if only is None else sorted(only):
         if PurePosixPath(rel).name == KUSTOMIZATION or not rel.endswith((".yaml", ".yml")):
             continue
         try:

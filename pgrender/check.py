@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pgrender.frozen import frozen
-from pgrender.record import RECORD
+from pgrender.record import RECORD, in_order
 from pgrender.write import SpooledTexts, files_below, owned_files
 
 SECRET_FIELDS = ("data", "stringData")
@@ -84,7 +84,7 @@ def compare(expected: Mapping[str, str], directory: Path) -> Staleness:
     missing: list[str] = []
     chunks: list[str] = []
     top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
-    for rel in sorted(expected):
+    for rel in in_order(expected):
         if not os.path.isfile(top + rel):
             missing.append(rel)
             old_text: str | None = None

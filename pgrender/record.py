@@ -333,7 +333,7 @@ def make(
     """
     import json  # the full path's: a record is written after a render
 
-    names = sorted(files)
+    names = in_order(files)
     digests = bytearray()
     for rel in names:
         digests += _sha256(files[rel].encode("utf-8")).digest()
@@ -363,6 +363,13 @@ def make(
     yield f"{SCHEMA} {checksum.hexdigest()}\n"
     yield from body()
     yield "\n"
+
+
+def in_order(files: Mapping[str, Any]) -> Iterable[str]:
+    """The names of ``files`` in sorted order, to be iterated more than once: the mapping itself
+    where it iterates them so (``iterates_sorted``: write.SpooledTexts makes each name as it is
+    iterated, and a list of a fleet's 77000 would hold them all again)."""
+    return files if getattr(files, "iterates_sorted", False) else sorted(files)
 
 
 def parse(data: bytes) -> dict[str, Any]:

@@ -39,16 +39,16 @@ import io
 import os
 import re
 import stat
-import sys
 import time
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
 from pgrender import emit
-from pgrender.errors import OutputError
+from pgrender.errors import InternalError, OutputError
 from pgrender.plan.names import cluster_directories
-from pgrender.record import RECORD
+from pgrender.record import RECORD, in_order
 from pgrender.render import ClusterOutput, Finished, Rendering
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -96,32 +96,20 @@ def files(rendering: Rendering) -> dict[str, str]:
 def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, Finished]:
     """files() of clusters taken as they come (render.stream), spooled (SpooledTexts), each one's
     objects let go once its files are taken; and the clusters without their documents (names and
-    certificate windows, for the warnings: render.Finished). A cluster's directory is decided once every cluster's
-    name is known: until then its files are held under their cluster's number."""
+    certificate windows, for the warnings: render.Finished). A cluster's directory is decided once
+    every cluster's name is known (SpooledTexts.place)."""
     spooled = SpooledTexts()
     done = Finished()
     for cluster in clusters:
-        for name, text in cluster_files(cluster).items():
-            spooled.add(f"{len(done)}/{name}", text)
+        spooled.add_cluster(cluster_files(cluster))
         done.add(cluster)
     if len(done) == 1:
-        spooled.rename(_placed(list(spooled), None))
+        spooled.place(None)
         return spooled, done
     dirs = cluster_directories(done.names())
-    spooled.rename(_placed(list(spooled), dirs))
-    spooled.add(sys.intern(KUSTOMIZATION), kustomization(dirs))
+    spooled.place(dirs)
+    spooled.add(KUSTOMIZATION, kustomization(dirs))
     return spooled, done
-
-
-def _placed(held: list[str], directories: list[str] | None) -> Iterator[tuple[str, str]]:
-    """collect()'s names, <cluster number>/<file>, with each file's place in the output: the flat
-    base of one cluster (``directories`` None), else its cluster's directory. The new names are
-    interned, as owned_files() interns the previous output's: held once where they are the same."""
-    held.reverse()
-    while held:  # each name let go as its new one is made: a large output's are megabytes
-        numbered = held.pop()
-        n, _, name = numbered.partition("/")
-        yield numbered, sys.intern(name if directories is None else f"{directories[int(n)]}/{name}")
 
 
 class SpooledTexts(Mapping[str, str]):
@@ -129,14 +117,25 @@ class SpooledTexts(Mapping[str, str]):
     anonymous temporary file, each text read back when asked for: the files a render to a
     directory writes, and the ones it replaces, which the refused-changes guard, --exit-code and
     the record read before the all-or-nothing replacement. Held in memory, they grew by about
-    0.3 MB per cluster; spooled, memory holds the names and where each text is, one number each
-    (offset and length: a render of 3000 clusters writes 77000 files, and a pair of numbers for
-    each cost 6 MB more). The file is made as spool()'s is (no name, mode 0600); where none can
-    be made, the texts stay in memory.
+    0.3 MB per cluster. The file is made as spool()'s is (no name, mode 0600); where none can be
+    made, the texts stay in memory.
+
+    The names are iterated in sorted order (``iterates_sorted``: record.in_order), and its text found, without a
+    string held for it: a render's files come a cluster at a time (add_cluster), and each
+    cluster's are held as one string of its names and the end of each text in the file, in a
+    cluster's directory (place). A render of 3000 clusters writes 77000 files: held as a name,
+    an offset and a dict entry each, with the interned names' table, their index cost 15 MB
+    (tracemalloc); a cluster's names as one string, 50 bytes a file. Other texts (add: a
+    previous output's, the top kustomization, the record) are held by name.
     """
 
+    iterates_sorted = True  # record.in_order
+
     def __init__(self) -> None:
-        self._where: dict[str, str | int] = {}  # the text, or where it is in the file (_at)
+        self._where: dict[str, str | int] = {}  # add()'s: the text, or where it is in the file (_at)
+        self._clusters: list[_ClusterTexts] = []  # add_cluster()'s, until they are placed
+        self._placed: dict[str, _ClusterTexts] = {}  # by directory; "" for the flat base of one cluster
+        self._count = 0  # the names of the clusters' texts
         self._size = 0
         self._file: IO[bytes] | None = None
         self._no_file = False
@@ -150,15 +149,42 @@ class SpooledTexts(Mapping[str, str]):
             else:
                 self._add_pieces(rel, text, self._file)
                 return
-        self._size += len(text)
-        if self._file is None and self._size > SPOOL_IN_MEMORY and not self._no_file:
-            self._spill()
+        self._grown(len(text))
         if self._file is None:
             self._where[rel] = text
             return
         data = text.encode("utf-8")
         self._where[rel] = _at(self._file.seek(0, os.SEEK_END), len(data))
         self._file.write(data)
+
+    def add_cluster(self, files: Mapping[str, str]) -> None:
+        """Hold one cluster's files (file name → text), under the directory place() gives it."""
+        names = sorted(files)
+        self._grown(sum(len(files[name]) for name in names))
+        held = _ClusterTexts("\n" + "\n".join(names) + "\n", tuple(files[name] for name in names))
+        if self._file is not None:
+            held.spool(self._file)
+        self._clusters.append(held)
+        self._count += len(names)
+
+    def place(self, directories: list[str] | None) -> None:
+        """Put the clusters' files in their directories, in the order they were added; None: the
+        one cluster's files are the flat base."""
+        if directories is None:
+            directories = [""] * len(self._clusters)
+            if len(directories) > 1:
+                raise InternalError("several clusters' files in one flat base")
+        self._placed = dict(zip(directories, self._clusters, strict=True))
+        if len(self._placed) != len(self._clusters):
+            raise InternalError("two clusters' files in one directory")
+        # A path's order is its directory's followed by "/": "a-b/x" sorts before "a/x".
+        self._placed = {d: self._placed[d] for d in sorted(self._placed, key=lambda d: d + "/")}
+        self._clusters = []
+
+    def _grown(self, size: int) -> None:
+        self._size += size
+        if self._file is None and self._size > SPOOL_IN_MEMORY and not self._no_file:
+            self._spill()
 
     def _add_pieces(self, rel: str, pieces: Iterable[str], file: IO[bytes]) -> None:
         start = file.seek(0, os.SEEK_END)
@@ -188,30 +214,40 @@ class SpooledTexts(Mapping[str, str]):
             data = text.encode("utf-8")
             self._where[rel] = _at(self._file.tell(), len(data))
             self._file.write(data)
+        for held in (*self._clusters, *self._placed.values()):
+            held.spool(self._file)
 
-    def rename(self, names: Iterable[tuple[str, str]]) -> None:
-        """Hold the texts under other names: (old, new) pairs, in the new order; each old name
-        goes as its new one comes, so the names are not held twice."""
-        where = self._where
-        self._where = {new: where.pop(old) for old, new in names}
-        assert not where, "every name is renamed"
+    def _locate(self, rel: str) -> str | int | None:
+        """The text under ``rel``, or where it is in the file (_at); None when there is none."""
+        where = self._where.get(rel)
+        if where is not None or not self._placed:
+            return where
+        directory, _, name = rel.partition("/") if "/" in rel else ("", "", rel)
+        held = self._placed.get(directory)
+        return None if held is None else held.locate(name)
+
+    def _located(self, rel: str) -> str | int:
+        where = self._locate(rel)
+        if where is None:
+            raise KeyError(rel)
+        return where
 
     def __getitem__(self, rel: str) -> str:
-        where = self._where[rel]
-        return where if isinstance(where, str) else self.data(rel).decode("utf-8")
+        where = self._located(rel)
+        return where if isinstance(where, str) else self._read(where).decode("utf-8")
 
     def data(self, rel: str) -> bytes:
         """The text under ``rel`` in UTF-8, as the file holds it."""
-        where = self._where[rel]
+        where = self._located(rel)
         return where.encode("utf-8") if isinstance(where, str) else self._read(where)
 
     def chunks(self, rel: str) -> Bytes:
         """The text under ``rel`` in UTF-8: its bytes, or, for a text larger than SPOOL_PIECES in
         the file, the bytes read a piece at a time (the record of a fleet's render is megabytes)."""
-        where = self._where[rel]
-        if isinstance(where, str) or (where & _LENGTH_MASK) <= SPOOL_PIECES:
-            return self.data(rel)
-        return _Chunks(self, where)
+        where = self._located(rel)
+        if isinstance(where, str):
+            return where.encode("utf-8")
+        return self._read(where) if (where & _LENGTH_MASK) <= SPOOL_PIECES else _Chunks(self, where)
 
     def _read(self, where: int) -> bytes:
         assert self._file is not None
@@ -219,13 +255,60 @@ class SpooledTexts(Mapping[str, str]):
         return self._file.read(where & _LENGTH_MASK)
 
     def __contains__(self, rel: object) -> bool:
-        return rel in self._where  # without reading the text, as Mapping's own would
+        return isinstance(rel, str) and self._locate(rel) is not None  # without reading the text
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._where)
+        if self._clusters:
+            raise InternalError("the clusters' files are read before they are placed")
+        held = sorted(self._where)
+        if not self._placed:
+            return iter(held)
+        from heapq import merge
+
+        return merge(held, self._placed_names())
+
+    def _placed_names(self) -> Iterator[str]:
+        for directory, held in self._placed.items():
+            names = held.names[1:-1].split("\n")
+            yield from (f"{directory}/{name}" for name in names) if directory else names
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self._where) + self._count
+
+
+class _ClusterTexts:
+    """One cluster's files in a SpooledTexts: its names, sorted, as one string ("\\n" before and
+    after each), and their texts, or (spooled) where the first starts and where each ends."""
+
+    __slots__ = ("ends", "names", "start", "texts")
+
+    def __init__(self, names: str, texts: tuple[str, ...]) -> None:
+        self.names = names
+        self.texts: tuple[str, ...] | None = texts
+        self.start = 0
+        self.ends = array("I")  # each text's end in the file, from ``start``: a cluster's are megabytes at most
+
+    def spool(self, file: IO[bytes]) -> None:
+        """Write the texts to the end of ``file``, one after another, and hold where they are."""
+        assert self.texts is not None
+        self.start = file.seek(0, os.SEEK_END)
+        end = 0
+        for text in self.texts:
+            data = text.encode("utf-8")
+            file.write(data)
+            end += len(data)
+            self.ends.append(end)
+        self.texts = None
+
+    def locate(self, name: str) -> str | int | None:
+        at = self.names.find(f"\n{name}\n") if "\n" not in name else -1
+        if at < 0:
+            return None
+        i = self.names.count("\n", 0, at)
+        if self.texts is not None:
+            return self.texts[i]
+        begin = self.ends[i - 1] if i else 0
+        return _at(self.start + begin, self.ends[i] - begin)
 
 
 SPOOL_PIECES = 1 << 20  # characters of a text given in pieces written to the file at once; bytes read at once
@@ -334,9 +417,7 @@ def copy(spooled: IO[str], to: IO[str]) -> None:
 
 
 def owned_files(directory: Path) -> set[str]:
-    """Files a previous run wrote: each kustomization.yaml and the resources it lists. The names
-    are interned (sys.intern), as collect() interns a render's own: a large output has tens of
-    thousands, and the previous output's are mostly the new one's, held once.
+    """Files a previous run wrote: each kustomization.yaml and the resources it lists.
 
     Paths are strings, not pathlib's, which interns each part of a path (see _replace). Each
     directory is read once: a kustomization listing ``.``, a parent or a link to one does not loop."""
@@ -349,7 +430,7 @@ def owned_files(directory: Path) -> set[str]:
         kfile = f"{top}{rel}{KUSTOMIZATION}"
         if not os.path.isfile(kfile):
             continue
-        owned.add(sys.intern(rel + KUSTOMIZATION))
+        owned.add(rel + KUSTOMIZATION)
         with open(kfile, encoding="utf-8") as file:
             lines = file.read().splitlines()
         for line in lines:
@@ -362,7 +443,7 @@ def owned_files(directory: Path) -> set[str]:
                         seen.add(real)
                         pending.append(name + "/")
                 else:
-                    owned.add(sys.intern(name))
+                    owned.add(name)
     return owned
 
 
@@ -440,6 +521,7 @@ class Wanted(Mapping[str, Bytes]):
         self._content = content
         normal = all(_normal(rel) == rel for rel in content)
         self._names = None if normal else {_normal(rel): rel for rel in content}
+        self.iterates_sorted = normal and getattr(content, "iterates_sorted", False)  # record.in_order
 
     def __getitem__(self, rel: str) -> Bytes:
         given = rel if self._names is None else self._names[rel]
@@ -552,7 +634,7 @@ def _replace(target: Path, shown: Path, wanted: Wanted) -> None:
         # past the write (tracemalloc, 3000 clusters).
         new, old = f"{staging}/", f"{target}/"
         made = {""}  # the directories below staging made so far
-        for rel in sorted(wanted):
+        for rel in in_order(wanted):
             data = wanted[rel]
             _directories(new, rel.rpartition("/")[0], made)
             _stage(old + rel if rel in owned else None, new + rel, data, file_mode(rel))
