@@ -491,7 +491,8 @@ def check(
         _warn(tuple(sorted(warnings)), fmt)
         _warn_validity(done.windows())
         previous = _guard(directory, expected, "cannot check", previous=earlier)
-        staleness = compare(expected, directory)
+        diff = write.TextSpool()  # shown once the check is done: a fleet's is hundreds of megabytes
+        staleness = compare(expected, directory, None if fmt == "json" else diff.write)
         found = _changes(previous, expected) if staleness.stale and previous else None
     except PgrenderError as exc:
         _fail(exc, fmt)
@@ -510,7 +511,7 @@ def check(
             )
         )
     else:
-        sys.stdout.write(staleness.diff)
+        write.copy(diff.rewound(), sys.stdout)
         if fmt == "github":
             for name in (*staleness.changed, *staleness.missing, *staleness.obsolete):
                 echo(f"::error file={directory / name}::rendered output is stale; run pgrender render --write")

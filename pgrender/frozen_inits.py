@@ -50,12 +50,11 @@ def _make2(__frozen_defaults__, __frozen_factory__):
 
 
 def _make3(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, changed, missing, obsolete, foreign, diff):
+    def __init__(__frozen_self__, changed, missing, obsolete, foreign):
         __frozen_set__(__frozen_self__, 'changed', changed)
         __frozen_set__(__frozen_self__, 'missing', missing)
         __frozen_set__(__frozen_self__, 'obsolete', obsolete)
         __frozen_set__(__frozen_self__, 'foreign', foreign)
-        __frozen_set__(__frozen_self__, 'diff', diff)
     return __init__
 
 
@@ -1011,7 +1010,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,node_affinity,tolerations,node_selector,topology_spread,priority_class': _make0,
     'change,kind,namespace,name,path,message,id=,file=,old_file=,acknowledged=,scope=': _make1,
     'change,message,id=,subpath=': _make2,
-    'changed,missing,obsolete,foreign,diff': _make3,
+    'changed,missing,obsolete,foreign': _make3,
     'claim,size,storage_class,mount_path': _make4,
     'cluster,document': _make5,
     'cluster,namespace,repo,target,standby,restore_command': _make6,

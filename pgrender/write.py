@@ -360,32 +360,42 @@ SPOOL_IN_MEMORY = 1024 * 1024
 
 def spool(clusters: Iterable[ClusterOutput]) -> tuple[IO[str], Finished]:
     """stream() of clusters taken as they come (render.stream), held until the render has
-    succeeded (bad input writes nothing), returned at its start for copy(); and what the end of
-    the render needs of each cluster (render.Finished), as collect() returns it.
-
-    Up to SPOOL_IN_MEMORY characters (about a dozen clusters) stay in memory: most renders need
-    no file. Past that they go to an anonymous temporary file as each cluster arrives, so memory
-    stays flat. The file has no name (O_TMPFILE where the system
-    has it, else unlinked at once) and mode 0600: the derived Secrets in it are no one else's to
-    read, and nothing is left behind.
-    """
-    memory = io.StringIO()
-    out: IO[str] = memory
-    size, spilled = 0, False
+    succeeded (bad input writes nothing: TextSpool), returned at its start for copy(); and what the
+    end of the render needs of each cluster (render.Finished), as collect() returns it."""
+    spooled = TextSpool()
     done = Finished()
     try:
         for cluster in clusters:
-            text = "".join(part for d in cluster.documents for part in ("---\n", d.text))
-            size += len(text)
-            if size > SPOOL_IN_MEMORY and not spilled:
-                out, spilled = _spool_file(memory), True
-            out.write(text)
+            spooled.write("".join(part for d in cluster.documents for part in ("---\n", d.text)))
             done.add(cluster)
-        out.seek(0)
     except BaseException:
-        out.close()
+        spooled.file.close()
         raise
-    return out, done
+    return spooled.rewound(), done
+
+
+class TextSpool:
+    """Text written as it is made, to be read back once it is all there: a render's stream
+    (spool), check's diff. Up to SPOOL_IN_MEMORY characters (about a dozen clusters) stay in
+    memory: most renders need no file. Past that they go to an anonymous temporary file, so memory
+    stays flat. The file has no name (O_TMPFILE where the system has it, else unlinked at once) and
+    mode 0600: the derived Secrets in it are no one else's to read, and nothing is left behind."""
+
+    def __init__(self) -> None:
+        self._memory: io.StringIO | None = io.StringIO()  # None once the file is tried
+        self.file: IO[str] = self._memory
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        self._size += len(text)
+        if self._size > SPOOL_IN_MEMORY and self._memory is not None:
+            self.file, self._memory = _spool_file(self._memory), None
+        self.file.write(text)
+
+    def rewound(self) -> IO[str]:
+        """The text, at its start, for copy() (which closes it)."""
+        self.file.seek(0)
+        return self.file
 
 
 def _spool_file(spooled: io.StringIO) -> IO[str]:

@@ -167,6 +167,43 @@ def test_the_diff_is_a_patch_that_brings_the_output_up_to_date(
     assert run_cli("check").exit_code == 0
 
 
+def test_a_large_diff_goes_through_a_file_and_is_the_same_patch(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check's diff is written as each file is compared, to memory and past SPOOL_IN_MEMORY to a
+    temporary file (a fleet's is hundreds of megabytes), then shown whole."""
+    from pgrender import write
+
+    held = run_cli("check").stdout
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 100)
+    spilled: list[object] = []
+    spool_file = write._spool_file
+    monkeypatch.setattr(write, "_spool_file", lambda memory: spilled.append(1) or spool_file(memory))
+    assert run_cli("check").stdout == held and held.count("+++ b/rendered/") == 17 and spilled == [1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("render", "--write", "--exit-code"), ("check", "--format", "json")],
+    ids=["render --exit-code", "check json"],
+)
+def test_no_diff_is_made_where_none_is_shown(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    """`render --exit-code` and check's json give the counts only: no diff is made (into a new
+    output directory, 3000 clusters' diff peaked at 760 MB)."""
+    from pgrender import check
+
+    def refused(*args: Any) -> list[str]:
+        raise AssertionError("a diff was made")
+
+    monkeypatch.setattr(check, "_file_diff", refused)
+    result = run_cli(*command)
+    if "json" in command:
+        missing = len(json.loads(result.stdout)["missing"])
+    else:
+        missing = int(re.findall(r"\((\d+) created", result.stderr)[0])
+    assert result.exit_code == 1 and missing == 17
+
+
 def test_github_format_annotates_every_stale_file(current: Path) -> None:
     edit(current / SPEC, "size: 1Gi", "size: 2Gi")
     (current / "rendered" / SERVICE).unlink()
