@@ -18,7 +18,7 @@ from typing import Any
 
 from pgrender.frozen import frozen
 from pgrender.record import RECORD, in_order
-from pgrender.write import SpooledTexts, files_below, owned_files
+from pgrender.write import Names, SpooledTexts, files_below, owned_files
 
 SECRET_FIELDS = ("data", "stringData")
 # How a Secret is recognised in a file that is not valid YAML (hand-edited, truncated): its kind line.
@@ -64,9 +64,25 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
         if not directory.is_dir():
             return files
         top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
-        for rel in sorted(owned_files(directory)):
-            if os.path.isfile(top + rel):
+        # A directory's files are held together (SpooledTexts.add_cluster): a fleet's are thousands.
+        directories: list[str] = []
+        held: dict[str, str] = {}
+        for rel in owned_files(directory):  # in sorted order: a directory's files one after another
+            if not os.path.isfile(top + rel):
+                continue
+            where, slash, name = rel.partition("/")
+            if not slash or not where:  # no directory, or an absolute path (a hand-edited kustomization)
                 files.add(rel, _read(top + rel))
+                continue
+            if not directories or directories[-1] != where:
+                if held:
+                    files.add_cluster(held)
+                directories.append(where)
+                held = {}
+            held[name] = _read(top + rel)
+        if held:
+            files.add_cluster(held)
+        files.place(directories)
         return files
     except OSError as exc:
         raise OutputError(
@@ -79,7 +95,7 @@ def compare(expected: Mapping[str, str], directory: Path, diff: Callable[[str], 
     With ``diff``, a unified diff of each difference is written to it as it is found (a fleet's
     output missing is hundreds of megabytes of diff: held as pieces and joined, it peaked at 760 MB
     for 3000 clusters); `render --exit-code` counts the differences and shows none."""
-    present = owned_files(directory) if directory.is_dir() else set()
+    present = owned_files(directory) if directory.is_dir() else Names()
     below = files_below(directory) if directory.is_dir() else ()
     foreign = tuple(sorted(rel for rel in below if rel not in present and rel not in expected and rel != RECORD))
     changed: list[str] = []
@@ -96,7 +112,7 @@ def compare(expected: Mapping[str, str], directory: Path, diff: Callable[[str], 
             changed.append(rel)
         if diff is not None:
             _write_diff(diff, top + rel, old_text, expected[rel])
-    obsolete = sorted(present.difference(expected))
+    obsolete = [rel for rel in present if rel not in expected]  # in sorted order, as Names are
     if diff is not None:
         for rel in obsolete:
             _write_diff(diff, top + rel, _read(top + rel), None)
