@@ -144,15 +144,19 @@ def dump(value: Any) -> str:
 _KEY_FIRST = frozenset(KEY_ORDER)
 
 
-def _keys(mapping: dict[str, Any]) -> tuple[str, ...]:
+def _keys(mapping: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return _key_order(tuple(mapping))
 
 
 @functools.lru_cache(maxsize=4096)
-def _key_order(keys: tuple[str, ...]) -> tuple[str, ...]:
-    # Builders make the same shapes over and over: the order of a set of keys is worked out once.
+def _key_order(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Each key in order, with its text as YAML. Builders make the same shapes over and over: the
+    order of a set of keys, and how each is written, is worked out once."""
     ordered = sorted(keys)
-    return (*(k for k in KEY_ORDER if k in keys), *(k for k in ordered if k not in _KEY_FIRST))
+    return tuple(
+        (k, _scalar(str(k)))
+        for k in (*(k for k in KEY_ORDER if k in keys), *(k for k in ordered if k not in _KEY_FIRST))
+    )
 
 
 # Writers of a non-empty mapping or sequence whose lines are indented by `pad`; the first line
@@ -161,20 +165,20 @@ def _key_order(keys: tuple[str, ...]) -> tuple[str, ...]:
 
 def _mapping(mapping: dict[str, Any], pad: str, first: str, lines: list[str]) -> None:
     inner = pad + "  "
-    for key in _keys(mapping):
+    for key, written in _keys(mapping):
         value = mapping[key]
         kind = type(value)
         if kind is str and "\n" not in value:  # most values: skip _inline
             text = _scalar(value) if len(value) <= CACHED_SCALAR else _one_line(value)
-            lines.append(f"{first}{_scalar(str(key))}: {text}")
+            lines.append(f"{first}{written}: {text}")
         elif kind is dict and value:
-            lines.append(f"{first}{_scalar(str(key))}:")
+            lines.append(f"{first}{written}:")
             _mapping(value, inner, inner, lines)
         elif kind is list and value:
-            lines.append(f"{first}{_scalar(str(key))}:")
+            lines.append(f"{first}{written}:")
             _sequence(value, pad, pad, lines)  # kubectl style: list items at the key's indentation
         else:
-            lines.append(f"{first}{_scalar(str(key))}: {_inline(value, len(inner))}")
+            lines.append(f"{first}{written}: {_inline(value, len(inner))}")
         first = pad
 
 
