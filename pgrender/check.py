@@ -112,7 +112,9 @@ def compare(expected: Mapping[str, str], directory: Path, diff: Callable[[str], 
             changed.append(rel)
         if diff is not None:
             _write_diff(diff, top + rel, old_text, expected[rel])
-    obsolete = [rel for rel in present if rel not in expected]  # in sorted order, as Names are
+    # In sorted order, as Names are. A file a kustomization lists but that is not there (a
+    # hand-edited one, or deleted) is not obsolete: its kustomization differs.
+    obsolete = [rel for rel in present if rel not in expected and os.path.isfile(top + rel)]
     if diff is not None:
         for rel in obsolete:
             _write_diff(diff, top + rel, _read(top + rel), None)

@@ -204,6 +204,24 @@ def test_no_diff_is_made_where_none_is_shown(
     assert result.exit_code == 1 and missing == 17
 
 
+@pytest.mark.parametrize("command", [("check",), ("check", "--format", "json"), ("render", "--write", "--exit-code")])
+def test_a_listed_file_that_is_not_there_is_no_crash(current: Path, command: tuple[str, ...]) -> None:
+    """A kustomization listing a file no render makes and that is not there (edited by hand, the
+    file deleted): the kustomization is stale, nothing is obsolete, and no internal error."""
+    listing = current / "rendered" / "kustomization.yaml"
+    listing.write_text(listing.read_text() + "- gone.yaml\n")
+    result = run_cli(*command)
+    assert result.exit_code == 1 and "internal error" not in result.stderr
+    if "json" in command:
+        found = json.loads(result.stdout)
+        assert found["changed"] == ["kustomization.yaml"] and found["obsolete"] == []
+    elif command[0] == "check":
+        assert "+++ b/rendered/kustomization.yaml" in result.stdout and "a/rendered/gone.yaml" not in result.stdout
+    else:
+        assert "(0 created, 1 changed, 0 removed)" in result.stderr
+        assert run_cli("check").exit_code == 0
+
+
 def test_github_format_annotates_every_stale_file(current: Path) -> None:
     edit(current / SPEC, "size: 1Gi", "size: 2Gi")
     (current / "rendered" / SERVICE).unlink()
