@@ -70,14 +70,14 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
         for rel in owned_files(directory):  # in sorted order: a directory's files one after another
             if not os.path.isfile(top + rel):
                 continue
-            where, slash, name = rel.partition("/")
-            if not slash or not where:  # no directory, or an absolute path (a hand-edited kustomization)
+            below, slash, name = rel.partition("/")
+            if not slash or not below:  # no directory, or an absolute path (a hand-edited kustomization)
                 files.add(rel, _read(top + rel))
                 continue
-            if not directories or directories[-1] != where:
+            if not directories or directories[-1] != below:
                 if held:
                     files.add_cluster(held)
-                directories.append(where)
+                directories.append(below)
                 held = {}
             held[name] = _read(top + rel)
         if held:

@@ -120,13 +120,13 @@ class SpooledTexts(Mapping[str, str]):
     0.3 MB per cluster. The file is made as spool()'s is (no name, mode 0600); where none can be
     made, the texts stay in memory.
 
-    The names are iterated in sorted order (``iterates_sorted``: record.in_order), and its text found, without a
-    string held for it: a render's files come a cluster at a time (add_cluster), and each
-    cluster's are held as one string of its names and the end of each text in the file, in a
-    cluster's directory (place). A render of 3000 clusters writes 77000 files: held as a name,
-    an offset and a dict entry each, with the interned names' table, their index cost 15 MB
-    (tracemalloc); a cluster's names as one string, 50 bytes a file. Other texts (add: a
-    previous output's, the top kustomization, the record) are held by name.
+    A render's files come a cluster at a time (add_cluster) and are held under the cluster's
+    directory (place) as one string of its names and the end of each text in the file: no string
+    is held for a name, and the names are iterated in sorted order (``iterates_sorted``:
+    record.in_order). A render of 3000 clusters writes 77000 files: held as a name, an offset and
+    a dict entry each, with the interned names' table, their index cost 15 MB (tracemalloc); held
+    so, under 50 bytes a file. Other texts (add: the top kustomization, the record, a file of a
+    previous output outside any directory) are held by name.
     """
 
     iterates_sorted = True  # record.in_order
