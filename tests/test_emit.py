@@ -96,6 +96,7 @@ def test_kind_order(kinds: list[str], expected: list[str]) -> None:
 def test_only_short_scalars_are_cached() -> None:
     """Names and keys recur and are cached; a long value (Secret data, a certificate) is each new."""
     emit._scalar.cache_clear()
+    emit._key_order.cache_clear()  # which holds each shape's keys written: they are made once
     long, short = "x" * (emit.CACHED_SCALAR + 1), "x" * emit.CACHED_SCALAR
     assert emit.dump({"data": long, "items": [long]}) == f"data: {long}\nitems:\n- {long}\n"
     assert emit._scalar.cache_info().currsize == 2  # the keys
