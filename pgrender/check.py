@@ -94,7 +94,21 @@ def compare(expected: Mapping[str, str], directory: Path, diff: Callable[[str], 
     """Everything that differs between ``expected`` (path → text) and ``directory``; reads only.
     With ``diff``, a unified diff of each difference is written to it as it is found (a fleet's
     output missing is hundreds of megabytes of diff: held as pieces and joined, it peaked at 760 MB
-    for 3000 clusters); `render --exit-code` counts the differences and shows none."""
+    for 3000 clusters); `render --exit-code` counts the differences and shows none.
+
+    An OSError (a file of the output that cannot be read) becomes an OutputError naming it."""
+    from pgrender.errors import OutputError
+    from pgrender.write import describe_os_error
+
+    try:
+        return _compare(expected, directory, diff)
+    except OSError as exc:
+        raise OutputError(
+            f"{directory}: cannot compare: {describe_os_error(exc)} (reading the output); nothing was changed"
+        ) from exc
+
+
+def _compare(expected: Mapping[str, str], directory: Path, diff: Callable[[str], object] | None) -> Staleness:
     present = owned_files(directory) if directory.is_dir() else Names()
     below = files_below(directory) if directory.is_dir() else ()
     foreign = tuple(sorted(rel for rel in below if rel not in present and rel not in expected and rel != RECORD))

@@ -222,6 +222,21 @@ def test_a_listed_file_that_is_not_there_is_no_crash(current: Path, command: tup
         assert run_cli("check").exit_code == 0
 
 
+def test_an_unreadable_output_file_is_named_not_a_crash(current: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare() (check, render --exit-code) reads a file the guard did not (it reads only what
+    the kustomizations list): unreadable, it is an OutputError naming it (exit 2), not a crash."""
+    from pgrender import check
+    from pgrender.errors import OutputError
+
+    def refused(path: str) -> str:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(check, "_read", refused)
+    expected = {SERVICE: "# another text\n"}
+    with pytest.raises(OutputError, match=rf"^rendered: cannot compare: Permission denied \(rendered/{SERVICE}\)"):
+        check.compare(expected, Path("rendered"))
+
+
 def test_github_format_annotates_every_stale_file(current: Path) -> None:
     edit(current / SPEC, "size: 1Gi", "size: 2Gi")
     (current / "rendered" / SERVICE).unlink()
