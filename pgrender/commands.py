@@ -168,6 +168,7 @@ def _record(
         clusters=len(clusters),
         warnings=format_problems(warnings, "text", "warning") if warnings else "",
         windows=list(clusters.windows()),
+        directories={d: at for d, at in zip(clusters.spec_digests(), write.directories(clusters), strict=True) if d},
         files=content,
         mode=write.file_mode,
     )
@@ -400,6 +401,11 @@ def render(
             refuse_plaintext_in_git(Path(target))
         # Read before rendering: an input changing meanwhile leaves the record naming the older one.
         inputs = _record_inputs(request, config_path, config, target, provider) if target and not previous_dir else None
+        if inputs is not None and not providers.reads_previous_output(provider):
+            from pgrender.frozen import replace
+            from pgrender.reuse import found
+
+            request = replace(request, reuse=found(str(target), inputs[0][2], inputs[1]))
         warnings: list[Problem] = []
         if to_stdout:
             spooled, done = write.spool(stream(request, warnings))

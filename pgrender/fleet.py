@@ -50,16 +50,27 @@ def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Prob
     workers = tuning.cpus()
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=tuning.worker) as pool:
-            pending: deque[AsyncResult[ClusterOutput]] = deque()
+            pending: deque[AsyncResult[ClusterOutput] | _Reused] = deque()
             for plan in plans:
                 warnings.extend(plan.warnings)
-                pending.append(pool.apply_async(_finish_one, (plan,)))
+                reused = finisher.reused(plan)
+                pending.append(_Reused(reused) if reused else pool.apply_async(_finish_one, (plan,)))
                 if len(pending) >= IN_FLIGHT * workers:
                     yield pending.popleft().get()
             while pending:
                 yield pending.popleft().get()
     finally:
         _finisher = None
+
+
+class _Reused:
+    """A cluster the main process took from the output (reuse.py), in line with the workers' results."""
+
+    def __init__(self, output: ClusterOutput) -> None:
+        self._output = output
+
+    def get(self) -> ClusterOutput:
+        return self._output
 
 
 def _finish_one(plan: ClusterPlan) -> ClusterOutput:

@@ -368,18 +368,20 @@ def _make37(__frozen_defaults__, __frozen_factory__):
 
 
 def _make38(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__, spec_digest=__frozen_d1__, files=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'documents', documents)
         __frozen_set__(__frozen_self__, 'windows', windows)
+        __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
+        __frozen_set__(__frozen_self__, 'files', files)
     return __init__
 
 
 def _make39(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, spec_digest=__frozen_d9__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -429,6 +431,7 @@ def _make39(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'network_policies', network_policies)
         __frozen_set__(__frozen_self__, 'monitoring', monitoring)
         __frozen_set__(__frozen_self__, 'init_sql', init_sql)
+        __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
 
@@ -851,10 +854,12 @@ def _make73(__frozen_defaults__, __frozen_factory__):
 
 
 def _make74(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, secrets, root_key, only_secrets):
+    __frozen_d0__, = __frozen_defaults__
+    def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
         __frozen_set__(__frozen_self__, 'root_key', root_key)
         __frozen_set__(__frozen_self__, 'only_secrets', only_secrets)
+        __frozen_set__(__frozen_self__, 'reuse', reuse)
     return __init__
 
 
@@ -919,8 +924,8 @@ def _make80(__frozen_defaults__, __frozen_factory__):
 
 
 def _make81(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__ = __frozen_defaults__
-    def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__ = __frozen_defaults__
+    def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__):
         __frozen_set__(__frozen_self__, 'specs', specs)
         __frozen_set__(__frozen_self__, 'key_file', key_file)
         __frozen_set__(__frozen_self__, 'environ', environ)
@@ -931,6 +936,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'previous', previous)
         __frozen_set__(__frozen_self__, 'secrets_settings', secrets_settings)
         __frozen_set__(__frozen_self__, 'infrastructure_roles', infrastructure_roles)
+        __frozen_set__(__frozen_self__, 'reuse', reuse)
     return __init__
 
 
@@ -1045,8 +1051,8 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make35,
     'name,instances,disruption_budget,selector,labels,metadata': _make36,
     'name,kind,group': _make37,
-    'name,namespace,documents,windows=': _make38,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=': _make39,
+    'name,namespace,documents,windows=,spec_digest=,files=': _make38,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,spec_digest=': _make39,
     'name,owner,grantees': _make40,
     'name,path,labels,pod_selector,ingress,egress': _make41,
     'name,pod,host,dns_names,labels,selector': _make42,
@@ -1081,14 +1087,14 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'schedule': _make71,
     'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make72,
     'secret,key,path': _make73,
-    'secrets,root_key,only_secrets': _make74,
+    'secrets,root_key,only_secrets,reuse=': _make74,
     'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make75,
     'shared_buffers,max_connections,work_mem,total': _make76,
     'sidecars=,init_containers=': _make77,
     'source,path': _make78,
     'spec,index,file,positions': _make79,
     'spec,notes,doc': _make80,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=': _make81,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=': _make81,
     'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make82,
     'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make83,
     'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make84,

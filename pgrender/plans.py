@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from pgrender import load, spec
 from pgrender.errors import Problem, SpecError
+from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.spec.rules.users import InfrastructureRole
@@ -44,6 +45,7 @@ def plans(
         meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
         if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
             meta["namespace"] = default_namespace
+        digest = spec_digest(doc.data)  # before validation, which may fill in what the document left out
         try:
             sourced = spec.validate(doc)
         except SpecError as exc:
@@ -62,8 +64,25 @@ def plans(
         if earlier is None:  # a cluster defined twice claims everything twice; once is enough to say
             unresolved += claimed.add(sourced, plan)
         if not (invalid or unresolved):
-            yield plan
+            yield replace(plan, spec_digest=digest)
     unresolved += claimed.directory_problems()
     for problems in (invalid, unresolved):
         if problems:
             raise SpecError(problems)
+
+
+def spec_digest(data: object) -> str:
+    """The SHA-256 of a document's plain data (load.py's: dicts, lists, strings, numbers, booleans,
+    None, dates and timestamps), the same on every machine and Python: ascii() tells each of those
+    types apart (1 from "1", True from 1, 1.0 from 1) and escapes every character that is not ASCII
+    by its code point, so no Unicode database enters. A cluster's output is a function of its
+    document and the render's other inputs (resolve reads nothing else), so the record keeps this
+    per cluster and a later render reuses the files of a cluster whose digest it finds (reuse.py).
+    "" where ascii() cannot spell the data (an integer too long for str()): that cluster is rendered."""
+    import hashlib
+
+    try:
+        text = ascii(data)
+    except ValueError:
+        return ""
+    return hashlib.sha256(text.encode("ascii")).hexdigest()

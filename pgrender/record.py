@@ -25,8 +25,10 @@ version, the config's path and bytes, the spec files in order with their bytes, 
 the secrets provider, the default namespace, the sealing certificate's bytes, and a fingerprint of
 the root key and PGRENDER_ALLOW_TEST_KEY: a domain-separated hash, never the key), a digest of what
 `validate` reads (``specs``), pgrender.yaml's settings that the command line resolves options
-against, and every output file's SHA-256 and mode. The inputs are read before rendering: when one
-changes during a render, the record names the older bytes and the next run renders again.
+against, every output file's SHA-256 and mode, and ``reuse``: each cluster's spec digest with the
+directory of its files, and a digest of the inputs but the specs, from which a render after a spec
+changed takes the clusters whose document did not (reuse.py). The inputs are read before rendering:
+when one changes during a render, the record names the older bytes and the next run renders again.
 
 The record is content-addressed and the same on every machine (it is committed with output that is
 committed): it says "these inputs make these files", which stays true wherever it is copied; a
@@ -290,8 +292,9 @@ def digests(
     certificate: str | None,
     needs_root_key: bool,
     environ: Mapping[str, str],
-) -> tuple[str, str]:
-    """(inputs, specs): the digest of everything a render reads, and of what validate reads.
+) -> tuple[str, str, str]:
+    """(inputs, specs, shared): the digest of everything a render reads, of what validate reads, and
+    of what a render reads but the specs (the record's ``reuse``: reuse.py).
 
     Unanswered when an input cannot be read as a regular file (standard input, a pipe)."""
     if "-" in spec_files:
@@ -302,7 +305,8 @@ def digests(
     key = key_fingerprint(key_file, environ) if needs_root_key else None
     sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
     rendered = [*validated, target, provider, key, sealing]
-    return _sha(_dumps(rendered).encode()), _sha(_dumps(validated).encode())
+    shared = ["reuse", SCHEMA, __version__, config, namespace, target, provider, key, sealing]
+    return _sha(_dumps(rendered).encode()), _sha(_dumps(validated).encode()), _sha(_dumps(shared).encode())
 
 
 # The record ---------------------------------------------------------------------------------------------------
@@ -310,21 +314,24 @@ def digests(
 
 def make(
     *,
-    inputs: tuple[str, str],
+    inputs: tuple[str, str, str],
     config: dict[str, Any] | None,
     provider: dict[str, bool],
     clusters: int,
     warnings: str,
     windows: list[Window],
+    directories: Mapping[str, str],
     files: Mapping[str, str],
     mode: Callable[[str], int],
 ) -> Iterator[str]:
     """The record's text, in pieces: SCHEMA and the checksum of the rest, then the JSON body.
 
-    ``config``: pgrender.yaml's settings the command line resolves against (None without one);
-    ``provider``: needs_root_key and writes_plaintext of the provider used; ``warnings``: the plans'
-    warnings as text; ``files``: relative path → text of every output file (read one at a time: it
-    may be spooled), ``mode`` its mode.
+    ``inputs``: digests() of this render; ``config``: pgrender.yaml's settings the command line
+    resolves against (None without one); ``provider``: needs_root_key and writes_plaintext of the
+    provider used; ``warnings``: the plans' warnings as text; ``directories``: each cluster's spec
+    digest (plans.spec_digest) → the directory of its files ("" for the flat base of one cluster),
+    which with ``inputs``' shared digest is the record's ``reuse`` (reuse.py); ``files``: relative
+    path → text of every output file (read one at a time: it may be spooled), ``mode`` its mode.
 
     The body is json.dumps(body, indent=0, sort_keys=True) byte for byte, with the files written one
     at a time (tests/test_record.py holds the two equal): a fleet's record lists tens of thousands
@@ -345,6 +352,7 @@ def make(
         "clusters": clusters,
         "warnings": warnings,
         "windows": [[where, what, start.timestamp(), end.timestamp(), fix] for where, what, start, end, fix in windows],
+        "reuse": {"inputs": inputs[2], "clusters": dict(directories)},
     }
     # json.dumps of the fields before "files" without its closing "\n}", and of those after without "{\n".
     head = json.dumps({k: v for k, v in fields.items() if k < "files"}, indent=0, sort_keys=True)[:-2]
@@ -422,19 +430,26 @@ class RecordFiles:
         self._text, self._start, self._end = text, start, end  # at "{" and at its "}"
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
+        for rel, value, _ in self.placed():
+            yield rel, value
+
+    def placed(self, at: int | None = None) -> Iterator[tuple[str, Any, int]]:
+        """Each pair with where it starts in the text, from the pair starting at ``at`` (one placed()
+        gave) or from the first; reuse.py reads a cluster's files so, not all of a fleet's."""
         text, i = self._text, self._start + 1
         if i == self._end:  # {}
             return
         if text[i] != "\n":
             raise ValueError("record: not as written")
-        i += 1
+        i = i + 1 if at is None else at
         try:
             while True:
+                start = i
                 rel, i = _scan(text, i)
                 if not isinstance(rel, str) or not text.startswith(": ", i):
                     raise ValueError("record: not as written")
                 value, i = _scan(text, i + 2)
-                yield rel, value
+                yield rel, value, start
                 if not text.startswith(",\n", i):
                     break
                 i += 2
@@ -721,7 +736,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     spec_files = list(options["specs"]) or _spec_files(config)
     namespace = options["namespace"] or config.get("namespace")
     if command == "validate":
-        _, specs = digests(
+        _, specs, _ = digests(
             spec_files=spec_files,
             config_path=config_path,
             target=target,
@@ -737,7 +752,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         cached(target, _sha(data), code_fingerprint())
         return _printed(body, f"{body['clusters']} cluster(s) valid"), 0
     provider = options["secrets_provider"] or config.get("provider") or "derived"
-    inputs, _ = digests(
+    inputs, _, _ = digests(
         spec_files=spec_files,
         config_path=config_path,
         target=target,

@@ -30,6 +30,7 @@ from pgrender.transforms import Context, transform
 from pgrender.validity import Window, certificate_windows
 
 if TYPE_CHECKING:
+    from pgrender.reuse import Reuse
     from pgrender.spec.repository import SecretsConfig
 
 Manifest = dict[str, Any]
@@ -51,6 +52,8 @@ class Request:
     previous: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     secrets_settings: SecretsConfig | None = None  # pgrender.yaml's `secrets` (provider `external`: its settings)
     infrastructure_roles: tuple[InfrastructureRole, ...] = ()  # pgrender.yaml's, made in every cluster
+    # The clusters whose files the output directory holds current already (a render into it: reuse.py).
+    reuse: Reuse | None = field(default=None, repr=False, compare=False)
 
 
 @frozen
@@ -63,10 +66,16 @@ class ClusterOutput:
     # When its certificates are valid, for the warnings printed once every cluster is done (kept
     # instead of the plan's TLS part, which is a hundred times larger).
     windows: tuple[Window, ...] = field(default=(), repr=False, compare=False)
+    spec_digest: str = ""  # the plan's: the record keeps it beside the cluster's directory (reuse.py)
+    # Files taken as they are from the output a render replaces (reuse.py), instead of documents.
+    files: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
         return tuple(d.manifest for d in self.documents)
+
+
+_DIGEST = 32  # bytes of a SHA-256
 
 
 class Finished:
@@ -79,6 +88,7 @@ class Finished:
 
     def __init__(self) -> None:
         self._where: list[str] = []  # "namespace/name": a window's `where`, and the cluster's names
+        self._digests = bytearray()  # each cluster's spec digest (ClusterOutput.spec_digest), 32 bytes; zeros for ""
         self._kinds = array("I")  # each cluster's number in _shapes
         self._shapes: list[tuple[tuple[Any, ...], ...]] = []  # windows without their `where`
         self._numbers: dict[tuple[tuple[Any, ...], ...], int] = {}
@@ -93,6 +103,7 @@ class Finished:
             self._shapes.append(shape)
         self._where.append(where)
         self._kinds.append(number)
+        self._digests += bytes.fromhex(cluster.spec_digest) if cluster.spec_digest else bytes(_DIGEST)
 
     def __len__(self) -> int:
         return len(self._where)
@@ -100,6 +111,11 @@ class Finished:
     def names(self) -> list[tuple[str, str]]:
         """Each cluster's namespace and name."""
         return [(namespace, name) for namespace, _, name in (w.partition("/") for w in self._where)]
+
+    def spec_digests(self) -> list[str]:
+        """Each cluster's spec digest ("" for a cluster without one)."""
+        found = (self._digests[i : i + _DIGEST] for i in range(0, len(self._digests), _DIGEST))
+        return [d.hex() if any(d) else "" for d in found]
 
     def windows(self) -> Iterator[Window]:
         """Each cluster's certificate windows, as certificate_windows() gave them."""
@@ -142,7 +158,7 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
         for _ in every_plan:  # the specs are still read through: their problems come first
             pass
         raise setup_error
-    finisher = Finisher(secrets, root_key, request.only_secrets)
+    finisher = Finisher(secrets, root_key, request.only_secrets, request.reuse)
     if parallel and tuning.cpus() >= tuning.PROCESSES_CPUS:
         # Read ahead far enough to tell a batch worth worker processes; pgrender.fleet (and
         # multiprocessing) is imported only then: a render of a few clusters starts faster without.
@@ -156,14 +172,14 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
                 return
     with tuning.tuned() as pool:
         # A few clusters built ahead: their verifiers compute on the pool while this one is finished.
-        ahead: deque[Built] = deque()
+        ahead: deque[Built | ClusterOutput] = deque()
         for plan in every_plan:
             warnings.extend(plan.warnings)
-            ahead.append(finisher.build(plan, pool))
+            ahead.append(finisher.reused(plan) or finisher.build(plan, pool))
             if len(ahead) > tuning.ScramPool.AHEAD:
-                yield finisher.finish(*ahead.popleft())
+                yield finisher.finished(ahead.popleft())
         while ahead:
-            yield finisher.finish(*ahead.popleft())
+            yield finisher.finished(ahead.popleft())
 
 
 @frozen
@@ -174,6 +190,15 @@ class Finisher:
     secrets: SecretsProvider
     root_key: bytes | None
     only_secrets: bool
+    reuse: Reuse | None = None
+
+    def reused(self, plan: ClusterPlan) -> ClusterOutput | None:
+        """The cluster's files as the output directory holds them, where they are this plan's
+        (reuse.py); None: the cluster is built."""
+        files = self.reuse.files(plan.spec_digest) if self.reuse is not None and plan.spec_digest else None
+        if files is None:
+            return None
+        return ClusterOutput(plan.name, plan.namespace, (), certificate_windows(plan), plan.spec_digest, files)
 
     def build(self, plan: ClusterPlan, pool: tuning.ScramPool | None) -> Built:
         return _build(plan, runtime_passwords(self.secrets), self.root_key, pool)
@@ -181,7 +206,11 @@ class Finisher:
     def finish(self, plan: ClusterPlan, manifests: list[Manifest], values: DerivedValues | None) -> ClusterOutput:
         context = Context(plan, self.secrets, tls_provider(plan.tls.provider), values, self.only_secrets)
         documents = emit.documents(transform(context, manifests))
-        return ClusterOutput(plan.name, plan.namespace, documents, certificate_windows(plan))
+        return ClusterOutput(plan.name, plan.namespace, documents, certificate_windows(plan), plan.spec_digest)
+
+    def finished(self, item: Built | ClusterOutput) -> ClusterOutput:
+        """A cluster reused as it is, or built and now finished."""
+        return item if isinstance(item, ClusterOutput) else self.finish(*item)
 
 
 def cluster_objects(plan: ClusterPlan, root_key: bytes, pool: tuning.ScramPool) -> list[Manifest]:

@@ -82,7 +82,11 @@ def kustomization(resources: list[str]) -> str:
     )
 
 
-def cluster_files(cluster: ClusterOutput) -> dict[str, str]:
+def cluster_files(cluster: ClusterOutput) -> Mapping[str, str]:
+    """File name → text of one cluster's directory: its objects' and their kustomization, or the
+    files the output held already (a cluster reused: reuse.py), which are those."""
+    if cluster.files is not None:
+        return cluster.files
     files = {file_name(d.manifest): d.text for d in cluster.documents}
     files[KUSTOMIZATION] = kustomization(list(files))
     return files
@@ -91,6 +95,11 @@ def cluster_files(cluster: ClusterOutput) -> dict[str, str]:
 def files(rendering: Rendering) -> dict[str, str]:
     """Relative path → content. One cluster: a flat base; several: one directory per cluster."""
     return dict(collect(rendering.clusters)[0])
+
+
+def directories(done: Finished) -> list[str]:
+    """The directory of each cluster's files: "" for the flat base of one cluster, else each its own."""
+    return cluster_directories(done.names()) if len(done) > 1 else [""] * len(done)
 
 
 def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, Finished]:
@@ -106,7 +115,7 @@ def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, Finished]:
     if len(done) == 1:
         spooled.place(None)
         return spooled, done
-    dirs = cluster_directories(done.names())
+    dirs = directories(done)
     spooled.place(dirs)
     spooled.add(KUSTOMIZATION, kustomization(dirs))
     return spooled, done

@@ -130,15 +130,16 @@ def test_a_finished_cluster_keeps_its_certificate_windows_not_its_plan(batch: Ca
 
 
 def test_finished_clusters_alike_hold_their_windows_once() -> None:
-    """A fleet's clusters mostly have the same windows: each cluster costs its name and a number
-    (a ClusterOutput kept without its documents, as before, cost 540 bytes a cluster)."""
+    """A fleet's clusters mostly have the same windows: each cluster costs its name, a number and its
+    spec digest's 32 bytes (a ClusterOutput kept without its documents, as before, cost 540 bytes a
+    cluster)."""
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     def cluster(i: int, days: int = 365) -> render.ClusterOutput:
         where = f"team{i % 7}/c{i:05d}"
         begins = start.replace()  # a datetime of its own, as each spec's is
         windows = ((where, "CA", begins, begins + dt.timedelta(days=days), "derived"),)
-        return render.ClusterOutput(f"c{i:05d}", f"team{i % 7}", (), windows)
+        return render.ClusterOutput(f"c{i:05d}", f"team{i % 7}", (), windows, f"{i + 1:064x}")
 
     tracemalloc.start()
     done, held = render.Finished(), []
@@ -147,9 +148,10 @@ def test_finished_clusters_alike_hold_their_windows_once() -> None:
         if i + 1 in (3000, 6000):  # the growth between: Python's free lists fill before 3000
             held.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
-    assert (held[1] - held[0]) / 3000 < 100
+    assert (held[1] - held[0]) / 3000 < 100 + 32
     done.add(cluster(6000, days=30))
     assert list(done.windows()) == [w for i in range(6000) for w in cluster(i).windows] + [*cluster(6000, 30).windows]
+    assert done.spec_digests() == [f"{i + 1:064x}" for i in range(6001)]
     assert done.names()[-1] == ("team1", "c06000")
 
 

@@ -6,6 +6,7 @@ The fast path imports only what it needs (no click, pydantic, cryptography, spec
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -17,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pgrender import record
+from pgrender import record, render, reuse, tuning
+from pgrender.plan import ClusterPlan
+from pgrender.plans import spec_digest
 from pgrender.secrets import keys
 from pgrender.validity import Window
 from tests.conftest import GOLDEN_KEY, ROOT, base_spec, run_cli
@@ -224,6 +227,7 @@ CHANGES: list[tuple[str, Change, str]] = [
     ("spec-changed", lambda r, mp: (r / "b.pgcluster.yaml").write_text(spec("b").replace("727Mi", "2Gi")), RENDERS),
     ("spec-added", lambda r, mp: (r / "c.pgcluster.yaml").write_text(spec("c")), RENDERS),
     ("spec-removed", lambda r, mp: (r / "b.pgcluster.yaml").unlink(), RENDERS),
+    ("spec-moved", lambda r, mp: (r / "b.pgcluster.yaml").rename(r / "c.pgcluster.yaml"), RENDERS),
     ("config", _append("pgrender.yaml", "namespace: other\n"), RENDERS),
     ("root-key", _another_key, RENDERS),
     ("PGRENDER_KEY-another-key", lambda r, mp: mp.setenv("PGRENDER_KEY", keys.generate()), RENDERS),
@@ -253,9 +257,35 @@ CHANGES: list[tuple[str, Change, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "outcome"), [c[1:] for c in CHANGES], ids=[c[0] for c in CHANGES])
+# The clusters the full path then takes as they are from the output (reuse.py): only where no input but
+# specs changed, the clusters whose document did not. Removing b leaves a flat base, which a's files make.
+REUSED = {
+    "spec-byte": ["a", "b"],
+    "spec-changed": ["a"],
+    "spec-added": ["a", "b"],
+    "spec-removed": ["a"],
+    "spec-moved": ["a", "b"],
+}
+
+
+def reused_clusters(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the clusters a render takes from its output, as it takes them."""
+    names: list[str] = []
+    original = render.Finisher.reused
+
+    def noted(finisher: render.Finisher, plan: ClusterPlan) -> render.ClusterOutput | None:
+        found = original(finisher, plan)
+        if found is not None:
+            names.append(plan.name)
+        return found
+
+    monkeypatch.setattr(render.Finisher, "reused", noted)
+    return names
+
+
+@pytest.mark.parametrize(("name", "change", "outcome"), CHANGES, ids=[c[0] for c in CHANGES])
 def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, change: Change, outcome: str
+    repo: Path, monkeypatch: pytest.MonkeyPatch, name: str, change: Change, outcome: str
 ) -> None:
     returned = change(repo, monkeypatch)
     args: tuple[str, ...] = returned if isinstance(returned, tuple) else ()
@@ -264,7 +294,9 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     clean_status, clean = clean_render(repo, args)
     stale = without_record(tree(repo / "rendered")) != without_record(clean)
     checked = run_cli(*CHECK, *args)
+    reused = reused_clusters(monkeypatch)
     rendered = run_cli(*RENDER, *args)
+    assert reused == REUSED.get(name, [])
     if clean_status == 2:  # the inputs are refused (the test key, no longer allowed): by every path
         assert (checked.exit_code, rendered.exit_code) == (2, 2)
         return
@@ -277,6 +309,86 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     assert tree(repo / "rendered") == clean
     answered = fast(*RENDER, *args) is not None and fast(*CHECK, *args) is not None
     assert answered is (outcome == RENDERS)  # the new record answers the next run
+
+
+def test_workers_reuse_as_one_process_does(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch finished in worker processes (pgrender.fleet) takes the same clusters from the output."""
+    monkeypatch.setattr(tuning, "PROCESSES_FROM", 1)
+    monkeypatch.setattr(tuning, "cpus", lambda: 4)
+    (repo / "b.pgcluster.yaml").write_text(spec("b").replace("727Mi", "2Gi"))
+    (repo / "c.pgcluster.yaml").write_text(spec("c"))
+    _, clean = clean_render(repo, ())
+    reused = reused_clusters(monkeypatch)
+    assert run_cli(*RENDER).exit_code == 1
+    assert reused == ["a"]
+    assert tree(repo / "rendered") == clean
+
+
+def test_a_file_changed_once_the_output_is_proven_is_rendered(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reused file is read again and checked against the record as its cluster is taken."""
+    _, clean = clean_render(repo, ())
+    proven = reuse.found
+
+    def proven_then_edited(target: str, shared: str, code: str) -> reuse.Reuse | None:
+        found = proven(target, shared, code)
+        assert found is not None
+        edited = repo / "rendered" / "b" / "kustomization.yaml"
+        edited.write_text(edited.read_text() + "# edited meanwhile\n")
+        return found
+
+    monkeypatch.setattr(reuse, "found", proven_then_edited)
+    reused = reused_clusters(monkeypatch)
+    assert run_cli(*RENDER).exit_code == 1  # the edit undone: the output changed
+    assert reused == ["a"]
+    assert tree(repo / "rendered") == clean
+
+
+def test_provider_sealed_reuses_nothing(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It keeps the ciphertexts of unchanged values from the output it replaces: it renders every cluster."""
+    shutil.copyfile(CERTIFICATE, repo / "seal.pem")
+    args = ("--secrets-provider", "sealed", "--sealing-certificate", "seal.pem")
+    assert run_cli(*RENDER, *args).exit_code == 1
+    _append("b.pgcluster.yaml", "# one more byte\n")(repo, monkeypatch)
+    reused = reused_clusters(monkeypatch)
+    assert run_cli(*RENDER, *args).exit_code == 0
+    assert reused == []
+
+
+# (data, the same data spelled otherwise or None, data that differs): plans.spec_digest tells types apart
+# and is the same wherever the data came from.
+SPEC_DIGESTS = [
+    ({"a": 1}, {"a": 1}, {"a": "1"}),
+    ({"a": True}, None, {"a": 1}),
+    ({"a": 1.0}, None, {"a": 1}),
+    ({1: "x"}, None, {"1": "x"}),
+    ({"a": None}, None, {"a": "null"}),
+    ({"a": [1, 2]}, {"a": [1, 2]}, {"a": [[1, 2]]}),
+    ({"d": dt.date(2026, 1, 1)}, None, {"d": "2026-01-01"}),
+    ({"t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}, None, {"t": dt.datetime(2026, 1, 1)}),
+    ({"s": "\u00e9"}, {"s": "e\u0301"[:0] + "\u00e9"}, {"s": "e\u0301"}),
+    ({"a": 1, "b": 2}, None, {"b": 2, "a": 1}),  # another order is another document: rendered, never wrong
+]
+
+
+@pytest.mark.parametrize(("data", "same", "other"), SPEC_DIGESTS)
+def test_a_spec_digest_tells_documents_apart(data: object, same: object, other: object) -> None:
+    digest = spec_digest(data)
+    assert len(digest) == 64
+    assert same is None or spec_digest(same) == digest
+    assert spec_digest(other) != digest
+
+
+def test_a_spec_digest_is_the_same_on_every_machine() -> None:
+    """Committed in the record: ascii() escapes every character outside ASCII by its code point."""
+    data = {"metadata": {"name": "hippo", "labels": {"t\u00e9am": "\u4e2d\U0001f418"}}, "n": [1, 2.5, None, True]}
+    assert spec_digest(data) == hashlib.sha256(ascii(data).encode()).hexdigest()
+    assert ascii(data) == (
+        "{'metadata': {'name': 'hippo', 'labels': {'t\\xe9am': '\\u4e2d\\U0001f418'}}, 'n': [1, 2.5, None, True]}"
+    )
+
+
+def test_a_document_ascii_cannot_spell_is_rendered() -> None:
+    assert spec_digest({"n": 10**5000}) == ""
 
 
 def test_the_record_is_the_same_on_every_machine(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -482,34 +594,41 @@ def test_the_console_script_answers_without_importing_click(repo: Path) -> None:
 
 WINDOW = ("team/hippo", "CA", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC), "derived")
 # (files, config, warnings, windows): what record.make is given, as json.dumps must write it.
+# (files, config, warnings, windows, directories): what record.make is given, as json.dumps must write it.
 RECORDS = [
-    ({}, None, "", []),
-    ({"kustomization.yaml": "resources: []\n"}, None, "", []),
+    ({}, None, "", [], {}),
+    ({"kustomization.yaml": "resources: []\n"}, None, "", [], {"d" * 64: ""}),
     (
         {"a/x.yaml": "é\n", "a/kustomization.yaml": "k\n", "b-c/y.yaml": "", "kustomization.yaml": "k\n"},
         {"root": "/r", "specs": ["*.yaml"], "key_file": None},
         'a.yaml:1:1: warning: spec: "quoted" 中文\n',
         [WINDOW, WINDOW],
+        {"f" * 64: "b-c", "0" * 64: "a"},
     ),
-    ({"\u00e9t\u00e9/secret-\u4e2d.yaml": "x", 'a"b\\c.yaml': "y"}, {}, "", [WINDOW]),
+    ({"\u00e9t\u00e9/secret-\u4e2d.yaml": "x", 'a"b\\c.yaml': "y"}, {}, "", [WINDOW], {"e" * 64: "\u00e9t\u00e9"}),
 ]
 
 
-@pytest.mark.parametrize(("files", "config", "warnings", "windows"), RECORDS)
+@pytest.mark.parametrize(("files", "config", "warnings", "windows", "directories"), RECORDS)
 def test_the_record_is_json_dumps_byte_for_byte(
-    files: dict[str, str], config: dict[str, object] | None, warnings: str, windows: list[Window]
+    files: dict[str, str],
+    config: dict[str, object] | None,
+    warnings: str,
+    windows: list[Window],
+    directories: dict[str, str],
 ) -> None:
     """record.make writes its body a file at a time; json.dumps(indent=0, sort_keys=True) of it all
     is what it must write (records written by earlier code read the same)."""
     mode = {True: 0o600, False: 0o644}
     made = "".join(
         record.make(
-            inputs=("i" * 64, "s" * 64),
+            inputs=("i" * 64, "s" * 64, "r" * 64),
             config=config,
             provider={"needs_root_key": True, "writes_plaintext": True},
             clusters=3,
             warnings=warnings,
             windows=windows,
+            directories=directories,
             files=files,
             mode=lambda rel: mode["secret" in rel],
         )
@@ -523,6 +642,7 @@ def test_the_record_is_json_dumps_byte_for_byte(
             "clusters": 3,
             "warnings": warnings,
             "windows": [[w, what, a.timestamp(), b.timestamp(), fix] for w, what, a, b, fix in windows],
+            "reuse": {"inputs": "r" * 64, "clusters": directories},
             "files": {rel: [record._sha(text.encode()), mode["secret" in rel]] for rel, text in sorted(files.items())},
         },
         indent=0,
@@ -541,7 +661,15 @@ def test_a_record_of_many_files_holds_no_object_a_file() -> None:
     tracemalloc.start()
     try:
         for _ in record.make(
-            inputs=("", ""), config=None, provider={}, clusters=800, warnings="", windows=[], files=files, mode=len
+            inputs=("", "", ""),
+            config=None,
+            provider={},
+            clusters=800,
+            warnings="",
+            windows=[],
+            directories={},
+            files=files,
+            mode=len,
         ):
             pass
         peak = tracemalloc.get_traced_memory()[1]
@@ -613,12 +741,13 @@ def test_verifying_a_large_output_holds_no_object_a_file(tmp_path: Path, monkeyp
     out.chmod(0o700)
     made = "".join(
         record.make(
-            inputs=("", ""),
+            inputs=("", "", ""),
             config=None,
             provider={},
             clusters=160,
             warnings="",
             windows=[],
+            directories={},
             files=files,
             mode=lambda _: 0o644,
         )

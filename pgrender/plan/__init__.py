@@ -137,6 +137,9 @@ class ClusterPlan:
     network_policies: tuple[PolicyPlan, ...] = ()  # none when spec.networkPolicy.enabled is false
     monitoring: MonitoringPlan | None = None
     init_sql: InitSQLPlan | None = None  # spec.databaseInitSQL, run once by the reconcile Job
+    # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
+    # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
+    spec_digest: str = field(default="", compare=False, repr=False)
 
     @property
     def instances(self) -> tuple[InstancePlan, ...]:

@@ -1,0 +1,128 @@
+"""A render into a directory takes each cluster whose document did not change from the output
+already there, instead of building, deriving and emitting it again.
+
+Measured reason (benchmarks/noop_bench.py, "one spec changed"): a pre-commit hook renders every
+spec of the repository when one changed, and building, deriving and emitting a cluster is most of
+a cluster's cost (plans are a quarter of it). Every cluster is still loaded, validated and resolved:
+the rules across clusters need them all, and a cluster's plan decides whether it can be reused.
+
+What proves a cluster's files current. A cluster's output is a function of its document
+(plans.spec_digest), of the render's other inputs (record.digests' shared digest: pgrender's
+version, the config, the output path, the secrets provider, the default namespace, the root key's
+fingerprint and the sealing certificate) and of pgrender's code; resolve reads nothing else, and
+the builders read only the plan. So a cluster is reused when all of these hold:
+
+- the output directory's record (record.py) is intact, its ``reuse`` names the same shared digest,
+  and it lists the cluster's spec digest with the directory its files are in;
+- the whole output is the record's files, checked before by this build of pgrender
+  (record.verify_output: the stat cache is bound to the record and to the code's fingerprint, and a
+  file is hashed where its stat changed), the proof the no-op path gives;
+- the secrets provider does not read the output it replaces (provider sealed keeps the ciphertexts
+  of unchanged values from it): commands.render asks only for other providers;
+- each of the cluster's files, read again as it is taken, has the record's SHA-256 and mode.
+
+Any doubt renders the cluster, or every cluster: reuse only ever saves work. The files are taken
+as the render's own (write.cluster_files), so the guard, ``--exit-code``, the write and the new
+record see the same files a full render makes (tests/test_reuse.py compares them byte for byte).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Mapping
+
+from pgrender import record
+
+
+class Reuse:
+    """The clusters an output directory holds current: spec digest → the directory of its files."""
+
+    def __init__(self, directory: str, files: record.RecordFiles, clusters: Mapping[str, str]) -> None:
+        self._directory = directory
+        self._files = files
+        self._clusters = clusters
+        # Where each directory's first file is in the record: a cluster's files are read from there.
+        self._starts: dict[str, int] = {}
+        wanted = set(clusters.values())
+        for rel, _, start in files.placed():
+            top = rel.partition("/")[0] if "/" in rel else ""
+            if top in wanted and top not in self._starts:
+                self._starts[top] = start
+
+    def files(self, spec_digest: str) -> dict[str, str] | None:
+        """The files of the cluster of ``spec_digest`` (name in its directory → text), each as the
+        record has it; None where the record lists no such cluster or a file is not as recorded."""
+        where = self._clusters.get(spec_digest)
+        if where is None or where not in self._starts:
+            return None
+        prefix = f"{where}/" if where else ""
+        found: dict[str, str] = {}
+        try:
+            for rel, (digest, mode), _ in self._files.placed(self._starts[where]):
+                if not rel.startswith(prefix):
+                    break
+                if "/" in rel[len(prefix) :]:
+                    return None  # deeper than a cluster's directory: not what a render writes
+                text = _read(os.path.join(self._directory, rel), digest, mode)
+                if text is None:
+                    return None
+                found[rel[len(prefix) :]] = text
+        except (ValueError, TypeError):  # a record's files not as make() writes them
+            return None
+        return found or None
+
+
+def found(target: str, shared: str, code: str) -> Reuse | None:
+    """What the output directory ``target`` holds current for a render whose shared digest is
+    ``shared`` by pgrender's code of fingerprint ``code``; None when it cannot be proven."""
+    directory = os.path.realpath(target)
+    data = _regular(os.path.join(directory, record.RECORD))
+    if data is None:
+        return None
+    try:
+        body = record.parse(data)
+        reuse = body.get("reuse")
+        if not isinstance(reuse, dict) or reuse.get("inputs") != shared:
+            return None
+        clusters = reuse.get("clusters")
+        if not isinstance(clusters, dict) or not all(isinstance(d, str) for d in clusters.values()):
+            return None
+        record.verify_output(directory, body["files"], _sha256(data), code, refresh=False)
+    except record.DOUBTS:
+        return None
+    return Reuse(directory, body["files"], clusters)
+
+
+def _read(path: str, digest: str, mode: int) -> str | None:
+    """The text of the regular file ``path`` when it has ``digest`` and ``mode``, else None."""
+    data = _regular(path, mode)
+    if data is None or _sha256(data) != digest:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _regular(path: str, mode: int | None = None) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file (not a link to one), of ``mode`` if given."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (mode is not None and stat.S_IMODE(st.st_mode) != mode):
+            return None
+        with open(fd, "rb", closefd=False) as file:
+            return file.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
