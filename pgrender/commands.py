@@ -139,6 +139,19 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
     return digests, code
 
 
+def _reusing(request: Any, target: str | None, inputs: Any, provider: Any) -> Any:
+    """``request`` with the clusters the output directory ``target`` holds current (reuse.py), where
+    a record can be made of this render (``inputs``) and the provider does not read the output."""
+    from pgrender import providers
+
+    if target is None or inputs is None or providers.reads_previous_output(provider):
+        return request
+    from pgrender.frozen import replace
+    from pgrender.reuse import found
+
+    return replace(request, reuse=found(target, inputs[0][2], inputs[1]))
+
+
 def _record(
     inputs: Any,
     config: Any,
@@ -401,11 +414,7 @@ def render(
             refuse_plaintext_in_git(Path(target))
         # Read before rendering: an input changing meanwhile leaves the record naming the older one.
         inputs = _record_inputs(request, config_path, config, target, provider) if target and not previous_dir else None
-        if inputs is not None and not providers.reads_previous_output(provider):
-            from pgrender.frozen import replace
-            from pgrender.reuse import found
-
-            request = replace(request, reuse=found(str(target), inputs[0][2], inputs[1]))
+        request = _reusing(request, target, inputs, provider)
         warnings: list[Problem] = []
         if to_stdout:
             spooled, done = write.spool(stream(request, warnings))
@@ -479,7 +488,7 @@ def check(
     config_path: str | None,
     fmt: str,
 ) -> None:
-    from pgrender import write
+    from pgrender import providers, write
     from pgrender.check import compare
     from pgrender.render import stream
 
@@ -492,6 +501,9 @@ def check(
             spec_files, config, key_file, secrets_provider, namespace, sealing_certificate=sealing_certificate
         )
         request, earlier = _replaced(request, directory, "cannot check")
+        provider = providers.secrets_provider(request.provider)
+        target = output or str(config.output)  # as render names it in the record
+        request = _reusing(request, target, _record_inputs(request, config_path, config, target, provider), provider)
         warnings: list[Problem] = []
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)

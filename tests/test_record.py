@@ -293,8 +293,10 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     assert fast(*CHECK, *args) is None
     clean_status, clean = clean_render(repo, args)
     stale = without_record(tree(repo / "rendered")) != without_record(clean)
-    checked = run_cli(*CHECK, *args)
     reused = reused_clusters(monkeypatch)
+    checked = run_cli(*CHECK, *args)
+    assert reused == REUSED.get(name, [])
+    reused.clear()
     rendered = run_cli(*RENDER, *args)
     assert reused == REUSED.get(name, [])
     if clean_status == 2:  # the inputs are refused (the test key, no longer allowed): by every path
