@@ -313,6 +313,21 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     assert answered is (outcome == RENDERS)  # the new record answers the next run
 
 
+def test_a_flat_base_is_reused_into_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One cluster's files are the output's flat base; with a second, they move into its directory."""
+    make_repository(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    (tmp_path / "repo" / "b.pgcluster.yaml").unlink()
+    assert run_cli(*RENDER).exit_code == 1
+    (tmp_path / "repo" / "b.pgcluster.yaml").write_text(spec("b"))
+    _, clean = clean_render(tmp_path / "repo", ())
+    reused = reused_clusters(monkeypatch)
+    assert run_cli(*RENDER).exit_code == 1
+    assert reused == ["a"]
+    assert tree(tmp_path / "repo" / "rendered") == clean
+
+
 def test_workers_reuse_as_one_process_does(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch finished in worker processes (pgrender.fleet) takes the same clusters from the output."""
     monkeypatch.setattr(tuning, "PROCESSES_FROM", 1)
