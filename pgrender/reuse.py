@@ -90,9 +90,9 @@ def found(target: str, shared: str, code: str) -> Reuse | None:
         if not isinstance(clusters, dict) or not all(isinstance(d, str) for d in clusters.values()):
             return None
         record.verify_output(directory, body["files"], _sha256(data), code, refresh=False)
+        return Reuse(directory, body["files"], clusters)
     except record.DOUBTS:
         return None
-    return Reuse(directory, body["files"], clusters)
 
 
 def _read(path: str, digest: str, mode: int) -> str | None:
