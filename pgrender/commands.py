@@ -426,15 +426,16 @@ def render(
         content, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
         _warn_validity(done.windows())
-        _guard(Path(target), content, previous=earlier)
-        # The previous output's names (and, for provider sealed, the request holding them) are not
-        # needed past the guard: a large output's are megabytes, let go before the write's own.
+        previous = _guard(Path(target), content, previous=earlier)
         del earlier, request
         staleness = None
         if exit_code:
             from pgrender.check import compare
 
-            staleness = compare(content, Path(target))
+            staleness = compare(content, Path(target), previous=previous)
+        # The previous output (and, for provider sealed, the request holding it) is not needed past
+        # the guard and the comparison: a large output's names are megabytes, let go before the write's own.
+        del previous
         written = len(content)  # the rendered files: the record is not counted
         if inputs is None:
             write.write(target, content)
@@ -510,7 +511,7 @@ def check(
         _warn_validity(done.windows())
         previous = _guard(directory, expected, "cannot check", previous=earlier)
         diff = write.TextSpool()  # shown once the check is done: a fleet's is hundreds of megabytes
-        staleness = compare(expected, directory, None if fmt == "json" else diff.write)
+        staleness = compare(expected, directory, None if fmt == "json" else diff.write, previous)
         found = _changes(previous, expected) if staleness.stale and previous else None
     except PgrenderError as exc:
         _fail(exc, fmt)

@@ -97,6 +97,41 @@ STALENESS: list[tuple[str, Callable[[Path], None], dict[str, list[str]]]] = [
 ]
 
 
+def unlisted(rendered: Path) -> None:
+    """A rendered file its kustomization no longer lists: there, but not written by a previous run."""
+    edit(rendered / "kustomization.yaml", f"- {SERVICE}\n", "")
+
+
+# More states of an output directory, for what compare reads from the guard's read (read_output).
+OUTPUT_STATES: list[tuple[str, Callable[[Path], None]]] = [
+    *((s[0], s[1]) for s in STALENESS),
+    ("current", lambda r: None),
+    (
+        "listed-not-there",
+        lambda r: edit(r / "rendered" / "kustomization.yaml", "resources:\n", "resources:\n- gone.yaml\n"),
+    ),
+    ("foreign-at-a-rendered-path", lambda r: unlisted(r / "rendered")),
+    ("foreign-elsewhere", lambda r: (r / "rendered" / "notes.txt").write_text("mine\n")),
+    ("all-gone", lambda r: shutil.rmtree(r / "rendered")),
+]
+
+
+@pytest.mark.parametrize("change", [s[1] for s in OUTPUT_STATES], ids=[s[0] for s in OUTPUT_STATES])
+def test_compare_from_the_guards_read_finds_what_reading_the_files_finds(
+    current: Path, change: Callable[[Path], None]
+) -> None:
+    from pgrender.check import compare, read_output
+
+    assert run_cli("render", "-o", "fresh").exit_code == 0
+    expected = read_output(Path("fresh"))
+    change(current)
+    from_files: list[str] = []
+    from_guard: list[str] = []
+    staleness = compare(expected, Path("rendered"), from_files.append)
+    assert compare(expected, Path("rendered"), from_guard.append, read_output(Path("rendered"))) == staleness
+    assert from_guard == from_files
+
+
 @pytest.mark.parametrize(("change", "expected"), [s[1:] for s in STALENESS], ids=[s[0] for s in STALENESS])
 def test_stale_output_exits_1_and_writes_nothing(
     current: Path, change: Callable[[Path], None], expected: dict[str, list[str]]
