@@ -1,10 +1,11 @@
 """A render into a directory takes each cluster whose document did not change from the output
 already there, instead of building, deriving and emitting it again.
 
-Measured reason (benchmarks/noop_bench.py, "one spec changed"): a pre-commit hook renders every
+Measured reason (benchmarks/noop_bench.py, "one spec changed"): a pre-commit hook rendered every
 spec of the repository when one changed, and building, deriving and emitting a cluster is most of
-a cluster's cost (plans are a quarter of it). Every cluster is still loaded, validated and resolved:
-the rules across clusters need them all, and a cluster's plan decides whether it can be reused.
+a cluster's cost (plans are a quarter of it). With 20 specs and one changed, `render --write
+--exit-code` took 15x `python -c pass` and takes 9x; with 200 specs, 2.8 s and 1.2 s. Every cluster
+is still loaded, validated and resolved: the rules across clusters need them all.
 
 What proves a cluster's files current. A cluster's output is a function of its document
 (plans.spec_digest), of the render's other inputs (record.digests' shared digest: pgrender's
@@ -18,7 +19,7 @@ the builders read only the plan. So a cluster is reused when all of these hold:
   (record.verify_output: the stat cache is bound to the record and to the code's fingerprint, and a
   file is hashed where its stat changed), the proof the no-op path gives;
 - the secrets provider does not read the output it replaces (provider sealed keeps the ciphertexts
-  of unchanged values from it): commands.render asks only for other providers;
+  of unchanged values from it): commands._reusing asks only for other providers;
 - each of the cluster's files, read again as it is taken, has the record's SHA-256 and mode.
 
 Any doubt renders the cluster, or every cluster: reuse only ever saves work. The files are taken
