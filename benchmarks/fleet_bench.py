@@ -87,6 +87,27 @@ DIRECTORY = textwrap.dedent(
     """
 )
 
+# A render into a directory, then a render of the same clusters, each changed, into it (what an
+# upgrade or a config change does to a fleet: the guard compares what every cluster had with what it
+# gets); the CPU of the second, as the kernel counts its children.
+CHANGED = textwrap.dedent(
+    """
+    import json, os, resource, shutil, subprocess, sys, tempfile
+    before, after, key = sys.argv[1:4]
+    def cpu():
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return used.ru_utime + used.ru_stime
+    with tempfile.TemporaryDirectory() as out:
+        key = shutil.copyfile(key, out + "/root.key")
+        os.chmod(key, 0o600)
+        command = [sys.executable, "-m", "pgrender", "render", "-o", out + "/base", "--key-file", key]
+        subprocess.run([*command, before], check=True, capture_output=True)
+        start = cpu()
+        subprocess.run([*command, after], check=True, capture_output=True)
+    print(json.dumps({"cpu": cpu() - start}))
+    """
+)
+
 # The floor: the same crypto, directly.
 FLOOR = textwrap.dedent(
     """
@@ -187,6 +208,13 @@ def directory_memory(sizes: tuple[int, ...]) -> list[Row]:
     ]
 
 
+def changed(clusters: int) -> dict[str, float]:
+    """``clusters`` rendered into a directory, then each with a larger data volume rendered into it."""
+    texts = [spec(i) for i in range(clusters)]
+    with specs(texts) as before, specs([t.replace("size: 10Gi", "size: 11Gi") for t in texts]) as after:
+        return _child(CHANGED, str(before), str(after), str(KEY))
+
+
 def _per_unit(name: str, run: Callable[[int], dict[str, float]], low: int, mid: int, high: int) -> Row:
     """Cost of one more unit between ``low`` and ``high``, against the same between ``low`` and ``mid``:
     about 1 when the work is linear in the unit."""
@@ -205,6 +233,7 @@ def scaling(quick: bool) -> list[Row]:
         # 64 instances is what one spec may ask for (spec.limits.MAX_INSTANCES), not 99.
         _per_unit("instances", lambda n: rendered([spec(0, replicas=n)]), 1, 16, 64),
         _per_unit("users", lambda n: rendered([spec(0, users=n)]), 1, 100, 300 if quick else 1000),
+        _per_unit("changed clusters", changed, 1, 10 if quick else 100, 100 if quick else 1000),
     ]
 
 

@@ -115,17 +115,30 @@ def _namespace(namespace: str | None, config: Any) -> str | None:
     return namespace or (config.config.namespace if config else None)
 
 
-def _record_inputs(request: Any, config_path: str | None, config: Any, target: str, provider: Any) -> Any:
+def _record_inputs(request: Any, config_path: str | None, config: Any, target: str, provider: Any) -> tuple[Any, Any]:
     """The digests of what this render reads (record.py) and the fingerprint of pgrender's code, or
     None when they cannot be taken (a spec from standard input, a key from a pipe): then no record is
-    written, and the next run renders."""
+    written, and the next run renders. With the request, which carries the root key the digests name
+    (loaded once: a key file changed during the render cannot leave the record naming another key)."""
     from pgrender import record
 
     code = record.code_fingerprint()
+    root_key = None
+    if provider.needs_root_key:
+        from pgrender.errors import RootKeyError
+        from pgrender.frozen import replace
+        from pgrender.secrets import keys
+
+        try:
+            root_key = keys.load(request.key_file, request.environ)
+        except RootKeyError:
+            return request, None  # the render says why, after the specs' problems
+        request = replace(request, root_key=root_key)
     try:
         digests = record.digests(
             spec_files=request.specs,
             config_path=(config_path or "pgrender.yaml") if config else None,
+            config_digest=config.digest if config else None,
             target=target,
             provider=request.provider,
             namespace=request.default_namespace,
@@ -133,10 +146,11 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
             certificate=request.sealing_certificate,
             needs_root_key=provider.needs_root_key,
             environ=os.environ,
+            root_key=root_key,
         )
     except record.Unanswered:
-        return None
-    return digests, code
+        return request, None
+    return request, (digests, code)
 
 
 def _reusing(request: Any, target: str | None, inputs: Any, provider: Any) -> Any:
@@ -196,18 +210,13 @@ def _warn_validity(windows: Iterable[Window]) -> None:
         echo(f"warning: {warning}", err=True)
 
 
-def _guard(
-    directory: Path,
-    content: Mapping[str, str],
-    failure: str = "cannot write",
-    previous: Mapping[str, str] | None = None,
-) -> Mapping[str, str]:
+def _guard(directory: Path, content: Mapping[str, str], previous: Mapping[str, str] | None) -> Mapping[str, str]:
     """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held
     (``previous``, when it was read already)."""
     from pgrender.changes import guard
 
     if previous is None:
-        previous = _read_output(directory, failure)
+        previous = _read_output(directory, "cannot write")
     if previous:
         guard(previous, content)
     return previous
@@ -413,7 +422,9 @@ def render(
 
             refuse_plaintext_in_git(Path(target))
         # Read before rendering: an input changing meanwhile leaves the record naming the older one.
-        inputs = _record_inputs(request, config_path, config, target, provider) if target and not previous_dir else None
+        inputs = None
+        if target and not previous_dir:
+            request, inputs = _record_inputs(request, config_path, config, target, provider)
         request = _reusing(request, target, inputs, provider)
         warnings: list[Problem] = []
         if to_stdout:
@@ -426,7 +437,7 @@ def render(
         content, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
         _warn_validity(done.windows())
-        previous = _guard(Path(target), content, previous=earlier)
+        previous = _guard(Path(target), content, earlier)
         del earlier, request
         staleness = None
         if exit_code:
@@ -504,15 +515,22 @@ def check(
         request, earlier = _replaced(request, directory, "cannot check")
         provider = providers.secrets_provider(request.provider)
         target = output or str(config.output)  # as render names it in the record
-        request = _reusing(request, target, _record_inputs(request, config_path, config, target, provider), provider)
+        request, inputs = _record_inputs(request, config_path, config, target, provider)
+        request = _reusing(request, target, inputs, provider)
         warnings: list[Problem] = []
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
         _warn_validity(done.windows())
-        previous = _guard(directory, expected, "cannot check", previous=earlier)
+        previous = _read_output(directory, "cannot check") if earlier is None else earlier
+        # Every change, classified once: what refuses the check is what its report shows.
+        found = _changes(previous, expected) if previous else None
+        if found is not None:
+            from pgrender.changes import refuse
+
+            refuse(found)
         diff = write.TextSpool()  # shown once the check is done: a fleet's is hundreds of megabytes
         staleness = compare(expected, directory, None if fmt == "json" else diff.write, previous)
-        found = _changes(previous, expected) if staleness.stale and previous else None
+        found = found if staleness.stale else None
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgrender import __version__, globs
 from pgrender.errors import Problem, SpecError
-from pgrender.load import Document, load_file
+from pgrender.load import Document, file_bytes, load_bytes
 from pgrender.spec.rules.repository import DEFAULT_KUBERNETES_VERSION, specifier_set
 from pgrender.spec.rules.users import InfrastructureRole
 
@@ -59,11 +59,15 @@ class LoadedConfig:
         root: Path,
         path: Path | None = None,
         positions: dict[tuple[str | int, ...], tuple[int, int]] | None = None,
+        digest: str | None = None,
     ) -> None:
         self.config = config
         self.root = root
         self.path = path or root / CONFIG_FILE
         self._positions = positions or {}
+        # The SHA-256 (hex) of the bytes this config was read from: the record names what the render
+        # read, not what the file holds by the time the record is made. None: not read from a file.
+        self.digest = digest
 
     def infrastructure_roles(self) -> tuple[InfrastructureRole, ...]:
         """infrastructureRoles, each with the positions of its fields in this file."""
@@ -125,7 +129,10 @@ def default_config(root: Path) -> LoadedConfig:
 
 def load_config(path: str | Path) -> LoadedConfig:
     """Read and validate a pgrender.yaml; problems carry file, line and field path."""
-    (document, *rest) = load_file(path)
+    import hashlib
+
+    raw = file_bytes(path)
+    (document, *rest) = load_bytes(raw, str(path))
     if rest:
         raise SpecError([Problem(str(path), 0, 0, "", "expected one YAML document")])
     if not isinstance(document.data, dict):
@@ -145,7 +152,7 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise SpecError(problems_of(document, exc, RepositoryConfig)) from None
     if config.required_version is not None:
         _require_version(document, config.required_version)
-    return LoadedConfig(config, Path(path).parent, Path(path), document.positions)
+    return LoadedConfig(config, Path(path).parent, Path(path), document.positions, hashlib.sha256(raw).hexdigest())
 
 
 def find_config(explicit: str | None) -> LoadedConfig | None:

@@ -151,9 +151,24 @@ def iter_documents(paths: list[str], problems: list[Problem]) -> Iterator[Docume
 def _file_documents(path: str | Path, problems: list[Problem]) -> Iterator[Document]:
     """The documents of one file; "-" is standard input. (Not a generator itself: the file's bytes
     are held by _bytes_documents alone, which lets them go once they are decoded.)"""
+    raw = _read(path, problems)
+    return iter(()) if raw is None else _bytes_documents(raw, str(path), problems)
+
+
+def file_bytes(path: str | Path) -> bytes:
+    """The bytes of one file ("-": standard input); SpecError, as loading it would say, when they
+    cannot be read. For a file read once and also digested: pgrender.yaml (config.load_config)."""
+    problems: list[Problem] = []
+    raw = _read(path, problems)
+    if raw is None:
+        raise SpecError(problems)
+    return raw
+
+
+def _read(path: str | Path, problems: list[Problem]) -> bytes | None:
     name = str(path)
     try:
-        raw = sys.stdin.buffer.read() if name == STDIN else Path(path).read_bytes()
+        return sys.stdin.buffer.read() if name == STDIN else Path(path).read_bytes()
     except FileNotFoundError:
         problems.append(Problem(name, 0, 0, "", "file not found"))
     except IsADirectoryError:
@@ -161,9 +176,7 @@ def _file_documents(path: str | Path, problems: list[Problem]) -> Iterator[Docum
     except OSError as exc:
         what = "standard input" if name == STDIN else "file"
         problems.append(Problem(name, 0, 0, "", f"cannot read {what}: {exc.strerror}"))
-    else:
-        return _bytes_documents(raw, name, problems)
-    return iter(())
+    return None
 
 
 def load_bytes(raw: bytes, name: str) -> list[Document]:

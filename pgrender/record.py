@@ -253,14 +253,16 @@ def _installed_record(path: str) -> bytes | None:
     return data if b"pgrender/__init__.py," in data else None
 
 
-def key_fingerprint(key_file: str | None, environ: Mapping[str, str]) -> str:
+def key_fingerprint(key_file: str | None, environ: Mapping[str, str], used: bytes | None = None) -> str:
     """A domain-separated hash of the root key as keys.load reads it (the key file's, else
     PGRENDER_KEY's, as keys.parse normalises it) and of PGRENDER_ALLOW_TEST_KEY=1. Never the key; a key
     of 256 random bits cannot be found from it. The same key from a file or the environment, on any
     machine, gives the same fingerprint, so a committed record does not change with who renders.
 
     Unanswered when keys.load would refuse or warn, which only the full path does: a key file that is
-    not a regular file (a pipe is read once), too large, or readable by others; two different keys."""
+    not a regular file (a pipe is read once), too large, or readable by others; two different keys.
+    ``used``: the key a render loaded (keys.load), fingerprinted instead of what the file holds now,
+    so that the record names the key the output was made with even if the file changed meanwhile."""
     from_env = environ.get(KEY_VAR, "").strip().lower() or None
     key = from_env
     if key_file:
@@ -277,6 +279,8 @@ def key_fingerprint(key_file: str | None, environ: Mapping[str, str]) -> str:
         key = data.decode("utf-8", "replace").strip().lower()
         if from_env and from_env != key:
             raise Unanswered(f"{key_file} and {KEY_VAR} differ: keys.load refuses")
+    if used is not None:
+        key = used.hex()  # as keys.parse read it: the normalised text above, for the same key
     allowed = environ.get(ALLOW_TEST_KEY_VAR) == "1"
     return _sha(b"pgrender record: root key\0" + _dumps([key, allowed]).encode())
 
@@ -285,6 +289,7 @@ def digests(
     *,
     spec_files: Sequence[str],
     config_path: str | None,
+    config_digest: str | None = None,
     target: str,
     provider: str,
     namespace: str | None,
@@ -292,17 +297,21 @@ def digests(
     certificate: str | None,
     needs_root_key: bool,
     environ: Mapping[str, str],
+    root_key: bytes | None = None,
 ) -> tuple[str, str, str]:
     """(inputs, specs, shared): the digest of everything a render reads, of what validate reads, and
-    of what a render reads but the specs (the record's ``reuse``: reuse.py).
+    of what a render reads but the specs (the record's ``reuse``: reuse.py). ``config_digest``: the
+    SHA-256 of the bytes a render read its config from (config.LoadedConfig.digest), which the
+    record must name rather than the file as it is now; else the file is read. ``root_key``: the key
+    the render uses, likewise (key_fingerprint).
 
     Unanswered when an input cannot be read as a regular file (standard input, a pipe)."""
     if "-" in spec_files:
         raise Unanswered("standard input")
-    config = [config_path, _sha(_read(config_path))] if config_path else None
+    config = [config_path, config_digest or _sha(_read(config_path))] if config_path else None
     specs = [[name, _sha(_read(name))] for name in spec_files]
     validated = [SCHEMA, __version__, config, specs, namespace]
-    key = key_fingerprint(key_file, environ) if needs_root_key else None
+    key = key_fingerprint(key_file, environ, root_key) if needs_root_key else None
     sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
     rendered = [*validated, target, provider, key, sealing]
     shared = ["reuse", SCHEMA, __version__, config, namespace, target, provider, key, sealing]

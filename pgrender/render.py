@@ -54,6 +54,9 @@ class Request:
     infrastructure_roles: tuple[InfrastructureRole, ...] = ()  # pgrender.yaml's, made in every cluster
     # The clusters whose files the output directory holds current already (a render into it: reuse.py).
     reuse: Reuse | None = field(default=None, repr=False, compare=False)
+    # The root key, loaded already by a render that records it (commands._record_inputs): the record
+    # names the key the output is made with, and the file is not read again.
+    root_key: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @frozen
@@ -224,6 +227,8 @@ def cluster_objects(plan: ClusterPlan, root_key: bytes, pool: tuning.ScramPool) 
 def _root_key(request: Request, needed: bool) -> tuple[bytes | None, RootKeyError | None]:
     if not needed:
         return None, None
+    if request.root_key is not None:
+        return request.root_key, None
     try:
         return keys.load(request.key_file, request.environ), None
     except RootKeyError as exc:

@@ -24,7 +24,7 @@ the builders read only the plan. So a cluster is reused when all of these hold:
 
 Any doubt renders the cluster, or every cluster: reuse only ever saves work. The files are taken
 as the render's own (write.cluster_files), so the guard, ``--exit-code``, the write and the new
-record see the same files a full render makes (tests/test_reuse.py compares them byte for byte).
+record see the same files a full render makes (tests/test_record.py compares them byte for byte).
 """
 
 from __future__ import annotations

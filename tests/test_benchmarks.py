@@ -12,3 +12,8 @@ def test_a_render_counts_its_crypto_and_the_floor_repeats_it() -> None:
     # hippo-like clusters: a CA and leaves each, their keys, and the users' SCRAM verifiers
     assert result["signatures"] >= 2 * 4 and result["keys"] >= result["signatures"] and result["pbkdf2"] >= 2
     assert fleet_bench.floor(result) > 0
+
+
+def test_a_change_to_every_cluster_is_rendered_into_the_directory_before_it() -> None:
+    """Both renders of the changed-clusters row succeed: a larger volume is a change the guard lets through."""
+    assert fleet_bench.changed(2)["cpu"] > 0

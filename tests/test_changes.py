@@ -16,7 +16,16 @@ import pytest
 import yaml
 
 from pgrender import write
-from pgrender.changes import PRIMARY_FIRST_WHEN_LOWERED, Changes, changes, format_path, guard
+from pgrender.changes import (
+    GUARDED_KINDS,
+    PRIMARY_FIRST_WHEN_LOWERED,
+    Changes,
+    _another_kind,
+    changes,
+    format_path,
+    guard,
+    refuse,
+)
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.render import Request, render
@@ -550,6 +559,110 @@ def test_major_version_guidance_moves_the_data_logically() -> None:
     ):
         assert fragment in text
     assert "fromBackup" not in text
+
+
+# The guard parses only GUARDED_KINDS, and only files that may hold them: pgrender's own head
+# (apiVersion, then a plain kind) is sure; anything else is parsed.
+HEAD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "another"),
+    [
+        (HEAD, True),
+        (HEAD + "data:\n  script: |\n    ---\n    ...\n", True),  # markers inside a block scalar
+        ("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: a\n", False),
+        ("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: a\n", False),
+        (HEAD + "---\napiVersion: v1\nkind: PersistentVolumeClaim\n", False),  # a second document
+        (HEAD + "...\nkind: PersistentVolumeClaim\n", False),  # a document after its end marker
+        ("---\n" + HEAD, False),
+        ('apiVersion: v1\nkind: "ConfigMap"\n', False),  # quoted: parsed, whatever it says
+        ("apiVersion: v1\nkind: !!str ConfigMap\n", False),
+        ("apiVersion: v1\nkind: ConfigMap # x\n", False),
+        ("apiVersion: v1\nkind: Persistent\n  VolumeClaim\n", True),  # "Persistent VolumeClaim"
+        ("apiVersion: v1\nkind: ConfigMap\nkind: StatefulSet\n", True),  # a duplicate key: unreadable
+        ("\ufeffapiVersion: v1\nkind: ConfigMap\n", False),
+        ("kind: ConfigMap\napiVersion: v1\n", False),  # not as pgrender writes it
+        ("apiVersion: v1\nkind: ConfigMap", False),  # no line end
+    ],
+)
+def test_a_file_the_guard_skips_holds_none_of_its_kinds(text: str, another: bool) -> None:
+    assert _another_kind(text, GUARDED_KINDS) is another
+    if another:  # what it claims: the loader finds no object of those kinds in it
+        from ruamel.yaml import YAML
+
+        try:
+            documents = list(YAML(typ="safe").load_all(text))
+        except Exception:  # unreadable: no object at all
+            documents = []
+        assert not any(isinstance(d, dict) and d.get("kind") in GUARDED_KINDS for d in documents)
+
+
+FLEET = [("hippo", "hippo"), ("hippo", "hippo2"), ("trio", "trio"), ("hippo", "hippo3")]
+
+
+def fleet(edit: Callable[[str, str], str] = lambda name, text: text) -> str:
+    """The examples as a fleet: (example, cluster name) each, edited per cluster."""
+    texts = []
+    for example, name in FLEET:
+        text = (EXAMPLES / f"{example}.yaml").read_text().replace(f"name: {example}\n", f"name: {name}\n", 1)
+        texts.append(edit(name, text))
+    return "\n---\n".join(texts)
+
+
+def only(names: tuple[str, ...], old: str, new: str) -> Callable[[str, str], str]:
+    return lambda name, text: text.replace(old, new) if name in names else text
+
+
+@pytest.mark.parametrize(
+    ("old_edit", "new_edit", "refused"),
+    [
+        (None, only(("hippo2",), "size: 1Gi", "size: 2Gi"), []),
+        (
+            only(("hippo2",), "size: 1Gi", "size: 2Gi"),
+            None,
+            [f"shrink-volume:hippo2-instance1-{i}-pgdata" for i in (0, 1)],
+        ),
+        (  # a shrink beside a renamed cluster and a moved one
+            only(("hippo", "hippo3"), "size: 1Gi", "size: 2Gi"),
+            lambda name, text: text.replace("name: hippo2\n", "name: hippo4\n").replace(
+                "namespace: postgres-operator",
+                "namespace: moved" if name == "hippo3" else "namespace: postgres-operator",
+            ),
+            [f"shrink-volume:hippo-instance1-{i}-pgdata" for i in (0, 1)],
+        ),
+        (
+            None,
+            only(("trio",), "storageClassName: fast-ssd\n      walVolume", "storageClassName: b\n      walVolume"),
+            [f"storage-class:trio-main-{i}-pgdata" for i in (0, 1, 2)],
+        ),
+        (
+            only(("hippo3",), "postgresVersion: 16", "postgresVersion: 15"),
+            only(("hippo2",), "replicas: 2", "replicas: 1"),
+            ["major-version:15-16"],
+        ),
+        (None, only(("hippo", "hippo2", "hippo3"), "name: hippo", "name: renamed"), []),  # renamed: the claims are new
+        (only(("hippo2",), "size: 1Gi", "size: 2Gi"), only(("hippo2",), "name: hippo2\n", "name: other\n"), []),
+    ],
+)
+def test_the_guard_refuses_what_the_whole_comparison_refuses(
+    tmp_path: Path,
+    old_edit: Callable[[str, str], str] | None,
+    new_edit: Callable[[str, str], str] | None,
+    refused: list[str],
+) -> None:
+    """guard() parses only GUARDED_KINDS; refuse(changes()) parses every file that differs."""
+    old = rendered(tmp_path, fleet(old_edit) if old_edit else fleet(), "old")
+    new = rendered(tmp_path, fleet(new_edit) if new_edit else fleet(), "new")
+    messages = []
+    for check in (lambda: guard(old, new), lambda: refuse(changes(old, new))):
+        try:
+            check()
+            messages.append("")
+        except ChangeRefusedError as exc:
+            messages.append(str(exc))
+    assert messages[0] == messages[1]
+    assert [line.split(": ")[1] for line in messages[0].splitlines()[1:]] == refused
 
 
 # --- End to end: the examples rendered, then rendered again with one edit ---------------------

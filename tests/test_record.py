@@ -313,6 +313,54 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     assert answered is (outcome == RENDERS)  # the new record answers the next run
 
 
+# Inputs read by the render and also digested for the record: the record names what was read.
+ROLES = CONFIG + "infrastructureRoles:\n  - name: monitor\n    inRoles: [pg_monitor]\n"
+
+
+def test_a_config_changed_during_a_render_is_recorded_as_it_was_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pgrender.yaml changed once the render had read it and before the record was made: the output
+    is the old config's, so the record must name that one and the next run must see the change (a
+    local check that passes where CI's fresh clone fails otherwise)."""
+    digests = record.digests
+
+    def changed_meanwhile(**inputs: object) -> tuple[str, str, str]:
+        (repo / "pgrender.yaml").write_text(ROLES)
+        return digests(**inputs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(record, "digests", changed_meanwhile)
+    (repo / "a.pgcluster.yaml").write_text(spec("a").replace("727Mi", "2Gi"))  # a run to render
+    assert run_cli(*RENDER).exit_code == 1
+    monkeypatch.setattr(record, "digests", digests)
+    assert fast(*CHECK) is None
+    _, clean = clean_render(repo, ())
+    assert run_cli(*CHECK).exit_code == 1
+    assert run_cli(*RENDER).exit_code == 1
+    assert tree(repo / "rendered") == clean
+
+
+def test_a_key_changed_during_a_render_and_back_is_not_the_one_recorded(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """root.key replaced while the render runs and put back after: the record names the key the
+    output was made with, so the files are the kept key's (or the next run would see them stale)."""
+    digests, kept = record.digests, (repo / "root.key").read_text()
+
+    def replaced_meanwhile(**inputs: object) -> tuple[str, str, str]:
+        made = digests(**inputs)  # type: ignore[arg-type]
+        (repo / "root.key").write_text(keys.generate() + "\n")
+        return made
+
+    monkeypatch.setattr(record, "digests", replaced_meanwhile)
+    (repo / "a.pgcluster.yaml").write_text(spec("a").replace("727Mi", "2Gi"))
+    assert run_cli(*RENDER).exit_code == 1
+    monkeypatch.setattr(record, "digests", digests)
+    (repo / "root.key").write_text(kept)
+    _, clean = clean_render(repo, ())
+    assert tree(repo / "rendered") == clean
+
+
 def test_a_flat_base_is_reused_into_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One cluster's files are the output's flat base; with a second, they move into its directory."""
     make_repository(tmp_path / "repo")
