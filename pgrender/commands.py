@@ -115,18 +115,38 @@ def _namespace(namespace: str | None, config: Any) -> str | None:
     return namespace or (config.config.namespace if config else None)
 
 
-def _record_inputs(request: Any, config_path: str | None, config: Any, target: str, provider: Any) -> tuple[Any, Any]:
-    """The digests of what this render reads (record.py) and the fingerprint of pgrender's code, or
-    None when they cannot be taken (a spec from standard input, a key from a pipe): then no record is
-    written, and the next run renders. With the request, which carries the root key the digests name
-    (loaded once: a key file changed during the render cannot leave the record naming another key)."""
-    from pgrender import record
+class _RecordInputs:
+    """What a render's record names of its inputs: all but the specs, taken before it renders (their
+    shared digest finds the clusters to reuse), and the specs as the render reads them (``read``,
+    filled by load.iter_documents: a spec changed and changed back while the render ran is named as
+    it was read); and the fingerprint of pgrender's code."""
 
-    code = record.code_fingerprint()
+    def __init__(self, inputs: Any, spec_files: tuple[str, ...], code: str) -> None:
+        self.inputs, self.spec_files, self.code = inputs, spec_files, code
+        self.read: dict[str, str] = {}
+
+    def digests(self) -> tuple[str, str, str]:
+        from pgrender import record
+
+        return self.inputs.digests(record.spec_digests(self.spec_files, self.read))  # type: ignore[no-any-return]
+
+
+def _record_inputs(
+    request: Any, config_path: str | None, config: Any, target: str, provider: Any
+) -> tuple[Any, _RecordInputs | None]:
+    """What the record of this render names (_RecordInputs), or None when it cannot be taken (a
+    spec from standard input, a key from a pipe): then no record is written, and the next run
+    renders. With the request, which carries the root key the record names (loaded once: a key
+    file changed during the render cannot leave the record naming another key) and where the
+    render notes each spec file's digest as it reads it."""
+    from pgrender import record
+    from pgrender.frozen import replace
+
+    if "-" in request.specs:
+        return request, None
     root_key = None
     if provider.needs_root_key:
         from pgrender.errors import RootKeyError
-        from pgrender.frozen import replace
         from pgrender.secrets import keys
 
         try:
@@ -135,8 +155,7 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
             return request, None  # the render says why, after the specs' problems
         request = replace(request, root_key=root_key)
     try:
-        digests = record.digests(
-            spec_files=request.specs,
+        inputs = record.Inputs.of(
             config_path=(config_path or "pgrender.yaml") if config else None,
             config_digest=config.digest if config else None,
             target=target,
@@ -150,10 +169,11 @@ def _record_inputs(request: Any, config_path: str | None, config: Any, target: s
         )
     except record.Unanswered:
         return request, None
-    return request, (digests, code)
+    recorded = _RecordInputs(inputs, request.specs, record.code_fingerprint())
+    return replace(request, read=recorded.read), recorded
 
 
-def _reusing(request: Any, target: str | None, inputs: Any, provider: Any) -> Any:
+def _reusing(request: Any, target: str | None, inputs: _RecordInputs | None, provider: Any) -> Any:
     """``request`` with the clusters the output directory ``target`` holds current (reuse.py), where
     a record can be made of this render (``inputs``) and the provider does not read the output."""
     from pgrender import providers
@@ -163,7 +183,7 @@ def _reusing(request: Any, target: str | None, inputs: Any, provider: Any) -> An
     from pgrender.frozen import replace
     from pgrender.reuse import found
 
-    return replace(request, reuse=found(target, inputs[0][2], inputs[1]))
+    return replace(request, reuse=found(target, inputs.inputs.shared(), inputs.code))
 
 
 def _record(
@@ -421,8 +441,8 @@ def render(
             from pgrender.gitcheck import refuse_plaintext_in_git  # runs git: not for --stdout
 
             refuse_plaintext_in_git(Path(target))
-        # Read before rendering: an input changing meanwhile leaves the record naming the older one.
-        inputs = None
+        # The record names each input as the render reads it (_RecordInputs): one changing meanwhile is seen.
+        inputs: _RecordInputs | None = None
         if target and not previous_dir:
             request, inputs = _record_inputs(request, config_path, config, target, provider)
         request = _reusing(request, target, inputs, provider)
@@ -453,10 +473,10 @@ def render(
         else:
             from pgrender import record
 
-            digests, code = inputs
-            content.add(record.RECORD, _record(digests, config, provider, done, tuple(sorted(warnings)), content))
+            made = _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content)
+            content.add(record.RECORD, made)
             write.write(target, content)
-            record.remember_written(target, code)
+            record.remember_written(target, inputs.code)
     except PgrenderError as exc:
         _fail(exc, fmt)
     changed = staleness is not None and staleness.stale

@@ -141,18 +141,27 @@ def iter_text(text: str, name: str) -> Iterator[Document]:
         raise SpecError(problems)
 
 
-def iter_documents(paths: list[str], problems: list[Problem]) -> Iterator[Document]:
+def iter_documents(paths: list[str], problems: list[Problem], read: dict[str, str] | None = None) -> Iterator[Document]:
     """Yield the documents of every file as they are parsed. What cannot be read is appended to
-    ``problems`` and loading goes on with the next document."""
+    ``problems`` and loading goes on with the next document. ``read`` gets the SHA-256 (hex) of the
+    bytes of each file read, by its name: what a record names (commands._record_inputs)."""
     for path in paths:
-        yield from _file_documents(path, problems)
+        yield from _file_documents(path, problems, read)
 
 
-def _file_documents(path: str | Path, problems: list[Problem]) -> Iterator[Document]:
+def _file_documents(
+    path: str | Path, problems: list[Problem], read: dict[str, str] | None = None
+) -> Iterator[Document]:
     """The documents of one file; "-" is standard input. (Not a generator itself: the file's bytes
     are held by _bytes_documents alone, which lets them go once they are decoded.)"""
     raw = _read(path, problems)
-    return iter(()) if raw is None else _bytes_documents(raw, str(path), problems)
+    if raw is None:
+        return iter(())
+    if read is not None:
+        import hashlib
+
+        read[str(path)] = hashlib.sha256(raw).hexdigest()
+    return _bytes_documents(raw, str(path), problems)
 
 
 def file_bytes(path: str | Path) -> bytes:

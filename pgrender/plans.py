@@ -29,9 +29,10 @@ def plans(
     specs: tuple[str, ...],
     default_namespace: str | None = None,
     infrastructure: tuple[InfrastructureRole, ...] = (),
+    read: dict[str, str] | None = None,
 ) -> Iterator[ClusterPlan]:
     """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
-    it is resolved, while no problem has been found.
+    it is resolved, while no problem has been found. ``read``: load.iter_documents's.
 
     At the end, one SpecError carries the problems of the earliest stage that had any: each
     document's own (YAML that cannot be read, the schema, the rules across its fields: one
@@ -41,7 +42,7 @@ def plans(
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
     claimed = ClaimRegistry()
-    for doc in load.iter_documents(list(specs), invalid):
+    for doc in load.iter_documents(list(specs), invalid, read):
         meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
         if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
             meta["namespace"] = default_namespace

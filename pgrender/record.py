@@ -27,8 +27,12 @@ the root key and PGRENDER_ALLOW_TEST_KEY: a domain-separated hash, never the key
 `validate` reads (``specs``), pgrender.yaml's settings that the command line resolves options
 against, every output file's SHA-256 and mode, and ``reuse``: each cluster's spec digest with the
 directory of its files, and a digest of the inputs but the specs, from which a render after a spec
-changed takes the clusters whose document did not (reuse.py). The inputs are read before rendering:
-when one changes during a render, the record names the older bytes and the next run renders again.
+changed takes the clusters whose document did not (reuse.py). The record names each input as the
+render read it, not as the file is by the time the record is made: pgrender.yaml's digest is of the
+bytes it was loaded from, the key's fingerprint of the key the render uses (loaded once, before),
+each spec's digest of the bytes the render parsed (load.iter_documents notes it). So an input that
+changes during a render, even one changed back, leaves a record the next run does not match. The
+sealing certificate (provider sealed) is still digested from a read of its own, before the render.
 
 The record is content-addressed and the same on every machine (it is committed with output that is
 committed): it says "these inputs make these files", which stays true wherever it is copied; a
@@ -289,7 +293,6 @@ def digests(
     *,
     spec_files: Sequence[str],
     config_path: str | None,
-    config_digest: str | None = None,
     target: str,
     provider: str,
     namespace: str | None,
@@ -297,25 +300,85 @@ def digests(
     certificate: str | None,
     needs_root_key: bool,
     environ: Mapping[str, str],
-    root_key: bytes | None = None,
 ) -> tuple[str, str, str]:
     """(inputs, specs, shared): the digest of everything a render reads, of what validate reads, and
-    of what a render reads but the specs (the record's ``reuse``: reuse.py). ``config_digest``: the
-    SHA-256 of the bytes a render read its config from (config.LoadedConfig.digest), which the
-    record must name rather than the file as it is now; else the file is read. ``root_key``: the key
-    the render uses, likewise (key_fingerprint).
+    of what a render reads but the specs (the record's ``reuse``: reuse.py), every file read now.
 
     Unanswered when an input cannot be read as a regular file (standard input, a pipe)."""
+    specs = spec_digests(spec_files)
+    return Inputs.of(
+        config_path=config_path,
+        target=target,
+        provider=provider,
+        namespace=namespace,
+        key_file=key_file,
+        certificate=certificate,
+        needs_root_key=needs_root_key,
+        environ=environ,
+    ).digests(specs)
+
+
+def spec_digests(spec_files: Sequence[str], read: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Each spec file's name and SHA-256: as the render read it (``read``: load.iter_documents's),
+    else as the file is now. Unanswered for standard input."""
     if "-" in spec_files:
         raise Unanswered("standard input")
-    config = [config_path, config_digest or _sha(_read(config_path))] if config_path else None
-    specs = [[name, _sha(_read(name))] for name in spec_files]
-    validated = [SCHEMA, __version__, config, specs, namespace]
-    key = key_fingerprint(key_file, environ, root_key) if needs_root_key else None
-    sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
-    rendered = [*validated, target, provider, key, sealing]
-    shared = ["reuse", SCHEMA, __version__, config, namespace, target, provider, key, sealing]
-    return _sha(_dumps(rendered).encode()), _sha(_dumps(validated).encode()), _sha(_dumps(shared).encode())
+    return [[name, read[name] if read is not None else _sha(_read(name))] for name in spec_files]
+
+
+class Inputs:
+    """What a render reads but the specs, digested: taken before it renders (its shared digest finds
+    the clusters to reuse), joined with the specs' digests once they are read (digests())."""
+
+    __slots__ = ("_config", "_key", "_namespace", "_provider", "_sealing", "_target")
+
+    def __init__(
+        self,
+        config: list[str] | None,
+        namespace: str | None,
+        target: str,
+        provider: str,
+        key: str | None,
+        sealing: str | None,
+    ) -> None:
+        self._config, self._namespace, self._target = config, namespace, target
+        self._provider, self._key, self._sealing = provider, key, sealing
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        config_path: str | None,
+        target: str,
+        provider: str,
+        namespace: str | None,
+        key_file: str | None,
+        certificate: str | None,
+        needs_root_key: bool,
+        environ: Mapping[str, str],
+        config_digest: str | None = None,
+        root_key: bytes | None = None,
+    ) -> Inputs:
+        """``config_digest``: the SHA-256 of the bytes a render read its config from
+        (config.LoadedConfig.digest), which the record must name rather than the file as it is by
+        then; else the file is read. ``root_key``: the key the render uses, likewise (key_fingerprint)."""
+        config = [config_path, config_digest or _sha(_read(config_path))] if config_path else None
+        key = key_fingerprint(key_file, environ, root_key) if needs_root_key else None
+        sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
+        return cls(config, namespace, target, provider, key, sealing)
+
+    def shared(self) -> str:
+        """The digest of everything but the specs (the record's ``reuse.inputs``)."""
+        return _sha(_dumps(["reuse", SCHEMA, __version__, self._config, self._namespace, *self._rendering()]).encode())
+
+    def digests(self, specs: list[list[str]]) -> tuple[str, str, str]:
+        """(inputs, specs, shared), as digests() says."""
+        validated = [SCHEMA, __version__, self._config, specs, self._namespace]
+        rendered = [*validated, *self._rendering()]
+        return _sha(_dumps(rendered).encode()), _sha(_dumps(validated).encode()), self.shared()
+
+    def _rendering(self) -> list[str | None]:
+        return [self._target, self._provider, self._key, self._sealing]
 
 
 # The record ---------------------------------------------------------------------------------------------------

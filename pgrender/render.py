@@ -57,6 +57,8 @@ class Request:
     # The root key, loaded already by a render that records it (commands._record_inputs): the record
     # names the key the output is made with, and the file is not read again.
     root_key: bytes | None = field(default=None, repr=False, compare=False)
+    # Filled as the specs are read, for a render that records them: each file's SHA-256 (load.py).
+    read: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
 
 @frozen
@@ -156,7 +158,7 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
     secrets = secrets_provider(DEFAULT_SECRETS_PROVIDER if request.only_secrets else request.provider)
     root_key, key_error = _root_key(request, secrets.needs_root_key)
     secrets, setup_error = _configured(secrets, request, root_key) if key_error is None else (secrets, key_error)
-    every_plan = plans(request.specs, request.default_namespace, request.infrastructure_roles)
+    every_plan = plans(request.specs, request.default_namespace, request.infrastructure_roles, request.read)
     if setup_error is not None:
         for _ in every_plan:  # the specs are still read through: their problems come first
             pass

@@ -14,11 +14,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from pgrender import record, render, reuse, tuning
+from pgrender import load, record, render, reuse, tuning
+from pgrender.errors import Problem
 from pgrender.plan import ClusterPlan
 from pgrender.plans import spec_digest
 from pgrender.secrets import keys
@@ -317,22 +319,34 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
 ROLES = CONFIG + "infrastructureRoles:\n  - name: monitor\n    inRoles: [pg_monitor]\n"
 
 
+def once_inputs_are_taken(monkeypatch: pytest.MonkeyPatch, before: Change | None, after: Change | None) -> None:
+    """Run ``before`` and ``after`` around the next time a render takes the inputs it records
+    (record.Inputs.of), once."""
+    taken = record.Inputs.of
+    pending = [True]
+
+    def of(cls: type[record.Inputs], **inputs: Any) -> record.Inputs:
+        first = pending.pop() if pending else False
+        if first and before:
+            before(Path.cwd(), monkeypatch)
+        made = taken(**inputs)
+        if first and after:
+            after(Path.cwd(), monkeypatch)
+        return made
+
+    monkeypatch.setattr(record.Inputs, "of", classmethod(of))
+
+
 def test_a_config_changed_during_a_render_is_recorded_as_it_was_read(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """pgrender.yaml changed once the render had read it and before the record was made: the output
     is the old config's, so the record must name that one and the next run must see the change (a
     local check that passes where CI's fresh clone fails otherwise)."""
-    digests = record.digests
-
-    def changed_meanwhile(**inputs: object) -> tuple[str, str, str]:
-        (repo / "pgrender.yaml").write_text(ROLES)
-        return digests(**inputs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(record, "digests", changed_meanwhile)
+    once_inputs_are_taken(monkeypatch, lambda repo, mp: (repo / "pgrender.yaml").write_text(ROLES), None)
     (repo / "a.pgcluster.yaml").write_text(spec("a").replace("727Mi", "2Gi"))  # a run to render
     assert run_cli(*RENDER).exit_code == 1
-    monkeypatch.setattr(record, "digests", digests)
+    assert (repo / "pgrender.yaml").read_text() == ROLES
     assert fast(*CHECK) is None
     _, clean = clean_render(repo, ())
     assert run_cli(*CHECK).exit_code == 1
@@ -345,19 +359,39 @@ def test_a_key_changed_during_a_render_and_back_is_not_the_one_recorded(
 ) -> None:
     """root.key replaced while the render runs and put back after: the record names the key the
     output was made with, so the files are the kept key's (or the next run would see them stale)."""
-    digests, kept = record.digests, (repo / "root.key").read_text()
-
-    def replaced_meanwhile(**inputs: object) -> tuple[str, str, str]:
-        made = digests(**inputs)  # type: ignore[arg-type]
-        (repo / "root.key").write_text(keys.generate() + "\n")
-        return made
-
-    monkeypatch.setattr(record, "digests", replaced_meanwhile)
+    kept = (repo / "root.key").read_text()
+    once_inputs_are_taken(monkeypatch, None, lambda repo, mp: (repo / "root.key").write_text(keys.generate() + "\n"))
     (repo / "a.pgcluster.yaml").write_text(spec("a").replace("727Mi", "2Gi"))
     assert run_cli(*RENDER).exit_code == 1
-    monkeypatch.setattr(record, "digests", digests)
+    assert (repo / "root.key").read_text() != kept
     (repo / "root.key").write_text(kept)
     _, clean = clean_render(repo, ())
+    assert tree(repo / "rendered") == clean
+
+
+def test_a_spec_changed_while_the_render_reads_it_and_back_is_recorded_as_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec edited just as the render reads it, and put back: the output is the edit's, so the
+    record names the edit, and the next run renders the spec as it is."""
+    spec_file, kept = repo / "a.pgcluster.yaml", (repo / "a.pgcluster.yaml").read_text()
+    read = load._read
+
+    def edited_while_read(path: str | Path, problems: list[Problem]) -> bytes | None:
+        if Path(path).name != spec_file.name:
+            return read(path, problems)
+        spec_file.write_text(kept.replace("727Mi", "2Gi"))
+        try:
+            return read(path, problems)
+        finally:
+            spec_file.write_text(kept)
+
+    monkeypatch.setattr(load, "_read", edited_while_read)
+    assert run_cli(*RENDER).exit_code == 1
+    monkeypatch.setattr(load, "_read", read)
+    assert fast(*CHECK) is None
+    _, clean = clean_render(repo, ())
+    assert run_cli(*RENDER).exit_code == 1
     assert tree(repo / "rendered") == clean
 
 
