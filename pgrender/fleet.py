@@ -50,15 +50,23 @@ def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Prob
     workers = tuning.cpus()
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=tuning.worker) as pool:
-            pending: deque[AsyncResult[ClusterOutput] | _Reused] = deque()
-            for plan in plans:
-                warnings.extend(plan.warnings)
-                reused = finisher.reused(plan)
-                pending.append(_Reused(reused) if reused else pool.apply_async(_finish_one, (plan,)))
-                if len(pending) >= IN_FLIGHT * workers:
+            try:
+                pending: deque[AsyncResult[ClusterOutput] | _Reused] = deque()
+                for plan in plans:
+                    warnings.extend(plan.warnings)
+                    reused = finisher.reused(plan)
+                    pending.append(_Reused(reused) if reused else pool.apply_async(_finish_one, (plan,)))
+                    if len(pending) >= IN_FLIGHT * workers:
+                        yield pending.popleft().get()
+                while pending:
                     yield pending.popleft().get()
-            while pending:
-                yield pending.popleft().get()
+            finally:
+                # The workers finish what they were given and exit before the pool's own exit, which
+                # terminates them: killed while one wrote a result (a spec problem raised at the end
+                # of the specs, or a caller that stops reading), it left the result queue's lock held
+                # and the pool's shutdown waited on it forever (tests/test_fleet.py).
+                pool.close()
+                pool.join()
     finally:
         _finisher = None
 

@@ -366,6 +366,37 @@ def test_workers_report_problems_the_same(batch: Callable[..., Path]) -> None:
 
 
 @pytest.mark.usefixtures("processes_from")
+@pytest.mark.parametrize("ending", ["read to the end", "a spec problem at the end", "the caller stops reading"])
+def test_workers_exit_before_the_pool_is_torn_down(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    """Pool.terminate() kills each worker wherever it is: one killed while it wrote a result left the
+    result queue's lock held, and the pool's shutdown waited on it forever (a batch of five clusters
+    and a bad spec, rendered 450 times in worker processes, hung once). So on every way out, the
+    workers finish and exit first: none is still running when the pool is torn down."""
+    import multiprocessing.pool
+
+    running: list[int] = []
+    terminate = multiprocessing.pool.Pool.terminate
+
+    def counted(pool: multiprocessing.pool.Pool) -> None:
+        running.append(sum(1 for worker in pool._pool if worker.exitcode is None))  # type: ignore[attr-defined]
+        terminate(pool)
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, "terminate", counted)
+    clusters = render.stream(request(batch(7, BROKEN if ending == "a spec problem at the end" else "")), [])
+    if ending == "the caller stops reading":
+        next(clusters)
+        clusters.close()
+    elif ending == "a spec problem at the end":
+        with pytest.raises(SpecError):
+            list(clusters)
+    else:
+        assert len(list(clusters)) == 7
+    assert running == [0]
+
+
+@pytest.mark.usefixtures("processes_from")
 @pytest.mark.parametrize(
     ("clusters", "processes"),
     [
