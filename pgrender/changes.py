@@ -904,7 +904,7 @@ def _compare(
     removed_jobs = {ident: o for ident, o in old_by_id.items() if ident not in new_by_id and o.kind == "Job"}
     families = {_job_family(o): o for o in removed_jobs.values()}
     added_families = {_job_family(o) for o in added_jobs.values()}
-    secrets = _SecretUses(new_objs)
+    secrets = _SecretUses(new_objs, new_by_id.values())
 
     for ident, obj in sorted(new_by_id.items()):
         if obj.cluster in whole:
@@ -1131,14 +1131,14 @@ class _SecretUses:
     namespace, user and cluster), the Secrets Certificates ask for and the Secrets pod templates
     mount (by namespace and name). Each is gathered once, when a removed Secret first asks."""
 
-    def __init__(self, new: list[Obj]) -> None:
-        self._new = new
+    def __init__(self, new: list[Obj], by_id: Iterable[Obj]) -> None:
+        self._new, self._by_id = new, by_id  # every new object; one an identity (the last of each)
 
     @functools.cached_property
     def _user_secrets(self) -> set[tuple[str, Any, Any]]:
         return {
             (o.namespace, *map(_hashable, _user_and_cluster(o)))
-            for o in self._new
+            for o in self._by_id
             if o.kind == "Secret" and o.labels.get(PGUSER_LABEL) is not None
         }
 
@@ -1211,7 +1211,8 @@ def _removed_certificate_secret(obj: Obj, secrets: _SecretUses) -> Finding:
 
 def _mounted_secrets(obj: Obj) -> set[str]:
     """The Secrets a workload's pod template mounts (projected or secret volumes)."""
-    template = obj.manifest.get("spec", {}).get("template", {}) if obj.kind in ("StatefulSet", "Deployment") else {}
+    spec = obj.manifest.get("spec") if obj.kind in ("StatefulSet", "Deployment") else None
+    template = spec.get("template") if isinstance(spec, dict) else None
     pod = template.get("spec", {}) if isinstance(template, dict) else {}
     out: set[str] = set()
     for volume in pod.get("volumes", []) if isinstance(pod, dict) else []:
