@@ -176,8 +176,16 @@ class Obj:
 
     @property
     def labels(self) -> dict[str, Any]:
-        labels = self.meta.get("labels")
-        return labels if isinstance(labels, dict) else {}
+        return _map(self.meta.get("labels"))
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        return _map(self.meta.get("annotations"))
+
+    @property
+    def pod(self) -> dict[str, Any]:
+        """A workload's pod template spec; {} where there is none."""
+        return _map(_map(_map(self.manifest.get("spec")).get("template")).get("spec"))
 
     @property
     def cluster(self) -> tuple[str, str] | None:
@@ -192,6 +200,16 @@ class Obj:
     def data(self) -> dict[str, Any]:
         data = self.manifest.get("data")
         return data if isinstance(data, dict) else {}
+
+
+def _map(value: Any) -> dict[str, Any]:
+    """``value`` where it is a map, else an empty one: a hand-edited file may hold anything."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` where it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
 
 
 def parse(
@@ -786,9 +804,10 @@ def _rule_key(obj: Obj) -> str:
 def _major_version(members: Iterable[Obj]) -> int | None:
     """The PostgreSQL major of member StatefulSets: the data directory /pgdata/pgNN, else the image."""
     for obj in members:
-        template = obj.manifest.get("spec", {}).get("template", {}).get("spec", {})
-        for container in template.get("containers", []) if isinstance(template, dict) else []:
-            for env in container.get("env", []) if isinstance(container, dict) else []:
+        for container in _list(obj.pod.get("containers")):
+            if not isinstance(container, dict):
+                continue
+            for env in _list(container.get("env")):
                 if isinstance(env, dict) and env.get("name") == _DATA_DIR_ENV:
                     match = _VERSION_IN_DIR.search(str(env.get("value", "")))
                     if match:
@@ -1094,9 +1113,8 @@ def _claim_owners(objs: list[Obj]) -> dict[tuple[str, str], set[str]]:
     for obj in objs:
         if obj.kind != "StatefulSet":
             continue
-        pod = obj.manifest.get("spec", {}).get("template", {}).get("spec", {})
-        for volume in pod.get("volumes", []) if isinstance(pod, dict) else []:
-            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName") if isinstance(volume, dict) else None
+        for volume in _list(obj.pod.get("volumes")):
+            claim = _map(volume.get("persistentVolumeClaim")).get("claimName") if isinstance(volume, dict) else None
             if claim:
                 owners.setdefault((obj.namespace, str(claim)), set()).add(obj.name)
     return owners
@@ -1135,12 +1153,19 @@ class _SecretUses:
         self._new, self._by_id = new, by_id  # every new object; one an identity (the last of each)
 
     @functools.cached_property
-    def _user_secrets(self) -> set[tuple[str, Any, Any]]:
-        return {
-            (o.namespace, *map(_hashable, _user_and_cluster(o)))
-            for o in self._by_id
-            if o.kind == "Secret" and o.labels.get(PGUSER_LABEL) is not None
-        }
+    def _user_secrets(self) -> tuple[set[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The (namespace, user, cluster) of each user Secret: those a set can hold, and the others (a
+        hand-edited label that is a list or a map), which are compared one by one."""
+        held: set[tuple[Any, ...]] = set()
+        others: list[tuple[Any, ...]] = []
+        for o in self._by_id:
+            if o.kind == "Secret" and o.labels.get(PGUSER_LABEL) is not None:
+                key = (o.namespace, *_user_and_cluster(o))
+                try:
+                    held.add(key)
+                except TypeError:
+                    others.append(key)
+        return held, others
 
     @functools.cached_property
     def certified(self) -> set[tuple[str, str]]:
@@ -1159,21 +1184,20 @@ class _SecretUses:
     def renamed_credentials(self, obj: Obj) -> bool:
         """A user Secret removed while its user keeps a Secret under another name."""
         user, cluster = _user_and_cluster(obj)
-        return (
-            obj.kind == "Secret"
-            and user is not None
-            and (obj.namespace, _hashable(user), _hashable(cluster)) in self._user_secrets
-        )
+        if obj.kind != "Secret" or user is None:
+            return False
+        key, (held, others) = (obj.namespace, user, cluster), self._user_secrets
+        try:
+            if key in held:
+                return True
+        except TypeError:  # unhashable: compared with every one
+            return any(key == k for k in (*held, *others))
+        return any(key == k for k in others)
 
 
 def _user_and_cluster(obj: Obj) -> tuple[Any, Any]:
     labels = obj.labels
     return labels.get(PGUSER_LABEL), labels.get(CLUSTER_LABEL)
-
-
-def _hashable(value: Any) -> Any:
-    """A label value as a set holds it: a hand-edited one may be a list or a map, equal by content."""
-    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (list, dict)) else value
 
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
@@ -1211,16 +1235,14 @@ def _removed_certificate_secret(obj: Obj, secrets: _SecretUses) -> Finding:
 
 def _mounted_secrets(obj: Obj) -> set[str]:
     """The Secrets a workload's pod template mounts (projected or secret volumes)."""
-    spec = obj.manifest.get("spec") if obj.kind in ("StatefulSet", "Deployment") else None
-    template = spec.get("template") if isinstance(spec, dict) else None
-    pod = template.get("spec", {}) if isinstance(template, dict) else {}
+    pod = obj.pod if obj.kind in ("StatefulSet", "Deployment") else {}
     out: set[str] = set()
-    for volume in pod.get("volumes", []) if isinstance(pod, dict) else []:
+    for volume in _list(pod.get("volumes")):
         if not isinstance(volume, dict):
             continue
         if isinstance(volume.get("secret"), dict):
             out.add(str(volume["secret"].get("secretName", "")))
-        for source in (volume.get("projected") or {}).get("sources", []):
+        for source in _list(_map(volume.get("projected")).get("sources")):
             if isinstance(source, dict) and isinstance(source.get("secret"), dict):
                 out.add(str(source["secret"].get("name", "")))
     return out
@@ -1234,8 +1256,7 @@ def _removed(obj: Obj) -> Finding:
 def _removed_claim(obj: Obj, owners: dict[tuple[str, str], set[str]], removed_statefulsets: set[str]) -> Finding:
     """Kept and left for a person when nothing mounts it any more; a risk when its pods stay without it."""
     mounted_by = owners.get((obj.namespace, obj.name), set())
-    annotations = obj.meta.get("annotations") or {}
-    protected = PRUNE_PROTECTED[1] in str(annotations.get(PRUNE_PROTECTED[0], ""))
+    protected = PRUNE_PROTECTED[1] in str(obj.annotations.get(PRUNE_PROTECTED[0], ""))
     if protected and mounted_by <= removed_statefulsets:
         return _finding(obj, ChangeClass.MANUAL, "", PROTECTED_CLAIM.format(namespace=obj.namespace, name=obj.name))
     message = (
@@ -1315,10 +1336,10 @@ def _tls_provider(member: Obj) -> str | None:
     server certificate mounted from <cluster>-cluster-cert is cert-manager's, any other Secret the user's."""
     from pgrender.pod_parts.tls_reload import CONTAINER
 
-    pod = member.manifest.get("spec", {}).get("template", {}).get("spec", {})
+    pod = _map(_map(member.manifest.get("spec")).get("template")).get("spec", {})
     if not isinstance(pod, dict) or member.cluster is None:
         return None
-    if not any(isinstance(c, dict) and c.get("name") == CONTAINER for c in pod.get("containers", [])):
+    if not any(isinstance(c, dict) and c.get("name") == CONTAINER for c in _list(pod.get("containers"))):
         return "derived"
     return "cert-manager" if f"{member.cluster[1]}-cluster-cert" in _mounted_secrets(member) else "existing"
 
@@ -1390,8 +1411,7 @@ def _acknowledged(findings: list[Finding], new_files: Mapping[str, str], acknowl
     if any(f.change in BLOCKING for f in findings):
         holders = [p for p, text in new_files.items() if ACKNOWLEDGED_CHANGES_ANNOTATION in text]
         for obj in parse(new_files, holders):
-            annotations = obj.meta.get("annotations") or {}
-            ids = str(annotations.get(ACKNOWLEDGED_CHANGES_ANNOTATION, "")).split()
+            ids = str(obj.annotations.get(ACKNOWLEDGED_CHANGES_ANNOTATION, "")).split()
             per_cluster.setdefault(obj.cluster, set()).update(ids)
     return [
         replace(f, acknowledged=True)

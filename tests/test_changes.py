@@ -522,6 +522,43 @@ def test_secret_values_never_appear_in_findings() -> None:
         assert value not in text
 
 
+def tls_secret(name: str = "hippo-cluster-cert") -> Obj:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": meta(name), "data": {}}
+
+
+def user_secret(name: str, user: Any) -> Obj:
+    labels = {"pgrender.io/cluster": "hippo", "pgrender.io/pguser": user}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS, "labels": labels}}
+
+
+# Hand-edited output of any shape: each rule reads what it needs where it is a map or a list, and
+# takes anything else as absent. The first four raised from `pgrender diff`, `check` and the guard
+# before; the label values that are a list or a map are what a set of user Secrets cannot hold.
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ([M, tls_secret()], [edited(M, "spec.template.spec.volumes", 7)]),
+        ([M, tls_secret()], [edited(M, "spec.template.spec.volumes", [{"projected": {"sources": 7}}])]),
+        ([M, tls_secret()], [edited(M, "spec.template.spec.volumes", [{"projected": []}])]),
+        ([M, tls_secret()], [edited(M, "spec.template", [])]),
+        ([M, claim()], [edited(M, "spec.template.spec.volumes", [{"persistentVolumeClaim": ["x"]}])]),
+        ([member(version=15)], [edited(member(version=16), "spec.template.spec.containers", [7, {"env": 7}])]),
+        ([claim(size="2Gi")], [edited(claim(size="1Gi"), "metadata.annotations", ["x"])]),
+        ([claim()], []),  # a removed claim
+        ([edited(claim(), "metadata.annotations", ["x"])], []),
+        ([user_secret("a", ["app"]), user_secret("b", "x")], [user_secret("c", ["app"])]),
+        ([user_secret("a", {"a": 1, 2: "b"})], [user_secret("c", {"a": 1, 2: "b"})]),
+    ],
+)
+def test_a_hand_edited_object_of_any_shape_is_compared_without_an_error(old: list[Obj], new: list[Obj]) -> None:
+    found = classify(old, new)
+    try:
+        guard(files(old), files(new))
+    except ChangeRefusedError as exc:  # a shrink or a major version is still refused
+        assert [f.id for f in found.findings if f.change.value == "refused" or (f.id or "").startswith("major")]
+        assert "refusing" in str(exc)
+
+
 def test_a_file_that_is_not_yaml_is_left_to_a_person_without_its_text() -> None:
     [finding] = changes({"secret-s.yaml": "password: [unclosed hunter2"}, {}).findings
     assert (finding.change.value, finding.name) == ("manual", "secret-s.yaml")
