@@ -253,11 +253,22 @@ def _another_kind(text: str, kinds: frozenset[str]) -> bool:
     """Whether ``text`` is surely one document, a map whose kind is not in ``kinds``: it starts as
     pgrender writes an object (_WRITTEN_HEAD: the root map's apiVersion and kind keys, each with a
     plain scalar; a second kind key is a duplicate the loader refuses, and a value continued on an
-    indented line gains a blank, which no kind has), and no line starts a document marker. Anything
-    else (a hand edit, a tag, a quoted kind, several documents) is not sure. Parsing costs a fleet's
-    guard far more than rendering it (ruamel.yaml's safe loader, about 6 MB/s); this costs nothing."""
+    indented line gains a blank, which no kind has), its only line breaks are newlines (YAML takes
+    a carriage return, NEL, LS and PS for line breaks too; pgrender writes them escaped), and no
+    line starts a document marker. Anything else (a hand edit, a tag, a quoted kind, several
+    documents) is not sure. Parsing costs a fleet's guard far more than rendering it (ruamel.yaml's
+    safe loader, about 6 MB/s); this costs nothing."""
     match = _WRITTEN_HEAD.match(text)
-    return match is not None and match[1] not in kinds and "\n---" not in text and "\n..." not in text
+    return (
+        match is not None
+        and match[1] not in kinds
+        and "\n---" not in text
+        and "\n..." not in text
+        and not _OTHER_LINE_BREAK.search(text)
+    )
+
+
+_OTHER_LINE_BREAK = re.compile("[\r\x85\u2028\u2029]")
 
 
 # --- Field paths -------------------------------------------------------------------------------
@@ -1431,15 +1442,27 @@ GUARDED_KINDS = frozenset({"PersistentVolumeClaim", "StatefulSet"})
 def guard(old_files: Mapping[str, str], new_files: Mapping[str, str]) -> None:
     """Raise ChangeRefusedError for changes no acknowledgement makes possible (GUARDED).
 
-    Only the objects of GUARDED_KINDS are parsed: a GUARDED finding is made of objects of those
-    kinds on both sides of one cluster, which is then neither gone nor new whatever else is parsed
-    (tests/test_changes.py holds this to refused(changes())). A change to every cluster of a fleet
-    parses a fifth of its text."""
+    A GUARDED finding is made of objects of GUARDED_KINDS on both sides of one cluster, which is not
+    gone or new. So only those objects are parsed (a change to every cluster of a fleet parses a
+    fifth of its text), while they show each cluster on both sides; where a cluster shows on one side
+    only (renamed, moved, removed, new, or a label edited), whether it is gone or new is for every
+    object to say, and every file that differs is parsed. tests/test_changes.py holds this to
+    refuse(changes())."""
     differing = _differing(old_files, new_files)
     old_objs = parse(old_files, (p for p in differing if p in old_files), kinds=GUARDED_KINDS)
     new_objs = parse(new_files, (p for p in differing if p in new_files), kinds=GUARDED_KINDS)
+    if {o.cluster for o in old_objs} != {o.cluster for o in new_objs}:
+        old_objs = _and_the_rest(old_files, differing, old_objs)
+        new_objs = _and_the_rest(new_files, differing, new_objs)
     found = _compare(old_files, new_files, differing, old_objs, new_objs, rosters=False)
     refuse(Changes(tuple(sorted(found, key=_order))))
+
+
+def _and_the_rest(files: Mapping[str, str], differing: set[str], parsed: list[Obj]) -> list[Obj]:
+    """``parsed`` (the objects of GUARDED_KINDS) with those of the differing files it left out, in the
+    order parse() gives every object: by file, each file's in its order."""
+    rest = parse(files, (p for p in differing if p in files and _another_kind(files[p], GUARDED_KINDS)))
+    return sorted([*parsed, *rest], key=lambda o: o.file)
 
 
 def refuse(found: Changes) -> None:

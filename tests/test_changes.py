@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pgrender import write
+from pgrender import emit, write
 from pgrender.changes import (
     GUARDED_KINDS,
     PRIMARY_FIRST_WHEN_LOWERED,
@@ -621,6 +621,10 @@ HEAD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
         ("\ufeffapiVersion: v1\nkind: ConfigMap\n", False),
         ("kind: ConfigMap\napiVersion: v1\n", False),  # not as pgrender writes it
         ("apiVersion: v1\nkind: ConfigMap", False),  # no line end
+        *(
+            (HEAD + f"{brk}---{brk}apiVersion: v1\nkind: PersistentVolumeClaim\n", False)
+            for brk in "\r\x85\u2028\u2029"
+        ),
     ],
 )
 def test_a_file_the_guard_skips_holds_none_of_its_kinds(text: str, another: bool) -> None:
@@ -691,6 +695,60 @@ def test_the_guard_refuses_what_the_whole_comparison_refuses(
     """guard() parses only GUARDED_KINDS; refuse(changes()) parses every file that differs."""
     old = rendered(tmp_path, fleet(old_edit) if old_edit else fleet(), "old")
     new = rendered(tmp_path, fleet(new_edit) if new_edit else fleet(), "new")
+    messages = []
+    for check in (lambda: guard(old, new), lambda: refuse(changes(old, new))):
+        try:
+            check()
+            messages.append("")
+        except ChangeRefusedError as exc:
+            messages.append(str(exc))
+    assert messages[0] == messages[1]
+    assert [line.split(": ")[1] for line in messages[0].splitlines()[1:]] == refused
+
+
+def labelled(obj: Obj, cluster: str) -> Obj:
+    return edited(obj, "metadata.labels", {"pgrender.io/cluster": cluster})
+
+
+HIDDEN = "\r---\r"  # a second document after a line break YAML knows and a newline search does not
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "refused"),
+    [
+        (  # the claim's own cluster label edited: a cluster on one side only, among the claims
+            files([labelled(claim(size="2Gi"), "c1"), labelled(service("c1"), "c1"), labelled(service("c2"), "c2")]),
+            files(
+                [
+                    labelled(claim(), "c2"),
+                    labelled(service("c1", type="NodePort"), "c1"),
+                    labelled(service("c2", type="NodePort"), "c2"),
+                ]
+            ),
+            ["shrink-volume:hippo-a-0-pgdata"],
+        ),
+        (  # a shrunk claim hidden in a ConfigMap's file, beside a member on both sides
+            files([claim(size="2Gi"), M, config_map("c", {})]),
+            {
+                **files([edited(M, IMAGE.replace("containers[database]", "containers.0"), "postgres:16.9")]),
+                "configmap-c.yaml": emit.dump(config_map("c", {"a": "b"})) + HIDDEN + emit.dump(claim()),
+            },
+            ["shrink-volume:hippo-a-0-pgdata"],
+        ),
+        (  # a member hidden in a ConfigMap's file keeps the major version the cluster has
+            files([member(version=16), member("hippo-a-1", version=16), config_map("c", {})]),
+            {
+                **files([member(version=17), member("hippo-a-1", version=16)]),
+                "statefulset-hippo-a-1.yaml": "",
+                "configmap-c.yaml": emit.dump(config_map("c", {"a": "b"})) + HIDDEN + emit.dump(member("hippo-a-1")),
+            },
+            [],
+        ),
+    ],
+)
+def test_the_guard_of_hand_edited_output_refuses_what_the_whole_comparison_refuses(
+    old: dict[str, str], new: dict[str, str], refused: list[str]
+) -> None:
     messages = []
     for check in (lambda: guard(old, new), lambda: refuse(changes(old, new))):
         try:
