@@ -289,35 +289,6 @@ def key_fingerprint(key_file: str | None, environ: Mapping[str, str], used: byte
     return _sha(b"pgrender record: root key\0" + _dumps([key, allowed]).encode())
 
 
-def digests(
-    *,
-    spec_files: Sequence[str],
-    config_path: str | None,
-    target: str,
-    provider: str,
-    namespace: str | None,
-    key_file: str | None,
-    certificate: str | None,
-    needs_root_key: bool,
-    environ: Mapping[str, str],
-) -> tuple[str, str, str]:
-    """(inputs, specs, shared): the digest of everything a render reads, of what validate reads, and
-    of what a render reads but the specs (the record's ``reuse``: reuse.py), every file read now.
-
-    Unanswered when an input cannot be read as a regular file (standard input, a pipe)."""
-    specs = spec_digests(spec_files)
-    return Inputs.of(
-        config_path=config_path,
-        target=target,
-        provider=provider,
-        namespace=namespace,
-        key_file=key_file,
-        certificate=certificate,
-        needs_root_key=needs_root_key,
-        environ=environ,
-    ).digests(specs)
-
-
 def spec_digests(spec_files: Sequence[str], read: Mapping[str, str] | None = None) -> list[list[str]]:
     """Each spec file's name and SHA-256: as the render read it (``read``: load.iter_documents's),
     else as the file is now. Unanswered for standard input."""
@@ -328,7 +299,7 @@ def spec_digests(spec_files: Sequence[str], read: Mapping[str, str] | None = Non
 
 class Inputs:
     """What a render reads but the specs, digested: taken before it renders (its shared digest finds
-    the clusters to reuse), joined with the specs' digests once they are read (digests())."""
+    the clusters to reuse), joined with the specs' digests (spec_digests) once they are read."""
 
     __slots__ = ("_config", "_key", "_namespace", "_provider", "_sealing", "_target")
 
@@ -372,7 +343,8 @@ class Inputs:
         return _sha(_dumps(["reuse", SCHEMA, __version__, self._config, self._namespace, *self._rendering()]).encode())
 
     def digests(self, specs: list[list[str]]) -> tuple[str, str, str]:
-        """(inputs, specs, shared), as digests() says."""
+        """(inputs, specs, shared): the digest of everything a render reads, of what validate reads,
+        and of what a render reads but the specs (the record's ``reuse``: reuse.py)."""
         validated = [SCHEMA, __version__, self._config, specs, self._namespace]
         rendered = [*validated, *self._rendering()]
         return _sha(_dumps(rendered).encode()), _sha(_dumps(validated).encode()), self.shared()
@@ -398,7 +370,7 @@ def make(
 ) -> Iterator[str]:
     """The record's text, in pieces: SCHEMA and the checksum of the rest, then the JSON body.
 
-    ``inputs``: digests() of this render; ``config``: pgrender.yaml's settings the command line
+    ``inputs``: Inputs.digests() of this render; ``config``: pgrender.yaml's settings the command line
     resolves against (None without one); ``provider``: needs_root_key and writes_plaintext of the
     provider used; ``warnings``: the plans' warnings as text; ``directories``: each cluster's spec
     digest (plans.spec_digest) → the directory of its files ("" for the flat base of one cluster),
@@ -808,8 +780,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     spec_files = list(options["specs"]) or _spec_files(config)
     namespace = options["namespace"] or config.get("namespace")
     if command == "validate":
-        _, specs, _ = digests(
-            spec_files=spec_files,
+        _, specs, _ = Inputs.of(
             config_path=config_path,
             target=target,
             provider="",
@@ -818,14 +789,13 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
             certificate=None,
             needs_root_key=False,
             environ=environ,
-        )
+        ).digests(spec_digests(spec_files))
         if specs != body["specs"] or os.path.realpath(located) != os.path.realpath(target):
             raise Unanswered("the specs, config or pgrender changed, or the record is of another directory")
         cached(target, _sha(data), code_fingerprint())
         return _printed(body, f"{body['clusters']} cluster(s) valid"), 0
     provider = options["secrets_provider"] or config.get("provider") or "derived"
-    inputs, _, _ = digests(
-        spec_files=spec_files,
+    inputs, _, _ = Inputs.of(
         config_path=config_path,
         target=target,
         provider=provider,
@@ -834,7 +804,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         certificate=options["sealing_certificate"] or config.get("certificate"),
         needs_root_key=body["provider"]["needs_root_key"],
         environ=environ,
-    )
+    ).digests(spec_digests(spec_files))
     if inputs != body["inputs"] or os.path.realpath(located) != os.path.realpath(target):
         raise Unanswered("an input changed, or the record is of another directory")
     if command == "render" and body["provider"]["writes_plaintext"] and not options["allow_secrets_in_git"]:

@@ -8,7 +8,7 @@ a cluster's cost (plans are a quarter of it). With 20 specs and one changed, `re
 is still loaded, validated and resolved: the rules across clusters need them all.
 
 What proves a cluster's files current. A cluster's output is a function of its document
-(plans.spec_digest), of the render's other inputs (record.digests' shared digest: pgrender's
+(plans.spec_digest), of the render's other inputs (record.Inputs.shared(): pgrender's
 version, the config, the output path, the secrets provider, the default namespace, the root key's
 fingerprint and the sealing certificate) and of pgrender's code; resolve reads nothing else, and
 the builders read only the plan. So a cluster is reused when all of these hold:

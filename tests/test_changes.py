@@ -639,6 +639,19 @@ def test_a_file_the_guard_skips_holds_none_of_its_kinds(text: str, another: bool
         assert not any(isinstance(d, dict) and d.get("kind") in GUARDED_KINDS for d in documents)
 
 
+def assert_guard_is_refuse_of_changes(old: dict[str, str], new: dict[str, str], refused: list[str]) -> None:
+    """guard() (which parses only what it needs) refuses with refuse(changes())'s message, naming ``refused``."""
+    messages = []
+    for check in (lambda: guard(old, new), lambda: refuse(changes(old, new))):
+        try:
+            check()
+            messages.append("")
+        except ChangeRefusedError as exc:
+            messages.append(str(exc))
+    assert messages[0] == messages[1]
+    assert [line.split(": ")[1] for line in messages[0].splitlines()[1:]] == refused
+
+
 FLEET = [("hippo", "hippo"), ("hippo", "hippo2"), ("trio", "trio"), ("hippo", "hippo3")]
 
 
@@ -695,15 +708,7 @@ def test_the_guard_refuses_what_the_whole_comparison_refuses(
     """guard() parses only GUARDED_KINDS; refuse(changes()) parses every file that differs."""
     old = rendered(tmp_path, fleet(old_edit) if old_edit else fleet(), "old")
     new = rendered(tmp_path, fleet(new_edit) if new_edit else fleet(), "new")
-    messages = []
-    for check in (lambda: guard(old, new), lambda: refuse(changes(old, new))):
-        try:
-            check()
-            messages.append("")
-        except ChangeRefusedError as exc:
-            messages.append(str(exc))
-    assert messages[0] == messages[1]
-    assert [line.split(": ")[1] for line in messages[0].splitlines()[1:]] == refused
+    assert_guard_is_refuse_of_changes(old, new, refused)
 
 
 def labelled(obj: Obj, cluster: str) -> Obj:
@@ -749,15 +754,7 @@ HIDDEN = "\r---\r"  # a second document after a line break YAML knows and a newl
 def test_the_guard_of_hand_edited_output_refuses_what_the_whole_comparison_refuses(
     old: dict[str, str], new: dict[str, str], refused: list[str]
 ) -> None:
-    messages = []
-    for check in (lambda: guard(old, new), lambda: refuse(changes(old, new))):
-        try:
-            check()
-            messages.append("")
-        except ChangeRefusedError as exc:
-            messages.append(str(exc))
-    assert messages[0] == messages[1]
-    assert [line.split(": ")[1] for line in messages[0].splitlines()[1:]] == refused
+    assert_guard_is_refuse_of_changes(old, new, refused)
 
 
 # --- End to end: the examples rendered, then rendered again with one edit ---------------------
