@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from pgrender import readback
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.frozen import field, frozen, replace
@@ -225,9 +226,6 @@ def parse(
     A file that is not valid YAML (hand-edited, a duplicate key) adds no object; its path goes to
     ``unreadable``, its text nowhere (it may hold a Secret).
     """
-    from ruamel.yaml import YAML
-
-    loader = YAML(typ="safe")
     out = []
     for rel in in_order(files) if only is None else sorted(only):
         if PurePosixPath(rel).name == KUSTOMIZATION or not rel.endswith((".yaml", ".yml")):
@@ -236,7 +234,7 @@ def parse(
         if kinds is not None and _another_kind(text, kinds):
             continue
         try:
-            documents = list(loader.load_all(text))
+            documents = readback.load_all(text)
         except Exception:  # the loader raises more than YAMLError
             if unreadable is not None:
                 unreadable.append(rel)
@@ -256,8 +254,8 @@ def _another_kind(text: str, kinds: frozenset[str]) -> bool:
     indented line gains a blank, which no kind has), its only line breaks are newlines (YAML takes
     a carriage return, NEL, LS and PS for line breaks too; pgrender writes them escaped), and no
     line starts a document marker. Anything else (a hand edit, a tag, a quoted kind, several
-    documents) is not sure. Parsing costs a fleet's guard far more than rendering it (ruamel.yaml's
-    safe loader, about 6 MB/s); this costs nothing."""
+    documents) is not sure. Parsing costs a fleet's guard more than this, even of text pgrender wrote
+    (readback, about 20 MB/s; ruamel.yaml's safe loader reads the rest at about 4 MB/s)."""
     match = _WRITTEN_HEAD.match(text)
     return (
         match is not None

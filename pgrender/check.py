@@ -176,10 +176,10 @@ def _documents(text: str | None) -> list[Any] | None:
     """The YAML documents of ``text`` (no file: none); None when it is not valid YAML."""
     if text is None:
         return []
-    from ruamel.yaml import YAML
+    from pgrender import readback
 
     try:
-        return list(YAML(typ="safe").load_all(text))
+        return readback.load_all(text)
     except Exception:  # the loader raises ValueError, KeyError and more besides YAMLError: all mean unreadable
         return None
 
