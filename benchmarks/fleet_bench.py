@@ -78,6 +78,7 @@ DIRECTORY = textwrap.dedent(
     import json, os, resource, shutil, subprocess, sys, tempfile
     spec, key = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory() as out:
+        os.environ["XDG_CACHE_HOME"] = out + "/cache"  # the stat cache goes with the output
         key = shutil.copyfile(key, out + "/root.key")
         os.chmod(key, 0o600)
         command = [sys.executable, "-m", "pgrender", "render", spec, "-o", out + "/base", "--key-file", key]
@@ -98,6 +99,7 @@ CHANGED = textwrap.dedent(
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         return used.ru_utime + used.ru_stime
     with tempfile.TemporaryDirectory() as out:
+        os.environ["XDG_CACHE_HOME"] = out + "/cache"
         key = shutil.copyfile(key, out + "/root.key")
         os.chmod(key, 0o600)
         command = [sys.executable, "-m", "pgrender", "render", "-o", out + "/base", "--key-file", key]

@@ -569,6 +569,7 @@ class _CacheWriter:
             try:
                 self._file.close()
                 os.replace(self._temporary, self._path)
+                _prune(os.path.dirname(self._path))
             except OSError:
                 pass
             self._file = None
@@ -585,6 +586,25 @@ class _CacheWriter:
             os.unlink(self._temporary)
         except OSError:
             pass
+
+
+# Output directories whose stat caches are kept: one per directory rendered into, and directories
+# come and go (CI checkouts, temporary ones), so the least recently written beyond these are deleted.
+# One deleted costs its directory's next run a read of each file, once.
+CACHES_KEPT = 32
+
+
+def _prune(caches: str) -> None:
+    """Delete the files of ``caches`` (pgrender's own directory) but the CACHES_KEPT written last:
+    caches, a crashed writer's temporary, a cache of an earlier version's form."""
+    with os.scandir(caches) as entries:
+        found = [(entry.stat().st_mtime_ns, entry.path) for entry in entries if entry.is_file(follow_symlinks=False)]
+    if len(found) > CACHES_KEPT:
+        for _, path in sorted(found)[: len(found) - CACHES_KEPT]:
+            try:  # noqa: SIM105 - contextlib.suppress: the fast path does not import contextlib
+                os.unlink(path)
+            except OSError:
+                pass  # another run pruned it first
 
 
 def remember(directory: str, record_digest: str, code: str, signatures: Iterable[tuple[str, str]]) -> None:

@@ -141,6 +141,24 @@ def test_a_file_whose_mtime_alone_changed_is_read_and_the_run_still_answered(rep
     assert tree(repo / "rendered") == before
 
 
+def test_the_stat_caches_of_directories_written_longest_ago_are_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    caches = tmp_path / "cache" / "pgrender"
+    caches.mkdir(parents=True)
+    # Caches of directories long gone, a crashed writer's temporary, an earlier form's; oldest first,
+    # and not in the order of their names.
+    by_age = [f"{i:032x}.cache" for i in range(record.CACHES_KEPT + 3, 0, -1)] + ["b.cache.4242", "c.json"]
+    for age, name in enumerate(by_age):
+        (caches / name).write_text("{}\n")
+        os.utime(caches / name, ns=(age * 10**9, age * 10**9))
+    out = str(tmp_path / "out")
+    record.remember(out, "record", "code", [("a.yaml", "1 2 3 4")])
+    written = Path(record._cache_file(out)).name
+    assert {p.name for p in caches.iterdir()} == {written, *by_age[-(record.CACHES_KEPT - 1) :]}
+
+
 # What sends a run to the full path, and what the full path then makes ------------------------------------
 
 
