@@ -46,6 +46,7 @@ _PLAIN = re.compile(
 )
 _NOT_PLAIN = re.compile(
     r"^[0-9:._+-]+\Z"  # YAML 1.1 sexagesimal numbers, versions that a reader could take for numbers
+    r"|^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+\Z"  # exponents: ._e+1 is a float to YAML 1.2
     r"|^\d{4}-\d\d?-\d\d?"  # timestamps
     r"|.*:\Z"
 )
@@ -207,6 +208,10 @@ def _inline(value: Any, indent: int) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
+        if value != value:  # YAML's names for these, not Python's (which read back as strings)
+            return ".nan"
+        if value in (_INF, -_INF):
+            return ".inf" if value > 0 else "-.inf"
         text = repr(value)  # YAML 1.1 reads an exponent as a float only after a dot: 1.0e+18
         return text.replace("e", ".0e") if "e" in text and "." not in text else text
     if isinstance(value, dict):
@@ -216,6 +221,9 @@ def _inline(value: Any, indent: int) -> str:
     if isinstance(value, str):
         return _inline(str(value), indent)
     raise InternalError(f"cannot write a {type(value).__name__} to YAML")
+
+
+_INF = float("inf")
 
 
 # Scalars up to this long are cached: names, labels and keys recur in every object of a cluster.

@@ -6,9 +6,9 @@ file that differs, on both sides. ruamel.yaml's safe loader reads about 4 MB/s (
 files, 2.2 MB: 0.55 s), and was most of the guard's time for one changed cluster; emit.dump writes
 about 70 MB/s, and reading its own lines back costs about as much.
 
-Why this cannot change a result: `documents` reads ``text`` as emit.dump writes (block maps, lists
-at their key's indentation, plain, double-quoted and literal scalars, one document), then writes
-what it read with emit.dump. Only a value whose text that is, byte for byte, is returned; anything
+Why this cannot change a result: `documents` reads ``text`` as emit.dump writes an object (a block
+map; lists at their key's indentation; plain, double-quoted and literal scalars), then writes what
+it read with emit.dump. Only a value whose text that is, byte for byte, is returned; anything
 else (a hand edit, a comment, a tag, a second document) returns None, and the caller reads the file
 with ruamel.yaml as before. emit.dump writes text that YAML 1.1 and 1.2 readers read back as the
 value it was written from (tests/test_emit.py), so no two values have one text, and the value whose
@@ -18,14 +18,11 @@ library's reading (tests/test_readback.py holds the two to each other).
 
 from __future__ import annotations
 
-import functools
+import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pgrender import emit
-
-if TYPE_CHECKING:
-    from ruamel.yaml import YAML
 
 
 class _NotWritten(Exception):
@@ -36,28 +33,40 @@ def load_all(text: str) -> list[Any]:
     """The documents of ``text``: read back here when emit.dump wrote it, else by ruamel.yaml's safe
     loader (whose errors, more than YAMLError, are the caller's to catch)."""
     found = documents(text)
-    return found if found is not None else list(_library().load_all(text))
-
-
-@functools.cache
-def _library() -> YAML:
+    if found is not None:
+        return found
     from ruamel.yaml import YAML
 
-    return YAML(typ="safe")
+    return list(YAML(typ="safe").load_all(text))  # a loader of its own: one keeps a list of what it read
 
 
 def documents(text: str) -> list[Any] | None:
-    """The one document of ``text`` when emit.dump wrote it exactly so; else None."""
-    if not text.endswith("\n") or text.startswith(" "):
+    """The one document of ``text``, an object (a map), when emit.dump wrote it exactly so; else None.
+
+    Besides what emit.dump would not write again, None for what it writes but YAML reads otherwise
+    or not at all: a line that starts like a document marker ("---", "..."), a key of 1024
+    characters or more (YAML's limit of an implicit key), nesting deeper than MAX_DEPTH.
+    """
+    if not text.startswith(_MAP_START) or not text.endswith("\n") or "\n---" in text or "\n..." in text:
         return None
     lines = text[:-1].split("\n")
     try:
-        value, end = _node(lines, 0, 0)
+        value, end = _mapping(lines, 0, 0)
     except (_NotWritten, IndexError):
         return None
     if end != len(lines) or emit.dump(value) != text:
         return None
     return [value]
+
+
+# A map's first key starts with a letter, digit or one of these, or is quoted (emit._PLAIN); not with
+# "---" or "..." either.
+_MAP_START = tuple('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/$"')
+# Deeper than any object (a StatefulSet nests about 15 deep); deeper ones are the library's to read
+# (or refuse: it recurses, twice a level).
+MAX_DEPTH = 64
+# YAML reads a key only within 1024 characters of its start (an implicit key's limit).
+_KEY_LIMIT = 1024
 
 
 def _node(lines: list[str], i: int, col: int) -> tuple[Any, int]:
@@ -72,6 +81,8 @@ def _node(lines: list[str], i: int, col: int) -> tuple[Any, int]:
 
 
 def _mapping(lines: list[str], i: int, col: int) -> tuple[dict[str, Any], int]:
+    if col > 2 * MAX_DEPTH:
+        raise _NotWritten
     out: dict[str, Any] = {}
     pad = " " * col
     end = len(lines)
@@ -100,6 +111,8 @@ def _mapping(lines: list[str], i: int, col: int) -> tuple[dict[str, Any], int]:
 
 
 def _sequence(lines: list[str], i: int, col: int) -> tuple[list[Any], int]:
+    if col > 2 * MAX_DEPTH:
+        raise _NotWritten
     out: list[Any] = []
     pad = " " * col
     end = len(lines)
@@ -127,6 +140,8 @@ def _key(rest: str) -> tuple[str, str] | None:
                 return None
             colon = len(rest) - 1
         key, tail = rest[:colon], rest[colon:]
+    if len(rest) - len(tail) >= _KEY_LIMIT:
+        raise _NotWritten
     if tail == ":":
         return key, ""
     if tail.startswith(": ") and len(tail) > 2:
@@ -164,7 +179,9 @@ def _value(lines: list[str], i: int, text: str, indent: int) -> tuple[Any, int]:
     return _scalar(text), i + 1
 
 
-_WORDS: dict[str, Any] = {"null": None, "true": True, "false": False}
+_WORDS: dict[str, Any] = {
+    "null": None, "true": True, "false": False, ".inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
+}  # fmt: skip
 
 
 def _scalar(text: str) -> Any:
@@ -179,11 +196,18 @@ def _scalar(text: str) -> Any:
     if text in _WORDS:
         return _WORDS[text]
     if text[0] in "0123456789-.":
-        for number in (int, float):
-            try:
-                return number(text)
-            except ValueError:
-                pass
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            if not math.isfinite(number):  # emit writes .inf and .nan: "-inf" is a string to YAML
+                raise _NotWritten
+            return number
     return text
 
 

@@ -17,11 +17,12 @@ from pgrender.render import ClusterOutput, Rendering
 scalars = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["yes", "no", "on", "off", "null", "~", "1e3", "0x1f", "017", "1:20", "2026-01-01",
-                     "a: b", "- x", "#c", "*a", "&a", "!t", "%x", "@x", "`x", "|", ">", "'", '"', "  ", "a\n b"]),
+                     "a: b", "- x", "#c", "*a", "&a", "!t", "%x", "@x", "`x", "|", ">", "'", '"', "  ", "a\n b",
+                     "._e+1", "-._e-1", "1_0e5", ".inf", "-inf", "nan"]),
     st.integers(min_value=-(2**53), max_value=2**53),
     st.booleans(),
     st.none(),
-    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False),
 )  # fmt: skip
 documents = st.recursive(
     scalars,
@@ -102,3 +103,10 @@ def test_only_short_scalars_are_cached() -> None:
     assert emit._scalar.cache_info().currsize == 2  # the keys
     emit.dump({"name": short})
     assert emit._scalar.cache_info().currsize == 4
+
+
+def test_a_float_that_is_no_number_is_written_as_yaml_names_it() -> None:
+    text = emit.dump({"a": float("nan"), "b": float("inf"), "c": float("-inf")})
+    assert text == "a: .nan\nb: .inf\nc: -.inf\n"
+    for read in (yaml.safe_load(text), YAML(typ="safe", pure=True).load(text)):
+        assert read["a"] != read["a"] and read["b"] == float("inf") and read["c"] == float("-inf")
