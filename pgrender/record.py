@@ -377,37 +377,35 @@ def make(
     which with ``inputs``' shared digest is the record's ``reuse`` (reuse.py); ``files``: relative
     path → text of every output file (read one at a time: it may be spooled), ``mode`` its mode.
 
-    The body is json.dumps(body, indent=0, sort_keys=True) byte for byte, with the files written one
-    at a time (tests/test_record.py holds the two equal): a fleet's record lists tens of thousands
-    of files, and the whole body as objects and json's pieces doubled the peak memory of a render.
-    The body is made twice (its checksum comes first), from each file's digest, held as 32 bytes.
+    The body is json.dumps(body, indent=0, sort_keys=True) byte for byte, written a piece at a time
+    (_json_pieces; tests/test_record.py holds the two equal): a fleet's record lists tens of
+    thousands of files and thousands of clusters and certificate windows, and the whole body as
+    objects and json's pieces doubled the peak memory of a render; the windows and the clusters'
+    directories, dumped whole, were its peak still (a third of the -o render's rise from one cluster
+    to 3000). The body is made twice (its checksum comes first), from each file's digest, held as
+    32 bytes.
     """
-    import json  # the full path's: a record is written after a render
-
     names = in_order(files)
-    digests = bytearray()
-    for rel in names:
-        digests += _sha256(files[rel].encode("utf-8")).digest()
-    fields = {
-        "inputs": inputs[0],
-        "specs": inputs[1],
-        "config": config,
-        "provider": provider,
-        "clusters": clusters,
-        "warnings": warnings,
-        "windows": [[where, what, start.timestamp(), end.timestamp(), fix] for where, what, start, end, fix in windows],
-        "reuse": {"inputs": inputs[2], "clusters": dict(directories)},
-    }
-    # json.dumps of the fields before "files" without its closing "\n}", and of those after without "{\n".
-    head = json.dumps({k: v for k, v in fields.items() if k < "files"}, indent=0, sort_keys=True)[:-2]
-    tail = json.dumps({k: v for k, v in fields.items() if k > "files"}, indent=0, sort_keys=True)[2:]
+    digests = bytearray(32 * len(files))
+    for i, rel in enumerate(names):
+        digests[32 * i : 32 * i + 32] = _sha256(files[rel].encode("utf-8")).digest()
+
+    def listed() -> Iterator[tuple[str, _Raw]]:
+        for i, rel in enumerate(names):
+            yield rel, _Raw(f'[\n"{digests[32 * i : 32 * i + 32].hex()}",\n{mode(rel)}\n]')
 
     def body() -> Iterator[str]:
-        yield f'{head},\n"files": {{' + ("\n" if names else "")
-        for i, rel in enumerate(names):
-            separator = ",\n" if i else ""
-            yield f'{separator}{_quote(rel)}: [\n"{digests[32 * i : 32 * i + 32].hex()}",\n{mode(rel)}\n]'
-        yield ("\n}" if names else "}") + f",\n{tail}"
+        return _json_pieces({
+            "inputs": inputs[0],
+            "specs": inputs[1],
+            "config": config,
+            "provider": provider,
+            "clusters": clusters,
+            "warnings": warnings,
+            "files": _Pairs(listed()),
+            "windows": ([w[0], w[1], w[2].timestamp(), w[3].timestamp(), w[4]] for w in windows),
+            "reuse": {"inputs": inputs[2], "clusters": directories},
+        })  # fmt: skip
 
     checksum = _sha256()
     for piece in body():
@@ -415,6 +413,44 @@ def make(
     yield f"{SCHEMA} {checksum.hexdigest()}\n"
     yield from body()
     yield "\n"
+
+
+class _Raw(str):
+    """A value's JSON text, written as it is (_json_pieces)."""
+
+
+class _Pairs:
+    """A map's keys and values, in sorted order, written as they are iterated (_json_pieces)."""
+
+    def __init__(self, pairs: Iterator[tuple[str, Any]]) -> None:
+        self.pairs = pairs
+
+
+def _json_pieces(value: Any) -> Iterator[str]:
+    """json.dumps(value, indent=0, sort_keys=True), in pieces. With indent=0, a value's text is the
+    same at any depth, so each item of a map or list is written alone: an iterator (a list's items)
+    or _Pairs (a map's) as it is iterated, never held whole, and a list's or scalar's text whole."""
+    import collections.abc
+    import json  # the full path's: a record is written after a render
+
+    if isinstance(value, dict):
+        value = _Pairs(iter(sorted(value.items())))  # keys are strings: each sorts apart from the others
+    if isinstance(value, _Pairs):
+        opened = False
+        for key, item in value.pairs:
+            yield (",\n" if opened else "{\n") + _quote(key) + ": "
+            opened = True
+            yield from _json_pieces(item)
+        yield "\n}" if opened else "{}"
+    elif isinstance(value, collections.abc.Iterator):
+        opened = False
+        for item in value:
+            yield ",\n" if opened else "[\n"
+            opened = True
+            yield from _json_pieces(item)
+        yield "\n]" if opened else "[]"
+    else:
+        yield value if isinstance(value, _Raw) else json.dumps(value, indent=0, sort_keys=True)
 
 
 def in_order(files: Mapping[str, Any]) -> Iterable[str]:

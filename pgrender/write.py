@@ -397,7 +397,7 @@ class Names(Set[str]):
         )
 
 
-SPOOL_PIECES = 1 << 20  # characters of a text given in pieces written to the file at once; bytes read at once
+SPOOL_PIECES = 1 << 16  # characters of a text given in pieces written to the file at once; bytes read at once
 
 
 class _Chunks:

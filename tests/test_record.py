@@ -710,7 +710,6 @@ def test_the_console_script_answers_without_importing_click(repo: Path) -> None:
 
 
 WINDOW = ("team/hippo", "CA", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC), "derived")
-# (files, config, warnings, windows): what record.make is given, as json.dumps must write it.
 # (files, config, warnings, windows, directories): what record.make is given, as json.dumps must write it.
 RECORDS = [
     ({}, None, "", [], {}),
@@ -723,6 +722,7 @@ RECORDS = [
         {"f" * 64: "b-c", "0" * 64: "a"},
     ),
     ({"\u00e9t\u00e9/secret-\u4e2d.yaml": "x", 'a"b\\c.yaml': "y"}, {}, "", [WINDOW], {"e" * 64: "\u00e9t\u00e9"}),
+    ({"x.yaml": "y"}, {"root": "/r", "specs": [], "z": {}, "a": {"b": [1.5, None, True]}}, "", [], {}),
 ]
 
 
