@@ -114,14 +114,14 @@ DOUBTS = (Unanswered, OSError, KeyError, TypeError, ValueError, IndexError, Attr
 # The inputs ---------------------------------------------------------------------------------------------------
 
 
-def _sha256(data: bytes = b"") -> Any:
+def _sha256(data: bytes | memoryview[int] = b"") -> Any:
     """A SHA-256 hash object: OpenSSL's once hashlib is loaded (the full path's large outputs), else
     the built-in one (the no-op path, which hashes a few specs and the record)."""
     hashlib = sys.modules.get("hashlib")
     return (hashlib.sha256 if hashlib is not None else _builtin_sha256)(data)
 
 
-def _sha(data: bytes) -> str:
+def _sha(data: bytes | memoryview[int]) -> str:
     return str(_sha256(data).hexdigest())
 
 
@@ -462,12 +462,17 @@ def in_order(files: Mapping[str, Any]) -> Iterable[str]:
 
 def parse(data: bytes) -> dict[str, Any]:
     """The body of a record whose checksum holds, its "files" a RecordFiles, read only as the files
-    are verified; Unanswered for anything else."""
-    head, _, body = data.partition(b"\n")
-    if head != f"{SCHEMA} {_sha(body[:-1])}".encode() or not body.endswith(b"\n"):
+    are verified; Unanswered for anything else.
+
+    The body is checked and decoded through a view of ``data``: a fleet's record is megabytes, and
+    its copies (the body, the body but its last byte, then the text) were most of a no-op run's
+    memory. Callers drop ``data`` once they have its digest: the text is all that is read after."""
+    newline = data.find(b"\n")
+    body = memoryview(data)[newline + 1 :]
+    if newline < 0 or data[:newline] != f"{SCHEMA} {_sha(body[:-1])}".encode() or not data.endswith(b"\n"):
         raise Unanswered("record: another schema, or not what was written")
     try:
-        return _body(body.decode("utf-8"))
+        return _body(str(body, "utf-8"))
     except (ValueError, IndexError):
         raise Unanswered("record: not JSON, or not a record's") from None
 
@@ -708,14 +713,14 @@ def cached(directory: str, record_digest: str, code: str) -> _Cache:
     record; Unanswered when there are none: then this code never made the record's output here."""
     try:
         with open(_cache_file(directory), "rb") as file:
-            data = file.read().decode("utf-8")
-        first, _, rest = data.partition("\n")
-        header = _loads(first.encode())
+            data = file.read()
+        newline = data.find(b"\n")
+        header = _loads(data[:newline]) if newline >= 0 else None
+        if not isinstance(header, dict) or header.get("record") != record_digest or header.get("code") != code:
+            raise Unanswered("the stat cache is of another record, or of another build of pgrender")
+        return _Cache(str(memoryview(data)[newline + 1 :], "utf-8"))  # decoded from a view: no copy of the bytes
     except (OSError, ValueError):
         raise Unanswered("no stat cache") from None
-    if not isinstance(header, dict) or header.get("record") != record_digest or header.get("code") != code:
-        raise Unanswered("the stat cache is of another record, or of another build of pgrender")
-    return _Cache(rest)
 
 
 class _Cache:
@@ -828,7 +833,8 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         raise Unanswered("no output directory")
     located = output or os.path.join(os.path.dirname(config_path or ""), _config_output(config_path or ""))
     data = _read(os.path.join(located, RECORD))
-    body = parse(data)
+    body, record_digest = parse(data), _sha(data)
+    del data  # the text parse() made is what is read from here on
     config: dict[str, Any] = body["config"] or {}
     if (config_path is None) != (body["config"] is None):
         raise Unanswered("a config now and not then, or then and not now")
@@ -848,7 +854,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         ).digests(spec_digests(spec_files))
         if specs != body["specs"] or os.path.realpath(located) != os.path.realpath(target):
             raise Unanswered("the specs, config or pgrender changed, or the record is of another directory")
-        cached(target, _sha(data), code_fingerprint())
+        cached(target, record_digest, code_fingerprint())
         return _printed(body, f"{body['clusters']} cluster(s) valid"), 0
     provider = options["secrets_provider"] or config.get("provider") or "derived"
     inputs, _, _ = Inputs.of(
@@ -866,7 +872,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     if command == "render" and body["provider"]["writes_plaintext"] and not options["allow_secrets_in_git"]:
         _refuse_plaintext_in_git(target)
     count = verify_output(
-        os.path.realpath(target), body["files"], _sha(data), code_fingerprint(), refresh=command == "render"
+        os.path.realpath(target), body["files"], record_digest, code_fingerprint(), refresh=command == "render"
     )
     if command == "check":
         return _printed(body, f"{_as_path(target)}: up to date"), 0

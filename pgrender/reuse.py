@@ -83,14 +83,15 @@ def found(target: str, shared: str, code: str) -> Reuse | None:
     if data is None:
         return None
     try:
-        body = record.parse(data)
+        body, record_digest = record.parse(data), _sha256(data)
+        del data  # the text parse() made is what is read from here on
         reuse = body.get("reuse")
         if not isinstance(reuse, dict) or reuse.get("inputs") != shared:
             return None
         clusters = reuse.get("clusters")
         if not isinstance(clusters, dict) or not all(isinstance(d, str) for d in clusters.values()):
             return None
-        record.verify_output(directory, body["files"], _sha256(data), code, refresh=False)
+        record.verify_output(directory, body["files"], record_digest, code, refresh=False)
         return Reuse(directory, body["files"], clusters)
     except record.DOUBTS:
         return None
