@@ -148,6 +148,7 @@ class SpooledTexts(Mapping[str, str]):
         self._size = 0
         self._file: IO[bytes] | None = None
         self._no_file = False
+        self._last: tuple[_ClusterTexts, str] | None = None  # _names(): the cluster's read last, and its names
 
     def add(self, rel: str, text: str | Iterable[str]) -> None:
         """Hold ``text`` under ``rel``: a string, or pieces of one (a large text, written to the
@@ -233,7 +234,16 @@ class SpooledTexts(Mapping[str, str]):
             return where
         directory, _, name = rel.partition("/") if "/" in rel else ("", "", rel)
         held = self._placed.get(directory)
-        return None if held is None else held.locate(name)
+        return None if held is None else held.locate(self._names(held), name)
+
+    def _names(self, held: _ClusterTexts) -> str:
+        """A cluster's names: held, or read from the file (the last read kept: what reads the files
+        reads them in order, a directory at a time)."""
+        if isinstance(held.names, str):
+            return held.names
+        if self._last is None or self._last[0] is not held:
+            self._last = (held, self._read(held.names).decode("utf-8"))
+        return self._last[1]
 
     def _located(self, rel: str) -> str | int:
         where = self._locate(rel)
@@ -269,7 +279,7 @@ class SpooledTexts(Mapping[str, str]):
     def __iter__(self) -> Iterator[str]:
         if self._clusters:
             raise InternalError("the clusters' files are read before they are placed")
-        return _sorted_paths(self._where, ((d, _split(held.names)) for d, held in self._placed.items()))
+        return _sorted_paths(self._where, ((d, _split(self._names(held))) for d, held in self._placed.items()))
 
     def __len__(self) -> int:
         return len(self._where) + self._count
@@ -277,19 +287,20 @@ class SpooledTexts(Mapping[str, str]):
 
 class _ClusterTexts:
     """One cluster's files in a SpooledTexts: its names, sorted, as one string ("\\n" before and
-    after each), and their texts, or (spooled) where the first starts and where each ends."""
+    after each), and their texts; spooled, where the first text starts, where each ends, and where
+    the names are in the file (past the texts: 0.8 KB a cluster, a fleet's megabytes)."""
 
     __slots__ = ("ends", "names", "start", "texts")
 
     def __init__(self, names: str, texts: tuple[str, ...]) -> None:
-        self.names = names
+        self.names: str | int = names
         self.texts: tuple[str, ...] | None = texts
         self.start = 0
         self.ends = array("I")  # each text's end in the file, from ``start``: a cluster's are megabytes at most
 
     def spool(self, file: IO[bytes]) -> None:
-        """Write the texts to the end of ``file``, one after another, and hold where they are."""
-        assert self.texts is not None
+        """Write the texts, then the names, to the end of ``file``, and hold where they are."""
+        assert self.texts is not None and isinstance(self.names, str)
         self.start = file.seek(0, os.SEEK_END)
         end = 0
         for text in self.texts:
@@ -298,9 +309,13 @@ class _ClusterTexts:
             end += len(data)
             self.ends.append(end)
         self.texts = None
+        names = self.names.encode("utf-8")
+        self.names = _at(self.start + end, len(names))
+        file.write(names)
 
-    def locate(self, name: str) -> str | int | None:
-        i = _index(self.names, name)
+    def locate(self, names: str, name: str) -> str | int | None:
+        """Where the text of ``name`` is; ``names``: this cluster's (SpooledTexts._names)."""
+        i = _index(names, name)
         if i < 0:
             return None
         if self.texts is not None:
