@@ -6,10 +6,12 @@ tests/compiled_check.py)."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import pickle
 from typing import Annotated, Any, Literal
 
 import pytest
+import yaml
 from pydantic import AfterValidator, ConfigDict, Field
 
 from pgrender.spec import compile as compiler
@@ -142,3 +144,33 @@ def test_the_compiler_compiles_a_plain_model() -> None:
     assert (made.kind, made.model_fields_set) == ("a", set())
     with pytest.raises(plain.Declined):
         namespace["VALIDATORS"]["_Fine"]({"kind": "c"})
+
+
+# A container's fields are passed through as given: what the YAML loader makes of a scalar (a float,
+# YAML's .inf and .nan, a timestamp) is dumped in JSON mode as pydantic dumps it.
+@pytest.mark.parametrize(
+    "value",
+    [1.5, -0.0, 1e300, float("inf"), float("nan"), dt.date(2026, 1, 1), dt.datetime(2026, 1, 1, 5, 6, 7, 8),
+     dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
+    ids=repr,
+)  # fmt: skip
+def test_a_containers_scalars_are_dumped_as_pydantic_dumps_them(value: Any) -> None:
+    data = copy.deepcopy(BASE_SPEC)
+    probe = {"timeoutSeconds": value, "grpc": {"port": [value]}}  # passed through as given, nested too
+    data["spec"]["instances"][0]["sidecars"] = [{"name": "side", "image": "busybox:1.36", "livenessProbe": probe}]
+    got = compiled.VALIDATORS["PostgresCluster"](copy.deepcopy(data))
+    assert_same(got, _made(data))  # every dump, JSON mode included
+    dumped = got.spec.instances[0].sidecars[0].manifest()["livenessProbe"]
+    assert dumped["grpc"]["port"] == [dumped["timeoutSeconds"]]
+
+
+def test_a_float_in_a_containers_fields_is_rendered(tmp_path: Any) -> None:
+    from tests.conftest import GOLDEN_KEY, run_cli
+
+    spec = copy.deepcopy(BASE_SPEC)
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 10, "timeoutSeconds": 1.5}
+    spec["spec"]["instances"][0]["sidecars"] = [{"name": "side", "image": "busybox:1.36", "livenessProbe": probe}]
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    result = run_cli("render", str(tmp_path / "spec.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 0, result.stderr  # was an internal error (exit 70)
+    assert "timeoutSeconds: 1.5\n" in result.stdout

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, NamedTuple
@@ -110,11 +111,15 @@ def _dumped(value: Any, by_alias: bool, exclude_none: bool, exclude_defaults: bo
         return [_dumped(v, by_alias, exclude_none, exclude_defaults, mode) for v in value]
     if isinstance(value, dict):
         return {k: _dumped(v, by_alias, exclude_none, exclude_defaults, mode) for k, v in value.items()}
-    if mode == "json":
+    if mode == "json":  # as pydantic writes these in JSON mode (tests/compiled_check.py holds the two)
         if isinstance(value, enum.Enum):
             return value.value
-        if isinstance(value, dt.datetime | dt.date | float):
-            raise NotImplementedError(f"internal error: model_dump(mode='json') of {type(value).__name__}")
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None  # its ser_json_inf_nan="null"
+        if isinstance(value, dt.datetime | dt.date):  # a timestamp in a container's fields, given as is
+            from pydantic_core import to_jsonable_python  # its own ISO 8601 ("Z" for UTC); only then
+
+            return to_jsonable_python(value)
     return value
 
 
