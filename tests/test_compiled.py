@@ -151,7 +151,10 @@ def test_the_compiler_compiles_a_plain_model() -> None:
 @pytest.mark.parametrize(
     "value",
     [1.5, -0.0, 1e300, float("inf"), float("nan"), dt.date(2026, 1, 1), dt.datetime(2026, 1, 1, 5, 6, 7, 8),
-     dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
+     dt.datetime(2026, 1, 1, 1, 2, 3, 500000), dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+     dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(0))),
+     dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+     dt.datetime(2026, 1, 1, tzinfo=dt.timezone(-dt.timedelta(hours=5, minutes=30)))],
     ids=repr,
 )  # fmt: skip
 def test_a_containers_scalars_are_dumped_as_pydantic_dumps_them(value: Any) -> None:

@@ -117,9 +117,8 @@ def _dumped(value: Any, by_alias: bool, exclude_none: bool, exclude_defaults: bo
         if isinstance(value, float):
             return value if math.isfinite(value) else None  # its ser_json_inf_nan="null"
         if isinstance(value, dt.datetime | dt.date):  # a timestamp in a container's fields, given as is
-            from pydantic_core import to_jsonable_python  # its own ISO 8601 ("Z" for UTC); only then
-
-            return to_jsonable_python(value)
+            text = value.isoformat()  # pydantic's ISO 8601 writes UTC as "Z"; YAML's offsets are whole minutes
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
     return value
 
 
