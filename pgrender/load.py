@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-import io
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -313,17 +312,10 @@ class _Reader:
         text = self.replace(text, _UNPRINTABLE, _unprintable, "invalid YAML: {} more characters YAML does not allow")
         found = False
         index = start = line_offset = 0
-        stream: io.StringIO | None = None
         while True:
             builder = _Builder(self, index, start, line_offset)
-            source: str | io.StringIO = text
-            if start:
-                # A stream read from ``start`` on, rather than a slice: many resumptions in a
-                # large file must not copy the rest of it each time.
-                source = stream = stream or io.StringIO(text)
-                stream.seek(start)
             try:
-                for doc in builder.run(source):
+                for doc in builder.run(_TextStream(text, start)):
                     found = True
                     yield doc
                 break
@@ -350,6 +342,24 @@ class _Reader:
             self.problems.append(Problem(self.name, 0, 0, "", "no YAML document found"))
 
 
+class _TextStream:
+    """``text`` from ``start`` on, handed to the parser a piece at a time. Given the string itself,
+    the parser holds a UTF-8 copy of it whole (a 4 MiB file of specs is held twice more); io.StringIO
+    holds four bytes a character; a slice, at each resumption after a bad document, copies the rest
+    of the file."""
+
+    __slots__ = ("_at", "_text")
+
+    def __init__(self, text: str, start: int) -> None:
+        self._text = text
+        self._at = start
+
+    def read(self, size: int = -1) -> str:
+        start = self._at
+        self._at = len(self._text) if size < 0 else min(start + size, len(self._text))
+        return self._text[start : self._at]
+
+
 def _line_column(text: str, offset: int) -> tuple[int, int]:
     line_start = text.rfind("\n", 0, offset) + 1
     return text.count("\n", 0, offset) + 1, offset - line_start + 1
@@ -371,7 +381,7 @@ class _Builder:
     def at(self, mark: Any) -> tuple[int, int]:
         return (mark.line + 1 + self.line_offset, mark.column + 1)
 
-    def run(self, source: str | io.StringIO) -> Iterator[Document]:
+    def run(self, source: _TextStream) -> Iterator[Document]:
         """Yield the documents that can be used; record a problem for each that cannot."""
         from ruamel.yaml import YAML
         from ruamel.yaml.events import (

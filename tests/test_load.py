@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,27 @@ def test_reading_goes_on_after_a_document_that_cannot_be_parsed() -> None:
     assert [(d.index, d.data) for d in docs] == [(0, {"a": 1}), (2, {"c": 3})]
     assert docs[1].position(("c",)) == (5, 1)
     assert [(p.line, p.column) for p in info.value.problems] == [(4, 1)]
+
+
+# A large file of documents, the first one readable or not (then reading resumes after it).
+@pytest.mark.parametrize("first", ["a: 0\n", "b: [\n"], ids=["readable", "resumed-after"])
+def test_a_large_files_text_is_held_once_while_it_is_read(first: str) -> None:
+    """The parser is handed the text a piece at a time: given the string, it held a UTF-8 copy
+    of it whole, and io.StringIO (for reading on after a bad document) four bytes a character."""
+    text = first + "".join(f"---\nname: c{i:05d}\nvalue: {'x' * 200}\n" for i in range(10_000))
+    list(iter_text("a: 0\n", "warm.yaml"))  # the parser imported before memory is counted
+    tracemalloc.start()
+    try:
+        documents = iter_text(text, "s.yaml")
+        next(documents)
+        held, _ = tracemalloc.get_traced_memory()
+        for _ in documents:
+            pass
+    except SpecError:
+        pass
+    finally:
+        tracemalloc.stop()
+    assert held < len(text) // 4  # the text is the caller's; the parser holds a piece of it
 
 
 @pytest.mark.parametrize(
