@@ -19,6 +19,9 @@ How a write survives being killed, failing, or racing another render:
   directory, which is then deleted. Where exchange is missing (macOS, musl, some file systems) the
   output is renamed to ``<work>/old`` and ``new`` into its place: a crash between those two renames
   leaves no output, and the next run puts ``old`` back.
+- One file. When the output differs from the new tree in one file alone (the record, after a spec's
+  comment changed or an upgrade that renders the same objects), that file is made in the work
+  directory and renamed over its old self: one step again, and nothing else is linked or deleted.
 - Recovery. Each run, under the lock and before anything else, renames a leftover ``<work>/old`` back
   when the output is missing, then deletes every work directory earlier runs left (including the
   ``.<name>.XXXXXXXX`` staging and ``.<name>.old.XXXXXXXX`` directories of earlier pgrender versions).
@@ -736,7 +739,12 @@ def _replace(target: Path, shown: Path, wanted: Wanted) -> None:
     if target.is_dir():
         owned = _owned(target, shown)
         same = len(owned) == len(wanted) and all(rel in owned for rel in wanted)
-        if same and _up_to_date(target, wanted):
+        differing = _differing(target, wanted) if same else None
+        if differing == []:
+            return
+        if differing is not None:
+            (rel,) = differing
+            _replace_one(target, rel, wanted[rel])
             return
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.{WORK_MARK}", dir=target.parent))
     try:
@@ -784,17 +792,53 @@ def _directories(top: str, rel: str, made: set[str]) -> None:
     made.add(rel)
 
 
-def _up_to_date(target: Path, wanted: Mapping[str, Bytes]) -> bool:
-    """Whether every wanted file and directory below ``target`` is there with its bytes and mode
-    (paths as strings, as _replace has them)."""
+def _differing(target: Path, wanted: Mapping[str, Bytes]) -> list[str] | None:
+    """The one file below ``target`` (which holds the wanted paths, no more) whose bytes or mode are
+    not what is wanted, [] for none; None when more differ, or a directory or what is in a file's
+    place. Sizes and modes are told from lstat, all before a file is read: when two files differ
+    there (a cluster's change usually changes its files' sizes) none is read."""
     top = f"{target}/"
     directories = {""}
     for rel in wanted:
         while (rel := rel.rpartition("/")[0]) and rel not in directories:
             directories.add(rel)
-    return all(_is_dir_with_mode(top + d, DIR_MODE) for d in directories) and all(
-        _holds(top + rel, wanted[rel], file_mode(rel)) for rel in wanted
-    )
+    if not all(_is_dir_with_mode(top + d, DIR_MODE) for d in directories):
+        return None
+    differing = [rel for rel in in_order(wanted) if not _holds(top + rel, wanted[rel], file_mode(rel), read=False)]
+    if len(differing) > 1 or (differing and not _regular(top + differing[0])):
+        return None
+    for rel in in_order(wanted):
+        if rel not in differing and not _holds(top + rel, wanted[rel], file_mode(rel)):
+            differing.append(rel)
+            if len(differing) > 1:
+                return None
+    return differing
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _replace_one(target: Path, rel: str, data: Bytes) -> None:
+    """Put ``data`` at ``rel`` below ``target`` in one rename, the rest of the tree left as it is:
+    when one file is all that changes (say the record, after a spec's comment changed, or after an
+    upgrade that renders the same objects), the output is then the old tree or the new one as
+    surely as after a swap, and a fleet's tens of thousands of files are neither linked nor deleted.
+    The file is made in a work directory beside the output, which a run that dies leaves for the
+    next one to delete (_recover), rather than in the output, whose files are all pgrender's."""
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.{WORK_MARK}", dir=target.parent))
+    try:
+        _create(work / ".gitignore", WORK_IGNORE, FILE_MODE)  # first: before any Secret is in there
+        made = f"{work}/one"
+        _create(made, data, file_mode(rel))
+        os.rename(made, f"{target}/{rel}")
+    finally:
+        _discard(work, target)
 
 
 def _is_dir_with_mode(path: str, mode: int) -> bool:
@@ -863,12 +907,15 @@ def _create(path: str | Path, data: Bytes, mode: int) -> None:
         os.close(fd)
 
 
-def _holds(path: str, data: Bytes, mode: int) -> bool:
-    """Whether ``path`` is a regular file (not a symlink) with exactly ``data`` and permission bits ``mode``."""
+def _holds(path: str, data: Bytes, mode: int, read: bool = True) -> bool:
+    """Whether ``path`` is a regular file (not a symlink) with exactly ``data`` and permission bits
+    ``mode``; not ``read``: whether it may, as its type, mode and size tell."""
     try:
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode or st.st_size != len(data):
             return False
+        if not read:
+            return True
         with open(path, "rb") as file:
             return all(file.read(len(piece)) == piece for piece in _pieces(data)) and not file.read(1)
     except OSError:

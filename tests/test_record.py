@@ -413,6 +413,26 @@ def test_a_spec_changed_while_the_render_reads_it_and_back_is_recorded_as_read(
     assert tree(repo / "rendered") == clean
 
 
+def test_a_comment_changed_replaces_the_record_alone(repo: Path) -> None:
+    """Every cluster reused, the output the same but its record: that one file is renamed into
+    place (write._replace_one), and no other file is linked, so each keeps even its ctime."""
+
+    def stamps() -> dict[str, tuple[int, int, int]]:
+        files = (p for p in (repo / "rendered").rglob("*") if p.is_file())
+        return {str(p.relative_to(repo)): (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in files}
+
+    before = stamps()
+    spec_file = repo / "b.pgcluster.yaml"
+    spec_file.write_text(spec_file.read_text() + "# a comment\n")
+    assert run_cli(*RENDER).exit_code == 0
+    after = stamps()
+    assert after.pop(f"rendered/{record.RECORD}")[0] != before.pop(f"rendered/{record.RECORD}")[0]
+    assert after == before
+    assert fast(*RENDER) is not None  # the new record answers the next run
+    _, clean = clean_render(repo, ())
+    assert tree(repo / "rendered") == clean
+
+
 def test_a_flat_base_is_reused_into_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One cluster's files are the output's flat base; with a second, they move into its directory."""
     make_repository(tmp_path / "repo")

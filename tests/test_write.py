@@ -151,6 +151,77 @@ def test_only_changed_files_are_replaced(tmp_path: Path, content: dict[str, str]
     assert [p.name for p in tmp_path.iterdir()] == ["base"]
 
 
+# (content, what changes, whether it takes one rename): one file differing, in its size or only in
+# its bytes or its mode, is renamed into place; two (even of unchanged sizes) are swapped in a new tree.
+ONE_OR_MORE = [
+    (nested("one", "two"), {"two/b.yaml": "# longer than it was\n"}, True),
+    (nested("one", "two"), {"one/a.yaml": "# one a.yaml\n".replace("a", "z")}, True),
+    (nested("one", "two"), {"one/a.yaml": "# one z.yaml\n", "two/b.yaml": "# two z.yaml\n"}, False),
+    (nested("one", "two"), {"one/a.yaml": "# one a.yaml\n", "two/b.yaml": "# longer than it was\n"}, True),
+]
+
+
+@pytest.mark.parametrize(("content", "changes", "renamed"), ONE_OR_MORE, ids=["size", "bytes", "two", "one-of-two"])
+def test_one_changed_file_is_renamed_into_place_and_nothing_else_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: dict[str, str], changes: dict[str, str], renamed: bool
+) -> None:
+    out = tmp_path / "base"
+    write(out, content)
+    before = stamps(out)
+    links = spy(monkeypatch, "link")
+    write(out, {**content, **changes})
+    assert tree(out) == {rel: text.encode() for rel, text in {**content, **changes}.items()}
+    after = stamps(out)
+    differ = sorted(rel for rel, text in changes.items() if content[rel] != text)
+    assert all(after.pop(rel)[0] != before.pop(rel)[0] for rel in differ)
+    if renamed:  # no link was made: the others keep even their ctime
+        assert not links and after == before
+    else:
+        assert len(links) == len(content)  # the new tree: each old file linked, the changed ones then replaced
+        assert {rel: stamp[:2] for rel, stamp in after.items()} == {rel: stamp[:2] for rel, stamp in before.items()}
+    assert [p.name for p in tmp_path.iterdir()] == ["base"]
+
+
+def test_a_file_in_the_place_of_one_is_not_renamed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory (or a symlink) where a file belongs, with every other file as it should be:
+    the tree is swapped, not a rename tried over it."""
+    out = tmp_path / "base"
+    content = nested("one")
+    write(out, content)
+    (out / "one" / "a.yaml").unlink()
+    (out / "one" / "a.yaml").symlink_to(out / "one" / "b.yaml")
+    links = spy(monkeypatch, "link")
+    write(out, content)
+    assert tree(out) == {rel: text.encode() for rel, text in content.items()} and links
+    assert not (out / "one" / "a.yaml").is_symlink()
+
+
+def test_a_failed_rename_of_one_file_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "base"
+    content = nested("one", "two")
+    write(out, content)
+    before, ids = tree(out), stamps(out)
+    fail_at(monkeypatch, "rename", 1, errno.EIO)
+    with pytest.raises(OutputError, match=r"cannot write: Input/output error .*; the output directory is as it was"):
+        write(out, {**content, "two/a.yaml": "# changed\n"})
+    monkeypatch.undo()
+    assert tree(out) == before and stamps(out) == ids
+    assert [p.name for p in tmp_path.iterdir()] == ["base"], "no work directory is left"
+
+
+def spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[object]:
+    """Record the calls of ``os.<name>``."""
+    real = getattr(os, name)
+    calls: list[object] = []
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, name, recorded)
+    return calls
+
+
 @pytest.mark.parametrize(
     ("content", "smaller"),
     [(base("a.yaml", "b.yaml"), base("a.yaml")), (nested("one", "two"), nested("one"))],
