@@ -204,8 +204,9 @@ def _record(
             "output": str(config.output),
             "specs": list(config.config.specs),
             "provider": config.config.secrets.provider,
-            "key_file": config.key_file(),
-            "certificate": config.sealing_certificate(),
+            # As written: the fast path resolves them as config.LoadedConfig does, with its own HOME.
+            "key_file": config.config.secrets.key_file,
+            "certificate": config.config.secrets.sealed.certificate if config.config.secrets.sealed else None,
             "namespace": config.config.namespace,
         }
     return record.make(

@@ -268,6 +268,8 @@ def key_fingerprint(key_file: str | None, environ: Mapping[str, str], used: byte
     ``used``: the key a render loaded (keys.load), fingerprinted instead of what the file holds now,
     so that the record names the key the output was made with even if the file changed meanwhile."""
     from_env = environ.get(KEY_VAR, "").strip().lower() or None
+    if environ.get(KEY_VAR) and from_env is None:
+        raise Unanswered(f"{KEY_VAR} is blank: keys.load refuses")
     key = from_env
     if key_file:
         try:
@@ -335,7 +337,9 @@ class Inputs:
         then; else the file is read. ``root_key``: the key the render uses, likewise (key_fingerprint)."""
         config = [config_path, config_digest or _sha(_read(config_path))] if config_path else None
         key = key_fingerprint(key_file, environ, root_key) if needs_root_key else None
-        sealing = _sha(_read(certificate)) if certificate and os.path.exists(certificate) else certificate
+        # The file the provider reads: it expands ``~`` (a `--sealing-certificate=~/x` the shell left as is).
+        read = os.path.expanduser(certificate) if certificate else None
+        sealing = _sha(_read(read)) if read and os.path.exists(read) else certificate
         return cls(config, namespace, target, provider, key, sealing)
 
     def shared(self) -> str:
@@ -826,7 +830,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     output current; Unanswered otherwise."""
     command, options = _arguments(argv, environ)
     config_path = options["config_path"] or ("pgrender.yaml" if os.path.isfile("pgrender.yaml") else None)
-    output = options.get("output")
+    output = options.get("output") or None  # an empty -o is none, as the full path reads it
     if command == "render" and (output is None) == (not options["write_config"]):
         raise Unanswered("render needs exactly one of -o and --write")
     if output is None and config_path is None:
@@ -862,8 +866,8 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         target=target,
         provider=provider,
         namespace=namespace,
-        key_file=options["key_file"] or config.get("key_file"),
-        certificate=options["sealing_certificate"] or config.get("certificate"),
+        key_file=options["key_file"] or _config_file(config, "key_file"),
+        certificate=options["sealing_certificate"] or _config_file(config, "certificate"),
         needs_root_key=body["provider"]["needs_root_key"],
         environ=environ,
     ).digests(spec_digests(spec_files))
@@ -877,6 +881,14 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     if command == "check":
         return _printed(body, f"{_as_path(target)}: up to date"), 0
     return _printed(body, f"wrote {count} files to {target}"), 0
+
+
+def _config_file(config: dict[str, Any], name: str) -> str | None:
+    """A file pgrender.yaml names (secrets.keyFile, secrets.sealed.certificate), as
+    config.LoadedConfig resolves it now: relative to the config's directory, ``~`` expanded with
+    this run's HOME. The record holds it as written: a HOME changed since is another file."""
+    written = config.get(name)
+    return os.path.join(config["root"], os.path.expanduser(written)) if written else None
 
 
 def _as_path(text: str) -> str:

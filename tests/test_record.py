@@ -190,6 +190,32 @@ def _sealing_certificate(repo: Path, mp: pytest.MonkeyPatch) -> tuple[str, ...]:
     return args
 
 
+def _sealing_certificate_at_home(repo: Path, mp: pytest.MonkeyPatch) -> tuple[str, ...]:
+    """`--sealing-certificate=~/seal.pem`, which no shell expands (nor pre-commit's args): the
+    provider reads ~/seal.pem, so that file's bytes are what the record names."""
+    mp.setenv("HOME", str(repo / "home"))
+    (repo / "home").mkdir()
+    shutil.copyfile(CERTIFICATE, repo / "home" / "seal.pem")
+    args = ("--sealing-certificate=~/seal.pem",)
+    assert run_cli(*RENDER, *args).exit_code == 0
+    assert fast(*RENDER, *args) is not None
+    _append("home/seal.pem", "a comment outside the PEM block\n")(repo, mp)
+    return args
+
+
+def _key_file_at_another_home(repo: Path, mp: pytest.MonkeyPatch) -> None:
+    """secrets.keyFile: ~/root.key in pgrender.yaml, and another user (HOME) with another key."""
+    for user in ("alice", "bob"):
+        (repo / user).mkdir()
+        shutil.copy2(repo / "root.key", repo / user / "root.key")
+    (repo / "bob" / "root.key").write_text(keys.generate() + "\n")
+    (repo / "pgrender.yaml").write_text(CONFIG.replace("keyFile: root.key", "keyFile: ~/root.key"))
+    mp.setenv("HOME", str(repo / "alice"))
+    assert run_cli(*RENDER).exit_code == 0  # the same key: the record alone changes
+    assert fast(*RENDER) is not None
+    mp.setenv("HOME", str(repo / "bob"))
+
+
 def _record_edited(change: Callable[[bytes], bytes]) -> Change:
     def edit(repo: Path, mp: pytest.MonkeyPatch) -> None:
         path = repo / "rendered" / record.RECORD
@@ -252,11 +278,14 @@ CHANGES: list[tuple[str, Change, str]] = [
     ("root-key", _another_key, RENDERS),
     ("PGRENDER_KEY-another-key", lambda r, mp: mp.setenv("PGRENDER_KEY", keys.generate()), RENDERS),
     ("PGRENDER_ALLOW_TEST_KEY", lambda r, mp: mp.delenv("PGRENDER_ALLOW_TEST_KEY"), RENDERS),
+    ("PGRENDER_KEY-blank", lambda r, mp: mp.setenv("PGRENDER_KEY", "   "), RENDERS),  # keys.load refuses it
     ("key-file-option", _key_file_option, RENDERS),
     ("key-file-readable-by-others", lambda r, mp: (r / "root.key").chmod(0o644), ALWAYS),  # the full path warns
     ("provider-option", lambda r, mp: ("--secrets-provider", "existing"), RENDERS),
     ("namespace-option", lambda r, mp: ("--namespace", "other"), RENDERS),
     ("sealing-certificate", _sealing_certificate, RENDERS),
+    ("sealing-certificate-at-home", _sealing_certificate_at_home, RENDERS),
+    ("key-file-at-another-home", _key_file_at_another_home, RENDERS),
     ("pgrender-version", lambda r, mp: mp.setattr(record, "__version__", "99.0.0"), RENDERS),
     ("code", lambda r, mp: mp.setattr(record, "code_fingerprint", lambda: "another build"), RENDERS),
     ("record-missing", lambda r, mp: (r / "rendered" / record.RECORD).unlink(), RENDERS),
@@ -411,6 +440,13 @@ def test_a_spec_changed_while_the_render_reads_it_and_back_is_recorded_as_read(
     _, clean = clean_render(repo, ())
     assert run_cli(*RENDER).exit_code == 1
     assert tree(repo / "rendered") == clean
+
+
+def test_an_empty_output_option_is_the_full_paths_to_refuse(repo: Path) -> None:
+    """`-o ""` is no -o for the full path (a usage error without --write): not answered."""
+    assert fast("render", "-o", "", "--exit-code") is None
+    assert run_cli("render", "-o", "", "--exit-code").exit_code == 2
+    assert fast("render", "-o", "", "--write", "--exit-code") is not None  # --write's, as the full path reads it
 
 
 def test_a_comment_changed_replaces_the_record_alone(repo: Path) -> None:
