@@ -87,6 +87,7 @@ if TYPE_CHECKING:
 RECORD = ".pgrender-record"
 SCHEMA = "pgrender-record/1"
 DIR_MODE = 0o700  # write.DIR_MODE, restated: importing write.py would import the renderer
+RECORD_MODE = 0o644  # write.file_mode(RECORD), restated likewise
 KEY_VAR, ALLOW_TEST_KEY_VAR = "PGRENDER_KEY", "PGRENDER_ALLOW_TEST_KEY"  # secrets/keys.py's
 MAX_KEY_FILE_BYTES = 4096  # secrets/keys.py's bound
 QUIET_SECONDS = 60 * 86400  # validity.EXPIRY_WARNING_DAYS: a certificate valid longer than that is not warned about
@@ -836,6 +837,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     if output is None and config_path is None:
         raise Unanswered("no output directory")
     located = output or os.path.join(os.path.dirname(config_path or ""), _config_output(config_path or ""))
+    _as_written(os.path.join(located, RECORD))
     data = _read(os.path.join(located, RECORD))
     body, record_digest = parse(data), _sha(data)
     del data  # the text parse() made is what is read from here on
@@ -881,6 +883,18 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
     if command == "check":
         return _printed(body, f"{_as_path(target)}: up to date"), 0
     return _printed(body, f"wrote {count} files to {target}"), 0
+
+
+def _as_written(path: str) -> None:
+    """Unanswered unless the record is a regular file of write.write's mode, as the full path
+    leaves it (it puts back one that is a symlink or of another mode; verify_output holds the
+    output's files to the same)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        raise Unanswered(f"{path}: cannot read") from None
+    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != RECORD_MODE:
+        raise Unanswered(f"{path}: not a file, or another mode")
 
 
 def _config_file(config: dict[str, Any], name: str) -> str | None:

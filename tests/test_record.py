@@ -265,6 +265,12 @@ def _edited_keeping_size_and_mtime(repo: Path, mp: pytest.MonkeyPatch) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
+def _record_a_symlink(repo: Path, mp: pytest.MonkeyPatch) -> None:
+    """The record moved out of the output and linked back: the same bytes, not as write leaves them."""
+    (repo / "rendered" / record.RECORD).rename(repo / "record")
+    (repo / "rendered" / record.RECORD).symlink_to(repo / "record")
+
+
 RENDERS, REFUSES, ALWAYS = "renders", "refuses", "always"
 # id, what changes, and what the full path then does: RENDERS (and the record it writes answers the next run),
 # REFUSES (exit 2) where a clean render would not, or ALWAYS (renders, and the next run is the full path's too)
@@ -302,6 +308,8 @@ CHANGES: list[tuple[str, Change, str]] = [
     ("output-removed", lambda r, mp: (r / "rendered" / "b" / "configmap-b-config.yaml").unlink(), RENDERS),
     ("output-mode", lambda r, mp: (r / "rendered" / "a" / "kustomization.yaml").chmod(0o666), RENDERS),
     ("output-directory-mode", lambda r, mp: (r / "rendered" / "a").chmod(0o755), RENDERS),
+    ("record-mode", lambda r, mp: (r / "rendered" / record.RECORD).chmod(0o600), RENDERS),
+    ("record-a-symlink", _record_a_symlink, RENDERS),
     ("output-file-added", lambda r, mp: (r / "rendered" / "notes.txt").write_text("mine\n"), REFUSES),
 ]
 
@@ -314,6 +322,7 @@ REUSED = {
     "spec-added": ["a", "b"],
     "spec-removed": ["a"],
     "spec-moved": ["a", "b"],
+    "record-mode": ["a", "b"],  # its bytes are the record's: reuse reads them; the write puts its mode back
 }
 
 
@@ -594,6 +603,7 @@ def test_the_fast_paths_restated_constants_are_the_originals() -> None:
 
     assert record.QUIET_SECONDS == validity.EXPIRY_WARNING_DAYS * 86400
     assert record.DIR_MODE == write.DIR_MODE
+    assert write.file_mode(record.RECORD) == record.RECORD_MODE
     assert (record.KEY_VAR, record.ALLOW_TEST_KEY_VAR) == (ENV_VAR, ALLOW_TEST_KEY_VAR)
     assert record.MAX_KEY_FILE_BYTES == MAX_KEY_FILE_BYTES
 
