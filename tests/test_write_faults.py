@@ -208,17 +208,30 @@ def content(spec: dict[str, object], path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
+    """A change of files of every kind: some created, some removed, some changed, the rest linked."""
+    root = tmp_path_factory.mktemp("faults")
+    new = base_spec()
+    new["spec"]["instances"][0]["replicas"] = 1  # two files fewer
+    new["spec"]["users"] = [{"name": "app"}]  # a Secret more, one fewer, changed files; the rest are linked
+    return make_scene(root, content(base_spec(), root / "old.yaml"), new)
+
+
+@pytest.fixture(scope="module")
+def one_file_scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
+    """The output as the new spec renders it but one file, edited: that file alone is renamed back."""
+    root = tmp_path_factory.mktemp("faults-one-file")
+    old_content = content(base_spec(), root / "old.yaml")
+    edited = next(rel for rel in sorted(old_content) if rel.startswith("configmap-"))
+    return make_scene(root, {**old_content, edited: old_content[edited] + "# edited\n"}, base_spec())
+
+
+def make_scene(root: Path, old_content: dict[str, str], new: dict[str, object]) -> Scene:
     if STRACE is None or GIT is None:
         require_runtime(["strace and git"])
     assert STRACE is not None
     probe = subprocess.run([STRACE, "-qq", "-o", os.devnull, "true"], capture_output=True, check=False)
     if probe.returncode != 0:
         require_runtime([f"strace able to trace here ({probe.stderr.decode().strip()})"])
-    root = tmp_path_factory.mktemp("faults")
-    new = base_spec()
-    new["spec"]["instances"][0]["replicas"] = 1  # two files fewer
-    new["spec"]["users"] = [{"name": "app"}]  # a Secret more, one fewer, changed files; the rest are linked
-    old_content = content(base_spec(), root / "old.yaml")
     new_content = content(new, root / "new.yaml")
     template = root / "template"
     subprocess.run(["git", "init", "-q", "--template=", str(template)], check=True)
@@ -311,6 +324,18 @@ def test_a_kill_at_any_syscall_leaves_the_old_or_the_new_tree(scene: Scene) -> N
     assert {p.syscall for p in chosen} >= set(kinds)
     assert len({site(p) for p in chosen}) > 15 and len(points) > 60
     states, problems = kill_everywhere(scene, chosen)
+    assert not problems, f"{len(problems)} of {len(chosen)} points:\n" + "\n".join(problems[:10])
+    assert states["old"] and states["new"], states
+
+
+def test_a_kill_at_any_syscall_of_a_one_file_write_leaves_the_old_or_the_new_tree(one_file_scene: Scene) -> None:
+    """One file differs: it is made in the work directory and renamed over the old one, and no other
+    file is linked, nor the tree exchanged."""
+    points = one_file_scene.points()
+    assert not any("RENAME_EXCHANGE" in p.line or p.syscall == "linkat" for p in points)
+    chosen = sites(points)
+    assert {p.syscall for p in chosen} >= {"flock", "openat", "fchmod", "write", "rename", "unlinkat", "rmdir"}
+    states, problems = kill_everywhere(one_file_scene, chosen)
     assert not problems, f"{len(problems)} of {len(chosen)} points:\n" + "\n".join(problems[:10])
     assert states["old"] and states["new"], states
 
