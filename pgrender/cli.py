@@ -42,6 +42,8 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (PgrenderError, click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            commands.broken_pipe()
         except Exception:
             commands.internal_error()
 

@@ -805,6 +805,29 @@ def internal_error() -> NoReturn:
     sys.exit(EX_SOFTWARE)
 
 
+def broken_pipe() -> NoReturn:
+    """Called for a BrokenPipeError: when standard output's reader is gone (``| head``), stop
+    quietly with status 1, as Python's documentation has it (what was cut off is the reader's
+    choice); a broken pipe anywhere else is a bug."""
+    if not _reader_gone(sys.stdout):
+        internal_error()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+    sys.exit(1)
+
+
+def _reader_gone(stream: Any) -> bool:
+    """Whether ``stream`` is a pipe whose reading end is closed (poll tells it by POLLERR)."""
+    import select
+
+    try:
+        polled = select.poll()
+        polled.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in polled.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def leave(run: Callable[[], object]) -> NoReturn:
     """Run a command line, then leave without tearing the interpreter down.
 

@@ -188,6 +188,8 @@ def _run(command: Any, params: dict[str, Any]) -> None:
         commands.echo(err=True)
         commands.echo("Aborted!", err=True)
         sys.exit(1)
+    except BrokenPipeError:
+        commands.broken_pipe()
     except Exception:
         commands.internal_error()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import stat
 import subprocess
@@ -203,6 +204,50 @@ def test_refuses_plaintext_secrets_in_a_git_work_tree(tmp_path: Path) -> None:
 def test_schema_command(tmp_path: Path) -> None:
     assert run_cli("schema", "-o", str(tmp_path)).exit_code == 0
     assert json.loads((tmp_path / "postgrescluster-v1alpha1.json").read_text())["title"].startswith("pgrender")
+
+
+# Command lines whose standard output is a pipe nobody reads any more (`| head`).
+CLOSED_READER = [
+    ("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY)),
+    ("cmp", "parameters"),
+]
+
+
+@pytest.mark.parametrize("args", CLOSED_READER, ids=["render", "echo"])
+def test_a_reader_gone_from_standard_output_ends_the_run_quietly(args: tuple[str, ...]) -> None:
+    """Status 1 and nothing on standard error, as Python's documentation has it for EPIPE; not a bug
+    report with a traceback."""
+    read, written = os.pipe()
+    os.close(read)
+    try:
+        command = [sys.executable, "-m", "pgrender", *args]
+        done = subprocess.run(command, stdout=written, stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(written)
+    assert (done.returncode, done.stderr) == (1, "")
+
+
+def test_through_click_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same through click's command group (what pgrender.direct hands it)."""
+    read, written = os.pipe()
+    os.close(read)
+    with open(written, "w") as closed:
+        monkeypatch.setattr(sys, "stdout", closed)
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY)])
+        monkeypatch.undo()
+    assert exited.value.code == 1
+
+
+def test_a_broken_pipe_elsewhere_is_a_bug(capsys: pytest.CaptureFixture[str]) -> None:
+    from pgrender import commands
+
+    with pytest.raises(SystemExit) as exited:
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError:
+            commands.broken_pipe()
+    assert exited.value.code == commands.EX_SOFTWARE and "internal error" in capsys.readouterr().err
 
 
 def test_console_entry_point_flushes_and_keeps_exit_codes(tmp_path: Path) -> None:
