@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from pgrender import tuning
 from pgrender.emit import Document, Manifest
+from pgrender.errors import InternalError, PgrenderError
 from pgrender.frozen import replace
 
 if TYPE_CHECKING:
-    from multiprocessing.pool import AsyncResult
+    from concurrent.futures import Future
 
     from pgrender.errors import Problem
     from pgrender.plan import ClusterPlan
@@ -42,32 +43,40 @@ def available() -> bool:
 
 
 def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Problem]) -> Iterator[ClusterOutput]:
-    """Each plan's output, finished in worker processes, yielded in the order of ``plans``."""
+    """Each plan's output, finished in worker processes, yielded in the order of ``plans``.
+
+    concurrent.futures' pool rather than multiprocessing's: a worker that dies (the kernel's OOM
+    killer) fails every cluster not yet returned (BrokenProcessPool), where multiprocessing.Pool
+    replaced the worker and waited for the lost cluster forever. On every way out (the end, an
+    error, Ctrl-C, a caller that stops reading) the clusters not started are dropped and the
+    workers finish the ones they hold and exit; none is killed halfway through writing a result
+    (multiprocessing.Pool's terminate() did that, and its shutdown then waited on a lock forever)."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     global _finisher
-    _finisher = finisher
+    _finisher = finisher  # before the workers are forked: the first submit() forks them all
     workers = tuning.cpus()
+    pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=tuning.worker)
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=tuning.worker) as pool:
-            try:
-                pending: deque[AsyncResult[ClusterOutput] | _Reused] = deque()
-                for plan in plans:
-                    warnings.extend(plan.warnings)
-                    reused = finisher.reused(plan)
-                    pending.append(_Reused(reused) if reused else pool.apply_async(_finish_one, (plan,)))
-                    if len(pending) >= IN_FLIGHT * workers:
-                        yield pending.popleft().get()
-                while pending:
-                    yield pending.popleft().get()
-            finally:
-                # The workers finish what they were given and exit before the pool's own exit, which
-                # terminates them: killed while one wrote a result (a spec problem raised at the end
-                # of the specs, or a caller that stops reading), it left the result queue's lock held
-                # and the pool's shutdown waited on it forever (tests/test_fleet.py).
-                pool.close()
-                pool.join()
+        pending: deque[Future[ClusterOutput] | _Reused] = deque()
+        for plan in plans:
+            warnings.extend(plan.warnings)
+            reused = finisher.reused(plan)
+            pending.append(_Reused(reused) if reused else pool.submit(_finish_one, plan))
+            if len(pending) >= IN_FLIGHT * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool as exc:  # from a result, or from submit() once the pool knows
+        if exc.__cause__ is not None:  # a result that could not be read back: pgrender's own doing
+            raise InternalError(f"a worker's result could not be read: {exc.__cause__}") from exc
+        raise PgrenderError(
+            "a worker process died before its clusters were finished (killed: for lack of memory?); nothing was written"
+        ) from None
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         _finisher = None
 
 
@@ -77,7 +86,7 @@ class _Reused:
     def __init__(self, output: ClusterOutput) -> None:
         self._output = output
 
-    def get(self) -> ClusterOutput:
+    def result(self) -> ClusterOutput:
         return self._output
 
 

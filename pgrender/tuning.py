@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,10 @@ def tuned() -> Iterator[ScramPool]:
 
 
 def worker() -> None:
-    """A fleet worker process's interpreter settings, for its whole life (see tuned())."""
+    """A fleet worker process's interpreter settings, for its whole life (see tuned()). Ctrl-C
+    reaches every process of the terminal's group: a worker interrupted halfway through a cluster
+    never returned it, and the render waited for it; the main process stops the render instead,
+    and the workers finish what they hold."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threshold = gc.get_threshold()
     gc.set_threshold(100_000, *threshold[1:])

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import multiprocessing
+import os
+import signal
+import subprocess
 import sys
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -369,23 +374,10 @@ def test_workers_report_problems_the_same(batch: Callable[..., Path]) -> None:
 
 @pytest.mark.usefixtures("processes_from")
 @pytest.mark.parametrize("ending", ["read to the end", "a spec problem at the end", "the caller stops reading"])
-def test_workers_exit_before_the_pool_is_torn_down(
-    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, ending: str
-) -> None:
-    """Pool.terminate() kills each worker wherever it is: one killed while it wrote a result left the
-    result queue's lock held, and the pool's shutdown waited on it forever (a batch of five clusters
-    and a bad spec, rendered 450 times in worker processes, hung once). So on every way out, the
-    workers finish and exit first: none is still running when the pool is torn down."""
-    import multiprocessing.pool
-
-    running: list[int] = []
-    terminate = multiprocessing.pool.Pool.terminate
-
-    def counted(pool: multiprocessing.pool.Pool) -> None:
-        running.append(sum(1 for worker in pool._pool if worker.exitcode is None))  # type: ignore[attr-defined]
-        terminate(pool)
-
-    monkeypatch.setattr(multiprocessing.pool.Pool, "terminate", counted)
+def test_workers_exit_on_every_way_out(batch: Callable[..., Path], ending: str) -> None:
+    """The workers finish the clusters they hold and exit, and are waited for, however the render
+    ends: none is killed halfway through writing a result (multiprocessing.Pool's terminate() did,
+    and a batch of five clusters and a bad spec, rendered 450 times, hung once), none is left."""
     clusters = render.stream(request(batch(7, BROKEN if ending == "a spec problem at the end" else "")), [])
     if ending == "the caller stops reading":
         next(clusters)
@@ -395,7 +387,79 @@ def test_workers_exit_before_the_pool_is_torn_down(
             list(clusters)
     else:
         assert len(list(clusters)) == 7
-    assert running == [0]
+    assert multiprocessing.active_children() == []
+
+
+# The console script with worker processes for any batch; a worker writes a file once it started,
+# and the one given cluster c0003 is killed (SIGKILL) there, as the kernel's OOM killer would.
+IN_WORKERS = """
+import os, pathlib, signal, sys
+from pgrender import record, render, tuning
+signal.signal(signal.SIGINT, signal.default_int_handler)  # not ignored, as a background job's is
+tuning.PROCESSES_FROM, tuning.PROCESSES_CPUS = 0, 1
+worker, build, marker, dies = tuning.worker, render.Finisher.build, pathlib.Path(sys.argv[1]), sys.argv[2]
+def started():
+    worker()
+    marker.write_text("started")
+def dying(finisher, plan, pool):
+    if plan.name == dies:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return build(finisher, plan, pool)
+tuning.worker, render.Finisher.build = started, dying
+sys.argv = ["pgrender", *sys.argv[3:]]
+record.main()
+"""
+
+
+def in_workers(tmp_path: Path, spec_file: Path, dies: str = "", interrupt: bool = False) -> tuple[int, str]:
+    """render --stdout of ``spec_file`` in worker processes, in a session of its own: its status and
+    standard error. ``interrupt``: Ctrl-C to the whole group once a worker started. A run that hangs
+    is killed, and fails the test."""
+    marker = tmp_path / "started"
+    command = [sys.executable, "-c", IN_WORKERS, str(marker), dies, "render", str(spec_file), "--stdout"]
+    env = {**os.environ, "PGRENDER_ALLOW_TEST_KEY": "1"}
+    with subprocess.Popen(
+        [*command, "--key-file", str(GOLDEN_KEY)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    ) as rendering:
+        if interrupt:
+            for _ in range(600):
+                if marker.exists() or rendering.poll() is not None:
+                    break
+                time.sleep(0.05)
+            assert marker.exists(), "no worker started"
+            os.killpg(rendering.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+        try:
+            _, stderr = rendering.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(rendering.pid, signal.SIGKILL)
+            raise
+    with pytest.raises(ProcessLookupError):
+        os.killpg(rendering.pid, 0)  # no worker is left in the group
+    return rendering.returncode, stderr
+
+
+def test_a_worker_that_dies_fails_the_render(tmp_path: Path, batch: Callable[..., Path]) -> None:
+    """A worker killed: the render stops with an error a user can act on, and nothing written, where
+    multiprocessing.Pool replaced the worker and waited for its cluster forever."""
+    status, stderr = in_workers(tmp_path, batch(30), dies="c0003")
+    assert status == 2, stderr
+    assert stderr == (
+        "pgrender: a worker process died before its clusters were finished (killed: for lack of memory?); "
+        "nothing was written\n"
+    )
+
+
+def test_ctrl_c_stops_a_render_in_worker_processes(tmp_path: Path, batch: Callable[..., Path]) -> None:
+    """Ctrl-C reaches every process of the terminal's group. The workers ignore it and finish what
+    they hold; the render stops as one process does (Aborted!, status 1), and no process is left.
+    Before, each worker died halfway through a cluster and the render waited for it forever."""
+    status, stderr = in_workers(tmp_path, batch(300), interrupt=True)
+    assert status == 1 and stderr.endswith("Aborted!\n") and "Traceback" not in stderr, stderr
 
 
 @pytest.mark.usefixtures("processes_from")
