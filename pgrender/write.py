@@ -804,9 +804,12 @@ def _differing(target: Path, wanted: Mapping[str, Bytes]) -> list[str] | None:
             directories.add(rel)
     if not all(_is_dir_with_mode(top + d, DIR_MODE) for d in directories):
         return None
-    differing = [rel for rel in in_order(wanted) if not _holds(top + rel, wanted[rel], file_mode(rel), read=False)]
-    if len(differing) > 1 or (differing and not _regular(top + differing[0])):
-        return None
+    differing: list[str] = []  # never more than one: a fleet's names are not held in a list
+    for rel in in_order(wanted):
+        if not _holds(top + rel, wanted[rel], file_mode(rel), read=False):
+            if differing or not _regular(top + rel):
+                return None
+            differing.append(rel)
     for rel in in_order(wanted):
         if rel not in differing and not _holds(top + rel, wanted[rel], file_mode(rel)):
             differing.append(rel)
