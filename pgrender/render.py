@@ -164,17 +164,31 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
             pass
         raise setup_error
     finisher = Finisher(secrets, root_key, request.only_secrets, request.reuse)
+    try:
+        yield from _finished(finisher, every_plan, warnings, parallel)
+    except PgrenderError:
+        # A cluster that could not be finished (an object too large, say) is reported only when no
+        # spec has a problem, as a missing root key is: how far the specs were read when it failed
+        # depends on the look-ahead, which worker processes make longer, and the message must not.
+        for _ in every_plan:
+            pass
+        raise
+
+
+def _finished(
+    finisher: Finisher, every_plan: Iterator[ClusterPlan], warnings: list[Problem], parallel: bool
+) -> Iterator[ClusterOutput]:
     if parallel and tuning.cpus() >= tuning.PROCESSES_CPUS:
         # Read ahead far enough to tell a batch worth worker processes; pgrender.fleet (and
         # multiprocessing) is imported only then: a render of a few clusters starts faster without.
         first = list(islice(every_plan, tuning.PROCESSES_FROM + 1))
-        every_plan = chain(first, every_plan)
         if len(first) > tuning.PROCESSES_FROM:
             from pgrender import fleet
 
             if fleet.available():
-                yield from fleet.finish(finisher, every_plan, warnings)
+                yield from fleet.finish(finisher, chain(first, every_plan), warnings)
                 return
+        every_plan = chain(first, every_plan)
     with tuning.tuned() as pool:
         # A few clusters built ahead: their verifiers compute on the pool while this one is finished.
         ahead: deque[Built | ClusterOutput] = deque()

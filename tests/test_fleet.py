@@ -22,7 +22,7 @@ import pytest
 from benchmarks.spec_gen import spec
 from pgrender import check, fleet, render, tuning, write
 from pgrender import plans as plans_module
-from pgrender.errors import InternalError, SpecError
+from pgrender.errors import InternalError, PgrenderError, SpecError
 from pgrender.plan import ClusterPlan, TLSPlan
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.plans import plans as read_plans
@@ -388,6 +388,35 @@ def test_workers_exit_on_every_way_out(batch: Callable[..., Path], ending: str) 
     else:
         assert len(list(clusters)) == 7
     assert multiprocessing.active_children() == []
+
+
+# (the cluster whose finishing fails, a spec problem after the last cluster): each in one process and
+# in worker processes, whose look-ahead is longer. The specs' problems come first either way.
+FINISH_FAILS = [("c0000", True), ("c0017", True), ("c0019", True), ("c0000", False), ("c0019", False)]
+
+
+@pytest.mark.usefixtures("processes_from")
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-process", "workers"])
+@pytest.mark.parametrize(("fails", "broken"), FINISH_FAILS)
+def test_a_cluster_that_cannot_be_finished_is_reported_after_the_specs_problems(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, parallel: bool, fails: str, broken: bool
+) -> None:
+    finish = render.Finisher.finish
+
+    def failing(finisher: render.Finisher, plan: ClusterPlan, *args: Any) -> render.ClusterOutput:
+        if plan.name == fails:
+            raise PgrenderError(f"{plan.name} cannot be finished")
+        return finish(finisher, plan, *args)
+
+    monkeypatch.setattr(render.Finisher, "finish", failing)  # the workers are forked with it
+    specs = batch(20, BROKEN if broken else "")
+    with pytest.raises(PgrenderError) as raised:
+        list(render.stream(request(specs), [], parallel))
+    if broken:
+        assert isinstance(raised.value, SpecError)
+        assert [p.path for p in raised.value.problems] == ["spec.instances[0].replicas"]
+    else:
+        assert str(raised.value) == f"{fails} cannot be finished"
 
 
 # The console script with worker processes for any batch; a worker writes a file once it started,
