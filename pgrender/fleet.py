@@ -23,7 +23,7 @@ from pgrender.errors import InternalError, PgrenderError
 from pgrender.frozen import replace
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     from pgrender.errors import Problem
     from pgrender.plan import ClusterPlan
@@ -64,7 +64,7 @@ def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Prob
         for plan in plans:
             warnings.extend(plan.warnings)
             reused = finisher.reused(plan)
-            pending.append(_Reused(reused) if reused else pool.submit(_finish_one, plan))
+            pending.append(_Reused(reused) if reused else _submit(pool, plan))
             if len(pending) >= IN_FLIGHT * workers:
                 yield pending.popleft().result()
         while pending:
@@ -78,6 +78,20 @@ def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Prob
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _finisher = None
+
+
+def _submit(pool: ProcessPoolExecutor, plan: ClusterPlan) -> Future[ClusterOutput]:
+    """submit() forks the workers (all of them at the first, with fork). SIGINT is blocked meanwhile,
+    so a worker is born with it blocked until tuning.worker ignores it: a Ctrl-C in between would
+    raise KeyboardInterrupt wherever the worker was in starting, and kill it. The main process
+    receives its own Ctrl-C as the mask is restored."""
+    import signal
+
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return pool.submit(_finish_one, plan)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 class _Reused:

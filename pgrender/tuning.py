@@ -90,7 +90,9 @@ def worker() -> None:
     """A fleet worker process's interpreter settings, for its whole life (see tuned()). Ctrl-C
     reaches every process of the terminal's group: a worker interrupted halfway through a cluster
     never returned it, and the render waited for it; the main process stops the render instead,
-    and the workers finish what they hold."""
+    and the workers finish what they hold. A worker is forked with SIGINT blocked (fleet._submit):
+    one that arrived meanwhile is dropped as it is unblocked."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threshold = gc.get_threshold()
     gc.set_threshold(100_000, *threshold[1:])
