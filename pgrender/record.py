@@ -46,7 +46,11 @@ or checked the output (pgrender's files: an editable install changes code withou
 Python's version; the libraries that shape the output), and each output file's inode, size, mtime and
 ctime. Reading every output file would cost more than the target (500 files, 1.5 MB: 10-30 ms), so
 only a file whose stat differs is hashed, and only a digest that differs sends the run to the full
-path. Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
+path. A signature taken within the tick that stamped the file's mtime or ctime proves nothing (the
+file could change again within that tick, keeping its signature), so that file is hashed too, as
+git re-reads a "racily clean" file (_settled); a render waits out the tick of what it wrote before
+it saves the signatures (remember_written), a few milliseconds, so that the next run reads nothing.
+Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
 
 The command line is read as click reads it (pgrender.direct.parse, from the table generated from
 cli.py). Only these forms are answered here (anything else, and every doubt, goes to the full
@@ -64,6 +68,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import time
 
 try:  # CPython's built-in SHA-256, without OpenSSL
     from _sha2 import sha256 as _builtin_sha256  # type: ignore[import-not-found]  # Python 3.12 and later
@@ -587,19 +592,53 @@ def _signature(st: os.stat_result) -> str:
     return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
 
+# A file changed twice within one tick of the clock that stamps it keeps its mtime and ctime; with
+# its size and inode, its signature. Two clocks make the tick: the kernel stamps files from a clock
+# that moves once a timer interrupt (up to 10 ms, at HZ=100; kernels from 6.13 stamp finer once a
+# file's times were read), behind time.time_ns() by as much; and a file system keeps its times to a
+# grain (_grain). STAMP_LAG_NS is twice the first.
+STAMP_LAG_NS = 20_000_000
+SETTLE_WAIT_NS = 50_000_000  # the longest remember_written waits (a file system of coarser grain: none)
+
+
+def _settled_at(st: os.stat_result) -> int:
+    """The time.time_ns() from which a stat of the file tells any later change of it from ``st``."""
+    return max(ns + _grain(ns) + STAMP_LAG_NS for ns in (st.st_mtime_ns, st.st_ctime_ns))
+
+
+def _grain(ns: int) -> int:
+    """The coarsest grain a file system could have kept the time ``ns`` to: FAT's 2 seconds for a
+    whole second (ext3 and HFS+ keep 1 s), else the largest power of ten that divides it (exFAT: 10
+    ms, NTFS: 100 ns; ext4, xfs, btrfs, tmpfs: 1 ns). A finer grain's time is a multiple of 10 only
+    by chance, which costs a read, never a change missed."""
+    if ns % 1_000_000_000 == 0:
+        return 2_000_000_000
+    grain = 1
+    while ns % (10 * grain) == 0:
+        grain *= 10
+    return grain
+
+
+def _settled(st: os.stat_result, taken: int) -> bool:
+    """Whether ``st``, a stat made after ``taken`` (time.time_ns()), tells any later change of the
+    file; else the file could have changed since within the tick that stamped it."""
+    return _settled_at(st) <= taken
+
+
 class _CacheWriter:
     """A new stat cache for ``directory``, written a file at a time beside it (after ``lines``, in
     the cache's form); in place only once committed. A cache: a failure is no error (the writer
-    stops), and a torn line is read as no signature."""
+    stops), and a torn line is read as no signature. ``taken``: time.time_ns() before any file
+    whose signature is added was stat'ed (_settled)."""
 
-    def __init__(self, directory: str, record_digest: str, code: str, lines: str = "") -> None:
+    def __init__(self, directory: str, record_digest: str, code: str, taken: int, lines: str = "") -> None:
         self._path = _cache_file(directory)
         self._temporary = f"{self._path}.{os.getpid()}"
         self._file: Any = None
         try:
             os.makedirs(os.path.dirname(self._path), mode=0o700, exist_ok=True)
             self._file = open(self._temporary, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-            self._file.write(_dumps({"record": record_digest, "code": code}) + "\n" + lines)
+            self._file.write(_dumps({"record": record_digest, "code": code, "taken": taken}) + "\n" + lines)
         except OSError:
             self.close()
 
@@ -653,10 +692,11 @@ def _prune(caches: str) -> None:
                 pass  # another run pruned it first
 
 
-def remember(directory: str, record_digest: str, code: str, signatures: Iterable[tuple[str, str]]) -> None:
-    """Save the files' stat signatures (path and signature pairs, in the record's order), checked
-    against the record of digest ``record_digest`` with pgrender's code of fingerprint ``code``."""
-    writer = _CacheWriter(directory, record_digest, code)
+def remember(directory: str, record_digest: str, code: str, taken: int, signatures: Iterable[tuple[str, str]]) -> None:
+    """Save the files' stat signatures (path and signature pairs, in the record's order, each stat'ed
+    after ``taken``), checked against the record of digest ``record_digest`` with pgrender's code of
+    fingerprint ``code``."""
+    writer = _CacheWriter(directory, record_digest, code, taken)
     try:
         for rel, signature in signatures:
             writer.add(rel, signature)
@@ -676,7 +716,12 @@ def remember_written(directory: str, code: str) -> None:
     except (Unanswered, OSError):
         return
     try:
-        remember(directory, record_digest, code, ((rel, _signature(st)) for rel, _, st in _walk(directory)))
+        # What was just written is stamped within the tick: wait it out, or the next run reads it all.
+        wait = max((_settled_at(st) for _, _, st in _walk(directory)), default=0) - time.time_ns()
+        if 0 < wait <= SETTLE_WAIT_NS:
+            time.sleep(wait / 1e9)
+        taken = time.time_ns()
+        remember(directory, record_digest, code, taken, ((rel, _signature(st)) for rel, _, st in _walk(directory)))
     except (Unanswered, OSError):
         return
 
@@ -723,16 +768,21 @@ def cached(directory: str, record_digest: str, code: str) -> _Cache:
         header = _loads(data[:newline]) if newline >= 0 else None
         if not isinstance(header, dict) or header.get("record") != record_digest or header.get("code") != code:
             raise Unanswered("the stat cache is of another record, or of another build of pgrender")
-        return _Cache(str(memoryview(data)[newline + 1 :], "utf-8"))  # decoded from a view: no copy of the bytes
+        taken = header.get("taken")
+        if type(taken) is not int:
+            raise Unanswered("a stat cache of an earlier form")
+        return _Cache(str(memoryview(data)[newline + 1 :], "utf-8"), taken)  # decoded from a view: no copy
     except (OSError, ValueError):
         raise Unanswered("no stat cache") from None
 
 
 class _Cache:
     """The stat cache's lines after its first, read forward in the record's order: ``at(rel)`` is
-    the signature saved for ``rel``, asked in that order, or "" where none is."""
+    the signature saved for ``rel``, asked in that order, or "" where none is. ``taken``: when the
+    signatures were taken (before the stats, time.time_ns())."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, taken: int) -> None:
+        self.taken = taken
         self._text = text
         self._line = self._next = 0  # where the line read last starts, and where the next one does
         self._rel, self._signature = "", ""
@@ -769,8 +819,9 @@ def verify_output(
 
     ``refresh``: save the stat signatures when some file had to be read. The new cache is written
     from the first such file on, after the old one's lines up to it: every file before it had its
-    signature there."""
+    signature there, settled; it still holds it, stat'ed after this run's ``taken``."""
     expected: Iterator[tuple[str, Any]] = iter(files)
+    taken = time.time_ns()
     cache = cached(directory, record_digest, code)
     writer: _CacheWriter | None = None
     count = 0
@@ -780,11 +831,11 @@ def verify_output(
             if wanted_rel != rel or not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != wanted[1]:
                 raise Unanswered(f"{rel}: not in the record, not a file, or another mode")
             signature = _signature(st)
-            if cache.at(rel) != signature:
+            if cache.at(rel) != signature or not _settled(st, cache.taken):
                 if _sha(_read(path)) != wanted[0]:
                     raise Unanswered(f"{rel}: changed")
                 if refresh and writer is None:
-                    writer = _CacheWriter(directory, record_digest, code, cache.before())
+                    writer = _CacheWriter(directory, record_digest, code, taken, cache.before())
             if writer is not None:
                 writer.add(rel, signature)
             count += 1
@@ -877,9 +928,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         raise Unanswered("an input changed, or the record is of another directory")
     if command == "render" and body["provider"]["writes_plaintext"] and not options["allow_secrets_in_git"]:
         _refuse_plaintext_in_git(target)
-    count = verify_output(
-        os.path.realpath(target), body["files"], record_digest, code_fingerprint(), refresh=command == "render"
-    )
+    count = verify_output(os.path.realpath(target), body["files"], record_digest, code_fingerprint(), refresh=True)
     if command == "check":
         return _printed(body, f"{_as_path(target)}: up to date"), 0
     return _printed(body, f"wrote {count} files to {target}"), 0

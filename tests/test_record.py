@@ -141,6 +141,89 @@ def test_a_file_whose_mtime_alone_changed_is_read_and_the_run_still_answered(rep
     assert tree(repo / "rendered") == before
 
 
+def _cache(repo: Path) -> Path:
+    return Path(record._cache_file(os.path.realpath(repo / "rendered")))
+
+
+def _rewrite_cache(repo: Path, later: int = 0, signed: str = "") -> None:
+    """The stat cache as a run ``later`` ns after the one that wrote it would have written it, with
+    the signature file ``signed`` has now."""
+    header, *lines = _cache(repo).read_text().splitlines(keepends=True)
+    head = json.loads(header)
+    if later:
+        head["taken"] += later
+    if signed:
+        signature = record._signature(os.stat(repo / "rendered" / signed))
+        lines = [f"{json.dumps(signed)} {signature}\n" if line.startswith(f'"{signed}" ') else line for line in lines]
+    _cache(repo).write_text(json.dumps(head, separators=(",", ":")) + "\n" + "".join(lines))
+
+
+def _output_read(monkeypatch: pytest.MonkeyPatch, repo: Path) -> list[str]:
+    """The output files (the record aside) the fast path reads from now on."""
+    read: list[str] = []
+    real = record._read
+
+    def reading(path: str) -> bytes:
+        rel = os.path.relpath(path, os.path.realpath(repo / "rendered"))
+        if not rel.startswith("..") and rel != record.RECORD:
+            read.append(rel)
+        return real(path)
+
+    monkeypatch.setattr(record, "_read", reading)
+    return read
+
+
+def test_a_file_changed_within_the_tick_that_stamped_it_is_read(repo: Path) -> None:
+    """A file rewritten in place with as many bytes, within one tick of the clock that stamps it
+    (kernels before 6.13 stamp from a clock of 4 ms ticks; FAT keeps mtime to 2 s), keeps its inode,
+    size, mtime and ctime. This kernel cannot be made to stamp two writes alike, so the cache is given
+    the edited file's signature, which such a stat gives. The file was stamped after the signatures
+    were taken, so it is read, and the change found. Before, check said "up to date" and render
+    "wrote" for the edited output."""
+    some = repo / "rendered" / "a" / "kustomization.yaml"
+    data = some.read_bytes()
+    with some.open("r+b") as file:
+        file.write(data.replace(b"a", b"A", 1))
+    _rewrite_cache(repo, signed="a/kustomization.yaml")
+    assert fast(*CHECK) is None
+    assert fast(*RENDER) is None
+    assert run_cli(*RENDER).exit_code == 1
+    assert some.read_bytes() == data
+
+
+def test_a_render_waits_out_the_tick_of_what_it_wrote_so_the_next_run_reads_none(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render saved signatures that hold: the next runs read no output file. A file stamped
+    since (its signature saved as it is now) is read, and its signature saved again (check saves
+    them as render does); a run a tick later reads nothing again."""
+    read = _output_read(monkeypatch, repo)
+    assert fast(*CHECK) is not None
+    assert fast(*RENDER) is not None
+    assert read == []
+    os.utime(repo / "rendered" / "b" / "kustomization.yaml")
+    _rewrite_cache(repo, signed="b/kustomization.yaml")
+    assert fast(*CHECK) is not None
+    assert read == ["b/kustomization.yaml"]
+    _rewrite_cache(repo, later=record.STAMP_LAG_NS + 1)
+    assert fast(*CHECK) is not None
+    assert read == ["b/kustomization.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "grain"),
+    [
+        (1_700_000_000_123_456_789, 1),  # ext4, xfs, btrfs, tmpfs
+        (1_700_000_000_123_456_700, 100),  # NTFS
+        (1_700_000_000_120_000_000, 10_000_000),  # exFAT
+        (1_700_000_001_000_000_000, 2_000_000_000),  # ext3, HFS+: 1 s, read as FAT's 2 s
+        (1_700_000_000_000_000_000, 2_000_000_000),  # FAT
+    ],
+)
+def test_the_grain_of_a_file_time_is_read_from_its_digits(stamp: int, grain: int) -> None:
+    assert record._grain(stamp) == grain
+
+
 def test_the_stat_caches_of_directories_written_longest_ago_are_deleted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,7 +237,7 @@ def test_the_stat_caches_of_directories_written_longest_ago_are_deleted(
         (caches / name).write_text("{}\n")
         os.utime(caches / name, ns=(age * 10**9, age * 10**9))
     out = str(tmp_path / "out")
-    record.remember(out, "record", "code", [("a.yaml", "1 2 3 4")])
+    record.remember(out, "record", "code", 0, [("a.yaml", "1 2 3 4")])
     written = Path(record._cache_file(out)).name
     assert {p.name for p in caches.iterdir()} == {written, *by_age[-(record.CACHES_KEPT - 1) :]}
 
