@@ -154,6 +154,15 @@ def _record_inputs(
         except RootKeyError:
             return request, None  # the render says why, after the specs' problems
         request = replace(request, root_key=root_key)
+    # The certificate's bytes likewise, read once: sealed for, and named by the record.
+    certificate = os.path.expanduser(request.sealing_certificate) if request.sealing_certificate else None
+    if certificate and os.path.exists(certificate):
+        from pgrender.secrets.sealed import read_certificate
+
+        try:
+            request = replace(request, sealing_pem=read_certificate(certificate))
+        except OSError:
+            return request, None  # the render says why
     try:
         inputs = record.Inputs.of(
             config_path=(config_path or "pgrender.yaml") if config else None,
@@ -166,6 +175,7 @@ def _record_inputs(
             needs_root_key=provider.needs_root_key,
             environ=os.environ,
             root_key=root_key,
+            sealing_pem=request.sealing_pem,
         )
     except record.Unanswered:
         return request, None

@@ -32,7 +32,7 @@ render read it, not as the file is by the time the record is made: pgrender.yaml
 bytes it was loaded from, the key's fingerprint of the key the render uses (loaded once, before),
 each spec's digest of the bytes the render parsed (load.iter_documents notes it). So an input that
 changes during a render, even one changed back, leaves a record the next run does not match. The
-sealing certificate (provider sealed) is still digested from a read of its own, before the render.
+sealing certificate's digest is of the bytes the provider seals for (read once, beside the key).
 
 The record is content-addressed and the same on every machine (it is committed with output that is
 committed): it says "these inputs make these files", which stays true wherever it is copied; a
@@ -337,15 +337,20 @@ class Inputs:
         environ: Mapping[str, str],
         config_digest: str | None = None,
         root_key: bytes | None = None,
+        sealing_pem: bytes | None = None,
     ) -> Inputs:
         """``config_digest``: the SHA-256 of the bytes a render read its config from
         (config.LoadedConfig.digest), which the record must name rather than the file as it is by
-        then; else the file is read. ``root_key``: the key the render uses, likewise (key_fingerprint)."""
+        then; else the file is read. ``root_key``: the key the render uses, likewise (key_fingerprint);
+        ``sealing_pem``: the certificate's bytes the provider seals for (sealed.read_certificate)."""
         config = [config_path, config_digest or _sha(_read(config_path))] if config_path else None
         key = key_fingerprint(key_file, environ, root_key) if needs_root_key else None
         # The file the provider reads: it expands ``~`` (a `--sealing-certificate=~/x` the shell left as is).
         read = os.path.expanduser(certificate) if certificate else None
-        sealing = _sha(_read(read)) if read and os.path.exists(read) else certificate
+        if sealing_pem is not None:
+            sealing: str | None = _sha(sealing_pem)
+        else:
+            sealing = _sha(_read(read)) if read and os.path.exists(read) else certificate
         return cls(config, namespace, target, provider, key, sealing)
 
     def shared(self) -> str:

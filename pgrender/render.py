@@ -57,6 +57,8 @@ class Request:
     # The root key, loaded already by a render that records it (commands._record_inputs): the record
     # names the key the output is made with, and the file is not read again.
     root_key: bytes | None = field(default=None, repr=False, compare=False)
+    # The sealing certificate's bytes, read already by a render that records their digest, likewise.
+    sealing_pem: bytes | None = field(default=None, repr=False, compare=False)
     # Filled as the specs are read, for a render that records them: each file's SHA-256 (load.py).
     read: dict[str, str] | None = field(default=None, repr=False, compare=False)
 

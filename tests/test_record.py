@@ -508,6 +508,34 @@ def test_a_key_changed_during_a_render_and_back_is_not_the_one_recorded(
     assert tree(repo / "rendered") == clean
 
 
+def test_a_sealing_certificate_changed_during_a_render_and_back_is_the_one_sealed_for(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """seal.pem replaced by another controller's once the render took its inputs, and put back
+    after: the render seals for the certificate the record names (read once, as the root key is), so
+    every SealedSecret opens with that controller's key. Before, the provider read the file again
+    and sealed for the other controller, while the record named the first certificate: the next run
+    answered "up to date" for Secrets no controller of the cluster could open."""
+    from tests.test_sealed import controller_key, other_certificate, unseal
+
+    shutil.copyfile(CERTIFICATE, repo / "seal.pem")
+    args = ("--secrets-provider", "sealed", "--sealing-certificate", "seal.pem")
+    other = other_certificate(repo.parent).read_bytes()
+    once_inputs_are_taken(monkeypatch, None, lambda repo, mp: (repo / "seal.pem").write_bytes(other))
+    assert run_cli(*RENDER, *args).exit_code == 1
+    shutil.copyfile(CERTIFICATE, repo / "seal.pem")
+    sealed = [
+        document
+        for path in sorted((repo / "rendered").rglob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document and document.get("kind") == "SealedSecret"
+    ]
+    assert sealed
+    for document in sealed:
+        assert unseal(controller_key(), document)["data"]
+    assert fast(*CHECK, *args) is not None
+
+
 def test_a_spec_changed_while_the_render_reads_it_and_back_is_recorded_as_read(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,17 +111,24 @@ class Certificate:
     fingerprint: bytes
 
 
-def load_certificate(path: str) -> Certificate:
-    """The RSA key of the PEM certificate at ``path``; CertificateError (exit 2) saying what is wrong."""
+def read_certificate(path: str) -> bytes:
+    """The bytes of the certificate file (up to one past the most load_certificate takes)."""
+    with open(path, "rb") as file:
+        return file.read(MAX_CERTIFICATE_BYTES + 1)
+
+
+def load_certificate(path: str, pem: bytes | None = None) -> Certificate:
+    """The RSA key of the PEM certificate at ``path``; CertificateError (exit 2) saying what is wrong.
+    ``pem``: the file's bytes (read_certificate), read already by a render that records them."""
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    try:
-        with open(path, "rb") as file:
-            pem = file.read(MAX_CERTIFICATE_BYTES + 1)
-    except OSError as exc:
-        raise CertificateError(f"{path}: cannot read the sealing certificate: {exc.strerror or exc}") from None
+    if pem is None:
+        try:
+            pem = read_certificate(path)
+        except OSError as exc:
+            raise CertificateError(f"{path}: cannot read the sealing certificate: {exc.strerror or exc}") from None
     if len(pem) > MAX_CERTIFICATE_BYTES:
         raise CertificateError(f"{path}: larger than {MAX_CERTIFICATE_BYTES} bytes; not a sealing certificate")
     try:
@@ -322,7 +329,7 @@ class _Sealed:
             raise CertificateError(NO_CERTIFICATE)
         if root_key is None:
             raise InternalError("the sealed provider needs the root key, and render() loads it first")
-        certificate = load_certificate(str(Path(request.sealing_certificate).expanduser()))
+        certificate = load_certificate(str(Path(request.sealing_certificate).expanduser()), request.sealing_pem)
         return _Sealed(Sealer(certificate, root_key, earlier_seals(request.previous or {})))
 
 
