@@ -924,8 +924,8 @@ def _make80(__frozen_defaults__, __frozen_factory__):
 
 
 def _make81(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__ = __frozen_defaults__
-    def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__, root_key=__frozen_d10__, read=__frozen_d11__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
+    def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__, root_key=__frozen_d10__, sealing_pem=__frozen_d11__, read=__frozen_d12__):
         __frozen_set__(__frozen_self__, 'specs', specs)
         __frozen_set__(__frozen_self__, 'key_file', key_file)
         __frozen_set__(__frozen_self__, 'environ', environ)
@@ -938,6 +938,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'infrastructure_roles', infrastructure_roles)
         __frozen_set__(__frozen_self__, 'reuse', reuse)
         __frozen_set__(__frozen_self__, 'root_key', root_key)
+        __frozen_set__(__frozen_self__, 'sealing_pem', sealing_pem)
         __frozen_set__(__frozen_self__, 'read', read)
     return __init__
 
@@ -1096,7 +1097,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'source,path': _make78,
     'spec,index,file,positions': _make79,
     'spec,notes,doc': _make80,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,read=': _make81,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make81,
     'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make82,
     'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make83,
     'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make84,
