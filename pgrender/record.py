@@ -611,13 +611,16 @@ def _settled_at(st: os.stat_result) -> int:
     return max(ns + _grain(ns) + STAMP_LAG_NS for ns in (st.st_mtime_ns, st.st_ctime_ns))
 
 
+COARSEST_GRAIN_NS = 2_000_000_000  # _grain's largest
+
+
 def _grain(ns: int) -> int:
     """The coarsest grain a file system could have kept the time ``ns`` to: FAT's 2 seconds for a
     whole second (ext3 and HFS+ keep 1 s), else the largest power of ten that divides it (exFAT: 10
     ms, NTFS: 100 ns; ext4, xfs, btrfs, tmpfs: 1 ns). A finer grain's time is a multiple of 10 only
     by chance, which costs a read, never a change missed."""
     if ns % 1_000_000_000 == 0:
-        return 2_000_000_000
+        return COARSEST_GRAIN_NS
     grain = 1
     while ns % (10 * grain) == 0:
         grain *= 10
@@ -627,7 +630,8 @@ def _grain(ns: int) -> int:
 def _settled(st: os.stat_result, taken: int) -> bool:
     """Whether ``st``, a stat made after ``taken`` (time.time_ns()), tells any later change of the
     file; else the file could have changed since within the tick that stamped it."""
-    return _settled_at(st) <= taken
+    latest = max(st.st_mtime_ns, st.st_ctime_ns)  # most files: stamped before any grain's tick (no _grain)
+    return latest + COARSEST_GRAIN_NS + STAMP_LAG_NS <= taken or _settled_at(st) <= taken
 
 
 class _CacheWriter:
