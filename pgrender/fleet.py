@@ -13,8 +13,11 @@ batch is finished in one process.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pgrender import tuning
@@ -58,7 +61,8 @@ def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Prob
     global _finisher
     _finisher = finisher  # before the workers are forked: the first submit() forks them all
     workers = tuning.cpus()
-    pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=tuning.worker)
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(workers, context, initializer=tuning.worker, initargs=(os.getpid(),))
     try:
         pending: deque[Future[ClusterOutput] | _Reused] = deque()
         for plan in plans:
@@ -76,20 +80,28 @@ def finish(finisher: Finisher, plans: Iterator[ClusterPlan], warnings: list[Prob
             "a worker process died before its clusters were finished (killed: for lack of memory?); nothing was written"
         ) from None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Not cut short by Ctrl-C (a second one, or one on the way out): the workers would be left
+        # waiting for work. It is raised once they have exited.
+        with _sigint_blocked():
+            pool.shutdown(wait=True, cancel_futures=True)
         _finisher = None
 
 
 def _submit(pool: ProcessPoolExecutor, plan: ClusterPlan) -> Future[ClusterOutput]:
     """submit() forks the workers (all of them at the first, with fork). SIGINT is blocked meanwhile,
     so a worker is born with it blocked until tuning.worker ignores it: a Ctrl-C in between would
-    raise KeyboardInterrupt wherever the worker was in starting, and kill it. The main process
-    receives its own Ctrl-C as the mask is restored."""
-    import signal
+    raise KeyboardInterrupt wherever the worker was in starting, and kill it. The pool's threads,
+    started there too, keep it blocked: only the main thread takes Ctrl-C."""
+    with _sigint_blocked():
+        return pool.submit(_finish_one, plan)
 
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held back from the main thread; one that came meanwhile is raised as the block ends."""
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        return pool.submit(_finish_one, plan)
+        yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 

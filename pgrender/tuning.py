@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 PROCESSES_FROM = 64
 PROCESSES_CPUS = 3
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 
 class ScramPool:
     """The SCRAM thread pool, made when a second cluster arrives, or a cluster with MANY verifiers:
@@ -86,13 +88,25 @@ def tuned() -> Iterator[ScramPool]:
         sys.setswitchinterval(interval)
 
 
-def worker() -> None:
-    """A fleet worker process's interpreter settings, for its whole life (see tuned()). Ctrl-C
-    reaches every process of the terminal's group: a worker interrupted halfway through a cluster
-    never returned it, and the render waited for it; the main process stops the render instead,
-    and the workers finish what they hold. A worker is forked with SIGINT blocked (fleet._submit):
-    one that arrived meanwhile is dropped as it is unblocked."""
+def worker(parent: int) -> None:
+    """A fleet worker process's settings, for its whole life (see tuned()); ``parent``: the main
+    process's pid.
+
+    - Ctrl-C reaches every process of the terminal's group: a worker interrupted halfway through a
+      cluster never returned it, and the render waited for it; the main process stops the render
+      instead, and the workers finish what they hold. A worker is forked with SIGINT blocked
+      (fleet._submit): one that arrived meanwhile is dropped as it is unblocked.
+    - A worker dies with the main process, however that ends (SIGKILL, the OOM killer), where the
+      system can say so (Linux's PR_SET_PDEATHSIG): its own copy of the work queue's pipe kept it
+      waiting for work for good.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it ended before prctl() took effect
+            os._exit(1)
     threshold = gc.get_threshold()
     gc.set_threshold(100_000, *threshold[1:])

@@ -112,9 +112,13 @@ def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, Finished]:
     every cluster's name is known (SpooledTexts.place)."""
     spooled = SpooledTexts()
     done = Finished()
-    for cluster in clusters:
-        spooled.add_cluster(cluster_files(cluster))
-        done.add(cluster)
+    try:
+        for cluster in clusters:
+            spooled.add_cluster(cluster_files(cluster))
+            done.add(cluster)
+    except BaseException:
+        _stop(clusters)
+        raise
     if len(done) == 1:
         spooled.place(None)
         return spooled, done
@@ -474,8 +478,19 @@ def spool(clusters: Iterable[ClusterOutput]) -> tuple[IO[str], Finished]:
             done.add(cluster)
     except BaseException:
         spooled.file.close()
+        _stop(clusters)
         raise
     return spooled.rewound(), done
+
+
+def _stop(clusters: Iterable[ClusterOutput]) -> None:
+    """Close ``clusters`` (render.stream) that its reader leaves early (an error, Ctrl-C): its
+    worker processes (pgrender.fleet) finish and exit now, before the error is reported, rather
+    than whenever the generator is collected (after the report, or never: commands.leave ends the
+    process with os._exit)."""
+    close = getattr(clusters, "close", None)
+    if close is not None:
+        close()
 
 
 class TextSpool:

@@ -423,11 +423,13 @@ def test_a_cluster_that_cannot_be_finished_is_reported_after_the_specs_problems(
 # and the one given cluster c0003 is killed (SIGKILL) there, as the kernel's OOM killer would.
 IN_WORKERS = """
 import os, pathlib, signal, sys
+from concurrent.futures import ProcessPoolExecutor
 from pgrender import record, render, tuning
 signal.signal(signal.SIGINT, signal.default_int_handler)  # not ignored, as a background job's is
 tuning.PROCESSES_FROM, tuning.PROCESSES_CPUS = 0, 1
-worker, build, fork = tuning.worker, render.Finisher.build, os.fork
-marker, dies, at_fork = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "at-fork"
+worker, build, fork, shutdown = tuning.worker, render.Finisher.build, os.fork, ProcessPoolExecutor.shutdown
+marker, dies, interrupt = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+at_fork = interrupt == "at-fork"
 forks = 0
 def forking():
     global forks
@@ -437,8 +439,13 @@ def forking():
         os.killpg(0, signal.SIGINT)  # Ctrl-C as the first worker is born, before it is set up
     return pid
 os.fork = forking
-def started():
-    worker()
+def shutting_down(pool, *args, **kwargs):
+    if interrupt == "at-shutdown":
+        os.killpg(0, signal.SIGINT)  # Ctrl-C as the render waits for the workers to exit
+    return shutdown(pool, *args, **kwargs)
+ProcessPoolExecutor.shutdown = shutting_down
+def started(*args):
+    worker(*args)
     marker.write_text("started")
 def dying(finisher, plan, pool):
     if plan.name == dies:
@@ -452,8 +459,10 @@ record.main()
 
 def in_workers(tmp_path: Path, spec_file: Path, dies: str = "", interrupt: str = "") -> tuple[int, str]:
     """render --stdout of ``spec_file`` in worker processes, in a session of its own: its status and
-    standard error. ``interrupt``: Ctrl-C to the whole group once a worker "started", or "at-fork",
-    from the first worker as soon as it is forked. A run that hangs is killed, and fails the test."""
+    standard error. ``interrupt``: Ctrl-C to the whole group once a worker "started", "at-fork"
+    from the first worker as soon as it is forked, "at-shutdown" as the render waits for the workers
+    to exit; "main-killed": SIGKILL to the main process alone once a worker started. A run that
+    hangs is killed, and fails the test."""
     marker = tmp_path / "started"
     command = [sys.executable, "-c", IN_WORKERS, str(marker), dies, interrupt, "render", str(spec_file), "--stdout"]
     env = {**os.environ, "PGRENDER_ALLOW_TEST_KEY": "1"}
@@ -465,18 +474,27 @@ def in_workers(tmp_path: Path, spec_file: Path, dies: str = "", interrupt: str =
         env=env,
         start_new_session=True,
     ) as rendering:
-        if interrupt == "started":
+        if interrupt in ("started", "main-killed"):
             for _ in range(600):
                 if marker.exists() or rendering.poll() is not None:
                     break
                 time.sleep(0.05)
             assert marker.exists(), "no worker started"
-            os.killpg(rendering.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+            if interrupt == "started":
+                os.killpg(rendering.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+            else:
+                os.kill(rendering.pid, signal.SIGKILL)
         try:
             _, stderr = rendering.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(rendering.pid, signal.SIGKILL)
             raise
+    for _ in range(100):  # workers of a killed main process are reaped by init, a moment later
+        try:
+            os.killpg(rendering.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
     with pytest.raises(ProcessLookupError):
         os.killpg(rendering.pid, 0)  # no worker is left in the group
     return rendering.returncode, stderr
@@ -507,6 +525,21 @@ def test_ctrl_c_as_the_workers_are_forked(tmp_path: Path, batch: Callable[..., P
     starting ("Exception ignored in: <function _after_fork>" and a traceback, or a worker dead)."""
     status, stderr = in_workers(tmp_path, batch(300), interrupt="at-fork")
     assert (status, stderr) == (1, "\nAborted!\n")
+
+
+def test_ctrl_c_as_the_render_waits_for_the_workers_to_exit(tmp_path: Path, batch: Callable[..., Path]) -> None:
+    """Ctrl-C while the pool shuts down (a second Ctrl-C, or one at the end): it is raised once the
+    workers have exited. Before, it cut the shutdown short, the workers were left waiting for work
+    for good (holding standard error: the caller's pipe never ended), and a test hung."""
+    status, stderr = in_workers(tmp_path, batch(100), interrupt="at-shutdown")
+    assert (status, stderr) == (1, "\nAborted!\n")
+
+
+def test_workers_die_with_the_main_process(tmp_path: Path, batch: Callable[..., Path]) -> None:
+    """The main process killed (SIGKILL, the OOM killer): its workers do not outlive it (Linux).
+    Before, they waited for work for good."""
+    status, stderr = in_workers(tmp_path, batch(300), interrupt="main-killed")
+    assert (status, stderr) == (-signal.SIGKILL, "")
 
 
 @pytest.mark.usefixtures("processes_from")
