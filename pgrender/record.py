@@ -48,8 +48,9 @@ ctime. Reading every output file would cost more than the target (500 files, 1.5
 only a file whose stat differs is hashed, and only a digest that differs sends the run to the full
 path. A signature taken within the tick that stamped the file's mtime or ctime proves nothing (the
 file could change again within that tick, keeping its signature), so that file is hashed too, as
-git re-reads a "racily clean" file (_settled); a render waits out the tick of what it wrote before
-it saves the signatures (remember_written), a few milliseconds, so that the next run reads nothing.
+git re-reads a "racily clean" file (_settled). A render waits out the tick of what it wrote (a few
+milliseconds), then takes each file's signature and hashes the file (remember_written): the next
+run reads nothing, and a file another process changed after the write is not vouched for.
 Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
 
 The command line is read as click reads it (pgrender.direct.parse, from the table generated from
@@ -181,18 +182,6 @@ def _read(path: str) -> bytes:
     try:
         with open(fd, "rb", closefd=False) as file:
             return file.read()
-    finally:
-        os.close(fd)
-
-
-def _file_sha(path: str) -> str:
-    """_sha(_read(path)), read a megabyte at a time: a fleet's record is megabytes."""
-    fd = _open_regular(path)
-    try:
-        checksum = _sha256()
-        while piece := os.read(fd, 1 << 20):
-            checksum.update(piece)
-        return str(checksum.hexdigest())
     finally:
         os.close(fd)
 
@@ -599,10 +588,19 @@ def _signature(st: os.stat_result) -> str:
 
 # A file changed twice within one tick of the clock that stamps it keeps its mtime and ctime; with
 # its size and inode, its signature. Two clocks make the tick: the kernel stamps files from a clock
-# that moves once a timer interrupt (up to 10 ms, at HZ=100; kernels from 6.13 stamp finer once a
-# file's times were read), behind time.time_ns() by as much; and a file system keeps its times to a
-# grain (_grain). STAMP_LAG_NS is twice the first.
-STAMP_LAG_NS = 20_000_000
+# that moves once a timer interrupt (kernels from 6.13 stamp finer once a file's times were read),
+# behind time.time_ns() by as much; and a file system keeps its times to a grain (_grain).
+CLOCK_REALTIME_COARSE = 5  # <linux/time.h>: the clock Linux stamps files from
+
+
+def _stamp_lag() -> int:
+    """Twice the interval of the clock that stamps files: its resolution on Linux (4 ms at HZ=250),
+    else 10 ms (HZ=100, the coarsest Linux has)."""
+    tick = time.clock_getres(CLOCK_REALTIME_COARSE) if sys.platform.startswith("linux") else 0.01
+    return 2 * int(tick * 1e9)
+
+
+STAMP_LAG_NS = _stamp_lag()
 SETTLE_WAIT_NS = 50_000_000  # the longest remember_written waits (a file system of coarser grain: none)
 
 
@@ -701,36 +699,25 @@ def _prune(caches: str) -> None:
                 pass  # another run pruned it first
 
 
-def remember(directory: str, record_digest: str, code: str, taken: int, signatures: Iterable[tuple[str, str]]) -> None:
-    """Save the files' stat signatures (path and signature pairs, in the record's order, each stat'ed
-    after ``taken``), checked against the record of digest ``record_digest`` with pgrender's code of
-    fingerprint ``code``."""
-    writer = _CacheWriter(directory, record_digest, code, taken)
-    try:
-        for rel, signature in signatures:
-            writer.add(rel, signature)
-        writer.commit()
-    finally:
-        writer.close()
-
-
 def remember_written(directory: str, code: str) -> None:
     """After a write by pgrender's code of fingerprint ``code`` (taken before rendering): the stat
-    signatures of the output just written, when it holds a record. The files are those below
-    ``directory`` (the record's, as write.write left them), found by walking it rather than by
-    reading the record's list; a file the record does not list could only be one put there since,
-    and verify_output refuses it whatever the cache says."""
+    signatures of the output just written, when it holds a record, each file hashed after its stat
+    (verify_output). Another process may change a file between the write and the stat (a watcher
+    that formats what appears): a signature saved unchecked would vouch for that file for good.
+
+    What was just written is stamped within the tick of the clock: that is waited out first, when
+    it is a few milliseconds away (files of a coarser grain, or stamped in the future, are left to
+    the next run to read), or the next run would read it all again."""
     try:
-        record_digest = _file_sha(os.path.join(directory, RECORD))
-    except (Unanswered, OSError):
-        return
-    try:
-        # What was just written is stamped within the tick: wait it out, or the next run reads it all.
-        wait = max((_settled_at(st) for _, _, st in _walk(directory)), default=0) - time.time_ns()
-        if 0 < wait <= SETTLE_WAIT_NS:
+        data = _read(os.path.join(directory, RECORD))
+        files, record_digest = parse(data)["files"], _sha(data)
+        del data
+        now = time.time_ns()
+        settling = (_settled_at(st) for _, _, st in _walk(directory))
+        wait = max((at for at in settling if at <= now + SETTLE_WAIT_NS), default=now) - now
+        if wait > 0:
             time.sleep(wait / 1e9)
-        taken = time.time_ns()
-        remember(directory, record_digest, code, taken, ((rel, _signature(st)) for rel, _, st in _walk(directory)))
+        verify_output(directory, files, record_digest, code, refresh=True, cache=_Cache("", 0))
     except (Unanswered, OSError):
         return
 
@@ -819,7 +806,13 @@ class _Cache:
 
 
 def verify_output(
-    directory: str, files: Iterable[tuple[str, Any]], record_digest: str, code: str, *, refresh: bool
+    directory: str,
+    files: Iterable[tuple[str, Any]],
+    record_digest: str,
+    code: str,
+    *,
+    refresh: bool,
+    cache: _Cache | None = None,
 ) -> int:
     """The number of files, unless ``directory`` holds other than exactly the record's ``files``
     (bytes and modes), in directories of mode DIR_MODE, as write.write leaves them, or this code has
@@ -828,10 +821,12 @@ def verify_output(
 
     ``refresh``: save the stat signatures when some file had to be read. The new cache is written
     from the first such file on, after the old one's lines up to it: every file before it had its
-    signature there, settled; it still holds it, stat'ed after this run's ``taken``."""
+    signature there, settled; it still holds it, stat'ed after this run's ``taken``. ``cache``: the
+    signatures to trust instead of the saved ones (an empty one: every file is read)."""
     expected: Iterator[tuple[str, Any]] = iter(files)
     taken = time.time_ns()
-    cache = cached(directory, record_digest, code)
+    if cache is None:
+        cache = cached(directory, record_digest, code)
     writer: _CacheWriter | None = None
     count = 0
     try:

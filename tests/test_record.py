@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,41 @@ def test_a_render_waits_out_the_tick_of_what_it_wrote_so_the_next_run_reads_none
     assert read == ["b/kustomization.yaml"]
 
 
+def test_a_file_changed_before_the_render_takes_its_signature_is_not_vouched_for(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process changes a file the render just wrote (a watcher that formats what appears)
+    before the render takes the signatures: each file is hashed after its stat, so none is saved
+    for output that is not the record's. Before, check said "up to date" for it for good."""
+    some = repo / "rendered" / "a" / "kustomization.yaml"
+    remember = record.remember_written
+
+    def edited_first(directory: str, code: str) -> None:
+        some.write_text(some.read_text().replace("a", "A", 1))
+        remember(directory, code)
+
+    monkeypatch.setattr(record, "remember_written", edited_first)
+    (repo / "a.pgcluster.yaml").write_text(spec("a").replace("727Mi", "2Gi"))
+    assert run_cli(*RENDER).exit_code == 1
+    monkeypatch.setattr(record, "remember_written", remember)
+    assert fast(*CHECK) is None
+    assert run_cli(*CHECK).exit_code == 1
+
+
+def test_a_file_stamped_in_the_future_is_read_again_and_no_other(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file stamped an hour ahead cannot settle in the render's wait: it is read by each run, and
+    the render still waits for the others. Before, it cancelled the wait, and the next run read all."""
+    future = repo / "rendered" / "b" / "kustomization.yaml"
+    hour = time.time_ns() + 3600 * 10**9
+    os.utime(future, ns=(hour, hour))
+    (repo / "a.pgcluster.yaml").write_text(spec("a").replace("727Mi", "2Gi"))
+    assert run_cli(*RENDER).exit_code == 1
+    read = _output_read(monkeypatch, repo)
+    assert fast(*CHECK) is not None
+    assert fast(*CHECK) is not None
+    assert read == ["b/kustomization.yaml", "b/kustomization.yaml"]
+
+
 @pytest.mark.parametrize(
     ("stamp", "grain"),
     [
@@ -237,7 +273,9 @@ def test_the_stat_caches_of_directories_written_longest_ago_are_deleted(
         (caches / name).write_text("{}\n")
         os.utime(caches / name, ns=(age * 10**9, age * 10**9))
     out = str(tmp_path / "out")
-    record.remember(out, "record", "code", 0, [("a.yaml", "1 2 3 4")])
+    writer = record._CacheWriter(out, "record", "code", 0)
+    writer.add("a.yaml", "1 2 3 4")
+    writer.commit()
     written = Path(record._cache_file(out)).name
     assert {p.name for p in caches.iterdir()} == {written, *by_age[-(record.CACHES_KEPT - 1) :]}
 
