@@ -139,7 +139,7 @@ def _record_inputs(
     renders. With the request, which carries the root key the record names (loaded once: a key
     file changed during the render cannot leave the record naming another key) and where the
     render notes each spec file's digest as it reads it."""
-    from pgrender import record
+    from pgrender import providers, record
     from pgrender.frozen import replace
 
     if "-" in request.specs:
@@ -154,9 +154,10 @@ def _record_inputs(
         except RootKeyError:
             return request, None  # the render says why, after the specs' problems
         request = replace(request, root_key=root_key)
-    # The certificate's bytes likewise, read once: sealed for, and named by the record.
+    # The certificate's bytes likewise, read once: sealed for, and named by the record. Only for the
+    # provider that seals: another ignores the file, which may be anything (a FIFO would block).
     certificate = os.path.expanduser(request.sealing_certificate) if request.sealing_certificate else None
-    if certificate and os.path.exists(certificate):
+    if certificate and providers.reads_certificate(provider) and os.path.exists(certificate):
         from pgrender.secrets.sealed import read_certificate
 
         try:

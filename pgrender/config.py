@@ -7,6 +7,7 @@ their names are still importable from here (PEP 562).
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,12 +96,12 @@ class LoadedConfig:
     def key_file(self) -> str | None:
         """Relative to the config file, like specs and output."""
         key = self.config.secrets.key_file
-        return str(self.root / Path(key).expanduser()) if key else None
+        return str(self.root / os.path.expanduser(key)) if key else None
 
     def sealing_certificate(self) -> str | None:
         """secrets.sealed.certificate, relative to the config file."""
         sealed = self.config.secrets.sealed
-        return str(self.root / Path(sealed.certificate).expanduser()) if sealed else None
+        return str(self.root / os.path.expanduser(sealed.certificate)) if sealed else None
 
 
 def _require_version(document: Document, required: str) -> None:

@@ -102,6 +102,12 @@ def reads_previous_output(provider: SecretsProvider) -> bool:
     return bool(getattr(provider, "reads_previous_output", False))
 
 
+def reads_certificate(provider: SecretsProvider) -> bool:
+    """Whether the provider seals for the sealing certificate (sealed, ``reads_certificate = True``):
+    a render that records its inputs then reads the file once, for both (commands._record_inputs)."""
+    return bool(getattr(provider, "reads_certificate", False))
+
+
 def runtime_passwords(provider: SecretsProvider) -> RuntimePasswords | None:
     """Set when the provider's passwords are known only in the cluster (no verifier at render time)."""
     found: RuntimePasswords | None = getattr(provider, "runtime_passwords", None)

@@ -302,3 +302,12 @@ def test_key_file_resolves_relative_to_the_config(nested: Path) -> None:
     config.write_text(config.read_text().replace("provider: existing", "provider: derived, keyFile: root.key"))
     result = run_cli("render", "--stdout", "--config", "deploy/pgrender.yaml", env={"PGRENDER_KEY": ""})
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_key_file_under_an_unknown_users_home_is_an_input_error(nested: Path) -> None:
+    """`keyFile: ~nosuchuser/root.key`: read as written, so the key is missing (exit 2); pathlib's
+    expanduser raised, an internal error (exit 70)."""
+    config = nested / "deploy" / "pgrender.yaml"
+    config.write_text(config.read_text().replace("provider: existing", "provider: derived, keyFile: ~nosuchuser/k"))
+    result = run_cli("render", "--stdout", "--config", "deploy/pgrender.yaml", env={"PGRENDER_KEY": ""})
+    assert result.exit_code == 2 and "~nosuchuser/k" in result.stderr and "internal error" not in result.stderr

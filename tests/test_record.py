@@ -574,6 +574,20 @@ def test_a_sealing_certificate_changed_during_a_render_and_back_is_the_one_seale
     assert fast(*CHECK, *args) is not None
 
 
+def test_a_sealing_certificate_is_read_for_provider_sealed_alone(repo: Path) -> None:
+    """Another provider ignores the certificate, which may be anything: a FIFO (whose open waits
+    for a writer: the render hung), or a file larger than a certificate (the record digested its
+    first 64 KiB and the no-op path the whole file: no run was ever answered)."""
+    os.mkfifo(repo / "seal.pem")
+    command = [sys.executable, "-m", "pgrender", "render", "--write", "--sealing-certificate", "seal.pem"]
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    os.unlink(repo / "seal.pem")
+    (repo / "seal.pem").write_bytes(CERTIFICATE.read_bytes() + b"#" * 70_000)
+    assert run_cli(*RENDER, "--sealing-certificate", "seal.pem").exit_code == 0
+    assert fast(*RENDER, "--sealing-certificate", "seal.pem") is not None
+
+
 def test_a_spec_changed_while_the_render_reads_it_and_back_is_recorded_as_read(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

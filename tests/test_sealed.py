@@ -442,8 +442,10 @@ def small_rsa_certificate(tmp_path: Path) -> Path:
         (ec_certificate, "ec.crt: the certificate's key is not RSA"),
         (small_rsa_certificate, "small.crt: a 1024-bit RSA key is too small (at least 2048)"),
         (lambda p: PRIVATE_KEY, "controller.key: not a PEM certificate"),
+        # ~user of no user is left as it is (os.path.expanduser); pathlib raised, an internal error
+        (lambda p: Path("~nosuchuser/seal.crt"), "~nosuchuser/seal.crt: cannot read the sealing certificate"),
     ],
-    ids=["none", "missing", "not-pem", "not-rsa", "small-rsa", "a-private-key"],
+    ids=["none", "missing", "not-pem", "not-rsa", "small-rsa", "a-private-key", "unknown-user"],
 )
 def test_a_certificate_that_cannot_seal_is_exit_2_and_nothing_written(
     certificate: Callable[[Path], Path] | None, message: str, tmp_path: Path, pooled: Path

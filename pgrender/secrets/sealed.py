@@ -64,7 +64,6 @@ import hmac
 import os
 import struct
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
@@ -311,6 +310,7 @@ class _Sealed:
     needs_root_key = True
     writes_plaintext = False
     reads_previous_output = True  # the ciphertexts of unchanged values are kept (providers.reads_previous_output)
+    reads_certificate = True  # providers.reads_certificate
 
     def __init__(self, sealer: Sealer | None = None) -> None:
         self._sealer = sealer
@@ -329,7 +329,7 @@ class _Sealed:
             raise CertificateError(NO_CERTIFICATE)
         if root_key is None:
             raise InternalError("the sealed provider needs the root key, and render() loads it first")
-        certificate = load_certificate(str(Path(request.sealing_certificate).expanduser()), request.sealing_pem)
+        certificate = load_certificate(os.path.expanduser(request.sealing_certificate), request.sealing_pem)
         return _Sealed(Sealer(certificate, root_key, earlier_seals(request.previous or {})))
 
 
