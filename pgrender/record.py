@@ -143,7 +143,20 @@ class _Decoding:
     parse_constant = float  # NaN, Infinity and -Infinity, as json's
 
 
-_scan = _make_scanner(_Decoding())  # type: ignore[arg-type]  # typeshed asks for a scanner; _json reads these attributes
+_scanner = _make_scanner(_Decoding())  # type: ignore[arg-type]  # typeshed asks for a scanner; _json reads these attributes
+
+
+def _scan(text: str, i: int) -> tuple[Any, int]:
+    """The JSON value at ``i`` and the index past it, as json's scanner reads it: StopIteration for
+    no value there, ValueError for text that is not JSON. (json's C scanner reports the second with
+    json.decoder's JSONDecodeError, which CPython 3.11 looks up in sys.modules only: without json
+    imported, as here, it raises SystemError instead.)"""
+    try:
+        return _scanner(text, i)
+    except SystemError:
+        raise ValueError(f"not JSON at {i}") from None
+
+
 _WHITESPACE = " \t\n\r"
 
 
@@ -186,10 +199,12 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
-def _open_regular(path: str) -> int:
-    """A descriptor of ``path`` opened for reading; Unanswered unless it is a regular file."""
+def _open_regular(path: str, follow: bool = True) -> int:
+    """A descriptor of ``path`` opened for reading; Unanswered unless it is a regular file (or,
+    ``follow``, a link to one)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+        fd = os.open(path, flags)
     except OSError:
         raise Unanswered(f"{path}: cannot read") from None
     try:
@@ -464,110 +479,228 @@ def in_order(files: Mapping[str, Any]) -> Iterable[str]:
     return files if getattr(files, "iterates_sorted", False) else sorted(files)
 
 
-def parse(data: bytes) -> dict[str, Any]:
-    """The body of a record whose checksum holds, its "files" a RecordFiles, read only as the files
-    are verified; Unanswered for anything else.
+# The record's reader ------------------------------------------------------------------------------------------
+#
+# A fleet's record lists tens of thousands of files (9.7 MB for 3000 clusters): held whole as bytes
+# and text, it was a third of the peak of `render -o` (remember_written read it after the write) and
+# of a render reusing the clusters it names (reuse.py held it for the whole render). So a record is
+# read from its open file a chunk at a time: its checksum over one pass, its body over another, the
+# files only as they are verified. Only what is read at once is held: a chunk, and a value.
 
-    The body is checked and decoded through a view of ``data``: a fleet's record is megabytes, and
-    its copies (the body, the body but its last byte, then the text) were most of a no-op run's
-    memory. Callers drop ``data`` once they have its digest: the text is all that is read after."""
-    newline = data.find(b"\n")
-    body = memoryview(data)[newline + 1 :]
-    if newline < 0 or data[:newline] != f"{SCHEMA} {_sha(body[:-1])}".encode() or not data.endswith(b"\n"):
-        raise Unanswered("record: another schema, or not what was written")
+CHUNK = 1 << 18  # bytes read at a time
+
+
+def read(path: str) -> tuple[dict[str, Any], str]:
+    """The body of the record at ``path`` whose checksum holds, and the record's digest (SHA-256 of
+    its bytes); Unanswered for anything else. The body's "files" is a RecordFiles, read only as the
+    files are verified, from the record as it was opened (a record is replaced, never written in
+    place: write.write)."""
+    fd = _open_regular(path, follow=False)  # write.write puts back a record that is a link
+    file = open(fd, "rb", buffering=0)  # noqa: SIM115 - held by the RecordFiles; closes fd when let go
     try:
-        return _body(str(body, "utf-8"))
-    except (ValueError, IndexError):
-        raise Unanswered("record: not JSON, or not a record's") from None
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, 256, 0)  # SCHEMA, a blank and 64 digits
+        newline = head.find(b"\n")
+        if newline < 0 or size < newline + 2:
+            raise Unanswered("record: another schema, or not what was written")
+        whole, checksum = _sha256(head[: newline + 1]), _sha256()
+        at = newline + 1
+        while at < size - 1:  # the body but its last byte, which is a line break
+            chunk = os.pread(fd, min(CHUNK, size - 1 - at), at)
+            if not chunk:
+                raise Unanswered("record: shorter than it was")
+            whole.update(chunk)
+            checksum.update(chunk)
+            at += len(chunk)
+        last = os.pread(fd, 1, size - 1)
+        if head[:newline] != f"{SCHEMA} {checksum.hexdigest()}".encode() or last != b"\n":
+            raise Unanswered("record: another schema, or not what was written")
+        whole.update(last)
+        return _body(file, newline + 1, size - 1), str(whole.hexdigest())
+    except BaseException as exc:
+        file.close()
+        if isinstance(exc, (ValueError, IndexError)):
+            raise Unanswered("record: not JSON, or not a record's") from None
+        raise
 
 
-def _body(text: str) -> dict[str, Any]:
-    """json.loads(text) for a record's body, but for "files": a fleet's record lists tens of thousands
-    of files, which as objects took more memory than the render that wrote them. Its object is
-    passed over to the first line holding only "}" (no JSON string holds a line break, and its
-    values are lists), and RecordFiles reads it to exactly there, or raises."""
-    found: dict[str, Any] = {}
-    i = _blank(text, _expect(text, _blank(text, 0), "{"))
-    while True:
-        key, i = _value(text, i)
-        i = _blank(text, _expect(text, _blank(text, i), ":"))
-        if key == "files" and text.startswith("{}", i):
-            found[key], i = RecordFiles(text, i, i + 1), i + 2
-        elif key == "files":
-            end = text.find("\n}", i)
-            if text[i] != "{" or end < 0:
-                raise ValueError("record: no files")
-            found[key], i = RecordFiles(text, i, end + 1), end + 2
+class _Scanner:
+    """JSON read forward from part of an open file (``start`` to ``end``), a chunk at a time, with
+    json's C scanner: the text held runs from the value read last to the last line break read. The
+    file's text is ASCII (json.dumps and _quote escape all else): a character's index is its byte's
+    offset. os.pread: forked workers (pgrender.fleet) share the file and no position in it.
+
+    A chunk ends at a line break and no JSON token spans one, so a value the text holds in part fails
+    to scan (its closing bracket is missing): the next chunk is read and the value scanned again."""
+
+    def __init__(self, file: Any, start: int, end: int) -> None:
+        self._file, self._end = file, end
+        self._text, self._i = "", 0
+        self._base = self._read = start  # the offset of _text[0]; of the first byte not yet read
+        self._pending = b""  # read after the last line break
+
+    @property
+    def offset(self) -> int:
+        return self._base + self._i
+
+    def _more(self) -> bool:
+        """Whether there was more to read; the text read is let go up to the present offset."""
+        if self._read >= self._end:
+            if not self._pending:
+                return False
+            data, self._pending = self._pending, b""  # the end of the part: no line break after it
         else:
-            found[key], i = _value(text, i)
-        i = _blank(text, i)
-        if text[i] == "}":
+            chunk = os.pread(self._file.fileno(), min(CHUNK, self._end - self._read), self._read)
+            if not chunk:
+                raise ValueError("record: shorter than it was")
+            self._read += len(chunk)
+            data = self._pending + chunk
+            cut = data.rfind(b"\n") + 1 if self._read < self._end else len(data)
+            data, self._pending = data[:cut], data[cut:]
+        self._text = self._text[self._i :] + data.decode("ascii")
+        self._base += self._i
+        self._i = 0
+        return True
+
+    def value(self) -> Any:
+        """The JSON value at the offset, which moves past it; ValueError for none."""
+        while True:
+            try:
+                value, end = _scan(self._text, self._i)
+            except (StopIteration, ValueError):
+                if self._more():
+                    continue
+                raise ValueError("record: a value expected") from None
+            self._i = end
+            return value
+
+    def pair(self) -> tuple[Any, Any, int, bool]:
+        """The key and the value of the pair ("key": value) at the offset, its offset, and whether
+        ",\n" follows it; the offset moves past that. A fleet's record holds tens of thousands: each
+        is scanned in one go, with json's scanner itself (_scan's SystemError caught here)."""
+        while True:
+            text, i = self._text, self._i
+            try:
+                key, j = _scanner(text, i)
+                if not text.startswith(": ", j):
+                    raise ValueError("record: ': ' expected")
+                value, j = _scanner(text, j + 2)
+            except (StopIteration, ValueError, SystemError):
+                if self._more():
+                    continue
+                raise ValueError("record: a pair expected") from None
+            if j + 2 > len(text) and self._more():  # what follows is not read yet
+                continue
+            follows = text.startswith(",\n", j)
+            self._i = j + 2 if follows else j
+            return key, value, self._base + i, follows
+
+    def at(self, literal: str) -> bool:
+        """Whether ``literal`` is at the offset."""
+        while len(self._text) - self._i < len(literal) and self._more():
+            pass
+        return self._text.startswith(literal, self._i)
+
+    def expect(self, literal: str) -> None:
+        """Past ``literal``; ValueError when it is not at the offset."""
+        if not self.at(literal):
+            raise ValueError(f"record: {literal!r} expected")
+        self._i += len(literal)
+
+    def line(self) -> tuple[Any, str, int] | None:
+        """The JSON value that starts the line at the offset, the text after it and a blank, and the
+        line's offset (a line of the stat cache); the offset moves to the next line. None at the end,
+        and for a last line without its line break (torn)."""
+        while True:
+            text, i = self._text, self._i
+            end = text.find("\n", i)
+            if end < 0:
+                if self._more():
+                    continue
+                return None
+            try:
+                value, j = _scan(text, i)
+            except StopIteration:
+                raise ValueError("stat cache: a value expected") from None
+            if j >= end or text[j] != " ":
+                raise ValueError("stat cache: a blank expected")
+            self._i = end + 1
+            return value, text[j + 1 : end], self._base + i
+
+    def skip_to(self, literal: str) -> None:
+        """The offset moved to the next ``literal``, the text before it let go; ValueError for none."""
+        while (found := self._text.find(literal, self._i)) < 0:
+            self._i = max(self._i, len(self._text) - len(literal) + 1)
+            if not self._more():
+                raise ValueError(f"record: no {literal!r}")
+        self._i = found
+
+    def at_end(self) -> bool:
+        return self._i == len(self._text) and not self._more()
+
+
+def _body(file: Any, start: int, end: int) -> dict[str, Any]:
+    """json.loads of the record's body as make() writes it (json.dumps with indent=0), but for
+    "files": a fleet's record lists tens of thousands of files, which as objects took more memory
+    than the render that wrote them. Its object is passed over to the first line holding only "}"
+    (no JSON string holds a line break, and its values are lists), and RecordFiles reads it to
+    exactly there, or raises."""
+    scanner = _Scanner(file, start, end)
+    found: dict[str, Any] = {}
+    scanner.expect("{\n")
+    while True:
+        key = scanner.value()
+        if not isinstance(key, str):
+            raise ValueError("record: a key expected")
+        scanner.expect(": ")
+        if key == "files" and scanner.at("{}"):
+            scanner.expect("{}")
+            found[key] = RecordFiles(file, 0, 0)
+        elif key == "files":
+            scanner.expect("{\n")
+            first = scanner.offset
+            scanner.skip_to("\n}")
+            found[key] = RecordFiles(file, first, scanner.offset + 1)
+            scanner.expect("\n}")
+        else:
+            found[key] = scanner.value()
+        if not scanner.at(",\n"):
             break
-        i = _blank(text, _expect(text, i, ","))
-    if text[i + 1 :].strip(_WHITESPACE) or not isinstance(key, str):
+        scanner.expect(",\n")
+    scanner.expect("\n}")
+    if not scanner.at_end():
         raise ValueError("record: more after the body")
     return found
 
 
 class RecordFiles:
     """The record's files as (path, [SHA-256, mode]) pairs, in the record's (sorted) order, read one
-    at a time from the body's text as make() writes it (json.dumps with indent=0: a pair to a line
-    and its list over the next ones); ValueError for any other text, which sends the run to the full
-    path, and where the files do not end where parse passed over them."""
+    at a time from the record's open file as make() writes them (json.dumps with indent=0: a pair to
+    a line and its list over the next ones); ValueError for any other text, and where the files do
+    not end where _body passed over them."""
 
-    def __init__(self, text: str, start: int, end: int) -> None:
-        self._text, self._start, self._end = text, start, end  # at "{" and at its "}"
+    def __init__(self, file: Any, start: int, end: int) -> None:
+        self._file, self._start, self._end = file, start, end  # the first pair's offset; the "}"'s
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         for rel, value, _ in self.placed():
             yield rel, value
 
     def placed(self, at: int | None = None) -> Iterator[tuple[str, Any, int]]:
-        """Each pair with where it starts in the text, from the pair starting at ``at`` (one placed()
-        gave) or from the first; reuse.py reads a cluster's files so, not all of a fleet's."""
-        text, i = self._text, self._start + 1
-        if i == self._end:  # {}
+        """Each pair with its offset, from the pair at ``at`` (one placed() gave) or from the first;
+        reuse.py reads a cluster's files so, not all of a fleet's."""
+        if self._start == self._end:  # {}
             return
-        if text[i] != "\n":
-            raise ValueError("record: not as written")
-        i = i + 1 if at is None else at
-        try:
-            while True:
-                start = i
-                rel, i = _scan(text, i)
-                if not isinstance(rel, str) or not text.startswith(": ", i):
-                    raise ValueError("record: not as written")
-                value, i = _scan(text, i + 2)
-                yield rel, value, start
-                if not text.startswith(",\n", i):
-                    break
-                i += 2
-        except StopIteration:  # json's scanner found no value (a generator must not let it out)
-            raise ValueError("record: not as written") from None
-        if i + 1 != self._end or text[i] != "\n":
+        scanner = _Scanner(self._file, self._start if at is None else at, self._end)
+        follows = True
+        while follows:
+            rel, value, start, follows = scanner.pair()
+            if not isinstance(rel, str):
+                raise ValueError("record: not as written")
+            yield rel, value, start
+        scanner.expect("\n")
+        if not scanner.at_end():
             raise ValueError("record: the files end elsewhere")
-
-
-def _blank(text: str, i: int) -> int:
-    """The index of the first character from ``i`` on that is not JSON whitespace."""
-    while text[i] in _WHITESPACE:
-        i += 1
-    return i
-
-
-def _expect(text: str, i: int, character: str) -> int:
-    if text[i] != character:
-        raise ValueError(f"record: {character!r} expected")
-    return i + 1
-
-
-def _value(text: str, i: int) -> tuple[Any, int]:
-    """The JSON value at ``i`` and the index past it (json's scanner raises StopIteration for none,
-    which a generator must not let out)."""
-    try:
-        return _scan(text, i)
-    except StopIteration:
-        raise ValueError("record: a value expected") from None
 
 
 # The stat cache -----------------------------------------------------------------------------------------------
@@ -638,21 +771,23 @@ class _CacheWriter:
     stops), and a torn line is read as no signature. ``taken``: time.time_ns() before any file
     whose signature is added was stat'ed (_settled)."""
 
-    def __init__(self, directory: str, record_digest: str, code: str, taken: int, lines: str = "") -> None:
+    def __init__(self, directory: str, record_digest: str, code: str, taken: int, lines: Iterable[bytes] = ()) -> None:
         self._path = _cache_file(directory)
         self._temporary = f"{self._path}.{os.getpid()}"
         self._file: Any = None
         try:
             os.makedirs(os.path.dirname(self._path), mode=0o700, exist_ok=True)
-            self._file = open(self._temporary, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-            self._file.write(_dumps({"record": record_digest, "code": code, "taken": taken}) + "\n" + lines)
-        except OSError:
+            self._file = open(self._temporary, "wb")  # noqa: SIM115 - closed by close()
+            self._file.write(_dumps({"record": record_digest, "code": code, "taken": taken}).encode() + b"\n")
+            for piece in lines:
+                self._file.write(piece)
+        except (OSError, ValueError):  # ValueError: the old cache's lines, read as they are copied
             self.close()
 
     def add(self, rel: str, signature: str) -> None:
         if self._file is not None:
             try:
-                self._file.write(f"{_quote(rel)} {signature}\n")
+                self._file.write(f"{_quote(rel)} {signature}\n".encode())
             except OSError:
                 self.close()
 
@@ -709,16 +844,15 @@ def remember_written(directory: str, code: str) -> None:
     it is a few milliseconds away (files of a coarser grain, or stamped in the future, are left to
     the next run to read), or the next run would read it all again."""
     try:
-        data = _read(os.path.join(directory, RECORD))
-        files, record_digest = parse(data)["files"], _sha(data)
-        del data
+        body, record_digest = read(os.path.join(directory, RECORD))
+        files = body["files"]
         now = time.time_ns()
         settling = (_settled_at(st) for _, _, st in _walk(directory))
         wait = max((at for at in settling if at <= now + SETTLE_WAIT_NS), default=now) - now
         if wait > 0:
             time.sleep(wait / 1e9)
-        verify_output(directory, files, record_digest, code, refresh=True, cache=_Cache("", 0))
-    except (Unanswered, OSError):
+        verify_output(directory, files, record_digest, code, refresh=True, cache=_Cache(0))
+    except DOUBTS:  # a cache: the next run reads the files instead
         return
 
 
@@ -728,81 +862,96 @@ def _walk(directory: str) -> Iterator[tuple[str, str, os.stat_result]]:
     for a directory whose mode is not DIR_MODE."""
     pending = [_entries(directory, "")]  # a stack: the entries of each directory entered and not done
     while pending:
-        for rel, entry, is_dir in pending[-1]:
+        for rel, path, is_dir in pending[-1]:
             if is_dir:
-                pending.append(_entries(entry.path, rel))
+                pending.append(_entries(path, rel))
                 break
             if rel != RECORD:
-                yield rel, entry.path, entry.stat(follow_symlinks=False)
+                yield rel, path, os.lstat(path)
         else:
             pending.pop()
 
 
-def _entries(path: str, rel_dir: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
-    """The entries of a directory of mode DIR_MODE as (path, entry, whether a directory), sorted as
-    sorted() sorts the paths below it: a directory as its name and "/"."""
+def _entries(path: str, rel_dir: str) -> Iterator[tuple[str, str, bool]]:
+    """The entries of a directory of mode DIR_MODE as (path, where it is, whether a directory),
+    sorted as sorted() sorts the paths below it: a directory as its name and "/". Each is held as
+    that name only (a fleet's output directory holds a directory a cluster)."""
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) != DIR_MODE:
         raise Unanswered(f"{path}: not a directory of mode {DIR_MODE:o}")
-    prefix = f"{rel_dir}/" if rel_dir else ""
     with os.scandir(path) as scanned:
-        keyed = []
-        for entry in scanned:
-            is_dir = entry.is_dir(follow_symlinks=False)
-            keyed.append((entry.name + "/" if is_dir else entry.name, entry, is_dir))
-    keyed.sort(key=lambda item: item[0])
-    return iter([(prefix + entry.name, entry, is_dir) for _, entry, is_dir in keyed])
+        keys = sorted(entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name for entry in scanned)
+    prefix, where = f"{rel_dir}/" if rel_dir else "", path if path.endswith("/") else f"{path}/"
+    for key in keys:
+        name = key.removesuffix("/")  # no name holds a "/"
+        yield prefix + name, where + name, name != key
 
 
 def cached(directory: str, record_digest: str, code: str) -> _Cache:
     """The stat signatures saved for ``directory`` when this code rendered or checked it against this
     record; Unanswered when there are none: then this code never made the record's output here."""
     try:
-        with open(_cache_file(directory), "rb") as file:
-            data = file.read()
-        newline = data.find(b"\n")
-        header = _loads(data[:newline]) if newline >= 0 else None
+        fd = os.open(_cache_file(directory), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        raise Unanswered("no stat cache") from None
+    file = open(fd, "rb", buffering=0)  # noqa: SIM115 - held by the _Cache; closes fd when let go
+    try:
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, 1024, 0)  # the header: two digests and a number
+        newline = head.find(b"\n")
+        header = _loads(head[:newline]) if newline >= 0 else None
         if not isinstance(header, dict) or header.get("record") != record_digest or header.get("code") != code:
             raise Unanswered("the stat cache is of another record, or of another build of pgrender")
         taken = header.get("taken")
         if type(taken) is not int:
             raise Unanswered("a stat cache of an earlier form")
-        return _Cache(str(memoryview(data)[newline + 1 :], "utf-8"), taken)  # decoded from a view: no copy
+        return _Cache(taken, file, newline + 1, size)
     except (OSError, ValueError):
+        file.close()
         raise Unanswered("no stat cache") from None
+    except BaseException:
+        file.close()
+        raise
 
 
 class _Cache:
-    """The stat cache's lines after its first, read forward in the record's order: ``at(rel)`` is
-    the signature saved for ``rel``, asked in that order, or "" where none is. ``taken``: when the
-    signatures were taken (before the stats, time.time_ns())."""
+    """The stat cache's lines after its first (from ``start`` to ``end`` of its open ``file``), read
+    forward in the record's order, a chunk at a time (_Scanner): ``at(rel)`` is the signature saved
+    for ``rel``, asked in that order, or "" where none is. ``taken``: when the signatures were taken
+    (before the stats, time.time_ns()). Without a file: no signature."""
 
-    def __init__(self, text: str, taken: int) -> None:
+    def __init__(self, taken: int, file: Any = None, start: int = 0, end: int = 0) -> None:
         self.taken = taken
-        self._text = text
-        self._line = self._next = 0  # where the line read last starts, and where the next one does
+        self._file, self._start = file, start
+        self._lines = _Scanner(file, start, end) if file is not None else None
+        self._line = start  # where the line read last starts
         self._rel, self._signature = "", ""
         self._read()
 
     def _read(self) -> None:
-        text, start = self._text, self._next
-        end = text.find("\n", start)
-        if end < 0:  # the end, or a torn line: read as not cached
+        line = self._lines.line() if self._lines is not None else None
+        if line is None:  # the end, or a torn line: read as not cached
             self._rel = ""
             return
-        rel, i = _value(text, start)
-        self._rel, self._signature = rel, text[_expect(text, i, " ") : end]
-        self._line, self._next = start, end + 1
+        self._rel, self._signature, self._line = line
 
     def at(self, rel: str) -> str:
         while self._rel and self._rel < rel:
             self._read()
         return self._signature if self._rel == rel else ""
 
-    def before(self) -> str:
-        """The lines before the one read last: those of the paths asked for so far (and of others
-        the record does not hold, which verify_output never asks for)."""
-        return self._text[: self._line if self._rel else self._next]  # at the end: all whole lines
+    def before(self) -> Iterator[bytes]:
+        """The lines before the one read last, read again a chunk at a time: those of the paths asked
+        for so far (and of others the record does not hold, which verify_output never asks for)."""
+        if self._lines is None:
+            return
+        at, end = self._start, self._line if self._rel else self._lines.offset  # at the end: all whole lines
+        while at < end:
+            chunk = os.pread(self._file.fileno(), min(CHUNK, end - at), at)
+            if not chunk:
+                raise ValueError("stat cache: shorter than it was")
+            yield chunk
+            at += len(chunk)
 
 
 def verify_output(
@@ -893,9 +1042,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         raise Unanswered("no output directory")
     located = output or os.path.join(os.path.dirname(config_path or ""), _config_output(config_path or ""))
     _as_written(os.path.join(located, RECORD))
-    data = _read(os.path.join(located, RECORD))
-    body, record_digest = parse(data), _sha(data)
-    del data  # the text parse() made is what is read from here on
+    body, record_digest = read(os.path.join(located, RECORD))
     config: dict[str, Any] = body["config"] or {}
     if (config_path is None) != (body["config"] is None):
         raise Unanswered("a config now and not then, or then and not now")

@@ -79,12 +79,8 @@ def found(target: str, shared: str, code: str) -> Reuse | None:
     """What the output directory ``target`` holds current for a render whose shared digest is
     ``shared`` by pgrender's code of fingerprint ``code``; None when it cannot be proven."""
     directory = os.path.realpath(target)
-    data = _regular(os.path.join(directory, record.RECORD))
-    if data is None:
-        return None
     try:
-        body, record_digest = record.parse(data), _sha256(data)
-        del data  # the text parse() made is what is read from here on
+        body, record_digest = record.read(os.path.join(directory, record.RECORD))
         reuse = body.get("reuse")
         if not isinstance(reuse, dict) or reuse.get("inputs") != shared:
             return None
