@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pgrender import changes as changes_module
 from pgrender import emit, write
 from pgrender.changes import (
     GUARDED_KINDS,
@@ -640,16 +641,27 @@ def test_a_file_the_guard_skips_holds_none_of_its_kinds(text: str, another: bool
 
 
 def assert_guard_is_refuse_of_changes(old: dict[str, str], new: dict[str, str], refused: list[str]) -> None:
-    """guard() (which parses only what it needs) refuses with refuse(changes())'s message, naming ``refused``."""
+    """guard() (which parses only what it needs) refuses with refuse(changes())'s message, naming
+    ``refused``; and so does guard() made a directory at a time (_guarded_by_directories: a fleet's
+    is made GUARD_DIRECTORIES at a time)."""
     messages = []
-    for check in (lambda: guard(old, new), lambda: refuse(changes(old, new))):
+    for check in (lambda: guard(old, new), lambda: _a_directory_at_a_time(old, new), lambda: refuse(changes(old, new))):
         try:
             check()
             messages.append("")
         except ChangeRefusedError as exc:
             messages.append(str(exc))
-    assert messages[0] == messages[1]
+    assert messages[0] == messages[1] == messages[2]
     assert [line.split(": ")[1] for line in messages[0].splitlines()[1:]] == refused
+
+
+def _a_directory_at_a_time(old: dict[str, str], new: dict[str, str]) -> None:
+    kept = changes_module.GUARD_DIRECTORIES
+    changes_module.GUARD_DIRECTORIES = 1
+    try:
+        guard(old, new)
+    finally:
+        changes_module.GUARD_DIRECTORIES = kept
 
 
 FLEET = [("hippo", "hippo"), ("hippo", "hippo2"), ("trio", "trio"), ("hippo", "hippo3")]
@@ -696,6 +708,14 @@ def only(names: tuple[str, ...], old: str, new: str) -> Callable[[str, str], str
             ["major-version:15-16"],
         ),
         (None, only(("hippo", "hippo2", "hippo3"), "name: hippo", "name: renamed"), []),  # renamed: the claims are new
+        (  # refused in three clusters' directories
+            only(("hippo", "hippo2"), "size: 1Gi", "size: 2Gi"),
+            only(("trio",), "storageClassName: fast-ssd\n      walVolume", "storageClassName: b\n      walVolume"),
+            [
+                *(f"storage-class:trio-main-{i}-pgdata" for i in (0, 1, 2)),
+                *(f"shrink-volume:{name}-instance1-{i}-pgdata" for name in ("hippo", "hippo2") for i in (0, 1)),
+            ],
+        ),
         (only(("hippo2",), "size: 1Gi", "size: 2Gi"), only(("hippo2",), "name: hippo2\n", "name: other\n"), []),
     ],
 )
@@ -709,6 +729,25 @@ def test_the_guard_refuses_what_the_whole_comparison_refuses(
     old = rendered(tmp_path, fleet(old_edit) if old_edit else fleet(), "old")
     new = rendered(tmp_path, fleet(new_edit) if new_edit else fleet(), "new")
     assert_guard_is_refuse_of_changes(old, new, refused)
+
+
+def test_the_guard_of_a_fleet_holds_the_objects_of_a_few_clusters_at_once(tmp_path: Path) -> None:
+    """A change to every cluster (each volume larger): made a directory at a time, the guard holds
+    one cluster's objects at its peak, not the fleet's (1000 clusters held 20 MB more)."""
+    import tracemalloc
+
+    old = rendered(tmp_path, fleet(), "old")
+    new = rendered(tmp_path, fleet(lambda name, text: text.replace("size: 1Gi", "size: 3Gi")), "new")
+    peaks = []
+    for check in (lambda: guard(old, new), lambda: _a_directory_at_a_time(old, new)):
+        tracemalloc.start()
+        try:
+            check()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    whole, by_directory = peaks
+    assert by_directory < 0.7 * whole, peaks
 
 
 def labelled(obj: Obj, cluster: str) -> Obj:
