@@ -90,23 +90,22 @@ DIRECTORY = textwrap.dedent(
 
 # A render into a directory, then a render of the same clusters, each changed, into it (what an
 # upgrade or a config change does to a fleet: the guard compares what every cluster had with what it
-# gets); the CPU of the second, as the kernel counts its children.
+# gets); the CPU and the peak RSS of the second, as the kernel counts it when it is reaped.
 CHANGED = textwrap.dedent(
     """
-    import json, os, resource, shutil, subprocess, sys, tempfile
+    import json, os, shutil, subprocess, sys, tempfile
     before, after, key = sys.argv[1:4]
-    def cpu():
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return used.ru_utime + used.ru_stime
     with tempfile.TemporaryDirectory() as out:
         os.environ["XDG_CACHE_HOME"] = out + "/cache"
         key = shutil.copyfile(key, out + "/root.key")
         os.chmod(key, 0o600)
         command = [sys.executable, "-m", "pgrender", "render", "-o", out + "/base", "--key-file", key]
         subprocess.run([*command, before], check=True, capture_output=True)
-        start = cpu()
-        subprocess.run([*command, after], check=True, capture_output=True)
-    print(json.dumps({"cpu": cpu() - start}))
+        second = subprocess.Popen([*command, after], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, used = os.wait4(second.pid, 0)
+        second.returncode = os.waitstatus_to_exitcode(status)
+        assert second.returncode == 0, second.returncode
+    print(json.dumps({"cpu": used.ru_utime + used.ru_stime, "peak_mb": used.ru_maxrss / 1024}))
     """
 )
 
@@ -210,6 +209,7 @@ def directory_memory(sizes: tuple[int, ...]) -> list[Row]:
     ]
 
 
+@functools.cache
 def changed(clusters: int) -> dict[str, float]:
     """``clusters`` rendered into a directory, then each with a larger data volume rendered into it."""
     texts = [spec(i) for i in range(clusters)]
@@ -236,6 +236,19 @@ def scaling(quick: bool) -> list[Row]:
         _per_unit("instances", lambda n: rendered([spec(0, replicas=n)]), 1, 16, 64),
         _per_unit("users", lambda n: rendered([spec(0, users=n)]), 1, 100, 300 if quick else 1000),
         _per_unit("changed clusters", changed, 1, 10 if quick else 100, 100 if quick else 1000),
+    ]
+
+
+def changed_memory(sizes: tuple[int, int]) -> list[Row]:
+    """Peak RSS of a render into the previous output of every cluster, each changed (the scaling
+    row's renders), against one cluster's."""
+    low, high = sizes
+    return [
+        _row(
+            f"peak RSS, {high} clusters rendered into their output, each changed (MB; baseline 1 cluster)",
+            changed(high)["peak_mb"],
+            changed(low)["peak_mb"],
+        )
     ]
 
 
@@ -276,6 +289,7 @@ def rows(quick: bool = False) -> list[Row]:
         *memory((1, 100, 300) if quick else (1, 300, 3000)),
         *directory_memory((1, 100, 300) if quick else (1, 300, 3000)),
         *scaling(quick),
+        *changed_memory((1, 100 if quick else 1000)),
         *many_users(300 if quick else 1000),
         *cores(200 if quick else 1000),
         *break_even((8, 24, 64) if quick else (8, 16, 24, 48, 96), 3),
