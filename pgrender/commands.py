@@ -197,6 +197,26 @@ def _reusing(request: Any, target: str | None, inputs: _RecordInputs | None, pro
     return replace(request, reuse=found(target, inputs.inputs.shared(), inputs.code))
 
 
+def _remember_checked(target: str, made: Iterator[str], code: str) -> None:
+    """After a full check found the output current: when the output's record is the one a render
+    of these inputs writes (``made``), the stat signatures, as a render saves them
+    (record.remember_written), so that the next check is answered from the record. A check never
+    wrote them: after an upgrade, or in a fresh clone, every check rendered until a render wrote."""
+    import hashlib
+
+    from pgrender import record
+
+    digest = hashlib.sha256()
+    for piece in made:
+        digest.update(piece.encode())
+    try:
+        if record.read(os.path.join(target, record.RECORD))[1] != digest.hexdigest():
+            return
+    except record.DOUBTS:
+        return
+    record.remember_written(target, code)
+
+
 def _record(
     inputs: Any,
     config: Any,
@@ -563,6 +583,12 @@ def check(
         diff = write.TextSpool()  # shown once the check is done: a fleet's is hundreds of megabytes
         staleness = compare(expected, directory, None if fmt == "json" else diff.write, previous)
         found = found if staleness.stale else None
+        if inputs is not None and not staleness.stale:
+            _remember_checked(
+                target,
+                _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), expected),
+                inputs.code,
+            )
     except PgrenderError as exc:
         _fail(exc, fmt)
     if fmt == "json":

@@ -142,6 +142,29 @@ def test_a_file_whose_mtime_alone_changed_is_read_and_the_run_still_answered(rep
     assert tree(repo / "rendered") == before
 
 
+@pytest.mark.parametrize(
+    ("change", "answered"),
+    [
+        (None, True),  # current: the check saves the signatures, the next check is answered
+        (lambda repo: (repo / "rendered" / "a" / "kustomization.yaml").write_text("# edited\n"), False),  # stale
+        (lambda repo: (repo / "a.pgcluster.yaml").write_text(spec("a") + "# a comment\n"), False),  # another record
+    ],
+)
+def test_a_check_of_current_output_without_a_stat_cache_saves_one(
+    repo: Path, change: Callable[[Path], object] | None, answered: bool
+) -> None:
+    """After an upgrade or in a fresh clone there is no stat cache of this code: a check rendered
+    every time, and never saved one (only a render did). It saves one where the output is current
+    and the record is the one a render of the same inputs writes, as a render would."""
+    shutil.rmtree(_cache(repo).parent)
+    if change:
+        change(repo)
+    assert fast(*CHECK) is None
+    run_cli(*CHECK)
+    assert (fast(*CHECK) is not None) == answered
+    assert _cache(repo).exists() == answered
+
+
 def _cache(repo: Path) -> Path:
     return Path(record._cache_file(os.path.realpath(repo / "rendered")))
 
@@ -447,6 +470,11 @@ REUSED = {
 }
 
 
+# The render after the check: the check found the output current and its record the one these inputs
+# make, and saved this build's stat signatures (commands._remember_checked), which reuse needs.
+REUSED_AFTER_CHECK = {"code": ["a", "b"]}
+
+
 def reused_clusters(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the clusters a render takes from its output, as it takes them."""
     names: list[str] = []
@@ -477,7 +505,7 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     assert reused == REUSED.get(name, [])
     reused.clear()
     rendered = run_cli(*RENDER, *args)
-    assert reused == REUSED.get(name, [])
+    assert reused == REUSED_AFTER_CHECK.get(name, REUSED.get(name, []))
     if clean_status == 2:  # the inputs are refused (the test key, no longer allowed): by every path
         assert (checked.exit_code, rendered.exit_code) == (2, 2)
         return
