@@ -543,14 +543,15 @@ class _Scanner:
     def offset(self) -> int:
         return self._base + self._i
 
-    def _more(self) -> bool:
-        """Whether there was more to read; the text read is let go up to the present offset."""
+    def _more(self, size: int = 0) -> bool:
+        """Whether there was more to read (a chunk, or ``size`` bytes); the text read is let go up
+        to the present offset."""
         if self._read >= self._end:
             if not self._pending:
                 return False
             data, self._pending = self._pending, b""  # the end of the part: no line break after it
         else:
-            chunk = os.pread(self._file.fileno(), min(CHUNK, self._end - self._read), self._read)
+            chunk = os.pread(self._file.fileno(), min(max(size, CHUNK), self._end - self._read), self._read)
             if not chunk:
                 raise ValueError("record: shorter than it was")
             self._read += len(chunk)
@@ -563,12 +564,14 @@ class _Scanner:
         return True
 
     def value(self) -> Any:
-        """The JSON value at the offset, which moves past it; ValueError for none."""
+        """The JSON value at the offset, which moves past it; ValueError for none. A value larger
+        than a chunk (the certificate windows of thousands of clusters) is read in ever larger
+        pieces: each failed scan reads as much again, so it is scanned a few times, not once a chunk."""
         while True:
             try:
                 value, end = _scan(self._text, self._i)
             except (StopIteration, ValueError):
-                if self._more():
+                if self._more(len(self._text) - self._i):
                     continue
                 raise ValueError("record: a value expected") from None
             self._i = end

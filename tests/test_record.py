@@ -1120,6 +1120,23 @@ def test_a_record_is_read_as_json_reads_it_or_not_at_all(text: str, read: bool, 
     assert read and files == list(expected.pop("files").items()) and body == expected
 
 
+def test_a_value_larger_than_a_chunk_is_scanned_a_few_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The certificate windows of a fleet are one value of megabytes: each failed scan reads as much
+    again, so a value of 1400 chunks is scanned about log2(1400) times, not 1400 times (which grew
+    with the square of the fleet)."""
+    monkeypatch.setattr(record, "CHUNK", 64)
+    scans = []
+    scan = record._scan
+    monkeypatch.setattr(record, "_scan", lambda text, i: scans.append(i) or scan(text, i))
+    body = {**BODY, "windows": [[f"team{i}/c{i}", "CA", 1.5, 2.5, "derived"] for i in range(2000)]}
+    text = json.dumps(body, indent=0, sort_keys=True)
+    assert len(text) > 1400 * 64
+    read, _ = _read(tmp_path, f"{record.SCHEMA} {record._sha(text.encode())}\n{text}\n".encode())
+    assert list(read.pop("files")) == list(body.pop("files").items())
+    assert read == body
+    assert len(scans) < 40, len(scans)
+
+
 def test_verifying_a_large_output_holds_a_chunk_of_the_record_not_the_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
