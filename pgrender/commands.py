@@ -207,14 +207,17 @@ def _remember_checked(target: str, made: Iterator[str], code: str) -> None:
     from pgrender import record
 
     digest = hashlib.sha256()
-    for piece in made:
+    for _ in _hashed(made, digest):
+        pass
+    record.remember_written(target, code, digest.hexdigest())
+
+
+def _hashed(pieces: Iterable[str], digest: Any) -> Iterator[str]:
+    """``pieces``, each added to ``digest`` (UTF-8) as it goes by: the record's digest, made as the
+    record is, without holding it."""
+    for piece in pieces:
         digest.update(piece.encode())
-    try:
-        if record.read(os.path.join(target, record.RECORD))[1] != digest.hexdigest():
-            return
-    except record.DOUBTS:
-        return
-    record.remember_written(target, code)
+        yield piece
 
 
 def _record(
@@ -503,12 +506,17 @@ def render(
         if inputs is None:
             write.write(target, content)
         else:
+            import hashlib
+
             from pgrender import record
 
-            made = _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content)
-            content.add(record.RECORD, made)
+            made, digest = (
+                _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content),
+                hashlib.sha256(),
+            )
+            content.add(record.RECORD, _hashed(made, digest))
             write.write(target, content)
-            record.remember_written(target, inputs.code)
+            record.remember_written(target, inputs.code, digest.hexdigest())
     except PgrenderError as exc:
         _fail(exc, fmt)
     changed = staleness is not None and staleness.stale

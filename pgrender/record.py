@@ -153,7 +153,7 @@ def _scan(text: str, i: int) -> tuple[Any, int]:
     imported, as here, it raises SystemError instead.)"""
     try:
         return _scanner(text, i)
-    except SystemError:
+    except (SystemError, RecursionError):  # RecursionError: nested deeper than the interpreter allows
         raise ValueError(f"not JSON at {i}") from None
 
 
@@ -498,7 +498,8 @@ def read(path: str) -> tuple[dict[str, Any], str]:
     fd = _open_regular(path, follow=False)  # write.write puts back a record that is a link
     file = open(fd, "rb", buffering=0)  # noqa: SIM115 - held by the RecordFiles; closes fd when let go
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        size, stamp = st.st_size, _stamp(st)
         head = os.pread(fd, 256, 0)  # SCHEMA, a blank and 64 digits
         newline = head.find(b"\n")
         if newline < 0 or size < newline + 2:
@@ -516,7 +517,7 @@ def read(path: str) -> tuple[dict[str, Any], str]:
         if head[:newline] != f"{SCHEMA} {checksum.hexdigest()}".encode() or last != b"\n":
             raise Unanswered("record: another schema, or not what was written")
         whole.update(last)
-        return _body(file, newline + 1, size - 1), str(whole.hexdigest())
+        return _body(file, newline + 1, size - 1, stamp), str(whole.hexdigest())
     except BaseException as exc:
         file.close()
         if isinstance(exc, (ValueError, IndexError)):
@@ -588,7 +589,7 @@ class _Scanner:
                 if not text.startswith(": ", j):
                     raise ValueError("record: ': ' expected")
                 value, j = _scanner(text, j + 2)
-            except (StopIteration, ValueError, SystemError):
+            except (StopIteration, ValueError, SystemError, RecursionError):
                 if self._more():
                     continue
                 raise ValueError("record: a pair expected") from None
@@ -642,7 +643,18 @@ class _Scanner:
         return self._i == len(self._text) and not self._more()
 
 
-def _body(file: Any, start: int, end: int) -> dict[str, Any]:
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _unchanged(file: Any, stamp: tuple[int, ...]) -> None:
+    """ValueError unless the open record is as it was checksummed: written over in place (`cp`
+    does that; write.write never does), its body would not be the bytes its checksum is of."""
+    if _stamp(os.fstat(file.fileno())) != stamp:
+        raise ValueError("record: written over since it was read")
+
+
+def _body(file: Any, start: int, end: int, stamp: tuple[int, ...]) -> dict[str, Any]:
     """json.loads of the record's body as make() writes it (json.dumps with indent=0), but for
     "files": a fleet's record lists tens of thousands of files, which as objects took more memory
     than the render that wrote them. Its object is passed over to the first line holding only "}"
@@ -653,17 +665,17 @@ def _body(file: Any, start: int, end: int) -> dict[str, Any]:
     scanner.expect("{\n")
     while True:
         key = scanner.value()
-        if not isinstance(key, str):
-            raise ValueError("record: a key expected")
+        if not isinstance(key, str) or key in found:  # json.loads takes the last: a record has one
+            raise ValueError("record: a key expected, once")
         scanner.expect(": ")
-        if key == "files" and scanner.at("{}"):
-            scanner.expect("{}")
-            found[key] = RecordFiles(file, 0, 0)
+        if key == "files" and (scanner.at("{}") or scanner.at("{\n}")):
+            scanner.expect("{}" if scanner.at("{}") else "{\n}")
+            found[key] = RecordFiles(file, 0, 0, stamp)
         elif key == "files":
             scanner.expect("{\n")
             first = scanner.offset
             scanner.skip_to("\n}")
-            found[key] = RecordFiles(file, first, scanner.offset + 1)
+            found[key] = RecordFiles(file, first, scanner.offset + 1, stamp)
             scanner.expect("\n}")
         else:
             found[key] = scanner.value()
@@ -673,6 +685,7 @@ def _body(file: Any, start: int, end: int) -> dict[str, Any]:
     scanner.expect("\n}")
     if not scanner.at_end():
         raise ValueError("record: more after the body")
+    _unchanged(file, stamp)
     return found
 
 
@@ -682,8 +695,9 @@ class RecordFiles:
     a line and its list over the next ones); ValueError for any other text, and where the files do
     not end where _body passed over them."""
 
-    def __init__(self, file: Any, start: int, end: int) -> None:
+    def __init__(self, file: Any, start: int, end: int, stamp: tuple[int, ...]) -> None:
         self._file, self._start, self._end = file, start, end  # the first pair's offset; the "}"'s
+        self._stamp = stamp
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         for rel, value, _ in self.placed():
@@ -704,6 +718,7 @@ class RecordFiles:
         scanner.expect("\n")
         if not scanner.at_end():
             raise ValueError("record: the files end elsewhere")
+        _unchanged(self._file, self._stamp)
 
 
 # The stat cache -----------------------------------------------------------------------------------------------
@@ -837,17 +852,21 @@ def _prune(caches: str) -> None:
                 pass  # another run pruned it first
 
 
-def remember_written(directory: str, code: str) -> None:
+def remember_written(directory: str, code: str, record_digest: str) -> None:
     """After a write by pgrender's code of fingerprint ``code`` (taken before rendering): the stat
-    signatures of the output just written, when it holds a record, each file hashed after its stat
-    (verify_output). Another process may change a file between the write and the stat (a watcher
-    that formats what appears): a signature saved unchecked would vouch for that file for good.
+    signatures of the output just written, when it holds the record of digest ``record_digest``
+    (the one written), each file hashed after its stat (verify_output). Another process may change
+    a file between the write and the stat (a watcher that formats what appears), or replace the
+    output and its record (a `git pull` of output another build rendered): a signature saved
+    unchecked would vouch for that file for good.
 
     What was just written is stamped within the tick of the clock: that is waited out first, when
     it is a few milliseconds away (files of a coarser grain, or stamped in the future, are left to
     the next run to read), or the next run would read it all again."""
     try:
-        body, record_digest = read(os.path.join(directory, RECORD))
+        body, found = read(os.path.join(directory, RECORD))
+        if found != record_digest:
+            return
         files = body["files"]
         now = time.time_ns()
         settling = (_settled_at(st) for _, _, st in _walk(directory))

@@ -165,6 +165,59 @@ def test_a_check_of_current_output_without_a_stat_cache_saves_one(
     assert _cache(repo).exists() == answered
 
 
+def test_the_stat_signatures_are_saved_only_for_the_record_written(repo: Path) -> None:
+    """A render (or a check) names the record it wrote (or found current) by its digest: output and
+    record replaced meanwhile (a `git pull` of another build's output) are not vouched for."""
+    shutil.rmtree(_cache(repo).parent)
+    output = os.path.realpath(repo / "rendered")
+    record.remember_written(output, record.code_fingerprint(), "0" * 64)
+    assert not _cache(repo).exists()
+    record.remember_written(output, record.code_fingerprint(), record.read(os.path.join(output, record.RECORD))[1])
+    assert _cache(repo).exists() and fast(*CHECK) is not None
+
+
+def test_output_and_record_replaced_before_a_check_saves_signatures_are_not_vouched_for(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check found the output current; before it saves the signatures, output and record are
+    replaced by another build's (a file with other bytes, under a record naming them). Before, that
+    output was vouched for: check, and render through reuse, called it current for good."""
+    shutil.rmtree(_cache(repo).parent)
+    out = repo / "rendered"
+    some = out / "a" / "kustomization.yaml"
+    other = some.read_bytes() + b"# another build\n"
+    _, rest = (out / record.RECORD).read_bytes().split(b"\n", 1)
+    body = rest[:-1].replace(record._sha(some.read_bytes()).encode(), record._sha(other).encode())
+    replaced = f"{record.SCHEMA} {record._sha(body)}\n".encode() + body + b"\n"
+    remember = record.remember_written
+
+    def replaced_first(*args: Any) -> None:
+        for path, data in ((some, other), (out / record.RECORD, replaced)):
+            (out / ".swap").write_bytes(data)
+            (out / ".swap").chmod(0o644)
+            os.replace(out / ".swap", path)
+        remember(*args)
+
+    monkeypatch.setattr(record, "remember_written", replaced_first)
+    assert run_cli(*CHECK).exit_code == 0
+    monkeypatch.setattr(record, "remember_written", remember)
+    assert not _cache(repo).exists()
+    assert fast(*CHECK) is None
+    assert run_cli(*CHECK).exit_code == 1
+
+
+def test_a_record_written_over_in_place_after_it_was_read_is_refused(repo: Path) -> None:
+    """Its files are read after its checksum: bytes written over it in place meanwhile (cp does
+    that; pgrender replaces the file) are not the bytes the checksum is of."""
+    path = repo / "rendered" / record.RECORD
+    body, _ = record.read(str(path))
+    data = path.read_bytes()
+    with open(path, "r+b") as file:
+        file.write(data.replace(b'"clusters": 2', b'"clusters": 3'))
+    with pytest.raises(ValueError, match="written over"):
+        list(body["files"])
+
+
 def _cache(repo: Path) -> Path:
     return Path(record._cache_file(os.path.realpath(repo / "rendered")))
 
@@ -243,9 +296,9 @@ def test_a_file_changed_before_the_render_takes_its_signature_is_not_vouched_for
     some = repo / "rendered" / "a" / "kustomization.yaml"
     remember = record.remember_written
 
-    def edited_first(directory: str, code: str) -> None:
+    def edited_first(directory: str, code: str, record_digest: str) -> None:
         some.write_text(some.read_text().replace("a", "A", 1))
-        remember(directory, code)
+        remember(directory, code, record_digest)
 
     monkeypatch.setattr(record, "remember_written", edited_first)
     (repo / "a.pgcluster.yaml").write_text(spec("a").replace("727Mi", "2Gi"))
@@ -616,13 +669,16 @@ def test_a_sealing_certificate_is_read_for_provider_sealed_alone(repo: Path) -> 
     assert fast(*RENDER, "--sealing-certificate", "seal.pem") is not None
 
 
-@pytest.mark.parametrize("first", [True, False])
-def test_a_stat_cache_that_is_not_json_sends_the_run_to_the_full_path(repo: Path, first: bool) -> None:
+@pytest.mark.parametrize(
+    ("first", "line"),
+    [(True, '{"record": "x",\n'), (False, '{"x": 1,\n'), (True, "[" * 3000 + "\n"), (False, "[" * 3000 + " x\n")],
+)
+def test_a_stat_cache_that_is_not_json_sends_the_run_to_the_full_path(repo: Path, first: bool, line: str) -> None:
     """Its first line or another not JSON, in a process that has not imported json (the no-op
     path's): json's C scanner then raised SystemError, not ValueError, and the run ended in a
-    traceback."""
+    traceback; or nested deeper than the interpreter allows (RecursionError)."""
     header, *lines = _cache(repo).read_text().splitlines(keepends=True)
-    _cache(repo).write_text('{"record": "x",\n' if first else header + '{"x": 1,\n' + "".join(lines))
+    _cache(repo).write_text(line if first else header + line + "".join(lines))
     command = [sys.executable, "-m", "pgrender", *CHECK]
     done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 and done.stderr.endswith("\nrendered: up to date\n"), done.stderr
@@ -869,7 +925,7 @@ PROBE = """
 import os, sys
 from pgrender import record
 output = os.path.realpath("rendered")
-record.remember_written(output, record.code_fingerprint())
+record.remember_written(output, record.code_fingerprint(), record.read(os.path.join(output, record.RECORD))[1])
 text, code = record.answer(sys.argv[1:], os.environ)
 assert code == 0, (text, code)
 print("\\n".join(sorted(sys.modules)))
@@ -1102,6 +1158,14 @@ BODY = {"clusters": 2, "config": {"root": "."}, "files": {"a/b.yaml": ["f" * 64,
         (json.dumps({**BODY, "files": {"a": {"x": 1}, "b": ["0", 1]}}, indent=0, sort_keys=True), False),
         (json.dumps(BODY, indent=0, sort_keys=True)[:-2], False),  # torn
         (json.dumps(BODY, indent=0, sort_keys=True) + "\n[]", False),
+        (json.dumps({**BODY, "files": {}}, indent=0, sort_keys=True).replace("{}", "{\n}"), True),
+        (
+            json.dumps(BODY, indent=0, sort_keys=True).replace(
+                '"config"', '"files": {\n"x": "unterminated\n},\n"config"'
+            ),
+            False,
+        ),
+        (json.dumps(BODY, indent=0, sort_keys=True).replace('"config"', '"clusters": 3,\n"config"'), False),  # twice
         (json.dumps([BODY], indent=0), False),
     ],
 )
@@ -1169,9 +1233,10 @@ def test_verifying_a_large_output_holds_a_chunk_of_the_record_not_the_record(
         )
     )
     (out / record.RECORD).write_text(made)
+    digest = record._sha(made.encode())
     peaks = []
     for verify in (
-        lambda: record.remember_written(str(out), "code"),
+        lambda: record.remember_written(str(out), "code", digest),
         lambda: record.verify_output(str(out), *_files(record.read(str(out / record.RECORD))), "code", refresh=True),
     ):
         tracemalloc.start()
