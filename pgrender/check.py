@@ -18,7 +18,7 @@ from typing import Any
 
 from pgrender.frozen import frozen
 from pgrender.record import RECORD, in_order
-from pgrender.write import Names, SpooledTexts, files_below, owned_files
+from pgrender.write import Names, SpooledTexts, files_below, owned_files, reading
 
 SECRET_FIELDS = ("data", "stringData")
 # How a Secret is recognised in a file that is not valid YAML (hand-edited, truncated): its kind line.
@@ -63,31 +63,36 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
     try:
         if not directory.is_dir():
             return files
-        top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
-        # A directory's files are held together (SpooledTexts.add_cluster): a fleet's are thousands.
-        directories: list[str] = []
-        held: dict[str, str] = {}
-        for rel in owned_files(directory):  # in sorted order: a directory's files one after another
-            if not os.path.isfile(top + rel):
-                continue
-            below, slash, name = rel.partition("/")
-            if not slash or not below:  # no directory, or an absolute path (a hand-edited kustomization)
-                files.add(rel, _read(top + rel))
-                continue
-            if not directories or directories[-1] != below:
-                if held:
-                    files.add_cluster(held)
-                directories.append(below)
-                held = {}
-            held[name] = _read(top + rel)
-        if held:
-            files.add_cluster(held)
-        files.place(directories)
-        return files
+        with reading(directory):
+            return _read_output(directory, files)
     except OSError as exc:
         raise OutputError(
             f"{directory}: {failure}: {describe_os_error(exc)} (reading the previous output); nothing was changed"
         ) from exc
+
+
+def _read_output(directory: Path, files: SpooledTexts) -> SpooledTexts:
+    top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
+    # A directory's files are held together (SpooledTexts.add_cluster): a fleet's are thousands.
+    directories: list[str] = []
+    held: dict[str, str] = {}
+    for rel in owned_files(directory):  # in sorted order: a directory's files one after another
+        if not os.path.isfile(top + rel):
+            continue
+        below, slash, name = rel.partition("/")
+        if not slash or not below:  # no directory, or an absolute path (a hand-edited kustomization)
+            files.add(rel, _read(top + rel))
+            continue
+        if not directories or directories[-1] != below:
+            if held:
+                files.add_cluster(held)
+            directories.append(below)
+            held = {}
+        held[name] = _read(top + rel)
+    if held:
+        files.add_cluster(held)
+    files.place(directories)
+    return files
 
 
 def compare(

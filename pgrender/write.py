@@ -670,6 +670,14 @@ class Wanted(Mapping[str, Bytes]):
         return len(self._content if self._names is None else self._names)
 
 
+def reading(directory: Path) -> contextlib.AbstractContextManager[None]:
+    """Held while ``directory``, a render's output, is read: write() replaces it only between two
+    such reads (its lock, shared). Without it, a render writing into the directory meanwhile made a
+    file vanish between the listing and the read, and a concurrent render failed."""
+    target = Path(os.path.realpath(directory))
+    return _locked(target.parent, directory, shared=True)
+
+
 def describe_os_error(exc: OSError) -> str:
     """``strerror (path)``: what failed, and on which file."""
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
@@ -677,16 +685,24 @@ def describe_os_error(exc: OSError) -> str:
 
 
 @contextlib.contextmanager
-def _locked(parent: Path, shown: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``parent`` (closing the descriptor releases it)."""
+def _locked(parent: Path, shown: Path, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive flock on ``parent`` (closing the descriptor releases it); ``shared``: a
+    shared one, which a reader of the output holds (check.read_output), so that no run replaces
+    the output while it is read."""
     import fcntl
 
-    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except PermissionError:
+        if not shared:
+            raise
+        yield  # a parent this user may not list: the output is read as it is, unlocked
+        return
     try:
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:

@@ -464,3 +464,26 @@ def test_ci_scripts_fail_on_a_stale_repository(current: Path, which: str) -> Non
     results = run_ci_scripts(which, current)
     assert [r.returncode for r in results] == [0, 1, 0, 0]
     assert f"+++ b/rendered/{PVC}" in results[1].stdout
+
+
+def test_the_output_is_read_while_no_run_replaces_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_output holds the write lock, shared: a run replacing the directory (holding it,
+    exclusive) makes the reader wait, where a file vanished between the listing and the read, and a
+    render beside another failed ("cannot write: No such file or directory ... reading the previous
+    output")."""
+    import fcntl
+
+    from pgrender import check, write
+    from pgrender.errors import OutputError
+
+    out = tmp_path / "out"
+    assert run_cli("render", str(EXAMPLES / "hippo.yaml"), "-o", str(out), "--key-file", str(GOLDEN_KEY)).exit_code == 0
+    monkeypatch.setattr(write, "LOCK_TIMEOUT", 0.2)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(OutputError, match="another pgrender run"):
+            check.read_output(out)
+    finally:
+        os.close(fd)
+    assert "kustomization.yaml" in check.read_output(out)
