@@ -510,10 +510,8 @@ def render(
 
             from pgrender import record
 
-            made, digest = (
-                _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content),
-                hashlib.sha256(),
-            )
+            digest = hashlib.sha256()
+            made = _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content)
             content.add(record.RECORD, _hashed(made, digest))
             write.write(target, content)
             record.remember_written(target, inputs.code, digest.hexdigest())

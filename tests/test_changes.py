@@ -30,7 +30,7 @@ from pgrender.changes import (
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.render import Request, render
-from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec
+from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec, traced_peak
 
 NS = "db"
 Obj = dict[str, Any]
@@ -734,18 +734,9 @@ def test_the_guard_refuses_what_the_whole_comparison_refuses(
 def test_the_guard_of_a_fleet_holds_the_objects_of_a_few_clusters_at_once(tmp_path: Path) -> None:
     """A change to every cluster (each volume larger): made a directory at a time, the guard holds
     one cluster's objects at its peak, not the fleet's (1000 clusters held 20 MB more)."""
-    import tracemalloc
-
     old = rendered(tmp_path, fleet(), "old")
     new = rendered(tmp_path, fleet(lambda name, text: text.replace("size: 1Gi", "size: 3Gi")), "new")
-    peaks = []
-    for check in (lambda: guard(old, new), lambda: _a_directory_at_a_time(old, new)):
-        tracemalloc.start()
-        try:
-            check()
-            peaks.append(tracemalloc.get_traced_memory()[1])
-        finally:
-            tracemalloc.stop()
+    peaks = [traced_peak(lambda: guard(old, new)), traced_peak(lambda: _a_directory_at_a_time(old, new))]
     whole, by_directory = peaks
     assert by_directory < 0.7 * whole, peaks
 

@@ -26,7 +26,7 @@ from pgrender.plan import ClusterPlan
 from pgrender.plans import spec_digest
 from pgrender.secrets import keys
 from pgrender.validity import Window
-from tests.conftest import GOLDEN_KEY, ROOT, base_spec, run_cli
+from tests.conftest import GOLDEN_KEY, ROOT, base_spec, run_cli, traced_peak
 
 RENDER = ("render", "--write", "--exit-code")
 CHECK = ("check",)
@@ -1208,7 +1208,6 @@ def test_verifying_a_large_output_holds_a_chunk_of_the_record_not_the_record(
     cache a chunk at a time: writing the cache after a write (remember_written) and verifying 4000
     files hold neither file whole (a fleet's record is megabytes: held as bytes and text, it was a
     third of the peak of `render -o` of 3000 clusters), nor an object for each file."""
-    import tracemalloc
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(record, "CHUNK", 4096)
@@ -1234,17 +1233,12 @@ def test_verifying_a_large_output_holds_a_chunk_of_the_record_not_the_record(
     )
     (out / record.RECORD).write_text(made)
     digest = record._sha(made.encode())
-    peaks = []
-    for verify in (
-        lambda: record.remember_written(str(out), "code", digest),
-        lambda: record.verify_output(str(out), *_files(record.read(str(out / record.RECORD))), "code", refresh=True),
-    ):
-        tracemalloc.start()
-        try:
-            verify()
-            peaks.append(tracemalloc.get_traced_memory()[1])
-        finally:
-            tracemalloc.stop()
+    peaks = [
+        traced_peak(lambda: record.remember_written(str(out), "code", digest)),
+        traced_peak(
+            lambda: record.verify_output(str(out), *_files(record.read(str(out / record.RECORD))), "code", refresh=True)
+        ),
+    ]
     cache_size = len(Path(record._cache_file(str(out))).read_bytes())
     assert cache_size > 200_000 and len(made) > 400_000
     assert max(peaks) < 80_000, peaks
