@@ -41,6 +41,7 @@ RENDER = textwrap.dedent(
     from pgrender import render, tuning, write
     from pgrender.secrets import derived, x509
     spec, key, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    specs = tuple(sorted(os.path.join(spec, f) for f in os.listdir(spec))) if os.path.isdir(spec) else (spec,)
     parallel = mode != "one"
     if mode == "processes":  # whatever the batch size and CPU count, to find the break-even
         tuning.PROCESSES_FROM, tuning.PROCESSES_CPUS = 0, 2
@@ -60,7 +61,7 @@ RENDER = textwrap.dedent(
         own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
     c0, w0 = cpu(), time.perf_counter()
-    spooled, done = write.spool(render.stream(render.Request((spec,), key_file=key), [], parallel))
+    spooled, done = write.spool(render.stream(render.Request(specs, key_file=key), [], parallel))
     with open(os.devnull, "w") as sink:
         write.copy(spooled, sink)
     c1, w1 = cpu(), time.perf_counter()
@@ -140,10 +141,18 @@ FLOOR = textwrap.dedent(
 
 
 @contextmanager
-def specs(texts: list[str]) -> Iterator[Path]:
+def specs(texts: list[str], one_file: bool = True) -> Iterator[Path]:
+    """The specs in one file; or (``one_file`` false) a directory of a file for each, as a fleet's
+    repository keeps them."""
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-        path = Path(tmp) / "clusters.yaml"
-        path.write_text("---\n".join(texts))
+        if one_file:
+            path = Path(tmp) / "clusters.yaml"
+            path.write_text("---\n".join(texts))
+        else:
+            path = Path(tmp) / "clusters"
+            path.mkdir()
+            for i, text in enumerate(texts):
+                (path / f"c{i:05d}.yaml").write_text(text)
         yield path
 
 
@@ -155,9 +164,9 @@ def _child(script: str, *args: str) -> dict[str, float]:
     return result
 
 
-def rendered(texts: list[str], mode: str = "one") -> dict[str, float]:
+def rendered(texts: list[str], mode: str = "one", one_file: bool = True) -> dict[str, float]:
     """``mode``: one (process), auto (processes past tuning.PROCESSES_FROM), processes (always)."""
-    with specs(texts) as path:
+    with specs(texts, one_file) as path:
         return _child(RENDER, str(path), str(KEY), mode, str(ROOT / "examples" / "hippo.yaml"))
 
 
@@ -192,9 +201,15 @@ def batch(clusters: int) -> dict[str, float]:
 
 
 def memory(sizes: tuple[int, ...]) -> list[Row]:
-    """Peak RSS of a one-process render (stdout) of each batch size, against one cluster's."""
+    """Peak RSS of a one-process render (stdout) of each batch size, against one cluster's; and of
+    the largest kept a spec a file (each file is parsed on its own)."""
     peaks = {n: batch(n)["peak_mb"] for n in sizes}
-    return [_row(f"peak RSS, {n} clusters (MB; baseline 1 cluster)", peaks[n], peaks[sizes[0]]) for n in sizes]
+    high = sizes[-1]
+    files = rendered([spec(i) for i in range(high)], one_file=False)["peak_mb"]
+    return [
+        *(_row(f"peak RSS, {n} clusters (MB; baseline 1 cluster)", peaks[n], peaks[sizes[0]]) for n in sizes),
+        _row(f"peak RSS, {high} clusters, a spec a file (MB; baseline 1 cluster)", files, peaks[sizes[0]]),
+    ]
 
 
 def directory_memory(sizes: tuple[int, ...]) -> list[Row]:

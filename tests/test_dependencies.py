@@ -15,9 +15,14 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
 
 # Top-level import name -> distribution name, where the two differ.
-DISTRIBUTION = {"ruamel": "ruamel.yaml", "kubernetes_validate": "kubernetes-validate", "yaml": "pyyaml"}
-# Runtime dependencies pgrender never imports itself: ruamel.yaml uses its C extension when present.
-NOT_IMPORTED = {"ruamel-yaml-clib"}
+DISTRIBUTION = {
+    "ruamel": "ruamel.yaml",
+    "_ruamel_yaml": "ruamel.yaml.clib",  # libyaml's parser, which load.py uses by itself
+    "kubernetes_validate": "kubernetes-validate",
+    "yaml": "pyyaml",
+}
+# Runtime dependencies pgrender never imports itself.
+NOT_IMPORTED: set[str] = set()
 
 
 def normalize(name: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -146,3 +149,31 @@ def test_scalars_read_by_yaml_1_2_core_schema(text: str, expected: dict[str, obj
     """What ruamel's patterns take for a number but cannot build is a string, as in the core schema."""
     (doc,) = load_text(text, "s.yaml")
     assert doc.data == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["a: 1\n", "a: [\n", "a: 1\n---\nb: [\n---\nc: 3\n"], ids=["read", "refused", "resumed"]
+)
+def test_each_files_parser_is_let_go_when_it_is_read(text: str) -> None:
+    """Without the cyclic collector (a render holds it back: tuning.tuned): ruamel's YAML().parse
+    left each file's parser in reference cycles, and a fleet of one spec a file grew by its buffers
+    (70 KB a file)."""
+    from _ruamel_yaml import CParser
+
+    gc.disable()
+    try:
+        for i in range(20):
+            with contextlib.suppress(SpecError):
+                list(iter_text(text, f"c{i}.yaml"))
+        alive = sum(isinstance(o, CParser) for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert alive == 0
+
+
+def test_without_libyaml_ruamels_own_parser_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ruamel.yaml.clib is not installed (it is for CPython alone)."""
+    text = "a: &x [1, {b: 2}]\nc: *x\n---\nd: |\n  e\n"
+    expected = [(d.index, d.data, d.positions) for d in load_text(text, "s.yaml")]
+    monkeypatch.setitem(sys.modules, "_ruamel_yaml", None)  # import raises ImportError
+    assert [(d.index, d.data, d.positions) for d in load_text(text, "s.yaml")] == expected
