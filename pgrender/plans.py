@@ -42,31 +42,34 @@ def plans(
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
     claimed = ClaimRegistry()
-    for doc in load.iter_documents(list(specs), invalid, read):
-        meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
-        if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
-            meta["namespace"] = default_namespace
-        digest = spec_digest(doc.data)  # before validation, which may fill in what the document left out
-        try:
-            sourced = spec.validate(doc)
-        except SpecError as exc:
-            invalid.extend(exc.problems)
-            continue
-        earlier = claimed.defined(sourced)
-        if earlier is not None:
-            named = sourced.cluster.metadata
-            message = f"cluster {named.namespace}/{named.name} is defined twice: here and at {earlier}"
-            unresolved.append(sourced.problem(("metadata", "name"), message))
-        try:
-            plan = resolve(sourced, infrastructure)
-        except SpecError as exc:
-            invalid.extend(exc.problems)  # the document's own rules: reported with every document's
-            continue
-        if earlier is None:  # a cluster defined twice claims everything twice; once is enough to say
-            unresolved += claimed.add(sourced, plan)
-        if not (invalid or unresolved):
-            yield replace(plan, spec_digest=digest)
-    unresolved += claimed.directory_problems()
+    try:
+        for doc in load.iter_documents(list(specs), invalid, read):
+            meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+            if default_namespace and isinstance(meta, dict) and "namespace" not in meta:
+                meta["namespace"] = default_namespace
+            digest = spec_digest(doc.data)  # before validation, which may fill in what the document left out
+            try:
+                sourced = spec.validate(doc)
+            except SpecError as exc:
+                invalid.extend(exc.problems)
+                continue
+            earlier = claimed.defined(sourced)
+            if earlier is not None:
+                named = sourced.cluster.metadata
+                message = f"cluster {named.namespace}/{named.name} is defined twice: here and at {earlier}"
+                unresolved.append(sourced.problem(("metadata", "name"), message))
+            try:
+                plan = resolve(sourced, infrastructure)
+            except SpecError as exc:
+                invalid.extend(exc.problems)  # the document's own rules: reported with every document's
+                continue
+            if earlier is None:  # a cluster defined twice claims everything twice; once is enough to say
+                unresolved += claimed.add(sourced, plan)
+            if not (invalid or unresolved):
+                yield replace(plan, spec_digest=digest)
+        unresolved += claimed.directory_problems()
+    finally:
+        claimed.close()  # its files, now rather than when collected
     for problems in (invalid, unresolved):
         if problems:
             raise SpecError(problems)

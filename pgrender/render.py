@@ -3,10 +3,10 @@ cluster at a time."""
 
 from __future__ import annotations
 
-from array import array
 from collections import deque
 from collections.abc import Iterator, Mapping
 from itertools import chain, islice
+from struct import Struct
 from typing import TYPE_CHECKING, Any
 
 from pgrender import emit, tuning
@@ -26,6 +26,7 @@ from pgrender.providers import (
 from pgrender.secrets import Material, keys, secret_inputs
 from pgrender.secrets.derived import DerivedValues
 from pgrender.spec.rules.users import InfrastructureRole
+from pgrender.spill import Records, Texts
 from pgrender.transforms import Context, transform
 from pgrender.validity import Window, certificate_windows
 
@@ -87,16 +88,19 @@ _DIGEST = 32  # bytes of a SHA-256
 
 class Finished:
     """The clusters a render has finished, in order, as much of each as the end of the render
-    needs: its namespace and name (the directories of a several-cluster output) and its
-    certificate windows (the warnings, and the record). A fleet's render holds this for every
-    cluster to its end: the clusters without their documents held 540 bytes each (tracemalloc,
-    3000 clusters), mostly windows every cluster of the fleet has alike; here each distinct list of
-    windows is held once, and a cluster is its "namespace/name" and that list's number."""
+    needs: its namespace and name (the directories of a several-cluster output), its spec digest
+    (the record) and its certificate windows (the warnings, and the record). A fleet's render holds
+    this for every cluster to its end: the clusters without their documents held 540 bytes each
+    (tracemalloc, 3000 clusters), mostly windows every cluster of the fleet has alike. Here each
+    distinct list of windows is held once, and a cluster is its "namespace/name", its digest and
+    that list's number, in spill stores: in files past a few dozen clusters."""
+
+    _KIND = Struct("<I")
 
     def __init__(self) -> None:
-        self._where: list[str] = []  # "namespace/name": a window's `where`, and the cluster's names
-        self._digests = bytearray()  # each cluster's spec digest (ClusterOutput.spec_digest), 32 bytes; zeros for ""
-        self._kinds = array("I")  # each cluster's number in _shapes
+        self._where = Texts()  # "namespace/name": a window's `where`, and the cluster's names
+        self._digests = Records(_DIGEST)  # each cluster's spec digest (ClusterOutput.spec_digest); zeros for ""
+        self._kinds = Records(self._KIND.size)  # each cluster's number in _shapes
         self._shapes: list[tuple[tuple[Any, ...], ...]] = []  # windows without their `where`
         self._numbers: dict[tuple[tuple[Any, ...], ...], int] = {}
 
@@ -109,8 +113,8 @@ class Finished:
         if number == len(self._shapes):
             self._shapes.append(shape)
         self._where.append(where)
-        self._kinds.append(number)
-        self._digests += bytes.fromhex(cluster.spec_digest) if cluster.spec_digest else bytes(_DIGEST)
+        self._kinds.append(self._KIND.pack(number))
+        self._digests.append(bytes.fromhex(cluster.spec_digest) if cluster.spec_digest else bytes(_DIGEST))
 
     def __len__(self) -> int:
         return len(self._where)
@@ -121,12 +125,13 @@ class Finished:
 
     def spec_digests(self) -> list[str]:
         """Each cluster's spec digest ("" for a cluster without one)."""
-        found = (self._digests[i : i + _DIGEST] for i in range(0, len(self._digests), _DIGEST))
+        found = (self._digests.read(i) for i in range(len(self._digests)))
         return [d.hex() if any(d) else "" for d in found]
 
     def windows(self) -> Iterator[Window]:
         """Each cluster's certificate windows, as certificate_windows() gave them."""
-        for where, number in zip(self._where, self._kinds, strict=True):
+        for i, where in enumerate(self._where):
+            (number,) = self._KIND.unpack(self._kinds.read(i))
             for what, start, end, fix in self._shapes[number]:
                 yield where, what, start, end, fix
 

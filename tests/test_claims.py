@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pgrender import spill
 from tests.conftest import base_spec, run_cli
 
 
@@ -94,6 +95,14 @@ CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
         ],
     ),
     (
+        "output-directories-of-shared-names",  # b-c twice, c twice: a-b-c made by two namespaced ones
+        [cluster("b-c", "a"), cluster("c", "z"), cluster("b-c", "b"), cluster("c", "a-b"), cluster("d", "a")],
+        [
+            (0, "metadata.name", "output directory a-b-c/ is also made by "),
+            (3, "metadata.name", "output directory a-b-c/ is also made by "),
+        ],
+    ),
+    (
         "node-port-across-clusters",
         [cluster("a", service=node_port(30001)), cluster("b", "other", service=node_port(30001))],
         [
@@ -139,10 +148,16 @@ CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
 ]
 
 
+@pytest.mark.parametrize("in_memory", [spill.IN_MEMORY, 0], ids=["memory", "file"])
 @pytest.mark.parametrize(("clusters", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_collisions(
-    write_spec: Callable[..., Path], clusters: list[dict[str, Any]], expected: list[tuple[int, str, str]]
+    write_spec: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    clusters: list[dict[str, Any]],
+    expected: list[tuple[int, str, str]],
+    in_memory: int,
 ) -> None:
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)  # file: the registry's stores each in a file
     files = [write_spec(c, f"c{i}.yaml") for i, c in enumerate(clusters)]
     result = run_cli("validate", "--format", "json", *map(str, files))
     if not expected:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from benchmarks.spec_gen import spec
-from pgrender import check, fleet, render, tuning, write
+from pgrender import check, fleet, render, spill, tuning, write
 from pgrender import plans as plans_module
 from pgrender.errors import InternalError, PgrenderError, SpecError
 from pgrender.plan import ClusterPlan, TLSPlan
@@ -98,11 +98,24 @@ def _reachable(top: object) -> int:
     return len(seen)
 
 
-def test_the_checks_across_clusters_hold_one_object_a_cluster(
+def _held_bytes(top: object) -> int:
+    """The bytes of the objects ``top`` holds, directly or not."""
+    seen, pending, size = {id(top)}, [top], 0
+    while pending:
+        obj = pending.pop()
+        size += sys.getsizeof(obj)
+        for inner in gc.get_referents(obj):
+            if id(inner) not in seen and not isinstance(inner, type):
+                seen.add(id(inner))
+                pending.append(inner)
+    return size
+
+
+def test_the_checks_across_clusters_hold_nothing_a_cluster(
     batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """About 28 claims a cluster, held as digests in arrays, and the places of its fields as numbers:
-    the one object a cluster adds is its namespace and name (for the output directories)."""
+    """About 28 claims a cluster, held as digests, the places of its fields as numbers and its
+    namespace and name (for the output directories): past spill.IN_MEMORY, all of it in files."""
     registries: list[ClaimRegistry] = []
 
     class Watched(ClaimRegistry):
@@ -111,13 +124,14 @@ def test_the_checks_across_clusters_hold_one_object_a_cluster(
             registries.append(self)
 
     monkeypatch.setattr(plans_module, "ClaimRegistry", Watched)
+    monkeypatch.setattr(spill, "IN_MEMORY", 0)
     plans = read_plans((str(batch(40)),))
     held = []
     for read in range(40):
         next(plans)
         if read in (9, 39):
-            held.append(_reachable(registries[0]))
-    assert held[1] - held[0] == 30, "one object for each of 30 clusters"
+            held.append((_reachable(registries[0]), _held_bytes(registries[0])))
+    assert held[1] == held[0], "nothing more for 30 more clusters"
     assert list(plans) == []
 
 
@@ -134,10 +148,14 @@ def test_a_finished_cluster_keeps_its_certificate_windows_not_its_plan(batch: Ca
     ]
 
 
-def test_finished_clusters_alike_hold_their_windows_once() -> None:
+@pytest.mark.parametrize(("in_memory", "per_cluster"), [(spill.IN_MEMORY, 100 + 32), (0, 1)], ids=["memory", "file"])
+def test_finished_clusters_alike_hold_their_windows_once(
+    monkeypatch: pytest.MonkeyPatch, in_memory: int, per_cluster: int
+) -> None:
     """A fleet's clusters mostly have the same windows: each cluster costs its name, a number and its
-    spec digest's 32 bytes (a ClusterOutput kept without its documents, as before, cost 540 bytes a
-    cluster)."""
+    spec digest's 32 bytes, in spill stores; nothing past spill.IN_MEMORY (a ClusterOutput kept
+    without its documents, as before, cost 540 bytes a cluster; a string for its name, 100)."""
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     def cluster(i: int, days: int = 365) -> render.ClusterOutput:
@@ -153,7 +171,7 @@ def test_finished_clusters_alike_hold_their_windows_once() -> None:
         if i + 1 in (3000, 6000):  # the growth between: Python's free lists fill before 3000
             held.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
-    assert (held[1] - held[0]) / 3000 < 100 + 32
+    assert (held[1] - held[0]) / 3000 < per_cluster
     done.add(cluster(6000, days=30))
     assert list(done.windows()) == [w for i in range(6000) for w in cluster(i).windows] + [*cluster(6000, 30).windows]
     assert done.spec_digests() == [f"{i + 1:064x}" for i in range(6001)]

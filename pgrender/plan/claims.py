@@ -2,18 +2,16 @@
 comes from. Names are held to Kubernetes' rule for their kind; across everything one run renders,
 no two clusters may claim one object, one node port or one output directory.
 
-Measured reason for the hash table written here (_Digests): the registry of a run holds every name
-it claimed (about 28 a cluster), and as dict keys they cost 3.3 KB a cluster (tracemalloc, clusters
-500 to 2500 of one render), most of what a fleet's render held past its first clusters. Python has
-no compact set of digests; two arrays of their halves hold them in 30 to 60 bytes each.
+The registry of a run holds every name it claimed (about 28 a cluster): as dict keys they cost
+3.3 KB a cluster (tracemalloc, clusters 500 to 2500 of one render), most of what a fleet's render
+held past its first clusters. They are held as digests in spill.DigestMap, in a file past a few
+dozen clusters.
 """
 
 from __future__ import annotations
 
-from array import array
-from hashlib import blake2b
-from struct import unpack
-from typing import TYPE_CHECKING, Any, NamedTuple
+from struct import Struct
+from typing import TYPE_CHECKING, NamedTuple
 
 from pgrender import tls as tls_providers
 from pgrender.errors import Problem
@@ -21,12 +19,13 @@ from pgrender.frozen import frozen, replace
 from pgrender.load import format_path
 from pgrender.plan import labels
 from pgrender.plan.instances import InstanceSetPlan
-from pgrender.plan.names import CONTENT_HASH_LENGTH, LABEL_VALUE, NameRule, Names, cluster_directories, name_rule
+from pgrender.plan.names import CONTENT_HASH_LENGTH, LABEL_VALUE, NameRule, Names, cluster_directory, name_rule
 from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.plan.services import ServicePlan
 from pgrender.plan.users import UserPlan
 from pgrender.spec import SourcedCluster
 from pgrender.spec.rules.tls import EXISTING_SECRET_FIELDS
+from pgrender.spill import DigestMap, Records, Texts
 
 if TYPE_CHECKING:
     from pgrender.plan import ClusterPlan
@@ -289,95 +288,54 @@ class _Place(NamedTuple):
 
 
 class _Places:
-    """Every place of a run, numbered, as four numbers each in arrays: a registry of thousands of
-    clusters holds the places, not the specs (which grew a batch by about 30 KB a cluster) nor an
-    object for each place. Each path and file is held once."""
+    """Every place of a run, numbered, as four numbers each (spill.Records): a registry of thousands
+    of clusters holds the places, not the specs (which grew a batch by about 30 KB a cluster) nor an
+    object for each place. Each path is held once, and each file (spill.Texts): a fleet's specs come
+    a file at a time."""
+
+    _PLACE = Struct("<IIII")  # path, file, line, column
 
     def __init__(self) -> None:
-        self._columns = tuple(array("I") for _ in range(4))  # path, file, line, column
-        self._paths: list[FieldPath] = []
-        self._files: list[str] = []
-        self._numbers: dict[FieldPath | str, int] = {}  # of each path and file
+        self._places = Records(self._PLACE.size)
+        self._paths: list[FieldPath] = []  # as many as the fields of the largest spec
+        self._numbers: dict[FieldPath, int] = {}
+        self._files = Texts()
+        self._file: str | None = None  # the last one added
 
     def add(self, sourced: SourcedCluster, path: FieldPath) -> int:
-        numbers = (self._number(path, self._paths), self._number(sourced.document.file, self._files))
-        for column, number in zip(self._columns, (*numbers, *sourced.document.position(path)), strict=True):
-            column.append(number)
-        return len(self._columns[0]) - 1
-
-    def _number(self, key: Any, held: list[Any]) -> int:
-        number = self._numbers.get(key)
+        number = self._numbers.get(path)
         if number is None:
-            number = self._numbers[key] = len(held)
-            held.append(key)
-        return number
+            number = self._numbers[path] = len(self._paths)
+            self._paths.append(path)
+        file = sourced.document.file
+        if file != self._file:
+            self._file = file
+            self._files.append(file)
+        return self._places.append(self._PLACE.pack(number, len(self._files) - 1, *sourced.document.position(path)))
 
     def __getitem__(self, place: int) -> _Place:
-        path, file, line, column = (numbers[place] for numbers in self._columns)
+        path, file, line, column = self._PLACE.unpack(self._places.read(place))
         return _Place(self._paths[path], self._files[file], line, column)
 
-
-class _Digests:
-    """A map from strings to numbers that holds each string as its 128-bit BLAKE2b digest, in
-    arrays (open addressing, linear probing, at most two thirds full): 30 to 60 bytes a key, where a
-    dict of the strings held about 120 (the claimed names, most of the registry: 28 a cluster).
-
-    Two strings with one digest would read as one: at 2**-128 a pair, not in any run's lifetime;
-    and the registry would then report a clash that is not there (the render stops), never miss
-    one that is.
-    """
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._high, self._low, self._values = _slots(1 << 10)
-
-    def setdefault(self, key: str, value: int) -> int:
-        """The number held for ``key``; ``value``, held from now on, when there is none."""
-        high, low = unpack("<QQ", blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())
-        high |= 1  # 0 is an empty slot
-        highs, lows = self._high, self._low
-        mask = len(highs) - 1
-        slot = low & mask
-        while (found := highs[slot]) != 0:
-            if found == high and lows[slot] == low:
-                return int(self._values[slot])
-            slot = (slot + 1) & mask
-        highs[slot], lows[slot], self._values[slot] = high, low, value
-        self._count += 1
-        if 3 * self._count > 2 * len(highs):
-            self._grow()
-        return value
-
-    def _grow(self) -> None:
-        """Twice the slots, each key moved one at a time (a list of them all would be the peak)."""
-        highs, lows, values = self._high, self._low, self._values
-        self._high, self._low, self._values = _slots(2 * len(highs))
-        mask = len(self._high) - 1
-        for old, high in enumerate(highs):
-            if high:
-                slot = lows[old] & mask
-                while self._high[slot] != 0:
-                    slot = (slot + 1) & mask
-                self._high[slot], self._low[slot], self._values[slot] = high, lows[old], values[old]
-
-
-def _slots(size: int) -> tuple[array[int], array[int], array[int]]:
-    """Empty slots: two 64-bit halves of a digest and a 32-bit number each."""
-    return array("Q", bytes(8 * size)), array("Q", bytes(8 * size)), array("I", bytes(4 * size))
+    def close(self) -> None:
+        self._places.close()
+        self._files.close()
 
 
 class ClaimRegistry:
     """What every cluster of one run claims: two clusters (or two fields of one) claiming one object,
     one node port or one output directory is reported at both places, and so is a cluster defined
-    twice."""
+    twice. What it holds of each cluster is in spill stores: flat in the number of clusters."""
+
+    _PLACE = Struct("<I")
 
     def __init__(self) -> None:
         self._places = _Places()
         # Each claim keyed by kind, namespace and name in one string (a NUL between: no name holds
-        # one), held as its digest; each cluster by "cluster", its namespace and name.
-        self._owners = _Digests()
-        self._clusters: list[str] = []  # namespace NUL name of each cluster added
-        self._cluster_places = array("I")  # the place of each one's metadata.name
+        # one); each cluster by "cluster", its namespace and name.
+        self._owners = DigestMap()
+        self._clusters = Texts()  # namespace NUL name of each cluster added
+        self._cluster_places = Records(self._PLACE.size)  # the place of each one's metadata.name
         self._named: int | None = None  # the place of metadata.name of the cluster defined last
 
     def defined(self, sourced: SourcedCluster) -> str | None:
@@ -401,7 +359,7 @@ class ClaimRegistry:
         # makes most).
         places: dict[FieldPath, int] = {("metadata", "name"): named}
         self._clusters.append(f"{plan.namespace}\0{plan.name}")
-        self._cluster_places.append(named)
+        self._cluster_places.append(self._PLACE.pack(named))
         for claim in plan_claims(sourced, plan):
             namespace = "" if claim.kind == NODE_PORT else plan.namespace
             place = places.get(claim.path)
@@ -414,15 +372,30 @@ class ClaimRegistry:
         return problems
 
     def directory_problems(self) -> list[Problem]:
-        """Output directories of a several-cluster render (names.cluster_directories) must differ."""
-        named = [(namespace, name) for namespace, _, name in (c.partition("\0") for c in self._clusters)]
+        """Output directories of a several-cluster render (names.cluster_directory) must differ.
+        Two passes over the clusters, each name and directory held as a digest."""
+        named = DigestMap()  # each name: its first cluster's number; NUL and the name: a second has it
+        for number, cluster in enumerate(self._clusters):
+            name = cluster.partition("\0")[2]
+            if named.setdefault(name, number) != number:
+                named.setdefault(f"\0{name}", number)
+        first = DigestMap()  # each directory: the place of its first cluster
         problems: list[Problem] = []
-        first: dict[str, int] = {}
-        for place, directory in zip(self._cluster_places, cluster_directories(named), strict=True):
+        for number, cluster in enumerate(self._clusters):
+            namespace, _, name = cluster.partition("\0")
+            directory = cluster_directory(namespace, name, shared=named.get(f"\0{name}") is not None)
+            (place,) = self._PLACE.unpack(self._cluster_places.read(number))
             owner = first.setdefault(directory, place)
             if owner != place:
                 problems += _both(f"output directory {directory}/", self._places[place], self._places[owner])
+        named.close()
+        first.close()
         return problems
+
+    def close(self) -> None:
+        """Let go of the stores' files."""
+        for store in (self._places, self._owners, self._clusters, self._cluster_places):
+            store.close()
 
 
 def _both(what: str, here: _Place, there: _Place) -> list[Problem]:

@@ -323,4 +323,9 @@ def cluster_directories(clusters: list[tuple[str, str]]) -> list[str]:
     from collections import Counter
 
     counts = Counter(name for _, name in clusters)
-    return [name if counts[name] == 1 else f"{namespace}-{name}" for namespace, name in clusters]
+    return [cluster_directory(namespace, name, counts[name] > 1) for namespace, name in clusters]
+
+
+def cluster_directory(namespace: str, name: str, shared: bool) -> str:
+    """The output sub-directory of one cluster, ``shared``: whether another of the render has its name."""
+    return f"{namespace}-{name}" if shared else name
