@@ -152,6 +152,14 @@ class DigestMap:
             return value
         return found
 
+    def put(self, key: str, value: int) -> None:
+        """Hold ``value`` for ``key``, in place of any number held before."""
+        high, low = _halves(key)
+        if self._place(self._table, self._slots, high, low, value, replace=True) is None:
+            self._count += 1
+            if 3 * self._count > 2 * self._slots:
+                self._grow()
+
     def get(self, key: str) -> int | None:
         """The number held for ``key``, if any."""
         high, low = _halves(key)
@@ -160,10 +168,12 @@ class DigestMap:
     def close(self) -> None:
         self._table.close()
 
-    def _place(self, table: Records, slots: int, high: int, low: int, value: int | None) -> int | None:
-        """The number held for a digest in ``table``; None when there is none, after writing
-        ``value`` (unless None) in the first empty slot of the digest's run, which starts at its
-        home slot and wraps at the end."""
+    def _place(
+        self, table: Records, slots: int, high: int, low: int, value: int | None, replace: bool = False
+    ) -> int | None:
+        """The number held for a digest in ``table`` (``replace``: replaced by ``value``); None when
+        there is none, after writing ``value`` (unless None) in the first empty slot of the digest's
+        run, which starts at its home slot and wraps at the end."""
         slot = low & (slots - 1)
         while True:  # never full: an empty slot ends every run
             count = min(self.PROBE, slots - slot)
@@ -173,6 +183,8 @@ class DigestMap:
                         table.write(at, self._SLOT.pack(high, low, value))
                     return None
                 if found == high and held_low == low:
+                    if replace and value is not None:
+                        table.write(at, self._SLOT.pack(high, low, value))
                     return int(number)
             slot = (slot + count) & (slots - 1)
 

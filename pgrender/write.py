@@ -53,6 +53,7 @@ from pgrender.errors import InternalError, OutputError
 from pgrender.plan.names import cluster_directories
 from pgrender.record import RECORD, in_order
 from pgrender.render import ClusterOutput, Finished, Rendering
+from pgrender.spill import DigestMap, Texts
 
 KUSTOMIZATION = "kustomization.yaml"
 FILE_MODE = 0o644
@@ -364,35 +365,62 @@ def _sorted_paths(top: Iterable[str], below: Iterator[tuple[str, Iterable[str]]]
 class Names(Set[str]):
     """A set of relative paths (a previous output's files: owned_files), iterated in sorted order
     (``iterates_sorted``: record.in_order). The paths below each top directory are held as one
-    string (_joined) once that directory's kustomization is read (seal): a set of a fleet's 77000
-    names held 11 MB (tracemalloc, 3000 clusters), here about 3."""
+    string (_joined) once that directory's kustomization is read (seal), in spill stores: a set of a
+    fleet's 77000 names held 11 MB (tracemalloc, 3000 clusters); the strings in memory, 2.9 MB;
+    here, past spill.IN_MEMORY, nothing that grows with the directories while they are sealed in
+    order, as owned_files() reads them (else their names are sorted when iterated)."""
 
     iterates_sorted = True
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        self._top: set[str] = set()
-        self._below: dict[str, str | set[str]] = {}  # by top directory: its paths below it
-        self._open: set[str] = set()  # the top directories whose paths are a set, until seal()
+        self._top: set[str] = set()  # no directory ("a.yaml"), or an absolute path: held as they are
+        self._numbers = DigestMap()  # each sealed top directory: its number in _sealed
+        self._sealed = Texts()  # each sealed directory, NUL, its paths below it (_joined); a later one replaces it
+        self._open: dict[str, set[str]] = {}  # the top directories added to since the last seal()
+        self._count = 0  # of the sealed directories' paths
+        self._last = ("", "")  # the sealed directory read (or sealed) last, and its paths
+        self._latest = ""  # the directory sealed last
+        self._in_order = True  # each directory sealed once, after those before it in path order (d + "/")
         for name in names:
             self.add(name)
         self.seal()
 
     def add(self, rel: str) -> None:
         directory, slash, name = rel.partition("/")
-        if not slash or not directory:  # no directory ("a.yaml"), or an absolute path: held as it is
+        if not slash or not directory:
             self._top.add(rel)
             return
-        held = self._below.get(directory)
-        if not isinstance(held, set):
-            held = self._below[directory] = set() if held is None else set(_split(held))
-            self._open.add(directory)
+        held = self._open.get(directory)
+        if held is None:
+            sealed = self._read(directory)
+            held = self._open[directory] = set() if sealed is None else set(_split(sealed))
+            self._count -= len(held)
         held.add(name)
 
     def seal(self) -> None:
-        """Hold the paths added since the last seal() as strings."""
-        for directory in self._open:
-            self._below[directory] = _joined(self._below[directory])
+        """Hold the paths added since the last seal() in the stores."""
+        for directory in sorted(self._open, key=lambda d: d + "/"):
+            names = self._open[directory]
+            joined = _joined(names)
+            number = self._sealed.append(f"{directory}\0{joined}")
+            if self._numbers.setdefault(directory, number) != number:
+                self._numbers.put(directory, number)  # sealed again: the earlier one is left unread
+                self._in_order = False
+            elif self._latest and directory + "/" < self._latest + "/":
+                self._in_order = False
+            self._latest = directory
+            self._last = (directory, joined)
+            self._count += len(names)
         self._open.clear()
+
+    def _read(self, directory: str) -> str | None:
+        """The paths below a sealed ``directory`` (_joined); None when there are none."""
+        if directory != self._last[0]:
+            number = self._numbers.get(directory)
+            if number is None:
+                return None
+            self._last = (directory, self._sealed[number].partition("\0")[2])
+        return self._last[1]
 
     def __contains__(self, rel: object) -> bool:
         if not isinstance(rel, str):
@@ -400,23 +428,39 @@ class Names(Set[str]):
         directory, slash, name = rel.partition("/")
         if not slash or not directory:
             return rel in self._top
-        held = self._below.get(directory)
-        if held is None:
-            return False
-        return name in held if isinstance(held, set) else _index(held, name) >= 0
+        held = self._open.get(directory)
+        if held is not None:
+            return name in held
+        sealed = self._read(directory)
+        return sealed is not None and _index(sealed, name) >= 0
 
     def __iter__(self) -> Iterator[str]:
-        below = ((d, self._sorted(d)) for d in sorted(self._below, key=lambda d: d + "/"))
-        return _sorted_paths(self._top, below)
+        return _sorted_paths(self._top, self._directories())
 
-    def _sorted(self, directory: str) -> list[str]:
-        held = self._below[directory]
-        return sorted(held) if isinstance(held, set) else _split(held)
+    def _directories(self) -> Iterator[tuple[str, list[str]]]:
+        """Each top directory and its paths, the directories in path order."""
+        from heapq import merge
+
+        opened = sorted(self._open, key=lambda d: d + "/")
+        # The current seal of each directory not open again (an earlier seal, or one reopened by
+        # add(), is not the directory's paths now).
+        current: Iterable[int] = (
+            i
+            for i in range(len(self._sealed))
+            if (d := self._sealed[i].partition("\0")[0]) not in self._open and self._numbers.get(d) == i
+        )
+        if not self._in_order:  # a directory sealed twice or out of order: the numbers sorted by name
+            current = sorted(current, key=lambda i: self._sealed[i].partition("\0")[0] + "/")
+        sealed = ((d, _split(names)) for d, _, names in (self._sealed[i].partition("\0") for i in current))
+
+        return merge(
+            sealed,
+            ((d, sorted(self._open[d])) for d in opened),
+            key=lambda pair: pair[0] + "/",
+        )
 
     def __len__(self) -> int:
-        return len(self._top) + sum(
-            len(held) if isinstance(held, set) else held.count("\n") - 1 for held in self._below.values()
-        )
+        return len(self._top) + self._count + sum(len(held) for held in self._open.values())
 
 
 SPOOL_PIECES = 1 << 16  # characters of a text given in pieces written to the file at once; bytes read at once

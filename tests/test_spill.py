@@ -79,6 +79,12 @@ def test_a_digest_map_is_a_dict(monkeypatch: pytest.MonkeyPatch, in_memory: int)
     assert digests._slots == 4096 and digests._count == len(held)
     assert all(digests.get(key) == number for key, number in held.items())
     assert digests.get("Secret\0db\0c3000") is None
+    for number, key in enumerate(sorted(held)[::7]):  # put: in place of what was held, or new
+        digests.put(key, number)
+        held[key] = number
+    digests.put("Secret\0db\0c3000", 7)
+    held["Secret\0db\0c3000"] = 7
+    assert all(digests.get(key) == number for key, number in held.items()) and digests._count == len(held)
 
 
 def test_a_digest_map_wraps_its_runs_at_the_end(monkeypatch: pytest.MonkeyPatch) -> None:

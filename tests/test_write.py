@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import pgrender.write
+from pgrender import spill
 from pgrender.errors import OutputError
 from pgrender.render import Request, render
 from pgrender.write import KUSTOMIZATION, file_mode, files, kustomization, owned_files, write
@@ -586,8 +587,15 @@ NAMES = [
 ]
 
 
+IN_MEMORY = pytest.mark.parametrize("in_memory", [spill.IN_MEMORY, 0], ids=["memory", "file"])
+
+
+@IN_MEMORY
 @pytest.mark.parametrize("names", NAMES)
-def test_names_are_a_set_iterated_in_sorted_order(names: list[str]) -> None:
+def test_names_are_a_set_iterated_in_sorted_order(
+    names: list[str], monkeypatch: pytest.MonkeyPatch, in_memory: int
+) -> None:
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)
     held = pgrender.write.Names(names)
     assert list(held) == sorted(set(names)) and len(held) == len(set(names)) and held == set(names)
     assert all(name in held for name in names)
@@ -595,7 +603,9 @@ def test_names_are_a_set_iterated_in_sorted_order(names: list[str]) -> None:
         assert absent in held if absent in names else absent not in held
 
 
-def test_names_added_after_a_directory_is_sealed_join_it() -> None:
+@IN_MEMORY
+def test_names_added_after_a_directory_is_sealed_join_it(monkeypatch: pytest.MonkeyPatch, in_memory: int) -> None:
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)
     held = pgrender.write.Names(["c/b.yaml", "c/kustomization.yaml"])
     held.add("c/a.yaml")
     assert "c/a.yaml" in held and list(held) == ["c/a.yaml", "c/b.yaml", "c/kustomization.yaml"]
@@ -604,11 +614,40 @@ def test_names_added_after_a_directory_is_sealed_join_it() -> None:
     assert len(held) == 3 and list(held) == ["c/a.yaml", "c/b.yaml", "c/kustomization.yaml"]
 
 
-def test_a_fleets_owned_files_are_held_a_directory_at_a_time(tmp_path: Path) -> None:
-    """owned_files() of a previous output of 1000 clusters of 26 files: under 50 bytes a name
-    (a set of the names held 11 MB at 3000 clusters, 140 bytes a name)."""
+@IN_MEMORY
+@pytest.mark.parametrize("seed", range(40))
+def test_names_are_the_set_their_adds_make(seed: int, monkeypatch: pytest.MonkeyPatch, in_memory: int) -> None:
+    """Directories sealed in any order, sealed again, added to while open: as a set of the names."""
+    import random
+
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)
+    rng = random.Random(seed)
+    held, expected = pgrender.write.Names(), set()
+    for _ in range(rng.randrange(1, 60)):
+        directory = rng.choice(["a", "a-b", "b", "c/d", "", "z"])
+        for _ in range(rng.randrange(1, 4)):
+            rel = f"{directory}/f{rng.randrange(5)}.yaml" if directory else f"f{rng.randrange(3)}.yaml"
+            held.add(rel)
+            expected.add(rel)
+        if rng.random() < 0.5:
+            held.seal()
+        if rng.random() < 0.2:
+            assert list(held) == sorted(expected) and len(held) == len(expected)
+    assert list(held) == sorted(expected) and len(held) == len(expected) and held == expected
+    probes = {*expected, "a/f9.yaml", "q/f0.yaml", "f7.yaml", "a", "c/d"}
+    assert {rel for rel in probes if rel in held} == expected
+
+
+@pytest.mark.parametrize(("in_memory", "per_name"), [(spill.IN_MEMORY, 50), (0, 1)], ids=["memory", "file"])
+def test_a_fleets_owned_files_are_held_a_directory_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: int, per_name: int
+) -> None:
+    """owned_files() of a previous output of 1000 clusters of 26 files: under 50 bytes a name, and
+    past spill.IN_MEMORY under 1 (a set of the names held 11 MB at 3000 clusters, 140 bytes a name;
+    a string for each directory's, 2.9 MB)."""
     import tracemalloc
 
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)
     directories = [f"cluster{i:05d}" for i in range(1000)]
     (tmp_path / KUSTOMIZATION).write_text(kustomization(directories))
     for directory in directories:
@@ -623,7 +662,7 @@ def test_a_fleets_owned_files_are_held_a_directory_at_a_time(tmp_path: Path) -> 
     finally:
         tracemalloc.stop()
     assert len(owned) == 1 + 1000 * 26 and "cluster00999/kind24-cluster00999-x.yaml" in owned
-    assert used / len(owned) < 50
+    assert used / len(owned) < per_name
 
 
 def test_a_previous_outputs_names_are_the_renders(tmp_path: Path) -> None:
