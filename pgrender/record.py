@@ -85,7 +85,7 @@ from pgrender import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2.6 ms); mypy reads the name the same
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
     from typing import Any
 
     from pgrender.validity import Window
@@ -490,11 +490,12 @@ def in_order(files: Mapping[str, Any]) -> Iterable[str]:
 CHUNK = 1 << 18  # bytes read at a time
 
 
-def read(path: str) -> tuple[dict[str, Any], str]:
+def read(path: str, keep: Container[str] | None = None) -> tuple[dict[str, Any], str]:
     """The body of the record at ``path`` whose checksum holds, and the record's digest (SHA-256 of
     its bytes); Unanswered for anything else. The body's "files" is a RecordFiles, read only as the
     files are verified, from the record as it was opened (a record is replaced, never written in
-    place: write.write)."""
+    place: write.write). ``keep``: the keys to read; the others' values are passed over (a fleet's
+    certificate windows and clusters are megabytes as objects)."""
     fd = _open_regular(path, follow=False)  # write.write puts back a record that is a link
     file = open(fd, "rb", buffering=0)  # noqa: SIM115 - held by the RecordFiles; closes fd when let go
     try:
@@ -517,12 +518,15 @@ def read(path: str) -> tuple[dict[str, Any], str]:
         if head[:newline] != f"{SCHEMA} {checksum.hexdigest()}".encode() or last != b"\n":
             raise Unanswered("record: another schema, or not what was written")
         whole.update(last)
-        return _body(file, newline + 1, size - 1, stamp), str(whole.hexdigest())
+        return _body(file, newline + 1, size - 1, stamp, keep), str(whole.hexdigest())
     except BaseException as exc:
         file.close()
         if isinstance(exc, (ValueError, IndexError)):
             raise Unanswered("record: not JSON, or not a record's") from None
         raise
+
+
+_SKIP_DEPTH = 32  # a record's values nest four deep
 
 
 class _Scanner:
@@ -631,6 +635,33 @@ class _Scanner:
             self._i = end + 1
             return value, text[j + 1 : end], self._base + i
 
+    def skip_value(self, depth: int = 0) -> None:
+        """Past the JSON value at the offset, as make() writes it (json.dumps with indent=0: each item
+        of an array or object on a line of its own), holding one item's scalar at a time; ValueError
+        for other text."""
+        if depth > _SKIP_DEPTH:
+            raise ValueError("record: nested too deep")
+        for opening, closing in ("[]", "{}"):
+            if self.at(opening + closing):
+                self._i += 2
+                return
+            if self.at(opening + "\n"):
+                self._i += 2
+                while True:
+                    if opening == "{":
+                        if not isinstance(self.value(), str):
+                            raise ValueError("record: a key expected")
+                        self.expect(": ")
+                    self.skip_value(depth + 1)
+                    if not self.at(",\n"):
+                        break
+                    self._i += 2
+                self.expect("\n" + closing)
+                return
+        if self.at("[") or self.at("{"):
+            raise ValueError("record: not as written")
+        self.value()
+
     def skip_to(self, literal: str) -> None:
         """The offset moved to the next ``literal``, the text before it let go; ValueError for none."""
         while (found := self._text.find(literal, self._i)) < 0:
@@ -654,21 +685,27 @@ def _unchanged(file: Any, stamp: tuple[int, ...]) -> None:
         raise ValueError("record: written over since it was read")
 
 
-def _body(file: Any, start: int, end: int, stamp: tuple[int, ...]) -> dict[str, Any]:
+def _body(
+    file: Any, start: int, end: int, stamp: tuple[int, ...], keep: Container[str] | None = None
+) -> dict[str, Any]:
     """json.loads of the record's body as make() writes it (json.dumps with indent=0), but for
     "files": a fleet's record lists tens of thousands of files, which as objects took more memory
     than the render that wrote them. Its object is passed over to the first line holding only "}"
     (no JSON string holds a line break, and its values are lists), and RecordFiles reads it to
-    exactly there, or raises."""
+    exactly there, or raises. Only the keys in ``keep`` (None: every key)."""
     scanner = _Scanner(file, start, end)
     found: dict[str, Any] = {}
+    seen: set[str] = set()
     scanner.expect("{\n")
     while True:
         key = scanner.value()
-        if not isinstance(key, str) or key in found:  # json.loads takes the last: a record has one
+        if not isinstance(key, str) or key in seen:  # json.loads takes the last: a record has one
             raise ValueError("record: a key expected, once")
+        seen.add(key)
         scanner.expect(": ")
-        if key == "files" and (scanner.at("{}") or scanner.at("{\n}")):
+        if keep is not None and key not in keep:
+            scanner.skip_value()
+        elif key == "files" and (scanner.at("{}") or scanner.at("{\n}")):
             scanner.expect("{}" if scanner.at("{}") else "{\n}")
             found[key] = RecordFiles(file, 0, 0, stamp)
         elif key == "files":
@@ -864,7 +901,7 @@ def remember_written(directory: str, code: str, record_digest: str) -> None:
     it is a few milliseconds away (files of a coarser grain, or stamped in the future, are left to
     the next run to read), or the next run would read it all again."""
     try:
-        body, found = read(os.path.join(directory, RECORD))
+        body, found = read(os.path.join(directory, RECORD), keep=("files",))
         if found != record_digest:
             return
         files = body["files"]

@@ -1207,7 +1207,9 @@ def test_verifying_a_large_output_holds_a_chunk_of_the_record_not_the_record(
     """The record's files, the stat cache and the output are read side by side, the record and the
     cache a chunk at a time: writing the cache after a write (remember_written) and verifying 4000
     files hold neither file whole (a fleet's record is megabytes: held as bytes and text, it was a
-    third of the peak of `render -o` of 3000 clusters), nor an object for each file."""
+    third of the peak of `render -o` of 3000 clusters), nor an object for each file; and writing
+    the cache passes over the record's certificate windows and clusters (160 clusters' here; as
+    objects, 1.3 MB at 1500 clusters, held while the files were verified)."""
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(record, "CHUNK", 4096)
@@ -1225,24 +1227,92 @@ def test_verifying_a_large_output_holds_a_chunk_of_the_record_not_the_record(
             provider={},
             clusters=160,
             warnings="",
-            windows=[],
-            directories={},
+            windows=WINDOWS,
+            directories={f"{i:064x}": f"c{i:03d}" for i in range(160)},
             files=files,
             mode=lambda _: 0o644,
         )
     )
     (out / record.RECORD).write_text(made)
     digest = record._sha(made.encode())
+    assert traced_peak(lambda: record.read(str(out / record.RECORD))) > 80_000  # the windows and clusters
     peaks = [
         traced_peak(lambda: record.remember_written(str(out), "code", digest)),
         traced_peak(
-            lambda: record.verify_output(str(out), *_files(record.read(str(out / record.RECORD))), "code", refresh=True)
+            lambda: record.verify_output(
+                str(out), *_files(record.read(str(out / record.RECORD), keep=("files",))), "code", refresh=True
+            )
         ),
     ]
     cache_size = len(Path(record._cache_file(str(out))).read_bytes())
     assert cache_size > 200_000 and len(made) > 400_000
     assert max(peaks) < 80_000, peaks
     assert record.verify_output(str(out), *_files(record.read(str(out / record.RECORD))), "code", refresh=False) == 4000
+
+
+_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+WINDOWS = [
+    (f"db/c{i:03d}", what, _START, _START + dt.timedelta(days=365), "derived")
+    for i in range(160)
+    for what in ("leaf certificates", "CA")
+]
+VALUES: list[Any] = [
+    [],
+    {},
+    'a]"[{',
+    [1, [2, [3, []]], {"a": {}}],
+    {"a": [1, "x"], "b": {"c": None, "d": [True, False, 1.5]}, "e": "}\n]"},
+    [{"k": [str(i), i, {"x": [i] * 3}]} for i in range(400)],
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+@pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
+def test_a_value_passed_over_ends_where_json_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, value: Any
+) -> None:
+    """skip_value: past a value as make() writes it (indent=0), to where json.loads reads it to."""
+    monkeypatch.setattr(record, "CHUNK", chunk)
+    text = json.dumps(value, indent=0) + ',\n"next"'
+    path = tmp_path / "v"
+    path.write_text(text)
+    with open(path, "rb", buffering=0) as file:
+        scanner = record._Scanner(file, 0, len(text))
+        scanner.skip_value()
+        assert scanner.offset == len(json.dumps(value, indent=0))
+        scanner.expect(",\n")
+        assert scanner.value() == "next"
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"a": 1}', "[\n1\n2\n]", "[\n1,\n", "{\n1: 2\n}", "[" * 40 + "]" * 40])
+def test_a_value_not_as_written_is_not_passed_over(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "v"
+    path.write_text(text)
+    with open(path, "rb", buffering=0) as file, pytest.raises(ValueError):
+        record._Scanner(file, 0, len(text)).skip_value()
+
+
+def test_reading_some_keys_of_a_record_reads_them_as_the_whole_does(tmp_path: Path) -> None:
+    made = "".join(
+        record.make(
+            inputs=("i", "c", "k"),
+            config=None,
+            provider={"name": "derived"},
+            clusters=160,
+            warnings="",
+            windows=WINDOWS,
+            directories={f"{i:064x}": f"c{i:03d}" for i in range(160)},
+            files={"a.yaml": "a\n", "b/c.yaml": "c\n"},
+            mode=lambda _: 0o644,
+        )
+    )
+    whole, digest = _read(tmp_path, made.encode())
+    for keep in (("files",), ("windows", "clusters"), ()):
+        some, same = record.read(str(tmp_path / record.RECORD), keep=keep)
+        assert same == digest and set(some) == set(keep) & set(whole)
+        assert {k: list(v) if k == "files" else v for k, v in some.items()} == {
+            k: list(v) if k == "files" else v for k, v in whole.items() if k in keep
+        }
 
 
 def _files(read: tuple[dict[str, Any], str]) -> tuple[record.RecordFiles, str]:
