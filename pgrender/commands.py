@@ -249,8 +249,10 @@ def _record(
         provider={"needs_root_key": provider.needs_root_key, "writes_plaintext": provider.writes_plaintext},
         clusters=len(clusters),
         warnings=format_problems(warnings, "text", "warning") if warnings else "",
-        windows=list(clusters.windows()),
-        directories={d: at for d, at in zip(clusters.spec_digests(), write.directories(clusters), strict=True) if d},
+        windows=clusters.windows,
+        directories=lambda: (
+            (d, at) for d, at in zip(clusters.spec_digests(), write.directories(clusters), strict=True) if d
+        ),
         files=content,
         mode=write.file_mode,
     )

@@ -382,8 +382,8 @@ def make(
     provider: dict[str, bool],
     clusters: int,
     warnings: str,
-    windows: list[Window],
-    directories: Mapping[str, str],
+    windows: Callable[[], Iterable[Window]],
+    directories: Callable[[], Iterable[tuple[str, str]]],
     files: Mapping[str, str],
     mode: Callable[[str], int],
 ) -> Iterator[str]:
@@ -391,10 +391,12 @@ def make(
 
     ``inputs``: Inputs.digests() of this render; ``config``: pgrender.yaml's settings the command line
     resolves against (None without one); ``provider``: needs_root_key and writes_plaintext of the
-    provider used; ``warnings``: the plans' warnings as text; ``directories``: each cluster's spec
-    digest (plans.spec_digest) → the directory of its files ("" for the flat base of one cluster),
-    which with ``inputs``' shared digest is the record's ``reuse`` (reuse.py); ``files``: relative
-    path → text of every output file (read one at a time: it may be spooled), ``mode`` its mode.
+    provider used; ``warnings``: the plans' warnings as text; ``windows``: the certificate windows;
+    ``directories``: each cluster's spec digest (plans.spec_digest) and the directory of its files
+    ("" for the flat base of one cluster), which with ``inputs``' shared digest is the record's
+    ``reuse`` (reuse.py), in any order, each digest once; ``windows`` and ``directories`` are called
+    for each of the body's two makings. ``files``: relative path → text of every output file (read
+    one at a time: it may be spooled), ``mode`` its mode.
 
     The body is json.dumps(body, indent=0, sort_keys=True) byte for byte, written a piece at a time
     (_json_pieces; tests/test_record.py holds the two equal): a fleet's record lists tens of
@@ -402,16 +404,34 @@ def make(
     objects and json's pieces doubled the peak memory of a render; the windows and the clusters'
     directories, dumped whole, were its peak still (a third of the -o render's rise from one cluster
     to 3000). The body is made twice (its checksum comes first), from each file's digest, held as
-    32 bytes.
+    32 bytes in a spill store (in a file past a few thousand files); the clusters sorted by
+    spill.sorted_strings.
     """
+    from pgrender.spill import Records, sorted_strings
+
     names = in_order(files)
-    digests = bytearray(32 * len(files))
-    for i, rel in enumerate(names):
-        digests[32 * i : 32 * i + 32] = _sha256(files[rel].encode("utf-8")).digest()
+    digests = Records(32)
+    for rel in names:
+        digests.append(_sha256(files[rel].encode("utf-8")).digest())
 
     def listed() -> Iterator[tuple[str, _Raw]]:
+        held = b""
         for i, rel in enumerate(names):
-            yield rel, _Raw(f'[\n"{digests[32 * i : 32 * i + 32].hex()}",\n{mode(rel)}\n]')
+            if i % _DIGESTS_READ == 0:
+                held = digests.read(i, _DIGESTS_READ)
+            at = 32 * (i % _DIGESTS_READ)
+            yield rel, _Raw(f'[\n"{held[at : at + 32].hex()}",\n{mode(rel)}\n]')
+
+    def clusters_sorted() -> Iterator[tuple[str, str]]:
+        last = None
+        for pair in sorted_strings(f"{digest}\0{directory}" for digest, directory in directories()):
+            digest, _, directory = pair.partition("\0")  # a digest holds no NUL: sorted by digest
+            if digest == last:  # the claims refuse a cluster defined twice
+                from pgrender.errors import InternalError
+
+                raise InternalError(f"two clusters of one spec digest {digest}")
+            last = digest
+            yield digest, directory
 
     def body() -> Iterator[str]:
         return _json_pieces({
@@ -422,8 +442,8 @@ def make(
             "clusters": clusters,
             "warnings": warnings,
             "files": _Pairs(listed()),
-            "windows": ([w[0], w[1], w[2].timestamp(), w[3].timestamp(), w[4]] for w in windows),
-            "reuse": {"inputs": inputs[2], "clusters": directories},
+            "windows": ([w[0], w[1], w[2].timestamp(), w[3].timestamp(), w[4]] for w in windows()),
+            "reuse": {"inputs": inputs[2], "clusters": _Pairs(clusters_sorted())},
         })  # fmt: skip
 
     checksum = _sha256()
@@ -432,6 +452,9 @@ def make(
     yield f"{SCHEMA} {checksum.hexdigest()}\n"
     yield from body()
     yield "\n"
+
+
+_DIGESTS_READ = 1024  # files' digests make() reads back at a time
 
 
 class _Raw(str):

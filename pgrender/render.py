@@ -119,14 +119,17 @@ class Finished:
     def __len__(self) -> int:
         return len(self._where)
 
-    def names(self) -> list[tuple[str, str]]:
+    def names(self) -> Iterator[tuple[str, str]]:
         """Each cluster's namespace and name."""
-        return [(namespace, name) for namespace, _, name in (w.partition("/") for w in self._where)]
+        for where in self._where:
+            namespace, _, name = where.partition("/")
+            yield namespace, name
 
-    def spec_digests(self) -> list[str]:
+    def spec_digests(self) -> Iterator[str]:
         """Each cluster's spec digest ("" for a cluster without one)."""
-        found = (self._digests.read(i) for i in range(len(self._digests)))
-        return [d.hex() if any(d) else "" for d in found]
+        for i in range(len(self._digests)):
+            digest = self._digests.read(i)
+            yield digest.hex() if any(digest) else ""
 
     def windows(self) -> Iterator[Window]:
         """Each cluster's certificate windows, as certificate_windows() gave them."""

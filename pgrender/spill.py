@@ -12,10 +12,13 @@ values by string key with a backend that differs per machine.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from hashlib import blake2b
+from itertools import islice, pairwise
 from struct import Struct
 from typing import IO
+
+RUN = 4096  # strings sorted_strings() sorts in memory at a time
 
 # Bytes a store holds in memory before it moves to a file. A render has about ten stores, so this
 # bounds what they hold to well under a megabyte; a fleet's render moves them to files past about
@@ -207,3 +210,27 @@ def _halves(key: str) -> tuple[int, int]:
 
 
 _HALVES = Struct("<QQ")
+
+
+def sorted_strings(strings: Iterable[str]) -> Iterator[str]:
+    """``strings`` in sorted order, RUN held at a time: each run sorted and appended to one Texts,
+    then the runs merged (heapq.merge), each read a string at a time. Fewer than RUN are sorted in
+    memory."""
+    from heapq import merge
+
+    given = iter(strings)
+    held = sorted(islice(given, RUN))
+    if len(held) < RUN:
+        yield from held
+        return
+    texts, bounds = Texts(), [0]
+    try:
+        while held:
+            for text in held:
+                texts.append(text)
+            bounds.append(len(texts))
+            held = sorted(islice(given, RUN))
+        runs = [(texts[i] for i in range(start, end)) for start, end in pairwise(bounds)]
+        yield from merge(*runs)
+    finally:
+        texts.close()

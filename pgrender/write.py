@@ -101,9 +101,9 @@ def files(rendering: Rendering) -> dict[str, str]:
     return dict(collect(rendering.clusters)[0])
 
 
-def directories(done: Finished) -> list[str]:
+def directories(done: Finished) -> Iterator[str]:
     """The directory of each cluster's files: "" for the flat base of one cluster, else each its own."""
-    return cluster_directories(done.names()) if len(done) > 1 else [""] * len(done)
+    return cluster_directories(done.names) if len(done) > 1 else iter([""] * len(done))
 
 
 def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, Finished]:
@@ -123,7 +123,7 @@ def collect(clusters: Iterable[ClusterOutput]) -> tuple[SpooledTexts, Finished]:
     if len(done) == 1:
         spooled.place(None)
         return spooled, done
-    dirs = directories(done)
+    dirs = list(directories(done))
     spooled.place(dirs)
     spooled.add(KUSTOMIZATION, kustomization(dirs))
     return spooled, done

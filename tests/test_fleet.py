@@ -142,7 +142,7 @@ def test_a_finished_cluster_keeps_its_certificate_windows_not_its_plan(batch: Ca
         done.add(cluster)
     gc.collect()
     assert not any(isinstance(o, TLSPlan) for o in gc.get_objects())
-    assert done.names() == [(f"team{i}", f"c000{i}") for i in range(3)]
+    assert list(done.names()) == [(f"team{i}", f"c000{i}") for i in range(3)]
     assert [(where, what) for where, what, *_ in done.windows()] == [
         (f"team{i}/c000{i}", what) for i in range(3) for what in ("leaf certificates", "CA")
     ]
@@ -174,8 +174,8 @@ def test_finished_clusters_alike_hold_their_windows_once(
     assert (held[1] - held[0]) / 3000 < per_cluster
     done.add(cluster(6000, days=30))
     assert list(done.windows()) == [w for i in range(6000) for w in cluster(i).windows] + [*cluster(6000, 30).windows]
-    assert done.spec_digests() == [f"{i + 1:064x}" for i in range(6001)]
-    assert done.names()[-1] == ("team1", "c06000")
+    assert list(done.spec_digests()) == [f"{i + 1:064x}" for i in range(6001)]
+    assert list(done.names())[-1] == ("team1", "c06000")
 
 
 def test_a_bad_spec_after_good_ones_is_raised_after_them(batch: Callable[..., Path]) -> None:

@@ -1071,8 +1071,8 @@ def test_the_record_is_json_dumps_byte_for_byte(
             provider={"needs_root_key": True, "writes_plaintext": True},
             clusters=3,
             warnings=warnings,
-            windows=windows,
-            directories=directories,
+            windows=lambda: windows,
+            directories=directories.items,
             files=files,
             mode=lambda rel: mode["secret" in rel],
         )
@@ -1110,8 +1110,8 @@ def test_a_record_of_many_files_holds_no_object_a_file() -> None:
             provider={},
             clusters=800,
             warnings="",
-            windows=[],
-            directories={},
+            windows=list,
+            directories=list,
             files=files,
             mode=len,
         ):
@@ -1227,8 +1227,8 @@ def test_verifying_a_large_output_holds_a_chunk_of_the_record_not_the_record(
             provider={},
             clusters=160,
             warnings="",
-            windows=WINDOWS,
-            directories={f"{i:064x}": f"c{i:03d}" for i in range(160)},
+            windows=lambda: WINDOWS,
+            directories=lambda: ((f"{i:064x}", f"c{i:03d}") for i in range(160)),
             files=files,
             mode=lambda _: 0o644,
         )
@@ -1300,8 +1300,8 @@ def test_reading_some_keys_of_a_record_reads_them_as_the_whole_does(tmp_path: Pa
             provider={"name": "derived"},
             clusters=160,
             warnings="",
-            windows=WINDOWS,
-            directories={f"{i:064x}": f"c{i:03d}" for i in range(160)},
+            windows=lambda: WINDOWS,
+            directories=lambda: ((f"{i:064x}", f"c{i:03d}") for i in range(160)),
             files={"a.yaml": "a\n", "b/c.yaml": "c\n"},
             mode=lambda _: 0o644,
         )

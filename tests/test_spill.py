@@ -9,6 +9,7 @@ import tempfile
 import pytest
 
 from pgrender import spill
+from pgrender.plan.names import cluster_directories
 
 WHERE = pytest.mark.parametrize("in_memory", [spill.IN_MEMORY, 0, 20], ids=["memory", "file", "moved"])
 
@@ -95,3 +96,19 @@ def test_a_digest_map_wraps_its_runs_at_the_end(monkeypatch: pytest.MonkeyPatch)
         assert digests.setdefault(key, number) == number
     assert [digests.get(key) for key in last] == list(range(5))
     assert [high != 0 for high, _, _ in digests._SLOT.iter_unpack(digests._table.read(0, 4))] == [1, 1, 1, 1]
+
+
+@WHERE
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 45])
+def test_sorted_strings_are_sorted(monkeypatch: pytest.MonkeyPatch, in_memory: int, count: int) -> None:
+    """Runs of RUN (8 here) sorted, then merged: as sorted() gives them, equal strings too."""
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)
+    monkeypatch.setattr(spill, "RUN", 8)
+    rng = random.Random(count)
+    strings = [rng.choice(["", "a", "a\0b", "é", "b-c/", "b/"]) + str(rng.randrange(9)) for _ in range(count)]
+    assert list(spill.sorted_strings(iter(strings))) == sorted(strings)
+
+
+def test_the_directories_of_clusters_are_their_names_unless_shared() -> None:
+    clusters = [("b", "a"), ("c", "b"), ("x", "a-b"), ("d", "a"), ("e", "c")]
+    assert list(cluster_directories(lambda: iter(clusters))) == ["b-a", "b", "a-b", "d-a", "c"]

@@ -321,7 +321,7 @@ def file_names(result: Result) -> list[str]:
     """<name>.yaml per cluster, <namespace>-<name>.yaml where two share a name."""
     from pgrender.plan.names import cluster_directories
 
-    return [f"{d}.yaml" for d in cluster_directories([c.ident for c in result.clusters])]
+    return [f"{d}.yaml" for d in cluster_directories(lambda: (c.ident for c in result.clusters))]
 
 
 def write_files(files: dict[Path, str], force: bool) -> None:

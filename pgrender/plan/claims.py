@@ -10,6 +10,7 @@ dozen clusters.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from struct import Struct
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,7 +20,7 @@ from pgrender.frozen import frozen, replace
 from pgrender.load import format_path
 from pgrender.plan import labels
 from pgrender.plan.instances import InstanceSetPlan
-from pgrender.plan.names import CONTENT_HASH_LENGTH, LABEL_VALUE, NameRule, Names, cluster_directory, name_rule
+from pgrender.plan.names import CONTENT_HASH_LENGTH, LABEL_VALUE, NameRule, Names, cluster_directories, name_rule
 from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.plan.services import ServicePlan
 from pgrender.plan.users import UserPlan
@@ -372,25 +373,24 @@ class ClaimRegistry:
         return problems
 
     def directory_problems(self) -> list[Problem]:
-        """Output directories of a several-cluster render (names.cluster_directory) must differ.
-        Two passes over the clusters, each name and directory held as a digest."""
-        named = DigestMap()  # each name: its first cluster's number; NUL and the name: a second has it
-        for number, cluster in enumerate(self._clusters):
-            name = cluster.partition("\0")[2]
-            if named.setdefault(name, number) != number:
-                named.setdefault(f"\0{name}", number)
+        """Output directories of a several-cluster render (names.cluster_directories) must differ."""
         first = DigestMap()  # each directory: the place of its first cluster
         problems: list[Problem] = []
-        for number, cluster in enumerate(self._clusters):
-            namespace, _, name = cluster.partition("\0")
-            directory = cluster_directory(namespace, name, shared=named.get(f"\0{name}") is not None)
-            (place,) = self._PLACE.unpack(self._cluster_places.read(number))
-            owner = first.setdefault(directory, place)
-            if owner != place:
-                problems += _both(f"output directory {directory}/", self._places[place], self._places[owner])
-        named.close()
-        first.close()
+        try:
+            for number, directory in enumerate(cluster_directories(self._names)):
+                (place,) = self._PLACE.unpack(self._cluster_places.read(number))
+                owner = first.setdefault(directory, place)
+                if owner != place:
+                    problems += _both(f"output directory {directory}/", self._places[place], self._places[owner])
+        finally:
+            first.close()
         return problems
+
+    def _names(self) -> Iterator[tuple[str, str]]:
+        """Each cluster's namespace and name, in the order added."""
+        for cluster in self._clusters:
+            namespace, _, name = cluster.partition("\0")
+            yield namespace, name
 
     def close(self) -> None:
         """Let go of the stores' files."""

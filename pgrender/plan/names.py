@@ -4,6 +4,7 @@ Kubernetes holds each kind to."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 
 from pgrender.frozen import field, frozen, replace
 from pgrender.plan.profiles import PROFILES, NamingProfile
@@ -317,13 +318,21 @@ class Names:
         return f"{instance}-pgwal"
 
 
-def cluster_directories(clusters: list[tuple[str, str]]) -> list[str]:
-    """The output sub-directory of each (namespace, name) of a several-cluster render: the cluster's
-    name, or <namespace>-<name> where two clusters share a name (the claims check they differ)."""
-    from collections import Counter
+def cluster_directories(clusters: Callable[[], Iterable[tuple[str, str]]]) -> Iterator[str]:
+    """The output sub-directory of each (namespace, name) of a several-cluster render (cluster_directory),
+    ``clusters()`` read twice: first each name is counted, held as a digest (spill.DigestMap, in a
+    file past a few dozen clusters), then each directory given."""
+    from pgrender.spill import DigestMap
 
-    counts = Counter(name for _, name in clusters)
-    return [cluster_directory(namespace, name, counts[name] > 1) for namespace, name in clusters]
+    named = DigestMap()  # each name: the first cluster's number; NUL and the name: a second has it
+    try:
+        for number, (_, name) in enumerate(clusters()):
+            if named.setdefault(name, number) != number:
+                named.setdefault(f"\0{name}", number)
+        for namespace, name in clusters():
+            yield cluster_directory(namespace, name, named.get(f"\0{name}") is not None)
+    finally:
+        named.close()
 
 
 def cluster_directory(namespace: str, name: str, shared: bool) -> str:
