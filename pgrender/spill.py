@@ -84,13 +84,13 @@ class Records:
 
         assert self._memory is not None
         try:
-            # Closed by close(), or with this object when a render stops early.
-            self._file = tempfile.TemporaryFile(prefix="pgrender-")  # noqa: SIM115
+            # Closed by close(), or with this object when a render stops early. Unbuffered: read and
+            # written by offset only, so a buffer (8 KiB a store) would hold nothing.
+            self._file = tempfile.TemporaryFile(prefix="pgrender-", buffering=0)  # noqa: SIM115
         except OSError:
             return
-        self._file.write(self._memory)
-        self._file.flush()
-        self._memory = None
+        memory, self._memory = self._memory, None
+        self.write(0, bytes(memory))
 
 
 class Texts:

@@ -46,6 +46,7 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Set
 from pathlib import Path
+from struct import Struct
 from typing import IO
 
 from pgrender import emit
@@ -53,7 +54,7 @@ from pgrender.errors import InternalError, OutputError
 from pgrender.plan.names import cluster_directories
 from pgrender.record import RECORD, in_order
 from pgrender.render import ClusterOutput, Finished, Rendering
-from pgrender.spill import DigestMap, Texts
+from pgrender.spill import DigestMap, Records, Texts, sorted_strings
 
 KUSTOMIZATION = "kustomization.yaml"
 FILE_MODE = 0o644
@@ -141,22 +142,27 @@ class SpooledTexts(Mapping[str, str]):
     directory (place) as one string of its names and the end of each text in the file: no string
     is held for a name, and the names are iterated in sorted order (``iterates_sorted``:
     record.in_order). A render of 3000 clusters writes 77000 files: held as a name, an offset and
-    a dict entry each, with the interned names' table, their index cost 15 MB (tracemalloc); held
-    so, under 50 bytes a file. Other texts (add: the top kustomization, the record, a file of a
-    previous output outside any directory) are held by name.
+    a dict entry each, with the interned names' table, their index cost 15 MB (tracemalloc); an
+    object for each cluster, about 20 bytes a file. Spooled, a cluster is three offsets in a spill
+    store (its texts, its names and their ends are in the file), and its directory a digest in a
+    spill.DigestMap: nothing that grows with the clusters is held. Other texts (add: the top
+    kustomization, the record, a file of a previous output outside any directory) are held by name.
     """
 
     iterates_sorted = True  # record.in_order
 
     def __init__(self) -> None:
         self._where: dict[str, str | int] = {}  # add()'s: the text, or where it is in the file (_at)
-        self._clusters: list[_ClusterTexts] = []  # add_cluster()'s, until they are placed
-        self._placed: dict[str, _ClusterTexts] = {}  # by directory; "" for the flat base of one cluster
+        # add_cluster()'s, by number: held until the texts are spooled, then where they are in the file.
+        self._clusters: list[_ClusterTexts] = []
+        self._spooled = Records(_SPOOLED.size)
+        self._numbers = DigestMap()  # place()'s: each directory's cluster; "" for the flat base of one cluster
+        self._placed = Texts()  # each directory, NUL and its cluster's number, in path order
         self._count = 0  # the names of the clusters' texts
         self._size = 0
         self._file: IO[bytes] | None = None
         self._no_file = False
-        self._last: tuple[_ClusterTexts, str] | None = None  # _names(): the cluster's read last, and its names
+        self._last: tuple[int, str, array[int] | None] = (-1, "", None)  # _names(): the cluster read last
 
     def add(self, rel: str, text: str | Iterable[str]) -> None:
         """Hold ``text`` under ``rel``: a string, or pieces of one (a large text, written to the
@@ -181,23 +187,33 @@ class SpooledTexts(Mapping[str, str]):
         self._grown(sum(len(files[name]) for name in names))
         held = _ClusterTexts(_joined(names), tuple(files[name] for name in names))
         if self._file is not None:
-            held.spool(self._file)
-        self._clusters.append(held)
+            self._spooled.append(held.spool(self._file))
+        else:
+            self._clusters.append(held)
         self._count += len(names)
+
+    def _clusters_added(self) -> int:
+        return len(self._clusters) + len(self._spooled)
 
     def place(self, directories: list[str] | None) -> None:
         """Put the clusters' files in their directories, in the order they were added; None: the
         one cluster's files are the flat base."""
+        added = self._clusters_added()
         if directories is None:
-            directories = [""] * len(self._clusters)
-            if len(directories) > 1:
+            if added > 1:
                 raise InternalError("several clusters' files in one flat base")
-        self._placed = dict(zip(directories, self._clusters, strict=True))
-        if len(self._placed) != len(self._clusters):
-            raise InternalError("two clusters' files in one directory")
-        # A path's order is its directory's followed by "/": "a-b/x" sorts before "a/x".
-        self._placed = {d: self._placed[d] for d in sorted(self._placed, key=lambda d: d + "/")}
-        self._clusters = []
+            directories = [""] * added
+        placed = 0
+        for number, directory in enumerate(directories):
+            if self._numbers.setdefault(directory, number) != number:
+                raise InternalError("two clusters' files in one directory")
+            placed += 1
+        if placed != added:
+            raise InternalError("a directory for each cluster's files")
+        # A path's order is its directory's followed by "/": "a-b/x" sorts before "a/x". No directory
+        # holds a "/" or a NUL, so the sorted strings are in that order.
+        for placed_as in sorted_strings(f"{d}/\0{n}" for n, d in enumerate(directories)):
+            self._placed.append(placed_as)
 
     def _grown(self, size: int) -> None:
         self._size += size
@@ -232,8 +248,9 @@ class SpooledTexts(Mapping[str, str]):
             data = text.encode("utf-8")
             self._where[rel] = _at(self._file.tell(), len(data))
             self._file.write(data)
-        for held in (*self._clusters, *self._placed.values()):
-            held.spool(self._file)
+        for held in self._clusters:
+            self._spooled.append(held.spool(self._file))
+        self._clusters = []
 
     def _locate(self, rel: str) -> str | int | None:
         """The text under ``rel``, or where it is in the file (_at); None when there is none."""
@@ -241,17 +258,31 @@ class SpooledTexts(Mapping[str, str]):
         if where is not None or not self._placed:
             return where
         directory, _, name = rel.partition("/") if "/" in rel else ("", "", rel)
-        held = self._placed.get(directory)
-        return None if held is None else held.locate(self._names(held), name)
+        number = self._numbers.get(directory)
+        if number is None:
+            return None
+        names, ends = self._names(number)
+        i = _index(names, name)
+        if i < 0:
+            return None
+        if ends is None:
+            return self._clusters[number].texts[i]
+        start = _SPOOLED.unpack(self._spooled.read(number))[0]
+        begin = ends[i - 1] if i else 0
+        return _at(start + begin, ends[i] - begin)
 
-    def _names(self, held: _ClusterTexts) -> str:
-        """A cluster's names: held, or read from the file (the last read kept: what reads the files
-        reads them in order, a directory at a time)."""
-        if isinstance(held.names, str):
-            return held.names
-        if self._last is None or self._last[0] is not held:
-            self._last = (held, self._read(held.names).decode("utf-8"))
-        return self._last[1]
+    def _names(self, number: int) -> tuple[str, array[int] | None]:
+        """A cluster's names, and where each of its texts ends in the file (None: its texts are held):
+        held, or read from the file (the last read kept: what reads the files reads them in order, a
+        directory at a time)."""
+        if self._clusters:
+            return self._clusters[number].names, None
+        if self._last[0] != number:
+            _, names, ends, end = _SPOOLED.unpack(self._spooled.read(number))
+            held = array("I")
+            held.frombytes(self._read(_at(ends, end - ends)))
+            self._last = (number, self._read(_at(names, ends - names)).decode("utf-8"), held)
+        return self._last[1], self._last[2]
 
     def _located(self, rel: str) -> str | int:
         where = self._locate(rel)
@@ -285,51 +316,50 @@ class SpooledTexts(Mapping[str, str]):
         return isinstance(rel, str) and self._locate(rel) is not None  # without reading the text
 
     def __iter__(self) -> Iterator[str]:
-        if self._clusters:
+        if self._clusters_added() and not self._placed:
             raise InternalError("the clusters' files are read before they are placed")
-        return _sorted_paths(self._where, ((d, _split(self._names(held))) for d, held in self._placed.items()))
+        return _sorted_paths(self._where, self._directories())
+
+    def _directories(self) -> Iterator[tuple[str, list[str]]]:
+        """Each directory and its cluster's names, in path order."""
+        for placed in self._placed:
+            directory, _, number = placed.partition("/\0")
+            yield directory, _split(self._names(int(number))[0])
 
     def __len__(self) -> int:
         return len(self._where) + self._count
 
 
 class _ClusterTexts:
-    """One cluster's files in a SpooledTexts: its names, sorted, as one string ("\\n" before and
-    after each), and their texts; spooled, where the first text starts, where each ends, and where
-    the names are in the file (past the texts: 0.8 KB a cluster, a fleet's megabytes)."""
+    """One cluster's files in a SpooledTexts, until they are spooled: its names, sorted, as one
+    string ("\\n" before and after each), and their texts."""
 
-    __slots__ = ("ends", "names", "start", "texts")
+    __slots__ = ("names", "texts")
 
     def __init__(self, names: str, texts: tuple[str, ...]) -> None:
-        self.names: str | int = names
-        self.texts: tuple[str, ...] | None = texts
-        self.start = 0
-        self.ends = array("I")  # each text's end in the file, from ``start``: a cluster's are megabytes at most
+        self.names = names
+        self.texts = texts
 
-    def spool(self, file: IO[bytes]) -> None:
-        """Write the texts, then the names, to the end of ``file``, and hold where they are."""
-        assert self.texts is not None and isinstance(self.names, str)
-        self.start = file.seek(0, os.SEEK_END)
+    def spool(self, file: IO[bytes]) -> bytes:
+        """Write the texts, then the names, then where each text ends (from the first's start: a
+        cluster's are megabytes at most), to the end of ``file``: where they are (_SPOOLED)."""
+        start = file.seek(0, os.SEEK_END)
+        ends = array("I")
         end = 0
         for text in self.texts:
             data = text.encode("utf-8")
             file.write(data)
             end += len(data)
-            self.ends.append(end)
-        self.texts = None
+            ends.append(end)
         names = self.names.encode("utf-8")
-        self.names = _at(self.start + end, len(names))
         file.write(names)
+        file.write(ends.tobytes())
+        at_ends = start + end + len(names)
+        return _SPOOLED.pack(start, start + end, at_ends, at_ends + len(ends) * ends.itemsize)
 
-    def locate(self, names: str, name: str) -> str | int | None:
-        """Where the text of ``name`` is; ``names``: this cluster's (SpooledTexts._names)."""
-        i = _index(names, name)
-        if i < 0:
-            return None
-        if self.texts is not None:
-            return self.texts[i]
-        begin = self.ends[i - 1] if i else 0
-        return _at(self.start + begin, self.ends[i] - begin)
+
+# Where a spooled cluster's texts start, its names, the ends of its texts (array "I"), and its end.
+_SPOOLED = Struct("<QQQQ")
 
 
 # A few names held as one string, sorted, "\n" before and after each: a directory's files of a

@@ -27,6 +27,7 @@ from pgrender.plan import ClusterPlan, TLSPlan
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.plans import plans as read_plans
 from pgrender.spec import SourcedCluster
+from pgrender.write import KUSTOMIZATION
 from tests.conftest import GOLDEN_KEY, base_spec, run_cli
 
 BROKEN = spec(99).replace("replicas: 1", "replicas: many")
@@ -321,11 +322,16 @@ def test_one_clusters_files_are_the_flat_base() -> None:
     assert list(spooled.items()) == [(".record", "r"), ("a.yaml", "a"), ("b.yaml", "b")]
 
 
-def test_a_fleets_spooled_files_hold_no_string_for_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("in_memory", "per_file"), [(spill.IN_MEMORY, 20), (0, 0.25)], ids=["memory", "file"])
+def test_a_fleets_spooled_files_hold_no_string_for_a_name(
+    monkeypatch: pytest.MonkeyPatch, in_memory: int, per_file: float
+) -> None:
     """The index of a render's files costs under 20 bytes a file: 1000 clusters of 26 files, as
-    the bench's have (17 bytes here: the names are in the file with the texts; 44 when each
-    cluster's were held as one string). With a string, an offset and a dict entry for each file it
-    cost 157 here, and 195 in a render (tracemalloc, with sys.intern's table)."""
+    the bench's have, and nothing past spill.IN_MEMORY (an object for each cluster: 17 bytes a
+    file; 44 when each cluster's names were held as one string; with a string, an offset and a
+    dict entry for each file, 157 here, and 195 in a render: tracemalloc, with sys.intern's
+    table)."""
+    monkeypatch.setattr(spill, "IN_MEMORY", in_memory)
     import tempfile  # noqa: F401 - the spill's import, once, is not the index
     import tracemalloc
 
@@ -341,7 +347,7 @@ def test_a_fleets_spooled_files_hold_no_string_for_a_name(monkeypatch: pytest.Mo
         used = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert used / (26 * 1000) < 20
+    assert used / (26 * 1000) < per_file
     assert spooled["cluster00999/kind07-cluster00999-x.yaml"] == "n: 7\n" and len(spooled) == 26 * 1000
     assert spooled["cluster00000/kind25-cluster00000-x.yaml"] == "n: 25\n"  # another cluster's names, read again
 
@@ -655,3 +661,16 @@ def test_users_and_their_databases_are_resolved_in_linear_work(plan_of: Callable
 
     small, large = (lines_run(lambda n=n: plan_of(with_users(n)), "plan/users.py") for n in (150, 300))
     assert 1.8 < large / small < 2.5
+
+
+def test_spooled_clusters_are_found_past_16_mib_of_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where a cluster is in the spool file is held as 64-bit offsets (spill.Records): an offset and
+    a length in one 64-bit number (write._at, 40 bits of length) do not fit past 16 MiB."""
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 0)
+    spooled = write.SpooledTexts()
+    spooled.add("big.yaml", "x" * (17 << 20))
+    spooled.add_cluster({"a.yaml": "a: 1\n", KUSTOMIZATION: "k\n"})
+    spooled.add_cluster({"b.yaml": "b: 2\n"})
+    spooled.place(["one", "two"])
+    assert spooled["one/a.yaml"] == "a: 1\n" and spooled["two/b.yaml"] == "b: 2\n"
+    assert list(spooled) == ["big.yaml", "one/a.yaml", f"one/{KUSTOMIZATION}", "two/b.yaml"]
