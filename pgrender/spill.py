@@ -141,7 +141,7 @@ class DigestMap:
 
     def __init__(self) -> None:
         self._count = 0
-        self._slots = 1 << 10
+        self._slots = 1 << 6  # 1.3 KB: a one-cluster render claims about 28 names
         self._table = Records(self._SLOT.size)
 
     def setdefault(self, key: str, value: int) -> int:

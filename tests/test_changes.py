@@ -1067,3 +1067,14 @@ def test_a_restart_beside_a_lowered_setting_goes_the_lowered_settings_way() -> N
         "128MB → 256MB; read only at server start (context postmaster): restarted together with the lowered "
         "max_connections (the primary in place, no switchover)"
     )
+
+
+@pytest.mark.parametrize("rel", ["a/b.yaml", "b.yaml", "/abs/c.yaml", "/c.yaml", "../up.yaml", "a/b/c.yaml", "a-b/x"])
+def test_a_files_name_and_directory_are_pathlibs(rel: str) -> None:
+    """Of the output's (normalized) paths, without pathlib's interning of every part."""
+    from pathlib import PurePosixPath
+
+    assert (changes_module._file_name(rel), changes_module._directory(rel)) == (
+        PurePosixPath(rel).name,
+        str(PurePosixPath(rel).parent),
+    )
