@@ -37,6 +37,7 @@ class Records:
         self.end = 0  # bytes up to the end of the last record written
         self._memory: bytearray | None = bytearray()  # None once in the file
         self._file: IO[bytes] | None = None
+        self._no_file = False  # none could be made: in memory for good, not tried at every write
 
     def __len__(self) -> int:
         return self.end // self.size
@@ -55,7 +56,7 @@ class Records:
         """``data`` (whole records) as records ``first`` onwards."""
         start = first * self.size
         end = start + len(data)
-        if self._memory is not None and end > IN_MEMORY:
+        if self._memory is not None and end > IN_MEMORY and not self._no_file:
             self._to_file()
         if self._memory is not None:
             if end > len(self._memory):
@@ -88,6 +89,7 @@ class Records:
             # written by offset only, so a buffer (8 KiB a store) would hold nothing.
             self._file = tempfile.TemporaryFile(prefix="pgrender-", buffering=0)  # noqa: SIM115
         except OSError:
+            self._no_file = True
             return
         memory, self._memory = self._memory, None
         self.write(0, bytes(memory))

@@ -33,9 +33,13 @@ def test_records_read_back_what_was_written_and_zeros_elsewhere(
 
 
 def test_records_stay_in_memory_where_no_file_can_be_made(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A read-only /tmp (some Argo CD plugin sidecars): the render goes on, in memory."""
+    """A read-only /tmp (some Argo CD plugin sidecars): the render goes on, in memory, and a store
+    tries to make its file once (each try scans every candidate directory: 90 us; a render of 250
+    clusters made 12650, helper-41 found)."""
+    tries = []
 
     def refused(*args: object, **kwargs: object) -> None:
+        tries.append(1)
         raise OSError(30, "Read-only file system")
 
     monkeypatch.setattr(spill, "IN_MEMORY", 0)
@@ -44,6 +48,7 @@ def test_records_stay_in_memory_where_no_file_can_be_made(monkeypatch: pytest.Mo
     for i in range(100):
         records.append(i.to_bytes(2, "little"))
     assert [int.from_bytes(records.read(i), "little") for i in range(100)] == list(range(100))
+    assert len(tries) == 1
 
 
 def test_records_in_a_file_are_no_one_elses() -> None:
