@@ -9,6 +9,7 @@ Each command checks its arguments, and raises its UsageErrors, before it prints 
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -837,10 +838,26 @@ def keygen(output: str | None) -> None:
     echo(f"wrote a new root key to {output}; keep it out of git", err=True)
 
 
+# errnos of a disk with no room: the temporary files a render spools to (write.TextSpool, spill) are
+# the machine's to make room for, not a bug (the output's own writes say so as OutputError).
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 def internal_error() -> NoReturn:
-    """An exception that is not a user's mistake, reported as a bug: its traceback, and exit 70."""
+    """An exception that is not a user's mistake, reported as a bug: its traceback, and exit 70. But
+    no room for a temporary file is the machine's: said so, exit 2 (nothing was written)."""
     import traceback
 
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+        import tempfile
+
+        echo(
+            f"pgrender: cannot write a temporary file in {tempfile.gettempdir()}: {exc.strerror}; make room "
+            "there, or set TMPDIR to a directory with room (nothing was written)",
+            err=True,
+        )
+        sys.exit(2)
     traceback.print_exc()
     echo(
         "pgrender: internal error: this is a bug in pgrender, not a problem with your input; "

@@ -4,7 +4,9 @@ verifiers on a pool, and the per-user work linear in the number of users."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import gc
+import io
 import multiprocessing
 import os
 import signal
@@ -200,6 +202,51 @@ def test_stdout_is_the_whole_stream_or_nothing(
     bad = run_cli("render", str(batch(3, BROKEN)), "--stdout", "--key-file", str(GOLDEN_KEY))
     assert (bad.exit_code, bad.stdout) == (2, "")
     assert "spec.instances[0].replicas" in bad.stderr
+
+
+def _full(*args: Any, **kwargs: Any) -> Any:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+class _FullSpool(io.StringIO):
+    def write(self, text: str) -> int:
+        _full()
+        return 0
+
+
+class _FullFile(io.BytesIO):
+    def write(self, data: Any) -> int:
+        _full()
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("full", "targets"),
+    [("spill", ["--stdout", "-o"]), ("spool", ["--stdout"]), ("spooled files", ["-o"])],
+)
+def test_no_room_for_temporary_files_is_said_not_a_bug(
+    batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, full: str, targets: list[str]
+) -> None:
+    """A full /tmp: the machine's to mend, said so (exit 2, nothing written), not an internal error."""
+    import tempfile
+
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    if full == "spill":  # the claims' and the finished clusters' stores
+        monkeypatch.setattr(spill, "IN_MEMORY", 0)
+        monkeypatch.setattr(spill.os, "pwrite", _full)
+    elif full == "spool":  # --stdout's text
+        monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 0)
+        monkeypatch.setattr(write, "_spool_file", lambda spooled: _FullSpool())
+    else:  # the files -o writes (write.SpooledTexts)
+        monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 0)
+        monkeypatch.setattr(tempfile, "TemporaryFile", lambda *args, **kwargs: _FullFile())
+    for target in targets:
+        where = ["--stdout"] if target == "--stdout" else ["-o", str(tmp_path / "out")]
+        result = run_cli("render", str(batch(3)), *where, "--key-file", str(GOLDEN_KEY))
+        assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+        assert "cannot write a temporary file in " in result.stderr and "No space left on device" in result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_without_a_temporary_file_the_stream_stays_in_memory(
