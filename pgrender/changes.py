@@ -868,11 +868,8 @@ def changes(old_files: Mapping[str, str], new_files: Mapping[str, str], acknowle
 
 
 def _differing(old_files: Mapping[str, str], new_files: Mapping[str, str]) -> set[str]:
-    """The files whose text differs, or that only one side has."""
-    # Not a set of every name first: a large output's names are megabytes, and few files differ.
-    differing = {p for p in old_files if old_files[p] != new_files.get(p)}
-    differing.update(p for p in new_files if p not in old_files)
-    return differing
+    """The files whose text differs, or that only one side has (_differing_by_directory's, together)."""
+    return set().union(*_differing_by_directory(old_files, new_files))
 
 
 def _order(f: Finding) -> tuple[Any, ...]:
@@ -1518,8 +1515,9 @@ def _guarded_by_directories(old_files: Mapping[str, str], new_files: Mapping[str
 
 
 def _differing_by_directory(old_files: Mapping[str, str], new_files: Mapping[str, str]) -> Iterator[set[str]]:
-    """The files that differ (_differing), the two sides walked side by side in path order: a top
-    directory's at a time, and last those without one (an absolute path is without one)."""
+    """The files whose text differs, or that only one side has, the two sides walked side by side in
+    path order: a top directory's at a time, and last those without one (an absolute path is without
+    one)."""
     top: set[str] = set()
     held: set[str] = set()
     current = last = None
