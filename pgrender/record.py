@@ -1250,6 +1250,9 @@ def main() -> None:
     if code < 0:
         # Outside the except block: its traceback would keep answer()'s frames, and with them the
         # record and the stat cache it read, for the whole render.
+        from pgrender import tuning
+
+        tuning.command_process()
         from pgrender.direct import main as run
 
         run(sys.argv[1:])

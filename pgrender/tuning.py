@@ -26,6 +26,10 @@ PROCESSES_CPUS = 3
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
+# The collector's first threshold while pgrender works, as mypy sets it: the objects built are trees
+# of dicts, freed by reference counting, and the collector would walk them again and again.
+YOUNG_THRESHOLD = 100_000
+
 
 class ScramPool:
     """The SCRAM thread pool, made when a second cluster arrives, or a cluster with MANY verifiers:
@@ -71,13 +75,12 @@ def cpus() -> int:
 def tuned() -> Iterator[ScramPool]:
     """Interpreter settings for the length of a render, restored afterwards, and the SCRAM pool.
 
-    - Collect cycles rarely, as mypy does: the objects built are trees of dicts, freed by
-      reference counting, and the collector would walk them again and again.
+    - Collect cycles rarely (YOUNG_THRESHOLD).
     - Switch threads every 0.2 ms: a SCRAM thread needs the GIL back after each PBKDF2 (about
       1 ms) and would otherwise wait out the default 5 ms.
     """
     threshold, interval = gc.get_threshold(), sys.getswitchinterval()
-    gc.set_threshold(100_000, *threshold[1:])
+    gc.set_threshold(YOUNG_THRESHOLD, *threshold[1:])
     sys.setswitchinterval(0.0002)
     pool = ScramPool()
     try:
@@ -86,6 +89,15 @@ def tuned() -> Iterator[ScramPool]:
         pool.shutdown()
         gc.set_threshold(*threshold)
         sys.setswitchinterval(interval)
+
+
+def command_process() -> None:
+    """A pgrender command's process, for its whole life (record.main, a fleet worker): collect
+    cycles rarely from the start, not only while rendering (tuned()). Importing the pipeline makes
+    about 30,000 objects that live to the end: at the default threshold the collector walked them in
+    20 collections, and once more all that a render had made as tuned() restored the threshold
+    (together 6 ms, 6% of a cold render of one cluster; benchmarks/cold_bench.py)."""
+    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def worker(parent: int) -> None:
@@ -108,5 +120,4 @@ def worker(parent: int) -> None:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # it ended before prctl() took effect
             os._exit(1)
-    threshold = gc.get_threshold()
-    gc.set_threshold(100_000, *threshold[1:])
+    command_process()
