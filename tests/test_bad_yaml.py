@@ -181,6 +181,10 @@ REFUSED = [
     # Characters YAML cannot hold had no position.
     ("control-character", spec('  image: "a\x01b"\n'), "12:12: invalid YAML: control character U+0001 is not allowed"),
     ("delete-character", spec("  image: a\x7fb\n"), "12:11: invalid YAML: control character U+007F is not allowed"),
+    # Text that is not all ASCII is checked for the rest of YAML's excluded set too.
+    ("c1-control", spec("  image: é\x80\n"), "12:11: invalid YAML: control character U+0080 is not allowed"),
+    ("noncharacter", spec("  image: é\ufffe\n"), "12:11: invalid YAML: control character U+FFFE is not allowed"),
+    ("c0-among-non-ascii", spec("  image: é\x01\n"), "12:11: invalid YAML: control character U+0001 is not allowed"),
     # Anchors and aliases.
     (
         "duplicate-anchor",

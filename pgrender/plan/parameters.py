@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pgrender.frozen import frozen
+from pgrender.patterns import Pattern
 
 # Beside this module in every install (package data); read as a file, as importlib.resources with its
 # tempfile and zipfile imports costs a cold render about 4 ms (issue 17).
@@ -89,10 +90,10 @@ UNIT_WORDS = {
 }
 C_SPACE = " \t\n\v\f\r"  # C's isspace in the C locale
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9A-Fa-f]+)|(0[0-7]*)|([1-9][0-9]*))")
-_STRTOD_DECIMAL = re.compile(r"[ \t\n\v\f\r]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_STRTOD_HEX = re.compile(r"[ \t\n\v\f\r]*[+-]?0[xX](?:[0-9A-Fa-f]+\.?[0-9A-Fa-f]*|\.[0-9A-Fa-f]+)(?:[pP][+-]?[0-9]+)?")
-_STRTOD_SPECIAL = re.compile(r"[ \t\n\v\f\r]*[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
+_STRTOL = Pattern(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9A-Fa-f]+)|(0[0-7]*)|([1-9][0-9]*))")
+_STRTOD_DECIMAL = Pattern(r"[ \t\n\v\f\r]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_STRTOD_HEX = Pattern(r"[ \t\n\v\f\r]*[+-]?0[xX](?:[0-9A-Fa-f]+\.?[0-9A-Fa-f]*|\.[0-9A-Fa-f]+)(?:[pP][+-]?[0-9]+)?")
+_STRTOD_SPECIAL = Pattern(r"[ \t\n\v\f\r]*[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
 # An extension's setting as postgresql.conf's lexer (guc-file.l) reads a name: QUALIFIED_ID, two
 # IDs joined by one dot, an ID being letters, digits, _ and bytes >= 0x80, not starting with a digit.
 # (Checked by hand, not by a regex: a character class up to U+10FFFF takes 12 ms to compile at import.)

@@ -24,10 +24,10 @@ one list. So this module follows PostgreSQL's own hba.c (14 to 18 agree on every
 from __future__ import annotations
 
 import ipaddress
-import re
 import unicodedata
 
 from pgrender.frozen import frozen
+from pgrender.patterns import Pattern
 
 CONNECTION_TYPES = ("local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
 # Types that match connections without TLS: only a reject rule may use them.
@@ -82,11 +82,11 @@ OPTION_VALUES: dict[str, tuple[str, ...]] = {
 LDAP_SEARCH_OPTIONS = ("ldapbasedn", "ldapbinddn", "ldapbindpasswd", "ldapsearchattribute", "ldapsearchfilter")
 BLANKS = frozenset(" \t\r")  # hba.c's pg_isblank
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_NAME = re.compile(rf"\.?{_HOST_LABEL}(?:\.{_HOST_LABEL})*")
+_HOST_NAME = Pattern(rf"\.?{_HOST_LABEL}(?:\.{_HOST_LABEL})*")
 # What the C library's numeric address parser (inet_aton) reads as an IPv4 address: "10", "127.1",
 # "0x7f.1", "010.0.0.1". PostgreSQL would take such a token as an address (and the next field as
 # its netmask), so pgrender refuses it rather than read it as a host name.
-_NUMERIC_LABEL = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
+_NUMERIC_LABEL = Pattern(r"0[xX][0-9A-Fa-f]*|[0-9]+")
 
 
 class HbaError(ValueError):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.frozen import field, frozen
+from pgrender.patterns import Pattern
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.containers import UserContainersPlan, resolve_containers
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
@@ -25,10 +25,10 @@ CONFIG = (*PATH, "config")
 
 # pgbouncer.ini [databases] and [users] settings passed through, by the values they take (the ones
 # pgBouncer 1.18 and later know). Values are single words: no quoting, spaces, ';', '#' or '='.
-_WORD = re.compile(r"^[A-Za-z0-9_./:+,-]+\Z")
-_COUNT = re.compile(r"^[0-9]{1,9}\Z")
+_WORD = Pattern(r"^[A-Za-z0-9_./:+,-]+\Z")
+_COUNT = Pattern(r"^[0-9]{1,9}\Z")
 _POOL_MODES = tuple(m.value for m in PoolMode)
-DATABASE_SETTINGS: dict[str, re.Pattern[str] | tuple[str, ...]] = {
+DATABASE_SETTINGS: dict[str, Pattern | tuple[str, ...]] = {
     "dbname": _WORD,
     "pool_size": _COUNT,
     "min_pool_size": _COUNT,
@@ -39,7 +39,7 @@ DATABASE_SETTINGS: dict[str, re.Pattern[str] | tuple[str, ...]] = {
     "datestyle": _WORD,
     "timezone": _WORD,
 }
-USER_SETTINGS: dict[str, re.Pattern[str] | tuple[str, ...]] = {
+USER_SETTINGS: dict[str, Pattern | tuple[str, ...]] = {
     "pool_mode": _POOL_MODES,
     "max_user_connections": _COUNT,
 }
@@ -53,7 +53,7 @@ REFUSED_DATABASE_SETTINGS = {
     "connect_query": "SQL needs quoting that pgrender cannot check in pgbouncer.ini",
 }
 # pgbouncer.ini names outside quotes: pgBouncer's own rule for database names.
-_ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}\Z")
+_ENTRY_NAME = Pattern(r"^[A-Za-z0-9_.-]{1,63}\Z")
 
 
 @frozen
@@ -192,7 +192,7 @@ def _entries(
     sourced: SourcedCluster,
     section: str,
     given: dict[str, str],
-    known: dict[str, re.Pattern[str] | tuple[str, ...]],
+    known: dict[str, Pattern | tuple[str, ...]],
     refused: dict[str, str],
     problems: list[Problem],
 ) -> list[tuple[str, str]]:
@@ -219,7 +219,7 @@ def _entries(
                 messages.append(f"{key} is given twice")
             elif isinstance(rule, tuple) and value not in rule:
                 messages.append(f"{key}={value}: expected one of {', '.join(rule)}")
-            elif isinstance(rule, re.Pattern) and not rule.match(value):
+            elif isinstance(rule, Pattern) and not rule.match(value):
                 messages.append(f"{key}={value}: expected a number" if rule is _COUNT else f"{key}: expected one word")
             seen.add(key)
         if not text.split() and section == "users":

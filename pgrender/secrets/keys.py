@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import stat
 import sys
 from collections.abc import Callable, Mapping
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from pgrender.errors import RootKeyError
 from pgrender.frozen import field, frozen
+from pgrender.patterns import Pattern
 
 ENV_VAR = "PGRENDER_KEY"
 ALLOW_TEST_KEY_VAR = "PGRENDER_ALLOW_TEST_KEY"
@@ -21,7 +21,7 @@ MAX_KEY_FILE_BYTES = 4096  # a key file holds 65 bytes; the bound only keeps a d
 # SHA-256 of the root key in tests/golden.key, which is published with the source: anyone can derive
 # the passwords it protects. Only the digest is kept, so the package carries no key material.
 TEST_KEY_SHA256 = "36ef3c7e341ccc018e96778bd36aef20375f720228df91f137a1226b0fd7993e"
-_HEX = re.compile(r"^[0-9a-f]{64}\Z")
+_HEX = Pattern(r"^[0-9a-f]{64}\Z")
 
 
 def generate() -> str:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, NamedTuple
+
+from pgrender.patterns import Pattern
 
 Validator = Callable[[Any], Any]
 
@@ -127,7 +128,7 @@ def _dumped(value: Any, by_alias: bool, exclude_none: bool, exclude_defaults: bo
 
 
 def string(min_length: int | None = None, max_length: int | None = None, pattern: str | None = None) -> Validator:
-    search = re.compile(pattern).search if pattern is not None else None
+    search = Pattern(pattern).search if pattern is not None else None
 
     def check(value: Any) -> str:
         if type(value) is not str:

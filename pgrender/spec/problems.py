@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pgrender.errors import Problem
 from pgrender.load import MAX_SHOWN, Document, format_path, shorten
+from pgrender.patterns import Pattern
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -284,7 +285,7 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 # A quoted word too long to show: a name, or one made from a name ("hippo-reconcile-1a2b3c").
 # Without whitespace inside, it cannot be the text between two quotes of a message.
-_LONG_WORD = re.compile(f"'[^'\\s]{{{MAX_SHOWN + 1},}}'|\"[^\"\\s]{{{MAX_SHOWN + 1},}}\"")
+_LONG_WORD = Pattern(f"'[^'\\s]{{{MAX_SHOWN + 1},}}'|\"[^\"\\s]{{{MAX_SHOWN + 1},}}\"")
 
 
 def _cut(message: str, path: Loc, here: Any) -> str:

@@ -4,10 +4,10 @@ the repository mixin."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from pgrender.patterns import Pattern
 from pgrender.spec import cron
 
 if TYPE_CHECKING:
@@ -24,10 +24,10 @@ class RepoLocation:
         return next(k for k in REPO_KINDS if getattr(self, k) is not None)
 
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
-_AZURE_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z")
-_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
-REPO_PATH = re.compile(r"^(/[A-Za-z0-9._-]+)+\Z")
+_BUCKET = Pattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_AZURE_CONTAINER = Pattern(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z")
+_REGION = Pattern(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+REPO_PATH = Pattern(r"^(/[A-Za-z0-9._-]+)+\Z")
 
 
 def check_schedule(value: str) -> str:

@@ -3,10 +3,10 @@ and editor hints; pydantic is imported only inside the hooks pydantic itself cal
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from pgrender.frozen import frozen
+from pgrender.patterns import Pattern
 from pgrender.providers import unknown
 
 if TYPE_CHECKING:
@@ -14,15 +14,15 @@ if TYPE_CHECKING:
 
 # Kubernetes resource.Quantity, as apimachinery parses it (suffixes: binary, decimal, exponent).
 # ASCII digits only: Python's \d also matches other scripts' digits, which Kubernetes refuses.
-QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?\Z")
-DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
-DNS_SUBDOMAIN_PART = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+QUANTITY = Pattern(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?\Z")
+DNS_LABEL = Pattern(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+DNS_SUBDOMAIN_PART = Pattern(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 # An image reference as the container runtimes parse it (the distribution reference grammar):
 # [registry[:port]/]path[:tag][@digest]. A digest pins the image's content: sha256 (64 hex digits)
 # or sha512 (128), lower case as registries write them.
 _REGISTRY_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE = re.compile(
+IMAGE = Pattern(
     rf"^(?:{_REGISTRY_PART}(?:\.{_REGISTRY_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}))?\Z"
 )
@@ -126,7 +126,7 @@ class ForEditors:
     number_too: bool = False  # quantities: YAML numbers (size: 1) are taken too
 
     @classmethod
-    def matching(cls, regex: re.Pattern[str], *examples: Any, max_length: int | None = None) -> ForEditors:
+    def matching(cls, regex: Pattern, *examples: Any, max_length: int | None = None) -> ForEditors:
         """The hints of a check made by ``regex``: its pattern, as JSON Schema (ECMA 262) writes the end."""
         return cls(regex.pattern.replace("\\Z", "$"), examples, max_length)
 

@@ -3,14 +3,14 @@ spec.acknowledgedChanges)."""
 
 from __future__ import annotations
 
-import re
+from pgrender.patterns import Pattern
 
 VERSION_PLACEHOLDER = "{version}"
 # binDir reaches the reconcile Job's shell script and patroni.yaml; patroni is the pods' command.
 # Both are held to characters no shell or YAML reader treats specially, so that no quoting can be
 # forgotten, and {version} is substituted by plain replacement: never str.format on user text.
-_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]")
-_PROGRAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*\Z")
+_PATH_CHARACTERS = Pattern(r"[A-Za-z0-9._/-]")
+_PROGRAM_NAME = Pattern(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*\Z")
 _PATH_HINT = "expected an absolute path of letters, digits, '.', '_', '-' and '/'"
 
 
@@ -44,7 +44,7 @@ def check_program(value: str) -> str:
 
 
 # An id `pgrender diff` gives a change it holds back (remove-instance:hippo-a-0, major-version:15-16).
-_CHANGE_ID = re.compile(r"^[a-z][a-z-]*:[^\s]+\Z")
+_CHANGE_ID = Pattern(r"^[a-z][a-z-]*:[^\s]+\Z")
 
 
 def check_change_id(value: str) -> str:

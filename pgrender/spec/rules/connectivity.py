@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from enum import StrEnum
+
+from pgrender.patterns import Pattern
 
 
 class Naming(StrEnum):
@@ -28,7 +29,7 @@ class ReplicationSSLMode(StrEnum):
     REQUIRE = "require"
 
 
-HOST_SUFFIX = re.compile(r"^[-a-z0-9]{0,20}\Z")
+HOST_SUFFIX = Pattern(r"^[-a-z0-9]{0,20}\Z")
 
 
 def check_host_suffix(value: str) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from pgrender.patterns import Pattern
 
 if TYPE_CHECKING:
     from pgrender.spec.pgbouncer import PgBouncerSpec
@@ -33,7 +34,7 @@ FIELD_SETTINGS = {
 }
 # Zalando's default; pgBouncer 1.24 made 200 its own default too.
 DEFAULT_MAX_PREPARED_STATEMENTS = 200
-_VALUE = re.compile(r"^[^\n\r;#]*\Z")
+_VALUE = Pattern(r"^[^\n\r;#]*\Z")
 
 
 class PoolMode(StrEnum):

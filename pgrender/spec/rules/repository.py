@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import string
 from typing import TYPE_CHECKING, Any
 
 from pgrender import __version__
+from pgrender.patterns import Pattern
 from pgrender.spec import cron
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ DEFAULT_SPECS = ("*.pgcluster.yaml",)
 
 
 # A Go duration as ExternalSecret's refreshInterval takes it ("0": fetch once).
-GO_DURATION = re.compile(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\Z")
+GO_DURATION = Pattern(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\Z")
 REMOTE_KEY_FIELDS = ("namespace", "cluster", "name", "property")
 
 

@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from pgrender import tls
+from pgrender.patterns import Pattern
 from pgrender.providers import DEFAULT_TLS_PROVIDER, TLS_PROVIDERS
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def check_san(value: str) -> str:
 DEFAULT_NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 # Go's time.ParseDuration, which cert-manager reads duration and renewBefore with.
-GO_DURATION = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|\u00b5s|ms|s|m|h))+\Z")
+GO_DURATION = Pattern(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|\u00b5s|ms|s|m|h))+\Z")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 MAX_CA_PEM_BYTES = 64 * 1024
 
@@ -113,7 +114,7 @@ def check_ca_pem(value: str) -> str:
 
 
 # A Secret's key (Kubernetes: letters, digits, '-', '_' and '.'); a file name in the pods.
-SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}\Z")
+SECRET_KEY = Pattern(r"^[-._a-zA-Z0-9]{1,253}\Z")
 
 
 def check_secret_key(value: str) -> str:
@@ -123,7 +124,7 @@ def check_secret_key(value: str) -> str:
 
 
 # What a common name may be where pgrender writes it into pg_ident.conf: no blanks, quotes or '#'.
-COMMON_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
+COMMON_NAME = Pattern(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
 
 
 def check_common_name(value: str) -> str:

@@ -3,17 +3,17 @@ an infrastructure role with where pgrender.yaml states it."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pgrender.errors import Problem
 from pgrender.frozen import frozen
 from pgrender.load import format_path
+from pgrender.patterns import Pattern
 
 if TYPE_CHECKING:
     from pgrender.spec.users import InfrastructureRoleSpec
 
-ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}\Z")
+ROLE_NAME = Pattern(r"^[a-z_][a-z0-9_-]{0,62}\Z")
 # CREATE ROLE refuses "public" and "none"; the others name the current role in GRANT, ALTER ROLE
 # and pg_hba, so a role spelt that way would be a trap even where the server takes it quoted.
 RESERVED_ROLES = frozenset({"public", "none", "current_user", "session_user", "current_role", "user", "all"})
