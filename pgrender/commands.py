@@ -506,22 +506,28 @@ def render(
         # the guard and the comparison: a large output's names are megabytes, let go before the write's own.
         del previous
         written = len(content)  # the rendered files: the record is not counted
+        from pgrender import record
+
+        # The record is a file of the output too, committed with it: one created, changed or removed
+        # alone (a new pgrender release, a comment in a spec, no record yet) is a change to add.
+        record_before = _file_sha256(Path(target) / record.RECORD) if exit_code else None
+        record_after = None
         if inputs is None:
             write.write(target, content)
         else:
             import hashlib
 
-            from pgrender import record
-
             digest = hashlib.sha256()
             made = _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content)
             content.add(record.RECORD, _hashed(made, digest))
             write.write(target, content)
-            record.remember_written(target, inputs.code, digest.hexdigest())
+            record_after = digest.hexdigest()
+            record.remember_written(target, inputs.code, record_after)
+        record_changed = exit_code and record_before != record_after
     except PgrenderError as exc:
         _fail(exc, fmt)
     changed = staleness is not None and staleness.stale
-    echo(f"wrote {written} files to {target}" + (" (changed)" if changed else ""), err=True)
+    echo(f"wrote {written} files to {target}" + (" (changed)" if changed or record_changed else ""), err=True)
     if staleness is not None and changed:
         # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
         # must be added before the commit can pass.
@@ -530,7 +536,24 @@ def render(
             f"{len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), and commit again",
             err=True,
         )
-    sys.exit(1 if changed else 0)
+    elif record_changed:
+        echo(
+            f"the output's record changed, no other file: `git add {target}` and commit again (it lets the "
+            "next run with nothing changed skip rendering)",
+            err=True,
+        )
+    sys.exit(1 if changed or record_changed else 0)
+
+
+def _file_sha256(path: Path) -> str | None:
+    """The SHA-256 of the file at ``path``, or None where there is none to read."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def validate(specs: tuple[str, ...], namespace: str | None, config_path: str | None, fmt: str) -> None:

@@ -381,7 +381,7 @@ def _sealing_certificate(repo: Path, mp: pytest.MonkeyPatch) -> tuple[str, ...]:
     """A certificate named (derived ignores it, sealed would seal for it), then its bytes changed."""
     shutil.copyfile(CERTIFICATE, repo / "seal.pem")
     args = ("--sealing-certificate", "seal.pem")
-    assert run_cli(*RENDER, *args).exit_code == 0
+    assert run_cli(*RENDER, *args).exit_code == 1  # the record names the certificate
     assert fast(*RENDER, *args) is not None
     _append("seal.pem", "a comment outside the PEM block\n")(repo, mp)
     return args
@@ -394,7 +394,7 @@ def _sealing_certificate_at_home(repo: Path, mp: pytest.MonkeyPatch) -> tuple[st
     (repo / "home").mkdir()
     shutil.copyfile(CERTIFICATE, repo / "home" / "seal.pem")
     args = ("--sealing-certificate=~/seal.pem",)
-    assert run_cli(*RENDER, *args).exit_code == 0
+    assert run_cli(*RENDER, *args).exit_code == 1  # the record names the certificate
     assert fast(*RENDER, *args) is not None
     _append("home/seal.pem", "a comment outside the PEM block\n")(repo, mp)
     return args
@@ -408,7 +408,7 @@ def _key_file_at_another_home(repo: Path, mp: pytest.MonkeyPatch) -> None:
     (repo / "bob" / "root.key").write_text(keys.generate() + "\n")
     (repo / "pgrender.yaml").write_text(CONFIG.replace("keyFile: root.key", "keyFile: ~/root.key"))
     mp.setenv("HOME", str(repo / "alice"))
-    assert run_cli(*RENDER).exit_code == 0  # the same key: the record alone changes
+    assert run_cli(*RENDER).exit_code == 1  # the same key: the record alone changes
     assert fast(*RENDER) is not None
     mp.setenv("HOME", str(repo / "bob"))
 
@@ -557,6 +557,7 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     checked = run_cli(*CHECK, *args)
     assert reused == REUSED.get(name, [])
     reused.clear()
+    record_before = _bytes(repo / "rendered" / record.RECORD)
     rendered = run_cli(*RENDER, *args)
     assert reused == REUSED_AFTER_CHECK.get(name, REUSED.get(name, []))
     if clean_status == 2:  # the inputs are refused (the test key, no longer allowed): by every path
@@ -567,10 +568,16 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     if outcome == REFUSES:  # files pgrender did not write: render refuses them, check reports them
         assert rendered.exit_code == 2 and "did not write" in rendered.stderr
         return
-    assert rendered.exit_code == int(stale), rendered.stderr
+    # --exit-code: 1 when the output changed, or its record alone (a file committed with it)
+    record_changed = _bytes(repo / "rendered" / record.RECORD) != record_before
+    assert rendered.exit_code == int(stale or record_changed), rendered.stderr
     assert tree(repo / "rendered") == clean
     answered = fast(*RENDER, *args) is not None and fast(*CHECK, *args) is not None
     assert answered is (outcome == RENDERS)  # the new record answers the next run
+
+
+def _bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
 
 
 # Inputs read by the render and also digested for the record: the record names what was read.
@@ -665,7 +672,7 @@ def test_a_sealing_certificate_is_read_for_provider_sealed_alone(repo: Path) -> 
     assert done.returncode == 0, done.stderr
     os.unlink(repo / "seal.pem")
     (repo / "seal.pem").write_bytes(CERTIFICATE.read_bytes() + b"#" * 70_000)
-    assert run_cli(*RENDER, "--sealing-certificate", "seal.pem").exit_code == 0
+    assert run_cli(*RENDER, "--sealing-certificate", "seal.pem").exit_code == 1  # a record again: none named the FIFO
     assert fast(*RENDER, "--sealing-certificate", "seal.pem") is not None
 
 
@@ -729,7 +736,8 @@ def test_a_comment_changed_replaces_the_record_alone(repo: Path) -> None:
     before = stamps()
     spec_file = repo / "b.pgcluster.yaml"
     spec_file.write_text(spec_file.read_text() + "# a comment\n")
-    assert run_cli(*RENDER).exit_code == 0
+    rendered = run_cli(*RENDER)  # the record changed, a file to commit with the output:
+    assert rendered.exit_code == 1 and "the output's record changed, no other file: `git add rendered`" in rendered.stderr
     after = stamps()
     assert after.pop(f"rendered/{record.RECORD}")[0] != before.pop(f"rendered/{record.RECORD}")[0]
     assert after == before
@@ -792,7 +800,7 @@ def test_provider_sealed_reuses_nothing(repo: Path, monkeypatch: pytest.MonkeyPa
     assert run_cli(*RENDER, *args).exit_code == 1
     _append("b.pgcluster.yaml", "# one more byte\n")(repo, monkeypatch)
     reused = reused_clusters(monkeypatch)
-    assert run_cli(*RENDER, *args).exit_code == 0
+    assert run_cli(*RENDER, *args).exit_code == 1  # the record names the spec's bytes
     assert reused == []
 
 
