@@ -557,21 +557,28 @@ def _file_sha256(path: Path) -> str | None:
 
 
 def validate(specs: tuple[str, ...], namespace: str | None, config_path: str | None, fmt: str) -> None:
-    from pgrender.plans import validate
+    from pgrender.plans import plans
+    from pgrender.validity import certificate_windows
 
+    # A plan at a time, keeping what is printed at the end: a fleet's plans held at once took
+    # 25 KB a cluster (3000 clusters: 106 MB, against 32 MB for 300).
+    warnings: list[Problem] = []
+    windows: list[Window] = []
+    valid = 0
     try:
         spec_files, config = _inputs(specs, config_path)
-        plans = validate(spec_files, _namespace(namespace, config), config.infrastructure_roles() if config else ())
+        for plan in plans(spec_files, _namespace(namespace, config), config.infrastructure_roles() if config else ()):
+            warnings.extend(plan.warnings)
+            windows.extend(certificate_windows(plan))
+            valid += 1
     except PgrenderError as exc:
         _fail(exc, fmt)
-    _warn(tuple(sorted(w for plan in plans for w in plan.warnings)), fmt)
+    _warn(tuple(sorted(warnings)), fmt)
     if fmt == "json":
         echo("[]")
     elif fmt == "text":
-        from pgrender.validity import certificate_windows
-
-        _warn_validity(w for plan in plans for w in certificate_windows(plan))
-        echo(f"{len(plans)} cluster(s) valid", err=True)
+        _warn_validity(windows)
+        echo(f"{valid} cluster(s) valid", err=True)
 
 
 def check(

@@ -737,7 +737,8 @@ def test_a_comment_changed_replaces_the_record_alone(repo: Path) -> None:
     spec_file = repo / "b.pgcluster.yaml"
     spec_file.write_text(spec_file.read_text() + "# a comment\n")
     rendered = run_cli(*RENDER)  # the record changed, a file to commit with the output:
-    assert rendered.exit_code == 1 and "the output's record changed, no other file: `git add rendered`" in rendered.stderr
+    assert rendered.exit_code == 1
+    assert "the output's record changed, no other file: `git add rendered`" in rendered.stderr
     after = stamps()
     assert after.pop(f"rendered/{record.RECORD}")[0] != before.pop(f"rendered/{record.RECORD}")[0]
     assert after == before
