@@ -162,7 +162,11 @@ class SpooledTexts(Mapping[str, str]):
         self._size = 0
         self._file: IO[bytes] | None = None
         self._no_file = False
-        self._last: tuple[int, str, array[int] | None] = (-1, "", None)  # _names(): the cluster read last
+        # _names(): the cluster read last (its number, names, where its texts end and start); and
+        # _locate(): the directory looked up last and its cluster. What reads the texts reads them a
+        # directory at a time: each lookup in a spill store is a system call.
+        self._last: tuple[int, str, array[int] | None, int] = (-1, "", None, 0)
+        self._last_directory: tuple[str, int] = ("\0", -1)
 
     def add(self, rel: str, text: str | Iterable[str]) -> None:
         """Hold ``text`` under ``rel``: a string, or pieces of one (a large text, written to the
@@ -258,31 +262,34 @@ class SpooledTexts(Mapping[str, str]):
         if where is not None or not self._placed:
             return where
         directory, _, name = rel.partition("/") if "/" in rel else ("", "", rel)
-        number = self._numbers.get(directory)
-        if number is None:
-            return None
-        names, ends = self._names(number)
+        if directory == self._last_directory[0]:
+            number = self._last_directory[1]
+        else:
+            found = self._numbers.get(directory)
+            if found is None:
+                return None
+            number = found
+            self._last_directory = (directory, number)
+        names, ends, start = self._names(number)
         i = _index(names, name)
         if i < 0:
             return None
         if ends is None:
             return self._clusters[number].texts[i]
-        start = _SPOOLED.unpack(self._spooled.read(number))[0]
         begin = ends[i - 1] if i else 0
         return _at(start + begin, ends[i] - begin)
 
-    def _names(self, number: int) -> tuple[str, array[int] | None]:
-        """A cluster's names, and where each of its texts ends in the file (None: its texts are held):
-        held, or read from the file (the last read kept: what reads the files reads them in order, a
-        directory at a time)."""
+    def _names(self, number: int) -> tuple[str, array[int] | None, int]:
+        """A cluster's names, where each of its texts ends in the file (None: its texts are held),
+        and where the first starts: held, or read from the file (the last read kept)."""
         if self._clusters:
-            return self._clusters[number].names, None
+            return self._clusters[number].names, None, 0
         if self._last[0] != number:
-            _, names, ends, end = _SPOOLED.unpack(self._spooled.read(number))
+            start, names, ends, end = _SPOOLED.unpack(self._spooled.read(number))
             held = array("I")
             held.frombytes(self._read(_at(ends, end - ends)))
-            self._last = (number, self._read(_at(names, ends - names)).decode("utf-8"), held)
-        return self._last[1], self._last[2]
+            self._last = (number, self._read(_at(names, ends - names)).decode("utf-8"), held, start)
+        return self._last[1], self._last[2], self._last[3]
 
     def _located(self, rel: str) -> str | int:
         where = self._locate(rel)
@@ -292,6 +299,12 @@ class SpooledTexts(Mapping[str, str]):
 
     def __getitem__(self, rel: str) -> str:
         where = self._located(rel)
+        return where if isinstance(where, str) else self._read(where).decode("utf-8")
+
+    def get(self, rel: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        where = self._locate(rel)  # not Mapping.get's: a KeyError raised and caught for each miss
+        if where is None:
+            return default
         return where if isinstance(where, str) else self._read(where).decode("utf-8")
 
     def data(self, rel: str) -> bytes:

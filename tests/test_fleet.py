@@ -357,8 +357,12 @@ def test_spooled_texts_are_read_back_in_sorted_order(monkeypatch: pytest.MonkeyP
     assert {rel: spooled[rel] for rel in spooled} == expected
     assert all(spooled.data(rel) == text.encode() for rel, text in expected.items())
     assert (spooled._file is None) is (in_memory == 10**6)
+    # Looked up out of order, a directory after another and back (each lookup's directory is kept).
+    for rel in ("a/z.yaml", "a-b/a.yaml", "a/empty.yaml", "top.yaml", "a-b/b.yaml", "a/z.yaml", ".record"):
+        assert spooled[rel] == spooled.get(rel) == expected[rel]
     for absent in ("a/b.yaml", "a-b/z.yaml", "z.yaml", "a", "a/", "b/a.yaml", "a/z.yaml\na/empty.yaml", ""):
         assert absent not in spooled
+        assert spooled.get(absent) is None and spooled.get(absent, "default") == "default"
         with pytest.raises(KeyError):
             spooled[absent]
 
