@@ -510,7 +510,7 @@ def render(
 
         # The record is a file of the output too, committed with it: one created, changed or removed
         # alone (a new pgrender release, a comment in a spec, no record yet) is a change to add.
-        record_before = _file_sha256(Path(target) / record.RECORD) if exit_code else None
+        record_before = record.written_digest(os.path.join(target, record.RECORD)) if exit_code else None
         record_after = None
         if inputs is None:
             write.write(target, content)
@@ -537,23 +537,9 @@ def render(
             err=True,
         )
     elif record_changed:
-        echo(
-            f"the output's record changed, no other file: `git add {target}` and commit again (it lets the "
-            "next run with nothing changed skip rendering)",
-            err=True,
-        )
+        how = "was removed" if record_after is None else "changed"
+        echo(f"the output's record {how}, no other file: `git add {target}` and commit again", err=True)
     sys.exit(1 if changed or record_changed else 0)
-
-
-def _file_sha256(path: Path) -> str | None:
-    """The SHA-256 of the file at ``path``, or None where there is none to read."""
-    import hashlib
-
-    try:
-        with open(path, "rb") as file:
-            return hashlib.file_digest(file, "sha256").hexdigest()
-    except OSError:
-        return None
 
 
 def validate(specs: tuple[str, ...], namespace: str | None, config_path: str | None, fmt: str) -> None:

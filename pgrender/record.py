@@ -96,6 +96,8 @@ DIR_MODE = 0o700  # write.DIR_MODE, restated: importing write.py would import th
 RECORD_MODE = 0o644  # write.file_mode(RECORD), restated likewise
 KEY_VAR, ALLOW_TEST_KEY_VAR = "PGRENDER_KEY", "PGRENDER_ALLOW_TEST_KEY"  # secrets/keys.py's
 MAX_KEY_FILE_BYTES = 4096  # secrets/keys.py's bound
+# secrets/keys.py's: the keys keys.load refuses without PGRENDER_ALLOW_TEST_KEY=1 (_weak_key).
+TEST_KEY_SHA256, KEY_BYTES = "36ef3c7e341ccc018e96778bd36aef20375f720228df91f137a1226b0fd7993e", 32
 QUIET_SECONDS = 60 * 86400  # validity.EXPIRY_WARNING_DAYS: a certificate valid longer than that is not warned about
 # Libraries whose version can change rendered bytes: validation, certificates and their encoding.
 LIBRARIES = ("pydantic-", "pydantic_core-", "cryptography-", "ruamel.yaml-")
@@ -297,8 +299,19 @@ def key_fingerprint(key_file: str | None, environ: Mapping[str, str], used: byte
             raise Unanswered(f"{key_file} and {KEY_VAR} differ: keys.load refuses")
     if used is not None:
         key = used.hex()  # as keys.parse read it: the normalised text above, for the same key
-    allowed = environ.get(ALLOW_TEST_KEY_VAR) == "1"
+    # The flag changes what is rendered for a weak key only (keys.load refuses it without): for
+    # another key it is not recorded, or a shell that sets it would change the committed record.
+    allowed = environ.get(ALLOW_TEST_KEY_VAR) == "1" and _weak(key)
     return _sha(b"pgrender record: root key\0" + _dumps([key, allowed]).encode())
+
+
+def _weak(key: str | None) -> bool:
+    """Whether ``key`` (hexadecimal, as keys.parse reads it) is the test key or the all-zero key."""
+    try:
+        data = bytes.fromhex(key or "")
+    except ValueError:
+        return False
+    return _sha(data) == TEST_KEY_SHA256 or data == bytes(KEY_BYTES)
 
 
 def spec_digests(spec_files: Sequence[str], read: Mapping[str, str] | None = None) -> list[list[str]]:
@@ -1177,6 +1190,27 @@ def _as_written(path: str) -> None:
         raise Unanswered(f"{path}: cannot read") from None
     if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != RECORD_MODE:
         raise Unanswered(f"{path}: not a file, or another mode")
+
+
+def written_digest(path: str) -> str | None:
+    """The SHA-256 of the record at ``path`` when it is as write.write leaves one (_as_written: a
+    regular file of its mode, not a symlink); "" for anything else there (a symlink, a FIFO, another
+    mode, unreadable), which the next write replaces; None when nothing is. Never blocks: a FIFO is
+    not read."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        _as_written(path)
+        fd = _open_regular(path, follow=False)
+    except Unanswered:
+        return ""
+    try:
+        with open(fd, "rb", closefd=False) as file:
+            return _sha(file.read())
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _config_file(config: dict[str, Any], name: str) -> str | None:

@@ -557,7 +557,7 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     checked = run_cli(*CHECK, *args)
     assert reused == REUSED.get(name, [])
     reused.clear()
-    record_before = _bytes(repo / "rendered" / record.RECORD)
+    record_before = _entry(repo / "rendered" / record.RECORD)
     rendered = run_cli(*RENDER, *args)
     assert reused == REUSED_AFTER_CHECK.get(name, REUSED.get(name, []))
     if clean_status == 2:  # the inputs are refused (the test key, no longer allowed): by every path
@@ -569,15 +569,19 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
         assert rendered.exit_code == 2 and "did not write" in rendered.stderr
         return
     # --exit-code: 1 when the output changed, or its record alone (a file committed with it)
-    record_changed = _bytes(repo / "rendered" / record.RECORD) != record_before
+    record_changed = _entry(repo / "rendered" / record.RECORD) != record_before
     assert rendered.exit_code == int(stale or record_changed), rendered.stderr
     assert tree(repo / "rendered") == clean
     answered = fast(*RENDER, *args) is not None and fast(*CHECK, *args) is not None
     assert answered is (outcome == RENDERS)  # the new record answers the next run
 
 
-def _bytes(path: Path) -> bytes | None:
-    return path.read_bytes() if path.is_file() else None
+def _entry(path: Path) -> tuple[int, bytes | None] | None:
+    """What git sees of ``path``: its type and permission bits, and a regular file's bytes."""
+    if not os.path.lexists(path):
+        return None
+    st = path.lstat()
+    return st.st_mode, path.read_bytes() if path.is_file() and not path.is_symlink() else None
 
 
 # Inputs read by the render and also digested for the record: the record names what was read.
@@ -723,6 +727,64 @@ def test_an_empty_output_option_is_the_full_paths_to_refuse(repo: Path) -> None:
     assert fast("render", "-o", "", "--exit-code") is None
     assert run_cli("render", "-o", "", "--exit-code").exit_code == 2
     assert fast("render", "-o", "", "--write", "--exit-code") is not None  # --write's, as the full path reads it
+
+
+def _linked_to_its_copy(path: Path) -> None:
+    shutil.copyfile(path, path.parent.parent / "record-copy")
+    path.unlink()
+    path.symlink_to(path.parent.parent / "record-copy")
+
+
+def _replaced_by(make: Callable[[Path], object]) -> Callable[[Path], None]:
+    def replace(path: Path) -> None:
+        path.unlink()
+        make(path)
+
+    return replace
+
+
+# What may stand where the record is: `render --exit-code` reads none of it that could block or never
+# end, replaces it with the record as write leaves it, and counts that as the change it is to git.
+RECORD_ENTRIES = [
+    ("fifo", _replaced_by(os.mkfifo)),
+    ("link-to-a-device", _replaced_by(lambda p: p.symlink_to("/dev/zero"))),
+    ("link-to-the-same-bytes", _linked_to_its_copy),
+    ("directory", _replaced_by(lambda p: p.mkdir())),
+    ("executable", lambda p: p.chmod(0o755)),
+]
+
+
+@pytest.mark.parametrize("make", [m for _, m in RECORD_ENTRIES], ids=[n for n, _ in RECORD_ENTRIES])
+def test_what_stands_for_the_record_is_replaced_and_counted(repo: Path, make: Callable[[Path], None]) -> None:
+    make(repo / "rendered" / record.RECORD)
+    command = [sys.executable, "-m", "pgrender", *RENDER]
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "the output's record changed, no other file: `git add rendered`" in done.stderr
+    assert record.written_digest(str(repo / "rendered" / record.RECORD))
+    assert run_cli(*RENDER).exit_code == 0 and fast(*RENDER) is not None
+
+
+def test_the_test_key_flag_is_recorded_for_the_test_key_alone(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PGRENDER_ALLOW_TEST_KEY changes what keys.load accepts only for the test key (and the
+    all-zero key): with another key, a shell that sets it leaves the record as it is."""
+    assert run_cli(*RENDER).exit_code == 0
+    monkeypatch.delenv("PGRENDER_ALLOW_TEST_KEY")
+    assert run_cli(*RENDER).exit_code == 2  # the test key, refused
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    _another_key(repo, monkeypatch)
+    assert run_cli(*RENDER).exit_code == 1  # another key: other output
+    monkeypatch.delenv("PGRENDER_ALLOW_TEST_KEY")
+    assert run_cli(*RENDER).exit_code == 0 and fast(*RENDER) is not None
+    environ = {"PGRENDER_ALLOW_TEST_KEY": "1"}
+    real, test = "ab" * 32, GOLDEN_KEY.read_text().strip()
+    assert record.key_fingerprint(None, {"PGRENDER_KEY": real, **environ}) == record.key_fingerprint(
+        None, {"PGRENDER_KEY": real}
+    )
+    for weak in (test, "00" * 32):
+        assert record.key_fingerprint(None, {"PGRENDER_KEY": weak, **environ}) != record.key_fingerprint(
+            None, {"PGRENDER_KEY": weak}
+        )
 
 
 def test_a_comment_changed_replaces_the_record_alone(repo: Path) -> None:
@@ -875,6 +937,7 @@ def test_the_fast_paths_restated_constants_are_the_originals() -> None:
     assert write.file_mode(record.RECORD) == record.RECORD_MODE
     assert (record.KEY_VAR, record.ALLOW_TEST_KEY_VAR) == (ENV_VAR, ALLOW_TEST_KEY_VAR)
     assert record.MAX_KEY_FILE_BYTES == MAX_KEY_FILE_BYTES
+    assert (record.TEST_KEY_SHA256, record.KEY_BYTES) == (keys.TEST_KEY_SHA256, keys.KEY_BYTES)
 
 
 @pytest.mark.parametrize("text", ["rendered", "rendered/", "./rendered", "a//b", "a/./b", "a/.", "/", ".", "/abs/out"])
