@@ -23,16 +23,17 @@ first line is SCHEMA and the SHA-256 of the rest (a record edited, truncated or 
 read); the rest is JSON: a digest of everything that can change the output (``inputs``: pgrender's
 version, the config's path and bytes, the spec files in order with their bytes, the output path,
 the secrets provider, the default namespace, the sealing certificate's bytes, and a fingerprint of
-the root key and PGRENDER_ALLOW_TEST_KEY: a domain-separated hash, never the key), a digest of what
-`validate` reads (``specs``), pgrender.yaml's settings that the command line resolves options
-against, every output file's SHA-256 and mode, and ``reuse``: each cluster's spec digest with the
-directory of its files, and a digest of the inputs but the specs, from which a render after a spec
-changed takes the clusters whose document did not (reuse.py). The record names each input as the
-render read it, not as the file is by the time the record is made: pgrender.yaml's digest is of the
-bytes it was loaded from, the key's fingerprint of the key the render uses (loaded once, before),
-each spec's digest of the bytes the render parsed (load.iter_documents notes it). So an input that
-changes during a render, even one changed back, leaves a record the next run does not match. The
-sealing certificate's digest is of the bytes the provider seals for (read once, beside the key).
+the root key and, for the test key, of PGRENDER_ALLOW_TEST_KEY: a domain-separated hash, never the
+key), a digest of what `validate` reads (``specs``), pgrender.yaml's settings that the command line
+resolves options against, every output file's SHA-256 and mode, and ``reuse``: each cluster's spec
+digest with the directory of its files, and a digest of the inputs but the specs, from which a
+render after a spec changed takes the clusters whose document did not (reuse.py). The record names
+each input as the render read it, not as the file is by the time the record is made: pgrender.yaml's
+digest is of the bytes it was loaded from, the key's fingerprint of the key the render uses (loaded
+once, before), each spec's digest of the bytes the render parsed (load.iter_documents notes it). So
+an input that changes during a render, even one changed back, leaves a record the next run does not
+match. The sealing certificate's digest is of the bytes the provider seals for (read once, beside
+the key).
 
 The record is content-addressed and the same on every machine (it is committed with output that is
 committed): it says "these inputs make these files", which stays true wherever it is copied; a
@@ -271,9 +272,10 @@ def _installed_record(path: str) -> bytes | None:
 
 def key_fingerprint(key_file: str | None, environ: Mapping[str, str], used: bytes | None = None) -> str:
     """A domain-separated hash of the root key as keys.load reads it (the key file's, else
-    PGRENDER_KEY's, as keys.parse normalises it) and of PGRENDER_ALLOW_TEST_KEY=1. Never the key; a key
-    of 256 random bits cannot be found from it. The same key from a file or the environment, on any
-    machine, gives the same fingerprint, so a committed record does not change with who renders.
+    PGRENDER_KEY's, as keys.parse normalises it) and, for a weak key (_weak), of
+    PGRENDER_ALLOW_TEST_KEY=1. Never the key; a key of 256 random bits cannot be found from it. The
+    same key from a file or the environment, on any machine, gives the same fingerprint, so a
+    committed record does not change with who renders.
 
     Unanswered when keys.load would refuse or warn, which only the full path does: a key file that is
     not a regular file (a pipe is read once), too large, or readable by others; two different keys.
