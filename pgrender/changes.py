@@ -39,7 +39,7 @@ from pgrender.plan.labels import (
     COMPONENT_LABEL,
     PGUSER_LABEL,
 )
-from pgrender.record import in_order
+from pgrender.record import differing, in_order
 from pgrender.secrets.external import ROTATIONS_ANNOTATION as EXTERNAL_ROTATIONS
 
 Manifest = dict[str, Any]
@@ -1515,18 +1515,13 @@ def _guarded_by_directories(old_files: Mapping[str, str], new_files: Mapping[str
 
 
 def _differing_by_directory(old_files: Mapping[str, str], new_files: Mapping[str, str]) -> Iterator[set[str]]:
-    """The files whose text differs, or that only one side has, the two sides walked side by side in
-    path order: a top directory's at a time, and last those without one (an absolute path is without
-    one)."""
+    """The files whose text differs, or that only one side has, in path order (record.differing: a
+    render's output and the one it replaces compare a directory at a time): a top directory's at a
+    time, and last those without one (an absolute path is without one)."""
     top: set[str] = set()
     held: set[str] = set()
-    current = last = None
-    for rel in heapq.merge(in_order(old_files), in_order(new_files)):
-        if rel == last:
-            continue
-        last = rel
-        if old_files.get(rel) == new_files.get(rel):
-            continue
+    current = None
+    for rel in differing(old_files, new_files):
         if "/" not in rel or rel.startswith("/"):
             top.add(rel)
             continue
@@ -1536,9 +1531,9 @@ def _differing_by_directory(old_files: Mapping[str, str], new_files: Mapping[str
             held = set()
         current = directory
         held.add(rel)
-    for differing in (held, top):
-        if differing:
-            yield differing
+    for found in (held, top):
+        if found:
+            yield found
 
 
 def _and_the_rest(files: Mapping[str, str], differing: set[str], parsed: list[Obj]) -> list[Obj]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pgrender.frozen import frozen
-from pgrender.record import RECORD, in_order
+from pgrender.record import RECORD, differing, in_order
 from pgrender.write import Names, SpooledTexts, files_below, owned_files, reading
 
 SECRET_FIELDS = ("data", "stringData")
@@ -135,7 +135,12 @@ def _compare(
     foreign = tuple(sorted(rel for rel in below if rel not in present and rel not in expected and rel != RECORD))
     changed: list[str] = []
     missing: list[str] = []
-    for rel in in_order(expected):
+    obsolete: list[str] = []
+    # With ``previous``, only the files that differ from it (record.differing: a directory at a time).
+    for rel in in_order(expected) if previous is None else differing(previous, expected):
+        if previous is not None and rel not in expected:
+            obsolete.append(rel)
+            continue
         old_text = previous.get(rel) if previous is not None else None
         if old_text is None and os.path.isfile(top + rel):  # also a file no previous run wrote
             old_text = _read(top + rel)
@@ -149,7 +154,8 @@ def _compare(
             _write_diff(diff, top + rel, old_text, expected[rel])
     # In sorted order, as Names and read_output's are. A file a kustomization lists but that is not
     # there (a hand-edited one, or deleted) is not obsolete: its kustomization differs.
-    obsolete = [rel for rel in present if rel not in expected and (previous is not None or os.path.isfile(top + rel))]
+    if previous is None:
+        obsolete = [rel for rel in present if rel not in expected and os.path.isfile(top + rel)]
     if diff is not None:
         for rel in obsolete:
             _write_diff(diff, top + rel, previous[rel] if previous is not None else _read(top + rel), None)

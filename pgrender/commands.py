@@ -280,6 +280,20 @@ def _guard(directory: Path, content: Mapping[str, str], previous: Mapping[str, s
     return previous
 
 
+def _several_differ(previous: Mapping[str, str], content: Mapping[str, str], with_record: bool) -> bool:
+    """Whether two files or more of ``content`` differ from the output the guard read (``previous``),
+    counting the record (``with_record``), which changes with any file it lists: then the write
+    stages the whole tree without first looking for the one file that differs, which reads each file
+    whose size is the same. Only ever a shortcut: the output may have changed since it was read, and
+    the write replaces it whole either way."""
+    from itertools import islice
+
+    from pgrender.record import differing
+
+    found = sum(1 for _ in islice(differing(previous, content), 2))
+    return found + (found > 0 and with_record) >= 2
+
+
 def _read_output(directory: Path, failure: str) -> Mapping[str, str]:
     from pgrender.check import read_output
 
@@ -502,6 +516,7 @@ def render(
             from pgrender.check import compare
 
             staleness = compare(content, Path(target), previous=previous)
+        several = _several_differ(previous, content, with_record=inputs is not None)
         # The previous output (and, for provider sealed, the request holding it) is not needed past
         # the guard and the comparison: a large output's names are megabytes, let go before the write's own.
         del previous
@@ -513,14 +528,14 @@ def render(
         record_before = record.written_digest(os.path.join(target, record.RECORD)) if exit_code else None
         record_after = None
         if inputs is None:
-            write.write(target, content)
+            write.write(target, content, several)
         else:
             import hashlib
 
             digest = hashlib.sha256()
             made = _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content)
             content.add(record.RECORD, _hashed(made, digest))
-            write.write(target, content)
+            write.write(target, content, several)
             record_after = digest.hexdigest()
             record.remember_written(target, inputs.code, record_after)
         record_changed = exit_code and record_before != record_after

@@ -517,6 +517,27 @@ def in_order(files: Mapping[str, Any]) -> Iterable[str]:
     return files if getattr(files, "iterates_sorted", False) else sorted(files)
 
 
+def differing(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
+    """The names whose values differ in ``old`` and ``new``, or that only one of the two holds, in
+    sorted order. Two of one kind that compare themselves (``differing``: write.SpooledTexts, a
+    directory at a time) do it their way."""
+    own = getattr(old, "differing", None)
+    if own is not None and type(new) is type(old):
+        result: Iterator[str] = own(new)
+        return result
+    return _differing(old, new)
+
+
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
+    from heapq import merge
+
+    last = None
+    for rel in merge(in_order(old), in_order(new)):
+        if rel != last and old.get(rel) != new.get(rel):
+            yield rel
+        last = rel
+
+
 # The record's reader ------------------------------------------------------------------------------------------
 #
 # A fleet's record lists tens of thousands of files (9.7 MB for 3000 clusters): held whole as bytes

@@ -329,9 +329,12 @@ class SpooledTexts(Mapping[str, str]):
         return isinstance(rel, str) and self._locate(rel) is not None  # without reading the text
 
     def __iter__(self) -> Iterator[str]:
+        self._check_placed()
+        return _sorted_paths(self._where, self._directories())
+
+    def _check_placed(self) -> None:
         if self._clusters_added() and not self._placed:
             raise InternalError("the clusters' files are read before they are placed")
-        return _sorted_paths(self._where, self._directories())
 
     def _directories(self) -> Iterator[tuple[str, list[str]]]:
         """Each directory and its cluster's names, in path order."""
@@ -341,6 +344,70 @@ class SpooledTexts(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._where) + self._count
+
+    def differing(self, other: SpooledTexts) -> Iterator[str]:
+        """The paths whose text differs here and in ``other``, or that only one of the two holds, in
+        sorted order (record.differing). A directory both hold as a cluster's (add_cluster) with the
+        same files, names and texts byte for byte, is passed over whole: after a change to one
+        cluster of a fleet, the guard and ``--exit-code`` compare that cluster's files, not each of
+        25,000 (a lookup in the spill stores and a read, on each side)."""
+        from heapq import merge
+
+        self._check_placed()
+        other._check_placed()
+        # The files held by name (add) and a flat base's are compared one by one; a name held so in
+        # a cluster's directory (which read_output and collect never make) is one of those too.
+        apart = {*self._where, *other._where, *self._flat_names(), *other._flat_names()}
+        last = None
+        for rel in merge(sorted(apart), self._differing_directories(other)):
+            if rel != last and (rel not in apart or self.get(rel) != other.get(rel)):
+                yield rel
+            last = rel
+
+    def _flat_names(self) -> list[str]:
+        """The names of the files of a flat base (the cluster placed in directory "")."""
+        number = self._numbers.get("") if self._placed else None
+        return [] if number is None else _split(self._names(number)[0])
+
+    def _differing_directories(self, other: SpooledTexts) -> Iterator[str]:
+        """differing()'s paths below the clusters' directories (not ""), in sorted order."""
+        from heapq import merge
+
+        mine, theirs = self._numbered(), other._numbered()
+        here, there = next(mine, None), next(theirs, None)
+        while here is not None or there is not None:
+            if there is None or (here is not None and here[0] + "/" < there[0] + "/"):
+                assert here is not None
+                yield from self._paths(*here)
+                here = next(mine, None)
+            elif here is None or there[0] + "/" < here[0] + "/":
+                yield from other._paths(*there)
+                there = next(theirs, None)
+            else:
+                if self._packed(here[1]) != other._packed(there[1]):
+                    last = None
+                    for rel in merge(self._paths(*here), other._paths(*there)):
+                        if rel != last and self.get(rel) != other.get(rel):
+                            yield rel
+                        last = rel
+                here, there = next(mine, None), next(theirs, None)
+
+    def _numbered(self) -> Iterator[tuple[str, int]]:
+        """Each cluster's directory but "" and its cluster's number, in path order."""
+        for placed in self._placed:
+            directory, _, number = placed.partition("/\0")
+            if directory:
+                yield directory, int(number)
+
+    def _paths(self, directory: str, number: int) -> Iterator[str]:
+        return (f"{directory}/{name}" for name in _split(self._names(number)[0]))
+
+    def _packed(self, number: int) -> bytes:
+        """A cluster's texts, names and ends as _ClusterTexts.packed() gives them."""
+        if self._clusters:
+            return self._clusters[number].packed()[0]
+        start, _, _, end = _SPOOLED.unpack(self._spooled.read(number))
+        return self._read(_at(start, end - start))
 
 
 class _ClusterTexts:
@@ -353,22 +420,25 @@ class _ClusterTexts:
         self.names = names
         self.texts = texts
 
-    def spool(self, file: IO[bytes]) -> bytes:
-        """Write the texts, then the names, then where each text ends (from the first's start: a
-        cluster's are megabytes at most), to the end of ``file``: where they are (_SPOOLED)."""
-        start = file.seek(0, os.SEEK_END)
+    def packed(self) -> tuple[bytes, int, int]:
+        """The texts, then the names, then where each text ends (from the first's start: a
+        cluster's are megabytes at most), as the file holds them; and where the names and the
+        ends start in that."""
+        data = [text.encode("utf-8") for text in self.texts]
         ends = array("I")
         end = 0
-        for text in self.texts:
-            data = text.encode("utf-8")
-            file.write(data)
-            end += len(data)
+        for text in data:
+            end += len(text)
             ends.append(end)
         names = self.names.encode("utf-8")
-        file.write(names)
-        file.write(ends.tobytes())
-        at_ends = start + end + len(names)
-        return _SPOOLED.pack(start, start + end, at_ends, at_ends + len(ends) * ends.itemsize)
+        return b"".join((*data, names, ends.tobytes())), end, end + len(names)
+
+    def spool(self, file: IO[bytes]) -> bytes:
+        """Write packed() to the end of ``file``: where its parts are (_SPOOLED)."""
+        start = file.seek(0, os.SEEK_END)
+        packed, names, ends = self.packed()
+        file.write(packed)
+        return _SPOOLED.pack(start, start + names, start + ends, start + len(packed))
 
 
 # Where a spooled cluster's texts start, its names, the ends of its texts (array "I"), and its end.
@@ -695,11 +765,13 @@ def file_mode(rel: str) -> int:
     return SECRET_FILE_MODE if rel.rpartition("/")[2].startswith("secret-") else FILE_MODE
 
 
-def write(directory: str | Path, content: Mapping[str, str]) -> None:
+def write(directory: str | Path, content: Mapping[str, str], several: bool = False) -> None:
     """Replace ``directory`` with exactly ``content``, atomically, leaving unchanged files alone.
 
     When the directory already holds exactly ``content`` (same owned paths, bytes and modes), nothing
-    is touched. Otherwise the new tree is built in a work directory beside it and exchanged into
+    is touched; when it differs in one file, that file is replaced alone. ``several``: the caller
+    found two files or more differing (commands._several_differ): then neither is looked for.
+    Otherwise the new tree is built in a work directory beside it and exchanged into
     place (see the module docstring), so the directory is always either the old complete tree or the
     new one and a failed run leaves the previous output untouched. A file whose bytes did not change
     is hard-linked into the new tree, so it keeps its inode and mtime and editors do not reload it
@@ -714,7 +786,7 @@ def write(directory: str | Path, content: Mapping[str, str]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target.parent, shown):
             _recover(target)
-            _replace(target, shown, wanted)
+            _replace(target, shown, wanted, several)
     except OSError as exc:
         raise OutputError(
             f"{shown}: cannot write: {describe_os_error(exc)}; the output directory is as it was"
@@ -851,7 +923,7 @@ def _discard(work: Path, target: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _replace(target: Path, shown: Path, wanted: Wanted) -> None:
+def _replace(target: Path, shown: Path, wanted: Wanted, several: bool) -> None:
     import tempfile  # here, not at the top: `render --stdout` starts faster without it
 
     owned = Names()
@@ -859,7 +931,7 @@ def _replace(target: Path, shown: Path, wanted: Wanted) -> None:
         raise OutputError(f"{shown}: exists and is not a directory")
     if target.is_dir():
         owned = _owned(target, shown)
-        same = len(owned) == len(wanted) and all(rel in owned for rel in wanted)
+        same = not several and len(owned) == len(wanted) and all(rel in owned for rel in wanted)
         differing = _differing(target, wanted) if same else None
         if differing == []:
             return

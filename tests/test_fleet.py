@@ -9,6 +9,7 @@ import gc
 import io
 import multiprocessing
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from benchmarks.spec_gen import spec
-from pgrender import check, fleet, render, spill, tuning, write
+from pgrender import check, fleet, record, render, spill, tuning, write
 from pgrender import plans as plans_module
 from pgrender.errors import InternalError, PgrenderError, SpecError
 from pgrender.plan import ClusterPlan, TLSPlan
@@ -365,6 +366,68 @@ def test_spooled_texts_are_read_back_in_sorted_order(monkeypatch: pytest.MonkeyP
         assert spooled.get(absent) is None and spooled.get(absent, "default") == "default"
         with pytest.raises(KeyError):
             spooled[absent]
+
+
+def _spooled_side(rng: random.Random, directories: list[str], shared: dict[str, dict[str, str]]) -> SpooledSide:
+    """A render's output as SpooledTexts hold it, and the same as a dict: each directory's files
+    those of ``shared`` (the same on both sides) or drawn anew; a flat base or top files by name."""
+    texts = ["", "1\n", "2\n", "ü\n", "1\n" * 3]
+    spooled, flat = write.SpooledTexts(), {}
+    if not directories and rng.random() < 0.5:  # one cluster's files: the flat base (a render's)
+        files = {name: rng.choice(texts) for name in rng.sample(["a.yaml", "b.yaml", "k.yaml"], rng.randint(1, 3))}
+        spooled.add_cluster(files)
+        spooled.place(None)
+        flat.update(files)
+    else:
+        for directory in directories:
+            names = ["x.yaml", "y.yaml", "kustomization.yaml", "n/z.yaml"]  # n/z.yaml: read_output's, deeper
+            files = shared.get(directory) or {n: rng.choice(texts) for n in rng.sample(names, rng.randint(1, 4))}
+            spooled.add_cluster(files)
+            flat.update({f"{directory}/{name}": text for name, text in files.items()})
+        spooled.place(directories)
+    # Files by name (add): a top kustomization, the record, an absolute path, one shadowing a cluster's file.
+    for rel in rng.sample(["kustomization.yaml", ".record", "/abs.yaml", "a.yaml", "a/x.yaml"], rng.randint(0, 3)):
+        flat[rel] = rng.choice(texts)
+        spooled.add(rel, flat[rel])
+    return spooled, flat
+
+
+SpooledSide = tuple[write.SpooledTexts, dict[str, str]]
+
+
+@pytest.mark.parametrize("in_memory", [10**6, 0])  # held in memory; spilled at once
+@pytest.mark.parametrize("seed", range(150))
+def test_spooled_texts_differing_is_every_path_whose_text_differs(
+    monkeypatch: pytest.MonkeyPatch, in_memory: int, seed: int
+) -> None:
+    """SpooledTexts.differing(): the paths whose text differs or that one side lacks, sorted, as
+    the generic comparison finds them (record._differing) and as two dicts say."""
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", in_memory)
+    rng = random.Random(seed)
+    pool = ["a", "a-b", "a.b", "b", "c"]
+    shared = {d: {"x.yaml": "same\n", "n/z.yaml": "deep\n"} for d in rng.sample(pool, rng.randint(0, 5))}
+    (old, old_flat), (new, new_flat) = (
+        _spooled_side(rng, sorted(rng.sample(pool, rng.randint(0, 5))), shared) for _ in "on"
+    )
+    expected = sorted(rel for rel in old_flat.keys() | new_flat.keys() if old_flat.get(rel) != new_flat.get(rel))
+    assert list(old.differing(new)) == list(record._differing(old, new)) == expected
+
+
+def test_spooled_texts_differing_reads_only_the_directories_that_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 clusters' directories, one of them changed: only that one's files are looked up."""
+    monkeypatch.setattr(write, "SPOOL_IN_MEMORY", 0)
+    clusters = [{f"f{k}.yaml": f"{i} {k}\n" for k in range(20)} for i in range(200)]
+    old, new = write.SpooledTexts(), write.SpooledTexts()
+    for i, files in enumerate(clusters):
+        old.add_cluster(files)
+        new.add_cluster({**files, "f3.yaml": "changed\n"} if i == 117 else files)
+    for spooled in (old, new):
+        spooled.place([f"c{i:03d}" for i in range(200)])
+    looked_up: list[str] = []
+    get = write.SpooledTexts.get
+    monkeypatch.setattr(write.SpooledTexts, "get", lambda self, rel, d=None: looked_up.append(rel) or get(self, rel, d))
+    assert list(old.differing(new)) == ["c117/f3.yaml"]
+    assert {rel.partition("/")[0] for rel in looked_up} == {"c117"}
 
 
 @pytest.mark.parametrize(("directories", "problem"), [(None, "flat base"), (["a", "a"], "one directory")])

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pgrender import load, record, render, reuse, tuning
+from pgrender import load, record, render, reuse, tuning, write
 from pgrender.errors import Problem
 from pgrender.plan import ClusterPlan
 from pgrender.plans import spec_digest
@@ -807,6 +807,29 @@ def test_a_comment_changed_replaces_the_record_alone(repo: Path) -> None:
     assert fast(*RENDER) is not None  # the new record answers the next run
     _, clean = clean_render(repo, ())
     assert tree(repo / "rendered") == clean
+
+
+def test_a_cluster_changed_stages_the_tree_without_looking_for_one_file(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed cluster's files and the record differ: the write builds the new tree at once
+    (commands._several_differ), without reading the output's files for the one that differs
+    (write._differing); the files that did not change are linked, keeping their inodes. A larger
+    volume: the same file names, and the claims' files of the same size."""
+    looked: list[str] = []
+    differing = write._differing
+    monkeypatch.setattr(write, "_differing", lambda *args: looked.append("looked") or differing(*args))
+    inodes = {p.name: p.stat().st_ino for p in (repo / "rendered" / "a").iterdir()}
+    spec_file = repo / "b.pgcluster.yaml"
+    spec_file.write_text(spec_file.read_text().replace("size: 1Gi", "size: 2Gi"))
+    assert run_cli(*RENDER).exit_code == 1
+    assert looked == []
+    assert {p.name: p.stat().st_ino for p in (repo / "rendered" / "a").iterdir()} == inodes
+    _, clean = clean_render(repo, ())
+    assert tree(repo / "rendered") == clean
+    spec_file.write_text(spec_file.read_text() + "# a comment\n")
+    assert run_cli(*RENDER).exit_code == 1  # the record alone: looked for, and renamed into place
+    assert looked == ["looked"]
 
 
 def test_a_flat_base_is_reused_into_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
