@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pgrender.frozen import frozen
-from pgrender.record import RECORD, differing, in_order
+from pgrender.record import RECORD, differing, in_order, read_open
 from pgrender.write import Names, SpooledTexts, files_below, owned_files, reading
 
 SECRET_FIELDS = ("data", "stringData")
@@ -168,8 +168,15 @@ def _write_diff(write: Callable[[str], object], name: str, old: str | None, new:
 
 
 def _read(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as file:
-        return file.read()
+    """The text of the file ``path`` (a link followed), as open() in text mode reads it: UTF-8, an
+    undecodable byte replaced, each line ending (CRLF, CR) read as "\n". Read without a file object
+    (record.read_open): a fleet's output is tens of thousands of files."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        text = read_open(fd).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _file_diff(name: str, old: str | None, new: str | None) -> list[str]:

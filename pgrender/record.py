@@ -196,10 +196,24 @@ def _read(path: str) -> bytes:
     """A regular file's bytes; Unanswered for anything else (a FIFO would be consumed, a device never end)."""
     fd = _open_regular(path)
     try:
-        with open(fd, "rb", closefd=False) as file:
-            return file.read()
+        return read_open(fd)
     finally:
         os.close(fd)
+
+
+def read_open(fd: int) -> bytes:
+    """The bytes of the open file ``fd`` from where it is to its end: a read of its size (more
+    while there is more), without a file object. For a file of a few kilobytes (a fleet's output
+    has tens of thousands), a file object costs as much again as the read: 12 to 15 us a file
+    against 6.5 (20,000 files of a fleet's output, read whole)."""
+    size = os.fstat(fd).st_size
+    data = os.read(fd, size + 1)
+    if len(data) == size:  # the whole file, as it stat'ed: no more to read
+        return data
+    pieces = [data]  # it grew or shrank meanwhile, or the read ended short: read on to its end
+    while piece := os.read(fd, CHUNK):
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 def _open_regular(path: str, follow: bool = True) -> int:
@@ -1228,8 +1242,7 @@ def written_digest(path: str) -> str | None:
     except Unanswered:
         return ""
     try:
-        with open(fd, "rb", closefd=False) as file:
-            return _sha(file.read())
+        return _sha(read_open(fd))
     except OSError:
         return ""
     finally:

@@ -114,8 +114,7 @@ def _regular(path: str, mode: int | None = None) -> bytes | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or (mode is not None and stat.S_IMODE(st.st_mode) != mode):
             return None
-        with open(fd, "rb", closefd=False) as file:
-            return file.read()
+        return record.read_open(fd)
     except OSError:
         return None
     finally:

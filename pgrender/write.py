@@ -52,7 +52,7 @@ from typing import IO
 from pgrender import emit
 from pgrender.errors import InternalError, OutputError
 from pgrender.plan.names import cluster_directories
-from pgrender.record import RECORD, in_order
+from pgrender.record import RECORD, in_order, read_open
 from pgrender.render import ClusterOutput, Finished, Rendering
 from pgrender.spill import DigestMap, Records, Texts, sorted_strings
 
@@ -1112,8 +1112,14 @@ def _holds(path: str, data: Bytes, mode: int, read: bool = True) -> bool:
             return False
         if not read:
             return True
-        with open(path, "rb") as file:
-            return all(file.read(len(piece)) == piece for piece in _pieces(data)) and not file.read(1)
+        if isinstance(data, bytes):  # without a file object (record.read_open): most files are a few KB
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                return read_open(fd) == data
+            finally:
+                os.close(fd)
+        with open(path, "rb") as file:  # a large spooled text, a piece at a time
+            return all(file.read(len(piece)) == piece for piece in data) and not file.read(1)
     except OSError:
         return False
 

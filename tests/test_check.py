@@ -487,3 +487,19 @@ def test_the_output_is_read_while_no_run_replaces_it(tmp_path: Path, monkeypatch
     finally:
         os.close(fd)
     assert "kustomization.yaml" in check.read_output(out)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"a: 1\n", b"a\r\nb\r\n", b"a\rb\r", b"a\r\r\nb\n\r", "ü\n".encode() * 40000, b"\xff\xfe bad\n", b"\xc3"],
+    ids=["empty", "plain", "crlf", "cr", "mixed", "large", "invalid", "cut"],
+)
+def test_output_files_are_read_as_text_mode_reads_them(tmp_path: Path, data: bytes) -> None:
+    """check._read (without a file object) gives what open() in text mode gives: UTF-8 with each
+    undecodable byte replaced, and every line ending read as a newline."""
+    from pgrender import check
+
+    path = tmp_path / "file.yaml"
+    path.write_bytes(data)
+    with open(path, encoding="utf-8", errors="replace") as file:
+        assert check._read(str(path)) == file.read()

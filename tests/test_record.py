@@ -1413,3 +1413,28 @@ def test_reading_some_keys_of_a_record_reads_them_as_the_whole_does(tmp_path: Pa
 def _files(read: tuple[dict[str, Any], str]) -> tuple[record.RecordFiles, str]:
     """The files and the digest of record.read's answer."""
     return read[0]["files"], read[1]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 2 * record.CHUNK + 3])
+@pytest.mark.parametrize("stat_says", [0, -1, 0.5], ids=["as-it-is", "one-less", "half"])
+def test_read_open_reads_a_file_to_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, stat_says: float
+) -> None:
+    """record.read_open: the file's bytes to its end, also when it grew since its size was taken."""
+    path = tmp_path / "file"
+    data = bytes(i % 251 for i in range(size))
+    path.write_bytes(data)
+    if stat_says:
+        fstat = os.fstat
+        told = max(0, size - 1) if stat_says == -1 else int(size * stat_says)
+
+        def smaller(fd: int) -> Any:
+            st = fstat(fd)
+            return os.stat_result((*st[:6], told, *st[7:]))
+
+        monkeypatch.setattr(os, "fstat", smaller)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert record.read_open(fd) == data
+    finally:
+        os.close(fd)
