@@ -983,7 +983,7 @@ def remember_written(directory: str, code: str, record_digest: str) -> None:
         wait = max((at for at in settling if at <= now + SETTLE_WAIT_NS), default=now) - now
         if wait > 0:
             time.sleep(wait / 1e9)
-        verify_output(directory, files, record_digest, code, refresh=True, cache=_Cache(0))
+        verify_output(directory, files, record_digest, code, cache=_Cache(0))
     except DOUBTS:  # a cache: the next run reads the files instead
         return
 
@@ -1091,8 +1091,6 @@ def verify_output(
     files: Iterable[tuple[str, Any]],
     record_digest: str,
     code: str,
-    *,
-    refresh: bool,
     cache: _Cache | None = None,
 ) -> int:
     """The number of files, unless ``directory`` holds other than exactly the record's ``files``
@@ -1100,7 +1098,7 @@ def verify_output(
     not checked them against this record before: Unanswered. The output, the record's files and the
     cache are read side by side, in one order, a file at a time.
 
-    ``refresh``: save the stat signatures when some file had to be read. The new cache is written
+    The stat signatures are saved anew when some file had to be read. The new cache is written
     from the first such file on, after the old one's lines up to it: every file before it had its
     signature there, settled; it still holds it, stat'ed after this run's ``taken``. ``cache``: the
     signatures to trust instead of the saved ones (an empty one: every file is read)."""
@@ -1119,7 +1117,7 @@ def verify_output(
             if cache.at(rel) != signature or not _settled(st, cache.taken):
                 if _sha(_read(path)) != wanted[0]:
                     raise Unanswered(f"{rel}: changed")
-                if refresh and writer is None:
+                if writer is None:
                     writer = _CacheWriter(directory, record_digest, code, taken, cache.before())
             if writer is not None:
                 writer.add(rel, signature)
@@ -1211,7 +1209,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> tuple[str, int]:
         raise Unanswered("an input changed, or the record is of another directory")
     if command == "render" and body["provider"]["writes_plaintext"] and not options["allow_secrets_in_git"]:
         _refuse_plaintext_in_git(target)
-    count = verify_output(os.path.realpath(target), body["files"], record_digest, code_fingerprint(), refresh=True)
+    count = verify_output(os.path.realpath(target), body["files"], record_digest, code_fingerprint())
     if command == "check":
         return _printed(body, f"{_as_path(target)}: up to date"), 0
     return _printed(body, f"wrote {count} files to {target}"), 0
