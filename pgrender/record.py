@@ -611,8 +611,8 @@ class _Scanner:
     A chunk ends at a line break and no JSON token spans one, so a value the text holds in part fails
     to scan (its closing bracket is missing): the next chunk is read and the value scanned again."""
 
-    def __init__(self, file: Any, start: int, end: int) -> None:
-        self._file, self._end = file, end
+    def __init__(self, file: Any, start: int, end: int, chunk: int | None = None) -> None:
+        self._file, self._end, self._chunk = file, end, chunk  # None: CHUNK
         self._text, self._i = "", 0
         self._base = self._read = start  # the offset of _text[0]; of the first byte not yet read
         self._pending = b""  # read after the last line break
@@ -629,7 +629,8 @@ class _Scanner:
                 return False
             data, self._pending = self._pending, b""  # the end of the part: no line break after it
         else:
-            chunk = os.pread(self._file.fileno(), min(max(size, CHUNK), self._end - self._read), self._read)
+            at_once = max(size, CHUNK if self._chunk is None else self._chunk)
+            chunk = os.pread(self._file.fileno(), min(at_once, self._end - self._read), self._read)
             if not chunk:
                 raise ValueError("record: shorter than it was")
             self._read += len(chunk)
@@ -813,12 +814,13 @@ class RecordFiles:
         for rel, value, _ in self.placed():
             yield rel, value
 
-    def placed(self, at: int | None = None) -> Iterator[tuple[str, Any, int]]:
-        """Each pair with its offset, from the pair at ``at`` (one placed() gave) or from the first;
-        reuse.py reads a cluster's files so, not all of a fleet's."""
+    def placed(self, at: int | None = None, chunk: int | None = None) -> Iterator[tuple[str, Any, int]]:
+        """Each pair with its offset, from the pair at ``at`` (one placed() gave) or from the first,
+        read ``chunk`` bytes at a time (None: CHUNK); reuse.py reads a cluster's files so, not all of a fleet's,
+        and as many bytes as they take (a chunk of 256 KiB for each of 1000 clusters was 0.4 s)."""
         if self._start == self._end:  # {}
             return
-        scanner = _Scanner(self._file, self._start if at is None else at, self._end)
+        scanner = _Scanner(self._file, self._start if at is None else at, self._end, chunk)
         follows = True
         while follows:
             rel, value, start, follows = scanner.pair()

@@ -36,7 +36,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from itertools import islice
 
 from pgrender import record
 
@@ -48,26 +49,35 @@ class Reuse:
         self._directory = directory
         self._files = files
         self._clusters = clusters
-        # Where each directory's first file is in the record: a cluster's files are read from there.
-        self._starts: dict[str, int] = {}
+        # Where each directory's files are in the record (the first's offset, how many, and the
+        # bytes to the next's): a cluster's are read from there. A directory whose files are listed
+        # apart, or a flat base beside directories (not what a render writes), is none.
+        self._places: dict[str, tuple[int, int, int | None]] = {}
         wanted = set(clusters.values())
-        for rel, _, start in files.placed():
-            top = rel.partition("/")[0] if "/" in rel else ""
-            if top in wanted and top not in self._starts:
-                self._starts[top] = start
+        seen: set[str] = set()
+        for top, start, count, size in _runs(files):
+            if top in seen:
+                wanted.discard(top)
+                self._places.pop(top, None)
+            elif top in wanted:
+                self._places[top] = (start, count, size)
+            seen.add(top)
+        if len(seen) > 1:  # a flat base ("") is one cluster's output: every file the record lists
+            self._places.pop("", None)
 
     def files(self, spec_digest: str) -> dict[str, str] | None:
         """The files of the cluster of ``spec_digest`` (name in its directory → text), each as the
         record has it; None where the record lists no such cluster or a file is not as recorded."""
         where = self._clusters.get(spec_digest)
-        if where is None or where not in self._starts:
+        if where is None or where not in self._places:
             return None
+        start, count, size = self._places[where]
         prefix = f"{where}/" if where else ""
         found: dict[str, str] = {}
         try:
-            for rel, (digest, mode), _ in self._files.placed(self._starts[where]):
+            for rel, (digest, mode), _ in islice(self._files.placed(start, size), count):
                 if not rel.startswith(prefix):
-                    break
+                    return None  # not the directory's: the record changed since it was read
                 if "/" in rel[len(prefix) :]:
                     return None  # deeper than a cluster's directory: not what a render writes
                 text = _read(os.path.join(self._directory, rel), digest, mode)
@@ -77,6 +87,23 @@ class Reuse:
         except (ValueError, TypeError):  # a record's files not as make() writes them
             return None
         return found or None
+
+
+def _runs(files: record.RecordFiles) -> Iterator[tuple[str, int, int, int | None]]:
+    """Each run of files the record lists together in one top directory ("" for none): the
+    directory, the first's offset in the record, how many, and the bytes to the next run's (for
+    the last, None: read a chunk at a time to the end of the list)."""
+    run: tuple[str, int, int] | None = None
+    for rel, _, start in files.placed():
+        top = rel.partition("/")[0] if "/" in rel else ""
+        if run is not None and top == run[0]:
+            run = (top, run[1], run[2] + 1)
+            continue
+        if run is not None:
+            yield run[0], run[1], run[2], start - run[1]
+        run = (top, start, 1)
+    if run is not None:
+        yield run[0], run[1], run[2], None
 
 
 def found(target: str, shared: str, code: str) -> Reuse | None:

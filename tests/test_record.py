@@ -1445,3 +1445,57 @@ def test_read_open_reads_a_file_to_its_end(
         assert record.read_open(fd) == data
     finally:
         os.close(fd)
+
+
+def _output_with_record(out: Path, files: dict[str, str]) -> record.RecordFiles:
+    """``files`` written below ``out`` as a render leaves them, and a record listing them."""
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (out / rel).write_text(text)
+        (out / rel).chmod(0o644)
+    made = record.make(
+        inputs=("", "", ""),
+        config=None,
+        provider={},
+        clusters=0,
+        warnings="",
+        windows=lambda: [],
+        directories=lambda: iter(()),
+        files=files,
+        mode=lambda _: 0o644,
+    )
+    (out / record.RECORD).write_text("".join(made))
+    files_read: record.RecordFiles = record.read(str(out / record.RECORD))[0]["files"]
+    return files_read
+
+
+def test_reuse_reads_the_record_of_a_cluster_as_far_as_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's files are read from where the record lists them, as many bytes as they take (a
+    chunk for each cluster of a fleet was most of reuse's cost); the first and the last cluster's too."""
+    files = {f"c{i // 20:03d}/configmap-{i % 20:02d}.yaml": f"{i}\n" for i in range(300 * 20)}
+    listed = _output_with_record(tmp_path, files)
+    taken = reuse.Reuse(str(tmp_path), listed, {f"digest{n}": f"c{n:03d}" for n in range(300)})
+    read: list[int] = []
+    pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, size, at: read.append(size) or pread(fd, size, at))
+    for n in (0, 150, 299):
+        read.clear()
+        assert taken.files(f"digest{n}") == {f"configmap-{i:02d}.yaml": f"{n * 20 + i}\n" for i in range(20)}
+        assert 0 < sum(read) < 20 * 200, read  # a pair takes about 110 bytes; a chunk, 256 KiB
+    assert taken.files("digest300") is None
+
+
+@pytest.mark.parametrize(
+    ("names", "reused"),
+    [
+        (["a.yaml", "c.yaml"], True),  # a flat base
+        (["a.yaml", "b/x.yaml", "c.yaml"], False),  # its files listed apart: not what a render writes
+        (["a.yaml", "b/x.yaml"], False),  # beside a directory
+    ],
+)
+def test_reuse_takes_a_flat_base_listed_together(tmp_path: Path, names: list[str], reused: bool) -> None:
+    listed = _output_with_record(tmp_path, {name: f"{name}\n" for name in names})
+    found = reuse.Reuse(str(tmp_path), listed, {"digest": ""}).files("digest")
+    assert (found == {name: f"{name}\n" for name in names}) if reused else found is None
