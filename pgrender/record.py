@@ -440,8 +440,19 @@ def make(
 
     names = in_order(files)
     digests = Records(32)
-    for rel in names:
-        digests.append(_sha256(files[rel].encode("utf-8")).digest())
+    # A spooled output's bytes come a cluster at a time (write.SpooledTexts.chunked_items), not a
+    # lookup and a read for each of tens of thousands of files, nor decoded and encoded again.
+    chunked = getattr(files, "chunked_items", None)
+    items = chunked() if chunked else ((rel, files[rel].encode("utf-8")) for rel in names)
+    for rel, (named, data) in zip(names, items, strict=True):
+        if named != rel:
+            from pgrender.errors import InternalError
+
+            raise InternalError(f"the files' bytes out of their names' order: {named} for {rel}")
+        digest = _sha256()
+        for piece in (data,) if isinstance(data, bytes) else data:
+            digest.update(piece)
+        digests.append(digest.digest())
 
     def listed() -> Iterator[tuple[str, _Raw]]:
         held = b""

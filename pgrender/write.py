@@ -45,6 +45,7 @@ import stat
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Set
+from itertools import pairwise
 from pathlib import Path
 from struct import Struct
 from typing import IO
@@ -345,6 +346,35 @@ class SpooledTexts(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._where) + self._count
 
+    def chunked_items(self) -> Iterator[tuple[str, Bytes]]:
+        """Each path and its text's bytes (chunks()), in sorted order: a cluster's files read at
+        once, not looked up and read one by one (a fleet's output is tens of thousands)."""
+        from heapq import merge
+
+        self._check_placed()
+        by_name = ((rel, self.chunks(rel)) for rel in sorted(self._where))
+        placed = (placed.partition("/\0") for placed in self._placed)
+        clusters = ((directory, int(number)) for directory, _, number in placed)
+        in_directories = (
+            (rel, data)
+            for directory, number in clusters
+            for name, data in zip(_split(self._names(number)[0]), self._cluster_data(number), strict=True)
+            if (rel := f"{directory}/{name}" if directory else name) not in self._where  # as _locate reads
+        )
+        if self._numbers.get("") is None:  # directories only: in path order as placed
+            return merge(by_name, in_directories, key=_path)
+        # A flat base's names are paths without a directory: sorted among the others.
+        return merge(by_name, sorted(in_directories, key=_path), key=_path)
+
+    def _cluster_data(self, number: int) -> list[bytes]:
+        """A cluster's texts in UTF-8, in the order of its names."""
+        if self._clusters:
+            return [text.encode("utf-8") for text in self._clusters[number].texts]
+        _, ends, start = self._names(number)
+        assert ends is not None
+        data = self._read(_at(start, ends[-1] if ends else 0))
+        return [data[begin:end] for begin, end in pairwise((0, *ends))]
+
     def differing(self, other: SpooledTexts) -> Iterator[str]:
         """The paths whose text differs here and in ``other``, or that only one of the two holds, in
         sorted order (record.differing). A directory both hold as a cluster's (add_cluster) with the
@@ -408,6 +438,10 @@ class SpooledTexts(Mapping[str, str]):
             return self._clusters[number].packed()[0]
         start, _, _, end = _SPOOLED.unpack(self._spooled.read(number))
         return self._read(_at(start, end - start))
+
+
+def _path(item: tuple[str, Bytes]) -> str:
+    return item[0]
 
 
 class _ClusterTexts:
@@ -816,6 +850,13 @@ class Wanted(Mapping[str, Bytes]):
         self._names = None if normal else {_normal(rel): rel for rel in content}
         self.iterates_sorted = normal and getattr(content, "iterates_sorted", False)  # record.in_order
 
+    def chunked_items(self) -> Iterator[tuple[str, Bytes]]:
+        """Each path and its bytes, in sorted order: a render's own a cluster's files at a time
+        (SpooledTexts.chunked_items)."""
+        if self._names is None and isinstance(self._content, SpooledTexts):
+            return self._content.chunked_items()
+        return ((rel, self[rel]) for rel in in_order(self))
+
     def __getitem__(self, rel: str) -> Bytes:
         given = rel if self._names is None else self._names[rel]
         if isinstance(self._content, SpooledTexts):
@@ -949,8 +990,7 @@ def _replace(target: Path, shown: Path, wanted: Wanted, several: bool) -> None:
         # past the write (tracemalloc, 3000 clusters).
         new, old = f"{staging}/", f"{target}/"
         made = {""}  # the directories below staging made so far
-        for rel in in_order(wanted):
-            data = wanted[rel]
+        for rel, data in wanted.chunked_items():
             _directories(new, rel.rpartition("/")[0], made)
             _stage(old + rel if rel in owned else None, new + rel, data, file_mode(rel))
         if os.path.lexists(target):
@@ -985,7 +1025,7 @@ def _directories(top: str, rel: str, made: set[str]) -> None:
     made.add(rel)
 
 
-def _differing(target: Path, wanted: Mapping[str, Bytes]) -> list[str] | None:
+def _differing(target: Path, wanted: Wanted) -> list[str] | None:
     """The one file below ``target`` (which holds the wanted paths, no more) whose bytes or mode are
     not what is wanted, [] for none; None when more differ, or a directory or what is in a file's
     place. Sizes and modes are told from lstat, all before a file is read: when two files differ
@@ -998,13 +1038,13 @@ def _differing(target: Path, wanted: Mapping[str, Bytes]) -> list[str] | None:
     if not all(_is_dir_with_mode(top + d, DIR_MODE) for d in directories):
         return None
     differing: list[str] = []  # never more than one: a fleet's names are not held in a list
-    for rel in in_order(wanted):
-        if not _holds(top + rel, wanted[rel], file_mode(rel), read=False):
+    for rel, data in wanted.chunked_items():
+        if not _holds(top + rel, data, file_mode(rel), read=False):
             if differing or not _regular(top + rel):
                 return None
             differing.append(rel)
-    for rel in in_order(wanted):
-        if rel not in differing and not _holds(top + rel, wanted[rel], file_mode(rel)):
+    for rel, data in wanted.chunked_items():
+        if rel not in differing and not _holds(top + rel, data, file_mode(rel)):
             differing.append(rel)
             if len(differing) > 1:
                 return None

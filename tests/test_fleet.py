@@ -411,6 +411,9 @@ def test_spooled_texts_differing_is_every_path_whose_text_differs(
     )
     expected = sorted(rel for rel in old_flat.keys() | new_flat.keys() if old_flat.get(rel) != new_flat.get(rel))
     assert list(old.differing(new)) == list(record._differing(old, new)) == expected
+    for spooled, flat in ((old, old_flat), (new, new_flat)):  # each path's bytes, as lookups read them
+        items = [(rel, data if isinstance(data, bytes) else b"".join(data)) for rel, data in spooled.chunked_items()]
+        assert items == [(rel, flat[rel].encode()) for rel in sorted(flat)]
 
 
 def test_spooled_texts_differing_reads_only_the_directories_that_differ(monkeypatch: pytest.MonkeyPatch) -> None:
