@@ -444,6 +444,7 @@ def make(
     # lookup and a read for each of tens of thousands of files, nor decoded and encoded again.
     chunked = getattr(files, "chunked_items", None)
     items = chunked() if chunked else ((rel, files[rel].encode("utf-8")) for rel in names)
+    held = bytearray()  # the digests not yet in the store
     for rel, (named, data) in zip(names, items, strict=True):
         if named != rel:
             from pgrender.errors import InternalError
@@ -452,7 +453,11 @@ def make(
         digest = _sha256()
         for piece in (data,) if isinstance(data, bytes) else data:
             digest.update(piece)
-        digests.append(digest.digest())
+        held += digest.digest()
+        if len(held) == 32 * _DIGESTS_READ:  # a store's write is a system call once it is in a file
+            digests.append(bytes(held))
+            held.clear()
+    digests.append(bytes(held))
 
     def listed() -> Iterator[tuple[str, _Raw]]:
         held = b""
@@ -474,7 +479,7 @@ def make(
             yield digest, directory
 
     def body() -> Iterator[str]:
-        return _json_pieces({
+        return _joined(_json_pieces({
             "inputs": inputs[0],
             "specs": inputs[1],
             "config": config,
@@ -484,7 +489,7 @@ def make(
             "files": _Pairs(listed()),
             "windows": ([w[0], w[1], w[2].timestamp(), w[3].timestamp(), w[4]] for w in windows()),
             "reuse": {"inputs": inputs[2], "clusters": _Pairs(clusters_sorted())},
-        })  # fmt: skip
+        }))  # fmt: skip
 
     checksum = _sha256()
     for piece in body():
@@ -495,6 +500,22 @@ def make(
 
 
 _DIGESTS_READ = 1024  # files' digests make() reads back at a time
+_JOINED = 1 << 16  # characters of the record make() gives at a time
+
+
+def _joined(pieces: Iterable[str]) -> Iterator[str]:
+    """``pieces`` joined into pieces of about _JOINED characters: what takes them (the checksum, the
+    record's digest, the spill file) pays for each piece, and a fleet's record is a piece a file."""
+    held: list[str] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size >= _JOINED:
+            yield "".join(held)
+            held, size = [], 0
+    if held:
+        yield "".join(held)
 
 
 class _Raw(str):
@@ -520,9 +541,13 @@ def _json_pieces(value: Any) -> Iterator[str]:
     if isinstance(value, _Pairs):
         opened = False
         for key, item in value.pairs:
-            yield (",\n" if opened else "{\n") + _quote(key) + ": "
+            head = (",\n" if opened else "{\n") + _quote(key) + ": "
             opened = True
-            yield from _json_pieces(item)
+            if isinstance(item, _Raw):  # a file's digest and mode: one piece, no generator for it
+                yield head + item
+            else:
+                yield head
+                yield from _json_pieces(item)
         yield "\n}" if opened else "{}"
     elif isinstance(value, collections.abc.Iterator):
         opened = False
