@@ -19,6 +19,7 @@ import argparse
 import functools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -267,6 +268,47 @@ def changed_memory(sizes: tuple[int, int]) -> list[Row]:
     ]
 
 
+def one_changed_of(clusters: int, runs: int) -> list[Row]:
+    """`render --write --exit-code` of a repository of ``clusters`` specs, a file each, after one of
+    them changed (a larger volume), against a render of them all into a new directory: what reuse
+    (reuse.py) and the comparisons a directory at a time save where a fleet is kept in one
+    repository. CPU time of the console script's processes, interleaved."""
+    pgrender = str(Path(sys.executable).with_name("pgrender"))
+    with tempfile.TemporaryDirectory(prefix="fleet-changed-") as tmp:
+        repo = Path(tmp) / "repo"
+        (repo / "specs").mkdir(parents=True)
+        (repo / "pgrender.yaml").write_text(
+            "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\nsecrets: {keyFile: root.key}\n"
+            'specs: ["specs/*.pgcluster.yaml"]\n'
+        )
+        (repo / "root.key").write_bytes(KEY.read_bytes())
+        (repo / "root.key").chmod(0o600)
+        for i in range(clusters):
+            (repo / "specs" / f"c{i:05d}.pgcluster.yaml").write_text(spec(i))
+        env = ENV | {"XDG_CACHE_HOME": str(Path(tmp) / "cache")}
+        changing = repo / "specs" / f"c{clusters // 2:05d}.pgcluster.yaml"
+        text = changing.read_text()
+
+        def cpu(*args: str) -> float:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([pgrender, *args], cwd=repo, env=env, check=False, capture_output=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+        cpu("render", "--write")
+        changed, everything = [], []
+        for run in range(runs):
+            changing.write_text(text.replace("size: 10Gi", f"size: {11 + run}Gi"))
+            changed.append(cpu("render", "--write", "--exit-code"))
+            everything.append(cpu("render", "-o", f"everything{run}"))
+    return [
+        _row(
+            f"one of {clusters} specs changed, render --write --exit-code (CPU s; baseline: all, into a new directory)",
+            *map(statistics.median, (changed, everything)),
+        )
+    ]
+
+
 def many_users(users: int) -> list[Row]:
     """One cluster with many users: wall time against its CPU time (below 1: the verifiers in parallel)."""
     result = rendered([spec(0, users=users)])
@@ -305,6 +347,7 @@ def rows(quick: bool = False) -> list[Row]:
         *directory_memory((1, 100, 300) if quick else (1, 300, 3000)),
         *scaling(quick),
         *changed_memory((1, 100 if quick else 1000)),
+        *one_changed_of(200 if quick else 1000, 2 if quick else 3),
         *many_users(300 if quick else 1000),
         *cores(200 if quick else 1000),
         *break_even((8, 24, 64) if quick else (8, 16, 24, 48, 96), 3),
