@@ -280,18 +280,17 @@ def _guard(directory: Path, content: Mapping[str, str], previous: Mapping[str, s
     return previous
 
 
-def _several_differ(previous: Mapping[str, str], content: Mapping[str, str], with_record: bool) -> bool:
-    """Whether two files or more of ``content`` differ from the output the guard read (``previous``),
-    counting the record (``with_record``), which changes with any file it lists: then the write
-    stages the whole tree without first looking for the one file that differs, which reads each file
-    whose size is the same. Only ever a shortcut: the output may have changed since it was read, and
-    the write replaces it whole either way."""
+def _differing_files(previous: Mapping[str, str], content: Mapping[str, str]) -> int:
+    """How many files of ``content`` differ from the output the guard read (``previous``): 0, 1, or
+    2 for two or more. Where two or more differ, the record counted, the write stages the whole tree
+    without first looking for the one file that differs, which reads each file whose size is the
+    same. Only ever a shortcut: the output may have changed since it was read, and the write
+    replaces it whole either way."""
     from itertools import islice
 
     from pgrender.record import differing
 
-    found = sum(1 for _ in islice(differing(previous, content), 2))
-    return found + (found > 0 and with_record) >= 2
+    return sum(1 for _ in islice(differing(previous, content), 2))
 
 
 def _read_output(directory: Path, failure: str) -> Mapping[str, str]:
@@ -516,7 +515,7 @@ def render(
             from pgrender.check import compare
 
             staleness = compare(content, Path(target), previous=previous)
-        several = _several_differ(previous, content, with_record=inputs is not None)
+        differing = _differing_files(previous, content)
         # The previous output (and, for provider sealed, the request holding it) is not needed past
         # the guard and the comparison: a large output's names are megabytes, let go before the write's own.
         del previous
@@ -525,18 +524,24 @@ def render(
 
         # The record is a file of the output too, committed with it: one created, changed or removed
         # alone (a new pgrender release, a comment in a spec, no record yet) is a change to add.
-        record_before = record.written_digest(os.path.join(target, record.RECORD)) if exit_code else None
+        record_path = os.path.join(target, record.RECORD)
+        record_before = record.written_digest(record_path) if exit_code else None
         record_after = None
         if inputs is None:
-            write.write(target, content, several)
+            write.write(target, content, several=differing > 1)
         else:
             import hashlib
 
             digest = hashlib.sha256()
             made = _record(inputs.digests(), config, provider, done, tuple(sorted(warnings)), content)
             content.add(record.RECORD, _hashed(made, digest))
-            write.write(target, content, several)
             record_after = digest.hexdigest()
+            # A file and the record that lists it are two (the record is the same where the file was
+            # edited by hand): read only when one file differs.
+            several = differing > 1 or (
+                differing == 1 and (record_before if exit_code else record.written_digest(record_path)) != record_after
+            )
+            write.write(target, content, several)
             record.remember_written(target, inputs.code, record_after)
         record_changed = exit_code and record_before != record_after
     except PgrenderError as exc:

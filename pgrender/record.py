@@ -850,6 +850,11 @@ class RecordFiles:
         for rel, value, _ in self.placed():
             yield rel, value
 
+    def unchanged(self) -> None:
+        """ValueError where the record was written over in place since it was read (_unchanged):
+        pairs read from it since, one placed() not read to its end, may be another record's."""
+        _unchanged(self._file, self._stamp)
+
     def placed(self, at: int | None = None, chunk: int | None = None) -> Iterator[tuple[str, Any, int]]:
         """Each pair with its offset, from the pair at ``at`` (one placed() gave) or from the first,
         read ``chunk`` bytes at a time (None: CHUNK); reuse.py reads a cluster's files so, not all of a fleet's,

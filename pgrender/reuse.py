@@ -84,6 +84,9 @@ class Reuse:
                 if text is None:
                     return None
                 found[rel[len(prefix) :]] = text
+            # Its part only was read: the record written over meanwhile (`cp -r` of another output)
+            # would have given another record's digests, which the files copied with it have.
+            self._files.unchanged()
         except (ValueError, TypeError):  # a record's files not as make() writes them
             return None
         return found or None

@@ -804,7 +804,7 @@ def write(directory: str | Path, content: Mapping[str, str], several: bool = Fal
 
     When the directory already holds exactly ``content`` (same owned paths, bytes and modes), nothing
     is touched; when it differs in one file, that file is replaced alone. ``several``: the caller
-    found two files or more differing (commands._several_differ): then neither is looked for.
+    found two files or more differing (commands._differing_files), so neither case is looked for.
     Otherwise the new tree is built in a work directory beside it and exchanged into
     place (see the module docstring), so the directory is always either the old complete tree or the
     new one and a failed run leaves the previous output untouched. A file whose bytes did not change

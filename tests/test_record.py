@@ -794,6 +794,60 @@ def test_the_test_key_flag_is_recorded_for_the_test_key_alone(repo: Path, monkey
         )
 
 
+def _stamps(repo: Path) -> dict[str, tuple[int, int, int]]:
+    files = (p for p in (repo / "rendered").rglob("*") if p.is_file())
+    return {str(p.relative_to(repo)): (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in files}
+
+
+def test_a_file_edited_by_hand_is_put_back_alone(repo: Path) -> None:
+    """An output file edited by hand, nothing else changed: the record is the same, so the one
+    file differs, and it alone is renamed into place; the others keep even their ctimes."""
+    edited = "rendered/a/kustomization.yaml"
+    (repo / edited).write_text((repo / edited).read_text() + "# edited\n")
+    before = _stamps(repo)
+    rendered = run_cli(*RENDER)
+    assert rendered.exit_code == 1, rendered.stderr
+    after = _stamps(repo)
+    assert after.pop(edited)[0] != before.pop(edited)[0]
+    assert after == before
+    _, clean = clean_render(repo, ())
+    assert tree(repo / "rendered") == clean
+
+
+@pytest.mark.parametrize("names", [("a", "b"), ("a",)], ids=["directories", "flat-base"])
+def test_a_record_written_over_while_reused_renders_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]
+) -> None:
+    """Another output copied over this one in place (`cp -r`: the same inodes, the record too)
+    after reuse read the record: a cluster's part of the record, read then, is another record's,
+    and so are the files copied with it. Reuse sees the record written over, and renders."""
+    make_repository(tmp_path / "repo")
+    repo = tmp_path / "repo"
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if names == ("a",):
+        (repo / "b.pgcluster.yaml").unlink()
+    run_cli(*RENDER)
+    shutil.copytree(repo / "rendered", tmp_path / "other")
+    for name in names:  # what the output now holds is no longer what the specs make
+        (repo / f"{name}.pgcluster.yaml").write_text(spec(name).replace("size: 1Gi", "size: 2Gi"))
+    assert run_cli(*RENDER).exit_code == 1
+    (repo / "a.pgcluster.yaml").write_text((repo / "a.pgcluster.yaml").read_text() + "# a comment\n")
+    found = reuse.found
+
+    def written_over(*args: Any) -> reuse.Reuse | None:
+        taken = found(*args)
+        subprocess.run(["cp", "-r", f"{tmp_path / 'other'}/.", "rendered/"], check=True)
+        return taken
+
+    monkeypatch.setattr(reuse, "found", written_over)
+    run_cli(*RENDER)
+    monkeypatch.setattr(reuse, "found", found)
+    _, clean = clean_render(repo, ())
+    assert tree(repo / "rendered") == clean
+
+
 def test_a_comment_changed_replaces_the_record_alone(repo: Path) -> None:
     """Every cluster reused, the output the same but its record: that one file is renamed into
     place (write._replace_one), and no other file is linked, so each keeps even its ctime."""
@@ -820,7 +874,7 @@ def test_a_cluster_changed_stages_the_tree_without_looking_for_one_file(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A changed cluster's files and the record differ: the write builds the new tree at once
-    (commands._several_differ), without reading the output's files for the one that differs
+    (commands._differing_files), without reading the output's files for the one that differs
     (write._differing); the files that did not change are linked, keeping their inodes. A larger
     volume: the same file names, and the claims' files of the same size."""
     looked: list[str] = []
