@@ -20,15 +20,17 @@ the builders read only the plan. So a cluster is reused when all of these hold:
   which the version in the shared digest does not tell apart (an editable install, a patched one);
 - the secrets provider does not read the output it replaces (provider sealed keeps the ciphertexts
   of unchanged values from it): commands._reusing asks only for other providers;
-- each of the cluster's files, read as it is taken, has the record's SHA-256 and mode.
+- each of the cluster's files, read as it is taken, has the record's SHA-256 and mode, and the
+  record was not written over in place meanwhile (RecordFiles.unchanged: only the cluster's part of
+  it is read, and another output copied over this one holds another record's digests there).
 
 The output is not verified whole first (record.verify_output, 6% of a render after one of 1000
 specs changed): each file taken is read and hashed anyway, and one that is not as recorded only
 renders its cluster. What else the output holds is the write's to judge, as after a render of
 every cluster (files pgrender did not write are refused). Any doubt renders the cluster, or every
-cluster: reuse only ever saves work. The files are taken
-as the render's own (write.cluster_files), so the guard, ``--exit-code``, the write and the new
-record see the same files a full render makes (tests/test_record.py compares them byte for byte).
+cluster: reuse only ever saves work. The files are taken as the render's own
+(write.cluster_files), so the guard, ``--exit-code``, the write and the new record see the same
+files a full render makes (tests/test_record.py compares them byte for byte).
 """
 
 from __future__ import annotations
