@@ -282,9 +282,9 @@ def _guard(directory: Path, content: Mapping[str, str], previous: Mapping[str, s
 
 def _differing_files(previous: Mapping[str, str], content: Mapping[str, str]) -> int:
     """How many files of ``content`` differ from the output the guard read (``previous``): 0, 1, or
-    2 for two or more. Where two or more differ, the record counted, the write stages the whole tree
-    without first looking for the one file that differs, which reads each file whose size is the
-    same. Only ever a shortcut: the output may have changed since it was read, and the write
+    2 for two or more. Where two or more differ (the caller counts the record), the write stages the
+    whole tree without first looking for the one file that differs, which reads each file whose size
+    is the same. Only ever a shortcut: the output may have changed since it was read, and the write
     replaces it whole either way."""
     from itertools import islice
 

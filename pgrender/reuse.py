@@ -59,7 +59,6 @@ class Reuse:
         seen: set[str] = set()
         for top, start, count, size in _runs(files):
             if top in seen:
-                wanted.discard(top)
                 self._places.pop(top, None)
             elif top in wanted:
                 self._places[top] = (start, count, size)
