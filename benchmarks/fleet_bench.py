@@ -233,10 +233,16 @@ def changed(clusters: int) -> dict[str, float]:
         return _child(CHANGED, str(before), str(after), str(KEY))
 
 
-def _per_unit(name: str, run: Callable[[int], dict[str, float]], low: int, mid: int, high: int) -> Row:
+def _per_unit(name: str, run: Callable[[int], dict[str, float]], low: int, mid: int, high: int, runs: int = 1) -> Row:
     """Cost of one more unit between ``low`` and ``high``, against the same between ``low`` and ``mid``:
-    about 1 when the work is linear in the unit."""
-    cpu = {n: run(n)["cpu"] for n in (low, mid, high)}
+    about 1 when the work is linear in the unit. ``runs`` rounds of the three sizes, interleaved, and
+    their medians: where a unit costs less than a millisecond, one round's difference is mostly the
+    noise of the three processes (one round once read 8.8x for instances, which are linear)."""
+    samples: dict[int, list[float]] = {n: [] for n in (low, mid, high)}
+    for _ in range(runs):
+        for n, taken in samples.items():
+            taken.append(run(n)["cpu"])
+    cpu = {n: statistics.median(taken) for n, taken in samples.items()}
     late = (cpu[high] - cpu[low]) / (high - low)
     early = (cpu[mid] - cpu[low]) / (mid - low)
     return _row(
@@ -246,11 +252,14 @@ def _per_unit(name: str, run: Callable[[int], dict[str, float]], low: int, mid: 
 
 def scaling(quick: bool) -> list[Row]:
     clusters = 300 if quick else 3000
+    runs = 3 if quick else 5
     return [
+        # batch and changed are cached (their renders serve the memory rows too) and one round of
+        # each is enough: their differences are seconds, not milliseconds.
         _per_unit("clusters", batch, 1, clusters // 10, clusters),
         # 64 instances is what one spec may ask for (spec.limits.MAX_INSTANCES), not 99.
-        _per_unit("instances", lambda n: rendered([spec(0, replicas=n)]), 1, 16, 64),
-        _per_unit("users", lambda n: rendered([spec(0, users=n)]), 1, 100, 300 if quick else 1000),
+        _per_unit("instances", lambda n: rendered([spec(0, replicas=n)]), 1, 16, 64, runs),
+        _per_unit("users", lambda n: rendered([spec(0, users=n)]), 1, 100, 300 if quick else 1000, runs),
         _per_unit("changed clusters", changed, 1, 10 if quick else 100, 100 if quick else 1000),
     ]
 
