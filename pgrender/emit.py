@@ -198,8 +198,8 @@ def _sequence(items: list[Any], pad: str, first: str, lines: list[str]) -> None:
 
 def _inline(value: Any, indent: int) -> str:
     if type(value) is str:
-        if "\n" in value and _block_safe(value):
-            return _block(value, indent)
+        if "\n" in value:
+            return _long_text(value, indent) if LONG_TEXT <= len(value) <= LONG_TEXT_MAX else _text(value, indent)
         return _scalar(value) if len(value) <= CACHED_SCALAR else _one_line(value)
     if value is None:
         return "null"
@@ -224,6 +224,21 @@ def _inline(value: Any, indent: int) -> str:
 
 
 _INF = float("inf")
+
+
+def _text(text: str, indent: int) -> str:
+    """A string of several lines: a literal block where it keeps the text, else one quoted line."""
+    return _block(text, indent) if _block_safe(text) else _one_line(text)
+
+
+# The scripts and SQL in ConfigMaps are the same in most clusters of a fleet: each is written once at
+# its indentation (about 30 KB a cluster; 3% of a batch's CPU went on checking and indenting them).
+# At most LONG_TEXTS of them, each at most LONG_TEXT_MAX long, are held; shorter ones than LONG_TEXT
+# cost less to write than to look up.
+LONG_TEXT = 512
+LONG_TEXT_MAX = 64 * 1024
+LONG_TEXTS = 32
+_long_text = functools.lru_cache(maxsize=LONG_TEXTS)(_text)
 
 
 # Scalars up to this long are cached: names, labels and keys recur in every object of a cluster.
