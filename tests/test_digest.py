@@ -41,6 +41,9 @@ CASES = [
     {},
     [],
     [[[[LONG]]]],
+    {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "ports": [{"port": 5432}]}]}},
+    {"data": {"a.sh": "short", "b": ["x", LONG]}},  # a long string past the levels written here
+    [(LONG,), Mapping(a=LONG)],  # a tuple and a subclass holding one: json's to write
 ]
 
 
