@@ -4,27 +4,28 @@ The form is ``json.dumps(value, sort_keys=True, separators=(",", ":"))``, byte f
 name Jobs and annotate pod templates, so a new form would roll every pod of every cluster once.
 
 The top two levels of dicts and lists are written here, the rest by json's C encoder, so that a long
-string is escaped once for the whole render: the scripts and SQL in ConfigMaps are the same in most
-clusters of a fleet (65 of the 70 KB a cluster digests), and escaping them was 5% of a batch's CPU.
+string is escaped once for the whole render (text_memo.py): the scripts and SQL in ConfigMaps are the
+same in most clusters of a fleet (65 of the 70 KB a cluster digests), and escaping them was 5% of a
+batch's CPU.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from json.encoder import encode_basestring_ascii  # what json.dumps escapes strings with (ensure_ascii)
 from typing import Any
 
+from pgrender.text_memo import TextMemo
+
 # check_circular off: digests cover the builders' trees, which hold no cycles (one would be a bug
 # either way: RecursionError then, not ValueError); the check cost 13% of a pod template's encoding.
 _DUMPS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False).encode
 
-# Strings at least this long are escaped through the cache; shorter ones cost less to escape than to
-# look up. The cache holds LONG_STRINGS of them, each at most LONG_STRING_MAX: a few MB at worst.
+# Strings at least this long are escaped through the memo; shorter ones cost less to escape than to
+# look up. It holds at most LONG_STRINGS_HELD bytes: the recurring ones of a fleet take about 200 KB.
 LONG_STRING = 512
-LONG_STRING_MAX = 64 * 1024
-LONG_STRINGS = 32
+LONG_STRINGS_HELD = 1 << 20
 # Levels that may be written here: a ConfigMap's data sits at the second ([name, data] or {"data": ...}).
 LEVELS = 2
 
@@ -38,8 +39,8 @@ def canonical(value: Any, level: int = 0) -> str:
     """``json.dumps(value, sort_keys=True, separators=(",", ":"))``."""
     kind = type(value)
     if kind is str:
-        if LONG_STRING <= len(value) <= LONG_STRING_MAX:
-            return _long(value)
+        if len(value) >= LONG_STRING:
+            return escaped(value)
         return encode_basestring_ascii(value)
     # A dict or list is written here only where a long string lies within the levels left: a pod
     # template holds none, and json writes it in one call at a third of the cost of a call a field.
@@ -55,19 +56,17 @@ def canonical(value: Any, level: int = 0) -> str:
 
 def _long_within(value: Any, levels: int) -> bool:
     """Whether ``value`` is a dict or list (not a subclass: json's to write) that holds a string the
-    cache takes, directly or within ``levels`` - 1 more levels of dicts and lists."""
+    memo takes, directly or within ``levels`` - 1 more levels of dicts and lists."""
     kind = type(value)
     if kind is not dict and kind is not list:
         return False
     for item in value.values() if kind is dict else value:
         if type(item) is str:
-            if LONG_STRING <= len(item) <= LONG_STRING_MAX:
+            if len(item) >= LONG_STRING:
                 return True
         elif levels > 1 and _long_within(item, levels - 1):
             return True
     return False
 
 
-@functools.lru_cache(maxsize=LONG_STRINGS)
-def _long(text: str) -> str:
-    return encode_basestring_ascii(text)
+escaped = TextMemo(encode_basestring_ascii, LONG_STRINGS_HELD)

@@ -10,6 +10,7 @@ from pgrender.errors import InternalError, PgrenderError
 from pgrender.frozen import frozen
 from pgrender.plan.names import kubernetes_name_problem
 from pgrender.spec.limits import MAX_OBJECT_BYTES
+from pgrender.text_memo import TextMemo
 
 Manifest = dict[str, Any]
 
@@ -199,7 +200,7 @@ def _sequence(items: list[Any], pad: str, first: str, lines: list[str]) -> None:
 def _inline(value: Any, indent: int) -> str:
     if type(value) is str:
         if "\n" in value:
-            return _long_text(value, indent) if LONG_TEXT <= len(value) <= LONG_TEXT_MAX else _text(value, indent)
+            return long_text(value, indent) if len(value) >= LONG_TEXT else _text(value, indent)
         return _scalar(value) if len(value) <= CACHED_SCALAR else _one_line(value)
     if value is None:
         return "null"
@@ -232,13 +233,12 @@ def _text(text: str, indent: int) -> str:
 
 
 # The scripts and SQL in ConfigMaps are the same in most clusters of a fleet: each is written once at
-# its indentation (about 30 KB a cluster; 3% of a batch's CPU went on checking and indenting them).
-# At most LONG_TEXTS of them, each at most LONG_TEXT_MAX long, are held; shorter ones than LONG_TEXT
-# cost less to write than to look up.
+# its indentation (about 30 KB a cluster; 3% of a batch's CPU went on checking and indenting them),
+# and held within LONG_TEXTS_HELD bytes (text_memo.py). Shorter ones than LONG_TEXT cost less to
+# write than to look up.
 LONG_TEXT = 512
-LONG_TEXT_MAX = 64 * 1024
-LONG_TEXTS = 32
-_long_text = functools.lru_cache(maxsize=LONG_TEXTS)(_text)
+LONG_TEXTS_HELD = 1 << 20
+long_text = TextMemo(_text, LONG_TEXTS_HELD)
 
 
 # Scalars up to this long are cached: names, labels and keys recur in every object of a cluster.

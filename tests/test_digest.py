@@ -30,7 +30,7 @@ LONG = "#!/bin/sh\n" + "echo 'é \u2028 \\ \" \t \x7f \ud800'\n" * 40  # past di
 CASES = [
     "plain",
     LONG,
-    "x" * (digest.LONG_STRING_MAX + 1),  # too long for the cache
+    "x" * (digest.LONG_STRINGS_HELD + 1),  # too long to be held
     ["name", {"b": LONG, "a": "short", "c": LONG}],  # a ConfigMap's data at the second level
     {"data": {"script": LONG}, "template": {"spec": {"containers": [{"args": [LONG]}]}}},
     {"z": 1, "a": 2.5, "m": None, "t": True, "n": float("nan"), "i": float("inf"), "big": 2**70},
@@ -62,11 +62,10 @@ def test_what_json_refuses_is_refused() -> None:
 
 
 def test_a_long_string_is_escaped_once() -> None:
-    digest._long.cache_clear()
+    digest.escaped.clear()
     for _ in range(3):
         digest.digest(["name", {"script": LONG}])
-    info = digest._long.cache_info()
-    assert (info.misses, info.hits) == (1, 2)
+    assert (digest.escaped.misses, digest.escaped.hits, len(digest.escaped)) == (1, 2, 1)
 
 
 values = st.recursive(

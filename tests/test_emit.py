@@ -114,26 +114,29 @@ def test_a_float_that_is_no_number_is_written_as_yaml_names_it() -> None:
 
 SCRIPT = "#!/bin/sh\n" + "echo one line of a script\n" * 30  # past emit.LONG_TEXT
 BLOCK = "".join(f"    {line}\n" for line in SCRIPT.splitlines())
-# a value -> its text (None: only read back), and how many written texts are held
+# a value -> its text (None: only read back), how many written texts are held, how many were written
 LONG_TEXTS = [
-    ({"data": {"a.sh": SCRIPT}}, f"data:\n  a.sh: |\n{BLOCK}", 1),
+    ({"data": {"a.sh": SCRIPT}}, f"data:\n  a.sh: |\n{BLOCK}", 1, 1),
     (
         {"data": {"a.sh": SCRIPT}, "items": [{"args": [SCRIPT]}]},
         f"data:\n  a.sh: |\n{BLOCK}items:\n- args:\n  - |\n{BLOCK}",
         1,
+        1,
     ),
-    ({"data": {"a.sh": SCRIPT}, "items": [[{"args": [SCRIPT]}]]}, None, 2),  # a deeper one: a second indentation
-    ({"data": {"a.sh": SCRIPT + " "}}, None, 1),  # a trailing blank: not a block, one quoted line
-    ({"data": {"a.sh": SCRIPT + "\n"}}, None, 1),  # a blank last line: quoted too
-    ({"data": {"a.sh": "x\n" * (emit.LONG_TEXT_MAX // 2 + 1)}}, None, 0),  # too long to be held
+    ({"data": {"a.sh": SCRIPT}, "items": [[{"args": [SCRIPT]}]]}, None, 2, 2),  # a deeper one: a second indentation
+    ({"data": {"a.sh": SCRIPT + " "}}, None, 1, 1),  # a trailing blank: not a block, one quoted line
+    ({"data": {"a.sh": SCRIPT + "\n"}}, None, 1, 1),  # a blank last line: quoted too
+    ({"data": {"a.sh": "x\n" * (emit.LONG_TEXTS_HELD // 2)}}, None, 0, 2),  # too large to be held: written each time
 ]
 
 
-@pytest.mark.parametrize(("value", "expected", "held"), LONG_TEXTS, ids=range(len(LONG_TEXTS)))
-def test_a_long_text_is_written_once_and_reads_back(value: dict[str, Any], expected: str | None, held: int) -> None:
+@pytest.mark.parametrize(("value", "expected", "held", "written"), LONG_TEXTS, ids=range(len(LONG_TEXTS)))
+def test_a_long_text_is_written_once_and_reads_back(
+    value: dict[str, Any], expected: str | None, held: int, written: int
+) -> None:
     """The scripts a fleet's clusters share are written once at each indentation, and read back."""
-    emit._long_text.cache_clear()
+    emit.long_text.clear()
     first, again = emit.dump(value), emit.dump(value)
     assert first == again and (expected is None or first == expected)
     assert yaml.safe_load(first) == value == YAML(typ="safe", pure=True).load(first)
-    assert emit._long_text.cache_info().currsize == emit._long_text.cache_info().misses == held
+    assert (len(emit.long_text), emit.long_text.misses) == (held, written)
