@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +74,21 @@ def interleaved(commands: Mapping[str, Command], runs: int) -> dict[str, float]:
             if round_:
                 times[name].append((time.perf_counter() - start) * 1000)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+@contextmanager
+def plain_install() -> Iterator[str]:
+    """The python of a plain install: the wheel in a fresh virtualenv, whose `python -c pass` imports
+    no editable-install finder (the development virtualenv's imports pathlib, re and importlib.util,
+    about 25 ms, which every pgrender process and every `python -c pass` of it pays). The
+    virtualenv's pip is brought up to date first, as pre-commit's virtualenvs and `pip install
+    --upgrade pip` have it: the console script an older pip writes imports re (5 to 7 ms). Installing
+    the wheel's dependencies takes a minute and the package index."""
+    with tempfile.TemporaryDirectory(prefix="plain-install-") as tmp:
+        wheels, venv = Path(tmp) / "dist", Path(tmp) / "venv"
+        wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)]
+        subprocess.run(wheel, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(venv)], check=True, capture_output=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *map(str, wheels.glob("*.whl"))]
+        subprocess.run(pip, check=True, capture_output=True)
+        yield str(venv / "bin" / "python")

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import ENV, KEY, ROOT, Row
+from benchmarks.common import ENV, KEY, ROOT, Row, plain_install
 
 SPECS = 20
 CONFIG = "apiVersion: pgrender.io/v1alpha1\nkind: RenderConfig\nsecrets: {keyFile: root.key}\n"
@@ -111,19 +111,10 @@ def rows(quick: bool = False, python: str = sys.executable, install: str = "") -
 
 
 def plain_rows(quick: bool = False) -> list[Row]:
-    """The same runs in a plain install: the wheel in a fresh virtualenv, whose `python -c pass`
-    imports no editable-install finder (the development virtualenv's imports pathlib and re, which
-    flatters the ratios). The virtualenv's pip is brought up to date first, as pre-commit's
-    virtualenvs and `pip install --upgrade pip` have it: the console script an older pip writes
-    imports re (5 to 7 ms). Installing the wheel's dependencies takes a minute and the package index."""
-    with tempfile.TemporaryDirectory(prefix="noop-plain-") as tmp:
-        wheels, venv = Path(tmp) / "dist", Path(tmp) / "venv"
-        wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)]
-        subprocess.run(wheel, check=True, capture_output=True)
-        subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(venv)], check=True, capture_output=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *map(str, wheels.glob("*.whl"))]
-        subprocess.run(pip, check=True, capture_output=True)
-        return rows(quick, str(venv / "bin" / "python"), ", plain install")
+    """The same runs in a plain install (common.plain_install): its `python -c pass` is about half
+    the development virtualenv's, which flatters the ratios."""
+    with plain_install() as python:
+        return rows(quick, python, ", plain install")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each figure beside the baseline timed in the same run, and the ratio.
 
-Usage: python -m benchmarks.run [--quick] [SECTION ...]   (sections: cold, noop, noop-plain, fleet)
+Usage: python -m benchmarks.run [--quick] [SECTION ...]   (sections: cold, cold-plain, noop, noop-plain, fleet)
 Asserts nothing: figures vary by machine, ratios much less; a row with a target says whether it is met.
 """
 
@@ -15,6 +15,7 @@ from benchmarks.common import Row
 # name → the module whose rows(quick) it prints (module:function for another function)
 SECTIONS = {
     "cold": "benchmarks.cold_bench",
+    "cold-plain": "benchmarks.cold_bench:plain_rows",
     "noop": "benchmarks.noop_bench",
     "noop-plain": "benchmarks.noop_bench:plain_rows",
     "fleet": "benchmarks.fleet_bench",
