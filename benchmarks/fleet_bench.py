@@ -252,7 +252,7 @@ def _per_unit(name: str, run: Callable[[int], dict[str, float]], low: int, mid: 
 
 def scaling(quick: bool) -> list[Row]:
     clusters = 300 if quick else 3000
-    runs = 3 if quick else 5
+    runs = 5 if quick else 7
     return [
         # batch and changed are cached (their renders serve the memory rows too) and one round of
         # each is enough: their differences are seconds, not milliseconds.
