@@ -3,10 +3,10 @@
 The form is ``json.dumps(value, sort_keys=True, separators=(",", ":"))``, byte for byte: digests
 name Jobs and annotate pod templates, so a new form would roll every pod of every cluster once.
 
-The top two levels of dicts and lists are written here, the rest by json's C encoder, so that a long
-string is escaped once for the whole render (text_memo.py): the scripts and SQL in ConfigMaps are the
-same in most clusters of a fleet (65 of the 70 KB a cluster digests), and escaping them was 5% of a
-batch's CPU.
+Where a long string lies within the top two levels of dicts and lists, those levels are written
+here and the rest by json's C encoder, so that the string is escaped once for the whole render
+(text_memo.py): the scripts and SQL in ConfigMaps are the same in most clusters of a fleet (65 of the
+70 KB a cluster digests), and escaping them was 5% of a batch's CPU. Anything else is json's alone.
 """
 
 from __future__ import annotations
