@@ -688,8 +688,8 @@ def diff(
                 if len(paths) == 2:
                     raise PgrenderError(f"{missing[0]}: no such directory (OLD and NEW are rendered directories)")
                 raise UsageError("give two rendered directories OLD NEW, or spec files (with -o DIR)")
-            from pgrender import write
-            from pgrender.render import render
+            from pgrender import providers, write
+            from pgrender.render import stream
 
             spec_files, config = _inputs(paths, config_path)
             if not output and config is None:
@@ -707,7 +707,13 @@ def diff(
                 sealing_certificate=sealing_certificate,
                 previous=old,
             )
-            new = write.files(render(request))
+            # As check does: the clusters whose specs are unchanged are taken from the output (they
+            # cannot differ from it), and the render is spooled a cluster at a time.
+            provider = providers.secrets_provider(request.provider)
+            target = output or str(config.output)  # as render names it in the record
+            request, inputs = _record_inputs(request, config_path, config, target, provider)
+            request = _reusing(request, target, inputs, provider)
+            new, _ = write.collect(stream(request, []))
             bases = {"": directory}
         found = _changes(old, new, acknowledge)
     except PgrenderError as exc:

@@ -550,6 +550,32 @@ def reused_clusters(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return names
 
 
+# The changes whose clusters `pgrender diff` takes from the output, or not, told apart: a spec's,
+# the output's own, the record's, and the inputs every cluster shares.
+DIFFED = ("spec-byte", "spec-changed", "spec-added", "spec-removed", "output-edited", "output-removed",
+          "record-missing", "code", "provider-option", "namespace-option")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "change"), [(n, c) for n, c, _ in CHANGES if n in DIFFED], ids=[n for n, _, _ in CHANGES if n in DIFFED]
+)
+def test_diff_takes_unchanged_clusters_from_the_output_and_finds_what_a_full_render_finds(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, name: str, change: Change
+) -> None:
+    """`pgrender diff` of the specs renders, as check does, only the clusters the output does not
+    hold current; what it reports is what it reports with nothing reused (no stat cache)."""
+    returned = change(repo, monkeypatch)
+    args: tuple[str, ...] = returned if isinstance(returned, tuple) else ()
+    reused = reused_clusters(monkeypatch)
+    diffed = run_cli("diff", *args)
+    assert reused == REUSED.get(name, [])
+    reused.clear()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(repo.parent / "no-cache"))
+    rendered = run_cli("diff", *args)
+    assert reused == []
+    assert (diffed.exit_code, diffed.stdout, diffed.stderr) == (rendered.exit_code, rendered.stdout, rendered.stderr)
+
+
 @pytest.mark.parametrize(("name", "change", "outcome"), CHANGES, ids=[c[0] for c in CHANGES])
 def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     repo: Path, monkeypatch: pytest.MonkeyPatch, name: str, change: Change, outcome: str
