@@ -198,6 +198,20 @@ def _reusing(request: Any, target: str | None, inputs: _RecordInputs | None, pro
     return replace(request, reuse=found(target, inputs.inputs.shared(), inputs.code))
 
 
+def _compared(
+    request: Any, output: str | None, config_path: str | None, config: Any
+) -> tuple[Any, _RecordInputs | None, Any, str]:
+    """What check and diff render to compare with the output directory (``output``, else the
+    config's): the request with the clusters the output holds current (_reusing), what a record of
+    these inputs names, the provider, and the directory as render names it in the record."""
+    from pgrender import providers
+
+    provider = providers.secrets_provider(request.provider)
+    target = output or str(config.output)
+    request, inputs = _record_inputs(request, config_path, config, target, provider)
+    return _reusing(request, target, inputs, provider), inputs, provider, target
+
+
 def _remember_checked(target: str, made: Iterator[str], code: str) -> None:
     """After a full check found the output current: when the output's record is the one a render
     of these inputs writes (``made``), the stat signatures, as a render saves them
@@ -597,7 +611,7 @@ def check(
     config_path: str | None,
     fmt: str,
 ) -> None:
-    from pgrender import providers, write
+    from pgrender import write
     from pgrender.check import compare
     from pgrender.render import stream
 
@@ -610,10 +624,7 @@ def check(
             spec_files, config, key_file, secrets_provider, namespace, sealing_certificate=sealing_certificate
         )
         request, earlier = _replaced(request, directory, "cannot check")
-        provider = providers.secrets_provider(request.provider)
-        target = output or str(config.output)  # as render names it in the record
-        request, inputs = _record_inputs(request, config_path, config, target, provider)
-        request = _reusing(request, target, inputs, provider)
+        request, inputs, provider, target = _compared(request, output, config_path, config)
         warnings: list[Problem] = []
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
@@ -688,7 +699,7 @@ def diff(
                 if len(paths) == 2:
                     raise PgrenderError(f"{missing[0]}: no such directory (OLD and NEW are rendered directories)")
                 raise UsageError("give two rendered directories OLD NEW, or spec files (with -o DIR)")
-            from pgrender import providers, write
+            from pgrender import write
             from pgrender.render import stream
 
             spec_files, config = _inputs(paths, config_path)
@@ -709,10 +720,7 @@ def diff(
             )
             # As check does: the clusters whose specs are unchanged are taken from the output (they
             # cannot differ from it), and the render is spooled a cluster at a time.
-            provider = providers.secrets_provider(request.provider)
-            target = output or str(config.output)  # as render names it in the record
-            request, inputs = _record_inputs(request, config_path, config, target, provider)
-            request = _reusing(request, target, inputs, provider)
+            request = _compared(request, output, config_path, config)[0]
             new, _ = write.collect(stream(request, []))
             bases = {"": directory}
         found = _changes(old, new, acknowledge)
