@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from pgrender.errors import PgrenderError, Problem, SpecError, UsageError
+from pgrender.errors import InterruptedAfterWrite, PgrenderError, Problem, SpecError, UsageError
 
 if TYPE_CHECKING:
     from pgrender.render import Finished
@@ -556,23 +556,27 @@ def render(
                 differing == 1 and (record_before if exit_code else record.written_digest(record_path)) != record_after
             )
             write.write(target, content, several)
-            record.remember_written(target, inputs.code, record_after)
         record_changed = exit_code and record_before != record_after
     except PgrenderError as exc:
         _fail(exc, fmt)
-    changed = staleness is not None and staleness.stale
-    echo(f"wrote {written} files to {target}" + (" (changed)" if changed or record_changed else ""), err=True)
-    if staleness is not None and changed:
-        # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
-        # must be added before the commit can pass.
-        echo(
-            f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} changed, "
-            f"{len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), and commit again",
-            err=True,
-        )
-    elif record_changed:
-        how = "was removed" if record_after is None else "changed"
-        echo(f"the output's record {how}, no other file: `git add {target}` and commit again", err=True)
+    assert target is not None  # --stdout returned above
+    with write.written(target):
+        if inputs is not None and record_after is not None:
+            record.remember_written(target, inputs.code, record_after)
+        changed = staleness is not None and staleness.stale
+        echo(f"wrote {written} files to {target}" + (" (changed)" if changed or record_changed else ""), err=True)
+        if staleness is not None and changed:
+            # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new
+            # ones must be added before the commit can pass.
+            echo(
+                f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} "
+                f"changed, {len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), "
+                "and commit again",
+                err=True,
+            )
+        elif record_changed:
+            how = "was removed" if record_after is None else "changed"
+            echo(f"the output's record {how}, no other file: `git add {target}` and commit again", err=True)
     sys.exit(1 if changed or record_changed else 0)
 
 
@@ -915,6 +919,13 @@ def internal_error() -> NoReturn:
         err=True,
     )
     sys.exit(EX_SOFTWARE)
+
+
+def interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C: "Aborted!" as click says it, exit 1; or, once the output was written, that it was."""
+    echo(err=True)
+    echo(str(exc) if isinstance(exc, InterruptedAfterWrite) else "Aborted!", err=True)
+    sys.exit(1)
 
 
 def broken_pipe() -> NoReturn:

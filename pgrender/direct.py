@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 
 from pgrender.cli_table import COMMANDS, GROUPS, HELP
 
@@ -184,10 +183,8 @@ def _run(command: Any, params: dict[str, Any]) -> None:
         _click()
     except PgrenderError:
         raise  # as through click: a command reports its own, and one that escapes is not caught there
-    except KeyboardInterrupt:
-        commands.echo(err=True)
-        commands.echo("Aborted!", err=True)
-        sys.exit(1)
+    except KeyboardInterrupt as exc:
+        commands.interrupted(exc)
     except BrokenPipeError:
         commands.broken_pipe()
     except Exception:

@@ -51,7 +51,7 @@ from struct import Struct
 from typing import IO
 
 from pgrender import emit
-from pgrender.errors import InternalError, OutputError
+from pgrender.errors import InternalError, InterruptedAfterWrite, OutputError
 from pgrender.plan.names import cluster_directories
 from pgrender.record import RECORD, in_order, read_open
 from pgrender.render import ClusterOutput, Finished, Rendering
@@ -816,15 +816,58 @@ def write(directory: str | Path, content: Mapping[str, str], several: bool = Fal
     target = Path(os.path.realpath(shown))
     # Each file's bytes are made when they are compared or written: ``content`` may be spooled.
     wanted = Wanted(content)
+    placed = _Placed()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target.parent, shown):
             _recover(target)
-            _replace(target, shown, wanted, several)
+            _replace(target, shown, wanted, several, placed)
     except OSError as exc:
         raise OutputError(
             f"{shown}: cannot write: {describe_os_error(exc)}; the output directory is as it was"
         ) from exc
+    except KeyboardInterrupt as exc:
+        if placed.done():
+            raise InterruptedAfterWrite(str(shown)) from exc
+        raise
+
+
+@contextlib.contextmanager
+def written(directory: str | Path) -> Iterator[None]:
+    """What a command does once write() put the output ``directory`` in place (the stat cache, the
+    summary): Ctrl-C meanwhile says the output was written, not that the command was aborted."""
+    try:
+        yield
+    except InterruptedAfterWrite:
+        raise
+    except KeyboardInterrupt as exc:
+        raise InterruptedAfterWrite(str(directory)) from exc
+
+
+class _Placed:
+    """Whether the new output is in place, asked when Ctrl-C stops a write: the inode of what was
+    staged, found at the output's path. The rename is the kernel's; whether the interpreter got to
+    the line after it before raising KeyboardInterrupt is not known, so no flag set there can tell."""
+
+    def __init__(self) -> None:
+        self.unchanged = False  # the output held the content already: nothing to put in place
+        self._staged: tuple[str, int, int] | None = None  # where it goes, its device and inode
+
+    def staged(self, path: str, destination: str) -> None:
+        st = os.lstat(path)
+        self._staged = (destination, st.st_dev, st.st_ino)
+
+    def done(self) -> bool:
+        if self.unchanged:
+            return True
+        if self._staged is None:
+            return False
+        destination, device, inode = self._staged
+        try:
+            st = os.lstat(destination)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (device, inode)
 
 
 def _normal(rel: str) -> str:
@@ -964,7 +1007,7 @@ def _discard(work: Path, target: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _replace(target: Path, shown: Path, wanted: Wanted, several: bool) -> None:
+def _replace(target: Path, shown: Path, wanted: Wanted, several: bool, placed: _Placed) -> None:
     import tempfile  # here, not at the top: `render --stdout` starts faster without it
 
     owned = Names()
@@ -975,10 +1018,11 @@ def _replace(target: Path, shown: Path, wanted: Wanted, several: bool) -> None:
         same = not several and len(owned) == len(wanted) and all(rel in owned for rel in wanted)
         differing = _differing(target, wanted) if same else None
         if differing == []:
+            placed.unchanged = True
             return
         if differing is not None:
             (rel,) = differing
-            _replace_one(target, rel, wanted[rel])
+            _replace_one(target, rel, wanted[rel], placed)
             return
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.{WORK_MARK}", dir=target.parent))
     try:
@@ -993,6 +1037,7 @@ def _replace(target: Path, shown: Path, wanted: Wanted, several: bool) -> None:
         for rel, data in wanted.chunked_items():
             _directories(new, rel.rpartition("/")[0], made)
             _stage(old + rel if rel in owned else None, new + rel, data, file_mode(rel))
+        placed.staged(str(staging), str(target))
         if os.path.lexists(target):
             _swap(staging, target, work, shown)
         else:
@@ -1058,7 +1103,7 @@ def _regular(path: str) -> bool:
         return False
 
 
-def _replace_one(target: Path, rel: str, data: Bytes) -> None:
+def _replace_one(target: Path, rel: str, data: Bytes, placed: _Placed) -> None:
     """Put ``data`` at ``rel`` below ``target`` in one rename, the rest of the tree left as it is:
     when one file is all that changes (say the record, after a spec's comment changed, or after an
     upgrade that renders the same objects), the output is then the old tree or the new one as
@@ -1072,6 +1117,7 @@ def _replace_one(target: Path, rel: str, data: Bytes) -> None:
         _create(work / ".gitignore", WORK_IGNORE, FILE_MODE)  # first: before any Secret is in there
         made = f"{work}/one"
         _create(made, data, file_mode(rel))
+        placed.staged(made, f"{target}/{rel}")
         os.rename(made, f"{target}/{rel}")
     finally:
         _discard(work, target)

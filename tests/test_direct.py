@@ -215,6 +215,11 @@ def test_a_command_line_gives_what_click_gives(argv: list[str], tmp_path: Path) 
 AROUND = [
     ("raise RuntimeError('boom')", 70, "this is a bug in pgrender, not a problem with your input"),
     ("raise KeyboardInterrupt", 1, "\nAborted!\n"),
+    (
+        "from pgrender.errors import InterruptedAfterWrite; raise InterruptedAfterWrite('out')",
+        1,
+        "\npgrender: interrupted after the output was written: out holds this render's files in full",
+    ),
     ("raise SystemExit(3)", 3, ""),
     ("print('out')", 0, ""),
 ]

@@ -40,6 +40,7 @@ import pytest
 import yaml
 
 from pgrender import write
+from pgrender.errors import InterruptedAfterWrite
 from pgrender.render import Request, render
 from tests.conftest import GOLDEN_KEY, base_spec
 from tests.runtime.conftest import require_runtime
@@ -72,6 +73,13 @@ KEY = ("--key-file", str(GOLDEN_KEY))
 # Syscall counts must not change between runs: no bytecode written, no GIT_* from a calling hook.
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PYTHON")) or k == "PYTHONPATH"}
 ENV |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+
+# Runs the command line after it with SIGINT's default action.
+INTERRUPTIBLE = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
+]
 
 Snapshot = dict[str, tuple[int, bytes]]
 
@@ -136,8 +144,9 @@ class Scene:
     def run(
         self, point: Path, traced: Iterable[str], inject: Iterable[str] = (), trace: str = os.devnull
     ) -> subprocess.CompletedProcess[str]:
-        """Render the new spec into ``point``/out under strace."""
-        command = [*self.strace(traced, inject, trace), *self.render(point)]
+        """Render the new spec into ``point``/out under strace, with SIGINT's default action (a
+        background job is started with it ignored, and Python then ignores it too)."""
+        command = [*INTERRUPTIBLE, *self.strace(traced, inject, trace), *self.render(point)]
         return subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=self.root, check=False)
 
     def points(self, inject: tuple[str, ...] = ()) -> list[Point]:
@@ -351,6 +360,40 @@ def test_without_exchange_a_kill_between_the_renames_is_repaired_by_the_next_run
     states, problems = kill_everywhere(scene, points, gap_ok=True, no_exchange=no_exchange)
     assert not problems, "\n".join(problems)
     assert states["gap"] == 1, states
+
+
+@pytest.mark.parametrize("which", ["scene", "one_file_scene"])
+def test_ctrl_c_at_any_syscall_says_whether_the_output_was_written(which: str, request: pytest.FixtureRequest) -> None:
+    """SIGINT at each step of the write, as a terminal's Ctrl-C: before the new tree (or file) is in
+    place, "Aborted!" and the old tree; after it (the previous tree being deleted, the summary being
+    printed), that the output was written, and the new tree. Both exit 1, leave nothing git would
+    commit, and the next write leaves exactly the new tree."""
+    scene: Scene = request.getfixturevalue(which)
+    chosen = sites(scene.points())
+
+    def one(point: Point) -> tuple[str, str | None]:
+        directory = scene.copy()
+        out = str(directory / "out")
+        result = scene.run(directory, [point.syscall], [f"{point.syscall}:signal=INT:when={point.n}"])
+        state, problem = scene.check(directory, result, killed=False)
+        written = f"\n{InterruptedAfterWrite(out)}\n"
+        if result.returncode != 1:
+            problem = f"exit {result.returncode}: {result.stderr[-300:]}"
+        elif result.stderr == "\nAborted!\n":
+            problem = problem or (None if state == "old" else f"Aborted! with the {state} tree")
+        elif result.stderr.endswith(written) and "Aborted!" not in result.stderr:
+            problem = problem or (None if state == "new" else f"said written with the {state} tree")
+        else:
+            problem = f"neither Aborted! nor written: {result.stderr[-300:]}"
+        shutil.rmtree(directory)
+        return state, None if problem is None else f"SIGINT at {point.syscall} #{point.n}: {problem}"
+
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        outcomes = list(pool.map(one, chosen))
+    problems = [problem for _, problem in outcomes if problem]
+    assert not problems, f"{len(problems)} of {len(chosen)} points:\n" + "\n".join(problems[:10])
+    states = Counter(state for state, _ in outcomes)
+    assert states["old"] and states["new"], states
 
 
 def test_a_failing_syscall_is_a_one_line_error_and_leaves_the_old_tree(scene: Scene) -> None:
