@@ -725,7 +725,10 @@ def diff(
             # As check does: the clusters whose specs are unchanged are taken from the output (they
             # cannot differ from it), and the render is spooled a cluster at a time.
             request = _compared(request, output, config_path, config)[0]
-            new, _ = write.collect(stream(request, []))
+            warnings: list[Problem] = []
+            new, done = write.collect(stream(request, warnings))
+            _warn(tuple(sorted(warnings)), fmt)  # as render and check print them
+            _warn_validity(done.windows())
             bases = {"": directory}
         found = _changes(old, new, acknowledge)
     except PgrenderError as exc:

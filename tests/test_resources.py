@@ -352,16 +352,19 @@ WARNING = (
         ("render", "text", "warning: {file}:11:7: " + WARNING),
         ("render", "github", "::warning file={file},line=11,col=7::" + WARNING),
         ("check", "text", "warning: {file}:11:7: " + WARNING),
+        ("diff", "text", "warning: {file}:11:7: " + WARNING),
+        ("diff", "github", "::warning file={file},line=11,col=7::" + WARNING),
     ],
 )
-def test_validate_render_and_check_print_the_warning_and_succeed(
+def test_validate_render_check_and_diff_print_the_warning_and_succeed(
     write_spec: Callable[..., Path], tmp_path: Path, command: str, fmt: str, expected: str
 ) -> None:
     path = write_spec(WARNED)
     out = tmp_path / "out"
     key = ["--key-file", str(GOLDEN_KEY)]
-    args = {"validate": [], "render": ["--stdout", *key], "check": ["-o", str(out), *key]}[command]
-    if command == "check":  # what it compares with, rendered before
+    compared = ["-o", str(out), *key]
+    args = {"validate": [], "render": ["--stdout", *key], "check": compared, "diff": compared}[command]
+    if command in ("check", "diff"):  # what it compares with, rendered before
         assert run_cli("render", str(path), "-o", str(out), *key, "--allow-secrets-in-git").exit_code == 0
     result = run_cli(command, str(path), "--format", fmt, *args)
     assert result.exit_code == 0, result.stderr

@@ -67,6 +67,7 @@ def test_every_command_warns_alike(
         "validate": run_cli("validate", str(path)),
         "render": run_cli("render", str(path), "-o", str(out), "--key-file", str(GOLDEN_KEY), env=ENV),
         "check": run_cli("check", str(path), "-o", str(out), "--key-file", str(GOLDEN_KEY), env=ENV),
+        "diff": run_cli("diff", str(path), "-o", str(out), "--key-file", str(GOLDEN_KEY), env=ENV),
     }
     for command, result in results.items():
         assert result.exit_code == 0, (command, result.stderr)
