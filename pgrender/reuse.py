@@ -30,7 +30,9 @@ renders its cluster. What else the output holds is the write's to judge, as afte
 every cluster (files pgrender did not write are refused). Any doubt renders the cluster, or every
 cluster: reuse only ever saves work. The files are taken as the render's own
 (write.cluster_files), so the guard, ``--exit-code``, the write and the new record see the same
-files a full render makes (tests/test_record.py compares them byte for byte).
+files a full render makes (tests/test_record.py compares them byte for byte). What the guard and
+``check`` then read of the output (commands._read_output) takes a taken cluster's files from the
+render instead of reading them a second time, where it is placed in the directory it came from.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ class Reuse:
             seen.add(top)
         if len(seen) > 1:  # a flat base ("") is one cluster's output: every file the record lists
             self._places.pop("", None)
+
+    def directory(self, spec_digest: str) -> str | None:
+        """The directory the record lists for the cluster of ``spec_digest``, if any: where files()
+        takes its files from."""
+        return self._clusters.get(spec_digest)
 
     def files(self, spec_digest: str) -> dict[str, str] | None:
         """The files of the cluster of ``spec_digest`` (name in its directory → text), each as the

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pgrender import check as check_module
 from pgrender import load, record, render, reuse, tuning, write
 from pgrender.errors import Problem
 from pgrender.plan import ClusterPlan
@@ -607,6 +608,60 @@ def test_a_change_is_detected_and_the_full_path_makes_a_clean_renders_output(
     assert tree(repo / "rendered") == clean
     answered = fast(*RENDER, *args) is not None and fast(*CHECK, *args) is not None
     assert answered is (outcome == RENDERS)  # the new record answers the next run
+
+
+def _name_shared(repo: Path, mp: pytest.MonkeyPatch) -> None:
+    """A cluster of a's name in another namespace: a's files, taken from a/, go to <namespace>-a/."""
+    data = yaml.safe_load(spec("a"))
+    data["metadata"]["namespace"] = "other"
+    (repo / "c.pgcluster.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+# A change, the clusters then taken from the output, and the directories of the output that the
+# guard of a render and the comparison of a check read: not those of the clusters taken, which the
+# run read already, unless such a cluster is placed elsewhere now (a/ to <namespace>-a/).
+OUTPUT_READ: list[tuple[str, Change, list[str], list[str]]] = [
+    ("spec-changed", CHANGES[1][1], ["a"], ["b"]),
+    ("spec-added", CHANGES[2][1], ["a", "b"], []),
+    ("output-edited", CHANGES[28][1], ["b"], ["a"]),
+    ("name-shared", _name_shared, ["a", "b"], ["a"]),
+]
+
+
+@pytest.mark.parametrize("command", [RENDER, CHECK], ids=["render", "check"])
+@pytest.mark.parametrize(("name", "change", "taken_ones", "read"), OUTPUT_READ, ids=[c[0] for c in OUTPUT_READ])
+def test_the_files_of_clusters_taken_from_the_output_are_not_read_again(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+    name: str,
+    change: Change,
+    taken_ones: list[str],
+    read: list[str],
+) -> None:
+    """What render and check print, and their exit status, are those of a run that takes nothing
+    from the output (a copy of the repository: no stat cache of its output)."""
+    assert name == "name-shared" or [c[0] for c in CHANGES if c[1] is change] == [name]
+    change(repo, monkeypatch)
+    copy = repo.parent / "copy"
+    shutil.copytree(repo, copy, symlinks=True)
+    directories: set[str] = set()
+    real = check_module._read
+
+    def reading(path: str) -> str:
+        directories.add(os.path.relpath(path, os.path.realpath(os.getcwd()) + "/rendered").partition("/")[0])
+        return real(path)
+
+    monkeypatch.setattr(check_module, "_read", reading)
+    taken = reused_clusters(monkeypatch)
+    result = run_cli(*command)
+    assert (taken, sorted(directories - {"kustomization.yaml"})) == (taken_ones, read)
+    taken.clear()
+    monkeypatch.chdir(copy)
+    again = run_cli(*command)
+    assert not taken
+    assert (result.exit_code, result.stdout, result.stderr) == (again.exit_code, again.stdout, again.stderr)
+    assert result.exit_code == 1  # what was compared differed
 
 
 def _entry(path: Path) -> tuple[int, bytes | None] | None:
