@@ -42,6 +42,22 @@ while True:
 """
 
 
+# The watcher as the sidecar runs it, but saying when it first sleeps, which it does after each
+# digest: a test that waited a fixed time for the first one failed on a loaded machine, where the
+# change it wrote came first and was taken for the state to watch.
+DIGESTED = "test: digested"
+WATCHER = f"""
+import time
+_sleep = time.sleep
+def _said(seconds):
+    print({DIGESTED!r}, flush=True)
+    time.sleep = _sleep
+    _sleep(seconds)
+time.sleep = _said
+exec(compile({SCRIPT!r}, "tls_reload", "exec"))
+"""
+
+
 def pair(name: str) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -108,12 +124,12 @@ class Pod:
     def watch(self) -> Path:
         log = self.root / "watcher.log"
         with log.open("wb") as out:
-            command = [sys.executable, "-c", SCRIPT, str(EVERY), str(self.tls), "--", "dummy", self.config]
+            command = [sys.executable, "-c", WATCHER, str(EVERY), str(self.tls), "--", "dummy", self.config]
             self.processes.append(
                 subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             )
-        assert eventually(lambda: "watching" in log.read_text())
-        time.sleep(3 * EVERY)  # its first digest
+        # Its first digest, which later ones are compared with: a change written before it is no change.
+        assert eventually(lambda: DIGESTED in log.read_text())
         return log
 
     def stop(self) -> None:
