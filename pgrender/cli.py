@@ -16,7 +16,7 @@ import click
 from pgrender import __version__, commands
 from pgrender.cmp import DEFAULT_KEY_FILE
 from pgrender.convert import CONVERTERS
-from pgrender.errors import InterruptedAfterWrite, PgrenderError, UsageError
+from pgrender.errors import PgrenderError, UsageError
 from pgrender.providers import SECRETS_PROVIDERS
 
 option_format = click.option(
@@ -44,8 +44,8 @@ class _Commands(click.Group):
             raise
         except BrokenPipeError:
             commands.broken_pipe()
-        except InterruptedAfterWrite as exc:  # click says "Aborted!" to any other
-            commands.interrupted(exc)
+        except KeyboardInterrupt:  # "Aborted!" as click says it, or that the output was written
+            commands.interrupted()
         except Exception:
             commands.internal_error()
 

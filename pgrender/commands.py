@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from pgrender.errors import InterruptedAfterWrite, PgrenderError, Problem, SpecError, UsageError
+from pgrender.errors import PgrenderError, Problem, SpecError, UsageError
 
 if TYPE_CHECKING:
     from pgrender.render import Finished
@@ -318,19 +318,24 @@ _Rendered = tuple["SpooledTexts", "Finished", "Reuse | None"]
 def _read_output(directory: Path, failure: str, rendered: _Rendered | None = None) -> Mapping[str, str]:
     """What ``directory`` holds. After a render into it (``rendered``), the files of a cluster taken
     from it are not read again where the cluster is placed in the directory it was taken from: this
-    run read each of them and found it as the record has it (reuse.py). After a change to one
-    cluster of 300, the guard of `render --write` and the comparison of `check` read 27 files, not
-    7701; their CPU time fell by about a sixth (medians of six interleaved runs: render 2.5 to 2.2 s,
-    check 1.4 to 1.1 s)."""
+    run read each of them and found it as the record has it (reuse.py), and the record is still that
+    one (asked under read_output's lock: another render that wrote the directory meanwhile wrote
+    another record, and its files are read). After a change to one cluster of 300, the guard of
+    `render --write` and the comparison of `check` read 27 files, not 7701; their CPU time fell by
+    about a sixth (medians of six interleaved runs: render 2.5 to 2.2 s, check 1.4 to 1.1 s)."""
+    from pgrender import record
     from pgrender.check import read_output
 
     reuse = rendered[2] if rendered is not None else None
     if rendered is None or reuse is None:
         return read_output(directory, failure)
     content, done, _ = rendered
+    same_record: list[bool] = []  # asked at the first directory
 
     def known(below: str) -> Mapping[str, str] | None:
-        cluster = content.cluster(below)
+        if not same_record:
+            same_record.append(record.written_digest(os.path.join(directory, record.RECORD)) == reuse.record_digest)
+        cluster = content.cluster(below) if same_record[0] else None
         if cluster is None or not done.taken(cluster[0]):
             return None
         return cluster[1] if reuse.directory(done.spec_digest(cluster[0])) == below else None
@@ -581,27 +586,23 @@ def render(
                 differing == 1 and (record_before if exit_code else record.written_digest(record_path)) != record_after
             )
             write.write(target, content, several)
+            record.remember_written(target, inputs.code, record_after)
         record_changed = exit_code and record_before != record_after
     except PgrenderError as exc:
         _fail(exc, fmt)
-    assert target is not None  # --stdout returned above
-    with write.written(target):
-        if inputs is not None and record_after is not None:
-            record.remember_written(target, inputs.code, record_after)
-        changed = staleness is not None and staleness.stale
-        echo(f"wrote {written} files to {target}" + (" (changed)" if changed or record_changed else ""), err=True)
-        if staleness is not None and changed:
-            # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new
-            # ones must be added before the commit can pass.
-            echo(
-                f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} "
-                f"changed, {len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), "
-                "and commit again",
-                err=True,
-            )
-        elif record_changed:
-            how = "was removed" if record_after is None else "changed"
-            echo(f"the output's record {how}, no other file: `git add {target}` and commit again", err=True)
+    changed = staleness is not None and staleness.stale
+    echo(f"wrote {written} files to {target}" + (" (changed)" if changed or record_changed else ""), err=True)
+    if staleness is not None and changed:
+        # What a pre-commit hook's user must do next: pre-commit stashes untracked files, so new ones
+        # must be added before the commit can pass.
+        echo(
+            f"the rendered output changed ({len(staleness.missing)} created, {len(staleness.changed)} changed, "
+            f"{len(staleness.obsolete)} removed): review it, `git add {target}` (new files too), and commit again",
+            err=True,
+        )
+    elif record_changed:
+        how = "was removed" if record_after is None else "changed"
+        echo(f"the output's record {how}, no other file: `git add {target}` and commit again", err=True)
     sys.exit(1 if changed or record_changed else 0)
 
 
@@ -952,10 +953,22 @@ def internal_error() -> NoReturn:
     sys.exit(EX_SOFTWARE)
 
 
-def interrupted(exc: KeyboardInterrupt) -> NoReturn:
-    """Ctrl-C: "Aborted!" as click says it, exit 1; or, once the output was written, that it was."""
+def interrupted() -> NoReturn:
+    """Ctrl-C: "Aborted!" as click says it, exit 1; or, once the new output is in place (while the
+    previous tree is deleted, the stat cache saved or the summary printed), that it was written:
+    "Aborted!" would say nothing was. What was left is the next run's to finish: it deletes the work
+    directory (write._recover), and reads what the stat cache would have spared it."""
+    write = sys.modules.get("pgrender.write")  # not imported: nothing was written
+    output = write.written_output() if write is not None else None
     echo(err=True)
-    echo(str(exc) if isinstance(exc, InterruptedAfterWrite) else "Aborted!", err=True)
+    if output is None:
+        echo("Aborted!", err=True)
+    else:
+        echo(
+            f"pgrender: interrupted after the output was written: {output} holds this render's files in full "
+            "(the next run deletes what was left beside it)",
+            err=True,
+        )
     sys.exit(1)
 
 

@@ -183,8 +183,8 @@ def _run(command: Any, params: dict[str, Any]) -> None:
         _click()
     except PgrenderError:
         raise  # as through click: a command reports its own, and one that escapes is not caught there
-    except KeyboardInterrupt as exc:
-        commands.interrupted(exc)
+    except KeyboardInterrupt:
+        commands.interrupted()
     except BrokenPipeError:
         commands.broken_pipe()
     except Exception:

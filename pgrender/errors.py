@@ -62,19 +62,6 @@ class ChangeRefusedError(PgrenderError):
     shrinking or changing its storage class, a major version bump); nothing is written."""
 
 
-class InterruptedAfterWrite(KeyboardInterrupt):
-    """Ctrl-C once the new output was in place (while the previous tree was deleted, the stat cache
-    saved or the summary printed): "Aborted!" would say nothing was written. What was left is the
-    next run's to finish: it deletes the work directory (write._recover) and reads what the stat
-    cache would have spared it."""
-
-    def __init__(self, directory: str) -> None:
-        super().__init__(
-            f"pgrender: interrupted after the output was written: {directory} holds this render's files "
-            "in full (the next run deletes what was left beside it)"
-        )
-
-
 class InternalError(Exception):
     """pgrender contradicted itself (two objects with one identity, a value it cannot write): a bug.
 

@@ -49,8 +49,11 @@ from pgrender import record
 class Reuse:
     """The clusters an output directory holds current: spec digest → the directory of its files."""
 
-    def __init__(self, directory: str, files: record.RecordFiles, clusters: Mapping[str, str]) -> None:
+    def __init__(
+        self, directory: str, files: record.RecordFiles, clusters: Mapping[str, str], record_digest: str
+    ) -> None:
         self._directory = directory
+        self.record_digest = record_digest  # of the record the clusters are taken by
         self._files = files
         self._clusters = clusters
         # Where each directory's files are in the record (the first's offset, how many, and the
@@ -130,7 +133,7 @@ def found(target: str, shared: str, code: str) -> Reuse | None:
         if not isinstance(clusters, dict) or not all(isinstance(d, str) for d in clusters.values()):
             return None
         record.cached(directory, record_digest, code)  # this build made the record here, or checked it
-        return Reuse(directory, body["files"], clusters)
+        return Reuse(directory, body["files"], clusters, record_digest)
     except record.DOUBTS:
         return None
 

@@ -51,7 +51,7 @@ from struct import Struct
 from typing import IO
 
 from pgrender import emit
-from pgrender.errors import InternalError, InterruptedAfterWrite, OutputError
+from pgrender.errors import InternalError, OutputError
 from pgrender.plan.names import cluster_directories
 from pgrender.record import RECORD, in_order, read_open
 from pgrender.render import ClusterOutput, Finished, Rendering
@@ -828,7 +828,9 @@ def write(directory: str | Path, content: Mapping[str, str], several: bool = Fal
     target = Path(os.path.realpath(shown))
     # Each file's bytes are made when they are compared or written: ``content`` may be spooled.
     wanted = Wanted(content)
+    global _last_write
     placed = _Placed()
+    _last_write = (str(shown), placed)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target.parent, shown):
@@ -838,28 +840,24 @@ def write(directory: str | Path, content: Mapping[str, str], several: bool = Fal
         raise OutputError(
             f"{shown}: cannot write: {describe_os_error(exc)}; the output directory is as it was"
         ) from exc
-    except KeyboardInterrupt as exc:
-        if placed.done():
-            raise InterruptedAfterWrite(str(shown)) from exc
-        raise
 
 
-@contextlib.contextmanager
-def written(directory: str | Path) -> Iterator[None]:
-    """What a command does once write() put the output ``directory`` in place (the stat cache, the
-    summary): Ctrl-C meanwhile says the output was written, not that the command was aborted."""
-    try:
-        yield
-    except InterruptedAfterWrite:
-        raise
-    except KeyboardInterrupt as exc:
-        raise InterruptedAfterWrite(str(directory)) from exc
+# This process's last write() (a command writes one output), for what Ctrl-C says (commands.interrupted).
+_last_write: tuple[str, _Placed] | None = None
+
+
+def written_output() -> str | None:
+    """The output directory the last write() put in place, as it was given; None when no write put
+    one in place (none ran, or it was stopped before). Ctrl-C may come at any point after the kernel
+    renamed the new tree into place, before or after the command's next line: what was written is
+    told from the file system, never from where the interrupt landed."""
+    if _last_write is None or not _last_write[1].done():
+        return None
+    return _last_write[0]
 
 
 class _Placed:
-    """Whether the new output is in place, asked when Ctrl-C stops a write: the inode of what was
-    staged, found at the output's path. The rename is the kernel's; whether the interpreter got to
-    the line after it before raising KeyboardInterrupt is not known, so no flag set there can tell."""
+    """Whether the new output is in place: the inode of what was staged, found at the output's path."""
 
     def __init__(self) -> None:
         self.unchanged = False  # the output held the content already: nothing to put in place
@@ -1148,16 +1146,18 @@ def _swap(staging: Path, target: Path, work: Path, shown: Path) -> None:
     if _exchange(staging, target):
         return
     retired = work / "old"
-    os.rename(target, retired)
     try:
+        os.rename(target, retired)
         os.rename(staging, target)
-    except OSError as exc:
+    except BaseException as exc:  # an OSError, or Ctrl-C (raised once a rename has returned)
+        if os.path.lexists(target):
+            raise  # the first failed, or the second was done: the old tree or the new one is in place
         try:
             os.rename(retired, target)
         except OSError:
             raise OutputError(
-                f"{shown}: cannot write: {describe_os_error(exc)}, and the previous output could not be put back; "
-                f"it is in {retired}, and the next render puts it back"
+                f"{shown}: cannot write: {describe_os_error(exc) if isinstance(exc, OSError) else 'interrupted'}, "
+                f"and the previous output could not be put back; it is in {retired}, and the next render puts it back"
             ) from exc
         raise
 

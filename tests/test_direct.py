@@ -216,7 +216,8 @@ AROUND = [
     ("raise RuntimeError('boom')", 70, "this is a bug in pgrender, not a problem with your input"),
     ("raise KeyboardInterrupt", 1, "\nAborted!\n"),
     (
-        "from pgrender.errors import InterruptedAfterWrite; raise InterruptedAfterWrite('out')",
+        "from pgrender import write; write.write('out', {'kustomization.yaml': 'resources:\\n- a.yaml\\n', "
+        "'a.yaml': 'a: 1\\n'}); raise KeyboardInterrupt",
         1,
         "\npgrender: interrupted after the output was written: out holds this render's files in full",
     ),
