@@ -346,6 +346,7 @@ def keygen_command(**params: Any) -> None:
 
 
 def _run(command: Callable[..., None], params: dict[str, Any]) -> None:
+    commands.starting()
     try:
         command(**params)
     except UsageError as exc:

@@ -317,28 +317,27 @@ _Rendered = tuple["SpooledTexts", "Finished", "Reuse | None"]
 
 def _read_output(directory: Path, failure: str, rendered: _Rendered | None = None) -> Mapping[str, str]:
     """What ``directory`` holds. After a render into it (``rendered``), the files of a cluster taken
-    from it are not read again where the cluster is placed in the directory it was taken from: this
-    run read each of them and found it as the record has it (reuse.py), and the record is still that
-    one (asked under read_output's lock: another render that wrote the directory meanwhile wrote
-    another record, and its files are read). After a change to one cluster of 300, the guard of
-    `render --write` and the comparison of `check` read 27 files, not 7701; their CPU time fell by
-    about a sixth (medians of six interleaved runs: render 2.5 to 2.2 s, check 1.4 to 1.1 s)."""
-    from pgrender import record
+    from it are not read again where the cluster is placed in the directory it was taken from and
+    they are as this run read them, each found as the record has it (reuse.py): the same names and
+    stat signatures (Reuse.unchanged, asked under read_output's lock). A file another render or a
+    person wrote since is read. After a change to one cluster of 300, the guard of `render --write`
+    and the comparison of `check` read 27 files, not 7701; their CPU time fell by about a sixth
+    (medians of six interleaved runs: render 2.5 to 2.2 s, check 1.4 to 1.1 s)."""
     from pgrender.check import read_output
 
     reuse = rendered[2] if rendered is not None else None
     if rendered is None or reuse is None:
         return read_output(directory, failure)
     content, done, _ = rendered
-    same_record: list[bool] = []  # asked at the first directory
 
     def known(below: str) -> Mapping[str, str] | None:
-        if not same_record:
-            same_record.append(record.written_digest(os.path.join(directory, record.RECORD)) == reuse.record_digest)
-        cluster = content.cluster(below) if same_record[0] else None
+        cluster = content.cluster(below)
         if cluster is None or not done.taken(cluster[0]):
             return None
-        return cluster[1] if reuse.directory(done.spec_digest(cluster[0])) == below else None
+        spec_digest = done.spec_digest(cluster[0])
+        if reuse.directory(spec_digest) != below or not reuse.unchanged(spec_digest):
+            return None
+        return cluster[1]
 
     return read_output(directory, failure, known)
 
@@ -953,6 +952,14 @@ def internal_error() -> NoReturn:
     sys.exit(EX_SOFTWARE)
 
 
+def starting() -> None:
+    """A command starts: what a Ctrl-C during it says (interrupted) is of its own write, not of one
+    an earlier command of this process made (tests run many in one process)."""
+    write = sys.modules.get("pgrender.write")  # not imported: nothing was written
+    if write is not None:
+        write.forget()
+
+
 def interrupted() -> NoReturn:
     """Ctrl-C: "Aborted!" as click says it, exit 1; or, once the new output is in place (while the
     previous tree is deleted, the stat cache saved or the summary printed), that it was written:
@@ -1016,4 +1023,6 @@ def leave(run: Callable[[], object]) -> NoReturn:
         sys.stderr.flush()
     except OSError:
         sys.exit(code)  # let the interpreter report a closed pipe its usual way
+    except KeyboardInterrupt:  # what was printed may be cut short: not the command's status
+        interrupted()
     os._exit(code or 0)

@@ -177,6 +177,7 @@ def _run(command: Any, params: dict[str, Any]) -> None:
     from pgrender import commands
     from pgrender.errors import PgrenderError, UsageError
 
+    commands.starting()
     try:
         command(**params)
     except UsageError:

@@ -49,7 +49,7 @@ ctime. Reading every output file would cost more than the target (500 files, 1.5
 only a file whose stat differs is hashed, and only a digest that differs sends the run to the full
 path. A signature taken within the tick that stamped the file's mtime or ctime proves nothing (the
 file could change again within that tick, keeping its signature), so that file is hashed too, as
-git re-reads a "racily clean" file (_settled). A render waits out the tick of what it wrote (a few
+git re-reads a "racily clean" file (settled). A render waits out the tick of what it wrote (a few
 milliseconds), then takes each file's signature and hashes the file (remember_written): the next
 run reads nothing, and a file another process changed after the write is not vouched for.
 Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
@@ -886,7 +886,7 @@ def _cache_file(directory: str) -> str:
     return os.path.join(base, "pgrender", _sha(os.fsencode(os.path.realpath(directory)))[:32] + ".cache")
 
 
-def _signature(st: os.stat_result) -> str:
+def signature(st: os.stat_result) -> str:
     return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
 
@@ -929,7 +929,7 @@ def _grain(ns: int) -> int:
     return grain
 
 
-def _settled(st: os.stat_result, taken: int) -> bool:
+def settled(st: os.stat_result, taken: int) -> bool:
     """Whether ``st``, a stat made after ``taken`` (time.time_ns()), tells any later change of the
     file; else the file could have changed since within the tick that stamped it."""
     latest = max(st.st_mtime_ns, st.st_ctime_ns)  # most files: stamped before any grain's tick (no _grain)
@@ -940,7 +940,7 @@ class _CacheWriter:
     """A new stat cache for ``directory``, written a file at a time beside it (after ``lines``, in
     the cache's form); in place only once committed. A cache: a failure is no error (the writer
     stops), and a torn line is read as no signature. ``taken``: time.time_ns() before any file
-    whose signature is added was stat'ed (_settled)."""
+    whose signature is added was stat'ed (settled)."""
 
     def __init__(self, directory: str, record_digest: str, code: str, taken: int, lines: Iterable[bytes] = ()) -> None:
         self._path = _cache_file(directory)
@@ -1156,14 +1156,14 @@ def verify_output(
             wanted_rel, wanted = next(expected, ("", []))
             if wanted_rel != rel or not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != wanted[1]:
                 raise Unanswered(f"{rel}: not in the record, not a file, or another mode")
-            signature = _signature(st)
-            if cache.at(rel) != signature or not _settled(st, cache.taken):
+            signed = signature(st)
+            if cache.at(rel) != signed or not settled(st, cache.taken):
                 if _sha(_read(path)) != wanted[0]:
                     raise Unanswered(f"{rel}: changed")
                 if writer is None:
                     writer = _CacheWriter(directory, record_digest, code, taken, cache.before())
             if writer is not None:
-                writer.add(rel, signature)
+                writer.add(rel, signed)
             count += 1
         if next(expected, None) is not None:
             raise Unanswered("a file of the record is missing")
@@ -1358,6 +1358,8 @@ def main() -> None:
         text, code = answer(sys.argv[1:], os.environ)
     except DOUBTS:
         text, code = "", -1
+    except KeyboardInterrupt:  # while the record is read and the output stat'ed: nothing was written
+        text, code = "\nAborted!\n", 1
     if code < 0:
         # Outside the except block: its traceback would keep answer()'s frames, and with them the
         # record and the stat cache it read, for the whole render.

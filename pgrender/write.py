@@ -846,6 +846,12 @@ def write(directory: str | Path, content: Mapping[str, str], several: bool = Fal
 _last_write: tuple[str, _Placed] | None = None
 
 
+def forget() -> None:
+    """Let go of the last write(): a command starts (commands.starting)."""
+    global _last_write
+    _last_write = None
+
+
 def written_output() -> str | None:
     """The output directory the last write() put in place, as it was given; None when no write put
     one in place (none ran, or it was stopped before). Ctrl-C may come at any point after the kernel
@@ -1150,8 +1156,8 @@ def _swap(staging: Path, target: Path, work: Path, shown: Path) -> None:
         os.rename(target, retired)
         os.rename(staging, target)
     except BaseException as exc:  # an OSError, or Ctrl-C (raised once a rename has returned)
-        if os.path.lexists(target):
-            raise  # the first failed, or the second was done: the old tree or the new one is in place
+        if os.path.lexists(target) or not os.path.lexists(retired):
+            raise  # the old tree or the new one is in place, or there was none to move aside
         try:
             os.rename(retired, target)
         except OSError:

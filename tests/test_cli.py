@@ -630,3 +630,28 @@ def test_the_plugin_help_names_every_variable_the_plugin_reads() -> None:
     names = {n for text in sources for n in re.findall(r'"((?:ARGOCD|PGRENDER)_[A-Z_]+)"', text)}
     help_text = run_cli("cmp", "generate", "--help").stdout
     assert names and sorted(n for n in names if n not in help_text) == []
+
+
+def test_ctrl_c_says_what_the_command_it_stops_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In one process (tests, library use), a render writes; a later command stopped by Ctrl-C wrote
+    nothing, and says "Aborted!", not that the earlier render's output was written."""
+    from pgrender import check
+
+    spec, out = str(EXAMPLES / "minimal.yaml"), str(tmp_path / "out")
+    key = ("--key-file", str(GOLDEN_KEY), "--allow-secrets-in-git")
+    assert run_cli("render", spec, "-o", out, *key).exit_code == 0
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check, "read_output", interrupted)
+    result = run_cli("check", spec, "-o", out, "--key-file", str(GOLDEN_KEY))
+    assert (result.exit_code, result.stderr) == (1, "\nAborted!\n")
+
+
+def test_ctrl_c_while_the_record_answers_says_aborted(tmp_path: Path) -> None:
+    """The console script's first step (record.main) reads the record and stats every output file:
+    for a fleet, a moment a Ctrl-C can land in. It gave a traceback (exit 130)."""
+    script = "import pgrender.record as r\ndef answer(*a):\n    raise KeyboardInterrupt\nr.answer = answer\nr.main()\n"
+    done = subprocess.run([sys.executable, "-c", script, "check"], capture_output=True, text=True, cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "\nAborted!\n")

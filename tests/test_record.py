@@ -231,7 +231,7 @@ def _rewrite_cache(repo: Path, later: int = 0, signed: str = "") -> None:
     if later:
         head["taken"] += later
     if signed:
-        signature = record._signature(os.stat(repo / "rendered" / signed))
+        signature = record.signature(os.stat(repo / "rendered" / signed))
         lines = [f"{json.dumps(signed)} {signature}\n" if line.startswith(f'"{signed}" ') else line for line in lines]
     _cache(repo).write_text(json.dumps(head, separators=(",", ":")) + "\n" + "".join(lines))
 
@@ -664,34 +664,42 @@ def test_the_files_of_clusters_taken_from_the_output_are_not_read_again(
     assert result.exit_code == 1  # what was compared differed
 
 
+@pytest.mark.parametrize("by", ["another-render", "an-edit-in-place"])
 @pytest.mark.parametrize("command", [RENDER, CHECK], ids=["render", "check"])
-def test_files_another_render_wrote_meanwhile_are_read_from_the_output(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+def test_files_changed_after_they_were_taken_are_read_from_the_output(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...], by: str
 ) -> None:
-    """Between this run's taking of a's files and its guard (or check's comparison), another render
-    writes the output: a's volume grown to 2Gi. What this run then compares with is what that render
-    wrote: render and check refuse to shrink the volume back. With the texts taken earlier (before the
-    record was asked), render wrote the shrink and check called the output stale (exit 1)."""
+    """Between this run's taking of a's files and its guard (or check's comparison), a's volume grows
+    to 2Gi in the output: another render writes it, or a person edits the claim's file in place (as
+    many bytes, the same inode). What this run then compares with is that: render and check refuse to
+    shrink the volume back. With the texts taken earlier, render wrote the shrink and check called
+    the output stale (exit 1) or current (exit 0)."""
     (repo / "b.pgcluster.yaml").write_text(spec("b").replace("727Mi", "2Gi"))  # b is rendered, a taken
     other = repo.parent / "other"
     shutil.copytree(repo, other, ignore=shutil.ignore_patterns("rendered"))
     (other / "a.pgcluster.yaml").write_text(spec("a").replace("size: 1Gi", "size: 2Gi"))
     output = str(repo / "rendered")
+    claim = repo / "rendered" / "a" / "persistentvolumeclaim-a-instance1-0-pgdata.yaml"
     original = commands._read_output
 
-    def another_render_first(*args: Any) -> Any:
+    def changed_first(*args: Any) -> Any:
         monkeypatch.setattr(commands, "_read_output", original)  # for the other render's own guard
-        monkeypatch.chdir(other)
-        assert run_cli("render", "-o", output).exit_code == 0
-        monkeypatch.chdir(repo)
+        if by == "another-render":
+            monkeypatch.chdir(other)
+            assert run_cli("render", "-o", output).exit_code == 0
+            monkeypatch.chdir(repo)
+        else:
+            with open(claim, "r+") as file:
+                grown = file.read().replace("storage: 1Gi", "storage: 2Gi")
+                file.seek(0)
+                file.write(grown)
         return original(*args)
 
-    monkeypatch.setattr(commands, "_read_output", another_render_first)
+    monkeypatch.setattr(commands, "_read_output", changed_first)
     taken = reused_clusters(monkeypatch)
     result = run_cli(*command)
     assert taken == ["a"]
     assert result.exit_code == 2 and "a claim cannot shrink" in result.stderr, result.stderr
-    claim = repo / "rendered" / "a" / "persistentvolumeclaim-a-instance1-0-pgdata.yaml"
     assert "storage: 2Gi" in claim.read_text()
 
 
@@ -1642,7 +1650,7 @@ def test_reuse_reads_the_record_of_a_cluster_as_far_as_its_files(
     chunk for each cluster of a fleet was most of reuse's cost); the first and the last cluster's too."""
     files = {f"c{i // 20:03d}/configmap-{i % 20:02d}.yaml": f"{i}\n" for i in range(300 * 20)}
     listed = _output_with_record(tmp_path, files)
-    taken = reuse.Reuse(str(tmp_path), listed, {f"digest{n}": f"c{n:03d}" for n in range(300)}, "")
+    taken = reuse.Reuse(str(tmp_path), listed, {f"digest{n}": f"c{n:03d}" for n in range(300)})
     read: list[int] = []
     pread = os.pread
     monkeypatch.setattr(os, "pread", lambda fd, size, at: read.append(size) or pread(fd, size, at))
@@ -1663,5 +1671,5 @@ def test_reuse_reads_the_record_of_a_cluster_as_far_as_its_files(
 )
 def test_reuse_takes_a_flat_base_listed_together(tmp_path: Path, names: list[str], reused: bool) -> None:
     listed = _output_with_record(tmp_path, {name: f"{name}\n" for name in names})
-    found = reuse.Reuse(str(tmp_path), listed, {"digest": ""}, "").files("digest")
+    found = reuse.Reuse(str(tmp_path), listed, {"digest": ""}).files("digest")
     assert (found == {name: f"{name}\n" for name in names}) if reused else found is None
