@@ -50,13 +50,9 @@ class Staleness:
         )
 
 
-def read_output(
-    directory: Path, failure: str = "cannot read", known: Callable[[str], Mapping[str, str] | None] | None = None
-) -> SpooledTexts:
+def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
     """What a previous run wrote into ``directory`` (relative path → text, spooled as a render's own
-    output is: write.SpooledTexts); empty when it holds none. ``known``: the files of a directory
-    as this run already read them (a cluster's taken from the output: reuse.py), used in place of
-    reading them again where they are the files the directory holds; None where not known.
+    output is: write.SpooledTexts); empty when it holds none.
 
     An OSError becomes an OutputError saying ``failure`` (render says it cannot write) and why.
     """
@@ -68,34 +64,18 @@ def read_output(
         if not directory.is_dir():
             return files
         with reading(directory):
-            return _read_output(directory, files, known or _unknown)
+            return _read_output(directory, files)
     except OSError as exc:
         raise OutputError(
             f"{directory}: {failure}: {describe_os_error(exc)} (reading the previous output); nothing was changed"
         ) from exc
 
 
-def _unknown(directory: str) -> None:
-    return None
-
-
-def _read_output(
-    directory: Path, files: SpooledTexts, known: Callable[[str], Mapping[str, str] | None]
-) -> SpooledTexts:
+def _read_output(directory: Path, files: SpooledTexts) -> SpooledTexts:
     top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
     # A directory's files are held together (SpooledTexts.add_cluster): a fleet's are thousands.
     directories: list[str] = []
-    names: list[str] = []  # the files of the directory last entered
-
-    def add(below: str) -> None:
-        """The files of ``below``: as known, when those are the ones there; else read."""
-        if not names:
-            return
-        texts = known(below)
-        if texts is None or len(texts) != len(names) or not all(name in texts for name in names):
-            texts = {name: _read(f"{top}{below}/{name}") for name in names}
-        files.add_cluster(texts)
-
+    held: dict[str, str] = {}
     for rel in owned_files(directory):  # in sorted order: a directory's files one after another
         if not os.path.isfile(top + rel):
             continue
@@ -104,13 +84,13 @@ def _read_output(
             files.add(rel, _read(top + rel))
             continue
         if not directories or directories[-1] != below:
-            if directories:
-                add(directories[-1])
+            if held:
+                files.add_cluster(held)
             directories.append(below)
-            names = []
-        names.append(name)
-    if directories:
-        add(directories[-1])
+            held = {}
+        held[name] = _read(top + rel)
+    if held:
+        files.add_cluster(held)
     files.place(directories)
     return files
 

@@ -22,9 +22,7 @@ from pgrender.errors import PgrenderError, Problem, SpecError, UsageError
 
 if TYPE_CHECKING:
     from pgrender.render import Finished
-    from pgrender.reuse import Reuse
     from pgrender.validity import Window
-    from pgrender.write import SpooledTexts
 
 MAX_PROBLEMS = 50
 EX_SOFTWARE = 70  # sysexits.h: an internal software error
@@ -284,14 +282,13 @@ def _warn_validity(windows: Iterable[Window]) -> None:
         echo(f"warning: {warning}", err=True)
 
 
-def _guard(directory: Path, rendered: _Rendered, previous: Mapping[str, str] | None) -> Mapping[str, str]:
+def _guard(directory: Path, content: Mapping[str, str], previous: Mapping[str, str] | None) -> Mapping[str, str]:
     """Refuse (ChangeRefusedError) what no running cluster survives; return what ``directory`` held
     (``previous``, when it was read already)."""
     from pgrender.changes import guard
 
-    content = rendered[0]
     if previous is None:
-        previous = _read_output(directory, "cannot write", rendered)
+        previous = _read_output(directory, "cannot write")
     if previous:
         guard(previous, content)
     return previous
@@ -310,36 +307,10 @@ def _differing_files(previous: Mapping[str, str], content: Mapping[str, str]) ->
     return sum(1 for _ in islice(differing(previous, content), 2))
 
 
-# What a render into an output directory made: collect()'s files and clusters, and the clusters
-# the directory held current (reuse.py; None: none were taken from it).
-_Rendered = tuple["SpooledTexts", "Finished", "Reuse | None"]
-
-
-def _read_output(directory: Path, failure: str, rendered: _Rendered | None = None) -> Mapping[str, str]:
-    """What ``directory`` holds. After a render into it (``rendered``), the files of a cluster taken
-    from it are not read again where the cluster is placed in the directory it was taken from and
-    they are as this run read them, each found as the record has it (reuse.py): the same names and
-    stat signatures (Reuse.unchanged, asked under read_output's lock). A file another render or a
-    person wrote since is read. After a change to one cluster of 300, the guard of `render --write`
-    and the comparison of `check` read 27 files, not 7701; their CPU time fell by about a sixth
-    (medians of six interleaved runs: render 2.5 to 2.2 s, check 1.4 to 1.1 s)."""
+def _read_output(directory: Path, failure: str) -> Mapping[str, str]:
     from pgrender.check import read_output
 
-    reuse = rendered[2] if rendered is not None else None
-    if rendered is None or reuse is None:
-        return read_output(directory, failure)
-    content, done, _ = rendered
-
-    def known(below: str) -> Mapping[str, str] | None:
-        cluster = content.cluster(below)
-        if cluster is None or not done.taken(cluster[0]):
-            return None
-        spec_digest = done.spec_digest(cluster[0])
-        if reuse.directory(spec_digest) != below or not reuse.unchanged(spec_digest):
-            return None
-        return cluster[1]
-
-    return read_output(directory, failure, known)
+    return read_output(directory, failure)
 
 
 def _replaced(request: Any, directory: Path | None, failure: str) -> tuple[Any, Mapping[str, str] | None]:
@@ -551,7 +522,7 @@ def render(
         content, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
         _warn_validity(done.windows())
-        previous = _guard(Path(target), (content, done, request.reuse), earlier)
+        previous = _guard(Path(target), content, earlier)
         del earlier, request
         staleness = None
         if exit_code:
@@ -658,10 +629,7 @@ def check(
         expected, done = write.collect(stream(request, warnings))
         _warn(tuple(sorted(warnings)), fmt)
         _warn_validity(done.windows())
-        if earlier is None:
-            previous = _read_output(directory, "cannot check", (expected, done, request.reuse))
-        else:
-            previous = earlier
+        previous = _read_output(directory, "cannot check") if earlier is None else earlier
         # Every change, classified once: what refuses the check is what its report shows.
         found = _changes(previous, expected) if previous else None
         if found is not None:

@@ -49,7 +49,7 @@ ctime. Reading every output file would cost more than the target (500 files, 1.5
 only a file whose stat differs is hashed, and only a digest that differs sends the run to the full
 path. A signature taken within the tick that stamped the file's mtime or ctime proves nothing (the
 file could change again within that tick, keeping its signature), so that file is hashed too, as
-git re-reads a "racily clean" file (settled). A render waits out the tick of what it wrote (a few
+git re-reads a "racily clean" file (_settled). A render waits out the tick of what it wrote (a few
 milliseconds), then takes each file's signature and hashes the file (remember_written): the next
 run reads nothing, and a file another process changed after the write is not vouched for.
 Without a cache of this code (a fresh clone, an upgrade) the full path runs and writes one.
@@ -886,7 +886,7 @@ def _cache_file(directory: str) -> str:
     return os.path.join(base, "pgrender", _sha(os.fsencode(os.path.realpath(directory)))[:32] + ".cache")
 
 
-def signature(st: os.stat_result) -> str:
+def _signature(st: os.stat_result) -> str:
     return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
 
@@ -929,7 +929,7 @@ def _grain(ns: int) -> int:
     return grain
 
 
-def settled(st: os.stat_result, taken: int) -> bool:
+def _settled(st: os.stat_result, taken: int) -> bool:
     """Whether ``st``, a stat made after ``taken`` (time.time_ns()), tells any later change of the
     file; else the file could have changed since within the tick that stamped it."""
     latest = max(st.st_mtime_ns, st.st_ctime_ns)  # most files: stamped before any grain's tick (no _grain)
@@ -940,7 +940,7 @@ class _CacheWriter:
     """A new stat cache for ``directory``, written a file at a time beside it (after ``lines``, in
     the cache's form); in place only once committed. A cache: a failure is no error (the writer
     stops), and a torn line is read as no signature. ``taken``: time.time_ns() before any file
-    whose signature is added was stat'ed (settled)."""
+    whose signature is added was stat'ed (_settled)."""
 
     def __init__(self, directory: str, record_digest: str, code: str, taken: int, lines: Iterable[bytes] = ()) -> None:
         self._path = _cache_file(directory)
@@ -1156,14 +1156,14 @@ def verify_output(
             wanted_rel, wanted = next(expected, ("", []))
             if wanted_rel != rel or not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != wanted[1]:
                 raise Unanswered(f"{rel}: not in the record, not a file, or another mode")
-            signed = signature(st)
-            if cache.at(rel) != signed or not settled(st, cache.taken):
+            signature = _signature(st)
+            if cache.at(rel) != signature or not _settled(st, cache.taken):
                 if _sha(_read(path)) != wanted[0]:
                     raise Unanswered(f"{rel}: changed")
                 if writer is None:
                     writer = _CacheWriter(directory, record_digest, code, taken, cache.before())
             if writer is not None:
-                writer.add(rel, signed)
+                writer.add(rel, signature)
             count += 1
         if next(expected, None) is not None:
             raise Unanswered("a file of the record is missing")
@@ -1363,12 +1363,18 @@ def main() -> None:
     if code < 0:
         # Outside the except block: its traceback would keep answer()'s frames, and with them the
         # record and the stat cache it read, for the whole render.
-        from pgrender import tuning
+        try:
+            from pgrender import tuning
 
-        tuning.command_process()
-        from pgrender.direct import main as run
+            tuning.command_process()
+            from pgrender.direct import main as run
 
-        run(sys.argv[1:])
+            run(sys.argv[1:])  # never returns: commands.leave ends the process, and says what Ctrl-C stopped
+        except KeyboardInterrupt:  # while the full path was imported or the command line parsed
+            commands = sys.modules.get("pgrender.commands")
+            if commands is not None:
+                commands.interrupted()  # it says whether this run's write put the output in place
+            text, code = "\nAborted!\n", 1
     stream = sys.stderr
     if hasattr(stream, "reconfigure"):
         stream.reconfigure(encoding="utf-8", errors="backslashreplace")  # as cli._utf8_streams

@@ -101,7 +101,6 @@ class Finished:
         self._where = Texts()  # "namespace/name": a window's `where`, and the cluster's names
         self._digests = Records(_DIGEST)  # each cluster's spec digest (ClusterOutput.spec_digest); zeros for ""
         self._kinds = Records(self._KIND.size)  # each cluster's number in _shapes
-        self._taken = Records(1)  # 1 for a cluster whose files were taken from the output (reuse.py)
         self._shapes: list[tuple[tuple[Any, ...], ...]] = []  # windows without their `where`
         self._numbers: dict[tuple[tuple[Any, ...], ...], int] = {}
 
@@ -116,7 +115,6 @@ class Finished:
         self._where.append(where)
         self._kinds.append(self._KIND.pack(number))
         self._digests.append(bytes.fromhex(cluster.spec_digest) if cluster.spec_digest else bytes(_DIGEST))
-        self._taken.append(b"\x01" if cluster.files is not None else b"\x00")
 
     def __len__(self) -> int:
         return len(self._where)
@@ -126,16 +124,6 @@ class Finished:
         for where in self._where:
             namespace, _, name = where.partition("/")
             yield namespace, name
-
-    def taken(self, number: int) -> bool:
-        """Whether cluster ``number``'s files were taken from the output, each read and found as
-        the record has it (reuse.py): what that output holds, as this render read it."""
-        return self._taken.read(number) == b"\x01"
-
-    def spec_digest(self, number: int) -> str:
-        """Cluster ``number``'s spec digest ("" for a cluster without one)."""
-        digest = self._digests.read(number)
-        return digest.hex() if any(digest) else ""
 
     def spec_digests(self) -> Iterator[str]:
         """Each cluster's spec digest ("" for a cluster without one)."""

@@ -30,9 +30,7 @@ renders its cluster. What else the output holds is the write's to judge, as afte
 every cluster (files pgrender did not write are refused). Any doubt renders the cluster, or every
 cluster: reuse only ever saves work. The files are taken as the render's own
 (write.cluster_files), so the guard, ``--exit-code``, the write and the new record see the same
-files a full render makes (tests/test_record.py compares them byte for byte). What the guard and
-``check`` then read of the output (commands._read_output) takes a taken cluster's files from the
-render instead of reading them a second time, where it is placed in the directory it came from.
+files a full render makes (tests/test_record.py compares them byte for byte).
 """
 
 from __future__ import annotations
@@ -40,12 +38,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from itertools import islice
 
 from pgrender import record
-from pgrender.spill import DigestMap, Records
 
 
 class Reuse:
@@ -69,16 +65,6 @@ class Reuse:
             seen.add(top)
         if len(seen) > 1:  # a flat base ("") is one cluster's output: every file the record lists
             self._places.pop("", None)
-        # Each cluster taken: a digest of its files' stat signatures as files() read them, where they
-        # prove any later change (record.settled), for unchanged(). In spill stores: a fleet's are
-        # thousands.
-        self._signed = DigestMap()  # spec digest → its number in _signatures
-        self._signatures = Records(_SIGNED_BYTES)
-
-    def directory(self, spec_digest: str) -> str | None:
-        """The directory the record lists for the cluster of ``spec_digest``, if any: where files()
-        takes its files from."""
-        return self._clusters.get(spec_digest)
 
     def files(self, spec_digest: str) -> dict[str, str] | None:
         """The files of the cluster of ``spec_digest`` (name in its directory → text), each as the
@@ -89,48 +75,22 @@ class Reuse:
         start, count, size = self._places[where]
         prefix = f"{where}/" if where else ""
         found: dict[str, str] = {}
-        signed: list[str] | None = []
-        taken = time.time_ns()
         try:
             for rel, (digest, mode), _ in islice(self._files.placed(start, size), count):
                 if not rel.startswith(prefix):
                     return None  # not the directory's: the record changed since it was read
                 if "/" in rel[len(prefix) :]:
                     return None  # deeper than a cluster's directory: not what a render writes
-                read = _read(os.path.join(self._directory, rel), digest, mode)
-                if read is None:
+                text = _read(os.path.join(self._directory, rel), digest, mode)
+                if text is None:
                     return None
-                found[rel[len(prefix) :]], st = read
-                if signed is not None and record.settled(st, taken):
-                    signed.append(record.signature(st))
-                else:
-                    signed = None
+                found[rel[len(prefix) :]] = text
             # Its part only was read: the record written over meanwhile (`cp -r` of another output)
             # would have given another record's digests, which the files copied with it have.
             self._files.unchanged()
         except (ValueError, TypeError):  # a record's files not as make() writes them
             return None
-        if found and signed is not None:
-            self._signed.put(spec_digest, self._signatures.append(_signed(found, signed)))
         return found or None
-
-    def unchanged(self, spec_digest: str) -> bool:
-        """Whether the files files() took for the cluster of ``spec_digest`` are still the output's:
-        the same names, each with the stat signature it had when it was read. What another render
-        wrote since, or a person, is another file or has another signature (a write within the tick
-        of the clock that stamped the file was ruled out then: record.settled); so is a file linked
-        into another tree (its ctime)."""
-        number = self._signed.get(spec_digest)
-        where = self._clusters.get(spec_digest)
-        if number is None or where is None:
-            return False
-        directory = os.path.join(self._directory, where)
-        try:
-            names = sorted(os.listdir(directory))
-            signatures = [record.signature(os.lstat(os.path.join(directory, name))) for name in names]
-        except OSError:
-            return False
-        return _signed(names, signatures) == self._signatures.read(number)
 
 
 def _runs(files: record.RecordFiles) -> Iterator[tuple[str, int, int, int | None]]:
@@ -168,30 +128,19 @@ def found(target: str, shared: str, code: str) -> Reuse | None:
         return None
 
 
-_SIGNED_BYTES = 16
-
-
-def _signed(names: Iterable[str], signatures: list[str]) -> bytes:
-    """One digest of a directory's file names and their stat signatures, in the order of the names."""
-    signed = hashlib.blake2b(digest_size=_SIGNED_BYTES)
-    for name, signature in zip(names, signatures, strict=True):
-        signed.update(f"{name}\0{signature}\n".encode("utf-8", "surrogateescape"))
-    return signed.digest()
-
-
-def _read(path: str, digest: str, mode: int) -> tuple[str, os.stat_result] | None:
-    """The text of the regular file ``path`` and its stat when it has ``digest`` and ``mode``, else None."""
-    read = _regular(path, mode)
-    if read is None or _sha256(read[0]) != digest:
+def _read(path: str, digest: str, mode: int) -> str | None:
+    """The text of the regular file ``path`` when it has ``digest`` and ``mode``, else None."""
+    data = _regular(path, mode)
+    if data is None or _sha256(data) != digest:
         return None
     try:
-        return read[0].decode("utf-8"), read[1]
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
 
 
-def _regular(path: str, mode: int | None = None) -> tuple[bytes, os.stat_result] | None:
-    """The bytes of ``path`` and its stat when it is a regular file (not a link to one), of ``mode`` if given."""
+def _regular(path: str, mode: int | None = None) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file (not a link to one), of ``mode`` if given."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
@@ -200,7 +149,7 @@ def _regular(path: str, mode: int | None = None) -> tuple[bytes, os.stat_result]
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or (mode is not None and stat.S_IMODE(st.st_mode) != mode):
             return None
-        return record.read_open(fd), st
+        return record.read_open(fd)
     except OSError:
         return None
     finally:

@@ -292,18 +292,6 @@ class SpooledTexts(Mapping[str, str]):
             self._last = (number, self._read(_at(names, ends - names)).decode("utf-8"), held, start)
         return self._last[1], self._last[2], self._last[3]
 
-    def cluster(self, directory: str) -> tuple[int, dict[str, str]] | None:
-        """The number of the cluster placed in ``directory`` and its files (name → text), read at
-        once; None for a directory no cluster is placed in."""
-        number = self._numbers.get(directory) if self._placed else None
-        if number is None:
-            return None
-        names = _split(self._names(number)[0])
-        if self._clusters:
-            return number, dict(zip(names, self._clusters[number].texts, strict=True))
-        data = self._cluster_data(number)
-        return number, {name: text.decode("utf-8") for name, text in zip(names, data, strict=True)}
-
     def _located(self, rel: str) -> str | int:
         where = self._locate(rel)
         if where is None:

@@ -649,9 +649,18 @@ def test_ctrl_c_says_what_the_command_it_stops_wrote(tmp_path: Path, monkeypatch
     assert (result.exit_code, result.stderr) == (1, "\nAborted!\n")
 
 
-def test_ctrl_c_while_the_record_answers_says_aborted(tmp_path: Path) -> None:
-    """The console script's first step (record.main) reads the record and stats every output file:
-    for a fleet, a moment a Ctrl-C can land in. It gave a traceback (exit 130)."""
-    script = "import pgrender.record as r\ndef answer(*a):\n    raise KeyboardInterrupt\nr.answer = answer\nr.main()\n"
+@pytest.mark.parametrize(
+    "stopped",
+    [
+        "import pgrender.record as r\nr.answer = stop",  # reading the record, stat-ing the output
+        "import pgrender.tuning as t\nt.command_process = stop",  # the record declined: the full path starts
+    ],
+    ids=["answering", "declined"],
+)
+def test_ctrl_c_before_the_command_runs_says_aborted(tmp_path: Path, stopped: str) -> None:
+    """The console script's first steps (record.main): the command line parsed, the record read and
+    every output file stat'ed (for a fleet, a moment a Ctrl-C can land in); where that does not answer,
+    the full path imported. A Ctrl-C there gave a traceback (exit 130)."""
+    script = f"def stop(*a):\n    raise KeyboardInterrupt\n{stopped}\nimport pgrender.record\npgrender.record.main()\n"
     done = subprocess.run([sys.executable, "-c", script, "check"], capture_output=True, text=True, cwd=tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (1, "", "\nAborted!\n")

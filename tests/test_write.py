@@ -670,23 +670,6 @@ def test_a_fleets_owned_files_are_held_a_directory_at_a_time(
         assert list(owned) == sorted(owned)
 
 
-@pytest.mark.parametrize("in_memory", [pgrender.write.SPOOL_IN_MEMORY, 0], ids=["held", "spooled"])
-def test_a_directorys_files_are_read_back_as_its_cluster_gave_them(
-    monkeypatch: pytest.MonkeyPatch, in_memory: int
-) -> None:
-    """SpooledTexts.cluster: the number and files of the cluster placed in a directory, held or in
-    the file; None for a directory no cluster is placed in."""
-    monkeypatch.setattr(pgrender.write, "SPOOL_IN_MEMORY", in_memory)
-    clusters = [{"b.yaml": "b ü\n", KUSTOMIZATION: "k0\n"}, {"a.yaml": "", "z.yaml": "z\n" * 100}, {"x.yaml": "x\n"}]
-    content = pgrender.write.SpooledTexts()
-    for given in clusters:
-        content.add_cluster(given)
-    content.place(["one", "two", "three"])
-    content.add(KUSTOMIZATION, "top\n")
-    found = [content.cluster(d) for d in ("one", "two", "three", "four", "")]
-    assert found == [(0, clusters[0]), (1, clusters[1]), (2, clusters[2]), None, None]
-
-
 def test_a_previous_outputs_names_are_the_renders(tmp_path: Path) -> None:
     """What owned_files() reads back of a render's output (the guard, --exit-code and the write
     compare by it) is every name collect() gave, in the order it gave them."""
