@@ -1,7 +1,8 @@
 """Fixtures of the real-process tests: rendered examples brought up as local Patroni clusters.
 
 Each example cluster (hippo: two instances, trio: three with synchronous replication) is rendered
-and started once per session with its own etcd, because bootstrapping is the slow part; tests that
+and started once per session (per pytest-xdist worker: `make test` runs two, each file's tests in one
+of them) with its own etcd, because bootstrapping is the slow part; tests that
 change the cluster (failover, role changes) leave it healthy and as specified when they finish,
 and every test first waits for a healthy cluster, so the order of tests does not matter.
 
