@@ -28,6 +28,7 @@ PARAMETERS = (
         "string": DEFAULT_KEY_FILE,
     },
 )
+ANNOUNCED = frozenset(str(p["name"]) for p in PARAMETERS)
 
 
 @frozen
@@ -42,7 +43,11 @@ def _env_name(name: str) -> str:
 
 
 def _app_parameters(environ: Mapping[str, str]) -> list[dict[str, object]] | None:
-    """ARGOCD_APP_PARAMETERS, the parameters exactly as the Application sets them (None: not sent)."""
+    """ARGOCD_APP_PARAMETERS, the parameters exactly as the Application sets them (None: not sent).
+
+    Each is an object with a name and one value: `string`, `array` or `map`. pgrender's parameters
+    are strings: one sent otherwise (an array, a number), or twice, is an error, not a parameter
+    left out (left out, secrets-provider falls back to plaintext Secrets)."""
     raw = environ.get("ARGOCD_APP_PARAMETERS")
     if not raw:
         return None
@@ -50,23 +55,49 @@ def _app_parameters(environ: Mapping[str, str]) -> list[dict[str, object]] | Non
         entries = json.loads(raw)
     except json.JSONDecodeError:
         raise PgrenderError("ARGOCD_APP_PARAMETERS is not valid JSON") from None
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    if not isinstance(entries, list):
+        raise PgrenderError(f"ARGOCD_APP_PARAMETERS: expected a list of parameters; found {_json_type(entries)}")
+    seen: set[str] = set()
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise PgrenderError(
+                f"ARGOCD_APP_PARAMETERS[{number}]: expected an object with a name; found {_json_type(entry)}"
+            )
+        name = entry["name"]
+        if name in seen:
+            raise PgrenderError(f"ARGOCD_APP_PARAMETERS: parameter {name} is set twice")
+        seen.add(name)
+        if name in ANNOUNCED and not isinstance(entry.get("string"), str):
+            sent = [k for k in ("array", "map", "string") if k in entry]
+            found = f"{sent[0]} {_json_type(entry[sent[0]])}" if sent else "no value"
+            raise PgrenderError(f"parameter {name}: expected a string (Argo CD's `string`); found {found}")
+    return entries
+
+
+def _json_type(value: object) -> str:
+    """What a JSON value is, in the words of the error messages."""
+    if value is None:
+        return "null"
+    for kind, words in ((bool, "a boolean"), (str, "a string"), (int, "a number"), (float, "a number")):
+        if isinstance(value, kind):
+            return words
+    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
 
 
 def parameter(environ: Mapping[str, str], name: str) -> str | None:
     """A string parameter: ARGOCD_APP_PARAMETERS first, then PARAM_<NAME>."""
     for entry in _app_parameters(environ) or []:
-        if entry.get("name") == name and isinstance(entry.get("string"), str):
+        if entry["name"] == name:
             return str(entry["string"])
     return environ.get(f"PARAM_{_env_name(name)}")
 
 
 def _check_names(environ: Mapping[str, str]) -> None:
     """A misspelt parameter must not silently fall back to a default (say, plaintext Secrets)."""
-    known = sorted(str(p["name"]) for p in PARAMETERS)
+    known = sorted(ANNOUNCED)
     entries = _app_parameters(environ)
     if entries is not None:
-        unknown = [str(e.get("name")) for e in entries if e.get("name") not in known]
+        unknown = [str(e["name"]) for e in entries if e["name"] not in ANNOUNCED]
     else:
         announced = {f"PARAM_{_env_name(name)}" for name in known}
         unknown = sorted(k for k in environ if k.startswith("PARAM_") and k not in announced)

@@ -251,6 +251,17 @@ def _missing_key_env(sandbox: Sandbox) -> dict[str, str]:
     return sandbox.env(ARGOCD_APP_PARAMETERS=json.dumps([{"name": "key-file", "string": str(sandbox.root / "nokey")}]))
 
 
+def _parameters_env(parameters: object) -> Callable[[Sandbox], tuple[None, dict[str, str]]]:
+    """ARGOCD_APP_PARAMETERS as given (after a well-formed key-file, where it is a list)."""
+
+    def env(sandbox: Sandbox) -> tuple[None, dict[str, str]]:
+        key = [{"name": "key-file", "string": str(sandbox.key_file)}]
+        sent = key + parameters if isinstance(parameters, list) and "key-file" not in str(parameters) else parameters
+        return None, sandbox.env(ARGOCD_APP_PARAMETERS=json.dumps(sent))
+
+    return env
+
+
 FAILURES: list[tuple[str, Callable[[Sandbox], tuple[dict[str, str] | None, dict[str, str]]], str]] = [
     (
         "bad-spec",
@@ -277,6 +288,25 @@ FAILURES: list[tuple[str, Callable[[Sandbox], tuple[dict[str, str] | None, dict[
         "unknown-provider-plugin-env",
         lambda s: (None, s.env(ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER="vault")),
         "parameter secrets-provider: unknown secrets provider",
+    ),
+    *(
+        (f"parameters-{name}", _parameters_env(parameters), message)
+        for name, parameters, message in [
+            ("provider-array", [{"name": "secrets-provider", "array": ["existing"]}], "found array a list"),
+            ("provider-map", [{"name": "secrets-provider", "map": {"a": "existing"}}], "found map an object"),
+            ("provider-number", [{"name": "secrets-provider", "string": 5}], "found string a number"),
+            ("provider-null", [{"name": "secrets-provider", "string": None}], "found string null"),
+            ("provider-no-value", [{"name": "secrets-provider"}], "found no value"),
+            ("key-file-array", [{"name": "key-file", "array": ["/k"]}], "parameter key-file: expected a string"),
+            ("an-object", {"name": "secrets-provider", "string": "existing"}, "expected a list of parameters"),
+            ("an-entry-string", ["secrets-provider"], "ARGOCD_APP_PARAMETERS[1]: expected an object with a name"),
+            ("an-entry-unnamed", [{"string": "existing"}], "ARGOCD_APP_PARAMETERS[1]: expected an object with a name"),
+            (
+                "provider-twice",
+                [{"name": "secrets-provider", "string": "existing"}] * 2,
+                "parameter secrets-provider is set twice",
+            ),
+        ]
     ),
     (
         "parameters-not-json",
