@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import errno
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from pgrender.record import RECORD, differing, in_order, read_open
 from pgrender.write import Names, SpooledTexts, files_below, owned_files, reading
 
 SECRET_FIELDS = ("data", "stringData")
+# What an output file that is a link, a FIFO or a device reads as (_read): never its target's bytes.
+NOT_A_FILE = "# not a regular file (a link?): pgrender writes none, and reads nothing through it\n"
 # How a Secret is recognised in a file that is not valid YAML (hand-edited, truncated): its kind line.
 _SECRET_KIND_LINE = re.compile(r"^\s*kind\s*:\s*[\"']?Secret[\"']?\s*(#.*)?$", re.MULTILINE)
 
@@ -88,7 +92,8 @@ def _read_output(directory: Path, files: SpooledTexts) -> SpooledTexts:
                 files.add_cluster(held)
             directories.append(below)
             held = {}
-        held[name] = _read(top + rel)
+            linked = os.path.islink(top + below)  # its files are not read through it either
+        held[name] = NOT_A_FILE if linked else _read(top + rel)
     if held:
         files.add_cluster(held)
     files.place(directories)
@@ -168,11 +173,22 @@ def _write_diff(write: Callable[[str], object], name: str, old: str | None, new:
 
 
 def _read(path: str) -> str:
-    """The text of the file ``path`` (a link followed), as open() in text mode reads it: UTF-8, an
-    undecodable byte replaced, each line ending (CRLF, CR) read as "\n". Read without a file object
-    (record.read_open): a fleet's output is tens of thousands of files."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """The text of the file ``path``, as open() in text mode reads it: UTF-8, an undecodable byte
+    replaced, each line ending (CRLF, CR) read as "\n". Read without a file object
+    (record.read_open): a fleet's output is tens of thousands of files.
+
+    A link (or a FIFO, a device) reads as NOT_A_FILE, never as what it points at: pgrender writes
+    none, and check prints the old text of a changed file in its diff, into CI logs. A link committed
+    into the output, to the root key or a token file, would have printed that file."""
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the last part of the path is a link
+            return NOT_A_FILE
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return NOT_A_FILE
         text = read_open(fd).decode("utf-8", "replace")
     finally:
         os.close(fd)
@@ -203,9 +219,17 @@ def _documents(text: str | None) -> list[Any] | None:
 
 
 def _holds_secret(text: str | None, documents: list[Any] | None) -> bool:
+    """Whether a Secret is anywhere in the file: a document, or an item of one (a `kind: List`, as
+    kustomize reads it, in a hand-edited file)."""
     if documents is None:
         return bool(_SECRET_KIND_LINE.search(text or ""))
-    return any(_is_secret(d) for d in documents)
+    pending = list(documents)
+    while pending:
+        node = pending.pop()
+        if _is_secret(node):
+            return True
+        pending.extend(node.values() if isinstance(node, dict) else node if isinstance(node, list) else ())
+    return False
 
 
 def _is_secret(document: Any) -> bool:
@@ -229,6 +253,8 @@ def _secret_summary(name: str, old: list[Any] | None, new: list[Any] | None) -> 
             lines.append(f"{what}: no longer rendered, keys: {_names(old_secrets[ident][0])}")
         else:
             lines.append(f"{what}: {_changes(old_secrets[ident], new_secrets[ident])}")
+    if not lines:  # the Secret is inside another object (a List's items): no diff, and nothing named
+        return f"{name}: holds a Secret inside another object, so no diff is shown; run `pgrender render --write`\n"
     return "".join(f"{line} (values are not shown)\n" for line in lines)
 
 

@@ -6,6 +6,7 @@ decoded and as base64, the lines of its private keys, the root key and values a 
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from pgrender.check import NOT_A_FILE
 from pgrender.cli import cli
 from tests.conftest import EXAMPLES, GOLDEN_KEY, run_cli
 from tests.secret_scan import leaked, secret_strings
@@ -102,6 +104,38 @@ def test_check_names_the_keys_of_each_stale_secret(rendered: Path) -> None:
         "out/secret-pooled-old.yaml: Secret apps/pooled-old: no longer rendered, keys: password (values are not shown)"
     ) in diff
     assert "-  clusterIP: 10.0.0.1\n+  clusterIP: None\n" in diff, "other objects are still diffed"
+
+
+def tamper_around(out: Path) -> None:
+    """Output files that are not what they seem: a link to the root key, a directory's link, a
+    FIFO (open() would wait on it forever), and a Secret inside a List (as kustomize reads one)."""
+    (out / "configmap-pooled-config.yaml").unlink()
+    (out / "configmap-pooled-config.yaml").symlink_to(GOLDEN_KEY.resolve())
+    (out / "service-pooled-pods.yaml").unlink()
+    os.mkfifo(out / "service-pooled-pods.yaml")
+    listed = OBSOLETE_SECRET.replace("\n", "\n  ").replace("apiVersion: v1\n  ", "- apiVersion: v1\n  ")
+    (out / "service-pooled-primary.yaml").write_text(f"apiVersion: v1\nkind: List\nitems:\n{listed}")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_check_reads_nothing_through_a_link_and_no_secret_in_a_list(
+    rendered: Path, secrets: set[str], fmt: str
+) -> None:
+    tamper_around(rendered)
+    result = check(fmt)
+    assert result.exit_code == 1
+    assert leaked(result.stdout + result.stderr, secrets) == []
+    for name in ("configmap-pooled-config.yaml", "service-pooled-pods.yaml", "service-pooled-primary.yaml"):
+        assert name in result.stdout
+
+
+def test_check_says_what_it_did_not_read(rendered: Path) -> None:
+    tamper_around(rendered)
+    diff = check("text").stdout
+    assert "--- a/out/configmap-pooled-config.yaml\n+++ b/out/configmap-pooled-config.yaml\n" in diff
+    assert f"-{NOT_A_FILE}" in diff and diff.count(NOT_A_FILE) == 1  # the FIFO is not a file at all: missing
+    assert "out: stale: 2 changed, 1 missing" in check("text").stderr
+    assert "out/service-pooled-primary.yaml: holds a Secret inside another object, so no diff is shown" in diff
 
 
 def test_a_secret_changed_outside_its_data_names_the_fields(rendered: Path) -> None:
