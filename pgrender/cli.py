@@ -140,6 +140,10 @@ Reads:
   PATHS             two rendered directories, or one compared with git (--rev)
 {_CONFIG_READ}
   git               the output directory as committed (--rev), through the git program
+For a fresh render (no directories, no --rev), what render reads:
+{_SPECS_READ}
+{_KEY_READ}
+  the output dir    what the render is compared with
 """
 LINT_READS = f"""\b
 Reads:

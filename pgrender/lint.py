@@ -8,13 +8,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pgrender import overlay_guard
+from pgrender import __version__, overlay_guard
 from pgrender.errors import PgrenderError, Problem, SpecError
 from pgrender.frozen import frozen
 
 SKIPPED_KINDS = frozenset({"Kustomization"})
 OLDEST_MINOR = 25  # the oldest schemas kubernetes-validate ships
-LINT_EXTRA = "pip install 'pgrender[lint]'"
+# pgrender is on no package index: a release is installed from its git tag (README, "Installing a release").
+LINT_EXTRA = 'pip install "pgrender[lint] @ git+<your mirror of pgrender>@v{version}" (README, "Installing a release")'
 
 
 @frozen
@@ -33,7 +34,8 @@ def _kubernetes_validate() -> Any:
         import kubernetes_validate
     except ImportError as exc:
         raise PgrenderError(
-            f"lint needs kubernetes-validate (the lint extra): {exc}; install it: {LINT_EXTRA}"
+            f"lint needs kubernetes-validate (the lint extra): {exc}; "
+            f"install it: {LINT_EXTRA.format(version=__version__)}"
         ) from None
     return kubernetes_validate
 

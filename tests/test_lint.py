@@ -14,7 +14,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from pgrender import crds
+from pgrender import __version__, crds
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
 GOLDEN_BASES = sorted(p for p in (ROOT / "golden").glob("*/expected") if p.is_dir())
@@ -345,7 +345,10 @@ def test_without_the_lint_extra_exits_2_naming_it(tmp_path: Path) -> None:
     for fmt in ("text", "github"):
         result = run("-m", "pgrender", "lint", str(GOLDEN_BASES[0]), "--format", fmt)
         assert result.returncode == 2, result.stderr
-        assert "pip install 'pgrender[lint]'" in result.stderr and "Traceback" not in result.stderr
+        assert (
+            f'pip install "pgrender[lint] @ git+<your mirror of pgrender>@v{__version__}"' in result.stderr
+            and "Traceback" not in result.stderr
+        )
         assert result.stderr.count("\n") == 1 and result.stdout == ""
 
 
