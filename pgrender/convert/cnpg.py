@@ -47,6 +47,7 @@ _BARMAN = (
 )
 _PROBES = "pgrender's pods are probed through Patroni's REST API"
 _SHUTDOWN = "Patroni stops PostgreSQL in pgrender's pods"
+_MONITORING = "pgrender's exporter is a sidecar set by spec.monitoring (README, 'Monitoring'): set it there"
 
 REASONS: tuple[Reason, ...] = (
     left_out(
@@ -90,7 +91,7 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "backup", why=_BARMAN),
     left_out(*SPEC, "plugins", why=_BARMAN),
     left_out(*SPEC, "nodeMaintenanceWindow", why="pgrender's budgets let one pod of a set go at a time"),
-    left_out(*SPEC, "monitoring", why="pgrender renders no exporter"),
+    left_out(*SPEC, "monitoring", why=_MONITORING),
     left_out(*SPEC, "logLevel", why="the instance manager's log level: pgrender's pods run Patroni instead"),
     left_out(*SPEC, "projectedVolumeTemplate", why="pgrender mounts no extra volumes"),
     left_out(*SPEC, "env", why="pgrender's pods take no extra environment variables"),
@@ -120,13 +121,12 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "managed", "services", "additional", why="pgrender writes the Services of its naming profile"),
     left_out(*SPEC, "managed", "roles", ANY, "comment", why="pgrender writes no comments on roles"),
     left_out(*SPEC, "managed", "roles", ANY, "validUntil", why="pgrender's passwords do not expire"),
-    left_out(*SPEC, "managed", "roles", ANY, "inRoles", why="pgrender grants no role memberships"),
     left_out(*SPEC, "managed", "roles", ANY, "connectionLimit", why="pgrender sets no connection limits"),
     left_out(*SPEC, "managed", "roles", ANY, "disablePassword", why="pgrender gives every login role a password"),
     left_out(*SPEC, "certificates", ANY, why="pgrender makes the certificates (spec.tls.provider)"),
 )
 POOLER_REASONS: tuple[Reason, ...] = (
-    left_out(*SPEC, "monitoring", why="pgrender renders no exporter"),
+    left_out(*SPEC, "monitoring", why="pgrender's exporter reads the database, not pgBouncer (spec.monitoring)"),
     left_out(*SPEC, "deploymentStrategy", why="pgrender's pgBouncer rolls one pod at a time"),
     left_out(*SPEC, "serviceAccountName", why="pgrender's pgBouncer runs without a service account token"),
     left_out(*SPEC, "pgbouncer", "pg_hba", why="pgrender's pgBouncer admits TLS clients with SCRAM passwords"),
@@ -335,12 +335,16 @@ class _Build:
                     (*path, "passwordSecret"),
                     "pgrender derives the password from the root key and writes the role's Secret itself",
                 )
+            in_roles = src.take_list((*path, "inRoles"))  # memberships: users[].inRoles, the same GRANTs
             users = out.get(("spec", "users")) or []
             same = next((i for i, user in enumerate(users) if user.get("name") == name), None)
             if same is not None:
                 out.set(("spec", "users", same, "options"), options, src.at(path))
+                if in_roles:
+                    out.set(("spec", "users", same, "inRoles"), in_roles, src.at((*path, "inRoles")))
             else:
-                out.append(("spec", "users"), {"name": name, "options": options}, src.at(path))
+                user = {"name": name, "options": options} | ({"inRoles": in_roles} if in_roles else {})
+                out.append(("spec", "users"), user, src.at(path))
 
     def postgresql(self) -> None:
         src, out = self.src, self.out

@@ -75,7 +75,9 @@ REASONS: tuple[Reason, ...] = (
         "customReplicationTLSSecret",
         why="pgrender makes the replication client certificate (spec.tls.provider)",
     ),
-    left_out(*SPEC, "monitoring", why="pgrender renders no exporter sidecar"),
+    left_out(
+        *SPEC, "monitoring", why="pgrender's exporter is set by spec.monitoring (README, 'Monitoring'): set it there"
+    ),
     left_out(*SPEC, "instrumentation", why="pgrender renders no OpenTelemetry collector"),
     left_out(*SPEC, "userInterface", why="pgrender renders no pgAdmin"),
     left_out(*SPEC, "config", "files", why="pgrender mounts no files into /etc/postgres"),
