@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from pgrender import __version__, overlay_guard
+from pgrender import __version__, load, overlay_guard
 from pgrender.errors import PgrenderError, Problem, SpecError
 from pgrender.frozen import frozen
 
@@ -76,22 +78,35 @@ def lint(paths: list[Path], version: str) -> LintResult:
     problems: list[Problem] = []
     files = yaml_files(paths)
     count = 0
-    seen: list[tuple[str, str, dict[str, Any]]] = []
+    seen: list[overlay_guard.Seen] = []
     for path in files:
-        for index, obj in enumerate(_documents(path)):
-            if not isinstance(obj, dict) or obj.get("kind") in SKIPPED_KINDS:
+        for index, document in enumerate(_documents(path)):
+            obj = document.data
+            if not isinstance(obj, dict) or (isinstance(obj.get("kind"), str) and obj["kind"] in SKIPPED_KINDS):
                 continue
             count += 1
             ident = _ident(obj, index)
-            seen.append((str(path), ident, obj))
+            shape = _not_an_object(obj)
+            if shape is not None:
+                field, message = shape
+                problems.append(Problem(str(path), *document.position((field,)), f"{ident}.{field}", message))
+                continue
+            seen.append(overlay_guard.Seen(str(path), ident, obj, document.position))
             try:
                 validate_object(obj, version)
             except kubernetes_validate.ValidationError as exc:
                 where = ".".join(str(p) for p in exc.path)
                 message = _value_free(exc) if _may_show_secret_data(obj, tuple(exc.path)) else exc.message
-                problems.append(Problem(str(path), 0, 0, f"{ident}{'.' + where if where else ''}", message))
-            except kubernetes_validate.SchemaNotFoundError:
-                problems.append(Problem(str(path), 0, 0, ident, f"no schema for this kind in Kubernetes {version}"))
+                at = document.position((*exc.path, *_unexpected(exc)))
+                problems.append(Problem(str(path), *at, f"{ident}{'.' + where if where else ''}", message))
+            except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.utils.VersionNotSupportedError):
+                message = f"no schema for {obj['apiVersion']} {obj['kind']} in Kubernetes {version}"
+                problems.append(Problem(str(path), *document.position(("kind",)), ident, message))
+            else:
+                for data_key in _not_base64(obj):
+                    message = "not valid base64, which the API server refuses (Secret data is not shown)"
+                    where = f"{ident}.{'.'.join(data_key)}"
+                    problems.append(Problem(str(path), *document.position(data_key), where, message))
     problems += overlay_guard.renamed(seen)
     return LintResult(len(files), count, tuple(problems))
 
@@ -161,7 +176,7 @@ def _kind(value: Any) -> str:
     return "a string"
 
 
-def _documents(path: Path) -> list[Any]:
+def _documents(path: Path) -> list[load.Document]:
     """The YAML documents of a rendered file ("-": standard input); bad YAML is a SpecError.
 
     Read with the spec loader (load.py), which bounds depth and alias expansion, refuses bad bytes
@@ -169,14 +184,12 @@ def _documents(path: Path) -> list[Any]:
     """
     import sys
 
-    from pgrender import load
-
     try:
         # Bytes, decoded here: sys.stdin's encoding follows the locale, and rendered YAML is UTF-8.
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
         raise SpecError([Problem(str(path), 0, 0, "", f"cannot read file: {exc.strerror}")]) from None
-    return [document.data for document in load.load_bytes(data, str(path))]
+    return list(load.load_bytes(data, str(path)))
 
 
 _DUPLICATE_KEY = re.compile(r'found duplicate key "(?P<key>[^"\n]*)" with value')
@@ -201,6 +214,45 @@ _SYNTAX = re.compile(r"^<[a-z ]+>$|^[-?:,\[\]{}#&*!|>'\"%@`]$")
 def _syntax_only(quoted: re.Match[str]) -> str:
     inner = quoted[0][1:-1]
     return quoted[0] if _SYNTAX.match(inner) else "…"
+
+
+def _unexpected(exc: Any) -> tuple[str, ...]:
+    """The first field an additionalProperties error found unexpected (where the problem is shown),
+    or nothing."""
+    if exc.validator != "additionalProperties" or not isinstance(exc.instance, dict):
+        return ()
+    allowed = exc.schema.get("properties", {}) if isinstance(exc.schema, dict) else {}
+    return next(((key,) for key in exc.instance if key not in allowed), ())
+
+
+def _not_base64(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """The fields of a Secret's data that are not base64 (the schema's format "byte", which
+    jsonschema does not check), as the API server decodes them: standard alphabet and padding,
+    line breaks ignored."""
+    data = obj.get("data") if obj.get("kind") == "Secret" else None
+    if not isinstance(data, dict):
+        return []
+    bad = []
+    for key, value in data.items():
+        try:
+            if isinstance(value, str):
+                base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+        except binascii.Error:
+            bad.append(("data", str(key)))
+    return bad
+
+
+def _not_an_object(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) when ``obj`` lacks what names a Kubernetes object's schema: apiVersion
+    (group/version or version) and kind, each a string."""
+    for field in ("apiVersion", "kind"):
+        if field not in obj:
+            return field, "required field is missing: a Kubernetes object has apiVersion and kind"
+        if not isinstance(obj[field], str):
+            return field, f"expected a string; found {_kind(obj[field])}"
+    if not re.fullmatch(r"([a-z0-9.-]+/)?v[0-9]+[a-z0-9]*", obj["apiVersion"]):
+        return "apiVersion", "expected group/version or version (apps/v1, v1)"
+    return None
 
 
 def _ident(obj: dict[str, Any], index: int) -> str:

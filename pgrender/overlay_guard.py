@@ -13,10 +13,12 @@ differs from the object's metadata, the output was renamed or moved after render
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pgrender import load
 from pgrender.errors import Problem, SpecError
+from pgrender.frozen import frozen
 from pgrender.plan import defaults, labels
 
 FIX_NAMESPACE = (
@@ -35,11 +37,22 @@ def config_map_name(cluster: str) -> str:
     return f"{cluster}-config"
 
 
-def renamed(objects: list[tuple[str, str, dict[str, Any]]]) -> list[Problem]:
-    """Problems for every cluster whose output was renamed or moved; ``objects`` are
-    (file, ident, object) as lint read them."""
+@frozen
+class Seen:
+    """An object as lint read it: its file, its ident (Kind/name), the object, and where each of
+    its fields is in the file (load.Document.position)."""
+
+    file: str
+    ident: str
+    obj: dict[str, Any]
+    position: Callable[[tuple[str, ...]], tuple[int, int]]
+
+
+def renamed(objects: list[Seen]) -> list[Problem]:
+    """Problems for every cluster whose output was renamed or moved."""
     problems = []
-    for file, ident, obj in objects:
+    for seen in objects:
+        file, ident, obj = seen.file, seen.ident, seen.obj
         baked = _rendered_as(obj)
         if baked is None:
             continue
@@ -49,8 +62,7 @@ def renamed(objects: list[tuple[str, str, dict[str, Any]]]) -> list[Problem]:
             problems.append(
                 Problem(
                     file,
-                    0,
-                    0,
+                    *seen.position(("metadata", "namespace")),
                     f"{ident}.metadata.namespace",
                     f"cluster {cluster} was rendered for namespace {namespace!r} but its output is in "
                     f"{meta.get('namespace')!r} (moved by an overlay's namespace: or Flux's targetNamespace?): "
@@ -61,8 +73,7 @@ def renamed(objects: list[tuple[str, str, dict[str, Any]]]) -> list[Problem]:
             problems.append(
                 Problem(
                     file,
-                    0,
-                    0,
+                    *seen.position(("metadata", "name")),
                     f"{ident}.metadata.name",
                     f"cluster {cluster}'s objects were renamed ({config_map_name(cluster)!r} is now "
                     f"{meta.get('name')!r}: an overlay's namePrefix or nameSuffix?): {BAKED_IN} still name "

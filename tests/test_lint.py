@@ -72,61 +72,96 @@ INVALID = [
     (
         "unknown-field",
         DEPLOYMENT.replace("  replicas: 1\n", "  replicas: 1\n  colour: red\n"),
-        "Deployment/web.spec: Additional properties are not allowed ('colour' was unexpected)",
+        "6:3: Deployment/web.spec: Additional properties are not allowed ('colour' was unexpected)",
     ),
     (
         "unknown-container-field",
         DEPLOYMENT.replace("image: nginx}", "image: nginx, imagePolicy: Always}"),
-        "Deployment/web.spec.template.spec.containers.0: Additional properties are not allowed "
+        "10:46: Deployment/web.spec.template.spec.containers.0: Additional properties are not allowed "
         "('imagePolicy' was unexpected)",
     ),
     (
         "wrong-type",
         DEPLOYMENT.replace("replicas: 1", "replicas: one"),
-        "Deployment/web.spec.replicas: 'one' is not of type 'integer', 'null'",
+        "5:3: Deployment/web.spec.replicas: 'one' is not of type 'integer', 'null'",
     ),
-    ("missing-required", DEPLOYMENT.replace("  selector: {matchLabels: {app: web}}\n", ""), "Deployment/web.spec: "),
-    ("not-a-string", CONFIG_MAP.replace("fast", "1"), "ConfigMap/settings.data.mode: 1 is not of type 'string'"),
+    (
+        "missing-required",
+        DEPLOYMENT.replace("  selector: {matchLabels: {app: web}}\n", ""),
+        "4:1: Deployment/web.spec: ",
+    ),
+    ("not-a-string", CONFIG_MAP.replace("fast", "1"), "4:8: ConfigMap/settings.data.mode: 1 is not of type 'string'"),
     (
         "sealed-secret-unknown-field",
         "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: s, namespace: n}\n"
         "spec: {encryptedData: {}, extra: 1}\n",
-        "SealedSecret/s.spec: Additional properties are not allowed ('extra' was unexpected)",
+        "4:27: SealedSecret/s.spec: Additional properties are not allowed ('extra' was unexpected)",
     ),
     (
         "custom-resource",
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
-        "Widget/w: no schema for this kind in Kubernetes 1.30",
+        "2:1: Widget/w: no schema for example.com/v1 Widget in Kubernetes 1.30",
     ),
     (
         "certificate-unknown-field",
         CERTIFICATE.replace("  dnsNames:", "  dnsName: [x]\n  dnsNames:"),
-        "Certificate/web.spec: Additional properties are not allowed ('dnsName' was unexpected)",
+        "6:3: Certificate/web.spec: Additional properties are not allowed ('dnsName' was unexpected)",
     ),
     (
         "certificate-usage",
         CERTIFICATE.replace("server auth", "server-auth"),
-        "Certificate/web.spec.usages.1: 'server-auth' is not one of ",
+        "7:31: Certificate/web.spec.usages.1: 'server-auth' is not one of ",
     ),
     (
         "certificate-issuer",
         CERTIFICATE.replace("  issuerRef: {name: corp, kind: ClusterIssuer}\n", ""),
-        "Certificate/web.spec: 'issuerRef' is a required property",
+        "4:1: Certificate/web.spec: 'issuerRef' is a required property",
     ),
     (
         "certificate-key",
         CERTIFICATE.replace("ECDSA", "DSA"),
-        "Certificate/web.spec.privateKey.algorithm: 'DSA' is not one of",
+        "8:16: Certificate/web.spec.privateKey.algorithm: 'DSA' is not one of",
     ),
     (
         "issuer-ca",
         ISSUER.replace("{secretName: ca}", "{}"),
-        "Issuer/ca.spec.ca: 'secretName' is a required property",
+        "4:8: Issuer/ca.spec.ca: 'secretName' is a required property",
+    ),
+    (
+        "no-api-version",
+        "kind: ConfigMap\nmetadata: {name: x}\n",
+        "1:1: ConfigMap/x.apiVersion: required field is missing",
+    ),
+    ("no-kind", "a: 1\n", "1:1: ?/document 0.apiVersion: required field is missing"),
+    (
+        "kind-a-list",
+        "apiVersion: v1\nkind: [Secret]\nmetadata: {name: x}\n",
+        "2:1: ['Secret']/x.kind: expected a string; found a list",
+    ),
+    (
+        "api-version-three-parts",
+        "apiVersion: a/b/c\nkind: Secret\n",
+        "1:1: Secret/document 0.apiVersion: expected group/",
+    ),
+    (
+        "unknown-version",
+        "apiVersion: v9\nkind: Secret\nmetadata: {name: x}\n",
+        "2:1: Secret/x: no schema for v9 Secret",
+    ),
+    (
+        "secret-data-not-base64",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  ok: aGk=\n  bad: hunter2!\n",
+        "6:3: Secret/s.data.bad: not valid base64, which the API server refuses (Secret data is not shown)",
+    ),
+    (
+        "secret-data-unpadded",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: aGk}\n",
+        "4:8: Secret/s.data.k: not valid base64",
     ),
     (
         "issuer-spec",
         ISSUER.replace("spec: {ca: {secretName: ca}}", "spec: {ca: {secretName: ca}, kind: x}"),
-        "Issuer/ca.spec: Additional properties are not allowed ('kind' was unexpected)",
+        "4:30: Issuer/ca.spec: Additional properties are not allowed ('kind' was unexpected)",
     ),
 ]
 
@@ -150,7 +185,7 @@ def test_invalid_object_exits_1_naming_file_kind_and_name(tmp_path: Path, text: 
     result = run_cli("lint", str(tmp_path / "manifests"))
     assert result.exit_code == 1
     (problem, summary) = result.stderr.splitlines()
-    assert problem.startswith(f"{path}: {message}")
+    assert problem.startswith(f"{path}:{message}")  # line:column: Kind/name.field: ...
     assert summary == "1 objects in 1 files, 1 problems (Kubernetes 1.30, strict)"
 
 
@@ -159,7 +194,7 @@ def test_the_bad_object_in_a_stream_is_the_one_reported(tmp_path: Path) -> None:
     path = write(tmp_path / "all.yaml", "---\n".join([CONFIG_MAP, DEPLOYMENT, bad]))
     result = run_cli("lint", str(path))
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0].startswith(f"{path}: Deployment/api.spec.replicas: ")
+    assert result.stderr.splitlines()[0].startswith(f"{path}:21:3: Deployment/api.spec.replicas: ")
     assert result.stderr.splitlines()[1] == "3 objects in 1 files, 1 problems (Kubernetes 1.30, strict)"
 
 
@@ -168,7 +203,8 @@ def test_github_format(tmp_path: Path) -> None:
     result = run_cli("lint", str(path), "--format", "github")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
-        f"::error file={path}::Deployment/web.spec: Additional properties are not allowed ('colour' was unexpected)"
+        f"::error file={path},line=6,col=3::Deployment/web.spec: "
+        "Additional properties are not allowed ('colour' was unexpected)"
     )
 
 
@@ -179,8 +215,8 @@ def test_json_format(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == [
         {
             "file": str(path),
-            "line": 0,
-            "column": 0,
+            "line": 6,
+            "column": 3,
             "path": "Deployment/web.spec",
             "message": "Additional properties are not allowed ('colour' was unexpected)",
         }

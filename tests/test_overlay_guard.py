@@ -53,5 +53,5 @@ def test_lint_names_what_an_overlay_renamed(tmp_path: Path, lines: str, expected
 def test_the_guard_names_the_field_and_what_to_do_instead(tmp_path: Path) -> None:
     result = lint_overlay(tmp_path, "namespace: prod\n")
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("-:")]
-    assert line.startswith("-: ConfigMap/pooled-config.metadata.namespace: ")
+    assert line.startswith("-:216:3: ConfigMap/pooled-config.metadata.namespace: ")  # the line kustomize printed it at
     assert "render the spec for that namespace instead" in line and "targetNamespace" in line
