@@ -456,6 +456,22 @@ def _utf8_streams() -> None:
     for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(encoding="utf-8", errors=errors)
+    # A stream the caller closed (`>&-`) is None in Python: writing to it was an AttributeError.
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life; there is nowhere to say more
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Standard output closed by the caller: a command that prints fails as a user's error would
+    (exit 2, nothing written elsewhere); one that prints nothing runs as usual."""
+
+    def write(self, text: str) -> int:
+        raise PgrenderError("cannot write to standard output: it is closed (>&-)")
+
+    def flush(self) -> None:
+        pass
 
 
 def render(

@@ -755,7 +755,7 @@ def owned_files(directory: Path) -> Names:
         if not os.path.isfile(kfile):
             continue
         owned.add(rel + KUSTOMIZATION)
-        with open(kfile, encoding="utf-8") as file:
+        with open(kfile, encoding="utf-8", errors="replace") as file:  # a hand-edited one: its names that decode
             lines = file.read().splitlines()
         for line in lines:
             if line.startswith("- "):

@@ -257,6 +257,20 @@ def test_a_listed_file_that_is_not_there_is_no_crash(current: Path, command: tup
         assert run_cli("check").exit_code == 0
 
 
+@pytest.mark.parametrize("command", [("check",), ("diff",), ("render", "--write", "--exit-code")])
+def test_a_kustomization_that_is_not_utf8_is_stale_not_a_crash(current: Path, command: tuple[str, ...]) -> None:
+    """A byte that is not UTF-8 in a kustomization (edited in another encoding) was a
+    UnicodeDecodeError: the kustomization is read as check reads every file, and is stale."""
+    listing = current / "rendered" / "kustomization.yaml"
+    listing.write_bytes(listing.read_bytes() + b"# caf\xe9\n")
+    result = run_cli(*command)
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert result.exit_code == (0 if command == ("diff",) else 1), result.stderr
+    if command[0] == "render":
+        assert "(0 created, 1 changed, 0 removed)" in result.stderr
+        assert run_cli("check").exit_code == 0
+
+
 def test_an_unreadable_output_file_is_named_not_a_crash(current: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """compare() (check, render --exit-code) reads a file the guard did not (it reads only what
     the kustomizations list): unreadable, it is an OutputError naming it (exit 2), not a crash."""

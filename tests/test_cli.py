@@ -227,6 +227,34 @@ def test_a_reader_gone_from_standard_output_ends_the_run_quietly(args: tuple[str
     assert (done.returncode, done.stderr) == (1, "")
 
 
+# Command lines run with standard output or error closed by the caller (`>&-`): Python's is None.
+CLOSED_STREAM = [
+    (
+        "stdout",
+        ("render", str(EXAMPLES / "hippo.yaml"), "--stdout"),
+        2,
+        "cannot write to standard output: it is closed",
+    ),
+    ("stdout", ("render", str(EXAMPLES / "hippo.yaml"), "-o", "out"), 0, ""),  # prints to stderr only
+    ("stdout", ("validate", str(EXAMPLES / "hippo.yaml")), 0, "1 cluster(s) valid"),
+    ("stderr", ("validate", "nothere.yaml"), 2, ""),  # the message has nowhere to go; the status says it
+]
+
+
+@pytest.mark.parametrize(("closed", "args", "status", "said"), CLOSED_STREAM)
+def test_a_closed_stream_is_no_traceback(
+    tmp_path: Path, closed: str, args: tuple[str, ...], status: int, said: str
+) -> None:
+    fd = {"stdout": 1, "stderr": 2}[closed]
+    key = ["--key-file", str(GOLDEN_KEY)] if args[0] == "render" else []
+    command = [sys.executable, "-m", "pgrender", *args, *key]
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, check=False, preexec_fn=lambda: os.close(fd)
+    )
+    assert done.returncode == status, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr
+
+
 def test_through_click_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same through click's command group (what pgrender.direct hands it)."""
     read, written = os.pipe()

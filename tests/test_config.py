@@ -179,6 +179,16 @@ ERRORS = [
             "found 'Vault'",
         ],
     ),
+    (
+        "nul-in-paths",
+        'output: "out\\0put"\nspecs: ["a\\0.yaml"]\nsecrets: {keyFile: "k\\0", sealed: {certificate: "c\\0"}}\n',
+        [
+            "pgrender.yaml:1:1: output: a path cannot hold a NUL byte (\\0)",
+            "pgrender.yaml:2:9: specs[0]: a path cannot hold a NUL byte (\\0)",
+            "pgrender.yaml:3:11: secrets.keyFile: a path cannot hold a NUL byte (\\0)",
+            "pgrender.yaml:3:36: secrets.sealed.certificate: a path cannot hold a NUL byte (\\0)",
+        ],
+    ),
     ("not-a-mapping", "- specs\n", ["pgrender.yaml:1:1: expected a mapping (RenderConfig)"]),
     ("two-documents", "output: a\n---\noutput: b\n", ["pgrender.yaml: expected one YAML document"]),
     ("empty-file", "", ["pgrender.yaml: no YAML document found"]),

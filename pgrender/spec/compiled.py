@@ -1354,9 +1354,9 @@ _v268 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
 _v269 = p.string(pattern='^RenderConfig\\Z')
 
-_v270 = p.sequence(p.string(), min_length=1)
+_v270 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v271 = p.string()
+_v271 = p.after(p.string(), m_spec_rules_repository.check_path)
 
 _v272 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
@@ -1364,13 +1364,13 @@ _v273 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
 _v274 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v275 = p.nullable(p.string())
+_v275 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
 
 V_SealedConfig = p.Model(SealedConfig, (
-    p.Field('certificate', 'certificate', p.string(min_length=1), None),
+    p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
 _v276 = p.nullable(V_SealedConfig)

@@ -13,6 +13,7 @@ from pgrender.spec.rules.repository import (
     DEFAULT_KUBERNETES_VERSION,
     check_distinct_roles,
     check_kubernetes_version,
+    check_path,
     check_refresh_interval,
     check_remote_key_template,
     check_required_version,
@@ -32,6 +33,7 @@ class SecretStoreRef(StrictModel):
 
 
 RemoteKeyTemplate = Annotated[str, AfterValidator(check_remote_key_template)]
+FilePath = Annotated[str, AfterValidator(check_path)]
 
 
 class ExternalSecretsSettings(StrictModel):
@@ -64,7 +66,7 @@ class ExternalSecretsSettings(StrictModel):
 class SealedConfig(StrictModel):
     """secrets.sealed: what the `sealed` provider seals for."""
 
-    certificate: str = Field(
+    certificate: FilePath = Field(
         description="The sealed-secrets controller's certificate (PEM, from `kubeseal --fetch-cert`), relative "
         "to this file; never fetched.",
         min_length=1,
@@ -81,7 +83,7 @@ class SecretsConfig(StrictModel):
         "`render --only-secrets`), sealed (Bitnami SealedSecrets, for committed output) or external "
         "(ExternalSecrets of External Secrets Operator reading a store). --secrets-provider overrides it.",
     )
-    key_file: str | None = Field(default=None, description="Root key file; else PGRENDER_KEY.")
+    key_file: FilePath | None = Field(default=None, description="Root key file; else PGRENDER_KEY.")
     sealed: SealedConfig | None = Field(default=None, description="For provider sealed.")
     external: ExternalSecretsSettings = Field(
         default_factory=ExternalSecretsSettings, description="For provider external."
@@ -95,10 +97,12 @@ class RepositoryConfig(StrictModel):
     """pgrender.io/v1alpha1, the version of this file's format."""
     kind: str = Field(default="RenderConfig", pattern="^RenderConfig$")
     """RenderConfig."""
-    specs: list[str] = Field(default_factory=default_specs, min_length=1, examples=[["clusters/**/*.pgcluster.yaml"]])
+    specs: list[FilePath] = Field(
+        default_factory=default_specs, min_length=1, examples=[["clusters/**/*.pgcluster.yaml"]]
+    )
     """Glob patterns of the spec files, relative to this file (** matches directories); used when a command
     names no files."""
-    output: str = Field(default="rendered", examples=["rendered"])
+    output: FilePath = Field(default="rendered", examples=["rendered"])
     """The directory rendered output goes to (and `diff` and `lint` read), relative to this file; -o overrides it."""
     namespace: DNSLabel | None = Field(default=None, description="For specs without metadata.namespace.")
     # The pattern is for editors (JSON Schema); the validator gives the message people read.

@@ -76,6 +76,14 @@ def check_distinct_roles(roles: list[InfrastructureRoleSpec]) -> list[Infrastruc
     return roles
 
 
+def check_path(value: str) -> str:
+    """A path pgrender.yaml names (specs, output, keyFile, certificate): the operating system takes
+    no NUL byte in one."""
+    if "\0" in value:
+        raise ValueError("a path cannot hold a NUL byte (\\0)")
+    return value
+
+
 def check_kubernetes_version(value: str) -> str:
     parts = value.removeprefix("v").split(".")
     if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts) or parts[0] != "1":
