@@ -177,9 +177,14 @@ def file_bytes(path: str | Path) -> bytes:
 
 
 def _read(path: str | Path, problems: list[Problem]) -> bytes | None:
+    """The file's bytes, one more than MAX_FILE_BYTES at most (then _bytes_documents says it is
+    too large): a device or a pipe that never ends (/dev/zero) is not read into memory whole."""
     name = str(path)
     try:
-        return sys.stdin.buffer.read() if name == STDIN else Path(path).read_bytes()
+        if name == STDIN:
+            return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        with open(path, "rb") as file:
+            return file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         problems.append(Problem(name, 0, 0, "", "file not found"))
     except IsADirectoryError:

@@ -296,3 +296,18 @@ def test_not_utf8_in_one_document_hides_no_other_problem(tmp_path: Path) -> None
     assert others == [
         (250 * DOCUMENT_LINES + 2, 18, "not UTF-8 text: byte 0xE9 cannot be decoded (save the file as UTF-8)")
     ]
+
+
+@pytest.mark.parametrize("args", [("/dev/zero",), ("--config", "/dev/zero", "s.yaml")], ids=["spec", "config"])
+def test_a_file_that_never_ends_is_read_no_further_than_the_limit(args: tuple[str, ...]) -> None:
+    """A device or a pipe with no end (/dev/zero, /dev/urandom) named as a spec or config: it was
+    read whole, gigabytes a second, until memory ran out. Reading stops one byte past the limit."""
+    tracemalloc.start()
+    try:
+        result = run_cli("validate", *args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 2
+    assert f"/dev/zero: file is larger than {load.MAX_FILE_BYTES} bytes" in result.stderr
+    assert peak < 3 * load.MAX_FILE_BYTES, f"{peak / 1e6:.0f} MB"
