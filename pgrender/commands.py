@@ -47,7 +47,7 @@ def format_problems(problems: tuple[Problem, ...], fmt: str, level: str = "error
         where = p.file + (f":{p.line}:{p.column}" if p.line else "")
         what = f"{p.path}: {p.message}" if p.path else p.message
         if fmt == "github":
-            loc = f"file={p.file}" + (f",line={p.line},col={p.column}" if p.line else "")
+            loc = f"file={_github_property(p.file)}" + (f",line={p.line},col={p.column}" if p.line else "")
             lines.append(f"::{level} {loc}::{_github_escape(what)}")
         else:
             lines.append(f"{prefix}{where}: {what}")
@@ -369,6 +369,7 @@ def format_changes(findings: tuple[Any, ...], fmt: str, bases: dict[str, Path]) 
 
 
 def _github_property(text: str) -> str:
+    """A property of a workflow command (file=, title=): ":" and "," end one, so they are escaped too."""
     return _github_escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
@@ -439,7 +440,7 @@ def _print_notes(notes: tuple[Any, ...], fmt: str) -> None:
     for n in notes:
         if fmt == "github":
             level = "warning" if n.counts else "notice"
-            loc = f"file={n.file}" + (f",line={n.line},col={n.column}" if n.line else "")
+            loc = f"file={_github_property(n.file)}" + (f",line={n.line},col={n.column}" if n.line else "")
             echo(f"::{level} {loc}::{_github_escape(f'{n.path}: {n.kind}: {n.message}')}", err=True)
         else:
             echo(format_problems((n.as_problem(),), "text"), err=True, nl=False)
@@ -681,7 +682,8 @@ def check(
         write.copy(diff.rewound(), sys.stdout)
         if fmt == "github":
             for name in (*staleness.changed, *staleness.missing, *staleness.obsolete):
-                echo(f"::error file={directory / name}::rendered output is stale; run pgrender render --write")
+                where = _github_property(str(directory / name))
+                echo(f"::error file={where}::rendered output is stale; run pgrender render --write")
         if found:
             # What the stale output means for the running cluster: after the diff, on the same stream.
             sys.stdout.write(format_changes(found.findings, fmt, {"": directory}))

@@ -456,6 +456,22 @@ def test_diff_json_and_github(tmp_path: Path) -> None:
     assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in github.stdout.splitlines())
 
 
+def test_github_annotations_escape_a_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file named like the annotation's own properties (`,line=99::`) is escaped in file=, as diff's
+    are: unescaped, GitHub pointed the annotation at file `evil`, line 99."""
+    monkeypatch.chdir(tmp_path)
+    name = "evil,line=99::x.yaml"
+    (tmp_path / name).write_text((EXAMPLES / "minimal.yaml").read_text().replace("size: 1Gi", "size: 1 Gi"))
+    result = run_cli("validate", name, "--format", "github")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("::error file=evil%2Cline=99%3A%3Ax.yaml,line=")
+    (tmp_path / name).write_text((EXAMPLES / "minimal.yaml").read_text())
+    assert run_cli("render", name, "-o", "out,x::y", "--key-file", str(GOLDEN_KEY)).exit_code == 0
+    (tmp_path / "out,x::y" / "service-minimal-pods.yaml").write_text("changed\n")
+    check = run_cli("check", name, "-o", "out,x::y", "--key-file", str(GOLDEN_KEY), "--format", "github")
+    assert "::error file=out%2Cx%3A%3Ay/service-minimal-pods.yaml::rendered output is stale" in check.stdout
+
+
 def test_diff_github_points_a_removed_object_at_the_old_directory(tmp_path: Path) -> None:
     reporting = "    - name: reporting\n      databases: [payments]\n      options: {login: true, createdb: false}\n"
     assert reporting in TRIO
