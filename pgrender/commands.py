@@ -797,7 +797,12 @@ def convert(
 ) -> None:
     from pgrender import load
     from pgrender.convert import converter, engine
+    from pgrender.spec.rules.base import check_dns_label
 
+    try:
+        check_dns_label(namespace or "x")  # the option, not the input: a usage error, before anything is read
+    except ValueError as exc:
+        raise UsageError(f"--namespace: {exc}") from None
     try:
         documents: list[load.Document] = []
         problems: list[Problem] = []

@@ -303,6 +303,11 @@ BAD = [
      "in.yaml:9:82: spec.instances[0].dataVolumeClaimSpec.resources.requests.storage: expected a Kubernetes quantity"),
     ("zalando", ZALANDO + ZALANDO_BASE.replace("numberOfInstances: 2", "numberOfInstances: two"),
      "in.yaml:7:3: spec.numberOfInstances: expected a whole number, found a string\n"),
+    ("zalando", ZALANDO + ZALANDO_BASE.replace("numberOfInstances: 2", "numberOfInstances: 100"),
+     "in.yaml:7:3: spec.numberOfInstances: pgrender refuses it: spec.instances[0].replicas: expected a number of at "
+     "most 99; found 100"),
+    ("zalando", ZALANDO + ZALANDO_BASE.replace("acid-hippo", "'ACID_bad name'"),
+     "in.yaml:4:12: metadata.name: pgrender refuses it: metadata.name: 'ACID_bad name' is not a valid name"),
     ("pgo", PGO + PGO_BASE + "---\n" + PGO + PGO_BASE,
      "in.yaml:14:12: metadata.name: cluster db/hippo is also defined at in.yaml:4"),
 ]  # fmt: skip
@@ -316,6 +321,13 @@ def test_bad_input_exits_2_with_a_position(operator: str, text: str, message: st
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.yaml").exists()
+
+
+def test_a_bad_namespace_option_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "in.yaml").write_text(PGO + PGO_BASE)
+    result = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "--namespace", "Bad NS", "-o", str(tmp_path / "o.yaml"))
+    assert result.exit_code == 2 and "--namespace: 'Bad NS' is not a valid name" in result.stderr
+    assert not (tmp_path / "o.yaml").exists() and "in.yaml" not in result.stderr
 
 
 def test_bad_input_is_a_spec_error() -> None:

@@ -438,8 +438,8 @@ def convert_checked(
                 progress = True
             else:
                 stuck.append(problem)
-        if not progress:
-            raise SpecError([_unconvertible(source, out, p) for p in stuck])
+        if not progress:  # what was left out on the way comes first: it is usually why the rest fails
+            raise SpecError([*_left_out_on_the_way(sources, dropped), *(_unconvertible(source, out, p) for p in stuck)])
     line, column = doc.position(())
     raise SpecError([Problem(doc.file, line, column, "", "cannot convert: pgrender kept refusing the result")])
 
@@ -449,6 +449,17 @@ def _settled_notes(sources: list[Source]) -> tuple[Note, ...]:
     notes = {n for s in sources for n in s.notes}
     left = {(n.file, n.path) for n in notes if n.kind is NoteKind.LEFT_OUT}
     return tuple(sorted(n for n in notes if n.kind is not NoteKind.CHANGED or (n.file, n.path) not in left))
+
+
+def _left_out_on_the_way(sources: list[Source], dropped: dict[tuple[str, int, Path_], str]) -> list[Problem]:
+    """The input fields an earlier round left out, each where it is, with what pgrender refused:
+    numberOfInstances: 100 left out leaves a spec without instances, which says nothing of 100."""
+    problems = []
+    for (file, index, path), reason in dropped.items():
+        found = next((s for s in sources if s.file == file and s.doc.index == index), None)
+        line, column = found.doc.position(path) if found is not None else (0, 0)
+        problems.append(Problem(file, line, column, format_path(path), f"pgrender refuses it: {reason}"))
+    return problems
 
 
 def _unconvertible(source: Source, out: Output, problem: Problem) -> Problem:
