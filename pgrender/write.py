@@ -61,6 +61,7 @@ KUSTOMIZATION = "kustomization.yaml"
 FILE_MODE = 0o644
 SECRET_FILE_MODE = 0o600
 DIR_MODE = 0o700
+FOREIGN_COUNTED = 1000  # files pgrender did not write, counted before a write is refused for them
 LOCK_TIMEOUT = 60.0  # seconds a render waits for another one writing beside it
 LOCK_POLL = 0.05
 WORK_MARK = "pgrender-"
@@ -789,8 +790,17 @@ def files_below(top: Path) -> Iterator[str]:
             name = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_dir(follow_symlinks=False):
                 pending.append(name)
-            elif entry.is_file():
+            elif _is_file(entry):
                 yield name
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """A file, or a link to one; a link that loops (ELOOP) too: it is something pgrender did not
+    write, not a reason to stop reading the directory."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True
 
 
 def file_mode(rel: str) -> int:
@@ -1055,9 +1065,16 @@ def _owned(target: Path, shown: Path) -> Names:
     owned = owned_files(target)
     if (target / RECORD).is_file():
         owned.add(RECORD)  # the record is written with the files it names (no directory: held as it is)
-    foreign = sorted(rel for rel in files_below(target) if rel not in owned)
+    foreign: list[str] = []
+    for rel in files_below(target):
+        if rel not in owned:
+            foreign.append(rel)
+            if len(foreign) > FOREIGN_COUNTED:  # `-o /`, `-o ~`: the walk would read the whole tree first
+                break
     if foreign:
-        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        foreign.sort()
+        many = "over " if len(foreign) > FOREIGN_COUNTED else ""
+        listed = ", ".join(foreign[:5]) + (f" and {many}{len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise OutputError(
             f"{shown}: holds files pgrender did not write ({listed}); move them or choose another output directory"
         )

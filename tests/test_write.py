@@ -56,6 +56,23 @@ def test_refuses_a_non_empty_directory_without_kustomization(tmp_path: Path) -> 
         write(tmp_path, base("a.yaml"))
 
 
+def test_a_tree_of_foreign_files_is_refused_without_walking_all_of_it(tmp_path: Path) -> None:
+    """`-o /` or `-o ~`: the refusal came after listing every file below (and /proc's); it comes
+    after write.FOREIGN_COUNTED. A link that loops is a file pgrender did not write, not an error."""
+    for i in range(3):
+        (tmp_path / f"d{i}").mkdir()
+        for j in range(600):
+            (tmp_path / f"d{i}" / f"f{j:03d}").write_text("")
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    with pytest.raises(OutputError, match=r"did not write \(.* and over 996 more\); move"):
+        write(tmp_path, base("a.yaml"))
+    shutil.rmtree(tmp_path / "d1")
+    shutil.rmtree(tmp_path / "d2")  # 600 files and the two links: each counted
+    with pytest.raises(OutputError, match=r"\(d0/f000, d0/f001, d0/f002, d0/f003, d0/f004 and 597 more\)"):
+        write(tmp_path, base("a.yaml"))
+
+
 def test_nested_bases_are_owned(tmp_path: Path) -> None:
     content = {f"one/{k}": v for k, v in base("a.yaml").items()}
     content["kustomization.yaml"] = kustomization(["one"])
