@@ -917,6 +917,7 @@ def keygen(output: str | None) -> None:
 # errnos of a disk with no room: the temporary files a render spools to (write.TextSpool, spill) are
 # the machine's to make room for, not a bug (the output's own writes say so as OutputError).
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+ROOM_LEFT = 64 * 1024 * 1024  # free in the temporary directory: a full disk was another's
 
 
 def internal_error() -> NoReturn:
@@ -926,10 +927,17 @@ def internal_error() -> NoReturn:
 
     exc = sys.exc_info()[1]
     if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+        import shutil
         import tempfile
 
+        temporary = tempfile.gettempdir()
+        if exc.errno == errno.ENOSPC and shutil.disk_usage(temporary).free >= ROOM_LEFT:
+            # Not the temporary files, then (the output's own writes say so as OutputError): what
+            # standard output goes to (`> file` on a full disk, /dev/full).
+            echo(f"pgrender: cannot write to standard output: {exc.strerror}", err=True)
+            sys.exit(2)
         echo(
-            f"pgrender: cannot write a temporary file in {tempfile.gettempdir()}: {exc.strerror}; make room "
+            f"pgrender: cannot write a temporary file in {temporary}: {exc.strerror}; make room "
             "there, or set TMPDIR to a directory with room (nothing was written)",
             err=True,
         )

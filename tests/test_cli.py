@@ -255,6 +255,20 @@ def test_a_closed_stream_is_no_traceback(
     assert said in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("render", str(EXAMPLES / "hippo.yaml"), "--stdout", "--key-file", str(GOLDEN_KEY)), ("keygen",)],
+    ids=["render", "keygen"],
+)
+def test_a_full_standard_output_is_said_so(args: tuple[str, ...]) -> None:
+    """Standard output on a full disk (/dev/full): said so, exit 2; it was blamed on /tmp."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "pgrender", *args], stdout=full, stderr=subprocess.PIPE, text=True, check=False
+        )
+    assert (done.returncode, done.stderr) == (2, "pgrender: cannot write to standard output: No space left on device\n")
+
+
 def test_through_click_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same through click's command group (what pgrender.direct hands it)."""
     read, written = os.pipe()

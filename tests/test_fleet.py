@@ -240,9 +240,11 @@ def test_no_room_for_temporary_files_is_said_not_a_bug(
     batch: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, full: str, targets: list[str]
 ) -> None:
     """A full /tmp: the machine's to mend, said so (exit 2, nothing written), not an internal error."""
+    import shutil
     import tempfile
 
     monkeypatch.setenv("PGRENDER_ALLOW_TEST_KEY", "1")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 0))  # type: ignore[attr-defined]
     if full == "spill":  # the claims' and the finished clusters' stores
         monkeypatch.setattr(spill, "IN_MEMORY", 0)
         monkeypatch.setattr(spill.os, "pwrite", _full)
