@@ -265,7 +265,7 @@ def kubeconform(paths: list[Path], version: str) -> subprocess.CompletedProcess[
     """Run the kubeconform binary (not packaged anywhere pgrender installs from) when on PATH."""
     binary = shutil.which("kubeconform")
     if binary is None:
-        raise PgrenderError("--kubeconform: no kubeconform binary on PATH (see README, 'Lint')")
+        raise PgrenderError("--kubeconform: no kubeconform binary on PATH (see README, 'Lint and kubeconform')")
     files = [str(p) for p in yaml_files(paths) if p.name != "kustomization.yaml"]
     if "-" in files:
         raise PgrenderError("--kubeconform reads files, not standard input")

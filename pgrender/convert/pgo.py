@@ -139,7 +139,7 @@ REASONS: tuple[Reason, ...] = (
     left_out(
         *PGBACKREST,
         "restore",
-        why='pgrender never restores a running cluster in place (README, "Restore to a point in time")',
+        why='pgrender never restores a running cluster in place (README, "Restore to a point in time, or clone")',
     ),
     left_out(*PGBACKREST, "global", ANY, why="a pgBackRest option pgrender does not pass through"),
     left_out(*PGBACKREST, "configuration", ANY, why="pgrender projects no pgBackRest configuration files"),

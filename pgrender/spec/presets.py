@@ -12,7 +12,9 @@ class Preset(StrEnum):
     """Named defaults that explicit fields override: standard (2 instances, preferred anti-affinity,
     asynchronous replication, memory requests below limits) or premium (3 instances, required
     anti-affinity, synchronous replication, memory requests equal to limits). Either also brings the
-    managed backup promises to a repository without schedules.full (README, "Plans"). None by default."""
+    managed backup promises to every repository: a daily full backup where it has no schedules.full,
+    retention and point-in-time recovery where it sets none (README, "Plans: what the presets promise").
+    None by default."""
 
     STANDARD = "standard"
     PREMIUM = "premium"
