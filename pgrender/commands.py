@@ -715,7 +715,8 @@ def diff(
             if any(Path(p).is_dir() for p in paths):
                 missing = [p for p in paths if not Path(p).is_dir()]
                 if len(paths) == 2:
-                    raise PgrenderError(f"{missing[0]}: no such directory (OLD and NEW are rendered directories)")
+                    what = "not a directory" if Path(missing[0]).exists() else "no such directory"
+                    raise PgrenderError(f"{missing[0]}: {what} (OLD and NEW are rendered directories)")
                 raise UsageError("give two rendered directories OLD NEW, or spec files (with -o DIR)")
             from pgrender import write
             from pgrender.render import stream

@@ -519,6 +519,7 @@ def test_diff_never_prints_a_secret_value(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (("{old}", "{tmp}/nowhere"), "nowhere: no such directory"),
+        (("{old}", "{old}/kustomization.yaml"), "kustomization.yaml: not a directory (OLD and NEW are rendered"),
         (("{tmp}",), "give two rendered directories OLD NEW"),
         (("{tmp}", "{old}"), "holds no rendered output"),
         (("--rev", "HEAD", "{old}"), "give no OLD NEW"),

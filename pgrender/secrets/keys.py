@@ -104,7 +104,8 @@ def load(
         key, source = from_env, ENV_VAR
     else:
         raise RootKeyError(
-            "no root key: the derived secrets provider needs one; pass --key-file FILE or set "
+            "no root key: the secrets providers derived and sealed make every password and key from one; "
+            "pass --key-file FILE or set "
             f"{ENV_VAR} (create one with `pgrender keygen`)"
         )
     weak = _weak_key(key)
