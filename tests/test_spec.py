@@ -228,8 +228,9 @@ def test_messages_say_what_was_expected_and_found(
         (_set("spec.instances.0.replicas", "two"), "expected a whole number; found 'two'"),
         (_set("spec.replicaService.enabled", "perhaps"), "expected true or false; found 'perhaps'"),
         (_set("spec.tls.notBefore", "soon"), "expected a timestamp such as 2026-01-01T00:00:00Z; found 'soon'"),
+        (_set("spec.postgresVersion", 10**22), f"expected a whole number of at most 19 digits; found {10**22}"),
     ],
-    ids=["mapping", "list", "string", "integer", "boolean", "timestamp"],
+    ids=["mapping", "list", "string", "integer", "boolean", "timestamp", "integer-too-large"],
 )
 def test_type_errors_speak_yaml(
     write_spec: Callable[..., Path], change: Callable[[dict[str, Any]], None], expected: str

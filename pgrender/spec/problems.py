@@ -137,6 +137,7 @@ _EXPECTED = {
     "int_type": "expected a whole number",
     "int_parsing": "expected a whole number",
     "int_from_float": "expected a whole number",
+    "int_parsing_size": "expected a whole number of at most 19 digits",  # pydantic's 64-bit bound
     "float_type": "expected a number",
     "float_parsing": "expected a number",
     "bool_type": "expected true or false",
