@@ -428,9 +428,23 @@ def _cluster_ip(change: Change) -> list[Verdict]:
     ]
 
 
+# Keys of a credentials Secret that name whom and where applications connect (PGO, Zalando, CNPG).
+_WHO_AND_WHERE = {"user": "as another user", "username": "as another user", "dbname": "to another database"}
+
+
 def _secret_value(change: Change) -> list[Verdict]:
     key = change.path[-1] if len(change.path) > 1 else "(all keys)"
     what = "added" if change.old is _MISSING else "removed" if change.new is _MISSING else "changed"
+    if key in _WHO_AND_WHERE and what == "changed":
+        return [
+            Verdict(
+                ChangeClass.RISK,
+                f"key {key} changed (values are not shown): applications that read this Secret connect "
+                f"{_WHO_AND_WHERE[str(key)]} from now on (under naming cnpg or pgd, the app Secret is the first "
+                "login role's: a user added before it takes the Secret over); their writes and migrations go there",
+                f"secret-user:{change.obj.name}",
+            )
+        ]
     return [
         Verdict(
             ChangeClass.LIVE,
@@ -495,6 +509,19 @@ def _dynamic_value(change: Change, path: FieldPath, old: Any, new: Any) -> Verdi
             "a running cluster becomes a standby: its primary is demoted and follows another cluster; writes "
             "it took that the source lacks are lost",
             f"make-standby:{change.obj.cluster[1] if change.obj.cluster else change.obj.name}",
+        )
+    if (
+        path[:1] == ("standby_cluster",)
+        and path[1:] in (("host",), ("restore_command",))
+        and _MISSING not in (old, new)
+    ):
+        return Verdict(
+            ChangeClass.RISK,
+            f"the standby follows another source ({path[1]} changed): if it is another cluster (another system "
+            "identifier), streaming and archive-get fail and the standby stops following, with no error a client "
+            "sees; to follow another cluster, create a new standby (a new name). Acknowledge it when the source "
+            "is the same cluster at a new address",
+            f"standby-source:{change.obj.cluster[1] if change.obj.cluster else change.obj.name}",
         )
     return Verdict(
         ChangeClass.LIVE,
@@ -566,6 +593,128 @@ def _hba_lines(old: Any, new: Any, shown: int = 3) -> str:
             more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
             parts.append(f"pg_hba {what} {listed}{more}")
     return "; ".join(parts) or "pg_hba lines reordered (the first line that matches a connection wins)"
+
+
+MOUNTED = (
+    "read by what mounts it: a workload restarts through its template digest, a Job by its new name "
+    "(each listed on its own)"
+)
+# A repository's place: its files (backup.info, archive.info, the backups, the WAL) are there.
+_REPOSITORY_PLACE = (
+    "type",
+    "path",
+    "host",
+    "s3-bucket",
+    "s3-endpoint",
+    "gcs-bucket",
+    "azure-container",
+    "azure-account",
+)
+_REPOSITORY_CONF = re.compile(r"^job-(repo\d+)\.conf\Z")
+REPOSITORY_GONE = (
+    "pgBackRest no longer backs up to or archives into this repository: point-in-time recovery from it ends at "
+    "this change, standbys and clones that read it get no more WAL, and its backups stay where they are "
+    "(nothing expires them)"
+)
+REPOSITORY_LEFT = REPOSITORY_GONE.replace("this repository", "the old place")
+
+
+def _repository(change: Change) -> list[Verdict]:
+    """A pgBackRest repository's options (the backup Jobs' job-repoN.conf, which holds every one of
+    them): a repository removed, moved, encrypted otherwise, or kept for less time is named, since
+    each loses backups or breaks archiving; anything else reaches the Jobs and members as mounted."""
+    repo = _REPOSITORY_CONF.sub(r"\1", str(change.path[-1])) if len(change.path) > 1 else "repo"
+    old, new = (_repository_options(v, repo) for v in (change.old, change.new))
+    if old is None:
+        return [
+            Verdict(
+                ChangeClass.NO_OP, f"a new repository {repo}: its init Job makes the stanza and a first full backup"
+            )
+        ]
+    if new is None:
+        return [Verdict(ChangeClass.RISK, f"repository {repo} removed: {REPOSITORY_GONE}", f"remove-repo:{repo}")]
+    moved = [k for k in _REPOSITORY_PLACE if old.get(k) != new.get(k)]
+    if moved:
+        what = ", ".join(f"{k} {_value(old.get(k))} → {_value(new.get(k))}" for k in moved)
+        return [
+            Verdict(
+                ChangeClass.RISK,
+                f"repository {repo} moves ({what}): backups and archiving start over in an empty repository there "
+                f"(its init Job makes the stanza and a full backup); {REPOSITORY_LEFT}",
+                f"move-repo:{repo}",
+            )
+        ]
+    verdicts = []
+    if old.get("cipher-type") != new.get("cipher-type"):
+        verdicts.append(
+            Verdict(
+                ChangeClass.RISK,
+                f"repository {repo}'s cipher {_value(old.get('cipher-type', 'none'))} → "
+                f"{_value(new.get('cipher-type', 'none'))} in the same place: its files were written with the old "
+                "one, so archive-push, backup and restore fail with the new one (WAL then piles up in pg_wal until "
+                "the volume fills and the primary stops); change the repository's path with it, to start a new one",
+                f"repo-cipher:{repo}",
+            )
+        )
+    shorter = _retention_shortened(old, new)
+    if shorter:
+        verdicts.append(
+            Verdict(
+                ChangeClass.RISK,
+                f"repository {repo} keeps less ({shorter}): pgBackRest's expire, run after every scheduled backup, "
+                "deletes the backups and the WAL the new retention no longer keeps, and point-in-time recovery "
+                "reaches back less far; copy them elsewhere first if they matter",
+                f"retention:{repo}",
+            )
+        )
+    return verdicts or [Verdict(ChangeClass.NO_OP, MOUNTED)]
+
+
+def _repositories(obj: Obj) -> list[tuple[str, str]]:
+    """(key, repository) of each job-repoN.conf a ConfigMap holds (the backup Jobs' one does)."""
+    data = _map(obj.manifest.get("data"))
+    return [(key, _REPOSITORY_CONF.sub(r"\1", key)) for key in sorted(data) if _REPOSITORY_CONF.match(key)]
+
+
+def _repository_options(text: Any, repo: str) -> dict[str, str] | None:
+    """``repo``'s options (without the ``repoN-`` prefix) in a pgBackRest configuration; None
+    when there is no such text."""
+    if not isinstance(text, str):
+        return None
+    prefix = f"{repo}-"
+    options = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.startswith(prefix):
+            options[key[len(prefix) :]] = value
+    return options
+
+
+def _retention_shortened(old: dict[str, str], new: dict[str, str]) -> str:
+    """What of a repository's retention is shorter in ``new`` ("" when nothing is): full backups
+    kept (a count or days; unset keeps every one), and the full backups whose WAL is kept (unset:
+    as many as the full backups kept, when that is a count)."""
+
+    def number(options: dict[str, str], key: str) -> int | None:
+        value = options.get(key)
+        return int(value) if value is not None and value.isdigit() else None
+
+    said = []
+    kinds = (old.get("retention-full-type", "count"), new.get("retention-full-type", "count"))
+    full = (number(old, "retention-full"), number(new, "retention-full"))
+    if full[1] is not None and (full[0] is None or kinds[0] != kinds[1] or full[1] < full[0]):
+        unit = {"count": "full backups", "time": "days of full backups"}
+        said.append(
+            f"{full[0] if full[0] is not None else 'every one of the'} {unit.get(kinds[0], kinds[0])} → "
+            f"{full[1]} {unit.get(kinds[1], kinds[1])}"
+        )
+    archive = tuple(
+        number(o, "retention-archive") or (f if k == "count" else None)
+        for o, f, k in zip((old, new), full, kinds, strict=True)
+    )
+    if archive[1] is not None and archive[0] is not None and archive[1] < archive[0]:
+        said.append(f"WAL of the newest {archive[0]} → {archive[1]} full backups")
+    return "; ".join(said)
 
 
 def _member_template(change: Change) -> list[Verdict]:
@@ -705,12 +854,8 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
             ChangeClass.NO_OP,
             "run by the reconcile Job (see its job finding); users and databases dropped are listed on their own",
         ),
-        Rule(
-            "data",
-            ChangeClass.NO_OP,
-            "read by what mounts it: a workload restarts through its template digest, a Job by its new name "
-            "(each listed on its own)",
-        ),
+        Rule("data[job-repo*.conf]", _repository),
+        Rule("data", ChangeClass.NO_OP, MOUNTED),
     ),
     "CronJob": (Rule("spec", ChangeClass.LIVE, "applied in place; the next scheduled run uses it"),),
     "Certificate": (
@@ -956,6 +1101,17 @@ def _compare(
             findings.append(_removed_claim(obj, claim_owners, removed_statefulsets))
         elif obj.kind == "Secret" and obj.manifest.get("type") == TLS_SECRET_TYPE:
             findings.append(_removed_certificate_secret(obj, secrets))
+        elif obj.kind == "ConfigMap" and (repositories := _repositories(obj)):
+            findings += [
+                _finding(
+                    obj,
+                    ChangeClass.RISK,
+                    f"data[{key}]",
+                    f"repository {repo} removed: {REPOSITORY_GONE}",
+                    f"remove-repo:{repo}",
+                )
+                for key, repo in repositories
+            ]
         elif secrets.renamed_credentials(obj):
             findings.append(
                 _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}"),

@@ -862,6 +862,54 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         [("risk", "rename-cluster:hippo")],
     ),
     ("max-connections", "trio", lambda t: t, swap("max_connections: 200", "max_connections: 300"), [("restart", None)]),
+    # What loses backups or breaks archiving, named before it is applied:
+    (
+        "retention-shortened",
+        "backups",
+        lambda t: t,
+        swap(
+            "        retention:\n          full: 4\n          pointInTimeDays: 14\n",
+            "        retention:\n          full: 1\n",
+        ),
+        [("risk", "retention:repo1")],
+    ),
+    (
+        "repository-moved",
+        "backups",
+        lambda t: t,
+        swap("bucket: hippo-backups", "bucket: hippo-archive"),
+        [("risk", "move-repo:repo1")],
+    ),
+    (
+        "repository-cipher",
+        "premium",
+        lambda t: t,
+        swap("          secretName: ledger-s3\n", "          secretName: ledger-s3\n        cipher: none\n"),
+        [("risk", "repo-cipher:repo1")],
+    ),
+    (
+        "backups-removed",
+        "premium",
+        lambda t: t,
+        lambda t: t[: t.index("  backups:\n")],
+        [("risk", "remove-repo:repo1")],
+    ),
+    (
+        "standby-source",
+        "standby",
+        lambda t: t,
+        lambda t: t.replace("      cluster: hippo\n", "      cluster: ledger\n"),
+        [("risk", "standby-source:hippo-standby")],
+    ),
+    (
+        "app-secret-takes-another-user",
+        "trio",
+        swap("spec:\n", "spec:\n  naming: cnpg\n"),
+        lambda t: t.replace("spec:\n", "spec:\n  naming: cnpg\n", 1).replace(
+            "  users:\n    - name: app\n", "  users:\n    - name: etl\n      databases: [ledger]\n    - name: app\n"
+        ),
+        [("risk", "secret-user:trio-app")],
+    ),
 ]
 
 
