@@ -32,6 +32,7 @@ from pgrender import readback
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.frozen import field, frozen, replace
+from pgrender.plan.defaults import WAL_VOLUME
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
     CLUSTER_LABEL,
@@ -68,6 +69,11 @@ GUARDED: dict[str, str] = {
     "storage-class": (
         "an existing claim's storage class cannot change (Kubernetes refuses it); to move to another class, "
         "add an instance set on the new class, let its members join, then remove the old set"
+    ),
+    "remove-wal-volume": (
+        "the WAL volume of members that stay: their pg_wal is a link into it (initdb --waldir), so PostgreSQL "
+        "cannot start without it; to put the WAL back on the data volume, add an instance set without "
+        "walVolume, let its members join, then remove this set"
     ),
     "major-version": (
         "PostgreSQL cannot change a data directory's major version in place, and a restore or clone is a "
@@ -1313,8 +1319,16 @@ def _added(obj: Obj, removed_families: dict[str, Obj]) -> Finding:
         before = removed_families.get(_job_family(obj))
         if before is not None:
             return _finding(obj, ChangeClass.JOB, "", f"runs once: its content changed, so it replaces {before.name}")
+    if obj.kind == "PersistentVolumeClaim" and obj.name.endswith(f"-{WAL_VOLUME}"):
+        return _finding(obj, ChangeClass.LIVE, "", NEW_WAL_CLAIM)
     change, message = ADDED.get(_rule_key(obj), ADDED_DEFAULT)
     return _finding(obj, change, "", message)
+
+
+NEW_WAL_CLAIM = (
+    "a new WAL claim, provisioned when its pod starts: a member made from now on puts its WAL there (initdb "
+    "--waldir, or a new replica's copy); a member that exists keeps its WAL on the data volume"
+)
 
 
 RENAMED_CREDENTIALS = (
@@ -1438,6 +1452,8 @@ def _removed_claim(obj: Obj, owners: dict[tuple[str, str], set[str]], removed_st
     protected = PRUNE_PROTECTED[1] in str(obj.annotations.get(PRUNE_PROTECTED[0], ""))
     if protected and mounted_by <= removed_statefulsets:
         return _finding(obj, ChangeClass.MANUAL, "", PROTECTED_CLAIM.format(namespace=obj.namespace, name=obj.name))
+    if obj.name.endswith(f"-{WAL_VOLUME}") and not mounted_by <= removed_statefulsets:
+        return _finding(obj, ChangeClass.REFUSED, "", GUARDED["remove-wal-volume"], f"remove-wal-volume:{obj.name}")
     message = (
         "kept (protected from pruning), but the pods that mount it stay and lose it at their next start"
         if protected

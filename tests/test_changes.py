@@ -862,6 +862,13 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         [("risk", "rename-cluster:hippo")],
     ),
     ("max-connections", "trio", lambda t: t, swap("max_connections: 200", "max_connections: 300"), [("restart", None)]),
+    (
+        "wal-volume-removed",
+        "trio",
+        lambda t: t,
+        swap("      walVolume:\n        size: 5Gi\n        storageClassName: fast-ssd\n", ""),
+        [("refused", "remove-wal-volume:trio-main-0-pgwal")],
+    ),
     # What loses backups or breaks archiving, named before it is applied:
     (
         "retention-shortened",
@@ -1126,3 +1133,12 @@ def test_a_files_name_and_directory_are_pathlibs(rel: str) -> None:
         PurePosixPath(rel).name,
         str(PurePosixPath(rel).parent),
     )
+
+
+def test_the_guard_refuses_a_wal_volume_its_members_still_need(tmp_path: Path) -> None:
+    """render -o refuses it whatever is acknowledged: PostgreSQL could not start (pg_wal links into it)."""
+    text = (EXAMPLES / "trio.yaml").read_text()
+    without = text.replace("      walVolume:\n        size: 5Gi\n        storageClassName: fast-ssd\n", "")
+    acknowledged = without.replace("spec:\n", "spec:\n  acknowledgedChanges: ['remove-wal-volume:trio-main-0-pgwal']\n")
+    with pytest.raises(ChangeRefusedError, match="remove-wal-volume:trio-main-0-pgwal: the WAL volume of members"):
+        guard(rendered(tmp_path, text, "old"), rendered(tmp_path, acknowledged, "new"))
