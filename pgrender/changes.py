@@ -1491,6 +1491,10 @@ def _cluster_wide(
         old_members = [o for o in old_clusters.get(cluster, ()) if o.member]
         new_members = [o for o in new_clusters[cluster] if o.member]
         out += _tls_provider_change(cluster, old_members, new_members)
+        if old_members and new_members and not {o.name for o in old_members} & {o.name for o in new_members}:
+            out.append(
+                _finding(new_members[0], ChangeClass.RISK, "", EVERY_MEMBER_REPLACED, f"replace-members:{cluster[1]}")
+            )
         before, after = _major_version(old_members), _major_version(new_members)
         if before is not None and after is not None and before != after:
             member = new_members[0]
@@ -1515,6 +1519,15 @@ def _cluster_wide(
             out += _roster("user", "role", old_roles, new_roles)
             out += _roster("database", "database", old_databases, new_databases)
     return out
+
+
+EVERY_MEMBER_REPLACED = (
+    "every member is replaced at once (an instance set renamed, or one set for another): the old members are "
+    "deleted when pruned while the new ones start, so no member is left for them to copy from. Without a "
+    "backup repository a new member waits for a leader that never comes (an outage); with one, it restores "
+    "from the repository and becomes the leader without what was not archived yet. Add the new set first, "
+    "let its members join, then remove the old one in a second change"
+)
 
 
 TLS_PROVIDER_CHANGES = {

@@ -863,6 +863,13 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
     ),
     ("max-connections", "trio", lambda t: t, swap("max_connections: 200", "max_connections: 300"), [("restart", None)]),
     (
+        "instance-set-renamed",
+        "hippo",
+        lambda t: t,
+        swap("- name: instance1", "- name: pgha1"),
+        [("risk", "replace-members:hippo"), ("risk", "remove-instance:hippo-instance1-0")],
+    ),
+    (
         "wal-volume-removed",
         "trio",
         lambda t: t,
