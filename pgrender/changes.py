@@ -421,6 +421,25 @@ def _storage(change: Change) -> list[Verdict]:
     ]
 
 
+_MANUAL_BACKUP_JOB = re.compile(r"-manual-\d+\Z")  # <c>-<repo>-manual-<run>: named by its run, not its content
+
+
+def _job_template(change: Change) -> list[Verdict]:
+    """A Job's template cannot change; a manual backup's Job (named by backups.manual.run) gets the way out."""
+    ident = _IMMUTABLE_ID.format(kind="job", name=change.obj.name, path=format_path(change.path))
+    if _MANUAL_BACKUP_JOB.search(change.obj.name):
+        return [
+            Verdict(
+                ChangeClass.REFUSED,
+                "the manual backup Job of this run changed under the same name (a new image, say): Kubernetes "
+                "refuses it; raise backups.manual.run (a new Job: a new backup), or remove backups.manual (the "
+                "finished Job is pruned)",
+                ident,
+            )
+        ]
+    return [Verdict(ChangeClass.REFUSED, IMMUTABLE, ident)]
+
+
 def _cluster_ip(change: Change) -> list[Verdict]:
     """clusterIP, clusterIPs and ipFamilies cannot change once set; when neither side sets them, nothing does."""
     if change.old is _MISSING:
@@ -803,7 +822,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         ),
     ),
     "Job": (
-        _immutable("spec.template"),
+        Rule("spec.template", _job_template),
         _immutable("spec.selector"),
     ),
     "RoleBinding": (_immutable("roleRef"),),
@@ -1421,8 +1440,8 @@ def _removed_certificate_secret(obj: Obj, secrets: _SecretUses) -> Finding:
         obj,
         ChangeClass.LIVE,
         "",
-        "a certificate Secret pgrender no longer writes (another TLS provider): deleted when pruned; the pods "
-        "mount the provider's Secrets from their new template",
+        "a certificate Secret pgrender no longer writes (another TLS provider, or the part that used it removed: "
+        "pgBackRest, pgBouncer): deleted when pruned; no pod of the new output mounts it",
     )
 
 

@@ -1149,3 +1149,12 @@ def test_the_guard_refuses_a_wal_volume_its_members_still_need(tmp_path: Path) -
     acknowledged = without.replace("spec:\n", "spec:\n  acknowledgedChanges: ['remove-wal-volume:trio-main-0-pgwal']\n")
     with pytest.raises(ChangeRefusedError, match="remove-wal-volume:trio-main-0-pgwal: the WAL volume of members"):
         guard(rendered(tmp_path, text, "old"), rendered(tmp_path, acknowledged, "new"))
+
+
+def test_a_manual_backup_job_changed_under_its_run_says_how_out(tmp_path: Path) -> None:
+    text = (EXAMPLES / "backups.yaml").read_text()
+    new = text.replace("      repo: repo1\n      type: full\n", "      repo: repo1\n      type: diff\n")
+    assert new != text
+    result = changes(rendered(tmp_path, text, "old"), rendered(tmp_path, new, "new"))
+    refused = [f for f in result.findings if f.change.value == "refused" and f.name == "hippo-repo1-manual-1"]
+    assert refused and all("raise backups.manual.run" in f.message for f in refused), result.findings
