@@ -84,7 +84,7 @@ def _read_output(directory: Path, files: SpooledTexts) -> SpooledTexts:
         if not os.path.isfile(top + rel):
             continue
         below, slash, name = rel.partition("/")
-        if not slash or not below:  # no directory, or an absolute path (a hand-edited kustomization)
+        if not slash:
             files.add(rel, _read(top + rel))
             continue
         if not directories or directories[-1] != below:
@@ -93,7 +93,8 @@ def _read_output(directory: Path, files: SpooledTexts) -> SpooledTexts:
             directories.append(below)
             held = {}
             linked = os.path.islink(top + below)  # its files are not read through it either
-        held[name] = NOT_A_FILE if linked else _read(top + rel)
+        # Deeper than a cluster's directory is not what pgrender writes: read through nothing there either.
+        held[name] = NOT_A_FILE if linked or "/" in name else _read(top + rel)
     if held:
         files.add_cluster(held)
     files.place(directories)

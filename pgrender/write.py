@@ -761,8 +761,9 @@ def owned_files(directory: Path) -> Names:
         for line in lines:
             if line.startswith("- "):
                 entry = line[2:].strip().strip('"')
-                # The path normalized as pathlib's joining has it: an absolute entry replaces ``rel``.
-                name = _normal(entry if entry.startswith("/") else rel + entry)
+                if entry.startswith("/") or ".." in entry.split("/"):
+                    continue  # outside the output: pgrender never lists one, and it is never read or removed
+                name = _normal(rel + entry)  # as pathlib's joining has it
                 if os.path.isdir(top + name):
                     if (real := os.path.realpath(top + name)) not in seen:
                         seen.add(real)

@@ -129,6 +129,24 @@ def test_check_reads_nothing_through_a_link_and_no_secret_in_a_list(
         assert name in result.stdout
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_check_reads_nothing_a_kustomization_names_outside_the_output(
+    rendered: Path, secrets: set[str], fmt: str
+) -> None:
+    """A committed kustomization listing ../root.key or /proc/self/environ made check print the file
+    as "no longer rendered"; and a link one directory deeper than a cluster's was read through."""
+    key = GOLDEN_KEY.resolve()
+    (rendered / "deep" / "a").mkdir(parents=True)
+    (rendered / "deep" / "a" / "s").symlink_to(key.parent)
+    (rendered / "deep" / "kustomization.yaml").write_text(f"resources:\n- a/s/{key.name}\n")
+    listing = rendered / "kustomization.yaml"
+    listing.write_text(listing.read_text() + f"- ../../{key.name}\n- {key}\n- /proc/self/environ\n- deep\n")
+    result = check(fmt)
+    assert result.exit_code == 1
+    assert leaked(result.stdout + result.stderr, secrets) == []
+    assert "PGRENDER_ALLOW_TEST_KEY=1" not in result.stdout  # /proc/self/environ's text (the test sets it)
+
+
 def test_check_says_what_it_did_not_read(rendered: Path) -> None:
     tamper_around(rendered)
     diff = check("text").stdout
