@@ -23,10 +23,11 @@ from pgrender.record import RECORD, differing, in_order, read_open
 from pgrender.write import Names, SpooledTexts, files_below, owned_files, reading
 
 SECRET_FIELDS = ("data", "stringData")
+SECRET_KINDS = ("Secret", "SealedSecret")
 # What an output file that is a link, a FIFO or a device reads as (_read): never its target's bytes.
 NOT_A_FILE = "# not a regular file (a link?): pgrender writes none, and reads nothing through it\n"
 # How a Secret is recognised in a file that is not valid YAML (hand-edited, truncated): its kind line.
-_SECRET_KIND_LINE = re.compile(r"^\s*kind\s*:\s*[\"']?Secret[\"']?\s*(#.*)?$", re.MULTILINE)
+_SECRET_KIND_LINE = re.compile(r"^\s*kind\s*:\s*[\"']?(Sealed)?Secret[\"']?\s*(#.*)?$", re.MULTILINE)
 
 
 @frozen
@@ -234,7 +235,9 @@ def _holds_secret(text: str | None, documents: list[Any] | None) -> bool:
 
 
 def _is_secret(document: Any) -> bool:
-    return isinstance(document, dict) and document.get("kind") == "Secret"
+    """A Secret, or a SealedSecret: its ciphertexts are safe only sealed to the controller's key, and
+    the certificate comes from the repository (pgrender.yaml), so a diff never shows them either."""
+    return isinstance(document, dict) and document.get("kind") in SECRET_KINDS
 
 
 def _secret_summary(name: str, old: list[Any] | None, new: list[Any] | None) -> str:
@@ -247,7 +250,8 @@ def _secret_summary(name: str, old: list[Any] | None, new: list[Any] | None) -> 
     old_secrets, new_secrets = _secrets(old), _secrets(new)
     lines = []
     for ident in sorted(set(old_secrets) | set(new_secrets)):
-        what = f"{name}: Secret {ident}"
+        kind = (new_secrets.get(ident) or old_secrets[ident])[1].get("kind", "Secret")
+        what = f"{name}: {kind} {ident}"
         if ident not in old_secrets:
             lines.append(f"{what}: added, keys: {_names(new_secrets[ident][0])}")
         elif ident not in new_secrets:
@@ -272,6 +276,13 @@ def _secrets(documents: list[Any]) -> dict[str, SecretParts]:
         meta = document.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
         ident = f"{meta.get('namespace', '')}/{meta.get('name', f'(document {index})')}".lstrip("/")
+        if document.get("kind") == "SealedSecret":  # its values: spec.encryptedData (ciphertexts)
+            spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
+            sealed = spec.get("encryptedData")
+            rest = {**document, "spec": {k: v for k, v in spec.items() if k != "encryptedData"}}
+            values: Values = {str(k): repr(v) for k, v in sealed.items()} if isinstance(sealed, dict) else {}
+            out[ident] = (values, rest)
+            continue
         # data or stringData that is not a mapping compares as a whole, with the other fields.
         rest = {k: v for k, v in document.items() if k not in SECRET_FIELDS or not isinstance(v, dict)}
         out[ident] = (_effective_data(document), rest)

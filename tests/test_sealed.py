@@ -631,3 +631,22 @@ def test_cmp_generate_reads_the_committed_output(repo: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert sealed_by_name(objects(result.stdout)) == committed
+
+
+def test_check_shows_no_ciphertext_even_sealed_to_another_certificate(tmp_path: Path, pooled: Path) -> None:
+    """The sealing certificate comes from the repository: a change of it in a pull request made check
+    print every value sealed to the new certificate, into CI logs, for its owner to open. SealedSecrets
+    are summarised as Secrets are: which keys changed, never a ciphertext."""
+    out = tmp_path / "out"
+    render_dir(pooled, out)
+    before = {v for s in sealed_secrets(out).values() for v in s["spec"]["encryptedData"].values()}
+    other = other_certificate(tmp_path)
+    args = ["--key-file", str(GOLDEN_KEY), "--secrets-provider", "sealed", "--sealing-certificate", str(other)]
+    result = run_cli("check", str(pooled), "-o", str(out), *args)
+    assert result.exit_code == 1
+    assert f"{out}/sealedsecret-pooled-pguser-shop.yaml: SealedSecret apps/pooled-pguser-shop: keys changed: " in (
+        result.stdout
+    )
+    render_dir(pooled, tmp_path / "new", "--sealing-certificate", str(other))
+    after = {v for s in sealed_secrets(tmp_path / "new").values() for v in s["spec"]["encryptedData"].values()}
+    assert after and not any(v[:40] in result.stdout for v in after | before)
