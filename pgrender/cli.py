@@ -114,7 +114,8 @@ _SPECS_READ = "  SPECS             spec files, '-' for standard input (default: 
 _KEY_READ = (
     "  the root key      --key-file, secrets.keyFile of pgrender.yaml, or PGRENDER_KEY\n"
     "  PGRENDER_KEY      the root key itself (what `pgrender keygen` prints)\n"
-    "  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)"
+    "  PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)\n"
+    "  PGRENDER_SEALING_KEY_SHA256  provider sealed: the controller key the certificate must hold"
 )
 _RECORD_READ = (
     "  the record        .pgrender-record in the output dir: when nothing changed, no render\n"
@@ -160,6 +161,7 @@ Runs in the app directory Argo CD checked out. Reads:
   the root key      the key-file parameter, ARGOCD_ENV_PGRENDER_KEY_FILE, secrets.keyFile,
                     PGRENDER_KEY, else {default_key} (mounted from a Secret)
   PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)
+  PGRENDER_SEALING_KEY_SHA256  provider sealed: the controller key the certificate must hold
   the output dir    pgrender.yaml's output, when committed: kept SealedSecret ciphertexts
 Parameters win over ARGOCD_ENV_*, which win over pgrender.yaml.
 """

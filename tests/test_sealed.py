@@ -650,3 +650,28 @@ def test_check_shows_no_ciphertext_even_sealed_to_another_certificate(tmp_path: 
     render_dir(pooled, tmp_path / "new", "--sealing-certificate", str(other))
     after = {v for s in sealed_secrets(tmp_path / "new").values() for v in s["spec"]["encryptedData"].values()}
     assert after and not any(v[:40] in result.stdout for v in after | before)
+
+
+@pytest.mark.parametrize("pinned", ["controller", "controller-with-colons", "other"])
+def test_a_pinned_key_refuses_another_certificate(
+    tmp_path: Path, pooled: Path, monkeypatch: pytest.MonkeyPatch, pinned: str
+) -> None:
+    """PGRENDER_SEALING_KEY_SHA256, set where the root key is, pins whom values are sealed for: the
+    certificate named in pgrender.yaml is the repository's to change."""
+    from pgrender.secrets.sealed import PIN_VAR, load_certificate
+
+    digest = load_certificate(str(CERTIFICATE)).fingerprint.hex()
+    value = {
+        "controller": digest,
+        "controller-with-colons": ":".join(digest[i : i + 2] for i in range(0, 64, 2)).upper(),
+        "other": "00" * 32,
+    }[pinned]
+    monkeypatch.setenv(PIN_VAR, value)
+    result = run_cli("render", str(pooled), "-o", str(tmp_path / "out"), *sealed_args())
+    if pinned == "other":
+        assert result.exit_code == 2 and f"its key is not the one {PIN_VAR} pins (this one's SHA-256 is {digest})" in (
+            result.stderr
+        )
+        assert not (tmp_path / "out").exists()
+    else:
+        assert result.exit_code == 0, result.stderr

@@ -98,6 +98,12 @@ NO_CERTIFICATE = (
 )
 
 
+# The SHA-256 of the controller's public key (SubjectPublicKeyInfo, DER), set where the root key is
+# (CI, the Argo CD plugin): pgrender.yaml names the certificate, and whoever can change the
+# repository could otherwise have every value sealed for a key of their own.
+PIN_VAR = "PGRENDER_SEALING_KEY_SHA256"
+
+
 class CertificateError(PgrenderError):
     """The controller's certificate is missing, unreadable, or not an RSA certificate."""
 
@@ -329,7 +335,15 @@ class _Sealed:
             raise CertificateError(NO_CERTIFICATE)
         if root_key is None:
             raise InternalError("the sealed provider needs the root key, and render() loads it first")
-        certificate = load_certificate(os.path.expanduser(request.sealing_certificate), request.sealing_pem)
+        path = os.path.expanduser(request.sealing_certificate)
+        certificate = load_certificate(path, request.sealing_pem)
+        pinned = (os.environ if request.environ is None else request.environ).get(PIN_VAR, "")
+        if pinned and pinned.replace(":", "").strip().lower() != certificate.fingerprint.hex():
+            raise CertificateError(
+                f"{path}: its key is not the one {PIN_VAR} pins (this one's SHA-256 is "
+                f"{certificate.fingerprint.hex()}); a repository does not choose whom its Secrets are sealed for: "
+                "compare the certificate with `kubeseal --fetch-cert`, then set the pin to it"
+            )
         return _Sealed(Sealer(certificate, root_key, earlier_seals(request.previous or {})))
 
 
