@@ -158,8 +158,8 @@ Runs in the app directory Argo CD checked out. Reads:
   ARGOCD_APP_NAMESPACE  the Application's destination namespace (specs without one)
   ARGOCD_APP_PARAMETERS the plugin parameters (JSON); else PARAM_SECRETS_PROVIDER, PARAM_KEY_FILE
   ARGOCD_ENV_PGRENDER_SECRETS_PROVIDER, ARGOCD_ENV_PGRENDER_KEY_FILE  the Application's plugin env
-  the root key      the key-file parameter, ARGOCD_ENV_PGRENDER_KEY_FILE, secrets.keyFile,
-                    PGRENDER_KEY, else {default_key} (mounted from a Secret)
+  the root key      the key-file parameter, ARGOCD_ENV_PGRENDER_KEY_FILE, PGRENDER_KEY, else
+                    {default_key} (mounted from a Secret); never pgrender.yaml's keyFile
   PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)
   PGRENDER_SEALING_KEY_SHA256  provider sealed: the controller key the certificate must hold
   the output dir    pgrender.yaml's output, when committed: kept SealedSecret ciphertexts

@@ -11,6 +11,10 @@ from pgrender.frozen import frozen
 from pgrender.providers import DEFAULT_SECRETS_PROVIDER, SECRETS_PROVIDERS, unknown
 
 DEFAULT_KEY_FILE = "/var/run/pgrender/root.key"
+# Where the plugin's root key comes from, first first: the Application's or the sidecar's, never pgrender.yaml's.
+KEY_SOURCES = (
+    f"the root key is the key-file parameter, ARGOCD_ENV_PGRENDER_KEY_FILE, PGRENDER_KEY or {DEFAULT_KEY_FILE}"
+)
 
 # Announced to the Argo CD UI (plugin.yaml, parameters.static); Argo CD never sends defaults,
 # so generate() applies these itself.

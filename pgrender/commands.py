@@ -840,6 +840,7 @@ def cmp_generate() -> None:
 
     from pgrender import cmp, providers, write
     from pgrender.config import default_config, find_config
+    from pgrender.frozen import replace
     from pgrender.render import stream
 
     try:
@@ -855,11 +856,17 @@ def cmp_generate() -> None:
         request = _request(
             spec_files,
             config,
-            found.key_file or (None if env.get("PGRENDER_KEY") or config.key_file() else cmp.DEFAULT_KEY_FILE),
+            None,
             found.provider,
             found.namespace,  # Argo CD's destination, else pgrender.yaml's
             previous=_read_output(config.output, "cannot read") if keeps else None,
         )
+        # The root key is the plugin's, never the repository's: with secrets.keyFile naming a key
+        # committed beside the specs, whoever can push would know every password the cluster gets.
+        key_file = found.key_file or (None if env.get("PGRENDER_KEY") else cmp.DEFAULT_KEY_FILE)
+        request = replace(request, key_file=key_file)
+        if config.config.secrets.key_file:
+            echo(f"pgrender: {config.path}: secrets.keyFile is not used by the plugin ({cmp.KEY_SOURCES})", err=True)
         warnings: list[Problem] = []
         spooled, done = write.spool(stream(request, warnings))
         _warn(tuple(sorted(warnings)), "text")

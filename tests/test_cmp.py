@@ -195,6 +195,20 @@ def test_every_way_of_passing_the_key_renders_the_same(
     assert result.stdout == reference
 
 
+def test_the_repositorys_key_file_is_never_the_plugins(sandbox: Sandbox, reference: bytes) -> None:
+    """pgrender.yaml naming a key committed beside the specs: the plugin renders with its own key
+    (the output is the reference's) and says it did not use the repository's."""
+    app = sandbox.app()
+    (app / "attacker.key").write_text("1" * 64 + "\n")
+    config = app / "pgrender.yaml"
+    config.write_text(config.read_text().replace("secrets:\n", "secrets:\n  keyFile: attacker.key\n", 1))
+    assert "keyFile: attacker.key" in config.read_text()
+    result = generate(app, sandbox.env())
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == reference
+    assert b"secrets.keyFile is not used by the plugin" in result.stderr
+
+
 @pytest.mark.parametrize(
     "provider_env",
     [
