@@ -20,7 +20,7 @@ from typing import Any
 
 from pgrender.frozen import frozen
 from pgrender.record import RECORD, differing, in_order, read_open
-from pgrender.write import Names, SpooledTexts, files_below, owned_files, reading
+from pgrender.write import Names, SpooledTexts, files_below, owned_files, printable, reading
 
 SECRET_FIELDS = ("data", "stringData")
 SECRET_KINDS = ("Secret", "SealedSecret")
@@ -45,7 +45,7 @@ class Staleness:
         if not self.stale:
             return f"{directory}: up to date"
         foreign = (
-            f"; files pgrender did not write, which render --write refuses: {', '.join(self.foreign)}"
+            f"; files pgrender did not write, which render --write refuses: {', '.join(map(printable, self.foreign))}"
             if self.foreign
             else ""
         )
@@ -204,8 +204,8 @@ def _file_diff(name: str, old: str | None, new: str | None) -> list[str]:
         return [_secret_summary(name, old_documents, new_documents)]
     old_lines = old.splitlines(keepends=True) if old is not None else []
     new_lines = new.splitlines(keepends=True) if new is not None else []
-    to = f"b/{name}" if new is not None else "/dev/null"
-    return list(difflib.unified_diff(old_lines, new_lines, f"a/{name}", to))
+    to = f"b/{printable(name)}" if new is not None else "/dev/null"
+    return list(difflib.unified_diff(old_lines, new_lines, f"a/{printable(name)}", to))
 
 
 def _documents(text: str | None) -> list[Any] | None:

@@ -939,6 +939,19 @@ def reading(directory: Path) -> contextlib.AbstractContextManager[None]:
     return _locked(target.parent, directory, shared=True)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def printable(name: str) -> str:
+    """A file name as printed: one with a line break or another control character is quoted with
+    its escapes (JSON's), so it cannot start a line of its own (a `::` workflow command in CI's log)."""
+    if not _CONTROL.search(name):
+        return name
+    import json
+
+    return json.dumps(name, ensure_ascii=False)
+
+
 def describe_os_error(exc: OSError) -> str:
     """``strerror (path)``: what failed, and on which file."""
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
@@ -1075,7 +1088,9 @@ def _owned(target: Path, shown: Path) -> Names:
     if foreign:
         foreign.sort()
         many = "over " if len(foreign) > FOREIGN_COUNTED else ""
-        listed = ", ".join(foreign[:5]) + (f" and {many}{len(foreign) - 5} more" if len(foreign) > 5 else "")
+        listed = ", ".join(map(printable, foreign[:5])) + (
+            f" and {many}{len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
         raise OutputError(
             f"{shown}: holds files pgrender did not write ({listed}); move them or choose another output directory"
         )

@@ -271,6 +271,19 @@ def test_a_kustomization_that_is_not_utf8_is_stale_not_a_crash(current: Path, co
         assert run_cli("check").exit_code == 0
 
 
+def test_a_file_name_cannot_start_a_line_of_its_own(current: Path) -> None:
+    """A file named with a line break and a workflow command: GitHub Actions would read the second
+    line as an annotation (or ::stop-commands::). Such a name is printed quoted, with its escapes."""
+    name = "x.yaml\n::error title=spoof::injected"
+    (current / "rendered" / name).write_text("")
+    for command in (("check",), ("render", "--write")):
+        result = run_cli(*command)
+        assert result.exit_code in (1, 2), result.stderr
+        output = result.stdout + result.stderr
+        assert not any(line.startswith("::") for line in output.splitlines()), output
+        assert '"x.yaml\\n::error title=spoof::injected"' in output
+
+
 def test_an_unreadable_output_file_is_named_not_a_crash(current: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """compare() (check, render --exit-code) reads a file the guard did not (it reads only what
     the kustomizations list): unreadable, it is an OutputError naming it (exit 2), not a crash."""
