@@ -10,7 +10,8 @@ re enum), and contextlib: 6.5 ms of the no-op path's 25 ms (`-X importtime`, a p
 pattern of literal characters, `*`, `?` and `**` (what spec globs are: `clusters/**/*.pgcluster.yaml`)
 is matched by _glob, which walks the directories as glob.glob(pattern, recursive=True) does in
 Python 3.11 (hidden names skipped unless the pattern's part starts with a dot, `**` through links to
-directories); a pattern with `[` goes to glob itself. tests/test_globs.py holds the two to the same
+directories, but not round a link loop, where glob has no end); a pattern with `[` goes to glob
+itself. tests/test_globs.py holds the two to the same
 files on generated trees and patterns.
 """
 
@@ -90,12 +91,20 @@ def _in_directory(directory: str, part: str, dirs_only: bool) -> Iterator[str]:
             yield name
 
 
-def _below(directory: str, dirs_only: bool) -> Iterator[str]:
-    """glob._rlistdir: every name below ``directory`` but hidden ones, through links to directories."""
+def _below(directory: str, dirs_only: bool, above: tuple[str, ...] = ()) -> Iterator[str]:
+    """glob._rlistdir: every name below ``directory`` but hidden ones, through links to directories,
+    but never into a directory the walk is already inside: glob enters a link back up again, and two
+    such links in a repository (d/a -> .., d/b -> ..) made the walk double at every level."""
+    above = above or (os.path.realpath(directory or os.curdir),)
     for name in _names(directory, dirs_only):
         if not name.startswith("."):
             yield name
-            for deeper in _below(os.path.join(directory, name) if directory else name, dirs_only):
+            path = os.path.join(directory, name) if directory else name
+            # Only a link can lead back up: the rest costs no realpath (the no-op path walks here).
+            real = os.path.realpath(path) if os.path.islink(path) else os.path.join(above[-1], name)
+            if real in above:
+                continue
+            for deeper in _below(path, dirs_only, (*above, real)):
                 yield os.path.join(name, deeper)
 
 

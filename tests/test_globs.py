@@ -99,3 +99,25 @@ def test_a_part_fits_a_name_as_fnmatch_says_on_any_text(name: str, part: str) ->
 
 def test_a_pattern_with_a_bracket_is_globs_own(tree: Path) -> None:
     assert sorted(globs.matches("[ab]/x.yaml")) == ["a/x.yaml", "b/x.yaml"]
+
+
+def test_links_back_up_are_not_walked_round(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two links to the parent (d/a -> .., d/b -> ..) doubled glob's walk at every level, to the
+    kernel's path limit (minutes): ** does not go round a link into a directory it is inside."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a").symlink_to("..")
+    (tmp_path / "d" / "b").symlink_to("..")
+    (tmp_path / "d" / "c.pgcluster.yaml").write_text("")
+    (tmp_path / "m.pgcluster.yaml").write_text("")
+    calls = 0
+    names = globs._names
+
+    def counted(directory: str, dirs_only: bool) -> list[str]:
+        nonlocal calls
+        calls += 1
+        return names(directory, dirs_only)
+
+    monkeypatch.setattr(globs, "_names", counted)
+    assert globs.spec_files(str(tmp_path), ["**/*.pgcluster.yaml"]) == ["d/c.pgcluster.yaml", "m.pgcluster.yaml"]
+    assert calls < 20
