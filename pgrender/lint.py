@@ -58,12 +58,16 @@ def parse_kubernetes_version(text: str) -> str:
 
 
 def yaml_files(paths: list[Path]) -> list[Path]:
+    """The files to lint: those named, and the YAML files below a directory named, links included
+    (_documents reads none through a link) but no linked directory entered."""
+    from pgrender.write import files_below
+
     out: list[Path] = []
     for path in paths:
         if str(path) == "-":
             out.append(path)
         elif path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+            out.extend(sorted(path / rel for rel in files_below(path) if rel.endswith((".yaml", ".yml"))))
         elif path.is_file():
             out.append(path)
         else:
@@ -184,6 +188,10 @@ def _documents(path: Path) -> list[load.Document]:
     """
     import sys
 
+    if str(path) != "-" and path.is_symlink():
+        # A link in a rendered directory is not pgrender's, and lint quotes the values of what it
+        # reads: one committed pointing at a file outside would put that file's values in CI's log.
+        raise SpecError([Problem(str(path), 0, 0, "", "a link, not a file pgrender writes: not read")])
     try:
         # Bytes, decoded here: sys.stdin's encoding follows the locale, and rendered YAML is UTF-8.
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()

@@ -407,3 +407,14 @@ def test_hostile_yaml_is_a_positioned_problem(tmp_path: Path, case: str, text: s
     )
     assert result.returncode == 2, result.stderr[-500:]
     assert result.stderr.startswith(f"{path}{expected}") and "Traceback" not in result.stderr
+
+
+def test_a_link_in_the_output_is_not_read(tmp_path: Path) -> None:
+    """lint quotes the values of what it reads: a link committed in the output, to a file outside
+    shaped like an object, put that file's values in CI's log."""
+    outside = write(tmp_path / "outside.yaml", CONFIG_MAP.replace("mode: fast", "mode: {nested: LINT-SECRET}"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "zz.yaml").symlink_to(outside)
+    result = run_cli("lint", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "LINT-SECRET" not in result.stdout + result.stderr
+    assert "zz.yaml:" in result.stderr and "a link, not a file pgrender writes: not read" in result.stderr
