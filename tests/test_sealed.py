@@ -625,7 +625,8 @@ def test_diff_knows_the_record_annotation() -> None:
 def test_cmp_generate_reads_the_committed_output(repo: Path) -> None:
     assert run_cli("render", "--write").exit_code == 0
     committed = {n: o["spec"]["encryptedData"] for n, o in sealed_secrets(repo / "rendered").items()}
-    env = {**os.environ, "ARGOCD_APP_NAMESPACE": "apps"}
+    # The plugin's own key (its Application's env here): pgrender.yaml's keyFile is never the plugin's.
+    env = {**os.environ, "ARGOCD_APP_NAMESPACE": "apps", "ARGOCD_ENV_PGRENDER_KEY_FILE": str(GOLDEN_KEY)}
     result = subprocess.run(
         [sys.executable, "-m", "pgrender", "cmp", "generate"], cwd=repo, env=env, capture_output=True, text=True
     )
