@@ -864,6 +864,11 @@ def cmp_generate() -> None:
         # The root key is the plugin's, never the repository's: with secrets.keyFile naming a key
         # committed beside the specs, whoever can push would know every password the cluster gets.
         key_file = found.key_file or (None if env.get("PGRENDER_KEY") else cmp.DEFAULT_KEY_FILE)
+        if key_file is not None and _inside(key_file, os.getcwd()):
+            raise PgrenderError(
+                f"{key_file}: the plugin's root key is in the application's checkout; mount it from a Secret "
+                f"outside it ({cmp.DEFAULT_KEY_FILE}): a key committed beside the specs gives every password away"
+            )
         request = replace(request, key_file=key_file)
         if config.config.secrets.key_file:
             echo(f"pgrender: {config.path}: secrets.keyFile is not used by the plugin ({cmp.KEY_SOURCES})", err=True)
@@ -880,6 +885,12 @@ def cmp_generate() -> None:
         _fail(PgrenderError(exc.message), "text")
     write.copy(spooled, sys.stdout)
     echo(f"pgrender: rendered {len(spec_files)} spec file(s)", err=True)
+
+
+def _inside(path: str, directory: str) -> bool:
+    """Whether ``path`` (relative ones from the working directory) is below ``directory``, links resolved."""
+    real, top = os.path.realpath(path), os.path.realpath(directory)
+    return real == top or real.startswith(top.rstrip("/") + "/")
 
 
 def cmp_parameters() -> None:

@@ -10,8 +10,8 @@ re enum), and contextlib: 6.5 ms of the no-op path's 25 ms (`-X importtime`, a p
 pattern of literal characters, `*`, `?` and `**` (what spec globs are: `clusters/**/*.pgcluster.yaml`)
 is matched by _glob, which walks the directories as glob.glob(pattern, recursive=True) does in
 Python 3.11 (hidden names skipped unless the pattern's part starts with a dot, `**` through links to
-directories, but not round a link loop, where glob has no end); a pattern with `[` goes to glob
-itself. tests/test_globs.py holds the two to the same
+directories, but not round a link loop, where glob has no end); a part with `[` is matched by
+fnmatch, imported only for it. tests/test_globs.py holds the two to the same
 files on generated trees and patterns.
 """
 
@@ -38,10 +38,6 @@ def spec_files(root: str, patterns: Iterable[str]) -> list[str]:
 
 def matches(pattern: str) -> list[str]:
     """glob.glob(pattern, recursive=True), as a list in any order."""
-    if "[" in pattern:
-        import glob
-
-        return glob.glob(pattern, recursive=True)
     return list(_glob(pattern, dirs_only=False))
 
 
@@ -56,7 +52,7 @@ def _relative(match: str, cwd: str) -> str:
 
 
 def _magic(text: str) -> bool:
-    return "*" in text or "?" in text
+    return "*" in text or "?" in text or "[" in text
 
 
 def _glob(pattern: str, dirs_only: bool) -> Iterator[str]:
@@ -126,8 +122,13 @@ def _names(directory: str, dirs_only: bool) -> list[str]:
 
 
 def _fits(name: str, part: str) -> bool:
-    """fnmatch.fnmatchcase(name, part) for a part of literal characters, ``*`` and ``?``: the
-    pieces between stars in order, each at its leftmost place (which is where any match can put it)."""
+    """fnmatch.fnmatchcase(name, part): for a part of literal characters, ``*`` and ``?``, the
+    pieces between stars in order, each at its leftmost place (which is where any match can put it);
+    a part with ``[`` by fnmatch itself (imported only then: see the module docstring)."""
+    if "[" in part:
+        import fnmatch
+
+        return fnmatch.fnmatchcase(name, part)
     head, *pieces = part.split("*")
     if not pieces:
         return len(name) == len(head) and _at(name, 0, head)

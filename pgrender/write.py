@@ -764,6 +764,8 @@ def owned_files(directory: Path) -> Names:
                 if entry.startswith("/") or ".." in entry.split("/"):
                     continue  # outside the output: pgrender never lists one, and it is never read or removed
                 name = _normal(rel + entry)  # as pathlib's joining has it
+                if os.path.islink(top + name) and os.path.isdir(top + name):
+                    continue  # a linked directory: pgrender writes none, and reads no kustomization through one
                 if os.path.isdir(top + name):
                     if (real := os.path.realpath(top + name)) not in seen:
                         seen.add(real)

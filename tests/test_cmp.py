@@ -209,6 +209,17 @@ def test_the_repositorys_key_file_is_never_the_plugins(sandbox: Sandbox, referen
     assert b"secrets.keyFile is not used by the plugin" in result.stderr
 
 
+@pytest.mark.parametrize("how", ["ARGOCD_ENV_PGRENDER_KEY_FILE", "PARAM_KEY_FILE"])
+def test_a_plugin_key_inside_the_checkout_is_refused(sandbox: Sandbox, how: str) -> None:
+    """The Application names a key committed in the repository (relative paths are the checkout's)."""
+    app = sandbox.app()
+    (app / "keys").mkdir()
+    shutil.copyfile(GOLDEN_KEY, app / "keys" / "root.key")
+    result = generate(app, sandbox.env(ARGOCD_APP_PARAMETERS=None, **{how: "keys/root.key"}))
+    assert result.returncode == 2 and result.stdout == b""
+    assert b"keys/root.key: the plugin's root key is in the application's checkout" in result.stderr
+
+
 @pytest.mark.parametrize(
     "provider_env",
     [

@@ -147,6 +147,20 @@ def test_check_reads_nothing_a_kustomization_names_outside_the_output(
     assert "PGRENDER_ALLOW_TEST_KEY=1" not in result.stdout  # /proc/self/environ's text (the test sets it)
 
 
+def test_check_reads_no_kustomization_through_a_linked_directory(rendered: Path, tmp_path: Path) -> None:
+    """A listed directory that is a link to a kustomize base outside: neither its names nor its text."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kustomization.yaml").write_text("resources:\n- hidden-name.yaml\n")
+    (outside / "hidden-name.yaml").write_text("OUTSIDE-TEXT\n")
+    (rendered / "lnk").symlink_to(outside)
+    listing = rendered / "kustomization.yaml"
+    listing.write_text(listing.read_text() + "- lnk\n")
+    result = check("text")
+    assert result.exit_code == 1
+    assert "hidden-name" not in result.stdout + result.stderr and "OUTSIDE-TEXT" not in result.stdout
+
+
 def test_check_says_what_it_did_not_read(rendered: Path) -> None:
     tamper_around(rendered)
     diff = check("text").stdout
