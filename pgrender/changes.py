@@ -102,6 +102,11 @@ PRIMARY_FIRST = (
     "a replica cannot run a lower value than its primary, so the reconcile Job restarts the primary in place first "
     "(a short write outage while PostgreSQL restarts; no switchover), then the replicas"
 )
+# ROLLING and PRIMARY_FIRST where the cluster has a single member: nothing takes over while it restarts.
+ONLY_MEMBER = (
+    "a restart of the cluster's only member by the reconcile Job: the cluster takes no reads or writes until "
+    "PostgreSQL is back (there is no replica to switch over to)"
+)
 IMMUTABLE = "immutable: Kubernetes refuses the update (delete and re-create the object on purpose, or revert)"
 
 
@@ -516,6 +521,9 @@ def _dynamic_configuration(change: Change) -> list[Verdict]:
 
 
 def _dynamic_value(change: Change, path: FieldPath, old: Any, new: Any) -> Verdict:
+    if _fewer_slots(path, old, new):
+        cluster = change.obj.cluster[1] if change.obj.cluster else change.obj.name
+        return Verdict(ChangeClass.RISK, f"{_values(old, new)}, lowered; {FEWER_SLOTS}", f"replication-slots:{cluster}")
     if path[:2] == ("postgresql", "parameters") and len(path) > 2:
         return _parameter(change.cluster.major_version, path[2], old, new)
     if path[:1] == ("postgresql",) and path[1:2] == ("pg_hba",):
@@ -584,12 +592,34 @@ def _parameter(version: int | None, name: str, old: Any, new: Any) -> Verdict:
 def _lowered(name: str, old: Any, new: Any) -> bool | None:
     """Whether a setting of PRIMARY_FIRST_WHEN_LOWERED is lowered (False for any other parameter);
     None when either side is not a number (not set: the default applies)."""
-    from pgrender.plan.parameters import parse_number
-
     if name.lower() not in PRIMARY_FIRST_WHEN_LOWERED:
         return False
-    before, after = (parse_number(str(v), None, integer=True) if isinstance(v, str | int) else None for v in (old, new))
+    before, after = _number(old), _number(new)
     return None if before is None or after is None else after < before
+
+
+def _number(value: Any) -> float | None:
+    from pgrender.plan.parameters import parse_number
+
+    return parse_number(str(value), None, integer=True) if isinstance(value, str | int) else None
+
+
+SLOTS = "max_replication_slots"
+DEFAULT_SLOTS = 10  # PostgreSQL's max_replication_slots when it is not set (since version 10)
+FEWER_SLOTS = (
+    "PostgreSQL refuses to start while it holds more replication slots than this, and the members restart "
+    "to take it: Patroni keeps a slot on the primary for each other member, and applications may hold "
+    "logical ones. Count them on every member (SELECT count(*) FROM pg_replication_slots) and drop those "
+    "over the new value first"
+)
+
+
+def _fewer_slots(path: FieldPath, old: Any, new: Any) -> bool:
+    """Whether ``path`` is max_replication_slots, lowered (a side not set is PostgreSQL's default)."""
+    if path[:2] != ("postgresql", "parameters") or len(path) != 3 or path[2].lower() != SLOTS:
+        return False
+    before, after = (DEFAULT_SLOTS if v is _MISSING else _number(v) for v in (old, new))
+    return before is not None and after is not None and after < before
 
 
 def _values(old: Any, new: Any) -> str:
@@ -732,6 +762,8 @@ def _retention_shortened(old: dict[str, str], new: dict[str, str]) -> str:
         said.append(
             f"{full[0] if full[0] is not None else 'every one of the'} {unit.get(kinds[0], kinds[0])} → "
             f"{full[1]} {unit.get(kinds[1], kinds[1])}"
+            # Days for a count (or back): fewer are kept or not by how often full backups run.
+            + (" (whether that keeps fewer depends on how often full backups run)" if kinds[0] != kinds[1] else "")
         )
     archive = tuple(
         number(o, "retention-archive") or (f if k == "count" else None)
@@ -1011,6 +1043,45 @@ def _markers(objs: Iterable[Obj]) -> tuple[dict[str, Obj], dict[str, Obj]]:
     return roles, databases
 
 
+# A database's owner, as _database_sql (components/reconcile.py) writes it under its marker.
+_OWNER = re.compile(
+    "^"
+    + re.escape(DATABASE_MARKER).replace(r"\{\}", r"(\S+)")
+    + r"\nSELECT format\('CREATE DATABASE %I OWNER %I', '(?:[^']|'')*', '((?:[^']|'')*)'\)$",
+    re.MULTILINE,
+)
+
+
+# A role's attributes, as _role_sql (components/reconcile.py) writes them under its marker.
+_ATTRIBUTES = re.compile(
+    "^"
+    + re.escape(ROLE_MARKER).replace(r"\{\}", r"(\S+)")
+    + r"\n(?:.*\n){0,3}?SELECT format\('ALTER ROLE %I WITH ([A-Z ]+)',",
+    re.MULTILINE,
+)
+
+
+def _owners(objs: Iterable[Obj]) -> dict[str, str]:
+    """Each database reconcile.sql creates → its owner."""
+    return {name: owner.replace("''", "'") for name, owner in _sql_findall(objs, _OWNER)}
+
+
+def _attributes(objs: Iterable[Obj]) -> dict[str, frozenset[str]]:
+    """Each role reconcile.sql creates → its attributes (LOGIN, NOSUPERUSER, ...)."""
+    return {name: frozenset(words.split()) for name, words in _sql_findall(objs, _ATTRIBUTES)}
+
+
+def _sql_findall(objs: Iterable[Obj], pattern: re.Pattern[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for obj in objs:
+        if obj.kind != "ConfigMap":
+            continue
+        for key, text in obj.data().items():
+            if _RECONCILE_SQL.match(str(key)) and isinstance(text, str):
+                out += pattern.findall(text)
+    return out
+
+
 def _holds_reconcile_sql(text: str) -> bool:
     return "reconcile" in text and (ROLE_MARKER.format("") in text or DATABASE_MARKER.format("") in text)
 
@@ -1100,6 +1171,7 @@ def _compare(
     families = {_job_family(o): o for o in removed_jobs.values()}
     added_families = {_job_family(o) for o in added_jobs.values()}
     secrets = _SecretUses(new_objs, new_by_id.values())
+    members = _Members(new_files, new_clusters)
 
     for ident, obj in sorted(new_by_id.items()):
         if obj.cluster in whole:
@@ -1109,7 +1181,10 @@ def _compare(
         if before is None:
             findings.append(_added(obj, families))
         elif before.manifest != obj.manifest:
-            findings += _changed(before, obj, cluster)
+            found = _changed(before, obj, cluster)
+            if obj.cluster and any(_restarts_members(f.message) for f in found) and members(obj.cluster) == 1:
+                found = [replace(f, message=_only_member(f.message)) for f in found]
+            findings += found
     for ident, obj in sorted(old_by_id.items()):
         if ident in new_by_id or obj.cluster in whole:
             continue
@@ -1141,6 +1216,8 @@ def _compare(
             findings.append(
                 _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}"),
             )
+        elif obj.kind == "Secret" and obj.labels.get(PGUSER_LABEL) is not None:
+            findings.append(_finding(obj, ChangeClass.LIVE, "", CREDENTIALS_REMOVED))
         else:
             findings.append(_removed(obj))
     findings += _cluster_wide(old_files, new_files, differing, (old_clusters, new_clusters), whole, rosters)
@@ -1148,6 +1225,45 @@ def _compare(
 
 
 Cluster = tuple[str, str]
+
+
+def _restarts_members(message: str) -> bool:
+    return ROLLING in message or PRIMARY_FIRST in message
+
+
+def _only_member(message: str) -> str:
+    return message.replace(PRIMARY_FIRST, ONLY_MEMBER).replace(ROLLING, ONLY_MEMBER)
+
+
+_REPLICAS_LINE = re.compile(r"^  replicas: (\d+)$", re.MULTILINE)
+
+
+class _Members:
+    """How many members a cluster of the new rendering runs: its member StatefulSets (one a member)
+    that are not scaled to 0, parsed or read from the text of the StatefulSet files beside its
+    objects. Asked only for a cluster whose members restart; the names are walked once."""
+
+    def __init__(self, files: Mapping[str, str], clusters: dict[Cluster, list[Obj]]) -> None:
+        self._files, self._clusters = files, clusters
+        self._statefulsets: dict[str, list[str]] | None = None  # directory → its StatefulSet files
+
+    def __call__(self, cluster: Cluster) -> int:
+        objs = self._clusters.get(cluster, [])
+        parsed = {o.file for o in objs}
+        count = sum(1 for o in objs if o.member and _map(o.manifest.get("spec")).get("replicas") != 0)
+        if self._statefulsets is None:
+            self._statefulsets = {}
+            for rel in in_order(self._files):
+                if _file_name(rel).startswith("statefulset-"):
+                    self._statefulsets.setdefault(_directory(rel), []).append(rel)
+        labels = (f"\n    {COMPONENT_LABEL}: {COMPONENT_DATABASE}\n", f"\n    {CLUSTER_LABEL}: {cluster[1]}\n")
+        for directory in sorted({_directory(o.file) for o in objs}):
+            for rel in self._statefulsets.get(directory, ()):
+                text = self._files[rel] if rel not in parsed else ""
+                replicas = _REPLICAS_LINE.search(text)
+                if all(label in text for label in labels) and not (replicas and replicas[1] == "0"):
+                    count += 1
+        return count
 
 
 def _by_cluster(objs: Iterable[Obj]) -> dict[Cluster, list[Obj]]:
@@ -1355,6 +1471,11 @@ RENAMED_CREDENTIALS = (
     "the first login role changed): applications that read it lose them; move them to the new Secret first"
 )
 
+CREDENTIALS_REMOVED = (
+    "a Secret of a user's credentials (the user removed, its login off, or its accessSecret), deleted when "
+    "pruned: pods that read it (env or volume) fail to start from then on"
+)
+
 
 class _SecretUses:
     """What the new objects say of Secrets, looked up per removed Secret: the user Secrets (by
@@ -1537,7 +1658,54 @@ def _cluster_wide(
             new_roles, new_databases = _markers(every_new.get(cluster, ()))
             out += _roster("user", "role", old_roles, new_roles)
             out += _roster("database", "database", old_databases, new_databases)
+            old_objs, new_objs = every_old.get(cluster, ()), every_new.get(cluster, ())
+            out += _owner_changes(_owners(old_objs), _owners(new_objs), new_databases)
+            out += _attribute_changes(_attributes(old_objs), _attributes(new_objs), new_roles)
     return out
+
+
+# What a role's attribute, gained, means for those who use it (the others are only named).
+_GAINED = {
+    "NOLOGIN": "new connections as it are refused (sessions already open go on)",
+    "SUPERUSER": "it bypasses every permission check",
+    "BYPASSRLS": "row-level security policies no longer apply to it",
+    "REPLICATION": "it may stream the whole cluster's WAL",
+}
+
+
+def _attribute_changes(
+    old: dict[str, frozenset[str]], new: dict[str, frozenset[str]], roles: dict[str, Obj]
+) -> list[Finding]:
+    out = []
+    for name in sorted(old.keys() & new.keys()):
+        gained = sorted(new[name] - old[name])
+        if not gained or name not in roles:
+            continue
+        lost = ", ".join(sorted(old[name] - new[name]))
+        message = f"user {name}: {lost} → {', '.join(gained)}, set by the reconcile Job"
+        meaning = "; ".join(_GAINED[word] for word in gained if word in _GAINED)
+        out.append(
+            _finding(
+                roles[name], ChangeClass.LIVE, "data[reconcile.sql]", f"{message}: {meaning}" if meaning else message
+            )
+        )
+    return out
+
+
+def _owner_changes(old: dict[str, str], new: dict[str, str], databases: dict[str, Obj]) -> list[Finding]:
+    return [
+        _finding(
+            databases[name],
+            ChangeClass.LIVE,
+            "data[reconcile.sql]",
+            f"owner of database {name}: {old[name]} → {new[name]}: the reconcile Job runs ALTER DATABASE … OWNER "
+            f"TO {new[name]}, and {old[name]} loses the owner's rights on the database itself (to alter or drop "
+            "it); its schemas, tables and other objects keep their owner (REASSIGN OWNED BY … TO … in that "
+            "database moves them)",
+        )
+        for name in sorted(old.keys() & new.keys())
+        if old[name] != new[name] and name in databases
+    ]
 
 
 EVERY_MEMBER_REPLACED = (

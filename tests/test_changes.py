@@ -916,6 +916,20 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         [("risk", "standby-source:hippo-standby")],
     ),
     (
+        "replication-slots-lowered",
+        "trio",
+        lambda t: t,
+        swap("max_connections: 200\n", "max_connections: 200\n      max_replication_slots: 4\n"),
+        [("risk", "replication-slots:trio")],
+    ),
+    (
+        "retention-count-for-days",
+        "backups",
+        lambda t: t,
+        swap("          full: 4\n", "          full: 40\n          fullType: time\n"),
+        [("risk", "retention:repo1")],
+    ),
+    (
         "app-secret-takes-another-user",
         "trio",
         swap("spec:\n", "spec:\n  naming: cnpg\n"),
@@ -975,6 +989,37 @@ def test_acknowledged_in_the_spec(tmp_path: Path) -> None:
 
 
 # --- End to end: a spec rendered twice, one edit per case --------------------------------------
+
+SLOTS_20 = swap("max_connections: 200\n", "max_connections: 200\n      max_replication_slots: 20\n")
+LOGIN_OFF = swap("{login: true, createdb", "{login: false, createdb")
+SUPERUSER = ("live", "trio-reconcile", "user migrator: NOSUPERUSER → SUPERUSER, set by the reconcile Job: it bypasses")
+ACCESS = swap("    - name: app\n", "    - name: app\n      accessSecret: true\n")
+SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
+    # (case, example, edit of the old spec, edit of the new spec, (class, object, message fragment) found)
+    ("owner", "trio", lambda t: t, swap("owner: migrator\n", "owner: app\n"), ("live", "trio-reconcile", "owner of")),
+    ("slots-raised", "trio", lambda t: t, SLOTS_20, ("restart", "trio-reconcile", "(not set) → 20; read only")),
+    ("slots-default", "trio", SLOTS_20, lambda t: t, ("risk", "trio-reconcile", "20 → (not set), lowered;")),
+    ("access-off", "trio", ACCESS, lambda t: t, ("live", "trio-pgaccess-app", "pods that read it (env or volume)")),
+    ("login-off", "trio", lambda t: t, LOGIN_OFF, ("live", "trio-reconcile", "LOGIN → NOLOGIN, set by the reconcile")),
+    ("login-off-secret", "trio", lambda t: t, LOGIN_OFF, ("live", "trio-pguser-reporting", "pods that read it")),
+    ("superuser", "trio", lambda t: t, swap("createrole: true}", "createrole: true, superuser: true}"), SUPERUSER),
+    (
+        "days-for-count",
+        "backups",
+        lambda t: t,
+        swap("          full: 4\n", "          full: 40\n          fullType: time\n"),
+        ("risk", "hippo-pgbackrest-jobs", "depends on how often full backups run"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("example", "old_edit", "new_edit", "said"), [c[1:] for c in SAYS], ids=[c[0] for c in SAYS])
+def test_examples_say(tmp_path: Path, example: str, old_edit: Edit, new_edit: Edit, said: tuple[str, str, str]) -> None:
+    text = (EXAMPLES / f"{example}.yaml").read_text()
+    result = changes(rendered(tmp_path, old_edit(text), "old"), rendered(tmp_path, new_edit(text), "new"))
+    found = [(f.change.value, f.name, f.message) for f in result.findings]
+    assert any(c == said[0] and n == said[1] and said[2] in m for c, n, m in found), found
+
 
 PARAMETERS = f"{DYNAMIC}.postgresql.parameters."
 ROLL = "a rolling restart with switchover by the reconcile Job (replicas first, then a switchover"
@@ -1057,6 +1102,46 @@ def test_spec_changes(tmp_path: Path, edit: Callable[[dict[str, Any]], None], ex
     config = [(f.change.value, f.path) for f in result.findings if f.name == "hippo-config"]
     assert config in ([], [("no-op", "data[bootstrap.yaml]")])
     assert result.exit_code == 0
+
+
+def one_member(spec: dict[str, Any]) -> None:
+    spec["spec"]["instances"][0]["replicas"] = 1
+
+
+def both(*edits: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    return lambda spec: [edit(spec) for edit in edits] and None
+
+
+ONLY = "a restart of the cluster's only member by the reconcile Job: the cluster takes no reads or writes"
+
+
+@pytest.mark.parametrize(
+    ("old_edit", "new_edit", "member_restarts"),
+    [
+        (one_member, both(one_member, parameter("shared_buffers", "1GB")), ONLY),
+        (one_member, both(one_member, parameter("max_connections", 50)), ONLY),
+        (one_member, both(one_member, spec_field("image", NEW_IMAGE)), ONLY),
+        (lambda spec: None, one_member, ONLY),  # the certificate names one member less: it restarts alone
+        (one_member, spec_field("image", NEW_IMAGE), ROLL),  # a second member joins, then the switchover
+        (lambda spec: None, both(one_member, spec_field("image", NEW_IMAGE)), ONLY),
+        (lambda spec: None, spec_field("image", NEW_IMAGE), ROLL),
+    ],
+    ids=["restart", "lowered", "image", "scaled-down", "scaled-up", "scaled-down-and-image", "two-members"],
+)
+def test_a_single_members_restart_is_named_an_outage(
+    tmp_path: Path,
+    old_edit: Callable[[dict[str, Any]], None],
+    new_edit: Callable[[dict[str, Any]], None],
+    member_restarts: str,
+) -> None:
+    old, new = two_members(), two_members()
+    old_edit(old)
+    new_edit(new)
+    result = changes(rendered_spec(tmp_path, old, "old"), rendered_spec(tmp_path, new, "new"))
+    restarts = [f.message for f in result.findings if f.change.value == "restart"]
+    assert restarts and all(member_restarts in m for m in restarts), restarts
+    others = (ROLL, IN_PLACE) if member_restarts == ONLY else (ONLY,)
+    assert not any(other in m for m in restarts for other in others), restarts
 
 
 def test_an_unchanged_rerender_has_no_findings(tmp_path: Path) -> None:
