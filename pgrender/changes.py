@@ -32,6 +32,7 @@ from pgrender import readback
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.frozen import field, frozen, replace
+from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX
 from pgrender.plan.defaults import WAL_VOLUME
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
@@ -193,6 +194,10 @@ class Obj:
     @property
     def annotations(self) -> dict[str, Any]:
         return _map(self.meta.get("annotations"))
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return _map(self.manifest.get("spec"))
 
     @property
     def pod(self) -> dict[str, Any]:
@@ -725,6 +730,44 @@ def _repository(change: Change) -> list[Verdict]:
     return verdicts or [Verdict(ChangeClass.NO_OP, MOUNTED)]
 
 
+DYNAMIC_KEY = "patroni-dynamic.json"
+_STANDBY = '"standby_cluster"'  # in patroni-dynamic.json: the cluster is a standby
+_SOURCE_REPO = f"repo{SOURCE_INDEX}"
+SOURCE_MOVED = (
+    "the standby replays WAL from another repository ({what}): if it holds another cluster's archive "
+    "(another system identifier), archive-get fails and the standby stops following, with no error a client "
+    "sees; to follow another cluster, create a new standby (a new name). Acknowledge it when the source is the "
+    "same cluster's repository at a new address"
+)
+SOURCE_OF_A_RESTORE = (
+    "the repository the cluster was restored or cloned from ({what}): read only when the cluster is created, "
+    "so the running cluster is not affected"
+)
+
+
+def _source_repository(change: Change) -> list[Verdict]:
+    """source.conf: the repository a standby replays WAL from (and a restore or clone was made
+    from). Its place changed is a risk of a standby's (the dynamic configuration's standby_cluster
+    does not change with it); _compare makes it a no-op for a cluster that is not a standby."""
+    old, new = (_repository_options(v, _SOURCE_REPO) for v in (change.old, change.new))
+    moved = [k for k in _REPOSITORY_PLACE if old is not None and new is not None and old.get(k) != new.get(k)]
+    if not moved or old is None or new is None:
+        return [Verdict(ChangeClass.NO_OP, MOUNTED)]
+    what = ", ".join(f"{k} {_value(old.get(k))} → {_value(new.get(k))}" for k in moved)
+    return [Verdict(ChangeClass.RISK, SOURCE_MOVED.format(what=what), _source_moved(change.obj))]
+
+
+def _source_moved(obj: Obj) -> str:
+    return f"standby-source:{obj.cluster[1] if obj.cluster else obj.name}"
+
+
+def _not_a_standby(finding: Finding, obj: Obj) -> Finding:
+    if finding.id != _source_moved(obj):
+        return finding
+    what = finding.message[finding.message.index("(") + 1 : finding.message.index("):")]
+    return replace(finding, change=ChangeClass.NO_OP, message=SOURCE_OF_A_RESTORE.format(what=what), id=None)
+
+
 def _repositories(obj: Obj) -> list[tuple[str, str]]:
     """(key, repository) of each job-repoN.conf a ConfigMap holds (the backup Jobs' one does)."""
     data = _map(obj.manifest.get("data"))
@@ -894,7 +937,8 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         ),
     ),
     "ConfigMap": (
-        Rule("data[patroni-dynamic.json]", _dynamic_configuration),
+        Rule(f"data[{DYNAMIC_KEY}]", _dynamic_configuration),
+        Rule(f"data[{SOURCE_CONFIG_KEY}]", _source_repository),
         Rule(
             "data[bootstrap.yaml]",
             ChangeClass.NO_OP,
@@ -1171,7 +1215,7 @@ def _compare(
     families = {_job_family(o): o for o in removed_jobs.values()}
     added_families = {_job_family(o) for o in added_jobs.values()}
     secrets = _SecretUses(new_objs, new_by_id.values())
-    members = _Members(new_files, new_clusters)
+    described = _NewClusters(new_files, new_clusters)
 
     for ident, obj in sorted(new_by_id.items()):
         if obj.cluster in whole:
@@ -1182,8 +1226,10 @@ def _compare(
             findings.append(_added(obj, families))
         elif before.manifest != obj.manifest:
             found = _changed(before, obj, cluster)
-            if obj.cluster and any(_restarts_members(f.message) for f in found) and members(obj.cluster) == 1:
+            if obj.cluster and any(_restarts_members(f.message) for f in found) and described.members(obj.cluster) == 1:
                 found = [replace(f, message=_only_member(f.message)) for f in found]
+            if obj.cluster and any(f.id == _source_moved(obj) for f in found) and not described.standby(obj.cluster):
+                found = [_not_a_standby(f, obj) for f in found]
             findings += found
     for ident, obj in sorted(old_by_id.items()):
         if ident in new_by_id or obj.cluster in whole:
@@ -1238,32 +1284,45 @@ def _only_member(message: str) -> str:
 _REPLICAS_LINE = re.compile(r"^  replicas: (\d+)$", re.MULTILINE)
 
 
-class _Members:
-    """How many members a cluster of the new rendering runs: its member StatefulSets (one a member)
-    that are not scaled to 0, parsed or read from the text of the StatefulSet files beside its
-    objects. Asked only for a cluster whose members restart; the names are walked once."""
+class _NewClusters:
+    """What the new rendering says of a cluster as a whole, from its objects parsed, else from the
+    text of the files of its kind beside them (one directory per cluster): the names are walked once,
+    when first asked, and only clusters a finding asks about are read."""
 
     def __init__(self, files: Mapping[str, str], clusters: dict[Cluster, list[Obj]]) -> None:
         self._files, self._clusters = files, clusters
-        self._statefulsets: dict[str, list[str]] | None = None  # directory → its StatefulSet files
+        self._by_directory: dict[str, list[str]] | None = None  # directory → its StatefulSet and ConfigMap files
 
-    def __call__(self, cluster: Cluster) -> int:
+    def members(self, cluster: Cluster) -> int:
+        """Its member StatefulSets (one a member) not scaled to 0."""
+        count = sum(1 for o in self._clusters.get(cluster, []) if o.member and o.spec.get("replicas") != 0)
+        labels = (f"\n    {COMPONENT_LABEL}: {COMPONENT_DATABASE}\n", f"\n    {CLUSTER_LABEL}: {cluster[1]}\n")
+        for text in self._unparsed(cluster, "statefulset-"):
+            replicas = _REPLICAS_LINE.search(text)
+            if all(label in text for label in labels) and not (replicas and replicas[1] == "0"):
+                count += 1
+        return count
+
+    def standby(self, cluster: Cluster) -> bool:
+        """Whether Patroni's dynamic configuration makes it a standby cluster."""
+        if any(_STANDBY in str(o.data().get(DYNAMIC_KEY, "")) for o in self._clusters.get(cluster, [])):
+            return True
+        label = f"\n    {CLUSTER_LABEL}: {cluster[1]}\n"
+        return any(label in t and _STANDBY in t for t in self._unparsed(cluster, "configmap-"))
+
+    def _unparsed(self, cluster: Cluster, prefix: str) -> Iterator[str]:
+        """The texts of the files named ``prefix``... beside the cluster's objects, not parsed."""
+        if self._by_directory is None:
+            self._by_directory = {}
+            for rel in in_order(self._files):
+                if _file_name(rel).startswith(("statefulset-", "configmap-")):
+                    self._by_directory.setdefault(_directory(rel), []).append(rel)
         objs = self._clusters.get(cluster, [])
         parsed = {o.file for o in objs}
-        count = sum(1 for o in objs if o.member and _map(o.manifest.get("spec")).get("replicas") != 0)
-        if self._statefulsets is None:
-            self._statefulsets = {}
-            for rel in in_order(self._files):
-                if _file_name(rel).startswith("statefulset-"):
-                    self._statefulsets.setdefault(_directory(rel), []).append(rel)
-        labels = (f"\n    {COMPONENT_LABEL}: {COMPONENT_DATABASE}\n", f"\n    {CLUSTER_LABEL}: {cluster[1]}\n")
         for directory in sorted({_directory(o.file) for o in objs}):
-            for rel in self._statefulsets.get(directory, ()):
-                text = self._files[rel] if rel not in parsed else ""
-                replicas = _REPLICAS_LINE.search(text)
-                if all(label in text for label in labels) and not (replicas and replicas[1] == "0"):
-                    count += 1
-        return count
+            for rel in self._by_directory.get(directory, ()):
+                if rel not in parsed and _file_name(rel).startswith(prefix):
+                    yield self._files[rel]
 
 
 def _by_cluster(objs: Iterable[Obj]) -> dict[Cluster, list[Obj]]:

@@ -991,6 +991,9 @@ def test_acknowledged_in_the_spec(tmp_path: Path) -> None:
 # --- End to end: a spec rendered twice, one edit per case --------------------------------------
 
 SLOTS_20 = swap("max_connections: 200\n", "max_connections: 200\n      max_replication_slots: 20\n")
+FROM_DR = swap(
+    "        s3:\n          bucket: hippo-backups\n", "        s3:\n          bucket: hippo-dr\n"
+)  # the first: the source
 LOGIN_OFF = swap("{login: true, createdb", "{login: false, createdb")
 SUPERUSER = ("live", "trio-reconcile", "user migrator: NOSUPERUSER → SUPERUSER, set by the reconcile Job: it bypasses")
 ACCESS = swap("    - name: app\n", "    - name: app\n      accessSecret: true\n")
@@ -1003,6 +1006,8 @@ SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
     ("login-off", "trio", lambda t: t, LOGIN_OFF, ("live", "trio-reconcile", "LOGIN → NOLOGIN, set by the reconcile")),
     ("login-off-secret", "trio", lambda t: t, LOGIN_OFF, ("live", "trio-pguser-reporting", "pods that read it")),
     ("superuser", "trio", lambda t: t, swap("createrole: true}", "createrole: true, superuser: true}"), SUPERUSER),
+    ("archive-source", "standby", lambda t: t, FROM_DR, ("risk", "hippo-standby-pgbackrest-config", "(s3-bucket")),
+    ("restore-source", "restore", lambda t: t, FROM_DR, ("no-op", "hippo-clone-pgbackrest-config", "restored or")),
     (
         "days-for-count",
         "backups",
