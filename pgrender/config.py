@@ -153,7 +153,38 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise SpecError(problems_of(document, exc, RepositoryConfig)) from None
     if config.required_version is not None:
         _require_version(document, config.required_version)
+    _output_in_repository(document, Path(path).parent, config.output)
     return LoadedConfig(config, Path(path).parent, Path(path), document.positions, hashlib.sha256(raw).hexdigest())
+
+
+def _output_in_repository(document: Document, root: Path, output: str) -> None:
+    """Refuse an output directory outside the git repository that holds the config, links followed:
+    the config is the repository's, so a change to it (a pull request's) could otherwise make CI's
+    render write anywhere the runner may (and check and diff read there). -o names any directory:
+    the command line is the user's own. A config in no repository is not held to one."""
+    top = _repository_top(root)
+    if top is None:
+        return
+    target = os.path.realpath(root / output)
+    if os.path.commonpath([target, top]) == top:
+        return
+    line, column = document.position(("output",))
+    message = (
+        f"{output!r} leads to {target}, outside the repository that holds this file ({top}), following links; "
+        "pgrender.yaml names an output directory inside its repository only, so that a change to it cannot make "
+        "a render write elsewhere. For a directory outside, pass -o/--output on the command line"
+    )
+    raise SpecError([Problem(document.file, line, column, "output", message)])
+
+
+def _repository_top(directory: Path) -> str | None:
+    """The nearest directory at or above ``directory`` (links resolved) holding .git (a directory, or
+    a file in a worktree or submodule); None: the config is in no git repository."""
+    start = Path(os.path.realpath(directory))
+    for candidate in (start, *start.parents):
+        if os.path.lexists(candidate / ".git"):
+            return str(candidate)
+    return None
 
 
 def find_config(explicit: str | None) -> LoadedConfig | None:

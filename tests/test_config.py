@@ -5,6 +5,7 @@ validated and normalised to 1.MINOR; spec globs and the output directory are rel
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -321,3 +322,77 @@ def test_a_key_file_under_an_unknown_users_home_is_an_input_error(nested: Path) 
     config.write_text(config.read_text().replace("provider: existing", "provider: derived, keyFile: ~nosuchuser/k"))
     result = run_cli("render", "--stdout", "--config", "deploy/pgrender.yaml", env={"PGRENDER_KEY": ""})
     assert result.exit_code == 2 and "~nosuchuser/k" in result.stderr and "internal error" not in result.stderr
+
+
+# output: stays inside the repository ------------------------------------------------------------------------
+
+OUTSIDE = "leads to {target}, outside the repository that holds this file ({top}), following links"
+
+
+@pytest.fixture
+def repository(in_tmp: Path) -> Path:
+    """repo/ (a git repository: its .git is all that tells one) with clusters/pgrender.yaml naming
+    clusters/specs/*.yaml, and elsewhere/ beside it; the cwd is their directory."""
+    repo = in_tmp / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "clusters" / "specs").mkdir(parents=True)
+    shutil.copyfile(EXAMPLES / "minimal.yaml", repo / "clusters" / "specs" / "minimal.yaml")
+    (in_tmp / "elsewhere").mkdir()
+    return repo
+
+
+def configured(repo: Path, output: str) -> list[str]:
+    (repo / "clusters" / "pgrender.yaml").write_text(
+        f"specs: ['specs/*.yaml']\noutput: {output}\nsecrets: {{provider: existing}}\n"
+    )
+    return ["--config", str(repo / "clusters" / "pgrender.yaml")]
+
+
+@pytest.mark.parametrize(
+    ("output", "link"),
+    [
+        ("../../elsewhere/base", None),
+        ("{tmp}/elsewhere", None),  # absolute
+        ("deploy/base", "deploy"),  # a committed link to a directory outside
+        ("../../elsewhere", "config"),  # the config read through a link from outside: its repository is found
+    ],
+    ids=["dot-dot", "absolute", "through-a-link", "config-through-a-link"],
+)
+def test_an_output_outside_the_repository_is_refused(repository: Path, output: str, link: str | None) -> None:
+    output = output.format(tmp=repository.parent)
+    options = configured(repository, output)
+    if link == "deploy":
+        (repository / "clusters" / "deploy").symlink_to(repository.parent / "elsewhere")
+    if link == "config":
+        (repository.parent / "linked").symlink_to(repository / "clusters")
+        options = ["--config", str(repository.parent / "linked" / "pgrender.yaml")]
+    target = os.path.realpath(repository / "clusters" / output)
+    for command in (("render", "--write"), ("check",), ("validate",)):
+        result = run_cli(*command, *options)
+        assert result.exit_code == 2, (command, result.stderr)
+        assert result.stderr.startswith(f"{options[1]}:2:1: output: {output!r} ")
+        assert OUTSIDE.format(target=target, top=repository) in result.stderr
+    assert list((repository.parent / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("output", "git", "written"),
+    [
+        ("../deploy/base", True, "deploy/base"),  # a sibling of the config's directory, inside the repository
+        ("out", True, "clusters/out"),
+        ("../../elsewhere", False, "../elsewhere"),  # no repository: nothing to stay inside
+    ],
+)
+def test_an_output_inside_the_repository_is_written(repository: Path, output: str, git: bool, written: str) -> None:
+    if not git:
+        (repository / ".git").rmdir()
+    result = run_cli("render", "--write", *configured(repository, output))
+    assert result.exit_code == 0, result.stderr
+    assert (repository / written / "kustomization.yaml").is_file()
+
+
+def test_dash_o_writes_outside_the_repository(repository: Path) -> None:
+    """The command line is the user's own: -o may name any directory."""
+    result = run_cli("render", "-o", str(repository.parent / "elsewhere" / "base"), *configured(repository, "out"))
+    assert result.exit_code == 0, result.stderr
+    assert (repository.parent / "elsewhere" / "base" / "kustomization.yaml").is_file()

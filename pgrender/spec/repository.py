@@ -103,7 +103,8 @@ class RepositoryConfig(StrictModel):
     """Glob patterns of the spec files, relative to this file (** matches directories); used when a command
     names no files."""
     output: FilePath = Field(default="rendered", examples=["rendered"])
-    """The directory rendered output goes to (and `diff` and `lint` read), relative to this file; -o overrides it."""
+    """The directory rendered output goes to (and `diff` and `lint` read), relative to this file; in a git
+    repository, inside it (links followed); -o overrides it."""
     namespace: DNSLabel | None = Field(default=None, description="For specs without metadata.namespace.")
     # The pattern is for editors (JSON Schema); the validator gives the message people read.
     kubernetes_version: str = Field(
