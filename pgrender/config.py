@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,9 +100,26 @@ class LoadedConfig:
         return str(self.root / os.path.expanduser(key)) if key else None
 
     def sealing_certificate(self) -> str | None:
-        """secrets.sealed.certificate, relative to the config file."""
+        """secrets.sealed.certificate, relative to the config file: a regular file (links followed).
+        The repository names it, so a pipe or a device there (/proc/self/fd/0, a FIFO) would hold
+        a render, or the Argo CD plugin, waiting on a read; --sealing-certificate may name one."""
         sealed = self.config.secrets.sealed
-        return str(self.root / os.path.expanduser(sealed.certificate)) if sealed else None
+        if not sealed:
+            return None
+        path = str(self.root / os.path.expanduser(sealed.certificate))
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except (OSError, ValueError):
+            return path  # missing or unreadable: the read says so
+        if not regular:
+            field = ("secrets", "sealed", "certificate")
+            line, column = self._positions.get(field, (0, 0))
+            message = (
+                f"{sealed.certificate!r} is not a regular file (a pipe, a device or a directory): pgrender.yaml "
+                "names a certificate file; pass --sealing-certificate for another kind"
+            )
+            raise SpecError([Problem(str(self.path), line, column, ".".join(field), message)])
+        return path
 
 
 def _require_version(document: Document, required: str) -> None:

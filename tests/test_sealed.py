@@ -676,3 +676,35 @@ def test_a_pinned_key_refuses_another_certificate(
         assert not (tmp_path / "out").exists()
     else:
         assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "link-to-a-fifo"])
+def test_a_certificate_pgrender_yaml_names_is_a_regular_file(repo: Path, kind: str) -> None:
+    """The repository names it: a FIFO (or /proc/self/fd/0) held the render, and the Argo CD plugin,
+    waiting on a read. Each command refuses it at its field, in a process of its own (a read that
+    waits fails the test by its timeout rather than holding the suite)."""
+    if kind == "directory":
+        (repo / "cert").mkdir()
+    else:
+        os.mkfifo(repo / "cert")
+    name = "cert" if kind != "link-to-a-fifo" else "link"
+    if kind == "link-to-a-fifo":
+        (repo / "link").symlink_to(repo / "cert")
+    config = (repo / "pgrender.yaml").read_text().replace("certificate: sealed-secrets.pem", f"certificate: {name}")
+    (repo / "pgrender.yaml").write_text(config)
+    plugin = {**os.environ, "ARGOCD_APP_NAMESPACE": "apps", "ARGOCD_ENV_PGRENDER_KEY_FILE": str(GOLDEN_KEY)}
+    for command in (["render", "--write"], ["check"], ["render", "--stdout"], ["cmp", "generate"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "pgrender", *command],
+            cwd=repo,
+            env=plugin if command[0] == "cmp" else None,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.endswith(
+            f"pgrender.yaml:3:76: secrets.sealed.certificate: {name!r} is not a regular file (a pipe, a device or "
+            "a directory): pgrender.yaml names a certificate file; pass --sealing-certificate for another kind\n"
+        )
+    assert not (repo / "rendered").exists()
