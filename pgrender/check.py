@@ -10,16 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
-import errno
 import os
 import re
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pgrender.frozen import frozen
-from pgrender.record import RECORD, differing, in_order, read_open
+from pgrender.record import RECORD, differing, in_order, open_regular, read_open
 from pgrender.write import Names, SpooledTexts, files_below, owned_files, printable, reading
 
 SECRET_FIELDS = ("data", "stringData")
@@ -182,15 +180,10 @@ def _read(path: str) -> str:
     A link (or a FIFO, a device) reads as NOT_A_FILE, never as what it points at: pgrender writes
     none, and check prints the old text of a changed file in its diff, into CI logs. A link committed
     into the output, to the root key or a token file, would have printed that file."""
+    fd = open_regular(path, follow=False)
+    if fd is None:
+        return NOT_A_FILE
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # the last part of the path is a link
-            return NOT_A_FILE
-        raise
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return NOT_A_FILE
         text = read_open(fd).decode("utf-8", "replace")
     finally:
         os.close(fd)

@@ -67,6 +67,7 @@ meet the git check (gitcheck.py) before a render says it wrote them.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -216,20 +217,36 @@ def read_open(fd: int) -> bytes:
     return b"".join(pieces)
 
 
-def _open_regular(path: str, follow: bool = True) -> int:
-    """A descriptor of ``path`` opened for reading; Unanswered unless it is a regular file (or,
-    ``follow``, a link to one)."""
+def open_regular(path: str, follow: bool = True) -> int | None:
+    """A descriptor of ``path`` opened for reading when it is a regular file (or, ``follow``, a link
+    to one); None when it is something else: a link (not ``follow``), a FIFO (opened without waiting
+    for a writer, never read), a device, a directory. OSError when it cannot be opened at all."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
         fd = os.open(path, flags)
-    except OSError:
-        raise Unanswered(f"{path}: cannot read") from None
+    except OSError as exc:
+        if not follow and exc.errno == errno.ELOOP:  # the last part of the path is a link
+            return None
+        raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise Unanswered(f"{path}: not a regular file")
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
     except BaseException:
         os.close(fd)
         raise
+    if not regular:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _open_regular(path: str, follow: bool = True) -> int:
+    """open_regular, or Unanswered."""
+    try:
+        fd = open_regular(path, follow)
+    except OSError:
+        raise Unanswered(f"{path}: cannot read") from None
+    if fd is None:
+        raise Unanswered(f"{path}: not a regular file")
     return fd
 
 

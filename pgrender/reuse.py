@@ -142,12 +142,13 @@ def _read(path: str, digest: str, mode: int) -> str | None:
 def _regular(path: str, mode: int | None = None) -> bytes | None:
     """The bytes of ``path`` when it is a regular file (not a link to one), of ``mode`` if given."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = record.open_regular(path, follow=False)
     except OSError:
         return None
+    if fd is None:
+        return None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (mode is not None and stat.S_IMODE(st.st_mode) != mode):
+        if mode is not None and stat.S_IMODE(os.fstat(fd).st_mode) != mode:
             return None
         return record.read_open(fd)
     except OSError:
