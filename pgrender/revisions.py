@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import IO
 
 from pgrender.errors import PgrenderError
+from pgrender.write import SpooledTexts
 
 
-def read_revision(directory: Path, rev: str) -> dict[str, str]:
+def read_revision(directory: Path, rev: str) -> SpooledTexts:
     """Relative path → text of every file below ``directory`` in the tree of ``rev``.
 
     Raises PgrenderError when git is missing, ``rev`` names no commit, or nothing is tracked there.
@@ -46,21 +49,63 @@ def read_revision(directory: Path, rev: str) -> dict[str, str]:
             f"{directory} is not tracked at {rev} (git has no files there); commit the rendered output, "
             "or compare two directories: pgrender diff OLD NEW"
         )
-    batch = subprocess.run(
-        [git, "-C", str(root), "cat-file", "--batch"],
-        input="".join(f"{sha}\n" for _, sha in blobs).encode(),
-        capture_output=True,
-        check=True,
-    ).stdout
-    out: dict[str, str] = {}
-    position = 0
-    for rel_path, _ in blobs:
-        header_end = batch.index(b"\n", position)
-        size = int(batch[position:header_end].split()[2])
-        start_of_data = header_end + 1
-        out[rel_path] = batch[start_of_data : start_of_data + size].decode("utf-8", errors="replace")
-        position = start_of_data + size + 1
-    return out
+    return _spooled(git, root, blobs)
+
+
+# A file larger than this is not read: a rendered file holds one object, which Kubernetes takes up
+# to about 1.5 MiB (etcd's request limit). A larger blob committed there is read as a line saying so.
+MAX_FILE_BYTES = 16 << 20
+TOO_LARGE = f"# larger than {MAX_FILE_BYTES >> 20} MiB: not a file pgrender writes, and not read\n"
+
+
+def _spooled(git: str, root: Path, blobs: list[tuple[str, str]]) -> SpooledTexts:
+    """The blobs' texts, read from one git cat-file --batch a blob at a time into SpooledTexts (as
+    the output in the work tree is read: check.read_output), a directory's files together: a
+    fleet's output at a revision is hundreds of megabytes, which were held whole, twice."""
+    files = SpooledTexts()
+    directories: list[str] = []
+    held: dict[str, str] = {}
+    with tempfile.TemporaryFile() as names:  # git's input from a file: no pipe to fill both ways
+        names.write("".join(f"{sha}\n" for _, sha in blobs).encode())
+        names.seek(0)
+        with subprocess.Popen(
+            [git, "-C", str(root), "cat-file", "--batch"], stdin=names, stdout=subprocess.PIPE
+        ) as git_:
+            assert git_.stdout is not None
+            for rel, _ in blobs:  # in path order, as ls-tree lists them
+                text = _blob(git_.stdout)
+                below, slash, name = rel.partition("/")
+                if not slash:
+                    files.add(rel, text)
+                    continue
+                if not directories or directories[-1] != below:
+                    if held:
+                        files.add_cluster(held)
+                    directories.append(below)
+                    held = {}
+                held[name] = text
+    if git_.returncode != 0:
+        raise PgrenderError(f"git cat-file failed (exit {git_.returncode}) reading the output at the revision")
+    if held:
+        files.add_cluster(held)
+    files.place(directories)
+    return files
+
+
+def _blob(stream: IO[bytes]) -> str:
+    """The next blob of a cat-file --batch output: its header, its bytes and the line break after."""
+    header = stream.readline().split()
+    if len(header) != 3:
+        raise PgrenderError(f"git cat-file: unexpected answer {b' '.join(header)[:100]!r}")
+    size = int(header[2])
+    if size > MAX_FILE_BYTES:
+        left = size + 1  # its bytes and the line break after them, passed over a piece at a time
+        while left and (piece := stream.read(min(left, 1 << 20))):
+            left -= len(piece)
+        return TOO_LARGE
+    data = stream.read(size)
+    stream.read(1)
+    return data.decode("utf-8", errors="replace")
 
 
 def _git(git: str, cwd: Path, *args: str) -> str | None:

@@ -572,6 +572,30 @@ def test_diff_revisions(history: Path, args: tuple[str, ...], code: int, expecte
     assert "Traceback" not in result.stderr
 
 
+def test_a_revision_is_read_as_committed(history: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_revision streams git's blobs into spooled texts: every file as committed, with the
+    directories of a fleet (a second cluster), a top-level file, and a file over the size read
+    (here 100 KB) as a line saying so, the files after it read as they are."""
+    from pgrender import revisions
+
+    (history / "pooled.pgcluster.yaml").write_text((EXAMPLES / "pooled.yaml").read_text())
+    assert run_cli("render", "--write").exit_code == 0
+    (history / "rendered" / "trio" / "big.yaml").write_text("x" * 200_000 + "\n")
+    git(history, "add", "-A")
+    git(history, "commit", "-qm", "fleet")
+    monkeypatch.setattr(revisions, "MAX_FILE_BYTES", 100_000)
+    read = revisions.read_revision(Path("rendered"), "HEAD")
+    on_disk = {
+        p.relative_to(history / "rendered").as_posix(): p.read_text()
+        for p in sorted((history / "rendered").rglob("*"))
+        if p.is_file()
+    }
+    assert {"pooled", "trio"} <= {rel.split("/")[0] for rel in read}
+    assert "kustomization.yaml" in read and "trio/big.yaml" in read
+    assert dict(read) == {**on_disk, "trio/big.yaml": revisions.TOO_LARGE}
+    assert run_cli("diff", "--rev", "HEAD").exit_code == 0
+
+
 def test_diff_against_a_fresh_render(history: Path) -> None:
     (history / "trio.pgcluster.yaml").write_text(NO_AUDITORS.replace("max_connections: 200", "max_connections: 300"))
     result = run_cli("diff")
