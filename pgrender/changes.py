@@ -467,9 +467,33 @@ def _cluster_ip(change: Change) -> list[Verdict]:
 _WHO_AND_WHERE = {"user": "as another user", "username": "as another user", "dbname": "to another database"}
 
 
+# pgBackRest's passphrases in <c>-pgbackrest: each repository's, and the source's of a standby or a
+# restore (plan/backups.py names them).
+_CIPHER_PASS = re.compile(r"^(repo\d+|source)-cipher-pass\Z")
+PASSPHRASE_CHANGED = (
+    "{whose} passphrase changed (values are not shown; another root key, or its derivation changed): the "
+    "repository's files were written with the old one, so {fails}. Keep the old root key while the repository "
+    "matters; to move to another passphrase, add a repository at a new path and remove the old one once its "
+    "backups are no longer needed (README 'Rotating a repository's passphrase')"
+)
+
+
 def _secret_value(change: Change) -> list[Verdict]:
     key = change.path[-1] if len(change.path) > 1 else "(all keys)"
     what = "added" if change.old is _MISSING else "removed" if change.new is _MISSING else "changed"
+    passphrase = _CIPHER_PASS.match(str(key))
+    if passphrase and what == "changed":
+        if passphrase[1] == "source":
+            message = PASSPHRASE_CHANGED.format(
+                whose="the source repository's", fails="archive-get fails and the standby stops following"
+            )
+            return [Verdict(ChangeClass.RISK, message, _source_moved(change.obj))]
+        message = PASSPHRASE_CHANGED.format(
+            whose=f"repository {passphrase[1]}'s",
+            fails="archive-push, backup and restore fail (WAL then piles up in pg_wal until the volume fills and "
+            "the primary stops)",
+        )
+        return [Verdict(ChangeClass.RISK, message, f"repo-cipher:{passphrase[1]}")]
     if key in _WHO_AND_WHERE and what == "changed":
         return [
             Verdict(
@@ -762,9 +786,14 @@ def _source_moved(obj: Obj) -> str:
 
 
 def _not_a_standby(finding: Finding, obj: Obj) -> Finding:
+    """A finding of the source's repository, for a cluster that is no standby: it was read when the
+    cluster was created, and is not read again."""
     if finding.id != _source_moved(obj):
         return finding
-    what = finding.message[finding.message.index("(") + 1 : finding.message.index("):")]
+    if finding.path.endswith("source-cipher-pass]"):
+        what = "its passphrase"
+    else:
+        what = finding.message[finding.message.index("(") + 1 : finding.message.index(")")]
     return replace(finding, change=ChangeClass.NO_OP, message=SOURCE_OF_A_RESTORE.format(what=what), id=None)
 
 

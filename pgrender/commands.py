@@ -101,7 +101,15 @@ def _request(
     chosen = provider or (config.config.secrets.provider if config else None)
     if chosen:
         extra["provider"] = chosen
-    certificate = extra.pop("sealing_certificate", None) or (config.sealing_certificate() if config else None)
+    certificate = extra.pop("sealing_certificate", None)
+    if not certificate and config:
+        from pgrender import providers
+
+        # Checked only for the provider that reads it: another ignores the file, whatever it is.
+        reads = chosen in providers.SECRETS_PROVIDERS and providers.reads_certificate(
+            providers.secrets_provider(chosen)
+        )
+        certificate = config.sealing_certificate(read=reads)
     if certificate:
         extra["sealing_certificate"] = certificate
     key = key_file or (config.key_file() if config else None)
@@ -250,7 +258,7 @@ def _record(
     if config is not None:
         settings = {
             "root": str(config.root),
-            "output": str(config.output),
+            "output": str(config.root / config.config.output),  # as written: -o may name the output
             "specs": list(config.config.specs),
             "provider": config.config.secrets.provider,
             # As written: the fast path resolves them as config.LoadedConfig does, with its own HOME.

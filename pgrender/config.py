@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +84,29 @@ class LoadedConfig:
 
     @property
     def output(self) -> Path:
-        return self.root / self.config.output
+        """The output directory, inside the git repository that holds this file (links followed);
+        SpecError otherwise, at the field. The config is the repository's, so a change to it (a pull
+        request's) could make CI's render write anywhere the runner may, and check read there. Asked
+        for only where -o names no directory: the command line is the user's own. A config in no
+        repository is not held to one."""
+        path = self.root / self.config.output
+        top = _repository_top(self.root)
+        if top is None:
+            return path
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, top]) == top:
+            return path
+        field = ("output",)
+        line, column = self._positions.get(field, (0, 0))
+        named = (
+            repr(self.config.output) if field in self._positions else f"{self.config.output!r} (not set: the default)"
+        )
+        message = (
+            f"{named} leads to {target}, outside the repository that holds this file ({top}), following links; "
+            "pgrender.yaml names an output directory inside its repository only, so that a change to it cannot "
+            "make a render write elsewhere. For a directory outside, pass -o/--output on the command line"
+        )
+        raise SpecError([Problem(str(self.path), line, column, "output", message)])
 
     def spec_files(self) -> list[str]:
         """Spec files matching the globs, sorted, relative to the working directory when possible."""
@@ -99,27 +120,51 @@ class LoadedConfig:
         key = self.config.secrets.key_file
         return str(self.root / os.path.expanduser(key)) if key else None
 
-    def sealing_certificate(self) -> str | None:
-        """secrets.sealed.certificate, relative to the config file: a regular file (links followed).
-        The repository names it, so a pipe or a device there (/proc/self/fd/0, a FIFO) would hold
-        a render, or the Argo CD plugin, waiting on a read; --sealing-certificate may name one."""
+    def sealing_certificate(self, read: bool = True) -> str | None:
+        """secrets.sealed.certificate, relative to the config file. ``read``: the provider seals for
+        it, so it must be a regular file (links followed) that reads without waiting: the repository
+        names it, and a FIFO, /proc/self/fd/0 or /proc/kmsg would hold a render, or the Argo CD
+        plugin, on a read. --sealing-certificate may name a pipe (<(kubeseal --fetch-cert))."""
         sealed = self.config.secrets.sealed
         if not sealed:
             return None
         path = str(self.root / os.path.expanduser(sealed.certificate))
-        try:
-            regular = stat.S_ISREG(os.stat(path).st_mode)
-        except (OSError, ValueError):
-            return path  # missing or unreadable: the read says so
-        if not regular:
+        if read and not _reads_at_once(path):
             field = ("secrets", "sealed", "certificate")
             line, column = self._positions.get(field, (0, 0))
             message = (
-                f"{sealed.certificate!r} is not a regular file (a pipe, a device or a directory): pgrender.yaml "
-                "names a certificate file; pass --sealing-certificate for another kind"
+                f"{sealed.certificate!r} is not a regular file that reads without waiting (a pipe, a socket, a "
+                "device, a directory, or a file of /proc like one): pgrender.yaml names a certificate file; pass "
+                "--sealing-certificate for another kind"
             )
             raise SpecError([Problem(str(self.path), line, column, ".".join(field), message)])
         return path
+
+
+def _reads_at_once(path: str) -> bool:
+    """Whether ``path`` is a regular file whose first byte reads without waiting; True also when it
+    cannot be opened at all (missing, unreadable): the read of the certificate says why."""
+    import stat
+
+    from pgrender.record import open_regular
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a socket cannot even be opened
+            return False
+        fd = open_regular(path)
+    except (OSError, ValueError):
+        return True
+    if fd is None:
+        return False
+    try:
+        os.read(fd, 1)  # opened O_NONBLOCK: a file that would wait raises BlockingIOError
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return True
 
 
 def _require_version(document: Document, required: str) -> None:
@@ -171,28 +216,7 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise SpecError(problems_of(document, exc, RepositoryConfig)) from None
     if config.required_version is not None:
         _require_version(document, config.required_version)
-    _output_in_repository(document, Path(path).parent, config.output)
     return LoadedConfig(config, Path(path).parent, Path(path), document.positions, hashlib.sha256(raw).hexdigest())
-
-
-def _output_in_repository(document: Document, root: Path, output: str) -> None:
-    """Refuse an output directory outside the git repository that holds the config, links followed:
-    the config is the repository's, so a change to it (a pull request's) could otherwise make CI's
-    render write anywhere the runner may (and check and diff read there). -o names any directory:
-    the command line is the user's own. A config in no repository is not held to one."""
-    top = _repository_top(root)
-    if top is None:
-        return
-    target = os.path.realpath(root / output)
-    if os.path.commonpath([target, top]) == top:
-        return
-    line, column = document.position(("output",))
-    message = (
-        f"{output!r} leads to {target}, outside the repository that holds this file ({top}), following links; "
-        "pgrender.yaml names an output directory inside its repository only, so that a change to it cannot make "
-        "a render write elsewhere. For a directory outside, pass -o/--output on the command line"
-    )
-    raise SpecError([Problem(document.file, line, column, "output", message)])
 
 
 def _repository_top(directory: Path) -> str | None:

@@ -30,7 +30,7 @@ from pgrender.changes import (
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.render import Request, render
-from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec, traced_peak
+from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec, run_cli, traced_peak
 
 NS = "db"
 Obj = dict[str, Any]
@@ -1248,3 +1248,42 @@ def test_a_manual_backup_job_changed_under_its_run_says_how_out(tmp_path: Path) 
     result = changes(rendered(tmp_path, text, "old"), rendered(tmp_path, new, "new"))
     refused = [f for f in result.findings if f.change.value == "refused" and f.name == "hippo-repo1-manual-1"]
     assert refused and all("raise backups.manual.run" in f.message for f in refused), result.findings
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        (
+            "backups",
+            [
+                ("risk", "data[repo1-cipher-pass]", "repo-cipher:repo1"),
+                ("risk", "data[repo2-cipher-pass]", "repo-cipher:repo2"),
+            ],
+        ),
+        (
+            "standby",
+            [
+                ("risk", "data[repo1-cipher-pass]", "repo-cipher:repo1"),
+                ("risk", "data[source-cipher-pass]", "standby-source:hippo-standby"),
+            ],
+        ),
+        (
+            "restore",
+            [("no-op", "data[source-cipher-pass]", None), ("risk", "data[repo1-cipher-pass]", "repo-cipher:repo1")],
+        ),
+    ],
+)
+def test_another_root_key_is_a_risk_to_every_encrypted_repository(
+    tmp_path: Path, example: str, expected: list[tuple[str, str, str | None]]
+) -> None:
+    """A new root key derives new pgBackRest passphrases: the repositories written with the old ones
+    can no longer be read or written (README 'Rotating a repository's passphrase')."""
+    other = tmp_path / "other.key"
+    assert run_cli("keygen", "-o", str(other)).exit_code == 0
+    spec = (str(EXAMPLES / f"{example}.yaml"),)
+    old = write.files(render(Request(spec, key_file=str(GOLDEN_KEY))))
+    new = write.files(render(Request(spec, key_file=str(other))))
+    result = changes(old, new)
+    found = [(f.change.value, f.path, f.id) for f in result.findings if "cipher-pass" in f.path]
+    assert found == expected
+    assert result.exit_code == 1

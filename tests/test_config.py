@@ -367,12 +367,27 @@ def test_an_output_outside_the_repository_is_refused(repository: Path, output: s
         (repository.parent / "linked").symlink_to(repository / "clusters")
         options = ["--config", str(repository.parent / "linked" / "pgrender.yaml")]
     target = os.path.realpath(repository / "clusters" / output)
-    for command in (("render", "--write"), ("check",), ("validate",)):
+    for command in (("render", "--write"), ("check",), ("diff",)):
         result = run_cli(*command, *options)
         assert result.exit_code == 2, (command, result.stderr)
         assert result.stderr.startswith(f"{options[1]}:2:1: output: {output!r} ")
         assert OUTSIDE.format(target=target, top=repository) in result.stderr
     assert list((repository.parent / "elsewhere").iterdir()) == []
+    # What reads no output directory, or is given one, is not held by the config's.
+    for command in (("validate",), ("render", "--stdout"), ("render", "-o", str(repository / "mine"))):
+        result = run_cli(*command, *options)
+        assert result.exit_code == 0, (command, result.stderr)
+
+
+def test_the_default_output_through_a_link_outside_is_refused(repository: Path) -> None:
+    """No output: field, and rendered/ is a link to another checkout: the message says where it came from."""
+    (repository / "clusters" / "pgrender.yaml").write_text("specs: ['specs/*.yaml']\nsecrets: {provider: existing}\n")
+    (repository / "clusters" / "rendered").symlink_to(repository.parent / "elsewhere")
+    config = str(repository / "clusters" / "pgrender.yaml")
+    result = run_cli("render", "--write", "--config", config)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{config}: output: 'rendered' (not set: the default) leads to ")
+    assert run_cli("render", "-o", str(repository.parent / "elsewhere"), "--config", config).exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -678,13 +678,19 @@ def test_a_pinned_key_refuses_another_certificate(
         assert result.exit_code == 0, result.stderr
 
 
-@pytest.mark.parametrize("kind", ["fifo", "directory", "link-to-a-fifo"])
+@pytest.mark.parametrize("kind", ["fifo", "directory", "link-to-a-fifo", "socket"])
 def test_a_certificate_pgrender_yaml_names_is_a_regular_file(repo: Path, kind: str) -> None:
     """The repository names it: a FIFO (or /proc/self/fd/0) held the render, and the Argo CD plugin,
     waiting on a read. Each command refuses it at its field, in a process of its own (a read that
-    waits fails the test by its timeout rather than holding the suite)."""
+    waits fails the test by its timeout rather than holding the suite). Another provider than sealed
+    reads no certificate, and is not held by it."""
+    import socket
+
     if kind == "directory":
         (repo / "cert").mkdir()
+    elif kind == "socket":
+        bound = socket.socket(socket.AF_UNIX)
+        bound.bind(str(repo / "cert"))
     else:
         os.mkfifo(repo / "cert")
     name = "cert" if kind != "link-to-a-fifo" else "link"
@@ -692,6 +698,7 @@ def test_a_certificate_pgrender_yaml_names_is_a_regular_file(repo: Path, kind: s
         (repo / "link").symlink_to(repo / "cert")
     config = (repo / "pgrender.yaml").read_text().replace("certificate: sealed-secrets.pem", f"certificate: {name}")
     (repo / "pgrender.yaml").write_text(config)
+    column = config.splitlines()[2].index(f"certificate: {name}") + 1  # the field's key
     plugin = {**os.environ, "ARGOCD_APP_NAMESPACE": "apps", "ARGOCD_ENV_PGRENDER_KEY_FILE": str(GOLDEN_KEY)}
     for command in (["render", "--write"], ["check"], ["render", "--stdout"], ["cmp", "generate"]):
         done = subprocess.run(
@@ -704,7 +711,11 @@ def test_a_certificate_pgrender_yaml_names_is_a_regular_file(repo: Path, kind: s
         )
         assert done.returncode == 2, (command, done.stderr)
         assert done.stderr.endswith(
-            f"pgrender.yaml:3:76: secrets.sealed.certificate: {name!r} is not a regular file (a pipe, a device or "
-            "a directory): pgrender.yaml names a certificate file; pass --sealing-certificate for another kind\n"
+            f"pgrender.yaml:3:{column}: secrets.sealed.certificate: {name!r} is not a regular file that reads "
+            "without waiting (a pipe, a socket, a device, a directory, or a file of /proc like one): pgrender.yaml "
+            "names a certificate file; pass --sealing-certificate for another kind\n"
         )
     assert not (repo / "rendered").exists()
+    derived = ["render", "--stdout", "--secrets-provider", "derived"]
+    done = subprocess.run([sys.executable, "-m", "pgrender", *derived], cwd=repo, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
