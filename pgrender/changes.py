@@ -742,10 +742,14 @@ def _repository(change: Change) -> list[Verdict]:
         )
     shorter = _retention_shortened(old, new)
     if shorter:
+        # Days for a count (or back): fewer are kept or not by how often full backups run.
+        other_type = old.get("retention-full-type", "count") != new.get("retention-full-type", "count")
         verdicts.append(
             Verdict(
                 ChangeClass.RISK,
-                f"repository {repo} keeps less ({shorter}): pgBackRest's expire, run after every scheduled backup, "
+                f"repository {repo} {'may keep' if other_type else 'keeps'} less ({shorter}"
+                f"{'; whether fewer are kept depends on how often full backups run' if other_type else ''}): "
+                "pgBackRest's expire, run after every scheduled backup, "
                 "deletes the backups and the WAL the new retention no longer keeps, and point-in-time recovery "
                 "reaches back less far; copy them elsewhere first if they matter",
                 f"retention:{repo}",
@@ -755,7 +759,6 @@ def _repository(change: Change) -> list[Verdict]:
 
 
 DYNAMIC_KEY = "patroni-dynamic.json"
-_STANDBY = '"standby_cluster"'  # in patroni-dynamic.json: the cluster is a standby
 _SOURCE_REPO = f"repo{SOURCE_INDEX}"
 SOURCE_MOVED = (
     "the standby replays WAL from another repository ({what}): if it holds another cluster's archive "
@@ -764,8 +767,8 @@ SOURCE_MOVED = (
     "same cluster's repository at a new address"
 )
 SOURCE_OF_A_RESTORE = (
-    "the repository the cluster was restored or cloned from ({what}): read only when the cluster is created, "
-    "so the running cluster is not affected"
+    "the repository the cluster was restored or cloned from ({what}): read only when the cluster is created, so "
+    "its data is not affected (its members restart to mount the new file: see their StatefulSets)"
 )
 
 
@@ -834,8 +837,6 @@ def _retention_shortened(old: dict[str, str], new: dict[str, str]) -> str:
         said.append(
             f"{full[0] if full[0] is not None else 'every one of the'} {unit.get(kinds[0], kinds[0])} → "
             f"{full[1]} {unit.get(kinds[1], kinds[1])}"
-            # Days for a count (or back): fewer are kept or not by how often full backups run.
-            + (" (whether that keeps fewer depends on how often full backups run)" if kinds[0] != kinds[1] else "")
         )
     archive = tuple(
         number(o, "retention-archive") or (f if k == "count" else None)
@@ -1291,6 +1292,8 @@ def _compare(
             findings.append(
                 _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}"),
             )
+        elif obj.kind == "Secret" and (maker := secrets.made_by(obj)):
+            findings.append(_finding(obj, ChangeClass.LIVE, "", MADE_ELSEWHERE.format(maker=maker)))
         elif obj.kind == "Secret" and obj.labels.get(PGUSER_LABEL) is not None:
             findings.append(_finding(obj, ChangeClass.LIVE, "", CREDENTIALS_REMOVED))
         else:
@@ -1307,6 +1310,8 @@ def _restarts_members(message: str) -> bool:
 
 
 def _only_member(message: str) -> str:
+    # "set or reset" names both ways a restart goes (_parameter): with one member, they are one.
+    message = message.replace(f"{ROLLING}; if this lowers it, {PRIMARY_FIRST}", ONLY_MEMBER)
     return message.replace(PRIMARY_FIRST, ONLY_MEMBER).replace(ROLLING, ONLY_MEMBER)
 
 
@@ -1325,22 +1330,24 @@ class _NewClusters:
     def members(self, cluster: Cluster) -> int:
         """Its member StatefulSets (one a member) not scaled to 0."""
         count = sum(1 for o in self._clusters.get(cluster, []) if o.member and o.spec.get("replicas") != 0)
-        labels = (f"\n    {COMPONENT_LABEL}: {COMPONENT_DATABASE}\n", f"\n    {CLUSTER_LABEL}: {cluster[1]}\n")
-        for text in self._unparsed(cluster, "statefulset-"):
+        lines = (f"\n    {COMPONENT_LABEL}: {COMPONENT_DATABASE}\n", *_cluster_lines(cluster))
+        for _, text in self._unparsed(cluster, "statefulset-"):
             replicas = _REPLICAS_LINE.search(text)
-            if all(label in text for label in labels) and not (replicas and replicas[1] == "0"):
+            if all(line in text for line in lines) and not (replicas and replicas[1] == "0"):
                 count += 1
         return count
 
     def standby(self, cluster: Cluster) -> bool:
-        """Whether Patroni's dynamic configuration makes it a standby cluster."""
-        if any(_STANDBY in str(o.data().get(DYNAMIC_KEY, "")) for o in self._clusters.get(cluster, [])):
-            return True
-        label = f"\n    {CLUSTER_LABEL}: {cluster[1]}\n"
-        return any(label in t and _STANDBY in t for t in self._unparsed(cluster, "configmap-"))
+        """Whether Patroni's dynamic configuration (patroni-dynamic.json, parsed) makes it a standby."""
+        objs = self._clusters.get(cluster, [])
+        lines = (f"{DYNAMIC_KEY}:", *_cluster_lines(cluster))
+        # A file that surely holds none is not parsed: the reconcile ConfigMap is tens of kilobytes.
+        held = [rel for rel, text in self._unparsed(cluster, "configmap-") if all(line in text for line in lines)]
+        objs = [*objs, *(o for o in parse(self._files, held) if o.cluster == cluster)]
+        return any(_standby(o.data().get(DYNAMIC_KEY)) for o in objs if o.kind == "ConfigMap")
 
-    def _unparsed(self, cluster: Cluster, prefix: str) -> Iterator[str]:
-        """The texts of the files named ``prefix``... beside the cluster's objects, not parsed."""
+    def _unparsed(self, cluster: Cluster, prefix: str) -> Iterator[tuple[str, str]]:
+        """Each file named ``prefix``... beside the cluster's objects and not parsed, with its text."""
         if self._by_directory is None:
             self._by_directory = {}
             for rel in in_order(self._files):
@@ -1351,7 +1358,21 @@ class _NewClusters:
         for directory in sorted({_directory(o.file) for o in objs}):
             for rel in self._by_directory.get(directory, ()):
                 if rel not in parsed and _file_name(rel).startswith(prefix):
-                    yield self._files[rel]
+                    yield rel, self._files[rel]
+
+
+def _cluster_lines(cluster: Cluster) -> tuple[str, str]:
+    """Lines every object of ``cluster`` holds, as pgrender writes it."""
+    return f"\n  namespace: {cluster[0]}\n", f"\n    {CLUSTER_LABEL}: {cluster[1]}\n"
+
+
+def _standby(dynamic: Any) -> bool:
+    """Whether a patroni-dynamic.json text makes the cluster a standby (standby_cluster set)."""
+    try:
+        configuration = json.loads(dynamic) if isinstance(dynamic, str) else None
+    except ValueError:
+        return False
+    return isinstance(configuration, dict) and bool(configuration.get("standby_cluster"))
 
 
 def _by_cluster(objs: Iterable[Obj]) -> dict[Cluster, list[Obj]]:
@@ -1560,8 +1581,14 @@ RENAMED_CREDENTIALS = (
 )
 
 CREDENTIALS_REMOVED = (
-    "a Secret of a user's credentials (the user removed, its login off, or its accessSecret), deleted when "
-    "pruned: pods that read it (env or volume) fail to start from then on"
+    "a Secret of a user's credentials, deleted when pruned (its user removed, its login or accessSecret off, or "
+    "provider existing, where you make it): pods that read it (env or volume) fail to start from then on, unless "
+    "it is made another way"
+)
+MADE_ELSEWHERE = (
+    "made from now on by the {maker} of the same name, whose controller writes the Secret (another secrets "
+    "provider): this one is deleted when pruned, and until the controller writes it again, pods that read it "
+    "cannot start"
 )
 
 
@@ -1601,6 +1628,22 @@ class _SecretUses:
     @functools.cached_property
     def mounted(self) -> set[tuple[str, str]]:
         return {(o.namespace, name) for o in self._new for name in _mounted_secrets(o)}
+
+    @functools.cached_property
+    def _makers(self) -> dict[tuple[str, str], str]:
+        """(namespace, name) of each Secret a SealedSecret or an ExternalSecret makes → its kind."""
+        out = {}
+        for o in self._new:
+            if o.kind == "SealedSecret":
+                out[(o.namespace, o.name)] = o.kind
+            elif o.kind == "ExternalSecret":
+                target = _map(o.spec.get("target")).get("name")
+                out[(o.namespace, str(target) if target else o.name)] = o.kind
+        return out
+
+    def made_by(self, obj: Obj) -> str | None:
+        """The kind of the new object that makes the removed Secret ``obj``, if one does."""
+        return self._makers.get((obj.namespace, obj.name))
 
     def renamed_credentials(self, obj: Obj) -> bool:
         """A user Secret removed while its user keeps a Secret under another name."""
@@ -1840,6 +1883,8 @@ def _tls_provider_change(cluster: tuple[str, str], old: list[Obj], new: list[Obj
         f"TLS provider {before} → {after}: {TLS_PROVIDER_CHANGES[after]}; the members and pgBouncer are replaced "
         "once (their templates change), one at a time by the reconcile Job"
     )
+    if sum(1 for o in new if o.spec.get("replicas") != 0) == 1:  # each member is a StatefulSet of its own
+        message += f" ({ONLY_MEMBER})"
     if after != "derived":
         message += "; from then on renewed or replaced certificates are reloaded without restarts"
     if after != "existing":

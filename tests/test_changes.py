@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from pgrender.changes import (
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.render import Request, render
-from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec, run_cli, traced_peak
+from tests.conftest import EXAMPLES, GOLDEN_KEY, ROOT, base_spec, run_cli, traced_peak
 
 NS = "db"
 Obj = dict[str, Any]
@@ -1024,6 +1025,74 @@ def test_examples_say(tmp_path: Path, example: str, old_edit: Edit, new_edit: Ed
     result = changes(rendered(tmp_path, old_edit(text), "old"), rendered(tmp_path, new_edit(text), "new"))
     found = [(f.change.value, f.name, f.message) for f in result.findings]
     assert any(c == said[0] and n == said[1] and said[2] in m for c, n, m in found), found
+
+
+INIT_SQL = '  databaseInitSQL:\n    sql: |\n      -- "standby_cluster": in a comment, not Patroni\'s configuration\n'
+ONE_MEMBER_MINIMAL = (EXAMPLES / "minimal.yaml").read_text()
+
+
+def _tls_block(text: str) -> str:
+    """The spec.tls block of a spec's text (its lines indented below it)."""
+    after = text[text.index("\n  tls:\n") + 1 :].splitlines(keepends=True)
+    return after[0] + "".join(itertools.takewhile(lambda line: line.startswith("    "), after[1:]))
+
+
+CERT_MANAGER = _tls_block((ROOT / "golden" / "tls-cert-manager" / "spec.yaml").read_text())
+REVIEWED: list[tuple[str, str, Edit, Edit, str, str, str]] = [
+    # (case, spec text, edit of the old, edit of the new, class, object, message fragment): from a review
+    (
+        "restore-text-mentions-standby",  # the reconcile ConfigMap's text names standby_cluster; Patroni's does not
+        (EXAMPLES / "restore.yaml").read_text() + INIT_SQL,
+        lambda t: t,
+        FROM_DR,
+        "no-op",
+        "hippo-clone-pgbackrest-config",
+        "restored or cloned from (s3-bucket",
+    ),
+    (
+        "parameter-reset-one-member",  # "set or reset": one outage, not the same words twice
+        ONE_MEMBER_MINIMAL + "  patroni:\n    parameters:\n      max_connections: 200\n",
+        lambda t: t,
+        lambda t: t.replace("  patroni:\n    parameters:\n      max_connections: 200\n", "  patroni: {}\n"),
+        "restart",
+        "minimal-reconcile",
+        "(context postmaster): a restart of the cluster's only member by the reconcile Job: the cluster takes no "
+        "reads or writes until PostgreSQL is back (there is no replica to switch over to)\x00",
+    ),
+    (
+        "tls-provider-one-member",
+        ONE_MEMBER_MINIMAL,
+        lambda t: t,
+        lambda t: t + CERT_MANAGER,
+        "restart",
+        "minimal",
+        "one at a time by the reconcile Job (a restart of the cluster's only member",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "old_edit", "new_edit", "change", "name", "fragment"),
+    [c[1:] for c in REVIEWED],
+    ids=[c[0] for c in REVIEWED],
+)
+def test_reviewed_cases(
+    tmp_path: Path, text: str, old_edit: Edit, new_edit: Edit, change: str, name: str, fragment: str
+) -> None:
+    result = changes(rendered(tmp_path, old_edit(text), "old"), rendered(tmp_path, new_edit(text), "new"))
+    found = [(f.change.value, f.name, f.message + "\x00") for f in result.findings]  # NUL: the message's end
+    assert any(c == change and n == name and fragment in m for c, n, m in found), found
+
+
+def test_a_secret_another_provider_makes_is_not_said_to_be_lost(tmp_path: Path) -> None:
+    """derived → sealed: each Secret is deleted, and the SealedSecret of the same name makes it."""
+    spec = tmp_path / "trio.yaml"
+    spec.write_text((EXAMPLES / "trio.yaml").read_text())
+    old = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY))))
+    sealed = {"sealing_certificate": str(ROOT / "tests" / "fixtures" / "sealed_secrets" / "controller.crt")}
+    new = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY), provider="sealed", **sealed)))
+    removed = [f for f in changes(old, new).findings if f.kind == "Secret" and f.name.startswith("trio-pguser-")]
+    assert removed and all("made from now on by the SealedSecret of the same name" in f.message for f in removed)
 
 
 PARAMETERS = f"{DYNAMIC}.postgresql.parameters."
