@@ -49,11 +49,14 @@ def test_inline_sql_ships_in_the_reconcile_config_map(plan_of: PlanOf) -> None:
     assert "init-sql" not in [v["name"] for v in _pod(job)["volumes"]]
 
 
-def test_script_runs_it_once_in_one_transaction_with_its_record(plan_of: PlanOf) -> None:
+def test_script_runs_it_once_then_writes_its_record(plan_of: PlanOf) -> None:
+    """As PGO: psql commits each statement (\\c and CREATE DATABASE work; tests/runtime runs them),
+    then the record, in a psql of its own once the SQL ran without an error."""
     script = reconcile(plan_of(with_init({"sql": "SELECT 1;"})))[0]["data"]["reconcile.sh"]
     assert "to_regclass('pgrender.init_sql') IS NOT NULL" in script
-    assert "--single-transaction --dbname=postgres" in script
-    assert '--file="$PGRENDER_INIT_SQL" --file="$here/init-record.sql"' in script
+    assert 'psql --no-psqlrc --set=ON_ERROR_STOP=1 --dbname=postgres --file="$PGRENDER_INIT_SQL"\n' in script
+    assert '--single-transaction --dbname=postgres \\\n      --file="$here/init-record.sql"' in script
+    assert script.index("$PGRENDER_INIT_SQL") < script.index("init-record.sql")
     # After the roles and databases (the SQL may use them), before the rollout.
     assert script.index("reconcile.sql") < script.index("init-record.sql") < script.index('members.py" roll')
     assert "CREATE TABLE pgrender.init_sql" in INIT_RECORD and "IF NOT EXISTS pgrender.init_sql" not in INIT_RECORD

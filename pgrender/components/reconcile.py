@@ -346,8 +346,12 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
 
 
 def _init_sql_script(plan: ClusterPlan) -> str:
-    """Run spec.databaseInitSQL once: in database postgres, as the superuser, in one transaction
-    with its record; a failure rolls both back and fails the Job, whose next pod tries again."""
+    """Run spec.databaseInitSQL once, as PGO runs its databaseInitSQL: psql as the superuser in
+    database postgres, each statement committed as it completes (BEGIN/COMMIT group them), so
+    meta-commands such as \\c and statements PostgreSQL refuses in a transaction (CREATE DATABASE)
+    work; run in one transaction with its record, a \\c rolled back what came before it without an
+    error. The record is written once psql has run it all; a failure stops at the failing statement
+    (ON_ERROR_STOP) and fails the Job, whose next pod runs the SQL again from its start."""
     assert plan.init_sql is not None
     psql = shlex.quote(f"{plan.bin_dir}/psql")
     return (
@@ -356,8 +360,9 @@ def _init_sql_script(plan: ClusterPlan) -> str:
         '    echo "init SQL: ran before (table pgrender.init_sql in database postgres); not run again"\n'
         "else\n"
         '    echo "init SQL: running"\n'
+        f'    {psql} --no-psqlrc --set=ON_ERROR_STOP=1 --dbname=postgres --file="$PGRENDER_INIT_SQL"\n'
         f"    {psql} --no-psqlrc --set=ON_ERROR_STOP=1 --single-transaction --dbname=postgres \\\n"
-        f'      --file="$PGRENDER_INIT_SQL" --file="$here/{INIT_RECORD_SQL}"\n'
+        f'      --file="$here/{INIT_RECORD_SQL}"\n'
         '    echo "init SQL: done"\n'
         "fi\n"
     )

@@ -339,9 +339,11 @@ def _with_init_sql(rendered: Rendered, sql: str) -> Rendered:
 def test_init_sql_runs_once_and_a_failure_is_not_recorded(
     trio: LocalCluster, rerender: Callable[..., Rendered]
 ) -> None:
-    """databaseInitSQL from a ConfigMap runs once (its row is inserted once over two Job runs); after
-    the record is dropped (how to run it again), a failing inline SQL fails the Job and leaves
-    neither its changes nor a record."""
+    """databaseInitSQL from a ConfigMap runs once (its row is inserted once over two Job runs), as
+    PGO runs it: psql commits each statement, and \\c and CREATE DATABASE work (in one transaction
+    with the record, a \\c rolled back what came before it, and CREATE DATABASE failed). After the
+    record is dropped (how to run it again), a failing inline SQL fails the Job at the failing
+    statement, keeps what it committed before, and writes no record."""
     leader = trio.wait_healthy()
     assert leader.psql(INIT_RECORDED) == [["f"]]
     try:
@@ -349,11 +351,14 @@ def test_init_sql_runs_once_and_a_failure_is_not_recorded(
             lambda spec: spec["spec"].update(databaseInitSQL={"name": "trio-init", "key": "setup.sql"})
         )
         rendered = _with_init_sql(
-            from_config_map, "CREATE TABLE init_marker (n int);\nINSERT INTO init_marker VALUES (1);\n"
+            from_config_map,
+            "CREATE TABLE init_marker (n int);\nINSERT INTO init_marker VALUES (1);\n"
+            "CREATE DATABASE init_zoo;\n\\c init_zoo\nCREATE TABLE animals (name text);\n",
         )
         assert "init SQL: done" in reconcile(trio, rendered, leader)
         assert leader.psql(INIT_MARKER) == [["1"]]
         assert leader.psql(INIT_RECORDED) == [["t"]]
+        assert leader.psql("SELECT count(*) FROM animals", database="init_zoo") == [["0"]]
         assert "init SQL: ran before" in reconcile(trio, rendered, leader)
         assert leader.psql(INIT_MARKER) == [["1"]]
 
@@ -367,10 +372,11 @@ def test_init_sql_runs_once_and_a_failure_is_not_recorded(
         result = trio.run_job(trio.root / "job")
         assert result.returncode != 0, result.stdout
         assert "division by zero" in result.stdout + result.stderr
-        assert leader.psql(INIT_MARKER) == [["1"]]
+        assert leader.psql(INIT_MARKER) == [["2"]]  # committed before the failing statement, as PGO's
         assert leader.psql(INIT_RECORDED) == [["f"]]
     finally:
         leader.psql("DROP TABLE IF EXISTS init_marker; DROP SCHEMA IF EXISTS pgrender CASCADE")
+        leader.psql("DROP DATABASE IF EXISTS init_zoo")
 
 
 def test_infrastructure_role_logs_in_with_the_password_every_cluster_shares(trio: LocalCluster) -> None:
