@@ -183,6 +183,50 @@ def test_password_rotation_updates_the_role(trio: LocalCluster, rerender: Callab
     assert login(rotated, "reporting", leader.pg_port, workdir)[0] == 0
 
 
+SAMPLED = (
+    # Settings a spec's parameters may hold that log whole statements, past the session's
+    # log_statement and log_min_duration_statement (auto_explain needs a preload: left out here).
+    "ALTER SYSTEM SET log_transaction_sample_rate = 1",
+    "ALTER SYSTEM SET log_min_duration_sample = 0",
+    "ALTER SYSTEM SET log_statement_sample_rate = 1",
+)
+
+
+def test_no_verifier_reaches_the_server_log_whatever_logs_statements(
+    trio: LocalCluster, rerender: Callable[..., Rendered]
+) -> None:
+    """With every statement sampled into the server log, a rotation's ALTER ROLE and the guards
+    that compare each verifier are not in it (the reconcile session turns sampling off for itself);
+    a statement of another session is, so the log is read where the sampling writes."""
+    leader = trio.wait_healthy()
+    reconcile(trio, trio.rendered, leader)
+    try:
+        for statement in SAMPLED:
+            leader.psql(statement)
+        leader.psql("SELECT pg_reload_conf()")
+        rotated = rerender(lambda spec: _user(spec, "app").update(passwordRotation=7))
+        reconcile(trio, rotated, leader)
+        leader.psql("SELECT 'sampled-' || 'control'")
+        wait_until(
+            "the control statement in the log",
+            lambda: "sampled-' || 'control'" in leader.log.read_text(errors="replace"),
+            10,
+        )
+        log = leader.log.read_text(errors="replace")
+        verifiers = {
+            rendered.secret(f"trio-pguser-{user}")["verifier"].decode()
+            for rendered in (trio.rendered, rotated)
+            for user in ("app", "reporting", "migrator")
+        }
+        for verifier in verifiers:
+            assert verifier.split("$")[2] not in log  # StoredKey:ServerKey, in any quoting
+        assert "ALTER ROLE" not in log
+    finally:
+        for statement in SAMPLED:
+            leader.psql(statement.replace("SET", "RESET").split(" =")[0])
+        leader.psql("SELECT pg_reload_conf()")
+
+
 def test_removing_an_option_revokes_it(trio: LocalCluster, rerender: Callable[..., Rendered]) -> None:
     """migrator without ``createrole: true``, re-rendered and re-run: NOCREATEROLE, CREATEDB kept."""
     leader = trio.wait_healthy()
