@@ -180,6 +180,9 @@ CARRIED = [
      {"synchronousMode": True, "synchronousModeStrict": True}),
     ("cnpg", "spec: {certificates: {serverAltDNSNames: [db.example.com]}}", "spec.tls.extraSANs", ["db.example.com"]),
     ("cnpg", "spec: {managed: {services: {disabledDefaultServices: [ro]}}}", "spec.replicaService", {"enabled": False}),
+    ("pgo", "spec: {databaseInitSQL: {name: hippo-init-sql, key: init.sql}}", "spec.databaseInitSQL",
+     {"name": "hippo-init-sql", "key": "init.sql"}),
+    ("cnpg", "spec: {imagePullSecrets: [{name: regcred}]}", "spec.imagePullSecrets", ["regcred"]),
 ]  # fmt: skip
 
 
@@ -194,6 +197,8 @@ NOTED = [
     ("pgo", "spec: {image: crunchy-postgres:16}", "spec.image", NoteKind.LEFT_OUT, "Image contract"),
     ("pgo", "spec: {postgresVersion: 12}", "spec.postgresVersion", NoteKind.CHANGED, "not 12"),
     ("pgo", "spec: {someNewField: 1}", "spec.someNewField", NoteKind.LEFT_OUT, "no pgrender equivalent"),
+    ("pgo", "spec: {customTLSSecret: {name: hippo-tls}}", "spec.customTLSSecret", NoteKind.LEFT_OUT,
+     "spec.tls.provider existing takes your Secrets"),
     ("pgo", "spec: {users: [{name: app, options: 'VALID UNTIL 2030'}]}", "spec.users[0].options", NoteKind.LEFT_OUT,
      "'VALID UNTIL 2030'"),
     ("pgo", "spec: {users: [{name: postgres}]}", "spec.users[0]", NoteKind.LEFT_OUT, "client certificate"),

@@ -32,6 +32,15 @@ ANY = "*"  # in a reason's pattern: any key or list index
 MAX_ROUNDS = 20
 
 
+# The reason of the fields that name an operator's own certificates (PGO's customTLSSecret and
+# customReplicationTLSSecret, Zalando's tls): one Secret does not make pgrender's provider existing.
+OWN_TLS = (
+    "your certificates: spec.tls.provider existing takes your Secrets, and needs more than this one (a "
+    "replication, superuser and pgBackRest certificate, and caCertificate): set spec.tls yourself (README, "
+    "'TLS providers'); until then pgrender makes the certificates"
+)
+
+
 class NoteKind(StrEnum):
     LEFT_OUT = "left out"  # not in the converted spec
     CHANGED = "changed"  # in it, but not as it was written

@@ -17,6 +17,7 @@ from pgrender.convert.kube import (
     INSTANCE_SET,
     append_hba_rule,
     claim,
+    image_pull_secrets,
     metadata,
     own_selector,
     postgres_version,
@@ -61,7 +62,6 @@ REASONS: tuple[Reason, ...] = (
         why="pgrender picks the image per PostgreSQL version itself (spec.image to choose one)",
     ),
     left_out(*SPEC, "imagePullPolicy", why="pgrender writes no imagePullPolicy (the cluster's default)"),
-    left_out(*SPEC, "imagePullSecrets", why="pgrender's pods pull without image pull secrets"),
     left_out(*SPEC, "description", why="a pgrender spec has no description: keep it as a YAML comment"),
     left_out(*SPEC, "schedulerName", why="pgrender's pods use the default scheduler"),
     left_out(*SPEC, "postgresUID", why="the image contract says which user runs PostgreSQL (spec.imageContract)"),
@@ -199,6 +199,7 @@ class _Build:
             namespace = src.take_str(("metadata", "namespace"))
             out.set(("metadata", "namespace"), namespace, src.at(("metadata", "namespace")))
         metadata(src, ("spec", "inheritedMetadata"), out, ("metadata",))
+        image_pull_secrets(src, out)
         self.version()
         self.instances()
         self.users()

@@ -177,6 +177,17 @@ def containers(source: Source, path: Path_, out: Output, to: Path_) -> None:
         out.set(to, value, source.at(path))
 
 
+def image_pull_secrets(source: Source, out: Output) -> None:
+    """spec.imagePullSecrets (LocalObjectReferences, as PGO and CloudNativePG write them) as Secret names."""
+    for _, path, item in source.elements(("spec", "imagePullSecrets")):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str):
+            source.take(path)
+            out.append(("spec", "imagePullSecrets"), name, source.at(path))
+        else:
+            source.expected(path, "a mapping with a name")
+
+
 def metadata(source: Source, path: Path_, out: Output, to: Path_) -> None:
     """labels and annotations, each key its own value: one pgrender refuses is left out on its own."""
     for kind in ("labels", "annotations"):

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from pgrender.convert import Inputs
-from pgrender.convert.base import ANY, NoteKind, Output, Path_, Reason, Ref, Source, ignored, left_out
+from pgrender.convert.base import ANY, OWN_TLS, NoteKind, Output, Path_, Reason, Ref, Source, ignored, left_out
 from pgrender.convert.kube import (
     append_hba_rule,
     claim,
     containers,
+    image_pull_secrets,
     metadata,
     own_selector,
     postgres_version,
@@ -57,6 +58,7 @@ _IMAGE = (
 )
 _SIDECARS = "PGO's settings of its own sidecars; pgrender runs its own (a container of yours: containers)"
 
+
 REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "image", why=_IMAGE),
     left_out(*SPEC, "imagePullPolicy", why="pgrender writes no imagePullPolicy (the cluster's default)"),
@@ -64,16 +66,15 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "paused", why="nothing reconciles a rendered cluster: stop applying its output instead"),
     left_out(*SPEC, "shutdown", why="pgrender has no shutdown: scale it down outside the spec, or remove it"),
     left_out(*SPEC, "supplementalGroups", why="pgrender's pods run with the image contract's user and groups"),
-    left_out(*SPEC, "databaseInitSQL", why="pgrender runs no init SQL; run it once yourself, or as a Job"),
     left_out(
         *SPEC,
         "customTLSSecret",
-        why="pgrender makes the certificates (spec.tls.provider); your own certificates are not used",
+        why=OWN_TLS,
     ),
     left_out(
         *SPEC,
         "customReplicationTLSSecret",
-        why="pgrender makes the replication client certificate (spec.tls.provider)",
+        why=OWN_TLS,
     ),
     left_out(
         *SPEC, "monitoring", why="pgrender's exporter is set by spec.monitoring (README, 'Monitoring'): set it there"
@@ -195,17 +196,6 @@ class _Build:
         self.name = str(source.get(("metadata", "name")))
         self.namespace: str | None = source.get(("metadata", "namespace"))
 
-    def image_pull_secrets(self) -> None:
-        """PGO's imagePullSecrets (LocalObjectReferences) as Secret names."""
-        src, out = self.src, self.out
-        for _, path, item in src.elements(("spec", "imagePullSecrets")):
-            name = item.get("name") if isinstance(item, dict) else None
-            if isinstance(name, str):
-                src.take(path)
-                out.append(("spec", "imagePullSecrets"), name, src.at(path))
-            else:
-                src.expected(path, "a mapping with a name")
-
     def run(self) -> None:
         src, out = self.src, self.out
         out.set(("metadata", "name"), src.take_str(("metadata", "name")), src.at(("metadata", "name")))
@@ -231,10 +221,19 @@ class _Build:
         service(src, ("spec", "service"), out, ("spec", "service"))
         service(src, ("spec", "replicaService"), out, ("spec", "replicaService"))
         self.pgbouncer()
-        self.image_pull_secrets()
+        image_pull_secrets(src, out)
+        self.init_sql()
         self.backups()
         self.data_source()
         self.standby()
+
+    def init_sql(self) -> None:
+        """databaseInitSQL: the same ConfigMap key, run once the same way (README 'Init SQL')."""
+        src, out = self.src, self.out
+        for field in ("name", "key"):
+            path = ("spec", "databaseInitSQL", field)
+            if src.has(path):
+                out.set(path, src.take_str(path), src.at(path))
 
     # Instances -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgrender.convert import Inputs
-from pgrender.convert.base import ANY, Output, Path_, Reason, Source, left_out
+from pgrender.convert.base import ANY, OWN_TLS, Output, Path_, Reason, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
     append_hba_rule,
@@ -44,6 +44,7 @@ _WAL_ARCHIVE = (
     "repositories (spec.bootstrap.fromBackup, spec.standby.fromBackup)"
 )
 
+
 REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "init_containers", why=_SIDECARS),
     left_out(*SPEC, "additionalVolumes", why="pgrender mounts no extra volumes"),
@@ -52,9 +53,7 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "maintenanceWindows", why="nothing operates a rendered cluster: apply changes when you choose"),
     left_out(*SPEC, "schedulerName", why="pgrender's pods use the default scheduler"),
     left_out(*SPEC, "enableShmVolume", why="pgrender's pods always mount a memory-backed /dev/shm"),
-    left_out(
-        *SPEC, "tls", why="pgrender makes the certificates (spec.tls.provider); your own certificates are not used"
-    ),
+    left_out(*SPEC, "tls", why=OWN_TLS),
     left_out(*SPEC, "preparedDatabases", why="pgrender has no prepared databases: write the roles and databases out"),
     left_out(
         *SPEC,
