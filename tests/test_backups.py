@@ -570,10 +570,6 @@ def test_clone_archives_to_its_own_repository(objects_of: Callable[[dict[str, An
             "spec.bootstrap.fromBackup.repo: a volume repository lives on its cluster's repository host",
         ),
         (
-            lambda s: s["metadata"].update(name="hippo"),
-            "spec.bootstrap.fromBackup.cluster: a cluster cannot restore from or follow itself",
-        ),
-        (
             lambda s: s["spec"]["bootstrap"]["fromBackup"].update(target="yesterday"),
             "spec.bootstrap.fromBackup.target",
         ),
@@ -585,6 +581,33 @@ def test_restore_refused(
     spec = restore_spec()
     change(spec)
     assert any(m.startswith(message) for m in messages(plan_of, spec)), messages(plan_of, spec)
+
+
+def test_restore_in_place_reads_its_own_repository(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """bootstrap.fromBackup naming the cluster itself (README, the restore in place): the source is
+    its own repository, which it goes on archiving into once restored."""
+    spec = restore_spec()
+    spec["metadata"]["name"] = "hippo"
+    spec["spec"]["backups"] = {"repos": [s3_repo()]}
+    objects = objects_of(spec)
+    data = find(objects, "ConfigMap", "hippo-pgbackrest-config")["data"]
+    own = conf(data["instance.conf"])["global"]["repo1-path"]
+    assert own == conf(data["source.conf"])["global"]["repo9-path"] == "/pgbackrest/db/hippo/repo1"
+    # Its replicas copy the leader: the repository's latest backup may be from the history it left.
+    assert "create_replica_methods" not in patroni_yaml(objects, "hippo")["postgresql"]
+    spec["spec"].pop("bootstrap")
+    assert patroni_yaml(objects_of(spec), "hippo")["postgresql"]["create_replica_methods"] == [
+        "pgbackrest",
+        "basebackup",
+    ]
+
+
+def test_a_standby_cannot_follow_itself(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    spec = standby_spec()
+    spec["metadata"]["name"] = "hippo"
+    assert "spec.standby.fromBackup.cluster: a cluster cannot follow itself" in messages(plan_of, spec)
 
 
 def standby_spec(enabled: bool = True) -> dict[str, Any]:

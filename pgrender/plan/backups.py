@@ -266,9 +266,15 @@ def resolve_backups(
     own = f"{program} --stanza={STANZA}"
     from_source = f"{program} --config={SOURCE_CONFIG} --stanza={STANZA}"
     replica_command = None
+    # Restored in place (from its own repository), the repository's latest backup may come from the
+    # history the restore left (after the target): a replica restored from it cannot follow the new
+    # timeline ("requested timeline is not a child of this server's history"), and its start fails
+    # where pgBackRest did not. Replicas copy the leader until bootstrap.fromBackup is removed, after
+    # a first backup of the new timeline (README, the restore in place).
+    in_place = source is not None and not standby and (source.namespace, source.cluster) == (meta.namespace, meta.name)
     if standby and source:
         replica_command = f"{from_source} --delta --type=standby restore"
-    elif repos:
+    elif repos and not in_place:
         replica_command = f"{own} --repo={repos[0].index} --delta --type=standby restore"
     return BackupsPlan(
         stanza=STANZA,
@@ -574,8 +580,11 @@ def _source(
     meta = sourced.cluster.metadata
     namespace = spec.namespace or meta.namespace
     field = ("spec", "standby", "fromBackup") if standby else ("spec", "bootstrap", "fromBackup")
-    if (namespace, spec.cluster) == (meta.namespace, meta.name):
-        problems.append(sourced.problem((*field, "cluster"), "a cluster cannot restore from or follow itself"))
+    # A restore from its own repository is the restore in place (README): Patroni bootstraps only a
+    # cluster with no data and no DCS state, so a running cluster ignores it. A standby cannot follow
+    # itself.
+    if standby and (namespace, spec.cluster) == (meta.namespace, meta.name):
+        problems.append(sourced.problem((*field, "cluster"), "a cluster cannot follow itself"))
     if standby and sourced.cluster.spec.bootstrap.from_backup is not None:
         problems.append(
             sourced.problem(

@@ -422,3 +422,32 @@ def test_logical_backup_to_the_bucket(source: LocalCluster, s3: S3Server) -> Non
         abs(datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC).timestamp() - time.time())
         < 600
     )
+
+
+def test_the_cluster_restored_in_place_from_its_own_repository(
+    root: Path, s3: S3Server, source: LocalCluster, target: str
+) -> None:
+    """The last chapter: the cluster is lost (every member and its data, Patroni's state, and the
+    volume repository on its repository host), and comes back under its own name from its S3
+    repository, at the target time (README's runbook: bootstrap.fromBackup naming the cluster
+    itself). Its replica copies the leader (the repository's latest backup is from the history the
+    restore left); it archives on a new timeline into that repository, beside the history it was
+    restored from, and backs up there."""
+    source.stop()
+    spec = source_spec(s3)
+    spec["spec"]["bootstrap"] = {"fromBackup": {"cluster": "hippo", "target": target, "repo": local_repo(s3)}}
+    rendered = with_user_secrets(render_spec(spec, root / "specs" / "in-place"), s3)
+    with running_cluster(rendered, root / "in-place") as restored:
+        leader = restored.wait_healthy()
+        assert rows(leader) == ["first", "before failover", "after failover", "before target"]
+        (timeline,) = leader.psql("SELECT timeline_id FROM pg_control_checkpoint()")[0]
+        segment = switch_and_wait_archived(restored, leader)
+        keys = s3.list_keys(BUCKET, f"{SOURCE_PATH}/archive/")
+        assert any(k.endswith(f"{int(timeline):08X}.history") for k in keys)
+        assert any(segment in k for k in keys) and segment.startswith(f"{int(timeline):08X}")
+        replica = next(m for m in restored.members if m is not leader)
+        assert "replica has been created using basebackup" in replica.log_tail(400)
+        assert rows(replica) == rows(leader)
+        succeeded(run_backup(restored, "CronJob", "hippo-repo1-full"))
+        newest = info(restored, "hippo-repo1-full")["backup"][-1]
+        assert newest["type"] == "full" and newest["archive"]["start"].startswith(f"{int(timeline):08X}")
