@@ -179,6 +179,31 @@ def test_retention_refused_when_pitr_would_be_shorter(
     assert problem.startswith(f"spec.backups.repos[0].{message}")
 
 
+@pytest.mark.parametrize(
+    ("manual", "archive"),
+    [
+        ({"repo": "repo1", "type": "full", "run": 1}, "4"),  # one full more in the window: one more kept
+        ({"repo": "repo1", "type": "incr", "run": 1}, "3"),
+        ({"repo": "repo1", "run": 1}, "4"),  # full is the default
+    ],
+)
+def test_a_manual_full_backup_keeps_the_pitr_window(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], manual: dict[str, Any], archive: str
+) -> None:
+    """Weekly fulls and 14 days: the WAL of 3 full backups; a manual full counts as one of them."""
+    spec = with_backups(s3_repo(schedules={"full": "0 1 * * 0"}, retention={"pointInTimeDays": 14}), manual=manual)
+    assert retention_of(plan_of(spec))["retention-archive"] == archive
+    spec["spec"]["backups"]["repos"][0]["retention"]["full"] = 3
+    if archive == "3":
+        assert retention_of(plan_of(spec))["retention-full"] == "3"
+        return
+    (refused,) = messages(plan_of, spec)
+    assert refused.endswith(
+        "keeping 3 full backups expires the WAL point-in-time recovery needs for 14 days; keep at least 4 "
+        "(backups.manual's full backup counts as one)"
+    )
+
+
 # --- presets: the managed offering's promises ------------------------------------------------
 
 

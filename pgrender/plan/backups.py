@@ -235,7 +235,10 @@ def resolve_backups(
             schedules = dict(repo_spec.schedules)
             if preset and schedules["full"] is None:
                 schedules["full"] = preset_full_schedule(ns, meta.name, repo_spec.name, time_zone)
-            retention = _retention(sourced, path, repo_spec.retention, schedules["full"], preset, problems)
+            manual_full = bool(
+                backups.manual and backups.manual.repo == repo_spec.name and backups.manual.type == "full"
+            )
+            retention = _retention(sourced, path, repo_spec.retention, schedules["full"], preset, problems, manual_full)
             repos.append(_with_retention(repo, retention))
             for field, kind in BACKUP_TYPES.items():
                 if schedules[field]:
@@ -491,8 +494,12 @@ def _retention(
     full_schedule: str | None,
     preset: PresetValues | None,
     problems: list[Problem],
+    manual_full: bool = False,
 ) -> tuple[tuple[str, str], ...]:
-    """pgBackRest's retention options; refuses retention that keeps less PITR than pointInTimeDays."""
+    """pgBackRest's retention options; refuses retention that keeps less PITR than pointInTimeDays.
+    ``manual_full``: backups.manual takes a full backup of this repository, one more within the
+    window: pgBackRest counts it with the scheduled ones, so one more is kept (with its WAL), or
+    the window would lose a full backup's interval."""
     given = spec.model_fields_set
     full, full_type = spec.full, spec.full_type
     days = spec.point_in_time_days
@@ -506,6 +513,7 @@ def _retention(
     if days is not None:
         needed = _fulls_for(sourced, here, days, full_schedule, problems)
         if needed is not None:
+            needed += manual_full
             if spec.archive_type != "full":
                 problems.append(
                     sourced.problem(
@@ -520,7 +528,8 @@ def _retention(
                         (*here, "archive"),
                         f"archive {archive} keeps WAL from the {archive}th newest full backup, which with "
                         f"schedule {full_schedule!r} reaches less than the {days} days pointInTimeDays asks; "
-                        f"at least {needed} is needed",
+                        f"at least {needed} is needed"
+                        + (" (backups.manual's full backup counts as one)" if manual_full else ""),
                     )
                 )
             if full is not None and full_type == "count" and full < needed:
@@ -528,7 +537,8 @@ def _retention(
                     sourced.problem(
                         (*here, "full"),
                         f"keeping {full} full backups expires the WAL point-in-time recovery needs for "
-                        f"{days} days; keep at least {needed}",
+                        f"{days} days; keep at least {needed}"
+                        + (" (backups.manual's full backup counts as one)" if manual_full else ""),
                     )
                 )
             if full is not None and full_type == "time" and full <= days:
