@@ -204,6 +204,32 @@ def test_a_manual_full_backup_keeps_the_pitr_window(
     )
 
 
+@pytest.mark.parametrize(
+    ("repos", "more", "warned"),
+    [
+        ([s3_repo(schedules={})], {}, ["spec.backups.repos[0].schedules"]),
+        (
+            [s3_repo(schedules={"full": "0 1 * * 0"}), s3_repo(name="repo2", schedules={})],
+            {},
+            ["spec.backups.repos[1].schedules"],
+        ),
+        ([s3_repo(schedules={})], {"preset": "standard"}, []),  # the preset's daily full
+    ],
+    ids=["none", "the-second", "preset"],
+)
+def test_a_repository_no_schedule_backs_up_is_warned_about(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan],
+    repos: list[dict[str, Any]],
+    more: dict[str, Any],
+    warned: list[str],
+) -> None:
+    spec = with_backups(*repos)
+    spec["spec"].update(more)
+    plan = plan_of(spec)
+    assert [w.path for w in plan.warnings] == warned
+    assert all("has no schedule" in w.message and "grows without end" in w.message for w in plan.warnings)
+
+
 # --- presets: the managed offering's promises ------------------------------------------------
 
 

@@ -48,7 +48,7 @@ def test_script_passes_verifiers_from_env(plan_of: Callable[[dict[str, Any]], Cl
     script = config_map["data"]["reconcile.sh"]
     assert (
         '--file=- \\\n  --file="$here/reconcile.sql" <<VERIFIERS\n'
-        "\\set verifier_0 '${PGRENDER_VERIFIER_0}'\n\\set verifier_1 '${PGRENDER_VERIFIER_1}'\nVERIFIERS\n"
+        "\\set verifier_0 '$PGRENDER_VERIFIER_0'\n\\set verifier_1 '$PGRENDER_VERIFIER_1'\nVERIFIERS\n"
     ) in script
     assert "verifier_2" not in script and "--set=verifier" not in script
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}

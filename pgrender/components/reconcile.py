@@ -276,7 +276,8 @@ def _psql_with_verifiers(plan: ClusterPlan, files: str) -> str:
     passwords = _passwords(plan)
     if not passwords:
         return f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1 \\\n  {files}\n"
-    sets = "".join(f"\\set {p.psql_variable} '${{{p.verifier_env}}}'\n" for p in passwords)
+    # $NAME, not ${NAME}: Flux's post-build substitution would take ${NAME} for its own variable.
+    sets = "".join(f"\\set {p.psql_variable} '${p.verifier_env}'\n" for p in passwords)
     return f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1 --file=- \\\n  {files} <<VERIFIERS\n{sets}VERIFIERS\n"
 
 

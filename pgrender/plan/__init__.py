@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pgrender.errors import Problem, SpecError
 from pgrender.frozen import field, frozen, replace
 from pgrender.plan import defaults, hosts, labels, secret_keys
-from pgrender.plan.backups import BackupsPlan, resolve_backups
+from pgrender.plan.backups import BackupsPlan, resolve_backups, schedule_warnings
 from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
@@ -375,7 +375,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
         resources=resolve_resources(spec, guaranteed_memory),
-        warnings=_memory_warnings(sourced, sets, pg),
+        warnings=(*_memory_warnings(sourced, sets, pg), *schedule_warnings(sourced, backups)),
         network_policies=policies,
         monitoring=resolve_monitoring(sourced, names, tls, backups),
         init_sql=resolve_init_sql(sourced),
