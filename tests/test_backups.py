@@ -6,15 +6,19 @@ import base64
 import configparser
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from pgrender import write
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.plan.backups import dst_minutes, preset_full_schedule
+from pgrender.render import Request, render
 from pgrender.spec import cron
-from tests.conftest import base_spec, find
+from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec, find
 
 S3 = {"bucket": "hippo-backups", "endpoint": "s3.eu-north-1.amazonaws.com", "region": "eu-north-1"}
 CREDENTIALS = {"secretName": "hippo-s3"}
@@ -836,3 +840,34 @@ def test_what_only_jobs_read_restarts_nothing(objects_of: Callable[[dict[str, An
     kept = template(with_backups(s3_repo(retention={"full": 3})))
     assert template(with_backups(s3_repo(retention={"full": 5}, schedules={"full": "0 2 * * *"}))) == kept
     assert template(with_backups(s3_repo(cipher="none"))) != kept  # the repository itself: members read it
+
+
+def test_a_standby_holds_its_sources_passwords(tmp_path: Path) -> None:
+    """Its roles are the source's, with their passwords (its data is the source's): its Secrets
+    carry them, so applications log in to it (read-only) and keep their credentials through
+    promotion; pgBouncer's and the exporter's roles likewise. Its own cluster's passwords otherwise."""
+    source = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
+    standby = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
+    for spec in (source, standby):
+        spec["spec"]["users"] = [{"name": "hippo"}]
+        spec["spec"]["proxy"] = {"pgBouncer": {}}
+        spec["spec"]["monitoring"] = {}
+    alone = copy.deepcopy(standby)
+    alone["spec"].pop("standby")
+
+    def passwords(spec: dict[str, Any], name: str) -> dict[str, bytes]:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        files = write.files(render(Request((str(path),), key_file=str(GOLDEN_KEY))))
+        secrets = [yaml.safe_load(t) for t in files.values() if "\nkind: Secret\n" in t]
+        return {
+            s["metadata"]["name"].replace(spec["metadata"]["name"], "<c>", 1): base64.b64decode(s["data"]["password"])
+            for s in secrets
+            if "password" in s.get("data", {})
+        }
+
+    roles = ("<c>-pguser-hippo", "<c>-pgbouncer", "<c>-monitoring")  # not Patroni's REST API's: its own
+    from_source = {k: v for k, v in passwords(source, "source").items() if k in roles}
+    assert sorted(from_source) == sorted(roles)
+    assert {k: v for k, v in passwords(standby, "standby").items() if k in roles} == from_source
+    assert not set(passwords(alone, "alone").values()) & set(from_source.values())

@@ -92,6 +92,7 @@ def monitoring(plan: ClusterPlan) -> list[Manifest]:
 
 def _secret(plan: ClusterPlan, m: MonitoringPlan) -> Manifest:
     """The monitoring role's password (the exporter's) and its verifier (the reconcile Job's)."""
+    owner = plan.password_owner
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -99,8 +100,8 @@ def _secret(plan: ClusterPlan, m: MonitoringPlan) -> Manifest:
         "type": "Opaque",
         "data": {
             secret_keys.USER: secret_text(m.user),
-            secret_keys.PASSWORD: secret_text(SecretInput(Material.PASSWORD, m.password_subject)),
-            secret_keys.VERIFIER: secret_text(SecretInput(Material.VERIFIER, m.password_subject)),
+            secret_keys.PASSWORD: secret_text(SecretInput(Material.PASSWORD, m.password_subject, owner=owner)),
+            secret_keys.VERIFIER: secret_text(SecretInput(Material.VERIFIER, m.password_subject, owner=owner)),
         },
     }
 

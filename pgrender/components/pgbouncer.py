@@ -102,7 +102,7 @@ def _config_map(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
 
 def _secret(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
     """The auth user's password (plaintext: pgBouncer needs it for SCRAM to the server) and TLS."""
-    password = SecretInput(Material.PASSWORD, pgb.auth_password_subject)
+    password = SecretInput(Material.PASSWORD, pgb.auth_password_subject, owner=plan.password_owner)
     tls = plan.tls
     assert tls.pgbouncer is not None  # the plan makes pgBouncer's certificate with pgBouncer
     # pgrender's own certificate is kept here; one issued in the cluster has its own Secret.
@@ -122,11 +122,17 @@ def _secret(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
                 *(
                     part
                     for user, rotation in pgb.auth_file_users
-                    for part in (f'"{user}" "', user_password(user, rotation, quoting=Quoting.AUTH_FILE), '"\n')
+                    for part in (
+                        f'"{user}" "',
+                        user_password(user, rotation, quoting=Quoting.AUTH_FILE, owner=plan.password_owner),
+                        '"\n',
+                    )
                 ),
             ),
             secret_keys.PASSWORD: secret_text(password),
-            secret_keys.VERIFIER: secret_text(SecretInput(Material.VERIFIER, pgb.auth_password_subject)),
+            secret_keys.VERIFIER: secret_text(
+                SecretInput(Material.VERIFIER, pgb.auth_password_subject, owner=plan.password_owner)
+            ),
             **certificate,
         },
     }

@@ -21,7 +21,7 @@ from pgrender.plan.resources import ContainerKind, ResourcesPlan, memory_estimat
 from pgrender.plan.scheduling import SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
-from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users
+from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users, standby_source
 from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster, validated
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.rules.users import InfrastructureRole
@@ -137,6 +137,9 @@ class ClusterPlan:
     network_policies: tuple[PolicyPlan, ...] = ()  # none when spec.networkPolicy.enabled is false
     monitoring: MonitoringPlan | None = None
     init_sql: InitSQLPlan | None = None  # spec.databaseInitSQL, run once by the reconcile Job
+    # (namespace, cluster) pgrender's own roles' passwords (pgBouncer's, the exporter's) are derived
+    # for, when not this one: a standby's source (users.standby_source).
+    password_owner: tuple[str, str] | None = None
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -379,6 +382,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         network_policies=policies,
         monitoring=resolve_monitoring(sourced, names, tls, backups),
         init_sql=resolve_init_sql(sourced),
+        password_owner=standby_source(sourced),
     )
 
 

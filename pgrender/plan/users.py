@@ -131,6 +131,17 @@ def _default_user(sourced: SourcedCluster, problems: list[Problem]) -> UserSpec 
     return made
 
 
+def standby_source(sourced: SourcedCluster) -> tuple[str, str] | None:
+    """(namespace, cluster) of a standby's source, streamed or restored from: the roles its data holds
+    are the source's, with their passwords, so its login roles' passwords are derived for the source
+    (through promotion too, while spec.standby is set); None for any other cluster."""
+    standby = sourced.cluster.spec.standby
+    source = (standby.from_cluster or standby.from_backup) if standby else None
+    if source is None:
+        return None
+    return (source.namespace or sourced.cluster.metadata.namespace, source.cluster)
+
+
 def resolve_users(
     sourced: SourcedCluster,
     names: Names,
@@ -202,6 +213,7 @@ def resolve_users(
                 access,
                 in_roles=tuple(u.in_roles),
                 settings=settings,
+                password_owner=standby_source(sourced),
             )
         )
         reporters.append(report)
