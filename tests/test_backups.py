@@ -218,8 +218,14 @@ def test_a_manual_full_backup_keeps_the_pitr_window(
             ["spec.backups.repos[1].schedules"],
         ),
         ([s3_repo(schedules={})], {"preset": "standard"}, []),  # the preset's daily full
+        ([s3_repo(schedules={})], {"standby": {"fromBackup": {"cluster": "source", "repo": s3_repo()}}}, []),
+        (
+            [s3_repo(schedules={})],
+            {"standby": {"enabled": False, "fromBackup": {"cluster": "source", "repo": s3_repo()}}},
+            ["spec.backups.repos[0].schedules"],  # promoted: it archives, and nothing backs it up
+        ),
     ],
-    ids=["none", "the-second", "preset"],
+    ids=["none", "the-second", "preset", "standby", "promoted"],
 )
 def test_a_repository_no_schedule_backs_up_is_warned_about(
     plan_of: Callable[[dict[str, Any]], ClusterPlan],

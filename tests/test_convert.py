@@ -199,6 +199,8 @@ NOTED = [
     ("pgo", "spec: {someNewField: 1}", "spec.someNewField", NoteKind.LEFT_OUT, "no pgrender equivalent"),
     ("pgo", "spec: {customTLSSecret: {name: hippo-tls}}", "spec.customTLSSecret", NoteKind.LEFT_OUT,
      "spec.tls.provider existing takes your Secrets"),
+    ("pgo", "spec: {databaseInitSQL: {name: hippo-init-sql, key: init.sql}}", "spec.databaseInitSQL",
+     NoteKind.CHANGED, "in a cluster that holds PGO's data (restored from its backups, or a standby promoted)"),
     ("pgo", "spec: {users: [{name: app, options: 'VALID UNTIL 2030'}]}", "spec.users[0].options", NoteKind.LEFT_OUT,
      "'VALID UNTIL 2030'"),
     ("pgo", "spec: {users: [{name: postgres}]}", "spec.users[0]", NoteKind.LEFT_OUT, "client certificate"),

@@ -234,7 +234,7 @@ def test_the_reconcile_job_reads_passwords_and_computes_verifiers() -> None:
         "PGRENDER_VERIFIER_0:PGRENDER_PASSWORD_0:shop "
         'PGRENDER_PGBOUNCER_VERIFIER:PGRENDER_PGBOUNCER_PASSWORD:_pgrender_pgbouncer)"\neval "$verifiers"\n'
     ) in script
-    assert script.index("eval") < script.index("\\set verifier_0 '$PGRENDER_VERIFIER_0'")
+    assert script.index("eval") < script.index("export PGRENDER_VERIFIER_0 PGRENDER_PGBOUNCER_VERIFIER\n")
     assert {"passwords.py", "passwords.sql", "password-sync.sh"} <= set(config["data"])
     sql = config["data"]["passwords.sql"]
     assert "ALTER ROLE %I PASSWORD %L', 'shop', :'verifier_0'" in sql

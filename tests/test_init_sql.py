@@ -54,7 +54,10 @@ def test_script_runs_it_once_then_writes_its_record(plan_of: PlanOf) -> None:
     then the record, in a psql of its own once the SQL ran without an error."""
     script = reconcile(plan_of(with_init({"sql": "SELECT 1;"})))[0]["data"]["reconcile.sh"]
     assert "to_regclass('pgrender.init_sql') IS NOT NULL" in script
-    assert 'psql --no-psqlrc --set=ON_ERROR_STOP=1 --dbname=postgres --file="$PGRENDER_INIT_SQL"\n' in script
+    assert (
+        'psql --no-psqlrc --set=ON_ERROR_STOP=1 --dbname=postgres \\\n      --file="$PGRENDER_INIT_SQL" '
+        '--file="$here/init-end.sql"\n'
+    ) in script
     assert '--single-transaction --dbname=postgres \\\n      --file="$here/init-record.sql"' in script
     assert script.index("$PGRENDER_INIT_SQL") < script.index("init-record.sql")
     # After the roles and databases (the SQL may use them), before the rollout.

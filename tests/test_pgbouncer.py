@@ -152,7 +152,7 @@ def test_reconcile_creates_auth_user_and_function(plan_of: Callable[[dict[str, A
         "name": "hippo-pgbouncer",
         "key": "verifier",
     }
-    assert "\\set verifier_pgbouncer '$PGRENDER_PGBOUNCER_VERIFIER'\n" in config_map["data"]["reconcile.sh"]
+    assert "\\set verifier_pgbouncer `printenv PGRENDER_PGBOUNCER_VERIFIER`\n" in config_map["data"]["reconcile.sql"]
 
 
 def ini_text(plan: ClusterPlan) -> str:

@@ -43,14 +43,16 @@ def test_sql_states_every_option(plan_of: Callable[[dict[str, Any]], ClusterPlan
 
 
 def test_script_passes_verifiers_from_env(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
-    """On psql's standard input, never its command line (which other processes read)."""
+    """psql reads each from the environment itself (printenv, in the SQL's header): never on a
+    command line (which other processes read), never parsed by the shell or psql (a quote in a
+    Secret's value ran commands through a here-document); the script refuses one that is no verifier."""
     config_map, job = reconcile(plan_of(spec_with_users()))
-    script = config_map["data"]["reconcile.sh"]
-    assert (
-        '--file=- \\\n  --file="$here/reconcile.sql" <<VERIFIERS\n'
-        "\\set verifier_0 '$PGRENDER_VERIFIER_0'\n\\set verifier_1 '$PGRENDER_VERIFIER_1'\nVERIFIERS\n"
-    ) in script
-    assert "verifier_2" not in script and "--set=verifier" not in script
+    script, sql = config_map["data"]["reconcile.sh"], config_map["data"]["reconcile.sql"]
+    sets = "\\set verifier_0 `printenv PGRENDER_VERIFIER_0`\n\\set verifier_1 `printenv PGRENDER_VERIFIER_1`\n"
+    assert "\n".join(QUIET_SESSION) + "\n" + sets in sql
+    assert "verifier_2" not in sql and "--set=verifier" not in script and "<<" not in script
+    assert "for variable in PGRENDER_VERIFIER_0 PGRENDER_VERIFIER_1; do\n" in script
+    assert '    case "$(printenv "$variable")" in\n        SCRAM-SHA-256\\$*) ;;\n' in script
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["PGRENDER_VERIFIER_0"]["valueFrom"] == {
         "secretKeyRef": {"name": "hippo-pguser-rhino", "key": "verifier"}

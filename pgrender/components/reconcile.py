@@ -50,6 +50,19 @@ PASSWORD_SYNC_SCRIPT = "password-sync.sh"
 DCS_CONFIG = "patroni-dynamic.json"
 INIT_SQL = "init.sql"  # spec.databaseInitSQL: inline in the reconcile ConfigMap, or the user's ConfigMap's key
 INIT_RECORD_SQL = "init-record.sql"
+INIT_END_SQL = "init-end.sql"
+# Run right after spec.databaseInitSQL, in its session: a transaction it left open (a BEGIN without
+# COMMIT) psql would roll back on exit, without an error, and the record would say it ran. In a
+# transaction block now() is when it began; in none, each statement's own start.
+INIT_END = """\
+DO $init$
+BEGIN
+    IF pg_catalog.now() <> pg_catalog.statement_timestamp() THEN
+        RAISE EXCEPTION 'the init SQL ends inside a transaction (a BEGIN without COMMIT): psql would roll it back';
+    END IF;
+END
+$init$;
+"""
 INIT_SQL_VOLUME = "init-sql"
 # Run in the same transaction as the init SQL: the table's existence is the record that it ran, so
 # a failed run leaves no record and a second Job running at the same time fails on CREATE TABLE.
@@ -111,6 +124,7 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
         data[PASSWORDS_SCRIPT] = job_script(PASSWORDS_SCRIPT)
     if plan.init_sql:
         data[INIT_RECORD_SQL] = INIT_RECORD
+        data[INIT_END_SQL] = INIT_END
         if plan.init_sql.inline is not None:
             data[INIT_SQL] = plan.init_sql.inline
     if sync:
@@ -251,8 +265,10 @@ def _passwords(plan: ClusterPlan) -> list[_Password]:
 # log_transaction_sample_rate sample them; log_min_error_statement writes a failed statement (a
 # concurrent ALTER ROLE, a timeout) beside its error; auto_explain logs plans with their query and
 # constants; track_activities shows the running statement in pg_stat_activity (to pg_read_all_stats);
-# pg_stat_statements keeps the text of utility statements. The superuser may set each for its own
-# session; a module's setting that is not loaded is only a placeholder.
+# pg_stat_statements keeps the text of utility statements; pgaudit's log_catalog logs the guards'
+# reads of pg_authid (its role class still logs the ALTER ROLE, with the password redacted). The
+# superuser may set each for its own session; a module's setting that is not loaded is only a
+# placeholder.
 QUIET_SESSION = (
     "SET log_statement = 'none';",
     "SET log_min_duration_statement = -1;",
@@ -265,20 +281,38 @@ QUIET_SESSION = (
     "SET track_activities = off;",
     "SET auto_explain.log_min_duration = -1;",
     "SET pg_stat_statements.track = 'none';",
+    "SET pgaudit.log_catalog = off;",
 )
 
 
 def _psql_with_verifiers(plan: ClusterPlan, files: str) -> str:
-    """psql running ``files`` in one session, with each verifier set as a psql variable. The verifiers
-    reach psql on its standard input (a \\set each, before the files), never on its command line:
-    any process of the pod or the node may read that (/proc/<pid>/cmdline, ps, an audit log)."""
+    """psql running ``files`` in one session, each verifier variable checked first. The SQL's header
+    (_verifier_sets) has psql read each verifier from the environment itself: never on a command
+    line (any process of the pod or the node may read /proc/<pid>/cmdline), and never through the
+    shell's or psql's parsing of the value (a quote in a Secret's value would have run commands)."""
     psql = shlex.quote(f"{plan.bin_dir}/psql")
-    passwords = _passwords(plan)
-    if not passwords:
-        return f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1 \\\n  {files}\n"
-    # $NAME, not ${NAME}: Flux's post-build substitution would take ${NAME} for its own variable.
-    sets = "".join(f"\\set {p.psql_variable} '${p.verifier_env}'\n" for p in passwords)
-    return f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1 --file=- \\\n  {files} <<VERIFIERS\n{sets}VERIFIERS\n"
+    names = " ".join(p.verifier_env for p in _passwords(plan))
+    check = (
+        (
+            "# Each verifier read as printenv prints it (the value is never a word of a command line), so a\n"
+            "# Secret without one fails here rather than clear a role's password.\n"
+            f"for variable in {names}; do\n"
+            '    case "$(printenv "$variable")" in\n'
+            "        SCRAM-SHA-256\\$*) ;;\n"
+            '        *) echo "$variable: not a SCRAM verifier (the verifier key of its Secret)" >&2; exit 1 ;;\n'
+            "    esac\n"
+            "done\n"
+        )
+        if names
+        else ""
+    )
+    return check + f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1 \\\n  {files}\n"
+
+
+def _verifier_sets(plan: ClusterPlan) -> list[str]:
+    """psql's variables of the verifiers, read from the environment by psql (its backquotes run
+    printenv: the value is its output, taken as it is)."""
+    return [f"\\set {p.psql_variable} `printenv {p.verifier_env}`" for p in _passwords(plan)]
 
 
 def _compute_verifiers(plan: ClusterPlan) -> str:
@@ -290,6 +324,7 @@ def _compute_verifiers(plan: ClusterPlan) -> str:
         "# keeping a role's stored verifier while it matches, and never prints a password.\n"
         f'verifiers="$(python3 "$here/{PASSWORDS_SCRIPT}" --psql={psql} {triples})"\n'
         'eval "$verifiers"\n'
+        f"export {' '.join(p.verifier_env for p in _passwords(plan))}\n"
     )
 
 
@@ -324,6 +359,7 @@ def passwords_sql(plan: ClusterPlan) -> str:
     lines = [
         "-- Generated by pgrender: each role's password from its verifier, where they differ.",
         *QUIET_SESSION,
+        *_verifier_sets(plan),
         "",
     ]
     for password in _passwords(plan):
@@ -389,7 +425,8 @@ def _init_sql_script(plan: ClusterPlan) -> str:
         '    echo "init SQL: ran before (table pgrender.init_sql in database postgres); not run again"\n'
         "else\n"
         '    echo "init SQL: running"\n'
-        f'    {psql} --no-psqlrc --set=ON_ERROR_STOP=1 --dbname=postgres --file="$PGRENDER_INIT_SQL"\n'
+        f"    {psql} --no-psqlrc --set=ON_ERROR_STOP=1 --dbname=postgres \\\n"
+        f'      --file="$PGRENDER_INIT_SQL" --file="$here/{INIT_END_SQL}"\n'
         f"    {psql} --no-psqlrc --set=ON_ERROR_STOP=1 --single-transaction --dbname=postgres \\\n"
         f'      --file="$here/{INIT_RECORD_SQL}"\n'
         '    echo "init SQL: done"\n'
@@ -409,6 +446,7 @@ def reconcile_sql_sections(plan: ClusterPlan) -> list[list[str]]:
             "-- Generated by pgrender from the cluster spec. Each SELECT yields a statement only when",
             "-- the catalog differs from the spec, and \\gexec runs it.",
             *QUIET_SESSION,
+            *_verifier_sets(plan),
             "",
         ]
     ]

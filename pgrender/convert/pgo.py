@@ -228,12 +228,21 @@ class _Build:
         self.standby()
 
     def init_sql(self) -> None:
-        """databaseInitSQL: the same ConfigMap key, run once the same way (README 'Init SQL')."""
+        """databaseInitSQL: the same ConfigMap key, run once the same way (README 'Init SQL'). A note
+        says that "once" is pgrender's own record: in a cluster made from PGO's (restored, or a standby
+        promoted) the SQL runs again."""
         src, out = self.src, self.out
         for field in ("name", "key"):
             path = ("spec", "databaseInitSQL", field)
             if src.has(path):
                 out.set(path, src.take_str(path), src.at(path))
+        if src.has(("spec", "databaseInitSQL")):
+            src.changed(
+                ("spec", "databaseInitSQL"),
+                "run once by pgrender's reconcile Job, which records it in table pgrender.init_sql (PGO "
+                "records it in its status): in a cluster that holds PGO's data (restored from its backups, "
+                "or a standby promoted) it runs once more, so make it idempotent, or remove it",
+            )
 
     # Instances -----------------------------------------------------------------------------------
 

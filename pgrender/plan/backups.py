@@ -484,17 +484,19 @@ def repo_host_options(repo: RepoPlan, repo_host: RepoHostPlan) -> tuple[tuple[st
 
 
 def schedule_warnings(sourced: SourcedCluster, plan: BackupsPlan | None) -> tuple[Problem, ...]:
-    """A warning for each repository no schedule backs up: only its init Job's first full backup is
-    taken, expire (run after each scheduled backup) never applies its retention, and the WAL every
-    member archives into it (archive-push writes to every repository) grows without end."""
-    if plan is None:
+    """A warning for each repository no schedule backs up: after its init Job's first full backup
+    (and a manual one), no backup runs, nor expire after it, so its retention is never applied and
+    the WAL every primary archives into it (archive-push writes to every repository) grows without
+    end. None for a standby, which archives nothing (its schedules wait for its promotion)."""
+    standby = sourced.cluster.spec.standby
+    if plan is None or (standby and standby.enabled):
         return ()
     scheduled = {job.repo for job in plan.cron_jobs}
     return tuple(
         sourced.problem(
             ("spec", "backups", "repos", i, "schedules"),
             f"repository {repo.name} has no schedule: after its init Job's first full backup nothing backs it "
-            "up, and as expire runs after scheduled backups, its retention is never applied and the WAL "
+            "up, nor runs expire (which follows each backup), so its retention is never applied and the WAL "
             "archived into it grows without end; set schedules.full (or a preset)",
         )
         for i, repo in enumerate(plan.repos)

@@ -12,10 +12,12 @@ there is one user and one database named after the cluster (PGO's default).
 
 from __future__ import annotations
 
+import base64
 import copy
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +229,34 @@ def test_no_verifier_reaches_the_server_log_whatever_logs_statements(
         leader.psql("SELECT pg_reload_conf()")
 
 
+def test_a_secret_value_is_never_code(trio: LocalCluster) -> None:
+    """A verifier in a Secret (the provider existing's, or one a person edited) is data only: with a
+    quote and psql's and the shell's escapes in it, the Job refuses it (not a SCRAM verifier) and
+    runs nothing of it; the role keeps its password."""
+    leader = trio.wait_healthy()
+    reconcile(trio, trio.rendered, leader)
+    before = leader.psql("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = 'app'")
+    open_to_all = trio.root / "injection"  # where the Job's user could write, had it run anything
+    open_to_all.mkdir(exist_ok=True)
+    open_to_all.chmod(0o1777)
+    marker = open_to_all / "ran"
+    hostile = f"x' \\! touch {marker}\n\\! touch {marker}\n$(touch {marker})"
+    rendered = trio.rendered
+    secret = copy.deepcopy(rendered.get("Secret", "trio-pguser-app"))
+    secret["data"]["verifier"] = base64.b64encode(hostile.encode()).decode()
+    edited = replace(
+        rendered,
+        objects=(*(o for o in rendered.objects if o is not rendered.get("Secret", "trio-pguser-app")), secret),
+    )
+    trio.apply(edited)
+    result = trio.run_job(trio.root / "job")
+    assert result.returncode != 0, result.stdout
+    assert "PGRENDER_VERIFIER_0: not a SCRAM verifier" in result.stderr + result.stdout
+    assert not marker.exists()
+    assert leader.psql("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = 'app'") == before == [["t"]]
+    trio.apply(rendered)
+
+
 def test_removing_an_option_revokes_it(trio: LocalCluster, rerender: Callable[..., Rendered]) -> None:
     """migrator without ``createrole: true``, re-rendered and re-run: NOCREATEROLE, CREATEDB kept."""
     leader = trio.wait_healthy()
@@ -417,6 +447,17 @@ def test_init_sql_runs_once_and_a_failure_is_not_recorded(
         assert result.returncode != 0, result.stdout
         assert "division by zero" in result.stdout + result.stderr
         assert leader.psql(INIT_MARKER) == [["2"]]  # committed before the failing statement, as PGO's
+        assert leader.psql(INIT_RECORDED) == [["f"]]
+
+        # A transaction left open psql rolls back on exit without an error: the Job says so and fails.
+        unfinished = rerender(
+            lambda spec: spec["spec"].update(databaseInitSQL={"sql": "BEGIN;\nINSERT INTO init_marker VALUES (3);\n"})
+        )
+        trio.apply(unfinished)
+        result = trio.run_job(trio.root / "job")
+        assert result.returncode != 0, result.stdout
+        assert "the init SQL ends inside a transaction" in result.stdout + result.stderr
+        assert leader.psql(INIT_MARKER) == [["2"]]
         assert leader.psql(INIT_RECORDED) == [["f"]]
     finally:
         leader.psql("DROP TABLE IF EXISTS init_marker; DROP SCHEMA IF EXISTS pgrender CASCADE")
