@@ -255,3 +255,50 @@ def test_dynamic_configuration_refused(
     ((where, message),) = _problems(write_spec, {"parameters": {"work_mem": "8MB"}, "dynamicConfiguration": given})
     assert where == f"{DYNAMIC}.{path}"
     assert says in message
+
+
+@pytest.mark.parametrize(
+    ("replicas", "given", "expected"),
+    [
+        (2, {}, {}),  # PostgreSQL's 10 of each are room enough
+        (9, {}, {}),
+        (10, {}, {"max_wal_senders": "11", "max_replication_slots": "11"}),  # one each, and one for a copy
+        (30, {}, {"max_wal_senders": "31", "max_replication_slots": "31"}),
+        (30, {"max_wal_senders": 64}, {"max_wal_senders": "64", "max_replication_slots": "31"}),
+    ],
+)
+def test_replication_room_grows_with_the_members(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], replicas: int, given: dict[str, Any], expected: dict[str, str]
+) -> None:
+    """Each replica streams through a WAL sender from a slot Patroni keeps for it on the leader:
+    with PostgreSQL's defaults, the eleventh member and later could not stream."""
+    spec = base_spec()
+    spec["spec"]["instances"][0]["replicas"] = replicas
+    spec["spec"]["patroni"] = {"parameters": given}
+    parameters = dynamic(plan_of(spec))["postgresql"]["parameters"]
+    found = {k: v for k, v in parameters.items() if k in ("max_wal_senders", "max_replication_slots")}
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "path"),
+    [
+        ({"parameters": {"max_wal_senders": 4}}, "spec.patroni.parameters.max_wal_senders"),
+        ({"parameters": {"Max_Replication_Slots": "3"}}, "spec.patroni.parameters.Max_Replication_Slots"),
+        (
+            {"dynamicConfiguration": {"postgresql": {"parameters": {"max_replication_slots": 2}}}},
+            "spec.patroni.dynamicConfiguration.postgresql.parameters.max_replication_slots",
+        ),
+    ],
+)
+def test_fewer_senders_or_slots_than_replicas_is_refused(
+    write_spec: Callable[..., Path], given: dict[str, Any], path: str
+) -> None:
+    spec = base_spec()
+    spec["spec"]["instances"][0]["replicas"] = 6
+    spec["spec"]["patroni"] = given
+    with pytest.raises(SpecError) as caught:
+        validate((str(write_spec(spec)),))
+    (problem,) = caught.value.problems
+    assert problem.path == path
+    assert "is fewer than the 5 replicas of 6 members need" in problem.message and "at least 7" in problem.message

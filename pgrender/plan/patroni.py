@@ -9,7 +9,7 @@ from pgrender.frozen import field, frozen
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names
-from pgrender.plan.parameters import check_value, parameter_name
+from pgrender.plan.parameters import check_value, parameter_name, parse_number
 from pgrender.plan.pg_hba import check_rule
 from pgrender.plan.profiles import PROFILES
 from pgrender.plan.tls import SERVER_FILES
@@ -158,6 +158,7 @@ def resolve_patroni(
             "restore_command": backups.restore_command,
         }
     parameters = {**merged, **managed, "wal_level": "logical"}
+    parameters |= _replication_room(sourced, merged, len(member_api_hosts), problems)
 
     reserved = (defaults.SUPERUSER, defaults.REPLICATION_USER)
     for i, rule in enumerate(p.pg_hba):
@@ -321,6 +322,45 @@ def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 def _is(value: Any, kind: type) -> bool:
     """isinstance, with YAML's true/false not taken for numbers."""
     return isinstance(value, bool) if kind is bool else isinstance(value, kind) and not isinstance(value, bool)
+
+
+# PostgreSQL's own default of both, from version 10 on.
+REPLICATION_DEFAULT = 10
+
+
+def _replication_room(
+    sourced: SourcedCluster, given: dict[str, str], members: int, problems: list[Problem]
+) -> dict[str, str]:
+    """max_wal_senders and max_replication_slots for ``members``: each replica streams through a WAL
+    sender, from a slot Patroni keeps for it on the leader (use_slots), and a new member's
+    pg_basebackup takes a sender more. PostgreSQL's defaults fall short from 10 members on: set where
+    the spec leaves them, refused where it gives fewer than the replicas need."""
+    out = {}
+    for name in ("max_wal_senders", "max_replication_slots"):
+        value = given.get(name)
+        if value is None:
+            if members + 1 > REPLICATION_DEFAULT:
+                out[name] = str(members + 1)
+            continue
+        number = parse_number(value, None, integer=True)
+        if number is not None and number < members - 1:
+            problems.append(
+                sourced.problem(
+                    _parameter_path(sourced, name),
+                    f"{name} {value} is fewer than the {members - 1} replicas of {members} members need (one "
+                    f"each, and one more for a new member's copy); set at least {members + 1}, or leave it out",
+                )
+            )
+    return out
+
+
+def _parameter_path(sourced: SourcedCluster, name: str) -> tuple[str | int, ...]:
+    """Where the spec sets parameter ``name`` (in any case): spec.patroni.parameters, else the
+    dynamic configuration's."""
+    for key in sourced.cluster.spec.patroni.parameters:
+        if key.lower() == name:
+            return ("spec", "patroni", "parameters", key)
+    return (*DYNAMIC, "postgresql", "parameters", name)
 
 
 def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[str, str]:
