@@ -286,8 +286,15 @@ def test_replication_room_grows_with_the_members(
         ({"parameters": {"max_wal_senders": 4}}, "spec.patroni.parameters.max_wal_senders"),
         ({"parameters": {"Max_Replication_Slots": "3"}}, "spec.patroni.parameters.Max_Replication_Slots"),
         (
-            {"dynamicConfiguration": {"postgresql": {"parameters": {"max_replication_slots": 2}}}},
-            "spec.patroni.dynamicConfiguration.postgresql.parameters.max_replication_slots",
+            {"dynamicConfiguration": {"postgresql": {"parameters": {"Max_Replication_Slots": 2}}}},
+            "spec.patroni.dynamicConfiguration.postgresql.parameters.Max_Replication_Slots",
+        ),
+        (  # without Patroni's slots, only the senders count
+            {
+                "dynamicConfiguration": {"postgresql": {"use_slots": False}},
+                "parameters": {"max_replication_slots": 0, "max_wal_senders": 1},
+            },
+            "spec.patroni.parameters.max_wal_senders",
         ),
     ],
 )
@@ -301,4 +308,4 @@ def test_fewer_senders_or_slots_than_replicas_is_refused(
         validate((str(write_spec(spec)),))
     (problem,) = caught.value.problems
     assert problem.path == path
-    assert "is fewer than the 5 replicas of 6 members need" in problem.message and "at least 7" in problem.message
+    assert "is fewer than the 5 replicas of 6 members need (one each; 7 leaves room" in problem.message

@@ -336,7 +336,9 @@ def _replication_room(
     pg_basebackup takes a sender more. PostgreSQL's defaults fall short from 10 members on: set where
     the spec leaves them, refused where it gives fewer than the replicas need."""
     out = {}
-    for name in ("max_wal_senders", "max_replication_slots"):
+    dynamic = sourced.cluster.spec.patroni.dynamic_configuration.get("postgresql")
+    slots = not (isinstance(dynamic, dict) and dynamic.get("use_slots") is False)  # Patroni's use_slots
+    for name in ("max_wal_senders", "max_replication_slots") if slots else ("max_wal_senders",):
         value = given.get(name)
         if value is None:
             if members + 1 > REPLICATION_DEFAULT:
@@ -348,7 +350,7 @@ def _replication_room(
                 sourced.problem(
                     _parameter_path(sourced, name),
                     f"{name} {value} is fewer than the {members - 1} replicas of {members} members need (one "
-                    f"each, and one more for a new member's copy); set at least {members + 1}, or leave it out",
+                    f"each; {members + 1} leaves room for a new member's copy), or leave it out",
                 )
             )
     return out
@@ -360,7 +362,10 @@ def _parameter_path(sourced: SourcedCluster, name: str) -> tuple[str | int, ...]
     for key in sourced.cluster.spec.patroni.parameters:
         if key.lower() == name:
             return ("spec", "patroni", "parameters", key)
-    return (*DYNAMIC, "postgresql", "parameters", name)
+    dynamic = sourced.cluster.spec.patroni.dynamic_configuration.get("postgresql")
+    parameters = dynamic.get("parameters") if isinstance(dynamic, dict) else None
+    written = next((k for k in parameters or () if isinstance(k, str) and k.lower() == name), name)
+    return (*DYNAMIC, "postgresql", "parameters", written)
 
 
 def _user_parameters(sourced: SourcedCluster, problems: list[Problem]) -> dict[str, str]:
