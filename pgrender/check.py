@@ -12,7 +12,7 @@ import binascii
 import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,29 +75,25 @@ def read_output(directory: Path, failure: str = "cannot read") -> SpooledTexts:
 
 
 def _read_output(directory: Path, files: SpooledTexts) -> SpooledTexts:
+    # A directory's files are held together (SpooledTexts.add_in_order): a fleet's are thousands.
+    return files.add_in_order(_owned_texts(directory))
+
+
+def _owned_texts(directory: Path) -> Iterator[tuple[str, str]]:
+    """(relative path, text) of each file pgrender owns in ``directory``, in sorted order."""
     top = f"{directory}/"  # paths as strings: pathlib interns each part of one (write._replace)
-    # A directory's files are held together (SpooledTexts.add_cluster): a fleet's are thousands.
-    directories: list[str] = []
-    held: dict[str, str] = {}
+    below_before, linked = "", False
     for rel in owned_files(directory):  # in sorted order: a directory's files one after another
         if not os.path.isfile(top + rel):
             continue
         below, slash, name = rel.partition("/")
         if not slash:
-            files.add(rel, _read(top + rel))
+            yield rel, _read(top + rel)
             continue
-        if not directories or directories[-1] != below:
-            if held:
-                files.add_cluster(held)
-            directories.append(below)
-            held = {}
-            linked = os.path.islink(top + below)  # its files are not read through it either
+        if below != below_before:
+            below_before, linked = below, os.path.islink(top + below)  # its files are not read through it either
         # Deeper than a cluster's directory is not what pgrender writes: read through nothing there either.
-        held[name] = NOT_A_FILE if linked or "/" in name else _read(top + rel)
-    if held:
-        files.add_cluster(held)
-    files.place(directories)
-    return files
+        yield rel, NOT_A_FILE if linked or "/" in name else _read(top + rel)
 
 
 def compare(

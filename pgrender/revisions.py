@@ -63,32 +63,18 @@ def _spooled(git: str, root: Path, blobs: list[tuple[str, str]]) -> SpooledTexts
     the output in the work tree is read: check.read_output), a directory's files together: a
     fleet's output at a revision is hundreds of megabytes, which were held whole, twice."""
     files = SpooledTexts()
-    directories: list[str] = []
-    held: dict[str, str] = {}
     with tempfile.TemporaryFile() as names:  # git's input from a file: no pipe to fill both ways
         names.write("".join(f"{sha}\n" for _, sha in blobs).encode())
         names.seek(0)
         with subprocess.Popen(
             [git, "-C", str(root), "cat-file", "--batch"], stdin=names, stdout=subprocess.PIPE
         ) as git_:
-            assert git_.stdout is not None
-            for rel, _ in blobs:  # in path order, as ls-tree lists them
-                text = _blob(git_.stdout)
-                below, slash, name = rel.partition("/")
-                if not slash:
-                    files.add(rel, text)
-                    continue
-                if not directories or directories[-1] != below:
-                    if held:
-                        files.add_cluster(held)
-                    directories.append(below)
-                    held = {}
-                held[name] = text
+            stream = git_.stdout
+            assert stream is not None
+            # In path order, as ls-tree lists them: a directory's files one after another.
+            files.add_in_order((rel, _blob(stream)) for rel, _ in blobs)
     if git_.returncode != 0:
         raise PgrenderError(f"git cat-file failed (exit {git_.returncode}) reading the output at the revision")
-    if held:
-        files.add_cluster(held)
-    files.place(directories)
     return files
 
 

@@ -187,6 +187,28 @@ class SpooledTexts(Mapping[str, str]):
         self._where[rel] = _at(self._file.seek(0, os.SEEK_END), len(data))
         self._file.write(data)
 
+    def add_in_order(self, texts: Iterable[tuple[str, str]]) -> SpooledTexts:
+        """Hold ``texts`` ((relative path, text), in sorted order: a directory's files one after
+        another), each directory's files together (add_cluster), the rest by name (add), then place
+        the directories; self. How a previous output is read, from the work tree or from git."""
+        directories: list[str] = []
+        held: dict[str, str] = {}
+        for rel, text in texts:
+            below, slash, name = rel.partition("/")
+            if not slash:
+                self.add(rel, text)
+                continue
+            if not directories or directories[-1] != below:
+                if held:
+                    self.add_cluster(held)
+                directories.append(below)
+                held = {}
+            held[name] = text
+        if held:
+            self.add_cluster(held)
+        self.place(directories)
+        return self
+
     def add_cluster(self, files: Mapping[str, str]) -> None:
         """Hold one cluster's files (file name → text), under the directory place() gives it."""
         names = sorted(files)
