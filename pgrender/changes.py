@@ -1107,14 +1107,20 @@ def _markers(objs: Iterable[Obj]) -> tuple[dict[str, Obj], dict[str, Obj]]:
     """Roles and databases reconcile.sql (and its parts) creates, each with the ConfigMap saying so."""
     roles: dict[str, Obj] = {}
     databases: dict[str, Obj] = {}
+    for obj, text in _reconcile_sql(objs):
+        roles.update((m, obj) for m in _ROLE_LINE.findall(text))
+        databases.update((m, obj) for m in _DATABASE_LINE.findall(text))
+    return roles, databases
+
+
+def _reconcile_sql(objs: Iterable[Obj]) -> Iterator[tuple[Obj, str]]:
+    """Each text of reconcile.sql (and its parts) among ``objs``, with its ConfigMap."""
     for obj in objs:
         if obj.kind != "ConfigMap":
             continue
         for key, text in obj.data().items():
             if _RECONCILE_SQL.match(str(key)) and isinstance(text, str):
-                roles.update((m, obj) for m in _ROLE_LINE.findall(text))
-                databases.update((m, obj) for m in _DATABASE_LINE.findall(text))
-    return roles, databases
+                yield obj, text
 
 
 # A database's owner, as _database_sql (components/reconcile.py) writes it under its marker.
@@ -1146,14 +1152,7 @@ def _attributes(objs: Iterable[Obj]) -> dict[str, frozenset[str]]:
 
 
 def _sql_findall(objs: Iterable[Obj], pattern: re.Pattern[str]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for obj in objs:
-        if obj.kind != "ConfigMap":
-            continue
-        for key, text in obj.data().items():
-            if _RECONCILE_SQL.match(str(key)) and isinstance(text, str):
-                out += pattern.findall(text)
-    return out
+    return [found for _, text in _reconcile_sql(objs) for found in pattern.findall(text)]
 
 
 def _holds_reconcile_sql(text: str) -> bool:
