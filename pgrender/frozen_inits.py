@@ -9,20 +9,6 @@ __frozen_set__ = object.__setattr__
 
 
 def _make0(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, anti_affinity, anti_affinity_key, anti_affinity_weight, anti_affinity_selector, node_affinity, tolerations, node_selector, topology_spread, priority_class):
-        __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
-        __frozen_set__(__frozen_self__, 'anti_affinity_key', anti_affinity_key)
-        __frozen_set__(__frozen_self__, 'anti_affinity_weight', anti_affinity_weight)
-        __frozen_set__(__frozen_self__, 'anti_affinity_selector', anti_affinity_selector)
-        __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
-        __frozen_set__(__frozen_self__, 'tolerations', tolerations)
-        __frozen_set__(__frozen_self__, 'node_selector', node_selector)
-        __frozen_set__(__frozen_self__, 'topology_spread', topology_spread)
-        __frozen_set__(__frozen_self__, 'priority_class', priority_class)
-    return __init__
-
-
-def _make1(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__ = __frozen_defaults__
     def __init__(__frozen_self__, change, kind, namespace, name, path, message, id=__frozen_d0__, file=__frozen_d1__, old_file=__frozen_d2__, acknowledged=__frozen_d3__, scope=__frozen_d4__):
         __frozen_set__(__frozen_self__, 'change', change)
@@ -39,7 +25,7 @@ def _make1(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make2(__frozen_defaults__, __frozen_factory__):
+def _make1(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, change, message, id=__frozen_d0__, subpath=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'change', change)
@@ -49,7 +35,7 @@ def _make2(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make3(__frozen_defaults__, __frozen_factory__):
+def _make2(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, changed, missing, obsolete, foreign):
         __frozen_set__(__frozen_self__, 'changed', changed)
         __frozen_set__(__frozen_self__, 'missing', missing)
@@ -58,7 +44,7 @@ def _make3(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make4(__frozen_defaults__, __frozen_factory__):
+def _make3(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, claim, size, storage_class, mount_path):
         __frozen_set__(__frozen_self__, 'claim', claim)
         __frozen_set__(__frozen_self__, 'size', size)
@@ -67,14 +53,14 @@ def _make4(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make5(__frozen_defaults__, __frozen_factory__):
+def _make4(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, cluster, document):
         __frozen_set__(__frozen_self__, 'cluster', cluster)
         __frozen_set__(__frozen_self__, 'document', document)
     return __init__
 
 
-def _make6(__frozen_defaults__, __frozen_factory__):
+def _make5(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, cluster, namespace, repo, target, standby, restore_command):
         __frozen_set__(__frozen_self__, 'cluster', cluster)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
@@ -85,7 +71,7 @@ def _make6(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make7(__frozen_defaults__, __frozen_factory__):
+def _make6(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, cluster, profile=__frozen_d0__, host_suffix=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'cluster', cluster)
@@ -94,14 +80,14 @@ def _make7(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make8(__frozen_defaults__, __frozen_factory__):
+def _make7(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, clusters, notes):
         __frozen_set__(__frozen_self__, 'clusters', clusters)
         __frozen_set__(__frozen_self__, 'notes', notes)
     return __init__
 
 
-def _make9(__frozen_defaults__, __frozen_factory__):
+def _make8(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, clusters, warnings=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'clusters', clusters)
@@ -109,7 +95,7 @@ def _make9(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make10(__frozen_defaults__, __frozen_factory__):
+def _make9(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, config_map, key, inline):
         __frozen_set__(__frozen_self__, 'config_map', config_map)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -117,7 +103,7 @@ def _make10(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make11(__frozen_defaults__, __frozen_factory__):
+def _make10(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, connection_type, databases, users, address, netmask, method, options):
         __frozen_set__(__frozen_self__, 'connection_type', connection_type)
         __frozen_set__(__frozen_self__, 'databases', databases)
@@ -129,7 +115,7 @@ def _make11(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make12(__frozen_defaults__, __frozen_factory__):
+def _make11(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, cpu, memory, memory_limit):
         __frozen_set__(__frozen_self__, 'cpu', cpu)
         __frozen_set__(__frozen_self__, 'memory', memory)
@@ -137,7 +123,7 @@ def _make12(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make13(__frozen_defaults__, __frozen_factory__):
+def _make12(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, cpu, memory, memory_limit, cpu_limit=__frozen_d0__, ephemeral_storage=__frozen_d1__, ephemeral_storage_limit=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'cpu', cpu)
@@ -149,20 +135,20 @@ def _make13(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make14(__frozen_defaults__, __frozen_factory__):
+def _make13(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, directory, ca):
         __frozen_set__(__frozen_self__, 'directory', directory)
         __frozen_set__(__frozen_self__, 'ca', ca)
     return __init__
 
 
-def _make15(__frozen_defaults__, __frozen_factory__):
+def _make14(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, documents):
         __frozen_set__(__frozen_self__, 'documents', documents)
     return __init__
 
 
-def _make16(__frozen_defaults__, __frozen_factory__):
+def _make15(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, ident, obj, position):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'ident', ident)
@@ -171,7 +157,7 @@ def _make16(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make17(__frozen_defaults__, __frozen_factory__):
+def _make16(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, index, data, positions):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -180,7 +166,7 @@ def _make17(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make18(__frozen_defaults__, __frozen_factory__):
+def _make17(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, line, column, path, message):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'line', line)
@@ -190,7 +176,7 @@ def _make18(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make19(__frozen_defaults__, __frozen_factory__):
+def _make18(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, files, objects, problems):
         __frozen_set__(__frozen_self__, 'files', files)
         __frozen_set__(__frozen_self__, 'objects', objects)
@@ -198,13 +184,13 @@ def _make19(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make20(__frozen_defaults__, __frozen_factory__):
+def _make19(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, findings):
         __frozen_set__(__frozen_self__, 'findings', findings)
     return __init__
 
 
-def _make21(__frozen_defaults__, __frozen_factory__):
+def _make20(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, form, expected, pattern, max_length, why=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'form', form)
@@ -215,14 +201,14 @@ def _make21(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make22(__frozen_defaults__, __frozen_factory__):
+def _make21(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
     return __init__
 
 
-def _make23(__frozen_defaults__, __frozen_factory__):
+def _make22(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port, dbname, uri, jdbc_uri):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
@@ -232,7 +218,7 @@ def _make23(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make24(__frozen_defaults__, __frozen_factory__):
+def _make23(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, issuer, ca_issuer_secret, duration, renew_before):
         __frozen_set__(__frozen_self__, 'issuer', issuer)
         __frozen_set__(__frozen_self__, 'ca_issuer_secret', ca_issuer_secret)
@@ -241,28 +227,28 @@ def _make24(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make25(__frozen_defaults__, __frozen_factory__):
+def _make24(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, fingerprint):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'fingerprint', fingerprint)
     return __init__
 
 
-def _make26(__frozen_defaults__, __frozen_factory__):
+def _make25(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, property):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'property', property)
     return __init__
 
 
-def _make27(__frozen_defaults__, __frozen_factory__):
+def _make26(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, kind, registry):
         __frozen_set__(__frozen_self__, 'kind', kind)
         __frozen_set__(__frozen_self__, 'registry', registry)
     return __init__
 
 
-def _make28(__frozen_defaults__, __frozen_factory__):
+def _make27(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, labels=__frozen_factory__, annotations=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'labels', __frozen_d0__() if labels is __frozen_factory__ else labels)
@@ -270,28 +256,28 @@ def _make28(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make29(__frozen_defaults__, __frozen_factory__):
+def _make28(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, major_version=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'major_version', major_version)
     return __init__
 
 
-def _make30(__frozen_defaults__, __frozen_factory__):
+def _make29(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, file):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'file', file)
     return __init__
 
 
-def _make31(__frozen_defaults__, __frozen_factory__):
+def _make30(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, text):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'text', text)
     return __init__
 
 
-def _make32(__frozen_defaults__, __frozen_factory__):
+def _make31(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, material, subject, rotation=__frozen_d0__, quoting=__frozen_d1__, owner=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'material', material)
@@ -302,14 +288,14 @@ def _make32(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make33(__frozen_defaults__, __frozen_factory__):
+def _make32(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, max_lag_bytes, step_timeout_seconds):
         __frozen_set__(__frozen_self__, 'max_lag_bytes', max_lag_bytes)
         __frozen_set__(__frozen_self__, 'step_timeout_seconds', step_timeout_seconds)
     return __init__
 
 
-def _make34(__frozen_defaults__, __frozen_factory__):
+def _make33(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, cert=__frozen_d0__, key=__frozen_d1__, ca=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -319,7 +305,7 @@ def _make34(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make35(__frozen_defaults__, __frozen_factory__):
+def _make34(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name, databases, options, password_rotation, secret, labels, access_secret=__frozen_d0__, primary=__frozen_d1__, pgbouncer=__frozen_d2__, fqdn=__frozen_d3__, in_roles=__frozen_d4__, settings=__frozen_d5__, password_owner=__frozen_d6__, connect_database=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -339,7 +325,7 @@ def _make35(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make36(__frozen_defaults__, __frozen_factory__):
+def _make35(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, index, kind, path, store_options, retention_options, env, files, volume, cipher_key, cipher_subject, cipher_owner=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -357,7 +343,7 @@ def _make36(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make37(__frozen_defaults__, __frozen_factory__):
+def _make36(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, instances, disruption_budget, selector, labels, metadata):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'instances', instances)
@@ -368,7 +354,7 @@ def _make37(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make38(__frozen_defaults__, __frozen_factory__):
+def _make37(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, kind, group):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -376,7 +362,7 @@ def _make38(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make39(__frozen_defaults__, __frozen_factory__):
+def _make38(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__, spec_digest=__frozen_d1__, files=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -388,7 +374,7 @@ def _make39(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make40(__frozen_defaults__, __frozen_factory__):
+def _make39(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, spec_digest=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -445,7 +431,7 @@ def _make40(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make41(__frozen_defaults__, __frozen_factory__):
+def _make40(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, owner, grantees):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'owner', owner)
@@ -453,7 +439,7 @@ def _make41(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make42(__frozen_defaults__, __frozen_factory__):
+def _make41(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, path, labels, pod_selector, ingress, egress):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -464,18 +450,19 @@ def _make42(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make43(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, name, pod, host, dns_names, labels, selector):
+def _make42(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, name, pod, host, dns_names, labels, selector, placement):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'pod', pod)
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'dns_names', dns_names)
         __frozen_set__(__frozen_self__, 'labels', labels)
         __frozen_set__(__frozen_self__, 'selector', selector)
+        __frozen_set__(__frozen_self__, 'placement', placement)
     return __init__
 
 
-def _make44(__frozen_defaults__, __frozen_factory__):
+def _make43(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
     def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -497,7 +484,7 @@ def _make44(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make45(__frozen_defaults__, __frozen_factory__):
+def _make44(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -532,7 +519,7 @@ def _make45(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make46(__frozen_defaults__, __frozen_factory__):
+def _make45(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, script_key=__frozen_d0__, aws_config_key=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -550,7 +537,7 @@ def _make46(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make47(__frozen_defaults__, __frozen_factory__):
+def _make46(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, type, schedule=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -560,7 +547,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make48(__frozen_defaults__, __frozen_factory__):
+def _make47(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, secret, key):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -568,7 +555,7 @@ def _make48(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make49(__frozen_defaults__, __frozen_factory__):
+def _make48(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, size, storage_class):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'size', size)
@@ -576,7 +563,7 @@ def _make49(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make50(__frozen_defaults__, __frozen_factory__):
+def _make49(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, type, port_name, port, selector, labels, metadata, node_port, load_balancer_class, load_balancer_source_ranges, external_traffic_policy):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'type', type)
@@ -592,7 +579,7 @@ def _make50(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make51(__frozen_defaults__, __frozen_factory__):
+def _make50(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, user, password_subject, image, pod_monitor, prometheus_rule, labels, directory, replication_lag_bytes, retained_wal_bytes, connections_percent, volume_free_percent, certificate_expiry_days, backup_ages, leader_expected, archiving, certificates_end, certificates):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'user', user)
@@ -615,7 +602,7 @@ def _make51(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make52(__frozen_defaults__, __frozen_factory__):
+def _make51(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, value, elements=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -624,7 +611,7 @@ def _make52(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make53(__frozen_defaults__, __frozen_factory__):
+def _make52(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, vartype, unit, min_val, max_val, enumvals, aliases, context):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'vartype', vartype)
@@ -637,7 +624,7 @@ def _make53(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make54(__frozen_defaults__, __frozen_factory__):
+def _make53(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name=__frozen_d0__, title=__frozen_d1__, group=__frozen_d2__, versions=__frozen_d3__, cluster_kind=__frozen_d4__, companion_kinds=__frozen_d5__, other_kinds=__frozen_factory__, naming=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -651,7 +638,7 @@ def _make54(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make55(__frozen_defaults__, __frozen_factory__):
+def _make54(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, namespace, provider, key_file):
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -659,14 +646,37 @@ def _make55(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
+def _make55(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class):
+        __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
+        __frozen_set__(__frozen_self__, 'tolerations', tolerations)
+        __frozen_set__(__frozen_self__, 'node_selector', node_selector)
+        __frozen_set__(__frozen_self__, 'priority_class', priority_class)
+    return __init__
+
+
 def _make56(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class, anti_affinity, anti_affinity_key, anti_affinity_weight, anti_affinity_selector, topology_spread):
+        __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
+        __frozen_set__(__frozen_self__, 'tolerations', tolerations)
+        __frozen_set__(__frozen_self__, 'node_selector', node_selector)
+        __frozen_set__(__frozen_self__, 'priority_class', priority_class)
+        __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
+        __frozen_set__(__frozen_self__, 'anti_affinity_key', anti_affinity_key)
+        __frozen_set__(__frozen_self__, 'anti_affinity_weight', anti_affinity_weight)
+        __frozen_set__(__frozen_self__, 'anti_affinity_selector', anti_affinity_selector)
+        __frozen_set__(__frozen_self__, 'topology_spread', topology_spread)
+    return __init__
+
+
+def _make57(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, not_before, days):
         __frozen_set__(__frozen_self__, 'not_before', not_before)
         __frozen_set__(__frozen_self__, 'days', days)
     return __init__
 
 
-def _make57(__frozen_defaults__, __frozen_factory__):
+def _make58(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, obj, path, old, new, cluster):
         __frozen_set__(__frozen_self__, 'obj', obj)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -676,13 +686,13 @@ def _make57(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make58(__frozen_defaults__, __frozen_factory__):
+def _make59(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, parts):
         __frozen_set__(__frozen_self__, 'parts', parts)
     return __init__
 
 
-def _make59(__frozen_defaults__, __frozen_factory__):
+def _make60(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, key, mode, readable_by):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -691,7 +701,7 @@ def _make59(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make60(__frozen_defaults__, __frozen_factory__):
+def _make61(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, node, required, nullable):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'node', node)
@@ -700,7 +710,7 @@ def _make60(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make61(__frozen_defaults__, __frozen_factory__):
+def _make62(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, path, rule, kind, name, what=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'path', path)
@@ -711,7 +721,7 @@ def _make61(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make62(__frozen_defaults__, __frozen_factory__):
+def _make63(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern, change, message=__frozen_d0__, id=__frozen_d1__, summary=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -722,7 +732,7 @@ def _make62(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make63(__frozen_defaults__, __frozen_factory__):
+def _make64(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, pattern, kind, message):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -730,7 +740,7 @@ def _make63(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make64(__frozen_defaults__, __frozen_factory__):
+def _make65(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern=__frozen_d0__, examples=__frozen_d1__, max_length=__frozen_d2__, number_too=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -740,14 +750,14 @@ def _make64(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make65(__frozen_defaults__, __frozen_factory__):
+def _make66(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, peers, ports):
         __frozen_set__(__frozen_self__, 'peers', peers)
         __frozen_set__(__frozen_self__, 'ports', ports)
     return __init__
 
 
-def _make66(__frozen_defaults__, __frozen_factory__):
+def _make67(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, period_seconds, timeout_seconds, failure_threshold):
         __frozen_set__(__frozen_self__, 'period_seconds', period_seconds)
         __frozen_set__(__frozen_self__, 'timeout_seconds', timeout_seconds)
@@ -755,7 +765,7 @@ def _make66(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make67(__frozen_defaults__, __frozen_factory__):
+def _make68(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, plan, secrets, tls, values, only_secrets=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'plan', plan)
@@ -766,7 +776,7 @@ def _make67(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make68(__frozen_defaults__, __frozen_factory__):
+def _make69(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, ca_pem=__frozen_d1__, reload=__frozen_d2__, cert_manager=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -794,7 +804,7 @@ def _make68(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make69(__frozen_defaults__, __frozen_factory__):
+def _make70(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, replicas, anti_affinity, synchronous_mode, guaranteed_memory):
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
@@ -803,7 +813,7 @@ def _make69(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make70(__frozen_defaults__, __frozen_factory__):
+def _make71(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds):
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'cron_jobs', cron_jobs)
@@ -811,7 +821,7 @@ def _make70(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make71(__frozen_defaults__, __frozen_factory__):
+def _make72(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, role, secret, psql_variable, verifier_env, password_env):
         __frozen_set__(__frozen_self__, 'role', role)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -821,13 +831,13 @@ def _make71(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make72(__frozen_defaults__, __frozen_factory__):
+def _make73(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make73(__frozen_defaults__, __frozen_factory__):
+def _make74(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -855,7 +865,7 @@ def _make73(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make74(__frozen_defaults__, __frozen_factory__):
+def _make75(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -863,7 +873,7 @@ def _make74(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make75(__frozen_defaults__, __frozen_factory__):
+def _make76(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -873,7 +883,7 @@ def _make75(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make76(__frozen_defaults__, __frozen_factory__):
+def _make77(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -892,7 +902,7 @@ def _make76(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -901,7 +911,7 @@ def _make77(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -909,14 +919,14 @@ def _make78(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -925,7 +935,7 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -933,7 +943,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__, root_key=__frozen_d10__, sealing_pem=__frozen_d11__, read=__frozen_d12__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -953,8 +963,8 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
+def _make84(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
         __frozen_set__(__frozen_self__, 'server_port', server_port)
@@ -963,6 +973,8 @@ def _make83(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'cert_secret', cert_secret)
         __frozen_set__(__frozen_self__, 'labels', labels)
+        __frozen_set__(__frozen_self__, 'metadata', metadata)
+        __frozen_set__(__frozen_self__, 'job_placement', job_placement)
         __frozen_set__(__frozen_self__, 'repos', repos)
         __frozen_set__(__frozen_self__, 'members', members)
         __frozen_set__(__frozen_self__, 'time_zone', time_zone)
@@ -980,7 +992,7 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -993,7 +1005,7 @@ def _make84(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1006,14 +1018,14 @@ def _make85(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1026,92 +1038,93 @@ def _make87(__frozen_defaults__, __frozen_factory__):
 
 
 MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
-    'anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,node_affinity,tolerations,node_selector,topology_spread,priority_class': _make0,
-    'change,kind,namespace,name,path,message,id=,file=,old_file=,acknowledged=,scope=': _make1,
-    'change,message,id=,subpath=': _make2,
-    'changed,missing,obsolete,foreign': _make3,
-    'claim,size,storage_class,mount_path': _make4,
-    'cluster,document': _make5,
-    'cluster,namespace,repo,target,standby,restore_command': _make6,
-    'cluster,profile=,host_suffix=': _make7,
-    'clusters,notes': _make8,
-    'clusters,warnings=': _make9,
-    'config_map,key,inline': _make10,
-    'connection_type,databases,users,address,netmask,method,options': _make11,
-    'cpu,memory,memory_limit': _make12,
-    'cpu,memory,memory_limit,cpu_limit=,ephemeral_storage=,ephemeral_storage_limit=': _make13,
-    'directory,ca': _make14,
-    'documents': _make15,
-    'file,ident,obj,position': _make16,
-    'file,index,data,positions': _make17,
-    'file,line,column,path,message': _make18,
-    'files,objects,problems': _make19,
-    'findings': _make20,
-    'form,expected,pattern,max_length,why=': _make21,
-    'host,port': _make22,
-    'host,port,dbname,uri,jdbc_uri': _make23,
-    'issuer,ca_issuer_secret,duration,renew_before': _make24,
-    'key,fingerprint': _make25,
-    'key,property': _make26,
-    'kind,registry': _make27,
-    'labels(),annotations()': _make28,
-    'major_version=': _make29,
-    'manifest,file': _make30,
-    'manifest,text': _make31,
-    'material,subject,rotation=,quoting=,owner=': _make32,
-    'max_lag_bytes,step_timeout_seconds': _make33,
-    'name,cert=,key=,ca=': _make34,
-    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make35,
-    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make36,
-    'name,instances,disruption_budget,selector,labels,metadata': _make37,
-    'name,kind,group': _make38,
-    'name,namespace,documents,windows=,spec_digest=,files=': _make39,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,spec_digest=': _make40,
-    'name,owner,grantees': _make41,
-    'name,path,labels,pod_selector,ingress,egress': _make42,
-    'name,pod,host,dns_names,labels,selector': _make43,
-    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make44,
-    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make45,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make46,
-    'name,repo,type,schedule=': _make47,
-    'name,secret,key': _make48,
-    'name,size,storage_class': _make49,
-    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make50,
-    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates': _make51,
-    'name,value,elements=': _make52,
-    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make53,
-    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make54,
-    'namespace,provider,key_file': _make55,
-    'not_before,days': _make56,
-    'obj,path,old,new,cluster': _make57,
-    'parts': _make58,
-    'path,key,mode,readable_by': _make59,
-    'path,node,required,nullable': _make60,
-    'path,rule,kind,name,what=': _make61,
-    'pattern,change,message=,id=,summary=': _make62,
-    'pattern,kind,message': _make63,
-    'pattern=,examples=,max_length=,number_too=': _make64,
-    'peers,ports': _make65,
-    'period_seconds,timeout_seconds,failure_threshold': _make66,
-    'plan,secrets,tls,values,only_secrets=': _make67,
-    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make68,
-    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make69,
-    'repo,cron_jobs,max_age_seconds': _make70,
-    'role,secret,psql_variable,verifier_env,password_env': _make71,
-    'schedule': _make72,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make73,
-    'secret,key,path': _make74,
-    'secrets,root_key,only_secrets,reuse=': _make75,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make76,
-    'shared_buffers,max_connections,work_mem,total': _make77,
-    'sidecars=,init_containers=': _make78,
-    'source,path': _make79,
-    'spec,index,file,positions': _make80,
-    'spec,notes,doc': _make81,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make82,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make83,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make84,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make85,
-    'text,quoted': _make86,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make87,
+    'change,kind,namespace,name,path,message,id=,file=,old_file=,acknowledged=,scope=': _make0,
+    'change,message,id=,subpath=': _make1,
+    'changed,missing,obsolete,foreign': _make2,
+    'claim,size,storage_class,mount_path': _make3,
+    'cluster,document': _make4,
+    'cluster,namespace,repo,target,standby,restore_command': _make5,
+    'cluster,profile=,host_suffix=': _make6,
+    'clusters,notes': _make7,
+    'clusters,warnings=': _make8,
+    'config_map,key,inline': _make9,
+    'connection_type,databases,users,address,netmask,method,options': _make10,
+    'cpu,memory,memory_limit': _make11,
+    'cpu,memory,memory_limit,cpu_limit=,ephemeral_storage=,ephemeral_storage_limit=': _make12,
+    'directory,ca': _make13,
+    'documents': _make14,
+    'file,ident,obj,position': _make15,
+    'file,index,data,positions': _make16,
+    'file,line,column,path,message': _make17,
+    'files,objects,problems': _make18,
+    'findings': _make19,
+    'form,expected,pattern,max_length,why=': _make20,
+    'host,port': _make21,
+    'host,port,dbname,uri,jdbc_uri': _make22,
+    'issuer,ca_issuer_secret,duration,renew_before': _make23,
+    'key,fingerprint': _make24,
+    'key,property': _make25,
+    'kind,registry': _make26,
+    'labels(),annotations()': _make27,
+    'major_version=': _make28,
+    'manifest,file': _make29,
+    'manifest,text': _make30,
+    'material,subject,rotation=,quoting=,owner=': _make31,
+    'max_lag_bytes,step_timeout_seconds': _make32,
+    'name,cert=,key=,ca=': _make33,
+    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make34,
+    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make35,
+    'name,instances,disruption_budget,selector,labels,metadata': _make36,
+    'name,kind,group': _make37,
+    'name,namespace,documents,windows=,spec_digest=,files=': _make38,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,spec_digest=': _make39,
+    'name,owner,grantees': _make40,
+    'name,path,labels,pod_selector,ingress,egress': _make41,
+    'name,pod,host,dns_names,labels,selector,placement': _make42,
+    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make43,
+    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make44,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make45,
+    'name,repo,type,schedule=': _make46,
+    'name,secret,key': _make47,
+    'name,size,storage_class': _make48,
+    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make49,
+    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates': _make50,
+    'name,value,elements=': _make51,
+    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make52,
+    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make53,
+    'namespace,provider,key_file': _make54,
+    'node_affinity,tolerations,node_selector,priority_class': _make55,
+    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make56,
+    'not_before,days': _make57,
+    'obj,path,old,new,cluster': _make58,
+    'parts': _make59,
+    'path,key,mode,readable_by': _make60,
+    'path,node,required,nullable': _make61,
+    'path,rule,kind,name,what=': _make62,
+    'pattern,change,message=,id=,summary=': _make63,
+    'pattern,kind,message': _make64,
+    'pattern=,examples=,max_length=,number_too=': _make65,
+    'peers,ports': _make66,
+    'period_seconds,timeout_seconds,failure_threshold': _make67,
+    'plan,secrets,tls,values,only_secrets=': _make68,
+    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make69,
+    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make70,
+    'repo,cron_jobs,max_age_seconds': _make71,
+    'role,secret,psql_variable,verifier_env,password_env': _make72,
+    'schedule': _make73,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make74,
+    'secret,key,path': _make75,
+    'secrets,root_key,only_secrets,reuse=': _make76,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make77,
+    'shared_buffers,max_connections,work_mem,total': _make78,
+    'sidecars=,init_containers=': _make79,
+    'source,path': _make80,
+    'spec,index,file,positions': _make81,
+    'spec,notes,doc': _make82,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make83,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make84,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make85,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make86,
+    'text,quoted': _make87,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make88,
 }

@@ -8,7 +8,7 @@ from pgrender.frozen import frozen
 from pgrender.plan import defaults
 
 if TYPE_CHECKING:
-    from pgrender.plan import ClusterPlan, ComponentMeta, ResourcesPlan, SchedulingPlan
+    from pgrender.plan import ClusterPlan, ComponentMeta, PlacementPlan, ResourcesPlan, SchedulingPlan
 
 Manifest = dict[str, Any]
 
@@ -35,32 +35,35 @@ def scheduling_fields(scheduling: SchedulingPlan) -> Manifest:
     """The pod spec fields that decide placement; absent fields stay absent."""
     from pgrender.spec.rules.scheduling import AntiAffinity
 
-    fields: Manifest = {}
-    affinity: Manifest = {}
+    fields = placement_fields(scheduling)
     term = {
         "labelSelector": {"matchLabels": dict(scheduling.anti_affinity_selector)},
         "topologyKey": scheduling.anti_affinity_key,
     }
+    anti: Manifest | None = None
     if scheduling.anti_affinity == AntiAffinity.PREFERRED:
-        affinity["podAntiAffinity"] = {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": scheduling.anti_affinity_weight, "podAffinityTerm": term}
-            ]
-        }
+        weighted = {"weight": scheduling.anti_affinity_weight, "podAffinityTerm": term}
+        anti = {"preferredDuringSchedulingIgnoredDuringExecution": [weighted]}
     elif scheduling.anti_affinity == AntiAffinity.REQUIRED:
-        affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
-    if scheduling.node_affinity:
-        affinity["nodeAffinity"] = scheduling.node_affinity
-    if affinity:
-        fields["affinity"] = affinity
-    if scheduling.tolerations:
-        fields["tolerations"] = [dict(t) for t in scheduling.tolerations]
-    if scheduling.node_selector:
-        fields["nodeSelector"] = dict(scheduling.node_selector)
+        anti = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    if anti:
+        fields["affinity"] = {**fields.get("affinity", {}), "podAntiAffinity": anti}
     if scheduling.topology_spread:
         fields["topologySpreadConstraints"] = [dict(c) for c in scheduling.topology_spread]
-    if scheduling.priority_class:
-        fields["priorityClassName"] = scheduling.priority_class
+    return fields
+
+
+def placement_fields(placement: PlacementPlan) -> Manifest:
+    """The pod spec fields that choose nodes and priority; absent fields stay absent."""
+    fields: Manifest = {}
+    if placement.node_affinity:
+        fields["affinity"] = {"nodeAffinity": placement.node_affinity}
+    if placement.tolerations:
+        fields["tolerations"] = [dict(t) for t in placement.tolerations]
+    if placement.node_selector:
+        fields["nodeSelector"] = dict(placement.node_selector)
+    if placement.priority_class:
+        fields["priorityClassName"] = placement.priority_class
     return fields
 
 

@@ -716,6 +716,147 @@ def test_standby_and_restore_exclude_each_other(plan_of: Callable[[dict[str, Any
 # --- logical backups -------------------------------------------------------------------------
 
 
+# --- where the backup pods run, what they carry --------------------------------------------
+
+TOLERATION = {"key": "dedicated", "operator": "Equal", "value": "backups", "effect": "NoSchedule"}
+ON_SSD = {
+    "requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]
+    }
+}
+JOBS = {"tolerations": [TOLERATION], "nodeSelector": {"pool": "batch"}, "priorityClassName": "backups"}
+HOST = {"nodeAffinity": ON_SSD, "tolerations": [TOLERATION], "priorityClassName": "repo-host"}
+PLACED = ("affinity", "tolerations", "nodeSelector", "priorityClassName")
+
+
+def pod_templates(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each backup workload's pod template, by the workload's name."""
+    templates = {}
+    for obj in objects:
+        if obj["kind"] not in ("CronJob", "Job", "StatefulSet"):
+            continue
+        if obj["metadata"]["labels"].get("app.kubernetes.io/component") in ("backup", "repo-host"):
+            spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+            templates[obj["metadata"]["name"]] = spec["template"]
+    return templates
+
+
+def test_backup_pods_run_where_they_are_placed(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    repos = (
+        s3_repo(schedules={"full": "0 1 * * 0"}),
+        {"name": "repo2", "volume": {"size": "10Gi"}, "schedules": {"full": "0 3 * * *"}},
+    )
+    spec = with_backups(
+        *repos,
+        manual={"repo": "repo1", "run": 1},
+        logical={"repo": "repo1", "schedule": "0 23 * * *"},
+        jobs={"scheduling": JOBS},
+        repoHost={"scheduling": HOST},
+    )
+    placed = {
+        name: {k: v for k, v in template["spec"].items() if k in PLACED}
+        for name, template in pod_templates(objects_of(spec)).items()
+    }
+    init = next(name for name in placed if "-init-" in name)
+    beside_host = {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "labelSelector": {
+                    "matchLabels": {"pgrender.io/cluster": "hippo", "app.kubernetes.io/component": "repo-host"}
+                },
+                "topologyKey": "kubernetes.io/hostname",
+            }
+        ]
+    }
+    assert placed == {
+        "hippo-repo1-full": JOBS,  # object store: backups.jobs
+        init: JOBS,
+        "hippo-repo1-manual-1": JOBS,
+        "hippo-logical-backup": JOBS,
+        # a volume repository's Jobs run beside the repository host: on its nodes, at its priority
+        "hippo-repo2-full": {
+            "affinity": {"nodeAffinity": ON_SSD, "podAffinity": beside_host},
+            "tolerations": [TOLERATION],
+            "priorityClassName": "repo-host",
+        },
+        "hippo-repo-host": {
+            "affinity": {"nodeAffinity": ON_SSD},
+            "tolerations": [TOLERATION],
+            "priorityClassName": "repo-host",
+        },
+    }
+
+
+def test_backup_pods_unplaced_by_default(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    spec = with_backups(s3_repo(schedules={"full": "0 1 * * 0"}), {"name": "repo2", "volume": {"size": "1Gi"}})
+    templates = pod_templates(objects_of(spec))
+    assert sorted(n for n in templates if "-init-" not in n) == ["hippo-repo-host", "hippo-repo1-full"]
+    assert {n: [k for k in PLACED if k in t["spec"]] for n, t in templates.items()} == {name: [] for name in templates}
+
+
+def test_backup_metadata(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    metadata = {"labels": {"team": "dba"}, "annotations": {"backup.example.com/owner": "dba"}}
+    repos = (s3_repo(schedules={"full": "0 1 * * 0"}), {"name": "repo2", "volume": {"size": "1Gi"}})
+    spec = with_backups(*repos, manual={"repo": "repo1", "run": 1}, metadata=metadata)
+    spec["metadata"]["labels"] = {"tier": "db"}
+    objects = objects_of(spec)
+    templates = pod_templates(objects)
+    for name, template in templates.items():
+        assert template["metadata"]["labels"].items() >= {"team": "dba", "tier": "db"}.items(), name
+        assert template["metadata"]["annotations"].items() >= metadata["annotations"].items(), name
+    init = next(name for name in templates if "-init-" in name)
+    owned = [
+        find(objects, kind, name)
+        for kind, name in [
+            ("CronJob", "hippo-repo1-full"),
+            ("Job", init),
+            ("Job", "hippo-repo1-manual-1"),
+            ("PersistentVolumeClaim", "hippo-repo2"),
+            ("Service", "hippo-repo-host"),
+            ("StatefulSet", "hippo-repo-host"),
+        ]
+    ]
+    for obj in owned:
+        meta = obj["metadata"]
+        assert meta["labels"]["team"] == "dba" and meta["annotations"]["backup.example.com/owner"] == "dba", meta
+    cron_job = find(objects, "CronJob", "hippo-repo1-full")
+    assert cron_job["spec"]["jobTemplate"]["metadata"]["labels"]["team"] == "dba"
+    # the database pods and other objects are not the backups'
+    assert "team" not in find(objects, "StatefulSet", "hippo-instance1-0")["metadata"]["labels"]
+
+
+@pytest.mark.parametrize(
+    ("more", "problem"),
+    [
+        (
+            {"metadata": {"labels": {"pgrender.io/cluster": "x"}}},
+            "spec.backups.metadata.labels.pgrender.io/cluster: 'pgrender.io/cluster' is set by pgrender",
+        ),
+        (
+            {"jobs": {"scheduling": {"podAntiAffinity": {"type": "required"}}}},
+            "spec.backups.jobs.scheduling.podAntiAffinity",
+        ),
+    ],
+    ids=["reserved-label", "no-anti-affinity"],
+)
+def test_backup_pods_refused(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], more: dict[str, Any], problem: str
+) -> None:
+    (message,) = messages(plan_of, with_backups(s3_repo(schedules={"full": "0 1 * * 0"}), **more))
+    assert message.startswith(problem), message
+
+
+def test_repo_host_placement_without_a_repository_host_is_warned_about(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan],
+) -> None:
+    spec = with_backups(s3_repo(schedules={"full": "0 1 * * 0"}), repoHost={"scheduling": HOST})
+    (warning,) = plan_of(spec).warnings
+    assert (warning.path, warning.message) == (
+        "spec.backups.repoHost.scheduling",
+        "repoHost.scheduling places the repository host, which only volume repositories have: none here",
+    )
+
+
 def test_logical_backup(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
     spec = with_backups(
         s3_repo(s3={**S3, "uriStyle": "path", "port": 9000}, storageCA={"secretName": "minio-ca"}),

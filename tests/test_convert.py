@@ -93,6 +93,8 @@ def at(data: Any, path: str) -> Any:
 
 
 # Input fragment → what the spec holds (dotted path, value).
+S3_REPO = "repos: [{name: repo1, s3: {bucket: bkt, endpoint: s3.example.com, region: r}, schedules: {full: '@daily'}}]"
+
 CARRIED = [
     ("pgo", "spec: {port: 5433}", "spec.port", 5433),
     ("pgo", "spec: {postgresVersion: 12}", "spec.postgresVersion", 14),
@@ -183,6 +185,17 @@ CARRIED = [
     ("pgo", "spec: {databaseInitSQL: {name: hippo-init-sql, key: init.sql}}", "spec.databaseInitSQL",
      {"name": "hippo-init-sql", "key": "init.sql"}),
     ("cnpg", "spec: {imagePullSecrets: [{name: regcred}]}", "spec.imagePullSecrets", ["regcred"]),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, jobs: {{priorityClassName: low, tolerations: [{{key: b, "
+     "operator: Exists}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
+     "{nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [batch]}]}]}}}}}}}",
+     "spec.backups.jobs.scheduling",
+     {"priorityClassName": "low", "tolerations": [{"key": "b", "operator": "Exists"}], "nodeAffinity": {
+         "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+             {"key": "pool", "operator": "In", "values": ["batch"]}]}]}}}),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, repoHost: {{priorityClassName: high}}}}}}}}",
+     "spec.backups.repoHost.scheduling", {"priorityClassName": "high"}),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, metadata: {{labels: {{team: dba}}}}}}}}}}",
+     "spec.backups.metadata", {"labels": {"team": "dba"}}),
 ]  # fmt: skip
 
 
@@ -224,6 +237,12 @@ NOTED = [
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
      "never drops"),
     ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, jobs: {{ttlSecondsAfterFinished: 60}}}}}}}}",
+     "spec.backups.pgbackrest.jobs.ttlSecondsAfterFinished", NoteKind.LEFT_OUT, "keeps finished backup Jobs"),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, repoHost: {{resources: {{limits: {{cpu: 1}}}}}}}}}}}}",
+     "spec.backups.pgbackrest.repoHost.resources", NoteKind.LEFT_OUT, "spec.backups.resources"),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, repoHost: {{affinity: {{podAntiAffinity: {{x: 1}}}}}}}}}}}}",
+     "spec.backups.pgbackrest.repoHost.affinity.podAntiAffinity", NoteKind.LEFT_OUT, "by nodes only"),
 ]  # fmt: skip
 
 

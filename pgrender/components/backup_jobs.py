@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pgrender.components.pgbackrest import backup_script, job_config
 from pgrender.digest import digest
-from pgrender.plan import ClusterPlan, ContainerKind, labels
+from pgrender.plan import ClusterPlan, ContainerKind, PlacementPlan, labels
 from pgrender.plan.backups import (
     BACKUP_SCRIPT_KEY,
     CONFIG,
@@ -29,6 +29,7 @@ from pgrender.pod import (
     empty_dir,
     job_pod_fields,
     object_meta,
+    placement_fields,
 )
 from pgrender.pod_parts.client_tls import client_tls, superuser_libpq_env
 from pgrender.pod_parts.pgbackrest import (
@@ -63,6 +64,7 @@ def backup_jobs(plan: ClusterPlan) -> list[Manifest]:
 
 
 def _cron_job_spec(backups: BackupsPlan, schedule: str, job_labels: dict[str, str], job: Manifest) -> Manifest:
+    """``job_labels``: the Jobs' (with the cluster's and backups.metadata's)."""
     return {
         "schedule": schedule,
         "timeZone": backups.time_zone,
@@ -107,23 +109,37 @@ def _logical_cron_job(plan: ClusterPlan, backups: BackupsPlan, logical: LogicalP
         "securityContext": container_security_context(),
         "volumeMounts": [config_mount(), *client.mounts, {"name": "tmp", "mountPath": "/tmp"}],
     }
-    job = {
-        "backoffLimit": BACKOFF_LIMIT,
-        "activeDeadlineSeconds": backups.job_deadline_seconds,
-        "template": {
-            "metadata": {"labels": plan.labels_for(own)},
-            "spec": {
-                **job_pod_fields(plan),
-                "containers": [container],
-                "volumes": [volume, *client.volumes, empty_dir("tmp", size_limit="64Mi")],
-            },
-        },
-    }
+    pod = {"containers": [container], "volumes": [volume, *client.volumes, empty_dir("tmp", size_limit="64Mi")]}
+    job = _job_body(plan, backups, own, pod, backups.job_placement)
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": object_meta(plan, logical.name, own),
-        "spec": _cron_job_spec(backups, logical.schedule, plan.labels_for(own), job),
+        "metadata": object_meta(plan, logical.name, own, component=backups.metadata),
+        "spec": _cron_job_spec(backups, logical.schedule, plan.labels_for(own, backups.metadata), job),
+    }
+
+
+def _job_body(
+    plan: ClusterPlan,
+    backups: BackupsPlan,
+    own: dict[str, str],
+    pod: Manifest,
+    placement: PlacementPlan,
+    pod_affinity: Manifest | None = None,
+) -> Manifest:
+    """A backup Job's spec around its pod's containers and volumes: where the pod runs
+    (``placement`` and ``pod_affinity``), what it is labelled with (backups.metadata's annotations
+    too: the cluster's are not on Job pods), how long and how often it is tried."""
+    metadata: Manifest = {"labels": plan.labels_for(own, backups.metadata)}
+    if backups.metadata.annotations:
+        metadata["annotations"] = dict(backups.metadata.annotations)
+    fields = {**job_pod_fields(plan), **placement_fields(placement)}
+    if pod_affinity:
+        fields["affinity"] = {**fields.get("affinity", {}), "podAffinity": pod_affinity}
+    return {
+        "backoffLimit": BACKOFF_LIMIT,
+        "activeDeadlineSeconds": backups.job_deadline_seconds,
+        "template": {"metadata": metadata, "spec": {**fields, **pod}},
     }
 
 
@@ -136,9 +152,12 @@ def _cron_job(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": object_meta(plan, job.name, _labels(backups, job)),
+        "metadata": object_meta(plan, job.name, _labels(backups, job), component=backups.metadata),
         "spec": _cron_job_spec(
-            backups, job.schedule, plan.labels_for(_labels(backups, job)), _job_spec(plan, backups, job)
+            backups,
+            job.schedule,
+            plan.labels_for(_labels(backups, job), backups.metadata),
+            _job_spec(plan, backups, job),
         ),
     }
 
@@ -147,7 +166,7 @@ def _job(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan, annotation
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": object_meta(plan, job.name, _labels(backups, job), annotations),
+        "metadata": object_meta(plan, job.name, _labels(backups, job), annotations, backups.metadata),
         "spec": _job_spec(plan, backups, job),
     }
 
@@ -167,17 +186,19 @@ def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
     client = client_certificate(backups, plan.tls)
     volumes = [config_volume(backups.jobs_config_map, files, [repo]), *client.volumes]
     mounts = [config_mount(), *client.mounts]
-    pod = job_pod_fields(plan)
+    placement, pod_affinity = backups.job_placement, None
     if repo.volume:
-        # The repository's volume is ReadWriteOnce: the Job runs beside the repository host.
+        # The repository's volume is ReadWriteOnce: the Job runs beside the repository host, on the
+        # nodes the host may run on (tolerating what it tolerates), at its priority.
         assert backups.repo_host is not None
+        placement = backups.repo_host.placement
         volumes.append({"name": "repo", "persistentVolumeClaim": {"claimName": repo.volume.claim}})
         mounts.append({"name": "repo", "mountPath": repo.volume.mount_path})
         term = {
             "labelSelector": {"matchLabels": dict(backups.repo_host.selector)},
             "topologyKey": "kubernetes.io/hostname",
         }
-        pod["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+        pod_affinity = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
     container = {
         "name": CONTAINER,
         "image": plan.image,
@@ -188,11 +209,5 @@ def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
-    return {
-        "backoffLimit": BACKOFF_LIMIT,
-        "activeDeadlineSeconds": backups.job_deadline_seconds,
-        "template": {
-            "metadata": {"labels": plan.labels_for(_labels(backups, job))},
-            "spec": {**pod, "containers": [container], "volumes": volumes},
-        },
-    }
+    pod = {"containers": [container], "volumes": volumes}
+    return _job_body(plan, backups, _labels(backups, job), pod, placement, pod_affinity)

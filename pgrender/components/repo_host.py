@@ -14,6 +14,7 @@ from pgrender.pod import (
     container_resources,
     container_security_context,
     object_meta,
+    placement_fields,
     pod_security_context,
     pull_secrets,
 )
@@ -37,7 +38,11 @@ def repo_host(plan: ClusterPlan) -> list[Manifest]:
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
             "metadata": object_meta(
-                plan, repo.volume.claim, {**host.labels, labels.REPO_LABEL: repo.name}, {**PRUNE_PROTECTION, **wave}
+                plan,
+                repo.volume.claim,
+                {**host.labels, labels.REPO_LABEL: repo.name},
+                {**PRUNE_PROTECTION, **wave},
+                backups.metadata,
             ),
             "spec": {
                 "accessModes": ["ReadWriteOnce"],
@@ -51,7 +56,7 @@ def repo_host(plan: ClusterPlan) -> list[Manifest]:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": object_meta(plan, host.name, host.labels),
+        "metadata": object_meta(plan, host.name, host.labels, component=backups.metadata),
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
@@ -93,6 +98,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
         "enableServiceLinks": False,
         "securityContext": pod_security_context(plan),
         **pull_secrets(plan),
+        **placement_fields(host.placement),
         "containers": [container],
         "volumes": volumes,
     }
@@ -104,15 +110,15 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": object_meta(plan, host.name, host.labels, wave),
+        "metadata": object_meta(plan, host.name, host.labels, wave, backups.metadata),
         "spec": {
             "replicas": 1,
             "serviceName": host.name,
             "selector": {"matchLabels": dict(host.selector)},
             "template": {
                 "metadata": {
-                    "labels": plan.labels_for(host.labels),
-                    "annotations": plan.annotations_for({DEFAULT_CONTAINER: CONTAINER}),
+                    "labels": plan.labels_for(host.labels, backups.metadata),
+                    "annotations": plan.annotations_for({DEFAULT_CONTAINER: CONTAINER}, backups.metadata),
                 },
                 "spec": pod,
             },

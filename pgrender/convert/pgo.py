@@ -123,14 +123,28 @@ REASONS: tuple[Reason, ...] = (
     left_out(*BOUNCER, "config", "files", why="pgrender mounts no extra pgBouncer files"),
     left_out(*BOUNCER, "config", "global", ANY, why="a pgBouncer setting pgrender manages or does not pass through"),
     left_out(*PGBACKREST, "image", why="pgBackRest runs in pgrender's database image (imageContract.pgbackrest)"),
-    left_out(*PGBACKREST, "metadata", why="pgrender labels backup objects with the cluster's metadata"),
-    left_out(*PGBACKREST, "jobs", why="pgrender's backup Jobs take their settings from spec.backups"),
-    left_out(*PGBACKREST, "sidecars", why="pgrender's pgBackRest sidecar takes no settings"),
+    *(
+        left_out(*PGBACKREST, part, "resources", why="every pgBackRest container takes spec.backups.resources")
+        for part in ("jobs", "repoHost")
+    ),
+    *(
+        left_out(*PGBACKREST, part, "affinity", kind, why=f"pgrender places {what} by nodes only (nodeAffinity)")
+        for part, what in (("jobs", "backup Jobs' pods"), ("repoHost", "the repository host's one pod"))
+        for kind in ("podAffinity", "podAntiAffinity")
+    ),
+    left_out(
+        *PGBACKREST,
+        "jobs",
+        "ttlSecondsAfterFinished",
+        why="pgrender keeps finished backup Jobs: a CronJob's last three, the others until they are pruned",
+    ),
     left_out(
         *PGBACKREST,
         "repoHost",
-        why="pgrender's repository host takes no scheduling or resource settings",
+        "topologySpreadConstraints",
+        why="the repository host is one pod: pgrender places it by nodes only (nodeAffinity)",
     ),
+    left_out(*PGBACKREST, "sidecars", why="pgrender's pgBackRest sidecar takes no settings"),
     left_out(
         *PGBACKREST,
         "manual",
@@ -535,14 +549,8 @@ class _Build:
                 src.take(key_path)
                 out.set((*to, "config", "global", key), int(text) if text.isdigit() else text, src.at(key_path))
         sched: Path_ = (*to, "scheduling")
-        node_affinity = src.take((*path, "affinity", "nodeAffinity"))
-        if node_affinity:
-            out.set((*sched, "nodeAffinity"), node_affinity, src.at((*path, "affinity", "nodeAffinity")))
+        self.placement(path, sched)
         self.anti_affinity((*path, "affinity", "podAntiAffinity"), (*sched, "podAntiAffinity"), None)
-        for field in ("tolerations", "priorityClassName"):
-            value = src.take((*path, field))
-            if value:
-                out.set((*sched, field), value, src.at((*path, field)))
         own = {CLUSTER_LABEL: self.name, ROLE_LABEL: "pgbouncer"}
         topology_spread(
             src,
@@ -555,6 +563,18 @@ class _Build:
         metadata(src, (*path, "metadata"), out, (*to, "metadata"))
         containers(src, (*path, "containers"), out, (*to, "sidecars"))
         self.pgbouncer_entries(path, to)
+
+    def placement(self, path: Path_, to: Path_) -> None:
+        """PGO's nodeAffinity, tolerations and priorityClassName of the pods at ``path``, as pgrender's
+        scheduling (or placement) at ``to``."""
+        src, out = self.src, self.out
+        node_affinity = src.take((*path, "affinity", "nodeAffinity"))
+        if node_affinity:
+            out.set((*to, "nodeAffinity"), node_affinity, src.at((*path, "affinity", "nodeAffinity")))
+        for field in ("tolerations", "priorityClassName"):
+            value = src.take((*path, field))
+            if value:
+                out.set((*to, field), value, src.at((*path, field)))
 
     def pgbouncer_entries(self, path: Path_, to: Path_) -> None:
         """PGO's config.databases and config.users: entries pgrender takes as they are, host and port left
@@ -612,6 +632,11 @@ class _Build:
                 if schedule:
                     out.set((*to, "schedules", kind), schedule, src.at((*path, "schedules", kind)))
             reader.retention(name, out, (*to, "retention"))
+        if not out.get(("spec", "backups", "repos")):
+            return  # what is left is noted: spec.backups without a repository is no spec
+        metadata(src, (*PGBACKREST, "metadata"), out, ("spec", "backups", "metadata"))
+        for part in ("jobs", "repoHost"):
+            self.placement((*PGBACKREST, part), ("spec", "backups", part, "scheduling"))
 
     # Bootstrap and standby -----------------------------------------------------------------------
 

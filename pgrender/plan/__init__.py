@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pgrender.errors import Problem, SpecError
 from pgrender.frozen import field, frozen, replace
 from pgrender.plan import defaults, hosts, labels, secret_keys
-from pgrender.plan.backups import BackupsPlan, resolve_backups, schedule_warnings
+from pgrender.plan.backups import BackupsPlan, backup_warnings, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
@@ -18,7 +18,7 @@ from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.profiles import PROFILES
 from pgrender.plan.resources import ContainerKind, ResourcesPlan, memory_estimate, memory_warning, resolve_resources
-from pgrender.plan.scheduling import SchedulingPlan
+from pgrender.plan.scheduling import PlacementPlan, SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
 from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users, standby_source
@@ -42,6 +42,7 @@ __all__ = [
     "MonitoringPlan",
     "PatroniPlan",
     "PgBouncerPlan",
+    "PlacementPlan",
     "PolicyPlan",
     "ResourcesPlan",
     "RolloutPlan",
@@ -378,7 +379,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
         resources=resolve_resources(spec, guaranteed_memory),
-        warnings=(*_memory_warnings(sourced, sets, pg), *schedule_warnings(sourced, backups)),
+        warnings=(*_memory_warnings(sourced, sets, pg), *backup_warnings(sourced, backups)),
         network_policies=policies,
         monitoring=resolve_monitoring(sourced, names, tls, backups),
         init_sql=resolve_init_sql(sourced),

@@ -22,7 +22,9 @@ from pgrender.errors import Problem
 from pgrender.frozen import frozen, replace
 from pgrender.plan import defaults, hosts, labels
 from pgrender.plan.instances import InstanceSetPlan
+from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
+from pgrender.plan.scheduling import PlacementPlan, resolve_placement
 from pgrender.spec import SourcedCluster, cron, default
 from pgrender.spec.presets import PresetValues
 from pgrender.spec.rules.backups import Cipher, UriStyle
@@ -166,6 +168,11 @@ class RepoHostPlan:
     dns_names: tuple[str, ...]
     labels: dict[str, str]
     selector: dict[str, str]
+    placement: PlacementPlan
+
+
+# Where pgBackRest's pods run without spec.backups (a restore that keeps no backups: no Job, no host).
+ANYWHERE = PlacementPlan(None, (), {}, None)
 
 
 @frozen
@@ -181,6 +188,8 @@ class BackupsPlan:
     secret: str
     cert_secret: str
     labels: dict[str, str]
+    metadata: ComponentMeta  # of the backup Jobs and CronJobs, the repository host, and their pods
+    job_placement: PlacementPlan
     repos: tuple[RepoPlan, ...]
     members: tuple[MemberHost, ...]
     time_zone: str
@@ -220,7 +229,9 @@ def resolve_backups(
     if backups is None and restore is None and (standby is None or standby.from_backup is None):
         return None
     ns, domain = meta.namespace, spec.cluster_domain
-    repo_host = _repo_host(names, ns, domain) if backups and any(r.volume for r in backups.repos) else None
+    repo_host = None
+    if backups and any(r.volume for r in backups.repos):
+        repo_host = _repo_host(names, ns, domain, resolve_placement(backups.repo_host.scheduling))
     secret = names.pgbackrest_secret
     repos: list[RepoPlan] = []
     cron_jobs: list[BackupJobPlan] = []
@@ -288,6 +299,10 @@ def resolve_backups(
         secret=secret,
         cert_secret=names.pgbackrest_cert,
         labels=labels.common(meta.name, labels.COMPONENT_BACKUP),
+        metadata=resolve_metadata(sourced, ("spec", "backups", "metadata"), backups.metadata, problems)
+        if backups
+        else ComponentMeta(),
+        job_placement=resolve_placement(backups.jobs.scheduling) if backups else ANYWHERE,
         repos=tuple(repos),
         members=members,
         time_zone=time_zone,
@@ -350,12 +365,13 @@ def _no_repo(name: str, repos: list[RepoPlan]) -> str:
     return f"{name!r} is not a repository of spec.backups.repos (have {have})"
 
 
-def _repo_host(names: Names, ns: str, domain: str) -> RepoHostPlan:
+def _repo_host(names: Names, ns: str, domain: str, placement: PlacementPlan) -> RepoHostPlan:
     pod = names.pod(names.repo_host)
     dns = hosts.pod_dns_forms(pod, names.repo_host, ns, domain)
     cluster = names.cluster
     selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_REPO_HOST}
-    return RepoHostPlan(names.repo_host, pod, dns[0], dns, labels.common(cluster, labels.COMPONENT_REPO_HOST), selector)
+    own = labels.common(cluster, labels.COMPONENT_REPO_HOST)
+    return RepoHostPlan(names.repo_host, pod, dns[0], dns, own, selector, placement)
 
 
 def _repo(
@@ -483,7 +499,18 @@ def repo_host_options(repo: RepoPlan, repo_host: RepoHostPlan) -> tuple[tuple[st
     )
 
 
-def schedule_warnings(sourced: SourcedCluster, plan: BackupsPlan | None) -> tuple[Problem, ...]:
+def backup_warnings(sourced: SourcedCluster, plan: BackupsPlan | None) -> tuple[Problem, ...]:
+    """Settings that do not do what they seem: repoHost's without a repository host, and repositories
+    without a schedule."""
+    backups = sourced.cluster.spec.backups
+    unused: tuple[Problem, ...] = ()
+    if plan is not None and plan.repo_host is None and backups and "scheduling" in backups.repo_host.model_fields_set:
+        message = "repoHost.scheduling places the repository host, which only volume repositories have: none here"
+        unused = (sourced.problem(("spec", "backups", "repoHost", "scheduling"), message),)
+    return (*unused, *_unscheduled(sourced, plan))
+
+
+def _unscheduled(sourced: SourcedCluster, plan: BackupsPlan | None) -> tuple[Problem, ...]:
     """A warning for each repository no schedule backs up: after its init Job's first full backup
     (and a manual one), no backup runs, nor expire after it, so its retention is never applied and
     the WAL every primary archives into it (archive-push writes to every repository) grows without

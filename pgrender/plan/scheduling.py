@@ -1,4 +1,5 @@
-"""Scheduling plans: anti-affinity terms, spread constraints and Kubernetes fields, resolved."""
+"""Scheduling plans: anti-affinity terms, spread constraints and Kubernetes fields, resolved; and the
+placement of pods that keep apart from nothing (pgBackRest's)."""
 
 from __future__ import annotations
 
@@ -8,29 +9,48 @@ from pgrender.frozen import frozen
 from pgrender.spec.rules.scheduling import HOSTNAME_KEY, ZONE_KEY, AntiAffinity
 
 if TYPE_CHECKING:
-    from pgrender.spec.scheduling import SchedulingSpec
+    from pgrender.spec.scheduling import PlacementSpec, SchedulingSpec
 
 DEFAULT_SPREAD_KEYS = (HOSTNAME_KEY, ZONE_KEY)
 
 
 @frozen
-class SchedulingPlan:
-    """Where a workload's pods may run; each field is already in Kubernetes' spelling."""
+class PlacementPlan:
+    """Which nodes a workload's pods may run on, and their priority; in Kubernetes' spelling."""
+
+    node_affinity: dict[str, Any] | None
+    tolerations: tuple[dict[str, Any], ...]
+    node_selector: dict[str, str]
+    priority_class: str | None
+
+
+@frozen
+class SchedulingPlan(PlacementPlan):
+    """Where a workload's pods may run, and how they keep apart; in Kubernetes' spelling."""
 
     anti_affinity: AntiAffinity
     anti_affinity_key: str
     anti_affinity_weight: int
     anti_affinity_selector: dict[str, str]
-    node_affinity: dict[str, Any] | None
-    tolerations: tuple[dict[str, Any], ...]
-    node_selector: dict[str, str]
     topology_spread: tuple[dict[str, Any], ...]
-    priority_class: str | None
 
 
 def _k8s(model: Any) -> dict[str, Any]:
     dumped: dict[str, Any] = model.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
     return dumped
+
+
+def resolve_placement(spec: PlacementSpec) -> PlacementPlan:
+    return PlacementPlan(**_placement(spec))
+
+
+def _placement(spec: PlacementSpec) -> dict[str, Any]:
+    return {
+        "node_affinity": _k8s(spec.node_affinity) if spec.node_affinity else None,
+        "tolerations": tuple(_k8s(t) for t in spec.tolerations),
+        "node_selector": dict(spec.node_selector),
+        "priority_class": spec.priority_class_name,
+    }
 
 
 def resolve_scheduling(
@@ -61,13 +81,10 @@ def resolve_scheduling(
         ]
     pod_anti = spec.pod_anti_affinity
     return SchedulingPlan(
+        **_placement(spec),
         anti_affinity=anti_affinity,
         anti_affinity_key=pod_anti.topology_key,
         anti_affinity_weight=pod_anti.weight,
         anti_affinity_selector=anti_affinity_selector,
-        node_affinity=_k8s(spec.node_affinity) if spec.node_affinity else None,
-        tolerations=tuple(_k8s(t) for t in spec.tolerations),
-        node_selector=dict(spec.node_selector),
         topology_spread=tuple(spread),
-        priority_class=spec.priority_class_name,
     )

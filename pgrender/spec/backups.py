@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from pgrender.spec.base import DNSLabel, DNSSubdomain, ForEditors, Image, Quantity, StrictModel
 from pgrender.spec.instances import ResourcesSpec
+from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.rules.backups import (
     REPO_PATH,
     Cipher,
@@ -29,6 +30,7 @@ from pgrender.spec.rules.backups import (
     parse_target,
 )
 from pgrender.spec.rules.tls import DEFAULT_NOT_BEFORE, to_utc
+from pgrender.spec.scheduling import PlacementSpec
 
 CronSchedule = Annotated[str, AfterValidator(check_schedule), ForEditors(examples=("30 1 * * 0", "@daily"))]
 TimeZone = Annotated[
@@ -218,6 +220,16 @@ class LogicalBackupSpec(StrictModel):
     )
 
 
+class BackupPodsSpec(StrictModel):
+    """Where one kind of pgBackRest's pods runs."""
+
+    scheduling: PlacementSpec = Field(
+        default_factory=PlacementSpec,
+        description="Node affinity, tolerations, node selector and priority class of these pods (a Job pod "
+        "waits for a node it may run on).",
+    )
+
+
 class BackupsSpec(StrictModel):
     """pgBackRest backups: WAL archiving from the primary to every repository, scheduled backups as CronJobs."""
 
@@ -243,6 +255,19 @@ class BackupsSpec(StrictModel):
     )
     manual: ManualBackupSpec | None = Field(default=None, description="A one-off backup Job.")
     logical: LogicalBackupSpec | None = Field(default=None, description="Scheduled pg_dumpall to object storage.")
+    jobs: BackupPodsSpec = Field(
+        default_factory=BackupPodsSpec,
+        description="The pods of every backup Job: scheduled, manual, initial and logical.",
+    )
+    repo_host: BackupPodsSpec = Field(
+        default_factory=BackupPodsSpec,
+        description="The pod of the repository host, which volume repositories have (a change restarts it).",
+    )
+    metadata: MetadataSpec = Field(
+        default_factory=MetadataSpec,
+        description="Labels and annotations of the backup CronJobs and Jobs, the repository host's objects, "
+        "and their pods (PGO's backups.pgbackrest.metadata).",
+    )
 
     _distinct = field_validator("repos")(check_distinct_repos)
 

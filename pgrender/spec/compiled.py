@@ -118,25 +118,7 @@ V_VolumeSpec = p.Model(VolumeSpec, (
 
 _v23 = p.nullable(V_VolumeSpec)
 
-_v24 = p.member(m_spec_rules_scheduling.AntiAffinity)
-
-_v25 = p.string()
-
-_v26 = p.integer(ge=1, le=100)
-
-_v27 = p.member(m_spec_rules_scheduling.AntiAffinityScope)
-
-class PodAntiAffinitySpec(p.Plain):
-    __slots__ = ('type', 'topology_key', 'weight', 'scope')
-
-V_PodAntiAffinitySpec = p.Model(PodAntiAffinitySpec, (
-    p.Field('type', 'type', _v24, lambda: _v24(m_spec_rules_scheduling.AntiAffinity.PREFERRED)),
-    p.Field('topology_key', 'topologyKey', _v25, lambda: _v25('kubernetes.io/hostname')),
-    p.Field('weight', 'weight', _v26, lambda: _v26(100)),
-    p.Field('scope', 'scope', _v27, lambda: _v27(m_spec_rules_scheduling.AntiAffinityScope.CLUSTER)),
-))
-
-_v28 = p.sequence(p.string())
+_v24 = p.sequence(p.string())
 
 class NodeSelectorRequirement(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -144,19 +126,19 @@ class NodeSelectorRequirement(p.Plain):
 V_NodeSelectorRequirement = p.Model(NodeSelectorRequirement, (
     p.Field('key', 'key', p.string(), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'), None),
-    p.Field('values', 'values', _v28, lambda: _v28([])),
+    p.Field('values', 'values', _v24, lambda: _v24([])),
 ))
 
-_v29 = p.sequence(V_NodeSelectorRequirement)
+_v25 = p.sequence(V_NodeSelectorRequirement)
 
-_v30 = p.sequence(V_NodeSelectorRequirement)
+_v26 = p.sequence(V_NodeSelectorRequirement)
 
 class NodeSelectorTerm(p.Plain):
     __slots__ = ('match_expressions', 'match_fields')
 
 V_NodeSelectorTerm = p.Model(NodeSelectorTerm, (
-    p.Field('match_expressions', 'matchExpressions', _v29, lambda: _v29([])),
-    p.Field('match_fields', 'matchFields', _v30, lambda: _v30([])),
+    p.Field('match_expressions', 'matchExpressions', _v25, lambda: _v25([])),
+    p.Field('match_fields', 'matchFields', _v26, lambda: _v26([])),
 ))
 
 class NodeSelector(p.Plain):
@@ -166,7 +148,7 @@ V_NodeSelector = p.Model(NodeSelector, (
     p.Field('node_selector_terms', 'nodeSelectorTerms', p.sequence(V_NodeSelectorTerm, min_length=1), None),
 ))
 
-_v31 = p.nullable(V_NodeSelector)
+_v27 = p.nullable(V_NodeSelector)
 
 class PreferredSchedulingTerm(p.Plain):
     __slots__ = ('weight', 'preference')
@@ -176,46 +158,66 @@ V_PreferredSchedulingTerm = p.Model(PreferredSchedulingTerm, (
     p.Field('preference', 'preference', V_NodeSelectorTerm, None),
 ))
 
-_v32 = p.sequence(V_PreferredSchedulingTerm)
+_v28 = p.sequence(V_PreferredSchedulingTerm)
 
 class NodeAffinity(p.Plain):
     __slots__ = ('required_during_scheduling_ignored_during_execution', 'preferred_during_scheduling_ignored_during_execution')
 
 V_NodeAffinity = p.Model(NodeAffinity, (
-    p.Field('required_during_scheduling_ignored_during_execution', 'requiredDuringSchedulingIgnoredDuringExecution', _v31, lambda: _v31(None)),
-    p.Field('preferred_during_scheduling_ignored_during_execution', 'preferredDuringSchedulingIgnoredDuringExecution', _v32, lambda: _v32([])),
+    p.Field('required_during_scheduling_ignored_during_execution', 'requiredDuringSchedulingIgnoredDuringExecution', _v27, lambda: _v27(None)),
+    p.Field('preferred_during_scheduling_ignored_during_execution', 'preferredDuringSchedulingIgnoredDuringExecution', _v28, lambda: _v28([])),
 ))
 
-_v33 = p.nullable(V_NodeAffinity)
+_v29 = p.nullable(V_NodeAffinity)
 
-_v34 = p.nullable(p.string())
+_v30 = p.nullable(p.string())
 
-_v35 = p.nullable(p.literal('Exists', 'Equal'))
+_v31 = p.nullable(p.literal('Exists', 'Equal'))
 
-_v36 = p.nullable(p.string())
+_v32 = p.nullable(p.string())
 
-_v37 = p.nullable(p.literal('NoSchedule', 'PreferNoSchedule', 'NoExecute'))
+_v33 = p.nullable(p.literal('NoSchedule', 'PreferNoSchedule', 'NoExecute'))
 
-_v38 = p.nullable(p.integer())
+_v34 = p.nullable(p.integer())
 
 class Toleration(p.Plain):
     __slots__ = ('key', 'operator', 'value', 'effect', 'toleration_seconds')
 
 V_Toleration = p.Model(Toleration, (
-    p.Field('key', 'key', _v34, lambda: _v34(None)),
-    p.Field('operator', 'operator', _v35, lambda: _v35(None)),
-    p.Field('value', 'value', _v36, lambda: _v36(None)),
-    p.Field('effect', 'effect', _v37, lambda: _v37(None)),
-    p.Field('toleration_seconds', 'tolerationSeconds', _v38, lambda: _v38(None)),
+    p.Field('key', 'key', _v30, lambda: _v30(None)),
+    p.Field('operator', 'operator', _v31, lambda: _v31(None)),
+    p.Field('value', 'value', _v32, lambda: _v32(None)),
+    p.Field('effect', 'effect', _v33, lambda: _v33(None)),
+    p.Field('toleration_seconds', 'tolerationSeconds', _v34, lambda: _v34(None)),
 ))
 
-_v39 = p.sequence(V_Toleration)
+_v35 = p.sequence(V_Toleration)
 
-_v40 = p.mapping(p.string(), p.string())
+_v36 = p.mapping(p.string(), p.string())
 
-_v41 = p.mapping(p.string(), p.string())
+_v37 = p.nullable(p.string())
 
-_v42 = p.sequence(p.string())
+_v38 = p.member(m_spec_rules_scheduling.AntiAffinity)
+
+_v39 = p.string()
+
+_v40 = p.integer(ge=1, le=100)
+
+_v41 = p.member(m_spec_rules_scheduling.AntiAffinityScope)
+
+class PodAntiAffinitySpec(p.Plain):
+    __slots__ = ('type', 'topology_key', 'weight', 'scope')
+
+V_PodAntiAffinitySpec = p.Model(PodAntiAffinitySpec, (
+    p.Field('type', 'type', _v38, lambda: _v38(m_spec_rules_scheduling.AntiAffinity.PREFERRED)),
+    p.Field('topology_key', 'topologyKey', _v39, lambda: _v39('kubernetes.io/hostname')),
+    p.Field('weight', 'weight', _v40, lambda: _v40(100)),
+    p.Field('scope', 'scope', _v41, lambda: _v41(m_spec_rules_scheduling.AntiAffinityScope.CLUSTER)),
+))
+
+_v42 = p.mapping(p.string(), p.string())
+
+_v43 = p.sequence(p.string())
 
 class LabelSelectorRequirement(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -223,28 +225,28 @@ class LabelSelectorRequirement(p.Plain):
 V_LabelSelectorRequirement = p.Model(LabelSelectorRequirement, (
     p.Field('key', 'key', p.string(), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v42, lambda: _v42([])),
+    p.Field('values', 'values', _v43, lambda: _v43([])),
 ))
 
-_v43 = p.sequence(V_LabelSelectorRequirement)
+_v44 = p.sequence(V_LabelSelectorRequirement)
 
 class LabelSelector(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelector = p.Model(LabelSelector, (
-    p.Field('match_labels', 'matchLabels', _v41, lambda: _v41({})),
-    p.Field('match_expressions', 'matchExpressions', _v43, lambda: _v43([])),
+    p.Field('match_labels', 'matchLabels', _v42, lambda: _v42({})),
+    p.Field('match_expressions', 'matchExpressions', _v44, lambda: _v44([])),
 ))
 
-_v44 = p.nullable(V_LabelSelector)
+_v45 = p.nullable(V_LabelSelector)
 
-_v45 = p.nullable(p.integer(ge=1))
-
-_v46 = p.nullable(p.literal('Honor', 'Ignore'))
+_v46 = p.nullable(p.integer(ge=1))
 
 _v47 = p.nullable(p.literal('Honor', 'Ignore'))
 
-_v48 = p.sequence(p.string())
+_v48 = p.nullable(p.literal('Honor', 'Ignore'))
+
+_v49 = p.sequence(p.string())
 
 class TopologySpreadConstraint(p.Plain):
     __slots__ = ('max_skew', 'topology_key', 'when_unsatisfiable', 'label_selector', 'min_domains', 'node_affinity_policy', 'node_taints_policy', 'match_label_keys')
@@ -253,30 +255,28 @@ V_TopologySpreadConstraint = p.Model(TopologySpreadConstraint, (
     p.Field('max_skew', 'maxSkew', p.integer(ge=1), None),
     p.Field('topology_key', 'topologyKey', p.string(), None),
     p.Field('when_unsatisfiable', 'whenUnsatisfiable', p.literal('DoNotSchedule', 'ScheduleAnyway'), None),
-    p.Field('label_selector', 'labelSelector', _v44, lambda: _v44(None)),
-    p.Field('min_domains', 'minDomains', _v45, lambda: _v45(None)),
-    p.Field('node_affinity_policy', 'nodeAffinityPolicy', _v46, lambda: _v46(None)),
-    p.Field('node_taints_policy', 'nodeTaintsPolicy', _v47, lambda: _v47(None)),
-    p.Field('match_label_keys', 'matchLabelKeys', _v48, lambda: _v48([])),
+    p.Field('label_selector', 'labelSelector', _v45, lambda: _v45(None)),
+    p.Field('min_domains', 'minDomains', _v46, lambda: _v46(None)),
+    p.Field('node_affinity_policy', 'nodeAffinityPolicy', _v47, lambda: _v47(None)),
+    p.Field('node_taints_policy', 'nodeTaintsPolicy', _v48, lambda: _v48(None)),
+    p.Field('match_label_keys', 'matchLabelKeys', _v49, lambda: _v49([])),
 ))
 
-_v49 = p.sequence(V_TopologySpreadConstraint)
+_v50 = p.sequence(V_TopologySpreadConstraint)
 
-_v50 = p.boolean()
-
-_v51 = p.nullable(p.string())
+_v51 = p.boolean()
 
 class SchedulingSpec(p.Plain):
-    __slots__ = ('pod_anti_affinity', 'node_affinity', 'tolerations', 'node_selector', 'topology_spread_constraints', 'default_topology_spread', 'priority_class_name')
+    __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name', 'pod_anti_affinity', 'topology_spread_constraints', 'default_topology_spread')
 
 V_SchedulingSpec = p.Model(SchedulingSpec, (
+    p.Field('node_affinity', 'nodeAffinity', _v29, lambda: _v29(None)),
+    p.Field('tolerations', 'tolerations', _v35, lambda: _v35([])),
+    p.Field('node_selector', 'nodeSelector', _v36, lambda: _v36({})),
+    p.Field('priority_class_name', 'priorityClassName', _v37, lambda: _v37(None)),
     p.Field('pod_anti_affinity', 'podAntiAffinity', V_PodAntiAffinitySpec, lambda: V_PodAntiAffinitySpec({})),
-    p.Field('node_affinity', 'nodeAffinity', _v33, lambda: _v33(None)),
-    p.Field('tolerations', 'tolerations', _v39, lambda: _v39([])),
-    p.Field('node_selector', 'nodeSelector', _v40, lambda: _v40({})),
-    p.Field('topology_spread_constraints', 'topologySpreadConstraints', _v49, lambda: _v49([])),
-    p.Field('default_topology_spread', 'defaultTopologySpread', _v50, lambda: _v50(True)),
-    p.Field('priority_class_name', 'priorityClassName', _v51, lambda: _v51(None)),
+    p.Field('topology_spread_constraints', 'topologySpreadConstraints', _v50, lambda: _v50([])),
+    p.Field('default_topology_spread', 'defaultTopologySpread', _v51, lambda: _v51(True)),
 ))
 
 _v52 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
@@ -995,8 +995,33 @@ V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
 
 _v214 = p.nullable(V_LogicalBackupSpec)
 
+_v215 = p.nullable(V_NodeAffinity)
+
+_v216 = p.sequence(V_Toleration)
+
+_v217 = p.mapping(p.string(), p.string())
+
+_v218 = p.nullable(p.string())
+
+class PlacementSpec(p.Plain):
+    __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name')
+
+V_PlacementSpec = p.Model(PlacementSpec, (
+    p.Field('node_affinity', 'nodeAffinity', _v215, lambda: _v215(None)),
+    p.Field('tolerations', 'tolerations', _v216, lambda: _v216([])),
+    p.Field('node_selector', 'nodeSelector', _v217, lambda: _v217({})),
+    p.Field('priority_class_name', 'priorityClassName', _v218, lambda: _v218(None)),
+))
+
+class BackupPodsSpec(p.Plain):
+    __slots__ = ('scheduling',)
+
+V_BackupPodsSpec = p.Model(BackupPodsSpec, (
+    p.Field('scheduling', 'scheduling', V_PlacementSpec, lambda: V_PlacementSpec({})),
+))
+
 class BackupsSpec(p.Plain):
-    __slots__ = ('repos', 'time_zone', 'archive_timeout', 'job_deadline_seconds', 'resources', 'manual', 'logical')
+    __slots__ = ('repos', 'time_zone', 'archive_timeout', 'job_deadline_seconds', 'resources', 'manual', 'logical', 'jobs', 'repo_host', 'metadata')
 
 V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_rules_backups.check_distinct_repos), None),
@@ -1006,96 +1031,99 @@ V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('resources', 'resources', _v209, lambda: _v209(None)),
     p.Field('manual', 'manual', _v211, lambda: _v211(None)),
     p.Field('logical', 'logical', _v214, lambda: _v214(None)),
+    p.Field('jobs', 'jobs', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
+    p.Field('repo_host', 'repoHost', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
+    p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v215 = p.nullable(V_BackupsSpec)
+_v219 = p.nullable(V_BackupsSpec)
 
-_v216 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v220 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v217 = p.nullable(V_S3RepoSpec)
+_v221 = p.nullable(V_S3RepoSpec)
 
-_v218 = p.nullable(V_GCSRepoSpec)
+_v222 = p.nullable(V_GCSRepoSpec)
 
-_v219 = p.nullable(V_AzureRepoSpec)
+_v223 = p.nullable(V_AzureRepoSpec)
 
-_v220 = p.nullable(V_VolumeRepoSpec)
+_v224 = p.nullable(V_VolumeRepoSpec)
 
-_v221 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v225 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
-_v222 = p.nullable(V_CredentialsSpec)
+_v226 = p.nullable(V_CredentialsSpec)
 
-_v223 = p.nullable(V_StorageCASpec)
+_v227 = p.nullable(V_StorageCASpec)
 
-_v224 = p.member(m_spec_rules_backups.Cipher)
+_v228 = p.member(m_spec_rules_backups.Cipher)
 
 class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v217, lambda: _v217(None)),
-    p.Field('gcs', 'gcs', _v218, lambda: _v218(None)),
-    p.Field('azure', 'azure', _v219, lambda: _v219(None)),
-    p.Field('volume', 'volume', _v220, lambda: _v220(None)),
-    p.Field('path', 'path', _v221, lambda: _v221(None)),
-    p.Field('credentials', 'credentials', _v222, lambda: _v222(None)),
-    p.Field('storage_ca', 'storageCA', _v223, lambda: _v223(None)),
-    p.Field('cipher', 'cipher', _v224, lambda: _v224(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v221, lambda: _v221(None)),
+    p.Field('gcs', 'gcs', _v222, lambda: _v222(None)),
+    p.Field('azure', 'azure', _v223, lambda: _v223(None)),
+    p.Field('volume', 'volume', _v224, lambda: _v224(None)),
+    p.Field('path', 'path', _v225, lambda: _v225(None)),
+    p.Field('credentials', 'credentials', _v226, lambda: _v226(None)),
+    p.Field('storage_ca', 'storageCA', _v227, lambda: _v227(None)),
+    p.Field('cipher', 'cipher', _v228, lambda: _v228(m_spec_rules_backups.Cipher.AES_256_CBC)),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v225 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v229 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target')
 
 V_RestoreSourceSpec = p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v216, lambda: _v216(None)),
+    p.Field('namespace', 'namespace', _v220, lambda: _v220(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
-    p.Field('target', 'target', _v225, lambda: _v225('latest')),
+    p.Field('target', 'target', _v229, lambda: _v229('latest')),
 ))
 
-_v226 = p.nullable(V_RestoreSourceSpec)
+_v230 = p.nullable(V_RestoreSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup',)
 
 V_BootstrapSpec = p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v226, lambda: _v226(None)),
+    p.Field('from_backup', 'fromBackup', _v230, lambda: _v230(None)),
 ))
 
-_v227 = p.boolean()
+_v231 = p.boolean()
 
-_v228 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v232 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v228, lambda: _v228(None)),
+    p.Field('namespace', 'namespace', _v232, lambda: _v232(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v229 = p.nullable(V_BackupSourceSpec)
+_v233 = p.nullable(V_BackupSourceSpec)
 
-_v230 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v234 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v231 = p.integer(ge=1024, le=65535)
+_v235 = p.integer(ge=1024, le=65535)
 
-_v232 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v236 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v233 = p.integer(ge=1, le=36500)
+_v237 = p.integer(ge=1, le=36500)
 
-_v234 = p.integer(ge=0)
+_v238 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v232, lambda: _v232(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v233, lambda: _v233(7300)),
-    p.Field('rotation', 'rotation', _v234, lambda: _v234(0)),
+    p.Field('not_before', 'notBefore', _v236, lambda: _v236(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v237, lambda: _v237(7300)),
+    p.Field('rotation', 'rotation', _v238, lambda: _v238(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1103,74 +1131,74 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v230, lambda: _v230(None)),
-    p.Field('port', 'port', _v231, lambda: _v231(5432)),
+    p.Field('namespace', 'namespace', _v234, lambda: _v234(None)),
+    p.Field('port', 'port', _v235, lambda: _v235(5432)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v235 = p.nullable(V_StreamSourceSpec)
+_v239 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v227, lambda: _v227(True)),
-    p.Field('from_backup', 'fromBackup', _v229, lambda: _v229(None)),
-    p.Field('from_cluster', 'fromCluster', _v235, lambda: _v235(None)),
+    p.Field('enabled', 'enabled', _v231, lambda: _v231(True)),
+    p.Field('from_backup', 'fromBackup', _v233, lambda: _v233(None)),
+    p.Field('from_cluster', 'fromCluster', _v239, lambda: _v239(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v236 = p.nullable(V_StandbySpec)
+_v240 = p.nullable(V_StandbySpec)
 
-_v237 = p.integer(ge=10, le=86400)
+_v241 = p.integer(ge=10, le=86400)
 
-_v238 = p.integer(ge=0, le=1099511627776)
+_v242 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v237, lambda: _v237(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v238, lambda: _v238(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v241, lambda: _v241(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v242, lambda: _v242(1048576)),
 ))
 
-_v239 = p.nullable(p.string(min_length=1))
+_v243 = p.nullable(p.string(min_length=1))
 
-_v240 = p.nullable(V_ResourcesSpec)
+_v244 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v239, lambda: _v239(None)),
-    p.Field('resources', 'resources', _v240, lambda: _v240(None)),
+    p.Field('image', 'image', _v243, lambda: _v243(None)),
+    p.Field('resources', 'resources', _v244, lambda: _v244(None)),
 ))
 
-_v241 = p.boolean()
+_v245 = p.boolean()
 
-_v242 = p.boolean()
+_v246 = p.boolean()
 
-_v243 = p.integer(ge=1)
+_v247 = p.integer(ge=1)
 
-_v244 = p.integer(ge=1)
+_v248 = p.integer(ge=1)
 
-_v245 = p.integer(ge=1, le=100)
+_v249 = p.integer(ge=1, le=100)
 
-_v246 = p.integer(ge=1, le=99)
+_v250 = p.integer(ge=1, le=99)
 
-_v247 = p.nullable(p.integer(ge=1, le=8784))
+_v251 = p.nullable(p.integer(ge=1, le=8784))
 
-_v248 = p.integer(ge=1, le=3650)
+_v252 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v243, lambda: _v243(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v244, lambda: _v244(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v245, lambda: _v245(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v246, lambda: _v246(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v247, lambda: _v247(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v248, lambda: _v248(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v247, lambda: _v247(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v248, lambda: _v248(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v249, lambda: _v249(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v250, lambda: _v250(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v251, lambda: _v251(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v252, lambda: _v252(14)),
 ))
 
 class MonitoringSpec(p.Plain):
@@ -1178,45 +1206,45 @@ class MonitoringSpec(p.Plain):
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v241, lambda: _v241(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v242, lambda: _v242(True)),
+    p.Field('pod_monitor', 'podMonitor', _v245, lambda: _v245(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v246, lambda: _v246(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
 ))
 
-_v249 = p.nullable(V_MonitoringSpec)
+_v253 = p.nullable(V_MonitoringSpec)
 
-_v250 = p.member(m_spec_rules_connectivity.Naming)
+_v254 = p.member(m_spec_rules_connectivity.Naming)
 
-_v251 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v255 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v252 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v256 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v252, lambda: _v252('')),
+    p.Field('host_suffix', 'hostSuffix', _v256, lambda: _v256('')),
 ))
 
-_v253 = p.nullable(V_DNSSpec)
+_v257 = p.nullable(V_DNSSpec)
 
-_v254 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v258 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v251, lambda: _v251(None)),
-    p.Field('dns', 'dns', _v253, lambda: _v253(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v254, lambda: _v254(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v255, lambda: _v255(None)),
+    p.Field('dns', 'dns', _v257, lambda: _v257(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v258, lambda: _v258(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v255 = p.boolean()
+_v259 = p.boolean()
 
-_v256 = p.mapping(p.string(), p.string(), max_length=50)
+_v260 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v257 = p.sequence(p.string(), max_length=100)
+_v261 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1224,64 +1252,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v257, lambda: _v257([])),
+    p.Field('values', 'values', _v261, lambda: _v261([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v258 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v262 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v256, lambda: _v256({})),
-    p.Field('match_expressions', 'matchExpressions', _v258, lambda: _v258([])),
+    p.Field('match_labels', 'matchLabels', _v260, lambda: _v260({})),
+    p.Field('match_expressions', 'matchExpressions', _v262, lambda: _v262([])),
 ))
 
-_v259 = p.nullable(V_LabelSelectorSpec)
+_v263 = p.nullable(V_LabelSelectorSpec)
 
-_v260 = p.nullable(V_LabelSelectorSpec)
+_v264 = p.nullable(V_LabelSelectorSpec)
 
-_v261 = p.sequence(p.string(), max_length=50)
+_v265 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v261, lambda: _v261([])),
+    p.Field('except_', 'except', _v265, lambda: _v265([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v262 = p.nullable(V_IPBlockSpec)
+_v266 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v259, lambda: _v259(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v260, lambda: _v260(None)),
-    p.Field('ip_block', 'ipBlock', _v262, lambda: _v262(None)),
+    p.Field('pod_selector', 'podSelector', _v263, lambda: _v263(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v264, lambda: _v264(None)),
+    p.Field('ip_block', 'ipBlock', _v266, lambda: _v266(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v263 = p.sequence(V_PeerSpec, max_length=50)
+_v267 = p.sequence(V_PeerSpec, max_length=50)
 
-_v264 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v268 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v264, lambda: _v264([53])),
+    p.Field('ports', 'ports', _v268, lambda: _v268([53])),
 ))
 
-_v265 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v269 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v265, lambda: _v265([443, 6443])),
+    p.Field('ports', 'ports', _v269, lambda: _v269([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1295,17 +1323,17 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v255, lambda: _v255(True)),
-    p.Field('applications', 'applications', _v263, lambda: _v263([])),
+    p.Field('enabled', 'enabled', _v259, lambda: _v259(True)),
+    p.Field('applications', 'applications', _v267, lambda: _v267([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
     p.Field('object_stores', 'objectStores', V_ObjectStoreEgressSpec, lambda: V_ObjectStoreEgressSpec({})),
 ))
 
-_v266 = p.boolean()
+_v270 = p.boolean()
 
-_v267 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v271 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1328,16 +1356,16 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('replica_service', 'replicaService', V_ReplicaServiceSpec, lambda: V_ReplicaServiceSpec({})),
     p.Field('tls', 'tls', V_TLSSpec, lambda: V_TLSSpec({})),
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
-    p.Field('backups', 'backups', _v215, lambda: _v215(None)),
+    p.Field('backups', 'backups', _v219, lambda: _v219(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v236, lambda: _v236(None)),
+    p.Field('standby', 'standby', _v240, lambda: _v240(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('monitoring', 'monitoring', _v249, lambda: _v249(None)),
-    p.Field('naming', 'naming', _v250, lambda: _v250(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('monitoring', 'monitoring', _v253, lambda: _v253(None)),
+    p.Field('naming', 'naming', _v254, lambda: _v254(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v266, lambda: _v266(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v267, lambda: _v267([])),
+    p.Field('openshift', 'openshift', _v270, lambda: _v270(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v271, lambda: _v271([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1350,21 +1378,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v268 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v272 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v269 = p.string(pattern='^RenderConfig\\Z')
+_v273 = p.string(pattern='^RenderConfig\\Z')
 
-_v270 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v274 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v271 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v275 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v272 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v276 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v273 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v277 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v274 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v278 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v275 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v279 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1373,59 +1401,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v276 = p.nullable(V_SealedConfig)
+_v280 = p.nullable(V_SealedConfig)
 
-_v277 = p.literal('ClusterSecretStore', 'SecretStore')
+_v281 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v278 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v282 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v277, lambda: _v277('ClusterSecretStore')),
-    p.Field('name', 'name', _v278, lambda: _v278('pgrender')),
+    p.Field('kind', 'kind', _v281, lambda: _v281('ClusterSecretStore')),
+    p.Field('name', 'name', _v282, lambda: _v282('pgrender')),
 ))
 
-_v279 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v283 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v280 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v284 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v281 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v285 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v282 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v286 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v283 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v287 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v279, lambda: _v279('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v280, lambda: _v280('1h')),
-    p.Field('remote_key', 'remoteKey', _v281, lambda: _v281('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v282, lambda: _v282('{property}')),
-    p.Field('password_sync', 'passwordSync', _v283, lambda: _v283('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v283, lambda: _v283('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v284, lambda: _v284('1h')),
+    p.Field('remote_key', 'remoteKey', _v285, lambda: _v285('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v286, lambda: _v286('{property}')),
+    p.Field('password_sync', 'passwordSync', _v287, lambda: _v287('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v274, lambda: _v274('derived')),
-    p.Field('key_file', 'keyFile', _v275, lambda: _v275(None)),
-    p.Field('sealed', 'sealed', _v276, lambda: _v276(None)),
+    p.Field('provider', 'provider', _v278, lambda: _v278('derived')),
+    p.Field('key_file', 'keyFile', _v279, lambda: _v279(None)),
+    p.Field('sealed', 'sealed', _v280, lambda: _v280(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v284 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v288 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v285 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v289 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v286 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v290 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v287 = p.integer(ge=0)
+_v291 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1433,32 +1461,33 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v285, lambda: _v285([])),
-    p.Field('parameters', 'parameters', _v286, lambda: _v286({})),
-    p.Field('password_rotation', 'passwordRotation', _v287, lambda: _v287(0)),
+    p.Field('in_roles', 'inRoles', _v289, lambda: _v289([])),
+    p.Field('parameters', 'parameters', _v290, lambda: _v290({})),
+    p.Field('password_rotation', 'passwordRotation', _v291, lambda: _v291(0)),
 ))
 
-_v288 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v292 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v268, lambda: _v268('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v269, lambda: _v269('RenderConfig')),
-    p.Field('specs', 'specs', _v270, lambda: _v270(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v271, lambda: _v271('rendered')),
-    p.Field('namespace', 'namespace', _v272, lambda: _v272(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v273, lambda: _v273('1.30')),
+    p.Field('api_version', 'apiVersion', _v272, lambda: _v272('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v273, lambda: _v273('RenderConfig')),
+    p.Field('specs', 'specs', _v274, lambda: _v274(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v275, lambda: _v275('rendered')),
+    p.Field('namespace', 'namespace', _v276, lambda: _v276(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v277, lambda: _v277('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v284, lambda: _v284(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v288, lambda: _v288([])),
+    p.Field('required_version', 'requiredVersion', _v288, lambda: _v288(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v292, lambda: _v292([])),
 ))
 
 # Each model's validator, by the model's name.
 VALIDATORS: dict[str, p.Validator] = {
     'AlertsSpec': V_AlertsSpec,
     'AzureRepoSpec': V_AzureRepoSpec,
+    'BackupPodsSpec': V_BackupPodsSpec,
     'BackupSourceSpec': V_BackupSourceSpec,
     'BackupsSpec': V_BackupsSpec,
     'BootstrapSpec': V_BootstrapSpec,
@@ -1502,6 +1531,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'PeerSpec': V_PeerSpec,
     'PgBouncerConfigSpec': V_PgBouncerConfigSpec,
     'PgBouncerSpec': V_PgBouncerSpec,
+    'PlacementSpec': V_PlacementSpec,
     'PodAntiAffinitySpec': V_PodAntiAffinitySpec,
     'PostgresCluster': V_PostgresCluster,
     'PreferredSchedulingTerm': V_PreferredSchedulingTerm,
@@ -1540,6 +1570,7 @@ VALIDATORS: dict[str, p.Validator] = {
 MODELS: dict[str, str] = {
     'AlertsSpec': 'pgrender.spec.monitoring.AlertsSpec',
     'AzureRepoSpec': 'pgrender.spec.backups.AzureRepoSpec',
+    'BackupPodsSpec': 'pgrender.spec.backups.BackupPodsSpec',
     'BackupSourceSpec': 'pgrender.spec.backups.BackupSourceSpec',
     'BackupsSpec': 'pgrender.spec.backups.BackupsSpec',
     'BootstrapSpec': 'pgrender.spec.backups.BootstrapSpec',
@@ -1583,6 +1614,7 @@ MODELS: dict[str, str] = {
     'PeerSpec': 'pgrender.spec.network_policy.PeerSpec',
     'PgBouncerConfigSpec': 'pgrender.spec.pgbouncer.PgBouncerConfigSpec',
     'PgBouncerSpec': 'pgrender.spec.pgbouncer.PgBouncerSpec',
+    'PlacementSpec': 'pgrender.spec.scheduling.PlacementSpec',
     'PodAntiAffinitySpec': 'pgrender.spec.scheduling.PodAntiAffinitySpec',
     'PostgresCluster': 'pgrender.spec.cluster.PostgresCluster',
     'PreferredSchedulingTerm': 'pgrender.spec.scheduling.PreferredSchedulingTerm',
@@ -1621,6 +1653,7 @@ MODELS: dict[str, str] = {
 CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.monitoring.AlertsSpec': AlertsSpec,
     'pgrender.spec.backups.AzureRepoSpec': AzureRepoSpec,
+    'pgrender.spec.backups.BackupPodsSpec': BackupPodsSpec,
     'pgrender.spec.backups.BackupSourceSpec': BackupSourceSpec,
     'pgrender.spec.backups.BackupsSpec': BackupsSpec,
     'pgrender.spec.backups.BootstrapSpec': BootstrapSpec,
@@ -1664,6 +1697,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.network_policy.PeerSpec': PeerSpec,
     'pgrender.spec.pgbouncer.PgBouncerConfigSpec': PgBouncerConfigSpec,
     'pgrender.spec.pgbouncer.PgBouncerSpec': PgBouncerSpec,
+    'pgrender.spec.scheduling.PlacementSpec': PlacementSpec,
     'pgrender.spec.scheduling.PodAntiAffinitySpec': PodAntiAffinitySpec,
     'pgrender.spec.cluster.PostgresCluster': PostgresCluster,
     'pgrender.spec.scheduling.PreferredSchedulingTerm': PreferredSchedulingTerm,

@@ -1,4 +1,5 @@
-"""Scheduling of instances and pgBouncer: anti-affinity, and Kubernetes' own scheduling fields."""
+"""Scheduling of instances and pgBouncer (anti-affinity, and Kubernetes' own scheduling fields), and the
+placement of pgBackRest's pods (Kubernetes' fields only)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic import Field
 from pgrender.spec.base import StrictModel
 from pgrender.spec.rules.scheduling import HOSTNAME_KEY, ZONE_KEY, AntiAffinity, AntiAffinityScope
 
-__all__ = ["HOSTNAME_KEY", "ZONE_KEY", "AntiAffinity", "AntiAffinityScope", "SchedulingSpec"]
+__all__ = ["HOSTNAME_KEY", "ZONE_KEY", "AntiAffinity", "AntiAffinityScope", "PlacementSpec", "SchedulingSpec"]
 
 
 class PodAntiAffinitySpec(StrictModel):
@@ -129,23 +130,29 @@ class TopologySpreadConstraint(StrictModel):
     """Pod label keys whose values the counted pods must share with the pod placed."""
 
 
-class SchedulingSpec(StrictModel):
-    """Where pods may run. Default: preferred anti-affinity and a ScheduleAnyway spread, which
-    still schedules on a one-node cluster."""
+class PlacementSpec(StrictModel):
+    """Which nodes pods may run on, and their priority: Kubernetes' own fields, for pods of which
+    there is one at a time (backup Jobs, the repository host), which keep apart from nothing."""
 
-    pod_anti_affinity: PodAntiAffinitySpec = Field(default_factory=PodAntiAffinitySpec)
-    """Keep the pods apart: preferred on separate nodes by default."""
     node_affinity: NodeAffinity | None = None
     """Nodes the pods must run on or prefer (Kubernetes nodeAffinity)."""
     tolerations: list[Toleration] = Field(default=[])
     """Taints the pods tolerate, e.g. of nodes dedicated to databases."""
     node_selector: dict[str, str] = Field(default={}, examples=[{"node-role/database": "true"}])
     """Node labels the pods' nodes must have."""
+    priority_class_name: str | None = None
+    """A PriorityClass for the pods, so that they are evicted last."""
+
+
+class SchedulingSpec(PlacementSpec):
+    """Where pods may run. Default: preferred anti-affinity and a ScheduleAnyway spread, which
+    still schedules on a one-node cluster."""
+
+    pod_anti_affinity: PodAntiAffinitySpec = Field(default_factory=PodAntiAffinitySpec)
+    """Keep the pods apart: preferred on separate nodes by default."""
     topology_spread_constraints: list[TopologySpreadConstraint] = Field(default=[])
     """Spread the pods over zones or nodes (Kubernetes topologySpreadConstraints); a topologyKey given
     here replaces the default spread over that key."""
     default_topology_spread: bool = True
     """Also spread the pods over nodes and zones (maxSkew 1, ScheduleAnyway: still schedules on a
     one-node cluster, as PGO does), for keys topologySpreadConstraints does not name; false: no spread."""
-    priority_class_name: str | None = None
-    """A PriorityClass for the pods, so that they are evicted last."""
