@@ -873,9 +873,12 @@ def cmp_generate() -> None:
         # committed beside the specs, whoever can push would know every password the cluster gets.
         key_file = found.key_file or (None if env.get("PGRENDER_KEY") else cmp.DEFAULT_KEY_FILE)
         if key_file is not None and _inside(key_file, os.getcwd()):
+            from pgrender.secrets import keys
+
             raise PgrenderError(
-                f"{key_file}: the plugin's root key is in the application's checkout; mount it from a Secret "
-                f"outside it ({cmp.DEFAULT_KEY_FILE}): a key committed beside the specs gives every password away"
+                f"{keys.named(key_file)}: the plugin's root key is in the application's checkout; mount it from a "
+                f"Secret outside it ({cmp.DEFAULT_KEY_FILE}): a key committed beside the specs gives every password "
+                "away"
             )
         request = replace(request, key_file=key_file)
         if config.config.secrets.key_file:

@@ -200,30 +200,6 @@ def _documents(path: Path) -> list[load.Document]:
     return list(load.load_bytes(data, str(path)))
 
 
-_DUPLICATE_KEY = re.compile(r'found duplicate key "(?P<key>[^"\n]*)" with value')
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')  # Python reprs and "..." in ruamel's text
-
-
-def _yaml_problem(problem: str | None) -> str:
-    """ruamel's problem text without anything it quotes from the file; a duplicate key keeps its key."""
-    text = problem or "cannot be read"
-    duplicate = _DUPLICATE_KEY.match(text)
-    if duplicate:
-        # The key is what precedes the first quote: part of the key, never its values.
-        return f'duplicate key "{duplicate["key"]}"'
-    return _QUOTED.sub(_syntax_only, text)
-
-
-# What a quoted part may show: a token's name ('<stream end>') or one YAML indicator (','): syntax
-# that ruamel expected or found, not text of a value.
-_SYNTAX = re.compile(r"^<[a-z ]+>$|^[-?:,\[\]{}#&*!|>'\"%@`]$")
-
-
-def _syntax_only(quoted: re.Match[str]) -> str:
-    inner = quoted[0][1:-1]
-    return quoted[0] if _SYNTAX.match(inner) else "…"
-
-
 def _unexpected(exc: Any) -> tuple[str, ...]:
     """The first field an additionalProperties error found unexpected (where the problem is shown),
     or nothing."""

@@ -617,17 +617,17 @@ class _Builder:
         first = anchors.get(name)
         if first is not None:
             line, column = first.mark
-            message = f"duplicate anchor &{shorten(name)}: first defined at line {line}, column {column}"
+            # Anchor and alias names are not repeated, as tags are not: the file may be a Secret (lint).
+            message = f"duplicate anchor: first defined at line {line}, column {column}"
             raise _Refused(*mark, path, message)
         anchor = anchors[name] = _Anchor(path, mark)
         return anchor
 
     def bad_alias(self, event: Any, path: Path_, anchor: _Anchor | None) -> _Refused:
-        name = shorten(event.anchor)
         if anchor is None:
-            message = f"invalid YAML: found undefined alias '{name}'"
+            message = "invalid YAML: an alias (*) names no anchor (&) defined before it"
         else:
-            message = f"alias *{name} refers to a node that contains it (a recursive structure cannot be a spec)"
+            message = "an alias (*) refers to a node that contains it (a recursive structure cannot be a spec)"
         return _Refused(*self.at(event.start_mark), path, message)
 
     def expand(
@@ -643,14 +643,14 @@ class _Builder:
             return value, 0, 0
         mark = self.at(event.start_mark)
         if depth + anchor.height > MAX_DEPTH:
-            message = f"alias *{shorten(event.anchor)} nests the document deeper than {MAX_DEPTH} levels"
+            message = f"this alias (*) nests the document deeper than {MAX_DEPTH} levels"
             raise _Refused(*mark, path, message)
         added = anchor.nodes - 1
         self.reader.alias_nodes += added
         if self.reader.alias_nodes > MAX_ALIAS_NODES:
             message = (
                 f"aliases expand to more than {MAX_ALIAS_NODES} nodes in this file "
-                f"(*{shorten(event.anchor)} holds {anchor.nodes}; an alias bomb?)"
+                f"(this alias holds {anchor.nodes}; an alias bomb?)"
             )
             raise _Refused(*mark, path, message)
         return _copy(value, anchor.path, path, positions), added, anchor.height

@@ -418,3 +418,20 @@ def test_a_link_in_the_output_is_not_read(tmp_path: Path) -> None:
     result = run_cli("lint", str(tmp_path / "out"))
     assert result.exit_code == 2 and "LINT-SECRET" not in result.stdout + result.stderr
     assert "zz.yaml:" in result.stderr and "a link, not a file pgrender writes: not read" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "stringData: {password: *S3CRETVALUE}",  # an undefined alias
+        "stringData: {a: &S3CRETVALUE x, b: &S3CRETVALUE y}",  # a duplicate anchor
+        "stringData: &S3CRETVALUE {a: *S3CRETVALUE}",  # an alias inside its anchor
+    ],
+)
+def test_a_secrets_anchors_and_aliases_are_not_quoted(tmp_path: Path, data: str) -> None:
+    """A Secret's value that YAML reads as an alias or anchor name stays out of lint's output (CI's log)."""
+    path = tmp_path / "secret.yaml"
+    path.write_text(f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: db}}\n{data}\n")
+    result = run_cli("lint", str(path))
+    assert result.exit_code == 2 and ":4:" in result.output, result.output
+    assert "S3CRETVALUE" not in result.output

@@ -148,13 +148,20 @@ def test_pg_hba_bypasses_are_refused_where_they_stand(write_spec: Callable[..., 
 
 
 def test_managed_parameters_whatever_their_case(write_spec: Callable[..., Path]) -> None:
-    problems = _problems(write_spec, {"parameters": {"HBA_FILE": "/etc/passwd", "SSL": False, "Port": 5433}})
+    given = {
+        "HBA_FILE": "/etc/passwd",
+        "SSL": False,
+        "Port": 5433,
+        "primary_conninfo": "host=x password=y",  # a password in a ConfigMap
+        "ssl_passphrase_command": "echo y",
+    }
+    problems = _problems(write_spec, {"parameters": given})
     assert problems == [
         (
             f"spec.patroni.parameters.{key}",
             f"{key!r} is managed by pgrender (TLS, ports, paths and replication depend on it)",
         )
-        for key in ("HBA_FILE", "SSL", "Port")
+        for key in given
     ]
 
 

@@ -188,3 +188,10 @@ def test_make_demo_and_make_golden_allow_the_test_key() -> None:
         body = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
         assert "$(ALLOW_TEST_KEY)" in body, target
     assert "ALLOW_TEST_KEY := PGRENDER_ALLOW_TEST_KEY=1" in makefile
+
+
+def test_a_root_key_given_as_the_key_files_name_is_not_echoed() -> None:
+    key = "0123456789abcdef" * 4
+    with pytest.raises(RootKeyError) as info:
+        keys.load(f"./{key}", {})
+    assert key not in str(info.value) and "looks like a root key: set the key in PGRENDER_KEY" in str(info.value)

@@ -85,11 +85,17 @@ MANAGED_PARAMETERS: frozenset[str] = BACKUP_PARAMETERS | frozenset(
         "ident_file",
         "listen_addresses",
         "port",
+        # Patroni writes the replication connection (a password there would sit in a ConfigMap).
+        "primary_conninfo",
+        "primary_slot_name",
         "ssl",
         "ssl_ca_file",
         "ssl_cert_file",
         "ssl_crl_file",
         "ssl_key_file",
+        # pgrender's keys have no passphrase; a command here would hold or fetch a secret.
+        "ssl_passphrase_command",
+        "ssl_passphrase_command_supports_reload",
         "unix_socket_directories",
         "wal_level",
         "password_encryption",

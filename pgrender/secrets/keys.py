@@ -22,6 +22,15 @@ MAX_KEY_FILE_BYTES = 4096  # a key file holds 65 bytes; the bound only keeps a d
 # the passwords it protects. Only the digest is kept, so the package carries no key material.
 TEST_KEY_SHA256 = "36ef3c7e341ccc018e96778bd36aef20375f720228df91f137a1226b0fd7993e"
 _HEX = Pattern(r"^[0-9a-f]{64}\Z")
+_KEY_LIKE = Pattern(r"[0-9a-fA-F]{64}")
+
+
+def named(path: str) -> str:
+    """A key file's name as messages show it: a root key given where a file's name goes (``--key-file
+    KEY``, the plugin's key-file parameter) is not echoed to a terminal, a CI log or Argo CD."""
+    if _KEY_LIKE.search(path):
+        return f"the key file (its name looks like a root key: set the key in {ENV_VAR}; --key-file names a file)"
+    return path
 
 
 def generate() -> str:
@@ -97,9 +106,11 @@ def load(
     from_file = _read_key_file(key_file) if key_file else None
     from_env = parse(env[ENV_VAR], ENV_VAR) if env.get(ENV_VAR) else None
     if from_file and from_env and not hmac.compare_digest(from_file.key, from_env):
-        raise RootKeyError(f"{key_file} (--key-file) and {ENV_VAR} hold two different root keys; give only one of them")
+        raise RootKeyError(
+            f"{named(key_file)} (--key-file) and {ENV_VAR} hold two different root keys; give only one of them"
+        )
     if from_file:
-        key, source = from_file.key, from_file.path
+        key, source = from_file.key, named(from_file.path)
     elif from_env:
         key, source = from_env, ENV_VAR
     else:
@@ -117,8 +128,9 @@ def load(
     # The test key is public anyway: a warning about who may read its file would only be noise.
     if from_file and not weak and from_file.readable_by:
         (_warn if warn is None else warn)(
-            f"{from_file.path}: the root key file is readable by {from_file.readable_by} "
-            f"(mode {from_file.mode:04o}); whoever reads it can derive every password: chmod 600 {from_file.path}"
+            f"{named(from_file.path)}: the root key file is readable by {from_file.readable_by} "
+            f"(mode {from_file.mode:04o}); whoever reads it can derive every password: chmod 600 "
+            f"{named(from_file.path)}"
         )
     return key
 
@@ -151,7 +163,7 @@ def _read_key_file(path: str) -> _KeyFile:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
-        raise RootKeyError(f"{path}: cannot read the key file ({exc.strerror})") from None
+        raise RootKeyError(f"{named(path)}: cannot read the key file ({exc.strerror})") from None
     try:
         st = os.fstat(fd)
         os.set_blocking(fd, True)
@@ -162,16 +174,16 @@ def _read_key_file(path: str) -> _KeyFile:
                 break
             data += chunk
     except OSError as exc:
-        raise RootKeyError(f"{path}: cannot read the key file ({exc.strerror})") from None
+        raise RootKeyError(f"{named(path)}: cannot read the key file ({exc.strerror})") from None
     finally:
         os.close(fd)
     if len(data) > MAX_KEY_FILE_BYTES:
-        raise RootKeyError(f"{path}: more than {MAX_KEY_FILE_BYTES} bytes; expected 64 hexadecimal characters")
+        raise RootKeyError(f"{named(path)}: more than {MAX_KEY_FILE_BYTES} bytes; expected 64 hexadecimal characters")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise RootKeyError(f"{path}: expected a text file with 64 hexadecimal characters") from None
-    key = parse(text, path)
+        raise RootKeyError(f"{named(path)}: expected a text file with 64 hexadecimal characters") from None
+    key = parse(text, named(path))
     if not stat.S_ISREG(st.st_mode):
         return _KeyFile(path, key, 0, "")
     # libpq's rule for a client key: a file owned by root may be group-readable (how kubelet mounts a
