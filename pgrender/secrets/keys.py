@@ -107,7 +107,7 @@ def load(
     from_env = parse(env[ENV_VAR], ENV_VAR) if env.get(ENV_VAR) else None
     if from_file and from_env and not hmac.compare_digest(from_file.key, from_env):
         raise RootKeyError(
-            f"{named(key_file)} (--key-file) and {ENV_VAR} hold two different root keys; give only one of them"
+            f"{named(from_file.path)} (--key-file) and {ENV_VAR} hold two different root keys; give only one of them"
         )
     if from_file:
         key, source = from_file.key, named(from_file.path)
