@@ -21,9 +21,12 @@ Policies"):
 - Label selectors: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist) all hold;
   {} selects everything.
 
-Named ports are not supported (pgrender writes numbers): a policy with one raises. Traffic to a
-Service is evaluated at the pod it reaches (policies see the pod's address and port, after the
-Service's translation), so a test names the pod and its container port.
+- A named port (a container port's name) means the number the destination pod gives that name, in
+  either direction: the pod connected to (egress), or the policy's own pod (ingress). A pod without
+  a port of that name is not reached through the rule.
+
+Traffic to a Service is evaluated at the pod it reaches (policies see the pod's address and port,
+after the Service's translation), so a test names the pod and its container port.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Endpoint:
     ip: str
     namespace: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=dict)  # its containers' named ports
 
 
 @dataclass
@@ -60,11 +64,13 @@ class Network:
 
     def allowed(self, source: Endpoint, destination: Endpoint, port: int, protocol: str = "TCP") -> bool:
         """Whether a connection from ``source`` to ``destination``'s ``port`` gets through."""
-        return self._side(source, "Egress", destination, port, protocol) and self._side(
-            destination, "Ingress", source, port, protocol
+        return self._side(source, "Egress", destination, destination, port, protocol) and self._side(
+            destination, "Ingress", source, destination, port, protocol
         )
 
-    def _side(self, pod: Endpoint, direction: str, other: Endpoint, port: int, protocol: str) -> bool:
+    def _side(
+        self, pod: Endpoint, direction: str, other: Endpoint, reached: Endpoint, port: int, protocol: str
+    ) -> bool:
         if pod.namespace is None:
             return True  # addresses outside the cluster have no policies
         selecting = [p for p in self.policies if self._selects(p, pod) and direction in _policy_types(p)]
@@ -72,7 +78,7 @@ class Network:
             return True
         key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
         return any(
-            self._rule_matches(rule, peers_key, policy["metadata"]["namespace"], other, port, protocol)
+            self._rule_matches(rule, peers_key, policy["metadata"]["namespace"], other, reached, port, protocol)
             for policy in selecting
             for rule in policy["spec"].get(key) or []
         )
@@ -83,12 +89,19 @@ class Network:
         )
 
     def _rule_matches(
-        self, rule: Manifest, peers_key: str, namespace: str, other: Endpoint, port: int, protocol: str
+        self,
+        rule: Manifest,
+        peers_key: str,
+        namespace: str,
+        other: Endpoint,
+        reached: Endpoint,
+        port: int,
+        protocol: str,
     ) -> bool:
         peers = rule.get(peers_key) or []
         ports = rule.get("ports") or []
         peer_ok = not peers or any(self._peer_matches(p, namespace, other) for p in peers)
-        port_ok = not ports or any(_port_matches(p, port, protocol) for p in ports)
+        port_ok = not ports or any(_port_matches(p, port, protocol, reached.ports) for p in ports)
         return peer_ok and port_ok
 
     def _peer_matches(self, peer: Manifest, namespace: str, other: Endpoint) -> bool:
@@ -120,15 +133,16 @@ def _contains(cidr: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address)
     return network.version == address.version and address in network
 
 
-def _port_matches(rule_port: Manifest, port: int, protocol: str) -> bool:
+def _port_matches(rule_port: Manifest, port: int, protocol: str, named: Mapping[str, int]) -> bool:
+    """``named``: the reached pod's container ports by name."""
     if rule_port.get("protocol", "TCP") != protocol:
         return False
     if "port" not in rule_port:
         return True
     number = rule_port["port"]
-    if not isinstance(number, int):
-        raise NotImplementedError(f"named port {number!r}: the evaluator knows numbers only")
-    return number <= port <= rule_port.get("endPort", number)
+    if isinstance(number, str):
+        return named.get(number) == port
+    return bool(number <= port <= rule_port.get("endPort", number))
 
 
 def selector_matches(selector: Manifest, labels: Mapping[str, str]) -> bool:

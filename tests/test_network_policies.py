@@ -7,6 +7,7 @@ import fnmatch
 import functools
 import itertools
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,11 @@ def _pods(objects: list[Manifest]) -> dict[str, Endpoint]:
         namespace = obj["metadata"]["namespace"]
         namespaces.add(namespace)
         labels = dict(spec["template"]["metadata"]["labels"])
-        out[f"{kind}/{obj['metadata']['name']}"] = Endpoint(obj["metadata"]["name"], next(addresses), namespace, labels)
+        pod = spec["template"]["spec"]
+        ports = {p["name"]: p["containerPort"] for c in pod["containers"] for p in c.get("ports", []) if "name" in p}
+        out[f"{kind}/{obj['metadata']['name']}"] = Endpoint(
+            obj["metadata"]["name"], next(addresses), namespace, labels, ports
+        )
     for namespace in sorted(namespaces):
         # A pod nobody named: another application of the cluster's namespace.
         out[f"other-app/{namespace}"] = Endpoint("other", next(addresses), namespace, {"app": "other"})
@@ -357,7 +362,13 @@ def test_readme_snippet_renders(tmp_path: Path) -> None:
     written.write_text(yaml.safe_dump(spec))
     objects = [m for c in render(Request((str(written),), key_file=str(GOLDEN_KEY))).clusters for m in c.manifests]
     network = Network([o for o in objects if o["kind"] == "NetworkPolicy"], {"reporting": {}})
-    member = Endpoint("member", "10.244.0.1", "db", {"pgrender.io/cluster": "hippo", "pgrender.io/patroni": "hippo-ha"})
+    member = Endpoint(
+        "member",
+        "10.244.0.1",
+        "db",
+        {"pgrender.io/cluster": "hippo", "pgrender.io/patroni": "hippo-ha"},
+        {"postgres": 5432, "patroni": 8008},
+    )
     metabase = Endpoint("metabase", "10.244.1.1", "reporting", {"app": "metabase"})
     other = Endpoint("other", "10.244.1.2", "reporting", {"app": "other"})
     assert network.allowed(metabase, member, 5432)
@@ -395,3 +406,23 @@ def test_every_pod_is_isolated_by_exactly_one_policy(specs: tuple[Path, ...]) ->
             pod.labels["pgrender.io/cluster"]
         ], where
         assert selecting[0]["spec"]["policyTypes"] == ["Ingress", "Egress"], where
+
+
+def test_a_new_port_reaches_each_member_as_it_restarts(tmp_path: Path) -> None:
+    """spec.port 5432 → 5433: the policies name the port, so each pod's own number counts. Members that
+    still listen on 5432 stay reachable from the reconcile Job (which restarts them) and from the
+    members already on 5433 (replication), until they restart."""
+    spec = base_spec()
+    spec["spec"]["port"] = 5433
+    written = tmp_path / "spec.yaml"
+    written.write_text(yaml.safe_dump(spec))
+    objects = [m for c in render(Request((str(written),), key_file=str(GOLDEN_KEY))).clusters for m in c.manifests]
+    network = Network([o for o in objects if o["kind"] == "NetworkPolicy"])
+    pods = _pods(objects)
+    job = _endpoint(pods, "Job/hippo-reconcile-*")
+    restarted = _endpoint(pods, "StatefulSet/hippo-instance1-0")
+    assert restarted.ports["postgres"] == 5433
+    waiting = replace(restarted, name="hippo-instance1-1", ip="10.244.5.5", ports={"postgres": 5432, "patroni": 8008})
+    assert network.allowed(job, waiting, 5432) and network.allowed(job, restarted, 5433)
+    assert network.allowed(restarted, waiting, 5432) and network.allowed(waiting, restarted, 5433)
+    assert not network.allowed(job, waiting, 5433)  # nothing else of the pod is opened

@@ -155,12 +155,12 @@ def secret_sources(plan: ClusterPlan, pgb: PgBouncerPlan) -> list[tuple[str, lis
 
 
 def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
-    probe = {"tcpSocket": {"port": "pgbouncer"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    probe = {"tcpSocket": {"port": defaults.PGBOUNCER_PORT_NAME}, "periodSeconds": 10, "timeoutSeconds": 3}
     container: Manifest = {
         "name": "pgbouncer",
         "image": pgb.image,
         "command": ["pgbouncer", f"{defaults.PGBOUNCER_CONFIG_DIR}/{CONFIG_FILE}"],
-        "ports": [{"name": "pgbouncer", "containerPort": pgb.port, "protocol": "TCP"}],
+        "ports": [{"name": defaults.PGBOUNCER_PORT_NAME, "containerPort": pgb.port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "failureThreshold": 3},
         "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 5},
         "resources": container_resources(pgb.resources),

@@ -22,6 +22,7 @@ from pgrender.pod_parts.pgbackrest import client_certificate, config_mount, conf
 from pgrender.pod_parts.tls_reload import program_name, reloader
 
 CONTAINER = "pgbackrest"
+PORT_NAME = defaults.PGBACKREST_PORT_NAME
 
 
 def repo_host(plan: ClusterPlan) -> list[Manifest]:
@@ -61,7 +62,9 @@ def repo_host(plan: ClusterPlan) -> list[Manifest]:
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
             "selector": dict(host.selector),
-            "ports": [{"name": "pgbackrest", "port": backups.server_port, "targetPort": "pgbackrest"}],
+            "ports": [
+                {"name": PORT_NAME, "port": backups.server_port, "targetPort": PORT_NAME},
+            ],
         },
     }
     return [*claims, service, _statefulset(plan, backups, host, wave)]
@@ -86,7 +89,7 @@ def _statefulset(plan: ClusterPlan, backups: BackupsPlan, host: RepoHostPlan, wa
         "image": plan.image,
         "command": [backups.program, "server"],
         "env": environment(repos),
-        "ports": [{"name": "pgbackrest", "containerPort": backups.server_port, "protocol": "TCP"}],
+        "ports": [{"name": PORT_NAME, "containerPort": backups.server_port, "protocol": "TCP"}],
         "livenessProbe": probe,
         "readinessProbe": probe,
         "resources": container_resources(plan.resources[ContainerKind.REPO_HOST]),

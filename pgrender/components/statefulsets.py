@@ -67,15 +67,15 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
         "command": [plan.patroni_command, defaults.PATRONI_CONFIG_DIR],
         "env": _env(plan),
         "ports": [
-            {"name": "postgres", "containerPort": plan.port, "protocol": "TCP"},
-            {"name": "patroni", "containerPort": plan.patroni_port, "protocol": "TCP"},
+            {"name": defaults.POSTGRES_PORT_NAME, "containerPort": plan.port, "protocol": "TCP"},
+            {"name": defaults.PATRONI_PORT_NAME, "containerPort": plan.patroni_port, "protocol": "TCP"},
         ],
         "readinessProbe": {
-            "httpGet": {"path": "/readiness", "port": "patroni", "scheme": "HTTPS"},
+            "httpGet": {"path": "/readiness", "port": defaults.PATRONI_PORT_NAME, "scheme": "HTTPS"},
             **probe_timing,
         },
         "livenessProbe": {
-            "httpGet": {"path": "/liveness", "port": "patroni", "scheme": "HTTPS"},
+            "httpGet": {"path": "/liveness", "port": defaults.PATRONI_PORT_NAME, "scheme": "HTTPS"},
             "initialDelaySeconds": 3,
             **probe_timing,
         },

@@ -235,7 +235,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
             ("spec", field),
             service_spec,
             name=name,
-            port_name="postgres",
+            port_name=defaults.POSTGRES_PORT_NAME,
             port=spec.port,
             selector=selector,
             labels=db_labels,
@@ -275,9 +275,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         )
     if pgbouncer and spec.openshift:
         pgbouncer = replace(pgbouncer, run_as_user=None, run_as_group=None)
-    policies = resolve_network_policies(
-        sourced, names, members=pod_selector, port=spec.port, pgbouncer=pgbouncer, backups=backups
-    )
+    policies = resolve_network_policies(sourced, names, members=pod_selector, pgbouncer=pgbouncer, backups=backups)
     made = claims(
         sourced,
         names,
@@ -443,7 +441,7 @@ def _extra_services(
             ("spec", "naming"),
             validated("ServiceSpec", {"metadata": spec.service.metadata}),
             name=name,
-            port_name="postgres",
+            port_name=defaults.POSTGRES_PORT_NAME,
             port=spec.port,
             selector=selector,
             labels=service_labels,

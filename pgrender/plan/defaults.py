@@ -26,6 +26,12 @@ PGBOUNCER_CONFIG_DIR = "/etc/pgbouncer"
 PGBOUNCER_SECRET_DIR = "/etc/pgbouncer/secret"
 
 PATRONI_PORT = 8008
+# Container port names: Services target them, and NetworkPolicies allow them, so that each pod's own
+# number counts (a changed spec.port reaches every member as it restarts, not all at once).
+POSTGRES_PORT_NAME = "postgres"
+PATRONI_PORT_NAME = "patroni"
+PGBOUNCER_PORT_NAME = "pgbouncer"
+PGBACKREST_PORT_NAME = "pgbackrest"
 # postgres_exporter's port on every member (CloudNativePG and pgMonitor use 9187 too), container port "metrics".
 EXPORTER_PORT = 9187
 EXPORTER_PORT_NAME = "metrics"

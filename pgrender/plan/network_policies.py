@@ -33,7 +33,7 @@ class RulePlan:
     """One ingress or egress rule: any of ``peers`` on any of ``ports`` ((protocol, port))."""
 
     peers: tuple[Manifest, ...]  # NetworkPolicyPeer objects
-    ports: tuple[tuple[str, int], ...]
+    ports: tuple[tuple[str, int | str], ...]  # a number, or a container port's name (the pod's own number)
 
 
 FieldPath = tuple[str | int, ...]
@@ -49,7 +49,7 @@ class PolicyPlan:
     egress: tuple[RulePlan, ...]  # empty: these pods connect nowhere
 
 
-def _tcp(*ports: int) -> tuple[tuple[str, int], ...]:
+def _tcp(*ports: int | str) -> tuple[tuple[str, int | str], ...]:
     return tuple((TCP, p) for p in ports)
 
 
@@ -75,7 +75,6 @@ def resolve_network_policies(
     names: Names,
     *,
     members: dict[str, str],
-    port: int,
     pgbouncer: PgBouncerPlan | None,
     backups: BackupsPlan | None,
 ) -> tuple[PolicyPlan, ...]:
@@ -102,15 +101,18 @@ def resolve_network_policies(
     standby = spec.standby if spec.standby and spec.standby.enabled else None
     source = spec.bootstrap.from_backup or (standby.from_backup if standby else None)
     member_store_ports = sorted({*own_store_ports, *([store_port(source.repo) or HTTPS_PORT] if source else [])})
-    server_port = backups.server_port if backups else 0
     pgbackrest_jobs = bool(backups and backups.repos)
     logical = backups.logical if backups else None
     repo_host = backups.repo_host if backups else None
 
+    # Pods are reached on their ports' names, which each pod resolves to its own number: when
+    # spec.port changes, members that still listen on the old port stay reachable until they restart
+    # (a number would cut every member off at once, the reconcile Job that restarts them too).
+    port, patroni, server_port = defaults.POSTGRES_PORT_NAME, defaults.PATRONI_PORT_NAME, defaults.PGBACKREST_PORT_NAME
     # Members: each other (replication, pg_rewind, Patroni's leader race), the cluster's own
     # clients, the applications; out to DNS, the API (Patroni's DCS), the repositories.
     ingress = [
-        RulePlan((member_peer, _pods(reconcile_selector)), _tcp(port, defaults.PATRONI_PORT)),
+        RulePlan((member_peer, _pods(reconcile_selector)), _tcp(port, patroni)),
     ]
     if pgbouncer:
         ingress.append(RulePlan((_pods(pgbouncer.selector),), _tcp(port)))
@@ -121,8 +123,8 @@ def resolve_network_policies(
     if apps:
         ingress.append(RulePlan(apps, _tcp(port)))
     if spec.monitoring:  # the exporter sidecar's port, for Prometheus
-        ingress.append(RulePlan(tuple(peer(p) for p in np.monitoring), _tcp(defaults.EXPORTER_PORT)))
-    egress = [dns, api, RulePlan((member_peer,), _tcp(port, defaults.PATRONI_PORT))]
+        ingress.append(RulePlan(tuple(peer(p) for p in np.monitoring), _tcp(defaults.EXPORTER_PORT_NAME)))
+    egress = [dns, api, RulePlan((member_peer,), _tcp(port, patroni))]
     if repo_host:
         egress.append(RulePlan((_pods(repo_host.selector),), _tcp(server_port)))
     if member_store_ports:
@@ -134,7 +136,7 @@ def resolve_network_policies(
             "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
             "podSelector": {"matchLabels": {labels.CLUSTER_LABEL: stream.cluster}},
         }
-        egress.append(RulePlan((source_members,), _tcp(stream.port)))
+        egress.append(RulePlan((source_members,), _tcp(port)))  # the source's members name it alike
     cluster_path: FieldPath = ("metadata", "name")
     out = [
         _policy(
@@ -150,8 +152,8 @@ def resolve_network_policies(
                 ("spec", "proxy", "pgBouncer"),
                 cluster,
                 {"matchLabels": dict(pgbouncer.selector)},
-                [RulePlan(apps, _tcp(pgbouncer.port))] if apps else [],
-                [dns, RulePlan((member_peer,), _tcp(pgbouncer.server_port))],
+                [RulePlan(apps, _tcp(defaults.PGBOUNCER_PORT_NAME))] if apps else [],
+                [dns, RulePlan((member_peer,), _tcp(port))],
             )
         )
     # The reconcile Job (roles, Patroni's configuration, the rollout) and the password CronJob.
@@ -163,7 +165,7 @@ def resolve_network_policies(
             cluster,
             {"matchLabels": reconcile_selector},
             [],
-            [dns, api, RulePlan((member_peer,), _tcp(port, defaults.PATRONI_PORT))],
+            [dns, api, RulePlan((member_peer,), _tcp(port, patroni))],
         )
     )
     if pgbackrest_jobs:

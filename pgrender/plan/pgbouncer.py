@@ -152,7 +152,7 @@ def resolve_pgbouncer(
             (*PATH, "service"),
             spec.service,
             name=names.pgbouncer_service,
-            port_name="pgbouncer",
+            port_name=defaults.PGBOUNCER_PORT_NAME,
             port=spec.port,
             selector=selector,
             labels=pgbouncer_labels,

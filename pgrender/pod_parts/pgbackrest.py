@@ -84,7 +84,9 @@ def database_pgbackrest(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
                 "image": plan.image,
                 "command": [backups.program, "server"],
                 "env": environment(list(backups.repos)),
-                "ports": [{"name": "pgbackrest", "containerPort": backups.server_port, "protocol": "TCP"}],
+                "ports": [
+                    {"name": defaults.PGBACKREST_PORT_NAME, "containerPort": backups.server_port, "protocol": "TCP"}
+                ],
                 "livenessProbe": {**probe, "periodSeconds": 30, "timeoutSeconds": 10},
                 "resources": container_resources(plan.resources[ContainerKind.PGBACKREST]),
                 "securityContext": container_security_context(),
