@@ -36,6 +36,7 @@ from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX
 from pgrender.plan.defaults import WAL_VOLUME
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
+    CA_ANNOTATION,
     CLUSTER_LABEL,
     COMPONENT_DATABASE,
     COMPONENT_LABEL,
@@ -1760,8 +1761,14 @@ def _cluster_wide(
     for cluster in sorted(new_clusters.keys() - whole):
         old_members = [o for o in old_clusters.get(cluster, ()) if o.member]
         new_members = [o for o in new_clusters[cluster] if o.member]
-        out += _tls_provider_change(cluster, old_members, new_members)
-        if old_members and new_members and not {o.name for o in old_members} & {o.name for o in new_members}:
+        provider = _tls_provider_change(cluster, old_members, new_members)
+        out += provider
+        staying = {o.name for o in old_members} & {o.name for o in new_members}
+        if staying:
+            out += _ca_change(
+                cluster, old_clusters.get(cluster, []), new_clusters[cluster], new_members, bool(provider)
+            )
+        if old_members and new_members and not staying:
             out.append(
                 _finding(new_members[0], ChangeClass.RISK, "", EVERY_MEMBER_REPLACED, f"replace-members:{cluster[1]}")
             )
@@ -1847,6 +1854,73 @@ EVERY_MEMBER_REPLACED = (
 )
 
 
+NEW_CA = (
+    "the cluster's CA changes (spec.tls.caRotation, another root key, a standby's source, the TLS provider). The "
+    "members serve certificates of the old CA until they restart, while the reconcile Job that restarts them, "
+    "pgBouncer's new pods and applications that read the new ca.crt trust only the new one: the Job reaches no "
+    "member, so the rollout never starts, and those clients are refused. After the sync, delete every member "
+    "pod at once (an outage until they are back). To keep the CA, leave caRotation and the root key as they "
+    "were (spec.tls.rotation renews certificates under the same CA; before caRotation it made a new CA too: "
+    "a cluster whose rotation was raised keeps its CA with caRotation set to that number), and promote a "
+    "standby with standby.enabled: false, which keeps its source's CA"
+)
+
+
+def _ca_change(
+    cluster: tuple[str, str], old: list[Obj], new: list[Obj], members: list[Obj], provider_changed: bool
+) -> list[Finding]:
+    """A risk when the CA the members' certificates come from is not among the CAs the new output
+    trusts (told by the CA annotation, or a plaintext ca.crt), and at a TLS provider change: what
+    the pods and the Job trust is then the new provider's Secrets', which the output does not hold
+    (a caCertificate bundle reaches the applications' Secrets only)."""
+    before, after = _ca_keys(old), _ca_keys(new)
+    if not provider_changed and not (before and after and not before & after):
+        return []
+    return [
+        Finding(
+            ChangeClass.RISK,
+            "PostgresCluster",
+            cluster[0],
+            cluster[1],
+            "spec.tls",
+            NEW_CA,
+            f"new-ca:{cluster[1]}",
+            file=members[0].file,
+            scope=cluster,
+        )
+    ]
+
+
+def _ca_keys(objs: Iterable[Obj]) -> set[str]:
+    """The identifiers of the CA keys the cluster's Secrets hold: their CA annotation, else (output
+    written before it) the ca.crt of a plaintext Secret, parsed."""
+    keys: set[str] = set()
+    for obj in objs:
+        if obj.kind not in ("Secret", "SealedSecret"):
+            continue
+        named = obj.annotations.get(CA_ANNOTATION)
+        if isinstance(named, str):
+            keys.add(named)
+        elif obj.kind == "Secret" and isinstance(obj.data().get("ca.crt"), str):
+            keys |= _pem_ca_keys(obj.data()["ca.crt"])
+    return keys
+
+
+def _pem_ca_keys(encoded: str) -> set[str]:
+    """Key identifiers (RFC 5280 4.2.1.2 method 1) of the certificates in a base64 ca.crt; none when
+    it is not one."""
+    import base64
+    import binascii
+
+    from cryptography import x509
+
+    try:
+        certificates = x509.load_pem_x509_certificates(base64.b64decode(encoded, validate=True))
+    except (ValueError, binascii.Error):
+        return set()
+    return {x509.SubjectKeyIdentifier.from_public_key(c.public_key()).digest.hex() for c in certificates}
+
+
 TLS_PROVIDER_CHANGES = {
     "cert-manager": (
         "cert-manager issues the certificates into the Secrets pgrender wrote (your issuer's CA from now on)"
@@ -1889,7 +1963,7 @@ def _tls_provider_change(cluster: tuple[str, str], old: list[Obj], new: list[Obj
     if after != "existing":
         message += (
             ". Applications' Secrets get the new CA as ca.crt at once, while members still serve certificates of "
-            "the old one until they are replaced: put both CAs in spec.tls.caCertificate for the switch"
+            "the old one until they are replaced (new-ca)"
             if after == "cert-manager"
             else ". Applications' Secrets get pgrender's CA as ca.crt at once: clients verify against it as soon "
             "as they read it"

@@ -45,6 +45,10 @@ class Values(Protocol):
         of Secrets that are committed sealed)."""
         ...
 
+    def ca_key_identifier(self) -> str:
+        """The identifier of the CA key pgrender's ca.crt values hold, in hexadecimal (public)."""
+        ...
+
 
 class TLSProvider(Protocol):
     """Where the cluster's certificates come from.

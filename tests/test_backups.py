@@ -934,9 +934,10 @@ def test_streaming_standby(objects_of: Callable[[dict[str, Any]], list[dict[str,
     ("stream", "source_tls", "same"),
     [
         ({}, {}, True),
-        ({"tls": {"rotation": 2}}, {"rotation": 2}, True),
+        ({"tls": {"caRotation": 2}}, {"caRotation": 2}, True),
         ({"tls": {"notBefore": "2026-06-01T00:00:00Z"}}, {"notBefore": "2026-06-01T00:00:00Z"}, True),
-        ({}, {"rotation": 1}, False),  # the standby must state the source's CA settings
+        ({}, {"caRotation": 1}, False),  # the standby must state the source's CA settings
+        ({}, {"rotation": 1}, True),  # the source's new certificates come from the same CA
     ],
 )
 def test_streaming_standby_shares_the_sources_ca(

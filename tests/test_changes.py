@@ -1356,3 +1356,44 @@ def test_another_root_key_is_a_risk_to_every_encrypted_repository(
     found = [(f.change.value, f.path, f.id) for f in result.findings if "cipher-pass" in f.path]
     assert found == expected
     assert result.exit_code == 1
+
+
+def _tls(**fields: Any) -> Edit:
+    return lambda text: text + "  tls:\n" + "".join(f"    {k}: {v}\n" for k, v in fields.items())
+
+
+def _no_ca_annotations(files: dict[str, str]) -> dict[str, str]:
+    """Output as pgrender wrote it before the CA annotation."""
+    return {rel: re.sub(r"\n *pgrender\.io/ca: [0-9a-f]+", "", text) for rel, text in files.items()}
+
+
+STANDBY = (EXAMPLES / "standby.yaml").read_text()
+STANDBY_BLOCK = STANDBY[STANDBY.index("  standby:\n") : STANDBY.index("  backups:\n")]
+# (case, spec, edit of the old, edit of the new, whether the old output had the CA annotation) -> new-ca
+CA_CASES: list[tuple[str, str, Edit, Edit, bool, bool]] = [
+    ("rotation", ONE_MEMBER_MINIMAL, lambda t: t, _tls(rotation=1), True, False),  # new leaves, same CA
+    ("not-before", ONE_MEMBER_MINIMAL, lambda t: t, _tls(notBefore="2027-01-01T00:00:00Z"), True, False),
+    ("ca-rotation", ONE_MEMBER_MINIMAL, lambda t: t, _tls(caRotation=1), True, True),
+    ("cert-manager", ONE_MEMBER_MINIMAL, lambda t: t, lambda t: t + CERT_MANAGER, True, True),
+    ("standby-removed", STANDBY, lambda t: t, swap(STANDBY_BLOCK, ""), True, True),
+    ("standby-promoted", STANDBY, lambda t: t, swap("  standby:\n", "  standby:\n    enabled: false\n"), True, False),
+    # rendered before caRotation, with rotation 2 (which made CA 2): kept with caRotation 2, told from ca.crt
+    ("upgrade-kept", ONE_MEMBER_MINIMAL, _tls(caRotation=2, rotation=2), _tls(caRotation=2, rotation=2), False, False),
+    ("upgrade-lost", ONE_MEMBER_MINIMAL, _tls(caRotation=2, rotation=2), _tls(rotation=2), False, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "old_edit", "new_edit", "annotated", "new_ca"), [c[1:] for c in CA_CASES], ids=[c[0] for c in CA_CASES]
+)
+def test_a_new_ca_is_a_risk(
+    tmp_path: Path, text: str, old_edit: Edit, new_edit: Edit, annotated: bool, new_ca: bool
+) -> None:
+    """The members serve their old certificates until they restart, and the reconcile Job that restarts
+    them verifies them against the new ca.crt: a CA they are not signed by leaves the rollout stuck."""
+    old = rendered(tmp_path, old_edit(text), "old")
+    result = changes(old if annotated else _no_ca_annotations(old), rendered(tmp_path, new_edit(text), "new"))
+    risks = [f for f in result.findings if f.id and f.id.startswith("new-ca:")]
+    expected = [("risk", "PostgresCluster", "spec.tls")] if new_ca else []
+    assert [(f.change.value, f.kind, f.path) for f in risks] == expected
+    assert all("delete every member pod at once" in f.message for f in risks)

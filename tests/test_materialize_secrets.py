@@ -26,6 +26,9 @@ class NamedValues:
     def value(self, item: SecretInput) -> str:
         return f"<{item.material.value} {item.subject} {item.rotation}>"
 
+    def ca_key_identifier(self) -> str:
+        return "ca-key"
+
 
 def context(plan: ClusterPlan, values: Values | None) -> Context:
     return Context(plan, secrets_provider("derived"), tls_provider("derived"), values)

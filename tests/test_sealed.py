@@ -556,13 +556,11 @@ ALL_PODS = {"StatefulSet/pooled-db-0", "StatefulSet/pooled-db-1", "Deployment/po
         (
             "spec:\n  tls: {rotation: 1}\n",
             ALL_PODS,
-            {
-                "pooled-cluster-cert": {"ca.crt", "tls.crt", "tls.key"},
-                "pooled-replication-cert": {"ca.crt", "tls.crt", "tls.key"},
-                "pooled-superuser-cert": {"ca.crt", "tls.crt", "tls.key"},
-                "pooled-pgbouncer": {"ca.crt", "tls.crt", "tls.key"},
-                "pooled-pguser-shop": {"ca.crt"},
-                ACCESS_SECRET: {"ca.crt"},
+            {  # new keys and certificates under the same CA
+                "pooled-cluster-cert": {"tls.crt", "tls.key"},
+                "pooled-replication-cert": {"tls.crt", "tls.key"},
+                "pooled-superuser-cert": {"tls.crt", "tls.key"},
+                "pooled-pgbouncer": {"tls.crt", "tls.key"},
             },
         ),
         (
@@ -600,6 +598,16 @@ def test_a_rotation_reseals_exactly_its_keys_and_rolls_the_pods_that_mount_them(
     for line in diff.stdout.splitlines():
         if RECORD_ANNOTATION in line:
             assert line.startswith("no-op: "), line
+
+
+def test_a_new_ca_is_told_in_sealed_output(tmp_path: Path, pooled: Path) -> None:
+    """The sealed ca.crt says nothing; the CA annotation tells diff the members' CA is no longer trusted."""
+    out = tmp_path / "out"
+    render_dir(pooled, out)
+    spec = tmp_path / "new.yaml"
+    spec.write_text(pooled.read_text().replace("spec:\n", "spec:\n  tls: {caRotation: 1}\n", 1))
+    diff = run_cli("diff", str(spec), "-o", str(out), *sealed_args())
+    assert diff.exit_code == 1 and "[new-ca:pooled]" in diff.stdout, diff.stdout[-2000:]
 
 
 def sealed_by_name(items: list[Manifest]) -> dict[str, dict[str, str]]:

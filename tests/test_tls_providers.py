@@ -462,7 +462,10 @@ def test_diff_risks_a_pruned_secret_the_new_pods_mount(write_spec: Callable[...,
     tls = {**EXISTING, "existing": {**EXISTING_SETTINGS, "serverSecretName": "hippo-cluster-cert"}}
     findings = diff(write_spec, tmp_path, with_tls({}), with_tls(tls))
     risks = [f for f in findings if f["class"] == "risk"]
-    assert [(f["name"], f["id"]) for f in risks] == [("hippo-cluster-cert", "remove-secret:hippo-cluster-cert")]
+    assert [(f["name"], f["id"]) for f in risks] == [
+        ("hippo-cluster-cert", "remove-secret:hippo-cluster-cert"),
+        ("hippo", "new-ca:hippo"),  # the members' CA is no longer the one trusted (test_changes)
+    ]
 
 
 @pytest.mark.parametrize(

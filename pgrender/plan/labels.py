@@ -13,6 +13,10 @@ DATA_LABEL = "pgrender.io/data"
 PGUSER_LABEL = "pgrender.io/pguser"
 # On <c>-config: spec.acknowledgedChanges, sorted and space-separated, for `pgrender diff`.
 ACKNOWLEDGED_CHANGES_ANNOTATION = "pgrender.io/acknowledged-changes"
+# On a Secret holding pgrender's CA (ca.crt): the CA key's identifier (SHA-1 of its public key, as
+# every certificate it signs names it), so `pgrender diff` tells a new CA from a renewed certificate
+# also where the values are sealed. Public: every TLS client of the cluster is shown it.
+CA_ANNOTATION = "pgrender.io/ca"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -181,7 +181,7 @@ def resolve_tls(
         rotation=t.rotation,
         ca_subject="ca",
         ca_not_before=ca_tls.not_before,
-        ca_rotation=ca_tls.rotation,
+        ca_rotation=ca_tls.ca_rotation,
         ca_owner=(ca_ns, ca_cluster) if stream else None,
         server_files=SERVER_FILES,
         replication_files=REPLICATION_FILES,

@@ -22,6 +22,7 @@ SALT = b"pgrender/v1"
 PASSWORD_LENGTH = 32
 PASSWORD_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 SCRAM_ITERATIONS = 4096
+CA_KEY_IDENTIFIER = "ca-key-identifier"  # beside the PEM texts in DerivedValues._tls
 
 
 def hkdf(key: bytes, info: str, length: int) -> bytes:
@@ -84,6 +85,9 @@ class DerivedValues:
         nothing of the values it covers, even guessable ones (a committed digest must be this)."""
         return hmac.digest(self._derive("digest-key", 0, 32), data, "sha256")
 
+    def ca_key_identifier(self) -> str:
+        return self._tls[CA_KEY_IDENTIFIER]
+
     def prepare(self, inputs: Iterable[SecretInput]) -> None:
         """Start computing the verifiers among ``inputs`` on the executor, if there is one."""
         if self._executor is None:
@@ -125,10 +129,10 @@ class DerivedValues:
             x509.Validity(tls.ca_not_before, tls.ca_validity_days),
             serial("ca", tls.ca_rotation, tls.ca_owner),
         )
-        out = {"ca": x509.cert_pem(ca)}
+        ca_key_identifier = x509.authority_key_identifier(ca_key)
+        out = {"ca": x509.cert_pem(ca), CA_KEY_IDENTIFIER: ca_key_identifier.hex()}
         leaf_validity = x509.Validity(tls.not_before, tls.validity_days)
         leaves: tuple[CertificatePlan, ...] = tls.leaves
-        ca_key_identifier = x509.authority_key_identifier(ca_key)
         for leaf in leaves:
             key = x509.key_pair(self._derive(f"tls-key:{leaf.subject}", rotation, 48))
             cert = x509.leaf(

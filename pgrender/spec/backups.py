@@ -308,7 +308,7 @@ class SourceTLSSpec(StrictModel):
 
     not_before: dt.datetime = Field(default=DEFAULT_NOT_BEFORE, description="The source's spec.tls.notBefore.")
     ca_validity_days: int = Field(default=7300, ge=1, le=36500, description="The source's spec.tls.caValidityDays.")
-    rotation: int = Field(default=0, ge=0, description="The source's spec.tls.rotation.")
+    ca_rotation: int = Field(default=0, ge=0, description="The source's spec.tls.caRotation.")
 
     _utc = field_validator("not_before")(to_utc)
 

@@ -142,7 +142,18 @@ class TLSSpec(StrictModel):
     before the end."""
     validity_days: int = Field(default=3650, ge=1, le=36500)
     """Days the derived server and client certificates are valid from notBefore (provider derived)."""
-    rotation: int = Field(default=0, ge=0, description="Bump to derive new keys and certificates.")
+    rotation: int = Field(
+        default=0,
+        ge=0,
+        description="Bump to derive new keys and certificates under the same CA: the members restart one at a "
+        "time, each trusted by the others before and after.",
+    )
+    ca_rotation: int = Field(
+        default=0,
+        ge=0,
+        description="Bump to derive a new CA: every member, pgBouncer and client must trust it at once, so `pgrender "
+        "diff` calls it a risk (new-ca) and says how (README, Certificates).",
+    )
     ca_certificate: CACertificatePEM | None = Field(
         default=None,
         description="With provider cert-manager or existing: the CA that signs the certificates, as PEM (a "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from pgrender.secrets import SecretText
+from pgrender.plan.labels import CA_ANNOTATION
+from pgrender.secrets import Material, SecretText
 
 if TYPE_CHECKING:
     from pgrender.providers import Values
@@ -23,10 +24,16 @@ def materialize_secrets(context: Context, manifests: list[Manifest]) -> list[Man
 
 
 def _filled(manifest: Manifest, values: Values) -> Manifest:
-    filled = {}
+    """The Secret with its values; one that holds the CA names its key (CA_ANNOTATION)."""
+    filled, ca = {}, False
     for key, value in manifest.get("data", {}).items():
         if isinstance(value, SecretText):
+            ca = ca or any(p.material is Material.CA_CERT for p in value.inputs)
             text = "".join(p if isinstance(p, str) else values.value(p) for p in value.parts)
             value = base64.b64encode(text.encode()).decode()
         filled[key] = value
-    return {**manifest, "data": filled}
+    if not ca:
+        return {**manifest, "data": filled}
+    meta = manifest["metadata"]
+    annotations = {**meta.get("annotations", {}), CA_ANNOTATION: values.ca_key_identifier()}
+    return {**manifest, "metadata": {**meta, "annotations": annotations}, "data": filled}

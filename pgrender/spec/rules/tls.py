@@ -22,6 +22,7 @@ TLS_KEYS = {
     "ca_validity_days": "caValidityDays",
     "validity_days": "validityDays",
     "rotation": "rotation",
+    "ca_rotation": "caRotation",
 }
 # spec.tls.existing's fields naming a Secret the user makes, with their keys.
 EXISTING_SECRET_FIELDS = {
@@ -177,7 +178,7 @@ def check_provider_settings(spec: TLSSpec) -> TLSSpec:
         if field != wanted and getattr(spec, field) is not None:
             raise ValueError(f"{alias} is read only with provider {name}")
     if not tls.own_ca(spec.provider):
-        for field in ("not_before", "ca_validity_days", "validity_days", "rotation"):
+        for field in ("not_before", "ca_validity_days", "validity_days", "rotation", "ca_rotation"):
             if field in spec.model_fields_set:
                 alias = TLS_KEYS.get(field, field)
                 raise ValueError(
