@@ -1768,6 +1768,7 @@ def _cluster_wide(
             out += _ca_change(
                 cluster, old_clusters.get(cluster, []), new_clusters[cluster], new_members, bool(provider)
             )
+            out += _role_label_change(cluster, old_clusters.get(cluster, []), new_clusters[cluster], new_members)
         if old_members and new_members and not staying:
             out.append(
                 _finding(new_members[0], ChangeClass.RISK, "", EVERY_MEMBER_REPLACED, f"replace-members:{cluster[1]}")
@@ -1854,7 +1855,46 @@ EVERY_MEMBER_REPLACED = (
 )
 
 
-NEW_CA = (
+ROLE_LABEL_CHANGED = (
+    "the pods' role label changes ({before} → {after}, a naming profile to or from zalando): Patroni sets the new "
+    "one on a member only when it restarts, so the Services that select by it (the primary's, the replicas') "
+    "reach no member until then, and the reconcile Job, which reaches the primary through its Service, waits "
+    "and never restarts them. After the sync, delete every member pod at once (an outage until they are back), "
+    "or keep the naming profile"
+)
+
+
+def _role_label_change(cluster: tuple[str, str], old: list[Obj], new: list[Obj], members: list[Obj]) -> list[Finding]:
+    """A risk when the members' Services select by another role label than before."""
+    before, after = _role_keys(old), _role_keys(new)
+    if not before or not after or before & after:
+        return []
+    message = ROLE_LABEL_CHANGED.format(before=", ".join(sorted(before)), after=", ".join(sorted(after)))
+    return [
+        Finding(
+            ChangeClass.RISK,
+            "PostgresCluster",
+            cluster[0],
+            cluster[1],
+            "spec.naming",
+            message,
+            f"role-label:{cluster[1]}",
+            file=members[0].file,
+            scope=cluster,
+        )
+    ]
+
+
+def _role_keys(objs: Iterable[Obj]) -> set[str]:
+    """The role labels the cluster's Services select members by."""
+    from pgrender.plan.profiles import ROLE_LABELS
+
+    return {
+        key for obj in objs if obj.kind == "Service" for key in _map(obj.spec.get("selector")) if key in ROLE_LABELS
+    }
+
+
+CA_REPLACED = (
     "the cluster's CA changes (spec.tls.caRotation, another root key, a standby's source, the TLS provider). The "
     "members serve certificates of the old CA until they restart, while the reconcile Job that restarts them, "
     "pgBouncer's new pods and applications that read the new ca.crt trust only the new one: the Job reaches no "
@@ -1883,7 +1923,7 @@ def _ca_change(
             cluster[0],
             cluster[1],
             "spec.tls",
-            NEW_CA,
+            CA_REPLACED,
             f"new-ca:{cluster[1]}",
             file=members[0].file,
             scope=cluster,

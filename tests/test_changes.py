@@ -1397,3 +1397,17 @@ def test_a_new_ca_is_a_risk(
     expected = [("risk", "PostgresCluster", "spec.tls")] if new_ca else []
     assert [(f.change.value, f.kind, f.path) for f in risks] == expected
     assert all("delete every member pod at once" in f.message for f in risks)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "risk"),
+    [("pgo", "zalando", True), ("zalando", "pgd", True), ("pgo", "cnpg", False), ("zalando", "zalando", False)],
+)
+def test_another_role_label_is_a_risk(tmp_path: Path, before: str, after: str, risk: bool) -> None:
+    """Patroni labels a member with its role in the new label only when it restarts: until then the
+    Services select no member, and the reconcile Job that would restart them waits for the primary's."""
+    old, new = two_members(), two_members()
+    old["spec"]["naming"], new["spec"]["naming"] = before, after
+    result = changes(rendered_spec(tmp_path, old, "old"), rendered_spec(tmp_path, new, "new"))
+    found = [(f.change.value, f.path) for f in result.findings if f.id == "role-label:hippo"]
+    assert found == ([("risk", "spec.naming")] if risk else [])

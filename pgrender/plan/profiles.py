@@ -10,6 +10,7 @@ headless <c>-pods Service, Job and ConfigMap names) is pgrender's own in every p
 from __future__ import annotations
 
 from pgrender.frozen import frozen
+from pgrender.plan.labels import ROLE_LABEL
 from pgrender.spec.rules.connectivity import Naming
 
 
@@ -96,3 +97,5 @@ PROFILES: dict[Naming, NamingProfile] = {
         username_key=True,
     ),
 }
+# Every pod label Patroni may write the role in, by profile (pgrender.io/role where a profile names none).
+ROLE_LABELS = frozenset({ROLE_LABEL, *(p.role_label for p in PROFILES.values() if p.role_label)})
