@@ -537,7 +537,15 @@ def _dynamic_configuration(change: Change) -> list[Verdict]:
         return [Verdict(ChangeClass.RESTART, "not JSON pgrender can read; counted as a restart to be safe")]
     out = []
     lowered = []
+    cluster = change.obj.cluster[1] if change.obj.cluster else change.obj.name
+    dropped = _dropped_slots(cluster, _map(old), _map(new))
     for path, a, b in leaves(old, new):
+        # A slot dropped is told at the setting that drops it, in place of "applied live".
+        mine = [verdict for cause, verdict in dropped if _related(cause, path)]
+        if mine:
+            dropped = [(cause, verdict) for cause, verdict in dropped if not _related(cause, path)]
+            out += [replace(verdict, subpath=path) for verdict in mine]
+            continue
         verdict = _dynamic_value(change, path, a, b)
         out.append(replace(verdict, subpath=path))
         if path[:2] == ("postgresql", "parameters") and len(path) == 3 and _lowered(path[2], a, b) is True:
@@ -546,7 +554,135 @@ def _dynamic_configuration(change: Change) -> list[Verdict]:
         # One Job run restarts the members once for all of them: as the lowered setting needs.
         together = f"restarted together with the lowered {', '.join(lowered)} (the primary in place, no switchover)"
         out = [replace(v, message=v.message.replace(ROLLING, together)) for v in out]
+    return out + [replace(verdict, subpath=cause) for cause, verdict in dropped]  # a cause no leaf showed
+
+
+def _related(cause: FieldPath, path: FieldPath) -> bool:
+    """Whether a leaf at ``path`` is, holds or is held by the setting at ``cause``."""
+    shorter = min(len(cause), len(path))
+    return cause[:shorter] == path[:shorter]
+
+
+# Patroni's replication slots (Patroni 3 and 4, "Dynamic Configuration Settings" and slots.py): each
+# member keeps the permanent slots of `slots` while postgresql.use_slots is on, and drops every other
+# slot it finds (but the members' own) unless an ignore_slots entry matches it; a permanent slot
+# whose type, database or plugin changed is dropped and created anew. A slot is dropped once no
+# consumer is connected to it. Its consumer's position goes with it, so these are risks.
+USE_SLOTS: FieldPath = ("postgresql", "use_slots")
+_SLOT_FIELDS = ("type", "database", "plugin")  # what Patroni compares of a slot, and ignore_slots matches
+SLOT_LOST = (
+    "the consumer's position and the WAL the slot keeps for it are lost: a logical consumer (Debezium, a "
+    "subscription) misses the changes made until it has a slot again and has to take a new snapshot; a physical "
+    "one (pg_receivewal, a standby outside the cluster) may find the WAL it needs removed"
+)
+SLOT_DROPPED = (
+    "Patroni drops replication slot {name} ({why}) on every member once no consumer is connected to it: "
+    f"{SLOT_LOST}. To keep it, {{keep}}"
+)
+SLOT_RECREATED = (
+    "Patroni drops replication slot {name} and creates it anew ({what} in slots) on every member once no "
+    f"consumer is connected to it: {SLOT_LOST}; the new slot starts at the current WAL position. To keep the old "
+    "one, define the new slot under another name, move the consumer to it, then remove the old one"
+)
+SLOT_UNIGNORED = (
+    "ignore_slots entry {entry} removed: Patroni drops every slot it matched that is neither a member's nor "
+    "in slots (slots that applications made themselves, Debezium's or a subscription's) on every member once no "
+    f"consumer is connected to it; for each, {SLOT_LOST}. To keep them, keep the entry, or define them in slots"
+)
+MEMBER_SLOTS_DROPPED = (
+    "postgresql.use_slots: false: Patroni drops the slot it keeps on the primary for each replica, so the "
+    "primary no longer keeps the WAL a replica has not received: a replica that falls behind further than "
+    "pg_wal holds needs the archive (restore_command) or a new copy. To keep them, leave use_slots true"
+)
+
+
+def _dropped_slots(cluster: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple[FieldPath, Verdict]]:
+    """Each slot (or set of slots) Patroni drops once ``new`` is its dynamic configuration, with the
+    setting that drops it: a permanent slot removed, redefined or no longer kept (use_slots off), an
+    ignore_slots entry removed, and with use_slots off the members' own slots."""
+    before, after = _permanent_slots(old), _permanent_slots(new)
+    ignored = [m for m in _list(new.get("ignore_slots")) if isinstance(m, dict)]
+    out: list[tuple[FieldPath, Verdict]] = []
+    for name, slot in sorted(before.items()):
+        written = _map(old.get("slots")).get(name) != _map(new.get("slots")).get(name, _MISSING)
+        cause = ("slots", name) if written else USE_SLOTS
+        if name in after:
+            changed = _slot_changes(slot, after[name])
+            if changed:
+                out.append(
+                    (cause, Verdict(ChangeClass.RISK, SLOT_RECREATED.format(name=name, what=changed), _slot_id(name)))
+                )
+        elif not any(_matches_slot(m, {**slot, "name": name}) for m in ignored):
+            out.append((cause, _slot_dropped(name, uses_slots=_uses_slots(new))))
+    out += _unignored(cluster, old, new, after)
+    if not before and _uses_slots(old) and not _uses_slots(new):
+        out.append((USE_SLOTS, Verdict(ChangeClass.RISK, MEMBER_SLOTS_DROPPED, f"drop-slots:{cluster}")))
     return out
+
+
+def _slot_dropped(name: str, uses_slots: bool) -> Verdict:
+    if uses_slots:
+        why = "no longer in slots, and no ignore_slots entry matches it"
+        keep = "leave it in slots, or add an ignore_slots entry that matches it (its consumer then manages it)"
+    else:
+        why = "postgresql.use_slots: false: Patroni keeps no slots, neither those of slots nor the members' own"
+        keep = "leave use_slots true, or add an ignore_slots entry that matches it (its consumer then manages it)"
+    return Verdict(ChangeClass.RISK, SLOT_DROPPED.format(name=name, why=why, keep=keep), _slot_id(name))
+
+
+def _unignored(
+    cluster: str, old: dict[str, Any], new: dict[str, Any], after: dict[str, dict[str, Any]]
+) -> list[tuple[FieldPath, Verdict]]:
+    """An ignore_slots entry removed, unless an entry left matches all it matched, or slots now
+    defines the slot it named (Patroni keeps that one)."""
+    before_list, after_list = _list(old.get("ignore_slots")), _list(new.get("ignore_slots"))
+    named = _named(before_list) is not None and _named(after_list) is not None  # as leaves() keys them
+    out: list[tuple[FieldPath, Verdict]] = []
+    for entry in before_list:
+        if not isinstance(entry, dict) or entry in after_list:
+            continue
+        name = entry.get("name")
+        if (name is not None and str(name) in after) or any(
+            _matches_slot(m, entry) for m in after_list if isinstance(m, dict)
+        ):
+            continue
+        cause = ("ignore_slots", f"[{name}]") if named and name is not None else ("ignore_slots",)
+        ident = _slot_id(str(name)) if name is not None else f"drop-slots:{cluster}"
+        out.append((cause, Verdict(ChangeClass.RISK, SLOT_UNIGNORED.format(entry=_value(entry)), ident)))
+    return out
+
+
+def _slot_id(name: str) -> str:
+    return f"drop-slot:{name}"
+
+
+def _uses_slots(configuration: dict[str, Any]) -> bool:
+    return _map(configuration.get("postgresql")).get("use_slots") is not False  # Patroni's default: on
+
+
+def _permanent_slots(configuration: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The slots Patroni keeps of ``slots``: none while use_slots is off."""
+    if not _uses_slots(configuration):
+        return {}
+    return {str(name): _map(slot) for name, slot in _map(configuration.get("slots")).items()}
+
+
+def _slot_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What of a permanent slot changed that Patroni compares ("" when nothing): its type, and a
+    logical slot's database and plugin."""
+    fields = _SLOT_FIELDS if "logical" in (old.get("type"), new.get("type")) else ("type",)
+    return ", ".join(
+        f"{k} {_values(old.get(k, _MISSING), new.get(k, _MISSING))}" for k in fields if old.get(k) != new.get(k)
+    )
+
+
+def _matches_slot(matcher: dict[str, Any], slot: dict[str, Any]) -> bool:
+    """Whether an ignore_slots entry matches ``slot`` (a slot's name and fields, or another entry:
+    then whether it matches every slot that entry does), as Patroni matches: each field it gives."""
+    name = matcher.get("name")
+    return (name is None or name == slot.get("name")) and all(
+        not matcher.get(k) or matcher.get(k) == slot.get(k) for k in _SLOT_FIELDS
+    )
 
 
 def _dynamic_value(change: Change, path: FieldPath, old: Any, new: Any) -> Verdict:

@@ -90,7 +90,7 @@ def config_map(name: str, data: dict[str, str], cluster: str = "hippo", **annota
 def dynamic(**config: Any) -> Obj:
     document = {"ttl": 30, "postgresql": {"parameters": {"max_connections": "100"}}}
     for key, value in config.items():
-        target = document["postgresql"] if key in ("parameters", "pg_hba") else document
+        target = document["postgresql"] if key in ("parameters", "pg_hba", "use_slots") else document
         target[key] = value  # type: ignore[index]
     return config_map("hippo-reconcile", {"patroni-dynamic.json": json.dumps(document, indent=2, sort_keys=True)})
 
@@ -167,6 +167,15 @@ DYNAMIC = "data[patroni-dynamic.json]"
 IMAGE = "spec.template.spec.containers[database].image"
 DATA_DIR = "spec.template.spec.containers[database].env[PATRONI_POSTGRESQL_DATA_DIR]"
 Case = tuple[str, list[Obj], list[Obj], list[tuple[str, str, str, str | None]]]
+RC = "hippo-reconcile"
+SLOT = {"cdc": {"type": "logical", "database": "app", "plugin": "pgoutput"}}
+WAL2JSON = {"cdc": {"type": "logical", "database": "app", "plugin": "wal2json"}}
+PLUGIN = f"{DYNAMIC}.slots.cdc.plugin"
+CDC, ANY = [{"name": "cdc", "type": "logical"}], [{"type": "logical"}]
+IGNORE = f"{DYNAMIC}.ignore_slots"
+USE = f"{DYNAMIC}.postgresql.use_slots"
+LIVE_SLOTS, LIVE_IGNORE = ("live", RC, f"{DYNAMIC}.slots", None), ("live", RC, IGNORE, None)
+DROP_CDC = "drop-slot:cdc"
 
 CASES: list[Case] = [
     ("unchanged", [M, claim()], [M, claim()], []),
@@ -455,6 +464,17 @@ CASES: list[Case] = [
         [member("zebra-a-0", cluster="zebra"), config_map("zebra-reconcile", {}, "zebra")],
         [("risk", "hippo", "", "rename-cluster:hippo")],
     ),
+    # Replication slots Patroni drops (a consumer's position goes with them), and those it keeps.
+    ("slot-added", [dynamic()], [dynamic(slots=SLOT)], [LIVE_SLOTS]),
+    ("slot-removed", [dynamic(slots=SLOT)], [dynamic()], [("risk", RC, f"{DYNAMIC}.slots", DROP_CDC)]),
+    ("slot-removed-ignored", [dynamic(slots=SLOT, ignore_slots=CDC)], [dynamic(ignore_slots=CDC)], [LIVE_SLOTS]),
+    ("slot-plugin", [dynamic(slots=SLOT)], [dynamic(slots=WAL2JSON)], [("risk", RC, PLUGIN, DROP_CDC)]),
+    ("unignored", [dynamic(ignore_slots=CDC)], [dynamic()], [("risk", RC, IGNORE, DROP_CDC)]),
+    ("unignored-covered", [dynamic(ignore_slots=CDC + ANY)], [dynamic(ignore_slots=ANY)], [LIVE_IGNORE]),
+    ("unignored-unnamed", [dynamic(ignore_slots=ANY)], [dynamic()], [("risk", RC, IGNORE, "drop-slots:hippo")]),
+    ("unignored-now-kept", [dynamic(ignore_slots=CDC)], [dynamic(slots=SLOT)], [LIVE_IGNORE, LIVE_SLOTS]),
+    ("use-slots-off", [dynamic(slots=SLOT)], [dynamic(slots=SLOT, use_slots=False)], [("risk", RC, USE, DROP_CDC)]),
+    ("use-slots-off-members", [dynamic()], [dynamic(use_slots=False)], [("risk", RC, USE, "drop-slots:hippo")]),
     ("cluster-removed", [M, claim()], [], [("risk", "hippo", "", "remove-cluster:hippo")]),
     ("cluster-added", [], [M, claim()], [("live", "hippo", "", None)]),
 ]
@@ -809,6 +829,23 @@ def swap(old: str, new: str) -> Edit:
     return _edit
 
 
+def then(*edits: Edit) -> Edit:
+    """The edits one after the other."""
+
+    def _edit(text: str) -> str:
+        for edit in edits:
+            text = edit(text)
+        return text
+
+    return _edit
+
+
+DEBEZIUM = "slots: {debezium: {type: logical, database: payments, plugin: pgoutput}}"
+TRIO_SLOTS = swap(
+    "    syncPeriodSeconds: 10\n",
+    f"    syncPeriodSeconds: 10\n    dynamicConfiguration:\n      {DEBEZIUM}\n"
+    "      ignore_slots: [{name: keep_me}]\n",
+)
 E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
     # (case, example, edit of the old spec, edit of the new spec, expected (class, id) among the findings)
     (
@@ -923,6 +960,42 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         swap("max_connections: 200\n", "max_connections: 200\n      max_replication_slots: 4\n"),
         [("risk", "replication-slots:trio")],
     ),
+    # Replication slots Patroni drops: the consumer's position and retained WAL go with them.
+    (
+        "slot-removed",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap(DEBEZIUM, "slots: {}")),
+        [("risk", "drop-slot:debezium")],
+    ),
+    (
+        "slot-database",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("database: payments", "database: ledger")),
+        [("risk", "drop-slot:debezium")],
+    ),
+    (
+        "slot-plugin",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("plugin: pgoutput", "plugin: wal2json")),
+        [("risk", "drop-slot:debezium")],
+    ),
+    (
+        "slot-unignored",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("      ignore_slots: [{name: keep_me}]\n", "")),
+        [("risk", "drop-slot:keep_me")],
+    ),
+    (
+        "use-slots-off",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("[{name: keep_me}]\n", "[{name: keep_me}]\n      postgresql: {use_slots: false}\n")),
+        [("risk", "drop-slot:debezium")],
+    ),
     (
         "retention-count-for-days",
         "backups",
@@ -997,6 +1070,8 @@ FROM_DR = swap(
 )  # the first: the source
 LOGIN_OFF = swap("{login: true, createdb", "{login: false, createdb")
 SUPERUSER = ("live", "trio-reconcile", "user migrator: NOSUPERUSER → SUPERUSER, set by the reconcile Job: it bypasses")
+RC_TRIO = "trio-reconcile"
+SLOT_KEPT = "the consumer's position and the WAL the slot keeps for it are lost: a logical consumer (Debezium"
 ACCESS = swap("    - name: app\n", "    - name: app\n      accessSecret: true\n")
 SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
     # (case, example, edit of the old spec, edit of the new spec, (class, object, message fragment) found)
@@ -1009,6 +1084,7 @@ SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
     ("superuser", "trio", lambda t: t, swap("createrole: true}", "createrole: true, superuser: true}"), SUPERUSER),
     ("archive-source", "standby", lambda t: t, FROM_DR, ("risk", "hippo-standby-pgbackrest-config", "(s3-bucket")),
     ("restore-source", "restore", lambda t: t, FROM_DR, ("no-op", "hippo-clone-pgbackrest-config", "restored or")),
+    ("slot-lost", "trio", TRIO_SLOTS, then(TRIO_SLOTS, swap(DEBEZIUM, "slots: {}")), ("risk", RC_TRIO, SLOT_KEPT)),
     (
         "days-for-count",
         "backups",
@@ -1128,7 +1204,6 @@ def p(name: str) -> str:
     return PARAMETERS + name
 
 
-RC = "hippo-reconcile"
 HBA = "hostssl all app 192.168.0.0/16 scram-sha-256"
 NEW_IMAGE = "registry.example/postgres:16.9"
 BOB = [{"name": "app", "databases": ["app"]}, {"name": "bob"}]
