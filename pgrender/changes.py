@@ -1379,7 +1379,8 @@ def _compare(
     removed_jobs = {ident: o for ident, o in old_by_id.items() if ident not in new_by_id and o.kind == "Job"}
     families = {_job_family(o): o for o in removed_jobs.values()}
     added_families = {_job_family(o) for o in added_jobs.values()}
-    secrets = _SecretUses(new_objs, new_by_id.values())
+    removed_secrets = {(o.namespace, o.name) for i, o in old_by_id.items() if i not in new_by_id and o.kind == "Secret"}
+    secrets = _SecretUses(new_objs, new_by_id.values(), new_files, differing, removed_secrets)
     described = _NewClusters(new_files, new_clusters)
 
     for ident, obj in sorted(new_by_id.items()):
@@ -1410,8 +1411,8 @@ def _compare(
             )
         elif obj.kind == "PersistentVolumeClaim":
             findings.append(_removed_claim(obj, claim_owners, removed_statefulsets))
-        elif obj.kind == "Secret" and obj.manifest.get("type") == TLS_SECRET_TYPE:
-            findings.append(_removed_certificate_secret(obj, secrets))
+        elif obj.kind == "Secret":
+            findings.append(_removed_secret(obj, secrets))
         elif obj.kind == "ConfigMap" and (repositories := _repositories(obj)):
             findings += [
                 _finding(
@@ -1423,14 +1424,6 @@ def _compare(
                 )
                 for key, repo in repositories
             ]
-        elif secrets.renamed_credentials(obj):
-            findings.append(
-                _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}"),
-            )
-        elif obj.kind == "Secret" and (maker := secrets.made_by(obj)):
-            findings.append(_finding(obj, ChangeClass.LIVE, "", MADE_ELSEWHERE.format(maker=maker)))
-        elif obj.kind == "Secret" and obj.labels.get(PGUSER_LABEL) is not None:
-            findings.append(_finding(obj, ChangeClass.LIVE, "", CREDENTIALS_REMOVED))
         else:
             findings.append(_removed(obj))
     findings += _cluster_wide(old_files, new_files, differing, (old_clusters, new_clusters), whole, rosters)
@@ -1727,13 +1720,34 @@ MADE_ELSEWHERE = (
 )
 
 
+SECRET_STILL_USED = (
+    "deleted when pruned, yet the new output still uses it ({users}): pods started from then on (a member "
+    "replaced, a Job, a CronJob's next run) cannot start without it. Where you make it from now on (the secrets "
+    "provider existing, or spec.tls.existing naming it), keep it from being pruned before this is applied (on "
+    "the Secret in the cluster: argocd.argoproj.io/sync-options: Prune=false, or Flux's "
+    "kustomize.toolkit.fluxcd.io/prune: disabled), or create it again as soon as it is pruned (the secrets "
+    "provider existing: `pgrender render --only-secrets --stdout` prints it); spec.tls.existing may instead name "
+    "a Secret pgrender never wrote"
+)
+SHOWN_USERS = 3  # the workloads a finding names; the rest are counted
+
+
 class _SecretUses:
     """What the new objects say of Secrets, looked up per removed Secret: the user Secrets (by
     namespace, user and cluster), the Secrets Certificates ask for and the Secrets pod templates
-    mount (by namespace and name). Each is gathered once, when a removed Secret first asks."""
+    use (by namespace and name). Each is gathered once, when a removed Secret first asks."""
 
-    def __init__(self, new: list[Obj], by_id: Iterable[Obj]) -> None:
-        self._new, self._by_id = new, by_id  # every new object; one an identity (the last of each)
+    def __init__(
+        self,
+        new: list[Obj],
+        by_id: Iterable[Obj],
+        files: Mapping[str, str],
+        differing: set[str],
+        removed: set[tuple[str, str]],
+    ) -> None:
+        self._new, self._by_id = new, by_id  # every new object parsed; one an identity (the last of each)
+        self._files, self._differing = files, differing  # the new output, and its files parsed
+        self._removed = removed  # (namespace, name) of each Secret removed
 
     @functools.cached_property
     def _user_secrets(self) -> tuple[set[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -1760,9 +1774,37 @@ class _SecretUses:
                 out.add((o.namespace, name))
         return out
 
+    def users(self, obj: Obj) -> list[str]:
+        """The workloads of the new output whose pods need the Secret ``obj`` ("<Kind> <name>")."""
+        return sorted(self._users.get((obj.namespace, obj.name), ()))
+
     @functools.cached_property
-    def mounted(self) -> set[tuple[str, str]]:
-        return {(o.namespace, name) for o in self._new for name in _mounted_secrets(o)}
+    def _users(self) -> dict[tuple[str, str], set[str]]:
+        out: dict[tuple[str, str], set[str]] = {}
+        for o in chain(self._new, self._unchanged_workloads()):
+            for name in _secret_references(o):
+                out.setdefault((o.namespace, name), set()).add(f"{o.kind} {o.name}")
+        return out
+
+    def _unchanged_workloads(self) -> list[Obj]:
+        """The objects of the new output's unchanged files that may use a removed Secret (a workload
+        that still uses one is often unchanged, so not parsed yet). Only a file that names one as
+        pgrender writes a reference (`name: <secret>` or `secretName: <secret>`, ending its line) and
+        is not surely of a kind without pods is parsed: a fleet's diff parses the few that do."""
+        wanted = {name for _, name in self._removed}
+        if not wanted:
+            return []
+        held = []
+        for rel in self._files:
+            if rel in self._differing:
+                continue
+            text = self._files[rel]
+            if (
+                not _another_kind(text, POD_KINDS)
+                and (_line_values(text, "name: ") | _line_values(text, "secretName: ")) & wanted
+            ):
+                held.append(rel)
+        return parse(self._files, held)
 
     @functools.cached_property
     def _makers(self) -> dict[tuple[str, str], str]:
@@ -1802,9 +1844,12 @@ def _user_and_cluster(obj: Obj) -> tuple[Any, Any]:
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 
 
-def _removed_certificate_secret(obj: Obj, secrets: _SecretUses) -> Finding:
-    """A certificate Secret pgrender no longer writes: another TLS provider writes it (cert-manager,
-    through a Certificate naming it), a workload mounts it as the user's (existing), or nothing needs it."""
+def _removed_secret(obj: Obj, secrets: _SecretUses) -> Finding:
+    """A Secret the new output no longer holds: a user's credentials under another name, one that
+    cert-manager or another secrets provider's controller makes from now on, one a workload of the
+    new output still uses (made by you from now on, or by nobody), or one nothing uses."""
+    if secrets.renamed_credentials(obj):
+        return _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}")
     if (obj.namespace, obj.name) in secrets.certified:
         return _finding(
             obj,
@@ -1813,38 +1858,68 @@ def _removed_certificate_secret(obj: Obj, secrets: _SecretUses) -> Finding:
             "cert-manager writes this Secret from now on (a Certificate names it): a new key and certificate from "
             "its issuer; if the GitOps tool prunes it first, cert-manager writes it again and the pods wait for it",
         )
-    if (obj.namespace, obj.name) in secrets.mounted:
+    if maker := secrets.made_by(obj):
+        return _finding(obj, ChangeClass.LIVE, "", MADE_ELSEWHERE.format(maker=maker))
+    if users := secrets.users(obj):
+        shown = ", ".join(users[:SHOWN_USERS]) + (
+            f" and {len(users) - SHOWN_USERS} more" if len(users) > SHOWN_USERS else ""
+        )
+        return _finding(obj, ChangeClass.RISK, "", SECRET_STILL_USED.format(users=shown), f"remove-secret:{obj.name}")
+    if obj.manifest.get("type") == TLS_SECRET_TYPE:
         return _finding(
             obj,
-            ChangeClass.RISK,
+            ChangeClass.LIVE,
             "",
-            "deleted when pruned, yet the new pods mount it (spec.tls.existing names it): they cannot start "
-            "without it; exclude it from pruning (argocd.argoproj.io/sync-options: Prune=false, or Flux's "
-            "kustomize.toolkit.fluxcd.io/prune: disabled) or name a Secret pgrender never wrote",
-            f"remove-secret:{obj.name}",
+            "a certificate Secret pgrender no longer writes (another TLS provider, or the part that used it "
+            "removed: pgBackRest, pgBouncer): deleted when pruned; no pod of the new output uses it",
         )
-    return _finding(
-        obj,
-        ChangeClass.LIVE,
-        "",
-        "a certificate Secret pgrender no longer writes (another TLS provider, or the part that used it removed: "
-        "pgBackRest, pgBouncer): deleted when pruned; no pod of the new output mounts it",
-    )
+    if obj.labels.get(PGUSER_LABEL) is not None:
+        return _finding(obj, ChangeClass.LIVE, "", CREDENTIALS_REMOVED)
+    return _removed(obj)
 
 
-def _mounted_secrets(obj: Obj) -> set[str]:
-    """The Secrets a workload's pod template mounts (projected or secret volumes)."""
-    pod = obj.pod if obj.kind in ("StatefulSet", "Deployment") else {}
+# Where each kind that runs pods holds its pod template's spec.
+_POD_SPECS: dict[str, FieldPath] = {
+    "StatefulSet": ("spec", "template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+POD_KINDS = frozenset(_POD_SPECS)
+
+
+def _pod_spec(obj: Obj) -> dict[str, Any]:
+    """The spec of the pods ``obj`` runs; {} for a kind that runs none."""
+    node: Any = obj.manifest if obj.kind in _POD_SPECS else {}
+    for key in _POD_SPECS.get(obj.kind, ()):
+        node = _map(node).get(key)
+    return _map(node)
+
+
+def _secret_references(obj: Obj) -> set[str]:
+    """The Secrets the pods of ``obj`` cannot start without: secret and projected volumes, and each
+    container's env (valueFrom.secretKeyRef) and envFrom (secretRef); those marked optional are not."""
+    pod = _pod_spec(obj)
     out: set[str] = set()
-    for volume in _list(pod.get("volumes")):
-        if not isinstance(volume, dict):
-            continue
-        if isinstance(volume.get("secret"), dict):
-            out.add(str(volume["secret"].get("secretName", "")))
+    for volume in map(_map, _list(pod.get("volumes"))):
+        out |= _required(_map(volume.get("secret")), "secretName")
         for source in _list(_map(volume.get("projected")).get("sources")):
-            if isinstance(source, dict) and isinstance(source.get("secret"), dict):
-                out.add(str(source["secret"].get("name", "")))
+            out |= _required(_map(_map(source).get("secret")), "name")
+    for container in map(_map, chain(_list(pod.get("initContainers")), _list(pod.get("containers")))):
+        for env in _list(container.get("env")):
+            out |= _required(_map(_map(_map(env).get("valueFrom")).get("secretKeyRef")), "name")
+        for source in _list(container.get("envFrom")):
+            out |= _required(_map(_map(source).get("secretRef")), "name")
     return out
+
+
+def _required(reference: dict[str, Any], key: str) -> set[str]:
+    """The Secret a reference names, unless it is optional (then a pod starts without it)."""
+    name = reference.get(key)
+    return {str(name)} if name and reference.get("optional") is not True else set()
 
 
 def _removed(obj: Obj) -> Finding:
@@ -2002,7 +2077,7 @@ def _tls_provider(member: Obj) -> str | None:
         return None
     if not any(isinstance(c, dict) and c.get("name") == CONTAINER for c in _list(pod.get("containers"))):
         return "derived"
-    return "cert-manager" if f"{member.cluster[1]}-cluster-cert" in _mounted_secrets(member) else "existing"
+    return "cert-manager" if f"{member.cluster[1]}-cluster-cert" in _secret_references(member) else "existing"
 
 
 def _tls_provider_change(cluster: tuple[str, str], old: list[Obj], new: list[Obj]) -> list[Finding]:

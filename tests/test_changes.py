@@ -130,6 +130,25 @@ def deployment(image: str = "pgbouncer:1", selector: str = "a") -> Obj:
     )
 
 
+# How a pod may need a Secret (what the Secret "hippo-s" removed means for it).
+REFERENCES: dict[str, Obj] = {
+    "env": {"containers": [{"name": "c", "env": [{"name": "E", "valueFrom": {"secretKeyRef": {"name": "hippo-s"}}}]}]},
+    "env-from": {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "hippo-s"}}]}]},
+    "init-env": {"initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "hippo-s"}}]}]},
+    "volume": {"volumes": [{"name": "v", "secret": {"secretName": "hippo-s"}}]},
+    "projected": {"volumes": [{"name": "v", "projected": {"sources": [{"secret": {"name": "hippo-s"}}]}}]},
+    "optional": {"volumes": [{"name": "v", "secret": {"secretName": "hippo-s", "optional": True}}]},
+}
+
+
+def workload(kind: str, reference: str) -> Obj:
+    """A StatefulSet, Deployment, Job or CronJob "hippo-w" whose pods use hippo-s as REFERENCES says."""
+    template = {"spec": REFERENCES[reference]}
+    if kind == "CronJob":
+        return simple(kind, "hippo-w", "batch/v1", spec={"jobTemplate": {"spec": {"template": template}}})
+    return simple(kind, "hippo-w", "batch/v1" if kind == "Job" else "apps/v1", spec={"template": template})
+
+
 def edited(obj: Obj, path: str, value: Any) -> Obj:
     """A copy of ``obj`` with the field at dotted ``path`` set (None: removed)."""
     out = copy.deepcopy(obj)
@@ -176,6 +195,14 @@ IGNORE = f"{DYNAMIC}.ignore_slots"
 USE = f"{DYNAMIC}.postgresql.use_slots"
 LIVE_SLOTS, LIVE_IGNORE = ("live", RC, f"{DYNAMIC}.slots", None), ("live", RC, IGNORE, None)
 DROP_CDC = "drop-slot:cdc"
+USED_BY = [
+    ("StatefulSet", "env"),
+    ("Deployment", "env-from"),
+    ("Job", "init-env"),
+    ("CronJob", "volume"),
+    ("CronJob", "projected"),
+]
+USED_SECRET, UNUSED = ("risk", "hippo-s", "", "remove-secret:hippo-s"), ("live", "hippo-s", "", None)
 
 CASES: list[Case] = [
     ("unchanged", [M, claim()], [M, claim()], []),
@@ -475,6 +502,13 @@ CASES: list[Case] = [
     ("unignored-now-kept", [dynamic(ignore_slots=CDC)], [dynamic(slots=SLOT)], [LIVE_IGNORE, LIVE_SLOTS]),
     ("use-slots-off", [dynamic(slots=SLOT)], [dynamic(slots=SLOT, use_slots=False)], [("risk", RC, USE, DROP_CDC)]),
     ("use-slots-off-members", [dynamic()], [dynamic(use_slots=False)], [("risk", RC, USE, "drop-slots:hippo")]),
+    # A Secret removed while a workload of the new output (unchanged, so not parsed) still uses it.
+    *(
+        (f"secret-used-{kind}-{ref}", [secret("hippo-s"), workload(kind, ref)], [workload(kind, ref)], [USED_SECRET])
+        for kind, ref in USED_BY
+    ),
+    ("secret-optional", [secret("hippo-s"), workload("Job", "optional")], [workload("Job", "optional")], [UNUSED]),
+    ("secret-unused", [secret("hippo-s"), M], [M], [UNUSED]),
     ("cluster-removed", [M, claim()], [], [("risk", "hippo", "", "remove-cluster:hippo")]),
     ("cluster-added", [], [M, claim()], [("live", "hippo", "", None)]),
 ]
@@ -1160,15 +1194,85 @@ def test_reviewed_cases(
     assert any(c == change and n == name and fragment in m for c, n, m in found), found
 
 
+SEALED = {"sealing_certificate": str(ROOT / "tests" / "fixtures" / "sealed_secrets" / "controller.crt")}
+
+
 def test_a_secret_another_provider_makes_is_not_said_to_be_lost(tmp_path: Path) -> None:
-    """derived → sealed: each Secret is deleted, and the SealedSecret of the same name makes it."""
+    """derived → sealed: each Secret is deleted, and the SealedSecret of the same name makes it (the
+    certificates' too, which the pods use: they were said to be risks)."""
     spec = tmp_path / "trio.yaml"
     spec.write_text((EXAMPLES / "trio.yaml").read_text())
     old = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY))))
-    sealed = {"sealing_certificate": str(ROOT / "tests" / "fixtures" / "sealed_secrets" / "controller.crt")}
-    new = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY), provider="sealed", **sealed)))
-    removed = [f for f in changes(old, new).findings if f.kind == "Secret" and f.name.startswith("trio-pguser-")]
-    assert removed and all("made from now on by the SealedSecret of the same name" in f.message for f in removed)
+    new = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY), provider="sealed", **SEALED)))
+    removed = [f for f in changes(old, new).findings if f.kind == "Secret"]
+    assert {f.name for f in removed} >= {"trio-pguser-app", "trio-cluster-cert", "trio-patroni"}
+    assert all("made from now on by the SealedSecret of the same name" in f.message for f in removed), removed
+
+
+NewOutput = Callable[[str, dict[str, str]], dict[str, str]]  # (the spec's path, the old output) → the new
+
+
+def provider(name: str) -> NewOutput:
+    return lambda spec, old: write.files(render(Request((spec,), key_file=str(GOLDEN_KEY), provider=name)))
+
+
+def without(rel: str) -> NewOutput:
+    return lambda spec, old: {k: v for k, v in old.items() if k != rel}
+
+
+USES = "deleted when pruned, yet the new output still uses it ({}): pods started from then on"
+MEMBERS_USE = "StatefulSet hippo-instance1-0, StatefulSet hippo-instance1-1): pods started from then on"
+# (case, example, the new output, a Secret removed from it, its (class, id), its message's fragment)
+SECRETS_GONE: list[tuple[str, str, NewOutput, str, tuple[str, str | None], str]] = [
+    ("patroni", "backups", provider("existing"), "hippo-patroni", ("risk", "remove-secret:hippo-patroni"), MEMBERS_USE),
+    (
+        "pgbackrest",
+        "backups",
+        provider("existing"),
+        "hippo-pgbackrest",
+        ("risk", "remove-secret:hippo-pgbackrest"),
+        USES.format("CronJob hippo-repo1-full, CronJob hippo-repo1-incr, CronJob hippo-repo2-full and 5 more"),
+    ),
+    (
+        "superuser-cert",
+        "backups",
+        provider("existing"),
+        "hippo-superuser-cert",
+        ("risk", "remove-secret:hippo-superuser-cert"),
+        "CronJob hippo-logical-backup, Job hippo-reconcile-",
+    ),
+    (
+        "user",
+        "backups",
+        provider("existing"),
+        "hippo-pguser-hippo",
+        ("risk", "remove-secret:hippo-pguser-hippo"),
+        "the secrets provider existing: `pgrender render --only-secrets --stdout` prints it",
+    ),
+    (
+        "by-hand",  # the workloads are unchanged: read from the files that name it
+        "backups",
+        without("secret-hippo-patroni.yaml"),
+        "hippo-patroni",
+        ("risk", "remove-secret:hippo-patroni"),
+        MEMBERS_USE,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("example", "new_output", "name", "expected", "fragment"),
+    [c[1:] for c in SECRETS_GONE],
+    ids=[c[0] for c in SECRETS_GONE],
+)
+def test_a_removed_secret_the_new_output_uses_is_a_risk(
+    example: str, new_output: NewOutput, name: str, expected: tuple[str, str | None], fragment: str
+) -> None:
+    spec = str(EXAMPLES / f"{example}.yaml")
+    old = write.files(render(Request((spec,), key_file=str(GOLDEN_KEY))))
+    found = [f for f in changes(old, new_output(spec, old)).findings if f.kind == "Secret" and f.name == name]
+    assert [(f.change.value, f.id) for f in found] == [expected]
+    assert fragment in found[0].message
 
 
 PARAMETERS = f"{DYNAMIC}.postgresql.parameters."
