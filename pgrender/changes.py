@@ -364,6 +364,7 @@ class Change:
     old: Any  # _MISSING when absent
     new: Any
     cluster: ClusterFacts
+    before: Obj | None = None  # the old object, for a rule that reads another of its fields
 
 
 @frozen
@@ -459,6 +460,29 @@ def _cluster_ip(change: Change) -> list[Verdict]:
             ChangeClass.REFUSED,
             IMMUTABLE,
             _IMMUTABLE_ID.format(kind="service", name=change.obj.name, path=format_path(change.path)),
+        )
+    ]
+
+
+LOAD_BALANCER = "LoadBalancer"
+LOAD_BALANCER_CLASS = (
+    "the class of a Service that is a LoadBalancer before and after cannot be set, changed or removed "
+    "(Kubernetes refuses it: it is chosen when the Service becomes a LoadBalancer); delete and re-create the "
+    "Service on purpose, or make it a ClusterIP in one change and a LoadBalancer of the new class in the next "
+    "(either way a new load balancer, likely at a new address: clients reconnect), or revert"
+)
+
+
+def _load_balancer_class(change: Change) -> list[Verdict]:
+    """spec.loadBalancerClass (ServiceSpec: "once set, it can not be changed"): refused while the
+    Service stays a LoadBalancer; set or removed with the type, it is part of that change."""
+    before = change.before.spec.get("type") if change.before else None
+    if before == LOAD_BALANCER and change.obj.spec.get("type") == LOAD_BALANCER:
+        ident = _IMMUTABLE_ID.format(kind="service", name=change.obj.name, path=format_path(change.path))
+        return [Verdict(ChangeClass.REFUSED, LOAD_BALANCER_CLASS, ident)]
+    return [
+        Verdict(
+            ChangeClass.LIVE, "set or removed as the Service becomes or stops being a LoadBalancer: applied in place"
         )
     ]
 
@@ -1071,6 +1095,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         Rule("spec.clusterIP", _cluster_ip),
         Rule("spec.clusterIPs", _cluster_ip),
         Rule("spec.ipFamilies", _cluster_ip),
+        Rule("spec.loadBalancerClass", _load_balancer_class),
         Rule("spec.selector", ChangeClass.LIVE, "updated in place: the Service reaches other pods from now on"),
     ),
     "Secret": (
@@ -1948,7 +1973,7 @@ def _changed(before: Obj, after: Obj, cluster: ClusterFacts) -> list[Finding]:
     found: list[tuple[Rule, Finding]] = []
     for path, old, new in leaves(before.manifest, after.manifest):
         rule = next(r for r in rules if _matches(_pattern(r.pattern), path))
-        for verdict in rule.verdicts(Change(after, path, old, new, cluster)):
+        for verdict in rule.verdicts(Change(after, path, old, new, cluster, before)):
             where = format_path((*path, *verdict.subpath))
             found.append((rule, _finding(after, verdict.change, where, verdict.message, verdict.id)))
     if any(not rule.summary for rule, _ in found):

@@ -114,6 +114,10 @@ def service(name: str = "hippo-primary", **spec: Any) -> Obj:
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name), "spec": {"ports": [{"port": 5432}], **spec}}
 
 
+def lb(**spec: Any) -> Obj:
+    return service(type="LoadBalancer", **spec)
+
+
 def simple(kind: str, name: str, api: str = "v1", **fields: Any) -> Obj:
     return {"apiVersion": api, "kind": kind, "metadata": meta(name), **fields}
 
@@ -195,6 +199,9 @@ IGNORE = f"{DYNAMIC}.ignore_slots"
 USE = f"{DYNAMIC}.postgresql.use_slots"
 LIVE_SLOTS, LIVE_IGNORE = ("live", RC, f"{DYNAMIC}.slots", None), ("live", RC, IGNORE, None)
 DROP_CDC = "drop-slot:cdc"
+PRIMARY, LB_CLASS = "hippo-primary", "spec.loadBalancerClass"
+LB_CLASS_REFUSED = ("refused", PRIMARY, LB_CLASS, f"immutable:service/hippo-primary:{LB_CLASS}")
+LB_CLASS_LIVE = ("live", PRIMARY, LB_CLASS, None)
 USED_BY = [
     ("StatefulSet", "env"),
     ("Deployment", "env-from"),
@@ -425,6 +432,22 @@ CASES: list[Case] = [
         [service(clusterIP="10.0.0.1")],
         [service(clusterIP="10.0.0.2")],
         [("refused", "hippo-primary", "spec.clusterIP", "immutable:service/hippo-primary:spec.clusterIP")],
+    ),
+    # A LoadBalancer's class: refused while it stays a LoadBalancer; chosen as it becomes one.
+    ("lb-class-changed", [lb(loadBalancerClass="a")], [lb(loadBalancerClass="b")], [LB_CLASS_REFUSED]),
+    ("lb-class-set", [lb()], [lb(loadBalancerClass="b")], [LB_CLASS_REFUSED]),
+    ("lb-class-removed", [lb(loadBalancerClass="a")], [lb()], [LB_CLASS_REFUSED]),
+    (
+        "lb-class-with-type",
+        [service()],
+        [lb(loadBalancerClass="b")],
+        [LB_CLASS_LIVE, ("live", PRIMARY, "spec.type", None)],
+    ),
+    (
+        "lb-class-type-gone",
+        [lb(loadBalancerClass="a")],
+        [service()],
+        [LB_CLASS_LIVE, ("live", PRIMARY, "spec.type", None)],
     ),
     (
         "service-cluster-ip-first-set",
@@ -874,6 +897,19 @@ def then(*edits: Edit) -> Edit:
     return _edit
 
 
+POOLED_SERVICES = ("pooled-primary", "pooled-replicas", "pooled-pgbouncer")
+
+
+def lb_class(name: str) -> Edit:
+    """pooled.yaml's primary, replica and pgBouncer Services as LoadBalancers of class ``name``."""
+    fields = f"type: LoadBalancer, loadBalancerClass: example.com/{name}"
+    pgbouncer = f"        type: LoadBalancer\n        loadBalancerClass: example.com/{name}\n"
+    return then(
+        swap("  users:\n", f"  service: {{{fields}}}\n  replicaService: {{{fields}}}\n  users:\n"),
+        swap("      service:\n        metadata:\n", f"      service:\n{pgbouncer}        metadata:\n"),
+    )
+
+
 DEBEZIUM = "slots: {debezium: {type: logical, database: payments, plugin: pgoutput}}"
 TRIO_SLOTS = swap(
     "    syncPeriodSeconds: 10\n",
@@ -993,6 +1029,13 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         lambda t: t,
         swap("max_connections: 200\n", "max_connections: 200\n      max_replication_slots: 4\n"),
         [("risk", "replication-slots:trio")],
+    ),
+    (
+        "load-balancer-class",
+        "pooled",
+        lb_class("internal"),
+        lb_class("external"),
+        [("refused", f"immutable:service/{name}:spec.loadBalancerClass") for name in POOLED_SERVICES],
     ),
     # Replication slots Patroni drops: the consumer's position and retained WAL go with them.
     (
