@@ -32,17 +32,20 @@ from pgrender import readback
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.frozen import field, frozen, replace
-from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX
+from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX, job_config_key
 from pgrender.plan.defaults import WAL_VOLUME
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
+    BACKUP_TYPE_LABEL,
     CLUSTER_LABEL,
     COMPONENT_DATABASE,
     COMPONENT_LABEL,
     PGUSER_LABEL,
+    REPO_LABEL,
 )
 from pgrender.record import differing, in_order
 from pgrender.secrets.external import ROTATIONS_ANNOTATION as EXTERNAL_ROTATIONS
+from pgrender.spec import cron
 
 Manifest = dict[str, Any]
 FieldPath = tuple[str, ...]  # map keys as they are; list items keyed by name as "[name]"
@@ -1007,6 +1010,136 @@ def _retention_shortened(old: dict[str, str], new: dict[str, str]) -> str:
     return "; ".join(said)
 
 
+WEEK_MINUTES = 7 * 24 * 60
+FULLS_SPAN_LESS = (
+    "repository {repo} keeps its newest {count} full backups (a count: retention.full), and full backups run "
+    "more often ({schedules}): those {count} reach back {after} instead of {before}, so pgBackRest's expire, run "
+    "after every scheduled backup, deletes the older full backups and their WAL, and point-in-time recovery "
+    "reaches back less far. Raise retention.full with the schedule (or keep them for days: fullType time); copy "
+    "the backups elsewhere first if they matter"
+)
+FULLS_UNCOUNTED = (
+    "repository {repo} keeps its newest {count} full backups (a count: retention.full), and their schedule "
+    "changed ({schedules}) to or from one that does not repeat weekly, which pgrender cannot count: if full "
+    "backups run more often, pgBackRest's expire, run after every scheduled backup, deletes the older full "
+    "backups and their WAL sooner. Check retention.full against the new schedule (or keep them for days: "
+    "fullType time)"
+)
+
+
+def _full_schedule(
+    before: Obj, after: Obj, found: list[Finding], config_maps: tuple[_ConfigMaps, _ConfigMaps]
+) -> list[Finding]:
+    """A full backup CronJob's schedule: where its repository keeps a count of full backups, a more
+    frequent schedule keeps them for less time, a risk as a retention shortened is (retention:<repo>)."""
+    repo = str(after.labels.get(REPO_LABEL, ""))
+    schedules = (before.spec.get("schedule"), after.spec.get("schedule"))
+    if not repo or schedules[0] == schedules[1]:
+        return found
+    key = job_config_key(repo)
+    old, new = (
+        _repository_options(maps.text(o, key), repo) for maps, o in zip(config_maps, (before, after), strict=True)
+    )
+    message = _fulls_for_less_time(repo, (str(schedules[0]), str(schedules[1])), old or new, new)
+    if message is None:
+        return found
+    return [
+        replace(f, change=ChangeClass.RISK, message=message, id=f"retention:{repo}") if f.path == "spec.schedule" else f
+        for f in found
+    ]
+
+
+def _fulls_for_less_time(
+    repo: str, schedules: tuple[str, str], old: dict[str, str] | None, new: dict[str, str] | None
+) -> str | None:
+    """What a full backup schedule changed means where the repository keeps a count of full backups
+    (``new``, its options now; ``old``, before): None when they reach back as far as before, or further."""
+    if old is None or new is None or new.get("retention-full-type", "count") != "count":
+        return None
+    count = new.get("retention-full", "")
+    if not count.isdigit():
+        return None  # every full backup is kept
+    said = {"repo": repo, "count": count, "schedules": " → ".join(schedules)}
+    reach = [_fulls_reach(options, schedule) for options, schedule in zip((old, new), schedules, strict=True)]
+    if reach[0] is None or reach[1] is None:
+        return FULLS_UNCOUNTED.format(**said)
+    if reach[1] >= reach[0]:
+        return None
+    return FULLS_SPAN_LESS.format(**said, before=_about(reach[0]), after=_about(reach[1]))
+
+
+def _fulls_reach(options: dict[str, str], schedule: str) -> float | None:
+    """About how many minutes a repository's full backups reach back: the days of a time retention,
+    or a count of them times the schedule's interval (a weekly one's, counted as plan/backups.py
+    counts full backups in a window); infinite when every one is kept, None when not countable."""
+    kept = options.get("retention-full", "")
+    if not kept.isdigit():
+        return float("inf")
+    if options.get("retention-full-type", "count") == "time":
+        return int(kept) * 24 * 60.0
+    try:
+        parsed = cron.parse(schedule)
+    except ValueError:
+        return None
+    fires = parsed.most_in(WEEK_MINUTES) if parsed.weekly else 0
+    return int(kept) * WEEK_MINUTES / fires if fires else None
+
+
+def _about(minutes: float) -> str:
+    """A span for a reviewer: about N days, hours or minutes."""
+    if minutes == float("inf"):
+        return "to the oldest (every one was kept)"
+    for unit, size in (("days", 24 * 60), ("hours", 60)):
+        if minutes >= 2 * size:
+            return f"about {round(minutes / size)} {unit}"
+    return f"about {round(minutes)} minutes"
+
+
+class _ConfigMaps:
+    """One side's ConfigMaps, looked up for an object beside them: parsed (its file differs), else
+    read from the unchanged file in the object's directory (one per cluster) that holds it. The
+    files' names are indexed by directory once, when first asked."""
+
+    def __init__(self, files: Mapping[str, str], parsed: Mapping[tuple[str, str, str, str], Obj]) -> None:
+        self._files, self._parsed = files, parsed
+        self._by_directory: dict[str, list[str]] | None = None
+
+    def text(self, near: Obj, key: str) -> str | None:
+        """The text at ``key`` of the ConfigMap whose ``key`` the pods of ``near`` mount."""
+        name = _config_map_of(near, key)
+        if name is None:
+            return None
+        found = self._parsed.get(("v1", "ConfigMap", near.namespace, name)) or self._unparsed(near, name)
+        text = found.data().get(key) if found else None
+        return text if isinstance(text, str) else None
+
+    def _unparsed(self, near: Obj, name: str) -> Obj | None:
+        if self._by_directory is None:
+            self._by_directory = {}
+            for rel in self._files:
+                self._by_directory.setdefault(_directory(rel), []).append(rel)
+        line = f"\n  name: {name}\n"
+        held = [rel for rel in self._by_directory.get(_directory(near.file), ()) if line in self._files[rel]]
+        return next(
+            (
+                o
+                for o in parse(self._files, held)
+                if (o.kind, o.namespace, o.name) == ("ConfigMap", near.namespace, name)
+            ),
+            None,
+        )
+
+
+def _config_map_of(obj: Obj, key: str) -> str | None:
+    """The ConfigMap whose ``key`` the pods of ``obj`` mount (a configMap or projected volume)."""
+    for volume in map(_map, _list(_pod_spec(obj).get("volumes"))):
+        for source in [volume, *map(_map, _list(_map(volume.get("projected")).get("sources")))]:
+            config_map = _map(source.get("configMap"))
+            if any(_map(item).get("key") == key for item in _list(config_map.get("items"))):
+                return str(config_map.get("name", ""))
+    return None
+
+
 def _member_template(change: Change) -> list[Verdict]:
     """A member's pod template: its pods are replaced one at a time (OnDelete, by the reconcile Job).
 
@@ -1407,6 +1540,7 @@ def _compare(
     removed_secrets = {(o.namespace, o.name) for i, o in old_by_id.items() if i not in new_by_id and o.kind == "Secret"}
     secrets = _SecretUses(new_objs, new_by_id.values(), new_files, differing, removed_secrets)
     described = _NewClusters(new_files, new_clusters)
+    config_maps = (_ConfigMaps(old_files, old_by_id), _ConfigMaps(new_files, new_by_id))
 
     for ident, obj in sorted(new_by_id.items()):
         if obj.cluster in whole:
@@ -1417,6 +1551,8 @@ def _compare(
             findings.append(_added(obj, families))
         elif before.manifest != obj.manifest:
             found = _changed(before, obj, cluster)
+            if obj.kind == "CronJob" and obj.labels.get(BACKUP_TYPE_LABEL) == "full":
+                found = _full_schedule(before, obj, found, config_maps)
             if obj.cluster and any(_restarts_members(f.message) for f in found) and described.members(obj.cluster) == 1:
                 found = [replace(f, message=_only_member(f.message)) for f in found]
             if obj.cluster and any(f.id == _source_moved(obj) for f in found) and not described.standby(obj.cluster):

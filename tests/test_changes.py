@@ -916,6 +916,9 @@ TRIO_SLOTS = swap(
     f"    syncPeriodSeconds: 10\n    dynamicConfiguration:\n      {DEBEZIUM}\n"
     "      ignore_slots: [{name: keep_me}]\n",
 )
+NO_PITR = swap("          pointInTimeDays: 14\n", "")  # else a daily full needs more than 4 kept: refused
+DAILY_FULLS = swap('full: "30 1 * * 0"', 'full: "30 1 * * *"')
+MONTHLY_FULLS = swap('full: "30 1 * * 0"', 'full: "30 1 1 * *"')
 E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
     # (case, example, edit of the old spec, edit of the new spec, expected (class, id) among the findings)
     (
@@ -1073,6 +1076,7 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         then(TRIO_SLOTS, swap("[{name: keep_me}]\n", "[{name: keep_me}]\n      postgresql: {use_slots: false}\n")),
         [("risk", "drop-slot:debezium")],
     ),
+    ("fulls-more-often", "backups", NO_PITR, then(NO_PITR, DAILY_FULLS), [("risk", "retention:repo1")]),
     (
         "retention-count-for-days",
         "backups",
@@ -1149,6 +1153,8 @@ LOGIN_OFF = swap("{login: true, createdb", "{login: false, createdb")
 SUPERUSER = ("live", "trio-reconcile", "user migrator: NOSUPERUSER → SUPERUSER, set by the reconcile Job: it bypasses")
 RC_TRIO = "trio-reconcile"
 SLOT_KEPT = "the consumer's position and the WAL the slot keeps for it are lost: a logical consumer (Debezium"
+FULLS_REACH = "those 4 reach back about 4 days instead of about 28 days, so pgBackRest's expire"
+IN_PLACE_CRONJOB = "applied in place; the next scheduled run uses it"
 ACCESS = swap("    - name: app\n", "    - name: app\n      accessSecret: true\n")
 SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
     # (case, example, edit of the old spec, edit of the new spec, (class, object, message fragment) found)
@@ -1162,6 +1168,43 @@ SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
     ("archive-source", "standby", lambda t: t, FROM_DR, ("risk", "hippo-standby-pgbackrest-config", "(s3-bucket")),
     ("restore-source", "restore", lambda t: t, FROM_DR, ("no-op", "hippo-clone-pgbackrest-config", "restored or")),
     ("slot-lost", "trio", TRIO_SLOTS, then(TRIO_SLOTS, swap(DEBEZIUM, "slots: {}")), ("risk", RC_TRIO, SLOT_KEPT)),
+    # A count of full backups kept, and their schedule: how far back they reach.
+    ("fulls-more-often", "backups", NO_PITR, then(NO_PITR, DAILY_FULLS), ("risk", "hippo-repo1-full", FULLS_REACH)),
+    (
+        "fulls-less-often",
+        "backups",
+        then(NO_PITR, DAILY_FULLS),
+        NO_PITR,
+        ("live", "hippo-repo1-full", IN_PLACE_CRONJOB),
+    ),
+    (
+        "fulls-more-often-kept-longer",
+        "backups",
+        NO_PITR,
+        then(NO_PITR, DAILY_FULLS, swap("full: 4\n", "full: 28\n")),
+        ("live", "hippo-repo1-full", IN_PLACE_CRONJOB),
+    ),
+    (
+        "fulls-more-often-for-days",
+        "backups",
+        then(NO_PITR, swap("full: 4\n", "full: 40\n          fullType: time\n")),
+        then(NO_PITR, swap("full: 4\n", "full: 40\n          fullType: time\n"), DAILY_FULLS),
+        ("live", "hippo-repo1-full", IN_PLACE_CRONJOB),
+    ),
+    (
+        "fulls-counted-from-every",
+        "backups",
+        then(NO_PITR, swap("        retention:\n          full: 4\n", "")),
+        then(NO_PITR, DAILY_FULLS),
+        ("risk", "hippo-repo1-full", "those 4 reach back about 4 days instead of to the oldest (every one was kept)"),
+    ),
+    (
+        "fulls-uncounted",
+        "backups",
+        then(NO_PITR, MONTHLY_FULLS),
+        NO_PITR,
+        ("risk", "hippo-repo1-full", "to or from one that does not repeat weekly, which pgrender cannot count"),
+    ),
     (
         "days-for-count",
         "backups",
