@@ -32,18 +32,21 @@ from pgrender import readback
 from pgrender.components.reconcile import DATABASE_MARKER, ROLE_MARKER
 from pgrender.errors import ChangeRefusedError
 from pgrender.frozen import field, frozen, replace
-from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX
+from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX, job_config_key
 from pgrender.plan.defaults import WAL_VOLUME
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
+    BACKUP_TYPE_LABEL,
     CA_ANNOTATION,
     CLUSTER_LABEL,
     COMPONENT_DATABASE,
     COMPONENT_LABEL,
     PGUSER_LABEL,
+    REPO_LABEL,
 )
 from pgrender.record import differing, in_order
 from pgrender.secrets.external import ROTATIONS_ANNOTATION as EXTERNAL_ROTATIONS
+from pgrender.spec import cron
 
 Manifest = dict[str, Any]
 FieldPath = tuple[str, ...]  # map keys as they are; list items keyed by name as "[name]"
@@ -365,6 +368,7 @@ class Change:
     old: Any  # _MISSING when absent
     new: Any
     cluster: ClusterFacts
+    before: Obj | None = None  # the old object, for a rule that reads another of its fields
 
 
 @frozen
@@ -464,6 +468,29 @@ def _cluster_ip(change: Change) -> list[Verdict]:
     ]
 
 
+LOAD_BALANCER = "LoadBalancer"
+LOAD_BALANCER_CLASS = (
+    "the class of a Service that is a LoadBalancer before and after cannot be set, changed or removed "
+    "(Kubernetes refuses it: it is chosen when the Service becomes a LoadBalancer); delete and re-create the "
+    "Service on purpose, or make it a ClusterIP in one change and a LoadBalancer of the new class in the next "
+    "(either way a new load balancer, likely at a new address: clients reconnect), or revert"
+)
+
+
+def _load_balancer_class(change: Change) -> list[Verdict]:
+    """spec.loadBalancerClass (ServiceSpec: "once set, it can not be changed"): refused while the
+    Service stays a LoadBalancer; set or removed with the type, it is part of that change."""
+    before = change.before.spec.get("type") if change.before else None
+    if before == LOAD_BALANCER and change.obj.spec.get("type") == LOAD_BALANCER:
+        ident = _IMMUTABLE_ID.format(kind="service", name=change.obj.name, path=format_path(change.path))
+        return [Verdict(ChangeClass.REFUSED, LOAD_BALANCER_CLASS, ident)]
+    return [
+        Verdict(
+            ChangeClass.LIVE, "set or removed as the Service becomes or stops being a LoadBalancer: applied in place"
+        )
+    ]
+
+
 # Keys of a credentials Secret that name whom and where applications connect (PGO, Zalando, CNPG).
 _WHO_AND_WHERE = {"user": "as another user", "username": "as another user", "dbname": "to another database"}
 
@@ -538,7 +565,15 @@ def _dynamic_configuration(change: Change) -> list[Verdict]:
         return [Verdict(ChangeClass.RESTART, "not JSON pgrender can read; counted as a restart to be safe")]
     out = []
     lowered = []
+    cluster = change.obj.cluster[1] if change.obj.cluster else change.obj.name
+    dropped = _dropped_slots(cluster, _map(old), _map(new))
     for path, a, b in leaves(old, new):
+        # A slot dropped is told at the setting that drops it, in place of "applied live".
+        mine = [verdict for cause, verdict in dropped if _related(cause, path)]
+        if mine:
+            dropped = [(cause, verdict) for cause, verdict in dropped if not _related(cause, path)]
+            out += [replace(verdict, subpath=path) for verdict in mine]
+            continue
         verdict = _dynamic_value(change, path, a, b)
         out.append(replace(verdict, subpath=path))
         if path[:2] == ("postgresql", "parameters") and len(path) == 3 and _lowered(path[2], a, b) is True:
@@ -547,7 +582,135 @@ def _dynamic_configuration(change: Change) -> list[Verdict]:
         # One Job run restarts the members once for all of them: as the lowered setting needs.
         together = f"restarted together with the lowered {', '.join(lowered)} (the primary in place, no switchover)"
         out = [replace(v, message=v.message.replace(ROLLING, together)) for v in out]
+    return out + [replace(verdict, subpath=cause) for cause, verdict in dropped]  # a cause no leaf showed
+
+
+def _related(cause: FieldPath, path: FieldPath) -> bool:
+    """Whether a leaf at ``path`` is, holds or is held by the setting at ``cause``."""
+    shorter = min(len(cause), len(path))
+    return cause[:shorter] == path[:shorter]
+
+
+# Patroni's replication slots (Patroni 3 and 4, "Dynamic Configuration Settings" and slots.py): each
+# member keeps the permanent slots of `slots` while postgresql.use_slots is on, and drops every other
+# slot it finds (but the members' own) unless an ignore_slots entry matches it; a permanent slot
+# whose type, database or plugin changed is dropped and created anew. A slot is dropped once no
+# consumer is connected to it. Its consumer's position goes with it, so these are risks.
+USE_SLOTS: FieldPath = ("postgresql", "use_slots")
+_SLOT_FIELDS = ("type", "database", "plugin")  # what Patroni compares of a slot, and ignore_slots matches
+SLOT_LOST = (
+    "the consumer's position and the WAL the slot keeps for it are lost: a logical consumer (Debezium, a "
+    "subscription) misses the changes made until it has a slot again and has to take a new snapshot; a physical "
+    "one (pg_receivewal, a standby outside the cluster) may find the WAL it needs removed"
+)
+SLOT_DROPPED = (
+    "Patroni drops replication slot {name} ({why}) on every member once no consumer is connected to it: "
+    f"{SLOT_LOST}. To keep it, {{keep}}"
+)
+SLOT_RECREATED = (
+    "Patroni drops replication slot {name} and creates it anew ({what} in slots) on every member once no "
+    f"consumer is connected to it: {SLOT_LOST}; the new slot starts at the current WAL position. To keep the old "
+    "one, define the new slot under another name, move the consumer to it, then remove the old one"
+)
+SLOT_UNIGNORED = (
+    "ignore_slots entry {entry} removed: Patroni drops every slot it matched that is neither a member's nor "
+    "in slots (slots that applications made themselves, Debezium's or a subscription's) on every member once no "
+    f"consumer is connected to it; for each, {SLOT_LOST}. To keep them, keep the entry, or define them in slots"
+)
+MEMBER_SLOTS_DROPPED = (
+    "postgresql.use_slots: false: Patroni drops the slot it keeps on the primary for each replica, so the "
+    "primary no longer keeps the WAL a replica has not received: a replica that falls behind further than "
+    "pg_wal holds needs the archive (restore_command) or a new copy. To keep them, leave use_slots true"
+)
+
+
+def _dropped_slots(cluster: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple[FieldPath, Verdict]]:
+    """Each slot (or set of slots) Patroni drops once ``new`` is its dynamic configuration, with the
+    setting that drops it: a permanent slot removed, redefined or no longer kept (use_slots off), an
+    ignore_slots entry removed, and with use_slots off the members' own slots."""
+    before, after = _permanent_slots(old), _permanent_slots(new)
+    ignored = [m for m in _list(new.get("ignore_slots")) if isinstance(m, dict)]
+    out: list[tuple[FieldPath, Verdict]] = []
+    for name, slot in sorted(before.items()):
+        written = _map(old.get("slots")).get(name) != _map(new.get("slots")).get(name, _MISSING)
+        cause = ("slots", name) if written else USE_SLOTS
+        if name in after:
+            changed = _slot_changes(slot, after[name])
+            if changed:
+                out.append(
+                    (cause, Verdict(ChangeClass.RISK, SLOT_RECREATED.format(name=name, what=changed), _slot_id(name)))
+                )
+        elif not any(_matches_slot(m, {**slot, "name": name}) for m in ignored):
+            out.append((cause, _slot_dropped(name, uses_slots=_uses_slots(new))))
+    out += _unignored(cluster, old, new, after)
+    if not before and _uses_slots(old) and not _uses_slots(new):
+        out.append((USE_SLOTS, Verdict(ChangeClass.RISK, MEMBER_SLOTS_DROPPED, f"drop-slots:{cluster}")))
     return out
+
+
+def _slot_dropped(name: str, uses_slots: bool) -> Verdict:
+    if uses_slots:
+        why = "no longer in slots, and no ignore_slots entry matches it"
+        keep = "leave it in slots, or add an ignore_slots entry that matches it (its consumer then manages it)"
+    else:
+        why = "postgresql.use_slots: false: Patroni keeps no slots, neither those of slots nor the members' own"
+        keep = "leave use_slots true, or add an ignore_slots entry that matches it (its consumer then manages it)"
+    return Verdict(ChangeClass.RISK, SLOT_DROPPED.format(name=name, why=why, keep=keep), _slot_id(name))
+
+
+def _unignored(
+    cluster: str, old: dict[str, Any], new: dict[str, Any], after: dict[str, dict[str, Any]]
+) -> list[tuple[FieldPath, Verdict]]:
+    """An ignore_slots entry removed, unless an entry left matches all it matched, or slots now
+    defines the slot it named (Patroni keeps that one)."""
+    before_list, after_list = _list(old.get("ignore_slots")), _list(new.get("ignore_slots"))
+    named = _named(before_list) is not None and _named(after_list) is not None  # as leaves() keys them
+    out: list[tuple[FieldPath, Verdict]] = []
+    for entry in before_list:
+        if not isinstance(entry, dict) or entry in after_list:
+            continue
+        name = entry.get("name")
+        if (name is not None and str(name) in after) or any(
+            _matches_slot(m, entry) for m in after_list if isinstance(m, dict)
+        ):
+            continue
+        cause = ("ignore_slots", f"[{name}]") if named and name is not None else ("ignore_slots",)
+        ident = _slot_id(str(name)) if name is not None else f"drop-slots:{cluster}"
+        out.append((cause, Verdict(ChangeClass.RISK, SLOT_UNIGNORED.format(entry=_value(entry)), ident)))
+    return out
+
+
+def _slot_id(name: str) -> str:
+    return f"drop-slot:{name}"
+
+
+def _uses_slots(configuration: dict[str, Any]) -> bool:
+    return _map(configuration.get("postgresql")).get("use_slots") is not False  # Patroni's default: on
+
+
+def _permanent_slots(configuration: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The slots Patroni keeps of ``slots``: none while use_slots is off."""
+    if not _uses_slots(configuration):
+        return {}
+    return {str(name): _map(slot) for name, slot in _map(configuration.get("slots")).items()}
+
+
+def _slot_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What of a permanent slot changed that Patroni compares ("" when nothing): its type, and a
+    logical slot's database and plugin."""
+    fields = _SLOT_FIELDS if "logical" in (old.get("type"), new.get("type")) else ("type",)
+    return ", ".join(
+        f"{k} {_values(old.get(k, _MISSING), new.get(k, _MISSING))}" for k in fields if old.get(k) != new.get(k)
+    )
+
+
+def _matches_slot(matcher: dict[str, Any], slot: dict[str, Any]) -> bool:
+    """Whether an ignore_slots entry matches ``slot`` (a slot's name and fields, or another entry:
+    then whether it matches every slot that entry does), as Patroni matches: each field it gives."""
+    name = matcher.get("name")
+    return (name is None or name == slot.get("name")) and all(
+        not matcher.get(k) or matcher.get(k) == slot.get(k) for k in _SLOT_FIELDS
+    )
 
 
 def _dynamic_value(change: Change, path: FieldPath, old: Any, new: Any) -> Verdict:
@@ -848,6 +1011,136 @@ def _retention_shortened(old: dict[str, str], new: dict[str, str]) -> str:
     return "; ".join(said)
 
 
+WEEK_MINUTES = 7 * 24 * 60
+FULLS_SPAN_LESS = (
+    "repository {repo} keeps its newest {count} full backups (a count: retention.full), and full backups run "
+    "more often ({schedules}): those {count} reach back {after} instead of {before}, so pgBackRest's expire, run "
+    "after every scheduled backup, deletes the older full backups and their WAL, and point-in-time recovery "
+    "reaches back less far. Raise retention.full with the schedule (or keep them for days: fullType time); copy "
+    "the backups elsewhere first if they matter"
+)
+FULLS_UNCOUNTED = (
+    "repository {repo} keeps its newest {count} full backups (a count: retention.full), and their schedule "
+    "changed ({schedules}) to or from one that does not repeat weekly, which pgrender cannot count: if full "
+    "backups run more often, pgBackRest's expire, run after every scheduled backup, deletes the older full "
+    "backups and their WAL sooner. Check retention.full against the new schedule (or keep them for days: "
+    "fullType time)"
+)
+
+
+def _full_schedule(
+    before: Obj, after: Obj, found: list[Finding], config_maps: tuple[_ConfigMaps, _ConfigMaps]
+) -> list[Finding]:
+    """A full backup CronJob's schedule: where its repository keeps a count of full backups, a more
+    frequent schedule keeps them for less time, a risk as a retention shortened is (retention:<repo>)."""
+    repo = str(after.labels.get(REPO_LABEL, ""))
+    schedules = (before.spec.get("schedule"), after.spec.get("schedule"))
+    if not repo or schedules[0] == schedules[1]:
+        return found
+    key = job_config_key(repo)
+    old, new = (
+        _repository_options(maps.text(o, key), repo) for maps, o in zip(config_maps, (before, after), strict=True)
+    )
+    message = _fulls_for_less_time(repo, (str(schedules[0]), str(schedules[1])), old or new, new)
+    if message is None:
+        return found
+    return [
+        replace(f, change=ChangeClass.RISK, message=message, id=f"retention:{repo}") if f.path == "spec.schedule" else f
+        for f in found
+    ]
+
+
+def _fulls_for_less_time(
+    repo: str, schedules: tuple[str, str], old: dict[str, str] | None, new: dict[str, str] | None
+) -> str | None:
+    """What a full backup schedule changed means where the repository keeps a count of full backups
+    (``new``, its options now; ``old``, before): None when they reach back as far as before, or further."""
+    if old is None or new is None or new.get("retention-full-type", "count") != "count":
+        return None
+    count = new.get("retention-full", "")
+    if not count.isdigit():
+        return None  # every full backup is kept
+    said = {"repo": repo, "count": count, "schedules": " → ".join(schedules)}
+    reach = [_fulls_reach(options, schedule) for options, schedule in zip((old, new), schedules, strict=True)]
+    if reach[0] is None or reach[1] is None:
+        return FULLS_UNCOUNTED.format(**said)
+    if reach[1] >= reach[0]:
+        return None
+    return FULLS_SPAN_LESS.format(**said, before=_about(reach[0]), after=_about(reach[1]))
+
+
+def _fulls_reach(options: dict[str, str], schedule: str) -> float | None:
+    """About how many minutes a repository's full backups reach back: the days of a time retention,
+    or a count of them times the schedule's interval (a weekly one's, counted as plan/backups.py
+    counts full backups in a window); infinite when every one is kept, None when not countable."""
+    kept = options.get("retention-full", "")
+    if not kept.isdigit():
+        return float("inf")
+    if options.get("retention-full-type", "count") == "time":
+        return int(kept) * 24 * 60.0
+    try:
+        parsed = cron.parse(schedule)
+    except ValueError:
+        return None
+    fires = parsed.most_in(WEEK_MINUTES) if parsed.weekly else 0
+    return int(kept) * WEEK_MINUTES / fires if fires else None
+
+
+def _about(minutes: float) -> str:
+    """A span for a reviewer: about N days, hours or minutes."""
+    if minutes == float("inf"):
+        return "to the oldest (every one was kept)"
+    for unit, size in (("days", 24 * 60), ("hours", 60)):
+        if minutes >= 2 * size:
+            return f"about {round(minutes / size)} {unit}"
+    return f"about {round(minutes)} minutes"
+
+
+class _ConfigMaps:
+    """One side's ConfigMaps, looked up for an object beside them: parsed (its file differs), else
+    read from the unchanged file in the object's directory (one per cluster) that holds it. The
+    files' names are indexed by directory once, when first asked."""
+
+    def __init__(self, files: Mapping[str, str], parsed: Mapping[tuple[str, str, str, str], Obj]) -> None:
+        self._files, self._parsed = files, parsed
+        self._by_directory: dict[str, list[str]] | None = None
+
+    def text(self, near: Obj, key: str) -> str | None:
+        """The text at ``key`` of the ConfigMap whose ``key`` the pods of ``near`` mount."""
+        name = _config_map_of(near, key)
+        if name is None:
+            return None
+        found = self._parsed.get(("v1", "ConfigMap", near.namespace, name)) or self._unparsed(near, name)
+        text = found.data().get(key) if found else None
+        return text if isinstance(text, str) else None
+
+    def _unparsed(self, near: Obj, name: str) -> Obj | None:
+        if self._by_directory is None:
+            self._by_directory = {}
+            for rel in self._files:
+                self._by_directory.setdefault(_directory(rel), []).append(rel)
+        line = f"\n  name: {name}\n"
+        held = [rel for rel in self._by_directory.get(_directory(near.file), ()) if line in self._files[rel]]
+        return next(
+            (
+                o
+                for o in parse(self._files, held)
+                if (o.kind, o.namespace, o.name) == ("ConfigMap", near.namespace, name)
+            ),
+            None,
+        )
+
+
+def _config_map_of(obj: Obj, key: str) -> str | None:
+    """The ConfigMap whose ``key`` the pods of ``obj`` mount (a configMap or projected volume)."""
+    for volume in map(_map, _list(_pod_spec(obj).get("volumes"))):
+        for source in [volume, *map(_map, _list(_map(volume.get("projected")).get("sources")))]:
+            config_map = _map(source.get("configMap"))
+            if any(_map(item).get("key") == key for item in _list(config_map.get("items"))):
+                return str(config_map.get("name", ""))
+    return None
+
+
 def _member_template(change: Change) -> list[Verdict]:
     """A member's pod template: its pods are replaced one at a time (OnDelete, by the reconcile Job).
 
@@ -936,6 +1229,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         Rule("spec.clusterIP", _cluster_ip),
         Rule("spec.clusterIPs", _cluster_ip),
         Rule("spec.ipFamilies", _cluster_ip),
+        Rule("spec.loadBalancerClass", _load_balancer_class),
         Rule("spec.selector", ChangeClass.LIVE, "updated in place: the Service reaches other pods from now on"),
     ),
     "Secret": (
@@ -1244,8 +1538,10 @@ def _compare(
     removed_jobs = {ident: o for ident, o in old_by_id.items() if ident not in new_by_id and o.kind == "Job"}
     families = {_job_family(o): o for o in removed_jobs.values()}
     added_families = {_job_family(o) for o in added_jobs.values()}
-    secrets = _SecretUses(new_objs, new_by_id.values())
+    removed_secrets = {(o.namespace, o.name) for i, o in old_by_id.items() if i not in new_by_id and o.kind == "Secret"}
+    secrets = _SecretUses(new_objs, new_by_id.values(), new_files, differing, removed_secrets)
     described = _NewClusters(new_files, new_clusters)
+    config_maps = (_ConfigMaps(old_files, old_by_id), _ConfigMaps(new_files, new_by_id))
 
     for ident, obj in sorted(new_by_id.items()):
         if obj.cluster in whole:
@@ -1256,6 +1552,8 @@ def _compare(
             findings.append(_added(obj, families))
         elif before.manifest != obj.manifest:
             found = _changed(before, obj, cluster)
+            if obj.kind == "CronJob" and obj.labels.get(BACKUP_TYPE_LABEL) == "full":
+                found = _full_schedule(before, obj, found, config_maps)
             if obj.cluster and any(_restarts_members(f.message) for f in found) and described.members(obj.cluster) == 1:
                 found = [replace(f, message=_only_member(f.message)) for f in found]
             if obj.cluster and any(f.id == _source_moved(obj) for f in found) and not described.standby(obj.cluster):
@@ -1275,8 +1573,8 @@ def _compare(
             )
         elif obj.kind == "PersistentVolumeClaim":
             findings.append(_removed_claim(obj, claim_owners, removed_statefulsets))
-        elif obj.kind == "Secret" and obj.manifest.get("type") == TLS_SECRET_TYPE:
-            findings.append(_removed_certificate_secret(obj, secrets))
+        elif obj.kind == "Secret":
+            findings.append(_removed_secret(obj, secrets))
         elif obj.kind == "ConfigMap" and (repositories := _repositories(obj)):
             findings += [
                 _finding(
@@ -1288,14 +1586,6 @@ def _compare(
                 )
                 for key, repo in repositories
             ]
-        elif secrets.renamed_credentials(obj):
-            findings.append(
-                _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}"),
-            )
-        elif obj.kind == "Secret" and (maker := secrets.made_by(obj)):
-            findings.append(_finding(obj, ChangeClass.LIVE, "", MADE_ELSEWHERE.format(maker=maker)))
-        elif obj.kind == "Secret" and obj.labels.get(PGUSER_LABEL) is not None:
-            findings.append(_finding(obj, ChangeClass.LIVE, "", CREDENTIALS_REMOVED))
         else:
             findings.append(_removed(obj))
     findings += _cluster_wide(old_files, new_files, differing, (old_clusters, new_clusters), whole, rosters)
@@ -1592,13 +1882,34 @@ MADE_ELSEWHERE = (
 )
 
 
+SECRET_STILL_USED = (
+    "deleted when pruned, yet the new output still uses it ({users}): pods started from then on (a member "
+    "replaced, a Job, a CronJob's next run) cannot start without it. Where you make it from now on (the secrets "
+    "provider existing, or spec.tls.existing naming it), keep it from being pruned before this is applied (on "
+    "the Secret in the cluster: argocd.argoproj.io/sync-options: Prune=false, or Flux's "
+    "kustomize.toolkit.fluxcd.io/prune: disabled), or create it again as soon as it is pruned (the secrets "
+    "provider existing: `pgrender render --only-secrets --stdout` prints it); spec.tls.existing may instead name "
+    "a Secret pgrender never wrote"
+)
+SHOWN_USERS = 3  # the workloads a finding names; the rest are counted
+
+
 class _SecretUses:
     """What the new objects say of Secrets, looked up per removed Secret: the user Secrets (by
     namespace, user and cluster), the Secrets Certificates ask for and the Secrets pod templates
-    mount (by namespace and name). Each is gathered once, when a removed Secret first asks."""
+    use (by namespace and name). Each is gathered once, when a removed Secret first asks."""
 
-    def __init__(self, new: list[Obj], by_id: Iterable[Obj]) -> None:
-        self._new, self._by_id = new, by_id  # every new object; one an identity (the last of each)
+    def __init__(
+        self,
+        new: list[Obj],
+        by_id: Iterable[Obj],
+        files: Mapping[str, str],
+        differing: set[str],
+        removed: set[tuple[str, str]],
+    ) -> None:
+        self._new, self._by_id = new, by_id  # every new object parsed; one an identity (the last of each)
+        self._files, self._differing = files, differing  # the new output, and its files parsed
+        self._removed = removed  # (namespace, name) of each Secret removed
 
     @functools.cached_property
     def _user_secrets(self) -> tuple[set[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -1625,9 +1936,37 @@ class _SecretUses:
                 out.add((o.namespace, name))
         return out
 
+    def users(self, obj: Obj) -> list[str]:
+        """The workloads of the new output whose pods need the Secret ``obj`` ("<Kind> <name>")."""
+        return sorted(self._users.get((obj.namespace, obj.name), ()))
+
     @functools.cached_property
-    def mounted(self) -> set[tuple[str, str]]:
-        return {(o.namespace, name) for o in self._new for name in _mounted_secrets(o)}
+    def _users(self) -> dict[tuple[str, str], set[str]]:
+        out: dict[tuple[str, str], set[str]] = {}
+        for o in chain(self._new, self._unchanged_workloads()):
+            for name in _secret_references(o):
+                out.setdefault((o.namespace, name), set()).add(f"{o.kind} {o.name}")
+        return out
+
+    def _unchanged_workloads(self) -> list[Obj]:
+        """The objects of the new output's unchanged files that may use a removed Secret (a workload
+        that still uses one is often unchanged, so not parsed yet). Only a file that names one as
+        pgrender writes a reference (`name: <secret>` or `secretName: <secret>`, ending its line) and
+        is not surely of a kind without pods is parsed: a fleet's diff parses the few that do."""
+        wanted = {name for _, name in self._removed}
+        if not wanted:
+            return []
+        held = []
+        for rel in self._files:
+            if rel in self._differing:
+                continue
+            text = self._files[rel]
+            if (
+                not _another_kind(text, POD_KINDS)
+                and (_line_values(text, "name: ") | _line_values(text, "secretName: ")) & wanted
+            ):
+                held.append(rel)
+        return parse(self._files, held)
 
     @functools.cached_property
     def _makers(self) -> dict[tuple[str, str], str]:
@@ -1667,9 +2006,12 @@ def _user_and_cluster(obj: Obj) -> tuple[Any, Any]:
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 
 
-def _removed_certificate_secret(obj: Obj, secrets: _SecretUses) -> Finding:
-    """A certificate Secret pgrender no longer writes: another TLS provider writes it (cert-manager,
-    through a Certificate naming it), a workload mounts it as the user's (existing), or nothing needs it."""
+def _removed_secret(obj: Obj, secrets: _SecretUses) -> Finding:
+    """A Secret the new output no longer holds: a user's credentials under another name, one that
+    cert-manager or another secrets provider's controller makes from now on, one a workload of the
+    new output still uses (made by you from now on, or by nobody), or one nothing uses."""
+    if secrets.renamed_credentials(obj):
+        return _finding(obj, ChangeClass.RISK, "", RENAMED_CREDENTIALS, f"remove-secret:{obj.name}")
     if (obj.namespace, obj.name) in secrets.certified:
         return _finding(
             obj,
@@ -1678,38 +2020,68 @@ def _removed_certificate_secret(obj: Obj, secrets: _SecretUses) -> Finding:
             "cert-manager writes this Secret from now on (a Certificate names it): a new key and certificate from "
             "its issuer; if the GitOps tool prunes it first, cert-manager writes it again and the pods wait for it",
         )
-    if (obj.namespace, obj.name) in secrets.mounted:
+    if maker := secrets.made_by(obj):
+        return _finding(obj, ChangeClass.LIVE, "", MADE_ELSEWHERE.format(maker=maker))
+    if users := secrets.users(obj):
+        shown = ", ".join(users[:SHOWN_USERS]) + (
+            f" and {len(users) - SHOWN_USERS} more" if len(users) > SHOWN_USERS else ""
+        )
+        return _finding(obj, ChangeClass.RISK, "", SECRET_STILL_USED.format(users=shown), f"remove-secret:{obj.name}")
+    if obj.manifest.get("type") == TLS_SECRET_TYPE:
         return _finding(
             obj,
-            ChangeClass.RISK,
+            ChangeClass.LIVE,
             "",
-            "deleted when pruned, yet the new pods mount it (spec.tls.existing names it): they cannot start "
-            "without it; exclude it from pruning (argocd.argoproj.io/sync-options: Prune=false, or Flux's "
-            "kustomize.toolkit.fluxcd.io/prune: disabled) or name a Secret pgrender never wrote",
-            f"remove-secret:{obj.name}",
+            "a certificate Secret pgrender no longer writes (another TLS provider, or the part that used it "
+            "removed: pgBackRest, pgBouncer): deleted when pruned; no pod of the new output uses it",
         )
-    return _finding(
-        obj,
-        ChangeClass.LIVE,
-        "",
-        "a certificate Secret pgrender no longer writes (another TLS provider, or the part that used it removed: "
-        "pgBackRest, pgBouncer): deleted when pruned; no pod of the new output mounts it",
-    )
+    if obj.labels.get(PGUSER_LABEL) is not None:
+        return _finding(obj, ChangeClass.LIVE, "", CREDENTIALS_REMOVED)
+    return _removed(obj)
 
 
-def _mounted_secrets(obj: Obj) -> set[str]:
-    """The Secrets a workload's pod template mounts (projected or secret volumes)."""
-    pod = obj.pod if obj.kind in ("StatefulSet", "Deployment") else {}
+# Where each kind that runs pods holds its pod template's spec.
+_POD_SPECS: dict[str, FieldPath] = {
+    "StatefulSet": ("spec", "template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+POD_KINDS = frozenset(_POD_SPECS)
+
+
+def _pod_spec(obj: Obj) -> dict[str, Any]:
+    """The spec of the pods ``obj`` runs; {} for a kind that runs none."""
+    node: Any = obj.manifest if obj.kind in _POD_SPECS else {}
+    for key in _POD_SPECS.get(obj.kind, ()):
+        node = _map(node).get(key)
+    return _map(node)
+
+
+def _secret_references(obj: Obj) -> set[str]:
+    """The Secrets the pods of ``obj`` cannot start without: secret and projected volumes, and each
+    container's env (valueFrom.secretKeyRef) and envFrom (secretRef); those marked optional are not."""
+    pod = _pod_spec(obj)
     out: set[str] = set()
-    for volume in _list(pod.get("volumes")):
-        if not isinstance(volume, dict):
-            continue
-        if isinstance(volume.get("secret"), dict):
-            out.add(str(volume["secret"].get("secretName", "")))
+    for volume in map(_map, _list(pod.get("volumes"))):
+        out |= _required(_map(volume.get("secret")), "secretName")
         for source in _list(_map(volume.get("projected")).get("sources")):
-            if isinstance(source, dict) and isinstance(source.get("secret"), dict):
-                out.add(str(source["secret"].get("name", "")))
+            out |= _required(_map(_map(source).get("secret")), "name")
+    for container in map(_map, chain(_list(pod.get("initContainers")), _list(pod.get("containers")))):
+        for env in _list(container.get("env")):
+            out |= _required(_map(_map(_map(env).get("valueFrom")).get("secretKeyRef")), "name")
+        for source in _list(container.get("envFrom")):
+            out |= _required(_map(_map(source).get("secretRef")), "name")
     return out
+
+
+def _required(reference: dict[str, Any], key: str) -> set[str]:
+    """The Secret a reference names, unless it is optional (then a pod starts without it)."""
+    name = reference.get(key)
+    return {str(name)} if name and reference.get("optional") is not True else set()
 
 
 def _removed(obj: Obj) -> Finding:
@@ -1738,7 +2110,7 @@ def _changed(before: Obj, after: Obj, cluster: ClusterFacts) -> list[Finding]:
     found: list[tuple[Rule, Finding]] = []
     for path, old, new in leaves(before.manifest, after.manifest):
         rule = next(r for r in rules if _matches(_pattern(r.pattern), path))
-        for verdict in rule.verdicts(Change(after, path, old, new, cluster)):
+        for verdict in rule.verdicts(Change(after, path, old, new, cluster, before)):
             where = format_path((*path, *verdict.subpath))
             found.append((rule, _finding(after, verdict.change, where, verdict.message, verdict.id)))
     if any(not rule.summary for rule, _ in found):
@@ -1980,7 +2352,7 @@ def _tls_provider(member: Obj) -> str | None:
         return None
     if not any(isinstance(c, dict) and c.get("name") == CONTAINER for c in _list(pod.get("containers"))):
         return "derived"
-    return "cert-manager" if f"{member.cluster[1]}-cluster-cert" in _mounted_secrets(member) else "existing"
+    return "cert-manager" if f"{member.cluster[1]}-cluster-cert" in _secret_references(member) else "existing"
 
 
 def _tls_provider_change(cluster: tuple[str, str], old: list[Obj], new: list[Obj]) -> list[Finding]:

@@ -677,12 +677,14 @@ def _make57(__frozen_defaults__, __frozen_factory__):
 
 
 def _make58(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, obj, path, old, new, cluster):
+    __frozen_d0__, = __frozen_defaults__
+    def __init__(__frozen_self__, obj, path, old, new, cluster, before=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'obj', obj)
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'old', old)
         __frozen_set__(__frozen_self__, 'new', new)
         __frozen_set__(__frozen_self__, 'cluster', cluster)
+        __frozen_set__(__frozen_self__, 'before', before)
     return __init__
 
 
@@ -1096,7 +1098,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'node_affinity,tolerations,node_selector,priority_class': _make55,
     'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make56,
     'not_before,days': _make57,
-    'obj,path,old,new,cluster': _make58,
+    'obj,path,old,new,cluster,before=': _make58,
     'parts': _make59,
     'path,key,mode,readable_by': _make60,
     'path,node,required,nullable': _make61,

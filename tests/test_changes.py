@@ -90,7 +90,7 @@ def config_map(name: str, data: dict[str, str], cluster: str = "hippo", **annota
 def dynamic(**config: Any) -> Obj:
     document = {"ttl": 30, "postgresql": {"parameters": {"max_connections": "100"}}}
     for key, value in config.items():
-        target = document["postgresql"] if key in ("parameters", "pg_hba") else document
+        target = document["postgresql"] if key in ("parameters", "pg_hba", "use_slots") else document
         target[key] = value  # type: ignore[index]
     return config_map("hippo-reconcile", {"patroni-dynamic.json": json.dumps(document, indent=2, sort_keys=True)})
 
@@ -114,6 +114,10 @@ def service(name: str = "hippo-primary", **spec: Any) -> Obj:
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name), "spec": {"ports": [{"port": 5432}], **spec}}
 
 
+def lb(**spec: Any) -> Obj:
+    return service(type="LoadBalancer", **spec)
+
+
 def simple(kind: str, name: str, api: str = "v1", **fields: Any) -> Obj:
     return {"apiVersion": api, "kind": kind, "metadata": meta(name), **fields}
 
@@ -128,6 +132,25 @@ def deployment(image: str = "pgbouncer:1", selector: str = "a") -> Obj:
             "template": {"spec": {"containers": [{"name": "pgbouncer", "image": image}]}},
         },
     )
+
+
+# How a pod may need a Secret (what the Secret "hippo-s" removed means for it).
+REFERENCES: dict[str, Obj] = {
+    "env": {"containers": [{"name": "c", "env": [{"name": "E", "valueFrom": {"secretKeyRef": {"name": "hippo-s"}}}]}]},
+    "env-from": {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "hippo-s"}}]}]},
+    "init-env": {"initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "hippo-s"}}]}]},
+    "volume": {"volumes": [{"name": "v", "secret": {"secretName": "hippo-s"}}]},
+    "projected": {"volumes": [{"name": "v", "projected": {"sources": [{"secret": {"name": "hippo-s"}}]}}]},
+    "optional": {"volumes": [{"name": "v", "secret": {"secretName": "hippo-s", "optional": True}}]},
+}
+
+
+def workload(kind: str, reference: str) -> Obj:
+    """A StatefulSet, Deployment, Job or CronJob "hippo-w" whose pods use hippo-s as REFERENCES says."""
+    template = {"spec": REFERENCES[reference]}
+    if kind == "CronJob":
+        return simple(kind, "hippo-w", "batch/v1", spec={"jobTemplate": {"spec": {"template": template}}})
+    return simple(kind, "hippo-w", "batch/v1" if kind == "Job" else "apps/v1", spec={"template": template})
 
 
 def edited(obj: Obj, path: str, value: Any) -> Obj:
@@ -167,6 +190,26 @@ DYNAMIC = "data[patroni-dynamic.json]"
 IMAGE = "spec.template.spec.containers[database].image"
 DATA_DIR = "spec.template.spec.containers[database].env[PATRONI_POSTGRESQL_DATA_DIR]"
 Case = tuple[str, list[Obj], list[Obj], list[tuple[str, str, str, str | None]]]
+RC = "hippo-reconcile"
+SLOT = {"cdc": {"type": "logical", "database": "app", "plugin": "pgoutput"}}
+WAL2JSON = {"cdc": {"type": "logical", "database": "app", "plugin": "wal2json"}}
+PLUGIN = f"{DYNAMIC}.slots.cdc.plugin"
+CDC, ANY = [{"name": "cdc", "type": "logical"}], [{"type": "logical"}]
+IGNORE = f"{DYNAMIC}.ignore_slots"
+USE = f"{DYNAMIC}.postgresql.use_slots"
+LIVE_SLOTS, LIVE_IGNORE = ("live", RC, f"{DYNAMIC}.slots", None), ("live", RC, IGNORE, None)
+DROP_CDC = "drop-slot:cdc"
+PRIMARY, LB_CLASS = "hippo-primary", "spec.loadBalancerClass"
+LB_CLASS_REFUSED = ("refused", PRIMARY, LB_CLASS, f"immutable:service/hippo-primary:{LB_CLASS}")
+LB_CLASS_LIVE = ("live", PRIMARY, LB_CLASS, None)
+USED_BY = [
+    ("StatefulSet", "env"),
+    ("Deployment", "env-from"),
+    ("Job", "init-env"),
+    ("CronJob", "volume"),
+    ("CronJob", "projected"),
+]
+USED_SECRET, UNUSED = ("risk", "hippo-s", "", "remove-secret:hippo-s"), ("live", "hippo-s", "", None)
 
 CASES: list[Case] = [
     ("unchanged", [M, claim()], [M, claim()], []),
@@ -390,6 +433,22 @@ CASES: list[Case] = [
         [service(clusterIP="10.0.0.2")],
         [("refused", "hippo-primary", "spec.clusterIP", "immutable:service/hippo-primary:spec.clusterIP")],
     ),
+    # A LoadBalancer's class: refused while it stays a LoadBalancer; chosen as it becomes one.
+    ("lb-class-changed", [lb(loadBalancerClass="a")], [lb(loadBalancerClass="b")], [LB_CLASS_REFUSED]),
+    ("lb-class-set", [lb()], [lb(loadBalancerClass="b")], [LB_CLASS_REFUSED]),
+    ("lb-class-removed", [lb(loadBalancerClass="a")], [lb()], [LB_CLASS_REFUSED]),
+    (
+        "lb-class-with-type",
+        [service()],
+        [lb(loadBalancerClass="b")],
+        [LB_CLASS_LIVE, ("live", PRIMARY, "spec.type", None)],
+    ),
+    (
+        "lb-class-type-gone",
+        [lb(loadBalancerClass="a")],
+        [service()],
+        [LB_CLASS_LIVE, ("live", PRIMARY, "spec.type", None)],
+    ),
     (
         "service-cluster-ip-first-set",
         [service()],
@@ -455,6 +514,24 @@ CASES: list[Case] = [
         [member("zebra-a-0", cluster="zebra"), config_map("zebra-reconcile", {}, "zebra")],
         [("risk", "hippo", "", "rename-cluster:hippo")],
     ),
+    # Replication slots Patroni drops (a consumer's position goes with them), and those it keeps.
+    ("slot-added", [dynamic()], [dynamic(slots=SLOT)], [LIVE_SLOTS]),
+    ("slot-removed", [dynamic(slots=SLOT)], [dynamic()], [("risk", RC, f"{DYNAMIC}.slots", DROP_CDC)]),
+    ("slot-removed-ignored", [dynamic(slots=SLOT, ignore_slots=CDC)], [dynamic(ignore_slots=CDC)], [LIVE_SLOTS]),
+    ("slot-plugin", [dynamic(slots=SLOT)], [dynamic(slots=WAL2JSON)], [("risk", RC, PLUGIN, DROP_CDC)]),
+    ("unignored", [dynamic(ignore_slots=CDC)], [dynamic()], [("risk", RC, IGNORE, DROP_CDC)]),
+    ("unignored-covered", [dynamic(ignore_slots=CDC + ANY)], [dynamic(ignore_slots=ANY)], [LIVE_IGNORE]),
+    ("unignored-unnamed", [dynamic(ignore_slots=ANY)], [dynamic()], [("risk", RC, IGNORE, "drop-slots:hippo")]),
+    ("unignored-now-kept", [dynamic(ignore_slots=CDC)], [dynamic(slots=SLOT)], [LIVE_IGNORE, LIVE_SLOTS]),
+    ("use-slots-off", [dynamic(slots=SLOT)], [dynamic(slots=SLOT, use_slots=False)], [("risk", RC, USE, DROP_CDC)]),
+    ("use-slots-off-members", [dynamic()], [dynamic(use_slots=False)], [("risk", RC, USE, "drop-slots:hippo")]),
+    # A Secret removed while a workload of the new output (unchanged, so not parsed) still uses it.
+    *(
+        (f"secret-used-{kind}-{ref}", [secret("hippo-s"), workload(kind, ref)], [workload(kind, ref)], [USED_SECRET])
+        for kind, ref in USED_BY
+    ),
+    ("secret-optional", [secret("hippo-s"), workload("Job", "optional")], [workload("Job", "optional")], [UNUSED]),
+    ("secret-unused", [secret("hippo-s"), M], [M], [UNUSED]),
     ("cluster-removed", [M, claim()], [], [("risk", "hippo", "", "remove-cluster:hippo")]),
     ("cluster-added", [], [M, claim()], [("live", "hippo", "", None)]),
 ]
@@ -809,6 +886,39 @@ def swap(old: str, new: str) -> Edit:
     return _edit
 
 
+def then(*edits: Edit) -> Edit:
+    """The edits one after the other."""
+
+    def _edit(text: str) -> str:
+        for edit in edits:
+            text = edit(text)
+        return text
+
+    return _edit
+
+
+POOLED_SERVICES = ("pooled-primary", "pooled-replicas", "pooled-pgbouncer")
+
+
+def lb_class(name: str) -> Edit:
+    """pooled.yaml's primary, replica and pgBouncer Services as LoadBalancers of class ``name``."""
+    fields = f"type: LoadBalancer, loadBalancerClass: example.com/{name}"
+    pgbouncer = f"        type: LoadBalancer\n        loadBalancerClass: example.com/{name}\n"
+    return then(
+        swap("  users:\n", f"  service: {{{fields}}}\n  replicaService: {{{fields}}}\n  users:\n"),
+        swap("      service:\n        metadata:\n", f"      service:\n{pgbouncer}        metadata:\n"),
+    )
+
+
+DEBEZIUM = "slots: {debezium: {type: logical, database: payments, plugin: pgoutput}}"
+TRIO_SLOTS = swap(
+    "    syncPeriodSeconds: 10\n",
+    f"    syncPeriodSeconds: 10\n    dynamicConfiguration:\n      {DEBEZIUM}\n"
+    "      ignore_slots: [{name: keep_me}]\n",
+)
+NO_PITR = swap("          pointInTimeDays: 14\n", "")  # else a daily full needs more than 4 kept: refused
+DAILY_FULLS = swap('full: "30 1 * * 0"', 'full: "30 1 * * *"')
+MONTHLY_FULLS = swap('full: "30 1 * * 0"', 'full: "30 1 1 * *"')
 E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
     # (case, example, edit of the old spec, edit of the new spec, expected (class, id) among the findings)
     (
@@ -924,6 +1034,50 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         [("risk", "replication-slots:trio")],
     ),
     (
+        "load-balancer-class",
+        "pooled",
+        lb_class("internal"),
+        lb_class("external"),
+        [("refused", f"immutable:service/{name}:spec.loadBalancerClass") for name in POOLED_SERVICES],
+    ),
+    # Replication slots Patroni drops: the consumer's position and retained WAL go with them.
+    (
+        "slot-removed",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap(DEBEZIUM, "slots: {}")),
+        [("risk", "drop-slot:debezium")],
+    ),
+    (
+        "slot-database",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("database: payments", "database: ledger")),
+        [("risk", "drop-slot:debezium")],
+    ),
+    (
+        "slot-plugin",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("plugin: pgoutput", "plugin: wal2json")),
+        [("risk", "drop-slot:debezium")],
+    ),
+    (
+        "slot-unignored",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("      ignore_slots: [{name: keep_me}]\n", "")),
+        [("risk", "drop-slot:keep_me")],
+    ),
+    (
+        "use-slots-off",
+        "trio",
+        TRIO_SLOTS,
+        then(TRIO_SLOTS, swap("[{name: keep_me}]\n", "[{name: keep_me}]\n      postgresql: {use_slots: false}\n")),
+        [("risk", "drop-slot:debezium")],
+    ),
+    ("fulls-more-often", "backups", NO_PITR, then(NO_PITR, DAILY_FULLS), [("risk", "retention:repo1")]),
+    (
         "retention-count-for-days",
         "backups",
         lambda t: t,
@@ -997,6 +1151,10 @@ FROM_DR = swap(
 )  # the first: the source
 LOGIN_OFF = swap("{login: true, createdb", "{login: false, createdb")
 SUPERUSER = ("live", "trio-reconcile", "user migrator: NOSUPERUSER → SUPERUSER, set by the reconcile Job: it bypasses")
+RC_TRIO = "trio-reconcile"
+SLOT_KEPT = "the consumer's position and the WAL the slot keeps for it are lost: a logical consumer (Debezium"
+FULLS_REACH = "those 4 reach back about 4 days instead of about 28 days, so pgBackRest's expire"
+IN_PLACE_CRONJOB = "applied in place; the next scheduled run uses it"
 ACCESS = swap("    - name: app\n", "    - name: app\n      accessSecret: true\n")
 SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
     # (case, example, edit of the old spec, edit of the new spec, (class, object, message fragment) found)
@@ -1009,6 +1167,44 @@ SAYS: list[tuple[str, str, Edit, Edit, tuple[str, str, str]]] = [
     ("superuser", "trio", lambda t: t, swap("createrole: true}", "createrole: true, superuser: true}"), SUPERUSER),
     ("archive-source", "standby", lambda t: t, FROM_DR, ("risk", "hippo-standby-pgbackrest-config", "(s3-bucket")),
     ("restore-source", "restore", lambda t: t, FROM_DR, ("no-op", "hippo-clone-pgbackrest-config", "restored or")),
+    ("slot-lost", "trio", TRIO_SLOTS, then(TRIO_SLOTS, swap(DEBEZIUM, "slots: {}")), ("risk", RC_TRIO, SLOT_KEPT)),
+    # A count of full backups kept, and their schedule: how far back they reach.
+    ("fulls-more-often", "backups", NO_PITR, then(NO_PITR, DAILY_FULLS), ("risk", "hippo-repo1-full", FULLS_REACH)),
+    (
+        "fulls-less-often",
+        "backups",
+        then(NO_PITR, DAILY_FULLS),
+        NO_PITR,
+        ("live", "hippo-repo1-full", IN_PLACE_CRONJOB),
+    ),
+    (
+        "fulls-more-often-kept-longer",
+        "backups",
+        NO_PITR,
+        then(NO_PITR, DAILY_FULLS, swap("full: 4\n", "full: 28\n")),
+        ("live", "hippo-repo1-full", IN_PLACE_CRONJOB),
+    ),
+    (
+        "fulls-more-often-for-days",
+        "backups",
+        then(NO_PITR, swap("full: 4\n", "full: 40\n          fullType: time\n")),
+        then(NO_PITR, swap("full: 4\n", "full: 40\n          fullType: time\n"), DAILY_FULLS),
+        ("live", "hippo-repo1-full", IN_PLACE_CRONJOB),
+    ),
+    (
+        "fulls-counted-from-every",
+        "backups",
+        then(NO_PITR, swap("        retention:\n          full: 4\n", "")),
+        then(NO_PITR, DAILY_FULLS),
+        ("risk", "hippo-repo1-full", "those 4 reach back about 4 days instead of to the oldest (every one was kept)"),
+    ),
+    (
+        "fulls-uncounted",
+        "backups",
+        then(NO_PITR, MONTHLY_FULLS),
+        NO_PITR,
+        ("risk", "hippo-repo1-full", "to or from one that does not repeat weekly, which pgrender cannot count"),
+    ),
     (
         "days-for-count",
         "backups",
@@ -1084,15 +1280,85 @@ def test_reviewed_cases(
     assert any(c == change and n == name and fragment in m for c, n, m in found), found
 
 
+SEALED = {"sealing_certificate": str(ROOT / "tests" / "fixtures" / "sealed_secrets" / "controller.crt")}
+
+
 def test_a_secret_another_provider_makes_is_not_said_to_be_lost(tmp_path: Path) -> None:
-    """derived → sealed: each Secret is deleted, and the SealedSecret of the same name makes it."""
+    """derived → sealed: each Secret is deleted, and the SealedSecret of the same name makes it (the
+    certificates' too, which the pods use: they were said to be risks)."""
     spec = tmp_path / "trio.yaml"
     spec.write_text((EXAMPLES / "trio.yaml").read_text())
     old = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY))))
-    sealed = {"sealing_certificate": str(ROOT / "tests" / "fixtures" / "sealed_secrets" / "controller.crt")}
-    new = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY), provider="sealed", **sealed)))
-    removed = [f for f in changes(old, new).findings if f.kind == "Secret" and f.name.startswith("trio-pguser-")]
-    assert removed and all("made from now on by the SealedSecret of the same name" in f.message for f in removed)
+    new = write.files(render(Request((str(spec),), key_file=str(GOLDEN_KEY), provider="sealed", **SEALED)))
+    removed = [f for f in changes(old, new).findings if f.kind == "Secret"]
+    assert {f.name for f in removed} >= {"trio-pguser-app", "trio-cluster-cert", "trio-patroni"}
+    assert all("made from now on by the SealedSecret of the same name" in f.message for f in removed), removed
+
+
+NewOutput = Callable[[str, dict[str, str]], dict[str, str]]  # (the spec's path, the old output) → the new
+
+
+def provider(name: str) -> NewOutput:
+    return lambda spec, old: write.files(render(Request((spec,), key_file=str(GOLDEN_KEY), provider=name)))
+
+
+def without(rel: str) -> NewOutput:
+    return lambda spec, old: {k: v for k, v in old.items() if k != rel}
+
+
+USES = "deleted when pruned, yet the new output still uses it ({}): pods started from then on"
+MEMBERS_USE = "StatefulSet hippo-instance1-0, StatefulSet hippo-instance1-1): pods started from then on"
+# (case, example, the new output, a Secret removed from it, its (class, id), its message's fragment)
+SECRETS_GONE: list[tuple[str, str, NewOutput, str, tuple[str, str | None], str]] = [
+    ("patroni", "backups", provider("existing"), "hippo-patroni", ("risk", "remove-secret:hippo-patroni"), MEMBERS_USE),
+    (
+        "pgbackrest",
+        "backups",
+        provider("existing"),
+        "hippo-pgbackrest",
+        ("risk", "remove-secret:hippo-pgbackrest"),
+        USES.format("CronJob hippo-repo1-full, CronJob hippo-repo1-incr, CronJob hippo-repo2-full and 5 more"),
+    ),
+    (
+        "superuser-cert",
+        "backups",
+        provider("existing"),
+        "hippo-superuser-cert",
+        ("risk", "remove-secret:hippo-superuser-cert"),
+        "CronJob hippo-logical-backup, Job hippo-reconcile-",
+    ),
+    (
+        "user",
+        "backups",
+        provider("existing"),
+        "hippo-pguser-hippo",
+        ("risk", "remove-secret:hippo-pguser-hippo"),
+        "the secrets provider existing: `pgrender render --only-secrets --stdout` prints it",
+    ),
+    (
+        "by-hand",  # the workloads are unchanged: read from the files that name it
+        "backups",
+        without("secret-hippo-patroni.yaml"),
+        "hippo-patroni",
+        ("risk", "remove-secret:hippo-patroni"),
+        MEMBERS_USE,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("example", "new_output", "name", "expected", "fragment"),
+    [c[1:] for c in SECRETS_GONE],
+    ids=[c[0] for c in SECRETS_GONE],
+)
+def test_a_removed_secret_the_new_output_uses_is_a_risk(
+    example: str, new_output: NewOutput, name: str, expected: tuple[str, str | None], fragment: str
+) -> None:
+    spec = str(EXAMPLES / f"{example}.yaml")
+    old = write.files(render(Request((spec,), key_file=str(GOLDEN_KEY))))
+    found = [f for f in changes(old, new_output(spec, old)).findings if f.kind == "Secret" and f.name == name]
+    assert [(f.change.value, f.id) for f in found] == [expected]
+    assert fragment in found[0].message
 
 
 PARAMETERS = f"{DYNAMIC}.postgresql.parameters."
@@ -1128,7 +1394,6 @@ def p(name: str) -> str:
     return PARAMETERS + name
 
 
-RC = "hippo-reconcile"
 HBA = "hostssl all app 192.168.0.0/16 scram-sha-256"
 NEW_IMAGE = "registry.example/postgres:16.9"
 BOB = [{"name": "app", "databases": ["app"]}, {"name": "bob"}]
