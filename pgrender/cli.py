@@ -110,7 +110,10 @@ option_sealing_certificate = click.option(
 # What each command reads besides its options: files and environment, listed under its --help.
 # "\b" keeps click from re-wrapping the lines.
 _CONFIG_READ = "  pgrender.yaml     ./pgrender.yaml or --config: specs, output, namespace, secrets"
-_SPECS_READ = "  SPECS             spec files, '-' for standard input (default: pgrender.yaml's specs)"
+_SPECS_READ = (
+    "  SPECS             spec files, '-' for standard input (default: pgrender.yaml's specs)\n"
+    "  PGRENDER_TRUSTED_SOURCES  sources in other namespaces a standby or clone may name"
+)
 _KEY_READ = (
     "  the root key      --key-file, secrets.keyFile of pgrender.yaml, or PGRENDER_KEY\n"
     "  PGRENDER_KEY      the root key itself (what `pgrender keygen` prints)\n"
@@ -162,6 +165,7 @@ Runs in the app directory Argo CD checked out. Reads:
                     {default_key} (mounted from a Secret); never pgrender.yaml's keyFile
   PGRENDER_ALLOW_TEST_KEY=1  accept the published test key (tests and demos only)
   PGRENDER_SEALING_KEY_SHA256  provider sealed: the controller key the certificate must hold
+  PGRENDER_TRUSTED_SOURCES  sources in other namespaces a standby or clone may name
   the output dir    pgrender.yaml's output, when committed: kept SealedSecret ciphertexts
 Parameters win over ARGOCD_ENV_*, which win over pgrender.yaml.
 """

@@ -612,7 +612,11 @@ def validate(specs: tuple[str, ...], namespace: str | None, config_path: str | N
     valid = 0
     try:
         spec_files, config = _inputs(specs, config_path)
-        for plan in plans(spec_files, _namespace(namespace, config), config.infrastructure_roles() if config else ()):
+        from pgrender import trusted_sources
+
+        roles = config.infrastructure_roles() if config else ()
+        trusted = trusted_sources.trusted(os.environ)
+        for plan in plans(spec_files, _namespace(namespace, config), roles, trusted=trusted):
             warnings.extend(plan.warnings)
             windows.extend(certificate_windows(plan))
             valid += 1

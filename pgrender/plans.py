@@ -14,15 +14,17 @@ from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.spec.rules.users import InfrastructureRole
+from pgrender.trusted_sources import untrusted_sources
 
 
 def validate(
     specs: tuple[str, ...],
     default_namespace: str | None = None,
     infrastructure: tuple[InfrastructureRole, ...] = (),
+    trusted: frozenset[str] = frozenset(),
 ) -> list[ClusterPlan]:
     """Load, validate and resolve every spec; return the plans or raise one SpecError."""
-    return list(plans(specs, default_namespace, infrastructure))
+    return list(plans(specs, default_namespace, infrastructure, trusted=trusted))
 
 
 def plans(
@@ -30,9 +32,11 @@ def plans(
     default_namespace: str | None = None,
     infrastructure: tuple[InfrastructureRole, ...] = (),
     read: dict[str, str] | None = None,
+    trusted: frozenset[str] = frozenset(),
 ) -> Iterator[ClusterPlan]:
     """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
-    it is resolved, while no problem has been found. ``read``: load.iter_documents's.
+    it is resolved, while no problem has been found. ``read``: load.iter_documents's; ``trusted``:
+    the sources in other namespaces the root key's holder trusts (trusted_sources.py).
 
     At the end, one SpecError carries the problems of the earliest stage that had any: each
     document's own (YAML that cannot be read, the schema, the rules across its fields: one
@@ -52,6 +56,10 @@ def plans(
                 sourced = spec.validate(doc)
             except SpecError as exc:
                 invalid.extend(exc.problems)
+                continue
+            untrusted = untrusted_sources(sourced, trusted)
+            if untrusted:
+                invalid.extend(untrusted)
                 continue
             earlier = claimed.defined(sourced)
             if earlier is not None:

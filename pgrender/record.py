@@ -359,7 +359,7 @@ class Inputs:
     """What a render reads but the specs, digested: taken before it renders (its shared digest finds
     the clusters to reuse), joined with the specs' digests (spec_digests) once they are read."""
 
-    __slots__ = ("_config", "_key", "_namespace", "_provider", "_sealing", "_target")
+    __slots__ = ("_config", "_key", "_namespace", "_provider", "_sealing", "_target", "_trusted")
 
     def __init__(
         self,
@@ -369,9 +369,11 @@ class Inputs:
         provider: str,
         key: str | None,
         sealing: str | None,
+        trusted: str | None = None,
     ) -> None:
         self._config, self._namespace, self._target = config, namespace, target
         self._provider, self._key, self._sealing = provider, key, sealing
+        self._trusted = trusted  # PGRENDER_TRUSTED_SOURCES, as a set: what validation lets through
 
     @classmethod
     def of(
@@ -401,16 +403,19 @@ class Inputs:
             sealing: str | None = _sha(sealing_pem)
         else:
             sealing = _sha(_read(read)) if read and os.path.exists(read) else certificate
-        return cls(config, namespace, target, provider, key, sealing)
+        from pgrender.trusted_sources import trusted
+
+        return cls(config, namespace, target, provider, key, sealing, " ".join(sorted(trusted(environ))) or None)
 
     def shared(self) -> str:
         """The digest of everything but the specs (the record's ``reuse.inputs``)."""
-        return _sha(_dumps(["reuse", SCHEMA, __version__, self._config, self._namespace, *self._rendering()]).encode())
+        shared = ["reuse", SCHEMA, __version__, self._config, self._namespace, self._trusted, *self._rendering()]
+        return _sha(_dumps(shared).encode())
 
     def digests(self, specs: list[list[str]]) -> tuple[str, str, str]:
         """(inputs, specs, shared): the digest of everything a render reads, of what validate reads,
         and of what a render reads but the specs (the record's ``reuse``: reuse.py)."""
-        validated = [SCHEMA, __version__, self._config, specs, self._namespace]
+        validated = [SCHEMA, __version__, self._config, specs, self._namespace, self._trusted]
         rendered = [*validated, *self._rendering()]
         return _sha(_dumps(rendered).encode()), _sha(_dumps(validated).encode()), self.shared()
 

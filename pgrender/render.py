@@ -3,13 +3,14 @@ cluster at a time."""
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterator, Mapping
 from itertools import chain, islice
 from struct import Struct
 from typing import TYPE_CHECKING, Any
 
-from pgrender import emit, tuning
+from pgrender import emit, trusted_sources, tuning
 from pgrender.components import build
 from pgrender.errors import InternalError, PgrenderError, Problem, RootKeyError
 from pgrender.frozen import field, frozen, replace
@@ -168,7 +169,14 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
     secrets = secrets_provider(DEFAULT_SECRETS_PROVIDER if request.only_secrets else request.provider)
     root_key, key_error = _root_key(request, secrets.needs_root_key)
     secrets, setup_error = _configured(secrets, request, root_key) if key_error is None else (secrets, key_error)
-    every_plan = plans(request.specs, request.default_namespace, request.infrastructure_roles, request.read)
+    environ = os.environ if request.environ is None else request.environ
+    every_plan = plans(
+        request.specs,
+        request.default_namespace,
+        request.infrastructure_roles,
+        request.read,
+        trusted_sources.trusted(environ),
+    )
     if setup_error is not None:
         for _ in every_plan:  # the specs are still read through: their problems come first
             pass

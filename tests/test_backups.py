@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pgrender import write
+from pgrender import trusted_sources, write
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.plan.backups import dst_minutes, preset_full_schedule
+from pgrender.plans import validate
 from pgrender.render import Request, render
 from pgrender.spec import cron
 from tests.conftest import EXAMPLES, GOLDEN_KEY, base_spec, find
@@ -919,7 +920,10 @@ def stream_spec(**stream: Any) -> dict[str, Any]:
     return spec
 
 
-def test_streaming_standby(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+def test_streaming_standby(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGRENDER_TRUSTED_SOURCES", "prod/hippo")  # another namespace's: trusted_sources.py
     objects = objects_of(stream_spec(namespace="prod", port=5433))
     config = patroni_yaml(objects, "hippo-stream")
     assert config["bootstrap"]["dcs"]["standby_cluster"] == {
@@ -928,6 +932,46 @@ def test_streaming_standby(objects_of: Callable[[dict[str, Any]], list[dict[str,
         "port": 5433,
     }
     assert not [o for o in objects if "pgbackrest" in o["metadata"]["name"]]
+
+
+CLONE_OF_PROD = {"cluster": "hippo", "namespace": "prod", "repo": s3_repo()}
+
+
+@pytest.mark.parametrize(
+    ("source", "trusted", "refused"),
+    [
+        ({"standby": {"fromCluster": {"cluster": "hippo", "namespace": "prod"}}}, "", "standby.fromCluster"),
+        ({"standby": {"fromBackup": CLONE_OF_PROD}}, "", "standby.fromBackup"),
+        ({"bootstrap": {"fromBackup": CLONE_OF_PROD}}, "", "bootstrap.fromBackup"),
+        ({"bootstrap": {"fromBackup": CLONE_OF_PROD}}, "prod/other other/hippo", "bootstrap.fromBackup"),
+        ({"bootstrap": {"fromBackup": CLONE_OF_PROD}}, "prod/hippo", None),
+        ({"bootstrap": {"fromBackup": CLONE_OF_PROD}}, "staging/x, prod/*", None),
+        (
+            {"standby": {"enabled": False, "fromCluster": {"cluster": "hippo", "namespace": "prod"}}},
+            "",
+            "standby.fromCluster",
+        ),
+        ({"bootstrap": {"fromBackup": {**CLONE_OF_PROD, "namespace": "db"}}}, "", None),  # its own namespace
+    ],
+)
+def test_a_source_in_another_namespace_must_be_trusted_by_the_keys_holder(
+    write_spec: Callable[..., Path], source: dict[str, Any], trusted: str, refused: str | None
+) -> None:
+    """Its passwords, CA and passphrase are derived into this namespace: only the holder of the root key
+    may allow that, in the render's environment (trusted_sources.py)."""
+    spec = base_spec()
+    spec["spec"]["users"] = [{"name": "app", "databases": ["app"]}]
+    spec["spec"].update(source)
+    path = (str(write_spec(spec)),)
+    allowed = trusted_sources.trusted({"PGRENDER_TRUSTED_SOURCES": trusted})
+    if refused is None:
+        assert len(validate(path, trusted=allowed)) == 1
+        return
+    with pytest.raises(SpecError) as info:
+        validate(path, trusted=allowed)
+    (message,) = [f"{p.path}: {p.message}" for p in info.value.problems]
+    assert message.startswith(f"spec.{refused}.namespace: prod/hippo is another namespace's cluster"), message
+    assert "PGRENDER_TRUSTED_SOURCES" in message
 
 
 @pytest.mark.parametrize(

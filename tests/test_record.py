@@ -482,6 +482,7 @@ CHANGES: list[tuple[str, Change, str]] = [
     ("PGRENDER_KEY-another-key", lambda r, mp: mp.setenv("PGRENDER_KEY", keys.generate()), RENDERS),
     ("PGRENDER_ALLOW_TEST_KEY", lambda r, mp: mp.delenv("PGRENDER_ALLOW_TEST_KEY"), RENDERS),
     ("PGRENDER_KEY-blank", lambda r, mp: mp.setenv("PGRENDER_KEY", "   "), RENDERS),  # keys.load refuses it
+    ("PGRENDER_TRUSTED_SOURCES", lambda r, mp: mp.setenv("PGRENDER_TRUSTED_SOURCES", "prod/*"), RENDERS),
     ("key-file-option", _key_file_option, RENDERS),
     ("key-file-readable-by-others", lambda r, mp: (r / "root.key").chmod(0o644), ALWAYS),  # the full path warns
     ("provider-option", lambda r, mp: ("--secrets-provider", "existing"), RENDERS),
