@@ -34,6 +34,7 @@ from pgrender.errors import ChangeRefusedError
 from pgrender.frozen import field, frozen, replace
 from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX, job_config_key
 from pgrender.plan.defaults import WAL_VOLUME
+from pgrender.plan.hot_standby import AT_LEAST_THE_PRIMARYS
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
     BACKUP_TYPE_LABEL,
@@ -94,15 +95,7 @@ ROLLING = (
 # smaller value than the primary's (its WAL may need the room), so Patroni keeps a lowered value off
 # the replicas until the primary runs it. A switchover does not help (the new primary would still run
 # the old value): lowering one, the reconcile Job restarts the primary in place first, then the replicas.
-PRIMARY_FIRST_WHEN_LOWERED = frozenset(
-    {
-        "max_connections",
-        "max_worker_processes",
-        "max_wal_senders",
-        "max_prepared_transactions",
-        "max_locks_per_transaction",
-    }
-)
+PRIMARY_FIRST_WHEN_LOWERED = frozenset(AT_LEAST_THE_PRIMARYS)
 PRIMARY_FIRST = (
     "a replica cannot run a lower value than its primary, so the reconcile Job restarts the primary in place first "
     "(a short write outage while PostgreSQL restarts; no switchover), then the replicas"

@@ -13,6 +13,7 @@ from pgrender.errors import Problem, SpecError
 from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
+from pgrender.plan.hot_standby import HotStandbys
 from pgrender.spec.rules.users import InfrastructureRole
 from pgrender.trusted_sources import untrusted_sources
 
@@ -46,6 +47,7 @@ def plans(
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
     claimed = ClaimRegistry()
+    standbys = HotStandbys()
     try:
         for doc in load.iter_documents(list(specs), invalid, read):
             meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
@@ -73,9 +75,11 @@ def plans(
                 continue
             if earlier is None:  # a cluster defined twice claims everything twice; once is enough to say
                 unresolved += claimed.add(sourced, plan)
+                standbys.add(sourced, plan)
             if not (invalid or unresolved):
                 yield replace(plan, spec_digest=digest)
         unresolved += claimed.directory_problems()
+        unresolved += standbys.problems()
     finally:
         claimed.close()  # its files, now rather than when collected
     for problems in (invalid, unresolved):

@@ -1063,3 +1063,45 @@ def test_a_standby_holds_its_sources_passwords(tmp_path: Path) -> None:
     assert sorted(from_source) == sorted(roles)
     assert {k: v for k, v in passwords(standby, "standby").items() if k in roles} == from_source
     assert not set(passwords(alone, "alone").values()) & set(from_source.values())
+
+
+@pytest.mark.parametrize(
+    ("source", "standby", "told"),
+    [
+        ({}, {}, []),
+        (
+            {"max_connections": 300},
+            {},
+            ["spec.patroni.parameters.max_connections: max_connections is 100 here and 300"],
+        ),
+        ({"max_connections": 300}, {"max_connections": 300}, []),
+        ({"max_connections": 300}, {"max_connections": 400}, []),  # more is fine
+        ({}, {"max_connections": 50}, ["spec.patroni.parameters.max_connections: max_connections is 50 here and 100"]),
+        (
+            {"max_worker_processes": 16, "max_locks_per_transaction": 128},
+            {"max_worker_processes": 8},
+            [
+                "spec.patroni.parameters.max_locks_per_transaction: max_locks_per_transaction is 64 here and 128",
+                "spec.patroni.parameters.max_worker_processes: max_worker_processes is 8 here and 16",
+            ],
+        ),
+        ({"work_mem": "64MB"}, {}, []),  # not one of PostgreSQL's five
+    ],
+)
+def test_a_standby_has_at_least_its_sources_hot_standby_settings(
+    write_spec: Callable[..., Path], source: dict[str, Any], standby: dict[str, Any], told: list[str]
+) -> None:
+    """Rendered together, a standby below its source would pause its replay at the source's next restart."""
+    hippo = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
+    follower = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
+    hippo["spec"]["patroni"] = {"parameters": source}
+    follower["spec"]["patroni"] = {"parameters": standby}
+    path = write_spec(yaml.safe_dump(hippo) + "---\n" + yaml.safe_dump(follower))
+    if not told:
+        assert len(validate((str(path),))) == 2
+        return
+    with pytest.raises(SpecError) as info:
+        validate((str(path),))
+    found = sorted(f"{p.path}: {p.message}" for p in info.value.problems)
+    assert [m[: len(t)] for m, t in zip(found, told, strict=True)] == told
+    assert all("in postgres-dr/hippo, which this standby follows" in m for m in found)

@@ -348,7 +348,7 @@ def _replication_room(
         if number is not None and number < members - 1:
             problems.append(
                 sourced.problem(
-                    _parameter_path(sourced, name),
+                    parameter_path(sourced, name),
                     f"{name} {value} is fewer than the {members - 1} replicas of {members} members need (one "
                     f"each; {members + 1} leaves room for a new member's copy), or leave it out",
                 )
@@ -356,7 +356,7 @@ def _replication_room(
     return out
 
 
-def _parameter_path(sourced: SourcedCluster, name: str) -> tuple[str | int, ...]:
+def parameter_path(sourced: SourcedCluster, name: str) -> tuple[str | int, ...]:
     """Where the spec sets parameter ``name`` (in any case): spec.patroni.parameters, else the
     dynamic configuration's."""
     for key in sourced.cluster.spec.patroni.parameters:

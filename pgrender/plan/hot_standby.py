@@ -1,0 +1,85 @@
+"""Settings a hot standby needs at least its primary's value of, compared across the clusters of a run.
+
+PostgreSQL ("Hot Standby", Administrator's Overview): max_connections, max_prepared_transactions,
+max_locks_per_transaction, max_wal_senders and max_worker_processes must be at least as large on a
+standby as on its primary; a primary that raises one writes it to its WAL, and a standby with less
+pauses its replay there ("hot standby is not possible because of insufficient parameter settings")
+until it restarts with more, and cannot be promoted meanwhile. Within a cluster the reconcile Job
+restarts in the right order (changes.PRIMARY_FIRST_WHEN_LOWERED); a standby cluster follows another
+cluster that nothing restarts with it, so a standby and its source rendered together are compared:
+the standby must have at least the source's values (raise a standby's first).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pgrender.frozen import replace
+from pgrender.plan.patroni import parameter_path
+
+if TYPE_CHECKING:
+    from pgrender.errors import Problem
+    from pgrender.plan import ClusterPlan
+    from pgrender.spec import SourcedCluster
+
+# Each setting with its value where the spec leaves it out (PostgreSQL's default, which Patroni keeps).
+AT_LEAST_THE_PRIMARYS: dict[str, int] = {
+    "max_connections": 100,
+    "max_locks_per_transaction": 64,
+    "max_prepared_transactions": 0,
+    "max_wal_senders": 10,
+    "max_worker_processes": 8,
+}
+
+Values = tuple[int, ...]  # in AT_LEAST_THE_PRIMARYS's order
+
+
+def values(plan: ClusterPlan) -> Values:
+    given = dict(plan.patroni.parameters)
+    return tuple(int(given.get(name, default)) for name, default in AT_LEAST_THE_PRIMARYS.items())
+
+
+class HotStandbys:
+    """Every cluster's values, and each standby cluster's source and where it would be told; the
+    standbys below a source of the same run are problems at the end."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Values] = {}  # namespace/name: a few ints a cluster
+        self._standbys: list[tuple[str, Values, tuple[Problem, ...]]] = []  # source, values, places
+
+    def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> None:
+        own = values(plan)
+        self._values[f"{plan.namespace}/{plan.name}"] = own
+        standby = sourced.cluster.spec.standby
+        source = standby and standby.enabled and (standby.from_cluster or standby.from_backup)
+        if source:
+            where = tuple(sourced.problem(_where(sourced, name), "") for name in AT_LEAST_THE_PRIMARYS)
+            self._standbys.append((f"{source.namespace or plan.namespace}/{source.cluster}", own, where))
+
+    def problems(self) -> list[Problem]:
+        """Each setting of a standby below its source's, where that is in the run."""
+        out = []
+        for source, own, where in self._standbys:
+            theirs = self._values.get(source)
+            if theirs is None:  # not in this run: README says to raise the standby's first
+                continue
+            for setting, mine, primary, place in zip(AT_LEAST_THE_PRIMARYS, own, theirs, where, strict=True):
+                if mine < primary:
+                    message = (
+                        f"{setting} is {mine} here and {primary} in {source}, which this standby follows: a hot "
+                        f"standby stops replaying its primary's WAL while it has less (PostgreSQL's rule), and "
+                        f"cannot be promoted then; set at least {primary} here (raise a standby's before its "
+                        "source's)"
+                    )
+                    out.append(replace(place, message=message))
+        return out
+
+
+def _where(sourced: SourcedCluster, name: str) -> tuple[str | int, ...]:
+    """Where the spec sets ``name``, else where it would: spec.patroni.parameters."""
+    path = parameter_path(sourced, name)
+    dynamic = sourced.cluster.spec.patroni.dynamic_configuration.get("postgresql")
+    given = dynamic.get("parameters") if isinstance(dynamic, dict) else None
+    if path[2] == "parameters" or (isinstance(given, dict) and path[-1] in given):
+        return path
+    return ("spec", "patroni", "parameters", name)
