@@ -2411,20 +2411,49 @@ def _roster(what: str, sql_word: str, old: dict[str, Obj], new: dict[str, Obj]) 
     return out
 
 
+STALE_ACKNOWLEDGEMENT = (
+    "acknowledges {id}, which no change of this cluster now has: remove it from spec.acknowledgedChanges, or it "
+    "accepts the next change of that id unseen (most ids do not name the values they were given for)"
+)
+
+
 def _acknowledged(findings: list[Finding], new_files: Mapping[str, str], acknowledge: Iterable[str]) -> list[Finding]:
+    """The findings with those acknowledged marked; and, for each cluster that changes, a manual
+    finding for each id its spec acknowledges that none of its findings has (one left from an
+    earlier change would accept a later one of the same id)."""
     everywhere = set(acknowledge)
     per_cluster: dict[tuple[str, str] | None, set[str]] = {}
-    if any(f.change in BLOCKING for f in findings):
-        holders = [p for p, text in new_files.items() if ACKNOWLEDGED_CHANGES_ANNOTATION in text]
-        for obj in parse(new_files, holders):
-            ids = str(obj.annotations.get(ACKNOWLEDGED_CHANGES_ANNOTATION, "")).split()
-            per_cluster.setdefault(obj.cluster, set()).update(ids)
-    return [
+    holder_files: dict[tuple[str, str] | None, str] = {}
+    changing = {f.scope for f in findings if f.scope is not None}
+    holders = [p for p, text in new_files.items() if ACKNOWLEDGED_CHANGES_ANNOTATION in text]
+    for obj in parse(new_files, holders) if changing else ():
+        ids = str(obj.annotations.get(ACKNOWLEDGED_CHANGES_ANNOTATION, "")).split()
+        per_cluster.setdefault(obj.cluster, set()).update(ids)
+        holder_files.setdefault(obj.cluster, obj.file)
+    marked = [
         replace(f, acknowledged=True)
         if f.change in BLOCKING and f.id and (f.id in everywhere or f.id in per_cluster.get(f.scope, set()))
         else f
         for f in findings
     ]
+    used = {(f.scope, f.id) for f in marked if f.acknowledged}
+    stale = [
+        Finding(
+            ChangeClass.MANUAL,
+            "PostgresCluster",
+            cluster[0],
+            cluster[1],
+            "spec.acknowledgedChanges",
+            STALE_ACKNOWLEDGEMENT.format(id=ident),
+            file=holder_files[cluster],
+            scope=cluster,
+        )
+        for cluster, ids in sorted(per_cluster.items(), key=lambda item: item[0] or ("", ""))
+        if cluster in changing
+        for ident in sorted(ids)
+        if (cluster, ident) not in used
+    ]
+    return marked + stale
 
 
 # --- Guards ------------------------------------------------------------------------------------

@@ -230,7 +230,10 @@ CASES: list[Case] = [
         "acknowledgements-annotation",
         [config_map("hippo-config", {})],
         [config_map("hippo-config", {}, **{"pgrender.io/acknowledged-changes": "remove-user:x"})],
-        [("no-op", "hippo-config", "metadata.annotations[pgrender.io/acknowledged-changes]", None)],
+        [
+            ("no-op", "hippo-config", "metadata.annotations[pgrender.io/acknowledged-changes]", None),
+            ("manual", "hippo", "spec.acknowledgedChanges", None),  # no change has remove-user:x
+        ],
     ),
     (
         "job-replaced-by-its-new-content",
@@ -587,8 +590,10 @@ def test_acknowledged_by_the_new_renderings_annotation(cluster: str, acknowledge
     )
     old, new = SHRINK
     result = classify([*old, note], [*new, note])
-    assert [f.acknowledged for f in result.findings] == [acknowledged]
+    assert [f.acknowledged for f in result.findings if f.id] == [acknowledged]
     assert result.exit_code == (0 if acknowledged else 1)
+    stale = [f.message for f in result.findings if f.path == "spec.acknowledgedChanges"]
+    assert stale == ([changes_module.STALE_ACKNOWLEDGEMENT.format(id="a:b")] if acknowledged else [])
 
 
 def test_secret_values_never_appear_in_findings() -> None:
@@ -1140,6 +1145,13 @@ def test_acknowledged_in_the_spec(tmp_path: Path) -> None:
     assert changes(old, rendered(tmp_path, dropped, "new")).exit_code == 1
     result = changes(old, rendered(tmp_path, acknowledged, "acked"))
     assert [(f.id, f.acknowledged) for f in result.findings if f.id] == [("remove-user:auditors", True)]
+    assert not [f for f in result.findings if f.path == "spec.acknowledgedChanges"]
+    assert result.exit_code == 0
+    # Left in the spec after it was applied, it would accept the next remove-user:auditors unseen.
+    later = acknowledged.replace("max_connections: 200", "max_connections: 300")
+    result = changes(rendered(tmp_path, acknowledged, "applied"), rendered(tmp_path, later, "later"))
+    stale = [(f.change.value, f.name, f.message) for f in result.findings if f.path == "spec.acknowledgedChanges"]
+    assert stale == [("manual", "trio", changes_module.STALE_ACKNOWLEDGEMENT.format(id="remove-user:auditors"))]
     assert result.exit_code == 0
 
 
