@@ -461,6 +461,22 @@ def _cluster_ip(change: Change) -> list[Verdict]:
     ]
 
 
+SERVICE_PORT = (
+    "the Service answers on {new} from now on, not {old}: clients that connect to {old} are refused at once, "
+    "while applications read the new port from their Secrets (port, uri) only as they restart. Move them in "
+    "the same sync (their pods restarted after it), or keep the port"
+)
+
+
+def _service_port(change: Change) -> list[Verdict]:
+    """A Service's port number changed under clients (spec.port, pgBouncer's port): a risk to them; its
+    other port fields (the pods' side) are applied in place."""
+    if change.path[-1] == "port" and change.old is not _MISSING and change.new is not _MISSING:
+        message = SERVICE_PORT.format(old=change.old, new=change.new)
+        return [Verdict(ChangeClass.RISK, message, f"service-port:{change.obj.name}")]
+    return [Verdict(ChangeClass.LIVE, "applied in place")]
+
+
 LOAD_BALANCER = "LoadBalancer"
 LOAD_BALANCER_CLASS = (
     "the class of a Service that is a LoadBalancer before and after cannot be set, changed or removed "
@@ -1223,6 +1239,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         Rule("spec.clusterIPs", _cluster_ip),
         Rule("spec.ipFamilies", _cluster_ip),
         Rule("spec.loadBalancerClass", _load_balancer_class),
+        Rule("spec.ports", _service_port),
         Rule("spec.selector", ChangeClass.LIVE, "updated in place: the Service reaches other pods from now on"),
     ),
     "Secret": (

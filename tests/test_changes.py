@@ -1688,3 +1688,17 @@ def test_another_role_label_is_a_risk(tmp_path: Path, before: str, after: str, r
     result = changes(rendered_spec(tmp_path, old, "old"), rendered_spec(tmp_path, new, "new"))
     found = [(f.change.value, f.path) for f in result.findings if f.id == "role-label:hippo"]
     assert found == ([("risk", "spec.naming")] if risk else [])
+
+
+def test_a_services_new_port_is_a_risk_to_its_clients(tmp_path: Path) -> None:
+    """spec.port: the Services answer on the new port at once, while applications read it from their
+    Secrets only as they restart; the members move one at a time (the policies name the port)."""
+    new = two_members()
+    new["spec"]["port"] = 5433
+    result = changes(rendered_spec(tmp_path, two_members(), "old"), rendered_spec(tmp_path, new, "new"))
+    risks = [(f.name, f.path, f.id) for f in result.findings if f.change.value == "risk"]
+    assert risks == [
+        ("hippo-primary", "spec.ports[postgres].port", "service-port:hippo-primary"),
+        ("hippo-replicas", "spec.ports[postgres].port", "service-port:hippo-replicas"),
+    ]
+    assert all(f.change.value == "restart" for f in result.findings if f.kind == "StatefulSet")
