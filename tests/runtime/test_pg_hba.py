@@ -61,6 +61,17 @@ CASES: tuple[tuple[str, bool, Rules], ...] = (
     ("hostnossl all all 10.0.0.0/8 scram-sha-256", REFUSED, (("hostnossl", "scram-sha-256"),)),
     ("hostnogssenc all all 10.0.0.0/8 scram-sha-256", REFUSED, (("hostnogssenc", "scram-sha-256"),)),
     ("local all all trust", REFUSED, (("local", "trust"),)),
+    # Secrets, which pgrender would write into ConfigMaps.
+    (
+        'hostssl all all 10.0.0.0/8 radius radiusservers="127.0.0.1,127.0.0.2" radiussecrets=s',
+        REFUSED,
+        (("hostssl", "radius"),),
+    ),
+    (
+        "hostssl all all 10.0.0.0/8 ldap ldapserver=ldap.example.com ldapbasedn=dc=x ldapbinddn=cn=y ldapbindpasswd=z",
+        REFUSED,
+        (("hostssl", "ldap"),),
+    ),
     # Rules for pgrender's own roles, and names PostgreSQL reads as something else.
     ("hostssl all _pgrender_repl 10.0.0.0/8 scram-sha-256", REFUSED, (("hostssl", "scram-sha-256"),)),
     ('hostssl all app,"postgres" 10.0.0.0/8 scram-sha-256', REFUSED, (("hostssl", "scram-sha-256"),)),
@@ -100,11 +111,6 @@ CASES: tuple[tuple[str, bool, Rules], ...] = (
         "hostssl all all 10.0.0.0/8 ldap ldapserver=ldap.example.com ldapbasedn=dc=example",
         ACCEPTED,
         (("hostssl", "ldap"),),
-    ),
-    (
-        'hostssl all all 10.0.0.0/8 radius radiusservers="127.0.0.1,127.0.0.2" radiussecrets=s',
-        ACCEPTED,
-        (("hostssl", "radius"),),
     ),
     ("hostssl all all 10.0.0.0/8 pam pamservice=postgresql", ACCEPTED, (("hostssl", "pam"),)),
     ("hostgssenc all all 10.0.0.0/8 gss include_realm=0", ACCEPTED, (("hostgssenc", "gss"),)),
