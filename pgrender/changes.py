@@ -698,10 +698,19 @@ def _uses_slots(configuration: dict[str, Any]) -> bool:
 
 
 def _permanent_slots(configuration: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The slots Patroni keeps of ``slots``: none while use_slots is off."""
+    """The slots Patroni keeps of ``slots``, each as Patroni reads it: none while use_slots is off."""
     if not _uses_slots(configuration):
         return {}
-    return {str(name): _map(slot) for name, slot in _map(configuration.get("slots")).items()}
+    return {str(name): _slot_as_patroni_reads(slot) for name, slot in _map(configuration.get("slots")).items()}
+
+
+def _slot_as_patroni_reads(value: Any) -> dict[str, Any]:
+    """Patroni's own reading of a permanent slot (dcs/__init__.py): an empty one is physical, and one
+    without a type is logical where it names a database and a plugin, else physical."""
+    slot = dict(value) if isinstance(value, dict) and value else {"type": "physical"}
+    if "type" not in slot:
+        slot["type"] = "logical" if slot.get("database") and slot.get("plugin") else "physical"
+    return slot
 
 
 def _slot_changes(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -1086,6 +1086,14 @@ def test_a_standby_holds_its_sources_passwords(tmp_path: Path) -> None:
             ],
         ),
         ({"work_mem": "64MB"}, {}, []),  # not one of PostgreSQL's five
+        # As PostgreSQL reads integers: hexadecimal, octal (0200 is 128), an exponent, a fraction.
+        (
+            {"max_connections": 150},
+            {"max_connections": "0200"},
+            ["spec.patroni.parameters.max_connections: max_connections is 128"],
+        ),
+        ({"max_connections": "1e2"}, {"max_connections": "0x64"}, []),
+        ({"max_connections": 100}, {"max_connections": "99.6"}, []),
     ],
 )
 def test_a_standby_has_at_least_its_sources_hot_standby_settings(

@@ -199,6 +199,12 @@ IGNORE = f"{DYNAMIC}.ignore_slots"
 USE = f"{DYNAMIC}.postgresql.use_slots"
 LIVE_SLOTS, LIVE_IGNORE = ("live", RC, f"{DYNAMIC}.slots", None), ("live", RC, IGNORE, None)
 DROP_CDC = "drop-slot:cdc"
+UNTYPED = {"cdc": {"database": "app", "plugin": "pgoutput"}}
+UNTYPED_ORDERS = {"cdc": {"database": "orders", "plugin": "pgoutput"}}
+PHYSICAL = {"cdc": {"type": "physical"}}
+CDC_SLOT = f"{DYNAMIC}.slots.cdc"
+LIVE_CDC = ("live", RC, CDC_SLOT, None)
+DROPPED_DATABASE = ("risk", RC, f"{CDC_SLOT}.database", DROP_CDC)
 PRIMARY, LB_CLASS = "hippo-primary", "spec.loadBalancerClass"
 LB_CLASS_REFUSED = ("refused", PRIMARY, LB_CLASS, f"immutable:service/hippo-primary:{LB_CLASS}")
 LB_CLASS_LIVE = ("live", PRIMARY, LB_CLASS, None)
@@ -528,6 +534,10 @@ CASES: list[Case] = [
     ("unignored-now-kept", [dynamic(ignore_slots=CDC)], [dynamic(slots=SLOT)], [LIVE_IGNORE, LIVE_SLOTS]),
     ("use-slots-off", [dynamic(slots=SLOT)], [dynamic(slots=SLOT, use_slots=False)], [("risk", RC, USE, DROP_CDC)]),
     ("use-slots-off-members", [dynamic()], [dynamic(use_slots=False)], [("risk", RC, USE, "drop-slots:hippo")]),
+    # Patroni's reading of a slot without a type: logical with a database and a plugin, else physical.
+    ("slot-typed-as-read", [dynamic(slots=UNTYPED)], [dynamic(slots=SLOT)], [("live", RC, f"{CDC_SLOT}.type", None)]),
+    ("slot-untyped-database", [dynamic(slots=UNTYPED)], [dynamic(slots=UNTYPED_ORDERS)], [DROPPED_DATABASE]),
+    ("slot-empty-is-physical", [dynamic(slots={"cdc": None})], [dynamic(slots=PHYSICAL)], [LIVE_CDC]),
     # A Secret removed while a workload of the new output (unchanged, so not parsed) still uses it.
     *(
         (f"secret-used-{kind}-{ref}", [secret("hippo-s"), workload(kind, ref)], [workload(kind, ref)], [USED_SECRET])

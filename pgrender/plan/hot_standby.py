@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pgrender.frozen import replace
+from pgrender.plan.parameters import parse_number
 from pgrender.plan.patroni import parameter_path
 
 if TYPE_CHECKING:
@@ -35,8 +36,14 @@ Values = tuple[int, ...]  # in AT_LEAST_THE_PRIMARYS's order
 
 
 def values(plan: ClusterPlan) -> Values:
+    """The settings as PostgreSQL reads them (0x64, 0144, 1e2 and 100.4 are 100: guc.c's parse_int);
+    the plan holds only values its check let through, which have no unit."""
     given = dict(plan.patroni.parameters)
-    return tuple(int(given.get(name, default)) for name, default in AT_LEAST_THE_PRIMARYS.items())
+    out = []
+    for name, default in AT_LEAST_THE_PRIMARYS.items():
+        number = parse_number(given[name], None, integer=True) if name in given else default
+        out.append(int(default if number is None else number))
+    return tuple(out)
 
 
 class HotStandbys:
