@@ -34,7 +34,6 @@ from pgrender.errors import ChangeRefusedError
 from pgrender.frozen import field, frozen, replace
 from pgrender.plan.backups import SOURCE_CONFIG_KEY, SOURCE_INDEX, job_config_key
 from pgrender.plan.defaults import WAL_VOLUME
-from pgrender.plan.hot_standby import AT_LEAST_THE_PRIMARYS
 from pgrender.plan.labels import (
     ACKNOWLEDGED_CHANGES_ANNOTATION,
     BACKUP_TYPE_LABEL,
@@ -45,6 +44,7 @@ from pgrender.plan.labels import (
     PGUSER_LABEL,
     REPO_LABEL,
 )
+from pgrender.plan.standby_sources import AT_LEAST_THE_PRIMARYS
 from pgrender.record import differing, in_order
 from pgrender.secrets.external import ROTATIONS_ANNOTATION as EXTERNAL_ROTATIONS
 from pgrender.spec import cron
@@ -2305,7 +2305,8 @@ def _ca_change(
     the pods and the Job trust is then the new provider's Secrets', which the output does not hold
     (a caCertificate bundle reaches the applications' Secrets only)."""
     before, after = _ca_keys(old), _ca_keys(new)
-    if not provider_changed and not (before and after and not before & after):
+    unnamed = not before and after and _sealed_ca_changed(old, new)
+    if not provider_changed and not unnamed and not (before and after and not before & after):
         return []
     return [
         Finding(
@@ -2314,12 +2315,32 @@ def _ca_change(
             cluster[0],
             cluster[1],
             "spec.tls",
-            CA_REPLACED,
+            f"{CA_UNNAMED}{CA_REPLACED}" if unnamed else CA_REPLACED,
             f"new-ca:{cluster[1]}",
             file=members[0].file,
             scope=cluster,
         )
     ]
+
+
+CA_UNNAMED = (
+    "the sealed ca.crt changed, and the output it replaces (written before the pgrender.io/ca annotation) does "
+    "not say which CA it held: if "
+)
+
+
+def _sealed_ca_changed(old: list[Obj], new: list[Obj]) -> bool:
+    """Whether a SealedSecret's ca.crt ciphertext changed (its value did: an unchanged value keeps its
+    ciphertext), where the old one names no CA."""
+    sealed = {o.name: o for o in new if o.kind == "SealedSecret"}
+    for obj in old:
+        after = sealed.get(obj.name) if obj.kind == "SealedSecret" else None
+        if after is None or CA_ANNOTATION in obj.annotations:
+            continue
+        before_ca = _map(obj.spec.get("encryptedData")).get("ca.crt")
+        if before_ca is not None and before_ca != _map(after.spec.get("encryptedData")).get("ca.crt"):
+            return True
+    return False
 
 
 def _ca_keys(objs: Iterable[Obj]) -> set[str]:

@@ -13,7 +13,7 @@ from pgrender.errors import Problem, SpecError
 from pgrender.frozen import replace
 from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
-from pgrender.plan.hot_standby import HotStandbys
+from pgrender.plan.standby_sources import StandbySources
 from pgrender.spec.rules.users import InfrastructureRole
 from pgrender.trusted_sources import untrusted_sources
 
@@ -47,7 +47,7 @@ def plans(
     invalid: list[Problem] = []
     unresolved: list[Problem] = []
     claimed = ClaimRegistry()
-    standbys = HotStandbys()
+    standbys = StandbySources()
     try:
         for doc in load.iter_documents(list(specs), invalid, read):
             meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None

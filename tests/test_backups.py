@@ -1113,3 +1113,37 @@ def test_a_standby_has_at_least_its_sources_hot_standby_settings(
     found = sorted(f"{p.path}: {p.message}" for p in info.value.problems)
     assert [m[: len(t)] for m, t in zip(found, told, strict=True)] == told
     assert all("in postgres-dr/hippo, which this standby follows" in m for m in found)
+
+
+@pytest.mark.parametrize(
+    ("source_tls", "stream_tls", "told"),
+    [
+        ({}, {}, []),
+        ({"caRotation": 1}, {}, ["spec.standby.fromCluster.tls.caRotation: caRotation is 0 here and 1"]),
+        ({"caRotation": 1}, {"caRotation": 1}, []),
+        ({"rotation": 3}, {}, []),  # the source's certificates renewed under the same CA
+        ({"caValidityDays": 900}, {}, ["spec.standby.fromCluster.tls.caValidityDays: caValidityDays is 7300 here"]),
+        (
+            {"notBefore": "2026-06-01T00:00:00Z"},
+            {"notBefore": "2026-06-01T02:00:00+02:00"},  # the same moment
+            [],
+        ),
+    ],
+)
+def test_a_streaming_standby_describes_its_sources_ca(
+    write_spec: Callable[..., Path], source_tls: dict[str, Any], stream_tls: dict[str, Any], told: list[str]
+) -> None:
+    """Rendered together, a streaming standby's fromCluster.tls must make the CA its source's spec.tls makes."""
+    hippo = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
+    follower = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
+    hippo["spec"]["tls"] = source_tls
+    follower["spec"]["standby"]["fromCluster"]["tls"] = stream_tls
+    path = write_spec(yaml.safe_dump(hippo) + "---\n" + yaml.safe_dump(follower))
+    if not told:
+        assert len(validate((str(path),))) == 2
+        return
+    with pytest.raises(SpecError) as info:
+        validate((str(path),))
+    found = [f"{p.path}: {p.message}" for p in info.value.problems]
+    assert [m[: len(t)] for m, t in zip(found, told, strict=True)] == told
+    assert all("in postgres-dr/hippo's spec.tls, the cluster this standby streams from" in m for m in found)

@@ -52,9 +52,13 @@ def test_no_secret_is_written(write_spec: Callable[..., Path]) -> None:
             lambda s: s["spec"].update(tls={"rotation": 1}),
             {"StatefulSet/hippo-instance1-0", "StatefulSet/hippo-instance1-1", "Deployment/hippo-pgbouncer"},
         ),
+        (
+            lambda s: s["spec"].update(tls={"caRotation": 1}),  # a new CA: ca.crt in every Secret that holds it
+            {"StatefulSet/hippo-instance1-0", "StatefulSet/hippo-instance1-1", "Deployment/hippo-pgbouncer"},
+        ),
         (lambda s: s["spec"]["proxy"]["pgBouncer"].update(replicas=2), set()),
     ],
-    ids=["tls-rotation", "unrelated"],
+    ids=["tls-rotation", "ca-rotation", "unrelated"],
 )
 def test_a_rotation_changes_the_digest_of_the_pods_that_mount_the_material(
     write_spec: Callable[..., Path], change: Callable[[dict[str, Any]], None], rolled: set[str]

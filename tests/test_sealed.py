@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -608,6 +609,22 @@ def test_a_new_ca_is_told_in_sealed_output(tmp_path: Path, pooled: Path) -> None
     spec.write_text(pooled.read_text().replace("spec:\n", "spec:\n  tls: {caRotation: 1}\n", 1))
     diff = run_cli("diff", str(spec), "-o", str(out), *sealed_args())
     assert diff.exit_code == 1 and "[new-ca:pooled]" in diff.stdout, diff.stdout[-2000:]
+
+
+def test_a_new_ca_under_output_written_before_the_annotation_is_a_risk(tmp_path: Path, pooled: Path) -> None:
+    """Output of CA 2 (what spec.tls.rotation 2 made before caRotation), without the CA annotation: the
+    same spec now makes CA 0, and only the changed sealed ca.crt says so."""
+    out = tmp_path / "out"
+    before = tmp_path / "before.yaml"
+    before.write_text(pooled.read_text().replace("spec:\n", "spec:\n  tls: {caRotation: 2, rotation: 2}\n", 1))
+    render_dir(before, out)
+    for path in out.rglob("*.yaml"):
+        path.write_text(re.sub(r"\n *pgrender\.io/ca: [0-9a-f]+", "", path.read_text()))
+    after = tmp_path / "after.yaml"
+    after.write_text(pooled.read_text().replace("spec:\n", "spec:\n  tls: {rotation: 2}\n", 1))
+    diff = run_cli("diff", str(after), "-o", str(out), *sealed_args())
+    assert diff.exit_code == 1 and "does not say which CA it held" in diff.stdout, diff.stdout[-2000:]
+    assert "[new-ca:pooled]" in diff.stdout
 
 
 def sealed_by_name(items: list[Manifest]) -> dict[str, dict[str, str]]:

@@ -1,13 +1,18 @@
-"""Settings a hot standby needs at least its primary's value of, compared across the clusters of a run.
+"""What a standby cluster must share with its source, compared where both are in one run.
 
-PostgreSQL ("Hot Standby", Administrator's Overview): max_connections, max_prepared_transactions,
-max_locks_per_transaction, max_wal_senders and max_worker_processes must be at least as large on a
-standby as on its primary; a primary that raises one writes it to its WAL, and a standby with less
-pauses its replay there ("hot standby is not possible because of insufficient parameter settings")
-until it restarts with more, and cannot be promoted meanwhile. Within a cluster the reconcile Job
-restarts in the right order (changes.PRIMARY_FIRST_WHEN_LOWERED); a standby cluster follows another
-cluster that nothing restarts with it, so a standby and its source rendered together are compared:
+Settings a hot standby needs at least its primary's value of. PostgreSQL ("Hot Standby",
+Administrator's Overview): max_connections, max_prepared_transactions, max_locks_per_transaction,
+max_wal_senders and max_worker_processes must be at least as large on a standby as on its primary; a
+primary that raises one writes it to its WAL, and a standby with less pauses its replay there ("hot
+standby is not possible because of insufficient parameter settings") until it restarts with more,
+and cannot be promoted meanwhile. Within a cluster the reconcile Job restarts in the right order
+(changes.PRIMARY_FIRST_WHEN_LOWERED); a standby cluster follows another cluster that nothing
+restarts with it, so a standby and its source rendered together are compared:
 the standby must have at least the source's values (raise a standby's first).
+
+The CA of a streaming standby: its certificates come from its source's CA, which fromCluster.tls
+describes (notBefore, caValidityDays, caRotation), and must describe as the source's spec.tls does:
+otherwise they come from a CA the source does not trust, and streaming fails.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 from pgrender.frozen import replace
 from pgrender.plan.parameters import parse_number
 from pgrender.plan.patroni import parameter_path
+from pgrender.providers import DEFAULT_TLS_PROVIDER
 
 if TYPE_CHECKING:
     from pgrender.errors import Problem
@@ -46,22 +52,38 @@ def values(plan: ClusterPlan) -> Values:
     return tuple(out)
 
 
-class HotStandbys:
+# fromCluster.tls's fields (their spec names) and the source's spec.tls fields they repeat.
+CA_FIELDS = (("notBefore", "not_before"), ("caValidityDays", "ca_validity_days"), ("caRotation", "ca_rotation"))
+
+
+class StandbySources:
     """Every cluster's values, and each standby cluster's source and where it would be told; the
-    standbys below a source of the same run are problems at the end."""
+    standbys below a source of the same run, or describing another CA, are problems at the end."""
 
     def __init__(self) -> None:
         self._values: dict[str, Values] = {}  # namespace/name: a few ints a cluster
+        self._cas: dict[str, tuple[str, ...]] = {}  # namespace/name: its CA's settings (provider derived)
         self._standbys: list[tuple[str, Values, tuple[Problem, ...]]] = []  # source, values, places
+        self._streaming: list[tuple[str, tuple[str, ...], tuple[Problem, ...]]] = []  # source, its CA, places
 
     def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> None:
         own = values(plan)
-        self._values[f"{plan.namespace}/{plan.name}"] = own
-        standby = sourced.cluster.spec.standby
+        key = f"{plan.namespace}/{plan.name}"
+        self._values[key] = own
+        spec = sourced.cluster.spec
+        if plan.tls.provider == DEFAULT_TLS_PROVIDER:
+            self._cas[key] = tuple(str(getattr(spec.tls, field)) for _, field in CA_FIELDS)
+        standby = spec.standby
         source = standby and standby.enabled and (standby.from_cluster or standby.from_backup)
         if source:
             where = tuple(sourced.problem(_where(sourced, name), "") for name in AT_LEAST_THE_PRIMARYS)
             self._standbys.append((f"{source.namespace or plan.namespace}/{source.cluster}", own, where))
+        stream = standby.from_cluster if standby else None
+        if stream is not None:
+            tls = ("spec", "standby", "fromCluster", "tls")
+            ca = tuple(str(getattr(stream.tls, field)) for _, field in CA_FIELDS)
+            places = tuple(sourced.problem((*tls, name), "") for name, _ in CA_FIELDS)
+            self._streaming.append((f"{stream.namespace or plan.namespace}/{stream.cluster}", ca, places))
 
     def problems(self) -> list[Problem]:
         """Each setting of a standby below its source's, where that is in the run."""
@@ -77,6 +99,18 @@ class HotStandbys:
                         f"standby stops replaying its primary's WAL while it has less (PostgreSQL's rule), and "
                         f"cannot be promoted then; set at least {primary} here (raise a standby's before its "
                         "source's)"
+                    )
+                    out.append(replace(place, message=message))
+        for source, ca, places in self._streaming:
+            theirs_ca = self._cas.get(source)
+            if theirs_ca is None:  # not in this run, or its CA is not pgrender's
+                continue
+            for (name, _), mine_ca, primary_ca, place in zip(CA_FIELDS, ca, theirs_ca, places, strict=True):
+                if mine_ca != primary_ca:
+                    message = (
+                        f"{name} is {mine_ca} here and {primary_ca} in {source}'s spec.tls, the cluster this standby "
+                        "streams from: its certificates would come from a CA the source does not trust, and "
+                        "streaming would fail; give the source's value"
                     )
                     out.append(replace(place, message=message))
         return out
