@@ -515,6 +515,15 @@ PASSPHRASE_CHANGED = (
 )
 
 
+SET_BY_JOB = "a user's password is set in the database by the reconcile Job"
+# A standby's reconcile Job runs no SQL: its roles, passwords with them, are its source's (its Secrets'
+# passwords are derived for the source), and come by replication.
+SET_BY_SOURCE = (
+    "a user's password is the source's (this standby's reconcile Job runs no SQL): set in the source's "
+    "database by its reconcile Job, it reaches this standby by replication"
+)
+
+
 def _secret_value(change: Change) -> list[Verdict]:
     key = change.path[-1] if len(change.path) > 1 else "(all keys)"
     what = "added" if change.old is _MISSING else "removed" if change.new is _MISSING else "changed"
@@ -544,9 +553,8 @@ def _secret_value(change: Change) -> list[Verdict]:
     return [
         Verdict(
             ChangeClass.LIVE,
-            f"key {key} {what} (values are not shown): what reads the Secret gets the new value; a user's "
-            "password is set in the database by the reconcile Job, and pods that mount the Secret are "
-            "replaced one at a time through their template digest (listed there)",
+            f"key {key} {what} (values are not shown): what reads the Secret gets the new value; {SET_BY_JOB}, "
+            "and pods that mount the Secret are replaced one at a time through their template digest (listed there)",
         )
     ]
 
@@ -1577,6 +1585,8 @@ def _compare(
                 found = [replace(f, message=_only_member(f.message)) for f in found]
             if obj.cluster and any(f.id == _source_moved(obj) for f in found) and not described.standby(obj.cluster):
                 found = [_not_a_standby(f, obj) for f in found]
+            if obj.cluster and any(SET_BY_JOB in f.message for f in found) and described.standby(obj.cluster):
+                found = [replace(f, message=f.message.replace(SET_BY_JOB, SET_BY_SOURCE)) for f in found]
             findings += found
     for ident, obj in sorted(old_by_id.items()):
         if ident in new_by_id or obj.cluster in whole:

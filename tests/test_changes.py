@@ -1712,3 +1712,17 @@ def test_a_services_new_port_is_a_risk_to_its_clients(tmp_path: Path) -> None:
         ("hippo-replicas", "spec.ports[postgres].port", "service-port:hippo-replicas"),
     ]
     assert all(f.change.value == "restart" for f in result.findings if f.kind == "StatefulSet")
+
+
+@pytest.mark.parametrize(
+    ("example", "said"), [("standby", changes_module.SET_BY_SOURCE), ("hippo", changes_module.SET_BY_JOB)]
+)
+def test_who_sets_a_new_password(tmp_path: Path, example: str, said: str) -> None:
+    """A standby's reconcile Job runs no SQL: its users' passwords are its source's, set there."""
+    text = (EXAMPLES / f"{example}.yaml").read_text()
+    users = "  users:\n    - name: app\n      databases: [app]\n"
+    old = text.replace("spec:\n", "spec:\n" + users, 1)
+    new = text.replace("spec:\n", "spec:\n" + users + "      passwordRotation: 1\n", 1)
+    result = changes(rendered(tmp_path, old, "old"), rendered(tmp_path, new, "new"))
+    passwords = [f.message for f in result.findings if f.kind == "Secret" and f.path == "data[password]"]
+    assert passwords and all(said in m for m in passwords), passwords
