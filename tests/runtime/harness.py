@@ -152,17 +152,27 @@ def os_ids() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+# Every port free_ports handed out in this process. A port is free only until its process binds it:
+# an etcd's port, handed out and released, came back from the kernel for a member's Patroni API
+# before etcd listened on it (CI saw both on one port), so no port is handed out twice.
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports that are free on 127.0.0.1 right now (all held until all found)."""
-    sockets = []
+    """``count`` distinct TCP ports that are free on 127.0.0.1 right now (all held until all found),
+    none handed out before in this process."""
+    sockets: list[socket.socket] = []
+    taken: list[socket.socket] = []  # held too, so the kernel offers another port meanwhile
     try:
-        for _ in range(count):
+        while len(sockets) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+            (taken if s.getsockname()[1] in _HANDED_OUT else sockets).append(s)
+        ports = [s.getsockname()[1] for s in sockets]
+        _HANDED_OUT.update(ports)
+        return ports
     finally:
-        for s in sockets:
+        for s in sockets + taken:
             s.close()
 
 
