@@ -185,6 +185,12 @@ CARRIED = [
     ("pgo", "spec: {databaseInitSQL: {name: hippo-init-sql, key: init.sql}}", "spec.databaseInitSQL",
      {"name": "hippo-init-sql", "key": "init.sql"}),
     ("cnpg", "spec: {imagePullSecrets: [{name: regcred}]}", "spec.imagePullSecrets", ["regcred"]),
+    ("cnpg", "spec: {storage: {size: 2Gi, pvcTemplate: {storageClassName: ssd}}}", "spec.instances.0.dataVolume",
+     {"size": "2Gi", "storageClassName": "ssd"}),
+    ("cnpg", "spec: {postgresql: {synchronous: {method: any, number: 2}}}", "spec.patroni",
+     {"synchronousMode": True, "synchronousModeStrict": True, "dynamicConfiguration": {"synchronous_node_count": 2}}),
+    ("cnpg", "spec: {maxSyncReplicas: 2}", "spec.patroni",
+     {"synchronousMode": True, "dynamicConfiguration": {"synchronous_node_count": 2}}),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, jobs: {{priorityClassName: low, tolerations: [{{key: b, "
      "operator: Exists}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
      "{nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [batch]}]}]}}}}}}}",

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from pgrender.convert import Inputs
-from pgrender.convert.base import ANY, Output, Path_, Reason, Source, left_out
+from pgrender.convert.base import ANY, Output, Path_, Reason, Ref, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
     append_hba_rule,
@@ -113,7 +113,12 @@ REASONS: tuple[Reason, ...] = (
     left_out(*POSTGRESQL, "enableAlterSystem", why="pgrender's parameters are in the spec: ALTER SYSTEM stays off"),
     left_out(*POSTGRESQL, "syncReplicaElectionConstraint", why="pgrender chooses no synchronous standbys by labels"),
     left_out(*POSTGRESQL, "extensions", why="extensions come with the image (spec.image)"),
-    left_out(*POSTGRESQL, "synchronous", ANY, why="pgrender keeps one synchronous standby, as Patroni does"),
+    left_out(
+        *POSTGRESQL,
+        "synchronous",
+        ANY,
+        why="Patroni chooses the synchronous standbys among the replicas (synchronous_node_count of them)",
+    ),
     left_out(*SPEC, "bootstrap", "initdb", "secret", why="pgrender derives the owner's password from the root key"),
     left_out(*SPEC, "bootstrap", "initdb", ANY, why="pgrender runs initdb with its own options"),
     left_out(*SPEC, "bootstrap", "recovery", why=_BARMAN),
@@ -264,9 +269,13 @@ class _Build:
         if src.has((*path, "size")):
             if out.set(to, {}, src.at(path)):
                 out.set((*to, "size"), quantity(src, (*path, "size")), src.at((*path, "size")))
-                storage_class = src.take_str((*path, "storageClass"))
+                # CloudNativePG makes the claim from pvcTemplate, with size and storageClass over it.
+                named = (*path, "storageClass")
+                if not src.has(named):
+                    named = (*path, "pvcTemplate", "storageClassName")
+                storage_class = src.take_str(named)
                 if storage_class:
-                    out.set((*to, "storageClassName"), storage_class, src.at((*path, "storageClass")))
+                    out.set((*to, "storageClassName"), storage_class, src.at(named))
             return
         if not claim(src, (*path, "pvcTemplate"), out, to, required=required):
             return
@@ -373,9 +382,7 @@ class _Build:
             out.set(("spec", "patroni", "synchronousMode"), True, src.at(sync))
             out.set(("spec", "patroni", "synchronousModeStrict"), durability != "preferred", src.at(sync))
             if number is not None and number > 1:
-                src.changed(
-                    (*sync, "number"), "pgrender keeps one synchronous standby (Patroni's synchronous_node_count 1)"
-                )
+                self.synchronous_count(number, src.at((*sync, "number")))
             return
         most = src.take_int(("spec", "maxSyncReplicas"))
         least = src.take_int(("spec", "minSyncReplicas"))
@@ -383,10 +390,14 @@ class _Build:
             out.set(("spec", "patroni", "synchronousMode"), True, src.at(("spec", "maxSyncReplicas")))
             if least:
                 out.set(("spec", "patroni", "synchronousModeStrict"), True, src.at(("spec", "minSyncReplicas")))
-            if most > 1 or (least or 0) > 1:
-                src.changed(("spec", "maxSyncReplicas"), "pgrender keeps one synchronous standby")
+            if most > 1:
+                self.synchronous_count(most, src.at(("spec", "maxSyncReplicas")))
         elif least:
             src.left_out(("spec", "minSyncReplicas"), "without maxSyncReplicas, replication is not synchronous")
+
+    def synchronous_count(self, number: int, ref: Ref) -> None:
+        """CloudNativePG's synchronous standbys as Patroni's synchronous_node_count (Patroni's default: 1)."""
+        self.out.set(("spec", "patroni", "dynamicConfiguration", "synchronous_node_count"), number, ref)
 
     def services(self) -> None:
         src, out = self.src, self.out
