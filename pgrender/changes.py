@@ -2271,19 +2271,14 @@ def _role_label_change(cluster: tuple[str, str], old: list[Obj], new: list[Obj],
     if not before or not after or before & after:
         return []
     message = ROLE_LABEL_CHANGED.format(before=", ".join(sorted(before)), after=", ".join(sorted(after)))
-    return [
-        Finding(
-            ChangeClass.RISK,
-            "PostgresCluster",
-            cluster[0],
-            cluster[1],
-            "spec.naming",
-            message,
-            f"role-label:{cluster[1]}",
-            file=members[0].file,
-            scope=cluster,
-        )
-    ]
+    return [_cluster_risk(cluster, "spec.naming", message, "role-label", members[0])]
+
+
+def _cluster_risk(cluster: tuple[str, str], path: str, message: str, kind: str, member: Obj) -> Finding:
+    """A risk of the whole cluster (kind PostgresCluster, id ``kind``:<cluster>), in a member's file."""
+    return Finding(
+        ChangeClass.RISK, "PostgresCluster", *cluster, path, message, f"{kind}:{cluster[1]}", member.file, scope=cluster
+    )
 
 
 def _role_keys(objs: Iterable[Obj]) -> set[str]:
@@ -2318,19 +2313,8 @@ def _ca_change(
     unnamed = not before and after and _sealed_ca_changed(old, new)
     if not provider_changed and not unnamed and not (before and after and not before & after):
         return []
-    return [
-        Finding(
-            ChangeClass.RISK,
-            "PostgresCluster",
-            cluster[0],
-            cluster[1],
-            "spec.tls",
-            f"{CA_UNNAMED}{CA_REPLACED}" if unnamed else CA_REPLACED,
-            f"new-ca:{cluster[1]}",
-            file=members[0].file,
-            scope=cluster,
-        )
-    ]
+    message = f"{CA_UNNAMED}{CA_REPLACED}" if unnamed else CA_REPLACED
+    return [_cluster_risk(cluster, "spec.tls", message, "new-ca", members[0])]
 
 
 CA_UNNAMED = (

@@ -1100,19 +1100,30 @@ def test_a_standby_has_at_least_its_sources_hot_standby_settings(
     write_spec: Callable[..., Path], source: dict[str, Any], standby: dict[str, Any], told: list[str]
 ) -> None:
     """Rendered together, a standby below its source would pause its replay at the source's next restart."""
-    hippo = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
-    follower = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
-    hippo["spec"]["patroni"] = {"parameters": source}
-    follower["spec"]["patroni"] = {"parameters": standby}
-    path = write_spec(yaml.safe_dump(hippo) + "---\n" + yaml.safe_dump(follower))
-    if not told:
-        assert len(validate((str(path),))) == 2
-        return
-    with pytest.raises(SpecError) as info:
-        validate((str(path),))
-    found = sorted(f"{p.path}: {p.message}" for p in info.value.problems)
+    found = _standby_with_source(
+        write_spec,
+        lambda hippo: hippo["spec"].__setitem__("patroni", {"parameters": source}),
+        lambda follower: follower["spec"].__setitem__("patroni", {"parameters": standby}),
+    )
     assert [m[: len(t)] for m, t in zip(found, told, strict=True)] == told
     assert all("in postgres-dr/hippo, which this standby follows" in m for m in found)
+
+
+def _standby_with_source(
+    write_spec: Callable[..., Path], source: Callable[[Any], None], standby: Callable[[Any], None]
+) -> list[str]:
+    """examples/backups.yaml and examples/standby.yaml (which follows it) edited and validated in one
+    run: the problems (path: message, sorted), none when both are valid."""
+    hippo = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
+    follower = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
+    source(hippo)
+    standby(follower)
+    path = write_spec(yaml.safe_dump(hippo) + "---\n" + yaml.safe_dump(follower))
+    try:
+        assert len(validate((str(path),))) == 2
+    except SpecError as exc:
+        return sorted(f"{p.path}: {p.message}" for p in exc.problems)
+    return []
 
 
 @pytest.mark.parametrize(
@@ -1134,16 +1145,10 @@ def test_a_streaming_standby_describes_its_sources_ca(
     write_spec: Callable[..., Path], source_tls: dict[str, Any], stream_tls: dict[str, Any], told: list[str]
 ) -> None:
     """Rendered together, a streaming standby's fromCluster.tls must make the CA its source's spec.tls makes."""
-    hippo = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
-    follower = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
-    hippo["spec"]["tls"] = source_tls
-    follower["spec"]["standby"]["fromCluster"]["tls"] = stream_tls
-    path = write_spec(yaml.safe_dump(hippo) + "---\n" + yaml.safe_dump(follower))
-    if not told:
-        assert len(validate((str(path),))) == 2
-        return
-    with pytest.raises(SpecError) as info:
-        validate((str(path),))
-    found = [f"{p.path}: {p.message}" for p in info.value.problems]
+    found = _standby_with_source(
+        write_spec,
+        lambda hippo: hippo["spec"].__setitem__("tls", source_tls),
+        lambda follower: follower["spec"]["standby"]["fromCluster"].__setitem__("tls", stream_tls),
+    )
     assert [m[: len(t)] for m, t in zip(found, told, strict=True)] == told
     assert all("in postgres-dr/hippo's spec.tls, the cluster this standby streams from" in m for m in found)
