@@ -1786,7 +1786,8 @@ def _whole_clusters(
                 namespace,
                 name,
                 "",
-                f"a new cluster ({len(objs)} objects): created empty, as its spec bootstraps it",
+                f"a new cluster ({len(objs)} objects): its volumes are created empty and filled as its spec "
+                "bootstraps it (initdb, or from its source: a restore, a copy, a standby)",
                 file=files[0] if files else "",
             )
         )

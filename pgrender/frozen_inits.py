@@ -61,6 +61,22 @@ def _make4(__frozen_defaults__, __frozen_factory__):
 
 
 def _make5(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, cluster, namespace, host, port, secret, ca_common_name, ca_not_before, ca_validity_days, ca_rotation, replication_user, command):
+        __frozen_set__(__frozen_self__, 'cluster', cluster)
+        __frozen_set__(__frozen_self__, 'namespace', namespace)
+        __frozen_set__(__frozen_self__, 'host', host)
+        __frozen_set__(__frozen_self__, 'port', port)
+        __frozen_set__(__frozen_self__, 'secret', secret)
+        __frozen_set__(__frozen_self__, 'ca_common_name', ca_common_name)
+        __frozen_set__(__frozen_self__, 'ca_not_before', ca_not_before)
+        __frozen_set__(__frozen_self__, 'ca_validity_days', ca_validity_days)
+        __frozen_set__(__frozen_self__, 'ca_rotation', ca_rotation)
+        __frozen_set__(__frozen_self__, 'replication_user', replication_user)
+        __frozen_set__(__frozen_self__, 'command', command)
+    return __init__
+
+
+def _make6(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, cluster, namespace, repo, target, standby, restore_command):
         __frozen_set__(__frozen_self__, 'cluster', cluster)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
@@ -71,7 +87,7 @@ def _make5(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make6(__frozen_defaults__, __frozen_factory__):
+def _make7(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, cluster, profile=__frozen_d0__, host_suffix=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'cluster', cluster)
@@ -80,14 +96,14 @@ def _make6(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make7(__frozen_defaults__, __frozen_factory__):
+def _make8(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, clusters, notes):
         __frozen_set__(__frozen_self__, 'clusters', clusters)
         __frozen_set__(__frozen_self__, 'notes', notes)
     return __init__
 
 
-def _make8(__frozen_defaults__, __frozen_factory__):
+def _make9(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, clusters, warnings=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'clusters', clusters)
@@ -95,7 +111,7 @@ def _make8(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make9(__frozen_defaults__, __frozen_factory__):
+def _make10(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, config_map, key, inline):
         __frozen_set__(__frozen_self__, 'config_map', config_map)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -103,7 +119,7 @@ def _make9(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make10(__frozen_defaults__, __frozen_factory__):
+def _make11(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, connection_type, databases, users, address, netmask, method, options):
         __frozen_set__(__frozen_self__, 'connection_type', connection_type)
         __frozen_set__(__frozen_self__, 'databases', databases)
@@ -115,7 +131,7 @@ def _make10(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make11(__frozen_defaults__, __frozen_factory__):
+def _make12(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, cpu, memory, memory_limit):
         __frozen_set__(__frozen_self__, 'cpu', cpu)
         __frozen_set__(__frozen_self__, 'memory', memory)
@@ -123,7 +139,7 @@ def _make11(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make12(__frozen_defaults__, __frozen_factory__):
+def _make13(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, cpu, memory, memory_limit, cpu_limit=__frozen_d0__, ephemeral_storage=__frozen_d1__, ephemeral_storage_limit=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'cpu', cpu)
@@ -135,20 +151,20 @@ def _make12(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make13(__frozen_defaults__, __frozen_factory__):
+def _make14(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, directory, ca):
         __frozen_set__(__frozen_self__, 'directory', directory)
         __frozen_set__(__frozen_self__, 'ca', ca)
     return __init__
 
 
-def _make14(__frozen_defaults__, __frozen_factory__):
+def _make15(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, documents):
         __frozen_set__(__frozen_self__, 'documents', documents)
     return __init__
 
 
-def _make15(__frozen_defaults__, __frozen_factory__):
+def _make16(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, ident, obj, position):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'ident', ident)
@@ -157,7 +173,7 @@ def _make15(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make16(__frozen_defaults__, __frozen_factory__):
+def _make17(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, index, data, positions):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -166,7 +182,7 @@ def _make16(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make17(__frozen_defaults__, __frozen_factory__):
+def _make18(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, line, column, path, message):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'line', line)
@@ -176,7 +192,7 @@ def _make17(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make18(__frozen_defaults__, __frozen_factory__):
+def _make19(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, files, objects, problems):
         __frozen_set__(__frozen_self__, 'files', files)
         __frozen_set__(__frozen_self__, 'objects', objects)
@@ -184,13 +200,13 @@ def _make18(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make19(__frozen_defaults__, __frozen_factory__):
+def _make20(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, findings):
         __frozen_set__(__frozen_self__, 'findings', findings)
     return __init__
 
 
-def _make20(__frozen_defaults__, __frozen_factory__):
+def _make21(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, form, expected, pattern, max_length, why=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'form', form)
@@ -201,14 +217,14 @@ def _make20(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make21(__frozen_defaults__, __frozen_factory__):
+def _make22(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
     return __init__
 
 
-def _make22(__frozen_defaults__, __frozen_factory__):
+def _make23(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port, dbname, uri, jdbc_uri):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
@@ -218,7 +234,7 @@ def _make22(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make23(__frozen_defaults__, __frozen_factory__):
+def _make24(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, issuer, ca_issuer_secret, duration, renew_before):
         __frozen_set__(__frozen_self__, 'issuer', issuer)
         __frozen_set__(__frozen_self__, 'ca_issuer_secret', ca_issuer_secret)
@@ -227,28 +243,28 @@ def _make23(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make24(__frozen_defaults__, __frozen_factory__):
+def _make25(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, fingerprint):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'fingerprint', fingerprint)
     return __init__
 
 
-def _make25(__frozen_defaults__, __frozen_factory__):
+def _make26(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, property):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'property', property)
     return __init__
 
 
-def _make26(__frozen_defaults__, __frozen_factory__):
+def _make27(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, kind, registry):
         __frozen_set__(__frozen_self__, 'kind', kind)
         __frozen_set__(__frozen_self__, 'registry', registry)
     return __init__
 
 
-def _make27(__frozen_defaults__, __frozen_factory__):
+def _make28(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, labels=__frozen_factory__, annotations=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'labels', __frozen_d0__() if labels is __frozen_factory__ else labels)
@@ -256,28 +272,28 @@ def _make27(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make28(__frozen_defaults__, __frozen_factory__):
+def _make29(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, major_version=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'major_version', major_version)
     return __init__
 
 
-def _make29(__frozen_defaults__, __frozen_factory__):
+def _make30(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, file):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'file', file)
     return __init__
 
 
-def _make30(__frozen_defaults__, __frozen_factory__):
+def _make31(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, text):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'text', text)
     return __init__
 
 
-def _make31(__frozen_defaults__, __frozen_factory__):
+def _make32(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, material, subject, rotation=__frozen_d0__, quoting=__frozen_d1__, owner=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'material', material)
@@ -288,14 +304,14 @@ def _make31(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make32(__frozen_defaults__, __frozen_factory__):
+def _make33(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, max_lag_bytes, step_timeout_seconds):
         __frozen_set__(__frozen_self__, 'max_lag_bytes', max_lag_bytes)
         __frozen_set__(__frozen_self__, 'step_timeout_seconds', step_timeout_seconds)
     return __init__
 
 
-def _make33(__frozen_defaults__, __frozen_factory__):
+def _make34(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, cert=__frozen_d0__, key=__frozen_d1__, ca=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -305,7 +321,7 @@ def _make33(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make34(__frozen_defaults__, __frozen_factory__):
+def _make35(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name, databases, options, password_rotation, secret, labels, access_secret=__frozen_d0__, primary=__frozen_d1__, pgbouncer=__frozen_d2__, fqdn=__frozen_d3__, in_roles=__frozen_d4__, settings=__frozen_d5__, password_owner=__frozen_d6__, connect_database=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -325,7 +341,7 @@ def _make34(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make35(__frozen_defaults__, __frozen_factory__):
+def _make36(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, index, kind, path, store_options, retention_options, env, files, volume, cipher_key, cipher_subject, cipher_owner=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -343,7 +359,7 @@ def _make35(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make36(__frozen_defaults__, __frozen_factory__):
+def _make37(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, instances, disruption_budget, selector, labels, metadata):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'instances', instances)
@@ -354,7 +370,7 @@ def _make36(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make37(__frozen_defaults__, __frozen_factory__):
+def _make38(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, kind, group):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -362,7 +378,7 @@ def _make37(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make38(__frozen_defaults__, __frozen_factory__):
+def _make39(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__, spec_digest=__frozen_d1__, files=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -374,9 +390,9 @@ def _make38(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make39(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, spec_digest=__frozen_d10__):
+def _make40(__frozen_defaults__, __frozen_factory__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, spec_digest=__frozen_d11__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -427,11 +443,12 @@ def _make39(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'monitoring', monitoring)
         __frozen_set__(__frozen_self__, 'init_sql', init_sql)
         __frozen_set__(__frozen_self__, 'password_owner', password_owner)
+        __frozen_set__(__frozen_self__, 'clone_source', clone_source)
         __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
 
-def _make40(__frozen_defaults__, __frozen_factory__):
+def _make41(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, owner, grantees):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'owner', owner)
@@ -439,7 +456,7 @@ def _make40(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make41(__frozen_defaults__, __frozen_factory__):
+def _make42(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, path, labels, pod_selector, ingress, egress):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -450,7 +467,7 @@ def _make41(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make42(__frozen_defaults__, __frozen_factory__):
+def _make43(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, pod, host, dns_names, labels, selector, placement):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'pod', pod)
@@ -462,7 +479,7 @@ def _make42(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make43(__frozen_defaults__, __frozen_factory__):
+def _make44(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
     def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -484,7 +501,7 @@ def _make43(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make44(__frozen_defaults__, __frozen_factory__):
+def _make45(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -519,7 +536,7 @@ def _make44(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make45(__frozen_defaults__, __frozen_factory__):
+def _make46(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, script_key=__frozen_d0__, aws_config_key=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -537,7 +554,7 @@ def _make45(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make46(__frozen_defaults__, __frozen_factory__):
+def _make47(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, type, schedule=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -547,7 +564,7 @@ def _make46(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make47(__frozen_defaults__, __frozen_factory__):
+def _make48(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, secret, key):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -555,7 +572,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make48(__frozen_defaults__, __frozen_factory__):
+def _make49(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, size, storage_class):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'size', size)
@@ -563,7 +580,7 @@ def _make48(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make49(__frozen_defaults__, __frozen_factory__):
+def _make50(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, type, port_name, port, selector, labels, metadata, node_port, load_balancer_class, load_balancer_source_ranges, external_traffic_policy):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'type', type)
@@ -579,7 +596,7 @@ def _make49(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make50(__frozen_defaults__, __frozen_factory__):
+def _make51(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, user, password_subject, image, pod_monitor, prometheus_rule, labels, directory, replication_lag_bytes, retained_wal_bytes, connections_percent, volume_free_percent, certificate_expiry_days, backup_ages, leader_expected, archiving, certificates_end, certificates):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'user', user)
@@ -602,7 +619,7 @@ def _make50(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make51(__frozen_defaults__, __frozen_factory__):
+def _make52(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, value, elements=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -611,7 +628,7 @@ def _make51(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make52(__frozen_defaults__, __frozen_factory__):
+def _make53(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, vartype, unit, min_val, max_val, enumvals, aliases, context):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'vartype', vartype)
@@ -624,7 +641,7 @@ def _make52(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make53(__frozen_defaults__, __frozen_factory__):
+def _make54(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name=__frozen_d0__, title=__frozen_d1__, group=__frozen_d2__, versions=__frozen_d3__, cluster_kind=__frozen_d4__, companion_kinds=__frozen_d5__, other_kinds=__frozen_factory__, naming=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -638,7 +655,7 @@ def _make53(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make54(__frozen_defaults__, __frozen_factory__):
+def _make55(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, namespace, provider, key_file):
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -646,7 +663,7 @@ def _make54(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make55(__frozen_defaults__, __frozen_factory__):
+def _make56(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -655,7 +672,7 @@ def _make55(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make56(__frozen_defaults__, __frozen_factory__):
+def _make57(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class, anti_affinity, anti_affinity_key, anti_affinity_weight, anti_affinity_selector, topology_spread):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -669,14 +686,14 @@ def _make56(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make57(__frozen_defaults__, __frozen_factory__):
+def _make58(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, not_before, days):
         __frozen_set__(__frozen_self__, 'not_before', not_before)
         __frozen_set__(__frozen_self__, 'days', days)
     return __init__
 
 
-def _make58(__frozen_defaults__, __frozen_factory__):
+def _make59(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, obj, path, old, new, cluster, before=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'obj', obj)
@@ -688,13 +705,13 @@ def _make58(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make59(__frozen_defaults__, __frozen_factory__):
+def _make60(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, parts):
         __frozen_set__(__frozen_self__, 'parts', parts)
     return __init__
 
 
-def _make60(__frozen_defaults__, __frozen_factory__):
+def _make61(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, key, mode, readable_by):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -703,7 +720,7 @@ def _make60(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make61(__frozen_defaults__, __frozen_factory__):
+def _make62(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, node, required, nullable):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'node', node)
@@ -712,7 +729,7 @@ def _make61(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make62(__frozen_defaults__, __frozen_factory__):
+def _make63(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, path, rule, kind, name, what=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'path', path)
@@ -723,7 +740,7 @@ def _make62(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make63(__frozen_defaults__, __frozen_factory__):
+def _make64(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern, change, message=__frozen_d0__, id=__frozen_d1__, summary=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -734,7 +751,7 @@ def _make63(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make64(__frozen_defaults__, __frozen_factory__):
+def _make65(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, pattern, kind, message):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -742,7 +759,7 @@ def _make64(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make65(__frozen_defaults__, __frozen_factory__):
+def _make66(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern=__frozen_d0__, examples=__frozen_d1__, max_length=__frozen_d2__, number_too=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -752,14 +769,14 @@ def _make65(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make66(__frozen_defaults__, __frozen_factory__):
+def _make67(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, peers, ports):
         __frozen_set__(__frozen_self__, 'peers', peers)
         __frozen_set__(__frozen_self__, 'ports', ports)
     return __init__
 
 
-def _make67(__frozen_defaults__, __frozen_factory__):
+def _make68(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, period_seconds, timeout_seconds, failure_threshold):
         __frozen_set__(__frozen_self__, 'period_seconds', period_seconds)
         __frozen_set__(__frozen_self__, 'timeout_seconds', timeout_seconds)
@@ -767,7 +784,7 @@ def _make67(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make68(__frozen_defaults__, __frozen_factory__):
+def _make69(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, plan, secrets, tls, values, only_secrets=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'plan', plan)
@@ -778,7 +795,7 @@ def _make68(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make69(__frozen_defaults__, __frozen_factory__):
+def _make70(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, ca_pem=__frozen_d1__, reload=__frozen_d2__, cert_manager=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -806,7 +823,7 @@ def _make69(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make70(__frozen_defaults__, __frozen_factory__):
+def _make71(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, replicas, anti_affinity, synchronous_mode, guaranteed_memory):
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
@@ -815,7 +832,7 @@ def _make70(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make71(__frozen_defaults__, __frozen_factory__):
+def _make72(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds):
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'cron_jobs', cron_jobs)
@@ -823,7 +840,7 @@ def _make71(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make72(__frozen_defaults__, __frozen_factory__):
+def _make73(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, role, secret, psql_variable, verifier_env, password_env):
         __frozen_set__(__frozen_self__, 'role', role)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -833,13 +850,13 @@ def _make72(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make73(__frozen_defaults__, __frozen_factory__):
+def _make74(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make74(__frozen_defaults__, __frozen_factory__):
+def _make75(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -867,7 +884,7 @@ def _make74(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make75(__frozen_defaults__, __frozen_factory__):
+def _make76(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -875,7 +892,7 @@ def _make75(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make76(__frozen_defaults__, __frozen_factory__):
+def _make77(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -885,7 +902,7 @@ def _make76(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -904,7 +921,7 @@ def _make77(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -913,7 +930,7 @@ def _make78(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -921,14 +938,14 @@ def _make79(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -937,7 +954,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -945,7 +962,7 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__, root_key=__frozen_d10__, sealing_pem=__frozen_d11__, read=__frozen_d12__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -965,7 +982,7 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
@@ -994,7 +1011,7 @@ def _make84(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -1007,7 +1024,7 @@ def _make85(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1020,14 +1037,14 @@ def _make86(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make88(__frozen_defaults__, __frozen_factory__):
+def _make89(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1045,88 +1062,89 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'changed,missing,obsolete,foreign': _make2,
     'claim,size,storage_class,mount_path': _make3,
     'cluster,document': _make4,
-    'cluster,namespace,repo,target,standby,restore_command': _make5,
-    'cluster,profile=,host_suffix=': _make6,
-    'clusters,notes': _make7,
-    'clusters,warnings=': _make8,
-    'config_map,key,inline': _make9,
-    'connection_type,databases,users,address,netmask,method,options': _make10,
-    'cpu,memory,memory_limit': _make11,
-    'cpu,memory,memory_limit,cpu_limit=,ephemeral_storage=,ephemeral_storage_limit=': _make12,
-    'directory,ca': _make13,
-    'documents': _make14,
-    'file,ident,obj,position': _make15,
-    'file,index,data,positions': _make16,
-    'file,line,column,path,message': _make17,
-    'files,objects,problems': _make18,
-    'findings': _make19,
-    'form,expected,pattern,max_length,why=': _make20,
-    'host,port': _make21,
-    'host,port,dbname,uri,jdbc_uri': _make22,
-    'issuer,ca_issuer_secret,duration,renew_before': _make23,
-    'key,fingerprint': _make24,
-    'key,property': _make25,
-    'kind,registry': _make26,
-    'labels(),annotations()': _make27,
-    'major_version=': _make28,
-    'manifest,file': _make29,
-    'manifest,text': _make30,
-    'material,subject,rotation=,quoting=,owner=': _make31,
-    'max_lag_bytes,step_timeout_seconds': _make32,
-    'name,cert=,key=,ca=': _make33,
-    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make34,
-    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make35,
-    'name,instances,disruption_budget,selector,labels,metadata': _make36,
-    'name,kind,group': _make37,
-    'name,namespace,documents,windows=,spec_digest=,files=': _make38,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,spec_digest=': _make39,
-    'name,owner,grantees': _make40,
-    'name,path,labels,pod_selector,ingress,egress': _make41,
-    'name,pod,host,dns_names,labels,selector,placement': _make42,
-    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make43,
-    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make44,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make45,
-    'name,repo,type,schedule=': _make46,
-    'name,secret,key': _make47,
-    'name,size,storage_class': _make48,
-    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make49,
-    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates': _make50,
-    'name,value,elements=': _make51,
-    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make52,
-    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make53,
-    'namespace,provider,key_file': _make54,
-    'node_affinity,tolerations,node_selector,priority_class': _make55,
-    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make56,
-    'not_before,days': _make57,
-    'obj,path,old,new,cluster,before=': _make58,
-    'parts': _make59,
-    'path,key,mode,readable_by': _make60,
-    'path,node,required,nullable': _make61,
-    'path,rule,kind,name,what=': _make62,
-    'pattern,change,message=,id=,summary=': _make63,
-    'pattern,kind,message': _make64,
-    'pattern=,examples=,max_length=,number_too=': _make65,
-    'peers,ports': _make66,
-    'period_seconds,timeout_seconds,failure_threshold': _make67,
-    'plan,secrets,tls,values,only_secrets=': _make68,
-    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make69,
-    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make70,
-    'repo,cron_jobs,max_age_seconds': _make71,
-    'role,secret,psql_variable,verifier_env,password_env': _make72,
-    'schedule': _make73,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make74,
-    'secret,key,path': _make75,
-    'secrets,root_key,only_secrets,reuse=': _make76,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make77,
-    'shared_buffers,max_connections,work_mem,total': _make78,
-    'sidecars=,init_containers=': _make79,
-    'source,path': _make80,
-    'spec,index,file,positions': _make81,
-    'spec,notes,doc': _make82,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make83,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make84,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make85,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make86,
-    'text,quoted': _make87,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make88,
+    'cluster,namespace,host,port,secret,ca_common_name,ca_not_before,ca_validity_days,ca_rotation,replication_user,command': _make5,
+    'cluster,namespace,repo,target,standby,restore_command': _make6,
+    'cluster,profile=,host_suffix=': _make7,
+    'clusters,notes': _make8,
+    'clusters,warnings=': _make9,
+    'config_map,key,inline': _make10,
+    'connection_type,databases,users,address,netmask,method,options': _make11,
+    'cpu,memory,memory_limit': _make12,
+    'cpu,memory,memory_limit,cpu_limit=,ephemeral_storage=,ephemeral_storage_limit=': _make13,
+    'directory,ca': _make14,
+    'documents': _make15,
+    'file,ident,obj,position': _make16,
+    'file,index,data,positions': _make17,
+    'file,line,column,path,message': _make18,
+    'files,objects,problems': _make19,
+    'findings': _make20,
+    'form,expected,pattern,max_length,why=': _make21,
+    'host,port': _make22,
+    'host,port,dbname,uri,jdbc_uri': _make23,
+    'issuer,ca_issuer_secret,duration,renew_before': _make24,
+    'key,fingerprint': _make25,
+    'key,property': _make26,
+    'kind,registry': _make27,
+    'labels(),annotations()': _make28,
+    'major_version=': _make29,
+    'manifest,file': _make30,
+    'manifest,text': _make31,
+    'material,subject,rotation=,quoting=,owner=': _make32,
+    'max_lag_bytes,step_timeout_seconds': _make33,
+    'name,cert=,key=,ca=': _make34,
+    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make35,
+    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make36,
+    'name,instances,disruption_budget,selector,labels,metadata': _make37,
+    'name,kind,group': _make38,
+    'name,namespace,documents,windows=,spec_digest=,files=': _make39,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,spec_digest=': _make40,
+    'name,owner,grantees': _make41,
+    'name,path,labels,pod_selector,ingress,egress': _make42,
+    'name,pod,host,dns_names,labels,selector,placement': _make43,
+    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make44,
+    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make45,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make46,
+    'name,repo,type,schedule=': _make47,
+    'name,secret,key': _make48,
+    'name,size,storage_class': _make49,
+    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make50,
+    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates': _make51,
+    'name,value,elements=': _make52,
+    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make53,
+    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make54,
+    'namespace,provider,key_file': _make55,
+    'node_affinity,tolerations,node_selector,priority_class': _make56,
+    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make57,
+    'not_before,days': _make58,
+    'obj,path,old,new,cluster,before=': _make59,
+    'parts': _make60,
+    'path,key,mode,readable_by': _make61,
+    'path,node,required,nullable': _make62,
+    'path,rule,kind,name,what=': _make63,
+    'pattern,change,message=,id=,summary=': _make64,
+    'pattern,kind,message': _make65,
+    'pattern=,examples=,max_length=,number_too=': _make66,
+    'peers,ports': _make67,
+    'period_seconds,timeout_seconds,failure_threshold': _make68,
+    'plan,secrets,tls,values,only_secrets=': _make69,
+    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make70,
+    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make71,
+    'repo,cron_jobs,max_age_seconds': _make72,
+    'role,secret,psql_variable,verifier_env,password_env': _make73,
+    'schedule': _make74,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make75,
+    'secret,key,path': _make76,
+    'secrets,root_key,only_secrets,reuse=': _make77,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make78,
+    'shared_buffers,max_connections,work_mem,total': _make79,
+    'sidecars=,init_containers=': _make80,
+    'source,path': _make81,
+    'spec,index,file,positions': _make82,
+    'spec,notes,doc': _make83,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make84,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make85,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make86,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make87,
+    'text,quoted': _make88,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make89,
 }

@@ -40,6 +40,7 @@ def untrusted_sources(sourced: SourcedCluster, sources: frozenset[str]) -> list[
         (("spec", "standby", "fromCluster"), standby.from_cluster if standby else None),
         (("spec", "standby", "fromBackup"), standby.from_backup if standby else None),
         (("spec", "bootstrap", "fromBackup"), spec.bootstrap.from_backup),
+        (("spec", "bootstrap", "fromCluster"), spec.bootstrap.from_cluster),
     )
     problems = []
     for path, source in named:

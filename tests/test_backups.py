@@ -952,6 +952,8 @@ CLONE_OF_PROD = {"cluster": "hippo", "namespace": "prod", "repo": s3_repo()}
             "standby.fromCluster",
         ),
         ({"bootstrap": {"fromBackup": {**CLONE_OF_PROD, "namespace": "db"}}}, "", None),  # its own namespace
+        ({"bootstrap": {"fromCluster": {"cluster": "hippo", "namespace": "prod"}}}, "", "bootstrap.fromCluster"),
+        ({"bootstrap": {"fromCluster": {"cluster": "hippo", "namespace": "prod"}}}, "prod/hippo", None),
     ],
 )
 def test_a_source_in_another_namespace_must_be_trusted_by_the_keys_holder(
@@ -1110,12 +1112,15 @@ def test_a_standby_has_at_least_its_sources_hot_standby_settings(
 
 
 def _standby_with_source(
-    write_spec: Callable[..., Path], source: Callable[[Any], None], standby: Callable[[Any], None]
+    write_spec: Callable[..., Path],
+    source: Callable[[Any], None],
+    standby: Callable[[Any], None],
+    example: str = "standby",
 ) -> list[str]:
-    """examples/backups.yaml and examples/standby.yaml (which follows it) edited and validated in one
-    run: the problems (path: message, sorted), none when both are valid."""
+    """examples/backups.yaml and examples/<example>.yaml (standby.yaml follows it, clone.yaml copies it)
+    edited and validated in one run: the problems (path: message, sorted), none when both are valid."""
     hippo = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
-    follower = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
+    follower = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
     source(hippo)
     standby(follower)
     path = write_spec(yaml.safe_dump(hippo) + "---\n" + yaml.safe_dump(follower))
@@ -1152,3 +1157,111 @@ def test_a_streaming_standby_describes_its_sources_ca(
     )
     assert [m[: len(t)] for m, t in zip(found, told, strict=True)] == told
     assert all("in postgres-dr/hippo's spec.tls, the cluster this standby streams from" in m for m in found)
+
+
+@pytest.mark.parametrize(
+    ("source_tls", "clone_tls", "told"),
+    [
+        ({}, {}, []),
+        ({"caRotation": 1}, {}, ["spec.bootstrap.fromCluster.tls.caRotation: caRotation is 0 here and 1"]),
+        ({"caRotation": 1}, {"caRotation": 1}, []),
+        ({"notBefore": "2026-06-01T00:00:00Z"}, {}, ["spec.bootstrap.fromCluster.tls.notBefore: notBefore is 20"]),
+    ],
+)
+def test_a_direct_clone_describes_its_sources_ca(
+    write_spec: Callable[..., Path], source_tls: dict[str, Any], clone_tls: dict[str, Any], told: list[str]
+) -> None:
+    """Rendered together, bootstrap.fromCluster.tls must make the CA its source's spec.tls makes: the
+    certificate pg_basebackup presents comes from it."""
+    found = _standby_with_source(
+        write_spec,
+        lambda hippo: hippo["spec"].__setitem__("tls", source_tls),
+        lambda clone: clone["spec"]["bootstrap"]["fromCluster"].__setitem__("tls", clone_tls),
+        "clone",
+    )
+    assert [m[: len(t)] for m, t in zip(found, told, strict=True)] == told
+    assert all("in postgres-dr/hippo's spec.tls, the cluster this cluster is copied from" in m for m in found)
+
+
+# --- direct clone ---------------------------------------------------------------------------------
+
+
+def clone_spec(**source: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["metadata"]["name"] = "hippo-copy"
+    spec["spec"]["bootstrap"] = {"fromCluster": {"cluster": "hippo", **source}}
+    return spec
+
+
+def test_direct_clone(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    """bootstrap.fromCluster: pg_basebackup from the source's primary Service instead of initdb, with
+    the source's CA and a replication certificate from it, mounted where the command reads them."""
+    from cryptography import x509
+
+    objects = objects_of(clone_spec(port=5433))
+    bootstrap = patroni_yaml(objects, "hippo-copy")["bootstrap"]
+    assert (bootstrap["method"], "initdb" in bootstrap) == ("pg_basebackup", False)
+    clone = bootstrap["pg_basebackup"]
+    assert (clone["no_params"], clone["keep_existing_recovery_conf"]) == (True, False)
+    words = clone["command"].split(" ", 4)
+    assert words[:4] == [
+        "/usr/lib/postgresql/16/bin/pg_basebackup",
+        "--pgdata=/pgdata/pg16",
+        "--wal-method=stream",
+        "--checkpoint=fast",
+    ]
+    assert words[4].startswith("--no-password '--dbname=host=hippo-primary.db.svc port=5433 user=_pgrender_repl ")
+    assert "sslrootcert=/pgconf/tls/clone-source/ca.crt sslcert=/pgconf/tls/clone-source/tls.crt" in words[4]
+
+    secret = find(objects, "Secret", "hippo-copy-clone-source")
+    data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    source_ca = find(objects_of(base_spec()), "Secret", "hippo-cluster-cert")["data"]["ca.crt"]
+    assert base64.b64encode(data["source-ca.crt"]).decode() == source_ca
+    own_ca = find(objects, "Secret", "hippo-copy-cluster-cert")["data"]["ca.crt"]
+    assert own_ca != source_ca  # the copy has a CA of its own
+    leaf = x509.load_pem_x509_certificate(data["tls.crt"])
+    leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(data["source-ca.crt"]))
+    assert leaf.subject.rfc4514_string() == "CN=_pgrender_repl"  # the source's pg_hba admits it by name
+    assert "pgrender.io/ca" not in secret["metadata"].get("annotations", {})  # not the cluster's CA
+
+    pod = find(objects, "StatefulSet", "hippo-copy-instance1-0")["spec"]["template"]["spec"]
+    (tls,) = [v for v in pod["volumes"] if v["name"] == "tls"]
+    (mounted,) = [s["secret"] for s in tls["projected"]["sources"] if s["secret"]["name"] == "hippo-copy-clone-source"]
+    assert {i["key"]: i["path"] for i in mounted["items"]} == {
+        "source-ca.crt": "clone-source/ca.crt",
+        "tls.crt": "clone-source/tls.crt",
+        "tls.key": "clone-source/tls.key",
+    }
+    policy = find(objects, "NetworkPolicy", "hippo-copy-database")["spec"]
+    assert {"podSelector": {"matchLabels": {"pgrender.io/cluster": "hippo"}}, **NAMESPACE_DB} in [
+        peer for rule in policy["egress"] for peer in rule.get("to", [])
+    ]
+    assert not [o for o in objects_of(base_spec()) if o["metadata"]["name"].endswith("-clone-source")]
+
+
+NAMESPACE_DB = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "db"}}}
+
+
+@pytest.mark.parametrize(
+    ("change", "told"),
+    [
+        (
+            lambda s: s["spec"]["bootstrap"]["fromCluster"].update(cluster="hippo-copy"),
+            "spec.bootstrap.fromCluster.cluster: a cluster cannot be copied from itself",
+        ),
+        (
+            lambda s: s["spec"].update(standby={"fromCluster": {"cluster": "hippo"}}),
+            "spec.bootstrap.fromCluster: a standby cluster starts from spec.standby",
+        ),
+        (
+            lambda s: s["spec"]["bootstrap"].update(fromBackup={"cluster": "hippo", "repo": s3_repo()}),
+            "spec.bootstrap: a cluster starts from fromBackup or from fromCluster; found both",
+        ),
+    ],
+)
+def test_direct_clone_refused(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], change: Callable[[dict[str, Any]], None], told: str
+) -> None:
+    spec = clone_spec()
+    change(spec)
+    assert [m for m in messages(plan_of, spec) if m.startswith(told)]

@@ -9,6 +9,7 @@ from pgrender.components.alerts import alerts
 from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
+from pgrender.components.clone_source import clone_source
 from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.monitoring import monitoring
 from pgrender.components.network_policies import network_policies
@@ -32,6 +33,7 @@ BUILDERS: tuple[Builder, ...] = (
     patroni,
     certificates,
     ca_secret,
+    clone_source,
     user_secrets,
     access_secrets,
     services,

@@ -14,6 +14,7 @@ from typing import Any
 from pgrender import emit
 from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
+from pgrender.plan.clone import BOOTSTRAP_METHOD
 from pgrender.pod import Manifest, object_meta
 from pgrender.secrets import Material, SecretInput, secret_text
 
@@ -47,7 +48,8 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
 
 def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
     """Patroni's bootstrap section: the dynamic configuration the cluster starts with, and how the
-    first member's data directory is made (initdb, or pgBackRest's restore for a restore or clone)."""
+    first member's data directory is made (initdb, pgBackRest's restore for a restore or clone, or
+    pg_basebackup from a running cluster for a direct clone)."""
     dcs = plan.patroni.dynamic_configuration
     backups = plan.backups
     if backups and backups.source and not backups.source.standby:
@@ -61,6 +63,14 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
                 "keep_existing_recovery_conf": True,
                 "no_params": True,
             },
+        }
+    clone = plan.clone_source
+    if clone:
+        # A direct clone: the copy holds no recovery settings, so Patroni starts it as the primary.
+        return {
+            "dcs": dcs,
+            "method": BOOTSTRAP_METHOD,
+            BOOTSTRAP_METHOD: {"command": clone.command, "keep_existing_recovery_conf": False, "no_params": True},
         }
     initdb: list[Any] = ["data-checksums", {"encoding": "UTF8"}]
     if plan.wal_dir:

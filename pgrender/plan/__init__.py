@@ -9,6 +9,7 @@ from pgrender.frozen import field, frozen, replace
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.backups import BackupsPlan, backup_warnings, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims
+from pgrender.plan.clone import CloneSourcePlan, resolve_clone_source
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
 from pgrender.plan.monitoring import MonitoringPlan, resolve_monitoring
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BackupsPlan",
     "CertificatePlan",
+    "CloneSourcePlan",
     "ClusterPlan",
     "ComponentMeta",
     "ContainerKind",
@@ -141,6 +143,7 @@ class ClusterPlan:
     # (namespace, cluster) pgrender's own roles' passwords (pgBouncer's, the exporter's) are derived
     # for, when not this one: a standby's source (users.standby_source).
     password_owner: tuple[str, str] | None = None
+    clone_source: CloneSourcePlan | None = None  # spec.bootstrap.fromCluster: copied from a running cluster
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -212,6 +215,13 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
     )
     backups = resolve_backups(sourced, names, sets, preset, problems)
     pg = resolve_patroni(sourced, names, synchronous, api_hosts, backups, problems)
+    version = spec.postgres_version
+    contract = spec.image_contract
+    # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
+    bin_dir = (contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(version))
+    data_dir = f"{defaults.PGDATA_MOUNT}/pg{version}"
+    wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
+    clone_source = resolve_clone_source(sourced, names, data_dir, wal_dir, bin_dir, pg.replication_sslmode, problems)
     if spec.openshift:
         problems += _openshift_ids(sourced)
     if spec.port == defaults.PATRONI_PORT:
@@ -320,8 +330,6 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         else u
         for u in users
     )
-    version = spec.postgres_version
-    contract = spec.image_contract
     tls = resolve_tls(
         sourced,
         names,
@@ -330,7 +338,6 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         extra_services,
         None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
     )
-    wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
     return ClusterPlan(
         name=meta.name,
         namespace=ns,
@@ -338,8 +345,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         domain=domain,
         postgres_version=version,
         image=spec.image or defaults.IMAGES[version],
-        # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
-        bin_dir=(contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(version)),
+        bin_dir=bin_dir,
         patroni_command=contract.patroni,
         run_as_user=None if spec.openshift else contract.run_as_user,
         run_as_group=None if spec.openshift else contract.run_as_group,
@@ -348,7 +354,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         patroni_port=defaults.PATRONI_PORT,
         postgres_address=hosts.member_address(names.pods_service, spec.port),
         api_address=hosts.member_address(names.pods_service, defaults.PATRONI_PORT),
-        data_dir=f"{defaults.PGDATA_MOUNT}/pg{version}",
+        data_dir=data_dir,
         wal_dir=wal_dir,
         user_labels=dict(meta.labels),
         user_annotations=dict(meta.annotations),
@@ -382,6 +388,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         monitoring=resolve_monitoring(sourced, names, tls, backups),
         init_sql=resolve_init_sql(sourced),
         password_owner=standby_source(sourced),
+        clone_source=clone_source,
     )
 
 

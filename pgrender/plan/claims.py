@@ -93,6 +93,8 @@ def claims(
         _label(cluster, labels.SCOPE_LABEL, names.patroni_scope),
     ]
     made += _tls_claims(sourced, names, pgbouncer, backups)
+    if spec.bootstrap.from_cluster:
+        made.append(_obj(cluster, "Secret", names.clone_source_secret))
     if names.ca_secret:
         made.append(_obj(("spec", "naming"), "Secret", names.ca_secret))
     if pgbouncer:

@@ -61,6 +61,7 @@ TLS_DIR = "/pgconf/tls"
 SECRET_MOUNT_ROOT = "/etc/pgrender"
 REPLICATION_TLS_SUBDIR = "replication"  # the replication client certificate, inside TLS_DIR
 REPLICATION_TLS_DIR = f"{TLS_DIR}/{REPLICATION_TLS_SUBDIR}"
+CLONE_SOURCE_TLS_SUBDIR = "clone-source"  # a direct clone's certificate for its source, inside TLS_DIR
 RECONCILE_DIR = "/etc/pgrender"
 INIT_SQL_DIR = "/etc/pgrender-init"  # the reconcile Job mounts spec.databaseInitSQL's ConfigMap here
 SOCKET_DIR = "/tmp"

@@ -241,6 +241,11 @@ class Names:
         return f"{self.cluster}-reconcile"
 
     @property
+    def clone_source_secret(self) -> str:
+        """A direct clone's way into its source: the source's CA and a replication certificate it accepts."""
+        return f"{self.cluster}-clone-source"
+
+    @property
     def pgbackrest_config(self) -> str:
         """ConfigMap of pgBackRest's configuration for database pods and the repository host."""
         return f"{self.cluster}-pgbackrest-config"

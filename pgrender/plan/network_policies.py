@@ -129,8 +129,9 @@ def resolve_network_policies(
         egress.append(RulePlan((_pods(repo_host.selector),), _tcp(server_port)))
     if member_store_ports:
         egress.append(RulePlan(stores, _tcp(*member_store_ports)))
-    if standby and standby.from_cluster:
-        stream = standby.from_cluster
+    # The primary a streaming standby follows, or a direct clone copies (its first member, once).
+    stream = (standby.from_cluster if standby else None) or spec.bootstrap.from_cluster
+    if stream:
         namespace = stream.namespace or sourced.cluster.metadata.namespace
         source_members = {
             "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},

@@ -5,6 +5,9 @@ from __future__ import annotations
 # kubernetes.io/tls Secrets, and the CA beside every certificate
 TLS_CERT = "tls.crt"
 TLS_KEY = "tls.key"
+# A direct clone's Secret holds its source's CA: ca.crt is the cluster's own CA in every Secret
+# pgrender writes (pgrender diff tells a new CA by it).
+SOURCE_CA_CERT = "source-ca.crt"
 CA_CERT = "ca.crt"
 TLS_FILES = (TLS_CERT, TLS_KEY, CA_CERT)
 

@@ -12,7 +12,8 @@ the standby must have at least the source's values (raise a standby's first).
 
 The CA of a streaming standby: its certificates come from its source's CA, which fromCluster.tls
 describes (notBefore, caValidityDays, caRotation), and must describe as the source's spec.tls does:
-otherwise they come from a CA the source does not trust, and streaming fails.
+otherwise they come from a CA the source does not trust, and streaming fails. A direct clone's
+certificate for its source (bootstrap.fromCluster.tls, plan/clone.py) alike.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class StandbySources:
         self._values: dict[str, Values] = {}  # namespace/name: a few ints a cluster
         self._cas: dict[str, tuple[str, ...]] = {}  # namespace/name: its CA's settings (provider derived)
         self._standbys: list[tuple[str, Values, tuple[Problem, ...]]] = []  # source, values, places
-        self._streaming: list[tuple[str, tuple[str, ...], tuple[Problem, ...]]] = []  # source, its CA, places
+        # source, its CA, places (each with its relation to the source as its message, until told)
+        self._streaming: list[tuple[str, tuple[str, ...], tuple[Problem, ...]]] = []
 
     def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> None:
         own = values(plan)
@@ -78,12 +80,19 @@ class StandbySources:
         if source:
             where = tuple(sourced.problem(_where(sourced, name), "") for name in AT_LEAST_THE_PRIMARYS)
             self._standbys.append((f"{source.namespace or plan.namespace}/{source.cluster}", own, where))
-        stream = standby.from_cluster if standby else None
-        if stream is not None:
-            tls = ("spec", "standby", "fromCluster", "tls")
-            ca = tuple(str(getattr(stream.tls, field)) for _, field in CA_FIELDS)
-            places = tuple(sourced.problem((*tls, name), "") for name, _ in CA_FIELDS)
-            self._streaming.append((f"{stream.namespace or plan.namespace}/{stream.cluster}", ca, places))
+        streams = (
+            (
+                ("spec", "standby", "fromCluster"),
+                standby.from_cluster if standby else None,
+                "this standby streams from",
+            ),
+            (("spec", "bootstrap", "fromCluster"), spec.bootstrap.from_cluster, "this cluster is copied from"),
+        )
+        for path, stream, relation in streams:
+            if stream is not None:
+                ca = tuple(str(getattr(stream.tls, field)) for _, field in CA_FIELDS)
+                places = tuple(sourced.problem((*path, "tls", name), relation) for name, _ in CA_FIELDS)
+                self._streaming.append((f"{stream.namespace or plan.namespace}/{stream.cluster}", ca, places))
 
     def problems(self) -> list[Problem]:
         """Each setting of a standby below its source's, where that is in the run."""
@@ -108,9 +117,9 @@ class StandbySources:
             for (name, _), mine_ca, primary_ca, place in zip(CA_FIELDS, ca, theirs_ca, places, strict=True):
                 if mine_ca != primary_ca:
                     message = (
-                        f"{name} is {mine_ca} here and {primary_ca} in {source}'s spec.tls, the cluster this standby "
-                        "streams from: its certificates would come from a CA the source does not trust, and "
-                        "streaming would fail; give the source's value"
+                        f"{name} is {mine_ca} here and {primary_ca} in {source}'s spec.tls, the cluster "
+                        f"{place.message}: its certificates would come from a CA the source does not trust, and "
+                        "the connection would fail; give the source's value"
                     )
                     out.append(replace(place, message=message))
         return out

@@ -25,6 +25,11 @@ def common_name(*candidates: str) -> str:
     return next(c for c in candidates if len(c.encode()) <= COMMON_NAME_LIMIT)
 
 
+def ca_common_name(namespace: str, cluster: str) -> str:
+    """The common name of the CA pgrender derives for a cluster (its subject and its leaves' issuer)."""
+    return common_name(f"{cluster}.{namespace} pgrender CA", f"{cluster} pgrender CA", cluster)
+
+
 @frozen
 class TLSFiles:
     """Where a pod finds a certificate, its key and the CA that signed it."""
@@ -174,7 +179,7 @@ def resolve_tls(
     ca_tls = stream.tls if stream else t
     return TLSPlan(
         provider=t.provider,
-        ca_common_name=common_name(f"{ca_cluster}.{ca_ns} pgrender CA", f"{ca_cluster} pgrender CA", ca_cluster),
+        ca_common_name=ca_common_name(ca_ns, ca_cluster),
         not_before=t.not_before,
         ca_validity_days=ca_tls.ca_validity_days,
         validity_days=t.validity_days,

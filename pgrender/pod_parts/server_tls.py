@@ -1,5 +1,6 @@
-"""The server certificate, the replication client certificate under replication/ and (with
-backups) pgBackRest's under pgbackrest/, in the database pod."""
+"""The server certificate, the replication client certificate under replication/, (with backups)
+pgBackRest's under pgbackrest/ and (a direct clone) the certificate for its source under
+clone-source/, in the database pod."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def server_tls(plan: ClusterPlan, instance: InstancePlan) -> PodPart:
         # pgBackRest's client certificate: archive-push to a repository host presents it.
         pgbackrest = _secret(tls.pgbackrest)
         sources.append((pgbackrest.name, pgbackrest.items(TLS_SUBDIR, ca=False)))
+    if plan.clone_source:
+        # A direct clone's first member copies its source with these (plan/clone.py).
+        clone = plan.clone_source.secret
+        sources.append((clone.name, clone.items(defaults.CLONE_SOURCE_TLS_SUBDIR)))
     return PodPart(
         volumes=(secret_volume("tls", sources),),
         mounts=({"name": "tls", "mountPath": defaults.TLS_DIR, "readOnly": True},),

@@ -118,9 +118,14 @@ def ca_certificate(tls: TLSPlan) -> SecretText:
     the one spec.tls.caCertificate gives (public: literal text)."""
     if tls.ca_pem is not None:
         return secret_text(tls.ca_pem)
-    # Named by its own counter and owner: a new CA (caRotation, a standby's source) is a new input to
-    # the providers that do not write values (rollout digests, ESO's refresh annotation).
-    return secret_text(SecretInput(Material.CA_CERT, tls.ca_subject, tls.ca_rotation, owner=tls.ca_owner))
+    return secret_text(cluster_ca(tls))
+
+
+def cluster_ca(tls: TLSPlan) -> SecretInput:
+    """The input of the CA pgrender derives for the cluster. Named by its own counter and owner: a new
+    CA (caRotation, a standby's source) is a new input to the providers that do not write values
+    (rollout digests, ESO's refresh annotation)."""
+    return SecretInput(Material.CA_CERT, tls.ca_subject, tls.ca_rotation, owner=tls.ca_owner)
 
 
 def certificate_data(tls: TLSPlan, cert: CertificatePlan) -> dict[str, SecretText]:

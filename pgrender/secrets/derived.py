@@ -14,7 +14,10 @@ from pgrender.secrets import Material, SecretInput
 Manifest = dict[str, Any]
 
 if TYPE_CHECKING:
+    import datetime as dt
     from concurrent.futures import Executor, Future
+
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     from pgrender.plan import CertificatePlan, ClusterPlan
 
@@ -107,9 +110,58 @@ class DerivedValues:
         if item.material is Material.VERIFIER:
             started = self._verifiers.get((item.subject, item.rotation, item.owner))
             return started.result() if started else scram_verifier(*self._scram_input(item))
+        clone = self._plan.clone_source
+        tls = self._clone_source if clone is not None and item.owner == clone.owner else self._tls
         if item.material is Material.CA_CERT:
-            return self._tls["ca"]
-        return self._tls[f"{item.subject}/{item.material.value}"]
+            return tls["ca"]
+        return tls[f"{item.subject}/{item.material.value}"]
+
+    @cached_property
+    def _clone_source(self) -> dict[str, str]:
+        """A direct clone's way into its source (plan/clone.py): the source's CA, derived for the source
+        as the source derives it, and a replication client certificate that CA signs for this clone
+        (its key and serial this clone's own)."""
+        from pgrender.secrets import x509
+
+        source, tls = self._plan.clone_source, self._plan.tls
+        assert source is not None
+        ca_key, ca = self._ca(
+            source.ca_common_name, source.ca_not_before, source.ca_validity_days, source.ca_rotation, source.owner
+        )
+        subject = tls.replication.subject
+        key = x509.key_pair(self._derive("tls-key:clone-source", tls.rotation, 48))
+        cert = x509.leaf(
+            key,
+            source.replication_user,
+            (),
+            server=False,
+            client=True,
+            issuer_name=source.ca_common_name,
+            ca_key=ca_key,
+            ca_key_identifier=x509.authority_key_identifier(ca_key),
+            validity=x509.Validity(tls.not_before, tls.validity_days),
+            serial=self._serial("clone-source", tls.rotation),
+        )
+        return {
+            "ca": x509.cert_pem(ca),
+            f"{subject}/{Material.CERT.value}": x509.cert_pem(cert),
+            f"{subject}/{Material.KEY.value}": x509.key_pem(key),
+        }
+
+    def _serial(self, purpose: str, rotation: int, owner: tuple[str, str] | None = None) -> int:
+        """A positive certificate serial of at most 127 bits, odd (never zero)."""
+        return int.from_bytes(self._derive(f"tls-serial:{purpose}", rotation, 16, owner), "big") >> 1 | 1
+
+    def _ca(
+        self, common_name: str, not_before: dt.datetime, days: int, rotation: int, owner: tuple[str, str] | None
+    ) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+        """The key and certificate (DER) of the CA derived for ``owner`` (None: this cluster)."""
+        from pgrender.secrets import x509
+
+        key = x509.key_pair(self._derive("tls-key:ca", rotation, 48, owner))
+        return key, x509.certificate_authority(
+            key, common_name, x509.Validity(not_before, days), self._serial("ca", rotation, owner)
+        )
 
     @cached_property
     def _tls(self) -> dict[str, str]:
@@ -117,17 +169,9 @@ class DerivedValues:
 
         tls = self._plan.tls
         rotation = tls.rotation
-
-        def serial(purpose: str, rotation: int = rotation, owner: tuple[str, str] | None = None) -> int:
-            return int.from_bytes(self._derive(f"tls-serial:{purpose}", rotation, 16, owner), "big") >> 1 | 1
-
         # The CA is this cluster's, or (a streaming standby) its source's: the same certificate.
-        ca_key = x509.key_pair(self._derive("tls-key:ca", tls.ca_rotation, 48, tls.ca_owner))
-        ca = x509.certificate_authority(
-            ca_key,
-            tls.ca_common_name,
-            x509.Validity(tls.ca_not_before, tls.ca_validity_days),
-            serial("ca", tls.ca_rotation, tls.ca_owner),
+        ca_key, ca = self._ca(
+            tls.ca_common_name, tls.ca_not_before, tls.ca_validity_days, tls.ca_rotation, tls.ca_owner
         )
         ca_key_identifier = x509.authority_key_identifier(ca_key)
         out = {"ca": x509.cert_pem(ca), CA_KEY_IDENTIFIER: ca_key_identifier.hex()}
@@ -146,7 +190,7 @@ class DerivedValues:
                 ca_key=ca_key,
                 ca_key_identifier=ca_key_identifier,
                 validity=leaf_validity,
-                serial=serial(leaf.subject),
+                serial=self._serial(leaf.subject, rotation),
             )
             out[f"{leaf.subject}/{Material.CERT.value}"] = x509.cert_pem(cert)
             out[f"{leaf.subject}/{Material.KEY.value}"] = x509.key_pem(key)

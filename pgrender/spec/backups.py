@@ -21,6 +21,7 @@ from pgrender.spec.rules.backups import (
     check_distinct_repos,
     check_gcs_bucket,
     check_object_store,
+    check_one_bootstrap,
     check_one_repo_kind,
     check_region,
     check_repo_path,
@@ -295,14 +296,6 @@ class RestoreSourceSpec(BackupSourceSpec):
     )
 
 
-class BootstrapSpec(StrictModel):
-    """How a new cluster's data begins; read once, when the cluster is created."""
-
-    from_backup: RestoreSourceSpec | None = Field(
-        default=None, description="Start from another cluster's backups instead of an empty database."
-    )
-
-
 class SourceTLSSpec(StrictModel):
     """The source cluster's spec.tls values its CA is made from (leave out what it leaves out)."""
 
@@ -325,6 +318,21 @@ class StreamSourceSpec(StrictModel):
     namespace: DNSLabel | None = Field(default=None, description="Its namespace; default this cluster's.")
     port: int = Field(default=5432, ge=1024, le=65535, description="Its spec.port.")
     tls: SourceTLSSpec = Field(default_factory=SourceTLSSpec, description="Its CA's settings, from its spec.tls.")
+
+
+class BootstrapSpec(StrictModel):
+    """How a new cluster's data begins; read once, when the cluster is created."""
+
+    from_backup: RestoreSourceSpec | None = Field(
+        default=None, description="Start from another cluster's backups instead of an empty database."
+    )
+    from_cluster: StreamSourceSpec | None = Field(
+        default=None,
+        description="Start as a copy of another running cluster, taken with pg_basebackup from its primary "
+        "Service (a direct clone); the copy then runs on its own.",
+    )
+
+    _one_source = model_validator(mode="after")(check_one_bootstrap)
 
 
 class StandbySpec(StrictModel):

@@ -6,7 +6,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from pgrender.plan.labels import CA_ANNOTATION
-from pgrender.secrets import Material, SecretText
+from pgrender.secrets import SecretInput, SecretText, cluster_ca
 
 if TYPE_CHECKING:
     from pgrender.providers import Values
@@ -20,15 +20,17 @@ def materialize_secrets(context: Context, manifests: list[Manifest]) -> list[Man
     values = context.values
     if values is None:
         return manifests
-    return [_filled(m, values) if m["kind"] == "Secret" else m for m in manifests]
+    own_ca = cluster_ca(context.plan.tls)
+    return [_filled(m, values, own_ca) if m["kind"] == "Secret" else m for m in manifests]
 
 
-def _filled(manifest: Manifest, values: Values) -> Manifest:
-    """The Secret with its values; one that holds the CA names its key (CA_ANNOTATION)."""
+def _filled(manifest: Manifest, values: Values, own_ca: SecretInput) -> Manifest:
+    """The Secret with its values; one that holds the cluster's CA names its key (CA_ANNOTATION; not a
+    direct clone's Secret with its source's CA)."""
     filled, ca = {}, False
     for key, value in manifest.get("data", {}).items():
         if isinstance(value, SecretText):
-            ca = ca or any(p.material is Material.CA_CERT for p in value.inputs)
+            ca = ca or own_ca in value.inputs
             text = "".join(p if isinstance(p, str) else values.value(p) for p in value.parts)
             value = base64.b64encode(text.encode()).decode()
         filled[key] = value

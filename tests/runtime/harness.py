@@ -607,7 +607,9 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        private /etc/hosts (:func:`prepare_container`), standing in for cluster DNS. A standby
        cluster's ``bootstrap.dcs.standby_cluster`` names its source's primary Service and port:
        they become 127.0.0.1 and the local port of the source's leader
-       (``Placement.remote_services``; the connection is verify-ca, which checks no name).
+       (``Placement.remote_services``; the connection is verify-ca, which checks no name). A direct
+       clone's ``bootstrap.pg_basebackup.command`` names the same Service in its ``--dbname``: its
+       port becomes the leader's, and its host keeps its name (:func:`_localize_clone_command`).
     3. Paths of mounted volumes (:data:`MOVED_MOUNTS`) and :data:`MOVED_FILES`, wherever they occur
        (Patroni config, environment, command), point into the pod's local directory: a whole
        value, and a path inside a longer string at a word boundary (a bootstrap
@@ -694,6 +696,9 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 raise HarnessError(f"standby_cluster.host {standby['host']}: where is it here? (remote_services)")
             standby["port"] = where.remote_services[standby["host"]]
             standby["host"] = LOCAL_POD_IP
+        clone = config.get("bootstrap", {}).get("pg_basebackup")
+        if clone is not None:
+            clone["command"] = _localize_clone_command(clone["command"], where)
         local_env.pop("PATRONI_KUBERNETES_POD_IP", None)
         assert where.api_port is not None
         for key, port, keep_host in (
@@ -717,6 +722,22 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 for host, _, _ in (m.rpartition(":") for m in local_env["PGRENDER_PATRONI_MEMBERS"].split())
             )
     return LocalRun(local_command, local_env, config)
+
+
+def _localize_clone_command(command: str, where: Placement) -> str:
+    """A direct clone's pg_basebackup (bootstrap.pg_basebackup.command): the port of its ``--dbname``,
+    the source's primary Service, becomes the local port of the source's leader. The host keeps its
+    name, which the member's private /etc/hosts resolves to 127.0.0.1 (the names of
+    ``remote_services`` are among its hosts), so the source's certificate is checked as rendered."""
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if word.startswith("--dbname="):
+            pairs = dict(pair.split("=", 1) for pair in word.removeprefix("--dbname=").split())
+            if pairs["host"] not in where.remote_services:
+                raise HarnessError(f"pg_basebackup host {pairs['host']}: where is it here? (remote_services)")
+            pairs["port"] = str(where.remote_services[pairs["host"]])
+            words[i] = "--dbname=" + " ".join(f"{k}={v}" for k, v in pairs.items())
+    return shlex.join(words)
 
 
 def exporter_host(env: Mapping[str, str]) -> str:
@@ -1449,7 +1470,7 @@ class LocalCluster:
             f"{default_pod_name(s)}.{s['spec']['serviceName']}"
             for s in self.rendered.all("StatefulSet")
             if _is_member(s)
-        ]
+        ] + list(self.remote_services)
         container = prepare_container(
             self.rendered, sts, "database", member_root, where, pod=pod, patroni_yaml=rendered_yaml, hosts=member_hosts
         )

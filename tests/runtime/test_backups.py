@@ -387,6 +387,38 @@ def test_streaming_standby_cluster_shares_the_sources_ca_and_is_promoted(root: P
         assert rows(follower)[-1] == "written on the promoted stream"
 
 
+def test_direct_clone_copies_the_running_source_and_runs_on_its_own(root: Path, source: LocalCluster) -> None:
+    """bootstrap.fromCluster: the first member copies the source's primary with pg_basebackup (a
+    replication certificate from the source's CA), starts as a primary of its own, and its replica
+    copies it; the source's later writes never reach it, and its own roles log in."""
+    leader = source.wait_healthy()
+    leader.psql("CREATE TABLE IF NOT EXISTS events (id serial PRIMARY KEY, what text NOT NULL)")  # run alone
+    leader.psql("INSERT INTO events (what) VALUES ('before the copy')")
+    spec = local_spec("clone")
+    spec["spec"]["instances"][0]["replicas"] = 2
+    spec["spec"]["bootstrap"]["fromCluster"]["tls"] = {"notBefore": source.rendered.spec["spec"]["tls"]["notBefore"]}
+    rendered = render_spec(spec, root / "specs" / "copy")
+    remote = {"hippo-primary.postgres-dr.svc": leader.pg_port}
+    with running_cluster(rendered, root / "copy", remote) as copy:
+        first = copy.wait_healthy(120)
+        assert first.api("/patroni")["role"] in ("master", "primary")
+        assert rows(first) == rows(leader)
+        assert rows(first)[-1] == "before the copy"
+        leader.psql("INSERT INTO events (what) VALUES ('after the copy')")
+        first.psql("INSERT INTO events (what) VALUES ('written on the copy')")
+        (replica,) = [m for m in copy.members if m.name != first.name]
+        wait_until("the copy's replica to stream its write", lambda: "written on the copy" in rows(replica), 30, 0.5)
+        assert "after the copy" not in rows(first)
+        assert "written on the copy" not in rows(leader)
+        # Its own roles and passwords, from its own spec and Secrets (the reconcile Job).
+        succeeded(copy.run_job(root / "copy-reconcile"))
+        secret = "hippo-copy-pguser-hippo-copy"
+        files = write_secret(rendered, secret, root / "copy-user")
+        uri = loopback_uri(rendered.secret(secret)["uri"].decode(), first.pg_port, files / "ca.crt")
+        login = client_psql(uri, "SELECT current_user", {"PGSSLROOTCERT": str(files / "ca.crt")})
+        assert (login.returncode, login.stdout.strip()) == (0, "hippo-copy"), login.stderr
+
+
 def test_expire_keeps_what_the_retention_says(source: LocalCluster) -> None:
     before = [label for kind, label in backups_of(info(source, "hippo-repo1-full")) if kind == "full"]
     assert len(before) == 2  # the initial full backup and the one after the failover

@@ -1,4 +1,4 @@
-"""Checks and enums of disaster recovery: spec.backups, spec.bootstrap.fromBackup, spec.standby; and
+"""Checks and enums of disaster recovery: spec.backups, spec.bootstrap, spec.standby; and
 the repository mixin."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pgrender.patterns import Pattern
 from pgrender.spec import cron
 
 if TYPE_CHECKING:
-    from pgrender.spec.backups import RepoLocationSpec, RepoSpec, StandbySpec
+    from pgrender.spec.backups import BootstrapSpec, RepoLocationSpec, RepoSpec, StandbySpec
 
 REPO_KINDS = ("s3", "gcs", "azure", "volume")
 
@@ -147,3 +147,9 @@ def check_a_source(standby: StandbySpec) -> StandbySpec:
     if standby.from_backup is None and standby.from_cluster is None:
         raise ValueError("a standby follows fromBackup, fromCluster or both; found neither")
     return standby
+
+
+def check_one_bootstrap(bootstrap: BootstrapSpec) -> BootstrapSpec:
+    if bootstrap.from_backup is not None and bootstrap.from_cluster is not None:
+        raise ValueError("a cluster starts from fromBackup or from fromCluster; found both")
+    return bootstrap
