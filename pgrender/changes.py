@@ -1498,7 +1498,9 @@ def changes(old_files: Mapping[str, str], new_files: Mapping[str, str], acknowle
     findings += [
         Finding(ChangeClass.MANUAL, "File", "", rel, "", UNREADABLE, file=rel) for rel in sorted(set(unreadable))
     ]
-    findings += _compare(old_files, new_files, differing, old_objs, new_objs)
+    findings += _streaming_across_new_cas(
+        _compare(old_files, new_files, differing, old_objs, new_objs), old_files, new_files
+    )
     findings = [replace(f, old_file=True) if f.file and f.file not in new_files else f for f in findings]
     return Changes(tuple(sorted(_acknowledged(findings, new_files, acknowledge), key=_order)))
 
@@ -1687,11 +1689,15 @@ def _cluster_lines(cluster: Cluster) -> tuple[str, str]:
 
 def _standby(dynamic: Any) -> bool:
     """Whether a patroni-dynamic.json text makes the cluster a standby (standby_cluster set)."""
+    return bool(_dynamic(dynamic).get("standby_cluster"))
+
+
+def _dynamic(dynamic: Any) -> dict[str, Any]:
+    """A patroni-dynamic.json text, parsed; {} where it is none."""
     try:
-        configuration = json.loads(dynamic) if isinstance(dynamic, str) else None
+        return _map(json.loads(dynamic) if isinstance(dynamic, str) else None)
     except ValueError:
-        return False
-    return isinstance(configuration, dict) and bool(configuration.get("standby_cluster"))
+        return {}
 
 
 def _by_cluster(objs: Iterable[Obj]) -> dict[Cluster, list[Obj]]:
@@ -2366,6 +2372,129 @@ def _pem_ca_keys(encoded: str) -> set[str]:
     except (ValueError, binascii.Error):
         return set()
     return {x509.SubjectKeyIdentifier.from_public_key(c.public_key()).digest.hex() for c in certificates}
+
+
+# A streaming standby's certificates come from its source's CA (fromCluster.tls), and the two verify each other
+# against it: what a new CA of one means for the other, said in each's new-ca (_streaming_across_new_cas).
+STANDBYS_STREAM = (
+    " Standbys in this output stream from this cluster, verifying it against their CA as it verifies them against "
+    "its own: none streams while one side runs certificates of the old CA and the other of the new one (one that "
+    "also restores from a repository, fromBackup, replays its archive meanwhile)."
+)
+STANDBYS_RENEWED = (
+    " {names}: the CA changes with this one (fromCluster.tls; each has its own new-ca): delete their member pods at "
+    "once as well, and they stream again once both clusters' pods are back."
+)
+STANDBYS_ADDED = (
+    " {names}: new in this output, so they stream from this cluster only once its member pods are back with the "
+    "new CA's certificates."
+)
+STANDBYS_KEPT = (
+    " {names}: the CA does not change here, so they stop streaming once this cluster's members restart, until "
+    "their certificates come from its new CA too (from a derived source's: fromCluster.tls repeats its new "
+    "spec.tls; from cert-manager or existing: the same issuer or CA) and their member pods are deleted at once."
+)
+SOURCE_RENEWED = (
+    " This standby streams from {source}, whose CA changes too (new-ca:{name}): it streams again once both "
+    "clusters' member pods are back."
+)
+SOURCE_ELSEWHERE = (
+    " This standby streams from {host}, whose cluster this output does not hold: that cluster's members must get "
+    "certificates of this new CA too (a derived source: the same root key, and the spec.tls this standby's "
+    "fromCluster.tls repeats), their pods deleted at once as well; it streams again once both clusters' pods are "
+    "back."
+)
+
+
+def _streaming_across_new_cas(
+    findings: list[Finding], old_files: Mapping[str, str], new_files: Mapping[str, str]
+) -> list[Finding]:
+    """Each new-ca finding with the streaming standbys of the new output that follow its cluster (their
+    CA changing with it, new, or kept), and, of a streaming standby, its source (also changing, or not
+    in the output). Only read when a CA changes: the standbys from their dynamic configuration, their
+    sources from the Services their host names."""
+    renewed = {(f.namespace, f.name) for f in findings if f.kind == "PostgresCluster" and f.id == f"new-ca:{f.name}"}
+    if not renewed:
+        return findings
+    streams = _streams(new_files)
+    sources = _service_clusters(new_files, {host for host, _ in streams.values()})
+    followers: dict[Cluster, list[Cluster]] = {}
+    for standby, (host, _) in sorted(streams.items()):
+        if host in sources and sources[host] != standby:
+            followers.setdefault(sources[host], []).append(standby)
+    notes: dict[Cluster, str] = {}
+    for cluster in renewed:
+        note = ""
+        if following := followers.get(cluster):
+            added = [s for s in following if s not in renewed and not _was_there(s, streams[s][1], old_files)]
+            note += STANDBYS_STREAM
+            for template, standbys in (
+                (STANDBYS_RENEWED, [s for s in following if s in renewed]),
+                (STANDBYS_ADDED, added),
+                (STANDBYS_KEPT, [s for s in following if s not in renewed and s not in added]),
+            ):
+                if standbys:
+                    note += template.format(names=", ".join(f"{namespace}/{name}" for namespace, name in standbys))
+        if cluster in streams:
+            host = streams[cluster][0]
+            source = sources.get(host)
+            if source is None:
+                note += SOURCE_ELSEWHERE.format(host=host)
+            elif source in renewed:
+                note += SOURCE_RENEWED.format(source=f"{source[0]}/{source[1]}", name=source[1])
+        if note:
+            notes[cluster] = note
+    return [
+        replace(f, message=f.message + notes[(f.namespace, f.name)])
+        if f.kind == "PostgresCluster" and f.id == f"new-ca:{f.name}" and (f.namespace, f.name) in notes
+        else f
+        for f in findings
+    ]
+
+
+def _streams(files: Mapping[str, str]) -> dict[Cluster, tuple[str, str]]:
+    """Each streaming standby of ``files`` (its dynamic configuration's standby_cluster has a host): that
+    host, and the file of its dynamic configuration. Read from the files that hold one: a reconcile
+    ConfigMap, named configmap-..., with the key and standby_cluster in JSON."""
+    held = [
+        rel
+        for rel in in_order(files)
+        if _file_name(rel).startswith("configmap-")
+        and f"{DYNAMIC_KEY}:" in (text := files[rel])
+        and '"standby_cluster"' in text
+    ]
+    out: dict[Cluster, tuple[str, str]] = {}
+    for obj in parse(files, held, kinds=frozenset({"ConfigMap"})):
+        host = _map(_dynamic(obj.data().get(DYNAMIC_KEY)).get("standby_cluster")).get("host")
+        if obj.kind == "ConfigMap" and obj.cluster and isinstance(host, str):
+            out[obj.cluster] = (host, obj.file)
+    return out
+
+
+def _service_clusters(files: Mapping[str, str], hosts: set[str]) -> dict[str, Cluster]:
+    """The cluster of the Service each host names (<service>.<namespace>.svc: hosts.service_host, as
+    standby_cluster names its source's primary), where ``files`` hold it (a file named service-...)."""
+    wanted: dict[tuple[str, str], str] = {}
+    for host in hosts:
+        parts = host.split(".")
+        if len(parts) == 3 and parts[2] == "svc":
+            wanted[(parts[1], parts[0])] = host
+    names = {f"service-{service}.yaml" for _, service in wanted}
+    held = [rel for rel in in_order(files) if _file_name(rel) in names]
+    out: dict[str, Cluster] = {}
+    for obj in parse(files, held, kinds=frozenset({"Service"})):
+        named = wanted.get((obj.namespace, obj.name))
+        if obj.kind == "Service" and named and obj.cluster:
+            out[named] = obj.cluster
+    return out
+
+
+def _was_there(cluster: Cluster, rel: str, old_files: Mapping[str, str]) -> bool:
+    """Whether the old output held the cluster's file ``rel`` (its dynamic configuration's): a cluster
+    keeps its directory while the output holds more than one (a flat output of one cluster holds no
+    source beside it)."""
+    text = old_files.get(rel)
+    return text is not None and all(line in text for line in _cluster_lines(cluster))
 
 
 TLS_PROVIDER_CHANGES = {

@@ -1686,6 +1686,91 @@ def test_a_new_ca_is_a_risk(
     assert all("delete every member pod at once" in f.message for f in risks)
 
 
+SOURCE = (EXAMPLES / "backups.yaml").read_text()  # postgres-dr/hippo, which examples/standby.yaml streams from
+ROTATED = _tls(caRotation=1)(SOURCE)
+STANDBY_ROTATED = swap(
+    "    fromCluster:\n      cluster: hippo\n",
+    "    fromCluster:\n      cluster: hippo\n      tls:\n        caRotation: 1\n",
+)(STANDBY)
+SECOND_STANDBY = swap("  name: hippo-standby\n", "  name: hippo-standby2\n")(STANDBY_ROTATED)
+PROMOTED_ROTATED = swap("  standby:\n", "  standby:\n    enabled: false\n")(STANDBY_ROTATED)
+# (case, specs of the old output, specs of the new) -> each new-ca finding: what it says, after CA_REPLACED, of
+# the standbys streaming from its cluster and of its own source (() : nothing)
+STREAMING_CA_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...]]]] = [
+    (
+        "rotated-together",
+        (SOURCE, STANDBY),
+        (ROTATED, STANDBY_ROTATED),
+        {
+            "new-ca:hippo": ("postgres-dr/hippo-standby: the CA changes with this one",),
+            "new-ca:hippo-standby": (
+                "This standby streams from postgres-dr/hippo, whose CA changes too (new-ca:hippo)",
+            ),
+        },
+    ),
+    (
+        "standby-added",
+        (SOURCE,),
+        (ROTATED, STANDBY_ROTATED),
+        {"new-ca:hippo": ("postgres-dr/hippo-standby: new in this output",)},
+    ),
+    (
+        "one-rotated-one-added",
+        (SOURCE, STANDBY),
+        (ROTATED, STANDBY_ROTATED, SECOND_STANDBY),
+        {
+            "new-ca:hippo": (
+                "postgres-dr/hippo-standby: the CA changes with this one",
+                "postgres-dr/hippo-standby2: new in this output",
+            ),
+            "new-ca:hippo-standby": (
+                "This standby streams from postgres-dr/hippo, whose CA changes too (new-ca:hippo)",
+            ),
+        },
+    ),
+    (
+        "source-elsewhere",
+        (STANDBY,),
+        (STANDBY_ROTATED,),
+        {
+            "new-ca:hippo-standby": (
+                "streams from hippo-primary.postgres-dr.svc, whose cluster this output does not hold",
+            )
+        },
+    ),
+    (
+        "source-to-cert-manager",
+        (SOURCE, STANDBY),
+        (SOURCE + CERT_MANAGER, STANDBY),
+        {"new-ca:hippo": ("postgres-dr/hippo-standby: the CA does not change here",)},
+    ),
+    ("promoted", (SOURCE, STANDBY), (ROTATED, PROMOTED_ROTATED), {"new-ca:hippo": (), "new-ca:hippo-standby": ()}),
+    ("no-standby", (SOURCE,), (ROTATED,), {"new-ca:hippo": ()}),
+]
+
+
+@pytest.mark.parametrize(
+    ("old_specs", "new_specs", "said"), [c[1:] for c in STREAMING_CA_CASES], ids=[c[0] for c in STREAMING_CA_CASES]
+)
+def test_a_new_ca_names_the_standbys_streaming_across_it(
+    tmp_path: Path, old_specs: tuple[str, ...], new_specs: tuple[str, ...], said: dict[str, tuple[str, ...]]
+) -> None:
+    """A streaming standby verifies its source against its CA, and the source verifies it against its own:
+    a source's new CA stops the standbys that follow it (named in its finding, in the same output) until
+    both sides run the new CA's certificates; a standby's new CA names its source, in the output or not."""
+    old = rendered(tmp_path, "---\n".join(old_specs), "old")
+    result = changes(old, rendered(tmp_path, "---\n".join(new_specs), "new"))
+    notes = {
+        f.id: f.message.removeprefix(changes_module.CA_REPLACED)
+        for f in result.findings
+        if f.id and f.id.startswith("new-ca:")
+    }
+    assert notes.keys() == said.keys()
+    for ident, fragments in said.items():
+        assert all(fragment in notes[ident] for fragment in fragments), notes[ident]
+        assert bool(fragments) == bool(notes[ident]), notes[ident]
+
+
 @pytest.mark.parametrize(
     ("before", "after", "risk"),
     [("pgo", "zalando", True), ("zalando", "pgd", True), ("pgo", "cnpg", False), ("zalando", "zalando", False)],
