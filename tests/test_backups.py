@@ -1265,3 +1265,29 @@ def test_direct_clone_refused(
     spec = clone_spec()
     change(spec)
     assert [m for m in messages(plan_of, spec) if m.startswith(told)]
+
+
+@pytest.mark.parametrize(
+    ("example", "path"),
+    [("standby", "spec.standby.fromCluster.cluster"), ("clone", "spec.bootstrap.fromCluster.cluster")],
+)
+def test_a_streaming_standby_is_no_source_of_its_own_ca(
+    write_spec: Callable[..., Path], example: str, path: str
+) -> None:
+    """A cluster streaming from (or copied from) a streaming standby of the same run: the standby runs its
+    source's CA, and what pgrender would derive for the standby is not trusted there."""
+    hippo = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
+    middle = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
+    last = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
+    last["metadata"]["name"] = "hippo-last"
+    (last["spec"]["standby"] if example == "standby" else last["spec"]["bootstrap"])["fromCluster"]["cluster"] = (
+        "hippo-standby"
+    )
+    last["spec"].get("standby", {}).pop("fromBackup", None)
+    spec = write_spec("---\n".join(yaml.safe_dump(d) for d in (hippo, middle, last)))
+    with pytest.raises(SpecError) as info:
+        validate((str(spec),))
+    (message,) = [f"{p.path}: {p.message}" for p in info.value.problems]
+    assert message.startswith(f"{path}: postgres-dr/hippo-standby, the cluster this "), message
+    assert "is itself a streaming standby of postgres-dr/hippo and runs certificates of" in message, message
+    assert message.endswith("; name postgres-dr/hippo here"), message

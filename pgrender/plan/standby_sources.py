@@ -13,7 +13,8 @@ the standby must have at least the source's values (raise a standby's first).
 The CA of a streaming standby: its certificates come from its source's CA, which fromCluster.tls
 describes (notBefore, caValidityDays, caRotation), and must describe as the source's spec.tls does:
 otherwise they come from a CA the source does not trust, and streaming fails. A direct clone's
-certificate for its source (bootstrap.fromCluster.tls, plan/clone.py) alike.
+certificate for its source (bootstrap.fromCluster.tls, plan/clone.py) alike. A source that is itself
+a streaming standby runs its own source's CA, which fromCluster cannot name: refused where told.
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ class StandbySources:
         self._values: dict[str, Values] = {}  # namespace/name: a few ints a cluster
         self._cas: dict[str, tuple[str, ...]] = {}  # namespace/name: its CA's settings (provider derived)
         self._standbys: list[tuple[str, Values, tuple[Problem, ...]]] = []  # source, values, places
-        # source, its CA, places (each with its relation to the source as its message, until told)
-        self._streaming: list[tuple[str, tuple[str, ...], tuple[Problem, ...]]] = []
+        # source, its CA, places (each with its relation to the source as its message, until told),
+        # and the place of its name
+        self._streaming: list[tuple[str, tuple[str, ...], tuple[Problem, ...], Problem]] = []
+        # namespace/name of a streaming standby: the source whose CA it uses (plan.tls.ca_owner)
+        self._borrowed: dict[str, str] = {}
 
     def add(self, sourced: SourcedCluster, plan: ClusterPlan) -> None:
         own = values(plan)
@@ -75,6 +79,8 @@ class StandbySources:
         spec = sourced.cluster.spec
         if plan.tls.provider == DEFAULT_TLS_PROVIDER:
             self._cas[key] = tuple(str(getattr(spec.tls, field)) for _, field in CA_FIELDS)
+            if plan.tls.ca_owner is not None:
+                self._borrowed[key] = "/".join(plan.tls.ca_owner)
         standby = spec.standby
         source = standby and standby.enabled and (standby.from_cluster or standby.from_backup)
         if source:
@@ -92,7 +98,8 @@ class StandbySources:
             if stream is not None:
                 ca = tuple(str(getattr(stream.tls, field)) for _, field in CA_FIELDS)
                 places = tuple(sourced.problem((*path, "tls", name), relation) for name, _ in CA_FIELDS)
-                self._streaming.append((f"{stream.namespace or plan.namespace}/{stream.cluster}", ca, places))
+                named = sourced.problem((*path, "cluster"), relation)
+                self._streaming.append((f"{stream.namespace or plan.namespace}/{stream.cluster}", ca, places, named))
 
     def problems(self) -> list[Problem]:
         """Each setting of a standby below its source's, where that is in the run."""
@@ -110,9 +117,18 @@ class StandbySources:
                         "source's)"
                     )
                     out.append(replace(place, message=message))
-        for source, ca, places in self._streaming:
+        for source, ca, places, named in self._streaming:
             theirs_ca = self._cas.get(source)
             if theirs_ca is None:  # not in this run, or its CA is not pgrender's
+                continue
+            root = self._borrowed.get(source)
+            if root is not None:
+                message = (
+                    f"{source}, the cluster {named.message}, is itself a streaming standby of {root} and runs "
+                    f"certificates of {root}'s CA, not of a CA of its own: a certificate pgrender derives for "
+                    f"{source} would not be trusted there, and the connection would fail; name {root} here"
+                )
+                out.append(replace(named, message=message))
                 continue
             for (name, _), mine_ca, primary_ca, place in zip(CA_FIELDS, ca, theirs_ca, places, strict=True):
                 if mine_ca != primary_ca:
