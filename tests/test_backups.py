@@ -1291,3 +1291,58 @@ def test_a_streaming_standby_is_no_source_of_its_own_ca(
     assert message.startswith(f"{path}: postgres-dr/hippo-standby, the cluster this "), message
     assert "is itself a streaming standby of postgres-dr/hippo and runs certificates of" in message, message
     assert message.endswith("; name postgres-dr/hippo here"), message
+
+
+@pytest.mark.parametrize(
+    ("source", "host", "egress"),
+    [
+        (
+            {},
+            "hippo-primary.db.svc",
+            {"podSelector": {"matchLabels": {"pgrender.io/cluster": "hippo"}}, **NAMESPACE_DB},
+        ),
+        (
+            {"host": "db.eu-west.example.com", "port": 6432},
+            "db.eu-west.example.com",
+            {"ipBlock": {"cidr": "0.0.0.0/0"}},
+        ),
+        (
+            {"host": "10.1.2.3"},
+            "10.1.2.3",
+            {"ipBlock": {"cidr": "10.1.2.0/24"}},  # spec.networkPolicy.sources narrows it
+        ),
+    ],
+)
+@pytest.mark.parametrize("kind", ["standby", "bootstrap"])
+def test_a_source_outside_this_kubernetes_cluster(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    source: dict[str, Any],
+    host: str,
+    egress: dict[str, Any],
+    kind: str,
+) -> None:
+    """fromCluster.host: a standby streams from, and a copy copies, the source's primary where another
+    Kubernetes cluster exposes it; the members may reach it as spec.networkPolicy.sources says."""
+    spec = stream_spec(**source) if kind == "standby" else clone_spec(**source)
+    if source.get("host") == "10.1.2.3":
+        spec["spec"]["networkPolicy"] = {"sources": {"to": [{"ipBlock": {"cidr": "10.1.2.0/24"}}]}}
+    name = spec["metadata"]["name"]
+    objects = objects_of(spec)
+    config = patroni_yaml(objects, name)
+    port = source.get("port", 5432)
+    if kind == "standby":
+        assert (
+            config["bootstrap"]["dcs"]["standby_cluster"]["host"],
+            config["bootstrap"]["dcs"]["standby_cluster"]["port"],
+        ) == (host, port)
+    else:
+        assert f"--dbname=host={host} port={port} " in config["bootstrap"]["pg_basebackup"]["command"]
+    rules = find(objects, "NetworkPolicy", f"{name}-database")["spec"]["egress"]
+    ports = [{"protocol": "TCP", "port": "postgres" if "host" not in source else port}]
+    assert [r for r in rules if egress in r.get("to", []) and r["ports"] == ports]
+
+
+@pytest.mark.parametrize("host", ["*.example.com", "db example", "fe80::1%eth0"])
+def test_a_source_host_is_one_to_connect_to(plan_of: Callable[[dict[str, Any]], ClusterPlan], host: str) -> None:
+    (message,) = messages(plan_of, clone_spec(host=host))
+    assert message.startswith("spec.bootstrap.fromCluster.host: "), message

@@ -17,9 +17,8 @@ import shlex
 
 from pgrender.errors import Problem
 from pgrender.frozen import frozen
-from pgrender.plan import defaults, hosts, secret_keys
-from pgrender.plan.names import Names
-from pgrender.plan.profiles import PROFILES
+from pgrender.plan import defaults, secret_keys
+from pgrender.plan.names import Names, source_host
 from pgrender.plan.tls import TLSSecret, ca_common_name
 from pgrender.spec import SourcedCluster
 
@@ -34,7 +33,7 @@ class CloneSourcePlan:
 
     cluster: str
     namespace: str
-    host: str  # the source's primary Service
+    host: str  # the source's primary Service, or fromCluster.host
     port: int
     secret: TLSSecret  # <c>-clone-source, mounted by the members at DIRECTORY
     ca_common_name: str
@@ -72,8 +71,7 @@ def resolve_clone_source(
         problems.append(
             sourced.problem(field, "a standby cluster starts from spec.standby (fromCluster copies its source too)")
         )
-    # The source is taken to use this cluster's naming profile (and no host suffix), as a standby's.
-    host = hosts.service_host(Names(source.cluster, PROFILES[spec.naming]).primary_service, namespace)
+    host = source_host(source.cluster, namespace, spec.naming, source.host)
     user = defaults.REPLICATION_USER
     files = {key: f"{DIRECTORY}/{key}" for key in (secret_keys.CA_CERT, secret_keys.TLS_CERT, secret_keys.TLS_KEY)}
     conninfo = (

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from pgrender.frozen import field, frozen, replace
+from pgrender.plan import hosts
 from pgrender.plan.profiles import PROFILES, NamingProfile
 from pgrender.spec.rules.connectivity import Naming
 
@@ -321,6 +322,13 @@ class Names:
     @staticmethod
     def wal_volume(instance: str) -> str:
         return f"{instance}-pgwal"
+
+
+def source_host(cluster: str, namespace: str, naming: Naming, host: str | None) -> str:
+    """Where a standby or a copy reaches its source's primary (fromCluster): ``host`` when given (outside
+    this Kubernetes cluster), else the source's primary Service, the source taken to use this cluster's
+    naming profile (and no host suffix)."""
+    return host or hosts.service_host(Names(cluster, PROFILES[naming]).primary_service, namespace)
 
 
 def cluster_directories(clusters: Callable[[], Iterable[tuple[str, str]]]) -> Iterator[str]:

@@ -131,7 +131,9 @@ def resolve_network_policies(
         egress.append(RulePlan(stores, _tcp(*member_store_ports)))
     # The primary a streaming standby follows, or a direct clone copies (its first member, once).
     stream = (standby.from_cluster if standby else None) or spec.bootstrap.from_cluster
-    if stream:
+    if stream and stream.host:  # outside this Kubernetes cluster: its address, on its port
+        egress.append(RulePlan(tuple(peer(p) for p in np.sources.to), _tcp(stream.port)))
+    elif stream:
         namespace = stream.namespace or sourced.cluster.metadata.namespace
         source_members = {
             "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},

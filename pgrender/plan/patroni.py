@@ -6,12 +6,11 @@ from typing import Any
 
 from pgrender.errors import Problem
 from pgrender.frozen import field, frozen
-from pgrender.plan import defaults, hosts, labels
+from pgrender.plan import defaults, labels
 from pgrender.plan.backups import BackupsPlan
-from pgrender.plan.names import Names
+from pgrender.plan.names import Names, source_host
 from pgrender.plan.parameters import check_value, parameter_name, parse_number
 from pgrender.plan.pg_hba import check_rule
-from pgrender.plan.profiles import PROFILES
 from pgrender.plan.tls import SERVER_FILES
 from pgrender.spec import SourcedCluster
 
@@ -245,9 +244,7 @@ def _standby_cluster(
             problems.append(
                 sourced.problem(("spec", "standby", "fromCluster", "cluster"), "a cluster cannot follow itself")
             )
-        # The source is taken to use this cluster's naming profile (and no host suffix).
-        source = Names(stream.cluster, PROFILES[sourced.cluster.spec.naming])
-        out["host"] = hosts.service_host(source.primary_service, namespace)
+        out["host"] = source_host(stream.cluster, namespace, sourced.cluster.spec.naming, stream.host)
         out["port"] = stream.port
         methods.append("basebackup")
     return {"create_replica_methods": methods, **out}

@@ -27,6 +27,7 @@ from pgrender.spec.rules.backups import (
     check_repo_path,
     check_s3_bucket,
     check_schedule,
+    check_source_host,
     check_time_zone,
     parse_target,
 )
@@ -296,6 +297,11 @@ class RestoreSourceSpec(BackupSourceSpec):
     )
 
 
+SourceHost = Annotated[
+    str, AfterValidator(check_source_host), ForEditors("^[^\\s*]+$", ("db.eu-west.example.com", "10.0.0.5"))
+]
+
+
 class SourceTLSSpec(StrictModel):
     """The source cluster's spec.tls values its CA is made from (leave out what it leaves out)."""
 
@@ -316,7 +322,14 @@ class StreamSourceSpec(StrictModel):
 
     cluster: DNSLabel = Field(description="Name of the cluster to follow.")
     namespace: DNSLabel | None = Field(default=None, description="Its namespace; default this cluster's.")
-    port: int = Field(default=5432, ge=1024, le=65535, description="Its spec.port.")
+    port: int = Field(default=5432, ge=1024, le=65535, description="Its spec.port (or the port host listens on).")
+    host: SourceHost | None = Field(
+        default=None,
+        description="Where its primary is reached when not through its primary Service in this Kubernetes "
+        "cluster: another cluster's load balancer or DNS name (a standby in another region). Its server "
+        "certificate must name it for replicationSSLMode verify-full (the source's spec.tls.extraSANs); "
+        "spec.networkPolicy.sources says where it may be.",
+    )
     tls: SourceTLSSpec = Field(default_factory=SourceTLSSpec, description="Its CA's settings, from its spec.tls.")
 
 

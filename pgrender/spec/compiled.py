@@ -1092,119 +1092,122 @@ _v232 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 _v233 = p.integer(ge=1024, le=65535)
 
-_v234 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v234 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v235 = p.integer(ge=1, le=36500)
+_v235 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v236 = p.integer(ge=0)
+_v236 = p.integer(ge=1, le=36500)
+
+_v237 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v234, lambda: _v234(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v235, lambda: _v235(7300)),
-    p.Field('ca_rotation', 'caRotation', _v236, lambda: _v236(0)),
+    p.Field('not_before', 'notBefore', _v235, lambda: _v235(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v236, lambda: _v236(7300)),
+    p.Field('ca_rotation', 'caRotation', _v237, lambda: _v237(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
-    __slots__ = ('cluster', 'namespace', 'port', 'tls')
+    __slots__ = ('cluster', 'namespace', 'port', 'host', 'tls')
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
     p.Field('namespace', 'namespace', _v232, lambda: _v232(None)),
     p.Field('port', 'port', _v233, lambda: _v233(5432)),
+    p.Field('host', 'host', _v234, lambda: _v234(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v237 = p.nullable(V_StreamSourceSpec)
+_v238 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
     p.Field('from_backup', 'fromBackup', _v231, lambda: _v231(None)),
-    p.Field('from_cluster', 'fromCluster', _v237, lambda: _v237(None)),
+    p.Field('from_cluster', 'fromCluster', _v238, lambda: _v238(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v238 = p.boolean()
+_v239 = p.boolean()
 
-_v239 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v240 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v239, lambda: _v239(None)),
+    p.Field('namespace', 'namespace', _v240, lambda: _v240(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v240 = p.nullable(V_BackupSourceSpec)
+_v241 = p.nullable(V_BackupSourceSpec)
 
-_v241 = p.nullable(V_StreamSourceSpec)
+_v242 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v238, lambda: _v238(True)),
-    p.Field('from_backup', 'fromBackup', _v240, lambda: _v240(None)),
-    p.Field('from_cluster', 'fromCluster', _v241, lambda: _v241(None)),
+    p.Field('enabled', 'enabled', _v239, lambda: _v239(True)),
+    p.Field('from_backup', 'fromBackup', _v241, lambda: _v241(None)),
+    p.Field('from_cluster', 'fromCluster', _v242, lambda: _v242(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v242 = p.nullable(V_StandbySpec)
+_v243 = p.nullable(V_StandbySpec)
 
-_v243 = p.integer(ge=10, le=86400)
+_v244 = p.integer(ge=10, le=86400)
 
-_v244 = p.integer(ge=0, le=1099511627776)
+_v245 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v243, lambda: _v243(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v244, lambda: _v244(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v244, lambda: _v244(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v245, lambda: _v245(1048576)),
 ))
 
-_v245 = p.nullable(p.string(min_length=1))
+_v246 = p.nullable(p.string(min_length=1))
 
-_v246 = p.nullable(V_ResourcesSpec)
+_v247 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v245, lambda: _v245(None)),
-    p.Field('resources', 'resources', _v246, lambda: _v246(None)),
+    p.Field('image', 'image', _v246, lambda: _v246(None)),
+    p.Field('resources', 'resources', _v247, lambda: _v247(None)),
 ))
-
-_v247 = p.boolean()
 
 _v248 = p.boolean()
 
-_v249 = p.integer(ge=1)
+_v249 = p.boolean()
 
 _v250 = p.integer(ge=1)
 
-_v251 = p.integer(ge=1, le=100)
+_v251 = p.integer(ge=1)
 
-_v252 = p.integer(ge=1, le=99)
+_v252 = p.integer(ge=1, le=100)
 
-_v253 = p.nullable(p.integer(ge=1, le=8784))
+_v253 = p.integer(ge=1, le=99)
 
-_v254 = p.integer(ge=1, le=3650)
+_v254 = p.nullable(p.integer(ge=1, le=8784))
+
+_v255 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v249, lambda: _v249(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v250, lambda: _v250(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v251, lambda: _v251(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v252, lambda: _v252(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v253, lambda: _v253(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v254, lambda: _v254(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v250, lambda: _v250(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v251, lambda: _v251(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v252, lambda: _v252(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v253, lambda: _v253(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v254, lambda: _v254(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v255, lambda: _v255(14)),
 ))
 
 class MonitoringSpec(p.Plain):
@@ -1212,45 +1215,45 @@ class MonitoringSpec(p.Plain):
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v247, lambda: _v247(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v248, lambda: _v248(True)),
+    p.Field('pod_monitor', 'podMonitor', _v248, lambda: _v248(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v249, lambda: _v249(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
 ))
 
-_v255 = p.nullable(V_MonitoringSpec)
+_v256 = p.nullable(V_MonitoringSpec)
 
-_v256 = p.member(m_spec_rules_connectivity.Naming)
+_v257 = p.member(m_spec_rules_connectivity.Naming)
 
-_v257 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v258 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v258 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v259 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v258, lambda: _v258('')),
+    p.Field('host_suffix', 'hostSuffix', _v259, lambda: _v259('')),
 ))
 
-_v259 = p.nullable(V_DNSSpec)
+_v260 = p.nullable(V_DNSSpec)
 
-_v260 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v261 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v257, lambda: _v257(None)),
-    p.Field('dns', 'dns', _v259, lambda: _v259(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v260, lambda: _v260(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v258, lambda: _v258(None)),
+    p.Field('dns', 'dns', _v260, lambda: _v260(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v261, lambda: _v261(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v261 = p.boolean()
+_v262 = p.boolean()
 
-_v262 = p.mapping(p.string(), p.string(), max_length=50)
+_v263 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v263 = p.sequence(p.string(), max_length=100)
+_v264 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1258,64 +1261,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v263, lambda: _v263([])),
+    p.Field('values', 'values', _v264, lambda: _v264([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v264 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v265 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v262, lambda: _v262({})),
-    p.Field('match_expressions', 'matchExpressions', _v264, lambda: _v264([])),
+    p.Field('match_labels', 'matchLabels', _v263, lambda: _v263({})),
+    p.Field('match_expressions', 'matchExpressions', _v265, lambda: _v265([])),
 ))
-
-_v265 = p.nullable(V_LabelSelectorSpec)
 
 _v266 = p.nullable(V_LabelSelectorSpec)
 
-_v267 = p.sequence(p.string(), max_length=50)
+_v267 = p.nullable(V_LabelSelectorSpec)
+
+_v268 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v267, lambda: _v267([])),
+    p.Field('except_', 'except', _v268, lambda: _v268([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v268 = p.nullable(V_IPBlockSpec)
+_v269 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v265, lambda: _v265(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v266, lambda: _v266(None)),
-    p.Field('ip_block', 'ipBlock', _v268, lambda: _v268(None)),
+    p.Field('pod_selector', 'podSelector', _v266, lambda: _v266(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v267, lambda: _v267(None)),
+    p.Field('ip_block', 'ipBlock', _v269, lambda: _v269(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v269 = p.sequence(V_PeerSpec, max_length=50)
+_v270 = p.sequence(V_PeerSpec, max_length=50)
 
-_v270 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v271 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v270, lambda: _v270([53])),
+    p.Field('ports', 'ports', _v271, lambda: _v271([53])),
 ))
 
-_v271 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v272 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v271, lambda: _v271([443, 6443])),
+    p.Field('ports', 'ports', _v272, lambda: _v272([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1325,21 +1328,29 @@ V_ObjectStoreEgressSpec = p.Model(ObjectStoreEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
 ))
 
+class SourceEgressSpec(p.Plain):
+    __slots__ = ('to',)
+
+V_SourceEgressSpec = p.Model(SourceEgressSpec, (
+    p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
+))
+
 class NetworkPolicySpec(p.Plain):
-    __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores')
+    __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v261, lambda: _v261(True)),
-    p.Field('applications', 'applications', _v269, lambda: _v269([])),
+    p.Field('enabled', 'enabled', _v262, lambda: _v262(True)),
+    p.Field('applications', 'applications', _v270, lambda: _v270([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
     p.Field('object_stores', 'objectStores', V_ObjectStoreEgressSpec, lambda: V_ObjectStoreEgressSpec({})),
+    p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v272 = p.boolean()
+_v273 = p.boolean()
 
-_v273 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v274 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1364,14 +1375,14 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
     p.Field('backups', 'backups', _v220, lambda: _v220(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v242, lambda: _v242(None)),
+    p.Field('standby', 'standby', _v243, lambda: _v243(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('monitoring', 'monitoring', _v255, lambda: _v255(None)),
-    p.Field('naming', 'naming', _v256, lambda: _v256(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('monitoring', 'monitoring', _v256, lambda: _v256(None)),
+    p.Field('naming', 'naming', _v257, lambda: _v257(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v272, lambda: _v272(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v273, lambda: _v273([])),
+    p.Field('openshift', 'openshift', _v273, lambda: _v273(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v274, lambda: _v274([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1384,21 +1395,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v274 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v275 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v275 = p.string(pattern='^RenderConfig\\Z')
+_v276 = p.string(pattern='^RenderConfig\\Z')
 
-_v276 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v277 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v277 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v278 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v278 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v279 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v279 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v280 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v280 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v281 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v281 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v282 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1407,59 +1418,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v282 = p.nullable(V_SealedConfig)
+_v283 = p.nullable(V_SealedConfig)
 
-_v283 = p.literal('ClusterSecretStore', 'SecretStore')
+_v284 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v284 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v285 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v283, lambda: _v283('ClusterSecretStore')),
-    p.Field('name', 'name', _v284, lambda: _v284('pgrender')),
+    p.Field('kind', 'kind', _v284, lambda: _v284('ClusterSecretStore')),
+    p.Field('name', 'name', _v285, lambda: _v285('pgrender')),
 ))
 
-_v285 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v286 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v286 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
-
-_v287 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v287 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
 _v288 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v289 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v289 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v290 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v285, lambda: _v285('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v286, lambda: _v286('1h')),
-    p.Field('remote_key', 'remoteKey', _v287, lambda: _v287('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v288, lambda: _v288('{property}')),
-    p.Field('password_sync', 'passwordSync', _v289, lambda: _v289('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v286, lambda: _v286('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v287, lambda: _v287('1h')),
+    p.Field('remote_key', 'remoteKey', _v288, lambda: _v288('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v289, lambda: _v289('{property}')),
+    p.Field('password_sync', 'passwordSync', _v290, lambda: _v290('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v280, lambda: _v280('derived')),
-    p.Field('key_file', 'keyFile', _v281, lambda: _v281(None)),
-    p.Field('sealed', 'sealed', _v282, lambda: _v282(None)),
+    p.Field('provider', 'provider', _v281, lambda: _v281('derived')),
+    p.Field('key_file', 'keyFile', _v282, lambda: _v282(None)),
+    p.Field('sealed', 'sealed', _v283, lambda: _v283(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v290 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v291 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v291 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v292 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v292 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v293 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v293 = p.integer(ge=0)
+_v294 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1467,26 +1478,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v291, lambda: _v291([])),
-    p.Field('parameters', 'parameters', _v292, lambda: _v292({})),
-    p.Field('password_rotation', 'passwordRotation', _v293, lambda: _v293(0)),
+    p.Field('in_roles', 'inRoles', _v292, lambda: _v292([])),
+    p.Field('parameters', 'parameters', _v293, lambda: _v293({})),
+    p.Field('password_rotation', 'passwordRotation', _v294, lambda: _v294(0)),
 ))
 
-_v294 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v295 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v274, lambda: _v274('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v275, lambda: _v275('RenderConfig')),
-    p.Field('specs', 'specs', _v276, lambda: _v276(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v277, lambda: _v277('rendered')),
-    p.Field('namespace', 'namespace', _v278, lambda: _v278(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v279, lambda: _v279('1.30')),
+    p.Field('api_version', 'apiVersion', _v275, lambda: _v275('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v276, lambda: _v276('RenderConfig')),
+    p.Field('specs', 'specs', _v277, lambda: _v277(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v278, lambda: _v278('rendered')),
+    p.Field('namespace', 'namespace', _v279, lambda: _v279(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v280, lambda: _v280('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v290, lambda: _v290(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v294, lambda: _v294([])),
+    p.Field('required_version', 'requiredVersion', _v291, lambda: _v291(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v295, lambda: _v295([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1560,6 +1571,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'SecretStoreRef': V_SecretStoreRef,
     'SecretsConfig': V_SecretsConfig,
     'ServiceSpec': V_ServiceSpec,
+    'SourceEgressSpec': V_SourceEgressSpec,
     'SourceTLSSpec': V_SourceTLSSpec,
     'StandbySpec': V_StandbySpec,
     'StorageCASpec': V_StorageCASpec,
@@ -1643,6 +1655,7 @@ MODELS: dict[str, str] = {
     'SecretStoreRef': 'pgrender.spec.repository.SecretStoreRef',
     'SecretsConfig': 'pgrender.spec.repository.SecretsConfig',
     'ServiceSpec': 'pgrender.spec.services.ServiceSpec',
+    'SourceEgressSpec': 'pgrender.spec.network_policy.SourceEgressSpec',
     'SourceTLSSpec': 'pgrender.spec.backups.SourceTLSSpec',
     'StandbySpec': 'pgrender.spec.backups.StandbySpec',
     'StorageCASpec': 'pgrender.spec.backups.StorageCASpec',
@@ -1726,6 +1739,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.repository.SecretStoreRef': SecretStoreRef,
     'pgrender.spec.repository.SecretsConfig': SecretsConfig,
     'pgrender.spec.services.ServiceSpec': ServiceSpec,
+    'pgrender.spec.network_policy.SourceEgressSpec': SourceEgressSpec,
     'pgrender.spec.backups.SourceTLSSpec': SourceTLSSpec,
     'pgrender.spec.backups.StandbySpec': StandbySpec,
     'pgrender.spec.backups.StorageCASpec': StorageCASpec,

@@ -124,6 +124,19 @@ class ObjectStoreEgressSpec(StrictModel):
     )
 
 
+class SourceEgressSpec(StrictModel):
+    """The primary a standby streams from, or a copy copies, where fromCluster.host names one outside
+    this Kubernetes cluster (its port is fromCluster.port)."""
+
+    to: list[PeerSpec] = Field(
+        default_factory=anywhere,
+        min_length=1,
+        max_length=20,
+        description="Default: any address (a host name, which NetworkPolicy cannot name); name its "
+        "addresses (ipBlock) to narrow it.",
+    )
+
+
 class NetworkPolicySpec(StrictModel):
     """NetworkPolicies that let each of the cluster's pods reach, and be reached by, only what it needs
     (README, "Network policy")."""
@@ -145,6 +158,7 @@ class NetworkPolicySpec(StrictModel):
     dns: DNSEgressSpec = Field(default_factory=DNSEgressSpec)
     kubernetes_api: KubernetesAPIEgressSpec = Field(default_factory=KubernetesAPIEgressSpec, alias="kubernetesAPI")
     object_stores: ObjectStoreEgressSpec = Field(default_factory=ObjectStoreEgressSpec)
+    sources: SourceEgressSpec = Field(default_factory=SourceEgressSpec)
 
 
 __all__ = [

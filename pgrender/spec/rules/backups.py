@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pgrender.patterns import Pattern
 from pgrender.spec import cron
+from pgrender.spec.rules.tls import check_san
 
 if TYPE_CHECKING:
     from pgrender.spec.backups import BootstrapSpec, RepoLocationSpec, RepoSpec, StandbySpec
@@ -153,3 +154,10 @@ def check_one_bootstrap(bootstrap: BootstrapSpec) -> BootstrapSpec:
     if bootstrap.from_backup is not None and bootstrap.from_cluster is not None:
         raise ValueError("a cluster starts from fromBackup or from fromCluster; found both")
     return bootstrap
+
+
+def check_source_host(value: str) -> str:
+    """A host name or an address a connection can name (no wildcard)."""
+    if "*" in value:
+        raise ValueError(f"{value!r}: a host to connect to has no wildcard")
+    return check_san(value)
