@@ -72,10 +72,20 @@ def run(operator: str, text: str) -> Result:
 
 
 def merged(operator: str, extra: str) -> str:
-    """The base document of ``operator`` with ``extra`` (YAML) merged into it, key by key."""
+    """The base document of ``operator`` with ``extra`` (YAML) merged into it, key by key; documents
+    after the first of ``extra`` (companions) follow it."""
     base = yaml.safe_load(BASES[operator])
-    _merge(base, yaml.safe_load(textwrap.dedent(extra)) or {})
-    return yaml.safe_dump(base, sort_keys=False)
+    first, *others = yaml.safe_load_all(textwrap.dedent(extra))
+    _merge(base, first or {})
+    return "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in (base, *others))
+
+
+def cnpg_pooler(pgbouncer: str) -> str:
+    """A second document: a Pooler of the CloudNativePG base cluster with ``pgbouncer`` (YAML flow)."""
+    return (
+        "\n---\napiVersion: postgresql.cnpg.io/v1\nkind: Pooler\nmetadata: {name: hippo-pooler-rw, namespace: db}\n"
+        f"spec: {{cluster: {{name: hippo}}, instances: 3, pgbouncer: {pgbouncer}}}\n"
+    )
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -133,6 +143,12 @@ CARRIED = [
      "spec.proxy.pgBouncer", {"replicas": 2, "poolMode": "transaction"}),
     ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_prepared_statements: '0', pool_mode: transaction}}}}}",
      "spec.proxy.pgBouncer", {"poolMode": "transaction", "maxPreparedStatements": 0}),
+    ("pgo", "spec: {proxy: {pgBouncer: {replicas: 2, config: {global: {max_client_conn: '10', pool_mode: session}}}}}",
+     "spec.proxy.pgBouncer", {"replicas": 2, "poolMode": "session"}),
+    ("cnpg", "{}" + cnpg_pooler("{poolMode: session, parameters: {max_client_conn: '5', default_pool_size: '10'}}"),
+     "spec.proxy.pgBouncer", {"replicas": 3, "poolMode": "session", "defaultPoolSize": 10}),
+    ("pgo", "spec: {patroni: {leaderLeaseDurationSeconds: 10, syncPeriodSeconds: 10}}", "spec.patroni",
+     {"syncPeriodSeconds": 10}),
     ("pgo", "spec: {proxy: {pgBouncer: {affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
      "[{weight: 50, podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: "
      "{postgres-operator.crunchydata.com/cluster: hippo, postgres-operator.crunchydata.com/role: pgbouncer}}}}]}}}}}",
@@ -249,6 +265,10 @@ NOTED = [
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
      "never drops"),
     ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+    ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_client_conn: '10'}}}}}",
+     "spec.proxy.pgBouncer.config.global.max_client_conn", NoteKind.LEFT_OUT, "below defaultPoolSize 20"),
+    ("cnpg", "{}" + cnpg_pooler("{parameters: {max_client_conn: '5', default_pool_size: '10'}}"),
+     "spec.pgbouncer.parameters.max_client_conn", NoteKind.LEFT_OUT, "below defaultPoolSize 10"),
     ("cnpg", "spec: {bootstrap: {recovery: {source: old, owner: shopper}}}", "spec.bootstrap.recovery.source",
      NoteKind.LEFT_OUT, "Barman"),
     ("cnpg", "spec: {bootstrap: {recovery: {source: old}}}", "spec.bootstrap.recovery", NoteKind.LEFT_OUT, "Barman"),

@@ -9,12 +9,14 @@ Nothing is dropped silently, by construction:
   the converter's table gives for it, or as having no pgrender equivalent;
 * the spec is then checked as ``pgrender validate`` checks it; a value pgrender refuses is traced back
   to the field it came from, which is left out with pgrender's own message, and the document is
-  converted again without it, until the spec is valid. What cannot be traced back (a required field)
-  is a problem with the input: exit 2, nothing written.
+  converted again without it, until the spec is valid. A check of a whole mapping that names values
+  in it (maxClientConnections below defaultPoolSize) leaves out one of those, not the mapping. What
+  cannot be traced back (a required field) is a problem with the input: exit 2, nothing written.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -369,6 +371,25 @@ class Output:
             here = here[part] if isinstance(here, list) and isinstance(part, int) else here.setdefault(part, {})
         return here
 
+    def named(self, problem: Problem) -> list[Ref]:
+        """The input fields of values below the problem's own path that its message names, in the
+        message's order: a check of a whole mapping (maxClientConnections below defaultPoolSize,
+        requests.memory above limits.memory) is about those values, and leaving one of them out
+        keeps the rest of the mapping."""
+        index: dict[str, Path_] = {}
+        _index(self.data, (), index)
+        base = index.get(problem.path)
+        if base is None:
+            return []
+        found: list[tuple[int, Ref]] = []
+        for path, ref in self.units.items():
+            if ref is None or len(path) <= len(base) or path[: len(base)] != base:
+                continue
+            named = re.search(rf"(?<![\w.\[]){re.escape(format_path(path[len(base) :]))}(?!\w)", problem.message)
+            if named:
+                found.append((named.start(), ref))
+        return [ref for _, ref in sorted(found, key=lambda item: item[0])]
+
     def unit(self, problem_path: str) -> tuple[Path_, Ref | None] | None:
         """The output unit (path, input field) a problem at ``problem_path`` belongs to."""
         index: dict[str, Path_] = {}
@@ -442,6 +463,8 @@ def convert_checked(
         for problem in problems:
             unit = out.unit(problem.path)
             ref = unit[1] if unit else None
+            # A value the problem names, rather than the whole mapping it is about.
+            ref = next((r for r in out.named(problem) if r.key not in dropped), ref)
             if ref is not None and ref.key not in dropped:
                 dropped[ref.key] = f"{problem.path}: {problem.message}" if problem.path else problem.message
                 progress = True
