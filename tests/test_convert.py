@@ -37,6 +37,7 @@ spec:
   instances:
     - name: instance1
       dataVolumeClaimSpec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+      resources: {limits: {memory: 1Gi}}
 """
 ZALANDO_BASE = """
 metadata: {name: acid-hippo, namespace: db}
@@ -46,6 +47,7 @@ spec:
   volume: {size: 1Gi}
   postgresql: {version: "16"}
   users: {app: []}
+  resources: {limits: {memory: 1Gi}}
 """
 CNPG_BASE = """
 metadata: {name: hippo, namespace: db}
@@ -53,6 +55,7 @@ spec:
   instances: 3
   imageName: ghcr.io/cloudnative-pg/postgresql:16.4
   storage: {size: 1Gi}
+  resources: {limits: {memory: 1Gi}}
 """
 BASES = {"pgo": PGO + PGO_BASE, "zalando": ZALANDO + ZALANDO_BASE, "cnpg": CNPG + CNPG_BASE}
 
@@ -265,6 +268,14 @@ NOTED = [
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
      "never drops"),
     ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+    ("pgo", "spec: {instances: [{name: a, dataVolumeClaimSpec: {resources: {requests: {storage: 1Gi}}}}]}",
+     "spec.instances[0]", NoteKind.CHANGED, "no memory limit: PGO sets none; pgrender's default applies: 1Gi"),
+    ("pgo", "spec: {instances: [{name: a, resources: {requests: {memory: 4Gi}}, dataVolumeClaimSpec: {resources: "
+     "{requests: {storage: 1Gi}}}}]}", "spec.instances[0].resources", NoteKind.CHANGED, "the memory request, 4Gi"),
+    ("zalando", "spec: {resources: null}", "spec", NoteKind.CHANGED, "operator configuration (default_memory_limit)"),
+    ("zalando", "spec: {resources: {limits: {memory: null}, requests: {memory: 100Mi}}}", "spec.resources",
+     NoteKind.CHANGED, "pgrender's default applies: 1Gi"),
+    ("cnpg", "spec: {resources: null}", "spec", NoteKind.CHANGED, "CloudNativePG sets none; pgrender's default"),
     ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_client_conn: '10'}}}}}",
      "spec.proxy.pgBouncer.config.global.max_client_conn", NoteKind.LEFT_OUT, "below defaultPoolSize 20"),
     ("cnpg", "{}" + cnpg_pooler("{parameters: {max_client_conn: '5', default_pool_size: '10'}}"),
@@ -314,7 +325,7 @@ def test_every_field_of_the_input_is_carried_or_noted() -> None:
     ):
         extra = {
             "pgo": "spec: {instances: [{name: instance1, dataVolumeClaimSpec: {volumeMode: Block, "
-            "resources: {requests: {storage: 1Gi}}}}]}",
+            "resources: {requests: {storage: 1Gi}}}, resources: {limits: {memory: 1Gi}}}]}",
             "zalando": "spec: {volume: {size: 1Gi, volumeMode: Block}}",
             "cnpg": "spec: {storage: {size: 1Gi, volumeMode: Block}}",
         }[operator]
@@ -370,7 +381,7 @@ BAD = [
     ("zalando", ZALANDO + ZALANDO_BASE.replace("acid-hippo", "'ACID_bad name'"),
      "in.yaml:4:12: metadata.name: pgrender refuses it: metadata.name: 'ACID_bad name' is not a valid name"),
     ("pgo", PGO + PGO_BASE + "---\n" + PGO + PGO_BASE,
-     "in.yaml:14:12: metadata.name: cluster db/hippo is also defined at in.yaml:4"),
+     "in.yaml:15:12: metadata.name: cluster db/hippo is also defined at in.yaml:4"),
 ]  # fmt: skip
 
 
@@ -438,7 +449,7 @@ def test_notes_as_json_and_github(tmp_path: Path) -> None:
     assert as_json.exit_code == 1
     assert json.loads(as_json.stderr)[0]["path"] == "spec.image"
     github = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "--format", "github")
-    assert github.stderr.startswith("::warning file=in.yaml,line=10,col=3::spec.image: left out:")
+    assert github.stderr.startswith("::warning file=in.yaml,line=11,col=3::spec.image: left out:")
 
 
 def test_namespace_option_fills_in_a_missing_namespace(tmp_path: Path) -> None:

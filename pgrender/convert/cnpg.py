@@ -18,6 +18,7 @@ from pgrender.convert.kube import (
     append_hba_rule,
     claim,
     image_pull_secrets,
+    memory_limit_note,
     metadata,
     own_selector,
     postgres_version,
@@ -261,6 +262,7 @@ class _Build:
         out.set(("spec", "instances"), [{"name": INSTANCE_SET}], origin)
         out.set((*to, "replicas"), count or 1, origin)
         resources(src, ("spec", "resources"), out, (*to, "resources"))
+        memory_limit_note(src, ("spec", "resources"), out, (*to, "resources"), "CloudNativePG sets none")
         self.storage(("spec", "storage"), (*to, "dataVolume"), required=True)
         self.storage(("spec", "walStorage"), (*to, "walVolume"), required=False)
         self.scheduling((*to, "scheduling"))

@@ -20,6 +20,7 @@ from pgrender.convert.kube import (
     claim,
     containers,
     image_pull_secrets,
+    memory_limit_note,
     metadata,
     own_selector,
     postgres_version,
@@ -280,6 +281,7 @@ class _Build:
             if replicas is not None:
                 out.set((*to, "replicas"), replicas, src.at((*path, "replicas")))
             resources(src, (*path, "resources"), out, (*to, "resources"))
+            memory_limit_note(src, (*path, "resources"), out, (*to, "resources"), "PGO sets none")
             claim(src, (*path, "dataVolumeClaimSpec"), out, (*to, "dataVolume"))
             claim(src, (*path, "walVolumeClaimSpec"), out, (*to, "walVolume"), required=False)
             self.scheduling(path, (*to, "scheduling"), set_name, len(sets))

@@ -17,6 +17,7 @@ from pgrender.convert.kube import (
     INSTANCE_SET,
     append_hba_rule,
     containers,
+    memory_limit_note,
     own_selector,
     postgres_version,
     put_label,
@@ -176,6 +177,13 @@ class _Build:
             src.changed(count_path, "Zalando stops a cluster of 0 instances; pgrender runs at least one: replicas is 1")
         out.set((*to, "replicas"), max(count, 1), src.at(count_path))
         self.resources(("spec", "resources"), out, (*to, "resources"))
+        memory_limit_note(
+            src,
+            ("spec", "resources"),
+            out,
+            (*to, "resources"),
+            "Zalando's comes from its operator configuration (default_memory_limit)",
+        )
         size = ("spec", "volume", "size")
         if not src.has(size):
             src.problem(size, "required field is missing")
