@@ -22,7 +22,7 @@ from pgrender.cli import cli
 from pgrender.convert import CONVERTERS, converter
 from pgrender.convert.base import NoteKind
 from pgrender.convert.engine import Result, convert
-from pgrender.errors import SpecError
+from pgrender.errors import Problem, SpecError
 from pgrender.load import load_text
 from tests.conftest import GOLDEN_KEY, ROOT, run_cli
 from tests.golden_cases import convert_cases
@@ -107,6 +107,11 @@ def at(data: Any, path: str) -> Any:
 
 # Input fragment → what the spec holds (dotted path, value).
 S3_REPO = "repos: [{name: repo1, s3: {bucket: bkt, endpoint: s3.example.com, region: r}, schedules: {full: '@daily'}}]"
+# A GCS repository whose bucket pgrender refuses (no '_' in bucket names), its retention and its Jobs' placement.
+BAD_GCS = (
+    "spec: {backups: {pgbackrest: {global: {repo1-retention-full: '7'}, jobs: {priorityClassName: high}, "
+    "repos: [{name: repo1, gcs: {bucket: my_bucket}, schedules: {full: '@daily'}}]}}}"
+)
 
 CARRIED = [
     ("pgo", "spec: {port: 5433}", "spec.port", 5433),
@@ -268,6 +273,11 @@ NOTED = [
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
      "never drops"),
     ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+    ("pgo", BAD_GCS, "spec.backups.pgbackrest.repos[0]", NoteKind.LEFT_OUT,
+     "pgrender refuses its gcs: spec.backups.repos[0].gcs.bucket: 'my_bucket' is not a bucket name"),
+    ("pgo", BAD_GCS, "spec.backups.pgbackrest.global.repo1-retention-full", NoteKind.LEFT_OUT,
+     "goes with repo1 (spec.backups.pgbackrest.repos[0]), which pgrender refuses"),
+    ("pgo", BAD_GCS, "spec.backups.pgbackrest.jobs", NoteKind.LEFT_OUT, "goes with the repositories pgrender refuses"),
     ("pgo", "spec: {instances: [{name: a, dataVolumeClaimSpec: {resources: {requests: {storage: 1Gi}}}}]}",
      "spec.instances[0]", NoteKind.CHANGED, "no memory limit: PGO sets none; pgrender's default applies: 1Gi"),
     ("pgo", "spec: {instances: [{name: a, resources: {requests: {memory: 4Gi}}, dataVolumeClaimSpec: {resources: "
@@ -346,6 +356,23 @@ spec: {cluster: {name: hippo}, instances: 3, pgbouncer: {poolMode: transaction}}
     alone = run("cnpg", BASES["cnpg"] + "---" + pooler.replace("name: hippo}", "name: other}"))
     assert "proxy" not in alone.clusters[0].spec["spec"]
     assert any("not among the inputs" in n.message for n in alone.notes)
+
+
+def test_a_pooler_pgrender_refuses_is_one_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Pooler left out whole is noted at its spec; its name (the Service's) is not also noted as unknown."""
+    from pgrender.convert import engine
+
+    real = engine.check
+
+    def check(data: dict[str, Any]) -> tuple[Problem, ...]:
+        refused = Problem("<converted>", 0, 0, "spec.proxy.pgBouncer", "refused by this test")
+        return (*real(data), *((refused,) if "proxy" in data["spec"] else ()))
+
+    monkeypatch.setattr(engine, "check", check)
+    notes = run("cnpg", merged("cnpg", "{}" + cnpg_pooler("{poolMode: session}"))).notes
+    assert [(n.path, n.message) for n in notes if n.path in ("spec", "metadata.name")] == [
+        ("spec", "pgrender refuses it: spec.proxy.pgBouncer: refused by this test")
+    ]
 
 
 def test_registry_lists_every_converter() -> None:

@@ -477,9 +477,9 @@ class _Build:
             pooler.left_out(("spec",), why)
             return
         to: Path_ = ("spec", "proxy", "pgBouncer")
+        name = pooler.take_str(("metadata", "name"))  # its Service's name: refused with the rest, noted there
         if not out.set(to, {}, pooler.at(("spec",))):
             return
-        name = pooler.take_str(("metadata", "name"))
         service_name = PROFILES[Naming.CNPG].pgbouncer.format(cluster=self.name)
         if name != service_name:
             pooler.changed(

@@ -619,13 +619,19 @@ class _Build:
         if not src.has(repos):
             return
         reader = self.repos()
+        refused: list[Path_] = []
         for _, path, repo in src.elements(repos):
             if not isinstance(repo, dict):
                 src.expected(path, "a mapping")
                 continue
             name = src.take_str((*path, "name"))
             index = out.append(("spec", "backups", "repos"), {"name": name}, src.at(path))
-            if index is None or name is None:
+            if index is None:
+                refused.append(path)
+                if name is not None:
+                    reader.left_out_with(name, path)
+                continue
+            if name is None:
                 continue
             to: Path_ = ("spec", "backups", "repos", index)
             reader.location(path, name, out, to, own=True)
@@ -635,10 +641,25 @@ class _Build:
                     out.set((*to, "schedules", kind), schedule, src.at((*path, "schedules", kind)))
             reader.retention(name, out, (*to, "retention"))
         if not out.get(("spec", "backups", "repos")):
-            return  # what is left is noted: spec.backups without a repository is no spec
+            # What is left is noted: spec.backups without a repository is no spec. What would have
+            # placed the repositories' pods, and their credentials, go with those pgrender refuses.
+            if refused:
+                self.left_out_with_repos(refused[0])
+            return
         metadata(src, (*PGBACKREST, "metadata"), out, ("spec", "backups", "metadata"))
         for part in ("jobs", "repoHost"):
             self.placement((*PGBACKREST, part), ("spec", "backups", part, "scheduling"))
+
+    def left_out_with_repos(self, first: Path_) -> None:
+        """The pgBackRest fields that serve the repositories, every one of which pgrender refuses."""
+        src = self.src
+        why = f"goes with the repositories pgrender refuses ({format_path(first)}): no backups without one"
+        for part in ("metadata", "jobs", "repoHost"):
+            if src.has((*PGBACKREST, part)):
+                src.left_out((*PGBACKREST, part), why)
+        for _, path, item in src.elements((*PGBACKREST, "configuration")):
+            if isinstance(item, dict) and isinstance(item.get("secret"), dict):
+                src.left_out(path, why)
 
     # Bootstrap and standby -----------------------------------------------------------------------
 
@@ -953,6 +974,11 @@ class _Repos:
             f"no Secret in the pgBackRest configuration holds {repo}'s credentials; pgrender reads them from "
             f"the keys {keys} of Secret {name}: create it",
         )
+
+    def left_out_with(self, repo: str, path: Path_) -> None:
+        """The repoN-* options of a repository pgrender refuses (at ``path``), left out with it."""
+        for where in self.by_repo.get(repo, {}).values():
+            self.report(NoteKind.LEFT_OUT, where, f"goes with {repo} ({format_path(path)}), which pgrender refuses")
 
     def retention(self, repo: str, out: Output, to: Path_) -> None:
         for option, field in (
