@@ -107,6 +107,11 @@ def at(data: Any, path: str) -> Any:
 
 # Input fragment → what the spec holds (dotted path, value).
 S3_REPO = "repos: [{name: repo1, s3: {bucket: bkt, endpoint: s3.example.com, region: r}, schedules: {full: '@daily'}}]"
+# A standby of PGO's encrypted repository (PGO's passphrase, repo1-cipher-pass, is in its configuration Secret).
+ENCRYPTED = (
+    "spec: {backups: {pgbackrest: {global: {repo1-cipher-type: aes-256-cbc}, repos: [{name: repo1, s3: {bucket: "
+    "bkt, endpoint: s3.example.com, region: r}}]}}, standby: {enabled: true, repoName: repo1}}"
+)
 # A GCS repository whose bucket pgrender refuses (no '_' in bucket names), its retention and its Jobs' placement.
 BAD_GCS = (
     "spec: {backups: {pgbackrest: {global: {repo1-retention-full: '7'}, jobs: {priorityClassName: high}, "
@@ -273,6 +278,12 @@ NOTED = [
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
      "never drops"),
     ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+    ("pgo", ENCRYPTED, "spec.backups.pgbackrest.global.repo1-cipher-type", NoteKind.CHANGED,
+     "secrets provider existing, PGO's passphrase as key source-cipher-pass of Secret hippo-pgbackrest"),
+    ("pgo", ENCRYPTED.replace("standby: {enabled: true, repoName: repo1}", "dataSource: {pgbackrest: {stanza: db, "
+     "repo: {name: repo1, s3: {bucket: bkt, endpoint: s3.example.com, region: r}}, global: {repo1-cipher-type: "
+     "aes-256-cbc}}}"), "spec.dataSource.pgbackrest.global.repo1-cipher-type", NoteKind.CHANGED,
+     "_pgrender_pgbackrest entry (property repo1) under the source's namespace and name"),
     ("pgo", BAD_GCS, "spec.backups.pgbackrest.repos[0]", NoteKind.LEFT_OUT,
      "pgrender refuses its gcs: spec.backups.repos[0].gcs.bucket: 'my_bucket' is not a bucket name"),
     ("pgo", BAD_GCS, "spec.backups.pgbackrest.global.repo1-retention-full", NoteKind.LEFT_OUT,

@@ -722,7 +722,7 @@ class _Build:
         def report(kind: NoteKind, field: Path_, message: str) -> None:
             src.note(path, kind, f"{cluster}'s {format_path(field)}: {message}")
 
-        repos = _Repos(reader, PGBACKREST, report, lambda _: src.at(path), cluster)
+        repos = _Repos(reader, PGBACKREST, report, lambda _: src.at(path), cluster, self.name)
         repos.location(repo_path, repo_name, out, (*to, "repo"), own=False)
         self.target((*path, "options"), to)
 
@@ -809,10 +809,33 @@ class _Build:
                 if source_name != followed:
                     src.changed((*path, "repoName"), _unnamed_source(source_name))
                 out.set((*to, "fromBackup", "repo"), {"name": repo_name}, src.at((*path, "repoName")))
-                quiet = _Repos(src, PGBACKREST, lambda *_: None, lambda _: src.at((*path, "repoName")), self.name)
-                quiet.location(repo_path, repo_name, out, (*to, "fromBackup", "repo"), own=False)
+                self.standby_location(repo_path, repo_name, (*to, "fromBackup", "repo"), (*path, "repoName"))
                 return
         src.left_out((*path, "repoName"), f"no repository {repo_name} in spec.backups.pgbackrest.repos")
+
+    def standby_location(self, path: Path_, name: str, to: Path_, origin: Path_) -> None:
+        """A repository of this cluster as the standby's source (its values from ``origin``). backups()
+        noted its fields as this cluster's own; of what reading it as a source's says, only the
+        passphrase is another matter."""
+        src = self.src
+        said: list[tuple[NoteKind, Path_, str]] = []
+        reader = _Repos(src, PGBACKREST, lambda *note: said.append(note), lambda _: src.at(origin), self.name)
+        reader.location(path, name, self.out, to, own=False)
+        cipher = reader.by_repo.get(name, {}).get("cipher-type")
+        for kind, field, message in said:
+            if field == cipher:
+                src.note(field, kind, message)
+
+
+def _source_cipher(repo: str, cluster: str) -> str:
+    """The note of a source's repository (restore, clone, standby) that PGO encrypts."""
+    return (
+        f"PGO encrypts {repo} with its {repo}-cipher-pass, and pgrender derives a source's passphrase from the "
+        "root key, which cannot match it: render this cluster with the secrets provider existing, PGO's "
+        f"passphrase as key source-cipher-pass of Secret {cluster}-pgbackrest, or with external, the passphrase "
+        f"in the store's _pgrender_pgbackrest entry (property {repo}) under the source's namespace and name "
+        "(fromBackup.cluster)"
+    )
 
 
 def _unnamed_source(name: str) -> str:
@@ -857,12 +880,21 @@ class _Repos:
 
     _PATTERN = re.compile(r"^repo([1-4])-(.+)$")
 
-    def __init__(self, reader: Source, base: Path_, report: Report, ref: Callable[[Path_], Ref], cluster: str) -> None:
+    def __init__(
+        self,
+        reader: Source,
+        base: Path_,
+        report: Report,
+        ref: Callable[[Path_], Ref],
+        cluster: str,
+        this: str | None = None,
+    ) -> None:
         self.src = reader
         self.base = base
         self.report = report
         self.ref = ref
-        self.cluster = cluster
+        self.cluster = cluster  # whose repositories these are
+        self.this = this or cluster  # the cluster converted, which reads them
         self.by_repo: dict[str, dict[str, Path_]] = {}
         for key, path, _ in reader.items((*base, "global")):
             match = self._PATTERN.match(key)
@@ -938,12 +970,7 @@ class _Repos:
         if cipher is not None:
             out.set((*to, "cipher"), cipher, self.ref(where))
             if not own and cipher != "none":
-                self.report(
-                    NoteKind.CHANGED,
-                    where,
-                    "pgrender derives the passphrase from the root key: it cannot read a repository encrypted "
-                    "with PGO's repoN-cipher-pass",
-                )
+                self.report(NoteKind.CHANGED, where, _source_cipher(repo, self.this))
         elif not own:
             out.set((*to, "cipher"), "none", self.ref(path))  # PGO encrypts a repository only when asked
         self._credentials(path, repo, store, out, to)
