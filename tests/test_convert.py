@@ -278,6 +278,10 @@ NOTED = [
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
      "never drops"),
     ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+    ("zalando", "spec: {postgresql: {parameters: {password_encryption: md5}}}",
+     "spec.postgresql.parameters.password_encryption", NoteKind.LEFT_OUT, "managed by pgrender"),
+    ("pgo", "spec: {config: {parameters: {port: '5432'}}, port: 5433}", "spec.config.parameters.port",
+     NoteKind.LEFT_OUT, "managed by pgrender"),
     ("pgo", ENCRYPTED, "spec.backups.pgbackrest.global.repo1-cipher-type", NoteKind.CHANGED,
      "secrets provider existing, PGO's passphrase as key source-cipher-pass of Secret hippo-pgbackrest"),
     ("pgo", ENCRYPTED.replace("standby: {enabled: true, repoName: repo1}", "dataSource: {pgbackrest: {stanza: db, "
@@ -320,6 +324,25 @@ def test_noted(operator: str, extra: str, path: str, kind: NoteKind, words: str)
     assert found, [f"{n.path}: {n.kind}: {n.message}" for n in result.notes]
     assert found[0].kind is kind and words in found[0].message, found[0]
     assert found[0].line > 0 and found[0].file == "in.yaml"
+
+
+# Input fragment → a field taken without a note: a parameter pgrender manages, set to the value it writes.
+QUIET = [
+    ("cnpg", "spec: {postgresql: {parameters: {wal_level: logical}}}", "spec.postgresql.parameters.wal_level"),
+    ("pgo", "spec: {config: {parameters: {ssl: 'true'}}}", "spec.config.parameters.ssl"),
+    ("pgo", "spec: {port: 5433, config: {parameters: {port: '5433'}}}", "spec.config.parameters.port"),
+    ("pgo", "spec: {patroni: {dynamicConfiguration: {postgresql: {parameters: {wal_level: Logical}}}}}",
+     "spec.patroni.dynamicConfiguration.postgresql.parameters.wal_level"),
+    ("zalando", "spec: {postgresql: {parameters: {password_encryption: scram-sha-256}}}",
+     "spec.postgresql.parameters.password_encryption"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("operator", "extra", "path"), QUIET)
+def test_quiet(operator: str, extra: str, path: str) -> None:
+    result = run(operator, merged(operator, extra))
+    assert [f"{n.kind}: {n.message}" for n in result.notes if n.path == path] == []
+    assert path.rpartition(".")[2] not in result.clusters[0].spec["spec"].get("patroni", {}).get("parameters", {})
 
 
 def test_naming_profile_keeps_the_apps_names() -> None:

@@ -21,6 +21,7 @@ from pgrender.convert.kube import (
     memory_limit_note,
     metadata,
     own_selector,
+    parameter,
     postgres_version,
     quantity,
     resources,
@@ -392,8 +393,7 @@ class _Build:
     def postgresql(self) -> None:
         src, out = self.src, self.out
         for key, path, value in src.items((*POSTGRESQL, "parameters")):
-            src.take(path)
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         libraries = src.take_list((*POSTGRESQL, "shared_preload_libraries"))
         if libraries:
             out.set(

@@ -23,6 +23,7 @@ from pgrender.convert.kube import (
     memory_limit_note,
     metadata,
     own_selector,
+    parameter,
     postgres_version,
     resources,
     service,
@@ -476,15 +477,14 @@ class _Build:
                 out.set(("spec", "patroni", "dynamicConfiguration", "postgresql", key), src.take(path), src.at(path))
         config = set()
         for key, path, value in src.items(("spec", "config", "parameters")):
-            src.take(path)
             config.add(key)
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         for key, path, value in src.items((*dynamic, "postgresql", "parameters")):
             src.take(path)
             if key in config:
                 src.changed(path, "also set in spec.config.parameters, which pgrender takes")
                 continue
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         for _, path, rule in src.elements(("spec", "authentication", "rules")):
             line = self.hba_line(path, rule)
             if line is not None:

@@ -19,6 +19,7 @@ from pgrender.convert.kube import (
     containers,
     memory_limit_note,
     own_selector,
+    parameter,
     postgres_version,
     put_label,
     quantity,
@@ -295,8 +296,7 @@ class _Build:
             if value is not None:
                 out.set(("spec", "patroni", "dynamicConfiguration", field), value, src.at((*base, field)))
         for key, path, value in src.items(("spec", "postgresql", "parameters")):
-            src.take(path)
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         for _, path, line in src.elements((*base, "pg_hba")):
             append_hba_rule(src, path, line, out)
 
