@@ -22,7 +22,7 @@ from pgrender.cli import cli
 from pgrender.convert import CONVERTERS, converter
 from pgrender.convert.base import NoteKind
 from pgrender.convert.engine import Result, convert
-from pgrender.errors import SpecError
+from pgrender.errors import Problem, SpecError
 from pgrender.load import load_text
 from tests.conftest import GOLDEN_KEY, ROOT, run_cli
 from tests.golden_cases import convert_cases
@@ -37,6 +37,7 @@ spec:
   instances:
     - name: instance1
       dataVolumeClaimSpec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+      resources: {limits: {memory: 1Gi}}
 """
 ZALANDO_BASE = """
 metadata: {name: acid-hippo, namespace: db}
@@ -46,6 +47,7 @@ spec:
   volume: {size: 1Gi}
   postgresql: {version: "16"}
   users: {app: []}
+  resources: {limits: {memory: 1Gi}}
 """
 CNPG_BASE = """
 metadata: {name: hippo, namespace: db}
@@ -53,6 +55,7 @@ spec:
   instances: 3
   imageName: ghcr.io/cloudnative-pg/postgresql:16.4
   storage: {size: 1Gi}
+  resources: {limits: {memory: 1Gi}}
 """
 BASES = {"pgo": PGO + PGO_BASE, "zalando": ZALANDO + ZALANDO_BASE, "cnpg": CNPG + CNPG_BASE}
 
@@ -72,10 +75,20 @@ def run(operator: str, text: str) -> Result:
 
 
 def merged(operator: str, extra: str) -> str:
-    """The base document of ``operator`` with ``extra`` (YAML) merged into it, key by key."""
+    """The base document of ``operator`` with ``extra`` (YAML) merged into it, key by key; documents
+    after the first of ``extra`` (companions) follow it."""
     base = yaml.safe_load(BASES[operator])
-    _merge(base, yaml.safe_load(textwrap.dedent(extra)) or {})
-    return yaml.safe_dump(base, sort_keys=False)
+    first, *others = yaml.safe_load_all(textwrap.dedent(extra))
+    _merge(base, first or {})
+    return "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in (base, *others))
+
+
+def cnpg_pooler(pgbouncer: str) -> str:
+    """A second document: a Pooler of the CloudNativePG base cluster with ``pgbouncer`` (YAML flow)."""
+    return (
+        "\n---\napiVersion: postgresql.cnpg.io/v1\nkind: Pooler\nmetadata: {name: hippo-pooler-rw, namespace: db}\n"
+        f"spec: {{cluster: {{name: hippo}}, instances: 3, pgbouncer: {pgbouncer}}}\n"
+    )
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -94,6 +107,16 @@ def at(data: Any, path: str) -> Any:
 
 # Input fragment → what the spec holds (dotted path, value).
 S3_REPO = "repos: [{name: repo1, s3: {bucket: bkt, endpoint: s3.example.com, region: r}, schedules: {full: '@daily'}}]"
+# A standby of PGO's encrypted repository (PGO's passphrase, repo1-cipher-pass, is in its configuration Secret).
+ENCRYPTED = (
+    "spec: {backups: {pgbackrest: {global: {repo1-cipher-type: aes-256-cbc}, repos: [{name: repo1, s3: {bucket: "
+    "bkt, endpoint: s3.example.com, region: r}}]}}, standby: {enabled: true, repoName: repo1}}"
+)
+# A GCS repository whose bucket pgrender refuses (no '_' in bucket names), its retention and its Jobs' placement.
+BAD_GCS = (
+    "spec: {backups: {pgbackrest: {global: {repo1-retention-full: '7'}, jobs: {priorityClassName: high}, "
+    "repos: [{name: repo1, gcs: {bucket: my_bucket}, schedules: {full: '@daily'}}]}}}"
+)
 
 CARRIED = [
     ("pgo", "spec: {port: 5433}", "spec.port", 5433),
@@ -133,6 +156,12 @@ CARRIED = [
      "spec.proxy.pgBouncer", {"replicas": 2, "poolMode": "transaction"}),
     ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_prepared_statements: '0', pool_mode: transaction}}}}}",
      "spec.proxy.pgBouncer", {"poolMode": "transaction", "maxPreparedStatements": 0}),
+    ("pgo", "spec: {proxy: {pgBouncer: {replicas: 2, config: {global: {max_client_conn: '10', pool_mode: session}}}}}",
+     "spec.proxy.pgBouncer", {"replicas": 2, "poolMode": "session"}),
+    ("cnpg", "{}" + cnpg_pooler("{poolMode: session, parameters: {max_client_conn: '5', default_pool_size: '10'}}"),
+     "spec.proxy.pgBouncer", {"replicas": 3, "poolMode": "session", "defaultPoolSize": 10}),
+    ("pgo", "spec: {patroni: {leaderLeaseDurationSeconds: 10, syncPeriodSeconds: 10}}", "spec.patroni",
+     {"syncPeriodSeconds": 10}),
     ("pgo", "spec: {proxy: {pgBouncer: {affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
      "[{weight: 50, podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: "
      "{postgres-operator.crunchydata.com/cluster: hippo, postgres-operator.crunchydata.com/role: pgbouncer}}}}]}}}}}",
@@ -169,6 +198,12 @@ CARRIED = [
     ("cnpg", "{}", "spec.users", [{"name": "app", "databases": ["app"]}]),
     ("cnpg", "spec: {bootstrap: {initdb: {database: shop, owner: shopper}}}", "spec.databases",
      [{"name": "shop", "owner": "shopper"}]),
+    ("cnpg", "spec: {bootstrap: {recovery: {source: old, database: shop, owner: shopper}}, managed: {roles: "
+     "[{name: reporter, login: true}]}}", "spec.users.0", {"name": "shopper", "databases": ["shop"]}),
+    ("cnpg", "spec: {bootstrap: {pg_basebackup: {source: old, database: shop}}}", "spec.databases",
+     [{"name": "shop", "owner": "shop"}]),
+    ("cnpg", "spec: {bootstrap: {recovery: {source: old, secret: {name: app-secret}}}}", "spec.users",
+     [{"name": "app", "databases": ["app"]}]),
     ("cnpg", "spec: {imageCatalogRef: {apiGroup: postgresql.cnpg.io, kind: ImageCatalog, name: pg, major: 15}}",
      "spec.postgresVersion", 15),
     ("cnpg", "spec: {managed: {roles: [{name: app, superuser: true, login: true}]}}", "spec.users.0.options",
@@ -243,6 +278,36 @@ NOTED = [
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,
      "never drops"),
     ("cnpg", "spec: {imageName: null}", "spec", NoteKind.CHANGED, "PostgreSQL 18"),
+    ("zalando", "spec: {postgresql: {parameters: {password_encryption: md5}}}",
+     "spec.postgresql.parameters.password_encryption", NoteKind.LEFT_OUT, "managed by pgrender"),
+    ("pgo", "spec: {config: {parameters: {port: '5432'}}, port: 5433}", "spec.config.parameters.port",
+     NoteKind.LEFT_OUT, "managed by pgrender"),
+    ("pgo", ENCRYPTED, "spec.backups.pgbackrest.global.repo1-cipher-type", NoteKind.CHANGED,
+     "secrets provider existing, PGO's passphrase as key source-cipher-pass of Secret hippo-pgbackrest"),
+    ("pgo", ENCRYPTED.replace("standby: {enabled: true, repoName: repo1}", "dataSource: {pgbackrest: {stanza: db, "
+     "repo: {name: repo1, s3: {bucket: bkt, endpoint: s3.example.com, region: r}}, global: {repo1-cipher-type: "
+     "aes-256-cbc}}}"), "spec.dataSource.pgbackrest.global.repo1-cipher-type", NoteKind.CHANGED,
+     "_pgrender_pgbackrest entry (property repo1) under the source's namespace and name"),
+    ("pgo", BAD_GCS, "spec.backups.pgbackrest.repos[0]", NoteKind.LEFT_OUT,
+     "pgrender refuses its gcs: spec.backups.repos[0].gcs.bucket: 'my_bucket' is not a bucket name"),
+    ("pgo", BAD_GCS, "spec.backups.pgbackrest.global.repo1-retention-full", NoteKind.LEFT_OUT,
+     "goes with repo1 (spec.backups.pgbackrest.repos[0]), which pgrender refuses"),
+    ("pgo", BAD_GCS, "spec.backups.pgbackrest.jobs", NoteKind.LEFT_OUT, "goes with the repositories pgrender refuses"),
+    ("pgo", "spec: {instances: [{name: a, dataVolumeClaimSpec: {resources: {requests: {storage: 1Gi}}}}]}",
+     "spec.instances[0]", NoteKind.CHANGED, "no memory limit: PGO sets none; pgrender's default applies: 1Gi"),
+    ("pgo", "spec: {instances: [{name: a, resources: {requests: {memory: 4Gi}}, dataVolumeClaimSpec: {resources: "
+     "{requests: {storage: 1Gi}}}}]}", "spec.instances[0].resources", NoteKind.CHANGED, "the memory request, 4Gi"),
+    ("zalando", "spec: {resources: null}", "spec", NoteKind.CHANGED, "operator configuration (default_memory_limit)"),
+    ("zalando", "spec: {resources: {limits: {memory: null}, requests: {memory: 100Mi}}}", "spec.resources",
+     NoteKind.CHANGED, "pgrender's default applies: 1Gi"),
+    ("cnpg", "spec: {resources: null}", "spec", NoteKind.CHANGED, "CloudNativePG sets none; pgrender's default"),
+    ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_client_conn: '10'}}}}}",
+     "spec.proxy.pgBouncer.config.global.max_client_conn", NoteKind.LEFT_OUT, "below defaultPoolSize 20"),
+    ("cnpg", "{}" + cnpg_pooler("{parameters: {max_client_conn: '5', default_pool_size: '10'}}"),
+     "spec.pgbouncer.parameters.max_client_conn", NoteKind.LEFT_OUT, "below defaultPoolSize 10"),
+    ("cnpg", "spec: {bootstrap: {recovery: {source: old, owner: shopper}}}", "spec.bootstrap.recovery.source",
+     NoteKind.LEFT_OUT, "Barman"),
+    ("cnpg", "spec: {bootstrap: {recovery: {source: old}}}", "spec.bootstrap.recovery", NoteKind.LEFT_OUT, "Barman"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, jobs: {{ttlSecondsAfterFinished: 60}}}}}}}}",
      "spec.backups.pgbackrest.jobs.ttlSecondsAfterFinished", NoteKind.LEFT_OUT, "keeps finished backup Jobs"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, repoHost: {{resources: {{limits: {{cpu: 1}}}}}}}}}}}}",
@@ -259,6 +324,25 @@ def test_noted(operator: str, extra: str, path: str, kind: NoteKind, words: str)
     assert found, [f"{n.path}: {n.kind}: {n.message}" for n in result.notes]
     assert found[0].kind is kind and words in found[0].message, found[0]
     assert found[0].line > 0 and found[0].file == "in.yaml"
+
+
+# Input fragment → a field taken without a note: a parameter pgrender manages, set to the value it writes.
+QUIET = [
+    ("cnpg", "spec: {postgresql: {parameters: {wal_level: logical}}}", "spec.postgresql.parameters.wal_level"),
+    ("pgo", "spec: {config: {parameters: {ssl: 'true'}}}", "spec.config.parameters.ssl"),
+    ("pgo", "spec: {port: 5433, config: {parameters: {port: '5433'}}}", "spec.config.parameters.port"),
+    ("pgo", "spec: {patroni: {dynamicConfiguration: {postgresql: {parameters: {wal_level: Logical}}}}}",
+     "spec.patroni.dynamicConfiguration.postgresql.parameters.wal_level"),
+    ("zalando", "spec: {postgresql: {parameters: {password_encryption: scram-sha-256}}}",
+     "spec.postgresql.parameters.password_encryption"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("operator", "extra", "path"), QUIET)
+def test_quiet(operator: str, extra: str, path: str) -> None:
+    result = run(operator, merged(operator, extra))
+    assert [f"{n.kind}: {n.message}" for n in result.notes if n.path == path] == []
+    assert path.rpartition(".")[2] not in result.clusters[0].spec["spec"].get("patroni", {}).get("parameters", {})
 
 
 def test_naming_profile_keeps_the_apps_names() -> None:
@@ -285,7 +369,7 @@ def test_every_field_of_the_input_is_carried_or_noted() -> None:
     ):
         extra = {
             "pgo": "spec: {instances: [{name: instance1, dataVolumeClaimSpec: {volumeMode: Block, "
-            "resources: {requests: {storage: 1Gi}}}}]}",
+            "resources: {requests: {storage: 1Gi}}}, resources: {limits: {memory: 1Gi}}}]}",
             "zalando": "spec: {volume: {size: 1Gi, volumeMode: Block}}",
             "cnpg": "spec: {storage: {size: 1Gi, volumeMode: Block}}",
         }[operator]
@@ -306,6 +390,23 @@ spec: {cluster: {name: hippo}, instances: 3, pgbouncer: {poolMode: transaction}}
     alone = run("cnpg", BASES["cnpg"] + "---" + pooler.replace("name: hippo}", "name: other}"))
     assert "proxy" not in alone.clusters[0].spec["spec"]
     assert any("not among the inputs" in n.message for n in alone.notes)
+
+
+def test_a_pooler_pgrender_refuses_is_one_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Pooler left out whole is noted at its spec; its name (the Service's) is not also noted as unknown."""
+    from pgrender.convert import engine
+
+    real = engine.check
+
+    def check(data: dict[str, Any]) -> tuple[Problem, ...]:
+        refused = Problem("<converted>", 0, 0, "spec.proxy.pgBouncer", "refused by this test")
+        return (*real(data), *((refused,) if "proxy" in data["spec"] else ()))
+
+    monkeypatch.setattr(engine, "check", check)
+    notes = run("cnpg", merged("cnpg", "{}" + cnpg_pooler("{poolMode: session}"))).notes
+    assert [(n.path, n.message) for n in notes if n.path in ("spec", "metadata.name")] == [
+        ("spec", "pgrender refuses it: spec.proxy.pgBouncer: refused by this test")
+    ]
 
 
 def test_registry_lists_every_converter() -> None:
@@ -341,7 +442,7 @@ BAD = [
     ("zalando", ZALANDO + ZALANDO_BASE.replace("acid-hippo", "'ACID_bad name'"),
      "in.yaml:4:12: metadata.name: pgrender refuses it: metadata.name: 'ACID_bad name' is not a valid name"),
     ("pgo", PGO + PGO_BASE + "---\n" + PGO + PGO_BASE,
-     "in.yaml:14:12: metadata.name: cluster db/hippo is also defined at in.yaml:4"),
+     "in.yaml:15:12: metadata.name: cluster db/hippo is also defined at in.yaml:4"),
 ]  # fmt: skip
 
 
@@ -409,7 +510,7 @@ def test_notes_as_json_and_github(tmp_path: Path) -> None:
     assert as_json.exit_code == 1
     assert json.loads(as_json.stderr)[0]["path"] == "spec.image"
     github = convert_cli(tmp_path, "--from", "pgo", "in.yaml", "--format", "github")
-    assert github.stderr.startswith("::warning file=in.yaml,line=10,col=3::spec.image: left out:")
+    assert github.stderr.startswith("::warning file=in.yaml,line=11,col=3::spec.image: left out:")
 
 
 def test_namespace_option_fills_in_a_missing_namespace(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from pgrender.plan.parameters import catalogue, check_value, parameter_name, parse_bool, parse_number
+from pgrender.plan.parameters import catalogue, check_value, parameter_name, parse_bool, parse_number, same_value
 from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
 
 
@@ -209,3 +209,21 @@ def test_values_taken(name: str, value: str) -> None:
 def test_string_values_stay_out_of_messages() -> None:
     message = check_value(16, "archive_command", "curl -u admin:hunter2\nx")
     assert message is not None and "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "other", "same"),
+    [
+        ("ssl", "true", "on", True),
+        ("ssl", "of", "on", False),
+        ("ssl", "maybe", "maybe", False),
+        ("wal_level", "Logical", "logical", True),
+        ("wal_level", "replica", "logical", False),
+        ("port", "0x1538", "5432", True),
+        ("shared_buffers", "1GB", "131072", True),
+        ("password_encryption", "SCRAM-SHA-256", "scram-sha-256", True),
+        ("archive_command", "true", "TRUE", False),
+    ],
+)
+def test_same_value(name: str, value: str, other: str, same: bool) -> None:
+    assert same_value(16, name, value, other) is same

@@ -9,12 +9,16 @@ Nothing is dropped silently, by construction:
   the converter's table gives for it, or as having no pgrender equivalent;
 * the spec is then checked as ``pgrender validate`` checks it; a value pgrender refuses is traced back
   to the field it came from, which is left out with pgrender's own message, and the document is
-  converted again without it, until the spec is valid. What cannot be traced back (a required field)
-  is a problem with the input: exit 2, nothing written.
+  converted again without it, until the spec is valid. A check of a whole mapping that names values
+  in it (maxClientConnections below defaultPoolSize) leaves out one of those, not the mapping. A
+  field refused only once a part of it was left out (a repository without the store pgrender
+  refused) is noted with that first refusal, the real cause, then its own. What cannot be traced
+  back (a required field) is a problem with the input: exit 2, nothing written.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,6 +29,7 @@ from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
 
 Path_ = tuple[str | int, ...]
+Key = tuple[str, int, Path_]  # an input field: file, document index, path
 ANY = "*"  # in a reason's pattern: any key or list index
 
 # Rounds of "convert, check, leave out what pgrender refuses": each round leaves out at least one
@@ -306,7 +311,7 @@ class Ref:
     path: Path_
 
     @property
-    def key(self) -> tuple[str, int, Path_]:
+    def key(self) -> Key:
         return (self.source.file, self.source.doc.index, self.path)
 
 
@@ -314,14 +319,14 @@ class Ref:
 class Output:
     """The pgrender spec being built, with the input field each value comes from.
 
-    ``dropped`` holds input fields pgrender refused in an earlier round (with its message): a value
-    from one of them is not set, and the field is noted as left out instead.
+    ``dropped`` holds input fields pgrender refused in an earlier round (with the note's message): a
+    value from one of them is not set, and the field is noted as left out instead.
     """
 
-    dropped: dict[tuple[str, int, Path_], str]
+    dropped: dict[Key, str]
     data: dict[str, Any] = field(default_factory=dict)
     units: dict[Path_, Ref | None] = field(default_factory=dict)
-    _noted: set[tuple[str, int, Path_]] = field(default_factory=set)
+    _noted: set[Key] = field(default_factory=set)
 
     def refused(self, source: Ref | None) -> bool:
         """Whether values from ``source`` are left out (noting it once)."""
@@ -329,7 +334,7 @@ class Output:
             return False
         if source.key not in self._noted:
             self._noted.add(source.key)
-            source.source.left_out(source.path, f"pgrender refuses it: {self.dropped[source.key]}")
+            source.source.left_out(source.path, self.dropped[source.key])
         return True
 
     def set(self, path: Path_, value: Any, source: Ref | None) -> bool:
@@ -368,6 +373,25 @@ class Output:
         for part in path:
             here = here[part] if isinstance(here, list) and isinstance(part, int) else here.setdefault(part, {})
         return here
+
+    def named(self, problem: Problem) -> list[tuple[Path_, Ref]]:
+        """The input fields of values below the problem's own path that its message names, in the
+        message's order: a check of a whole mapping (maxClientConnections below defaultPoolSize,
+        requests.memory above limits.memory) is about those values, and leaving one of them out
+        keeps the rest of the mapping."""
+        index: dict[str, Path_] = {}
+        _index(self.data, (), index)
+        base = index.get(problem.path)
+        if base is None:
+            return []
+        found: list[tuple[int, Path_, Ref]] = []
+        for path, ref in self.units.items():
+            if ref is None or not _inside(path, base):
+                continue
+            named = re.search(rf"(?<![\w.\[]){re.escape(format_path(path[len(base) :]))}(?!\w)", problem.message)
+            if named:
+                found.append((named.start(), path, ref))
+        return [(path, ref) for _, path, ref in sorted(found, key=lambda item: item[0])]
 
     def unit(self, problem_path: str) -> tuple[Path_, Ref | None] | None:
         """The output unit (path, input field) a problem at ``problem_path`` belongs to."""
@@ -422,7 +446,8 @@ def convert_checked(
     doc: Document, companions: list[Document], reasons: ReasonsFor, build: Build, check: Check
 ) -> Converted:
     """Run ``build`` until ``check`` finds nothing, leaving out each input field pgrender refuses."""
-    dropped: dict[tuple[str, int, Path_], str] = {}
+    refusals: dict[Key, _Refusal] = {}
+    dropped: dict[Key, str] = {}  # the note of each field in refusals
     for _ in range(MAX_ROUNDS):
         source = Source(doc, reasons(doc))
         others = [Source(d, reasons(d)) for d in companions]
@@ -440,10 +465,14 @@ def convert_checked(
         stuck: list[Problem] = []
         progress = False
         for problem in problems:
-            unit = out.unit(problem.path)
-            ref = unit[1] if unit else None
+            at, ref = out.unit(problem.path) or ((), None)
+            # A value the problem names, rather than the whole mapping it is about.
+            at, ref = next(((p, r) for p, r in out.named(problem) if r.key not in dropped), (at, ref))
             if ref is not None and ref.key not in dropped:
-                dropped[ref.key] = f"{problem.path}: {problem.message}" if problem.path else problem.message
+                reason = f"{problem.path}: {problem.message}" if problem.path else problem.message
+                refusal = _Refusal(reason, at, _root(ref, at, refusals) or (ref.key, reason))
+                refusals[ref.key] = refusal
+                dropped[ref.key] = refusal.message(ref)
                 progress = True
             else:
                 stuck.append(problem)
@@ -453,6 +482,45 @@ def convert_checked(
     raise SpecError([Problem(doc.file, line, column, "", "cannot convert: pgrender kept refusing the result")])
 
 
+@frozen
+class _Refusal:
+    """Why an input field is left out: pgrender's ``reason`` for the value at ``at`` in the spec, and
+    the field whose refusal led to it (``root``: its key and reason; this one's own when pgrender
+    refused it first)."""
+
+    reason: str
+    at: Path_
+    root: tuple[Key, str]
+
+    def message(self, ref: Ref) -> str:
+        """The note of the field: the refusal it follows from first, then its own."""
+        key, reason = self.root
+        if key == ref.key:
+            return f"pgrender refuses it: {reason}"
+        file, index, path = key
+        if (file, index) == ref.key[:2] and _inside(path, ref.path):
+            what = f"its {format_path(path[len(ref.path) :])}"
+        else:
+            where = "" if (file, index) == ref.key[:2] else f" ({file}, document {index + 1})"
+            what = f"{format_path(path)}{where}"
+        return f"pgrender refuses {what}: {reason} (and, without it, {self.reason})"
+
+
+def _root(ref: Ref, at: Path_, refusals: dict[Key, _Refusal]) -> tuple[Key, str] | None:
+    """The refusal a new one follows from: the first field left out inside the input field ``ref`` or
+    the spec's value at ``at``. A later round's problem with a value that lost a part is about that
+    part: a repository whose store was refused is then refused for having none."""
+    for key, refusal in refusals.items():
+        if (key[:2] == ref.key[:2] and _inside(key[2], ref.path)) or (at and _inside(refusal.at, at)):
+            return refusal.root
+    return None
+
+
+def _inside(path: Path_, within: Path_) -> bool:
+    """Whether ``path`` names a field strictly inside the one at ``within``."""
+    return len(path) > len(within) and path[: len(within)] == within
+
+
 def _settled_notes(sources: list[Source]) -> tuple[Note, ...]:
     """The notes of every source; a field left out in the end is not also noted as changed."""
     notes = {n for s in sources for n in s.notes}
@@ -460,14 +528,14 @@ def _settled_notes(sources: list[Source]) -> tuple[Note, ...]:
     return tuple(sorted(n for n in notes if n.kind is not NoteKind.CHANGED or (n.file, n.path) not in left))
 
 
-def _left_out_on_the_way(sources: list[Source], dropped: dict[tuple[str, int, Path_], str]) -> list[Problem]:
+def _left_out_on_the_way(sources: list[Source], dropped: dict[Key, str]) -> list[Problem]:
     """The input fields an earlier round left out, each where it is, with what pgrender refused:
     numberOfInstances: 100 left out leaves a spec without instances, which says nothing of 100."""
     problems = []
-    for (file, index, path), reason in dropped.items():
+    for (file, index, path), message in dropped.items():
         found = next((s for s in sources if s.file == file and s.doc.index == index), None)
         line, column = found.doc.position(path) if found is not None else (0, 0)
-        problems.append(Problem(file, line, column, format_path(path), f"pgrender refuses it: {reason}"))
+        problems.append(Problem(file, line, column, format_path(path), message))
     return problems
 
 

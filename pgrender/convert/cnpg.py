@@ -3,7 +3,7 @@ given beside it.
 
 CloudNativePG runs no Patroni and backs up with Barman, so its image and backups do not carry over;
 spec.naming: cnpg keeps the <cluster>-rw, -ro and -r Services and the <cluster>-app Secret of the
-application owner (bootstrap.initdb's, app by default) that applications use.
+application owner (bootstrap.initdb's, recovery's or pg_basebackup's; app by default) that applications use.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from pgrender.convert.kube import (
     append_hba_rule,
     claim,
     image_pull_secrets,
+    memory_limit_note,
     metadata,
     own_selector,
+    parameter,
     postgres_version,
     quantity,
     resources,
@@ -49,6 +51,15 @@ _BARMAN = (
 _PROBES = "pgrender's pods are probed through Patroni's REST API"
 _SHUTDOWN = "Patroni stops PostgreSQL in pgrender's pods"
 _MONITORING = "pgrender's exporter is a sidecar set by spec.monitoring (README, 'Monitoring'): set it there"
+BOOTSTRAP = ("spec", "bootstrap")
+_OWNER_SECRET = "pgrender derives the owner's password from the root key"
+# The bootstraps from another cluster's data, which pgrender does not carry (its cluster starts from
+# initdb): why. Their database and owner (and secret) still name the application owner.
+_COPIED_BOOTSTRAP = {
+    "recovery": _BARMAN,
+    "pg_basebackup": "pgrender's clusters start from initdb or a pgBackRest restore",
+}
+_APPLICATION_FIELDS = ("database", "owner", "secret")
 
 REASONS: tuple[Reason, ...] = (
     left_out(
@@ -119,10 +130,9 @@ REASONS: tuple[Reason, ...] = (
         ANY,
         why="Patroni chooses the synchronous standbys among the replicas (synchronous_node_count of them)",
     ),
-    left_out(*SPEC, "bootstrap", "initdb", "secret", why="pgrender derives the owner's password from the root key"),
+    left_out(*SPEC, "bootstrap", "initdb", "secret", why=_OWNER_SECRET),
     left_out(*SPEC, "bootstrap", "initdb", ANY, why="pgrender runs initdb with its own options"),
-    left_out(*SPEC, "bootstrap", "recovery", why=_BARMAN),
-    left_out(*SPEC, "bootstrap", "pg_basebackup", why="pgrender's clusters start from initdb or a pgBackRest restore"),
+    *(left_out(*BOOTSTRAP, method, why=why) for method, why in _COPIED_BOOTSTRAP.items()),
     left_out(*SPEC, "managed", "services", "additional", why="pgrender writes the Services of its naming profile"),
     left_out(*SPEC, "managed", "roles", ANY, "comment", why="pgrender writes no comments on roles"),
     left_out(*SPEC, "managed", "roles", ANY, "validUntil", why="pgrender's passwords do not expire"),
@@ -253,6 +263,7 @@ class _Build:
         out.set(("spec", "instances"), [{"name": INSTANCE_SET}], origin)
         out.set((*to, "replicas"), count or 1, origin)
         resources(src, ("spec", "resources"), out, (*to, "resources"))
+        memory_limit_note(src, ("spec", "resources"), out, (*to, "resources"), "CloudNativePG sets none")
         self.storage(("spec", "storage"), (*to, "dataVolume"), required=True)
         self.storage(("spec", "walStorage"), (*to, "walVolume"), required=False)
         self.scheduling((*to, "scheduling"))
@@ -310,17 +321,9 @@ class _Build:
         )
 
     def users(self) -> None:
-        """The application owner and database of bootstrap.initdb (app by default), then managed.roles."""
+        """The application owner and database (``application``), then managed.roles."""
         src, out = self.src, self.out
-        initdb = ("spec", "bootstrap", "initdb")
-        other_bootstrap = any(src.has(("spec", "bootstrap", k)) for k in ("recovery", "pg_basebackup"))
-        owner = database = None
-        if isinstance(src.get(initdb), dict) or not other_bootstrap:
-            database = src.take_str((*initdb, "database")) or APP
-            owner = src.take_str((*initdb, "owner")) or database
-            origin = src.at(initdb) if src.has(initdb) else src.at(("spec", "bootstrap"))
-            out.append(("spec", "users"), {"name": owner, "databases": [database]}, origin)
-            out.append(("spec", "databases"), {"name": database, "owner": owner}, origin)
+        self.application()
         for _, path, role in src.elements(("spec", "managed", "roles")):
             if not isinstance(role, dict):
                 src.expected(path, "a mapping")
@@ -356,11 +359,41 @@ class _Build:
                 user = {"name": name, "options": options} | ({"inRoles": in_roles} if in_roles else {})
                 out.append(("spec", "users"), user, src.at(path))
 
+    def application(self) -> None:
+        """The application owner and database, as CloudNativePG chooses them (GetApplicationDatabaseOwner
+        and ...Name): those of bootstrap.recovery or pg_basebackup when the section names one (or a
+        secret), else initdb's; the database is app by default, its owner the database's name. The owner
+        is the first user, whose Secret is <cluster>-app. A recovery or pg_basebackup that names none
+        of them makes no application owner in CloudNativePG either, and is noted whole by the sweep."""
+        src = self.src
+        for method, why in _COPIED_BOOTSTRAP.items():
+            path = (*BOOTSTRAP, method)
+            section = src.get(path)
+            if isinstance(section, dict) and any(section.get(key) is not None for key in _APPLICATION_FIELDS):
+                self.application_owner(path, src.at(path))
+                for key, field, _ in src.items(path):
+                    if key == "secret":
+                        src.left_out(field, _OWNER_SECRET)
+                    elif field not in src.consumed:
+                        src.left_out(field, why)
+                return
+        initdb = (*BOOTSTRAP, "initdb")
+        if isinstance(src.get(initdb), dict) or not any(src.has((*BOOTSTRAP, m)) for m in _COPIED_BOOTSTRAP):
+            self.application_owner(initdb, src.at(initdb) if src.has(initdb) else src.at(BOOTSTRAP))
+
+    def application_owner(self, path: Path_, origin: Ref) -> None:
+        """The database and owner of the bootstrap section at ``path`` (app and app when it names none) as
+        the first user and a database."""
+        src, out = self.src, self.out
+        database = src.take_str((*path, "database")) or APP
+        owner = src.take_str((*path, "owner")) or database
+        out.append(("spec", "users"), {"name": owner, "databases": [database]}, origin)
+        out.append(("spec", "databases"), {"name": database, "owner": owner}, origin)
+
     def postgresql(self) -> None:
         src, out = self.src, self.out
         for key, path, value in src.items((*POSTGRESQL, "parameters")):
-            src.take(path)
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         libraries = src.take_list((*POSTGRESQL, "shared_preload_libraries"))
         if libraries:
             out.set(
@@ -444,9 +477,9 @@ class _Build:
             pooler.left_out(("spec",), why)
             return
         to: Path_ = ("spec", "proxy", "pgBouncer")
+        name = pooler.take_str(("metadata", "name"))  # its Service's name: refused with the rest, noted there
         if not out.set(to, {}, pooler.at(("spec",))):
             return
-        name = pooler.take_str(("metadata", "name"))
         service_name = PROFILES[Naming.CNPG].pgbouncer.format(cluster=self.name)
         if name != service_name:
             pooler.changed(

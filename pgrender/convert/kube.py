@@ -10,8 +10,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from pgrender.convert.base import Output, Path_, Source
+from pgrender.plan.patroni import written_anyway
 from pgrender.plan.pg_hba import HbaError, parse_rule
+from pgrender.plan.resources import ContainerKind, default_memory_limit
 from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
+from pgrender.spec.cluster import ClusterSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.rules.base import quantity_bytes
 
@@ -54,6 +57,23 @@ def resources(source: Source, path: Path_, out: Output, to: Path_) -> None:
             amount = quantity(source, (*path, kind, name))
             if amount is not None:
                 out.set((*to, kind, name), amount, source.at((*path, kind, name)))
+
+
+def memory_limit_note(source: Source, path: Path_, out: Output, to: Path_, theirs: str) -> None:
+    """A note where the database container of an instance set gets pgrender's default memory limit, the
+    input giving none: ``path`` is the input's resources (noted there, or at the instance set, ``to``'s
+    input, when absent), ``to`` the set's resources in the spec; ``theirs`` says what the operator does
+    without one."""
+    if out.get((*to, "limits", "memory")) is not None:
+        return
+    request = out.get((*to, "requests", "memory"))
+    limit = default_memory_limit(ContainerKind.DATABASE, False, request)
+    which = f"the memory request, {limit}" if limit == request else limit
+    source.changed(
+        path if source.has(path) else path[:-1],
+        f"no memory limit: {theirs}; pgrender's default applies: {which}, and the database container is "
+        "killed when it uses more (set resources.limits.memory to what it needs)",
+    )
 
 
 def claim(source: Source, path: Path_, out: Output, to: Path_, *, required: bool = True) -> bool:
@@ -104,6 +124,18 @@ def postgres_version(source: Source, path: Path_, value: Any, out: Output, *, na
         f"pgrender runs PostgreSQL {runs}, not {major}: the spec says {nearest}; move the data with pg_dump "
         "and pg_restore (or pg_upgrade) into the new cluster",
     )
+
+
+def parameter(source: Source, path: Path_, key: str, value: Any, out: Output) -> None:
+    """The PostgreSQL parameter at ``path`` (taken) into spec.patroni.parameters; one pgrender manages is
+    refused there and left out with pgrender's message, unless it has the value pgrender writes anyway
+    (wal_level logical, the cluster's port, ...): then it asks for nothing, and goes without a note."""
+    source.take(path)
+    version = out.get(("spec", "postgresVersion"))
+    port = out.get(("spec", "port")) or ClusterSpec.model_fields["port"].default
+    if isinstance(version, int) and written_anyway(version, key, value, port):
+        return
+    out.set(("spec", "patroni", "parameters", key), value, source.at(path))
 
 
 def scheduling_lists(source: Source, path: Path_, out: Output, to: Path_) -> None:

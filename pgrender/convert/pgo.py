@@ -20,8 +20,10 @@ from pgrender.convert.kube import (
     claim,
     containers,
     image_pull_secrets,
+    memory_limit_note,
     metadata,
     own_selector,
+    parameter,
     postgres_version,
     resources,
     service,
@@ -280,6 +282,7 @@ class _Build:
             if replicas is not None:
                 out.set((*to, "replicas"), replicas, src.at((*path, "replicas")))
             resources(src, (*path, "resources"), out, (*to, "resources"))
+            memory_limit_note(src, (*path, "resources"), out, (*to, "resources"), "PGO sets none")
             claim(src, (*path, "dataVolumeClaimSpec"), out, (*to, "dataVolume"))
             claim(src, (*path, "walVolumeClaimSpec"), out, (*to, "walVolume"), required=False)
             self.scheduling(path, (*to, "scheduling"), set_name, len(sets))
@@ -474,15 +477,14 @@ class _Build:
                 out.set(("spec", "patroni", "dynamicConfiguration", "postgresql", key), src.take(path), src.at(path))
         config = set()
         for key, path, value in src.items(("spec", "config", "parameters")):
-            src.take(path)
             config.add(key)
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         for key, path, value in src.items((*dynamic, "postgresql", "parameters")):
             src.take(path)
             if key in config:
                 src.changed(path, "also set in spec.config.parameters, which pgrender takes")
                 continue
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         for _, path, rule in src.elements(("spec", "authentication", "rules")):
             line = self.hba_line(path, rule)
             if line is not None:
@@ -617,13 +619,19 @@ class _Build:
         if not src.has(repos):
             return
         reader = self.repos()
+        refused: list[Path_] = []
         for _, path, repo in src.elements(repos):
             if not isinstance(repo, dict):
                 src.expected(path, "a mapping")
                 continue
             name = src.take_str((*path, "name"))
             index = out.append(("spec", "backups", "repos"), {"name": name}, src.at(path))
-            if index is None or name is None:
+            if index is None:
+                refused.append(path)
+                if name is not None:
+                    reader.left_out_with(name, path)
+                continue
+            if name is None:
                 continue
             to: Path_ = ("spec", "backups", "repos", index)
             reader.location(path, name, out, to, own=True)
@@ -633,10 +641,25 @@ class _Build:
                     out.set((*to, "schedules", kind), schedule, src.at((*path, "schedules", kind)))
             reader.retention(name, out, (*to, "retention"))
         if not out.get(("spec", "backups", "repos")):
-            return  # what is left is noted: spec.backups without a repository is no spec
+            # What is left is noted: spec.backups without a repository is no spec. What would have
+            # placed the repositories' pods, and their credentials, go with those pgrender refuses.
+            if refused:
+                self.left_out_with_repos(refused[0])
+            return
         metadata(src, (*PGBACKREST, "metadata"), out, ("spec", "backups", "metadata"))
         for part in ("jobs", "repoHost"):
             self.placement((*PGBACKREST, part), ("spec", "backups", part, "scheduling"))
+
+    def left_out_with_repos(self, first: Path_) -> None:
+        """The pgBackRest fields that serve the repositories, every one of which pgrender refuses."""
+        src = self.src
+        why = f"goes with the repositories pgrender refuses ({format_path(first)}): no backups without one"
+        for part in ("metadata", "jobs", "repoHost"):
+            if src.has((*PGBACKREST, part)):
+                src.left_out((*PGBACKREST, part), why)
+        for _, path, item in src.elements((*PGBACKREST, "configuration")):
+            if isinstance(item, dict) and isinstance(item.get("secret"), dict):
+                src.left_out(path, why)
 
     # Bootstrap and standby -----------------------------------------------------------------------
 
@@ -699,7 +722,7 @@ class _Build:
         def report(kind: NoteKind, field: Path_, message: str) -> None:
             src.note(path, kind, f"{cluster}'s {format_path(field)}: {message}")
 
-        repos = _Repos(reader, PGBACKREST, report, lambda _: src.at(path), cluster)
+        repos = _Repos(reader, PGBACKREST, report, lambda _: src.at(path), cluster, self.name)
         repos.location(repo_path, repo_name, out, (*to, "repo"), own=False)
         self.target((*path, "options"), to)
 
@@ -786,10 +809,33 @@ class _Build:
                 if source_name != followed:
                     src.changed((*path, "repoName"), _unnamed_source(source_name))
                 out.set((*to, "fromBackup", "repo"), {"name": repo_name}, src.at((*path, "repoName")))
-                quiet = _Repos(src, PGBACKREST, lambda *_: None, lambda _: src.at((*path, "repoName")), self.name)
-                quiet.location(repo_path, repo_name, out, (*to, "fromBackup", "repo"), own=False)
+                self.standby_location(repo_path, repo_name, (*to, "fromBackup", "repo"), (*path, "repoName"))
                 return
         src.left_out((*path, "repoName"), f"no repository {repo_name} in spec.backups.pgbackrest.repos")
+
+    def standby_location(self, path: Path_, name: str, to: Path_, origin: Path_) -> None:
+        """A repository of this cluster as the standby's source (its values from ``origin``). backups()
+        noted its fields as this cluster's own; of what reading it as a source's says, only the
+        passphrase is another matter."""
+        src = self.src
+        said: list[tuple[NoteKind, Path_, str]] = []
+        reader = _Repos(src, PGBACKREST, lambda *note: said.append(note), lambda _: src.at(origin), self.name)
+        reader.location(path, name, self.out, to, own=False)
+        cipher = reader.by_repo.get(name, {}).get("cipher-type")
+        for kind, field, message in said:
+            if field == cipher:
+                src.note(field, kind, message)
+
+
+def _source_cipher(repo: str, cluster: str) -> str:
+    """The note of a source's repository (restore, clone, standby) that PGO encrypts."""
+    return (
+        f"PGO encrypts {repo} with its {repo}-cipher-pass, and pgrender derives a source's passphrase from the "
+        "root key, which cannot match it: render this cluster with the secrets provider existing, PGO's "
+        f"passphrase as key source-cipher-pass of Secret {cluster}-pgbackrest, or with external, the passphrase "
+        f"in the store's _pgrender_pgbackrest entry (property {repo}) under the source's namespace and name "
+        "(fromBackup.cluster)"
+    )
 
 
 def _unnamed_source(name: str) -> str:
@@ -834,12 +880,21 @@ class _Repos:
 
     _PATTERN = re.compile(r"^repo([1-4])-(.+)$")
 
-    def __init__(self, reader: Source, base: Path_, report: Report, ref: Callable[[Path_], Ref], cluster: str) -> None:
+    def __init__(
+        self,
+        reader: Source,
+        base: Path_,
+        report: Report,
+        ref: Callable[[Path_], Ref],
+        cluster: str,
+        this: str | None = None,
+    ) -> None:
         self.src = reader
         self.base = base
         self.report = report
         self.ref = ref
-        self.cluster = cluster
+        self.cluster = cluster  # whose repositories these are
+        self.this = this or cluster  # the cluster converted, which reads them
         self.by_repo: dict[str, dict[str, Path_]] = {}
         for key, path, _ in reader.items((*base, "global")):
             match = self._PATTERN.match(key)
@@ -915,12 +970,7 @@ class _Repos:
         if cipher is not None:
             out.set((*to, "cipher"), cipher, self.ref(where))
             if not own and cipher != "none":
-                self.report(
-                    NoteKind.CHANGED,
-                    where,
-                    "pgrender derives the passphrase from the root key: it cannot read a repository encrypted "
-                    "with PGO's repoN-cipher-pass",
-                )
+                self.report(NoteKind.CHANGED, where, _source_cipher(repo, self.this))
         elif not own:
             out.set((*to, "cipher"), "none", self.ref(path))  # PGO encrypts a repository only when asked
         self._credentials(path, repo, store, out, to)
@@ -951,6 +1001,11 @@ class _Repos:
             f"no Secret in the pgBackRest configuration holds {repo}'s credentials; pgrender reads them from "
             f"the keys {keys} of Secret {name}: create it",
         )
+
+    def left_out_with(self, repo: str, path: Path_) -> None:
+        """The repoN-* options of a repository pgrender refuses (at ``path``), left out with it."""
+        for where in self.by_repo.get(repo, {}).values():
+            self.report(NoteKind.LEFT_OUT, where, f"goes with {repo} ({format_path(path)}), which pgrender refuses")
 
     def retention(self, repo: str, out: Output, to: Path_) -> None:
         for option, field in (

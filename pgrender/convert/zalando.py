@@ -17,7 +17,9 @@ from pgrender.convert.kube import (
     INSTANCE_SET,
     append_hba_rule,
     containers,
+    memory_limit_note,
     own_selector,
+    parameter,
     postgres_version,
     put_label,
     quantity,
@@ -176,6 +178,13 @@ class _Build:
             src.changed(count_path, "Zalando stops a cluster of 0 instances; pgrender runs at least one: replicas is 1")
         out.set((*to, "replicas"), max(count, 1), src.at(count_path))
         self.resources(("spec", "resources"), out, (*to, "resources"))
+        memory_limit_note(
+            src,
+            ("spec", "resources"),
+            out,
+            (*to, "resources"),
+            "Zalando's comes from its operator configuration (default_memory_limit)",
+        )
         size = ("spec", "volume", "size")
         if not src.has(size):
             src.problem(size, "required field is missing")
@@ -287,8 +296,7 @@ class _Build:
             if value is not None:
                 out.set(("spec", "patroni", "dynamicConfiguration", field), value, src.at((*base, field)))
         for key, path, value in src.items(("spec", "postgresql", "parameters")):
-            src.take(path)
-            out.set(("spec", "patroni", "parameters", key), value, src.at(path))
+            parameter(src, path, key, value, out)
         for _, path, line in src.elements((*base, "pg_hba")):
             append_hba_rule(src, path, line, out)
 

@@ -192,6 +192,22 @@ def check_value(version: int, name: str, value: str) -> str | None:
     return None if ok else f"expected {expected(setting)}; found {value!r}"
 
 
+def same_value(version: int, name: str, value: str, other: str) -> bool:
+    """Whether PostgreSQL ``version`` reads ``value`` and ``other`` of parameter ``name`` as one value
+    (guc.c's parsing: on and true, 1GB and 1024MB, Logical and logical); a string compares as it is,
+    and an enum's hidden spellings (wal_level hot_standby for replica) as values of their own."""
+    setting = catalogue(version).get(_ascii_lower(name))
+    if setting is None or setting.vartype == "string":
+        return value == other
+    if setting.vartype == "bool":
+        return parse_bool(value) is not None and parse_bool(value) == parse_bool(other)
+    if setting.vartype == "enum":
+        return _ascii_lower(value) == _ascii_lower(other)
+    integer = setting.vartype == "integer"
+    number = parse_number(value, setting.unit, integer=integer)
+    return number is not None and number == parse_number(other, setting.unit, integer=integer)
+
+
 def expected(setting: Setting) -> str:
     """What a value of ``setting`` must look like, for messages."""
     if setting.vartype == "bool":

@@ -9,7 +9,7 @@ from pgrender.frozen import field, frozen
 from pgrender.plan import defaults, labels
 from pgrender.plan.backups import BackupsPlan
 from pgrender.plan.names import Names, source_host
-from pgrender.plan.parameters import check_value, parameter_name, parse_number
+from pgrender.plan.parameters import check_value, parameter_name, parse_number, same_value
 from pgrender.plan.pg_hba import check_rule
 from pgrender.plan.tls import SERVER_FILES
 from pgrender.spec import SourcedCluster
@@ -130,6 +130,19 @@ def _parameter_text(value: object) -> str:
     return str(value)
 
 
+# Managed parameters pgrender sets to one value whatever the spec says (resolve_patroni).
+FIXED_PARAMETERS = {"password_encryption": "scram-sha-256", "ssl": "on", "wal_level": "logical"}
+
+
+def written_anyway(version: int, key: str, value: object, port: int) -> bool:
+    """Whether ``key`` is a parameter pgrender manages and ``value`` the one it writes for it anyway:
+    those of FIXED_PARAMETERS, and the cluster's ``port`` (spec.port, where Patroni has PostgreSQL
+    listen). The spec refuses it all the same; an operator's resource that sets it asks for nothing."""
+    name, problem = parameter_name(version, key)
+    ours = {**FIXED_PARAMETERS, "port": str(port)}.get(name.lower())
+    return problem is None and ours is not None and same_value(version, name, _parameter_text(value), ours)
+
+
 def resolve_patroni(
     sourced: SourcedCluster,
     names: Names,
@@ -147,7 +160,7 @@ def resolve_patroni(
         "ssl_key_file": SERVER_FILES.key,
         "unix_socket_directories": defaults.SOCKET_DIR,
     }
-    managed = {"password_encryption": "scram-sha-256", "ssl": "on"}
+    managed = {"password_encryption": FIXED_PARAMETERS["password_encryption"], "ssl": FIXED_PARAMETERS["ssl"]}
     if backups and backups.repos:
         # Whichever member is primary archives every WAL segment to every repository.
         managed |= {
@@ -156,7 +169,7 @@ def resolve_patroni(
             "archive_timeout": f"{backups.archive_timeout}s",
             "restore_command": backups.restore_command,
         }
-    parameters = {**merged, **managed, "wal_level": "logical"}
+    parameters = {**merged, **managed, "wal_level": FIXED_PARAMETERS["wal_level"]}
     parameters |= _replication_room(sourced, merged, len(member_api_hosts), problems)
 
     reserved = (defaults.SUPERUSER, defaults.REPLICATION_USER)

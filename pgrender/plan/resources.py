@@ -110,22 +110,27 @@ def decide(kind: ContainerKind, guaranteed_memory: bool, given: ResourcesSpec | 
     requests = given.requests if given and given.requests else None
     limits = given.limits if given and given.limits else None
     cpu_limit = limits.cpu if limits else None
-    memory = requests.memory if requests else None
+    requested = requests.memory if requests else None
     memory_limit = limits.memory if limits else None
-    if memory_limit is None and memory is not None:
-        bigger = quantity_bytes(memory) > quantity_bytes(default.memory_limit)
-        memory_limit = memory if guaranteed_memory or bigger else default.memory_limit
-    if memory is None:
-        memory = memory_limit or default.memory
     return ResourcesPlan(
         cpu=(requests.cpu if requests else None) or cpu_limit or default.cpu,
-        memory=memory,
-        memory_limit=memory_limit or default.memory_limit,
+        memory=requested or memory_limit or default.memory,
+        memory_limit=memory_limit or default_memory_limit(kind, guaranteed_memory, requested),
         cpu_limit=cpu_limit,
         ephemeral_storage=(requests.ephemeral_storage if requests else None)
         or (limits.ephemeral_storage if limits else None),
         ephemeral_storage_limit=limits.ephemeral_storage if limits else None,
     )
+
+
+def default_memory_limit(kind: ContainerKind, guaranteed_memory: bool, request: str | None) -> str:
+    """The memory limit of a ``kind`` container whose spec gives none (``decide``): its memory request
+    under ``premium``, else the larger of the request and the default limit."""
+    default = DEFAULTS[kind][1 if guaranteed_memory else 0]
+    if request is None:
+        return default.memory_limit
+    bigger = quantity_bytes(request) > quantity_bytes(default.memory_limit)
+    return request if guaranteed_memory or bigger else default.memory_limit
 
 
 def given_resources(spec: ClusterSpec) -> dict[ContainerKind, ResourcesSpec | None]:
