@@ -824,6 +824,14 @@ def _make70(__frozen_defaults__, __frozen_factory__):
 
 
 def _make71(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, reason, at, root):
+        __frozen_set__(__frozen_self__, 'reason', reason)
+        __frozen_set__(__frozen_self__, 'at', at)
+        __frozen_set__(__frozen_self__, 'root', root)
+    return __init__
+
+
+def _make72(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, replicas, anti_affinity, synchronous_mode, guaranteed_memory):
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
@@ -832,7 +840,7 @@ def _make71(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make72(__frozen_defaults__, __frozen_factory__):
+def _make73(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds):
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'cron_jobs', cron_jobs)
@@ -840,7 +848,7 @@ def _make72(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make73(__frozen_defaults__, __frozen_factory__):
+def _make74(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, role, secret, psql_variable, verifier_env, password_env):
         __frozen_set__(__frozen_self__, 'role', role)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -850,13 +858,13 @@ def _make73(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make74(__frozen_defaults__, __frozen_factory__):
+def _make75(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make75(__frozen_defaults__, __frozen_factory__):
+def _make76(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -884,7 +892,7 @@ def _make75(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make76(__frozen_defaults__, __frozen_factory__):
+def _make77(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -892,7 +900,7 @@ def _make76(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -902,7 +910,7 @@ def _make77(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -921,7 +929,7 @@ def _make78(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -930,7 +938,7 @@ def _make79(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -938,14 +946,14 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -954,7 +962,7 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -962,7 +970,7 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__, root_key=__frozen_d10__, sealing_pem=__frozen_d11__, read=__frozen_d12__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -982,7 +990,7 @@ def _make84(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
@@ -1011,7 +1019,7 @@ def _make85(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -1024,7 +1032,7 @@ def _make86(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1037,14 +1045,14 @@ def _make87(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make88(__frozen_defaults__, __frozen_factory__):
+def _make89(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make89(__frozen_defaults__, __frozen_factory__):
+def _make90(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1128,23 +1136,24 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'period_seconds,timeout_seconds,failure_threshold': _make68,
     'plan,secrets,tls,values,only_secrets=': _make69,
     'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make70,
-    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make71,
-    'repo,cron_jobs,max_age_seconds': _make72,
-    'role,secret,psql_variable,verifier_env,password_env': _make73,
-    'schedule': _make74,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make75,
-    'secret,key,path': _make76,
-    'secrets,root_key,only_secrets,reuse=': _make77,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make78,
-    'shared_buffers,max_connections,work_mem,total': _make79,
-    'sidecars=,init_containers=': _make80,
-    'source,path': _make81,
-    'spec,index,file,positions': _make82,
-    'spec,notes,doc': _make83,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make84,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make85,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make86,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make87,
-    'text,quoted': _make88,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make89,
+    'reason,at,root': _make71,
+    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make72,
+    'repo,cron_jobs,max_age_seconds': _make73,
+    'role,secret,psql_variable,verifier_env,password_env': _make74,
+    'schedule': _make75,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make76,
+    'secret,key,path': _make77,
+    'secrets,root_key,only_secrets,reuse=': _make78,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make79,
+    'shared_buffers,max_connections,work_mem,total': _make80,
+    'sidecars=,init_containers=': _make81,
+    'source,path': _make82,
+    'spec,index,file,positions': _make83,
+    'spec,notes,doc': _make84,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make85,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make86,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make87,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make88,
+    'text,quoted': _make89,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make90,
 }
