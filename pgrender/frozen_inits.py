@@ -371,6 +371,16 @@ def _make37(__frozen_defaults__, __frozen_factory__):
 
 
 def _make38(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, name, key, meta, uid, title):
+        __frozen_set__(__frozen_self__, 'name', name)
+        __frozen_set__(__frozen_self__, 'key', key)
+        __frozen_set__(__frozen_self__, 'meta', meta)
+        __frozen_set__(__frozen_self__, 'uid', uid)
+        __frozen_set__(__frozen_self__, 'title', title)
+    return __init__
+
+
+def _make39(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, kind, group):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -378,7 +388,7 @@ def _make38(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make39(__frozen_defaults__, __frozen_factory__):
+def _make40(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__, spec_digest=__frozen_d1__, files=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -390,7 +400,7 @@ def _make39(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make40(__frozen_defaults__, __frozen_factory__):
+def _make41(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, spec_digest=__frozen_d11__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -448,7 +458,7 @@ def _make40(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make41(__frozen_defaults__, __frozen_factory__):
+def _make42(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, owner, grantees):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'owner', owner)
@@ -456,7 +466,7 @@ def _make41(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make42(__frozen_defaults__, __frozen_factory__):
+def _make43(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, path, labels, pod_selector, ingress, egress):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -467,7 +477,7 @@ def _make42(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make43(__frozen_defaults__, __frozen_factory__):
+def _make44(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, pod, host, dns_names, labels, selector, placement):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'pod', pod)
@@ -479,7 +489,7 @@ def _make43(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make44(__frozen_defaults__, __frozen_factory__):
+def _make45(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
     def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -501,7 +511,7 @@ def _make44(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make45(__frozen_defaults__, __frozen_factory__):
+def _make46(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -536,7 +546,7 @@ def _make45(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make46(__frozen_defaults__, __frozen_factory__):
+def _make47(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, script_key=__frozen_d0__, aws_config_key=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -554,7 +564,7 @@ def _make46(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make47(__frozen_defaults__, __frozen_factory__):
+def _make48(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, type, schedule=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -564,7 +574,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make48(__frozen_defaults__, __frozen_factory__):
+def _make49(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, secret, key):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -572,7 +582,7 @@ def _make48(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make49(__frozen_defaults__, __frozen_factory__):
+def _make50(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, size, storage_class):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'size', size)
@@ -580,7 +590,7 @@ def _make49(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make50(__frozen_defaults__, __frozen_factory__):
+def _make51(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, type, port_name, port, selector, labels, metadata, node_port, load_balancer_class, load_balancer_source_ranges, external_traffic_policy):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'type', type)
@@ -596,8 +606,9 @@ def _make50(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make51(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, name, user, password_subject, image, pod_monitor, prometheus_rule, labels, directory, replication_lag_bytes, retained_wal_bytes, connections_percent, volume_free_percent, certificate_expiry_days, backup_ages, leader_expected, archiving, certificates_end, certificates):
+def _make52(__frozen_defaults__, __frozen_factory__):
+    __frozen_d0__, = __frozen_defaults__
+    def __init__(__frozen_self__, name, user, password_subject, image, pod_monitor, prometheus_rule, labels, directory, replication_lag_bytes, retained_wal_bytes, connections_percent, volume_free_percent, certificate_expiry_days, backup_ages, leader_expected, archiving, certificates_end, certificates, dashboard=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'user', user)
         __frozen_set__(__frozen_self__, 'password_subject', password_subject)
@@ -616,10 +627,11 @@ def _make51(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'archiving', archiving)
         __frozen_set__(__frozen_self__, 'certificates_end', certificates_end)
         __frozen_set__(__frozen_self__, 'certificates', certificates)
+        __frozen_set__(__frozen_self__, 'dashboard', dashboard)
     return __init__
 
 
-def _make52(__frozen_defaults__, __frozen_factory__):
+def _make53(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, value, elements=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -628,7 +640,7 @@ def _make52(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make53(__frozen_defaults__, __frozen_factory__):
+def _make54(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, vartype, unit, min_val, max_val, enumvals, aliases, context):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'vartype', vartype)
@@ -641,7 +653,7 @@ def _make53(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make54(__frozen_defaults__, __frozen_factory__):
+def _make55(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name=__frozen_d0__, title=__frozen_d1__, group=__frozen_d2__, versions=__frozen_d3__, cluster_kind=__frozen_d4__, companion_kinds=__frozen_d5__, other_kinds=__frozen_factory__, naming=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -655,7 +667,7 @@ def _make54(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make55(__frozen_defaults__, __frozen_factory__):
+def _make56(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, namespace, provider, key_file):
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -663,7 +675,7 @@ def _make55(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make56(__frozen_defaults__, __frozen_factory__):
+def _make57(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -672,7 +684,7 @@ def _make56(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make57(__frozen_defaults__, __frozen_factory__):
+def _make58(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class, anti_affinity, anti_affinity_key, anti_affinity_weight, anti_affinity_selector, topology_spread):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -686,14 +698,14 @@ def _make57(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make58(__frozen_defaults__, __frozen_factory__):
+def _make59(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, not_before, days):
         __frozen_set__(__frozen_self__, 'not_before', not_before)
         __frozen_set__(__frozen_self__, 'days', days)
     return __init__
 
 
-def _make59(__frozen_defaults__, __frozen_factory__):
+def _make60(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, obj, path, old, new, cluster, before=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'obj', obj)
@@ -705,13 +717,13 @@ def _make59(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make60(__frozen_defaults__, __frozen_factory__):
+def _make61(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, parts):
         __frozen_set__(__frozen_self__, 'parts', parts)
     return __init__
 
 
-def _make61(__frozen_defaults__, __frozen_factory__):
+def _make62(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, key, mode, readable_by):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -720,7 +732,7 @@ def _make61(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make62(__frozen_defaults__, __frozen_factory__):
+def _make63(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, node, required, nullable):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'node', node)
@@ -729,7 +741,7 @@ def _make62(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make63(__frozen_defaults__, __frozen_factory__):
+def _make64(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, path, rule, kind, name, what=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'path', path)
@@ -740,7 +752,7 @@ def _make63(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make64(__frozen_defaults__, __frozen_factory__):
+def _make65(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern, change, message=__frozen_d0__, id=__frozen_d1__, summary=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -751,7 +763,7 @@ def _make64(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make65(__frozen_defaults__, __frozen_factory__):
+def _make66(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, pattern, kind, message):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -759,7 +771,7 @@ def _make65(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make66(__frozen_defaults__, __frozen_factory__):
+def _make67(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern=__frozen_d0__, examples=__frozen_d1__, max_length=__frozen_d2__, number_too=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -769,14 +781,14 @@ def _make66(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make67(__frozen_defaults__, __frozen_factory__):
+def _make68(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, peers, ports):
         __frozen_set__(__frozen_self__, 'peers', peers)
         __frozen_set__(__frozen_self__, 'ports', ports)
     return __init__
 
 
-def _make68(__frozen_defaults__, __frozen_factory__):
+def _make69(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, period_seconds, timeout_seconds, failure_threshold):
         __frozen_set__(__frozen_self__, 'period_seconds', period_seconds)
         __frozen_set__(__frozen_self__, 'timeout_seconds', timeout_seconds)
@@ -784,7 +796,7 @@ def _make68(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make69(__frozen_defaults__, __frozen_factory__):
+def _make70(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, plan, secrets, tls, values, only_secrets=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'plan', plan)
@@ -795,7 +807,7 @@ def _make69(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make70(__frozen_defaults__, __frozen_factory__):
+def _make71(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, ca_pem=__frozen_d1__, reload=__frozen_d2__, cert_manager=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -823,7 +835,7 @@ def _make70(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make71(__frozen_defaults__, __frozen_factory__):
+def _make72(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, reason, at, root):
         __frozen_set__(__frozen_self__, 'reason', reason)
         __frozen_set__(__frozen_self__, 'at', at)
@@ -831,7 +843,7 @@ def _make71(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make72(__frozen_defaults__, __frozen_factory__):
+def _make73(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, replicas, anti_affinity, synchronous_mode, guaranteed_memory):
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
@@ -840,7 +852,7 @@ def _make72(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make73(__frozen_defaults__, __frozen_factory__):
+def _make74(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds):
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'cron_jobs', cron_jobs)
@@ -848,7 +860,7 @@ def _make73(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make74(__frozen_defaults__, __frozen_factory__):
+def _make75(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, role, secret, psql_variable, verifier_env, password_env):
         __frozen_set__(__frozen_self__, 'role', role)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -858,13 +870,13 @@ def _make74(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make75(__frozen_defaults__, __frozen_factory__):
+def _make76(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make76(__frozen_defaults__, __frozen_factory__):
+def _make77(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -892,7 +904,7 @@ def _make76(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -900,7 +912,7 @@ def _make77(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -910,7 +922,7 @@ def _make78(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -929,7 +941,7 @@ def _make79(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -938,7 +950,7 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -946,14 +958,14 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -962,7 +974,7 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -970,7 +982,7 @@ def _make84(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__, root_key=__frozen_d10__, sealing_pem=__frozen_d11__, read=__frozen_d12__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -990,7 +1002,7 @@ def _make85(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
@@ -1019,7 +1031,7 @@ def _make86(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -1032,7 +1044,7 @@ def _make87(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make88(__frozen_defaults__, __frozen_factory__):
+def _make89(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1045,14 +1057,14 @@ def _make88(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make89(__frozen_defaults__, __frozen_factory__):
+def _make90(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make90(__frozen_defaults__, __frozen_factory__):
+def _make91(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1103,57 +1115,58 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make35,
     'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make36,
     'name,instances,disruption_budget,selector,labels,metadata': _make37,
-    'name,kind,group': _make38,
-    'name,namespace,documents,windows=,spec_digest=,files=': _make39,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,spec_digest=': _make40,
-    'name,owner,grantees': _make41,
-    'name,path,labels,pod_selector,ingress,egress': _make42,
-    'name,pod,host,dns_names,labels,selector,placement': _make43,
-    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make44,
-    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make45,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make46,
-    'name,repo,type,schedule=': _make47,
-    'name,secret,key': _make48,
-    'name,size,storage_class': _make49,
-    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make50,
-    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates': _make51,
-    'name,value,elements=': _make52,
-    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make53,
-    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make54,
-    'namespace,provider,key_file': _make55,
-    'node_affinity,tolerations,node_selector,priority_class': _make56,
-    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make57,
-    'not_before,days': _make58,
-    'obj,path,old,new,cluster,before=': _make59,
-    'parts': _make60,
-    'path,key,mode,readable_by': _make61,
-    'path,node,required,nullable': _make62,
-    'path,rule,kind,name,what=': _make63,
-    'pattern,change,message=,id=,summary=': _make64,
-    'pattern,kind,message': _make65,
-    'pattern=,examples=,max_length=,number_too=': _make66,
-    'peers,ports': _make67,
-    'period_seconds,timeout_seconds,failure_threshold': _make68,
-    'plan,secrets,tls,values,only_secrets=': _make69,
-    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make70,
-    'reason,at,root': _make71,
-    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make72,
-    'repo,cron_jobs,max_age_seconds': _make73,
-    'role,secret,psql_variable,verifier_env,password_env': _make74,
-    'schedule': _make75,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make76,
-    'secret,key,path': _make77,
-    'secrets,root_key,only_secrets,reuse=': _make78,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make79,
-    'shared_buffers,max_connections,work_mem,total': _make80,
-    'sidecars=,init_containers=': _make81,
-    'source,path': _make82,
-    'spec,index,file,positions': _make83,
-    'spec,notes,doc': _make84,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make85,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make86,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make87,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make88,
-    'text,quoted': _make89,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make90,
+    'name,key,meta,uid,title': _make38,
+    'name,kind,group': _make39,
+    'name,namespace,documents,windows=,spec_digest=,files=': _make40,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,spec_digest=': _make41,
+    'name,owner,grantees': _make42,
+    'name,path,labels,pod_selector,ingress,egress': _make43,
+    'name,pod,host,dns_names,labels,selector,placement': _make44,
+    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make45,
+    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make46,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make47,
+    'name,repo,type,schedule=': _make48,
+    'name,secret,key': _make49,
+    'name,size,storage_class': _make50,
+    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make51,
+    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates,dashboard=': _make52,
+    'name,value,elements=': _make53,
+    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make54,
+    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make55,
+    'namespace,provider,key_file': _make56,
+    'node_affinity,tolerations,node_selector,priority_class': _make57,
+    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make58,
+    'not_before,days': _make59,
+    'obj,path,old,new,cluster,before=': _make60,
+    'parts': _make61,
+    'path,key,mode,readable_by': _make62,
+    'path,node,required,nullable': _make63,
+    'path,rule,kind,name,what=': _make64,
+    'pattern,change,message=,id=,summary=': _make65,
+    'pattern,kind,message': _make66,
+    'pattern=,examples=,max_length=,number_too=': _make67,
+    'peers,ports': _make68,
+    'period_seconds,timeout_seconds,failure_threshold': _make69,
+    'plan,secrets,tls,values,only_secrets=': _make70,
+    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make71,
+    'reason,at,root': _make72,
+    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make73,
+    'repo,cron_jobs,max_age_seconds': _make74,
+    'role,secret,psql_variable,verifier_env,password_env': _make75,
+    'schedule': _make76,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make77,
+    'secret,key,path': _make78,
+    'secrets,root_key,only_secrets,reuse=': _make79,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make80,
+    'shared_buffers,max_connections,work_mem,total': _make81,
+    'sidecars=,init_containers=': _make82,
+    'source,path': _make83,
+    'spec,index,file,positions': _make84,
+    'spec,notes,doc': _make85,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make86,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make87,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make88,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make89,
+    'text,quoted': _make90,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make91,
 }

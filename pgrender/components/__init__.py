@@ -10,6 +10,7 @@ from pgrender.components.backup_jobs import backup_jobs
 from pgrender.components.ca_secret import ca_secret
 from pgrender.components.certificates import certificates
 from pgrender.components.clone_source import clone_source
+from pgrender.components.dashboard import dashboard
 from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.monitoring import monitoring
 from pgrender.components.network_policies import network_policies
@@ -48,6 +49,7 @@ BUILDERS: tuple[Builder, ...] = (
     network_policies,
     monitoring,
     alerts,
+    dashboard,
 )
 
 

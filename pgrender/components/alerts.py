@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgrender.components import promql
 from pgrender.plan import ClusterPlan, MonitoringPlan
 from pgrender.pod import Manifest, object_meta
 
@@ -40,11 +41,6 @@ def alerts(plan: ClusterPlan) -> list[Manifest]:
     ]
 
 
-def _alternatives(names: list[str] | tuple[str, ...]) -> str:
-    """A regular expression matching exactly ``names`` (Kubernetes names: no regex characters but '.')."""
-    return "|".join(name.replace(".", "\\\\.") for name in names)
-
-
 def _rule(
     alert: str, expr: str, duration: str, severity: str, source: str, summary: str, description: str, **labels: str
 ) -> dict[str, Any]:
@@ -60,7 +56,7 @@ def _rule(
 def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
     ns, cluster = plan.namespace, plan.name
     pods = [i.pod for i in plan.instances]
-    members = f'namespace="{ns}", pod=~"{_alternatives(pods)}"'
+    members = promql.members(plan)
     where = {"namespace": ns, "cluster": cluster}
     exporter = "postgres_exporter"
     out = [
@@ -131,8 +127,7 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
             **where,
         ),
     ]
-    volumes = [v.name for i in plan.instances for v in (i.data_volume, i.wal_volume) if v]
-    claims = f'namespace="{ns}", persistentvolumeclaim=~"{_alternatives(volumes)}"'
+    claims = promql.volumes(plan)
     out += [
         _rule(
             "PostgresVolumeFull",
@@ -172,7 +167,7 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
             )
         )
     for backup in m.backup_ages:
-        jobs = f'namespace="{ns}", cronjob=~"{_alternatives(backup.cron_jobs)}"'
+        jobs = promql.cron_jobs(plan, backup.cron_jobs)
         last = f"max(kube_cronjob_status_last_successful_time{{{jobs}}})"
         out.append(
             _rule(
@@ -207,7 +202,7 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
             )
         )
     elif m.certificates:
-        names = f'namespace="{ns}", name=~"{_alternatives(m.certificates)}"'
+        names = promql.certificates(plan, m.certificates)
         out.append(
             _rule(
                 "PostgresCertificateExpiring",

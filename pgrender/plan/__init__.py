@@ -12,7 +12,7 @@ from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.clone import CloneSourcePlan, resolve_clone_source
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
 from pgrender.plan.metadata import ComponentMeta
-from pgrender.plan.monitoring import MonitoringPlan, resolve_monitoring
+from pgrender.plan.monitoring import DashboardPlan, MonitoringPlan, resolve_dashboard, resolve_monitoring
 from pgrender.plan.names import Names
 from pgrender.plan.network_policies import PolicyPlan, RulePlan, resolve_network_policies
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
@@ -37,6 +37,7 @@ __all__ = [
     "ClusterPlan",
     "ComponentMeta",
     "ContainerKind",
+    "DashboardPlan",
     "DatabasePlan",
     "InitSQLPlan",
     "InstancePlan",
@@ -221,6 +222,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
     bin_dir = (contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(version))
     data_dir = f"{defaults.PGDATA_MOUNT}/pg{version}"
     wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
+    dashboard = resolve_dashboard(sourced, names, problems)
     clone_source = resolve_clone_source(sourced, names, data_dir, wal_dir, bin_dir, pg.replication_sslmode, problems)
     if spec.openshift:
         problems += _openshift_ids(sourced)
@@ -385,7 +387,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         resources=resolve_resources(spec, guaranteed_memory),
         warnings=(*_memory_warnings(sourced, sets, pg), *backup_warnings(sourced, backups)),
         network_policies=policies,
-        monitoring=resolve_monitoring(sourced, names, tls, backups),
+        monitoring=resolve_monitoring(sourced, names, tls, backups, dashboard),
         init_sql=resolve_init_sql(sourced),
         password_owner=standby_source(sourced),
         clone_source=clone_source,

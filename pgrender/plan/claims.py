@@ -110,6 +110,8 @@ def claims(
         kinds += ["PodMonitor"] if spec.monitoring.pod_monitor else []
         kinds += ["PrometheusRule"] if spec.monitoring.prometheus_rule else []
         made += [_obj(("spec", "monitoring"), kind, names.monitoring) for kind in kinds]
+        if spec.monitoring.grafana_dashboard:
+            made.append(_obj(("spec", "monitoring", "grafanaDashboard"), "ConfigMap", names.dashboard))
     set_paths: dict[str, FieldPath] = {}
     for i, set_spec in enumerate(spec.instances):
         set_paths.setdefault(set_spec.name, ("spec", "instances", i, "name"))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from pgrender import tls as tls_providers
+from pgrender.errors import Problem
 from pgrender.frozen import frozen
 from pgrender.plan import defaults, labels
 from pgrender.plan.backups import BackupsPlan
+from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
 from pgrender.plan.tls import TLSPlan
 from pgrender.spec import SourcedCluster, cron
@@ -27,6 +30,17 @@ class BackupAgePlan:
     repo: str
     cron_jobs: tuple[str, ...]
     max_age_seconds: int
+
+
+@frozen
+class DashboardPlan:
+    """spec.monitoring.grafanaDashboard: ConfigMap ``name`` holding ``key``, the dashboard's JSON."""
+
+    name: str
+    key: str
+    meta: ComponentMeta  # the sidecar's labels, the user's annotations
+    uid: str  # Grafana's id of the dashboard: from the namespace and name, so it stays put across renders
+    title: str
 
 
 @frozen
@@ -51,10 +65,11 @@ class MonitoringPlan:
     certificates_end: dt.datetime | None
     # TLS provider cert-manager: the Certificates whose expiry cert-manager's metrics report.
     certificates: tuple[str, ...]
+    dashboard: DashboardPlan | None = None
 
 
 def resolve_monitoring(
-    sourced: SourcedCluster, names: Names, tls: TLSPlan, backups: BackupsPlan | None
+    sourced: SourcedCluster, names: Names, tls: TLSPlan, backups: BackupsPlan | None, dashboard: DashboardPlan | None
 ) -> MonitoringPlan | None:
     spec = sourced.cluster.spec.monitoring
     if spec is None:
@@ -87,6 +102,24 @@ def resolve_monitoring(
         archiving=bool(backups and backups.repos),
         certificates_end=end,
         certificates=tuple(leaf.secret.name for leaf in tls.leaves if leaf.secret) if in_cluster else (),
+        dashboard=dashboard,
+    )
+
+
+def resolve_dashboard(sourced: SourcedCluster, names: Names, problems: list[Problem]) -> DashboardPlan | None:
+    """spec.monitoring.grafanaDashboard (its labels checked before the plan's other parts are made)."""
+    monitoring = sourced.cluster.spec.monitoring
+    spec = monitoring.grafana_dashboard if monitoring else None
+    if spec is None:
+        return None
+    meta = sourced.cluster.metadata
+    identity = hashlib.sha256(f"{meta.namespace}/{meta.name}".encode()).hexdigest()
+    return DashboardPlan(
+        name=names.dashboard,
+        key=f"{meta.name}.json",
+        meta=resolve_metadata(sourced, ("spec", "monitoring", "grafanaDashboard"), spec, problems),
+        uid=f"pgrender-{identity[:31]}",  # Grafana's limit: 40 characters
+        title=f"PostgreSQL {meta.namespace}/{meta.name}",
     )
 
 

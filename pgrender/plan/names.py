@@ -231,6 +231,11 @@ class Names:
         return f"{self.cluster}-passwords"
 
     @property
+    def dashboard(self) -> str:
+        """spec.monitoring.grafanaDashboard: the ConfigMap with the cluster's Grafana dashboard."""
+        return f"{self.cluster}-dashboard"
+
+    @property
     def monitoring(self) -> str:
         """spec.monitoring: the exporter's Secret (its role's password) and ConfigMap (its queries),
         the PodMonitor and the PrometheusRule (PGO's Secret is <c>-monitoring too)."""

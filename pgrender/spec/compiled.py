@@ -1210,50 +1210,65 @@ V_AlertsSpec = p.Model(AlertsSpec, (
     p.Field('certificate_expiry_days', 'certificateExpiryDays', _v255, lambda: _v255(14)),
 ))
 
+_v256 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+
+_v257 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+
+class GrafanaDashboardSpec(p.Plain):
+    __slots__ = ('labels', 'annotations')
+
+V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
+    p.Field('labels', 'labels', _v256, lambda: _v256({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v257, lambda: _v257({})),
+))
+
+_v258 = p.nullable(V_GrafanaDashboardSpec)
+
 class MonitoringSpec(p.Plain):
-    __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts')
+    __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
     p.Field('pod_monitor', 'podMonitor', _v248, lambda: _v248(True)),
     p.Field('prometheus_rule', 'prometheusRule', _v249, lambda: _v249(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v258, lambda: _v258(None)),
 ))
 
-_v256 = p.nullable(V_MonitoringSpec)
+_v259 = p.nullable(V_MonitoringSpec)
 
-_v257 = p.member(m_spec_rules_connectivity.Naming)
+_v260 = p.member(m_spec_rules_connectivity.Naming)
 
-_v258 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v261 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v259 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v262 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v259, lambda: _v259('')),
+    p.Field('host_suffix', 'hostSuffix', _v262, lambda: _v262('')),
 ))
 
-_v260 = p.nullable(V_DNSSpec)
+_v263 = p.nullable(V_DNSSpec)
 
-_v261 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v264 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v258, lambda: _v258(None)),
-    p.Field('dns', 'dns', _v260, lambda: _v260(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v261, lambda: _v261(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v261, lambda: _v261(None)),
+    p.Field('dns', 'dns', _v263, lambda: _v263(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v264, lambda: _v264(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v262 = p.boolean()
+_v265 = p.boolean()
 
-_v263 = p.mapping(p.string(), p.string(), max_length=50)
+_v266 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v264 = p.sequence(p.string(), max_length=100)
+_v267 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1261,64 +1276,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v264, lambda: _v264([])),
+    p.Field('values', 'values', _v267, lambda: _v267([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v265 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v268 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v263, lambda: _v263({})),
-    p.Field('match_expressions', 'matchExpressions', _v265, lambda: _v265([])),
+    p.Field('match_labels', 'matchLabels', _v266, lambda: _v266({})),
+    p.Field('match_expressions', 'matchExpressions', _v268, lambda: _v268([])),
 ))
 
-_v266 = p.nullable(V_LabelSelectorSpec)
+_v269 = p.nullable(V_LabelSelectorSpec)
 
-_v267 = p.nullable(V_LabelSelectorSpec)
+_v270 = p.nullable(V_LabelSelectorSpec)
 
-_v268 = p.sequence(p.string(), max_length=50)
+_v271 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v268, lambda: _v268([])),
+    p.Field('except_', 'except', _v271, lambda: _v271([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v269 = p.nullable(V_IPBlockSpec)
+_v272 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v266, lambda: _v266(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v267, lambda: _v267(None)),
-    p.Field('ip_block', 'ipBlock', _v269, lambda: _v269(None)),
+    p.Field('pod_selector', 'podSelector', _v269, lambda: _v269(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v270, lambda: _v270(None)),
+    p.Field('ip_block', 'ipBlock', _v272, lambda: _v272(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v270 = p.sequence(V_PeerSpec, max_length=50)
+_v273 = p.sequence(V_PeerSpec, max_length=50)
 
-_v271 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v274 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v271, lambda: _v271([53])),
+    p.Field('ports', 'ports', _v274, lambda: _v274([53])),
 ))
 
-_v272 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v275 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v272, lambda: _v272([443, 6443])),
+    p.Field('ports', 'ports', _v275, lambda: _v275([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1339,8 +1354,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v262, lambda: _v262(True)),
-    p.Field('applications', 'applications', _v270, lambda: _v270([])),
+    p.Field('enabled', 'enabled', _v265, lambda: _v265(True)),
+    p.Field('applications', 'applications', _v273, lambda: _v273([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1348,9 +1363,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v273 = p.boolean()
+_v276 = p.boolean()
 
-_v274 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v277 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1377,12 +1392,12 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
     p.Field('standby', 'standby', _v243, lambda: _v243(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('monitoring', 'monitoring', _v256, lambda: _v256(None)),
-    p.Field('naming', 'naming', _v257, lambda: _v257(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('monitoring', 'monitoring', _v259, lambda: _v259(None)),
+    p.Field('naming', 'naming', _v260, lambda: _v260(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v273, lambda: _v273(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v274, lambda: _v274([])),
+    p.Field('openshift', 'openshift', _v276, lambda: _v276(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v277, lambda: _v277([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1395,21 +1410,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v275 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v278 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v276 = p.string(pattern='^RenderConfig\\Z')
+_v279 = p.string(pattern='^RenderConfig\\Z')
 
-_v277 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v280 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v278 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v281 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v279 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v282 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v280 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v283 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v281 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v284 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v282 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v285 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1418,59 +1433,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v283 = p.nullable(V_SealedConfig)
+_v286 = p.nullable(V_SealedConfig)
 
-_v284 = p.literal('ClusterSecretStore', 'SecretStore')
+_v287 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v285 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v288 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v284, lambda: _v284('ClusterSecretStore')),
-    p.Field('name', 'name', _v285, lambda: _v285('pgrender')),
+    p.Field('kind', 'kind', _v287, lambda: _v287('ClusterSecretStore')),
+    p.Field('name', 'name', _v288, lambda: _v288('pgrender')),
 ))
 
-_v286 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v289 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v287 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v290 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v288 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v291 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v289 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v292 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v290 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v293 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v286, lambda: _v286('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v287, lambda: _v287('1h')),
-    p.Field('remote_key', 'remoteKey', _v288, lambda: _v288('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v289, lambda: _v289('{property}')),
-    p.Field('password_sync', 'passwordSync', _v290, lambda: _v290('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v289, lambda: _v289('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v290, lambda: _v290('1h')),
+    p.Field('remote_key', 'remoteKey', _v291, lambda: _v291('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v292, lambda: _v292('{property}')),
+    p.Field('password_sync', 'passwordSync', _v293, lambda: _v293('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v281, lambda: _v281('derived')),
-    p.Field('key_file', 'keyFile', _v282, lambda: _v282(None)),
-    p.Field('sealed', 'sealed', _v283, lambda: _v283(None)),
+    p.Field('provider', 'provider', _v284, lambda: _v284('derived')),
+    p.Field('key_file', 'keyFile', _v285, lambda: _v285(None)),
+    p.Field('sealed', 'sealed', _v286, lambda: _v286(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v291 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v294 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v292 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v295 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v293 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v296 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v294 = p.integer(ge=0)
+_v297 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1478,26 +1493,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v292, lambda: _v292([])),
-    p.Field('parameters', 'parameters', _v293, lambda: _v293({})),
-    p.Field('password_rotation', 'passwordRotation', _v294, lambda: _v294(0)),
+    p.Field('in_roles', 'inRoles', _v295, lambda: _v295([])),
+    p.Field('parameters', 'parameters', _v296, lambda: _v296({})),
+    p.Field('password_rotation', 'passwordRotation', _v297, lambda: _v297(0)),
 ))
 
-_v295 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v298 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v275, lambda: _v275('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v276, lambda: _v276('RenderConfig')),
-    p.Field('specs', 'specs', _v277, lambda: _v277(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v278, lambda: _v278('rendered')),
-    p.Field('namespace', 'namespace', _v279, lambda: _v279(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v280, lambda: _v280('1.30')),
+    p.Field('api_version', 'apiVersion', _v278, lambda: _v278('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v279, lambda: _v279('RenderConfig')),
+    p.Field('specs', 'specs', _v280, lambda: _v280(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v281, lambda: _v281('rendered')),
+    p.Field('namespace', 'namespace', _v282, lambda: _v282(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v283, lambda: _v283('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v291, lambda: _v291(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v295, lambda: _v295([])),
+    p.Field('required_version', 'requiredVersion', _v294, lambda: _v294(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v298, lambda: _v298([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1521,6 +1536,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'ExporterSpec': V_ExporterSpec,
     'ExternalSecretsSettings': V_ExternalSecretsSettings,
     'GCSRepoSpec': V_GCSRepoSpec,
+    'GrafanaDashboardSpec': V_GrafanaDashboardSpec,
     'IPBlockSpec': V_IPBlockSpec,
     'ImageContractSpec': V_ImageContractSpec,
     'InfrastructureRoleSpec': V_InfrastructureRoleSpec,
@@ -1605,6 +1621,7 @@ MODELS: dict[str, str] = {
     'ExporterSpec': 'pgrender.spec.monitoring.ExporterSpec',
     'ExternalSecretsSettings': 'pgrender.spec.repository.ExternalSecretsSettings',
     'GCSRepoSpec': 'pgrender.spec.backups.GCSRepoSpec',
+    'GrafanaDashboardSpec': 'pgrender.spec.monitoring.GrafanaDashboardSpec',
     'IPBlockSpec': 'pgrender.spec.network_policy.IPBlockSpec',
     'ImageContractSpec': 'pgrender.spec.cluster.ImageContractSpec',
     'InfrastructureRoleSpec': 'pgrender.spec.users.InfrastructureRoleSpec',
@@ -1689,6 +1706,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.monitoring.ExporterSpec': ExporterSpec,
     'pgrender.spec.repository.ExternalSecretsSettings': ExternalSecretsSettings,
     'pgrender.spec.backups.GCSRepoSpec': GCSRepoSpec,
+    'pgrender.spec.monitoring.GrafanaDashboardSpec': GrafanaDashboardSpec,
     'pgrender.spec.network_policy.IPBlockSpec': IPBlockSpec,
     'pgrender.spec.cluster.ImageContractSpec': ImageContractSpec,
     'pgrender.spec.users.InfrastructureRoleSpec': InfrastructureRoleSpec,

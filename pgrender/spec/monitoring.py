@@ -1,4 +1,5 @@
-"""Spec of spec.monitoring: postgres_exporter on every member, a PodMonitor and a PrometheusRule."""
+"""Spec of spec.monitoring: postgres_exporter on every member, a PodMonitor, a PrometheusRule and a
+Grafana dashboard."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pydantic import Field
 
 from pgrender.spec.base import StrictModel
 from pgrender.spec.instances import ResourcesSpec
+from pgrender.spec.metadata import MetadataSpec
 
 
 class ExporterSpec(StrictModel):
@@ -49,6 +51,19 @@ class AlertsSpec(StrictModel):
     )
 
 
+class GrafanaDashboardSpec(MetadataSpec):
+    """The cluster's dashboard, in a ConfigMap that Grafana's dashboard sidecar loads (the grafana Helm
+    chart's sidecar.dashboards, which watches ConfigMaps by label)."""
+
+    labels: dict[str, str] = Field(
+        default={"grafana_dashboard": "1"},
+        description="Labels the sidecar finds the ConfigMap by (its sidecar.dashboards.label and labelValue).",
+    )
+    annotations: dict[str, str] = Field(
+        default={}, description="For example the sidecar's folder annotation (grafana_folder: Databases)."
+    )
+
+
 class MonitoringSpec(StrictModel):
     """postgres_exporter on every member (port 9187, "metrics"), with the Prometheus Operator's objects."""
 
@@ -60,3 +75,8 @@ class MonitoringSpec(StrictModel):
         default=True, description="Write a PrometheusRule with the alerts (needs the Prometheus Operator's CRDs)."
     )
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+    grafana_dashboard: GrafanaDashboardSpec | None = Field(
+        default=None,
+        description="{} writes ConfigMap <c>-dashboard with a Grafana dashboard of the cluster (members, "
+        "primary, replication, connections, transactions, sizes, volumes, backups, certificates).",
+    )

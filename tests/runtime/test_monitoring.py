@@ -5,14 +5,15 @@ The cluster is examples/hippo.yaml (two members) with ``monitoring: {}``. What i
 
 * each member's /metrics has ``pg_up 1`` and pgrender's queries, with the values the member's
   state implies (the leader is the primary; it streams to the replica through a slot);
-* every metric the rendered alerts read from the exporter is among the scraped ones, for the
-  rendering with backups too (which adds the archiving alert);
+* every metric the rendered alerts and Grafana dashboard read from the exporter is among the scraped
+  ones, for the rendering with backups too (which adds the archiving alert and panel);
 * the monitoring role logs in to postgres over TLS as its pod's exporter does, and is refused
   without TLS, to another database, with a wrong password; it has pg_monitor and nothing more.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -118,20 +119,35 @@ def exporter_metrics(rule: dict[str, Any]) -> set[str]:
     }
 
 
+def dashboard_metrics(config_map: dict[str, Any]) -> set[str]:
+    """Names of the metrics the exporter-sourced panels of a rendered dashboard read."""
+    (text,) = config_map["data"].values()
+    return {
+        name
+        for panel in json.loads(text)["panels"]
+        if "Source: postgres_exporter" in panel["description"]
+        for target in panel["targets"]
+        for name in _METRIC_IN_EXPR.findall(target["expr"])
+    }
+
+
 @pytest.mark.parametrize("example", ["hippo", "backups"])
-def test_the_alerts_read_metrics_the_exporter_returns(
+def test_the_alerts_and_the_dashboard_read_metrics_the_exporter_returns(
     monitored: LocalCluster, runtime_root: Path, example: str
 ) -> None:
     spec = local_spec(example)
-    spec["spec"]["monitoring"] = {}
+    spec["spec"]["monitoring"] = {"grafanaDashboard": {}}
     rendered = render_spec(spec, runtime_root / "specs" / f"rules-{example}")
     (rule,) = rendered.all("PrometheusRule")
     wanted = exporter_metrics(rule)
     assert {"pg_up", "pgrender_member_is_primary", "pgrender_replication_lag_bytes"} <= wanted
     if example == "backups":
         assert "pgrender_archiver_failing" in wanted
+    shown = dashboard_metrics(rendered.get("ConfigMap", f"{rendered.name}-dashboard"))
+    assert {"pg_up", "pg_stat_database_xact_commit", "pg_database_size_bytes", "pgrender_slot_retained_bytes"} <= shown
     scraped = {name for m in monitored.members for name, _, _ in scraped_up(monitored, m)}
     assert wanted <= scraped, sorted(wanted - scraped)
+    assert shown <= scraped, sorted(shown - scraped)
 
 
 def monitor_login(cluster: LocalCluster, member: Member, tmp: Path, **changes: str) -> tuple[int, str]:
