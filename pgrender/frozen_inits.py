@@ -547,8 +547,8 @@ def _make46(__frozen_defaults__, __frozen_factory__):
 
 
 def _make47(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, script_key=__frozen_d0__, aws_config_key=__frozen_d1__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, retention_days=__frozen_d0__, script_key=__frozen_d1__, aws_config_key=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'schedule', schedule)
@@ -559,6 +559,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'path_style', path_style)
         __frozen_set__(__frozen_self__, 'env', env)
         __frozen_set__(__frozen_self__, 'ca_file', ca_file)
+        __frozen_set__(__frozen_self__, 'retention_days', retention_days)
         __frozen_set__(__frozen_self__, 'script_key', script_key)
         __frozen_set__(__frozen_self__, 'aws_config_key', aws_config_key)
     return __init__
@@ -1124,7 +1125,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,pod,host,dns_names,labels,selector,placement': _make44,
     'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make45,
     'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make46,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,script_key=,aws_config_key=': _make47,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,retention_days=,script_key=,aws_config_key=': _make47,
     'name,repo,type,schedule=': _make48,
     'name,secret,key': _make49,
     'name,size,storage_class': _make50,

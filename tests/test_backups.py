@@ -882,6 +882,22 @@ def test_logical_backup(objects_of: Callable[[dict[str, Any]], list[dict[str, An
 
 
 @pytest.mark.parametrize(
+    ("retention", "expires"),
+    [({}, None), ({"retentionDays": 30}, 30 * 86400), ({"retentionDays": 1}, 86400)],
+)
+def test_logical_backup_retention(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], retention: dict[str, int], expires: int | None
+) -> None:
+    """retentionDays: after the dump, the dumps named for a time before that many days ago are deleted
+    (the runtime suite runs it against the object store)."""
+    spec = with_backups(s3_repo(), logical={"repo": "repo1", "schedule": "0 23 * * *", **retention})
+    script = find(objects_of(spec), "ConfigMap", "hippo-pgbackrest-jobs")["data"]["logical-backup.sh"]
+    assert ("aws s3 rm" in script.split('echo "wrote $name"')[1]) is (expires is not None)
+    if expires is not None:
+        assert f'cutoff=$(date -u -d "@$(( $(date -u +%s) - {expires} ))" +%Y%m%dT%H%M%SZ)' in script
+
+
+@pytest.mark.parametrize(
     ("repo", "message"),
     [
         ({"name": "repo1", "volume": {"size": "1Gi"}}, "logical backups are written with the AWS CLI: repo1 must be"),

@@ -244,12 +244,15 @@ def logical_script(plan: ClusterPlan, logical: LogicalPlan) -> str:
     """pg_dumpall of the whole cluster from the primary, gzip-compressed, streamed into the bucket.
 
     Roles are dumped without their passwords (--no-role-passwords): the dump never carries a
-    verifier, and a cluster restored from it gets its passwords from its reconcile Job.
+    verifier, and a cluster restored from it gets its passwords from its reconcile Job. With
+    retention_days, the dumps named for an earlier time than that many days ago are deleted once the
+    new one is written (never the new one; nothing else under the prefix): the names sort as times.
     """
     pg_dumpall = shlex.quote(f"{plan.bin_dir}/pg_dumpall")
+    expire = "" if logical.retention_days is None else _expire_dumps(logical.retention_days)
     return f"""#!/bin/sh
 # A logical backup: pg_dumpall of every database and role (without passwords) from the primary, to
-# {logical.target}/<UTC time>.sql.gz with the AWS CLI.
+# {logical.target}/<UTC time>.sql.gz with the AWS CLI{"" if logical.retention_days is None else f"; dumps older than {logical.retention_days} days are deleted after"}.
 set -eu
 name="$PGRENDER_LOGICAL_TARGET/$(date -u +%Y%m%dT%H%M%SZ).sql.gz"
 status=/tmp/pg_dumpall.status
@@ -263,6 +266,27 @@ if [ "$(cat "$status" 2>/dev/null)" != 0 ]; then
     exit 1
 fi
 echo "wrote $name"
+{expire}"""
+
+
+# The name of a dump (date -u +%Y%m%dT%H%M%SZ.sql.gz), spelled out: no interval braces, which not
+# every awk reads (mawk, Debian's, took them literally before 1.3.4-20200717).
+_DUMP_NAME = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z[.]sql[.]gz"
+
+
+def _expire_dumps(days: int) -> str:
+    """sh after a dump: delete the dumps below the target named for a time before ``days`` ago. The
+    listing is taken first, so a failure to list fails the Job (sh has no pipefail); date -d "@..."
+    is GNU's and busybox's (the image's)."""
+    return f"""cutoff=$(date -u -d "@$(( $(date -u +%s) - {days * 86400} ))" +%Y%m%dT%H%M%SZ)
+listing=$(aws s3 ls --endpoint-url "$PGRENDER_S3_ENDPOINT" "$PGRENDER_LOGICAL_TARGET/")
+printf '%s\\n' "$listing" \\
+    | awk -v cutoff="$cutoff.sql.gz" -v dump="^{_DUMP_NAME}$" '$4 ~ dump && $4 < cutoff {{ print $4 }}' \\
+    | while read -r old; do
+        [ "$PGRENDER_LOGICAL_TARGET/$old" = "$name" ] && continue
+        aws s3 rm --only-show-errors --endpoint-url "$PGRENDER_S3_ENDPOINT" "$PGRENDER_LOGICAL_TARGET/$old"
+        echo "deleted $PGRENDER_LOGICAL_TARGET/$old (older than {days} days)"
+    done
 """
 
 

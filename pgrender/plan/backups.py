@@ -136,6 +136,7 @@ class LogicalPlan:
     path_style: bool
     env: tuple[SecretEnv, ...]  # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
     ca_file: SecretFile | None
+    retention_days: int | None = None  # dumps older than this are deleted after each dump
     script_key: str = "logical-backup.sh"
     aws_config_key: str = "aws.conf"
 
@@ -357,6 +358,7 @@ def _logical(
         path_style=s3.uri_style is UriStyle.PATH,
         env=(SecretEnv("AWS_ACCESS_KEY_ID", secret, "key"), SecretEnv("AWS_SECRET_ACCESS_KEY", secret, "key-secret")),
         ca_file=ca,
+        retention_days=spec.retention_days,
     )
 
 

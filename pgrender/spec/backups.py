@@ -210,6 +210,13 @@ class LogicalBackupSpec(StrictModel):
         "its path, in logical/."
     )
     schedule: CronSchedule = Field(description="When to dump, e.g. '30 0 * * *'.")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="After each dump, delete the dumps older than this many days (Zalando's "
+        "logical_backup_s3_retention_time); the newest is always kept. Default: keep every dump.",
+    )
     image: Image | None = Field(
         default=None,
         description="An image with pg_dumpall (at imageContract.binDir), gzip and the AWS CLI (aws); default "

@@ -982,38 +982,41 @@ V_ManualBackupSpec = p.Model(ManualBackupSpec, (
 
 _v212 = p.nullable(V_ManualBackupSpec)
 
-_v213 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v213 = p.nullable(p.integer(ge=1, le=36500))
 
-_v214 = p.nullable(V_ResourcesSpec)
+_v214 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+
+_v215 = p.nullable(V_ResourcesSpec)
 
 class LogicalBackupSpec(p.Plain):
-    __slots__ = ('repo', 'schedule', 'image', 'resources')
+    __slots__ = ('repo', 'schedule', 'retention_days', 'image', 'resources')
 
 V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('schedule', 'schedule', p.after(p.string(), m_spec_rules_backups.check_schedule), None),
-    p.Field('image', 'image', _v213, lambda: _v213(None)),
-    p.Field('resources', 'resources', _v214, lambda: _v214(None)),
+    p.Field('retention_days', 'retentionDays', _v213, lambda: _v213(None)),
+    p.Field('image', 'image', _v214, lambda: _v214(None)),
+    p.Field('resources', 'resources', _v215, lambda: _v215(None)),
 ))
 
-_v215 = p.nullable(V_LogicalBackupSpec)
+_v216 = p.nullable(V_LogicalBackupSpec)
 
-_v216 = p.nullable(V_NodeAffinity)
+_v217 = p.nullable(V_NodeAffinity)
 
-_v217 = p.sequence(V_Toleration)
+_v218 = p.sequence(V_Toleration)
 
-_v218 = p.mapping(p.string(), p.string())
+_v219 = p.mapping(p.string(), p.string())
 
-_v219 = p.nullable(p.string())
+_v220 = p.nullable(p.string())
 
 class PlacementSpec(p.Plain):
     __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name')
 
 V_PlacementSpec = p.Model(PlacementSpec, (
-    p.Field('node_affinity', 'nodeAffinity', _v216, lambda: _v216(None)),
-    p.Field('tolerations', 'tolerations', _v217, lambda: _v217([])),
-    p.Field('node_selector', 'nodeSelector', _v218, lambda: _v218({})),
-    p.Field('priority_class_name', 'priorityClassName', _v219, lambda: _v219(None)),
+    p.Field('node_affinity', 'nodeAffinity', _v217, lambda: _v217(None)),
+    p.Field('tolerations', 'tolerations', _v218, lambda: _v218([])),
+    p.Field('node_selector', 'nodeSelector', _v219, lambda: _v219({})),
+    p.Field('priority_class_name', 'priorityClassName', _v220, lambda: _v220(None)),
 ))
 
 class BackupPodsSpec(p.Plain):
@@ -1033,80 +1036,80 @@ V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v209, lambda: _v209(21600)),
     p.Field('resources', 'resources', _v210, lambda: _v210(None)),
     p.Field('manual', 'manual', _v212, lambda: _v212(None)),
-    p.Field('logical', 'logical', _v215, lambda: _v215(None)),
+    p.Field('logical', 'logical', _v216, lambda: _v216(None)),
     p.Field('jobs', 'jobs', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('repo_host', 'repoHost', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v220 = p.nullable(V_BackupsSpec)
+_v221 = p.nullable(V_BackupsSpec)
 
-_v221 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v222 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v222 = p.nullable(V_S3RepoSpec)
+_v223 = p.nullable(V_S3RepoSpec)
 
-_v223 = p.nullable(V_GCSRepoSpec)
+_v224 = p.nullable(V_GCSRepoSpec)
 
-_v224 = p.nullable(V_AzureRepoSpec)
+_v225 = p.nullable(V_AzureRepoSpec)
 
-_v225 = p.nullable(V_VolumeRepoSpec)
+_v226 = p.nullable(V_VolumeRepoSpec)
 
-_v226 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v227 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
-_v227 = p.nullable(V_CredentialsSpec)
+_v228 = p.nullable(V_CredentialsSpec)
 
-_v228 = p.nullable(V_StorageCASpec)
+_v229 = p.nullable(V_StorageCASpec)
 
-_v229 = p.member(m_spec_rules_backups.Cipher)
+_v230 = p.member(m_spec_rules_backups.Cipher)
 
 class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v222, lambda: _v222(None)),
-    p.Field('gcs', 'gcs', _v223, lambda: _v223(None)),
-    p.Field('azure', 'azure', _v224, lambda: _v224(None)),
-    p.Field('volume', 'volume', _v225, lambda: _v225(None)),
-    p.Field('path', 'path', _v226, lambda: _v226(None)),
-    p.Field('credentials', 'credentials', _v227, lambda: _v227(None)),
-    p.Field('storage_ca', 'storageCA', _v228, lambda: _v228(None)),
-    p.Field('cipher', 'cipher', _v229, lambda: _v229(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v223, lambda: _v223(None)),
+    p.Field('gcs', 'gcs', _v224, lambda: _v224(None)),
+    p.Field('azure', 'azure', _v225, lambda: _v225(None)),
+    p.Field('volume', 'volume', _v226, lambda: _v226(None)),
+    p.Field('path', 'path', _v227, lambda: _v227(None)),
+    p.Field('credentials', 'credentials', _v228, lambda: _v228(None)),
+    p.Field('storage_ca', 'storageCA', _v229, lambda: _v229(None)),
+    p.Field('cipher', 'cipher', _v230, lambda: _v230(m_spec_rules_backups.Cipher.AES_256_CBC)),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v230 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v231 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target')
 
 V_RestoreSourceSpec = p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v221, lambda: _v221(None)),
+    p.Field('namespace', 'namespace', _v222, lambda: _v222(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
-    p.Field('target', 'target', _v230, lambda: _v230('latest')),
+    p.Field('target', 'target', _v231, lambda: _v231('latest')),
 ))
 
-_v231 = p.nullable(V_RestoreSourceSpec)
+_v232 = p.nullable(V_RestoreSourceSpec)
 
-_v232 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v233 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v233 = p.integer(ge=1024, le=65535)
+_v234 = p.integer(ge=1024, le=65535)
 
-_v234 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
+_v235 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v235 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v236 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v236 = p.integer(ge=1, le=36500)
+_v237 = p.integer(ge=1, le=36500)
 
-_v237 = p.integer(ge=0)
+_v238 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v235, lambda: _v235(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v236, lambda: _v236(7300)),
-    p.Field('ca_rotation', 'caRotation', _v237, lambda: _v237(0)),
+    p.Field('not_before', 'notBefore', _v236, lambda: _v236(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v237, lambda: _v237(7300)),
+    p.Field('ca_rotation', 'caRotation', _v238, lambda: _v238(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1114,161 +1117,161 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v232, lambda: _v232(None)),
-    p.Field('port', 'port', _v233, lambda: _v233(5432)),
-    p.Field('host', 'host', _v234, lambda: _v234(None)),
+    p.Field('namespace', 'namespace', _v233, lambda: _v233(None)),
+    p.Field('port', 'port', _v234, lambda: _v234(5432)),
+    p.Field('host', 'host', _v235, lambda: _v235(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v238 = p.nullable(V_StreamSourceSpec)
+_v239 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v231, lambda: _v231(None)),
-    p.Field('from_cluster', 'fromCluster', _v238, lambda: _v238(None)),
+    p.Field('from_backup', 'fromBackup', _v232, lambda: _v232(None)),
+    p.Field('from_cluster', 'fromCluster', _v239, lambda: _v239(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v239 = p.boolean()
+_v240 = p.boolean()
 
-_v240 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v241 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v240, lambda: _v240(None)),
+    p.Field('namespace', 'namespace', _v241, lambda: _v241(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v241 = p.nullable(V_BackupSourceSpec)
+_v242 = p.nullable(V_BackupSourceSpec)
 
-_v242 = p.nullable(V_StreamSourceSpec)
+_v243 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v239, lambda: _v239(True)),
-    p.Field('from_backup', 'fromBackup', _v241, lambda: _v241(None)),
-    p.Field('from_cluster', 'fromCluster', _v242, lambda: _v242(None)),
+    p.Field('enabled', 'enabled', _v240, lambda: _v240(True)),
+    p.Field('from_backup', 'fromBackup', _v242, lambda: _v242(None)),
+    p.Field('from_cluster', 'fromCluster', _v243, lambda: _v243(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v243 = p.nullable(V_StandbySpec)
+_v244 = p.nullable(V_StandbySpec)
 
-_v244 = p.integer(ge=10, le=86400)
+_v245 = p.integer(ge=10, le=86400)
 
-_v245 = p.integer(ge=0, le=1099511627776)
+_v246 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v244, lambda: _v244(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v245, lambda: _v245(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v245, lambda: _v245(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v246, lambda: _v246(1048576)),
 ))
 
-_v246 = p.nullable(p.string(min_length=1))
+_v247 = p.nullable(p.string(min_length=1))
 
-_v247 = p.nullable(V_ResourcesSpec)
+_v248 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v246, lambda: _v246(None)),
-    p.Field('resources', 'resources', _v247, lambda: _v247(None)),
+    p.Field('image', 'image', _v247, lambda: _v247(None)),
+    p.Field('resources', 'resources', _v248, lambda: _v248(None)),
 ))
-
-_v248 = p.boolean()
 
 _v249 = p.boolean()
 
-_v250 = p.integer(ge=1)
+_v250 = p.boolean()
 
 _v251 = p.integer(ge=1)
 
-_v252 = p.integer(ge=1, le=100)
+_v252 = p.integer(ge=1)
 
-_v253 = p.integer(ge=1, le=99)
+_v253 = p.integer(ge=1, le=100)
 
-_v254 = p.nullable(p.integer(ge=1, le=8784))
+_v254 = p.integer(ge=1, le=99)
 
-_v255 = p.integer(ge=1, le=3650)
+_v255 = p.nullable(p.integer(ge=1, le=8784))
+
+_v256 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v250, lambda: _v250(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v251, lambda: _v251(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v252, lambda: _v252(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v253, lambda: _v253(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v254, lambda: _v254(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v255, lambda: _v255(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v251, lambda: _v251(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v252, lambda: _v252(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v253, lambda: _v253(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v254, lambda: _v254(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v255, lambda: _v255(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v256, lambda: _v256(14)),
 ))
 
-_v256 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v257 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v257 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v258 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v256, lambda: _v256({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v257, lambda: _v257({})),
+    p.Field('labels', 'labels', _v257, lambda: _v257({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v258, lambda: _v258({})),
 ))
 
-_v258 = p.nullable(V_GrafanaDashboardSpec)
+_v259 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v248, lambda: _v248(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v249, lambda: _v249(True)),
+    p.Field('pod_monitor', 'podMonitor', _v249, lambda: _v249(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v250, lambda: _v250(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v258, lambda: _v258(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v259, lambda: _v259(None)),
 ))
 
-_v259 = p.nullable(V_MonitoringSpec)
+_v260 = p.nullable(V_MonitoringSpec)
 
-_v260 = p.member(m_spec_rules_connectivity.Naming)
+_v261 = p.member(m_spec_rules_connectivity.Naming)
 
-_v261 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v262 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v262 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v263 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v262, lambda: _v262('')),
+    p.Field('host_suffix', 'hostSuffix', _v263, lambda: _v263('')),
 ))
 
-_v263 = p.nullable(V_DNSSpec)
+_v264 = p.nullable(V_DNSSpec)
 
-_v264 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v265 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v261, lambda: _v261(None)),
-    p.Field('dns', 'dns', _v263, lambda: _v263(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v264, lambda: _v264(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v262, lambda: _v262(None)),
+    p.Field('dns', 'dns', _v264, lambda: _v264(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v265, lambda: _v265(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v265 = p.boolean()
+_v266 = p.boolean()
 
-_v266 = p.mapping(p.string(), p.string(), max_length=50)
+_v267 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v267 = p.sequence(p.string(), max_length=100)
+_v268 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1276,64 +1279,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v267, lambda: _v267([])),
+    p.Field('values', 'values', _v268, lambda: _v268([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v268 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v269 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v266, lambda: _v266({})),
-    p.Field('match_expressions', 'matchExpressions', _v268, lambda: _v268([])),
+    p.Field('match_labels', 'matchLabels', _v267, lambda: _v267({})),
+    p.Field('match_expressions', 'matchExpressions', _v269, lambda: _v269([])),
 ))
-
-_v269 = p.nullable(V_LabelSelectorSpec)
 
 _v270 = p.nullable(V_LabelSelectorSpec)
 
-_v271 = p.sequence(p.string(), max_length=50)
+_v271 = p.nullable(V_LabelSelectorSpec)
+
+_v272 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v271, lambda: _v271([])),
+    p.Field('except_', 'except', _v272, lambda: _v272([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v272 = p.nullable(V_IPBlockSpec)
+_v273 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v269, lambda: _v269(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v270, lambda: _v270(None)),
-    p.Field('ip_block', 'ipBlock', _v272, lambda: _v272(None)),
+    p.Field('pod_selector', 'podSelector', _v270, lambda: _v270(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v271, lambda: _v271(None)),
+    p.Field('ip_block', 'ipBlock', _v273, lambda: _v273(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v273 = p.sequence(V_PeerSpec, max_length=50)
+_v274 = p.sequence(V_PeerSpec, max_length=50)
 
-_v274 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v275 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v274, lambda: _v274([53])),
+    p.Field('ports', 'ports', _v275, lambda: _v275([53])),
 ))
 
-_v275 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v276 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v275, lambda: _v275([443, 6443])),
+    p.Field('ports', 'ports', _v276, lambda: _v276([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1354,8 +1357,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v265, lambda: _v265(True)),
-    p.Field('applications', 'applications', _v273, lambda: _v273([])),
+    p.Field('enabled', 'enabled', _v266, lambda: _v266(True)),
+    p.Field('applications', 'applications', _v274, lambda: _v274([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1363,9 +1366,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v276 = p.boolean()
+_v277 = p.boolean()
 
-_v277 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v278 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1388,16 +1391,16 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('replica_service', 'replicaService', V_ReplicaServiceSpec, lambda: V_ReplicaServiceSpec({})),
     p.Field('tls', 'tls', V_TLSSpec, lambda: V_TLSSpec({})),
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
-    p.Field('backups', 'backups', _v220, lambda: _v220(None)),
+    p.Field('backups', 'backups', _v221, lambda: _v221(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v243, lambda: _v243(None)),
+    p.Field('standby', 'standby', _v244, lambda: _v244(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('monitoring', 'monitoring', _v259, lambda: _v259(None)),
-    p.Field('naming', 'naming', _v260, lambda: _v260(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('monitoring', 'monitoring', _v260, lambda: _v260(None)),
+    p.Field('naming', 'naming', _v261, lambda: _v261(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v276, lambda: _v276(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v277, lambda: _v277([])),
+    p.Field('openshift', 'openshift', _v277, lambda: _v277(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v278, lambda: _v278([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1410,21 +1413,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v278 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v279 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v279 = p.string(pattern='^RenderConfig\\Z')
+_v280 = p.string(pattern='^RenderConfig\\Z')
 
-_v280 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v281 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v281 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v282 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v282 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v283 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v283 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v284 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v284 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v285 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v285 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v286 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1433,59 +1436,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v286 = p.nullable(V_SealedConfig)
+_v287 = p.nullable(V_SealedConfig)
 
-_v287 = p.literal('ClusterSecretStore', 'SecretStore')
+_v288 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v288 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v289 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v287, lambda: _v287('ClusterSecretStore')),
-    p.Field('name', 'name', _v288, lambda: _v288('pgrender')),
+    p.Field('kind', 'kind', _v288, lambda: _v288('ClusterSecretStore')),
+    p.Field('name', 'name', _v289, lambda: _v289('pgrender')),
 ))
 
-_v289 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v290 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v290 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
-
-_v291 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v291 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
 _v292 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v293 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v293 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v294 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v289, lambda: _v289('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v290, lambda: _v290('1h')),
-    p.Field('remote_key', 'remoteKey', _v291, lambda: _v291('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v292, lambda: _v292('{property}')),
-    p.Field('password_sync', 'passwordSync', _v293, lambda: _v293('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v290, lambda: _v290('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v291, lambda: _v291('1h')),
+    p.Field('remote_key', 'remoteKey', _v292, lambda: _v292('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v293, lambda: _v293('{property}')),
+    p.Field('password_sync', 'passwordSync', _v294, lambda: _v294('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v284, lambda: _v284('derived')),
-    p.Field('key_file', 'keyFile', _v285, lambda: _v285(None)),
-    p.Field('sealed', 'sealed', _v286, lambda: _v286(None)),
+    p.Field('provider', 'provider', _v285, lambda: _v285('derived')),
+    p.Field('key_file', 'keyFile', _v286, lambda: _v286(None)),
+    p.Field('sealed', 'sealed', _v287, lambda: _v287(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v294 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v295 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v295 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v296 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v296 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v297 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v297 = p.integer(ge=0)
+_v298 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1493,26 +1496,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v295, lambda: _v295([])),
-    p.Field('parameters', 'parameters', _v296, lambda: _v296({})),
-    p.Field('password_rotation', 'passwordRotation', _v297, lambda: _v297(0)),
+    p.Field('in_roles', 'inRoles', _v296, lambda: _v296([])),
+    p.Field('parameters', 'parameters', _v297, lambda: _v297({})),
+    p.Field('password_rotation', 'passwordRotation', _v298, lambda: _v298(0)),
 ))
 
-_v298 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v299 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v278, lambda: _v278('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v279, lambda: _v279('RenderConfig')),
-    p.Field('specs', 'specs', _v280, lambda: _v280(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v281, lambda: _v281('rendered')),
-    p.Field('namespace', 'namespace', _v282, lambda: _v282(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v283, lambda: _v283('1.30')),
+    p.Field('api_version', 'apiVersion', _v279, lambda: _v279('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v280, lambda: _v280('RenderConfig')),
+    p.Field('specs', 'specs', _v281, lambda: _v281(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v282, lambda: _v282('rendered')),
+    p.Field('namespace', 'namespace', _v283, lambda: _v283(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v284, lambda: _v284('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v294, lambda: _v294(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v298, lambda: _v298([])),
+    p.Field('required_version', 'requiredVersion', _v295, lambda: _v295(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v299, lambda: _v299([])),
 ))
 
 # Each model's validator, by the model's name.

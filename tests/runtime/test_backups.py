@@ -442,9 +442,23 @@ def test_encrypted_repository_cannot_be_read_without_its_passphrase(source: Loca
 
 
 def test_logical_backup_to_the_bucket(source: LocalCluster, s3: S3Server) -> None:
+    """A dump, written; then (retentionDays: 30) the dumps named for more than 30 days ago deleted, and
+    nothing else below the prefix."""
+    prefix = f"{SOURCE_PATH}/logical/"
+    recent = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=29)).strftime("%Y%m%dT%H%M%SZ")
+    kept = {f"{prefix}{recent}.sql.gz", f"{prefix}notes.txt", f"{prefix}20200101T000000Z.sql.gz.partial"}
+    for key in (*kept, f"{prefix}20200101T000000Z.sql.gz", f"{prefix}20251231T235959Z.sql.gz"):
+        s3.client().put_object(Bucket=BUCKET, Key=key, Body=b"old")
     out = succeeded(run_backup(source, "CronJob", "hippo-logical-backup"))
-    (key,) = s3.list_keys(BUCKET, f"{SOURCE_PATH}/logical/")
-    assert out.strip() == f"wrote s3://{BUCKET}/{key}"
+    (key,) = set(s3.list_keys(BUCKET, prefix)) - kept
+    wrote, *deleted = out.strip().splitlines()
+    assert wrote == f"wrote s3://{BUCKET}/{key}"
+    assert sorted(deleted) == [
+        f"deleted s3://{BUCKET}/{prefix}{stamp}.sql.gz (older than 30 days)"
+        for stamp in ("20200101T000000Z", "20251231T235959Z")
+    ]
+    for old in kept:
+        s3.client().delete_object(Bucket=BUCKET, Key=old)
     dump = gzip.decompress(s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()).decode()
     assert "CREATE TABLE public.events" in dump
     assert "before target" in dump
