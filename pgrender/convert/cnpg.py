@@ -15,22 +15,27 @@ from pgrender.convert import Inputs
 from pgrender.convert.base import ANY, Output, Path_, Reason, Ref, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
+    SOURCE_RENDERED,
     append_hba_rule,
     claim,
+    copy_note,
     image_pull_secrets,
     memory_limit_note,
     metadata,
     own_selector,
     parameter,
     postgres_version,
+    primary_service_host,
     quantity,
     resources,
     scheduling_lists,
+    source_port,
     topology_spread,
 )
 from pgrender.frozen import field as frozen_field
 from pgrender.frozen import frozen
-from pgrender.load import Document
+from pgrender.load import Document, format_path
+from pgrender.plan.defaults import REPLICATION_USER
 from pgrender.plan.profiles import PROFILES
 from pgrender.spec.rules.connectivity import Naming
 from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
@@ -52,13 +57,27 @@ _PROBES = "pgrender's pods are probed through Patroni's REST API"
 _SHUTDOWN = "Patroni stops PostgreSQL in pgrender's pods"
 _MONITORING = "pgrender's exporter is a sidecar set by spec.monitoring (README, 'Monitoring'): set it there"
 BOOTSTRAP = ("spec", "bootstrap")
+EXTERNAL = ("spec", "externalClusters")
+REPLICA = ("spec", "replica")
 _OWNER_SECRET = "pgrender derives the owner's password from the root key"
-# The bootstraps from another cluster's data, which pgrender does not carry (its cluster starts from
-# initdb): why. Their database and owner (and secret) still name the application owner.
+# The bootstraps from another cluster's data: why what pgrender does not carry of them is left out
+# (recovery reads Barman's backups; pg_basebackup's source is carried by sources()). Their database
+# and owner (and secret) still name the application owner.
 _COPIED_BOOTSTRAP = {
     "recovery": _BARMAN,
-    "pg_basebackup": "pgrender's clusters start from initdb or a pgBackRest restore",
+    "pg_basebackup": "pgrender copies a running cluster (spec.bootstrap.fromCluster) from the externalClusters "
+    "entry its source names, reached by that entry's host",
 }
+# An external cluster's archive: what CloudNativePG restores or follows besides (or instead of) streaming.
+_SOURCE_ARCHIVE = (
+    "CloudNativePG's Barman archive (or a plugin's) cannot be read: pgrender restores and follows pgBackRest "
+    "repositories only (spec.bootstrap.fromBackup, spec.standby.fromBackup)"
+)
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_SOURCE_CERTIFICATES = (
+    f"pgrender's replication role ({REPLICATION_USER}) authenticates with a client certificate of the "
+    "source's CA, and verifies the source with that CA: both derived from the root key"
+)
 _APPLICATION_FIELDS = ("database", "owner", "secret")
 
 REASONS: tuple[Reason, ...] = (
@@ -79,7 +98,38 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "postgresGID", why="the image contract says which group runs PostgreSQL (spec.imageContract)"),
     left_out(*SPEC, "replicationSlots", why="Patroni keeps the replication slots of pgrender's members"),
     left_out(*SPEC, "replica", why="pgrender's standby follows a pgBackRest repository or another pgrender cluster"),
-    left_out(*SPEC, "externalClusters", why="pgrender's standby and restore name other pgrender clusters"),
+    # The fields of the externalClusters entry a standby or a copy is carried from (sources(), which
+    # notes every other entry).
+    left_out(*EXTERNAL, ANY, "connectionParameters", "user", why=_SOURCE_CERTIFICATES),
+    left_out(*EXTERNAL, ANY, "connectionParameters", "password", why=_SOURCE_CERTIFICATES),
+    left_out(
+        *EXTERNAL,
+        ANY,
+        "connectionParameters",
+        "dbname",
+        why="a copy or a standby connects for replication, to no database",
+    ),
+    left_out(
+        *EXTERNAL,
+        ANY,
+        "connectionParameters",
+        "sslmode",
+        why="pgrender verifies the source as spec.connectivity.replicationSSLMode says (verify-ca by default; "
+        "verify-full checks the host name too)",
+    ),
+    left_out(
+        *EXTERNAL,
+        ANY,
+        "connectionParameters",
+        ANY,
+        why="pgrender writes the replication connection's other parameters itself",
+    ),
+    *(left_out(*EXTERNAL, ANY, key, why=_SOURCE_CERTIFICATES) for key in ("sslCert", "sslKey", "sslRootCert")),
+    left_out(*EXTERNAL, ANY, "password", why=_SOURCE_CERTIFICATES),
+    *(
+        left_out(*EXTERNAL, ANY, key, why=f"pgrender streams from the host only: {_SOURCE_ARCHIVE}")
+        for key in ("barmanObjectStore", "plugin")
+    ),
     left_out(*SPEC, "superuserSecret", why="pgrender's superuser authenticates with a client certificate, no password"),
     left_out(*SPEC, "enableSuperuserAccess", why="pgrender's superuser authenticates with a client certificate"),
     left_out(*SPEC, "serviceAccountTemplate", why="pgrender writes its own service accounts"),
@@ -217,6 +267,7 @@ class _Build:
         image_pull_secrets(src, out)
         self.version()
         self.instances()
+        self.sources()  # before users(): the application owner's section is pg_basebackup's
         self.users()
         self.postgresql()
         self.services()
@@ -318,6 +369,175 @@ class _Build:
             out,
             (*to, "topologySpreadConstraints"),
             lambda selector: own_selector(selector, dict(own)),
+        )
+
+    def sources(self) -> None:
+        """spec.replica (a standby) and bootstrap.pg_basebackup (a copy) of the externalClusters entry
+        they name, reached by its host; every other entry is noted here."""
+        src = self.src
+        entries: dict[str, Path_] = {}
+        for _, path, entry in src.elements(EXTERNAL):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name not in entries:
+                entries[name] = path
+        used: set[Path_] = set()
+        followed = self.replica(entries, used)
+        self.basebackup(entries, used, followed)
+        for _, path, entry in src.elements(EXTERNAL):
+            if path in used:
+                continue
+            archive = isinstance(entry, dict) and any(entry.get(key) for key in ("barmanObjectStore", "plugin"))
+            src.left_out(
+                path,
+                _SOURCE_ARCHIVE
+                if archive
+                else "pgrender reads an external cluster only as the source of spec.replica or "
+                "bootstrap.pg_basebackup, by its host; nothing carried names this one",
+            )
+
+    def replica(self, entries: dict[str, Path_], used: set[Path_]) -> str | None:
+        """spec.replica as spec.standby.fromCluster: the name of the entry followed, when carried.
+
+        CloudNativePG's cluster is a replica when replica.enabled says so; without it, when it is not
+        replica.primary (replica.self, or its name), the primary of a distributed topology."""
+        src, out = self.src, self.out
+        if not isinstance(src.get(REPLICA), dict):
+            return None
+        enabled = src.take_bool((*REPLICA, "enabled"))
+        primary = src.take_str((*REPLICA, "primary"))
+        me = src.take_str((*REPLICA, "self")) or self.name
+        name = src.take_str((*REPLICA, "source"))
+        if enabled is None and primary == me:
+            src.left_out(
+                REPLICA,
+                f"replica.primary names this cluster ({me}): the primary of its distributed topology runs as a "
+                "primary, as pgrender's cluster does without spec.standby; pgrender has no distributed "
+                f"topology: to make it follow {name}, add spec.standby.fromCluster",
+            )
+            return None
+        if not name:
+            src.problem((*REPLICA, "source"), "required field is missing")
+            return None
+        entry = entries.get(name)
+        host = self.entry_host(entry)
+        if entry is None or host is None:
+            why = (
+                f"no externalClusters entry {name}"
+                if entry is None
+                else f"externalClusters entry {name} has no connectionParameters.host"
+            )
+            if enabled is False:  # promoted: a primary, as pgrender's cluster is without spec.standby
+                why += "; with replica.enabled: false it runs as a primary, as pgrender's does without spec.standby"
+            elif entry is None:
+                why += ": nothing to follow"
+            else:
+                why += f", so CloudNativePG follows its archive: {_SOURCE_ARCHIVE}"
+            src.left_out(REPLICA, why)
+            return None
+        used.add(entry)
+        to: Path_ = ("spec", "standby")
+        note = self.from_cluster(entry, host, (*to, "fromCluster"), copy=False)
+        if note is None:
+            src.left_out(REPLICA, _refused_host(entry))
+            return None
+        if enabled is False:
+            out.set((*to, "enabled"), False, src.at((*REPLICA, "enabled")))
+            note += "; replica.enabled: false promotes it, as spec.standby.enabled: false does"
+        src.changed(REPLICA, note)
+        topology = f" (replica.primary is {primary})" if primary else ""
+        for field in ("primary", "self"):
+            if src.has((*REPLICA, field)):
+                src.left_out(
+                    (*REPLICA, field),
+                    f"pgrender has no distributed topology: this cluster is a standby of {name}{topology}; "
+                    "promote it with spec.standby.enabled: false",
+                )
+        for field, why in (
+            ("promotionToken", "pgrender promotes a standby with spec.standby.enabled: false, without a token"),
+            ("minApplyDelay", "pgrender's standby replays the WAL as it comes"),
+        ):
+            if src.has((*REPLICA, field)):
+                src.left_out((*REPLICA, field), why)
+        return name
+
+    def basebackup(self, entries: dict[str, Path_], used: set[Path_], followed: str | None) -> None:
+        """bootstrap.pg_basebackup as spec.bootstrap.fromCluster; a standby's copy of the source it
+        follows is the standby's own (spec.standby.fromCluster copies it first)."""
+        src = self.src
+        path = (*BOOTSTRAP, "pg_basebackup", "source")
+        if not isinstance(src.get(path[:-1]), dict):
+            return
+        name = src.take_str(path)
+        if not name:
+            src.problem(path, "required field is missing")
+            return
+        if followed is not None:
+            if name != followed:
+                src.left_out(path, f"a standby starts as a copy of the source it follows ({followed}), not of {name}")
+            return
+        entry = entries.get(name)
+        host = self.entry_host(entry)
+        if entry is None or host is None:
+            src.left_out(
+                path,
+                f"no externalClusters entry {name}: nothing to copy"
+                if entry is None
+                else f"externalClusters entry {name} has no connectionParameters.host: nothing to copy from",
+            )
+            return
+        used.add(entry)
+        note = self.from_cluster(entry, host, ("spec", "bootstrap", "fromCluster"), copy=True)
+        if note is None:
+            src.left_out(path, _refused_host(entry))
+            return
+        src.changed(path, note)
+
+    def entry_host(self, entry: Path_ | None) -> str | None:
+        host = self.src.get((*entry, "connectionParameters", "host")) if entry is not None else None
+        return host if isinstance(host, str) and host else None
+
+    def from_cluster(self, entry: Path_, host: str, to: Path_, *, copy: bool) -> str | None:
+        """fromCluster at ``to`` for the externalClusters entry at ``entry``: the cluster whose primary
+        Service (<cluster>-rw) ``host`` names, or ``host`` itself, outside this Kubernetes cluster, with
+        the entry's name as the cluster's (<cluster>-source where that cannot name another pgrender
+        cluster). The note of the field that asks for it; None when refused."""
+        src, out = self.src, self.out
+        params = (*entry, "connectionParameters")
+        src.take((*params, "host"))
+        name = str(src.take((*entry, "name")))
+        found = primary_service_host(host, "-rw")
+        if found:
+            value: dict[str, Any] = {"cluster": found[0]} | ({"namespace": found[1]} if found[1] else {})
+        else:
+            usable = _DNS_LABEL.fullmatch(name) is not None and name != self.name
+            value = {"cluster": name if usable else f"{self.name}-source", "host": host}
+        if not out.set(to, value, src.at((*params, "host"))):
+            if src.has((*params, "port")):
+                src.left_out((*params, "port"), _refused_host(entry))
+            return None
+        source_port(src, (*params, "port"), out, (*to, "port"))
+        cluster = value["cluster"]
+        if copy and found:
+            return copy_note(cluster)
+        if found:
+            return (
+                f"a standby of cluster {cluster} (spec.standby.fromCluster), streaming from its primary Service "
+                f"({cluster}-rw) after a copy with pg_basebackup; pgrender streams as its replication role, with "
+                f"a certificate of the source's CA derived from the root key: {SOURCE_RENDERED} (as cluster "
+                f"{cluster})"
+            )
+        what = "a copy of the primary at" if copy else "a standby streaming from"
+        named = (
+            f"after it, {cluster}"
+            if cluster == name
+            else f"{cluster} ({name} {'is this cluster' if name == self.name else 'is no cluster name'})"
+        )
+        return (
+            f"{what} {host} ({format_path(to)}.host, as it is: {host} names no primary Service <cluster>-rw "
+            f"of this Kubernetes cluster); CloudNativePG names the source only by its externalClusters entry ({name}), "
+            f"so pgrender's spec names the cluster {named}, in this cluster's namespace, and derives the "
+            f"source's CA and passwords for it from the root key: set {format_path(to)}.cluster and namespace "
+            f"to the source's own ({SOURCE_RENDERED})"
         )
 
     def users(self) -> None:
@@ -529,3 +749,8 @@ class _Build:
             return
         database.take(("metadata", "name"))
         out.append(("spec", "databases"), {"name": name, "owner": owner}, database.at(("spec",)))
+
+
+def _refused_host(entry: Path_) -> str:
+    host = format_path((*entry, "connectionParameters", "host"))
+    return f"goes with its source's host ({host}), which pgrender refuses"

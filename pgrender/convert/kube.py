@@ -307,3 +307,51 @@ def service_host(host: str) -> tuple[str, str | None] | None:
     if match is None:
         return None
     return match["service"], match["namespace"]
+
+
+def primary_service_host(host: str, suffix: str) -> tuple[str, str | None] | None:
+    """(cluster, namespace) when ``host`` names the primary Service ``<cluster><suffix>`` of a cluster
+    in this Kubernetes cluster (as ``service_host`` reads it); None for any other host, which
+    fromCluster.host reaches as it is."""
+    found = service_host(host)
+    if found is None or not found[0].endswith(suffix) or len(found[0]) <= len(suffix):
+        return None
+    return found[0][: len(found[0]) - len(suffix)], found[1]
+
+
+def source_port(source: Source, path: Path_, out: Output, to: Path_) -> None:
+    """The port of a source's primary (a number, or a string of digits as Zalando's and CloudNativePG's
+    are) as fromCluster.port at ``to``."""
+    value = source.take(path)
+    if value is None:
+        return
+    text = str(value)
+    if isinstance(value, bool) or not text.isdigit():
+        source.left_out(path, f"{text!r} is not a port number: fromCluster.port stays 5432")
+        return
+    out.set(to, int(text), source.at(path))
+
+
+# The notes of a standby or a copy of another cluster (fromCluster): pgrender reaches the source as
+# its replication role, with a client certificate of the source's CA, both derived from the root key.
+SOURCE_RENDERED = "the source must be rendered by pgrender with the same root key"
+
+
+def copy_note(cluster: str) -> str:
+    """The note of a copy (bootstrap.fromCluster) of a cluster named by the input."""
+    return (
+        f"a copy of cluster {cluster}'s primary (spec.bootstrap.fromCluster), taken with pg_basebackup; "
+        "pgrender takes it as its replication role, with a certificate of the source's CA derived from the "
+        f"root key: {SOURCE_RENDERED} (as cluster {cluster})"
+    )
+
+
+def unnamed_source(operator: str, host: str, name: str, field: str) -> str:
+    """The note of a source reached at ``host``, outside this Kubernetes cluster, that the operator does
+    not name: pgrender's spec names it ``name`` (``field``), for which it derives the CA and passwords."""
+    return (
+        f"{host} names no primary Service of this Kubernetes cluster: pgrender reaches it as {field}.host; "
+        f"{operator} names no cluster there, and pgrender derives the source's CA and passwords for the "
+        f"cluster {field}.cluster names: the spec says {name}, in this cluster's namespace; set cluster and "
+        f"namespace to the source's own ({SOURCE_RENDERED})"
+    )

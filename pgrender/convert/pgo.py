@@ -25,10 +25,11 @@ from pgrender.convert.kube import (
     own_selector,
     parameter,
     postgres_version,
+    primary_service_host,
     resources,
     service,
-    service_host,
     topology_spread,
+    unnamed_source,
 )
 from pgrender.frozen import field as frozen_field
 from pgrender.frozen import frozen
@@ -770,33 +771,41 @@ class _Build:
         to: Path_ = ("spec", "standby")
         repo_name = src.take_str((*path, "repoName"))
         host = src.take_str((*path, "host"))
-        port = src.take_int((*path, "port"))
-        found = service_host(host) if host else None
+        found = primary_service_host(host, "-primary") if host else None
         if repo_name:
-            followed = found[0].removesuffix("-primary") if found and found[0].endswith("-primary") else None
-            self.standby_repo(path, repo_name, to, followed)
+            self.standby_repo(path, repo_name, to, found[0] if found else None)
         if host:
-            if found is None or not found[0].endswith("-primary"):
-                src.left_out(
-                    (*path, "host"),
-                    "pgrender streams from another pgrender cluster's <cluster>-primary Service; this host is not one",
-                )
-            else:
-                value: dict[str, Any] = {"cluster": found[0].removesuffix("-primary")}
-                if found[1]:
-                    value["namespace"] = found[1]
-                if port is not None:
-                    value["port"] = port
-                if out.set((*to, "fromCluster"), value, src.at((*path, "host"))):
-                    src.changed(
-                        (*path, "host"),
-                        "pgrender streams over TLS with certificates of the source's CA: the source must be "
-                        "rendered by pgrender with the same root key",
-                    )
-        elif port is not None:
+            self.standby_host(path, host, found, to)
+        elif src.has((*path, "port")):
             src.left_out((*path, "port"), "a port without a host: nothing to stream from")
         if out.get(to) and enabled is not None:
             out.set((*to, "enabled"), enabled, src.at((*path, "enabled")))
+
+    def standby_host(self, path: Path_, host: str, found: tuple[str, str | None] | None, to: Path_) -> None:
+        """standby.host: the <cluster>-primary Service of a cluster in this Kubernetes cluster, or any
+        other host (outside it: fromCluster.host), with standby.port."""
+        src, out = self.src, self.out
+        host_path, port_path = (*path, "host"), (*path, "port")
+        if found is not None:
+            value: dict[str, Any] = {"cluster": found[0]}
+            if found[1]:
+                value["namespace"] = found[1]
+            note = (
+                "pgrender streams over TLS with certificates of the source's CA: the source must be rendered by "
+                "pgrender with the same root key"
+            )
+        else:
+            # The repository's source (standby_repo) has the same name: the one cluster it follows.
+            value = {"cluster": f"{self.name}-source", "host": host}
+            note = unnamed_source("PGO", host, value["cluster"], "spec.standby.fromCluster")
+        if not out.set((*to, "fromCluster"), value, src.at(host_path)):
+            if src.has(port_path):
+                src.left_out(port_path, f"goes with {format_path(host_path)}, which pgrender refuses")
+            return
+        src.changed(host_path, note)
+        port = src.take_int(port_path)
+        if port is not None:
+            out.set((*to, "fromCluster", "port"), port, src.at(port_path))
 
     def standby_repo(self, path: Path_, repo_name: str, to: Path_, followed: str | None) -> None:
         """The standby's repository; its cluster is the one it streams from, when it names one."""

@@ -17,18 +17,21 @@ from pgrender.convert.kube import (
     INSTANCE_SET,
     append_hba_rule,
     containers,
+    copy_note,
     memory_limit_note,
     own_selector,
     parameter,
     postgres_version,
+    primary_service_host,
     put_label,
     quantity,
-    service_host,
+    source_port,
     topology_spread,
+    unnamed_source,
 )
 from pgrender.frozen import field as frozen_field
 from pgrender.frozen import frozen
-from pgrender.load import Document
+from pgrender.load import Document, format_path
 
 GROUP = "acid.zalan.do"
 SPEC = ("spec",)
@@ -44,6 +47,10 @@ _SIDECARS = "the old spelling; write initContainers"
 _WAL_ARCHIVE = (
     "Zalando's WAL-E/WAL-G archive has no pgrender equivalent: pgrender restores and follows pgBackRest "
     "repositories (spec.bootstrap.fromBackup, spec.standby.fromBackup)"
+)
+_ARCHIVE_CLONE = (
+    f"a clone at a timestamp restores from the source's WAL archive: {_WAL_ARCHIVE}; a clone without one "
+    "copies the running source (spec.bootstrap.fromCluster)"
 )
 
 
@@ -88,7 +95,7 @@ REASONS: tuple[Reason, ...] = (
         *POOLER, "dockerImage", why="pgrender runs its own pgBouncer image (proxy.pgBouncer.image, run as 998:996)"
     ),
     left_out(*POOLER, "resources", ANY, ANY, why="pgrender sets cpu, memory and ephemeral-storage"),
-    left_out(*SPEC, "clone", why=_WAL_ARCHIVE),
+    left_out(*SPEC, "clone", why=_ARCHIVE_CLONE),
     left_out(*SPEC, "standby", "s3_wal_path", why=_WAL_ARCHIVE),
     left_out(*SPEC, "standby", "gs_wal_path", why=_WAL_ARCHIVE),
     left_out(*SPEC, "standby", "standby_primary_slot_name", why="pgrender's standby uses no replication slot"),
@@ -162,6 +169,7 @@ class _Build:
         self.services()
         self.pooler()
         self.logical_backup()
+        self.clone()
         self.standby()
 
     def instances(self) -> None:
@@ -383,34 +391,65 @@ class _Build:
         elif src.has(schedule_path):
             src.left_out(schedule_path, "logical backups are not enabled (enableLogicalBackup)")
 
+    def clone(self) -> None:
+        """A clone without a timestamp: pg_basebackup from the Service of the source cluster, in this
+        namespace (Zalando's CLONE_WITH_BASEBACKUP, its host the cluster's name, port 5432). One with a
+        timestamp restores the WAL archive: noted whole by the sweep."""
+        src, out = self.src, self.out
+        path = ("spec", "clone")
+        section = src.get(path)
+        if not isinstance(section, dict) or section.get("timestamp") not in (None, ""):
+            return
+        cluster = src.take_str((*path, "cluster"))
+        if not cluster:
+            src.problem((*path, "cluster"), "required field is missing")
+            return
+        src.take((*path, "timestamp"))  # empty: the clone copies the running source, as here
+        if not out.set(("spec", "bootstrap", "fromCluster"), {"cluster": cluster}, src.at(path)):
+            return
+        src.changed(
+            path,
+            f"{copy_note(cluster)}; it runs this cluster's PostgreSQL major version, which must be the "
+            "source's (Spilo upgrades a clone of an older version, pgrender does not)",
+        )
+        for _, field, _ in src.items(path):
+            if field not in src.consumed:
+                src.left_out(
+                    field,
+                    "Zalando reads it only for a clone from the WAL archive (with a timestamp); this clone "
+                    "copies the running source",
+                )
+
     def standby(self) -> None:
+        """standby_host: the source's primary Service in this Kubernetes cluster (<cluster>, as Zalando
+        names it), or any other host, outside it (fromCluster.host), with standby_port."""
         src, out = self.src, self.out
         base = ("spec", "standby")
         host_path = (*base, "standby_host")
         host = src.take_str(host_path)
         port_path = (*base, "standby_port")
-        port = src.take_str(port_path)
         if not host:
-            if port:
+            if src.has(port_path):
                 src.left_out(port_path, "a port without a host: nothing to stream from")
             return
-        found = service_host(host)
-        if found is None:
-            src.left_out(
-                host_path, "pgrender streams from another pgrender cluster's primary Service, named by its cluster"
-            )
-            return
-        value: dict[str, Any] = {"cluster": found[0]}
-        if found[1]:
-            value["namespace"] = found[1]
-        if port and port.isdigit():
-            value["port"] = int(port)
-        if out.set(("spec", "standby", "fromCluster"), value, src.at(host_path)):
-            src.changed(
-                host_path,
+        to: Path_ = ("spec", "standby", "fromCluster")
+        found = primary_service_host(host, "")
+        if found is not None:
+            value: dict[str, Any] = {"cluster": found[0]}
+            if found[1]:
+                value["namespace"] = found[1]
+            note = (
                 "pgrender streams over TLS with certificates of the source's CA: the source must be rendered "
-                f"by pgrender with the same root key (as cluster {found[0]})",
+                f"by pgrender with the same root key (as cluster {found[0]})"
             )
+        else:
+            value = {"cluster": f"{self.name}-source", "host": host}
+            note = unnamed_source("Zalando", host, value["cluster"], "spec.standby.fromCluster")
+        if out.set(to, value, src.at(host_path)):
+            src.changed(host_path, note)
+            source_port(src, port_path, out, (*to, "port"))
+        elif src.has(port_path):
+            src.left_out(port_path, f"goes with {format_path(host_path)}, which pgrender refuses")
 
 
 def _flags(flags: list[Any]) -> tuple[dict[str, bool], list[str]]:
