@@ -329,7 +329,12 @@ class StreamSourceSpec(StrictModel):
 
     cluster: DNSLabel = Field(description="Name of the cluster to follow.")
     namespace: DNSLabel | None = Field(default=None, description="Its namespace; default this cluster's.")
-    port: int = Field(default=5432, ge=1024, le=65535, description="Its spec.port (or the port host listens on).")
+    port: int = Field(
+        default=5432,
+        ge=1,
+        le=65535,
+        description="Its spec.port, or the port host listens on (a load balancer may listen below 1024).",
+    )
     host: SourceHost | None = Field(
         default=None,
         description="Where its primary is reached when not through its primary Service in this Kubernetes "

@@ -1093,7 +1093,7 @@ _v232 = p.nullable(V_RestoreSourceSpec)
 
 _v233 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v234 = p.integer(ge=1024, le=65535)
+_v234 = p.integer(ge=1, le=65535)
 
 _v235 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
