@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from pgrender.components.services import services
+from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from tests.conftest import base_spec
 
@@ -63,3 +66,55 @@ def test_metadata_merge_order(plan_of: Callable[[dict[str, Any]], ClusterPlan]) 
     primary = services(plan_of(spec))[0]
     assert primary["metadata"]["labels"]["tier"] == "service", "component labels override cluster labels"
     assert primary["metadata"]["labels"]["team"] == "a"
+
+
+def _by_name(plan: ClusterPlan) -> dict[str, dict[str, Any]]:
+    return {s["metadata"]["name"]: s for s in services(plan)}
+
+
+PGD_SPEC = {"naming": "pgd", "connectivity": {"dns": {"domain": "example.com"}}}
+LB = {"type": "LoadBalancer", "metadata": {"annotations": {"external-dns.alpha.kubernetes.io/hostname": "x"}}}
+
+
+@pytest.mark.parametrize(
+    ("changes", "name", "kind", "annotated"),
+    [
+        # PGD's node and group service templates: each member's Service, and the one over every member.
+        ({**PGD_SPEC, "memberServices": LB}, "hippo-instance1-0", "LoadBalancer", True),
+        ({**PGD_SPEC, "memberServices": LB}, "hippo-group", "ClusterIP", False),
+        ({**PGD_SPEC, "groupService": LB}, "hippo-group", "LoadBalancer", True),
+        ({**PGD_SPEC, "groupService": LB}, "hippo-instance1-0", "ClusterIP", False),
+        ({"naming": "cnpg", "groupService": LB}, "hippo-r", "LoadBalancer", True),
+        ({**PGD_SPEC}, "hippo-instance1-0", "ClusterIP", False),  # unset: as before
+    ],
+)
+def test_the_naming_profiles_services_take_their_templates(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], changes: dict[str, Any], name: str, kind: str, annotated: bool
+) -> None:
+    spec = base_spec()
+    spec["spec"].update(changes)
+    service = _by_name(plan_of(spec))[name]
+    assert service["spec"]["type"] == kind
+    assert ("external-dns.alpha.kubernetes.io/hostname" in service["metadata"].get("annotations", {})) is annotated
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"memberServices": LB}, "spec.memberServices: naming: pgo writes no such Service"),
+        ({"naming": "cnpg", "memberServices": LB}, "spec.memberServices: naming: cnpg writes no such Service"),
+        ({"groupService": LB}, "spec.groupService: naming: pgo writes no such Service"),
+        (
+            {**PGD_SPEC, "memberServices": {"type": "NodePort", "nodePort": 30001}},
+            "spec.memberServices.nodePort: every member's Service would take this one node port",
+        ),
+    ],
+)
+def test_a_template_without_its_services_is_refused(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], changes: dict[str, Any], message: str
+) -> None:
+    spec = base_spec()
+    spec["spec"].update(changes)
+    with pytest.raises(SpecError) as info:
+        plan_of(spec)
+    assert [p for p in info.value.problems if f"{p.path}: {p.message}".startswith(message)], info.value.problems

@@ -249,10 +249,12 @@ def logical_script(plan: ClusterPlan, logical: LogicalPlan) -> str:
     new one is written (never the new one; nothing else under the prefix): the names sort as times.
     """
     pg_dumpall = shlex.quote(f"{plan.bin_dir}/pg_dumpall")
-    expire = "" if logical.retention_days is None else _expire_dumps(logical.retention_days)
+    days = logical.retention_days
+    expire = "" if days is None else _expire_dumps(days)
+    expiring = "" if days is None else f"; dumps older than {days} days are deleted after"
     return f"""#!/bin/sh
 # A logical backup: pg_dumpall of every database and role (without passwords) from the primary, to
-# {logical.target}/<UTC time>.sql.gz with the AWS CLI{"" if logical.retention_days is None else f"; dumps older than {logical.retention_days} days are deleted after"}.
+# {logical.target}/<UTC time>.sql.gz with the AWS CLI{expiring}.
 set -eu
 name="$PGRENDER_LOGICAL_TARGET/$(date -u +%Y%m%dT%H%M%SZ).sql.gz"
 status=/tmp/pg_dumpall.status

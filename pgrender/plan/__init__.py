@@ -434,27 +434,48 @@ def _extra_services(
     """The naming profile's further Services (ClusterIP, spec.service's metadata): one over every
     member (CloudNativePG's -r, PGD's group service) and one per member (PGD's node services)."""
     spec = sourced.cluster.spec
-    wanted: list[tuple[str, dict[str, str]]] = []
-    if names.any_service:
-        wanted.append((names.any_service, pod_selector))
-    for s in sets:
-        for inst in s.instances:
-            member = names.member_service(inst.name)
-            if member:
-                wanted.append((member, {**pod_selector, labels.INSTANCE_LABEL: inst.name}))
-    if not wanted:
-        return ()
-    return tuple(
-        resolve_service(
-            sourced,
-            ("spec", "naming"),
-            validated("ServiceSpec", {"metadata": spec.service.metadata}),
-            name=name,
-            port_name=defaults.POSTGRES_PORT_NAME,
-            port=spec.port,
-            selector=selector,
-            labels=service_labels,
-            problems=problems,
-        )
-        for name, selector in wanted
-    )
+    default = validated("ServiceSpec", {"metadata": spec.service.metadata})
+    # (field, its spec or the default, the Services it makes: name and selector)
+    kinds: list[tuple[str, ServiceSpec, list[tuple[str, dict[str, str]]]]] = [
+        ("groupService", spec.group_service or default, [(n, pod_selector) for n in [names.any_service] if n]),
+        (
+            "memberServices",
+            spec.member_services or default,
+            [
+                (member, {**pod_selector, labels.INSTANCE_LABEL: inst.name})
+                for s in sets
+                for inst in s.instances
+                if (member := names.member_service(inst.name))
+            ],
+        ),
+    ]
+    out = []
+    for key, given, wanted in kinds:
+        path: FieldPath = ("spec", key) if given is not default else ("spec", "naming")
+        if given is not default and not wanted:
+            problems.append(
+                sourced.problem(
+                    path, f"naming: {spec.naming.value} writes no such Service; remove it (or change naming)"
+                )
+            )
+        if key == "memberServices" and given.node_port is not None and len(wanted) > 1:
+            problems.append(
+                sourced.problem(
+                    (*path, "nodePort"), "every member's Service would take this one node port; leave it out"
+                )
+            )
+        out += [
+            resolve_service(
+                sourced,
+                path,
+                given,
+                name=name,
+                port_name=defaults.POSTGRES_PORT_NAME,
+                port=spec.port,
+                selector=selector,
+                labels=service_labels,
+                problems=problems,
+            )
+            for name, selector in wanted
+        ]
+    return tuple(out)

@@ -128,6 +128,17 @@ class ClusterSpec(StrictModel):
     """Patroni's replication settings, PostgreSQL parameters and pg_hba rules."""
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     replica_service: ReplicaServiceSpec = Field(default_factory=ReplicaServiceSpec)
+    group_service: ServiceSpec | None = Field(
+        default=None,
+        description="The Service over every member, under a naming profile that writes one (cnpg: <c>-r; pgd: "
+        "the group service, PGD's groupServiceTemplate). Default: ClusterIP with spec.service's metadata.",
+    )
+    member_services: ServiceSpec | None = Field(
+        default=None,
+        description="Each member's own Service, under a naming profile that writes them (pgd: the node "
+        "services, PGD's nodeServiceTemplate), e.g. a LoadBalancer per node for members in other Kubernetes "
+        "clusters. Default: ClusterIP with spec.service's metadata.",
+    )
     tls: TLSSpec = Field(default_factory=TLSSpec)
     proxy: ProxySpec = Field(default_factory=ProxySpec)
     """A connection pooler in front of the primary (pgBouncer); none by default."""

@@ -638,74 +638,78 @@ V_ReplicaServiceSpec = p.after(p.Model(ReplicaServiceSpec, (
     p.Field('enabled', 'enabled', _v139, lambda: _v139(True)),
 )), m_spec_rules_services.check_fields_fit_type)
 
-_v140 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
+_v140 = p.nullable(V_ServiceSpec)
 
-_v141 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
+_v141 = p.nullable(V_ServiceSpec)
 
-_v142 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v142 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
 
-_v143 = p.integer(ge=1, le=36500)
+_v143 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
 
-_v144 = p.integer(ge=1, le=36500)
+_v144 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v145 = p.integer(ge=0)
+_v145 = p.integer(ge=1, le=36500)
 
-_v146 = p.integer(ge=0)
+_v146 = p.integer(ge=1, le=36500)
 
-_v147 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
+_v147 = p.integer(ge=0)
 
-_v148 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
+_v148 = p.integer(ge=0)
 
-_v149 = p.literal('Issuer', 'ClusterIssuer')
+_v149 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
 
-_v150 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v150 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
+
+_v151 = p.literal('Issuer', 'ClusterIssuer')
+
+_v152 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class IssuerRefSpec(p.Plain):
     __slots__ = ('name', 'kind', 'group')
 
 V_IssuerRefSpec = p.Model(IssuerRefSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('kind', 'kind', _v149, lambda: _v149('Issuer')),
-    p.Field('group', 'group', _v150, lambda: _v150('cert-manager.io')),
+    p.Field('kind', 'kind', _v151, lambda: _v151('Issuer')),
+    p.Field('group', 'group', _v152, lambda: _v152('cert-manager.io')),
 ))
 
-_v151 = p.nullable(V_IssuerRefSpec)
+_v153 = p.nullable(V_IssuerRefSpec)
 
-_v152 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v154 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v153 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+_v155 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
-_v154 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+_v156 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
 class CertManagerSpec(p.Plain):
     __slots__ = ('issuer_ref', 'ca_secret_name', 'duration', 'renew_before')
 
 V_CertManagerSpec = p.after(p.Model(CertManagerSpec, (
-    p.Field('issuer_ref', 'issuerRef', _v151, lambda: _v151(None)),
-    p.Field('ca_secret_name', 'caSecretName', _v152, lambda: _v152(None)),
-    p.Field('duration', 'duration', _v153, lambda: _v153(None)),
-    p.Field('renew_before', 'renewBefore', _v154, lambda: _v154(None)),
+    p.Field('issuer_ref', 'issuerRef', _v153, lambda: _v153(None)),
+    p.Field('ca_secret_name', 'caSecretName', _v154, lambda: _v154(None)),
+    p.Field('duration', 'duration', _v155, lambda: _v155(None)),
+    p.Field('renew_before', 'renewBefore', _v156, lambda: _v156(None)),
 )), m_spec_rules_tls.check_one_issuer)
 
-_v155 = p.nullable(V_CertManagerSpec)
+_v157 = p.nullable(V_CertManagerSpec)
 
-_v156 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v158 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v157 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
-
-_v158 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
-
-_v159 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+_v159 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 _v160 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+
+_v161 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+
+_v162 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
 class SecretItemsSpec(p.Plain):
     __slots__ = ('certificate', 'private_key', 'ca')
 
 V_SecretItemsSpec = p.after(p.Model(SecretItemsSpec, (
-    p.Field('certificate', 'certificate', _v158, lambda: _v158('tls.crt')),
-    p.Field('private_key', 'privateKey', _v159, lambda: _v159('tls.key')),
-    p.Field('ca', 'ca', _v160, lambda: _v160('ca.crt')),
+    p.Field('certificate', 'certificate', _v160, lambda: _v160('tls.crt')),
+    p.Field('private_key', 'privateKey', _v161, lambda: _v161('tls.key')),
+    p.Field('ca', 'ca', _v162, lambda: _v162('ca.crt')),
 )), m_spec_rules_tls.check_distinct_items)
 
 class ExistingTLSSpec(p.Plain):
@@ -715,105 +719,105 @@ V_ExistingTLSSpec = p.Model(ExistingTLSSpec, (
     p.Field('server_secret_name', 'serverSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('replication_secret_name', 'replicationSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('superuser_secret_name', 'superuserSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v156, lambda: _v156(None)),
-    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v157, lambda: _v157(None)),
+    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v158, lambda: _v158(None)),
+    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v159, lambda: _v159(None)),
     p.Field('items', 'items', V_SecretItemsSpec, lambda: V_SecretItemsSpec({})),
 ))
 
-_v161 = p.nullable(V_ExistingTLSSpec)
+_v163 = p.nullable(V_ExistingTLSSpec)
 
 class TLSSpec(p.Plain):
     __slots__ = ('provider', 'extra_sans', 'not_before', 'ca_validity_days', 'validity_days', 'rotation', 'ca_rotation', 'ca_certificate', 'replication_common_name', 'cert_manager', 'existing')
 
 V_TLSSpec = p.after(p.after(p.Model(TLSSpec, (
-    p.Field('provider', 'provider', _v140, lambda: _v140('derived')),
-    p.Field('extra_sans', 'extraSANs', _v141, lambda: _v141([])),
-    p.Field('not_before', 'notBefore', _v142, lambda: _v142(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v143, lambda: _v143(7300)),
-    p.Field('validity_days', 'validityDays', _v144, lambda: _v144(3650)),
-    p.Field('rotation', 'rotation', _v145, lambda: _v145(0)),
-    p.Field('ca_rotation', 'caRotation', _v146, lambda: _v146(0)),
-    p.Field('ca_certificate', 'caCertificate', _v147, lambda: _v147(None)),
-    p.Field('replication_common_name', 'replicationCommonName', _v148, lambda: _v148(None)),
-    p.Field('cert_manager', 'certManager', _v155, lambda: _v155(None)),
-    p.Field('existing', 'existing', _v161, lambda: _v161(None)),
+    p.Field('provider', 'provider', _v142, lambda: _v142('derived')),
+    p.Field('extra_sans', 'extraSANs', _v143, lambda: _v143([])),
+    p.Field('not_before', 'notBefore', _v144, lambda: _v144(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v145, lambda: _v145(7300)),
+    p.Field('validity_days', 'validityDays', _v146, lambda: _v146(3650)),
+    p.Field('rotation', 'rotation', _v147, lambda: _v147(0)),
+    p.Field('ca_rotation', 'caRotation', _v148, lambda: _v148(0)),
+    p.Field('ca_certificate', 'caCertificate', _v149, lambda: _v149(None)),
+    p.Field('replication_common_name', 'replicationCommonName', _v150, lambda: _v150(None)),
+    p.Field('cert_manager', 'certManager', _v157, lambda: _v157(None)),
+    p.Field('existing', 'existing', _v163, lambda: _v163(None)),
 )), m_spec_rules_tls.check_provider_settings), m_spec_rules_tls.check_expiry_fits)
 
-_v162 = p.integer(ge=1, le=100)
+_v164 = p.integer(ge=1, le=100)
 
-_v163 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v165 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v164 = p.member(m_spec_rules_pgbouncer.PoolMode)
+_v166 = p.member(m_spec_rules_pgbouncer.PoolMode)
 
-_v165 = p.integer(ge=1, le=1000000)
+_v167 = p.integer(ge=1, le=1000000)
 
-_v166 = p.integer(ge=1, le=10000)
+_v168 = p.integer(ge=1, le=10000)
 
-_v167 = p.integer(ge=1024, le=65535)
+_v169 = p.integer(ge=1024, le=65535)
 
-_v168 = p.integer(ge=0, le=1000000)
+_v170 = p.integer(ge=0, le=1000000)
 
-_v169 = p.nullable(V_ResourcesSpec)
+_v171 = p.nullable(V_ResourcesSpec)
 
-_v170 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
+_v172 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
 
-_v171 = p.mapping(p.string(), p.string(), max_length=1000)
+_v173 = p.mapping(p.string(), p.string(), max_length=1000)
 
-_v172 = p.mapping(p.string(), p.string(), max_length=1000)
+_v174 = p.mapping(p.string(), p.string(), max_length=1000)
 
 class PgBouncerConfigSpec(p.Plain):
     __slots__ = ('global_', 'databases', 'users')
 
 V_PgBouncerConfigSpec = p.Model(PgBouncerConfigSpec, (
-    p.Field('global_', 'global', _v170, lambda: _v170({})),
-    p.Field('databases', 'databases', _v171, lambda: _v171({})),
-    p.Field('users', 'users', _v172, lambda: _v172({})),
+    p.Field('global_', 'global', _v172, lambda: _v172({})),
+    p.Field('databases', 'databases', _v173, lambda: _v173({})),
+    p.Field('users', 'users', _v174, lambda: _v174({})),
 ))
 
-_v173 = p.integer(ge=1, le=2147483647)
+_v175 = p.integer(ge=1, le=2147483647)
 
-_v174 = p.integer(ge=1, le=2147483647)
+_v176 = p.integer(ge=1, le=2147483647)
 
-_v175 = p.sequence(V_ContainerSpec, max_length=20)
+_v177 = p.sequence(V_ContainerSpec, max_length=20)
 
-_v176 = p.sequence(V_InitContainerSpec, max_length=20)
+_v178 = p.sequence(V_InitContainerSpec, max_length=20)
 
 class PgBouncerSpec(p.Plain):
     __slots__ = ('replicas', 'image', 'pool_mode', 'max_client_connections', 'default_pool_size', 'port', 'max_prepared_statements', 'resources', 'scheduling', 'service', 'metadata', 'config', 'run_as_user', 'run_as_group', 'sidecars', 'init_containers')
 
 V_PgBouncerSpec = p.after(p.after(p.Model(PgBouncerSpec, (
-    p.Field('replicas', 'replicas', _v162, lambda: _v162(1)),
-    p.Field('image', 'image', _v163, lambda: _v163(None)),
-    p.Field('pool_mode', 'poolMode', _v164, lambda: _v164(m_spec_rules_pgbouncer.PoolMode.SESSION)),
-    p.Field('max_client_connections', 'maxClientConnections', _v165, lambda: _v165(1000)),
-    p.Field('default_pool_size', 'defaultPoolSize', _v166, lambda: _v166(20)),
-    p.Field('port', 'port', _v167, lambda: _v167(5432)),
-    p.Field('max_prepared_statements', 'maxPreparedStatements', _v168, lambda: _v168(200)),
-    p.Field('resources', 'resources', _v169, lambda: _v169(None)),
+    p.Field('replicas', 'replicas', _v164, lambda: _v164(1)),
+    p.Field('image', 'image', _v165, lambda: _v165(None)),
+    p.Field('pool_mode', 'poolMode', _v166, lambda: _v166(m_spec_rules_pgbouncer.PoolMode.SESSION)),
+    p.Field('max_client_connections', 'maxClientConnections', _v167, lambda: _v167(1000)),
+    p.Field('default_pool_size', 'defaultPoolSize', _v168, lambda: _v168(20)),
+    p.Field('port', 'port', _v169, lambda: _v169(5432)),
+    p.Field('max_prepared_statements', 'maxPreparedStatements', _v170, lambda: _v170(200)),
+    p.Field('resources', 'resources', _v171, lambda: _v171(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
     p.Field('config', 'config', V_PgBouncerConfigSpec, lambda: V_PgBouncerConfigSpec({})),
-    p.Field('run_as_user', 'runAsUser', _v173, lambda: _v173(998)),
-    p.Field('run_as_group', 'runAsGroup', _v174, lambda: _v174(996)),
-    p.Field('sidecars', 'sidecars', _v175, lambda: _v175([])),
-    p.Field('init_containers', 'initContainers', _v176, lambda: _v176([])),
+    p.Field('run_as_user', 'runAsUser', _v175, lambda: _v175(998)),
+    p.Field('run_as_group', 'runAsGroup', _v176, lambda: _v176(996)),
+    p.Field('sidecars', 'sidecars', _v177, lambda: _v177([])),
+    p.Field('init_containers', 'initContainers', _v178, lambda: _v178([])),
 )), m_spec_rules_instances.check_unique_containers), m_spec_rules_pgbouncer.check_pool_fits)
 
-_v177 = p.nullable(V_PgBouncerSpec)
+_v179 = p.nullable(V_PgBouncerSpec)
 
 class ProxySpec(p.Plain):
     __slots__ = ('pg_bouncer',)
 
 V_ProxySpec = p.Model(ProxySpec, (
-    p.Field('pg_bouncer', 'pgBouncer', _v177, lambda: _v177(None)),
+    p.Field('pg_bouncer', 'pgBouncer', _v179, lambda: _v179(None)),
 ))
 
-_v178 = p.nullable(p.integer(ge=1, le=65535))
+_v180 = p.nullable(p.integer(ge=1, le=65535))
 
-_v179 = p.member(m_spec_rules_backups.UriStyle)
+_v181 = p.member(m_spec_rules_backups.UriStyle)
 
-_v180 = p.literal('shared', 'auto', 'web-id')
+_v182 = p.literal('shared', 'auto', 'web-id')
 
 class S3RepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'region', 'port', 'uri_style', 'key_type')
@@ -822,65 +826,65 @@ V_S3RepoSpec = p.Model(S3RepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_s3_bucket), None),
     p.Field('endpoint', 'endpoint', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('region', 'region', p.after(p.string(), m_spec_rules_backups.check_region), None),
-    p.Field('port', 'port', _v178, lambda: _v178(None)),
-    p.Field('uri_style', 'uriStyle', _v179, lambda: _v179(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v180, lambda: _v180('shared')),
+    p.Field('port', 'port', _v180, lambda: _v180(None)),
+    p.Field('uri_style', 'uriStyle', _v181, lambda: _v181(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v182, lambda: _v182('shared')),
 ))
 
-_v181 = p.nullable(V_S3RepoSpec)
+_v183 = p.nullable(V_S3RepoSpec)
 
-_v182 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v184 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v183 = p.nullable(p.integer(ge=1, le=65535))
+_v185 = p.nullable(p.integer(ge=1, le=65535))
 
-_v184 = p.literal('service', 'token', 'auto')
+_v186 = p.literal('service', 'token', 'auto')
 
 class GCSRepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'port', 'key_type')
 
 V_GCSRepoSpec = p.Model(GCSRepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_gcs_bucket), None),
-    p.Field('endpoint', 'endpoint', _v182, lambda: _v182(None)),
-    p.Field('port', 'port', _v183, lambda: _v183(None)),
-    p.Field('key_type', 'keyType', _v184, lambda: _v184('service')),
+    p.Field('endpoint', 'endpoint', _v184, lambda: _v184(None)),
+    p.Field('port', 'port', _v185, lambda: _v185(None)),
+    p.Field('key_type', 'keyType', _v186, lambda: _v186('service')),
 ))
 
-_v185 = p.nullable(V_GCSRepoSpec)
+_v187 = p.nullable(V_GCSRepoSpec)
 
-_v186 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v188 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v187 = p.nullable(p.integer(ge=1, le=65535))
+_v189 = p.nullable(p.integer(ge=1, le=65535))
 
-_v188 = p.member(m_spec_rules_backups.UriStyle)
+_v190 = p.member(m_spec_rules_backups.UriStyle)
 
-_v189 = p.literal('shared', 'sas')
+_v191 = p.literal('shared', 'sas')
 
 class AzureRepoSpec(p.Plain):
     __slots__ = ('container', 'endpoint', 'port', 'uri_style', 'key_type')
 
 V_AzureRepoSpec = p.Model(AzureRepoSpec, (
     p.Field('container', 'container', p.after(p.string(), m_spec_rules_backups.check_azure_container), None),
-    p.Field('endpoint', 'endpoint', _v186, lambda: _v186(None)),
-    p.Field('port', 'port', _v187, lambda: _v187(None)),
-    p.Field('uri_style', 'uriStyle', _v188, lambda: _v188(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v189, lambda: _v189('shared')),
+    p.Field('endpoint', 'endpoint', _v188, lambda: _v188(None)),
+    p.Field('port', 'port', _v189, lambda: _v189(None)),
+    p.Field('uri_style', 'uriStyle', _v190, lambda: _v190(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v191, lambda: _v191('shared')),
 ))
 
-_v190 = p.nullable(V_AzureRepoSpec)
+_v192 = p.nullable(V_AzureRepoSpec)
 
-_v191 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v193 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 class VolumeRepoSpec(p.Plain):
     __slots__ = ('size', 'storage_class_name')
 
 V_VolumeRepoSpec = p.Model(VolumeRepoSpec, (
     p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
-    p.Field('storage_class_name', 'storageClassName', _v191, lambda: _v191(None)),
+    p.Field('storage_class_name', 'storageClassName', _v193, lambda: _v193(None)),
 ))
 
-_v192 = p.nullable(V_VolumeRepoSpec)
+_v194 = p.nullable(V_VolumeRepoSpec)
 
-_v193 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v195 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
 class CredentialsSpec(p.Plain):
     __slots__ = ('secret_name',)
@@ -889,59 +893,59 @@ V_CredentialsSpec = p.Model(CredentialsSpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
 ))
 
-_v194 = p.nullable(V_CredentialsSpec)
+_v196 = p.nullable(V_CredentialsSpec)
 
-_v195 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
+_v197 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
 
 class StorageCASpec(p.Plain):
     __slots__ = ('secret_name', 'key')
 
 V_StorageCASpec = p.Model(StorageCASpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('key', 'key', _v195, lambda: _v195('ca.crt')),
+    p.Field('key', 'key', _v197, lambda: _v197('ca.crt')),
 ))
 
-_v196 = p.nullable(V_StorageCASpec)
+_v198 = p.nullable(V_StorageCASpec)
 
-_v197 = p.member(m_spec_rules_backups.Cipher)
-
-_v198 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
-
-_v199 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+_v199 = p.member(m_spec_rules_backups.Cipher)
 
 _v200 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
+_v201 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
+_v202 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
 class SchedulesSpec(p.Plain):
     __slots__ = ('full', 'differential', 'incremental')
 
 V_SchedulesSpec = p.Model(SchedulesSpec, (
-    p.Field('full', 'full', _v198, lambda: _v198(None)),
-    p.Field('differential', 'differential', _v199, lambda: _v199(None)),
-    p.Field('incremental', 'incremental', _v200, lambda: _v200(None)),
+    p.Field('full', 'full', _v200, lambda: _v200(None)),
+    p.Field('differential', 'differential', _v201, lambda: _v201(None)),
+    p.Field('incremental', 'incremental', _v202, lambda: _v202(None)),
 ))
-
-_v201 = p.nullable(p.integer(ge=1, le=9999999))
-
-_v202 = p.literal('count', 'time')
 
 _v203 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v204 = p.nullable(p.integer(ge=1, le=9999999))
+_v204 = p.literal('count', 'time')
 
-_v205 = p.literal('full', 'diff', 'incr')
+_v205 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v206 = p.nullable(p.integer(ge=1, le=3650))
+_v206 = p.nullable(p.integer(ge=1, le=9999999))
+
+_v207 = p.literal('full', 'diff', 'incr')
+
+_v208 = p.nullable(p.integer(ge=1, le=3650))
 
 class RetentionSpec(p.Plain):
     __slots__ = ('full', 'full_type', 'differential', 'archive', 'archive_type', 'point_in_time_days')
 
 V_RetentionSpec = p.Model(RetentionSpec, (
-    p.Field('full', 'full', _v201, lambda: _v201(None)),
-    p.Field('full_type', 'fullType', _v202, lambda: _v202('count')),
-    p.Field('differential', 'differential', _v203, lambda: _v203(None)),
-    p.Field('archive', 'archive', _v204, lambda: _v204(None)),
-    p.Field('archive_type', 'archiveType', _v205, lambda: _v205('full')),
-    p.Field('point_in_time_days', 'pointInTimeDays', _v206, lambda: _v206(None)),
+    p.Field('full', 'full', _v203, lambda: _v203(None)),
+    p.Field('full_type', 'fullType', _v204, lambda: _v204('count')),
+    p.Field('differential', 'differential', _v205, lambda: _v205(None)),
+    p.Field('archive', 'archive', _v206, lambda: _v206(None)),
+    p.Field('archive_type', 'archiveType', _v207, lambda: _v207('full')),
+    p.Field('point_in_time_days', 'pointInTimeDays', _v208, lambda: _v208(None)),
 ))
 
 class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
@@ -949,44 +953,44 @@ class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
 
 V_RepoSpec = p.after(p.Model(RepoSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v181, lambda: _v181(None)),
-    p.Field('gcs', 'gcs', _v185, lambda: _v185(None)),
-    p.Field('azure', 'azure', _v190, lambda: _v190(None)),
-    p.Field('volume', 'volume', _v192, lambda: _v192(None)),
-    p.Field('path', 'path', _v193, lambda: _v193(None)),
-    p.Field('credentials', 'credentials', _v194, lambda: _v194(None)),
-    p.Field('storage_ca', 'storageCA', _v196, lambda: _v196(None)),
-    p.Field('cipher', 'cipher', _v197, lambda: _v197(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v183, lambda: _v183(None)),
+    p.Field('gcs', 'gcs', _v187, lambda: _v187(None)),
+    p.Field('azure', 'azure', _v192, lambda: _v192(None)),
+    p.Field('volume', 'volume', _v194, lambda: _v194(None)),
+    p.Field('path', 'path', _v195, lambda: _v195(None)),
+    p.Field('credentials', 'credentials', _v196, lambda: _v196(None)),
+    p.Field('storage_ca', 'storageCA', _v198, lambda: _v198(None)),
+    p.Field('cipher', 'cipher', _v199, lambda: _v199(m_spec_rules_backups.Cipher.AES_256_CBC)),
     p.Field('schedules', 'schedules', V_SchedulesSpec, lambda: V_SchedulesSpec({})),
     p.Field('retention', 'retention', V_RetentionSpec, lambda: V_RetentionSpec({})),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v207 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
+_v209 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
 
-_v208 = p.integer(ge=1, le=3600)
+_v210 = p.integer(ge=1, le=3600)
 
-_v209 = p.integer(ge=60, le=604800)
+_v211 = p.integer(ge=60, le=604800)
 
-_v210 = p.nullable(V_ResourcesSpec)
+_v212 = p.nullable(V_ResourcesSpec)
 
-_v211 = p.literal('full', 'diff', 'incr')
+_v213 = p.literal('full', 'diff', 'incr')
 
 class ManualBackupSpec(p.Plain):
     __slots__ = ('repo', 'type', 'run')
 
 V_ManualBackupSpec = p.Model(ManualBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('type', 'type', _v211, lambda: _v211('full')),
+    p.Field('type', 'type', _v213, lambda: _v213('full')),
     p.Field('run', 'run', p.integer(ge=1, le=999999), None),
 ))
 
-_v212 = p.nullable(V_ManualBackupSpec)
+_v214 = p.nullable(V_ManualBackupSpec)
 
-_v213 = p.nullable(p.integer(ge=1, le=36500))
+_v215 = p.nullable(p.integer(ge=1, le=36500))
 
-_v214 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v216 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v215 = p.nullable(V_ResourcesSpec)
+_v217 = p.nullable(V_ResourcesSpec)
 
 class LogicalBackupSpec(p.Plain):
     __slots__ = ('repo', 'schedule', 'retention_days', 'image', 'resources')
@@ -994,29 +998,29 @@ class LogicalBackupSpec(p.Plain):
 V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('schedule', 'schedule', p.after(p.string(), m_spec_rules_backups.check_schedule), None),
-    p.Field('retention_days', 'retentionDays', _v213, lambda: _v213(None)),
-    p.Field('image', 'image', _v214, lambda: _v214(None)),
-    p.Field('resources', 'resources', _v215, lambda: _v215(None)),
+    p.Field('retention_days', 'retentionDays', _v215, lambda: _v215(None)),
+    p.Field('image', 'image', _v216, lambda: _v216(None)),
+    p.Field('resources', 'resources', _v217, lambda: _v217(None)),
 ))
 
-_v216 = p.nullable(V_LogicalBackupSpec)
+_v218 = p.nullable(V_LogicalBackupSpec)
 
-_v217 = p.nullable(V_NodeAffinity)
+_v219 = p.nullable(V_NodeAffinity)
 
-_v218 = p.sequence(V_Toleration)
+_v220 = p.sequence(V_Toleration)
 
-_v219 = p.mapping(p.string(), p.string())
+_v221 = p.mapping(p.string(), p.string())
 
-_v220 = p.nullable(p.string())
+_v222 = p.nullable(p.string())
 
 class PlacementSpec(p.Plain):
     __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name')
 
 V_PlacementSpec = p.Model(PlacementSpec, (
-    p.Field('node_affinity', 'nodeAffinity', _v217, lambda: _v217(None)),
-    p.Field('tolerations', 'tolerations', _v218, lambda: _v218([])),
-    p.Field('node_selector', 'nodeSelector', _v219, lambda: _v219({})),
-    p.Field('priority_class_name', 'priorityClassName', _v220, lambda: _v220(None)),
+    p.Field('node_affinity', 'nodeAffinity', _v219, lambda: _v219(None)),
+    p.Field('tolerations', 'tolerations', _v220, lambda: _v220([])),
+    p.Field('node_selector', 'nodeSelector', _v221, lambda: _v221({})),
+    p.Field('priority_class_name', 'priorityClassName', _v222, lambda: _v222(None)),
 ))
 
 class BackupPodsSpec(p.Plain):
@@ -1031,85 +1035,85 @@ class BackupsSpec(p.Plain):
 
 V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_rules_backups.check_distinct_repos), None),
-    p.Field('time_zone', 'timeZone', _v207, lambda: _v207('UTC')),
-    p.Field('archive_timeout', 'archiveTimeout', _v208, lambda: _v208(60)),
-    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v209, lambda: _v209(21600)),
-    p.Field('resources', 'resources', _v210, lambda: _v210(None)),
-    p.Field('manual', 'manual', _v212, lambda: _v212(None)),
-    p.Field('logical', 'logical', _v216, lambda: _v216(None)),
+    p.Field('time_zone', 'timeZone', _v209, lambda: _v209('UTC')),
+    p.Field('archive_timeout', 'archiveTimeout', _v210, lambda: _v210(60)),
+    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v211, lambda: _v211(21600)),
+    p.Field('resources', 'resources', _v212, lambda: _v212(None)),
+    p.Field('manual', 'manual', _v214, lambda: _v214(None)),
+    p.Field('logical', 'logical', _v218, lambda: _v218(None)),
     p.Field('jobs', 'jobs', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('repo_host', 'repoHost', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v221 = p.nullable(V_BackupsSpec)
+_v223 = p.nullable(V_BackupsSpec)
 
-_v222 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v224 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v223 = p.nullable(V_S3RepoSpec)
+_v225 = p.nullable(V_S3RepoSpec)
 
-_v224 = p.nullable(V_GCSRepoSpec)
+_v226 = p.nullable(V_GCSRepoSpec)
 
-_v225 = p.nullable(V_AzureRepoSpec)
+_v227 = p.nullable(V_AzureRepoSpec)
 
-_v226 = p.nullable(V_VolumeRepoSpec)
+_v228 = p.nullable(V_VolumeRepoSpec)
 
-_v227 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v229 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
-_v228 = p.nullable(V_CredentialsSpec)
+_v230 = p.nullable(V_CredentialsSpec)
 
-_v229 = p.nullable(V_StorageCASpec)
+_v231 = p.nullable(V_StorageCASpec)
 
-_v230 = p.member(m_spec_rules_backups.Cipher)
+_v232 = p.member(m_spec_rules_backups.Cipher)
 
 class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v223, lambda: _v223(None)),
-    p.Field('gcs', 'gcs', _v224, lambda: _v224(None)),
-    p.Field('azure', 'azure', _v225, lambda: _v225(None)),
-    p.Field('volume', 'volume', _v226, lambda: _v226(None)),
-    p.Field('path', 'path', _v227, lambda: _v227(None)),
-    p.Field('credentials', 'credentials', _v228, lambda: _v228(None)),
-    p.Field('storage_ca', 'storageCA', _v229, lambda: _v229(None)),
-    p.Field('cipher', 'cipher', _v230, lambda: _v230(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v225, lambda: _v225(None)),
+    p.Field('gcs', 'gcs', _v226, lambda: _v226(None)),
+    p.Field('azure', 'azure', _v227, lambda: _v227(None)),
+    p.Field('volume', 'volume', _v228, lambda: _v228(None)),
+    p.Field('path', 'path', _v229, lambda: _v229(None)),
+    p.Field('credentials', 'credentials', _v230, lambda: _v230(None)),
+    p.Field('storage_ca', 'storageCA', _v231, lambda: _v231(None)),
+    p.Field('cipher', 'cipher', _v232, lambda: _v232(m_spec_rules_backups.Cipher.AES_256_CBC)),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v231 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v233 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target')
 
 V_RestoreSourceSpec = p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v222, lambda: _v222(None)),
+    p.Field('namespace', 'namespace', _v224, lambda: _v224(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
-    p.Field('target', 'target', _v231, lambda: _v231('latest')),
+    p.Field('target', 'target', _v233, lambda: _v233('latest')),
 ))
 
-_v232 = p.nullable(V_RestoreSourceSpec)
+_v234 = p.nullable(V_RestoreSourceSpec)
 
-_v233 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v235 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v234 = p.integer(ge=1, le=65535)
+_v236 = p.integer(ge=1, le=65535)
 
-_v235 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
+_v237 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v236 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v238 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v237 = p.integer(ge=1, le=36500)
+_v239 = p.integer(ge=1, le=36500)
 
-_v238 = p.integer(ge=0)
+_v240 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v236, lambda: _v236(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v237, lambda: _v237(7300)),
-    p.Field('ca_rotation', 'caRotation', _v238, lambda: _v238(0)),
+    p.Field('not_before', 'notBefore', _v238, lambda: _v238(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v239, lambda: _v239(7300)),
+    p.Field('ca_rotation', 'caRotation', _v240, lambda: _v240(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1117,161 +1121,161 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v233, lambda: _v233(None)),
-    p.Field('port', 'port', _v234, lambda: _v234(5432)),
-    p.Field('host', 'host', _v235, lambda: _v235(None)),
+    p.Field('namespace', 'namespace', _v235, lambda: _v235(None)),
+    p.Field('port', 'port', _v236, lambda: _v236(5432)),
+    p.Field('host', 'host', _v237, lambda: _v237(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v239 = p.nullable(V_StreamSourceSpec)
+_v241 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v232, lambda: _v232(None)),
-    p.Field('from_cluster', 'fromCluster', _v239, lambda: _v239(None)),
+    p.Field('from_backup', 'fromBackup', _v234, lambda: _v234(None)),
+    p.Field('from_cluster', 'fromCluster', _v241, lambda: _v241(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v240 = p.boolean()
+_v242 = p.boolean()
 
-_v241 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v243 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v241, lambda: _v241(None)),
+    p.Field('namespace', 'namespace', _v243, lambda: _v243(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v242 = p.nullable(V_BackupSourceSpec)
+_v244 = p.nullable(V_BackupSourceSpec)
 
-_v243 = p.nullable(V_StreamSourceSpec)
+_v245 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v240, lambda: _v240(True)),
-    p.Field('from_backup', 'fromBackup', _v242, lambda: _v242(None)),
-    p.Field('from_cluster', 'fromCluster', _v243, lambda: _v243(None)),
+    p.Field('enabled', 'enabled', _v242, lambda: _v242(True)),
+    p.Field('from_backup', 'fromBackup', _v244, lambda: _v244(None)),
+    p.Field('from_cluster', 'fromCluster', _v245, lambda: _v245(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v244 = p.nullable(V_StandbySpec)
+_v246 = p.nullable(V_StandbySpec)
 
-_v245 = p.integer(ge=10, le=86400)
+_v247 = p.integer(ge=10, le=86400)
 
-_v246 = p.integer(ge=0, le=1099511627776)
+_v248 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v245, lambda: _v245(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v246, lambda: _v246(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v247, lambda: _v247(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v248, lambda: _v248(1048576)),
 ))
 
-_v247 = p.nullable(p.string(min_length=1))
+_v249 = p.nullable(p.string(min_length=1))
 
-_v248 = p.nullable(V_ResourcesSpec)
+_v250 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v247, lambda: _v247(None)),
-    p.Field('resources', 'resources', _v248, lambda: _v248(None)),
+    p.Field('image', 'image', _v249, lambda: _v249(None)),
+    p.Field('resources', 'resources', _v250, lambda: _v250(None)),
 ))
 
-_v249 = p.boolean()
+_v251 = p.boolean()
 
-_v250 = p.boolean()
+_v252 = p.boolean()
 
-_v251 = p.integer(ge=1)
+_v253 = p.integer(ge=1)
 
-_v252 = p.integer(ge=1)
+_v254 = p.integer(ge=1)
 
-_v253 = p.integer(ge=1, le=100)
+_v255 = p.integer(ge=1, le=100)
 
-_v254 = p.integer(ge=1, le=99)
+_v256 = p.integer(ge=1, le=99)
 
-_v255 = p.nullable(p.integer(ge=1, le=8784))
+_v257 = p.nullable(p.integer(ge=1, le=8784))
 
-_v256 = p.integer(ge=1, le=3650)
+_v258 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v251, lambda: _v251(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v252, lambda: _v252(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v253, lambda: _v253(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v254, lambda: _v254(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v255, lambda: _v255(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v256, lambda: _v256(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v253, lambda: _v253(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v254, lambda: _v254(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v255, lambda: _v255(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v256, lambda: _v256(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v257, lambda: _v257(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v258, lambda: _v258(14)),
 ))
 
-_v257 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v259 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v258 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v260 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v257, lambda: _v257({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v258, lambda: _v258({})),
+    p.Field('labels', 'labels', _v259, lambda: _v259({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v260, lambda: _v260({})),
 ))
 
-_v259 = p.nullable(V_GrafanaDashboardSpec)
+_v261 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v249, lambda: _v249(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v250, lambda: _v250(True)),
+    p.Field('pod_monitor', 'podMonitor', _v251, lambda: _v251(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v252, lambda: _v252(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v259, lambda: _v259(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v261, lambda: _v261(None)),
 ))
 
-_v260 = p.nullable(V_MonitoringSpec)
+_v262 = p.nullable(V_MonitoringSpec)
 
-_v261 = p.member(m_spec_rules_connectivity.Naming)
+_v263 = p.member(m_spec_rules_connectivity.Naming)
 
-_v262 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v264 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v263 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v265 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v263, lambda: _v263('')),
+    p.Field('host_suffix', 'hostSuffix', _v265, lambda: _v265('')),
 ))
 
-_v264 = p.nullable(V_DNSSpec)
+_v266 = p.nullable(V_DNSSpec)
 
-_v265 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v267 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v262, lambda: _v262(None)),
-    p.Field('dns', 'dns', _v264, lambda: _v264(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v265, lambda: _v265(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v264, lambda: _v264(None)),
+    p.Field('dns', 'dns', _v266, lambda: _v266(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v267, lambda: _v267(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v266 = p.boolean()
+_v268 = p.boolean()
 
-_v267 = p.mapping(p.string(), p.string(), max_length=50)
+_v269 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v268 = p.sequence(p.string(), max_length=100)
+_v270 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1279,64 +1283,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v268, lambda: _v268([])),
+    p.Field('values', 'values', _v270, lambda: _v270([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v269 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v271 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v267, lambda: _v267({})),
-    p.Field('match_expressions', 'matchExpressions', _v269, lambda: _v269([])),
+    p.Field('match_labels', 'matchLabels', _v269, lambda: _v269({})),
+    p.Field('match_expressions', 'matchExpressions', _v271, lambda: _v271([])),
 ))
 
-_v270 = p.nullable(V_LabelSelectorSpec)
+_v272 = p.nullable(V_LabelSelectorSpec)
 
-_v271 = p.nullable(V_LabelSelectorSpec)
+_v273 = p.nullable(V_LabelSelectorSpec)
 
-_v272 = p.sequence(p.string(), max_length=50)
+_v274 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v272, lambda: _v272([])),
+    p.Field('except_', 'except', _v274, lambda: _v274([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v273 = p.nullable(V_IPBlockSpec)
+_v275 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v270, lambda: _v270(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v271, lambda: _v271(None)),
-    p.Field('ip_block', 'ipBlock', _v273, lambda: _v273(None)),
+    p.Field('pod_selector', 'podSelector', _v272, lambda: _v272(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v273, lambda: _v273(None)),
+    p.Field('ip_block', 'ipBlock', _v275, lambda: _v275(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v274 = p.sequence(V_PeerSpec, max_length=50)
+_v276 = p.sequence(V_PeerSpec, max_length=50)
 
-_v275 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v277 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v275, lambda: _v275([53])),
+    p.Field('ports', 'ports', _v277, lambda: _v277([53])),
 ))
 
-_v276 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v278 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v276, lambda: _v276([443, 6443])),
+    p.Field('ports', 'ports', _v278, lambda: _v278([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1357,8 +1361,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v266, lambda: _v266(True)),
-    p.Field('applications', 'applications', _v274, lambda: _v274([])),
+    p.Field('enabled', 'enabled', _v268, lambda: _v268(True)),
+    p.Field('applications', 'applications', _v276, lambda: _v276([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1366,12 +1370,12 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v277 = p.boolean()
+_v279 = p.boolean()
 
-_v278 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v280 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
-    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
+    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
 
 V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('postgres_version', 'postgresVersion', p.literal(14, 15, 16, 17, 18), None),
@@ -1389,18 +1393,20 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('patroni', 'patroni', V_PatroniSpec, lambda: V_PatroniSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('replica_service', 'replicaService', V_ReplicaServiceSpec, lambda: V_ReplicaServiceSpec({})),
+    p.Field('group_service', 'groupService', _v140, lambda: _v140(None)),
+    p.Field('member_services', 'memberServices', _v141, lambda: _v141(None)),
     p.Field('tls', 'tls', V_TLSSpec, lambda: V_TLSSpec({})),
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
-    p.Field('backups', 'backups', _v221, lambda: _v221(None)),
+    p.Field('backups', 'backups', _v223, lambda: _v223(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v244, lambda: _v244(None)),
+    p.Field('standby', 'standby', _v246, lambda: _v246(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('monitoring', 'monitoring', _v260, lambda: _v260(None)),
-    p.Field('naming', 'naming', _v261, lambda: _v261(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('monitoring', 'monitoring', _v262, lambda: _v262(None)),
+    p.Field('naming', 'naming', _v263, lambda: _v263(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v277, lambda: _v277(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v278, lambda: _v278([])),
+    p.Field('openshift', 'openshift', _v279, lambda: _v279(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v280, lambda: _v280([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1413,21 +1419,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v279 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v281 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v280 = p.string(pattern='^RenderConfig\\Z')
+_v282 = p.string(pattern='^RenderConfig\\Z')
 
-_v281 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v283 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v282 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v284 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v283 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v285 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v284 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v286 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v285 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v287 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v286 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v288 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1436,59 +1442,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v287 = p.nullable(V_SealedConfig)
+_v289 = p.nullable(V_SealedConfig)
 
-_v288 = p.literal('ClusterSecretStore', 'SecretStore')
+_v290 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v289 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v291 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v288, lambda: _v288('ClusterSecretStore')),
-    p.Field('name', 'name', _v289, lambda: _v289('pgrender')),
+    p.Field('kind', 'kind', _v290, lambda: _v290('ClusterSecretStore')),
+    p.Field('name', 'name', _v291, lambda: _v291('pgrender')),
 ))
 
-_v290 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v292 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v291 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v293 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v292 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v294 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v293 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v295 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v294 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v296 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v290, lambda: _v290('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v291, lambda: _v291('1h')),
-    p.Field('remote_key', 'remoteKey', _v292, lambda: _v292('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v293, lambda: _v293('{property}')),
-    p.Field('password_sync', 'passwordSync', _v294, lambda: _v294('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v292, lambda: _v292('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v293, lambda: _v293('1h')),
+    p.Field('remote_key', 'remoteKey', _v294, lambda: _v294('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v295, lambda: _v295('{property}')),
+    p.Field('password_sync', 'passwordSync', _v296, lambda: _v296('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v285, lambda: _v285('derived')),
-    p.Field('key_file', 'keyFile', _v286, lambda: _v286(None)),
-    p.Field('sealed', 'sealed', _v287, lambda: _v287(None)),
+    p.Field('provider', 'provider', _v287, lambda: _v287('derived')),
+    p.Field('key_file', 'keyFile', _v288, lambda: _v288(None)),
+    p.Field('sealed', 'sealed', _v289, lambda: _v289(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v295 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v297 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v296 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v298 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v297 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v299 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v298 = p.integer(ge=0)
+_v300 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1496,26 +1502,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v296, lambda: _v296([])),
-    p.Field('parameters', 'parameters', _v297, lambda: _v297({})),
-    p.Field('password_rotation', 'passwordRotation', _v298, lambda: _v298(0)),
+    p.Field('in_roles', 'inRoles', _v298, lambda: _v298([])),
+    p.Field('parameters', 'parameters', _v299, lambda: _v299({})),
+    p.Field('password_rotation', 'passwordRotation', _v300, lambda: _v300(0)),
 ))
 
-_v299 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v301 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v279, lambda: _v279('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v280, lambda: _v280('RenderConfig')),
-    p.Field('specs', 'specs', _v281, lambda: _v281(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v282, lambda: _v282('rendered')),
-    p.Field('namespace', 'namespace', _v283, lambda: _v283(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v284, lambda: _v284('1.30')),
+    p.Field('api_version', 'apiVersion', _v281, lambda: _v281('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v282, lambda: _v282('RenderConfig')),
+    p.Field('specs', 'specs', _v283, lambda: _v283(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v284, lambda: _v284('rendered')),
+    p.Field('namespace', 'namespace', _v285, lambda: _v285(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v286, lambda: _v286('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v295, lambda: _v295(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v299, lambda: _v299([])),
+    p.Field('required_version', 'requiredVersion', _v297, lambda: _v297(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v301, lambda: _v301([])),
 ))
 
 # Each model's validator, by the model's name.
