@@ -19,6 +19,7 @@ runtime tests connect PostgreSQL, Patroni, pgBouncer and pgBackRest clients thro
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from base64 import b64encode
 from ipaddress import IPv4Address, IPv6Address
@@ -51,8 +52,9 @@ def key_pair(seed: bytes) -> ec.EllipticCurvePrivateKey:
 def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
     """PKCS #8 PrivateKeyInfo, unencrypted, as PEM (RFC 5208; the ECPrivateKey inside, RFC 5915,
     carries the public key and leaves the curve to the algorithm identifier, as OpenSSL writes it)."""
-    private = key.private_numbers().private_value.to_bytes(32, "big")
-    ec_private_key = _seq(_integer(1), _tlv(0x04, private), _tlv(0xA1, _bit_string(_point(key.public_key()))))
+    numbers = key.private_numbers()  # the public numbers with it: one call to the key, not two
+    private = numbers.private_value.to_bytes(32, "big")
+    ec_private_key = _seq(_integer(1), _tlv(0x04, private), _tlv(0xA1, _bit_string(_encoded(numbers.public_numbers))))
     return _pem("PRIVATE KEY", _seq(_integer(0), _EC_P256, _tlv(0x04, ec_private_key)))
 
 
@@ -140,8 +142,10 @@ def _name(common_name: str) -> bytes:
     return _seq(_tlv(0x31, _seq(_COMMON_NAME, _tlv(0x0C, common_name.encode()))))
 
 
+@functools.lru_cache(maxsize=64)
 def _time(moment: dt.datetime) -> bytes:
-    """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; UTC, whole seconds."""
+    """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; UTC, whole seconds. A fleet's
+    certificates share a few validity times (spec.tls.notBefore and its days): each is encoded once."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC)
     if 1950 <= moment.year < 2050:
@@ -151,7 +155,10 @@ def _time(moment: dt.datetime) -> bytes:
 
 def _point(public: ec.EllipticCurvePublicKey) -> bytes:
     """The uncompressed point (SEC 1 2.3.3) that SubjectPublicKeyInfo and ECPrivateKey carry."""
-    numbers = public.public_numbers()
+    return _encoded(public.public_numbers())
+
+
+def _encoded(numbers: ec.EllipticCurvePublicNumbers) -> bytes:
     return b"\x04" + numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
 
 
