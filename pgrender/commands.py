@@ -850,7 +850,7 @@ def convert(
 def cmp_generate() -> None:
     import os
 
-    from pgrender import cmp, providers, write
+    from pgrender import cmp, providers, trusted_sources, write
     from pgrender.config import default_config, find_config
     from pgrender.frozen import replace
     from pgrender.render import stream
@@ -884,7 +884,7 @@ def cmp_generate() -> None:
                 f"Secret outside it ({cmp.DEFAULT_KEY_FILE}): a key committed beside the specs gives every password "
                 "away"
             )
-        request = replace(request, key_file=key_file)
+        request = replace(request, key_file=key_file, pinned_namespace=trusted_sources.pinned(env, found.namespace))
         if config.config.secrets.key_file:
             echo(f"pgrender: {config.path}: secrets.keyFile is not used by the plugin ({cmp.KEY_SOURCES})", err=True)
         warnings: list[Problem] = []

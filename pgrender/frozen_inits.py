@@ -984,14 +984,15 @@ def _make85(__frozen_defaults__, __frozen_factory__):
 
 
 def _make86(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
-    def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, sealing_certificate=__frozen_d5__, previous=__frozen_d6__, secrets_settings=__frozen_d7__, infrastructure_roles=__frozen_d8__, reuse=__frozen_d9__, root_key=__frozen_d10__, sealing_pem=__frozen_d11__, read=__frozen_d12__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__ = __frozen_defaults__
+    def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, pinned_namespace=__frozen_d5__, sealing_certificate=__frozen_d6__, previous=__frozen_d7__, secrets_settings=__frozen_d8__, infrastructure_roles=__frozen_d9__, reuse=__frozen_d10__, root_key=__frozen_d11__, sealing_pem=__frozen_d12__, read=__frozen_d13__):
         __frozen_set__(__frozen_self__, 'specs', specs)
         __frozen_set__(__frozen_self__, 'key_file', key_file)
         __frozen_set__(__frozen_self__, 'environ', environ)
         __frozen_set__(__frozen_self__, 'provider', provider)
         __frozen_set__(__frozen_self__, 'only_secrets', only_secrets)
         __frozen_set__(__frozen_self__, 'default_namespace', default_namespace)
+        __frozen_set__(__frozen_self__, 'pinned_namespace', pinned_namespace)
         __frozen_set__(__frozen_self__, 'sealing_certificate', sealing_certificate)
         __frozen_set__(__frozen_self__, 'previous', previous)
         __frozen_set__(__frozen_self__, 'secrets_settings', secrets_settings)
@@ -1164,7 +1165,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'source,path': _make83,
     'spec,index,file,positions': _make84,
     'spec,notes,doc': _make85,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make86,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make86,
     'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make87,
     'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make88,
     'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make89,

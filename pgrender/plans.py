@@ -15,7 +15,7 @@ from pgrender.plan import ClusterPlan, resolve
 from pgrender.plan.claims import ClaimRegistry
 from pgrender.plan.standby_sources import StandbySources
 from pgrender.spec.rules.users import InfrastructureRole
-from pgrender.trusted_sources import untrusted_sources
+from pgrender.trusted_sources import outside_the_pin, untrusted_sources
 
 
 def validate(
@@ -34,10 +34,12 @@ def plans(
     infrastructure: tuple[InfrastructureRole, ...] = (),
     read: dict[str, str] | None = None,
     trusted: frozenset[str] = frozenset(),
+    pinned: str | None = None,
 ) -> Iterator[ClusterPlan]:
     """Load, validate and resolve the specs one document at a time, yielding each plan as soon as
     it is resolved, while no problem has been found. ``read``: load.iter_documents's; ``trusted``:
-    the sources in other namespaces the root key's holder trusts (trusted_sources.py).
+    the sources in other namespaces the root key's holder trusts (trusted_sources.py); ``pinned``:
+    the one namespace a cluster may be in (the Argo CD plugin's, PGRENDER_PIN_NAMESPACE).
 
     At the end, one SpecError carries the problems of the earliest stage that had any: each
     document's own (YAML that cannot be read, the schema, the rules across its fields: one
@@ -59,7 +61,7 @@ def plans(
             except SpecError as exc:
                 invalid.extend(exc.problems)
                 continue
-            untrusted = untrusted_sources(sourced, trusted)
+            untrusted = untrusted_sources(sourced, trusted) + outside_the_pin(sourced, pinned)
             if untrusted:
                 invalid.extend(untrusted)
                 continue

@@ -49,6 +49,7 @@ class Request:
     provider: str = DEFAULT_SECRETS_PROVIDER  # a name in providers.SECRETS_PROVIDERS
     only_secrets: bool = False
     default_namespace: str | None = None  # for specs without metadata.namespace (Argo CD's destination)
+    pinned_namespace: str | None = None  # the only namespace a cluster may be in (the plugin's, when pinned)
     sealing_certificate: str | None = None  # provider `sealed`: the controller's certificate (PEM file)
     # The previous output (relative path → text): provider `sealed` keeps the ciphertexts of unchanged values.
     previous: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
@@ -176,6 +177,7 @@ def stream(request: Request, warnings: list[Problem], parallel: bool = True) -> 
         request.infrastructure_roles,
         request.read,
         trusted_sources.trusted(environ),
+        request.pinned_namespace,
     )
     if setup_error is not None:
         for _ in every_plan:  # the specs are still read through: their problems come first

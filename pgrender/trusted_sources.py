@@ -1,4 +1,5 @@
-"""Sources in another namespace that the holder of the root key trusts (PGRENDER_TRUSTED_SOURCES).
+"""Sources in another namespace that the holder of the root key trusts (PGRENDER_TRUSTED_SOURCES), and
+the one namespace the Argo CD plugin may render clusters in (PGRENDER_PIN_NAMESPACE).
 
 A standby or a clone gets values derived for its source cluster: its users' passwords (the data it
 holds has their roles), its CA (certificates a streaming standby shares with it: a superuser client
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from pgrender.spec import SourcedCluster
 
 ENV_VAR = "PGRENDER_TRUSTED_SOURCES"
+# Set in the Argo CD plugin sidecar: every cluster must be in the Application's destination namespace.
+PIN_VAR = "PGRENDER_PIN_NAMESPACE"
 
 
 def trusted(environ: Mapping[str, str]) -> frozenset[str]:
@@ -58,3 +61,39 @@ def untrusted_sources(sourced: SourcedCluster, sources: frozenset[str]) -> list[
             )
         )
     return problems
+
+
+def pinned(environ: Mapping[str, str], namespace: str | None) -> str | None:
+    """The namespace every cluster must be in: ``namespace`` (the Application's destination) when the
+    sidecar sets PGRENDER_PIN_NAMESPACE to true; None when it does not."""
+    value = environ.get(PIN_VAR, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return None
+    if value not in ("1", "true", "yes"):
+        from pgrender.errors import PgrenderError
+
+        raise PgrenderError(f"{PIN_VAR}={value!r}: expected true or false")
+    if not namespace:
+        from pgrender.errors import PgrenderError
+
+        raise PgrenderError(f"{PIN_VAR} is set, but Argo CD gave no destination namespace (ARGOCD_APP_NAMESPACE)")
+    return namespace
+
+
+def outside_the_pin(sourced: SourcedCluster, namespace: str | None) -> list[Problem]:
+    """A problem when the cluster is not in the pinned ``namespace`` (none when nothing is pinned).
+
+    A cluster's values are derived for its namespace and name: a spec that names another team's
+    namespace would get that team's passwords and CA, in the output of an Application that may not
+    even apply them there (Argo CD's project refuses the destination, but the manifests are made)."""
+    own = sourced.cluster.metadata.namespace
+    if namespace is None or own == namespace:
+        return []
+    return [
+        sourced.problem(
+            ("metadata", "namespace"),
+            f"the plugin renders clusters of namespace {namespace} only (the Application's destination; "
+            f"{PIN_VAR} is set in its sidecar): {own} is another namespace; leave metadata.namespace out or "
+            f"make it {namespace}",
+        )
+    ]

@@ -175,6 +175,51 @@ def test_namespace_of_the_spec_wins_over_the_destination(sandbox: Sandbox) -> No
 
 
 @pytest.mark.parametrize(
+    ("pin", "namespace", "rendered"),
+    [
+        ("true", None, ARGOCD_APP_NAMESPACE),  # the destination's
+        ("true", ARGOCD_APP_NAMESPACE, ARGOCD_APP_NAMESPACE),
+        ("true", "payments", None),  # another team's namespace: its passwords would be derived here
+        ("1", "payments", None),
+        ("false", "payments", "payments"),
+        ("", "payments", "payments"),
+    ],
+)
+def test_a_pinned_plugin_renders_the_destination_namespace_only(
+    sandbox: Sandbox, pin: str, namespace: str | None, rendered: str | None
+) -> None:
+    """PGRENDER_PIN_NAMESPACE in the sidecar's env (never the repository's): every cluster in the
+    Application's destination namespace, or nothing rendered."""
+    app = sandbox.app({"pgrender.yaml": CONFIG_TEXT, "orders.pgcluster.yaml": spec_text(namespace=namespace)})
+    result = generate(app, {**sandbox.env(), "PGRENDER_PIN_NAMESPACE": pin})
+    if rendered is not None:
+        assert result.returncode == 0, result.stderr.decode()
+        assert {d["metadata"]["namespace"] for d in objects(result.stdout)} == {rendered}
+        return
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert "orders.pgcluster.yaml:" in result.stderr.decode()
+    assert f"metadata.namespace: the plugin renders clusters of namespace {ARGOCD_APP_NAMESPACE} only" in (
+        result.stderr.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("pin", "destination", "message"),
+    [
+        ("maybe", ARGOCD_APP_NAMESPACE, "PGRENDER_PIN_NAMESPACE='maybe': expected true or false"),
+        ("true", None, "PGRENDER_PIN_NAMESPACE is set, but Argo CD gave no destination namespace"),
+    ],
+)
+def test_a_pin_needs_a_destination(sandbox: Sandbox, pin: str, destination: str | None, message: str) -> None:
+    env = {**sandbox.env(), "PGRENDER_PIN_NAMESPACE": pin}
+    env.pop("ARGOCD_APP_NAMESPACE", None)
+    if destination:
+        env["ARGOCD_APP_NAMESPACE"] = destination
+    result = generate(sandbox.app(), env)
+    assert result.returncode == 2 and message in result.stderr.decode(), result.stderr.decode()
+
+
+@pytest.mark.parametrize(
     "how",
     [
         {"ARGOCD_APP_PARAMETERS": "KEY_FILE_PARAMETER"},
