@@ -1291,3 +1291,21 @@ def test_a_streaming_standby_is_no_source_of_its_own_ca(
     assert message.startswith(f"{path}: postgres-dr/hippo-standby, the cluster this "), message
     assert "is itself a streaming standby of postgres-dr/hippo and runs certificates of" in message, message
     assert message.endswith("; name postgres-dr/hippo here"), message
+
+
+def test_direct_clone_certificate_has_the_replication_common_name(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """A source with spec.tls.replicationCommonName (EDB PGD's streaming_replica) admits replication only
+    under that name, through its pg_ident map: the copy's certificate for it carries the copy's own
+    replicationCommonName (as a streaming standby's does), while pg_basebackup logs in as the role."""
+    from cryptography import x509
+
+    spec = clone_spec()
+    spec["spec"]["tls"] = {"replicationCommonName": "streaming_replica"}
+    objects = objects_of(spec)
+    data = find(objects, "Secret", "hippo-copy-clone-source")["data"]
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+    assert leaf.subject.rfc4514_string() == "CN=streaming_replica"
+    command = patroni_yaml(objects, "hippo-copy")["bootstrap"]["pg_basebackup"]["command"]
+    assert " user=_pgrender_repl " in command
