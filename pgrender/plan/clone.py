@@ -44,7 +44,7 @@ class CloneSourcePlan:
     # The common name of the certificate: the source's pg_hba admits it as its replication role, by
     # name (_pgrender_repl) or, with the source's spec.tls.replicationCommonName, through its pg_ident
     # map; this cluster's own replicationCommonName stands for the source's, as a streaming standby's
-    # does.
+    # does (plan/standby_sources.py compares them where both are rendered).
     common_name: str
     command: str  # Patroni's bootstrap command (run once, by the member that creates the cluster)
 
