@@ -122,7 +122,13 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "bootstrap", "initdb", "secret", why="pgrender derives the owner's password from the root key"),
     left_out(*SPEC, "bootstrap", "initdb", ANY, why="pgrender runs initdb with its own options"),
     left_out(*SPEC, "bootstrap", "recovery", why=_BARMAN),
-    left_out(*SPEC, "bootstrap", "pg_basebackup", why="pgrender's clusters start from initdb or a pgBackRest restore"),
+    left_out(
+        *SPEC,
+        "bootstrap",
+        "pg_basebackup",
+        why="pgrender copies a running cluster with spec.bootstrap.fromCluster, which names a cluster "
+        "pgrender renders (not a connection of externalClusters): write it by hand",
+    ),
     left_out(*SPEC, "managed", "services", "additional", why="pgrender writes the Services of its naming profile"),
     left_out(*SPEC, "managed", "roles", ANY, "comment", why="pgrender writes no comments on roles"),
     left_out(*SPEC, "managed", "roles", ANY, "validUntil", why="pgrender's passwords do not expire"),

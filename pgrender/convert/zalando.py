@@ -86,7 +86,12 @@ REASONS: tuple[Reason, ...] = (
         *POOLER, "dockerImage", why="pgrender runs its own pgBouncer image (proxy.pgBouncer.image, run as 998:996)"
     ),
     left_out(*POOLER, "resources", ANY, ANY, why="pgrender sets cpu, memory and ephemeral-storage"),
-    left_out(*SPEC, "clone", why=_WAL_ARCHIVE),
+    left_out(
+        *SPEC,
+        "clone",
+        why=f"{_WAL_ARCHIVE}; a clone without a timestamp (a copy of the running source) is "
+        "spec.bootstrap.fromCluster, of a cluster pgrender renders: write it by hand",
+    ),
     left_out(*SPEC, "standby", "s3_wal_path", why=_WAL_ARCHIVE),
     left_out(*SPEC, "standby", "gs_wal_path", why=_WAL_ARCHIVE),
     left_out(*SPEC, "standby", "standby_primary_slot_name", why="pgrender's standby uses no replication slot"),
