@@ -61,7 +61,7 @@ def _make4(__frozen_defaults__, __frozen_factory__):
 
 
 def _make5(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, cluster, namespace, host, port, secret, ca_common_name, ca_not_before, ca_validity_days, ca_rotation, replication_user, command):
+    def __init__(__frozen_self__, cluster, namespace, host, port, secret, ca_common_name, ca_not_before, ca_validity_days, ca_rotation, common_name, command):
         __frozen_set__(__frozen_self__, 'cluster', cluster)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'host', host)
@@ -71,7 +71,7 @@ def _make5(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'ca_not_before', ca_not_before)
         __frozen_set__(__frozen_self__, 'ca_validity_days', ca_validity_days)
         __frozen_set__(__frozen_self__, 'ca_rotation', ca_rotation)
-        __frozen_set__(__frozen_self__, 'replication_user', replication_user)
+        __frozen_set__(__frozen_self__, 'common_name', common_name)
         __frozen_set__(__frozen_self__, 'command', command)
     return __init__
 
@@ -1084,7 +1084,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'changed,missing,obsolete,foreign': _make2,
     'claim,size,storage_class,mount_path': _make3,
     'cluster,document': _make4,
-    'cluster,namespace,host,port,secret,ca_common_name,ca_not_before,ca_validity_days,ca_rotation,replication_user,command': _make5,
+    'cluster,namespace,host,port,secret,ca_common_name,ca_not_before,ca_validity_days,ca_rotation,common_name,command': _make5,
     'cluster,namespace,repo,target,standby,restore_command': _make6,
     'cluster,profile=,host_suffix=': _make7,
     'clusters,notes': _make8,

@@ -1362,3 +1362,95 @@ def test_a_source_outside_this_kubernetes_cluster(
 def test_a_source_host_is_one_to_connect_to(plan_of: Callable[[dict[str, Any]], ClusterPlan], host: str) -> None:
     (message,) = messages(plan_of, clone_spec(host=host))
     assert message.startswith("spec.bootstrap.fromCluster.host: "), message
+
+
+def test_direct_clone_certificate_has_the_replication_common_name(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """A source with spec.tls.replicationCommonName (EDB PGD's streaming_replica) admits replication only
+    under that name, through its pg_ident map: the copy's certificate for it carries the copy's own
+    replicationCommonName (as a streaming standby's does), while pg_basebackup logs in as the role."""
+    from cryptography import x509
+
+    spec = clone_spec()
+    spec["spec"]["tls"] = {"replicationCommonName": "streaming_replica"}
+    objects = objects_of(spec)
+    data = find(objects, "Secret", "hippo-copy-clone-source")["data"]
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+    assert leaf.subject.rfc4514_string() == "CN=streaming_replica"
+    command = patroni_yaml(objects, "hippo-copy")["bootstrap"]["pg_basebackup"]["command"]
+    assert " user=_pgrender_repl " in command
+
+
+CERT_MANAGER_TLS = {
+    "provider": "cert-manager",
+    "certManager": {"issuerRef": {"name": "corp-pki", "kind": "ClusterIssuer"}},
+    "caCertificate": yaml.safe_load((Path(__file__).parent.parent / "golden/tls-cert-manager/spec.yaml").read_text())[
+        "spec"
+    ]["tls"]["caCertificate"],
+}
+
+
+@pytest.mark.parametrize("example", ["standby", "clone"])
+@pytest.mark.parametrize(
+    ("source", "follower", "told"),
+    [
+        ({}, {}, []),
+        ({"naming": "zalando"}, {}, ["fromCluster.cluster: postgres-dr/hippo, the cluster this "]),
+        ({"naming": "zalando"}, {"naming": "zalando"}, []),
+        (
+            {"connectivity": {"dns": {"domain": "db.example.com", "hostSuffix": "-east"}}},
+            {},
+            ["fromCluster.cluster: postgres-dr/hippo, the cluster this "],
+        ),
+        ({"port": 5433}, {}, ["fromCluster.port: port is 5432 here and 5433 in postgres-dr/hippo's spec.port"]),
+        ({"postgresVersion": 17}, {}, ["spec.postgresVersion: postgresVersion is 16 here and 17 in postgres-dr/hippo"]),
+        (
+            {"tls": {"replicationCommonName": "streaming_replica"}},
+            {},
+            ["spec.tls.replicationCommonName: the replication certificate's common name is _pgrender_repl here"],
+        ),
+        (
+            {"tls": {"replicationCommonName": "streaming_replica"}},
+            {"tls": {"replicationCommonName": "streaming_replica"}},
+            [],
+        ),
+        # A streaming standby's source moving to another provider is pgrender diff's to tell (new-ca).
+        ({"tls": CERT_MANAGER_TLS}, {}, {"clone": ["fromCluster.cluster: postgres-dr/hippo, the cluster this "]}),
+    ],
+)
+def test_a_stream_reaches_its_source_as_rendered(
+    write_spec: Callable[..., Path],
+    example: str,
+    source: dict[str, Any],
+    follower: dict[str, Any],
+    told: list[str] | dict[str, list[str]],
+) -> None:
+    """Rendered together, a streaming standby or a direct clone must reach its source's primary Service
+    (the source's naming and host suffix), at its port, be of its major version, and have a replication
+    certificate whose common name the source's pg_hba admits, from a CA pgrender derives only for a
+    derived source (a clone's): each, otherwise, fails at run time, over and over."""
+    base = "spec.standby" if example == "standby" else "spec.bootstrap"
+
+    def edit(spec: dict[str, Any], given: dict[str, Any]) -> None:
+        spec["spec"].update(copy.deepcopy(given))
+
+    found = _standby_with_source(write_spec, lambda s: edit(s, source), lambda s: edit(s, follower), example)
+    told = told.get(example, []) if isinstance(told, dict) else told
+    wanted = [t if t.startswith("spec.") else f"{base}.{t}" for t in told]
+    assert [m[: len(t)] for m, t in zip(found, wanted, strict=True)] == wanted, found
+
+
+@pytest.mark.parametrize("example", ["standby", "clone"])
+def test_a_source_reached_at_fromcluster_host_is_not_held_to_its_service(
+    write_spec: Callable[..., Path], example: str
+) -> None:
+    """fromCluster.host (another Kubernetes cluster's address for the source): the host and port are
+    that address's, not the source's Service and spec.port, so neither is compared."""
+
+    def follower(spec: dict[str, Any]) -> None:
+        section = spec["spec"]["standby"] if example == "standby" else spec["spec"]["bootstrap"]
+        section["fromCluster"].update(host="hippo.us-east.example.com", port=443)
+
+    found = _standby_with_source(write_spec, lambda s: s["spec"].update(naming="zalando", port=5433), follower, example)
+    assert found == []

@@ -40,7 +40,11 @@ class CloneSourcePlan:
     ca_not_before: dt.datetime
     ca_validity_days: int
     ca_rotation: int
-    replication_user: str  # the common name of the certificate: the source's replication role
+    # The common name of the certificate: the source's pg_hba admits it as its replication role, by
+    # name (_pgrender_repl) or, with the source's spec.tls.replicationCommonName, through its pg_ident
+    # map; this cluster's own replicationCommonName stands for the source's, as a streaming standby's
+    # does (plan/standby_sources.py compares them where both are rendered).
+    common_name: str
     command: str  # Patroni's bootstrap command (run once, by the member that creates the cluster)
 
     @property
@@ -72,7 +76,7 @@ def resolve_clone_source(
             sourced.problem(field, "a standby cluster starts from spec.standby (fromCluster copies its source too)")
         )
     host = source_host(source.cluster, namespace, spec.naming, source.host)
-    user = defaults.REPLICATION_USER
+    user = defaults.REPLICATION_USER  # the role; the certificate's common name may differ (pg_ident)
     files = {key: f"{DIRECTORY}/{key}" for key in (secret_keys.CA_CERT, secret_keys.TLS_CERT, secret_keys.TLS_KEY)}
     conninfo = (
         f"host={host} port={source.port} user={user} sslmode={sslmode} "
@@ -95,7 +99,7 @@ def resolve_clone_source(
         ca_not_before=source.tls.not_before,
         ca_validity_days=source.tls.ca_validity_days,
         ca_rotation=source.tls.ca_rotation,
-        replication_user=user,
+        common_name=spec.tls.replication_common_name or user,
         command=shlex.join(words),
     )
 

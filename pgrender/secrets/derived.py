@@ -132,7 +132,7 @@ class DerivedValues:
         key = x509.key_pair(self._derive("tls-key:clone-source", tls.rotation, 48))
         cert = x509.leaf(
             key,
-            source.replication_user,
+            source.common_name,
             (),
             server=False,
             client=True,
