@@ -25,6 +25,7 @@ def instances(set_name: str, replicas: int = 1) -> list[dict[str, Any]]:
     return [{"name": set_name, "replicas": replicas, "dataVolume": {"size": "1Gi"}}]
 
 
+SHARED = "type=s3 s3-endpoint=s3.example.com s3-bucket=backups path=/shared"
 S3_REPO = {
     "name": "repo1",
     "s3": {"bucket": "backups", "endpoint": "s3.example.com", "region": "eu-north-1"},
@@ -136,6 +137,22 @@ CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
             (0, "spec.backups.logical", "NetworkPolicy db/x-logical-backup is also made by "),
             (1, "spec.backups", "NetworkPolicy db/x-logical-backup is also made by "),
         ],
+    ),
+    (
+        "repository-location-across-namespaces",  # one bucket and path: WAL and backups would mix
+        [
+            cluster("a", backups={"repos": [{**S3_REPO, "path": "/shared"}]}),
+            cluster("b", "other", backups={"repos": [{**S3_REPO, "name": "repo2", "path": "/shared"}]}),
+        ],
+        [
+            (0, "spec.backups.repos[0]", f"pgBackRest repository {SHARED} is also made by "),
+            (1, "spec.backups.repos[0]", f"pgBackRest repository {SHARED} is also made by "),
+        ],
+    ),
+    (
+        "repository-default-paths-differ",  # the default path names the namespace and the cluster
+        [cluster("a", backups={"repos": [S3_REPO]}), cluster("a", "other", backups={"repos": [S3_REPO]})],
+        [],
     ),
     (
         "network-policies-off-no-clash",

@@ -35,6 +35,22 @@ if TYPE_CHECKING:
 
 FieldPath = tuple[str | int, ...]
 NODE_PORT = "node port"  # the kind of a node port claim: node ports are cluster-wide
+# An object-store repository's location, which two clusters must never share (anywhere, not per namespace):
+# pgBackRest's stanza would mix their WAL and backups; a direct clone shares its source's system
+# identifier, so not even pgBackRest's stanza check would stop it.
+REPOSITORY = "pgBackRest repository"
+GLOBAL_KINDS = (NODE_PORT, REPOSITORY)
+# The options that say where a repository's files are (repo<n>-<option>): not how it is reached.
+LOCATION_OPTIONS = (
+    "type",
+    "s3-endpoint",
+    "s3-bucket",
+    "gcs-endpoint",
+    "gcs-bucket",
+    "storage-host",
+    "azure-container",
+    "path",
+)
 
 
 @frozen
@@ -277,6 +293,13 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
     for path, service in exposed:
         if service and service.node_port is not None:
             out.append(Claim((*path, "nodePort"), LABEL_VALUE, NODE_PORT, str(service.node_port)))
+    for i, repo in enumerate(plan.backups.repos if plan.backups else ()):
+        if repo.volume is None:
+            options = dict(repo.store_options)
+            where = " ".join(
+                f"{name}={options[key]}" for name in LOCATION_OPTIONS if (key := repo.option(name)) in options
+            )
+            out.append(Claim(("spec", "backups", "repos", i), LABEL_VALUE, REPOSITORY, where))
     return out
 
 
@@ -366,7 +389,7 @@ class ClaimRegistry:
         self._clusters.append(f"{plan.namespace}\0{plan.name}")
         self._cluster_places.append(self._PLACE.pack(named))
         for claim in plan_claims(sourced, plan):
-            namespace = "" if claim.kind == NODE_PORT else plan.namespace
+            namespace = "" if claim.kind in GLOBAL_KINDS else plan.namespace
             place = places.get(claim.path)
             if place is None:
                 place = places[claim.path] = self._places.add(sourced, claim.path)
