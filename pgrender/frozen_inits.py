@@ -401,8 +401,8 @@ def _make40(__frozen_defaults__, __frozen_factory__):
 
 
 def _make41(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, spec_digest=__frozen_d11__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, spec_digest=__frozen_d12__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -454,6 +454,7 @@ def _make41(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'init_sql', init_sql)
         __frozen_set__(__frozen_self__, 'password_owner', password_owner)
         __frozen_set__(__frozen_self__, 'clone_source', clone_source)
+        __frozen_set__(__frozen_self__, 'pgbouncer_replicas', pgbouncer_replicas)
         __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
@@ -491,11 +492,12 @@ def _make44(__frozen_defaults__, __frozen_factory__):
 
 def _make45(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
+    def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, pgbouncer_replicas, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'primary_service', primary_service)
         __frozen_set__(__frozen_self__, 'replicas_service', replicas_service)
         __frozen_set__(__frozen_self__, 'pgbouncer', pgbouncer)
+        __frozen_set__(__frozen_self__, 'pgbouncer_replicas', pgbouncer_replicas)
         __frozen_set__(__frozen_self__, 'user_secret', user_secret)
         __frozen_set__(__frozen_self__, 'app_secret', app_secret)
         __frozen_set__(__frozen_self__, 'any_service', any_service)
@@ -512,8 +514,8 @@ def _make45(__frozen_defaults__, __frozen_factory__):
 
 
 def _make46(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__, path=__frozen_d4__, component=__frozen_d5__, certificate=__frozen_d6__, reaches=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'image', image)
@@ -543,6 +545,10 @@ def _make46(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'users', users)
         __frozen_set__(__frozen_self__, 'auth_file_users', auth_file_users)
         __frozen_set__(__frozen_self__, 'containers', __frozen_d3__() if containers is __frozen_factory__ else containers)
+        __frozen_set__(__frozen_self__, 'path', path)
+        __frozen_set__(__frozen_self__, 'component', component)
+        __frozen_set__(__frozen_self__, 'certificate', certificate)
+        __frozen_set__(__frozen_self__, 'reaches', reaches)
     return __init__
 
 
@@ -809,8 +815,8 @@ def _make70(__frozen_defaults__, __frozen_factory__):
 
 
 def _make71(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
-    def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, ca_pem=__frozen_d1__, reload=__frozen_d2__, cert_manager=__frozen_d3__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__ = __frozen_defaults__
+    def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, pgbouncer_replicas=__frozen_d1__, ca_pem=__frozen_d2__, reload=__frozen_d3__, cert_manager=__frozen_d4__):
         __frozen_set__(__frozen_self__, 'provider', provider)
         __frozen_set__(__frozen_self__, 'ca_common_name', ca_common_name)
         __frozen_set__(__frozen_self__, 'not_before', not_before)
@@ -830,6 +836,7 @@ def _make71(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'superuser', superuser)
         __frozen_set__(__frozen_self__, 'pgbouncer', pgbouncer)
         __frozen_set__(__frozen_self__, 'pgbackrest', pgbackrest)
+        __frozen_set__(__frozen_self__, 'pgbouncer_replicas', pgbouncer_replicas)
         __frozen_set__(__frozen_self__, 'ca_pem', ca_pem)
         __frozen_set__(__frozen_self__, 'reload', reload)
         __frozen_set__(__frozen_self__, 'cert_manager', cert_manager)
@@ -1120,12 +1127,12 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,key,meta,uid,title': _make38,
     'name,kind,group': _make39,
     'name,namespace,documents,windows=,spec_digest=,files=': _make40,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,spec_digest=': _make41,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,spec_digest=': _make41,
     'name,owner,grantees': _make42,
     'name,path,labels,pod_selector,ingress,egress': _make43,
     'name,pod,host,dns_names,labels,selector,placement': _make44,
-    'name,primary_service,replicas_service,pgbouncer,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make45,
-    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers()': _make46,
+    'name,primary_service,replicas_service,pgbouncer,pgbouncer_replicas,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make45,
+    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers(),path=,component=,certificate=,reaches=': _make46,
     'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,retention_days=,script_key=,aws_config_key=': _make47,
     'name,repo,type,schedule=': _make48,
     'name,secret,key': _make49,
@@ -1150,7 +1157,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'peers,ports': _make68,
     'period_seconds,timeout_seconds,failure_threshold': _make69,
     'plan,secrets,tls,values,only_secrets=': _make70,
-    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,ca_pem=,reload=,cert_manager=': _make71,
+    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,pgbouncer_replicas=,ca_pem=,reload=,cert_manager=': _make71,
     'reason,at,root': _make72,
     'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make73,
     'repo,cron_jobs,max_age_seconds': _make74,

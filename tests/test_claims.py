@@ -128,6 +128,43 @@ CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
         ],
     ),
     (
+        "replicas-pgbouncer-across-clusters",  # cluster a-pgbouncer's replicas Service
+        [cluster("a", proxy={"pgBouncerReplicas": {}}), cluster("a-pgbouncer")],
+        [
+            (0, "metadata.name", "Service db/a-pgbouncer-replicas is also made by "),
+            (1, "metadata.name", "Service db/a-pgbouncer-replicas is also made by "),
+        ],
+    ),
+    (
+        "cnpg-replicas-pooler-across-clusters",  # cluster a-pooler's -ro Service
+        [cluster("a", naming="cnpg", proxy={"pgBouncerReplicas": {}}), cluster("a-pooler", naming="cnpg")],
+        [
+            (0, "metadata.name", "Service db/a-pooler-ro is also made by "),
+            (1, "metadata.name", "Service db/a-pooler-ro is also made by "),
+        ],
+    ),
+    (
+        "replicas-pgbouncer-disruption-budget-within-a-cluster",
+        [cluster("a", instances=instances("pgbouncer-replicas", 2), proxy={"pgBouncerReplicas": {"replicas": 2}})],
+        [
+            (0, "metadata.name", "PodDisruptionBudget db/a-pgbouncer-replicas is also made by "),
+            (0, "spec.instances[0].name", "PodDisruptionBudget db/a-pgbouncer-replicas is also made by "),
+        ],
+    ),
+    (
+        "node-port-of-both-pgbouncers",
+        [
+            cluster(
+                "a",
+                proxy={"pgBouncer": {"service": node_port(30003)}, "pgBouncerReplicas": {"service": node_port(30003)}},
+            )
+        ],
+        [
+            (0, "spec.proxy.pgBouncer.service.nodePort", "node port 30003 is also made by "),
+            (0, "spec.proxy.pgBouncerReplicas.service.nodePort", "node port 30003 is also made by "),
+        ],
+    ),
+    (
         "network-policy-across-clusters",
         [
             cluster("x", backups={"repos": [S3_REPO], "logical": {"repo": "repo1", "schedule": "0 2 * * *"}}),

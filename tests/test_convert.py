@@ -83,11 +83,12 @@ def merged(operator: str, extra: str) -> str:
     return "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in (base, *others))
 
 
-def cnpg_pooler(pgbouncer: str) -> str:
+def cnpg_pooler(pgbouncer: str, kind: str = "rw") -> str:
     """A second document: a Pooler of the CloudNativePG base cluster with ``pgbouncer`` (YAML flow)."""
     return (
-        "\n---\napiVersion: postgresql.cnpg.io/v1\nkind: Pooler\nmetadata: {name: hippo-pooler-rw, namespace: db}\n"
-        f"spec: {{cluster: {{name: hippo}}, instances: 3, pgbouncer: {pgbouncer}}}\n"
+        "\n---\napiVersion: postgresql.cnpg.io/v1\nkind: Pooler\n"
+        f"metadata: {{name: hippo-pooler-{kind}, namespace: db}}\n"
+        f"spec: {{cluster: {{name: hippo}}, type: {kind}, instances: 3, pgbouncer: {pgbouncer}}}\n"
     )
 
 
@@ -203,6 +204,20 @@ CARRIED = [
      {"type": "LoadBalancer", "loadBalancerSourceRanges": ["127.0.0.1/32"]}),
     ("zalando", "spec: {enableConnectionPooler: true}", "spec.proxy.pgBouncer",
      {"replicas": 2, "poolMode": "transaction", "maxClientConnections": 10000}),
+    ("zalando", "spec: {enableReplicaConnectionPooler: true}", "spec.proxy",
+     {"pgBouncerReplicas": {"replicas": 2, "poolMode": "transaction", "maxClientConnections": 10000}}),
+    ("zalando", "spec: {enableConnectionPooler: true, enableReplicaConnectionPooler: true, connectionPooler: "
+     "{numberOfInstances: 3, mode: session}}", "spec.proxy.pgBouncerReplicas",
+     {"replicas": 3, "poolMode": "session", "maxClientConnections": 10000}),
+    ("zalando", "spec: {enableReplicaConnectionPooler: true, enableReplicaPoolerLoadBalancer: true}",
+     "spec.proxy.pgBouncerReplicas.service", {"type": "LoadBalancer", "loadBalancerSourceRanges": ["127.0.0.1/32"]}),
+    ("zalando", "spec: {enableConnectionPooler: true, enableReplicaConnectionPooler: false}", "spec.proxy",
+     {"pgBouncer": {"replicas": 2, "poolMode": "transaction", "maxClientConnections": 10000}}),
+    ("cnpg", "{}" + cnpg_pooler("{poolMode: transaction}", "ro"), "spec.proxy",
+     {"pgBouncerReplicas": {"replicas": 3, "poolMode": "transaction"}}),
+    ("cnpg", "{}" + cnpg_pooler("{poolMode: session}", "ro") + cnpg_pooler("{poolMode: transaction}"), "spec.proxy",
+     {"pgBouncerReplicas": {"replicas": 3, "poolMode": "session"},
+      "pgBouncer": {"replicas": 3, "poolMode": "transaction"}}),
     ("zalando", "spec: {patroni: {ttl: 40, loop_wait: 15, synchronous_mode: true}}", "spec.patroni",
      {"leaderLeaseDurationSeconds": 40, "syncPeriodSeconds": 15, "synchronousMode": True}),
     ("zalando", "spec: {dockerImage: 'ghcr.io/zalando/spilo-16:3.3-p3', spiloFSGroup: 103}", "spec.imageContract",
@@ -392,6 +407,18 @@ NOTED = [
      "spec.proxy.pgBouncer.config.global.max_client_conn", NoteKind.LEFT_OUT, "below defaultPoolSize 20"),
     ("cnpg", "{}" + cnpg_pooler("{parameters: {max_client_conn: '5', default_pool_size: '10'}}"),
      "spec.pgbouncer.parameters.max_client_conn", NoteKind.LEFT_OUT, "below defaultPoolSize 10"),
+    ("zalando", "spec: {enableReplicaPoolerLoadBalancer: true}", "spec.enableReplicaPoolerLoadBalancer",
+     NoteKind.LEFT_OUT, "the replica pooler is not enabled (enableReplicaConnectionPooler)"),
+    ("zalando", "spec: {enableConnectionPooler: false, connectionPooler: {mode: session}}", "spec.connectionPooler",
+     NoteKind.LEFT_OUT, "not enabled (enableConnectionPooler, enableReplicaConnectionPooler)"),
+    ("zalando", "spec: {enableReplicaConnectionPooler: true, connectionPooler: {maxDBConnections: 60}}",
+     "spec.connectionPooler.maxDBConnections", NoteKind.CHANGED, "max_db_connections of each pgBouncer: 30"),
+    ("cnpg", "{}" + cnpg_pooler("{poolMode: session}", "r"), "spec", NoteKind.LEFT_OUT,
+     "a pooler of type 'r': pgrender's pgBouncers serve the primary (rw) or the replicas (ro)"),
+    ("cnpg", "{}" + cnpg_pooler("{poolMode: session}", "ro") + cnpg_pooler("{poolMode: session}", "ro"), "spec",
+     NoteKind.LEFT_OUT, "pgrender runs one pgBouncer per cluster for the replicas"),
+    ("cnpg", "spec: {managed: {services: {disabledDefaultServices: [ro]}}}" + cnpg_pooler("{}", "ro"), "spec",
+     NoteKind.LEFT_OUT, "spec.replicaService.enabled: false leaves out"),
     ("cnpg", "spec: {bootstrap: {recovery: {source: old, owner: shopper}}}", "spec.bootstrap.recovery.source",
      NoteKind.LEFT_OUT, "Barman"),
     ("cnpg", "spec: {bootstrap: {recovery: {source: old}}}", "spec.bootstrap.recovery", NoteKind.LEFT_OUT, "Barman"),

@@ -130,8 +130,19 @@ NARROW_API = {
 OPENSHIFT = {**base_spec(), "spec": {**base_spec()["spec"], "openshift": True}}
 OFF = {**base_spec(), "spec": {**base_spec()["spec"], "networkPolicy": {"enabled": False}}}
 MONITORED = {**base_spec(), "spec": {**base_spec()["spec"], "monitoring": {}}}
+POOLED = yaml.safe_load((EXAMPLES / "pooled.yaml").read_text())
+# pooled under the cnpg profile, with the replicas' pgBouncer (<c>-pooler-ro) beside the primary's (<c>-pooler-rw).
+READ_POOLED = {
+    **POOLED,
+    "spec": {
+        **POOLED["spec"],
+        "naming": "cnpg",
+        "proxy": {**POOLED["spec"]["proxy"], "pgBouncerReplicas": {"replicas": 2}},
+    },
+}
 CASES: dict[str, tuple[Path | dict[str, Any], ...]] = {
     "pooled": (EXAMPLES / "pooled.yaml",),
+    "read-pooled": (READ_POOLED,),
     "dr": (EXAMPLES / "backups.yaml", EXAMPLES / "standby.yaml", EXAMPLES / "restore.yaml"),
     "zalando": (GOLDEN / "naming-zalando" / "spec.yaml",),
     "narrow": (NARROW_API,),
@@ -233,6 +244,21 @@ TABLE = [
     ("pooled", "other-app/apps", "StatefulSet/pooled-db-0", 8008, T, False),
     ("pooled", "internet", "StatefulSet/pooled-db-0", 5432, T, False),
     ("pooled", "internet", "Deployment/pooled-pgbouncer", 5432, T, False),
+    # read-pooled: the replicas' pgBouncer, let in to the members (every one: roles move) and
+    # reached by the applications, as the primary's.
+    ("read-pooled", "shop", "Deployment/pooled-pooler-ro", 5432, T, True),
+    ("read-pooled", "shop", "Deployment/pooled-pooler-rw", 5432, T, True),
+    ("read-pooled", "other-app/apps", "Deployment/pooled-pooler-ro", 5432, T, False),
+    ("read-pooled", "internet", "Deployment/pooled-pooler-ro", 5432, T, False),
+    ("read-pooled", "Deployment/pooled-pooler-ro", "StatefulSet/pooled-db-0", 5432, T, True),
+    ("read-pooled", "Deployment/pooled-pooler-ro", "StatefulSet/pooled-db-1", 5432, T, True),
+    ("read-pooled", "Deployment/pooled-pooler-ro", "StatefulSet/pooled-db-1", 8008, T, False),
+    ("read-pooled", "Deployment/pooled-pooler-ro", "kube-dns", 53, U, True),  # it resolves the replicas Service
+    ("read-pooled", "Deployment/pooled-pooler-ro", "api-server", 443, T, False),
+    ("read-pooled", "Deployment/pooled-pooler-ro", "internet", 5432, T, False),
+    ("read-pooled", "Deployment/pooled-pooler-ro", "Deployment/pooled-pooler-rw", 5432, T, False),
+    ("read-pooled", "StatefulSet/pooled-db-0", "Deployment/pooled-pooler-ro", 5432, T, False),
+    ("read-pooled", "Job/pooled-reconcile-*", "Deployment/pooled-pooler-ro", 5432, T, False),
     # dr: hippo with an S3 and a volume repository (repository host), logical backups; a standby
     # streaming from it; a clone restored from its bucket.
     ("dr", "StatefulSet/hippo-instance1-0", "StatefulSet/hippo-repo-host", 8432, T, True),  # archive-push

@@ -240,3 +240,88 @@ def test_databases_and_users_refused(
     assert problem.path == f"spec.proxy.pgBouncer.config.{section}.{name}"
     assert says in problem.message
     assert "hunter2" not in problem.message
+
+
+# The replicas' pgBouncer (spec.proxy.pgBouncerReplicas) ------------------------------------------
+
+
+def read_pooled(naming: str = "pgo", **replicas_spec: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["spec"]["naming"] = naming
+    spec["spec"]["proxy"] = {"pgBouncer": {}, "pgBouncerReplicas": replicas_spec}
+    return spec
+
+
+# naming -> (the replicas' pgBouncer's Deployment, ConfigMap, Secret, PDB and Service; the replicas
+# Service its [databases] reach; the primary's pgBouncer beside it)
+REPLICA_NAMES = [
+    ("pgo", "hippo-pgbouncer-replicas", "hippo-replicas.db.svc", "hippo-pgbouncer"),
+    ("zalando", "hippo-pooler-repl", "hippo-repl.db.svc", "hippo-pooler"),  # Zalando's replica pooler
+    ("cnpg", "hippo-pooler-ro", "hippo-ro.db.svc", "hippo-pooler-rw"),  # CloudNativePG's Pooler of type ro
+    ("pgd", "hippo-pgbouncer-replicas", "hippo-proxy-r.db.svc", "hippo-pgbouncer"),
+]
+
+
+@pytest.mark.parametrize(("naming", "name", "server", "primary"), REPLICA_NAMES)
+def test_replicas_pgbouncer_per_profile(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], naming: str, name: str, server: str, primary: str
+) -> None:
+    plan = plan_of(read_pooled(naming, replicas=2))
+    objects = pgbouncer(plan)
+    assert sorted(o["kind"] for o in objects if o["metadata"]["name"] == name) == [
+        "ConfigMap",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Secret",
+    ]
+    selector = {"pgrender.io/cluster": "hippo", "app.kubernetes.io/component": "pgbouncer-replicas"}
+    assert find(services(plan), "Service", name)["spec"]["selector"] == selector
+    assert find(objects, "Deployment", name)["spec"]["selector"]["matchLabels"] == selector
+    assert find(services(plan), "Service", primary)["spec"]["selector"]["app.kubernetes.io/component"] == "pgbouncer"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(find(objects, "ConfigMap", name)["data"]["pgbouncer.ini"])
+    assert parser["databases"]["*"] == f"host={server} port=5432"
+    assert parser["pgbouncer"]["server_tls_sslmode"] == "verify-full"
+    assert parser["pgbouncer"]["auth_user"] == "_pgrender_pgbouncer"  # the one auth user of both
+    assert [p.name for p in plan.network_policies if "pgbouncer" in p.name] == [
+        "hippo-pgbouncer",
+        "hippo-pgbouncer-replicas",
+    ]
+
+
+R = "spec.proxy.pgBouncerReplicas"
+# (spec changes, pgBouncerReplicas' fields) -> (the problem's path, what it says)
+REPLICAS_REFUSED = [
+    ({"replicaService": {"enabled": False}}, {}, R, "Service hippo-replicas, which spec.replicaService.enabled: false"),
+    ({}, {"port": 8008}, f"{R}.port", "port 8008 is Patroni's REST API port"),
+    ({"openshift": True}, {"runAsUser": 1000}, f"{R}.runAsUser", "OpenShift's SCC assigns runAsUser"),
+    ({}, {"config": {"databases": {"x": "host=elsewhere"}}}, f"{R}.config.databases.x", "host: not allowed"),
+    ({}, {"config": {"users": {"nobody": "pool_mode=session"}}}, f"{R}.config.users.nobody", "not one of spec.users"),
+    ({}, {"config": {"global": {"listen_port": 1}}}, f"{R}.config.global", "not pgBouncer settings pgrender passes"),
+    ({}, {"sidecars": [{"name": "pgbouncer", "image": "x:1"}]}, f"{R}.sidecars[0].name", "pgbouncer"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "fields", "path", "says"), REPLICAS_REFUSED)
+def test_replicas_pgbouncer_refused(
+    write_spec: Callable[..., Any], changes: dict[str, Any], fields: dict[str, Any], path: str, says: str
+) -> None:
+    spec = read_pooled(**fields)
+    spec["spec"].update(changes)
+    with pytest.raises(SpecError) as exc:
+        validate((str(write_spec(spec)),))
+    assert [(p.path, says in p.message) for p in exc.value.problems] == [(path, True)]
+
+
+def test_replicas_pgbouncer_alone_shares_the_auth_user(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> None:
+    """Without the primary's pgBouncer, the reconcile Job still makes the auth user and get_auth(), and
+    reads its password from the replicas' pgBouncer's Secret; the user Secrets get no pgbouncer-* keys
+    (no operator's Secrets have keys for a replica pooler: README, "Connecting an application")."""
+    spec = base_spec()
+    spec["spec"]["proxy"] = {"pgBouncerReplicas": {}}
+    plan = plan_of(spec)
+    assert (plan.pgbouncer, [p.name for p in plan.poolers]) == (None, ["hippo-pgbouncer-replicas"])
+    text = str(reconcile(plan))
+    assert "CREATE OR REPLACE FUNCTION pgbouncer.get_auth" in text and "_pgrender_pgbouncer" in text
+    assert "'name': 'hippo-pgbouncer-replicas', 'key': 'verifier'" in text
+    assert all(u.pgbouncer is None for u in plan.users)

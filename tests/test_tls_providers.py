@@ -482,3 +482,51 @@ def test_diff_of_a_certificate(
     certificates = [f for f in findings if f["kind"] == "Certificate"]
     assert certificates and all(said in f["message"] and f["class"] == "live" for f in certificates), findings
     assert not [f for f in findings if f["kind"] == "StatefulSet"]  # nothing restarts
+
+
+REPLICAS_KEYS = [("tls.crt", "tls.crt"), ("tls.key", "tls.key"), ("ca.crt", "ca.crt")]
+REPLICAS_DNS = [
+    "hippo-pgbouncer-replicas.db.svc.cluster.local",
+    "hippo-pgbouncer-replicas.db.svc",
+    "hippo-pgbouncer-replicas.db",
+    "hippo-pgbouncer-replicas",
+]
+EXISTING_POOLER = {**EXISTING, "existing": {**EXISTING_SETTINGS, "pgBouncerSecretName": "corp-pgbouncer"}}
+
+
+REPLICAS = "hippo-pgbouncer-replicas"
+AUTH_FILE = (REPLICAS, [("users.txt", "users.txt")])
+
+
+# TLS provider -> (the Secrets the replicas' pgBouncer mounts, the certificate object for its Service's
+# names: a Secret of pgrender's own, a cert-manager Certificate, or none: the user's Secret names them)
+@pytest.mark.parametrize(
+    ("tls", "secrets", "certificate"),
+    [
+        ({}, [(REPLICAS, [AUTH_FILE[1][0], *REPLICAS_KEYS])], ("Secret", REPLICAS)),
+        (CERT_MANAGER, [AUTH_FILE, (f"{REPLICAS}-cert", REPLICAS_KEYS)], ("Certificate", f"{REPLICAS}-cert")),
+        (EXISTING, [AUTH_FILE, ("corp-server", REPLICAS_KEYS)], None),
+        (EXISTING_POOLER, [AUTH_FILE, ("corp-pgbouncer", REPLICAS_KEYS)], None),
+    ],
+)  # fmt: skip
+def test_replicas_pgbouncer_certificate(
+    objects_of: Objects,
+    tls: dict[str, Any],
+    secrets: list[tuple[str, list[tuple[str, str]]]],
+    certificate: tuple[str, str] | None,
+) -> None:
+    objects = objects_of(with_tls(tls, proxy={"pgBouncer": {}, "pgBouncerReplicas": {}}))
+    assert mounted(find(objects, "Deployment", "hippo-pgbouncer-replicas")) == secrets
+    if certificate is None:
+        return
+    kind, name = certificate
+    if kind == "Certificate":
+        assert find(objects, kind, name)["spec"]["dnsNames"] == REPLICAS_DNS
+        return
+    pem = base64.b64decode(find(objects, kind, name)["data"]["tls.crt"])
+    cert = x509.load_pem_x509_certificate(pem)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert names == REPLICAS_DNS
+    # Its own key, not the primary's pgBouncer's.
+    primary = find(objects, "Secret", "hippo-pgbouncer")["data"]["tls.key"]
+    assert find(objects, kind, name)["data"]["tls.key"] != primary

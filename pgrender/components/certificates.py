@@ -1,5 +1,5 @@
 """Secrets <c>-cluster-cert, <c>-replication-cert and <c>-superuser-cert (tls.crt, tls.key, ca.crt),
-and pgBouncer's certificate when it has a Secret of its own (issued in the cluster).
+and each pgBouncer's certificate when it has a Secret of its own (issued in the cluster).
 
 Each Secret is named where the plan says the pods find the certificate; the TLS provider
 (transforms.tls_objects) keeps them (derived), puts cert-manager Certificates for them in their
@@ -17,8 +17,10 @@ def certificates(plan: ClusterPlan) -> list[Manifest]:
     """Return the server certificate and the two client certificates, each with the CA."""
     tls = plan.tls
     leaves = [tls.server, tls.replication, tls.superuser]
-    if tls.pgbouncer and plan.pgbouncer and tls.pgbouncer.secret and tls.pgbouncer.secret.name != plan.pgbouncer.name:
-        leaves.append(tls.pgbouncer)
+    for pooler in plan.poolers:
+        cert = tls.pooler_certificate(pooler)
+        if cert.secret and cert.secret.name != pooler.name:
+            leaves.append(cert)
     out: dict[str, Manifest] = {}
     for cert in leaves:
         assert cert.secret is not None  # resolve_tls names every certificate's Secret

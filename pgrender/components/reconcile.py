@@ -236,11 +236,11 @@ def _passwords(plan: ClusterPlan) -> list[_Password]:
         out.append(
             _Password(user.name, user.secret, _verifier_variable(i), f"PGRENDER_VERIFIER_{i}", f"PGRENDER_PASSWORD_{i}")
         )
-    if plan.pgbouncer:
+    if plan.poolers:  # one auth user for both pgBouncers; each Secret holds its password
         out.append(
             _Password(
-                plan.pgbouncer.auth_user,
-                plan.pgbouncer.name,
+                plan.poolers[0].auth_user,
+                plan.poolers[0].name,
                 PGBOUNCER_VERIFIER,
                 "PGRENDER_PGBOUNCER_VERIFIER",
                 "PGRENDER_PGBOUNCER_PASSWORD",
@@ -454,15 +454,15 @@ def reconcile_sql_sections(plan: ClusterPlan) -> list[list[str]]:
     for user in plan.users:
         sections.append(_role_sql(user.name, user.options, verifiers.get(user.name), user.settings))
     roles = [(user.name, user.in_roles) for user in plan.users]
-    if plan.pgbouncer:
-        sections.append(_role_sql(plan.pgbouncer.auth_user, _default_options(), PGBOUNCER_VERIFIER, ()))
-        roles.append((plan.pgbouncer.auth_user, ()))
+    if plan.poolers:
+        sections.append(_role_sql(plan.poolers[0].auth_user, _default_options(), PGBOUNCER_VERIFIER, ()))
+        roles.append((plan.poolers[0].auth_user, ()))
     if plan.monitoring:
         sections.append(_monitoring_sql(plan.monitoring.user))
     sections += memberships_sql(roles)
     sections += [_database_sql(database) for database in plan.databases]
-    if plan.pgbouncer:
-        sections += _get_auth_sql(plan.pgbouncer.auth_user, ["postgres", *(d.name for d in plan.databases)])
+    if plan.poolers:  # created on the primary, replicated to the replicas the replicas' pgBouncer asks
+        sections += _get_auth_sql(plan.poolers[0].auth_user, ["postgres", *(d.name for d in plan.databases)])
     return sections
 
 

@@ -1,5 +1,5 @@
-"""Services <c>-primary, -replicas, -pods and -pgbouncer (names per naming profile, which may add
-more); database Services select on Patroni's role label."""
+"""Services <c>-primary, -replicas, -pods, -pgbouncer and -pgbouncer-replicas (names per naming
+profile, which may add more); database Services select on Patroni's role label."""
 
 from __future__ import annotations
 
@@ -9,19 +9,18 @@ from pgrender.spec.rules.services import ServiceType
 
 
 def services(plan: ClusterPlan) -> list[Manifest]:
-    """Return the cluster's Services; the replica and pgBouncer Services only when the plan has them."""
+    """Return the cluster's Services; the replica and pgBouncers' Services only when the plan has them."""
     out = [client_service(plan, plan.primary_service)]
     if plan.replicas_service:
         out.append(client_service(plan, plan.replicas_service))
     out += [client_service(plan, service) for service in plan.extra_services]
     out.append(_pods_service(plan))
-    if plan.pgbouncer:
-        out.append(client_service(plan, plan.pgbouncer.service))
+    out += [client_service(plan, pooler.service) for pooler in plan.poolers]
     return out
 
 
 def client_service(plan: ClusterPlan, service: ServicePlan) -> Manifest:
-    """A Service clients connect to: the primary, the replicas or pgBouncer."""
+    """A Service clients connect to: the primary, the replicas or a pgBouncer."""
     port = {"name": service.port_name, "port": service.port, "protocol": "TCP", "targetPort": service.port_name}
     if service.node_port is not None:
         port["nodePort"] = service.node_port

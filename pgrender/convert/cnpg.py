@@ -41,6 +41,9 @@ from pgrender.spec.rules.connectivity import Naming
 from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.rules.pgbouncer import PASSTHROUGH_SETTINGS
 
+# A Pooler's type -> the pgBouncer of spec.proxy it becomes (type r, every member, has none).
+POOLER_TYPES = {"rw": "pgBouncer", "ro": "pgBouncerReplicas"}
+
 GROUP = "postgresql.cnpg.io"
 SPEC = ("spec",)
 POSTGRESQL = ("spec", "postgresql")
@@ -273,9 +276,9 @@ class _Build:
         self.services()
         self.certificates()
         self.settled()
-        poolers = [c for c in companions if c.get(("kind",)) == "Pooler"]
-        for pooler in poolers:
-            self.pooler(pooler, first=pooler is poolers[0])
+        taken: set[str] = set()  # the Pooler types converted: one pgBouncer each, rw and ro
+        for pooler in (c for c in companions if c.get(("kind",)) == "Pooler"):
+            self.pooler(pooler, taken)
         for database in (c for c in companions if c.get(("kind",)) == "Database"):
             self.database(database)
 
@@ -682,25 +685,28 @@ class _Build:
 
     # Companions ----------------------------------------------------------------------------------
 
-    def pooler(self, pooler: Source, *, first: bool) -> None:
+    def pooler(self, pooler: Source, taken: set[str]) -> None:
+        """The first Pooler of type rw as spec.proxy.pgBouncer, the first of type ro as pgBouncerReplicas."""
         out = self.out
         pooler.take(("spec", "cluster"))
         pooler.take(("metadata", "namespace"))
         kind = pooler.take_str(("spec", "type")) or "rw"
-        if kind != "rw" or not first:
+        if kind not in POOLER_TYPES or kind in taken:
             pooler.take(("spec",))
             why = (
-                "pgrender runs one pgBouncer per cluster"
-                if kind == "rw"
-                else f"a {kind!r} pooler: pgrender's pgBouncer serves the primary only"
+                f"pgrender runs one pgBouncer per cluster for the {'primary' if kind == 'rw' else 'replicas'}"
+                if kind in POOLER_TYPES
+                else f"a pooler of type {kind!r}: pgrender's pgBouncers serve the primary (rw) or the replicas (ro)"
             )
             pooler.left_out(("spec",), why)
             return
-        to: Path_ = ("spec", "proxy", "pgBouncer")
+        taken.add(kind)
+        to: Path_ = ("spec", "proxy", POOLER_TYPES[kind])
         name = pooler.take_str(("metadata", "name"))  # its Service's name: refused with the rest, noted there
         if not out.set(to, {}, pooler.at(("spec",))):
             return
-        service_name = PROFILES[Naming.CNPG].pgbouncer.format(cluster=self.name)
+        profile = PROFILES[Naming.CNPG]
+        service_name = (profile.pgbouncer if kind == "rw" else profile.pgbouncer_replicas).format(cluster=self.name)
         if name != service_name:
             pooler.changed(
                 ("metadata", "name"),

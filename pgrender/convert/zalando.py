@@ -2,7 +2,7 @@
 
 Zalando runs Spilo, as pgrender does by default, so its image and user ids carry over; spec.naming:
 zalando keeps the <user>.<cluster>.credentials.postgresql.acid.zalan.do Secrets (keys username and
-password) and the <cluster>, <cluster>-repl and <cluster>-pooler Services applications use. What
+password) and the <cluster>, <cluster>-repl, <cluster>-pooler and <cluster>-pooler-repl Services applications use. What
 Zalando keeps in the operator's configuration (WAL archiving, the logical backup bucket, anti-affinity)
 is not in the custom resource, so it is not in the converted spec either.
 """
@@ -36,6 +36,8 @@ from pgrender.load import Document, format_path
 GROUP = "acid.zalan.do"
 SPEC = ("spec",)
 POOLER = ("spec", "connectionPooler")
+MASTER_POOLER_BALANCER = ("spec", "enableMasterPoolerLoadBalancer")
+REPLICA_POOLER_BALANCER = ("spec", "enableReplicaPoolerLoadBalancer")
 # Zalando's pooler defaults (connection_pooler_* in the operator's configuration, pooler/pgbouncer.ini.tmpl).
 POOLER_REPLICAS = 2
 POOLER_MODE = "transaction"
@@ -78,8 +80,6 @@ REASONS: tuple[Reason, ...] = (
     left_out(
         *SPEC, "logicalBackupRetention", why="pgrender's logical backups keep every dump; expire them in the bucket"
     ),
-    left_out(*SPEC, "enableReplicaConnectionPooler", why="pgrender's pgBouncer serves the primary only"),
-    left_out(*SPEC, "enableReplicaPoolerLoadBalancer", why="pgrender's pgBouncer serves the primary only"),
     left_out(*SPEC, "volume", "selector", why="pgrender's claims select no particular volumes"),
     left_out(*SPEC, "volume", "subPath", why="pgrender mounts the whole volume"),
     left_out(*SPEC, "volume", "isSubPathExpr", why="pgrender mounts the whole volume"),
@@ -322,7 +322,7 @@ class _Build:
                     balanced = True
                     self.load_balancer(("spec", field), to, ranges)
                     break
-        if ranges and not balanced and not src.get(("spec", "enableMasterPoolerLoadBalancer")):
+        if ranges and not balanced and not (src.get(MASTER_POOLER_BALANCER) or src.get(REPLICA_POOLER_BALANCER)):
             src.left_out(ranges_path, "Zalando applies them to load balancers only, and this cluster has none")
         for field, targets in (
             ("serviceAnnotations", (("spec", "service"), ("spec", "replicaService"))),
@@ -342,16 +342,37 @@ class _Build:
         )
 
     def pooler(self) -> None:
-        src, out = self.src, self.out
+        """connectionPooler's settings, for each pooler enabled: the primary's (enableConnectionPooler, or
+        the section alone, as Zalando reads it) and the replicas' (enableReplicaConnectionPooler)."""
+        src = self.src
         enable = ("spec", "enableConnectionPooler")
         enabled = src.take_bool(enable)
+        replica_enable = ("spec", "enableReplicaConnectionPooler")
+        replica_enabled = src.take_bool(replica_enable)
         section = src.get(POOLER)
-        if enabled is False or (enabled is None and section is None):
-            if section is not None:
-                src.left_out(POOLER, "the connection pooler is not enabled (enableConnectionPooler: false)")
-            return
-        origin = enable if enabled else POOLER
-        to: Path_ = ("spec", "proxy", "pgBouncer")
+        poolers: list[tuple[Path_, Path_, Path_]] = []  # (origin, target, load balancer field)
+        if enabled or (enabled is None and section is not None):
+            poolers.append((enable if enabled else POOLER, ("spec", "proxy", "pgBouncer"), MASTER_POOLER_BALANCER))
+        if replica_enabled:
+            poolers.append((replica_enable, ("spec", "proxy", "pgBouncerReplicas"), REPLICA_POOLER_BALANCER))
+        if section is not None and not poolers:
+            src.left_out(
+                POOLER, "the connection pooler is not enabled (enableConnectionPooler, enableReplicaConnectionPooler)"
+            )
+        for first, (origin, to, balancer) in enumerate(poolers):
+            self.pooler_settings(origin, to, noted=bool(first))
+            if src.take_bool(balancer):
+                self.load_balancer(balancer, (*to, "service"), src.get(("spec", "allowedSourceRanges")))
+        replica_balancer = src.get(REPLICA_POOLER_BALANCER)
+        if replica_balancer and not replica_enabled:
+            src.left_out(REPLICA_POOLER_BALANCER, "the replica pooler is not enabled (enableReplicaConnectionPooler)")
+        elif replica_balancer is False:
+            src.take(REPLICA_POOLER_BALANCER)
+
+    def pooler_settings(self, origin: Path_, to: Path_, *, noted: bool) -> None:
+        """One pgBouncer from Zalando's connectionPooler (both poolers share it); ``noted``: a change
+        was noted already, for the other pooler."""
+        src, out = self.src, self.out
         if not out.set(to, {}, src.at(origin)):
             return
         replicas = src.take_int((*POOLER, "numberOfInstances"))
@@ -367,14 +388,12 @@ class _Build:
         if connections is not None:
             per_pooler = max(connections // (replicas or POOLER_REPLICAS), 1)
             out.set((*to, "config", "global", "max_db_connections"), per_pooler, src.at((*POOLER, "maxDBConnections")))
-            src.changed(
-                (*POOLER, "maxDBConnections"),
-                f"as pgBouncer's max_db_connections of each pgBouncer: {per_pooler} (Zalando divides it as well)",
-            )
+            if not noted:
+                src.changed(
+                    (*POOLER, "maxDBConnections"),
+                    f"as pgBouncer's max_db_connections of each pgBouncer: {per_pooler} (Zalando divides it as well)",
+                )
         self.resources((*POOLER, "resources"), out, (*to, "resources"))
-        balancer = ("spec", "enableMasterPoolerLoadBalancer")
-        if src.take_bool(balancer):
-            self.load_balancer(balancer, (*to, "service"), src.get(("spec", "allowedSourceRanges")))
 
     def logical_backup(self) -> None:
         src = self.src

@@ -28,6 +28,7 @@ from pgrender.spec.presets import PRESETS
 from pgrender.spec.rules.users import InfrastructureRole
 
 if TYPE_CHECKING:
+    from pgrender.spec.pgbouncer import PgBouncerSpec
     from pgrender.spec.services import ServiceSpec
 
 __all__ = [
@@ -124,7 +125,7 @@ class ClusterPlan:
     reconcile_wave: int
     reconcile_labels: dict[str, str]
     rollout: RolloutPlan
-    pgbouncer: PgBouncerPlan | None
+    pgbouncer: PgBouncerPlan | None  # the primary's pooler
     profile_labels: dict[str, str]  # the naming profile's labels, on every object
     # Services a naming profile adds: one over every member, one per member (plan/profiles.py).
     extra_services: tuple[ServicePlan, ...]
@@ -145,6 +146,7 @@ class ClusterPlan:
     # for, when not this one: a standby's source (users.standby_source).
     password_owner: tuple[str, str] | None = None
     clone_source: CloneSourcePlan | None = None  # spec.bootstrap.fromCluster: copied from a running cluster
+    pgbouncer_replicas: PgBouncerPlan | None = None  # the replicas' pooler (spec.proxy.pgBouncerReplicas)
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -152,6 +154,11 @@ class ClusterPlan:
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
         return tuple(i for s in self.instance_sets for i in s.instances)
+
+    @property
+    def poolers(self) -> tuple[PgBouncerPlan, ...]:
+        """The pgBouncers the cluster has: the primary's, then the replicas'. They share one auth user."""
+        return tuple(p for p in (self.pgbouncer, self.pgbouncer_replicas) if p)
 
     @property
     def applied_live(self) -> frozenset[tuple[str, str]]:
@@ -261,21 +268,27 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         else None
     )
     extra_services = _extra_services(sourced, names, sets, pod_selector, db_labels, problems)
-    pgbouncer = (
-        resolve_pgbouncer(
+
+    def pooler(bouncer: PgBouncerSpec | None, replicas: bool) -> PgBouncerPlan | None:
+        """The primary's pgBouncer, or the replicas' (spec.proxy.pgBouncerReplicas)."""
+        if bouncer is None:
+            return None
+        return resolve_pgbouncer(
             sourced,
-            spec.proxy.pg_bouncer,
+            bouncer,
             names,
             server_port=spec.port,
             sync_wave=wave + 1,
             guaranteed_memory=guaranteed_memory,
             problems=problems,
+            replicas=replicas,
         )
-        if spec.proxy.pg_bouncer
-        else None
-    )
-    if pgbouncer and pgbouncer.port == defaults.PATRONI_PORT:
-        problems.append(sourced.problem(("spec", "proxy", "pgBouncer", "port"), "port 8008 is Patroni's REST API port"))
+
+    pgbouncer = pooler(spec.proxy.pg_bouncer, replicas=False)
+    pgbouncer_replicas = pooler(spec.proxy.pg_bouncer_replicas, replicas=True)
+    for bouncer in (pgbouncer, pgbouncer_replicas):
+        if bouncer and bouncer.port == defaults.PATRONI_PORT:
+            problems.append(sourced.problem((*bouncer.path, "port"), "port 8008 is Patroni's REST API port"))
     existing = spec.tls.existing
     if existing and backups and not existing.pg_back_rest_secret_name:
         problems.append(
@@ -287,13 +300,16 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         )
     if pgbouncer and spec.openshift:
         pgbouncer = replace(pgbouncer, run_as_user=None, run_as_group=None)
-    policies = resolve_network_policies(sourced, names, members=pod_selector, pgbouncer=pgbouncer, backups=backups)
+    if pgbouncer_replicas and spec.openshift:
+        pgbouncer_replicas = replace(pgbouncer_replicas, run_as_user=None, run_as_group=None)
+    poolers = tuple(p for p in (pgbouncer, pgbouncer_replicas) if p)
+    policies = resolve_network_policies(sourced, names, members=pod_selector, poolers=poolers, backups=backups)
     made = claims(
         sourced,
         names,
         sets,
         users,
-        (primary, replicas_service, pgbouncer),
+        (primary, replicas_service, poolers),
         backups,
         extra_services,
         tuple((p.path, p.name) for p in policies),
@@ -336,7 +352,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         sourced,
         names,
         sets,
-        pgbouncer,
+        poolers,
         extra_services,
         None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
     )
@@ -391,6 +407,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         init_sql=resolve_init_sql(sourced),
         password_owner=standby_source(sourced),
         clone_source=clone_source,
+        pgbouncer_replicas=pgbouncer_replicas,
     )
 
 
@@ -412,6 +429,8 @@ def _openshift_ids(sourced: SourcedCluster) -> list[Problem]:
     given: list[tuple[FieldPath, set[str]]] = [(("spec", "imageContract"), spec.image_contract.model_fields_set)]
     if spec.proxy.pg_bouncer:
         given.append((("spec", "proxy", "pgBouncer"), spec.proxy.pg_bouncer.model_fields_set))
+    if spec.proxy.pg_bouncer_replicas:
+        given.append((("spec", "proxy", "pgBouncerReplicas"), spec.proxy.pg_bouncer_replicas.model_fields_set))
     return [
         sourced.problem(
             (*path, alias),

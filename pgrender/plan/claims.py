@@ -82,14 +82,14 @@ def claims(
     names: Names,
     sets: list[InstanceSetPlan] | tuple[InstanceSetPlan, ...],
     users: tuple[UserPlan, ...],
-    parts: tuple[ServicePlan, ServicePlan | None, PgBouncerPlan | None],
+    parts: tuple[ServicePlan, ServicePlan | None, tuple[PgBouncerPlan, ...]],
     backups: BackupsPlan | None = None,
     extra_services: tuple[ServicePlan, ...] = (),
     network_policies: tuple[tuple[FieldPath, str], ...] = (),
 ) -> list[Claim]:
     """Every object name and label value the plan decides, at the spec field it is made from."""
     meta, spec = sourced.cluster.metadata, sourced.cluster.spec
-    primary, replicas_service, pgbouncer = parts
+    primary, replicas_service, poolers = parts
     cluster: FieldPath = ("metadata", "name")
     made: list[Claim] = [
         _obj(("metadata", "namespace"), "Namespace", meta.namespace),
@@ -108,16 +108,16 @@ def claims(
         _label(cluster, labels.CLUSTER_LABEL, meta.name),
         _label(cluster, labels.SCOPE_LABEL, names.patroni_scope),
     ]
-    made += _tls_claims(sourced, names, pgbouncer, backups)
+    made += _tls_claims(sourced, names, poolers, backups)
     if spec.bootstrap.from_cluster:
         made.append(_obj(cluster, "Secret", names.clone_source_secret))
     if names.ca_secret:
         made.append(_obj(("spec", "naming"), "Secret", names.ca_secret))
-    if pgbouncer:
-        made += [_obj(cluster, kind, pgbouncer.name) for kind in ("Deployment", "ConfigMap", "Secret")]
-        made.append(_obj(cluster, "Service", pgbouncer.service.name))
-        if pgbouncer.disruption_budget:
-            made.append(_obj(cluster, "PodDisruptionBudget", pgbouncer.disruption_budget))
+    for pooler in poolers:  # named after the cluster, as the profile says
+        made += [_obj(cluster, kind, pooler.name) for kind in ("Deployment", "ConfigMap", "Secret")]
+        made.append(_obj(cluster, "Service", pooler.service.name))
+        if pooler.disruption_budget:
+            made.append(_obj(cluster, "PodDisruptionBudget", pooler.disruption_budget))
     if backups:
         made += _backup_claims(backups, names)
     made += [_obj(path, "NetworkPolicy", name) for path, name in network_policies]
@@ -153,7 +153,7 @@ def claims(
 
 
 def _tls_claims(
-    sourced: SourcedCluster, names: Names, pgbouncer: PgBouncerPlan | None, backups: BackupsPlan | None
+    sourced: SourcedCluster, names: Names, poolers: tuple[PgBouncerPlan, ...], backups: BackupsPlan | None
 ) -> list[Claim]:
     """The certificate Secrets pgrender or cert-manager writes (none with provider existing: the
     user's), the Certificates that ask for them, and the CA Issuer pgrender may write."""
@@ -163,9 +163,11 @@ def _tls_claims(
     cluster: FieldPath = ("metadata", "name")
     secrets = [names.cluster_cert, names.replication_cert, names.superuser_cert]
     own = [_obj(cluster, "Secret", name) for name in secrets]
-    if pgbouncer and tls_providers.in_cluster(tls.provider):
-        secrets.append(names.pgbouncer_cert)
-        own.append(_obj(cluster, "Secret", names.pgbouncer_cert))
+    if tls_providers.in_cluster(tls.provider):
+        for pooler in poolers:
+            cert = names.pgbouncer_replicas_cert if pooler.reaches == "replicas" else names.pgbouncer_cert
+            secrets.append(cert)
+            own.append(_obj(cluster, "Secret", cert))
     if backups:
         secrets.append(backups.cert_secret)
         own.append(_obj(("spec", "backups"), "Secret", backups.cert_secret))
@@ -277,7 +279,7 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
         plan.names,
         plan.instance_sets,
         plan.users,
-        (plan.primary_service, plan.replicas_service, plan.pgbouncer),
+        (plan.primary_service, plan.replicas_service, plan.poolers),
         plan.backups,
         plan.extra_services,
         tuple((p.path, p.name) for p in plan.network_policies),
@@ -288,7 +290,7 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
     exposed: list[tuple[FieldPath, ServicePlan | None]] = [
         (("spec", "service"), plan.primary_service),
         (("spec", "replicaService"), plan.replicas_service),
-        (("spec", "proxy", "pgBouncer", "service"), plan.pgbouncer.service if plan.pgbouncer else None),
+        *(((*pooler.path, "service"), pooler.service) for pooler in plan.poolers),
     ]
     for path, service in exposed:
         if service and service.node_port is not None:

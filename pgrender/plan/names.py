@@ -191,6 +191,20 @@ class Names:
         return f"{self.pgbouncer}-cert"
 
     @property
+    def pgbouncer_replicas(self) -> str:
+        """Deployment, ConfigMap, Secret and PodDisruptionBudget of the replicas' pgBouncer."""
+        return self.profile.pgbouncer_replicas.format(cluster=self.cluster)
+
+    @property
+    def pgbouncer_replicas_service(self) -> str:
+        return self._service(self.profile.pgbouncer_replicas)
+
+    @property
+    def pgbouncer_replicas_cert(self) -> str:
+        """The replicas' pgBouncer's certificate when it is issued in the cluster (cert-manager)."""
+        return f"{self.pgbouncer_replicas}-cert"
+
+    @property
     def ca_issuer(self) -> str:
         """The cert-manager CA Issuer pgrender writes from spec.tls.certManager.caSecretName."""
         return f"{self.cluster}-ca-issuer"

@@ -75,7 +75,7 @@ def resolve_network_policies(
     names: Names,
     *,
     members: dict[str, str],
-    pgbouncer: PgBouncerPlan | None,
+    poolers: tuple[PgBouncerPlan, ...],
     backups: BackupsPlan | None,
 ) -> tuple[PolicyPlan, ...]:
     """Every policy of the cluster, or none when spec.networkPolicy.enabled is false."""
@@ -114,8 +114,8 @@ def resolve_network_policies(
     ingress = [
         RulePlan((member_peer, _pods(reconcile_selector)), _tcp(port, patroni)),
     ]
-    if pgbouncer:
-        ingress.append(RulePlan((_pods(pgbouncer.selector),), _tcp(port)))
+    if poolers:
+        ingress.append(RulePlan(tuple(_pods(p.selector) for p in poolers), _tcp(port)))
     if logical:
         ingress.append(RulePlan((_pods(_logical_selector(backup_selector)),), _tcp(port)))
     if pgbackrest_jobs:
@@ -147,14 +147,16 @@ def resolve_network_policies(
         )
     ]
 
-    if pgbouncer:
+    # Each pgBouncer: the applications in; out to every member (the primary's and the replicas'
+    # Services select among them, and the roles move).
+    for pooler in poolers:
         out.append(
             _policy(
                 names,
-                labels.COMPONENT_PGBOUNCER,
-                ("spec", "proxy", "pgBouncer"),
+                pooler.component,
+                pooler.path,
                 cluster,
-                {"matchLabels": dict(pgbouncer.selector)},
+                {"matchLabels": dict(pooler.selector)},
                 [RulePlan(apps, _tcp(defaults.PGBOUNCER_PORT_NAME))] if apps else [],
                 [dns, RulePlan((member_peer,), _tcp(port))],
             )

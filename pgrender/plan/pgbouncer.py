@@ -1,4 +1,5 @@
-"""The pgBouncer plan: names, selectors, settings, scheduling, its Service and its auth user."""
+"""The pgBouncer plans: names, selectors, settings, scheduling, Service and auth user of the primary's
+pooler (spec.proxy.pgBouncer) and of the replicas' (spec.proxy.pgBouncerReplicas)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pgrender.frozen import field, frozen
 from pgrender.patterns import Pattern
 from pgrender.plan import defaults, hosts, labels, secret_keys
 from pgrender.plan.containers import UserContainersPlan, resolve_containers
+from pgrender.plan.labels import COMPONENT_PGBOUNCER
 from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.names import Names
 from pgrender.plan.resources import ContainerKind, ResourcesPlan, decide
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from pgrender.spec.pgbouncer import PgBouncerSpec
 
 PATH = ("spec", "proxy", "pgBouncer")
-CONFIG = (*PATH, "config")
+REPLICAS_PATH = ("spec", "proxy", "pgBouncerReplicas")
 
 # pgbouncer.ini [databases] and [users] settings passed through, by the values they take (the ones
 # pgBouncer 1.18 and later know). Values are single words: no quoting, spaces, ';', '#' or '='.
@@ -45,8 +47,8 @@ USER_SETTINGS: dict[str, Pattern | tuple[str, ...]] = {
 }
 # Connection settings pgrender writes itself, or that would break pgBouncer's authentication.
 REFUSED_DATABASE_SETTINGS = {
-    "host": "an entry reaches this cluster's primary, whose host and port pgrender writes",
-    "port": "an entry reaches this cluster's primary, whose host and port pgrender writes",
+    "host": "an entry reaches this cluster's primary (or its replicas), whose host and port pgrender writes",
+    "port": "an entry reaches this cluster's primary (or its replicas), whose host and port pgrender writes",
     "user": "clients log in as themselves (a forced user needs its password in pgBouncer's files)",
     "password": "a password does not belong in a ConfigMap; clients log in as themselves",
     "auth_user": "pgrender's auth user looks up every password (auth_query)",
@@ -91,6 +93,10 @@ class PgBouncerPlan:
     # listed there with auth_query (it knows the user already), so its auth file holds theirs too.
     auth_file_users: tuple[tuple[str, int], ...] = ()
     containers: UserContainersPlan = field(default_factory=UserContainersPlan)
+    path: tuple[str, ...] = PATH  # the spec field it comes from
+    component: str = COMPONENT_PGBOUNCER  # its pods' component label (policies select on it)
+    certificate: str = "pgbouncer"  # the subject of its server certificate (TLSPlan.pooler_certificate)
+    reaches: str = "primary"  # what its server side reaches: "primary" or "replicas"
 
     @property
     def tracks_prepared_statements(self) -> bool:
@@ -121,13 +127,29 @@ def resolve_pgbouncer(
     sync_wave: int,
     guaranteed_memory: bool,
     problems: list[Problem],
+    replicas: bool = False,
 ) -> PgBouncerPlan:
+    """The primary's pooler, or with ``replicas`` the replicas' (through the replicas Service)."""
     cluster = sourced.cluster.metadata
-    pgbouncer_labels = labels.common(cluster.name, labels.COMPONENT_PGBOUNCER)
-    selector = {labels.CLUSTER_LABEL: cluster.name, labels.COMPONENT_LABEL: labels.COMPONENT_PGBOUNCER}
-    name = names.pgbouncer
-    users = _entries(sourced, "users", spec.config.users, USER_SETTINGS, {}, problems)
-    rotations = _pooled_users(sourced, [user for user, _ in users], problems)
+    path = REPLICAS_PATH if replicas else PATH
+    component = labels.COMPONENT_PGBOUNCER_REPLICAS if replicas else labels.COMPONENT_PGBOUNCER
+    pgbouncer_labels = labels.common(cluster.name, component)
+    selector = {labels.CLUSTER_LABEL: cluster.name, labels.COMPONENT_LABEL: component}
+    name, service_name = (
+        (names.pgbouncer_replicas, names.pgbouncer_replicas_service)
+        if replicas
+        else (names.pgbouncer, names.pgbouncer_service)
+    )
+    if replicas and not sourced.cluster.spec.replica_service.enabled:
+        problems.append(
+            sourced.problem(
+                path,
+                f"the replicas' pgBouncer reaches them through the replicas Service {names.replicas_service}, which "
+                "spec.replicaService.enabled: false leaves out; enable it, or remove pgBouncerReplicas",
+            )
+        )
+    users = _entries(sourced, path, "users", spec.config.users, USER_SETTINGS, {}, problems)
+    rotations = _pooled_users(sourced, path, [user for user, _ in users], problems)
     return PgBouncerPlan(
         name=name,
         replicas=spec.replicas,
@@ -149,20 +171,22 @@ def resolve_pgbouncer(
         ),
         service=resolve_service(
             sourced,
-            (*PATH, "service"),
+            (*path, "service"),
             spec.service,
-            name=names.pgbouncer_service,
+            name=service_name,
             port_name=defaults.PGBOUNCER_PORT_NAME,
             port=spec.port,
             selector=selector,
             labels=pgbouncer_labels,
             problems=problems,
         ),
-        metadata=resolve_metadata(sourced, (*PATH, "metadata"), spec.metadata, problems),
+        metadata=resolve_metadata(sourced, (*path, "metadata"), spec.metadata, problems),
         labels=pgbouncer_labels,
         selector=selector,
-        host=hosts.client_host(names.pgbouncer_service, cluster.namespace, sourced.cluster.spec.connectivity.dns),
-        server_host=hosts.service_host(names.primary_service, cluster.namespace),
+        host=hosts.client_host(service_name, cluster.namespace, sourced.cluster.spec.connectivity.dns),
+        server_host=hosts.service_host(
+            names.replicas_service if replicas else names.primary_service, cluster.namespace
+        ),
         server_port=server_port,
         auth_user=defaults.PGBOUNCER_USER,
         auth_password_subject="pgbouncer-auth",
@@ -171,25 +195,36 @@ def resolve_pgbouncer(
         sync_wave=sync_wave,
         databases=tuple(
             _entries(
-                sourced, "databases", spec.config.databases, DATABASE_SETTINGS, REFUSED_DATABASE_SETTINGS, problems
+                sourced,
+                path,
+                "databases",
+                spec.config.databases,
+                DATABASE_SETTINGS,
+                REFUSED_DATABASE_SETTINGS,
+                problems,
             )
         ),
         users=tuple(users),
         auth_file_users=tuple((name, rotations[name]) for name, _ in users if name in rotations),
         containers=resolve_containers(
             sourced,
-            PATH,
+            path,
             spec.sidecars,
             spec.init_containers,
             own=defaults.PGBOUNCER_CONTAINERS,
             volumes=frozenset(),
             problems=problems,
         ),
+        path=path,
+        component=component,
+        certificate="pgbouncer-replicas" if replicas else "pgbouncer",
+        reaches="replicas" if replicas else "primary",
     )
 
 
 def _entries(
     sourced: SourcedCluster,
+    pooler: tuple[str, ...],
     section: str,
     given: dict[str, str],
     known: dict[str, Pattern | tuple[str, ...]],
@@ -199,7 +234,7 @@ def _entries(
     """[databases] or [users] entries as pgBouncer reads them, sorted by name; each name and setting checked."""
     out = []
     for name, text in sorted(given.items()):
-        path = (*CONFIG, section, name)
+        path = (*pooler, "config", section, name)
         messages = []
         if not _ENTRY_NAME.match(name) or name in ("*", "pgbouncer"):
             messages.append(
@@ -231,7 +266,9 @@ def _entries(
     return out
 
 
-def _pooled_users(sourced: SourcedCluster, names: list[str], problems: list[Problem]) -> dict[str, int]:
+def _pooled_users(
+    sourced: SourcedCluster, pooler: tuple[str, ...], names: list[str], problems: list[Problem]
+) -> dict[str, int]:
     """The passwordRotation of each user with a [users] entry, which must be a user of spec.users that
     pgBouncer lets in (it logs in, and is neither a superuser nor a replication role, like get_auth())."""
     spec = {u.name: u for u in sourced.cluster.spec.users}
@@ -244,7 +281,7 @@ def _pooled_users(sourced: SourcedCluster, names: list[str], problems: list[Prob
         elif not user.options.login or user.options.superuser or user.options.replication:
             why = "not a user pgBouncer lets in (it logs in, and is neither a superuser nor a replication role)"
         if why:
-            problems.append(sourced.problem((*CONFIG, "users", name), f"{name!r} is {why}"))
+            problems.append(sourced.problem((*pooler, "config", "users", name), f"{name!r} is {why}"))
         else:
             assert user is not None
             out[name] = user.password_rotation

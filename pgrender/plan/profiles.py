@@ -22,6 +22,9 @@ class NamingProfile:
     primary_service: str
     replicas_service: str
     pgbouncer: str  # Deployment, Service, ConfigMap, Secret of pgBouncer
+    # The same of the replicas' pgBouncer (spec.proxy.pgBouncerReplicas): Zalando's replica pooler,
+    # CloudNativePG's Pooler of type ro; pgrender's own name where the operator has none.
+    pgbouncer_replicas: str
     user_secret: str
     # The first login role's Secret, where the operator names one application Secret (<c>-app).
     app_secret: str | None = None
@@ -53,6 +56,7 @@ PROFILES: dict[Naming, NamingProfile] = {
         primary_service="{cluster}-primary",
         replicas_service="{cluster}-replicas",
         pgbouncer="{cluster}-pgbouncer",
+        pgbouncer_replicas="{cluster}-pgbouncer-replicas",
         user_secret="{cluster}-pguser-{user}",
     ),
     Naming.ZALANDO: NamingProfile(
@@ -60,6 +64,7 @@ PROFILES: dict[Naming, NamingProfile] = {
         primary_service="{cluster}",
         replicas_service="{cluster}-repl",
         pgbouncer="{cluster}-pooler",
+        pgbouncer_replicas="{cluster}-pooler-repl",
         user_secret="{user}.{cluster}.credentials.postgresql.acid.zalan.do",
         # Patroni writes master/replica, the values Zalando's spilo-role label has.
         role_label="spilo-role",
@@ -73,6 +78,7 @@ PROFILES: dict[Naming, NamingProfile] = {
         replicas_service="{cluster}-ro",
         any_service="{cluster}-r",
         pgbouncer="{cluster}-pooler-rw",
+        pgbouncer_replicas="{cluster}-pooler-ro",
         user_secret="{cluster}-pguser-{user}",
         app_secret="{cluster}-app",
         ca_secret="{cluster}-ca",
@@ -90,6 +96,7 @@ PROFILES: dict[Naming, NamingProfile] = {
         any_service="{cluster}-group",
         member_services=True,
         pgbouncer="{cluster}-pgbouncer",
+        pgbouncer_replicas="{cluster}-pgbouncer-replicas",
         user_secret="{cluster}-pguser-{user}",
         app_secret="{cluster}-app",
         default_user="app",

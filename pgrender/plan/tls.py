@@ -123,6 +123,7 @@ class TLSPlan:
     superuser: CertificatePlan
     pgbouncer: CertificatePlan | None
     pgbackrest: CertificatePlan | None = None
+    pgbouncer_replicas: CertificatePlan | None = None  # the replicas' pgBouncer's, for its Service
     # The CA's certificate (PEM) when the CA is not pgrender's: ca.crt of what pgrender writes.
     ca_pem: str | None = None
     # Certificates change in the cluster (cert-manager renews, a person replaces a Secret): the pods
@@ -133,15 +134,21 @@ class TLSPlan:
     @property
     def leaves(self) -> tuple[CertificatePlan, ...]:
         """Every leaf certificate the CA signs."""
-        optional = tuple(c for c in (self.pgbouncer, self.pgbackrest) if c)
+        optional = tuple(c for c in (self.pgbouncer, self.pgbackrest, self.pgbouncer_replicas) if c)
         return (self.server, self.replication, self.superuser, *optional)
+
+    def pooler_certificate(self, pooler: PgBouncerPlan) -> CertificatePlan:
+        """The server certificate of one pgBouncer (the primary's or the replicas')."""
+        cert = self.pgbouncer_replicas if pooler.certificate == "pgbouncer-replicas" else self.pgbouncer
+        assert cert is not None, pooler.certificate  # the plan makes a pooler's certificate with it
+        return cert
 
 
 def resolve_tls(
     sourced: SourcedCluster,
     names: Names,
     sets: list[InstanceSetPlan],
-    pgbouncer: PgBouncerPlan | None,
+    poolers: tuple[PgBouncerPlan, ...],
     extra_services: tuple[ServicePlan, ...] = (),
     pgbackrest_dns: tuple[str, ...] | None = None,
 ) -> TLSPlan:
@@ -168,9 +175,17 @@ def resolve_tls(
             dns.append(san)
         elif address is not None and address not in ips:  # compared as addresses: "::1" is "0::1"
             ips.append(address)
-    pgbouncer_dns = hosts.dns_forms(names.pgbouncer_service, ns, domain)
-    if fqdn:
-        pgbouncer_dns = (*pgbouncer_dns, f"{names.pgbouncer_service}.{fqdn.domain}")
+
+    def pooler_certificate(subject: str) -> CertificatePlan | None:
+        """A pgBouncer's server certificate: its Service's names (the pooler's, when the cluster has it)."""
+        pooler = next((p for p in poolers if p.certificate == subject), None)
+        if pooler is None:
+            return None
+        service = pooler.service.name
+        forms = hosts.dns_forms(service, ns, domain)
+        dns = (*forms, f"{service}.{fqdn.domain}") if fqdn else forms
+        return CertificatePlan(subject, common_name(*dns), dns, server=True, client=False, secret=secrets[subject])
+
     t = spec.tls
     secrets = _secrets(sourced, names)
     # A streaming standby's certificates come from its source's CA (derived for the source).
@@ -212,18 +227,8 @@ def resolve_tls(
         superuser=CertificatePlan(
             "superuser", defaults.SUPERUSER, (), server=False, client=True, secret=secrets["superuser"]
         ),
-        pgbouncer=(
-            CertificatePlan(
-                "pgbouncer",
-                common_name(*pgbouncer_dns),
-                pgbouncer_dns,
-                server=True,
-                client=False,
-                secret=secrets["pgbouncer"],
-            )
-            if pgbouncer
-            else None
-        ),
+        pgbouncer=pooler_certificate("pgbouncer"),
+        pgbouncer_replicas=pooler_certificate("pgbouncer-replicas"),
         pgbackrest=(
             CertificatePlan(
                 "pgbackrest",
@@ -258,6 +263,8 @@ def _secrets(sourced: SourcedCluster, names: Names) -> dict[str, TLSSecret]:
             "replication": named(e.replication_secret_name),
             "superuser": named(e.superuser_secret_name),
             "pgbouncer": named(e.pg_bouncer_secret_name) if e.pg_bouncer_secret_name else server,
+            # The replicas' pgBouncer mounts the same Secret, whose certificate then names its Service too.
+            "pgbouncer-replicas": named(e.pg_bouncer_secret_name) if e.pg_bouncer_secret_name else server,
             # resolve() refuses backups without pgBackRestSecretName; the name is then never mounted.
             "pgbackrest": named(e.pg_back_rest_secret_name or e.server_secret_name),
         }
@@ -268,6 +275,9 @@ def _secrets(sourced: SourcedCluster, names: Names) -> dict[str, TLSSecret]:
         # pgrender's own certificate lives in pgBouncer's Secret; one issued in the cluster has a
         # Secret of its own (cert-manager writes kubernetes.io/tls Secrets, and would own the keys).
         "pgbouncer": TLSSecret(names.pgbouncer_cert if tls_providers.in_cluster(t.provider) else names.pgbouncer),
+        "pgbouncer-replicas": TLSSecret(
+            names.pgbouncer_replicas_cert if tls_providers.in_cluster(t.provider) else names.pgbouncer_replicas
+        ),
         "pgbackrest": TLSSecret(names.pgbackrest_cert),
     }
 

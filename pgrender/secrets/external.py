@@ -20,7 +20,7 @@ Where each value lives in the store (the remote key convention, ``remote_ref``):
     _pgrender_monitor       password         the exporter's monitoring role's password (spec.monitoring)
     _pgrender_pgbackrest    <repo>           the repository's cipher passphrase
     _pgrender_tls           ca.crt           the CA certificate (TLS provider derived)
-    _pgrender_tls           <cert>.crt/.key  server, replication, superuser, pgbouncer, pgbackrest
+    _pgrender_tls           <cert>.crt/.key  server, replication, superuser, pgbouncer(-replicas), pgbackrest
 
 A clone reads its source's repository passphrase from the source cluster's namespace and name.
 No SCRAM verifier can be derived at render time: the ``verifier`` keys are left out, and the

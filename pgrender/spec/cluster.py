@@ -141,7 +141,7 @@ class ClusterSpec(StrictModel):
     )
     tls: TLSSpec = Field(default_factory=TLSSpec)
     proxy: ProxySpec = Field(default_factory=ProxySpec)
-    """A connection pooler in front of the primary (pgBouncer); none by default."""
+    """Connection poolers (pgBouncer) in front of the primary and of the replicas; none by default."""
     backups: BackupsSpec | None = Field(default=None, description="pgBackRest backups and WAL archiving.")
     bootstrap: BootstrapSpec = Field(
         default_factory=BootstrapSpec, description="Where a new cluster's data comes from (default: initdb)."

@@ -806,18 +806,21 @@ V_PgBouncerSpec = p.after(p.after(p.Model(PgBouncerSpec, (
 
 _v179 = p.nullable(V_PgBouncerSpec)
 
+_v180 = p.nullable(V_PgBouncerSpec)
+
 class ProxySpec(p.Plain):
-    __slots__ = ('pg_bouncer',)
+    __slots__ = ('pg_bouncer', 'pg_bouncer_replicas')
 
 V_ProxySpec = p.Model(ProxySpec, (
     p.Field('pg_bouncer', 'pgBouncer', _v179, lambda: _v179(None)),
+    p.Field('pg_bouncer_replicas', 'pgBouncerReplicas', _v180, lambda: _v180(None)),
 ))
 
-_v180 = p.nullable(p.integer(ge=1, le=65535))
+_v181 = p.nullable(p.integer(ge=1, le=65535))
 
-_v181 = p.member(m_spec_rules_backups.UriStyle)
+_v182 = p.member(m_spec_rules_backups.UriStyle)
 
-_v182 = p.literal('shared', 'auto', 'web-id')
+_v183 = p.literal('shared', 'auto', 'web-id')
 
 class S3RepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'region', 'port', 'uri_style', 'key_type')
@@ -826,65 +829,65 @@ V_S3RepoSpec = p.Model(S3RepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_s3_bucket), None),
     p.Field('endpoint', 'endpoint', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('region', 'region', p.after(p.string(), m_spec_rules_backups.check_region), None),
-    p.Field('port', 'port', _v180, lambda: _v180(None)),
-    p.Field('uri_style', 'uriStyle', _v181, lambda: _v181(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v182, lambda: _v182('shared')),
+    p.Field('port', 'port', _v181, lambda: _v181(None)),
+    p.Field('uri_style', 'uriStyle', _v182, lambda: _v182(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v183, lambda: _v183('shared')),
 ))
 
-_v183 = p.nullable(V_S3RepoSpec)
+_v184 = p.nullable(V_S3RepoSpec)
 
-_v184 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v185 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v185 = p.nullable(p.integer(ge=1, le=65535))
+_v186 = p.nullable(p.integer(ge=1, le=65535))
 
-_v186 = p.literal('service', 'token', 'auto')
+_v187 = p.literal('service', 'token', 'auto')
 
 class GCSRepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'port', 'key_type')
 
 V_GCSRepoSpec = p.Model(GCSRepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_gcs_bucket), None),
-    p.Field('endpoint', 'endpoint', _v184, lambda: _v184(None)),
-    p.Field('port', 'port', _v185, lambda: _v185(None)),
-    p.Field('key_type', 'keyType', _v186, lambda: _v186('service')),
+    p.Field('endpoint', 'endpoint', _v185, lambda: _v185(None)),
+    p.Field('port', 'port', _v186, lambda: _v186(None)),
+    p.Field('key_type', 'keyType', _v187, lambda: _v187('service')),
 ))
 
-_v187 = p.nullable(V_GCSRepoSpec)
+_v188 = p.nullable(V_GCSRepoSpec)
 
-_v188 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v189 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v189 = p.nullable(p.integer(ge=1, le=65535))
+_v190 = p.nullable(p.integer(ge=1, le=65535))
 
-_v190 = p.member(m_spec_rules_backups.UriStyle)
+_v191 = p.member(m_spec_rules_backups.UriStyle)
 
-_v191 = p.literal('shared', 'sas')
+_v192 = p.literal('shared', 'sas')
 
 class AzureRepoSpec(p.Plain):
     __slots__ = ('container', 'endpoint', 'port', 'uri_style', 'key_type')
 
 V_AzureRepoSpec = p.Model(AzureRepoSpec, (
     p.Field('container', 'container', p.after(p.string(), m_spec_rules_backups.check_azure_container), None),
-    p.Field('endpoint', 'endpoint', _v188, lambda: _v188(None)),
-    p.Field('port', 'port', _v189, lambda: _v189(None)),
-    p.Field('uri_style', 'uriStyle', _v190, lambda: _v190(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v191, lambda: _v191('shared')),
+    p.Field('endpoint', 'endpoint', _v189, lambda: _v189(None)),
+    p.Field('port', 'port', _v190, lambda: _v190(None)),
+    p.Field('uri_style', 'uriStyle', _v191, lambda: _v191(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v192, lambda: _v192('shared')),
 ))
 
-_v192 = p.nullable(V_AzureRepoSpec)
+_v193 = p.nullable(V_AzureRepoSpec)
 
-_v193 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v194 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 class VolumeRepoSpec(p.Plain):
     __slots__ = ('size', 'storage_class_name')
 
 V_VolumeRepoSpec = p.Model(VolumeRepoSpec, (
     p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
-    p.Field('storage_class_name', 'storageClassName', _v193, lambda: _v193(None)),
+    p.Field('storage_class_name', 'storageClassName', _v194, lambda: _v194(None)),
 ))
 
-_v194 = p.nullable(V_VolumeRepoSpec)
+_v195 = p.nullable(V_VolumeRepoSpec)
 
-_v195 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v196 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
 class CredentialsSpec(p.Plain):
     __slots__ = ('secret_name',)
@@ -893,59 +896,59 @@ V_CredentialsSpec = p.Model(CredentialsSpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
 ))
 
-_v196 = p.nullable(V_CredentialsSpec)
+_v197 = p.nullable(V_CredentialsSpec)
 
-_v197 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
+_v198 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
 
 class StorageCASpec(p.Plain):
     __slots__ = ('secret_name', 'key')
 
 V_StorageCASpec = p.Model(StorageCASpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('key', 'key', _v197, lambda: _v197('ca.crt')),
+    p.Field('key', 'key', _v198, lambda: _v198('ca.crt')),
 ))
 
-_v198 = p.nullable(V_StorageCASpec)
+_v199 = p.nullable(V_StorageCASpec)
 
-_v199 = p.member(m_spec_rules_backups.Cipher)
-
-_v200 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+_v200 = p.member(m_spec_rules_backups.Cipher)
 
 _v201 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
 _v202 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
+_v203 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
 class SchedulesSpec(p.Plain):
     __slots__ = ('full', 'differential', 'incremental')
 
 V_SchedulesSpec = p.Model(SchedulesSpec, (
-    p.Field('full', 'full', _v200, lambda: _v200(None)),
-    p.Field('differential', 'differential', _v201, lambda: _v201(None)),
-    p.Field('incremental', 'incremental', _v202, lambda: _v202(None)),
+    p.Field('full', 'full', _v201, lambda: _v201(None)),
+    p.Field('differential', 'differential', _v202, lambda: _v202(None)),
+    p.Field('incremental', 'incremental', _v203, lambda: _v203(None)),
 ))
 
-_v203 = p.nullable(p.integer(ge=1, le=9999999))
+_v204 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v204 = p.literal('count', 'time')
-
-_v205 = p.nullable(p.integer(ge=1, le=9999999))
+_v205 = p.literal('count', 'time')
 
 _v206 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v207 = p.literal('full', 'diff', 'incr')
+_v207 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v208 = p.nullable(p.integer(ge=1, le=3650))
+_v208 = p.literal('full', 'diff', 'incr')
+
+_v209 = p.nullable(p.integer(ge=1, le=3650))
 
 class RetentionSpec(p.Plain):
     __slots__ = ('full', 'full_type', 'differential', 'archive', 'archive_type', 'point_in_time_days')
 
 V_RetentionSpec = p.Model(RetentionSpec, (
-    p.Field('full', 'full', _v203, lambda: _v203(None)),
-    p.Field('full_type', 'fullType', _v204, lambda: _v204('count')),
-    p.Field('differential', 'differential', _v205, lambda: _v205(None)),
-    p.Field('archive', 'archive', _v206, lambda: _v206(None)),
-    p.Field('archive_type', 'archiveType', _v207, lambda: _v207('full')),
-    p.Field('point_in_time_days', 'pointInTimeDays', _v208, lambda: _v208(None)),
+    p.Field('full', 'full', _v204, lambda: _v204(None)),
+    p.Field('full_type', 'fullType', _v205, lambda: _v205('count')),
+    p.Field('differential', 'differential', _v206, lambda: _v206(None)),
+    p.Field('archive', 'archive', _v207, lambda: _v207(None)),
+    p.Field('archive_type', 'archiveType', _v208, lambda: _v208('full')),
+    p.Field('point_in_time_days', 'pointInTimeDays', _v209, lambda: _v209(None)),
 ))
 
 class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
@@ -953,44 +956,44 @@ class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
 
 V_RepoSpec = p.after(p.Model(RepoSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v183, lambda: _v183(None)),
-    p.Field('gcs', 'gcs', _v187, lambda: _v187(None)),
-    p.Field('azure', 'azure', _v192, lambda: _v192(None)),
-    p.Field('volume', 'volume', _v194, lambda: _v194(None)),
-    p.Field('path', 'path', _v195, lambda: _v195(None)),
-    p.Field('credentials', 'credentials', _v196, lambda: _v196(None)),
-    p.Field('storage_ca', 'storageCA', _v198, lambda: _v198(None)),
-    p.Field('cipher', 'cipher', _v199, lambda: _v199(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v184, lambda: _v184(None)),
+    p.Field('gcs', 'gcs', _v188, lambda: _v188(None)),
+    p.Field('azure', 'azure', _v193, lambda: _v193(None)),
+    p.Field('volume', 'volume', _v195, lambda: _v195(None)),
+    p.Field('path', 'path', _v196, lambda: _v196(None)),
+    p.Field('credentials', 'credentials', _v197, lambda: _v197(None)),
+    p.Field('storage_ca', 'storageCA', _v199, lambda: _v199(None)),
+    p.Field('cipher', 'cipher', _v200, lambda: _v200(m_spec_rules_backups.Cipher.AES_256_CBC)),
     p.Field('schedules', 'schedules', V_SchedulesSpec, lambda: V_SchedulesSpec({})),
     p.Field('retention', 'retention', V_RetentionSpec, lambda: V_RetentionSpec({})),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v209 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
+_v210 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
 
-_v210 = p.integer(ge=1, le=3600)
+_v211 = p.integer(ge=1, le=3600)
 
-_v211 = p.integer(ge=60, le=604800)
+_v212 = p.integer(ge=60, le=604800)
 
-_v212 = p.nullable(V_ResourcesSpec)
+_v213 = p.nullable(V_ResourcesSpec)
 
-_v213 = p.literal('full', 'diff', 'incr')
+_v214 = p.literal('full', 'diff', 'incr')
 
 class ManualBackupSpec(p.Plain):
     __slots__ = ('repo', 'type', 'run')
 
 V_ManualBackupSpec = p.Model(ManualBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('type', 'type', _v213, lambda: _v213('full')),
+    p.Field('type', 'type', _v214, lambda: _v214('full')),
     p.Field('run', 'run', p.integer(ge=1, le=999999), None),
 ))
 
-_v214 = p.nullable(V_ManualBackupSpec)
+_v215 = p.nullable(V_ManualBackupSpec)
 
-_v215 = p.nullable(p.integer(ge=1, le=36500))
+_v216 = p.nullable(p.integer(ge=1, le=36500))
 
-_v216 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v217 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v217 = p.nullable(V_ResourcesSpec)
+_v218 = p.nullable(V_ResourcesSpec)
 
 class LogicalBackupSpec(p.Plain):
     __slots__ = ('repo', 'schedule', 'retention_days', 'image', 'resources')
@@ -998,29 +1001,29 @@ class LogicalBackupSpec(p.Plain):
 V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('schedule', 'schedule', p.after(p.string(), m_spec_rules_backups.check_schedule), None),
-    p.Field('retention_days', 'retentionDays', _v215, lambda: _v215(None)),
-    p.Field('image', 'image', _v216, lambda: _v216(None)),
-    p.Field('resources', 'resources', _v217, lambda: _v217(None)),
+    p.Field('retention_days', 'retentionDays', _v216, lambda: _v216(None)),
+    p.Field('image', 'image', _v217, lambda: _v217(None)),
+    p.Field('resources', 'resources', _v218, lambda: _v218(None)),
 ))
 
-_v218 = p.nullable(V_LogicalBackupSpec)
+_v219 = p.nullable(V_LogicalBackupSpec)
 
-_v219 = p.nullable(V_NodeAffinity)
+_v220 = p.nullable(V_NodeAffinity)
 
-_v220 = p.sequence(V_Toleration)
+_v221 = p.sequence(V_Toleration)
 
-_v221 = p.mapping(p.string(), p.string())
+_v222 = p.mapping(p.string(), p.string())
 
-_v222 = p.nullable(p.string())
+_v223 = p.nullable(p.string())
 
 class PlacementSpec(p.Plain):
     __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name')
 
 V_PlacementSpec = p.Model(PlacementSpec, (
-    p.Field('node_affinity', 'nodeAffinity', _v219, lambda: _v219(None)),
-    p.Field('tolerations', 'tolerations', _v220, lambda: _v220([])),
-    p.Field('node_selector', 'nodeSelector', _v221, lambda: _v221({})),
-    p.Field('priority_class_name', 'priorityClassName', _v222, lambda: _v222(None)),
+    p.Field('node_affinity', 'nodeAffinity', _v220, lambda: _v220(None)),
+    p.Field('tolerations', 'tolerations', _v221, lambda: _v221([])),
+    p.Field('node_selector', 'nodeSelector', _v222, lambda: _v222({})),
+    p.Field('priority_class_name', 'priorityClassName', _v223, lambda: _v223(None)),
 ))
 
 class BackupPodsSpec(p.Plain):
@@ -1035,85 +1038,85 @@ class BackupsSpec(p.Plain):
 
 V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_rules_backups.check_distinct_repos), None),
-    p.Field('time_zone', 'timeZone', _v209, lambda: _v209('UTC')),
-    p.Field('archive_timeout', 'archiveTimeout', _v210, lambda: _v210(60)),
-    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v211, lambda: _v211(21600)),
-    p.Field('resources', 'resources', _v212, lambda: _v212(None)),
-    p.Field('manual', 'manual', _v214, lambda: _v214(None)),
-    p.Field('logical', 'logical', _v218, lambda: _v218(None)),
+    p.Field('time_zone', 'timeZone', _v210, lambda: _v210('UTC')),
+    p.Field('archive_timeout', 'archiveTimeout', _v211, lambda: _v211(60)),
+    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v212, lambda: _v212(21600)),
+    p.Field('resources', 'resources', _v213, lambda: _v213(None)),
+    p.Field('manual', 'manual', _v215, lambda: _v215(None)),
+    p.Field('logical', 'logical', _v219, lambda: _v219(None)),
     p.Field('jobs', 'jobs', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('repo_host', 'repoHost', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v223 = p.nullable(V_BackupsSpec)
+_v224 = p.nullable(V_BackupsSpec)
 
-_v224 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v225 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v225 = p.nullable(V_S3RepoSpec)
+_v226 = p.nullable(V_S3RepoSpec)
 
-_v226 = p.nullable(V_GCSRepoSpec)
+_v227 = p.nullable(V_GCSRepoSpec)
 
-_v227 = p.nullable(V_AzureRepoSpec)
+_v228 = p.nullable(V_AzureRepoSpec)
 
-_v228 = p.nullable(V_VolumeRepoSpec)
+_v229 = p.nullable(V_VolumeRepoSpec)
 
-_v229 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v230 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
-_v230 = p.nullable(V_CredentialsSpec)
+_v231 = p.nullable(V_CredentialsSpec)
 
-_v231 = p.nullable(V_StorageCASpec)
+_v232 = p.nullable(V_StorageCASpec)
 
-_v232 = p.member(m_spec_rules_backups.Cipher)
+_v233 = p.member(m_spec_rules_backups.Cipher)
 
 class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v225, lambda: _v225(None)),
-    p.Field('gcs', 'gcs', _v226, lambda: _v226(None)),
-    p.Field('azure', 'azure', _v227, lambda: _v227(None)),
-    p.Field('volume', 'volume', _v228, lambda: _v228(None)),
-    p.Field('path', 'path', _v229, lambda: _v229(None)),
-    p.Field('credentials', 'credentials', _v230, lambda: _v230(None)),
-    p.Field('storage_ca', 'storageCA', _v231, lambda: _v231(None)),
-    p.Field('cipher', 'cipher', _v232, lambda: _v232(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v226, lambda: _v226(None)),
+    p.Field('gcs', 'gcs', _v227, lambda: _v227(None)),
+    p.Field('azure', 'azure', _v228, lambda: _v228(None)),
+    p.Field('volume', 'volume', _v229, lambda: _v229(None)),
+    p.Field('path', 'path', _v230, lambda: _v230(None)),
+    p.Field('credentials', 'credentials', _v231, lambda: _v231(None)),
+    p.Field('storage_ca', 'storageCA', _v232, lambda: _v232(None)),
+    p.Field('cipher', 'cipher', _v233, lambda: _v233(m_spec_rules_backups.Cipher.AES_256_CBC)),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v233 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v234 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target')
 
 V_RestoreSourceSpec = p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v224, lambda: _v224(None)),
+    p.Field('namespace', 'namespace', _v225, lambda: _v225(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
-    p.Field('target', 'target', _v233, lambda: _v233('latest')),
+    p.Field('target', 'target', _v234, lambda: _v234('latest')),
 ))
 
-_v234 = p.nullable(V_RestoreSourceSpec)
+_v235 = p.nullable(V_RestoreSourceSpec)
 
-_v235 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v236 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v236 = p.integer(ge=1, le=65535)
+_v237 = p.integer(ge=1, le=65535)
 
-_v237 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
+_v238 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v238 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v239 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v239 = p.integer(ge=1, le=36500)
+_v240 = p.integer(ge=1, le=36500)
 
-_v240 = p.integer(ge=0)
+_v241 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v238, lambda: _v238(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v239, lambda: _v239(7300)),
-    p.Field('ca_rotation', 'caRotation', _v240, lambda: _v240(0)),
+    p.Field('not_before', 'notBefore', _v239, lambda: _v239(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v240, lambda: _v240(7300)),
+    p.Field('ca_rotation', 'caRotation', _v241, lambda: _v241(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1121,161 +1124,161 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v235, lambda: _v235(None)),
-    p.Field('port', 'port', _v236, lambda: _v236(5432)),
-    p.Field('host', 'host', _v237, lambda: _v237(None)),
+    p.Field('namespace', 'namespace', _v236, lambda: _v236(None)),
+    p.Field('port', 'port', _v237, lambda: _v237(5432)),
+    p.Field('host', 'host', _v238, lambda: _v238(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v241 = p.nullable(V_StreamSourceSpec)
+_v242 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v234, lambda: _v234(None)),
-    p.Field('from_cluster', 'fromCluster', _v241, lambda: _v241(None)),
+    p.Field('from_backup', 'fromBackup', _v235, lambda: _v235(None)),
+    p.Field('from_cluster', 'fromCluster', _v242, lambda: _v242(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v242 = p.boolean()
+_v243 = p.boolean()
 
-_v243 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v244 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v243, lambda: _v243(None)),
+    p.Field('namespace', 'namespace', _v244, lambda: _v244(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v244 = p.nullable(V_BackupSourceSpec)
+_v245 = p.nullable(V_BackupSourceSpec)
 
-_v245 = p.nullable(V_StreamSourceSpec)
+_v246 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v242, lambda: _v242(True)),
-    p.Field('from_backup', 'fromBackup', _v244, lambda: _v244(None)),
-    p.Field('from_cluster', 'fromCluster', _v245, lambda: _v245(None)),
+    p.Field('enabled', 'enabled', _v243, lambda: _v243(True)),
+    p.Field('from_backup', 'fromBackup', _v245, lambda: _v245(None)),
+    p.Field('from_cluster', 'fromCluster', _v246, lambda: _v246(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v246 = p.nullable(V_StandbySpec)
+_v247 = p.nullable(V_StandbySpec)
 
-_v247 = p.integer(ge=10, le=86400)
+_v248 = p.integer(ge=10, le=86400)
 
-_v248 = p.integer(ge=0, le=1099511627776)
+_v249 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v247, lambda: _v247(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v248, lambda: _v248(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v248, lambda: _v248(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v249, lambda: _v249(1048576)),
 ))
 
-_v249 = p.nullable(p.string(min_length=1))
+_v250 = p.nullable(p.string(min_length=1))
 
-_v250 = p.nullable(V_ResourcesSpec)
+_v251 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v249, lambda: _v249(None)),
-    p.Field('resources', 'resources', _v250, lambda: _v250(None)),
+    p.Field('image', 'image', _v250, lambda: _v250(None)),
+    p.Field('resources', 'resources', _v251, lambda: _v251(None)),
 ))
-
-_v251 = p.boolean()
 
 _v252 = p.boolean()
 
-_v253 = p.integer(ge=1)
+_v253 = p.boolean()
 
 _v254 = p.integer(ge=1)
 
-_v255 = p.integer(ge=1, le=100)
+_v255 = p.integer(ge=1)
 
-_v256 = p.integer(ge=1, le=99)
+_v256 = p.integer(ge=1, le=100)
 
-_v257 = p.nullable(p.integer(ge=1, le=8784))
+_v257 = p.integer(ge=1, le=99)
 
-_v258 = p.integer(ge=1, le=3650)
+_v258 = p.nullable(p.integer(ge=1, le=8784))
+
+_v259 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v253, lambda: _v253(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v254, lambda: _v254(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v255, lambda: _v255(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v256, lambda: _v256(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v257, lambda: _v257(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v258, lambda: _v258(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v254, lambda: _v254(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v255, lambda: _v255(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v256, lambda: _v256(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v257, lambda: _v257(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v258, lambda: _v258(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v259, lambda: _v259(14)),
 ))
 
-_v259 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v260 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v260 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v261 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v259, lambda: _v259({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v260, lambda: _v260({})),
+    p.Field('labels', 'labels', _v260, lambda: _v260({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v261, lambda: _v261({})),
 ))
 
-_v261 = p.nullable(V_GrafanaDashboardSpec)
+_v262 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v251, lambda: _v251(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v252, lambda: _v252(True)),
+    p.Field('pod_monitor', 'podMonitor', _v252, lambda: _v252(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v253, lambda: _v253(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v261, lambda: _v261(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v262, lambda: _v262(None)),
 ))
 
-_v262 = p.nullable(V_MonitoringSpec)
+_v263 = p.nullable(V_MonitoringSpec)
 
-_v263 = p.member(m_spec_rules_connectivity.Naming)
+_v264 = p.member(m_spec_rules_connectivity.Naming)
 
-_v264 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v265 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v265 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v266 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v265, lambda: _v265('')),
+    p.Field('host_suffix', 'hostSuffix', _v266, lambda: _v266('')),
 ))
 
-_v266 = p.nullable(V_DNSSpec)
+_v267 = p.nullable(V_DNSSpec)
 
-_v267 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v268 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v264, lambda: _v264(None)),
-    p.Field('dns', 'dns', _v266, lambda: _v266(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v267, lambda: _v267(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v265, lambda: _v265(None)),
+    p.Field('dns', 'dns', _v267, lambda: _v267(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v268, lambda: _v268(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v268 = p.boolean()
+_v269 = p.boolean()
 
-_v269 = p.mapping(p.string(), p.string(), max_length=50)
+_v270 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v270 = p.sequence(p.string(), max_length=100)
+_v271 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1283,64 +1286,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v270, lambda: _v270([])),
+    p.Field('values', 'values', _v271, lambda: _v271([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v271 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v272 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v269, lambda: _v269({})),
-    p.Field('match_expressions', 'matchExpressions', _v271, lambda: _v271([])),
+    p.Field('match_labels', 'matchLabels', _v270, lambda: _v270({})),
+    p.Field('match_expressions', 'matchExpressions', _v272, lambda: _v272([])),
 ))
-
-_v272 = p.nullable(V_LabelSelectorSpec)
 
 _v273 = p.nullable(V_LabelSelectorSpec)
 
-_v274 = p.sequence(p.string(), max_length=50)
+_v274 = p.nullable(V_LabelSelectorSpec)
+
+_v275 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v274, lambda: _v274([])),
+    p.Field('except_', 'except', _v275, lambda: _v275([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v275 = p.nullable(V_IPBlockSpec)
+_v276 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v272, lambda: _v272(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v273, lambda: _v273(None)),
-    p.Field('ip_block', 'ipBlock', _v275, lambda: _v275(None)),
+    p.Field('pod_selector', 'podSelector', _v273, lambda: _v273(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v274, lambda: _v274(None)),
+    p.Field('ip_block', 'ipBlock', _v276, lambda: _v276(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v276 = p.sequence(V_PeerSpec, max_length=50)
+_v277 = p.sequence(V_PeerSpec, max_length=50)
 
-_v277 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v278 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v277, lambda: _v277([53])),
+    p.Field('ports', 'ports', _v278, lambda: _v278([53])),
 ))
 
-_v278 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v279 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v278, lambda: _v278([443, 6443])),
+    p.Field('ports', 'ports', _v279, lambda: _v279([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1361,8 +1364,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v268, lambda: _v268(True)),
-    p.Field('applications', 'applications', _v276, lambda: _v276([])),
+    p.Field('enabled', 'enabled', _v269, lambda: _v269(True)),
+    p.Field('applications', 'applications', _v277, lambda: _v277([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1370,9 +1373,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v279 = p.boolean()
+_v280 = p.boolean()
 
-_v280 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v281 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1397,16 +1400,16 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('member_services', 'memberServices', _v141, lambda: _v141(None)),
     p.Field('tls', 'tls', V_TLSSpec, lambda: V_TLSSpec({})),
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
-    p.Field('backups', 'backups', _v223, lambda: _v223(None)),
+    p.Field('backups', 'backups', _v224, lambda: _v224(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v246, lambda: _v246(None)),
+    p.Field('standby', 'standby', _v247, lambda: _v247(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('monitoring', 'monitoring', _v262, lambda: _v262(None)),
-    p.Field('naming', 'naming', _v263, lambda: _v263(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('monitoring', 'monitoring', _v263, lambda: _v263(None)),
+    p.Field('naming', 'naming', _v264, lambda: _v264(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v279, lambda: _v279(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v280, lambda: _v280([])),
+    p.Field('openshift', 'openshift', _v280, lambda: _v280(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v281, lambda: _v281([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1419,21 +1422,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v281 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v282 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v282 = p.string(pattern='^RenderConfig\\Z')
+_v283 = p.string(pattern='^RenderConfig\\Z')
 
-_v283 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v284 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v284 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v285 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v285 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v286 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v286 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v287 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v287 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v288 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v288 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v289 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1442,59 +1445,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v289 = p.nullable(V_SealedConfig)
+_v290 = p.nullable(V_SealedConfig)
 
-_v290 = p.literal('ClusterSecretStore', 'SecretStore')
+_v291 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v291 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v292 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v290, lambda: _v290('ClusterSecretStore')),
-    p.Field('name', 'name', _v291, lambda: _v291('pgrender')),
+    p.Field('kind', 'kind', _v291, lambda: _v291('ClusterSecretStore')),
+    p.Field('name', 'name', _v292, lambda: _v292('pgrender')),
 ))
 
-_v292 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v293 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v293 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
-
-_v294 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v294 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
 _v295 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v296 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v296 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v297 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v292, lambda: _v292('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v293, lambda: _v293('1h')),
-    p.Field('remote_key', 'remoteKey', _v294, lambda: _v294('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v295, lambda: _v295('{property}')),
-    p.Field('password_sync', 'passwordSync', _v296, lambda: _v296('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v293, lambda: _v293('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v294, lambda: _v294('1h')),
+    p.Field('remote_key', 'remoteKey', _v295, lambda: _v295('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v296, lambda: _v296('{property}')),
+    p.Field('password_sync', 'passwordSync', _v297, lambda: _v297('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v287, lambda: _v287('derived')),
-    p.Field('key_file', 'keyFile', _v288, lambda: _v288(None)),
-    p.Field('sealed', 'sealed', _v289, lambda: _v289(None)),
+    p.Field('provider', 'provider', _v288, lambda: _v288('derived')),
+    p.Field('key_file', 'keyFile', _v289, lambda: _v289(None)),
+    p.Field('sealed', 'sealed', _v290, lambda: _v290(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v297 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v298 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v298 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v299 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v299 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v300 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v300 = p.integer(ge=0)
+_v301 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1502,26 +1505,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v298, lambda: _v298([])),
-    p.Field('parameters', 'parameters', _v299, lambda: _v299({})),
-    p.Field('password_rotation', 'passwordRotation', _v300, lambda: _v300(0)),
+    p.Field('in_roles', 'inRoles', _v299, lambda: _v299([])),
+    p.Field('parameters', 'parameters', _v300, lambda: _v300({})),
+    p.Field('password_rotation', 'passwordRotation', _v301, lambda: _v301(0)),
 ))
 
-_v301 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v302 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v281, lambda: _v281('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v282, lambda: _v282('RenderConfig')),
-    p.Field('specs', 'specs', _v283, lambda: _v283(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v284, lambda: _v284('rendered')),
-    p.Field('namespace', 'namespace', _v285, lambda: _v285(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v286, lambda: _v286('1.30')),
+    p.Field('api_version', 'apiVersion', _v282, lambda: _v282('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v283, lambda: _v283('RenderConfig')),
+    p.Field('specs', 'specs', _v284, lambda: _v284(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v285, lambda: _v285('rendered')),
+    p.Field('namespace', 'namespace', _v286, lambda: _v286(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v287, lambda: _v287('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v297, lambda: _v297(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v301, lambda: _v301([])),
+    p.Field('required_version', 'requiredVersion', _v298, lambda: _v298(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v302, lambda: _v302([])),
 ))
 
 # Each model's validator, by the model's name.

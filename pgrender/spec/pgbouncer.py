@@ -1,4 +1,4 @@
-"""Spec of the pgBouncer pooler: spec.proxy.pgBouncer."""
+"""Spec of the pgBouncer poolers: spec.proxy.pgBouncer (the primary) and pgBouncerReplicas (the replicas)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ class PgBouncerConfigSpec(StrictModel):
         default={},
         max_length=1000,
         description="pgbouncer.ini [databases] entries before pgrender's wildcard, as in PGO: name -> "
-        "'dbname=shop pool_size=10 pool_mode=session'; each reaches this cluster's primary (pgrender writes "
-        "host and port).",
+        "'dbname=shop pool_size=10 pool_mode=session'; each reaches this cluster's primary (under "
+        "pgBouncerReplicas its replicas; pgrender writes host and port).",
     )
     users: dict[str, str] = Field(
         default={},
@@ -105,7 +105,16 @@ class PgBouncerSpec(StrictModel):
 
 
 class ProxySpec(StrictModel):
-    """A connection pooler in front of the primary."""
+    """Connection poolers: one in front of the primary, one in front of the replicas."""
 
     pg_bouncer: PgBouncerSpec | None = Field(default=None, alias="pgBouncer")
     """A pgBouncer Deployment and its Service (<cluster>-pgbouncer under naming pgo); none unless set."""
+    pg_bouncer_replicas: PgBouncerSpec | None = Field(
+        default=None,
+        alias="pgBouncerReplicas",
+        description="A second pgBouncer, for read-only clients: it pools connections to the replicas "
+        "through the replicas Service (so spec.replicaService must stay enabled), as Zalando's "
+        "enableReplicaConnectionPooler and CloudNativePG's Pooler of type ro do. The same settings as "
+        "pgBouncer, its own Deployment and Service: <cluster>-pgbouncer-replicas (naming pgo and pgd), "
+        "<cluster>-pooler-repl (zalando), <cluster>-pooler-ro (cnpg); none unless set.",
+    )

@@ -527,6 +527,9 @@ class Placement:
     services: Mapping[str, str] = field(default_factory=dict)
     # A member's exporter sidecar: the local port it serves /metrics on (localize, 12.).
     exporter_port: int | None = None
+    # A pgBouncer whose [databases] name Services (localize, 5.): Service host -> the local port of
+    # the member that Service selects now (the leader for the primary's, a replica for the replicas').
+    service_ports: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -618,7 +621,10 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
     4. pgBackRest's configuration files (``*.conf`` in the ``/etc/pgbackrest`` volume), in
        :func:`localize_pgbackrest_conf`, the same kinds of change and nothing else: paths (3.)
        and ports and listen address (2.).
-    5. pgBouncer's ``pgbouncer.ini``, in :func:`localize_pgbouncer_ini`, likewise.
+    5. pgBouncer's ``pgbouncer.ini``, in :func:`localize_pgbouncer_ini`, likewise: the port of a
+       ``[databases]`` entry is that of the member its host's Service selects
+       (``Placement.service_ports``: the leader for the primary Service, a replica for the replicas
+       Service, which the replicas' pgBouncer names), or the leader's.
     6. Patroni's configuration directory (the ConfigMap at /etc/patroni: ``patroni.yaml`` and
        ``bootstrap.yaml``) is handed over as one file: its files merged as Patroni merges them
        (:attr:`Rendered.patroni_yaml`), localized as in 1.-3., written as the directory's
@@ -1904,9 +1910,11 @@ def localize_pgbouncer_ini(ini: str, where: Placement, listen_port: int) -> str:
     """The pgBouncer half of :func:`localize`: the same kinds of change, nothing else.
 
     * Addresses: ``listen_port`` becomes a free port, and each ``[databases]`` entry keeps the
-      primary Service's name (pgBouncer verifies it: verify-full) with the port of the local
-      leader. The name resolves to 127.0.0.1 through a private ``/etc/hosts`` (see
-      :class:`PgBouncer`), standing in for the cluster's DNS.
+      Service's name (pgBouncer verifies it: verify-full) with the local port of the member that
+      Service selects: ``where.service_ports[host]`` when the placement names Services (a host it
+      does not name is an error), else the leader's, ``where.postgres_port``. The name resolves to
+      127.0.0.1 through a private ``/etc/hosts`` (see :class:`PgBouncer`), standing in for the
+      cluster's DNS.
     * Paths of mounted volumes point into the pod's local directory.
     """
     out = []
@@ -1918,8 +1926,14 @@ def localize_pgbouncer_ini(ini: str, where: Placement, listen_port: int) -> str:
         if sep and key == "listen_port":
             line = f"{key} = {listen_port}"
         elif sep and section == "[databases]" and "port=" in value:
+            port = where.postgres_port
+            if where.service_ports:
+                host = next(part for part in value.split() if part.startswith("host=")).removeprefix("host=")
+                if host not in where.service_ports:
+                    raise HarnessError(f"pgBouncer [databases] {key}: host={host}: no Service here by that name")
+                port = where.service_ports[host]
             line = f"{key} = " + " ".join(
-                f"port={where.postgres_port}" if part.startswith("port=") else part for part in value.split()
+                f"port={port}" if part.startswith("port=") else part for part in value.split()
             )
         elif sep:
             line = f"{key} = {_local_path(value, where.paths)}"
@@ -1944,22 +1958,33 @@ PREPARED_STATEMENTS_SINCE = (1, 21)
 class PgBouncer:
     """The rendered pgBouncer Deployment's container, run as the local postgres user.
 
-    It runs in a private mount namespace whose /etc/hosts maps the primary Service's host name to
-    127.0.0.1, so that ``server_tls_sslmode = verify-full`` checks the real name against the
-    rendered certificate (root is needed for the namespace; the program itself drops to postgres).
+    It runs in a private mount namespace whose /etc/hosts maps the host name of the Service it
+    reaches (the primary's, or the replicas' for ``name`` the replicas' pgBouncer) to 127.0.0.1,
+    so that ``server_tls_sslmode = verify-full`` checks the real name against the rendered
+    certificate (root is needed for the namespace; the program itself drops to postgres).
+    ``server_port`` is the local port of the leader; ``service_ports`` (Service host -> local port of
+    the member it selects) decides instead, for every Service it names.
     """
 
-    def __init__(self, rendered: Rendered, root: Path, primary_port: int) -> None:
-        deployment = rendered.get("Deployment", f"{rendered.name}-pgbouncer")
+    def __init__(
+        self,
+        rendered: Rendered,
+        root: Path,
+        server_port: int,
+        name: str | None = None,
+        service_ports: Mapping[str, int] | None = None,
+    ) -> None:
+        name = name or f"{rendered.name}-pgbouncer"
+        deployment = rendered.get("Deployment", name)
         pod_spec = deployment["spec"]["template"]["spec"]
         container = pod_spec["containers"][0]
         self.root = make_dir(root)
         self.port = free_ports(1)[0]
         paths = materialize_volumes(pod_spec, container, rendered, self.root)
-        where = Placement(paths, primary_port)
+        where = Placement(paths, server_port, service_ports=dict(service_ports or {}))
         config_dir = paths["/etc/pgbouncer"]
         ini = config_dir / "pgbouncer.ini"
-        rendered_ini = rendered.config_map(f"{rendered.name}-pgbouncer")["pgbouncer.ini"]
+        rendered_ini = rendered.config_map(name)["pgbouncer.ini"]
         _write_file(ini, localize_pgbouncer_ini(rendered_ini, where, self.port).encode(), 0o644, os_ids()[1])
         self.command = [_local_path(arg, paths) for arg in container["command"]]
         server_host = next(

@@ -1,12 +1,15 @@
 """pgBouncer as rendered, in front of the real cluster: TLS both ways, auth_query, no superusers.
 
-The cluster is examples/pooled.yaml (transaction pooling) plus a superuser role, brought up like
-the other examples; the reconcile Job creates pgBouncer's auth user and pgbouncer.get_auth().
-Clients use the rendered ``pgbouncer-uri`` of their Secret, localized only for address and port.
+The cluster is examples/pooled.yaml (transaction pooling) plus a superuser role and the replicas'
+pgBouncer (spec.proxy.pgBouncerReplicas, with the same settings), brought up like the other
+examples; the reconcile Job creates pgBouncer's auth user and pgbouncer.get_auth(). Clients use the
+rendered ``pgbouncer-uri`` of their Secret, localized only for address and port; for the replicas'
+pgBouncer, with its Service's host, as the README tells applications to.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,6 +39,8 @@ def pooled(runtime_root: Path) -> Iterator[tuple[LocalCluster, PgBouncer]]:
     config = spec["spec"]["proxy"]["pgBouncer"]["config"]
     config["databases"] = {"shop_reports": "dbname=shop pool_size=3"}
     config["users"] = {"reports": "pool_mode=session"}
+    # The replicas' pgBouncer, with the same settings (a YAML anchor would say the same).
+    spec["spec"]["proxy"]["pgBouncerReplicas"] = copy.deepcopy(spec["spec"]["proxy"]["pgBouncer"])
     rendered = render_spec(spec, runtime_root / "specs" / "pooled")
     with running_cluster(rendered, runtime_root / "pooled") as cluster:
         leader = cluster.wait_healthy()
@@ -47,6 +52,25 @@ def pooled(runtime_root: Path) -> Iterator[tuple[LocalCluster, PgBouncer]]:
             yield cluster, bouncer
         finally:
             bouncer.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas_bouncer(pooled: tuple[LocalCluster, PgBouncer], runtime_root: Path) -> Iterator[PgBouncer]:
+    """The replicas' pgBouncer as rendered; each Service it could name reaches the member it selects."""
+    cluster, _ = pooled
+    leader = cluster.wait_healthy()
+    (replica,) = [m for m in cluster.members if m is not leader]
+    services = {"pooled-primary.apps.svc": leader.pg_port, "pooled-replicas.apps.svc": replica.pg_port}
+    root = runtime_root / "pooled-pgbouncer-replicas"
+    bouncer = PgBouncer(cluster.rendered, root, leader.pg_port, REPLICAS, services)
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+REPLICAS = "pooled-pgbouncer-replicas"
 
 
 def user_uri(cluster: LocalCluster, bouncer: PgBouncer, user: str, tmp: Path) -> tuple[str, dict[str, str]]:
@@ -146,3 +170,50 @@ def test_users_section_sets_a_users_pool_mode(pooled: tuple[LocalCluster, PgBoun
     # SHOW POOLS: database, user, ..., pool_mode last. reports is in session mode, shop keeps the spec's.
     modes = {row[1]: row[-1] for row in console(bouncer, cluster, env, "SHOW POOLS") if row[0] == "shop"}
     assert (modes["reports"], modes["shop"]) == ("session", "transaction")
+
+
+def replicas_uri(cluster: LocalCluster, bouncer: PgBouncer, user: str, tmp: Path) -> tuple[str, dict[str, str]]:
+    """The user's pgbouncer-uri with the replicas' pgBouncer's host, ``<service>.<namespace>.svc``
+    (the README's), reaching its local process."""
+    service = cluster.rendered.get("Service", REPLICAS)["metadata"]
+    uri, env = user_uri(cluster, bouncer, user, tmp)
+    host = f"{service['name']}.{service['namespace']}.svc"
+    return uri.replace("@pooled-pgbouncer.apps.svc:", f"@{host}:"), env
+
+
+def test_replicas_pgbouncer_lands_on_a_replica(
+    pooled: tuple[LocalCluster, PgBouncer], replicas_bouncer: PgBouncer, tmp_path: Path
+) -> None:
+    cluster, bouncer = pooled
+    query = "SELECT pg_is_in_recovery(), current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    uri, env = user_uri(cluster, bouncer, "shop", tmp_path)
+    primary = client_psql(uri, query, env)
+    assert primary.returncode == 0, primary.stderr + bouncer.log_tail()
+    assert primary.stdout.strip() == "f\tshop\tt"
+    uri, env = replicas_uri(cluster, replicas_bouncer, "shop", tmp_path)
+    assert urlsplit(uri).hostname == "pooled-pgbouncer-replicas.apps.svc" and "sslmode=verify-full" in uri
+    # Verified both ways: the client checks the replicas' pgBouncer's certificate for its Service's
+    # name, which checks the replica's for pooled-replicas.apps.svc; the query runs on the replica.
+    replica = client_psql(uri, query, env)
+    assert replica.returncode == 0, replica.stderr + replicas_bouncer.log_tail()
+    assert replica.stdout.strip() == "t\tshop\tt"
+    writes = client_psql(uri, "CREATE TABLE landed_here (id int)", env)
+    assert writes.returncode != 0 and "read-only transaction" in writes.stderr
+
+
+def test_replicas_pgbouncer_refuses_what_the_primarys_refuses(
+    pooled: tuple[LocalCluster, PgBouncer], replicas_bouncer: PgBouncer, tmp_path: Path
+) -> None:
+    cluster, _ = pooled
+    uri, env = replicas_uri(cluster, replicas_bouncer, "admin", tmp_path)
+    result = client_psql(uri, "SELECT 1", env)
+    assert result.returncode != 0  # a superuser: get_auth() (replicated) returns no row for it
+    assert "no such user" in result.stderr or "authentication failed" in result.stderr
+    uri, env = replicas_uri(cluster, replicas_bouncer, "shop", tmp_path)
+    plaintext = client_psql(uri.replace("sslmode=verify-full", "sslmode=disable"), "SELECT 1", env)
+    assert plaintext.returncode != 0
+    # Its certificate names its own Service, not the primary's pgBouncer's.
+    wrong = client_psql(
+        uri.replace("@pooled-pgbouncer-replicas.apps.svc:", "@pooled-pgbouncer.apps.svc:"), "SELECT 1", env
+    )
+    assert wrong.returncode != 0 and "does not match host name" in wrong.stderr
