@@ -58,6 +58,20 @@ def test_the_sidecar_finds_it(objects_of: Objects) -> None:
     assert find(objects_of(custom), "ConfigMap", "hippo-dashboard")["metadata"]["labels"]["dashboards"] == "postgres"
 
 
+def test_its_file_is_the_clusters_own(objects_of: Objects) -> None:
+    """The sidecar writes each data key to a file of that name in one folder, for every namespace it
+    watches (searchNamespace: ALL; the grafana chart leaves enableUniqueFilenames off): two clusters
+    of one name in two namespaces must not write one file, each overwriting (and, deleted, removing)
+    the other's dashboard."""
+    keys = set()
+    for namespace in ("db", "db2"):
+        spec = with_dashboard(base_spec())
+        spec["metadata"]["namespace"] = namespace
+        (key,) = find(objects_of(spec), "ConfigMap", "hippo-dashboard")["data"]
+        keys.add(key)
+    assert keys == {"db_hippo.json", "db2_hippo.json"}
+
+
 def test_its_uid_is_the_clusters_own(objects_of: Objects) -> None:
     """Grafana keeps a dashboard by uid: the same every render, another for another cluster."""
     first = dashboard_of(objects_of(with_dashboard(base_spec())))["uid"]
