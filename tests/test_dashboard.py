@@ -189,6 +189,28 @@ def test_promtool_evaluates_the_panel_on_its_series(
     expected: list[tuple[dict[str, str], float]],
 ) -> None:
     expr = queries(dashboard_of(objects_of(monitored_with_dashboard("backups"))))[panel][index]
+    evaluate(tmp_path, expr, input_series, expected)
+
+
+def test_a_standby_clusters_database_sizes(objects_of: Objects, tmp_path: Path) -> None:
+    """A standby cluster has no primary (every member in recovery): its sizes are its members'."""
+    board = dashboard_of(objects_of(monitored_with_dashboard("standby")), "hippo-standby")
+    expr = queries(board)["Database size"][0]
+    leader, replica = "hippo-standby-instance1-0-0", "hippo-standby-instance1-1-0"
+    input_series = [
+        series("pg_database_size_bytes", "100x20", **HERE, pod=leader, datname="app"),
+        series("pg_database_size_bytes", "90x20", **HERE, pod=replica, datname="app"),
+        series("pg_database_size_bytes", "500x20", **ELSEWHERE, datname="app"),
+        series("pgrender_member_is_primary", "0x20", **HERE, pod=leader),
+        series("pgrender_member_is_primary", "0x20", **HERE, pod=replica),
+    ]
+    evaluate(tmp_path, expr, input_series, [({**HERE, "datname": "app"}, 100)])
+
+
+def evaluate(
+    tmp_path: Path, expr: str, input_series: list[dict[str, str]], expected: list[tuple[dict[str, str], float]]
+) -> None:
+    """promtool's promql_expr_test of ``expr`` on ``input_series`` at 10m."""
     rules = tmp_path / "empty.yaml"
     rules.write_text(yaml.safe_dump({"groups": []}))
     tests = {
