@@ -120,6 +120,31 @@ CASES: list[tuple[str, list[dict[str, Any]], list[tuple[int, str, str]]]] = [
         ],
     ),
     (
+        "node-port-of-a-group-service",  # spec.groupService (cnpg: <c>-r) takes a node port like spec.service
+        [
+            cluster("a", naming="cnpg", service=node_port(30003), groupService=node_port(30003)),
+            cluster("b", "other", naming="cnpg", groupService=node_port(30004)),
+            cluster("c", "other", service=node_port(30004)),
+        ],
+        [
+            (0, "spec.groupService.nodePort", "node port 30003 is also made by "),
+            (0, "spec.service.nodePort", "node port 30003 is also made by "),
+            (1, "spec.groupService.nodePort", "node port 30004 is also made by "),
+            (2, "spec.service.nodePort", "node port 30004 is also made by "),
+        ],
+    ),
+    (
+        "node-port-of-a-member-service",  # spec.memberServices (pgd) of a single member
+        [
+            cluster("a", naming="pgd", instances=instances("i"), memberServices=node_port(30005)),
+            cluster("b", service=node_port(30005)),
+        ],
+        [
+            (0, "spec.memberServices.nodePort", "node port 30005 is also made by "),
+            (1, "spec.service.nodePort", "node port 30005 is also made by "),
+        ],
+    ),
+    (
         "pod-disruption-budget-within-a-cluster",
         [cluster("a", instances=instances("pgbouncer", 2), proxy={"pgBouncer": {"replicas": 2}})],
         [

@@ -58,6 +58,20 @@ def test_the_sidecar_finds_it(objects_of: Objects) -> None:
     assert find(objects_of(custom), "ConfigMap", "hippo-dashboard")["metadata"]["labels"]["dashboards"] == "postgres"
 
 
+def test_its_file_is_the_clusters_own(objects_of: Objects) -> None:
+    """The sidecar writes each data key to a file of that name in one folder, for every namespace it
+    watches (searchNamespace: ALL; the grafana chart leaves enableUniqueFilenames off): two clusters
+    of one name in two namespaces must not write one file, each overwriting (and, deleted, removing)
+    the other's dashboard."""
+    keys = set()
+    for namespace in ("db", "db2"):
+        spec = with_dashboard(base_spec())
+        spec["metadata"]["namespace"] = namespace
+        (key,) = find(objects_of(spec), "ConfigMap", "hippo-dashboard")["data"]
+        keys.add(key)
+    assert keys == {"db_hippo.json", "db2_hippo.json"}
+
+
 def test_its_uid_is_the_clusters_own(objects_of: Objects) -> None:
     """Grafana keeps a dashboard by uid: the same every render, another for another cluster."""
     first = dashboard_of(objects_of(with_dashboard(base_spec())))["uid"]
@@ -175,6 +189,28 @@ def test_promtool_evaluates_the_panel_on_its_series(
     expected: list[tuple[dict[str, str], float]],
 ) -> None:
     expr = queries(dashboard_of(objects_of(monitored_with_dashboard("backups"))))[panel][index]
+    evaluate(tmp_path, expr, input_series, expected)
+
+
+def test_a_standby_clusters_database_sizes(objects_of: Objects, tmp_path: Path) -> None:
+    """A standby cluster has no primary (every member in recovery): its sizes are its members'."""
+    board = dashboard_of(objects_of(monitored_with_dashboard("standby")), "hippo-standby")
+    expr = queries(board)["Database size"][0]
+    leader, replica = "hippo-standby-instance1-0-0", "hippo-standby-instance1-1-0"
+    input_series = [
+        series("pg_database_size_bytes", "100x20", **HERE, pod=leader, datname="app"),
+        series("pg_database_size_bytes", "90x20", **HERE, pod=replica, datname="app"),
+        series("pg_database_size_bytes", "500x20", **ELSEWHERE, datname="app"),
+        series("pgrender_member_is_primary", "0x20", **HERE, pod=leader),
+        series("pgrender_member_is_primary", "0x20", **HERE, pod=replica),
+    ]
+    evaluate(tmp_path, expr, input_series, [({**HERE, "datname": "app"}, 100)])
+
+
+def evaluate(
+    tmp_path: Path, expr: str, input_series: list[dict[str, str]], expected: list[tuple[dict[str, str], float]]
+) -> None:
+    """promtool's promql_expr_test of ``expr`` on ``input_series`` at 10m."""
     rules = tmp_path / "empty.yaml"
     rules.write_text(yaml.safe_dump({"groups": []}))
     tests = {

@@ -74,14 +74,19 @@ def _by_name(plan: ClusterPlan) -> dict[str, dict[str, Any]]:
 
 PGD_SPEC = {"naming": "pgd", "connectivity": {"dns": {"domain": "example.com"}}}
 LB = {"type": "LoadBalancer", "metadata": {"annotations": {"external-dns.alpha.kubernetes.io/hostname": "x"}}}
+# Each member's own load balancer: no host name of external-dns, which every member would share.
+MEMBER_LB = {
+    "type": "LoadBalancer",
+    "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
+}
 
 
 @pytest.mark.parametrize(
     ("changes", "name", "kind", "annotated"),
     [
         # PGD's node and group service templates: each member's Service, and the one over every member.
-        ({**PGD_SPEC, "memberServices": LB}, "hippo-instance1-0", "LoadBalancer", True),
-        ({**PGD_SPEC, "memberServices": LB}, "hippo-group", "ClusterIP", False),
+        ({**PGD_SPEC, "memberServices": MEMBER_LB}, "hippo-instance1-0", "LoadBalancer", True),
+        ({**PGD_SPEC, "memberServices": MEMBER_LB}, "hippo-group", "ClusterIP", False),
         ({**PGD_SPEC, "groupService": LB}, "hippo-group", "LoadBalancer", True),
         ({**PGD_SPEC, "groupService": LB}, "hippo-instance1-0", "ClusterIP", False),
         ({"naming": "cnpg", "groupService": LB}, "hippo-r", "LoadBalancer", True),
@@ -95,7 +100,7 @@ def test_the_naming_profiles_services_take_their_templates(
     spec["spec"].update(changes)
     service = _by_name(plan_of(spec))[name]
     assert service["spec"]["type"] == kind
-    assert ("external-dns.alpha.kubernetes.io/hostname" in service["metadata"].get("annotations", {})) is annotated
+    assert bool(service["metadata"].get("annotations")) is annotated
 
 
 @pytest.mark.parametrize(
@@ -107,6 +112,16 @@ def test_the_naming_profiles_services_take_their_templates(
         (
             {**PGD_SPEC, "memberServices": {"type": "NodePort", "nodePort": 30001}},
             "spec.memberServices.nodePort: every member's Service would take this one node port",
+        ),
+        (  # external-dns would put every member (the replicas too) under one name
+            {**PGD_SPEC, "memberServices": LB},
+            "spec.memberServices.metadata.annotations.external-dns.alpha.kubernetes.io/hostname: every member's "
+            "Service would take this one host name",
+        ),
+        (  # external-dns' default prefix since v0.22
+            {**PGD_SPEC, "memberServices": {"metadata": {"annotations": {"external-dns.kubernetes.io/hostname": "x"}}}},
+            "spec.memberServices.metadata.annotations.external-dns.kubernetes.io/hostname: every member's "
+            "Service would take this one host name",
         ),
     ],
 )

@@ -108,19 +108,7 @@ def panels_of(plan: ClusterPlan, m: MonitoringPlan) -> list[Panel]:
                 (f"sum by (pod) (rate(pg_stat_database_xact_rollback{{{members}}}[5m]))", "rollbacks {{pod}}"),
             ],
         ),
-        (
-            "Database size",
-            "timeseries",
-            "bytes",
-            f"Each database's size on the primary. Source: {exporter}.",
-            [
-                (
-                    f"pg_database_size_bytes{{{members}}} and on (namespace, pod) "
-                    f"pgrender_member_is_primary{{{members}}} == 1",
-                    "{{datname}}",
-                )
-            ],
-        ),
+        _database_size(members, m.leader_expected, exporter),
         (
             "WAL held by replication slots",
             "timeseries",
@@ -197,6 +185,19 @@ def panels_of(plan: ClusterPlan, m: MonitoringPlan) -> list[Panel]:
             )
         )
     return out
+
+
+def _database_size(members: str, primary: bool, exporter: str) -> Panel:
+    """The primary's sizes; a standby cluster has none (every member in recovery): the members' largest."""
+    if primary:
+        description = "Each database's size on the primary."
+        expr = (
+            f"pg_database_size_bytes{{{members}}} and on (namespace, pod) pgrender_member_is_primary{{{members}}} == 1"
+        )
+    else:
+        description = "Each database's size (a standby cluster has no primary: the largest of its members')."
+        expr = f"max by (namespace, datname) (pg_database_size_bytes{{{members}}})"
+    return ("Database size", "timeseries", "bytes", f"{description} Source: {exporter}.", [(expr, "{{datname}}")])
 
 
 def _panel(

@@ -442,6 +442,15 @@ def _openshift_ids(sourced: SourcedCluster) -> list[Problem]:
     ]
 
 
+# external-dns' annotations that name a Service's DNS records (one name, or several, for the Service):
+# its prefix before v0.22 and its default one since.
+EXTERNAL_DNS_HOSTNAMES = tuple(
+    f"{prefix}/{name}"
+    for prefix in ("external-dns.alpha.kubernetes.io", "external-dns.kubernetes.io")
+    for name in ("hostname", "internal-hostname")
+)
+
+
 def _extra_services(
     sourced: SourcedCluster,
     names: Names,
@@ -483,6 +492,17 @@ def _extra_services(
                     (*path, "nodePort"), "every member's Service would take this one node port; leave it out"
                 )
             )
+        if key == "memberServices" and given is not default and len(wanted) > 1:
+            problems += [
+                sourced.problem(
+                    (*path, "metadata", "annotations", annotation),
+                    "every member's Service would take this one host name, so external-dns would put every "
+                    "member (the replicas too) under it; leave it out and name each member's Service with "
+                    "external-dns' --fqdn-template, or give one name to them all on spec.groupService",
+                )
+                for annotation in EXTERNAL_DNS_HOSTNAMES
+                if annotation in given.metadata.annotations
+            ]
         out += [
             resolve_service(
                 sourced,

@@ -292,6 +292,12 @@ def plan_claims(sourced: SourcedCluster, plan: ClusterPlan) -> list[Claim]:
         (("spec", "replicaService"), plan.replicas_service),
         *(((*pooler.path, "service"), pooler.service) for pooler in plan.poolers),
     ]
+    # The naming profile's Services: the one over every member (spec.groupService), each member's
+    # (spec.memberServices, a node port only with one member).
+    exposed += [
+        (("spec", "groupService" if s.name == plan.names.any_service else "memberServices"), s)
+        for s in plan.extra_services
+    ]
     for path, service in exposed:
         if service and service.node_port is not None:
             out.append(Claim((*path, "nodePort"), LABEL_VALUE, NODE_PORT, str(service.node_port)))

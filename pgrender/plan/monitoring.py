@@ -116,7 +116,9 @@ def resolve_dashboard(sourced: SourcedCluster, names: Names, problems: list[Prob
     identity = hashlib.sha256(f"{meta.namespace}/{meta.name}".encode()).hexdigest()
     return DashboardPlan(
         name=names.dashboard,
-        key=f"{meta.name}.json",
+        # The sidecar writes each key to a file of that name, one folder for every namespace it watches:
+        # the namespace keeps two clusters of one name apart ("_" is in neither name).
+        key=f"{meta.namespace}_{meta.name}.json",
         meta=resolve_metadata(sourced, ("spec", "monitoring", "grafanaDashboard"), spec, problems),
         uid=f"pgrender-{identity[:31]}",  # Grafana's limit: 40 characters
         title=f"PostgreSQL {meta.namespace}/{meta.name}",
