@@ -2412,16 +2412,21 @@ def _streaming_across_new_cas(
     """Each new-ca finding with the streaming standbys of the new output that follow its cluster (their
     CA changing with it, new, or kept), and, of a streaming standby, its source (also changing, or not
     in the output). Only read when a CA changes: the standbys from their dynamic configuration, their
-    sources from the Services their host names."""
+    sources from the Services their host names; a host outside this Kubernetes cluster (fromCluster.host)
+    names none, and its source is the one other cluster, not streaming itself, that shares the standby's
+    CA in the old or the new output (a streaming standby's CA is its source's: the CA annotation)."""
     renewed = {(f.namespace, f.name) for f in findings if f.kind == "PostgresCluster" and f.id == f"new-ca:{f.name}"}
     if not renewed:
         return findings
     streams = _streams(new_files)
     sources = _service_clusters(new_files, {host for host, _ in streams.values()})
+    source_of = {standby: sources[host] for standby, (host, _) in streams.items() if host in sources}
+    if len(source_of) < len(streams):
+        source_of |= _sources_by_ca([s for s in streams if s not in source_of], streams, old_files, new_files)
     followers: dict[Cluster, list[Cluster]] = {}
-    for standby, (host, _) in sorted(streams.items()):
-        if host in sources and sources[host] != standby:
-            followers.setdefault(sources[host], []).append(standby)
+    for standby, source in sorted(source_of.items()):
+        if source != standby:
+            followers.setdefault(source, []).append(standby)
     notes: dict[Cluster, str] = {}
     for cluster in renewed:
         note = ""
@@ -2437,11 +2442,11 @@ def _streaming_across_new_cas(
                     note += template.format(names=", ".join(f"{namespace}/{name}" for namespace, name in standbys))
         if cluster in streams:
             host = streams[cluster][0]
-            source = sources.get(host)
-            if source is None:
+            followed = source_of.get(cluster)
+            if followed is None:
                 note += SOURCE_ELSEWHERE.format(host=host)
-            elif source in renewed:
-                note += SOURCE_RENEWED.format(source=f"{source[0]}/{source[1]}", name=source[1])
+            elif followed in renewed:
+                note += SOURCE_RENEWED.format(source=f"{followed[0]}/{followed[1]}", name=followed[1])
         if note:
             notes[cluster] = note
     return [
@@ -2450,6 +2455,31 @@ def _streaming_across_new_cas(
         else f
         for f in findings
     ]
+
+
+def _sources_by_ca(
+    standbys: list[Cluster],
+    streams: Mapping[Cluster, tuple[str, str]],
+    old_files: Mapping[str, str],
+    new_files: Mapping[str, str],
+) -> dict[Cluster, Cluster]:
+    """Each of ``standbys`` with the one cluster, not streaming itself, whose CA it shares (by the CA
+    annotation of their Secrets, in either output: a source whose CA changes alone still shared the old
+    one); none where no cluster or more than one (a promoted standby keeps its source's CA) does."""
+    cas: dict[Cluster, set[str]] = {}
+    for files in (old_files, new_files):
+        held = [rel for rel in in_order(files) if CA_ANNOTATION in files[rel] and "ecret-" in _file_name(rel)]
+        for obj in parse(files, held, kinds=frozenset({"Secret", "SealedSecret"})):
+            named = obj.annotations.get(CA_ANNOTATION)
+            if obj.cluster and isinstance(named, str):
+                cas.setdefault(obj.cluster, set()).add(named)
+    out = {}
+    for standby in standbys:
+        mine = cas.get(standby, set())
+        shared = [c for c, keys in cas.items() if c != standby and c not in streams and keys & mine]
+        if len(shared) == 1:
+            out[standby] = shared[0]
+    return out
 
 
 def _streams(files: Mapping[str, str]) -> dict[Cluster, tuple[str, str]]:

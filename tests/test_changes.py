@@ -1694,6 +1694,11 @@ STANDBY_ROTATED = swap(
 )(STANDBY)
 SECOND_STANDBY = swap("  name: hippo-standby\n", "  name: hippo-standby2\n")(STANDBY_ROTATED)
 PROMOTED_ROTATED = swap("  standby:\n", "  standby:\n    enabled: false\n")(STANDBY_ROTATED)
+# fromCluster.host: its source reached outside this Kubernetes cluster, told from the CA they share
+AT_HOST = swap(
+    "    fromCluster:\n      cluster: hippo\n",
+    "    fromCluster:\n      cluster: hippo\n      host: hippo.us-east.example.com\n",
+)
 # (case, specs of the old output, specs of the new) -> each new-ca finding: what it says, after CA_REPLACED, of
 # the standbys streaming from its cluster and of its own source (() : nothing)
 STREAMING_CA_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...]]]] = [
@@ -1743,6 +1748,17 @@ STREAMING_CA_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], dict[str, 
         (SOURCE, STANDBY),
         (SOURCE + CERT_MANAGER, STANDBY),
         {"new-ca:hippo": ("postgres-dr/hippo-standby: the CA does not change here",)},
+    ),
+    (
+        "rotated-together-at-a-host",
+        (SOURCE, AT_HOST(STANDBY)),
+        (ROTATED, AT_HOST(STANDBY_ROTATED)),
+        {
+            "new-ca:hippo": ("postgres-dr/hippo-standby: the CA changes with this one",),
+            "new-ca:hippo-standby": (
+                "This standby streams from postgres-dr/hippo, whose CA changes too (new-ca:hippo)",
+            ),
+        },
     ),
     ("promoted", (SOURCE, STANDBY), (ROTATED, PROMOTED_ROTATED), {"new-ca:hippo": (), "new-ca:hippo-standby": ()}),
     ("no-standby", (SOURCE,), (ROTATED,), {"new-ca:hippo": ()}),
