@@ -1308,6 +1308,12 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
             "run by the reconcile Job (see its job finding); users and databases dropped are listed on their own",
         ),
         Rule("data[job-repo*.conf]", _repository),
+        Rule(  # <namespace>_<cluster>.json: '_' is in no other key pgrender writes (names cannot hold it)
+            "data[*_*.json]",
+            ChangeClass.LIVE,
+            "the Grafana dashboard (spec.monitoring.grafanaDashboard): Grafana's dashboard sidecar loads the new "
+            "one; nothing restarts",
+        ),
         Rule("data", ChangeClass.NO_OP, MOUNTED),
     ),
     "CronJob": (Rule("spec", ChangeClass.LIVE, "applied in place; the next scheduled run uses it"),),

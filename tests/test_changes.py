@@ -1827,3 +1827,16 @@ def test_who_sets_a_new_password(tmp_path: Path, example: str, said: str) -> Non
     result = changes(rendered(tmp_path, old, "old"), rendered(tmp_path, new, "new"))
     passwords = [f.message for f in result.findings if f.kind == "Secret" and f.path == "data[password]"]
     assert passwords and all(said in m for m in passwords), passwords
+
+
+def test_a_dashboards_new_panels_are_live(tmp_path: Path) -> None:
+    """ConfigMap <c>-dashboard is read by Grafana's dashboard sidecar, which loads a change as it comes:
+    live, not the no-op of a ConfigMap that only its mounting workload's restart brings in."""
+    old, new = two_members(), two_members()
+    for spec in (old, new):
+        spec["spec"]["monitoring"] = {"grafanaDashboard": {}}
+    new["spec"]["tls"] = {"validityDays": 200}  # the certificates' end, which a panel shows
+    result = changes(rendered_spec(tmp_path, old, "old"), rendered_spec(tmp_path, new, "new"))
+    (found,) = [f for f in result.findings if f.kind == "ConfigMap" and f.name == "hippo-dashboard"]
+    assert (found.change.value, found.path) == ("live", "data[db_hippo.json]")
+    assert "Grafana's dashboard sidecar loads the new one" in found.message
