@@ -57,7 +57,8 @@ class GrafanaDashboardSpec(MetadataSpec):
 
     labels: dict[str, str] = Field(
         default={"grafana_dashboard": "1"},
-        description="Labels the sidecar finds the ConfigMap by (its sidecar.dashboards.label and labelValue).",
+        description="Labels the sidecar finds the ConfigMap by (its sidecar.dashboards.label and labelValue). "
+        "Given, they replace the default: keep the sidecar's label among them.",
     )
     annotations: dict[str, str] = Field(
         default={}, description="For example the sidecar's folder annotation (grafana_folder: Databases)."
