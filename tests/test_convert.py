@@ -215,6 +215,11 @@ CARRIED = [
      {"pgBouncer": {"replicas": 2, "poolMode": "transaction", "maxClientConnections": 10000}}),
     ("cnpg", "{}" + cnpg_pooler("{poolMode: transaction}", "ro"), "spec.proxy",
      {"pgBouncerReplicas": {"replicas": 3, "poolMode": "transaction"}}),
+    # A Pooler's serviceTemplate: the fields pgrender's service has, a LoadBalancer's source ranges too.
+    ("cnpg", "{}" + cnpg_pooler("{}", "ro").replace("}}\n", "}, serviceTemplate: {spec: {type: LoadBalancer, "
+     "loadBalancerSourceRanges: [10.0.0.0/8], externalTrafficPolicy: Local}}}\n"),
+     "spec.proxy.pgBouncerReplicas.service",
+     {"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8"], "externalTrafficPolicy": "Local"}),
     ("cnpg", "{}" + cnpg_pooler("{poolMode: session}", "ro") + cnpg_pooler("{poolMode: transaction}"), "spec.proxy",
      {"pgBouncerReplicas": {"replicas": 3, "poolMode": "session"},
       "pgBouncer": {"replicas": 3, "poolMode": "transaction"}}),

@@ -15,6 +15,7 @@ from pgrender.convert import Inputs
 from pgrender.convert.base import ANY, Output, Path_, Reason, Ref, Source, left_out
 from pgrender.convert.kube import (
     INSTANCE_SET,
+    SERVICE_SPEC_FIELDS,
     SOURCE_RENDERED,
     append_hba_rule,
     claim,
@@ -29,6 +30,7 @@ from pgrender.convert.kube import (
     quantity,
     resources,
     scheduling_lists,
+    service_fields,
     source_port,
     topology_spread,
 )
@@ -733,10 +735,8 @@ class _Build:
                 pooler.take((*path, "name"))
                 resources(pooler, (*path, "resources"), out, (*to, "resources"))
         service = ("spec", "serviceTemplate")
-        kind_path = (*service, "spec", "type")
-        service_type = pooler.take_str(kind_path)
-        if service_type:
-            out.set((*to, "service", "type"), service_type, pooler.at(kind_path))
+        # A ServiceSpec's fields that pgrender's service has (a LoadBalancer's source ranges too).
+        service_fields(pooler, (*service, "spec"), SERVICE_SPEC_FIELDS, out, (*to, "service"))
         metadata(pooler, (*service, "metadata"), out, (*to, "service", "metadata"))
         metadata(pooler, ("spec", "template", "metadata"), out, (*to, "metadata"))
 

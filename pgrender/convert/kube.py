@@ -189,17 +189,26 @@ def own_selector(selector: dict[str, Any], allowed: dict[str, str | None]) -> bo
     return all(key in allowed and (allowed[key] is None or allowed[key] == value) for key, value in labels.items())
 
 
+# The fields of pgrender's service spec that a Kubernetes ServiceSpec has under the same name.
+SERVICE_SPEC_FIELDS = ("type", "externalTrafficPolicy", "loadBalancerClass", "loadBalancerSourceRanges")
+
+
 def service(source: Source, path: Path_, out: Output, to: Path_) -> None:
     """A Service's type, node port, traffic policy, load balancer settings and metadata."""
     if not isinstance(source.get(path), dict):
         if source.has(path):
             source.expected(path, "a mapping")
         return
-    for field in ("type", "nodePort", "externalTrafficPolicy", "loadBalancerClass", "loadBalancerSourceRanges"):
+    service_fields(source, path, ("nodePort", *SERVICE_SPEC_FIELDS), out, to)
+    metadata(source, (*path, "metadata"), out, (*to, "metadata"))
+
+
+def service_fields(source: Source, path: Path_, fields: tuple[str, ...], out: Output, to: Path_) -> None:
+    """Each of ``fields`` at ``path`` that is set, to the same name under ``to``."""
+    for field in fields:
         value = source.take((*path, field))
         if value is not None:
             out.set((*to, field), value, source.at((*path, field)))
-    metadata(source, (*path, "metadata"), out, (*to, "metadata"))
 
 
 def containers(source: Source, path: Path_, out: Output, to: Path_) -> None:
