@@ -325,3 +325,21 @@ def test_replicas_pgbouncer_alone_shares_the_auth_user(plan_of: Callable[[dict[s
     assert "CREATE OR REPLACE FUNCTION pgbouncer.get_auth" in text and "_pgrender_pgbouncer" in text
     assert "'name': 'hippo-pgbouncer-replicas', 'key': 'verifier'" in text
     assert all(u.pgbouncer is None for u in plan.users)
+
+
+@pytest.mark.parametrize(
+    ("members", "proxy", "warned"),
+    [
+        (1, {"pgBouncerReplicas": {}}, True),  # no replica for its Service to select
+        (2, {"pgBouncerReplicas": {}}, False),
+        (1, {"pgBouncer": {}}, False),
+    ],
+)
+def test_a_replicas_pooler_without_replicas_is_warned_about(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], members: int, proxy: dict[str, Any], warned: bool
+) -> None:
+    spec = base_spec()
+    spec["spec"]["instances"][0]["replicas"] = members
+    spec["spec"]["proxy"] = proxy
+    found = [w for w in plan_of(spec).warnings if "selects no pod" in w.message]
+    assert [w.path for w in found] == (["spec.proxy.pgBouncerReplicas"] if warned else [])

@@ -401,7 +401,11 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
         resources=resolve_resources(spec, guaranteed_memory),
-        warnings=(*_memory_warnings(sourced, sets, pg), *backup_warnings(sourced, backups)),
+        warnings=(
+            *_memory_warnings(sourced, sets, pg),
+            *backup_warnings(sourced, backups),
+            *_lonely_replicas_pooler(sourced, sets, pgbouncer_replicas),
+        ),
         network_policies=policies,
         monitoring=resolve_monitoring(sourced, names, tls, backups, dashboard),
         init_sql=resolve_init_sql(sourced),
@@ -421,6 +425,19 @@ def _memory_warnings(sourced: SourcedCluster, sets: list[InstanceSetPlan], pg: P
         if message:
             out.append(sourced.problem(("spec", "instances", i, "resources", "limits", "memory"), message))
     return tuple(out)
+
+
+def _lonely_replicas_pooler(
+    sourced: SourcedCluster, sets: list[InstanceSetPlan], pooler: PgBouncerPlan | None
+) -> tuple[Problem, ...]:
+    """The replicas' pgBouncer of a one-member cluster: its Service selects no replica to reach."""
+    if pooler is None or sum(len(s.instances) for s in sets) > 1:
+        return ()
+    message = (
+        "the cluster has one member and so no replica: the replicas Service this pooler reaches selects no "
+        "pod, and its clients get errors until a replica runs"
+    )
+    return (sourced.problem(pooler.path, message),)
 
 
 def _openshift_ids(sourced: SourcedCluster) -> list[Problem]:
