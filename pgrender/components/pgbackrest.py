@@ -257,8 +257,9 @@ def logical_script(plan: ClusterPlan, logical: LogicalPlan) -> str:
 # {logical.target}/<UTC time>.sql.gz with the AWS CLI{expiring}.
 set -eu
 name="$PGRENDER_LOGICAL_TARGET/$(date -u +%Y%m%dT%H%M%SZ).sql.gz"
-status=/tmp/pg_dumpall.status
-rm -f "$status"
+# pg_dumpall's exit status, which the pipe loses: in a file of this run's own (mktemp, removed at exit)
+status=$(mktemp)
+trap 'rm -f "$status"' EXIT
 {{ {pg_dumpall} --no-role-passwords --clean --if-exists; echo "$?" > "$status"; }} \\
     | gzip \\
     | aws s3 cp --only-show-errors --endpoint-url "$PGRENDER_S3_ENDPOINT" - "$name"
