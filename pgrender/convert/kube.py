@@ -59,19 +59,21 @@ def resources(source: Source, path: Path_, out: Output, to: Path_) -> None:
                 out.set((*to, kind, name), amount, source.at((*path, kind, name)))
 
 
-def memory_limit_note(source: Source, path: Path_, out: Output, to: Path_, theirs: str) -> None:
-    """A note where the database container of an instance set gets pgrender's default memory limit, the
-    input giving none: ``path`` is the input's resources (noted there, or at the instance set, ``to``'s
-    input, when absent), ``to`` the set's resources in the spec; ``theirs`` says what the operator does
+def memory_limit_note(
+    source: Source, path: Path_, out: Output, to: Path_, theirs: str, kind: ContainerKind = ContainerKind.DATABASE
+) -> None:
+    """A note where a ``kind`` container (an instance set's database, a pgBouncer) gets pgrender's
+    default memory limit, the input giving none: ``path`` is the input's resources (noted there, or at
+    its parent when absent), ``to`` the resources in the spec; ``theirs`` says what the operator does
     without one."""
     if out.get((*to, "limits", "memory")) is not None:
         return
     request = out.get((*to, "requests", "memory"))
-    limit = default_memory_limit(ContainerKind.DATABASE, False, request)
+    limit = default_memory_limit(kind, False, request)
     which = f"the memory request, {limit}" if limit == request else limit
     source.changed(
         path if source.has(path) else path[:-1],
-        f"no memory limit: {theirs}; pgrender's default applies: {which}, and the database container is "
+        f"no memory limit: {theirs}; pgrender's default applies: {which}, and the {kind.value} container is "
         "killed when it uses more (set resources.limits.memory to what it needs)",
     )
 

@@ -37,6 +37,7 @@ from pgrender.load import Document, format_path
 from pgrender.plan.patroni import PASSTHROUGH as PATRONI_PASSTHROUGH
 from pgrender.plan.patroni import PASSTHROUGH_POSTGRESQL as PATRONI_PASSTHROUGH_POSTGRESQL
 from pgrender.plan.pgbouncer import REFUSED_DATABASE_SETTINGS
+from pgrender.plan.resources import ContainerKind
 from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.rules.pgbouncer import PASSTHROUGH_SETTINGS
 
@@ -539,6 +540,7 @@ class _Build:
             if value is not None:
                 out.set((*to, field), value, src.at((*path, field)))
         resources(src, (*path, "resources"), out, (*to, "resources"))
+        memory_limit_note(src, (*path, "resources"), out, (*to, "resources"), "PGO sets none", ContainerKind.PGBOUNCER)
         settings = (*path, "config", "global")
         for key, key_path, value in src.items(settings):
             text = str(value)

@@ -32,6 +32,7 @@ from pgrender.convert.kube import (
 from pgrender.frozen import field as frozen_field
 from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
+from pgrender.plan.resources import ContainerKind
 
 GROUP = "acid.zalan.do"
 SPEC = ("spec",)
@@ -394,6 +395,15 @@ class _Build:
                     f"as pgBouncer's max_db_connections of each pgBouncer: {per_pooler} (Zalando divides it as well)",
                 )
         self.resources((*POOLER, "resources"), out, (*to, "resources"))
+        if not noted:
+            memory_limit_note(
+                src,
+                (*POOLER, "resources"),
+                out,
+                (*to, "resources"),
+                "Zalando's comes from its operator configuration (connection_pooler_default_memory_limit)",
+                ContainerKind.PGBOUNCER,
+            )
 
     def logical_backup(self) -> None:
         src = self.src
