@@ -410,6 +410,8 @@ NOTED = [
     ("cnpg", "spec: {resources: null}", "spec", NoteKind.CHANGED, "CloudNativePG sets none; pgrender's default"),
     ("pgo", "spec: {proxy: {pgBouncer: {replicas: 1}}}", "spec.proxy.pgBouncer", NoteKind.CHANGED,
      "no memory limit: PGO sets none; pgrender's default applies: 128Mi, and the pgbouncer container"),
+    ("cnpg", "{}" + cnpg_pooler("{}"), "spec", NoteKind.CHANGED,  # the Pooler's spec: no template
+     "CloudNativePG sets none; pgrender's default applies: 128Mi, and the pgbouncer container"),
     ("zalando", "spec: {enableConnectionPooler: true}", "spec.connectionPooler", NoteKind.CHANGED,
      "operator configuration (connection_pooler_default_memory_limit); pgrender's default applies: 128Mi"),
     ("pgo", "spec: {proxy: {pgBouncer: {config: {global: {max_client_conn: '10'}}}}}",

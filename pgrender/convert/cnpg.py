@@ -39,6 +39,7 @@ from pgrender.frozen import frozen
 from pgrender.load import Document, format_path
 from pgrender.plan.defaults import REPLICATION_USER
 from pgrender.plan.profiles import PROFILES
+from pgrender.plan.resources import ContainerKind
 from pgrender.spec.rules.connectivity import Naming
 from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.rules.pgbouncer import PASSTHROUGH_SETTINGS
@@ -734,6 +735,9 @@ class _Build:
             if isinstance(container, dict) and container.get("name") == "pgbouncer":
                 pooler.take((*path, "name"))
                 resources(pooler, (*path, "resources"), out, (*to, "resources"))
+        memory_limit_note(
+            pooler, ("spec", "template"), out, (*to, "resources"), "CloudNativePG sets none", ContainerKind.PGBOUNCER
+        )
         service = ("spec", "serviceTemplate")
         # A ServiceSpec's fields that pgrender's service has (a LoadBalancer's source ranges too).
         service_fields(pooler, (*service, "spec"), SERVICE_SPEC_FIELDS, out, (*to, "service"))
