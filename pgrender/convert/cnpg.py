@@ -23,6 +23,7 @@ from pgrender.convert.kube import (
     image_pull_secrets,
     memory_limit_note,
     metadata,
+    named_source,
     own_selector,
     parameter,
     postgres_version,
@@ -513,7 +514,7 @@ class _Build:
         name = str(src.take((*entry, "name")))
         found = primary_service_host(host, "-rw")
         if found:
-            value: dict[str, Any] = {"cluster": found[0]} | ({"namespace": found[1]} if found[1] else {})
+            value: dict[str, Any] = named_source(found)
         else:
             usable = _DNS_LABEL.fullmatch(name) is not None and name != self.name
             value = {"cluster": name if usable else f"{self.name}-source", "host": host}

@@ -330,6 +330,11 @@ def primary_service_host(host: str, suffix: str) -> tuple[str, str | None] | Non
     return found[0][: len(found[0]) - len(suffix)], found[1]
 
 
+def named_source(found: tuple[str, str | None]) -> dict[str, Any]:
+    """fromCluster naming the cluster ``found`` by primary_service_host (and its namespace, if given)."""
+    return {"cluster": found[0]} | ({"namespace": found[1]} if found[1] else {})
+
+
 def source_port(source: Source, path: Path_, out: Output, to: Path_) -> None:
     """The port of a source's primary (a number, or a string of digits as Zalando's and CloudNativePG's
     are) as fromCluster.port at ``to``."""

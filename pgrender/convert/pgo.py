@@ -22,6 +22,7 @@ from pgrender.convert.kube import (
     image_pull_secrets,
     memory_limit_note,
     metadata,
+    named_source,
     own_selector,
     parameter,
     postgres_version,
@@ -789,9 +790,7 @@ class _Build:
         src, out = self.src, self.out
         host_path, port_path = (*path, "host"), (*path, "port")
         if found is not None:
-            value: dict[str, Any] = {"cluster": found[0]}
-            if found[1]:
-                value["namespace"] = found[1]
+            value: dict[str, Any] = named_source(found)
             note = (
                 "pgrender streams over TLS with certificates of the source's CA: the source must be rendered by "
                 "pgrender with the same root key"

@@ -19,6 +19,7 @@ from pgrender.convert.kube import (
     containers,
     copy_note,
     memory_limit_note,
+    named_source,
     own_selector,
     parameter,
     postgres_version,
@@ -464,9 +465,7 @@ class _Build:
         to: Path_ = ("spec", "standby", "fromCluster")
         found = primary_service_host(host, "")
         if found is not None:
-            value: dict[str, Any] = {"cluster": found[0]}
-            if found[1]:
-                value["namespace"] = found[1]
+            value: dict[str, Any] = named_source(found)
             note = (
                 "pgrender streams over TLS with certificates of the source's CA: the source must be rendered "
                 f"by pgrender with the same root key (as cluster {found[0]})"
