@@ -105,6 +105,16 @@ ONLY_MEMBER = (
     "a restart of the cluster's only member by the reconcile Job: the cluster takes no reads or writes until "
     "PostgreSQL is back (there is no replica to switch over to)"
 )
+# A member StatefulSet's replicas to 0 and back: spec.shutdown.
+SHUTDOWN = (
+    "the member stops (spec.shutdown): its pod is deleted, its claims stay; the cluster takes no reads or writes "
+    "until spec.shutdown is false again. Every member stops at once: a replica may miss the primary's last WAL, "
+    "and a replica that starts first may be elected (README 'Shutting a cluster down')"
+)
+STARTUP = (
+    "the member starts again (spec.shutdown false): Patroni elects the member with the most WAL among those up, "
+    "the others follow it, then the reconcile Job runs"
+)
 IMMUTABLE = "immutable: Kubernetes refuses the update (delete and re-create the object on purpose, or revert)"
 
 
@@ -1178,6 +1188,24 @@ def _member_template(change: Change) -> list[Verdict]:
     return [Verdict(ChangeClass.RESTART, f"{_values(change.old, change.new)}; {ROLLING}" if shown else ROLLING)]
 
 
+def _member_replicas(change: Change) -> list[Verdict]:
+    """A member stopped or started: spec.shutdown (each member is a StatefulSet of one replica)."""
+    if change.new == 0:
+        return [Verdict(ChangeClass.RESTART, SHUTDOWN)]
+    if change.old == 0:
+        return [Verdict(ChangeClass.RESTART, STARTUP)]
+    return [Verdict(ChangeClass.LIVE, "scaled in place")]
+
+
+def _pooler_replicas(change: Change) -> list[Verdict]:
+    """pgBouncer's replicas: to 0 and back with spec.shutdown, or another count."""
+    if change.new == 0:
+        return [Verdict(ChangeClass.LIVE, "scaled to zero (spec.shutdown): its clients are refused until it is back")]
+    if change.old == 0:
+        return [Verdict(ChangeClass.LIVE, "scaled up again (spec.shutdown false): its clients connect again")]
+    return [Verdict(ChangeClass.LIVE, "scaled in place")]
+
+
 def _catalogue_versions() -> tuple[int, ...]:
     from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
 
@@ -1208,7 +1236,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
         Rule(
             "spec.updateStrategy", ChangeClass.LIVE, "how pods are replaced; takes effect at the next template change"
         ),
-        Rule("spec.replicas", ChangeClass.LIVE, "scaled in place"),
+        Rule("spec.replicas", _member_replicas),
         Rule(
             "spec.template.metadata.annotations[pgrender.io/template-digest]",
             ChangeClass.RESTART,
@@ -1229,6 +1257,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
     ),
     "Deployment": (
         _immutable("spec.selector"),
+        Rule("spec.replicas", _pooler_replicas),
         Rule(
             "spec.template",
             ChangeClass.LIVE,

@@ -401,8 +401,8 @@ def _make40(__frozen_defaults__, __frozen_factory__):
 
 
 def _make41(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, spec_digest=__frozen_d12__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, shutdown=__frozen_d12__, spec_digest=__frozen_d13__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -455,6 +455,7 @@ def _make41(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'password_owner', password_owner)
         __frozen_set__(__frozen_self__, 'clone_source', clone_source)
         __frozen_set__(__frozen_self__, 'pgbouncer_replicas', pgbouncer_replicas)
+        __frozen_set__(__frozen_self__, 'shutdown', shutdown)
         __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
@@ -1127,7 +1128,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,key,meta,uid,title': _make38,
     'name,kind,group': _make39,
     'name,namespace,documents,windows=,spec_digest=,files=': _make40,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,spec_digest=': _make41,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,spec_digest=': _make41,
     'name,owner,grantees': _make42,
     'name,path,labels,pod_selector,ingress,egress': _make43,
     'name,pod,host,dns_names,labels,selector,placement': _make44,

@@ -1108,6 +1108,9 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         ),
         [("risk", "secret-user:trio-app")],
     ),
+    # spec.shutdown: each member stops (or starts), nothing to acknowledge
+    ("shutdown", "trio", lambda t: t, swap("spec:\n", "spec:\n  shutdown: true\n"), [("restart", None)]),
+    ("start-up", "trio", swap("spec:\n", "spec:\n  shutdown: true\n"), lambda t: t, [("restart", None), ("job", None)]),
 ]
 
 

@@ -101,9 +101,11 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
 
 
 def at(data: Any, path: str) -> Any:
-    for part in path.split("."):
+    """The value at the dotted ``path``; None where its last key is absent."""
+    *parents, last = path.split(".")
+    for part in parents:
         data = data[int(part)] if isinstance(data, list) else data[part]
-    return data
+    return data[int(last)] if isinstance(data, list) else data.get(last)
 
 
 # Input fragment → what the spec holds (dotted path, value).
@@ -195,6 +197,11 @@ CARRIED = [
         },
     ),
     ("pgo", "spec: {openshift: true}", "spec.openshift", True),
+    ("pgo", "spec: {shutdown: true}", "spec.shutdown", True),
+    ("zalando", "spec: {numberOfInstances: 0}", "spec.shutdown", True),
+    ("zalando", "spec: {numberOfInstances: 0}", "spec.instances.0.replicas", 1),
+    ("cnpg", "metadata: {annotations: {cnpg.io/hibernation: 'on'}}", "spec.shutdown", True),
+    ("cnpg", "metadata: {annotations: {cnpg.io/hibernation: 'off'}}", "spec.shutdown", None),
     ("pgo", "spec: {standby: {enabled: true, host: other-primary.db.svc, port: 5432}}", "spec.standby",
      {"fromCluster": {"cluster": "other", "namespace": "db", "port": 5432}, "enabled": True}),
     ("zalando", "{}", "metadata.labels", {"team": "acid"}),
@@ -379,7 +386,10 @@ NOTED = [
      "spec.replica.minApplyDelay", NoteKind.LEFT_OUT, "replays the WAL as it comes"),
     ("cnpg", STANDBY_OF.format(old_at("old-rw")).replace("source: old}}, e", "source: new}}, e"),
      "spec.bootstrap.pg_basebackup.source", NoteKind.LEFT_OUT, "a standby starts as a copy of the source it follows"),
-    ("zalando", "spec: {numberOfInstances: 0}", "spec.numberOfInstances", NoteKind.CHANGED, "at least one"),
+    ("zalando", "spec: {numberOfInstances: 0}", "spec.numberOfInstances", NoteKind.CHANGED,
+     "shutdown is true, with 1 instance when it starts again"),
+    ("cnpg", "metadata: {annotations: {cnpg.io/hibernation: 'on', team: a}}", "metadata.annotations.team",
+     NoteKind.LEFT_OUT, "annotations of the custom resource itself"),
     ("zalando", "spec: {users: null}", "spec", NoteKind.CHANGED, "named after the cluster"),
     ("cnpg", "spec: {backup: {retentionPolicy: 30d}}", "spec.backup", NoteKind.LEFT_OUT, "Barman"),
     ("cnpg", "spec: {managed: {roles: [{name: gone, ensure: absent}]}}", "spec.managed.roles[0]", NoteKind.LEFT_OUT,

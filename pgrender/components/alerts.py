@@ -59,19 +59,22 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
     members = promql.members(plan)
     where = {"namespace": ns, "cluster": cluster}
     exporter = "postgres_exporter"
-    out = [
-        _rule(
-            "PostgresMemberDown",
-            f"(count(pg_up{{{members}}} == 1) or vector(0)) < {len(pods)}",
-            "2m",
-            "warning",
-            exporter,
-            f"{ns}/{cluster}: a member's PostgreSQL is not answering",
-            f"{{{{ $value }}}} of {len(pods)} members answer their exporter (pg_up).",
-            **where,
-        ),
-    ]
-    if m.leader_expected:
+    out: list[dict[str, Any]] = []
+    # Shut down, no member is meant to answer: these two would fire for as long as it stays so.
+    if not plan.shutdown:
+        out.append(
+            _rule(
+                "PostgresMemberDown",
+                f"(count(pg_up{{{members}}} == 1) or vector(0)) < {len(pods)}",
+                "2m",
+                "warning",
+                exporter,
+                f"{ns}/{cluster}: a member's PostgreSQL is not answering",
+                f"{{{{ $value }}}} of {len(pods)} members answer their exporter (pg_up).",
+                **where,
+            )
+        )
+    if m.leader_expected and not plan.shutdown:
         out.append(
             _rule(
                 "PostgresNoPrimary",

@@ -197,7 +197,7 @@ def _deployment(plan: ClusterPlan, pgb: PgBouncerPlan) -> Manifest:
         # After the reconcile Job: the auth user and pgbouncer.get_auth() exist by then.
         "metadata": object_meta(plan, pgb.name, pgb.labels, {SYNC_WAVE: str(pgb.sync_wave)}, pgb.metadata),
         "spec": {
-            "replicas": pgb.replicas,
+            "replicas": plan.scaled(pgb.replicas),
             "selector": {"matchLabels": dict(pgb.selector)},
             # Never fewer ready poolers than asked for while a new version rolls out.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},

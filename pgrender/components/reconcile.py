@@ -155,7 +155,10 @@ def reconcile(plan: ClusterPlan) -> list[Manifest]:
         ),
         "spec": {"backoffLimit": 10, "template": template},
     }
-    return [*config_maps, job, *([_password_sync(plan, sync)] if sync else [])]
+    # Shut down, no member runs the Job's SQL; when the cluster starts again it is rendered anew (one
+    # that had failed meanwhile would keep its name, and never run again).
+    jobs = [] if plan.shutdown else [job]
+    return [*config_maps, *jobs, *([_password_sync(plan, sync)] if sync else [])]
 
 
 def _scripts_volume(config_maps: list[str]) -> Manifest:
@@ -605,6 +608,7 @@ def _password_sync(plan: ClusterPlan, schedule: str) -> Manifest:
         "metadata": object_meta(plan, plan.names.password_sync, plan.reconcile_labels),
         "spec": {
             "schedule": schedule,
+            **({"suspend": True} if plan.shutdown else {}),  # no member to set passwords on
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": PASSWORD_SYNC_DEADLINE_SECONDS,
             "successfulJobsHistoryLimit": 1,

@@ -37,7 +37,7 @@ def _statefulset(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
             plan, instance.name, instance.labels, {SYNC_WAVE: str(instance.sync_wave)}, instance.metadata
         ),
         "spec": {
-            "replicas": 1,
+            "replicas": plan.scaled(1),
             "serviceName": plan.names.pods_service,
             "selector": {"matchLabels": dict(instance.selector)},
             "updateStrategy": {"type": "OnDelete"},

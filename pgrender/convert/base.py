@@ -282,7 +282,9 @@ class Source:
             return
         if value is None or value == {} or value == []:
             return  # an empty field asks for nothing
-        reason = next((r for r in self.reasons if r.matches(path)), None)
+        # The field's own reason, else its nearest parent's: a mapping some of whose keys were taken
+        # (metadata.annotations, one of which a converter reads) leaves the rest for the parent's reason.
+        reason = next((r for end in range(len(path), 0, -1) for r in self.reasons if r.matches(path[:end])), None)
         if reason is None:
             self.left_out(path, GENERIC_REASON)
         else:

@@ -55,6 +55,7 @@ POSTGRESQL = ("spec", "postgresql")
 DEFAULT_MAJOR = 18
 # bootstrap.initdb's defaults: the application database and its owner.
 APP = "app"
+HIBERNATION = "cnpg.io/hibernation"  # "on": the cluster's pods are deleted, its claims kept
 _ROLE_ATTRIBUTES = ("superuser", "createdb", "createrole", "replication", "bypassrls")
 _BARMAN = (
     "CloudNativePG backs up with Barman (or a plugin); pgrender backs up with pgBackRest: add "
@@ -271,6 +272,10 @@ class _Build:
             namespace = src.take_str(("metadata", "namespace"))
             out.set(("metadata", "namespace"), namespace, src.at(("metadata", "namespace")))
         metadata(src, ("spec", "inheritedMetadata"), out, ("metadata",))
+        # CloudNativePG's declarative hibernation: pgrender's spec.shutdown (pods gone, claims kept).
+        hibernation = ("metadata", "annotations", HIBERNATION)
+        if src.take_str(hibernation) == "on":
+            out.set(("spec", "shutdown"), True, src.at(hibernation))
         image_pull_secrets(src, out)
         self.version()
         self.instances()

@@ -69,7 +69,6 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SPEC, "imagePullPolicy", why="pgrender writes no imagePullPolicy (the cluster's default)"),
     left_out(*SPEC, "postGISVersion", why="PostGIS comes with the image: choose one with spec.image"),
     left_out(*SPEC, "paused", why="nothing reconciles a rendered cluster: stop applying its output instead"),
-    left_out(*SPEC, "shutdown", why="pgrender has no shutdown: scale it down outside the spec, or remove it"),
     left_out(*SPEC, "supplementalGroups", why="pgrender's pods run with the image contract's user and groups"),
     left_out(
         *SPEC,
@@ -230,10 +229,11 @@ class _Build:
         port = src.take_int(("spec", "port"))
         if port is not None:
             out.set(("spec", "port"), port, src.at(("spec", "port")))
-        # PGO's and pgrender's openshift mean the same: no fixed ids, the SCC assigns them.
-        openshift = src.take_bool(("spec", "openshift"))
-        if openshift is not None:
-            out.set(("spec", "openshift"), openshift, src.at(("spec", "openshift")))
+        # PGO's and pgrender's openshift and shutdown mean the same (shutdown: the members scaled to zero).
+        for field in ("openshift", "shutdown"):
+            value = src.take_bool(("spec", field))
+            if value is not None:
+                out.set(("spec", field), value, src.at(("spec", field)))
         self.instances()
         self.users()
         self.patroni()

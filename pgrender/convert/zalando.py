@@ -184,8 +184,11 @@ class _Build:
             return
         to: Path_ = ("spec", "instances", 0)
         out.set(("spec", "instances"), [{"name": INSTANCE_SET}], src.at(count_path))
-        if count < 1:
-            src.changed(count_path, "Zalando stops a cluster of 0 instances; pgrender runs at least one: replicas is 1")
+        if count < 1:  # Zalando's way to stop a cluster and keep its volumes: pgrender's spec.shutdown
+            src.changed(
+                count_path, "0 instances stops the cluster: shutdown is true, with 1 instance when it starts again"
+            )
+            out.set(("spec", "shutdown"), True, src.at(count_path))
         out.set((*to, "replicas"), max(count, 1), src.at(count_path))
         self.resources(("spec", "resources"), out, (*to, "resources"))
         memory_limit_note(

@@ -147,6 +147,8 @@ class ClusterPlan:
     password_owner: tuple[str, str] | None = None
     clone_source: CloneSourcePlan | None = None  # spec.bootstrap.fromCluster: copied from a running cluster
     pgbouncer_replicas: PgBouncerPlan | None = None  # the replicas' pooler (spec.proxy.pgBouncerReplicas)
+    # spec.shutdown: members and pgBouncer scaled to zero (scaled), CronJobs suspended, no reconcile Job.
+    shutdown: bool = False
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -154,6 +156,10 @@ class ClusterPlan:
     @property
     def instances(self) -> tuple[InstancePlan, ...]:
         return tuple(i for s in self.instance_sets for i in s.instances)
+
+    def scaled(self, replicas: int) -> int:
+        """A workload's replicas: ``replicas``, or none while the cluster is shut down."""
+        return 0 if self.shutdown else replicas
 
     @property
     def poolers(self) -> tuple[PgBouncerPlan, ...]:
@@ -412,6 +418,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         password_owner=standby_source(sourced),
         clone_source=clone_source,
         pgbouncer_replicas=pgbouncer_replicas,
+        shutdown=spec.shutdown,
     )
 
 

@@ -199,7 +199,8 @@ class BackupsPlan:
     cron_jobs: tuple[BackupJobPlan, ...]
     manual: BackupJobPlan | None
     logical: LogicalPlan | None
-    suspended: bool  # a standby cluster cannot take backups: every member is in recovery
+    # A standby cluster cannot take backups (every member is in recovery), nor a shut-down one (none runs).
+    suspended: bool
     repo_host: RepoHostPlan | None
     source: SourcePlan | None
     archive_command: str
@@ -315,7 +316,7 @@ def resolve_backups(
         cron_jobs=tuple(cron_jobs),
         manual=manual,
         logical=logical,
-        suspended=standby is not None,
+        suspended=standby is not None or spec.shutdown,
         repo_host=repo_host,
         source=source,
         archive_command=f'{own} archive-push "%p"',

@@ -150,6 +150,13 @@ class ClusterSpec(StrictModel):
         default=None, description="Follow another cluster's repository as a standby cluster."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    shutdown: bool = Field(
+        default=False,
+        description="true: the cluster stops and keeps its data (PGO's spec.shutdown, CloudNativePG's "
+        "hibernation): every member and pgBouncer scaled to zero, the claims kept, the CronJobs suspended, "
+        "no reconcile Job; a repository host keeps running, so the backups stay readable. false again: the "
+        "members start, Patroni elects the member with the most WAL, and the reconcile Job runs.",
+    )
     monitoring: MonitoringSpec | None = Field(
         default=None,
         description="postgres_exporter on every member, a PodMonitor and a PrometheusRule (off unless set; "

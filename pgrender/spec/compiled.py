@@ -1180,105 +1180,107 @@ V_RolloutSpec = p.Model(RolloutSpec, (
     p.Field('max_lag_bytes', 'maxLagBytes', _v249, lambda: _v249(1048576)),
 ))
 
-_v250 = p.nullable(p.string(min_length=1))
+_v250 = p.boolean()
 
-_v251 = p.nullable(V_ResourcesSpec)
+_v251 = p.nullable(p.string(min_length=1))
+
+_v252 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v250, lambda: _v250(None)),
-    p.Field('resources', 'resources', _v251, lambda: _v251(None)),
+    p.Field('image', 'image', _v251, lambda: _v251(None)),
+    p.Field('resources', 'resources', _v252, lambda: _v252(None)),
 ))
-
-_v252 = p.boolean()
 
 _v253 = p.boolean()
 
-_v254 = p.integer(ge=1)
+_v254 = p.boolean()
 
 _v255 = p.integer(ge=1)
 
-_v256 = p.integer(ge=1, le=100)
+_v256 = p.integer(ge=1)
 
-_v257 = p.integer(ge=1, le=99)
+_v257 = p.integer(ge=1, le=100)
 
-_v258 = p.nullable(p.integer(ge=1, le=8784))
+_v258 = p.integer(ge=1, le=99)
 
-_v259 = p.integer(ge=1, le=3650)
+_v259 = p.nullable(p.integer(ge=1, le=8784))
+
+_v260 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v254, lambda: _v254(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v255, lambda: _v255(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v256, lambda: _v256(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v257, lambda: _v257(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v258, lambda: _v258(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v259, lambda: _v259(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v255, lambda: _v255(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v256, lambda: _v256(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v257, lambda: _v257(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v258, lambda: _v258(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v259, lambda: _v259(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v260, lambda: _v260(14)),
 ))
 
-_v260 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v261 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v261 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v262 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v260, lambda: _v260({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v261, lambda: _v261({})),
+    p.Field('labels', 'labels', _v261, lambda: _v261({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v262, lambda: _v262({})),
 ))
 
-_v262 = p.nullable(V_GrafanaDashboardSpec)
+_v263 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v252, lambda: _v252(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v253, lambda: _v253(True)),
+    p.Field('pod_monitor', 'podMonitor', _v253, lambda: _v253(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v254, lambda: _v254(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v262, lambda: _v262(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v263, lambda: _v263(None)),
 ))
 
-_v263 = p.nullable(V_MonitoringSpec)
+_v264 = p.nullable(V_MonitoringSpec)
 
-_v264 = p.member(m_spec_rules_connectivity.Naming)
+_v265 = p.member(m_spec_rules_connectivity.Naming)
 
-_v265 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v266 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v266 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v267 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v266, lambda: _v266('')),
+    p.Field('host_suffix', 'hostSuffix', _v267, lambda: _v267('')),
 ))
 
-_v267 = p.nullable(V_DNSSpec)
+_v268 = p.nullable(V_DNSSpec)
 
-_v268 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v269 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v265, lambda: _v265(None)),
-    p.Field('dns', 'dns', _v267, lambda: _v267(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v268, lambda: _v268(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v266, lambda: _v266(None)),
+    p.Field('dns', 'dns', _v268, lambda: _v268(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v269, lambda: _v269(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v269 = p.boolean()
+_v270 = p.boolean()
 
-_v270 = p.mapping(p.string(), p.string(), max_length=50)
+_v271 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v271 = p.sequence(p.string(), max_length=100)
+_v272 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1286,64 +1288,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v271, lambda: _v271([])),
+    p.Field('values', 'values', _v272, lambda: _v272([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v272 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v273 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v270, lambda: _v270({})),
-    p.Field('match_expressions', 'matchExpressions', _v272, lambda: _v272([])),
+    p.Field('match_labels', 'matchLabels', _v271, lambda: _v271({})),
+    p.Field('match_expressions', 'matchExpressions', _v273, lambda: _v273([])),
 ))
-
-_v273 = p.nullable(V_LabelSelectorSpec)
 
 _v274 = p.nullable(V_LabelSelectorSpec)
 
-_v275 = p.sequence(p.string(), max_length=50)
+_v275 = p.nullable(V_LabelSelectorSpec)
+
+_v276 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v275, lambda: _v275([])),
+    p.Field('except_', 'except', _v276, lambda: _v276([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v276 = p.nullable(V_IPBlockSpec)
+_v277 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v273, lambda: _v273(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v274, lambda: _v274(None)),
-    p.Field('ip_block', 'ipBlock', _v276, lambda: _v276(None)),
+    p.Field('pod_selector', 'podSelector', _v274, lambda: _v274(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v275, lambda: _v275(None)),
+    p.Field('ip_block', 'ipBlock', _v277, lambda: _v277(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v277 = p.sequence(V_PeerSpec, max_length=50)
+_v278 = p.sequence(V_PeerSpec, max_length=50)
 
-_v278 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v279 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v278, lambda: _v278([53])),
+    p.Field('ports', 'ports', _v279, lambda: _v279([53])),
 ))
 
-_v279 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v280 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v279, lambda: _v279([443, 6443])),
+    p.Field('ports', 'ports', _v280, lambda: _v280([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1364,8 +1366,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v269, lambda: _v269(True)),
-    p.Field('applications', 'applications', _v277, lambda: _v277([])),
+    p.Field('enabled', 'enabled', _v270, lambda: _v270(True)),
+    p.Field('applications', 'applications', _v278, lambda: _v278([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1373,12 +1375,12 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v280 = p.boolean()
+_v281 = p.boolean()
 
-_v281 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v282 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
-    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
+    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
 
 V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('postgres_version', 'postgresVersion', p.literal(14, 15, 16, 17, 18), None),
@@ -1404,12 +1406,13 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
     p.Field('standby', 'standby', _v247, lambda: _v247(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('monitoring', 'monitoring', _v263, lambda: _v263(None)),
-    p.Field('naming', 'naming', _v264, lambda: _v264(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('shutdown', 'shutdown', _v250, lambda: _v250(False)),
+    p.Field('monitoring', 'monitoring', _v264, lambda: _v264(None)),
+    p.Field('naming', 'naming', _v265, lambda: _v265(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v280, lambda: _v280(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v281, lambda: _v281([])),
+    p.Field('openshift', 'openshift', _v281, lambda: _v281(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v282, lambda: _v282([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1422,21 +1425,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v282 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v283 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v283 = p.string(pattern='^RenderConfig\\Z')
+_v284 = p.string(pattern='^RenderConfig\\Z')
 
-_v284 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v285 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v285 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v286 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v286 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v287 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v287 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v288 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v288 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v289 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v289 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v290 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1445,59 +1448,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v290 = p.nullable(V_SealedConfig)
+_v291 = p.nullable(V_SealedConfig)
 
-_v291 = p.literal('ClusterSecretStore', 'SecretStore')
+_v292 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v292 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v293 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v291, lambda: _v291('ClusterSecretStore')),
-    p.Field('name', 'name', _v292, lambda: _v292('pgrender')),
+    p.Field('kind', 'kind', _v292, lambda: _v292('ClusterSecretStore')),
+    p.Field('name', 'name', _v293, lambda: _v293('pgrender')),
 ))
 
-_v293 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v294 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v294 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
-
-_v295 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v295 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
 _v296 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v297 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v297 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v298 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v293, lambda: _v293('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v294, lambda: _v294('1h')),
-    p.Field('remote_key', 'remoteKey', _v295, lambda: _v295('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v296, lambda: _v296('{property}')),
-    p.Field('password_sync', 'passwordSync', _v297, lambda: _v297('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v294, lambda: _v294('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v295, lambda: _v295('1h')),
+    p.Field('remote_key', 'remoteKey', _v296, lambda: _v296('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v297, lambda: _v297('{property}')),
+    p.Field('password_sync', 'passwordSync', _v298, lambda: _v298('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v288, lambda: _v288('derived')),
-    p.Field('key_file', 'keyFile', _v289, lambda: _v289(None)),
-    p.Field('sealed', 'sealed', _v290, lambda: _v290(None)),
+    p.Field('provider', 'provider', _v289, lambda: _v289('derived')),
+    p.Field('key_file', 'keyFile', _v290, lambda: _v290(None)),
+    p.Field('sealed', 'sealed', _v291, lambda: _v291(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v298 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v299 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v299 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v300 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v300 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v301 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v301 = p.integer(ge=0)
+_v302 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1505,26 +1508,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v299, lambda: _v299([])),
-    p.Field('parameters', 'parameters', _v300, lambda: _v300({})),
-    p.Field('password_rotation', 'passwordRotation', _v301, lambda: _v301(0)),
+    p.Field('in_roles', 'inRoles', _v300, lambda: _v300([])),
+    p.Field('parameters', 'parameters', _v301, lambda: _v301({})),
+    p.Field('password_rotation', 'passwordRotation', _v302, lambda: _v302(0)),
 ))
 
-_v302 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v303 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v282, lambda: _v282('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v283, lambda: _v283('RenderConfig')),
-    p.Field('specs', 'specs', _v284, lambda: _v284(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v285, lambda: _v285('rendered')),
-    p.Field('namespace', 'namespace', _v286, lambda: _v286(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v287, lambda: _v287('1.30')),
+    p.Field('api_version', 'apiVersion', _v283, lambda: _v283('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v284, lambda: _v284('RenderConfig')),
+    p.Field('specs', 'specs', _v285, lambda: _v285(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v286, lambda: _v286('rendered')),
+    p.Field('namespace', 'namespace', _v287, lambda: _v287(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v288, lambda: _v288('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v298, lambda: _v298(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v302, lambda: _v302([])),
+    p.Field('required_version', 'requiredVersion', _v299, lambda: _v299(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v303, lambda: _v303([])),
 ))
 
 # Each model's validator, by the model's name.

@@ -1452,6 +1452,7 @@ class LocalCluster:
             self.exporter_ports[default_pod_name(sts)] = next(ports)
             self.members.append(self._member(sts))
         self.kube: Any = None  # the Kubernetes API stand-in, from start()
+        self.pod_deletions: dict[str, tuple[float, float]] = {}  # pod -> when it was last stopped (monotonic)
 
     def _member(self, sts: Mapping[str, Any]) -> Member:
         """The member of StatefulSet ``sts`` as its pod would run now: its database container
@@ -1579,19 +1580,24 @@ class LocalCluster:
 
     def apply(self, rendered: Rendered) -> None:
         """``kubectl apply`` of a new rendering of this cluster: the Kubernetes API stores its
-        StatefulSets (OnDelete: no pod changes) and RBAC; pods made from now on use its objects."""
+        StatefulSets (OnDelete: no pod changes) and RBAC; pods made from now on use its objects.
+        A member StatefulSet scaled to 0 or back to 1 (spec.shutdown) has its pod stopped or
+        started, all of them at once, as their controllers would; this returns when they have."""
         if (rendered.name, rendered.namespace) != (self.rendered.name, self.rendered.namespace):
             raise HarnessError(f"{rendered.name} is another cluster than {self.rendered.name}")
         self.rendered = rendered
         self.kube.set_rbac(rendered.objects)
         self.kube.apply(rendered.objects)
+        self.kube.wait_idle(120)
 
     def delete_pod(self, name: str) -> None:
         """A member pod deleted: its containers stop (Patroni first, as kubelet sends SIGTERM)."""
+        started = time.monotonic()
         self.member(name).stop()
         for process in [p for p in self.containers if p.container.pod.name == name]:
             process.stop()
             self.containers.remove(process)
+        self.pod_deletions[name] = (started, time.monotonic())
 
     def create_pod(self, name: str, statefulset: Mapping[str, Any]) -> None:
         """The StatefulSet made the pod anew from ``statefulset`` (as stored): a new pod directory

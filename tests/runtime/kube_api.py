@@ -223,6 +223,11 @@ class KubeAPI:
         StatefulSet controller would roll out by itself (a ``RollingUpdate`` strategy whose
         partition does not hold back the pod) while a pod of an older template exists raises
         :class:`HarnessError`: this server does not roll pods.
+
+        ``replicas`` is 1 or 0 (spec.shutdown). A StatefulSet scaled to 0 has its pod deleted and
+        not recreated (the ``delete_pod`` callback); one scaled back to 1 gets a pod from its
+        template (``create_pod``). As the StatefulSet controllers do, each in a thread of its own,
+        so the pods of one apply stop (or start) at the same time; :meth:`wait_idle` waits for them.
         """
         for obj in objects:
             if obj.get("kind") != "StatefulSet":
@@ -231,8 +236,9 @@ class KubeAPI:
             name = meta["name"]
             if meta.get("namespace", self.namespace) != self.namespace:
                 raise HarnessError(f"StatefulSet {name} is in namespace {meta['namespace']}, not {self.namespace}")
-            if obj["spec"].get("replicas", 1) != 1:
-                raise HarnessError(f"StatefulSet {name}: the stand-in runs one replica, not {obj['spec']['replicas']}")
+            replicas = obj["spec"].get("replicas", 1)
+            if replicas not in (0, 1):
+                raise HarnessError(f"StatefulSet {name}: the stand-in runs one replica or none, not {replicas}")
             with self._lock:
                 stored = self._statefulsets.get(name)
                 pod = self._pods.get(f"{name}-0")
@@ -255,6 +261,12 @@ class KubeAPI:
                         )
                 new["metadata"]["resourceVersion"] = self._next_resource_version()
                 self._statefulsets[name] = new
+                if replicas == 0 and pod is not None and "deletionTimestamp" not in pod["metadata"]:
+                    pod["metadata"]["deletionTimestamp"] = _now()
+                    self._start_worker(f"scale down {name}", self._scale_down, f"{name}-0")
+                elif replicas == 1 and pod is None and stored is not None:
+                    self._pods[f"{name}-0"] = self._new_pod(new)
+                    self._start_worker(f"scale up {name}", self._scale_up, f"{name}-0", copy.deepcopy(new))
 
     def add_pod(self, statefulset: str) -> None:
         """A running pod of StatefulSet ``statefulset``, from its stored template, for processes
@@ -407,13 +419,25 @@ class KubeAPI:
                 meta["deletionGracePeriodSeconds"] = pod["spec"].get("terminationGracePeriodSeconds", 30)
                 meta["resourceVersion"] = self._next_resource_version()
                 statefulset = meta["ownerReferences"][0]["name"]
-                worker = threading.Thread(
-                    target=self._recreate, args=(name, statefulset), name=f"recreate {name}", daemon=True
-                )
-                self._workers.append(worker)
-                worker.start()
+                self._start_worker(f"recreate {name}", self._recreate, name, statefulset)
             pod = copy.deepcopy(pod)
         return 200, self._with_readiness(pod)
+
+    def _start_worker(self, what: str, target: Callable[..., Any], *args: Any) -> None:
+        """Run ``target(*args)`` in a thread of its own, as a controller would act (lock held)."""
+        worker = threading.Thread(target=target, args=args, name=what, daemon=True)
+        self._workers.append(worker)
+        worker.start()
+
+    def _scale_down(self, name: str) -> None:
+        """kubelet after the StatefulSet controller deleted pod ``name`` for replicas 0."""
+        if self._run_callback(f"delete_pod({name!r})", lambda: self._delete_pod(name)):
+            with self._lock:
+                del self._pods[name]
+
+    def _scale_up(self, name: str, statefulset: Manifest) -> None:
+        """kubelet after the StatefulSet controller created pod ``name`` for replicas 1."""
+        self._run_callback(f"create_pod({name!r})", lambda: self._create_pod(name, statefulset))
 
     def _recreate(self, name: str, statefulset: str) -> None:
         """kubelet and the StatefulSet controller after a DELETE of pod ``name``."""

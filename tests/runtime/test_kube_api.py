@@ -63,14 +63,14 @@ def sa(name: str = SA, namespace: str = NS) -> dict[str, str]:
 RBAC = [role(RECONCILE_RULES), binding([sa()])]
 
 
-def statefulset(config: str, name: str = STS, strategy: str = "OnDelete") -> dict[str, Any]:
+def statefulset(config: str, name: str = STS, strategy: str = "OnDelete", replicas: int = 1) -> dict[str, Any]:
     labels = {"app.kubernetes.io/instance": "c"}
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": {"name": name, "namespace": NS, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "updateStrategy": {"type": strategy},
             "selector": {"matchLabels": labels},
             "template": {
@@ -259,6 +259,29 @@ def test_delete_recreates_the_pod_from_the_current_template(api: KubeAPI, kubele
     assert new["metadata"]["labels"]["controller-revision-hash"] == status["updateRevision"]
     assert old["metadata"]["labels"]["controller-revision-hash"] != status["updateRevision"]
     assert (status["replicas"], status["readyReplicas"], status["updatedReplicas"]) == (1, 1, 1)
+
+
+def test_scaled_to_zero_and_back(api: KubeAPI, kubelet: Kubelet) -> None:
+    """spec.shutdown: replicas 0 deletes the pod and makes none; 1 again makes it from the template."""
+    seen: list[tuple[int, dict[str, Any]]] = []
+    kubelet.on_delete = lambda name: seen.append(call(api, "GET", POD_PATH))
+    api.apply([statefulset("v1", replicas=0)])
+    api.wait_idle()
+    assert kubelet.calls == [("delete", POD)]
+    assert seen[0][0] == 200 and "deletionTimestamp" in seen[0][1]["metadata"]  # terminating while it stops
+    assert call(api, "GET", POD_PATH)[0] == 404
+    status = call(api, "GET", STS_PATH)[1]["status"]
+    assert (status["replicas"], status["readyReplicas"]) == (0, 0)
+    api.apply([statefulset("v2", replicas=0)])  # still none: nothing to stop or start
+    api.wait_idle()
+    assert kubelet.calls == [("delete", POD)]
+    api.apply([statefulset("v2")])
+    api.wait_idle()
+    assert kubelet.calls == [("delete", POD), ("create", POD, "v2")]
+    code, pod = call(api, "GET", POD_PATH)
+    assert code == 200 and pod["metadata"]["annotations"] == {"pgrender.io/config": "v2"}
+    with pytest.raises(AssertionError, match="one replica or none, not 2"):
+        api.apply([statefulset("v2", replicas=2)])
 
 
 def test_delete_of_a_terminating_pod_changes_nothing(api: KubeAPI, kubelet: Kubelet) -> None:

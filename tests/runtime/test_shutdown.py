@@ -1,0 +1,82 @@
+"""spec.shutdown on a running cluster, and back: rendered, applied, and run as Kubernetes would.
+
+Applying ``shutdown: true`` scales every member StatefulSet to zero at once (the harness's
+Kubernetes API stops their pods together, as the StatefulSet controllers would); each Patroni stops
+its PostgreSQL cleanly, the data stays. Applying the spec without it starts every member again:
+Patroni elects a leader, the others stream from it, the reconcile Job (rendered again) runs, and
+every row written before the shutdown is there.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from .conftest import require_runtime
+from .harness import LocalCluster, Member, local_spec, pg_bin, render_spec, running_cluster, temp_root, wait_until
+
+pytestmark = pytest.mark.runtime
+
+ROWS = 1000
+
+
+def control_state(member: Member) -> str:
+    """What pg_control says of the data directory: "shut down" (a primary's clean stop), "shut down
+    in recovery" (a replica's), "in production" (a primary that did not stop cleanly) ..."""
+    out = subprocess.run(
+        [pg_bin("pg_controldata"), str(member.data_dir)], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(r"^Database cluster state:\s*(.+)$", out, re.MULTILINE)
+    assert found, out
+    return found[1].strip()
+
+
+def rows_everywhere(cluster: LocalCluster) -> bool | None:
+    counts = {m.name: m.psql("SELECT count(*) FROM naps")[0][0] for m in cluster.members}
+    return True if set(counts.values()) == {str(ROWS)} else None
+
+
+def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data() -> None:
+    require_runtime()
+    root = temp_root("pgrender-shutdown-")
+    spec: dict[str, Any] = local_spec("hippo")
+    spec["metadata"]["name"] = "nap"
+    rendered = render_spec(spec, root / "specs" / "running")
+    asleep = copy.deepcopy(spec)
+    asleep["spec"]["shutdown"] = True
+    try:
+        with running_cluster(rendered, root / "nap") as cluster:
+            job = cluster.run_job(root / "job-created")
+            assert job.returncode == 0, job.stdout + job.stderr
+            leader = cluster.wait_healthy()
+            leader.psql(f"CREATE TABLE naps (id int PRIMARY KEY); INSERT INTO naps SELECT generate_series(1, {ROWS})")
+            wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
+
+            stopped = render_spec(asleep, root / "specs" / "stopped")
+            assert not stopped.all("Job")  # nothing to run it on
+            cluster.apply(stopped)  # returns once every member's pod is gone
+            # as the StatefulSet controllers would, every member was stopped at the same time
+            windows = [cluster.pod_deletions[m.name] for m in cluster.members]
+            assert max(start for start, _ in windows) < min(end for _, end in windows), windows
+            assert [m.name for m in cluster.members if m.running() or m.postmaster_pid()] == []
+            states = {m.name: control_state(m) for m in cluster.members}
+            assert states == {
+                m.name: "shut down" if m is leader else "shut down in recovery" for m in cluster.members
+            }, "every PostgreSQL stopped cleanly, and no replica was promoted on the way"
+
+            started = render_spec(spec, root / "specs" / "started")
+            assert started.objects == rendered.objects  # the same spec renders the same objects
+            cluster.apply(started)  # every member's pod made again, from the same template
+            assert all(m.running() for m in cluster.members)
+            new_leader = cluster.wait_healthy(90)
+            job = cluster.run_job(root / "job-started")
+            assert job.returncode == 0, job.stdout + job.stderr
+            wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
+            new_leader.psql("INSERT INTO naps VALUES (0)")  # and it takes writes again
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

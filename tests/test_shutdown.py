@@ -1,0 +1,111 @@
+"""spec.shutdown: the members and pgBouncer scaled to zero, the CronJobs suspended, no Jobs, the
+alerts that expect running members or backups left out; everything else (the pod templates, the claims, the
+repository host) as it was, so that starting again rolls nothing. The runtime test (shutdown of a
+running cluster and its start) is tests/runtime/test_shutdown.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pgrender.changes import leaves
+from pgrender.render import Request, render
+from tests.conftest import GOLDEN_KEY
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def spec(shutdown: bool) -> dict[str, Any]:
+    """examples/backups.yaml (two repositories, a repository host, manual and logical backups) with
+    both poolers and monitoring."""
+    out: dict[str, Any] = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
+    out["spec"]["proxy"] = {"pgBouncer": {"replicas": 2}, "pgBouncerReplicas": {"replicas": 3}}
+    out["spec"]["monitoring"] = {}
+    if shutdown:
+        out["spec"]["shutdown"] = True
+    return out
+
+
+def objects(tmp_path: Path, shutdown: bool, provider: str = "derived") -> dict[tuple[str, str], dict[str, Any]]:
+    path = tmp_path / f"shutdown-{shutdown}.yaml"
+    path.write_text(yaml.safe_dump(spec(shutdown)))
+    rendering = render(Request((str(path),), key_file=str(GOLDEN_KEY), provider=provider))
+    return {(m["kind"], m["metadata"]["name"]): m for c in rendering.clusters for m in c.manifests}
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
+    return objects(tmp_path_factory.mktemp("running"), False)
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
+    return objects(tmp_path_factory.mktemp("stopped"), True)
+
+
+# (kind, name, field) → running, shut down
+SCALED = [
+    ("StatefulSet", "hippo-instance1-0", "replicas", 1, 0),
+    ("StatefulSet", "hippo-instance1-1", "replicas", 1, 0),
+    ("Deployment", "hippo-pgbouncer", "replicas", 2, 0),
+    ("Deployment", "hippo-pgbouncer-replicas", "replicas", 3, 0),
+    ("StatefulSet", "hippo-repo-host", "replicas", 1, 1),  # the backups stay readable
+    ("CronJob", "hippo-repo1-full", "suspend", False, True),
+    ("CronJob", "hippo-repo1-incr", "suspend", False, True),
+    ("CronJob", "hippo-repo2-full", "suspend", False, True),
+    ("CronJob", "hippo-logical-backup", "suspend", False, True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "name", "field", "before", "after"), SCALED)
+def test_scaled_and_suspended(
+    running: dict[tuple[str, str], Any],
+    stopped: dict[tuple[str, str], Any],
+    kind: str,
+    name: str,
+    field: str,
+    before: object,
+    after: object,
+) -> None:
+    assert (running[kind, name]["spec"][field], stopped[kind, name]["spec"][field]) == (before, after)
+
+
+def test_no_job_runs_while_shut_down(running: dict[tuple[str, str], Any], stopped: dict[tuple[str, str], Any]) -> None:
+    """The reconcile Job, the initial backup and the manual one: rendered again (and so run) on start."""
+    gone = sorted(name for kind, name in running.keys() - stopped.keys())
+    assert [name.rsplit("-", 1)[0] for name in gone] == ["hippo-reconcile", "hippo-repo1-init", "hippo-repo1-manual"]
+    assert all(kind == "Job" for kind, _ in running.keys() - stopped.keys())
+    assert not stopped.keys() - running.keys()
+
+
+def test_alerts_that_expect_running_members_are_left_out(
+    running: dict[tuple[str, str], Any], stopped: dict[tuple[str, str], Any]
+) -> None:
+    def alerts(objects: dict[tuple[str, str], Any]) -> set[str]:
+        (rule,) = [m for (kind, _), m in objects.items() if kind == "PrometheusRule"]
+        return {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
+
+    # and the backups' age: the CronJobs are suspended
+    assert alerts(running) - alerts(stopped) == {"PostgresMemberDown", "PostgresNoPrimary", "PostgresBackupTooOld"}
+    assert alerts(stopped) < alerts(running)
+
+
+def test_nothing_else_changes(running: dict[tuple[str, str], Any], stopped: dict[tuple[str, str], Any]) -> None:
+    """Pod templates, ConfigMaps, Secrets, claims, Services: byte for byte the same, so the members
+    start from the templates they stopped with and no pod is rolled when the cluster starts."""
+    changed = {
+        (kind, name, ".".join(map(str, path)))
+        for (kind, name), obj in stopped.items()
+        for path, _, _ in leaves(running[kind, name], obj)
+    }
+    scaled = {(kind, name, f"spec.{field}") for kind, name, field, before, after in SCALED if before != after}
+    assert {c for c in changed if c[0] != "PrometheusRule"} == scaled
+
+
+def test_the_password_cron_job_is_suspended(tmp_path: Path) -> None:
+    """Provider external: the passwords are set from the store by a CronJob, which has no member to reach."""
+    before, after = (objects(tmp_path, down, "external")["CronJob", "hippo-passwords"] for down in (False, True))
+    assert (before["spec"].get("suspend"), after["spec"]["suspend"]) == (None, True)
