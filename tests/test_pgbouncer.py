@@ -280,7 +280,14 @@ def test_replicas_pgbouncer_per_profile(
     assert find(services(plan), "Service", primary)["spec"]["selector"]["app.kubernetes.io/component"] == "pgbouncer"
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(find(objects, "ConfigMap", name)["data"]["pgbouncer.ini"])
-    assert parser["databases"]["*"] == f"host={server} port=5432"
+    # every server connection read-only, also after a session's reset (tests/runtime/test_pgbouncer.py)
+    read_only = "SET default_transaction_read_only = on"
+    assert parser["databases"]["*"] == f"host={server} port=5432 connect_query='{read_only}'"
+    assert parser["pgbouncer"]["server_reset_query"].endswith(f"DISCARD SEQUENCES; {read_only}")
+    primary_ini = configparser.ConfigParser(interpolation=None)
+    primary_ini.read_string(find(objects, "ConfigMap", primary)["data"]["pgbouncer.ini"])
+    assert "connect_query" not in primary_ini["databases"]["*"]
+    assert "server_reset_query" not in primary_ini["pgbouncer"]
     assert parser["pgbouncer"]["server_tls_sslmode"] == "verify-full"
     assert parser["pgbouncer"]["auth_user"] == "_pgrender_pgbouncer"  # the one auth user of both
     assert [p.name for p in plan.network_policies if "pgbouncer" in p.name] == [

@@ -73,6 +73,23 @@ def replicas_bouncer(pooled: tuple[LocalCluster, PgBouncer], runtime_root: Path)
 REPLICAS = "pooled-pgbouncer-replicas"
 
 
+@pytest.fixture(scope="module")
+def replicas_bouncer_on_the_primary(pooled: tuple[LocalCluster, PgBouncer], runtime_root: Path) -> Iterator[PgBouncer]:
+    """The replicas' pgBouncer after a failover: the server connections it holds reach the member
+    that now leads (pgBouncer keeps them for server_lifetime; the Service no longer selects it, but
+    an open connection stays where it was). Here the replicas Service reaches the leader throughout."""
+    cluster, _ = pooled
+    leader = cluster.wait_healthy()
+    services = {"pooled-primary.apps.svc": leader.pg_port, "pooled-replicas.apps.svc": leader.pg_port}
+    root = runtime_root / "pooled-pgbouncer-replicas-on-the-primary"
+    bouncer = PgBouncer(cluster.rendered, root, leader.pg_port, REPLICAS, services)
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
 def user_uri(cluster: LocalCluster, bouncer: PgBouncer, user: str, tmp: Path) -> tuple[str, dict[str, str]]:
     """The user's rendered pgbouncer-uri, reaching the local pgBouncer, and the CA to verify it."""
     secret = cluster.rendered.secret(f"{cluster.rendered.name}-pguser-{user}")
@@ -136,11 +153,13 @@ def test_pool_mode_is_what_the_spec_says(pooled: tuple[LocalCluster, PgBouncer],
     assert shop and shop[0][-1] == "transaction"
 
 
-def console(bouncer: PgBouncer, cluster: LocalCluster, env: dict[str, str], command: str) -> list[list[str]]:
-    """Rows of a command on pgBouncer's admin console, as its auth user (a stats user)."""
-    secret = cluster.rendered.secret("pooled-pgbouncer")
+def console(
+    bouncer: PgBouncer, cluster: LocalCluster, env: dict[str, str], command: str, name: str = "pooled-pgbouncer"
+) -> list[list[str]]:
+    """Rows of a command on pgBouncer ``name``'s admin console, as its auth user (a stats user)."""
+    secret = cluster.rendered.secret(name)
     target = (
-        "host=pooled-pgbouncer.apps.svc hostaddr=127.0.0.1 "
+        f"host={name}.apps.svc hostaddr=127.0.0.1 "
         f"port={bouncer.port} dbname=pgbouncer user=_pgrender_pgbouncer sslmode=verify-full"
     )
     result = client_psql(target, command, env | {"PGPASSWORD": secret["password"].decode()})
@@ -199,6 +218,44 @@ def test_replicas_pgbouncer_lands_on_a_replica(
     assert replica.stdout.strip() == "t\tshop\tt"
     writes = client_psql(uri, "CREATE TABLE landed_here (id int)", env)
     assert writes.returncode != 0 and "read-only transaction" in writes.stderr
+
+
+# user (pool mode through the replicas' pgBouncer: shop transaction, reports session) → a write refused
+READ_ONLY_ON_THE_PRIMARY = [("shop", "transaction"), ("reports", "session")]
+
+
+@pytest.mark.parametrize(("user", "mode"), READ_ONLY_ON_THE_PRIMARY)
+def test_replicas_pgbouncer_refuses_writes_on_a_promoted_member(
+    pooled: tuple[LocalCluster, PgBouncer],
+    replicas_bouncer_on_the_primary: PgBouncer,
+    tmp_path: Path,
+    user: str,
+    mode: str,
+) -> None:
+    """Read-only pooling stays read-only when its server connections reach a primary: every server
+    connection starts with default_transaction_read_only on (connect_query), and a session pool's
+    reset between clients (which succeeds: the connection is reused, and what a client SET is gone)
+    keeps it on. Three clients in turn, each on the one server connection of its pool."""
+    cluster, _ = pooled
+    bouncer = replicas_bouncer_on_the_primary
+    uri, env = replicas_uri(cluster, bouncer, user, tmp_path)
+    query = "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only'), pg_backend_pid()"
+    backends, work_mem = set(), set()
+    for _ in range(3):
+        read = client_psql(uri, f"{query}, current_setting('work_mem'); SET work_mem = '7MB'", env)
+        assert read.returncode == 0, read.stderr + bouncer.log_tail()
+        on_primary, read_only, backend, memory = read.stdout.split()[:4]
+        assert (on_primary, read_only) == ("f", "on")  # on the primary, and still read-only
+        backends.add(backend)
+        work_mem.add(memory)
+        write = client_psql(uri, f"CREATE TABLE written_through_the_replicas_pooler_{mode} (id int)", env)
+        assert write.returncode != 0 and "read-only transaction" in write.stderr, write.stdout + write.stderr
+    assert len(backends) == 1, backends  # one server connection throughout: never dropped for a failed reset
+    if mode == "session":
+        assert work_mem == {"4MB"}  # the reset ran: each client starts with the server's settings
+    # SHOW POOLS: database, user, ..., pool_mode last
+    pools = console(bouncer, cluster, env, "SHOW POOLS", REPLICAS)
+    assert [row[-1] for row in pools if row[:2] == ["shop", user]] == [mode], pools
 
 
 def test_replicas_pgbouncer_refuses_what_the_primarys_refuses(
