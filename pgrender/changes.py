@@ -112,8 +112,8 @@ SHUTDOWN = (
     "and a replica that starts first may be elected (README 'Shutting a cluster down')"
 )
 STARTUP = (
-    "the member starts again (spec.shutdown false): Patroni elects the member with the most WAL among those up, "
-    "the others follow it, then the reconcile Job runs"
+    "the member starts again (spec.shutdown false): Patroni elects the member with the most WAL among those up "
+    "(in Argo CD's sync waves, member 0 starts alone and leads), the others follow it, then the reconcile Job runs"
 )
 IMMUTABLE = "immutable: Kubernetes refuses the update (delete and re-create the object on purpose, or revert)"
 

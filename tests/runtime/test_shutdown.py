@@ -2,14 +2,17 @@
 
 Applying ``shutdown: true`` scales every member StatefulSet to zero at once (the harness's
 Kubernetes API stops their pods together, as the StatefulSet controllers would); each Patroni stops
-its PostgreSQL cleanly, the data stays. Applying the spec without it starts every member again:
+its PostgreSQL cleanly, the data stays. Applying the spec without it starts the members again, in
+two ways: all at once (Flux, ``kubectl apply``), or in the StatefulSets' Argo CD sync waves, member 0
+first and the next once it is ready, with the primary of before the shutdown last. Either way
 Patroni elects a leader, the others stream from it, the reconcile Job (rendered again) runs, and
-every row written before the shutdown is there.
+every row written (and replicated) before the shutdown is there.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -18,7 +21,17 @@ from typing import Any
 import pytest
 
 from .conftest import require_runtime
-from .harness import LocalCluster, Member, local_spec, pg_bin, render_spec, running_cluster, temp_root, wait_until
+from .harness import (
+    LocalCluster,
+    Member,
+    Rendered,
+    local_spec,
+    pg_bin,
+    render_spec,
+    running_cluster,
+    temp_root,
+    wait_until,
+)
 
 pytestmark = pytest.mark.runtime
 
@@ -41,7 +54,21 @@ def rows_everywhere(cluster: LocalCluster) -> bool | None:
     return True if set(counts.values()) == {str(ROWS)} else None
 
 
-def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data() -> None:
+def only_first_member(rendered: Rendered) -> Rendered:
+    """Argo CD's first wave of a start: member 0's StatefulSet scaled up, the later waves' not yet."""
+    members = sorted(o["metadata"]["name"] for o in rendered.all("StatefulSet"))
+    objects = []
+    for obj in rendered.objects:
+        if obj["kind"] == "StatefulSet" and obj["metadata"]["name"] != members[0]:
+            obj = copy.deepcopy(obj)
+            obj["spec"]["replicas"] = 0
+        objects.append(obj)
+    return dataclasses.replace(rendered, objects=tuple(objects))
+
+
+# how the members start again: together (Flux, kubectl apply), or in their Argo CD sync waves
+@pytest.mark.parametrize("start", ["together", "in-waves"])
+def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data(start: str) -> None:
     require_runtime()
     root = temp_root("pgrender-shutdown-")
     spec: dict[str, Any] = local_spec("hippo")
@@ -54,6 +81,14 @@ def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data()
             job = cluster.run_job(root / "job-created")
             assert job.returncode == 0, job.stdout + job.stderr
             leader = cluster.wait_healthy()
+            if start == "in-waves" and leader is cluster.members[0]:
+                # The primary in the last wave: a replica starts first, alone.
+                crashed = leader
+                crashed.crash()
+                wait_until("another leader", lambda: cluster.leader() not in (None, crashed) or None, 60)
+                crashed.start()
+                leader = cluster.wait_healthy(60)
+            assert start == "together" or leader.name == cluster.members[-1].name
             leader.psql(f"CREATE TABLE naps (id int PRIMARY KEY); INSERT INTO naps SELECT generate_series(1, {ROWS})")
             wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
 
@@ -62,7 +97,7 @@ def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data()
             cluster.apply(stopped)  # returns once every member's pod is gone
             # as the StatefulSet controllers would, every member was stopped at the same time
             windows = [cluster.pod_deletions[m.name] for m in cluster.members]
-            assert max(start for start, _ in windows) < min(end for _, end in windows), windows
+            assert max(begin for begin, _ in windows) < min(end for _, end in windows), windows
             assert [m.name for m in cluster.members if m.running() or m.postmaster_pid()] == []
             states = {m.name: control_state(m) for m in cluster.members}
             assert states == {
@@ -71,6 +106,10 @@ def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data()
 
             started = render_spec(spec, root / "specs" / "started")
             assert started.objects == rendered.objects  # the same spec renders the same objects
+            if start == "in-waves":
+                cluster.apply(only_first_member(started))
+                first = cluster.members[0]
+                wait_until("member 0 ready", lambda: cluster.pod_ready(first.name) or None, 60)
             cluster.apply(started)  # every member's pod made again, from the same template
             assert all(m.running() for m in cluster.members)
             new_leader = cluster.wait_healthy(90)
@@ -78,5 +117,8 @@ def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data()
             assert job.returncode == 0, job.stdout + job.stderr
             wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
             new_leader.psql("INSERT INTO naps VALUES (0)")  # and it takes writes again
+            if start == "in-waves":  # README: the member of the first wave leads, alone within the lag allowed
+                names = [m.name for m in cluster.members]
+                assert (leader.name, new_leader.name) == (names[-1], names[0])
     finally:
         shutil.rmtree(root, ignore_errors=True)
