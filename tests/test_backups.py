@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import configparser
 import copy
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from pgrender import trusted_sources, write
+from pgrender.components.bootstrap_guard import MARK
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.plan.backups import dst_minutes, preset_full_schedule
@@ -598,7 +600,10 @@ def test_restore_bootstrap(
     objects = objects_of(restore_spec(target))
     bootstrap = patroni_yaml(objects, "hippo-clone")["bootstrap"]
     assert bootstrap["method"] == "pgbackrest"
-    assert bootstrap["pgbackrest"] == {"command": command, "keep_existing_recovery_conf": True, "no_params": True}
+    restore = bootstrap["pgbackrest"]
+    assert (restore["keep_existing_recovery_conf"], restore["no_params"]) == (True, True)
+    # Marked while it runs (components/bootstrap_guard.py, tests/test_bootstrap_guard.py).
+    assert shlex.split(restore["command"]) == ["sh", "-c", MARK, "/pgdata/pg16.bootstrapping", *shlex.split(command)]
     source = conf(find(objects, "ConfigMap", "hippo-clone-pgbackrest-config")["data"]["source.conf"])
     assert source["global"]["repo9-path"] == "/pgbackrest/db/hippo/repo1"  # the source's repository
     assert source["db"]["pg1-path"] == "/pgdata/pg16"
@@ -1219,15 +1224,22 @@ def test_direct_clone(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]
     assert (bootstrap["method"], "initdb" in bootstrap) == ("pg_basebackup", False)
     clone = bootstrap["pg_basebackup"]
     assert (clone["no_params"], clone["keep_existing_recovery_conf"]) == (True, False)
-    words = clone["command"].split(" ", 4)
-    assert words[:4] == [
+    words = shlex.split(clone["command"])
+    # Marked while it runs (components/bootstrap_guard.py, tests/test_bootstrap_guard.py).
+    assert words[:9] == [
+        "sh",
+        "-c",
+        MARK,
+        "/pgdata/pg16.bootstrapping",
         "/usr/lib/postgresql/16/bin/pg_basebackup",
         "--pgdata=/pgdata/pg16",
         "--wal-method=stream",
         "--checkpoint=fast",
+        "--no-password",
     ]
-    assert words[4].startswith("--no-password '--dbname=host=hippo-primary.db.svc port=5433 user=_pgrender_repl ")
-    assert "sslrootcert=/pgconf/tls/clone-source/ca.crt sslcert=/pgconf/tls/clone-source/tls.crt" in words[4]
+    (dbname,) = words[9:]
+    assert dbname.startswith("--dbname=host=hippo-primary.db.svc port=5433 user=_pgrender_repl ")
+    assert "sslrootcert=/pgconf/tls/clone-source/ca.crt sslcert=/pgconf/tls/clone-source/tls.crt" in dbname
 
     secret = find(objects, "Secret", "hippo-copy-clone-source")
     data = {k: base64.b64decode(v) for k, v in secret["data"].items()}

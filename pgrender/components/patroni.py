@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgrender import emit
+from pgrender.components.bootstrap_guard import marked
 from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
 from pgrender.plan.clone import BOOTSTRAP_METHOD
@@ -52,6 +53,8 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
     pg_basebackup from a running cluster for a direct clone)."""
     dcs = plan.patroni.dynamic_configuration
     backups = plan.backups
+    # Both copies are marked while they run, so that a member killed in the middle starts the
+    # bootstrap again when its container restarts (components/bootstrap_guard.py).
     if backups and backups.source and not backups.source.standby:
         # Restore or clone: Patroni runs pgBackRest's restore instead of initdb, once, on the
         # member that initializes the cluster; recovery to the target then promotes it.
@@ -59,7 +62,7 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
             "dcs": dcs,
             "method": "pgbackrest",
             "pgbackrest": {
-                "command": restore_command_line(backups.source, backups.program),
+                "command": marked(plan, restore_command_line(backups.source, backups.program)),
                 "keep_existing_recovery_conf": True,
                 "no_params": True,
             },
@@ -70,7 +73,11 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
         return {
             "dcs": dcs,
             "method": BOOTSTRAP_METHOD,
-            BOOTSTRAP_METHOD: {"command": clone.command, "keep_existing_recovery_conf": False, "no_params": True},
+            BOOTSTRAP_METHOD: {
+                "command": marked(plan, clone.command),
+                "keep_existing_recovery_conf": False,
+                "no_params": True,
+            },
         }
     initdb: list[Any] = ["data-checksums", {"encoding": "UTF8"}]
     if plan.wal_dir:

@@ -7,6 +7,7 @@ reconcile Job replaces them, replicas first, then a switchover, then the old pri
 
 from __future__ import annotations
 
+from pgrender.components.bootstrap_guard import member_command
 from pgrender.plan import ClusterPlan, InstancePlan, defaults, secret_keys
 from pgrender.pod import (
     DEFAULT_CONTAINER,
@@ -63,8 +64,9 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
     container = {
         "name": CONTAINER,
         "image": plan.image,
-        # The directory: Patroni merges the YAML files in it (patroni.yaml, bootstrap.yaml).
-        "command": [plan.patroni_command, defaults.PATRONI_CONFIG_DIR],
+        # The directory: Patroni merges the YAML files in it (patroni.yaml, bootstrap.yaml). With a
+        # custom bootstrap, the bootstrap guard runs first and then becomes Patroni.
+        "command": member_command(plan),
         "env": _env(plan),
         "ports": [
             {"name": defaults.POSTGRES_PORT_NAME, "containerPort": plan.port, "protocol": "TCP"},

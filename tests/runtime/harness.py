@@ -940,6 +940,23 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _process_group(pgid: int) -> dict[int, list[str]]:
+    """The live processes of process group ``pgid``, by PID, with their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            if os.getpgid(pid) != pgid or not _alive(pid):
+                continue
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+        found[pid] = [a.decode(errors="replace") for a in (argv[:-1] if argv and not argv[-1] else argv)]
+    return found
+
+
 def _stop_pid(pid: int, sig: int, timeout: float) -> None:
     """Send ``sig`` to ``pid`` and wait; SIGKILL if it is still there after ``timeout`` seconds."""
     with contextlib.suppress(ProcessLookupError):
@@ -1342,6 +1359,30 @@ class Member:
             _stop_process(self.proc, signal.SIGKILL, 5)
         if postmaster is not None:
             _stop_pid(postmaster, signal.SIGQUIT, 10)
+
+    def processes(self) -> dict[int, list[str]]:
+        """The processes of this member's container that are alive, by PID, with their command lines:
+        Patroni's process group (what it runs, such as a bootstrap's pg_basebackup or pgBackRest)."""
+        if self.proc is None:
+            return {}
+        return _process_group(self.proc.pid)
+
+    def kill(self) -> dict[int, list[str]]:
+        """What an OOM kill or an eviction does to the container: every process in it SIGKILLed at once,
+        with no shutdown. Locally that is Patroni's process group and the postmaster, which lives in a
+        session of its own (in a pod it dies with the container). Returns the processes killed."""
+        self.wanted = False
+        if self.proc is None:
+            return {}
+        group, postmaster = self.proc.pid, self.postmaster_pid()
+        killed = self.processes()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.proc.wait()
+        if postmaster is not None:
+            _stop_pid(postmaster, signal.SIGKILL, 5)
+        wait_until(f"every process of {self.name} to die", lambda: not _process_group(group), 10, 0.05)
+        return killed
 
     def psql(self, sql: str, database: str = "postgres") -> list[list[str]]:
         """Run SQL as the ``postgres`` superuser over the rendered unix socket directory (peer auth)."""
@@ -1895,6 +1936,82 @@ class ServiceStandIn:
             for connection in self.connections:
                 connection.close()
             self.connections.clear()
+
+
+class SlowLink:
+    """A slow network in front of a local server: a listener on 127.0.0.1 (:attr:`port`) that forwards
+    each connection byte for byte to 127.0.0.1:``target()``, the answers at most :attr:`rate` bytes a
+    second (what the client sends goes at full speed). TLS passes through untouched. Set
+    :attr:`rate` to None for full speed from then on.
+
+    It stands between a rendered client and its server where a test needs a copy to take long enough
+    to interrupt it, without changing what is rendered: the client is given this port where a local
+    port stands for the Service (``remote_services``) or is in the spec anyway (an object store's)."""
+
+    CHUNK = 16384
+
+    def __init__(self, target: Callable[[], int], rate: float | None) -> None:
+        self.target, self.rate = target, rate
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind((LOCAL_POD_IP, 0))
+        self.listener.listen(64)
+        self.port: int = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, name=f"slow link {self.port}", daemon=True)
+
+    def start(self) -> SlowLink:
+        self.thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed by stop()
+            try:
+                upstream = socket.create_connection((LOCAL_POD_IP, self.target()), timeout=5)
+            except Exception:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.connections += [client, upstream]
+            for source, sink, slow in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pipe, args=(source, sink, slow), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
+        try:
+            while chunk := source.recv(self.CHUNK):
+                rate = self.rate if slow else None
+                if rate:
+                    time.sleep(len(chunk) / rate)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(5)
+        with self.lock:
+            for connection in self.connections:
+                connection.close()
+            self.connections.clear()
+
+
+@contextlib.contextmanager
+def slow_link(target: Callable[[], int], rate: float | None) -> Iterator[SlowLink]:
+    """A started :class:`SlowLink`, stopped on exit."""
+    link = SlowLink(target, rate).start()
+    try:
+        yield link
+    finally:
+        link.stop()
 
 
 @contextlib.contextmanager

@@ -16,10 +16,12 @@ promotion, expiry, encryption, and a logical dump.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import gzip
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -34,9 +36,11 @@ from .conftest import require_runtime
 from .harness import (
     ACTIVE,
     IMAGE_PATH,
+    HarnessError,
     LocalCluster,
     Member,
     PodContainer,
+    ProcessDied,
     Rendered,
     client_psql,
     local_spec,
@@ -45,6 +49,7 @@ from .harness import (
     missing_requirements,
     render_spec,
     running_cluster,
+    slow_link,
     temp_root,
     wait_until,
     write_secret,
@@ -190,6 +195,63 @@ def rows(member: Member, table: str = "events") -> list[str]:
     return [r[0] for r in member.psql(f"SELECT what FROM {table} ORDER BY id")]
 
 
+@contextlib.contextmanager
+def first_member(rendered: Rendered, root: Path, remote_services: dict[str, int] | None = None) -> Iterator[Member]:
+    """A new cluster's processes but its members (etcd, the pgBackRest sidecars); its first member,
+    not started yet. Every process is stopped on exit."""
+    cluster = LocalCluster(rendered, root, remote_services)
+    ACTIVE.append(cluster)
+    try:
+        cluster.etcd.start()
+        cluster.start_containers()
+        yield cluster.members[0]
+    finally:
+        ACTIVE.remove(cluster)
+        stragglers = cluster.stop()
+        assert not stragglers, f"processes of {rendered.name} outlived their Patroni: {stragglers}"
+
+
+def wait_leads(member: Member, timeout: float) -> None:
+    """Wait until Patroni runs ``member`` as the leader; fail with its log (at once if Patroni exits)."""
+
+    def leads() -> bool:
+        if not member.running():
+            raise ProcessDied(f"Patroni of {member.name} exited")
+        return bool(member.api("/patroni").get("role") in ("master", "primary"))
+
+    try:
+        wait_until(f"{member.name} to lead", leads, timeout)
+    except HarnessError as exc:
+        raise HarnessError(f"{exc}\n{member.log_tail(30)}") from None
+
+
+def kill_while_copying(member: Member, program: str, at_least: int) -> None:
+    """Wait until ``program`` runs in the member's container and has written ``at_least`` bytes into
+    the data directory (outside pg_wal), then kill the container (:meth:`Member.kill`). The copy was
+    cut short: ``program`` was among the processes killed, and the data directory lacks
+    global/pg_control, which pg_basebackup and pgBackRest's restore both write last."""
+
+    def size() -> int:
+        total = 0
+        for directory, subdirectories, names in os.walk(member.data_dir):
+            subdirectories[:] = [d for d in subdirectories if d != "pg_wal"]  # WAL segments start padded
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):  # the tool's temporary files come and go
+                    total += os.lstat(os.path.join(directory, name)).st_size
+        return total
+
+    def copying() -> bool:
+        if not member.running():
+            raise AssertionError(f"{member.name} exited before the copy:\n{member.log_tail()}")
+        running = any(os.path.basename(argv[0]) == program for argv in member.processes().values())
+        return running and size() >= at_least
+
+    wait_until(f"{program} to write {at_least} bytes", copying, timeout=120, interval=0.05)
+    killed = member.kill()
+    assert any(os.path.basename(argv[0]) == program for argv in killed.values()), killed
+    assert size() >= at_least and not (member.data_dir / "global" / "pg_control").exists()
+
+
 # --------------------------------------------------------------------------------------------
 # The story
 # --------------------------------------------------------------------------------------------
@@ -332,6 +394,36 @@ def test_a_target_before_every_backup_is_explained(root: Path, s3: S3Server, sou
         cluster.stop()
 
 
+def test_a_restore_killed_in_the_middle_bootstraps_again(root: Path, s3: S3Server, source: LocalCluster) -> None:
+    """The first member of a restore killed while pgBackRest restores (an OOM kill, an eviction: no
+    shutdown), its container started again: it restores again, from scratch, and runs with the data.
+    The object store is behind a slow link, so that the restore is still running when it is killed."""
+    leader = source.wait_healthy()
+    succeeded(run_backup(source, "Job", "hippo-repo1-init-"))  # a backup to restore, when run alone
+    leader.psql("CREATE TABLE IF NOT EXISTS events (id serial PRIMARY KEY, what text NOT NULL)")
+    leader.psql("INSERT INTO events (what) VALUES ('before the killed restore')")
+    switch_and_wait_archived(source, leader)
+    with slow_link(lambda: s3.port, rate=100_000) as link:
+        spec = local_spec("restore")
+        spec["metadata"]["name"] = "hippo-restore-again"
+        spec["spec"].pop("backups")
+        repo = local_repo(s3)
+        repo["s3"]["port"] = link.port
+        spec["spec"]["bootstrap"]["fromBackup"] = {"cluster": "hippo", "repo": repo}  # target: latest
+        rendered = with_user_secrets(render_spec(spec, root / "specs" / "again"), s3)
+        with first_member(rendered, root / "again") as member:
+            member.start()
+            kill_while_copying(member, "pgbackrest", at_least=1_000_000)
+            link.rate = None
+            member.start()
+            wait_leads(member, 90)
+            wait_until("writes", lambda: member.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
+            assert rows(member) == rows(leader)
+            log = member.log_tail(2000)
+            assert "pgrender bootstrap guard: removed the initialize key of the interrupted bootstrap" in log
+            assert log.count("Running custom bootstrap script") == 2
+
+
 def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(
     root: Path, s3: S3Server, source: LocalCluster
 ) -> None:
@@ -417,6 +509,32 @@ def test_direct_clone_copies_the_running_source_and_runs_on_its_own(root: Path, 
         uri = loopback_uri(rendered.secret(secret)["uri"].decode(), first.pg_port, files / "ca.crt")
         login = client_psql(uri, "SELECT current_user", {"PGSSLROOTCERT": str(files / "ca.crt")})
         assert (login.returncode, login.stdout.strip()) == (0, "hippo-copy"), login.stderr
+
+
+def test_a_direct_clone_killed_in_the_middle_bootstraps_again(root: Path, source: LocalCluster) -> None:
+    """The first member of a copy killed while pg_basebackup copies (an OOM kill, an eviction: no
+    shutdown), its container started again: it copies again, from scratch, and runs with the data.
+    The source's primary Service is a slow link, so that the copy is still running when it is killed."""
+    leader = source.wait_healthy()
+    leader.psql("CREATE TABLE IF NOT EXISTS events (id serial PRIMARY KEY, what text NOT NULL)")  # run alone
+    leader.psql("INSERT INTO events (what) VALUES ('before the killed copy')")
+    spec = local_spec("clone")
+    spec["metadata"]["name"] = "hippo-copy-again"
+    spec["spec"]["bootstrap"]["fromCluster"]["tls"] = {"notBefore": source.rendered.spec["spec"]["tls"]["notBefore"]}
+    rendered = render_spec(spec, root / "specs" / "copy-again")
+    with slow_link(lambda: leader.pg_port, rate=2_000_000) as link:
+        remote = {"hippo-primary.postgres-dr.svc": link.port}
+        with first_member(rendered, root / "copy-again", remote) as member:
+            member.start()
+            kill_while_copying(member, "pg_basebackup", at_least=2_000_000)
+            link.rate = None
+            member.start()
+            wait_leads(member, 90)
+            wait_until("writes", lambda: member.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
+            assert rows(member) == rows(leader)
+            log = member.log_tail(2000)
+            assert "pgrender bootstrap guard: removed the initialize key of the interrupted bootstrap" in log
+            assert log.count("Running custom bootstrap script") == 2
 
 
 def test_expire_keeps_what_the_retention_says(source: LocalCluster) -> None:
