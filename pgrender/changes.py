@@ -1206,6 +1206,24 @@ def _pooler_replicas(change: Change) -> list[Verdict]:
     return [Verdict(ChangeClass.LIVE, "scaled in place")]
 
 
+# The reconcile Job's line for spec.patroni.switchover (components/reconcile.py writes it).
+_SWITCHOVER_LINE = re.compile(r" switchover .*--run=(?P<run>[0-9]+)(?: --target=(?P<target>\S+))?")
+
+
+def _planned_switchover(change: Change) -> list[Verdict]:
+    """spec.patroni.switchover: a run the Job has not made (a new one, or another run) hands the
+    leader role over; anything else in the script is the Job's own (MOUNTED)."""
+    old, new = (_SWITCHOVER_LINE.search(v) if isinstance(v, str) else None for v in (change.old, change.new))
+    if new is None or (old is not None and old["run"] == new["run"]):
+        return [Verdict(ChangeClass.NO_OP, MOUNTED)]
+    to = new["target"] or "an up-to-date replica (in synchronous mode, the synchronous standby)"
+    message = (
+        f"spec.patroni.switchover run {new['run']}: after its rollout the reconcile Job hands the leader role to "
+        f"{to}, once; writes wait while the primary changes, and the primary's clients reconnect"
+    )
+    return [Verdict(ChangeClass.RESTART, message)]
+
+
 def _catalogue_versions() -> tuple[int, ...]:
     from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS
 
@@ -1337,6 +1355,7 @@ KIND_RULES: dict[str, tuple[Rule, ...]] = {
             "run by the reconcile Job (see its job finding); users and databases dropped are listed on their own",
         ),
         Rule("data[job-repo*.conf]", _repository),
+        Rule("data[reconcile.sh]", _planned_switchover),
         Rule(  # <namespace>_<cluster>.json: '_' is in no other key pgrender writes (names cannot hold it)
             "data[*_*.json]",
             ChangeClass.LIVE,

@@ -401,8 +401,8 @@ def _make40(__frozen_defaults__, __frozen_factory__):
 
 
 def _make41(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, shutdown=__frozen_d12__, spec_digest=__frozen_d13__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, shutdown=__frozen_d12__, switchover=__frozen_d13__, spec_digest=__frozen_d14__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -456,6 +456,7 @@ def _make41(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'clone_source', clone_source)
         __frozen_set__(__frozen_self__, 'pgbouncer_replicas', pgbouncer_replicas)
         __frozen_set__(__frozen_self__, 'shutdown', shutdown)
+        __frozen_set__(__frozen_self__, 'switchover', switchover)
         __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
@@ -880,12 +881,19 @@ def _make75(__frozen_defaults__, __frozen_factory__):
 
 
 def _make76(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, run, target):
+        __frozen_set__(__frozen_self__, 'run', run)
+        __frozen_set__(__frozen_self__, 'target', target)
+    return __init__
+
+
+def _make77(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -913,7 +921,7 @@ def _make77(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -921,7 +929,7 @@ def _make78(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -931,7 +939,7 @@ def _make79(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -950,7 +958,7 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -959,7 +967,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -967,14 +975,14 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -983,7 +991,7 @@ def _make84(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -991,7 +999,7 @@ def _make85(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, pinned_namespace=__frozen_d5__, sealing_certificate=__frozen_d6__, previous=__frozen_d7__, secrets_settings=__frozen_d8__, infrastructure_roles=__frozen_d9__, reuse=__frozen_d10__, root_key=__frozen_d11__, sealing_pem=__frozen_d12__, read=__frozen_d13__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -1012,7 +1020,7 @@ def _make86(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
@@ -1041,7 +1049,7 @@ def _make87(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make88(__frozen_defaults__, __frozen_factory__):
+def _make89(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -1054,7 +1062,7 @@ def _make88(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make89(__frozen_defaults__, __frozen_factory__):
+def _make90(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1067,14 +1075,14 @@ def _make89(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make90(__frozen_defaults__, __frozen_factory__):
+def _make91(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make91(__frozen_defaults__, __frozen_factory__):
+def _make92(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1128,7 +1136,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,key,meta,uid,title': _make38,
     'name,kind,group': _make39,
     'name,namespace,documents,windows=,spec_digest=,files=': _make40,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,spec_digest=': _make41,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,spec_digest=': _make41,
     'name,owner,grantees': _make42,
     'name,path,labels,pod_selector,ingress,egress': _make43,
     'name,pod,host,dns_names,labels,selector,placement': _make44,
@@ -1163,20 +1171,21 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make73,
     'repo,cron_jobs,max_age_seconds': _make74,
     'role,secret,psql_variable,verifier_env,password_env': _make75,
-    'schedule': _make76,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make77,
-    'secret,key,path': _make78,
-    'secrets,root_key,only_secrets,reuse=': _make79,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make80,
-    'shared_buffers,max_connections,work_mem,total': _make81,
-    'sidecars=,init_containers=': _make82,
-    'source,path': _make83,
-    'spec,index,file,positions': _make84,
-    'spec,notes,doc': _make85,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make86,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make87,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make88,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make89,
-    'text,quoted': _make90,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make91,
+    'run,target': _make76,
+    'schedule': _make77,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make78,
+    'secret,key,path': _make79,
+    'secrets,root_key,only_secrets,reuse=': _make80,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make81,
+    'shared_buffers,max_connections,work_mem,total': _make82,
+    'sidecars=,init_containers=': _make83,
+    'source,path': _make84,
+    'spec,index,file,positions': _make85,
+    'spec,notes,doc': _make86,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make87,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make88,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make89,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make90,
+    'text,quoted': _make91,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make92,
 }

@@ -215,6 +215,7 @@ USED_BY = [
     ("CronJob", "volume"),
     ("CronJob", "projected"),
 ]
+SWITCHOVER_1 = "  patroni:\n    switchover: {run: 1, target: trio-main-1-0}\n"
 USED_SECRET, UNUSED = ("risk", "hippo-s", "", "remove-secret:hippo-s"), ("live", "hippo-s", "", None)
 
 CASES: list[Case] = [
@@ -1108,6 +1109,15 @@ E2E: list[tuple[str, str, Edit, Edit, list[tuple[str, str | None]]]] = [
         ),
         [("risk", "secret-user:trio-app")],
     ),
+    # spec.patroni.switchover: a run the Job has not made is a switchover; the same run again is not
+    ("switchover", "trio", lambda t: t, swap("  patroni:\n", SWITCHOVER_1), [("restart", None)]),
+    (
+        "switchover-run-kept",
+        "trio",
+        swap("  patroni:\n", SWITCHOVER_1),
+        swap("  patroni:\n", "  rollout: {maxLagBytes: 1000}\n" + SWITCHOVER_1),
+        [("job", None)],
+    ),
     # spec.shutdown: each member stops (or starts), nothing to acknowledge
     ("shutdown", "trio", lambda t: t, swap("spec:\n", "spec:\n  shutdown: true\n"), [("restart", None)]),
     ("start-up", "trio", swap("spec:\n", "spec:\n  shutdown: true\n"), lambda t: t, [("restart", None), ("job", None)]),
@@ -1843,3 +1853,13 @@ def test_a_dashboards_new_panels_are_live(tmp_path: Path) -> None:
     (found,) = [f for f in result.findings if f.kind == "ConfigMap" and f.name == "hippo-dashboard"]
     assert (found.change.value, found.path) == ("live", "data[db_hippo.json]")
     assert "Grafana's dashboard sidecar loads the new one" in found.message
+
+
+def test_a_switchover_already_made_is_not_reported_again(tmp_path: Path) -> None:
+    """The same run in old and new output: the Job makes no switchover, so diff names none."""
+    text = (EXAMPLES / "trio.yaml").read_text().replace("  patroni:\n", SWITCHOVER_1, 1)
+    result = changes(
+        rendered(tmp_path, text, "old"),
+        rendered(tmp_path, text.replace("  patroni:\n", "  rollout: {maxLagBytes: 1000}\n  patroni:\n", 1), "new"),
+    )
+    assert result.findings and not [f for f in result.findings if "switchover" in f.message]

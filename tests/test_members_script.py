@@ -539,3 +539,81 @@ def test_settle_waits_for_every_member_after_a_change(install: Any, capsys: pyte
     run.run()
     assert fake.now >= 1000 - 5 + 2 * 10 + 1
     assert "waiting 16s for every member to apply the new configuration" in capsys.readouterr().out
+
+
+# --- spec.patroni.switchover: once for each run --------------------------------------------------
+
+
+class FakeRecord:
+    """Table pgrender.switchovers in memory: run -> [leader it started from, done]."""
+
+    def __init__(self, rows: dict[int, list[Any]] | None = None) -> None:
+        self.rows = rows or {}
+
+    def started(self, run: int, leader: str) -> tuple[str, bool]:
+        self.rows.setdefault(run, [leader, False])
+        return self.rows[run][0], self.rows[run][1]
+
+    def done(self, run: int) -> None:
+        self.rows[run][1] = True
+
+
+CURRENT = {"a-0": "replica", "b-0": "replica", "c-0": "leader"}  # every member on its template already
+
+# (roles, synchronous, target, what the table holds of run 1 first) -> actions, the leader after it
+SWITCHOVERS = [
+    (CURRENT, False, "a-0", None, "switchover c-0 a-0", "a-0"),
+    (CURRENT, False, None, None, "switchover c-0 a-0", "a-0"),  # an up-to-date replica
+    (CURRENT, False, "c-0", None, "", "c-0"),  # it leads already
+    (CURRENT, False, "a-0", ["c-0", True], "", "c-0"),  # made before: not twice
+    (CURRENT, False, None, ["b-0", False], "", "c-0"),  # stopped after the switchover, before the mark
+    (SYNC, True, None, None, "switchover c-0 a-0", "a-0"),  # the synchronous standby
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("roles", "synchronous", "target", "row", "expected", "leader"), SWITCHOVERS)
+def test_planned_switchover(
+    install: Any,
+    roles: dict[str, str],
+    synchronous: bool,
+    target: str | None,
+    row: list[Any] | None,
+    expected: str,
+    leader: str,
+) -> None:
+    fake = FakeCluster(roles, revision=NEW, synchronous=synchronous)
+    record = FakeRecord({1: row} if row else {})
+    members.planned_switchover(rollout(install, fake), record, 1, target)  # type: ignore[arg-type]
+    assert fake.actions == actions(expected)
+    assert fake.leader() is not None and fake.leader().name == leader  # type: ignore[union-attr]
+    assert record.rows[1][1] is True  # marked done
+
+
+def test_a_switchover_to_an_asynchronous_replica_in_synchronous_mode_is_refused(install: Any) -> None:
+    fake = FakeCluster(SYNC, revision=NEW, synchronous=True)
+    record = FakeRecord()
+    with pytest.raises(members.Stop, match="only to the synchronous standby, not b-0"):
+        members.planned_switchover(rollout(install, fake), record, 1, "b-0")  # type: ignore[arg-type]
+    assert fake.actions == [] and record.rows[1] == ["c-0", False]  # a later Job tries again
+
+
+def test_no_switchover_while_another_member_is_down(install: Any) -> None:
+    fake = FakeCluster(CURRENT, revision=NEW)
+    fake.members["b-0"].state = "stopped"
+    with pytest.raises(members.Stop, match="b-0 is stopped"):
+        members.planned_switchover(rollout(install, fake, step_timeout=5), FakeRecord(), 1, "a-0")  # type: ignore[arg-type]
+    assert fake.actions == []
+
+
+@pytest.mark.parametrize("leader", ["c-0", "c-0'; DROP TABLE x; --"])
+def test_the_record_takes_only_pod_names(monkeypatch: pytest.MonkeyPatch, leader: str) -> None:
+    queries: list[str] = []
+    record = members.Record("psql", 5)
+    monkeypatch.setattr(record, "sql", lambda query: queries.append(query) or "c-0|f")
+    if "'" in leader:
+        with pytest.raises(members.Stop, match="not a pod name"):
+            record.started(1, leader)
+        assert queries == []
+    else:
+        assert record.started(1, leader) == ("c-0", False)
+        assert "VALUES (1, 'c-0') ON CONFLICT (run) DO NOTHING" in queries[1]

@@ -407,10 +407,16 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
             + (_init_sql_script(plan) if plan.init_sql else "")
         )
     rollout = plan.rollout
-    return script + (
-        f'python3 "$here/{MEMBERS_SCRIPT}" roll --loop-wait={plan.patroni.loop_wait} '
-        f"--max-lag-bytes={rollout.max_lag_bytes} --step-timeout={rollout.step_timeout_seconds}\n"
+    timing = (
+        f"--loop-wait={plan.patroni.loop_wait} --max-lag-bytes={rollout.max_lag_bytes} "
+        f"--step-timeout={rollout.step_timeout_seconds}"
     )
+    script += f'python3 "$here/{MEMBERS_SCRIPT}" roll {timing}\n'
+    switchover = plan.switchover
+    if switchover is not None:  # spec.patroni.switchover, once for its run (members.py records it)
+        target = f" --target={shlex.quote(switchover.target)}" if switchover.target else ""
+        script += f'python3 "$here/{MEMBERS_SCRIPT}" switchover {timing} --run={switchover.run}{target} --psql={psql}\n'
+    return script
 
 
 def _init_sql_script(plan: ClusterPlan) -> str:

@@ -93,7 +93,13 @@ REASONS: tuple[Reason, ...] = (
     left_out(*SET, "affinity", "podAffinity", why="pgrender writes no pod affinity for database pods"),
     left_out(*SET, "dataVolumeClaimSpec", "resources", "limits", why="a claim's size is its request"),
     left_out(*SPEC, "patroni", "port", why="Patroni's REST API listens on 8008 in pgrender's pods"),
-    left_out(*SPEC, "patroni", "switchover", why="pgrender switches over from its reconcile Job during a rollout"),
+    left_out(
+        *SPEC,
+        "patroni",
+        "switchover",
+        why="PGO's is set off by an annotation and names PGO's instances; pgrender's spec.patroni.switchover takes "
+        "a run to raise and a member's pod name: set it when you want a switchover",
+    ),
     left_out(*SPEC, "patroni", "logging", why="Patroni logs to the container's output"),
     ignored(
         *SPEC,

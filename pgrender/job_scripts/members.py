@@ -28,6 +28,14 @@ image's python3; standard library only, nothing of pgrender is imported).
     that are up. Run again (the Job's next pod), it carries on where it stopped: every step checks
     the state first.
 
+``switchover --run=N [--target=POD]``
+    spec.patroni.switchover, after ``roll``: hand the leader role to POD (or an up-to-date replica),
+    once for run N. The run is recorded in table pgrender.switchovers (database postgres, through
+    psql and the PG* variables) with the leader it started from, before the switchover, and marked
+    done after it: a Job that runs again (its next pod, or a later Job) makes none twice, also
+    when it stopped between the switchover and the mark (the leader is no longer the one recorded).
+    Like ``roll``, it takes the leader down only while every other member is up and streaming.
+
 The Kubernetes API is reached as every in-cluster client does: the service account token, CA and
 namespace under /var/run/secrets/kubernetes.io/serviceaccount, the host and port from
 KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT. Patroni's REST API with the superuser's client
@@ -40,7 +48,9 @@ import argparse
 import base64
 import json
 import os
+import re
 import ssl
+import subprocess
 import sys
 import time
 import urllib.error
@@ -53,6 +63,7 @@ TEMPLATE_DIGEST = "pgrender.io/template-digest"
 CHANGED_MARK = "/tmp/pgrender-configuration-changed"
 LEADER_ROLES = ("leader", "standby_leader")
 POLL_SECONDS = 2.0
+MEMBER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")  # a pod's name, Patroni's member name
 
 
 class Stop(Exception):
@@ -345,8 +356,8 @@ class Rollout:
             return False
         return True
 
-    def switchover(self, leader: str) -> str:
-        """Hand the leader role to an up-to-date replica; return the new leader."""
+    def switchover(self, leader: str, target: str | None = None) -> str:
+        """Hand the leader role to ``target``, or an up-to-date replica; return the new leader."""
 
         def candidate() -> tuple[str | None, str]:
             cluster = self.patroni.cluster()
@@ -356,7 +367,11 @@ class Rollout:
             ready.sort(key=lambda n: (cluster[n].get("role") != "sync_standby", cluster[n].get("lag", 0), n))
             sync = self.patroni.any_member("GET", "/config").get("synchronous_mode")
             if sync:
+                if target is not None and target in ready and cluster[target].get("role") != "sync_standby":
+                    raise Stop(f"in synchronous mode Patroni hands over only to the synchronous standby, not {target}")
                 ready = [n for n in ready if cluster[n].get("role") == "sync_standby"]
+            if target is not None:
+                return (target if target in ready else None), f"{target} up and streaming within the lag bound"
             return (ready[0] if ready else None), "no replica up, streaming and (in synchronous mode) synchronous"
 
         chosen = str(self.wait(f"a replica to switch over to from {leader}", candidate))
@@ -473,6 +488,68 @@ class Rollout:
         raise Stop("members still need a restart after three passes: " + json.dumps(self.patroni.cluster()))
 
 
+class Record:
+    """Table pgrender.switchovers in database postgres, through psql: run, leader, done."""
+
+    CREATE = (
+        "CREATE SCHEMA IF NOT EXISTS pgrender; CREATE TABLE IF NOT EXISTS pgrender.switchovers "
+        "(run integer PRIMARY KEY, leader text NOT NULL, done_at timestamptz)"
+    )
+
+    def __init__(self, psql: str, timeout: float) -> None:
+        self.psql = psql
+        self.timeout = timeout
+
+    def sql(self, query: str) -> str:
+        """Run ``query`` on the primary (PG* variables); retried while the primary Service reaches a
+        member that is no longer (or not yet) the primary, right after a switchover."""
+        command = [self.psql, "--no-psqlrc", "--tuples-only", "--no-align", "--dbname=postgres"]
+        deadline = time.monotonic() + self.timeout
+        while True:
+            done = subprocess.run(
+                [*command, "--set=ON_ERROR_STOP=1", "--command", query], capture_output=True, text=True
+            )
+            if done.returncode == 0:
+                return done.stdout.strip()
+            if time.monotonic() > deadline:
+                raise Stop(f"psql: {done.stderr.strip()}")
+            time.sleep(POLL_SECONDS)
+
+    def started(self, run: int, leader: str) -> tuple[str, bool]:
+        """The leader run ``run`` started from (recorded now when it is new), and whether it is done."""
+        if not MEMBER_NAME.match(leader):  # a pod's name: it goes into SQL text
+            raise Stop(f"the leader's name {leader!r} is not a pod name")
+        self.sql(self.CREATE)
+        self.sql(
+            f"INSERT INTO pgrender.switchovers (run, leader) VALUES ({run}, '{leader}') ON CONFLICT (run) DO NOTHING"
+        )
+        row = self.sql(f"SELECT leader, done_at IS NOT NULL FROM pgrender.switchovers WHERE run = {run}")
+        recorded, _, done = row.partition("|")
+        return recorded, done == "t"
+
+    def done(self, run: int) -> None:
+        self.sql(f"UPDATE pgrender.switchovers SET done_at = pg_catalog.now() WHERE run = {run}")
+
+
+def planned_switchover(rollout: Rollout, record: Record, run: int, target: str | None) -> None:
+    """spec.patroni.switchover: once for ``run``, to ``target`` or an up-to-date replica."""
+    leader = rollout.leader(rollout.patroni.cluster())
+    if leader is None:
+        raise Stop("no member leads: no switchover without a leader")
+    started_from, done = record.started(run, leader)
+    if done:
+        log(f"switchover {run}: made before (table pgrender.switchovers); not again")
+        return
+    if leader != started_from:
+        log(f"switchover {run}: {started_from} led when it started, {leader} leads now: made")
+    elif target == leader:
+        log(f"switchover {run}: {target} leads already")
+    else:
+        rollout.others_healthy(leader)
+        rollout.switchover(leader, target)
+    record.done(run)
+
+
 def parse_revisions(environ: dict[str, str]) -> dict[tuple[str, str], str]:
     """PGRENDER_MEMBER_REVISIONS: (statefulset, pod) -> template revision."""
     out = {}
@@ -488,17 +565,25 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("configure").add_argument("file")
     roll = commands.add_parser("roll")
-    roll.add_argument("--loop-wait", required=True)
-    roll.add_argument("--max-lag-bytes", required=True)
-    roll.add_argument("--step-timeout", required=True)
+    switchover = commands.add_parser("switchover")
+    for command in (roll, switchover):
+        command.add_argument("--loop-wait", required=True)
+        command.add_argument("--max-lag-bytes", required=True)
+        command.add_argument("--step-timeout", required=True)
+    switchover.add_argument("--run", type=int, required=True)
+    switchover.add_argument("--target")
+    switchover.add_argument("--psql", required=True)
     args = parser.parse_args(argv)
     environ = dict(os.environ)
     try:
         patroni = Patroni(environ)
         if args.command == "configure":
             configure(patroni, args.file)
-        else:
+        elif args.command == "roll":
             Rollout(patroni, Kubernetes(environ), parse_revisions(environ), args).run()
+        else:
+            rollout = Rollout(patroni, Kubernetes(environ), parse_revisions(environ), args)
+            planned_switchover(rollout, Record(args.psql, float(args.step_timeout)), args.run, args.target)
     except Stop as stop:
         log(f"{args.command} stopped: {stop}")
         log("the cluster keeps serving with the members that are up; the Job's next attempt carries on from here")

@@ -21,6 +21,7 @@ from pgrender.plan.profiles import PROFILES
 from pgrender.plan.resources import ContainerKind, ResourcesPlan, memory_estimate, memory_warning, resolve_resources
 from pgrender.plan.scheduling import PlacementPlan, SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
+from pgrender.plan.switchover import SwitchoverPlan, resolve_switchover
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
 from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users, standby_source
 from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster, validated
@@ -149,6 +150,7 @@ class ClusterPlan:
     pgbouncer_replicas: PgBouncerPlan | None = None  # the replicas' pooler (spec.proxy.pgBouncerReplicas)
     # spec.shutdown: members and pgBouncer scaled to zero (scaled), CronJobs suspended, no reconcile Job.
     shutdown: bool = False
+    switchover: SwitchoverPlan | None = None  # spec.patroni.switchover, made once by the reconcile Job
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -229,6 +231,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
     )
     backups = resolve_backups(sourced, names, sets, preset, problems)
     pg = resolve_patroni(sourced, names, synchronous, api_hosts, backups, problems)
+    switchover = resolve_switchover(sourced, sets, problems)
     version = spec.postgres_version
     contract = spec.image_contract
     # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
@@ -419,6 +422,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         clone_source=clone_source,
         pgbouncer_replicas=pgbouncer_replicas,
         shutdown=spec.shutdown,
+        switchover=switchover,
     )
 
 

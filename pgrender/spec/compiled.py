@@ -578,8 +578,20 @@ _v127 = p.sequence(p.string(), max_length=500)
 
 _v128 = p.mapping(p.string(), p.anything())
 
+_v129 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+
+class SwitchoverSpec(p.Plain):
+    __slots__ = ('run', 'target')
+
+V_SwitchoverSpec = p.Model(SwitchoverSpec, (
+    p.Field('run', 'run', p.integer(ge=1, le=1000000), None),
+    p.Field('target', 'target', _v129, lambda: _v129(None)),
+))
+
+_v130 = p.nullable(V_SwitchoverSpec)
+
 class PatroniSpec(p.Plain):
-    __slots__ = ('synchronous_mode', 'synchronous_mode_strict', 'leader_lease_duration_seconds', 'sync_period_seconds', 'parameters', 'pg_hba', 'dynamic_configuration')
+    __slots__ = ('synchronous_mode', 'synchronous_mode_strict', 'leader_lease_duration_seconds', 'sync_period_seconds', 'parameters', 'pg_hba', 'dynamic_configuration', 'switchover')
 
 V_PatroniSpec = p.after(p.Model(PatroniSpec, (
     p.Field('synchronous_mode', 'synchronousMode', _v122, lambda: _v122(False)),
@@ -589,127 +601,128 @@ V_PatroniSpec = p.after(p.Model(PatroniSpec, (
     p.Field('parameters', 'parameters', _v126, lambda: _v126({})),
     p.Field('pg_hba', 'pgHBA', _v127, lambda: _v127([])),
     p.Field('dynamic_configuration', 'dynamicConfiguration', _v128, lambda: _v128({})),
+    p.Field('switchover', 'switchover', _v130, lambda: _v130(None)),
 )), m_spec_rules_patroni.check_timing)
 
-_v129 = p.member(m_spec_rules_services.ServiceType)
+_v131 = p.member(m_spec_rules_services.ServiceType)
 
-_v130 = p.nullable(p.integer(ge=30000, le=32767))
+_v132 = p.nullable(p.integer(ge=30000, le=32767))
 
-_v131 = p.nullable(p.string())
+_v133 = p.nullable(p.string())
 
-_v132 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
+_v134 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
-_v133 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
+_v135 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
 class ServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata')
 
 V_ServiceSpec = p.after(p.Model(ServiceSpec, (
-    p.Field('type', 'type', _v129, lambda: _v129(m_spec_rules_services.ServiceType.CLUSTER_IP)),
-    p.Field('node_port', 'nodePort', _v130, lambda: _v130(None)),
-    p.Field('load_balancer_class', 'loadBalancerClass', _v131, lambda: _v131(None)),
-    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v132, lambda: _v132([])),
-    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v133, lambda: _v133(None)),
+    p.Field('type', 'type', _v131, lambda: _v131(m_spec_rules_services.ServiceType.CLUSTER_IP)),
+    p.Field('node_port', 'nodePort', _v132, lambda: _v132(None)),
+    p.Field('load_balancer_class', 'loadBalancerClass', _v133, lambda: _v133(None)),
+    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v134, lambda: _v134([])),
+    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v135, lambda: _v135(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 )), m_spec_rules_services.check_fields_fit_type)
 
-_v134 = p.member(m_spec_rules_services.ServiceType)
+_v136 = p.member(m_spec_rules_services.ServiceType)
 
-_v135 = p.nullable(p.integer(ge=30000, le=32767))
+_v137 = p.nullable(p.integer(ge=30000, le=32767))
 
-_v136 = p.nullable(p.string())
+_v138 = p.nullable(p.string())
 
-_v137 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
+_v139 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
-_v138 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
+_v140 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
-_v139 = p.boolean()
+_v141 = p.boolean()
 
 class ReplicaServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata', 'enabled')
 
 V_ReplicaServiceSpec = p.after(p.Model(ReplicaServiceSpec, (
-    p.Field('type', 'type', _v134, lambda: _v134(m_spec_rules_services.ServiceType.CLUSTER_IP)),
-    p.Field('node_port', 'nodePort', _v135, lambda: _v135(None)),
-    p.Field('load_balancer_class', 'loadBalancerClass', _v136, lambda: _v136(None)),
-    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v137, lambda: _v137([])),
-    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v138, lambda: _v138(None)),
+    p.Field('type', 'type', _v136, lambda: _v136(m_spec_rules_services.ServiceType.CLUSTER_IP)),
+    p.Field('node_port', 'nodePort', _v137, lambda: _v137(None)),
+    p.Field('load_balancer_class', 'loadBalancerClass', _v138, lambda: _v138(None)),
+    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v139, lambda: _v139([])),
+    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v140, lambda: _v140(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-    p.Field('enabled', 'enabled', _v139, lambda: _v139(True)),
+    p.Field('enabled', 'enabled', _v141, lambda: _v141(True)),
 )), m_spec_rules_services.check_fields_fit_type)
 
-_v140 = p.nullable(V_ServiceSpec)
+_v142 = p.nullable(V_ServiceSpec)
 
-_v141 = p.nullable(V_ServiceSpec)
+_v143 = p.nullable(V_ServiceSpec)
 
-_v142 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
+_v144 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
 
-_v143 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
+_v145 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
 
-_v144 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v146 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v145 = p.integer(ge=1, le=36500)
+_v147 = p.integer(ge=1, le=36500)
 
-_v146 = p.integer(ge=1, le=36500)
+_v148 = p.integer(ge=1, le=36500)
 
-_v147 = p.integer(ge=0)
+_v149 = p.integer(ge=0)
 
-_v148 = p.integer(ge=0)
+_v150 = p.integer(ge=0)
 
-_v149 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
+_v151 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
 
-_v150 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
+_v152 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
 
-_v151 = p.literal('Issuer', 'ClusterIssuer')
+_v153 = p.literal('Issuer', 'ClusterIssuer')
 
-_v152 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v154 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class IssuerRefSpec(p.Plain):
     __slots__ = ('name', 'kind', 'group')
 
 V_IssuerRefSpec = p.Model(IssuerRefSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('kind', 'kind', _v151, lambda: _v151('Issuer')),
-    p.Field('group', 'group', _v152, lambda: _v152('cert-manager.io')),
+    p.Field('kind', 'kind', _v153, lambda: _v153('Issuer')),
+    p.Field('group', 'group', _v154, lambda: _v154('cert-manager.io')),
 ))
 
-_v153 = p.nullable(V_IssuerRefSpec)
+_v155 = p.nullable(V_IssuerRefSpec)
 
-_v154 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v156 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v155 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+_v157 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
-_v156 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+_v158 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
 class CertManagerSpec(p.Plain):
     __slots__ = ('issuer_ref', 'ca_secret_name', 'duration', 'renew_before')
 
 V_CertManagerSpec = p.after(p.Model(CertManagerSpec, (
-    p.Field('issuer_ref', 'issuerRef', _v153, lambda: _v153(None)),
-    p.Field('ca_secret_name', 'caSecretName', _v154, lambda: _v154(None)),
-    p.Field('duration', 'duration', _v155, lambda: _v155(None)),
-    p.Field('renew_before', 'renewBefore', _v156, lambda: _v156(None)),
+    p.Field('issuer_ref', 'issuerRef', _v155, lambda: _v155(None)),
+    p.Field('ca_secret_name', 'caSecretName', _v156, lambda: _v156(None)),
+    p.Field('duration', 'duration', _v157, lambda: _v157(None)),
+    p.Field('renew_before', 'renewBefore', _v158, lambda: _v158(None)),
 )), m_spec_rules_tls.check_one_issuer)
 
-_v157 = p.nullable(V_CertManagerSpec)
+_v159 = p.nullable(V_CertManagerSpec)
 
-_v158 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v160 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v159 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
-
-_v160 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
-
-_v161 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+_v161 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 _v162 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+
+_v163 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+
+_v164 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
 class SecretItemsSpec(p.Plain):
     __slots__ = ('certificate', 'private_key', 'ca')
 
 V_SecretItemsSpec = p.after(p.Model(SecretItemsSpec, (
-    p.Field('certificate', 'certificate', _v160, lambda: _v160('tls.crt')),
-    p.Field('private_key', 'privateKey', _v161, lambda: _v161('tls.key')),
-    p.Field('ca', 'ca', _v162, lambda: _v162('ca.crt')),
+    p.Field('certificate', 'certificate', _v162, lambda: _v162('tls.crt')),
+    p.Field('private_key', 'privateKey', _v163, lambda: _v163('tls.key')),
+    p.Field('ca', 'ca', _v164, lambda: _v164('ca.crt')),
 )), m_spec_rules_tls.check_distinct_items)
 
 class ExistingTLSSpec(p.Plain):
@@ -719,108 +732,108 @@ V_ExistingTLSSpec = p.Model(ExistingTLSSpec, (
     p.Field('server_secret_name', 'serverSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('replication_secret_name', 'replicationSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('superuser_secret_name', 'superuserSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v158, lambda: _v158(None)),
-    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v159, lambda: _v159(None)),
+    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v160, lambda: _v160(None)),
+    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v161, lambda: _v161(None)),
     p.Field('items', 'items', V_SecretItemsSpec, lambda: V_SecretItemsSpec({})),
 ))
 
-_v163 = p.nullable(V_ExistingTLSSpec)
+_v165 = p.nullable(V_ExistingTLSSpec)
 
 class TLSSpec(p.Plain):
     __slots__ = ('provider', 'extra_sans', 'not_before', 'ca_validity_days', 'validity_days', 'rotation', 'ca_rotation', 'ca_certificate', 'replication_common_name', 'cert_manager', 'existing')
 
 V_TLSSpec = p.after(p.after(p.Model(TLSSpec, (
-    p.Field('provider', 'provider', _v142, lambda: _v142('derived')),
-    p.Field('extra_sans', 'extraSANs', _v143, lambda: _v143([])),
-    p.Field('not_before', 'notBefore', _v144, lambda: _v144(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v145, lambda: _v145(7300)),
-    p.Field('validity_days', 'validityDays', _v146, lambda: _v146(3650)),
-    p.Field('rotation', 'rotation', _v147, lambda: _v147(0)),
-    p.Field('ca_rotation', 'caRotation', _v148, lambda: _v148(0)),
-    p.Field('ca_certificate', 'caCertificate', _v149, lambda: _v149(None)),
-    p.Field('replication_common_name', 'replicationCommonName', _v150, lambda: _v150(None)),
-    p.Field('cert_manager', 'certManager', _v157, lambda: _v157(None)),
-    p.Field('existing', 'existing', _v163, lambda: _v163(None)),
+    p.Field('provider', 'provider', _v144, lambda: _v144('derived')),
+    p.Field('extra_sans', 'extraSANs', _v145, lambda: _v145([])),
+    p.Field('not_before', 'notBefore', _v146, lambda: _v146(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v147, lambda: _v147(7300)),
+    p.Field('validity_days', 'validityDays', _v148, lambda: _v148(3650)),
+    p.Field('rotation', 'rotation', _v149, lambda: _v149(0)),
+    p.Field('ca_rotation', 'caRotation', _v150, lambda: _v150(0)),
+    p.Field('ca_certificate', 'caCertificate', _v151, lambda: _v151(None)),
+    p.Field('replication_common_name', 'replicationCommonName', _v152, lambda: _v152(None)),
+    p.Field('cert_manager', 'certManager', _v159, lambda: _v159(None)),
+    p.Field('existing', 'existing', _v165, lambda: _v165(None)),
 )), m_spec_rules_tls.check_provider_settings), m_spec_rules_tls.check_expiry_fits)
 
-_v164 = p.integer(ge=1, le=100)
+_v166 = p.integer(ge=1, le=100)
 
-_v165 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v167 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v166 = p.member(m_spec_rules_pgbouncer.PoolMode)
+_v168 = p.member(m_spec_rules_pgbouncer.PoolMode)
 
-_v167 = p.integer(ge=1, le=1000000)
+_v169 = p.integer(ge=1, le=1000000)
 
-_v168 = p.integer(ge=1, le=10000)
+_v170 = p.integer(ge=1, le=10000)
 
-_v169 = p.integer(ge=1024, le=65535)
+_v171 = p.integer(ge=1024, le=65535)
 
-_v170 = p.integer(ge=0, le=1000000)
+_v172 = p.integer(ge=0, le=1000000)
 
-_v171 = p.nullable(V_ResourcesSpec)
+_v173 = p.nullable(V_ResourcesSpec)
 
-_v172 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
+_v174 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
 
-_v173 = p.mapping(p.string(), p.string(), max_length=1000)
+_v175 = p.mapping(p.string(), p.string(), max_length=1000)
 
-_v174 = p.mapping(p.string(), p.string(), max_length=1000)
+_v176 = p.mapping(p.string(), p.string(), max_length=1000)
 
 class PgBouncerConfigSpec(p.Plain):
     __slots__ = ('global_', 'databases', 'users')
 
 V_PgBouncerConfigSpec = p.Model(PgBouncerConfigSpec, (
-    p.Field('global_', 'global', _v172, lambda: _v172({})),
-    p.Field('databases', 'databases', _v173, lambda: _v173({})),
-    p.Field('users', 'users', _v174, lambda: _v174({})),
+    p.Field('global_', 'global', _v174, lambda: _v174({})),
+    p.Field('databases', 'databases', _v175, lambda: _v175({})),
+    p.Field('users', 'users', _v176, lambda: _v176({})),
 ))
 
-_v175 = p.integer(ge=1, le=2147483647)
+_v177 = p.integer(ge=1, le=2147483647)
 
-_v176 = p.integer(ge=1, le=2147483647)
+_v178 = p.integer(ge=1, le=2147483647)
 
-_v177 = p.sequence(V_ContainerSpec, max_length=20)
+_v179 = p.sequence(V_ContainerSpec, max_length=20)
 
-_v178 = p.sequence(V_InitContainerSpec, max_length=20)
+_v180 = p.sequence(V_InitContainerSpec, max_length=20)
 
 class PgBouncerSpec(p.Plain):
     __slots__ = ('replicas', 'image', 'pool_mode', 'max_client_connections', 'default_pool_size', 'port', 'max_prepared_statements', 'resources', 'scheduling', 'service', 'metadata', 'config', 'run_as_user', 'run_as_group', 'sidecars', 'init_containers')
 
 V_PgBouncerSpec = p.after(p.after(p.Model(PgBouncerSpec, (
-    p.Field('replicas', 'replicas', _v164, lambda: _v164(1)),
-    p.Field('image', 'image', _v165, lambda: _v165(None)),
-    p.Field('pool_mode', 'poolMode', _v166, lambda: _v166(m_spec_rules_pgbouncer.PoolMode.SESSION)),
-    p.Field('max_client_connections', 'maxClientConnections', _v167, lambda: _v167(1000)),
-    p.Field('default_pool_size', 'defaultPoolSize', _v168, lambda: _v168(20)),
-    p.Field('port', 'port', _v169, lambda: _v169(5432)),
-    p.Field('max_prepared_statements', 'maxPreparedStatements', _v170, lambda: _v170(200)),
-    p.Field('resources', 'resources', _v171, lambda: _v171(None)),
+    p.Field('replicas', 'replicas', _v166, lambda: _v166(1)),
+    p.Field('image', 'image', _v167, lambda: _v167(None)),
+    p.Field('pool_mode', 'poolMode', _v168, lambda: _v168(m_spec_rules_pgbouncer.PoolMode.SESSION)),
+    p.Field('max_client_connections', 'maxClientConnections', _v169, lambda: _v169(1000)),
+    p.Field('default_pool_size', 'defaultPoolSize', _v170, lambda: _v170(20)),
+    p.Field('port', 'port', _v171, lambda: _v171(5432)),
+    p.Field('max_prepared_statements', 'maxPreparedStatements', _v172, lambda: _v172(200)),
+    p.Field('resources', 'resources', _v173, lambda: _v173(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
     p.Field('config', 'config', V_PgBouncerConfigSpec, lambda: V_PgBouncerConfigSpec({})),
-    p.Field('run_as_user', 'runAsUser', _v175, lambda: _v175(998)),
-    p.Field('run_as_group', 'runAsGroup', _v176, lambda: _v176(996)),
-    p.Field('sidecars', 'sidecars', _v177, lambda: _v177([])),
-    p.Field('init_containers', 'initContainers', _v178, lambda: _v178([])),
+    p.Field('run_as_user', 'runAsUser', _v177, lambda: _v177(998)),
+    p.Field('run_as_group', 'runAsGroup', _v178, lambda: _v178(996)),
+    p.Field('sidecars', 'sidecars', _v179, lambda: _v179([])),
+    p.Field('init_containers', 'initContainers', _v180, lambda: _v180([])),
 )), m_spec_rules_instances.check_unique_containers), m_spec_rules_pgbouncer.check_pool_fits)
 
-_v179 = p.nullable(V_PgBouncerSpec)
+_v181 = p.nullable(V_PgBouncerSpec)
 
-_v180 = p.nullable(V_PgBouncerSpec)
+_v182 = p.nullable(V_PgBouncerSpec)
 
 class ProxySpec(p.Plain):
     __slots__ = ('pg_bouncer', 'pg_bouncer_replicas')
 
 V_ProxySpec = p.Model(ProxySpec, (
-    p.Field('pg_bouncer', 'pgBouncer', _v179, lambda: _v179(None)),
-    p.Field('pg_bouncer_replicas', 'pgBouncerReplicas', _v180, lambda: _v180(None)),
+    p.Field('pg_bouncer', 'pgBouncer', _v181, lambda: _v181(None)),
+    p.Field('pg_bouncer_replicas', 'pgBouncerReplicas', _v182, lambda: _v182(None)),
 ))
 
-_v181 = p.nullable(p.integer(ge=1, le=65535))
+_v183 = p.nullable(p.integer(ge=1, le=65535))
 
-_v182 = p.member(m_spec_rules_backups.UriStyle)
+_v184 = p.member(m_spec_rules_backups.UriStyle)
 
-_v183 = p.literal('shared', 'auto', 'web-id')
+_v185 = p.literal('shared', 'auto', 'web-id')
 
 class S3RepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'region', 'port', 'uri_style', 'key_type')
@@ -829,65 +842,65 @@ V_S3RepoSpec = p.Model(S3RepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_s3_bucket), None),
     p.Field('endpoint', 'endpoint', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('region', 'region', p.after(p.string(), m_spec_rules_backups.check_region), None),
-    p.Field('port', 'port', _v181, lambda: _v181(None)),
-    p.Field('uri_style', 'uriStyle', _v182, lambda: _v182(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v183, lambda: _v183('shared')),
+    p.Field('port', 'port', _v183, lambda: _v183(None)),
+    p.Field('uri_style', 'uriStyle', _v184, lambda: _v184(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v185, lambda: _v185('shared')),
 ))
 
-_v184 = p.nullable(V_S3RepoSpec)
+_v186 = p.nullable(V_S3RepoSpec)
 
-_v185 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v187 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v186 = p.nullable(p.integer(ge=1, le=65535))
+_v188 = p.nullable(p.integer(ge=1, le=65535))
 
-_v187 = p.literal('service', 'token', 'auto')
+_v189 = p.literal('service', 'token', 'auto')
 
 class GCSRepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'port', 'key_type')
 
 V_GCSRepoSpec = p.Model(GCSRepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_gcs_bucket), None),
-    p.Field('endpoint', 'endpoint', _v185, lambda: _v185(None)),
-    p.Field('port', 'port', _v186, lambda: _v186(None)),
-    p.Field('key_type', 'keyType', _v187, lambda: _v187('service')),
+    p.Field('endpoint', 'endpoint', _v187, lambda: _v187(None)),
+    p.Field('port', 'port', _v188, lambda: _v188(None)),
+    p.Field('key_type', 'keyType', _v189, lambda: _v189('service')),
 ))
 
-_v188 = p.nullable(V_GCSRepoSpec)
+_v190 = p.nullable(V_GCSRepoSpec)
 
-_v189 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v191 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v190 = p.nullable(p.integer(ge=1, le=65535))
+_v192 = p.nullable(p.integer(ge=1, le=65535))
 
-_v191 = p.member(m_spec_rules_backups.UriStyle)
+_v193 = p.member(m_spec_rules_backups.UriStyle)
 
-_v192 = p.literal('shared', 'sas')
+_v194 = p.literal('shared', 'sas')
 
 class AzureRepoSpec(p.Plain):
     __slots__ = ('container', 'endpoint', 'port', 'uri_style', 'key_type')
 
 V_AzureRepoSpec = p.Model(AzureRepoSpec, (
     p.Field('container', 'container', p.after(p.string(), m_spec_rules_backups.check_azure_container), None),
-    p.Field('endpoint', 'endpoint', _v189, lambda: _v189(None)),
-    p.Field('port', 'port', _v190, lambda: _v190(None)),
-    p.Field('uri_style', 'uriStyle', _v191, lambda: _v191(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v192, lambda: _v192('shared')),
+    p.Field('endpoint', 'endpoint', _v191, lambda: _v191(None)),
+    p.Field('port', 'port', _v192, lambda: _v192(None)),
+    p.Field('uri_style', 'uriStyle', _v193, lambda: _v193(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v194, lambda: _v194('shared')),
 ))
 
-_v193 = p.nullable(V_AzureRepoSpec)
+_v195 = p.nullable(V_AzureRepoSpec)
 
-_v194 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v196 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 class VolumeRepoSpec(p.Plain):
     __slots__ = ('size', 'storage_class_name')
 
 V_VolumeRepoSpec = p.Model(VolumeRepoSpec, (
     p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
-    p.Field('storage_class_name', 'storageClassName', _v194, lambda: _v194(None)),
+    p.Field('storage_class_name', 'storageClassName', _v196, lambda: _v196(None)),
 ))
 
-_v195 = p.nullable(V_VolumeRepoSpec)
+_v197 = p.nullable(V_VolumeRepoSpec)
 
-_v196 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v198 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
 class CredentialsSpec(p.Plain):
     __slots__ = ('secret_name',)
@@ -896,59 +909,59 @@ V_CredentialsSpec = p.Model(CredentialsSpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
 ))
 
-_v197 = p.nullable(V_CredentialsSpec)
+_v199 = p.nullable(V_CredentialsSpec)
 
-_v198 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
+_v200 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
 
 class StorageCASpec(p.Plain):
     __slots__ = ('secret_name', 'key')
 
 V_StorageCASpec = p.Model(StorageCASpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('key', 'key', _v198, lambda: _v198('ca.crt')),
+    p.Field('key', 'key', _v200, lambda: _v200('ca.crt')),
 ))
 
-_v199 = p.nullable(V_StorageCASpec)
+_v201 = p.nullable(V_StorageCASpec)
 
-_v200 = p.member(m_spec_rules_backups.Cipher)
-
-_v201 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
-
-_v202 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+_v202 = p.member(m_spec_rules_backups.Cipher)
 
 _v203 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
+_v204 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
+_v205 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
 class SchedulesSpec(p.Plain):
     __slots__ = ('full', 'differential', 'incremental')
 
 V_SchedulesSpec = p.Model(SchedulesSpec, (
-    p.Field('full', 'full', _v201, lambda: _v201(None)),
-    p.Field('differential', 'differential', _v202, lambda: _v202(None)),
-    p.Field('incremental', 'incremental', _v203, lambda: _v203(None)),
+    p.Field('full', 'full', _v203, lambda: _v203(None)),
+    p.Field('differential', 'differential', _v204, lambda: _v204(None)),
+    p.Field('incremental', 'incremental', _v205, lambda: _v205(None)),
 ))
-
-_v204 = p.nullable(p.integer(ge=1, le=9999999))
-
-_v205 = p.literal('count', 'time')
 
 _v206 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v207 = p.nullable(p.integer(ge=1, le=9999999))
+_v207 = p.literal('count', 'time')
 
-_v208 = p.literal('full', 'diff', 'incr')
+_v208 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v209 = p.nullable(p.integer(ge=1, le=3650))
+_v209 = p.nullable(p.integer(ge=1, le=9999999))
+
+_v210 = p.literal('full', 'diff', 'incr')
+
+_v211 = p.nullable(p.integer(ge=1, le=3650))
 
 class RetentionSpec(p.Plain):
     __slots__ = ('full', 'full_type', 'differential', 'archive', 'archive_type', 'point_in_time_days')
 
 V_RetentionSpec = p.Model(RetentionSpec, (
-    p.Field('full', 'full', _v204, lambda: _v204(None)),
-    p.Field('full_type', 'fullType', _v205, lambda: _v205('count')),
-    p.Field('differential', 'differential', _v206, lambda: _v206(None)),
-    p.Field('archive', 'archive', _v207, lambda: _v207(None)),
-    p.Field('archive_type', 'archiveType', _v208, lambda: _v208('full')),
-    p.Field('point_in_time_days', 'pointInTimeDays', _v209, lambda: _v209(None)),
+    p.Field('full', 'full', _v206, lambda: _v206(None)),
+    p.Field('full_type', 'fullType', _v207, lambda: _v207('count')),
+    p.Field('differential', 'differential', _v208, lambda: _v208(None)),
+    p.Field('archive', 'archive', _v209, lambda: _v209(None)),
+    p.Field('archive_type', 'archiveType', _v210, lambda: _v210('full')),
+    p.Field('point_in_time_days', 'pointInTimeDays', _v211, lambda: _v211(None)),
 ))
 
 class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
@@ -956,44 +969,44 @@ class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
 
 V_RepoSpec = p.after(p.Model(RepoSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v184, lambda: _v184(None)),
-    p.Field('gcs', 'gcs', _v188, lambda: _v188(None)),
-    p.Field('azure', 'azure', _v193, lambda: _v193(None)),
-    p.Field('volume', 'volume', _v195, lambda: _v195(None)),
-    p.Field('path', 'path', _v196, lambda: _v196(None)),
-    p.Field('credentials', 'credentials', _v197, lambda: _v197(None)),
-    p.Field('storage_ca', 'storageCA', _v199, lambda: _v199(None)),
-    p.Field('cipher', 'cipher', _v200, lambda: _v200(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v186, lambda: _v186(None)),
+    p.Field('gcs', 'gcs', _v190, lambda: _v190(None)),
+    p.Field('azure', 'azure', _v195, lambda: _v195(None)),
+    p.Field('volume', 'volume', _v197, lambda: _v197(None)),
+    p.Field('path', 'path', _v198, lambda: _v198(None)),
+    p.Field('credentials', 'credentials', _v199, lambda: _v199(None)),
+    p.Field('storage_ca', 'storageCA', _v201, lambda: _v201(None)),
+    p.Field('cipher', 'cipher', _v202, lambda: _v202(m_spec_rules_backups.Cipher.AES_256_CBC)),
     p.Field('schedules', 'schedules', V_SchedulesSpec, lambda: V_SchedulesSpec({})),
     p.Field('retention', 'retention', V_RetentionSpec, lambda: V_RetentionSpec({})),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v210 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
+_v212 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
 
-_v211 = p.integer(ge=1, le=3600)
+_v213 = p.integer(ge=1, le=3600)
 
-_v212 = p.integer(ge=60, le=604800)
+_v214 = p.integer(ge=60, le=604800)
 
-_v213 = p.nullable(V_ResourcesSpec)
+_v215 = p.nullable(V_ResourcesSpec)
 
-_v214 = p.literal('full', 'diff', 'incr')
+_v216 = p.literal('full', 'diff', 'incr')
 
 class ManualBackupSpec(p.Plain):
     __slots__ = ('repo', 'type', 'run')
 
 V_ManualBackupSpec = p.Model(ManualBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('type', 'type', _v214, lambda: _v214('full')),
+    p.Field('type', 'type', _v216, lambda: _v216('full')),
     p.Field('run', 'run', p.integer(ge=1, le=999999), None),
 ))
 
-_v215 = p.nullable(V_ManualBackupSpec)
+_v217 = p.nullable(V_ManualBackupSpec)
 
-_v216 = p.nullable(p.integer(ge=1, le=36500))
+_v218 = p.nullable(p.integer(ge=1, le=36500))
 
-_v217 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v219 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v218 = p.nullable(V_ResourcesSpec)
+_v220 = p.nullable(V_ResourcesSpec)
 
 class LogicalBackupSpec(p.Plain):
     __slots__ = ('repo', 'schedule', 'retention_days', 'image', 'resources')
@@ -1001,29 +1014,29 @@ class LogicalBackupSpec(p.Plain):
 V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('schedule', 'schedule', p.after(p.string(), m_spec_rules_backups.check_schedule), None),
-    p.Field('retention_days', 'retentionDays', _v216, lambda: _v216(None)),
-    p.Field('image', 'image', _v217, lambda: _v217(None)),
-    p.Field('resources', 'resources', _v218, lambda: _v218(None)),
+    p.Field('retention_days', 'retentionDays', _v218, lambda: _v218(None)),
+    p.Field('image', 'image', _v219, lambda: _v219(None)),
+    p.Field('resources', 'resources', _v220, lambda: _v220(None)),
 ))
 
-_v219 = p.nullable(V_LogicalBackupSpec)
+_v221 = p.nullable(V_LogicalBackupSpec)
 
-_v220 = p.nullable(V_NodeAffinity)
+_v222 = p.nullable(V_NodeAffinity)
 
-_v221 = p.sequence(V_Toleration)
+_v223 = p.sequence(V_Toleration)
 
-_v222 = p.mapping(p.string(), p.string())
+_v224 = p.mapping(p.string(), p.string())
 
-_v223 = p.nullable(p.string())
+_v225 = p.nullable(p.string())
 
 class PlacementSpec(p.Plain):
     __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name')
 
 V_PlacementSpec = p.Model(PlacementSpec, (
-    p.Field('node_affinity', 'nodeAffinity', _v220, lambda: _v220(None)),
-    p.Field('tolerations', 'tolerations', _v221, lambda: _v221([])),
-    p.Field('node_selector', 'nodeSelector', _v222, lambda: _v222({})),
-    p.Field('priority_class_name', 'priorityClassName', _v223, lambda: _v223(None)),
+    p.Field('node_affinity', 'nodeAffinity', _v222, lambda: _v222(None)),
+    p.Field('tolerations', 'tolerations', _v223, lambda: _v223([])),
+    p.Field('node_selector', 'nodeSelector', _v224, lambda: _v224({})),
+    p.Field('priority_class_name', 'priorityClassName', _v225, lambda: _v225(None)),
 ))
 
 class BackupPodsSpec(p.Plain):
@@ -1038,85 +1051,85 @@ class BackupsSpec(p.Plain):
 
 V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_rules_backups.check_distinct_repos), None),
-    p.Field('time_zone', 'timeZone', _v210, lambda: _v210('UTC')),
-    p.Field('archive_timeout', 'archiveTimeout', _v211, lambda: _v211(60)),
-    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v212, lambda: _v212(21600)),
-    p.Field('resources', 'resources', _v213, lambda: _v213(None)),
-    p.Field('manual', 'manual', _v215, lambda: _v215(None)),
-    p.Field('logical', 'logical', _v219, lambda: _v219(None)),
+    p.Field('time_zone', 'timeZone', _v212, lambda: _v212('UTC')),
+    p.Field('archive_timeout', 'archiveTimeout', _v213, lambda: _v213(60)),
+    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v214, lambda: _v214(21600)),
+    p.Field('resources', 'resources', _v215, lambda: _v215(None)),
+    p.Field('manual', 'manual', _v217, lambda: _v217(None)),
+    p.Field('logical', 'logical', _v221, lambda: _v221(None)),
     p.Field('jobs', 'jobs', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('repo_host', 'repoHost', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v224 = p.nullable(V_BackupsSpec)
+_v226 = p.nullable(V_BackupsSpec)
 
-_v225 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v227 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v226 = p.nullable(V_S3RepoSpec)
+_v228 = p.nullable(V_S3RepoSpec)
 
-_v227 = p.nullable(V_GCSRepoSpec)
+_v229 = p.nullable(V_GCSRepoSpec)
 
-_v228 = p.nullable(V_AzureRepoSpec)
+_v230 = p.nullable(V_AzureRepoSpec)
 
-_v229 = p.nullable(V_VolumeRepoSpec)
+_v231 = p.nullable(V_VolumeRepoSpec)
 
-_v230 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v232 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
-_v231 = p.nullable(V_CredentialsSpec)
+_v233 = p.nullable(V_CredentialsSpec)
 
-_v232 = p.nullable(V_StorageCASpec)
+_v234 = p.nullable(V_StorageCASpec)
 
-_v233 = p.member(m_spec_rules_backups.Cipher)
+_v235 = p.member(m_spec_rules_backups.Cipher)
 
 class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v226, lambda: _v226(None)),
-    p.Field('gcs', 'gcs', _v227, lambda: _v227(None)),
-    p.Field('azure', 'azure', _v228, lambda: _v228(None)),
-    p.Field('volume', 'volume', _v229, lambda: _v229(None)),
-    p.Field('path', 'path', _v230, lambda: _v230(None)),
-    p.Field('credentials', 'credentials', _v231, lambda: _v231(None)),
-    p.Field('storage_ca', 'storageCA', _v232, lambda: _v232(None)),
-    p.Field('cipher', 'cipher', _v233, lambda: _v233(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v228, lambda: _v228(None)),
+    p.Field('gcs', 'gcs', _v229, lambda: _v229(None)),
+    p.Field('azure', 'azure', _v230, lambda: _v230(None)),
+    p.Field('volume', 'volume', _v231, lambda: _v231(None)),
+    p.Field('path', 'path', _v232, lambda: _v232(None)),
+    p.Field('credentials', 'credentials', _v233, lambda: _v233(None)),
+    p.Field('storage_ca', 'storageCA', _v234, lambda: _v234(None)),
+    p.Field('cipher', 'cipher', _v235, lambda: _v235(m_spec_rules_backups.Cipher.AES_256_CBC)),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v234 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v236 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target')
 
 V_RestoreSourceSpec = p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v225, lambda: _v225(None)),
+    p.Field('namespace', 'namespace', _v227, lambda: _v227(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
-    p.Field('target', 'target', _v234, lambda: _v234('latest')),
+    p.Field('target', 'target', _v236, lambda: _v236('latest')),
 ))
 
-_v235 = p.nullable(V_RestoreSourceSpec)
+_v237 = p.nullable(V_RestoreSourceSpec)
 
-_v236 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v238 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v237 = p.integer(ge=1, le=65535)
+_v239 = p.integer(ge=1, le=65535)
 
-_v238 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
+_v240 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v239 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v241 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v240 = p.integer(ge=1, le=36500)
+_v242 = p.integer(ge=1, le=36500)
 
-_v241 = p.integer(ge=0)
+_v243 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v239, lambda: _v239(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v240, lambda: _v240(7300)),
-    p.Field('ca_rotation', 'caRotation', _v241, lambda: _v241(0)),
+    p.Field('not_before', 'notBefore', _v241, lambda: _v241(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v242, lambda: _v242(7300)),
+    p.Field('ca_rotation', 'caRotation', _v243, lambda: _v243(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1124,163 +1137,163 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v236, lambda: _v236(None)),
-    p.Field('port', 'port', _v237, lambda: _v237(5432)),
-    p.Field('host', 'host', _v238, lambda: _v238(None)),
+    p.Field('namespace', 'namespace', _v238, lambda: _v238(None)),
+    p.Field('port', 'port', _v239, lambda: _v239(5432)),
+    p.Field('host', 'host', _v240, lambda: _v240(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v242 = p.nullable(V_StreamSourceSpec)
+_v244 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v235, lambda: _v235(None)),
-    p.Field('from_cluster', 'fromCluster', _v242, lambda: _v242(None)),
+    p.Field('from_backup', 'fromBackup', _v237, lambda: _v237(None)),
+    p.Field('from_cluster', 'fromCluster', _v244, lambda: _v244(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v243 = p.boolean()
+_v245 = p.boolean()
 
-_v244 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v246 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v244, lambda: _v244(None)),
+    p.Field('namespace', 'namespace', _v246, lambda: _v246(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v245 = p.nullable(V_BackupSourceSpec)
+_v247 = p.nullable(V_BackupSourceSpec)
 
-_v246 = p.nullable(V_StreamSourceSpec)
+_v248 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v243, lambda: _v243(True)),
-    p.Field('from_backup', 'fromBackup', _v245, lambda: _v245(None)),
-    p.Field('from_cluster', 'fromCluster', _v246, lambda: _v246(None)),
+    p.Field('enabled', 'enabled', _v245, lambda: _v245(True)),
+    p.Field('from_backup', 'fromBackup', _v247, lambda: _v247(None)),
+    p.Field('from_cluster', 'fromCluster', _v248, lambda: _v248(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v247 = p.nullable(V_StandbySpec)
+_v249 = p.nullable(V_StandbySpec)
 
-_v248 = p.integer(ge=10, le=86400)
+_v250 = p.integer(ge=10, le=86400)
 
-_v249 = p.integer(ge=0, le=1099511627776)
+_v251 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v248, lambda: _v248(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v249, lambda: _v249(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v250, lambda: _v250(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v251, lambda: _v251(1048576)),
 ))
 
-_v250 = p.boolean()
+_v252 = p.boolean()
 
-_v251 = p.nullable(p.string(min_length=1))
+_v253 = p.nullable(p.string(min_length=1))
 
-_v252 = p.nullable(V_ResourcesSpec)
+_v254 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v251, lambda: _v251(None)),
-    p.Field('resources', 'resources', _v252, lambda: _v252(None)),
+    p.Field('image', 'image', _v253, lambda: _v253(None)),
+    p.Field('resources', 'resources', _v254, lambda: _v254(None)),
 ))
 
-_v253 = p.boolean()
+_v255 = p.boolean()
 
-_v254 = p.boolean()
+_v256 = p.boolean()
 
-_v255 = p.integer(ge=1)
+_v257 = p.integer(ge=1)
 
-_v256 = p.integer(ge=1)
+_v258 = p.integer(ge=1)
 
-_v257 = p.integer(ge=1, le=100)
+_v259 = p.integer(ge=1, le=100)
 
-_v258 = p.integer(ge=1, le=99)
+_v260 = p.integer(ge=1, le=99)
 
-_v259 = p.nullable(p.integer(ge=1, le=8784))
+_v261 = p.nullable(p.integer(ge=1, le=8784))
 
-_v260 = p.integer(ge=1, le=3650)
+_v262 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v255, lambda: _v255(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v256, lambda: _v256(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v257, lambda: _v257(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v258, lambda: _v258(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v259, lambda: _v259(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v260, lambda: _v260(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v257, lambda: _v257(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v258, lambda: _v258(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v259, lambda: _v259(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v260, lambda: _v260(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v261, lambda: _v261(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v262, lambda: _v262(14)),
 ))
 
-_v261 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v263 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v262 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v264 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v261, lambda: _v261({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v262, lambda: _v262({})),
+    p.Field('labels', 'labels', _v263, lambda: _v263({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v264, lambda: _v264({})),
 ))
 
-_v263 = p.nullable(V_GrafanaDashboardSpec)
+_v265 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v253, lambda: _v253(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v254, lambda: _v254(True)),
+    p.Field('pod_monitor', 'podMonitor', _v255, lambda: _v255(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v256, lambda: _v256(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v263, lambda: _v263(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v265, lambda: _v265(None)),
 ))
 
-_v264 = p.nullable(V_MonitoringSpec)
+_v266 = p.nullable(V_MonitoringSpec)
 
-_v265 = p.member(m_spec_rules_connectivity.Naming)
+_v267 = p.member(m_spec_rules_connectivity.Naming)
 
-_v266 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v268 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v267 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v269 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v267, lambda: _v267('')),
+    p.Field('host_suffix', 'hostSuffix', _v269, lambda: _v269('')),
 ))
 
-_v268 = p.nullable(V_DNSSpec)
+_v270 = p.nullable(V_DNSSpec)
 
-_v269 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v271 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v266, lambda: _v266(None)),
-    p.Field('dns', 'dns', _v268, lambda: _v268(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v269, lambda: _v269(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v268, lambda: _v268(None)),
+    p.Field('dns', 'dns', _v270, lambda: _v270(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v271, lambda: _v271(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v270 = p.boolean()
+_v272 = p.boolean()
 
-_v271 = p.mapping(p.string(), p.string(), max_length=50)
+_v273 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v272 = p.sequence(p.string(), max_length=100)
+_v274 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1288,64 +1301,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v272, lambda: _v272([])),
+    p.Field('values', 'values', _v274, lambda: _v274([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v273 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v275 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v271, lambda: _v271({})),
-    p.Field('match_expressions', 'matchExpressions', _v273, lambda: _v273([])),
+    p.Field('match_labels', 'matchLabels', _v273, lambda: _v273({})),
+    p.Field('match_expressions', 'matchExpressions', _v275, lambda: _v275([])),
 ))
 
-_v274 = p.nullable(V_LabelSelectorSpec)
+_v276 = p.nullable(V_LabelSelectorSpec)
 
-_v275 = p.nullable(V_LabelSelectorSpec)
+_v277 = p.nullable(V_LabelSelectorSpec)
 
-_v276 = p.sequence(p.string(), max_length=50)
+_v278 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v276, lambda: _v276([])),
+    p.Field('except_', 'except', _v278, lambda: _v278([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v277 = p.nullable(V_IPBlockSpec)
+_v279 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v274, lambda: _v274(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v275, lambda: _v275(None)),
-    p.Field('ip_block', 'ipBlock', _v277, lambda: _v277(None)),
+    p.Field('pod_selector', 'podSelector', _v276, lambda: _v276(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v277, lambda: _v277(None)),
+    p.Field('ip_block', 'ipBlock', _v279, lambda: _v279(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v278 = p.sequence(V_PeerSpec, max_length=50)
+_v280 = p.sequence(V_PeerSpec, max_length=50)
 
-_v279 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v281 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v279, lambda: _v279([53])),
+    p.Field('ports', 'ports', _v281, lambda: _v281([53])),
 ))
 
-_v280 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v282 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v280, lambda: _v280([443, 6443])),
+    p.Field('ports', 'ports', _v282, lambda: _v282([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1366,8 +1379,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v270, lambda: _v270(True)),
-    p.Field('applications', 'applications', _v278, lambda: _v278([])),
+    p.Field('enabled', 'enabled', _v272, lambda: _v272(True)),
+    p.Field('applications', 'applications', _v280, lambda: _v280([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1375,9 +1388,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v281 = p.boolean()
+_v283 = p.boolean()
 
-_v282 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v284 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1398,21 +1411,21 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('patroni', 'patroni', V_PatroniSpec, lambda: V_PatroniSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('replica_service', 'replicaService', V_ReplicaServiceSpec, lambda: V_ReplicaServiceSpec({})),
-    p.Field('group_service', 'groupService', _v140, lambda: _v140(None)),
-    p.Field('member_services', 'memberServices', _v141, lambda: _v141(None)),
+    p.Field('group_service', 'groupService', _v142, lambda: _v142(None)),
+    p.Field('member_services', 'memberServices', _v143, lambda: _v143(None)),
     p.Field('tls', 'tls', V_TLSSpec, lambda: V_TLSSpec({})),
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
-    p.Field('backups', 'backups', _v224, lambda: _v224(None)),
+    p.Field('backups', 'backups', _v226, lambda: _v226(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v247, lambda: _v247(None)),
+    p.Field('standby', 'standby', _v249, lambda: _v249(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('shutdown', 'shutdown', _v250, lambda: _v250(False)),
-    p.Field('monitoring', 'monitoring', _v264, lambda: _v264(None)),
-    p.Field('naming', 'naming', _v265, lambda: _v265(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('shutdown', 'shutdown', _v252, lambda: _v252(False)),
+    p.Field('monitoring', 'monitoring', _v266, lambda: _v266(None)),
+    p.Field('naming', 'naming', _v267, lambda: _v267(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v281, lambda: _v281(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v282, lambda: _v282([])),
+    p.Field('openshift', 'openshift', _v283, lambda: _v283(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v284, lambda: _v284([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1425,21 +1438,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v283 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v285 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v284 = p.string(pattern='^RenderConfig\\Z')
+_v286 = p.string(pattern='^RenderConfig\\Z')
 
-_v285 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v287 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v286 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v288 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v287 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v289 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v288 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v290 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v289 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v291 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v290 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v292 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1448,59 +1461,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v291 = p.nullable(V_SealedConfig)
+_v293 = p.nullable(V_SealedConfig)
 
-_v292 = p.literal('ClusterSecretStore', 'SecretStore')
+_v294 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v293 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v295 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v292, lambda: _v292('ClusterSecretStore')),
-    p.Field('name', 'name', _v293, lambda: _v293('pgrender')),
+    p.Field('kind', 'kind', _v294, lambda: _v294('ClusterSecretStore')),
+    p.Field('name', 'name', _v295, lambda: _v295('pgrender')),
 ))
 
-_v294 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v296 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v295 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v297 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v296 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v298 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v297 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v299 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v298 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v300 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v294, lambda: _v294('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v295, lambda: _v295('1h')),
-    p.Field('remote_key', 'remoteKey', _v296, lambda: _v296('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v297, lambda: _v297('{property}')),
-    p.Field('password_sync', 'passwordSync', _v298, lambda: _v298('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v296, lambda: _v296('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v297, lambda: _v297('1h')),
+    p.Field('remote_key', 'remoteKey', _v298, lambda: _v298('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v299, lambda: _v299('{property}')),
+    p.Field('password_sync', 'passwordSync', _v300, lambda: _v300('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v289, lambda: _v289('derived')),
-    p.Field('key_file', 'keyFile', _v290, lambda: _v290(None)),
-    p.Field('sealed', 'sealed', _v291, lambda: _v291(None)),
+    p.Field('provider', 'provider', _v291, lambda: _v291('derived')),
+    p.Field('key_file', 'keyFile', _v292, lambda: _v292(None)),
+    p.Field('sealed', 'sealed', _v293, lambda: _v293(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v299 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v301 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v300 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v302 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v301 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v303 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v302 = p.integer(ge=0)
+_v304 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1508,26 +1521,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v300, lambda: _v300([])),
-    p.Field('parameters', 'parameters', _v301, lambda: _v301({})),
-    p.Field('password_rotation', 'passwordRotation', _v302, lambda: _v302(0)),
+    p.Field('in_roles', 'inRoles', _v302, lambda: _v302([])),
+    p.Field('parameters', 'parameters', _v303, lambda: _v303({})),
+    p.Field('password_rotation', 'passwordRotation', _v304, lambda: _v304(0)),
 ))
 
-_v303 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v305 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v283, lambda: _v283('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v284, lambda: _v284('RenderConfig')),
-    p.Field('specs', 'specs', _v285, lambda: _v285(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v286, lambda: _v286('rendered')),
-    p.Field('namespace', 'namespace', _v287, lambda: _v287(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v288, lambda: _v288('1.30')),
+    p.Field('api_version', 'apiVersion', _v285, lambda: _v285('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v286, lambda: _v286('RenderConfig')),
+    p.Field('specs', 'specs', _v287, lambda: _v287(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v288, lambda: _v288('rendered')),
+    p.Field('namespace', 'namespace', _v289, lambda: _v289(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v290, lambda: _v290('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v299, lambda: _v299(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v303, lambda: _v303([])),
+    p.Field('required_version', 'requiredVersion', _v301, lambda: _v301(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v305, lambda: _v305([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1607,6 +1620,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'StandbySpec': V_StandbySpec,
     'StorageCASpec': V_StorageCASpec,
     'StreamSourceSpec': V_StreamSourceSpec,
+    'SwitchoverSpec': V_SwitchoverSpec,
     'TLSSpec': V_TLSSpec,
     'Toleration': V_Toleration,
     'TopologySpreadConstraint': V_TopologySpreadConstraint,
@@ -1692,6 +1706,7 @@ MODELS: dict[str, str] = {
     'StandbySpec': 'pgrender.spec.backups.StandbySpec',
     'StorageCASpec': 'pgrender.spec.backups.StorageCASpec',
     'StreamSourceSpec': 'pgrender.spec.backups.StreamSourceSpec',
+    'SwitchoverSpec': 'pgrender.spec.patroni.SwitchoverSpec',
     'TLSSpec': 'pgrender.spec.tls.TLSSpec',
     'Toleration': 'pgrender.spec.scheduling.Toleration',
     'TopologySpreadConstraint': 'pgrender.spec.scheduling.TopologySpreadConstraint',
@@ -1777,6 +1792,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.backups.StandbySpec': StandbySpec,
     'pgrender.spec.backups.StorageCASpec': StorageCASpec,
     'pgrender.spec.backups.StreamSourceSpec': StreamSourceSpec,
+    'pgrender.spec.patroni.SwitchoverSpec': SwitchoverSpec,
     'pgrender.spec.tls.TLSSpec': TLSSpec,
     'pgrender.spec.scheduling.Toleration': Toleration,
     'pgrender.spec.scheduling.TopologySpreadConstraint': TopologySpreadConstraint,

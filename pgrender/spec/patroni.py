@@ -6,11 +6,24 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from pgrender.spec.base import StrictModel
+from pgrender.spec.base import DNSLabel, StrictModel
 from pgrender.spec.limits import MAX_HBA_RULES, MAX_PARAMETERS
 from pgrender.spec.rules.patroni import ParameterValue, check_timing
 
 __all__ = ["ParameterValue", "PatroniSpec"]
+
+
+class SwitchoverSpec(StrictModel):
+    """A planned switchover, made once by the reconcile Job for each value of run (PGO's
+    spec.patroni.switchover with its trigger annotation)."""
+
+    run: int = Field(ge=1, le=1_000_000)
+    """Raise it to switch over again. The reconcile Job records each run it made (table
+    pgrender.switchovers in database postgres), so a later Job makes none twice."""
+    target: DNSLabel | None = Field(default=None, examples=["hippo-instance1-1-0"])
+    """The member that leads afterwards (a member's pod name, which is its Patroni name); nothing is
+    done when it leads already. Default: an up-to-date replica (the synchronous standby in
+    synchronous mode)."""
 
 
 class PatroniSpec(StrictModel):
@@ -45,5 +58,9 @@ class PatroniSpec(StrictModel):
         "postgresql.use_slots, postgresql.parameters, ...), merged into what pgrender writes; settings with "
         'a field of their own are refused (README, "Patroni dynamic configuration").',
     )
+
+    switchover: SwitchoverSpec | None = None
+    """A switchover the reconcile Job makes once (for each run): to move the primary off a node before
+    its maintenance, say."""
 
     _timing = model_validator(mode="after")(check_timing)

@@ -1686,15 +1686,25 @@ class LocalCluster:
         pod = PodFacts(default_pod_name(job), self.rendered.namespace)
         members_env = resolve_env(container, pod, self.rendered).get("PGRENDER_PATRONI_MEMBERS", "")
         names = [member.rpartition(":")[0] for member in members_env.split()]
-        # The primary Service reaches whichever member leads (others may be down: a stopped rollout).
-        leader = wait_until("a leader", self.leader, 60)
+        # The primary Service reaches whichever member leads (others may be down: a stopped rollout),
+        # and follows the leader as it changes (a switchover the Job makes), each connection anew.
+        leading = [wait_until("a leader", self.leader, 60).pg_port]
+
+        def primary() -> int:
+            with contextlib.suppress(Exception):  # no leader this moment: the one it had
+                now = self.leader()
+                if now is not None:
+                    leading[0] = now.pg_port
+            return leading[0]
+
         shutil.rmtree(root, ignore_errors=True)
-        where = Placement({}, leader.pg_port, member_api_ports=dict(self.member_ports))
-        account = ServiceAccount(self.kube.service_account_dir, self.kube.env)
-        prepared = prepare_container(
-            self.rendered, job, container["name"], root, where, pod=pod, hosts=names, service_account=account
-        )
-        return prepared.run_once(timeout)
+        with service_stand_in(f"{self.rendered.name}-primary", 0, primary, address=LOCAL_POD_IP) as service:
+            where = Placement({}, service.port, member_api_ports=dict(self.member_ports))
+            account = ServiceAccount(self.kube.service_account_dir, self.kube.env)
+            prepared = prepare_container(
+                self.rendered, job, container["name"], root, where, pod=pod, hosts=names, service_account=account
+            )
+            return prepared.run_once(timeout)
 
     def stop(self) -> list[int]:
         """Stop every process this cluster started, by PID; return stragglers that had to be killed.
@@ -1871,13 +1881,20 @@ class ServiceStandIn:
 
     _next = 1
 
-    def __init__(self, name: str, port: int, target: Callable[[], int]) -> None:
+    def __init__(self, name: str, port: int, target: Callable[[], int], address: str | None = None) -> None:
         self.name, self.port, self.target = name, port, target
-        self.listener = self._bind()
+        self.listener = self._bind() if address is None else self._bind_at(address)
         self.address: str = self.listener.getsockname()[0]
+        self.port = self.listener.getsockname()[1]  # the one bound, where ``port`` was 0
         self.connections: list[socket.socket] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, name=f"service {name}", daemon=True)
+
+    def _bind_at(self, address: str) -> socket.socket:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind((address, self.port))
+        listener.listen(64)
+        return listener
 
     def _bind(self) -> socket.socket:
         errors = []
@@ -2015,9 +2032,11 @@ def slow_link(target: Callable[[], int], rate: float | None) -> Iterator[SlowLin
 
 
 @contextlib.contextmanager
-def service_stand_in(name: str, port: int, target: Callable[[], int]) -> Iterator[ServiceStandIn]:
+def service_stand_in(
+    name: str, port: int, target: Callable[[], int], address: str | None = None
+) -> Iterator[ServiceStandIn]:
     """A started :class:`ServiceStandIn`, stopped on exit."""
-    stand_in = ServiceStandIn(name, port, target).start()
+    stand_in = ServiceStandIn(name, port, target, address).start()
     try:
         yield stand_in
     finally:

@@ -194,6 +194,30 @@ SAMPLED = (
 )
 
 
+def _sync_standby(cluster: LocalCluster) -> str | None:
+    names = [m["name"] for m in cluster.cluster_state()["members"] if m["role"] in ("sync_standby", "sync standby")]
+    return names[0] if names else None
+
+
+def test_a_planned_switchover_is_made_once(trio: LocalCluster, rerender: Callable[..., Rendered]) -> None:
+    """spec.patroni.switchover to a member: after the rollout the Job hands it the leader role and
+    records the run; run again (its next pod, a later Job), it makes none."""
+    leader = trio.wait_healthy()
+    # trio runs in synchronous mode: Patroni hands over to the synchronous standby only
+    target = wait_until("a synchronous standby", lambda: _sync_standby(trio), timeout=30)
+    switched = rerender(lambda spec: spec["spec"]["patroni"].update(switchover={"run": 1, "target": target}))
+    out = reconcile(trio, switched, leader)
+    assert f"{leader.name}: switchover to {target}" in out
+    new_leader = trio.wait_healthy()
+    assert new_leader.name == target
+    assert new_leader.psql("SELECT run, leader, done_at IS NOT NULL FROM pgrender.switchovers") == [
+        ["1", leader.name, "t"]
+    ]
+    again = reconcile(trio, switched, new_leader)
+    assert "switchover 1: made before" in again and "switchover to" not in again
+    assert trio.wait_healthy().name == target
+
+
 def test_no_verifier_reaches_the_server_log_whatever_logs_statements(
     trio: LocalCluster, rerender: Callable[..., Rendered]
 ) -> None:
