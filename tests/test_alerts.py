@@ -349,3 +349,38 @@ def test_backup_age_limits_follow_the_schedules(backups_plan: ClusterPlan) -> No
         ("repo1", ("hippo-repo1-full", "hippo-repo1-incr"), DAY + deadline + 3600),
         ("repo2", ("hippo-repo2-full",), DAY + deadline + 3600),
     }
+
+
+HOUR_MINUTES = 60
+
+
+@pytest.mark.parametrize(
+    ("suspended_hours", "running_hours", "fires"),
+    [(13, 1, False), (13, 40, True), (0, 33, True)],
+    ids=["started-after-a-night", "failing-long-after-the-start", "never-suspended"],
+)
+def test_backup_age_counts_from_the_end_of_a_shutdown(
+    backups_plan: ClusterPlan, tmp_path: Path, suspended_hours: int, running_hours: int, fires: bool
+) -> None:
+    """spec.shutdown suspends the backup CronJobs. Started again, a run missed meanwhile is not made
+    up (startingDeadlineSeconds is an hour), so the last success stays older than the limit until
+    the next scheduled run: after a night shut down (a daily backup missed), PostgresBackupTooOld
+    would fire for most of the next day. It waits the repository's limit from the last time a
+    CronJob of it was suspended (kube_cronjob_spec_suspend), and fires as before after that."""
+    cronjob = {"namespace": NS, "cronjob": "hippo-repo2-full"}
+    before = 19 * HOUR_MINUTES  # the last success at 0, the shutdown 19 hours later
+    samples = before + (suspended_hours + running_hours) * HOUR_MINUTES
+    suspend = f"0x{before - 1}" + (f" 1x{suspended_hours * HOUR_MINUTES - 1}" if suspended_hours else "")
+    suspend += f" 0x{running_hours * HOUR_MINUTES}"
+    run_rule_test(
+        groups_file(backups_plan, tmp_path, annotations=False),
+        tmp_path,
+        "PostgresBackupTooOld",
+        [
+            series("kube_cronjob_created", f"{-30 * DAY}x{samples}", **cronjob),
+            series("kube_cronjob_status_last_successful_time", f"0x{samples}", **cronjob),
+            series("kube_cronjob_spec_suspend", suspend, **cronjob),
+        ],
+        samples,
+        [{"repo": "repo2", "severity": "critical"}] if fires else [],
+    )

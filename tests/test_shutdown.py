@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pgrender.changes import leaves
+from pgrender.pod import SYNC_WAVE
 from pgrender.render import Request, render
 from tests.conftest import GOLDEN_KEY
 
@@ -73,12 +74,44 @@ def test_scaled_and_suspended(
     assert (running[kind, name]["spec"][field], stopped[kind, name]["spec"][field]) == (before, after)
 
 
+def test_every_member_stops_in_one_argo_cd_sync_wave(
+    running: dict[tuple[str, str], Any], stopped: dict[tuple[str, str], Any]
+) -> None:
+    """Argo CD syncs a wave once the waves before it are Healthy, and a StatefulSet scaled to 0 is
+    Healthy as soon as its controller has seen it. In the members' own waves, member 0 (the primary
+    after a bootstrap) would stop seconds before the others, and one of them be promoted on the way
+    (tests/runtime/test_shutdown.py). Shut down, every member is in the first member's wave, so they
+    stop together, as with Flux or kubectl; started, each is in its own wave again."""
+
+    def waves(objects: dict[tuple[str, str], Any]) -> dict[str, str]:
+        return {
+            name: obj["metadata"]["annotations"][SYNC_WAVE]
+            for (kind, name), obj in objects.items()
+            if kind == "StatefulSet" and name != "hippo-repo-host"
+        }
+
+    assert waves(running) == {"hippo-instance1-0": "1", "hippo-instance1-1": "2"}
+    assert waves(stopped) == {"hippo-instance1-0": "1", "hippo-instance1-1": "1"}
+
+
 def test_no_job_runs_while_shut_down(running: dict[tuple[str, str], Any], stopped: dict[tuple[str, str], Any]) -> None:
     """The reconcile Job, the initial backup and the manual one: rendered again (and so run) on start."""
-    gone = sorted(name for kind, name in running.keys() - stopped.keys())
+    gone = sorted(name for kind, name in running.keys() - stopped.keys() if kind == "Job")
     assert [name.rsplit("-", 1)[0] for name in gone] == ["hippo-reconcile", "hippo-repo1-init", "hippo-repo1-manual"]
-    assert all(kind == "Job" for kind, _ in running.keys() - stopped.keys())
     assert not stopped.keys() - running.keys()
+
+
+def test_no_disruption_budget_while_shut_down(
+    running: dict[tuple[str, str], Any], stopped: dict[tuple[str, str], Any]
+) -> None:
+    """A budget of minAvailable 1 over no pod has desiredHealthy 1 and currentHealthy 0 for as long as
+    the cluster is shut down: kube-prometheus' KubePdbNotEnoughHealthyPods (desired_healthy -
+    current_healthy > 0 for 15m) fires for each, the whole time. There is nothing to protect from a
+    drain; started again, the budgets are rendered again. Nothing else is left out but the Jobs."""
+    budgets = {name for kind, name in running if kind == "PodDisruptionBudget"}
+    assert budgets == {"hippo-instance1", "hippo-pgbouncer", "hippo-pgbouncer-replicas"}
+    assert not {name for kind, name in stopped if kind == "PodDisruptionBudget"}
+    assert {kind for kind, _ in running.keys() - stopped.keys()} == {"Job", "PodDisruptionBudget"}
 
 
 def test_alerts_that_expect_running_members_are_left_out(
@@ -102,7 +135,9 @@ def test_nothing_else_changes(running: dict[tuple[str, str], Any], stopped: dict
         for path, _, _ in leaves(running[kind, name], obj)
     }
     scaled = {(kind, name, f"spec.{field}") for kind, name, field, before, after in SCALED if before != after}
-    assert {c for c in changed if c[0] != "PrometheusRule"} == scaled
+    # and member 1's sync wave (the StatefulSet's own annotation, not its pod template's)
+    wave = ("StatefulSet", "hippo-instance1-1", f"metadata.annotations.{SYNC_WAVE}")
+    assert {c for c in changed if c[0] != "PrometheusRule"} == {*scaled, wave}
 
 
 def test_the_password_cron_job_is_suspended(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ expects, each on metrics that exist, from the source its ``source`` annotation n
   every series with the pod's ``namespace`` and ``pod``;
 - ``kubelet``: kubelet_volume_stats_* of the members' PersistentVolumeClaims (what the database
   cannot see: how full its volumes are);
-- ``kube-state-metrics``: the backup CronJobs' last successful run (kube_cronjob_*);
+- ``kube-state-metrics``: the backup CronJobs' last successful run, and whether they were suspended
+  (kube_cronjob_*);
 - ``cert-manager`` (TLS provider cert-manager): certmanager_certificate_expiration_timestamp_seconds;
   ``pgrender`` (TLS provider derived): the end of the certificates pgrender derived, a time
   written into the rule, which a render with a new rotation rewrites.
@@ -172,12 +173,16 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
     for backup in m.backup_ages:
         jobs = promql.cron_jobs(plan, backup.cron_jobs)
         last = f"max(kube_cronjob_status_last_successful_time{{{jobs}}})"
+        # Suspended CronJobs (spec.shutdown, a standby cluster) miss their runs, and resumed they do not
+        # make them up (startingDeadlineSeconds): the limit counts from the last time one was suspended.
+        suspended = f"max_over_time(kube_cronjob_spec_suspend{{{jobs}}}[{backup.max_age_seconds}s]) > 0"
         out.append(
             _rule(
                 "PostgresBackupTooOld",
-                f"(time() - {last} > {backup.max_age_seconds}) "
+                f"((time() - {last} > {backup.max_age_seconds}) "
                 f"or (time() - min(kube_cronjob_created{{{jobs}}}) > {backup.max_age_seconds} "
-                f"unless on () count(kube_cronjob_status_last_successful_time{{{jobs}}}))",
+                f"unless on () count(kube_cronjob_status_last_successful_time{{{jobs}}}))) "
+                f"unless on () ({suspended})",
                 "10m",
                 "critical",
                 "kube-state-metrics",

@@ -49,7 +49,8 @@ def pgbouncer(plan: ClusterPlan) -> list[Manifest]:
     out = []
     for pgb in plan.poolers:
         out += [_config_map(plan, pgb), _secret(plan, pgb), _deployment(plan, pgb)]
-        if pgb.disruption_budget:
+        # Shut down (no pod), a budget would only report too few healthy pods (components/disruption_budgets.py).
+        if pgb.disruption_budget and not plan.shutdown:
             out.append(
                 {
                     "apiVersion": "policy/v1",

@@ -26,17 +26,22 @@ CONTAINER = "database"
 
 
 def statefulsets(plan: ClusterPlan) -> list[Manifest]:
-    """Return one StatefulSet per instance, each in its own Argo CD sync wave."""
-    return [_statefulset(plan, instance) for instance in plan.instances]
+    """Return one StatefulSet per instance, each in its own Argo CD sync wave; shut down, all in the
+    first member's wave."""
+    # Argo CD syncs a wave once the waves before it are Healthy, and a StatefulSet scaled to 0 is
+    # Healthy at once: in their own waves the members would stop seconds apart, member 0 (the
+    # primary after a bootstrap) first, and its Patroni would hand the leader key to a replica on
+    # the way. In one wave they stop together, as with Flux or kubectl apply. Only the StatefulSets'
+    # own annotation changes (no pod template); started again, each member is in its own wave.
+    first = min((i.sync_wave for i in plan.instances), default=0)
+    return [_statefulset(plan, i, first if plan.shutdown else i.sync_wave) for i in plan.instances]
 
 
-def _statefulset(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
+def _statefulset(plan: ClusterPlan, instance: InstancePlan, wave: int) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": object_meta(
-            plan, instance.name, instance.labels, {SYNC_WAVE: str(instance.sync_wave)}, instance.metadata
-        ),
+        "metadata": object_meta(plan, instance.name, instance.labels, {SYNC_WAVE: str(wave)}, instance.metadata),
         "spec": {
             "replicas": plan.scaled(1),
             "serviceName": plan.names.pods_service,

@@ -2,9 +2,11 @@
 
 Applying ``shutdown: true`` scales every member StatefulSet to zero at once (the harness's
 Kubernetes API stops their pods together, as the StatefulSet controllers would); each Patroni stops
-its PostgreSQL cleanly, the data stays. Applying the spec without it starts the members again, in
-two ways: all at once (Flux, ``kubectl apply``), or in the StatefulSets' Argo CD sync waves, member 0
-first and the next once it is ready, with the primary of before the shutdown last. Either way
+its PostgreSQL cleanly, the data stays. Applied in Argo CD's sync waves, the same: the shut-down
+StatefulSets share one wave, so no member stops before the others and no replica is promoted.
+Applying the spec without it starts the members again, in two ways: all at once (Flux, ``kubectl
+apply``), or in the StatefulSets' Argo CD sync waves, member 0 first and the next once it is ready,
+with the primary of before the shutdown last. Either way
 Patroni elects a leader, the others stream from it, the reconcile Job (rendered again) runs, and
 every row written (and replicated) before the shutdown is there.
 """
@@ -16,9 +18,12 @@ import dataclasses
 import re
 import shutil
 import subprocess
+import time
 from typing import Any
 
 import pytest
+
+from pgrender.pod import SYNC_WAVE
 
 from .conftest import require_runtime
 from .harness import (
@@ -120,5 +125,66 @@ def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data(s
             if start == "in-waves":  # README: the member of the first wave leads, alone within the lag allowed
                 names = [m.name for m in cluster.members]
                 assert (leader.name, new_leader.name) == (names[-1], names[0])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# Argo CD's ARGOCD_SYNC_WAVE_DELAY: the pause between one wave found Healthy and the next one's sync.
+ARGO_CD_WAVE_DELAY = 2.0
+
+
+def member_waves(before: Rendered, after: Rendered) -> list[Rendered]:
+    """Argo CD's sync of ``after`` over ``before``, one step per sync wave of ``after``'s member
+    StatefulSets: in step n those of the first n waves as in ``after``, the others as in ``before``."""
+    old = {o["metadata"]["name"]: o for o in before.all("StatefulSet")}
+    waves = sorted({int(o["metadata"]["annotations"][SYNC_WAVE]) for o in after.all("StatefulSet")})
+    steps = []
+    for wave in waves:
+        objects = []
+        for obj in after.objects:
+            later = obj["kind"] == "StatefulSet" and int(obj["metadata"]["annotations"][SYNC_WAVE]) > wave
+            objects.append(old[obj["metadata"]["name"]] if later else obj)
+        steps.append(dataclasses.replace(after, objects=tuple(objects)))
+    return steps
+
+
+def test_shutdown_in_argo_cd_sync_waves_promotes_no_replica() -> None:
+    """Argo CD syncs the shut-down rendering wave by wave. A StatefulSet scaled to 0 is Healthy to
+    Argo CD as soon as its controller has seen it (ready replicas >= 0), so the next wave follows
+    about ARGO_CD_WAVE_DELAY later, whether or not the pods of the waves before have stopped. Here
+    they have (a small or idle database stops in well under a second). The primary, member 0 as
+    after a bootstrap, is in the first wave: had it stopped alone, its Patroni would release the
+    leader key and a replica would be promoted (and take writes) just before it is stopped in turn."""
+    require_runtime()
+    root = temp_root("pgrender-shutdown-")
+    spec: dict[str, Any] = local_spec("hippo")
+    spec["metadata"]["name"] = "nap"
+    rendered = render_spec(spec, root / "specs" / "running")
+    asleep = copy.deepcopy(spec)
+    asleep["spec"]["shutdown"] = True
+    try:
+        with running_cluster(rendered, root / "nap") as cluster:
+            leader = cluster.wait_healthy()
+            first = cluster.members[0]
+            if leader is not first:  # member 0 leads, as it does after the cluster's bootstrap
+                leader.crash()
+                wait_until("member 0 leads", lambda: cluster.leader() is first or None, 60)
+                leader.start()
+                leader = cluster.wait_healthy(60)
+            assert leader is first
+            leader.psql(f"CREATE TABLE naps (id int PRIMARY KEY); INSERT INTO naps SELECT generate_series(1, {ROWS})")
+            wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
+
+            stopped = render_spec(asleep, root / "specs" / "stopped")
+            *waves, _ = member_waves(rendered, stopped)
+            for step in waves:
+                cluster.kube.apply(step.objects)
+                cluster.kube.wait_idle(120)  # the wave's pods have stopped
+                time.sleep(ARGO_CD_WAVE_DELAY)
+            cluster.apply(stopped)  # the last wave; returns once every member's pod is gone
+            states = {m.name: control_state(m) for m in cluster.members}
+            assert states == {
+                m.name: "shut down" if m is leader else "shut down in recovery" for m in cluster.members
+            }, "no replica was promoted on the way: the members stopped together"
     finally:
         shutil.rmtree(root, ignore_errors=True)
