@@ -1881,8 +1881,13 @@ class ServiceStandIn:
 
     _next = 1
 
-    def __init__(self, name: str, port: int, target: Callable[[], int], address: str | None = None) -> None:
+    CHUNK = 16384
+
+    def __init__(
+        self, name: str, port: int, target: Callable[[], int], address: str | None = None, rate: float | None = None
+    ) -> None:
         self.name, self.port, self.target = name, port, target
+        self.rate = rate  # bytes a second the answers flow at, at most (slow_link); None: full speed
         self.listener = self._bind() if address is None else self._bind_at(address)
         self.address: str = self.listener.getsockname()[0]
         self.port = self.listener.getsockname()[1]  # the one bound, where ``port`` was 0
@@ -1931,77 +1936,13 @@ class ServiceStandIn:
             upstream.settimeout(None)
             with self.lock:
                 self.connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pipe, args=(source, sink, answers), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        self.thread.join(5)
-        with self.lock:
-            for connection in self.connections:
-                connection.close()
-            self.connections.clear()
-
-
-class SlowLink:
-    """A slow network in front of a local server: a listener on 127.0.0.1 (:attr:`port`) that forwards
-    each connection byte for byte to 127.0.0.1:``target()``, the answers at most :attr:`rate` bytes a
-    second (what the client sends goes at full speed). TLS passes through untouched. Set
-    :attr:`rate` to None for full speed from then on.
-
-    It stands between a rendered client and its server where a test needs a copy to take long enough
-    to interrupt it, without changing what is rendered: the client is given this port where a local
-    port stands for the Service (``remote_services``) or is in the spec anyway (an object store's)."""
-
-    CHUNK = 16384
-
-    def __init__(self, target: Callable[[], int], rate: float | None) -> None:
-        self.target, self.rate = target, rate
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind((LOCAL_POD_IP, 0))
-        self.listener.listen(64)
-        self.port: int = self.listener.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._accept, name=f"slow link {self.port}", daemon=True)
-
-    def start(self) -> SlowLink:
-        self.thread.start()
-        return self
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # closed by stop()
-            try:
-                upstream = socket.create_connection((LOCAL_POD_IP, self.target()), timeout=5)
-            except Exception:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self.lock:
-                self.connections += [client, upstream]
-            for source, sink, slow in ((client, upstream, False), (upstream, client, True)):
-                threading.Thread(target=self._pipe, args=(source, sink, slow), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
         try:
             while chunk := source.recv(self.CHUNK):
-                rate = self.rate if slow else None
+                rate = self.rate if answers else None
                 if rate:
                     time.sleep(len(chunk) / rate)
                 sink.sendall(chunk)
@@ -2022,21 +1963,24 @@ class SlowLink:
 
 
 @contextlib.contextmanager
-def slow_link(target: Callable[[], int], rate: float | None) -> Iterator[SlowLink]:
-    """A started :class:`SlowLink`, stopped on exit."""
-    link = SlowLink(target, rate).start()
-    try:
+def slow_link(target: Callable[[], int], rate: float | None) -> Iterator[ServiceStandIn]:
+    """A slow network in front of a local server: a forwarder on 127.0.0.1 (its ``port``) to
+    127.0.0.1:``target()`` whose answers flow at most ``rate`` bytes a second (what the client sends
+    goes at full speed; set its ``rate`` to None for full speed from then on), stopped on exit.
+
+    It stands between a rendered client and its server where a test needs a copy to take long enough
+    to interrupt it, without changing what is rendered: the client is given this port where a local
+    port stands for the Service (``remote_services``) or is in the spec anyway (an object store's)."""
+    with service_stand_in("slow link", 0, target, address=LOCAL_POD_IP, rate=rate) as link:
         yield link
-    finally:
-        link.stop()
 
 
 @contextlib.contextmanager
 def service_stand_in(
-    name: str, port: int, target: Callable[[], int], address: str | None = None
+    name: str, port: int, target: Callable[[], int], address: str | None = None, rate: float | None = None
 ) -> Iterator[ServiceStandIn]:
     """A started :class:`ServiceStandIn`, stopped on exit."""
-    stand_in = ServiceStandIn(name, port, target, address).start()
+    stand_in = ServiceStandIn(name, port, target, address, rate).start()
     try:
         yield stand_in
     finally:

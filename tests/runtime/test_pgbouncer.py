@@ -54,20 +54,29 @@ def pooled(runtime_root: Path) -> Iterator[tuple[LocalCluster, PgBouncer]]:
             bouncer.stop()
 
 
-@pytest.fixture(scope="module")
-def replicas_bouncer(pooled: tuple[LocalCluster, PgBouncer], runtime_root: Path) -> Iterator[PgBouncer]:
-    """The replicas' pgBouncer as rendered; each Service it could name reaches the member it selects."""
+def started_replicas_bouncer(
+    pooled: tuple[LocalCluster, PgBouncer], root: Path, on_the_primary: bool
+) -> Iterator[PgBouncer]:
+    """The replicas' pgBouncer as rendered, under ``root``. Each Service it could name reaches the
+    member it selects; ``on_the_primary``: the replicas Service reaches the leader, as the server
+    connections it holds do after a failover (pgBouncer keeps them for server_lifetime; the Service
+    no longer selects that member, but an open connection stays where it was)."""
     cluster, _ = pooled
     leader = cluster.wait_healthy()
     (replica,) = [m for m in cluster.members if m is not leader]
-    services = {"pooled-primary.apps.svc": leader.pg_port, "pooled-replicas.apps.svc": replica.pg_port}
-    root = runtime_root / "pooled-pgbouncer-replicas"
+    reached = leader if on_the_primary else replica
+    services = {"pooled-primary.apps.svc": leader.pg_port, "pooled-replicas.apps.svc": reached.pg_port}
     bouncer = PgBouncer(cluster.rendered, root, leader.pg_port, REPLICAS, services)
     try:
         bouncer.start()
         yield bouncer
     finally:
         bouncer.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas_bouncer(pooled: tuple[LocalCluster, PgBouncer], runtime_root: Path) -> Iterator[PgBouncer]:
+    yield from started_replicas_bouncer(pooled, runtime_root / "pooled-pgbouncer-replicas", on_the_primary=False)
 
 
 REPLICAS = "pooled-pgbouncer-replicas"
@@ -75,19 +84,9 @@ REPLICAS = "pooled-pgbouncer-replicas"
 
 @pytest.fixture(scope="module")
 def replicas_bouncer_on_the_primary(pooled: tuple[LocalCluster, PgBouncer], runtime_root: Path) -> Iterator[PgBouncer]:
-    """The replicas' pgBouncer after a failover: the server connections it holds reach the member
-    that now leads (pgBouncer keeps them for server_lifetime; the Service no longer selects it, but
-    an open connection stays where it was). Here the replicas Service reaches the leader throughout."""
-    cluster, _ = pooled
-    leader = cluster.wait_healthy()
-    services = {"pooled-primary.apps.svc": leader.pg_port, "pooled-replicas.apps.svc": leader.pg_port}
+    """The replicas' pgBouncer after a failover: its server connections on the member that now leads."""
     root = runtime_root / "pooled-pgbouncer-replicas-on-the-primary"
-    bouncer = PgBouncer(cluster.rendered, root, leader.pg_port, REPLICAS, services)
-    try:
-        bouncer.start()
-        yield bouncer
-    finally:
-        bouncer.stop()
+    yield from started_replicas_bouncer(pooled, root, on_the_primary=True)
 
 
 def user_uri(cluster: LocalCluster, bouncer: PgBouncer, user: str, tmp: Path) -> tuple[str, dict[str, str]]:

@@ -13,12 +13,14 @@ every row written (and replicated) before the shutdown is there.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -59,21 +61,10 @@ def rows_everywhere(cluster: LocalCluster) -> bool | None:
     return True if set(counts.values()) == {str(ROWS)} else None
 
 
-def only_first_member(rendered: Rendered) -> Rendered:
-    """Argo CD's first wave of a start: member 0's StatefulSet scaled up, the later waves' not yet."""
-    members = sorted(o["metadata"]["name"] for o in rendered.all("StatefulSet"))
-    objects = []
-    for obj in rendered.objects:
-        if obj["kind"] == "StatefulSet" and obj["metadata"]["name"] != members[0]:
-            obj = copy.deepcopy(obj)
-            obj["spec"]["replicas"] = 0
-        objects.append(obj)
-    return dataclasses.replace(rendered, objects=tuple(objects))
-
-
-# how the members start again: together (Flux, kubectl apply), or in their Argo CD sync waves
-@pytest.mark.parametrize("start", ["together", "in-waves"])
-def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data(start: str) -> None:
+@contextlib.contextmanager
+def nap() -> Iterator[tuple[LocalCluster, dict[str, Any], Rendered, dict[str, Any]]]:
+    """examples/hippo.yaml as cluster nap, running: the cluster, its spec and rendering, and the spec
+    with shutdown: true."""
     require_runtime()
     root = temp_root("pgrender-shutdown-")
     spec: dict[str, Any] = local_spec("hippo")
@@ -83,50 +74,63 @@ def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data(s
     asleep["spec"]["shutdown"] = True
     try:
         with running_cluster(rendered, root / "nap") as cluster:
-            job = cluster.run_job(root / "job-created")
-            assert job.returncode == 0, job.stdout + job.stderr
-            leader = cluster.wait_healthy()
-            if start == "in-waves" and leader is cluster.members[0]:
-                # The primary in the last wave: a replica starts first, alone.
-                crashed = leader
-                crashed.crash()
-                wait_until("another leader", lambda: cluster.leader() not in (None, crashed) or None, 60)
-                crashed.start()
-                leader = cluster.wait_healthy(60)
-            assert start == "together" or leader.name == cluster.members[-1].name
-            leader.psql(f"CREATE TABLE naps (id int PRIMARY KEY); INSERT INTO naps SELECT generate_series(1, {ROWS})")
-            wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
-
-            stopped = render_spec(asleep, root / "specs" / "stopped")
-            assert not stopped.all("Job")  # nothing to run it on
-            cluster.apply(stopped)  # returns once every member's pod is gone
-            # as the StatefulSet controllers would, every member was stopped at the same time
-            windows = [cluster.pod_deletions[m.name] for m in cluster.members]
-            assert max(begin for begin, _ in windows) < min(end for _, end in windows), windows
-            assert [m.name for m in cluster.members if m.running() or m.postmaster_pid()] == []
-            states = {m.name: control_state(m) for m in cluster.members}
-            assert states == {
-                m.name: "shut down" if m is leader else "shut down in recovery" for m in cluster.members
-            }, "every PostgreSQL stopped cleanly, and no replica was promoted on the way"
-
-            started = render_spec(spec, root / "specs" / "started")
-            assert started.objects == rendered.objects  # the same spec renders the same objects
-            if start == "in-waves":
-                cluster.apply(only_first_member(started))
-                first = cluster.members[0]
-                wait_until("member 0 ready", lambda: cluster.pod_ready(first.name) or None, 60)
-            cluster.apply(started)  # every member's pod made again, from the same template
-            assert all(m.running() for m in cluster.members)
-            new_leader = cluster.wait_healthy(90)
-            job = cluster.run_job(root / "job-started")
-            assert job.returncode == 0, job.stdout + job.stderr
-            wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
-            new_leader.psql("INSERT INTO naps VALUES (0)")  # and it takes writes again
-            if start == "in-waves":  # README: the member of the first wave leads, alone within the lag allowed
-                names = [m.name for m in cluster.members]
-                assert (leader.name, new_leader.name) == (names[-1], names[0])
+            yield cluster, spec, rendered, asleep
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def led_by(cluster: LocalCluster, wanted: Member) -> Member:
+    """The cluster with ``wanted`` leading: whoever leads else is crashed (a failover to the other
+    member of two) and started again as a replica."""
+    leader = cluster.wait_healthy()
+    if leader.name != wanted.name:
+        leader.crash()
+        wait_until(f"{wanted.name} leading", lambda: (cluster.leader() or leader).name == wanted.name or None, 60)
+        leader.start()
+    return cluster.wait_healthy(60)
+
+
+# how the members start again: together (Flux, kubectl apply), or in their Argo CD sync waves
+@pytest.mark.parametrize("start", ["together", "in-waves"])
+def test_shutdown_stops_every_member_cleanly_and_starting_again_keeps_the_data(start: str) -> None:
+    with nap() as (cluster, spec, rendered, asleep):
+        root = cluster.root.parent
+        job = cluster.run_job(root / "job-created")
+        assert job.returncode == 0, job.stdout + job.stderr
+        # in waves, the primary in the last one: a replica starts first, alone
+        leader = led_by(cluster, cluster.members[-1]) if start == "in-waves" else cluster.wait_healthy()
+        leader.psql(f"CREATE TABLE naps (id int PRIMARY KEY); INSERT INTO naps SELECT generate_series(1, {ROWS})")
+        wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
+
+        stopped = render_spec(asleep, root / "specs" / "stopped")
+        assert not stopped.all("Job")  # nothing to run it on
+        cluster.apply(stopped)  # returns once every member's pod is gone
+        # as the StatefulSet controllers would, every member was stopped at the same time
+        windows = [cluster.pod_deletions[m.name] for m in cluster.members]
+        assert max(begin for begin, _ in windows) < min(end for _, end in windows), windows
+        assert [m.name for m in cluster.members if m.running() or m.postmaster_pid()] == []
+        states = {m.name: control_state(m) for m in cluster.members}
+        assert states == {m.name: "shut down" if m is leader else "shut down in recovery" for m in cluster.members}, (
+            "every PostgreSQL stopped cleanly, and no replica was promoted on the way"
+        )
+
+        started = render_spec(spec, root / "specs" / "started")
+        assert started.objects == rendered.objects  # the same spec renders the same objects
+        if start == "in-waves":  # each wave once the one before is ready, as Argo CD syncs them
+            *waves, _ = member_waves(stopped, started)
+            for step, member in zip(waves, cluster.members, strict=False):
+                cluster.apply(step)
+                wait_until(f"{member.name} ready", lambda m=member: cluster.pod_ready(m.name) or None, 60)
+        cluster.apply(started)  # every member's pod made again, from the same template
+        assert all(m.running() for m in cluster.members)
+        new_leader = cluster.wait_healthy(90)
+        job = cluster.run_job(root / "job-started")
+        assert job.returncode == 0, job.stdout + job.stderr
+        wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
+        new_leader.psql("INSERT INTO naps VALUES (0)")  # and it takes writes again
+        if start == "in-waves":  # README: the member of the first wave leads, alone within the lag allowed
+            names = [m.name for m in cluster.members]
+            assert (leader.name, new_leader.name) == (names[-1], names[0])
 
 
 # Argo CD's ARGOCD_SYNC_WAVE_DELAY: the pause between one wave found Healthy and the next one's sync.
@@ -155,36 +159,20 @@ def test_shutdown_in_argo_cd_sync_waves_promotes_no_replica() -> None:
     they have (a small or idle database stops in well under a second). The primary, member 0 as
     after a bootstrap, is in the first wave: had it stopped alone, its Patroni would release the
     leader key and a replica would be promoted (and take writes) just before it is stopped in turn."""
-    require_runtime()
-    root = temp_root("pgrender-shutdown-")
-    spec: dict[str, Any] = local_spec("hippo")
-    spec["metadata"]["name"] = "nap"
-    rendered = render_spec(spec, root / "specs" / "running")
-    asleep = copy.deepcopy(spec)
-    asleep["spec"]["shutdown"] = True
-    try:
-        with running_cluster(rendered, root / "nap") as cluster:
-            leader = cluster.wait_healthy()
-            first = cluster.members[0]
-            if leader is not first:  # member 0 leads, as it does after the cluster's bootstrap
-                leader.crash()
-                wait_until("member 0 leads", lambda: cluster.leader() is first or None, 60)
-                leader.start()
-                leader = cluster.wait_healthy(60)
-            assert leader is first
-            leader.psql(f"CREATE TABLE naps (id int PRIMARY KEY); INSERT INTO naps SELECT generate_series(1, {ROWS})")
-            wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
+    with nap() as (cluster, _, rendered, asleep):
+        root = cluster.root.parent
+        leader = led_by(cluster, cluster.members[0])  # member 0 leads, as it does after the bootstrap
+        leader.psql(f"CREATE TABLE naps (id int PRIMARY KEY); INSERT INTO naps SELECT generate_series(1, {ROWS})")
+        wait_until("every member has the rows", lambda: rows_everywhere(cluster), 30)
 
-            stopped = render_spec(asleep, root / "specs" / "stopped")
-            *waves, _ = member_waves(rendered, stopped)
-            for step in waves:
-                cluster.kube.apply(step.objects)
-                cluster.kube.wait_idle(120)  # the wave's pods have stopped
-                time.sleep(ARGO_CD_WAVE_DELAY)
-            cluster.apply(stopped)  # the last wave; returns once every member's pod is gone
-            states = {m.name: control_state(m) for m in cluster.members}
-            assert states == {
-                m.name: "shut down" if m is leader else "shut down in recovery" for m in cluster.members
-            }, "no replica was promoted on the way: the members stopped together"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        stopped = render_spec(asleep, root / "specs" / "stopped")
+        *waves, _ = member_waves(rendered, stopped)
+        for step in waves:
+            cluster.kube.apply(step.objects)
+            cluster.kube.wait_idle(120)  # the wave's pods have stopped
+            time.sleep(ARGO_CD_WAVE_DELAY)
+        cluster.apply(stopped)  # the last wave; returns once every member's pod is gone
+        states = {m.name: control_state(m) for m in cluster.members}
+        assert states == {m.name: "shut down" if m is leader else "shut down in recovery" for m in cluster.members}, (
+            "no replica was promoted on the way: the members stopped together"
+        )
