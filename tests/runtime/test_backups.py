@@ -42,6 +42,7 @@ from .harness import (
     PodContainer,
     ProcessDied,
     Rendered,
+    ServiceStandIn,
     client_psql,
     local_spec,
     loopback_uri,
@@ -394,6 +395,24 @@ def test_a_target_before_every_backup_is_explained(root: Path, s3: S3Server, sou
         cluster.stop()
 
 
+def bootstraps_again_after_a_kill(
+    member: Member, link: ServiceStandIn, tool: str, at_least: int, leader: Member
+) -> None:
+    """Start the first member of a new cluster; kill it while ``tool`` copies (``at_least`` bytes in,
+    behind the slow ``link``); start it again at full speed: the guard starts the bootstrap again,
+    and the member leads with ``leader``'s rows."""
+    member.start()
+    kill_while_copying(member, tool, at_least=at_least)
+    link.rate = None
+    member.start()
+    wait_leads(member, 90)
+    wait_until("writes", lambda: member.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
+    assert rows(member) == rows(leader)
+    log = member.log_tail(2000)
+    assert "pgrender bootstrap guard: removed the initialize key of the interrupted bootstrap" in log
+    assert log.count("Running custom bootstrap script") == 2
+
+
 def test_a_restore_killed_in_the_middle_bootstraps_again(root: Path, s3: S3Server, source: LocalCluster) -> None:
     """The first member of a restore killed while pgBackRest restores (an OOM kill, an eviction: no
     shutdown), its container started again: it restores again, from scratch, and runs with the data.
@@ -412,16 +431,7 @@ def test_a_restore_killed_in_the_middle_bootstraps_again(root: Path, s3: S3Serve
         spec["spec"]["bootstrap"]["fromBackup"] = {"cluster": "hippo", "repo": repo}  # target: latest
         rendered = with_user_secrets(render_spec(spec, root / "specs" / "again"), s3)
         with first_member(rendered, root / "again") as member:
-            member.start()
-            kill_while_copying(member, "pgbackrest", at_least=1_000_000)
-            link.rate = None
-            member.start()
-            wait_leads(member, 90)
-            wait_until("writes", lambda: member.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
-            assert rows(member) == rows(leader)
-            log = member.log_tail(2000)
-            assert "pgrender bootstrap guard: removed the initialize key of the interrupted bootstrap" in log
-            assert log.count("Running custom bootstrap script") == 2
+            bootstraps_again_after_a_kill(member, link, "pgbackrest", 1_000_000, leader)
 
 
 def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(
@@ -525,16 +535,7 @@ def test_a_direct_clone_killed_in_the_middle_bootstraps_again(root: Path, source
     with slow_link(lambda: leader.pg_port, rate=2_000_000) as link:
         remote = {"hippo-primary.postgres-dr.svc": link.port}
         with first_member(rendered, root / "copy-again", remote) as member:
-            member.start()
-            kill_while_copying(member, "pg_basebackup", at_least=2_000_000)
-            link.rate = None
-            member.start()
-            wait_leads(member, 90)
-            wait_until("writes", lambda: member.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
-            assert rows(member) == rows(leader)
-            log = member.log_tail(2000)
-            assert "pgrender bootstrap guard: removed the initialize key of the interrupted bootstrap" in log
-            assert log.count("Running custom bootstrap script") == 2
+            bootstraps_again_after_a_kill(member, link, "pg_basebackup", 2_000_000, leader)
 
 
 def test_expire_keeps_what_the_retention_says(source: LocalCluster) -> None:
