@@ -43,6 +43,7 @@ from pgrender.plan.labels import (
     COMPONENT_LABEL,
     PGUSER_LABEL,
     REPO_LABEL,
+    UPGRADE_FROM_ANNOTATION,
 )
 from pgrender.plan.standby_sources import AT_LEAST_THE_PRIMARYS
 from pgrender.record import differing, in_order
@@ -82,12 +83,25 @@ GUARDED: dict[str, str] = {
         "walVolume, let its members join, then remove this set"
     ),
     "major-version": (
-        "PostgreSQL cannot change a data directory's major version in place, and a restore or clone is a "
-        "physical copy at the old version; create a new cluster (a new name) at the new postgresVersion, load "
-        "this one's data logically (psql with a spec.backups.logical dump, or logical replication), move the "
-        "applications to it, then remove this one (README 'Major version upgrades')"
+        "PostgreSQL does not change a data directory's major version by itself, and a restore or clone is a "
+        "physical copy at the old version; shut the cluster down (spec.shutdown: true), then raise "
+        "postgresVersion with spec.upgrade.fromVersion set to the old one (pg_upgrade in place), or create a "
+        "new cluster at the new postgresVersion and load this one's data logically (README 'Major version "
+        "upgrades')"
+    ),
+    "upgrade-running": (
+        "pg_upgrade needs every member stopped, and these members run: shut the cluster down first "
+        "(spec.shutdown: true, at the old postgresVersion, without spec.upgrade), apply that, then upgrade; "
+        "or set spec.shutdown: true in this change too, and false in the next"
     ),
 }
+# spec.upgrade, the cluster shut down before.
+UPGRADE = (
+    "in place (spec.upgrade): when the members start, the one that stopped as the primary runs pg_upgrade "
+    "--link and leads; the others' old data is removed and they are copied anew from it. Until the init backup "
+    "Job has a full backup of the new version, the repository holds only the old version's, which this cluster "
+    "cannot restore: no point-in-time recovery to before the upgrade (README 'Major version upgrades')"
+)
 ROLLING = (
     "a rolling restart with switchover by the reconcile Job (replicas first, then a switchover, then the old primary)"
 )
@@ -115,6 +129,12 @@ STARTUP = (
     "the member starts again (spec.shutdown false): Patroni elects the member with the most WAL among those up "
     "(in Argo CD's sync waves, member 0 starts alone and leads), the others follow it, then the reconcile Job runs"
 )
+UPGRADE_STARTUP = (
+    "the member starts again (spec.shutdown false), its upgrade guard first: every member reports its data, the "
+    "one that stopped as the primary upgrades it and leads, the others follow it, then the reconcile Job runs"
+)
+# A pod template changed while the member is shut down: no pod to replace.
+STOPPED_TEMPLATE = "the member is shut down: its pod starts from the new template when it starts (no rolling restart)"
 IMMUTABLE = "immutable: Kubernetes refuses the update (delete and re-create the object on purpose, or revert)"
 
 
@@ -1192,6 +1212,8 @@ def _member_replicas(change: Change) -> list[Verdict]:
     """A member stopped or started: spec.shutdown (each member is a StatefulSet of one replica)."""
     if change.new == 0:
         return [Verdict(ChangeClass.RESTART, SHUTDOWN)]
+    if change.old == 0 and change.obj.annotations.get(UPGRADE_FROM_ANNOTATION):
+        return [Verdict(ChangeClass.RESTART, UPGRADE_STARTUP)]
     if change.old == 0:
         return [Verdict(ChangeClass.RESTART, STARTUP)]
     return [Verdict(ChangeClass.LIVE, "scaled in place")]
@@ -1637,7 +1659,11 @@ def _compare(
             found = _changed(before, obj, cluster)
             if obj.kind == "CronJob" and obj.labels.get(BACKUP_TYPE_LABEL) == "full":
                 found = _full_schedule(before, obj, found, config_maps)
-            if obj.cluster and any(_restarts_members(f.message) for f in found) and described.members(obj.cluster) == 1:
+            if obj.member and before.spec.get("replicas") == 0:  # shut down: no pod to restart
+                found = [replace(f, message=_stopped_member(f.message)) for f in found]
+            elif (
+                obj.cluster and any(_restarts_members(f.message) for f in found) and described.members(obj.cluster) == 1
+            ):
                 found = [replace(f, message=_only_member(f.message)) for f in found]
             if obj.cluster and any(f.id == _source_moved(obj) for f in found) and not described.standby(obj.cluster):
                 found = [_not_a_standby(f, obj) for f in found]
@@ -1688,6 +1714,11 @@ def _only_member(message: str) -> str:
     # "set or reset" names both ways a restart goes (_parameter): with one member, they are one.
     message = message.replace(f"{ROLLING}; if this lowers it, {PRIMARY_FIRST}", ONLY_MEMBER)
     return message.replace(PRIMARY_FIRST, ONLY_MEMBER).replace(ROLLING, ONLY_MEMBER)
+
+
+def _stopped_member(message: str) -> str:
+    message = message.replace(f"{ROLLING}; if this lowers it, {PRIMARY_FIRST}", STOPPED_TEMPLATE)
+    return message.replace(PRIMARY_FIRST, STOPPED_TEMPLATE).replace(ROLLING, STOPPED_TEMPLATE)
 
 
 _REPLICAS_LINE = re.compile(r"^  replicas: (\d+)$", re.MULTILINE)
@@ -2237,16 +2268,7 @@ def _cluster_wide(
             )
         before, after = _major_version(old_members), _major_version(new_members)
         if before is not None and after is not None and before != after:
-            member = new_members[0]
-            out.append(
-                _finding(
-                    member,
-                    ChangeClass.RISK,
-                    f"spec.template.spec.containers[database].env[{_DATA_DIR_ENV}]",
-                    f"PostgreSQL {before} → {after}: {GUARDED['major-version']}",
-                    f"major-version:{before}-{after}",
-                )
-            )
+            out.append(_version_change(new_members[0], before, after, old_members, new_members))
     if rosters and any(_holds_reconcile_sql(old_files.get(p, "") + new_files.get(p, "")) for p in differing):
         # The SQL may be spread over several ConfigMaps: the unchanged ones count on both sides.
         extra_old = [p for p in old_files if p not in differing and _holds_reconcile_sql(old_files[p])]
@@ -2262,6 +2284,27 @@ def _cluster_wide(
             out += _owner_changes(_owners(old_objs), _owners(new_objs), new_databases)
             out += _attribute_changes(_attributes(old_objs), _attributes(new_objs), new_roles)
     return out
+
+
+def _version_change(member: Obj, before: int, after: int, old_members: list[Obj], new_members: list[Obj]) -> Finding:
+    """A major version change: an upgrade in place (spec.upgrade from ``before``), refused while the
+    members run before and after it; or one that cannot work."""
+    path = f"spec.template.spec.containers[database].env[{_DATA_DIR_ENV}]"
+    upgrade = {o.annotations.get(UPGRADE_FROM_ANNOTATION) for o in new_members}
+    if upgrade != {str(before)} or after < before:
+        message = f"PostgreSQL {before} → {after}: {GUARDED['major-version']}"
+        return _finding(member, ChangeClass.RISK, path, message, f"major-version:{before}-{after}")
+    if _running(old_members) and _running(new_members):
+        message = f"PostgreSQL {before} → {after} in place: {GUARDED['upgrade-running']}"
+        return _finding(member, ChangeClass.RISK, path, message, f"upgrade-running:{before}-{after}")
+    return _finding(
+        member, ChangeClass.RISK, path, f"PostgreSQL {before} → {after} {UPGRADE}", f"major-upgrade:{before}-{after}"
+    )
+
+
+def _running(members: list[Obj]) -> bool:
+    """Whether any member StatefulSet asks for a pod (spec.shutdown makes them 0)."""
+    return any(o.spec.get("replicas", 1) != 0 for o in members)
 
 
 # What a role's attribute, gained, means for those who use it (the others are only named).

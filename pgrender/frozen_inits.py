@@ -218,13 +218,22 @@ def _make21(__frozen_defaults__, __frozen_factory__):
 
 
 def _make22(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, from_version, old_bin_dir, old_data_dir, old_wal_dir):
+        __frozen_set__(__frozen_self__, 'from_version', from_version)
+        __frozen_set__(__frozen_self__, 'old_bin_dir', old_bin_dir)
+        __frozen_set__(__frozen_self__, 'old_data_dir', old_data_dir)
+        __frozen_set__(__frozen_self__, 'old_wal_dir', old_wal_dir)
+    return __init__
+
+
+def _make23(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
     return __init__
 
 
-def _make23(__frozen_defaults__, __frozen_factory__):
+def _make24(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port, dbname, uri, jdbc_uri):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
@@ -234,7 +243,7 @@ def _make23(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make24(__frozen_defaults__, __frozen_factory__):
+def _make25(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, issuer, ca_issuer_secret, duration, renew_before):
         __frozen_set__(__frozen_self__, 'issuer', issuer)
         __frozen_set__(__frozen_self__, 'ca_issuer_secret', ca_issuer_secret)
@@ -243,28 +252,28 @@ def _make24(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make25(__frozen_defaults__, __frozen_factory__):
+def _make26(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, fingerprint):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'fingerprint', fingerprint)
     return __init__
 
 
-def _make26(__frozen_defaults__, __frozen_factory__):
+def _make27(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, property):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'property', property)
     return __init__
 
 
-def _make27(__frozen_defaults__, __frozen_factory__):
+def _make28(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, kind, registry):
         __frozen_set__(__frozen_self__, 'kind', kind)
         __frozen_set__(__frozen_self__, 'registry', registry)
     return __init__
 
 
-def _make28(__frozen_defaults__, __frozen_factory__):
+def _make29(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, labels=__frozen_factory__, annotations=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'labels', __frozen_d0__() if labels is __frozen_factory__ else labels)
@@ -272,28 +281,28 @@ def _make28(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make29(__frozen_defaults__, __frozen_factory__):
+def _make30(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, major_version=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'major_version', major_version)
     return __init__
 
 
-def _make30(__frozen_defaults__, __frozen_factory__):
+def _make31(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, file):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'file', file)
     return __init__
 
 
-def _make31(__frozen_defaults__, __frozen_factory__):
+def _make32(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, text):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'text', text)
     return __init__
 
 
-def _make32(__frozen_defaults__, __frozen_factory__):
+def _make33(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, material, subject, rotation=__frozen_d0__, quoting=__frozen_d1__, owner=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'material', material)
@@ -304,14 +313,14 @@ def _make32(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make33(__frozen_defaults__, __frozen_factory__):
+def _make34(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, max_lag_bytes, step_timeout_seconds):
         __frozen_set__(__frozen_self__, 'max_lag_bytes', max_lag_bytes)
         __frozen_set__(__frozen_self__, 'step_timeout_seconds', step_timeout_seconds)
     return __init__
 
 
-def _make34(__frozen_defaults__, __frozen_factory__):
+def _make35(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, cert=__frozen_d0__, key=__frozen_d1__, ca=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -321,7 +330,7 @@ def _make34(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make35(__frozen_defaults__, __frozen_factory__):
+def _make36(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name, databases, options, password_rotation, secret, labels, access_secret=__frozen_d0__, primary=__frozen_d1__, pgbouncer=__frozen_d2__, fqdn=__frozen_d3__, in_roles=__frozen_d4__, settings=__frozen_d5__, password_owner=__frozen_d6__, connect_database=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -341,7 +350,7 @@ def _make35(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make36(__frozen_defaults__, __frozen_factory__):
+def _make37(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, index, kind, path, store_options, retention_options, env, files, volume, cipher_key, cipher_subject, cipher_owner=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -359,7 +368,7 @@ def _make36(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make37(__frozen_defaults__, __frozen_factory__):
+def _make38(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, instances, disruption_budget, selector, labels, metadata):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'instances', instances)
@@ -370,7 +379,7 @@ def _make37(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make38(__frozen_defaults__, __frozen_factory__):
+def _make39(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, key, meta, uid, title):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -380,7 +389,7 @@ def _make38(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make39(__frozen_defaults__, __frozen_factory__):
+def _make40(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, kind, group):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -388,7 +397,7 @@ def _make39(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make40(__frozen_defaults__, __frozen_factory__):
+def _make41(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__, spec_digest=__frozen_d1__, files=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -400,9 +409,9 @@ def _make40(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make41(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, shutdown=__frozen_d12__, switchover=__frozen_d13__, spec_digest=__frozen_d14__):
+def _make42(__frozen_defaults__, __frozen_factory__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, shutdown=__frozen_d12__, switchover=__frozen_d13__, upgrade=__frozen_d14__, spec_digest=__frozen_d15__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -457,11 +466,12 @@ def _make41(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'pgbouncer_replicas', pgbouncer_replicas)
         __frozen_set__(__frozen_self__, 'shutdown', shutdown)
         __frozen_set__(__frozen_self__, 'switchover', switchover)
+        __frozen_set__(__frozen_self__, 'upgrade', upgrade)
         __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
 
-def _make42(__frozen_defaults__, __frozen_factory__):
+def _make43(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, owner, grantees):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'owner', owner)
@@ -469,7 +479,7 @@ def _make42(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make43(__frozen_defaults__, __frozen_factory__):
+def _make44(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, path, labels, pod_selector, ingress, egress):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -480,7 +490,7 @@ def _make43(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make44(__frozen_defaults__, __frozen_factory__):
+def _make45(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, pod, host, dns_names, labels, selector, placement):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'pod', pod)
@@ -492,7 +502,7 @@ def _make44(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make45(__frozen_defaults__, __frozen_factory__):
+def _make46(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
     def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, pgbouncer_replicas, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -515,7 +525,7 @@ def _make45(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make46(__frozen_defaults__, __frozen_factory__):
+def _make47(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__, path=__frozen_d4__, component=__frozen_d5__, certificate=__frozen_d6__, reaches=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -554,7 +564,7 @@ def _make46(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make47(__frozen_defaults__, __frozen_factory__):
+def _make48(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, retention_days=__frozen_d0__, script_key=__frozen_d1__, aws_config_key=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -573,7 +583,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make48(__frozen_defaults__, __frozen_factory__):
+def _make49(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, type, schedule=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -583,7 +593,7 @@ def _make48(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make49(__frozen_defaults__, __frozen_factory__):
+def _make50(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, secret, key):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -591,7 +601,7 @@ def _make49(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make50(__frozen_defaults__, __frozen_factory__):
+def _make51(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, size, storage_class):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'size', size)
@@ -599,7 +609,7 @@ def _make50(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make51(__frozen_defaults__, __frozen_factory__):
+def _make52(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, type, port_name, port, selector, labels, metadata, node_port, load_balancer_class, load_balancer_source_ranges, external_traffic_policy):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'type', type)
@@ -615,7 +625,7 @@ def _make51(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make52(__frozen_defaults__, __frozen_factory__):
+def _make53(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, user, password_subject, image, pod_monitor, prometheus_rule, labels, directory, replication_lag_bytes, retained_wal_bytes, connections_percent, volume_free_percent, certificate_expiry_days, backup_ages, leader_expected, archiving, certificates_end, certificates, dashboard=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -640,7 +650,7 @@ def _make52(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make53(__frozen_defaults__, __frozen_factory__):
+def _make54(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, value, elements=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -649,7 +659,7 @@ def _make53(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make54(__frozen_defaults__, __frozen_factory__):
+def _make55(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, vartype, unit, min_val, max_val, enumvals, aliases, context):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'vartype', vartype)
@@ -662,7 +672,7 @@ def _make54(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make55(__frozen_defaults__, __frozen_factory__):
+def _make56(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name=__frozen_d0__, title=__frozen_d1__, group=__frozen_d2__, versions=__frozen_d3__, cluster_kind=__frozen_d4__, companion_kinds=__frozen_d5__, other_kinds=__frozen_factory__, naming=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -676,7 +686,7 @@ def _make55(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make56(__frozen_defaults__, __frozen_factory__):
+def _make57(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, namespace, provider, key_file):
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -684,7 +694,7 @@ def _make56(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make57(__frozen_defaults__, __frozen_factory__):
+def _make58(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -693,7 +703,7 @@ def _make57(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make58(__frozen_defaults__, __frozen_factory__):
+def _make59(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class, anti_affinity, anti_affinity_key, anti_affinity_weight, anti_affinity_selector, topology_spread):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -707,14 +717,14 @@ def _make58(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make59(__frozen_defaults__, __frozen_factory__):
+def _make60(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, not_before, days):
         __frozen_set__(__frozen_self__, 'not_before', not_before)
         __frozen_set__(__frozen_self__, 'days', days)
     return __init__
 
 
-def _make60(__frozen_defaults__, __frozen_factory__):
+def _make61(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, obj, path, old, new, cluster, before=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'obj', obj)
@@ -726,13 +736,13 @@ def _make60(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make61(__frozen_defaults__, __frozen_factory__):
+def _make62(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, parts):
         __frozen_set__(__frozen_self__, 'parts', parts)
     return __init__
 
 
-def _make62(__frozen_defaults__, __frozen_factory__):
+def _make63(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, key, mode, readable_by):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -741,7 +751,7 @@ def _make62(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make63(__frozen_defaults__, __frozen_factory__):
+def _make64(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, node, required, nullable):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'node', node)
@@ -750,7 +760,7 @@ def _make63(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make64(__frozen_defaults__, __frozen_factory__):
+def _make65(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, path, rule, kind, name, what=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'path', path)
@@ -761,7 +771,7 @@ def _make64(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make65(__frozen_defaults__, __frozen_factory__):
+def _make66(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern, change, message=__frozen_d0__, id=__frozen_d1__, summary=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -772,7 +782,7 @@ def _make65(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make66(__frozen_defaults__, __frozen_factory__):
+def _make67(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, pattern, kind, message):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -780,7 +790,7 @@ def _make66(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make67(__frozen_defaults__, __frozen_factory__):
+def _make68(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern=__frozen_d0__, examples=__frozen_d1__, max_length=__frozen_d2__, number_too=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -790,14 +800,14 @@ def _make67(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make68(__frozen_defaults__, __frozen_factory__):
+def _make69(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, peers, ports):
         __frozen_set__(__frozen_self__, 'peers', peers)
         __frozen_set__(__frozen_self__, 'ports', ports)
     return __init__
 
 
-def _make69(__frozen_defaults__, __frozen_factory__):
+def _make70(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, period_seconds, timeout_seconds, failure_threshold):
         __frozen_set__(__frozen_self__, 'period_seconds', period_seconds)
         __frozen_set__(__frozen_self__, 'timeout_seconds', timeout_seconds)
@@ -805,7 +815,7 @@ def _make69(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make70(__frozen_defaults__, __frozen_factory__):
+def _make71(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, plan, secrets, tls, values, only_secrets=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'plan', plan)
@@ -816,7 +826,7 @@ def _make70(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make71(__frozen_defaults__, __frozen_factory__):
+def _make72(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__ = __frozen_defaults__
     def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, pgbouncer_replicas=__frozen_d1__, ca_pem=__frozen_d2__, reload=__frozen_d3__, cert_manager=__frozen_d4__):
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -845,7 +855,7 @@ def _make71(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make72(__frozen_defaults__, __frozen_factory__):
+def _make73(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, reason, at, root):
         __frozen_set__(__frozen_self__, 'reason', reason)
         __frozen_set__(__frozen_self__, 'at', at)
@@ -853,7 +863,7 @@ def _make72(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make73(__frozen_defaults__, __frozen_factory__):
+def _make74(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, replicas, anti_affinity, synchronous_mode, guaranteed_memory):
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
@@ -862,7 +872,7 @@ def _make73(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make74(__frozen_defaults__, __frozen_factory__):
+def _make75(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds):
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'cron_jobs', cron_jobs)
@@ -870,7 +880,7 @@ def _make74(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make75(__frozen_defaults__, __frozen_factory__):
+def _make76(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, role, secret, psql_variable, verifier_env, password_env):
         __frozen_set__(__frozen_self__, 'role', role)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -880,20 +890,20 @@ def _make75(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make76(__frozen_defaults__, __frozen_factory__):
+def _make77(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, run, target):
         __frozen_set__(__frozen_self__, 'run', run)
         __frozen_set__(__frozen_self__, 'target', target)
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -921,7 +931,7 @@ def _make78(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -929,7 +939,7 @@ def _make79(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -939,7 +949,7 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -958,7 +968,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -967,7 +977,7 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -975,14 +985,14 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -991,7 +1001,7 @@ def _make85(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -999,7 +1009,7 @@ def _make86(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, pinned_namespace=__frozen_d5__, sealing_certificate=__frozen_d6__, previous=__frozen_d7__, secrets_settings=__frozen_d8__, infrastructure_roles=__frozen_d9__, reuse=__frozen_d10__, root_key=__frozen_d11__, sealing_pem=__frozen_d12__, read=__frozen_d13__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -1020,7 +1030,7 @@ def _make87(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make88(__frozen_defaults__, __frozen_factory__):
+def _make89(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
@@ -1049,7 +1059,7 @@ def _make88(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make89(__frozen_defaults__, __frozen_factory__):
+def _make90(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -1062,7 +1072,7 @@ def _make89(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make90(__frozen_defaults__, __frozen_factory__):
+def _make91(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1075,14 +1085,14 @@ def _make90(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make91(__frozen_defaults__, __frozen_factory__):
+def _make92(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make92(__frozen_defaults__, __frozen_factory__):
+def _make93(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1117,75 +1127,76 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'files,objects,problems': _make19,
     'findings': _make20,
     'form,expected,pattern,max_length,why=': _make21,
-    'host,port': _make22,
-    'host,port,dbname,uri,jdbc_uri': _make23,
-    'issuer,ca_issuer_secret,duration,renew_before': _make24,
-    'key,fingerprint': _make25,
-    'key,property': _make26,
-    'kind,registry': _make27,
-    'labels(),annotations()': _make28,
-    'major_version=': _make29,
-    'manifest,file': _make30,
-    'manifest,text': _make31,
-    'material,subject,rotation=,quoting=,owner=': _make32,
-    'max_lag_bytes,step_timeout_seconds': _make33,
-    'name,cert=,key=,ca=': _make34,
-    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make35,
-    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make36,
-    'name,instances,disruption_budget,selector,labels,metadata': _make37,
-    'name,key,meta,uid,title': _make38,
-    'name,kind,group': _make39,
-    'name,namespace,documents,windows=,spec_digest=,files=': _make40,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,spec_digest=': _make41,
-    'name,owner,grantees': _make42,
-    'name,path,labels,pod_selector,ingress,egress': _make43,
-    'name,pod,host,dns_names,labels,selector,placement': _make44,
-    'name,primary_service,replicas_service,pgbouncer,pgbouncer_replicas,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make45,
-    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers(),path=,component=,certificate=,reaches=': _make46,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,retention_days=,script_key=,aws_config_key=': _make47,
-    'name,repo,type,schedule=': _make48,
-    'name,secret,key': _make49,
-    'name,size,storage_class': _make50,
-    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make51,
-    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates,dashboard=': _make52,
-    'name,value,elements=': _make53,
-    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make54,
-    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make55,
-    'namespace,provider,key_file': _make56,
-    'node_affinity,tolerations,node_selector,priority_class': _make57,
-    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make58,
-    'not_before,days': _make59,
-    'obj,path,old,new,cluster,before=': _make60,
-    'parts': _make61,
-    'path,key,mode,readable_by': _make62,
-    'path,node,required,nullable': _make63,
-    'path,rule,kind,name,what=': _make64,
-    'pattern,change,message=,id=,summary=': _make65,
-    'pattern,kind,message': _make66,
-    'pattern=,examples=,max_length=,number_too=': _make67,
-    'peers,ports': _make68,
-    'period_seconds,timeout_seconds,failure_threshold': _make69,
-    'plan,secrets,tls,values,only_secrets=': _make70,
-    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,pgbouncer_replicas=,ca_pem=,reload=,cert_manager=': _make71,
-    'reason,at,root': _make72,
-    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make73,
-    'repo,cron_jobs,max_age_seconds': _make74,
-    'role,secret,psql_variable,verifier_env,password_env': _make75,
-    'run,target': _make76,
-    'schedule': _make77,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make78,
-    'secret,key,path': _make79,
-    'secrets,root_key,only_secrets,reuse=': _make80,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make81,
-    'shared_buffers,max_connections,work_mem,total': _make82,
-    'sidecars=,init_containers=': _make83,
-    'source,path': _make84,
-    'spec,index,file,positions': _make85,
-    'spec,notes,doc': _make86,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make87,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make88,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make89,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make90,
-    'text,quoted': _make91,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make92,
+    'from_version,old_bin_dir,old_data_dir,old_wal_dir': _make22,
+    'host,port': _make23,
+    'host,port,dbname,uri,jdbc_uri': _make24,
+    'issuer,ca_issuer_secret,duration,renew_before': _make25,
+    'key,fingerprint': _make26,
+    'key,property': _make27,
+    'kind,registry': _make28,
+    'labels(),annotations()': _make29,
+    'major_version=': _make30,
+    'manifest,file': _make31,
+    'manifest,text': _make32,
+    'material,subject,rotation=,quoting=,owner=': _make33,
+    'max_lag_bytes,step_timeout_seconds': _make34,
+    'name,cert=,key=,ca=': _make35,
+    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make36,
+    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make37,
+    'name,instances,disruption_budget,selector,labels,metadata': _make38,
+    'name,key,meta,uid,title': _make39,
+    'name,kind,group': _make40,
+    'name,namespace,documents,windows=,spec_digest=,files=': _make41,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,spec_digest=': _make42,
+    'name,owner,grantees': _make43,
+    'name,path,labels,pod_selector,ingress,egress': _make44,
+    'name,pod,host,dns_names,labels,selector,placement': _make45,
+    'name,primary_service,replicas_service,pgbouncer,pgbouncer_replicas,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make46,
+    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers(),path=,component=,certificate=,reaches=': _make47,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,retention_days=,script_key=,aws_config_key=': _make48,
+    'name,repo,type,schedule=': _make49,
+    'name,secret,key': _make50,
+    'name,size,storage_class': _make51,
+    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make52,
+    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates,dashboard=': _make53,
+    'name,value,elements=': _make54,
+    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make55,
+    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make56,
+    'namespace,provider,key_file': _make57,
+    'node_affinity,tolerations,node_selector,priority_class': _make58,
+    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make59,
+    'not_before,days': _make60,
+    'obj,path,old,new,cluster,before=': _make61,
+    'parts': _make62,
+    'path,key,mode,readable_by': _make63,
+    'path,node,required,nullable': _make64,
+    'path,rule,kind,name,what=': _make65,
+    'pattern,change,message=,id=,summary=': _make66,
+    'pattern,kind,message': _make67,
+    'pattern=,examples=,max_length=,number_too=': _make68,
+    'peers,ports': _make69,
+    'period_seconds,timeout_seconds,failure_threshold': _make70,
+    'plan,secrets,tls,values,only_secrets=': _make71,
+    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,pgbouncer_replicas=,ca_pem=,reload=,cert_manager=': _make72,
+    'reason,at,root': _make73,
+    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make74,
+    'repo,cron_jobs,max_age_seconds': _make75,
+    'role,secret,psql_variable,verifier_env,password_env': _make76,
+    'run,target': _make77,
+    'schedule': _make78,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make79,
+    'secret,key,path': _make80,
+    'secrets,root_key,only_secrets,reuse=': _make81,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make82,
+    'shared_buffers,max_connections,work_mem,total': _make83,
+    'sidecars=,init_containers=': _make84,
+    'source,path': _make85,
+    'spec,index,file,positions': _make86,
+    'spec,notes,doc': _make87,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make88,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command': _make89,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make90,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make91,
+    'text,quoted': _make92,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make93,
 }

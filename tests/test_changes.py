@@ -678,19 +678,53 @@ def test_guard(old: list[Obj], new: list[Obj], refused: str | None) -> None:
         guard(files(old), files(new))
 
 
-def test_major_version_guidance_moves_the_data_logically() -> None:
-    """A restore or clone is a physical copy at the old version: the way is a new cluster, loaded logically."""
+def test_major_version_guidance_names_both_ways() -> None:
+    """A restore or clone is a physical copy at the old version: pg_upgrade in place after a
+    shutdown, or a new cluster loaded logically."""
     with pytest.raises(ChangeRefusedError) as caught:
         guard(files([member(version=15)]), files([member(version=16)]))
     text = str(caught.value)
     for fragment in (
         "a restore or clone is a physical copy at the old version",
-        "create a new cluster (a new name) at the new postgresVersion",
-        "psql with a spec.backups.logical dump, or logical replication",
+        "shut the cluster down (spec.shutdown: true), then raise postgresVersion with spec.upgrade.fromVersion",
+        "create a new cluster at the new postgresVersion and load this one's data logically",
         "README 'Major version upgrades'",
     ):
         assert fragment in text
     assert "fromBackup" not in text
+
+
+def upgrading(member_obj: Obj, version: int, replicas: int = 1) -> Obj:
+    """A member rendered with spec.upgrade.fromVersion ``version``; ``replicas`` 0: shut down."""
+    member_obj["metadata"]["annotations"] = {"pgrender.io/upgrade-from": str(version)}
+    member_obj["spec"]["replicas"] = replicas
+    return member_obj
+
+
+def shut_down(member_obj: Obj) -> Obj:
+    member_obj["spec"]["replicas"] = 0
+    return member_obj
+
+
+# (old member, new member) -> the id guard() refuses (render --write and check, acknowledged or not), or None
+UPGRADES = [
+    (shut_down(member(version=15)), upgrading(member(version=16), 15), None),  # shut down, then upgraded
+    (member(version=15), upgrading(member(version=16), 15, replicas=0), None),  # stopped in the same change
+    (member(version=15), upgrading(member(version=16), 15), "upgrade-running:15-16"),
+    (shut_down(member(version=15)), upgrading(member(version=17), 14), "major-version:15-17"),  # not its version
+    (shut_down(member(version=16)), upgrading(member(version=15), 16), "major-version:16-15"),  # downwards
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("old", "new", "refused"), UPGRADES)
+def test_an_upgrade_in_place_is_refused_only_while_the_members_run(old: Obj, new: Obj, refused: str | None) -> None:
+    if refused is None:
+        guard(files([old]), files([new]))
+        assert [f.id for f in changes(files([old]), files([new])).findings if f.blocking] == ["major-upgrade:15-16"]
+        return
+    with pytest.raises(ChangeRefusedError) as caught:
+        guard(files([old]), files([new]))
+    assert f": {refused}: " in str(caught.value)
 
 
 # The guard parses only GUARDED_KINDS, and only files that may hold them: pgrender's own head

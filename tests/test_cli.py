@@ -619,13 +619,13 @@ def test_diff_against_a_fresh_render(history: Path) -> None:
         (
             "postgresVersion: 17",
             "postgresVersion: 16",
-            "create a new cluster (a new name) at the new postgresVersion",
+            "create a new cluster at the new postgresVersion",
             "major-version:17-16",
         ),
         (
             "postgresVersion: 17",
             "postgresVersion: 18",
-            "create a new cluster (a new name) at the new postgresVersion",
+            "then raise postgresVersion with spec.upgrade.fromVersion",
             "major-version:17-18",
         ),
     ],

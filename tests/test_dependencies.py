@@ -48,6 +48,8 @@ def imported_distributions() -> set[str]:
     pgrender, as a distribution name."""
     found = set()
     for path in sorted((ROOT / "pgrender").rglob("*.py")):
+        if path.parent.name == "member_scripts":  # run by the image's python3 in the members' pods, beside Patroni
+            continue
         tree = ast.parse(path.read_text(), str(path))
         # `if TYPE_CHECKING:` imports are for mypy only (pydantic_core's types, say): never run.
         typing_only = {

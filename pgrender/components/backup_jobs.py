@@ -175,7 +175,13 @@ def _initial_job(plan: ClusterPlan, backups: BackupsPlan, repo: RepoPlan) -> Man
     """Named by what it runs, like the reconcile Job: a changed configuration runs it again, which
     creates the stanza in a new repository and backs up a repository that has no backup."""
     template = _job_spec(plan, backups, BackupJobPlan("", repo.name, "init"))
-    content = digest({"config": job_config(plan, backups, repo), "script": backup_script(backups), "job": template})
+    content = digest(
+        {
+            "config": job_config(plan, backups, repo),
+            "script": backup_script(backups, upgrading=plan.upgrade is not None),
+            "job": template,
+        }
+    )
     job = BackupJobPlan(plan.names.initial_backup_job(repo.name, content.hex()), repo.name, "init")
     return _job(plan, backups, job, {SYNC_WAVE: str(plan.reconcile_wave)})
 

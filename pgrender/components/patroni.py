@@ -13,9 +13,11 @@ from typing import Any
 
 from pgrender import emit
 from pgrender.components.bootstrap_guard import marked
+from pgrender.components.upgrade_guard import script as upgrade_script
 from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
 from pgrender.plan.clone import BOOTSTRAP_METHOD
+from pgrender.plan.upgrade import SCRIPT as UPGRADE_SCRIPT
 from pgrender.pod import Manifest, object_meta
 from pgrender.secrets import Material, SecretInput, secret_text
 
@@ -30,6 +32,8 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
             "data": {
                 defaults.PATRONI_BOOTSTRAP_FILE: emit.dump({"bootstrap": bootstrap(plan)}),
                 defaults.PATRONI_CONFIG_FILE: emit.dump(patroni_yaml(plan)),
+                # Patroni reads only the .yaml files of its configuration directory.
+                **({UPGRADE_SCRIPT: upgrade_script()} if plan.upgrade else {}),
             },
         },
         {
@@ -108,9 +112,11 @@ def patroni_yaml(plan: ClusterPlan) -> dict[str, Any]:
         basebackup.append({"waldir": plan.wal_dir})
     postgresql: dict[str, Any] = {}
     backups = plan.backups
-    if backups and backups.replica_command:
+    if backups and backups.replica_command and not plan.upgrade:
         # New replicas restore from the repository and catch up from there; without a backup yet
-        # (a new cluster) that fails at once and pg_basebackup from the leader runs instead.
+        # (a new cluster) that fails at once and pg_basebackup from the leader runs instead. Not
+        # while upgrading: the repository's latest backup may be of the old version, which the
+        # restore would put in the new version's data directory.
         postgresql["create_replica_methods"] = ["pgbackrest", "basebackup"]
         postgresql["pgbackrest"] = {
             "command": backups.replica_command,

@@ -47,7 +47,7 @@ def pgbackrest(plan: ClusterPlan) -> list[Manifest]:
     for repo in backups.repos:
         jobs[job_config_key(repo.name)] = job_config(plan, backups, repo)
     if backups.repos:
-        jobs[BACKUP_SCRIPT_KEY] = backup_script(backups)
+        jobs[BACKUP_SCRIPT_KEY] = backup_script(backups, upgrading=plan.upgrade is not None)
     if backups.logical:
         jobs[backups.logical.script_key] = logical_script(plan, backups.logical)
         jobs[backups.logical.aws_config_key] = _aws_config(backups.logical)
@@ -196,10 +196,32 @@ def _repo_host_config(backups: BackupsPlan) -> str:
     return ini([("global", options)])
 
 
-def backup_script(backups: BackupsPlan) -> str:
+def backup_script(backups: BackupsPlan, upgrading: bool = False) -> str:
     """The command of every backup CronJob and Job: wait for a primary, create the stanza (a no-op
-    when it exists), back up, expire. Its arguments: the backup type, or init; then fast or not."""
+    when it exists), back up, expire. Its arguments: the backup type, or init; then fast or not.
+
+    ``upgrading`` (spec.upgrade): after pg_upgrade the repository's stanza describes the old version
+    and system, which stanza-create refuses; stanza-upgrade then makes it the new one's (PGO does the
+    same). And init backs up unless a backup of the new version is there: after stanza-upgrade the
+    old version's backups are still listed, and a restore would take the newest of any version."""
     program = backups.program
+    create = "run stanza-create"
+    has_backup = f"{program} --stanza={STANZA} --output=json info | grep -q '\"label\"'"
+    holds = "a backup"
+    if upgrading:
+        create = "run stanza-create || run stanza-upgrade"
+        has_backup = f'{program} --stanza={STANZA} --output=json info | python3 -c "$current_backup"'
+        holds = "a backup of this PostgreSQL version"
+    upgrade_check = (
+        """# Whether the stanza's current database (after stanza-upgrade: the new version) has a backup.
+current_backup='import json, sys
+stanza = json.load(sys.stdin)[0]
+current = max(db["id"] for db in stanza["db"])
+sys.exit(0 if any(b["database"]["id"] == current for b in stanza["backup"]) else 1)'
+"""
+        if upgrading
+        else ""
+    )
     return f"""#!/bin/sh
 # A backup of one repository (the only one in $PGBACKREST_CONFIG): pgBackRest reaches every member's
 # TLS server and finds the primary itself. Argument: full, diff or incr; or init, which takes a full
@@ -214,16 +236,16 @@ run() {{
     echo "+ pgbackrest $*"
     {program} --stanza={STANZA} "$@"
 }}
-# The cluster may still be starting (the Job is applied with it): retry for ten minutes.
+{upgrade_check}# The cluster may still be starting (the Job is applied with it): retry for ten minutes.
 tries=0
-until run stanza-create; do
+until {create}; do
     tries=$((tries + 1))
     [ "$tries" -lt 60 ] || {{ echo "no primary answered; giving up" >&2; exit 1; }}
     sleep 10
 done
 if [ "$type" = init ]; then
-    if {program} --stanza={STANZA} --output=json info | grep -q '"label"'; then
-        echo "the repository holds a backup already"
+    if {has_backup}; then
+        echo "the repository holds {holds} already"
         exit 0
     fi
     type=full

@@ -25,6 +25,7 @@ from pgrender.digest import digest
 from pgrender.frozen import frozen
 from pgrender.plan import ClusterPlan, ContainerKind, DatabasePlan, UserPlan, defaults, secret_keys
 from pgrender.plan.roles import RoleSetting
+from pgrender.plan.upgrade import RECORD_TABLE as UPGRADE_RECORD
 from pgrender.pod import (
     SYNC_WAVE,
     Manifest,
@@ -416,7 +417,35 @@ def reconcile_script(plan: ClusterPlan, sql_files: list[str]) -> str:
     if switchover is not None:  # spec.patroni.switchover, once for its run (members.py records it)
         target = f" --target={shlex.quote(switchover.target)}" if switchover.target else ""
         script += f'python3 "$here/{MEMBERS_SCRIPT}" switchover {timing} --run={switchover.run}{target} --psql={psql}\n'
+    if plan.upgrade is not None:
+        script += _analyze_upgraded(plan)
     return script
+
+
+def _analyze_upgraded(plan: ClusterPlan) -> str:
+    """spec.upgrade: pg_upgrade does not carry the planner's statistics (18 carries most), and plans
+    are poor until every table is analyzed: vacuumdb analyzes every database in stages (a rough pass
+    first), once per upgrade, recorded in pgrender.upgrades (database postgres) after it ran."""
+    assert plan.upgrade is not None
+    psql = shlex.quote(f"{plan.bin_dir}/psql")
+    vacuumdb = shlex.quote(f"{plan.bin_dir}/vacuumdb")
+    versions = f"{plan.upgrade.from_version}, {plan.postgres_version}"
+    missing_only = " --missing-stats-only" if plan.postgres_version >= 18 else ""
+    sql = f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1 --quiet --tuples-only --no-align --dbname=postgres"
+    return (
+        f'{sql} --command="CREATE SCHEMA IF NOT EXISTS pgrender" --command="CREATE TABLE IF NOT EXISTS '
+        f"{UPGRADE_RECORD} (from_version int, to_version int, analyzed_at timestamptz NOT NULL DEFAULT "
+        'pg_catalog.now(), PRIMARY KEY (from_version, to_version))"\n'
+        f'if [ "$({sql} --command="SELECT count(*) FROM {UPGRADE_RECORD} WHERE (from_version, to_version) = '
+        f'({versions})")" = 0 ]; then\n'
+        f'    echo "upgraded from PostgreSQL {plan.upgrade.from_version}: analyzing every database"\n'
+        f"    {vacuumdb} --all --analyze-in-stages{missing_only}\n"
+        f'    {sql} --command="INSERT INTO {UPGRADE_RECORD} (from_version, to_version) VALUES ({versions}) '
+        'ON CONFLICT DO NOTHING"\n'
+        "else\n"
+        f'    echo "upgraded from PostgreSQL {plan.upgrade.from_version}: analyzed before ({UPGRADE_RECORD})"\n'
+        "fi\n"
+    )
 
 
 def _init_sql_script(plan: ClusterPlan) -> str:

@@ -8,7 +8,8 @@ reconcile Job replaces them, replicas first, then a switchover, then the old pri
 from __future__ import annotations
 
 from pgrender.components.bootstrap_guard import member_command
-from pgrender.plan import ClusterPlan, InstancePlan, defaults, secret_keys
+from pgrender.components.upgrade_guard import upgrade_command
+from pgrender.plan import ClusterPlan, InstancePlan, defaults, labels, secret_keys
 from pgrender.pod import (
     DEFAULT_CONTAINER,
     SYNC_WAVE,
@@ -26,22 +27,25 @@ CONTAINER = "database"
 
 
 def statefulsets(plan: ClusterPlan) -> list[Manifest]:
-    """Return one StatefulSet per instance, each in its own Argo CD sync wave; shut down, all in the
-    first member's wave."""
+    """Return one StatefulSet per instance, each in its own Argo CD sync wave; shut down or upgrading,
+    all in the first member's wave."""
     # Argo CD syncs a wave once the waves before it are Healthy, and a StatefulSet scaled to 0 is
     # Healthy at once: in their own waves the members would stop seconds apart, member 0 (the
     # primary after a bootstrap) first, and its Patroni would hand the leader key to a replica on
     # the way. In one wave they stop together, as with Flux or kubectl apply. Only the StatefulSets'
     # own annotation changes (no pod template); started again, each member is in its own wave.
+    # Upgrading (spec.upgrade), the members start together for the same reason: each one's upgrade
+    # guard waits until every member has reported its data, which a later wave never would.
     first = min((i.sync_wave for i in plan.instances), default=0)
-    return [_statefulset(plan, i, first if plan.shutdown else i.sync_wave) for i in plan.instances]
+    together = plan.shutdown or plan.upgrade is not None
+    return [_statefulset(plan, i, first if together else i.sync_wave) for i in plan.instances]
 
 
 def _statefulset(plan: ClusterPlan, instance: InstancePlan, wave: int) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": object_meta(plan, instance.name, instance.labels, {SYNC_WAVE: str(wave)}, instance.metadata),
+        "metadata": object_meta(plan, instance.name, instance.labels, _annotations(plan, wave), instance.metadata),
         "spec": {
             "replicas": plan.scaled(1),
             "serviceName": plan.names.pods_service,
@@ -58,6 +62,12 @@ def _statefulset(plan: ClusterPlan, instance: InstancePlan, wave: int) -> Manife
     }
 
 
+def _annotations(plan: ClusterPlan, wave: int) -> dict[str, str]:
+    if plan.upgrade is None:
+        return {SYNC_WAVE: str(wave)}
+    return {SYNC_WAVE: str(wave), labels.UPGRADE_FROM_ANNOTATION: str(plan.upgrade.from_version)}
+
+
 def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
     """Patroni's container; volumes, mounts and sidecars come from the registered pod parts."""
     probe = plan.patroni.probe
@@ -69,9 +79,10 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
     container = {
         "name": CONTAINER,
         "image": plan.image,
-        # The directory: Patroni merges the YAML files in it (patroni.yaml, bootstrap.yaml). With a
-        # custom bootstrap, the bootstrap guard runs first and then becomes Patroni.
-        "command": member_command(plan),
+        # The directory: Patroni merges the YAML files in it (patroni.yaml, bootstrap.yaml). With an
+        # upgrade, the upgrade guard runs first, with a custom bootstrap the bootstrap guard (the two
+        # exclude each other); either then becomes Patroni.
+        "command": upgrade_command(plan) if plan.upgrade else member_command(plan),
         "env": _env(plan),
         "ports": [
             {"name": defaults.POSTGRES_PORT_NAME, "containerPort": plan.port, "protocol": "TCP"},

@@ -23,8 +23,11 @@ from pgrender.plan.scheduling import PlacementPlan, SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.switchover import SwitchoverPlan, resolve_switchover
 from pgrender.plan.tls import CertificatePlan, TLSFiles, TLSPlan, TLSSecret, resolve_tls
+from pgrender.plan.upgrade import UpgradePlan, resolve_upgrade
+from pgrender.plan.upgrade import data_dir as version_data_dir
+from pgrender.plan.upgrade import wal_dir as version_wal_dir
 from pgrender.plan.users import DatabasePlan, InitSQLPlan, UserPlan, resolve_init_sql, resolve_users, standby_source
-from pgrender.spec import VERSION_PLACEHOLDER, SourcedCluster, validated
+from pgrender.spec import SUPPORTED_POSTGRES_VERSIONS, VERSION_PLACEHOLDER, SourcedCluster, validated
 from pgrender.spec.presets import PRESETS
 from pgrender.spec.rules.users import InfrastructureRole
 
@@ -151,6 +154,7 @@ class ClusterPlan:
     # spec.shutdown: members and pgBouncer scaled to zero (scaled), CronJobs suspended, no reconcile Job.
     shutdown: bool = False
     switchover: SwitchoverPlan | None = None  # spec.patroni.switchover, made once by the reconcile Job
+    upgrade: UpgradePlan | None = None  # spec.upgrade: the members upgrade the old version's data at start
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -235,9 +239,15 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
     version = spec.postgres_version
     contract = spec.image_contract
     # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
-    bin_dir = (contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(version))
-    data_dir = f"{defaults.PGDATA_MOUNT}/pg{version}"
-    wal_dir = f"{defaults.PGWAL_MOUNT}/pg{version}_wal" if spec.instances[0].wal_volume else None
+    bin_dirs = {
+        v: (contract.bin_dir or defaults.BIN_DIR).replace(VERSION_PLACEHOLDER, str(v))
+        for v in SUPPORTED_POSTGRES_VERSIONS
+    }
+    bin_dir = bin_dirs[version]
+    wal_volume = spec.instances[0].wal_volume is not None
+    data_dir = version_data_dir(version)
+    wal_dir = version_wal_dir(version) if wal_volume else None
+    upgrade = resolve_upgrade(sourced, bin_dirs, wal_volume, problems)
     dashboard = resolve_dashboard(sourced, names, problems)
     clone_source = resolve_clone_source(sourced, names, data_dir, wal_dir, bin_dir, pg.replication_sslmode, problems)
     if spec.openshift:
@@ -423,6 +433,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         pgbouncer_replicas=pgbouncer_replicas,
         shutdown=spec.shutdown,
         switchover=switchover,
+        upgrade=upgrade,
     )
 
 

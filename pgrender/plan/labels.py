@@ -17,6 +17,9 @@ ACKNOWLEDGED_CHANGES_ANNOTATION = "pgrender.io/acknowledged-changes"
 # every certificate it signs names it), so `pgrender diff` tells a new CA from a renewed certificate
 # also where the values are sealed. Public: every TLS client of the cluster is shown it.
 CA_ANNOTATION = "pgrender.io/ca"
+# On each member StatefulSet while spec.upgrade is set: the major version its data comes from, so
+# `pgrender diff` tells an in-place upgrade from a version change that cannot work.
+UPGRADE_FROM_ANNOTATION = "pgrender.io/upgrade-from"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -83,6 +83,16 @@ class RolloutSpec(StrictModel):
     )
 
 
+class UpgradeSpec(StrictModel):
+    """An in-place major version upgrade (pg_upgrade --link) when the members start at postgresVersion
+    (PGO's PGUpgrade; CloudNativePG's and Zalando's in-place upgrades). README, "Major version upgrades"."""
+
+    from_version: Literal[14, 15, 16, 17]
+    """The major version the cluster's data is at, below postgresVersion: 14, 15, 16 or 17. Shut the
+    cluster down (spec.shutdown: true), then raise postgresVersion with this set to the old one, and
+    start it. The image must carry this version's binaries too, at imageContract.binDir (Spilo's do)."""
+
+
 class ClusterSpec(StrictModel):
     """What the user asks for; everything not given is decided in plan.resolve()."""
 
@@ -156,6 +166,12 @@ class ClusterSpec(StrictModel):
         "hibernation): every member and pgBouncer scaled to zero, the claims kept, the CronJobs suspended, "
         "no reconcile Job; a repository host keeps running, so the backups stay readable. false again: the "
         "members start, Patroni elects the member with the most WAL, and the reconcile Job runs.",
+    )
+    upgrade: UpgradeSpec | None = Field(
+        default=None,
+        description="An in-place major version upgrade from fromVersion to postgresVersion, made by the "
+        "members when they start after a shutdown; remove it once the cluster runs and has a backup at the "
+        "new version (a rolling restart).",
     )
     monitoring: MonitoringSpec | None = Field(
         default=None,

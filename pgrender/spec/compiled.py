@@ -1195,105 +1195,114 @@ V_RolloutSpec = p.Model(RolloutSpec, (
 
 _v252 = p.boolean()
 
-_v253 = p.nullable(p.string(min_length=1))
+class UpgradeSpec(p.Plain):
+    __slots__ = ('from_version',)
 
-_v254 = p.nullable(V_ResourcesSpec)
+V_UpgradeSpec = p.Model(UpgradeSpec, (
+    p.Field('from_version', 'fromVersion', p.literal(14, 15, 16, 17), None),
+))
+
+_v253 = p.nullable(V_UpgradeSpec)
+
+_v254 = p.nullable(p.string(min_length=1))
+
+_v255 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v253, lambda: _v253(None)),
-    p.Field('resources', 'resources', _v254, lambda: _v254(None)),
+    p.Field('image', 'image', _v254, lambda: _v254(None)),
+    p.Field('resources', 'resources', _v255, lambda: _v255(None)),
 ))
-
-_v255 = p.boolean()
 
 _v256 = p.boolean()
 
-_v257 = p.integer(ge=1)
+_v257 = p.boolean()
 
 _v258 = p.integer(ge=1)
 
-_v259 = p.integer(ge=1, le=100)
+_v259 = p.integer(ge=1)
 
-_v260 = p.integer(ge=1, le=99)
+_v260 = p.integer(ge=1, le=100)
 
-_v261 = p.nullable(p.integer(ge=1, le=8784))
+_v261 = p.integer(ge=1, le=99)
 
-_v262 = p.integer(ge=1, le=3650)
+_v262 = p.nullable(p.integer(ge=1, le=8784))
+
+_v263 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v257, lambda: _v257(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v258, lambda: _v258(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v259, lambda: _v259(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v260, lambda: _v260(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v261, lambda: _v261(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v262, lambda: _v262(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v258, lambda: _v258(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v259, lambda: _v259(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v260, lambda: _v260(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v261, lambda: _v261(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v262, lambda: _v262(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v263, lambda: _v263(14)),
 ))
 
-_v263 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v264 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v264 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v265 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v263, lambda: _v263({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v264, lambda: _v264({})),
+    p.Field('labels', 'labels', _v264, lambda: _v264({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v265, lambda: _v265({})),
 ))
 
-_v265 = p.nullable(V_GrafanaDashboardSpec)
+_v266 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v255, lambda: _v255(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v256, lambda: _v256(True)),
+    p.Field('pod_monitor', 'podMonitor', _v256, lambda: _v256(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v257, lambda: _v257(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v265, lambda: _v265(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v266, lambda: _v266(None)),
 ))
 
-_v266 = p.nullable(V_MonitoringSpec)
+_v267 = p.nullable(V_MonitoringSpec)
 
-_v267 = p.member(m_spec_rules_connectivity.Naming)
+_v268 = p.member(m_spec_rules_connectivity.Naming)
 
-_v268 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v269 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v269 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v270 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v269, lambda: _v269('')),
+    p.Field('host_suffix', 'hostSuffix', _v270, lambda: _v270('')),
 ))
 
-_v270 = p.nullable(V_DNSSpec)
+_v271 = p.nullable(V_DNSSpec)
 
-_v271 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v272 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v268, lambda: _v268(None)),
-    p.Field('dns', 'dns', _v270, lambda: _v270(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v271, lambda: _v271(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v269, lambda: _v269(None)),
+    p.Field('dns', 'dns', _v271, lambda: _v271(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v272, lambda: _v272(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
-_v272 = p.boolean()
+_v273 = p.boolean()
 
-_v273 = p.mapping(p.string(), p.string(), max_length=50)
+_v274 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v274 = p.sequence(p.string(), max_length=100)
+_v275 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1301,64 +1310,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v274, lambda: _v274([])),
+    p.Field('values', 'values', _v275, lambda: _v275([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v275 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v276 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v273, lambda: _v273({})),
-    p.Field('match_expressions', 'matchExpressions', _v275, lambda: _v275([])),
+    p.Field('match_labels', 'matchLabels', _v274, lambda: _v274({})),
+    p.Field('match_expressions', 'matchExpressions', _v276, lambda: _v276([])),
 ))
-
-_v276 = p.nullable(V_LabelSelectorSpec)
 
 _v277 = p.nullable(V_LabelSelectorSpec)
 
-_v278 = p.sequence(p.string(), max_length=50)
+_v278 = p.nullable(V_LabelSelectorSpec)
+
+_v279 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v278, lambda: _v278([])),
+    p.Field('except_', 'except', _v279, lambda: _v279([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v279 = p.nullable(V_IPBlockSpec)
+_v280 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v276, lambda: _v276(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v277, lambda: _v277(None)),
-    p.Field('ip_block', 'ipBlock', _v279, lambda: _v279(None)),
+    p.Field('pod_selector', 'podSelector', _v277, lambda: _v277(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v278, lambda: _v278(None)),
+    p.Field('ip_block', 'ipBlock', _v280, lambda: _v280(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v280 = p.sequence(V_PeerSpec, max_length=50)
+_v281 = p.sequence(V_PeerSpec, max_length=50)
 
-_v281 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v282 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v281, lambda: _v281([53])),
+    p.Field('ports', 'ports', _v282, lambda: _v282([53])),
 ))
 
-_v282 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v283 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v282, lambda: _v282([443, 6443])),
+    p.Field('ports', 'ports', _v283, lambda: _v283([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1379,8 +1388,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v272, lambda: _v272(True)),
-    p.Field('applications', 'applications', _v280, lambda: _v280([])),
+    p.Field('enabled', 'enabled', _v273, lambda: _v273(True)),
+    p.Field('applications', 'applications', _v281, lambda: _v281([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1388,12 +1397,12 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v283 = p.boolean()
+_v284 = p.boolean()
 
-_v284 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v285 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
-    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
+    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
 
 V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('postgres_version', 'postgresVersion', p.literal(14, 15, 16, 17, 18), None),
@@ -1420,12 +1429,13 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('standby', 'standby', _v249, lambda: _v249(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
     p.Field('shutdown', 'shutdown', _v252, lambda: _v252(False)),
-    p.Field('monitoring', 'monitoring', _v266, lambda: _v266(None)),
-    p.Field('naming', 'naming', _v267, lambda: _v267(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('upgrade', 'upgrade', _v253, lambda: _v253(None)),
+    p.Field('monitoring', 'monitoring', _v267, lambda: _v267(None)),
+    p.Field('naming', 'naming', _v268, lambda: _v268(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v283, lambda: _v283(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v284, lambda: _v284([])),
+    p.Field('openshift', 'openshift', _v284, lambda: _v284(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v285, lambda: _v285([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1438,21 +1448,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v285 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v286 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v286 = p.string(pattern='^RenderConfig\\Z')
+_v287 = p.string(pattern='^RenderConfig\\Z')
 
-_v287 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v288 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v288 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v289 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v289 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v290 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v290 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v291 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v291 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v292 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v292 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v293 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1461,59 +1471,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v293 = p.nullable(V_SealedConfig)
+_v294 = p.nullable(V_SealedConfig)
 
-_v294 = p.literal('ClusterSecretStore', 'SecretStore')
+_v295 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v295 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v296 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v294, lambda: _v294('ClusterSecretStore')),
-    p.Field('name', 'name', _v295, lambda: _v295('pgrender')),
+    p.Field('kind', 'kind', _v295, lambda: _v295('ClusterSecretStore')),
+    p.Field('name', 'name', _v296, lambda: _v296('pgrender')),
 ))
 
-_v296 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v297 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v297 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
-
-_v298 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v298 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
 _v299 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v300 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v300 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v301 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v296, lambda: _v296('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v297, lambda: _v297('1h')),
-    p.Field('remote_key', 'remoteKey', _v298, lambda: _v298('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v299, lambda: _v299('{property}')),
-    p.Field('password_sync', 'passwordSync', _v300, lambda: _v300('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v297, lambda: _v297('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v298, lambda: _v298('1h')),
+    p.Field('remote_key', 'remoteKey', _v299, lambda: _v299('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v300, lambda: _v300('{property}')),
+    p.Field('password_sync', 'passwordSync', _v301, lambda: _v301('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v291, lambda: _v291('derived')),
-    p.Field('key_file', 'keyFile', _v292, lambda: _v292(None)),
-    p.Field('sealed', 'sealed', _v293, lambda: _v293(None)),
+    p.Field('provider', 'provider', _v292, lambda: _v292('derived')),
+    p.Field('key_file', 'keyFile', _v293, lambda: _v293(None)),
+    p.Field('sealed', 'sealed', _v294, lambda: _v294(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v301 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v302 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v302 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v303 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v303 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v304 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v304 = p.integer(ge=0)
+_v305 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1521,26 +1531,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v302, lambda: _v302([])),
-    p.Field('parameters', 'parameters', _v303, lambda: _v303({})),
-    p.Field('password_rotation', 'passwordRotation', _v304, lambda: _v304(0)),
+    p.Field('in_roles', 'inRoles', _v303, lambda: _v303([])),
+    p.Field('parameters', 'parameters', _v304, lambda: _v304({})),
+    p.Field('password_rotation', 'passwordRotation', _v305, lambda: _v305(0)),
 ))
 
-_v305 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v306 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v285, lambda: _v285('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v286, lambda: _v286('RenderConfig')),
-    p.Field('specs', 'specs', _v287, lambda: _v287(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v288, lambda: _v288('rendered')),
-    p.Field('namespace', 'namespace', _v289, lambda: _v289(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v290, lambda: _v290('1.30')),
+    p.Field('api_version', 'apiVersion', _v286, lambda: _v286('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v287, lambda: _v287('RenderConfig')),
+    p.Field('specs', 'specs', _v288, lambda: _v288(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v289, lambda: _v289('rendered')),
+    p.Field('namespace', 'namespace', _v290, lambda: _v290(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v291, lambda: _v291('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v301, lambda: _v301(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v305, lambda: _v305([])),
+    p.Field('required_version', 'requiredVersion', _v302, lambda: _v302(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v306, lambda: _v306([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1624,6 +1634,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'TLSSpec': V_TLSSpec,
     'Toleration': V_Toleration,
     'TopologySpreadConstraint': V_TopologySpreadConstraint,
+    'UpgradeSpec': V_UpgradeSpec,
     'UserSpec': V_UserSpec,
     'VolumeMountSpec': V_VolumeMountSpec,
     'VolumeRepoSpec': V_VolumeRepoSpec,
@@ -1710,6 +1721,7 @@ MODELS: dict[str, str] = {
     'TLSSpec': 'pgrender.spec.tls.TLSSpec',
     'Toleration': 'pgrender.spec.scheduling.Toleration',
     'TopologySpreadConstraint': 'pgrender.spec.scheduling.TopologySpreadConstraint',
+    'UpgradeSpec': 'pgrender.spec.cluster.UpgradeSpec',
     'UserSpec': 'pgrender.spec.users.UserSpec',
     'VolumeMountSpec': 'pgrender.spec.containers.VolumeMountSpec',
     'VolumeRepoSpec': 'pgrender.spec.backups.VolumeRepoSpec',
@@ -1796,6 +1808,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.tls.TLSSpec': TLSSpec,
     'pgrender.spec.scheduling.Toleration': Toleration,
     'pgrender.spec.scheduling.TopologySpreadConstraint': TopologySpreadConstraint,
+    'pgrender.spec.cluster.UpgradeSpec': UpgradeSpec,
     'pgrender.spec.users.UserSpec': UserSpec,
     'pgrender.spec.containers.VolumeMountSpec': VolumeMountSpec,
     'pgrender.spec.backups.VolumeRepoSpec': VolumeRepoSpec,

@@ -1,0 +1,45 @@
+"""The upgrade guard's command line (spec.upgrade): the members' container runs
+pgrender/member_scripts/upgrade.py, shipped in ConfigMap <c>-config, before it becomes Patroni."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pgrender.plan import ClusterPlan, defaults
+from pgrender.plan.upgrade import SCRIPT
+
+
+@functools.cache
+def script() -> str:
+    # package data beside this package, read as a file (pgrender.plan.parameters says why)
+    return (Path(__file__).parents[1] / "member_scripts" / SCRIPT).read_text(encoding="utf-8")
+
+
+def upgrade_command(plan: ClusterPlan) -> list[str]:
+    """python3 upgrade.py with what it needs to know, then Patroni's command line."""
+    upgrade = plan.upgrade
+    assert upgrade is not None
+    server = plan.tls.server_files
+    wal = []
+    if plan.wal_dir and upgrade.old_wal_dir:
+        wal = [f"--old-wal={upgrade.old_wal_dir}", f"--new-wal={plan.wal_dir}"]
+    return [
+        "python3",
+        f"{defaults.PATRONI_CONFIG_DIR}/{SCRIPT}",
+        f"--old-bin={upgrade.old_bin_dir}",
+        f"--new-bin={plan.bin_dir}",
+        f"--old-data={upgrade.old_data_dir}",
+        f"--new-data={plan.data_dir}",
+        *wal,
+        f"--new-version={plan.postgres_version}",
+        f"--superuser={plan.superuser}",
+        f"--members={','.join(i.pod for i in plan.instances)}",
+        # Kubelet's liveness probe reaches Patroni's REST API port, answered by the guard meanwhile.
+        f"--port={plan.patroni_port}",
+        f"--cert={server.cert}",
+        f"--key={server.key}",
+        "--",
+        plan.patroni_command,
+        defaults.PATRONI_CONFIG_DIR,
+    ]

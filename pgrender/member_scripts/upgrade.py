@@ -1,0 +1,453 @@
+"""The upgrade guard: an in-place major version upgrade (pg_upgrade --link) of a cluster whose members
+were shut down, run in each member's container before Patroni (shipped in ConfigMap <c>-config, run
+with the image's python3 and Patroni's own DCS classes; nothing of pgrender is imported).
+
+spec.upgrade.fromVersion renders every member's container as ``python3 upgrade.py ARGS -- patroni
+CONFIG_DIR``. The members start together (one sync wave) at the new version, each with its own data
+volume: the old version's data directory (/pgdata/pg<old>) is there, the new one (/pgdata/pg<new>)
+is not. Which member holds the cluster's data is known only from the data: a primary that stopped
+cleanly says "shut down" in its pg_control, a replica "shut down in recovery". So each guard:
+
+1. reads its old data directory's control file (the old version's pg_controldata) and publishes
+   what it found (system identifier, state, timeline, checkpoint) in its member key of Patroni's DCS,
+   again every few seconds, as Patroni does (the key expires in etcd);
+2. waits until every member named in ``--members`` has published, then takes the same decision on
+   every member (:func:`decide`): the member shut down as a primary with the latest timeline and
+   checkpoint upgrades; none, or data of two systems, and nothing happens (the log says why);
+3. the chosen member: initdb at the new version with the old cluster's settings (checksums, encoding,
+   superuser), ``pg_upgrade --link`` (the files are linked, not copied: seconds, whatever the size),
+   then in the DCS: the dynamic configuration from bootstrap.yaml (the new version's settings; one the
+   old version had may stop the new one), the last leader position (/status) and timeline history of
+   the new cluster, no synchronous standby, and last the initialize key, which becomes the new system
+   identifier: that is the signal to the others. Its old data directory goes (link mode: the new one
+   holds the files), and it becomes Patroni, which starts the new data directory and takes the leader
+   lock;
+4. every other member, once the initialize key names another system than the old data's, removes its
+   old data and becomes Patroni, which makes it a replica of the new leader (pg_basebackup: the
+   repository holds no backup of the new version yet).
+
+A member whose container stops in the middle starts the guard again and finds where it was: a marker
+beside the new data directory says an upgrade was under way and is undone first (the new directory
+emptied, the old control file given back its name if pg_upgrade had moved it, which link mode does
+before it links and the new cluster never started), unless the initialize key already names the new
+directory's system (then only Patroni is left to start). While the guard runs, Patroni's REST API port
+answers /liveness (and nothing else), so that kubelet's liveness probe does not restart a member that
+waits or upgrades.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+KEY = "pgrender_upgrade"  # where in a member key's data the facts are published
+SHUT_DOWN = "shut down"  # pg_control's state of a primary that stopped cleanly
+POLL_SECONDS = 2.0
+REPORT_SECONDS = 30.0  # how often a waiting guard says again what it waits for
+
+
+def log(message: str) -> None:
+    print("pgrender upgrade guard: " + message, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# What a data directory's control file says
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one member's old data directory holds (None: it holds no cluster)."""
+
+    system_id: str
+    state: str  # pg_controldata's "Database cluster state"
+    timeline: int
+    checkpoint: int  # the latest checkpoint's location, as a number
+    checksums: bool
+
+    def as_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_data(data: Any) -> Facts | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return Facts(
+                str(data["system_id"]),
+                str(data["state"]),
+                int(data["timeline"]),
+                int(data["checkpoint"]),
+                bool(data["checksums"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def lsn(text: str) -> int:
+    """A WAL location as PostgreSQL writes it (0/3000028) as a number."""
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def has_cluster(data_dir: str) -> bool:
+    return os.path.isfile(os.path.join(data_dir, "global", "pg_control"))
+
+
+def controldata(bin_dir: str, data_dir: str) -> dict[str, str]:
+    """pg_controldata's lines as a mapping, read in the C locale (its labels are translated)."""
+    environment = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    done = subprocess.run(
+        [os.path.join(bin_dir, "pg_controldata"), "-D", data_dir],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"pg_controldata -D {data_dir} failed: {done.stderr.strip()}")
+    return parse_controldata(done.stdout)
+
+
+def parse_controldata(text: str) -> dict[str, str]:
+    lines = (line.partition(":") for line in text.splitlines())
+    return {key.strip(): value.strip() for key, colon, value in lines if colon}
+
+
+def facts_of(control: Mapping[str, str]) -> Facts:
+    return Facts(
+        system_id=control["Database system identifier"],
+        state=control["Database cluster state"],
+        timeline=int(control["Latest checkpoint's TimeLineID"]),
+        checkpoint=lsn(control["Latest checkpoint location"]),
+        checksums=control.get("Data page checksum version", "0") != "0",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The decision: the same on every member, from what every member published
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # wait, upgrade, follow (remove the old data, become a replica), start (Patroni as it is)
+    reason: str
+
+
+def decide(
+    me: str,
+    members: Sequence[str],
+    published: Mapping[str, Facts | None],
+    initialize: str | None,
+    leader: str | None,
+) -> Decision:
+    """What member ``me`` does, from the facts the members published (``published``: member name ->
+    its old data's facts, None for a member without old data; a member that did not publish is not in
+    it), the DCS's initialize key and its leader. Every member that takes part decides the same."""
+    mine = published.get(me)
+    old = {f.system_id for f in published.values() if f is not None}
+    if initialize and old and initialize not in old:
+        return Decision("follow", f"the cluster was upgraded (the initialize key names system {initialize})")
+    if leader:
+        if mine is None:
+            return Decision("start", f"{leader} leads and this member holds no data of the old version")
+        return Decision(
+            "wait",
+            f"{leader} leads the cluster at the old version: the upgrade starts only once every member has "
+            "stopped (spec.shutdown: true first)",
+        )
+    if not old:
+        if not initialize:
+            return Decision("start", "no member holds data of the old version, and the DCS holds no cluster")
+        return Decision("wait", "no member has reported data of the old version yet, and none leads")
+    if len(old) > 1:
+        return Decision("wait", f"the members' old data belongs to different systems ({', '.join(sorted(old))})")
+    missing = [m for m in members if m not in published]
+    if missing:
+        return Decision("wait", f"waiting for {', '.join(missing)} to start and report its data")
+    candidates = [(f.timeline, f.checkpoint, name) for name, f in published.items() if f and f.state == SHUT_DOWN]
+    if not candidates:
+        states = ", ".join(f"{name}: {f.state if f else 'no data'}" for name, f in sorted(published.items()))
+        return Decision(
+            "wait",
+            "no member's data was shut down as a primary, which pg_upgrade needs (" + states + "); start the "
+            "cluster at its old version again (revert postgresVersion and spec.upgrade), then shut it down "
+            "with spec.shutdown",
+        )
+    timeline, checkpoint, chosen = max(candidates)
+    if chosen == me:
+        return Decision("upgrade", f"this member stopped as the primary (timeline {timeline}, checkpoint {checkpoint})")
+    return Decision("wait", f"{chosen} holds the cluster's latest data and upgrades it")
+
+
+# --------------------------------------------------------------------------------------------
+# Patroni's DCS, reached as patronictl reaches it
+# --------------------------------------------------------------------------------------------
+
+
+class Store:
+    """This member's view of Patroni's DCS (any DCS Patroni supports), with Patroni's own classes."""
+
+    def __init__(self, config_dir: str) -> None:
+        from patroni.config import Config  # type: ignore[import-not-found]
+        from patroni.dcs import get_dcs  # type: ignore[import-not-found]
+
+        config = Config(config_dir, validator=None).copy()
+        config["patronictl"] = True  # a client of the store, as patronictl is
+        self.dynamic_configuration = config.get("bootstrap", {}).get("dcs", {})
+        self.dcs: Any = get_dcs(config)
+
+    def look(self) -> tuple[dict[str, Facts | None], str | None, str | None]:
+        """(published facts by member, the initialize key, the leader's name)."""
+        cluster = self.dcs.get_cluster()
+        published: dict[str, Facts | None] = {}
+        for member in cluster.members:
+            if KEY in member.data:
+                published[member.name] = Facts.from_data(member.data[KEY])
+        # Not cluster.leader: in Kubernetes the leader object stands for a leader key with no name.
+        leader = None if cluster.is_unlocked() else cluster.leader_name
+        return published, cluster.initialize, leader
+
+    def publish(self, facts: Facts | None) -> None:
+        data = {"state": "upgrading", "role": "uninitialized", KEY: facts.as_data() if facts else None}
+        self.dcs.touch_member(data)
+
+    def hand_over(self, system_id: str, position: int) -> None:
+        """Make the DCS describe the upgraded cluster; the initialize key last (the others' signal)."""
+        dcs = self.dcs
+        if dcs.set_config_value(json.dumps(self.dynamic_configuration)) is False:
+            raise RuntimeError("the DCS refused the dynamic configuration")
+        dcs.write_status({"optime": position})  # the old leader's position would hold Patroni back as lagging
+        if dcs.set_history_value("[]") is False:
+            raise RuntimeError("the DCS refused the timeline history")
+        if dcs.get_cluster().sync.leader:  # the old synchronous standby would be the only one to promote
+            dcs.delete_sync_state()
+        if dcs.initialize(create_new=dcs.get_cluster().initialize is None, sysid=system_id) is False:
+            raise RuntimeError("the DCS refused the initialize key")
+
+
+# --------------------------------------------------------------------------------------------
+# Kubelet's liveness probe, answered while the guard runs
+# --------------------------------------------------------------------------------------------
+
+
+class Probes:
+    """HTTPS on Patroni's REST API port: /liveness 200 (the container is doing its work), anything
+    else 503 (not ready). Closed before Patroni starts, which then listens on the port."""
+
+    def __init__(self, port: int, cert: str, key: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path.split("?")[0] == "/liveness" else 503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # kubelet probes every few seconds
+                pass
+
+        self.server = HTTPServer(("", port), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --------------------------------------------------------------------------------------------
+# The upgrade itself
+# --------------------------------------------------------------------------------------------
+
+
+def empty(directory: str | None) -> None:
+    if not directory or not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+
+def remove(directory: str | None) -> None:
+    if directory and os.path.lexists(directory):
+        shutil.rmtree(directory)
+
+
+def run(command: list[str], cwd: str) -> None:
+    log("running " + " ".join(command))
+    done = subprocess.run(command, cwd=cwd, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(command[0])} failed (exit status {done.returncode})")
+
+
+class Member:
+    """This member's directories and programs, from the command line."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.name: str = args.name
+        self.old_bin: str = args.old_bin
+        self.new_bin: str = args.new_bin
+        self.old_data: str = args.old_data
+        self.new_data: str = args.new_data
+        self.old_wal: str | None = args.old_wal
+        self.new_wal: str | None = args.new_wal
+        self.superuser: str = args.superuser
+        self.new_version: int = args.new_version
+        self.marker = self.new_data + ".upgrading"
+        self.work_dir = os.path.dirname(self.new_data)  # the data volume: pg_upgrade's sockets and logs
+
+    def old_facts(self) -> Facts | None:
+        self.give_back_control_file()
+        if not has_cluster(self.old_data):
+            return None
+        return facts_of(controldata(self.old_bin, self.old_data))
+
+    def give_back_control_file(self) -> None:
+        """pg_upgrade --link renames the old global/pg_control before it links the files; until the new
+        cluster starts, the old one is whole again with its name back (PostgreSQL's pg_upgrade docs).
+        Only under the marker: then no Patroni has started the new directory."""
+        control = os.path.join(self.old_data, "global", "pg_control")
+        moved = control + ".old"
+        if os.path.exists(self.marker) and os.path.exists(moved) and not os.path.exists(control):
+            os.rename(moved, control)
+            log("gave the old cluster its control file back (an earlier pg_upgrade stopped half-way)")
+
+    def upgrade(self, facts: Facts) -> tuple[str, int]:
+        """initdb and pg_upgrade --link; the new cluster's system identifier and checkpoint."""
+        open(self.marker, "w").close()
+        remove(self.new_data)
+        empty(self.new_wal)
+        initdb = [
+            os.path.join(self.new_bin, "initdb"),
+            "-D",
+            self.new_data,
+            f"--username={self.superuser}",
+            "--encoding=UTF8",
+        ]
+        if facts.checksums:
+            initdb.append("--data-checksums")
+        elif self.new_version >= 18:  # 18's initdb turns checksums on unless told not to
+            initdb.append("--no-data-checksums")
+        if self.new_wal:
+            initdb.append(f"--waldir={self.new_wal}")
+        run(initdb, self.work_dir)
+        run(
+            [
+                os.path.join(self.new_bin, "pg_upgrade"),
+                "--link",
+                f"--old-bindir={self.old_bin}",
+                f"--new-bindir={self.new_bin}",
+                f"--old-datadir={self.old_data}",
+                f"--new-datadir={self.new_data}",
+                f"--username={self.superuser}",
+                f"--socketdir={self.work_dir}",
+                # The old server it starts and stops archives nothing: the repository is the old version's.
+                "--old-options=-c archive_mode=off",
+            ],
+            self.work_dir,
+        )
+        new = facts_of(controldata(self.new_bin, self.new_data))
+        log(f"{self.old_data} is upgraded into {self.new_data}, system {new.system_id}")
+        return new.system_id, new.checkpoint
+
+    def finish(self) -> None:
+        """The upgrade is in the DCS: the old data goes (link mode: the new directory holds its files)."""
+        remove(self.old_data)
+        remove(self.old_wal)
+        if os.path.exists(self.marker):
+            os.unlink(self.marker)
+
+    def follow(self) -> None:
+        """Another member upgraded: the old data goes, and Patroni makes this member a replica."""
+        remove(self.old_data)
+        remove(self.old_wal)
+        remove(self.new_data)
+        empty(self.new_wal)
+        if os.path.exists(self.marker):
+            os.unlink(self.marker)
+
+
+def guard(member: Member, store: Store, members: Sequence[str]) -> None:
+    """Returns when Patroni may start."""
+    if has_cluster(member.new_data) and not os.path.exists(member.marker):
+        return  # upgraded (or made by Patroni since): nothing for the guard to do
+    if os.path.exists(member.marker) and has_cluster(member.new_data):
+        new = facts_of(controldata(member.new_bin, member.new_data))
+        if store.look()[1] == new.system_id:
+            log("the upgrade was done and handed over before this container stopped")
+            member.finish()
+            return
+        log("an upgrade of this member's data stopped half-way: it starts again")
+    mine = member.old_facts()
+    said = 0.0
+    while True:
+        store.publish(mine)
+        published, initialize, leader = store.look()
+        published[member.name] = mine
+        decision = decide(member.name, members, published, initialize, leader)
+        if decision.action == "start":
+            log(decision.reason + ": Patroni starts")
+            return
+        if decision.action == "follow":
+            log(decision.reason + f"; {member.old_data} goes and this member becomes a replica")
+            member.follow()
+            return
+        if decision.action == "upgrade":
+            assert mine is not None
+            log(decision.reason + ": it upgrades the cluster")
+            system_id, position = member.upgrade(mine)
+            store.hand_over(system_id, position)
+            member.finish()
+            return
+        if time.monotonic() - said >= REPORT_SECONDS:
+            log(decision.reason)
+            said = time.monotonic()
+        time.sleep(POLL_SECONDS)
+
+
+def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    split = list(argv).index("--")
+    parser = argparse.ArgumentParser(prog="upgrade.py")
+    for option in ("old-bin", "new-bin", "old-data", "new-data", "superuser", "members", "cert", "key"):
+        parser.add_argument(f"--{option}", required=True)
+    parser.add_argument("--old-wal")
+    parser.add_argument("--new-wal")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--new-version", type=int, required=True)
+    return parser.parse_args(argv[:split]), list(argv[split + 1 :])
+
+
+def main(argv: Sequence[str]) -> None:
+    args, command = parse(argv)
+    environment = dict(os.environ)  # Patroni's Config takes the PATRONI_* variables out of os.environ
+    args.name = environment["PATRONI_NAME"]
+    probes = Probes(args.port, args.cert, args.key)
+    try:
+        guard(Member(args), Store(command[-1]), args.members.split(","))
+    except Exception as e:
+        log(f"stopped: {type(e).__name__}: {e}; the container starts again and the guard carries on")
+        sys.exit(1)
+    finally:
+        probes.close()
+    os.execvpe(command[0], command, environment)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

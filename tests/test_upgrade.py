@@ -1,0 +1,394 @@
+"""spec.upgrade: an in-place major version upgrade. What is refused, what the rendering changes (and
+nothing else), and the upgrade guard's decisions and steps (member_scripts/upgrade.py) against an
+in-memory DCS. The upgrade with real processes (Patroni, etcd, PostgreSQL 15 and 17, pgBackRest) is
+tests/runtime/test_upgrade.py; `pgrender diff`'s findings are golden/diff-upgrade*."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pgrender.changes import leaves
+from pgrender.errors import SpecError
+from pgrender.member_scripts import upgrade
+from pgrender.member_scripts.upgrade import Facts, decide
+from pgrender.plans import validate
+from pgrender.pod import SYNC_WAVE
+from pgrender.render import Request, render
+from tests.conftest import GOLDEN_KEY, base_spec
+
+U = "spec.upgrade"
+
+
+def with_upgrade(version: int = 17, **upgrade_fields: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["spec"]["postgresVersion"] = version
+    spec["spec"]["upgrade"] = upgrade_fields
+    return spec
+
+
+# (the spec's changes, upgrade's fields) -> the problem's path, what it says
+REFUSED = [
+    ({}, {"fromVersion": 17}, f"{U}.fromVersion", "below postgresVersion (17)"),
+    ({"postgresVersion": 15}, {"fromVersion": 16}, f"{U}.fromVersion", "below postgresVersion (15)"),
+    ({}, {"fromVersion": 13}, f"{U}.fromVersion", "14, 15, 16 or 17"),
+    ({}, {}, f"{U}.fromVersion", "required"),
+    ({"standby": {"fromCluster": {"cluster": "source"}}}, {"fromVersion": 16}, U, "upgrade the source"),
+    ({"bootstrap": {"fromCluster": {"cluster": "source"}}}, {"fromVersion": 16}, U, "remove spec.bootstrap first"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "fields", "path", "says"), REFUSED)
+def test_refused(
+    write_spec: Callable[..., Any], changes: dict[str, Any], fields: dict[str, Any], path: str, says: str
+) -> None:
+    spec = with_upgrade(**fields)
+    spec["spec"].update(changes)
+    with pytest.raises(SpecError) as exc:
+        validate((str(write_spec(spec)),))
+    assert [(p.path, says in p.message) for p in exc.value.problems] == [(path, True)], exc.value.problems
+
+
+# ----------------------------------------------------------------------------------------------
+# The rendering: what spec.upgrade changes, and nothing else
+# ----------------------------------------------------------------------------------------------
+
+
+def objects(tmp_path: Path, upgrading: bool) -> dict[tuple[str, str], dict[str, Any]]:
+    """golden/upgrade/spec.yaml (two members, a WAL volume, an S3 repository), with or without its upgrade."""
+    spec = yaml.safe_load((Path(__file__).parent.parent / "golden" / "upgrade" / "spec.yaml").read_text())
+    if not upgrading:
+        del spec["spec"]["upgrade"]
+    path = tmp_path / f"upgrade-{upgrading}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    rendering = render(Request((str(path),), key_file=str(GOLDEN_KEY)))
+    return {(m["kind"], m["metadata"]["name"]): m for c in rendering.clusters for m in c.manifests}
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    tmp = tmp_path_factory.mktemp("upgrade")
+    return objects(tmp, False), objects(tmp, True)
+
+
+def member(objs: dict[Any, Any], n: int) -> dict[str, Any]:
+    return objs[("StatefulSet", f"hippo-instance1-{n}")]  # type: ignore[no-any-return]
+
+
+def test_the_members_run_the_guard_before_patroni(both: tuple[dict[Any, Any], dict[Any, Any]]) -> None:
+    _, upgrading = both
+    command = member(upgrading, 0)["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command == [
+        "python3",
+        "/etc/patroni/upgrade.py",
+        "--old-bin=/usr/lib/postgresql/16/bin",
+        "--new-bin=/usr/lib/postgresql/17/bin",
+        "--old-data=/pgdata/pg16",
+        "--new-data=/pgdata/pg17",
+        "--old-wal=/pgwal/pg16_wal",
+        "--new-wal=/pgwal/pg17_wal",
+        "--new-version=17",
+        "--superuser=postgres",
+        "--members=hippo-instance1-0-0,hippo-instance1-1-0",
+        "--port=8008",
+        "--cert=/pgconf/tls/tls.crt",
+        "--key=/pgconf/tls/tls.key",
+        "--",
+        "patroni",
+        "/etc/patroni",
+    ]
+    config = upgrading[("ConfigMap", "hippo-config")]["data"]
+    assert config["upgrade.py"] == (Path(upgrade.__file__)).read_text()
+
+
+def test_only_what_the_upgrade_needs_changes(both: tuple[dict[Any, Any], dict[Any, Any]]) -> None:
+    """Beside the guard: one sync wave, the annotation diff reads, no pgBackRest replica method, the
+    backup script's stanza-upgrade (so the init Job's name and the CronJob's digest), the reconcile
+    Job's ANALYZE."""
+    plain, upgrading = both
+    renamed = {("Job", "hippo-repo1-init-"), ("Job", "hippo-reconcile-")}
+
+    def family(key: tuple[str, str]) -> tuple[str, str]:
+        prefix = next((p for k, p in renamed if key[0] == k and key[1].startswith(p)), None)
+        return (key[0], prefix) if prefix else key
+
+    plain_by, upgrading_by = ({family(k): v for k, v in o.items()} for o in (plain, upgrading))
+    assert plain_by.keys() == upgrading_by.keys()
+    changed = {
+        (key, ".".join(str(p) for p in path[:3]))
+        for key in sorted(plain_by)
+        for path, _, _ in leaves(plain_by[key], upgrading_by[key])
+    }
+    assert changed == {
+        (("StatefulSet", "hippo-instance1-0"), "spec.template.spec"),  # the command
+        (("StatefulSet", "hippo-instance1-0"), "spec.template.metadata"),  # the config digest
+        (("StatefulSet", "hippo-instance1-0"), f"metadata.annotations.{upgrade_annotation()}"),
+        (("StatefulSet", "hippo-instance1-1"), "spec.template.spec"),
+        (("StatefulSet", "hippo-instance1-1"), "spec.template.metadata"),
+        (("StatefulSet", "hippo-instance1-1"), f"metadata.annotations.{upgrade_annotation()}"),
+        (("StatefulSet", "hippo-instance1-1"), f"metadata.annotations.{SYNC_WAVE}"),
+        (("ConfigMap", "hippo-config"), "data.patroni.yaml"),
+        (("ConfigMap", "hippo-config"), "data.upgrade.py"),
+        (("ConfigMap", "hippo-pgbackrest-jobs"), "data.backup.sh"),
+        (("ConfigMap", "hippo-reconcile"), "data.reconcile.sh"),
+        (("Job", "hippo-repo1-init-"), "metadata.name"),
+        (("CronJob", "hippo-repo1-full"), "spec.jobTemplate.spec"),  # the scripts' digest
+        (("Job", "hippo-reconcile-"), "metadata.name"),
+        (("Job", "hippo-reconcile-"), "spec.template.spec"),  # the members' new template revisions
+    }, changed
+    waves = {member(upgrading, n)["metadata"]["annotations"][SYNC_WAVE] for n in (0, 1)}
+    assert len(waves) == 1 and waves == {member(plain, 0)["metadata"]["annotations"][SYNC_WAVE]}
+
+
+def upgrade_annotation() -> str:
+    from pgrender.plan.labels import UPGRADE_FROM_ANNOTATION
+
+    return UPGRADE_FROM_ANNOTATION
+
+
+def test_replicas_are_copied_from_the_leader_while_upgrading(both: tuple[dict[Any, Any], dict[Any, Any]]) -> None:
+    """The repository's latest backup is the old version's until the init Job backs up the new one."""
+    plain, upgrading = both
+    patroni = [yaml.safe_load(o[("ConfigMap", "hippo-config")]["data"]["patroni.yaml"]) for o in (plain, upgrading)]
+    assert patroni[0]["postgresql"]["create_replica_methods"] == ["pgbackrest", "basebackup"]
+    assert "create_replica_methods" not in patroni[1]["postgresql"]  # Patroni's default: basebackup
+
+
+def test_the_backups_upgrade_the_stanza_and_back_up_the_new_version(
+    both: tuple[dict[Any, Any], dict[Any, Any]],
+) -> None:
+    plain, upgrading = (o[("ConfigMap", "hippo-pgbackrest-jobs")]["data"]["backup.sh"] for o in both)
+    assert "until run stanza-create; do" in plain and "stanza-upgrade" not in plain
+    assert "until run stanza-create || run stanza-upgrade; do" in upgrading
+    assert 'python3 -c "$current_backup"' in upgrading and "a backup of this PostgreSQL version already" in upgrading
+
+
+def test_the_reconcile_job_analyzes_once(both: tuple[dict[Any, Any], dict[Any, Any]]) -> None:
+    plain, upgrading = (o[("ConfigMap", "hippo-reconcile")]["data"]["reconcile.sh"] for o in both)
+    assert "vacuumdb" not in plain
+    added = upgrading.removeprefix(plain).splitlines()
+    assert any("CREATE TABLE IF NOT EXISTS pgrender.upgrades" in line for line in added)
+    assert "    /usr/lib/postgresql/17/bin/vacuumdb --all --analyze-in-stages" in added
+    assert any("WHERE (from_version, to_version) = (16, 17)" in line for line in added)
+
+
+def test_postgres_18_analyzes_only_what_pg_upgrade_did_not_carry(plan_of: Callable[..., Any]) -> None:
+    from pgrender.components.reconcile import reconcile_script
+
+    script = reconcile_script(plan_of(with_upgrade(18, fromVersion=16)), ["reconcile.sql"])
+    assert "vacuumdb --all --analyze-in-stages --missing-stats-only" in script
+
+
+# ----------------------------------------------------------------------------------------------
+# The guard's decision: the same on every member, from what the members published
+# ----------------------------------------------------------------------------------------------
+
+A, B, C = "hippo-0", "hippo-1", "hippo-2"
+OLD = "7000000000000000001"
+
+
+def primary(timeline: int = 1, checkpoint: int = 100) -> Facts:
+    return Facts(OLD, "shut down", timeline, checkpoint, True)
+
+
+def replica(timeline: int = 1, checkpoint: int = 90) -> Facts:
+    return Facts(OLD, "shut down in recovery", timeline, checkpoint, True)
+
+
+# (member deciding, published, initialize key, leader) -> its action, part of its reason
+DECISIONS = [
+    (A, {A: primary(), B: replica(), C: replica()}, OLD, None, "upgrade", "stopped as the primary"),
+    (B, {A: primary(), B: replica(), C: replica()}, OLD, None, "wait", "hippo-0 holds the cluster's latest data"),
+    (A, {A: primary(), B: replica()}, OLD, None, "wait", "waiting for hippo-2"),
+    (B, {A: primary(), B: replica(), C: None}, OLD, None, "wait", "hippo-0 holds"),
+    (C, {A: primary(), B: replica(), C: None}, OLD, None, "wait", "hippo-0 holds"),
+    # a failover raced the shutdown: two stopped as primaries; the later timeline has the data
+    (A, {A: primary(1, 500), B: primary(2, 200), C: replica(2, 150)}, OLD, None, "wait", "hippo-1 holds"),
+    (B, {A: primary(1, 500), B: primary(2, 200), C: replica(2, 150)}, OLD, None, "upgrade", "timeline 2"),
+    # same timeline: the latest checkpoint, then the name, so that all decide the same
+    (B, {A: primary(1, 100), B: primary(1, 300), C: replica()}, OLD, None, "upgrade", "checkpoint 300"),
+    (C, {A: primary(1, 100), B: primary(1, 100), C: primary(1, 100)}, OLD, None, "upgrade", "primary"),
+    (A, {A: replica(), B: replica(), C: replica()}, OLD, None, "wait", "no member's data was shut down as a primary"),
+    (A, {A: primary(), B: Facts("7999", "shut down in recovery", 1, 1, True), C: replica()}, OLD, None, "wait",
+     "different systems"),
+    (A, {A: primary(), B: replica(), C: replica()}, OLD, "hippo-1", "wait", "hippo-1 leads the cluster at the old"),
+    (C, {C: None}, OLD, "hippo-1", "start", "holds no data of the old version"),
+    (B, {A: primary(), B: replica(), C: replica()}, "7123", None, "follow", "names system 7123"),
+    (B, {B: replica()}, "7123", "hippo-0", "follow", "names system 7123"),
+    (C, {B: replica(), C: None}, "7123", "hippo-0", "follow", "the cluster was upgraded"),
+    (C, {C: None}, OLD, None, "wait", "no member has reported data of the old version yet"),
+    (A, {A: None, B: None, C: None}, None, None, "start", "the DCS holds no cluster"),
+    # no initialize key (a DCS emptied meanwhile): the data decides all the same
+    (A, {A: primary(), B: replica(), C: replica()}, None, None, "upgrade", "stopped as the primary"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("me", "published", "initialize", "leader", "action", "says"), DECISIONS)
+def test_decide(
+    me: str, published: dict[str, Facts | None], initialize: str | None, leader: str | None, action: str, says: str
+) -> None:
+    decision = decide(me, (A, B, C), published, initialize, leader)
+    assert (decision.action, says in decision.reason) == (action, True), decision
+
+
+# pg_controldata's output (PostgreSQL 15, LC_ALL=C), as much as the guard reads
+CONTROLDATA = """\
+pg_control version number:            1300
+Catalog version number:               202209061
+Database system identifier:           7714488273739725068
+Database cluster state:               shut down in recovery
+pg_control last modified:             Tue Dec  1 23:54:30 2026
+Latest checkpoint location:           1/A7414F8
+Latest checkpoint's REDO location:    0/17414F8
+Latest checkpoint's TimeLineID:       3
+Data page checksum version:           1
+"""
+
+
+def test_facts_from_pg_controldata() -> None:
+    facts = upgrade.facts_of(upgrade.parse_controldata(CONTROLDATA))
+    assert facts == Facts("7714488273739725068", "shut down in recovery", 3, (1 << 32) + 0xA7414F8, True)
+    assert Facts.from_data(facts.as_data()) == facts
+    assert Facts.from_data({"system_id": "1"}) is None and Facts.from_data(None) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# The guard's steps, with the directories, pg_upgrade and the DCS standing in
+# ----------------------------------------------------------------------------------------------
+
+
+class FakeStore:
+    """The DCS: what each member published, the initialize key, the leader; every call recorded."""
+
+    def __init__(self, published: dict[str, Facts | None], initialize: str | None, leader: str | None = None) -> None:
+        self.published, self.initialize, self.leader = published, initialize, leader
+        self.calls: list[str] = []
+        self.after_look: Callable[[FakeStore], None] = lambda store: None
+
+    def look(self) -> tuple[dict[str, Facts | None], str | None, str | None]:
+        answer = dict(self.published), self.initialize, self.leader
+        self.after_look(self)
+        return answer
+
+    def publish(self, facts: Facts | None) -> None:
+        self.calls.append(f"publish {facts.state if facts else None}")
+
+    def hand_over(self, system_id: str, position: int) -> None:
+        self.calls.append(f"hand over {system_id} {position}")
+        self.initialize = system_id
+
+
+class FakeMember(upgrade.Member):
+    """The member's directories under tmp_path; pg_controldata and the upgrade stand in."""
+
+    def __init__(self, root: Path, name: str, facts: Facts | None, new_system: str | None = None) -> None:
+        args = argparse.Namespace(
+            name=name,
+            old_bin="/old/bin",
+            new_bin="/new/bin",
+            old_data=str(root / "pg16"),
+            new_data=str(root / "pg17"),
+            old_wal=None,
+            new_wal=None,
+            superuser="postgres",
+            new_version=17,
+        )
+        super().__init__(args)
+        self.facts, self.new_system = facts, new_system
+        self.steps: list[str] = []
+        if facts:
+            (root / "pg16" / "global").mkdir(parents=True)
+            (root / "pg16" / "global" / "pg_control").write_text("")
+
+    def old_facts(self) -> Facts | None:
+        self.give_back_control_file()
+        return self.facts if upgrade.has_cluster(self.old_data) else None
+
+    def upgrade(self, facts: Facts) -> tuple[str, int]:
+        Path(self.marker).write_text("")
+        (Path(self.new_data) / "global").mkdir(parents=True)
+        (Path(self.new_data) / "global" / "pg_control").write_text("")
+        self.steps.append("upgrade")
+        assert self.new_system is not None
+        return self.new_system, 123
+
+
+@pytest.fixture(autouse=True)
+def _no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upgrade.time, "sleep", lambda seconds: None)
+
+
+def test_the_primary_upgrades_hands_over_and_removes_its_old_data(tmp_path: Path) -> None:
+    me = FakeMember(tmp_path, A, primary(), new_system="7123")
+    store = FakeStore({B: replica(), C: None}, OLD)
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert me.steps == ["upgrade"] and store.calls == ["publish shut down", "hand over 7123 123"]
+    assert not Path(me.old_data).exists() and not Path(me.marker).exists() and upgrade.has_cluster(me.new_data)
+
+
+def test_a_replica_waits_then_follows(tmp_path: Path) -> None:
+    me = FakeMember(tmp_path, B, replica())
+    Path(me.new_data).mkdir()  # what a copy that never finished could leave
+    store = FakeStore({A: primary(), C: replica()}, OLD)
+    looks = iter(range(3))
+
+    def upgraded_on_the_third_look(store: FakeStore) -> None:
+        if next(looks, 3) == 2:
+            store.initialize = "7123"
+
+    store.after_look = upgraded_on_the_third_look
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert store.calls == ["publish shut down in recovery"] * 4
+    assert not Path(me.old_data).exists() and not Path(me.new_data).exists() and me.steps == []
+
+
+def test_upgraded_before_nothing_to_do(tmp_path: Path) -> None:
+    me = FakeMember(tmp_path, A, None)
+    (Path(me.new_data) / "global").mkdir(parents=True)
+    (Path(me.new_data) / "global" / "pg_control").write_text("")
+    store = FakeStore({}, "7123", A)
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert store.calls == [] and me.steps == []
+
+
+def test_stopped_half_way_the_old_cluster_gets_its_control_file_back_and_upgrades_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = FakeMember(tmp_path, A, primary(), new_system="7124")
+    control = Path(me.old_data) / "global" / "pg_control"
+    control.rename(str(control) + ".old")  # pg_upgrade --link had begun to link
+    Path(me.marker).write_text("")
+    (Path(me.new_data) / "global").mkdir(parents=True)
+    (Path(me.new_data) / "global" / "pg_control").write_text("")
+    monkeypatch.setattr(upgrade, "controldata", lambda bin_dir, data_dir: {"Database system identifier": "7123"})
+    monkeypatch.setattr(upgrade, "facts_of", lambda control: Facts("7123", "shut down", 1, 5, True))
+    store = FakeStore({B: replica(), C: replica()}, OLD)
+    # the new directory from the first attempt goes before the upgrade runs again
+    original = me.upgrade
+
+    def again(facts: Facts) -> tuple[str, int]:
+        assert control.exists()
+        upgrade.remove(me.new_data)
+        return original(facts)
+
+    me.upgrade = again  # type: ignore[method-assign]
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert me.steps == ["upgrade"] and store.calls[-1] == "hand over 7124 123"
+
+
+def test_stopped_after_the_hand_over_only_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    me = FakeMember(tmp_path, A, primary())
+    Path(me.marker).write_text("")
+    (Path(me.new_data) / "global").mkdir(parents=True)
+    (Path(me.new_data) / "global" / "pg_control").write_text("")
+    monkeypatch.setattr(upgrade, "controldata", lambda bin_dir, data_dir: {})
+    monkeypatch.setattr(upgrade, "facts_of", lambda control: Facts("7123", "shut down", 1, 5, True))
+    store = FakeStore({B: replica()}, "7123")
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert me.steps == [] and store.calls == []
+    assert not Path(me.old_data).exists() and not Path(me.marker).exists() and upgrade.has_cluster(me.new_data)
