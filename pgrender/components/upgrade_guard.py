@@ -20,7 +20,6 @@ def upgrade_command(plan: ClusterPlan) -> list[str]:
     """python3 upgrade.py with what it needs to know, then Patroni's command line."""
     upgrade = plan.upgrade
     assert upgrade is not None
-    server = plan.tls.server_files
     wal = []
     if plan.wal_dir and upgrade.old_wal_dir:
         wal = [f"--old-wal={upgrade.old_wal_dir}", f"--new-wal={plan.wal_dir}"]
@@ -35,10 +34,6 @@ def upgrade_command(plan: ClusterPlan) -> list[str]:
         f"--new-version={plan.postgres_version}",
         f"--superuser={plan.superuser}",
         f"--members={','.join(i.pod for i in plan.instances)}",
-        # Kubelet's liveness probe reaches Patroni's REST API port, answered by the guard meanwhile.
-        f"--port={plan.patroni_port}",
-        f"--cert={server.cert}",
-        f"--key={server.key}",
         "--",
         plan.patroni_command,
         defaults.PATRONI_CONFIG_DIR,

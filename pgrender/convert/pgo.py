@@ -192,7 +192,11 @@ class _Pgo:
     companion_kinds: tuple[str, ...] = ()
     other_kinds: dict[str, str] = frozen_field(
         default_factory=lambda: {
-            "PGUpgrade": "pgrender upgrades no major version in place: move the data into a new cluster",
+            "PGUpgrade": (
+                "pgrender's is spec.upgrade on the cluster: shut it down (spec.shutdown), then set postgresVersion "
+                "to toPostgresVersion and spec.upgrade.fromVersion to fromPostgresVersion (README 'Major version "
+                "upgrades')"
+            ),
             "PGAdmin": "pgrender renders no pgAdmin",
             "CrunchyBridgeCluster": "a cluster of Crunchy Bridge, not of Kubernetes",
         }

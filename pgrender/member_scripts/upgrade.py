@@ -30,7 +30,7 @@ A member whose container stops in the middle starts the guard again and finds wh
 beside the new data directory says an upgrade was under way and is undone first (the new directory
 emptied, the old control file given back its name if pg_upgrade had moved it, which link mode does
 before it links and the new cluster never started), unless the initialize key already names the new
-directory's system (then only Patroni is left to start). While the guard runs, Patroni's REST API port
+directory's system (then only Patroni is left to start). While the guard runs, Patroni's REST API address
 answers /liveness (and nothing else), so that kubelet's liveness probe does not restart a member that
 waits or upgrades.
 """
@@ -200,12 +200,10 @@ def decide(
 class Store:
     """This member's view of Patroni's DCS (any DCS Patroni supports), with Patroni's own classes."""
 
-    def __init__(self, config_dir: str) -> None:
-        from patroni.config import Config  # type: ignore[import-not-found]
+    def __init__(self, config: dict[str, Any]) -> None:
         from patroni.dcs import get_dcs  # type: ignore[import-not-found]
 
-        config = Config(config_dir, validator=None).copy()
-        config["patronictl"] = True  # a client of the store, as patronictl is
+        config = {**config, "patronictl": True}  # a client of the store, as patronictl is
         self.dynamic_configuration = config.get("bootstrap", {}).get("dcs", {})
         self.dcs: Any = get_dcs(config)
 
@@ -243,11 +241,21 @@ class Store:
 # --------------------------------------------------------------------------------------------
 
 
-class Probes:
-    """HTTPS on Patroni's REST API port: /liveness 200 (the container is doing its work), anything
-    else 503 (not ready). Closed before Patroni starts, which then listens on the port."""
+def patroni_config(config_dir: str) -> dict[str, Any]:
+    """Patroni's configuration as Patroni reads it: the directory's files and the PATRONI_* variables."""
+    from patroni.config import Config  # type: ignore[import-not-found]
 
-    def __init__(self, port: int, cert: str, key: str) -> None:
+    config: dict[str, Any] = Config(config_dir, validator=None).copy()
+    return config
+
+
+class Probes:
+    """HTTPS where Patroni's REST API listens, with its certificate: /liveness 200 (the container is
+    doing its work), anything else 503 (not ready). Closed before Patroni starts there."""
+
+    def __init__(self, restapi: dict[str, Any]) -> None:
+        host, _, port = str(restapi["listen"]).rpartition(":")
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 self.send_response(200 if self.path.split("?")[0] == "/liveness" else 503)
@@ -257,9 +265,9 @@ class Probes:
             def log_message(self, format: str, *args: Any) -> None:  # kubelet probes every few seconds
                 pass
 
-        self.server = HTTPServer(("", port), Handler)
+        self.server = HTTPServer(("" if host in ("", "*", "0.0.0.0") else host, int(port)), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(restapi["certfile"], restapi["keyfile"])
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -368,9 +376,18 @@ class Member:
         return new.system_id, new.checkpoint
 
     def finish(self) -> None:
-        """The upgrade is in the DCS: the old data goes (link mode: the new directory holds its files)."""
+        """The upgrade is in the DCS: the old data goes (link mode: the new directory holds its files),
+        and pg_upgrade's script that would remove it."""
         remove(self.old_data)
         remove(self.old_wal)
+        for name in ("delete_old_cluster.sh", "update_extensions.sql"):
+            path = os.path.join(self.work_dir, name)
+            if not os.path.exists(path):
+                continue
+            if name == "update_extensions.sql":  # extensions whose new version the databases should get
+                with open(path) as script:
+                    log("pg_upgrade says to run this with psql as the superuser:\n" + script.read())
+            os.unlink(path)
         if os.path.exists(self.marker):
             os.unlink(self.marker)
 
@@ -425,11 +442,10 @@ def guard(member: Member, store: Store, members: Sequence[str]) -> None:
 def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     split = list(argv).index("--")
     parser = argparse.ArgumentParser(prog="upgrade.py")
-    for option in ("old-bin", "new-bin", "old-data", "new-data", "superuser", "members", "cert", "key"):
+    for option in ("old-bin", "new-bin", "old-data", "new-data", "superuser", "members"):
         parser.add_argument(f"--{option}", required=True)
     parser.add_argument("--old-wal")
     parser.add_argument("--new-wal")
-    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--new-version", type=int, required=True)
     return parser.parse_args(argv[:split]), list(argv[split + 1 :])
 
@@ -437,10 +453,11 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def main(argv: Sequence[str]) -> None:
     args, command = parse(argv)
     environment = dict(os.environ)  # Patroni's Config takes the PATRONI_* variables out of os.environ
-    args.name = environment["PATRONI_NAME"]
-    probes = Probes(args.port, args.cert, args.key)
+    config = patroni_config(command[-1])
+    args.name = config["name"]
+    probes = Probes(config["restapi"])
     try:
-        guard(Member(args), Store(command[-1]), args.members.split(","))
+        guard(Member(args), Store(config), args.members.split(","))
     except Exception as e:
         log(f"stopped: {type(e).__name__}: {e}; the container starts again and the guard carries on")
         sys.exit(1)
