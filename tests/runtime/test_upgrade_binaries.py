@@ -8,7 +8,15 @@ needs of it.
 * ``pg_upgrade --link`` from a cluster of the default major (Debian's 15, initdb'd with data
   checksums, with tables and rows, cleanly shut down) to one initdb'd by 17's initdb, run as the
   postgres user in a directory of its own; then 17 starts on the upgraded directory and has the rows;
-* pgBackRest 2.5x (bookworm's 2.45 does not know 17): a stanza and a full backup of a 17 server.
+* pgBackRest 2.5x (bookworm's 2.45 does not know 17): a stanza and a full backup of a 17 server;
+* Patroni (bookworm's 3.0.2, older than 17) running a rendered two-member cluster at 17
+  (``imageContract.pgbackrest`` naming the 2.5x): bootstrap, streaming over TLS, WAL archiving and
+  a backup through the repository host, failover and the old leader's rejoining.
+
+Patroni 3.0.2 knows PostgreSQL's parameters up to 15: a parameter of 16 or 17 in the rendered
+configuration (``reserved_connections``, ``summarize_wal``, ``transaction_timeout``, ...) is left
+out of postgresql.conf with "WARNING: Removing unexpected parameter=... from the config", and the
+server runs with its default. The specs here set none.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +35,7 @@ from .harness import (
     PG_ROOT,
     UPGRADE_TARGET_MAJOR,
     UPGRADE_TARGET_PGBACKREST,
+    LocalCluster,
     PlainServer,
     default_pg_major,
     free_ports,
@@ -34,6 +44,8 @@ from .harness import (
     pg_bin,
     pg_majors,
     plain_server,
+    render_spec,
+    running_cluster,
     temp_root,
     wait_until,
 )
@@ -205,3 +217,71 @@ def test_target_pgbackrest_backs_up_the_target(root: Path) -> None:
         (stanza,) = json.loads(pgbackrest("info", "--output=json"))
         assert [db["version"] for db in stanza["db"]] == [str(TARGET)]
         assert [b["type"] for b in stanza["backup"]] == ["full"]
+
+
+# --------------------------------------------------------------------------------------------
+# Patroni with the rendered configuration at 17
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def target_cluster(root: Path) -> Iterator[LocalCluster]:
+    """examples/backups.yaml at 17 with its volume repository only (on the repository host; the S3
+    one is test_backups.py's) and the sysroot's pgBackRest as the image's."""
+    spec = local_spec("backups", major=TARGET)
+    backups = spec["spec"]["backups"]
+    backups["repos"] = [repo for repo in backups["repos"] if "volume" in repo]
+    backups["manual"]["repo"] = backups["repos"][0]["name"]
+    del backups["logical"]
+    spec["spec"]["imageContract"] = {"pgbackrest": str(UPGRADE_TARGET_PGBACKREST)}
+    with running_cluster(render_spec(spec, root / "specs" / "target"), root / "target") as cluster:
+        yield cluster
+
+
+def run_cron_job(cluster: LocalCluster, name: str, command: tuple[str, ...] | None = None) -> str:
+    """The container of a rendered CronJob's Job (or ``command`` in it), run to the end."""
+    cron_job = cluster.rendered.get("CronJob", name)
+    (container,) = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    leader = cluster.wait_healthy()
+    pod = cluster.pod_container(cron_job, container["name"], postgres_port=leader.pg_port)
+    if command is not None:
+        pod = replace(pod, run=replace(pod.run, command=command))
+    result = pod.run_once(timeout=300)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_patroni_runs_the_target_backs_it_up_and_fails_over(target_cluster: LocalCluster) -> None:
+    cluster = target_cluster
+    leader = cluster.wait_healthy()
+    assert leader.psql("SELECT current_setting('server_version_num')::int / 10000") == [[str(TARGET)]]
+    assert {row["state"] for row in cluster.streaming(leader).values()} == {"streaming"}
+    assert {row["ssl"] for row in cluster.streaming(leader).values()} == {"t"}
+
+    (cron_job,) = [
+        c["metadata"]["name"] for c in cluster.rendered.all("CronJob") if c["metadata"]["name"].endswith("-full")
+    ]
+    assert "backup command end: completed successfully" in run_cron_job(cluster, cron_job)
+    info = run_cron_job(cluster, cron_job, (str(UPGRADE_TARGET_PGBACKREST), "--stanza=db", "--output=json", "info"))
+    (stanza,) = json.loads(info)
+    assert stanza["status"]["message"] == "ok", stanza["status"]
+    assert [db["version"] for db in stanza["db"]] == [str(TARGET)]
+    assert [b["type"] for b in stanza["backup"]] == ["full"]
+
+    config = leader.run.patroni_config
+    assert config is not None
+    dcs = config["bootstrap"]["dcs"]
+    bound = int(dcs["ttl"]) + 2 * int(dcs["loop_wait"]) + 8  # test_failover.py's bound
+    leader.crash()
+
+    def new_leader() -> bool:
+        now = cluster.leader()
+        return now is not None and now is not leader and now.psql("SELECT pg_is_in_recovery()") == [["f"]]
+
+    wait_until("a new leader", new_leader, timeout=bound)
+    new = cluster.leader()
+    assert new is not None
+    leader.start()
+    assert cluster.wait_healthy(timeout=60) is new
+    assert leader.psql("SELECT pg_is_in_recovery()") == [["t"]]
+    assert cluster.streaming(new)[leader.name]["state"] == "streaming"
