@@ -58,7 +58,7 @@ CHECKSUMS = ("--data-checksums",)
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
-    require_runtime(missing_upgrade_target_requirements(("pg_basebackup", "pg_controldata", "psql")))
+    require_runtime(missing_upgrade_target_requirements(("pg_basebackup", "pg_controldata", "vacuumdb")))
     directory = temp_root("pgrender-upgrade-")
     try:
         yield directory
