@@ -3,7 +3,8 @@
 # pgBackRest, the AWS CLI of the logical backups, git, strace, which kills and fails renders in
 # tests/test_write_faults.py, the runtimes of the real clients: a JRE with pgJDBC, Node.js and
 # npm, and monitoring's postgres_exporter and promtool), plus python3-venv when the interpreter
-# cannot make a virtualenv.
+# cannot make a virtualenv; with --runtime also PostgreSQL 17 and pgBackRest 2.5x beside Debian's
+# PostgreSQL, the target of the major version upgrade tests (scripts/setup-pg-upgrade-target.sh).
 # Does nothing when all are there.
 # Usage: scripts/setup-system.sh [--runtime]   (without --runtime: only what a virtualenv needs)
 set -eu
@@ -20,7 +21,13 @@ if [ "${1:-}" = "--runtime" ]; then
     # The logical backup's script runs with the image's PATH (tests/runtime/harness.IMAGE_PATH): an
     # aws found only elsewhere (a pyenv shim, ~/.local/bin) is not found there.
     PATH=/usr/local/bin:/usr/bin:/bin command -v aws >/dev/null 2>&1 || packages="$packages awscli"
-    ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || packages="$packages postgresql"
+    # Debian's PostgreSQL in a directory of its own: not only a major linked in by
+    # setup-pg-upgrade-target.sh (tests/runtime/harness.default_pg_major).
+    packaged_postgres=""
+    for server in /usr/lib/postgresql/*/bin/postgres; do
+        [ -x "$server" ] && [ ! -L "${server%/bin/postgres}" ] && packaged_postgres=yes
+    done
+    [ -n "$packaged_postgres" ] || packages="$packages postgresql"
     command -v git >/dev/null 2>&1 || packages="$packages git"
     command -v strace >/dev/null 2>&1 || packages="$packages strace"
     # tests/runtime/test_clients.py: pgJDBC on a JRE (`java File.java` compiles in memory with the
@@ -36,7 +43,16 @@ if [ "${1:-}" = "--runtime" ]; then
     command -v prometheus-postgres-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-postgres-exporter ] ||
         packages="$packages prometheus-postgres-exporter"
 fi
-[ -z "$packages" ] && exit 0
+upgrade_target() {
+    # After Debian's packages: PostgreSQL 17 from trixie's, beside Debian's (its own script tells why).
+    if [ "${1:-}" = "--runtime" ]; then
+        "$(dirname "$0")/setup-pg-upgrade-target.sh"
+    fi
+}
+if [ -z "$packages" ]; then
+    upgrade_target "$@"
+    exit 0
+fi
 
 if [ "$(id -u)" = "0" ]; then
     sudo=""
@@ -55,3 +71,4 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends 
 if command -v systemctl >/dev/null 2>&1; then
     $sudo systemctl disable --now etcd postgresql prometheus prometheus-postgres-exporter >/dev/null 2>&1 || true
 fi
+upgrade_target "$@"

@@ -109,15 +109,42 @@ class ProcessDied(HarnessError):
 # --------------------------------------------------------------------------------------------
 
 
-def installed_pg_major() -> int | None:
-    """Highest PostgreSQL major version with a server in /usr/lib/postgresql/<major>/bin."""
-    majors = [int(p.parent.parent.name) for p in PG_ROOT.glob("*/bin/postgres") if p.parent.parent.name.isdigit()]
-    return max(majors) if majors else None
+# The PostgreSQL majors of this machine, all decided here. Debian's ``postgresql`` package installs
+# one major (15 on bookworm) in a directory of its own, /usr/lib/postgresql/<major>: that is the
+# *default* major, which every test runs on unless it asks for another. A major version upgrade needs
+# a second one: scripts/setup-pg-upgrade-target.sh installs PostgreSQL UPGRADE_TARGET_MAJOR (17,
+# trixie's, with a private sysroot) as links /usr/lib/postgresql/17 and /usr/share/postgresql/17
+# into UPGRADE_TARGET_ROOT, and pgBackRest 2.5x (which knows 17; bookworm's 2.45 does not) as
+# UPGRADE_TARGET_PGBACKREST. A test asks for a major with ``major=`` (:func:`local_spec`,
+# :func:`pg_bin`, :class:`PlainServer`); :func:`pg_majors` lists what is there.
+UPGRADE_TARGET_MAJOR = 17
+UPGRADE_TARGET_ROOT = Path(f"/opt/trixie-postgresql-{UPGRADE_TARGET_MAJOR}")
+UPGRADE_TARGET_PGBACKREST = UPGRADE_TARGET_ROOT / "usr" / "bin" / "pgbackrest"
+UPGRADE_TARGET_SCRIPT = "scripts/setup-pg-upgrade-target.sh"
 
 
-def pg_bin(name: str) -> str:
-    """Absolute path of a PostgreSQL client or server program of the installed major version."""
-    major = installed_pg_major()
+def pg_majors() -> list[int]:
+    """Every PostgreSQL major version with a server in /usr/lib/postgresql/<major>/bin, ascending."""
+    return sorted(int(p.parent.parent.name) for p in PG_ROOT.glob("*/bin/postgres") if p.parent.parent.name.isdigit())
+
+
+def _linked_in(major: int) -> bool:
+    """Whether /usr/lib/postgresql/<major> is a link to elsewhere (setup-pg-upgrade-target.sh's), not
+    a package's own directory."""
+    return (PG_ROOT / str(major)).is_symlink()
+
+
+def default_pg_major() -> int | None:
+    """The major every test runs on unless it asks for another: the highest one installed by a
+    package in its own directory (Debian's, 15 on bookworm), not one linked in for an upgrade."""
+    packaged = [m for m in pg_majors() if not _linked_in(m)]
+    return max(packaged) if packaged else None
+
+
+def pg_bin(name: str, major: int | None = None) -> str:
+    """Absolute path of a PostgreSQL client or server program of ``major`` (default: the default
+    major, :func:`default_pg_major`)."""
+    major = default_pg_major() if major is None else major
     if major is None:
         raise HarnessError("no PostgreSQL server under /usr/lib/postgresql/*/bin")
     return str(PG_ROOT / str(major) / "bin" / name)
@@ -208,13 +235,16 @@ def make_dir(path: Path, mode: int = 0o750) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def local_spec(example: str, *, lease_seconds: int = 10, sync_period_seconds: int = 2) -> dict[str, Any]:
+def local_spec(
+    example: str, *, major: int | None = None, lease_seconds: int = 10, sync_period_seconds: int = 2
+) -> dict[str, Any]:
     """The example spec ``examples/<example>.yaml`` with the changes a local run needs.
 
     These are *spec* changes, rendered like any other spec, not harness overrides:
 
-    * ``spec.postgresVersion`` becomes the PostgreSQL major version installed here (only one is),
-      which moves ``bin_dir``, the data directory name and the scripts' paths accordingly;
+    * ``spec.postgresVersion`` becomes ``major``, by default the default major of this machine
+      (:func:`default_pg_major`: Debian's), which moves ``bin_dir``, the data directory name and the
+      scripts' paths accordingly;
     * ``spec.tls.notBefore`` becomes yesterday, so certificates are valid whenever the tests run;
     * ``spec.patroni.leaderLeaseDurationSeconds``/``syncPeriodSeconds`` become 10/2 so that
       bootstrap and failover take seconds instead of half a minute;
@@ -222,9 +252,11 @@ def local_spec(example: str, *, lease_seconds: int = 10, sync_period_seconds: in
       installed here is older than 1.21 (:data:`PREPARED_STATEMENTS_SINCE`), which refuses the
       setting, as the README tells users of such a pgBouncer image to do.
     """
-    major = installed_pg_major()
+    major = default_pg_major() if major is None else major
     if major is None:
         raise HarnessError("no PostgreSQL server installed")
+    if major not in pg_majors():
+        raise HarnessError(f"no PostgreSQL {major} under {PG_ROOT} (majors here: {pg_majors()})")
     spec: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
     spec["spec"]["postgresVersion"] = major
     # Certificates valid from yesterday: the run must not depend on the default's fixed date.
@@ -2118,10 +2150,11 @@ class PgBouncer:
 # --------------------------------------------------------------------------------------------
 
 
-def missing_server_requirements(more_tools: tuple[str, ...] = ()) -> list[str]:
-    """What this machine lacks to run a bare PostgreSQL server (and ``more_tools`` of its bin)."""
+def missing_server_requirements(more_tools: tuple[str, ...] = (), major: int | None = None) -> list[str]:
+    """What this machine lacks to run a bare PostgreSQL server of ``major`` (default: the default
+    major) and ``more_tools`` of its bin."""
     missing: list[str] = []
-    major = installed_pg_major()
+    major = default_pg_major() if major is None else major
     if major is None:
         missing.append("PostgreSQL server (Debian package postgresql)")
     else:
@@ -2133,6 +2166,22 @@ def missing_server_requirements(more_tools: tuple[str, ...] = ()) -> list[str]:
         missing.append(f"OS user {OS_USER!r}")
     if os.geteuid() != 0:
         missing.append("root (Secret files are root-owned and PostgreSQL runs as the postgres user)")
+    return missing
+
+
+def missing_upgrade_target_requirements(more_tools: tuple[str, ...] = ()) -> list[str]:
+    """What this machine lacks to upgrade the default major to :data:`UPGRADE_TARGET_MAJOR` for real:
+    a server of each, the target's pg_upgrade (and ``more_tools`` of both), and its pgBackRest."""
+    missing = missing_server_requirements(more_tools)
+    tools = tuple(dict.fromkeys((*SERVER_TOOLS, "pg_upgrade", *more_tools)))
+    target_bin = PG_ROOT / str(UPGRADE_TARGET_MAJOR) / "bin"
+    target = [f"bin/{t}" for t in tools if not (target_bin / t).exists()]
+    if not os.access(UPGRADE_TARGET_PGBACKREST, os.X_OK):
+        target.append(str(UPGRADE_TARGET_PGBACKREST))
+    if target:
+        missing.append(f"PostgreSQL {UPGRADE_TARGET_MAJOR} ({', '.join(target)}; {UPGRADE_TARGET_SCRIPT} installs it)")
+    if default_pg_major() == UPGRADE_TARGET_MAJOR:
+        missing.append(f"a default major other than {UPGRADE_TARGET_MAJOR} to upgrade from")
     return missing
 
 
@@ -2178,54 +2227,85 @@ def _patroni_escape(value: str) -> str:
 
 
 class PlainServer:
-    """One PostgreSQL server of the installed version without Patroni, as the local postgres user.
+    """One PostgreSQL server without Patroni, as the local postgres user: of the default major, or
+    of ``major``.
 
-    Its data directory and Unix socket live under ``root``; it listens on no TCP port at all. TLS
-    is on, with a throwaway self-signed certificate, because a server without it refuses every
-    hostssl rule. Queries run as the superuser over the socket (the initdb default: trust).
+    Its data directory and Unix socket live under ``root``; it listens on no TCP port at all, unless
+    given ``port`` (then on 127.0.0.1:``port``). TLS is on, with a throwaway self-signed certificate,
+    because a server without it refuses every hostssl rule. Queries run as the superuser over the
+    socket (the initdb default: trust). ``initdb_options`` are added to initdb's (``--data-checksums``);
+    a data directory that is already there (a base backup's, an upgraded one) is started as it is.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        major: int | None = None,
+        port: int | None = None,
+        initdb_options: Sequence[str] = (),
+    ) -> None:
         self.root = root
         self.data = root / "data"
         self.log = root / "postgres.log"
+        self.major = default_pg_major() if major is None else major
+        self.port = port
+        self.initdb_options = tuple(initdb_options)
         self.uid, self.gid = os_ids()
         self.started = False
 
-    def _run(self, command: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    def bin(self, name: str) -> str:
+        """A program of this server's major."""
+        return pg_bin(name, self.major)
+
+    def run(self, command: Sequence[str], check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``command`` as the postgres user, with the image's environment, in ``root`` (pg_upgrade
+        writes its files in its working directory, which this makes the postgres user's)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chown(self.root, self.uid, self.gid)
         result = subprocess.run(
             list(command),
             env=image_environment(self.root),
+            cwd=self.root,
             user=self.uid,
             group=self.gid,
             extra_groups=[self.gid],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
             check=False,
         )
         if check and result.returncode != 0:
-            raise HarnessError(f"{command[0]} failed: {result.stderr.strip()}\n{_tail(self.log, 20)}")
+            output = f"{result.stdout.strip()}\n{result.stderr.strip()}".strip()
+            raise HarnessError(f"{command[0]} failed: {output}\n{_tail(self.log, 20)}")
         return result
 
-    def start(self) -> None:
-        os.chown(self.root, self.uid, self.gid)
-        self._run([pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"])
+    def initdb(self) -> None:
+        """A new data directory (and the self-signed certificate), as initdb of this major makes it."""
+        initdb = [self.bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"]
+        self.run([*initdb, *self.initdb_options])
         _self_signed(self.data, self.uid, self.gid)
-        options = f"-c listen_addresses='' -c unix_socket_directories='{self.root}' -c ssl=on"
-        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, "start"])
+
+    def start(self) -> None:
+        if not (self.data / "PG_VERSION").exists():
+            self.initdb()
+        listen = f"-c listen_addresses='127.0.0.1' -c port={self.port}" if self.port else "-c listen_addresses=''"
+        options = f"{listen} -c unix_socket_directories='{self.root}' -c ssl=on"
+        self.run([self.bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, "start"])
         self.started = True
 
     def stop(self) -> None:
+        """A clean (fast) shutdown: what pg_upgrade needs of the old server."""
         if self.started:
-            self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], check=False)
+            self.run([self.bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], check=False)
             self.started = False
 
     def psql(self, sql: str, *, stop_on_error: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``sql`` as the superuser; no check (callers look at returncode and stderr)."""
-        connection = ["-h", str(self.root), "-U", "postgres", "-d", "postgres"]
+        port = ["-p", str(self.port)] if self.port else []
+        connection = ["-h", str(self.root), *port, "-U", "postgres", "-d", "postgres"]
         stop = ["-v", "ON_ERROR_STOP=1"] if stop_on_error else []
-        return self._run([pg_bin("psql"), "-X", "-A", "-t", *stop, *connection, "-c", sql], False)
+        return self.run([self.bin("psql"), "-X", "-A", "-t", *stop, *connection, "-c", sql], False)
 
     def json(self, query: str) -> list[dict[str, Any]]:
         """The rows of ``query`` as dicts, through json_agg (no escaping questions)."""
@@ -2248,7 +2328,7 @@ class PlainServer:
         try:
             self.write_data_file("postgresql.conf", original + "\n" + "\n".join(lines) + "\n")
             return (
-                self._run([pg_bin("postgres"), "-D", str(self.data), "-C", "block_size"], check=False).returncode == 0
+                self.run([self.bin("postgres"), "-D", str(self.data), "-C", "block_size"], check=False).returncode == 0
             )
         finally:
             self.write_data_file("postgresql.conf", original)
@@ -2262,9 +2342,11 @@ class PlainServer:
 
 
 @contextlib.contextmanager
-def plain_server(root: Path) -> Iterator[PlainServer]:
+def plain_server(
+    root: Path, *, major: int | None = None, port: int | None = None, initdb_options: Sequence[str] = ()
+) -> Iterator[PlainServer]:
     """A started :class:`PlainServer` under ``root``, stopped on exit."""
-    server = PlainServer(root)
+    server = PlainServer(root, major=major, port=port, initdb_options=initdb_options)
     try:
         server.start()
         yield server

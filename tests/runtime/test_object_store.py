@@ -25,9 +25,9 @@ from .harness import (
     Peer,
     Placement,
     Rendered,
+    default_pg_major,
     free_ports,
     image_environment,
-    installed_pg_major,
     make_dir,
     missing_pgbackrest_requirements,
     mount_paths,
@@ -115,7 +115,7 @@ def test_pgbackrest_keeps_a_stanza_in_the_object_store(s3: S3Server, root: Path)
         assert info.returncode == 0, info.stdout + info.stderr
     stanzas = json.loads(info.stdout)
     assert [s["name"] for s in stanzas] == ["db"]
-    assert [db["version"] for db in stanzas[0]["db"]] == [str(installed_pg_major())]
+    assert [db["version"] for db in stanzas[0]["db"]] == [str(default_pg_major())]
     assert {"direct/archive/db/archive.info", "direct/backup/db/backup.info"} <= set(s3.list_keys(BUCKET, "direct/"))
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from pgrender.plan.parameters import catalogue, check_value, parameter_name
 
-from .harness import PlainServer, installed_pg_major
+from .harness import PlainServer, default_pg_major
 
 pytestmark = pytest.mark.runtime
 
@@ -119,7 +119,7 @@ def pgrender_verdict(version: int, name: str, value: str) -> bool:
 
 
 def test_verdicts_agree_with_postgres(server: PlainServer) -> None:
-    version = installed_pg_major()
+    version = default_pg_major()
     assert version is not None
     for name, value, expected in CASES:
         server_verdict = server.takes_settings([(name, value)])
@@ -130,7 +130,7 @@ def test_verdicts_agree_with_postgres(server: PlainServer) -> None:
 
 def test_catalogue_is_the_servers(server: PlainServer) -> None:
     """The shipped table of the installed major version is pg_settings, column for column."""
-    version = installed_pg_major()
+    version = default_pg_major()
     assert version is not None
     rows = server.json(f"SELECT name, {', '.join(COLUMNS)} FROM pg_settings")
     live = {r["name"]: tuple(tuple(r[c]) if c == "enumvals" and r[c] else r[c] for c in COLUMNS) for r in rows}
@@ -143,7 +143,7 @@ def test_catalogue_is_the_servers(server: PlainServer) -> None:
 
 def test_hidden_enum_spellings_are_the_servers(server: PlainServer) -> None:
     """Every enum value and hidden spelling in the table is one the server takes; others are not."""
-    version = installed_pg_major()
+    version = default_pg_major()
     assert version is not None
     enums = [s for s in catalogue(version).values() if s.vartype == "enum" and s.context != "internal"]
     assert catalogue(version)["synchronous_commit"].aliases[:1] == ("true",), "the table has hidden spellings"
