@@ -1630,8 +1630,10 @@ class LocalCluster:
         )
         self.kube.start()
         self.kube.apply(self.rendered.objects)
-        for member in self.members:
-            self.kube.add_pod(member.statefulset)
+        # Every StatefulSet's pod runs (start_containers starts the repository host's), so that a
+        # later apply finds each one there and creates none.
+        for statefulset in self.rendered.all("StatefulSet"):
+            self.kube.add_pod(statefulset["metadata"]["name"])
 
     def start_containers(self, pod: str | None = None) -> None:
         """Every container of the StatefulSets' pods (of ``pod`` only, when given) but the members'
@@ -1664,9 +1666,10 @@ class LocalCluster:
         self.kube.wait_idle(120)
 
     def delete_pod(self, name: str) -> None:
-        """A member pod deleted: its containers stop (Patroni first, as kubelet sends SIGTERM)."""
+        """A pod deleted: its containers stop (a member's Patroni first, as kubelet sends SIGTERM)."""
         started = time.monotonic()
-        self.member(name).stop()
+        if any(m.name == name for m in self.members):
+            self.member(name).stop()
         for process in [p for p in self.containers if p.container.pod.name == name]:
             process.stop()
             self.containers.remove(process)
@@ -1676,9 +1679,12 @@ class LocalCluster:
         """The StatefulSet made the pod anew from ``statefulset`` (as stored): a new pod directory
         (the old one is kept beside it, for its logs), the same claims and ports, and its
         containers started."""
-        index = self.members.index(self.member(name))
         old = self.root / name
         old.rename(self.root / f"{name}.{int(time.time() * 1000)}")
+        if not _is_member(statefulset):  # the repository host: its containers only
+            self.start_containers(name)
+            return
+        index = self.members.index(self.member(name))
         self.members[index] = member = self._member(statefulset)
         self.start_containers(name)
         member.start()

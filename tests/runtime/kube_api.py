@@ -32,8 +32,9 @@ served resource, 404 for an object that does not exist). Errors are ``Status`` o
 Kubernetes writes them. Every request is recorded in :attr:`KubeAPI.requests` before it is answered.
 
 What Kubernetes would do on its own and this server does not: defaulting of stored objects, lists
-and watches, and rolling pods itself (:meth:`KubeAPI.apply` refuses a template change that a real
-StatefulSet controller would roll out by itself, see there).
+and watches. Of the StatefulSet controller's rolling updates, only the one a single pod needs: a
+``RollingUpdate`` StatefulSet (the repository host) whose template changes has its pod deleted and
+made anew from the new template, in a thread, as :meth:`KubeAPI.apply` says.
 
 Callbacks run in the server's threads (``ready`` in the request's, the others in one thread per
 DELETE); an exception they (or the server) raise is recorded, and :meth:`KubeAPI.wait_idle` and
@@ -219,10 +220,10 @@ class KubeAPI:
         """Store the StatefulSets among ``objects`` as ``kubectl apply`` would (other kinds are ignored).
 
         A changed ``spec`` bumps ``metadata.generation``; existing pods keep the labels and
-        annotations of the template they were created from. A template change that the
-        StatefulSet controller would roll out by itself (a ``RollingUpdate`` strategy whose
-        partition does not hold back the pod) while a pod of an older template exists raises
-        :class:`HarnessError`: this server does not roll pods.
+        annotations of the template they were created from (OnDelete: the members). A template
+        change that the StatefulSet controller rolls out by itself (a ``RollingUpdate`` strategy
+        whose partition does not hold back the pod) replaces a pod of an older template: deleted
+        (``delete_pod``), then made from the new template (``create_pod``), as for a DELETE.
 
         ``replicas`` is 1 or 0 (spec.shutdown). A StatefulSet scaled to 0 has its pod deleted and
         not recreated (the ``delete_pod`` callback); one scaled back to 1 gets a pod from its
@@ -254,14 +255,14 @@ class KubeAPI:
                     new["metadata"] |= kept
                     if new["spec"] != stored["spec"]:
                         new["metadata"]["generation"] += 1
-                    if pod is not None and _rolls_by_itself(new) and _revision(new) != _revision_of(pod):
-                        raise HarnessError(
-                            f"StatefulSet {name}: Kubernetes would roll its pod by itself (updateStrategy "
-                            f"{new['spec'].get('updateStrategy')}); the stand-in models OnDelete only"
-                        )
                 new["metadata"]["resourceVersion"] = self._next_resource_version()
                 self._statefulsets[name] = new
-                if replicas == 0 and pod is not None and "deletionTimestamp" not in pod["metadata"]:
+                rolled = stored is not None and _rolls_by_itself(new) and replicas == 1
+                if rolled and pod is not None and "deletionTimestamp" not in pod["metadata"]:
+                    if _revision(new) != _revision_of(pod):
+                        pod["metadata"]["deletionTimestamp"] = _now()
+                        self._start_worker(f"roll {name}", self._recreate, f"{name}-0", name)
+                elif replicas == 0 and pod is not None and "deletionTimestamp" not in pod["metadata"]:
                     pod["metadata"]["deletionTimestamp"] = _now()
                     self._start_worker(f"scale down {name}", self._scale_down, f"{name}-0")
                 elif replicas == 1 and pod is None and stored is not None:

@@ -230,11 +230,21 @@ def test_apply_bumps_generation_only_on_a_new_spec(api: KubeAPI) -> None:
     assert call(api, "GET", POD_PATH)[1]["metadata"]["annotations"] == {"pgrender.io/config": "v1"}
 
 
-def test_apply_refuses_a_change_kubernetes_would_roll_out_by_itself(tmp_path: Path, kubelet: Kubelet) -> None:
+def test_apply_rolls_what_kubernetes_rolls_by_itself(tmp_path: Path, kubelet: Kubelet) -> None:
+    """A RollingUpdate StatefulSet (the repository host): a new template replaces the pod; OnDelete's
+    (the members) and the same template replace nothing."""
     with start(tmp_path, kubelet) as api:
         api.apply([statefulset("v1", strategy="RollingUpdate")])  # the template is unchanged
-        with pytest.raises(AssertionError, match="OnDelete only"):
-            api.apply([statefulset("v2", strategy="RollingUpdate")])
+        api.wait_idle()
+        assert kubelet.calls == []
+        api.apply([statefulset("v2", strategy="RollingUpdate")])
+        api.wait_idle()
+        assert kubelet.calls == [("delete", POD), ("create", POD, "v2")]
+        code, pod = call(api, "GET", POD_PATH)
+        assert code == 200 and pod["metadata"]["annotations"] == {"pgrender.io/config": "v2"}
+        api.apply([statefulset("v3")])  # OnDelete
+        api.wait_idle()
+        assert kubelet.calls == [("delete", POD), ("create", POD, "v2")]
 
 
 def test_delete_recreates_the_pod_from_the_current_template(api: KubeAPI, kubelet: Kubelet) -> None:
