@@ -665,8 +665,9 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        pods): the API server is the stand-in of ``tests/runtime/kube_api.py``, which serves the
        rendered StatefulSets and the pods as the harness runs them, enforces the rendered Role and
        RoleBinding, and stands in for the StatefulSet controller and kubelet when a pod is
-       deleted: it stops that member's processes and starts them again from the StatefulSet's
-       current template (:meth:`LocalCluster.create_pod`). The pod gets what Kubernetes gives it
+       deleted, a StatefulSet is scaled to 0 or 1, or the template of a ``RollingUpdate`` one (the
+       repository host) changes: it stops that pod's processes and starts them again from the
+       StatefulSet's current template (:meth:`LocalCluster.create_pod`). The pod gets what Kubernetes gives it
        (:class:`ServiceAccount`): the token, CA and namespace files bind-mounted at their in-pod
        path in the container's private mount namespace, and ``KUBERNETES_SERVICE_HOST``/``_PORT``.
     8. An application's pod (``examples/apps/``, run by ``test_clients.py``: a client program is
