@@ -197,6 +197,11 @@ def replica(timeline: int = 1, checkpoint: int = 90) -> Facts:
     return Facts(OLD, "shut down in recovery", timeline, checkpoint, True)
 
 
+def crashed(timeline: int, checkpoint: int) -> Facts:
+    """A primary that stopped without a shutdown checkpoint."""
+    return Facts(OLD, "in production", timeline, checkpoint, True)
+
+
 # (member deciding, published, initialize key, leader) -> its action, part of its reason
 DECISIONS = [
     (A, {A: primary(), B: replica(), C: replica()}, OLD, None, "upgrade", "stopped as the primary"),
@@ -211,6 +216,16 @@ DECISIONS = [
     (B, {A: primary(1, 100), B: primary(1, 300), C: replica()}, OLD, None, "upgrade", "checkpoint 300"),
     (C, {A: primary(1, 100), B: primary(1, 100), C: primary(1, 100)}, OLD, None, "upgrade", "primary"),
     (A, {A: replica(), B: replica(), C: replica()}, OLD, None, "wait", "no member's data was shut down as a primary"),
+    # the primary that stopped is not the latest: another member was promoted after it (a later timeline,
+    # whether that one crashed, stopped in recovery or stopped too early to have checkpointed on it), or
+    # holds a later checkpoint; upgrading the stopped primary would lose what the other has
+    (A, {A: primary(1, 500), B: crashed(2, 200), C: replica(1, 400)}, OLD, None, "wait", "hippo-1 may be newer"),
+    (B, {A: primary(1, 500), B: crashed(2, 200), C: replica(1, 400)}, OLD, None, "wait", "upgrading hippo-0 would"),
+    (A, {A: primary(1, 500), B: crashed(1, 300), C: replica(1, 400)}, OLD, None, "wait", "hippo-1: in production"),
+    (A, {A: primary(1, 500), B: replica(2, 450), C: replica(1, 400)}, OLD, None, "wait", "hippo-1 may be newer"),
+    (A, {A: primary(1, 500), B: replica(1, 600), C: replica(1, 400)}, OLD, None, "wait", "hippo-1 may be newer"),
+    # older data beside it is no reason to wait: a primary that crashed before the failover, a replica behind
+    (A, {A: primary(2, 500), B: crashed(1, 900), C: replica(2, 500)}, OLD, None, "upgrade", "stopped as the primary"),
     (A, {A: primary(), B: Facts("7999", "shut down in recovery", 1, 1, True), C: replica()}, OLD, None, "wait",
      "different systems"),
     (A, {A: primary(), B: replica(), C: replica()}, OLD, "hippo-1", "wait", "hippo-1 leads the cluster at the old"),

@@ -53,6 +53,7 @@ from typing import Any
 
 KEY = "pgrender_upgrade"  # where in a member key's data the facts are published
 SHUT_DOWN = "shut down"  # pg_control's state of a primary that stopped cleanly
+IN_PRODUCTION = "in production"  # a primary's that runs, or stopped without a shutdown checkpoint
 POLL_SECONDS = 2.0
 REPORT_SECONDS = 30.0  # how often a waiting guard says again what it waits for
 
@@ -187,9 +188,31 @@ def decide(
             "with spec.shutdown",
         )
     timeline, checkpoint, chosen = max(candidates)
+    newer = sorted((name, f) for name, f in published.items() if f and _newer_than(f, timeline, checkpoint))
+    if newer:
+        states = "; ".join(f"{name}: {f.state}, timeline {f.timeline}, checkpoint {f.checkpoint}" for name, f in newer)
+        return Decision(
+            "wait",
+            f"{chosen} stopped as the primary (timeline {timeline}, checkpoint {checkpoint}), but the data of "
+            f"{', '.join(name for name, _ in newer)} may be newer ({states}): upgrading {chosen} would lose it. "
+            "Start the cluster at "
+            "its old version again (revert postgresVersion and spec.upgrade), let Patroni elect the member with "
+            "the latest data, then shut it down with spec.shutdown",
+        )
     if chosen == me:
         return Decision("upgrade", f"this member stopped as the primary (timeline {timeline}, checkpoint {checkpoint})")
     return Decision("wait", f"{chosen} holds the cluster's latest data and upgrades it")
+
+
+def _newer_than(facts: Facts, timeline: int, checkpoint: int) -> bool:
+    """Whether a member's data may hold what the primary that stopped at (``timeline``, ``checkpoint``)
+    does not: a later timeline (promoted after it stopped), a later checkpoint, or a primary that did not
+    stop cleanly ("in production": its WAL goes beyond its last checkpoint) on that timeline or a later
+    one (a promotion's first checkpoint on its new timeline may not have been written yet). A replica
+    (in recovery) never checkpoints beyond its primary's last checkpoint on the primary's timeline."""
+    if (facts.timeline, facts.checkpoint) > (timeline, checkpoint):
+        return True
+    return facts.state == IN_PRODUCTION and facts.timeline >= timeline
 
 
 # --------------------------------------------------------------------------------------------
