@@ -6,6 +6,7 @@ tests/runtime/test_upgrade.py; `pgrender diff`'s findings are golden/diff-upgrad
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -322,7 +323,8 @@ class FakeMember(upgrade.Member):
         return self.facts if upgrade.has_cluster(self.old_data) else None
 
     def upgrade(self, facts: Facts) -> tuple[str, int]:
-        Path(self.marker).write_text("")
+        Path(self.marker).write_text(json.dumps(facts.as_data()))  # as the real one (Member.begin)
+        upgrade.remove(self.new_data)  # as the real one: a directory of an earlier attempt goes first
         (Path(self.new_data) / "global").mkdir(parents=True)
         (Path(self.new_data) / "global" / "pg_control").write_text("")
         self.steps.append("upgrade")
@@ -404,3 +406,32 @@ def test_stopped_after_the_hand_over_only_finishes(tmp_path: Path, monkeypatch: 
     upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
     assert me.steps == [] and store.calls == []
     assert not Path(me.old_data).exists() and not Path(me.marker).exists() and upgrade.has_cluster(me.new_data)
+
+
+def test_an_unfinished_initdb_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A control file initdb had only begun to write cannot be read: that is no reason to stop (the
+    container would start again and stop there again, for ever), but an upgrade to make again."""
+    me = FakeMember(tmp_path, A, primary(), new_system="7124")
+    Path(me.marker).write_text(json.dumps(primary().as_data()))
+    (Path(me.new_data) / "global").mkdir(parents=True)
+    (Path(me.new_data) / "global" / "pg_control").write_text("")
+
+    def unreadable(bin_dir: str, data_dir: str) -> dict[str, str]:
+        raise RuntimeError(f"pg_controldata -D {data_dir} failed: could not read file: read 0 of 296")
+
+    monkeypatch.setattr(upgrade, "controldata", unreadable)
+    store = FakeStore({B: replica(), C: replica()}, OLD)
+    store.after_look = waits_at_most(5)
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert store.calls == ["publish shut down", "hand over 7124 123"] and me.steps == ["upgrade"]
+
+
+def waits_at_most(looks: int) -> Callable[[FakeStore], None]:
+    """A FakeStore.after_look that fails the test once the guard has looked ``looks`` times."""
+    seen = iter(range(looks))
+
+    def look(store: FakeStore) -> None:
+        if next(seen, None) is None:
+            raise AssertionError(f"the guard still waits after {looks} looks: {store.calls}")
+
+    return look

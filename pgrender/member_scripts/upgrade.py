@@ -429,8 +429,12 @@ def guard(member: Member, store: Store, members: Sequence[str]) -> None:
     if has_cluster(member.new_data) and not os.path.exists(member.marker):
         return  # upgraded (or made by Patroni since): nothing for the guard to do
     if os.path.exists(member.marker) and has_cluster(member.new_data):
-        new = facts_of(controldata(member.new_bin, member.new_data))
-        if store.look()[1] == new.system_id:
+        try:
+            new: Facts | None = facts_of(controldata(member.new_bin, member.new_data))
+        except (RuntimeError, KeyError, ValueError) as e:  # initdb stopped before its control file was whole
+            log(f"the new data directory's control file cannot be read ({e})")
+            new = None
+        if new is not None and store.look()[1] == new.system_id:
             log("the upgrade was done and handed over before this container stopped")
             member.finish()
             return
