@@ -6,6 +6,7 @@ tests/runtime/test_upgrade.py; `pgrender diff`'s findings are golden/diff-upgrad
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -322,6 +323,11 @@ class FakeMember(upgrade.Member):
         self.give_back_control_file()
         return self.facts if upgrade.has_cluster(self.old_data) else None
 
+    def replay_old(self) -> None:
+        assert self.facts is not None
+        self.steps.append("replay")
+        self.facts = dataclasses.replace(self.facts, state="shut down", checkpoint=self.facts.checkpoint + 1)
+
     def upgrade(self, facts: Facts) -> tuple[str, int]:
         Path(self.marker).write_text(json.dumps(facts.as_data()))  # as the real one (Member.begin)
         upgrade.remove(self.new_data)  # as the real one: a directory of an earlier attempt goes first
@@ -408,6 +414,37 @@ def test_stopped_after_the_hand_over_only_finishes(tmp_path: Path, monkeypatch: 
     assert not Path(me.old_data).exists() and not Path(me.marker).exists() and upgrade.has_cluster(me.new_data)
 
 
+def test_stopped_while_pg_upgrade_ran_the_old_cluster_it_is_replayed_and_upgrades_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_upgrade runs the old cluster for its schema dump: a container stopped then leaves the old control
+    file "in production", and no member would ever be the one to upgrade (none "shut down"). The marker
+    says the data had stopped cleanly as the primary when the upgrade began: the old cluster is replayed
+    and shut down again, and this member upgrades again (the others wait for it)."""
+    me = FakeMember(tmp_path, A, crashed(1, 100), new_system="7124")
+    Path(me.marker).write_text(json.dumps(primary(1, 100).as_data()))  # what the first attempt wrote (begin)
+    (Path(me.new_data) / "global").mkdir(parents=True)
+    (Path(me.new_data) / "global" / "pg_control").write_text("")
+    monkeypatch.setattr(upgrade, "controldata", lambda bin_dir, data_dir: {})
+    monkeypatch.setattr(upgrade, "facts_of", lambda control: Facts("7123", "shut down", 1, 5, True))
+    store = FakeStore({B: replica(), C: replica()}, OLD)
+    store.after_look = waits_at_most(5)
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert store.calls == ["publish shut down", "hand over 7124 123"] and me.steps == ["replay", "upgrade"]
+
+
+def test_a_crash_of_before_the_upgrade_is_not_replayed(tmp_path: Path) -> None:
+    """Without the marker (no upgrade of this member began) a primary that crashed stays as it is: no
+    member upgrades, and the log says to start the old version (which replays it) and shut it down."""
+    me = FakeMember(tmp_path, A, crashed(1, 100))
+    store = FakeStore({B: replica(), C: replica()}, OLD)
+    looks = waits_at_most(3)
+    with pytest.raises(AssertionError, match="still waits"):
+        store.after_look = looks
+        upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert me.steps == [] and set(store.calls) == {"publish in production"}
+
+
 def test_an_unfinished_initdb_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A control file initdb had only begun to write cannot be read: that is no reason to stop (the
     container would start again and stop there again, for ever), but an upgrade to make again."""
@@ -435,3 +472,12 @@ def waits_at_most(looks: int) -> Callable[[FakeStore], None]:
             raise AssertionError(f"the guard still waits after {looks} looks: {store.calls}")
 
     return look
+
+
+def test_the_marker_holds_the_facts_the_upgrade_began_with(tmp_path: Path) -> None:
+    me = FakeMember(tmp_path, A, primary())
+    assert me.recorded_facts() is None
+    upgrade.Member.begin(me, primary(3, 77))
+    assert me.recorded_facts() == primary(3, 77)
+    Path(me.marker).write_text("")  # a marker of before (or one whose content a crash lost): no facts
+    assert me.recorded_facts() is None

@@ -323,7 +323,7 @@ def remove(directory: str | None) -> None:
 
 def run(command: list[str], cwd: str) -> None:
     log("running " + " ".join(command))
-    done = subprocess.run(command, cwd=cwd, check=False)
+    done = subprocess.run(command, cwd=cwd, check=False, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise RuntimeError(f"{os.path.basename(command[0])} failed (exit status {done.returncode})")
 
@@ -350,6 +350,43 @@ class Member:
             return None
         return facts_of(controldata(self.old_bin, self.old_data))
 
+    def begin(self, facts: Facts) -> None:
+        """The marker, with the facts that made this member the one to upgrade, on disk before anything
+        changes: pg_upgrade runs the old cluster for a while (its schema dump), and a container stopped
+        then leaves its control file "in production" (:meth:`replay_old`)."""
+        with open(self.marker, "w") as marker:
+            json.dump(facts.as_data(), marker)
+            marker.flush()
+            os.fsync(marker.fileno())
+        directory = os.open(self.work_dir, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def recorded_facts(self) -> Facts | None:
+        """What the old data's control file said when this member's upgrade began (the marker's)."""
+        try:
+            with open(self.marker) as marker:
+                return Facts.from_data(json.load(marker))
+        except (OSError, ValueError):
+            return None
+
+    def replay_old(self) -> None:
+        """The old cluster, which pg_upgrade ran when this container stopped, replayed and shut down cleanly
+        (PostgreSQL in single-user mode: crash recovery, then a shutdown checkpoint), as it was when the
+        upgrade began. pg_upgrade would try this itself (it starts a server whose postmaster.pid is left),
+        but connects to libpq's default socket directory instead of the one the old server's configuration
+        names (Patroni's), fails and stops. The container started afresh, so no server of it runs: the old
+        lock files are stale (their PIDs may be this container's processes now)."""
+        stale = [os.path.join(self.old_data, "postmaster.pid")]
+        stale += [os.path.join(self.work_dir, n) for n in os.listdir(self.work_dir) if n.startswith(".s.PGSQL.")]
+        for path in stale:
+            if os.path.lexists(path):
+                os.unlink(path)
+        single = [os.path.join(self.old_bin, "postgres"), "--single", "-D", self.old_data, "-c", "archive_mode=off"]
+        run([*single, "postgres"], self.work_dir)
+
     def give_back_control_file(self) -> None:
         """pg_upgrade --link renames the old global/pg_control before it links the files; until the new
         cluster starts, the old one is whole again with its name back (PostgreSQL's pg_upgrade docs).
@@ -362,7 +399,7 @@ class Member:
 
     def upgrade(self, facts: Facts) -> tuple[str, int]:
         """initdb and pg_upgrade --link; the new cluster's system identifier and checkpoint."""
-        open(self.marker, "w").close()
+        self.begin(facts)
         remove(self.new_data)
         empty(self.new_wal)
         initdb = [
@@ -440,6 +477,19 @@ def guard(member: Member, store: Store, members: Sequence[str]) -> None:
             return
         log("an upgrade of this member's data stopped half-way: it starts again")
     mine = member.old_facts()
+    began = member.recorded_facts()  # the marker's: what made this member the one to upgrade
+    if (
+        began
+        and mine
+        and (mine.system_id, mine.timeline) == (began.system_id, began.timeline)
+        and mine.state != SHUT_DOWN
+    ):
+        log(
+            f"the old data's control file says {mine.state!r}, not {began.state!r} as when the upgrade began: this "
+            "container stopped while pg_upgrade ran the old cluster, which is replayed and shut down again"
+        )
+        member.replay_old()
+        mine = member.old_facts()
     said = 0.0
     while True:
         store.publish(mine)

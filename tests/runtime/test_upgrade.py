@@ -7,6 +7,10 @@ others' old data goes and they are copied from it; every row written before is t
 member. Then the rendered Jobs: the init backup Job upgrades the stanza and backs up 17 (the 15 backup
 is still listed), the reconcile Job analyzes every database once.
 
+Then what can go wrong, each on a cluster of its own (hippo's two members, no backups): the upgrading
+member's container killed in the middle of pg_upgrade, twice, and started again; a cluster with a WAL
+volume; and the upgrade applied to members that still run.
+
 PostgreSQL 17 and pgBackRest 2.55 are trixie's (scripts/setup-pg-upgrade-target.sh); the spec names
 that pgBackRest as the image's (spec.imageContract.pgbackrest) before and after, since bookworm's 2.45
 does not know 17. Patroni is bookworm's 3.0.2.
@@ -14,9 +18,12 @@ does not know 17. Patroni is bookworm's 3.0.2.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -91,9 +98,11 @@ def stanza(cluster: LocalCluster) -> dict[str, Any]:
     return found  # type: ignore[no-any-return]
 
 
-def control(member: Member, major: int) -> dict[str, str]:
+def control(member: Member, major: int, data_dir: Path | None = None) -> dict[str, str]:
+    """pg_controldata of the member's data directory (``data_dir``: another one of it)."""
+    data_dir = member.data_dir if data_dir is None else data_dir
     out = subprocess.run(
-        [pg_bin("pg_controldata", major), str(member.data_dir)], capture_output=True, text=True, check=True
+        [pg_bin("pg_controldata", major), str(data_dir)], capture_output=True, text=True, check=True
     ).stdout
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()) if v}
 
@@ -167,3 +176,157 @@ def test_a_shut_down_cluster_is_upgraded_in_place_when_it_starts(root: Path) -> 
         assert leader.psql("SELECT count(*) > 0 FROM pg_stats WHERE tablename = 'lifts'") == [["t"]]
         again = cluster.run_job(root / "job-again")
         assert again.returncode == 0 and "analyzed before" in again.stdout, again.stdout + again.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# What can go wrong
+# --------------------------------------------------------------------------------------------
+
+TABLES = 1000  # empty tables beside ``lifts``: pg_upgrade's schema dump and restore then take seconds
+
+
+def hippo_at(major: int, name: str) -> dict[str, Any]:
+    spec = local_spec("hippo", major=major)
+    spec["metadata"]["name"] = name
+    return spec
+
+
+def upgraded(spec: dict[str, Any], old: int) -> dict[str, Any]:
+    """``spec`` at the upgrade target, upgraded in place from ``old``."""
+    new = copy.deepcopy(spec)
+    new["spec"]["postgresVersion"] = UPGRADE_TARGET_MAJOR
+    new["spec"]["upgrade"] = {"fromVersion": old}
+    new["spec"].pop("shutdown", None)
+    return new
+
+
+def shut_down(cluster: LocalCluster, spec: dict[str, Any], directory: Path) -> None:
+    """spec.shutdown applied: every member stops, the primary's data says "shut down"."""
+    asleep = copy.deepcopy(spec)
+    asleep["spec"]["shutdown"] = True
+    cluster.apply(render_spec(asleep, directory))
+    assert not any(m.running() for m in cluster.members)
+
+
+def fill(cluster: LocalCluster, tables: int = 0) -> Member:
+    """``lifts`` with its rows (and ``tables`` empty tables), on every member; the leader."""
+    leader = cluster.wait_healthy()
+    leader.psql(f"CREATE TABLE lifts (id int PRIMARY KEY); INSERT INTO lifts SELECT generate_series(1, {ROWS})")
+    if tables:
+        leader.psql(
+            f"DO $$ BEGIN FOR i IN 1..{tables} LOOP EXECUTE format("
+            "'CREATE TABLE t%s (id int PRIMARY KEY, a text, b int)', i); END LOOP; END $$"
+        )
+    wait_until("every member has the rows", lambda: rows_everywhere(cluster), 60)
+    return leader
+
+
+def _parents() -> dict[int, int]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1])
+    return found
+
+
+def _mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def kill_container(member: Member) -> None:
+    """What the container's kill does (the OOM killer, kubelet after a failed liveness probe): every process
+    in it SIGKILLed at once. Here that is the process group of the container's command (the guard and what
+    it runs: pg_upgrade, pg_dump, ...), killed first so that nothing moves on, and the servers pg_ctl
+    started, which detach into sessions of their own (the old or the new cluster pg_upgrade runs: their
+    command lines name the member's directory), with their children."""
+    assert member.proc is not None and member.running()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(member.proc.pid, signal.SIGKILL)
+    servers = set(_mentioning(str(member.root)))
+    parents = _parents()
+    while True:  # the servers' children: backends, checkpointer, ... (their command lines name no path)
+        more = {pid for pid, parent in parents.items() if parent in servers} - servers
+        if not more:
+            break
+        servers |= more
+    for pid in servers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    member.kill()
+    wait_until(
+        f"every process of {member.name}'s container to die",
+        lambda: not any(_alive(pid) for pid in servers),
+        10,
+        0.05,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def running(member: Member, program: str, *args: str) -> bool:
+    """Whether ``program`` runs in the member's container, with ``args`` among its arguments."""
+    if not member.running():
+        raise AssertionError(f"{member.name}'s container exited:\n{member.log_tail()}")
+    return any(os.path.basename(argv[0]) == program and set(args) <= set(argv) for argv in member.processes().values())
+
+
+def test_a_member_killed_in_the_middle_of_pg_upgrade_takes_it_up_again(root: Path) -> None:
+    """The member that upgrades is killed twice in the middle of pg_upgrade, and its container starts
+    again each time, as kubelet starts it. First while pg_upgrade dumps the schema from the old cluster,
+    which it runs then: the old control file says "in production" afterwards, not "shut down". Then once
+    pg_upgrade has taken the old control file's name away (global/pg_control.old) and links the files.
+    Each time the guard undoes what was begun and upgrades again; the other member waits throughout.
+    In the end every row and table is there, on both members, at the new version."""
+    old, new = default_pg_major(), UPGRADE_TARGET_MAJOR
+    assert old is not None and old < new
+    spec = hippo_at(old, "resume")
+    with running_cluster(render_spec(spec, root / "specs" / "resume-old"), root / "resume") as cluster:
+        primary = fill(cluster, TABLES).name
+        shut_down(cluster, spec, root / "specs" / "resume-stopped")
+        cluster.apply(render_spec(upgraded(spec, old), root / "specs" / "resume-upgraded"))
+        member = cluster.member(primary)
+        old_data, new_data = member.data_dir.parent / f"pg{old}", member.data_dir
+        other = next(m for m in cluster.members if m is not member)
+
+        # 1. While pg_upgrade dumps the old cluster's schema (from the old cluster, which runs then; not
+        # pg_upgrade's first check, pg_dump -V).
+        dumping = lambda: running(member, "pg_dump", "--schema-only", "--binary-upgrade")  # noqa: E731
+        wait_until("pg_upgrade to dump the schema", dumping, 120, 0.02)
+        kill_container(member)
+        assert control(member, old, old_data)["Database cluster state"] == "in production"
+        assert (old_data / "postmaster.pid").exists() and (new_data.parent / f"pg{new}.upgrading").exists()
+        member.start()
+
+        # 2. Once pg_upgrade has renamed the old control file (it links the files next).
+        moved = old_data / "global" / "pg_control.old"
+        wait_until("pg_upgrade to rename the old control file", moved.exists, 120, 0.002)
+        kill_container(member)
+        assert moved.exists() and not (old_data / "global" / "pg_control").exists()
+        assert other.running() and not other.data_dir.exists(), "the other member waits, its old data whole"
+        member.start()
+
+        leader = cluster.wait_healthy(180)
+        assert leader.name == primary
+        assert leader.psql("SELECT current_setting('server_version_num')::int / 10000") == [[str(new)]]
+        wait_until("every member has the rows at the new version", lambda: rows_everywhere(cluster), 60)
+        for m in cluster.members:
+            assert m.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [[str(TABLES + 1)]]
+            assert not (m.data_dir.parent / f"pg{old}").exists(), m.name
+        assert not (new_data.parent / f"pg{new}.upgrading").exists()
+        log = member.log.read_text()
+        assert "this container stopped while pg_upgrade ran the old cluster, which is replayed" in log
+        assert "gave the old cluster its control file back" in log
+        assert log.count("an upgrade of this member's data stopped half-way: it starts again") == 2
+        assert "the cluster was upgraded" in other.log.read_text()
