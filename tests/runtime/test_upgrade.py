@@ -24,7 +24,10 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -107,9 +110,9 @@ def control(member: Member, major: int, data_dir: Path | None = None) -> dict[st
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()) if v}
 
 
-def rows_everywhere(cluster: LocalCluster) -> bool | None:
+def rows_everywhere(cluster: LocalCluster, rows: int = ROWS) -> bool | None:
     counts = {m.name: m.psql("SELECT count(*) FROM lifts")[0][0] for m in cluster.members}
-    return True if set(counts.values()) == {str(ROWS)} else None
+    return True if set(counts.values()) == {str(rows)} else None
 
 
 def test_a_shut_down_cluster_is_upgraded_in_place_when_it_starts(root: Path) -> None:
@@ -330,3 +333,91 @@ def test_a_member_killed_in_the_middle_of_pg_upgrade_takes_it_up_again(root: Pat
         assert "gave the old cluster its control file back" in log
         assert log.count("an upgrade of this member's data stopped half-way: it starts again") == 2
         assert "the cluster was upgraded" in other.log.read_text()
+
+
+def test_a_cluster_with_a_wal_volume_is_upgraded(root: Path) -> None:
+    """instances[].walVolume: the members' pg_wal is a link into /pgwal/pg<old>_wal. The upgraded
+    cluster's is a link into /pgwal/pg<new>_wal (initdb --waldir on the member that upgrades,
+    pg_basebackup --waldir on the other), and the old WAL directory is gone from every WAL volume."""
+    old, new = default_pg_major(), UPGRADE_TARGET_MAJOR
+    assert old is not None and old < new
+    spec = hippo_at(old, "walup")
+    spec["spec"]["instances"][0]["walVolume"] = {"size": "1Gi"}
+    with running_cluster(render_spec(spec, root / "specs" / "walup-old"), root / "walup") as cluster:
+        primary = fill(cluster).name
+        for m in cluster.members:
+            assert (m.data_dir / "pg_wal").resolve() == wal_volume(m) / f"pg{old}_wal", m.name
+        shut_down(cluster, spec, root / "specs" / "walup-stopped")
+        cluster.apply(render_spec(upgraded(spec, old), root / "specs" / "walup-upgraded"))
+        leader = cluster.wait_healthy(180)
+        assert leader.name == primary
+        assert leader.psql("SELECT current_setting('server_version_num')::int / 10000") == [[str(new)]]
+        leader.psql(f"INSERT INTO lifts SELECT generate_series({ROWS} + 1, {ROWS} + 10); SELECT pg_switch_wal()")
+        wait_until("the new rows on every member", lambda: rows_everywhere(cluster, ROWS + 10), 60)
+        for m in cluster.members:
+            wal = m.data_dir / "pg_wal"
+            assert wal.is_symlink() and wal.resolve() == wal_volume(m) / f"pg{new}_wal", m.name
+            assert sorted(p.name for p in wal_volume(m).iterdir()) == [f"pg{new}_wal"], m.name
+            assert any(len(p.name) == 24 for p in wal.iterdir()), f"{m.name}: no WAL segment in {wal.resolve()}"
+            assert not (m.data_dir.parent / f"pg{old}").exists(), m.name
+
+
+def wal_volume(member: Member) -> Path:
+    """Where the member's WAL claim is (its /pgwal; the claims outlive the pods here as in Kubernetes)."""
+    return Path(member.placement.paths["/pgwal"]).resolve()
+
+
+def delete_pod(cluster: LocalCluster, name: str) -> None:
+    """DELETE the pod through the Kubernetes API stand-in, with the reconcile Job's service account (as
+    the Job, ``kubectl delete pod`` or a node drain do), and wait until the StatefulSet's next pod (from
+    the current template) runs."""
+    api = cluster.kube
+    context = ssl.create_default_context(cafile=str(api.service_account_dir / "ca.crt"))
+    host, port = api.env["KUBERNETES_SERVICE_HOST"], api.env["KUBERNETES_SERVICE_PORT"]
+    request = urllib.request.Request(
+        f"https://{host}:{port}/api/v1/namespaces/{cluster.rendered.namespace}/pods/{name}",
+        method="DELETE",
+        headers={"Authorization": "Bearer " + (api.service_account_dir / "token").read_text()},
+    )
+    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+        assert answer.status == 200
+    api.wait_idle(120)
+
+
+def test_the_upgrade_of_members_that_still_run_waits(root: Path) -> None:
+    """The upgrade applied while the members run (what `pgrender diff` refuses, upgrade-running): their pods
+    keep running the old template (OnDelete). A replica's pod deleted (a drain, ``kubectl delete pod``)
+    comes back from the new template, and its guard waits: the leader leads at the old version and takes
+    writes, the replica's old data stays as it was, nothing of the new version is made, and the log says
+    why. Only once the leader's pod goes too (its Patroni shuts PostgreSQL down, releasing the leader key)
+    does the upgrade run, and from the leader's data, with what it took while the replica waited."""
+    old, new = default_pg_major(), UPGRADE_TARGET_MAJOR
+    assert old is not None and old < new
+    spec = hippo_at(old, "busy")
+    with running_cluster(render_spec(spec, root / "specs" / "busy-old"), root / "busy") as cluster:
+        leader = fill(cluster)
+        replica = next(m for m in cluster.members if m is not leader)
+        system = control(leader, old)["Database system identifier"]
+        cluster.apply(render_spec(upgraded(spec, old), root / "specs" / "busy-upgraded"))
+        assert all(m.running() for m in cluster.members)  # OnDelete: no pod replaced by the apply
+
+        delete_pod(cluster, replica.name)
+        replica = cluster.member(replica.name)
+        old_data = replica.data_dir.parent / f"pg{old}"
+        waiting = f"{leader.name} leads the cluster at the old version: the upgrade starts only once every member"
+        wait_until("the replica's guard to say why it waits", lambda: waiting in replica.log.read_text(), 30)
+        for extra in range(1, 4):  # the leader serves, through a few rounds of the guard (2 s each)
+            leader.psql(f"INSERT INTO lifts VALUES ({ROWS} + {extra})")
+            time.sleep(2)
+        assert cluster.leader() is leader and replica.running()
+        assert leader.psql("SELECT current_setting('server_version_num')::int / 10000") == [[str(old)]]
+        assert control(replica, old, old_data)["Database cluster state"] == "shut down in recovery"
+        assert not replica.data_dir.exists() and not (replica.data_dir.parent / f"pg{new}.upgrading").exists()
+        assert leader.api("/patroni")["database_system_identifier"] == system
+        assert "pg_upgrade" not in replica.log.read_text()
+
+        delete_pod(cluster, leader.name)  # the last member of the old version stops: the upgrade runs
+        upgraded_leader = cluster.wait_healthy(180)
+        assert upgraded_leader.name == leader.name, "the leader of before holds the latest data"
+        assert upgraded_leader.psql("SELECT current_setting('server_version_num')::int / 10000") == [[str(new)]]
+        wait_until("every row, those of the wait too", lambda: rows_everywhere(cluster, ROWS + 3), 60)
