@@ -56,6 +56,7 @@ SHUT_DOWN = "shut down"  # pg_control's state of a primary that stopped cleanly
 IN_PRODUCTION = "in production"  # a primary's that runs, or stopped without a shutdown checkpoint
 POLL_SECONDS = 2.0
 REPORT_SECONDS = 30.0  # how often a waiting guard says again what it waits for
+REPORT_LINES = 100  # of each file a failed pg_upgrade leaves: its reports' first lines, its logs' last
 
 
 def log(message: str) -> None:
@@ -416,24 +417,49 @@ class Member:
         if self.new_wal:
             initdb.append(f"--waldir={self.new_wal}")
         run(initdb, self.work_dir)
-        run(
-            [
-                os.path.join(self.new_bin, "pg_upgrade"),
-                "--link",
-                f"--old-bindir={self.old_bin}",
-                f"--new-bindir={self.new_bin}",
-                f"--old-datadir={self.old_data}",
-                f"--new-datadir={self.new_data}",
-                f"--username={self.superuser}",
-                f"--socketdir={self.work_dir}",
-                # The old server it starts and stops archives nothing: the repository is the old version's.
-                "--old-options=-c archive_mode=off",
-            ],
-            self.work_dir,
-        )
+        pg_upgrade = [
+            os.path.join(self.new_bin, "pg_upgrade"),
+            "--link",
+            f"--old-bindir={self.old_bin}",
+            f"--new-bindir={self.new_bin}",
+            f"--old-datadir={self.old_data}",
+            f"--new-datadir={self.new_data}",
+            f"--username={self.superuser}",
+            f"--socketdir={self.work_dir}",
+            # The old server it starts and stops archives nothing: the repository is the old version's.
+            "--old-options=-c archive_mode=off",
+        ]
+        try:
+            run(pg_upgrade, self.work_dir)
+        except RuntimeError:
+            self.report_pg_upgrade()
+            raise
         new = facts_of(controldata(self.new_bin, self.new_data))
         log(f"{self.old_data} is upgraded into {self.new_data}, system {new.system_id}")
         return new.system_id, new.checkpoint
+
+    def report_pg_upgrade(self) -> None:
+        """A failed pg_upgrade names files for what it found (the problem columns, libraries, ...) and for
+        its servers' and tools' logs, in the new data directory, which the next attempt removes (the
+        container starts again at once): into the log with them, the reports whole, the logs' ends."""
+        output = os.path.join(self.new_data, "pg_upgrade_output.d")
+        for directory, subdirectories, names in os.walk(output):
+            subdirectories.sort()
+            for name in sorted(names):
+                if name == "pg_upgrade_internal.log" or not name.endswith((".txt", ".log")):
+                    continue  # the first is what pg_upgrade printed; the others are dumps
+                path = os.path.join(directory, name)
+                try:
+                    with open(path, errors="replace") as file:
+                        lines = file.read().splitlines()
+                except OSError:
+                    continue
+                report = name.endswith(".txt")
+                kept = lines[:REPORT_LINES] if report else lines[-REPORT_LINES:]
+                if not any(line.strip() and not line.startswith(("-----", "  pg_upgrade run on")) for line in kept):
+                    continue  # a log with its header only
+                part = "" if len(kept) == len(lines) else f" (its {'first' if report else 'last'} {len(kept)} lines)"
+                log(f"pg_upgrade wrote {path}{part}:\n" + "\n".join(kept))
 
     def finish(self) -> None:
         """The upgrade is in the DCS: the old data goes (link mode: the new directory holds its files),

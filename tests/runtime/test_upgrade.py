@@ -421,3 +421,31 @@ def test_the_upgrade_of_members_that_still_run_waits(root: Path) -> None:
         assert upgraded_leader.name == leader.name, "the leader of before holds the latest data"
         assert upgraded_leader.psql("SELECT current_setting('server_version_num')::int / 10000") == [[str(new)]]
         wait_until("every row, those of the wait too", lambda: rows_everywhere(cluster, ROWS + 3), 60)
+
+
+def test_what_pg_upgrade_refuses_is_in_the_log_and_nothing_changes(root: Path) -> None:
+    """pg_upgrade's checks refuse the data (a regproc column: reg* types name OIDs pg_upgrade does not
+    keep). It says so and names a file with the problem columns, in the new data directory, which the
+    next attempt (the container starts again) removes: the guard puts the file into the log. The old data
+    is whole (its control file in place, "shut down"), the other member waits with its own."""
+    old, new = default_pg_major(), UPGRADE_TARGET_MAJOR
+    assert old is not None and old < new
+    spec = hippo_at(old, "refused")
+    with running_cluster(render_spec(spec, root / "specs" / "refused-old"), root / "refused") as cluster:
+        leader = fill(cluster)
+        leader.psql(
+            "CREATE TABLE handlers (id int PRIMARY KEY, handler regproc); INSERT INTO handlers VALUES (1, 'now')"
+        )
+        primary = leader.name
+        shut_down(cluster, spec, root / "specs" / "refused-stopped")
+        cluster.apply(render_spec(upgraded(spec, old), root / "specs" / "refused-upgraded"))
+        member = cluster.member(primary)
+        other = next(m for m in cluster.members if m is not member)
+        wait_until(f"{member.name}'s container to stop", lambda: not member.running(), 120)
+        log = member.log.read_text()
+        assert "pgrender upgrade guard: stopped: RuntimeError: pg_upgrade failed" in log, log[-3000:]
+        assert "tables_using_reg.txt" in log and "public.handlers.handler" in log, log[-3000:]
+        old_data = member.data_dir.parent / f"pg{old}"
+        assert control(member, old, old_data)["Database cluster state"] == "shut down"
+        assert other.running() and not other.data_dir.exists()
+        member.wanted = False  # the harness does not start it again (kubelet would, and it would stop again)
