@@ -246,7 +246,27 @@ DECISIONS = [
 def test_decide(
     me: str, published: dict[str, Facts | None], initialize: str | None, leader: str | None, action: str, says: str
 ) -> None:
-    decision = decide(me, (A, B, C), published, initialize, leader)
+    decision = decide(me, (A, B, C), published, initialize, leader, 17, 17)  # a leader here runs the new version
+    assert (decision.action, says in decision.reason) == (action, True), decision
+
+
+# a member without old data beside a leader: (the major version the leader runs, None: it does not say)
+# -> its action, part of its reason
+WITHOUT_DATA = [
+    (17, "start", "hippo-1 leads at 17"),
+    (15, "wait", "hippo-1 leads the cluster at PostgreSQL 15: this member, at 17 and without data, follows only"),
+    (None, "wait", "its REST API does not say which PostgreSQL it runs"),
+]
+
+
+@pytest.mark.parametrize(("leader_major", "action", "says"), WITHOUT_DATA)
+def test_a_member_without_data_follows_only_a_leader_of_the_new_version(
+    leader_major: int | None, action: str, says: str
+) -> None:
+    """Patroni would copy the leader, whatever it runs (pg_basebackup of 17 copies a server of 15), into
+    the new version's data directory, which PostgreSQL 17 then cannot start (and the guard would take it
+    for the upgraded data when the container starts again)."""
+    decision = decide(C, (A, B, C), {C: None}, OLD, B, leader_major, 17)
     assert (decision.action, says in decision.reason) == (action, True), decision
 
 
@@ -281,6 +301,7 @@ class FakeStore:
 
     def __init__(self, published: dict[str, Facts | None], initialize: str | None, leader: str | None = None) -> None:
         self.published, self.initialize, self.leader = published, initialize, leader
+        self.leader_major: int | None = 17
         self.calls: list[str] = []
         self.after_look: Callable[[FakeStore], None] = lambda store: None
 
@@ -291,6 +312,9 @@ class FakeStore:
 
     def publish(self, facts: Facts | None) -> None:
         self.calls.append(f"publish {facts.state if facts else None}")
+
+    def server_major(self, name: str) -> int | None:
+        return self.leader_major
 
     def hand_over(self, system_id: str, position: int) -> None:
         self.calls.append(f"hand over {system_id} {position}")

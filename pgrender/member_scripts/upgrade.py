@@ -46,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -154,17 +155,31 @@ def decide(
     published: Mapping[str, Facts | None],
     initialize: str | None,
     leader: str | None,
+    leader_major: int | None = None,
+    new_major: int = 0,
 ) -> Decision:
     """What member ``me`` does, from the facts the members published (``published``: member name ->
     its old data's facts, None for a member without old data; a member that did not publish is not in
-    it), the DCS's initialize key and its leader. Every member that takes part decides the same."""
+    it), the DCS's initialize key and its leader. Every member that takes part decides the same.
+    ``leader_major``: the major version the leader runs (None: not known), asked only of a member
+    without old data beside a leader; ``new_major``: this member's."""
     mine = published.get(me)
     old = {f.system_id for f in published.values() if f is not None}
     if initialize and old and initialize not in old:
         return Decision("follow", f"the cluster was upgraded (the initialize key names system {initialize})")
     if leader:
         if mine is None:
-            return Decision("start", f"{leader} leads and this member holds no data of the old version")
+            # Patroni would copy the leader into this member's new data directory, whatever its version:
+            # pg_basebackup copies an older server, which PostgreSQL of the new version then cannot start.
+            if leader_major is None:
+                return Decision("wait", f"{leader} leads, and its REST API does not say which PostgreSQL it runs")
+            if leader_major != new_major:
+                return Decision(
+                    "wait",
+                    f"{leader} leads the cluster at PostgreSQL {leader_major}: this member, at {new_major} and "
+                    "without data, follows only an upgraded leader (shut the cluster down: spec.shutdown: true)",
+                )
+            return Decision("start", f"{leader} leads at {new_major} and this member holds no data of the old version")
         return Decision(
             "wait",
             f"{leader} leads the cluster at the old version: the upgrade starts only once every member has "
@@ -229,6 +244,8 @@ class Store:
 
         config = {**config, "patronictl": True}  # a client of the store, as patronictl is
         self.dynamic_configuration = config.get("bootstrap", {}).get("dcs", {})
+        self.tls = client_tls(config)
+        self.cluster: Any = None
         self.dcs: Any = get_dcs(config)
 
     def look(self) -> tuple[dict[str, Facts | None], str | None, str | None]:
@@ -240,7 +257,22 @@ class Store:
                 published[member.name] = Facts.from_data(member.data[KEY])
         # Not cluster.leader: in Kubernetes the leader object stands for a leader key with no name.
         leader = None if cluster.is_unlocked() else cluster.leader_name
+        self.cluster = cluster
         return published, cluster.initialize, leader
+
+    def server_major(self, name: str) -> int | None:
+        """The major version member ``name`` runs, from its REST API (GET /patroni, as patronictl asks),
+        with the TLS settings of patronictl's (ctl) or the REST API's own; None when it does not say."""
+        member = next((m for m in self.cluster.members if m.name == name), None) if self.cluster else None
+        url = member.data.get("api_url") if member is not None else None
+        if not url:
+            return None
+        try:
+            with urllib.request.urlopen(url, context=self.tls, timeout=5) as answer:
+                version = json.load(answer).get("server_version")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return int(version) // 10000 if isinstance(version, int) and version > 0 else None
 
     def publish(self, facts: Facts | None) -> None:
         data = {"state": "upgrading", "role": "uninitialized", KEY: facts.as_data() if facts else None}
@@ -258,6 +290,19 @@ class Store:
             dcs.delete_sync_state()
         if dcs.initialize(create_new=dcs.get_cluster().initialize is None, sysid=system_id) is False:
             raise RuntimeError("the DCS refused the initialize key")
+
+
+def client_tls(config: Mapping[str, Any]) -> ssl.SSLContext:
+    """A client of the members' REST APIs, as patronictl is: its ctl settings, else the REST API's."""
+    ctl, restapi = config.get("ctl") or {}, config.get("restapi") or {}
+    context = ssl.create_default_context(cafile=ctl.get("cacert") or restapi.get("cafile") or None)
+    if ctl.get("insecure"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    certfile, keyfile = ctl.get("certfile"), ctl.get("keyfile")
+    if certfile:
+        context.load_cert_chain(certfile, keyfile or None)
+    return context
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,7 +566,8 @@ def guard(member: Member, store: Store, members: Sequence[str]) -> None:
         store.publish(mine)
         published, initialize, leader = store.look()
         published[member.name] = mine
-        decision = decide(member.name, members, published, initialize, leader)
+        major = store.server_major(leader) if leader and mine is None else None
+        decision = decide(member.name, members, published, initialize, leader, major, member.new_version)
         if decision.action == "start":
             log(decision.reason + ": Patroni starts")
             return

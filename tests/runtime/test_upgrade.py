@@ -389,7 +389,8 @@ def test_the_upgrade_of_members_that_still_run_waits(root: Path) -> None:
     keep running the old template (OnDelete). A replica's pod deleted (a drain, ``kubectl delete pod``)
     comes back from the new template, and its guard waits: the leader leads at the old version and takes
     writes, the replica's old data stays as it was, nothing of the new version is made, and the log says
-    why. Only once the leader's pod goes too (its Patroni shuts PostgreSQL down, releasing the leader key)
+    why; so too once the replica's data volume is emptied (it would copy the old leader). Only once the
+    leader's pod goes too (its Patroni shuts PostgreSQL down, releasing the leader key)
     does the upgrade run, and from the leader's data, with what it took while the replica waited."""
     old, new = default_pg_major(), UPGRADE_TARGET_MAJOR
     assert old is not None and old < new
@@ -415,6 +416,22 @@ def test_the_upgrade_of_members_that_still_run_waits(root: Path) -> None:
         assert not replica.data_dir.exists() and not (replica.data_dir.parent / f"pg{new}.upgrading").exists()
         assert leader.api("/patroni")["database_system_identifier"] == system
         assert "pg_upgrade" not in replica.log.read_text()
+
+        # The replica's data volume lost meanwhile (or a member new to the spec): its container starts on an
+        # empty volume, beside the leader of the old version. Patroni would copy the leader into the new
+        # version's data directory (pg_basebackup of the new version copies an older server), which the new
+        # PostgreSQL cannot start: the guard waits for an upgraded leader instead.
+        replica.stop()
+        for entry in replica.data_dir.parent.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        replica.start()
+        empty = f"{leader.name} leads the cluster at PostgreSQL {old}: this member, at {new} and without data"
+        wait_until("the guard of the emptied replica to say why it waits", lambda: empty in replica.log.read_text(), 30)
+        time.sleep(4)  # two more rounds of the guard
+        assert replica.running() and not replica.data_dir.exists() and cluster.leader() is leader
 
         delete_pod(cluster, leader.name)  # the last member of the old version stops: the upgrade runs
         upgraded_leader = cluster.wait_healthy(180)
