@@ -505,3 +505,76 @@ def test_the_marker_holds_the_facts_the_upgrade_began_with(tmp_path: Path) -> No
     assert me.recorded_facts() == primary(3, 77)
     Path(me.marker).write_text("")  # a marker of before (or one whose content a crash lost): no facts
     assert me.recorded_facts() is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Kubelet's liveness probe while the guard runs
+# ----------------------------------------------------------------------------------------------
+
+
+def self_signed(directory: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, PEM files in ``directory``."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "member")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = directory / "tls.crt", directory / "tls.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert), str(key_file)
+
+
+def probe(port: int, path: str) -> int:
+    import http.client
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # kubelet verifies nothing either
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_liveness_probe_is_answered_beside_connections_that_say_nothing(tmp_path: Path) -> None:
+    """One client that connects and says nothing (no TLS handshake, or no request after it: a port scan,
+    a TCP check, a stalled client) must not keep kubelet's probes from being answered: they would fail,
+    and kubelet would kill the container, in the middle of pg_upgrade perhaps."""
+    import socket
+    import ssl
+
+    certfile, keyfile = self_signed(tmp_path)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    probes = upgrade.Probes({"listen": f"127.0.0.1:{port}", "certfile": certfile, "keyfile": keyfile})
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5),  # no handshake
+            context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5)),  # no request
+        ):
+            assert [probe(port, "/liveness"), probe(port, "/readiness"), probe(port, "/liveness")] == [200, 503, 200]
+    finally:
+        probes.close()

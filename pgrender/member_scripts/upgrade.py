@@ -49,7 +49,7 @@ import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 KEY = "pgrender_upgrade"  # where in a member key's data the facts are published
@@ -57,6 +57,7 @@ SHUT_DOWN = "shut down"  # pg_control's state of a primary that stopped cleanly
 IN_PRODUCTION = "in production"  # a primary's that runs, or stopped without a shutdown checkpoint
 POLL_SECONDS = 2.0
 REPORT_SECONDS = 30.0  # how often a waiting guard says again what it waits for
+PROBE_SECONDS = 10.0  # what a client of the probe server has to say its request in (kubelet: at once)
 REPORT_LINES = 100  # of each file a failed pg_upgrade leaves: its reports' first lines, its logs' last
 
 
@@ -320,10 +321,14 @@ def patroni_config(config_dir: str) -> dict[str, Any]:
 
 class Probes:
     """HTTPS where Patroni's REST API listens, with its certificate: /liveness 200 (the container is
-    doing its work), anything else 503 (not ready). Closed before Patroni starts there."""
+    doing its work), anything else 503 (not ready). Closed before Patroni starts there. Each connection
+    has a thread of its own, its TLS handshake too, with a time limit: a client that connects and says
+    nothing keeps no probe from being answered (kubelet would kill the container)."""
 
     def __init__(self, restapi: dict[str, Any]) -> None:
         host, _, port = str(restapi["listen"]).rpartition(":")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(restapi["certfile"], restapi["keyfile"])
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -334,10 +339,24 @@ class Probes:
             def log_message(self, format: str, *args: Any) -> None:  # kubelet probes every few seconds
                 pass
 
-        self.server = HTTPServer(("" if host in ("", "*", "0.0.0.0") else host, int(port)), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(restapi["certfile"], restapi["keyfile"])
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request: Any, client_address: Any) -> None:  # in the connection's thread
+                request.settimeout(PROBE_SECONDS)
+                try:
+                    connection = context.wrap_socket(request, server_side=True)
+                except OSError:  # no TLS client, or a silent one
+                    return
+                try:
+                    super().finish_request(connection, client_address)
+                finally:
+                    connection.close()
+
+            def handle_error(self, request: Any, client_address: Any) -> None:  # a client that went away
+                pass
+
+        self.server = Server(("" if host in ("", "*", "0.0.0.0") else host, int(port)), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
