@@ -10,6 +10,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -578,3 +579,53 @@ def test_the_liveness_probe_is_answered_beside_connections_that_say_nothing(tmp_
             assert [probe(port, "/liveness"), probe(port, "/readiness"), probe(port, "/liveness")] == [200, 503, 200]
     finally:
         probes.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The hand-over, against a DCS that behaves as Patroni's Kubernetes DCS does
+# ----------------------------------------------------------------------------------------------
+
+
+class KubernetesLikeDCS:
+    """What the guard's Store calls, with the semantics of patroni/dcs/kubernetes.py (3.0.2) where they
+    matter: delete_sync_state(index) is write_sync_state(None, None, index), a patch of the <scope>-sync
+    object with that resourceVersion; without one (index None), a create, which conflicts with the
+    object that is there, and the 409 is swallowed (catch_kubernetes_errors): False, nothing changed."""
+
+    def __init__(self) -> None:
+        self.sync = SimpleNamespace(index="41", leader="hippo-0", sync_standby="hippo-1")
+        self.initialize_key: str | None = OLD
+        self.calls: list[str] = []
+
+    def get_cluster(self) -> Any:
+        return SimpleNamespace(sync=self.sync, initialize=self.initialize_key)
+
+    def set_config_value(self, value: str) -> bool:
+        return True
+
+    def write_status(self, value: dict[str, Any]) -> None:
+        pass  # Kubernetes: unused (the leader object holds the position)
+
+    def set_history_value(self, value: str) -> bool:
+        return True
+
+    def delete_sync_state(self, index: str | None = None) -> bool:
+        self.calls.append(f"delete_sync_state {index}")
+        if index is None:
+            return False  # a create of an object that exists: 409, swallowed
+        self.sync = SimpleNamespace(index=str(int(index) + 1), leader=None, sync_standby=None)
+        return True
+
+    def initialize(self, create_new: bool = True, sysid: str = "") -> bool:
+        self.initialize_key = sysid
+        return True
+
+
+def test_the_hand_over_clears_the_synchronous_standby_in_kubernetes_too() -> None:
+    """Left in place, the sync object names the old primary and synchronous standby as the only members
+    Patroni lets promote (synchronous_mode)."""
+    store = object.__new__(upgrade.Store)
+    store.dynamic_configuration = {"ttl": 30}
+    store.dcs = dcs = KubernetesLikeDCS()
+    store.hand_over("7124", 123)
+    assert dcs.calls == ["delete_sync_state 41"] and dcs.sync.leader is None and dcs.initialize_key == "7124"

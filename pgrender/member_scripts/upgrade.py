@@ -287,8 +287,11 @@ class Store:
         dcs.write_status({"optime": position})  # the old leader's position would hold Patroni back as lagging
         if dcs.set_history_value("[]") is False:
             raise RuntimeError("the DCS refused the timeline history")
-        if dcs.get_cluster().sync.leader:  # the old synchronous standby would be the only one to promote
-            dcs.delete_sync_state()
+        sync = dcs.get_cluster().sync
+        if sync.leader:  # the old synchronous standby would be the only one to promote
+            # With the key's version (Patroni 3: index, 4: version): Kubernetes' DCS changes the sync object
+            # only with one; without, it creates it, which exists, and Patroni swallows the conflict.
+            dcs.delete_sync_state(getattr(sync, "version", getattr(sync, "index", None)))
         if dcs.initialize(create_new=dcs.get_cluster().initialize is None, sysid=system_id) is False:
             raise RuntimeError("the DCS refused the initialize key")
 
