@@ -238,6 +238,11 @@ DECISIONS = [
     (C, {B: replica(), C: None}, "7123", "hippo-0", "follow", "the cluster was upgraded"),
     (C, {C: None}, OLD, None, "wait", "no member has reported data of the old version yet"),
     (A, {A: None, B: None, C: None}, None, None, "start", "the DCS holds no cluster"),
+    # ... but only once every member has said so: Patroni would make a new cluster (the DCS is empty: a
+    # cluster converted from elsewhere, or whose ConfigMaps went), whose initialize key would then make
+    # the member with the data, still starting, remove it
+    (C, {C: None}, None, None, "wait", "waiting for hippo-0, hippo-1 to start"),
+    (C, {B: None, C: None}, None, None, "wait", "waiting for hippo-0 to start"),
     # no initialize key (a DCS emptied meanwhile): the data decides all the same
     (A, {A: primary(), B: replica(), C: replica()}, None, None, "upgrade", "stopped as the primary"),
 ]  # fmt: skip

@@ -186,13 +186,15 @@ def decide(
             f"{leader} leads the cluster at the old version: the upgrade starts only once every member has "
             "stopped (spec.shutdown: true first)",
         )
+    missing = [m for m in members if m not in published]
     if not old:
-        if not initialize:
-            return Decision("start", "no member holds data of the old version, and the DCS holds no cluster")
-        return Decision("wait", "no member has reported data of the old version yet, and none leads")
+        if initialize:
+            return Decision("wait", "no member has reported data of the old version yet, and none leads")
+        if missing:  # Patroni would make a new cluster, and the data of the old one would then be removed
+            return Decision("wait", f"waiting for {', '.join(missing)} to start and report its data")
+        return Decision("start", "no member holds data of the old version, and the DCS holds no cluster")
     if len(old) > 1:
         return Decision("wait", f"the members' old data belongs to different systems ({', '.join(sorted(old))})")
-    missing = [m for m in members if m not in published]
     if missing:
         return Decision("wait", f"waiting for {', '.join(missing)} to start and report its data")
     candidates = [(f.timeline, f.checkpoint, name) for name, f in published.items() if f and f.state == SHUT_DOWN]
