@@ -548,13 +548,13 @@ def self_signed(directory: Path) -> tuple[str, str]:
     return str(cert), str(key_file)
 
 
-def probe(port: int, path: str) -> int:
+def probe(port: int, path: str, host: str = "127.0.0.1") -> int:
     import http.client
     import ssl
 
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # kubelet verifies nothing either
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    connection = http.client.HTTPSConnection(host, port, context=context, timeout=5)
     try:
         connection.request("GET", path)
         return connection.getresponse().status
@@ -634,3 +634,27 @@ def test_the_hand_over_clears_the_synchronous_standby_in_kubernetes_too() -> Non
     store.dcs = dcs = KubernetesLikeDCS()
     store.hand_over("7124", 123)
     assert dcs.calls == ["delete_sync_state 41"] and dcs.sync.leader is None and dcs.initialize_key == "7124"
+
+
+def test_the_liveness_probe_is_answered_at_every_address_patroni_listens_at(tmp_path: Path) -> None:
+    """restapi.listen "*:8008" (what pgrender renders): Patroni listens on IPv6 and IPv4 (one dual-stack
+    socket); kubelet probes the pod's address, an IPv6 one in an IPv6 or IPv6-first cluster. Answered
+    on IPv4 only, the probe fails there, and kubelet kills the container every half minute or so: a long
+    pg_upgrade would never end."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as dual:
+            dual.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            dual.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no dual-stack IPv6 here")
+    certfile, keyfile = self_signed(tmp_path)
+    with socket.socket(socket.AF_INET6) as free:
+        free.bind(("::", 0))
+        port = free.getsockname()[1]
+    probes = upgrade.Probes({"listen": f"*:{port}", "certfile": certfile, "keyfile": keyfile})
+    try:
+        assert [probe(port, "/liveness", host) for host in ("::1", "127.0.0.1")] == [200, 200]
+    finally:
+        probes.close()

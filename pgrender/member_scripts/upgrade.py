@@ -38,9 +38,11 @@ waits or upgrades.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -324,6 +326,30 @@ def patroni_config(config_dir: str) -> dict[str, Any]:
     return config
 
 
+def listen_address(listen: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
+    """Where Patroni's REST API would listen for ``restapi.listen`` (host:port; ``*`` or nothing: every
+    address), as Patroni picks it: IPv6 first where the host has both (one socket then takes IPv4 too),
+    so that kubelet reaches it at the pod's address, of either family."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    found = socket.getaddrinfo(
+        None if host in ("", "*") else host, int(port), socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+    )
+    found.sort(key=lambda info: info[0] != (socket.AF_INET6 if dual_stack() else socket.AF_INET))
+    family, _, _, _, address = found[0]
+    return family, (str(address[0]), int(address[1]))
+
+
+def dual_stack() -> bool:
+    """Whether an IPv6 socket here can take IPv4 connections too."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return True
+    except OSError:
+        return False
+
+
 class Probes:
     """HTTPS where Patroni's REST API listens, with its certificate: /liveness 200 (the container is
     doing its work), anything else 503 (not ready). Closed before Patroni starts there. Each connection
@@ -331,7 +357,7 @@ class Probes:
     nothing keeps no probe from being answered (kubelet would kill the container)."""
 
     def __init__(self, restapi: dict[str, Any]) -> None:
-        host, _, port = str(restapi["listen"]).rpartition(":")
+        family, address = listen_address(str(restapi["listen"]))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(restapi["certfile"], restapi["keyfile"])
 
@@ -346,6 +372,13 @@ class Probes:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            address_family = family
+
+            def server_bind(self) -> None:
+                if self.address_family == socket.AF_INET6:  # IPv4 too, where the host has both (dual stack)
+                    with contextlib.suppress(OSError):
+                        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                super().server_bind()
 
             def finish_request(self, request: Any, client_address: Any) -> None:  # in the connection's thread
                 request.settimeout(PROBE_SECONDS)
@@ -361,7 +394,7 @@ class Probes:
             def handle_error(self, request: Any, client_address: Any) -> None:  # a client that went away
                 pass
 
-        self.server = Server(("" if host in ("", "*", "0.0.0.0") else host, int(port)), Handler)
+        self.server = Server(address, Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
