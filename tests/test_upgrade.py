@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -658,3 +659,42 @@ def test_the_liveness_probe_is_answered_at_every_address_patroni_listens_at(tmp_
         assert [probe(port, "/liveness", host) for host in ("::1", "127.0.0.1")] == [200, 200]
     finally:
         probes.close()
+
+
+def test_sigterm_stops_the_guard_as_the_containers_first_process() -> None:
+    """The guard runs as PID 1 of the container's PID namespace, whose SIGTERM the kernel drops unless a
+    handler is set: deleting a pod whose guard waits (the README's way out of a member that never starts)
+    would take terminationGracePeriodSeconds (60 s). Here the guard's module is PID 1 of a new PID
+    namespace (unshare, as root), and SIGTERM from outside stops it at once."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a PID namespace needs root and unshare")
+    script = (
+        f"import sys, time; sys.path.insert(0, {str(Path(upgrade.__file__).parent)!r}); import upgrade; "
+        "upgrade.exit_on_sigterm(); print('ready', flush=True); time.sleep(30)"
+    )
+    unshare = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert unshare.stdout is not None and unshare.stdout.readline().strip() == "ready"
+        children = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children").read_text().split()
+        (guard,) = [int(pid) for pid in children]
+        (pids,) = [
+            line.split()[1:]
+            for line in Path(f"/proc/{guard}/status").read_text().splitlines()
+            if line.startswith("NSpid:")
+        ]
+        assert pids[-1] == "1", pids  # PID 1 of its namespace
+        os.kill(guard, signal.SIGTERM)
+        assert unshare.wait(timeout=5) == 128 + signal.SIGTERM
+    finally:
+        if unshare.poll() is None:
+            unshare.kill()
+            unshare.wait()

@@ -42,6 +42,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -656,7 +657,22 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_args(argv[:split]), list(argv[split + 1 :])
 
 
+def exit_on_sigterm() -> None:
+    """Stop on SIGTERM (the pod deleted, its node drained). The guard is the container's first process,
+    PID 1 of its PID namespace, which gets no default action for a signal: the kernel drops SIGTERM, and
+    kubelet would wait terminationGracePeriodSeconds before it kills the container. Stopped in the middle
+    of pg_upgrade, the guard takes the upgrade up again when it starts again, as after a kill; Patroni,
+    which the guard becomes, handles SIGTERM itself (exec resets the handler)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        log("SIGTERM: the container stops; the guard carries on when it starts again")
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str]) -> None:
+    exit_on_sigterm()
     args, command = parse(argv)
     environment = dict(os.environ)  # Patroni's Config takes the PATRONI_* variables out of os.environ
     config = patroni_config(command[-1])
