@@ -6,8 +6,12 @@ tests/runtime/test_upgrade.py; `pgrender diff`'s findings are golden/diff-upgrad
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -197,6 +201,11 @@ def replica(timeline: int = 1, checkpoint: int = 90) -> Facts:
     return Facts(OLD, "shut down in recovery", timeline, checkpoint, True)
 
 
+def crashed(timeline: int, checkpoint: int) -> Facts:
+    """A primary that stopped without a shutdown checkpoint."""
+    return Facts(OLD, "in production", timeline, checkpoint, True)
+
+
 # (member deciding, published, initialize key, leader) -> its action, part of its reason
 DECISIONS = [
     (A, {A: primary(), B: replica(), C: replica()}, OLD, None, "upgrade", "stopped as the primary"),
@@ -211,6 +220,16 @@ DECISIONS = [
     (B, {A: primary(1, 100), B: primary(1, 300), C: replica()}, OLD, None, "upgrade", "checkpoint 300"),
     (C, {A: primary(1, 100), B: primary(1, 100), C: primary(1, 100)}, OLD, None, "upgrade", "primary"),
     (A, {A: replica(), B: replica(), C: replica()}, OLD, None, "wait", "no member's data was shut down as a primary"),
+    # the primary that stopped is not the latest: another member was promoted after it (a later timeline,
+    # whether that one crashed, stopped in recovery or stopped too early to have checkpointed on it), or
+    # holds a later checkpoint; upgrading the stopped primary would lose what the other has
+    (A, {A: primary(1, 500), B: crashed(2, 200), C: replica(1, 400)}, OLD, None, "wait", "hippo-1 may be newer"),
+    (B, {A: primary(1, 500), B: crashed(2, 200), C: replica(1, 400)}, OLD, None, "wait", "upgrading hippo-0 would"),
+    (A, {A: primary(1, 500), B: crashed(1, 300), C: replica(1, 400)}, OLD, None, "wait", "hippo-1: in production"),
+    (A, {A: primary(1, 500), B: replica(2, 450), C: replica(1, 400)}, OLD, None, "wait", "hippo-1 may be newer"),
+    (A, {A: primary(1, 500), B: replica(1, 600), C: replica(1, 400)}, OLD, None, "wait", "hippo-1 may be newer"),
+    # older data beside it is no reason to wait: a primary that crashed before the failover, a replica behind
+    (A, {A: primary(2, 500), B: crashed(1, 900), C: replica(2, 500)}, OLD, None, "upgrade", "stopped as the primary"),
     (A, {A: primary(), B: Facts("7999", "shut down in recovery", 1, 1, True), C: replica()}, OLD, None, "wait",
      "different systems"),
     (A, {A: primary(), B: replica(), C: replica()}, OLD, "hippo-1", "wait", "hippo-1 leads the cluster at the old"),
@@ -220,6 +239,11 @@ DECISIONS = [
     (C, {B: replica(), C: None}, "7123", "hippo-0", "follow", "the cluster was upgraded"),
     (C, {C: None}, OLD, None, "wait", "no member has reported data of the old version yet"),
     (A, {A: None, B: None, C: None}, None, None, "start", "the DCS holds no cluster"),
+    # ... but only once every member has said so: Patroni would make a new cluster (the DCS is empty: a
+    # cluster converted from elsewhere, or whose ConfigMaps went), whose initialize key would then make
+    # the member with the data, still starting, remove it
+    (C, {C: None}, None, None, "wait", "waiting for hippo-0, hippo-1 to start"),
+    (C, {B: None, C: None}, None, None, "wait", "waiting for hippo-0 to start"),
     # no initialize key (a DCS emptied meanwhile): the data decides all the same
     (A, {A: primary(), B: replica(), C: replica()}, None, None, "upgrade", "stopped as the primary"),
 ]  # fmt: skip
@@ -229,7 +253,27 @@ DECISIONS = [
 def test_decide(
     me: str, published: dict[str, Facts | None], initialize: str | None, leader: str | None, action: str, says: str
 ) -> None:
-    decision = decide(me, (A, B, C), published, initialize, leader)
+    decision = decide(me, (A, B, C), published, initialize, leader, 17, 17)  # a leader here runs the new version
+    assert (decision.action, says in decision.reason) == (action, True), decision
+
+
+# a member without old data beside a leader: (the major version the leader runs, None: it does not say)
+# -> its action, part of its reason
+WITHOUT_DATA = [
+    (17, "start", "hippo-1 leads at 17"),
+    (15, "wait", "hippo-1 leads the cluster at PostgreSQL 15: this member, at 17 and without data, follows only"),
+    (None, "wait", "its REST API does not say which PostgreSQL it runs"),
+]
+
+
+@pytest.mark.parametrize(("leader_major", "action", "says"), WITHOUT_DATA)
+def test_a_member_without_data_follows_only_a_leader_of_the_new_version(
+    leader_major: int | None, action: str, says: str
+) -> None:
+    """Patroni would copy the leader, whatever it runs (pg_basebackup of 17 copies a server of 15), into
+    the new version's data directory, which PostgreSQL 17 then cannot start (and the guard would take it
+    for the upgraded data when the container starts again)."""
+    decision = decide(C, (A, B, C), {C: None}, OLD, B, leader_major, 17)
     assert (decision.action, says in decision.reason) == (action, True), decision
 
 
@@ -264,6 +308,7 @@ class FakeStore:
 
     def __init__(self, published: dict[str, Facts | None], initialize: str | None, leader: str | None = None) -> None:
         self.published, self.initialize, self.leader = published, initialize, leader
+        self.leader_major: int | None = 17
         self.calls: list[str] = []
         self.after_look: Callable[[FakeStore], None] = lambda store: None
 
@@ -274,6 +319,9 @@ class FakeStore:
 
     def publish(self, facts: Facts | None) -> None:
         self.calls.append(f"publish {facts.state if facts else None}")
+
+    def server_major(self, name: str) -> int | None:
+        return self.leader_major
 
     def hand_over(self, system_id: str, position: int) -> None:
         self.calls.append(f"hand over {system_id} {position}")
@@ -306,8 +354,14 @@ class FakeMember(upgrade.Member):
         self.give_back_control_file()
         return self.facts if upgrade.has_cluster(self.old_data) else None
 
+    def replay_old(self) -> None:
+        assert self.facts is not None
+        self.steps.append("replay")
+        self.facts = dataclasses.replace(self.facts, state="shut down", checkpoint=self.facts.checkpoint + 1)
+
     def upgrade(self, facts: Facts) -> tuple[str, int]:
-        Path(self.marker).write_text("")
+        Path(self.marker).write_text(json.dumps(facts.as_data()))  # as the real one (Member.begin)
+        upgrade.remove(self.new_data)  # as the real one: a directory of an earlier attempt goes first
         (Path(self.new_data) / "global").mkdir(parents=True)
         (Path(self.new_data) / "global" / "pg_control").write_text("")
         self.steps.append("upgrade")
@@ -389,3 +443,258 @@ def test_stopped_after_the_hand_over_only_finishes(tmp_path: Path, monkeypatch: 
     upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
     assert me.steps == [] and store.calls == []
     assert not Path(me.old_data).exists() and not Path(me.marker).exists() and upgrade.has_cluster(me.new_data)
+
+
+def test_stopped_while_pg_upgrade_ran_the_old_cluster_it_is_replayed_and_upgrades_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_upgrade runs the old cluster for its schema dump: a container stopped then leaves the old control
+    file "in production", and no member would ever be the one to upgrade (none "shut down"). The marker
+    says the data had stopped cleanly as the primary when the upgrade began: the old cluster is replayed
+    and shut down again, and this member upgrades again (the others wait for it)."""
+    me = FakeMember(tmp_path, A, crashed(1, 100), new_system="7124")
+    Path(me.marker).write_text(json.dumps(primary(1, 100).as_data()))  # what the first attempt wrote (begin)
+    (Path(me.new_data) / "global").mkdir(parents=True)
+    (Path(me.new_data) / "global" / "pg_control").write_text("")
+    monkeypatch.setattr(upgrade, "controldata", lambda bin_dir, data_dir: {})
+    monkeypatch.setattr(upgrade, "facts_of", lambda control: Facts("7123", "shut down", 1, 5, True))
+    store = FakeStore({B: replica(), C: replica()}, OLD)
+    store.after_look = waits_at_most(5)
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert store.calls == ["publish shut down", "hand over 7124 123"] and me.steps == ["replay", "upgrade"]
+
+
+def test_a_crash_of_before_the_upgrade_is_not_replayed(tmp_path: Path) -> None:
+    """Without the marker (no upgrade of this member began) a primary that crashed stays as it is: no
+    member upgrades, and the log says to start the old version (which replays it) and shut it down."""
+    me = FakeMember(tmp_path, A, crashed(1, 100))
+    store = FakeStore({B: replica(), C: replica()}, OLD)
+    looks = waits_at_most(3)
+    with pytest.raises(AssertionError, match="still waits"):
+        store.after_look = looks
+        upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert me.steps == [] and set(store.calls) == {"publish in production"}
+
+
+def test_an_unfinished_initdb_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A control file initdb had only begun to write cannot be read: that is no reason to stop (the
+    container would start again and stop there again, for ever), but an upgrade to make again."""
+    me = FakeMember(tmp_path, A, primary(), new_system="7124")
+    Path(me.marker).write_text(json.dumps(primary().as_data()))
+    (Path(me.new_data) / "global").mkdir(parents=True)
+    (Path(me.new_data) / "global" / "pg_control").write_text("")
+
+    def unreadable(bin_dir: str, data_dir: str) -> dict[str, str]:
+        raise RuntimeError(f"pg_controldata -D {data_dir} failed: could not read file: read 0 of 296")
+
+    monkeypatch.setattr(upgrade, "controldata", unreadable)
+    store = FakeStore({B: replica(), C: replica()}, OLD)
+    store.after_look = waits_at_most(5)
+    upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert store.calls == ["publish shut down", "hand over 7124 123"] and me.steps == ["upgrade"]
+
+
+def waits_at_most(looks: int) -> Callable[[FakeStore], None]:
+    """A FakeStore.after_look that fails the test once the guard has looked ``looks`` times."""
+    seen = iter(range(looks))
+
+    def look(store: FakeStore) -> None:
+        if next(seen, None) is None:
+            raise AssertionError(f"the guard still waits after {looks} looks: {store.calls}")
+
+    return look
+
+
+def test_the_marker_holds_the_facts_the_upgrade_began_with(tmp_path: Path) -> None:
+    me = FakeMember(tmp_path, A, primary())
+    assert me.recorded_facts() is None
+    upgrade.Member.begin(me, primary(3, 77))
+    assert me.recorded_facts() == primary(3, 77)
+    Path(me.marker).write_text("")  # a marker of before (or one whose content a crash lost): no facts
+    assert me.recorded_facts() is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Kubelet's liveness probe while the guard runs
+# ----------------------------------------------------------------------------------------------
+
+
+def self_signed(directory: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, PEM files in ``directory``."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "member")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = directory / "tls.crt", directory / "tls.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert), str(key_file)
+
+
+def probe(port: int, path: str, host: str = "127.0.0.1") -> int:
+    import http.client
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # kubelet verifies nothing either
+    connection = http.client.HTTPSConnection(host, port, context=context, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_liveness_probe_is_answered_beside_connections_that_say_nothing(tmp_path: Path) -> None:
+    """One client that connects and says nothing (no TLS handshake, or no request after it: a port scan,
+    a TCP check, a stalled client) must not keep kubelet's probes from being answered: they would fail,
+    and kubelet would kill the container, in the middle of pg_upgrade perhaps."""
+    import socket
+    import ssl
+
+    certfile, keyfile = self_signed(tmp_path)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    probes = upgrade.Probes({"listen": f"127.0.0.1:{port}", "certfile": certfile, "keyfile": keyfile})
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5),  # no handshake
+            context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5)),  # no request
+        ):
+            assert [probe(port, "/liveness"), probe(port, "/readiness"), probe(port, "/liveness")] == [200, 503, 200]
+    finally:
+        probes.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The hand-over, against a DCS that behaves as Patroni's Kubernetes DCS does
+# ----------------------------------------------------------------------------------------------
+
+
+class KubernetesLikeDCS:
+    """What the guard's Store calls, with the semantics of patroni/dcs/kubernetes.py (3.0.2) where they
+    matter: delete_sync_state(index) is write_sync_state(None, None, index), a patch of the <scope>-sync
+    object with that resourceVersion; without one (index None), a create, which conflicts with the
+    object that is there, and the 409 is swallowed (catch_kubernetes_errors): False, nothing changed."""
+
+    def __init__(self) -> None:
+        self.sync = SimpleNamespace(index="41", leader="hippo-0", sync_standby="hippo-1")
+        self.initialize_key: str | None = OLD
+        self.calls: list[str] = []
+
+    def get_cluster(self) -> Any:
+        return SimpleNamespace(sync=self.sync, initialize=self.initialize_key)
+
+    def set_config_value(self, value: str) -> bool:
+        return True
+
+    def write_status(self, value: dict[str, Any]) -> None:
+        pass  # Kubernetes: unused (the leader object holds the position)
+
+    def set_history_value(self, value: str) -> bool:
+        return True
+
+    def delete_sync_state(self, index: str | None = None) -> bool:
+        self.calls.append(f"delete_sync_state {index}")
+        if index is None:
+            return False  # a create of an object that exists: 409, swallowed
+        self.sync = SimpleNamespace(index=str(int(index) + 1), leader=None, sync_standby=None)
+        return True
+
+    def initialize(self, create_new: bool = True, sysid: str = "") -> bool:
+        self.initialize_key = sysid
+        return True
+
+
+def test_the_hand_over_clears_the_synchronous_standby_in_kubernetes_too() -> None:
+    """Left in place, the sync object names the old primary and synchronous standby as the only members
+    Patroni lets promote (synchronous_mode)."""
+    store = object.__new__(upgrade.Store)
+    store.dynamic_configuration = {"ttl": 30}
+    store.dcs = dcs = KubernetesLikeDCS()
+    store.hand_over("7124", 123)
+    assert dcs.calls == ["delete_sync_state 41"] and dcs.sync.leader is None and dcs.initialize_key == "7124"
+
+
+def test_the_liveness_probe_is_answered_at_every_address_patroni_listens_at(tmp_path: Path) -> None:
+    """restapi.listen "*:8008" (what pgrender renders): Patroni listens on IPv6 and IPv4 (one dual-stack
+    socket); kubelet probes the pod's address, an IPv6 one in an IPv6 or IPv6-first cluster. Answered
+    on IPv4 only, the probe fails there, and kubelet kills the container every half minute or so: a long
+    pg_upgrade would never end."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as dual:
+            dual.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            dual.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no dual-stack IPv6 here")
+    certfile, keyfile = self_signed(tmp_path)
+    with socket.socket(socket.AF_INET6) as free:
+        free.bind(("::", 0))
+        port = free.getsockname()[1]
+    probes = upgrade.Probes({"listen": f"*:{port}", "certfile": certfile, "keyfile": keyfile})
+    try:
+        assert [probe(port, "/liveness", host) for host in ("::1", "127.0.0.1")] == [200, 200]
+    finally:
+        probes.close()
+
+
+def test_sigterm_stops_the_guard_as_the_containers_first_process() -> None:
+    """The guard runs as PID 1 of the container's PID namespace, whose SIGTERM the kernel drops unless a
+    handler is set: deleting a pod whose guard waits (the README's way out of a member that never starts)
+    would take terminationGracePeriodSeconds (60 s). Here the guard's module is PID 1 of a new PID
+    namespace (unshare, as root), and SIGTERM from outside stops it at once."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a PID namespace needs root and unshare")
+    script = (
+        f"import sys, time; sys.path.insert(0, {str(Path(upgrade.__file__).parent)!r}); import upgrade; "
+        "upgrade.exit_on_sigterm(); print('ready', flush=True); time.sleep(30)"
+    )
+    unshare = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert unshare.stdout is not None and unshare.stdout.readline().strip() == "ready"
+        children = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children").read_text().split()
+        (guard,) = [int(pid) for pid in children]
+        (pids,) = [
+            line.split()[1:]
+            for line in Path(f"/proc/{guard}/status").read_text().splitlines()
+            if line.startswith("NSpid:")
+        ]
+        assert pids[-1] == "1", pids  # PID 1 of its namespace
+        os.kill(guard, signal.SIGTERM)
+        assert unshare.wait(timeout=5) == 128 + signal.SIGTERM
+    finally:
+        if unshare.poll() is None:
+            unshare.kill()
+            unshare.wait()

@@ -38,23 +38,30 @@ waits or upgrades.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
+import socket
 import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 KEY = "pgrender_upgrade"  # where in a member key's data the facts are published
 SHUT_DOWN = "shut down"  # pg_control's state of a primary that stopped cleanly
+IN_PRODUCTION = "in production"  # a primary's that runs, or stopped without a shutdown checkpoint
 POLL_SECONDS = 2.0
 REPORT_SECONDS = 30.0  # how often a waiting guard says again what it waits for
+PROBE_SECONDS = 10.0  # what a client of the probe server has to say its request in (kubelet: at once)
+REPORT_LINES = 100  # of each file a failed pg_upgrade leaves: its reports' first lines, its logs' last
 
 
 def log(message: str) -> None:
@@ -152,29 +159,45 @@ def decide(
     published: Mapping[str, Facts | None],
     initialize: str | None,
     leader: str | None,
+    leader_major: int | None = None,
+    new_major: int = 0,
 ) -> Decision:
     """What member ``me`` does, from the facts the members published (``published``: member name ->
     its old data's facts, None for a member without old data; a member that did not publish is not in
-    it), the DCS's initialize key and its leader. Every member that takes part decides the same."""
+    it), the DCS's initialize key and its leader. Every member that takes part decides the same.
+    ``leader_major``: the major version the leader runs (None: not known), asked only of a member
+    without old data beside a leader; ``new_major``: this member's."""
     mine = published.get(me)
     old = {f.system_id for f in published.values() if f is not None}
     if initialize and old and initialize not in old:
         return Decision("follow", f"the cluster was upgraded (the initialize key names system {initialize})")
     if leader:
         if mine is None:
-            return Decision("start", f"{leader} leads and this member holds no data of the old version")
+            # Patroni would copy the leader into this member's new data directory, whatever its version:
+            # pg_basebackup copies an older server, which PostgreSQL of the new version then cannot start.
+            if leader_major is None:
+                return Decision("wait", f"{leader} leads, and its REST API does not say which PostgreSQL it runs")
+            if leader_major != new_major:
+                return Decision(
+                    "wait",
+                    f"{leader} leads the cluster at PostgreSQL {leader_major}: this member, at {new_major} and "
+                    "without data, follows only an upgraded leader (shut the cluster down: spec.shutdown: true)",
+                )
+            return Decision("start", f"{leader} leads at {new_major} and this member holds no data of the old version")
         return Decision(
             "wait",
             f"{leader} leads the cluster at the old version: the upgrade starts only once every member has "
             "stopped (spec.shutdown: true first)",
         )
+    missing = [m for m in members if m not in published]
     if not old:
-        if not initialize:
-            return Decision("start", "no member holds data of the old version, and the DCS holds no cluster")
-        return Decision("wait", "no member has reported data of the old version yet, and none leads")
+        if initialize:
+            return Decision("wait", "no member has reported data of the old version yet, and none leads")
+        if missing:  # Patroni would make a new cluster, and the data of the old one would then be removed
+            return Decision("wait", f"waiting for {', '.join(missing)} to start and report its data")
+        return Decision("start", "no member holds data of the old version, and the DCS holds no cluster")
     if len(old) > 1:
         return Decision("wait", f"the members' old data belongs to different systems ({', '.join(sorted(old))})")
-    missing = [m for m in members if m not in published]
     if missing:
         return Decision("wait", f"waiting for {', '.join(missing)} to start and report its data")
     candidates = [(f.timeline, f.checkpoint, name) for name, f in published.items() if f and f.state == SHUT_DOWN]
@@ -187,9 +210,31 @@ def decide(
             "with spec.shutdown",
         )
     timeline, checkpoint, chosen = max(candidates)
+    newer = sorted((name, f) for name, f in published.items() if f and _newer_than(f, timeline, checkpoint))
+    if newer:
+        states = "; ".join(f"{name}: {f.state}, timeline {f.timeline}, checkpoint {f.checkpoint}" for name, f in newer)
+        return Decision(
+            "wait",
+            f"{chosen} stopped as the primary (timeline {timeline}, checkpoint {checkpoint}), but the data of "
+            f"{', '.join(name for name, _ in newer)} may be newer ({states}): upgrading {chosen} would lose it. "
+            "Start the cluster at "
+            "its old version again (revert postgresVersion and spec.upgrade), let Patroni elect the member with "
+            "the latest data, then shut it down with spec.shutdown",
+        )
     if chosen == me:
         return Decision("upgrade", f"this member stopped as the primary (timeline {timeline}, checkpoint {checkpoint})")
     return Decision("wait", f"{chosen} holds the cluster's latest data and upgrades it")
+
+
+def _newer_than(facts: Facts, timeline: int, checkpoint: int) -> bool:
+    """Whether a member's data may hold what the primary that stopped at (``timeline``, ``checkpoint``)
+    does not: a later timeline (promoted after it stopped), a later checkpoint, or a primary that did not
+    stop cleanly ("in production": its WAL goes beyond its last checkpoint) on that timeline or a later
+    one (a promotion's first checkpoint on its new timeline may not have been written yet). A replica
+    (in recovery) never checkpoints beyond its primary's last checkpoint on the primary's timeline."""
+    if (facts.timeline, facts.checkpoint) > (timeline, checkpoint):
+        return True
+    return facts.state == IN_PRODUCTION and facts.timeline >= timeline
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,6 +250,8 @@ class Store:
 
         config = {**config, "patronictl": True}  # a client of the store, as patronictl is
         self.dynamic_configuration = config.get("bootstrap", {}).get("dcs", {})
+        self.tls = client_tls(config)
+        self.cluster: Any = None
         self.dcs: Any = get_dcs(config)
 
     def look(self) -> tuple[dict[str, Facts | None], str | None, str | None]:
@@ -216,7 +263,22 @@ class Store:
                 published[member.name] = Facts.from_data(member.data[KEY])
         # Not cluster.leader: in Kubernetes the leader object stands for a leader key with no name.
         leader = None if cluster.is_unlocked() else cluster.leader_name
+        self.cluster = cluster
         return published, cluster.initialize, leader
+
+    def server_major(self, name: str) -> int | None:
+        """The major version member ``name`` runs, from its REST API (GET /patroni, as patronictl asks),
+        with the TLS settings of patronictl's (ctl) or the REST API's own; None when it does not say."""
+        member = next((m for m in self.cluster.members if m.name == name), None) if self.cluster else None
+        url = member.data.get("api_url") if member is not None else None
+        if not url:
+            return None
+        try:
+            with urllib.request.urlopen(url, context=self.tls, timeout=5) as answer:
+                version = json.load(answer).get("server_version")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return int(version) // 10000 if isinstance(version, int) and version > 0 else None
 
     def publish(self, facts: Facts | None) -> None:
         data = {"state": "upgrading", "role": "uninitialized", KEY: facts.as_data() if facts else None}
@@ -230,10 +292,26 @@ class Store:
         dcs.write_status({"optime": position})  # the old leader's position would hold Patroni back as lagging
         if dcs.set_history_value("[]") is False:
             raise RuntimeError("the DCS refused the timeline history")
-        if dcs.get_cluster().sync.leader:  # the old synchronous standby would be the only one to promote
-            dcs.delete_sync_state()
+        sync = dcs.get_cluster().sync
+        if sync.leader:  # the old synchronous standby would be the only one to promote
+            # With the key's version (Patroni 3: index, 4: version): Kubernetes' DCS changes the sync object
+            # only with one; without, it creates it, which exists, and Patroni swallows the conflict.
+            dcs.delete_sync_state(getattr(sync, "version", getattr(sync, "index", None)))
         if dcs.initialize(create_new=dcs.get_cluster().initialize is None, sysid=system_id) is False:
             raise RuntimeError("the DCS refused the initialize key")
+
+
+def client_tls(config: Mapping[str, Any]) -> ssl.SSLContext:
+    """A client of the members' REST APIs, as patronictl is: its ctl settings, else the REST API's."""
+    ctl, restapi = config.get("ctl") or {}, config.get("restapi") or {}
+    context = ssl.create_default_context(cafile=ctl.get("cacert") or restapi.get("cafile") or None)
+    if ctl.get("insecure"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    certfile, keyfile = ctl.get("certfile"), ctl.get("keyfile")
+    if certfile:
+        context.load_cert_chain(certfile, keyfile or None)
+    return context
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,12 +327,40 @@ def patroni_config(config_dir: str) -> dict[str, Any]:
     return config
 
 
+def listen_address(listen: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
+    """Where Patroni's REST API would listen for ``restapi.listen`` (host:port; ``*`` or nothing: every
+    address), as Patroni picks it: IPv6 first where the host has both (one socket then takes IPv4 too),
+    so that kubelet reaches it at the pod's address, of either family."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    found = socket.getaddrinfo(
+        None if host in ("", "*") else host, int(port), socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+    )
+    found.sort(key=lambda info: info[0] != (socket.AF_INET6 if dual_stack() else socket.AF_INET))
+    family, _, _, _, address = found[0]
+    return family, (str(address[0]), int(address[1]))
+
+
+def dual_stack() -> bool:
+    """Whether an IPv6 socket here can take IPv4 connections too."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return True
+    except OSError:
+        return False
+
+
 class Probes:
     """HTTPS where Patroni's REST API listens, with its certificate: /liveness 200 (the container is
-    doing its work), anything else 503 (not ready). Closed before Patroni starts there."""
+    doing its work), anything else 503 (not ready). Closed before Patroni starts there. Each connection
+    has a thread of its own, its TLS handshake too, with a time limit: a client that connects and says
+    nothing keeps no probe from being answered (kubelet would kill the container)."""
 
     def __init__(self, restapi: dict[str, Any]) -> None:
-        host, _, port = str(restapi["listen"]).rpartition(":")
+        family, address = listen_address(str(restapi["listen"]))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(restapi["certfile"], restapi["keyfile"])
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -265,10 +371,31 @@ class Probes:
             def log_message(self, format: str, *args: Any) -> None:  # kubelet probes every few seconds
                 pass
 
-        self.server = HTTPServer(("" if host in ("", "*", "0.0.0.0") else host, int(port)), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(restapi["certfile"], restapi["keyfile"])
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            address_family = family
+
+            def server_bind(self) -> None:
+                if self.address_family == socket.AF_INET6:  # IPv4 too, where the host has both (dual stack)
+                    with contextlib.suppress(OSError):
+                        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                super().server_bind()
+
+            def finish_request(self, request: Any, client_address: Any) -> None:  # in the connection's thread
+                request.settimeout(PROBE_SECONDS)
+                try:
+                    connection = context.wrap_socket(request, server_side=True)
+                except OSError:  # no TLS client, or a silent one
+                    return
+                try:
+                    super().finish_request(connection, client_address)
+                finally:
+                    connection.close()
+
+            def handle_error(self, request: Any, client_address: Any) -> None:  # a client that went away
+                pass
+
+        self.server = Server(address, Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -300,7 +427,7 @@ def remove(directory: str | None) -> None:
 
 def run(command: list[str], cwd: str) -> None:
     log("running " + " ".join(command))
-    done = subprocess.run(command, cwd=cwd, check=False)
+    done = subprocess.run(command, cwd=cwd, check=False, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise RuntimeError(f"{os.path.basename(command[0])} failed (exit status {done.returncode})")
 
@@ -327,6 +454,43 @@ class Member:
             return None
         return facts_of(controldata(self.old_bin, self.old_data))
 
+    def begin(self, facts: Facts) -> None:
+        """The marker, with the facts that made this member the one to upgrade, on disk before anything
+        changes: pg_upgrade runs the old cluster for a while (its schema dump), and a container stopped
+        then leaves its control file "in production" (:meth:`replay_old`)."""
+        with open(self.marker, "w") as marker:
+            json.dump(facts.as_data(), marker)
+            marker.flush()
+            os.fsync(marker.fileno())
+        directory = os.open(self.work_dir, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def recorded_facts(self) -> Facts | None:
+        """What the old data's control file said when this member's upgrade began (the marker's)."""
+        try:
+            with open(self.marker) as marker:
+                return Facts.from_data(json.load(marker))
+        except (OSError, ValueError):
+            return None
+
+    def replay_old(self) -> None:
+        """The old cluster, which pg_upgrade ran when this container stopped, replayed and shut down cleanly
+        (PostgreSQL in single-user mode: crash recovery, then a shutdown checkpoint), as it was when the
+        upgrade began. pg_upgrade would try this itself (it starts a server whose postmaster.pid is left),
+        but connects to libpq's default socket directory instead of the one the old server's configuration
+        names (Patroni's), fails and stops. The container started afresh, so no server of it runs: the old
+        lock files are stale (their PIDs may be this container's processes now)."""
+        stale = [os.path.join(self.old_data, "postmaster.pid")]
+        stale += [os.path.join(self.work_dir, n) for n in os.listdir(self.work_dir) if n.startswith(".s.PGSQL.")]
+        for path in stale:
+            if os.path.lexists(path):
+                os.unlink(path)
+        single = [os.path.join(self.old_bin, "postgres"), "--single", "-D", self.old_data, "-c", "archive_mode=off"]
+        run([*single, "postgres"], self.work_dir)
+
     def give_back_control_file(self) -> None:
         """pg_upgrade --link renames the old global/pg_control before it links the files; until the new
         cluster starts, the old one is whole again with its name back (PostgreSQL's pg_upgrade docs).
@@ -339,7 +503,7 @@ class Member:
 
     def upgrade(self, facts: Facts) -> tuple[str, int]:
         """initdb and pg_upgrade --link; the new cluster's system identifier and checkpoint."""
-        open(self.marker, "w").close()
+        self.begin(facts)
         remove(self.new_data)
         empty(self.new_wal)
         initdb = [
@@ -356,24 +520,49 @@ class Member:
         if self.new_wal:
             initdb.append(f"--waldir={self.new_wal}")
         run(initdb, self.work_dir)
-        run(
-            [
-                os.path.join(self.new_bin, "pg_upgrade"),
-                "--link",
-                f"--old-bindir={self.old_bin}",
-                f"--new-bindir={self.new_bin}",
-                f"--old-datadir={self.old_data}",
-                f"--new-datadir={self.new_data}",
-                f"--username={self.superuser}",
-                f"--socketdir={self.work_dir}",
-                # The old server it starts and stops archives nothing: the repository is the old version's.
-                "--old-options=-c archive_mode=off",
-            ],
-            self.work_dir,
-        )
+        pg_upgrade = [
+            os.path.join(self.new_bin, "pg_upgrade"),
+            "--link",
+            f"--old-bindir={self.old_bin}",
+            f"--new-bindir={self.new_bin}",
+            f"--old-datadir={self.old_data}",
+            f"--new-datadir={self.new_data}",
+            f"--username={self.superuser}",
+            f"--socketdir={self.work_dir}",
+            # The old server it starts and stops archives nothing: the repository is the old version's.
+            "--old-options=-c archive_mode=off",
+        ]
+        try:
+            run(pg_upgrade, self.work_dir)
+        except RuntimeError:
+            self.report_pg_upgrade()
+            raise
         new = facts_of(controldata(self.new_bin, self.new_data))
         log(f"{self.old_data} is upgraded into {self.new_data}, system {new.system_id}")
         return new.system_id, new.checkpoint
+
+    def report_pg_upgrade(self) -> None:
+        """A failed pg_upgrade names files for what it found (the problem columns, libraries, ...) and for
+        its servers' and tools' logs, in the new data directory, which the next attempt removes (the
+        container starts again at once): into the log with them, the reports whole, the logs' ends."""
+        output = os.path.join(self.new_data, "pg_upgrade_output.d")
+        for directory, subdirectories, names in os.walk(output):
+            subdirectories.sort()
+            for name in sorted(names):
+                if name == "pg_upgrade_internal.log" or not name.endswith((".txt", ".log")):
+                    continue  # the first is what pg_upgrade printed; the others are dumps
+                path = os.path.join(directory, name)
+                try:
+                    with open(path, errors="replace") as file:
+                        lines = file.read().splitlines()
+                except OSError:
+                    continue
+                report = name.endswith(".txt")
+                kept = lines[:REPORT_LINES] if report else lines[-REPORT_LINES:]
+                if not any(line.strip() and not line.startswith(("-----", "  pg_upgrade run on")) for line in kept):
+                    continue  # a log with its header only
+                part = "" if len(kept) == len(lines) else f" (its {'first' if report else 'last'} {len(kept)} lines)"
+                log(f"pg_upgrade wrote {path}{part}:\n" + "\n".join(kept))
 
     def finish(self) -> None:
         """The upgrade is in the DCS: the old data goes (link mode: the new directory holds its files),
@@ -406,19 +595,37 @@ def guard(member: Member, store: Store, members: Sequence[str]) -> None:
     if has_cluster(member.new_data) and not os.path.exists(member.marker):
         return  # upgraded (or made by Patroni since): nothing for the guard to do
     if os.path.exists(member.marker) and has_cluster(member.new_data):
-        new = facts_of(controldata(member.new_bin, member.new_data))
-        if store.look()[1] == new.system_id:
+        try:
+            new: Facts | None = facts_of(controldata(member.new_bin, member.new_data))
+        except (RuntimeError, KeyError, ValueError) as e:  # initdb stopped before its control file was whole
+            log(f"the new data directory's control file cannot be read ({e})")
+            new = None
+        if new is not None and store.look()[1] == new.system_id:
             log("the upgrade was done and handed over before this container stopped")
             member.finish()
             return
         log("an upgrade of this member's data stopped half-way: it starts again")
     mine = member.old_facts()
+    began = member.recorded_facts()  # the marker's: what made this member the one to upgrade
+    if (
+        began
+        and mine
+        and (mine.system_id, mine.timeline) == (began.system_id, began.timeline)
+        and mine.state != SHUT_DOWN
+    ):
+        log(
+            f"the old data's control file says {mine.state!r}, not {began.state!r} as when the upgrade began: this "
+            "container stopped while pg_upgrade ran the old cluster, which is replayed and shut down again"
+        )
+        member.replay_old()
+        mine = member.old_facts()
     said = 0.0
     while True:
         store.publish(mine)
         published, initialize, leader = store.look()
         published[member.name] = mine
-        decision = decide(member.name, members, published, initialize, leader)
+        major = store.server_major(leader) if leader and mine is None else None
+        decision = decide(member.name, members, published, initialize, leader, major, member.new_version)
         if decision.action == "start":
             log(decision.reason + ": Patroni starts")
             return
@@ -450,7 +657,22 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_args(argv[:split]), list(argv[split + 1 :])
 
 
+def exit_on_sigterm() -> None:
+    """Stop on SIGTERM (the pod deleted, its node drained). The guard is the container's first process,
+    PID 1 of its PID namespace, which gets no default action for a signal: the kernel drops SIGTERM, and
+    kubelet would wait terminationGracePeriodSeconds before it kills the container. Stopped in the middle
+    of pg_upgrade, the guard takes the upgrade up again when it starts again, as after a kill; Patroni,
+    which the guard becomes, handles SIGTERM itself (exec resets the handler)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        log("SIGTERM: the container stops; the guard carries on when it starts again")
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str]) -> None:
+    exit_on_sigterm()
     args, command = parse(argv)
     environment = dict(os.environ)  # Patroni's Config takes the PATRONI_* variables out of os.environ
     config = patroni_config(command[-1])
