@@ -79,8 +79,8 @@ GUARDED: dict[str, str] = {
     ),
     "remove-wal-volume": (
         "the WAL volume of members that stay: their pg_wal is a link into it (initdb --waldir), so PostgreSQL "
-        "cannot start without it; to put the WAL back on the data volume, add an instance set without "
-        "walVolume, let its members join, then remove this set"
+        "cannot start without it; to put the WAL back on the data volume, copy the cluster into a new one "
+        "without walVolume (spec.bootstrap.fromCluster), move the applications to it, then remove this one"
     ),
     "major-version": (
         "PostgreSQL does not change a data directory's major version by itself, and a restore or clone is a "

@@ -46,6 +46,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("long-set", _set("spec.instances.0.name", "s" * 45), ["spec.instances[0].name"]),
     ("duplicate-set", lambda s: s["spec"]["instances"].append(dict(s["spec"]["instances"][0])),
      ["spec.instances[1].name"]),
+    ("wal-volume-in-one-set", lambda s: s["spec"]["instances"].append(
+        {"name": "walled", "dataVolume": {"size": "1Gi"}, "walVolume": {"size": "1Gi"}}),
+     ["spec.instances[1].walVolume"]),
+    ("wal-volume-not-in-the-second-set", lambda s: s["spec"]["instances"].insert(
+        0, {"name": "walled", "dataVolume": {"size": "1Gi"}, "walVolume": {"size": "1Gi"}}),
+     ["spec.instances[1].name"]),
     ("unknown-owner", _set("spec.databases", [{"name": "zoo", "owner": "nobody"}]), ["spec.databases[0].owner"]),
     ("reserved-user", _set("spec.users", [{"name": "postgres"}]), ["spec.users[0].name"]),
     ("pg-prefix-user", _set("spec.users", [{"name": "pg_monitor"}]), ["spec.users[0].name"]),

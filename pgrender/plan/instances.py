@@ -116,6 +116,18 @@ def resolve_instances(
         for vol_field, vol in (("dataVolume", s.data_volume), ("walVolume", s.wal_volume)):
             if vol is not None and quantity_bytes(vol.size) < 2**20:
                 problems.append(sourced.problem(("spec", "instances", i, vol_field, "size"), "expected at least 1Mi"))
+        first_wal = spec.instances[0].wal_volume is not None
+        if (s.wal_volume is not None) != first_wal:
+            # One WAL directory for the cluster (Patroni's initdb and pg_basebackup options are not per
+            # member): a member without the volume would be made with its pg_wal where nothing is mounted.
+            problems.append(
+                sourced.problem(
+                    ("spec", "instances", i, "walVolume" if s.wal_volume else "name"),
+                    f"every instance set has a walVolume or none does: {spec.instances[0].name} "
+                    f"{'has one' if first_wal else 'has none'} (Patroni makes every member's WAL directory "
+                    "the same way)",
+                )
+            )
         set_labels = {**db_labels, labels.INSTANCE_SET_LABEL: s.name}
         set_selector = {**pod_selector, labels.INSTANCE_SET_LABEL: s.name}
         scheduling = resolve_scheduling(
