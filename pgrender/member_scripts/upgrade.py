@@ -289,7 +289,10 @@ class Store:
         dcs = self.dcs
         if dcs.set_config_value(json.dumps(self.dynamic_configuration)) is False:
             raise RuntimeError("the DCS refused the dynamic configuration")
-        dcs.write_status({"optime": position})  # the old leader's position would hold Patroni back as lagging
+        # The old leader's position and slots go (etcd; Kubernetes keeps them on the leader object,
+        # which Patroni writes once it leads). pg_upgrade starts the new WAL past the old cluster's, so
+        # a stale position would not hold Patroni back as lagging: this only leaves no stale slots.
+        dcs.write_status({"optime": position})
         if dcs.set_history_value("[]") is False:
             raise RuntimeError("the DCS refused the timeline history")
         sync = dcs.get_cluster().sync
