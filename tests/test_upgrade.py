@@ -165,7 +165,11 @@ def test_the_backups_upgrade_the_stanza_and_back_up_the_new_version(
 ) -> None:
     plain, upgrading = (o[("ConfigMap", "hippo-pgbackrest-jobs")]["data"]["backup.sh"] for o in both)
     assert "until run stanza-create; do" in plain and "stanza-upgrade" not in plain
-    assert "until run stanza-create || run stanza-upgrade; do" in upgrading
+    assert (
+        'until run stanza-create || { pgbackrest --stanza=db --output=json info | python3 -c "$older_stanza" '
+        "&& run stanza-upgrade; }; do" in upgrading
+    )
+    assert "< 17 else 1)'" in upgrading  # stanza-upgrade only from a version before the new one
     assert 'python3 -c "$current_backup"' in upgrading and "a backup of this PostgreSQL version already" in upgrading
 
 
@@ -176,6 +180,10 @@ def test_the_reconcile_job_analyzes_once(both: tuple[dict[Any, Any], dict[Any, A
     assert any("CREATE TABLE IF NOT EXISTS pgrender.upgrades" in line for line in added)
     assert "    /usr/lib/postgresql/17/bin/vacuumdb --all --analyze-in-stages" in added
     assert any("WHERE (from_version, to_version) = (16, 17)" in line for line in added)
+    # nothing is recorded unless the primary runs the new version (an upgrade that did not happen)
+    check = next(i for i, line in enumerate(added) if "current_setting('server_version_num')" in line)
+    assert added[check].endswith(" != 17 ]; then") and added[check + 2] == "    exit 1"
+    assert check < next(i for i, line in enumerate(added) if "CREATE TABLE IF NOT EXISTS pgrender.upgrades" in line)
 
 
 def test_postgres_18_analyzes_only_what_pg_upgrade_did_not_carry(plan_of: Callable[..., Any]) -> None:

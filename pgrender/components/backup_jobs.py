@@ -8,7 +8,7 @@ token, no database password). pgBackRest reaches every member's TLS server and f
 
 from __future__ import annotations
 
-from pgrender.components.pgbackrest import backup_script, job_config
+from pgrender.components.pgbackrest import backup_script, job_config, upgraded_to
 from pgrender.digest import digest
 from pgrender.plan import ClusterPlan, ContainerKind, PlacementPlan, labels
 from pgrender.plan.backups import (
@@ -178,7 +178,7 @@ def _initial_job(plan: ClusterPlan, backups: BackupsPlan, repo: RepoPlan) -> Man
     content = digest(
         {
             "config": job_config(plan, backups, repo),
-            "script": backup_script(backups, upgrading=plan.upgrade is not None),
+            "script": backup_script(backups, upgraded_to(plan)),
             "job": template,
         }
     )

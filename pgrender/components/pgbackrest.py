@@ -47,7 +47,7 @@ def pgbackrest(plan: ClusterPlan) -> list[Manifest]:
     for repo in backups.repos:
         jobs[job_config_key(repo.name)] = job_config(plan, backups, repo)
     if backups.repos:
-        jobs[BACKUP_SCRIPT_KEY] = backup_script(backups, upgrading=plan.upgrade is not None)
+        jobs[BACKUP_SCRIPT_KEY] = backup_script(backups, upgraded_to(plan))
     if backups.logical:
         jobs[backups.logical.script_key] = logical_script(plan, backups.logical)
         jobs[backups.logical.aws_config_key] = _aws_config(backups.logical)
@@ -196,32 +196,41 @@ def _repo_host_config(backups: BackupsPlan) -> str:
     return ini([("global", options)])
 
 
-def backup_script(backups: BackupsPlan, upgrading: bool = False) -> str:
+def upgraded_to(plan: ClusterPlan) -> int | None:
+    """The major version spec.upgrade upgrades to, or None."""
+    return plan.postgres_version if plan.upgrade is not None else None
+
+
+def backup_script(backups: BackupsPlan, upgraded_to: int | None = None) -> str:
     """The command of every backup CronJob and Job: wait for a primary, create the stanza (a no-op
     when it exists), back up, expire. Its arguments: the backup type, or init; then fast or not.
 
-    ``upgrading`` (spec.upgrade): after pg_upgrade the repository's stanza describes the old version
-    and system, which stanza-create refuses; stanza-upgrade then makes it the new one's (PGO does the
-    same). And init backs up unless a backup of the new version is there: after stanza-upgrade the
-    old version's backups are still listed, and a restore would take the newest of any version."""
+    ``upgraded_to`` (spec.upgrade: the new major version): after pg_upgrade the repository's stanza
+    describes the old version and system, which stanza-create refuses; stanza-upgrade then makes it
+    the new one's (PGO does the same), only from an older version: a stanza of this version but
+    another system is another cluster's. And init backs up unless a backup of the new version is
+    there: after stanza-upgrade the old version's backups are still listed, and a restore would take
+    the newest of any version."""
     program = backups.program
     create = "run stanza-create"
     has_backup = f"{program} --stanza={STANZA} --output=json info | grep -q '\"label\"'"
     holds = "a backup"
-    if upgrading:
-        create = "run stanza-create || run stanza-upgrade"
-        has_backup = f'{program} --stanza={STANZA} --output=json info | python3 -c "$current_backup"'
+    upgrade_check = ""
+    if upgraded_to is not None:
+        info = f"{program} --stanza={STANZA} --output=json info"
+        create = f'run stanza-create || {{ {info} | python3 -c "$older_stanza" && run stanza-upgrade; }}'
+        has_backup = f'{info} | python3 -c "$current_backup"'
         holds = "a backup of this PostgreSQL version"
-    upgrade_check = (
-        """# Whether the stanza's current database (after stanza-upgrade: the new version) has a backup.
+        upgrade_check = f"""# Upgraded to PostgreSQL {upgraded_to}: whether the stanza's database is of an older version
+# (stanza-upgrade then), and whether its current one (after stanza-upgrade: the new) has a backup.
+older_stanza='import json, sys
+stanza = json.load(sys.stdin)[0]
+sys.exit(0 if stanza["db"] and int(max(stanza["db"], key=lambda db: db["id"])["version"]) < {upgraded_to} else 1)'
 current_backup='import json, sys
 stanza = json.load(sys.stdin)[0]
 current = max(db["id"] for db in stanza["db"])
 sys.exit(0 if any(b["database"]["id"] == current for b in stanza["backup"]) else 1)'
 """
-        if upgrading
-        else ""
-    )
     return f"""#!/bin/sh
 # A backup of one repository (the only one in $PGBACKREST_CONFIG): pgBackRest reaches every member's
 # TLS server and finds the primary itself. Argument: full, diff or incr; or init, which takes a full

@@ -432,7 +432,16 @@ def _analyze_upgraded(plan: ClusterPlan) -> str:
     versions = f"{plan.upgrade.from_version}, {plan.postgres_version}"
     missing_only = " --missing-stats-only" if plan.postgres_version >= 18 else ""
     sql = f"{psql} --no-psqlrc --set=ON_ERROR_STOP=1 --quiet --tuples-only --no-align --dbname=postgres"
+    new = plan.postgres_version
     return (
+        # The members' rollout ran before: the primary runs the new version, unless the upgrade did not
+        # happen (its guard waits and says why); nothing is recorded then, and the Job's next pod tries again.
+        f'if [ "$({sql} --command="SELECT pg_catalog.current_setting(\'server_version_num\')::int / 10000")" '
+        f"!= {new} ]; then\n"
+        f"    echo \"the primary does not run PostgreSQL {new}: the upgrade has not happened (see the members' "
+        'logs)" >&2\n'
+        "    exit 1\n"
+        "fi\n"
         f'{sql} --command="CREATE SCHEMA IF NOT EXISTS pgrender" --command="CREATE TABLE IF NOT EXISTS '
         f"{UPGRADE_RECORD} (from_version int, to_version int, analyzed_at timestamptz NOT NULL DEFAULT "
         'pg_catalog.now(), PRIMARY KEY (from_version, to_version))"\n'
