@@ -39,7 +39,9 @@ def test_each_claim_is_in_the_sync_wave_of_the_statefulset_whose_pod_binds_it(
     in a new wave of their own."""
     spec = base_spec()
     spec["spec"]["instances"][0]["walVolume"] = {"size": "2Gi"}
-    spec["spec"]["instances"].append({"name": "b", "replicas": 1, "dataVolume": {"size": "1Gi"}})
+    spec["spec"]["instances"].append(
+        {"name": "b", "replicas": 1, "dataVolume": {"size": "1Gi"}, "walVolume": {"size": "2Gi"}}
+    )
     objects = objects_of(spec)
     wave = {(o["kind"], o["metadata"]["name"]): o["metadata"].get("annotations", {}).get(WAVE) for o in objects}
     claims = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
