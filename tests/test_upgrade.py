@@ -25,6 +25,7 @@ from pgrender.plans import validate
 from pgrender.pod import SYNC_WAVE
 from pgrender.render import Request, render
 from tests.conftest import GOLDEN_KEY, base_spec
+from tests.self_signed import self_signed
 
 U = "spec.upgrade"
 
@@ -527,34 +528,13 @@ def test_the_marker_holds_the_facts_the_upgrade_began_with(tmp_path: Path) -> No
 # ----------------------------------------------------------------------------------------------
 
 
-def self_signed(directory: Path) -> tuple[str, str]:
+def certificate_files(directory: Path) -> tuple[str, str]:
     """A certificate for 127.0.0.1 and its key, PEM files in ``directory``."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "member")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert, key_file = directory / "tls.crt", directory / "tls.key"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert), str(key_file)
+    cert_pem, key_pem = self_signed("member")
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    cert.write_bytes(cert_pem)
+    key.write_bytes(key_pem)
+    return str(cert), str(key)
 
 
 def probe(port: int, path: str, host: str = "127.0.0.1") -> int:
@@ -578,7 +558,7 @@ def test_the_liveness_probe_is_answered_beside_connections_that_say_nothing(tmp_
     import socket
     import ssl
 
-    certfile, keyfile = self_signed(tmp_path)
+    certfile, keyfile = certificate_files(tmp_path)
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -658,7 +638,7 @@ def test_the_liveness_probe_is_answered_at_every_address_patroni_listens_at(tmp_
             dual.bind(("::1", 0))
     except OSError:
         pytest.skip("no dual-stack IPv6 here")
-    certfile, keyfile = self_signed(tmp_path)
+    certfile, keyfile = certificate_files(tmp_path)
     with socket.socket(socket.AF_INET6) as free:
         free.bind(("::", 0))
         port = free.getsockname()[1]

@@ -26,6 +26,7 @@ from .harness import (
     local_spec,
     missing_requirements,
     missing_server_requirements,
+    missing_upgrade_target_requirements,
     plain_server,
     render_spec,
     running_cluster,
@@ -55,6 +56,18 @@ def runtime_root() -> Iterator[Path]:
     """One temporary directory for the whole session, removed at the end."""
     require_runtime()
     root = temp_root()
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def upgrade_root() -> Iterator[Path]:
+    """A temporary directory for a module of upgrade tests, which need PostgreSQL 17 beside the
+    default major (scripts/setup-pg-upgrade-target.sh) and these tools of both."""
+    require_runtime(missing_upgrade_target_requirements(("pg_basebackup", "pg_upgrade", "pg_controldata", "vacuumdb")))
+    root = temp_root("pgrender-upgrade-")
     try:
         yield root
     finally:

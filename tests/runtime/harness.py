@@ -53,6 +53,7 @@ import yaml
 from pgrender.config import SecretsConfig
 from pgrender.render import Request, render
 from pgrender.spec.users import InfrastructureRole
+from tests.self_signed import self_signed
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_FILE = REPO / "tests" / "golden.key"
@@ -2197,31 +2198,8 @@ SERVER_TOOLS = ("postgres", "initdb", "pg_ctl", "psql")
 
 def _self_signed(directory: Path, uid: int, gid: int) -> None:
     """server.crt/server.key for ssl = on (hostssl rules are refused by a server without TLS)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    files = {
-        "server.crt": cert.public_bytes(serialization.Encoding.PEM),
-        "server.key": key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    }
-    for filename, content in files.items():
+    cert, key = self_signed("localhost")
+    for filename, content in (("server.crt", cert), ("server.key", key)):
         path = directory / filename
         path.write_bytes(content)
         os.chown(path, uid, gid)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime
 import itertools
 import json
 import re
@@ -37,6 +36,7 @@ import pytest
 import yaml
 
 from pgrender.plan.hosts import dns_forms
+from tests.self_signed import self_signed
 
 from .conftest import require_runtime
 from .harness import (
@@ -304,26 +304,7 @@ def test_client(shop: Shop, client: str, source: str, workload: str, rendering: 
 
 def foreign_ca() -> bytes:
     """A CA certificate that signed nothing of the cluster's."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pooled-ca")])  # the same name as the real CA's
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    return self_signed("pooled-ca", ca=True)[0]  # the same name as the real CA's
 
 
 @pytest.mark.parametrize(

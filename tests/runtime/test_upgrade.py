@@ -28,14 +28,12 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import require_runtime
 from .harness import (
     UPGRADE_TARGET_MAJOR,
     UPGRADE_TARGET_PGBACKREST,
@@ -43,11 +41,9 @@ from .harness import (
     Member,
     default_pg_major,
     local_spec,
-    missing_upgrade_target_requirements,
     pg_bin,
     render_spec,
     running_cluster,
-    temp_root,
     wait_until,
 )
 
@@ -57,13 +53,9 @@ ROWS = 1000
 
 
 @pytest.fixture(scope="module")
-def root() -> Iterator[Path]:
-    require_runtime(missing_upgrade_target_requirements(("pg_upgrade", "pg_controldata", "vacuumdb")))
-    directory = temp_root("pgrender-upgrade-")
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+def root(upgrade_root: Path) -> Path:
+    """This module's directory (conftest's upgrade_root: PostgreSQL 17 must be there)."""
+    return upgrade_root
 
 
 def spec_at(major: int) -> dict[str, Any]:

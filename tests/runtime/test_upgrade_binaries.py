@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from .conftest import require_runtime
 from .harness import (
     PG_ROOT,
     UPGRADE_TARGET_MAJOR,
@@ -40,13 +38,11 @@ from .harness import (
     default_pg_major,
     free_ports,
     local_spec,
-    missing_upgrade_target_requirements,
     pg_bin,
     pg_majors,
     plain_server,
     render_spec,
     running_cluster,
-    temp_root,
     wait_until,
 )
 
@@ -57,13 +53,9 @@ CHECKSUMS = ("--data-checksums",)
 
 
 @pytest.fixture(scope="module")
-def root() -> Iterator[Path]:
-    require_runtime(missing_upgrade_target_requirements(("pg_basebackup", "pg_controldata", "vacuumdb")))
-    directory = temp_root("pgrender-upgrade-")
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+def root(upgrade_root: Path) -> Path:
+    """This module's directory (conftest's upgrade_root: PostgreSQL 17 must be there)."""
+    return upgrade_root
 
 
 def tls_conninfo(port: int) -> str:
