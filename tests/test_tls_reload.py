@@ -8,7 +8,6 @@ short interval. (tests/runtime/test_tls_providers.py runs it against Patroni, Po
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -18,12 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pgrender.pod_parts.tls_reload import SCRIPT
+from tests.self_signed import self_signed
 
 EVERY = 0.1
 # The stand-in, run as `dummy <root>/config` (that file is this script): it counts SIGHUPs in
@@ -58,26 +54,6 @@ exec(compile({SCRIPT!r}, "tls_reload", "exec"))
 """
 
 
-def pair(name: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 def write(directory: Path, cert: bytes | None, key: bytes | None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, content in (("tls.key", key), ("tls.crt", cert)):
@@ -107,8 +83,8 @@ class Pod:
         self.tls = root / "tls"
         self.config = str(root / "config")
         self.processes: list[subprocess.Popen[bytes]] = []
-        write(self.tls, *pair("first"))
-        write(self.tls / "replication", *pair("replication"))
+        write(self.tls, *self_signed("first"))
+        write(self.tls / "replication", *self_signed("replication"))
 
     def stand_in(self, name: str, mode: str = "") -> Path:
         count = self.root / name
@@ -154,11 +130,11 @@ def test_a_change_sends_one_sighup_and_none_at_start(pod: Pod) -> None:
     log = pod.watch()
     time.sleep(5 * EVERY)
     assert hups(count) == 0  # nothing changed since it started
-    write(pod.tls, *pair("renewed"))
+    write(pod.tls, *self_signed("renewed"))
     assert eventually(lambda: hups(count) == 1), log.read_text()
     time.sleep(5 * EVERY)
     assert hups(count) == 1
-    write(pod.tls / "replication", *pair("replication renewed"))  # any file below the watched directory
+    write(pod.tls / "replication", *self_signed("replication renewed"))  # any file below the watched directory
     assert eventually(lambda: hups(count) == 2), log.read_text()
     assert "sent SIGHUP to dummy" in log.read_text()
 
@@ -167,7 +143,7 @@ def test_a_key_without_its_certificate_waits(pod: Pod) -> None:
     """A Secret written key by key: no reload until the certificate matches the key again."""
     count = pod.stand_in("target")
     log = pod.watch()
-    cert, key = pair("renewed")
+    cert, key = self_signed("renewed")
     write(pod.tls, None, key)
     assert eventually(lambda: "waiting for a certificate to match its key" in log.read_text())
     assert hups(count) == 0
@@ -180,7 +156,7 @@ def test_a_process_that_would_die_of_sighup_is_not_signalled_and_the_reload_wait
     a process that catches it runs (a restarted container)."""
     deaf = pod.stand_in("deaf", "deaf")
     log = pod.watch()
-    write(pod.tls, *pair("renewed"))
+    write(pod.tls, *self_signed("renewed"))
     assert eventually(lambda: "dummy is not running yet" in log.read_text())
     assert pod.processes[0].poll() is None and hups(deaf) == 0
     pod.processes[0].kill()
@@ -193,7 +169,7 @@ def test_only_the_topmost_of_forked_targets_is_signalled(pod: Pod) -> None:
     count = pod.stand_in("target", "fork")
     assert eventually(lambda: Path(f"{count}.child.ready").exists())
     log = pod.watch()
-    write(pod.tls, *pair("renewed"))
+    write(pod.tls, *self_signed("renewed"))
     assert eventually(lambda: hups(count) == 1), log.read_text()
     time.sleep(5 * EVERY)
     assert hups(Path(f"{count}.child")) == 0
@@ -203,7 +179,7 @@ def test_other_command_lines_are_left_alone(pod: Pod) -> None:
     """Only a process whose command line ends with the target's program and arguments."""
     count = pod.stand_in("target")
     log = pod.watch()
-    write(pod.tls, *pair("renewed"))
+    write(pod.tls, *self_signed("renewed"))
     assert eventually(lambda: hups(count) == 1), log.read_text()
     other = subprocess.Popen(  # the same program with another argument: no target
         ["dummy", str(pod.root / "config"), "extra"],
@@ -212,6 +188,6 @@ def test_other_command_lines_are_left_alone(pod: Pod) -> None:
         start_new_session=True,
     )
     pod.processes.append(other)
-    write(pod.tls, *pair("again"))
+    write(pod.tls, *self_signed("again"))
     assert eventually(lambda: hups(count) == 2), log.read_text()
     assert hups(pod.root / "x") == 0
