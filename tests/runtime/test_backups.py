@@ -455,7 +455,10 @@ def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(
         promoted = with_user_secrets(render_spec(spec, root / "specs" / "promoted"), s3)
         standby.apply(promoted)
         succeeded(standby.run_job(root / "promote", timeout=180))
-        assert follower.api("/patroni")["role"] in ("master", "primary")
+        # The Job ends once PostgreSQL left recovery; Patroni reports its new role at its next loop.
+        wait_until(
+            "Patroni to report the promotion", lambda: follower.api("/patroni")["role"] in ("master", "primary"), 30
+        )
         follower.psql("INSERT INTO events (what) VALUES ('written on the promoted standby')")
         assert rows(follower)[-1] == "written on the promoted standby"
 
