@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pgrender import trusted_sources, write
-from pgrender.components.bootstrap_guard import MARK
+from pgrender.components.copy_guard import MARK
 from pgrender.errors import SpecError
 from pgrender.plan import ClusterPlan
 from pgrender.plan.backups import dst_minutes, preset_full_schedule
@@ -574,7 +574,8 @@ def patroni_yaml(objects: list[dict[str, Any]], cluster: str) -> dict[str, Any]:
     data = find(objects, "ConfigMap", f"{cluster}-config")["data"]
     loaded: dict[str, Any] = {}
     for name in sorted(data):
-        loaded |= yaml.safe_load(data[name])
+        if name.endswith((".yaml", ".yml")):  # the guards' scripts beside them are not read
+            loaded |= yaml.safe_load(data[name])
     return loaded
 
 
@@ -602,7 +603,7 @@ def test_restore_bootstrap(
     assert bootstrap["method"] == "pgbackrest"
     restore = bootstrap["pgbackrest"]
     assert (restore["keep_existing_recovery_conf"], restore["no_params"]) == (True, True)
-    # Marked while it runs (components/bootstrap_guard.py, tests/test_bootstrap_guard.py).
+    # Marked while it runs (components/copy_guard.py, tests/test_copy_guard.py).
     assert shlex.split(restore["command"]) == ["sh", "-c", MARK, "/pgdata/pg16.bootstrapping", *shlex.split(command)]
     source = conf(find(objects, "ConfigMap", "hippo-clone-pgbackrest-config")["data"]["source.conf"])
     assert source["global"]["repo9-path"] == "/pgbackrest/db/hippo/repo1"  # the source's repository
@@ -1225,7 +1226,7 @@ def test_direct_clone(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]
     clone = bootstrap["pg_basebackup"]
     assert (clone["no_params"], clone["keep_existing_recovery_conf"]) == (True, False)
     words = shlex.split(clone["command"])
-    # Marked while it runs (components/bootstrap_guard.py, tests/test_bootstrap_guard.py).
+    # Marked while it runs (components/copy_guard.py, tests/test_copy_guard.py).
     assert words[:9] == [
         "sh",
         "-c",

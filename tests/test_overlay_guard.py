@@ -29,15 +29,19 @@ CASES = [
 ]
 
 
-def lint_overlay(tmp_path: Path, lines: str) -> Result:
-    """`kubectl kustomize` of an overlay with ``lines`` over a copy of the base, piped to `pgrender lint -`."""
+def build_overlay(tmp_path: Path, lines: str) -> bytes:
+    """`kubectl kustomize` of an overlay with ``lines`` over a copy of the base."""
     shutil.copytree(BASE, tmp_path / "base")
     overlay = tmp_path / "overlay"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text("resources: [../base]\n" + lines)
     kustomize_build(overlay)  # skips without kubectl (fails in CI)
-    built = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, check=True).stdout
-    return CliRunner().invoke(cli, ["lint", "-"], input=built)
+    return subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, check=True).stdout
+
+
+def lint_overlay(tmp_path: Path, lines: str) -> Result:
+    """The overlay built (build_overlay), piped to `pgrender lint -`."""
+    return CliRunner().invoke(cli, ["lint", "-"], input=build_overlay(tmp_path, lines))
 
 
 @pytest.mark.parametrize(("lines", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -51,7 +55,12 @@ def test_lint_names_what_an_overlay_renamed(tmp_path: Path, lines: str, expected
 
 
 def test_the_guard_names_the_field_and_what_to_do_instead(tmp_path: Path) -> None:
-    result = lint_overlay(tmp_path, "namespace: prod\n")
+    built = build_overlay(tmp_path, "namespace: prod\n").decode().splitlines()
+    result = CliRunner().invoke(cli, ["lint", "-"], input="\n".join(built) + "\n")
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("-:")]
-    assert line.startswith("-:216:3: ConfigMap/pooled-config.metadata.namespace: ")  # the line kustomize printed it at
+    # The line kustomize printed the field at: the ConfigMap's first `namespace:` after its name.
+    name = built.index("  name: pooled-config")
+    at = next(n for n in range(name, len(built)) if built[n].startswith("  namespace: "))
+    assert built[at] == "  namespace: prod"
+    assert line.startswith(f"-:{at + 1}:3: ConfigMap/pooled-config.metadata.namespace: ")
     assert "render the spec for that namespace instead" in line and "targetNamespace" in line

@@ -24,9 +24,9 @@ from tests.conftest import base_spec
 def config(plan: ClusterPlan) -> dict[str, Any]:
     """Patroni's configuration directory as Patroni reads it: each file, in name order, merged."""
     data = patroni(plan)[0]["data"]
-    assert sorted(data) == ["bootstrap.yaml", "patroni.yaml"]
+    assert sorted(data) == ["bootstrap.yaml", "copy_guard.py", "patroni.yaml"]
     loaded: dict[str, Any] = {}
-    for name in sorted(data):
+    for name in ("bootstrap.yaml", "patroni.yaml"):  # Patroni reads only the YAML files
         loaded |= yaml.safe_load(data[name])  # the two files share no top-level key
     return loaded
 

@@ -75,6 +75,6 @@ def test_image_contract(plan_of: Callable[[dict[str, Any]], ClusterPlan]) -> Non
     plan = plan_of(spec)
     pod = statefulsets(plan)[0]["spec"]["template"]["spec"]
     assert pod["containers"][0]["image"] == "example.org/postgres:16"
-    assert pod["containers"][0]["command"][0] == "/usr/local/bin/patroni"
+    assert pod["containers"][0]["command"][-2:] == ["/usr/local/bin/patroni", "/etc/patroni"]
     assert pod["securityContext"]["runAsUser"] == 26
     assert plan.bin_dir == "/usr/pgsql-16/bin"

@@ -100,6 +100,13 @@ def test_the_members_run_the_guard_before_patroni(both: tuple[dict[Any, Any], di
         "--new-version=17",
         "--superuser=postgres",
         "--members=hippo-instance1-0-0,hippo-instance1-1-0",
+        "--",  # then what a member runs that does not upgrade: the copy guard, then Patroni
+        "python3",
+        "/etc/patroni/copy_guard.py",
+        "/pgdata/pg17.bootstrapping",
+        "/pgdata/pg17.copying",
+        "/pgdata/pg17",
+        "/pgwal/pg17_wal",
         "--",
         "patroni",
         "/etc/patroni",

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from pgrender import emit
-from pgrender.components.bootstrap_guard import marked
+from pgrender.components.copy_guard import SCRIPT as COPY_GUARD_SCRIPT
+from pgrender.components.copy_guard import marked
+from pgrender.components.copy_guard import script as copy_guard_script
 from pgrender.components.upgrade_guard import script as upgrade_script
 from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
@@ -33,6 +35,7 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
                 defaults.PATRONI_BOOTSTRAP_FILE: emit.dump({"bootstrap": bootstrap(plan)}),
                 defaults.PATRONI_CONFIG_FILE: emit.dump(patroni_yaml(plan)),
                 # Patroni reads only the .yaml files of its configuration directory.
+                COPY_GUARD_SCRIPT: copy_guard_script(),
                 **({UPGRADE_SCRIPT: upgrade_script()} if plan.upgrade else {}),
             },
         },
@@ -58,7 +61,7 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
     dcs = plan.patroni.dynamic_configuration
     backups = plan.backups
     # Both copies are marked while they run, so that a member killed in the middle starts the
-    # bootstrap again when its container restarts (components/bootstrap_guard.py).
+    # bootstrap again when its container restarts (components/copy_guard.py).
     if backups and backups.source and not backups.source.standby:
         # Restore or clone: Patroni runs pgBackRest's restore instead of initdb, once, on the
         # member that initializes the cluster; recovery to the target then promotes it.

@@ -7,7 +7,7 @@ reconcile Job replaces them, replicas first, then a switchover, then the old pri
 
 from __future__ import annotations
 
-from pgrender.components.bootstrap_guard import member_command
+from pgrender.components.copy_guard import member_command
 from pgrender.components.upgrade_guard import upgrade_command
 from pgrender.plan import ClusterPlan, InstancePlan, defaults, labels, secret_keys
 from pgrender.pod import (

@@ -1,11 +1,12 @@
 """The upgrade guard's command line (spec.upgrade): the members' container runs
-pgrender/member_scripts/upgrade.py, shipped in ConfigMap <c>-config, before it becomes Patroni."""
+pgrender/member_scripts/upgrade.py, shipped in ConfigMap <c>-config, before the copy guard and Patroni."""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
+from pgrender.components.copy_guard import member_command
 from pgrender.plan import ClusterPlan, defaults
 from pgrender.plan.upgrade import SCRIPT
 
@@ -17,7 +18,8 @@ def script() -> str:
 
 
 def upgrade_command(plan: ClusterPlan) -> list[str]:
-    """python3 upgrade.py with what it needs to know, then Patroni's command line."""
+    """python3 upgrade.py with what it needs to know, then the command of a member that is not upgrading
+    (the copy guard, then Patroni)."""
     upgrade = plan.upgrade
     assert upgrade is not None
     wal = []
@@ -35,6 +37,5 @@ def upgrade_command(plan: ClusterPlan) -> list[str]:
         f"--superuser={plan.superuser}",
         f"--members={','.join(i.pod for i in plan.instances)}",
         "--",
-        plan.patroni_command,
-        defaults.PATRONI_CONFIG_DIR,
+        *member_command(plan),
     ]

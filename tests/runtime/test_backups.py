@@ -325,6 +325,38 @@ def test_a_lost_replica_is_rebuilt_from_the_repository(source: LocalCluster) -> 
     assert rows(replica) == rows(leader)
 
 
+def test_a_replica_killed_while_it_is_restored_is_restored_again(root: Path, s3: S3Server) -> None:
+    """A new replica killed while pgBackRest restores it (an OOM kill, an eviction: no shutdown), its
+    container started again: the copy guard empties what the restore left, Patroni restores it again,
+    and it streams from the leader, with nobody running `patronictl reinit`. The object store is behind
+    a slow link while the replica restores, so that the restore is still running when it is killed."""
+    with slow_link(lambda: s3.port, rate=None) as link:
+        spec = source_spec(s3)
+        spec["metadata"]["name"] = "hippo-replica-again"
+        spec["spec"]["backups"]["repos"][0]["s3"]["port"] = link.port
+        rendered = with_user_secrets(render_spec(spec, root / "specs" / "replica-again"), s3)
+        with running_cluster(rendered, root / "replica-again") as cluster:
+            leader = cluster.wait_healthy()
+            succeeded(run_backup(cluster, "Job", "hippo-replica-again-repo1-init-"))
+            leader.psql("CREATE TABLE events (id serial PRIMARY KEY, what text NOT NULL)")
+            leader.psql("INSERT INTO events (what) VALUES ('before the killed restore')")
+            replica = next(m for m in cluster.members if m is not leader)
+            replica.stop()
+            shutil.rmtree(replica.data_dir)  # a new replica: its volume is empty
+            link.rate = 100_000
+            replica.start()
+            kill_while_copying(replica, "pgbackrest", at_least=1_000_000)
+            link.rate = None
+            replica.start()
+            cluster.wait_healthy(120)
+            log = replica.log_tail(2000)
+            assert f"pgrender copy guard: emptied {replica.data_dir}: a copy into it did not finish" in log
+            assert log.count("replica has been created using pgbackrest") == 1
+            leader.psql("INSERT INTO events (what) VALUES ('after the replica came back')")
+            wait_until("the replica to replay", lambda: rows(replica) == rows(leader), timeout=30)
+            assert rows(replica) == ["before the killed restore", "after the replica came back"]
+
+
 @pytest.fixture(scope="module")
 def target(source: LocalCluster) -> str:
     """A point in time: rows written before it, more after it, all archived."""
@@ -409,7 +441,7 @@ def bootstraps_again_after_a_kill(
     wait_until("writes", lambda: member.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
     assert rows(member) == rows(leader)
     log = member.log_tail(2000)
-    assert "pgrender bootstrap guard: removed the initialize key of the interrupted bootstrap" in log
+    assert "pgrender copy guard: removed the initialize key of the interrupted bootstrap" in log
     assert log.count("Running custom bootstrap script") == 2
 
 
