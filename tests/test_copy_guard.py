@@ -231,8 +231,8 @@ def test_a_replica_copy_that_did_not_finish_starts_again(pod: Pod) -> None:
 
 @pytest.mark.parametrize(
     ("initialize", "leader"),
-    [(SYSTEM, None), (SYSTEM, ME), (None, OTHER), ("", OTHER)],
-    ids=["no-leader", "leader-is-me", "not-initialized", "bootstrapping"],
+    [(SYSTEM, None), (SYSTEM, ME), (None, OTHER), (None, None), ("", OTHER)],
+    ids=["no-leader", "leader-is-me", "not-initialized", "no-cluster", "bootstrapping-with-a-leader"],
 )
 def test_without_another_leader_nothing_is_removed_and_the_container_fails(
     pod: Pod, initialize: str | None, leader: str | None
@@ -269,6 +269,19 @@ def test_an_interrupted_bootstrap_is_reset_and_patroni_starts_it_again(pod: Pod)
     assert not pod.bootstrapping.exists() and pod.copying.exists()
     assert pod.patroni_ran()
     assert "removed the initialize key of the interrupted bootstrap" in result.stdout
+
+
+def test_an_interrupted_bootstrap_without_a_command_is_reset_too(pod: Pod) -> None:
+    """A standby cluster's leader: Patroni copies the source with its replica creation, holding the
+    initialize key as "" (no bootstrap command, so no bootstrap marker)."""
+    pod.half_copied(pod.copying)
+    pod.set_store(initialize="", leader=None)
+    result = pod.guard()
+    assert result.returncode == 0, result.stderr
+    assert pod.state() == {"calls": [GET_DCS, "cancel_initialization"], "initialize": None, "leader": None}
+    assert pod.emptied() and pod.copying.exists()
+    assert pod.patroni_ran()
+    assert "the initialize key says a bootstrap is under way" in result.stdout
 
 
 def test_after_a_failed_bootstrap_copy_patroni_removed_the_key_itself(pod: Pod) -> None:

@@ -38,8 +38,11 @@ So when the container starts, the guard:
 3. with the copy marker and part of a copy (no control file): if the cluster is initialized (its
    initialize key names a system) and another member leads, it empties the data directory and the WAL
    directory, as ``patronictl reinit`` would, and Patroni copies again from the leader or the
-   repository. Otherwise (no leader to copy from yet) it removes nothing and exits, and the container
-   starts again later, when there may be one.
+   repository. If the initialize key is "" and no member leads, the copy was this member's bootstrap
+   without a bootstrap command (a standby cluster's leader, which Patroni copies from the source with
+   its replica creation; initdb), and it is started again as in step 1. Otherwise (no leader to copy
+   from yet) it removes nothing and exits, and the container starts again later, when there may be
+   one.
 
 Then it becomes Patroni (exec). A directory with no marker is left as it is: it was not copied in by a
 Patroni this guard ran before. If the DCS cannot be reached, nothing is removed and the container exits,
@@ -132,6 +135,12 @@ def restart_bootstrap(directories: Sequence[str], store: Store) -> bool:
 def copy_again(directories: Sequence[str], store: Store) -> bool:
     """Step 3: whether the copy starts again (the directories emptied)."""
     leader = store.leader
+    if store.initialize == "" and leader is None:
+        # A bootstrap that copies without a command to mark: a standby cluster's leader, which Patroni
+        # makes with its replica creation from the source, holding the initialize key as "". Only the
+        # member that took the key copies; the key of one killed in the middle stays until removed.
+        log(f"a copy into {directories[0]} did not finish, and the initialize key says a bootstrap is under way")
+        return restart_bootstrap(directories, store)
     if not store.initialize or leader is None or leader == store.name:
         log(
             f"a copy into {directories[0]} did not finish, and no other member leads the cluster to copy from "

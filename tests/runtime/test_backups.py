@@ -466,6 +466,40 @@ def test_a_restore_killed_in_the_middle_bootstraps_again(root: Path, s3: S3Serve
             bootstraps_again_after_a_kill(member, link, "pgbackrest", 1_000_000, leader)
 
 
+def test_a_standby_leader_killed_while_it_restores_bootstraps_again(
+    root: Path, s3: S3Server, source: LocalCluster
+) -> None:
+    """The first member of a standby cluster killed while pgBackRest restores it from the source's
+    repository (an OOM kill, an eviction): Patroni copies it with its replica creation, holding the
+    initialize key as "", and no bootstrap command marks the copy. Its container started again, the
+    copy guard removes the key and what the restore left; it restores again and follows the source's
+    archive. The source's repository is behind a slow link, so that the restore is still running when
+    it is killed."""
+    leader = source.wait_healthy()
+    leader.psql("CREATE TABLE IF NOT EXISTS events (id serial PRIMARY KEY, what text NOT NULL)")  # run alone
+    with slow_link(lambda: s3.port, rate=100_000) as link:
+        spec = local_spec("standby")
+        spec["metadata"]["name"] = "hippo-standby-again"
+        spec["spec"]["instances"][0]["replicas"] = 1
+        del spec["spec"]["standby"]["fromCluster"]  # through the repository alone
+        spec["spec"]["standby"]["fromBackup"]["repo"] = local_repo(s3) | {
+            "s3": local_repo(s3)["s3"] | {"port": link.port}
+        }
+        spec["spec"]["backups"]["repos"][0] = {**local_repo(s3), "schedules": {"full": "0 4 * * *"}}
+        rendered = with_user_secrets(render_spec(spec, root / "specs" / "standby-again"), s3)
+        with first_member(rendered, root / "standby-again") as member:
+            member.start()
+            kill_while_copying(member, "pgbackrest", at_least=1_000_000)
+            link.rate = None
+            member.start()
+            wait_until("a standby leader", lambda: member.api("/patroni")["role"] == "standby_leader", 120)
+            log = member.log_tail(2000)
+            assert "pgrender copy guard: removed the initialize key of the interrupted bootstrap" in log
+            leader.psql("INSERT INTO events (what) VALUES ('for the standby killed once')")
+            switch_and_wait_archived(source, leader)
+            wait_until("the standby to replay", lambda: "for the standby killed once" in rows(member), 90, 1)
+
+
 def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(
     root: Path, s3: S3Server, source: LocalCluster
 ) -> None:
