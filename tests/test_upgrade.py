@@ -414,6 +414,32 @@ def test_a_replica_waits_then_follows(tmp_path: Path) -> None:
     assert not Path(me.old_data).exists() and not Path(me.new_data).exists() and me.steps == []
 
 
+def test_a_wrong_from_version_is_named_and_nothing_is_reported(tmp_path: Path) -> None:
+    """fromVersion 16, but the volume holds 15's data: reported as no data, the member would let the
+    others (all as wrong) take the cluster for a new one."""
+    me = FakeMember(tmp_path, A, None)
+    (tmp_path / "pg15").mkdir()
+    (tmp_path / "pg15" / "PG_VERSION").write_text("15\n")
+    store = FakeStore({}, None)
+    with pytest.raises(RuntimeError) as raised:
+        upgrade.guard(me, store, (A, B, C))  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"{me.old_data} holds no cluster, but this member's data volume holds {tmp_path / 'pg15'}: "
+        "spec.upgrade.fromVersion must name the version the cluster ran before; nothing was changed"
+    )
+    assert store.calls == [] and me.steps == []
+
+
+def test_what_else_is_on_the_volume_is_no_other_version(tmp_path: Path) -> None:
+    me = FakeMember(tmp_path, A, None)
+    (tmp_path / "lost+found").mkdir()
+    (tmp_path / "pg17.copying").touch()
+    (tmp_path / "pg15").mkdir()  # no PG_VERSION: not a data directory
+    (tmp_path / "pgdata").mkdir()
+    (tmp_path / "pgdata" / "PG_VERSION").write_text("15\n")
+    assert me.other_versions() == []
+
+
 def test_upgraded_before_nothing_to_do(tmp_path: Path) -> None:
     me = FakeMember(tmp_path, A, None)
     (Path(me.new_data) / "global").mkdir(parents=True)

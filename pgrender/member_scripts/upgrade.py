@@ -457,6 +457,20 @@ class Member:
             return None
         return facts_of(controldata(self.old_bin, self.old_data))
 
+    def other_versions(self) -> list[str]:
+        """The data directories of other PostgreSQL versions on this member's data volume (pg<N>)."""
+        found = []
+        for name in sorted(os.listdir(self.work_dir)):
+            path = os.path.join(self.work_dir, name)
+            if (
+                name[:2] == "pg"
+                and name[2:].isdigit()
+                and path not in (self.old_data, self.new_data)
+                and os.path.isfile(os.path.join(path, "PG_VERSION"))
+            ):
+                found.append(path)
+        return found
+
     def begin(self, facts: Facts) -> None:
         """The marker, with the facts that made this member the one to upgrade, on disk before anything
         changes: pg_upgrade runs the old cluster for a while (its schema dump), and a container stopped
@@ -622,6 +636,13 @@ def guard(member: Member, store: Store, members: Sequence[str]) -> None:
         )
         member.replay_old()
         mine = member.old_facts()
+    others = member.other_versions() if mine is None else []
+    if others:
+        # Reported as no data, this member would let the others take the cluster for a new one (initdb).
+        raise RuntimeError(
+            f"{member.old_data} holds no cluster, but this member's data volume holds {', '.join(others)}: "
+            "spec.upgrade.fromVersion must name the version the cluster ran before; nothing was changed"
+        )
     said = 0.0
     while True:
         store.publish(mine)
