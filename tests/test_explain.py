@@ -54,6 +54,24 @@ def test_explain(path: str, lines: list[str]) -> None:
     assert positions == sorted(positions), result.stdout
 
 
+# path → exactly the objects it ends up in. The read-only pooler is in the reference (else a field of
+# it made the whole pooler appear); a field the reference leaves out is tried off its default.
+MEASURED = [
+    ("spec.proxy.pgBouncerReplicas.replicas", ["Deployment/hippo-pgbouncer-replicas"]),
+    (
+        "spec.proxy.pgBouncerReplicas.poolMode",
+        ["ConfigMap/hippo-pgbouncer-replicas", "Deployment/hippo-pgbouncer-replicas"],
+    ),
+    ("spec.proxy.pgBouncer.replicas", ["Deployment/hippo-pgbouncer"]),
+]
+
+
+@pytest.mark.parametrize(("path", "objects"), MEASURED, ids=[m[0] for m in MEASURED])
+def test_what_a_field_ends_up_in(path: str, objects: list[str]) -> None:
+    out = explain(path).split("ENDS UP IN (measured on the reference cluster hippo, namespace db):\n")[1]
+    assert out.split() == objects
+
+
 # path → what the error says (exit 2)
 ERRORS = [
     ("spec.instances.replica", "spec.instances has no field 'replica'; did you mean 'replicas'?"),

@@ -307,6 +307,8 @@ _NONE = object()
 def _another(root: Schema, node: Schema, current: Any) -> Any:
     """A valid value other than ``current`` for a leaf, or _NONE."""
     node = _resolved(root, node)
+    if current is None:  # left out of the reference: it has the default, which would change nothing
+        current = node.get("default")
     options = [c for c in choices(root, node) if c != current]
     if options:
         return options[0]
