@@ -30,8 +30,8 @@ a list and a watch). It does what Kubernetes would do about these requests:
 * ConfigMaps (``/api/v1/namespaces/{ns}/configmaps[/{name}]``): ``get``, ``list``, ``watch``,
   ``create`` (201; 409 AlreadyExists), ``patch``, ``delete`` (200 and a ``Success`` Status; the
   same preconditions as a pod's) and ``deletecollection`` (200 and the list of what was deleted).
-  Only what the API server stores: no ConfigMap of the rendering is there unless a client creates
-  it (the harness mounts the rendered ones into the pods itself).
+  Those applied (:meth:`KubeAPI.apply`: the rendered ones) are there beside those clients create,
+  so a client's selector or name that meets a rendered one meets it here too.
 
 The semantics a client builds on, as the API server has them:
 
@@ -326,13 +326,25 @@ class KubeAPI:
         with self._lock:
             return copy.deepcopy(self._objects[resource].get(name))
 
+    def history(self, resource: str, name: str) -> list[tuple[str, Manifest]]:
+        """What a watch of ``resource`` from the oldest kept event saw of object ``name``, in order:
+        (event type, the object as it was then), copies."""
+        with self._lock:
+            return [
+                (event.type, copy.deepcopy(event.object))
+                for event in self._events
+                if event.resource == resource and event.object["metadata"]["name"] == name
+            ]
+
     def set_rbac(self, objects: Sequence[Mapping[str, Any]]) -> None:
         """Replace the RBAC objects (of ``objects``; other kinds are ignored), as an apply would."""
         with self._lock:
             self._rbac = [copy.deepcopy(dict(obj)) for obj in objects if obj.get("kind") in RBAC_KINDS]
 
     def apply(self, objects: Sequence[Mapping[str, Any]]) -> None:
-        """Store the StatefulSets among ``objects`` as ``kubectl apply`` would (other kinds are ignored).
+        """Store the StatefulSets and ConfigMaps among ``objects`` as ``kubectl apply`` would (other
+        kinds are ignored). A ConfigMap is created, or has its labels, annotations and data replaced
+        (a write only if they change); objects that are not among ``objects`` stay.
 
         A changed ``spec`` bumps ``metadata.generation``; existing pods keep the labels and
         annotations of the template they were created from (OnDelete: the members). A template
@@ -346,12 +358,15 @@ class KubeAPI:
         so the pods of one apply stop (or start) at the same time; :meth:`wait_idle` waits for them.
         """
         for obj in objects:
-            if obj.get("kind") != "StatefulSet":
+            if obj.get("kind") not in ("StatefulSet", "ConfigMap"):
                 continue
             meta = obj["metadata"]
             name = meta["name"]
             if meta.get("namespace", self.namespace) != self.namespace:
-                raise HarnessError(f"StatefulSet {name} is in namespace {meta['namespace']}, not {self.namespace}")
+                raise HarnessError(f"{obj['kind']} {name} is in namespace {meta['namespace']}, not {self.namespace}")
+            if obj["kind"] == "ConfigMap":
+                self._apply_config_map(obj)
+                continue
             replicas = obj["spec"].get("replicas", 1)
             if replicas not in (0, 1):
                 raise HarnessError(f"StatefulSet {name}: the stand-in runs one replica or none, not {replicas}")
@@ -382,6 +397,21 @@ class KubeAPI:
                 elif replicas == 1 and pod is None and stored is not None:
                     self._write("pods", self._new_pod(new), "ADDED")
                     self._start_worker(f"scale up {name}", self._scale_up, f"{name}-0", copy.deepcopy(new))
+
+    def _apply_config_map(self, obj: Mapping[str, Any]) -> None:
+        with self._lock:
+            stored = self._objects["configmaps"].get(obj["metadata"]["name"])
+            new = {"kind": "ConfigMap", "apiVersion": "v1"} | copy.deepcopy(dict(obj))
+            new["metadata"] = {k: v for k, v in new["metadata"].items() if k not in ("uid", "resourceVersion")}
+            new["metadata"]["namespace"] = self.namespace
+            if stored is None:
+                new["metadata"] |= {"uid": str(uuid.uuid4()), "creationTimestamp": _now()}
+                self._write("configmaps", new, "ADDED")
+                return
+            kept = {key: stored["metadata"][key] for key in ("uid", "creationTimestamp", "resourceVersion")}
+            new["metadata"] |= kept
+            if new != stored:
+                self._write("configmaps", new, "MODIFIED", stored)
 
     def add_pod(self, statefulset: str) -> None:
         """A running pod of StatefulSet ``statefulset``, from its stored template, for processes

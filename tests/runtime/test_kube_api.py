@@ -620,6 +620,22 @@ class Watch:
         self.thread.join(10)
 
 
+def test_applied_config_maps_are_there(dcs: KubeAPI) -> None:
+    """kubectl apply: the rendered ConfigMap exists; a new apply replaces what it says, and only a
+    change is a write."""
+    code, applied = member_call(dcs, "GET", f"{CM}/ignored")
+    assert code == 200 and applied["metadata"]["uid"] and "data" not in applied
+    version = applied["metadata"]["resourceVersion"]
+    dcs.apply([{"kind": "ConfigMap", "metadata": {"name": "ignored"}}])
+    assert member_call(dcs, "GET", f"{CM}/ignored")[1]["metadata"]["resourceVersion"] == version
+    dcs.apply([{"kind": "ConfigMap", "metadata": {"name": "ignored"}, "data": {"k": "v"}}])
+    code, changed = member_call(dcs, "GET", f"{CM}/ignored")
+    assert changed["data"] == {"k": "v"} and int(changed["metadata"]["resourceVersion"]) > int(version)
+    assert changed["metadata"]["uid"] == applied["metadata"]["uid"]
+    code, status = member_call(dcs, "POST", CM, config_map("ignored"))
+    assert (code, status["reason"]) == (409, "AlreadyExists")
+
+
 def test_config_maps_are_created_once_and_read_back(dcs: KubeAPI) -> None:
     code, created = member_call(dcs, "POST", CM, config_map("c-ha-leader", leader="c-db-0"))
     assert code == 201
@@ -711,12 +727,12 @@ def test_lists_select_by_label_and_carry_the_resource_version(dcs: KubeAPI) -> N
     assert "kind" not in listed["items"][0]
     assert listed["metadata"]["resourceVersion"] == member_call(dcs, "GET", f"{CM}/c")[1]["metadata"]["resourceVersion"]
     selected = {
-        "": ["a", "b", "c"],
+        "": ["a", "b", "c", "ignored"],  # the one applied, too
         "scope": ["a", "b"],
-        "!scope": ["c"],
-        "scope!=c-ha": ["b", "c"],
+        "!scope": ["c", "ignored"],
+        "scope!=c-ha": ["b", "c", "ignored"],
         "scope in (c-ha, other)": ["a", "b"],
-        "scope notin (c-ha)": ["b", "c"],
+        "scope notin (c-ha)": ["b", "c", "ignored"],
         "app==c,scope=other": ["b"],
     }
     for selector, names in selected.items():
@@ -747,6 +763,10 @@ def test_a_watch_delivers_every_change_after_its_resource_version_in_order(dcs: 
             ("DELETED", "c-ha-leader"),
         ]
         versions = [int(v) for _, _, v in events]
+        history = dcs.history("configmaps", "c-ha-leader")
+        assert [(kind, int(obj["metadata"]["resourceVersion"])) for kind, obj in history] == list(
+            zip(["ADDED", "MODIFIED", "DELETED"], versions, strict=True)
+        )
         assert versions[0] == int(created["metadata"]["resourceVersion"])
         assert versions[1] == int(patched["metadata"]["resourceVersion"])
         assert versions[0] < versions[1] < versions[2], "a deletion has a resourceVersion of its own"
@@ -814,8 +834,8 @@ def test_a_watch_ends_after_its_timeout(tmp_path: Path, kubelet: Kubelet) -> Non
     """timeoutSeconds; without it, between min_request_timeout and twice that (here 1 s)."""
     with start(tmp_path, kubelet, DCS_RBAC, accounts=[MEMBERS], min_request_timeout=1) as api:
         started = time.monotonic()
-        asked = Watch(api, f"{CM}?watch=true&timeoutSeconds=2")
-        chosen = Watch(api, f"{CM}?watch=true")
+        asked = Watch(api, f"{CM}?watch=true&timeoutSeconds=2&labelSelector=app%3Dnone")
+        chosen = Watch(api, f"{CM}?watch=true&labelSelector=app%3Dnone")
         try:
             assert asked.raw(10) is None and chosen.raw(10) is None  # ended, no events
             assert asked.ended_at is not None and chosen.ended_at is not None
@@ -854,7 +874,7 @@ def test_a_collection_is_deleted_by_label(dcs: KubeAPI) -> None:
         assert [(kind, name) for kind, name, _ in watch.events(2)] == [("DELETED", "a"), ("DELETED", "b")]
     finally:
         watch.close()
-    assert [item["metadata"]["name"] for item in member_call(dcs, "GET", CM)[1]["items"]] == ["c"]
+    assert [item["metadata"]["name"] for item in member_call(dcs, "GET", CM)[1]["items"]] == ["c", "ignored"]
     code, status = member_call(dcs, "DELETE", f"{CM}/c", {"preconditions": {"resourceVersion": "1"}})
     assert code == 409
     code, status = member_call(dcs, "DELETE", f"{CM}/c")
