@@ -911,7 +911,7 @@ class KubeAPI:
             if watch.since is None:
                 cursor = self._resource_version
                 first = [
-                    {"type": "ADDED", "object": self._served(watch.resource, copy.deepcopy(obj))}
+                    {"type": "ADDED", "object": copy.deepcopy(obj)}
                     for _, obj in sorted(self._objects[watch.resource].items())
                     if _selects(watch.selector, obj["metadata"].get("labels") or {})
                 ]

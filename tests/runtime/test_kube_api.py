@@ -1,5 +1,7 @@
 """The Kubernetes API stand-in (kube_api.py), through a client written like the reconcile Job's script:
-urllib, an SSL context from the service account's ca.crt, the bearer token from its token file.
+urllib, an SSL context from the service account's ca.crt, the bearer token from its token file; and,
+for Patroni's Kubernetes DCS, requests and watches as Patroni's K8sClient makes them (strategic merge
+patches with a resourceVersion, ``watch=True``, a chunked body read event by event).
 
 No PostgreSQL here: the callbacks only record what they are asked to do.
 """

@@ -13,7 +13,9 @@ the pods carry the role labels                the leader's pod ``pgrender.io/rol
                                               ``replica``: the primary Service reaches the leader, the
                                               replicas Service a replica
 the reconcile Job works                       roles and databases made; its switchover moves the leader,
-                                              the labels and the primary Service with it
+                                              the labels and the primary Service with it; its rollout of
+                                              a new pod template replaces every pod through the API, and
+                                              each new pod gets its label from its Patroni
 losing the leader's pod                       a replica leads within the lease; the dead pod keeps its
                                               label but, not ready, is no endpoint; back, it is a replica
 the in-place major upgrade                    hippo at the default major, shut down, applied at 17 with
@@ -219,6 +221,34 @@ def test_the_reconcile_job_works_and_its_switchover_moves_the_leader_and_the_lab
     kube_trio.apply(original)
 
 
+def test_a_pod_template_change_is_rolled_by_the_job_and_the_new_pods_get_their_labels(
+    kube_trio: LocalCluster,
+) -> None:
+    """The Job replaces every pod through the API (replicas first, the leader's last after its
+    switchover); each new pod, made from the template without a role label, gets its label from
+    its Patroni, and the Services follow."""
+    old_leader = wait_settled(kube_trio)
+    original = kube_trio.rendered
+    uids = {m.name: (kube_trio.kube.pod(m.name) or {})["metadata"]["uid"] for m in kube_trio.members}
+    spec = json.loads(json.dumps(original.spec))
+    spec["spec"]["instances"][0]["resources"]["requests"]["cpu"] = "750m"
+    resized = render_spec(spec, kube_trio.root / "respec-resources")
+    before = len(kube_trio.kube.requests)
+    kube_trio.apply(resized)
+    job = kube_trio.run_job(kube_trio.root / "job-resources")
+    assert job.returncode == 0, job.stdout + job.stderr
+    deletions = [path.rsplit("/", 1)[-1] for method, path, _ in kube_trio.kube.requests[before:] if method == "DELETE"]
+    assert deletions[-1] == old_leader.name and sorted(deletions) == sorted(uids), deletions
+    leader = wait_settled(kube_trio)
+    assert leader.name != old_leader.name, "the Job hands the leader role over before the leader's pod goes"
+    for member in kube_trio.members:
+        pod = kube_trio.kube.pod(member.name)
+        assert pod is not None and pod["metadata"]["uid"] != uids[member.name], member.name
+        template = resized.get("StatefulSet", member.statefulset)["spec"]["template"]["metadata"]
+        assert all(pod["metadata"]["labels"][k] == v for k, v in template["labels"].items()), member.name
+    assert server(kube_trio, f"{kube_trio.rendered.name}-primary") == (leader.name, False)
+
+
 def test_losing_the_leader_moves_the_leader_and_the_labels(kube_trio: LocalCluster) -> None:
     old = wait_settled(kube_trio)
     config = old.run.patroni_config
@@ -230,12 +260,15 @@ def test_losing_the_leader_moves_the_leader_and_the_labels(kube_trio: LocalClust
     old.crash()
 
     def new_leader() -> Member | None:
+        """A leader other than ``old`` by its label, out of recovery. (Patroni labels its pod, and
+        answers /readiness, as soon as it holds the leader object: a moment before it has promoted.)"""
         leader = kube_trio.leader()
-        return leader if leader is not None and leader is not old else None
+        if leader is None or leader is old:
+            return None
+        return leader if leader.psql("SELECT pg_is_in_recovery()") == [["f"]] else None
 
     new = wait_until("a new leader by its label", new_leader, ttl + 2 * loop_wait + MARGIN_SECONDS)
     assert new.name == candidate
-    assert new.psql("SELECT pg_is_in_recovery()") == [["f"]]
     # Nobody took the dead pod's label away (its Patroni was killed); not ready, it is no endpoint.
     assert labels(kube_trio)[old.name] == "master"
     assert kube_trio.selected(f"{kube_trio.rendered.name}-primary") == [new]
