@@ -547,6 +547,9 @@ class Placement:
     postgres_port: int  # a member's own port, or for a client the port of the server it reaches
     api_port: int | None = None  # a member's Patroni REST API port
     etcd_hosts: tuple[str, ...] = ()
+    # A member's DCS (localize, 1.): "etcd" (the local etcd at etcd_hosts) or "kubernetes" (the
+    # rendered kubernetes: section, against the Kubernetes API stand-in).
+    dcs: str = "etcd"
     # For a client of the members' REST APIs (the reconcile Job): pod name -> local REST API port.
     member_api_ports: Mapping[str, int] = field(default_factory=dict)
     # The port of this pod's own pgBackRest TLS server (``pgbackrest server``), if it runs one.
@@ -622,9 +625,22 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
 
     This is the ONLY place where the harness departs from the rendered output. It changes:
 
-    1. The DCS: Patroni's ``kubernetes:`` section is replaced by ``etcd3: {hosts: [...]}`` for a
-       local etcd, and ``PATRONI_KUBERNETES_POD_IP`` is dropped (Patroni would otherwise build a
-       ``kubernetes`` section from it again).
+    1. The DCS, in one of two modes (``Placement.dcs``, chosen per cluster: ``LocalCluster(dcs=...)``):
+
+       * ``"etcd"`` (the default): Patroni's ``kubernetes:`` section is replaced by ``etcd3: {hosts:
+         [...]}`` for a local etcd, and ``PATRONI_KUBERNETES_POD_IP`` is dropped (Patroni would
+         otherwise build a ``kubernetes`` section from it again). The role labels the Services
+         select by are then set by nobody; the harness takes the primary from Patroni's own view
+         (``GET /cluster``).
+       * ``"kubernetes"``: nothing changes. The ``kubernetes:`` section stays as rendered, and so
+         does ``PATRONI_KUBERNETES_POD_IP``, which is the pod IP of ``fieldRef: status.podIP``,
+         127.0.0.1 (2.). Patroni (and the upgrade guard before it) reaches the Kubernetes API
+         stand-in of 7. as the pod's service account, whose files are mounted and whose
+         ``KUBERNETES_SERVICE_HOST``/``_PORT`` are set as for any pod that talks to the API (7.), and
+         keeps its leader, config, sync and failover ConfigMaps and its pod's role label and status
+         annotation there. The Services' stand-ins, ``Placement.service_ports`` and the harness's
+         idea of the leader follow those labels (:meth:`LocalCluster.selected`), as a Service's
+         Endpoints do. No etcd runs.
     2. Addresses: a pod has its own IP and the fixed ports 5432/8008; here all members share
        127.0.0.1, so ``PATRONI_POSTGRESQL_LISTEN`` and ``PATRONI_RESTAPI_LISTEN`` become
        ``127.0.0.1:<free port>``, and ``PATRONI_POSTGRESQL_CONNECT_ADDRESS``/``PATRONI_RESTAPI_
@@ -663,14 +679,19 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
        (:attr:`Rendered.patroni_yaml`), localized as in 1.-3., written as the directory's
        ``patroni.yaml`` with the other file removed (:meth:`LocalCluster.start_member`).
     7. Kubernetes itself, for a pod that talks to its API (the reconcile Job, which replaces member
-       pods): the API server is the stand-in of ``tests/runtime/kube_api.py``, which serves the
-       rendered StatefulSets and the pods as the harness runs them, enforces the rendered Role and
-       RoleBinding, and stands in for the StatefulSet controller and kubelet when a pod is
-       deleted, a StatefulSet is scaled to 0 or 1, or the template of a ``RollingUpdate`` one (the
-       repository host) changes: it stops that pod's processes and starts them again from the
-       StatefulSet's current template (:meth:`LocalCluster.create_pod`). The pod gets what Kubernetes gives it
-       (:class:`ServiceAccount`): the token, CA and namespace files bind-mounted at their in-pod
-       path in the container's private mount namespace, and ``KUBERNETES_SERVICE_HOST``/``_PORT``.
+       pods; the members with the Kubernetes DCS, 1.): the API server is the stand-in of
+       ``tests/runtime/kube_api.py``, which serves the rendered StatefulSets, the pods as the
+       harness runs them (their labels those of their StatefulSet's template), and the ConfigMaps
+       clients create, enforces the rendered Roles and RoleBindings for each service account, and
+       stands in for the StatefulSet controller and kubelet when a pod is deleted, a StatefulSet is
+       scaled to 0 or 1, or the template of a ``RollingUpdate`` one (the repository host) changes:
+       it stops that pod's processes and starts them again from the StatefulSet's current template
+       (:meth:`LocalCluster.create_pod`). Its ``--min-request-timeout`` is 30 s rather than 1800 s,
+       so that watches end and are made anew (a list, then a watch) within a test, as they are over
+       a pod's life. A pod gets what Kubernetes gives a pod of its ``serviceAccountName``
+       (:class:`ServiceAccount`): that account's token, the CA and namespace files bind-mounted at
+       their in-pod path in the container's private mount namespace, and
+       ``KUBERNETES_SERVICE_HOST``/``_PORT``.
     8. An application's pod (``examples/apps/``, run by ``test_clients.py``: a client program is
        its command), which must use the user and access Secrets exactly as rendered: nothing in its
        command or environment changes (not even ``PGHOST``/``PGPORT``, unlike the Job's in 2.).
@@ -727,9 +748,15 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
         config = _map_strings(yaml.safe_load(patroni_yaml), lambda s: _local_paths_in(s, where.paths))
         assert config is not None
         if "kubernetes" not in config:
-            raise HarnessError("rendered patroni.yaml has no kubernetes section to replace")
-        del config["kubernetes"]
-        config["etcd3"] = {"hosts": list(where.etcd_hosts)}
+            raise HarnessError("rendered patroni.yaml has no kubernetes section")
+        if where.dcs == "etcd":
+            del config["kubernetes"]
+            config["etcd3"] = {"hosts": list(where.etcd_hosts)}
+            local_env.pop("PATRONI_KUBERNETES_POD_IP", None)
+        elif where.dcs != "kubernetes":
+            raise HarnessError(f"DCS {where.dcs!r}: the harness runs etcd or kubernetes")
+        elif local_env.get("PATRONI_KUBERNETES_POD_IP") != LOCAL_POD_IP:
+            raise HarnessError("the rendered StatefulSet no longer sets PATRONI_KUBERNETES_POD_IP to the pod IP")
         standby = config.get("bootstrap", {}).get("dcs", {}).get("standby_cluster", {})
         if "host" in standby:
             if standby["host"] not in where.remote_services:
@@ -739,7 +766,6 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
         clone = config.get("bootstrap", {}).get("pg_basebackup")
         if clone is not None:
             clone["command"] = _localize_clone_command(clone["command"], where)
-        local_env.pop("PATRONI_KUBERNETES_POD_IP", None)
         assert where.api_port is not None
         for key, port, keep_host in (
             ("PATRONI_POSTGRESQL_LISTEN", where.postgres_port, False),
@@ -807,13 +833,15 @@ def pod_path(value: str, where: Placement) -> str:
 def config_differences(rendered_yaml: str, local: Mapping[str, Any], where: Placement) -> list[str]:
     """Keys where the config a member runs differs from the rendered one beyond :func:`localize`.
 
-    Paths are mapped back to the in-pod paths and the DCS section is set aside; whatever still
-    differs is an unexplained override (the tests expect none).
+    Paths are mapped back to the in-pod paths and, with etcd, the DCS section is set aside (with the
+    Kubernetes DCS it is compared too); whatever still differs is an unexplained override (the tests
+    expect none).
     """
     restored = _map_strings(copy.deepcopy(dict(local)), lambda s: pod_path(s, where))
     rendered = yaml.safe_load(rendered_yaml)
-    rendered.pop("kubernetes", None)
-    restored.pop("etcd3", None)
+    if "etcd3" in restored:  # localize 1., etcd: the one DCS section for the other
+        rendered.pop("kubernetes", None)
+        restored.pop("etcd3")
     return [key for key in sorted(set(rendered) | set(restored)) if rendered.get(key) != restored.get(key)]
 
 
@@ -1492,18 +1520,32 @@ def _is_member(statefulset: Mapping[str, Any]) -> bool:
 
 
 class LocalCluster:
-    """All members of one rendered cluster plus its own etcd, under one temporary directory.
+    """All members of one rendered cluster plus its DCS, under one temporary directory.
 
     Every pod of a StatefulSet (the members, and the pgBackRest repo host if there is one) has its
     directory ``<root>/<pod>`` and a local port for a pgBackRest server (:attr:`peers`); members
     also a PostgreSQL and a REST API port. Only the members are started here; any other container
     of these pods, or of a Job, runs through :meth:`pod_container`.
+
+    ``dcs`` is the members' DCS (:func:`localize`, 1.): ``"etcd"``, a local etcd of the cluster's
+    own (the default), or ``"kubernetes"``, the rendered ``kubernetes:`` section against the
+    Kubernetes API stand-in (:attr:`kube`), as the pods would run it.
     """
 
-    def __init__(self, rendered: Rendered, root: Path, remote_services: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        rendered: Rendered,
+        root: Path,
+        remote_services: Mapping[str, int] | None = None,
+        dcs: str = "etcd",
+    ) -> None:
+        if dcs not in ("etcd", "kubernetes"):
+            raise HarnessError(f"DCS {dcs!r}: the harness runs etcd or kubernetes")
         self.rendered = rendered
         self.root = make_dir(root)
+        self.dcs = dcs
         self.etcd = Etcd(root / "etcd")
+        self.kube: Any = self._kube_api()  # the Kubernetes API stand-in, started by start()
         statefulsets = sorted(rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"])
         members = [sts for sts in statefulsets if _is_member(sts)]
         ports = iter(free_ports(3 * len(members) + len(statefulsets)))
@@ -1526,7 +1568,6 @@ class LocalCluster:
             self.member_ports[default_pod_name(sts)] = next(ports)
             self.exporter_ports[default_pod_name(sts)] = next(ports)
             self.members.append(self._member(sts))
-        self.kube: Any = None  # the Kubernetes API stand-in, from start()
         self.pod_deletions: dict[str, tuple[float, float]] = {}  # pod -> when it was last stopped (monotonic)
 
     def _member(self, sts: Mapping[str, Any]) -> Member:
@@ -1544,6 +1585,7 @@ class LocalCluster:
             peers=self.peers,
             remote_services=self.remote_services,
             exporter_port=self.exporter_ports[pod.name],
+            dcs=self.dcs,
         )
         member_root = make_dir(self.root / pod.name)
         rendered_yaml = self.rendered.patroni_yaml
@@ -1554,7 +1596,16 @@ class LocalCluster:
             if _is_member(s)
         ] + list(self.remote_services)
         container = prepare_container(
-            self.rendered, sts, "database", member_root, where, pod=pod, patroni_yaml=rendered_yaml, hosts=member_hosts
+            self.rendered,
+            sts,
+            "database",
+            member_root,
+            where,
+            pod=pod,
+            patroni_yaml=rendered_yaml,
+            hosts=member_hosts,
+            # With etcd the members' Patroni has no business with the API: it gets no service account.
+            service_account=self.service_account(pod_spec_of(sts)) if self.dcs == "kubernetes" else None,
         )
         assert container.run.patroni_config is not None
         config_dir = Path(container.run.command[-1])
@@ -1605,10 +1656,11 @@ class LocalCluster:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 90) -> None:
-        """Start etcd, the Kubernetes API stand-in, every other container of the StatefulSet pods
-        (pgBackRest's sidecars and repository host), then every member; wait until one leads and
-        all others stream from it."""
-        self.etcd.start()
+        """Start etcd (with the etcd DCS), the Kubernetes API stand-in, every other container of the
+        StatefulSet pods (pgBackRest's sidecars and repository host), then every member; wait until
+        one leads and all others stream from it."""
+        if self.dcs == "etcd":
+            self.etcd.start()
         self._start_kube()
         self.start_containers()
         started = time.monotonic()
@@ -1617,11 +1669,13 @@ class LocalCluster:
         self.wait_healthy(timeout)
         self.bootstrap_seconds = time.monotonic() - started
 
-    def _start_kube(self) -> None:
+    def _kube_api(self) -> Any:
+        """The Kubernetes API stand-in of this cluster's namespace (not started): the reconcile Job's
+        service account first, then every other rendered one."""
         from tests.runtime.kube_api import KubeAPI  # it imports this module
 
         job = self._reconcile_job()
-        self.kube = KubeAPI(
+        return KubeAPI(
             self.root / "kube-api",
             self.rendered.namespace,
             pod_spec_of(job)["serviceAccountName"],
@@ -1629,7 +1683,16 @@ class LocalCluster:
             delete_pod=self.delete_pod,
             create_pod=self.create_pod,
             ready=self.pod_ready,
+            accounts=[account["metadata"]["name"] for account in self.rendered.all("ServiceAccount")],
+            min_request_timeout=30,
         )
+
+    def service_account(self, pod_spec: Mapping[str, Any]) -> ServiceAccount:
+        """What Kubernetes gives a pod of ``pod_spec`` that automounts its token: the files of its
+        ``serviceAccountName`` and the API's address (:func:`localize`, 7.)."""
+        return ServiceAccount(self.kube.account_dir(pod_spec.get("serviceAccountName", "default")), self.kube.env)
+
+    def _start_kube(self) -> None:
         self.kube.start()
         self.kube.apply(self.rendered.objects)
         # Every StatefulSet's pod runs (start_containers starts the repository host's), so that a
@@ -1692,7 +1755,10 @@ class LocalCluster:
         member.start()
 
     def pod_ready(self, name: str) -> bool:
-        """The pod's readiness probe: Patroni's GET /readiness answers 200."""
+        """The pod's readiness probe: Patroni's GET /readiness answers 200 (a pod that is no member,
+        the repository host: its containers run)."""
+        if not any(m.name == name for m in self.members):
+            return any(p.container.pod.name == name and p.running() for p in self.containers)
         member = self.member(name)
         if not member.running():
             return False
@@ -1740,7 +1806,7 @@ class LocalCluster:
         shutil.rmtree(root, ignore_errors=True)
         with service_stand_in(f"{self.rendered.name}-primary", 0, primary, address=LOCAL_POD_IP) as service:
             where = Placement({}, service.port, member_api_ports=dict(self.member_ports))
-            account = ServiceAccount(self.kube.service_account_dir, self.kube.env)
+            account = self.service_account(pod_spec_of(job))
             prepared = prepare_container(
                 self.rendered, job, container["name"], root, where, pod=pod, hosts=names, service_account=account
             )
@@ -1801,10 +1867,56 @@ class LocalCluster:
         raise HarnessError(f"no REST API answers: {errors}")
 
     def leader(self) -> Member | None:
+        """The member that leads: with etcd, as Patroni says (GET /cluster); with the Kubernetes DCS,
+        the one the primary Service selects by the role label Patroni set on its pod
+        (:meth:`selected`); None unless exactly one."""
+        if self.dcs == "kubernetes":
+            primary = self.selected(f"{self.rendered.name}-primary")
+            return primary[0] if len(primary) == 1 else None
         # A standby cluster's leader is its "standby_leader": it leads its own members all the same.
         members = self.cluster_state().get("members", [])
         leaders = [m["name"] for m in members if m.get("role") in ("leader", "standby_leader")]
         return self.member(leaders[0]) if len(leaders) == 1 else None
+
+    def selected(self, service: str) -> list[Member]:
+        """The members rendered Service ``service`` selects now, as its Endpoints list them: pods
+        whose labels match its selector, not terminating, ready (their readiness probe, asked now).
+
+        The labels are the pods' in the Kubernetes API stand-in. With the Kubernetes DCS, Patroni
+        sets the role label there itself. With etcd nobody does: the role label is then the one
+        Patroni would set for the role it reports (GET /cluster: the leader's ``master``, a running
+        replica's ``replica``).
+        """
+        selector = self.rendered.get("Service", service)["spec"].get("selector") or {}
+        roles: dict[str, str | None] = {}
+        if self.dcs == "etcd":
+            role_label = yaml.safe_load(self.rendered.patroni_yaml)["kubernetes"].get("role_label", "role")
+            for state in self.cluster_state().get("members", []):
+                if state.get("role") in ("leader", "standby_leader"):
+                    roles[state["name"]] = "master"
+                elif state.get("state") in ("running", "streaming"):
+                    roles[state["name"]] = "replica"
+        found = []
+        for member in self.members:
+            pod = self.kube.pod(member.name)
+            if pod is None or "deletionTimestamp" in pod["metadata"]:
+                continue
+            labels = dict(pod["metadata"].get("labels") or {})
+            if self.dcs == "etcd":
+                labels.pop(role_label, None)
+                if roles.get(member.name):
+                    labels[role_label] = str(roles[member.name])
+            if all(labels.get(key) == value for key, value in selector.items()) and self.pod_ready(member.name):
+                found.append(member)
+        return found
+
+    def service_port(self, service: str) -> int:
+        """The local PostgreSQL port of a member rendered Service ``service`` selects now (the first
+        by name): what ``Placement.service_ports`` maps the Service's host to."""
+        members = self.selected(service)
+        if not members:
+            raise HarnessError(f"Service {service} selects no ready pod")
+        return members[0].pg_port
 
     def streaming(self, leader: Member) -> dict[str, dict[str, str]]:
         """pg_stat_replication on ``leader`` joined with pg_stat_ssl, by application_name."""
@@ -1844,7 +1956,8 @@ class LocalCluster:
             f"----- {p.container.pod.name}/{p.container.name} ({p.log}) -----\n{p.log_tail(lines)}"
             for p in self.containers
         ]
-        parts.append(f"----- etcd ({self.etcd.log}) -----\n{_tail(self.etcd.log, 10)}")
+        if self.dcs == "etcd":
+            parts.append(f"----- etcd ({self.etcd.log}) -----\n{_tail(self.etcd.log, 10)}")
         return "\n".join(parts)
 
 
@@ -1854,10 +1967,11 @@ ACTIVE: list[LocalCluster] = []
 
 @contextlib.contextmanager
 def running_cluster(
-    rendered: Rendered, root: Path, remote_services: Mapping[str, int] | None = None
+    rendered: Rendered, root: Path, remote_services: Mapping[str, int] | None = None, dcs: str = "etcd"
 ) -> Iterator[LocalCluster]:
-    """Bring ``rendered`` up under ``root``; stop every process and check for leftovers on exit."""
-    cluster = LocalCluster(rendered, root, remote_services)
+    """Bring ``rendered`` up under ``root`` (with ``dcs``: :class:`LocalCluster`); stop every process
+    and check for leftovers on exit."""
+    cluster = LocalCluster(rendered, root, remote_services, dcs)
     ACTIVE.append(cluster)
     try:
         cluster.start()

@@ -19,6 +19,7 @@ from .harness import (
     Rendered,
     _local_path,
     _local_paths_in,
+    config_differences,
     localize,
     localize_pgbackrest_conf,
     loopback_uri,
@@ -126,6 +127,51 @@ postgresql:
     assert run.env["PGBACKREST_CONFIG"] == "/L/c-db-0/etc/pgbackrest/pgbackrest.conf"
     assert run.env["OTHER"] == "--path=/L/c-db-0/pgdata/x"
     assert run.command == ("patroni", "/L/c-db-0/etc/pgbackrest/x.yaml")
+
+
+DCS_YAML = """
+kubernetes: {namespace: ns, role_label: pgrender.io/role, use_endpoints: false, labels: {c: x}}
+postgresql: {data_dir: /pgdata/pg16}
+"""
+MEMBER_ENV = {
+    "PATRONI_KUBERNETES_POD_IP": "127.0.0.1",
+    "PATRONI_POSTGRESQL_LISTEN": "*:5432",
+    "PATRONI_POSTGRESQL_CONNECT_ADDRESS": "x:5432",
+    "PATRONI_RESTAPI_LISTEN": "*:8008",
+    "PATRONI_RESTAPI_CONNECT_ADDRESS": "x:8008",
+}
+
+
+def test_with_etcd_the_kubernetes_section_gives_way_to_etcd() -> None:
+    where = Placement(PATHS, 15432, 18008, ("127.0.0.1:2379",))
+    run = localize(["patroni", "/etc/patroni"], MEMBER_ENV, DCS_YAML, where)
+    assert run.patroni_config is not None
+    assert "kubernetes" not in run.patroni_config
+    assert run.patroni_config["etcd3"] == {"hosts": ["127.0.0.1:2379"]}
+    assert "PATRONI_KUBERNETES_POD_IP" not in run.env
+    assert config_differences(DCS_YAML, run.patroni_config, where) == []
+
+
+def test_with_the_kubernetes_dcs_the_section_and_the_pod_ip_stay_as_rendered() -> None:
+    where = Placement(PATHS, 15432, 18008, dcs="kubernetes")
+    run = localize(["patroni", "/etc/patroni"], MEMBER_ENV, DCS_YAML, where)
+    assert run.patroni_config is not None
+    assert "etcd3" not in run.patroni_config
+    assert run.patroni_config["kubernetes"] == {
+        "namespace": "ns",
+        "role_label": "pgrender.io/role",
+        "use_endpoints": False,
+        "labels": {"c": "x"},
+    }
+    assert run.env["PATRONI_KUBERNETES_POD_IP"] == "127.0.0.1"
+    assert config_differences(DCS_YAML, run.patroni_config, where) == []
+    # the kubernetes section is compared too: a change to it would be an override
+    changed = {**run.patroni_config, "kubernetes": {"namespace": "other"}}
+    assert config_differences(DCS_YAML, changed, where) == ["kubernetes"]
+    with pytest.raises(AssertionError, match="PATRONI_KUBERNETES_POD_IP"):
+        localize(["patroni"], {**MEMBER_ENV, "PATRONI_KUBERNETES_POD_IP": "10.0.0.1"}, DCS_YAML, where)
+    with pytest.raises(AssertionError, match="etcd or kubernetes"):
+        localize(["patroni"], MEMBER_ENV, DCS_YAML, Placement(PATHS, 15432, 18008, dcs="zookeeper"))
 
 
 def test_a_job_reaches_the_primary_by_address_but_an_application_through_its_services() -> None:

@@ -133,3 +133,22 @@ def test_rendered_and_spec_parameters_are_in_effect_on_every_member(cluster: Loc
             assert pod_path(actual[name], member.placement) == pod_path(str(wanted[name]), member.placement), (
                 f"{member.name}: {name} = {actual[name]!r}, rendered {wanted[name]!r}"
             )
+
+
+def test_with_etcd_the_services_select_by_the_role_patroni_reports(cluster: LocalCluster) -> None:
+    """No pod carries a role label with etcd (nobody sets one): LocalCluster.selected gives each pod
+    the label Patroni would set for the role it reports, so the primary Service selects the leader
+    and the replicas Service every other member."""
+    leader = cluster.wait_healthy()
+    name = cluster.rendered.name
+    others = [m for m in cluster.members if m is not leader]
+
+    def replicas_selected() -> bool:
+        return cluster.selected(f"{name}-replicas") == others
+
+    wait_until("every replica to run, as Patroni reports it", replicas_selected, 30)
+    assert cluster.selected(f"{name}-primary") == [leader]
+    assert cluster.service_port(f"{name}-primary") == leader.pg_port
+    assert all(
+        "pgrender.io/role" not in (cluster.kube.pod(m.name) or {})["metadata"]["labels"] for m in cluster.members
+    )
