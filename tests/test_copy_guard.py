@@ -212,7 +212,36 @@ def test_what_an_earlier_copy_left_in_the_wal_directory_goes(pod: Pod) -> None:
     assert result.returncode == 0, result.stderr
     assert not any(pod.wal.iterdir()) and pod.copying.exists()
     assert pod.patroni_ran() and pod.state()["calls"] == []
-    assert f"emptied {pod.wal}: what a copy that did not finish left there" in result.stdout
+    assert f"emptied {pod.wal}: WAL without its data directory" in result.stdout
+
+
+def without_the_data_directory(pod: Pod) -> None:
+    """A new data volume beside an old WAL volume: WAL segments, no data directory, no marker."""
+    pod.wal.mkdir(parents=True)
+    (pod.wal / "000000010000000000000002").write_bytes(b"\0" * 1024)
+
+
+def test_wal_without_its_data_directory_goes_when_another_member_leads(pod: Pod) -> None:
+    """pg_basebackup refuses a WAL directory that is not empty: Patroni would retry for ever."""
+    without_the_data_directory(pod)
+    result = pod.guard()
+    assert result.returncode == 0, result.stderr
+    assert not any(pod.wal.iterdir()) and pod.copying.exists()
+    assert pod.state()["calls"] == [GET_DCS]
+    assert pod.patroni_ran()
+
+
+@pytest.mark.parametrize(("initialize", "leader"), [(SYSTEM, None), (SYSTEM, ME), (None, None), ("", None)])
+def test_wal_without_its_data_directory_stays_when_no_other_member_leads(
+    pod: Pod, initialize: str | None, leader: str | None
+) -> None:
+    without_the_data_directory(pod)
+    pod.set_store(initialize=initialize, leader=leader)
+    result = pod.guard()
+    assert result.returncode == 1
+    assert any(pod.wal.iterdir()) and not pod.copying.exists()
+    assert not pod.patroni_ran()
+    assert "no other member leads the cluster to copy from" in result.stdout
 
 
 # -- a replica whose copy did not finish ----------------------------------------------------------

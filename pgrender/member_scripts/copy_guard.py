@@ -32,9 +32,11 @@ So when the container starts, the guard:
    the WAL directory): Patroni then races for the key and runs the bootstrap again, from the start. If
    the cluster was initialized meanwhile, it leaves the directory to step 3. The marker goes.
 2. with a control file in the data directory: the copy finished, the copy marker goes; with an empty
-   or absent data directory: the copy marker is made (and with the marker there already, what an
-   earlier copy left in the WAL directory goes: pg_basebackup refuses a WAL directory that is not
-   empty).
+   or absent data directory: the copy marker is made, and a WAL directory that is not empty is
+   emptied (pg_basebackup and initdb refuse one, and Patroni would retry for ever): what a copy that
+   did not finish left there (the marker was there), or, on a new data volume beside an old WAL
+   volume, segments that cannot start this member again, when another member leads the cluster
+   (else nothing is removed and the container exits, as in step 3).
 3. with the copy marker and part of a copy (no control file): if the cluster is initialized (its
    initialize key names a system) and another member leads, it empties the data directory and the WAL
    directory, as ``patronictl reinit`` would, and Patroni copies again from the leader or the
@@ -132,6 +134,11 @@ def restart_bootstrap(directories: Sequence[str], store: Store) -> bool:
     return True
 
 
+def leads_elsewhere(store: Store) -> bool:
+    """Whether the cluster is initialized and a member other than this one leads it."""
+    return bool(store.initialize) and store.leader is not None and store.leader != store.name
+
+
 def copy_again(directories: Sequence[str], store: Store) -> bool:
     """Step 3: whether the copy starts again (the directories emptied)."""
     leader = store.leader
@@ -141,7 +148,7 @@ def copy_again(directories: Sequence[str], store: Store) -> bool:
         # member that took the key copies; the key of one killed in the middle stays until removed.
         log(f"a copy into {directories[0]} did not finish, and the initialize key says a bootstrap is under way")
         return restart_bootstrap(directories, store)
-    if not store.initialize or leader is None or leader == store.name:
+    if not leads_elsewhere(store):
         log(
             f"a copy into {directories[0]} did not finish, and no other member leads the cluster to copy from "
             f"(initialize key {store.initialize!r}, leader {leader!r}): nothing is removed; the container "
@@ -170,11 +177,21 @@ def guard(bootstrap_marker: str, copy_marker: str, directories: Sequence[str], c
             os.unlink(copy_marker)
         return True
     if is_empty(data):
-        if os.path.exists(copy_marker):  # a copy was here: Patroni removed it, or a person did
-            for directory in directories[1:]:
-                if not is_empty(directory):
-                    empty(directory)
-                    log(f"emptied {directory}: what a copy that did not finish left there")
+        left = [d for d in directories[1:] if not is_empty(d)]  # pg_basebackup and initdb refuse them
+        if left and not os.path.exists(copy_marker):
+            # No copy was here since the guard ran: the data volume is new (lost, replaced), the WAL
+            # volume is not. Its segments cannot start this member again; the leader holds the cluster.
+            store = store or Store(config_dir)
+            if not leads_elsewhere(store):
+                log(
+                    f"{data} is empty but {', '.join(left)} is not, and no other member leads the cluster to "
+                    f"copy from (initialize key {store.initialize!r}, leader {store.leader!r}): nothing is "
+                    "removed; the container starts again later"
+                )
+                return False
+        for directory in left:
+            empty(directory)
+            log(f"emptied {directory}: WAL without its data directory (a copy that did not finish, a new data volume)")
         touch(copy_marker)
         return True
     if not os.path.exists(copy_marker):

@@ -28,6 +28,7 @@ the in-place major upgrade                    hippo at the default major, shut d
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,41 @@ def test_losing_the_leader_moves_the_leader_and_the_labels(kube_trio: LocalClust
     assert wait_settled(kube_trio) is new
     assert labels(kube_trio)[old.name] == "replica"
     assert old.psql("SELECT pg_is_in_recovery()") == [["t"]]
+
+
+def test_a_replica_copy_that_did_not_finish_is_copied_again(kube_trio: LocalCluster) -> None:
+    """The copy guard (member_scripts/copy_guard.py) on the Kubernetes DCS, asking the store through
+    Patroni's Kubernetes classes each time:
+
+    - a replica on a new data volume beside its old WAL volume (trio has one): pg_basebackup refuses
+      the WAL directory that is not empty, and Patroni retried for ever; the guard empties it, as
+      another member leads, and Patroni copies the replica;
+    - the replica stopped without its copy's last file (global/pg_control, which pg_basebackup and
+      pgBackRest's restore write last: what a kill in the middle leaves): the guard empties the data
+      and WAL directories, and Patroni copies it again."""
+    leader = wait_settled(kube_trio)
+    replica = next(m for m in kube_trio.members if m is not leader)
+    marker = replica.data_dir.with_name(replica.data_dir.name + ".copying")
+    wal = (replica.data_dir / "pg_wal").resolve()
+    replica.stop()
+    shutil.rmtree(replica.data_dir)  # the pg_wal link, not the WAL volume's segments
+    assert any(wal.iterdir())
+    replica.start()
+    assert wait_settled(kube_trio) is leader
+    (emptied,) = [line for line in replica.log_tail(400).splitlines() if "WAL without its data directory" in line]
+    assert emptied.startswith("pgrender copy guard: emptied ") and f"/{wal.name}: " in emptied  # the pod's path
+    assert marker.exists()  # made when the guard found the directory gone; this start found no copy yet
+    replica.stop()
+    (replica.data_dir / "global" / "pg_control").unlink()
+    leader.psql("CREATE TABLE IF NOT EXISTS copied (what text)")
+    leader.psql("INSERT INTO copied VALUES ('after the copy that did not finish')")
+    replica.start()
+    assert wait_settled(kube_trio) is leader
+    log = replica.log_tail(400)
+    assert f"pgrender copy guard: emptied {replica.data_dir}: a copy into it did not finish" in log
+    assert f"pgrender copy guard: {leader.name} leads: Patroni copies this member's data again" in log
+    query = "SELECT what FROM copied"
+    wait_until("the copied row", lambda: replica.psql(query) == [["after the copy that did not finish"]], 30)
 
 
 def test_an_in_place_major_upgrade_runs_on_the_kubernetes_dcs(upgrade_root: Path) -> None:
