@@ -29,7 +29,11 @@ EX_SOFTWARE = 70  # sysexits.h: an internal software error
 
 
 def echo(message: str = "", err: bool = False, nl: bool = True) -> None:
-    """A line on standard output (or error, ``err``), flushed at once (as click.echo writes text)."""
+    """A line on standard output (or error, ``err``), flushed at once (as click.echo writes text). A line
+    for standard error comes after what standard output holds: where both go to one pipe (pre-commit's,
+    CI's log), it would otherwise land in the middle of a diff's line."""
+    if err:
+        sys.stdout.flush()
     stream = sys.stderr if err else sys.stdout
     stream.write(f"{message}\n" if nl else message)
     stream.flush()

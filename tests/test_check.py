@@ -5,6 +5,7 @@ current repository and fail on a stale one."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -184,6 +185,30 @@ def test_nothing_rendered_yet_is_all_missing(repo: Path) -> None:
     assert result.exit_code == 1
     assert len(json.loads(result.stdout)["missing"]) == 17
     assert not (repo / "rendered").exists()
+
+
+def test_on_one_pipe_the_summary_follows_the_whole_diff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pre-commit (and many CI logs) read standard output and error from one pipe: a line for standard
+    error (check's summary) comes after what standard output still buffers (the diff's end), not in the
+    middle of one of its lines. Both streams here write into one pipe-like sink, buffered as a pipe is."""
+    from pgrender.commands import echo
+
+    pipe: list[bytes] = []
+
+    class Pipe(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            pipe.append(bytes(data))
+            return len(data)
+
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BufferedWriter(Pipe(), 8192), write_through=False))
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(io.BufferedWriter(Pipe(), 8192), write_through=False))
+    sys.stdout.write("+++ b/rendered/statefulset-minimal-instance1-0.yaml\n")  # as write.copy does: no flush
+    echo("rendered: stale", err=True)
+    sys.stdout.flush()
+    assert b"".join(pipe) == b"+++ b/rendered/statefulset-minimal-instance1-0.yaml\nrendered: stale\n"
 
 
 @pytest.mark.parametrize(("change", "expected"), [s[1:] for s in STALENESS], ids=[s[0] for s in STALENESS])
