@@ -1659,15 +1659,20 @@ class LocalCluster:
         """Start etcd (with the etcd DCS), the Kubernetes API stand-in, every other container of the
         StatefulSet pods (pgBackRest's sidecars and repository host), then every member; wait until
         one leads and all others stream from it."""
-        if self.dcs == "etcd":
-            self.etcd.start()
-        self._start_kube()
-        self.start_containers()
+        self.start_all_but_members()
         started = time.monotonic()
         for member in self.members:
             member.start()
         self.wait_healthy(timeout)
         self.bootstrap_seconds = time.monotonic() - started
+
+    def start_all_but_members(self) -> None:
+        """What start() starts before the members: etcd (with the etcd DCS), the Kubernetes API
+        stand-in and the StatefulSet pods' other containers; a test then starts members one by one."""
+        if self.dcs == "etcd":
+            self.etcd.start()
+        self._start_kube()
+        self.start_containers()
 
     def _kube_api(self) -> Any:
         """The Kubernetes API stand-in of this cluster's namespace (not started): the reconcile Job's
