@@ -591,20 +591,28 @@ class KubeAPI:
             return 404, _not_found("", resource, name)
         return 200, self._served(resource, obj)
 
-    def _list(self, resource: str, selector: Sequence[tuple[str, str, frozenset[str]]]) -> tuple[int, Manifest]:
-        with self._lock:
-            items = [
-                copy.deepcopy(obj)
-                for _, obj in sorted(self._objects[resource].items())
-                if _selects(selector, obj["metadata"].get("labels") or {})
-            ]
-            version = str(self._resource_version)
+    def _selected(self, resource: str, selector: Sequence[tuple[str, str, frozenset[str]]]) -> list[str]:
+        """The names of the stored objects the label selector selects, in name order (lock held)."""
+        return [
+            name
+            for name, obj in sorted(self._objects[resource].items())
+            if _selects(selector, obj["metadata"].get("labels") or {})
+        ]
+
+    def _list_answer(self, resource: str, items: list[Manifest], version: str) -> tuple[int, Manifest]:
+        """A List of ``items`` as the API server answers one (a list, or what a deletecollection removed)."""
         return 200, {
             "kind": f"{KINDS[resource]}List",
             "apiVersion": "v1",
             "metadata": {"resourceVersion": version},
             "items": [self._served(resource, item, listed=True) for item in items],
         }
+
+    def _list(self, resource: str, selector: Sequence[tuple[str, str, frozenset[str]]]) -> tuple[int, Manifest]:
+        with self._lock:
+            items = [copy.deepcopy(self._objects[resource][name]) for name in self._selected(resource, selector)]
+            version = str(self._resource_version)
+        return self._list_answer(resource, items, version)
 
     def _watch(
         self, resource: str, selector: Sequence[tuple[str, str, frozenset[str]]], query: Mapping[str, list[str]]
@@ -804,19 +812,9 @@ class KubeAPI:
         self, resource: str, selector: Sequence[tuple[str, str, frozenset[str]]]
     ) -> tuple[int, Manifest]:
         with self._lock:
-            names = [
-                name
-                for name, obj in sorted(self._objects[resource].items())
-                if _selects(selector, obj["metadata"].get("labels") or {})
-            ]
-            gone = [self._remove(resource, name) for name in names]
+            gone = [self._remove(resource, name) for name in self._selected(resource, selector)]
             version = str(self._resource_version)
-        return 200, {
-            "kind": f"{KINDS[resource]}List",
-            "apiVersion": "v1",
-            "metadata": {"resourceVersion": version},
-            "items": [self._served(resource, obj, listed=True) for obj in gone],
-        }
+        return self._list_answer(resource, gone, version)
 
     def _start_worker(self, what: str, target: Callable[..., Any], *args: Any) -> None:
         """Run ``target(*args)`` in a thread of its own, as a controller would act (lock held)."""
