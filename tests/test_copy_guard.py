@@ -2,7 +2,7 @@
 its script (as shipped in <c>-config) and the bootstrap command's marker run for real, the guard
 against a stand-in of Patroni's DCS classes.
 
-tests/runtime/test_backups.py kills a first member in the middle of each bootstrap copy (pg_basebackup,
+tests/runtime/test_copies.py kills a first member in the middle of each bootstrap copy (pg_basebackup,
 pgBackRest's restore) and a replica in the middle of its restore, and checks that each copies again
 with Patroni, etcd and the real tools.
 """

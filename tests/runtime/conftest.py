@@ -1,7 +1,7 @@
 """Fixtures of the real-process tests: rendered examples brought up as local Patroni clusters.
 
 Each example cluster (hippo: two instances, trio: three with synchronous replication) is rendered
-and started once per session (per pytest-xdist worker: `make test` runs two, each file's tests in one
+and started once per session (per pytest-xdist worker: `make test` runs four, each file's tests in one
 of them) with its own etcd, because bootstrapping is the slow part; tests that
 change the cluster (failover, role changes) leave it healthy and as specified when they finish,
 and every test first waits for a healthy cluster, so the order of tests does not matter.
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from .disaster_recovery import BUCKET, missing_dr_requirements
 from .harness import (
     ACTIVE,
     LocalCluster,
@@ -32,6 +33,7 @@ from .harness import (
     running_cluster,
     temp_root,
 )
+from .object_store import S3Server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +51,27 @@ def require_runtime(missing: list[str] | None = None) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+# The modules whose tests take longest together (minutes: `make test` lists the slowest tests), in the
+# order the workers start them: `make test` runs `--dist loadfile --no-loadscope-reorder`, so
+# pytest-xdist hands out whole files in the order collected, and the run ends when the last long file
+# does (by default it would hand out the files with the most tests first, and these have few). The
+# other modules follow in their usual order, filling the workers that finish first. A test's module
+# order never changes: some modules are one story, in order.
+LONGEST_FIRST = (
+    "test_copies.py",
+    "test_backups.py",
+    "test_upgrade.py",
+    "test_rollout.py",
+    "test_kubernetes_dcs.py",
+    "test_reconcile.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each module keeps its order
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +95,25 @@ def upgrade_root() -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def dr_root() -> Iterator[Path]:
+    """A temporary directory for a module of disaster-recovery tests (disaster_recovery.py)."""
+    require_runtime(missing_dr_requirements())
+    root = temp_root("pgrender-dr-")
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def s3(dr_root: Path) -> Iterator[S3Server]:
+    """The module's S3 object store, its bucket made."""
+    with S3Server(dr_root / "s3") as server:
+        server.create_bucket(BUCKET)
+        yield server
 
 
 @pytest.fixture(scope="session")
