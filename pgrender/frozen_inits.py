@@ -351,8 +351,8 @@ def _make36(__frozen_defaults__, __frozen_factory__):
 
 
 def _make37(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, = __frozen_defaults__
-    def __init__(__frozen_self__, name, index, kind, path, store_options, retention_options, env, files, volume, cipher_key, cipher_subject, cipher_owner=__frozen_d0__):
+    __frozen_d0__, __frozen_d1__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, index, kind, path, store_options, retention_options, env, files, volume, cipher_key, cipher_subject, cipher_owner=__frozen_d0__, service_account=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'index', index)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -365,6 +365,7 @@ def _make37(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'cipher_key', cipher_key)
         __frozen_set__(__frozen_self__, 'cipher_subject', cipher_subject)
         __frozen_set__(__frozen_self__, 'cipher_owner', cipher_owner)
+        __frozen_set__(__frozen_self__, 'service_account', service_account)
     return __init__
 
 
@@ -410,8 +411,8 @@ def _make41(__frozen_defaults__, __frozen_factory__):
 
 
 def _make42(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, image_pull_secrets=__frozen_d1__, acknowledged_changes=__frozen_d2__, runtime_passwords=__frozen_d3__, resources=__frozen_factory__, warnings=__frozen_d5__, network_policies=__frozen_d6__, monitoring=__frozen_d7__, init_sql=__frozen_d8__, password_owner=__frozen_d9__, clone_source=__frozen_d10__, pgbouncer_replicas=__frozen_d11__, shutdown=__frozen_d12__, switchover=__frozen_d13__, upgrade=__frozen_d14__, spec_digest=__frozen_d15__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__, __frozen_d16__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, service_account_meta=__frozen_factory__, image_pull_secrets=__frozen_d2__, acknowledged_changes=__frozen_d3__, runtime_passwords=__frozen_d4__, resources=__frozen_factory__, warnings=__frozen_d6__, network_policies=__frozen_d7__, monitoring=__frozen_d8__, init_sql=__frozen_d9__, password_owner=__frozen_d10__, clone_source=__frozen_d11__, pgbouncer_replicas=__frozen_d12__, shutdown=__frozen_d13__, switchover=__frozen_d14__, upgrade=__frozen_d15__, spec_digest=__frozen_d16__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -453,10 +454,11 @@ def _make42(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'profile_labels', profile_labels)
         __frozen_set__(__frozen_self__, 'extra_services', extra_services)
         __frozen_set__(__frozen_self__, 'backups', backups)
+        __frozen_set__(__frozen_self__, 'service_account_meta', __frozen_d1__() if service_account_meta is __frozen_factory__ else service_account_meta)
         __frozen_set__(__frozen_self__, 'image_pull_secrets', image_pull_secrets)
         __frozen_set__(__frozen_self__, 'acknowledged_changes', acknowledged_changes)
         __frozen_set__(__frozen_self__, 'runtime_passwords', runtime_passwords)
-        __frozen_set__(__frozen_self__, 'resources', __frozen_d4__() if resources is __frozen_factory__ else resources)
+        __frozen_set__(__frozen_self__, 'resources', __frozen_d5__() if resources is __frozen_factory__ else resources)
         __frozen_set__(__frozen_self__, 'warnings', warnings)
         __frozen_set__(__frozen_self__, 'network_policies', network_policies)
         __frozen_set__(__frozen_self__, 'monitoring', monitoring)
@@ -566,7 +568,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
 
 def _make48(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, retention_days=__frozen_d0__, script_key=__frozen_d1__, aws_config_key=__frozen_d2__):
+    def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, service_account, retention_days=__frozen_d0__, script_key=__frozen_d1__, aws_config_key=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'schedule', schedule)
@@ -577,6 +579,7 @@ def _make48(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'path_style', path_style)
         __frozen_set__(__frozen_self__, 'env', env)
         __frozen_set__(__frozen_self__, 'ca_file', ca_file)
+        __frozen_set__(__frozen_self__, 'service_account', service_account)
         __frozen_set__(__frozen_self__, 'retention_days', retention_days)
         __frozen_set__(__frozen_self__, 'script_key', script_key)
         __frozen_set__(__frozen_self__, 'aws_config_key', aws_config_key)
@@ -1142,18 +1145,18 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'max_lag_bytes,step_timeout_seconds': _make34,
     'name,cert=,key=,ca=': _make35,
     'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make36,
-    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=': _make37,
+    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=,service_account=': _make37,
     'name,instances,disruption_budget,selector,labels,metadata': _make38,
     'name,key,meta,uid,title': _make39,
     'name,kind,group': _make40,
     'name,namespace,documents,windows=,spec_digest=,files=': _make41,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,spec_digest=': _make42,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,service_account_meta(),image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,spec_digest=': _make42,
     'name,owner,grantees': _make43,
     'name,path,labels,pod_selector,ingress,egress': _make44,
     'name,pod,host,dns_names,labels,selector,placement': _make45,
     'name,primary_service,replicas_service,pgbouncer,pgbouncer_replicas,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make46,
     'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers(),path=,component=,certificate=,reaches=': _make47,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,retention_days=,script_key=,aws_config_key=': _make48,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,service_account,retention_days=,script_key=,aws_config_key=': _make48,
     'name,repo,type,schedule=': _make49,
     'name,secret,key': _make50,
     'name,size,storage_class': _make51,

@@ -903,6 +903,73 @@ def test_logical_backup_retention(
         assert f'cutoff=$(date -u -d "@$(( $(date -u +%s) - {expires} ))" +%Y%m%dT%H%M%SZ)' in script
 
 
+# --- repositories reached with the pod's own cloud identity --------------------------------
+
+WEB_ID = {"name": "repo1", "s3": {**S3, "keyType": "web-id"}}
+INSTANCE = "hippo-instance"  # the database pods' ServiceAccount, which serviceAccountTemplate annotates
+
+
+def backup_pods(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The pod spec of every backup Job and CronJob, by the object's name."""
+    out = {}
+    for obj in objects:
+        if obj["kind"] in ("Job", "CronJob") and "reconcile" not in obj["metadata"]["name"]:
+            job = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+            out[obj["metadata"]["name"].rsplit("-init-", 1)[0]] = job["template"]["spec"]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("repos", "accounts"),
+    [
+        ([s3_repo()], {"hippo-repo1": None}),  # keys from a Secret
+        ([WEB_ID], {"hippo-repo1": INSTANCE}),
+        ([{"name": "repo1", "s3": {**S3, "keyType": "auto"}}], {"hippo-repo1": INSTANCE}),
+        ([{"name": "repo1", "gcs": {"bucket": "hippo-gcs", "keyType": "auto"}}], {"hippo-repo1": INSTANCE}),
+        ([{"name": "repo1", "gcs": {"bucket": "hippo-gcs"}, "credentials": CREDENTIALS}], {"hippo-repo1": None}),
+        (
+            [{"name": "repo1", "azure": {"container": "hippo", "keyType": "sas"}, "credentials": CREDENTIALS}],
+            {"hippo-repo1": None},
+        ),
+        ([WEB_ID, {"name": "repo2", "volume": {"size": "1Gi"}}], {"hippo-repo1": INSTANCE, "hippo-repo2": None}),
+    ],
+)
+def test_a_repository_reached_with_the_pods_identity_is_backed_up_as_the_instance_account(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    repos: list[dict[str, Any]],
+    accounts: dict[str, str | None],
+) -> None:
+    """keyType web-id or auto: every backup Job of the repository (initial, scheduled, manual) runs as
+    <c>-instance, which the role is granted to, still without an API token; keys: the namespace's
+    default, as before."""
+    schedules = {"full": "0 1 * * *", "incremental": "0 2 * * *"}
+    spec = with_backups(*({**r, "schedules": schedules} for r in repos), manual={"repo": "repo1", "run": 1})
+    pods = backup_pods(objects_of(spec))
+    for name, pod in pods.items():
+        repo = next(prefix for prefix in accounts if name.startswith(prefix + "-") or name == prefix)
+        assert pod.get("serviceAccountName") == accounts[repo], name
+        assert pod["automountServiceAccountToken"] is False, name
+    kinds = {name.removeprefix("hippo-repo1-") for name in pods if name.startswith("hippo-repo1")}
+    assert kinds == {"hippo-repo1", "full", "incr", "manual-1"}
+
+
+@pytest.mark.parametrize("key_type", ["web-id", "auto"])
+def test_logical_backup_with_the_pods_identity(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], key_type: str
+) -> None:
+    """The AWS CLI finds the pod's identity itself (the web identity token the platform mounts, or the
+    instance metadata service): no keys in the environment, the instance account."""
+    spec = with_backups(
+        {"name": "repo1", "s3": {**S3, "keyType": key_type}}, logical={"repo": "repo1", "schedule": "0 23 * * *"}
+    )
+    pod = backup_pods(objects_of(spec))["hippo-logical-backup"]
+    assert pod["serviceAccountName"] == INSTANCE
+    (container,) = pod["containers"]
+    names = {e["name"] for e in container["env"]}
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & names
+    assert "PGRENDER_LOGICAL_TARGET" in names
+
+
 @pytest.mark.parametrize(
     ("repo", "message"),
     [

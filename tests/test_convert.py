@@ -283,6 +283,9 @@ CARRIED = [
     ("pgo", "spec: {databaseInitSQL: {name: hippo-init-sql, key: init.sql}}", "spec.databaseInitSQL",
      {"name": "hippo-init-sql", "key": "init.sql"}),
     ("cnpg", "spec: {imagePullSecrets: [{name: regcred}]}", "spec.imagePullSecrets", ["regcred"]),
+    ("cnpg", "spec: {serviceAccountTemplate: {metadata: {annotations: {eks.amazonaws.com/role-arn: 'arn:aws:iam::1:"
+     "role/db'}}}}", "spec.serviceAccountTemplate", {"metadata": {"annotations": {
+         "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/db"}}}),
     ("cnpg", "spec: {storage: {size: 2Gi, pvcTemplate: {storageClassName: ssd}}}", "spec.instances.0.dataVolume",
      {"size": "2Gi", "storageClassName": "ssd"}),
     ("cnpg", "spec: {postgresql: {synchronous: {method: any, number: 2}}}", "spec.patroni",

@@ -3,6 +3,7 @@ in tests/netpol.py: who may reach whom, on which port, for several specs."""
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import functools
 import itertools
@@ -140,11 +141,26 @@ READ_POOLED = {
         "proxy": {**POOLED["spec"]["proxy"], "pgBouncerReplicas": {"replicas": 2}},
     },
 }
+BACKUPS = yaml.safe_load((EXAMPLES / "backups.yaml").read_text())
+
+
+def with_repo1(**s3: Any) -> dict[str, Any]:
+    """examples/backups.yaml with repo1 (its S3 repository, where the logical dumps go too) changed."""
+    spec = copy.deepcopy(BACKUPS)
+    repo1 = spec["spec"]["backups"]["repos"][0]
+    repo1["s3"] |= s3
+    if s3.get("keyType", "shared") != "shared":
+        del repo1["credentials"]
+    return spec
+
+
 CASES: dict[str, tuple[Path | dict[str, Any], ...]] = {
     "pooled": (EXAMPLES / "pooled.yaml",),
     "read-pooled": (READ_POOLED,),
     "dr": (EXAMPLES / "backups.yaml", EXAMPLES / "standby.yaml", EXAMPLES / "restore.yaml"),
     "zalando": (GOLDEN / "naming-zalando" / "spec.yaml",),
+    "web-id": (with_repo1(keyType="web-id", port=9000),),
+    "auto": (with_repo1(keyType="auto"),),
     "narrow": (NARROW_API,),
     "openshift": (OPENSHIFT,),
     "off": (OFF,),
@@ -158,6 +174,7 @@ OUTSIDE_PODS = {
     ),
     "api-server": Endpoint("api-server", "172.18.0.2"),  # a control-plane node's address
     "internet": Endpoint("internet", "203.0.113.10"),
+    "metadata-service": Endpoint("metadata-service", "169.254.169.254"),  # the cloud's, on every node
     # The Prometheus Operator's Prometheus pod, in its own namespace.
     "prometheus": Endpoint("prometheus-k8s-0", "10.244.9.12", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
 }
@@ -285,6 +302,24 @@ TABLE = [
     ("dr", "StatefulSet/hippo-standby-instance1-0", "internet", 443, T, True),  # the source's bucket
     ("dr", "CronJob/hippo-standby-repo1-full", "StatefulSet/hippo-standby-instance1-0", 8432, T, True),
     ("dr", "StatefulSet/hippo-clone-instance1-0", "internet", 443, T, True),  # restore from the bucket
+    ("dr", "StatefulSet/hippo-instance1-0", "metadata-service", 80, T, False),  # keys from a Secret
+    ("dr", "CronJob/hippo-repo1-full", "metadata-service", 80, T, False),
+    # web-id: the store on its port, and AWS STS (443), where the pod's token is traded for keys.
+    ("web-id", "StatefulSet/hippo-instance1-0", "internet", 9000, T, True),
+    ("web-id", "StatefulSet/hippo-instance1-0", "internet", 443, T, True),
+    ("web-id", "CronJob/hippo-repo1-full", "internet", 443, T, True),
+    ("web-id", "CronJob/hippo-logical-backup", "internet", 443, T, True),
+    ("web-id", "CronJob/hippo-logical-backup", "internet", 9000, T, True),
+    ("web-id", "StatefulSet/hippo-instance1-0", "metadata-service", 80, T, False),
+    ("web-id", "StatefulSet/hippo-repo-host", "internet", 443, T, False),
+    # auto: the store, and the instance metadata service, which answers with keys.
+    ("auto", "StatefulSet/hippo-instance1-0", "metadata-service", 80, T, True),
+    ("auto", "CronJob/hippo-repo1-full", "metadata-service", 80, T, True),
+    ("auto", "Job/hippo-repo1-init-*", "metadata-service", 80, T, True),
+    ("auto", "CronJob/hippo-logical-backup", "metadata-service", 80, T, True),
+    ("auto", "CronJob/hippo-repo2-full", "metadata-service", 80, T, True),  # one policy for every backup Job
+    ("auto", "StatefulSet/hippo-repo-host", "metadata-service", 80, T, False),
+    ("auto", "Job/hippo-reconcile-*", "metadata-service", 80, T, False),
     ("dr", "StatefulSet/hippo-clone-instance1-0", "StatefulSet/hippo-instance1-0", 5432, T, False),
     ("dr", "StatefulSet/hippo-clone-instance1-0", "StatefulSet/hippo-repo-host", 8432, T, False),
     ("dr", "other-app/postgres-dr", "StatefulSet/hippo-instance1-0", 8432, T, False),

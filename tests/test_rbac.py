@@ -51,3 +51,25 @@ def test_the_reconcile_job_may_read_and_delete_the_member_pods_and_nothing_else(
         },
     ]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hippo-reconcile", "namespace": "db"}]
+
+
+def test_the_service_account_template_annotates_the_instance_account_only(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan],
+) -> None:
+    """spec.serviceAccountTemplate: a cloud identity (IRSA's role, Workload Identity's account) on
+    <c>-instance, beside the cluster's labels; not on its Role, its binding or the reconcile Job's."""
+    spec = base_spec()
+    spec["metadata"]["labels"] = {"team": "payments"}
+    role_arn = "arn:aws:iam::123456789012:role/hippo-backups"
+    spec["spec"]["serviceAccountTemplate"] = {
+        "metadata": {"annotations": {"eks.amazonaws.com/role-arn": role_arn}, "labels": {"identity": "backups"}}
+    }
+    objects = rbac(plan_of(spec))
+    metadata = {(o["kind"], o["metadata"]["name"]): o["metadata"] for o in objects}
+    instance = metadata["ServiceAccount", "hippo-instance"]
+    assert instance["annotations"] == {"eks.amazonaws.com/role-arn": role_arn}
+    assert (instance["labels"]["team"], instance["labels"]["identity"]) == ("payments", "backups")
+    others = [m for key, m in metadata.items() if key != ("ServiceAccount", "hippo-instance")]
+    assert len(others) == 5
+    assert not [m for m in others if "annotations" in m or "identity" in m["labels"]]
+    assert all(m["labels"]["team"] == "payments" for m in others)

@@ -80,7 +80,7 @@ def _cron_job_spec(backups: BackupsPlan, schedule: str, job_labels: dict[str, st
 
 def _logical_cron_job(plan: ClusterPlan, backups: BackupsPlan, logical: LogicalPlan) -> Manifest:
     """pg_dumpall as the superuser (its client certificate, verify-full to the primary Service),
-    with the bucket's keys; no pgBackRest material."""
+    with the bucket's keys or the pod's cloud identity; no pgBackRest material."""
     own = {**backups.labels, labels.REPO_LABEL: logical.repo, labels.BACKUP_TYPE_LABEL: "logical"}
     files = [(logical.script_key, logical.script_key), (logical.aws_config_key, logical.aws_config_key)]
     volume = config_volume(backups.jobs_config_map, files, [])
@@ -110,7 +110,7 @@ def _logical_cron_job(plan: ClusterPlan, backups: BackupsPlan, logical: LogicalP
         "volumeMounts": [config_mount(), *client.mounts, {"name": "tmp", "mountPath": "/tmp"}],
     }
     pod = {"containers": [container], "volumes": [volume, *client.volumes, empty_dir("tmp", size_limit="64Mi")]}
-    job = _job_body(plan, backups, own, pod, backups.job_placement)
+    job = _job_body(plan, backups, own, pod, backups.job_placement, logical.service_account)
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -125,15 +125,19 @@ def _job_body(
     own: dict[str, str],
     pod: Manifest,
     placement: PlacementPlan,
+    service_account: str | None,
     pod_affinity: Manifest | None = None,
 ) -> Manifest:
     """A backup Job's spec around its pod's containers and volumes: where the pod runs
     (``placement`` and ``pod_affinity``), what it is labelled with (backups.metadata's annotations
-    too: the cluster's are not on Job pods), how long and how often it is tried."""
+    too: the cluster's are not on Job pods), as whom it reaches its repository (``service_account``,
+    with no API token still), how long and how often it is tried."""
     metadata: Manifest = {"labels": plan.labels_for(own, backups.metadata)}
     if backups.metadata.annotations:
         metadata["annotations"] = dict(backups.metadata.annotations)
     fields = {**job_pod_fields(plan), **placement_fields(placement)}
+    if service_account:
+        fields["serviceAccountName"] = service_account
     if pod_affinity:
         fields["affinity"] = {**fields.get("affinity", {}), "podAffinity": pod_affinity}
     return {
@@ -216,4 +220,4 @@ def _job_spec(plan: ClusterPlan, backups: BackupsPlan, job: BackupJobPlan) -> Ma
         "volumeMounts": mounts,
     }
     pod = {"containers": [container], "volumes": volumes}
-    return _job_body(plan, backups, _labels(backups, job), pod, placement, pod_affinity)
+    return _job_body(plan, backups, _labels(backups, job), pod, placement, repo.service_account, pod_affinity)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgrender.plan import ClusterPlan
+from pgrender.plan import ClusterPlan, ComponentMeta
 from pgrender.pod import Manifest, object_meta
 
 # Patroni's Kubernetes DCS with use_endpoints: false keeps leader, config, failover and sync state
@@ -44,17 +44,24 @@ def reconcile_rules(plan: ClusterPlan) -> list[dict[str, Any]]:
 def rbac(plan: ClusterPlan) -> list[Manifest]:
     """Return the ServiceAccounts, Roles and RoleBindings of the database pods and the reconcile Job."""
     return [
-        *_account(plan, plan.names.instance_rbac, plan.database_labels, INSTANCE_RULES),
+        *_account(plan, plan.names.instance_rbac, plan.database_labels, INSTANCE_RULES, plan.service_account_meta),
         *_account(plan, plan.names.reconcile_rbac, plan.reconcile_labels, reconcile_rules(plan)),
     ]
 
 
-def _account(plan: ClusterPlan, name: str, labels: dict[str, str], rules: list[dict[str, Any]]) -> list[Manifest]:
+def _account(
+    plan: ClusterPlan,
+    name: str,
+    labels: dict[str, str],
+    rules: list[dict[str, Any]],
+    account: ComponentMeta | None = None,
+) -> list[Manifest]:
+    """``account``: the ServiceAccount's own labels and annotations (a cloud identity), not its Role's."""
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": object_meta(plan, name, labels),
+            "metadata": object_meta(plan, name, labels, component=account),
             "automountServiceAccountToken": True,
         },
         {

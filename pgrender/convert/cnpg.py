@@ -140,7 +140,6 @@ REASONS: tuple[Reason, ...] = (
     ),
     left_out(*SPEC, "superuserSecret", why="pgrender's superuser authenticates with a client certificate, no password"),
     left_out(*SPEC, "enableSuperuserAccess", why="pgrender's superuser authenticates with a client certificate"),
-    left_out(*SPEC, "serviceAccountTemplate", why="pgrender writes its own service accounts"),
     left_out(*SPEC, "ephemeralVolumeSource", why="pgrender's pods use an emptyDir for temporary files"),
     left_out(*SPEC, "ephemeralVolumesSizeLimit", why="pgrender sets no size limit on its temporary volumes"),
     left_out(*SPEC, "startDelay", why=_PROBES),
@@ -272,6 +271,9 @@ class _Build:
             namespace = src.take_str(("metadata", "namespace"))
             out.set(("metadata", "namespace"), namespace, src.at(("metadata", "namespace")))
         metadata(src, ("spec", "inheritedMetadata"), out, ("metadata",))
+        # A cloud identity of the pods that reach the object store (IRSA, Workload Identity).
+        account = ("spec", "serviceAccountTemplate", "metadata")
+        metadata(src, account, out, account)
         # CloudNativePG's declarative hibernation: pgrender's spec.shutdown (pods gone, claims kept).
         hibernation = ("metadata", "annotations", HIBERNATION)
         if src.take_str(hibernation) == "on":

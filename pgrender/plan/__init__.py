@@ -11,7 +11,7 @@ from pgrender.plan.backups import BackupsPlan, backup_warnings, resolve_backups
 from pgrender.plan.claims import check_names, check_user_secrets, claims
 from pgrender.plan.clone import CloneSourcePlan, resolve_clone_source
 from pgrender.plan.instances import InstancePlan, InstanceSetPlan, VolumePlan, resolve_instances
-from pgrender.plan.metadata import ComponentMeta
+from pgrender.plan.metadata import ComponentMeta, resolve_metadata
 from pgrender.plan.monitoring import DashboardPlan, MonitoringPlan, resolve_dashboard, resolve_monitoring
 from pgrender.plan.names import Names
 from pgrender.plan.network_policies import PolicyPlan, RulePlan, resolve_network_policies
@@ -134,6 +134,8 @@ class ClusterPlan:
     # Services a naming profile adds: one over every member, one per member (plan/profiles.py).
     extra_services: tuple[ServicePlan, ...]
     backups: BackupsPlan | None = None
+    # Of ServiceAccount <c>-instance: a cloud identity (IRSA, Workload Identity) of the pods that run as it.
+    service_account_meta: ComponentMeta = field(default_factory=ComponentMeta)
     image_pull_secrets: tuple[str, ...] = ()  # Secret names, in every pod pgrender writes
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
@@ -335,6 +337,9 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
     )
     check_names(sourced, made, problems)
     check_user_secrets(sourced, made, problems)
+    service_account_meta = resolve_metadata(
+        sourced, ("spec", "serviceAccountTemplate", "metadata"), spec.service_account_template.metadata, problems
+    )
     if problems:
         raise SpecError(problems)
 
@@ -416,6 +421,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         profile_labels=profile_labels,
         extra_services=extra_services,
         backups=backups,
+        service_account_meta=service_account_meta,
         image_pull_secrets=tuple(spec.image_pull_secrets),
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),

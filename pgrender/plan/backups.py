@@ -107,6 +107,9 @@ class RepoPlan:
     cipher_key: str | None  # key of the passphrase in the pgBackRest Secret
     cipher_subject: str | None  # SecretInput subject of the passphrase
     cipher_owner: tuple[str, str] | None = None  # (namespace, cluster) it is derived for, when not this one
+    # Reached with the pod's own cloud identity (keyType web-id, auto): the ServiceAccount the backup
+    # Jobs of this repository run as, the database pods' (a role is granted to it, not to a Secret).
+    service_account: str | None = None
 
     def option(self, name: str) -> str:
         return f"repo{self.index}-{name}"
@@ -134,8 +137,9 @@ class LogicalPlan:
     endpoint_url: str
     region: str
     path_style: bool
-    env: tuple[SecretEnv, ...]  # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    env: tuple[SecretEnv, ...]  # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; none with the pod's identity
     ca_file: SecretFile | None
+    service_account: str | None  # the repository's (RepoPlan.service_account)
     retention_days: int | None = None  # dumps older than this are deleted after each dump
     script_key: str = "logical-backup.sh"
     aws_config_key: str = "aws.conf"
@@ -336,17 +340,19 @@ def _logical(
         problems.append(sourced.problem(("spec", "backups", "logical", "repo"), _no_repo(spec.repo, repos)))
         return None
     s3 = repo_spec.s3
-    if s3 is None or s3.key_type != "shared":
+    if s3 is None:
         problems.append(
             sourced.problem(
                 ("spec", "backups", "logical", "repo"),
-                f"logical backups are written with the AWS CLI: {spec.repo} must be an s3 repository with "
-                "keyType shared",
+                f"logical backups are written with the AWS CLI: {spec.repo} must be an s3 repository",
             )
         )
         return None
-    assert repo_spec.credentials is not None  # shared keys need them (RepoLocationSpec)
-    secret = repo_spec.credentials.secret_name
+    keys: tuple[SecretEnv, ...] = ()
+    if repo.service_account is None:  # keyType shared: the keys from the Secret (the CLI reads its identity else)
+        assert repo_spec.credentials is not None  # shared keys need them (RepoLocationSpec)
+        secret = repo_spec.credentials.secret_name
+        keys = (SecretEnv("AWS_ACCESS_KEY_ID", secret, "key"), SecretEnv("AWS_SECRET_ACCESS_KEY", secret, "key-secret"))
     ca = next((f for f in repo.files if f.path == storage_ca_file(repo.name)), None)
     return LogicalPlan(
         name=names.logical_backup,
@@ -357,8 +363,9 @@ def _logical(
         endpoint_url=f"https://{s3.endpoint}" + (f":{s3.port}" if s3.port else ""),
         region=s3.region,
         path_style=s3.uri_style is UriStyle.PATH,
-        env=(SecretEnv("AWS_ACCESS_KEY_ID", secret, "key"), SecretEnv("AWS_SECRET_ACCESS_KEY", secret, "key-secret")),
+        env=keys,
         ca_file=ca,
+        service_account=repo.service_account,
         retention_days=spec.retention_days,
     )
 
@@ -477,7 +484,15 @@ def _repo(
         cipher_key=cipher_key,
         cipher_subject=cipher_subject,
         cipher_owner=owner,
+        service_account=names.instance_rbac if names and pod_identity(spec) else None,
     )
+
+
+def pod_identity(spec: RepoLocationSpec) -> bool:
+    """Whether a repository is reached with the pod's own cloud identity, not keys from a Secret: S3's
+    web-id (a token of the pod's ServiceAccount, IRSA) and auto (the instance metadata service, which
+    on EKS Pod Identity and GKE Workload Identity answers for the pod's ServiceAccount), GCS's auto."""
+    return bool((spec.s3 and spec.s3.key_type != "shared") or (spec.gcs and spec.gcs.key_type == "auto"))
 
 
 def storage_ca_file(repo: str) -> str:

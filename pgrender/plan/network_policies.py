@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 Manifest = dict[str, Any]
 TCP, UDP = "TCP", "UDP"
 HTTPS_PORT = 443  # an object store's port unless its repository names one
+STS_PORT = 443  # AWS STS, where pgBackRest and the AWS CLI trade the pod's web identity token for keys
+METADATA_SERVICE_PORT = 80  # the cloud's instance metadata service, which keyType auto asks for keys
 LOGICAL_BACKUP_TYPE = "logical"  # BACKUP_TYPE_LABEL of the pg_dumpall CronJob's pods
 COMPONENT_LOGICAL_BACKUP = "logical-backup"  # names its policy; its pods are component backup
 
@@ -64,10 +66,15 @@ def peer(spec: PeerSpec) -> Manifest:
     return out
 
 
-def store_port(repo: RepoLocationSpec) -> int | None:
-    """The port an object-store repository is reached on; None for a volume repository."""
+def store_ports(repo: RepoLocationSpec) -> set[int]:
+    """The ports an object-store repository is reached on (none for a volume repository): its store's,
+    and where a pod gets its credentials without keys (pod_identity): AWS STS for keyType web-id, the
+    instance metadata service (169.254.169.254, port 80) for auto."""
     store = repo.s3 or repo.gcs or repo.azure
-    return None if store is None else store.port or HTTPS_PORT
+    if store is None:
+        return set()
+    identity = {"web-id": {STS_PORT}, "auto": {METADATA_SERVICE_PORT}}.get(store.key_type, set())
+    return {store.port or HTTPS_PORT, *identity}
 
 
 def resolve_network_policies(
@@ -97,10 +104,10 @@ def resolve_network_policies(
     stores = tuple(peer(p) for p in np.object_stores.to)
 
     own_repos = spec.backups.repos if spec.backups else []
-    own_store_ports = sorted({p for r in own_repos if (p := store_port(r)) is not None})
+    own_store_ports = sorted({p for r in own_repos for p in store_ports(r)})
     standby = spec.standby if spec.standby and spec.standby.enabled else None
     source = spec.bootstrap.from_backup or (standby.from_backup if standby else None)
-    member_store_ports = sorted({*own_store_ports, *([store_port(source.repo) or HTTPS_PORT] if source else [])})
+    member_store_ports = sorted({*own_store_ports, *(store_ports(source.repo) if source else ())})
     pgbackrest_jobs = bool(backups and backups.repos)
     logical = backups.logical if backups else None
     repo_host = backups.repo_host if backups else None
@@ -199,7 +206,7 @@ def resolve_network_policies(
                 cluster,
                 {"matchLabels": _logical_selector(backup_selector)},
                 [],
-                [dns, RulePlan((member_peer,), _tcp(port)), RulePlan(stores, _tcp(store_port(repo) or HTTPS_PORT))],
+                [dns, RulePlan((member_peer,), _tcp(port)), RulePlan(stores, _tcp(*sorted(store_ports(repo))))],
             )
         )
     if repo_host:

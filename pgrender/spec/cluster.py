@@ -30,6 +30,19 @@ def _namespace_optional_for_editors(schema: dict[str, Any]) -> None:
     schema["required"] = [field for field in schema.get("required", []) if field != "namespace"]
 
 
+class ServiceAccountTemplateSpec(StrictModel):
+    """What ServiceAccount <c>-instance carries besides pgrender's own metadata (CloudNativePG's
+    spec.serviceAccountTemplate)."""
+
+    metadata: MetadataSpec = Field(
+        default_factory=MetadataSpec,
+        description="Labels and annotations of ServiceAccount <c>-instance: the identity every pod that "
+        "reaches a repository with keyType web-id or auto runs as (the database pods, and the backup Jobs of "
+        "such a repository), e.g. eks.amazonaws.com/role-arn (IRSA) or iam.gke.io/gcp-service-account "
+        "(GKE Workload Identity).",
+    )
+
+
 class ObjectMeta(MetadataSpec, json_schema_extra=_namespace_optional_for_editors):
     """Identity of the cluster; labels and annotations go on every object pgrender writes."""
 
@@ -185,6 +198,7 @@ class ClusterSpec(StrictModel):
         "so applications written against that operator keep working unchanged.",
     )
     connectivity: ConnectivitySpec = Field(default_factory=ConnectivitySpec)
+    service_account_template: ServiceAccountTemplateSpec = Field(default_factory=ServiceAccountTemplateSpec)
     network_policy: NetworkPolicySpec = Field(
         default_factory=NetworkPolicySpec,
         description="NetworkPolicies around every pod of the cluster (on by default; needs a CNI that enforces them).",

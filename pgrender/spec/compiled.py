@@ -1298,6 +1298,13 @@ V_ConnectivitySpec = p.Model(ConnectivitySpec, (
     p.Field('replication_ssl_mode', 'replicationSSLMode', _v272, lambda: _v272(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
+class ServiceAccountTemplateSpec(p.Plain):
+    __slots__ = ('metadata',)
+
+V_ServiceAccountTemplateSpec = p.Model(ServiceAccountTemplateSpec, (
+    p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
+))
+
 _v273 = p.boolean()
 
 _v274 = p.mapping(p.string(), p.string(), max_length=50)
@@ -1402,7 +1409,7 @@ _v284 = p.boolean()
 _v285 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
-    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'monitoring', 'naming', 'connectivity', 'network_policy', 'openshift', 'acknowledged_changes')
+    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'monitoring', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
 
 V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('postgres_version', 'postgresVersion', p.literal(14, 15, 16, 17, 18), None),
@@ -1433,6 +1440,7 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('monitoring', 'monitoring', _v267, lambda: _v267(None)),
     p.Field('naming', 'naming', _v268, lambda: _v268(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
+    p.Field('service_account_template', 'serviceAccountTemplate', V_ServiceAccountTemplateSpec, lambda: V_ServiceAccountTemplateSpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
     p.Field('openshift', 'openshift', _v284, lambda: _v284(False)),
     p.Field('acknowledged_changes', 'acknowledgedChanges', _v285, lambda: _v285([])),
@@ -1624,6 +1632,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'SecretItemsSpec': V_SecretItemsSpec,
     'SecretStoreRef': V_SecretStoreRef,
     'SecretsConfig': V_SecretsConfig,
+    'ServiceAccountTemplateSpec': V_ServiceAccountTemplateSpec,
     'ServiceSpec': V_ServiceSpec,
     'SourceEgressSpec': V_SourceEgressSpec,
     'SourceTLSSpec': V_SourceTLSSpec,
@@ -1711,6 +1720,7 @@ MODELS: dict[str, str] = {
     'SecretItemsSpec': 'pgrender.spec.tls.SecretItemsSpec',
     'SecretStoreRef': 'pgrender.spec.repository.SecretStoreRef',
     'SecretsConfig': 'pgrender.spec.repository.SecretsConfig',
+    'ServiceAccountTemplateSpec': 'pgrender.spec.cluster.ServiceAccountTemplateSpec',
     'ServiceSpec': 'pgrender.spec.services.ServiceSpec',
     'SourceEgressSpec': 'pgrender.spec.network_policy.SourceEgressSpec',
     'SourceTLSSpec': 'pgrender.spec.backups.SourceTLSSpec',
@@ -1798,6 +1808,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.tls.SecretItemsSpec': SecretItemsSpec,
     'pgrender.spec.repository.SecretStoreRef': SecretStoreRef,
     'pgrender.spec.repository.SecretsConfig': SecretsConfig,
+    'pgrender.spec.cluster.ServiceAccountTemplateSpec': ServiceAccountTemplateSpec,
     'pgrender.spec.services.ServiceSpec': ServiceSpec,
     'pgrender.spec.network_policy.SourceEgressSpec': SourceEgressSpec,
     'pgrender.spec.backups.SourceTLSSpec': SourceTLSSpec,
