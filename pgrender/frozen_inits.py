@@ -876,10 +876,12 @@ def _make74(__frozen_defaults__, __frozen_factory__):
 
 
 def _make75(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds):
+    __frozen_d0__, = __frozen_defaults__
+    def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds, logical=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'repo', repo)
         __frozen_set__(__frozen_self__, 'cron_jobs', cron_jobs)
         __frozen_set__(__frozen_self__, 'max_age_seconds', max_age_seconds)
+        __frozen_set__(__frozen_self__, 'logical', logical)
     return __init__
 
 
@@ -1183,7 +1185,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,pgbouncer_replicas=,ca_pem=,reload=,cert_manager=': _make72,
     'reason,at,root': _make73,
     'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make74,
-    'repo,cron_jobs,max_age_seconds': _make75,
+    'repo,cron_jobs,max_age_seconds,logical=': _make75,
     'role,secret,psql_variable,verifier_env,password_env': _make76,
     'run,target': _make77,
     'schedule': _make78,

@@ -81,7 +81,7 @@ def spec_with_monitoring(**changes: Any) -> dict[str, Any]:
     ("spec", "alert_count"),
     [
         (monitored("hippo"), 9),  # no backups: no archiving or backup alerts
-        (monitored("backups"), 12),  # + archiving, a backup age alert per repository
+        (monitored("backups"), 13),  # + archiving, a backup age alert per repository, the logical one
         (spec_with_monitoring(tls=EXISTING_TLS), 8),  # no certificate end known
         (spec_with_monitoring(tls=CERT_MANAGER), 9),  # cert-manager's expiry metric
     ],
@@ -200,6 +200,43 @@ CASES: list[tuple[str, str, list[dict[str, str]], int, list[dict[str, str]]]] = 
         "backup-other-cluster",
         "PostgresBackupTooOld",
         [series("kube_cronjob_created", f"{-30 * DAY}x20", namespace=NS, cronjob="other-repo2-full")],
+        15,
+        [],
+    ),
+    (
+        "logical-backup-too-old",
+        "PostgresLogicalBackupTooOld",
+        [
+            series("kube_cronjob_created", f"{-30 * DAY}x20", namespace=NS, cronjob="hippo-logical-backup"),
+            series(
+                "kube_cronjob_status_last_successful_time",
+                f"{-3 * DAY}x20",
+                namespace=NS,
+                cronjob="hippo-logical-backup",
+            ),
+        ],
+        15,
+        [{"repo": "repo1", "severity": "critical"}],
+    ),
+    (
+        "logical-backup-recent",
+        "PostgresLogicalBackupTooOld",
+        [
+            series("kube_cronjob_created", f"{-30 * DAY}x20", namespace=NS, cronjob="hippo-logical-backup"),
+            series(
+                "kube_cronjob_status_last_successful_time",
+                f"{-DAY // 2}x20",
+                namespace=NS,
+                cronjob="hippo-logical-backup",
+            ),
+        ],
+        15,
+        [],
+    ),
+    (
+        "logical-backup-is-not-pgbackrests",  # its dumps say nothing of repo1's pgBackRest backups
+        "PostgresBackupTooOld",
+        [series("kube_cronjob_created", f"{-30 * DAY}x20", namespace=NS, cronjob="hippo-logical-backup")],
         15,
         [],
     ),
@@ -348,7 +385,9 @@ def test_backup_age_limits_follow_the_schedules(backups_plan: ClusterPlan) -> No
     assert {(b.repo, b.cron_jobs, b.max_age_seconds) for b in backups_plan.monitoring.backup_ages} == {
         ("repo1", ("hippo-repo1-full", "hippo-repo1-incr"), DAY + deadline + 3600),
         ("repo2", ("hippo-repo2-full",), DAY + deadline + 3600),
+        ("repo1", ("hippo-logical-backup",), DAY + deadline + 3600),  # a dump every night
     }
+    assert [b.logical for b in backups_plan.monitoring.backup_ages] == [False, False, True]
 
 
 HOUR_MINUTES = 60

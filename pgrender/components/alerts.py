@@ -176,9 +176,10 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
         # Suspended CronJobs (spec.shutdown, a standby cluster) miss their runs, and resumed they do not
         # make them up (startingDeadlineSeconds): the limit counts from the last time one was suspended.
         suspended = f"max_over_time(kube_cronjob_spec_suspend{{{jobs}}}[{backup.max_age_seconds}s]) > 0"
+        kind = "logical backup" if backup.logical else "backup"
         out.append(
             _rule(
-                "PostgresBackupTooOld",
+                "PostgresLogicalBackupTooOld" if backup.logical else "PostgresBackupTooOld",
                 f"((time() - {last} > {backup.max_age_seconds}) "
                 f"or (time() - min(kube_cronjob_created{{{jobs}}}) > {backup.max_age_seconds} "
                 f"unless on () count(kube_cronjob_status_last_successful_time{{{jobs}}}))) "
@@ -186,7 +187,7 @@ def rules(plan: ClusterPlan, m: MonitoringPlan) -> list[dict[str, Any]]:
                 "10m",
                 "critical",
                 "kube-state-metrics",
-                f"{ns}/{cluster}: no successful backup to {backup.repo} for too long",
+                f"{ns}/{cluster}: no successful {kind} to {backup.repo} for too long",
                 f"None of {', '.join(backup.cron_jobs)} succeeded for {{{{ $value | humanizeDuration }}}} "
                 f"(limit {backup.max_age_seconds // 3600}h).",
                 repo=backup.repo,

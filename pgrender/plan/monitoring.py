@@ -30,6 +30,7 @@ class BackupAgePlan:
     repo: str
     cron_jobs: tuple[str, ...]
     max_age_seconds: int
+    logical: bool = False  # the logical backup's dumps (its own alert), not pgBackRest's backups
 
 
 @frozen
@@ -126,20 +127,27 @@ def resolve_dashboard(sourced: SourcedCluster, names: Names, problems: list[Prob
 
 
 def _backup_ages(backups: BackupsPlan | None, max_age_hours: int | None) -> tuple[BackupAgePlan, ...]:
-    """Per repository with scheduled backups: its CronJobs and how old its last success may get."""
+    """Per repository with scheduled backups, and for the logical backup: the CronJobs and how old their
+    last success may get."""
     if backups is None or backups.suspended:
         return ()
+
+    def max_age(schedules: list[str]) -> int:
+        if max_age_hours is not None:
+            return max_age_hours * 3600
+        return _longest_gap(schedules) + backups.job_deadline_seconds + BACKUP_GRACE_SECONDS
+
     out = []
     for repo in backups.repos:
         jobs = [j for j in backups.cron_jobs if j.repo == repo.name and j.schedule]
-        if not jobs:
-            continue
-        if max_age_hours is not None:
-            max_age = max_age_hours * 3600
-        else:
-            max_age = _longest_gap([j.schedule for j in jobs if j.schedule])
-            max_age += backups.job_deadline_seconds + BACKUP_GRACE_SECONDS
-        out.append(BackupAgePlan(repo.name, tuple(j.name for j in jobs), max_age))
+        if jobs:
+            out.append(
+                BackupAgePlan(repo.name, tuple(j.name for j in jobs), max_age([j.schedule for j in jobs if j.schedule]))
+            )
+    # Zalando: "highly advisable to set up additional monitoring" for its logical backups.
+    if backups.logical:
+        logical = backups.logical
+        out.append(BackupAgePlan(logical.repo, (logical.name,), max_age([logical.schedule]), logical=True))
     return tuple(out)
 
 

@@ -43,8 +43,8 @@ class AlertsSpec(StrictModel):
         default=None,
         ge=1,
         le=24 * 366,
-        description="Age of a repository's last successful scheduled backup; default: the longest gap "
-        "between its schedules' runs plus the Job deadline and an hour.",
+        description="Age of a repository's last successful scheduled backup (and of the last logical "
+        "backup); default: the longest gap between its schedules' runs plus the Job deadline and an hour.",
     )
     certificate_expiry_days: int = Field(
         default=14, ge=1, le=3650, description="Days before a certificate of the cluster ends."
