@@ -519,6 +519,77 @@ def test_job_configuration_lists_every_member(objects_of: Callable[[dict[str, An
     assert not [k for k in instance["global"] if "retention" in k]  # only expire reads it: no restart for it
 
 
+def sections(text: str) -> dict[str, dict[str, str]]:
+    """An INI text's options, by section (pgBackRest's own and the command sections)."""
+    parsed = conf(text)
+    return {name: dict(parsed[name]) for name in parsed.sections()}
+
+
+# backups.{processMax, compressType}: (spec fields, options of instance.conf, of job-repo1.conf), beyond the
+# options every configuration has; processMax is a backup's in the Jobs and a restore's in the members.
+TUNING = [
+    ({}, {}, {}),
+    ({"processMax": 4}, {"global:restore": {"process-max": "4"}}, {"global:backup": {"process-max": "4"}}),
+    ({"compressType": "zst"}, {"global": {"compress-type": "zst"}}, {"global": {"compress-type": "zst"}}),
+    ({"compressType": "none"}, {"global": {"compress-type": "none"}}, {"global": {"compress-type": "none"}}),
+]
+
+
+@pytest.mark.parametrize(("fields", "instance", "job"), TUNING)
+def test_processes_and_compression(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    fields: dict[str, Any],
+    instance: dict[str, dict[str, str]],
+    job: dict[str, dict[str, str]],
+) -> None:
+    def configs(spec: dict[str, Any]) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        objects = objects_of(spec)
+        data = find(objects, "ConfigMap", "hippo-pgbackrest-config")["data"]
+        jobs = find(objects, "ConfigMap", "hippo-pgbackrest-jobs")["data"]
+        return sections(data["instance.conf"]), sections(jobs["job-repo1.conf"])
+
+    plain_instance, plain_job = configs(with_backups())
+    tuned_instance, tuned_job = configs(with_backups(**fields))
+    for plain, tuned, expected in ((plain_instance, tuned_instance, instance), (plain_job, tuned_job, job)):
+        added = {
+            name: {k: v for k, v in options.items() if plain.get(name, {}).get(k) != v}
+            for name, options in tuned.items()
+        }
+        assert {name: options for name, options in added.items() if options} == expected
+
+
+def test_a_restore_from_another_cluster_uses_the_processes_too(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    spec = restore_spec()
+    spec["spec"]["backups"] = {"repos": [s3_repo()], "processMax": 3}
+    data = find(objects_of(spec), "ConfigMap", "hippo-clone-pgbackrest-config")["data"]
+    assert sections(data["source.conf"])["global:restore"] == {"process-max": "3"}
+
+
+@pytest.mark.parametrize(("backup_from", "standby"), [(None, False), ("primary", False), ("prefer-standby", True)])
+def test_backups_from_a_standby_fall_back_to_the_primary(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], backup_from: str | None, standby: bool
+) -> None:
+    """prefer-standby: pgBackRest's backup-standby first; it refuses with no replica streaming, and the
+    backup runs from the primary then (with the retry of the first backup after a failover)."""
+    spec = with_backups(**({"backupFrom": backup_from} if backup_from else {}))
+    script = find(objects_of(spec), "ConfigMap", "hippo-pgbackrest-jobs")["data"]["backup.sh"]
+    lines = [line.strip() for line in script.splitlines()]
+    from_standby = 'run backup --type="$type" $start --backup-standby || {'
+    assert (from_standby in lines) is standby
+    if standby:
+        after = lines[lines.index(from_standby) + 1 :]
+        assert after[:2] == [
+            'echo "no backup from a standby; backing up from the primary" >&2',
+            "# The first backup after a failover can fail once on the new timeline (pgBackRest error 058), and",
+        ]
+    assert lines.count('run backup --type="$type" $start || {') == 1
+    assert "backup-standby" not in "".join(
+        find(objects_of(spec), "ConfigMap", "hippo-pgbackrest-jobs")["data"]["job-repo1.conf"]
+    )
+
+
 def test_database_pod(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
     pod = find(objects_of(with_backups()), "StatefulSet", "hippo-instance1-0")["spec"]["template"]["spec"]
     database, sidecar = pod["containers"]

@@ -299,6 +299,12 @@ CARRIED = [
      {"priorityClassName": "low", "tolerations": [{"key": "b", "operator": "Exists"}], "nodeAffinity": {
          "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
              {"key": "pool", "operator": "In", "values": ["batch"]}]}]}}}),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{process-max: '4'}}}}}}}}",
+     "spec.backups.processMax", 4),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{compress-type: zst}}}}}}}}",
+     "spec.backups.compressType", "zst"),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{backup-standby: y}}}}}}}}",
+     "spec.backups.backupFrom", "prefer-standby"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, repoHost: {{priorityClassName: high}}}}}}}}",
      "spec.backups.repoHost.scheduling", {"priorityClassName": "high"}),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, metadata: {{labels: {{team: dba}}}}}}}}}}",
@@ -452,6 +458,12 @@ NOTED = [
      "spec.backups.pgbackrest.repoHost.resources", NoteKind.LEFT_OUT, "spec.backups.resources"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, repoHost: {{affinity: {{podAntiAffinity: {{x: 1}}}}}}}}}}}}",
      "spec.backups.pgbackrest.repoHost.affinity.podAntiAffinity", NoteKind.LEFT_OUT, "by nodes only"),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{backup-standby: y}}}}}}}}",
+     "spec.backups.pgbackrest.global.backup-standby", NoteKind.CHANGED, "backs up from the primary then"),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{compress-type: xz}}}}}}}}",
+     "spec.backups.pgbackrest.global.compress-type", NoteKind.LEFT_OUT, "one of gz, lz4, zst, bz2, none"),
+    ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{process-max: '0'}}}}}}}}",
+     "spec.backups.pgbackrest.global.process-max", NoteKind.LEFT_OUT, "from 1 to 64"),
 ]  # fmt: skip
 
 

@@ -121,8 +121,13 @@ def test_alerts_that_expect_running_members_are_left_out(
         (rule,) = [m for (kind, _), m in objects.items() if kind == "PrometheusRule"]
         return {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
 
-    # and the backups' age: the CronJobs are suspended
-    assert alerts(running) - alerts(stopped) == {"PostgresMemberDown", "PostgresNoPrimary", "PostgresBackupTooOld"}
+    # and the backups' age, pgBackRest's and the logical dumps': the CronJobs are suspended
+    assert alerts(running) - alerts(stopped) == {
+        "PostgresMemberDown",
+        "PostgresNoPrimary",
+        "PostgresBackupTooOld",
+        "PostgresLogicalBackupTooOld",
+    }
     assert alerts(stopped) < alerts(running)
 
 

@@ -122,6 +122,7 @@ def instance_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
         # pgBackRest does not create its log directory; its messages go to the containers' output.
         ("log-level-file", "off"),
         ("lock-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/lock"),
+        *_compression(backups),
     ]
     for repo in backups.repos:
         options += _repo_options(backups, repo, via_host=True)
@@ -136,9 +137,20 @@ def instance_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
         [
             ("global", options),
             ("global:archive-push", [("process-max", "2")]),
+            *_processes(backups, "restore"),
             (STANZA, _local_member(plan)),
         ]
     )
+
+
+def _compression(backups: BackupsPlan) -> Options:
+    """backups.compressType: where pgBackRest compresses (archive-push in the members, backup in the Jobs)."""
+    return [("compress-type", backups.compress_type)] if backups.compress_type else []
+
+
+def _processes(backups: BackupsPlan, command: str) -> list[tuple[str, Options]]:
+    """backups.processMax: the section of ``command`` (backup in the Jobs, restore in the members)."""
+    return [(f"global:{command}", [("process-max", str(backups.process_max))])] if backups.process_max else []
 
 
 def source_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
@@ -152,7 +164,7 @@ def source_config(plan: ClusterPlan, backups: BackupsPlan) -> str:
         ("lock-path", f"{defaults.PGDATA_MOUNT}/pgbackrest/lock"),
         *backups.source.repo.store_options,
     ]
-    return ini([("global", options), (STANZA, _local_member(plan))])
+    return ini([("global", options), *_processes(backups, "restore"), (STANZA, _local_member(plan))])
 
 
 def _local_member(plan: ClusterPlan) -> Options:
@@ -175,9 +187,9 @@ def job_config(plan: ClusterPlan, backups: BackupsPlan, repo: RepoPlan) -> str:
             (f"pg{n}-port", str(member.port)),
             (f"pg{n}-socket-path", defaults.SOCKET_DIR),
         ]
-    options: Options = [("log-level-console", "info"), ("log-level-file", "off")]
+    options: Options = [("log-level-console", "info"), ("log-level-file", "off"), *_compression(backups)]
     options += _repo_options(backups, repo, expires=True)
-    return ini([("global", options), (STANZA, members)])
+    return ini([("global", options), *_processes(backups, "backup"), (STANZA, members)])
 
 
 def _repo_host_config(backups: BackupsPlan) -> str:
@@ -231,6 +243,22 @@ stanza = json.load(sys.stdin)[0]
 current = max(db["id"] for db in stanza["db"])
 sys.exit(0 if any(b["database"]["id"] == current for b in stanza["backup"]) else 1)'
 """
+    backup = """# The first backup after a failover can fail once on the new timeline (pgBackRest error 058), and
+# pgBackRest's hint says a retry is normal; a second failure fails the Job, which retries it.
+run backup --type="$type" $start || {
+    echo "backup failed; retrying once in 10 seconds" >&2
+    sleep 10
+    run backup --type="$type" $start
+}"""
+    if backups.backup_from_standby:
+        nested = backup.replace("\n", "\n    ")
+        backup = f"""# backupFrom prefer-standby: the files come from a streaming replica, the primary only starts and
+# stops the backup. With none streaming (a failover, a replica restarting), pgBackRest refuses
+# (backup-standby): the backup runs from the primary.
+run backup --type="$type" $start --backup-standby || {{
+    echo "no backup from a standby; backing up from the primary" >&2
+    {nested}
+}}"""
     return f"""#!/bin/sh
 # A backup of one repository (the only one in $PGBACKREST_CONFIG): pgBackRest reaches every member's
 # TLS server and finds the primary itself. Argument: full, diff or incr; or init, which takes a full
@@ -259,13 +287,7 @@ if [ "$type" = init ]; then
     fi
     type=full
 fi
-# The first backup after a failover can fail once on the new timeline (pgBackRest error 058), and
-# pgBackRest's hint says a retry is normal; a second failure fails the Job, which retries it.
-run backup --type="$type" $start || {{
-    echo "backup failed; retrying once in 10 seconds" >&2
-    sleep 10
-    run backup --type="$type" $start
-}}
+{backup}
 run expire
 run info
 """

@@ -55,6 +55,7 @@ SPEC = ("spec",)
 SET = ("spec", "instances", ANY)
 BOUNCER = ("spec", "proxy", "pgBouncer")
 PGBACKREST = ("spec", "backups", "pgbackrest")
+COMPRESS_TYPES = ("gz", "lz4", "zst", "bz2", "none")  # pgrender's backups.compressType
 
 _ROLE_ATTRIBUTES = ("superuser", "createdb", "createrole", "login", "replication", "bypassrls", "inherit")
 _IMAGE = (
@@ -663,6 +664,39 @@ class _Build:
         metadata(src, (*PGBACKREST, "metadata"), out, ("spec", "backups", "metadata"))
         for part in ("jobs", "repoHost"):
             self.placement((*PGBACKREST, part), ("spec", "backups", part, "scheduling"))
+        self.tuning()
+
+    def tuning(self) -> None:
+        """PGO's global process-max, compress-type and backup-standby: pgrender's processMax,
+        compressType and backupFrom."""
+        src, out = self.src, self.out
+        to: Path_ = ("spec", "backups")
+        path = (*PGBACKREST, "global", "process-max")
+        text = src.take_str(path)
+        if text is not None:
+            if text.isdigit() and 1 <= int(text) <= 64:
+                out.set((*to, "processMax"), int(text), src.at(path))
+            else:
+                src.left_out(path, "pgrender's processMax is a whole number from 1 to 64")
+        path = (*PGBACKREST, "global", "compress-type")
+        text = src.take_str(path)
+        if text is not None:
+            if text in COMPRESS_TYPES:
+                out.set((*to, "compressType"), text, src.at(path))
+            else:
+                src.left_out(path, f"pgrender's compressType is one of {', '.join(COMPRESS_TYPES)}")
+        path = (*PGBACKREST, "global", "backup-standby")
+        text = src.take_str(path)
+        if text in ("y", "prefer"):
+            out.set((*to, "backupFrom"), "prefer-standby", src.at(path))
+            if text == "y":
+                src.changed(
+                    path,
+                    "pgBackRest's backup-standby=y fails a backup when no replica streams; pgrender's "
+                    "prefer-standby backs up from the primary then",
+                )
+        elif text is not None and text != "n":
+            src.left_out(path, "expected y or n")
 
     def left_out_with_repos(self, first: Path_) -> None:
         """The pgBackRest fields that serve the repositories, every one of which pgrender refuses."""

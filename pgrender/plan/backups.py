@@ -210,6 +210,9 @@ class BackupsPlan:
     archive_command: str
     restore_command: str
     replica_command: str | None  # Patroni's pgbackrest replica method, None without a repository to read
+    backup_from_standby: bool = False  # backups copy a streaming replica's files, else the primary's
+    process_max: int | None = None  # pgBackRest processes of a backup and of a restore; None: its default (1)
+    compress_type: str | None = None  # of backups and archived WAL; None: pgBackRest's default (gz)
 
     @property
     def init_repo(self) -> RepoPlan | None:
@@ -326,6 +329,9 @@ def resolve_backups(
         archive_command=f'{own} archive-push "%p"',
         restore_command=f'{own} archive-get %f "%p"',
         replica_command=replica_command,
+        backup_from_standby=bool(backups and backups.backup_from == "prefer-standby"),
+        process_max=backups.process_max if backups else None,
+        compress_type=backups.compress_type if backups else None,
     )
 
 

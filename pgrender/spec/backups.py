@@ -262,6 +262,24 @@ class BackupsSpec(StrictModel):
         "and the sidecar beside each member (a change restarts the members); what is left out comes from "
         "the preset's defaults (README, Resources).",
     )
+    backup_from: Literal["primary", "prefer-standby"] = Field(
+        default="primary",
+        description="prefer-standby: a backup copies the files from a streaming replica, and the primary only "
+        "starts and stops it (CloudNativePG's backup.target); with no replica streaming it runs from the primary.",
+    )
+    process_max: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="pgBackRest processes that copy and compress files in a backup (its Job) and a restore (a new "
+        "replica, a restore's bootstrap); default 1. Each is a core's work: raise the Jobs' and members' CPU to match.",
+    )
+    compress_type: Literal["gz", "lz4", "zst", "bz2", "none"] | None = Field(
+        default=None,
+        description="How backups and archived WAL are compressed: gz (the default), lz4, zst, bz2 or none. zst and "
+        "lz4 are much faster and need a pgBackRest built with them (Debian's is). Changing it keeps what is in "
+        "the repositories readable.",
+    )
     manual: ManualBackupSpec | None = Field(default=None, description="A one-off backup Job.")
     logical: LogicalBackupSpec | None = Field(default=None, description="Scheduled pg_dumpall to object storage.")
     jobs: BackupPodsSpec = Field(

@@ -77,9 +77,14 @@ def with_user_secrets(rendered: Rendered, s3: S3Server) -> Rendered:
 
 
 def source_spec(s3: S3Server) -> dict[str, Any]:
+    """examples/backups.yaml with its S3 repository on the local store, keeping two full backups;
+    backups copy a streaming replica's files, with two processes (restores too), compressed with
+    zstd (archived WAL too)."""
     spec = local_spec("backups")
-    repos = spec["spec"]["backups"]["repos"]
+    backups = spec["spec"]["backups"]
+    repos = backups["repos"]
     repos[0] = {**local_repo(s3), "schedules": repos[0]["schedules"], "retention": {"full": 2}}
+    backups |= {"backupFrom": "prefer-standby", "processMax": 2, "compressType": "zst"}
     return spec
 
 

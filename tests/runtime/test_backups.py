@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -64,10 +65,18 @@ def source(dr_root: Path, s3: S3Server) -> Iterator[LocalCluster]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_initial_job_creates_the_stanza_and_a_full_backup(source: LocalCluster) -> None:
+def test_initial_job_creates_the_stanza_and_a_full_backup(source: LocalCluster, s3: S3Server) -> None:
     out = succeeded(run_backup(source, "Job", "hippo-repo1-init-"))
     assert "+ pgbackrest stanza-create" in out
     assert [t for t, _ in backups_of(info(source, "hippo-repo1-full"))] == ["full"]
+    # backupFrom prefer-standby, processMax 2, compressType zst: from the replica, as configured.
+    assert "+ pgbackrest backup --type=full --start-fast --backup-standby" in out
+    assert "replay on the standby reached" in out, out
+    (begin,) = [line for line in out.splitlines() if "backup command begin" in line]
+    assert "--backup-standby" in begin and "--process-max=2" in begin and "--compress-type=zst" in begin
+    assert "no backup from a standby" not in out
+    files = [k for k in s3.list_keys(BUCKET, f"{SOURCE_PATH}/backup/db/") if "/pg_data/" in k]
+    assert files and all(k.endswith(".zst") for k in files if not k.endswith(".manifest")), files[:5]
     # Run again (a changed configuration renders a new init Job): the backup is there, nothing to do.
     assert "the repository holds a backup already" in succeeded(run_backup(source, "Job", "hippo-repo1-init-"))
 
@@ -95,7 +104,7 @@ def test_volume_repository_on_its_repository_host(source: LocalCluster) -> None:
     assert any(p.name.startswith(segment) for p in claim.rglob("*")), "the segment reached the repository's claim"
 
 
-def test_archiving_survives_a_failover_and_the_first_backup_after_it(source: LocalCluster) -> None:
+def test_archiving_survives_a_failover_and_the_first_backup_after_it(source: LocalCluster, s3: S3Server) -> None:
     old = source.wait_healthy()
     old.psql("INSERT INTO events (what) VALUES ('before failover')")
     switch_and_wait_archived(source, old)
@@ -105,10 +114,17 @@ def test_archiving_survives_a_failover_and_the_first_backup_after_it(source: Loc
     new.psql("INSERT INTO events (what) VALUES ('after failover')")
     segment = switch_and_wait_archived(source, new)
     assert segment.startswith("00000002"), "the new primary archives its new timeline"
-    # The old primary is still down: pgBackRest warns about it and backs up the new primary; the
-    # first backup on the new timeline may fail once (error 058), and backup.sh retries it.
-    out = succeeded(run_backup(source, "CronJob", "hippo-repo1-full"))
+    # The old primary is still down: pgBackRest warns about it and, with no standby to copy (backupFrom
+    # prefer-standby), backs up the new primary; the first backup on the new timeline may fail once
+    # (error 058), and backup.sh retries it.
+    result = run_backup(source, "CronJob", "hippo-repo1-full")
+    out = succeeded(result)
     assert "backup command end: completed successfully" in out
+    assert "+ pgbackrest backup --type=full --backup-standby" in out  # refused: [056], no standby
+    assert "no backup from a standby; backing up from the primary" in result.stderr, result.stderr
+    archived = s3.list_keys(BUCKET, f"{SOURCE_PATH}/archive/db/")
+    segments = [k for k in archived if re.fullmatch(r"[0-9A-F]{24}-[0-9a-f]{40}(\.\w+)?", k.rsplit("/", 1)[1])]
+    assert segments and all(k.endswith(".zst") for k in segments), segments[:5]
     last = info(source, "hippo-repo1-full")["backup"][-1]
     assert (last["type"], last["archive"]["start"][:8]) == ("full", "00000002")
     # Every segment from the first backup on is in the archive, across the timeline switch.
