@@ -77,11 +77,11 @@ def _make5(__frozen_defaults__, __frozen_factory__):
 
 
 def _make6(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, cluster, namespace, repo, target, standby, restore_command):
+    def __init__(__frozen_self__, cluster, namespace, repo, recovery, standby, restore_command):
         __frozen_set__(__frozen_self__, 'cluster', cluster)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'repo', repo)
-        __frozen_set__(__frozen_self__, 'target', target)
+        __frozen_set__(__frozen_self__, 'recovery', recovery)
         __frozen_set__(__frozen_self__, 'standby', standby)
         __frozen_set__(__frozen_self__, 'restore_command', restore_command)
     return __init__
@@ -1120,7 +1120,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'claim,size,storage_class,mount_path': _make3,
     'cluster,document': _make4,
     'cluster,namespace,host,port,secret,ca_common_name,ca_not_before,ca_validity_days,ca_rotation,common_name,command': _make5,
-    'cluster,namespace,repo,target,standby,restore_command': _make6,
+    'cluster,namespace,repo,recovery,standby,restore_command': _make6,
     'cluster,profile=,host_suffix=': _make7,
     'clusters,notes': _make8,
     'clusters,warnings=': _make9,

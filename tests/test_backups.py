@@ -681,6 +681,65 @@ def test_restore_bootstrap(
     assert source["db"]["pg1-path"] == "/pgdata/pg16"
 
 
+# bootstrap.fromBackup's other targets, and the backup to start from: (fields, pgbackrest restore's options).
+RECOVERY = [
+    ({"targetName": "before-the-migration"}, "--type=name --target=before-the-migration --target-action=promote"),
+    ({"targetName": "it's 5 o'clock"}, "--type=name \"--target=it's 5 o'clock\" --target-action=promote"),
+    ({"targetLsn": "16/B374D848"}, "--type=lsn --target=16/B374D848 --target-action=promote"),
+    ({"targetXid": 8123}, "--type=xid --target=8123 --target-action=promote"),
+    ({"targetImmediate": True}, "--type=immediate --target-action=promote"),
+    ({"backupSet": "20261128-011500F"}, "--set=20261128-011500F"),
+    (
+        {"backupSet": "20261128-011500F_20261129-011500I", "targetImmediate": True},
+        "--type=immediate --target-action=promote --set=20261128-011500F_20261129-011500I",
+    ),
+    ({"targetImmediate": False}, ""),
+]
+
+
+@pytest.mark.parametrize(("fields", "options"), RECOVERY)
+def test_restore_targets(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]], fields: dict[str, Any], options: str
+) -> None:
+    objects = objects_of(restore_spec(None, **fields))
+    command = patroni_yaml(objects, "hippo-clone")["bootstrap"]["pgbackrest"]["command"]
+    restore = shlex.split(command)[4:]
+    assert restore == [
+        "pgbackrest",
+        "--config=/etc/pgbackrest/source.conf",
+        "--stanza=db",
+        "--delta",
+        *shlex.split(options),
+        "restore",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"target": "2026-11-28T10:15:00Z", "targetName": "x"},
+            "a restore recovers to one target (target, targetName, targetLsn, targetXid, targetImmediate); "
+            "found target, targetName",
+        ),
+        ({"targetLsn": "16/B374D848", "targetImmediate": True}, "found targetLsn, targetImmediate"),
+        ({"targetLsn": "16-B374D848"}, "'16-B374D848' is not a WAL location"),
+        ({"backupSet": "latest"}, "'latest' is not a backup's label"),
+        ({"targetName": "two\nlines"}, "is not a restore point's name"),
+        ({"targetName": "x" * 64}, "is not a restore point's name"),
+        ({"targetName": "ä" * 32}, "expected 1-63 bytes on one line"),
+        ({"targetXid": 2}, "expected a number of at least 3; found 2"),
+    ],
+)
+def test_restore_targets_refused(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], fields: dict[str, Any], message: str
+) -> None:
+    fields = dict(fields)
+    spec = restore_spec(fields.pop("target", None), **fields)
+    found = [m for m in messages(plan_of, spec) if m.startswith("spec.bootstrap.fromBackup")]
+    assert found and message in found[0], found
+
+
 def test_clone_reads_the_sources_passphrase(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
     """The clone's copy of the source passphrase is the source cluster's own, derived for it."""
     source = find(objects_of(with_backups()), "Secret", "hippo-pgbackrest")["data"]["repo1-cipher-pass"]

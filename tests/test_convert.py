@@ -111,6 +111,11 @@ def at(data: Any, path: str) -> Any:
 # Input fragment → what the spec holds (dotted path, value).
 S3_REPO = "repos: [{name: repo1, s3: {bucket: bkt, endpoint: s3.example.com, region: r}, schedules: {full: '@daily'}}]"
 # A standby of PGO's encrypted repository (PGO's passphrase, repo1-cipher-pass, is in its configuration Secret).
+# PGO's restore of a new cluster from a repository, with pgBackRest's restore options ({}).
+CLOUD_RESTORE = (
+    "spec: {{dataSource: {{pgbackrest: {{stanza: db, repo: {{name: repo1, s3: {{bucket: bkt, endpoint: s3.example.com, "
+    "region: r}}}}, options: [{}]}}}}}}"
+)
 ENCRYPTED = (
     "spec: {backups: {pgbackrest: {global: {repo1-cipher-type: aes-256-cbc}, repos: [{name: repo1, s3: {bucket: "
     "bkt, endpoint: s3.example.com, region: r}}]}}, standby: {enabled: true, repoName: repo1}}"
@@ -299,6 +304,15 @@ CARRIED = [
      {"priorityClassName": "low", "tolerations": [{"key": "b", "operator": "Exists"}], "nodeAffinity": {
          "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
              {"key": "pool", "operator": "In", "values": ["batch"]}]}]}}}),
+    ("pgo", CLOUD_RESTORE.format("--type=name, --target=before-upgrade"), "spec.bootstrap.fromBackup.targetName",
+     "before-upgrade"),
+    ("pgo", CLOUD_RESTORE.format("'--type=lsn --target=0/3000060'"), "spec.bootstrap.fromBackup.targetLsn",
+     "0/3000060"),
+    ("pgo", CLOUD_RESTORE.format("--type=xid, --target=1234"), "spec.bootstrap.fromBackup.targetXid", 1234),
+    ("pgo", CLOUD_RESTORE.format("--type=immediate, --set=20261128-011500F"),
+     "spec.bootstrap.fromBackup.targetImmediate", True),
+    ("pgo", CLOUD_RESTORE.format("--type=immediate, --set=20261128-011500F"), "spec.bootstrap.fromBackup.backupSet",
+     "20261128-011500F"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{process-max: '4'}}}}}}}}",
      "spec.backups.processMax", 4),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{compress-type: zst}}}}}}}}",
@@ -460,6 +474,10 @@ NOTED = [
      "spec.backups.pgbackrest.repoHost.affinity.podAntiAffinity", NoteKind.LEFT_OUT, "by nodes only"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{backup-standby: y}}}}}}}}",
      "spec.backups.pgbackrest.global.backup-standby", NoteKind.CHANGED, "backs up from the primary then"),
+    ("pgo", CLOUD_RESTORE.format("--type=lsn, --target=somewhere"), "spec.dataSource.pgbackrest.options",
+     NoteKind.LEFT_OUT, "a WAL location (lsn)"),
+    ("pgo", CLOUD_RESTORE.format("--set=latest"), "spec.dataSource.pgbackrest.options", NoteKind.LEFT_OUT,
+     "'latest' is not a backup's label"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{compress-type: xz}}}}}}}}",
      "spec.backups.pgbackrest.global.compress-type", NoteKind.LEFT_OUT, "one of gz, lz4, zst, bz2, none"),
     ("pgo", f"spec: {{backups: {{pgbackrest: {{{S3_REPO}, global: {{process-max: '0'}}}}}}}}",

@@ -39,6 +39,7 @@ from pgrender.plan.patroni import PASSTHROUGH as PATRONI_PASSTHROUGH
 from pgrender.plan.patroni import PASSTHROUGH_POSTGRESQL as PATRONI_PASSTHROUGH_POSTGRESQL
 from pgrender.plan.pgbouncer import REFUSED_DATABASE_SETTINGS
 from pgrender.plan.resources import ContainerKind
+from pgrender.spec.rules.backups import check_backup_label, check_lsn, check_restore_point
 from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.rules.pgbouncer import PASSTHROUGH_SETTINGS
 
@@ -786,7 +787,7 @@ class _Build:
                 words += shlex.split(str(option))
             except ValueError:
                 words.append(str(option))
-        kind = target = None
+        kind = target = backup_set = None
         rest = []
         for word in words:
             key, _, value = word.partition("=")
@@ -794,18 +795,25 @@ class _Build:
                 kind = value
             elif key == "--target":
                 target = value
+            elif key == "--set":
+                backup_set = value
             else:
                 rest.append(word)
-        when = _timestamp(target) if target else None
-        if kind == "time" and when is not None:
-            out.set((*to, "target"), when, src.at(path))
-        elif kind is not None or target is not None:
+        field, value = _recovery_target(kind, target)
+        if field is not None:
+            out.set((*to, field), value, src.at(path))
+        elif kind not in (None, "default") or target is not None:
             src.left_out(
                 path,
-                "pgrender restores to a point in time (--type=time and a --target timestamp) or to the end of "
-                "the archive",
+                "pgrender restores to a time, a restore point (name), a WAL location (lsn), a transaction (xid), "
+                "the end of the backup (immediate) or the end of the archive, each with its --target",
             )
             return
+        if backup_set is not None:
+            try:
+                out.set((*to, "backupSet"), check_backup_label(backup_set), src.at(path))
+            except ValueError as exc:
+                src.left_out(path, str(exc))
         if rest:
             src.left_out(path, f"{' '.join(rest)}: pgrender passes no other restore options")
 
@@ -923,6 +931,26 @@ def _timestamp(text: str) -> str | None:
 
 
 Report = Callable[[NoteKind, Path_, str], None]
+
+
+def _recovery_target(kind: str | None, target: str | None) -> tuple[str | None, Any]:
+    """pgbackrest restore's --type and --target as bootstrap.fromBackup's field and value; (None,
+    None) for what pgrender cannot say (or a target its field refuses)."""
+    try:
+        if kind == "time" and target is not None:
+            when = _timestamp(target)
+            return ("target", when) if when is not None else (None, None)
+        if kind == "name" and target is not None:
+            return "targetName", check_restore_point(target)
+        if kind == "lsn" and target is not None:
+            return "targetLsn", check_lsn(target)
+        if kind == "xid" and target is not None and target.isdigit() and int(target) >= 3:
+            return "targetXid", int(target)
+        if kind == "immediate" and target is None:
+            return "targetImmediate", True
+    except ValueError:
+        pass
+    return None, None
 
 
 class _Repos:

@@ -16,7 +16,7 @@ import functools
 import hashlib
 import math
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pgrender.errors import Problem
 from pgrender.frozen import frozen, replace
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         BackupSourceSpec,
         LogicalBackupSpec,
         RepoLocationSpec,
+        RestoreSourceSpec,
         RetentionSpec,
     )
 
@@ -160,7 +161,9 @@ class SourcePlan:
     cluster: str
     namespace: str
     repo: RepoPlan
-    target: dt.datetime | None  # None: the end of the archive
+    # pgbackrest restore's options for where recovery ends (--type, --target, --set, the action);
+    # none: the newest backup, then every archived segment (a standby's source has none).
+    recovery: tuple[str, ...]
     standby: bool
     restore_command: str  # PostgreSQL's restore_command for the standby's archive replay
 
@@ -675,31 +678,47 @@ def _source(
         )
     program = shlex.quote(sourced.cluster.spec.image_contract.pgbackrest)
     repo = _repo(spec.repo, namespace, spec.cluster, None, secret, index=SOURCE_INDEX, owner=(namespace, spec.cluster))
-    # A restore's target (a standby's source has none), told by the field, not the model's class.
-    target = getattr(spec, "target", None)
-    target = target if isinstance(target, dt.datetime) else None
     return SourcePlan(
         cluster=spec.cluster,
         namespace=namespace,
         repo=repo,
-        target=target,
+        # A standby's source has no target: it follows the archive to its end, and on.
+        recovery=() if standby else _recovery(cast("RestoreSourceSpec", spec)),
         standby=standby,
         restore_command=f'{program} --config={SOURCE_CONFIG} --stanza={STANZA} archive-get %f "%p"',
     )
 
 
-def restore_command_line(source: SourcePlan, program: str) -> str:
-    """pgbackrest restore into an empty data directory, as Patroni's custom bootstrap runs it.
+def _recovery(spec: RestoreSourceSpec) -> tuple[str, ...]:
+    """Where a restore's recovery ends (RestoreSourceSpec's target fields, at most one given), and
+    from which backup.
 
     --target-action=promote: with keep_existing_recovery_conf Patroni turns hot_standby off, and
     pgBackRest's default action (pause) would then shut the server down.
     """
-    words = [program, f"--config={SOURCE_CONFIG}", f"--stanza={STANZA}", "--delta"]
-    if source.target is not None:
-        target = source.target.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
-        words += ["--type=time", f"--target={target}", "--target-action=promote"]
-    words.append("restore")
-    return shlex.join(words)
+    words: list[str] = []
+    if isinstance(spec.target, dt.datetime):
+        words = ["--type=time", f"--target={spec.target.astimezone(dt.UTC).strftime('%Y-%m-%d %H:%M:%S.%f+00')}"]
+    elif spec.target_name is not None:
+        words = ["--type=name", f"--target={spec.target_name}"]
+    elif spec.target_lsn is not None:
+        words = ["--type=lsn", f"--target={spec.target_lsn}"]
+    elif spec.target_xid is not None:
+        words = ["--type=xid", f"--target={spec.target_xid}"]
+    elif spec.target_immediate:
+        words = ["--type=immediate"]
+    if words:
+        words.append("--target-action=promote")
+    if spec.backup_set is not None:
+        words.append(f"--set={spec.backup_set}")
+    return tuple(words)
+
+
+def restore_command_line(source: SourcePlan, program: str) -> str:
+    """pgbackrest restore into an empty data directory, as Patroni's custom bootstrap runs it."""
+    return shlex.join(
+        [program, f"--config={SOURCE_CONFIG}", f"--stanza={STANZA}", "--delta", *source.recovery, "restore"]
+    )
 
 
 def preset_full_schedule(namespace: str, cluster: str, repo: str, time_zone: str) -> str:

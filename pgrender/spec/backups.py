@@ -18,13 +18,17 @@ from pgrender.spec.rules.backups import (
     UriStyle,
     check_a_source,
     check_azure_container,
+    check_backup_label,
     check_distinct_repos,
     check_gcs_bucket,
+    check_lsn,
     check_object_store,
     check_one_bootstrap,
     check_one_repo_kind,
+    check_one_target,
     check_region,
     check_repo_path,
+    check_restore_point,
     check_s3_bucket,
     check_schedule,
     check_source_host,
@@ -320,6 +324,33 @@ class RestoreSourceSpec(BackupSourceSpec):
         description="latest: replay every archived WAL segment; a timestamp: recover to that point in time "
         "(it must be after the end of a backup in the repository).",
     )
+    target_name: Annotated[str, AfterValidator(check_restore_point)] | None = Field(
+        default=None,
+        examples=["before-the-migration"],
+        description="Recover to a restore point made with pg_create_restore_point() (instead of target).",
+    )
+    target_lsn: Annotated[str, AfterValidator(check_lsn)] | None = Field(
+        default=None,
+        examples=["16/B374D848"],
+        description="Recover to a WAL location, as pg_current_wal_lsn() gives them (instead of target).",
+    )
+    target_xid: int | None = Field(
+        default=None,
+        ge=3,
+        description="Recover to the commit of this transaction, included (instead of target).",
+    )
+    target_immediate: bool = Field(
+        default=False,
+        description="true: recover only until the backup is consistent, and replay no more (instead of target).",
+    )
+    backup_set: Annotated[str, AfterValidator(check_backup_label)] | None = Field(
+        default=None,
+        examples=["20261129-011500F"],
+        description="The backup to restore, by its label (pgbackrest info; pgBackRest's --set); default: the "
+        "newest one that reaches the target.",
+    )
+
+    _one_target = model_validator(mode="after")(check_one_target)
 
 
 SourceHost = Annotated[

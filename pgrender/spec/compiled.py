@@ -1108,37 +1108,52 @@ V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
 
 _v239 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
-class RestoreSourceSpec(p.Plain):
-    __slots__ = ('cluster', 'namespace', 'repo', 'target')
+_v240 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
 
-V_RestoreSourceSpec = p.Model(RestoreSourceSpec, (
+_v241 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
+
+_v242 = p.nullable(p.integer(ge=3))
+
+_v243 = p.boolean()
+
+_v244 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
+
+class RestoreSourceSpec(p.Plain):
+    __slots__ = ('cluster', 'namespace', 'repo', 'target', 'target_name', 'target_lsn', 'target_xid', 'target_immediate', 'backup_set')
+
+V_RestoreSourceSpec = p.after(p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
     p.Field('namespace', 'namespace', _v230, lambda: _v230(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
     p.Field('target', 'target', _v239, lambda: _v239('latest')),
-))
+    p.Field('target_name', 'targetName', _v240, lambda: _v240(None)),
+    p.Field('target_lsn', 'targetLsn', _v241, lambda: _v241(None)),
+    p.Field('target_xid', 'targetXid', _v242, lambda: _v242(None)),
+    p.Field('target_immediate', 'targetImmediate', _v243, lambda: _v243(False)),
+    p.Field('backup_set', 'backupSet', _v244, lambda: _v244(None)),
+)), m_spec_rules_backups.check_one_target)
 
-_v240 = p.nullable(V_RestoreSourceSpec)
+_v245 = p.nullable(V_RestoreSourceSpec)
 
-_v241 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v246 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v242 = p.integer(ge=1, le=65535)
+_v247 = p.integer(ge=1, le=65535)
 
-_v243 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
+_v248 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v244 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v249 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v245 = p.integer(ge=1, le=36500)
+_v250 = p.integer(ge=1, le=36500)
 
-_v246 = p.integer(ge=0)
+_v251 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v244, lambda: _v244(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v245, lambda: _v245(7300)),
-    p.Field('ca_rotation', 'caRotation', _v246, lambda: _v246(0)),
+    p.Field('not_before', 'notBefore', _v249, lambda: _v249(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v250, lambda: _v250(7300)),
+    p.Field('ca_rotation', 'caRotation', _v251, lambda: _v251(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1146,63 +1161,63 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v241, lambda: _v241(None)),
-    p.Field('port', 'port', _v242, lambda: _v242(5432)),
-    p.Field('host', 'host', _v243, lambda: _v243(None)),
+    p.Field('namespace', 'namespace', _v246, lambda: _v246(None)),
+    p.Field('port', 'port', _v247, lambda: _v247(5432)),
+    p.Field('host', 'host', _v248, lambda: _v248(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v247 = p.nullable(V_StreamSourceSpec)
+_v252 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v240, lambda: _v240(None)),
-    p.Field('from_cluster', 'fromCluster', _v247, lambda: _v247(None)),
+    p.Field('from_backup', 'fromBackup', _v245, lambda: _v245(None)),
+    p.Field('from_cluster', 'fromCluster', _v252, lambda: _v252(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v248 = p.boolean()
+_v253 = p.boolean()
 
-_v249 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v254 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v249, lambda: _v249(None)),
+    p.Field('namespace', 'namespace', _v254, lambda: _v254(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v250 = p.nullable(V_BackupSourceSpec)
+_v255 = p.nullable(V_BackupSourceSpec)
 
-_v251 = p.nullable(V_StreamSourceSpec)
+_v256 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v248, lambda: _v248(True)),
-    p.Field('from_backup', 'fromBackup', _v250, lambda: _v250(None)),
-    p.Field('from_cluster', 'fromCluster', _v251, lambda: _v251(None)),
+    p.Field('enabled', 'enabled', _v253, lambda: _v253(True)),
+    p.Field('from_backup', 'fromBackup', _v255, lambda: _v255(None)),
+    p.Field('from_cluster', 'fromCluster', _v256, lambda: _v256(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v252 = p.nullable(V_StandbySpec)
+_v257 = p.nullable(V_StandbySpec)
 
-_v253 = p.integer(ge=10, le=86400)
+_v258 = p.integer(ge=10, le=86400)
 
-_v254 = p.integer(ge=0, le=1099511627776)
+_v259 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v253, lambda: _v253(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v254, lambda: _v254(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v258, lambda: _v258(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v259, lambda: _v259(1048576)),
 ))
 
-_v255 = p.boolean()
+_v260 = p.boolean()
 
 class UpgradeSpec(p.Plain):
     __slots__ = ('from_version',)
@@ -1211,100 +1226,100 @@ V_UpgradeSpec = p.Model(UpgradeSpec, (
     p.Field('from_version', 'fromVersion', p.literal(14, 15, 16, 17), None),
 ))
 
-_v256 = p.nullable(V_UpgradeSpec)
+_v261 = p.nullable(V_UpgradeSpec)
 
-_v257 = p.nullable(p.string(min_length=1))
+_v262 = p.nullable(p.string(min_length=1))
 
-_v258 = p.nullable(V_ResourcesSpec)
+_v263 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v257, lambda: _v257(None)),
-    p.Field('resources', 'resources', _v258, lambda: _v258(None)),
+    p.Field('image', 'image', _v262, lambda: _v262(None)),
+    p.Field('resources', 'resources', _v263, lambda: _v263(None)),
 ))
 
-_v259 = p.boolean()
+_v264 = p.boolean()
 
-_v260 = p.boolean()
+_v265 = p.boolean()
 
-_v261 = p.integer(ge=1)
+_v266 = p.integer(ge=1)
 
-_v262 = p.integer(ge=1)
+_v267 = p.integer(ge=1)
 
-_v263 = p.integer(ge=1, le=100)
+_v268 = p.integer(ge=1, le=100)
 
-_v264 = p.integer(ge=1, le=99)
+_v269 = p.integer(ge=1, le=99)
 
-_v265 = p.nullable(p.integer(ge=1, le=8784))
+_v270 = p.nullable(p.integer(ge=1, le=8784))
 
-_v266 = p.integer(ge=1, le=3650)
+_v271 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v261, lambda: _v261(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v262, lambda: _v262(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v263, lambda: _v263(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v264, lambda: _v264(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v265, lambda: _v265(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v266, lambda: _v266(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v266, lambda: _v266(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v267, lambda: _v267(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v268, lambda: _v268(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v269, lambda: _v269(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v270, lambda: _v270(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v271, lambda: _v271(14)),
 ))
 
-_v267 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v272 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v268 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v273 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v267, lambda: _v267({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v268, lambda: _v268({})),
+    p.Field('labels', 'labels', _v272, lambda: _v272({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v273, lambda: _v273({})),
 ))
 
-_v269 = p.nullable(V_GrafanaDashboardSpec)
+_v274 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v259, lambda: _v259(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v260, lambda: _v260(True)),
+    p.Field('pod_monitor', 'podMonitor', _v264, lambda: _v264(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v265, lambda: _v265(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v269, lambda: _v269(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v274, lambda: _v274(None)),
 ))
 
-_v270 = p.nullable(V_MonitoringSpec)
+_v275 = p.nullable(V_MonitoringSpec)
 
-_v271 = p.member(m_spec_rules_connectivity.Naming)
+_v276 = p.member(m_spec_rules_connectivity.Naming)
 
-_v272 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v277 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v273 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v278 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v273, lambda: _v273('')),
+    p.Field('host_suffix', 'hostSuffix', _v278, lambda: _v278('')),
 ))
 
-_v274 = p.nullable(V_DNSSpec)
+_v279 = p.nullable(V_DNSSpec)
 
-_v275 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v280 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v272, lambda: _v272(None)),
-    p.Field('dns', 'dns', _v274, lambda: _v274(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v275, lambda: _v275(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v277, lambda: _v277(None)),
+    p.Field('dns', 'dns', _v279, lambda: _v279(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v280, lambda: _v280(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
 class ServiceAccountTemplateSpec(p.Plain):
@@ -1314,11 +1329,11 @@ V_ServiceAccountTemplateSpec = p.Model(ServiceAccountTemplateSpec, (
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v276 = p.boolean()
+_v281 = p.boolean()
 
-_v277 = p.mapping(p.string(), p.string(), max_length=50)
+_v282 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v278 = p.sequence(p.string(), max_length=100)
+_v283 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1326,64 +1341,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v278, lambda: _v278([])),
+    p.Field('values', 'values', _v283, lambda: _v283([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v279 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v284 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v277, lambda: _v277({})),
-    p.Field('match_expressions', 'matchExpressions', _v279, lambda: _v279([])),
+    p.Field('match_labels', 'matchLabels', _v282, lambda: _v282({})),
+    p.Field('match_expressions', 'matchExpressions', _v284, lambda: _v284([])),
 ))
 
-_v280 = p.nullable(V_LabelSelectorSpec)
+_v285 = p.nullable(V_LabelSelectorSpec)
 
-_v281 = p.nullable(V_LabelSelectorSpec)
+_v286 = p.nullable(V_LabelSelectorSpec)
 
-_v282 = p.sequence(p.string(), max_length=50)
+_v287 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v282, lambda: _v282([])),
+    p.Field('except_', 'except', _v287, lambda: _v287([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v283 = p.nullable(V_IPBlockSpec)
+_v288 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v280, lambda: _v280(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v281, lambda: _v281(None)),
-    p.Field('ip_block', 'ipBlock', _v283, lambda: _v283(None)),
+    p.Field('pod_selector', 'podSelector', _v285, lambda: _v285(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v286, lambda: _v286(None)),
+    p.Field('ip_block', 'ipBlock', _v288, lambda: _v288(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v284 = p.sequence(V_PeerSpec, max_length=50)
+_v289 = p.sequence(V_PeerSpec, max_length=50)
 
-_v285 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v290 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v285, lambda: _v285([53])),
+    p.Field('ports', 'ports', _v290, lambda: _v290([53])),
 ))
 
-_v286 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v291 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v286, lambda: _v286([443, 6443])),
+    p.Field('ports', 'ports', _v291, lambda: _v291([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1404,8 +1419,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v276, lambda: _v276(True)),
-    p.Field('applications', 'applications', _v284, lambda: _v284([])),
+    p.Field('enabled', 'enabled', _v281, lambda: _v281(True)),
+    p.Field('applications', 'applications', _v289, lambda: _v289([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1413,9 +1428,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v287 = p.boolean()
+_v292 = p.boolean()
 
-_v288 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v293 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'monitoring', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1442,17 +1457,17 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
     p.Field('backups', 'backups', _v229, lambda: _v229(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v252, lambda: _v252(None)),
+    p.Field('standby', 'standby', _v257, lambda: _v257(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('shutdown', 'shutdown', _v255, lambda: _v255(False)),
-    p.Field('upgrade', 'upgrade', _v256, lambda: _v256(None)),
-    p.Field('monitoring', 'monitoring', _v270, lambda: _v270(None)),
-    p.Field('naming', 'naming', _v271, lambda: _v271(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('shutdown', 'shutdown', _v260, lambda: _v260(False)),
+    p.Field('upgrade', 'upgrade', _v261, lambda: _v261(None)),
+    p.Field('monitoring', 'monitoring', _v275, lambda: _v275(None)),
+    p.Field('naming', 'naming', _v276, lambda: _v276(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('service_account_template', 'serviceAccountTemplate', V_ServiceAccountTemplateSpec, lambda: V_ServiceAccountTemplateSpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v287, lambda: _v287(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v288, lambda: _v288([])),
+    p.Field('openshift', 'openshift', _v292, lambda: _v292(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v293, lambda: _v293([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1465,21 +1480,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v289 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v294 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v290 = p.string(pattern='^RenderConfig\\Z')
+_v295 = p.string(pattern='^RenderConfig\\Z')
 
-_v291 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v296 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v292 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v297 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v293 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v298 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v294 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v299 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v295 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v300 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v296 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v301 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1488,59 +1503,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v297 = p.nullable(V_SealedConfig)
+_v302 = p.nullable(V_SealedConfig)
 
-_v298 = p.literal('ClusterSecretStore', 'SecretStore')
+_v303 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v299 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v304 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v298, lambda: _v298('ClusterSecretStore')),
-    p.Field('name', 'name', _v299, lambda: _v299('pgrender')),
+    p.Field('kind', 'kind', _v303, lambda: _v303('ClusterSecretStore')),
+    p.Field('name', 'name', _v304, lambda: _v304('pgrender')),
 ))
 
-_v300 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v305 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v301 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v306 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v302 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v307 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v303 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v308 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v304 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v309 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v300, lambda: _v300('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v301, lambda: _v301('1h')),
-    p.Field('remote_key', 'remoteKey', _v302, lambda: _v302('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v303, lambda: _v303('{property}')),
-    p.Field('password_sync', 'passwordSync', _v304, lambda: _v304('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v305, lambda: _v305('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v306, lambda: _v306('1h')),
+    p.Field('remote_key', 'remoteKey', _v307, lambda: _v307('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v308, lambda: _v308('{property}')),
+    p.Field('password_sync', 'passwordSync', _v309, lambda: _v309('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v295, lambda: _v295('derived')),
-    p.Field('key_file', 'keyFile', _v296, lambda: _v296(None)),
-    p.Field('sealed', 'sealed', _v297, lambda: _v297(None)),
+    p.Field('provider', 'provider', _v300, lambda: _v300('derived')),
+    p.Field('key_file', 'keyFile', _v301, lambda: _v301(None)),
+    p.Field('sealed', 'sealed', _v302, lambda: _v302(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v305 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v310 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v306 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v311 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v307 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v312 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v308 = p.integer(ge=0)
+_v313 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1548,26 +1563,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v306, lambda: _v306([])),
-    p.Field('parameters', 'parameters', _v307, lambda: _v307({})),
-    p.Field('password_rotation', 'passwordRotation', _v308, lambda: _v308(0)),
+    p.Field('in_roles', 'inRoles', _v311, lambda: _v311([])),
+    p.Field('parameters', 'parameters', _v312, lambda: _v312({})),
+    p.Field('password_rotation', 'passwordRotation', _v313, lambda: _v313(0)),
 ))
 
-_v309 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v314 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v289, lambda: _v289('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v290, lambda: _v290('RenderConfig')),
-    p.Field('specs', 'specs', _v291, lambda: _v291(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v292, lambda: _v292('rendered')),
-    p.Field('namespace', 'namespace', _v293, lambda: _v293(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v294, lambda: _v294('1.30')),
+    p.Field('api_version', 'apiVersion', _v294, lambda: _v294('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v295, lambda: _v295('RenderConfig')),
+    p.Field('specs', 'specs', _v296, lambda: _v296(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v297, lambda: _v297('rendered')),
+    p.Field('namespace', 'namespace', _v298, lambda: _v298(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v299, lambda: _v299('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v305, lambda: _v305(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v309, lambda: _v309([])),
+    p.Field('required_version', 'requiredVersion', _v310, lambda: _v310(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v314, lambda: _v314([])),
 ))
 
 # Each model's validator, by the model's name.

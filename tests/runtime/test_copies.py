@@ -19,6 +19,7 @@ import pytest
 from .disaster_recovery import (
     bootstraps_again_after_a_kill,
     first_member,
+    info,
     kill_while_copying,
     local_repo,
     members_not_started,
@@ -27,6 +28,7 @@ from .disaster_recovery import (
     source_spec,
     succeeded,
     switch_and_wait_archived,
+    wait_leads,
     with_user_secrets,
 )
 from .harness import (
@@ -106,6 +108,37 @@ def test_a_restore_killed_in_the_middle_bootstraps_again(dr_root: Path, s3: S3Se
         rendered = with_user_secrets(render_spec(spec, dr_root / "specs" / "again"), s3)
         with first_member(rendered, dr_root / "again") as member:
             bootstraps_again_after_a_kill(member, link, "pgbackrest", 1_000_000, leader)
+
+
+def test_restores_to_a_named_restore_point_and_to_a_backup_set_stop_there(
+    dr_root: Path, s3: S3Server, source: LocalCluster
+) -> None:
+    """bootstrap.fromBackup.targetName: recovery ends at the point pg_create_restore_point() made,
+    whatever was written after it; backupSet with targetImmediate: the data as that backup holds it,
+    nothing replayed beyond it (though later WAL is in the archive)."""
+    leader = source.wait_healthy()
+    leader.psql("INSERT INTO events (what) VALUES ('in the backup set')")
+    succeeded(run_backup(source, "CronJob", "hippo-repo1-full"))
+    label = info(source, "hippo-repo1-full")["backup"][-1]["label"]
+    leader.psql("INSERT INTO events (what) VALUES ('before the restore point')")
+    leader.psql("SELECT pg_create_restore_point('before the migration')")
+    leader.psql("INSERT INTO events (what) VALUES ('after the restore point')")
+    switch_and_wait_archived(source, leader)
+    written = rows(leader)
+    cases = (
+        ("to-point", {"targetName": "before the migration"}, "before the restore point"),
+        ("to-set", {"backupSet": label, "targetImmediate": True}, "in the backup set"),
+    )
+    for name, fields, last in cases:
+        spec = local_spec("restore")
+        spec["metadata"]["name"] = f"hippo-{name}"
+        spec["spec"].pop("backups")
+        spec["spec"]["bootstrap"]["fromBackup"] = {"cluster": "hippo", "repo": local_repo(s3), **fields}
+        rendered = with_user_secrets(render_spec(spec, dr_root / "specs" / name), s3)
+        with first_member(rendered, dr_root / name) as member:
+            member.start()
+            wait_leads(member, 120)
+            assert rows(member) == written[: written.index(last) + 1], name
 
 
 def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(

@@ -12,7 +12,7 @@ from pgrender.spec import cron
 from pgrender.spec.rules.tls import check_san
 
 if TYPE_CHECKING:
-    from pgrender.spec.backups import BootstrapSpec, RepoLocationSpec, RepoSpec, StandbySpec
+    from pgrender.spec.backups import BootstrapSpec, RepoLocationSpec, RepoSpec, RestoreSourceSpec, StandbySpec
 
 REPO_KINDS = ("s3", "gcs", "azure", "volume")
 
@@ -29,6 +29,11 @@ _BUCKET = Pattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _AZURE_CONTAINER = Pattern(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z")
 _REGION = Pattern(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 REPO_PATH = Pattern(r"^(/[A-Za-z0-9._-]+)+\Z")
+LSN = Pattern(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}\Z")  # PostgreSQL's pg_lsn: 16/B374D848
+# pgBackRest's backup labels: a full backup's, or a differential's or incremental's on top of it.
+BACKUP_LABEL = Pattern(r"^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?\Z")
+# A restore point's name (pg_create_restore_point), on one line (its length: check_restore_point).
+RESTORE_POINT = Pattern(r"^[^\x00-\x1f\x7f]+\Z")
 
 
 def check_schedule(value: str) -> str:
@@ -83,6 +88,28 @@ def check_s3_bucket(value: str) -> str:
 def check_region(value: str) -> str:
     if not _REGION.match(value):
         raise ValueError(f"{value!r} is not a region name; expected lower-case letters, digits and '-'")
+    return value
+
+
+def check_lsn(value: str) -> str:
+    if not LSN.match(value):
+        raise ValueError(f"{value!r} is not a WAL location; expected one such as 16/B374D848 (pg_current_wal_lsn())")
+    return value
+
+
+def check_backup_label(value: str) -> str:
+    if not BACKUP_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a backup's label; expected one such as 20261129-011500F or "
+            "20261129-011500F_20261130-011500I (pgbackrest info)"
+        )
+    return value
+
+
+def check_restore_point(value: str) -> str:
+    # PostgreSQL refuses a longer name (more than 63 bytes) in pg_create_restore_point(): no point has it.
+    if not RESTORE_POINT.match(value) or len(value.encode()) > 63:
+        raise ValueError(f"{value!r} is not a restore point's name; expected 1-63 bytes on one line")
     return value
 
 
@@ -142,6 +169,31 @@ def parse_target(value: object) -> object:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return value
+
+
+# The fields of a restore's target (RestoreSourceSpec), as the spec spells them: at most one is given.
+TARGET_FIELDS = ("target", "targetName", "targetLsn", "targetXid", "targetImmediate")
+
+
+def check_one_target(source: RestoreSourceSpec) -> RestoreSourceSpec:
+    given = [
+        name
+        for name, value in zip(
+            TARGET_FIELDS,
+            (
+                source.target != "latest",
+                source.target_name is not None,
+                source.target_lsn is not None,
+                source.target_xid is not None,
+                source.target_immediate,
+            ),
+            strict=True,
+        )
+        if value
+    ]
+    if len(given) > 1:
+        raise ValueError(f"a restore recovers to one target ({', '.join(TARGET_FIELDS)}); found {', '.join(given)}")
+    return source
 
 
 def check_a_source(standby: StandbySpec) -> StandbySpec:
