@@ -1266,6 +1266,11 @@ _STATEFULSET_IMMUTABLE = tuple(
 _DIGESTS = (
     ("pgrender.io/config-digest", "a ConfigMap the pods mount changed (patroni.yaml, pgBackRest, ...)"),
     ("pgrender.io/secrets-digest", "a Secret the pods mount changed (certificates, credentials)"),
+    (
+        "pgrender.io/account-digest",
+        "the labels or annotations of their ServiceAccount changed (spec.serviceAccountTemplate: a cloud "
+        "identity reaches a pod when it is created)",
+    ),
 )
 MEMBER = "StatefulSet (member)"  # a StatefulSet running PostgreSQL: KIND_RULES key
 

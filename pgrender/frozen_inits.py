@@ -411,8 +411,8 @@ def _make41(__frozen_defaults__, __frozen_factory__):
 
 
 def _make42(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__, __frozen_d16__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, service_account_meta=__frozen_factory__, image_pull_secrets=__frozen_d2__, acknowledged_changes=__frozen_d3__, runtime_passwords=__frozen_d4__, resources=__frozen_factory__, warnings=__frozen_d6__, network_policies=__frozen_d7__, monitoring=__frozen_d8__, init_sql=__frozen_d9__, password_owner=__frozen_d10__, clone_source=__frozen_d11__, pgbouncer_replicas=__frozen_d12__, shutdown=__frozen_d13__, switchover=__frozen_d14__, upgrade=__frozen_d15__, spec_digest=__frozen_d16__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__, __frozen_d16__, __frozen_d17__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, service_account_meta=__frozen_factory__, service_account_digest=__frozen_d2__, image_pull_secrets=__frozen_d3__, acknowledged_changes=__frozen_d4__, runtime_passwords=__frozen_d5__, resources=__frozen_factory__, warnings=__frozen_d7__, network_policies=__frozen_d8__, monitoring=__frozen_d9__, init_sql=__frozen_d10__, password_owner=__frozen_d11__, clone_source=__frozen_d12__, pgbouncer_replicas=__frozen_d13__, shutdown=__frozen_d14__, switchover=__frozen_d15__, upgrade=__frozen_d16__, spec_digest=__frozen_d17__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -455,10 +455,11 @@ def _make42(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'extra_services', extra_services)
         __frozen_set__(__frozen_self__, 'backups', backups)
         __frozen_set__(__frozen_self__, 'service_account_meta', __frozen_d1__() if service_account_meta is __frozen_factory__ else service_account_meta)
+        __frozen_set__(__frozen_self__, 'service_account_digest', service_account_digest)
         __frozen_set__(__frozen_self__, 'image_pull_secrets', image_pull_secrets)
         __frozen_set__(__frozen_self__, 'acknowledged_changes', acknowledged_changes)
         __frozen_set__(__frozen_self__, 'runtime_passwords', runtime_passwords)
-        __frozen_set__(__frozen_self__, 'resources', __frozen_d5__() if resources is __frozen_factory__ else resources)
+        __frozen_set__(__frozen_self__, 'resources', __frozen_d6__() if resources is __frozen_factory__ else resources)
         __frozen_set__(__frozen_self__, 'warnings', warnings)
         __frozen_set__(__frozen_self__, 'network_policies', network_policies)
         __frozen_set__(__frozen_self__, 'monitoring', monitoring)
@@ -1156,7 +1157,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,key,meta,uid,title': _make39,
     'name,kind,group': _make40,
     'name,namespace,documents,windows=,spec_digest=,files=': _make41,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,service_account_meta(),image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,spec_digest=': _make42,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,service_account_meta(),service_account_digest=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,spec_digest=': _make42,
     'name,owner,grantees': _make43,
     'name,path,labels,pod_selector,ingress,egress': _make44,
     'name,pod,host,dns_names,labels,selector,placement': _make45,

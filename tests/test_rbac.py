@@ -73,3 +73,40 @@ def test_the_service_account_template_annotates_the_instance_account_only(
     assert len(others) == 5
     assert not [m for m in others if "annotations" in m or "identity" in m["labels"]]
     assert all(m["labels"]["team"] == "payments" for m in others)
+
+
+def test_a_changed_service_account_template_replaces_the_members(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """IRSA's webhook gives a pod its role when the pod is created: the members' template carries a
+    digest of serviceAccountTemplate's metadata, so adding a role (or changing it) rolls them, and
+    `diff` says why. Without the template, nothing is added (no restart for clusters that do not use it)."""
+    from pgrender.changes import changes
+    from tests.test_changes import files
+
+    def rendered(annotations: dict[str, str] | None) -> list[dict[str, Any]]:
+        spec = base_spec()
+        if annotations is not None:
+            spec["spec"]["serviceAccountTemplate"] = {"metadata": {"annotations": annotations}}
+        return objects_of(spec)
+
+    def digest(objects: list[dict[str, Any]]) -> str | None:
+        found = {
+            o["spec"]["template"]["metadata"]["annotations"].get("pgrender.io/account-digest")
+            for o in objects
+            if o["kind"] == "StatefulSet"
+        }
+        (one,) = found  # every member alike
+        return one
+
+    plain = rendered(None)
+    role_a = rendered({"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/a"})
+    role_b = rendered({"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/b"})
+    assert (digest(plain), digest(rendered({}))) == (None, None)
+    assert None is not digest(role_a) != digest(role_b) is not None
+    found = changes(files(plain), files(role_a), ())
+    restarts = [f for f in found.findings if f.kind == "StatefulSet"]
+    assert restarts and {(f.change.value, f.path) for f in restarts} == {
+        ("restart", "spec.template.metadata.annotations[pgrender.io/account-digest]")
+    }
+    assert all("spec.serviceAccountTemplate" in f.message for f in restarts)

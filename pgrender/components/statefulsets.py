@@ -54,12 +54,19 @@ def _statefulset(plan: ClusterPlan, instance: InstancePlan, wave: int) -> Manife
             "template": {
                 "metadata": {
                     "labels": plan.labels_for({**plan.pod_labels, **instance.labels}, instance.metadata),
-                    "annotations": plan.annotations_for({DEFAULT_CONTAINER: CONTAINER}, instance.metadata),
+                    "annotations": plan.annotations_for(_pod_annotations(plan), instance.metadata),
                 },
                 "spec": _pod(plan, instance),
             },
         },
     }
+
+
+def _pod_annotations(plan: ClusterPlan) -> dict[str, str]:
+    own = {DEFAULT_CONTAINER: CONTAINER}
+    if plan.service_account_digest:
+        own[labels.ACCOUNT_DIGEST_ANNOTATION] = plan.service_account_digest
+    return own
 
 
 def _annotations(plan: ClusterPlan, wave: int) -> dict[str, str]:

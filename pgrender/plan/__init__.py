@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pgrender.digest import digest
 from pgrender.errors import Problem, SpecError
 from pgrender.frozen import field, frozen, replace
 from pgrender.plan import defaults, hosts, labels, secret_keys
@@ -136,6 +137,8 @@ class ClusterPlan:
     backups: BackupsPlan | None = None
     # Of ServiceAccount <c>-instance: a cloud identity (IRSA, Workload Identity) of the pods that run as it.
     service_account_meta: ComponentMeta = field(default_factory=ComponentMeta)
+    # Its digest, on the members' pod template (labels.ACCOUNT_DIGEST_ANNOTATION); None without any.
+    service_account_digest: str | None = None
     image_pull_secrets: tuple[str, ...] = ()  # Secret names, in every pod pgrender writes
     acknowledged_changes: tuple[str, ...] = ()  # sorted, without repeats
     runtime_passwords: RuntimePasswords | None = None  # from the secrets provider (render.py)
@@ -422,6 +425,11 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         extra_services=extra_services,
         backups=backups,
         service_account_meta=service_account_meta,
+        service_account_digest=(
+            digest([service_account_meta.labels, service_account_meta.annotations]).hex()[:16]
+            if service_account_meta.labels or service_account_meta.annotations
+            else None
+        ),
         image_pull_secrets=tuple(spec.image_pull_secrets),
         rollout=RolloutPlan(spec.rollout.max_lag_bytes, spec.rollout.step_timeout_seconds),
         acknowledged_changes=tuple(sorted(set(spec.acknowledged_changes))),
