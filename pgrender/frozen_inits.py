@@ -1038,7 +1038,7 @@ def _make88(__frozen_defaults__, __frozen_factory__):
 
 def _make89(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
-    def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command, backup_from_standby=__frozen_d0__, process_max=__frozen_d1__, compress_type=__frozen_d2__):
+    def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command, restore_options, backup_from_standby=__frozen_d0__, process_max=__frozen_d1__, compress_type=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
         __frozen_set__(__frozen_self__, 'program', program)
         __frozen_set__(__frozen_self__, 'server_port', server_port)
@@ -1063,6 +1063,7 @@ def _make89(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'archive_command', archive_command)
         __frozen_set__(__frozen_self__, 'restore_command', restore_command)
         __frozen_set__(__frozen_self__, 'replica_command', replica_command)
+        __frozen_set__(__frozen_self__, 'restore_options', restore_options)
         __frozen_set__(__frozen_self__, 'backup_from_standby', backup_from_standby)
         __frozen_set__(__frozen_self__, 'process_max', process_max)
         __frozen_set__(__frozen_self__, 'compress_type', compress_type)
@@ -1204,7 +1205,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'spec,index,file,positions': _make86,
     'spec,notes,doc': _make87,
     'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make88,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command,backup_from_standby=,process_max=,compress_type=': _make89,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command,restore_options,backup_from_standby=,process_max=,compress_type=': _make89,
     'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make90,
     'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make91,
     'text,quoted': _make92,

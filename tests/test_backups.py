@@ -832,6 +832,43 @@ def test_standby(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -
     assert "roles and databases come with the source cluster's data" in script["data"]["reconcile.sh"]
 
 
+def wal_volume(spec: dict[str, Any]) -> dict[str, Any]:
+    spec["spec"]["instances"][0]["walVolume"] = {"size": "1Gi"}
+    return spec
+
+
+LINK = "--link-map=pg_wal=/pgwal/pg16_wal"
+
+
+# Every restore into a member with a WAL volume maps pg_wal's link onto it (pgBackRest restores the link
+# as a directory in the data directory otherwise): (spec, cluster, where Patroni's command is, the restore's words).
+@pytest.mark.parametrize(
+    ("spec", "cluster", "path", "restore"),
+    [
+        (wal_volume(with_backups()), "hippo", ("postgresql", "pgbackrest", "command"),
+         f"pgbackrest --stanza=db --repo=1 --delta {LINK} --type=standby restore"),
+        (wal_volume(standby_spec()), "hippo-standby", ("postgresql", "pgbackrest", "command"),
+         f"pgbackrest --config=/etc/pgbackrest/source.conf --stanza=db --delta {LINK} --type=standby restore"),
+        (wal_volume(restore_spec()), "hippo-clone", ("bootstrap", "pgbackrest", "command"),
+         f"pgbackrest --config=/etc/pgbackrest/source.conf --stanza=db --delta {LINK} --type=time "
+         "'--target=2026-11-28 10:15:00.000000+00' --target-action=promote restore"),
+        (with_backups(), "hippo", ("postgresql", "pgbackrest", "command"),
+         "pgbackrest --stanza=db --repo=1 --delta --type=standby restore"),
+    ],
+)  # fmt: skip
+def test_a_restore_puts_the_wal_on_the_wal_volume(
+    objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    spec: dict[str, Any],
+    cluster: str,
+    path: tuple[str, ...],
+    restore: str,
+) -> None:
+    command: Any = patroni_yaml(objects_of(spec), cluster)
+    for key in path:
+        command = command[key]
+    assert shlex.join(shlex.split(command)[-len(shlex.split(restore)) :]) == restore
+
+
 def test_promoting_a_standby_is_a_spec_change(objects_of: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> None:
     objects = objects_of(standby_spec(enabled=False))
     config = patroni_yaml(objects, "hippo-standby")

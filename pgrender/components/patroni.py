@@ -69,7 +69,7 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
             "dcs": dcs,
             "method": "pgbackrest",
             "pgbackrest": {
-                "command": marked(plan, restore_command_line(backups.source, backups.program)),
+                "command": marked(plan, restore_command_line(backups)),
                 "keep_existing_recovery_conf": True,
                 "no_params": True,
             },

@@ -238,10 +238,12 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         for s in sets
         for i in s.instances
     )
-    backups = resolve_backups(sourced, names, sets, preset, problems)
+    version = spec.postgres_version
+    wal_volume = spec.instances[0].wal_volume is not None
+    wal_dir = version_wal_dir(version) if wal_volume else None
+    backups = resolve_backups(sourced, names, sets, preset, wal_dir, problems)
     pg = resolve_patroni(sourced, names, synchronous, api_hosts, backups, problems)
     switchover = resolve_switchover(sourced, sets, problems)
-    version = spec.postgres_version
     contract = spec.image_contract
     # Replacement, not str.format: binDir is user text, and format would read any {...} in it.
     bin_dirs = {
@@ -249,9 +251,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         for v in SUPPORTED_POSTGRES_VERSIONS
     }
     bin_dir = bin_dirs[version]
-    wal_volume = spec.instances[0].wal_volume is not None
     data_dir = version_data_dir(version)
-    wal_dir = version_wal_dir(version) if wal_volume else None
     upgrade = resolve_upgrade(sourced, bin_dirs, wal_volume, problems)
     dashboard = resolve_dashboard(sourced, names, problems)
     clone_source = resolve_clone_source(sourced, names, data_dir, wal_dir, bin_dir, pg.replication_sslmode, problems)

@@ -213,6 +213,7 @@ class BackupsPlan:
     archive_command: str
     restore_command: str
     replica_command: str | None  # Patroni's pgbackrest replica method, None without a repository to read
+    restore_options: tuple[str, ...]  # of every restore into a member (the WAL volume's link)
     backup_from_standby: bool = False  # backups copy a streaming replica's files, else the primary's
     process_max: int | None = None  # pgBackRest processes of a backup and of a restore; None: its default (1)
     compress_type: str | None = None  # of backups and archived WAL; None: pgBackRest's default (gz)
@@ -231,8 +232,10 @@ def resolve_backups(
     names: Names,
     sets: list[InstanceSetPlan],
     preset: PresetValues | None,
+    wal_dir: str | None,
     problems: list[Problem],
 ) -> BackupsPlan | None:
+    """``wal_dir``: the members' WAL directory on their WAL volume, None without one."""
     spec = sourced.cluster.spec
     meta = sourced.cluster.metadata
     backups = spec.backups
@@ -298,10 +301,14 @@ def resolve_backups(
     # where pgBackRest did not. Replicas copy the leader until bootstrap.fromBackup is removed, after
     # a first backup of the new timeline (README, the restore in place).
     in_place = source is not None and not standby and (source.namespace, source.cluster) == (meta.namespace, meta.name)
+    # pgBackRest restores a pg_wal link as a directory in the data directory unless it is mapped: the
+    # WAL would fill the data volume beside an empty WAL volume (PGO maps it alike).
+    restore_options = (f"--link-map=pg_wal={wal_dir}",) if wal_dir else ()
+    link = "".join(f" {shlex.quote(o)}" for o in restore_options)
     if standby and source:
-        replica_command = f"{from_source} --delta --type=standby restore"
+        replica_command = f"{from_source} --delta{link} --type=standby restore"
     elif repos and not in_place:
-        replica_command = f"{own} --repo={repos[0].index} --delta --type=standby restore"
+        replica_command = f"{own} --repo={repos[0].index} --delta{link} --type=standby restore"
     return BackupsPlan(
         stanza=STANZA,
         program=program,
@@ -332,6 +339,7 @@ def resolve_backups(
         archive_command=f'{own} archive-push "%p"',
         restore_command=f'{own} archive-get %f "%p"',
         replica_command=replica_command,
+        restore_options=restore_options,
         backup_from_standby=bool(backups and backups.backup_from == "prefer-standby"),
         process_max=backups.process_max if backups else None,
         compress_type=backups.compress_type if backups else None,
@@ -714,11 +722,13 @@ def _recovery(spec: RestoreSourceSpec) -> tuple[str, ...]:
     return tuple(words)
 
 
-def restore_command_line(source: SourcePlan, program: str) -> str:
+def restore_command_line(backups: BackupsPlan) -> str:
     """pgbackrest restore into an empty data directory, as Patroni's custom bootstrap runs it."""
-    return shlex.join(
-        [program, f"--config={SOURCE_CONFIG}", f"--stanza={STANZA}", "--delta", *source.recovery, "restore"]
-    )
+    source = backups.source
+    assert source is not None
+    program = backups.program
+    words = [program, f"--config={SOURCE_CONFIG}", f"--stanza={STANZA}", "--delta", *backups.restore_options]
+    return shlex.join([*words, *source.recovery, "restore"])
 
 
 def preset_full_schedule(namespace: str, cluster: str, repo: str, time_zone: str) -> str:

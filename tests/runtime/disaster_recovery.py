@@ -149,6 +149,19 @@ def switch_and_wait_archived(cluster: LocalCluster, leader: Member, cron_job: st
     return segment
 
 
+def with_wal_volume(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with a WAL volume for its members (instances[].walVolume)."""
+    spec["spec"]["instances"][0]["walVolume"] = {"size": "1Gi"}
+    return spec
+
+
+def wal_is_on_its_volume(member: Member) -> bool:
+    """The member's pg_wal links to its WAL directory on its WAL volume, and holds segments there."""
+    wal = member.data_dir / "pg_wal"
+    volume = Path(member.placement.paths["/pgwal"]).resolve()
+    return wal.is_symlink() and wal.resolve().parent == volume and any(len(p.name) == 24 for p in wal.iterdir())
+
+
 def rows(member: Member, table: str = "events") -> list[str]:
     return [r[0] for r in member.psql(f"SELECT what FROM {table} ORDER BY id")]
 

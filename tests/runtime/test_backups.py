@@ -35,7 +35,9 @@ from .disaster_recovery import (
     source_spec,
     succeeded,
     switch_and_wait_archived,
+    wal_is_on_its_volume,
     with_user_secrets,
+    with_wal_volume,
 )
 from .harness import (
     ACTIVE,
@@ -55,7 +57,8 @@ pytestmark = pytest.mark.runtime
 
 @pytest.fixture(scope="module")
 def source(dr_root: Path, s3: S3Server) -> Iterator[LocalCluster]:
-    rendered = with_user_secrets(render_spec(source_spec(s3), dr_root / "specs" / "hippo"), s3)
+    """source_spec's cluster, its members' WAL on WAL volumes."""
+    rendered = with_user_secrets(render_spec(with_wal_volume(source_spec(s3)), dr_root / "specs" / "hippo"), s3)
     with running_cluster(rendered, dr_root / "hippo") as cluster:
         yield cluster
 
@@ -136,15 +139,19 @@ def test_archiving_survives_a_failover_and_the_first_backup_after_it(source: Loc
 
 def test_a_lost_replica_is_rebuilt_from_the_repository(source: LocalCluster) -> None:
     """create_replica_methods: [pgbackrest, basebackup] - with a backup in repo1, a replica whose
-    data is gone is restored from the repository (then streams), not copied from the leader."""
+    data is gone is restored from the repository (then streams), not copied from the leader; its WAL
+    on its WAL volume again (pgBackRest restores pg_wal's link as a directory unless it is mapped)."""
     leader = source.wait_healthy()
     replica = next(m for m in source.members if m is not leader)
+    assert wal_is_on_its_volume(replica)
     replica.stop()
     shutil.rmtree(replica.data_dir)
     replica.start()
     source.wait_healthy(120)
     assert "replica has been created using pgbackrest" in replica.log_tail(400)
     assert rows(replica) == rows(leader)
+    leader.psql("SELECT pg_switch_wal()")
+    wait_until("the replica's WAL on its WAL volume", lambda: wal_is_on_its_volume(replica), 30)
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +287,7 @@ def test_the_cluster_restored_in_place_from_its_own_repository(
     restore left); it archives on a new timeline into that repository, beside the history it was
     restored from, and backs up there."""
     source.stop()
-    spec = source_spec(s3)
+    spec = with_wal_volume(source_spec(s3))
     spec["spec"]["bootstrap"] = {"fromBackup": {"cluster": "hippo", "target": target, "repo": local_repo(s3)}}
     rendered = with_user_secrets(render_spec(spec, dr_root / "specs" / "in-place"), s3)
     with running_cluster(rendered, dr_root / "in-place") as restored:
@@ -291,6 +298,7 @@ def test_the_cluster_restored_in_place_from_its_own_repository(
         keys = s3.list_keys(BUCKET, f"{SOURCE_PATH}/archive/")
         assert any(k.endswith(f"{int(timeline):08X}.history") for k in keys)
         assert any(segment in k for k in keys) and segment.startswith(f"{int(timeline):08X}")
+        assert wal_is_on_its_volume(leader)  # the restore mapped pg_wal's link onto the WAL volume
         replica = next(m for m in restored.members if m is not leader)
         assert "replica has been created using basebackup" in replica.log_tail(400)
         assert rows(replica) == rows(leader)
