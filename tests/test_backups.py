@@ -243,6 +243,17 @@ def test_a_repository_no_schedule_backs_up_is_warned_about(
     assert all("has no schedule" in w.message and "grows without end" in w.message for w in plan.warnings)
 
 
+@pytest.mark.parametrize(("replicas", "warned"), [(1, ["spec.backups.backupFrom"]), (2, [])])
+def test_backups_from_a_standby_of_one_member_are_warned_about(
+    plan_of: Callable[[dict[str, Any]], ClusterPlan], replicas: int, warned: list[str]
+) -> None:
+    spec = with_backups(s3_repo(schedules={"full": "0 1 * * *"}), backupFrom="prefer-standby")
+    spec["spec"]["instances"][0]["replicas"] = replicas
+    warnings = plan_of(spec).warnings
+    assert [w.path for w in warnings] == warned
+    assert all("every backup runs from the primary" in w.message for w in warnings)
+
+
 # --- presets: the managed offering's promises ------------------------------------------------
 
 

@@ -535,13 +535,19 @@ def repo_host_options(repo: RepoPlan, repo_host: RepoHostPlan) -> tuple[tuple[st
 
 
 def backup_warnings(sourced: SourcedCluster, plan: BackupsPlan | None) -> tuple[Problem, ...]:
-    """Settings that do not do what they seem: repoHost's without a repository host, and repositories
-    without a schedule."""
+    """Settings that do not do what they seem: repoHost's without a repository host, backups from a
+    standby with no member to be one, and repositories without a schedule."""
     backups = sourced.cluster.spec.backups
     unused: tuple[Problem, ...] = ()
     if plan is not None and plan.repo_host is None and backups and "scheduling" in backups.repo_host.model_fields_set:
         message = "repoHost.scheduling places the repository host, which only volume repositories have: none here"
         unused = (sourced.problem(("spec", "backups", "repoHost", "scheduling"), message),)
+    if plan is not None and plan.backup_from_standby and len(plan.members) < 2:
+        message = (
+            "backupFrom prefer-standby copies a replica's files, and this cluster has one member: every "
+            "backup runs from the primary"
+        )
+        unused = (*unused, sourced.problem(("spec", "backups", "backupFrom"), message))
     return (*unused, *_unscheduled(sourced, plan))
 
 

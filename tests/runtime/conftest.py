@@ -85,27 +85,29 @@ def runtime_root() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def upgrade_root() -> Iterator[Path]:
-    """A temporary directory for a module of upgrade tests, which need PostgreSQL 17 beside the
-    default major (scripts/setup-pg-upgrade-target.sh) and these tools of both."""
-    require_runtime(missing_upgrade_target_requirements(("pg_basebackup", "pg_upgrade", "pg_controldata", "vacuumdb")))
-    root = temp_root("pgrender-upgrade-")
+def module_root(prefix: str, missing: list[str]) -> Iterator[Path]:
+    """A temporary directory for one module's tests, once what they need (``missing``: none of it)
+    is there (require_runtime); removed after them."""
+    require_runtime(missing)
+    root = temp_root(prefix)
     try:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def upgrade_root() -> Iterator[Path]:
+    """For a module of upgrade tests, which need PostgreSQL 17 beside the default major
+    (scripts/setup-pg-upgrade-target.sh) and these tools of both."""
+    tools = ("pg_basebackup", "pg_upgrade", "pg_controldata", "vacuumdb")
+    yield from module_root("pgrender-upgrade-", missing_upgrade_target_requirements(tools))
 
 
 @pytest.fixture(scope="module")
 def dr_root() -> Iterator[Path]:
-    """A temporary directory for a module of disaster-recovery tests (disaster_recovery.py)."""
-    require_runtime(missing_dr_requirements())
-    root = temp_root("pgrender-dr-")
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    """For a module of disaster-recovery tests (disaster_recovery.py)."""
+    yield from module_root("pgrender-dr-", missing_dr_requirements())
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from .harness import (
-    ACTIVE,
     IMAGE_PATH,
     HarnessError,
     LocalCluster,
@@ -35,6 +34,7 @@ from .harness import (
     local_spec,
     missing_pgbackrest_requirements,
     missing_requirements,
+    running_cluster,
     wait_until,
 )
 from .object_store import S3Server, missing_object_store_requirements
@@ -167,26 +167,10 @@ def rows(member: Member, table: str = "events") -> list[str]:
 
 
 @contextlib.contextmanager
-def members_not_started(
-    rendered: Rendered, root: Path, remote_services: dict[str, int] | None = None
-) -> Iterator[LocalCluster]:
-    """A new cluster's processes but its members (LocalCluster.start_all_but_members), which a test
-    starts. Every process is stopped on exit."""
-    cluster = LocalCluster(rendered, root, remote_services)
-    ACTIVE.append(cluster)
-    try:
-        cluster.start_all_but_members()
-        yield cluster
-    finally:
-        ACTIVE.remove(cluster)
-        stragglers = cluster.stop()
-        assert not stragglers, f"processes of {rendered.name} outlived their Patroni: {stragglers}"
-
-
-@contextlib.contextmanager
 def first_member(rendered: Rendered, root: Path, remote_services: dict[str, int] | None = None) -> Iterator[Member]:
-    """members_not_started's first member."""
-    with members_not_started(rendered, root, remote_services) as cluster:
+    """The first member of a new cluster whose other processes run (running_cluster without its
+    members), which the test starts."""
+    with running_cluster(rendered, root, remote_services, members=False) as cluster:
         yield cluster.members[0]
 
 

@@ -1972,14 +1972,19 @@ ACTIVE: list[LocalCluster] = []
 
 @contextlib.contextmanager
 def running_cluster(
-    rendered: Rendered, root: Path, remote_services: Mapping[str, int] | None = None, dcs: str = "etcd"
+    rendered: Rendered,
+    root: Path,
+    remote_services: Mapping[str, int] | None = None,
+    dcs: str = "etcd",
+    members: bool = True,
 ) -> Iterator[LocalCluster]:
-    """Bring ``rendered`` up under ``root`` (with ``dcs``: :class:`LocalCluster`); stop every process
-    and check for leftovers on exit."""
+    """Bring ``rendered`` up under ``root`` (with ``dcs``: :class:`LocalCluster`); without its
+    ``members``, all but them (:meth:`LocalCluster.start_all_but_members`), which a test starts.
+    Stop every process and check for leftovers on exit."""
     cluster = LocalCluster(rendered, root, remote_services, dcs)
     ACTIVE.append(cluster)
     try:
-        cluster.start()
+        cluster.start() if members else cluster.start_all_but_members()
         yield cluster
     finally:
         ACTIVE.remove(cluster)

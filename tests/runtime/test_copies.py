@@ -22,7 +22,6 @@ from .disaster_recovery import (
     info,
     kill_while_copying,
     local_repo,
-    members_not_started,
     rows,
     run_backup,
     source_spec,
@@ -159,7 +158,7 @@ def test_standby_cluster_follows_the_archive_and_is_promoted_by_a_spec_change(
         }
         spec["spec"]["backups"]["repos"][0] = {**local_repo(s3), "schedules": {"full": "0 4 * * *"}}
         rendered = with_user_secrets(render_spec(spec, dr_root / "specs" / "standby"), s3)
-        with members_not_started(rendered, dr_root / "standby") as standby:
+        with running_cluster(rendered, dr_root / "standby", members=False) as standby:
             (follower,) = standby.members
             follower.start()
             kill_while_copying(follower, "pgbackrest", at_least=1_000_000)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import require_runtime
+from .conftest import module_root
 from .harness import (
     Peer,
     Placement,
@@ -36,7 +35,6 @@ from .harness import (
     pod_spec_of,
     prepare_container,
     running_container,
-    temp_root,
     wait_until,
 )
 from .object_store import S3Server, ThrowawayCA, missing_object_store_requirements
@@ -52,12 +50,7 @@ POD_HOST = f"{POD}.{CLUSTER}-pods.{NAMESPACE}.svc.cluster.local"
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
-    require_runtime(missing_pgbackrest_requirements() + missing_object_store_requirements())
-    directory = temp_root("pgrender-backup-")
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    yield from module_root("pgrender-backup-", missing_pgbackrest_requirements() + missing_object_store_requirements())
 
 
 @pytest.fixture(scope="module")
