@@ -501,15 +501,20 @@ def _repo(
         cipher_key=cipher_key,
         cipher_subject=cipher_subject,
         cipher_owner=owner,
-        service_account=names.instance_rbac if names and pod_identity(spec) else None,
+        service_account=names.instance_rbac if names and pod_identity(spec) is not None else None,
     )
 
 
-def pod_identity(spec: RepoLocationSpec) -> bool:
-    """Whether a repository is reached with the pod's own cloud identity, not keys from a Secret: S3's
-    web-id (a token of the pod's ServiceAccount, IRSA) and auto (the instance metadata service, which
-    on EKS Pod Identity and GKE Workload Identity answers for the pod's ServiceAccount), GCS's auto."""
-    return bool((spec.s3 and spec.s3.key_type != "shared") or (spec.gcs and spec.gcs.key_type == "auto"))
+def pod_identity(spec: RepoLocationSpec) -> str | None:
+    """How a repository's pods get their credentials when not as keys from a Secret: "web-id" (S3: a
+    token of the pod's ServiceAccount, IRSA, traded for keys at AWS STS) or "auto" (S3 and GCS: the
+    instance metadata service, which answers with the node's identity, or on GKE with Workload Identity
+    the pod's ServiceAccount's); None with keys."""
+    if spec.s3 and spec.s3.key_type != "shared":
+        return spec.s3.key_type
+    if spec.gcs and spec.gcs.key_type == "auto":
+        return "auto"
+    return None
 
 
 def storage_ca_file(repo: str) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgrender.frozen import frozen
 from pgrender.plan import defaults, labels
-from pgrender.plan.backups import BackupsPlan
+from pgrender.plan.backups import BackupsPlan, pod_identity
 from pgrender.plan.names import Names
 from pgrender.plan.pgbouncer import PgBouncerPlan
 from pgrender.spec import SourcedCluster
@@ -73,7 +73,7 @@ def store_ports(repo: RepoLocationSpec) -> set[int]:
     store = repo.s3 or repo.gcs or repo.azure
     if store is None:
         return set()
-    identity = {"web-id": {STS_PORT}, "auto": {METADATA_SERVICE_PORT}}.get(store.key_type, set())
+    identity = {"web-id": {STS_PORT}, "auto": {METADATA_SERVICE_PORT}, None: set()}[pod_identity(repo)]
     return {store.port or HTTPS_PORT, *identity}
 
 
