@@ -43,6 +43,7 @@ from pgrender.plan.labels import (
     COMPONENT_LABEL,
     PGUSER_LABEL,
     REPO_LABEL,
+    RESTORE_RUN_ANNOTATION,
     UPGRADE_FROM_ANNOTATION,
 )
 from pgrender.plan.standby_sources import AT_LEAST_THE_PRIMARYS
@@ -94,7 +95,18 @@ GUARDED: dict[str, str] = {
         "(spec.shutdown: true, at the old postgresVersion, without spec.upgrade), apply that, then upgrade; "
         "or set spec.shutdown: true in this change too, and false in the next"
     ),
+    "restore-running": (
+        "a restore in place needs every member stopped, and these members run: shut the cluster down first "
+        "(spec.shutdown: true, without spec.restore), apply that, then add spec.restore; or set spec.shutdown: "
+        "true in this change too, and false in the next"
+    ),
 }
+# spec.restore, the cluster shut down before.
+RESTORE = (
+    "when the members start, the one that holds the latest data restores it from the repository to the target "
+    "with pgBackRest's --delta and leads on a new timeline; the others' data is removed and they are copied anew "
+    "from it. Everything the cluster wrote after the target is lost (README 'Restore in place')"
+)
 # spec.upgrade, the cluster shut down before.
 UPGRADE = (
     "in place (spec.upgrade): when the members start, the one that stopped as the primary runs pg_upgrade "
@@ -132,6 +144,10 @@ STARTUP = (
 UPGRADE_STARTUP = (
     "the member starts again (spec.shutdown false), its upgrade guard first: every member reports its data, the "
     "one that stopped as the primary upgrades it and leads, the others follow it, then the reconcile Job runs"
+)
+RESTORE_STARTUP = (
+    "the member starts again (spec.shutdown false), its restore guard first: every member reports its data, the "
+    "one with the latest restores it in place and leads, the others are copied from it, then the reconcile Job runs"
 )
 # A pod template changed while the member is shut down: no pod to replace.
 STOPPED_TEMPLATE = "the member is shut down: its pod starts from the new template when it starts (no rolling restart)"
@@ -1214,6 +1230,8 @@ def _member_replicas(change: Change) -> list[Verdict]:
         return [Verdict(ChangeClass.RESTART, SHUTDOWN)]
     if change.old == 0 and change.obj.annotations.get(UPGRADE_FROM_ANNOTATION):
         return [Verdict(ChangeClass.RESTART, UPGRADE_STARTUP)]
+    if change.old == 0 and change.obj.annotations.get(RESTORE_RUN_ANNOTATION):
+        return [Verdict(ChangeClass.RESTART, RESTORE_STARTUP)]
     if change.old == 0:
         return [Verdict(ChangeClass.RESTART, STARTUP)]
     return [Verdict(ChangeClass.LIVE, "scaled in place")]
@@ -2274,6 +2292,8 @@ def _cluster_wide(
         before, after = _major_version(old_members), _major_version(new_members)
         if before is not None and after is not None and before != after:
             out.append(_version_change(new_members[0], before, after, old_members, new_members))
+        if staying:
+            out += _restore(new_members[0], old_members, new_members)
     if rosters and any(_holds_reconcile_sql(old_files.get(p, "") + new_files.get(p, "")) for p in differing):
         # The SQL may be spread over several ConfigMaps: the unchanged ones count on both sides.
         extra_old = [p for p in old_files if p not in differing and _holds_reconcile_sql(old_files[p])]
@@ -2305,6 +2325,19 @@ def _version_change(member: Obj, before: int, after: int, old_members: list[Obj]
     return _finding(
         member, ChangeClass.RISK, path, f"PostgreSQL {before} → {after} {UPGRADE}", f"major-upgrade:{before}-{after}"
     )
+
+
+def _restore(member: Obj, old_members: list[Obj], new_members: list[Obj]) -> list[Finding]:
+    """A restore in place (spec.restore) of a new run: refused while the members run before and after it."""
+    runs = {o.annotations.get(RESTORE_RUN_ANNOTATION) for o in new_members} - {None}
+    if not runs or runs == {o.annotations.get(RESTORE_RUN_ANNOTATION) for o in old_members}:
+        return []
+    run = ",".join(sorted(r for r in runs if r))
+    path = f"metadata.annotations[{RESTORE_RUN_ANNOTATION}]"
+    if _running(old_members) and _running(new_members):
+        message = f"restore run {run} in place: {GUARDED['restore-running']}"
+        return [_finding(member, ChangeClass.RISK, path, message, f"restore-running:{run}")]
+    return [_finding(member, ChangeClass.RISK, path, f"restore run {run} in place: {RESTORE}", f"restore:{run}")]
 
 
 def _running(members: list[Obj]) -> bool:

@@ -411,8 +411,8 @@ def _make41(__frozen_defaults__, __frozen_factory__):
 
 
 def _make42(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__, __frozen_d16__, __frozen_d17__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, service_account_meta=__frozen_factory__, service_account_digest=__frozen_d2__, image_pull_secrets=__frozen_d3__, acknowledged_changes=__frozen_d4__, runtime_passwords=__frozen_d5__, resources=__frozen_factory__, warnings=__frozen_d7__, network_policies=__frozen_d8__, monitoring=__frozen_d9__, init_sql=__frozen_d10__, password_owner=__frozen_d11__, clone_source=__frozen_d12__, pgbouncer_replicas=__frozen_d13__, shutdown=__frozen_d14__, switchover=__frozen_d15__, upgrade=__frozen_d16__, spec_digest=__frozen_d17__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__, __frozen_d16__, __frozen_d17__, __frozen_d18__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, service_account_meta=__frozen_factory__, service_account_digest=__frozen_d2__, image_pull_secrets=__frozen_d3__, acknowledged_changes=__frozen_d4__, runtime_passwords=__frozen_d5__, resources=__frozen_factory__, warnings=__frozen_d7__, network_policies=__frozen_d8__, monitoring=__frozen_d9__, init_sql=__frozen_d10__, password_owner=__frozen_d11__, clone_source=__frozen_d12__, pgbouncer_replicas=__frozen_d13__, shutdown=__frozen_d14__, switchover=__frozen_d15__, upgrade=__frozen_d16__, restore=__frozen_d17__, spec_digest=__frozen_d18__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -470,6 +470,7 @@ def _make42(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'shutdown', shutdown)
         __frozen_set__(__frozen_self__, 'switchover', switchover)
         __frozen_set__(__frozen_self__, 'upgrade', upgrade)
+        __frozen_set__(__frozen_self__, 'restore', restore)
         __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
@@ -897,19 +898,27 @@ def _make76(__frozen_defaults__, __frozen_factory__):
 
 
 def _make77(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, run, repo, command):
+        __frozen_set__(__frozen_self__, 'run', run)
+        __frozen_set__(__frozen_self__, 'repo', repo)
+        __frozen_set__(__frozen_self__, 'command', command)
+    return __init__
+
+
+def _make78(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, run, target):
         __frozen_set__(__frozen_self__, 'run', run)
         __frozen_set__(__frozen_self__, 'target', target)
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -937,7 +946,7 @@ def _make79(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -945,7 +954,7 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -955,7 +964,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -974,7 +983,7 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -983,7 +992,7 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -991,14 +1000,14 @@ def _make84(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -1007,7 +1016,7 @@ def _make86(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -1015,7 +1024,7 @@ def _make87(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make88(__frozen_defaults__, __frozen_factory__):
+def _make89(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, pinned_namespace=__frozen_d5__, sealing_certificate=__frozen_d6__, previous=__frozen_d7__, secrets_settings=__frozen_d8__, infrastructure_roles=__frozen_d9__, reuse=__frozen_d10__, root_key=__frozen_d11__, sealing_pem=__frozen_d12__, read=__frozen_d13__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -1036,7 +1045,7 @@ def _make88(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make89(__frozen_defaults__, __frozen_factory__):
+def _make90(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command, restore_options, backup_from_standby=__frozen_d0__, process_max=__frozen_d1__, compress_type=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
@@ -1070,7 +1079,7 @@ def _make89(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make90(__frozen_defaults__, __frozen_factory__):
+def _make91(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -1083,7 +1092,7 @@ def _make90(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make91(__frozen_defaults__, __frozen_factory__):
+def _make92(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1096,14 +1105,14 @@ def _make91(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make92(__frozen_defaults__, __frozen_factory__):
+def _make93(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make93(__frozen_defaults__, __frozen_factory__):
+def _make94(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1158,7 +1167,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,key,meta,uid,title': _make39,
     'name,kind,group': _make40,
     'name,namespace,documents,windows=,spec_digest=,files=': _make41,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,service_account_meta(),service_account_digest=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,spec_digest=': _make42,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,service_account_meta(),service_account_digest=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,restore=,spec_digest=': _make42,
     'name,owner,grantees': _make43,
     'name,path,labels,pod_selector,ingress,egress': _make44,
     'name,pod,host,dns_names,labels,selector,placement': _make45,
@@ -1193,21 +1202,22 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make74,
     'repo,cron_jobs,max_age_seconds,logical=': _make75,
     'role,secret,psql_variable,verifier_env,password_env': _make76,
-    'run,target': _make77,
-    'schedule': _make78,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make79,
-    'secret,key,path': _make80,
-    'secrets,root_key,only_secrets,reuse=': _make81,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make82,
-    'shared_buffers,max_connections,work_mem,total': _make83,
-    'sidecars=,init_containers=': _make84,
-    'source,path': _make85,
-    'spec,index,file,positions': _make86,
-    'spec,notes,doc': _make87,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make88,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command,restore_options,backup_from_standby=,process_max=,compress_type=': _make89,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make90,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make91,
-    'text,quoted': _make92,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make93,
+    'run,repo,command': _make77,
+    'run,target': _make78,
+    'schedule': _make79,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make80,
+    'secret,key,path': _make81,
+    'secrets,root_key,only_secrets,reuse=': _make82,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make83,
+    'shared_buffers,max_connections,work_mem,total': _make84,
+    'sidecars=,init_containers=': _make85,
+    'source,path': _make86,
+    'spec,index,file,positions': _make87,
+    'spec,notes,doc': _make88,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make89,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command,restore_options,backup_from_standby=,process_max=,compress_type=': _make90,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make91,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make92,
+    'text,quoted': _make93,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make94,
 }

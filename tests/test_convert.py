@@ -352,6 +352,9 @@ NOTED = [
      "spec.dataSource.postgresCluster", NoteKind.LEFT_OUT, "same run"),
     ("pgo", "spec: {backups: {pgbackrest: {manual: {repoName: repo1}, repos: [{name: repo1, volume: {volumeClaimSpec: "
      "{resources: {requests: {storage: 1Gi}}}}}]}}}", "spec.backups.pgbackrest.manual", NoteKind.LEFT_OUT, "annotated"),
+    ("pgo", "spec: {backups: {pgbackrest: {restore: {enabled: true, repoName: repo1}, repos: [{name: repo1, volume: "
+     "{volumeClaimSpec: {resources: {requests: {storage: 1Gi}}}}}]}}}", "spec.backups.pgbackrest.restore",
+     NoteKind.LEFT_OUT, "add spec.restore {repo, run, target} when you mean it"),
     ("pgo", "metadata: {uid: 1234}", "metadata.uid", NoteKind.IGNORED, "API server"),
     ("pgo", "status: {postgresVersion: 16}", "status", NoteKind.IGNORED, "operator"),
     ("zalando", "spec: {users: {ns.app: []}}", "spec.users.ns.app", NoteKind.LEFT_OUT, "another namespace"),

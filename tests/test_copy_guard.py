@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from pgrender.components.copy_guard import MARK, script
+from pgrender import member_scripts
+from pgrender.components.copy_guard import MARK, SCRIPT
 from tests.conftest import base_spec, find
 
 ME, OTHER = "hippo-instance1-0-0", "hippo-instance1-1-0"
@@ -101,7 +102,7 @@ class Pod:
         self.root = root
         self.script = root / "etc-patroni" / "copy_guard.py"
         self.script.parent.mkdir()
-        self.script.write_text(script())  # the text <c>-config ships
+        self.script.write_text(member_scripts.text(SCRIPT))  # the text <c>-config ships
         (root / "pgdata").mkdir()
         self.data, self.wal = root / "pgdata/pg16", root / "pgwal/pg16_wal"
         self.bootstrapping, self.copying = root / "pgdata/pg16.bootstrapping", root / "pgdata/pg16.copying"
@@ -385,7 +386,7 @@ def test_every_member_runs_the_guard_shipped_in_its_config(
 ) -> None:
     plain = objects_of(base_spec())
     assert database_command(plain, "hippo-instance1-0") == [*GUARD, "/pgdata/pg16", "--", "patroni", "/etc/patroni"]
-    assert find(plain, "ConfigMap", "hippo-config")["data"]["copy_guard.py"] == script()
+    assert find(plain, "ConfigMap", "hippo-config")["data"]["copy_guard.py"] == member_scripts.text(SCRIPT)
 
     copy = base_spec()
     copy["metadata"]["name"] = "hippo-copy"

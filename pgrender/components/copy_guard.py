@@ -5,9 +5,7 @@ replica) copies again when its container starts again (the script's docstring sa
 
 from __future__ import annotations
 
-import functools
 import shlex
-from pathlib import Path
 
 from pgrender.plan import ClusterPlan, defaults
 
@@ -15,12 +13,6 @@ SCRIPT = "copy_guard.py"  # the guard's file in ConfigMap <c>-config, beside pat
 
 # sh -c MARK MARKER COMMAND...: the marker while the copy runs, removed only when it succeeded.
 MARK = 'touch -- "$0" && "$@" && rm -f -- "$0"'
-
-
-@functools.cache
-def script() -> str:
-    # package data beside this package, read as a file (pgrender.plan.parameters says why)
-    return (Path(__file__).parents[1] / "member_scripts" / SCRIPT).read_text(encoding="utf-8")
 
 
 def bootstrap_marker(plan: ClusterPlan) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgrender import emit
+from pgrender import emit, member_scripts
 from pgrender.components.copy_guard import SCRIPT as COPY_GUARD_SCRIPT
 from pgrender.components.copy_guard import marked
-from pgrender.components.copy_guard import script as copy_guard_script
-from pgrender.components.upgrade_guard import script as upgrade_script
 from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
 from pgrender.plan.clone import BOOTSTRAP_METHOD
+from pgrender.plan.restore import SCRIPT as RESTORE_SCRIPT
 from pgrender.plan.upgrade import SCRIPT as UPGRADE_SCRIPT
 from pgrender.pod import Manifest, object_meta
 from pgrender.secrets import Material, SecretInput, secret_text
@@ -35,8 +34,7 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
                 defaults.PATRONI_BOOTSTRAP_FILE: emit.dump({"bootstrap": bootstrap(plan)}),
                 defaults.PATRONI_CONFIG_FILE: emit.dump(patroni_yaml(plan)),
                 # Patroni reads only the .yaml files of its configuration directory.
-                COPY_GUARD_SCRIPT: copy_guard_script(),
-                **({UPGRADE_SCRIPT: upgrade_script()} if plan.upgrade else {}),
+                **{name: member_scripts.text(name) for name in _guards(plan)},
             },
         },
         {
@@ -54,6 +52,15 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
     ]
 
 
+def _guards(plan: ClusterPlan) -> tuple[str, ...]:
+    """The member scripts the database container runs: the restore guard uses the upgrade guard's helpers."""
+    if plan.upgrade:
+        return (COPY_GUARD_SCRIPT, UPGRADE_SCRIPT)
+    if plan.restore:
+        return (COPY_GUARD_SCRIPT, RESTORE_SCRIPT, UPGRADE_SCRIPT)
+    return (COPY_GUARD_SCRIPT,)
+
+
 def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
     """Patroni's bootstrap section: the dynamic configuration the cluster starts with, and how the
     first member's data directory is made (initdb, pgBackRest's restore for a restore or clone, or
@@ -62,17 +69,19 @@ def bootstrap(plan: ClusterPlan) -> dict[str, Any]:
     backups = plan.backups
     # Both copies are marked while they run, so that a member killed in the middle starts the
     # bootstrap again when its container restarts (components/copy_guard.py).
-    if backups and backups.source and not backups.source.standby:
-        # Restore or clone: Patroni runs pgBackRest's restore instead of initdb, once, on the
-        # member that initializes the cluster; recovery to the target then promotes it.
+    # Restore or clone: Patroni runs pgBackRest's restore instead of initdb, once, on the member that
+    # initializes the cluster; recovery to the target then promotes it. Restored in place (spec.restore),
+    # that member is the one whose guard set its data aside for the restore to put back.
+    restore = None
+    if plan.restore:
+        restore = plan.restore.command
+    elif backups and backups.source and not backups.source.standby:
+        restore = restore_command_line(backups)
+    if restore:
         return {
             "dcs": dcs,
             "method": "pgbackrest",
-            "pgbackrest": {
-                "command": marked(plan, restore_command_line(backups)),
-                "keep_existing_recovery_conf": True,
-                "no_params": True,
-            },
+            "pgbackrest": {"command": marked(plan, restore), "keep_existing_recovery_conf": True, "no_params": True},
         }
     clone = plan.clone_source
     if clone:

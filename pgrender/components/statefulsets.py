@@ -8,6 +8,7 @@ reconcile Job replaces them, replicas first, then a switchover, then the old pri
 from __future__ import annotations
 
 from pgrender.components.copy_guard import member_command
+from pgrender.components.restore_guard import restore_command
 from pgrender.components.upgrade_guard import upgrade_command
 from pgrender.plan import ClusterPlan, InstancePlan, defaults, labels, secret_keys
 from pgrender.pod import (
@@ -34,10 +35,10 @@ def statefulsets(plan: ClusterPlan) -> list[Manifest]:
     # primary after a bootstrap) first, and its Patroni would hand the leader key to a replica on
     # the way. In one wave they stop together, as with Flux or kubectl apply. Only the StatefulSets'
     # own annotation changes (no pod template); started again, each member is in its own wave.
-    # Upgrading (spec.upgrade), the members start together for the same reason: each one's upgrade
-    # guard waits until every member has reported its data, which a later wave never would.
+    # Upgrading (spec.upgrade) or restoring (spec.restore), the members start together for the same
+    # reason: each one's guard waits until every member has reported its data, which a later wave never would.
     first = min((i.sync_wave for i in plan.instances), default=0)
-    together = plan.shutdown or plan.upgrade is not None
+    together = plan.shutdown or plan.upgrade is not None or plan.restore is not None
     return [_statefulset(plan, i, first if together else i.sync_wave) for i in plan.instances]
 
 
@@ -70,9 +71,21 @@ def _pod_annotations(plan: ClusterPlan) -> dict[str, str]:
 
 
 def _annotations(plan: ClusterPlan, wave: int) -> dict[str, str]:
-    if plan.upgrade is None:
-        return {SYNC_WAVE: str(wave)}
-    return {SYNC_WAVE: str(wave), labels.UPGRADE_FROM_ANNOTATION: str(plan.upgrade.from_version)}
+    """The sync wave, and what `pgrender diff` tells an upgrade or a restore in place by."""
+    own = {SYNC_WAVE: str(wave)}
+    if plan.upgrade is not None:
+        own[labels.UPGRADE_FROM_ANNOTATION] = str(plan.upgrade.from_version)
+    if plan.restore is not None:
+        own[labels.RESTORE_RUN_ANNOTATION] = str(plan.restore.run)
+    return own
+
+
+def _command(plan: ClusterPlan) -> list[str]:
+    if plan.upgrade:
+        return upgrade_command(plan)
+    if plan.restore:
+        return restore_command(plan)
+    return member_command(plan)
 
 
 def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
@@ -87,9 +100,9 @@ def _pod(plan: ClusterPlan, instance: InstancePlan) -> Manifest:
         "name": CONTAINER,
         "image": plan.image,
         # The directory: Patroni merges the YAML files in it (patroni.yaml, bootstrap.yaml). With an
-        # upgrade, the upgrade guard runs first, with a custom bootstrap the bootstrap guard (the two
-        # exclude each other); either then becomes Patroni.
-        "command": upgrade_command(plan) if plan.upgrade else member_command(plan),
+        # upgrade the upgrade guard runs first, with a restore in place the restore guard (the spec
+        # allows one of them), then the copy guard, which becomes Patroni.
+        "command": _command(plan),
         "env": _env(plan),
         "ports": [
             {"name": defaults.POSTGRES_PORT_NAME, "containerPort": plan.port, "protocol": "TCP"},

@@ -3,18 +3,9 @@ pgrender/member_scripts/upgrade.py, shipped in ConfigMap <c>-config, before the 
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 from pgrender.components.copy_guard import member_command
 from pgrender.plan import ClusterPlan, defaults
 from pgrender.plan.upgrade import SCRIPT
-
-
-@functools.cache
-def script() -> str:
-    # package data beside this package, read as a file (pgrender.plan.parameters says why)
-    return (Path(__file__).parents[1] / "member_scripts" / SCRIPT).read_text(encoding="utf-8")
 
 
 def upgrade_command(plan: ClusterPlan) -> list[str]:

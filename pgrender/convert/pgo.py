@@ -166,7 +166,9 @@ REASONS: tuple[Reason, ...] = (
     left_out(
         *PGBACKREST,
         "restore",
-        why='pgrender never restores a running cluster in place (README, "Restore to a point in time, or clone")',
+        why="PGO restores in place when the cluster is annotated, and this is often left from a restore done: "
+        "pgrender restores once per spec.restore.run, when the members start after a shutdown; add spec.restore "
+        '{repo, run, target} when you mean it (README, "Restore in place")',
     ),
     left_out(*PGBACKREST, "global", ANY, why="a pgBackRest option pgrender does not pass through"),
     left_out(*PGBACKREST, "configuration", ANY, why="pgrender projects no pgBackRest configuration files"),

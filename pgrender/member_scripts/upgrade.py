@@ -64,8 +64,11 @@ PROBE_SECONDS = 10.0  # what a client of the probe server has to say its request
 REPORT_LINES = 100  # of each file a failed pg_upgrade leaves: its reports' first lines, its logs' last
 
 
+GUARD = "pgrender upgrade guard"  # what the log lines start with (restore.py, which imports this, says its own)
+
+
 def log(message: str) -> None:
-    print("pgrender upgrade guard: " + message, flush=True)
+    print(f"{GUARD}: {message}", flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,18 +269,23 @@ class Store:
         self.cluster = cluster
         return published, cluster.initialize, leader
 
-    def server_major(self, name: str) -> int | None:
-        """The major version member ``name`` runs, from its REST API (GET /patroni, as patronictl asks),
-        with the TLS settings of patronictl's (ctl) or the REST API's own; None when it does not say."""
+    def status(self, name: str) -> dict[str, Any] | None:
+        """What member ``name``'s REST API says of it (GET /patroni, as patronictl asks), with the TLS
+        settings of patronictl's (ctl) or the REST API's own; None when it does not answer."""
         member = next((m for m in self.cluster.members if m.name == name), None) if self.cluster else None
         url = member.data.get("api_url") if member is not None else None
         if not url:
             return None
         try:
             with urllib.request.urlopen(url, context=self.tls, timeout=5) as answer:
-                version = json.load(answer).get("server_version")
-        except (OSError, ValueError, AttributeError):
+                status = json.load(answer)
+        except (OSError, ValueError):
             return None
+        return status if isinstance(status, dict) else None
+
+    def server_major(self, name: str) -> int | None:
+        """The major version member ``name`` runs; None when it does not say."""
+        version = (self.status(name) or {}).get("server_version")
         return int(version) // 10000 if isinstance(version, int) and version > 0 else None
 
     def publish(self, facts: Facts | None) -> None:

@@ -20,6 +20,7 @@ from pgrender.plan.patroni import PatroniPlan, resolve_patroni
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.profiles import PROFILES
 from pgrender.plan.resources import ContainerKind, ResourcesPlan, memory_estimate, memory_warning, resolve_resources
+from pgrender.plan.restore import RestorePlan, resolve_restore
 from pgrender.plan.scheduling import PlacementPlan, SchedulingPlan
 from pgrender.plan.services import ServicePlan, resolve_service
 from pgrender.plan.switchover import SwitchoverPlan, resolve_switchover
@@ -160,6 +161,7 @@ class ClusterPlan:
     shutdown: bool = False
     switchover: SwitchoverPlan | None = None  # spec.patroni.switchover, made once by the reconcile Job
     upgrade: UpgradePlan | None = None  # spec.upgrade: the members upgrade the old version's data at start
+    restore: RestorePlan | None = None  # spec.restore: the members restore the data in place at start
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -253,6 +255,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
     bin_dir = bin_dirs[version]
     data_dir = version_data_dir(version)
     upgrade = resolve_upgrade(sourced, bin_dirs, wal_volume, problems)
+    restore = resolve_restore(sourced, backups, data_dir, wal_dir, problems)
     dashboard = resolve_dashboard(sourced, names, problems)
     clone_source = resolve_clone_source(sourced, names, data_dir, wal_dir, bin_dir, pg.replication_sslmode, problems)
     if spec.openshift:
@@ -448,6 +451,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         shutdown=spec.shutdown,
         switchover=switchover,
         upgrade=upgrade,
+        restore=restore,
     )
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pgrender.spec.backups import (
         BackupSourceSpec,
         LogicalBackupSpec,
+        RecoveryTargetSpec,
         RepoLocationSpec,
         RestoreSourceSpec,
         RetentionSpec,
@@ -285,7 +286,7 @@ def resolve_backups(
     if backups and backups.manual:
         m = backups.manual
         if m.repo not in {r.name for r in repos}:
-            problems.append(sourced.problem(("spec", "backups", "manual", "repo"), _no_repo(m.repo, repos)))
+            problems.append(sourced.problem(("spec", "backups", "manual", "repo"), no_repo(m.repo, repos)))
         manual = BackupJobPlan(names.manual_backup_job(m.repo, m.run), m.repo, m.type)
     if backups and backups.logical:
         logical = _logical(sourced, names, backups.logical, repos, problems)
@@ -300,7 +301,10 @@ def resolve_backups(
     # timeline ("requested timeline is not a child of this server's history"), and its start fails
     # where pgBackRest did not. Replicas copy the leader until bootstrap.fromBackup is removed, after
     # a first backup of the new timeline (README, the restore in place).
-    in_place = source is not None and not standby and (source.namespace, source.cluster) == (meta.namespace, meta.name)
+    # spec.restore is the same: its restore is the leader's bootstrap (plan/restore.py).
+    in_place = spec.restore is not None or (
+        source is not None and not standby and (source.namespace, source.cluster) == (meta.namespace, meta.name)
+    )
     # pgBackRest restores a pg_wal link as a directory in the data directory unless it is mapped: the
     # WAL would fill the data volume beside an empty WAL volume (PGO maps it alike).
     restore_options = (f"--link-map=pg_wal={wal_dir}",) if wal_dir else ()
@@ -354,7 +358,7 @@ def _logical(
     repo_spec = next((r for r in backups.repos if r.name == spec.repo), None)
     repo = next((r for r in repos if r.name == spec.repo), None)
     if repo_spec is None or repo is None:
-        problems.append(sourced.problem(("spec", "backups", "logical", "repo"), _no_repo(spec.repo, repos)))
+        problems.append(sourced.problem(("spec", "backups", "logical", "repo"), no_repo(spec.repo, repos)))
         return None
     s3 = repo_spec.s3
     if s3 is None:
@@ -387,8 +391,8 @@ def _logical(
     )
 
 
-def _no_repo(name: str, repos: list[RepoPlan]) -> str:
-    have = ", ".join(r.name for r in repos)
+def no_repo(name: str, repos: list[RepoPlan]) -> str:
+    have = ", ".join(r.name for r in repos) or "none"
     return f"{name!r} is not a repository of spec.backups.repos (have {have})"
 
 
@@ -702,14 +706,14 @@ def _source(
         namespace=namespace,
         repo=repo,
         # A standby's source has no target: it follows the archive to its end, and on.
-        recovery=() if standby else _recovery(cast("RestoreSourceSpec", spec)),
+        recovery=() if standby else recovery_options(cast("RestoreSourceSpec", spec)),
         standby=standby,
         restore_command=f'{program} --config={SOURCE_CONFIG} --stanza={STANZA} archive-get %f "%p"',
     )
 
 
-def _recovery(spec: RestoreSourceSpec) -> tuple[str, ...]:
-    """Where a restore's recovery ends (RestoreSourceSpec's target fields, at most one given), and
+def recovery_options(spec: RecoveryTargetSpec) -> tuple[str, ...]:
+    """Where a restore's recovery ends (RecoveryTargetSpec's target fields, at most one given), and
     from which backup.
 
     --target-action=promote: with keep_existing_recovery_conf Patroni turns hot_standby off, and

@@ -20,6 +20,7 @@ CA_ANNOTATION = "pgrender.io/ca"
 # On each member StatefulSet while spec.upgrade is set: the major version its data comes from, so
 # `pgrender diff` tells an in-place upgrade from a version change that cannot work.
 UPGRADE_FROM_ANNOTATION = "pgrender.io/upgrade-from"
+RESTORE_RUN_ANNOTATION = "pgrender.io/restore-run"  # spec.restore.run, on the member StatefulSets
 # On the members' pod template: a digest of spec.serviceAccountTemplate's labels and annotations, so
 # a change replaces the pods (a cloud identity, IRSA's, is given to a pod when it is created).
 ACCOUNT_DIGEST_ANNOTATION = "pgrender.io/account-digest"

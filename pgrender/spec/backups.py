@@ -316,8 +316,8 @@ class BackupSourceSpec(StrictModel):
     _object_store = field_validator("repo")(check_object_store)
 
 
-class RestoreSourceSpec(BackupSourceSpec):
-    """Restore (clone) from another cluster's backups."""
+class RecoveryTargetSpec(StrictModel):
+    """Where a restore's recovery ends (at most one target), and from which backup."""
 
     target: Annotated[dt.datetime | Literal["latest"], BeforeValidator(parse_target)] = Field(
         default="latest",
@@ -351,6 +351,26 @@ class RestoreSourceSpec(BackupSourceSpec):
     )
 
     _one_target = model_validator(mode="after")(check_one_target)
+
+
+class RestoreSourceSpec(RecoveryTargetSpec, BackupSourceSpec):
+    """Restore (clone) from another cluster's backups."""
+
+
+class InPlaceRestoreSpec(RecoveryTargetSpec):
+    """The cluster's own data restored from its own repository, in place (PGO's
+    spec.backups.pgbackrest.restore): made by the members when they start after a shutdown. README,
+    "Restore in place"."""
+
+    repo: RepoName = Field(
+        description="The repository to restore from: repo1, repo2, repo3 or repo4, one of spec.backups.repos."
+    )
+    run: int = Field(
+        ge=1,
+        le=999999,
+        description="Which restore: the members restore once for each value (bump it to restore again, to "
+        "another target).",
+    )
 
 
 SourceHost = Annotated[
@@ -427,7 +447,9 @@ __all__ = [
     "BackupsSpec",
     "BootstrapSpec",
     "Cipher",
+    "InPlaceRestoreSpec",
     "ManualBackupSpec",
+    "RecoveryTargetSpec",
     "RepoLocationSpec",
     "RepoSpec",
     "RestoreSourceSpec",

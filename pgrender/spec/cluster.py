@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from pgrender.spec import limits
-from pgrender.spec.backups import BackupsSpec, BootstrapSpec, StandbySpec
+from pgrender.spec.backups import BackupsSpec, BootstrapSpec, InPlaceRestoreSpec, StandbySpec
 from pgrender.spec.base import UID_MAX, DNSLabel, DNSSubdomain, Image, StrictModel
 from pgrender.spec.connectivity import ConnectivitySpec, Naming
 from pgrender.spec.init_sql import InitSQLSpec
@@ -185,6 +185,13 @@ class ClusterSpec(StrictModel):
         description="An in-place major version upgrade from fromVersion to postgresVersion, made by the "
         "members when they start after a shutdown; remove it once the cluster runs and has a backup at the "
         "new version (a rolling restart).",
+    )
+    restore: InPlaceRestoreSpec | None = Field(
+        default=None,
+        description="The cluster's data restored in place from one of its repositories, to a target, made by "
+        "the members when they start after a shutdown: the member that holds the latest data restores with "
+        "pgBackRest's --delta and leads, the others are copied anew from it. Every write after the target is "
+        "lost. Remove it once the cluster runs and has a full backup of the new timeline (a rolling restart).",
     )
     monitoring: MonitoringSpec | None = Field(
         default=None,

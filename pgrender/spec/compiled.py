@@ -1228,98 +1228,126 @@ V_UpgradeSpec = p.Model(UpgradeSpec, (
 
 _v261 = p.nullable(V_UpgradeSpec)
 
-_v262 = p.nullable(p.string(min_length=1))
+_v262 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
-_v263 = p.nullable(V_ResourcesSpec)
+_v263 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
+
+_v264 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
+
+_v265 = p.nullable(p.integer(ge=3))
+
+_v266 = p.boolean()
+
+_v267 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
+
+class InPlaceRestoreSpec(p.Plain):
+    __slots__ = ('target', 'target_name', 'target_lsn', 'target_xid', 'target_immediate', 'backup_set', 'repo', 'run')
+
+V_InPlaceRestoreSpec = p.after(p.Model(InPlaceRestoreSpec, (
+    p.Field('target', 'target', _v262, lambda: _v262('latest')),
+    p.Field('target_name', 'targetName', _v263, lambda: _v263(None)),
+    p.Field('target_lsn', 'targetLsn', _v264, lambda: _v264(None)),
+    p.Field('target_xid', 'targetXid', _v265, lambda: _v265(None)),
+    p.Field('target_immediate', 'targetImmediate', _v266, lambda: _v266(False)),
+    p.Field('backup_set', 'backupSet', _v267, lambda: _v267(None)),
+    p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
+    p.Field('run', 'run', p.integer(ge=1, le=999999), None),
+)), m_spec_rules_backups.check_one_target)
+
+_v268 = p.nullable(V_InPlaceRestoreSpec)
+
+_v269 = p.nullable(p.string(min_length=1))
+
+_v270 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v262, lambda: _v262(None)),
-    p.Field('resources', 'resources', _v263, lambda: _v263(None)),
+    p.Field('image', 'image', _v269, lambda: _v269(None)),
+    p.Field('resources', 'resources', _v270, lambda: _v270(None)),
 ))
 
-_v264 = p.boolean()
+_v271 = p.boolean()
 
-_v265 = p.boolean()
+_v272 = p.boolean()
 
-_v266 = p.integer(ge=1)
+_v273 = p.integer(ge=1)
 
-_v267 = p.integer(ge=1)
+_v274 = p.integer(ge=1)
 
-_v268 = p.integer(ge=1, le=100)
+_v275 = p.integer(ge=1, le=100)
 
-_v269 = p.integer(ge=1, le=99)
+_v276 = p.integer(ge=1, le=99)
 
-_v270 = p.nullable(p.integer(ge=1, le=8784))
+_v277 = p.nullable(p.integer(ge=1, le=8784))
 
-_v271 = p.integer(ge=1, le=3650)
+_v278 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v266, lambda: _v266(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v267, lambda: _v267(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v268, lambda: _v268(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v269, lambda: _v269(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v270, lambda: _v270(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v271, lambda: _v271(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v273, lambda: _v273(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v274, lambda: _v274(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v275, lambda: _v275(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v276, lambda: _v276(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v277, lambda: _v277(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v278, lambda: _v278(14)),
 ))
 
-_v272 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v279 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v273 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v280 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v272, lambda: _v272({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v273, lambda: _v273({})),
+    p.Field('labels', 'labels', _v279, lambda: _v279({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v280, lambda: _v280({})),
 ))
 
-_v274 = p.nullable(V_GrafanaDashboardSpec)
+_v281 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v264, lambda: _v264(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v265, lambda: _v265(True)),
+    p.Field('pod_monitor', 'podMonitor', _v271, lambda: _v271(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v272, lambda: _v272(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v274, lambda: _v274(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v281, lambda: _v281(None)),
 ))
 
-_v275 = p.nullable(V_MonitoringSpec)
+_v282 = p.nullable(V_MonitoringSpec)
 
-_v276 = p.member(m_spec_rules_connectivity.Naming)
+_v283 = p.member(m_spec_rules_connectivity.Naming)
 
-_v277 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v284 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v278 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v285 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v278, lambda: _v278('')),
+    p.Field('host_suffix', 'hostSuffix', _v285, lambda: _v285('')),
 ))
 
-_v279 = p.nullable(V_DNSSpec)
+_v286 = p.nullable(V_DNSSpec)
 
-_v280 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v287 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v277, lambda: _v277(None)),
-    p.Field('dns', 'dns', _v279, lambda: _v279(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v280, lambda: _v280(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v284, lambda: _v284(None)),
+    p.Field('dns', 'dns', _v286, lambda: _v286(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v287, lambda: _v287(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
 class ServiceAccountTemplateSpec(p.Plain):
@@ -1329,11 +1357,11 @@ V_ServiceAccountTemplateSpec = p.Model(ServiceAccountTemplateSpec, (
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v281 = p.boolean()
+_v288 = p.boolean()
 
-_v282 = p.mapping(p.string(), p.string(), max_length=50)
+_v289 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v283 = p.sequence(p.string(), max_length=100)
+_v290 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1341,64 +1369,64 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v283, lambda: _v283([])),
+    p.Field('values', 'values', _v290, lambda: _v290([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v284 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v291 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v282, lambda: _v282({})),
-    p.Field('match_expressions', 'matchExpressions', _v284, lambda: _v284([])),
+    p.Field('match_labels', 'matchLabels', _v289, lambda: _v289({})),
+    p.Field('match_expressions', 'matchExpressions', _v291, lambda: _v291([])),
 ))
 
-_v285 = p.nullable(V_LabelSelectorSpec)
+_v292 = p.nullable(V_LabelSelectorSpec)
 
-_v286 = p.nullable(V_LabelSelectorSpec)
+_v293 = p.nullable(V_LabelSelectorSpec)
 
-_v287 = p.sequence(p.string(), max_length=50)
+_v294 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v287, lambda: _v287([])),
+    p.Field('except_', 'except', _v294, lambda: _v294([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v288 = p.nullable(V_IPBlockSpec)
+_v295 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v285, lambda: _v285(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v286, lambda: _v286(None)),
-    p.Field('ip_block', 'ipBlock', _v288, lambda: _v288(None)),
+    p.Field('pod_selector', 'podSelector', _v292, lambda: _v292(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v293, lambda: _v293(None)),
+    p.Field('ip_block', 'ipBlock', _v295, lambda: _v295(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v289 = p.sequence(V_PeerSpec, max_length=50)
+_v296 = p.sequence(V_PeerSpec, max_length=50)
 
-_v290 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v297 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v290, lambda: _v290([53])),
+    p.Field('ports', 'ports', _v297, lambda: _v297([53])),
 ))
 
-_v291 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v298 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v291, lambda: _v291([443, 6443])),
+    p.Field('ports', 'ports', _v298, lambda: _v298([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1419,8 +1447,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v281, lambda: _v281(True)),
-    p.Field('applications', 'applications', _v289, lambda: _v289([])),
+    p.Field('enabled', 'enabled', _v288, lambda: _v288(True)),
+    p.Field('applications', 'applications', _v296, lambda: _v296([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1428,12 +1456,12 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v292 = p.boolean()
+_v299 = p.boolean()
 
-_v293 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v300 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
-    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'monitoring', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
+    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'restore', 'monitoring', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
 
 V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('postgres_version', 'postgresVersion', p.literal(14, 15, 16, 17, 18), None),
@@ -1461,13 +1489,14 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
     p.Field('shutdown', 'shutdown', _v260, lambda: _v260(False)),
     p.Field('upgrade', 'upgrade', _v261, lambda: _v261(None)),
-    p.Field('monitoring', 'monitoring', _v275, lambda: _v275(None)),
-    p.Field('naming', 'naming', _v276, lambda: _v276(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('restore', 'restore', _v268, lambda: _v268(None)),
+    p.Field('monitoring', 'monitoring', _v282, lambda: _v282(None)),
+    p.Field('naming', 'naming', _v283, lambda: _v283(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('service_account_template', 'serviceAccountTemplate', V_ServiceAccountTemplateSpec, lambda: V_ServiceAccountTemplateSpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v292, lambda: _v292(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v293, lambda: _v293([])),
+    p.Field('openshift', 'openshift', _v299, lambda: _v299(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v300, lambda: _v300([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1480,21 +1509,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v294 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v301 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v295 = p.string(pattern='^RenderConfig\\Z')
+_v302 = p.string(pattern='^RenderConfig\\Z')
 
-_v296 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v303 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v297 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v304 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v298 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v305 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v299 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v306 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v300 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v307 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v301 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v308 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1503,59 +1532,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v302 = p.nullable(V_SealedConfig)
+_v309 = p.nullable(V_SealedConfig)
 
-_v303 = p.literal('ClusterSecretStore', 'SecretStore')
+_v310 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v304 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v311 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v303, lambda: _v303('ClusterSecretStore')),
-    p.Field('name', 'name', _v304, lambda: _v304('pgrender')),
+    p.Field('kind', 'kind', _v310, lambda: _v310('ClusterSecretStore')),
+    p.Field('name', 'name', _v311, lambda: _v311('pgrender')),
 ))
 
-_v305 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v312 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v306 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v313 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v307 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v314 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v308 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v315 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v309 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v316 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v305, lambda: _v305('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v306, lambda: _v306('1h')),
-    p.Field('remote_key', 'remoteKey', _v307, lambda: _v307('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v308, lambda: _v308('{property}')),
-    p.Field('password_sync', 'passwordSync', _v309, lambda: _v309('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v312, lambda: _v312('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v313, lambda: _v313('1h')),
+    p.Field('remote_key', 'remoteKey', _v314, lambda: _v314('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v315, lambda: _v315('{property}')),
+    p.Field('password_sync', 'passwordSync', _v316, lambda: _v316('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v300, lambda: _v300('derived')),
-    p.Field('key_file', 'keyFile', _v301, lambda: _v301(None)),
-    p.Field('sealed', 'sealed', _v302, lambda: _v302(None)),
+    p.Field('provider', 'provider', _v307, lambda: _v307('derived')),
+    p.Field('key_file', 'keyFile', _v308, lambda: _v308(None)),
+    p.Field('sealed', 'sealed', _v309, lambda: _v309(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v310 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v317 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v311 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v318 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v312 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v319 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v313 = p.integer(ge=0)
+_v320 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1563,26 +1592,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v311, lambda: _v311([])),
-    p.Field('parameters', 'parameters', _v312, lambda: _v312({})),
-    p.Field('password_rotation', 'passwordRotation', _v313, lambda: _v313(0)),
+    p.Field('in_roles', 'inRoles', _v318, lambda: _v318([])),
+    p.Field('parameters', 'parameters', _v319, lambda: _v319({})),
+    p.Field('password_rotation', 'passwordRotation', _v320, lambda: _v320(0)),
 ))
 
-_v314 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v321 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v294, lambda: _v294('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v295, lambda: _v295('RenderConfig')),
-    p.Field('specs', 'specs', _v296, lambda: _v296(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v297, lambda: _v297('rendered')),
-    p.Field('namespace', 'namespace', _v298, lambda: _v298(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v299, lambda: _v299('1.30')),
+    p.Field('api_version', 'apiVersion', _v301, lambda: _v301('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v302, lambda: _v302('RenderConfig')),
+    p.Field('specs', 'specs', _v303, lambda: _v303(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v304, lambda: _v304('rendered')),
+    p.Field('namespace', 'namespace', _v305, lambda: _v305(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v306, lambda: _v306('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v310, lambda: _v310(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v314, lambda: _v314([])),
+    p.Field('required_version', 'requiredVersion', _v317, lambda: _v317(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v321, lambda: _v321([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1609,6 +1638,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'GrafanaDashboardSpec': V_GrafanaDashboardSpec,
     'IPBlockSpec': V_IPBlockSpec,
     'ImageContractSpec': V_ImageContractSpec,
+    'InPlaceRestoreSpec': V_InPlaceRestoreSpec,
     'InfrastructureRoleSpec': V_InfrastructureRoleSpec,
     'InitContainerSpec': V_InitContainerSpec,
     'InitSQLSpec': V_InitSQLSpec,
@@ -1697,6 +1727,7 @@ MODELS: dict[str, str] = {
     'GrafanaDashboardSpec': 'pgrender.spec.monitoring.GrafanaDashboardSpec',
     'IPBlockSpec': 'pgrender.spec.network_policy.IPBlockSpec',
     'ImageContractSpec': 'pgrender.spec.cluster.ImageContractSpec',
+    'InPlaceRestoreSpec': 'pgrender.spec.backups.InPlaceRestoreSpec',
     'InfrastructureRoleSpec': 'pgrender.spec.users.InfrastructureRoleSpec',
     'InitContainerSpec': 'pgrender.spec.containers.InitContainerSpec',
     'InitSQLSpec': 'pgrender.spec.init_sql.InitSQLSpec',
@@ -1785,6 +1816,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.monitoring.GrafanaDashboardSpec': GrafanaDashboardSpec,
     'pgrender.spec.network_policy.IPBlockSpec': IPBlockSpec,
     'pgrender.spec.cluster.ImageContractSpec': ImageContractSpec,
+    'pgrender.spec.backups.InPlaceRestoreSpec': InPlaceRestoreSpec,
     'pgrender.spec.users.InfrastructureRoleSpec': InfrastructureRoleSpec,
     'pgrender.spec.containers.InitContainerSpec': InitContainerSpec,
     'pgrender.spec.init_sql.InitSQLSpec': InitSQLSpec,

@@ -12,7 +12,7 @@ from pgrender.spec import cron
 from pgrender.spec.rules.tls import check_san
 
 if TYPE_CHECKING:
-    from pgrender.spec.backups import BootstrapSpec, RepoLocationSpec, RepoSpec, RestoreSourceSpec, StandbySpec
+    from pgrender.spec.backups import BootstrapSpec, RecoveryTargetSpec, RepoLocationSpec, RepoSpec, StandbySpec
 
 REPO_KINDS = ("s3", "gcs", "azure", "volume")
 
@@ -171,11 +171,11 @@ def parse_target(value: object) -> object:
     return value
 
 
-# The fields of a restore's target (RestoreSourceSpec), as the spec spells them: at most one is given.
+# The fields of a restore's target (RecoveryTargetSpec), as the spec spells them: at most one is given.
 TARGET_FIELDS = ("target", "targetName", "targetLsn", "targetXid", "targetImmediate")
 
 
-def check_one_target(source: RestoreSourceSpec) -> RestoreSourceSpec:
+def check_one_target(source: RecoveryTargetSpec) -> RecoveryTargetSpec:
     given = [
         name
         for name, value in zip(
