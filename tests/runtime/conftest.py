@@ -66,6 +66,7 @@ LONGEST_FIRST = (
     "test_rollout.py",
     "test_kubernetes_dcs.py",
     "test_reconcile.py",
+    "test_restore_in_place.py",
 )
 
 

@@ -1,5 +1,6 @@
 """spec.restore for real: examples/backups.yaml (two members, WAL volumes, its S3 repository on the
-local object store) with a backup and rows written on either side of a restore point, shut down with
+local object store; Patroni on its Kubernetes DCS against the Kubernetes API stand-in with the rendered
+Role, as in production) with a backup and rows written on either side of a restore point, shut down with
 spec.shutdown, then applied with ``restore: {repo: repo1, run: 1, targetName: ...}``, as Kubernetes
 would: every member's container runs the rendered restore guard (the ConfigMap's restore.py beside
 upgrade.py, the image's python3 and Patroni's DCS classes), then the copy guard and Patroni. The member
@@ -12,6 +13,7 @@ again, and what was written after the restore is there.
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +36,16 @@ from .disaster_recovery import (
     with_user_secrets,
     with_wal_volume,
 )
-from .harness import LocalCluster, Member, Rendered, render_spec, running_cluster, wait_until
+from .harness import (
+    LocalCluster,
+    Member,
+    Rendered,
+    ServiceStandIn,
+    render_spec,
+    running_cluster,
+    slow_link,
+    wait_until,
+)
 from .object_store import S3Server
 
 pytestmark = pytest.mark.runtime
@@ -47,13 +58,24 @@ def rendered(spec: dict[str, Any], s3: S3Server, directory: Path) -> Rendered:
 
 
 @pytest.fixture(scope="module")
-def spec(s3: S3Server) -> dict[str, Any]:
-    return with_wal_volume(source_spec(s3))
+def link(s3: S3Server) -> Iterator[ServiceStandIn]:
+    """The object store behind a link a test may slow down (full speed unless it does)."""
+    with slow_link(lambda: s3.port, rate=None) as link:
+        yield link
+
+
+@pytest.fixture(scope="module")
+def spec(s3: S3Server, link: ServiceStandIn) -> dict[str, Any]:
+    spec = with_wal_volume(source_spec(s3))
+    spec["spec"]["backups"]["repos"][0]["s3"]["port"] = link.port
+    return spec
 
 
 @pytest.fixture(scope="module")
 def cluster(dr_root: Path, s3: S3Server, spec: dict[str, Any]) -> Iterator[LocalCluster]:
-    with running_cluster(rendered(spec, s3, dr_root / "specs" / "running"), dr_root / "hippo") as cluster:
+    with running_cluster(
+        rendered(spec, s3, dr_root / "specs" / "running"), dr_root / "hippo", dcs="kubernetes"
+    ) as cluster:
         yield cluster
 
 
@@ -66,6 +88,28 @@ def leftovers(member: Member, suffix: str) -> list[str]:
 def timeline(cluster: LocalCluster) -> int:
     leader = cluster.wait_healthy()
     return int(leader.psql("SELECT timeline_id FROM pg_control_checkpoint()")[0][0])
+
+
+def stamped(cluster: LocalCluster) -> tuple[str, list[str]]:
+    """A point in time with a row written before it and one after, archived and on every member; the
+    point, and the rows a restore to it holds."""
+    leader = cluster.wait_healthy()
+    # Healthy as Patroni says: a leader just promoted may take writes a moment later.
+    wait_until("writes", lambda: leader.psql("SELECT pg_is_in_recovery()") == [["f"]], 60)
+    leader.psql("INSERT INTO events (what) VALUES ('before the stamp')")
+    time.sleep(1.5)
+    (stamp,) = leader.psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")[0]
+    time.sleep(1.5)
+    leader.psql("INSERT INTO events (what) VALUES ('after the stamp')")
+    switch_and_wait_archived(cluster, leader)
+    everywhere = rows(leader)
+    wait_until("the replica has every row", lambda: all(rows(m) == everywhere for m in cluster.members), 30)
+    return str(stamp), everywhere[:-1]
+
+
+def taking(cluster: LocalCluster, run: int) -> Member | None:
+    """The member that took restore ``run`` on (its guard's log says so), if one has."""
+    return next((m for m in cluster.members if f"it restores run {run}" in m.log.read_text()), None)
 
 
 def stop_and_start(cluster: LocalCluster, spec: dict[str, Any], s3: S3Server, directory: Path) -> None:
@@ -153,24 +197,12 @@ def test_a_target_the_archive_does_not_reach_fails_and_is_tried_again_as_a_delta
     as the directories set aside (one copy on the volumes, not two), and the bootstrap fails the same
     way; the other member keeps its data meanwhile. Run 3, to a time that was reached, restores (on
     whichever member holds the latest data now), and what run 2 left is removed."""
-    leader = cluster.wait_healthy()
-    leader.psql("INSERT INTO events (what) VALUES ('before the stamp')")
-    time.sleep(1.5)
-    (stamp,) = leader.psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")[0]
-    time.sleep(1.5)
-    leader.psql("INSERT INTO events (what) VALUES ('after the stamp')")
-    switch_and_wait_archived(cluster, leader)
-    expected = rows(leader)[:-1]
-    everywhere = [*expected, "after the stamp"]
-    wait_until("the replica has every row", lambda: all(rows(m) == everywhere for m in cluster.members), 30)
-
-    def taking(run: int) -> Member | None:
-        return next((m for m in cluster.members if f"it restores run {run}" in m.log.read_text()), None)
+    stamp, expected = stamped(cluster)
 
     wrong = copy.deepcopy(spec)
     wrong["spec"]["restore"] = {"repo": "repo1", "run": 2, "targetName": "never-made"}
     stop_and_start(cluster, wrong, s3, dr_root / "specs" / "restore-2")
-    restoring = wait_until("a member to take run 2 on", lambda: taking(2), 60)
+    restoring = wait_until("a member to take run 2 on", lambda: taking(cluster, 2), 60)
     assert restoring is not None
     other = next(m for m in cluster.members if m is not restoring)
     name = restoring.data_dir.name  # pg<major>, its WAL directory pg<major>_wal
@@ -192,8 +224,41 @@ def test_a_target_the_archive_does_not_reach_fails_and_is_tried_again_as_a_delta
     fixed["spec"]["restore"] = {"repo": "repo1", "run": 3, "target": stamp}
     stop_and_start(cluster, fixed, s3, dr_root / "specs" / "restore-3")
     leader = cluster.wait_healthy(240)
-    assert rows(leader) == expected and leader is taking(3)
+    assert rows(leader) == expected and leader is taking(cluster, 3)
     for member in cluster.members:
         wait_until(f"{member.name} has the restored rows", lambda m=member: rows(m) == expected, 60)
         assert (member.data_dir / "pgrender_restored").read_text() == "3\n", member.name
         assert leftovers(member, ".failed") == leftovers(member, ".delta") == [], member.name
+
+
+def test_the_restoring_member_killed_in_the_middle_carries_on(
+    dr_root: Path, s3: S3Server, spec: dict[str, Any], cluster: LocalCluster, link: ServiceStandIn
+) -> None:
+    """The member that restores killed while pgBackRest restores (an OOM kill, an eviction; the object
+    store behind a slow link meanwhile), its container started again: its guard carries the run on
+    without asking the others again, and the cluster is restored to the target."""
+    stamp, expected = stamped(cluster)
+    run = copy.deepcopy(spec)
+    run["spec"]["restore"] = {"repo": "repo1", "run": 4, "target": stamp}
+    link.rate = 100_000
+    stop_and_start(cluster, run, s3, dr_root / "specs" / "restore-4")
+    restoring = wait_until("a member to take run 4 on", lambda: taking(cluster, 4), 60)
+
+    # Not kill_while_copying: a delta restore works in a directory that holds a cluster all along.
+    def restoring_now() -> bool:
+        return any(os.path.basename(argv[0]) == "pgbackrest" for argv in restoring.processes().values())
+
+    wait_until("pgBackRest to restore", restoring_now, 120, interval=0.05)
+    time.sleep(1)  # some of it done
+    killed = restoring.kill()
+    assert any(os.path.basename(argv[0]) == "pgbackrest" for argv in killed.values()), killed
+    link.rate = None
+    restoring.start()
+    leader = cluster.wait_healthy(240)
+    assert leader is restoring and rows(leader) == expected
+    log = leader.log.read_text()
+    assert "took restore run 4 on before its container stopped: it carries on" in log
+    assert log.count("Running custom bootstrap script") == 2
+    for member in cluster.members:
+        wait_until(f"{member.name} has the restored rows", lambda m=member: rows(m) == expected, 60)
+        assert leftovers(member, ".delta") == [], member.name
