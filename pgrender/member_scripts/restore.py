@@ -261,7 +261,7 @@ def guard(member: Member, store: RestoreStore, members: Sequence[str]) -> None:
         restore(member, store)
         return
     mine = member.facts()
-    said = 0.0
+    said, last = 0.0, ""
     while True:
         if leader is None:
             store.publish(mine)
@@ -282,9 +282,9 @@ def guard(member: Member, store: RestoreStore, members: Sequence[str]) -> None:
             log(decision.reason + f": it restores run {member.run}")
             restore(member, store)
             return
-        if time.monotonic() - said >= upgrade.REPORT_SECONDS:
+        if decision.reason != last or time.monotonic() - said >= upgrade.REPORT_SECONDS:  # news, or again
             log(decision.reason)
-            said = time.monotonic()
+            said, last = time.monotonic(), decision.reason
         time.sleep(upgrade.POLL_SECONDS)
         published, initialize, leader = store.look_for_run()
 
