@@ -95,6 +95,13 @@ def objects_of(write_spec: Callable[..., Path]) -> Callable[[dict[str, Any]], li
     return _objects
 
 
+def rendered_by_name(spec: dict[str, Any], path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """``spec`` written to ``path`` and rendered with the test key: each finished object by (kind, name)."""
+    path.write_text(yaml.safe_dump(spec))
+    rendering = render(Request((str(path),), key_file=str(GOLDEN_KEY)))
+    return {(m["kind"], m["metadata"]["name"]): m for c in rendering.clusters for m in c.manifests}
+
+
 def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     for obj in objects:
         if obj["kind"] == kind and obj["metadata"]["name"] == name:

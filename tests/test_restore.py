@@ -27,7 +27,7 @@ from pgrender.plan.labels import RESTORE_RUN_ANNOTATION
 from pgrender.plans import validate
 from pgrender.pod import SYNC_WAVE
 from pgrender.render import Request, render
-from tests.conftest import GOLDEN_KEY
+from tests.conftest import GOLDEN_KEY, rendered_by_name
 
 R = "spec.restore"
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -73,10 +73,7 @@ def objects(tmp_path: Path, restoring: bool) -> dict[tuple[str, str], dict[str, 
     spec = golden_spec()
     if not restoring:
         del spec["spec"]["restore"]
-    path = tmp_path / f"restore-{restoring}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    rendering = render(Request((str(path),), key_file=str(GOLDEN_KEY)))
-    return {(m["kind"], m["metadata"]["name"]): m for c in rendering.clusters for m in c.manifests}
+    return rendered_by_name(spec, tmp_path / f"restore-{restoring}.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,7 @@ from pgrender.member_scripts import upgrade
 from pgrender.member_scripts.upgrade import Facts, decide
 from pgrender.plans import validate
 from pgrender.pod import SYNC_WAVE
-from pgrender.render import Request, render
-from tests.conftest import GOLDEN_KEY, base_spec
+from tests.conftest import base_spec, rendered_by_name
 from tests.self_signed import self_signed
 
 U = "spec.upgrade"
@@ -69,10 +68,7 @@ def objects(tmp_path: Path, upgrading: bool) -> dict[tuple[str, str], dict[str, 
     spec = yaml.safe_load((Path(__file__).parent.parent / "golden" / "upgrade" / "spec.yaml").read_text())
     if not upgrading:
         del spec["spec"]["upgrade"]
-    path = tmp_path / f"upgrade-{upgrading}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    rendering = render(Request((str(path),), key_file=str(GOLDEN_KEY)))
-    return {(m["kind"], m["metadata"]["name"]): m for c in rendering.clusters for m in c.manifests}
+    return rendered_by_name(spec, tmp_path / f"upgrade-{upgrading}.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -301,20 +301,11 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: Sequence[str]) -> None:
     upgrade.GUARD = "pgrender restore guard"
-    upgrade.exit_on_sigterm()
-    args, command = parse(argv)
-    environment = dict(os.environ)  # Patroni's Config takes the PATRONI_* variables out of os.environ
-    config = upgrade.patroni_config(command[-1])
-    args.name = config["name"]
-    probes = upgrade.Probes(config["restapi"])
-    try:
-        guard(Member(args), RestoreStore(config, args.run), args.members.split(","))
-    except Exception as e:
-        log(f"stopped: {type(e).__name__}: {e}; the container starts again and the guard carries on")
-        sys.exit(1)
-    finally:
-        probes.close()
-    os.execvpe(command[0], command, environment)
+    upgrade.guard_then_become(
+        argv,
+        parse,
+        lambda args, config: guard(Member(args), RestoreStore(config, args.run), args.members.split(",")),
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -703,7 +703,15 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def main(argv: Sequence[str]) -> None:
+def guard_then_become(
+    argv: Sequence[str],
+    parse: Callable[[Sequence[str]], tuple[argparse.Namespace, list[str]]],
+    guard: Callable[[argparse.Namespace, dict[str, Any]], None],
+) -> None:
+    """A guard's main (this one's, restore.py's): its options (``parse``: they end at "--", the command
+    after it ends with Patroni's configuration directory), the liveness probe answered while ``guard``
+    runs with them and Patroni's configuration, then the command in its place (exec). A guard that fails
+    says why and exits 1: the container starts again, and so does the guard, where it was."""
     exit_on_sigterm()
     args, command = parse(argv)
     environment = dict(os.environ)  # Patroni's Config takes the PATRONI_* variables out of os.environ
@@ -711,13 +719,17 @@ def main(argv: Sequence[str]) -> None:
     args.name = config["name"]
     probes = Probes(config["restapi"])
     try:
-        guard(Member(args), Store(config), args.members.split(","))
+        guard(args, config)
     except Exception as e:
         log(f"stopped: {type(e).__name__}: {e}; the container starts again and the guard carries on")
         sys.exit(1)
     finally:
         probes.close()
     os.execvpe(command[0], command, environment)
+
+
+def main(argv: Sequence[str]) -> None:
+    guard_then_become(argv, parse, lambda args, config: guard(Member(args), Store(config), args.members.split(",")))
 
 
 if __name__ == "__main__":
