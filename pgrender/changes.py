@@ -2005,7 +2005,8 @@ def _added(obj: Obj, removed_families: dict[str, Obj]) -> Finding:
 
 NEW_WAL_CLAIM = (
     "a new WAL claim, provisioned when its pod starts: a member made from now on puts its WAL there (initdb "
-    "--waldir, or a new replica's copy); a member that exists keeps its WAL on the data volume"
+    "--waldir, or a new replica's copy); a member that exists moves its pg_wal there when its pod is replaced "
+    "(the WAL mover, before Patroni starts)"
 )
 
 

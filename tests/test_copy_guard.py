@@ -402,7 +402,8 @@ def test_every_member_runs_the_guard_shipped_in_its_config(
 
     wal = base_spec()
     wal["spec"]["instances"][0]["walVolume"] = {"size": "1Gi"}
-    assert database_command(objects_of(wal), "hippo-instance1-1")[2:7] == [
+    # after the WAL mover (tests/test_wal_volume.py): python3 wal_volume.py DATA WAL --
+    assert database_command(objects_of(wal), "hippo-instance1-1")[7:12] == [
         "/pgdata/pg16.bootstrapping",
         "/pgdata/pg16.copying",
         "/pgdata/pg16",

@@ -24,7 +24,8 @@ from tests.conftest import base_spec
 def config(plan: ClusterPlan) -> dict[str, Any]:
     """Patroni's configuration directory as Patroni reads it: each file, in name order, merged."""
     data = patroni(plan)[0]["data"]
-    assert sorted(data) == ["bootstrap.yaml", "copy_guard.py", "patroni.yaml"]
+    scripts = ["copy_guard.py", *(["liveness.py", "wal_volume.py"] if plan.wal_dir else [])]
+    assert sorted(data) == sorted(["bootstrap.yaml", "patroni.yaml", *scripts])
     loaded: dict[str, Any] = {}
     for name in ("bootstrap.yaml", "patroni.yaml"):  # Patroni reads only the YAML files
         loaded |= yaml.safe_load(data[name])  # the two files share no top-level key

@@ -19,7 +19,7 @@ import yaml
 
 from pgrender.changes import leaves
 from pgrender.errors import SpecError
-from pgrender.member_scripts import upgrade
+from pgrender.member_scripts import liveness, upgrade
 from pgrender.member_scripts.upgrade import Facts, decide
 from pgrender.plans import validate
 from pgrender.pod import SYNC_WAVE
@@ -96,7 +96,12 @@ def test_the_members_run_the_guard_before_patroni(both: tuple[dict[Any, Any], di
         "--new-version=17",
         "--superuser=postgres",
         "--members=hippo-instance1-0-0,hippo-instance1-1-0",
-        "--",  # then what a member runs that does not upgrade: the copy guard, then Patroni
+        "--",  # then what a member runs that does not upgrade: the WAL mover, the copy guard, then Patroni
+        "python3",
+        "/etc/patroni/wal_volume.py",
+        "/pgdata/pg17",
+        "/pgwal/pg17_wal",
+        "--",
         "python3",
         "/etc/patroni/copy_guard.py",
         "/pgdata/pg17.bootstrapping",
@@ -591,7 +596,7 @@ def test_the_liveness_probe_is_answered_beside_connections_that_say_nothing(tmp_
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    probes = upgrade.Probes({"listen": f"127.0.0.1:{port}", "certfile": certfile, "keyfile": keyfile})
+    probes = liveness.Probes({"listen": f"127.0.0.1:{port}", "certfile": certfile, "keyfile": keyfile})
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     try:
@@ -671,7 +676,7 @@ def test_the_liveness_probe_is_answered_at_every_address_patroni_listens_at(tmp_
     with socket.socket(socket.AF_INET6) as free:
         free.bind(("::", 0))
         port = free.getsockname()[1]
-    probes = upgrade.Probes({"listen": f"*:{port}", "certfile": certfile, "keyfile": keyfile})
+    probes = liveness.Probes({"listen": f"*:{port}", "certfile": certfile, "keyfile": keyfile})
     try:
         assert [probe(port, "/liveness", host) for host in ("::1", "127.0.0.1")] == [200, 200]
     finally:

@@ -10,6 +10,11 @@ import shlex
 from pgrender.plan import ClusterPlan, defaults
 
 SCRIPT = "copy_guard.py"  # the guard's file in ConfigMap <c>-config, beside patroni.yaml
+# With a WAL volume, what moves pg_wal onto it (a member made before it had one) before the copy guard runs.
+WAL_MOVER = "wal_volume.py"
+# The liveness probe's answer while a script works before Patroni (member_scripts/liveness.py), beside
+# them: the upgrade and restore guards', the WAL mover's.
+LIVENESS = "liveness.py"
 
 # sh -c MARK MARKER COMMAND...: the marker while the copy runs, removed only when it succeeded.
 MARK = 'touch -- "$0" && "$@" && rm -f -- "$0"'
@@ -33,9 +38,9 @@ def marked(plan: ClusterPlan, command: str) -> str:
 
 
 def member_command(plan: ClusterPlan) -> list[str]:
-    """The database container's command: the guard, then Patroni."""
+    """The database container's command: with a WAL volume the WAL mover, then the guard, then Patroni."""
     directories = [plan.data_dir, *([plan.wal_dir] if plan.wal_dir else [])]
-    return [
+    guard = [
         "python3",
         f"{defaults.PATRONI_CONFIG_DIR}/{SCRIPT}",
         bootstrap_marker(plan),
@@ -45,3 +50,6 @@ def member_command(plan: ClusterPlan) -> list[str]:
         plan.patroni_command,
         defaults.PATRONI_CONFIG_DIR,
     ]
+    if not plan.wal_dir:
+        return guard
+    return ["python3", f"{defaults.PATRONI_CONFIG_DIR}/{WAL_MOVER}", plan.data_dir, plan.wal_dir, "--", *guard]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from pgrender import emit, member_scripts
+from pgrender.components.copy_guard import LIVENESS, WAL_MOVER, marked
 from pgrender.components.copy_guard import SCRIPT as COPY_GUARD_SCRIPT
-from pgrender.components.copy_guard import marked
 from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
 from pgrender.plan.clone import BOOTSTRAP_METHOD
@@ -53,12 +53,18 @@ def patroni(plan: ClusterPlan) -> list[Manifest]:
 
 
 def _guards(plan: ClusterPlan) -> tuple[str, ...]:
-    """The member scripts the database container runs: the restore guard uses the upgrade guard's helpers."""
+    """The member scripts the database container runs, and those they import: the restore guard the
+    upgrade guard's helpers; both, and the WAL mover, the liveness probe's answer."""
+    guards = [COPY_GUARD_SCRIPT]
+    if plan.wal_dir:
+        guards.append(WAL_MOVER)
     if plan.upgrade:
-        return (COPY_GUARD_SCRIPT, UPGRADE_SCRIPT)
+        guards.append(UPGRADE_SCRIPT)
     if plan.restore:
-        return (COPY_GUARD_SCRIPT, RESTORE_SCRIPT, UPGRADE_SCRIPT)
-    return (COPY_GUARD_SCRIPT,)
+        guards += [RESTORE_SCRIPT, UPGRADE_SCRIPT]
+    if plan.upgrade or plan.restore or plan.wal_dir:
+        guards.append(LIVENESS)
+    return tuple(guards)
 
 
 def bootstrap(plan: ClusterPlan) -> dict[str, Any]:

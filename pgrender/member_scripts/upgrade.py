@@ -38,29 +38,29 @@ waits or upgrades.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+try:  # imported as a part of pgrender: its tests, tools that walk the package
+    from pgrender.member_scripts import liveness
+except ModuleNotFoundError:  # run from <c>-config, beside liveness.py (the image has no pgrender)
+    import liveness  # type: ignore[import-not-found,no-redef]
 
 KEY = "pgrender_upgrade"  # where in a member key's data the facts are published
 SHUT_DOWN = "shut down"  # pg_control's state of a primary that stopped cleanly
 IN_PRODUCTION = "in production"  # a primary's that runs, or stopped without a shutdown checkpoint
 POLL_SECONDS = 2.0
 REPORT_SECONDS = 30.0  # how often a waiting guard says again what it waits for
-PROBE_SECONDS = 10.0  # what a client of the probe server has to say its request in (kubelet: at once)
 REPORT_LINES = 100  # of each file a failed pg_upgrade leaves: its reports' first lines, its logs' last
 
 
@@ -323,96 +323,6 @@ def client_tls(config: Mapping[str, Any]) -> ssl.SSLContext:
     if certfile:
         context.load_cert_chain(certfile, keyfile or None)
     return context
-
-
-# --------------------------------------------------------------------------------------------
-# Kubelet's liveness probe, answered while the guard runs
-# --------------------------------------------------------------------------------------------
-
-
-def patroni_config(config_dir: str) -> dict[str, Any]:
-    """Patroni's configuration as Patroni reads it: the directory's files and the PATRONI_* variables."""
-    from patroni.config import Config  # type: ignore[import-not-found]
-
-    config: dict[str, Any] = Config(config_dir, validator=None).copy()
-    return config
-
-
-def listen_address(listen: str) -> tuple[socket.AddressFamily, tuple[str, int]]:
-    """Where Patroni's REST API would listen for ``restapi.listen`` (host:port; ``*`` or nothing: every
-    address), as Patroni picks it: IPv6 first where the host has both (one socket then takes IPv4 too),
-    so that kubelet reaches it at the pod's address, of either family."""
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    found = socket.getaddrinfo(
-        None if host in ("", "*") else host, int(port), socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
-    )
-    found.sort(key=lambda info: info[0] != (socket.AF_INET6 if dual_stack() else socket.AF_INET))
-    family, _, _, _, address = found[0]
-    return family, (str(address[0]), int(address[1]))
-
-
-def dual_stack() -> bool:
-    """Whether an IPv6 socket here can take IPv4 connections too."""
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        return True
-    except OSError:
-        return False
-
-
-class Probes:
-    """HTTPS where Patroni's REST API listens, with its certificate: /liveness 200 (the container is
-    doing its work), anything else 503 (not ready). Closed before Patroni starts there. Each connection
-    has a thread of its own, its TLS handshake too, with a time limit: a client that connects and says
-    nothing keeps no probe from being answered (kubelet would kill the container)."""
-
-    def __init__(self, restapi: dict[str, Any]) -> None:
-        family, address = listen_address(str(restapi["listen"]))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(restapi["certfile"], restapi["keyfile"])
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200 if self.path.split("?")[0] == "/liveness" else 503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:  # kubelet probes every few seconds
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            address_family = family
-
-            def server_bind(self) -> None:
-                if self.address_family == socket.AF_INET6:  # IPv4 too, where the host has both (dual stack)
-                    with contextlib.suppress(OSError):
-                        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-                super().server_bind()
-
-            def finish_request(self, request: Any, client_address: Any) -> None:  # in the connection's thread
-                request.settimeout(PROBE_SECONDS)
-                try:
-                    connection = context.wrap_socket(request, server_side=True)
-                except OSError:  # no TLS client, or a silent one
-                    return
-                try:
-                    super().finish_request(connection, client_address)
-                finally:
-                    connection.close()
-
-            def handle_error(self, request: Any, client_address: Any) -> None:  # a client that went away
-                pass
-
-        self.server = Server(address, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,16 +625,13 @@ def guard_then_become(
     exit_on_sigterm()
     args, command = parse(argv)
     environment = dict(os.environ)  # Patroni's Config takes the PATRONI_* variables out of os.environ
-    config = patroni_config(command[-1])
-    args.name = config["name"]
-    probes = Probes(config["restapi"])
-    try:
-        guard(args, config)
-    except Exception as e:
-        log(f"stopped: {type(e).__name__}: {e}; the container starts again and the guard carries on")
-        sys.exit(1)
-    finally:
-        probes.close()
+    with liveness.answered(command[-1]) as config:
+        args.name = config["name"]
+        try:
+            guard(args, config)
+        except Exception as e:
+            log(f"stopped: {type(e).__name__}: {e}; the container starts again and the guard carries on")
+            sys.exit(1)
     os.execvpe(command[0], command, environment)
 
 

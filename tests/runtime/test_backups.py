@@ -285,7 +285,10 @@ def test_the_cluster_restored_in_place_from_its_own_repository(
     repository, at the target time (README's runbook: bootstrap.fromBackup naming the cluster
     itself). Its replica copies the leader (the repository's latest backup is from the history the
     restore left); it archives on a new timeline into that repository, beside the history it was
-    restored from, and backs up there."""
+    restored from, and backs up there. The volume repository, lost with the cluster, has no stanza
+    until its backup Job makes it (each runs stanza-create first): until then archiving fails and
+    WAL stays in pg_wal (pgBackRest pushes a segment to the other repositories only one ahead of a
+    failing one), so it is made first."""
     source.stop()
     spec = with_wal_volume(source_spec(s3))
     spec["spec"]["bootstrap"] = {"fromBackup": {"cluster": "hippo", "target": target, "repo": local_repo(s3)}}
@@ -294,6 +297,7 @@ def test_the_cluster_restored_in_place_from_its_own_repository(
         leader = restored.wait_healthy()
         assert rows(leader) == ["first", "before failover", "after failover", "before target"]
         (timeline,) = leader.psql("SELECT timeline_id FROM pg_control_checkpoint()")[0]
+        succeeded(run_backup(restored, "CronJob", "hippo-repo2-full", ("pgbackrest", "--stanza=db", "stanza-create")))
         segment = switch_and_wait_archived(restored, leader)
         keys = s3.list_keys(BUCKET, f"{SOURCE_PATH}/archive/")
         assert any(k.endswith(f"{int(timeline):08X}.history") for k in keys)
