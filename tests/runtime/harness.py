@@ -910,8 +910,16 @@ def localize_pgbackrest_conf(conf: str, where: Placement) -> str:
       default (8432, 5432) was meant is added after the ``pgN-host``/``repoN-host``/``pgN-path``
       or first ``tls-server-*`` line. Host names stay: they resolve to 127.0.0.1 in the pod's
       private /etc/hosts (:func:`prepare_container`).
+    * Locks: pgBackRest's default ``lock-path``, /tmp/pgbackrest, is in the container's own /tmp in
+      Kubernetes (a backup Job's emptyDir); here every container shares the machine's /tmp, and two
+      tests' Jobs of stanza ``db`` would take each other's locks. A configuration without
+      ``lock-path`` gets the container's local /tmp/pgbackrest (:data:`MOVED_FILES`), in [global].
     """
     options = _pgbackrest_options(conf)
+    lock = where.paths.get("/tmp/pgbackrest")
+    if lock is not None and "lock-path" not in options and "[global]" in conf.splitlines():
+        conf = conf.replace("[global]\n", f"[global]\nlock-path={lock}\n", 1)
+        options = _pgbackrest_options(conf)
 
     def peer(kind: str, index: str) -> Peer | None:
         host = options.get(f"{kind}{index}-host")

@@ -370,12 +370,21 @@ def test_a_backup_job_reaches_each_member_with_that_members_ports_and_paths() ->
     assert pgbackrest_host_names(INSTANCE_CONF) == [REPO_HOST_NAME]
 
 
+def test_a_lock_path_given_stays_as_rendered() -> None:
+    conf = "[global]\nlock-path=/pgdata/pgbackrest/lock\n"
+    assert localize_pgbackrest_conf(conf, member_placement()).splitlines() == [
+        "[global]",
+        "lock-path=/L/m0/pgdata/pgbackrest/lock",
+    ]
+
+
 def test_ports_left_at_their_default_are_added() -> None:
     conf = "[global]\ntls-server-address=*\ntls-server-auth=pgbackrest=db\n\n"
     conf += f"[db]\npg1-host={HOST_1}\npg1-path=/pgdata/pg16\n"
     local = localize_pgbackrest_conf(conf, member_placement())
     assert local.splitlines() == [
         "[global]",
+        "lock-path=/L/m0/tmp/pgbackrest",  # the default, in the container's own /tmp
         "tls-server-address=127.0.0.1",
         "tls-server-port=18001",
         "tls-server-auth=pgbackrest=db",
