@@ -1,7 +1,7 @@
 """The restore guard: the cluster's data restored in place from one of its own repositories
 (spec.restore), run in each member's container before the copy guard and Patroni (shipped in ConfigMap
-<c>-config beside upgrade.py, whose helpers it imports: Patroni's DCS classes, pg_controldata, the
-liveness probe; nothing of pgrender is imported).
+<c>-config beside upgrade.py, whose helpers it imports: Patroni's DCS classes, pg_controldata, and
+through it liveness.py's answer to kubelet's probe; nothing of pgrender is imported).
 
 spec.restore.run renders every member's container as ``python3 restore.py ARGS -- python3
 copy_guard.py ... patroni CONFIG_DIR``. After a shutdown (spec.shutdown) the members start together. A
