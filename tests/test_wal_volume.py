@@ -45,6 +45,7 @@ class Member:
         self.script.parent.mkdir()
         self.script.write_text(member_scripts.text(WAL_MOVER))  # the text <c>-config ships
         (self.script.parent / LIVENESS).write_text(textwrap.dedent(FAKE_LIVENESS))
+        (self.script.parent / SCRIPT).write_text(member_scripts.text(SCRIPT))  # the copy guard, whose helper it uses
         for path in (self.data / "global", self.data / "pg_wal" / "archive_status", self.wal):
             path.mkdir(parents=True)
         (self.data / "global" / "pg_control").write_bytes(b"\0" * 8192)

@@ -1,7 +1,8 @@
 """The WAL mover: pg_wal onto the WAL volume for a member whose data was made before it had one (a
 walVolume added to the spec since; PGO moves it alike at start-up). Every member's container runs it
 when the spec has a WAL volume, before the copy guard and Patroni (shipped in ConfigMap <c>-config
-beside liveness.py, run with the image's python3; nothing of pgrender is imported).
+beside liveness.py and the copy guard, whose helpers it imports; run with the image's python3, nothing of
+pgrender is imported).
 
 With a cluster in the data directory (global/pg_control) whose pg_wal is a directory of its own, not
 the link ``initdb --waldir`` makes (a new member gets the link: initdb's, or the copy's of a replica
@@ -23,24 +24,14 @@ from collections.abc import Sequence
 
 try:  # imported as a part of pgrender: its tests, tools that walk the package
     from pgrender.member_scripts import liveness
-except ModuleNotFoundError:  # run from <c>-config, beside liveness.py (the image has no pgrender)
+    from pgrender.member_scripts.copy_guard import empty
+except ModuleNotFoundError:  # run from <c>-config, beside liveness.py and copy_guard.py (the image has no pgrender)
     import liveness  # type: ignore[import-not-found,no-redef]
+    from copy_guard import empty  # type: ignore[import-not-found,no-redef]
 
 
 def log(message: str) -> None:
     print("pgrender WAL mover: " + message, flush=True)
-
-
-def empty(directory: str) -> None:
-    """Remove what ``directory`` holds, not the directory itself (its owner and mode stay)."""
-    if not os.path.isdir(directory):
-        return
-    for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
 
 
 def move_wal(data: str, wal: str, config_dir: str) -> None:
