@@ -165,6 +165,16 @@ def _make15(__frozen_defaults__, __frozen_factory__):
 
 
 def _make16(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, email, role, user, secret, server):
+        __frozen_set__(__frozen_self__, 'email', email)
+        __frozen_set__(__frozen_self__, 'role', role)
+        __frozen_set__(__frozen_self__, 'user', user)
+        __frozen_set__(__frozen_self__, 'secret', secret)
+        __frozen_set__(__frozen_self__, 'server', server)
+    return __init__
+
+
+def _make17(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, ident, obj, position):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'ident', ident)
@@ -173,7 +183,7 @@ def _make16(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make17(__frozen_defaults__, __frozen_factory__):
+def _make18(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, index, data, positions):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -182,7 +192,7 @@ def _make17(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make18(__frozen_defaults__, __frozen_factory__):
+def _make19(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, file, line, column, path, message):
         __frozen_set__(__frozen_self__, 'file', file)
         __frozen_set__(__frozen_self__, 'line', line)
@@ -192,7 +202,7 @@ def _make18(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make19(__frozen_defaults__, __frozen_factory__):
+def _make20(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, files, objects, problems):
         __frozen_set__(__frozen_self__, 'files', files)
         __frozen_set__(__frozen_self__, 'objects', objects)
@@ -200,13 +210,13 @@ def _make19(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make20(__frozen_defaults__, __frozen_factory__):
+def _make21(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, findings):
         __frozen_set__(__frozen_self__, 'findings', findings)
     return __init__
 
 
-def _make21(__frozen_defaults__, __frozen_factory__):
+def _make22(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, form, expected, pattern, max_length, why=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'form', form)
@@ -217,7 +227,7 @@ def _make21(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make22(__frozen_defaults__, __frozen_factory__):
+def _make23(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, from_version, old_bin_dir, old_data_dir, old_wal_dir):
         __frozen_set__(__frozen_self__, 'from_version', from_version)
         __frozen_set__(__frozen_self__, 'old_bin_dir', old_bin_dir)
@@ -226,14 +236,14 @@ def _make22(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make23(__frozen_defaults__, __frozen_factory__):
+def _make24(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
     return __init__
 
 
-def _make24(__frozen_defaults__, __frozen_factory__):
+def _make25(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, host, port, dbname, uri, jdbc_uri):
         __frozen_set__(__frozen_self__, 'host', host)
         __frozen_set__(__frozen_self__, 'port', port)
@@ -243,7 +253,7 @@ def _make24(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make25(__frozen_defaults__, __frozen_factory__):
+def _make26(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, issuer, ca_issuer_secret, duration, renew_before):
         __frozen_set__(__frozen_self__, 'issuer', issuer)
         __frozen_set__(__frozen_self__, 'ca_issuer_secret', ca_issuer_secret)
@@ -252,28 +262,28 @@ def _make25(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make26(__frozen_defaults__, __frozen_factory__):
+def _make27(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, fingerprint):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'fingerprint', fingerprint)
     return __init__
 
 
-def _make27(__frozen_defaults__, __frozen_factory__):
+def _make28(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, key, property):
         __frozen_set__(__frozen_self__, 'key', key)
         __frozen_set__(__frozen_self__, 'property', property)
     return __init__
 
 
-def _make28(__frozen_defaults__, __frozen_factory__):
+def _make29(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, kind, registry):
         __frozen_set__(__frozen_self__, 'kind', kind)
         __frozen_set__(__frozen_self__, 'registry', registry)
     return __init__
 
 
-def _make29(__frozen_defaults__, __frozen_factory__):
+def _make30(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, labels=__frozen_factory__, annotations=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'labels', __frozen_d0__() if labels is __frozen_factory__ else labels)
@@ -281,28 +291,28 @@ def _make29(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make30(__frozen_defaults__, __frozen_factory__):
+def _make31(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, major_version=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'major_version', major_version)
     return __init__
 
 
-def _make31(__frozen_defaults__, __frozen_factory__):
+def _make32(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, file):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'file', file)
     return __init__
 
 
-def _make32(__frozen_defaults__, __frozen_factory__):
+def _make33(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, manifest, text):
         __frozen_set__(__frozen_self__, 'manifest', manifest)
         __frozen_set__(__frozen_self__, 'text', text)
     return __init__
 
 
-def _make33(__frozen_defaults__, __frozen_factory__):
+def _make34(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, material, subject, rotation=__frozen_d0__, quoting=__frozen_d1__, owner=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'material', material)
@@ -313,14 +323,14 @@ def _make33(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make34(__frozen_defaults__, __frozen_factory__):
+def _make35(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, max_lag_bytes, step_timeout_seconds):
         __frozen_set__(__frozen_self__, 'max_lag_bytes', max_lag_bytes)
         __frozen_set__(__frozen_self__, 'step_timeout_seconds', step_timeout_seconds)
     return __init__
 
 
-def _make35(__frozen_defaults__, __frozen_factory__):
+def _make36(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, cert=__frozen_d0__, key=__frozen_d1__, ca=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -330,7 +340,7 @@ def _make35(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make36(__frozen_defaults__, __frozen_factory__):
+def _make37(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name, databases, options, password_rotation, secret, labels, access_secret=__frozen_d0__, primary=__frozen_d1__, pgbouncer=__frozen_d2__, fqdn=__frozen_d3__, in_roles=__frozen_d4__, settings=__frozen_d5__, password_owner=__frozen_d6__, connect_database=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -350,7 +360,39 @@ def _make36(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make37(__frozen_defaults__, __frozen_factory__):
+def _make38(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, name, group, host, port, database, username):
+        __frozen_set__(__frozen_self__, 'name', name)
+        __frozen_set__(__frozen_self__, 'group', group)
+        __frozen_set__(__frozen_self__, 'host', host)
+        __frozen_set__(__frozen_self__, 'port', port)
+        __frozen_set__(__frozen_self__, 'database', database)
+        __frozen_set__(__frozen_self__, 'username', username)
+    return __init__
+
+
+def _make39(__frozen_defaults__, __frozen_factory__):
+    def __init__(__frozen_self__, name, image, run_as_user, run_as_group, labels, selector, metadata, service, scheduling, resources, volume, settings, logins, admin_password_subject, admin_password_rotation, sync_wave):
+        __frozen_set__(__frozen_self__, 'name', name)
+        __frozen_set__(__frozen_self__, 'image', image)
+        __frozen_set__(__frozen_self__, 'run_as_user', run_as_user)
+        __frozen_set__(__frozen_self__, 'run_as_group', run_as_group)
+        __frozen_set__(__frozen_self__, 'labels', labels)
+        __frozen_set__(__frozen_self__, 'selector', selector)
+        __frozen_set__(__frozen_self__, 'metadata', metadata)
+        __frozen_set__(__frozen_self__, 'service', service)
+        __frozen_set__(__frozen_self__, 'scheduling', scheduling)
+        __frozen_set__(__frozen_self__, 'resources', resources)
+        __frozen_set__(__frozen_self__, 'volume', volume)
+        __frozen_set__(__frozen_self__, 'settings', settings)
+        __frozen_set__(__frozen_self__, 'logins', logins)
+        __frozen_set__(__frozen_self__, 'admin_password_subject', admin_password_subject)
+        __frozen_set__(__frozen_self__, 'admin_password_rotation', admin_password_rotation)
+        __frozen_set__(__frozen_self__, 'sync_wave', sync_wave)
+    return __init__
+
+
+def _make40(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, name, index, kind, path, store_options, retention_options, env, files, volume, cipher_key, cipher_subject, cipher_owner=__frozen_d0__, service_account=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -369,7 +411,7 @@ def _make37(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make38(__frozen_defaults__, __frozen_factory__):
+def _make41(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, instances, disruption_budget, selector, labels, metadata):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'instances', instances)
@@ -380,7 +422,7 @@ def _make38(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make39(__frozen_defaults__, __frozen_factory__):
+def _make42(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, key, meta, uid, title):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -390,7 +432,7 @@ def _make39(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make40(__frozen_defaults__, __frozen_factory__):
+def _make43(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, kind, group):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -398,7 +440,7 @@ def _make40(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make41(__frozen_defaults__, __frozen_factory__):
+def _make44(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, namespace, documents, windows=__frozen_d0__, spec_digest=__frozen_d1__, files=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -410,9 +452,9 @@ def _make41(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make42(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__, __frozen_d16__, __frozen_d17__, __frozen_d18__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, service_account_meta=__frozen_factory__, service_account_digest=__frozen_d2__, image_pull_secrets=__frozen_d3__, acknowledged_changes=__frozen_d4__, runtime_passwords=__frozen_d5__, resources=__frozen_factory__, warnings=__frozen_d7__, network_policies=__frozen_d8__, monitoring=__frozen_d9__, init_sql=__frozen_d10__, password_owner=__frozen_d11__, clone_source=__frozen_d12__, pgbouncer_replicas=__frozen_d13__, shutdown=__frozen_d14__, switchover=__frozen_d15__, upgrade=__frozen_d16__, restore=__frozen_d17__, spec_digest=__frozen_d18__):
+def _make45(__frozen_defaults__, __frozen_factory__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__, __frozen_d14__, __frozen_d15__, __frozen_d16__, __frozen_d17__, __frozen_d18__, __frozen_d19__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, namespace, names, domain, postgres_version, image, bin_dir, patroni_command, run_as_user, run_as_group, fs_group, port, patroni_port, postgres_address, api_address, data_dir, wal_dir, user_labels, user_annotations, database_labels, pod_labels, instance_sets, users, databases, patroni, primary_service, replicas_service, pods_selector, primary_host, secret_mount_path, ca_file, tls, superuser, replication_user, reconcile_wave, reconcile_labels, rollout, pgbouncer, profile_labels, extra_services, backups=__frozen_d0__, service_account_meta=__frozen_factory__, service_account_digest=__frozen_d2__, image_pull_secrets=__frozen_d3__, acknowledged_changes=__frozen_d4__, runtime_passwords=__frozen_d5__, resources=__frozen_factory__, warnings=__frozen_d7__, network_policies=__frozen_d8__, monitoring=__frozen_d9__, init_sql=__frozen_d10__, password_owner=__frozen_d11__, clone_source=__frozen_d12__, pgbouncer_replicas=__frozen_d13__, shutdown=__frozen_d14__, switchover=__frozen_d15__, upgrade=__frozen_d16__, restore=__frozen_d17__, pgadmin=__frozen_d18__, spec_digest=__frozen_d19__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'names', names)
@@ -471,11 +513,12 @@ def _make42(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'switchover', switchover)
         __frozen_set__(__frozen_self__, 'upgrade', upgrade)
         __frozen_set__(__frozen_self__, 'restore', restore)
+        __frozen_set__(__frozen_self__, 'pgadmin', pgadmin)
         __frozen_set__(__frozen_self__, 'spec_digest', spec_digest)
     return __init__
 
 
-def _make43(__frozen_defaults__, __frozen_factory__):
+def _make46(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, owner, grantees):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'owner', owner)
@@ -483,7 +526,7 @@ def _make43(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make44(__frozen_defaults__, __frozen_factory__):
+def _make47(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, path, labels, pod_selector, ingress, egress):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'path', path)
@@ -494,7 +537,7 @@ def _make44(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make45(__frozen_defaults__, __frozen_factory__):
+def _make48(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, pod, host, dns_names, labels, selector, placement):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'pod', pod)
@@ -506,7 +549,7 @@ def _make45(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make46(__frozen_defaults__, __frozen_factory__):
+def _make49(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__ = __frozen_defaults__
     def __init__(__frozen_self__, name, primary_service, replicas_service, pgbouncer, pgbouncer_replicas, user_secret, app_secret=__frozen_d0__, any_service=__frozen_d1__, member_services=__frozen_d2__, ca_secret=__frozen_d3__, default_user=__frozen_d4__, role_label=__frozen_d5__, labels=__frozen_d6__, secret_type=__frozen_d7__, username_key=__frozen_d8__, cnpg_keys=__frozen_d9__, dash_underscores=__frozen_d10__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -529,7 +572,7 @@ def _make46(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make47(__frozen_defaults__, __frozen_factory__):
+def _make50(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name, replicas, image, run_as_user, run_as_group, pool_mode, max_client_connections, default_pool_size, max_prepared_statements, port, settings, resources, scheduling, service, metadata, labels, selector, host, server_host, server_port, auth_user, auth_password_subject, auth_file, disruption_budget, sync_wave, databases=__frozen_d0__, users=__frozen_d1__, auth_file_users=__frozen_d2__, containers=__frozen_factory__, path=__frozen_d4__, component=__frozen_d5__, certificate=__frozen_d6__, reaches=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -568,7 +611,7 @@ def _make47(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make48(__frozen_defaults__, __frozen_factory__):
+def _make51(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, schedule, image, target, endpoint_url, region, path_style, env, ca_file, service_account, retention_days=__frozen_d0__, script_key=__frozen_d1__, aws_config_key=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -588,7 +631,7 @@ def _make48(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make49(__frozen_defaults__, __frozen_factory__):
+def _make52(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, repo, type, schedule=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -598,7 +641,7 @@ def _make49(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make50(__frozen_defaults__, __frozen_factory__):
+def _make53(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, secret, key):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -606,7 +649,7 @@ def _make50(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make51(__frozen_defaults__, __frozen_factory__):
+def _make54(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, size, storage_class):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'size', size)
@@ -614,7 +657,7 @@ def _make51(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make52(__frozen_defaults__, __frozen_factory__):
+def _make55(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, type, port_name, port, selector, labels, metadata, node_port, load_balancer_class, load_balancer_source_ranges, external_traffic_policy):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'type', type)
@@ -630,7 +673,7 @@ def _make52(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make53(__frozen_defaults__, __frozen_factory__):
+def _make56(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, user, password_subject, image, pod_monitor, prometheus_rule, labels, directory, replication_lag_bytes, retained_wal_bytes, connections_percent, volume_free_percent, certificate_expiry_days, backup_ages, leader_expected, archiving, certificates_end, certificates, dashboard=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -655,7 +698,7 @@ def _make53(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make54(__frozen_defaults__, __frozen_factory__):
+def _make57(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, name, value, elements=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -664,7 +707,7 @@ def _make54(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make55(__frozen_defaults__, __frozen_factory__):
+def _make58(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, name, vartype, unit, min_val, max_val, enumvals, aliases, context):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'vartype', vartype)
@@ -677,7 +720,7 @@ def _make55(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make56(__frozen_defaults__, __frozen_factory__):
+def _make59(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
     def __init__(__frozen_self__, name=__frozen_d0__, title=__frozen_d1__, group=__frozen_d2__, versions=__frozen_d3__, cluster_kind=__frozen_d4__, companion_kinds=__frozen_d5__, other_kinds=__frozen_factory__, naming=__frozen_d7__):
         __frozen_set__(__frozen_self__, 'name', name)
@@ -691,7 +734,7 @@ def _make56(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make57(__frozen_defaults__, __frozen_factory__):
+def _make60(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, namespace, provider, key_file):
         __frozen_set__(__frozen_self__, 'namespace', namespace)
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -699,7 +742,7 @@ def _make57(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make58(__frozen_defaults__, __frozen_factory__):
+def _make61(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -708,7 +751,7 @@ def _make58(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make59(__frozen_defaults__, __frozen_factory__):
+def _make62(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, node_affinity, tolerations, node_selector, priority_class, anti_affinity, anti_affinity_key, anti_affinity_weight, anti_affinity_selector, topology_spread):
         __frozen_set__(__frozen_self__, 'node_affinity', node_affinity)
         __frozen_set__(__frozen_self__, 'tolerations', tolerations)
@@ -722,14 +765,14 @@ def _make59(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make60(__frozen_defaults__, __frozen_factory__):
+def _make63(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, not_before, days):
         __frozen_set__(__frozen_self__, 'not_before', not_before)
         __frozen_set__(__frozen_self__, 'days', days)
     return __init__
 
 
-def _make61(__frozen_defaults__, __frozen_factory__):
+def _make64(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, obj, path, old, new, cluster, before=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'obj', obj)
@@ -741,13 +784,13 @@ def _make61(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make62(__frozen_defaults__, __frozen_factory__):
+def _make65(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, parts):
         __frozen_set__(__frozen_self__, 'parts', parts)
     return __init__
 
 
-def _make63(__frozen_defaults__, __frozen_factory__):
+def _make66(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, key, mode, readable_by):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -756,7 +799,7 @@ def _make63(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make64(__frozen_defaults__, __frozen_factory__):
+def _make67(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, path, node, required, nullable):
         __frozen_set__(__frozen_self__, 'path', path)
         __frozen_set__(__frozen_self__, 'node', node)
@@ -765,7 +808,7 @@ def _make64(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make65(__frozen_defaults__, __frozen_factory__):
+def _make68(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, path, rule, kind, name, what=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'path', path)
@@ -776,7 +819,7 @@ def _make65(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make66(__frozen_defaults__, __frozen_factory__):
+def _make69(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern, change, message=__frozen_d0__, id=__frozen_d1__, summary=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -787,7 +830,7 @@ def _make66(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make67(__frozen_defaults__, __frozen_factory__):
+def _make70(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, pattern, kind, message):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
         __frozen_set__(__frozen_self__, 'kind', kind)
@@ -795,7 +838,7 @@ def _make67(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make68(__frozen_defaults__, __frozen_factory__):
+def _make71(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__ = __frozen_defaults__
     def __init__(__frozen_self__, pattern=__frozen_d0__, examples=__frozen_d1__, max_length=__frozen_d2__, number_too=__frozen_d3__):
         __frozen_set__(__frozen_self__, 'pattern', pattern)
@@ -805,14 +848,14 @@ def _make68(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make69(__frozen_defaults__, __frozen_factory__):
+def _make72(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, peers, ports):
         __frozen_set__(__frozen_self__, 'peers', peers)
         __frozen_set__(__frozen_self__, 'ports', ports)
     return __init__
 
 
-def _make70(__frozen_defaults__, __frozen_factory__):
+def _make73(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, period_seconds, timeout_seconds, failure_threshold):
         __frozen_set__(__frozen_self__, 'period_seconds', period_seconds)
         __frozen_set__(__frozen_self__, 'timeout_seconds', timeout_seconds)
@@ -820,7 +863,7 @@ def _make70(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make71(__frozen_defaults__, __frozen_factory__):
+def _make74(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, plan, secrets, tls, values, only_secrets=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'plan', plan)
@@ -831,7 +874,7 @@ def _make71(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make72(__frozen_defaults__, __frozen_factory__):
+def _make75(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__ = __frozen_defaults__
     def __init__(__frozen_self__, provider, ca_common_name, not_before, ca_validity_days, validity_days, rotation, ca_subject, ca_not_before, ca_rotation, ca_owner, server_files, replication_files, client_files, pgbouncer_files, server, replication, superuser, pgbouncer, pgbackrest=__frozen_d0__, pgbouncer_replicas=__frozen_d1__, ca_pem=__frozen_d2__, reload=__frozen_d3__, cert_manager=__frozen_d4__):
         __frozen_set__(__frozen_self__, 'provider', provider)
@@ -860,7 +903,7 @@ def _make72(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make73(__frozen_defaults__, __frozen_factory__):
+def _make76(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, reason, at, root):
         __frozen_set__(__frozen_self__, 'reason', reason)
         __frozen_set__(__frozen_self__, 'at', at)
@@ -868,7 +911,7 @@ def _make73(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make74(__frozen_defaults__, __frozen_factory__):
+def _make77(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, replicas, anti_affinity, synchronous_mode, guaranteed_memory):
         __frozen_set__(__frozen_self__, 'replicas', replicas)
         __frozen_set__(__frozen_self__, 'anti_affinity', anti_affinity)
@@ -877,7 +920,7 @@ def _make74(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make75(__frozen_defaults__, __frozen_factory__):
+def _make78(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, repo, cron_jobs, max_age_seconds, logical=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'repo', repo)
@@ -887,7 +930,7 @@ def _make75(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make76(__frozen_defaults__, __frozen_factory__):
+def _make79(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, role, secret, psql_variable, verifier_env, password_env):
         __frozen_set__(__frozen_self__, 'role', role)
         __frozen_set__(__frozen_self__, 'secret', secret)
@@ -897,7 +940,7 @@ def _make76(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make77(__frozen_defaults__, __frozen_factory__):
+def _make80(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, run, repo, command):
         __frozen_set__(__frozen_self__, 'run', run)
         __frozen_set__(__frozen_self__, 'repo', repo)
@@ -905,20 +948,20 @@ def _make77(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make78(__frozen_defaults__, __frozen_factory__):
+def _make81(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, run, target):
         __frozen_set__(__frozen_self__, 'run', run)
         __frozen_set__(__frozen_self__, 'target', target)
     return __init__
 
 
-def _make79(__frozen_defaults__, __frozen_factory__):
+def _make82(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, schedule):
         __frozen_set__(__frozen_self__, 'schedule', schedule)
     return __init__
 
 
-def _make80(__frozen_defaults__, __frozen_factory__):
+def _make83(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, scope, ttl, loop_wait, retry_timeout, synchronous_mode, synchronous_mode_strict, parameters, pod_parameters, pg_hba, labels, role_label, leader_label_value, follower_label_value, scope_label, restapi_user, restapi_password_subject, probe, member_api_hosts, replication_sslmode, standby_cluster=__frozen_d0__, pg_ident=__frozen_d1__, passthrough=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'scope', scope)
@@ -946,7 +989,7 @@ def _make80(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make81(__frozen_defaults__, __frozen_factory__):
+def _make84(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, secret, key, path):
         __frozen_set__(__frozen_self__, 'secret', secret)
         __frozen_set__(__frozen_self__, 'key', key)
@@ -954,7 +997,7 @@ def _make81(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make82(__frozen_defaults__, __frozen_factory__):
+def _make85(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, secrets, root_key, only_secrets, reuse=__frozen_d0__):
         __frozen_set__(__frozen_self__, 'secrets', secrets)
@@ -964,7 +1007,7 @@ def _make82(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make83(__frozen_defaults__, __frozen_factory__):
+def _make86(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, = __frozen_defaults__
     def __init__(__frozen_self__, set_name, ordinal, name, pod, data_volume, wal_volume, resources, sync_wave, labels, selector, metadata, scheduling, containers=__frozen_factory__):
         __frozen_set__(__frozen_self__, 'set_name', set_name)
@@ -983,7 +1026,7 @@ def _make83(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make84(__frozen_defaults__, __frozen_factory__):
+def _make87(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, shared_buffers, max_connections, work_mem, total):
         __frozen_set__(__frozen_self__, 'shared_buffers', shared_buffers)
         __frozen_set__(__frozen_self__, 'max_connections', max_connections)
@@ -992,7 +1035,7 @@ def _make84(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make85(__frozen_defaults__, __frozen_factory__):
+def _make88(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, sidecars=__frozen_d0__, init_containers=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'sidecars', sidecars)
@@ -1000,14 +1043,14 @@ def _make85(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make86(__frozen_defaults__, __frozen_factory__):
+def _make89(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, source, path):
         __frozen_set__(__frozen_self__, 'source', source)
         __frozen_set__(__frozen_self__, 'path', path)
     return __init__
 
 
-def _make87(__frozen_defaults__, __frozen_factory__):
+def _make90(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, index, file, positions):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'index', index)
@@ -1016,7 +1059,7 @@ def _make87(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make88(__frozen_defaults__, __frozen_factory__):
+def _make91(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, spec, notes, doc):
         __frozen_set__(__frozen_self__, 'spec', spec)
         __frozen_set__(__frozen_self__, 'notes', notes)
@@ -1024,7 +1067,7 @@ def _make88(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make89(__frozen_defaults__, __frozen_factory__):
+def _make92(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__, __frozen_d9__, __frozen_d10__, __frozen_d11__, __frozen_d12__, __frozen_d13__ = __frozen_defaults__
     def __init__(__frozen_self__, specs, key_file=__frozen_d0__, environ=__frozen_d1__, provider=__frozen_d2__, only_secrets=__frozen_d3__, default_namespace=__frozen_d4__, pinned_namespace=__frozen_d5__, sealing_certificate=__frozen_d6__, previous=__frozen_d7__, secrets_settings=__frozen_d8__, infrastructure_roles=__frozen_d9__, reuse=__frozen_d10__, root_key=__frozen_d11__, sealing_pem=__frozen_d12__, read=__frozen_d13__):
         __frozen_set__(__frozen_self__, 'specs', specs)
@@ -1045,7 +1088,7 @@ def _make89(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make90(__frozen_defaults__, __frozen_factory__):
+def _make93(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__ = __frozen_defaults__
     def __init__(__frozen_self__, stanza, program, server_port, config_map, jobs_config_map, secret, cert_secret, labels, metadata, job_placement, repos, members, time_zone, archive_timeout, job_deadline_seconds, cron_jobs, manual, logical, suspended, repo_host, source, archive_command, restore_command, replica_command, restore_options, backup_from_standby=__frozen_d0__, process_max=__frozen_d1__, compress_type=__frozen_d2__):
         __frozen_set__(__frozen_self__, 'stanza', stanza)
@@ -1079,7 +1122,7 @@ def _make90(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make91(__frozen_defaults__, __frozen_factory__):
+def _make94(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__ = __frozen_defaults__
     def __init__(__frozen_self__, subject, common_name, dns_names, server, client, ip_addresses=__frozen_d0__, secret=__frozen_d1__):
         __frozen_set__(__frozen_self__, 'subject', subject)
@@ -1092,7 +1135,7 @@ def _make91(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make92(__frozen_defaults__, __frozen_factory__):
+def _make95(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, minutes, hours, days_of_month, months, days_of_week, day_of_month_any, day_of_week_any):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'minutes', minutes)
@@ -1105,14 +1148,14 @@ def _make92(__frozen_defaults__, __frozen_factory__):
     return __init__
 
 
-def _make93(__frozen_defaults__, __frozen_factory__):
+def _make96(__frozen_defaults__, __frozen_factory__):
     def __init__(__frozen_self__, text, quoted):
         __frozen_set__(__frozen_self__, 'text', text)
         __frozen_set__(__frozen_self__, 'quoted', quoted)
     return __init__
 
 
-def _make94(__frozen_defaults__, __frozen_factory__):
+def _make97(__frozen_defaults__, __frozen_factory__):
     __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__ = __frozen_defaults__
     def __init__(__frozen_self__, volumes=__frozen_d0__, mounts=__frozen_d1__, env=__frozen_d2__, containers=__frozen_d3__, init_containers=__frozen_d4__, pod_fields=__frozen_d5__):
         __frozen_set__(__frozen_self__, 'volumes', volumes)
@@ -1141,83 +1184,86 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'cpu,memory,memory_limit,cpu_limit=,ephemeral_storage=,ephemeral_storage_limit=': _make13,
     'directory,ca': _make14,
     'documents': _make15,
-    'file,ident,obj,position': _make16,
-    'file,index,data,positions': _make17,
-    'file,line,column,path,message': _make18,
-    'files,objects,problems': _make19,
-    'findings': _make20,
-    'form,expected,pattern,max_length,why=': _make21,
-    'from_version,old_bin_dir,old_data_dir,old_wal_dir': _make22,
-    'host,port': _make23,
-    'host,port,dbname,uri,jdbc_uri': _make24,
-    'issuer,ca_issuer_secret,duration,renew_before': _make25,
-    'key,fingerprint': _make26,
-    'key,property': _make27,
-    'kind,registry': _make28,
-    'labels(),annotations()': _make29,
-    'major_version=': _make30,
-    'manifest,file': _make31,
-    'manifest,text': _make32,
-    'material,subject,rotation=,quoting=,owner=': _make33,
-    'max_lag_bytes,step_timeout_seconds': _make34,
-    'name,cert=,key=,ca=': _make35,
-    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make36,
-    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=,service_account=': _make37,
-    'name,instances,disruption_budget,selector,labels,metadata': _make38,
-    'name,key,meta,uid,title': _make39,
-    'name,kind,group': _make40,
-    'name,namespace,documents,windows=,spec_digest=,files=': _make41,
-    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,service_account_meta(),service_account_digest=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,restore=,spec_digest=': _make42,
-    'name,owner,grantees': _make43,
-    'name,path,labels,pod_selector,ingress,egress': _make44,
-    'name,pod,host,dns_names,labels,selector,placement': _make45,
-    'name,primary_service,replicas_service,pgbouncer,pgbouncer_replicas,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make46,
-    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers(),path=,component=,certificate=,reaches=': _make47,
-    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,service_account,retention_days=,script_key=,aws_config_key=': _make48,
-    'name,repo,type,schedule=': _make49,
-    'name,secret,key': _make50,
-    'name,size,storage_class': _make51,
-    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make52,
-    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates,dashboard=': _make53,
-    'name,value,elements=': _make54,
-    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make55,
-    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make56,
-    'namespace,provider,key_file': _make57,
-    'node_affinity,tolerations,node_selector,priority_class': _make58,
-    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make59,
-    'not_before,days': _make60,
-    'obj,path,old,new,cluster,before=': _make61,
-    'parts': _make62,
-    'path,key,mode,readable_by': _make63,
-    'path,node,required,nullable': _make64,
-    'path,rule,kind,name,what=': _make65,
-    'pattern,change,message=,id=,summary=': _make66,
-    'pattern,kind,message': _make67,
-    'pattern=,examples=,max_length=,number_too=': _make68,
-    'peers,ports': _make69,
-    'period_seconds,timeout_seconds,failure_threshold': _make70,
-    'plan,secrets,tls,values,only_secrets=': _make71,
-    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,pgbouncer_replicas=,ca_pem=,reload=,cert_manager=': _make72,
-    'reason,at,root': _make73,
-    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make74,
-    'repo,cron_jobs,max_age_seconds,logical=': _make75,
-    'role,secret,psql_variable,verifier_env,password_env': _make76,
-    'run,repo,command': _make77,
-    'run,target': _make78,
-    'schedule': _make79,
-    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make80,
-    'secret,key,path': _make81,
-    'secrets,root_key,only_secrets,reuse=': _make82,
-    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make83,
-    'shared_buffers,max_connections,work_mem,total': _make84,
-    'sidecars=,init_containers=': _make85,
-    'source,path': _make86,
-    'spec,index,file,positions': _make87,
-    'spec,notes,doc': _make88,
-    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make89,
-    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command,restore_options,backup_from_standby=,process_max=,compress_type=': _make90,
-    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make91,
-    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make92,
-    'text,quoted': _make93,
-    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make94,
+    'email,role,user,secret,server': _make16,
+    'file,ident,obj,position': _make17,
+    'file,index,data,positions': _make18,
+    'file,line,column,path,message': _make19,
+    'files,objects,problems': _make20,
+    'findings': _make21,
+    'form,expected,pattern,max_length,why=': _make22,
+    'from_version,old_bin_dir,old_data_dir,old_wal_dir': _make23,
+    'host,port': _make24,
+    'host,port,dbname,uri,jdbc_uri': _make25,
+    'issuer,ca_issuer_secret,duration,renew_before': _make26,
+    'key,fingerprint': _make27,
+    'key,property': _make28,
+    'kind,registry': _make29,
+    'labels(),annotations()': _make30,
+    'major_version=': _make31,
+    'manifest,file': _make32,
+    'manifest,text': _make33,
+    'material,subject,rotation=,quoting=,owner=': _make34,
+    'max_lag_bytes,step_timeout_seconds': _make35,
+    'name,cert=,key=,ca=': _make36,
+    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make37,
+    'name,group,host,port,database,username': _make38,
+    'name,image,run_as_user,run_as_group,labels,selector,metadata,service,scheduling,resources,volume,settings,logins,admin_password_subject,admin_password_rotation,sync_wave': _make39,
+    'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=,service_account=': _make40,
+    'name,instances,disruption_budget,selector,labels,metadata': _make41,
+    'name,key,meta,uid,title': _make42,
+    'name,kind,group': _make43,
+    'name,namespace,documents,windows=,spec_digest=,files=': _make44,
+    'name,namespace,names,domain,postgres_version,image,bin_dir,patroni_command,run_as_user,run_as_group,fs_group,port,patroni_port,postgres_address,api_address,data_dir,wal_dir,user_labels,user_annotations,database_labels,pod_labels,instance_sets,users,databases,patroni,primary_service,replicas_service,pods_selector,primary_host,secret_mount_path,ca_file,tls,superuser,replication_user,reconcile_wave,reconcile_labels,rollout,pgbouncer,profile_labels,extra_services,backups=,service_account_meta(),service_account_digest=,image_pull_secrets=,acknowledged_changes=,runtime_passwords=,resources(),warnings=,network_policies=,monitoring=,init_sql=,password_owner=,clone_source=,pgbouncer_replicas=,shutdown=,switchover=,upgrade=,restore=,pgadmin=,spec_digest=': _make45,
+    'name,owner,grantees': _make46,
+    'name,path,labels,pod_selector,ingress,egress': _make47,
+    'name,pod,host,dns_names,labels,selector,placement': _make48,
+    'name,primary_service,replicas_service,pgbouncer,pgbouncer_replicas,user_secret,app_secret=,any_service=,member_services=,ca_secret=,default_user=,role_label=,labels=,secret_type=,username_key=,cnpg_keys=,dash_underscores=': _make49,
+    'name,replicas,image,run_as_user,run_as_group,pool_mode,max_client_connections,default_pool_size,max_prepared_statements,port,settings,resources,scheduling,service,metadata,labels,selector,host,server_host,server_port,auth_user,auth_password_subject,auth_file,disruption_budget,sync_wave,databases=,users=,auth_file_users=,containers(),path=,component=,certificate=,reaches=': _make50,
+    'name,repo,schedule,image,target,endpoint_url,region,path_style,env,ca_file,service_account,retention_days=,script_key=,aws_config_key=': _make51,
+    'name,repo,type,schedule=': _make52,
+    'name,secret,key': _make53,
+    'name,size,storage_class': _make54,
+    'name,type,port_name,port,selector,labels,metadata,node_port,load_balancer_class,load_balancer_source_ranges,external_traffic_policy': _make55,
+    'name,user,password_subject,image,pod_monitor,prometheus_rule,labels,directory,replication_lag_bytes,retained_wal_bytes,connections_percent,volume_free_percent,certificate_expiry_days,backup_ages,leader_expected,archiving,certificates_end,certificates,dashboard=': _make56,
+    'name,value,elements=': _make57,
+    'name,vartype,unit,min_val,max_val,enumvals,aliases,context': _make58,
+    'name=,title=,group=,versions=,cluster_kind=,companion_kinds=,other_kinds(),naming=': _make59,
+    'namespace,provider,key_file': _make60,
+    'node_affinity,tolerations,node_selector,priority_class': _make61,
+    'node_affinity,tolerations,node_selector,priority_class,anti_affinity,anti_affinity_key,anti_affinity_weight,anti_affinity_selector,topology_spread': _make62,
+    'not_before,days': _make63,
+    'obj,path,old,new,cluster,before=': _make64,
+    'parts': _make65,
+    'path,key,mode,readable_by': _make66,
+    'path,node,required,nullable': _make67,
+    'path,rule,kind,name,what=': _make68,
+    'pattern,change,message=,id=,summary=': _make69,
+    'pattern,kind,message': _make70,
+    'pattern=,examples=,max_length=,number_too=': _make71,
+    'peers,ports': _make72,
+    'period_seconds,timeout_seconds,failure_threshold': _make73,
+    'plan,secrets,tls,values,only_secrets=': _make74,
+    'provider,ca_common_name,not_before,ca_validity_days,validity_days,rotation,ca_subject,ca_not_before,ca_rotation,ca_owner,server_files,replication_files,client_files,pgbouncer_files,server,replication,superuser,pgbouncer,pgbackrest=,pgbouncer_replicas=,ca_pem=,reload=,cert_manager=': _make75,
+    'reason,at,root': _make76,
+    'replicas,anti_affinity,synchronous_mode,guaranteed_memory': _make77,
+    'repo,cron_jobs,max_age_seconds,logical=': _make78,
+    'role,secret,psql_variable,verifier_env,password_env': _make79,
+    'run,repo,command': _make80,
+    'run,target': _make81,
+    'schedule': _make82,
+    'scope,ttl,loop_wait,retry_timeout,synchronous_mode,synchronous_mode_strict,parameters,pod_parameters,pg_hba,labels,role_label,leader_label_value,follower_label_value,scope_label,restapi_user,restapi_password_subject,probe,member_api_hosts,replication_sslmode,standby_cluster=,pg_ident=,passthrough()': _make83,
+    'secret,key,path': _make84,
+    'secrets,root_key,only_secrets,reuse=': _make85,
+    'set_name,ordinal,name,pod,data_volume,wal_volume,resources,sync_wave,labels,selector,metadata,scheduling,containers()': _make86,
+    'shared_buffers,max_connections,work_mem,total': _make87,
+    'sidecars=,init_containers=': _make88,
+    'source,path': _make89,
+    'spec,index,file,positions': _make90,
+    'spec,notes,doc': _make91,
+    'specs,key_file=,environ=,provider=,only_secrets=,default_namespace=,pinned_namespace=,sealing_certificate=,previous=,secrets_settings=,infrastructure_roles=,reuse=,root_key=,sealing_pem=,read=': _make92,
+    'stanza,program,server_port,config_map,jobs_config_map,secret,cert_secret,labels,metadata,job_placement,repos,members,time_zone,archive_timeout,job_deadline_seconds,cron_jobs,manual,logical,suspended,repo_host,source,archive_command,restore_command,replica_command,restore_options,backup_from_standby=,process_max=,compress_type=': _make93,
+    'subject,common_name,dns_names,server,client,ip_addresses=,secret=': _make94,
+    'text,minutes,hours,days_of_month,months,days_of_week,day_of_month_any,day_of_week_any': _make95,
+    'text,quoted': _make96,
+    'volumes=,mounts=,env=,containers=,init_containers=,pod_fields=': _make97,
 }

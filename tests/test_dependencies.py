@@ -50,6 +50,8 @@ def imported_distributions() -> set[str]:
     for path in sorted((ROOT / "pgrender").rglob("*.py")):
         if path.parent.name == "member_scripts":  # run by the image's python3 in the members' pods, beside Patroni
             continue
+        if path.name == "pgadmin_start.py":  # run by pgAdmin's python in its pod, beside pgAdmin
+            continue
         tree = ast.parse(path.read_text(), str(path))
         # `if TYPE_CHECKING:` imports are for mypy only (pydantic_core's types, say): never run.
         typing_only = {

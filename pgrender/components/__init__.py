@@ -15,6 +15,7 @@ from pgrender.components.disruption_budgets import disruption_budgets
 from pgrender.components.monitoring import monitoring
 from pgrender.components.network_policies import network_policies
 from pgrender.components.patroni import patroni
+from pgrender.components.pgadmin import pgadmin
 from pgrender.components.pgbackrest import pgbackrest
 from pgrender.components.pgbouncer import pgbouncer
 from pgrender.components.rbac import rbac
@@ -43,6 +44,7 @@ BUILDERS: tuple[Builder, ...] = (
     disruption_budgets,
     reconcile,
     pgbouncer,
+    pgadmin,
     pgbackrest,
     repo_host,
     backup_jobs,

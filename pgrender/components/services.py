@@ -1,4 +1,4 @@
-"""Services <c>-primary, -replicas, -pods, -pgbouncer and -pgbouncer-replicas (names per naming
+"""Services <c>-primary, -replicas, -pods, -pgbouncer, -pgbouncer-replicas and -pgadmin (names per naming
 profile, which may add more); database Services select on Patroni's role label."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ def services(plan: ClusterPlan) -> list[Manifest]:
     out += [client_service(plan, service) for service in plan.extra_services]
     out.append(_pods_service(plan))
     out += [client_service(plan, pooler.service) for pooler in plan.poolers]
+    if plan.pgadmin:
+        out.append(client_service(plan, plan.pgadmin.service))
     return out
 
 

@@ -55,6 +55,7 @@ DEFAULT_REPO_PATH = "/pgbackrest/{repo}"
 SPEC = ("spec",)
 SET = ("spec", "instances", ANY)
 BOUNCER = ("spec", "proxy", "pgBouncer")
+PGADMIN = ("spec", "userInterface", "pgAdmin")
 PGBACKREST = ("spec", "backups", "pgbackrest")
 COMPRESS_TYPES = ("gz", "lz4", "zst", "bz2", "none")  # pgrender's backups.compressType
 
@@ -86,7 +87,14 @@ REASONS: tuple[Reason, ...] = (
         *SPEC, "monitoring", why="pgrender's exporter is set by spec.monitoring (README, 'Monitoring'): set it there"
     ),
     left_out(*SPEC, "instrumentation", why="pgrender renders no OpenTelemetry collector"),
-    left_out(*SPEC, "userInterface", why="pgrender renders no pgAdmin"),
+    left_out(
+        *PGADMIN,
+        "image",
+        why="PGO's pgAdmin 4.30 image does not run pgrender's pgAdmin start (pgAdmin 8 or later; default "
+        "dpage/pgadmin4:9.18); logins stay <user>@pgo with the database passwords",
+    ),
+    left_out(*PGADMIN, "config", why="pgAdmin's settings are userInterface.pgAdmin.settings; set them there"),
+    left_out(*PGADMIN, "dataVolumeClaimSpec", "resources", "limits", why="a claim's size is its request"),
     left_out(*SPEC, "config", "files", why="pgrender mounts no files into /etc/postgres"),
     left_out(*SET, "minAvailable", why="pgrender writes the budget itself: one pod may go when a set has two or more"),
     left_out(*SET, "sidecars", why=_SIDECARS),
@@ -201,7 +209,10 @@ class _Pgo:
                 "to toPostgresVersion and spec.upgrade.fromVersion to fromPostgresVersion (README 'Major version "
                 "upgrades')"
             ),
-            "PGAdmin": "pgrender renders no pgAdmin",
+            "PGAdmin": (
+                "pgrender writes a pgAdmin for each cluster: spec.userInterface.pgAdmin (README 'pgAdmin'), "
+                "whose logins are the cluster's users"
+            ),
             "CrunchyBridgeCluster": "a cluster of Crunchy Bridge, not of Kubernetes",
         }
     )
@@ -254,6 +265,7 @@ class _Build:
         service(src, ("spec", "service"), out, ("spec", "service"))
         service(src, ("spec", "replicaService"), out, ("spec", "replicaService"))
         self.pgbouncer()
+        self.pgadmin()
         image_pull_secrets(src, out)
         self.init_sql()
         self.backups()
@@ -583,6 +595,24 @@ class _Build:
         metadata(src, (*path, "metadata"), out, (*to, "metadata"))
         containers(src, (*path, "containers"), out, (*to, "sidecars"))
         self.pgbouncer_entries(path, to)
+
+    def pgadmin(self) -> None:
+        """PGO's cluster-scoped pgAdmin (spec.userInterface.pgAdmin): its claim, resources, scheduling,
+        Service and metadata; its logins and servers are the cluster's users, as in PGO."""
+        src, out = self.src, self.out
+        path, to = PGADMIN, ("spec", "userInterface", "pgAdmin")
+        if not isinstance(src.get(path), dict):
+            if src.has(path):
+                src.expected(path, "a mapping")
+            return
+        if not claim(src, (*path, "dataVolumeClaimSpec"), out, (*to, "dataVolume")):
+            return
+        resources(src, (*path, "resources"), out, (*to, "resources"))
+        memory_limit_note(src, (*path, "resources"), out, (*to, "resources"), "PGO sets none", ContainerKind.PGADMIN)
+        sched: Path_ = (*to, "scheduling")
+        self.placement(path, sched)
+        service(src, (*path, "service"), out, (*to, "service"))
+        metadata(src, (*path, "metadata"), out, (*to, "metadata"))
 
     def placement(self, path: Path_, to: Path_) -> None:
         """PGO's nodeAffinity, tolerations and priorityClassName of the pods at ``path``, as pgrender's

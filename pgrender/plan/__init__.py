@@ -17,6 +17,7 @@ from pgrender.plan.monitoring import DashboardPlan, MonitoringPlan, resolve_dash
 from pgrender.plan.names import Names
 from pgrender.plan.network_policies import PolicyPlan, RulePlan, resolve_network_policies
 from pgrender.plan.patroni import PatroniPlan, resolve_patroni
+from pgrender.plan.pgadmin import PgAdminPlan, resolve_pgadmin
 from pgrender.plan.pgbouncer import PgBouncerPlan, resolve_pgbouncer
 from pgrender.plan.profiles import PROFILES
 from pgrender.plan.resources import ContainerKind, ResourcesPlan, memory_estimate, memory_warning, resolve_resources
@@ -51,6 +52,7 @@ __all__ = [
     "InstanceSetPlan",
     "MonitoringPlan",
     "PatroniPlan",
+    "PgAdminPlan",
     "PgBouncerPlan",
     "PlacementPlan",
     "PolicyPlan",
@@ -162,6 +164,7 @@ class ClusterPlan:
     switchover: SwitchoverPlan | None = None  # spec.patroni.switchover, made once by the reconcile Job
     upgrade: UpgradePlan | None = None  # spec.upgrade: the members upgrade the old version's data at start
     restore: RestorePlan | None = None  # spec.restore: the members restore the data in place at start
+    pgadmin: PgAdminPlan | None = None  # spec.userInterface.pgAdmin
     # The SHA-256 of the document this plan was resolved from (plans.spec_digest): with the render's
     # other inputs, what the cluster's output is a function of (reuse.py); "" where it has none.
     spec_digest: str = field(default="", compare=False, repr=False)
@@ -386,6 +389,21 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         extra_services,
         None if backups is None else (backups.repo_host.dns_names if backups.repo_host else ()),
     )
+    pgadmin = (
+        resolve_pgadmin(
+            sourced,
+            spec.user_interface.pg_admin,
+            names,
+            users,
+            sync_wave=wave + 1,
+            guaranteed_memory=guaranteed_memory,
+            problems=problems,
+        )
+        if spec.user_interface.pg_admin
+        else None
+    )
+    if problems:  # pgAdmin's metadata
+        raise SpecError(problems)
     return ClusterPlan(
         name=meta.name,
         namespace=ns,
@@ -452,6 +470,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         switchover=switchover,
         upgrade=upgrade,
         restore=restore,
+        pgadmin=pgadmin,
     )
 
 

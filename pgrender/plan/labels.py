@@ -40,6 +40,7 @@ COMPONENT_PGBOUNCER_REPLICAS = "pgbouncer-replicas"
 COMPONENT_BACKUP = "backup"
 COMPONENT_REPO_HOST = "repo-host"
 COMPONENT_MONITORING = "monitoring"
+COMPONENT_PGADMIN = "pgadmin"
 BACKUP_TYPE_LABEL = "pgrender.io/backup-type"
 REPO_LABEL = "pgrender.io/repo"
 

@@ -205,6 +205,15 @@ class Names:
         return f"{self.pgbouncer_replicas}-cert"
 
     @property
+    def pgadmin(self) -> str:
+        """StatefulSet, ConfigMap, Secret and claim of pgAdmin (spec.userInterface.pgAdmin), as PGO's."""
+        return f"{self.cluster}-pgadmin"
+
+    @property
+    def pgadmin_service(self) -> str:
+        return self._service("{cluster}-pgadmin")
+
+    @property
     def ca_issuer(self) -> str:
         """The cert-manager CA Issuer pgrender writes from spec.tls.certManager.caSecretName."""
         return f"{self.cluster}-ca-issuer"

@@ -28,6 +28,7 @@ STS_PORT = 443  # AWS STS, where pgBackRest and the AWS CLI trade the pod's web 
 METADATA_SERVICE_PORT = 80  # the cloud's instance metadata service, which keyType auto asks for keys
 LOGICAL_BACKUP_TYPE = "logical"  # BACKUP_TYPE_LABEL of the pg_dumpall CronJob's pods
 COMPONENT_LOGICAL_BACKUP = "logical-backup"  # names its policy; its pods are component backup
+PGADMIN_PORT_NAME = "pgadmin"  # pgAdmin's container port (plan/pgadmin.py)
 
 
 @frozen
@@ -123,6 +124,10 @@ def resolve_network_policies(
     ]
     if poolers:
         ingress.append(RulePlan(tuple(_pods(p.selector) for p in poolers), _tcp(port)))
+    pgadmin = spec.user_interface.pg_admin
+    pgadmin_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_PGADMIN}
+    if pgadmin:
+        ingress.append(RulePlan((_pods(pgadmin_selector),), _tcp(port)))
     if logical:
         ingress.append(RulePlan((_pods(_logical_selector(backup_selector)),), _tcp(port)))
     if pgbackrest_jobs:
@@ -165,6 +170,21 @@ def resolve_network_policies(
                 cluster,
                 {"matchLabels": dict(pooler.selector)},
                 [RulePlan(apps, _tcp(defaults.PGBOUNCER_PORT_NAME))] if apps else [],
+                [dns, RulePlan((member_peer,), _tcp(port))],
+            )
+        )
+    # pgAdmin: whom spec.userInterface.pgAdmin.allowFrom names in (kubectl port-forward needs no rule);
+    # out to every member (its servers are the primary Service's, which selects among them).
+    if pgadmin:
+        allowed = tuple(peer(p) for p in pgadmin.allow_from)
+        out.append(
+            _policy(
+                names,
+                labels.COMPONENT_PGADMIN,
+                ("spec", "userInterface", "pgAdmin"),
+                cluster,
+                {"matchLabels": pgadmin_selector},
+                [RulePlan(allowed, _tcp(PGADMIN_PORT_NAME))] if allowed else [],
                 [dns, RulePlan((member_peer,), _tcp(port))],
             )
         )

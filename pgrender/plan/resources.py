@@ -49,6 +49,7 @@ class ContainerKind(StrEnum):
     LOGICAL_BACKUP = "logical-backup"  # pg_dumpall, gzip and the AWS CLI (spec.backups.logical.resources)
     RECONCILE = "reconcile"  # psql and short scripts: the reconcile Job, the password CronJob
     EXPORTER = "exporter"  # postgres_exporter beside each member (spec.monitoring.exporter.resources)
+    PGADMIN = "pgadmin"  # pgAdmin 4 under gunicorn (spec.userInterface.pgAdmin.resources)
     # A user's sidecar or init container that states no resources of its own (one that does keeps them).
     USER_CONTAINER = "user-container"
 
@@ -67,7 +68,7 @@ class Sizing:
 # work_mem 4MB: 728 MiB by memory_estimate below) with room for Patroni. The others are sized
 # from what they run: pgBackRest's buffers (buffer-size 1 MiB per process, compression), a Python
 # loop (tls-reload), pgBouncer (a few kB per client), psql and Python scripts (reconcile), the
-# AWS CLI's multipart upload buffers (logical backups).
+# AWS CLI's multipart upload buffers (logical backups), pgAdmin's web application.
 DEFAULTS: dict[ContainerKind, tuple[Sizing, Sizing]] = {
     ContainerKind.DATABASE: (Sizing("250m", "512Mi", "1Gi"), Sizing("1", "2Gi", "2Gi")),
     ContainerKind.PGBACKREST: (Sizing("50m", "64Mi", "256Mi"), Sizing("100m", "256Mi", "256Mi")),
@@ -78,6 +79,8 @@ DEFAULTS: dict[ContainerKind, tuple[Sizing, Sizing]] = {
     ContainerKind.LOGICAL_BACKUP: (Sizing("100m", "128Mi", "512Mi"), Sizing("250m", "512Mi", "512Mi")),
     ContainerKind.RECONCILE: (Sizing("50m", "64Mi", "256Mi"), Sizing("50m", "256Mi", "256Mi")),
     ContainerKind.EXPORTER: (Sizing("10m", "32Mi", "128Mi"), Sizing("10m", "128Mi", "128Mi")),
+    # pgAdmin's Flask application, its SQLite database and the query results it holds for its users.
+    ContainerKind.PGADMIN: (Sizing("50m", "256Mi", "512Mi"), Sizing("100m", "512Mi", "512Mi")),
     ContainerKind.USER_CONTAINER: (Sizing("10m", "64Mi", "256Mi"), Sizing("10m", "256Mi", "256Mi")),
 }
 

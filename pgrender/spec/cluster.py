@@ -21,6 +21,7 @@ from pgrender.spec.presets import Preset
 from pgrender.spec.rules.cluster import check_bin_dir, check_change_id, check_program, check_pull_secrets_once
 from pgrender.spec.services import ReplicaServiceSpec, ServiceSpec
 from pgrender.spec.tls import TLSSpec
+from pgrender.spec.user_interface import UserInterfaceSpec
 from pgrender.spec.users import DatabaseSpec, UserSpec
 
 
@@ -197,6 +198,10 @@ class ClusterSpec(StrictModel):
         default=None,
         description="postgres_exporter on every member, a PodMonitor and a PrometheusRule (off unless set; "
         "the two need the Prometheus Operator's CRDs).",
+    )
+    user_interface: UserInterfaceSpec = Field(
+        default_factory=UserInterfaceSpec,
+        description="pgAdmin 4 for the cluster (PGO's spec.userInterface); none unless set.",
     )
     naming: Naming = Field(
         default=Naming.PGO,

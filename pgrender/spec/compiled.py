@@ -22,6 +22,7 @@ import pgrender.spec.rules.repository as m_spec_rules_repository
 import pgrender.spec.rules.scheduling as m_spec_rules_scheduling
 import pgrender.spec.rules.services as m_spec_rules_services
 import pgrender.spec.rules.tls as m_spec_rules_tls
+import pgrender.spec.rules.user_interface as m_spec_rules_user_interface
 import pgrender.spec.rules.users as m_spec_rules_users
 from pgrender.spec import plain as p
 
@@ -1323,31 +1324,119 @@ V_MonitoringSpec = p.Model(MonitoringSpec, (
 
 _v282 = p.nullable(V_MonitoringSpec)
 
-_v283 = p.member(m_spec_rules_connectivity.Naming)
+_v283 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v284 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v284 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean()), max_length=200), m_spec_rules_user_interface.check_settings)
 
-_v285 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v285 = p.integer(ge=0, le=1000000)
+
+_v286 = p.mapping(p.string(), p.string(), max_length=50)
+
+_v287 = p.sequence(p.string(), max_length=100)
+
+class LabelSelectorRequirementSpec(p.Plain):
+    __slots__ = ('key', 'operator', 'values')
+
+V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
+    p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
+    p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
+    p.Field('values', 'values', _v287, lambda: _v287([])),
+)), m_spec_rules_network_policy.check_values_fit_operator)
+
+_v288 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+
+class LabelSelectorSpec(p.Plain):
+    __slots__ = ('match_labels', 'match_expressions')
+
+V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
+    p.Field('match_labels', 'matchLabels', _v286, lambda: _v286({})),
+    p.Field('match_expressions', 'matchExpressions', _v288, lambda: _v288([])),
+))
+
+_v289 = p.nullable(V_LabelSelectorSpec)
+
+_v290 = p.nullable(V_LabelSelectorSpec)
+
+_v291 = p.sequence(p.string(), max_length=50)
+
+class IPBlockSpec(p.Plain):
+    __slots__ = ('cidr', 'except_')
+
+V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
+    p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
+    p.Field('except_', 'except', _v291, lambda: _v291([])),
+)), m_spec_rules_network_policy.check_holes_inside)
+
+_v292 = p.nullable(V_IPBlockSpec)
+
+class PeerSpec(p.Plain):
+    __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
+
+V_PeerSpec = p.after(p.Model(PeerSpec, (
+    p.Field('pod_selector', 'podSelector', _v289, lambda: _v289(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v290, lambda: _v290(None)),
+    p.Field('ip_block', 'ipBlock', _v292, lambda: _v292(None)),
+)), m_spec_rules_network_policy.check_one_peer_kind)
+
+_v293 = p.sequence(V_PeerSpec, max_length=50)
+
+_v294 = p.nullable(V_ResourcesSpec)
+
+_v295 = p.integer(ge=1, le=2147483647)
+
+_v296 = p.integer(ge=1, le=2147483647)
+
+class PgAdminSpec(p.Plain):
+    __slots__ = ('data_volume', 'image', 'settings', 'password_rotation', 'allow_from', 'resources', 'scheduling', 'service', 'metadata', 'run_as_user', 'run_as_group')
+
+V_PgAdminSpec = p.Model(PgAdminSpec, (
+    p.Field('data_volume', 'dataVolume', V_VolumeSpec, None),
+    p.Field('image', 'image', _v283, lambda: _v283(None)),
+    p.Field('settings', 'settings', _v284, lambda: _v284({})),
+    p.Field('password_rotation', 'passwordRotation', _v285, lambda: _v285(0)),
+    p.Field('allow_from', 'allowFrom', _v293, lambda: _v293([])),
+    p.Field('resources', 'resources', _v294, lambda: _v294(None)),
+    p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
+    p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
+    p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
+    p.Field('run_as_user', 'runAsUser', _v295, lambda: _v295(5050)),
+    p.Field('run_as_group', 'runAsGroup', _v296, lambda: _v296(5050)),
+))
+
+_v297 = p.nullable(V_PgAdminSpec)
+
+class UserInterfaceSpec(p.Plain):
+    __slots__ = ('pg_admin',)
+
+V_UserInterfaceSpec = p.Model(UserInterfaceSpec, (
+    p.Field('pg_admin', 'pgAdmin', _v297, lambda: _v297(None)),
+))
+
+_v298 = p.member(m_spec_rules_connectivity.Naming)
+
+_v299 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+
+_v300 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v285, lambda: _v285('')),
+    p.Field('host_suffix', 'hostSuffix', _v300, lambda: _v300('')),
 ))
 
-_v286 = p.nullable(V_DNSSpec)
+_v301 = p.nullable(V_DNSSpec)
 
-_v287 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v302 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v284, lambda: _v284(None)),
-    p.Field('dns', 'dns', _v286, lambda: _v286(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v287, lambda: _v287(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v299, lambda: _v299(None)),
+    p.Field('dns', 'dns', _v301, lambda: _v301(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v302, lambda: _v302(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
 class ServiceAccountTemplateSpec(p.Plain):
@@ -1357,76 +1446,28 @@ V_ServiceAccountTemplateSpec = p.Model(ServiceAccountTemplateSpec, (
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v288 = p.boolean()
+_v303 = p.boolean()
 
-_v289 = p.mapping(p.string(), p.string(), max_length=50)
+_v304 = p.sequence(V_PeerSpec, max_length=50)
 
-_v290 = p.sequence(p.string(), max_length=100)
-
-class LabelSelectorRequirementSpec(p.Plain):
-    __slots__ = ('key', 'operator', 'values')
-
-V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
-    p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
-    p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v290, lambda: _v290([])),
-)), m_spec_rules_network_policy.check_values_fit_operator)
-
-_v291 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
-
-class LabelSelectorSpec(p.Plain):
-    __slots__ = ('match_labels', 'match_expressions')
-
-V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v289, lambda: _v289({})),
-    p.Field('match_expressions', 'matchExpressions', _v291, lambda: _v291([])),
-))
-
-_v292 = p.nullable(V_LabelSelectorSpec)
-
-_v293 = p.nullable(V_LabelSelectorSpec)
-
-_v294 = p.sequence(p.string(), max_length=50)
-
-class IPBlockSpec(p.Plain):
-    __slots__ = ('cidr', 'except_')
-
-V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
-    p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v294, lambda: _v294([])),
-)), m_spec_rules_network_policy.check_holes_inside)
-
-_v295 = p.nullable(V_IPBlockSpec)
-
-class PeerSpec(p.Plain):
-    __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
-
-V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v292, lambda: _v292(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v293, lambda: _v293(None)),
-    p.Field('ip_block', 'ipBlock', _v295, lambda: _v295(None)),
-)), m_spec_rules_network_policy.check_one_peer_kind)
-
-_v296 = p.sequence(V_PeerSpec, max_length=50)
-
-_v297 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v305 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v297, lambda: _v297([53])),
+    p.Field('ports', 'ports', _v305, lambda: _v305([53])),
 ))
 
-_v298 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v306 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v298, lambda: _v298([443, 6443])),
+    p.Field('ports', 'ports', _v306, lambda: _v306([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1447,8 +1488,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v288, lambda: _v288(True)),
-    p.Field('applications', 'applications', _v296, lambda: _v296([])),
+    p.Field('enabled', 'enabled', _v303, lambda: _v303(True)),
+    p.Field('applications', 'applications', _v304, lambda: _v304([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1456,12 +1497,12 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v299 = p.boolean()
+_v307 = p.boolean()
 
-_v300 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v308 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
-    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'restore', 'monitoring', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
+    __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'restore', 'monitoring', 'user_interface', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
 
 V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('postgres_version', 'postgresVersion', p.literal(14, 15, 16, 17, 18), None),
@@ -1491,12 +1532,13 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('upgrade', 'upgrade', _v261, lambda: _v261(None)),
     p.Field('restore', 'restore', _v268, lambda: _v268(None)),
     p.Field('monitoring', 'monitoring', _v282, lambda: _v282(None)),
-    p.Field('naming', 'naming', _v283, lambda: _v283(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('user_interface', 'userInterface', V_UserInterfaceSpec, lambda: V_UserInterfaceSpec({})),
+    p.Field('naming', 'naming', _v298, lambda: _v298(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('service_account_template', 'serviceAccountTemplate', V_ServiceAccountTemplateSpec, lambda: V_ServiceAccountTemplateSpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v299, lambda: _v299(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v300, lambda: _v300([])),
+    p.Field('openshift', 'openshift', _v307, lambda: _v307(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v308, lambda: _v308([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1509,21 +1551,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v301 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v309 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v302 = p.string(pattern='^RenderConfig\\Z')
+_v310 = p.string(pattern='^RenderConfig\\Z')
 
-_v303 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v311 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v304 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v312 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v305 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v313 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v306 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v314 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v307 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v315 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v308 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v316 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1532,59 +1574,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v309 = p.nullable(V_SealedConfig)
+_v317 = p.nullable(V_SealedConfig)
 
-_v310 = p.literal('ClusterSecretStore', 'SecretStore')
+_v318 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v311 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v319 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v310, lambda: _v310('ClusterSecretStore')),
-    p.Field('name', 'name', _v311, lambda: _v311('pgrender')),
+    p.Field('kind', 'kind', _v318, lambda: _v318('ClusterSecretStore')),
+    p.Field('name', 'name', _v319, lambda: _v319('pgrender')),
 ))
 
-_v312 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v320 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v313 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v321 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v314 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v322 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v315 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v323 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v316 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v324 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v312, lambda: _v312('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v313, lambda: _v313('1h')),
-    p.Field('remote_key', 'remoteKey', _v314, lambda: _v314('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v315, lambda: _v315('{property}')),
-    p.Field('password_sync', 'passwordSync', _v316, lambda: _v316('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v320, lambda: _v320('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v321, lambda: _v321('1h')),
+    p.Field('remote_key', 'remoteKey', _v322, lambda: _v322('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v323, lambda: _v323('{property}')),
+    p.Field('password_sync', 'passwordSync', _v324, lambda: _v324('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v307, lambda: _v307('derived')),
-    p.Field('key_file', 'keyFile', _v308, lambda: _v308(None)),
-    p.Field('sealed', 'sealed', _v309, lambda: _v309(None)),
+    p.Field('provider', 'provider', _v315, lambda: _v315('derived')),
+    p.Field('key_file', 'keyFile', _v316, lambda: _v316(None)),
+    p.Field('sealed', 'sealed', _v317, lambda: _v317(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v317 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v325 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v318 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v326 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v319 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v327 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v320 = p.integer(ge=0)
+_v328 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1592,26 +1634,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v318, lambda: _v318([])),
-    p.Field('parameters', 'parameters', _v319, lambda: _v319({})),
-    p.Field('password_rotation', 'passwordRotation', _v320, lambda: _v320(0)),
+    p.Field('in_roles', 'inRoles', _v326, lambda: _v326([])),
+    p.Field('parameters', 'parameters', _v327, lambda: _v327({})),
+    p.Field('password_rotation', 'passwordRotation', _v328, lambda: _v328(0)),
 ))
 
-_v321 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v329 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v301, lambda: _v301('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v302, lambda: _v302('RenderConfig')),
-    p.Field('specs', 'specs', _v303, lambda: _v303(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v304, lambda: _v304('rendered')),
-    p.Field('namespace', 'namespace', _v305, lambda: _v305(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v306, lambda: _v306('1.30')),
+    p.Field('api_version', 'apiVersion', _v309, lambda: _v309('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v310, lambda: _v310('RenderConfig')),
+    p.Field('specs', 'specs', _v311, lambda: _v311(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v312, lambda: _v312('rendered')),
+    p.Field('namespace', 'namespace', _v313, lambda: _v313(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v314, lambda: _v314('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v317, lambda: _v317(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v321, lambda: _v321([])),
+    p.Field('required_version', 'requiredVersion', _v325, lambda: _v325(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v329, lambda: _v329([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1662,6 +1704,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'ObjectStoreEgressSpec': V_ObjectStoreEgressSpec,
     'PatroniSpec': V_PatroniSpec,
     'PeerSpec': V_PeerSpec,
+    'PgAdminSpec': V_PgAdminSpec,
     'PgBouncerConfigSpec': V_PgBouncerConfigSpec,
     'PgBouncerSpec': V_PgBouncerSpec,
     'PlacementSpec': V_PlacementSpec,
@@ -1698,6 +1741,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'Toleration': V_Toleration,
     'TopologySpreadConstraint': V_TopologySpreadConstraint,
     'UpgradeSpec': V_UpgradeSpec,
+    'UserInterfaceSpec': V_UserInterfaceSpec,
     'UserSpec': V_UserSpec,
     'VolumeMountSpec': V_VolumeMountSpec,
     'VolumeRepoSpec': V_VolumeRepoSpec,
@@ -1751,6 +1795,7 @@ MODELS: dict[str, str] = {
     'ObjectStoreEgressSpec': 'pgrender.spec.network_policy.ObjectStoreEgressSpec',
     'PatroniSpec': 'pgrender.spec.patroni.PatroniSpec',
     'PeerSpec': 'pgrender.spec.network_policy.PeerSpec',
+    'PgAdminSpec': 'pgrender.spec.user_interface.PgAdminSpec',
     'PgBouncerConfigSpec': 'pgrender.spec.pgbouncer.PgBouncerConfigSpec',
     'PgBouncerSpec': 'pgrender.spec.pgbouncer.PgBouncerSpec',
     'PlacementSpec': 'pgrender.spec.scheduling.PlacementSpec',
@@ -1787,6 +1832,7 @@ MODELS: dict[str, str] = {
     'Toleration': 'pgrender.spec.scheduling.Toleration',
     'TopologySpreadConstraint': 'pgrender.spec.scheduling.TopologySpreadConstraint',
     'UpgradeSpec': 'pgrender.spec.cluster.UpgradeSpec',
+    'UserInterfaceSpec': 'pgrender.spec.user_interface.UserInterfaceSpec',
     'UserSpec': 'pgrender.spec.users.UserSpec',
     'VolumeMountSpec': 'pgrender.spec.containers.VolumeMountSpec',
     'VolumeRepoSpec': 'pgrender.spec.backups.VolumeRepoSpec',
@@ -1840,6 +1886,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.network_policy.ObjectStoreEgressSpec': ObjectStoreEgressSpec,
     'pgrender.spec.patroni.PatroniSpec': PatroniSpec,
     'pgrender.spec.network_policy.PeerSpec': PeerSpec,
+    'pgrender.spec.user_interface.PgAdminSpec': PgAdminSpec,
     'pgrender.spec.pgbouncer.PgBouncerConfigSpec': PgBouncerConfigSpec,
     'pgrender.spec.pgbouncer.PgBouncerSpec': PgBouncerSpec,
     'pgrender.spec.scheduling.PlacementSpec': PlacementSpec,
@@ -1876,6 +1923,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.scheduling.Toleration': Toleration,
     'pgrender.spec.scheduling.TopologySpreadConstraint': TopologySpreadConstraint,
     'pgrender.spec.cluster.UpgradeSpec': UpgradeSpec,
+    'pgrender.spec.user_interface.UserInterfaceSpec': UserInterfaceSpec,
     'pgrender.spec.users.UserSpec': UserSpec,
     'pgrender.spec.containers.VolumeMountSpec': VolumeMountSpec,
     'pgrender.spec.backups.VolumeRepoSpec': VolumeRepoSpec,
