@@ -2,7 +2,8 @@
 # Both create their own virtualenv in .venv; `make test` also installs the Debian packages the
 # real-process tests run (PostgreSQL, pgBouncer, Patroni, etcd, pgBackRest, the AWS CLI, the
 # clients' runtimes: a JRE with pgJDBC, Node.js with npm, and Prometheus' promtool and
-# postgres_exporter for monitoring) and node-postgres (`make clients`).
+# postgres_exporter for monitoring), node-postgres and pgAdmin 4 in a virtualenv of its own
+# (`make clients`).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,6 +15,9 @@ ALLOW_TEST_KEY := PGRENDER_ALLOW_TEST_KEY=1
 
 CLIENTS := tests/runtime/clients
 CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
+PGADMIN := tests/runtime/pgadmin
+PGADMIN_STAMP := $(PGADMIN)/venv/.installed
+PGADMIN_PYTHON ?= /usr/bin/python3
 
 .PHONY: demo test lint unit golden schema bench fuzz clean system clients
 
@@ -32,7 +36,19 @@ $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 	npm ci --prefix $(CLIENTS) --no-audit --no-fund
 	touch $@
 
-clients: $(CLIENTS_STAMP)
+# pgAdmin 4 and gunicorn for tests/runtime/test_pgadmin.py, exactly as requirements.txt pins them, in
+# a virtualenv of their own (git-ignored; about 600 MB, 40 s), made anew when the pins change: the
+# harness mounts it where the pgAdmin image has its files (tests/runtime/harness.py, localize 14.).
+# Its Python is the system's, not $(PYTHON): pgAdmin runs as the local postgres user, as every
+# container does here, and starts that Python again (setup.py, gunicorn), which it cannot where the
+# interpreter lives in a directory only root may enter (a pyenv under /root).
+$(PGADMIN_STAMP): $(PGADMIN)/requirements.txt
+	$(PGADMIN_PYTHON) -m venv --clear $(PGADMIN)/venv
+	$(PGADMIN)/venv/bin/pip install --quiet --upgrade pip
+	$(PGADMIN)/venv/bin/pip install --quiet -r $(PGADMIN)/requirements.txt
+	touch $@
+
+clients: $(CLIENTS_STAMP) $(PGADMIN_STAMP)
 
 # Renders examples/hippo.yaml with the published test key into out/ (git-ignored).
 demo: $(STAMP)
@@ -83,4 +99,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH)
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache $(CLIENTS)/node_modules
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache $(CLIENTS)/node_modules $(PGADMIN)/venv

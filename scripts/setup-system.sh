@@ -37,6 +37,9 @@ if [ "${1:-}" = "--runtime" ]; then
     [ -f /usr/share/java/postgresql.jar ] || packages="$packages libpostgresql-jdbc-java"
     command -v node >/dev/null 2>&1 || packages="$packages nodejs"
     command -v npm >/dev/null 2>&1 || packages="$packages npm"
+    # tests/runtime/test_pgadmin.py: pgAdmin's virtualenv (`make clients`) is made by the system's Python,
+    # which the postgres user the harness runs containers as can start (the Makefile's PGADMIN_PYTHON).
+    /usr/bin/python3 -c "import venv, ensurepip" >/dev/null 2>&1 || packages="$packages python3-venv"
     # spec.monitoring: tests/test_alerts.py checks and tests the rendered alerts with promtool, and
     # tests/runtime/test_monitoring.py runs Debian's postgres_exporter as the exporter sidecar.
     command -v promtool >/dev/null 2>&1 || packages="$packages prometheus"

@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 import yaml
 
 from pgrender.config import SecretsConfig
+from pgrender.plan.hosts import dns_forms
 from pgrender.render import Request, render
 from pgrender.spec.users import InfrastructureRole
 from tests.self_signed import self_signed
@@ -90,6 +91,12 @@ MOVED_FILES = ("/tmp/pgpass", "/tmp/pgbackrest")
 # Debian's postgres_exporter (package prometheus-postgres-exporter), standing in for the image's
 # /bin/postgres_exporter (localize, 12.).
 LOCAL_EXPORTER = Path("/usr/bin/prometheus-postgres-exporter")
+# pgAdmin 4 as the official image dpage/pgadmin4 holds it: a virtualenv at /venv (its python runs
+# pgAdmin's container) and pgAdmin's web directory at /pgadmin4. Here both are the virtualenv `make
+# clients` makes from tests/runtime/pgadmin/requirements.txt (localize, 14.).
+PGADMIN_VENV = REPO / "tests" / "runtime" / "pgadmin" / "venv"
+PGADMIN_IMAGE_VENV = "/venv"
+PGADMIN_IMAGE_DIR = "/pgadmin4"
 # Where Kubernetes mounts the service account token, CA and namespace into a pod.
 SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SHARED_MOUNTS = ("/tmp", "/dev/shm")
@@ -407,12 +414,13 @@ def _volume_files(volume: Mapping[str, Any], rendered: Rendered) -> list[tuple[s
 def mount_paths(container: Mapping[str, Any], root: Path, bound: Collection[str] = ()) -> dict[str, Path]:
     """In-pod path -> local path of the container's mounts under the pod directory ``root``
     (what :func:`materialize_volumes` writes), without writing anything. A mount path in ``bound``
-    (an application's Secret volume, :func:`localize` 8.) is written under ``<root>/bound``."""
+    (an application's Secret volume, :func:`localize` 8.) is written under ``<root>/bound``; a bound
+    /tmp is the pod's own ``<root>/tmp`` (pgAdmin's, :func:`localize` 14.)."""
     paths: dict[str, Path] = {}
     for mount in container.get("volumeMounts", []):
         mount_path: str = mount["mountPath"]
         if mount_path in bound:
-            paths[mount_path] = root / "bound" / mount_path.lstrip("/")
+            paths[mount_path] = root / "tmp" if mount_path == "/tmp" else root / "bound" / mount_path.lstrip("/")
         elif mount_path == "/tmp":
             paths.update({f: root / "tmp" / f.removeprefix("/tmp/") for f in MOVED_FILES if f.startswith("/tmp/")})
         elif mount_path in SHARED_MOUNTS:
@@ -566,6 +574,8 @@ class Placement:
     # A pgBouncer whose [databases] name Services (localize, 5.): Service host -> the local port of
     # the member that Service selects now (the leader for the primary's, a replica for the replicas').
     service_ports: Mapping[str, int] = field(default_factory=dict)
+    # pgAdmin's container: the local port it serves on, 127.0.0.1 (localize, 14.).
+    pgadmin_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -584,6 +594,9 @@ class LocalRun:
     command: tuple[str, ...]
     env: dict[str, str]
     patroni_config: dict[str, Any] | None = None
+    # (local directory, in-pod path) standing in for files of the container's image, bind-mounted in
+    # its private mount namespace (pgAdmin's: localize, 14.).
+    image_binds: tuple[tuple[Path, str], ...] = ()
 
 
 def _local_path(value: str, paths: Mapping[str, Path]) -> str:
@@ -735,6 +748,25 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
         nothing is changed for them. What they allow and refuse is checked on the rendered objects
         by the evaluator of ``tests/netpol.py`` (``tests/test_network_policies.py``).
 
+    14. pgAdmin's container (spec.userInterface.pgAdmin; :func:`is_pgadmin`: its command runs the
+        image's ``/venv/bin/python3`` and its environment has ``PGADMIN_DIR``): the official image's
+        files are stood in for by the virtualenv of ``make clients`` (:data:`PGADMIN_VENV`, the
+        pinned pgAdmin and gunicorn of tests/runtime/pgadmin/requirements.txt, made by the system's
+        Python, which the postgres user can start), bind-mounted in the container's private mount
+        namespace (``LocalRun.image_binds``): the virtualenv at ``/venv`` (its python finds the
+        ``pyvenv.cfg`` beside it there) and its ``site-packages/pgadmin4`` at ``/pgadmin4``. That
+        directory is pgAdmin's pip package: its ``config_distro.py`` is the package's, not the image's
+        (which names the image's PostgreSQL binaries and log file; the rendered config_system.py,
+        read after it, sets what pgrender sets). ``PGADMIN_LISTEN_ADDRESS``/``PGADMIN_LISTEN_PORT``
+        become 127.0.0.1 and ``Placement.pgadmin_port`` (pods have their own IPs; here all share
+        loopback). Nothing else changes: start.py and config_system.py run as rendered, and the
+        pod's volumes are seen at their in-pod paths (pgAdmin reads ``/etc/pgadmin/config_system.py``,
+        a path it hard-codes; the servers name ``/etc/pgadmin-ca`` as pgAdmin's shared storage) as
+        an application's are (8.: ``bound`` of :func:`prepare_container`, the claim's too; its /tmp,
+        an emptyDir, is the pod's own directory, not the machine's /tmp that other containers share,
+        where gunicorn would meet another's control socket), and the primary Service its servers
+        name resolves to a :class:`ServiceStandIn` (8.; :meth:`LocalCluster.service_stand_in`).
+
     The pod name (``PATRONI_NAME``), namespace and every other setting (PostgreSQL parameters,
     pg_hba, authentication, bootstrap, TLS, REST API) stay exactly as rendered. The config is
     returned parsed; it is written back as YAML, so it equals the rendered one value for value
@@ -777,6 +809,15 @@ def localize(command: Sequence[str], env: Mapping[str, str], patroni_yaml: str |
                 raise HarnessError(f"the rendered StatefulSet no longer sets {key}")
             host = local_env[key].rpartition(":")[0] if keep_host else LOCAL_POD_IP
             local_env[key] = f"{host}:{port}"
+    elif is_pgadmin(command, local_env):
+        if where.pgadmin_port is None:
+            raise HarnessError("a pgAdmin container, but the placement has no pgAdmin port")
+        for key in ("PGADMIN_LISTEN_ADDRESS", "PGADMIN_LISTEN_PORT"):
+            if key not in local_env:
+                raise HarnessError(f"the rendered pgAdmin container no longer sets {key}")
+        local_env["PGADMIN_LISTEN_ADDRESS"] = LOCAL_POD_IP
+        local_env["PGADMIN_LISTEN_PORT"] = str(where.pgadmin_port)
+        return LocalRun(local_command, local_env, None, pgadmin_image_files())
     elif "DATA_SOURCE_URI" in local_env:
         local_command, local_env = _localize_exporter(local_command, local_env, where)
     elif "PGHOST" in local_env and not where.services:
@@ -804,6 +845,31 @@ def _localize_clone_command(command: str, where: Placement) -> str:
             pairs["port"] = str(where.remote_services[pairs["host"]])
             words[i] = "--dbname=" + " ".join(f"{k}={v}" for k, v in pairs.items())
     return shlex.join(words)
+
+
+def is_pgadmin(command: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Whether a container is pgAdmin's (:func:`localize`, 14.): it runs the pgAdmin image's python and
+    tells it where pgAdmin is (``PGADMIN_DIR``)."""
+    return bool(command) and command[0] == f"{PGADMIN_IMAGE_VENV}/bin/python3" and "PGADMIN_DIR" in env
+
+
+def pgadmin_image_files() -> tuple[tuple[Path, str], ...]:
+    """What stands in for the pgAdmin image's files (:func:`localize`, 14.): (local directory,
+    in-pod path) of the virtualenv and of pgAdmin's directory in it."""
+    found = sorted(PGADMIN_VENV.glob("lib/python3.*/site-packages/pgadmin4"))
+    if len(found) != 1 or not (PGADMIN_VENV / "bin" / "python3").exists():
+        raise HarnessError(f"no pgAdmin in {PGADMIN_VENV} (make clients): {missing_pgadmin_requirements()}")
+    return ((PGADMIN_VENV, PGADMIN_IMAGE_VENV), (found[0], PGADMIN_IMAGE_DIR))
+
+
+def missing_pgadmin_requirements() -> list[str]:
+    """What this machine lacks to run pgAdmin's container (beside a cluster: missing_requirements)."""
+    venv = PGADMIN_VENV.relative_to(REPO)
+    missing = [] if (PGADMIN_VENV / "bin" / "python3").exists() else [f"the virtualenv {venv} (make clients)"]
+    for package, landmark in (("pgAdmin 4", "pgadmin4/pgAdmin4.py"), ("gunicorn", "gunicorn/__init__.py")):
+        if not missing and not list(PGADMIN_VENV.glob(f"lib/python3.*/site-packages/{landmark}")):
+            missing.append(f"{package} in {venv} (make clients)")
+    return missing
 
 
 def exporter_host(env: Mapping[str, str]) -> str:
@@ -1102,7 +1168,8 @@ class PodContainer:
     run: LocalRun
     hosts: tuple[str, ...]  # names that resolve to 127.0.0.1
     # (local directory, in-pod path) bind-mounted in the container's mount namespace: the service
-    # account directory Kubernetes mounts into a pod that automounts its token.
+    # account directory Kubernetes mounts into a pod that automounts its token, volumes mounted at
+    # their in-pod path (``bound``), what stands in for files of the image (localize, 14.).
     binds: tuple[tuple[Path, str], ...] = ()
 
     @property
@@ -1222,13 +1289,15 @@ def prepare_container(
     if "DATA_SOURCE_URI" in env:
         names.append(exporter_host(env))
     run = localize(command, env, patroni_yaml, where)
-    binds: tuple[tuple[Path, str], ...] = bind_mounts
-    for _, at in bind_mounts:
+    binds: tuple[tuple[Path, str], ...] = (*bind_mounts, *run.image_binds)
+    for _, at in binds:
         Path(at).mkdir(parents=True, exist_ok=True)  # the mount point; stays empty
     if service_account is not None and pod_spec.get("automountServiceAccountToken"):
         Path(SERVICE_ACCOUNT_PATH).mkdir(parents=True, exist_ok=True)  # the mount point; stays empty
         binds += ((service_account.directory, SERVICE_ACCOUNT_PATH),)
         run = replace(run, env=run.env | dict(service_account.env))
+    # A bound /tmp last: the other mounts' local directories may be under the machine's /tmp.
+    binds = tuple(sorted(binds, key=lambda bind: bind[1] == "/tmp"))
     hosts_file = root / f"hosts.{container}"
     unique = list(dict.fromkeys(names))
     lines = [f"{LOCAL_POD_IP} {n}" for n in unique] + [f"{ip} {n}" for n, ip in where.services.items()]
@@ -1527,6 +1596,15 @@ def _is_member(statefulset: Mapping[str, Any]) -> bool:
     return any(c["name"] == "database" for c in pod_spec_of(statefulset)["containers"])
 
 
+def _is_pgadmin(statefulset: Mapping[str, Any]) -> bool:
+    """Whether a StatefulSet's pod is pgAdmin's (:func:`is_pgadmin`, by its literal command and the
+    names of its environment variables)."""
+    return any(
+        is_pgadmin([str(a) for a in c.get("command", [])], {e["name"]: "" for e in c.get("env", [])})
+        for c in pod_spec_of(statefulset)["containers"]
+    )
+
+
 class LocalCluster:
     """All members of one rendered cluster plus its DCS, under one temporary directory.
 
@@ -1538,6 +1616,11 @@ class LocalCluster:
     ``dcs`` is the members' DCS (:func:`localize`, 1.): ``"etcd"``, a local etcd of the cluster's
     own (the default), or ``"kubernetes"``, the rendered ``kubernetes:`` section against the
     Kubernetes API stand-in (:attr:`kube`), as the pods would run it.
+
+    pgAdmin's pod (spec.userInterface.pgAdmin) runs like the repository host, beside the members (its
+    start is not waited for: :meth:`wait_pgadmin`), as an application's pod does (:func:`localize`,
+    8. and 14.): its volumes at their in-pod paths, the primary Service's names resolving to a
+    :class:`ServiceStandIn` of the cluster's, and its local port in :attr:`pgadmin_ports`.
     """
 
     def __init__(
@@ -1557,9 +1640,15 @@ class LocalCluster:
         statefulsets = sorted(rendered.all("StatefulSet"), key=lambda s: s["metadata"]["name"])
         members = [sts for sts in statefulsets if _is_member(sts)]
         ports = iter(free_ports(3 * len(members) + len(statefulsets)))
+        # pgAdmin's pod -> the local port it serves on (localize, 14.); it is no pgBackRest peer.
+        self.pgadmin_ports = {default_pod_name(sts): next(ports) for sts in statefulsets if _is_pgadmin(sts)}
+        # Service name -> its stand-in, made when a pod that connects to it is first prepared (pgAdmin's).
+        self.service_stand_ins: dict[str, ServiceStandIn] = {}
         # Every StatefulSet pod as a pgBackRest client elsewhere reaches it.
         self.peers: dict[str, Peer] = {}
         for sts in statefulsets:
+            if _is_pgadmin(sts):
+                continue
             pod_root = root / default_pod_name(sts)
             paths: dict[str, Path] = {}
             for container in pod_spec_of(sts)["containers"]:
@@ -1647,6 +1736,8 @@ class LocalCluster:
         name = default_pod_name(workload)
         pod = PodFacts(name, self.rendered.namespace)
         api_ports = {m.name: m.api_port for m in self.members}
+        if workload["kind"] == "StatefulSet" and name in self.pgadmin_ports:
+            return self._pgadmin_container(workload, container, pod, root or self.root / name)
         if workload["kind"] == "StatefulSet" and name in self.peers:
             peer = self.peers[name]
             member = next((m for m in self.members if m.name == name), None)
@@ -1660,6 +1751,52 @@ class LocalCluster:
             where = Placement({}, postgres_port, member_api_ports=api_ports, peers=self.peers)
             pod_root = root or self.root / name
         return prepare_container(self.rendered, workload, container, pod_root, where, pod=pod, hosts=hosts)
+
+    def _pgadmin_container(
+        self, statefulset: Mapping[str, Any], container: str, pod: PodFacts, root: Path
+    ) -> PodContainer:
+        """pgAdmin's container (:func:`localize`, 14.): every volume at its in-pod path (its /tmp the
+        pod's own), the primary Service's names resolving to its stand-in, its local port."""
+        spec = next(c for c in pod_spec_of(statefulset)["containers"] if c["name"] == container)
+        bound = [m["mountPath"] for m in spec.get("volumeMounts", []) if m["mountPath"] != "/dev/shm"]
+        primary = self.service_stand_in(f"{self.rendered.name}-primary")
+        services = dict.fromkeys(dns_forms(primary.name, self.rendered.namespace, "cluster.local"), primary.address)
+        where = Placement({}, 0, services=services, pgadmin_port=self.pgadmin_ports[pod.name])
+        return prepare_container(self.rendered, statefulset, container, root, where, pod=pod, bound=bound)
+
+    def service_stand_in(self, service: str) -> ServiceStandIn:
+        """The stand-in of member Service ``service`` (:class:`ServiceStandIn`, on the Service's port):
+        each connection goes to the member the Service selects at that moment (:meth:`service_port`).
+        Made the first time it is asked for, stopped with the cluster."""
+        if service not in self.service_stand_ins:
+            port = int(self.rendered.get("Service", service)["spec"]["ports"][0]["port"])
+            self.service_stand_ins[service] = ServiceStandIn(service, port, lambda: self.service_port(service)).start()
+        return self.service_stand_ins[service]
+
+    def pgadmin_url(self, pod: str | None = None) -> str:
+        """Where pgAdmin's pod (the only one, unless named) serves here, as ``kubectl port-forward``
+        would give it."""
+        if pod is None:
+            if len(self.pgadmin_ports) != 1:
+                raise HarnessError(f"{len(self.pgadmin_ports)} pgAdmin pods: name one")
+            pod = next(iter(self.pgadmin_ports))
+        return f"http://{LOCAL_POD_IP}:{self.pgadmin_ports[pod]}"
+
+    def wait_pgadmin(self, pod: str | None = None, timeout: float = 120) -> ContainerProcess:
+        """Wait until pgAdmin's pod answers its probe (GET /misc/ping: 200), failing with its log
+        when its container exits; return its process."""
+        url = self.pgadmin_url(pod)
+        name = pod or next(iter(self.pgadmin_ports))
+
+        def answers() -> ContainerProcess | None:
+            running = [p for p in self.containers if p.container.pod.name == name]
+            if not running:
+                return None
+            running[0].check_running()
+            with urllib.request.urlopen(f"{url}/misc/ping", timeout=5) as response:
+                return running[0] if response.status == 200 else None
+
+        return wait_until(f"pgAdmin of {name} to answer {url}/misc/ping", answers, timeout, interval=0.5)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -1839,6 +1976,8 @@ class LocalCluster:
             member.stop()
         for process in self.containers:
             process.stop()
+        for stand_in in self.service_stand_ins.values():
+            stand_in.stop()
         if self.kube is not None:
             self.kube.stop()
         self.etcd.stop()

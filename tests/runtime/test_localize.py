@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import require_runtime
 from .harness import (
+    PGADMIN_VENV,
     HarnessError,
     Peer,
     Placement,
@@ -20,9 +22,11 @@ from .harness import (
     _local_path,
     _local_paths_in,
     config_differences,
+    is_pgadmin,
     localize,
     localize_pgbackrest_conf,
     loopback_uri,
+    missing_pgadmin_requirements,
     pgbackrest_host_names,
     pod_path,
     resolve_env,
@@ -406,3 +410,41 @@ def test_a_host_or_port_the_placement_does_not_know_is_an_error() -> None:
         localize_pgbackrest_conf("[global]\ntls-server-port=8432\n", Placement({}, 0))
     with pytest.raises(HarnessError, match="repo2-host-port"):
         localize_pgbackrest_conf(f"[global]\nrepo2-host={MEMBER_0}\n", Placement({}, 0, peers={MEMBER_0: Peer({})}))
+
+
+# --------------------------------------------------------------------------------------------
+# pgAdmin's container (localize, 14.)
+# --------------------------------------------------------------------------------------------
+
+PGADMIN_COMMAND = ["/venv/bin/python3", "/etc/pgadmin/start.py"]
+PGADMIN_ENV = {
+    "PGADMIN_DIR": "/pgadmin4",
+    "PGADMIN_LISTEN_ADDRESS": "0.0.0.0",
+    "PGADMIN_LISTEN_PORT": "5050",
+    "PGADMIN_SETUP_EMAIL": "admin@pgrender",
+    "PGADMIN_SETUP_PASSWORD": "secret",
+    "HOME": "/tmp",
+}
+
+
+def test_pgadmin_is_told_by_its_python_and_pgadmin_dir() -> None:
+    assert is_pgadmin(PGADMIN_COMMAND, PGADMIN_ENV)
+    assert not is_pgadmin(["python3", "/etc/pgadmin/start.py"], PGADMIN_ENV)
+    assert not is_pgadmin(PGADMIN_COMMAND, {k: v for k, v in PGADMIN_ENV.items() if k != "PGADMIN_DIR"})
+    assert not is_pgadmin([], PGADMIN_ENV)
+
+
+def test_pgadmin_listens_on_its_local_port_with_the_image_stood_in_for() -> None:
+    require_runtime(missing_pgadmin_requirements())
+    run = localize(PGADMIN_COMMAND, PGADMIN_ENV, None, Placement({}, 0, pgadmin_port=15050))
+    assert run.command == tuple(PGADMIN_COMMAND)
+    assert run.env == PGADMIN_ENV | {"PGADMIN_LISTEN_ADDRESS": "127.0.0.1", "PGADMIN_LISTEN_PORT": "15050"}
+    binds = dict((at, local) for local, at in run.image_binds)
+    assert sorted(binds) == ["/pgadmin4", "/venv"]
+    assert binds["/venv"] == PGADMIN_VENV
+    assert (binds["/pgadmin4"] / "pgAdmin4.py").exists() and binds["/pgadmin4"].is_relative_to(PGADMIN_VENV)
+
+
+def test_pgadmin_without_a_local_port_is_an_error() -> None:
+    with pytest.raises(HarnessError, match="no pgAdmin port"):
+        localize(PGADMIN_COMMAND, PGADMIN_ENV, None, Placement({}, 0))
