@@ -45,6 +45,7 @@ from pgrender.plan.labels import (
     REPO_LABEL,
     RESTORE_RUN_ANNOTATION,
     UPGRADE_FROM_ANNOTATION,
+    WAL_VOLUME_RETIRED_ANNOTATION,
 )
 from pgrender.plan.standby_sources import AT_LEAST_THE_PRIMARYS
 from pgrender.record import differing, in_order
@@ -80,8 +81,8 @@ GUARDED: dict[str, str] = {
     ),
     "remove-wal-volume": (
         "the WAL volume of members that stay: their pg_wal is a link into it (initdb --waldir), so PostgreSQL "
-        "cannot start without it; to put the WAL back on the data volume, copy the cluster into a new one "
-        "without walVolume (spec.bootstrap.fromCluster), move the applications to it, then remove this one"
+        "cannot start without it; set walVolume.retire: true first, let the rollout move each member's WAL "
+        "back onto its data volume, then remove walVolume (README, 'Removing a WAL volume')"
     ),
     "major-version": (
         "PostgreSQL does not change a data directory's major version by itself, and a restore or clone is a "
@@ -1662,6 +1663,12 @@ def _compare(
     facts = _facts(new_files, new_clusters)
     removed_statefulsets = {o.name for i, o in old_by_id.items() if i not in new_by_id and o.kind == "StatefulSet"}
     claim_owners = _claim_owners(old_objs)
+    # Members whose WAL went back onto their data volume (walVolume.retire): their WAL claims may go.
+    wal_retired = {
+        o.name
+        for o in old_objs
+        if o.kind == "StatefulSet" and o.annotations.get(WAL_VOLUME_RETIRED_ANNOTATION) == "true"
+    }
     added_jobs = {ident: o for ident, o in new_by_id.items() if ident not in old_by_id and o.kind == "Job"}
     removed_jobs = {ident: o for ident, o in old_by_id.items() if ident not in new_by_id and o.kind == "Job"}
     families = {_job_family(o): o for o in removed_jobs.values()}
@@ -1706,7 +1713,7 @@ def _compare(
                 )
             )
         elif obj.kind == "PersistentVolumeClaim":
-            findings.append(_removed_claim(obj, claim_owners, removed_statefulsets))
+            findings.append(_removed_claim(obj, claim_owners, removed_statefulsets | wal_retired))
         elif obj.kind == "Secret":
             findings.append(_removed_secret(obj, secrets))
         elif obj.kind == "ConfigMap" and (repositories := _repositories(obj)):

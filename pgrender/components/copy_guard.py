@@ -12,6 +12,7 @@ from pgrender.plan import ClusterPlan, defaults
 SCRIPT = "copy_guard.py"  # the guard's file in ConfigMap <c>-config, beside patroni.yaml
 # With a WAL volume, what moves pg_wal onto it (a member made before it had one) before the copy guard runs.
 WAL_MOVER = "wal_volume.py"
+WAL_MOVER_BACK = "wal_volume_back.py"  # walVolume.retire: pg_wal back onto the data volume
 # The liveness probe's answer while a script works before Patroni (member_scripts/liveness.py), beside
 # them: the upgrade and restore guards', the WAL mover's.
 LIVENESS = "liveness.py"
@@ -38,7 +39,8 @@ def marked(plan: ClusterPlan, command: str) -> str:
 
 
 def member_command(plan: ClusterPlan) -> list[str]:
-    """The database container's command: with a WAL volume the WAL mover, then the guard, then Patroni."""
+    """The database container's command: with a WAL volume the WAL mover (either way), then the guard, then
+    Patroni."""
     directories = [plan.data_dir, *([plan.wal_dir] if plan.wal_dir else [])]
     guard = [
         "python3",
@@ -50,6 +52,9 @@ def member_command(plan: ClusterPlan) -> list[str]:
         plan.patroni_command,
         defaults.PATRONI_CONFIG_DIR,
     ]
+    if plan.retired_wal_dir:
+        mover = ["python3", f"{defaults.PATRONI_CONFIG_DIR}/{WAL_MOVER_BACK}", plan.data_dir, plan.retired_wal_dir]
+        return [*mover, "--", *guard]
     if not plan.wal_dir:
         return guard
     return ["python3", f"{defaults.PATRONI_CONFIG_DIR}/{WAL_MOVER}", plan.data_dir, plan.wal_dir, "--", *guard]

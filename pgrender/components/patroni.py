@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgrender import emit, member_scripts
-from pgrender.components.copy_guard import LIVENESS, WAL_MOVER, marked
+from pgrender.components.copy_guard import LIVENESS, WAL_MOVER, WAL_MOVER_BACK, marked
 from pgrender.components.copy_guard import SCRIPT as COPY_GUARD_SCRIPT
 from pgrender.plan import ClusterPlan, defaults, labels, secret_keys
 from pgrender.plan.backups import restore_command_line
@@ -58,11 +58,13 @@ def _guards(plan: ClusterPlan) -> tuple[str, ...]:
     guards = [COPY_GUARD_SCRIPT]
     if plan.wal_dir:
         guards.append(WAL_MOVER)
+    if plan.retired_wal_dir:
+        guards += [WAL_MOVER_BACK, WAL_MOVER]
     if plan.upgrade:
         guards.append(UPGRADE_SCRIPT)
     if plan.restore:
         guards += [RESTORE_SCRIPT, UPGRADE_SCRIPT]
-    if plan.upgrade or plan.restore or plan.wal_dir:
+    if plan.upgrade or plan.restore or plan.wal_dir or plan.retired_wal_dir:
         guards.append(LIVENESS)
     return tuple(guards)
 

@@ -71,12 +71,15 @@ def _pod_annotations(plan: ClusterPlan) -> dict[str, str]:
 
 
 def _annotations(plan: ClusterPlan, wave: int) -> dict[str, str]:
-    """The sync wave, and what `pgrender diff` tells an upgrade or a restore in place by."""
+    """The sync wave, and what `pgrender diff` tells an upgrade, a restore in place or a WAL volume on its
+    way out by."""
     own = {SYNC_WAVE: str(wave)}
     if plan.upgrade is not None:
         own[labels.UPGRADE_FROM_ANNOTATION] = str(plan.upgrade.from_version)
     if plan.restore is not None:
         own[labels.RESTORE_RUN_ANNOTATION] = str(plan.restore.run)
+    if plan.retired_wal_dir is not None:
+        own[labels.WAL_VOLUME_RETIRED_ANNOTATION] = "true"
     return own
 
 

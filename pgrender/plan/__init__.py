@@ -113,6 +113,8 @@ class ClusterPlan:
     api_address: str  # PATRONI_RESTAPI_CONNECT_ADDRESS
     data_dir: str
     wal_dir: str | None
+    # The WAL directory members move their WAL back from (walVolume.retire), on the volume they still mount.
+    retired_wal_dir: str | None
     user_labels: dict[str, str]
     user_annotations: dict[str, str]
     database_labels: dict[str, str]
@@ -244,8 +246,20 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         for i in s.instances
     )
     version = spec.postgres_version
-    wal_volume = spec.instances[0].wal_volume is not None
+    first_wal = spec.instances[0].wal_volume
+    # A retired WAL volume stays mounted while the members move their WAL back (wal_volume.py --back);
+    # PostgreSQL no longer uses it: new members (initdb, pg_basebackup, a restore) keep pg_wal at home.
+    wal_volume = first_wal is not None and not first_wal.retire
     wal_dir = version_wal_dir(version) if wal_volume else None
+    retired_wal_dir = version_wal_dir(version) if first_wal is not None and first_wal.retire else None
+    if retired_wal_dir and (spec.upgrade or spec.restore):
+        problems.append(
+            sourced.problem(
+                ("spec", "instances", 0, "walVolume", "retire"),
+                f"a WAL volume retires while the members run; spec.{'upgrade' if spec.upgrade else 'restore'} "
+                "works on members that were shut down: one after the other",
+            )
+        )
     backups = resolve_backups(sourced, names, sets, preset, wal_dir, problems)
     pg = resolve_patroni(sourced, names, synchronous, api_hosts, backups, problems)
     switchover = resolve_switchover(sourced, sets, problems)
@@ -422,6 +436,7 @@ def resolve(sourced: SourcedCluster, infrastructure: tuple[InfrastructureRole, .
         api_address=hosts.member_address(names.pods_service, defaults.PATRONI_PORT),
         data_dir=data_dir,
         wal_dir=wal_dir,
+        retired_wal_dir=retired_wal_dir,
         user_labels=dict(meta.labels),
         user_annotations=dict(meta.annotations),
         database_labels=db_labels,

@@ -116,7 +116,17 @@ def resolve_instances(
         for vol_field, vol in (("dataVolume", s.data_volume), ("walVolume", s.wal_volume)):
             if vol is not None and quantity_bytes(vol.size) < 2**20:
                 problems.append(sourced.problem(("spec", "instances", i, vol_field, "size"), "expected at least 1Mi"))
-        first_wal = spec.instances[0].wal_volume is not None
+        first = spec.instances[0].wal_volume
+        first_wal = first is not None
+        if s.wal_volume is not None and first is not None and s.wal_volume.retire != first.retire:
+            problems.append(
+                sourced.problem(
+                    ("spec", "instances", i, "walVolume", "retire"),
+                    f"every instance set retires its walVolume or none does: {spec.instances[0].name}'s "
+                    f"retire is {'true' if first.retire else 'false'} (Patroni makes every member's WAL "
+                    "directory the same way)",
+                )
+            )
         if (s.wal_volume is not None) != first_wal:
             # One WAL directory for the cluster (Patroni's initdb and pg_basebackup options are not per
             # member): a member without the volume would be made with its pg_wal where nothing is mounted.

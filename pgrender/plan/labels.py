@@ -21,6 +21,9 @@ CA_ANNOTATION = "pgrender.io/ca"
 # `pgrender diff` tells an in-place upgrade from a version change that cannot work.
 UPGRADE_FROM_ANNOTATION = "pgrender.io/upgrade-from"
 RESTORE_RUN_ANNOTATION = "pgrender.io/restore-run"  # spec.restore.run, on the member StatefulSets
+# On each member StatefulSet while walVolume.retire is set: its members move their WAL back onto the data
+# volume, so `pgrender diff` lets the WAL volume go from the next output.
+WAL_VOLUME_RETIRED_ANNOTATION = "pgrender.io/wal-volume-retired"
 # On the members' pod template: a digest of spec.serviceAccountTemplate's labels and annotations, so
 # a change replaces the pods (a cloud identity, IRSA's, is given to a pod when it is created).
 ACCOUNT_DIGEST_ANNOTATION = "pgrender.io/account-digest"

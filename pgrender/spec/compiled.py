@@ -117,9 +117,22 @@ V_VolumeSpec = p.Model(VolumeSpec, (
     p.Field('storage_class_name', 'storageClassName', _v22, lambda: _v22(None)),
 ))
 
-_v23 = p.nullable(V_VolumeSpec)
+_v23 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v24 = p.sequence(p.string())
+_v24 = p.boolean()
+
+class WALVolumeSpec(p.Plain):
+    __slots__ = ('size', 'storage_class_name', 'retire')
+
+V_WALVolumeSpec = p.Model(WALVolumeSpec, (
+    p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
+    p.Field('storage_class_name', 'storageClassName', _v23, lambda: _v23(None)),
+    p.Field('retire', 'retire', _v24, lambda: _v24(False)),
+))
+
+_v25 = p.nullable(V_WALVolumeSpec)
+
+_v26 = p.sequence(p.string())
 
 class NodeSelectorRequirement(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -127,19 +140,19 @@ class NodeSelectorRequirement(p.Plain):
 V_NodeSelectorRequirement = p.Model(NodeSelectorRequirement, (
     p.Field('key', 'key', p.string(), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'), None),
-    p.Field('values', 'values', _v24, lambda: _v24([])),
+    p.Field('values', 'values', _v26, lambda: _v26([])),
 ))
 
-_v25 = p.sequence(V_NodeSelectorRequirement)
+_v27 = p.sequence(V_NodeSelectorRequirement)
 
-_v26 = p.sequence(V_NodeSelectorRequirement)
+_v28 = p.sequence(V_NodeSelectorRequirement)
 
 class NodeSelectorTerm(p.Plain):
     __slots__ = ('match_expressions', 'match_fields')
 
 V_NodeSelectorTerm = p.Model(NodeSelectorTerm, (
-    p.Field('match_expressions', 'matchExpressions', _v25, lambda: _v25([])),
-    p.Field('match_fields', 'matchFields', _v26, lambda: _v26([])),
+    p.Field('match_expressions', 'matchExpressions', _v27, lambda: _v27([])),
+    p.Field('match_fields', 'matchFields', _v28, lambda: _v28([])),
 ))
 
 class NodeSelector(p.Plain):
@@ -149,7 +162,7 @@ V_NodeSelector = p.Model(NodeSelector, (
     p.Field('node_selector_terms', 'nodeSelectorTerms', p.sequence(V_NodeSelectorTerm, min_length=1), None),
 ))
 
-_v27 = p.nullable(V_NodeSelector)
+_v29 = p.nullable(V_NodeSelector)
 
 class PreferredSchedulingTerm(p.Plain):
     __slots__ = ('weight', 'preference')
@@ -159,66 +172,66 @@ V_PreferredSchedulingTerm = p.Model(PreferredSchedulingTerm, (
     p.Field('preference', 'preference', V_NodeSelectorTerm, None),
 ))
 
-_v28 = p.sequence(V_PreferredSchedulingTerm)
+_v30 = p.sequence(V_PreferredSchedulingTerm)
 
 class NodeAffinity(p.Plain):
     __slots__ = ('required_during_scheduling_ignored_during_execution', 'preferred_during_scheduling_ignored_during_execution')
 
 V_NodeAffinity = p.Model(NodeAffinity, (
-    p.Field('required_during_scheduling_ignored_during_execution', 'requiredDuringSchedulingIgnoredDuringExecution', _v27, lambda: _v27(None)),
-    p.Field('preferred_during_scheduling_ignored_during_execution', 'preferredDuringSchedulingIgnoredDuringExecution', _v28, lambda: _v28([])),
+    p.Field('required_during_scheduling_ignored_during_execution', 'requiredDuringSchedulingIgnoredDuringExecution', _v29, lambda: _v29(None)),
+    p.Field('preferred_during_scheduling_ignored_during_execution', 'preferredDuringSchedulingIgnoredDuringExecution', _v30, lambda: _v30([])),
 ))
 
-_v29 = p.nullable(V_NodeAffinity)
-
-_v30 = p.nullable(p.string())
-
-_v31 = p.nullable(p.literal('Exists', 'Equal'))
+_v31 = p.nullable(V_NodeAffinity)
 
 _v32 = p.nullable(p.string())
 
-_v33 = p.nullable(p.literal('NoSchedule', 'PreferNoSchedule', 'NoExecute'))
+_v33 = p.nullable(p.literal('Exists', 'Equal'))
 
-_v34 = p.nullable(p.integer())
+_v34 = p.nullable(p.string())
+
+_v35 = p.nullable(p.literal('NoSchedule', 'PreferNoSchedule', 'NoExecute'))
+
+_v36 = p.nullable(p.integer())
 
 class Toleration(p.Plain):
     __slots__ = ('key', 'operator', 'value', 'effect', 'toleration_seconds')
 
 V_Toleration = p.Model(Toleration, (
-    p.Field('key', 'key', _v30, lambda: _v30(None)),
-    p.Field('operator', 'operator', _v31, lambda: _v31(None)),
-    p.Field('value', 'value', _v32, lambda: _v32(None)),
-    p.Field('effect', 'effect', _v33, lambda: _v33(None)),
-    p.Field('toleration_seconds', 'tolerationSeconds', _v34, lambda: _v34(None)),
+    p.Field('key', 'key', _v32, lambda: _v32(None)),
+    p.Field('operator', 'operator', _v33, lambda: _v33(None)),
+    p.Field('value', 'value', _v34, lambda: _v34(None)),
+    p.Field('effect', 'effect', _v35, lambda: _v35(None)),
+    p.Field('toleration_seconds', 'tolerationSeconds', _v36, lambda: _v36(None)),
 ))
 
-_v35 = p.sequence(V_Toleration)
+_v37 = p.sequence(V_Toleration)
 
-_v36 = p.mapping(p.string(), p.string())
+_v38 = p.mapping(p.string(), p.string())
 
-_v37 = p.nullable(p.string())
+_v39 = p.nullable(p.string())
 
-_v38 = p.member(m_spec_rules_scheduling.AntiAffinity)
+_v40 = p.member(m_spec_rules_scheduling.AntiAffinity)
 
-_v39 = p.string()
+_v41 = p.string()
 
-_v40 = p.integer(ge=1, le=100)
+_v42 = p.integer(ge=1, le=100)
 
-_v41 = p.member(m_spec_rules_scheduling.AntiAffinityScope)
+_v43 = p.member(m_spec_rules_scheduling.AntiAffinityScope)
 
 class PodAntiAffinitySpec(p.Plain):
     __slots__ = ('type', 'topology_key', 'weight', 'scope')
 
 V_PodAntiAffinitySpec = p.Model(PodAntiAffinitySpec, (
-    p.Field('type', 'type', _v38, lambda: _v38(m_spec_rules_scheduling.AntiAffinity.PREFERRED)),
-    p.Field('topology_key', 'topologyKey', _v39, lambda: _v39('kubernetes.io/hostname')),
-    p.Field('weight', 'weight', _v40, lambda: _v40(100)),
-    p.Field('scope', 'scope', _v41, lambda: _v41(m_spec_rules_scheduling.AntiAffinityScope.CLUSTER)),
+    p.Field('type', 'type', _v40, lambda: _v40(m_spec_rules_scheduling.AntiAffinity.PREFERRED)),
+    p.Field('topology_key', 'topologyKey', _v41, lambda: _v41('kubernetes.io/hostname')),
+    p.Field('weight', 'weight', _v42, lambda: _v42(100)),
+    p.Field('scope', 'scope', _v43, lambda: _v43(m_spec_rules_scheduling.AntiAffinityScope.CLUSTER)),
 ))
 
-_v42 = p.mapping(p.string(), p.string())
+_v44 = p.mapping(p.string(), p.string())
 
-_v43 = p.sequence(p.string())
+_v45 = p.sequence(p.string())
 
 class LabelSelectorRequirement(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -226,28 +239,28 @@ class LabelSelectorRequirement(p.Plain):
 V_LabelSelectorRequirement = p.Model(LabelSelectorRequirement, (
     p.Field('key', 'key', p.string(), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v43, lambda: _v43([])),
+    p.Field('values', 'values', _v45, lambda: _v45([])),
 ))
 
-_v44 = p.sequence(V_LabelSelectorRequirement)
+_v46 = p.sequence(V_LabelSelectorRequirement)
 
 class LabelSelector(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelector = p.Model(LabelSelector, (
-    p.Field('match_labels', 'matchLabels', _v42, lambda: _v42({})),
-    p.Field('match_expressions', 'matchExpressions', _v44, lambda: _v44([])),
+    p.Field('match_labels', 'matchLabels', _v44, lambda: _v44({})),
+    p.Field('match_expressions', 'matchExpressions', _v46, lambda: _v46([])),
 ))
 
-_v45 = p.nullable(V_LabelSelector)
+_v47 = p.nullable(V_LabelSelector)
 
-_v46 = p.nullable(p.integer(ge=1))
+_v48 = p.nullable(p.integer(ge=1))
 
-_v47 = p.nullable(p.literal('Honor', 'Ignore'))
+_v49 = p.nullable(p.literal('Honor', 'Ignore'))
 
-_v48 = p.nullable(p.literal('Honor', 'Ignore'))
+_v50 = p.nullable(p.literal('Honor', 'Ignore'))
 
-_v49 = p.sequence(p.string())
+_v51 = p.sequence(p.string())
 
 class TopologySpreadConstraint(p.Plain):
     __slots__ = ('max_skew', 'topology_key', 'when_unsatisfiable', 'label_selector', 'min_domains', 'node_affinity_policy', 'node_taints_policy', 'match_label_keys')
@@ -256,80 +269,80 @@ V_TopologySpreadConstraint = p.Model(TopologySpreadConstraint, (
     p.Field('max_skew', 'maxSkew', p.integer(ge=1), None),
     p.Field('topology_key', 'topologyKey', p.string(), None),
     p.Field('when_unsatisfiable', 'whenUnsatisfiable', p.literal('DoNotSchedule', 'ScheduleAnyway'), None),
-    p.Field('label_selector', 'labelSelector', _v45, lambda: _v45(None)),
-    p.Field('min_domains', 'minDomains', _v46, lambda: _v46(None)),
-    p.Field('node_affinity_policy', 'nodeAffinityPolicy', _v47, lambda: _v47(None)),
-    p.Field('node_taints_policy', 'nodeTaintsPolicy', _v48, lambda: _v48(None)),
-    p.Field('match_label_keys', 'matchLabelKeys', _v49, lambda: _v49([])),
+    p.Field('label_selector', 'labelSelector', _v47, lambda: _v47(None)),
+    p.Field('min_domains', 'minDomains', _v48, lambda: _v48(None)),
+    p.Field('node_affinity_policy', 'nodeAffinityPolicy', _v49, lambda: _v49(None)),
+    p.Field('node_taints_policy', 'nodeTaintsPolicy', _v50, lambda: _v50(None)),
+    p.Field('match_label_keys', 'matchLabelKeys', _v51, lambda: _v51([])),
 ))
 
-_v50 = p.sequence(V_TopologySpreadConstraint)
+_v52 = p.sequence(V_TopologySpreadConstraint)
 
-_v51 = p.boolean()
+_v53 = p.boolean()
 
 class SchedulingSpec(p.Plain):
     __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name', 'pod_anti_affinity', 'topology_spread_constraints', 'default_topology_spread')
 
 V_SchedulingSpec = p.Model(SchedulingSpec, (
-    p.Field('node_affinity', 'nodeAffinity', _v29, lambda: _v29(None)),
-    p.Field('tolerations', 'tolerations', _v35, lambda: _v35([])),
-    p.Field('node_selector', 'nodeSelector', _v36, lambda: _v36({})),
-    p.Field('priority_class_name', 'priorityClassName', _v37, lambda: _v37(None)),
+    p.Field('node_affinity', 'nodeAffinity', _v31, lambda: _v31(None)),
+    p.Field('tolerations', 'tolerations', _v37, lambda: _v37([])),
+    p.Field('node_selector', 'nodeSelector', _v38, lambda: _v38({})),
+    p.Field('priority_class_name', 'priorityClassName', _v39, lambda: _v39(None)),
     p.Field('pod_anti_affinity', 'podAntiAffinity', V_PodAntiAffinitySpec, lambda: V_PodAntiAffinitySpec({})),
-    p.Field('topology_spread_constraints', 'topologySpreadConstraints', _v50, lambda: _v50([])),
-    p.Field('default_topology_spread', 'defaultTopologySpread', _v51, lambda: _v51(True)),
+    p.Field('topology_spread_constraints', 'topologySpreadConstraints', _v52, lambda: _v52([])),
+    p.Field('default_topology_spread', 'defaultTopologySpread', _v53, lambda: _v53(True)),
 ))
 
-_v52 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v54 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v53 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v55 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class MetadataSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_MetadataSpec = p.Model(MetadataSpec, (
-    p.Field('labels', 'labels', _v52, lambda: _v52({})),
-    p.Field('annotations', 'annotations', _v53, lambda: _v53({})),
+    p.Field('labels', 'labels', _v54, lambda: _v54({})),
+    p.Field('annotations', 'annotations', _v55, lambda: _v55({})),
 ))
 
-_v54 = p.nullable(p.sequence(p.string()))
+_v56 = p.nullable(p.sequence(p.string()))
 
-_v55 = p.nullable(p.sequence(p.string()))
-
-_v56 = p.nullable(p.string())
-
-_v57 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
+_v57 = p.nullable(p.sequence(p.string()))
 
 _v58 = p.nullable(p.string())
 
-_v59 = p.nullable(p.mapping(p.string(), p.anything()))
+_v59 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
+
+_v60 = p.nullable(p.string())
+
+_v61 = p.nullable(p.mapping(p.string(), p.anything()))
 
 class EnvVarSpec(p.Plain):
     __slots__ = ('name', 'value', 'value_from')
 
 V_EnvVarSpec = p.Model(EnvVarSpec, (
     p.Field('name', 'name', p.string(min_length=1, max_length=253, pattern='^[-._a-zA-Z][-._a-zA-Z0-9]*\\Z'), None),
-    p.Field('value', 'value', _v58, lambda: _v58(None)),
-    p.Field('value_from', 'valueFrom', _v59, lambda: _v59(None)),
+    p.Field('value', 'value', _v60, lambda: _v60(None)),
+    p.Field('value_from', 'valueFrom', _v61, lambda: _v61(None)),
 ))
 
-_v60 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_rules_containers.check_one_value)
-
-_v61 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
-
-_v62 = p.nullable(p.mapping(p.string(), p.anything()))
+_v62 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_rules_containers.check_one_value)
 
 _v63 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
-_v64 = p.nullable(p.boolean())
+_v64 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v65 = p.nullable(p.literal('Disabled', 'IfPossible', 'Enabled'))
+_v65 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
-_v66 = p.nullable(p.string())
+_v66 = p.nullable(p.boolean())
 
-_v67 = p.nullable(p.string())
+_v67 = p.nullable(p.literal('Disabled', 'IfPossible', 'Enabled'))
 
-_v68 = p.nullable(p.literal('None', 'HostToContainer', 'Bidirectional'))
+_v68 = p.nullable(p.string())
+
+_v69 = p.nullable(p.string())
+
+_v70 = p.nullable(p.literal('None', 'HostToContainer', 'Bidirectional'))
 
 class VolumeMountSpec(p.Plain):
     __slots__ = ('name', 'mount_path', 'read_only', 'recursive_read_only', 'sub_path', 'sub_path_expr', 'mount_propagation')
@@ -337,36 +350,36 @@ class VolumeMountSpec(p.Plain):
 V_VolumeMountSpec = p.Model(VolumeMountSpec, (
     p.Field('name', 'name', p.string(), None),
     p.Field('mount_path', 'mountPath', p.string(pattern='^/'), None),
-    p.Field('read_only', 'readOnly', _v64, lambda: _v64(None)),
-    p.Field('recursive_read_only', 'recursiveReadOnly', _v65, lambda: _v65(None)),
-    p.Field('sub_path', 'subPath', _v66, lambda: _v66(None)),
-    p.Field('sub_path_expr', 'subPathExpr', _v67, lambda: _v67(None)),
-    p.Field('mount_propagation', 'mountPropagation', _v68, lambda: _v68(None)),
+    p.Field('read_only', 'readOnly', _v66, lambda: _v66(None)),
+    p.Field('recursive_read_only', 'recursiveReadOnly', _v67, lambda: _v67(None)),
+    p.Field('sub_path', 'subPath', _v68, lambda: _v68(None)),
+    p.Field('sub_path_expr', 'subPathExpr', _v69, lambda: _v69(None)),
+    p.Field('mount_propagation', 'mountPropagation', _v70, lambda: _v70(None)),
 ))
 
-_v69 = p.nullable(p.sequence(V_VolumeMountSpec))
-
-_v70 = p.nullable(p.mapping(p.string(), p.anything()))
-
-_v71 = p.nullable(p.mapping(p.string(), p.anything()))
+_v71 = p.nullable(p.sequence(V_VolumeMountSpec))
 
 _v72 = p.nullable(p.mapping(p.string(), p.anything()))
 
 _v73 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v74 = p.nullable(p.string())
+_v74 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v75 = p.nullable(p.literal('File', 'FallbackToLogsOnError'))
+_v75 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v76 = p.nullable(p.literal('Always', 'IfNotPresent', 'Never'))
+_v76 = p.nullable(p.string())
 
-_v77 = p.nullable(p.mapping(p.string(), p.anything()))
+_v77 = p.nullable(p.literal('File', 'FallbackToLogsOnError'))
 
-_v78 = p.nullable(p.boolean())
+_v78 = p.nullable(p.literal('Always', 'IfNotPresent', 'Never'))
 
-_v79 = p.nullable(p.boolean())
+_v79 = p.nullable(p.mapping(p.string(), p.anything()))
 
 _v80 = p.nullable(p.boolean())
+
+_v81 = p.nullable(p.boolean())
+
+_v82 = p.nullable(p.boolean())
 
 class ContainerSpec(m_spec_rules_containers.Container, p.Plain):
     __slots__ = ('name', 'image', 'command', 'args', 'working_dir', 'ports', 'env', 'env_from', 'resources', 'resize_policy', 'volume_mounts', 'liveness_probe', 'readiness_probe', 'startup_probe', 'lifecycle', 'termination_message_path', 'termination_message_policy', 'image_pull_policy', 'security_context', 'stdin', 'stdin_once', 'tty')
@@ -374,71 +387,71 @@ class ContainerSpec(m_spec_rules_containers.Container, p.Plain):
 V_ContainerSpec = p.Model(ContainerSpec, (
     p.Field('name', 'name', p.after(p.string(max_length=63), m_spec_rules_base.check_dns_label), None),
     p.Field('image', 'image', p.after(p.string(), m_spec_rules_base.check_image), None),
-    p.Field('command', 'command', _v54, lambda: _v54(None)),
-    p.Field('args', 'args', _v55, lambda: _v55(None)),
-    p.Field('working_dir', 'workingDir', _v56, lambda: _v56(None)),
-    p.Field('ports', 'ports', _v57, lambda: _v57(None)),
-    p.Field('env', 'env', _v60, lambda: _v60(None)),
-    p.Field('env_from', 'envFrom', _v61, lambda: _v61(None)),
-    p.Field('resources', 'resources', _v62, lambda: _v62(None)),
-    p.Field('resize_policy', 'resizePolicy', _v63, lambda: _v63(None)),
-    p.Field('volume_mounts', 'volumeMounts', _v69, lambda: _v69(None)),
-    p.Field('liveness_probe', 'livenessProbe', _v70, lambda: _v70(None)),
-    p.Field('readiness_probe', 'readinessProbe', _v71, lambda: _v71(None)),
-    p.Field('startup_probe', 'startupProbe', _v72, lambda: _v72(None)),
-    p.Field('lifecycle', 'lifecycle', _v73, lambda: _v73(None)),
-    p.Field('termination_message_path', 'terminationMessagePath', _v74, lambda: _v74(None)),
-    p.Field('termination_message_policy', 'terminationMessagePolicy', _v75, lambda: _v75(None)),
-    p.Field('image_pull_policy', 'imagePullPolicy', _v76, lambda: _v76(None)),
-    p.Field('security_context', 'securityContext', _v77, lambda: _v77(None)),
-    p.Field('stdin', 'stdin', _v78, lambda: _v78(None)),
-    p.Field('stdin_once', 'stdinOnce', _v79, lambda: _v79(None)),
-    p.Field('tty', 'tty', _v80, lambda: _v80(None)),
+    p.Field('command', 'command', _v56, lambda: _v56(None)),
+    p.Field('args', 'args', _v57, lambda: _v57(None)),
+    p.Field('working_dir', 'workingDir', _v58, lambda: _v58(None)),
+    p.Field('ports', 'ports', _v59, lambda: _v59(None)),
+    p.Field('env', 'env', _v62, lambda: _v62(None)),
+    p.Field('env_from', 'envFrom', _v63, lambda: _v63(None)),
+    p.Field('resources', 'resources', _v64, lambda: _v64(None)),
+    p.Field('resize_policy', 'resizePolicy', _v65, lambda: _v65(None)),
+    p.Field('volume_mounts', 'volumeMounts', _v71, lambda: _v71(None)),
+    p.Field('liveness_probe', 'livenessProbe', _v72, lambda: _v72(None)),
+    p.Field('readiness_probe', 'readinessProbe', _v73, lambda: _v73(None)),
+    p.Field('startup_probe', 'startupProbe', _v74, lambda: _v74(None)),
+    p.Field('lifecycle', 'lifecycle', _v75, lambda: _v75(None)),
+    p.Field('termination_message_path', 'terminationMessagePath', _v76, lambda: _v76(None)),
+    p.Field('termination_message_policy', 'terminationMessagePolicy', _v77, lambda: _v77(None)),
+    p.Field('image_pull_policy', 'imagePullPolicy', _v78, lambda: _v78(None)),
+    p.Field('security_context', 'securityContext', _v79, lambda: _v79(None)),
+    p.Field('stdin', 'stdin', _v80, lambda: _v80(None)),
+    p.Field('stdin_once', 'stdinOnce', _v81, lambda: _v81(None)),
+    p.Field('tty', 'tty', _v82, lambda: _v82(None)),
 ))
 
-_v81 = p.sequence(V_ContainerSpec, max_length=20)
+_v83 = p.sequence(V_ContainerSpec, max_length=20)
 
-_v82 = p.nullable(p.sequence(p.string()))
+_v84 = p.nullable(p.sequence(p.string()))
 
-_v83 = p.nullable(p.sequence(p.string()))
+_v85 = p.nullable(p.sequence(p.string()))
 
-_v84 = p.nullable(p.string())
-
-_v85 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
-
-_v86 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_rules_containers.check_one_value)
+_v86 = p.nullable(p.string())
 
 _v87 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
-_v88 = p.nullable(p.mapping(p.string(), p.anything()))
+_v88 = p.after(p.nullable(p.sequence(V_EnvVarSpec)), m_spec_rules_containers.check_one_value)
 
 _v89 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
-_v90 = p.nullable(p.sequence(V_VolumeMountSpec))
+_v90 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v91 = p.nullable(p.mapping(p.string(), p.anything()))
+_v91 = p.nullable(p.sequence(p.mapping(p.string(), p.anything())))
 
-_v92 = p.nullable(p.mapping(p.string(), p.anything()))
+_v92 = p.nullable(p.sequence(V_VolumeMountSpec))
 
 _v93 = p.nullable(p.mapping(p.string(), p.anything()))
 
 _v94 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v95 = p.nullable(p.string())
+_v95 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v96 = p.nullable(p.literal('File', 'FallbackToLogsOnError'))
+_v96 = p.nullable(p.mapping(p.string(), p.anything()))
 
-_v97 = p.nullable(p.literal('Always', 'IfNotPresent', 'Never'))
+_v97 = p.nullable(p.string())
 
-_v98 = p.nullable(p.mapping(p.string(), p.anything()))
+_v98 = p.nullable(p.literal('File', 'FallbackToLogsOnError'))
 
-_v99 = p.nullable(p.boolean())
+_v99 = p.nullable(p.literal('Always', 'IfNotPresent', 'Never'))
 
-_v100 = p.nullable(p.boolean())
+_v100 = p.nullable(p.mapping(p.string(), p.anything()))
 
 _v101 = p.nullable(p.boolean())
 
-_v102 = p.nullable(p.literal('Always'))
+_v102 = p.nullable(p.boolean())
+
+_v103 = p.nullable(p.boolean())
+
+_v104 = p.nullable(p.literal('Always'))
 
 class InitContainerSpec(m_spec_rules_containers.Container, p.Plain):
     __slots__ = ('name', 'image', 'command', 'args', 'working_dir', 'ports', 'env', 'env_from', 'resources', 'resize_policy', 'volume_mounts', 'liveness_probe', 'readiness_probe', 'startup_probe', 'lifecycle', 'termination_message_path', 'termination_message_policy', 'image_pull_policy', 'security_context', 'stdin', 'stdin_once', 'tty', 'restart_policy')
@@ -446,30 +459,30 @@ class InitContainerSpec(m_spec_rules_containers.Container, p.Plain):
 V_InitContainerSpec = p.Model(InitContainerSpec, (
     p.Field('name', 'name', p.after(p.string(max_length=63), m_spec_rules_base.check_dns_label), None),
     p.Field('image', 'image', p.after(p.string(), m_spec_rules_base.check_image), None),
-    p.Field('command', 'command', _v82, lambda: _v82(None)),
-    p.Field('args', 'args', _v83, lambda: _v83(None)),
-    p.Field('working_dir', 'workingDir', _v84, lambda: _v84(None)),
-    p.Field('ports', 'ports', _v85, lambda: _v85(None)),
-    p.Field('env', 'env', _v86, lambda: _v86(None)),
-    p.Field('env_from', 'envFrom', _v87, lambda: _v87(None)),
-    p.Field('resources', 'resources', _v88, lambda: _v88(None)),
-    p.Field('resize_policy', 'resizePolicy', _v89, lambda: _v89(None)),
-    p.Field('volume_mounts', 'volumeMounts', _v90, lambda: _v90(None)),
-    p.Field('liveness_probe', 'livenessProbe', _v91, lambda: _v91(None)),
-    p.Field('readiness_probe', 'readinessProbe', _v92, lambda: _v92(None)),
-    p.Field('startup_probe', 'startupProbe', _v93, lambda: _v93(None)),
-    p.Field('lifecycle', 'lifecycle', _v94, lambda: _v94(None)),
-    p.Field('termination_message_path', 'terminationMessagePath', _v95, lambda: _v95(None)),
-    p.Field('termination_message_policy', 'terminationMessagePolicy', _v96, lambda: _v96(None)),
-    p.Field('image_pull_policy', 'imagePullPolicy', _v97, lambda: _v97(None)),
-    p.Field('security_context', 'securityContext', _v98, lambda: _v98(None)),
-    p.Field('stdin', 'stdin', _v99, lambda: _v99(None)),
-    p.Field('stdin_once', 'stdinOnce', _v100, lambda: _v100(None)),
-    p.Field('tty', 'tty', _v101, lambda: _v101(None)),
-    p.Field('restart_policy', 'restartPolicy', _v102, lambda: _v102(None)),
+    p.Field('command', 'command', _v84, lambda: _v84(None)),
+    p.Field('args', 'args', _v85, lambda: _v85(None)),
+    p.Field('working_dir', 'workingDir', _v86, lambda: _v86(None)),
+    p.Field('ports', 'ports', _v87, lambda: _v87(None)),
+    p.Field('env', 'env', _v88, lambda: _v88(None)),
+    p.Field('env_from', 'envFrom', _v89, lambda: _v89(None)),
+    p.Field('resources', 'resources', _v90, lambda: _v90(None)),
+    p.Field('resize_policy', 'resizePolicy', _v91, lambda: _v91(None)),
+    p.Field('volume_mounts', 'volumeMounts', _v92, lambda: _v92(None)),
+    p.Field('liveness_probe', 'livenessProbe', _v93, lambda: _v93(None)),
+    p.Field('readiness_probe', 'readinessProbe', _v94, lambda: _v94(None)),
+    p.Field('startup_probe', 'startupProbe', _v95, lambda: _v95(None)),
+    p.Field('lifecycle', 'lifecycle', _v96, lambda: _v96(None)),
+    p.Field('termination_message_path', 'terminationMessagePath', _v97, lambda: _v97(None)),
+    p.Field('termination_message_policy', 'terminationMessagePolicy', _v98, lambda: _v98(None)),
+    p.Field('image_pull_policy', 'imagePullPolicy', _v99, lambda: _v99(None)),
+    p.Field('security_context', 'securityContext', _v100, lambda: _v100(None)),
+    p.Field('stdin', 'stdin', _v101, lambda: _v101(None)),
+    p.Field('stdin_once', 'stdinOnce', _v102, lambda: _v102(None)),
+    p.Field('tty', 'tty', _v103, lambda: _v103(None)),
+    p.Field('restart_policy', 'restartPolicy', _v104, lambda: _v104(None)),
 ))
 
-_v103 = p.sequence(V_InitContainerSpec, max_length=20)
+_v105 = p.sequence(V_InitContainerSpec, max_length=20)
 
 class InstanceSetSpec(p.Plain):
     __slots__ = ('name', 'replicas', 'resources', 'data_volume', 'wal_volume', 'scheduling', 'metadata', 'sidecars', 'init_containers')
@@ -479,16 +492,12 @@ V_InstanceSetSpec = p.after(p.Model(InstanceSetSpec, (
     p.Field('replicas', 'replicas', _v15, lambda: _v15(1)),
     p.Field('resources', 'resources', _v21, lambda: _v21(None)),
     p.Field('data_volume', 'dataVolume', V_VolumeSpec, None),
-    p.Field('wal_volume', 'walVolume', _v23, lambda: _v23(None)),
+    p.Field('wal_volume', 'walVolume', _v25, lambda: _v25(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-    p.Field('sidecars', 'sidecars', _v81, lambda: _v81([])),
-    p.Field('init_containers', 'initContainers', _v103, lambda: _v103([])),
+    p.Field('sidecars', 'sidecars', _v83, lambda: _v83([])),
+    p.Field('init_containers', 'initContainers', _v105, lambda: _v105([])),
 )), m_spec_rules_instances.check_unique_containers)
-
-_v104 = p.boolean()
-
-_v105 = p.boolean()
 
 _v106 = p.boolean()
 
@@ -500,28 +509,32 @@ _v109 = p.boolean()
 
 _v110 = p.boolean()
 
+_v111 = p.boolean()
+
+_v112 = p.boolean()
+
 class RoleOptions(p.Plain):
     __slots__ = ('superuser', 'createdb', 'createrole', 'login', 'replication', 'bypassrls', 'inherit')
 
 V_RoleOptions = p.Model(RoleOptions, (
-    p.Field('superuser', 'superuser', _v104, lambda: _v104(False)),
-    p.Field('createdb', 'createdb', _v105, lambda: _v105(False)),
-    p.Field('createrole', 'createrole', _v106, lambda: _v106(False)),
-    p.Field('login', 'login', _v107, lambda: _v107(True)),
-    p.Field('replication', 'replication', _v108, lambda: _v108(False)),
-    p.Field('bypassrls', 'bypassrls', _v109, lambda: _v109(False)),
-    p.Field('inherit', 'inherit', _v110, lambda: _v110(True)),
+    p.Field('superuser', 'superuser', _v106, lambda: _v106(False)),
+    p.Field('createdb', 'createdb', _v107, lambda: _v107(False)),
+    p.Field('createrole', 'createrole', _v108, lambda: _v108(False)),
+    p.Field('login', 'login', _v109, lambda: _v109(True)),
+    p.Field('replication', 'replication', _v110, lambda: _v110(False)),
+    p.Field('bypassrls', 'bypassrls', _v111, lambda: _v111(False)),
+    p.Field('inherit', 'inherit', _v112, lambda: _v112(True)),
 ))
 
-_v111 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v113 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v112 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v114 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v113 = p.sequence(p.after(p.string(), m_spec_rules_users.check_database_name), max_length=100)
+_v115 = p.sequence(p.after(p.string(), m_spec_rules_users.check_database_name), max_length=100)
 
-_v114 = p.integer(ge=0)
+_v116 = p.integer(ge=0)
 
-_v115 = p.boolean()
+_v117 = p.boolean()
 
 class UserSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'databases', 'password_rotation', 'access_secret')
@@ -529,14 +542,14 @@ class UserSpec(p.Plain):
 V_UserSpec = p.Model(UserSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v111, lambda: _v111([])),
-    p.Field('parameters', 'parameters', _v112, lambda: _v112({})),
-    p.Field('databases', 'databases', _v113, lambda: _v113([])),
-    p.Field('password_rotation', 'passwordRotation', _v114, lambda: _v114(0)),
-    p.Field('access_secret', 'accessSecret', _v115, lambda: _v115(False)),
+    p.Field('in_roles', 'inRoles', _v113, lambda: _v113([])),
+    p.Field('parameters', 'parameters', _v114, lambda: _v114({})),
+    p.Field('databases', 'databases', _v115, lambda: _v115([])),
+    p.Field('password_rotation', 'passwordRotation', _v116, lambda: _v116(0)),
+    p.Field('access_secret', 'accessSecret', _v117, lambda: _v117(False)),
 ))
 
-_v116 = p.sequence(V_UserSpec, max_length=1000)
+_v118 = p.sequence(V_UserSpec, max_length=1000)
 
 class DatabaseSpec(p.Plain):
     __slots__ = ('name', 'owner')
@@ -546,184 +559,184 @@ V_DatabaseSpec = p.Model(DatabaseSpec, (
     p.Field('owner', 'owner', p.after(p.string(), m_spec_rules_users.check_role_name), None),
 ))
 
-_v117 = p.sequence(V_DatabaseSpec, max_length=1000)
+_v119 = p.sequence(V_DatabaseSpec, max_length=1000)
 
-_v118 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v120 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v119 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_secret_key))
+_v121 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_secret_key))
 
-_v120 = p.nullable(p.string(min_length=1, max_length=262144))
+_v122 = p.nullable(p.string(min_length=1, max_length=262144))
 
 class InitSQLSpec(p.Plain):
     __slots__ = ('name', 'key', 'sql')
 
 V_InitSQLSpec = p.after(p.Model(InitSQLSpec, (
-    p.Field('name', 'name', _v118, lambda: _v118(None)),
-    p.Field('key', 'key', _v119, lambda: _v119(None)),
-    p.Field('sql', 'sql', _v120, lambda: _v120(None)),
+    p.Field('name', 'name', _v120, lambda: _v120(None)),
+    p.Field('key', 'key', _v121, lambda: _v121(None)),
+    p.Field('sql', 'sql', _v122, lambda: _v122(None)),
 )), m_spec_rules_init_sql.check_one_source)
 
-_v121 = p.nullable(V_InitSQLSpec)
+_v123 = p.nullable(V_InitSQLSpec)
 
-_v122 = p.boolean()
+_v124 = p.boolean()
 
-_v123 = p.boolean()
+_v125 = p.boolean()
 
-_v124 = p.integer(ge=5, le=3600)
+_v126 = p.integer(ge=5, le=3600)
 
-_v125 = p.integer(ge=1, le=600)
+_v127 = p.integer(ge=1, le=600)
 
-_v126 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v128 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v127 = p.sequence(p.string(), max_length=500)
+_v129 = p.sequence(p.string(), max_length=500)
 
-_v128 = p.mapping(p.string(), p.anything())
+_v130 = p.mapping(p.string(), p.anything())
 
-_v129 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v131 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class SwitchoverSpec(p.Plain):
     __slots__ = ('run', 'target')
 
 V_SwitchoverSpec = p.Model(SwitchoverSpec, (
     p.Field('run', 'run', p.integer(ge=1, le=1000000), None),
-    p.Field('target', 'target', _v129, lambda: _v129(None)),
+    p.Field('target', 'target', _v131, lambda: _v131(None)),
 ))
 
-_v130 = p.nullable(V_SwitchoverSpec)
+_v132 = p.nullable(V_SwitchoverSpec)
 
 class PatroniSpec(p.Plain):
     __slots__ = ('synchronous_mode', 'synchronous_mode_strict', 'leader_lease_duration_seconds', 'sync_period_seconds', 'parameters', 'pg_hba', 'dynamic_configuration', 'switchover')
 
 V_PatroniSpec = p.after(p.Model(PatroniSpec, (
-    p.Field('synchronous_mode', 'synchronousMode', _v122, lambda: _v122(False)),
-    p.Field('synchronous_mode_strict', 'synchronousModeStrict', _v123, lambda: _v123(False)),
-    p.Field('leader_lease_duration_seconds', 'leaderLeaseDurationSeconds', _v124, lambda: _v124(30)),
-    p.Field('sync_period_seconds', 'syncPeriodSeconds', _v125, lambda: _v125(10)),
-    p.Field('parameters', 'parameters', _v126, lambda: _v126({})),
-    p.Field('pg_hba', 'pgHBA', _v127, lambda: _v127([])),
-    p.Field('dynamic_configuration', 'dynamicConfiguration', _v128, lambda: _v128({})),
-    p.Field('switchover', 'switchover', _v130, lambda: _v130(None)),
+    p.Field('synchronous_mode', 'synchronousMode', _v124, lambda: _v124(False)),
+    p.Field('synchronous_mode_strict', 'synchronousModeStrict', _v125, lambda: _v125(False)),
+    p.Field('leader_lease_duration_seconds', 'leaderLeaseDurationSeconds', _v126, lambda: _v126(30)),
+    p.Field('sync_period_seconds', 'syncPeriodSeconds', _v127, lambda: _v127(10)),
+    p.Field('parameters', 'parameters', _v128, lambda: _v128({})),
+    p.Field('pg_hba', 'pgHBA', _v129, lambda: _v129([])),
+    p.Field('dynamic_configuration', 'dynamicConfiguration', _v130, lambda: _v130({})),
+    p.Field('switchover', 'switchover', _v132, lambda: _v132(None)),
 )), m_spec_rules_patroni.check_timing)
 
-_v131 = p.member(m_spec_rules_services.ServiceType)
+_v133 = p.member(m_spec_rules_services.ServiceType)
 
-_v132 = p.nullable(p.integer(ge=30000, le=32767))
+_v134 = p.nullable(p.integer(ge=30000, le=32767))
 
-_v133 = p.nullable(p.string())
+_v135 = p.nullable(p.string())
 
-_v134 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
+_v136 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
-_v135 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
+_v137 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
 class ServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata')
 
 V_ServiceSpec = p.after(p.Model(ServiceSpec, (
-    p.Field('type', 'type', _v131, lambda: _v131(m_spec_rules_services.ServiceType.CLUSTER_IP)),
-    p.Field('node_port', 'nodePort', _v132, lambda: _v132(None)),
-    p.Field('load_balancer_class', 'loadBalancerClass', _v133, lambda: _v133(None)),
-    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v134, lambda: _v134([])),
-    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v135, lambda: _v135(None)),
+    p.Field('type', 'type', _v133, lambda: _v133(m_spec_rules_services.ServiceType.CLUSTER_IP)),
+    p.Field('node_port', 'nodePort', _v134, lambda: _v134(None)),
+    p.Field('load_balancer_class', 'loadBalancerClass', _v135, lambda: _v135(None)),
+    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v136, lambda: _v136([])),
+    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v137, lambda: _v137(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 )), m_spec_rules_services.check_fields_fit_type)
 
-_v136 = p.member(m_spec_rules_services.ServiceType)
+_v138 = p.member(m_spec_rules_services.ServiceType)
 
-_v137 = p.nullable(p.integer(ge=30000, le=32767))
+_v139 = p.nullable(p.integer(ge=30000, le=32767))
 
-_v138 = p.nullable(p.string())
+_v140 = p.nullable(p.string())
 
-_v139 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
+_v141 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
-_v140 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
+_v142 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
-_v141 = p.boolean()
+_v143 = p.boolean()
 
 class ReplicaServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata', 'enabled')
 
 V_ReplicaServiceSpec = p.after(p.Model(ReplicaServiceSpec, (
-    p.Field('type', 'type', _v136, lambda: _v136(m_spec_rules_services.ServiceType.CLUSTER_IP)),
-    p.Field('node_port', 'nodePort', _v137, lambda: _v137(None)),
-    p.Field('load_balancer_class', 'loadBalancerClass', _v138, lambda: _v138(None)),
-    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v139, lambda: _v139([])),
-    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v140, lambda: _v140(None)),
+    p.Field('type', 'type', _v138, lambda: _v138(m_spec_rules_services.ServiceType.CLUSTER_IP)),
+    p.Field('node_port', 'nodePort', _v139, lambda: _v139(None)),
+    p.Field('load_balancer_class', 'loadBalancerClass', _v140, lambda: _v140(None)),
+    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v141, lambda: _v141([])),
+    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v142, lambda: _v142(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-    p.Field('enabled', 'enabled', _v141, lambda: _v141(True)),
+    p.Field('enabled', 'enabled', _v143, lambda: _v143(True)),
 )), m_spec_rules_services.check_fields_fit_type)
 
-_v142 = p.nullable(V_ServiceSpec)
+_v144 = p.nullable(V_ServiceSpec)
 
-_v143 = p.nullable(V_ServiceSpec)
+_v145 = p.nullable(V_ServiceSpec)
 
-_v144 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
+_v146 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
 
-_v145 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
+_v147 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
 
-_v146 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v148 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v147 = p.integer(ge=1, le=36500)
+_v149 = p.integer(ge=1, le=36500)
 
-_v148 = p.integer(ge=1, le=36500)
+_v150 = p.integer(ge=1, le=36500)
 
-_v149 = p.integer(ge=0)
+_v151 = p.integer(ge=0)
 
-_v150 = p.integer(ge=0)
+_v152 = p.integer(ge=0)
 
-_v151 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
+_v153 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
 
-_v152 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
+_v154 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
 
-_v153 = p.literal('Issuer', 'ClusterIssuer')
+_v155 = p.literal('Issuer', 'ClusterIssuer')
 
-_v154 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v156 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class IssuerRefSpec(p.Plain):
     __slots__ = ('name', 'kind', 'group')
 
 V_IssuerRefSpec = p.Model(IssuerRefSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('kind', 'kind', _v153, lambda: _v153('Issuer')),
-    p.Field('group', 'group', _v154, lambda: _v154('cert-manager.io')),
+    p.Field('kind', 'kind', _v155, lambda: _v155('Issuer')),
+    p.Field('group', 'group', _v156, lambda: _v156('cert-manager.io')),
 ))
 
-_v155 = p.nullable(V_IssuerRefSpec)
+_v157 = p.nullable(V_IssuerRefSpec)
 
-_v156 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v158 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v157 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+_v159 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
-_v158 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+_v160 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
 class CertManagerSpec(p.Plain):
     __slots__ = ('issuer_ref', 'ca_secret_name', 'duration', 'renew_before')
 
 V_CertManagerSpec = p.after(p.Model(CertManagerSpec, (
-    p.Field('issuer_ref', 'issuerRef', _v155, lambda: _v155(None)),
-    p.Field('ca_secret_name', 'caSecretName', _v156, lambda: _v156(None)),
-    p.Field('duration', 'duration', _v157, lambda: _v157(None)),
-    p.Field('renew_before', 'renewBefore', _v158, lambda: _v158(None)),
+    p.Field('issuer_ref', 'issuerRef', _v157, lambda: _v157(None)),
+    p.Field('ca_secret_name', 'caSecretName', _v158, lambda: _v158(None)),
+    p.Field('duration', 'duration', _v159, lambda: _v159(None)),
+    p.Field('renew_before', 'renewBefore', _v160, lambda: _v160(None)),
 )), m_spec_rules_tls.check_one_issuer)
 
-_v159 = p.nullable(V_CertManagerSpec)
+_v161 = p.nullable(V_CertManagerSpec)
 
-_v160 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v162 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v161 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
-
-_v162 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
-
-_v163 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+_v163 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 _v164 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+
+_v165 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+
+_v166 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
 class SecretItemsSpec(p.Plain):
     __slots__ = ('certificate', 'private_key', 'ca')
 
 V_SecretItemsSpec = p.after(p.Model(SecretItemsSpec, (
-    p.Field('certificate', 'certificate', _v162, lambda: _v162('tls.crt')),
-    p.Field('private_key', 'privateKey', _v163, lambda: _v163('tls.key')),
-    p.Field('ca', 'ca', _v164, lambda: _v164('ca.crt')),
+    p.Field('certificate', 'certificate', _v164, lambda: _v164('tls.crt')),
+    p.Field('private_key', 'privateKey', _v165, lambda: _v165('tls.key')),
+    p.Field('ca', 'ca', _v166, lambda: _v166('ca.crt')),
 )), m_spec_rules_tls.check_distinct_items)
 
 class ExistingTLSSpec(p.Plain):
@@ -733,108 +746,108 @@ V_ExistingTLSSpec = p.Model(ExistingTLSSpec, (
     p.Field('server_secret_name', 'serverSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('replication_secret_name', 'replicationSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('superuser_secret_name', 'superuserSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v160, lambda: _v160(None)),
-    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v161, lambda: _v161(None)),
+    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v162, lambda: _v162(None)),
+    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v163, lambda: _v163(None)),
     p.Field('items', 'items', V_SecretItemsSpec, lambda: V_SecretItemsSpec({})),
 ))
 
-_v165 = p.nullable(V_ExistingTLSSpec)
+_v167 = p.nullable(V_ExistingTLSSpec)
 
 class TLSSpec(p.Plain):
     __slots__ = ('provider', 'extra_sans', 'not_before', 'ca_validity_days', 'validity_days', 'rotation', 'ca_rotation', 'ca_certificate', 'replication_common_name', 'cert_manager', 'existing')
 
 V_TLSSpec = p.after(p.after(p.Model(TLSSpec, (
-    p.Field('provider', 'provider', _v144, lambda: _v144('derived')),
-    p.Field('extra_sans', 'extraSANs', _v145, lambda: _v145([])),
-    p.Field('not_before', 'notBefore', _v146, lambda: _v146(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v147, lambda: _v147(7300)),
-    p.Field('validity_days', 'validityDays', _v148, lambda: _v148(3650)),
-    p.Field('rotation', 'rotation', _v149, lambda: _v149(0)),
-    p.Field('ca_rotation', 'caRotation', _v150, lambda: _v150(0)),
-    p.Field('ca_certificate', 'caCertificate', _v151, lambda: _v151(None)),
-    p.Field('replication_common_name', 'replicationCommonName', _v152, lambda: _v152(None)),
-    p.Field('cert_manager', 'certManager', _v159, lambda: _v159(None)),
-    p.Field('existing', 'existing', _v165, lambda: _v165(None)),
+    p.Field('provider', 'provider', _v146, lambda: _v146('derived')),
+    p.Field('extra_sans', 'extraSANs', _v147, lambda: _v147([])),
+    p.Field('not_before', 'notBefore', _v148, lambda: _v148(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v149, lambda: _v149(7300)),
+    p.Field('validity_days', 'validityDays', _v150, lambda: _v150(3650)),
+    p.Field('rotation', 'rotation', _v151, lambda: _v151(0)),
+    p.Field('ca_rotation', 'caRotation', _v152, lambda: _v152(0)),
+    p.Field('ca_certificate', 'caCertificate', _v153, lambda: _v153(None)),
+    p.Field('replication_common_name', 'replicationCommonName', _v154, lambda: _v154(None)),
+    p.Field('cert_manager', 'certManager', _v161, lambda: _v161(None)),
+    p.Field('existing', 'existing', _v167, lambda: _v167(None)),
 )), m_spec_rules_tls.check_provider_settings), m_spec_rules_tls.check_expiry_fits)
 
-_v166 = p.integer(ge=1, le=100)
+_v168 = p.integer(ge=1, le=100)
 
-_v167 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v169 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v168 = p.member(m_spec_rules_pgbouncer.PoolMode)
+_v170 = p.member(m_spec_rules_pgbouncer.PoolMode)
 
-_v169 = p.integer(ge=1, le=1000000)
+_v171 = p.integer(ge=1, le=1000000)
 
-_v170 = p.integer(ge=1, le=10000)
+_v172 = p.integer(ge=1, le=10000)
 
-_v171 = p.integer(ge=1024, le=65535)
+_v173 = p.integer(ge=1024, le=65535)
 
-_v172 = p.integer(ge=0, le=1000000)
+_v174 = p.integer(ge=0, le=1000000)
 
-_v173 = p.nullable(V_ResourcesSpec)
+_v175 = p.nullable(V_ResourcesSpec)
 
-_v174 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
+_v176 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
 
-_v175 = p.mapping(p.string(), p.string(), max_length=1000)
+_v177 = p.mapping(p.string(), p.string(), max_length=1000)
 
-_v176 = p.mapping(p.string(), p.string(), max_length=1000)
+_v178 = p.mapping(p.string(), p.string(), max_length=1000)
 
 class PgBouncerConfigSpec(p.Plain):
     __slots__ = ('global_', 'databases', 'users')
 
 V_PgBouncerConfigSpec = p.Model(PgBouncerConfigSpec, (
-    p.Field('global_', 'global', _v174, lambda: _v174({})),
-    p.Field('databases', 'databases', _v175, lambda: _v175({})),
-    p.Field('users', 'users', _v176, lambda: _v176({})),
+    p.Field('global_', 'global', _v176, lambda: _v176({})),
+    p.Field('databases', 'databases', _v177, lambda: _v177({})),
+    p.Field('users', 'users', _v178, lambda: _v178({})),
 ))
 
-_v177 = p.integer(ge=1, le=2147483647)
+_v179 = p.integer(ge=1, le=2147483647)
 
-_v178 = p.integer(ge=1, le=2147483647)
+_v180 = p.integer(ge=1, le=2147483647)
 
-_v179 = p.sequence(V_ContainerSpec, max_length=20)
+_v181 = p.sequence(V_ContainerSpec, max_length=20)
 
-_v180 = p.sequence(V_InitContainerSpec, max_length=20)
+_v182 = p.sequence(V_InitContainerSpec, max_length=20)
 
 class PgBouncerSpec(p.Plain):
     __slots__ = ('replicas', 'image', 'pool_mode', 'max_client_connections', 'default_pool_size', 'port', 'max_prepared_statements', 'resources', 'scheduling', 'service', 'metadata', 'config', 'run_as_user', 'run_as_group', 'sidecars', 'init_containers')
 
 V_PgBouncerSpec = p.after(p.after(p.Model(PgBouncerSpec, (
-    p.Field('replicas', 'replicas', _v166, lambda: _v166(1)),
-    p.Field('image', 'image', _v167, lambda: _v167(None)),
-    p.Field('pool_mode', 'poolMode', _v168, lambda: _v168(m_spec_rules_pgbouncer.PoolMode.SESSION)),
-    p.Field('max_client_connections', 'maxClientConnections', _v169, lambda: _v169(1000)),
-    p.Field('default_pool_size', 'defaultPoolSize', _v170, lambda: _v170(20)),
-    p.Field('port', 'port', _v171, lambda: _v171(5432)),
-    p.Field('max_prepared_statements', 'maxPreparedStatements', _v172, lambda: _v172(200)),
-    p.Field('resources', 'resources', _v173, lambda: _v173(None)),
+    p.Field('replicas', 'replicas', _v168, lambda: _v168(1)),
+    p.Field('image', 'image', _v169, lambda: _v169(None)),
+    p.Field('pool_mode', 'poolMode', _v170, lambda: _v170(m_spec_rules_pgbouncer.PoolMode.SESSION)),
+    p.Field('max_client_connections', 'maxClientConnections', _v171, lambda: _v171(1000)),
+    p.Field('default_pool_size', 'defaultPoolSize', _v172, lambda: _v172(20)),
+    p.Field('port', 'port', _v173, lambda: _v173(5432)),
+    p.Field('max_prepared_statements', 'maxPreparedStatements', _v174, lambda: _v174(200)),
+    p.Field('resources', 'resources', _v175, lambda: _v175(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
     p.Field('config', 'config', V_PgBouncerConfigSpec, lambda: V_PgBouncerConfigSpec({})),
-    p.Field('run_as_user', 'runAsUser', _v177, lambda: _v177(998)),
-    p.Field('run_as_group', 'runAsGroup', _v178, lambda: _v178(996)),
-    p.Field('sidecars', 'sidecars', _v179, lambda: _v179([])),
-    p.Field('init_containers', 'initContainers', _v180, lambda: _v180([])),
+    p.Field('run_as_user', 'runAsUser', _v179, lambda: _v179(998)),
+    p.Field('run_as_group', 'runAsGroup', _v180, lambda: _v180(996)),
+    p.Field('sidecars', 'sidecars', _v181, lambda: _v181([])),
+    p.Field('init_containers', 'initContainers', _v182, lambda: _v182([])),
 )), m_spec_rules_instances.check_unique_containers), m_spec_rules_pgbouncer.check_pool_fits)
 
-_v181 = p.nullable(V_PgBouncerSpec)
+_v183 = p.nullable(V_PgBouncerSpec)
 
-_v182 = p.nullable(V_PgBouncerSpec)
+_v184 = p.nullable(V_PgBouncerSpec)
 
 class ProxySpec(p.Plain):
     __slots__ = ('pg_bouncer', 'pg_bouncer_replicas')
 
 V_ProxySpec = p.Model(ProxySpec, (
-    p.Field('pg_bouncer', 'pgBouncer', _v181, lambda: _v181(None)),
-    p.Field('pg_bouncer_replicas', 'pgBouncerReplicas', _v182, lambda: _v182(None)),
+    p.Field('pg_bouncer', 'pgBouncer', _v183, lambda: _v183(None)),
+    p.Field('pg_bouncer_replicas', 'pgBouncerReplicas', _v184, lambda: _v184(None)),
 ))
 
-_v183 = p.nullable(p.integer(ge=1, le=65535))
+_v185 = p.nullable(p.integer(ge=1, le=65535))
 
-_v184 = p.member(m_spec_rules_backups.UriStyle)
+_v186 = p.member(m_spec_rules_backups.UriStyle)
 
-_v185 = p.literal('shared', 'auto', 'web-id')
+_v187 = p.literal('shared', 'auto', 'web-id')
 
 class S3RepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'region', 'port', 'uri_style', 'key_type')
@@ -843,65 +856,65 @@ V_S3RepoSpec = p.Model(S3RepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_s3_bucket), None),
     p.Field('endpoint', 'endpoint', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('region', 'region', p.after(p.string(), m_spec_rules_backups.check_region), None),
-    p.Field('port', 'port', _v183, lambda: _v183(None)),
-    p.Field('uri_style', 'uriStyle', _v184, lambda: _v184(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v185, lambda: _v185('shared')),
+    p.Field('port', 'port', _v185, lambda: _v185(None)),
+    p.Field('uri_style', 'uriStyle', _v186, lambda: _v186(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v187, lambda: _v187('shared')),
 ))
 
-_v186 = p.nullable(V_S3RepoSpec)
+_v188 = p.nullable(V_S3RepoSpec)
 
-_v187 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v189 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v188 = p.nullable(p.integer(ge=1, le=65535))
+_v190 = p.nullable(p.integer(ge=1, le=65535))
 
-_v189 = p.literal('service', 'token', 'auto')
+_v191 = p.literal('service', 'token', 'auto')
 
 class GCSRepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'port', 'key_type')
 
 V_GCSRepoSpec = p.Model(GCSRepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_gcs_bucket), None),
-    p.Field('endpoint', 'endpoint', _v187, lambda: _v187(None)),
-    p.Field('port', 'port', _v188, lambda: _v188(None)),
-    p.Field('key_type', 'keyType', _v189, lambda: _v189('service')),
+    p.Field('endpoint', 'endpoint', _v189, lambda: _v189(None)),
+    p.Field('port', 'port', _v190, lambda: _v190(None)),
+    p.Field('key_type', 'keyType', _v191, lambda: _v191('service')),
 ))
 
-_v190 = p.nullable(V_GCSRepoSpec)
+_v192 = p.nullable(V_GCSRepoSpec)
 
-_v191 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v193 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v192 = p.nullable(p.integer(ge=1, le=65535))
+_v194 = p.nullable(p.integer(ge=1, le=65535))
 
-_v193 = p.member(m_spec_rules_backups.UriStyle)
+_v195 = p.member(m_spec_rules_backups.UriStyle)
 
-_v194 = p.literal('shared', 'sas')
+_v196 = p.literal('shared', 'sas')
 
 class AzureRepoSpec(p.Plain):
     __slots__ = ('container', 'endpoint', 'port', 'uri_style', 'key_type')
 
 V_AzureRepoSpec = p.Model(AzureRepoSpec, (
     p.Field('container', 'container', p.after(p.string(), m_spec_rules_backups.check_azure_container), None),
-    p.Field('endpoint', 'endpoint', _v191, lambda: _v191(None)),
-    p.Field('port', 'port', _v192, lambda: _v192(None)),
-    p.Field('uri_style', 'uriStyle', _v193, lambda: _v193(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v194, lambda: _v194('shared')),
+    p.Field('endpoint', 'endpoint', _v193, lambda: _v193(None)),
+    p.Field('port', 'port', _v194, lambda: _v194(None)),
+    p.Field('uri_style', 'uriStyle', _v195, lambda: _v195(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v196, lambda: _v196('shared')),
 ))
 
-_v195 = p.nullable(V_AzureRepoSpec)
+_v197 = p.nullable(V_AzureRepoSpec)
 
-_v196 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v198 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 class VolumeRepoSpec(p.Plain):
     __slots__ = ('size', 'storage_class_name')
 
 V_VolumeRepoSpec = p.Model(VolumeRepoSpec, (
     p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
-    p.Field('storage_class_name', 'storageClassName', _v196, lambda: _v196(None)),
+    p.Field('storage_class_name', 'storageClassName', _v198, lambda: _v198(None)),
 ))
 
-_v197 = p.nullable(V_VolumeRepoSpec)
+_v199 = p.nullable(V_VolumeRepoSpec)
 
-_v198 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v200 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
 class CredentialsSpec(p.Plain):
     __slots__ = ('secret_name',)
@@ -910,59 +923,59 @@ V_CredentialsSpec = p.Model(CredentialsSpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
 ))
 
-_v199 = p.nullable(V_CredentialsSpec)
+_v201 = p.nullable(V_CredentialsSpec)
 
-_v200 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
+_v202 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
 
 class StorageCASpec(p.Plain):
     __slots__ = ('secret_name', 'key')
 
 V_StorageCASpec = p.Model(StorageCASpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('key', 'key', _v200, lambda: _v200('ca.crt')),
+    p.Field('key', 'key', _v202, lambda: _v202('ca.crt')),
 ))
 
-_v201 = p.nullable(V_StorageCASpec)
+_v203 = p.nullable(V_StorageCASpec)
 
-_v202 = p.member(m_spec_rules_backups.Cipher)
-
-_v203 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
-
-_v204 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+_v204 = p.member(m_spec_rules_backups.Cipher)
 
 _v205 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
+_v206 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
+_v207 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
 class SchedulesSpec(p.Plain):
     __slots__ = ('full', 'differential', 'incremental')
 
 V_SchedulesSpec = p.Model(SchedulesSpec, (
-    p.Field('full', 'full', _v203, lambda: _v203(None)),
-    p.Field('differential', 'differential', _v204, lambda: _v204(None)),
-    p.Field('incremental', 'incremental', _v205, lambda: _v205(None)),
+    p.Field('full', 'full', _v205, lambda: _v205(None)),
+    p.Field('differential', 'differential', _v206, lambda: _v206(None)),
+    p.Field('incremental', 'incremental', _v207, lambda: _v207(None)),
 ))
-
-_v206 = p.nullable(p.integer(ge=1, le=9999999))
-
-_v207 = p.literal('count', 'time')
 
 _v208 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v209 = p.nullable(p.integer(ge=1, le=9999999))
+_v209 = p.literal('count', 'time')
 
-_v210 = p.literal('full', 'diff', 'incr')
+_v210 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v211 = p.nullable(p.integer(ge=1, le=3650))
+_v211 = p.nullable(p.integer(ge=1, le=9999999))
+
+_v212 = p.literal('full', 'diff', 'incr')
+
+_v213 = p.nullable(p.integer(ge=1, le=3650))
 
 class RetentionSpec(p.Plain):
     __slots__ = ('full', 'full_type', 'differential', 'archive', 'archive_type', 'point_in_time_days')
 
 V_RetentionSpec = p.Model(RetentionSpec, (
-    p.Field('full', 'full', _v206, lambda: _v206(None)),
-    p.Field('full_type', 'fullType', _v207, lambda: _v207('count')),
-    p.Field('differential', 'differential', _v208, lambda: _v208(None)),
-    p.Field('archive', 'archive', _v209, lambda: _v209(None)),
-    p.Field('archive_type', 'archiveType', _v210, lambda: _v210('full')),
-    p.Field('point_in_time_days', 'pointInTimeDays', _v211, lambda: _v211(None)),
+    p.Field('full', 'full', _v208, lambda: _v208(None)),
+    p.Field('full_type', 'fullType', _v209, lambda: _v209('count')),
+    p.Field('differential', 'differential', _v210, lambda: _v210(None)),
+    p.Field('archive', 'archive', _v211, lambda: _v211(None)),
+    p.Field('archive_type', 'archiveType', _v212, lambda: _v212('full')),
+    p.Field('point_in_time_days', 'pointInTimeDays', _v213, lambda: _v213(None)),
 ))
 
 class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
@@ -970,50 +983,50 @@ class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
 
 V_RepoSpec = p.after(p.Model(RepoSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v186, lambda: _v186(None)),
-    p.Field('gcs', 'gcs', _v190, lambda: _v190(None)),
-    p.Field('azure', 'azure', _v195, lambda: _v195(None)),
-    p.Field('volume', 'volume', _v197, lambda: _v197(None)),
-    p.Field('path', 'path', _v198, lambda: _v198(None)),
-    p.Field('credentials', 'credentials', _v199, lambda: _v199(None)),
-    p.Field('storage_ca', 'storageCA', _v201, lambda: _v201(None)),
-    p.Field('cipher', 'cipher', _v202, lambda: _v202(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v188, lambda: _v188(None)),
+    p.Field('gcs', 'gcs', _v192, lambda: _v192(None)),
+    p.Field('azure', 'azure', _v197, lambda: _v197(None)),
+    p.Field('volume', 'volume', _v199, lambda: _v199(None)),
+    p.Field('path', 'path', _v200, lambda: _v200(None)),
+    p.Field('credentials', 'credentials', _v201, lambda: _v201(None)),
+    p.Field('storage_ca', 'storageCA', _v203, lambda: _v203(None)),
+    p.Field('cipher', 'cipher', _v204, lambda: _v204(m_spec_rules_backups.Cipher.AES_256_CBC)),
     p.Field('schedules', 'schedules', V_SchedulesSpec, lambda: V_SchedulesSpec({})),
     p.Field('retention', 'retention', V_RetentionSpec, lambda: V_RetentionSpec({})),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v212 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
+_v214 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
 
-_v213 = p.integer(ge=1, le=3600)
+_v215 = p.integer(ge=1, le=3600)
 
-_v214 = p.integer(ge=60, le=604800)
+_v216 = p.integer(ge=60, le=604800)
 
-_v215 = p.nullable(V_ResourcesSpec)
+_v217 = p.nullable(V_ResourcesSpec)
 
-_v216 = p.literal('primary', 'prefer-standby')
+_v218 = p.literal('primary', 'prefer-standby')
 
-_v217 = p.nullable(p.integer(ge=1, le=64))
+_v219 = p.nullable(p.integer(ge=1, le=64))
 
-_v218 = p.nullable(p.literal('gz', 'lz4', 'zst', 'bz2', 'none'))
+_v220 = p.nullable(p.literal('gz', 'lz4', 'zst', 'bz2', 'none'))
 
-_v219 = p.literal('full', 'diff', 'incr')
+_v221 = p.literal('full', 'diff', 'incr')
 
 class ManualBackupSpec(p.Plain):
     __slots__ = ('repo', 'type', 'run')
 
 V_ManualBackupSpec = p.Model(ManualBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('type', 'type', _v219, lambda: _v219('full')),
+    p.Field('type', 'type', _v221, lambda: _v221('full')),
     p.Field('run', 'run', p.integer(ge=1, le=999999), None),
 ))
 
-_v220 = p.nullable(V_ManualBackupSpec)
+_v222 = p.nullable(V_ManualBackupSpec)
 
-_v221 = p.nullable(p.integer(ge=1, le=36500))
+_v223 = p.nullable(p.integer(ge=1, le=36500))
 
-_v222 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v224 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v223 = p.nullable(V_ResourcesSpec)
+_v225 = p.nullable(V_ResourcesSpec)
 
 class LogicalBackupSpec(p.Plain):
     __slots__ = ('repo', 'schedule', 'retention_days', 'image', 'resources')
@@ -1021,29 +1034,29 @@ class LogicalBackupSpec(p.Plain):
 V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('schedule', 'schedule', p.after(p.string(), m_spec_rules_backups.check_schedule), None),
-    p.Field('retention_days', 'retentionDays', _v221, lambda: _v221(None)),
-    p.Field('image', 'image', _v222, lambda: _v222(None)),
-    p.Field('resources', 'resources', _v223, lambda: _v223(None)),
+    p.Field('retention_days', 'retentionDays', _v223, lambda: _v223(None)),
+    p.Field('image', 'image', _v224, lambda: _v224(None)),
+    p.Field('resources', 'resources', _v225, lambda: _v225(None)),
 ))
 
-_v224 = p.nullable(V_LogicalBackupSpec)
+_v226 = p.nullable(V_LogicalBackupSpec)
 
-_v225 = p.nullable(V_NodeAffinity)
+_v227 = p.nullable(V_NodeAffinity)
 
-_v226 = p.sequence(V_Toleration)
+_v228 = p.sequence(V_Toleration)
 
-_v227 = p.mapping(p.string(), p.string())
+_v229 = p.mapping(p.string(), p.string())
 
-_v228 = p.nullable(p.string())
+_v230 = p.nullable(p.string())
 
 class PlacementSpec(p.Plain):
     __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name')
 
 V_PlacementSpec = p.Model(PlacementSpec, (
-    p.Field('node_affinity', 'nodeAffinity', _v225, lambda: _v225(None)),
-    p.Field('tolerations', 'tolerations', _v226, lambda: _v226([])),
-    p.Field('node_selector', 'nodeSelector', _v227, lambda: _v227({})),
-    p.Field('priority_class_name', 'priorityClassName', _v228, lambda: _v228(None)),
+    p.Field('node_affinity', 'nodeAffinity', _v227, lambda: _v227(None)),
+    p.Field('tolerations', 'tolerations', _v228, lambda: _v228([])),
+    p.Field('node_selector', 'nodeSelector', _v229, lambda: _v229({})),
+    p.Field('priority_class_name', 'priorityClassName', _v230, lambda: _v230(None)),
 ))
 
 class BackupPodsSpec(p.Plain):
@@ -1058,103 +1071,103 @@ class BackupsSpec(p.Plain):
 
 V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_rules_backups.check_distinct_repos), None),
-    p.Field('time_zone', 'timeZone', _v212, lambda: _v212('UTC')),
-    p.Field('archive_timeout', 'archiveTimeout', _v213, lambda: _v213(60)),
-    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v214, lambda: _v214(21600)),
-    p.Field('resources', 'resources', _v215, lambda: _v215(None)),
-    p.Field('backup_from', 'backupFrom', _v216, lambda: _v216('primary')),
-    p.Field('process_max', 'processMax', _v217, lambda: _v217(None)),
-    p.Field('compress_type', 'compressType', _v218, lambda: _v218(None)),
-    p.Field('manual', 'manual', _v220, lambda: _v220(None)),
-    p.Field('logical', 'logical', _v224, lambda: _v224(None)),
+    p.Field('time_zone', 'timeZone', _v214, lambda: _v214('UTC')),
+    p.Field('archive_timeout', 'archiveTimeout', _v215, lambda: _v215(60)),
+    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v216, lambda: _v216(21600)),
+    p.Field('resources', 'resources', _v217, lambda: _v217(None)),
+    p.Field('backup_from', 'backupFrom', _v218, lambda: _v218('primary')),
+    p.Field('process_max', 'processMax', _v219, lambda: _v219(None)),
+    p.Field('compress_type', 'compressType', _v220, lambda: _v220(None)),
+    p.Field('manual', 'manual', _v222, lambda: _v222(None)),
+    p.Field('logical', 'logical', _v226, lambda: _v226(None)),
     p.Field('jobs', 'jobs', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('repo_host', 'repoHost', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v229 = p.nullable(V_BackupsSpec)
+_v231 = p.nullable(V_BackupsSpec)
 
-_v230 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v232 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v231 = p.nullable(V_S3RepoSpec)
+_v233 = p.nullable(V_S3RepoSpec)
 
-_v232 = p.nullable(V_GCSRepoSpec)
+_v234 = p.nullable(V_GCSRepoSpec)
 
-_v233 = p.nullable(V_AzureRepoSpec)
+_v235 = p.nullable(V_AzureRepoSpec)
 
-_v234 = p.nullable(V_VolumeRepoSpec)
+_v236 = p.nullable(V_VolumeRepoSpec)
 
-_v235 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v237 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
-_v236 = p.nullable(V_CredentialsSpec)
+_v238 = p.nullable(V_CredentialsSpec)
 
-_v237 = p.nullable(V_StorageCASpec)
+_v239 = p.nullable(V_StorageCASpec)
 
-_v238 = p.member(m_spec_rules_backups.Cipher)
+_v240 = p.member(m_spec_rules_backups.Cipher)
 
 class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v231, lambda: _v231(None)),
-    p.Field('gcs', 'gcs', _v232, lambda: _v232(None)),
-    p.Field('azure', 'azure', _v233, lambda: _v233(None)),
-    p.Field('volume', 'volume', _v234, lambda: _v234(None)),
-    p.Field('path', 'path', _v235, lambda: _v235(None)),
-    p.Field('credentials', 'credentials', _v236, lambda: _v236(None)),
-    p.Field('storage_ca', 'storageCA', _v237, lambda: _v237(None)),
-    p.Field('cipher', 'cipher', _v238, lambda: _v238(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v233, lambda: _v233(None)),
+    p.Field('gcs', 'gcs', _v234, lambda: _v234(None)),
+    p.Field('azure', 'azure', _v235, lambda: _v235(None)),
+    p.Field('volume', 'volume', _v236, lambda: _v236(None)),
+    p.Field('path', 'path', _v237, lambda: _v237(None)),
+    p.Field('credentials', 'credentials', _v238, lambda: _v238(None)),
+    p.Field('storage_ca', 'storageCA', _v239, lambda: _v239(None)),
+    p.Field('cipher', 'cipher', _v240, lambda: _v240(m_spec_rules_backups.Cipher.AES_256_CBC)),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v239 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v241 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
-_v240 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
+_v242 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
 
-_v241 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
+_v243 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
 
-_v242 = p.nullable(p.integer(ge=3))
+_v244 = p.nullable(p.integer(ge=3))
 
-_v243 = p.boolean()
+_v245 = p.boolean()
 
-_v244 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
+_v246 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target', 'target_name', 'target_lsn', 'target_xid', 'target_immediate', 'backup_set')
 
 V_RestoreSourceSpec = p.after(p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v230, lambda: _v230(None)),
+    p.Field('namespace', 'namespace', _v232, lambda: _v232(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
-    p.Field('target', 'target', _v239, lambda: _v239('latest')),
-    p.Field('target_name', 'targetName', _v240, lambda: _v240(None)),
-    p.Field('target_lsn', 'targetLsn', _v241, lambda: _v241(None)),
-    p.Field('target_xid', 'targetXid', _v242, lambda: _v242(None)),
-    p.Field('target_immediate', 'targetImmediate', _v243, lambda: _v243(False)),
-    p.Field('backup_set', 'backupSet', _v244, lambda: _v244(None)),
+    p.Field('target', 'target', _v241, lambda: _v241('latest')),
+    p.Field('target_name', 'targetName', _v242, lambda: _v242(None)),
+    p.Field('target_lsn', 'targetLsn', _v243, lambda: _v243(None)),
+    p.Field('target_xid', 'targetXid', _v244, lambda: _v244(None)),
+    p.Field('target_immediate', 'targetImmediate', _v245, lambda: _v245(False)),
+    p.Field('backup_set', 'backupSet', _v246, lambda: _v246(None)),
 )), m_spec_rules_backups.check_one_target)
 
-_v245 = p.nullable(V_RestoreSourceSpec)
+_v247 = p.nullable(V_RestoreSourceSpec)
 
-_v246 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v248 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v247 = p.integer(ge=1, le=65535)
+_v249 = p.integer(ge=1, le=65535)
 
-_v248 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
+_v250 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v249 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v251 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v250 = p.integer(ge=1, le=36500)
+_v252 = p.integer(ge=1, le=36500)
 
-_v251 = p.integer(ge=0)
+_v253 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v249, lambda: _v249(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v250, lambda: _v250(7300)),
-    p.Field('ca_rotation', 'caRotation', _v251, lambda: _v251(0)),
+    p.Field('not_before', 'notBefore', _v251, lambda: _v251(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v252, lambda: _v252(7300)),
+    p.Field('ca_rotation', 'caRotation', _v253, lambda: _v253(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1162,63 +1175,63 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v246, lambda: _v246(None)),
-    p.Field('port', 'port', _v247, lambda: _v247(5432)),
-    p.Field('host', 'host', _v248, lambda: _v248(None)),
+    p.Field('namespace', 'namespace', _v248, lambda: _v248(None)),
+    p.Field('port', 'port', _v249, lambda: _v249(5432)),
+    p.Field('host', 'host', _v250, lambda: _v250(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v252 = p.nullable(V_StreamSourceSpec)
+_v254 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v245, lambda: _v245(None)),
-    p.Field('from_cluster', 'fromCluster', _v252, lambda: _v252(None)),
+    p.Field('from_backup', 'fromBackup', _v247, lambda: _v247(None)),
+    p.Field('from_cluster', 'fromCluster', _v254, lambda: _v254(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v253 = p.boolean()
+_v255 = p.boolean()
 
-_v254 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v256 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v254, lambda: _v254(None)),
+    p.Field('namespace', 'namespace', _v256, lambda: _v256(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v255 = p.nullable(V_BackupSourceSpec)
+_v257 = p.nullable(V_BackupSourceSpec)
 
-_v256 = p.nullable(V_StreamSourceSpec)
+_v258 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v253, lambda: _v253(True)),
-    p.Field('from_backup', 'fromBackup', _v255, lambda: _v255(None)),
-    p.Field('from_cluster', 'fromCluster', _v256, lambda: _v256(None)),
+    p.Field('enabled', 'enabled', _v255, lambda: _v255(True)),
+    p.Field('from_backup', 'fromBackup', _v257, lambda: _v257(None)),
+    p.Field('from_cluster', 'fromCluster', _v258, lambda: _v258(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v257 = p.nullable(V_StandbySpec)
+_v259 = p.nullable(V_StandbySpec)
 
-_v258 = p.integer(ge=10, le=86400)
+_v260 = p.integer(ge=10, le=86400)
 
-_v259 = p.integer(ge=0, le=1099511627776)
+_v261 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v258, lambda: _v258(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v259, lambda: _v259(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v260, lambda: _v260(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v261, lambda: _v261(1048576)),
 ))
 
-_v260 = p.boolean()
+_v262 = p.boolean()
 
 class UpgradeSpec(p.Plain):
     __slots__ = ('from_version',)
@@ -1227,112 +1240,112 @@ V_UpgradeSpec = p.Model(UpgradeSpec, (
     p.Field('from_version', 'fromVersion', p.literal(14, 15, 16, 17), None),
 ))
 
-_v261 = p.nullable(V_UpgradeSpec)
+_v263 = p.nullable(V_UpgradeSpec)
 
-_v262 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v264 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
-_v263 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
+_v265 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
 
-_v264 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
+_v266 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
 
-_v265 = p.nullable(p.integer(ge=3))
+_v267 = p.nullable(p.integer(ge=3))
 
-_v266 = p.boolean()
+_v268 = p.boolean()
 
-_v267 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
+_v269 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
 
 class InPlaceRestoreSpec(p.Plain):
     __slots__ = ('target', 'target_name', 'target_lsn', 'target_xid', 'target_immediate', 'backup_set', 'repo', 'run')
 
 V_InPlaceRestoreSpec = p.after(p.Model(InPlaceRestoreSpec, (
-    p.Field('target', 'target', _v262, lambda: _v262('latest')),
-    p.Field('target_name', 'targetName', _v263, lambda: _v263(None)),
-    p.Field('target_lsn', 'targetLsn', _v264, lambda: _v264(None)),
-    p.Field('target_xid', 'targetXid', _v265, lambda: _v265(None)),
-    p.Field('target_immediate', 'targetImmediate', _v266, lambda: _v266(False)),
-    p.Field('backup_set', 'backupSet', _v267, lambda: _v267(None)),
+    p.Field('target', 'target', _v264, lambda: _v264('latest')),
+    p.Field('target_name', 'targetName', _v265, lambda: _v265(None)),
+    p.Field('target_lsn', 'targetLsn', _v266, lambda: _v266(None)),
+    p.Field('target_xid', 'targetXid', _v267, lambda: _v267(None)),
+    p.Field('target_immediate', 'targetImmediate', _v268, lambda: _v268(False)),
+    p.Field('backup_set', 'backupSet', _v269, lambda: _v269(None)),
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('run', 'run', p.integer(ge=1, le=999999), None),
 )), m_spec_rules_backups.check_one_target)
 
-_v268 = p.nullable(V_InPlaceRestoreSpec)
+_v270 = p.nullable(V_InPlaceRestoreSpec)
 
-_v269 = p.nullable(p.string(min_length=1))
+_v271 = p.nullable(p.string(min_length=1))
 
-_v270 = p.nullable(V_ResourcesSpec)
+_v272 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v269, lambda: _v269(None)),
-    p.Field('resources', 'resources', _v270, lambda: _v270(None)),
+    p.Field('image', 'image', _v271, lambda: _v271(None)),
+    p.Field('resources', 'resources', _v272, lambda: _v272(None)),
 ))
 
-_v271 = p.boolean()
+_v273 = p.boolean()
 
-_v272 = p.boolean()
+_v274 = p.boolean()
 
-_v273 = p.integer(ge=1)
+_v275 = p.integer(ge=1)
 
-_v274 = p.integer(ge=1)
+_v276 = p.integer(ge=1)
 
-_v275 = p.integer(ge=1, le=100)
+_v277 = p.integer(ge=1, le=100)
 
-_v276 = p.integer(ge=1, le=99)
+_v278 = p.integer(ge=1, le=99)
 
-_v277 = p.nullable(p.integer(ge=1, le=8784))
+_v279 = p.nullable(p.integer(ge=1, le=8784))
 
-_v278 = p.integer(ge=1, le=3650)
+_v280 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v273, lambda: _v273(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v274, lambda: _v274(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v275, lambda: _v275(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v276, lambda: _v276(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v277, lambda: _v277(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v278, lambda: _v278(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v275, lambda: _v275(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v276, lambda: _v276(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v277, lambda: _v277(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v278, lambda: _v278(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v279, lambda: _v279(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v280, lambda: _v280(14)),
 ))
 
-_v279 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v281 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v280 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v282 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v279, lambda: _v279({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v280, lambda: _v280({})),
+    p.Field('labels', 'labels', _v281, lambda: _v281({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v282, lambda: _v282({})),
 ))
 
-_v281 = p.nullable(V_GrafanaDashboardSpec)
+_v283 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v271, lambda: _v271(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v272, lambda: _v272(True)),
+    p.Field('pod_monitor', 'podMonitor', _v273, lambda: _v273(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v274, lambda: _v274(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v281, lambda: _v281(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v283, lambda: _v283(None)),
 ))
 
-_v282 = p.nullable(V_MonitoringSpec)
+_v284 = p.nullable(V_MonitoringSpec)
 
-_v283 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v285 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v284 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean()), max_length=200), m_spec_rules_user_interface.check_settings)
+_v286 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean()), max_length=200), m_spec_rules_user_interface.check_settings)
 
-_v285 = p.integer(ge=0, le=1000000)
+_v287 = p.integer(ge=0, le=1000000)
 
-_v286 = p.mapping(p.string(), p.string(), max_length=50)
+_v288 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v287 = p.sequence(p.string(), max_length=100)
+_v289 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1340,103 +1353,103 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v287, lambda: _v287([])),
+    p.Field('values', 'values', _v289, lambda: _v289([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v288 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v290 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v286, lambda: _v286({})),
-    p.Field('match_expressions', 'matchExpressions', _v288, lambda: _v288([])),
+    p.Field('match_labels', 'matchLabels', _v288, lambda: _v288({})),
+    p.Field('match_expressions', 'matchExpressions', _v290, lambda: _v290([])),
 ))
 
-_v289 = p.nullable(V_LabelSelectorSpec)
+_v291 = p.nullable(V_LabelSelectorSpec)
 
-_v290 = p.nullable(V_LabelSelectorSpec)
+_v292 = p.nullable(V_LabelSelectorSpec)
 
-_v291 = p.sequence(p.string(), max_length=50)
+_v293 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v291, lambda: _v291([])),
+    p.Field('except_', 'except', _v293, lambda: _v293([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v292 = p.nullable(V_IPBlockSpec)
+_v294 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v289, lambda: _v289(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v290, lambda: _v290(None)),
-    p.Field('ip_block', 'ipBlock', _v292, lambda: _v292(None)),
+    p.Field('pod_selector', 'podSelector', _v291, lambda: _v291(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v292, lambda: _v292(None)),
+    p.Field('ip_block', 'ipBlock', _v294, lambda: _v294(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v293 = p.sequence(V_PeerSpec, max_length=50)
+_v295 = p.sequence(V_PeerSpec, max_length=50)
 
-_v294 = p.nullable(V_ResourcesSpec)
+_v296 = p.nullable(V_ResourcesSpec)
 
-_v295 = p.integer(ge=1, le=2147483647)
+_v297 = p.integer(ge=1, le=2147483647)
 
-_v296 = p.integer(ge=1, le=2147483647)
+_v298 = p.integer(ge=1, le=2147483647)
 
 class PgAdminSpec(p.Plain):
     __slots__ = ('data_volume', 'image', 'settings', 'password_rotation', 'allow_from', 'resources', 'scheduling', 'service', 'metadata', 'run_as_user', 'run_as_group')
 
 V_PgAdminSpec = p.Model(PgAdminSpec, (
     p.Field('data_volume', 'dataVolume', V_VolumeSpec, None),
-    p.Field('image', 'image', _v283, lambda: _v283(None)),
-    p.Field('settings', 'settings', _v284, lambda: _v284({})),
-    p.Field('password_rotation', 'passwordRotation', _v285, lambda: _v285(0)),
-    p.Field('allow_from', 'allowFrom', _v293, lambda: _v293([])),
-    p.Field('resources', 'resources', _v294, lambda: _v294(None)),
+    p.Field('image', 'image', _v285, lambda: _v285(None)),
+    p.Field('settings', 'settings', _v286, lambda: _v286({})),
+    p.Field('password_rotation', 'passwordRotation', _v287, lambda: _v287(0)),
+    p.Field('allow_from', 'allowFrom', _v295, lambda: _v295([])),
+    p.Field('resources', 'resources', _v296, lambda: _v296(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-    p.Field('run_as_user', 'runAsUser', _v295, lambda: _v295(5050)),
-    p.Field('run_as_group', 'runAsGroup', _v296, lambda: _v296(5050)),
+    p.Field('run_as_user', 'runAsUser', _v297, lambda: _v297(5050)),
+    p.Field('run_as_group', 'runAsGroup', _v298, lambda: _v298(5050)),
 ))
 
-_v297 = p.nullable(V_PgAdminSpec)
+_v299 = p.nullable(V_PgAdminSpec)
 
 class UserInterfaceSpec(p.Plain):
     __slots__ = ('pg_admin',)
 
 V_UserInterfaceSpec = p.Model(UserInterfaceSpec, (
-    p.Field('pg_admin', 'pgAdmin', _v297, lambda: _v297(None)),
+    p.Field('pg_admin', 'pgAdmin', _v299, lambda: _v299(None)),
 ))
 
-_v298 = p.member(m_spec_rules_connectivity.Naming)
+_v300 = p.member(m_spec_rules_connectivity.Naming)
 
-_v299 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v301 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v300 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v302 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v300, lambda: _v300('')),
+    p.Field('host_suffix', 'hostSuffix', _v302, lambda: _v302('')),
 ))
 
-_v301 = p.nullable(V_DNSSpec)
+_v303 = p.nullable(V_DNSSpec)
 
-_v302 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v304 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v299, lambda: _v299(None)),
-    p.Field('dns', 'dns', _v301, lambda: _v301(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v302, lambda: _v302(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v301, lambda: _v301(None)),
+    p.Field('dns', 'dns', _v303, lambda: _v303(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v304, lambda: _v304(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
 class ServiceAccountTemplateSpec(p.Plain):
@@ -1446,28 +1459,28 @@ V_ServiceAccountTemplateSpec = p.Model(ServiceAccountTemplateSpec, (
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v303 = p.boolean()
+_v305 = p.boolean()
 
-_v304 = p.sequence(V_PeerSpec, max_length=50)
+_v306 = p.sequence(V_PeerSpec, max_length=50)
 
-_v305 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v307 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v305, lambda: _v305([53])),
+    p.Field('ports', 'ports', _v307, lambda: _v307([53])),
 ))
 
-_v306 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v308 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v306, lambda: _v306([443, 6443])),
+    p.Field('ports', 'ports', _v308, lambda: _v308([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1488,8 +1501,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v303, lambda: _v303(True)),
-    p.Field('applications', 'applications', _v304, lambda: _v304([])),
+    p.Field('enabled', 'enabled', _v305, lambda: _v305(True)),
+    p.Field('applications', 'applications', _v306, lambda: _v306([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1497,9 +1510,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v307 = p.boolean()
+_v309 = p.boolean()
 
-_v308 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v310 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'restore', 'monitoring', 'user_interface', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1514,31 +1527,31 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('image_pull_secrets', 'imagePullSecrets', _v13, lambda: _v13([])),
     p.Field('cluster_domain', 'clusterDomain', _v14, lambda: _v14('cluster.local')),
     p.Field('instances', 'instances', p.sequence(V_InstanceSetSpec, min_length=1, max_length=16), None),
-    p.Field('users', 'users', _v116, lambda: _v116([])),
-    p.Field('databases', 'databases', _v117, lambda: _v117([])),
-    p.Field('database_init_sql', 'databaseInitSQL', _v121, lambda: _v121(None)),
+    p.Field('users', 'users', _v118, lambda: _v118([])),
+    p.Field('databases', 'databases', _v119, lambda: _v119([])),
+    p.Field('database_init_sql', 'databaseInitSQL', _v123, lambda: _v123(None)),
     p.Field('patroni', 'patroni', V_PatroniSpec, lambda: V_PatroniSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('replica_service', 'replicaService', V_ReplicaServiceSpec, lambda: V_ReplicaServiceSpec({})),
-    p.Field('group_service', 'groupService', _v142, lambda: _v142(None)),
-    p.Field('member_services', 'memberServices', _v143, lambda: _v143(None)),
+    p.Field('group_service', 'groupService', _v144, lambda: _v144(None)),
+    p.Field('member_services', 'memberServices', _v145, lambda: _v145(None)),
     p.Field('tls', 'tls', V_TLSSpec, lambda: V_TLSSpec({})),
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
-    p.Field('backups', 'backups', _v229, lambda: _v229(None)),
+    p.Field('backups', 'backups', _v231, lambda: _v231(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v257, lambda: _v257(None)),
+    p.Field('standby', 'standby', _v259, lambda: _v259(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('shutdown', 'shutdown', _v260, lambda: _v260(False)),
-    p.Field('upgrade', 'upgrade', _v261, lambda: _v261(None)),
-    p.Field('restore', 'restore', _v268, lambda: _v268(None)),
-    p.Field('monitoring', 'monitoring', _v282, lambda: _v282(None)),
+    p.Field('shutdown', 'shutdown', _v262, lambda: _v262(False)),
+    p.Field('upgrade', 'upgrade', _v263, lambda: _v263(None)),
+    p.Field('restore', 'restore', _v270, lambda: _v270(None)),
+    p.Field('monitoring', 'monitoring', _v284, lambda: _v284(None)),
     p.Field('user_interface', 'userInterface', V_UserInterfaceSpec, lambda: V_UserInterfaceSpec({})),
-    p.Field('naming', 'naming', _v298, lambda: _v298(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('naming', 'naming', _v300, lambda: _v300(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('service_account_template', 'serviceAccountTemplate', V_ServiceAccountTemplateSpec, lambda: V_ServiceAccountTemplateSpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v307, lambda: _v307(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v308, lambda: _v308([])),
+    p.Field('openshift', 'openshift', _v309, lambda: _v309(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v310, lambda: _v310([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1551,21 +1564,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v309 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v311 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v310 = p.string(pattern='^RenderConfig\\Z')
+_v312 = p.string(pattern='^RenderConfig\\Z')
 
-_v311 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v313 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v312 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v314 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v313 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v315 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v314 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v316 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v315 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v317 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v316 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v318 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1574,59 +1587,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v317 = p.nullable(V_SealedConfig)
+_v319 = p.nullable(V_SealedConfig)
 
-_v318 = p.literal('ClusterSecretStore', 'SecretStore')
+_v320 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v319 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v321 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v318, lambda: _v318('ClusterSecretStore')),
-    p.Field('name', 'name', _v319, lambda: _v319('pgrender')),
+    p.Field('kind', 'kind', _v320, lambda: _v320('ClusterSecretStore')),
+    p.Field('name', 'name', _v321, lambda: _v321('pgrender')),
 ))
 
-_v320 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v322 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v321 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
+_v323 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
-_v322 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v324 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v323 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v325 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v324 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v326 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v320, lambda: _v320('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v321, lambda: _v321('1h')),
-    p.Field('remote_key', 'remoteKey', _v322, lambda: _v322('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v323, lambda: _v323('{property}')),
-    p.Field('password_sync', 'passwordSync', _v324, lambda: _v324('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v322, lambda: _v322('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v323, lambda: _v323('1h')),
+    p.Field('remote_key', 'remoteKey', _v324, lambda: _v324('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v325, lambda: _v325('{property}')),
+    p.Field('password_sync', 'passwordSync', _v326, lambda: _v326('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v315, lambda: _v315('derived')),
-    p.Field('key_file', 'keyFile', _v316, lambda: _v316(None)),
-    p.Field('sealed', 'sealed', _v317, lambda: _v317(None)),
+    p.Field('provider', 'provider', _v317, lambda: _v317('derived')),
+    p.Field('key_file', 'keyFile', _v318, lambda: _v318(None)),
+    p.Field('sealed', 'sealed', _v319, lambda: _v319(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v325 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v327 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v326 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v328 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v327 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v329 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v328 = p.integer(ge=0)
+_v330 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1634,26 +1647,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v326, lambda: _v326([])),
-    p.Field('parameters', 'parameters', _v327, lambda: _v327({})),
-    p.Field('password_rotation', 'passwordRotation', _v328, lambda: _v328(0)),
+    p.Field('in_roles', 'inRoles', _v328, lambda: _v328([])),
+    p.Field('parameters', 'parameters', _v329, lambda: _v329({})),
+    p.Field('password_rotation', 'passwordRotation', _v330, lambda: _v330(0)),
 ))
 
-_v329 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v331 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v309, lambda: _v309('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v310, lambda: _v310('RenderConfig')),
-    p.Field('specs', 'specs', _v311, lambda: _v311(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v312, lambda: _v312('rendered')),
-    p.Field('namespace', 'namespace', _v313, lambda: _v313(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v314, lambda: _v314('1.30')),
+    p.Field('api_version', 'apiVersion', _v311, lambda: _v311('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v312, lambda: _v312('RenderConfig')),
+    p.Field('specs', 'specs', _v313, lambda: _v313(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v314, lambda: _v314('rendered')),
+    p.Field('namespace', 'namespace', _v315, lambda: _v315(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v316, lambda: _v316('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v325, lambda: _v325(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v329, lambda: _v329([])),
+    p.Field('required_version', 'requiredVersion', _v327, lambda: _v327(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v331, lambda: _v331([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1746,6 +1759,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'VolumeMountSpec': V_VolumeMountSpec,
     'VolumeRepoSpec': V_VolumeRepoSpec,
     'VolumeSpec': V_VolumeSpec,
+    'WALVolumeSpec': V_WALVolumeSpec,
 }
 # Where each model is defined (module.qualname), for pydantic's verdict.
 MODELS: dict[str, str] = {
@@ -1837,6 +1851,7 @@ MODELS: dict[str, str] = {
     'VolumeMountSpec': 'pgrender.spec.containers.VolumeMountSpec',
     'VolumeRepoSpec': 'pgrender.spec.backups.VolumeRepoSpec',
     'VolumeSpec': 'pgrender.spec.instances.VolumeSpec',
+    'WALVolumeSpec': 'pgrender.spec.instances.WALVolumeSpec',
 }
 # The Plain class of each model (module.qualname), for plain.from_model.
 CLASSES: dict[str, type[p.Plain]] = {
@@ -1928,4 +1943,5 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.containers.VolumeMountSpec': VolumeMountSpec,
     'pgrender.spec.backups.VolumeRepoSpec': VolumeRepoSpec,
     'pgrender.spec.instances.VolumeSpec': VolumeSpec,
+    'pgrender.spec.instances.WALVolumeSpec': WALVolumeSpec,
 }

@@ -42,6 +42,18 @@ class VolumeSpec(StrictModel):
     )
 
 
+class WALVolumeSpec(VolumeSpec):
+    """The claim of the write-ahead log, apart from the data (PGO's walVolumeClaimSpec)."""
+
+    retire: bool = Field(
+        default=False,
+        description="true: the WAL volume on its way out. Each member moves its pg_wal back onto its data "
+        "volume when it restarts (the rollout restarts them one at a time) and keeps the claim mounted "
+        "meanwhile; new members put their WAL on the data volume. Once every member runs so, remove "
+        'walVolume (README, "Removing a WAL volume"); the claims stay until you delete them.',
+    )
+
+
 class InstanceSetSpec(StrictModel):
     """A set of identical Postgres instances; each instance is one StatefulSet with one pod."""
 
@@ -55,7 +67,7 @@ class InstanceSetSpec(StrictModel):
     )
     data_volume: VolumeSpec
     """Each instance's data directory claim (volume pgdata, mounted at /pgdata)."""
-    wal_volume: VolumeSpec | None = None
+    wal_volume: WALVolumeSpec | None = None
     """A separate claim for the write-ahead log (volume pgwal, at /pgwal); default: WAL stays on the data volume."""
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
     """Where the set's pods may run: anti-affinity, node affinity, tolerations, spread."""
