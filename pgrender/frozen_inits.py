@@ -372,7 +372,7 @@ def _make38(__frozen_defaults__, __frozen_factory__):
 
 
 def _make39(__frozen_defaults__, __frozen_factory__):
-    def __init__(__frozen_self__, name, image, run_as_user, run_as_group, labels, selector, metadata, service, scheduling, resources, volume, settings, logins, admin_password_subject, admin_password_rotation, sync_wave):
+    def __init__(__frozen_self__, name, image, run_as_user, run_as_group, labels, selector, metadata, service, scheduling, resources, volume, settings, secret_settings, logins, admin_password_subject, admin_password_rotation, sync_wave):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'image', image)
         __frozen_set__(__frozen_self__, 'run_as_user', run_as_user)
@@ -385,6 +385,7 @@ def _make39(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'resources', resources)
         __frozen_set__(__frozen_self__, 'volume', volume)
         __frozen_set__(__frozen_self__, 'settings', settings)
+        __frozen_set__(__frozen_self__, 'secret_settings', secret_settings)
         __frozen_set__(__frozen_self__, 'logins', logins)
         __frozen_set__(__frozen_self__, 'admin_password_subject', admin_password_subject)
         __frozen_set__(__frozen_self__, 'admin_password_rotation', admin_password_rotation)
@@ -1208,7 +1209,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'name,cert=,key=,ca=': _make36,
     'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make37,
     'name,group,host,port,database,username': _make38,
-    'name,image,run_as_user,run_as_group,labels,selector,metadata,service,scheduling,resources,volume,settings,logins,admin_password_subject,admin_password_rotation,sync_wave': _make39,
+    'name,image,run_as_user,run_as_group,labels,selector,metadata,service,scheduling,resources,volume,settings,secret_settings,logins,admin_password_subject,admin_password_rotation,sync_wave': _make39,
     'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=,service_account=': _make40,
     'name,instances,disruption_budget,selector,labels,metadata': _make41,
     'name,key,meta,uid,title': _make42,

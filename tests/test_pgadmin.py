@@ -131,12 +131,34 @@ def test_mounts(tmp_path: Path) -> None:
         ({"LOG_FILE": "/var/lib/pgadmin/pgadmin4.log"}, {"LOG_FILE": "/var/lib/pgadmin/pgadmin4.log"}),
         ({"MAX_LOGIN_ATTEMPTS": 5, "MASTER_PASSWORD_REQUIRED": False}, {"MAX_LOGIN_ATTEMPTS": 5}),
         ({"ENHANCED_COOKIE_PROTECTION": True}, {"ENHANCED_COOKIE_PROTECTION": True, "GLOBALLY_DELIVERABLE": False}),
+        ({"AUTHENTICATION_SOURCES": ["ldap", "internal"]}, {"AUTHENTICATION_SOURCES": ["ldap", "internal"]}),
     ],
 )
 def test_settings(tmp_path: Path, given: dict[str, Any], expected: dict[str, Any]) -> None:
     got = settings(rendered(with_pgadmin(settings=given), tmp_path))
     assert {k: got[k] for k in expected} == expected
     assert got["DEFAULT_BINARY_PATHS"] == {"pg": "/usr/local/pgsql-16"}
+
+
+def test_secret_settings(tmp_path: Path) -> None:
+    """A secret setting's value is mounted from its Secret and read by config_system.py when pgAdmin
+    starts; it is never in the ConfigMap."""
+    ldap = {"secretName": "pgadmin-ldap", "key": "bind-password"}
+    objects = rendered(with_pgadmin(secretSettings={"LDAP_BIND_PASSWORD": ldap}), tmp_path)
+    volumes = {v["name"]: v for v in pod(objects)["spec"]["volumes"]}
+    (source,) = volumes["secrets"]["projected"]["sources"]
+    assert source["secret"] == {
+        "name": "pgadmin-ldap",
+        "items": [{"key": "bind-password", "path": "LDAP_BIND_PASSWORD"}],
+    }
+    mounts = {m["name"]: m["mountPath"] for m in pod(objects)["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["secrets"] == "/etc/pgadmin-secrets"
+    text = config_map(objects)["config_system.py"]
+    (tmp_path / "LDAP_BIND_PASSWORD").write_text("bind s3cret")  # the file kubelet writes from the Secret
+    scope: dict[str, Any] = {}
+    exec(text.replace("/etc/pgadmin-secrets", str(tmp_path)), scope)  # as pgAdmin loads it, here
+    assert scope["LDAP_BIND_PASSWORD"] == "bind s3cret"
+    assert [k for k in scope if not k.startswith("__") and k.isupper()].count("LDAP_BIND_PASSWORD") == 1
 
 
 @pytest.mark.parametrize(
@@ -154,6 +176,31 @@ def test_settings_refused(write_spec: Callable[..., Path], given: dict[str, Any]
         validate((str(write_spec(with_pgadmin(settings=given))),))
     (problem,) = exc.value.problems
     assert problem.path == "spec.userInterface.pgAdmin.settings"
+    assert message in problem.message
+
+
+@pytest.mark.parametrize(
+    ("given", "path", "message"),
+    [
+        (
+            {"secretSettings": {"DATA_DIR": {"secretName": "s", "key": "k"}}},
+            ".secretSettings",
+            "DATA_DIR is pgrender's",
+        ),
+        (
+            {"settings": {"LOGIN_BANNER": "hi"}, "secretSettings": {"LOGIN_BANNER": {"secretName": "s", "key": "k"}}},
+            "",
+            "LOGIN_BANNER: given in settings and in secretSettings",
+        ),
+    ],
+)
+def test_secret_settings_refused(
+    write_spec: Callable[..., Path], given: dict[str, Any], path: str, message: str
+) -> None:
+    with pytest.raises(SpecError) as exc:
+        validate((str(write_spec(with_pgadmin(**given))),))
+    (problem,) = exc.value.problems
+    assert problem.path == "spec.userInterface.pgAdmin" + path
     assert message in problem.message
 
 

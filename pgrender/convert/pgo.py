@@ -42,6 +42,7 @@ from pgrender.plan.resources import ContainerKind
 from pgrender.spec.rules.backups import check_backup_label, check_lsn, check_restore_point
 from pgrender.spec.rules.pgbouncer import FIELD_SETTINGS as BOUNCER_FIELDS
 from pgrender.spec.rules.pgbouncer import PASSTHROUGH_SETTINGS
+from pgrender.spec.rules.user_interface import setting_problem
 
 GROUP = "postgres-operator.crunchydata.com"
 LABEL = f"{GROUP}/"
@@ -93,7 +94,7 @@ REASONS: tuple[Reason, ...] = (
         why="PGO's pgAdmin 4.30 image does not run pgrender's pgAdmin start (pgAdmin 8 or later; default "
         "dpage/pgadmin4:9.18); logins stay <user>@pgo with the database passwords",
     ),
-    left_out(*PGADMIN, "config", why="pgAdmin's settings are userInterface.pgAdmin.settings; set them there"),
+    left_out(*PGADMIN, "config", "files", why="pgrender mounts no files of yours into pgAdmin's pod"),
     left_out(*PGADMIN, "dataVolumeClaimSpec", "resources", "limits", why="a claim's size is its request"),
     left_out(*SPEC, "config", "files", why="pgrender mounts no files into /etc/postgres"),
     left_out(*SET, "minAvailable", why="pgrender writes the budget itself: one pod may go when a set has two or more"),
@@ -613,6 +614,23 @@ class _Build:
         self.placement(path, sched)
         service(src, (*path, "service"), out, (*to, "service"))
         metadata(src, (*path, "metadata"), out, (*to, "metadata"))
+        for key, key_path, value in src.items((*path, "config", "settings")):
+            text_list = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            problem = setting_problem(key) or (
+                None
+                if isinstance(value, str | int | bool) or text_list
+                else "pgrender takes text, numbers, true/false and lists of text"
+            )
+            if problem:
+                src.left_out(key_path, problem)
+                continue
+            src.take(key_path)
+            out.set((*to, "settings", key), value, src.at(key_path))
+        bind = (*path, "config", "ldapBindPassword")
+        secret, secret_key = src.take_str((*bind, "name")), src.take_str((*bind, "key"))
+        if secret and secret_key:
+            reference = {"secretName": secret, "key": secret_key}
+            out.set((*to, "secretSettings", "LDAP_BIND_PASSWORD"), reference, src.at(bind))
 
     def placement(self, path: Path_, to: Path_) -> None:
         """PGO's nodeAffinity, tolerations and priorityClassName of the pods at ``path``, as pgrender's

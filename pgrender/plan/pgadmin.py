@@ -37,6 +37,7 @@ PYTHON = "/venv/bin/python3"
 CONFIG_DIR = "/etc/pgadmin"
 CA_DIR = "/etc/pgadmin-ca"  # shared storage of every login: only the CA's certificate is there
 USERS_DIR = "/etc/pgadmin-users"  # each database user's password, a file named after the user
+SECRETS_DIR = "/etc/pgadmin-secrets"  # each secret setting's value (secretSettings), a file named after it
 DATA_DIR = "/var/lib/pgadmin"
 CONFIG_FILE = "config_system.py"
 START_FILE = "start.py"
@@ -92,6 +93,8 @@ class PgAdminPlan:
     volume: VolumePlan
     # config_system.py's settings: pgrender's, then the spec's, as Python literals (repr)
     settings: tuple[tuple[str, str], ...]
+    # (setting, Secret, key) of secretSettings: read from SECRETS_DIR/<setting> when pgAdmin starts
+    secret_settings: tuple[tuple[str, str, str], ...]
     logins: tuple[PgAdminLogin, ...]
     admin_password_subject: str  # the SecretInput subject of admin@pgrender's password
     admin_password_rotation: int
@@ -164,6 +167,7 @@ def resolve_pgadmin(
         resources=decide(ContainerKind.PGADMIN, guaranteed_memory, spec.resources),
         volume=VolumePlan(names.pgadmin, spec.data_volume.size, spec.data_volume.storage_class_name),
         settings=tuple((key, repr(value)) for key, value in sorted({**settings, **owned}.items())),
+        secret_settings=tuple((key, ref.secret_name, ref.key) for key, ref in sorted(spec.secret_settings.items())),
         logins=tuple(logins),
         admin_password_subject="pgadmin-admin",
         admin_password_rotation=spec.password_rotation,

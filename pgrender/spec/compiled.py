@@ -1339,13 +1339,23 @@ _v284 = p.nullable(V_MonitoringSpec)
 
 _v285 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v286 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean()), max_length=200), m_spec_rules_user_interface.check_settings)
+_v286 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean(), p.sequence(p.string())), max_length=200), m_spec_rules_user_interface.check_settings)
 
-_v287 = p.integer(ge=0, le=1000000)
+class SecretSettingSpec(p.Plain):
+    __slots__ = ('secret_name', 'key')
 
-_v288 = p.mapping(p.string(), p.string(), max_length=50)
+V_SecretSettingSpec = p.Model(SecretSettingSpec, (
+    p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
+    p.Field('key', 'key', p.after(p.string(), m_spec_rules_tls.check_secret_key), None),
+))
 
-_v289 = p.sequence(p.string(), max_length=100)
+_v287 = p.after(p.mapping(p.string(), V_SecretSettingSpec, max_length=20), m_spec_rules_user_interface.check_settings)
+
+_v288 = p.integer(ge=0, le=1000000)
+
+_v289 = p.mapping(p.string(), p.string(), max_length=50)
+
+_v290 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1353,103 +1363,104 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v289, lambda: _v289([])),
+    p.Field('values', 'values', _v290, lambda: _v290([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v290 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v291 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v288, lambda: _v288({})),
-    p.Field('match_expressions', 'matchExpressions', _v290, lambda: _v290([])),
+    p.Field('match_labels', 'matchLabels', _v289, lambda: _v289({})),
+    p.Field('match_expressions', 'matchExpressions', _v291, lambda: _v291([])),
 ))
-
-_v291 = p.nullable(V_LabelSelectorSpec)
 
 _v292 = p.nullable(V_LabelSelectorSpec)
 
-_v293 = p.sequence(p.string(), max_length=50)
+_v293 = p.nullable(V_LabelSelectorSpec)
+
+_v294 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v293, lambda: _v293([])),
+    p.Field('except_', 'except', _v294, lambda: _v294([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v294 = p.nullable(V_IPBlockSpec)
+_v295 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v291, lambda: _v291(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v292, lambda: _v292(None)),
-    p.Field('ip_block', 'ipBlock', _v294, lambda: _v294(None)),
+    p.Field('pod_selector', 'podSelector', _v292, lambda: _v292(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v293, lambda: _v293(None)),
+    p.Field('ip_block', 'ipBlock', _v295, lambda: _v295(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v295 = p.sequence(V_PeerSpec, max_length=50)
+_v296 = p.sequence(V_PeerSpec, max_length=50)
 
-_v296 = p.nullable(V_ResourcesSpec)
-
-_v297 = p.integer(ge=1, le=2147483647)
+_v297 = p.nullable(V_ResourcesSpec)
 
 _v298 = p.integer(ge=1, le=2147483647)
 
-class PgAdminSpec(p.Plain):
-    __slots__ = ('data_volume', 'image', 'settings', 'password_rotation', 'allow_from', 'resources', 'scheduling', 'service', 'metadata', 'run_as_user', 'run_as_group')
+_v299 = p.integer(ge=1, le=2147483647)
 
-V_PgAdminSpec = p.Model(PgAdminSpec, (
+class PgAdminSpec(p.Plain):
+    __slots__ = ('data_volume', 'image', 'settings', 'secret_settings', 'password_rotation', 'allow_from', 'resources', 'scheduling', 'service', 'metadata', 'run_as_user', 'run_as_group')
+
+V_PgAdminSpec = p.after(p.Model(PgAdminSpec, (
     p.Field('data_volume', 'dataVolume', V_VolumeSpec, None),
     p.Field('image', 'image', _v285, lambda: _v285(None)),
     p.Field('settings', 'settings', _v286, lambda: _v286({})),
-    p.Field('password_rotation', 'passwordRotation', _v287, lambda: _v287(0)),
-    p.Field('allow_from', 'allowFrom', _v295, lambda: _v295([])),
-    p.Field('resources', 'resources', _v296, lambda: _v296(None)),
+    p.Field('secret_settings', 'secretSettings', _v287, lambda: _v287({})),
+    p.Field('password_rotation', 'passwordRotation', _v288, lambda: _v288(0)),
+    p.Field('allow_from', 'allowFrom', _v296, lambda: _v296([])),
+    p.Field('resources', 'resources', _v297, lambda: _v297(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-    p.Field('run_as_user', 'runAsUser', _v297, lambda: _v297(5050)),
-    p.Field('run_as_group', 'runAsGroup', _v298, lambda: _v298(5050)),
-))
+    p.Field('run_as_user', 'runAsUser', _v298, lambda: _v298(5050)),
+    p.Field('run_as_group', 'runAsGroup', _v299, lambda: _v299(5050)),
+)), m_spec_rules_user_interface.check_settings_once)
 
-_v299 = p.nullable(V_PgAdminSpec)
+_v300 = p.nullable(V_PgAdminSpec)
 
 class UserInterfaceSpec(p.Plain):
     __slots__ = ('pg_admin',)
 
 V_UserInterfaceSpec = p.Model(UserInterfaceSpec, (
-    p.Field('pg_admin', 'pgAdmin', _v299, lambda: _v299(None)),
+    p.Field('pg_admin', 'pgAdmin', _v300, lambda: _v300(None)),
 ))
 
-_v300 = p.member(m_spec_rules_connectivity.Naming)
+_v301 = p.member(m_spec_rules_connectivity.Naming)
 
-_v301 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v302 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v302 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v303 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v302, lambda: _v302('')),
+    p.Field('host_suffix', 'hostSuffix', _v303, lambda: _v303('')),
 ))
 
-_v303 = p.nullable(V_DNSSpec)
+_v304 = p.nullable(V_DNSSpec)
 
-_v304 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v305 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v301, lambda: _v301(None)),
-    p.Field('dns', 'dns', _v303, lambda: _v303(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v304, lambda: _v304(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v302, lambda: _v302(None)),
+    p.Field('dns', 'dns', _v304, lambda: _v304(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v305, lambda: _v305(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
 class ServiceAccountTemplateSpec(p.Plain):
@@ -1459,28 +1470,28 @@ V_ServiceAccountTemplateSpec = p.Model(ServiceAccountTemplateSpec, (
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v305 = p.boolean()
+_v306 = p.boolean()
 
-_v306 = p.sequence(V_PeerSpec, max_length=50)
+_v307 = p.sequence(V_PeerSpec, max_length=50)
 
-_v307 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v308 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v307, lambda: _v307([53])),
+    p.Field('ports', 'ports', _v308, lambda: _v308([53])),
 ))
 
-_v308 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v309 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v308, lambda: _v308([443, 6443])),
+    p.Field('ports', 'ports', _v309, lambda: _v309([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1501,8 +1512,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v305, lambda: _v305(True)),
-    p.Field('applications', 'applications', _v306, lambda: _v306([])),
+    p.Field('enabled', 'enabled', _v306, lambda: _v306(True)),
+    p.Field('applications', 'applications', _v307, lambda: _v307([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1510,9 +1521,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v309 = p.boolean()
+_v310 = p.boolean()
 
-_v310 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v311 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'restore', 'monitoring', 'user_interface', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1546,12 +1557,12 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('restore', 'restore', _v270, lambda: _v270(None)),
     p.Field('monitoring', 'monitoring', _v284, lambda: _v284(None)),
     p.Field('user_interface', 'userInterface', V_UserInterfaceSpec, lambda: V_UserInterfaceSpec({})),
-    p.Field('naming', 'naming', _v300, lambda: _v300(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('naming', 'naming', _v301, lambda: _v301(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('service_account_template', 'serviceAccountTemplate', V_ServiceAccountTemplateSpec, lambda: V_ServiceAccountTemplateSpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v309, lambda: _v309(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v310, lambda: _v310([])),
+    p.Field('openshift', 'openshift', _v310, lambda: _v310(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v311, lambda: _v311([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1564,21 +1575,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v311 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v312 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v312 = p.string(pattern='^RenderConfig\\Z')
+_v313 = p.string(pattern='^RenderConfig\\Z')
 
-_v313 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v314 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v314 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v315 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v315 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v316 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v316 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v317 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v317 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v318 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v318 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v319 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1587,59 +1598,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v319 = p.nullable(V_SealedConfig)
+_v320 = p.nullable(V_SealedConfig)
 
-_v320 = p.literal('ClusterSecretStore', 'SecretStore')
+_v321 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v321 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v322 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v320, lambda: _v320('ClusterSecretStore')),
-    p.Field('name', 'name', _v321, lambda: _v321('pgrender')),
+    p.Field('kind', 'kind', _v321, lambda: _v321('ClusterSecretStore')),
+    p.Field('name', 'name', _v322, lambda: _v322('pgrender')),
 ))
 
-_v322 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v323 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v323 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
-
-_v324 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v324 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
 _v325 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v326 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v326 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v327 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v322, lambda: _v322('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v323, lambda: _v323('1h')),
-    p.Field('remote_key', 'remoteKey', _v324, lambda: _v324('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v325, lambda: _v325('{property}')),
-    p.Field('password_sync', 'passwordSync', _v326, lambda: _v326('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v323, lambda: _v323('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v324, lambda: _v324('1h')),
+    p.Field('remote_key', 'remoteKey', _v325, lambda: _v325('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v326, lambda: _v326('{property}')),
+    p.Field('password_sync', 'passwordSync', _v327, lambda: _v327('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v317, lambda: _v317('derived')),
-    p.Field('key_file', 'keyFile', _v318, lambda: _v318(None)),
-    p.Field('sealed', 'sealed', _v319, lambda: _v319(None)),
+    p.Field('provider', 'provider', _v318, lambda: _v318('derived')),
+    p.Field('key_file', 'keyFile', _v319, lambda: _v319(None)),
+    p.Field('sealed', 'sealed', _v320, lambda: _v320(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v327 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v328 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v328 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v329 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v329 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v330 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v330 = p.integer(ge=0)
+_v331 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1647,26 +1658,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v328, lambda: _v328([])),
-    p.Field('parameters', 'parameters', _v329, lambda: _v329({})),
-    p.Field('password_rotation', 'passwordRotation', _v330, lambda: _v330(0)),
+    p.Field('in_roles', 'inRoles', _v329, lambda: _v329([])),
+    p.Field('parameters', 'parameters', _v330, lambda: _v330({})),
+    p.Field('password_rotation', 'passwordRotation', _v331, lambda: _v331(0)),
 ))
 
-_v331 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v332 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v311, lambda: _v311('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v312, lambda: _v312('RenderConfig')),
-    p.Field('specs', 'specs', _v313, lambda: _v313(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v314, lambda: _v314('rendered')),
-    p.Field('namespace', 'namespace', _v315, lambda: _v315(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v316, lambda: _v316('1.30')),
+    p.Field('api_version', 'apiVersion', _v312, lambda: _v312('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v313, lambda: _v313('RenderConfig')),
+    p.Field('specs', 'specs', _v314, lambda: _v314(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v315, lambda: _v315('rendered')),
+    p.Field('namespace', 'namespace', _v316, lambda: _v316(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v317, lambda: _v317('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v327, lambda: _v327(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v331, lambda: _v331([])),
+    p.Field('required_version', 'requiredVersion', _v328, lambda: _v328(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v332, lambda: _v332([])),
 ))
 
 # Each model's validator, by the model's name.
@@ -1740,6 +1751,7 @@ VALIDATORS: dict[str, p.Validator] = {
     'SchedulingSpec': V_SchedulingSpec,
     'SealedConfig': V_SealedConfig,
     'SecretItemsSpec': V_SecretItemsSpec,
+    'SecretSettingSpec': V_SecretSettingSpec,
     'SecretStoreRef': V_SecretStoreRef,
     'SecretsConfig': V_SecretsConfig,
     'ServiceAccountTemplateSpec': V_ServiceAccountTemplateSpec,
@@ -1832,6 +1844,7 @@ MODELS: dict[str, str] = {
     'SchedulingSpec': 'pgrender.spec.scheduling.SchedulingSpec',
     'SealedConfig': 'pgrender.spec.repository.SealedConfig',
     'SecretItemsSpec': 'pgrender.spec.tls.SecretItemsSpec',
+    'SecretSettingSpec': 'pgrender.spec.user_interface.SecretSettingSpec',
     'SecretStoreRef': 'pgrender.spec.repository.SecretStoreRef',
     'SecretsConfig': 'pgrender.spec.repository.SecretsConfig',
     'ServiceAccountTemplateSpec': 'pgrender.spec.cluster.ServiceAccountTemplateSpec',
@@ -1924,6 +1937,7 @@ CLASSES: dict[str, type[p.Plain]] = {
     'pgrender.spec.scheduling.SchedulingSpec': SchedulingSpec,
     'pgrender.spec.repository.SealedConfig': SealedConfig,
     'pgrender.spec.tls.SecretItemsSpec': SecretItemsSpec,
+    'pgrender.spec.user_interface.SecretSettingSpec': SecretSettingSpec,
     'pgrender.spec.repository.SecretStoreRef': SecretStoreRef,
     'pgrender.spec.repository.SecretsConfig': SecretsConfig,
     'pgrender.spec.cluster.ServiceAccountTemplateSpec': ServiceAccountTemplateSpec,

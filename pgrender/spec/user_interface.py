@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from pgrender.spec.base import UID_MAX, Image, StrictModel
+from pgrender.spec.base import UID_MAX, DNSSubdomain, Image, StrictModel
 from pgrender.spec.instances import ResourcesSpec, VolumeSpec
 from pgrender.spec.metadata import MetadataSpec
 from pgrender.spec.network_policy import PeerSpec
-from pgrender.spec.rules.user_interface import check_settings
+from pgrender.spec.rules.user_interface import check_settings, check_settings_once
 from pgrender.spec.scheduling import SchedulingSpec
 from pgrender.spec.services import ServiceSpec
+from pgrender.spec.tls import SecretKey
+
+
+class SecretSettingSpec(StrictModel):
+    """A key of a Secret in the cluster's namespace, whose value a pgAdmin setting takes."""
+
+    secret_name: DNSSubdomain
+    """The Secret (made outside pgrender: an LDAP bind password is not derived)."""
+    key: SecretKey
+    """The key whose value the setting takes, as text."""
 
 
 class PgAdminSpec(StrictModel):
@@ -23,12 +33,19 @@ class PgAdminSpec(StrictModel):
     image: Image | None = Field(default=None, examples=["dpage/pgadmin4:9.18"])
     """The pgAdmin 4 image: pgAdmin's official one (pgAdmin 8 or later at /pgadmin4, /venv/bin/python3 with
     gunicorn); default dpage/pgadmin4:9.18."""
-    settings: dict[str, str | int | bool] = Field(
+    settings: dict[str, str | int | bool | list[str]] = Field(
         default={},
         max_length=200,
-        examples=[{"MAX_LOGIN_ATTEMPTS": 5, "MASTER_PASSWORD_REQUIRED": False}],
+        examples=[{"MAX_LOGIN_ATTEMPTS": 5, "AUTHENTICATION_SOURCES": ["ldap", "internal"]}],
         description="pgAdmin settings (config.py's names, upper case), written into its config_system.py; "
         "not those pgrender sets itself (SERVER_MODE, DATA_DIR, SHARED_STORAGE, ...).",
+    )
+    secret_settings: dict[str, SecretSettingSpec] = Field(
+        default={},
+        max_length=20,
+        examples=[{"LDAP_BIND_PASSWORD": {"secretName": "pgadmin-ldap", "key": "password"}}],
+        description="pgAdmin settings whose values are secrets (PGO's config.ldapBindPassword): each read from "
+        "a Secret's key, mounted into pgAdmin's pod, never written into a ConfigMap.",
     )
     password_rotation: int = Field(
         default=0,
@@ -56,7 +73,8 @@ class PgAdminSpec(StrictModel):
     run_as_group: int = Field(default=5050, ge=1, le=UID_MAX)
     """Group id pgAdmin runs as, and the group of its claim (fsGroup)."""
 
-    _settings = field_validator("settings")(check_settings)
+    _settings = field_validator("settings", "secret_settings")(check_settings)
+    _once = model_validator(mode="after")(check_settings_once)
 
 
 class UserInterfaceSpec(StrictModel):

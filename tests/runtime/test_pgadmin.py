@@ -19,6 +19,7 @@ connects as pgAdmin's own web client does:
 
 from __future__ import annotations
 
+import base64
 import copy
 import time
 from collections.abc import Iterator
@@ -47,13 +48,32 @@ POD = "hippo-pgadmin-0"
 # user -> its database (the first it lists: the server's maintenance database)
 USERS = {"hippo": "hippo", "rhino": "zoo"}
 ADMIN = "admin@pgrender"
+# secretSettings: pgAdmin's login banner, from a Secret of the cluster's namespace (shown on the login page).
+BANNER_SECRET = "pgadmin-banner"
+BANNER = "<h4>Authorised users of the hippo team only</h4>"
 
 
 def pgadmin_spec() -> dict[str, Any]:
     spec = local_spec(CLUSTER)
     spec["spec"]["users"] = [{"name": user, "databases": [database]} for user, database in USERS.items()]
-    spec["spec"]["userInterface"] = {"pgAdmin": {"dataVolume": {"size": "1Gi"}}}
+    spec["spec"]["userInterface"] = {
+        "pgAdmin": {
+            "dataVolume": {"size": "1Gi"},
+            "settings": {"AUTHENTICATION_SOURCES": ["internal"]},  # a list, as pgAdmin's config.py has it
+            "secretSettings": {"LOGIN_BANNER": {"secretName": BANNER_SECRET, "key": "banner"}},
+        }
+    }
     return spec
+
+
+def banner_secret(namespace: str) -> dict[str, Any]:
+    """The Secret a person makes for secretSettings (pgrender derives no value of it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": BANNER_SECRET, "namespace": namespace},
+        "data": {"banner": base64.b64encode(BANNER.encode()).decode()},
+    }
 
 
 def password(rendered: Rendered, user: str) -> str:
@@ -69,6 +89,7 @@ def cluster(runtime_root: Path) -> Iterator[LocalCluster]:
     """hippo with pgAdmin, up, its roles and databases made by the reconcile Job, pgAdmin answering."""
     require_runtime(missing_pgadmin_requirements())
     rendered = render_spec(pgadmin_spec(), runtime_root / "specs" / "pgadmin")
+    rendered = rendered.with_objects(banner_secret(rendered.namespace))
     with running_cluster(rendered, runtime_root / "pgadmin") as local:
         job = local.run_job(runtime_root / "pgadmin" / "job")
         assert job.returncode == 0, job.stdout + job.stderr
@@ -95,6 +116,15 @@ def test_the_rendered_pgadmin_runs_on_the_pinned_pgadmin(cluster: LocalCluster) 
     for user in (ADMIN, *(f"{u}@pgo" for u in USERS)):
         assert f"pgrender pgAdmin start: login {user} is as stated" in log, log
     assert f"Listening at: {cluster.pgadmin_url()}" in log, log
+
+
+def test_settings_reach_pgadmin(cluster: LocalCluster) -> None:
+    """A secret setting is read from its Secret's key, mounted into the pod (config_system.py reads the
+    file): the login page shows the banner. The list setting keeps internal logins, as the rest shows."""
+    _, page, _ = PgAdmin(cluster.pgadmin_url()).login_page()
+    assert page["loginBanner"] == BANNER
+    config = cluster.rendered.config_map(f"{CLUSTER}-pgadmin")["config_system.py"]
+    assert "AUTHENTICATION_SOURCES = ['internal']" in config and BANNER not in config
 
 
 def test_the_administrator_logs_in(cluster: LocalCluster) -> None:
@@ -157,6 +187,7 @@ def test_a_rotated_password_reaches_pgadmin_when_its_pod_restarts(cluster: Local
     spec = copy.deepcopy(original.spec)
     next(u for u in spec["spec"]["users"] if u["name"] == "rhino")["passwordRotation"] = 1
     rotated = render_spec(spec, runtime_root / "specs" / "pgadmin-rotated")
+    rotated = rotated.with_objects(banner_secret(rotated.namespace))
     old, new = password(original, "rhino"), password(rotated, "rhino")
     assert old != new
     assert password(rotated, "hippo") == password(original, "hippo")

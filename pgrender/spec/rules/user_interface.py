@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from pgrender.patterns import Pattern
+
+if TYPE_CHECKING:
+    from pgrender.spec.user_interface import PgAdminSpec
 
 # pgAdmin's configuration names (config.py): upper case, digits and '_'.
 _SETTING = Pattern(r"^[A-Z][A-Z0-9_]{0,63}\Z")
@@ -24,13 +29,27 @@ OWNED_SETTINGS = {
 }
 
 
-def check_settings(value: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
-    wrong = [key for key in value if not _SETTING.match(key)]
-    if wrong:
-        raise ValueError(
-            f"{', '.join(map(repr, wrong))}: not a pgAdmin setting name (config.py's: upper case, digits, '_')"
-        )
-    owned = [key for key in value if key in OWNED_SETTINGS]
-    if owned:
-        raise ValueError("; ".join(f"{key} is pgrender's ({OWNED_SETTINGS[key]})" for key in owned))
+NOT_A_NAME = "not a pgAdmin setting name (config.py's: upper case, digits, '_')"
+
+
+def setting_problem(key: str) -> str | None:
+    """Why ``key`` cannot be set through settings or secretSettings, or None."""
+    if not _SETTING.match(key):
+        return f"{key!r}: {NOT_A_NAME}"
+    if key in OWNED_SETTINGS:
+        return f"{key} is pgrender's ({OWNED_SETTINGS[key]})"
+    return None
+
+
+def check_settings(value: dict[str, Any]) -> dict[str, Any]:
+    problems = [problem for key in value if (problem := setting_problem(key))]
+    if problems:
+        raise ValueError("; ".join(problems))
     return value
+
+
+def check_settings_once(pgadmin: PgAdminSpec) -> PgAdminSpec:
+    both = sorted(set(pgadmin.settings) & set(pgadmin.secret_settings))
+    if both:
+        raise ValueError(f"{', '.join(both)}: given in settings and in secretSettings; one value each")
+    return pgadmin
