@@ -39,6 +39,7 @@ from pgrender.plan.labels import (
     BACKUP_TYPE_LABEL,
     CA_ANNOTATION,
     CLUSTER_LABEL,
+    CLUSTER_NAMESPACE_ANNOTATION,
     COMPONENT_DATABASE,
     COMPONENT_LABEL,
     PGUSER_LABEL,
@@ -250,8 +251,11 @@ class Obj:
 
     @property
     def cluster(self) -> tuple[str, str] | None:
+        """(namespace, name) of the cluster it belongs to; a copy in an application's namespace names its
+        cluster's namespace (CLUSTER_NAMESPACE_ANNOTATION)."""
         name = self.labels.get(CLUSTER_LABEL)
-        return (self.namespace, str(name)) if name else None
+        namespace = self.annotations.get(CLUSTER_NAMESPACE_ANNOTATION) or self.namespace
+        return (str(namespace), str(name)) if name else None
 
     @property
     def member(self) -> bool:
@@ -2023,9 +2027,9 @@ RENAMED_CREDENTIALS = (
 )
 
 CREDENTIALS_REMOVED = (
-    "a Secret of a user's credentials, deleted when pruned (its user removed, its login or accessSecret off, or "
-    "provider existing, where you make it): pods that read it (env or volume) fail to start from then on, unless "
-    "it is made another way"
+    "a Secret of a user's credentials, deleted when pruned (its user removed, its login or accessSecret off, its "
+    "namespace left out of secretNamespaces, or provider existing, where you make it): pods that read it (env or "
+    "volume) fail to start from then on, unless it is made another way"
 )
 MADE_ELSEWHERE = (
     "made from now on by the {maker} of the same name, whose controller writes the Secret (another secrets "

@@ -341,8 +341,8 @@ def _make36(__frozen_defaults__, __frozen_factory__):
 
 
 def _make37(__frozen_defaults__, __frozen_factory__):
-    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__ = __frozen_defaults__
-    def __init__(__frozen_self__, name, databases, options, password_rotation, secret, labels, access_secret=__frozen_d0__, primary=__frozen_d1__, pgbouncer=__frozen_d2__, fqdn=__frozen_d3__, in_roles=__frozen_d4__, settings=__frozen_d5__, password_owner=__frozen_d6__, connect_database=__frozen_d7__):
+    __frozen_d0__, __frozen_d1__, __frozen_d2__, __frozen_d3__, __frozen_d4__, __frozen_d5__, __frozen_d6__, __frozen_d7__, __frozen_d8__ = __frozen_defaults__
+    def __init__(__frozen_self__, name, databases, options, password_rotation, secret, labels, access_secret=__frozen_d0__, primary=__frozen_d1__, pgbouncer=__frozen_d2__, fqdn=__frozen_d3__, in_roles=__frozen_d4__, settings=__frozen_d5__, password_owner=__frozen_d6__, secret_namespaces=__frozen_d7__, connect_database=__frozen_d8__):
         __frozen_set__(__frozen_self__, 'name', name)
         __frozen_set__(__frozen_self__, 'databases', databases)
         __frozen_set__(__frozen_self__, 'options', options)
@@ -356,6 +356,7 @@ def _make37(__frozen_defaults__, __frozen_factory__):
         __frozen_set__(__frozen_self__, 'in_roles', in_roles)
         __frozen_set__(__frozen_self__, 'settings', settings)
         __frozen_set__(__frozen_self__, 'password_owner', password_owner)
+        __frozen_set__(__frozen_self__, 'secret_namespaces', secret_namespaces)
         __frozen_set__(__frozen_self__, 'connect_database', connect_database)
     return __init__
 
@@ -1207,7 +1208,7 @@ MAKERS: dict[str, Callable[[tuple[Any, ...], object], Callable[..., None]]] = {
     'material,subject,rotation=,quoting=,owner=': _make34,
     'max_lag_bytes,step_timeout_seconds': _make35,
     'name,cert=,key=,ca=': _make36,
-    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,connect_database=': _make37,
+    'name,databases,options,password_rotation,secret,labels,access_secret=,primary=,pgbouncer=,fqdn=,in_roles=,settings=,password_owner=,secret_namespaces=,connect_database=': _make37,
     'name,group,host,port,database,username': _make38,
     'name,image,run_as_user,run_as_group,labels,selector,metadata,service,scheduling,resources,volume,settings,secret_settings,logins,admin_password_subject,admin_password_rotation,sync_wave': _make39,
     'name,index,kind,path,store_options,retention_options,env,files,volume,cipher_key,cipher_subject,cipher_owner=,service_account=': _make40,

@@ -1,4 +1,5 @@
-"""Pod parts shared by several builders: metadata, scheduling, security contexts, secret volumes."""
+"""Pod parts shared by several builders: metadata, scheduling, security contexts, secret volumes, and
+the copies of an object in other namespaces."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgrender.frozen import frozen
 from pgrender.plan import defaults
+from pgrender.plan.labels import CLUSTER_NAMESPACE_ANNOTATION
 
 if TYPE_CHECKING:
     from pgrender.plan import ClusterPlan, ComponentMeta, PlacementPlan, ResourcesPlan, SchedulingPlan
@@ -182,3 +184,14 @@ def apply(pod: Manifest, part: PodPart) -> Manifest:
         out["initContainers"] = [*pod.get("initContainers", []), *part.init_containers]
     out.update(part.pod_fields)
     return out
+
+
+def in_namespaces(manifest: Manifest, namespaces: tuple[str, ...]) -> list[Manifest]:
+    """``manifest`` and a copy of it in each of ``namespaces`` (users[].secretNamespaces): the same keys
+    and values, the cluster's namespace named on each copy."""
+    meta = manifest["metadata"]
+    copies = []
+    for namespace in namespaces:
+        annotations = {**meta.get("annotations", {}), CLUSTER_NAMESPACE_ANNOTATION: meta["namespace"]}
+        copies.append({**manifest, "metadata": {**meta, "namespace": namespace, "annotations": annotations}})
+    return [manifest, *copies]

@@ -52,6 +52,7 @@ from typing import IO
 
 from pgrender import emit
 from pgrender.errors import InternalError, OutputError
+from pgrender.plan.labels import CLUSTER_NAMESPACE_ANNOTATION
 from pgrender.plan.names import cluster_directories
 from pgrender.record import RECORD, in_order, read_open
 from pgrender.render import ClusterOutput, Finished, Rendering
@@ -75,8 +76,11 @@ NO_EXCHANGE = frozenset({errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
 
 
 def file_name(manifest: emit.Manifest) -> str:
-    """<kind>-<name>.yaml, lower case: unique within a cluster, as emit refuses duplicate ids."""
-    return f"{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
+    """<kind>-<name>.yaml, lower case: unique within a cluster, as emit refuses duplicate ids; a copy in an
+    application's namespace (users[].secretNamespaces) <kind>-<name>.<namespace>.yaml."""
+    meta = manifest["metadata"]
+    copy = CLUSTER_NAMESPACE_ANNOTATION in meta.get("annotations", {})
+    return f"{manifest['kind'].lower()}-{meta['name']}{'.' + meta['namespace'] if copy else ''}.yaml"
 
 
 def kustomization(resources: list[str]) -> str:

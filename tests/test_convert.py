@@ -357,7 +357,7 @@ NOTED = [
      NoteKind.LEFT_OUT, "add spec.restore {repo, run, target} when you mean it"),
     ("pgo", "metadata: {uid: 1234}", "metadata.uid", NoteKind.IGNORED, "API server"),
     ("pgo", "status: {postgresVersion: 16}", "status", NoteKind.IGNORED, "operator"),
-    ("zalando", "spec: {users: {ns.app: []}}", "spec.users.ns.app", NoteKind.LEFT_OUT, "another namespace"),
+    ("zalando", "spec: {users: {ns.app: []}}", "spec.users.ns.app", NoteKind.CHANGED, "also in namespace ns"),
     ("zalando", "spec: {enableLogicalBackup: true}", "spec.enableLogicalBackup", NoteKind.LEFT_OUT,
      "backups.logical"),
     ("zalando", "spec: {clone: {cluster: acid-source, timestamp: '2017-12-19T12:40:33+01:00'}}", "spec.clone",

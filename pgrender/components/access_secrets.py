@@ -10,13 +10,18 @@ from __future__ import annotations
 from pgrender.plan import ClusterPlan, UserPlan
 from pgrender.plan import secret_keys as keys
 from pgrender.plan.hosts import CLIENT_SSLMODE
-from pgrender.pod import Manifest, object_meta
+from pgrender.pod import Manifest, in_namespaces, object_meta
 from pgrender.secrets import SecretText, ca_certificate, secret_text, user_password
 
 
 def access_secrets(plan: ClusterPlan) -> list[Manifest]:
-    """Return an access Secret for every user that asks for one."""
-    return [_secret(plan, user) for user in plan.users if user.access_secret]
+    """Return an access Secret for every user that asks for one, and its copies in users[].secretNamespaces."""
+    return [
+        m
+        for user in plan.users
+        if user.access_secret
+        for m in in_namespaces(_secret(plan, user), user.secret_namespaces)
+    ]
 
 
 def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:

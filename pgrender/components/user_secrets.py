@@ -6,7 +6,7 @@ from __future__ import annotations
 from pgrender.plan import ClusterPlan, UserPlan
 from pgrender.plan import secret_keys as keys
 from pgrender.plan.hosts import Connection
-from pgrender.pod import Manifest, object_meta
+from pgrender.pod import Manifest, in_namespaces, object_meta
 from pgrender.secrets import (
     Quoting,
     SecretInput,
@@ -19,8 +19,9 @@ from pgrender.secrets import (
 
 
 def user_secrets(plan: ClusterPlan) -> list[Manifest]:
-    """Return a credentials Secret for every role that can log in."""
-    return [_secret(plan, user) for user in plan.users if user.secret]
+    """Return a credentials Secret for every role that can log in, and its copies in the namespaces of
+    the applications that use it (users[].secretNamespaces)."""
+    return [m for user in plan.users if user.secret for m in in_namespaces(_secret(plan, user), user.secret_namespaces)]
 
 
 def _secret(plan: ClusterPlan, user: UserPlan) -> Manifest:

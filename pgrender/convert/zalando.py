@@ -104,6 +104,13 @@ REASONS: tuple[Reason, ...] = (
 )
 
 
+_CROSS_NAMESPACE = (
+    "role {name}, its Secret also in namespace {namespace} (users[].secretNamespaces), named as the "
+    "cluster's ({name}.<cluster>.credentials...; Zalando's was {namespace}.{name}.<cluster>...): point the "
+    "applications there at that name"
+)
+
+
 @frozen
 class _Zalando:
     name: str = "zalando"
@@ -254,14 +261,15 @@ class _Build:
             if isinstance(owner, str):
                 owners.setdefault(owner, []).append(database)
         indexes: dict[str, int] = {}
-        for name, path, flags in src.items(("spec", "users")):
+        for key, path, flags in src.items(("spec", "users")):
             src.take(path)
-            if "." in name:
-                src.left_out(
-                    path,
-                    "a user {namespace}.{name} has its Secret in another namespace; pgrender writes every "
-                    "Secret into the cluster's namespace",
-                )
+            # enable_cross_namespace_secret: {namespace}.{name} is the role name after the first '.', whose
+            # Secret Zalando writes into that namespace.
+            namespace, _, name = key.partition(".") if "." in key else ("", "", key)
+            if namespace and name in indexes:
+                listed = out.get(("spec", "users", indexes[name], "secretNamespaces")) or []
+                out.set(("spec", "users", indexes[name], "secretNamespaces"), [*listed, namespace], src.at(path))
+                src.changed(path, _CROSS_NAMESPACE.format(namespace=namespace, name=name))
                 continue
             if flags is not None and not isinstance(flags, list):
                 src.expected(path, "a list of role flags")
@@ -270,10 +278,13 @@ class _Build:
             if unknown:
                 src.left_out(path, f"{', '.join(unknown)}: not a role flag (expected {', '.join(_ROLE_FLAGS)})")
             user: dict[str, Any] = {"name": name}
-            if owners.get(name):
-                user["databases"] = list(owners[name])
+            if owners.get(key):
+                user["databases"] = list(owners[key])
             if options:
                 user["options"] = options
+            if namespace:
+                user["secretNamespaces"] = [namespace]
+                src.changed(path, _CROSS_NAMESPACE.format(namespace=namespace, name=name))
             index = out.append(("spec", "users"), user, src.at(path))
             if index is not None:
                 indexes[name] = index

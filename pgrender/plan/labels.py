@@ -27,6 +27,9 @@ WAL_VOLUME_RETIRED_ANNOTATION = "pgrender.io/wal-volume-retired"
 # On the members' pod template: a digest of spec.serviceAccountTemplate's labels and annotations, so
 # a change replaces the pods (a cloud identity, IRSA's, is given to a pod when it is created).
 ACCOUNT_DIGEST_ANNOTATION = "pgrender.io/account-digest"
+# On a copy of a cluster's Secret in another namespace (users[].secretNamespaces): the cluster's own
+# namespace, which with CLUSTER_LABEL names the cluster it belongs to.
+CLUSTER_NAMESPACE_ANNOTATION = "pgrender.io/cluster-namespace"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -64,3 +67,10 @@ def common(cluster: str, component: str) -> dict[str, str]:
         COMPONENT_LABEL: component,
         MANAGED_BY_LABEL: "pgrender",
     }
+
+
+def cluster_namespace(metadata: dict[str, object]) -> str:
+    """The namespace of the cluster an object belongs to: its own, or a copy's cluster's."""
+    annotations = metadata.get("annotations") or {}
+    assert isinstance(annotations, dict)
+    return str(annotations.get(CLUSTER_NAMESPACE_ANNOTATION) or metadata.get("namespace", ""))

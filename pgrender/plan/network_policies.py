@@ -96,6 +96,9 @@ def resolve_network_policies(
     reconcile_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_RECONCILE}
     backup_selector = {labels.CLUSTER_LABEL: cluster, labels.COMPONENT_LABEL: labels.COMPONENT_BACKUP}
     apps = tuple(peer(p) for p in np.applications)
+    # The namespaces users' Secrets are written into (users[].secretNamespaces): their applications.
+    elsewhere = sorted({ns for u in spec.users if u.options.login for ns in u.secret_namespaces})
+    apps += tuple({"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}} for ns in elsewhere)
     if spec.openshift and "dns" not in np.model_fields_set:
         dns_peers, dns_ports = openshift_dns_peers(), OPENSHIFT_DNS_PORTS
     else:

@@ -37,6 +37,8 @@ class UserPlan:
     settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE ... SET; settings not listed are reset
     # Whose password it is, for deriving it: None, this cluster's; an infrastructure role's is shared.
     password_owner: tuple[str, str] | None = None
+    # Other namespaces its Secret (and access Secret) is written into, for applications there.
+    secret_namespaces: tuple[str, ...] = ()
 
     # The database its Secret names when it lists none (an infrastructure role: postgres, which
     # every role may connect to); None leaves it out, and libpq takes the user's name.
@@ -142,6 +144,26 @@ def standby_source(sourced: SourcedCluster) -> tuple[str, str] | None:
     return (source.namespace or sourced.cluster.metadata.namespace, source.cluster)
 
 
+def _secret_namespace_problems(sourced: SourcedCluster, names: Names, user: UserSpec) -> list[str]:
+    """Why ``user``'s secretNamespaces cannot be written as given."""
+    given = user.secret_namespaces
+    if not given:
+        return []
+    out = []
+    if not user.options.login:
+        out.append("a role that cannot log in has no Secret to write elsewhere; set options.login")
+    if sourced.cluster.metadata.namespace in given:
+        out.append(f"{sourced.cluster.metadata.namespace} is the cluster's own namespace, which has the Secret")
+    if len(set(given)) != len(given):
+        out.append("a namespace is listed twice")
+    if names.profile.cnpg_keys and not sourced.cluster.spec.connectivity.dns:
+        out.append(
+            "CloudNativePG's Secret names its host without the namespace (<cluster>-rw), which resolves in the "
+            "cluster's namespace only; use another naming profile, or spec.connectivity.dns"
+        )
+    return out
+
+
 def resolve_users(
     sourced: SourcedCluster,
     names: Names,
@@ -193,6 +215,8 @@ def resolve_users(
                 )
             )
         access = names.pgaccess_secret(u.name) if u.access_secret and u.options.login else None
+        for problem in _secret_namespace_problems(sourced, names, u):
+            problems.append(sourced.problem((*where, "secretNamespaces"), problem))
         user_labels = {
             **labels.common(cluster, labels.COMPONENT_DATABASE),
             labels.PGUSER_LABEL: u.name,
@@ -214,6 +238,7 @@ def resolve_users(
                 in_roles=tuple(u.in_roles),
                 settings=settings,
                 password_owner=standby_source(sourced),
+                secret_namespaces=tuple(u.secret_namespaces) if u.options.login else (),
             )
         )
         reporters.append(report)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from pgrender.errors import PgrenderError
 from pgrender.frozen import frozen
 from pgrender.plan import RuntimePasswords
-from pgrender.plan.labels import CLUSTER_LABEL
+from pgrender.plan.labels import CLUSTER_LABEL, cluster_namespace
 from pgrender.pod import SYNC_WAVE
 from pgrender.secrets import Material, Quoting, SecretInput, SecretText
 
@@ -166,7 +166,8 @@ class External:
         seen: dict[RemoteRef, tuple[Material, str, tuple[str, str] | None]] = {}
         out = []
         for secret in owned:
-            namespace, cluster = secret["metadata"]["namespace"], secret["metadata"]["labels"][CLUSTER_LABEL]
+            # A copy in an application's namespace reads the values of its cluster's (cluster_namespace).
+            namespace, cluster = cluster_namespace(secret["metadata"]), secret["metadata"]["labels"][CLUSTER_LABEL]
             refs = {}
             for value in secret.get("data", {}).values():
                 for item in value.inputs if isinstance(value, SecretText) else ():

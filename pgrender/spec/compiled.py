@@ -534,10 +534,12 @@ _v115 = p.sequence(p.after(p.string(), m_spec_rules_users.check_database_name), 
 
 _v116 = p.integer(ge=0)
 
-_v117 = p.boolean()
+_v117 = p.sequence(p.after(p.string(), m_spec_rules_base.check_dns_label), max_length=20)
+
+_v118 = p.boolean()
 
 class UserSpec(p.Plain):
-    __slots__ = ('name', 'options', 'in_roles', 'parameters', 'databases', 'password_rotation', 'access_secret')
+    __slots__ = ('name', 'options', 'in_roles', 'parameters', 'databases', 'password_rotation', 'secret_namespaces', 'access_secret')
 
 V_UserSpec = p.Model(UserSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
@@ -546,10 +548,11 @@ V_UserSpec = p.Model(UserSpec, (
     p.Field('parameters', 'parameters', _v114, lambda: _v114({})),
     p.Field('databases', 'databases', _v115, lambda: _v115([])),
     p.Field('password_rotation', 'passwordRotation', _v116, lambda: _v116(0)),
-    p.Field('access_secret', 'accessSecret', _v117, lambda: _v117(False)),
+    p.Field('secret_namespaces', 'secretNamespaces', _v117, lambda: _v117([])),
+    p.Field('access_secret', 'accessSecret', _v118, lambda: _v118(False)),
 ))
 
-_v118 = p.sequence(V_UserSpec, max_length=1000)
+_v119 = p.sequence(V_UserSpec, max_length=1000)
 
 class DatabaseSpec(p.Plain):
     __slots__ = ('name', 'owner')
@@ -559,184 +562,184 @@ V_DatabaseSpec = p.Model(DatabaseSpec, (
     p.Field('owner', 'owner', p.after(p.string(), m_spec_rules_users.check_role_name), None),
 ))
 
-_v119 = p.sequence(V_DatabaseSpec, max_length=1000)
+_v120 = p.sequence(V_DatabaseSpec, max_length=1000)
 
-_v120 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v121 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v121 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_secret_key))
+_v122 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_secret_key))
 
-_v122 = p.nullable(p.string(min_length=1, max_length=262144))
+_v123 = p.nullable(p.string(min_length=1, max_length=262144))
 
 class InitSQLSpec(p.Plain):
     __slots__ = ('name', 'key', 'sql')
 
 V_InitSQLSpec = p.after(p.Model(InitSQLSpec, (
-    p.Field('name', 'name', _v120, lambda: _v120(None)),
-    p.Field('key', 'key', _v121, lambda: _v121(None)),
-    p.Field('sql', 'sql', _v122, lambda: _v122(None)),
+    p.Field('name', 'name', _v121, lambda: _v121(None)),
+    p.Field('key', 'key', _v122, lambda: _v122(None)),
+    p.Field('sql', 'sql', _v123, lambda: _v123(None)),
 )), m_spec_rules_init_sql.check_one_source)
 
-_v123 = p.nullable(V_InitSQLSpec)
-
-_v124 = p.boolean()
+_v124 = p.nullable(V_InitSQLSpec)
 
 _v125 = p.boolean()
 
-_v126 = p.integer(ge=5, le=3600)
+_v126 = p.boolean()
 
-_v127 = p.integer(ge=1, le=600)
+_v127 = p.integer(ge=5, le=3600)
 
-_v128 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v128 = p.integer(ge=1, le=600)
 
-_v129 = p.sequence(p.string(), max_length=500)
+_v129 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v130 = p.mapping(p.string(), p.anything())
+_v130 = p.sequence(p.string(), max_length=500)
 
-_v131 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v131 = p.mapping(p.string(), p.anything())
+
+_v132 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class SwitchoverSpec(p.Plain):
     __slots__ = ('run', 'target')
 
 V_SwitchoverSpec = p.Model(SwitchoverSpec, (
     p.Field('run', 'run', p.integer(ge=1, le=1000000), None),
-    p.Field('target', 'target', _v131, lambda: _v131(None)),
+    p.Field('target', 'target', _v132, lambda: _v132(None)),
 ))
 
-_v132 = p.nullable(V_SwitchoverSpec)
+_v133 = p.nullable(V_SwitchoverSpec)
 
 class PatroniSpec(p.Plain):
     __slots__ = ('synchronous_mode', 'synchronous_mode_strict', 'leader_lease_duration_seconds', 'sync_period_seconds', 'parameters', 'pg_hba', 'dynamic_configuration', 'switchover')
 
 V_PatroniSpec = p.after(p.Model(PatroniSpec, (
-    p.Field('synchronous_mode', 'synchronousMode', _v124, lambda: _v124(False)),
-    p.Field('synchronous_mode_strict', 'synchronousModeStrict', _v125, lambda: _v125(False)),
-    p.Field('leader_lease_duration_seconds', 'leaderLeaseDurationSeconds', _v126, lambda: _v126(30)),
-    p.Field('sync_period_seconds', 'syncPeriodSeconds', _v127, lambda: _v127(10)),
-    p.Field('parameters', 'parameters', _v128, lambda: _v128({})),
-    p.Field('pg_hba', 'pgHBA', _v129, lambda: _v129([])),
-    p.Field('dynamic_configuration', 'dynamicConfiguration', _v130, lambda: _v130({})),
-    p.Field('switchover', 'switchover', _v132, lambda: _v132(None)),
+    p.Field('synchronous_mode', 'synchronousMode', _v125, lambda: _v125(False)),
+    p.Field('synchronous_mode_strict', 'synchronousModeStrict', _v126, lambda: _v126(False)),
+    p.Field('leader_lease_duration_seconds', 'leaderLeaseDurationSeconds', _v127, lambda: _v127(30)),
+    p.Field('sync_period_seconds', 'syncPeriodSeconds', _v128, lambda: _v128(10)),
+    p.Field('parameters', 'parameters', _v129, lambda: _v129({})),
+    p.Field('pg_hba', 'pgHBA', _v130, lambda: _v130([])),
+    p.Field('dynamic_configuration', 'dynamicConfiguration', _v131, lambda: _v131({})),
+    p.Field('switchover', 'switchover', _v133, lambda: _v133(None)),
 )), m_spec_rules_patroni.check_timing)
 
-_v133 = p.member(m_spec_rules_services.ServiceType)
+_v134 = p.member(m_spec_rules_services.ServiceType)
 
-_v134 = p.nullable(p.integer(ge=30000, le=32767))
+_v135 = p.nullable(p.integer(ge=30000, le=32767))
 
-_v135 = p.nullable(p.string())
+_v136 = p.nullable(p.string())
 
-_v136 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
+_v137 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
-_v137 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
+_v138 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
 class ServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata')
 
 V_ServiceSpec = p.after(p.Model(ServiceSpec, (
-    p.Field('type', 'type', _v133, lambda: _v133(m_spec_rules_services.ServiceType.CLUSTER_IP)),
-    p.Field('node_port', 'nodePort', _v134, lambda: _v134(None)),
-    p.Field('load_balancer_class', 'loadBalancerClass', _v135, lambda: _v135(None)),
-    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v136, lambda: _v136([])),
-    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v137, lambda: _v137(None)),
+    p.Field('type', 'type', _v134, lambda: _v134(m_spec_rules_services.ServiceType.CLUSTER_IP)),
+    p.Field('node_port', 'nodePort', _v135, lambda: _v135(None)),
+    p.Field('load_balancer_class', 'loadBalancerClass', _v136, lambda: _v136(None)),
+    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v137, lambda: _v137([])),
+    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v138, lambda: _v138(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 )), m_spec_rules_services.check_fields_fit_type)
 
-_v138 = p.member(m_spec_rules_services.ServiceType)
+_v139 = p.member(m_spec_rules_services.ServiceType)
 
-_v139 = p.nullable(p.integer(ge=30000, le=32767))
+_v140 = p.nullable(p.integer(ge=30000, le=32767))
 
-_v140 = p.nullable(p.string())
+_v141 = p.nullable(p.string())
 
-_v141 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
+_v142 = p.sequence(p.after(p.string(), m_spec_rules_services.check_source_range))
 
-_v142 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
+_v143 = p.nullable(p.string(pattern='^(Cluster|Local)\\Z'))
 
-_v143 = p.boolean()
+_v144 = p.boolean()
 
 class ReplicaServiceSpec(p.Plain):
     __slots__ = ('type', 'node_port', 'load_balancer_class', 'load_balancer_source_ranges', 'external_traffic_policy', 'metadata', 'enabled')
 
 V_ReplicaServiceSpec = p.after(p.Model(ReplicaServiceSpec, (
-    p.Field('type', 'type', _v138, lambda: _v138(m_spec_rules_services.ServiceType.CLUSTER_IP)),
-    p.Field('node_port', 'nodePort', _v139, lambda: _v139(None)),
-    p.Field('load_balancer_class', 'loadBalancerClass', _v140, lambda: _v140(None)),
-    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v141, lambda: _v141([])),
-    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v142, lambda: _v142(None)),
+    p.Field('type', 'type', _v139, lambda: _v139(m_spec_rules_services.ServiceType.CLUSTER_IP)),
+    p.Field('node_port', 'nodePort', _v140, lambda: _v140(None)),
+    p.Field('load_balancer_class', 'loadBalancerClass', _v141, lambda: _v141(None)),
+    p.Field('load_balancer_source_ranges', 'loadBalancerSourceRanges', _v142, lambda: _v142([])),
+    p.Field('external_traffic_policy', 'externalTrafficPolicy', _v143, lambda: _v143(None)),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-    p.Field('enabled', 'enabled', _v143, lambda: _v143(True)),
+    p.Field('enabled', 'enabled', _v144, lambda: _v144(True)),
 )), m_spec_rules_services.check_fields_fit_type)
-
-_v144 = p.nullable(V_ServiceSpec)
 
 _v145 = p.nullable(V_ServiceSpec)
 
-_v146 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
+_v146 = p.nullable(V_ServiceSpec)
 
-_v147 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
+_v147 = p.after(p.string(), m_spec_rules_base.ProviderName('TLS', m_providers.TLS_PROVIDERS).registered)
 
-_v148 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v148 = p.sequence(p.after(p.string(), m_spec_rules_tls.check_san), max_length=100)
 
-_v149 = p.integer(ge=1, le=36500)
+_v149 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
 _v150 = p.integer(ge=1, le=36500)
 
-_v151 = p.integer(ge=0)
+_v151 = p.integer(ge=1, le=36500)
 
 _v152 = p.integer(ge=0)
 
-_v153 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
+_v153 = p.integer(ge=0)
 
-_v154 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
+_v154 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_ca_pem))
 
-_v155 = p.literal('Issuer', 'ClusterIssuer')
+_v155 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_common_name))
 
-_v156 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v156 = p.literal('Issuer', 'ClusterIssuer')
+
+_v157 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class IssuerRefSpec(p.Plain):
     __slots__ = ('name', 'kind', 'group')
 
 V_IssuerRefSpec = p.Model(IssuerRefSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('kind', 'kind', _v155, lambda: _v155('Issuer')),
-    p.Field('group', 'group', _v156, lambda: _v156('cert-manager.io')),
+    p.Field('kind', 'kind', _v156, lambda: _v156('Issuer')),
+    p.Field('group', 'group', _v157, lambda: _v157('cert-manager.io')),
 ))
 
-_v157 = p.nullable(V_IssuerRefSpec)
+_v158 = p.nullable(V_IssuerRefSpec)
 
-_v158 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
-
-_v159 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+_v159 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 _v160 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
+
+_v161 = p.nullable(p.after(p.string(), m_spec_rules_tls.check_go_duration))
 
 class CertManagerSpec(p.Plain):
     __slots__ = ('issuer_ref', 'ca_secret_name', 'duration', 'renew_before')
 
 V_CertManagerSpec = p.after(p.Model(CertManagerSpec, (
-    p.Field('issuer_ref', 'issuerRef', _v157, lambda: _v157(None)),
-    p.Field('ca_secret_name', 'caSecretName', _v158, lambda: _v158(None)),
-    p.Field('duration', 'duration', _v159, lambda: _v159(None)),
-    p.Field('renew_before', 'renewBefore', _v160, lambda: _v160(None)),
+    p.Field('issuer_ref', 'issuerRef', _v158, lambda: _v158(None)),
+    p.Field('ca_secret_name', 'caSecretName', _v159, lambda: _v159(None)),
+    p.Field('duration', 'duration', _v160, lambda: _v160(None)),
+    p.Field('renew_before', 'renewBefore', _v161, lambda: _v161(None)),
 )), m_spec_rules_tls.check_one_issuer)
 
-_v161 = p.nullable(V_CertManagerSpec)
-
-_v162 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v162 = p.nullable(V_CertManagerSpec)
 
 _v163 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v164 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+_v164 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 _v165 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
 _v166 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
 
+_v167 = p.after(p.string(), m_spec_rules_tls.check_secret_key)
+
 class SecretItemsSpec(p.Plain):
     __slots__ = ('certificate', 'private_key', 'ca')
 
 V_SecretItemsSpec = p.after(p.Model(SecretItemsSpec, (
-    p.Field('certificate', 'certificate', _v164, lambda: _v164('tls.crt')),
-    p.Field('private_key', 'privateKey', _v165, lambda: _v165('tls.key')),
-    p.Field('ca', 'ca', _v166, lambda: _v166('ca.crt')),
+    p.Field('certificate', 'certificate', _v165, lambda: _v165('tls.crt')),
+    p.Field('private_key', 'privateKey', _v166, lambda: _v166('tls.key')),
+    p.Field('ca', 'ca', _v167, lambda: _v167('ca.crt')),
 )), m_spec_rules_tls.check_distinct_items)
 
 class ExistingTLSSpec(p.Plain):
@@ -746,108 +749,108 @@ V_ExistingTLSSpec = p.Model(ExistingTLSSpec, (
     p.Field('server_secret_name', 'serverSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('replication_secret_name', 'replicationSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('superuser_secret_name', 'superuserSecretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v162, lambda: _v162(None)),
-    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v163, lambda: _v163(None)),
+    p.Field('pg_bouncer_secret_name', 'pgBouncerSecretName', _v163, lambda: _v163(None)),
+    p.Field('pg_back_rest_secret_name', 'pgBackRestSecretName', _v164, lambda: _v164(None)),
     p.Field('items', 'items', V_SecretItemsSpec, lambda: V_SecretItemsSpec({})),
 ))
 
-_v167 = p.nullable(V_ExistingTLSSpec)
+_v168 = p.nullable(V_ExistingTLSSpec)
 
 class TLSSpec(p.Plain):
     __slots__ = ('provider', 'extra_sans', 'not_before', 'ca_validity_days', 'validity_days', 'rotation', 'ca_rotation', 'ca_certificate', 'replication_common_name', 'cert_manager', 'existing')
 
 V_TLSSpec = p.after(p.after(p.Model(TLSSpec, (
-    p.Field('provider', 'provider', _v146, lambda: _v146('derived')),
-    p.Field('extra_sans', 'extraSANs', _v147, lambda: _v147([])),
-    p.Field('not_before', 'notBefore', _v148, lambda: _v148(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v149, lambda: _v149(7300)),
-    p.Field('validity_days', 'validityDays', _v150, lambda: _v150(3650)),
-    p.Field('rotation', 'rotation', _v151, lambda: _v151(0)),
-    p.Field('ca_rotation', 'caRotation', _v152, lambda: _v152(0)),
-    p.Field('ca_certificate', 'caCertificate', _v153, lambda: _v153(None)),
-    p.Field('replication_common_name', 'replicationCommonName', _v154, lambda: _v154(None)),
-    p.Field('cert_manager', 'certManager', _v161, lambda: _v161(None)),
-    p.Field('existing', 'existing', _v167, lambda: _v167(None)),
+    p.Field('provider', 'provider', _v147, lambda: _v147('derived')),
+    p.Field('extra_sans', 'extraSANs', _v148, lambda: _v148([])),
+    p.Field('not_before', 'notBefore', _v149, lambda: _v149(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v150, lambda: _v150(7300)),
+    p.Field('validity_days', 'validityDays', _v151, lambda: _v151(3650)),
+    p.Field('rotation', 'rotation', _v152, lambda: _v152(0)),
+    p.Field('ca_rotation', 'caRotation', _v153, lambda: _v153(0)),
+    p.Field('ca_certificate', 'caCertificate', _v154, lambda: _v154(None)),
+    p.Field('replication_common_name', 'replicationCommonName', _v155, lambda: _v155(None)),
+    p.Field('cert_manager', 'certManager', _v162, lambda: _v162(None)),
+    p.Field('existing', 'existing', _v168, lambda: _v168(None)),
 )), m_spec_rules_tls.check_provider_settings), m_spec_rules_tls.check_expiry_fits)
 
-_v168 = p.integer(ge=1, le=100)
+_v169 = p.integer(ge=1, le=100)
 
-_v169 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v170 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v170 = p.member(m_spec_rules_pgbouncer.PoolMode)
+_v171 = p.member(m_spec_rules_pgbouncer.PoolMode)
 
-_v171 = p.integer(ge=1, le=1000000)
+_v172 = p.integer(ge=1, le=1000000)
 
-_v172 = p.integer(ge=1, le=10000)
+_v173 = p.integer(ge=1, le=10000)
 
-_v173 = p.integer(ge=1024, le=65535)
+_v174 = p.integer(ge=1024, le=65535)
 
-_v174 = p.integer(ge=0, le=1000000)
+_v175 = p.integer(ge=0, le=1000000)
 
-_v175 = p.nullable(V_ResourcesSpec)
+_v176 = p.nullable(V_ResourcesSpec)
 
-_v176 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
-
-_v177 = p.mapping(p.string(), p.string(), max_length=1000)
+_v177 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean())), m_spec_rules_pgbouncer.check_known_settings)
 
 _v178 = p.mapping(p.string(), p.string(), max_length=1000)
+
+_v179 = p.mapping(p.string(), p.string(), max_length=1000)
 
 class PgBouncerConfigSpec(p.Plain):
     __slots__ = ('global_', 'databases', 'users')
 
 V_PgBouncerConfigSpec = p.Model(PgBouncerConfigSpec, (
-    p.Field('global_', 'global', _v176, lambda: _v176({})),
-    p.Field('databases', 'databases', _v177, lambda: _v177({})),
-    p.Field('users', 'users', _v178, lambda: _v178({})),
+    p.Field('global_', 'global', _v177, lambda: _v177({})),
+    p.Field('databases', 'databases', _v178, lambda: _v178({})),
+    p.Field('users', 'users', _v179, lambda: _v179({})),
 ))
-
-_v179 = p.integer(ge=1, le=2147483647)
 
 _v180 = p.integer(ge=1, le=2147483647)
 
-_v181 = p.sequence(V_ContainerSpec, max_length=20)
+_v181 = p.integer(ge=1, le=2147483647)
 
-_v182 = p.sequence(V_InitContainerSpec, max_length=20)
+_v182 = p.sequence(V_ContainerSpec, max_length=20)
+
+_v183 = p.sequence(V_InitContainerSpec, max_length=20)
 
 class PgBouncerSpec(p.Plain):
     __slots__ = ('replicas', 'image', 'pool_mode', 'max_client_connections', 'default_pool_size', 'port', 'max_prepared_statements', 'resources', 'scheduling', 'service', 'metadata', 'config', 'run_as_user', 'run_as_group', 'sidecars', 'init_containers')
 
 V_PgBouncerSpec = p.after(p.after(p.Model(PgBouncerSpec, (
-    p.Field('replicas', 'replicas', _v168, lambda: _v168(1)),
-    p.Field('image', 'image', _v169, lambda: _v169(None)),
-    p.Field('pool_mode', 'poolMode', _v170, lambda: _v170(m_spec_rules_pgbouncer.PoolMode.SESSION)),
-    p.Field('max_client_connections', 'maxClientConnections', _v171, lambda: _v171(1000)),
-    p.Field('default_pool_size', 'defaultPoolSize', _v172, lambda: _v172(20)),
-    p.Field('port', 'port', _v173, lambda: _v173(5432)),
-    p.Field('max_prepared_statements', 'maxPreparedStatements', _v174, lambda: _v174(200)),
-    p.Field('resources', 'resources', _v175, lambda: _v175(None)),
+    p.Field('replicas', 'replicas', _v169, lambda: _v169(1)),
+    p.Field('image', 'image', _v170, lambda: _v170(None)),
+    p.Field('pool_mode', 'poolMode', _v171, lambda: _v171(m_spec_rules_pgbouncer.PoolMode.SESSION)),
+    p.Field('max_client_connections', 'maxClientConnections', _v172, lambda: _v172(1000)),
+    p.Field('default_pool_size', 'defaultPoolSize', _v173, lambda: _v173(20)),
+    p.Field('port', 'port', _v174, lambda: _v174(5432)),
+    p.Field('max_prepared_statements', 'maxPreparedStatements', _v175, lambda: _v175(200)),
+    p.Field('resources', 'resources', _v176, lambda: _v176(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
     p.Field('config', 'config', V_PgBouncerConfigSpec, lambda: V_PgBouncerConfigSpec({})),
-    p.Field('run_as_user', 'runAsUser', _v179, lambda: _v179(998)),
-    p.Field('run_as_group', 'runAsGroup', _v180, lambda: _v180(996)),
-    p.Field('sidecars', 'sidecars', _v181, lambda: _v181([])),
-    p.Field('init_containers', 'initContainers', _v182, lambda: _v182([])),
+    p.Field('run_as_user', 'runAsUser', _v180, lambda: _v180(998)),
+    p.Field('run_as_group', 'runAsGroup', _v181, lambda: _v181(996)),
+    p.Field('sidecars', 'sidecars', _v182, lambda: _v182([])),
+    p.Field('init_containers', 'initContainers', _v183, lambda: _v183([])),
 )), m_spec_rules_instances.check_unique_containers), m_spec_rules_pgbouncer.check_pool_fits)
 
-_v183 = p.nullable(V_PgBouncerSpec)
-
 _v184 = p.nullable(V_PgBouncerSpec)
+
+_v185 = p.nullable(V_PgBouncerSpec)
 
 class ProxySpec(p.Plain):
     __slots__ = ('pg_bouncer', 'pg_bouncer_replicas')
 
 V_ProxySpec = p.Model(ProxySpec, (
-    p.Field('pg_bouncer', 'pgBouncer', _v183, lambda: _v183(None)),
-    p.Field('pg_bouncer_replicas', 'pgBouncerReplicas', _v184, lambda: _v184(None)),
+    p.Field('pg_bouncer', 'pgBouncer', _v184, lambda: _v184(None)),
+    p.Field('pg_bouncer_replicas', 'pgBouncerReplicas', _v185, lambda: _v185(None)),
 ))
 
-_v185 = p.nullable(p.integer(ge=1, le=65535))
+_v186 = p.nullable(p.integer(ge=1, le=65535))
 
-_v186 = p.member(m_spec_rules_backups.UriStyle)
+_v187 = p.member(m_spec_rules_backups.UriStyle)
 
-_v187 = p.literal('shared', 'auto', 'web-id')
+_v188 = p.literal('shared', 'auto', 'web-id')
 
 class S3RepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'region', 'port', 'uri_style', 'key_type')
@@ -856,65 +859,65 @@ V_S3RepoSpec = p.Model(S3RepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_s3_bucket), None),
     p.Field('endpoint', 'endpoint', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
     p.Field('region', 'region', p.after(p.string(), m_spec_rules_backups.check_region), None),
-    p.Field('port', 'port', _v185, lambda: _v185(None)),
-    p.Field('uri_style', 'uriStyle', _v186, lambda: _v186(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v187, lambda: _v187('shared')),
+    p.Field('port', 'port', _v186, lambda: _v186(None)),
+    p.Field('uri_style', 'uriStyle', _v187, lambda: _v187(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v188, lambda: _v188('shared')),
 ))
 
-_v188 = p.nullable(V_S3RepoSpec)
+_v189 = p.nullable(V_S3RepoSpec)
 
-_v189 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v190 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v190 = p.nullable(p.integer(ge=1, le=65535))
+_v191 = p.nullable(p.integer(ge=1, le=65535))
 
-_v191 = p.literal('service', 'token', 'auto')
+_v192 = p.literal('service', 'token', 'auto')
 
 class GCSRepoSpec(p.Plain):
     __slots__ = ('bucket', 'endpoint', 'port', 'key_type')
 
 V_GCSRepoSpec = p.Model(GCSRepoSpec, (
     p.Field('bucket', 'bucket', p.after(p.string(), m_spec_rules_backups.check_gcs_bucket), None),
-    p.Field('endpoint', 'endpoint', _v189, lambda: _v189(None)),
-    p.Field('port', 'port', _v190, lambda: _v190(None)),
-    p.Field('key_type', 'keyType', _v191, lambda: _v191('service')),
+    p.Field('endpoint', 'endpoint', _v190, lambda: _v190(None)),
+    p.Field('port', 'port', _v191, lambda: _v191(None)),
+    p.Field('key_type', 'keyType', _v192, lambda: _v192('service')),
 ))
 
-_v192 = p.nullable(V_GCSRepoSpec)
+_v193 = p.nullable(V_GCSRepoSpec)
 
-_v193 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v194 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
-_v194 = p.nullable(p.integer(ge=1, le=65535))
+_v195 = p.nullable(p.integer(ge=1, le=65535))
 
-_v195 = p.member(m_spec_rules_backups.UriStyle)
+_v196 = p.member(m_spec_rules_backups.UriStyle)
 
-_v196 = p.literal('shared', 'sas')
+_v197 = p.literal('shared', 'sas')
 
 class AzureRepoSpec(p.Plain):
     __slots__ = ('container', 'endpoint', 'port', 'uri_style', 'key_type')
 
 V_AzureRepoSpec = p.Model(AzureRepoSpec, (
     p.Field('container', 'container', p.after(p.string(), m_spec_rules_backups.check_azure_container), None),
-    p.Field('endpoint', 'endpoint', _v193, lambda: _v193(None)),
-    p.Field('port', 'port', _v194, lambda: _v194(None)),
-    p.Field('uri_style', 'uriStyle', _v195, lambda: _v195(m_spec_rules_backups.UriStyle.HOST)),
-    p.Field('key_type', 'keyType', _v196, lambda: _v196('shared')),
+    p.Field('endpoint', 'endpoint', _v194, lambda: _v194(None)),
+    p.Field('port', 'port', _v195, lambda: _v195(None)),
+    p.Field('uri_style', 'uriStyle', _v196, lambda: _v196(m_spec_rules_backups.UriStyle.HOST)),
+    p.Field('key_type', 'keyType', _v197, lambda: _v197('shared')),
 ))
 
-_v197 = p.nullable(V_AzureRepoSpec)
+_v198 = p.nullable(V_AzureRepoSpec)
 
-_v198 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
+_v199 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_subdomain))
 
 class VolumeRepoSpec(p.Plain):
     __slots__ = ('size', 'storage_class_name')
 
 V_VolumeRepoSpec = p.Model(VolumeRepoSpec, (
     p.Field('size', 'size', p.after(p.before(m_spec_rules_base.quantity_text, p.string()), m_spec_rules_base.check_quantity), None),
-    p.Field('storage_class_name', 'storageClassName', _v198, lambda: _v198(None)),
+    p.Field('storage_class_name', 'storageClassName', _v199, lambda: _v199(None)),
 ))
 
-_v199 = p.nullable(V_VolumeRepoSpec)
+_v200 = p.nullable(V_VolumeRepoSpec)
 
-_v200 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v201 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
 class CredentialsSpec(p.Plain):
     __slots__ = ('secret_name',)
@@ -923,59 +926,59 @@ V_CredentialsSpec = p.Model(CredentialsSpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
 ))
 
-_v201 = p.nullable(V_CredentialsSpec)
+_v202 = p.nullable(V_CredentialsSpec)
 
-_v202 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
+_v203 = p.string(pattern='^[-._a-zA-Z0-9]+\\Z')
 
 class StorageCASpec(p.Plain):
     __slots__ = ('secret_name', 'key')
 
 V_StorageCASpec = p.Model(StorageCASpec, (
     p.Field('secret_name', 'secretName', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('key', 'key', _v202, lambda: _v202('ca.crt')),
+    p.Field('key', 'key', _v203, lambda: _v203('ca.crt')),
 ))
 
-_v203 = p.nullable(V_StorageCASpec)
+_v204 = p.nullable(V_StorageCASpec)
 
-_v204 = p.member(m_spec_rules_backups.Cipher)
-
-_v205 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+_v205 = p.member(m_spec_rules_backups.Cipher)
 
 _v206 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
 _v207 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
 
+_v208 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_schedule))
+
 class SchedulesSpec(p.Plain):
     __slots__ = ('full', 'differential', 'incremental')
 
 V_SchedulesSpec = p.Model(SchedulesSpec, (
-    p.Field('full', 'full', _v205, lambda: _v205(None)),
-    p.Field('differential', 'differential', _v206, lambda: _v206(None)),
-    p.Field('incremental', 'incremental', _v207, lambda: _v207(None)),
+    p.Field('full', 'full', _v206, lambda: _v206(None)),
+    p.Field('differential', 'differential', _v207, lambda: _v207(None)),
+    p.Field('incremental', 'incremental', _v208, lambda: _v208(None)),
 ))
 
-_v208 = p.nullable(p.integer(ge=1, le=9999999))
+_v209 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v209 = p.literal('count', 'time')
-
-_v210 = p.nullable(p.integer(ge=1, le=9999999))
+_v210 = p.literal('count', 'time')
 
 _v211 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v212 = p.literal('full', 'diff', 'incr')
+_v212 = p.nullable(p.integer(ge=1, le=9999999))
 
-_v213 = p.nullable(p.integer(ge=1, le=3650))
+_v213 = p.literal('full', 'diff', 'incr')
+
+_v214 = p.nullable(p.integer(ge=1, le=3650))
 
 class RetentionSpec(p.Plain):
     __slots__ = ('full', 'full_type', 'differential', 'archive', 'archive_type', 'point_in_time_days')
 
 V_RetentionSpec = p.Model(RetentionSpec, (
-    p.Field('full', 'full', _v208, lambda: _v208(None)),
-    p.Field('full_type', 'fullType', _v209, lambda: _v209('count')),
-    p.Field('differential', 'differential', _v210, lambda: _v210(None)),
-    p.Field('archive', 'archive', _v211, lambda: _v211(None)),
-    p.Field('archive_type', 'archiveType', _v212, lambda: _v212('full')),
-    p.Field('point_in_time_days', 'pointInTimeDays', _v213, lambda: _v213(None)),
+    p.Field('full', 'full', _v209, lambda: _v209(None)),
+    p.Field('full_type', 'fullType', _v210, lambda: _v210('count')),
+    p.Field('differential', 'differential', _v211, lambda: _v211(None)),
+    p.Field('archive', 'archive', _v212, lambda: _v212(None)),
+    p.Field('archive_type', 'archiveType', _v213, lambda: _v213('full')),
+    p.Field('point_in_time_days', 'pointInTimeDays', _v214, lambda: _v214(None)),
 ))
 
 class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
@@ -983,50 +986,50 @@ class RepoSpec(m_spec_rules_backups.RepoLocation, p.Plain):
 
 V_RepoSpec = p.after(p.Model(RepoSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v188, lambda: _v188(None)),
-    p.Field('gcs', 'gcs', _v192, lambda: _v192(None)),
-    p.Field('azure', 'azure', _v197, lambda: _v197(None)),
-    p.Field('volume', 'volume', _v199, lambda: _v199(None)),
-    p.Field('path', 'path', _v200, lambda: _v200(None)),
-    p.Field('credentials', 'credentials', _v201, lambda: _v201(None)),
-    p.Field('storage_ca', 'storageCA', _v203, lambda: _v203(None)),
-    p.Field('cipher', 'cipher', _v204, lambda: _v204(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v189, lambda: _v189(None)),
+    p.Field('gcs', 'gcs', _v193, lambda: _v193(None)),
+    p.Field('azure', 'azure', _v198, lambda: _v198(None)),
+    p.Field('volume', 'volume', _v200, lambda: _v200(None)),
+    p.Field('path', 'path', _v201, lambda: _v201(None)),
+    p.Field('credentials', 'credentials', _v202, lambda: _v202(None)),
+    p.Field('storage_ca', 'storageCA', _v204, lambda: _v204(None)),
+    p.Field('cipher', 'cipher', _v205, lambda: _v205(m_spec_rules_backups.Cipher.AES_256_CBC)),
     p.Field('schedules', 'schedules', V_SchedulesSpec, lambda: V_SchedulesSpec({})),
     p.Field('retention', 'retention', V_RetentionSpec, lambda: V_RetentionSpec({})),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v214 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
+_v215 = p.after(p.string(), m_spec_rules_backups.check_time_zone)
 
-_v215 = p.integer(ge=1, le=3600)
+_v216 = p.integer(ge=1, le=3600)
 
-_v216 = p.integer(ge=60, le=604800)
+_v217 = p.integer(ge=60, le=604800)
 
-_v217 = p.nullable(V_ResourcesSpec)
+_v218 = p.nullable(V_ResourcesSpec)
 
-_v218 = p.literal('primary', 'prefer-standby')
+_v219 = p.literal('primary', 'prefer-standby')
 
-_v219 = p.nullable(p.integer(ge=1, le=64))
+_v220 = p.nullable(p.integer(ge=1, le=64))
 
-_v220 = p.nullable(p.literal('gz', 'lz4', 'zst', 'bz2', 'none'))
+_v221 = p.nullable(p.literal('gz', 'lz4', 'zst', 'bz2', 'none'))
 
-_v221 = p.literal('full', 'diff', 'incr')
+_v222 = p.literal('full', 'diff', 'incr')
 
 class ManualBackupSpec(p.Plain):
     __slots__ = ('repo', 'type', 'run')
 
 V_ManualBackupSpec = p.Model(ManualBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('type', 'type', _v221, lambda: _v221('full')),
+    p.Field('type', 'type', _v222, lambda: _v222('full')),
     p.Field('run', 'run', p.integer(ge=1, le=999999), None),
 ))
 
-_v222 = p.nullable(V_ManualBackupSpec)
+_v223 = p.nullable(V_ManualBackupSpec)
 
-_v223 = p.nullable(p.integer(ge=1, le=36500))
+_v224 = p.nullable(p.integer(ge=1, le=36500))
 
-_v224 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v225 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v225 = p.nullable(V_ResourcesSpec)
+_v226 = p.nullable(V_ResourcesSpec)
 
 class LogicalBackupSpec(p.Plain):
     __slots__ = ('repo', 'schedule', 'retention_days', 'image', 'resources')
@@ -1034,29 +1037,29 @@ class LogicalBackupSpec(p.Plain):
 V_LogicalBackupSpec = p.Model(LogicalBackupSpec, (
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('schedule', 'schedule', p.after(p.string(), m_spec_rules_backups.check_schedule), None),
-    p.Field('retention_days', 'retentionDays', _v223, lambda: _v223(None)),
-    p.Field('image', 'image', _v224, lambda: _v224(None)),
-    p.Field('resources', 'resources', _v225, lambda: _v225(None)),
+    p.Field('retention_days', 'retentionDays', _v224, lambda: _v224(None)),
+    p.Field('image', 'image', _v225, lambda: _v225(None)),
+    p.Field('resources', 'resources', _v226, lambda: _v226(None)),
 ))
 
-_v226 = p.nullable(V_LogicalBackupSpec)
+_v227 = p.nullable(V_LogicalBackupSpec)
 
-_v227 = p.nullable(V_NodeAffinity)
+_v228 = p.nullable(V_NodeAffinity)
 
-_v228 = p.sequence(V_Toleration)
+_v229 = p.sequence(V_Toleration)
 
-_v229 = p.mapping(p.string(), p.string())
+_v230 = p.mapping(p.string(), p.string())
 
-_v230 = p.nullable(p.string())
+_v231 = p.nullable(p.string())
 
 class PlacementSpec(p.Plain):
     __slots__ = ('node_affinity', 'tolerations', 'node_selector', 'priority_class_name')
 
 V_PlacementSpec = p.Model(PlacementSpec, (
-    p.Field('node_affinity', 'nodeAffinity', _v227, lambda: _v227(None)),
-    p.Field('tolerations', 'tolerations', _v228, lambda: _v228([])),
-    p.Field('node_selector', 'nodeSelector', _v229, lambda: _v229({})),
-    p.Field('priority_class_name', 'priorityClassName', _v230, lambda: _v230(None)),
+    p.Field('node_affinity', 'nodeAffinity', _v228, lambda: _v228(None)),
+    p.Field('tolerations', 'tolerations', _v229, lambda: _v229([])),
+    p.Field('node_selector', 'nodeSelector', _v230, lambda: _v230({})),
+    p.Field('priority_class_name', 'priorityClassName', _v231, lambda: _v231(None)),
 ))
 
 class BackupPodsSpec(p.Plain):
@@ -1071,103 +1074,103 @@ class BackupsSpec(p.Plain):
 
 V_BackupsSpec = p.Model(BackupsSpec, (
     p.Field('repos', 'repos', p.after(p.sequence(V_RepoSpec, min_length=1, max_length=4), m_spec_rules_backups.check_distinct_repos), None),
-    p.Field('time_zone', 'timeZone', _v214, lambda: _v214('UTC')),
-    p.Field('archive_timeout', 'archiveTimeout', _v215, lambda: _v215(60)),
-    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v216, lambda: _v216(21600)),
-    p.Field('resources', 'resources', _v217, lambda: _v217(None)),
-    p.Field('backup_from', 'backupFrom', _v218, lambda: _v218('primary')),
-    p.Field('process_max', 'processMax', _v219, lambda: _v219(None)),
-    p.Field('compress_type', 'compressType', _v220, lambda: _v220(None)),
-    p.Field('manual', 'manual', _v222, lambda: _v222(None)),
-    p.Field('logical', 'logical', _v226, lambda: _v226(None)),
+    p.Field('time_zone', 'timeZone', _v215, lambda: _v215('UTC')),
+    p.Field('archive_timeout', 'archiveTimeout', _v216, lambda: _v216(60)),
+    p.Field('job_deadline_seconds', 'jobDeadlineSeconds', _v217, lambda: _v217(21600)),
+    p.Field('resources', 'resources', _v218, lambda: _v218(None)),
+    p.Field('backup_from', 'backupFrom', _v219, lambda: _v219('primary')),
+    p.Field('process_max', 'processMax', _v220, lambda: _v220(None)),
+    p.Field('compress_type', 'compressType', _v221, lambda: _v221(None)),
+    p.Field('manual', 'manual', _v223, lambda: _v223(None)),
+    p.Field('logical', 'logical', _v227, lambda: _v227(None)),
     p.Field('jobs', 'jobs', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('repo_host', 'repoHost', V_BackupPodsSpec, lambda: V_BackupPodsSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v231 = p.nullable(V_BackupsSpec)
+_v232 = p.nullable(V_BackupsSpec)
 
-_v232 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v233 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v233 = p.nullable(V_S3RepoSpec)
+_v234 = p.nullable(V_S3RepoSpec)
 
-_v234 = p.nullable(V_GCSRepoSpec)
+_v235 = p.nullable(V_GCSRepoSpec)
 
-_v235 = p.nullable(V_AzureRepoSpec)
+_v236 = p.nullable(V_AzureRepoSpec)
 
-_v236 = p.nullable(V_VolumeRepoSpec)
+_v237 = p.nullable(V_VolumeRepoSpec)
 
-_v237 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
+_v238 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_repo_path))
 
-_v238 = p.nullable(V_CredentialsSpec)
+_v239 = p.nullable(V_CredentialsSpec)
 
-_v239 = p.nullable(V_StorageCASpec)
+_v240 = p.nullable(V_StorageCASpec)
 
-_v240 = p.member(m_spec_rules_backups.Cipher)
+_v241 = p.member(m_spec_rules_backups.Cipher)
 
 class RepoLocationSpec(m_spec_rules_backups.RepoLocation, p.Plain):
     __slots__ = ('name', 's3', 'gcs', 'azure', 'volume', 'path', 'credentials', 'storage_ca', 'cipher')
 
 V_RepoLocationSpec = p.after(p.Model(RepoLocationSpec, (
     p.Field('name', 'name', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
-    p.Field('s3', 's3', _v233, lambda: _v233(None)),
-    p.Field('gcs', 'gcs', _v234, lambda: _v234(None)),
-    p.Field('azure', 'azure', _v235, lambda: _v235(None)),
-    p.Field('volume', 'volume', _v236, lambda: _v236(None)),
-    p.Field('path', 'path', _v237, lambda: _v237(None)),
-    p.Field('credentials', 'credentials', _v238, lambda: _v238(None)),
-    p.Field('storage_ca', 'storageCA', _v239, lambda: _v239(None)),
-    p.Field('cipher', 'cipher', _v240, lambda: _v240(m_spec_rules_backups.Cipher.AES_256_CBC)),
+    p.Field('s3', 's3', _v234, lambda: _v234(None)),
+    p.Field('gcs', 'gcs', _v235, lambda: _v235(None)),
+    p.Field('azure', 'azure', _v236, lambda: _v236(None)),
+    p.Field('volume', 'volume', _v237, lambda: _v237(None)),
+    p.Field('path', 'path', _v238, lambda: _v238(None)),
+    p.Field('credentials', 'credentials', _v239, lambda: _v239(None)),
+    p.Field('storage_ca', 'storageCA', _v240, lambda: _v240(None)),
+    p.Field('cipher', 'cipher', _v241, lambda: _v241(m_spec_rules_backups.Cipher.AES_256_CBC)),
 )), m_spec_rules_backups.check_one_repo_kind)
 
-_v241 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v242 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
-_v242 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
+_v243 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
 
-_v243 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
+_v244 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
 
-_v244 = p.nullable(p.integer(ge=3))
+_v245 = p.nullable(p.integer(ge=3))
 
-_v245 = p.boolean()
+_v246 = p.boolean()
 
-_v246 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
+_v247 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
 
 class RestoreSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo', 'target', 'target_name', 'target_lsn', 'target_xid', 'target_immediate', 'backup_set')
 
 V_RestoreSourceSpec = p.after(p.Model(RestoreSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v232, lambda: _v232(None)),
+    p.Field('namespace', 'namespace', _v233, lambda: _v233(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
-    p.Field('target', 'target', _v241, lambda: _v241('latest')),
-    p.Field('target_name', 'targetName', _v242, lambda: _v242(None)),
-    p.Field('target_lsn', 'targetLsn', _v243, lambda: _v243(None)),
-    p.Field('target_xid', 'targetXid', _v244, lambda: _v244(None)),
-    p.Field('target_immediate', 'targetImmediate', _v245, lambda: _v245(False)),
-    p.Field('backup_set', 'backupSet', _v246, lambda: _v246(None)),
+    p.Field('target', 'target', _v242, lambda: _v242('latest')),
+    p.Field('target_name', 'targetName', _v243, lambda: _v243(None)),
+    p.Field('target_lsn', 'targetLsn', _v244, lambda: _v244(None)),
+    p.Field('target_xid', 'targetXid', _v245, lambda: _v245(None)),
+    p.Field('target_immediate', 'targetImmediate', _v246, lambda: _v246(False)),
+    p.Field('backup_set', 'backupSet', _v247, lambda: _v247(None)),
 )), m_spec_rules_backups.check_one_target)
 
-_v247 = p.nullable(V_RestoreSourceSpec)
+_v248 = p.nullable(V_RestoreSourceSpec)
 
-_v248 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v249 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v249 = p.integer(ge=1, le=65535)
+_v250 = p.integer(ge=1, le=65535)
 
-_v250 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
+_v251 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_source_host))
 
-_v251 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
+_v252 = p.after(p.timestamp(), m_spec_rules_tls.to_utc)
 
-_v252 = p.integer(ge=1, le=36500)
+_v253 = p.integer(ge=1, le=36500)
 
-_v253 = p.integer(ge=0)
+_v254 = p.integer(ge=0)
 
 class SourceTLSSpec(p.Plain):
     __slots__ = ('not_before', 'ca_validity_days', 'ca_rotation')
 
 V_SourceTLSSpec = p.Model(SourceTLSSpec, (
-    p.Field('not_before', 'notBefore', _v251, lambda: _v251(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
-    p.Field('ca_validity_days', 'caValidityDays', _v252, lambda: _v252(7300)),
-    p.Field('ca_rotation', 'caRotation', _v253, lambda: _v253(0)),
+    p.Field('not_before', 'notBefore', _v252, lambda: _v252(m_datetime.datetime(2026, 1, 1, 0, 0, tzinfo=m_datetime.UTC))),
+    p.Field('ca_validity_days', 'caValidityDays', _v253, lambda: _v253(7300)),
+    p.Field('ca_rotation', 'caRotation', _v254, lambda: _v254(0)),
 ))
 
 class StreamSourceSpec(p.Plain):
@@ -1175,63 +1178,63 @@ class StreamSourceSpec(p.Plain):
 
 V_StreamSourceSpec = p.Model(StreamSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v248, lambda: _v248(None)),
-    p.Field('port', 'port', _v249, lambda: _v249(5432)),
-    p.Field('host', 'host', _v250, lambda: _v250(None)),
+    p.Field('namespace', 'namespace', _v249, lambda: _v249(None)),
+    p.Field('port', 'port', _v250, lambda: _v250(5432)),
+    p.Field('host', 'host', _v251, lambda: _v251(None)),
     p.Field('tls', 'tls', V_SourceTLSSpec, lambda: V_SourceTLSSpec({})),
 ))
 
-_v254 = p.nullable(V_StreamSourceSpec)
+_v255 = p.nullable(V_StreamSourceSpec)
 
 class BootstrapSpec(p.Plain):
     __slots__ = ('from_backup', 'from_cluster')
 
 V_BootstrapSpec = p.after(p.Model(BootstrapSpec, (
-    p.Field('from_backup', 'fromBackup', _v247, lambda: _v247(None)),
-    p.Field('from_cluster', 'fromCluster', _v254, lambda: _v254(None)),
+    p.Field('from_backup', 'fromBackup', _v248, lambda: _v248(None)),
+    p.Field('from_cluster', 'fromCluster', _v255, lambda: _v255(None)),
 )), m_spec_rules_backups.check_one_bootstrap)
 
-_v255 = p.boolean()
+_v256 = p.boolean()
 
-_v256 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v257 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
 class BackupSourceSpec(p.Plain):
     __slots__ = ('cluster', 'namespace', 'repo')
 
 V_BackupSourceSpec = p.Model(BackupSourceSpec, (
     p.Field('cluster', 'cluster', p.after(p.string(), m_spec_rules_base.check_dns_label), None),
-    p.Field('namespace', 'namespace', _v256, lambda: _v256(None)),
+    p.Field('namespace', 'namespace', _v257, lambda: _v257(None)),
     p.Field('repo', 'repo', p.after(V_RepoLocationSpec, m_spec_rules_backups.check_object_store), None),
 ))
 
-_v257 = p.nullable(V_BackupSourceSpec)
+_v258 = p.nullable(V_BackupSourceSpec)
 
-_v258 = p.nullable(V_StreamSourceSpec)
+_v259 = p.nullable(V_StreamSourceSpec)
 
 class StandbySpec(p.Plain):
     __slots__ = ('enabled', 'from_backup', 'from_cluster')
 
 V_StandbySpec = p.after(p.Model(StandbySpec, (
-    p.Field('enabled', 'enabled', _v255, lambda: _v255(True)),
-    p.Field('from_backup', 'fromBackup', _v257, lambda: _v257(None)),
-    p.Field('from_cluster', 'fromCluster', _v258, lambda: _v258(None)),
+    p.Field('enabled', 'enabled', _v256, lambda: _v256(True)),
+    p.Field('from_backup', 'fromBackup', _v258, lambda: _v258(None)),
+    p.Field('from_cluster', 'fromCluster', _v259, lambda: _v259(None)),
 )), m_spec_rules_backups.check_a_source)
 
-_v259 = p.nullable(V_StandbySpec)
+_v260 = p.nullable(V_StandbySpec)
 
-_v260 = p.integer(ge=10, le=86400)
+_v261 = p.integer(ge=10, le=86400)
 
-_v261 = p.integer(ge=0, le=1099511627776)
+_v262 = p.integer(ge=0, le=1099511627776)
 
 class RolloutSpec(p.Plain):
     __slots__ = ('step_timeout_seconds', 'max_lag_bytes')
 
 V_RolloutSpec = p.Model(RolloutSpec, (
-    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v260, lambda: _v260(900)),
-    p.Field('max_lag_bytes', 'maxLagBytes', _v261, lambda: _v261(1048576)),
+    p.Field('step_timeout_seconds', 'stepTimeoutSeconds', _v261, lambda: _v261(900)),
+    p.Field('max_lag_bytes', 'maxLagBytes', _v262, lambda: _v262(1048576)),
 ))
 
-_v262 = p.boolean()
+_v263 = p.boolean()
 
 class UpgradeSpec(p.Plain):
     __slots__ = ('from_version',)
@@ -1240,106 +1243,106 @@ V_UpgradeSpec = p.Model(UpgradeSpec, (
     p.Field('from_version', 'fromVersion', p.literal(14, 15, 16, 17), None),
 ))
 
-_v263 = p.nullable(V_UpgradeSpec)
+_v264 = p.nullable(V_UpgradeSpec)
 
-_v264 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
+_v265 = p.before(m_spec_rules_backups.parse_target, p.one_of(p.timestamp(), p.literal('latest')))
 
-_v265 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
+_v266 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_restore_point))
 
-_v266 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
+_v267 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_lsn))
 
-_v267 = p.nullable(p.integer(ge=3))
+_v268 = p.nullable(p.integer(ge=3))
 
-_v268 = p.boolean()
+_v269 = p.boolean()
 
-_v269 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
+_v270 = p.nullable(p.after(p.string(), m_spec_rules_backups.check_backup_label))
 
 class InPlaceRestoreSpec(p.Plain):
     __slots__ = ('target', 'target_name', 'target_lsn', 'target_xid', 'target_immediate', 'backup_set', 'repo', 'run')
 
 V_InPlaceRestoreSpec = p.after(p.Model(InPlaceRestoreSpec, (
-    p.Field('target', 'target', _v264, lambda: _v264('latest')),
-    p.Field('target_name', 'targetName', _v265, lambda: _v265(None)),
-    p.Field('target_lsn', 'targetLsn', _v266, lambda: _v266(None)),
-    p.Field('target_xid', 'targetXid', _v267, lambda: _v267(None)),
-    p.Field('target_immediate', 'targetImmediate', _v268, lambda: _v268(False)),
-    p.Field('backup_set', 'backupSet', _v269, lambda: _v269(None)),
+    p.Field('target', 'target', _v265, lambda: _v265('latest')),
+    p.Field('target_name', 'targetName', _v266, lambda: _v266(None)),
+    p.Field('target_lsn', 'targetLsn', _v267, lambda: _v267(None)),
+    p.Field('target_xid', 'targetXid', _v268, lambda: _v268(None)),
+    p.Field('target_immediate', 'targetImmediate', _v269, lambda: _v269(False)),
+    p.Field('backup_set', 'backupSet', _v270, lambda: _v270(None)),
     p.Field('repo', 'repo', p.literal('repo1', 'repo2', 'repo3', 'repo4'), None),
     p.Field('run', 'run', p.integer(ge=1, le=999999), None),
 )), m_spec_rules_backups.check_one_target)
 
-_v270 = p.nullable(V_InPlaceRestoreSpec)
+_v271 = p.nullable(V_InPlaceRestoreSpec)
 
-_v271 = p.nullable(p.string(min_length=1))
+_v272 = p.nullable(p.string(min_length=1))
 
-_v272 = p.nullable(V_ResourcesSpec)
+_v273 = p.nullable(V_ResourcesSpec)
 
 class ExporterSpec(p.Plain):
     __slots__ = ('image', 'resources')
 
 V_ExporterSpec = p.Model(ExporterSpec, (
-    p.Field('image', 'image', _v271, lambda: _v271(None)),
-    p.Field('resources', 'resources', _v272, lambda: _v272(None)),
+    p.Field('image', 'image', _v272, lambda: _v272(None)),
+    p.Field('resources', 'resources', _v273, lambda: _v273(None)),
 ))
-
-_v273 = p.boolean()
 
 _v274 = p.boolean()
 
-_v275 = p.integer(ge=1)
+_v275 = p.boolean()
 
 _v276 = p.integer(ge=1)
 
-_v277 = p.integer(ge=1, le=100)
+_v277 = p.integer(ge=1)
 
-_v278 = p.integer(ge=1, le=99)
+_v278 = p.integer(ge=1, le=100)
 
-_v279 = p.nullable(p.integer(ge=1, le=8784))
+_v279 = p.integer(ge=1, le=99)
 
-_v280 = p.integer(ge=1, le=3650)
+_v280 = p.nullable(p.integer(ge=1, le=8784))
+
+_v281 = p.integer(ge=1, le=3650)
 
 class AlertsSpec(p.Plain):
     __slots__ = ('replication_lag_bytes', 'retained_wal_bytes', 'connections_percent', 'volume_free_percent', 'backup_max_age_hours', 'certificate_expiry_days')
 
 V_AlertsSpec = p.Model(AlertsSpec, (
-    p.Field('replication_lag_bytes', 'replicationLagBytes', _v275, lambda: _v275(104857600)),
-    p.Field('retained_wal_bytes', 'retainedWalBytes', _v276, lambda: _v276(10737418240)),
-    p.Field('connections_percent', 'connectionsPercent', _v277, lambda: _v277(90)),
-    p.Field('volume_free_percent', 'volumeFreePercent', _v278, lambda: _v278(10)),
-    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v279, lambda: _v279(None)),
-    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v280, lambda: _v280(14)),
+    p.Field('replication_lag_bytes', 'replicationLagBytes', _v276, lambda: _v276(104857600)),
+    p.Field('retained_wal_bytes', 'retainedWalBytes', _v277, lambda: _v277(10737418240)),
+    p.Field('connections_percent', 'connectionsPercent', _v278, lambda: _v278(90)),
+    p.Field('volume_free_percent', 'volumeFreePercent', _v279, lambda: _v279(10)),
+    p.Field('backup_max_age_hours', 'backupMaxAgeHours', _v280, lambda: _v280(None)),
+    p.Field('certificate_expiry_days', 'certificateExpiryDays', _v281, lambda: _v281(14)),
 ))
 
-_v281 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
+_v282 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_labels)
 
-_v282 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
+_v283 = p.after(p.mapping(p.string(), p.string()), m_spec_rules_metadata.check_annotations)
 
 class GrafanaDashboardSpec(p.Plain):
     __slots__ = ('labels', 'annotations')
 
 V_GrafanaDashboardSpec = p.Model(GrafanaDashboardSpec, (
-    p.Field('labels', 'labels', _v281, lambda: _v281({'grafana_dashboard': '1'})),
-    p.Field('annotations', 'annotations', _v282, lambda: _v282({})),
+    p.Field('labels', 'labels', _v282, lambda: _v282({'grafana_dashboard': '1'})),
+    p.Field('annotations', 'annotations', _v283, lambda: _v283({})),
 ))
 
-_v283 = p.nullable(V_GrafanaDashboardSpec)
+_v284 = p.nullable(V_GrafanaDashboardSpec)
 
 class MonitoringSpec(p.Plain):
     __slots__ = ('exporter', 'pod_monitor', 'prometheus_rule', 'alerts', 'grafana_dashboard')
 
 V_MonitoringSpec = p.Model(MonitoringSpec, (
     p.Field('exporter', 'exporter', V_ExporterSpec, lambda: V_ExporterSpec({})),
-    p.Field('pod_monitor', 'podMonitor', _v273, lambda: _v273(True)),
-    p.Field('prometheus_rule', 'prometheusRule', _v274, lambda: _v274(True)),
+    p.Field('pod_monitor', 'podMonitor', _v274, lambda: _v274(True)),
+    p.Field('prometheus_rule', 'prometheusRule', _v275, lambda: _v275(True)),
     p.Field('alerts', 'alerts', V_AlertsSpec, lambda: V_AlertsSpec({})),
-    p.Field('grafana_dashboard', 'grafanaDashboard', _v283, lambda: _v283(None)),
+    p.Field('grafana_dashboard', 'grafanaDashboard', _v284, lambda: _v284(None)),
 ))
 
-_v284 = p.nullable(V_MonitoringSpec)
+_v285 = p.nullable(V_MonitoringSpec)
 
-_v285 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
+_v286 = p.nullable(p.after(p.string(), m_spec_rules_base.check_image))
 
-_v286 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean(), p.sequence(p.string())), max_length=200), m_spec_rules_user_interface.check_settings)
+_v287 = p.after(p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.boolean(), p.sequence(p.string())), max_length=200), m_spec_rules_user_interface.check_settings)
 
 class SecretSettingSpec(p.Plain):
     __slots__ = ('secret_name', 'key')
@@ -1349,13 +1352,13 @@ V_SecretSettingSpec = p.Model(SecretSettingSpec, (
     p.Field('key', 'key', p.after(p.string(), m_spec_rules_tls.check_secret_key), None),
 ))
 
-_v287 = p.after(p.mapping(p.string(), V_SecretSettingSpec, max_length=20), m_spec_rules_user_interface.check_settings)
+_v288 = p.after(p.mapping(p.string(), V_SecretSettingSpec, max_length=20), m_spec_rules_user_interface.check_settings)
 
-_v288 = p.integer(ge=0, le=1000000)
+_v289 = p.integer(ge=0, le=1000000)
 
-_v289 = p.mapping(p.string(), p.string(), max_length=50)
+_v290 = p.mapping(p.string(), p.string(), max_length=50)
 
-_v290 = p.sequence(p.string(), max_length=100)
+_v291 = p.sequence(p.string(), max_length=100)
 
 class LabelSelectorRequirementSpec(p.Plain):
     __slots__ = ('key', 'operator', 'values')
@@ -1363,104 +1366,104 @@ class LabelSelectorRequirementSpec(p.Plain):
 V_LabelSelectorRequirementSpec = p.after(p.Model(LabelSelectorRequirementSpec, (
     p.Field('key', 'key', p.string(min_length=1, max_length=317), None),
     p.Field('operator', 'operator', p.literal('In', 'NotIn', 'Exists', 'DoesNotExist'), None),
-    p.Field('values', 'values', _v290, lambda: _v290([])),
+    p.Field('values', 'values', _v291, lambda: _v291([])),
 )), m_spec_rules_network_policy.check_values_fit_operator)
 
-_v291 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
+_v292 = p.sequence(V_LabelSelectorRequirementSpec, max_length=50)
 
 class LabelSelectorSpec(p.Plain):
     __slots__ = ('match_labels', 'match_expressions')
 
 V_LabelSelectorSpec = p.Model(LabelSelectorSpec, (
-    p.Field('match_labels', 'matchLabels', _v289, lambda: _v289({})),
-    p.Field('match_expressions', 'matchExpressions', _v291, lambda: _v291([])),
+    p.Field('match_labels', 'matchLabels', _v290, lambda: _v290({})),
+    p.Field('match_expressions', 'matchExpressions', _v292, lambda: _v292([])),
 ))
-
-_v292 = p.nullable(V_LabelSelectorSpec)
 
 _v293 = p.nullable(V_LabelSelectorSpec)
 
-_v294 = p.sequence(p.string(), max_length=50)
+_v294 = p.nullable(V_LabelSelectorSpec)
+
+_v295 = p.sequence(p.string(), max_length=50)
 
 class IPBlockSpec(p.Plain):
     __slots__ = ('cidr', 'except_')
 
 V_IPBlockSpec = p.after(p.Model(IPBlockSpec, (
     p.Field('cidr', 'cidr', p.after(p.string(), m_spec_rules_network_policy.check_cidr), None),
-    p.Field('except_', 'except', _v294, lambda: _v294([])),
+    p.Field('except_', 'except', _v295, lambda: _v295([])),
 )), m_spec_rules_network_policy.check_holes_inside)
 
-_v295 = p.nullable(V_IPBlockSpec)
+_v296 = p.nullable(V_IPBlockSpec)
 
 class PeerSpec(p.Plain):
     __slots__ = ('pod_selector', 'namespace_selector', 'ip_block')
 
 V_PeerSpec = p.after(p.Model(PeerSpec, (
-    p.Field('pod_selector', 'podSelector', _v292, lambda: _v292(None)),
-    p.Field('namespace_selector', 'namespaceSelector', _v293, lambda: _v293(None)),
-    p.Field('ip_block', 'ipBlock', _v295, lambda: _v295(None)),
+    p.Field('pod_selector', 'podSelector', _v293, lambda: _v293(None)),
+    p.Field('namespace_selector', 'namespaceSelector', _v294, lambda: _v294(None)),
+    p.Field('ip_block', 'ipBlock', _v296, lambda: _v296(None)),
 )), m_spec_rules_network_policy.check_one_peer_kind)
 
-_v296 = p.sequence(V_PeerSpec, max_length=50)
+_v297 = p.sequence(V_PeerSpec, max_length=50)
 
-_v297 = p.nullable(V_ResourcesSpec)
-
-_v298 = p.integer(ge=1, le=2147483647)
+_v298 = p.nullable(V_ResourcesSpec)
 
 _v299 = p.integer(ge=1, le=2147483647)
+
+_v300 = p.integer(ge=1, le=2147483647)
 
 class PgAdminSpec(p.Plain):
     __slots__ = ('data_volume', 'image', 'settings', 'secret_settings', 'password_rotation', 'allow_from', 'resources', 'scheduling', 'service', 'metadata', 'run_as_user', 'run_as_group')
 
 V_PgAdminSpec = p.after(p.Model(PgAdminSpec, (
     p.Field('data_volume', 'dataVolume', V_VolumeSpec, None),
-    p.Field('image', 'image', _v285, lambda: _v285(None)),
-    p.Field('settings', 'settings', _v286, lambda: _v286({})),
-    p.Field('secret_settings', 'secretSettings', _v287, lambda: _v287({})),
-    p.Field('password_rotation', 'passwordRotation', _v288, lambda: _v288(0)),
-    p.Field('allow_from', 'allowFrom', _v296, lambda: _v296([])),
-    p.Field('resources', 'resources', _v297, lambda: _v297(None)),
+    p.Field('image', 'image', _v286, lambda: _v286(None)),
+    p.Field('settings', 'settings', _v287, lambda: _v287({})),
+    p.Field('secret_settings', 'secretSettings', _v288, lambda: _v288({})),
+    p.Field('password_rotation', 'passwordRotation', _v289, lambda: _v289(0)),
+    p.Field('allow_from', 'allowFrom', _v297, lambda: _v297([])),
+    p.Field('resources', 'resources', _v298, lambda: _v298(None)),
     p.Field('scheduling', 'scheduling', V_SchedulingSpec, lambda: V_SchedulingSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
-    p.Field('run_as_user', 'runAsUser', _v298, lambda: _v298(5050)),
-    p.Field('run_as_group', 'runAsGroup', _v299, lambda: _v299(5050)),
+    p.Field('run_as_user', 'runAsUser', _v299, lambda: _v299(5050)),
+    p.Field('run_as_group', 'runAsGroup', _v300, lambda: _v300(5050)),
 )), m_spec_rules_user_interface.check_settings_once)
 
-_v300 = p.nullable(V_PgAdminSpec)
+_v301 = p.nullable(V_PgAdminSpec)
 
 class UserInterfaceSpec(p.Plain):
     __slots__ = ('pg_admin',)
 
 V_UserInterfaceSpec = p.Model(UserInterfaceSpec, (
-    p.Field('pg_admin', 'pgAdmin', _v300, lambda: _v300(None)),
+    p.Field('pg_admin', 'pgAdmin', _v301, lambda: _v301(None)),
 ))
 
-_v301 = p.member(m_spec_rules_connectivity.Naming)
+_v302 = p.member(m_spec_rules_connectivity.Naming)
 
-_v302 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
+_v303 = p.nullable(p.after(p.string(), m_spec_rules_connectivity.check_mount_path))
 
-_v303 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
+_v304 = p.after(p.string(), m_spec_rules_connectivity.check_host_suffix)
 
 class DNSSpec(p.Plain):
     __slots__ = ('domain', 'host_suffix')
 
 V_DNSSpec = p.Model(DNSSpec, (
     p.Field('domain', 'domain', p.after(p.string(), m_spec_rules_base.check_dns_subdomain), None),
-    p.Field('host_suffix', 'hostSuffix', _v303, lambda: _v303('')),
+    p.Field('host_suffix', 'hostSuffix', _v304, lambda: _v304('')),
 ))
 
-_v304 = p.nullable(V_DNSSpec)
+_v305 = p.nullable(V_DNSSpec)
 
-_v305 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
+_v306 = p.member(m_spec_rules_connectivity.ReplicationSSLMode)
 
 class ConnectivitySpec(p.Plain):
     __slots__ = ('secret_mount_path', 'dns', 'replication_ssl_mode')
 
 V_ConnectivitySpec = p.Model(ConnectivitySpec, (
-    p.Field('secret_mount_path', 'secretMountPath', _v302, lambda: _v302(None)),
-    p.Field('dns', 'dns', _v304, lambda: _v304(None)),
-    p.Field('replication_ssl_mode', 'replicationSSLMode', _v305, lambda: _v305(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
+    p.Field('secret_mount_path', 'secretMountPath', _v303, lambda: _v303(None)),
+    p.Field('dns', 'dns', _v305, lambda: _v305(None)),
+    p.Field('replication_ssl_mode', 'replicationSSLMode', _v306, lambda: _v306(m_spec_rules_connectivity.ReplicationSSLMode.VERIFY_CA)),
 ))
 
 class ServiceAccountTemplateSpec(p.Plain):
@@ -1470,28 +1473,28 @@ V_ServiceAccountTemplateSpec = p.Model(ServiceAccountTemplateSpec, (
     p.Field('metadata', 'metadata', V_MetadataSpec, lambda: V_MetadataSpec({})),
 ))
 
-_v306 = p.boolean()
+_v307 = p.boolean()
 
-_v307 = p.sequence(V_PeerSpec, max_length=50)
+_v308 = p.sequence(V_PeerSpec, max_length=50)
 
-_v308 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v309 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class DNSEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_DNSEgressSpec = p.Model(DNSEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}}, 'namespaceSelector': {'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'}}})]),
-    p.Field('ports', 'ports', _v308, lambda: _v308([53])),
+    p.Field('ports', 'ports', _v309, lambda: _v309([53])),
 ))
 
-_v309 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
+_v310 = p.after(p.sequence(p.integer(ge=1, le=65535), min_length=1, max_length=10), m_spec_rules_network_policy.check_distinct_ports)
 
 class KubernetesAPIEgressSpec(p.Plain):
     __slots__ = ('to', 'ports')
 
 V_KubernetesAPIEgressSpec = p.Model(KubernetesAPIEgressSpec, (
     p.Field('to', 'to', p.sequence(V_PeerSpec, min_length=1, max_length=20), lambda: [V_PeerSpec({'ipBlock': {'cidr': '0.0.0.0/0'}}), V_PeerSpec({'ipBlock': {'cidr': '::/0'}})]),
-    p.Field('ports', 'ports', _v309, lambda: _v309([443, 6443])),
+    p.Field('ports', 'ports', _v310, lambda: _v310([443, 6443])),
 ))
 
 class ObjectStoreEgressSpec(p.Plain):
@@ -1512,8 +1515,8 @@ class NetworkPolicySpec(p.Plain):
     __slots__ = ('enabled', 'applications', 'monitoring', 'dns', 'kubernetes_api', 'object_stores', 'sources')
 
 V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
-    p.Field('enabled', 'enabled', _v306, lambda: _v306(True)),
-    p.Field('applications', 'applications', _v307, lambda: _v307([])),
+    p.Field('enabled', 'enabled', _v307, lambda: _v307(True)),
+    p.Field('applications', 'applications', _v308, lambda: _v308([])),
     p.Field('monitoring', 'monitoring', p.sequence(V_PeerSpec, max_length=50), lambda: [V_PeerSpec({'podSelector': {'matchLabels': {'app.kubernetes.io/name': 'prometheus'}}, 'namespaceSelector': {}})]),
     p.Field('dns', 'dns', V_DNSEgressSpec, lambda: V_DNSEgressSpec({})),
     p.Field('kubernetes_api', 'kubernetesAPI', V_KubernetesAPIEgressSpec, lambda: V_KubernetesAPIEgressSpec({})),
@@ -1521,9 +1524,9 @@ V_NetworkPolicySpec = p.Model(NetworkPolicySpec, (
     p.Field('sources', 'sources', V_SourceEgressSpec, lambda: V_SourceEgressSpec({})),
 ))
 
-_v310 = p.boolean()
+_v311 = p.boolean()
 
-_v311 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
+_v312 = p.sequence(p.after(p.string(), m_spec_rules_cluster.check_change_id), max_length=100)
 
 class ClusterSpec(p.Plain):
     __slots__ = ('postgres_version', 'preset', 'node_count', 'image', 'image_contract', 'port', 'image_pull_secrets', 'cluster_domain', 'instances', 'users', 'databases', 'database_init_sql', 'patroni', 'service', 'replica_service', 'group_service', 'member_services', 'tls', 'proxy', 'backups', 'bootstrap', 'standby', 'rollout', 'shutdown', 'upgrade', 'restore', 'monitoring', 'user_interface', 'naming', 'connectivity', 'service_account_template', 'network_policy', 'openshift', 'acknowledged_changes')
@@ -1538,31 +1541,31 @@ V_ClusterSpec = p.Model(ClusterSpec, (
     p.Field('image_pull_secrets', 'imagePullSecrets', _v13, lambda: _v13([])),
     p.Field('cluster_domain', 'clusterDomain', _v14, lambda: _v14('cluster.local')),
     p.Field('instances', 'instances', p.sequence(V_InstanceSetSpec, min_length=1, max_length=16), None),
-    p.Field('users', 'users', _v118, lambda: _v118([])),
-    p.Field('databases', 'databases', _v119, lambda: _v119([])),
-    p.Field('database_init_sql', 'databaseInitSQL', _v123, lambda: _v123(None)),
+    p.Field('users', 'users', _v119, lambda: _v119([])),
+    p.Field('databases', 'databases', _v120, lambda: _v120([])),
+    p.Field('database_init_sql', 'databaseInitSQL', _v124, lambda: _v124(None)),
     p.Field('patroni', 'patroni', V_PatroniSpec, lambda: V_PatroniSpec({})),
     p.Field('service', 'service', V_ServiceSpec, lambda: V_ServiceSpec({})),
     p.Field('replica_service', 'replicaService', V_ReplicaServiceSpec, lambda: V_ReplicaServiceSpec({})),
-    p.Field('group_service', 'groupService', _v144, lambda: _v144(None)),
-    p.Field('member_services', 'memberServices', _v145, lambda: _v145(None)),
+    p.Field('group_service', 'groupService', _v145, lambda: _v145(None)),
+    p.Field('member_services', 'memberServices', _v146, lambda: _v146(None)),
     p.Field('tls', 'tls', V_TLSSpec, lambda: V_TLSSpec({})),
     p.Field('proxy', 'proxy', V_ProxySpec, lambda: V_ProxySpec({})),
-    p.Field('backups', 'backups', _v231, lambda: _v231(None)),
+    p.Field('backups', 'backups', _v232, lambda: _v232(None)),
     p.Field('bootstrap', 'bootstrap', V_BootstrapSpec, lambda: V_BootstrapSpec({})),
-    p.Field('standby', 'standby', _v259, lambda: _v259(None)),
+    p.Field('standby', 'standby', _v260, lambda: _v260(None)),
     p.Field('rollout', 'rollout', V_RolloutSpec, lambda: V_RolloutSpec({})),
-    p.Field('shutdown', 'shutdown', _v262, lambda: _v262(False)),
-    p.Field('upgrade', 'upgrade', _v263, lambda: _v263(None)),
-    p.Field('restore', 'restore', _v270, lambda: _v270(None)),
-    p.Field('monitoring', 'monitoring', _v284, lambda: _v284(None)),
+    p.Field('shutdown', 'shutdown', _v263, lambda: _v263(False)),
+    p.Field('upgrade', 'upgrade', _v264, lambda: _v264(None)),
+    p.Field('restore', 'restore', _v271, lambda: _v271(None)),
+    p.Field('monitoring', 'monitoring', _v285, lambda: _v285(None)),
     p.Field('user_interface', 'userInterface', V_UserInterfaceSpec, lambda: V_UserInterfaceSpec({})),
-    p.Field('naming', 'naming', _v301, lambda: _v301(m_spec_rules_connectivity.Naming.PGO)),
+    p.Field('naming', 'naming', _v302, lambda: _v302(m_spec_rules_connectivity.Naming.PGO)),
     p.Field('connectivity', 'connectivity', V_ConnectivitySpec, lambda: V_ConnectivitySpec({})),
     p.Field('service_account_template', 'serviceAccountTemplate', V_ServiceAccountTemplateSpec, lambda: V_ServiceAccountTemplateSpec({})),
     p.Field('network_policy', 'networkPolicy', V_NetworkPolicySpec, lambda: V_NetworkPolicySpec({})),
-    p.Field('openshift', 'openshift', _v310, lambda: _v310(False)),
-    p.Field('acknowledged_changes', 'acknowledgedChanges', _v311, lambda: _v311([])),
+    p.Field('openshift', 'openshift', _v311, lambda: _v311(False)),
+    p.Field('acknowledged_changes', 'acknowledgedChanges', _v312, lambda: _v312([])),
 ))
 
 class PostgresCluster(p.Plain):
@@ -1575,21 +1578,21 @@ V_PostgresCluster = p.Model(PostgresCluster, (
     p.Field('spec', 'spec', V_ClusterSpec, None),
 ))
 
-_v312 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
+_v313 = p.string(pattern='^pgrender\\.io/v1alpha1\\Z')
 
-_v313 = p.string(pattern='^RenderConfig\\Z')
+_v314 = p.string(pattern='^RenderConfig\\Z')
 
-_v314 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
+_v315 = p.sequence(p.after(p.string(), m_spec_rules_repository.check_path), min_length=1)
 
-_v315 = p.after(p.string(), m_spec_rules_repository.check_path)
+_v316 = p.after(p.string(), m_spec_rules_repository.check_path)
 
-_v316 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
+_v317 = p.nullable(p.after(p.string(), m_spec_rules_base.check_dns_label))
 
-_v317 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
+_v318 = p.after(p.string(), m_spec_rules_repository.check_kubernetes_version)
 
-_v318 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
+_v319 = p.after(p.string(), m_spec_rules_base.ProviderName('secrets', m_providers.SECRETS_PROVIDERS).registered)
 
-_v319 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
+_v320 = p.nullable(p.after(p.string(), m_spec_rules_repository.check_path))
 
 class SealedConfig(p.Plain):
     __slots__ = ('certificate',)
@@ -1598,59 +1601,59 @@ V_SealedConfig = p.Model(SealedConfig, (
     p.Field('certificate', 'certificate', p.after(p.string(min_length=1), m_spec_rules_repository.check_path), None),
 ))
 
-_v320 = p.nullable(V_SealedConfig)
+_v321 = p.nullable(V_SealedConfig)
 
-_v321 = p.literal('ClusterSecretStore', 'SecretStore')
+_v322 = p.literal('ClusterSecretStore', 'SecretStore')
 
-_v322 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
+_v323 = p.after(p.string(), m_spec_rules_base.check_dns_subdomain)
 
 class SecretStoreRef(p.Plain):
     __slots__ = ('kind', 'name')
 
 V_SecretStoreRef = p.Model(SecretStoreRef, (
-    p.Field('kind', 'kind', _v321, lambda: _v321('ClusterSecretStore')),
-    p.Field('name', 'name', _v322, lambda: _v322('pgrender')),
+    p.Field('kind', 'kind', _v322, lambda: _v322('ClusterSecretStore')),
+    p.Field('name', 'name', _v323, lambda: _v323('pgrender')),
 ))
 
-_v323 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
+_v324 = p.literal('external-secrets.io/v1', 'external-secrets.io/v1beta1')
 
-_v324 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
-
-_v325 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+_v325 = p.after(p.string(), m_spec_rules_repository.check_refresh_interval)
 
 _v326 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
 
-_v327 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
+_v327 = p.after(p.string(), m_spec_rules_repository.check_remote_key_template)
+
+_v328 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_schedule)
 
 class ExternalSecretsSettings(p.Plain):
     __slots__ = ('store', 'api_version', 'refresh_interval', 'remote_key', 'property', 'password_sync')
 
 V_ExternalSecretsSettings = p.Model(ExternalSecretsSettings, (
     p.Field('store', 'store', V_SecretStoreRef, lambda: V_SecretStoreRef({})),
-    p.Field('api_version', 'apiVersion', _v323, lambda: _v323('external-secrets.io/v1')),
-    p.Field('refresh_interval', 'refreshInterval', _v324, lambda: _v324('1h')),
-    p.Field('remote_key', 'remoteKey', _v325, lambda: _v325('{namespace}/{cluster}/{name}')),
-    p.Field('property', 'property', _v326, lambda: _v326('{property}')),
-    p.Field('password_sync', 'passwordSync', _v327, lambda: _v327('*/5 * * * *')),
+    p.Field('api_version', 'apiVersion', _v324, lambda: _v324('external-secrets.io/v1')),
+    p.Field('refresh_interval', 'refreshInterval', _v325, lambda: _v325('1h')),
+    p.Field('remote_key', 'remoteKey', _v326, lambda: _v326('{namespace}/{cluster}/{name}')),
+    p.Field('property', 'property', _v327, lambda: _v327('{property}')),
+    p.Field('password_sync', 'passwordSync', _v328, lambda: _v328('*/5 * * * *')),
 ))
 
 class SecretsConfig(p.Plain):
     __slots__ = ('provider', 'key_file', 'sealed', 'external')
 
 V_SecretsConfig = p.Model(SecretsConfig, (
-    p.Field('provider', 'provider', _v318, lambda: _v318('derived')),
-    p.Field('key_file', 'keyFile', _v319, lambda: _v319(None)),
-    p.Field('sealed', 'sealed', _v320, lambda: _v320(None)),
+    p.Field('provider', 'provider', _v319, lambda: _v319('derived')),
+    p.Field('key_file', 'keyFile', _v320, lambda: _v320(None)),
+    p.Field('sealed', 'sealed', _v321, lambda: _v321(None)),
     p.Field('external', 'external', V_ExternalSecretsSettings, lambda: V_ExternalSecretsSettings({})),
 ))
 
-_v328 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
+_v329 = p.after(p.nullable(p.string()), m_spec_rules_repository.check_required_version)
 
-_v329 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
+_v330 = p.sequence(p.after(p.string(), m_spec_rules_users.check_member_of), max_length=100)
 
-_v330 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
+_v331 = p.mapping(p.string(), p.one_of(p.string(), p.integer(), p.number(), p.boolean()), max_length=500)
 
-_v331 = p.integer(ge=0)
+_v332 = p.integer(ge=0)
 
 class InfrastructureRoleSpec(p.Plain):
     __slots__ = ('name', 'options', 'in_roles', 'parameters', 'password_rotation')
@@ -1658,26 +1661,26 @@ class InfrastructureRoleSpec(p.Plain):
 V_InfrastructureRoleSpec = p.Model(InfrastructureRoleSpec, (
     p.Field('name', 'name', p.after(p.string(), m_spec_rules_users.check_role_name), None),
     p.Field('options', 'options', V_RoleOptions, lambda: V_RoleOptions({})),
-    p.Field('in_roles', 'inRoles', _v329, lambda: _v329([])),
-    p.Field('parameters', 'parameters', _v330, lambda: _v330({})),
-    p.Field('password_rotation', 'passwordRotation', _v331, lambda: _v331(0)),
+    p.Field('in_roles', 'inRoles', _v330, lambda: _v330([])),
+    p.Field('parameters', 'parameters', _v331, lambda: _v331({})),
+    p.Field('password_rotation', 'passwordRotation', _v332, lambda: _v332(0)),
 ))
 
-_v332 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
+_v333 = p.after(p.sequence(V_InfrastructureRoleSpec, max_length=1000), m_spec_rules_repository.check_distinct_roles)
 
 class RepositoryConfig(p.Plain):
     __slots__ = ('api_version', 'kind', 'specs', 'output', 'namespace', 'kubernetes_version', 'secrets', 'required_version', 'infrastructure_roles')
 
 V_RepositoryConfig = p.Model(RepositoryConfig, (
-    p.Field('api_version', 'apiVersion', _v312, lambda: _v312('pgrender.io/v1alpha1')),
-    p.Field('kind', 'kind', _v313, lambda: _v313('RenderConfig')),
-    p.Field('specs', 'specs', _v314, lambda: _v314(['*.pgcluster.yaml'])),
-    p.Field('output', 'output', _v315, lambda: _v315('rendered')),
-    p.Field('namespace', 'namespace', _v316, lambda: _v316(None)),
-    p.Field('kubernetes_version', 'kubernetesVersion', _v317, lambda: _v317('1.30')),
+    p.Field('api_version', 'apiVersion', _v313, lambda: _v313('pgrender.io/v1alpha1')),
+    p.Field('kind', 'kind', _v314, lambda: _v314('RenderConfig')),
+    p.Field('specs', 'specs', _v315, lambda: _v315(['*.pgcluster.yaml'])),
+    p.Field('output', 'output', _v316, lambda: _v316('rendered')),
+    p.Field('namespace', 'namespace', _v317, lambda: _v317(None)),
+    p.Field('kubernetes_version', 'kubernetesVersion', _v318, lambda: _v318('1.30')),
     p.Field('secrets', 'secrets', V_SecretsConfig, lambda: V_SecretsConfig({})),
-    p.Field('required_version', 'requiredVersion', _v328, lambda: _v328(None)),
-    p.Field('infrastructure_roles', 'infrastructureRoles', _v332, lambda: _v332([])),
+    p.Field('required_version', 'requiredVersion', _v329, lambda: _v329(None)),
+    p.Field('infrastructure_roles', 'infrastructureRoles', _v333, lambda: _v333([])),
 ))
 
 # Each model's validator, by the model's name.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from pgrender.spec.base import ForEditors, StrictModel
+from pgrender.spec.base import DNSLabel, ForEditors, StrictModel
 from pgrender.spec.limits import MAX_DATABASES_PER_USER, MAX_PARAMETERS, MAX_ROLE_MEMBERSHIPS
 from pgrender.spec.patroni import ParameterValue
 from pgrender.spec.rules.users import (
@@ -92,6 +92,14 @@ class UserSpec(RoleSpec):
     """Databases this user may use (GRANT CONNECT, CREATE, TEMPORARY); one not in spec.databases is created,
     owned by the first user that lists it. The first is the database of the user's connection URIs."""
     password_rotation: int = Field(default=0, ge=0, description="Bump to derive a new password.")
+    secret_namespaces: list[DNSLabel] = Field(
+        default=[],
+        max_length=20,
+        description="Namespaces of the applications that log in as this user: its Secret (and access Secret) "
+        "is written into each as well, the same keys and values (Zalando's {namespace}.{user} Secrets; PGO "
+        "issue 2831), and the cluster's NetworkPolicies let those namespaces' pods reach PostgreSQL and "
+        "pgBouncer. The cluster's own namespace keeps its Secret.",
+    )
     access_secret: bool = Field(
         default=False,
         description="Also write <cluster>-pgaccess-<name>: the libpq environment (PGHOST, PGPORT, PGUSER, "
