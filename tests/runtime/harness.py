@@ -296,18 +296,23 @@ class Rendered:
         cluster (a storage credentials Secret), which Kubernetes would hand the pods too."""
         return replace(self, objects=(*self.objects, *objects))
 
-    def get(self, kind: str, name: str) -> dict[str, Any]:
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """The object of ``kind`` and ``name`` in ``namespace`` (default: the cluster's), as a pod of that
+        namespace sees it: a user's Secret copied into an application's namespace (secretNamespaces) is
+        found there, and nowhere else."""
+        namespace = namespace or self.namespace
         for obj in self.all(kind):
-            if obj["metadata"]["name"] == name:
+            if obj["metadata"]["name"] == name and obj["metadata"].get("namespace", namespace) == namespace:
                 return obj
-        raise HarnessError(f"no {kind} {name} rendered; have {[o['metadata']['name'] for o in self.all(kind)]}")
+        have = [f"{o['metadata'].get('namespace')}/{o['metadata']['name']}" for o in self.all(kind)]
+        raise HarnessError(f"no {kind} {namespace}/{name} rendered; have {have}")
 
-    def secret(self, name: str) -> dict[str, bytes]:
+    def secret(self, name: str, namespace: str | None = None) -> dict[str, bytes]:
         """A Secret's data, base64-decoded."""
-        return {k: base64.b64decode(v) for k, v in self.get("Secret", name).get("data", {}).items()}
+        return {k: base64.b64decode(v) for k, v in self.get("Secret", name, namespace).get("data", {}).items()}
 
-    def config_map(self, name: str) -> dict[str, str]:
-        return dict(self.get("ConfigMap", name).get("data", {}))
+    def config_map(self, name: str, namespace: str | None = None) -> dict[str, str]:
+        return dict(self.get("ConfigMap", name, namespace).get("data", {}))
 
     @property
     def patroni_yaml(self) -> str:
@@ -384,15 +389,18 @@ def _write_file(path: Path, content: bytes, mode: int, gid: int) -> None:
     partial.replace(path)
 
 
-def _volume_files(volume: Mapping[str, Any], rendered: Rendered) -> list[tuple[str, bytes, int]]:
-    """(relative path, content, mode) of every file a Secret, ConfigMap or projected volume holds."""
+def _volume_files(
+    volume: Mapping[str, Any], rendered: Rendered, namespace: str | None = None
+) -> list[tuple[str, bytes, int]]:
+    """(relative path, content, mode) of every file a Secret, ConfigMap or projected volume holds, as a
+    pod of ``namespace`` (default: the cluster's) gets them."""
 
     def source_files(kind: str, source: Mapping[str, Any], default_mode: int) -> list[tuple[str, bytes, int]]:
         name = source["name"] if kind == "configMap" else source.get("secretName", source.get("name"))
         data: dict[str, bytes] = (
-            {k: v.encode() for k, v in rendered.config_map(name).items()}
+            {k: v.encode() for k, v in rendered.config_map(name, namespace).items()}
             if kind == "configMap"
-            else rendered.secret(name)
+            else rendered.secret(name, namespace)
         )
         items = source.get("items") or [{"key": k, "path": k} for k in data]
         return [(i["path"], data[i["key"]], i.get("mode", default_mode)) for i in items]
@@ -438,8 +446,10 @@ def materialize_volumes(
     rendered: Rendered,
     root: Path,
     bound: Collection[str] = (),
+    namespace: str | None = None,
 ) -> dict[str, Path]:
-    """Write the container's volumes under ``root``; return in-pod path -> local path.
+    """Write the container's volumes under ``root``; return in-pod path -> local path. Secrets and
+    ConfigMaps are those of ``namespace``, the pod's (default: the cluster's).
 
     Files of Secret/ConfigMap/projected volumes: owner root, group fsGroup (the local postgres
     group), the volume's (default)mode, as kubelet writes them with an fsGroup. PVCs and
@@ -475,7 +485,7 @@ def materialize_volumes(
             make_dir(local, 0o2770)
         else:
             make_dir(local)
-            for relative, content, mode in _volume_files(volume, rendered):
+            for relative, content, mode in _volume_files(volume, rendered, namespace):
                 _write_file(local / relative, content, mode, gid)
     return paths
 
@@ -493,9 +503,9 @@ def resolve_env(container: Mapping[str, Any], pod: PodFacts, rendered: Rendered)
     for source in container.get("envFrom", []):
         prefix = source.get("prefix", "")
         if "secretRef" in source:
-            data = {k: v.decode() for k, v in rendered.secret(source["secretRef"]["name"]).items()}
+            data = {k: v.decode() for k, v in rendered.secret(source["secretRef"]["name"], pod.namespace).items()}
         elif "configMapRef" in source:
-            data = rendered.config_map(source["configMapRef"]["name"])
+            data = rendered.config_map(source["configMapRef"]["name"], pod.namespace)
         else:
             raise HarnessError(f"envFrom: unsupported source {source}")
         env |= {prefix + k: v for k, v in data.items() if _ENV_VAR_NAME.fullmatch(prefix + k)}
@@ -510,10 +520,10 @@ def resolve_env(container: Mapping[str, Any], pod: PodFacts, rendered: Rendered)
             value = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
         elif "secretKeyRef" in entry["valueFrom"]:
             ref = entry["valueFrom"]["secretKeyRef"]
-            value = rendered.secret(ref["name"])[ref["key"]].decode()
+            value = rendered.secret(ref["name"], pod.namespace)[ref["key"]].decode()
         elif "configMapKeyRef" in entry["valueFrom"]:
             ref = entry["valueFrom"]["configMapKeyRef"]
-            value = rendered.config_map(ref["name"])[ref["key"]]
+            value = rendered.config_map(ref["name"], pod.namespace)[ref["key"]]
         else:
             raise HarnessError(f"env {name}: unsupported source {entry['valueFrom']}")
         env[name] = value
@@ -1267,7 +1277,7 @@ def prepare_container(
     make_dir(root)
     pgbackrest_dir = mount_paths(spec, root, bound).get("/etc/pgbackrest")
     fresh_pgbackrest = pgbackrest_dir is not None and not pgbackrest_dir.exists()
-    paths = materialize_volumes(pod_spec, spec, rendered, root, bound)
+    paths = materialize_volumes(pod_spec, spec, rendered, root, bound, pod.namespace)
     if not (root / "tmp").exists():
         make_dir(root / "tmp", 0o2770)
     bind_mounts = tuple((paths.pop(at), at) for at in bound if at in paths)
