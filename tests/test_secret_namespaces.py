@@ -14,7 +14,7 @@ import pytest
 from pgrender.errors import SpecError
 from pgrender.plans import validate
 from tests.conftest import base_spec, run_cli
-from tests.netpol import Endpoint, Network
+from tests.netpol import Endpoint, Network, pod_labels
 from tests.test_sealed import CERTIFICATE, controller_key, unseal
 
 Objects = list[dict[str, Any]]
@@ -80,20 +80,9 @@ def test_files_and_kustomization(tmp_path: Path, write_spec: Callable[..., Path]
 def test_the_namespaces_reach_postgresql_and_pgbouncer(objects_of: Callable[[dict[str, Any]], Objects]) -> None:
     objects = objects_of(shared())
     network = Network([o for o in objects if o["kind"] == "NetworkPolicy"])
-    member = Endpoint(
-        "member",
-        "10.0.0.1",
-        "db",
-        {"pgrender.io/cluster": "hippo", "pgrender.io/patroni": "hippo-ha"},
-        {"postgres": 5432},
-    )
-    pooler = Endpoint(
-        "pgbouncer",
-        "10.0.0.2",
-        "db",
-        {"pgrender.io/cluster": "hippo", "app.kubernetes.io/component": "pgbouncer"},
-        {"pgbouncer": 5432},
-    )
+    pods = pod_labels(objects)
+    member = Endpoint("member", "10.0.0.1", *pods[("StatefulSet", "hippo-instance1-0")], {"postgres": 5432})
+    pooler = Endpoint("pgbouncer", "10.0.0.2", *pods[("Deployment", "hippo-pgbouncer")], {"pgbouncer": 5432})
     for namespace, allowed in (("shop", True), ("billing", True), ("elsewhere", False)):
         app = Endpoint("app", "10.0.1.1", namespace, {"app": "shop"})
         assert network.allowed(app, member, 5432) is allowed, namespace
