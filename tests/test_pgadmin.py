@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pgrender import pgadmin_start
 from pgrender.errors import SpecError
 from pgrender.plans import validate
-from tests.conftest import base_spec, rendered_by_name
+from tests.conftest import EXAMPLES, base_spec, rendered_by_name
 
 Objects = dict[tuple[str, str], dict[str, Any]]
 OBJECTS = [("ConfigMap", "hippo-pgadmin"), ("Secret", "hippo-pgadmin"), ("PersistentVolumeClaim", "hippo-pgadmin")]
@@ -351,3 +352,28 @@ def test_stateful_set(tmp_path: Path) -> None:
         if key[0] == "Job"
     }
     assert int(workload["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) > max(waves.values())
+
+
+def test_a_standby_clusters_users_log_in_too(tmp_path: Path) -> None:
+    """A standby cluster's users keep their source's passwords (password_owner): they still get logins;
+    pgrender.yaml's infrastructure roles, every cluster's, do not."""
+    spec = yaml.safe_load((EXAMPLES / "standby.yaml").read_text())
+    spec["spec"]["userInterface"] = {"pgAdmin": {"dataVolume": {"size": "1Gi"}}}
+    objects = rendered(spec, tmp_path)
+    config = json.loads(
+        next(o for k, o in objects.items() if k[0] == "ConfigMap" and k[1].endswith("-pgadmin"))["data"]["pgadmin.json"]
+    )
+    users = [u["name"] for u in spec["spec"].get("users", [])] or [spec["metadata"]["name"]]
+    assert [login["email"] for login in config["logins"]] == ["admin@pgrender", *(f"{u}@pgo" for u in users)]
+
+
+def test_infrastructure_roles_get_no_login(tmp_path: Path) -> None:
+    """pgrender.yaml's infrastructure roles (a tool's, in every cluster) are no person's: no pgAdmin login."""
+    from tests.test_roles import INFRA_CONFIG, _render, _repository
+
+    config = _repository(tmp_path, INFRA_CONFIG, with_pgadmin())
+    config_map = next(
+        o for o in _render(config) if (o["kind"], o["metadata"]["name"]) == ("ConfigMap", "hippo-pgadmin")
+    )
+    emails = [login["email"] for login in json.loads(config_map["data"]["pgadmin.json"])["logins"]]
+    assert emails == ["admin@pgrender", "hippo@pgo", "alice@pgo"]  # not monitor@pgo

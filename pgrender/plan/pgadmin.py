@@ -20,7 +20,7 @@ from pgrender.plan.network_policies import PGADMIN_PORT_NAME
 from pgrender.plan.resources import ContainerKind, ResourcesPlan, decide
 from pgrender.plan.scheduling import SchedulingPlan, resolve_scheduling
 from pgrender.plan.services import ServicePlan, resolve_service
-from pgrender.plan.users import UserPlan
+from pgrender.plan.users import INFRASTRUCTURE_OWNER, UserPlan
 from pgrender.spec import SourcedCluster
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def resolve_pgadmin(
     selector = {labels.CLUSTER_LABEL: name, labels.COMPONENT_LABEL: labels.COMPONENT_PGADMIN}
     logins = [PgAdminLogin(ADMIN_EMAIL, "Administrator", None, None, None)]
     for user in users:
-        if user.secret is None or user.primary is None or user.password_owner is not None:
+        if user.secret is None or user.primary is None or user.password_owner == INFRASTRUCTURE_OWNER:
             continue  # no login role, or an infrastructure role (not a person's)
         server = PgAdminServer(
             name=name,
