@@ -33,8 +33,6 @@ from pgrender.pod import (
 )
 from pgrender.secrets import Material, SecretInput, ca_certificate, secret_text
 
-CA_FILE = f"{p.SHARED_STORAGE}:/{secret_keys.CA_CERT}"  # the CA, as pgAdmin names a file of shared storage
-
 
 @functools.cache
 def start_script() -> str:
@@ -84,7 +82,7 @@ def logins(pga: PgAdminPlan) -> str:
                     "Port": server.port,
                     "MaintenanceDB": server.database,
                     "Username": server.username,
-                    "ConnectionParameters": {"sslmode": "verify-full", "sslrootcert": CA_FILE},
+                    "ConnectionParameters": {"sslmode": "verify-full", "sslrootcert": p.CA_FILE},
                 }
             ]
             if server

@@ -44,7 +44,8 @@ START_FILE = "start.py"
 LOGINS_FILE = "pgadmin.json"
 ADMIN_EMAIL = "admin@pgrender"
 LOGIN_DOMAIN = "pgo"  # <user>@pgo, as PGO names the logins of database users
-SHARED_STORAGE = "pgrender"  # the shared storage's name; a server's root certificate is "pgrender:/ca.crt"
+SHARED_STORAGE = "pgrender"  # the shared storage's name (CA_DIR)
+CA_FILE = f"{SHARED_STORAGE}:/{secret_keys.CA_CERT}"  # the servers' root certificate, as pgAdmin names it there
 # Environment variables of the pgAdmin container; setup.py reads the two PGADMIN_SETUP_ ones.
 SETUP_EMAIL_ENV = "PGADMIN_SETUP_EMAIL"
 SETUP_PASSWORD_ENV = "PGADMIN_SETUP_PASSWORD"
