@@ -377,3 +377,19 @@ def test_infrastructure_roles_get_no_login(tmp_path: Path) -> None:
     )
     emails = [login["email"] for login in json.loads(config_map["data"]["pgadmin.json"])["logins"]]
     assert emails == ["admin@pgrender", "hippo@pgo", "alice@pgo"]  # not monitor@pgo
+
+
+def test_no_secret_in_what_is_not_a_secret(tmp_path: Path, write_spec: Callable[..., Path]) -> None:
+    """The ConfigMap (start.py, pgadmin.json, config_system.py) and the StatefulSet name where passwords
+    are, never what they are."""
+    from tests.conftest import GOLDEN_KEY, run_cli
+    from tests.secret_scan import leaked, secret_strings
+
+    out = tmp_path / "out"
+    spec = with_pgadmin(secretSettings={"LDAP_BIND_PASSWORD": {"secretName": "ldap", "key": "password"}})
+    result = run_cli("render", str(write_spec(spec)), "-o", str(out), "--key-file", str(GOLDEN_KEY))
+    assert result.exit_code == 0, result.stderr
+    secrets = secret_strings(out)
+    assert secrets  # the admin's and the users' passwords, the keys
+    for name in ("configmap-hippo-pgadmin.yaml", "statefulset-hippo-pgadmin.yaml"):
+        assert not leaked((out / name).read_text(), secrets), name
