@@ -193,9 +193,47 @@ def os_ids() -> tuple[int, int]:
 _HANDED_OUT: set[int] = set()
 
 
+def _port_block() -> range:
+    """The ports this test process hands out: a block of its own below the kernel's ephemeral range.
+
+    A port taken from the kernel (bind to port 0) comes from the ephemeral range, where every outgoing
+    connection of every process on the machine also takes its source port: between the moment such a
+    port is handed out and the moment a server binds it, a client (S3, psql, Patroni's own calls) may
+    take it (CI saw a member's REST API refused so: "Address already in use"). Below that range only
+    servers that name their port bind, and each pytest-xdist worker (PYTEST_XDIST_WORKER, gw0, gw1, ...)
+    has a block of its own, so test processes do not meet either."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = 1000
+    start = low - 10 * size + (index % 8) * size
+    return range(start, start + size) if start >= 10000 else range(0)
+
+
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports that are free on 127.0.0.1 right now (all held until all found),
-    none handed out before in this process."""
+    """``count`` distinct TCP ports that are free on 127.0.0.1 right now, none handed out before in
+    this process: from this process's block below the ephemeral range (:func:`_port_block`), or from the
+    kernel where the machine leaves no room for one."""
+    block = _port_block()
+    if block:
+        ports: list[int] = []
+        for port in block:
+            if len(ports) == count:
+                break
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            ports.append(port)
+        if len(ports) == count:
+            _HANDED_OUT.update(ports)
+            return ports
     sockets: list[socket.socket] = []
     taken: list[socket.socket] = []  # held too, so the kernel offers another port meanwhile
     try:
@@ -203,9 +241,9 @@ def free_ports(count: int) -> list[int]:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             (taken if s.getsockname()[1] in _HANDED_OUT else sockets).append(s)
-        ports = [s.getsockname()[1] for s in sockets]
-        _HANDED_OUT.update(ports)
-        return ports
+        found = [s.getsockname()[1] for s in sockets]
+        _HANDED_OUT.update(found)
+        return found
     finally:
         for s in sockets + taken:
             s.close()

@@ -21,7 +21,9 @@ from .harness import (
     Rendered,
     _local_path,
     _local_paths_in,
+    _port_block,
     config_differences,
+    free_ports,
     is_pgadmin,
     localize,
     localize_pgbackrest_conf,
@@ -448,3 +450,19 @@ def test_pgadmin_listens_on_its_local_port_with_the_image_stood_in_for() -> None
 def test_pgadmin_without_a_local_port_is_an_error() -> None:
     with pytest.raises(HarnessError, match="no pgAdmin port"):
         localize(PGADMIN_COMMAND, PGADMIN_ENV, None, Placement({}, 0))
+
+
+@pytest.mark.parametrize(("worker", "other"), [("gw0", "gw1"), ("gw3", "gw2"), ("gw1", "gw7")])
+def test_ports_come_from_a_block_of_the_workers_own_below_the_ephemeral_range(
+    monkeypatch: pytest.MonkeyPatch, worker: str, other: str
+) -> None:
+    """What a client's outgoing connection never takes (its source port is ephemeral), and what no other
+    test process hands out."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", other)
+    others = set(_port_block())
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    mine = _port_block()
+    ports = free_ports(3) + free_ports(2)
+    assert len(set(ports)) == 5 and all(p in mine and p < low for p in ports), ports
+    assert not others & set(mine)
