@@ -393,3 +393,17 @@ def test_no_secret_in_what_is_not_a_secret(tmp_path: Path, write_spec: Callable[
     assert secrets  # the admin's and the users' passwords, the keys
     for name in ("configmap-hippo-pgadmin.yaml", "statefulset-hippo-pgadmin.yaml"):
         assert not leaked((out / name).read_text(), secrets), name
+
+
+def test_the_official_images_python_may_start(tmp_path: Path) -> None:
+    """dpage/pgadmin4's python carries the file capability NET_BIND_SERVICE: with every capability
+    dropped the kernel refuses to exec it, so the container keeps that one (restricted PSS allows it)
+    and otherwise the restricted profile."""
+    (container,) = pod(rendered(with_pgadmin(), tmp_path))["spec"]["containers"]
+    context = container["securityContext"]
+    assert context["capabilities"] == {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    assert (context["allowPrivilegeEscalation"], context["runAsNonRoot"], context["readOnlyRootFilesystem"]) == (
+        False,
+        True,
+        True,
+    )

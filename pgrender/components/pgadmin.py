@@ -141,7 +141,15 @@ def _stateful_set(plan: ClusterPlan, pga: PgAdminPlan) -> Manifest:
         "readinessProbe": {**probe, "failureThreshold": 3},
         "livenessProbe": {**probe, "failureThreshold": 6},
         "resources": container_resources(pga.resources),
-        "securityContext": container_security_context(),
+        # The official image gives its python the file capability NET_BIND_SERVICE (setcap, for ports
+        # 80 and 443), and the kernel refuses to exec such a binary when the capability is out of the
+        # bounding set: with all of them dropped, /venv/bin/python3 fails with "Operation not permitted"
+        # (pgadmin-org/pgadmin4 issues 5653, 6694). The restricted Pod Security Standard allows adding
+        # this one; no_new_privs still keeps it from being gained (pgAdmin listens on 5050 anyway).
+        "securityContext": {
+            **container_security_context(),
+            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+        },
         "volumeMounts": [
             {"name": "config", "mountPath": p.CONFIG_DIR, "readOnly": True},
             {"name": "ca", "mountPath": p.CA_DIR, "readOnly": True},
